@@ -1,0 +1,2 @@
+// @lowbit/cli: The lowbit command: eval, generate, inspect, formats, quantize, allocate, sim.
+export {};

@@ -1,0 +1,1 @@
+export { LowbitError, isLowbitError, type LowbitErrorCode } from './errors.js';

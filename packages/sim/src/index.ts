@@ -1,0 +1,2 @@
+// @lowbit/sim: Accelerator and system models driven by precision profiles of real layers.
+export {};
