@@ -1,0 +1,26 @@
+// Entry of the lowbit kernel module. Memory is owned by the JS allocator above __heap_base:
+// kernels only read and write the byte ranges they are handed.
+export { dot_f32, axpy_f32, matmul_f32 } from './f32';
+export { dot_i8 } from './int8';
+export { quantize_act_groups, quantize_act_q8 } from './act-quant';
+export { matmul_q4 } from './q4';
+export { matmul_ggml } from './ggml';
+
+export function heap_base(): usize {
+  return __heap_base;
+}
+
+// A one-instruction probe: the JS loader runs it on the very first call of a fresh instance
+// and after warm-up, and drops the relaxed build if the two answers differ.
+export function probe_relaxed_dot(a: usize, b: usize, c: usize, out: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    v128.store(out, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a), v128.load(b), v128.load(c)));
+  } else {
+    // Same arithmetic without relaxed SIMD: lane i = c[i] + Σ_{j<4} a[4i+j]·b[4i+j].
+    for (let i = 0; i < 4; i++) {
+      let s = load<i32>(c + (<usize>i << 2));
+      for (let j = 0; j < 4; j++) s += <i32>load<i8>(a + <usize>(4 * i + j)) * <i32>load<i8>(b + <usize>(4 * i + j));
+      store<i32>(out + (<usize>i << 2), s);
+    }
+  }
+}

@@ -1,0 +1,24 @@
+// Compiles assembly/ into the three builds the loaders choose from. Run by `npm run build`.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, renameSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const asc = join(dirname(createRequire(import.meta.url).resolve('assemblyscript/package.json')), 'bin', 'asc.js');
+const builds = {
+  simd: ['--enable', 'simd'],
+  relaxed: ['--enable', 'simd', '--enable', 'relaxed-simd'],
+  scalar: ['--disable', 'simd'],
+};
+mkdirSync(join(root, 'build'), { recursive: true });
+for (const [name, flags] of Object.entries(builds)) {
+  const out = join(root, 'build', `lowbit-${name}.wasm`);
+  const tmp = `${out}.tmp-${process.pid}`;
+  execFileSync(process.execPath, [asc, 'assembly/index.ts', '-O3', '--runtime', 'stub', '--noAssert', ...flags, '--outFile', tmp], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  renameSync(tmp, out); // never leave a half-written module where a loader would pick it up
+}

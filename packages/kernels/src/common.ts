@@ -1,0 +1,6 @@
+export { LowbitError, isLowbitError, type LowbitErrorCode } from './errors.js';
+export { Kernels, WasmTensor, type KernelVariant, type KernelExports } from './kernels.js';
+export { WasmHeap } from './heap.js';
+export { selectKernels, makeLoader, instantiate, relaxedAgrees, type LoadOptions, type ModuleSource, type VariantRequest } from './select.js';
+export * as reference from './reference.js';
+export type { GgmlBlockType } from './reference.js';

@@ -1,0 +1,27 @@
+// workerd / Cloudflare Workers: no file system and no fetch of package files, but .wasm modules
+// are imported as compiled WebAssembly.Module objects (module type CompiledWasm in workerd config,
+// the default for .wasm in wrangler).
+// @ts-ignore: resolved by workerd's module registry, not by TypeScript
+import relaxedModule from '../build/lowbit-relaxed.wasm';
+// @ts-ignore: see above
+import scalarModule from '../build/lowbit-scalar.wasm';
+// @ts-ignore: see above
+import simdModule from '../build/lowbit-simd.wasm';
+import type { KernelVariant } from './kernels.js';
+import { makeLoader } from './select.js';
+
+export * from './common.js';
+
+const modules: Record<KernelVariant, WebAssembly.Module> = {
+  relaxed: relaxedModule as WebAssembly.Module,
+  simd: simdModule as WebAssembly.Module,
+  scalar: scalarModule as WebAssembly.Module,
+};
+
+export function kernelModule(variant: KernelVariant): Promise<WebAssembly.Module> {
+  // Instantiating (not compiling) is where an unsupported build fails in workerd.
+  return Promise.resolve(modules[variant]);
+}
+
+/** Loads (once per variant request) the kernels; `createKernels` gives a fresh instance with its own memory. */
+export const { loadKernels, createKernels } = makeLoader(kernelModule);

@@ -1,1 +1,0 @@
-export { LowbitError, isLowbitError, type LowbitErrorCode } from './errors.js';

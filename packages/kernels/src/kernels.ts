@@ -1,0 +1,263 @@
+import { LowbitError } from './errors.js';
+import { WasmHeap } from './heap.js';
+import { GGML_BLOCK_BYTES, type GgmlBlockType } from './reference.js';
+
+export type KernelVariant = 'relaxed' | 'simd' | 'scalar';
+
+/** The raw exports of lowbit-*.wasm (pointers are byte offsets). */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  heap_base(): number;
+  dot_f32(a: number, b: number, n: number): number;
+  axpy_f32(alpha: number, x: number, y: number, n: number): void;
+  matmul_f32(w: number, rows: number, cols: number, x: number, batch: number, out: number): void;
+  dot_i8(a: number, b: number, n: number): number;
+  quantize_act_groups(x: number, cols: number, batch: number, group: number, xq: number, xs: number, xsum: number, tmp: number): number;
+  quantize_act_q8(x: number, cols: number, batch: number, xq: number, xs: number, xsum: number): number;
+  matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xs: number, xsum: number, batch: number, out: number): void;
+  matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xs: number, xsum: number, batch: number, out: number): void;
+  probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
+}
+
+type Typed = Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
+
+/** A typed array copied into WASM memory once; pass it wherever a matrix is expected. */
+export class WasmTensor {
+  #freed = false;
+  constructor(
+    private readonly heap: WasmHeap,
+    readonly ptr: number,
+    readonly byteLength: number,
+    readonly kind: string,
+  ) {}
+  get freed(): boolean {
+    return this.#freed;
+  }
+  free(): void {
+    if (!this.#freed) this.heap.free(this.ptr);
+    this.#freed = true;
+  }
+}
+
+type MatrixArg<T extends Typed> = T | WasmTensor;
+
+const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
+
+/**
+ * Typed-array front end of one instantiated kernel module. One-shot calls copy their inputs into
+ * scratch (freed before returning) and copy the result out; resident tensors from `upload` skip the
+ * copy. Every argument is checked here so a bad call throws LowbitError instead of reading memory
+ * it was not given.
+ */
+export class Kernels {
+  readonly heap: WasmHeap;
+  constructor(
+    readonly variant: KernelVariant,
+    readonly exports: KernelExports,
+  ) {
+    this.heap = new WasmHeap(exports.memory, exports.heap_base());
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.exports.memory;
+  }
+
+  upload(data: Typed): WasmTensor {
+    if (!ArrayBuffer.isView(data)) throw new LowbitError('E_DTYPE', 'upload: expected a typed array');
+    const ptr = this.heap.alloc(data.byteLength);
+    new Uint8Array(this.memory.buffer, ptr, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return new WasmTensor(this.heap, ptr, data.byteLength, data.constructor.name);
+  }
+
+  dotF32(a: Float32Array, b: Float32Array): number {
+    checkType('dotF32', 'a', a, Float32Array);
+    checkType('dotF32', 'b', b, Float32Array);
+    if (a.length !== b.length) throw new LowbitError('E_SHAPE', `dotF32: a has ${a.length} elements, b has ${b.length}`);
+    return this.scoped((s) => this.exports.dot_f32(s.put(a), s.put(b), a.length));
+  }
+
+  /** y ← y + alpha·x, in place. */
+  axpyF32(alpha: number, x: Float32Array, y: Float32Array): Float32Array {
+    checkType('axpyF32', 'x', x, Float32Array);
+    checkType('axpyF32', 'y', y, Float32Array);
+    if (x.length !== y.length) throw new LowbitError('E_SHAPE', `axpyF32: x has ${x.length} elements, y has ${y.length}`);
+    return this.scoped((s) => {
+      const py = s.put(y);
+      this.exports.axpy_f32(alpha, s.put(x), py, x.length);
+      return s.get(py, y);
+    });
+  }
+
+  dotI8(a: Int8Array, b: Int8Array): number {
+    checkType('dotI8', 'a', a, Int8Array);
+    checkType('dotI8', 'b', b, Int8Array);
+    if (a.length !== b.length) throw new LowbitError('E_SHAPE', `dotI8: a has ${a.length} elements, b has ${b.length}`);
+    if (a.length >= 131072) throw new LowbitError('E_ARG', `dotI8: length ${a.length} may overflow the i32 accumulator (limit 131071)`);
+    return this.scoped((s) => this.exports.dot_i8(s.put(a), s.put(b), a.length));
+  }
+
+  gemvF32(w: MatrixArg<Float32Array>, rows: number, cols: number, x: Float32Array, out?: Float32Array): Float32Array {
+    return this.matmulF32(w, rows, cols, x, 1, out);
+  }
+
+  /** out[b, r] = Σc w[r, c]·x[b, c]; w [rows, cols] row-major, x [batch, cols], out [batch, rows]. */
+  matmulF32(w: MatrixArg<Float32Array>, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    const name = 'matmulF32';
+    checkDims(name, rows, cols, batch);
+    checkMatrix(name, w, Float32Array, rows * cols * 4);
+    checkVector(name, 'x', x, batch * cols);
+    const o = outArray(name, out, batch * rows);
+    return this.scoped((s) => {
+      const po = s.alloc(o.byteLength);
+      this.exports.matmul_f32(s.matrix(w), rows, cols, s.put(x), batch, po);
+      return s.get(po, o);
+    });
+  }
+
+  /**
+   * int4 weights with one f32 scale (and optional f32 zero point) per group of `group` along cols;
+   * packing and value rule as in CONTRIBUTING.md (int-k convention). `group` must be a positive
+   * multiple of 32; the last group of a row may be partial. Activations are quantized to int8 per
+   * group (scale amax/127, round to nearest even) before the integer dot.
+   */
+  gemvQ4(packed: MatrixArg<Uint8Array>, scales: MatrixArg<Float32Array>, zeros: MatrixArg<Float32Array> | null,
+    rows: number, cols: number, group: number, x: Float32Array, out?: Float32Array): Float32Array {
+    return this.matmulQ4(packed, scales, zeros, rows, cols, group, x, 1, out);
+  }
+
+  matmulQ4(packed: MatrixArg<Uint8Array>, scales: MatrixArg<Float32Array>, zeros: MatrixArg<Float32Array> | null,
+    rows: number, cols: number, group: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    const name = 'matmulQ4';
+    checkDims(name, rows, cols, batch);
+    if (!Number.isInteger(group) || group <= 0 || group % 32 !== 0) {
+      throw new LowbitError('E_ARG', `${name}: group size must be a positive multiple of 32, got ${group}`);
+    }
+    const ngroups = Math.ceil(cols / group);
+    checkMatrix(name, packed, Uint8Array, rows * Math.ceil(cols / 2));
+    checkMatrix(name, scales, Float32Array, rows * ngroups * 4, 'scales');
+    if (zeros !== null) checkMatrix(name, zeros, Float32Array, rows * ngroups * 4, 'zeros');
+    checkVector(name, 'x', x, batch * cols);
+    const o = outArray(name, out, batch * rows);
+    if (o.length === 0) return o;
+    return this.scoped((s) => {
+      const nblk = Math.ceil(cols / 32);
+      const xq = s.alloc(batch * nblk * 32);
+      const xs = s.alloc(batch * ngroups * 4);
+      const xsum = s.alloc(batch * ngroups * 4);
+      const tmp = s.alloc(group);
+      if (this.exports.quantize_act_groups(s.put(x), cols, batch, group, xq, xs, xsum, tmp) !== 0) {
+        throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
+      }
+      const po = s.alloc(o.byteLength);
+      this.exports.matmul_q4(s.matrix(packed), s.matrix(scales), zeros === null ? 0 : s.matrix(zeros), rows, cols, group, xq, xs, xsum, batch, po);
+      return s.get(po, o);
+    });
+  }
+
+  matmulQ8_0(w: MatrixArg<Uint8Array>, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    return this.matmulGgml('q8_0', w, rows, cols, x, batch, out);
+  }
+  matmulQ4_0(w: MatrixArg<Uint8Array>, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    return this.matmulGgml('q4_0', w, rows, cols, x, batch, out);
+  }
+  matmulQ4_1(w: MatrixArg<Uint8Array>, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    return this.matmulGgml('q4_1', w, rows, cols, x, batch, out);
+  }
+
+  /** llama.cpp block types, bit for bit; activations quantized to int8 per 32 like block_q8_0. */
+  matmulGgml(type: GgmlBlockType, w: MatrixArg<Uint8Array>, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    const name = `matmul${type.toUpperCase().replace('_', '_')}`;
+    if (!(type in GGML_KIND)) throw new LowbitError('E_FORMAT', `matmulGgml: unknown block type ${String(type)}`);
+    checkDims(name, rows, cols, batch);
+    if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
+    checkMatrix(name, w, Uint8Array, (rows * cols * GGML_BLOCK_BYTES[type]) / 32);
+    checkVector(name, 'x', x, batch * cols);
+    const o = outArray(name, out, batch * rows);
+    if (o.length === 0) return o;
+    return this.scoped((s) => {
+      const nblk = cols / 32;
+      const xq = s.alloc(batch * nblk * 32);
+      const xs = s.alloc(batch * nblk * 4);
+      const xsum = s.alloc(batch * nblk * 4);
+      if (this.exports.quantize_act_q8(s.put(x), cols, batch, xq, xs, xsum) !== 0) {
+        throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
+      }
+      const po = s.alloc(o.byteLength);
+      this.exports.matmul_ggml(GGML_KIND[type], s.matrix(w), rows, cols, xq, xs, xsum, batch, po);
+      return s.get(po, o);
+    });
+  }
+
+  private scoped<T>(fn: (s: Scratch) => T): T {
+    const s = new Scratch(this.heap);
+    try {
+      return fn(s);
+    } finally {
+      s.release();
+    }
+  }
+}
+
+/** Per-call allocations, all returned in `release`. */
+class Scratch {
+  private readonly ptrs: number[] = [];
+  constructor(private readonly heap: WasmHeap) {}
+  alloc(bytes: number): number {
+    const p = this.heap.alloc(bytes);
+    this.ptrs.push(p);
+    return p;
+  }
+  put(a: Typed): number {
+    const p = this.alloc(a.byteLength);
+    new Uint8Array(this.heap.memory.buffer, p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return p;
+  }
+  matrix(m: Typed | WasmTensor): number {
+    return m instanceof WasmTensor ? m.ptr : this.put(m);
+  }
+  get<T extends Typed>(ptr: number, into: T): T {
+    into.set(new (into.constructor as new (b: ArrayBuffer, o: number, n: number) => T)(this.heap.memory.buffer, ptr, into.length) as never);
+    return into;
+  }
+  release(): void {
+    for (let i = this.ptrs.length - 1; i >= 0; i--) this.heap.free(this.ptrs[i]);
+  }
+}
+
+function checkType(fn: string, arg: string, v: unknown, ctor: { name: string; prototype: object }): void {
+  if (!(v instanceof (ctor as unknown as new () => object))) {
+    const got = v === null ? 'null' : typeof v === 'object' ? (v as object).constructor?.name : typeof v;
+    throw new LowbitError('E_DTYPE', `${fn}: ${arg} must be a ${ctor.name}, got ${got}`);
+  }
+}
+
+function checkDims(fn: string, rows: number, cols: number, batch: number): void {
+  for (const [k, v] of [['rows', rows], ['cols', cols], ['batch', batch]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new LowbitError('E_ARG', `${fn}: ${k} must be a non-negative integer, got ${v}`);
+  }
+}
+
+function checkMatrix(fn: string, m: unknown, ctor: { name: string; prototype: object }, bytes: number, arg = 'w'): void {
+  if (m instanceof WasmTensor) {
+    if (m.freed) throw new LowbitError('E_ARG', `${fn}: ${arg} is a freed WasmTensor`);
+    if (m.byteLength < bytes) throw new LowbitError('E_SHAPE', `${fn}: ${arg} holds ${m.byteLength} bytes, the shape needs ${bytes}`);
+    return;
+  }
+  checkType(fn, arg, m, ctor);
+  const a = m as Typed;
+  if (a.byteLength !== bytes) {
+    const per = a.BYTES_PER_ELEMENT;
+    throw new LowbitError('E_SHAPE', `${fn}: ${arg} has ${a.length} elements, the shape needs ${bytes / per}`);
+  }
+}
+
+function checkVector(fn: string, arg: string, v: unknown, n: number): void {
+  checkType(fn, arg, v, Float32Array);
+  if ((v as Float32Array).length !== n) throw new LowbitError('E_SHAPE', `${fn}: ${arg} has ${(v as Float32Array).length} elements, expected ${n}`);
+}
+
+function outArray(fn: string, out: Float32Array | undefined, n: number): Float32Array {
+  if (out === undefined) return new Float32Array(n);
+  checkVector(fn, 'out', out, n);
+  return out;
+}

@@ -1,0 +1,171 @@
+// Plain-TypeScript references. They define what every WASM kernel computes; tests hold the WASM
+// builds to them. Float sums here run in f64 (the exact value, up to f64 rounding); the integer
+// kernels reproduce the WASM's f32 activation quantization exactly via Math.fround.
+
+const fr = Math.fround;
+
+export function dotF32(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+export function axpyF32(alpha: number, x: Float32Array, y: Float32Array): void {
+  for (let i = 0; i < x.length; i++) y[i] = fr(y[i] + fr(fr(alpha) * x[i]));
+}
+
+/** out[b, r] = Σc w[r, c]·x[b, c]; w row-major [rows, cols], x [batch, cols], out [batch, rows]. */
+export function matmulF32(w: Float32Array, rows: number, cols: number, x: Float32Array, batch = 1): Float32Array {
+  const out = new Float32Array(batch * rows);
+  for (let b = 0; b < batch; b++) {
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += w[r * cols + c] * x[b * cols + c];
+      out[b * rows + r] = s;
+    }
+  }
+  return out;
+}
+
+export function gemvF32(w: Float32Array, rows: number, cols: number, x: Float32Array): Float32Array {
+  return matmulF32(w, rows, cols, x, 1);
+}
+
+export function dotI8(a: Int8Array, b: Int8Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** Round half to even, as wasm's f32.nearest. */
+export function roundEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** int8 codes of one span with scale amax/127 (f32 arithmetic, as the kernel). null on NaN/Inf. */
+export function quantizeSpan(x: Float32Array, start: number, n: number): { d: number; codes: Int8Array; sum: number } | null {
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[start + i];
+    if (!Number.isFinite(v)) return null;
+    amax = Math.max(amax, Math.abs(v));
+  }
+  const d = fr(amax / 127);
+  const id = d !== 0 ? fr(1 / d) : 0;
+  const codes = new Int8Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    codes[i] = roundEven(fr(x[start + i] * id));
+    sum += codes[i];
+  }
+  return { d, codes, sum };
+}
+
+/**
+ * int4 group GEMV (int-k packing, see CONTRIBUTING.md): w[r,c] = scale[r,g]·(u − zero[r,g]), zero 8
+ * when `zeros` is null. Activations are quantized to int8 per group (scale amax/127, round to even),
+ * exactly as the kernel does, then the sum runs in f64.
+ */
+export function matmulQ4(
+  packed: Uint8Array, scales: Float32Array, zeros: Float32Array | null,
+  rows: number, cols: number, group: number, x: Float32Array, batch = 1,
+): Float32Array {
+  const rowBytes = Math.ceil(cols / 2);
+  const ngroups = Math.ceil(cols / group);
+  const out = new Float32Array(batch * rows);
+  for (let b = 0; b < batch; b++) {
+    const q = [] as { d: number; codes: Int8Array; sum: number }[];
+    for (let g = 0; g < ngroups; g++) {
+      const s = quantizeSpan(x, b * cols + g * group, Math.min(group, cols - g * group));
+      if (!s) throw new Error('non-finite activation');
+      q.push(s);
+    }
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      for (let g = 0; g < ngroups; g++) {
+        const { d, codes, sum } = q[g];
+        const f = fr(scales[r * ngroups + g] * d);
+        const z = zeros ? zeros[r * ngroups + g] : 8;
+        let dot = 0;
+        for (let i = 0; i < codes.length; i++) {
+          const c = g * group + i;
+          const byte = packed[r * rowBytes + (c >> 1)];
+          dot += ((c & 1) ? byte >> 4 : byte & 15) * codes[i];
+        }
+        acc += f * dot - f * z * sum;
+      }
+      out[b * rows + r] = acc;
+    }
+  }
+  return out;
+}
+
+export function gemvQ4(
+  packed: Uint8Array, scales: Float32Array, zeros: Float32Array | null,
+  rows: number, cols: number, group: number, x: Float32Array,
+): Float32Array {
+  return matmulQ4(packed, scales, zeros, rows, cols, group, x, 1);
+}
+
+/** IEEE binary16 bits → number. */
+export function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+export type GgmlBlockType = 'q8_0' | 'q4_0' | 'q4_1';
+export const GGML_BLOCK_BYTES: Record<GgmlBlockType, number> = { q8_0: 34, q4_0: 18, q4_1: 20 };
+
+/** Dequantized value j (0..31) of a ggml block starting at `o` (llama.cpp's dequantize_row_*). */
+function ggmlWeight(type: GgmlBlockType, blocks: Uint8Array, view: DataView, o: number, j: number): { d: number; m: number; u: number } {
+  const d = f16ToF32(view.getUint16(o, true));
+  if (type === 'q8_0') return { d, m: 0, u: (blocks[o + 2 + j] << 24) >> 24 };
+  const qo = type === 'q4_1' ? 4 : 2;
+  const byte = blocks[o + qo + (j & 15)];
+  const u = j < 16 ? byte & 15 : byte >> 4;
+  if (type === 'q4_0') return { d, m: 0, u: u - 8 };
+  return { d, m: f16ToF32(view.getUint16(o + 2, true)), u };
+}
+
+/**
+ * ggml block matmul with llama.cpp-style int8 activations per 32 values:
+ * out[b, r] = Σ_blocks d·xs·Σ u·xq (+ m·xs·Σ xq for q4_1).
+ */
+export function matmulGgml(type: GgmlBlockType, blocks: Uint8Array, rows: number, cols: number, x: Float32Array, batch = 1): Float32Array {
+  const nblk = cols / 32;
+  const bsize = GGML_BLOCK_BYTES[type];
+  const view = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
+  const out = new Float32Array(batch * rows);
+  for (let b = 0; b < batch; b++) {
+    const q = [] as { d: number; codes: Int8Array; sum: number }[];
+    for (let k = 0; k < nblk; k++) {
+      const s = quantizeSpan(x, b * cols + k * 32, 32);
+      if (!s) throw new Error('non-finite activation');
+      q.push(s);
+    }
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      for (let k = 0; k < nblk; k++) {
+        const o = (r * nblk + k) * bsize;
+        const { d: xd, codes, sum } = q[k];
+        let dot = 0;
+        let d = 0;
+        let m = 0;
+        for (let j = 0; j < 32; j++) {
+          const wv = ggmlWeight(type, blocks, view, o, j);
+          d = wv.d;
+          m = wv.m;
+          dot += wv.u * codes[j];
+        }
+        acc += fr(d * xd) * dot + (type === 'q4_1' ? fr(m * xd) * sum : 0);
+      }
+      out[b * rows + r] = acc;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,181 @@
+import { describe, expect, it } from 'vitest';
+import { createKernels, isLowbitError, type Kernels, type KernelVariant, reference } from '../src/index-node.js';
+import { expectClose, randF16Scale, randF32, randU8, rng } from './helpers.js';
+
+const variants: KernelVariant[] = ['relaxed', 'simd', 'scalar'];
+const kernels = new Map<KernelVariant, Kernels>();
+for (const v of variants) kernels.set(v, await createKernels({ variant: v }));
+
+// Lengths around every vector width and unroll factor, plus zero.
+const LENGTHS = [0, 1, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257];
+
+// f32 kernels vs the f64 reference: f32 accumulation of n products in another order differs by at
+// most ~n·2^-24 of Σ|a·b|; with inputs in [-1, 1] that is below 1e-5 relative to the largest output.
+const F32_RTOL = 1e-5;
+// Integer kernels: the int dot is exact; only the f32 products scale·dot and their f32 sum differ
+// from the f64 reference (≤ (cols/32)·2^-24 relative): 1e-5 of the largest output.
+const INT_RTOL = 1e-5;
+
+describe.each(variants)('%s build', (variant) => {
+  const k = kernels.get(variant)!;
+
+  it('reports its variant', () => expect(k.variant).toBe(variant));
+
+  it.each(LENGTHS)('dotF32 and axpyF32, n = %i', (n) => {
+    const r = rng(n + 1);
+    const a = randF32(r, n);
+    const b = randF32(r, n);
+    expectClose([k.dotF32(a, b)], [reference.dotF32(a, b)], F32_RTOL, 1e-6);
+    const y = randF32(r, n);
+    const want = y.slice();
+    reference.axpyF32(0.75, a, want);
+    expect(Array.from(k.axpyF32(0.75, a, y.slice()))).toEqual(Array.from(want)); // elementwise f32: exact
+  });
+
+  it.each([[1, 1], [3, 5], [4, 16], [5, 17], [8, 64], [13, 100], [64, 172], [2, 0], [0, 7]])('gemvF32/matmulF32 %i×%i', (rows, cols) => {
+    const r = rng(rows * 1000 + cols);
+    const w = randF32(r, rows * cols);
+    for (const batch of [1, 3]) {
+      const x = randF32(r, batch * cols);
+      expectClose(k.matmulF32(w, rows, cols, x, batch), reference.matmulF32(w, rows, cols, x, batch), F32_RTOL, 1e-6);
+    }
+    const x1 = randF32(r, cols);
+    expectClose(k.gemvF32(w, rows, cols, x1), reference.gemvF32(w, rows, cols, x1), F32_RTOL, 1e-6);
+  });
+
+  it('propagates NaN and Inf through f32 kernels as IEEE arithmetic does', () => {
+    const w = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 1, 1, 1, 1, 1, 1]);
+    const x = Float32Array.from([1, 0, 0, 0, 0, 0, 0, Number.NaN]);
+    expect(Array.from(k.gemvF32(w, 2, 8, x)).every(Number.isNaN)).toBe(true);
+    const xi = Float32Array.from([Number.POSITIVE_INFINITY, 0, 0, 0, 0, 0, 0, 1]);
+    expect(Array.from(k.gemvF32(w, 2, 8, xi))).toEqual([Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]);
+  });
+
+  it.each(LENGTHS)('dotI8 is exact, n = %i', (n) => {
+    const r = rng(n + 7);
+    const a = Int8Array.from({ length: n }, () => Math.floor(r() * 256) - 128);
+    const b = Int8Array.from({ length: n }, () => Math.floor(r() * 256) - 128);
+    if (n > 0) {
+      a[0] = -128;
+      b[0] = -128; // the extreme product
+    }
+    expect(k.dotI8(a, b)).toBe(reference.dotI8(a, b));
+  });
+
+  it.each([
+    [4, 32, 32], [3, 64, 32], [5, 100, 32], [2, 128, 64], [7, 200, 64], [4, 4096, 128], [3, 300, 128], [6, 33, 32], [2, 1, 32],
+  ])('gemvQ4 %i×%i group %i, symmetric and with zero points', (rows, cols, group) => {
+    const r = rng(rows * 7919 + cols * 31 + group);
+    const ng = Math.ceil(cols / group);
+    const packed = randU8(r, rows * Math.ceil(cols / 2));
+    const scales = Float32Array.from({ length: rows * ng }, () => r() * 0.1 + 0.001);
+    const zeros = Float32Array.from({ length: rows * ng }, () => r() * 15);
+    for (const batch of [1, 2]) {
+      const x = randF32(r, batch * cols, 3);
+      expectClose(k.matmulQ4(packed, scales, null, rows, cols, group, x, batch), reference.matmulQ4(packed, scales, null, rows, cols, group, x, batch), INT_RTOL, 1e-6);
+      expectClose(k.matmulQ4(packed, scales, zeros, rows, cols, group, x, batch), reference.matmulQ4(packed, scales, zeros, rows, cols, group, x, batch), INT_RTOL, 1e-6);
+    }
+  });
+
+  it('gemvQ4 on an all-zero activation gives exactly zero', () => {
+    const out = k.gemvQ4(new Uint8Array(2 * 16).fill(0xff), new Float32Array(2).fill(1), null, 2, 32, 32, new Float32Array(32));
+    expect(Array.from(out)).toEqual([0, 0]);
+  });
+
+  it.each(['q8_0', 'q4_0', 'q4_1'] as const)('matmul %s on llama.cpp blocks', (type) => {
+    const bytes = reference.GGML_BLOCK_BYTES[type];
+    for (const [rows, cols, batch] of [[1, 32, 1], [5, 64, 3], [9, 256, 2], [4, 2048, 1]]) {
+      const r = rng(rows + cols + batch);
+      const blocks = randU8(r, (rows * cols * bytes) / 32);
+      const view = new DataView(blocks.buffer);
+      for (let o = 0; o < blocks.length; o += bytes) {
+        view.setUint16(o, randF16Scale(r), true);
+        if (type === 'q4_1') view.setUint16(o + 2, randF16Scale(r), true);
+      }
+      const x = randF32(r, batch * cols, 2);
+      expectClose(k.matmulGgml(type, blocks, rows, cols, x, batch), reference.matmulGgml(type, blocks, rows, cols, x, batch), INT_RTOL, 1e-6);
+    }
+  });
+
+  it('resident tensors give the same answers as one-shot calls', () => {
+    const r = rng(99);
+    const w = randF32(r, 16 * 48);
+    const x = randF32(r, 48);
+    const t = k.upload(w);
+    expect(Array.from(k.gemvF32(t, 16, 48, x))).toEqual(Array.from(k.gemvF32(w, 16, 48, x)));
+    t.free();
+    expect(() => k.gemvF32(t, 16, 48, x)).toThrow(/freed/);
+  });
+});
+
+describe('bad calls throw LowbitError and leave the instance usable', () => {
+  const k = kernels.get('simd')!;
+  const cases: [string, () => unknown, string][] = [
+    ['shape mismatch', () => k.gemvF32(new Float32Array(10), 3, 4, new Float32Array(4)), 'E_SHAPE'],
+    ['x of the wrong length', () => k.gemvF32(new Float32Array(12), 3, 4, new Float32Array(5)), 'E_SHAPE'],
+    ['wrong array type', () => k.gemvF32(new Float64Array(12) as unknown as Float32Array, 3, 4, new Float32Array(4)), 'E_DTYPE'],
+    ['plain array', () => k.dotF32([1, 2] as unknown as Float32Array, new Float32Array(2)), 'E_DTYPE'],
+    ['group size 0', () => k.gemvQ4(new Uint8Array(16), new Float32Array(1), null, 1, 32, 0, new Float32Array(32)), 'E_ARG'],
+    ['negative group size', () => k.gemvQ4(new Uint8Array(16), new Float32Array(1), null, 1, 32, -32, new Float32Array(32)), 'E_ARG'],
+    ['scales of the wrong length', () => k.gemvQ4(new Uint8Array(32), new Float32Array(1), null, 1, 64, 32, new Float32Array(64)), 'E_SHAPE'],
+    ['zeros of the wrong length', () => k.gemvQ4(new Uint8Array(32), new Float32Array(2), new Float32Array(3), 1, 64, 32, new Float32Array(64)), 'E_SHAPE'],
+    ['negative rows', () => k.gemvF32(new Float32Array(0), -1, 4, new Float32Array(4)), 'E_ARG'],
+    ['fractional cols', () => k.gemvF32(new Float32Array(3), 2, 1.5, new Float32Array(1)), 'E_ARG'],
+    ['ggml cols not a block multiple', () => k.matmulQ4_0(new Uint8Array(18), 1, 30, new Float32Array(30), 1), 'E_SHAPE'],
+    ['NaN activation for an integer kernel', () => k.gemvQ4(new Uint8Array(16), new Float32Array(1), null, 1, 32, 32, new Float32Array(32).fill(Number.NaN)), 'E_NAN'],
+    ['Inf activation for a ggml kernel', () => k.matmulQ8_0(new Uint8Array(34), 1, 32, new Float32Array(32).fill(Number.POSITIVE_INFINITY), 1), 'E_NAN'],
+    ['out of the wrong length', () => k.gemvF32(new Float32Array(12), 3, 4, new Float32Array(4), new Float32Array(2)), 'E_SHAPE'],
+  ];
+  it.each(cases)('%s', (_name, call, code) => {
+    const before = k.heap.liveBytes;
+    let err: unknown;
+    try {
+      call();
+    } catch (e) {
+      err = e;
+    }
+    expect(isLowbitError(err)).toBe(true);
+    expect((err as { code: string }).code).toBe(code);
+    expect((err as Error).message.length).toBeGreaterThan(10);
+    expect(k.heap.liveBytes).toBe(before); // scratch was returned even on the error path
+    const w = Float32Array.from([1, 2, 3, 4]);
+    expect(Array.from(k.gemvF32(w, 1, 4, Float32Array.from([1, 1, 1, 1])))).toEqual([10]);
+  });
+});
+
+describe('memory', () => {
+  it('stays flat over 10,000 calls', async () => {
+    const k = await createKernels({ variant: 'simd' });
+    const r = rng(5);
+    const w = randF32(r, 64 * 64);
+    const x = randF32(r, 64);
+    const packed = randU8(r, 64 * 32);
+    const scales = new Float32Array(64 * 2).fill(0.01);
+    k.gemvF32(w, 64, 64, x);
+    k.gemvQ4(packed, scales, null, 64, 64, 32, x);
+    const pages = k.memory.buffer.byteLength;
+    const high = k.heap.highWater;
+    for (let i = 0; i < 10_000; i++) {
+      k.gemvF32(w, 64, 64, x);
+      k.gemvQ4(packed, scales, null, 64, 64, 32, x);
+    }
+    expect(k.heap.liveBytes).toBe(0);
+    expect(k.heap.highWater).toBe(high);
+    expect(k.memory.buffer.byteLength).toBe(pages);
+  });
+
+  it('grows for inputs larger than the initial memory', async () => {
+    const k = await createKernels({ variant: 'simd' });
+    const initial = k.memory.buffer.byteLength;
+    const rows = 2048;
+    const cols = 8192; // 64 MiB of f32 weights
+    const w = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) w[r * cols + (r % cols)] = r;
+    const x = new Float32Array(cols).fill(1);
+    const out = k.gemvF32(w, rows, cols, x);
+    expect(k.memory.buffer.byteLength).toBeGreaterThan(initial + rows * cols * 4);
+    expect(out[0]).toBe(0);
+    expect(out[2047]).toBe(2047);
+    expect(k.heap.liveBytes).toBe(0);
+  });
+});
