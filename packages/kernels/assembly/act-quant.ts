@@ -25,16 +25,20 @@
   return d;
 }
 
-// For the int-k group kernel: one scale per weight group (`group` a multiple of 32) and, inside each
-// 32-block, codes reordered [x0, x2, ..., x30, x1, x3, ..., x31] so that the low nibbles (even
-// elements, int-k packing) and high nibbles (odd elements) each meet one contiguous 16-byte vector.
-// Layout per input vector: nblk*32 codes, ngroups f32 scales, ngroups i32 code sums.
-export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32, xq: usize, xs: usize, xsum: usize, tmp: usize): i32 {
+// For the int-k group kernel: one scale per weight group (`group` a multiple of 32). Two layouts of the
+// same codes, one per SIMD path, so that neither inner loop shuffles:
+//  - xq (i8, 32 B per 32-block): [x0, x2, ..., x30, x1, x3, ..., x31], meeting the low nibbles (even
+//    elements under int-k packing) and the high nibbles (odd elements) of 16 packed bytes;
+//  - xq16 (i16, 64 B per block, only when xq16 != 0): four planes p_k[j] = x[4j + k], meeting the
+//    nibble k of each 16-bit lane of the packed bytes.
+// Then ngroups f32 scales and ngroups i32 code sums per input vector.
+export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, tmp: usize): i32 {
   const nblk = (cols + 31) >> 5;
   const ngroups = (cols + group - 1) / group;
   for (let b = 0; b < batch; b++) {
     const xb = x + (<usize>b * <usize>cols << 2);
     const qb = xq + <usize>b * (<usize>nblk << 5);
+    const qb16 = xq16 + <usize>b * (<usize>nblk << 6);
     for (let g = 0; g < ngroups; g++) {
       const c0 = g * group;
       const n = min<i32>(group, cols - c0);
@@ -44,10 +48,12 @@ export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32,
       const nb = (n + 31) >> 5;
       for (let k = 0; k < nb; k++) {
         const dst = qb + <usize>(c0 + (k << 5));
+        const dst16 = qb16 + (<usize>(c0 + (k << 5)) << 1);
         for (let j = 0; j < 32; j++) {
           const e = (k << 5) + j;
           const c: i8 = e < n ? load<i8>(tmp + <usize>e) : 0;
           store<i8>(dst + <usize>(((j & 1) << 4) + (j >> 1)), c);
+          if (xq16 != 0) store<i16>(dst16 + (<usize>(((j & 3) << 3) + (j >> 2)) << 1), <i16>c);
         }
       }
     }

@@ -24,3 +24,8 @@ export function probe_relaxed_dot(a: usize, b: usize, c: usize, out: usize): voi
     }
   }
 }
+
+// memory.copy of n bytes: the bandwidth ceiling the benchmark compares the streaming kernels to.
+export function copy_bytes(dst: usize, src: usize, n: usize): void {
+  memory.copy(dst, src, n);
+}

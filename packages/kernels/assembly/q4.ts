@@ -6,51 +6,102 @@ import { hsum } from './f32';
 // With activations quantized per group (x ≈ xs[g] * xq):
 //   out[r] = Σ_g scale·xs[g] · (Σ_{c∈g} u·xq − zero · Σ_{c∈g} xq)
 // so the inner loop is an integer dot of unsigned nibbles with int8 codes.
+//
+// Rows go in tiles of 4 so every activation load feeds four weight streams. Partial products are
+// kept in i16 lanes: a block adds at most 4 products of |u·xq| <= 15·127 per lane, so 4 blocks
+// (30480) fit before the lanes are widened to i32; the widening happens every 4 blocks.
 
-// Integer dot of one 32-block (16 packed bytes) with the reordered int8 codes, into i32 lanes.
 // @ts-ignore: decorator
-@inline function blockDotRelaxed(wb: usize, xe: v128, xo: v128, acc: v128): v128 {
+@inline function stepRelaxed(wb: usize, xe: v128, xo: v128, acc: v128): v128 {
   const bytes = v128.load(wb);
-  const lo = v128.and(bytes, i8x16.splat(0x0f));
-  const hi = i8x16.shr_u(bytes, 4);
-  // Nibbles are 0..15 (7-bit safe), so the implementation-defined sign case never arises.
-  return i32x4.relaxed_dot_i8x16_i7x16_add_s(xo, hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(xe, lo, acc));
+  // Nibbles are 0..15, so the 7-bit operand's implementation-defined sign case never arises.
+  acc = i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(xe, v128.and(bytes, i8x16.splat(0x0f))));
+  return i16x8.add(acc, i16x8.relaxed_dot_i8x16_i7x16_s(xo, i8x16.shr_u(bytes, 4)));
 }
 
-// Same with plain SIMD into i16 lanes: each block adds 4 products per lane, each |u·xq| <= 15·127,
-// so up to 4 blocks (16 products, 30480) fit an i16 lane before it must be widened.
+// Plain SIMD: read the packed bytes as 16-bit lanes; nibble k of lane j is element 4j+k, which meets
+// plane k of the i16 activation layout. Shifts and masks replace the widening of every byte.
 // @ts-ignore: decorator
-@inline function blockDotPlain(wb: usize, xe: v128, xo: v128, acc: v128): v128 {
-  const bytes = v128.load(wb);
-  const lo = v128.and(bytes, i8x16.splat(0x0f));
-  const hi = i8x16.shr_u(bytes, 4);
-  acc = i16x8.add(acc, i16x8.extmul_low_i8x16_s(lo, xe));
-  acc = i16x8.add(acc, i16x8.extmul_high_i8x16_s(lo, xe));
-  acc = i16x8.add(acc, i16x8.extmul_low_i8x16_s(hi, xo));
-  return i16x8.add(acc, i16x8.extmul_high_i8x16_s(hi, xo));
+@inline function stepPlain(wb: usize, p0: v128, p1: v128, p2: v128, p3: v128, acc: v128): v128 {
+  const v = v128.load(wb);
+  const m = i16x8.splat(0x0f);
+  acc = i16x8.add(acc, i16x8.mul(v128.and(v, m), p0));
+  acc = i16x8.add(acc, i16x8.mul(v128.and(i16x8.shr_u(v, 4), m), p1));
+  acc = i16x8.add(acc, i16x8.mul(v128.and(i16x8.shr_u(v, 8), m), p2));
+  return i16x8.add(acc, i16x8.mul(i16x8.shr_u(v, 12), p3));
 }
 
 // @ts-ignore: decorator
-@inline function groupDot(wr: usize, xq: usize, k0: i32, k1: i32): v128 {
-  let acc = i32x4.splat(0);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    for (let k = k0; k < k1; k++) {
-      const xb = xq + (<usize>k << 5);
-      acc = blockDotRelaxed(wr + (<usize>k << 4), v128.load(xb), v128.load(xb, 16), acc);
+@inline function widen(a16: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(a16);
+}
+
+// Four rows (w0..w3, possibly repeating the last row of the matrix) against one input vector.
+// Writes the four sums to res[0..3].
+// @ts-ignore: decorator
+@inline function tileSimd(
+  w0: usize, w1: usize, w2: usize, w3: usize, s0: usize, s1: usize, s2: usize, s3: usize,
+  z0: usize, z1: usize, z2: usize, z3: usize, ngroups: i32, bpg: i32, nblk: i32,
+  xq: usize, xq16: usize, xs: usize, xsum: usize, res: usize,
+): void {
+  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
+  let c0: f32 = 0, c1: f32 = 0, c2: f32 = 0, c3: f32 = 0;
+  for (let g = 0; g < ngroups; g++) {
+    const go = <usize>g << 2;
+    const dx = load<f32>(xs + go);
+    const sx = <f32>load<i32>(xsum + go);
+    const g0 = load<f32>(s0 + go) * dx, g1 = load<f32>(s1 + go) * dx;
+    const g2 = load<f32>(s2 + go) * dx, g3 = load<f32>(s3 + go) * dx;
+    if (z0 != 0) {
+      c0 += g0 * load<f32>(z0 + go) * sx;
+      c1 += g1 * load<f32>(z1 + go) * sx;
+      c2 += g2 * load<f32>(z2 + go) * sx;
+      c3 += g3 * load<f32>(z3 + go) * sx;
+    } else {
+      c0 += g0 * 8 * sx;
+      c1 += g1 * 8 * sx;
+      c2 += g2 * 8 * sx;
+      c3 += g3 * 8 * sx;
     }
-  } else {
-    let k = k0;
-    while (k < k1) {
-      const kend = min<i32>(k1, k + 4);
-      let a16 = i16x8.splat(0);
-      for (; k < kend; k++) {
-        const xb = xq + (<usize>k << 5);
-        a16 = blockDotPlain(wr + (<usize>k << 4), v128.load(xb), v128.load(xb, 16), a16);
+    let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
+    const kEnd = min<i32>((g + 1) * bpg, nblk);
+    let k = g * bpg;
+    while (k < kEnd) {
+      const kk = min<i32>(kEnd, k + 4);
+      let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
+      for (; k < kk; k++) {
+        const wo = <usize>k << 4;
+        if (ASC_FEATURE_RELAXED_SIMD) {
+          const xb = xq + (<usize>k << 5);
+          const xe = v128.load(xb);
+          const xo = v128.load(xb, 16);
+          a0 = stepRelaxed(w0 + wo, xe, xo, a0);
+          a1 = stepRelaxed(w1 + wo, xe, xo, a1);
+          a2 = stepRelaxed(w2 + wo, xe, xo, a2);
+          a3 = stepRelaxed(w3 + wo, xe, xo, a3);
+        } else {
+          const xb = xq16 + (<usize>k << 6);
+          const p0 = v128.load(xb), p1 = v128.load(xb, 16), p2 = v128.load(xb, 32), p3 = v128.load(xb, 48);
+          a0 = stepPlain(w0 + wo, p0, p1, p2, p3, a0);
+          a1 = stepPlain(w1 + wo, p0, p1, p2, p3, a1);
+          a2 = stepPlain(w2 + wo, p0, p1, p2, p3, a2);
+          a3 = stepPlain(w3 + wo, p0, p1, p2, p3, a3);
+        }
       }
-      acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(a16));
+      i0 = i32x4.add(i0, widen(a0));
+      i1 = i32x4.add(i1, widen(a1));
+      i2 = i32x4.add(i2, widen(a2));
+      i3 = i32x4.add(i3, widen(a3));
     }
+    f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.splat(g0)));
+    f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(i1), f32x4.splat(g1)));
+    f2 = f32x4.add(f2, f32x4.mul(f32x4.convert_i32x4_s(i2), f32x4.splat(g2)));
+    f3 = f32x4.add(f3, f32x4.mul(f32x4.convert_i32x4_s(i3), f32x4.splat(g3)));
   }
-  return acc;
+  store<f32>(res, hsum(f0) - c0);
+  store<f32>(res, hsum(f1) - c1, 4);
+  store<f32>(res, hsum(f2) - c2, 8);
+  store<f32>(res, hsum(f3) - c3, 12);
 }
 
 // @ts-ignore: decorator
@@ -67,21 +118,6 @@ import { hsum } from './f32';
 }
 
 // @ts-ignore: decorator
-@inline function rowSimd(wr: usize, sr: usize, zr: usize, ngroups: i32, bpg: i32, nblk: i32, xqb: usize, xsb: usize, xsumb: usize): f32 {
-  let facc = f32x4.splat(0);
-  let corr: f32 = 0;
-  for (let g = 0; g < ngroups; g++) {
-    const f = load<f32>(sr + (<usize>g << 2)) * load<f32>(xsb + (<usize>g << 2));
-    const z: f32 = zr != 0 ? load<f32>(zr + (<usize>g << 2)) : 8;
-    corr += f * z * <f32>load<i32>(xsumb + (<usize>g << 2));
-    const k0 = g * bpg;
-    const acc = groupDot(wr, xqb, k0, min<i32>(k0 + bpg, nblk));
-    facc = f32x4.add(facc, f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.splat(f)));
-  }
-  return hsum(facc) - corr;
-}
-
-// @ts-ignore: decorator
 @inline function rowScalar(wr: usize, sr: usize, zr: usize, ngroups: i32, group: i32, cols: i32, xqb: usize, xsb: usize, xsumb: usize): f32 {
   let fs: f32 = 0;
   let corr: f32 = 0;
@@ -95,26 +131,45 @@ import { hsum } from './f32';
   return fs - corr;
 }
 
+// `res` is 16 bytes of scratch for one tile's results.
 export function matmul_q4(
   w: usize, scales: usize, zeros: usize, rows: i32, cols: i32, group: i32,
-  xq: usize, xs: usize, xsum: usize, batch: i32, out: usize,
+  xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, res: usize,
 ): void {
   const rowBytes = <usize>((cols + 1) >> 1);
   const ngroups = (cols + group - 1) / group;
   const nblk = (cols + 31) >> 5;
   const bpg = group >> 5; // 32-blocks per group
-  for (let r = 0; r < rows; r++) {
-    const wr = w + <usize>r * rowBytes;
-    const sr = scales + (<usize>r * <usize>ngroups << 2);
-    const zr = zeros != 0 ? zeros + (<usize>r * <usize>ngroups << 2) : 0;
-    for (let b = 0; b < batch; b++) {
-      const xqb = xq + <usize>b * (<usize>nblk << 5);
-      const xsb = xs + (<usize>b * <usize>ngroups << 2);
-      const xsumb = xsum + (<usize>b * <usize>ngroups << 2);
-      const v = ASC_FEATURE_SIMD
-        ? rowSimd(wr, sr, zr, ngroups, bpg, nblk, xqb, xsb, xsumb)
-        : rowScalar(wr, sr, zr, ngroups, group, cols, xqb, xsb, xsumb);
-      store<f32>(out + ((<usize>b * <usize>rows + <usize>r) << 2), v);
+  const sBytes = <usize>ngroups << 2;
+  if (ASC_FEATURE_SIMD) {
+    for (let r = 0; r < rows; r += 4) {
+      // A last tile past the end repeats the last row and stores only the real outputs.
+      const r1 = min<i32>(r + 1, rows - 1), r2 = min<i32>(r + 2, rows - 1), r3 = min<i32>(r + 3, rows - 1);
+      const z = zeros;
+      for (let b = 0; b < batch; b++) {
+        tileSimd(
+          w + <usize>r * rowBytes, w + <usize>r1 * rowBytes, w + <usize>r2 * rowBytes, w + <usize>r3 * rowBytes,
+          scales + <usize>r * sBytes, scales + <usize>r1 * sBytes, scales + <usize>r2 * sBytes, scales + <usize>r3 * sBytes,
+          z != 0 ? z + <usize>r * sBytes : 0, z != 0 ? z + <usize>r1 * sBytes : 0,
+          z != 0 ? z + <usize>r2 * sBytes : 0, z != 0 ? z + <usize>r3 * sBytes : 0,
+          ngroups, bpg, nblk,
+          xq + <usize>b * (<usize>nblk << 5), xq16 + <usize>b * (<usize>nblk << 6),
+          xs + <usize>b * sBytes, xsum + <usize>b * sBytes, res,
+        );
+        const ob = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+        const n = min<i32>(4, rows - r);
+        for (let i = 0; i < n; i++) store<f32>(ob + (<usize>i << 2), load<f32>(res + (<usize>i << 2)));
+      }
+    }
+  } else {
+    for (let r = 0; r < rows; r++) {
+      const wr = w + <usize>r * rowBytes;
+      const sr = scales + <usize>r * sBytes;
+      const zr = zeros != 0 ? zeros + <usize>r * sBytes : 0;
+      for (let b = 0; b < batch; b++) {
+        const v = rowScalar(wr, sr, zr, ngroups, group, cols, xq + <usize>b * (<usize>nblk << 5), xs + <usize>b * sBytes, xsum + <usize>b * sBytes);
+        store<f32>(out + ((<usize>b * <usize>rows + <usize>r) << 2), v);
+      }
     }
   }
 }

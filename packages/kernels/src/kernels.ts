@@ -12,11 +12,12 @@ export interface KernelExports {
   axpy_f32(alpha: number, x: number, y: number, n: number): void;
   matmul_f32(w: number, rows: number, cols: number, x: number, batch: number, out: number): void;
   dot_i8(a: number, b: number, n: number): number;
-  quantize_act_groups(x: number, cols: number, batch: number, group: number, xq: number, xs: number, xsum: number, tmp: number): number;
+  quantize_act_groups(x: number, cols: number, batch: number, group: number, xq: number, xq16: number, xs: number, xsum: number, tmp: number): number;
   quantize_act_q8(x: number, cols: number, batch: number, xq: number, xs: number, xsum: number): number;
-  matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xs: number, xsum: number, batch: number, out: number): void;
+  matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number): void;
   matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xs: number, xsum: number, batch: number, out: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
+  copy_bytes(dst: number, src: number, n: number): void;
 }
 
 type Typed = Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
@@ -142,14 +143,16 @@ export class Kernels {
     return this.scoped((s) => {
       const nblk = Math.ceil(cols / 32);
       const xq = s.alloc(batch * nblk * 32);
+      // The plain-SIMD path reads an i16 copy of the codes; the others need none.
+      const xq16 = this.variant === 'simd' ? s.alloc(batch * nblk * 64) : 0;
       const xs = s.alloc(batch * ngroups * 4);
       const xsum = s.alloc(batch * ngroups * 4);
       const tmp = s.alloc(group);
-      if (this.exports.quantize_act_groups(s.put(x), cols, batch, group, xq, xs, xsum, tmp) !== 0) {
+      if (this.exports.quantize_act_groups(s.put(x), cols, batch, group, xq, xq16, xs, xsum, tmp) !== 0) {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       const po = s.alloc(o.byteLength);
-      this.exports.matmul_q4(s.matrix(packed), s.matrix(scales), zeros === null ? 0 : s.matrix(zeros), rows, cols, group, xq, xs, xsum, batch, po);
+      this.exports.matmul_q4(s.matrix(packed), s.matrix(scales), zeros === null ? 0 : s.matrix(zeros), rows, cols, group, xq, xq16, xs, xsum, batch, po, s.alloc(16));
       return s.get(po, o);
     });
   }

@@ -1,0 +1,49 @@
+// `npm run bench`: runs every area (or those named on the command line), then writes
+// results/latest.json and results/latest.md. Add an area: a file exporting an `Area`, listed below.
+import { renameSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { type Area, createContext, type Row } from './harness.js';
+import { kernelsArea } from './kernels.js';
+
+const areas: Area[] = [kernelsArea];
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const wanted = args.filter((a) => !a.startsWith('--'));
+const ctx = createContext(quick);
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  loadavg1: loadavg()[0],
+  date: new Date().toISOString(),
+};
+
+const all: Row[] = [];
+for (const area of areas) {
+  if (wanted.length && !wanted.includes(area.name)) continue;
+  ctx.log(`bench: ${area.name} ...`);
+  all.push(...(await area.run(ctx)));
+}
+
+const fmt = (v: number | undefined, d = 2) => (v === undefined ? '' : v.toFixed(d));
+const md = [
+  `# lowbit benchmarks`,
+  '',
+  `${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, Node ${machine.node}, load ${machine.loadavg1.toFixed(2)}, ${machine.date}. One thread unless the row says otherwise. ratio = baseline ms / row ms.`,
+  '',
+  '| area | benchmark | variant | ms | GB/s | GFLOP/s | rate | ratio | baseline |',
+  '|---|---|---|---:|---:|---:|---:|---:|---|',
+  ...all.map((r) => `| ${r.area} | ${r.name} | ${r.variant} | ${fmt(r.ms, 3)} | ${fmt(r.gbps)} | ${fmt(r.gflops)} | ${r.rate ? `${r.rate.value.toFixed(1)} ${r.rate.unit}` : ''} | ${fmt(r.ratio)}× | ${r.baseline} |`),
+  '',
+].join('\n');
+
+const dir = new URL('../results/', import.meta.url);
+for (const [name, text] of [['latest.json', JSON.stringify({ machine, rows: all }, null, 2)], ['latest.md', md]] as const) {
+  const path = fileURLToPath(new URL(name, dir));
+  writeFileSync(`${path}.tmp`, `${text}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+process.stdout.write(md);
