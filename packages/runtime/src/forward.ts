@@ -1,0 +1,174 @@
+// The Llama forward pass (llama2.c run.c order, batched over a run of tokens): embed → per layer
+// [RMSNorm → Q,K,V → RoPE → KV cache → causal GQA attention → Wo → residual → RMSNorm → SwiGLU →
+// residual] → RMSNorm → logits. A Session owns the KV cache of one sequence.
+import { LowbitError } from '@lowbit/kernels';
+import type { LlamaModel } from './model.js';
+
+/** Sees the input of every linear layer before its matmul: x is [batch, cols], valid only during the call. */
+export type LinearInputHook = (name: string, x: Float32Array, batch: number, cols: number) => void;
+
+export interface SessionOptions {
+  /** KV-cache length; at most the model's context length. Default: the model's context length. */
+  ctx?: number;
+  onLinearInput?: LinearInputHook;
+}
+
+function rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, n: number, rows: number, eps: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += x[o + i] * x[o + i];
+    const s = 1 / Math.sqrt(ss / n + eps);
+    for (let i = 0; i < n; i++) out[o + i] = w[i] * (s * x[o + i]);
+  }
+}
+
+export class Session {
+  readonly ctx: number;
+  /** Tokens already in the cache. */
+  pos = 0;
+  private readonly keyCache: Float32Array; // (layer, ctx, kvDim)
+  private readonly valueCache: Float32Array; // (layer, ctx, kvDim)
+  private readonly ropeCos: Float32Array; // (ctx, ropeDim/2)
+  private readonly ropeSin: Float32Array; // (ctx, ropeDim/2)
+  private readonly hook?: LinearInputHook;
+
+  constructor(
+    readonly model: LlamaModel,
+    options: SessionOptions = {},
+  ) {
+    const c = model.config;
+    const ctx = options.ctx ?? c.contextLength;
+    if (!Number.isInteger(ctx) || ctx <= 0 || ctx > c.contextLength) {
+      throw new LowbitError('E_RANGE', `${model.name}: context ${ctx} is outside 1..${c.contextLength} (the model's context length)`);
+    }
+    this.ctx = ctx;
+    this.hook = options.onLinearInput;
+    const kvDim = c.nKvHeads * c.headDim;
+    this.keyCache = new Float32Array(c.nLayers * ctx * kvDim);
+    this.valueCache = new Float32Array(c.nLayers * ctx * kvDim);
+    // RoPE "normal" (LLAMA_ROPE_TYPE_NORM): adjacent pairs (2i, 2i+1) of each head rotate by
+    // pos·θ^(−2i/ropeDim). GGUF conversions already permute Wq/Wk into this pair order.
+    const half = c.ropeDim / 2;
+    this.ropeCos = new Float32Array(ctx * half);
+    this.ropeSin = new Float32Array(ctx * half);
+    for (let p = 0; p < ctx; p++) {
+      for (let i = 0; i < half; i++) {
+        const a = p * c.ropeTheta ** ((-2 * i) / c.ropeDim);
+        this.ropeCos[p * half + i] = Math.cos(a);
+        this.ropeSin[p * half + i] = Math.sin(a);
+      }
+    }
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  private linear(l: { name: string; cols: number; apply(x: Float32Array, b: number): Float32Array }, x: Float32Array, n: number): Float32Array {
+    this.hook?.(l.name, x, n, l.cols);
+    return l.apply(x, n);
+  }
+
+  private rope(v: Float32Array, n: number, heads: number): void {
+    const { headDim, ropeDim } = this.model.config;
+    const half = ropeDim / 2;
+    for (let t = 0; t < n; t++) {
+      const p = (this.pos + t) * half;
+      for (let h = 0; h < heads; h++) {
+        const o = (t * heads + h) * headDim;
+        for (let i = 0; i < half; i++) {
+          const c = this.ropeCos[p + i];
+          const s = this.ropeSin[p + i];
+          const a = v[o + 2 * i];
+          const b = v[o + 2 * i + 1];
+          v[o + 2 * i] = a * c - b * s;
+          v[o + 2 * i + 1] = a * s + b * c;
+        }
+      }
+    }
+  }
+
+  /**
+   * Runs `tokens` at positions pos..pos+n−1 and appends them to the cache. Returns logits
+   * [n, vocab] (`logits: 'all'`) or [vocab] for the last token (default).
+   */
+  forward(tokens: readonly number[], options: { logits?: 'all' | 'last' } = {}): Float32Array {
+    const m = this.model;
+    const c = m.config;
+    const n = tokens.length;
+    if (n === 0) throw new LowbitError('E_ARG', 'forward: no tokens');
+    if (this.pos + n > this.ctx) {
+      throw new LowbitError('E_RANGE', `${m.name}: ${this.pos + n} tokens exceed the context of ${this.ctx}`);
+    }
+    const { dim, headDim, nHeads, nKvHeads, hiddenDim } = c;
+    const kvDim = nKvHeads * headDim;
+    const group = nHeads / nKvHeads;
+    const x = new Float32Array(n * dim); // (n, dim) residual stream
+    for (let t = 0; t < n; t++) m.embed(tokens[t], x, t * dim);
+    const xb = new Float32Array(n * dim); // (n, dim) normed input of a block
+    const att = new Float32Array(this.pos + n); // (positions) scores of one head
+    const scale = 1 / Math.sqrt(headDim);
+
+    for (let l = 0; l < c.nLayers; l++) {
+      const w = m.weights.layers[l];
+      rmsnorm(xb, x, w.attnNorm, dim, n, c.normEps);
+      const q = this.linear(w.wq, xb, n); // (n, dim)
+      const k = this.linear(w.wk, xb, n); // (n, kvDim)
+      const v = this.linear(w.wv, xb, n); // (n, kvDim)
+      this.rope(q, n, nHeads);
+      this.rope(k, n, nKvHeads);
+      const lo = l * this.ctx * kvDim;
+      this.keyCache.set(k, lo + this.pos * kvDim);
+      this.valueCache.set(v, lo + this.pos * kvDim);
+
+      const xa = new Float32Array(n * dim); // (n, dim) attention output, heads concatenated
+      for (let t = 0; t < n; t++) {
+        const last = this.pos + t; // causal: position p sees 0..p
+        for (let h = 0; h < nHeads; h++) {
+          const qo = t * dim + h * headDim;
+          const ko = lo + Math.floor(h / group) * headDim;
+          let max = Number.NEGATIVE_INFINITY;
+          for (let p = 0; p <= last; p++) {
+            const kp = ko + p * kvDim;
+            let s = 0;
+            for (let i = 0; i < headDim; i++) s += q[qo + i] * this.keyCache[kp + i];
+            s *= scale;
+            att[p] = s;
+            if (s > max) max = s;
+          }
+          let sum = 0;
+          for (let p = 0; p <= last; p++) {
+            att[p] = Math.exp(att[p] - max);
+            sum += att[p];
+          }
+          for (let p = 0; p <= last; p++) {
+            const a = att[p] / sum;
+            const vp = ko + p * kvDim;
+            for (let i = 0; i < headDim; i++) xa[qo + i] += a * this.valueCache[vp + i];
+          }
+        }
+      }
+      const o = this.linear(w.wo, xa, n);
+      for (let i = 0; i < n * dim; i++) x[i] += o[i];
+
+      rmsnorm(xb, x, w.ffnNorm, dim, n, c.normEps);
+      const g = this.linear(w.w1, xb, n); // (n, hiddenDim)
+      const u = this.linear(w.w3, xb, n); // (n, hiddenDim)
+      for (let i = 0; i < n * hiddenDim; i++) {
+        const gi = g[i];
+        g[i] = (gi / (1 + Math.exp(-gi))) * u[i]; // SwiGLU: silu(gate)·up
+      }
+      const d = this.linear(w.w2, g, n);
+      for (let i = 0; i < n * dim; i++) x[i] += d[i];
+    }
+    this.pos += n;
+
+    const all = options.logits === 'all';
+    const rows = all ? n : 1;
+    const src = all ? x : x.subarray((n - 1) * dim);
+    const xf = new Float32Array(rows * dim);
+    rmsnorm(xf, src, m.weights.outputNorm, dim, rows, c.normEps);
+    return this.linear(m.weights.output, xf, rows);
+  }
+}

@@ -1,0 +1,162 @@
+// llama.cpp's legacy block formats (ggml-common.h) and their reference quantizers
+// (ggml-quants.c `quantize_row_*_ref`): lowbit's files must equal llama.cpp's bit for bit, so the
+// arithmetic below is done in f32 (Math.fround) with C's rounding rules (roundf = half away from
+// zero, (int8_t) cast = truncation).
+import { LowbitError } from '@lowbit/kernels';
+import { TENSOR_TYPES, type TensorType } from './ggml-types.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
+
+const fr = Math.fround;
+const QK = 32;
+
+/** C roundf: halves go away from zero (Math.round sends -2.5 to -2). */
+function roundf(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/** block_q8_0 { f16 d; i8 qs[32] }: d = amax/127, q = roundf(x/d). */
+export function quantizeRowQ8_0(x: Float32Array, out: Uint8Array, outOffset = 0): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let b = 0; b < x.length / QK; b++) {
+    const o = outOffset + b * 34;
+    let amax = 0;
+    for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[b * QK + j]));
+    const d = fr(amax / 127);
+    const id = d ? fr(1 / d) : 0;
+    view.setUint16(o, f32ToF16(d), true);
+    for (let j = 0; j < QK; j++) view.setInt8(o + 2 + j, roundf(fr(x[b * QK + j] * id)));
+  }
+}
+
+/** block_q4_0 { f16 d; u8 qs[16] }: d = (signed absmax)/−8, byte j = q[j] | q[j+16] << 4. */
+export function quantizeRowQ4_0(x: Float32Array, out: Uint8Array, outOffset = 0): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let b = 0; b < x.length / QK; b++) {
+    const o = outOffset + b * 18;
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < QK; j++) {
+      const v = x[b * QK + j];
+      if (amax < Math.abs(v)) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    const d = fr(max / -8);
+    const id = d ? fr(1 / d) : 0;
+    view.setUint16(o, f32ToF16(d), true);
+    for (let j = 0; j < 16; j++) {
+      const q0 = Math.min(15, Math.trunc(fr(fr(x[b * QK + j] * id) + 8.5)));
+      const q1 = Math.min(15, Math.trunc(fr(fr(x[b * QK + 16 + j] * id) + 8.5)));
+      out[o + 2 + j] = q0 | (q1 << 4);
+    }
+  }
+}
+
+/** block_q4_1 { f16 d; f16 m; u8 qs[16] }: d = (max−min)/15, m = min, q = trunc((x−m)/d + 0.5). */
+export function quantizeRowQ4_1(x: Float32Array, out: Uint8Array, outOffset = 0): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let b = 0; b < x.length / QK; b++) {
+    const o = outOffset + b * 20;
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < QK; j++) {
+      const v = x[b * QK + j];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const d = fr((max - min) / 15);
+    const id = d ? fr(1 / d) : 0;
+    view.setUint16(o, f32ToF16(d), true);
+    view.setUint16(o + 2, f32ToF16(min), true);
+    for (let j = 0; j < 16; j++) {
+      const q0 = Math.min(15, Math.trunc(fr(fr(fr(x[b * QK + j] - min) * id) + 0.5)));
+      const q1 = Math.min(15, Math.trunc(fr(fr(fr(x[b * QK + 16 + j] - min) * id) + 0.5)));
+      out[o + 4 + j] = q0 | (q1 << 4);
+    }
+  }
+}
+
+/** Dequantizes `n` values of `type` starting at byte `offset` of `src` into `out[outOffset..]`. */
+export function dequantize(type: TensorType, src: Uint8Array, offset: number, n: number, out: Float32Array, outOffset = 0): void {
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  switch (type) {
+    case 'F32':
+      for (let i = 0; i < n; i++) out[outOffset + i] = view.getFloat32(offset + 4 * i, true);
+      return;
+    case 'F16':
+      for (let i = 0; i < n; i++) out[outOffset + i] = f16ToF32(view.getUint16(offset + 2 * i, true));
+      return;
+    case 'BF16':
+      for (let i = 0; i < n; i++) out[outOffset + i] = bf16ToF32(view.getUint16(offset + 2 * i, true));
+      return;
+    case 'Q8_0':
+      for (let b = 0; b < n / QK; b++) {
+        const o = offset + b * 34;
+        const d = f16ToF32(view.getUint16(o, true));
+        for (let j = 0; j < QK; j++) out[outOffset + b * QK + j] = fr(view.getInt8(o + 2 + j) * d);
+      }
+      return;
+    case 'Q4_0':
+    case 'Q4_1': {
+      const q41 = type === 'Q4_1';
+      const bytes = q41 ? 20 : 18;
+      for (let b = 0; b < n / QK; b++) {
+        const o = offset + b * bytes;
+        const d = f16ToF32(view.getUint16(o, true));
+        const m = q41 ? f16ToF32(view.getUint16(o + 2, true)) : 0;
+        const qs = o + (q41 ? 4 : 2);
+        const base = outOffset + b * QK;
+        for (let j = 0; j < 16; j++) {
+          const byte = src[qs + j];
+          if (q41) {
+            out[base + j] = fr(fr((byte & 15) * d) + m);
+            out[base + j + 16] = fr(fr((byte >> 4) * d) + m);
+          } else {
+            out[base + j] = fr(((byte & 15) - 8) * d);
+            out[base + j + 16] = fr(((byte >> 4) - 8) * d);
+          }
+        }
+      }
+      return;
+    }
+  }
+}
+
+/** A whole tensor's values as f32 (small tensors: norms, embeddings rows, tests). */
+export function toF32(type: TensorType, bytes: Uint8Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  dequantize(type, bytes, 0, n, out);
+  return out;
+}
+
+/** Encodes f32 values as `type`; `rowLength` must be a multiple of 32 for block types. */
+export function fromF32(type: TensorType, x: Float32Array, rowLength: number, where = 'tensor'): Uint8Array {
+  const { blockSize, blockBytes } = TENSOR_TYPES[type];
+  if (rowLength % blockSize !== 0 || x.length % blockSize !== 0) {
+    throw new LowbitError('E_SHAPE', `${where}: row length ${rowLength} is not a multiple of the ${type} block size ${blockSize}`);
+  }
+  const out = new Uint8Array((x.length / blockSize) * blockBytes);
+  const view = new DataView(out.buffer);
+  switch (type) {
+    case 'F32':
+      out.set(new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength)));
+      break;
+    case 'F16':
+      for (let i = 0; i < x.length; i++) view.setUint16(2 * i, f32ToF16(x[i]), true);
+      break;
+    case 'BF16':
+      for (let i = 0; i < x.length; i++) view.setUint16(2 * i, f32ToBf16(x[i]), true);
+      break;
+    case 'Q8_0':
+      quantizeRowQ8_0(x, out);
+      break;
+    case 'Q4_0':
+      quantizeRowQ4_0(x, out);
+      break;
+    case 'Q4_1':
+      quantizeRowQ4_1(x, out);
+      break;
+  }
+  return out;
+}

@@ -1,0 +1,107 @@
+// One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
+// once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
+import { type Kernels, LowbitError, type WasmTensor } from '@lowbit/kernels';
+
+/**
+ * A linear layer's weights, W of shape [rows (outputs), cols (inputs)], row-major.
+ * - `f32`: plain values (also what a quantizer hands in to evaluate any format "fake-quantized").
+ * - `q8_0` / `q4_0` / `q4_1`: llama.cpp blocks along cols (cols % 32 == 0), as in GGUF files.
+ * - `int4`: the int-k group convention of CONTRIBUTING.md (codes u ∈ [0,15], value = scale·(u − zero),
+ *   zero = 8 when `zeros` is null), `group` along cols.
+ */
+export type LinearWeight =
+  | { format: 'f32'; shape: [number, number]; data: Float32Array }
+  | { format: 'q8_0' | 'q4_0' | 'q4_1'; shape: [number, number]; data: Uint8Array }
+  | { format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number };
+
+export type LinearFormat = LinearWeight['format'];
+
+/** Bytes of weight data one pass over this layer streams from memory. */
+export function linearBytes(w: LinearWeight): number {
+  if (w.format === 'int4') return w.packed.byteLength + w.scales.byteLength + (w.zeros?.byteLength ?? 0);
+  return w.data.byteLength;
+}
+
+export class Linear {
+  readonly rows: number;
+  readonly cols: number;
+  readonly format: LinearFormat;
+  readonly bytes: number;
+  private readonly resident: WasmTensor[];
+  private readonly weight: LinearWeight;
+
+  constructor(
+    private readonly k: Kernels,
+    readonly name: string,
+    weight: LinearWeight,
+  ) {
+    const [rows, cols] = weight.shape;
+    this.rows = rows;
+    this.cols = cols;
+    this.format = weight.format;
+    this.bytes = linearBytes(weight);
+    checkWeight(name, weight);
+    this.weight = weight;
+    this.resident =
+      weight.format === 'int4'
+        ? [k.upload(weight.packed), k.upload(weight.scales), ...(weight.zeros ? [k.upload(weight.zeros)] : [])]
+        : [k.upload(weight.data)];
+  }
+
+  /** out[b, r] = Σc W[r, c]·x[b, c]; x is [batch, cols], out [batch, rows]. */
+  apply(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    const { k, rows, cols } = this;
+    const [w, s, z] = this.resident;
+    switch (this.format) {
+      case 'f32':
+        return k.matmulF32(w, rows, cols, x, batch, out);
+      case 'q8_0':
+        return k.matmulQ8_0(w, rows, cols, x, batch, out);
+      case 'q4_0':
+        return k.matmulQ4_0(w, rows, cols, x, batch, out);
+      case 'q4_1':
+        return k.matmulQ4_1(w, rows, cols, x, batch, out);
+      case 'int4':
+        return k.matmulQ4(w, s, z ?? null, rows, cols, (this.weight as { group: number }).group, x, batch, out);
+    }
+  }
+
+  /** The weights this layer was built from (packed formats stay packed). */
+  get source(): LinearWeight {
+    return this.weight;
+  }
+
+  free(): void {
+    for (const t of this.resident) t.free();
+  }
+}
+
+function checkWeight(name: string, w: LinearWeight): void {
+  const [rows, cols] = w.shape;
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0) {
+    throw new LowbitError('E_SHAPE', `${name}: shape [${w.shape}] is not a positive [rows, cols]`);
+  }
+  const n = rows * cols;
+  const need = (what: string, got: number, want: number) => {
+    if (got !== want) throw new LowbitError('E_SHAPE', `${name}: ${what} has ${got} elements, shape [${rows}, ${cols}] as ${w.format} needs ${want}`);
+  };
+  switch (w.format) {
+    case 'f32':
+      if (!(w.data instanceof Float32Array)) throw new LowbitError('E_DTYPE', `${name}: f32 weights must be a Float32Array`);
+      return need('data', w.data.length, n);
+    case 'q8_0':
+    case 'q4_0':
+    case 'q4_1': {
+      if (cols % 32) throw new LowbitError('E_SHAPE', `${name}: ${w.format} needs cols % 32 == 0, got ${cols}`);
+      const per = { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
+      return need('data (bytes)', w.data.byteLength, (n / 32) * per);
+    }
+    case 'int4': {
+      if (!Number.isInteger(w.group) || w.group <= 0 || w.group % 32) throw new LowbitError('E_ARG', `${name}: int4 group ${w.group} must be a positive multiple of 32`);
+      const ng = rows * Math.ceil(cols / w.group);
+      need('packed (bytes)', w.packed.byteLength, rows * Math.ceil(cols / 2));
+      need('scales', w.scales.length, ng);
+      if (w.zeros) need('zeros', w.zeros.length, ng);
+    }
+  }
+}

@@ -1,0 +1,253 @@
+// A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
+// norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
+import { type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
+import type { TensorType } from './ggml-types.js';
+import { dequantize, toF32 } from './ggml-quants.js';
+import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
+import type { ByteSource } from './byte-source.js';
+import { Linear, type LinearWeight } from './linear.js';
+import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
+
+export interface LlamaConfig {
+  architecture: string;
+  dim: number; // residual stream width
+  hiddenDim: number; // SwiGLU inner width
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number; // < nHeads: grouped-query attention
+  headDim: number;
+  vocabSize: number;
+  contextLength: number; // longest sequence the model was trained for
+  normEps: number;
+  ropeTheta: number;
+  ropeDim: number; // leading dims of each head that RoPE rotates
+}
+
+/** Architectures whose GGUF layout and forward pass are the Llama one (RoPE "normal" ordering). */
+export const SUPPORTED_ARCHITECTURES = ['llama'] as const;
+
+export interface LayerWeights {
+  attnNorm: Float32Array; // (dim)
+  wq: Linear; // (nHeads·headDim, dim)
+  wk: Linear; // (nKvHeads·headDim, dim)
+  wv: Linear; // (nKvHeads·headDim, dim)
+  wo: Linear; // (dim, nHeads·headDim)
+  ffnNorm: Float32Array; // (dim)
+  w1: Linear; // gate (hiddenDim, dim)
+  w2: Linear; // down (dim, hiddenDim)
+  w3: Linear; // up (hiddenDim, dim)
+}
+
+export interface TokenEmbedding {
+  type: TensorType;
+  data: Uint8Array; // (vocab, dim) rows in `type`, dequantized one row at a time
+  rowBytes: number;
+}
+
+export interface LlamaWeights {
+  tokenEmbd: TokenEmbedding;
+  layers: LayerWeights[];
+  outputNorm: Float32Array; // (dim)
+  output: Linear; // (vocab, dim); token_embd when the file ties them
+}
+
+export const LAYER_LINEARS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_down', 'ffn_up'] as const;
+const FIELD: Record<(typeof LAYER_LINEARS)[number], 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'w3'> = {
+  attn_q: 'wq', attn_k: 'wk', attn_v: 'wv', attn_output: 'wo', ffn_gate: 'w1', ffn_down: 'w2', ffn_up: 'w3',
+};
+
+export interface LoadOptions {
+  kernels?: Kernels;
+}
+
+export class LlamaModel {
+  constructor(
+    readonly name: string,
+    readonly config: LlamaConfig,
+    readonly weights: LlamaWeights,
+    readonly tokenizer: Tokenizer,
+    readonly kernels: Kernels,
+    /** The GGUF this model came from (metadata is reused by the writer), if any. */
+    readonly gguf?: GgufFile,
+  ) {}
+
+  /** Every linear layer by its GGUF tensor name, in forward order (`blk.0.attn_q.weight`, …, `output.weight`). */
+  linears(): Linear[] {
+    const out: Linear[] = [];
+    this.weights.layers.forEach((l) => out.push(l.wq, l.wk, l.wv, l.wo, l.w1, l.w3, l.w2));
+    out.push(this.weights.output);
+    return out;
+  }
+
+  linear(name: string): Linear {
+    const l = this.linears().find((x) => x.name === name);
+    if (!l) throw new LowbitError('E_MISSING', `${this.name}: no linear layer named ${name}`);
+    return l;
+  }
+
+  /** Replaces one layer's weights (same shape); the old resident copy is freed. */
+  setLinear(name: string, weight: LinearWeight): void {
+    const old = this.linear(name);
+    if (weight.shape[0] !== old.rows || weight.shape[1] !== old.cols) {
+      throw new LowbitError('E_SHAPE', `${name}: new weights have shape [${weight.shape}], the layer is [${old.rows}, ${old.cols}]`);
+    }
+    const next = new Linear(this.kernels, name, weight);
+    if (name === 'output.weight') this.weights.output = next;
+    else {
+      const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(name) as RegExpExecArray;
+      this.weights.layers[Number(m[1])][FIELD[m[2] as (typeof LAYER_LINEARS)[number]]] = next;
+    }
+    old.free();
+  }
+
+  /** Token `id`'s embedding row, dequantized. */
+  embed(id: number, out: Float32Array, outOffset = 0): void {
+    const { vocabSize, dim } = this.config;
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new LowbitError('E_RANGE', `${this.name}: token id ${id} is outside the vocabulary (0..${vocabSize - 1})`);
+    }
+    const e = this.weights.tokenEmbd;
+    dequantize(e.type, e.data, id * e.rowBytes, dim, out, outOffset);
+  }
+
+  /** Bytes of weights one decoded token streams: every linear layer, plus one embedding row. */
+  get bytesPerToken(): number {
+    return this.linears().reduce((s, l) => s + l.bytes, 0) + this.weights.tokenEmbd.rowBytes;
+  }
+
+  free(): void {
+    for (const l of this.linears()) l.free();
+  }
+}
+
+function num(file: GgufFile, key: string, fallback?: number): number {
+  const v = metaValue(file, key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new LowbitError('E_MISSING', `${file.source.name}: metadata key ${key} is missing`);
+  }
+  if (typeof v !== 'number') throw new LowbitError('E_BAD_FILE', `${file.source.name}: metadata ${key} is not a number`);
+  return v;
+}
+
+export function llamaConfig(file: GgufFile): LlamaConfig {
+  const name = file.source.name;
+  const arch = metaValue(file, 'general.architecture');
+  if (typeof arch !== 'string') throw new LowbitError('E_MISSING', `${name}: metadata general.architecture is missing`);
+  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) {
+    throw new LowbitError('E_UNSUPPORTED', `${name}: architecture "${arch}" is not supported (lowbit runs ${SUPPORTED_ARCHITECTURES.join(', ')})`);
+  }
+  const p = (k: string, d?: number) => num(file, `${arch}.${k}`, d);
+  const dim = p('embedding_length');
+  const nHeads = p('attention.head_count');
+  const headDim = dim / nHeads;
+  const tokens = metaValue(file, 'tokenizer.ggml.tokens');
+  const embd = file.tensors.get('token_embd.weight');
+  const vocabSize = p('vocab_size', Array.isArray(tokens) ? tokens.length : embd ? embd.shape[1] : Number.NaN);
+  return {
+    architecture: arch,
+    dim,
+    hiddenDim: p('feed_forward_length'),
+    nLayers: p('block_count'),
+    nHeads,
+    nKvHeads: p('attention.head_count_kv', nHeads),
+    headDim,
+    vocabSize,
+    contextLength: p('context_length', 2048),
+    normEps: p('attention.layer_norm_rms_epsilon', 1e-5),
+    ropeTheta: p('rope.freq_base', 10000),
+    ropeDim: p('rope.dimension_count', headDim),
+  };
+}
+
+export function spmTokenizerFromGguf(file: GgufFile): Tokenizer {
+  const name = file.source.name;
+  const model = metaValue(file, 'tokenizer.ggml.model');
+  if (model !== 'llama') {
+    throw new LowbitError('E_UNSUPPORTED', `${name}: tokenizer.ggml.model "${String(model)}" is not supported (lowbit reads "llama" SentencePiece-BPE)`);
+  }
+  const tokens = metaValue(file, 'tokenizer.ggml.tokens');
+  if (!Array.isArray(tokens)) throw new LowbitError('E_MISSING', `${name}: tokenizer.ggml.tokens is missing`);
+  const scores = (metaValue(file, 'tokenizer.ggml.scores') as number[] | undefined) ?? tokens.map(() => 0);
+  const types = (metaValue(file, 'tokenizer.ggml.token_type') as number[] | undefined) ?? tokens.map(() => 1);
+  const addPrefix = metaValue(file, 'tokenizer.ggml.add_space_prefix');
+  return new SpmTokenizer(
+    tokens as string[], scores, types,
+    num(file, 'tokenizer.ggml.bos_token_id', 1), num(file, 'tokenizer.ggml.eos_token_id', 2), num(file, 'tokenizer.ggml.unknown_token_id', 0),
+    addPrefix === undefined ? true : Boolean(addPrefix),
+  );
+}
+
+function tensorInfo(file: GgufFile, name: string, shape: number[]): GgufTensorInfo {
+  const t = file.tensors.get(name);
+  if (!t) throw new LowbitError('E_MISSING', `${file.source.name}: tensor ${name} is missing`);
+  const same = t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+  // ggml drops trailing 1-dims of vectors in some writers; [n] and [n, 1] are the same tensor
+  const vec = shape.length === 1 && t.shape.length === 2 && t.shape[0] === shape[0] && t.shape[1] === 1;
+  if (!same && !vec) {
+    throw new LowbitError('E_SHAPE', `${file.source.name}: tensor ${name} has shape [${t.shape}], the metadata implies [${shape}]`);
+  }
+  return t;
+}
+
+async function loadVector(file: GgufFile, name: string, n: number): Promise<Float32Array> {
+  const t = tensorInfo(file, name, [n]);
+  return toF32(t.type, await readTensorBytes(file, name), n);
+}
+
+/** A GGUF matrix as LinearWeight: block types stay packed, F16/BF16 become f32. */
+export async function loadLinearWeight(file: GgufFile, name: string, rows: number, cols: number): Promise<LinearWeight> {
+  const t = tensorInfo(file, name, [cols, rows]);
+  const bytes = await readTensorBytes(file, name);
+  switch (t.type) {
+    case 'Q8_0':
+    case 'Q4_0':
+    case 'Q4_1':
+      return { format: t.type.toLowerCase() as 'q8_0', shape: [rows, cols], data: bytes };
+    default:
+      return { format: 'f32', shape: [rows, cols], data: toF32(t.type, bytes, rows * cols) };
+  }
+}
+
+/** Loads a Llama-family GGUF (path or ByteSource): weights go tensor by tensor into WASM memory. */
+export async function loadModel(input: string | ByteSource, options: LoadOptions = {}): Promise<LlamaModel> {
+  const file = await readGguf(input);
+  try {
+    const c = llamaConfig(file);
+    const k = options.kernels ?? (await loadKernels());
+    const tokenizer = spmTokenizerFromGguf(file);
+    if (tokenizer.vocabSize !== c.vocabSize) {
+      throw new LowbitError('E_SHAPE', `${file.source.name}: tokenizer has ${tokenizer.vocabSize} tokens, the model ${c.vocabSize}`);
+    }
+    const kvDim = c.nKvHeads * c.headDim;
+    const lin = async (n: string, rows: number, cols: number) => new Linear(k, n, await loadLinearWeight(file, n, rows, cols));
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < c.nLayers; l++) {
+      const b = `blk.${l}.`;
+      layers.push({
+        attnNorm: await loadVector(file, `${b}attn_norm.weight`, c.dim),
+        wq: await lin(`${b}attn_q.weight`, c.dim, c.dim),
+        wk: await lin(`${b}attn_k.weight`, kvDim, c.dim),
+        wv: await lin(`${b}attn_v.weight`, kvDim, c.dim),
+        wo: await lin(`${b}attn_output.weight`, c.dim, c.dim),
+        ffnNorm: await loadVector(file, `${b}ffn_norm.weight`, c.dim),
+        w1: await lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim),
+        w2: await lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim),
+        w3: await lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim),
+      });
+    }
+    const e = tensorInfo(file, 'token_embd.weight', [c.dim, c.vocabSize]);
+    const tokenEmbd: TokenEmbedding = { type: e.type, data: await readTensorBytes(file, e.name), rowBytes: e.byteLength / c.vocabSize };
+    const outName = file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
+    const outW = await loadLinearWeight(file, outName, c.vocabSize, c.dim);
+    const weights: LlamaWeights = {
+      tokenEmbd,
+      layers,
+      outputNorm: await loadVector(file, 'output_norm.weight', c.dim),
+      output: new Linear(k, 'output.weight', outW),
+    };
+    return new LlamaModel(file.source.name, c, weights, tokenizer, k, file);
+  } finally {
+    if (typeof input === 'string') await file.source.close();
+  }
+}

@@ -1,0 +1,74 @@
+// Perplexity protocol (lowbit eval): every non-empty line of the text is one document; each document
+// is tokenized with BOS prepended and the ids are concatenated. The stream is cut into
+// non-overlapping windows of `ctx` tokens; each window starts from an empty KV cache and predicts
+// its own tokens 1..len−1 from the ones before them (a trailing window of one token predicts
+// nothing). perplexity = exp(mean negative log-likelihood over all predicted tokens).
+import { LowbitError } from '@lowbit/kernels';
+import { type LinearInputHook, Session } from './forward.js';
+import type { LlamaModel } from './model.js';
+
+export interface PerplexityOptions {
+  ctx?: number;
+  /** Stop after this many windows (quick looks; the full text is the reported number). */
+  maxWindows?: number;
+  onProgress?: (done: number, total: number) => void;
+  onLinearInput?: LinearInputHook;
+}
+
+export interface PerplexityResult {
+  model: string;
+  tokens: number; // tokens predicted
+  windows: number;
+  ctx: number;
+  perplexity: number;
+  nll: number; // mean negative log-likelihood (nats)
+  seconds: number;
+}
+
+/** Documents → one id stream (BOS + ids per non-empty line). */
+export function tokenizeDocuments(model: LlamaModel, text: string): number[] {
+  const ids: number[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim().length === 0) continue;
+    for (const id of model.tokenizer.encode(line, { bos: true })) ids.push(id);
+  }
+  return ids;
+}
+
+/** Σ −log softmax(logits)[target], in f64. */
+export function negLogLikelihood(logits: Float32Array, offset: number, vocab: number, target: number): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < vocab; i++) if (logits[offset + i] > max) max = logits[offset + i];
+  let sum = 0;
+  for (let i = 0; i < vocab; i++) sum += Math.exp(logits[offset + i] - max);
+  return Math.log(sum) + max - logits[offset + target];
+}
+
+export function perplexity(model: LlamaModel, text: string, options: PerplexityOptions = {}): PerplexityResult {
+  const ctx = options.ctx ?? 256;
+  if (!Number.isInteger(ctx) || ctx < 2 || ctx > model.config.contextLength) {
+    throw new LowbitError('E_RANGE', `perplexity: ctx ${ctx} is outside 2..${model.config.contextLength} (the model's context length)`);
+  }
+  const t0 = performance.now();
+  const ids = tokenizeDocuments(model, text);
+  if (ids.length < 2) throw new LowbitError('E_ARG', 'perplexity: the text has fewer than two tokens');
+  let total = Math.ceil(ids.length / ctx);
+  if (ids.length % ctx === 1) total--; // a lone trailing token predicts nothing
+  if (options.maxWindows !== undefined) total = Math.min(total, options.maxWindows);
+  const vocab = model.config.vocabSize;
+  const session = new Session(model, { ctx, onLinearInput: options.onLinearInput });
+  let nll = 0;
+  let count = 0;
+  for (let w = 0; w < total; w++) {
+    const win = ids.slice(w * ctx, (w + 1) * ctx);
+    session.reset();
+    const logits = session.forward(win, { logits: 'all' });
+    for (let i = 0; i + 1 < win.length; i++) {
+      nll += negLogLikelihood(logits, i * vocab, vocab, win[i + 1]);
+      count++;
+    }
+    options.onProgress?.(w + 1, total);
+  }
+  const mean = nll / count;
+  return { model: model.name, tokens: count, windows: total, ctx, perplexity: Math.exp(mean), nll: mean, seconds: (performance.now() - t0) / 1000 };
+}
