@@ -1,4 +1,4 @@
-import { createKernels, type Kernels, type KernelVariant, reference } from '@lowbit/kernels';
+import { createKernelPool, createKernels, type Kernels, type KernelVariant, reference } from '@lowbit/kernels';
 import { type Area, type Context, type Row, ratioRows } from './harness.js';
 
 const N = 4096;
@@ -102,6 +102,32 @@ export const kernelsArea: Area = {
         ts.free();
       }
       rows.push(...ratioRows('kernels', `int4 g${GROUP} GEMV ${N}×${N}`, m));
+    }
+
+    // Threads: the same GEMVs split by rows over a pool sharing one memory, 1 thread vs 2.
+    {
+      const packed = new Uint8Array(N * (N / 2));
+      for (let i = 0; i < packed.length; i++) packed[i] = (i * 2654435761) >>> 24;
+      const scales = fill((N * N) / GROUP, 3).map((v) => Math.abs(v) * 0.01 + 0.001);
+      const single = ks[0];
+      const pool = await createKernelPool({ threads: 2 });
+      for (const [name, bytes, make] of [
+        [`f32 GEMV ${N}×${N}`, wBytes, (k: Kernels) => { const t = k.upload(w); return { run: () => k.gemvF32(t, N, N, x, out), free: () => t.free() }; }],
+        [`int4 g${GROUP} GEMV ${N}×${N}`, packed.length, (k: Kernels) => {
+          const tp = k.upload(packed);
+          const ts = k.upload(scales);
+          return { run: () => k.gemvQ4(tp, ts, null, N, N, GROUP, x, out), free: () => { tp.free(); ts.free(); } };
+        }],
+      ] as const) {
+        const m = [];
+        for (const [label, k] of [[`1 thread (${single.variant})`, single], [`2 threads (${pool.variant})`, pool]] as const) {
+          const job = make(k);
+          m.push({ variant: label, ms: await ctx.measure(job.run), bytes });
+          job.free();
+        }
+        rows.push(...ratioRows('kernels', `${name}, threads`, m));
+      }
+      await pool.close();
     }
 
     // llama.cpp block types through the same loader (what the runtime streams per decoded token).

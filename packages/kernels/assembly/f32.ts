@@ -47,11 +47,12 @@ export function axpy_f32(alpha: f32, x: usize, y: usize, n: i32): void {
 // out[b*rows + r] = sum_c w[r*cols + c] * x[b*cols + c]. Rows go in tiles of 4 so each x load
 // feeds four weight streams; the batch loop sits inside the tile so a tile's weights (4 rows)
 // stay in L1 while every input vector passes over them (prefill).
-export function matmul_f32(w: usize, rows: i32, cols: i32, x: usize, batch: i32, out: usize): void {
+// Computes rows [r0, r1) only, so threads can split one call by rows.
+export function matmul_f32(w: usize, rows: i32, cols: i32, x: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const rowBytes = <usize>cols << 2;
-  let r = 0;
+  let r = r0;
   if (ASC_FEATURE_SIMD) {
-    for (; r + 4 <= rows; r += 4) {
+    for (; r + 4 <= r1; r += 4) {
       const w0 = w + <usize>r * rowBytes;
       const w1 = w0 + rowBytes;
       const w2 = w1 + rowBytes;
@@ -85,7 +86,7 @@ export function matmul_f32(w: usize, rows: i32, cols: i32, x: usize, batch: i32,
       }
     }
   }
-  for (; r < rows; r++) {
+  for (; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let b = 0; b < batch; b++) {
       store<f32>(out + ((<usize>b * <usize>rows + <usize>r) << 2), dot_f32(wr, x + <usize>b * rowBytes, cols));

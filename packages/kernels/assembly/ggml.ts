@@ -103,12 +103,12 @@ import { hsum } from './f32';
   return s;
 }
 
-// kind: 0 = Q8_0, 1 = Q4_0, 2 = Q4_1
-export function matmul_ggml(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xs: usize, xsum: usize, batch: i32, out: usize): void {
+// kind: 0 = Q8_0, 1 = Q4_0, 2 = Q4_1. Computes rows [r0, r1).
+export function matmul_ggml(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const nblk = cols >> 5; // ggml rows are whole blocks; the JS side checks cols % 32 == 0
   const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
   const rowBytes = <usize>nblk * bsize;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let b = 0; b < batch; b++) {
       const bi = <usize>b * <usize>nblk;

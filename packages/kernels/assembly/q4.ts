@@ -131,10 +131,10 @@ import { hsum } from './f32';
   return fs - corr;
 }
 
-// `res` is 16 bytes of scratch for one tile's results.
+// Computes rows [r0, r1). `res` is 16 bytes of scratch for one tile's results (one per thread).
 export function matmul_q4(
   w: usize, scales: usize, zeros: usize, rows: i32, cols: i32, group: i32,
-  xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, res: usize,
+  xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, res: usize, r0: i32, r1: i32,
 ): void {
   const rowBytes = <usize>((cols + 1) >> 1);
   const ngroups = (cols + group - 1) / group;
@@ -142,27 +142,27 @@ export function matmul_q4(
   const bpg = group >> 5; // 32-blocks per group
   const sBytes = <usize>ngroups << 2;
   if (ASC_FEATURE_SIMD) {
-    for (let r = 0; r < rows; r += 4) {
+    for (let r = r0; r < r1; r += 4) {
       // A last tile past the end repeats the last row and stores only the real outputs.
-      const r1 = min<i32>(r + 1, rows - 1), r2 = min<i32>(r + 2, rows - 1), r3 = min<i32>(r + 3, rows - 1);
+      const ra = min<i32>(r + 1, r1 - 1), rb = min<i32>(r + 2, r1 - 1), rc = min<i32>(r + 3, r1 - 1);
       const z = zeros;
       for (let b = 0; b < batch; b++) {
         tileSimd(
-          w + <usize>r * rowBytes, w + <usize>r1 * rowBytes, w + <usize>r2 * rowBytes, w + <usize>r3 * rowBytes,
-          scales + <usize>r * sBytes, scales + <usize>r1 * sBytes, scales + <usize>r2 * sBytes, scales + <usize>r3 * sBytes,
-          z != 0 ? z + <usize>r * sBytes : 0, z != 0 ? z + <usize>r1 * sBytes : 0,
-          z != 0 ? z + <usize>r2 * sBytes : 0, z != 0 ? z + <usize>r3 * sBytes : 0,
+          w + <usize>r * rowBytes, w + <usize>ra * rowBytes, w + <usize>rb * rowBytes, w + <usize>rc * rowBytes,
+          scales + <usize>r * sBytes, scales + <usize>ra * sBytes, scales + <usize>rb * sBytes, scales + <usize>rc * sBytes,
+          z != 0 ? z + <usize>r * sBytes : 0, z != 0 ? z + <usize>ra * sBytes : 0,
+          z != 0 ? z + <usize>rb * sBytes : 0, z != 0 ? z + <usize>rc * sBytes : 0,
           ngroups, bpg, nblk,
           xq + <usize>b * (<usize>nblk << 5), xq16 + <usize>b * (<usize>nblk << 6),
           xs + <usize>b * sBytes, xsum + <usize>b * sBytes, res,
         );
         const ob = out + ((<usize>b * <usize>rows + <usize>r) << 2);
-        const n = min<i32>(4, rows - r);
+        const n = min<i32>(4, r1 - r);
         for (let i = 0; i < n; i++) store<f32>(ob + (<usize>i << 2), load<f32>(res + (<usize>i << 2)));
       }
     }
   } else {
-    for (let r = 0; r < rows; r++) {
+    for (let r = r0; r < r1; r++) {
       const wr = w + <usize>r * rowBytes;
       const sr = scales + <usize>r * sBytes;
       const zr = zeros != 0 ? zeros + <usize>r * sBytes : 0;

@@ -11,6 +11,10 @@ const builds = {
   simd: ['--enable', 'simd'],
   relaxed: ['--enable', 'simd', '--enable', 'relaxed-simd'],
   scalar: ['--disable', 'simd'],
+  // Shared, imported memory for thread pools: every worker instantiates the same module on one
+  // SharedArrayBuffer. The maximum must be declared for shared memory; 4 GiB is only reserved.
+  'simd-threads': ['--enable', 'simd', '--enable', 'threads', '--importMemory', '--sharedMemory', '--maximumMemory', '65536'],
+  'relaxed-threads': ['--enable', 'simd', '--enable', 'relaxed-simd', '--enable', 'threads', '--importMemory', '--sharedMemory', '--maximumMemory', '65536'],
 };
 mkdirSync(join(root, 'build'), { recursive: true });
 for (const [name, flags] of Object.entries(builds)) {

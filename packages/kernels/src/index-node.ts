@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { setFlagsFromString } from 'node:v8';
-import type { KernelVariant } from './kernels.js';
+import type { KernelVariant, ThreadedVariant } from './kernels.js';
+import { KernelPool, type PoolOptions } from './pool.js';
 import { makeLoader } from './select.js';
 
 export * from './common.js';
+export { KernelPool, type PoolOptions } from './pool.js';
 
 // Node 20 ships relaxed SIMD behind a flag; enabling it before the first compile lets the 'auto'
 // loader try the relaxed build (and still verify it) without asking users for command-line flags.
@@ -18,8 +20,8 @@ try {
 // optimizing tier is right (seen here: first calls wrong, right after tier-up). Compiling only this
 // module with Liftoff off makes every call optimized code; the flag is restored right after, so
 // other modules in the process are compiled as before. The loader still verifies the result.
-async function compile(bytes: Uint8Array<ArrayBuffer>, variant: KernelVariant): Promise<WebAssembly.Module> {
-  if (variant !== 'relaxed') return WebAssembly.compile(bytes);
+async function compile(bytes: Uint8Array<ArrayBuffer>, variant: KernelVariant | ThreadedVariant): Promise<WebAssembly.Module> {
+  if (!variant.startsWith('relaxed')) return WebAssembly.compile(bytes);
   let flagged = false;
   try {
     setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation');
@@ -34,10 +36,10 @@ async function compile(bytes: Uint8Array<ArrayBuffer>, variant: KernelVariant): 
   }
 }
 
-const cache = new Map<KernelVariant, Promise<WebAssembly.Module>>();
+const cache = new Map<KernelVariant | ThreadedVariant, Promise<WebAssembly.Module>>();
 
 /** The compiled module of one build, read from this package's build/ folder. */
-export function kernelModule(variant: KernelVariant): Promise<WebAssembly.Module> {
+export function kernelModule(variant: KernelVariant | ThreadedVariant): Promise<WebAssembly.Module> {
   let m = cache.get(variant);
   if (!m) {
     m = readFile(new URL(`../build/lowbit-${variant}.wasm`, import.meta.url)).then((b) => compile(new Uint8Array(b), variant));
@@ -48,3 +50,11 @@ export function kernelModule(variant: KernelVariant): Promise<WebAssembly.Module
 
 /** Loads (once per variant request) the kernels; `createKernels` gives a fresh instance with its own memory. */
 export const { loadKernels, createKernels } = makeLoader(kernelModule);
+
+/**
+ * A pool of `threads` threads (the caller's included) sharing one WebAssembly memory: the same
+ * methods as Kernels, with every matmul split by rows. `await pool.close()` when done.
+ */
+export function createKernelPool(options: PoolOptions = {}): Promise<KernelPool> {
+  return KernelPool.create(kernelModule, options);
+}

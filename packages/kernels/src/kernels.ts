@@ -3,6 +3,8 @@ import { WasmHeap } from './heap.js';
 import { GGML_BLOCK_BYTES, type GgmlBlockType } from './reference.js';
 
 export type KernelVariant = 'relaxed' | 'simd' | 'scalar';
+/** Shared-memory builds for thread pools. */
+export type ThreadedVariant = 'relaxed-threads' | 'simd-threads';
 
 /** The raw exports of lowbit-*.wasm (pointers are byte offsets). */
 export interface KernelExports {
@@ -10,12 +12,12 @@ export interface KernelExports {
   heap_base(): number;
   dot_f32(a: number, b: number, n: number): number;
   axpy_f32(alpha: number, x: number, y: number, n: number): void;
-  matmul_f32(w: number, rows: number, cols: number, x: number, batch: number, out: number): void;
+  matmul_f32(w: number, rows: number, cols: number, x: number, batch: number, out: number, r0: number, r1: number): void;
   dot_i8(a: number, b: number, n: number): number;
   quantize_act_groups(x: number, cols: number, batch: number, group: number, xq: number, xq16: number, xs: number, xsum: number, tmp: number): number;
   quantize_act_q8(x: number, cols: number, batch: number, xq: number, xs: number, xsum: number): number;
-  matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number): void;
-  matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xs: number, xsum: number, batch: number, out: number): void;
+  matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number, r0: number, r1: number): void;
+  matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
 }
@@ -44,6 +46,12 @@ type MatrixArg<T extends Typed> = T | WasmTensor;
 
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 
+/** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml'];
+/** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
+export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
+
 /**
  * Typed-array front end of one instantiated kernel module. One-shot calls copy their inputs into
  * scratch (freed before returning) and copy the result out; resident tensors from `upload` skip the
@@ -52,11 +60,24 @@ const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
  */
 export class Kernels {
   readonly heap: WasmHeap;
+  private res = 0;
   constructor(
-    readonly variant: KernelVariant,
+    readonly variant: KernelVariant | ThreadedVariant,
     readonly exports: KernelExports,
   ) {
     this.heap = new WasmHeap(exports.memory, exports.heap_base());
+  }
+
+  /**
+   * Runs a row kernel over rows [0, rows). A thread pool overrides this to split the range; the
+   * arguments are plain integers (pointers, sizes) so they can cross to other threads.
+   */
+  protected runRows(fn: RowKernel, args: number[], rows: number): void {
+    const f = this.exports[fn] as (...a: number[]) => void;
+    if (NEEDS_RES.has(fn)) {
+      if (this.res === 0) this.res = this.heap.alloc(16);
+      f(...args, this.res, 0, rows);
+    } else f(...args, 0, rows);
   }
 
   get memory(): WebAssembly.Memory {
@@ -110,7 +131,7 @@ export class Kernels {
     const o = outArray(name, out, batch * rows);
     return this.scoped((s) => {
       const po = s.alloc(o.byteLength);
-      this.exports.matmul_f32(s.matrix(w), rows, cols, s.put(x), batch, po);
+      this.runRows('matmul_f32', [s.matrix(w), rows, cols, s.put(x), batch, po], rows);
       return s.get(po, o);
     });
   }
@@ -144,7 +165,7 @@ export class Kernels {
       const nblk = Math.ceil(cols / 32);
       const xq = s.alloc(batch * nblk * 32);
       // The plain-SIMD path reads an i16 copy of the codes; the others need none.
-      const xq16 = this.variant === 'simd' ? s.alloc(batch * nblk * 64) : 0;
+      const xq16 = this.variant.startsWith('simd') ? s.alloc(batch * nblk * 64) : 0;
       const xs = s.alloc(batch * ngroups * 4);
       const xsum = s.alloc(batch * ngroups * 4);
       const tmp = s.alloc(group);
@@ -152,7 +173,7 @@ export class Kernels {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       const po = s.alloc(o.byteLength);
-      this.exports.matmul_q4(s.matrix(packed), s.matrix(scales), zeros === null ? 0 : s.matrix(zeros), rows, cols, group, xq, xq16, xs, xsum, batch, po, s.alloc(16));
+      this.runRows('matmul_q4', [s.matrix(packed), s.matrix(scales), zeros === null ? 0 : s.matrix(zeros), rows, cols, group, xq, xq16, xs, xsum, batch, po], rows);
       return s.get(po, o);
     });
   }
@@ -186,7 +207,7 @@ export class Kernels {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       const po = s.alloc(o.byteLength);
-      this.exports.matmul_ggml(GGML_KIND[type], s.matrix(w), rows, cols, xq, xs, xsum, batch, po);
+      this.runRows('matmul_ggml', [GGML_KIND[type], s.matrix(w), rows, cols, xq, xs, xsum, batch, po], rows);
       return s.get(po, o);
     });
   }
