@@ -1,2 +1,5 @@
-// @lowbit/cli: The lowbit command: eval, generate, inspect, formats, quantize, allocate, sim.
-export {};
+// @lowbit/cli: the lowbit command (eval, generate, inspect, …) as a library: runCli(argv, io).
+export { runCli, type CliIo } from './main.js';
+export { commands } from './commands/index.js';
+export { type Command, type CommandContext, type CliEvent, type OptionSpec, UsageError, intOption, numberOption } from './command.js';
+export { ProgressBar } from './progress.js';

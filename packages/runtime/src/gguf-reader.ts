@@ -67,7 +67,8 @@ class Cursor {
   /** A u64 that must fit a JS number (counts, lengths, offsets). */
   size(what: string, limit: number): number {
     const v = this.u64();
-    if (v > BigInt(limit)) throw new LowbitError('E_BAD_FILE', `${what} is ${v}, more than this file can hold`);
+    // every entry takes at least a byte, so a count above the file size means a cut or corrupt file
+    if (v > BigInt(limit)) throw new LowbitError('E_TRUNCATED', `${what} is ${v}, more than the file's ${limit} bytes can hold (truncated or corrupt)`);
     return Number(v);
   }
   str(limit: number): string {
@@ -137,7 +138,7 @@ function parseHeader(buf: Uint8Array, name: string, fileSize: number): Omit<Gguf
     const shape: number[] = [];
     for (let d = 0; d < nd; d++) shape.push(c.size(`tensor ${tname} dimension`, 2 ** 53));
     const typeId = c.u32();
-    const rel = c.size(`tensor ${tname} offset`, fileSize);
+    const rel = c.size(`tensor ${tname} offset`, 2 ** 53);
     raw.push({ name: tname, shape, typeId, rel });
   }
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
@@ -171,6 +172,9 @@ export async function readGguf(input: string | ByteSource): Promise<GgufFile> {
       try {
         return { source, ...parseHeader(buf, source.name, source.size) };
       } catch (e) {
+        if (e instanceof LowbitError && !e.message.startsWith(source.name)) {
+          throw new LowbitError(e.code, `${source.name}: ${e.message}`, { cause: e });
+        }
         if (!(e instanceof NeedMore)) throw e;
         if (want >= source.size) throw new LowbitError('E_TRUNCATED', `${source.name}: file ends inside the GGUF header (${source.size} bytes)`);
         want = Math.min(source.size, want * 4);

@@ -12,3 +12,4 @@ export { LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromG
 export { Session, type SessionOptions, type LinearInputHook } from './forward.js';
 export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions, type PerplexityResult } from './perplexity.js';
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';
+export { quantizeGguf, saveModel, storageType } from './gguf-convert.js';

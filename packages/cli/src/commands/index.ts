@@ -1,0 +1,7 @@
+// The command table. To add a command, write commands/<name>.ts exporting a Command and add one line here.
+import type { Command } from '../command.js';
+import { evalCommand } from './eval.js';
+import { generateCommand } from './generate.js';
+import { inspectCommand } from './inspect.js';
+
+export const commands: Command[] = [evalCommand, generateCommand, inspectCommand];

@@ -1,0 +1,29 @@
+import { bitsPerWeight, metaValue, readGguf } from '@lowbit/runtime';
+import type { Command } from '../command.js';
+import { modelPath } from '../model-arg.js';
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'metadata, tensors, types, sizes and bits per weight of a GGUF file',
+  usage: 'lowbit inspect [file.gguf] [--json]',
+  options: {},
+  async run(ctx) {
+    const file = await readGguf(modelPath(ctx.positionals[0]));
+    await file.source.close();
+    const metadata: Record<string, unknown> = {};
+    for (const key of file.metadata.keys()) {
+      const v = metaValue(file, key);
+      // vocabularies are thousands of entries: show their length and first few
+      metadata[key] = Array.isArray(v) && v.length > 16 ? { length: v.length, first: v.slice(0, 8).map(String) } : typeof v === 'bigint' ? v.toString() : v;
+    }
+    const tensors = [...file.tensors.values()].map((t) => ({
+      name: t.name, shape: t.shape, type: t.type, bytes: t.byteLength, bitsPerWeight: bitsPerWeight(t.type),
+    }));
+    const weights = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+    const bytes = tensors.reduce((s, t) => s + t.bytes, 0);
+    ctx.print(`${file.source.name}: GGUF v${file.version}, ${tensors.length} tensors, ${weights} weights, ${bytes} bytes (${((bytes * 8) / weights).toFixed(3)} bits/weight)`);
+    for (const [k, v] of Object.entries(metadata)) ctx.print(`  ${k} = ${JSON.stringify(v)}`);
+    for (const t of tensors) ctx.print(`  ${t.name.padEnd(28)} ${t.type.padEnd(5)} [${t.shape.join(', ')}] ${t.bytes} B ${t.bitsPerWeight} b/w`);
+    return { file: file.source.name, version: file.version, alignment: file.alignment, metadata, tensors, weights, bytes, bitsPerWeight: (bytes * 8) / weights };
+  },
+};

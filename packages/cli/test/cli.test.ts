@@ -1,0 +1,58 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { CliEvent } from '../src/command.js';
+import { runCli } from '../src/main.js';
+
+async function run(argv: string[]) {
+  let out = '';
+  let err = '';
+  const events: CliEvent[] = [];
+  const code = await runCli(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, onEvent: (e) => events.push(e) });
+  return { code, out, err, events };
+}
+
+describe('lowbit CLI', () => {
+  it('eval --json prints one object with model, tokens, ctx, perplexity, seconds; progress as events', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-cli-'));
+    const text = join(dir, 'story.txt');
+    writeFileSync(text, 'Once upon a time, there was a little girl named Lily.\n\nShe loved to play outside in the park.\n');
+    const r = await run(['eval', '--text', text, '--ctx', '16', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ ctx: 16, model: expect.stringContaining('stories260K.gguf') });
+    expect(j.tokens).toBeGreaterThan(10);
+    expect(j.perplexity).toBeGreaterThan(1);
+    expect(typeof j.seconds).toBe('number');
+    expect(r.events.filter((e) => e.type === 'progress').length).toBeGreaterThan(0);
+  });
+
+  it('generate streams the greedy story', async () => {
+    const r = await run(['generate', '--prompt', 'Once upon a time', '-n', '20', '--temp', '0']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^Once upon a time, there was a little girl named Lily/);
+    expect(r.events.filter((e) => e.type === 'token').length).toBe(20);
+  });
+
+  it('inspect --json lists tensors with types and bits per weight', async () => {
+    const r = await run(['inspect', '--json']);
+    const j = JSON.parse(r.out);
+    expect(j.tensors).toHaveLength(48);
+    expect(j.tensors[0]).toMatchObject({ name: 'token_embd.weight', type: 'F32', bitsPerWeight: 32 });
+    expect(j.metadata['general.architecture']).toBe('llama');
+  });
+
+  it('bad input: LowbitError message and exit code 1; bad usage: exit code 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-cli-'));
+    const bad = join(dir, 'bad.gguf');
+    writeFileSync(bad, 'not a model at all');
+    const r = await run(['eval', bad]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.gguf: not a GGUF file .*\[E_BAD_FILE\]/);
+    expect(r.out).toBe('');
+    expect((await run(['eval', '--ctx', '99999'])).err).toMatch(/ctx 99999 is outside/);
+    expect((await run(['eval', '--nope'])).code).toBe(2);
+    expect((await run(['frobnicate'])).code).toBe(2);
+  });
+});

@@ -1,0 +1,100 @@
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bytesSource } from '../src/byte-source.js';
+import { type GgufValue, readGguf, readTensorBytes } from '../src/gguf-reader.js';
+import { type GgufTensorToWrite, encodeGgufHeader, writeGguf } from '../src/gguf-writer.js';
+import { fromF32 } from '../src/ggml-quants.js';
+import { modelFile } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lowbit-gguf-'));
+
+const allTypes = new Map<string, GgufValue>([
+  ['u8', { type: 0, value: 250 }],
+  ['i8', { type: 1, value: -100 }],
+  ['u16', { type: 2, value: 65000 }],
+  ['i16', { type: 3, value: -30000 }],
+  ['u32', { type: 4, value: 4_000_000_000 }],
+  ['i32', { type: 5, value: -2_000_000_000 }],
+  ['f32', { type: 6, value: 0.5 }],
+  ['bool', { type: 7, value: true }],
+  ['str', { type: 8, value: 'héllo ▁' }],
+  ['u64', { type: 10, value: 2n ** 63n + 5n }],
+  ['i64', { type: 11, value: -(2n ** 62n) }],
+  ['f64', { type: 12, value: Math.PI }],
+  ['arr.str', { type: 9, itemType: 8, value: ['a', '', 'ü'] }],
+  ['arr.i32', { type: 9, itemType: 5, value: [1, -2, 3] }],
+  ['arr.empty', { type: 9, itemType: 6, value: [] }],
+  ['general.alignment', { type: 4, value: 64 }],
+]);
+
+describe('GGUF writer → reader', () => {
+  it('round-trips metadata of every value type, tensor types and alignment', async () => {
+    const f = Float32Array.from({ length: 64 * 3 }, (_, i) => Math.cos(i));
+    const tensors: GgufTensorToWrite[] = [
+      { name: 'a.f32', shape: [3], type: 'F32', data: fromF32('F32', f.subarray(0, 3), 3) },
+      { name: 'b.q8', shape: [64, 3], type: 'Q8_0', data: fromF32('Q8_0', f, 64) },
+      { name: 'c.q4', shape: [64, 3], type: 'Q4_0', data: () => fromF32('Q4_0', f, 64) },
+      { name: 'd.q41', shape: [64, 3], type: 'Q4_1', data: fromF32('Q4_1', f, 64) },
+      { name: 'e.f16', shape: [64, 3], type: 'F16', data: fromF32('F16', f, 64) },
+      { name: 'f.bf16', shape: [64, 3], type: 'BF16', data: fromF32('BF16', f, 64) },
+    ];
+    const path = join(dir, 'all.gguf');
+    await writeGguf(path, allTypes, tensors);
+    expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+    const g = await readGguf(path);
+    expect(g.version).toBe(3);
+    expect(g.alignment).toBe(64);
+    for (const [k, v] of allTypes) expect(g.metadata.get(k)).toEqual(k === 'f32' ? { type: 6, value: 0.5 } : v);
+    for (const t of tensors) {
+      const info = g.tensors.get(t.name);
+      expect(info?.type).toBe(t.type);
+      expect(info?.shape).toEqual(t.shape);
+      expect((info?.offset ?? 1) % 64).toBe(0);
+      const want = typeof t.data === 'function' ? await t.data() : t.data;
+      expect(await readTensorBytes(g, t.name)).toEqual(want);
+    }
+    await g.source.close();
+  });
+
+  it('re-writing the embedded model reproduces it byte for byte', async () => {
+    const g = await readGguf(modelFile);
+    const tensors = await Promise.all([...g.tensors.values()].map(async (t) => ({ name: t.name, shape: t.shape, type: t.type, data: await readTensorBytes(g, t.name) })));
+    await g.source.close();
+    const path = join(dir, 'copy.gguf');
+    await writeGguf(path, g.metadata, tensors);
+    expect(readFileSync(path).equals(readFileSync(modelFile))).toBe(true);
+  });
+});
+
+describe('GGUF reader: bad input', () => {
+  const good = new Uint8Array(readFileSync(modelFile));
+
+  it('wrong magic', async () => {
+    const b = good.slice();
+    b[0] = 0x50;
+    await expect(readGguf(bytesSource(b, 'bad-magic.gguf'))).rejects.toMatchObject({ code: 'E_BAD_FILE', message: expect.stringMatching(/bad-magic\.gguf: not a GGUF file/) });
+  });
+
+  it('truncated inside the header and inside the tensor data', async () => {
+    await expect(readGguf(bytesSource(good.subarray(0, 300), 'cut.gguf'))).rejects.toMatchObject({ code: 'E_TRUNCATED', message: expect.stringContaining('cut.gguf') });
+    await expect(readGguf(bytesSource(good.subarray(0, 400_000), 'cut.gguf'))).rejects.toMatchObject({
+      code: 'E_TRUNCATED',
+      message: expect.stringMatching(/cut\.gguf: tensor blk\.\d\.\w+\.weight: data ends at byte/),
+    });
+  });
+
+  it('unsupported tensor type is named', async () => {
+    const { header } = encodeGgufHeader(new Map(), [{ name: 'w', shape: [256], type: 'F32' }]);
+    const b = new Uint8Array(header.byteLength + 256 * 4);
+    b.set(header);
+    // the tensor's type u32 sits 12 bytes before the end of its index entry (type u32, offset u64)
+    const at = header.byteLength - (header.byteLength % 32 === 0 ? 0 : 0);
+    const view = new DataView(b.buffer);
+    let typePos = -1;
+    for (let p = 24; p < at - 12; p++) if (b[p] === 0x77 && view.getUint32(p + 1, true) === 1) typePos = p + 1 + 4 + 8;
+    view.setUint32(typePos, 12, true); // GGML_TYPE_Q4_K
+    await expect(readGguf(bytesSource(b, 'k.gguf'))).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/k\.gguf: tensor w: tensor type Q4_K is not supported/) });
+  });
+});
