@@ -1,2 +1,12 @@
-// @lowbit/formats: Number formats and tensor encodings: INT-k, FP8/FP6/FP4, OCP MX, NF4, codebooks, BCQ, any-precision.
-export {};
+export { LowbitError, isLowbitError } from '@lowbit/kernels';
+export { getFormat, ELEMENT_FORMATS, type ElementCodec, type ElementFormatName } from './element.js';
+export { MINIFLOATS, minifloatLimits, encodeMinifloat, decodeMinifloat, type MinifloatSpec, type MinifloatName, type EncodeOptions } from './minifloat.js';
+export { intRange, encodeInt, decodeInt } from './integer.js';
+export { NF4_TABLE, nearestIndex } from './nf4.js';
+export { quantizeMx, dequantizeMx, e8m0ToScale, MX_FORMATS, MX_BLOCK, E8M0_NAN, type MxFormatName, type MxTensor } from './mx.js';
+export {
+  quantizeInt, dequantizeInt, encodeIntWith, findIntParams, scaleLayout, rowBytes, writeBits, readBits,
+  type Granularity, type IntQuantOptions, type PackedIntTensor, type ScaleLayout,
+} from './int-quant.js';
+export { serializeTensor, deserializeTensor } from './serialize.js';
+export { roundEven } from './round.js';

@@ -1,0 +1,189 @@
+import { LowbitError } from '@lowbit/kernels';
+import { checkBits } from './integer.js';
+import { roundEven } from './round.js';
+
+/**
+ * INT-k quantization of a [rows, cols] matrix (rows = output channels, cols = input channels), as
+ * RTN and GPTQ use it: value = scale·(u − zero), u ∈ [0, 2^k − 1] unsigned.
+ *  - symmetric: zero = 2^(k−1), scale = clip·amax / ((2^k − 1)/2) (GPTQ's convention);
+ *  - asymmetric: scale = clip·(max − min)/(2^k − 1), zero = round(−clip·min / scale) (an integer).
+ * Granularity picks which elements share a scale: the whole tensor, an output channel (row), an
+ * input channel (column, AdaDim's per-IC), or groups of `group` consecutive elements along cols
+ * (each row) or along rows (each column). A last partial group is allowed.
+ */
+export type Granularity = 'tensor' | 'per-oc' | 'per-ic' | 'group-cols' | 'group-rows';
+
+export interface IntQuantOptions {
+  bits: number;
+  symmetric?: boolean;
+  granularity?: Granularity;
+  /** Group size for 'group-cols' / 'group-rows'. */
+  group?: number;
+  /** Range shrink factor in (0, 1] (1 = min-max). */
+  clip?: number;
+}
+
+/** Self-describing packed INT-k tensor: everything needed to decode it. */
+export interface PackedIntTensor {
+  kind: 'int';
+  bits: number;
+  symmetric: boolean;
+  shape: [number, number];
+  granularity: Granularity;
+  group: number;
+  scales: Float32Array;
+  /** Per-scale zero points (asymmetric); null means the symmetric zero 2^(bits−1). */
+  zeros: Float32Array | null;
+  /** Codes packed per row (int-k convention, each row starting on a byte boundary). */
+  codes: Uint8Array;
+}
+
+/** Layout of the scale index for element (r, c). */
+export interface ScaleLayout {
+  count: number;
+  index(r: number, c: number): number;
+}
+
+export function scaleLayout(shape: [number, number], granularity: Granularity, group: number): ScaleLayout {
+  const [rows, cols] = shape;
+  switch (granularity) {
+    case 'tensor':
+      return { count: 1, index: () => 0 };
+    case 'per-oc':
+      return { count: rows, index: (r) => r };
+    case 'per-ic':
+      return { count: cols, index: (_r, c) => c };
+    case 'group-cols': {
+      const ng = Math.ceil(cols / group);
+      return { count: rows * ng, index: (r, c) => r * ng + Math.floor(c / group) };
+    }
+    case 'group-rows':
+      return { count: Math.ceil(rows / group) * cols, index: (r, c) => Math.floor(r / group) * cols + c };
+    default:
+      throw new LowbitError('E_ARG', `unknown granularity "${granularity as string}"`);
+  }
+}
+
+export function rowBytes(cols: number, bits: number): number {
+  return Math.ceil((cols * bits) / 8);
+}
+
+export function checkMatrix(fn: string, data: unknown, shape: unknown): asserts data is Float32Array {
+  if (!(data instanceof Float32Array)) throw new LowbitError('E_DTYPE', `${fn}: data must be a Float32Array`);
+  if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new LowbitError('E_SHAPE', `${fn}: shape must be [rows, cols] of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  if (shape[0] * shape[1] !== data.length) throw new LowbitError('E_SHAPE', `${fn}: shape [${shape}] needs ${shape[0] * shape[1]} values, got ${data.length}`);
+}
+
+function options(o: IntQuantOptions, shape: [number, number]): Required<IntQuantOptions> {
+  checkBits(o.bits);
+  const granularity = o.granularity ?? 'per-oc';
+  const group = o.group ?? (granularity === 'group-rows' ? shape[0] : shape[1]);
+  if ((granularity === 'group-cols' || granularity === 'group-rows') && (!Number.isInteger(group) || group <= 0)) {
+    throw new LowbitError('E_ARG', `group size must be a positive integer, got ${group}`);
+  }
+  const clip = o.clip ?? 1;
+  if (!(clip > 0 && clip <= 1)) throw new LowbitError('E_ARG', `clip must be in (0, 1], got ${clip}`);
+  return { bits: o.bits, symmetric: o.symmetric ?? true, granularity, group, clip };
+}
+
+/** Scales and zero points from each group's range (min-max, shrunk by `clip`). */
+export function findIntParams(data: Float32Array, shape: [number, number], o: IntQuantOptions): { scales: Float32Array; zeros: Float32Array | null; layout: ScaleLayout } {
+  checkMatrix('findIntParams', data, shape);
+  const opt = options(o, shape);
+  const layout = scaleLayout(shape, opt.granularity, opt.group);
+  const lo = new Float64Array(layout.count).fill(0);
+  const hi = new Float64Array(layout.count).fill(0);
+  const [rows, cols] = shape;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = data[r * cols + c];
+      if (!Number.isFinite(v)) throw new LowbitError('E_NAN', `value at [${r}, ${c}] is ${v}; quantization needs finite weights`);
+      const i = layout.index(r, c);
+      if (v < lo[i]) lo[i] = v;
+      if (v > hi[i]) hi[i] = v;
+    }
+  }
+  const qmax = 2 ** opt.bits - 1;
+  const scales = new Float32Array(layout.count);
+  const zeros = opt.symmetric ? null : new Float32Array(layout.count);
+  for (let i = 0; i < layout.count; i++) {
+    if (opt.symmetric) {
+      const amax = Math.max(-lo[i], hi[i]) * opt.clip;
+      scales[i] = amax > 0 ? amax / (qmax / 2) : 1;
+    } else {
+      const mn = lo[i] * opt.clip;
+      const mx = hi[i] * opt.clip;
+      const s = mx > mn ? (mx - mn) / qmax : 1;
+      scales[i] = s;
+      zeros![i] = Math.min(qmax, Math.max(0, roundEven(-mn / Math.fround(s))));
+    }
+  }
+  return { scales, zeros, layout };
+}
+
+export function quantizeInt(data: Float32Array, shape: [number, number], o: IntQuantOptions): PackedIntTensor {
+  const opt = options(o, shape);
+  const { scales, zeros, layout } = findIntParams(data, shape, opt);
+  return encodeIntWith(data, shape, { ...opt, scales, zeros, layout });
+}
+
+/** Codes for given scales/zeros (GPTQ and clipping searches choose their own parameters). */
+export function encodeIntWith(
+  data: Float32Array, shape: [number, number],
+  p: { bits: number; symmetric: boolean; granularity: Granularity; group: number; scales: Float32Array; zeros: Float32Array | null; layout?: ScaleLayout },
+): PackedIntTensor {
+  checkMatrix('encodeIntWith', data, shape);
+  const layout = p.layout ?? scaleLayout(shape, p.granularity, p.group);
+  if (p.scales.length !== layout.count) throw new LowbitError('E_SHAPE', `scales has ${p.scales.length} entries, ${p.granularity} needs ${layout.count}`);
+  if (p.zeros && p.zeros.length !== layout.count) throw new LowbitError('E_SHAPE', `zeros has ${p.zeros.length} entries, ${p.granularity} needs ${layout.count}`);
+  const [rows, cols] = shape;
+  const qmax = 2 ** p.bits - 1;
+  const zs = 2 ** (p.bits - 1);
+  const rb = rowBytes(cols, p.bits);
+  const codes = new Uint8Array(rows * rb);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const i = layout.index(r, c);
+      const z = p.zeros ? p.zeros[i] : zs;
+      const u = Math.min(qmax, Math.max(0, roundEven(data[r * cols + c] / p.scales[i]) + z));
+      writeBits(codes, r * rb * 8 + c * p.bits, p.bits, u);
+    }
+  }
+  return { kind: 'int', bits: p.bits, symmetric: p.symmetric, shape: [rows, cols], granularity: p.granularity, group: p.group, scales: p.scales, zeros: p.zeros, codes };
+}
+
+export function dequantizeInt(t: PackedIntTensor): Float32Array {
+  const [rows, cols] = t.shape;
+  const layout = scaleLayout(t.shape, t.granularity, t.group);
+  const rb = rowBytes(cols, t.bits);
+  if (t.codes.length < rows * rb) throw new LowbitError('E_SHAPE', `codes hold ${t.codes.length} bytes, [${rows}, ${cols}] at ${t.bits} bits needs ${rows * rb}`);
+  const zs = 2 ** (t.bits - 1);
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const i = layout.index(r, c);
+      const u = readBits(t.codes, r * rb * 8 + c * t.bits, t.bits);
+      out[r * cols + c] = t.scales[i] * (u - (t.zeros ? t.zeros[i] : zs));
+    }
+  }
+  return out;
+}
+
+/** Little-endian bit stream: bit i of the stream is bit (i mod 8) of byte ⌊i/8⌋. */
+export function writeBits(buf: Uint8Array, bitPos: number, bits: number, value: number): void {
+  for (let b = 0; b < bits; b++) {
+    const p = bitPos + b;
+    if ((value >> b) & 1) buf[p >> 3] |= 1 << (p & 7);
+  }
+}
+
+export function readBits(buf: Uint8Array, bitPos: number, bits: number): number {
+  let v = 0;
+  for (let b = 0; b < bits; b++) {
+    const p = bitPos + b;
+    v |= ((buf[p >> 3] >> (p & 7)) & 1) << b;
+  }
+  return v;
+}
