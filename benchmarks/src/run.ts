@@ -5,8 +5,9 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Area, createContext, type Row } from './harness.js';
 import { kernelsArea } from './kernels.js';
+import { runtimeArea } from './runtime.js';
 
-const areas: Area[] = [kernelsArea];
+const areas: Area[] = [kernelsArea, runtimeArea];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -1,0 +1,102 @@
+// Runtime area: decode and prefill tokens/s of lowbit against llama.cpp (node-llama-cpp, CPU) at equal
+// threads and weight type, on the embedded model and on the 1B-class random-weight models made by
+// `node tools/make-throughput-model.mjs` (written to $LOWBIT_MODELS, default <os tmpdir>/lowbit-models).
+// Each row group's baseline is llama.cpp in the same run. The lowbit row's GB/s is weights streamed
+// per decoded token (every linear layer + one embedding row) × tokens/s.
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultModelUrl } from '@lowbit/data';
+import { type Kernels, createKernelPool, createKernels } from '@lowbit/kernels';
+import { Session, llamaConfig, loadModel, readGguf } from '@lowbit/runtime';
+import type { Area, Context, Row } from './harness.js';
+
+const PREFILL = 64;
+const DECODE = 16;
+
+interface Speed {
+  prefillMs: number; // per token
+  decodeMs: number; // per token
+}
+
+/** The same prompt for both engines: PREFILL ids spread over the vocabulary (no specials). */
+async function promptFor(path: string): Promise<number[]> {
+  const g = await readGguf(path);
+  await g.source.close();
+  const vocab = llamaConfig(g).vocabSize;
+  return Array.from({ length: PREFILL }, (_, i) => 3 + ((i * 7919) % (vocab - 3)));
+}
+
+async function lowbitSpeed(path: string, threads: number, prompt: number[]): Promise<Speed & { bytesPerToken: number }> {
+  const k: Kernels = threads > 1 ? await createKernelPool({ threads }) : await createKernels();
+  const model = await loadModel(path, { kernels: k });
+  const s = new Session(model, { ctx: PREFILL + DECODE + 8 });
+  let t = performance.now();
+  s.forward(prompt);
+  const prefillMs = (performance.now() - t) / PREFILL;
+  t = performance.now();
+  for (let i = 0; i < DECODE; i++) s.forward([prompt[i]]);
+  const decodeMs = (performance.now() - t) / DECODE;
+  const bytesPerToken = model.bytesPerToken;
+  model.free();
+  if ('close' in k) await (k as unknown as { close(): Promise<void> }).close();
+  return { prefillMs, decodeMs, bytesPerToken };
+}
+
+async function llamaCppSpeed(path: string, threads: number, ids: number[]): Promise<Speed> {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
+  const model = await llama.loadModel({ modelPath: path });
+  const prompt = ids as never[];
+  const ctx = await model.createContext({ contextSize: 256, threads, batchSize: PREFILL });
+  const seq = ctx.getSequence();
+  let t = performance.now();
+  await seq.evaluateWithoutGeneratingNewTokens(prompt);
+  const prefillMs = (performance.now() - t) / PREFILL;
+  let n = 0;
+  t = performance.now();
+  for await (const _ of seq.evaluate([prompt[0]], { temperature: 0 })) {
+    if (++n === DECODE) break;
+  }
+  const decodeMs = (performance.now() - t) / DECODE;
+  await ctx.dispose();
+  await model.dispose();
+  await llama.dispose();
+  return { prefillMs, decodeMs };
+}
+
+function rows(name: string, theirs: Speed, ours: Speed & { bytesPerToken: number }): Row[] {
+  const tps = (ms: number) => ({ value: 1000 / ms, unit: 'tokens/s' });
+  return [
+    { area: 'runtime', name: `decode ${name}`, variant: 'llama.cpp', ms: theirs.decodeMs, rate: tps(theirs.decodeMs), ratio: 1, baseline: 'llama.cpp' },
+    { area: 'runtime', name: `decode ${name}`, variant: 'lowbit', ms: ours.decodeMs, rate: tps(ours.decodeMs), gbps: ours.bytesPerToken / ours.decodeMs / 1e6, ratio: theirs.decodeMs / ours.decodeMs, baseline: 'llama.cpp' },
+    { area: 'runtime', name: `prefill ${PREFILL} ${name}`, variant: 'llama.cpp', ms: theirs.prefillMs, rate: tps(theirs.prefillMs), ratio: 1, baseline: 'llama.cpp' },
+    { area: 'runtime', name: `prefill ${PREFILL} ${name}`, variant: 'lowbit', ms: ours.prefillMs, rate: tps(ours.prefillMs), ratio: theirs.prefillMs / ours.prefillMs, baseline: 'llama.cpp' },
+  ];
+}
+
+export const runtimeArea: Area = {
+  name: 'runtime',
+  async run(ctx: Context) {
+    const dir = process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models');
+    const models: [string, string][] = [['stories260K F32', fileURLToPath(defaultModelUrl)]];
+    for (const type of ['Q4_0', 'Q8_0']) {
+      const p = join(dir, `throughput-1b-${type}.gguf`);
+      if (existsSync(p)) models.push([`1B-class ${type}`, p]);
+      else ctx.log(`runtime: ${p} not found (node tools/make-throughput-model.mjs ${dir}); 1B rows skipped`);
+    }
+    const out: Row[] = [];
+    for (const [label, path] of models) {
+      for (const threads of [1, 2]) {
+        const name = `${label}, ${threads} thread${threads > 1 ? 's' : ''}`;
+        ctx.log(`runtime: ${name}`);
+        const prompt = await promptFor(path);
+        const theirs = await llamaCppSpeed(path, threads, prompt);
+        const ours = await lowbitSpeed(path, threads, prompt);
+        out.push(...rows(name, theirs, ours));
+      }
+    }
+    return out;
+  },
+};
