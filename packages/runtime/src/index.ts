@@ -13,3 +13,4 @@ export { Session, type SessionOptions, type LinearInputHook } from './forward.js
 export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions, type PerplexityResult } from './perplexity.js';
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';
 export { quantizeGguf, saveModel, storageType } from './gguf-convert.js';
+export { createRuntimeApi, exposeRuntime, wrapRuntime, nodeEndpoint, callback, type RuntimeApi } from './worker-api.js';
