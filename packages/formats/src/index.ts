@@ -10,3 +10,4 @@ export {
 } from './int-quant.js';
 export { serializeTensor, deserializeTensor } from './serialize.js';
 export { roundEven } from './round.js';
+export { decodePackedWasm, dequantizeIntWasm, dequantizeMxWasm } from './wasm.js';

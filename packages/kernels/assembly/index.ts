@@ -29,3 +29,4 @@ export function probe_relaxed_dot(a: usize, b: usize, c: usize, out: usize): voi
 export function copy_bytes(dst: usize, src: usize, n: usize): void {
   memory.copy(dst, src, n);
 }
+export { decode_lut, dequant_int_groups, dequant_mx } from './formats-decode';

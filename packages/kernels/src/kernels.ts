@@ -20,6 +20,9 @@ export interface KernelExports {
   matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
+  decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
+  dequant_int_groups(codes: number, scales: number, zeros: number, rows: number, cols: number, bits: number, group: number, out: number): void;
+  dequant_mx(codes: number, scales: number, n: number, lut: number, out: number): void;
 }
 
 type Typed = Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
@@ -212,6 +215,57 @@ export class Kernels {
     });
   }
 
+  /**
+   * Decoders for @lowbit/formats packed tensors (that package defines the values; these equal its
+   * TypeScript decoders bit for bit). `lut` holds the value of every code (2^bits entries).
+   * Codes are k-bit little-endian streams, each of `rows` rows starting on a byte boundary.
+   */
+  decodeLut(codes: Uint8Array, rows: number, cols: number, bits: number, lut: Float32Array, out?: Float32Array): Float32Array {
+    const name = 'decodeLut';
+    checkDims(name, rows, cols, 1);
+    checkCodeBits(name, bits);
+    checkMatrix(name, codes, Uint8Array, rows * Math.ceil((cols * bits) / 8), 'codes');
+    checkVector(name, 'lut', lut, 2 ** bits);
+    const o = outArray(name, out, rows * cols);
+    return this.scoped((s) => {
+      const po = s.alloc(o.byteLength);
+      this.exports.decode_lut(s.put(codes), rows, cols, bits, s.put(lut), po);
+      return s.get(po, o);
+    });
+  }
+
+  /** INT-k, groups along cols: out = scale·(u − zero), zero = 2^(bits−1) when `zeros` is null. */
+  dequantIntGroups(codes: Uint8Array, scales: Float32Array, zeros: Float32Array | null, rows: number, cols: number, bits: number, group: number, out?: Float32Array): Float32Array {
+    const name = 'dequantIntGroups';
+    checkDims(name, rows, cols, 1);
+    checkCodeBits(name, bits);
+    if (!Number.isInteger(group) || group <= 0) throw new LowbitError('E_ARG', `${name}: group size must be a positive integer, got ${group}`);
+    const ng = Math.ceil(cols / group);
+    checkMatrix(name, codes, Uint8Array, rows * Math.ceil((cols * bits) / 8), 'codes');
+    checkVector(name, 'scales', scales, rows * ng);
+    if (zeros !== null) checkVector(name, 'zeros', zeros, rows * ng);
+    const o = outArray(name, out, rows * cols);
+    return this.scoped((s) => {
+      const po = s.alloc(o.byteLength);
+      this.exports.dequant_int_groups(s.put(codes), s.put(scales), zeros === null ? 0 : s.put(zeros), rows, cols, bits, group, po);
+      return s.get(po, o);
+    });
+  }
+
+  /** OCP MX: out[i] = lut[codes[i]]·2^(scales[i/32] − 127); scale 0xFF is NaN. One code per byte. */
+  dequantMx(codes: Uint8Array, scales: Uint8Array, lut: Float32Array, out?: Float32Array): Float32Array {
+    const name = 'dequantMx';
+    checkType(name, 'codes', codes, Uint8Array);
+    checkMatrix(name, scales, Uint8Array, Math.ceil(codes.length / 32), 'scales');
+    checkVector(name, 'lut', lut, 256);
+    const o = outArray(name, out, codes.length);
+    return this.scoped((s) => {
+      const po = s.alloc(o.byteLength);
+      this.exports.dequant_mx(s.put(codes), s.put(scales), codes.length, s.put(lut), po);
+      return s.get(po, o);
+    });
+  }
+
   private scoped<T>(fn: (s: Scratch) => T): T {
     const s = new Scratch(this.heap);
     try {
@@ -253,6 +307,10 @@ function checkType(fn: string, arg: string, v: unknown, ctor: { name: string; pr
     const got = v === null ? 'null' : typeof v === 'object' ? (v as object).constructor?.name : typeof v;
     throw new LowbitError('E_DTYPE', `${fn}: ${arg} must be a ${ctor.name}, got ${got}`);
   }
+}
+
+function checkCodeBits(fn: string, bits: number): void {
+  if (!Number.isInteger(bits) || bits < 1 || bits > 8) throw new LowbitError('E_ARG', `${fn}: codes have 1 to 8 bits, got ${bits}`);
 }
 
 function checkDims(fn: string, rows: number, cols: number, batch: number): void {
