@@ -38,10 +38,10 @@ export function createRuntimeApi(): RuntimeApi {
 }
 
 /** Node's MessagePort/Worker speak `on`/`off`; comlink wants addEventListener with `{ data }` events. */
-export function nodeEndpoint(port: { postMessage(m: unknown, t?: unknown[]): void; on(e: 'message', f: (d: unknown) => void): unknown; off(e: 'message', f: (d: unknown) => void): unknown }): Endpoint {
+export function nodeEndpoint(port: { postMessage(m: unknown, t?: never): void; on(e: 'message', f: (d: unknown) => void): unknown; off(e: 'message', f: (d: unknown) => void): unknown }): Endpoint {
   const listeners = new WeakMap<object, (d: unknown) => void>();
   return {
-    postMessage: (m, t) => port.postMessage(m, t as unknown[]),
+    postMessage: (m, t) => port.postMessage(m, t as never),
     addEventListener: (_, l) => {
       const f = (data: unknown) => (typeof l === 'function' ? l({ data } as MessageEvent) : l.handleEvent({ data } as MessageEvent));
       listeners.set(l, f);
