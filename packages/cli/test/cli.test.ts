@@ -28,6 +28,14 @@ describe('lowbit CLI', () => {
     expect(r.events.filter((e) => e.type === 'progress').length).toBeGreaterThan(0);
   });
 
+  it('--threads 2 (worker-thread kernel pool) gives the same perplexity and lets the process exit', async () => {
+    const a = JSON.parse((await run(['eval', '--ctx', '64', '--json'])).out);
+    const b = JSON.parse((await run(['eval', '--ctx', '64', '--threads', '2', '--json'])).out);
+    // rows are split over threads, each row's sum is computed as before: identical results
+    expect(b.perplexity).toBe(a.perplexity);
+    expect(b.threads).toBe(2);
+  });
+
   it('generate streams the greedy story', async () => {
     const r = await run(['generate', '--prompt', 'Once upon a time', '-n', '20', '--temp', '0']);
     expect(r.code).toBe(0);

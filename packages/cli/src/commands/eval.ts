@@ -1,21 +1,20 @@
 import { readFile } from 'node:fs/promises';
-import { LowbitError, loadModel, perplexity } from '@lowbit/runtime';
+import { LowbitError, perplexity } from '@lowbit/runtime';
 import { type Command, intOption } from '../command.js';
-import { modelPath, textPath } from '../model-arg.js';
+import { textPath, threadOption, withModel } from '../model-arg.js';
 
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'perplexity of a model on real text (default: the embedded model and validation text)',
-  usage: 'lowbit eval [model.gguf] [--text file] [--ctx 256] [--json]',
-  options: { text: { type: 'string' }, ctx: { type: 'string' } },
+  usage: 'lowbit eval [model.gguf] [--text file] [--ctx 256] [--threads 1] [--json]',
+  options: { text: { type: 'string' }, ctx: { type: 'string' }, ...threadOption },
   async run(ctx) {
-    const model = await loadModel(modelPath(ctx.positionals[0]));
     const file = textPath(ctx.values.text as string | undefined);
     const text = await readFile(file, 'utf8').catch((e: Error) => {
       throw new LowbitError('E_IO', `${file}: cannot read (${e.message})`);
     });
-    const r = perplexity(model, text, { ctx: intOption(ctx, 'ctx', 256), onProgress: (d, t) => ctx.progress(d, t, 'eval') });
+    const r = await withModel(ctx, (model) => perplexity(model, text, { ctx: intOption(ctx, 'ctx', 256), onProgress: (d, t) => ctx.progress(d, t, 'eval') }));
     ctx.print(`perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens (${r.windows} windows of ${r.ctx}) in ${r.seconds.toFixed(2)} s`);
-    return { ...r, text: file };
+    return { ...r, text: file, threads: intOption(ctx, 'threads', 1) };
   },
 };
