@@ -1,2 +1,4 @@
-// @lowbit/solvers: Numerical and combinatorial solvers: Cholesky, 1-D k-means, PCA, least squares, integer programs (HiGHS).
-export {};
+// @lowbit/solvers: numerical and combinatorial solvers, each usable alone.
+export { LowbitError, isLowbitError } from '@lowbit/kernels';
+export { kmeans1d, type KMeans1D } from './kmeans1d.js';
+export { solveSpd, leastSquares } from './linear.js';
