@@ -11,3 +11,6 @@ export {
 export { serializeTensor, deserializeTensor } from './serialize.js';
 export { roundEven } from './round.js';
 export { decodePackedWasm, dequantizeIntWasm, dequantizeMxWasm } from './wasm.js';
+export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type CodebookTensor, type Nf4Tensor } from './codebook.js';
+export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
+export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';
