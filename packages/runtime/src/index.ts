@@ -14,3 +14,6 @@ export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';
 export { quantizeGguf, saveModel, storageType } from './gguf-convert.js';
 export { createRuntimeApi, exposeRuntime, wrapRuntime, nodeEndpoint, callback, type RuntimeApi } from './worker-api.js';
+export { readSafetensors, readSafetensorsF32, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite } from './safetensors.js';
+export { ByteLevelBpeTokenizer, GPT2_PATTERN, toJsRegex } from './tokenizer-bpe.js';
+export { loadHfModel, exportHfModel, hfToGgufName, ggufToHfName, permuteRope, HF_LLAMA_TYPES, type HfLoadOptions } from './hf-model.js';

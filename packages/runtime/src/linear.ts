@@ -34,6 +34,8 @@ export class Linear {
     private readonly k: Kernels,
     readonly name: string,
     weight: LinearWeight,
+    /** Added to every output row (Qwen2's q/k/v projections); none in Llama. */
+    readonly bias?: Float32Array,
   ) {
     const [rows, cols] = weight.shape;
     this.rows = rows;
@@ -41,6 +43,7 @@ export class Linear {
     this.format = weight.format;
     this.bytes = linearBytes(weight);
     checkWeight(name, weight);
+    if (bias && bias.length !== rows) throw new LowbitError('E_SHAPE', `${name}: bias has ${bias.length} values, the layer ${rows} outputs`);
     this.weight = weight;
     this.resident =
       weight.format === 'int4'
@@ -50,6 +53,13 @@ export class Linear {
 
   /** out[b, r] = Σc W[r, c]·x[b, c]; x is [batch, cols], out [batch, rows]. */
   apply(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    const y = this.matmul(x, batch, out);
+    const b = this.bias;
+    if (b) for (let i = 0; i < y.length; i++) y[i] += b[i % this.rows];
+    return y;
+  }
+
+  private matmul(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
     const { k, rows, cols } = this;
     const [w, s, z] = this.resident;
     switch (this.format) {

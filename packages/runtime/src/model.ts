@@ -91,7 +91,7 @@ export class LlamaModel {
     if (weight.shape[0] !== old.rows || weight.shape[1] !== old.cols) {
       throw new LowbitError('E_SHAPE', `${name}: new weights have shape [${weight.shape}], the layer is [${old.rows}, ${old.cols}]`);
     }
-    const next = new Linear(this.kernels, name, weight);
+    const next = new Linear(this.kernels, name, weight, old.bias);
     if (name === 'output.weight') this.weights.output = next;
     else {
       const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(name) as RegExpExecArray;

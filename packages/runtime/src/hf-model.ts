@@ -1,0 +1,233 @@
+// Hugging Face checkpoint directories: config.json + model.safetensors (or sharded with
+// model.safetensors.index.json) + tokenizer.json. Llama-family (llama, mistral, qwen2) tensor names map
+// onto the GGUF names lowbit runs; GPT-2 names are recognised but its forward (LayerNorm, learned
+// positions, GELU) is not implemented.
+//
+// RoPE ordering: HF Llama rotates the two halves of each head (rotate_half); llama.cpp's converter
+// permutes Wq/Wk rows so adjacent pairs rotate instead (convert_hf_to_gguf.py `permute`). Loading HF
+// weights applies that permutation, exporting applies its inverse, so one forward serves both.
+import { LowbitError, type Kernels, loadKernels } from '@lowbit/kernels';
+import { fromF32, toF32 } from './ggml-quants.js';
+import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
+import { Linear } from './linear.js';
+import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig } from './model.js';
+import { type SafetensorsDtype, type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
+import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
+import type { Tokenizer } from './tokenizer-spm.js';
+
+export const HF_LLAMA_TYPES = ['llama', 'mistral', 'qwen2'] as const;
+
+/** HF name → GGUF name for the Llama family. */
+export function hfToGgufName(name: string): string | undefined {
+  const fixed: Record<string, string> = { 'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight' };
+  if (fixed[name]) return fixed[name];
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+  if (!m) return undefined;
+  const per: Record<string, string> = {
+    'input_layernorm.weight': 'attn_norm.weight', 'post_attention_layernorm.weight': 'ffn_norm.weight',
+    'self_attn.q_proj.weight': 'attn_q.weight', 'self_attn.k_proj.weight': 'attn_k.weight', 'self_attn.v_proj.weight': 'attn_v.weight',
+    'self_attn.o_proj.weight': 'attn_output.weight', 'self_attn.q_proj.bias': 'attn_q.bias', 'self_attn.k_proj.bias': 'attn_k.bias',
+    'self_attn.v_proj.bias': 'attn_v.bias', 'mlp.gate_proj.weight': 'ffn_gate.weight', 'mlp.up_proj.weight': 'ffn_up.weight', 'mlp.down_proj.weight': 'ffn_down.weight',
+  };
+  return per[m[2]] ? `blk.${m[1]}.${per[m[2]]}` : undefined;
+}
+
+export function ggufToHfName(name: string): string {
+  const inv: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
+  if (inv[name]) return inv[name];
+  const m = /^blk\.(\d+)\.(.+)$/.exec(name);
+  const per: Record<string, string> = {
+    'attn_norm.weight': 'input_layernorm.weight', 'ffn_norm.weight': 'post_attention_layernorm.weight', 'attn_q.weight': 'self_attn.q_proj.weight',
+    'attn_k.weight': 'self_attn.k_proj.weight', 'attn_v.weight': 'self_attn.v_proj.weight', 'attn_output.weight': 'self_attn.o_proj.weight',
+    'ffn_gate.weight': 'mlp.gate_proj.weight', 'ffn_up.weight': 'mlp.up_proj.weight', 'ffn_down.weight': 'mlp.down_proj.weight',
+  };
+  if (!m || !per[m[2]]) throw new LowbitError('E_UNSUPPORTED', `no Hugging Face name for tensor ${name}`);
+  return `model.layers.${m[1]}.${per[m[2]]}`;
+}
+
+/**
+ * Reorders the rows of a [heads·headDim, cols] projection between HF's half-split RoPE layout and
+ * GGUF's adjacent-pair layout: GGUF row (h, i, t) = HF row (h, t, i) for t ∈ {0,1}, i < headDim/2.
+ */
+export function permuteRope(w: Float32Array, heads: number, cols: number, toGguf: boolean): Float32Array {
+  const hd = w.length / cols / heads;
+  const half = hd / 2;
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let t = 0; t < 2; t++) {
+        const g = h * hd + 2 * i + t;
+        const f = h * hd + t * half + i;
+        const [dst, src] = toGguf ? [g, f] : [f, g];
+        out.set(w.subarray(src * cols, (src + 1) * cols), dst * cols);
+      }
+    }
+  }
+  return out;
+}
+
+interface HfConfig {
+  model_type: string;
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads?: number;
+  vocab_size: number;
+  max_position_embeddings?: number;
+  rms_norm_eps?: number;
+  rope_theta?: number;
+  tie_word_embeddings?: boolean;
+  bos_token_id?: number;
+  eos_token_id?: number | number[];
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new LowbitError('E_MISSING', `${path}: cannot read (${(e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new LowbitError('E_BAD_FILE', `${path}: not JSON (${(e as Error).message})`);
+  }
+}
+
+/** Opens every shard; returns tensor name → the shard holding it. */
+async function openShards(dir: string): Promise<Map<string, SafetensorsFile>> {
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const index = join(dir, 'model.safetensors.index.json');
+  const files = existsSync(index)
+    ? [...new Set(Object.values((await readJson<{ weight_map: Record<string, string> }>(index)).weight_map))]
+    : ['model.safetensors'];
+  const byName = new Map<string, SafetensorsFile>();
+  for (const f of files) {
+    const st = await readSafetensors(join(dir, f));
+    for (const n of st.tensors.keys()) byName.set(n, st);
+  }
+  return byName;
+}
+
+export interface HfLoadOptions {
+  kernels?: Kernels;
+  /** Overrides tokenizer.json (e.g. a SentencePiece tokenizer taken from a GGUF). */
+  tokenizer?: Tokenizer;
+}
+
+/** Loads a Hugging Face Llama / Mistral / Qwen2 checkpoint directory. */
+export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Promise<LlamaModel> {
+  const { join } = await import('node:path');
+  const cfgPath = join(dir, 'config.json');
+  const hc = await readJson<HfConfig>(cfgPath);
+  if (hc.model_type === 'gpt2') {
+    throw new LowbitError('E_UNSUPPORTED', `${cfgPath}: gpt2 checkpoints are readable (readSafetensors; names transformer.h.N.attn.c_attn…) but lowbit has no GPT-2 forward yet`);
+  }
+  if (!(HF_LLAMA_TYPES as readonly string[]).includes(hc.model_type)) {
+    throw new LowbitError('E_UNSUPPORTED', `${cfgPath}: model_type "${hc.model_type}" is not supported (lowbit runs ${HF_LLAMA_TYPES.join(', ')})`);
+  }
+  const headDim = hc.hidden_size / hc.num_attention_heads;
+  const c: LlamaConfig = {
+    architecture: hc.model_type,
+    dim: hc.hidden_size,
+    hiddenDim: hc.intermediate_size,
+    nLayers: hc.num_hidden_layers,
+    nHeads: hc.num_attention_heads,
+    nKvHeads: hc.num_key_value_heads ?? hc.num_attention_heads,
+    headDim,
+    vocabSize: hc.vocab_size,
+    contextLength: hc.max_position_embeddings ?? 2048,
+    normEps: hc.rms_norm_eps ?? 1e-6,
+    ropeTheta: hc.rope_theta ?? 10000,
+    ropeDim: headDim,
+  };
+  const shards = await openShards(dir);
+  const k = options.kernels ?? (await loadKernels());
+  const get = async (hf: string, shape: number[]): Promise<Float32Array> => {
+    const st = shards.get(hf);
+    if (!st) throw new LowbitError('E_MISSING', `${dir}: tensor ${hf} is missing`);
+    const t = st.tensors.get(hf);
+    if (!t || t.shape.join() !== shape.join()) throw new LowbitError('E_SHAPE', `${st.source.name}: tensor ${hf} has shape [${t?.shape}], config.json implies [${shape}]`);
+    return readSafetensorsF32(st, hf);
+  };
+  const opt = async (hf: string, n: number) => (shards.has(hf) ? get(hf, [n]) : undefined);
+  const kvDim = c.nKvHeads * headDim;
+  const layers: LayerWeights[] = [];
+  const lin = (name: string, rows: number, cols: number, data: Float32Array, bias?: Float32Array) => new Linear(k, name, { format: 'f32', shape: [rows, cols], data }, bias);
+  try {
+    for (let l = 0; l < c.nLayers; l++) {
+      const p = `model.layers.${l}.`;
+      const b = `blk.${l}.`;
+      const qb = await opt(`${p}self_attn.q_proj.bias`, c.dim);
+      const kb = await opt(`${p}self_attn.k_proj.bias`, kvDim);
+      layers.push({
+        attnNorm: await get(`${p}input_layernorm.weight`, [c.dim]),
+        wq: lin(`${b}attn_q.weight`, c.dim, c.dim, permuteRope(await get(`${p}self_attn.q_proj.weight`, [c.dim, c.dim]), c.nHeads, c.dim, true), qb && permuteRope(qb, c.nHeads, 1, true)),
+        wk: lin(`${b}attn_k.weight`, kvDim, c.dim, permuteRope(await get(`${p}self_attn.k_proj.weight`, [kvDim, c.dim]), c.nKvHeads, c.dim, true), kb && permuteRope(kb, c.nKvHeads, 1, true)),
+        wv: lin(`${b}attn_v.weight`, kvDim, c.dim, await get(`${p}self_attn.v_proj.weight`, [kvDim, c.dim]), await opt(`${p}self_attn.v_proj.bias`, kvDim)),
+        wo: lin(`${b}attn_output.weight`, c.dim, c.dim, await get(`${p}self_attn.o_proj.weight`, [c.dim, c.dim])),
+        ffnNorm: await get(`${p}post_attention_layernorm.weight`, [c.dim]),
+        w1: lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim, await get(`${p}mlp.gate_proj.weight`, [c.hiddenDim, c.dim])),
+        w2: lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim, await get(`${p}mlp.down_proj.weight`, [c.dim, c.hiddenDim])),
+        w3: lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim, await get(`${p}mlp.up_proj.weight`, [c.hiddenDim, c.dim])),
+      });
+    }
+    const embd = await get('model.embed_tokens.weight', [c.vocabSize, c.dim]);
+    const head = shards.has('lm_head.weight') ? await get('lm_head.weight', [c.vocabSize, c.dim]) : embd;
+    let tokenizer = options.tokenizer;
+    if (!tokenizer) {
+      const eos = Array.isArray(hc.eos_token_id) ? hc.eos_token_id[0] : hc.eos_token_id;
+      tokenizer = ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos }, join(dir, 'tokenizer.json'));
+    }
+    const model = new LlamaModel(dir, c, {
+      tokenEmbd: { type: 'F32', data: fromF32('F32', embd, c.dim), rowBytes: c.dim * 4 },
+      layers,
+      outputNorm: await get('model.norm.weight', [c.dim]),
+      output: lin('output.weight', c.vocabSize, c.dim, head),
+    }, tokenizer, k);
+    return model;
+  } finally {
+    for (const st of new Set(shards.values())) await st.source.close();
+  }
+}
+
+/**
+ * Writes a Llama GGUF as a Hugging Face directory (config.json + model.safetensors in `dtype`),
+ * Wq/Wk rows permuted back to HF's RoPE layout. The tokenizer is not converted.
+ */
+export async function exportHfModel(ggufPath: string, outDir: string, options: { dtype?: SafetensorsDtype } = {}): Promise<void> {
+  const { mkdir, rename, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const dtype = options.dtype ?? 'F32';
+  const g = await readGguf(ggufPath);
+  try {
+    const c = llamaConfig(g);
+    const tensors = [];
+    for (const t of g.tensors.values()) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      let data = toF32(t.type, await readTensorBytes(g, t.name), n);
+      if (/attn_q\.weight$/.test(t.name)) data = permuteRope(data, c.nHeads, c.dim, false);
+      if (/attn_k\.weight$/.test(t.name)) data = permuteRope(data, c.nKvHeads, c.dim, false);
+      tensors.push({ name: ggufToHfName(t.name), dtype, shape: [...t.shape].reverse(), data });
+    }
+    await mkdir(outDir, { recursive: true });
+    await writeSafetensors(join(outDir, 'model.safetensors'), tensors, { format: 'pt' });
+    const config = {
+      architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: c.dim, intermediate_size: c.hiddenDim,
+      num_hidden_layers: c.nLayers, num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, vocab_size: c.vocabSize,
+      max_position_embeddings: c.contextLength, rms_norm_eps: c.normEps, rope_theta: c.ropeTheta,
+      tie_word_embeddings: !g.tensors.has('output.weight'),
+      bos_token_id: metaValue(g, 'tokenizer.ggml.bos_token_id'), eos_token_id: metaValue(g, 'tokenizer.ggml.eos_token_id'),
+      torch_dtype: dtype === 'BF16' ? 'bfloat16' : dtype === 'F16' ? 'float16' : 'float32',
+    };
+    const tmp = join(outDir, `config.json.tmp-${process.pid}`);
+    await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`);
+    await rename(tmp, join(outDir, 'config.json'));
+  } finally {
+    await g.source.close();
+  }
+}
