@@ -2,3 +2,8 @@
 export { LowbitError, isLowbitError } from '@lowbit/kernels';
 export { kmeans1d, type KMeans1D } from './kmeans1d.js';
 export { solveSpd, leastSquares } from './linear.js';
+export {
+  cholesky, choleskyInverse, inverseSpd, inverseCholeskyUpper, solveLower, solveLowerTransposed, solveUpper,
+  type CholeskyOptions,
+} from './cholesky.js';
+export { symmetricEigen, pca, type SymmetricEigen, type Pca } from './eigen.js';
