@@ -51,6 +51,19 @@ describe('lowbit CLI', () => {
     expect(j.metadata['general.architecture']).toBe('llama');
   });
 
+  it('inspect reads safetensors; a Hugging Face directory without tokenizer.json is a named error', async () => {
+    const { exportHfModel } = await import('@lowbit/runtime');
+    const { fileURLToPath } = await import('node:url');
+    const { defaultModelUrl } = await import('@lowbit/data');
+    const dir = join(mkdtempSync(join(tmpdir(), 'lowbit-cli-')), 'hf');
+    await exportHfModel(fileURLToPath(defaultModelUrl), dir);
+    const j = JSON.parse((await run(['inspect', join(dir, 'model.safetensors'), '--json'])).out);
+    expect(j.tensors).toHaveLength(48);
+    const r = await run(['eval', dir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/tokenizer\.json: cannot read/);
+  });
+
   it('bad input: LowbitError message and exit code 1; bad usage: exit code 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lowbit-cli-'));
     const bad = join(dir, 'bad.gguf');

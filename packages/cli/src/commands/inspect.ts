@@ -1,13 +1,14 @@
-import { bitsPerWeight, metaValue, readGguf } from '@lowbit/runtime';
-import type { Command } from '../command.js';
+import { bitsPerWeight, metaValue, readGguf, readSafetensors } from '@lowbit/runtime';
+import type { Command, CommandContext } from '../command.js';
 import { modelPath } from '../model-arg.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'metadata, tensors, types, sizes and bits per weight of a GGUF file',
-  usage: 'lowbit inspect [file.gguf] [--json]',
+  summary: 'metadata, tensors, types, sizes and bits per weight of a GGUF or safetensors file',
+  usage: 'lowbit inspect [file.gguf | file.safetensors] [--json]',
   options: {},
   async run(ctx) {
+    if (ctx.positionals[0]?.endsWith('.safetensors')) return inspectSafetensors(ctx, ctx.positionals[0]);
     const file = await readGguf(modelPath(ctx.positionals[0]));
     await file.source.close();
     const metadata: Record<string, unknown> = {};
@@ -27,3 +28,15 @@ export const inspectCommand: Command = {
     return { file: file.source.name, version: file.version, alignment: file.alignment, metadata, tensors, weights, bytes, bitsPerWeight: (bytes * 8) / weights };
   },
 };
+
+async function inspectSafetensors(ctx: CommandContext, path: string) {
+  const file = await readSafetensors(path);
+  await file.source.close();
+  const bits = { F32: 32, F16: 16, BF16: 16, I8: 8, U8: 8 } as const;
+  const tensors = [...file.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, type: t.dtype, bytes: t.byteLength, bitsPerWeight: bits[t.dtype] }));
+  const weights = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+  const bytes = tensors.reduce((s, t) => s + t.bytes, 0);
+  ctx.print(`${path}: safetensors, ${tensors.length} tensors, ${weights} weights, ${bytes} bytes`);
+  for (const t of tensors) ctx.print(`  ${t.name.padEnd(48)} ${t.type.padEnd(5)} [${t.shape.join(', ')}] ${t.bytes} B`);
+  return { file: path, format: 'safetensors', metadata: file.metadata, tensors, weights, bytes, bitsPerWeight: (bytes * 8) / weights };
+}
