@@ -24,6 +24,8 @@ export interface Area {
 export interface Context {
   /** Median milliseconds per call of `fn` (tinybench: warm-up, then samples for `timeMs`). */
   measure(fn: () => unknown, timeMs?: number): Promise<number>;
+  /** Median milliseconds of `runs` single calls: for work too slow for tinybench's warm-up (seconds per call). */
+  timeRuns(fn: () => unknown, runs?: number): Promise<number>;
   log(line: string): void;
 }
 
@@ -36,6 +38,16 @@ export function createContext(quick: boolean): Context {
       const r = bench.tasks[0].result;
       if (r.state !== 'completed') throw new Error(`benchmark did not complete: ${r.state}${'error' in r ? `: ${r.error}` : ''}`);
       return r.latency.p50;
+    },
+    async timeRuns(fn, runs = 3) {
+      const t: number[] = [];
+      for (let i = 0; i < (quick ? 1 : runs); i++) {
+        const t0 = performance.now();
+        fn();
+        t.push(performance.now() - t0);
+      }
+      t.sort((a, b) => a - b);
+      return t[t.length >> 1];
     },
     log(line) {
       process.stderr.write(`${line}\n`);

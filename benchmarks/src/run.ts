@@ -4,10 +4,11 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Area, createContext, type Row } from './harness.js';
+import { formatsArea } from './formats.js';
 import { kernelsArea } from './kernels.js';
 import { runtimeArea } from './runtime.js';
 
-const areas: Area[] = [kernelsArea, runtimeArea];
+const areas: Area[] = [kernelsArea, formatsArea, runtimeArea];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -40,8 +40,17 @@ export interface EncodeOptions {
   saturate?: boolean;
 }
 
-/** Derived constants of a minifloat. */
-export function minifloatLimits(s: MinifloatSpec): { bits: number; emin: number; emax: number; maxNormal: number; minNormal: number; minSubnormal: number } {
+type Limits = { bits: number; emin: number; emax: number; maxNormal: number; minNormal: number; minSubnormal: number };
+const limitsCache = new WeakMap<MinifloatSpec, Limits>();
+
+/** Derived constants of a minifloat (memoized: encoders ask once per element). */
+export function minifloatLimits(s: MinifloatSpec): Limits {
+  let l = limitsCache.get(s);
+  if (!l) limitsCache.set(s, (l = computeLimits(s)));
+  return l;
+}
+
+function computeLimits(s: MinifloatSpec): Limits {
   const bits = 1 + s.ebits + s.mbits;
   const emin = 1 - s.bias;
   const topField = (1 << s.ebits) - 1;

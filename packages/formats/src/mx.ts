@@ -103,16 +103,35 @@ export function quantizeMx(values: Float32Array, options: { format: MxFormatName
   return { format: options.format, length: n, scales, codes };
 }
 
+const valueTables = new Map<MxFormatName, Float64Array>();
+
+/** The value of every element code of an MX format (decoding is a lookup). */
+function valueTable(format: MxFormatName, el: MxElement): Float64Array {
+  let v = valueTables.get(format);
+  if (!v) {
+    v = new Float64Array(2 ** el.bits);
+    for (let c = 0; c < v.length; c++) v[c] = el.decode(c);
+    valueTables.set(format, v);
+  }
+  return v;
+}
+
 export function dequantizeMx(t: MxTensor): Float32Array {
   const el = element(t.format);
+  const table = valueTable(t.format, el);
   const nb = Math.ceil(t.length / MX_BLOCK);
   if (t.scales.length !== nb) throw new LowbitError('E_SHAPE', `dequantizeMx: ${t.length} values need ${nb} scales, got ${t.scales.length}`);
   if (t.codes.length !== t.length) throw new LowbitError('E_SHAPE', `dequantizeMx: ${t.length} values need ${t.length} codes, got ${t.codes.length}`);
   const out = new Float32Array(t.length);
-  for (let i = 0; i < t.length; i++) {
-    const c = t.codes[i];
-    if (c >= 2 ** el.bits) throw new LowbitError('E_ARG', `dequantizeMx: code ${c} at index ${i} does not fit ${el.bits} bits`);
-    out[i] = e8m0ToScale(t.scales[(i / MX_BLOCK) | 0]) * el.decode(c);
+  const limit = 2 ** el.bits;
+  for (let b = 0; b < t.length; b += MX_BLOCK) {
+    const x = e8m0ToScale(t.scales[b / MX_BLOCK]);
+    const end = Math.min(t.length, b + MX_BLOCK);
+    for (let i = b; i < end; i++) {
+      const c = t.codes[i];
+      if (c >= limit) throw new LowbitError('E_ARG', `dequantizeMx: code ${c} at index ${i} does not fit ${el.bits} bits`);
+      out[i] = x * table[c];
+    }
   }
   return out;
 }

@@ -1,0 +1,46 @@
+import { createKernels } from '@lowbit/kernels';
+import {
+  dequantizeBcq, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm, dequantizeNf4, quantizeBcq, quantizeInt, quantizeMx, quantizeNf4,
+} from '@lowbit/formats';
+import { type Area, type Context, type Row } from './harness.js';
+
+const N = 4096;
+
+/** Encode and decode throughput of @lowbit/formats on a 4096×4096 tensor (elements/s). */
+export const formatsArea: Area = {
+  name: 'formats',
+  async run(ctx: Context): Promise<Row[]> {
+    const n = N * N;
+    const w = new Float32Array(n);
+    let s = 7;
+    for (let i = 0; i < n; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      w[i] = (s / 2 ** 32 - 0.5) * 0.1;
+    }
+    const k = await createKernels();
+    const rows: Row[] = [];
+    const push = (name: string, variant: string, ms: number, baseMs: number, baseline: string) =>
+      rows.push({ area: 'formats', name, variant, ms, rate: { value: n / ms / 1e3, unit: 'M elem/s' }, ratio: baseMs / ms, baseline });
+    const shape: [number, number] = [N, N];
+
+    const cases: { name: string; encode: () => unknown; decodeTs: (t: never) => Float32Array; decodeWasm?: (t: never) => Float32Array }[] = [
+      { name: 'INT4 g128', encode: () => quantizeInt(w, shape, { bits: 4, granularity: 'group-cols', group: 128 }), decodeTs: dequantizeInt, decodeWasm: (t) => dequantizeIntWasm(k, t) },
+      { name: 'MXFP4', encode: () => quantizeMx(w, { format: 'mxfp4' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t) },
+      { name: 'MXFP8 E4M3', encode: () => quantizeMx(w, { format: 'mxfp8_e4m3' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t) },
+      { name: 'NF4 g64', encode: () => quantizeNf4(w, shape, { group: 64 }), decodeTs: dequantizeNf4 },
+      { name: 'BCQ-3 g128', encode: () => quantizeBcq(w, shape, { bits: 3, group: 128, iterations: 2 }), decodeTs: dequantizeBcq },
+    ];
+    for (const c of cases) {
+      ctx.log(`  formats: ${c.name}`);
+      let t: unknown;
+      const encMs = await ctx.timeRuns(() => {
+        t = c.encode();
+      }, 1);
+      push(`${c.name} encode ${N}×${N}`, 'TypeScript', encMs, encMs, 'TypeScript');
+      const decTs = await ctx.timeRuns(() => c.decodeTs(t as never), 3);
+      push(`${c.name} decode ${N}×${N}`, 'TypeScript', decTs, decTs, 'TypeScript');
+      if (c.decodeWasm) push(`${c.name} decode ${N}×${N}`, `wasm ${k.variant}`, await ctx.timeRuns(() => c.decodeWasm!(t as never), 5), decTs, 'TypeScript');
+    }
+    return rows;
+  },
+};
