@@ -8,7 +8,7 @@ export {
   quantizeInt, dequantizeInt, encodeIntWith, findIntParams, scaleLayout, rowBytes, writeBits, readBits,
   type Granularity, type IntQuantOptions, type PackedIntTensor, type ScaleLayout,
 } from './int-quant.js';
-export { serializeTensor, deserializeTensor } from './serialize.js';
+export { serializeTensor, deserializeTensor, type PackedTensor } from './serialize.js';
 export { roundEven } from './round.js';
 export { decodePackedWasm, dequantizeIntWasm, dequantizeMxWasm } from './wasm.js';
 export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type CodebookTensor, type Nf4Tensor } from './codebook.js';

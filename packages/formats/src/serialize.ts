@@ -1,68 +1,89 @@
 import { LowbitError } from '@lowbit/kernels';
-import type { Granularity, PackedIntTensor } from './int-quant.js';
+import type { AnyPrecisionTensor } from './any-precision.js';
+import type { BcqTensor } from './bcq.js';
+import type { CodebookTensor, Nf4Tensor } from './codebook.js';
+import type { PackedIntTensor } from './int-quant.js';
+import type { MxTensor } from './mx.js';
 
-// Byte layout: "LBPT" | u32 header length | UTF-8 JSON header | zero padding to 4 | f32 scales |
-// f32 zeros (if any) | codes. Everything needed to decode is inside; lengths are checked on read.
+/** Every packed tensor of this package; `kind` (or `format` for MX) says which. */
+export type PackedTensor = PackedIntTensor | CodebookTensor | Nf4Tensor | BcqTensor | AnyPrecisionTensor | (MxTensor & { kind?: 'mx' });
+
+// Byte layout: "LBPT" | u32 header length | UTF-8 JSON header | zero padding to 8 | blobs, each
+// padded to 8. The header holds every scalar field and, for each typed-array field, its dtype and
+// length (arrays of typed arrays, such as any-precision tables, as name[i]). Self-describing: the
+// bytes alone rebuild the tensor, and every length is checked against what is there.
 const MAGIC = 0x5450424c; // "LBPT" little-endian
+const DTYPES = { Float32Array, Uint8Array, Int8Array, Uint16Array, Int32Array } as const;
+type DtypeName = keyof typeof DTYPES;
+type Typed = Float32Array | Uint8Array | Int8Array | Uint16Array | Int32Array;
 
-interface Header {
-  kind: 'int';
-  bits: number;
-  symmetric: boolean;
-  shape: [number, number];
-  granularity: Granularity;
-  group: number;
-  scales: number;
-  zeros: number;
-  codes: number;
+interface BlobInfo {
+  field: string;
+  index?: number;
+  dtype: DtypeName;
+  length: number;
 }
 
-export function serializeTensor(t: PackedIntTensor): Uint8Array {
-  const header: Header = {
-    kind: t.kind, bits: t.bits, symmetric: t.symmetric, shape: t.shape, granularity: t.granularity, group: t.group,
-    scales: t.scales.length, zeros: t.zeros ? t.zeros.length : 0, codes: t.codes.length,
-  };
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const hlen = Math.ceil((8 + json.length) / 4) * 4;
-  const total = hlen + 4 * (header.scales + header.zeros) + header.codes;
+function dtypeOf(a: unknown): DtypeName | null {
+  for (const [name, ctor] of Object.entries(DTYPES)) if (a instanceof ctor) return name as DtypeName;
+  return null;
+}
+
+export function serializeTensor(t: PackedTensor): Uint8Array {
+  const scalars: Record<string, unknown> = {};
+  const blobs: { info: BlobInfo; data: Typed }[] = [];
+  for (const [field, v] of Object.entries(t)) {
+    const dt = dtypeOf(v);
+    if (dt) blobs.push({ info: { field, dtype: dt, length: (v as Typed).length }, data: v as Typed });
+    else if (Array.isArray(v) && v.length > 0 && v.every((x) => dtypeOf(x))) {
+      v.forEach((x: Typed, index) => blobs.push({ info: { field, index, dtype: dtypeOf(x)!, length: x.length }, data: x }));
+    } else scalars[field] = v;
+  }
+  const json = new TextEncoder().encode(JSON.stringify({ scalars, blobs: blobs.map((b) => b.info) }));
+  const pad8 = (n: number) => Math.ceil(n / 8) * 8;
+  let total = pad8(8 + json.length);
+  for (const b of blobs) total += pad8(b.data.byteLength);
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
   view.setUint32(0, MAGIC, true);
   view.setUint32(4, json.length, true);
   out.set(json, 8);
-  let o = hlen;
-  for (const a of [t.scales, t.zeros]) {
-    if (!a) continue;
-    for (let i = 0; i < a.length; i++, o += 4) view.setFloat32(o, a[i], true);
+  let o = pad8(8 + json.length);
+  for (const b of blobs) {
+    // Little-endian on every host lowbit runs on (wasm is little-endian too).
+    out.set(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength), o);
+    o += pad8(b.data.byteLength);
   }
-  out.set(t.codes, o);
   return out;
 }
 
-export function deserializeTensor(bytes: Uint8Array): PackedIntTensor {
+export function deserializeTensor(bytes: Uint8Array): PackedTensor {
   if (!(bytes instanceof Uint8Array)) throw new LowbitError('E_DTYPE', 'deserializeTensor: expected a Uint8Array');
   if (bytes.length < 8) throw new LowbitError('E_TRUNCATED', `packed tensor: ${bytes.length} bytes is shorter than its 8-byte preamble`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new LowbitError('E_BAD_FILE', 'packed tensor: wrong magic (expected "LBPT")');
   const jlen = view.getUint32(4, true);
   if (8 + jlen > bytes.length) throw new LowbitError('E_TRUNCATED', `packed tensor: header of ${jlen} bytes runs past the end (${bytes.length} bytes)`);
-  let h: Header;
+  let h: { scalars: Record<string, unknown>; blobs: BlobInfo[] };
   try {
-    h = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + jlen))) as Header;
+    h = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + jlen)));
   } catch (e) {
     throw new LowbitError('E_BAD_FILE', 'packed tensor: header is not valid JSON', { cause: e });
   }
-  const hlen = Math.ceil((8 + jlen) / 4) * 4;
-  const need = hlen + 4 * (h.scales + h.zeros) + h.codes;
-  if (bytes.length < need) throw new LowbitError('E_TRUNCATED', `packed tensor: ${bytes.length} bytes, its header describes ${need}`);
-  let o = hlen;
-  const readF32 = (n: number) => {
-    const a = new Float32Array(n);
-    for (let i = 0; i < n; i++, o += 4) a[i] = view.getFloat32(o, true);
-    return a;
-  };
-  const scales = readF32(h.scales);
-  const zeros = h.zeros ? readF32(h.zeros) : null;
-  const codes = bytes.slice(o, o + h.codes);
-  return { kind: 'int', bits: h.bits, symmetric: h.symmetric, shape: h.shape, granularity: h.granularity, group: h.group, scales, zeros, codes };
+  const pad8 = (n: number) => Math.ceil(n / 8) * 8;
+  const t: Record<string, unknown> = { ...h.scalars };
+  let o = pad8(8 + jlen);
+  for (const b of h.blobs) {
+    const ctor = DTYPES[b.dtype];
+    if (!ctor) throw new LowbitError('E_BAD_FILE', `packed tensor: unknown dtype ${b.dtype} for field ${b.field}`);
+    const n = b.length * ctor.BYTES_PER_ELEMENT;
+    // The writer always pads blobs to 8 bytes, so a buffer that ends inside the padding was cut.
+    if (o + pad8(n) > bytes.length) throw new LowbitError('E_TRUNCATED', `packed tensor: field ${b.field} needs ${pad8(n)} bytes at offset ${o}, the buffer has ${bytes.length}`);
+    const copy = bytes.slice(o, o + n);
+    const arr = new ctor(copy.buffer, 0, b.length);
+    if (b.index === undefined) t[b.field] = arr;
+    else ((t[b.field] ??= []) as Typed[])[b.index] = arr;
+    o += pad8(n);
+  }
+  return t as unknown as PackedTensor;
 }
