@@ -187,3 +187,45 @@ export function readBits(buf: Uint8Array, bitPos: number, bits: number): number 
   }
   return v;
 }
+
+/**
+ * Per-group clipping search (as RTN recipes do): for every group, try each ratio in `ratios`
+ * (shrinking its min-max range) and keep the one with the smallest squared reconstruction error.
+ */
+export function quantizeIntClipSearch(
+  data: Float32Array, shape: [number, number], o: IntQuantOptions, ratios: number[] = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5],
+): PackedIntTensor & { clips: Float32Array } {
+  checkMatrix('quantizeIntClipSearch', data, shape);
+  if (!ratios.length || ratios.some((r) => !(r > 0 && r <= 1))) throw new LowbitError('E_ARG', `clip ratios must lie in (0, 1], got [${ratios}]`);
+  const opt = options(o, shape);
+  const [rows, cols] = shape;
+  const layout = scaleLayout(shape, opt.granularity, opt.group);
+  const best = new Float64Array(layout.count).fill(Number.POSITIVE_INFINITY);
+  const scales = new Float32Array(layout.count);
+  const zeros = opt.symmetric ? null : new Float32Array(layout.count);
+  const clips = new Float32Array(layout.count);
+  const qmax = 2 ** opt.bits - 1;
+  const zs = 2 ** (opt.bits - 1);
+  for (const clip of ratios) {
+    const p = findIntParams(data, shape, { ...opt, clip });
+    const err = new Float64Array(layout.count);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const i = layout.index(r, c);
+        const z = p.zeros ? p.zeros[i] : zs;
+        const v = data[r * cols + c];
+        const u = Math.min(qmax, Math.max(0, roundEven(v / p.scales[i]) + z));
+        err[i] += (p.scales[i] * (u - z) - v) ** 2;
+      }
+    }
+    for (let i = 0; i < layout.count; i++) {
+      if (err[i] < best[i]) {
+        best[i] = err[i];
+        scales[i] = p.scales[i];
+        if (zeros) zeros[i] = p.zeros![i];
+        clips[i] = clip;
+      }
+    }
+  }
+  return { ...encodeIntWith(data, shape, { ...opt, scales, zeros, layout }), clips };
+}

@@ -79,3 +79,19 @@ describe('INT-k quantization', () => {
     expect(err(() => deserializeTensor(bad))).toBe('E_BAD_FILE');
   });
 });
+
+describe('clipping search', () => {
+  it('never does worse than min-max and clips groups with outliers', async () => {
+    const { quantizeIntClipSearch } = await import('../src/index.js');
+    const r = rng(4);
+    const w = Float32Array.from({ length: 8 * 64 }, () => (r() * 2 - 1) * 0.1);
+    w[5] = 1.5; // one outlier in row 0, group 0
+    const se = (d: Float32Array) => d.reduce((s, v, i) => s + (v - w[i]) ** 2, 0);
+    for (const bits of [3, 4]) {
+      const base = quantizeInt(w, [8, 64], { bits, granularity: 'group-cols', group: 32 });
+      const searched = quantizeIntClipSearch(w, [8, 64], { bits, granularity: 'group-cols', group: 32 });
+      expect(se(dequantizeInt(searched))).toBeLessThanOrEqual(se(dequantizeInt(base)));
+      expect(searched.clips.length).toBe(16);
+    }
+  });
+});
