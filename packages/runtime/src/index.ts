@@ -17,3 +17,4 @@ export { createRuntimeApi, exposeRuntime, wrapRuntime, nodeEndpoint, callback, t
 export { readSafetensors, readSafetensorsF32, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite } from './safetensors.js';
 export { ByteLevelBpeTokenizer, GPT2_PATTERN, toJsRegex } from './tokenizer-bpe.js';
 export { loadHfModel, exportHfModel, hfToGgufName, ggufToHfName, permuteRope, HF_LLAMA_TYPES, type HfLoadOptions } from './hf-model.js';
+export { linearWeightFromPacked, type FromPackedOptions } from './packed-linear.js';
