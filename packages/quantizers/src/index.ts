@@ -1,2 +1,9 @@
-// @lowbit/quantizers: Post-training quantizers: RTN, selective RTN, GPTQ, SmoothQuant, AdaDim, clipping search.
-export {};
+// @lowbit/quantizers: post-training quantizers (RTN, GPTQ, ...), each a small object with the paper's verbs.
+export { LowbitError, isLowbitError } from '@lowbit/kernels';
+export { parseNpy, formatNpy, readNpy, writeNpy, npyMatrix, type NpyArray, type NpyDtype, type NpyData } from './npy.js';
+export { IntGrid, type Grid, type GridParams, type IntGridOptions } from './grid.js';
+export { Gptq, gptqQuantize, type GptqOptions, type GptqResult } from './gptq.js';
+export { rtnQuantize, type RtnOptions, type RtnResult } from './rtn.js';
+export { weightError, outputError, gramMatrix } from './layer-error.js';
+export { collectHessians, type CalibrationOptions } from './calibrate.js';
+export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';

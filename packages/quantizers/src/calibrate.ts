@@ -1,0 +1,25 @@
+import { type LlamaModel, perplexity } from '@lowbit/runtime';
+import { Gptq } from './gptq.js';
+
+export interface CalibrationOptions {
+  /** Window length in tokens (the perplexity protocol's ctx). Default 256. */
+  ctx?: number;
+  /** Use at most this many windows of the calibration text. */
+  maxWindows?: number;
+}
+
+/**
+ * Runs the model over calibration text and accumulates, for each named linear layer, the GPTQ
+ * statistics of its inputs (H = (2/N)·XᵀX, one sample per token). Only the named layers are kept,
+ * so memory is cols² per layer of interest, never the activations themselves.
+ */
+export function collectHessians(model: LlamaModel, text: string, names: Iterable<string>, o: CalibrationOptions = {}): Map<string, Gptq> {
+  const acc = new Map<string, Gptq>();
+  for (const name of names) acc.set(name, new Gptq(model.linear(name).cols));
+  perplexity(model, text, {
+    ctx: o.ctx ?? 256,
+    maxWindows: o.maxWindows,
+    onLinearInput: (name, x, batch) => acc.get(name)?.addBatch(x, batch),
+  });
+  return acc;
+}

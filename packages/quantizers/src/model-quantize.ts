@@ -1,0 +1,106 @@
+import { LowbitError } from '@lowbit/kernels';
+import type { PackedIntTensor } from '@lowbit/formats';
+import type { LlamaModel } from '@lowbit/runtime';
+import { type CalibrationOptions, collectHessians } from './calibrate.js';
+import { IntGrid } from './grid.js';
+import { gptqQuantize } from './gptq.js';
+import { outputError, weightError } from './layer-error.js';
+import { rtnQuantize } from './rtn.js';
+
+export interface ModelQuantizeOptions extends CalibrationOptions {
+  method: 'rtn' | 'gptq';
+  bits: number;
+  /** Columns per group; 0 = one scale per output channel. */
+  group?: number;
+  symmetric?: boolean;
+  actOrder?: boolean;
+  staticGroups?: boolean;
+  damp?: number;
+  /** Calibration text (GPTQ; RTN needs none unless `measure`). */
+  calibration?: string;
+  /** Also quantize `output.weight` (the LM head). Default false: GPTQ's paper keeps it, and the embeddings, in full precision. */
+  includeOutput?: boolean;
+  /** Measure each layer's output error on its calibration inputs (costs the calibration passes for RTN too). */
+  measure?: boolean;
+  onLayer?: (report: LayerReport, done: number, total: number) => void;
+}
+
+export interface LayerReport {
+  name: string;
+  rows: number;
+  cols: number;
+  /** ‖W·Xᵀ − Ŵ·Xᵀ‖²_F over this layer's calibration inputs (as produced by the already-quantized layers before it); NaN when not measured. */
+  errOutput: number;
+  errWeight: number;
+  seconds: number;
+}
+
+export interface ModelQuantizeResult {
+  layers: LayerReport[];
+  /** The packed tensor of every quantized layer, by GGUF tensor name (null: act-order groups not contiguous). */
+  packed: Map<string, PackedIntTensor | null>;
+  /** Bits per quantized weight as stored by `@lowbit/formats` (codes + f32 scales and zeros). */
+  bitsPerWeight: number;
+  seconds: number;
+}
+
+/**
+ * Which layers are quantized together: each group's inputs are captured after every earlier group
+ * was replaced by its quantized weights (GPTQ's "true sequential" order inside a transformer block:
+ * q/k/v share one input, then the attention output, then gate/up, then down).
+ */
+const SEQUENTIAL_GROUPS = [['attn_q', 'attn_k', 'attn_v'], ['attn_output'], ['ffn_gate', 'ffn_up'], ['ffn_down']];
+
+/**
+ * Quantizes every linear layer of a loaded model in place (fake-quantized f32 weights via
+ * `setLinear`, so the model can be evaluated at once) and returns the packed tensors. Memory beyond
+ * the model is the H of the layers of one sequential group.
+ */
+export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): ModelQuantizeResult {
+  const t0 = performance.now();
+  const group = o.group ?? 0;
+  const needCalibration = o.method === 'gptq' || o.measure === true;
+  if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${o.method} needs calibration text`);
+  const grid = new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true });
+  const names = new Set(model.linears().map((l) => l.name));
+  const steps: string[][] = [];
+  for (let i = 0; names.has(`blk.${i}.attn_q.weight`); i++) {
+    for (const g of SEQUENTIAL_GROUPS) steps.push(g.map((n) => `blk.${i}.${n}.weight`).filter((n) => names.has(n)));
+  }
+  if (o.includeOutput) steps.push(['output.weight']);
+  const total = steps.reduce((s, g) => s + g.length, 0);
+  const layers: LayerReport[] = [];
+  const packed = new Map<string, PackedIntTensor | null>();
+  let bits = 0;
+  let count = 0;
+  for (const step of steps) {
+    const stats = needCalibration ? collectHessians(model, o.calibration as string, step, o) : null;
+    for (const name of step) {
+      const t = performance.now();
+      const lin = model.linear(name);
+      const src = lin.source;
+      if (src.format !== 'f32') throw new LowbitError('E_UNSUPPORTED', `${name}: quantizeModel needs f32 weights, the layer is ${src.format}`);
+      const shape: [number, number] = [lin.rows, lin.cols];
+      const acc = stats?.get(name);
+      if (acc && acc.samples === 0) throw new LowbitError('E_ARG', `${name}: the calibration text produced no inputs for this layer`);
+      const r = o.method === 'gptq'
+        ? gptqQuantize(src.data, shape, (acc as NonNullable<typeof acc>).hessian(), { grid, group, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp })
+        : rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined });
+      const report: LayerReport = {
+        name, rows: lin.rows, cols: lin.cols,
+        errOutput: acc ? outputError(src.data, r.weights, shape, acc.gram()) : Number.NaN,
+        errWeight: weightError(src.data, r.weights),
+        seconds: (performance.now() - t) / 1000,
+      };
+      model.setLinear(name, { format: 'f32', shape, data: r.weights });
+      packed.set(name, r.packed);
+      // f32 scale (+ f32 zero) per row and group; a partial last group costs a whole scale.
+      const groupsPerRow = group > 0 ? Math.ceil(lin.cols / group) : 1;
+      bits += lin.rows * (lin.cols * o.bits + groupsPerRow * 32 * ((o.symmetric ?? true) ? 1 : 2));
+      count += lin.rows * lin.cols;
+      layers.push(report);
+      o.onLayer?.(report, layers.length, total);
+    }
+  }
+  return { layers, packed, bitsPerWeight: count ? bits / count : 0, seconds: (performance.now() - t0) / 1000 };
+}
