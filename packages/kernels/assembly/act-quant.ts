@@ -29,8 +29,8 @@
 // same codes, one per SIMD path, so that neither inner loop shuffles:
 //  - xq (i8, 32 B per 32-block): [x0, x2, ..., x30, x1, x3, ..., x31], meeting the low nibbles (even
 //    elements under int-k packing) and the high nibbles (odd elements) of 16 packed bytes;
-//  - xq16 (i16, 64 B per block, only when xq16 != 0): four planes p_k[j] = x[4j + k], meeting the
-//    nibble k of each 16-bit lane of the packed bytes.
+//  - xq16 (i16, 64 B per block, only when xq16 != 0): four planes p_k[j] = s_k·x[4j + k] with
+//    s = (256, 16, 1, 256), meeting the nibble k of each 16-bit lane of the packed bytes.
 // Then ngroups f32 scales and ngroups i32 code sums per input vector.
 export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, tmp: usize): i32 {
   const nblk = (cols + 31) >> 5;
@@ -53,7 +53,10 @@ export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32,
           const e = (k << 5) + j;
           const c: i8 = e < n ? load<i8>(tmp + <usize>e) : 0;
           store<i8>(dst + <usize>(((j & 1) << 4) + (j >> 1)), c);
-          if (xq16 != 0) store<i16>(dst16 + (<usize>(((j & 3) << 3) + (j >> 2)) << 1), <i16>c);
+          // Plane scales 256, 16, 1, 256 meet the in-place nibble masks of the plain kernel (q4.ts).
+          const k4 = j & 3;
+          const sh = k4 == 1 ? 4 : k4 == 2 ? 0 : 8;
+          if (xq16 != 0) store<i16>(dst16 + (<usize>((k4 << 3) + (j >> 2)) << 1), <i16>(<i32>c << sh));
         }
       }
     }
@@ -62,8 +65,12 @@ export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32,
 }
 
 // For ggml block kernels: one scale per 32 values in natural order (block_q8_0 activations).
-// Layout per input vector: nblk*32 codes, nblk f32 scales, nblk i32 code sums.
-export function quantize_act_q8(x: usize, cols: i32, batch: i32, xq: usize, xs: usize, xsum: usize): i32 {
+// Layout per input vector: nblk*32 codes, nblk f32 scales, nblk i32 code sums. When xq16 != 0, also
+// four i16 planes per block (64 B) for the plain-SIMD Q4_0/Q4_1 kernel: read as 16-bit lanes, lane i
+// of a block's 16 packed bytes holds elements 2i, 2i+16, 2i+1, 2i+17 in its four nibbles, so
+// plane 0 = 256·x[2i], plane 1 = 16·x[2i+16], plane 2 = x[2i+1], plane 3 = 256·x[2i+17]
+// (the factors meet the in-place masks of ggml.ts; every product comes out as 256·u·x).
+export function quantize_act_q8(x: usize, cols: i32, batch: i32, xq: usize, xq16: usize, xs: usize, xsum: usize): i32 {
   const nblk = (cols + 31) >> 5;
   for (let b = 0; b < batch; b++) {
     const xb = x + (<usize>b * <usize>cols << 2);
@@ -75,6 +82,15 @@ export function quantize_act_q8(x: usize, cols: i32, batch: i32, xq: usize, xs: 
       if (d < 0) return 1;
       for (let j = n; j < 32; j++) store<i8>(dst + <usize>j, 0);
       store<f32>(xs + (idx << 2), d);
+      if (xq16 != 0) {
+        const dst16 = xq16 + (idx << 6);
+        for (let j = 0; j < 32; j++) {
+          const t = j & 1;
+          const plane = (j < 16 ? 0 : 1) + (t << 1);
+          const sh = plane == 0 || plane == 3 ? 8 : plane == 1 ? 4 : 0;
+          store<i16>(dst16 + (<usize>((plane << 3) + ((j & 15) >> 1)) << 1), <i16>(<i32>load<i8>(dst + <usize>j) << sh));
+        }
+      }
     }
   }
   return 0;

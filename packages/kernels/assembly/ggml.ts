@@ -51,9 +51,14 @@ import { hsum } from './f32';
   return s;
 }
 
-// Integer dot of one block with the activation codes (x0 = codes 0..15, x1 = 16..31), in i32 lanes.
+// Integer dot of one block with the activation codes, in i32 lanes (summed later across lanes).
+// Q8_0: x0 = codes 0..15, x1 = 16..31. Q4 kinds, relaxed: the same natural-order codes against the
+// low nibbles (elements 0..15) and the high nibbles (16..31) of the 16 packed bytes. Q4 kinds, plain
+// SIMD: x0 is unused and `planes` points at four i16 planes (see quantize_act_q8) that meet the
+// nibbles of the bytes read as 16-bit lanes, isolated by one mask each and multiplied and
+// pair-summed by i32x4.dot_i16x8_s (pmaddwd); that result carries a factor 256.
 // @ts-ignore: decorator
-@inline function blockDot(kind: i32, qs: usize, x0: v128, x1: v128): v128 {
+@inline function blockDot(kind: i32, qs: usize, x0: v128, x1: v128, planes: usize): v128 {
   if (kind == 0) {
     const w0 = v128.load(qs);
     const w1 = v128.load(qs, 16);
@@ -63,41 +68,58 @@ import { hsum } from './f32';
     return i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), i16x8.extend_high_i8x16_s(x1)));
   }
   const bytes = v128.load(qs);
-  const lo = v128.and(bytes, i8x16.splat(0x0f));
-  const hi = i8x16.shr_u(bytes, 4);
   if (ASC_FEATURE_RELAXED_SIMD) {
+    const lo = v128.and(bytes, i8x16.splat(0x0f));
+    const hi = i8x16.shr_u(bytes, 4);
     // i16 pair sums (<= 2·127·15 each) added once stay far inside i16 before the widening.
     return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
       i16x8.relaxed_dot_i8x16_i7x16_s(x0, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x1, hi)));
   }
-  let a = i16x8.extmul_low_i8x16_s(lo, x0);
-  a = i16x8.add(a, i16x8.extmul_high_i8x16_s(lo, x0));
-  a = i16x8.add(a, i16x8.extmul_low_i8x16_s(hi, x1));
-  a = i16x8.add(a, i16x8.extmul_high_i8x16_s(hi, x1));
-  return i32x4.extadd_pairwise_i16x8_s(a);
+  const a = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(bytes, i16x8.splat(0x000f)), v128.load(planes)),
+    i32x4.dot_i16x8_s(v128.and(bytes, i16x8.splat(0x00f0)), v128.load(planes, 16)));
+  const b = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(bytes, i16x8.splat(0x0f00)), v128.load(planes, 32)),
+    i32x4.dot_i16x8_s(i16x8.shr_u(bytes, 12), v128.load(planes, 48)));
+  return i32x4.add(a, b);
 }
 
-// Scalar part of one block for row weights at `blk`: returns the scale d·xs and adds the
-// zero-point / min term to the running correction (kept as a one-lane f32 accumulation).
+// Four f16 values at p0..p3 (+off) as f32x4: the f16 exponent/mantissa bits placed in an f32 and
+// rescaled by 2^112 (normals and subnormals alike); the all-ones exponent maps to Inf/NaN.
 // @ts-ignore: decorator
-@inline function blockScale(kind: i32, blk: usize, dx: f32): f32 {
-  return f16(load<u16>(blk)) * dx;
+@inline function f16x4(p0: usize, p1: usize, p2: usize, p3: usize, off: usize): v128 {
+  let h = i32x4.splat(0);
+  h = v128.load16_lane(p0 + off, h, 0);
+  h = v128.load16_lane(p1 + off, h, 2);
+  h = v128.load16_lane(p2 + off, h, 4);
+  h = v128.load16_lane(p3 + off, h, 6);
+  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
+  const em = v128.and(h, i32x4.splat(0x7fff));
+  const bits = i32x4.shl(em, 13);
+  const finite = f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const special = v128.or(bits, i32x4.splat(0x7f800000));
+  return v128.or(sign, v128.bitselect(special, finite, i32x4.gt_s(em, i32x4.splat(0x7bff))));
 }
 
+// [Σa, Σb, Σc, Σd] of four i32x4: one vector holding one dot per row of the tile.
 // @ts-ignore: decorator
-@inline function blockCorr(kind: i32, blk: usize, d: f32, dx: f32, xsumk: f32): f32 {
-  if (kind == 1) return -8 * d * xsumk;
-  if (kind == 2) return f16(load<u16>(blk, 2)) * dx * xsumk;
-  return 0;
+@inline function lanesSum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
 }
 
-// Four rows at a time: each activation block (two vectors, its scale and code sum) is loaded once
-// for four weight rows. Rows past r1 repeat the last row; only real outputs are stored.
+// Four rows at a time, one lane per row: each activation block (codes, scale, code sum) is loaded
+// once for four weight rows, the four f16 scales are converted together, and the four block dots
+// are reduced into one vector, so a tile's outputs are stored as one v128 (when all four are
+// real rows). Rows past r1 repeat the last row; only real outputs are stored.
 // @ts-ignore: decorator
-@inline function tilesSimd(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
+@inline function tilesSimd(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
   const qoff: usize = kind == 2 ? 4 : 2;
   const rowBytes = <usize>nblk * bsize;
+  // Plain-SIMD Q4 dots carry a factor 256 (exact: a power of two), taken out with the scale.
+  const unit: f32 = kind != 0 && !ASC_FEATURE_RELAXED_SIMD ? 0.00390625 : 1;
   for (let r = r0; r < r1; r += 4) {
     const w0 = w + <usize>r * rowBytes;
     const w1 = w + <usize>min<i32>(r + 1, r1 - 1) * rowBytes;
@@ -105,46 +127,52 @@ import { hsum } from './f32';
     const w3 = w + <usize>min<i32>(r + 3, r1 - 1) * rowBytes;
     for (let b = 0; b < batch; b++) {
       const bi = <usize>b * <usize>nblk;
-      let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
-      let c0: f32 = 0, c1: f32 = 0, c2: f32 = 0, c3: f32 = 0;
+      let acc = f32x4.splat(0);
+      let corr = f32x4.splat(0);
       for (let k = 0; k < nblk; k++) {
         const xk = xq + ((bi + <usize>k) << 5);
         const x0 = v128.load(xk);
         const x1 = v128.load(xk, 16);
+        const planes = xq16 + ((bi + <usize>k) << 6);
         const dx = load<f32>(xs + ((bi + <usize>k) << 2));
-        const sx = <f32>load<i32>(xsum + ((bi + <usize>k) << 2));
         const o = <usize>k * bsize;
-        const d0 = blockScale(kind, w0 + o, dx), d1 = blockScale(kind, w1 + o, dx);
-        const d2 = blockScale(kind, w2 + o, dx), d3 = blockScale(kind, w3 + o, dx);
-        if (kind != 0) {
-          c0 += blockCorr(kind, w0 + o, d0, dx, sx);
-          c1 += blockCorr(kind, w1 + o, d1, dx, sx);
-          c2 += blockCorr(kind, w2 + o, d2, dx, sx);
-          c3 += blockCorr(kind, w3 + o, d3, dx, sx);
+        const d = f32x4.mul(f16x4(w0, w1, w2, w3, o), f32x4.splat(dx));
+        if (kind == 1) {
+          corr = f32x4.add(corr, f32x4.mul(d, f32x4.splat(<f32>load<i32>(xsum + ((bi + <usize>k) << 2)))));
+        } else if (kind == 2) {
+          const sdx = dx * <f32>load<i32>(xsum + ((bi + <usize>k) << 2));
+          corr = f32x4.add(corr, f32x4.mul(f16x4(w0, w1, w2, w3, o + 2), f32x4.splat(sdx)));
         }
-        f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(blockDot(kind, w0 + o + qoff, x0, x1)), f32x4.splat(d0)));
-        f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(blockDot(kind, w1 + o + qoff, x0, x1)), f32x4.splat(d1)));
-        f2 = f32x4.add(f2, f32x4.mul(f32x4.convert_i32x4_s(blockDot(kind, w2 + o + qoff, x0, x1)), f32x4.splat(d2)));
-        f3 = f32x4.add(f3, f32x4.mul(f32x4.convert_i32x4_s(blockDot(kind, w3 + o + qoff, x0, x1)), f32x4.splat(d3)));
+        const dots = lanesSum4(
+          blockDot(kind, w0 + o + qoff, x0, x1, planes), blockDot(kind, w1 + o + qoff, x0, x1, planes),
+          blockDot(kind, w2 + o + qoff, x0, x1, planes), blockDot(kind, w3 + o + qoff, x0, x1, planes));
+        const dd = kind != 0 && !ASC_FEATURE_RELAXED_SIMD ? f32x4.mul(d, f32x4.splat(unit)) : d;
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(dots), dd));
       }
+      // Q4_0's −8 offset and Q4_1's minimum enter through the activation code sums.
+      if (kind == 1) acc = f32x4.sub(acc, f32x4.mul(corr, f32x4.splat(8)));
+      else if (kind == 2) acc = f32x4.add(acc, corr);
       const ob = out + ((<usize>b * <usize>rows + <usize>r) << 2);
-      const n = min<i32>(4, r1 - r);
-      store<f32>(ob, hsum(f0) + c0);
-      if (n > 1) store<f32>(ob, hsum(f1) + c1, 4);
-      if (n > 2) store<f32>(ob, hsum(f2) + c2, 8);
-      if (n > 3) store<f32>(ob, hsum(f3) + c3, 12);
+      if (r + 4 <= r1) v128.store(ob, acc);
+      else {
+        const n = r1 - r;
+        store<f32>(ob, f32x4.extract_lane(acc, 0));
+        if (n > 1) store<f32>(ob, f32x4.extract_lane(acc, 1), 4);
+        if (n > 2) store<f32>(ob, f32x4.extract_lane(acc, 2), 8);
+      }
     }
   }
 }
 
 // kind: 0 = Q8_0, 1 = Q4_0, 2 = Q4_1. Computes rows [r0, r1).
-export function matmul_ggml(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
+// `xq16` holds the i16 activation planes for the plain-SIMD Q4 kinds (0 otherwise).
+export function matmul_ggml(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const nblk = cols >> 5; // ggml rows are whole blocks; the JS side checks cols % 32 == 0
   if (ASC_FEATURE_SIMD) {
     // Constant kinds let each copy of the inlined loop drop the other kinds' branches.
-    if (kind == 0) tilesSimd(0, w, rows, nblk, xq, xs, xsum, batch, out, r0, r1);
-    else if (kind == 1) tilesSimd(1, w, rows, nblk, xq, xs, xsum, batch, out, r0, r1);
-    else tilesSimd(2, w, rows, nblk, xq, xs, xsum, batch, out, r0, r1);
+    if (kind == 0) tilesSimd(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+    else if (kind == 1) tilesSimd(1, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+    else tilesSimd(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
     return;
   }
   const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;

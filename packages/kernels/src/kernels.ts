@@ -15,9 +15,9 @@ export interface KernelExports {
   matmul_f32(w: number, rows: number, cols: number, x: number, batch: number, out: number, r0: number, r1: number): void;
   dot_i8(a: number, b: number, n: number): number;
   quantize_act_groups(x: number, cols: number, batch: number, group: number, xq: number, xq16: number, xs: number, xsum: number, tmp: number): number;
-  quantize_act_q8(x: number, cols: number, batch: number, xq: number, xs: number, xsum: number): number;
+  quantize_act_q8(x: number, cols: number, batch: number, xq: number, xq16: number, xs: number, xsum: number): number;
   matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number, r0: number, r1: number): void;
-  matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
+  matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
   decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
@@ -204,13 +204,15 @@ export class Kernels {
     return this.scoped((s) => {
       const nblk = cols / 32;
       const xq = s.alloc(batch * nblk * 32);
+      // The plain-SIMD 4-bit path reads i16 planes of the codes; the others need none.
+      const xq16 = type !== 'q8_0' && this.variant.startsWith('simd') ? s.alloc(batch * nblk * 64) : 0;
       const xs = s.alloc(batch * nblk * 4);
       const xsum = s.alloc(batch * nblk * 4);
-      if (this.exports.quantize_act_q8(s.put(x), cols, batch, xq, xs, xsum) !== 0) {
+      if (this.exports.quantize_act_q8(s.put(x), cols, batch, xq, xq16, xs, xsum) !== 0) {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       const po = s.alloc(o.byteLength);
-      this.runRows('matmul_ggml', [GGML_KIND[type], s.matrix(w), rows, cols, xq, xs, xsum, batch, po], rows);
+      this.runRows('matmul_ggml', [GGML_KIND[type], s.matrix(w), rows, cols, xq, xq16, xs, xsum, batch, po], rows);
       return s.get(po, o);
     });
   }

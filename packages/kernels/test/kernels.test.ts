@@ -97,6 +97,26 @@ describe.each(variants)('%s build', (variant) => {
     }
   });
 
+  it.each(['q8_0', 'q4_0', 'q4_1'] as const)('matmul %s with f16 scales at the edges of the format', (type) => {
+    // Subnormal, zero, negative zero and the largest finite f16: the SIMD builds convert four scales
+    // at once with a bit trick that must agree with the scalar definition on all of them.
+    const edge = [0x0001, 0x03ff, 0x0400, 0x0000, 0x8000, 0x7bff, 0xfbff, 0x8001, 0x3c00];
+    const bytes = reference.GGML_BLOCK_BYTES[type];
+    const rows = 7;
+    const cols = 96;
+    const r = rng(4242);
+    const blocks = randU8(r, (rows * cols * bytes) / 32);
+    const view = new DataView(blocks.buffer);
+    let i = 0;
+    for (let o = 0; o < blocks.length; o += bytes, i++) {
+      view.setUint16(o, edge[i % edge.length], true);
+      if (type === 'q4_1') view.setUint16(o + 2, edge[(i + 3) % edge.length], true);
+    }
+    const x = randF32(r, 2 * cols, 1e-3);
+    // Same bound as above; products with 65504 make the outputs large, the bound is relative.
+    expectClose(k.matmulGgml(type, blocks, rows, cols, x, 2), reference.matmulGgml(type, blocks, rows, cols, x, 2), INT_RTOL, 1e-6);
+  });
+
   it('resident tensors give the same answers as one-shot calls', () => {
     const r = rng(99);
     const w = randF32(r, 16 * 48);
