@@ -64,6 +64,17 @@ describe('lowbit CLI', () => {
     expect(r.err).toMatch(/tokenizer\.json: cannot read/);
   });
 
+  it('convert writes a Q8_0 GGUF that eval runs; bad --to is a usage error', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'lowbit-cli-')), 'm.gguf');
+    const c = await run(['convert', '--to', 'q8_0', '--out', out, '--json']);
+    expect(c.code).toBe(0);
+    expect(JSON.parse(c.out)).toMatchObject({ to: 'Q8_0', output: out });
+    const types = JSON.parse((await run(['inspect', out, '--json'])).out).tensors.map((t: { type: string }) => t.type);
+    expect(types).toContain('Q8_0');
+    expect(JSON.parse((await run(['eval', out, '--ctx', '64', '--json'])).out).perplexity).toBeGreaterThan(1);
+    expect((await run(['convert', '--to', 'q5_k', '--out', out])).code).toBe(2);
+  });
+
   it('bad input: LowbitError message and exit code 1; bad usage: exit code 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lowbit-cli-'));
     const bad = join(dir, 'bad.gguf');

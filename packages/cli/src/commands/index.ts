@@ -1,8 +1,9 @@
 // The command table. To add a command, write commands/<name>.ts exporting a Command and add one line here.
 import type { Command } from '../command.js';
+import { convertCommand } from './convert.js';
 import { evalCommand } from './eval.js';
 import { formatsCommand } from './formats.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 
-export const commands: Command[] = [evalCommand, generateCommand, inspectCommand, formatsCommand];
+export const commands: Command[] = [evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand];
