@@ -71,3 +71,15 @@ describe('llama.cpp reference quantizers', () => {
     expect([...out]).toEqual([0, 0, 0, -2, 0.5, 3.25]);
   });
 });
+
+describe('bit-exact with llama.cpp', () => {
+  it('Q8_0/Q4_0/Q4_1 bytes equal ggml quantize_row_*_ref on 12 blocks with ties, zeros, outliers, tiny values', async () => {
+    // fixture made by tools/ggml-quants-golden.py calling libggml-base.so (node-llama-cpp's llama.cpp build)
+    const { readFileSync } = await import('node:fs');
+    const g = JSON.parse(readFileSync(new URL('./fixtures/ggml-quants-golden.json', import.meta.url), 'utf8'));
+    const x = Float32Array.from(g.x as number[]);
+    for (const t of ['Q8_0', 'Q4_0', 'Q4_1'] as const) {
+      expect(Buffer.from(fromF32(t, x, 32)).toString('hex')).toBe(g[t.toLowerCase()]);
+    }
+  });
+});

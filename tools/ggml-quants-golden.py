@@ -1,0 +1,27 @@
+"""Golden bytes of llama.cpp's own quantize_row_{q8_0,q4_0,q4_1}_ref (libggml-base.so shipped by
+node-llama-cpp) on fixed inputs with edge cases, for packages/runtime/test/ggml-quants.test.ts.
+Usage: python3 tools/ggml-quants-golden.py packages/runtime/test/fixtures/ggml-quants-golden.json"""
+import ctypes, struct, math, json, sys, glob
+lib = ctypes.CDLL(glob.glob('node_modules/@node-llama-cpp/linux-x64/bins/*/libggml-base.so')[0])
+def vals():
+    v = []
+    for i in range(32 * 6): v.append(math.sin(i * 1.7) * (1 + (i % 7)))
+    # edge blocks: zeros; exact ties for q8 (x/d = k + 0.5); negative max; tiny; one big outlier; all equal
+    v += [0.0] * 32
+    v += [127.0] + [(k + 0.5) for k in range(-15, 16)]
+    v += [-8.0] + [(k * 0.5) for k in range(-15, 16)]
+    v += [1e-30 * (i - 16) for i in range(32)]
+    v += [1000.0] + [0.001 * i for i in range(31)]
+    v += [3.25] * 32
+    return v
+x = vals()
+n = len(x)
+arr = (ctypes.c_float * n)(*x)
+out = {}
+for name, bs in [('q8_0', 34), ('q4_0', 18), ('q4_1', 20)]:
+    buf = ctypes.create_string_buffer(n // 32 * bs)
+    getattr(lib, f'quantize_row_{name}_ref')(arr, buf, ctypes.c_int64(n))
+    out[name] = buf.raw.hex()
+out['x'] = [struct.unpack('f', struct.pack('f', v))[0] for v in x]
+json.dump(out, open(sys.argv[1], 'w'))
+print(n, {k: len(v) for k, v in out.items()})
