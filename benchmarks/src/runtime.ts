@@ -76,6 +76,18 @@ function rows(name: string, theirs: Speed, ours: Speed & { bytesPerToken: number
   ];
 }
 
+/**
+ * Memory bandwidth of this machine as the runtime sees it: bytes per second of a 256 MiB copy
+ * (each byte read once, as a decode step reads each weight once). The kernels area's memory.copy row
+ * measures the same inside WASM memory.
+ */
+async function copyGbps(ctx: Context): Promise<number> {
+  const src = new Uint8Array(256 * 2 ** 20).fill(1);
+  const dst = new Uint8Array(src.length);
+  const ms = await ctx.measure(() => dst.set(src), 400);
+  return src.length / ms / 1e6;
+}
+
 export const runtimeArea: Area = {
   name: 'runtime',
   async run(ctx: Context) {
@@ -87,6 +99,7 @@ export const runtimeArea: Area = {
       else ctx.log(`runtime: ${p} not found (node tools/make-throughput-model.mjs ${dir}); 1B rows skipped`);
     }
     const out: Row[] = [];
+    const ceiling = await copyGbps(ctx);
     for (const [label, path] of models) {
       for (const threads of [1, 2]) {
         const name = `${label}, ${threads} thread${threads > 1 ? 's' : ''}`;
@@ -94,7 +107,10 @@ export const runtimeArea: Area = {
         const prompt = await promptFor(path);
         const theirs = await llamaCppSpeed(path, threads, prompt);
         const ours = await lowbitSpeed(path, threads, prompt);
-        out.push(...rows(name, theirs, ours));
+        const r = rows(name, theirs, ours);
+        const lowbitDecode = r[1];
+        lowbitDecode.note = `${(((lowbitDecode.gbps ?? 0) / ceiling) * 100).toFixed(0)}% of the ${ceiling.toFixed(1)} GB/s copy bandwidth`;
+        out.push(...r);
       }
     }
     return out;
