@@ -1,21 +1,15 @@
 // Row-split thread pool over one shared WebAssembly memory (Node worker_threads).
 //
-// The calling thread owns the heap and does the first share of every row kernel; each worker runs
-// its share on the same memory. Jobs go through a control block in shared memory and Atomics
+// The calling thread owns the heap and takes part in every job; workers take chunks of rows from
+// the same counter (pool-protocol.ts). Jobs go through a control block in shared memory and Atomics
 // wait/notify (microseconds), not postMessage (tens of microseconds), because a decoded token runs
 // hundreds of matmuls. Atomics.wait blocks, so in browsers run the pool from a worker (comlink), not
 // from the page's main thread.
 import { Worker } from 'node:worker_threads';
 import { LowbitError } from './errors.js';
+import { CTRL, CTRL_INTS, runChunks } from './pool-protocol.js';
 import { relaxedAgrees } from './select.js';
 import { type KernelExports, Kernels, NEEDS_RES, ROW_KERNELS, type RowKernel, type ThreadedVariant } from './kernels.js';
-
-const SLOT_INTS = 32; // state, fn, nargs, args[..26], error
-const IDLE = 0;
-const POSTED = 1;
-const DONE = 2;
-const QUIT = 3;
-const ERR = SLOT_INTS - 1;
 
 export interface PoolOptions {
   /** Threads including the calling one (default 2). */
@@ -32,9 +26,9 @@ export interface PoolModuleSource {
 export class KernelPool extends Kernels {
   private readonly workers: Worker[] = [];
   private readonly ctrl: number;
-  private readonly workerRes: number[] = [];
   private closed = false;
   private ownRes = 0;
+  private gen = 0;
 
   private constructor(
     variant: ThreadedVariant,
@@ -42,9 +36,8 @@ export class KernelPool extends Kernels {
     readonly threads: number,
   ) {
     super(variant, exports);
-    this.ctrl = this.heap.alloc(threads * SLOT_INTS * 4);
-    new Int32Array(this.memory.buffer, this.ctrl, threads * SLOT_INTS).fill(0);
-    for (let i = 0; i < threads; i++) this.workerRes.push(this.heap.alloc(16));
+    this.ctrl = this.heap.alloc(CTRL_INTS * 4);
+    new Int32Array(this.memory.buffer, this.ctrl, CTRL_INTS).fill(0);
   }
 
   static async create(source: PoolModuleSource, options: PoolOptions = {}): Promise<KernelPool> {
@@ -58,7 +51,7 @@ export class KernelPool extends Kernels {
     const started: Promise<void>[] = [];
     for (let i = 1; i < threads; i++) {
       const w = new Worker(new URL('./pool-worker.js', import.meta.url), {
-        workerData: { module, memory, slot: pool.ctrl + i * SLOT_INTS * 4, fns: ROW_KERNELS },
+        workerData: { module, memory, ctrl: pool.ctrl, res: pool.heap.alloc(16), fns: ROW_KERNELS, needsRes: ROW_KERNELS.map((f) => NEEDS_RES.has(f)) },
       });
       w.unref();
       started.push(
@@ -75,40 +68,37 @@ export class KernelPool extends Kernels {
 
   protected override runRows(fn: RowKernel, args: number[], rows: number): void {
     if (this.closed) throw new LowbitError('E_ARG', 'this KernelPool is closed');
-    // Shares in whole 4-row tiles so every thread runs full tiles but possibly the last.
-    const tiles = Math.ceil(rows / 4);
-    const per = Math.ceil(tiles / this.threads) * 4;
-    const mem = new Int32Array(this.memory.buffer);
-    const fnId = ROW_KERNELS.indexOf(fn);
-    const posted: number[] = [];
-    for (let t = 1; t < this.threads; t++) {
-      const r0 = Math.min(rows, t * per);
-      const r1 = Math.min(rows, r0 + per);
-      if (r0 >= r1) continue;
-      const base = (this.ctrl >> 2) + t * SLOT_INTS;
-      const full = NEEDS_RES.has(fn) ? [...args, this.workerRes[t], r0, r1] : [...args, r0, r1];
-      mem[base + 1] = fnId;
-      mem[base + 2] = full.length;
-      for (let i = 0; i < full.length; i++) mem[base + 3 + i] = full[i];
-      mem[base + ERR] = 0;
-      Atomics.store(mem, base, POSTED);
-      Atomics.notify(mem, base);
-      posted.push(base);
-    }
     const f = this.exports[fn] as (...a: number[]) => void;
-    const mine = Math.min(rows, per);
-    if (NEEDS_RES.has(fn)) {
-      if (this.ownRes === 0) this.ownRes = this.heap.alloc(16);
-      f(...args, this.ownRes, 0, mine);
-    } else f(...args, 0, mine);
-    let failed = false;
-    for (const base of posted) {
-      // Spin briefly (the other share usually ends within microseconds of ours), then sleep.
-      for (let spin = 0; spin < 20000 && Atomics.load(mem, base) === POSTED; spin++);
-      while (Atomics.load(mem, base) === POSTED) Atomics.wait(mem, base, POSTED, 1000);
-      if (mem[base + ERR] !== 0) failed = true;
+    if (NEEDS_RES.has(fn) && this.ownRes === 0) this.ownRes = this.heap.alloc(16);
+    const own = NEEDS_RES.has(fn) ? [...args, this.ownRes] : args;
+    // Whole 4-row tiles, about four chunks per thread: small enough to even out a late thread,
+    // large enough that a chunk's call overhead (about a microsecond) stays negligible.
+    const chunk = Math.max(4, Math.ceil(rows / (this.threads * 4) / 4) * 4);
+    if (this.threads === 1 || rows <= chunk) {
+      f(...own, 0, rows);
+      return;
     }
-    if (failed) throw new LowbitError('E_WASM', `${fn} failed in a pool worker`);
+    if (args.length > CTRL_INTS - CTRL.ARGS) throw new LowbitError('E_ARG', `${fn}: too many arguments for the pool control block`);
+    const base = this.ctrl >> 2;
+    let mem = new Int32Array(this.memory.buffer);
+    mem[base + CTRL.FN] = ROW_KERNELS.indexOf(fn);
+    mem[base + CTRL.NARGS] = args.length;
+    mem[base + CTRL.ROWS] = rows;
+    mem[base + CTRL.CHUNK] = chunk;
+    for (let i = 0; i < args.length; i++) mem[base + CTRL.ARGS + i] = args[i];
+    mem[base + CTRL.ERR] = 0;
+    this.gen = (this.gen % 0x7fff) + 1;
+    Atomics.store(mem, base + CTRL.COUNTER, this.gen << 16);
+    Atomics.store(mem, base + CTRL.GEN, this.gen);
+    Atomics.notify(mem, base + CTRL.GEN);
+    runChunks(mem, base, this.gen, f, own, rows, chunk);
+    // Every chunk is taken; wait for workers still inside one.
+    mem = new Int32Array(this.memory.buffer);
+    for (let spin = 0; spin < 20000 && Atomics.load(mem, base + CTRL.ACTIVE) !== 0; spin++);
+    for (let a = Atomics.load(mem, base + CTRL.ACTIVE); a !== 0; a = Atomics.load(mem, base + CTRL.ACTIVE)) {
+      Atomics.wait(mem, base + CTRL.ACTIVE, a, 1000);
+    }
+    if (mem[base + CTRL.ERR] !== 0) throw new LowbitError('E_WASM', `${fn} failed in a pool worker`);
   }
 
   /** Stops the workers; the pool's memory is released with the object. */
@@ -116,11 +106,8 @@ export class KernelPool extends Kernels {
     if (this.closed) return;
     this.closed = true;
     const mem = new Int32Array(this.memory.buffer);
-    for (let t = 1; t < this.threads; t++) {
-      const base = (this.ctrl >> 2) + t * SLOT_INTS;
-      Atomics.store(mem, base, QUIT);
-      Atomics.notify(mem, base);
-    }
+    Atomics.store(mem, (this.ctrl >> 2) + CTRL.QUIT, 1);
+    Atomics.notify(mem, (this.ctrl >> 2) + CTRL.GEN);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
@@ -146,4 +133,3 @@ async function pickVariant(source: PoolModuleSource): Promise<ThreadedVariant> {
   return 'simd-threads';
 }
 
-export const POOL_STATES = { IDLE, POSTED, DONE, QUIT } as const;
