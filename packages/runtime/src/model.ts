@@ -209,9 +209,46 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
   }
 }
 
+/** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
+async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Linear[]): Promise<LlamaWeights> {
+  const kvDim = c.nKvHeads * c.headDim;
+  const lin = async (n: string, rows: number, cols: number, from = n) => {
+    const l = new Linear(k, n, await loadLinearWeight(file, from, rows, cols));
+    made.push(l);
+    return l;
+  };
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const b = `blk.${l}.`;
+    layers.push({
+      attnNorm: await loadVector(file, `${b}attn_norm.weight`, c.dim),
+      wq: await lin(`${b}attn_q.weight`, c.dim, c.dim),
+      wk: await lin(`${b}attn_k.weight`, kvDim, c.dim),
+      wv: await lin(`${b}attn_v.weight`, kvDim, c.dim),
+      wo: await lin(`${b}attn_output.weight`, c.dim, c.dim),
+      ffnNorm: await loadVector(file, `${b}ffn_norm.weight`, c.dim),
+      w1: await lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim),
+      w2: await lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim),
+      w3: await lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim),
+    });
+  }
+  const e = tensorInfo(file, 'token_embd.weight', [c.dim, c.vocabSize]);
+  const tokenEmbd: TokenEmbedding = { type: e.type, data: await readTensorBytes(file, e.name), rowBytes: e.byteLength / c.vocabSize };
+  // files without output.weight tie the output projection to the token embedding
+  const outFrom = file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
+  return {
+    tokenEmbd,
+    layers,
+    outputNorm: await loadVector(file, 'output_norm.weight', c.dim),
+    output: await lin('output.weight', c.vocabSize, c.dim, outFrom),
+  };
+}
+
 /** Loads a Llama-family GGUF (path or ByteSource): weights go tensor by tensor into WASM memory. */
 export async function loadModel(input: string | ByteSource, options: LoadOptions = {}): Promise<LlamaModel> {
   const file = await readGguf(input);
+  // a file that fails half-way must not leave its first layers resident in the shared WASM heap
+  const made: Linear[] = [];
   try {
     const c = llamaConfig(file);
     const k = options.kernels ?? (await loadKernels());
@@ -219,34 +256,11 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
     if (tokenizer.vocabSize !== c.vocabSize) {
       throw new LowbitError('E_SHAPE', `${file.source.name}: tokenizer has ${tokenizer.vocabSize} tokens, the model ${c.vocabSize}`);
     }
-    const kvDim = c.nKvHeads * c.headDim;
-    const lin = async (n: string, rows: number, cols: number) => new Linear(k, n, await loadLinearWeight(file, n, rows, cols));
-    const layers: LayerWeights[] = [];
-    for (let l = 0; l < c.nLayers; l++) {
-      const b = `blk.${l}.`;
-      layers.push({
-        attnNorm: await loadVector(file, `${b}attn_norm.weight`, c.dim),
-        wq: await lin(`${b}attn_q.weight`, c.dim, c.dim),
-        wk: await lin(`${b}attn_k.weight`, kvDim, c.dim),
-        wv: await lin(`${b}attn_v.weight`, kvDim, c.dim),
-        wo: await lin(`${b}attn_output.weight`, c.dim, c.dim),
-        ffnNorm: await loadVector(file, `${b}ffn_norm.weight`, c.dim),
-        w1: await lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim),
-        w2: await lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim),
-        w3: await lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim),
-      });
-    }
-    const e = tensorInfo(file, 'token_embd.weight', [c.dim, c.vocabSize]);
-    const tokenEmbd: TokenEmbedding = { type: e.type, data: await readTensorBytes(file, e.name), rowBytes: e.byteLength / c.vocabSize };
-    const outName = file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
-    const outW = await loadLinearWeight(file, outName, c.vocabSize, c.dim);
-    const weights: LlamaWeights = {
-      tokenEmbd,
-      layers,
-      outputNorm: await loadVector(file, 'output_norm.weight', c.dim),
-      output: new Linear(k, 'output.weight', outW),
-    };
+    const weights = await loadWeights(file, c, k, made);
     return new LlamaModel(file.source.name, c, weights, tokenizer, k, file);
+  } catch (e) {
+    for (const l of made) l.free();
+    throw e;
   } finally {
     if (typeof input === 'string') await file.source.close();
   }

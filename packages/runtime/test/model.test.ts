@@ -174,3 +174,13 @@ describe('log-probabilities helper sanity', () => {
     expect(toF32('F32', new Uint8Array(4), 1)[0]).toBe(0);
   });
 });
+
+describe('sampling', () => {
+  it('a seed repeats a sampled story; another seed tells a different one', () => {
+    const a = generate(model, 'Once upon a time', { steps: 40, temperature: 0.9, topP: 0.95, seed: 7 });
+    const b = generate(model, 'Once upon a time', { steps: 40, temperature: 0.9, topP: 0.95, seed: 7 });
+    const c = generate(model, 'Once upon a time', { steps: 40, temperature: 0.9, topP: 0.95, seed: 8 });
+    expect(a.tokens).toEqual(b.tokens);
+    expect(a.tokens).not.toEqual(c.tokens);
+  });
+});
