@@ -14,3 +14,4 @@ export { decodePackedWasm, dequantizeIntWasm, dequantizeMxWasm } from './wasm.js
 export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type CodebookTensor, type Nf4Tensor } from './codebook.js';
 export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
 export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';
+export { gemvPacked, gemvPackedWasm, packMxCodes, type GemvTensor } from './gemv.js';

@@ -30,3 +30,4 @@ export function copy_bytes(dst: usize, src: usize, n: usize): void {
   memory.copy(dst, src, n);
 }
 export { decode_lut, dequant_int_groups, dequant_mx } from './formats-decode';
+export { gemv_lut_groups } from './formats-gemv';

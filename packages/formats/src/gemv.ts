@@ -1,0 +1,137 @@
+import { type GemvLutGroupsArgs, gemvLutGroups, gemvLutGroupsReference, type Kernels, LowbitError } from '@lowbit/kernels';
+import type { CodebookTensor, Nf4Tensor } from './codebook.js';
+import type { PackedIntTensor } from './int-quant.js';
+import { writeBits } from './int-quant.js';
+import { decodeInt } from './integer.js';
+import { MINIFLOATS, decodeMinifloat } from './minifloat.js';
+import { MX_BLOCK, type MxFormatName, type MxTensor } from './mx.js';
+import { NF4_TABLE } from './nf4.js';
+
+/**
+ * Decode-into-GEMV (y = W·x with W kept packed) for INT-k, NF4, per-channel codebooks and MX
+ * matrices. Every format becomes one call of @lowbit/kernels' table-driven kernel: a table of code
+ * values, per-group scales (f32 or E8M0) and optional zero points. `gemvPacked` is the TypeScript
+ * definition and `gemvPackedWasm` the WASM path; they agree bit for bit (test/gemv.test.ts). Both
+ * compute Σ_g s_g·Σ_c (table[u] − z_g)·x_c in f32, which is the dequantized matrix times x up to
+ * f32 rounding order.
+ */
+export type GemvTensor = PackedIntTensor | Nf4Tensor | CodebookTensor | (MxTensor & { shape: [number, number] });
+
+const intTables = new Map<string, Float32Array>();
+
+// Symmetric INT-k: table[u] = u − 2^(k−1) (the zero is in the table); asymmetric: table[u] = u, zeros per group.
+function intTable(bits: number, symmetric: boolean): Float32Array {
+  const key = `${bits}${symmetric}`;
+  let t = intTables.get(key);
+  if (!t) {
+    const off = symmetric ? 2 ** (bits - 1) : 0;
+    t = Float32Array.from({ length: 2 ** bits }, (_, u) => u - off);
+    intTables.set(key, t);
+  }
+  return t;
+}
+
+const MX_VALUE: Record<MxFormatName, { bits: number; value: (c: number) => number }> = {
+  mxfp8_e4m3: { bits: 8, value: (c) => decodeMinifloat(MINIFLOATS.fp8_e4m3, c) },
+  mxfp8_e5m2: { bits: 8, value: (c) => decodeMinifloat(MINIFLOATS.fp8_e5m2, c) },
+  mxfp6_e3m2: { bits: 6, value: (c) => decodeMinifloat(MINIFLOATS.fp6_e3m2, c) },
+  mxfp6_e2m3: { bits: 6, value: (c) => decodeMinifloat(MINIFLOATS.fp6_e2m3, c) },
+  mxfp4: { bits: 4, value: (c) => decodeMinifloat(MINIFLOATS.fp4_e2m1, c) },
+  mxint8: { bits: 8, value: (c) => decodeInt(8, c) / 64 },
+};
+const mxTables = new Map<MxFormatName, Float32Array>();
+
+/** MX codes (one per byte in MxTensor) packed at the element width, int-k bit order: 4.25 bits/weight for MXFP4. */
+export function packMxCodes(t: MxTensor): Uint8Array {
+  const e = MX_VALUE[t.format];
+  if (!e) throw new LowbitError('E_FORMAT', `packMxCodes: unknown MX format "${t.format}"`);
+  const out = new Uint8Array(Math.ceil((t.codes.length * e.bits) / 8));
+  for (let i = 0; i < t.codes.length; i++) writeBits(out, i * e.bits, e.bits, t.codes[i]);
+  return out;
+}
+
+/** The kernel arguments of a packed matrix and input x (one or more calls: per-IC scales fold into x). */
+function plans(t: GemvTensor, x: Float32Array): GemvLutGroupsArgs[] {
+  if (!(x instanceof Float32Array)) throw new LowbitError('E_DTYPE', 'gemvPacked: x must be a Float32Array');
+  const shape = t.shape;
+  if (!Array.isArray(shape) || shape.length !== 2) throw new LowbitError('E_SHAPE', 'gemvPacked: the tensor needs a [rows, cols] shape');
+  const [rows, cols] = shape;
+  if (x.length !== cols) throw new LowbitError('E_SHAPE', `gemvPacked: x has ${x.length} values, the matrix has ${cols} columns`);
+  const kind = 'kind' in t && t.kind !== undefined ? t.kind : 'mx';
+  switch (kind) {
+    case 'nf4': {
+      const n = t as Nf4Tensor;
+      return [{ codes: n.codes, rows, cols, bits: 4, lut: NF4_TABLE, scales: n.scales, zeros: null, group: n.group, x }];
+    }
+    case 'codebook': {
+      const b = t as CodebookTensor;
+      return [{ codes: b.codes, rows, cols, bits: b.bits, lut: b.lut, lutPerRow: true, scales: null, zeros: null, group: Math.max(1, cols), x }];
+    }
+    case 'mx': {
+      const m = t as MxTensor & { shape: [number, number] };
+      const e = MX_VALUE[m.format];
+      if (!e) throw new LowbitError('E_FORMAT', `gemvPacked: unknown MX format "${m.format}"`);
+      // MX blocks run over the flat tensor; they line up with rows only when cols is a multiple of 32.
+      if (cols % MX_BLOCK !== 0 || m.length !== rows * cols) throw new LowbitError('E_SHAPE', `gemvPacked: an MX matrix needs ${rows}·${cols} values and cols a multiple of ${MX_BLOCK}`);
+      let lut = mxTables.get(m.format);
+      if (!lut) mxTables.set(m.format, (lut = Float32Array.from({ length: 2 ** e.bits }, (_, c) => e.value(c))));
+      return [{ codes: packMxCodes(m), rows, cols, bits: e.bits, lut, scales: m.scales, zeros: null, group: MX_BLOCK, x }];
+    }
+    case 'int':
+      return intPlans(t as PackedIntTensor, x);
+    default:
+      throw new LowbitError('E_UNSUPPORTED', `gemvPacked: no GEMV for packed tensors of kind "${kind}"`);
+  }
+}
+
+function intPlans(t: PackedIntTensor, x: Float32Array): GemvLutGroupsArgs[] {
+  const [rows, cols] = t.shape;
+  const lut = intTable(t.bits, t.zeros === null);
+  const base = { codes: t.codes, rows, cols, bits: t.bits, lut, x };
+  switch (t.granularity) {
+    case 'group-cols':
+      return [{ ...base, scales: t.scales, zeros: t.zeros, group: t.group }];
+    case 'per-oc':
+      return [{ ...base, scales: t.scales, zeros: t.zeros, group: Math.max(1, cols) }];
+    case 'tensor':
+      return [{ ...base, scales: new Float32Array(rows).fill(t.scales[0]), zeros: t.zeros && new Float32Array(rows).fill(t.zeros[0]), group: Math.max(1, cols) }];
+    case 'per-ic':
+    case 'group-rows': {
+      // Scales that vary along the input dimension fold into x: Σ_c s_c·(u − zs)·x_c = Σ_c (u − zs)·(s_c·x_c),
+      // one call per block of rows sharing a scale vector (AdaDim's per-IC groups). Asymmetric zero
+      // points vary along c too and do not fold; decode those with dequantizeInt.
+      if (t.zeros) throw new LowbitError('E_UNSUPPORTED', `gemvPacked: asymmetric ${t.granularity} INT-k has no GEMV path; use dequantizeInt`);
+      const block = t.granularity === 'per-ic' ? Math.max(1, rows) : t.group;
+      const rb = Math.ceil((cols * t.bits) / 8);
+      const out: GemvLutGroupsArgs[] = [];
+      for (let r0 = 0, b = 0; r0 < rows; r0 += block, b++) {
+        const n = Math.min(block, rows - r0);
+        const xs = Float32Array.from(x, (v, c) => t.scales[b * cols + c] * v);
+        out.push({ ...base, codes: t.codes.subarray(r0 * rb, (r0 + n) * rb), rows: n, scales: null, zeros: null, group: Math.max(1, cols), x: xs });
+      }
+      return out;
+    }
+    default:
+      throw new LowbitError('E_ARG', `gemvPacked: unknown granularity "${t.granularity as string}"`);
+  }
+}
+
+function run(t: GemvTensor, x: Float32Array, call: (a: GemvLutGroupsArgs) => Float32Array): Float32Array {
+  const out = new Float32Array(t.shape[0]);
+  let r0 = 0;
+  for (const p of plans(t, x)) {
+    out.set(call(p), r0);
+    r0 += p.rows;
+  }
+  return out;
+}
+
+/** y = W·x for a packed matrix, in TypeScript (the definition the WASM path is tested against). */
+export function gemvPacked(t: GemvTensor, x: Float32Array): Float32Array {
+  return run(t, x, gemvLutGroupsReference);
+}
+
+/** y = W·x for a packed matrix, in WASM (@lowbit/kernels), equal to gemvPacked bit for bit. */
+export function gemvPackedWasm(k: Kernels, t: GemvTensor, x: Float32Array): Float32Array {
+  return run(t, x, (a) => gemvLutGroups(k, a));
+}
