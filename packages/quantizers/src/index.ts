@@ -7,3 +7,4 @@ export { rtnQuantize, type RtnOptions, type RtnResult } from './rtn.js';
 export { weightError, outputError, gramMatrix } from './layer-error.js';
 export { collectHessians, type CalibrationOptions } from './calibrate.js';
 export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
+export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } from './layer.js';

@@ -1,0 +1,90 @@
+import { LowbitError } from '@lowbit/kernels';
+import type { PackedIntTensor } from '@lowbit/formats';
+import { IntGrid } from './grid.js';
+import { gptqQuantize } from './gptq.js';
+import { gramMatrix, outputError, weightError } from './layer-error.js';
+import { rtnQuantize } from './rtn.js';
+
+export interface QuantizeLayerOptions {
+  method: 'rtn' | 'gptq';
+  /** 2..8 (default 4). */
+  bits?: number;
+  /** Columns per group; 0 or omitted = one scale per output channel. */
+  group?: number;
+  /** Symmetric grid (zero 2^(bits−1)); default false (asymmetric, as gptq.py's default). */
+  symmetric?: boolean;
+  actOrder?: boolean;
+  staticGroups?: boolean;
+  /** GPTQ dampening as a fraction of mean(diag H); default 0.01. */
+  damp?: number;
+}
+
+export interface QuantizeLayerResult {
+  method: 'rtn' | 'gptq';
+  bits: number;
+  /** Group size, or 0 for per output channel. */
+  group: number;
+  sym: boolean;
+  act_order: boolean;
+  static_groups: boolean;
+  damp: number;
+  rows: number;
+  cols: number;
+  samples: number;
+  /** ‖W·Xᵀ − Ŵ·Xᵀ‖²_F */
+  err_output: number;
+  /** ‖W − Ŵ‖²_F */
+  err_weight: number;
+  /** err_output divided by ‖W·Xᵀ‖²_F. */
+  err_output_rel: number;
+  /** Codes plus f32 scales (and f32 zero points when asymmetric), per stored weight. */
+  bits_per_weight: number;
+  seconds: number;
+  /** Ŵ [rows, cols] f32. */
+  weights: Float32Array;
+  packed: PackedIntTensor | null;
+}
+
+/**
+ * One layer, for users who bring their own tensors: W [rows, cols] (out × in) and calibration
+ * inputs X [samples, cols]. Reports the output error on those same inputs.
+ */
+export function quantizeLayer(w: Float32Array, wShape: [number, number], x: Float32Array, xShape: [number, number], o: QuantizeLayerOptions): QuantizeLayerResult {
+  const [rows, cols] = wShape;
+  const [samples, xcols] = xShape;
+  if (xcols !== cols) throw new LowbitError('E_SHAPE', `inputs have ${xcols} columns but the weights have ${cols} input channels (W is out × in, X is samples × in)`);
+  if (samples < 1) throw new LowbitError('E_ARG', 'inputs hold no samples');
+  if (o.method !== 'rtn' && o.method !== 'gptq') throw new LowbitError('E_ARG', `method must be rtn or gptq, got "${o.method as string}"`);
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new LowbitError('E_NAN', `input [${Math.floor(i / cols)}, ${i % cols}] is ${x[i]}`);
+  for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i])) throw new LowbitError('E_NAN', `weight [${Math.floor(i / cols)}, ${i % cols}] is ${w[i]}`);
+  const bits = o.bits ?? 4;
+  const group = o.group ?? 0;
+  if (!Number.isInteger(group) || group < 0) throw new LowbitError('E_ARG', `group must be a non-negative integer, got ${group}`);
+  const symmetric = o.symmetric ?? false;
+  const damp = o.damp ?? 0.01;
+  const t0 = performance.now();
+  const gram = gramMatrix(x, samples, cols);
+  let r: { weights: Float32Array; packed: PackedIntTensor | null };
+  if (o.method === 'gptq') {
+    const H = Float64Array.from(gram, (v) => (2 * v) / samples);
+    r = gptqQuantize(w, wShape, H, { grid: new IntGrid({ bits, symmetric }), group, actOrder: o.actOrder, staticGroups: o.staticGroups, damp });
+  } else {
+    r = rtnQuantize(w, wShape, { bits, symmetric, group: group || undefined });
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const errOutput = outputError(w, r.weights, wShape, gram);
+  const zeros = new Float32Array(w.length);
+  const signal = outputError(w, zeros, wShape, gram);
+  const groupsPerRow = group > 0 ? Math.ceil(cols / group) : 1;
+  return {
+    method: o.method, bits, group, sym: symmetric, act_order: o.actOrder ?? false, static_groups: o.staticGroups ?? false, damp,
+    rows, cols, samples,
+    err_output: errOutput,
+    err_weight: weightError(w, r.weights),
+    err_output_rel: signal > 0 ? errOutput / signal : 0,
+    bits_per_weight: bits + (groupsPerRow * 32 * (symmetric ? 1 : 2)) / cols,
+    seconds,
+    weights: r.weights,
+    packed: r.packed,
+  };
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { isLowbitError, quantizeLayer } from '../src/index.js';
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+}
+
+describe('quantizeLayer (the quantize-layer command)', () => {
+  const rows = 16;
+  const cols = 48;
+  const n = 300;
+  const r = rng(9);
+  const w = Float32Array.from({ length: rows * cols }, r);
+  const x = Float32Array.from({ length: n * cols }, (_, i) => r() * (1 + (i % cols) / 8));
+
+  it('reports the fields of the issue, and GPTQ beats RTN', () => {
+    const g = quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'gptq', bits: 3, group: 16 });
+    const t = quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'rtn', bits: 3, group: 16 });
+    for (const k of ['method', 'bits', 'group', 'err_output', 'err_weight', 'bits_per_weight', 'seconds'] as const) expect(g[k]).toBeDefined();
+    expect(g.err_output).toBeLessThan(t.err_output);
+    // RTN minimizes each weight's error, so its weight error is the smaller one
+    expect(t.err_weight).toBeLessThan(g.err_weight);
+    // 3-bit codes + an f32 scale and an f32 zero per 16 weights
+    expect(g.bits_per_weight).toBeCloseTo(3 + 64 / 16, 12);
+    // err_output is ‖WXᵀ − ŴXᵀ‖²_F computed directly
+    let direct = 0;
+    for (let s = 0; s < n; s++) for (let o = 0; o < rows; o++) {
+      let d = 0;
+      for (let c = 0; c < cols; c++) d += (w[o * cols + c] - g.weights[o * cols + c]) * x[s * cols + c];
+      direct += d * d;
+    }
+    expect(g.err_output).toBeCloseTo(direct, 6);
+  });
+
+  it('names the mismatch of W and X shapes and NaN inputs', () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isLowbitError(e) ? `${e.code} ${e.message}` : String(e);
+      }
+      return 'none';
+    };
+    expect(code(() => quantizeLayer(w, [rows, cols], x.subarray(0, n * 40), [n, 40], { method: 'rtn' }))).toMatch(/E_SHAPE inputs have 40 columns but the weights have 48/);
+    const bad = Float32Array.from(x);
+    bad[7] = Number.POSITIVE_INFINITY;
+    expect(code(() => quantizeLayer(w, [rows, cols], bad, [n, cols], { method: 'gptq' }))).toMatch(/E_NAN input \[0, 7\]/);
+    expect(code(() => quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'gptq', bits: 1 }))).toMatch(/E_ARG/);
+  });
+});
