@@ -54,8 +54,8 @@ export async function quantizeGguf(input: string, output: string, target: Tensor
 function linearTensor(name: string, w: LinearWeight, target?: TensorType): GgufTensorToWrite {
   const [rows, cols] = w.shape;
   const shape = [cols, rows];
-  if (w.format === 'int4') {
-    throw new LowbitError('E_UNSUPPORTED', `${name}: int4 group weights have no GGUF type; save them as f32, q4_0 or q4_1`);
+  if (w.format === 'int4' || w.format === 'packed') {
+    throw new LowbitError('E_UNSUPPORTED', `${name}: ${w.format} weights have no GGUF type; save them as f32, q8_0, q4_0 or q4_1 (or serialize the tensor with @lowbit/formats)`);
   }
   if (w.format !== 'f32') {
     return { name, shape, type: w.format.toUpperCase() as TensorType, data: w.data };

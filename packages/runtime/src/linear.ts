@@ -1,5 +1,6 @@
 // One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
+import { type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
 import { type Kernels, LowbitError, type WasmTensor } from '@lowbit/kernels';
 
 /**
@@ -8,16 +9,23 @@ import { type Kernels, LowbitError, type WasmTensor } from '@lowbit/kernels';
  * - `q8_0` / `q4_0` / `q4_1`: llama.cpp blocks along cols (cols % 32 == 0), as in GGUF files.
  * - `int4`: the int-k group convention of CONTRIBUTING.md (codes u ∈ [0,15], value = scale·(u − zero),
  *   zero = 8 when `zeros` is null), `group` along cols.
+ * - `packed`: any tensor @lowbit/formats can multiply without decoding (INT-k of any width, NF4,
+ *   per-channel codebooks, MX), through its table-driven GEMV kernel, one token at a time.
  */
 export type LinearWeight =
   | { format: 'f32'; shape: [number, number]; data: Float32Array }
   | { format: 'q8_0' | 'q4_0' | 'q4_1'; shape: [number, number]; data: Uint8Array }
-  | { format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number };
+  | { format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number }
+  | { format: 'packed'; shape: [number, number]; tensor: GemvTensor };
 
 export type LinearFormat = LinearWeight['format'];
 
 /** Bytes of weight data one pass over this layer streams from memory. */
 export function linearBytes(w: LinearWeight): number {
+  if (w.format === 'packed') {
+    const t = w.tensor as { codes: Uint8Array; scales?: Float32Array | Uint8Array | null; zeros?: Float32Array | null; lut?: Float32Array };
+    return t.codes.byteLength + (t.scales?.byteLength ?? 0) + (t.zeros?.byteLength ?? 0) + (t.lut?.byteLength ?? 0);
+  }
   if (w.format === 'int4') return w.packed.byteLength + w.scales.byteLength + (w.zeros?.byteLength ?? 0);
   return w.data.byteLength;
 }
@@ -45,10 +53,14 @@ export class Linear {
     checkWeight(name, weight);
     if (bias && bias.length !== rows) throw new LowbitError('E_SHAPE', `${name}: bias has ${bias.length} values, the layer ${rows} outputs`);
     this.weight = weight;
+    // `packed` tensors stay in JS memory: the formats GEMV copies codes per call (see README: a
+    // resident-codes entry point in @lowbit/formats would remove that copy)
     this.resident =
       weight.format === 'int4'
         ? [k.upload(weight.packed), k.upload(weight.scales), ...(weight.zeros ? [k.upload(weight.zeros)] : [])]
-        : [k.upload(weight.data)];
+        : weight.format === 'packed'
+          ? []
+          : [k.upload(weight.data)];
   }
 
   /** out[b, r] = Σc W[r, c]·x[b, c]; x is [batch, cols], out [batch, rows]. */
@@ -73,6 +85,12 @@ export class Linear {
         return k.matmulQ4_1(w, rows, cols, x, batch, out);
       case 'int4':
         return k.matmulQ4(w, s, z ?? null, rows, cols, (this.weight as { group: number }).group, x, batch, out);
+      case 'packed': {
+        const o = out ?? new Float32Array(batch * rows);
+        const t = (this.weight as { tensor: GemvTensor }).tensor;
+        for (let b = 0; b < batch; b++) o.set(gemvPackedWasm(k, t, x.subarray(b * cols, (b + 1) * cols)), b * rows);
+        return o;
+      }
     }
   }
 
@@ -105,6 +123,11 @@ function checkWeight(name: string, w: LinearWeight): void {
       if (cols % 32) throw new LowbitError('E_SHAPE', `${name}: ${w.format} needs cols % 32 == 0, got ${cols}`);
       const per = { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
       return need('data (bytes)', w.data.byteLength, (n / 32) * per);
+    }
+    case 'packed': {
+      const ts = (w.tensor as { shape?: number[] }).shape;
+      if (!ts || ts[0] !== rows || ts[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${ts}], the layer is [${rows}, ${cols}]`);
+      return;
     }
     case 'int4': {
       if (!Number.isInteger(w.group) || w.group <= 0 || w.group % 32) throw new LowbitError('E_ARG', `${name}: int4 group ${w.group} must be a positive multiple of 32`);

@@ -1,7 +1,8 @@
-// Layers quantized by @lowbit/formats / @lowbit/quantizers as runnable weights. INT4 with groups along
-// the input dimension (or one scale per output row) runs packed on the int4 kernel; every other format
-// (other bit widths, MX, NF4, codebooks, BCQ, any-precision) is decoded to f32 by its own reference
-// decoder, which is exact for evaluating quality: a packed kernel would compute the same values.
+// Layers quantized by @lowbit/formats / @lowbit/quantizers as runnable weights, kept packed where a
+// kernel exists: INT4 with 32-multiple groups along the input (or one scale per output row) on the
+// int4 matmul kernel (batched, int8 activations); other INT-k, NF4, per-channel codebooks and MX on
+// the formats' table-driven GEMV (f32 activations, one token at a time). BCQ and any-precision, which
+// have no GEMV yet, are decoded to f32 by their reference decoders (`decode: true` forces that for all).
 import { LowbitError } from '@lowbit/kernels';
 import {
   type PackedTensor, dequantizeBcq, dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, readAnyPrecision,
@@ -13,6 +14,8 @@ export interface FromPackedOptions {
   bits?: number;
   /** The layer's [rows, cols] when the tensor does not carry it (MX tensors are flat). */
   shape?: [number, number];
+  /** Decode to f32 instead of running packed (quality studies that want f32 activations everywhere). */
+  decode?: boolean;
 }
 
 /** A packed tensor of @lowbit/formats as weights for `model.setLinear`. */
@@ -25,20 +28,28 @@ export function linearWeightFromPacked(t: PackedTensor, options: FromPackedOptio
       const it = t as Extract<PackedTensor, { kind: 'int' }>;
       const [, cols] = it.shape;
       const group = it.granularity === 'group-cols' ? it.group : it.granularity === 'per-oc' ? cols : 0;
+      if (options.decode) return { format: 'f32', shape, data: dequantizeInt(it) };
       if (it.bits === 4 && group > 0 && group % 32 === 0) {
         return { format: 'int4', shape, packed: it.codes, scales: it.scales, zeros: it.zeros, group };
       }
-      return { format: 'f32', shape, data: dequantizeInt(it) };
+      // per-ic / group-rows with zero points have no GEMV (formats says so): decode those
+      if (it.zeros && (it.granularity === 'per-ic' || it.granularity === 'group-rows')) return { format: 'f32', shape, data: dequantizeInt(it) };
+      return { format: 'packed', shape, tensor: it };
     }
     case 'mx': {
-      const data = dequantizeMx(t as Parameters<typeof dequantizeMx>[0]);
-      if (data.length !== shape[0] * shape[1]) throw new LowbitError('E_SHAPE', `linearWeightFromPacked: MX tensor has ${data.length} values, shape [${shape}] needs ${shape[0] * shape[1]}`);
-      return { format: 'f32', shape, data };
+      const m = t as Parameters<typeof dequantizeMx>[0];
+      if (m.length !== shape[0] * shape[1]) throw new LowbitError('E_SHAPE', `linearWeightFromPacked: MX tensor has ${m.length} values, shape [${shape}] needs ${shape[0] * shape[1]}`);
+      if (options.decode || shape[1] % 32 !== 0) return { format: 'f32', shape, data: dequantizeMx(m) };
+      return { format: 'packed', shape, tensor: { ...m, shape } };
     }
-    case 'codebook':
-      return { format: 'f32', shape, data: dequantizeCodebook(t as Parameters<typeof dequantizeCodebook>[0]) };
-    case 'nf4':
-      return { format: 'f32', shape, data: dequantizeNf4(t as Parameters<typeof dequantizeNf4>[0]) };
+    case 'codebook': {
+      const cb = t as Parameters<typeof dequantizeCodebook>[0];
+      return options.decode ? { format: 'f32', shape, data: dequantizeCodebook(cb) } : { format: 'packed', shape, tensor: cb };
+    }
+    case 'nf4': {
+      const nf = t as Parameters<typeof dequantizeNf4>[0];
+      return options.decode ? { format: 'f32', shape, data: dequantizeNf4(nf) } : { format: 'packed', shape, tensor: nf };
+    }
     case 'bcq':
       return { format: 'f32', shape, data: dequantizeBcq(t as Parameters<typeof dequantizeBcq>[0]) };
     case 'any-precision': {
