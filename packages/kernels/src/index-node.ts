@@ -2,10 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { setFlagsFromString } from 'node:v8';
 import type { KernelVariant, ThreadedVariant } from './kernels.js';
 import { KernelPool, type PoolOptions } from './pool.js';
+import { spawnNodeWorker } from './pool-node.js';
 import { makeLoader } from './select.js';
 
 export * from './common.js';
-export { KernelPool, type PoolOptions } from './pool.js';
+export { KernelPool, type PoolOptions, type PoolWorkerData, type SpawnPoolWorker } from './pool.js';
 
 // Node 20 ships relaxed SIMD behind a flag; enabling it before the first compile lets the 'auto'
 // loader try the relaxed build (and still verify it) without asking users for command-line flags.
@@ -56,5 +57,5 @@ export const { loadKernels, createKernels } = makeLoader(kernelModule);
  * methods as Kernels, with every matmul split by rows. `await pool.close()` when done.
  */
 export function createKernelPool(options: PoolOptions = {}): Promise<KernelPool> {
-  return KernelPool.create(kernelModule, options);
+  return KernelPool.create(kernelModule, spawnNodeWorker, options);
 }

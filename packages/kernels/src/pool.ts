@@ -1,11 +1,11 @@
-// Row-split thread pool over one shared WebAssembly memory (Node worker_threads).
+// Row-split thread pool over one shared WebAssembly memory. Host-neutral: the host's entry point
+// passes how to start a worker (Node worker_threads in pool-node.ts, Web Workers in index-browser.ts).
 //
 // The calling thread owns the heap and takes part in every job; workers take chunks of rows from
 // the same counter (pool-protocol.ts). Jobs go through a control block in shared memory and Atomics
 // wait/notify (microseconds), not postMessage (tens of microseconds), because a decoded token runs
 // hundreds of matmuls. Atomics.wait blocks, so in browsers run the pool from a worker (comlink), not
 // from the page's main thread.
-import { Worker } from 'node:worker_threads';
 import { LowbitError } from './errors.js';
 import { CTRL, CTRL_INTS, runChunks } from './pool-protocol.js';
 import { relaxedAgrees } from './select.js';
@@ -23,8 +23,23 @@ export interface PoolModuleSource {
   (variant: ThreadedVariant): Promise<WebAssembly.Module>;
 }
 
+/** What a pool worker is started with (structured-cloneable: the module and shared memory included). */
+export interface PoolWorkerData {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  /** Byte offset of the control block (pool-protocol.ts). */
+  ctrl: number;
+  /** Byte offset of this worker's 16-byte tile scratch. */
+  res: number;
+  fns: readonly string[];
+  needsRes: boolean[];
+}
+
+/** Starts one worker running the pool protocol on `data`; resolves once it is ready. */
+export type SpawnPoolWorker = (data: PoolWorkerData) => Promise<{ terminate(): unknown }>;
+
 export class KernelPool extends Kernels {
-  private readonly workers: Worker[] = [];
+  private readonly workers: { terminate(): unknown }[] = [];
   private readonly ctrl: number;
   private closed = false;
   private ownRes = 0;
@@ -40,7 +55,7 @@ export class KernelPool extends Kernels {
     new Int32Array(this.memory.buffer, this.ctrl, CTRL_INTS).fill(0);
   }
 
-  static async create(source: PoolModuleSource, options: PoolOptions = {}): Promise<KernelPool> {
+  static async create(source: PoolModuleSource, spawn: SpawnPoolWorker, options: PoolOptions = {}): Promise<KernelPool> {
     const threads = options.threads ?? 2;
     if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new LowbitError('E_ARG', `threads must be an integer in 1..64, got ${threads}`);
     const variant = options.variant ?? (await pickVariant(source));
@@ -48,21 +63,16 @@ export class KernelPool extends Kernels {
     const memory = new WebAssembly.Memory({ initial: options.initialPages ?? 32, maximum: 65536, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory, abort: abortImport } });
     const pool = new KernelPool(variant, { ...(instance.exports as unknown as KernelExports), memory }, threads);
-    const started: Promise<void>[] = [];
-    for (let i = 1; i < threads; i++) {
-      const w = new Worker(new URL('./pool-worker.js', import.meta.url), {
-        workerData: { module, memory, ctrl: pool.ctrl, res: pool.heap.alloc(16), fns: ROW_KERNELS, needsRes: ROW_KERNELS.map((f) => NEEDS_RES.has(f)) },
-      });
-      w.unref();
-      started.push(
-        new Promise((resolve, reject) => {
-          w.once('message', () => resolve());
-          w.once('error', reject);
-        }),
-      );
-      pool.workers.push(w);
+    const needsRes = ROW_KERNELS.map((f) => NEEDS_RES.has(f));
+    const started = await Promise.allSettled(
+      Array.from({ length: threads - 1 }, () => spawn({ module, memory, ctrl: pool.ctrl, res: pool.heap.alloc(16), fns: ROW_KERNELS, needsRes })),
+    );
+    for (const s of started) if (s.status === 'fulfilled') pool.workers.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      await pool.close();
+      throw new LowbitError('E_WASM', `a pool worker could not start: ${(failed as PromiseRejectedResult).reason}`, { cause: (failed as PromiseRejectedResult).reason });
     }
-    await Promise.all(started);
     return pool;
   }
 
@@ -108,7 +118,7 @@ export class KernelPool extends Kernels {
     const mem = new Int32Array(this.memory.buffer);
     Atomics.store(mem, (this.ctrl >> 2) + CTRL.QUIT, 1);
     Atomics.notify(mem, (this.ctrl >> 2) + CTRL.GEN);
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map(async (w) => w.terminate()));
   }
 }
 
