@@ -10,7 +10,7 @@ export {
 } from './int-quant.js';
 export { serializeTensor, deserializeTensor, type PackedTensor } from './serialize.js';
 export { roundEven } from './round.js';
-export { decodePackedWasm, dequantizeIntWasm, dequantizeMxWasm } from './wasm.js';
+export { decodePackedWasm, dequantizeBcqWasm, dequantizeCodebookWasm, dequantizeIntWasm, dequantizeMxWasm, dequantizeNf4Wasm } from './wasm.js';
 export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type CodebookTensor, type Nf4Tensor } from './codebook.js';
 export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
 export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';

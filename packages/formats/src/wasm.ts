@@ -1,5 +1,7 @@
-import type { Kernels } from '@lowbit/kernels';
-import { LowbitError } from '@lowbit/kernels';
+import { dequantBcq, dequantLutGroups, type Kernels, LowbitError } from '@lowbit/kernels';
+import type { BcqTensor } from './bcq.js';
+import type { CodebookTensor, Nf4Tensor } from './codebook.js';
+import { NF4_TABLE } from './nf4.js';
 import type { ElementCodec } from './element.js';
 import type { PackedIntTensor } from './int-quant.js';
 import { MINIFLOATS, decodeMinifloat } from './minifloat.js';
@@ -54,3 +56,20 @@ export function dequantizeMxWasm(k: Kernels, t: MxTensor): Float32Array {
   return k.dequantMx(t.codes, t.scales, lutOf(t.format, 256, value));
 }
 
+
+/** dequantizeNf4 in WASM. */
+export function dequantizeNf4Wasm(k: Kernels, t: Nf4Tensor): Float32Array {
+  const [rows, cols] = t.shape;
+  return dequantLutGroups(k, { codes: t.codes, rows, cols, bits: 4, lut: NF4_TABLE, scales: t.scales, zeros: null, group: t.group });
+}
+
+/** dequantizeCodebook in WASM (one table per row). */
+export function dequantizeCodebookWasm(k: Kernels, t: CodebookTensor): Float32Array {
+  const [rows, cols] = t.shape;
+  return dequantLutGroups(k, { codes: t.codes, rows, cols, bits: t.bits, lut: t.lut, lutPerRow: true, scales: null, zeros: null, group: Math.max(1, cols) });
+}
+
+/** dequantizeBcq in WASM. */
+export function dequantizeBcqWasm(k: Kernels, t: BcqTensor): Float32Array {
+  return dequantBcq(k, t.planes, t.alphas, t.shape[0], t.shape[1], t.bits, t.group);
+}

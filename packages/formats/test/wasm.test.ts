@@ -1,7 +1,8 @@
 import { createKernels, type KernelVariant } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
-  decodePackedWasm, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm, ELEMENT_FORMATS, getFormat, MX_FORMATS, quantizeInt, quantizeMx, writeBits,
+  decodePackedWasm, dequantizeBcq, dequantizeBcqWasm, dequantizeCodebook, dequantizeCodebookWasm, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm,
+  dequantizeNf4, dequantizeNf4Wasm, ELEMENT_FORMATS, getFormat, MX_FORMATS, quantizeBcq, quantizeCodebook, quantizeInt, quantizeMx, quantizeNf4, writeBits,
 } from '../src/index.js';
 
 function rng(seed: number) {
@@ -53,5 +54,25 @@ describe.each(['simd', 'scalar', 'relaxed'] as KernelVariant[])('WASM decoders (
     v[100] = 1e-39;
     const t = quantizeMx(v, { format });
     sameBits(dequantizeMxWasm(k, t), dequantizeMx(t));
+  });
+
+  it('NF4 with group absmax scales, per-channel codebooks and BCQ planes (partial groups, zero rows, tiny values)', () => {
+    const r = rng(11);
+    for (const [rows, cols] of [[7, 75], [1, 3], [0, 8], [4, 64]] as [number, number][]) {
+      const w = Float32Array.from({ length: rows * cols }, () => (r() * 2 - 1) * 10 ** (r() * 6 - 5));
+      if (w.length > 10) w.fill(0, 0, 10); // an all-zero group
+      for (const group of [64, 5]) {
+        const n = quantizeNf4(w, [rows, cols], { group });
+        sameBits(dequantizeNf4Wasm(k, n), dequantizeNf4(n));
+        for (const bits of [1, 2, 3]) {
+          const b = quantizeBcq(w, [rows, cols], { bits, group, iterations: 2 });
+          sameBits(dequantizeBcqWasm(k, b), dequantizeBcq(b));
+        }
+      }
+      if (rows > 0) {
+        const c = quantizeCodebook(w, [rows, cols], { bits: 3 });
+        sameBits(dequantizeCodebookWasm(k, c), dequantizeCodebook(c));
+      }
+    }
   });
 });

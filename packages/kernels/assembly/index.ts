@@ -31,3 +31,4 @@ export function copy_bytes(dst: usize, src: usize, n: usize): void {
 }
 export { decode_lut, dequant_int_groups, dequant_mx } from './formats-decode';
 export { gemv_lut_groups } from './formats-gemv';
+export { dequant_lut_groups, dequant_bcq } from './formats-lut-decode';

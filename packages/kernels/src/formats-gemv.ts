@@ -123,3 +123,66 @@ export function gemvLutGroupsReference(a: GemvLutGroupsArgs): Float32Array {
   }
   return out;
 }
+
+interface DecodeExports {
+  dequant_lut_groups(codes: number, rows: number, cols: number, bits: number, lut: number, lutStride: number,
+    scales: number, scaleKind: number, zeros: number, group: number, out: number): void;
+  dequant_bcq(planes: number, alphas: number, rows: number, cols: number, bits: number, group: number, out: number): void;
+}
+
+function scoped<T>(k: Kernels, fn: (put: (t: ArrayBufferView) => number, alloc: (n: number) => number) => T): T {
+  const ptrs: number[] = [];
+  const alloc = (n: number) => {
+    const p = k.heap.alloc(n);
+    ptrs.push(p);
+    return p;
+  };
+  const put = (t: ArrayBufferView) => {
+    const p = alloc(t.byteLength);
+    new Uint8Array(k.memory.buffer, p, t.byteLength).set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
+    return p;
+  };
+  try {
+    return fn(put, alloc);
+  } finally {
+    for (let i = ptrs.length - 1; i >= 0; i--) k.heap.free(ptrs[i]);
+  }
+}
+
+/**
+ * The matrix itself, [rows, cols] row-major: out[r, c] = scale(r,g)·(lut[code(r,c)] − zero(r,g)),
+ * computed in f64 and rounded once to f32 (as @lowbit/formats' TypeScript decoders do). `x` is unused.
+ */
+export function dequantLutGroups(k: Kernels, a: Omit<GemvLutGroupsArgs, 'x' | 'out'>): Float32Array {
+  check({ ...a, x: new Float32Array(a.cols) });
+  const out = new Float32Array(a.rows * a.cols);
+  if (out.length === 0) return out;
+  const ex = k.exports as unknown as DecodeExports;
+  return scoped(k, (put, alloc) => {
+    const po = alloc(out.byteLength);
+    ex.dequant_lut_groups(a.codes instanceof WasmTensor ? a.codes.ptr : put(a.codes), a.rows, a.cols, a.bits, put(a.lut), a.lutPerRow ? 2 ** a.bits : 0,
+      a.scales === null ? 0 : put(a.scales), a.scales instanceof Uint8Array ? 1 : 0, a.zeros === null ? 0 : put(a.zeros), a.group, po);
+    out.set(new Float32Array(k.memory.buffer, po, out.length));
+    return out;
+  });
+}
+
+/** Binary-coding planes to the matrix: out[r, c] = Σ_i ±alphas[r, g, i] (bit 1 of plane i = +1), f64 sum in plane order. */
+export function dequantBcq(k: Kernels, planes: Uint8Array, alphas: Float32Array, rows: number, cols: number, bits: number, group: number): Float32Array {
+  const fn = 'dequantBcq';
+  if (![rows, cols].every((v) => Number.isInteger(v) && v >= 0)) throw new LowbitError('E_ARG', `${fn}: rows and cols must be non-negative integers`);
+  if (!Number.isInteger(bits) || bits < 1 || bits > 8) throw new LowbitError('E_ARG', `${fn}: 1 to 8 bit-planes, got ${bits}`);
+  if (!Number.isInteger(group) || group <= 0) throw new LowbitError('E_ARG', `${fn}: group size must be a positive integer, got ${group}`);
+  const ng = Math.ceil(cols / group);
+  if (!(planes instanceof Uint8Array) || planes.length !== bits * rows * Math.ceil(cols / 8)) throw new LowbitError('E_SHAPE', `${fn}: planes must be a Uint8Array of ${bits * rows * Math.ceil(cols / 8)} bytes`);
+  if (!(alphas instanceof Float32Array) || alphas.length !== rows * ng * bits) throw new LowbitError('E_SHAPE', `${fn}: alphas must be a Float32Array of ${rows * ng * bits} values`);
+  const out = new Float32Array(rows * cols);
+  if (out.length === 0) return out;
+  const ex = k.exports as unknown as DecodeExports;
+  return scoped(k, (put, alloc) => {
+    const po = alloc(out.byteLength);
+    ex.dequant_bcq(put(planes), put(alphas), rows, cols, bits, group, po);
+    out.set(new Float32Array(k.memory.buffer, po, out.length));
+    return out;
+  });
+}
