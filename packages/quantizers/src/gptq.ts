@@ -1,7 +1,7 @@
 import { LowbitError } from '@lowbit/kernels';
 import { type PackedIntTensor, rowBytes, writeBits } from '@lowbit/formats';
 import { inverseCholeskyUpper } from '@lowbit/solvers';
-import type { Grid, GridParams } from './grid.js';
+import { type Grid, type GridParams, IntGrid } from './grid.js';
 
 export interface GptqOptions {
   /** The grid each column is rounded onto (e.g. `new IntGrid({ bits: 4 })`). */
@@ -25,7 +25,7 @@ export interface GptqResult {
   codes: Uint8Array;
   /** Scales [rows × groups], row-major by row then group (formats' 'group-cols' / 'per-oc' layout). */
   scales: Float32Array;
-  /** Zero points in the same layout, or null for a symmetric grid. */
+  /** Zero points in the same layout, or null for a symmetric grid (q4_1: the offset m). */
   zeros: Float32Array | null;
   /** Group of each input column [cols]: ⌊c / group⌋ unless act-order without static groups permuted them. */
   groupIndex: Int32Array;
@@ -159,7 +159,9 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
   const scales = new Float32Array(rows * ngroups);
   const zeros = grid.symmetric ? null : new Float32Array(rows * ngroups);
   const groupIndex = new Int32Array(cols);
+  const groupParams: GridParams[] = [];
   const store = (g: number, p: GridParams) => {
+    groupParams[g] = p;
     for (let r = 0; r < rows; r++) {
       scales[r * ngroups + g] = p.scale[r];
       if (zeros) zeros[r * ngroups + g] = p.zero[r];
@@ -216,16 +218,13 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
   const outCodes = new Uint8Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let q = 0; q < cols; q++) outCodes[r * cols + perm[q]] = codes[r * cols + q];
   const weights = new Float32Array(rows * cols);
-  const zs = 2 ** (grid.bits - 1);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const s = r * ngroups + groupIndex[c];
-      weights[r * cols + c] = scales[s] * (outCodes[r * cols + c] - (zeros ? zeros[s] : zs));
-    }
+    for (let c = 0; c < cols; c++) weights[r * cols + c] = grid.value(outCodes[r * cols + c], r, groupParams[groupIndex[c]]);
   }
   let contiguous = true;
   for (let c = 0; c < cols && contiguous; c++) contiguous = groupIndex[c] === Math.floor(c / G);
-  const packed = contiguous ? packInt(outCodes, rows, cols, grid, group, scales, zeros) : null;
+  // Only the int-k grid has a @lowbit/formats tensor; ggml grids are stored with ggmlBlocks().
+  const packed = contiguous && grid instanceof IntGrid ? packInt(outCodes, rows, cols, grid, group, scales, zeros) : null;
   return { weights, codes: outCodes, scales, zeros, groupIndex, packed, loss, deadColumns: dead };
 }
 

@@ -8,3 +8,4 @@ export { weightError, outputError, gramMatrix } from './layer-error.js';
 export { collectHessians, type CalibrationOptions } from './calibrate.js';
 export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
 export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } from './layer.js';
+export { GgmlGrid, ggmlBlocks, type GgmlType } from './ggml-grid.js';

@@ -2,13 +2,22 @@ import { LowbitError } from '@lowbit/kernels';
 import type { PackedIntTensor } from '@lowbit/formats';
 import type { LlamaModel } from '@lowbit/runtime';
 import { type CalibrationOptions, collectHessians } from './calibrate.js';
-import { IntGrid } from './grid.js';
-import { gptqQuantize } from './gptq.js';
+import { GgmlGrid, type GgmlType, ggmlBlocks } from './ggml-grid.js';
+import { type Grid, IntGrid } from './grid.js';
+import { type GptqResult, gptqQuantize } from './gptq.js';
 import { outputError, weightError } from './layer-error.js';
 import { rtnQuantize } from './rtn.js';
 
 export interface ModelQuantizeOptions extends CalibrationOptions {
   method: 'rtn' | 'gptq';
+  /**
+   * 'int' (default): INT-k of `bits` on the @lowbit/formats grid, layers replaced by fake-quantized f32.
+   * 'q4_0' | 'q4_1' | 'q8_0': llama.cpp's block grids (groups of 32, f16 scales); layers replaced by
+   * the blocks themselves, so the model runs (and saves) as llama.cpp would; layers whose rows are
+   * not a multiple of 32 are left in full precision (llama.cpp's own quantizer keeps them F16).
+   */
+  format?: 'int' | GgmlType;
+  /** Bits of the INT-k grid (ignored for ggml formats). */
   bits: number;
   /** Columns per group; 0 = one scale per output channel. */
   group?: number;
@@ -39,7 +48,7 @@ export interface ModelQuantizeResult {
   layers: LayerReport[];
   /** The packed tensor of every quantized layer, by GGUF tensor name (null: act-order groups not contiguous). */
   packed: Map<string, PackedIntTensor | null>;
-  /** Bits per quantized weight as stored by `@lowbit/formats` (codes + f32 scales and zeros). */
+  /** Bits per quantized weight as stored (int: codes + f32 scales and zeros; ggml: the block size). Layers left in full precision are not counted. */
   bitsPerWeight: number;
   seconds: number;
 }
@@ -61,8 +70,11 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   const group = o.group ?? 0;
   const needCalibration = o.method === 'gptq' || o.measure === true;
   if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${o.method} needs calibration text`);
-  const grid = new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true });
-  const names = new Set(model.linears().map((l) => l.name));
+  const format = o.format ?? 'int';
+  const grid: Grid = format === 'int' ? new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true }) : new GgmlGrid(format);
+  if (format !== 'int' && group !== 32) throw new LowbitError('E_ARG', `${format} stores groups of 32 (got group ${group})`);
+  if (format !== 'int' && o.actOrder && !o.staticGroups) throw new LowbitError('E_ARG', `${format}: act-order needs static groups (ggml blocks are contiguous)`);
+  const names = new Set(model.linears().filter((l) => format === 'int' || l.cols % 32 === 0).map((l) => l.name));
   const steps: string[][] = [];
   for (let i = 0; names.has(`blk.${i}.attn_q.weight`); i++) {
     for (const g of SEQUENTIAL_GROUPS) steps.push(g.map((n) => `blk.${i}.${n}.weight`).filter((n) => names.has(n)));
@@ -85,22 +97,38 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       if (acc && acc.samples === 0) throw new LowbitError('E_ARG', `${name}: the calibration text produced no inputs for this layer`);
       const r = o.method === 'gptq'
         ? gptqQuantize(src.data, shape, (acc as NonNullable<typeof acc>).hessian(), { grid, group, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp })
-        : rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined });
+        : format === 'int'
+          ? rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined })
+          : rtnOnGrid(src.data, shape, grid, group);
       const report: LayerReport = {
         name, rows: lin.rows, cols: lin.cols,
         errOutput: acc ? outputError(src.data, r.weights, shape, acc.gram()) : Number.NaN,
         errWeight: weightError(src.data, r.weights),
         seconds: (performance.now() - t) / 1000,
       };
-      model.setLinear(name, { format: 'f32', shape, data: r.weights });
-      packed.set(name, r.packed);
-      // f32 scale (+ f32 zero) per row and group; a partial last group costs a whole scale.
-      const groupsPerRow = group > 0 ? Math.ceil(lin.cols / group) : 1;
-      bits += lin.rows * (lin.cols * o.bits + groupsPerRow * 32 * ((o.symmetric ?? true) ? 1 : 2));
+      if (format === 'int') {
+        model.setLinear(name, { format: 'f32', shape, data: r.weights });
+        packed.set(name, r.packed);
+        // f32 scale (+ f32 zero) per row and group; a partial last group costs a whole scale.
+        const groupsPerRow = group > 0 ? Math.ceil(lin.cols / group) : 1;
+        bits += lin.rows * (lin.cols * o.bits + groupsPerRow * 32 * ((o.symmetric ?? true) ? 1 : 2));
+      } else {
+        const g = r as GptqResult;
+        model.setLinear(name, { format, shape, data: ggmlBlocks(format, g.codes, lin.rows, lin.cols, g.scales, g.zeros) });
+        packed.set(name, null);
+        bits += lin.rows * lin.cols * ({ q4_0: 4.5, q4_1: 5, q8_0: 8.5 } as const)[format];
+      }
       count += lin.rows * lin.cols;
       layers.push(report);
       o.onLayer?.(report, layers.length, total);
     }
   }
   return { layers, packed, bitsPerWeight: count ? bits / count : 0, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** RTN onto any grid: GPTQ with H = I spreads no error, so each weight is simply rounded. */
+function rtnOnGrid(w: Float32Array, shape: [number, number], grid: Grid, group: number): GptqResult {
+  const I = new Float64Array(shape[1] * shape[1]);
+  for (let i = 0; i < shape[1]; i++) I[i * shape[1] + i] = 1;
+  return gptqQuantize(w, shape, I, { grid, group, damp: 0 });
 }
