@@ -1,12 +1,17 @@
 import { createKernels } from '@lowbit/kernels';
 import {
-  dequantizeBcq, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm, dequantizeNf4, quantizeBcq, quantizeInt, quantizeMx, quantizeNf4,
+  dequantizeBcq, dequantizeBcqWasm, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm, dequantizeNf4, dequantizeNf4Wasm,
+  gemvPacked, gemvPackedWasm, type GemvTensor, quantizeBcq, quantizeInt, quantizeMx, quantizeNf4,
 } from '@lowbit/formats';
 import { type Area, type Context, type Row } from './harness.js';
 
 const N = 4096;
 
-/** Encode and decode throughput of @lowbit/formats on a 4096×4096 tensor (elements/s). */
+/**
+ * @lowbit/formats on a 4096×4096 tensor (elements/s): encode (TypeScript), decode (TypeScript
+ * reference vs WASM, ratio to the reference), and decode-into-GEMV y = W·x with W left packed
+ * (TypeScript definition vs WASM; the f32 GEMV of the dequantized matrix is the row beside it).
+ */
 export const formatsArea: Area = {
   name: 'formats',
   async run(ctx: Context): Promise<Row[]> {
@@ -17,19 +22,22 @@ export const formatsArea: Area = {
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
       w[i] = (s / 2 ** 32 - 0.5) * 0.1;
     }
+    const x = Float32Array.from({ length: N }, (_, i) => Math.sin(i));
     const k = await createKernels();
     const rows: Row[] = [];
-    const push = (name: string, variant: string, ms: number, baseMs: number, baseline: string) =>
-      rows.push({ area: 'formats', name, variant, ms, rate: { value: n / ms / 1e3, unit: 'M elem/s' }, ratio: baseMs / ms, baseline });
+    const push = (name: string, variant: string, ms: number, baseMs: number, baseline: string, note?: string) =>
+      rows.push({ area: 'formats', name, variant, ms, rate: { value: n / ms / 1e3, unit: 'M elem/s' }, ratio: baseMs / ms, baseline, ...(note ? { note } : {}) });
     const shape: [number, number] = [N, N];
 
-    const cases: { name: string; encode: () => unknown; decodeTs: (t: never) => Float32Array; decodeWasm?: (t: never) => Float32Array }[] = [
-      { name: 'INT4 g128', encode: () => quantizeInt(w, shape, { bits: 4, granularity: 'group-cols', group: 128 }), decodeTs: dequantizeInt, decodeWasm: (t) => dequantizeIntWasm(k, t) },
-      { name: 'MXFP4', encode: () => quantizeMx(w, { format: 'mxfp4' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t) },
+    const cases: { name: string; encode: () => unknown; decodeTs: (t: never) => Float32Array; decodeWasm: (t: never) => Float32Array; gemv?: (t: never) => GemvTensor }[] = [
+      { name: 'INT4 g128', encode: () => quantizeInt(w, shape, { bits: 4, granularity: 'group-cols', group: 128 }), decodeTs: dequantizeInt, decodeWasm: (t) => dequantizeIntWasm(k, t), gemv: (t) => t },
+      { name: 'MXFP4', encode: () => quantizeMx(w, { format: 'mxfp4' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t), gemv: (t: object) => ({ ...t, shape }) as GemvTensor },
       { name: 'MXFP8 E4M3', encode: () => quantizeMx(w, { format: 'mxfp8_e4m3' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t) },
-      { name: 'NF4 g64', encode: () => quantizeNf4(w, shape, { group: 64 }), decodeTs: dequantizeNf4 },
-      { name: 'BCQ-3 g128', encode: () => quantizeBcq(w, shape, { bits: 3, group: 128, iterations: 2 }), decodeTs: dequantizeBcq },
+      { name: 'NF4 g64', encode: () => quantizeNf4(w, shape, { group: 64 }), decodeTs: dequantizeNf4, decodeWasm: (t) => dequantizeNf4Wasm(k, t), gemv: (t) => t },
+      { name: 'BCQ-3 g128', encode: () => quantizeBcq(w, shape, { bits: 3, group: 128, iterations: 2 }), decodeTs: dequantizeBcq, decodeWasm: (t) => dequantizeBcqWasm(k, t) },
     ];
+    const wv = k.upload(w);
+    let f32Ms = 0;
     for (const c of cases) {
       ctx.log(`  formats: ${c.name}`);
       let t: unknown;
@@ -39,8 +47,17 @@ export const formatsArea: Area = {
       push(`${c.name} encode ${N}×${N}`, 'TypeScript', encMs, encMs, 'TypeScript');
       const decTs = await ctx.timeRuns(() => c.decodeTs(t as never), 3);
       push(`${c.name} decode ${N}×${N}`, 'TypeScript', decTs, decTs, 'TypeScript');
-      if (c.decodeWasm) push(`${c.name} decode ${N}×${N}`, `wasm ${k.variant}`, await ctx.timeRuns(() => c.decodeWasm!(t as never), 5), decTs, 'TypeScript');
+      push(`${c.name} decode ${N}×${N}`, `wasm ${k.variant}`, await ctx.timeRuns(() => c.decodeWasm(t as never), 5), decTs, 'TypeScript');
+      if (c.gemv) {
+        const g = c.gemv(t as never);
+        const gTs = await ctx.timeRuns(() => gemvPacked(g, x), 3);
+        push(`${c.name} GEMV ${N}×${N}`, 'TypeScript', gTs, gTs, 'TypeScript');
+        push(`${c.name} GEMV ${N}×${N}`, `wasm ${k.variant}`, await ctx.timeRuns(() => gemvPackedWasm(k, g, x), 5), gTs, 'TypeScript', 'one-shot call: copies the packed codes in (MX: packs them first)');
+        if (!f32Ms) f32Ms = await ctx.timeRuns(() => k.gemvF32(wv, N, N, x), 5);
+        push(`${c.name} GEMV ${N}×${N}`, `f32 GEMV (wasm ${k.variant}, resident)`, f32Ms, gTs, 'TypeScript', 'dense f32 weights already in WASM memory');
+      }
     }
+    wv.free();
     return rows;
   },
 };

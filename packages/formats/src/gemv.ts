@@ -45,8 +45,17 @@ const mxTables = new Map<MxFormatName, Float32Array>();
 export function packMxCodes(t: MxTensor): Uint8Array {
   const e = MX_VALUE[t.format];
   if (!e) throw new LowbitError('E_FORMAT', `packMxCodes: unknown MX format "${t.format}"`);
-  const out = new Uint8Array(Math.ceil((t.codes.length * e.bits) / 8));
-  for (let i = 0; i < t.codes.length; i++) writeBits(out, i * e.bits, e.bits, t.codes[i]);
+  const codes = t.codes;
+  if (e.bits === 8) return codes.slice();
+  const out = new Uint8Array(Math.ceil((codes.length * e.bits) / 8));
+  if (e.bits === 4) {
+    // Element 2j in the low nibble of byte j, 2j+1 in the high nibble (the int-k convention).
+    const n2 = codes.length >> 1;
+    for (let j = 0; j < n2; j++) out[j] = (codes[2 * j] & 15) | ((codes[2 * j + 1] & 15) << 4);
+    if (codes.length & 1) out[n2] = codes[codes.length - 1] & 15;
+    return out;
+  }
+  for (let i = 0; i < codes.length; i++) writeBits(out, i * e.bits, e.bits, codes[i]);
   return out;
 }
 

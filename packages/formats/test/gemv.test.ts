@@ -2,7 +2,7 @@ import { createKernels, type KernelVariant } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
   dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, gemvPacked, gemvPackedWasm, type GemvTensor, isLowbitError,
-  MX_FORMATS, quantizeCodebook, quantizeInt, quantizeMx, quantizeNf4, type Granularity,
+  MX_FORMATS, packMxCodes, quantizeCodebook, readBits, quantizeInt, quantizeMx, quantizeNf4, type Granularity,
 } from '../src/index.js';
 
 function rng(seed: number) {
@@ -114,5 +114,18 @@ describe('GEMV bad input', () => {
     expect(code(() => gemvPacked({ ...quantizeMx(w, { format: 'mxfp4' }), shape: [4, 48] }, new Float32Array(48)))).toBe('E_SHAPE');
     expect(code(() => gemvPacked(quantizeInt(w, [4, 48], { bits: 4, granularity: 'per-ic', symmetric: false }), new Float32Array(48)))).toBe('E_UNSUPPORTED');
     expect(code(() => gemvPacked({ ...t, group: 0 }, new Float32Array(48)))).toBe('E_ARG');
+  });
+});
+
+describe('packMxCodes', () => {
+  it.each(MX_FORMATS)('%s: codes at their element width, int-k bit order, odd lengths', (format) => {
+    const r = rng(9);
+    for (const n of [0, 1, 31, 33, 64]) {
+      const t = quantizeMx(Float32Array.from({ length: n }, () => r() * 2 - 1), { format });
+      const bits = format === 'mxfp4' ? 4 : format.startsWith('mxfp6') ? 6 : 8;
+      const packed = packMxCodes(t);
+      expect(packed.length).toBe(Math.ceil((n * bits) / 8));
+      for (let i = 0; i < n; i++) expect(readBits(packed, i * bits, bits)).toBe(t.codes[i]);
+    }
   });
 });
