@@ -131,7 +131,7 @@ export const kernelsArea: Area = {
     }
 
     // llama.cpp block types through the same loader (what the runtime streams per decoded token).
-    for (const type of ['q8_0', 'q4_0'] as const) {
+    for (const type of ['q8_0', 'q4_0', 'q4_1'] as const) {
       const bytes = (N * N * reference.GGML_BLOCK_BYTES[type]) / 32;
       const blocks = new Uint8Array(bytes);
       for (let i = 0; i < bytes; i++) blocks[i] = (i * 2654435761) >>> 24;

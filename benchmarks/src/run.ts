@@ -29,12 +29,14 @@ for (const area of areas) {
   ctx.log(`bench: ${area.name} ...`);
   all.push(...(await area.run(ctx)));
 }
+// The machine is shared: the load at the end shows whether other work ran during the rows.
+const loadEnd = loadavg()[0];
 
 const fmt = (v: number | undefined, d = 2) => (v === undefined ? '' : v.toFixed(d));
 const md = [
   `# lowbit benchmarks`,
   '',
-  `${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, Node ${machine.node}, load ${machine.loadavg1.toFixed(2)}, ${machine.date}. One thread unless the row says otherwise. ratio = baseline ms / row ms.`,
+  `${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, Node ${machine.node}, load ${machine.loadavg1.toFixed(2)} at the start and ${loadEnd.toFixed(2)} at the end (1-minute averages), ${machine.date}. One thread unless the row says otherwise. ratio = baseline ms / row ms.`,
   '',
   '| area | benchmark | variant | ms | GB/s | GFLOP/s | rate | ratio | baseline |',
   '|---|---|---|---:|---:|---:|---:|---:|---|',
@@ -43,7 +45,7 @@ const md = [
 ].join('\n');
 
 const dir = new URL('../results/', import.meta.url);
-for (const [name, text] of [['latest.json', JSON.stringify({ machine, rows: all }, null, 2)], ['latest.md', md]] as const) {
+for (const [name, text] of [['latest.json', JSON.stringify({ machine: { ...machine, loadavg1End: loadEnd }, rows: all }, null, 2)], ['latest.md', md]] as const) {
   const path = fileURLToPath(new URL(name, dir));
   writeFileSync(`${path}.tmp`, `${text}\n`);
   renameSync(`${path}.tmp`, path);
