@@ -13,6 +13,25 @@ export interface SessionOptions {
   onLinearInput?: LinearInputHook;
 }
 
+/** LayerNorm (GPT-2): (x − mean)/sqrt(var + eps)·w + b. */
+function layernorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, n: number, rows: number, eps: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += x[o + i];
+    mean /= n;
+    let v = 0;
+    for (let i = 0; i < n; i++) v += (x[o + i] - mean) ** 2;
+    const s = 1 / Math.sqrt(v / n + eps);
+    for (let i = 0; i < n; i++) out[o + i] = (x[o + i] - mean) * s * w[i] + b[i];
+  }
+}
+
+/** GELU, tanh form (GPT-2's gelu_new; llama.cpp's ggml_gelu). */
+function gelu(v: number): number {
+  return 0.5 * v * (1 + Math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+}
+
 function rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, n: number, rows: number, eps: number): void {
   for (let r = 0; r < rows; r++) {
     const o = r * n;
@@ -106,18 +125,25 @@ export class Session {
     const group = nHeads / nKvHeads;
     const x = new Float32Array(n * dim); // (n, dim) residual stream
     for (let t = 0; t < n; t++) m.embed(tokens[t], x, t * dim);
+    const pe = m.weights.positionEmbd;
+    if (pe) for (let i = 0; i < n * dim; i++) x[i] += pe[this.pos * dim + i];
+    const layerNorm = c.variant?.norm === 'layer';
+    const norm = (out: Float32Array, src: Float32Array, w: Float32Array, b: Float32Array | undefined, rows: number) =>
+      layerNorm ? layernorm(out, src, w, b as Float32Array, dim, rows, c.normEps) : rmsnorm(out, src, w, dim, rows, c.normEps);
     const xb = new Float32Array(n * dim); // (n, dim) normed input of a block
     const att = new Float32Array(this.pos + n); // (positions) scores of one head
     const scale = 1 / Math.sqrt(headDim);
 
     for (let l = 0; l < c.nLayers; l++) {
       const w = m.weights.layers[l];
-      rmsnorm(xb, x, w.attnNorm, dim, n, c.normEps);
+      norm(xb, x, w.attnNorm, w.attnNormBias, n);
       const q = this.linear(w.wq, xb, n); // (n, dim)
       const k = this.linear(w.wk, xb, n); // (n, kvDim)
       const v = this.linear(w.wv, xb, n); // (n, kvDim)
-      this.rope(q, n, nHeads);
-      this.rope(k, n, nKvHeads);
+      if (!pe) {
+        this.rope(q, n, nHeads);
+        this.rope(k, n, nKvHeads);
+      }
       const lo = l * this.ctx * kvDim;
       this.keyCache.set(k, lo + this.pos * kvDim);
       this.valueCache.set(v, lo + this.pos * kvDim);
@@ -152,14 +178,15 @@ export class Session {
       const o = this.linear(w.wo, xa, n);
       for (let i = 0; i < n * dim; i++) x[i] += o[i];
 
-      rmsnorm(xb, x, w.ffnNorm, dim, n, c.normEps);
-      const g = this.linear(w.w1, xb, n); // (n, hiddenDim)
+      norm(xb, x, w.ffnNorm, w.ffnNormBias, n);
       const u = this.linear(w.w3, xb, n); // (n, hiddenDim)
-      for (let i = 0; i < n * hiddenDim; i++) {
-        const gi = g[i];
-        g[i] = (gi / (1 + Math.exp(-gi))) * u[i]; // SwiGLU: silu(gate)·up
+      if (w.w1) {
+        const g = this.linear(w.w1, xb, n); // (n, hiddenDim)
+        for (let i = 0; i < n * hiddenDim; i++) u[i] *= g[i] / (1 + Math.exp(-g[i])); // SwiGLU: silu(gate)·up
+      } else {
+        for (let i = 0; i < n * hiddenDim; i++) u[i] = gelu(u[i]);
       }
-      const d = this.linear(w.w2, g, n);
+      const d = this.linear(w.w2, u, n);
       for (let i = 0; i < n * dim; i++) x[i] += d[i];
     }
     this.pos += n;
@@ -168,7 +195,7 @@ export class Session {
     const rows = all ? n : 1;
     const src = all ? x : x.subarray((n - 1) * dim);
     const xf = new Float32Array(rows * dim);
-    rmsnorm(xf, src, m.weights.outputNorm, dim, rows, c.normEps);
+    norm(xf, src, m.weights.outputNorm, m.weights.outputNormBias, rows);
     return this.linear(m.weights.output, xf, rows);
   }
 }

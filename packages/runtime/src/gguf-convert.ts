@@ -73,6 +73,7 @@ export async function saveModel(model: LlamaModel, output: string, options: { ta
   const src = model.gguf;
   if (!src) throw new LowbitError('E_MISSING', `${model.name}: saveModel needs a model loaded from GGUF (metadata)`);
   const c = model.config;
+  if (c.variant) throw new LowbitError('E_UNSUPPORTED', `${model.name}: saveModel writes Llama-family GGUF; ${c.architecture} is not one`);
   const f32 = (name: string, v: Float32Array): GgufTensorToWrite => ({ name, shape: [v.length], type: 'F32', data: fromF32('F32', v, v.length) });
   const e = model.weights.tokenEmbd;
   const tensors: GgufTensorToWrite[] = [{ name: 'token_embd.weight', shape: [c.dim, c.vocabSize], type: e.type, data: e.data }];
@@ -83,7 +84,7 @@ export async function saveModel(model: LlamaModel, output: string, options: { ta
     tensors.push(f32(`${b}attn_norm.weight`, l.attnNorm));
     for (const lin of [l.wq, l.wk, l.wv, l.wo]) tensors.push(linearTensor(lin.name, lin.source, options.target));
     tensors.push(f32(`${b}ffn_norm.weight`, l.ffnNorm));
-    for (const lin of [l.w1, l.w2, l.w3]) tensors.push(linearTensor(lin.name, lin.source, options.target));
+    for (const lin of [l.w1, l.w2, l.w3]) if (lin) tensors.push(linearTensor(lin.name, lin.source, options.target));
   });
   await writeGguf(output, withFileType(src.metadata, options.target ?? 'F32'), tensors);
 }

@@ -1,7 +1,7 @@
 // Hugging Face checkpoint directories: config.json + model.safetensors (or sharded with
 // model.safetensors.index.json) + tokenizer.json. Llama-family (llama, mistral, qwen2) tensor names map
-// onto the GGUF names lowbit runs; GPT-2 names are recognised but its forward (LayerNorm, learned
-// positions, GELU) is not implemented.
+// onto the GGUF names lowbit runs; GPT-2 maps onto the same forward with LayerNorm, learned positions
+// and GELU switched on (LlamaConfig.variant).
 //
 // RoPE ordering: HF Llama rotates the two halves of each head (rotate_half); llama.cpp's converter
 // permutes Wq/Wk rows so adjacent pairs rotate instead (convert_hf_to_gguf.py `permute`). Loading HF
@@ -124,9 +124,7 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
   const { join } = await import('node:path');
   const cfgPath = join(dir, 'config.json');
   const hc = await readJson<HfConfig>(cfgPath);
-  if (hc.model_type === 'gpt2') {
-    throw new LowbitError('E_UNSUPPORTED', `${cfgPath}: gpt2 checkpoints are readable (readSafetensors; names transformer.h.N.attn.c_attn…) but lowbit has no GPT-2 forward yet`);
-  }
+  if (hc.model_type === 'gpt2') return loadHfGpt2(dir, hc as unknown as Gpt2Config, options);
   if (!(HF_LLAMA_TYPES as readonly string[]).includes(hc.model_type)) {
     throw new LowbitError('E_UNSUPPORTED', `${cfgPath}: model_type "${hc.model_type}" is not supported (lowbit runs ${HF_LLAMA_TYPES.join(', ')})`);
   }
@@ -229,5 +227,84 @@ export async function exportHfModel(ggufPath: string, outDir: string, options: {
     await rename(tmp, join(outDir, 'config.json'));
   } finally {
     await g.source.close();
+  }
+}
+
+interface Gpt2Config {
+  model_type: 'gpt2';
+  n_embd: number;
+  n_layer: number;
+  n_head: number;
+  n_positions: number;
+  vocab_size: number;
+  n_inner?: number | null;
+  layer_norm_epsilon?: number;
+  bos_token_id?: number;
+  eos_token_id?: number;
+}
+
+/**
+ * GPT-2 (HF `GPT2LMHeadModel`): names `[transformer.]wte/wpe/h.N.{ln_1,attn.c_attn,attn.c_proj,ln_2,
+ * mlp.c_fc,mlp.c_proj}/ln_f`. Its Conv1D weights are stored [in, out], so they are transposed to
+ * lowbit's [out, in]; the fused c_attn splits into Wq, Wk, Wv. The output projection is tied to wte.
+ */
+async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): Promise<LlamaModel> {
+  const { join } = await import('node:path');
+  const dim = hc.n_embd;
+  const hidden = hc.n_inner ?? 4 * dim;
+  const c: LlamaConfig = {
+    architecture: 'gpt2', dim, hiddenDim: hidden, nLayers: hc.n_layer, nHeads: hc.n_head, nKvHeads: hc.n_head,
+    headDim: dim / hc.n_head, vocabSize: hc.vocab_size, contextLength: hc.n_positions, normEps: hc.layer_norm_epsilon ?? 1e-5,
+    ropeTheta: 10000, ropeDim: 0, variant: { norm: 'layer', positions: 'learned', ffn: 'gelu' },
+  };
+  const shards = await openShards(dir);
+  const prefix = shards.has('transformer.wte.weight') ? 'transformer.' : '';
+  const k = options.kernels ?? (await loadKernels());
+  const get = async (name: string, shape: number[]): Promise<Float32Array> => {
+    const st = shards.get(prefix + name);
+    if (!st) throw new LowbitError('E_MISSING', `${dir}: tensor ${prefix}${name} is missing`);
+    const t = st.tensors.get(prefix + name);
+    if (!t || t.shape.join() !== shape.join()) throw new LowbitError('E_SHAPE', `${st.source.name}: tensor ${prefix}${name} has shape [${t?.shape}], config.json implies [${shape}]`);
+    return readSafetensorsF32(st, prefix + name);
+  };
+  /** Conv1D [in, out] rows [r0, r1) of the output → a [r1 − r0, in] Linear. */
+  const conv = (name: string, w: Float32Array, inDim: number, outDim: number, r0: number, r1: number, bias: Float32Array) => {
+    const rows = r1 - r0;
+    const t = new Float32Array(rows * inDim);
+    for (let i = 0; i < inDim; i++) for (let r = 0; r < rows; r++) t[r * inDim + i] = w[i * outDim + r0 + r];
+    return new Linear(k, name, { format: 'f32', shape: [rows, inDim], data: t }, bias.slice(r0, r1));
+  };
+  try {
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < c.nLayers; l++) {
+      const p = `h.${l}.`;
+      const b = `blk.${l}.`;
+      const qkv = await get(`${p}attn.c_attn.weight`, [dim, 3 * dim]);
+      const qkvB = await get(`${p}attn.c_attn.bias`, [3 * dim]);
+      layers.push({
+        attnNorm: await get(`${p}ln_1.weight`, [dim]),
+        attnNormBias: await get(`${p}ln_1.bias`, [dim]),
+        wq: conv(`${b}attn_q.weight`, qkv, dim, 3 * dim, 0, dim, qkvB),
+        wk: conv(`${b}attn_k.weight`, qkv, dim, 3 * dim, dim, 2 * dim, qkvB),
+        wv: conv(`${b}attn_v.weight`, qkv, dim, 3 * dim, 2 * dim, 3 * dim, qkvB),
+        wo: conv(`${b}attn_output.weight`, await get(`${p}attn.c_proj.weight`, [dim, dim]), dim, dim, 0, dim, await get(`${p}attn.c_proj.bias`, [dim])),
+        ffnNorm: await get(`${p}ln_2.weight`, [dim]),
+        ffnNormBias: await get(`${p}ln_2.bias`, [dim]),
+        w3: conv(`${b}ffn_up.weight`, await get(`${p}mlp.c_fc.weight`, [dim, hidden]), dim, hidden, 0, hidden, await get(`${p}mlp.c_fc.bias`, [hidden])),
+        w2: conv(`${b}ffn_down.weight`, await get(`${p}mlp.c_proj.weight`, [hidden, dim]), hidden, dim, 0, dim, await get(`${p}mlp.c_proj.bias`, [dim])),
+      });
+    }
+    const wte = await get('wte.weight', [c.vocabSize, dim]);
+    const tokenizer = options.tokenizer ?? ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos: hc.eos_token_id }, join(dir, 'tokenizer.json'));
+    return new LlamaModel(dir, c, {
+      tokenEmbd: { type: 'F32', data: fromF32('F32', wte, dim), rowBytes: dim * 4 },
+      positionEmbd: await get('wpe.weight', [c.contextLength, dim]),
+      layers,
+      outputNorm: await get('ln_f.weight', [dim]),
+      outputNormBias: await get('ln_f.bias', [dim]),
+      output: new Linear(k, 'output.weight', { format: 'f32', shape: [c.vocabSize, dim], data: wte }),
+    }, tokenizer, k);
+  } finally {
+    for (const st of new Set(shards.values())) await st.source.close();
   }
 }

@@ -21,6 +21,12 @@ export interface LlamaConfig {
   normEps: number;
   ropeTheta: number;
   ropeDim: number; // leading dims of each head that RoPE rotates
+  /** GPT-2 differs from Llama in three places; absent = the Llama choice. */
+  variant?: {
+    norm: 'layer'; // LayerNorm with bias instead of RMSNorm
+    positions: 'learned'; // a position-embedding table added to the token embedding instead of RoPE
+    ffn: 'gelu'; // up → GELU → down instead of SwiGLU
+  };
 }
 
 /** Architectures whose GGUF layout and forward pass are the Llama one (RoPE "normal" ordering). */
@@ -33,9 +39,11 @@ export interface LayerWeights {
   wv: Linear; // (nKvHeads·headDim, dim)
   wo: Linear; // (dim, nHeads·headDim)
   ffnNorm: Float32Array; // (dim)
-  w1: Linear; // gate (hiddenDim, dim)
+  w1?: Linear; // gate (hiddenDim, dim); GELU models have none
   w2: Linear; // down (dim, hiddenDim)
   w3: Linear; // up (hiddenDim, dim)
+  attnNormBias?: Float32Array; // (dim) LayerNorm models
+  ffnNormBias?: Float32Array; // (dim)
 }
 
 export interface TokenEmbedding {
@@ -48,6 +56,8 @@ export interface LlamaWeights {
   tokenEmbd: TokenEmbedding;
   layers: LayerWeights[];
   outputNorm: Float32Array; // (dim)
+  outputNormBias?: Float32Array; // (dim) LayerNorm models
+  positionEmbd?: Float32Array; // (contextLength, dim) learned positions (GPT-2)
   output: Linear; // (vocab, dim); token_embd when the file ties them
 }
 
@@ -74,7 +84,7 @@ export class LlamaModel {
   /** Every linear layer by its GGUF tensor name, in forward order (`blk.0.attn_q.weight`, …, `output.weight`). */
   linears(): Linear[] {
     const out: Linear[] = [];
-    this.weights.layers.forEach((l) => out.push(l.wq, l.wk, l.wv, l.wo, l.w1, l.w3, l.w2));
+    this.weights.layers.forEach((l) => out.push(...[l.wq, l.wk, l.wv, l.wo, l.w1, l.w3, l.w2].filter((x): x is Linear => x !== undefined)));
     out.push(this.weights.output);
     return out;
   }

@@ -105,12 +105,13 @@ describe('Hugging Face Llama directory', () => {
     expect(a).not.toEqual(b);
   });
 
-  it('gpt2 and unknown model types are named errors', async () => {
+  it('unknown model types and missing tensors are named errors', async () => {
     const out = join(dir, 'gpt2');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'config.json'), JSON.stringify({ model_type: 'gpt2' }));
-    await expect(loadHfModel(out)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/gpt2/) });
+    writeFileSync(join(out, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_embd: 8, n_layer: 1, n_head: 2, n_positions: 8, vocab_size: 4 }));
+    await writeSafetensors(join(out, 'model.safetensors'), [{ name: 'wte.weight', dtype: 'F32', shape: [4, 8], data: new Float32Array(32) }]);
+    await expect(loadHfModel(out)).rejects.toMatchObject({ code: 'E_MISSING', message: expect.stringMatching(/tensor h\.0\.attn\.c_attn\.weight is missing/) });
     writeFileSync(join(out, 'config.json'), JSON.stringify({ model_type: 'mamba' }));
     await expect(loadHfModel(out)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/model_type "mamba" is not supported/) });
   });
