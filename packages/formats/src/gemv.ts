@@ -59,22 +59,23 @@ export function packMxCodes(t: MxTensor): Uint8Array {
   return out;
 }
 
-/** The kernel arguments of a packed matrix and input x (one or more calls: per-IC scales fold into x). */
-function plans(t: GemvTensor, x: Float32Array): GemvLutGroupsArgs[] {
-  if (!(x instanceof Float32Array)) throw new LowbitError('E_DTYPE', 'gemvPacked: x must be a Float32Array');
+/** One kernel call without its input: `xScale` (per-IC scales folded into x) is applied per call. */
+type Plan = Omit<GemvLutGroupsArgs, 'x' | 'out'> & { xScale: Float32Array | null };
+
+/** The kernel calls of a packed matrix (one, or one per block of rows when scales vary along cols). */
+function plans(t: GemvTensor): Plan[] {
   const shape = t.shape;
   if (!Array.isArray(shape) || shape.length !== 2) throw new LowbitError('E_SHAPE', 'gemvPacked: the tensor needs a [rows, cols] shape');
   const [rows, cols] = shape;
-  if (x.length !== cols) throw new LowbitError('E_SHAPE', `gemvPacked: x has ${x.length} values, the matrix has ${cols} columns`);
   const kind = 'kind' in t && t.kind !== undefined ? t.kind : 'mx';
   switch (kind) {
     case 'nf4': {
       const n = t as Nf4Tensor;
-      return [{ codes: n.codes, rows, cols, bits: 4, lut: NF4_TABLE, scales: n.scales, zeros: null, group: n.group, x }];
+      return [{ codes: n.codes, rows, cols, bits: 4, lut: NF4_TABLE, scales: n.scales, zeros: null, group: n.group, xScale: null }];
     }
     case 'codebook': {
       const b = t as CodebookTensor;
-      return [{ codes: b.codes, rows, cols, bits: b.bits, lut: b.lut, lutPerRow: true, scales: null, zeros: null, group: Math.max(1, cols), x }];
+      return [{ codes: b.codes, rows, cols, bits: b.bits, lut: b.lut, lutPerRow: true, scales: null, zeros: null, group: Math.max(1, cols), xScale: null }];
     }
     case 'mx': {
       const m = t as MxTensor & { shape: [number, number] };
@@ -84,19 +85,19 @@ function plans(t: GemvTensor, x: Float32Array): GemvLutGroupsArgs[] {
       if (cols % MX_BLOCK !== 0 || m.length !== rows * cols) throw new LowbitError('E_SHAPE', `gemvPacked: an MX matrix needs ${rows}·${cols} values and cols a multiple of ${MX_BLOCK}`);
       let lut = mxTables.get(m.format);
       if (!lut) mxTables.set(m.format, (lut = Float32Array.from({ length: 2 ** e.bits }, (_, c) => e.value(c))));
-      return [{ codes: packMxCodes(m), rows, cols, bits: e.bits, lut, scales: m.scales, zeros: null, group: MX_BLOCK, x }];
+      return [{ codes: packMxCodes(m), rows, cols, bits: e.bits, lut, scales: m.scales, zeros: null, group: MX_BLOCK, xScale: null }];
     }
     case 'int':
-      return intPlans(t as PackedIntTensor, x);
+      return intPlans(t as PackedIntTensor);
     default:
       throw new LowbitError('E_UNSUPPORTED', `gemvPacked: no GEMV for packed tensors of kind "${kind}"`);
   }
 }
 
-function intPlans(t: PackedIntTensor, x: Float32Array): GemvLutGroupsArgs[] {
+function intPlans(t: PackedIntTensor): Plan[] {
   const [rows, cols] = t.shape;
   const lut = intTable(t.bits, t.zeros === null);
-  const base = { codes: t.codes, rows, cols, bits: t.bits, lut, x };
+  const base = { codes: t.codes, rows, cols, bits: t.bits, lut, xScale: null };
   switch (t.granularity) {
     case 'group-cols':
       return [{ ...base, scales: t.scales, zeros: t.zeros, group: t.group }];
@@ -112,11 +113,11 @@ function intPlans(t: PackedIntTensor, x: Float32Array): GemvLutGroupsArgs[] {
       if (t.zeros) throw new LowbitError('E_UNSUPPORTED', `gemvPacked: asymmetric ${t.granularity} INT-k has no GEMV path; use dequantizeInt`);
       const block = t.granularity === 'per-ic' ? Math.max(1, rows) : t.group;
       const rb = Math.ceil((cols * t.bits) / 8);
-      const out: GemvLutGroupsArgs[] = [];
+      const out: Plan[] = [];
       for (let r0 = 0, b = 0; r0 < rows; r0 += block, b++) {
         const n = Math.min(block, rows - r0);
-        const xs = Float32Array.from(x, (v, c) => t.scales[b * cols + c] * v);
-        out.push({ ...base, codes: t.codes.subarray(r0 * rb, (r0 + n) * rb), rows: n, scales: null, zeros: null, group: Math.max(1, cols), x: xs });
+        const xScale = t.scales.subarray(b * cols, (b + 1) * cols);
+        out.push({ ...base, codes: t.codes.subarray(r0 * rb, (r0 + n) * rb), rows: n, scales: null, zeros: null, group: Math.max(1, cols), xScale });
       }
       return out;
     }
@@ -125,11 +126,14 @@ function intPlans(t: PackedIntTensor, x: Float32Array): GemvLutGroupsArgs[] {
   }
 }
 
-function run(t: GemvTensor, x: Float32Array, call: (a: GemvLutGroupsArgs) => Float32Array): Float32Array {
-  const out = new Float32Array(t.shape[0]);
+function run(ps: Plan[], [rows, cols]: [number, number], x: Float32Array, call: (a: GemvLutGroupsArgs) => Float32Array): Float32Array {
+  if (!(x instanceof Float32Array)) throw new LowbitError('E_DTYPE', 'gemvPacked: x must be a Float32Array');
+  if (x.length !== cols) throw new LowbitError('E_SHAPE', `gemvPacked: x has ${x.length} values, the matrix has ${cols} columns`);
+  const out = new Float32Array(rows);
   let r0 = 0;
-  for (const p of plans(t, x)) {
-    out.set(call(p), r0);
+  for (const p of ps) {
+    const xs = p.xScale;
+    out.set(call({ ...p, x: xs ? Float32Array.from(x, (v, c) => xs[c] * v) : x }), r0);
     r0 += p.rows;
   }
   return out;
@@ -137,10 +141,36 @@ function run(t: GemvTensor, x: Float32Array, call: (a: GemvLutGroupsArgs) => Flo
 
 /** y = W·x for a packed matrix, in TypeScript (the definition the WASM path is tested against). */
 export function gemvPacked(t: GemvTensor, x: Float32Array): Float32Array {
-  return run(t, x, gemvLutGroupsReference);
+  return run(plans(t), t.shape, x, gemvLutGroupsReference);
 }
 
-/** y = W·x for a packed matrix, in WASM (@lowbit/kernels), equal to gemvPacked bit for bit. */
+/** y = W·x for a packed matrix, in WASM (@lowbit/kernels), equal to gemvPacked bit for bit. One-shot: copies the codes in. */
 export function gemvPackedWasm(k: Kernels, t: GemvTensor, x: Float32Array): Float32Array {
-  return run(t, x, (a) => gemvLutGroups(k, a));
+  return run(plans(t), t.shape, x, (a) => gemvLutGroups(k, a));
+}
+
+/** A packed matrix whose codes live in WASM memory (packed and copied once, as model weights are). */
+export interface ResidentGemv {
+  readonly rows: number;
+  readonly cols: number;
+  /** y = W·x, equal to gemvPacked(t, x) bit for bit. */
+  gemv(x: Float32Array): Float32Array;
+  free(): void;
+}
+
+export function uploadGemv(k: Kernels, t: GemvTensor): ResidentGemv {
+  const ps = plans(t).map((p) => ({ ...p, codes: k.upload(p.codes as Uint8Array) }));
+  let freed = false;
+  return {
+    rows: t.shape[0],
+    cols: t.shape[1],
+    gemv(x) {
+      if (freed) throw new LowbitError('E_ARG', 'ResidentGemv.gemv: this matrix was freed');
+      return run(ps, t.shape, x, (a) => gemvLutGroups(k, a));
+    },
+    free() {
+      if (!freed) for (const p of ps) p.codes.free();
+      freed = true;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { createKernels, type KernelVariant } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
   dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, gemvPacked, gemvPackedWasm, type GemvTensor, isLowbitError,
-  MX_FORMATS, packMxCodes, quantizeCodebook, readBits, quantizeInt, quantizeMx, quantizeNf4, type Granularity,
+  MX_FORMATS, packMxCodes, uploadGemv, quantizeCodebook, readBits, quantizeInt, quantizeMx, quantizeNf4, type Granularity,
 } from '../src/index.js';
 
 function rng(seed: number) {
@@ -79,6 +79,10 @@ describe.each(['simd', 'scalar', 'relaxed'] as KernelVariant[])('decode-into-GEM
       const x = matrix(r, 1, cols, 2);
       const ref = gemvPacked(made.t, x);
       sameBits(gemvPackedWasm(k, made.t, x), ref);
+      const resident = uploadGemv(k, made.t);
+      sameBits(resident.gemv(x), ref);
+      sameBits(resident.gemv(x), ref); // codes stay intact in WASM memory between calls
+      resident.free();
       close(ref, dense(made.d, rows, cols, x), x, made.d, cols);
     }
   });
