@@ -8,7 +8,7 @@ export { readGguf, readTensorBytes, metaValue, GgufValueType, type GgufFile, typ
 export { writeGguf, encodeGgufHeader, gguf, type GgufTensorToWrite } from './gguf-writer.js';
 export { SpmTokenizer, TokenType, type Tokenizer } from './tokenizer-spm.js';
 export { Linear, linearBytes, type LinearWeight, type LinearFormat } from './linear.js';
-export { LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';
+export { LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, tokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';
 export { Session, type SessionOptions, type LinearInputHook } from './forward.js';
 export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions, type PerplexityResult } from './perplexity.js';
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';

@@ -6,6 +6,7 @@ import { dequantize, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
+import { ByteLevelBpeTokenizer, GPT2_PATTERN } from './tokenizer-bpe.js';
 import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
 
 export interface LlamaConfig {
@@ -29,8 +30,8 @@ export interface LlamaConfig {
   };
 }
 
-/** Architectures whose GGUF layout and forward pass are the Llama one (RoPE "normal" ordering). */
-export const SUPPORTED_ARCHITECTURES = ['llama'] as const;
+/** GGUF architectures lowbit runs: `llama` (RoPE "normal" ordering) and `gpt2` (LlamaConfig.variant). */
+export const SUPPORTED_ARCHITECTURES = ['llama', 'gpt2'] as const;
 
 export interface LayerWeights {
   attnNorm: Float32Array; // (dim)
@@ -154,6 +155,13 @@ export function llamaConfig(file: GgufFile): LlamaConfig {
   const tokens = metaValue(file, 'tokenizer.ggml.tokens');
   const embd = file.tensors.get('token_embd.weight');
   const vocabSize = p('vocab_size', Array.isArray(tokens) ? tokens.length : embd ? embd.shape[1] : Number.NaN);
+  if (arch === 'gpt2') {
+    return {
+      architecture: arch, dim, hiddenDim: p('feed_forward_length'), nLayers: p('block_count'), nHeads, nKvHeads: nHeads, headDim, vocabSize,
+      contextLength: p('context_length'), normEps: p('attention.layer_norm_epsilon', 1e-5), ropeTheta: 10000, ropeDim: 0,
+      variant: { norm: 'layer', positions: 'learned', ffn: 'gelu' },
+    };
+  }
   return {
     architecture: arch,
     dim,
@@ -168,6 +176,29 @@ export function llamaConfig(file: GgufFile): LlamaConfig {
     ropeTheta: p('rope.freq_base', 10000),
     ropeDim: p('rope.dimension_count', headDim),
   };
+}
+
+/** Split patterns of llama.cpp's BPE pre-tokenizers (`tokenizer.ggml.pre`), as in their tokenizer.json files. */
+const BPE_PATTERNS: Record<string, string> = {
+  'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  qwen2: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
+/** The tokenizer stored in a GGUF: SentencePiece-BPE (`llama`) or byte-level BPE (`gpt2`). */
+export function tokenizerFromGguf(file: GgufFile): Tokenizer {
+  const model = metaValue(file, 'tokenizer.ggml.model');
+  if (model !== 'gpt2') return spmTokenizerFromGguf(file);
+  const name = file.source.name;
+  const tokens = metaValue(file, 'tokenizer.ggml.tokens');
+  const merges = metaValue(file, 'tokenizer.ggml.merges');
+  if (!Array.isArray(tokens) || !Array.isArray(merges)) throw new LowbitError('E_MISSING', `${name}: a gpt2 tokenizer needs tokenizer.ggml.tokens and tokenizer.ggml.merges`);
+  const pre = String(metaValue(file, 'tokenizer.ggml.pre') ?? 'gpt-2');
+  const pattern = BPE_PATTERNS[pre] ?? (pre === 'llama3' ? BPE_PATTERNS['llama-bpe'] : GPT2_PATTERN);
+  const types = (metaValue(file, 'tokenizer.ggml.token_type') as number[] | undefined) ?? [];
+  const specials = types.flatMap((t, i) => (t === 3 ? [i] : []));
+  const vocab = new Map((tokens as string[]).map((t, i) => [t, i]));
+  return new ByteLevelBpeTokenizer(vocab, (merges as string[]).map((m) => m.split(' ') as [string, string]), pattern,
+    num(file, 'tokenizer.ggml.bos_token_id', -1), num(file, 'tokenizer.ggml.eos_token_id', -1), specials);
 }
 
 export function spmTokenizerFromGguf(file: GgufFile): Tokenizer {
@@ -254,6 +285,57 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Lin
   };
 }
 
+/** Rows [r0, r1) of a matrix weight (rows are contiguous in every format). */
+function sliceRows(w: LinearWeight, r0: number, r1: number): LinearWeight {
+  const cols = w.shape[1];
+  if (w.format === 'f32') return { format: 'f32', shape: [r1 - r0, cols], data: w.data.slice(r0 * cols, r1 * cols) };
+  if (w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1') {
+    const rb = (cols / 32) * { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
+    return { format: w.format, shape: [r1 - r0, cols], data: w.data.slice(r0 * rb, r1 * rb) };
+  }
+  throw new LowbitError('E_UNSUPPORTED', `cannot split ${w.format} weights by rows`);
+}
+
+/** GPT-2 GGUF (llama.cpp names): fused attn_qkv split into Wq/Wk/Wv, biases everywhere, learned positions. */
+async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Linear[]): Promise<LlamaWeights> {
+  const { dim, hiddenDim } = c;
+  const mk = (name: string, w: LinearWeight, bias?: Float32Array) => {
+    const l = new Linear(k, name, w, bias);
+    made.push(l);
+    return l;
+  };
+  const lin = async (name: string, rows: number, cols: number) => mk(`${name}.weight`, await loadLinearWeight(file, `${name}.weight`, rows, cols), await loadVector(file, `${name}.bias`, rows));
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const b = `blk.${l}.`;
+    const qkv = await loadLinearWeight(file, `${b}attn_qkv.weight`, 3 * dim, dim);
+    const qkvB = await loadVector(file, `${b}attn_qkv.bias`, 3 * dim);
+    layers.push({
+      attnNorm: await loadVector(file, `${b}attn_norm.weight`, dim),
+      attnNormBias: await loadVector(file, `${b}attn_norm.bias`, dim),
+      wq: mk(`${b}attn_q.weight`, sliceRows(qkv, 0, dim), qkvB.slice(0, dim)),
+      wk: mk(`${b}attn_k.weight`, sliceRows(qkv, dim, 2 * dim), qkvB.slice(dim, 2 * dim)),
+      wv: mk(`${b}attn_v.weight`, sliceRows(qkv, 2 * dim, 3 * dim), qkvB.slice(2 * dim)),
+      wo: await lin(`${b}attn_output`, dim, dim),
+      ffnNorm: await loadVector(file, `${b}ffn_norm.weight`, dim),
+      ffnNormBias: await loadVector(file, `${b}ffn_norm.bias`, dim),
+      w3: await lin(`${b}ffn_up`, hiddenDim, dim),
+      w2: await lin(`${b}ffn_down`, dim, hiddenDim),
+    });
+  }
+  const e = tensorInfo(file, 'token_embd.weight', [dim, c.vocabSize]);
+  const pe = tensorInfo(file, 'position_embd.weight', [dim, c.contextLength]);
+  const outFrom = file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
+  return {
+    tokenEmbd: { type: e.type, data: await readTensorBytes(file, e.name), rowBytes: e.byteLength / c.vocabSize },
+    positionEmbd: toF32(pe.type, await readTensorBytes(file, pe.name), dim * c.contextLength),
+    layers,
+    outputNorm: await loadVector(file, 'output_norm.weight', dim),
+    outputNormBias: await loadVector(file, 'output_norm.bias', dim),
+    output: mk('output.weight', await loadLinearWeight(file, outFrom, c.vocabSize, dim)),
+  };
+}
+
 /** Loads a Llama-family GGUF (path or ByteSource): weights go tensor by tensor into WASM memory. */
 export async function loadModel(input: string | ByteSource, options: LoadOptions = {}): Promise<LlamaModel> {
   const file = await readGguf(input);
@@ -262,11 +344,11 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
   try {
     const c = llamaConfig(file);
     const k = options.kernels ?? (await loadKernels());
-    const tokenizer = spmTokenizerFromGguf(file);
+    const tokenizer = tokenizerFromGguf(file);
     if (tokenizer.vocabSize !== c.vocabSize) {
       throw new LowbitError('E_SHAPE', `${file.source.name}: tokenizer has ${tokenizer.vocabSize} tokens, the model ${c.vocabSize}`);
     }
-    const weights = await loadWeights(file, c, k, made);
+    const weights = c.architecture === 'gpt2' ? await loadGpt2Weights(file, c, k, made) : await loadWeights(file, c, k, made);
     return new LlamaModel(file.source.name, c, weights, tokenizer, k, file);
   } catch (e) {
     for (const l of made) l.free();

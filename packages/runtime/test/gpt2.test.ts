@@ -112,6 +112,20 @@ afterAll(async () => {
   await llamaLib?.dispose();
 });
 
+describe('GPT-2 from a GGUF (llama.cpp names, gpt2 tokenizer metadata)', () => {
+  it('loads the gpt2 GGUF with its byte-level BPE tokenizer; logits equal the Hugging Face load', async () => {
+    const { loadModel } = await import('../src/model.js');
+    const fromGguf = await loadModel(join(dir, 'gpt2.gguf'));
+    const fromHf = await loadHfModel(join(dir, 'hf'));
+    const text = 'the sun in the sea';
+    const ids = fromGguf.tokenizer.encode(text);
+    expect(ids).toEqual(fromHf.tokenizer.encode(text));
+    expect(fromGguf.tokenizer.decode(ids)).toBe(text);
+    // same f32 values reach the same kernels in the same order: identical
+    expect(new Session(fromGguf, { ctx: 32 }).forward(ids, { logits: 'all' })).toEqual(new Session(fromHf, { ctx: 32 }).forward(ids, { logits: 'all' }));
+  });
+});
+
 describe('GPT-2 from a Hugging Face directory vs llama.cpp', () => {
   const text = 'the cat sat on the mat, and then the dog ran in the sun. Öl 42!';
 
