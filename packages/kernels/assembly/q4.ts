@@ -100,21 +100,6 @@ import { hsum } from './f32';
           i3 = i32x4.add(i3, widen(a3));
         }
       } else {
-        // Two blocks per trip: halves V8's per-iteration overhead (index arithmetic, stack check).
-        for (; k + 2 <= kChunk; k += 2) {
-          const wo = <usize>k << 4;
-          const xb = xq16 + (<usize>k << 6);
-          let p0 = v128.load(xb), p1 = v128.load(xb, 16), p2 = v128.load(xb, 32), p3 = v128.load(xb, 48);
-          i0 = stepPlain(w0 + wo, p0, p1, p2, p3, i0);
-          i1 = stepPlain(w1 + wo, p0, p1, p2, p3, i1);
-          i2 = stepPlain(w2 + wo, p0, p1, p2, p3, i2);
-          i3 = stepPlain(w3 + wo, p0, p1, p2, p3, i3);
-          p0 = v128.load(xb, 64); p1 = v128.load(xb, 80); p2 = v128.load(xb, 96); p3 = v128.load(xb, 112);
-          i0 = stepPlain(w0 + wo + 16, p0, p1, p2, p3, i0);
-          i1 = stepPlain(w1 + wo + 16, p0, p1, p2, p3, i1);
-          i2 = stepPlain(w2 + wo + 16, p0, p1, p2, p3, i2);
-          i3 = stepPlain(w3 + wo + 16, p0, p1, p2, p3, i3);
-        }
         for (; k < kChunk; k++) {
           const wo = <usize>k << 4;
           const xb = xq16 + (<usize>k << 6);

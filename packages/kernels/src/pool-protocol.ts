@@ -20,6 +20,8 @@ export const CTRL = {
   ARGS: 9, // ...up to CTRL_INTS
 } as const;
 export const CTRL_INTS = 40;
+/** Chunk index that marks a job as finished for threads that arrive late. */
+export const CLOSED = 0xffff;
 
 /** Runs chunks of generation `gen` until none is left (or the pool moved on to another job). */
 export function runChunks(mem: Int32Array, base: number, gen: number, f: (...a: number[]) => void, args: number[], rows: number, chunk: number): void {
@@ -29,7 +31,8 @@ export function runChunks(mem: Int32Array, base: number, gen: number, f: (...a: 
     if (v >>> 16 !== gen) return;
     const i = v & 0xffff;
     const r0 = i * chunk;
-    if (r0 >= rows) return;
+    // CLOSED: the caller has left the job (see KernelPool.runRows); a job has far fewer chunks.
+    if (i === CLOSED || r0 >= rows) return;
     if (Atomics.compareExchange(mem, at, v, v + 1) !== v) continue;
     f(...args, r0, Math.min(rows, r0 + chunk));
   }

@@ -7,7 +7,7 @@
 // hundreds of matmuls. Atomics.wait blocks, so in browsers run the pool from a worker (comlink), not
 // from the page's main thread.
 import { LowbitError } from './errors.js';
-import { CTRL, CTRL_INTS, runChunks } from './pool-protocol.js';
+import { CLOSED, CTRL, CTRL_INTS, runChunks } from './pool-protocol.js';
 import { relaxedAgrees } from './select.js';
 import { type KernelExports, Kernels, NEEDS_RES, ROW_KERNELS, type RowKernel, type ThreadedVariant } from './kernels.js';
 
@@ -101,12 +101,17 @@ export class KernelPool extends Kernels {
     Atomics.store(mem, base + CTRL.COUNTER, this.gen << 16);
     Atomics.store(mem, base + CTRL.GEN, this.gen);
     Atomics.notify(mem, base + CTRL.GEN);
-    runChunks(mem, base, this.gen, f, own, rows, chunk);
-    // Every chunk is taken; wait for workers still inside one.
-    mem = new Int32Array(this.memory.buffer);
-    for (let spin = 0; spin < 20000 && Atomics.load(mem, base + CTRL.ACTIVE) !== 0; spin++);
-    for (let a = Atomics.load(mem, base + CTRL.ACTIVE); a !== 0; a = Atomics.load(mem, base + CTRL.ACTIVE)) {
-      Atomics.wait(mem, base + CTRL.ACTIVE, a, 1000);
+    try {
+      runChunks(mem, base, this.gen, f, own, rows, chunk);
+    } finally {
+      // Every chunk is taken (or our share failed): wait for workers still inside one, also on the
+      // error path, since the caller frees the call's scratch that they write into.
+      mem = new Int32Array(this.memory.buffer);
+      Atomics.store(mem, base + CTRL.COUNTER, (this.gen << 16) | CLOSED);
+      for (let spin = 0; spin < 20000 && Atomics.load(mem, base + CTRL.ACTIVE) !== 0; spin++);
+      for (let a = Atomics.load(mem, base + CTRL.ACTIVE); a !== 0; a = Atomics.load(mem, base + CTRL.ACTIVE)) {
+        Atomics.wait(mem, base + CTRL.ACTIVE, a, 1000);
+      }
     }
     if (mem[base + CTRL.ERR] !== 0) throw new LowbitError('E_WASM', `${fn} failed in a pool worker`);
   }
