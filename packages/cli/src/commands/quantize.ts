@@ -1,0 +1,66 @@
+import { readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { calibrationTextUrl } from '@lowbit/data';
+import { quantizeModel } from '@lowbit/quantizers';
+import { LowbitError, perplexity, saveModel } from '@lowbit/runtime';
+import { type Command, UsageError, intOption, numberOption } from '../command.js';
+import { textPath, threadOption, withModel } from '../model-arg.js';
+
+const FORMATS = ['int2', 'int3', 'int4', 'int8', 'q4_0', 'q4_1', 'q8_0'] as const;
+type FormatArg = (typeof FORMATS)[number];
+
+async function readText(file: string): Promise<string> {
+  return readFile(file, 'utf8').catch((e: Error) => {
+    throw new LowbitError('E_IO', `${file}: cannot read (${e.message})`);
+  });
+}
+
+export const quantizeCommand: Command = {
+  name: 'quantize',
+  summary: 'post-training quantization of a whole model (RTN or GPTQ, layer by layer on calibration text), perplexity before and after',
+  usage: 'lowbit quantize [model.gguf] --method rtn|gptq --format int4|int3|int2|int8|q4_0|q4_1|q8_0 [--group 32] [--act-order] [--static-groups] [--asym] [--damp 0.01] [--calib train.txt] [--calib-windows 32] [--text valid.txt] [--ctx 256] [--out model.q.gguf] [--json]',
+  options: {
+    method: { type: 'string' }, format: { type: 'string' }, group: { type: 'string' },
+    'act-order': { type: 'boolean' }, 'static-groups': { type: 'boolean' }, asym: { type: 'boolean' }, damp: { type: 'string' },
+    calib: { type: 'string' }, 'calib-windows': { type: 'string' }, text: { type: 'string' }, ctx: { type: 'string' }, out: { type: 'string' },
+    ...threadOption,
+  },
+  async run(ctx) {
+    const method = (ctx.values.method as string | undefined) ?? 'gptq';
+    if (method !== 'rtn' && method !== 'gptq') throw new UsageError(`--method must be rtn or gptq, got "${method}"`);
+    const format = ((ctx.values.format as string | undefined) ?? 'int4') as FormatArg;
+    if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
+    const ggml = format.startsWith('q');
+    const out = ctx.values.out as string | undefined;
+    if (out && !out.endsWith('.gguf')) throw new UsageError(`--out must name a .gguf file, got "${out}"`);
+    if (out && !ggml) {
+      throw new LowbitError('E_UNSUPPORTED', `--format ${format} has no GGUF tensor type; use --format q4_0, q4_1 or q8_0 to write ${out}, or leave --out out to measure only`);
+    }
+    const group = intOption(ctx, 'group', 32);
+    const ctxLen = intOption(ctx, 'ctx', 256);
+    const calibFile = (ctx.values.calib as string | undefined) ?? fileURLToPath(calibrationTextUrl);
+    const validFile = textPath(ctx.values.text as string | undefined);
+    const [calibration, valid] = [await readText(calibFile), await readText(validFile)];
+    const t0 = performance.now();
+    return withModel(ctx, async (model) => {
+      const before = perplexity(model, valid, { ctx: ctxLen, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') }).perplexity;
+      const r = quantizeModel(model, {
+        method, format: ggml ? (format as 'q4_0' | 'q4_1' | 'q8_0') : 'int', bits: ggml ? 4 : Number(format.slice(3)),
+        group, symmetric: !ctx.values.asym, actOrder: Boolean(ctx.values['act-order']), staticGroups: Boolean(ctx.values['static-groups']),
+        damp: numberOption(ctx, 'damp', 0.01), calibration, ctx: ctxLen, maxWindows: intOption(ctx, 'calib-windows', 32),
+        includeOutput: ggml, onLayer: (l, d, t) => ctx.progress(d, t, `${method} ${l.name}`),
+      });
+      const after = perplexity(model, valid, { ctx: ctxLen, onProgress: (d, t) => ctx.progress(d, t, 'eval quantized') }).perplexity;
+      let bytes: number | null = null;
+      if (out) {
+        // Layers with no block type (rows not a multiple of 32) are stored F16, as llama.cpp's quantizer does.
+        await saveModel(model, out, { target: 'F16' });
+        bytes = (await stat(out)).size;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      ctx.print(`${method} ${format}${ggml ? '' : ` ${group ? `g${group}` : 'per-channel'}`}: perplexity ${before.toFixed(4)} -> ${after.toFixed(4)} on ${validFile}`);
+      ctx.print(`  ${r.layers.length} layers quantized, ${r.bitsPerWeight.toFixed(3)} bits/weight (quantized layers), ${r.seconds.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all${out ? `; wrote ${out} (${bytes} bytes)` : ''}`);
+      return { method, format, group, perplexity_before: before, perplexity_after: after, bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: r.seconds, seconds, out: out ?? null, bytes };
+    });
+  },
+};
