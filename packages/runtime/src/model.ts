@@ -30,8 +30,11 @@ export interface LlamaConfig {
   };
 }
 
-/** GGUF architectures lowbit runs: `llama` (RoPE "normal" ordering) and `gpt2` (LlamaConfig.variant). */
-export const SUPPORTED_ARCHITECTURES = ['llama', 'gpt2'] as const;
+/** GGUF architectures lowbit runs: `llama` (RoPE "normal" ordering), `qwen2` (NEOX RoPE, q/k/v biases) and `gpt2` (LlamaConfig.variant). */
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'gpt2'] as const;
+
+/** Architectures llama.cpp runs with NEOX RoPE (half-split pairs) on unpermuted Wq/Wk. */
+const NEOX_ROPE = new Set(['qwen2']);
 
 export interface LayerWeights {
   attnNorm: Float32Array; // (dim)
@@ -253,8 +256,20 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
 /** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
 async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Linear[]): Promise<LlamaWeights> {
   const kvDim = c.nKvHeads * c.headDim;
+  const neox = NEOX_ROPE.has(c.architecture);
   const lin = async (n: string, rows: number, cols: number, from = n) => {
-    const l = new Linear(k, n, await loadLinearWeight(file, from, rows, cols));
+    let w = await loadLinearWeight(file, from, rows, cols);
+    const biasName = from.replace(/\.weight$/, '.bias');
+    let bias = file.tensors.has(biasName) ? await loadVector(file, biasName, rows) : undefined;
+    // NEOX RoPE rotates (i, i + d/2); reordering Wq/Wk rows (and biases) to adjacent pairs lets the
+    // one "normal" RoPE of forward.ts serve both (the permutation llama.cpp's llama converter applies)
+    const heads = /attn_q\.weight$/.test(from) ? c.nHeads : /attn_k\.weight$/.test(from) ? c.nKvHeads : 0;
+    if (neox && heads) {
+      const perm = ropeRowOrder(heads, c.headDim);
+      w = permuteRows(w, perm);
+      if (bias) bias = Float32Array.from(perm, (src) => (bias as Float32Array)[src]);
+    }
+    const l = new Linear(k, n, w, bias);
     made.push(l);
     return l;
   };
@@ -283,6 +298,31 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Lin
     outputNorm: await loadVector(file, 'output_norm.weight', c.dim),
     output: await lin('output.weight', c.vocabSize, c.dim, outFrom),
   };
+}
+
+/** Row order that turns NEOX (half-split) heads into adjacent pairs: new row (h, 2i + t) = old (h, t·d/2 + i). */
+function ropeRowOrder(heads: number, headDim: number): Int32Array {
+  const half = headDim / 2;
+  const perm = new Int32Array(heads * headDim);
+  for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) for (let t = 0; t < 2; t++) perm[h * headDim + 2 * i + t] = h * headDim + t * half + i;
+  return perm;
+}
+
+/** out row r = in row perm[r], for f32 and ggml block rows alike (a row is contiguous in both). */
+function permuteRows(w: LinearWeight, perm: Int32Array): LinearWeight {
+  const cols = w.shape[1];
+  if (w.format === 'f32') {
+    const d = new Float32Array(w.data.length);
+    perm.forEach((src, r) => d.set(w.data.subarray(src * cols, (src + 1) * cols), r * cols));
+    return { ...w, data: d };
+  }
+  if (w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1') {
+    const rb = (cols / 32) * { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
+    const d = new Uint8Array(w.data.length);
+    perm.forEach((src, r) => d.set(w.data.subarray(src * rb, (src + 1) * rb), r * rb));
+    return { ...w, data: d };
+  }
+  throw new LowbitError('E_UNSUPPORTED', `cannot reorder rows of ${w.format} weights`);
 }
 
 /** Rows [r0, r1) of a matrix weight (rows are contiguous in every format). */

@@ -1,0 +1,99 @@
+// A qwen2 GGUF (NEOX RoPE on unpermuted Wq/Wk, q/k/v biases, GQA, byte-level BPE with the qwen2
+// pre-tokenizer) with random weights, run by lowbit and by llama.cpp: tokens and log-probs must agree.
+// Random weights are fine here: the check is that both compute the same function.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Session } from '../src/forward.js';
+import { type GgufTensorToWrite, gguf, writeGguf } from '../src/gguf-writer.js';
+import { fromF32 } from '../src/ggml-quants.js';
+import { loadModel } from '../src/model.js';
+import { logProb } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lowbit-qwen2-'));
+const D = 64;
+const L = 2;
+const H = 4;
+const KV = 2;
+const HD = D / H;
+const F = 160;
+const CTX = 128;
+
+const keep = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+let n = 0;
+const chars = Array.from({ length: 256 }, (_, b) => String.fromCodePoint(keep(b) ? b : 256 + n++));
+const merges = ['Ġ t', 'h e', 'Ġt he', 'i n', 'Ġ a', 'e r', 'o n', 'Ġ s', '1 2'];
+const tokens = [...chars, ...merges.map((m) => m.replace(' ', '')), '<|endoftext|>'];
+const V = tokens.length;
+
+let seed = 777;
+function rand(len: number, scale: number, offset = 0): Float32Array {
+  const a = new Float32Array(len);
+  for (let i = 0; i < len; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    a[i] = offset + (seed / 2 ** 32 - 0.5) * 2 * scale;
+  }
+  return a;
+}
+
+type NodeLlama = typeof import('node-llama-cpp');
+let llamaLib: Awaited<ReturnType<NodeLlama['getLlama']>> | undefined;
+const path = join(dir, 'qwen2.gguf');
+
+beforeAll(async () => {
+  const f32 = (name: string, shape: number[], data: Float32Array): GgufTensorToWrite => ({ name, shape, type: 'F32', data: fromF32('F32', data, shape[0]) });
+  const t: GgufTensorToWrite[] = [f32('token_embd.weight', [D, V], rand(V * D, 0.5)), f32('output_norm.weight', [D], rand(D, 0.2, 1)), f32('output.weight', [D, V], rand(V * D, 0.2))];
+  for (let l = 0; l < L; l++) {
+    const b = `blk.${l}.`;
+    t.push(f32(`${b}attn_norm.weight`, [D], rand(D, 0.2, 1)));
+    for (const [name, rows] of [['attn_q', D], ['attn_k', KV * HD], ['attn_v', KV * HD]] as const) {
+      t.push(f32(`${b}${name}.weight`, [D, rows], rand(rows * D, 1 / Math.sqrt(D))), f32(`${b}${name}.bias`, [rows], rand(rows, 0.3)));
+    }
+    t.push(f32(`${b}attn_output.weight`, [D, D], rand(D * D, 1 / Math.sqrt(D))), f32(`${b}ffn_norm.weight`, [D], rand(D, 0.2, 1)));
+    t.push(f32(`${b}ffn_gate.weight`, [D, F], rand(F * D, 1 / Math.sqrt(D))), f32(`${b}ffn_up.weight`, [D, F], rand(F * D, 1 / Math.sqrt(D))));
+    t.push(f32(`${b}ffn_down.weight`, [F, D], rand(D * F, 1 / Math.sqrt(F))));
+  }
+  const meta = new Map([
+    ['general.architecture', gguf.str('qwen2')],
+    ['qwen2.context_length', gguf.u32(CTX)], ['qwen2.embedding_length', gguf.u32(D)], ['qwen2.feed_forward_length', gguf.u32(F)],
+    ['qwen2.block_count', gguf.u32(L)], ['qwen2.attention.head_count', gguf.u32(H)], ['qwen2.attention.head_count_kv', gguf.u32(KV)],
+    ['qwen2.attention.layer_norm_rms_epsilon', gguf.f32(1e-6)], ['qwen2.rope.freq_base', gguf.f32(1_000_000)],
+    ['tokenizer.ggml.model', gguf.str('gpt2')], ['tokenizer.ggml.pre', gguf.str('qwen2')], ['tokenizer.ggml.tokens', gguf.strs(tokens)],
+    ['tokenizer.ggml.token_type', gguf.i32s(tokens.map((_, i) => (i === V - 1 ? 3 : 1)))], ['tokenizer.ggml.merges', gguf.strs(merges)],
+    ['tokenizer.ggml.bos_token_id', gguf.u32(V - 1)], ['tokenizer.ggml.eos_token_id', gguf.u32(V - 1)],
+  ]);
+  await writeGguf(path, meta, t);
+  try {
+    const { getLlama } = await import('node-llama-cpp');
+    llamaLib = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
+  } catch (e) {
+    console.warn(`SKIPPED qwen2 llama.cpp cross-check: ${(e as Error).message}`);
+  }
+});
+afterAll(async () => {
+  await llamaLib?.dispose();
+});
+
+describe('qwen2 GGUF vs llama.cpp', () => {
+  it('tokenizes identically and agrees on next-token log-probs (NEOX RoPE, biases, GQA)', async (c) => {
+    if (!llamaLib) return c.skip();
+    const model = await loadModel(path);
+    const lm = await llamaLib.loadModel({ modelPath: path });
+    const text = 'the 12345 cats sat in the sun,\nthen ran. The END!';
+    const ids = model.tokenizer.encode(text);
+    expect(ids).toEqual(Array.from(lm.tokenize(text)) as number[]);
+    const ctx = await lm.createContext({ contextSize: CTX, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+    const res = await ctx.getSequence().controlledEvaluate(ids.map((id) => [id as never, { generateNext: { probabilities: true } }]));
+    const logits = new Session(model, { ctx: CTX }).forward(ids, { logits: 'all' });
+    let max = 0;
+    for (let i = 0; i + 1 < ids.length; i++) {
+      const p = res[i]?.next?.probabilities?.get(ids[i + 1] as never) as number;
+      max = Math.max(max, Math.abs(Math.log(p) - logProb(logits, i, V, ids[i + 1])));
+    }
+    console.log(`qwen2 log-prob |Δ| vs llama.cpp over ${ids.length - 1} positions: max ${max.toExponential(2)}`);
+    expect(max).toBeLessThan(1e-3); // f32 throughout; a wrong RoPE order or missing bias gives O(1)
+    await ctx.dispose();
+    await lm.dispose();
+  });
+});
