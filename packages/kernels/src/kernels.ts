@@ -39,6 +39,10 @@ export class WasmTensor {
   get freed(): boolean {
     return this.#freed;
   }
+  /** Whether this tensor lives in the memory of the instance that owns `heap`. */
+  ownedBy(heap: WasmHeap): boolean {
+    return this.heap === heap;
+  }
   free(): void {
     if (!this.#freed) this.heap.free(this.ptr);
     this.#freed = true;
@@ -293,7 +297,10 @@ class Scratch {
     return p;
   }
   matrix(m: Typed | WasmTensor): number {
-    return m instanceof WasmTensor ? m.ptr : this.put(m);
+    if (!(m instanceof WasmTensor)) return this.put(m);
+    // A pointer into another instance's memory would read whatever lies at that offset here.
+    if (!m.ownedBy(this.heap)) throw new LowbitError('E_ARG', 'a WasmTensor was passed to a Kernels instance other than the one that uploaded it');
+    return m.ptr;
   }
   get<T extends Typed>(ptr: number, into: T): T {
     into.set(new (into.constructor as new (b: ArrayBuffer, o: number, n: number) => T)(this.heap.memory.buffer, ptr, into.length) as never);

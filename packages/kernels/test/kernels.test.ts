@@ -145,6 +145,7 @@ describe('bad calls throw LowbitError and leave the instance usable', () => {
     ['NaN activation for an integer kernel', () => k.gemvQ4(new Uint8Array(16), new Float32Array(1), null, 1, 32, 32, new Float32Array(32).fill(Number.NaN)), 'E_NAN'],
     ['Inf activation for a ggml kernel', () => k.matmulQ8_0(new Uint8Array(34), 1, 32, new Float32Array(32).fill(Number.POSITIVE_INFINITY), 1), 'E_NAN'],
     ['out of the wrong length', () => k.gemvF32(new Float32Array(12), 3, 4, new Float32Array(4), new Float32Array(2)), 'E_SHAPE'],
+    ['a resident tensor of another instance', () => k.gemvF32(kernels.get('relaxed')!.upload(new Float32Array(12)), 3, 4, new Float32Array(4)), 'E_ARG'],
   ];
   it.each(cases)('%s', (_name, call, code) => {
     const before = k.heap.liveBytes;
