@@ -40,6 +40,7 @@ function rand(len: number, scale: number, offset = 0): Float32Array {
 type NodeLlama = typeof import('node-llama-cpp');
 let llamaLib: Awaited<ReturnType<NodeLlama['getLlama']>> | undefined;
 const path = join(dir, 'qwen2.gguf');
+const llama3Path = join(dir, 'llama-bpe.gguf');
 
 beforeAll(async () => {
   const f32 = (name: string, shape: number[], data: Float32Array): GgufTensorToWrite => ({ name, shape, type: 'F32', data: fromF32('F32', data, shape[0]) });
@@ -64,6 +65,12 @@ beforeAll(async () => {
     ['tokenizer.ggml.bos_token_id', gguf.u32(V - 1)], ['tokenizer.ggml.eos_token_id', gguf.u32(V - 1)],
   ]);
   await writeGguf(path, meta, t);
+  // the same weights as a Llama-3-style file: llama architecture with a byte-level BPE vocabulary
+  const l3 = new Map([...meta].map(([k, v]) => [k.replace(/^qwen2\./, 'llama.'), v]));
+  l3.set('general.architecture', gguf.str('llama'));
+  l3.set('tokenizer.ggml.pre', gguf.str('llama-bpe'));
+  l3.set('llama.rope.dimension_count', gguf.u32(HD));
+  await writeGguf(llama3Path, l3, t.filter((x) => !x.name.endsWith('.bias')));
   try {
     const { getLlama } = await import('node-llama-cpp');
     llamaLib = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
@@ -94,6 +101,18 @@ describe('qwen2 GGUF vs llama.cpp', () => {
     console.log(`qwen2 log-prob |Δ| vs llama.cpp over ${ids.length - 1} positions: max ${max.toExponential(2)}`);
     expect(max).toBeLessThan(1e-3); // f32 throughout; a wrong RoPE order or missing bias gives O(1)
     await ctx.dispose();
+    await lm.dispose();
+  });
+});
+
+describe('Llama-3 style GGUF (llama architecture, byte-level BPE, llama-bpe pre-tokenizer) vs llama.cpp', () => {
+  it('splits case-insensitive contractions and 3-digit groups like llama.cpp', async (c) => {
+    if (!llamaLib) return c.skip();
+    const model = await loadModel(llama3Path);
+    const lm = await llamaLib.loadModel({ modelPath: llama3Path });
+    for (const text of ["IT'S 1234567 the sun's 42", 'the  \n\n then\tin 9', 'Öl über 3.14159 — ok']) {
+      expect(model.tokenizer.encode(text)).toEqual(Array.from(lm.tokenize(text)) as number[]);
+    }
     await lm.dispose();
   });
 });
