@@ -49,11 +49,14 @@ export class Gptq {
   /** Σ xxᵀ (lower triangle accumulated, mirrored on read) and the number of samples N. */
   private readonly sum: Float64Array;
   private n = 0;
+  /** max |x_j| over all samples, per input channel [cols] (SmoothQuant's activation statistic). */
+  readonly absMax: Float64Array;
 
   constructor(cols: number) {
     if (!Number.isInteger(cols) || cols <= 0) throw new LowbitError('E_ARG', `Gptq: cols must be a positive integer, got ${cols}`);
     this.cols = cols;
     this.sum = new Float64Array(cols * cols);
+    this.absMax = new Float64Array(cols);
   }
 
   get samples(): number {
@@ -70,6 +73,7 @@ export class Gptq {
       for (let c = 0; c < n; c++) {
         row[c] = x[b * n + c];
         if (!Number.isFinite(row[c])) throw new LowbitError('E_NAN', `Gptq.addBatch: input [${b}, ${c}] is ${row[c]}`);
+        if (Math.abs(row[c]) > this.absMax[c]) this.absMax[c] = Math.abs(row[c]);
       }
       for (let i = 0; i < n; i++) {
         const xi = row[i];
@@ -94,6 +98,19 @@ export class Gptq {
       }
     }
     return H;
+  }
+
+  /**
+   * Re-expresses the statistics for inputs x' = x / s (SmoothQuant moved s into the previous norm):
+   * Σ x'x'ᵀ = diag(1/s)·Σ xxᵀ·diag(1/s), max|x'| = max|x| / s.
+   */
+  scaleInputs(s: ArrayLike<number>): void {
+    const n = this.cols;
+    if (s.length !== n) throw new LowbitError('E_SHAPE', `Gptq.scaleInputs: ${s.length} scales for ${n} inputs`);
+    for (let i = 0; i < n; i++) {
+      this.absMax[i] /= s[i];
+      for (let j = 0; j <= i; j++) this.sum[i * n + j] /= s[i] * s[j];
+    }
   }
 
   /** Σ xxᵀ as accumulated (for output-error measurement: ‖ΔW·Xᵀ‖² = tr(ΔW·XᵀX·ΔWᵀ)). */

@@ -1,6 +1,7 @@
 import { LowbitError } from '@lowbit/kernels';
 import type { PackedIntTensor } from '@lowbit/formats';
 import type { LlamaModel } from '@lowbit/runtime';
+import type { Gptq } from './gptq.js';
 import { type CalibrationOptions, collectHessians } from './calibrate.js';
 import { GgmlGrid, type GgmlType, ggmlBlocks } from './ggml-grid.js';
 import { type Grid, IntGrid } from './grid.js';
@@ -29,6 +30,12 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
   calibration?: string;
   /** Also quantize `output.weight` (the LM head). Default false: GPTQ's paper keeps it, and the embeddings, in full precision. */
   includeOutput?: boolean;
+  /**
+   * SmoothQuant migration strength α ∈ [0, 1] (paper eq. 4: s_j = max|X_j|^α / max|W_j|^(1−α)), applied
+   * where a norm feeds the layers (q/k/v after attn_norm, gate/up after ffn_norm): W ← W·diag(s) and the
+   * norm weight (and bias) ← /s, an exact rewrite of the model before quantization. Omitted: no smoothing.
+   */
+  smooth?: number;
   /** Measure each layer's output error on its calibration inputs (costs the calibration passes for RTN too). */
   measure?: boolean;
   onLayer?: (report: LayerReport, done: number, total: number) => void;
@@ -68,7 +75,9 @@ const SEQUENTIAL_GROUPS = [['attn_q', 'attn_k', 'attn_v'], ['attn_output'], ['ff
 export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): ModelQuantizeResult {
   const t0 = performance.now();
   const group = o.group ?? 0;
-  const needCalibration = o.method === 'gptq' || o.measure === true;
+  const smooth = o.smooth;
+  if (smooth !== undefined && !(smooth >= 0 && smooth <= 1)) throw new LowbitError('E_ARG', `smooth (SmoothQuant α) must be in [0, 1], got ${smooth}`);
+  const needCalibration = o.method === 'gptq' || o.measure === true || smooth !== undefined;
   if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${o.method} needs calibration text`);
   const format = o.format ?? 'int';
   const grid: Grid = format === 'int' ? new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true }) : new GgmlGrid(format);
@@ -87,6 +96,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   let count = 0;
   for (const step of steps) {
     const stats = needCalibration ? collectHessians(model, o.calibration as string, step, o) : null;
+    if (smooth !== undefined && stats) smoothGroup(model, step, stats, smooth);
     for (const name of step) {
       const t = performance.now();
       const lin = model.linear(name);
@@ -124,6 +134,38 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
     }
   }
   return { layers, packed, bitsPerWeight: count ? bits / count : 0, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * SmoothQuant for one group of layers sharing an input that a norm produces. The migration is folded
+ * into the norm so the model stays exact in full precision and any weight format can store the result.
+ */
+function smoothGroup(model: LlamaModel, step: string[], stats: Map<string, Gptq>, alpha: number): void {
+  const m = /^blk\.(\d+)\.(attn_q|ffn_gate|ffn_up)\.weight$/.exec(step[0]);
+  if (!m) return; // attn_output / ffn_down: no norm in front to absorb the scale
+  const layer = model.weights.layers[Number(m[1])];
+  const [norm, bias] = m[2] === 'attn_q' ? [layer.attnNorm, layer.attnNormBias] : [layer.ffnNorm, layer.ffnNormBias];
+  const cols = model.linear(step[0]).cols;
+  const wmax = new Float64Array(cols);
+  for (const name of step) {
+    const src = model.linear(name).source;
+    if (src.format !== 'f32') throw new LowbitError('E_UNSUPPORTED', `${name}: SmoothQuant needs f32 weights, the layer is ${src.format}`);
+    for (let i = 0; i < src.data.length; i++) wmax[i % cols] = Math.max(wmax[i % cols], Math.abs(src.data[i]));
+  }
+  const xmax = (stats.get(step[0]) as Gptq).absMax;
+  // Clamps keep dead channels (x or w all zero) from producing 0 or ∞ scales.
+  const s = Float64Array.from(wmax, (w, j) => Math.fround(Math.max(1e-5, Math.max(xmax[j], 1e-5) ** alpha / Math.max(w, 1e-5) ** (1 - alpha))));
+  for (const name of step) {
+    const lin = model.linear(name);
+    const src = lin.source as { data: Float32Array };
+    const data = Float32Array.from(src.data, (v, i) => v * s[i % cols]);
+    model.setLinear(name, { format: 'f32', shape: [lin.rows, lin.cols], data });
+    (stats.get(name) as Gptq).scaleInputs(s);
+  }
+  for (let j = 0; j < cols; j++) {
+    norm[j] /= s[j];
+    if (bias) bias[j] /= s[j];
+  }
 }
 
 /** RTN onto any grid: GPTQ with H = I spreads no error, so each weight is simply rounded. */
