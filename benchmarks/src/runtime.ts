@@ -14,6 +14,7 @@ import type { Area, Context, Row } from './harness.js';
 
 const PREFILL = 64;
 const DECODE = 16;
+const ROUNDS = 3;
 
 interface Speed {
   prefillMs: number; // per token
@@ -28,42 +29,83 @@ async function promptFor(path: string): Promise<number[]> {
   return Array.from({ length: PREFILL }, (_, i) => 3 + ((i * 7919) % (vocab - 3)));
 }
 
-async function lowbitSpeed(path: string, threads: number, prompt: number[]): Promise<Speed & { bytesPerToken: number }> {
-  const k: Kernels = threads > 1 ? await createKernelPool({ threads }) : await createKernels();
-  const model = await loadModel(path, { kernels: k });
-  const s = new Session(model, { ctx: PREFILL + DECODE + 8 });
-  let t = performance.now();
-  s.forward(prompt);
-  const prefillMs = (performance.now() - t) / PREFILL;
-  t = performance.now();
-  for (let i = 0; i < DECODE; i++) s.forward([prompt[i]]);
-  const decodeMs = (performance.now() - t) / DECODE;
-  const bytesPerToken = model.bytesPerToken;
-  model.free();
-  if ('close' in k) await (k as unknown as { close(): Promise<void> }).close();
-  return { prefillMs, decodeMs, bytesPerToken };
+/** One engine under test: a fresh sequence, then timed prefill and decode (ms per token). */
+interface Engine {
+  run(prompt: number[]): Promise<Speed>;
+  close(): Promise<void>;
 }
 
-async function llamaCppSpeed(path: string, threads: number, ids: number[]): Promise<Speed> {
+async function lowbitEngine(path: string, threads: number): Promise<Engine & { bytesPerToken: number }> {
+  const k: Kernels = threads > 1 ? await createKernelPool({ threads }) : await createKernels();
+  const model = await loadModel(path, { kernels: k });
+  return {
+    bytesPerToken: model.bytesPerToken,
+    async run(prompt) {
+      const s = new Session(model, { ctx: PREFILL + DECODE + 8 });
+      let t = performance.now();
+      s.forward(prompt);
+      const prefillMs = (performance.now() - t) / PREFILL;
+      t = performance.now();
+      for (let i = 0; i < DECODE; i++) s.forward([prompt[i]]);
+      return { prefillMs, decodeMs: (performance.now() - t) / DECODE };
+    },
+    async close() {
+      model.free();
+      if ('close' in k) await (k as unknown as { close(): Promise<void> }).close();
+    },
+  };
+}
+
+async function llamaCppEngine(path: string, threads: number): Promise<Engine> {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
   const model = await llama.loadModel({ modelPath: path });
-  const prompt = ids as never[];
   const ctx = await model.createContext({ contextSize: 256, threads, batchSize: PREFILL });
   const seq = ctx.getSequence();
-  let t = performance.now();
-  await seq.evaluateWithoutGeneratingNewTokens(prompt);
-  const prefillMs = (performance.now() - t) / PREFILL;
-  let n = 0;
-  t = performance.now();
-  for await (const _ of seq.evaluate([prompt[0]], { temperature: 0 })) {
-    if (++n === DECODE) break;
+  return {
+    async run(ids) {
+      const prompt = ids as never[];
+      await seq.clearHistory();
+      let t = performance.now();
+      await seq.evaluateWithoutGeneratingNewTokens(prompt);
+      const prefillMs = (performance.now() - t) / PREFILL;
+      let n = 0;
+      t = performance.now();
+      for await (const _ of seq.evaluate([prompt[0]], { temperature: 0 })) {
+        if (++n === DECODE) break;
+      }
+      return { prefillMs, decodeMs: (performance.now() - t) / DECODE };
+    },
+    async close() {
+      await ctx.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+/**
+ * Both engines loaded at once and run in alternating rounds, medians taken: on a shared machine the
+ * load changes by the minute, and alternating gives both engines the same conditions.
+ */
+async function compare(path: string, threads: number, prompt: number[]): Promise<{ theirs: Speed; ours: Speed & { bytesPerToken: number } }> {
+  const a = await llamaCppEngine(path, threads);
+  const b = await lowbitEngine(path, threads);
+  const ra: Speed[] = [];
+  const rb: Speed[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      ra.push(await a.run(prompt));
+      rb.push(await b.run(prompt));
+    }
+  } finally {
+    await a.close();
+    await b.close();
   }
-  const decodeMs = (performance.now() - t) / DECODE;
-  await ctx.dispose();
-  await model.dispose();
-  await llama.dispose();
-  return { prefillMs, decodeMs };
+  const med = (r: Speed[]) => ({ prefillMs: median(r.map((x) => x.prefillMs)), decodeMs: median(r.map((x) => x.decodeMs)) });
+  return { theirs: med(ra), ours: { ...med(rb), bytesPerToken: b.bytesPerToken } };
 }
 
 function rows(name: string, theirs: Speed, ours: Speed & { bytesPerToken: number }): Row[] {
@@ -105,8 +147,7 @@ export const runtimeArea: Area = {
         const name = `${label}, ${threads} thread${threads > 1 ? 's' : ''}`;
         ctx.log(`runtime: ${name}`);
         const prompt = await promptFor(path);
-        const theirs = await llamaCppSpeed(path, threads, prompt);
-        const ours = await lowbitSpeed(path, threads, prompt);
+        const { theirs, ours } = await compare(path, threads, prompt);
         const r = rows(name, theirs, ours);
         const lowbitDecode = r[1];
         lowbitDecode.note = `${(((lowbitDecode.gbps ?? 0) / ceiling) * 100).toFixed(0)}% of the ${ceiling.toFixed(1)} GB/s copy bandwidth`;
