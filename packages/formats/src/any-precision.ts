@@ -1,6 +1,7 @@
 import { LowbitError } from '@lowbit/kernels';
 import { kmeans1d } from '@lowbit/solvers';
 import { checkMatrix } from './int-quant.js';
+import { validatePacked } from './validate.js';
 
 /**
  * Any-precision nested codes (Park et al., "Any-Precision LLM", 2024): one stored model from which
@@ -71,6 +72,7 @@ export function quantizeAnyPrecision(data: Float32Array, shape: [number, number]
 
 /** The `bits`-bit model (seedBits <= bits <= maxBits) read from the nested layout. */
 export function readAnyPrecision(t: AnyPrecisionTensor, bits: number): Float32Array {
+  validatePacked('readAnyPrecision', t);
   if (!Number.isInteger(bits) || bits < t.seedBits || bits > t.maxBits) {
     throw new LowbitError('E_ARG', `readAnyPrecision: this tensor holds ${t.seedBits} to ${t.maxBits} bits, asked for ${bits}`);
   }

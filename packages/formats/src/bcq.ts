@@ -1,6 +1,7 @@
 import { LowbitError } from '@lowbit/kernels';
 import { leastSquares } from '@lowbit/solvers';
 import { checkMatrix } from './int-quant.js';
+import { validatePacked } from './validate.js';
 
 /**
  * Binary-coding quantization (Xu et al. 2018; used by BiQGEMM, nuQmm, AlphaTuning):
@@ -112,6 +113,7 @@ function fitGroup(w: Float32Array, n: number, k: number, iters: number, signs: I
 }
 
 export function dequantizeBcq(t: BcqTensor): Float32Array {
+  validatePacked('dequantizeBcq', t);
   const [rows, cols] = t.shape;
   const ng = Math.ceil(cols / t.group);
   const rpb = Math.ceil(cols / 8);

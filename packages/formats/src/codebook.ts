@@ -3,6 +3,7 @@ import { kmeans1d } from '@lowbit/solvers';
 import { checkBits } from './integer.js';
 import { checkMatrix, readBits, rowBytes, writeBits } from './int-quant.js';
 import { NF4_TABLE, nearestIndex } from './nf4.js';
+import { validatePacked } from './validate.js';
 
 /**
  * Non-uniform codebooks (nuQmm, SqueezeLLM-style): each output channel (row) has its own table of
@@ -38,6 +39,7 @@ export function quantizeCodebook(data: Float32Array, shape: [number, number], o:
 }
 
 export function dequantizeCodebook(t: CodebookTensor): Float32Array {
+  validatePacked('dequantizeCodebook', t);
   const [rows, cols] = t.shape;
   const size = 2 ** t.bits;
   const rb = rowBytes(cols, t.bits);
@@ -87,6 +89,7 @@ export function quantizeNf4(data: Float32Array, shape: [number, number], o: { gr
 }
 
 export function dequantizeNf4(t: Nf4Tensor): Float32Array {
+  validatePacked('dequantizeNf4', t);
   const [rows, cols] = t.shape;
   const ng = Math.ceil(cols / t.group);
   const rb = rowBytes(cols, 4);

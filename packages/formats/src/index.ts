@@ -15,3 +15,4 @@ export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type 
 export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
 export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';
 export { gemvPacked, gemvPackedWasm, packMxCodes, uploadGemv, type GemvTensor, type ResidentGemv } from './gemv.js';
+export { validatePacked } from './validate.js';

@@ -1,6 +1,7 @@
 import { LowbitError } from '@lowbit/kernels';
 import { checkBits } from './integer.js';
 import { roundEven } from './round.js';
+import { validatePacked } from './validate.js';
 
 /**
  * INT-k quantization of a [rows, cols] matrix (rows = output channels, cols = input channels), as
@@ -155,6 +156,7 @@ export function encodeIntWith(
 }
 
 export function dequantizeInt(t: PackedIntTensor): Float32Array {
+  validatePacked('dequantizeInt', t);
   const [rows, cols] = t.shape;
   const layout = scaleLayout(t.shape, t.granularity, t.group);
   const rb = rowBytes(cols, t.bits);

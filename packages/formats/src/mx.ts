@@ -2,6 +2,7 @@ import { LowbitError } from '@lowbit/kernels';
 import { decodeInt } from './integer.js';
 import { MINIFLOATS, decodeMinifloat, encodeMinifloat, minifloatLimits } from './minifloat.js';
 import { roundEven } from './round.js';
+import { validatePacked } from './validate.js';
 
 /**
  * OCP Microscaling (MX) v1.0: blocks of 32 elements share one E8M0 scale X = 2^e. Section 6.3's
@@ -117,6 +118,7 @@ function valueTable(format: MxFormatName, el: MxElement): Float64Array {
 }
 
 export function dequantizeMx(t: MxTensor): Float32Array {
+  validatePacked('dequantizeMx', t);
   const el = element(t.format);
   const table = valueTable(t.format, el);
   const nb = Math.ceil(t.length / MX_BLOCK);

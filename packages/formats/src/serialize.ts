@@ -4,6 +4,7 @@ import type { BcqTensor } from './bcq.js';
 import type { CodebookTensor, Nf4Tensor } from './codebook.js';
 import type { PackedIntTensor } from './int-quant.js';
 import type { MxTensor } from './mx.js';
+import { validatePacked } from './validate.js';
 
 /** Every packed tensor of this package; `kind` (or `format` for MX) says which. */
 export type PackedTensor = PackedIntTensor | CodebookTensor | Nf4Tensor | BcqTensor | AnyPrecisionTensor | (MxTensor & { kind?: 'mx' });
@@ -84,6 +85,12 @@ export function deserializeTensor(bytes: Uint8Array): PackedTensor {
     if (b.index === undefined) t[b.field] = arr;
     else ((t[b.field] ??= []) as Typed[])[b.index] = arr;
     o += pad8(n);
+  }
+  // The header's lengths must agree with its own shape and parameters (a hand-edited or corrupt header).
+  try {
+    validatePacked('packed tensor', t as unknown as PackedTensor);
+  } catch (e) {
+    throw new LowbitError('E_BAD_FILE', (e as Error).message, { cause: e });
   }
   return t as unknown as PackedTensor;
 }

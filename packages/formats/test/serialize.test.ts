@@ -34,3 +34,43 @@ describe('every packed tensor serializes to bytes and back losslessly', () => {
     }
   });
 });
+
+describe('every decoder checks the lengths a packed tensor implies', () => {
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      expect(isLowbitError(e)).toBe(true);
+      return (e as { code: string }).code;
+    }
+    return 'none';
+  };
+  const w = Float32Array.from({ length: 4 * 40 }, (_, i) => Math.sin(i) * 0.1);
+  const s: [number, number] = [4, 40];
+
+  it('wrong scales, zeros, codes, tables or planes → E_SHAPE; bad parameters → E_ARG', () => {
+    const i4 = quantizeInt(w, s, { bits: 4, granularity: 'group-cols', group: 16, symmetric: false });
+    expect(code(() => dequantizeInt({ ...i4, scales: i4.scales.subarray(1) }))).toBe('E_SHAPE');
+    expect(code(() => dequantizeInt({ ...i4, zeros: new Float32Array(1) }))).toBe('E_SHAPE');
+    expect(code(() => dequantizeInt({ ...i4, codes: i4.codes.subarray(1) }))).toBe('E_SHAPE');
+    expect(code(() => dequantizeInt({ ...i4, group: 0 }))).toBe('E_ARG');
+    expect(code(() => dequantizeInt({ ...i4, bits: 9 }))).toBe('E_ARG');
+    const n = quantizeNf4(w, s, { group: 16 });
+    expect(code(() => dequantizeNf4({ ...n, scales: new Float32Array(3) }))).toBe('E_SHAPE');
+    expect(code(() => dequantizeNf4({ ...n, group: -1 }))).toBe('E_ARG');
+    const b = quantizeBcq(w, s, { bits: 2, group: 16 });
+    expect(code(() => dequantizeBcq({ ...b, alphas: b.alphas.subarray(2) }))).toBe('E_SHAPE');
+    const c = quantizeCodebook(w, s, { bits: 2 });
+    expect(code(() => dequantizeCodebook({ ...c, lut: c.lut.subarray(1) }))).toBe('E_SHAPE');
+    const a = quantizeAnyPrecision(w, s, { maxBits: 4 });
+    expect(code(() => readAnyPrecision({ ...a, luts: a.luts.slice(1) }, 3))).toBe('E_SHAPE');
+    const m = quantizeMx(w, { format: 'mxfp6_e2m3' });
+    expect(code(() => dequantizeMx({ ...m, codes: m.codes.subarray(1) }))).toBe('E_SHAPE');
+  });
+
+  it('a header whose lengths disagree with its shape is a bad file, not a short read', () => {
+    const t = quantizeInt(w, s, { bits: 3, granularity: 'per-oc' });
+    const bytes = serializeTensor({ ...t, scales: t.scales.subarray(0, 3) });
+    expect(code(() => deserializeTensor(bytes))).toBe('E_BAD_FILE');
+  });
+});
