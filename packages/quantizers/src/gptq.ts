@@ -14,6 +14,12 @@ export interface GptqOptions {
   staticGroups?: boolean;
   /** Dampening λ = damp·mean(diag H) added to diag H (paper §4: 1% of the average diagonal). */
   damp?: number;
+  /**
+   * Which weights share a scale. 'oc' (default): groups of `group` consecutive columns in a row.
+   * 'ic' (AdaDim's per-input-channel grouping): groups of `group` consecutive rows in a column (0 = the
+   * whole column); each column's scales are fitted on its current values just before it is quantized.
+   */
+  dim?: 'oc' | 'ic';
   /** Columns per lazy batch (paper §4, "Lazy batch-updates"): B = 128. */
   blockSize?: number;
 }
@@ -142,10 +148,13 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
   if (!Number.isInteger(group) || group < 0) throw new LowbitError('E_ARG', `gptq: group must be a non-negative integer, got ${group}`);
   if (!(damp >= 0)) throw new LowbitError('E_ARG', `gptq: damp must be >= 0, got ${damp}`);
   if (!Number.isInteger(B) || B < 1) throw new LowbitError('E_ARG', `gptq: blockSize must be a positive integer, got ${B}`);
-  const G = group > 0 ? group : cols;
+  const dim = options.dim ?? 'oc';
+  if (dim !== 'oc' && dim !== 'ic') throw new LowbitError('E_ARG', `gptq: dim must be 'oc' or 'ic', got ${dim as string}`);
+  const GR = dim === 'ic' ? (group > 0 ? group : rows) : 0; // rows per group along a column
+  const G = dim === 'ic' ? cols : group > 0 ? group : cols;
   const ngroups = Math.ceil(cols / G);
   const actOrder = options.actOrder ?? false;
-  const staticGroups = (options.staticGroups ?? false) && group > 0;
+  const staticGroups = (options.staticGroups ?? false) && group > 0 && dim === 'oc';
 
   const H = Float64Array.from(hessian);
   const W0 = Float64Array.from(w);
@@ -185,6 +194,10 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
     }
   };
   staticParams.forEach((p, g) => store(g, p));
+  const icCount = dim === 'ic' ? Math.ceil(rows / GR) * cols : 0;
+  const icScales = new Float32Array(icCount);
+  const icZeros = grid.symmetric ? null : new Float32Array(icCount);
+  const icParams: GridParams[] = [];
 
   let params: GridParams | null = null;
   let loss = 0;
@@ -194,7 +207,15 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
     const cnt = i2 - i1;
     Err.fill(0);
     for (let q = i1; q < i2; q++) {
-      if (staticGroups) {
+      if (dim === 'ic') {
+        params = columnParams(grid, W, rows, cols, q, GR);
+        for (let r = 0; r < rows; r++) {
+          const k = Math.floor(r / GR) * cols + perm[q];
+          icScales[k] = params.scale[r];
+          if (icZeros) icZeros[k] = params.zero[r];
+        }
+        icParams[perm[q]] = params;
+      } else if (staticGroups) {
         params = staticParams[Math.floor(perm[q] / G)];
         groupIndex[perm[q]] = Math.floor(perm[q] / G);
       } else {
@@ -236,7 +257,11 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
   for (let r = 0; r < rows; r++) for (let q = 0; q < cols; q++) outCodes[r * cols + perm[q]] = codes[r * cols + q];
   const weights = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) weights[r * cols + c] = grid.value(outCodes[r * cols + c], r, groupParams[groupIndex[c]]);
+    for (let c = 0; c < cols; c++) weights[r * cols + c] = grid.value(outCodes[r * cols + c], r, dim === 'ic' ? icParams[c] : groupParams[groupIndex[c]]);
+  }
+  if (dim === 'ic') {
+    const packed = grid instanceof IntGrid ? packInt(outCodes, rows, cols, grid, GR, icScales, icZeros, 'group-rows') : null;
+    return { weights, codes: outCodes, scales: icScales, zeros: icZeros, groupIndex, packed, loss, deadColumns: dead };
   }
   let contiguous = true;
   for (let c = 0; c < cols && contiguous; c++) contiguous = groupIndex[c] === Math.floor(c / G);
@@ -265,13 +290,28 @@ function currentColumns(W: Float64Array, Err: Float64Array, U: Float64Array, row
   return out;
 }
 
-function packInt(codes: Uint8Array, rows: number, cols: number, grid: Grid, group: number, scales: Float32Array, zeros: Float32Array | null): PackedIntTensor {
+/** Per-row params of column q where rows share a scale in groups of `gr` (the grid fitted on each row group's values). */
+function columnParams(grid: Grid, W: Float64Array, rows: number, cols: number, q: number, gr: number): GridParams {
+  const col = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) col[r] = W[r * cols + q];
+  const scale = new Float64Array(rows);
+  const zero = new Float64Array(rows);
+  for (let r0 = 0; r0 < rows; r0 += gr) {
+    const r1 = Math.min(rows, r0 + gr);
+    const p = grid.findParams(col, 1, rows, r0, r1);
+    scale.fill(p.scale[0], r0, r1);
+    zero.fill(p.zero[0], r0, r1);
+  }
+  return { scale, zero };
+}
+
+function packInt(codes: Uint8Array, rows: number, cols: number, grid: Grid, group: number, scales: Float32Array, zeros: Float32Array | null, granularity?: 'group-rows'): PackedIntTensor {
   const rb = rowBytes(cols, grid.bits);
   const packed = new Uint8Array(rows * rb);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) writeBits(packed, r * rb * 8 + c * grid.bits, grid.bits, codes[r * cols + c]);
   return {
     kind: 'int', bits: grid.bits, symmetric: grid.symmetric, shape: [rows, cols],
-    granularity: group > 0 ? 'group-cols' : 'per-oc', group: group > 0 ? group : cols,
+    granularity: granularity ?? (group > 0 ? 'group-cols' : 'per-oc'), group: granularity ? group : group > 0 ? group : cols,
     scales, zeros, codes: packed,
   };
 }

@@ -36,6 +36,12 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
    * norm weight (and bias) ← /s, an exact rewrite of the model before quantization. Omitted: no smoothing.
    */
   smooth?: number;
+  /**
+   * AdaDim: per layer, quantize with groups along the input dimension (per-OC scales, the usual) and
+   * along the output dimension (per-IC scales), and keep the one with the lower output error on the
+   * layer's calibration inputs (activation-aware). INT-k only.
+   */
+  adaDim?: boolean;
   /** Measure each layer's output error on its calibration inputs (costs the calibration passes for RTN too). */
   measure?: boolean;
   onLayer?: (report: LayerReport, done: number, total: number) => void;
@@ -49,6 +55,8 @@ export interface LayerReport {
   errOutput: number;
   errWeight: number;
   seconds: number;
+  /** Grouping used: 'oc' (scales per output channel / row groups of columns) or 'ic' (per input channel). */
+  dim: 'oc' | 'ic';
 }
 
 export interface ModelQuantizeResult {
@@ -77,11 +85,12 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   const group = o.group ?? 0;
   const smooth = o.smooth;
   if (smooth !== undefined && !(smooth >= 0 && smooth <= 1)) throw new LowbitError('E_ARG', `smooth (SmoothQuant α) must be in [0, 1], got ${smooth}`);
-  const needCalibration = o.method === 'gptq' || o.measure === true || smooth !== undefined;
+  const needCalibration = o.method === 'gptq' || o.measure === true || smooth !== undefined || o.adaDim === true;
   if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${o.method} needs calibration text`);
   const format = o.format ?? 'int';
   const grid: Grid = format === 'int' ? new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true }) : new GgmlGrid(format);
   if (format !== 'int' && group !== 32) throw new LowbitError('E_ARG', `${format} stores groups of 32 (got group ${group})`);
+  if (format !== 'int' && o.adaDim) throw new LowbitError('E_ARG', `${format}: AdaDim's per-input-channel groups have no ggml block type`);
   if (format !== 'int' && o.actOrder && !o.staticGroups) throw new LowbitError('E_ARG', `${format}: act-order needs static groups (ggml blocks are contiguous)`);
   const names = new Set(model.linears().filter((l) => format === 'int' || l.cols % 32 === 0).map((l) => l.name));
   const steps: string[][] = [];
@@ -105,23 +114,33 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       const shape: [number, number] = [lin.rows, lin.cols];
       const acc = stats?.get(name);
       if (acc && acc.samples === 0) throw new LowbitError('E_ARG', `${name}: the calibration text produced no inputs for this layer`);
-      const r = o.method === 'gptq'
-        ? gptqQuantize(src.data, shape, (acc as NonNullable<typeof acc>).hessian(), { grid, group, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp })
+      const H = acc?.hessian();
+      const quantizeAlong = (dim: 'oc' | 'ic') => o.method === 'gptq'
+        ? gptqQuantize(src.data, shape, H as Float64Array, { grid, group, dim, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp })
         : format === 'int'
-          ? rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined })
+          ? rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined, granularity: dim === 'ic' ? (group ? 'group-rows' : 'per-ic') : undefined })
           : rtnOnGrid(src.data, shape, grid, group);
+      const gram = acc?.gram();
+      let dim: 'oc' | 'ic' = 'oc';
+      let r = quantizeAlong('oc');
+      let err = gram ? outputError(src.data, r.weights, shape, gram) : Number.NaN;
+      if (o.adaDim) {
+        const ric = quantizeAlong('ic');
+        const eic = outputError(src.data, ric.weights, shape, gram as Float64Array);
+        if (eic < err) [r, err, dim] = [ric, eic, 'ic'];
+      }
       const report: LayerReport = {
-        name, rows: lin.rows, cols: lin.cols,
-        errOutput: acc ? outputError(src.data, r.weights, shape, acc.gram()) : Number.NaN,
+        name, rows: lin.rows, cols: lin.cols, dim,
+        errOutput: err,
         errWeight: weightError(src.data, r.weights),
         seconds: (performance.now() - t) / 1000,
       };
       if (format === 'int') {
         model.setLinear(name, { format: 'f32', shape, data: r.weights });
         packed.set(name, r.packed);
-        // f32 scale (+ f32 zero) per row and group; a partial last group costs a whole scale.
-        const groupsPerRow = group > 0 ? Math.ceil(lin.cols / group) : 1;
-        bits += lin.rows * (lin.cols * o.bits + groupsPerRow * 32 * ((o.symmetric ?? true) ? 1 : 2));
+        // f32 scale (+ f32 zero) per group; a partial last group costs a whole scale.
+        const nScales = dim === 'oc' ? lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1) : lin.cols * (group > 0 ? Math.ceil(lin.rows / group) : 1);
+        bits += lin.rows * lin.cols * o.bits + nScales * 32 * ((o.symmetric ?? true) ? 1 : 2);
       } else {
         const g = r as GptqResult;
         model.setLinear(name, { format, shape, data: ggmlBlocks(format, g.codes, lin.rows, lin.cols, g.scales, g.zeros) });

@@ -60,7 +60,7 @@ function inverse(A: Float64Array, n: number): Float64Array {
  * to every row. Groups get their grid from the current weights when their first column comes
  * up (act-order: in quantization order), or from the original weights with static groups.
  */
-function slowObs(w: Float32Array, rows: number, cols: number, H0: Float64Array, o: { bits: number; sym: boolean; group: number; actOrder: boolean; staticGroups: boolean; damp: number }) {
+function slowObs(w: Float32Array, rows: number, cols: number, H0: Float64Array, o: { bits: number; sym: boolean; group: number; actOrder: boolean; staticGroups: boolean; damp: number; ic?: boolean }) {
   const grid = new IntGrid({ bits: o.bits, symmetric: o.sym });
   const G = o.group || cols;
   const H = Float64Array.from(H0);
@@ -85,7 +85,19 @@ function slowObs(w: Float32Array, rows: number, cols: number, H0: Float64Array, 
     const HF = new Float64Array(m * m);
     for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) HF[a * m + b] = H[F[a] * cols + F[b]];
     const Hinv = inverse(HF, m);
-    if (o.staticGroups && o.group) p = staticP[Math.floor(q / G)];
+    if (o.ic) {
+      // per-input-channel: this column's rows in groups of `group`, fitted on their current values
+      const gr = o.group || rows;
+      const col = Float64Array.from({ length: rows }, (_, r) => W[r * cols + q]);
+      const sc = new Float64Array(rows);
+      const zr = new Float64Array(rows);
+      for (let r0 = 0; r0 < rows; r0 += gr) {
+        const one = grid.findParams(col.slice(r0, Math.min(rows, r0 + gr)), 1, Math.min(rows, r0 + gr) - r0, 0, Math.min(rows, r0 + gr) - r0);
+        sc.fill(one.scale[0], r0, r0 + gr);
+        zr.fill(one.zero[0], r0, r0 + gr);
+      }
+      p = { scale: sc, zero: zr };
+    } else if (o.staticGroups && o.group) p = staticP[Math.floor(q / G)];
     else if (i % G === 0) {
       const cur = new Float64Array(rows * Math.min(G, m));
       const width = Math.min(G, m);
@@ -157,6 +169,19 @@ describe('GPTQ against a direct OBS implementation', () => {
     const b = gptqQuantize(w, [rows, cols], H, { grid, group: 8 });
     expect(relDiff(a.weights, b.weights)).toBeGreaterThan(1e-2);
   });
+
+  for (const ic of [{ group: 0, actOrder: false }, { group: 5, actOrder: true }]) {
+    it(`per-input-channel groups (AdaDim), rows per group ${ic.group || 'all'}${ic.actOrder ? ', act-order' : ''}: same as sequential OBS, packed as formats group-rows`, () => {
+      const grid = new IntGrid({ bits: 3, symmetric: false });
+      const r = gptqQuantize(w, [rows, cols], H, { grid, dim: 'ic', group: ic.group, actOrder: ic.actOrder, blockSize: 7 });
+      const ref = slowObs(w, rows, cols, H, { bits: 3, sym: false, group: ic.group, actOrder: ic.actOrder, staticGroups: false, damp: 0.01, ic: true });
+      expect(relDiff(r.weights, ref)).toBeLessThan(1e-6);
+      expect(r.packed?.granularity).toBe('group-rows');
+      expect(dequantizeInt(r.packed!)).toEqual(r.weights);
+      const rt = rtnQuantize(w, [rows, cols], { bits: 3, symmetric: false, granularity: ic.group ? 'group-rows' : 'per-ic', group: ic.group || undefined });
+      expect(outputError(w, r.weights, [rows, cols], gram)).toBeLessThan(outputError(w, rt.weights, [rows, cols], gram));
+    });
+  }
 
   it('act-order without static groups records the permuted group of each column', () => {
     const r = gptqQuantize(w, [rows, cols], H, { grid: new IntGrid({ bits: 4 }), group: 8, actOrder: true });
