@@ -1,4 +1,3 @@
-import { hsum } from './f32';
 
 // int4 weights, int-k packing (element 2j = low nibble of byte j, 2j+1 = high nibble; each row
 // starts on a byte boundary), one f32 scale and optional f32 zero point per group along cols:
@@ -42,43 +41,53 @@ import { hsum } from './f32';
   return i32x4.extadd_pairwise_i16x8_s(a16);
 }
 
+// Four f32 values at p0..p3 (+off) as one vector: the four rows' scales (or zeros) of a group.
+// @ts-ignore: decorator
+@inline function gather4(p0: usize, p1: usize, p2: usize, p3: usize, off: usize): v128 {
+  let v = f32x4.splat(0);
+  v = v128.load32_lane(p0 + off, v, 0);
+  v = v128.load32_lane(p1 + off, v, 1);
+  v = v128.load32_lane(p2 + off, v, 2);
+  return v128.load32_lane(p3 + off, v, 3);
+}
+
+// [Σa, Σb, Σc, Σd] of four i32x4: one lane per row of the tile.
+// @ts-ignore: decorator
+@inline function lanesSum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
+}
+
 // Four rows (w0..w3, possibly repeating the last row of the matrix) against one input vector.
-// Writes the four sums to res[0..3].
+// Writes the four sums to res[0..3]. The group epilogue (scales, zero points, conversion to f32)
+// runs on one vector with a lane per row instead of four times on splats: about 40 → 20 ops per
+// group and tile, which is a tenth of the work at group 128.
 // @ts-ignore: decorator
 @inline function tileSimd(
   w0: usize, w1: usize, w2: usize, w3: usize, s0: usize, s1: usize, s2: usize, s3: usize,
   z0: usize, z1: usize, z2: usize, z3: usize, ngroups: i32, bpg: i32, nblk: i32,
   xq: usize, xq16: usize, xs: usize, xsum: usize, res: usize,
 ): void {
-  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
-  let c0: f32 = 0, c1: f32 = 0, c2: f32 = 0, c3: f32 = 0;
+  // The plain planes carry a factor 256, taken out with the scale (exact: a power of two).
+  const unit: f32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0.00390625;
+  let acc = f32x4.splat(0);
+  let corr = f32x4.splat(0);
   for (let g = 0; g < ngroups; g++) {
     const go = <usize>g << 2;
     const dx = load<f32>(xs + go);
-    const sx = <f32>load<i32>(xsum + go);
-    const g0 = load<f32>(s0 + go) * dx, g1 = load<f32>(s1 + go) * dx;
-    const g2 = load<f32>(s2 + go) * dx, g3 = load<f32>(s3 + go) * dx;
-    if (z0 != 0) {
-      c0 += g0 * load<f32>(z0 + go) * sx;
-      c1 += g1 * load<f32>(z1 + go) * sx;
-      c2 += g2 * load<f32>(z2 + go) * sx;
-      c3 += g3 * load<f32>(z3 + go) * sx;
-    } else {
-      c0 += g0 * 8 * sx;
-      c1 += g1 * 8 * sx;
-      c2 += g2 * 8 * sx;
-      c3 += g3 * 8 * sx;
-    }
-    // The plain planes carry a factor 256, taken out with the scale (exact: a power of two).
-    const unit: f32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0.00390625;
-    const h0 = f32x4.splat(g0 * unit), h1 = f32x4.splat(g1 * unit), h2 = f32x4.splat(g2 * unit), h3 = f32x4.splat(g3 * unit);
+    const dsx = dx * <f32>load<i32>(xsum + go);
+    const sc = gather4(s0, s1, s2, s3, go);
+    const zc = z0 != 0 ? gather4(z0, z1, z2, z3, go) : f32x4.splat(8);
+    corr = f32x4.add(corr, f32x4.mul(f32x4.mul(sc, zc), f32x4.splat(dsx)));
+    const h = f32x4.mul(sc, f32x4.splat(dx * unit));
     const kEnd = min<i32>((g + 1) * bpg, nblk);
     let k = g * bpg;
     while (k < kEnd) {
-      // A plain-SIMD i32 lane gains at most 8·256·15·127 (3.9e6) per block, so sums are moved to
-      // f32 every 256 blocks (8192 columns) at the latest; they are multiples of 256 below 2^31,
-      // which f32 holds exactly.
-      const kChunk = min<i32>(kEnd, k + 256);
+      // Plain SIMD: a row gains at most 32·256·15·127 (1.6e7) per block, so the four rows' sums are
+      // moved to f32 every 128 blocks (4096 columns) at the latest; they stay multiples of 256
+      // below 2^31, which f32 holds exactly.
+      const kChunk = min<i32>(kEnd, k + 128);
       let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
       if (ASC_FEATURE_RELAXED_SIMD) {
         while (k < kChunk) {
@@ -110,16 +119,10 @@ import { hsum } from './f32';
           i3 = stepPlain(w3 + wo, p0, p1, p2, p3, i3);
         }
       }
-      f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(i0), h0));
-      f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(i1), h1));
-      f2 = f32x4.add(f2, f32x4.mul(f32x4.convert_i32x4_s(i2), h2));
-      f3 = f32x4.add(f3, f32x4.mul(f32x4.convert_i32x4_s(i3), h3));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(lanesSum4(i0, i1, i2, i3)), h));
     }
   }
-  store<f32>(res, hsum(f0) - c0);
-  store<f32>(res, hsum(f1) - c1, 4);
-  store<f32>(res, hsum(f2) - c2, 8);
-  store<f32>(res, hsum(f3) - c3, 12);
+  v128.store(res, f32x4.sub(acc, corr));
 }
 
 // @ts-ignore: decorator
