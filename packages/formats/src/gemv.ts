@@ -1,4 +1,6 @@
-import { type GemvLutGroupsArgs, gemvLutGroups, gemvLutGroupsReference, type Kernels, LowbitError } from '@lowbit/kernels';
+import { gemvBitplanes, gemvBitplanesReference, type GemvLutGroupsArgs, gemvLutGroups, gemvLutGroupsReference, type Kernels, LowbitError } from '@lowbit/kernels';
+import type { AnyPrecisionTensor } from './any-precision.js';
+import { validatePacked } from './validate.js';
 import type { CodebookTensor, Nf4Tensor } from './codebook.js';
 import type { PackedIntTensor } from './int-quant.js';
 import { writeBits } from './int-quant.js';
@@ -173,4 +175,26 @@ export function uploadGemv(k: Kernels, t: GemvTensor): ResidentGemv {
       freed = true;
     },
   };
+}
+
+function bitplaneArgs(fn: string, t: AnyPrecisionTensor, bits: number, x: Float32Array) {
+  validatePacked(fn, t);
+  if (!Number.isInteger(bits) || bits < t.seedBits || bits > t.maxBits) {
+    throw new LowbitError('E_ARG', `${fn}: this tensor holds ${t.seedBits} to ${t.maxBits} bits, asked for ${bits}`);
+  }
+  const [rows, cols] = t.shape;
+  return { planes: t.planes, rows, cols, maxBits: t.maxBits, bits, lut: t.luts[bits - t.seedBits], x };
+}
+
+/**
+ * y = W·x for the `bits`-bit model of an any-precision tensor, reading only its top `bits` planes
+ * (any-precision serving: one stored model, the width chosen per call). TypeScript definition.
+ */
+export function gemvAnyPrecision(t: AnyPrecisionTensor, bits: number, x: Float32Array): Float32Array {
+  return gemvBitplanesReference(bitplaneArgs('gemvAnyPrecision', t, bits, x));
+}
+
+/** gemvAnyPrecision in WASM, equal to it bit for bit. */
+export function gemvAnyPrecisionWasm(k: Kernels, t: AnyPrecisionTensor, bits: number, x: Float32Array): Float32Array {
+  return gemvBitplanes(k, bitplaneArgs('gemvAnyPrecisionWasm', t, bits, x));
 }

@@ -14,5 +14,5 @@ export { decodePackedWasm, dequantizeBcqWasm, dequantizeCodebookWasm, dequantize
 export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type CodebookTensor, type Nf4Tensor } from './codebook.js';
 export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
 export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';
-export { gemvPacked, gemvPackedWasm, packMxCodes, uploadGemv, type GemvTensor, type ResidentGemv } from './gemv.js';
+export { gemvAnyPrecision, gemvAnyPrecisionWasm, gemvPacked, gemvPackedWasm, packMxCodes, uploadGemv, type GemvTensor, type ResidentGemv } from './gemv.js';
 export { validatePacked } from './validate.js';

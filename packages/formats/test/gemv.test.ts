@@ -1,7 +1,7 @@
 import { createKernels, type KernelVariant } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
-  dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, gemvPacked, gemvPackedWasm, type GemvTensor, isLowbitError,
+  dequantizeCodebook, dequantizeInt, gemvAnyPrecision, gemvAnyPrecisionWasm, quantizeAnyPrecision, readAnyPrecision, dequantizeMx, dequantizeNf4, gemvPacked, gemvPackedWasm, type GemvTensor, isLowbitError,
   MX_FORMATS, packMxCodes, uploadGemv, quantizeCodebook, readBits, quantizeInt, quantizeMx, quantizeNf4, type Granularity,
 } from '../src/index.js';
 
@@ -84,6 +84,25 @@ describe.each(['simd', 'scalar', 'relaxed'] as KernelVariant[])('decode-into-GEM
       sameBits(resident.gemv(x), ref); // codes stay intact in WASM memory between calls
       resident.free();
       close(ref, dense(made.d, rows, cols, x), x, made.d, cols);
+    }
+  });
+
+  it('any-precision: every width 3..6 read from one layout, only its top planes', () => {
+    const r = rng(13);
+    for (const [rows, cols] of [[3, 37], [2, 64], [1, 5]] as [number, number][]) {
+      const w = matrix(r, rows, cols, 0.2);
+      const t = quantizeAnyPrecision(w, [rows, cols], { seedBits: 3, maxBits: 6 });
+      const x = matrix(r, 1, cols, 2);
+      for (let bits = 3; bits <= 6; bits++) {
+        const ref = gemvAnyPrecision(t, bits, x);
+        sameBits(gemvAnyPrecisionWasm(k, t, bits, x), ref);
+        const d = readAnyPrecision(t, bits);
+        close(ref, dense(d, rows, cols, x), x, d, cols);
+        // Scribbling over the planes below `bits` changes nothing: they are never read.
+        const planes = t.planes.slice();
+        planes.fill(0xa5, bits * rows * Math.ceil(cols / 8));
+        sameBits(gemvAnyPrecisionWasm(k, { ...t, planes }, bits, x), ref);
+      }
     }
   });
 

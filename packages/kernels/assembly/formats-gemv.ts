@@ -160,3 +160,57 @@ function rowScalar(src: usize, tab: usize, r: i32, cols: i32, bits: i32, scales:
   }
   return sum;
 }
+
+// Any-precision nested codes (@lowbit/formats quantizeAnyPrecision): the code of element (r, c)
+// at `bits` bits is read MSB first from planes 0..bits−1 of [maxBits][rows, ⌈cols/8⌉]; lower planes
+// are never touched, which is what lets one stored model serve every width. The arithmetic is
+// gemv_lut_groups' with one group per row, a table per row (2^bits entries), no scale, no zero
+// (subtracting a zero of +0 is the identity, so it is left out).
+// @ts-ignore: decorator
+@inline function planeCode(planes: usize, planeBytes: usize, rowOff: usize, c: i32, bits: i32): u32 {
+  let code: u32 = 0;
+  const byte = rowOff + <usize>(c >> 3);
+  const sh = <u32>(c & 7);
+  for (let b = 0; b < bits; b++) code = (code << 1) | ((<u32>load<u8>(planes + <usize>b * planeBytes + byte) >> sh) & 1);
+  return code;
+}
+
+export function gemv_bitplanes(planes: usize, rows: i32, cols: i32, bits: i32, lut: usize, x: usize, out: usize): void {
+  const rpb = <usize>((cols + 7) >> 3);
+  const planeBytes = <usize>rows * rpb;
+  for (let r = 0; r < rows; r++) {
+    const rowOff = <usize>r * rpb;
+    const tab = lut + ((<usize>r << <usize>bits) << 2);
+    let dot: f32;
+    if (ASC_FEATURE_SIMD) {
+      let acc = f32x4.splat(0);
+      let c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        let v = f32x4.splat(load<f32>(tab + (<usize>planeCode(planes, planeBytes, rowOff, c, bits) << 2)));
+        v = f32x4.replace_lane(v, 1, load<f32>(tab + (<usize>planeCode(planes, planeBytes, rowOff, c + 1, bits) << 2)));
+        v = f32x4.replace_lane(v, 2, load<f32>(tab + (<usize>planeCode(planes, planeBytes, rowOff, c + 2, bits) << 2)));
+        v = f32x4.replace_lane(v, 3, load<f32>(tab + (<usize>planeCode(planes, planeBytes, rowOff, c + 3, bits) << 2)));
+        acc = f32x4.add(acc, f32x4.mul(v, v128.load(x + (<usize>c << 2))));
+      }
+      for (let j = 0; c + j < cols; j++) {
+        const p: f32 = load<f32>(tab + (<usize>planeCode(planes, planeBytes, rowOff, c + j, bits) << 2)) * load<f32>(x + (<usize>(c + j) << 2));
+        if (j == 0) acc = f32x4.replace_lane(acc, 0, f32x4.extract_lane(acc, 0) + p);
+        else if (j == 1) acc = f32x4.replace_lane(acc, 1, f32x4.extract_lane(acc, 1) + p);
+        else acc = f32x4.replace_lane(acc, 2, f32x4.extract_lane(acc, 2) + p);
+      }
+      dot = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+    } else {
+      let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
+      for (let c = 0; c < cols; c++) {
+        const p: f32 = load<f32>(tab + (<usize>planeCode(planes, planeBytes, rowOff, c, bits) << 2)) * load<f32>(x + (<usize>c << 2));
+        const lane = c & 3;
+        if (lane == 0) a0 += p;
+        else if (lane == 1) a1 += p;
+        else if (lane == 2) a2 += p;
+        else a3 += p;
+      }
+      dot = a0 + a1 + a2 + a3;
+    }
+    store<f32>(out + (<usize>r << 2), <f32>0 + dot);
+  }
+}

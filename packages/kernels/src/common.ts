@@ -4,4 +4,4 @@ export { WasmHeap } from './heap.js';
 export { selectKernels, makeLoader, instantiate, relaxedAgrees, type LoadOptions, type ModuleSource, type VariantRequest } from './select.js';
 export * as reference from './reference.js';
 export type { GgmlBlockType } from './reference.js';
-export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, type GemvLutGroupsArgs } from './formats-gemv.js';
+export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, gemvBitplanes, gemvBitplanesReference, type GemvLutGroupsArgs, type GemvBitplanesArgs } from './formats-gemv.js';

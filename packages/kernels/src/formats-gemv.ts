@@ -186,3 +186,66 @@ export function dequantBcq(k: Kernels, planes: Uint8Array, alphas: Float32Array,
     return out;
   });
 }
+
+interface PlaneExports {
+  gemv_bitplanes(planes: number, rows: number, cols: number, bits: number, lut: number, x: number, out: number): void;
+}
+
+/** Arguments of a GEMV over any-precision nested codes: the top `bits` of `maxBits` bit-planes. */
+export interface GemvBitplanesArgs {
+  /** [maxBits][rows, ceil(cols/8)], plane 0 the most significant bit; bit c of a row's bytes is element c. */
+  planes: Uint8Array | WasmTensor;
+  rows: number;
+  cols: number;
+  maxBits: number;
+  /** 1..maxBits: how many planes to read. */
+  bits: number;
+  /** [rows, 2^bits] values of the `bits`-bit model. */
+  lut: Float32Array;
+  x: Float32Array;
+}
+
+function checkPlanes(a: GemvBitplanesArgs): void {
+  const fn = 'gemvBitplanes';
+  if (![a.rows, a.cols].every((v) => Number.isInteger(v) && v >= 0)) throw new LowbitError('E_ARG', `${fn}: rows and cols must be non-negative integers`);
+  if (!Number.isInteger(a.maxBits) || a.maxBits < 1 || a.maxBits > 8) throw new LowbitError('E_ARG', `${fn}: maxBits must be 1 to 8, got ${a.maxBits}`);
+  if (!Number.isInteger(a.bits) || a.bits < 1 || a.bits > a.maxBits) throw new LowbitError('E_ARG', `${fn}: bits must be 1 to ${a.maxBits}, got ${a.bits}`);
+  const need = a.maxBits * a.rows * Math.ceil(a.cols / 8);
+  const have = a.planes instanceof WasmTensor ? a.planes.byteLength : a.planes instanceof Uint8Array ? a.planes.length : -1;
+  if (have < 0) throw new LowbitError('E_DTYPE', `${fn}: planes must be a Uint8Array or WasmTensor`);
+  if (a.planes instanceof WasmTensor ? have < need : have !== need) throw new LowbitError('E_SHAPE', `${fn}: planes hold ${have} bytes, ${a.maxBits} planes of [${a.rows}, ${a.cols}] need ${need}`);
+  if (!(a.lut instanceof Float32Array) || a.lut.length !== a.rows * 2 ** a.bits) throw new LowbitError('E_SHAPE', `${fn}: lut must be a Float32Array of ${a.rows * 2 ** a.bits} values`);
+  if (!(a.x instanceof Float32Array) || a.x.length !== a.cols) throw new LowbitError('E_SHAPE', `${fn}: x must be a Float32Array of ${a.cols} values`);
+}
+
+/** WASM GEMV reading only planes 0..bits−1. */
+export function gemvBitplanes(k: Kernels, a: GemvBitplanesArgs): Float32Array {
+  checkPlanes(a);
+  const out = new Float32Array(a.rows);
+  if (a.rows === 0) return out;
+  const ex = k.exports as unknown as PlaneExports;
+  return scoped(k, (put, alloc) => {
+    const po = alloc(out.byteLength);
+    ex.gemv_bitplanes(a.planes instanceof WasmTensor ? a.planes.ptr : put(a.planes), a.rows, a.cols, a.bits, put(a.lut), put(a.x), po);
+    out.set(new Float32Array(k.memory.buffer, po, a.rows));
+    return out;
+  });
+}
+
+/** The definition: the `bits`-bit codes gathered from the planes, then gemvLutGroupsReference (one group per row). */
+export function gemvBitplanesReference(a: GemvBitplanesArgs): Float32Array {
+  if (a.planes instanceof WasmTensor) throw new LowbitError('E_ARG', 'gemvBitplanesReference: planes must be a Uint8Array');
+  checkPlanes(a);
+  const rpb = Math.ceil(a.cols / 8);
+  const rowBytes = Math.ceil((a.cols * a.bits) / 8);
+  const codes = new Uint8Array(a.rows * rowBytes);
+  for (let r = 0; r < a.rows; r++) {
+    for (let c = 0; c < a.cols; c++) {
+      let code = 0;
+      for (let b = 0; b < a.bits; b++) code = (code << 1) | ((a.planes[(b * a.rows + r) * rpb + (c >> 3)] >> (c & 7)) & 1);
+      const bit = r * rowBytes * 8 + c * a.bits;
+      for (let i = 0; i < a.bits; i++) if ((code >> i) & 1) codes[(bit + i) >> 3] |= 1 << ((bit + i) & 7);
+    }
+  }
+  return gemvLutGroupsReference({ codes, rows: a.rows, cols: a.cols, bits: a.bits, lut: a.lut, lutPerRow: true, scales: null, zeros: null, group: Math.max(1, a.cols), x: a.x });
+}
