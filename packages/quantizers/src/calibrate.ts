@@ -1,4 +1,5 @@
-import { type LlamaModel, perplexity } from '@lowbit/runtime';
+import { LowbitError } from '@lowbit/kernels';
+import { type LlamaModel, perplexity, tokenizeDocuments } from '@lowbit/runtime';
 import { Gptq } from './gptq.js';
 
 export interface CalibrationOptions {
@@ -14,6 +15,8 @@ export interface CalibrationOptions {
  * so memory is cols² per layer of interest, never the activations themselves.
  */
 export function collectHessians(model: LlamaModel, text: string, names: Iterable<string>, o: CalibrationOptions = {}): Map<string, Gptq> {
+  const tokens = tokenizeDocuments(model, text).length;
+  if (tokens < 64) throw new LowbitError('E_ARG', `calibration text is too short: ${tokens} tokens (at least 64 are needed, a few thousand are useful)`);
   const acc = new Map<string, Gptq>();
   for (const name of names) acc.set(name, new Gptq(model.linear(name).cols));
   perplexity(model, text, {

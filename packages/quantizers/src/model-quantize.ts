@@ -42,6 +42,12 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
    * layer's calibration inputs (activation-aware). INT-k only.
    */
   adaDim?: boolean;
+  /**
+   * Q-Rater-style clipping search: per layer, try each clipping ratio (the grid covers ratio·range) and
+   * keep the one with the lowest output error on the layer's calibration inputs, then freeze it and go
+   * on to the next layer. `true` = ratios 1, 0.95, …, 0.6. INT-k only.
+   */
+  clipSearch?: boolean | number[];
   /** Measure each layer's output error on its calibration inputs (costs the calibration passes for RTN too). */
   measure?: boolean;
   onLayer?: (report: LayerReport, done: number, total: number) => void;
@@ -55,6 +61,8 @@ export interface LayerReport {
   errOutput: number;
   errWeight: number;
   seconds: number;
+  /** Clipping ratio used (1 = min-max range). */
+  clip: number;
   /** Grouping used: 'oc' (scales per output channel / row groups of columns) or 'ic' (per input channel). */
   dim: 'oc' | 'ic';
 }
@@ -85,11 +93,14 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   const group = o.group ?? 0;
   const smooth = o.smooth;
   if (smooth !== undefined && !(smooth >= 0 && smooth <= 1)) throw new LowbitError('E_ARG', `smooth (SmoothQuant α) must be in [0, 1], got ${smooth}`);
-  const needCalibration = o.method === 'gptq' || o.measure === true || smooth !== undefined || o.adaDim === true;
+  const clips = o.clipSearch === true ? [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6] : o.clipSearch ? o.clipSearch : [1];
+  if (!clips.every((c) => c > 0 && c <= 1)) throw new LowbitError('E_ARG', `clipSearch ratios must be in (0, 1], got ${clips.join(', ')}`);
+  const needCalibration = o.method === 'gptq' || o.measure === true || smooth !== undefined || o.adaDim === true || clips.length > 1;
   if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${o.method} needs calibration text`);
   const format = o.format ?? 'int';
   const grid: Grid = format === 'int' ? new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true }) : new GgmlGrid(format);
   if (format !== 'int' && group !== 32) throw new LowbitError('E_ARG', `${format} stores groups of 32 (got group ${group})`);
+  if (format !== 'int' && clips.length > 1) throw new LowbitError('E_ARG', `${format}: clipping search is for INT-k grids`);
   if (format !== 'int' && o.adaDim) throw new LowbitError('E_ARG', `${format}: AdaDim's per-input-channel groups have no ggml block type`);
   if (format !== 'int' && o.actOrder && !o.staticGroups) throw new LowbitError('E_ARG', `${format}: act-order needs static groups (ggml blocks are contiguous)`);
   const names = new Set(model.linears().filter((l) => format === 'int' || l.cols % 32 === 0).map((l) => l.name));
@@ -115,22 +126,26 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       const acc = stats?.get(name);
       if (acc && acc.samples === 0) throw new LowbitError('E_ARG', `${name}: the calibration text produced no inputs for this layer`);
       const H = acc?.hessian();
-      const quantizeAlong = (dim: 'oc' | 'ic') => o.method === 'gptq'
-        ? gptqQuantize(src.data, shape, H as Float64Array, { grid, group, dim, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp })
+      const quantizeAlong = (dim: 'oc' | 'ic', clip: number) => o.method === 'gptq'
+        ? gptqQuantize(src.data, shape, H as Float64Array, { grid: clip === 1 ? grid : new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true, clip }), group, dim, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp })
         : format === 'int'
-          ? rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined, granularity: dim === 'ic' ? (group ? 'group-rows' : 'per-ic') : undefined })
+          ? rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined, clip, granularity: dim === 'ic' ? (group ? 'group-rows' : 'per-ic') : undefined })
           : rtnOnGrid(src.data, shape, grid, group);
       const gram = acc?.gram();
       let dim: 'oc' | 'ic' = 'oc';
-      let r = quantizeAlong('oc');
-      let err = gram ? outputError(src.data, r.weights, shape, gram) : Number.NaN;
-      if (o.adaDim) {
-        const ric = quantizeAlong('ic');
-        const eic = outputError(src.data, ric.weights, shape, gram as Float64Array);
-        if (eic < err) [r, err, dim] = [ric, eic, 'ic'];
+      let clip = 1;
+      let r: { weights: Float32Array; packed: PackedIntTensor | null } | null = null;
+      let err = Number.POSITIVE_INFINITY;
+      for (const d of o.adaDim ? (['oc', 'ic'] as const) : (['oc'] as const)) {
+        for (const c of clips) {
+          const cand = quantizeAlong(d, c);
+          const e = gram ? outputError(src.data, cand.weights, shape, gram) : Number.NaN;
+          if (r === null || e < err) [r, err, dim, clip] = [cand, e, d, c];
+        }
       }
+      r = r as NonNullable<typeof r>;
       const report: LayerReport = {
-        name, rows: lin.rows, cols: lin.cols, dim,
+        name, rows: lin.rows, cols: lin.cols, dim, clip,
         errOutput: err,
         errWeight: weightError(src.data, r.weights),
         seconds: (performance.now() - t) / 1000,
@@ -142,7 +157,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
         const nScales = dim === 'oc' ? lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1) : lin.cols * (group > 0 ? Math.ceil(lin.rows / group) : 1);
         bits += lin.rows * lin.cols * o.bits + nScales * 32 * ((o.symmetric ?? true) ? 1 : 2);
       } else {
-        const g = r as GptqResult;
+        const g = r as unknown as GptqResult;
         model.setLinear(name, { format, shape, data: ggmlBlocks(format, g.codes, lin.rows, lin.cols, g.scales, g.zeros) });
         packed.set(name, null);
         bits += lin.rows * lin.cols * ({ q4_0: 4.5, q4_1: 5, q8_0: 8.5 } as const)[format];

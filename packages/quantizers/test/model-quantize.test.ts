@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
+import { loadModel } from '@lowbit/runtime';
+import { describe, expect, it } from 'vitest';
+import { isLowbitError, quantizeModel } from '../src/index.js';
+
+const path = fileURLToPath(defaultModelUrl);
+const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
+const base = { bits: 3, group: 0, calibration, maxWindows: 2, measure: true } as const;
+const total = (r: { layers: { errOutput: number }[] }) => r.layers.reduce((s, l) => s + l.errOutput, 0);
+
+describe('quantizeModel on the embedded model (sequential, 2 calibration windows)', () => {
+  it('covers the 35 block linears in forward order, output.weight only on request', async () => {
+    const r = quantizeModel(await loadModel(path), { ...base, method: 'rtn' });
+    expect(r.layers.map((l) => l.name).slice(0, 4)).toEqual(['blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.0.attn_v.weight', 'blk.0.attn_output.weight']);
+    expect(r.layers.length).toBe(35);
+    // 3-bit codes + one f32 scale per row: 3 + 32/64 on 64-wide rows, 3 + 32/172 on ffn_down
+    expect(r.bitsPerWeight).toBeGreaterThan(3.18);
+    expect(r.bitsPerWeight).toBeLessThan(3.5);
+    const withOut = quantizeModel(await loadModel(path), { ...base, method: 'rtn', includeOutput: true });
+    expect(withOut.layers.at(-1)?.name).toBe('output.weight');
+  });
+
+  it('clipping search and AdaDim never lose to their plain method on a layer, and gain in total (RTN int3 per-channel)', async () => {
+    const plain = quantizeModel(await loadModel(path), { ...base, method: 'rtn' });
+    const clipped = quantizeModel(await loadModel(path), { ...base, method: 'rtn', clipSearch: true });
+    const ada = quantizeModel(await loadModel(path), { ...base, method: 'rtn', adaDim: true });
+    expect(total(clipped)).toBeLessThan(0.95 * total(plain));
+    expect(clipped.layers.some((l) => l.clip < 1)).toBe(true);
+    expect(total(ada)).toBeLessThan(total(plain));
+    expect(ada.layers.some((l) => l.dim === 'ic')).toBe(true);
+  });
+
+  it('GPTQ: lower total output error than RTN, sequentially', async () => {
+    const rtn = quantizeModel(await loadModel(path), { ...base, method: 'rtn' });
+    const gptq = quantizeModel(await loadModel(path), { ...base, method: 'gptq' });
+    expect(total(gptq)).toBeLessThan(0.8 * total(rtn));
+  });
+
+  it('bad input: GPTQ without calibration text, text too short to give inputs, NaN weights', async () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isLowbitError(e) ? `${e.code} ${e.message}` : String(e);
+      }
+      return 'none';
+    };
+    const model = await loadModel(path);
+    expect(code(() => quantizeModel(model, { method: 'gptq', bits: 4 }))).toMatch(/E_ARG .*needs calibration text/);
+    expect(code(() => quantizeModel(model, { method: 'gptq', bits: 4, calibration: '\n\n' }))).toMatch(/E_ARG calibration text is too short: 0 tokens/);
+    const w = (model.linear('blk.0.attn_q.weight').source as { data: Float32Array }).data;
+    w[3] = Number.NaN;
+    expect(code(() => quantizeModel(model, { method: 'rtn', bits: 4 }))).toMatch(/E_NAN/);
+  });
+});
