@@ -9,3 +9,4 @@ export { collectHessians, type CalibrationOptions } from './calibrate.js';
 export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
 export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } from './layer.js';
 export { GgmlGrid, ggmlBlocks, type GgmlType } from './ggml-grid.js';
+export { selectiveRtn, type SelectiveRtnOptions, type SelectiveRtnResult, type SelectiveRtnLayer } from './selective-rtn.js';
