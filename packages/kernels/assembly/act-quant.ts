@@ -65,7 +65,9 @@ export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32,
 }
 
 // For ggml block kernels: one scale per 32 values in natural order (block_q8_0 activations).
-// Layout per input vector: nblk*32 codes, nblk f32 scales, nblk i32 code sums. When xq16 != 0, also
+// Block-major: block k of vector b is entry k·batch + b (32 codes, one f32 scale, one i32 code sum),
+// so the prefill kernel, which holds one weight block while it runs over the batch, reads the
+// batch's codes for that block contiguously. When xq16 != 0, also
 // four i16 planes per block (64 B) for the plain-SIMD Q4_0/Q4_1 kernel: read as 16-bit lanes, lane i
 // of a block's 16 packed bytes holds elements 2i, 2i+16, 2i+1, 2i+17 in its four nibbles, so
 // plane 0 = 256·x[2i], plane 1 = 16·x[2i+16], plane 2 = x[2i+1], plane 3 = 256·x[2i+17]
@@ -76,7 +78,7 @@ export function quantize_act_q8(x: usize, cols: i32, batch: i32, xq: usize, xq16
     const xb = x + (<usize>b * <usize>cols << 2);
     for (let k = 0; k < nblk; k++) {
       const n = min<i32>(32, cols - (k << 5));
-      const idx = <usize>b * <usize>nblk + <usize>k;
+      const idx = <usize>k * <usize>batch + <usize>b;
       const dst = xq + (idx << 5);
       const d = quantSpan(xb + (<usize>(k << 5) << 2), n, dst, xsum + (idx << 2));
       if (d < 0) return 1;

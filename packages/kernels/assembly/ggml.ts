@@ -31,19 +31,19 @@ import { hsum } from './f32';
   return s;
 }
 
-// One output of the scalar build: row `wr` against activation vector `bi` (block index base).
+// One output of the scalar build: row `wr` against activation vector `bi` (of `batch`).
 // @ts-ignore: decorator
-@inline function rowScalar(kind: i32, wr: usize, nblk: i32, bsize: usize, xq: usize, xs: usize, xsum: usize, bi: usize): f32 {
+@inline function rowScalar(kind: i32, wr: usize, nblk: i32, bsize: usize, xq: usize, xs: usize, xsum: usize, bi: usize, batch: i32): f32 {
   const qoff: usize = kind == 2 ? 4 : 2;
   let s: f32 = 0;
   for (let k = 0; k < nblk; k++) {
     const blk = wr + <usize>k * bsize;
-    const dx = load<f32>(xs + ((bi + <usize>k) << 2));
+    const dx = load<f32>(xs + ((<usize>k * <usize>batch + bi) << 2));
     const d = f16(load<u16>(blk)) * dx;
-    const xsumk = <f32>load<i32>(xsum + ((bi + <usize>k) << 2));
+    const xsumk = <f32>load<i32>(xsum + ((<usize>k * <usize>batch + bi) << 2));
     if (kind == 1) s -= 8 * d * xsumk;
     else if (kind == 2) s += f16(load<u16>(blk, 2)) * dx * xsumk;
-    const xk = xq + ((bi + <usize>k) << 5);
+    const xk = xq + ((<usize>k * <usize>batch + bi) << 5);
     let dot = 0;
     if (kind == 0) {
       for (let j = 0; j < 32; j++) dot += <i32>load<i8>(blk + qoff + <usize>j) * <i32>load<i8>(xk + <usize>j);
@@ -132,21 +132,21 @@ import { hsum } from './f32';
     const w2 = w + <usize>min<i32>(r + 2, r1 - 1) * rowBytes;
     const w3 = w + <usize>min<i32>(r + 3, r1 - 1) * rowBytes;
     for (let b = 0; b < batch; b++) {
-      const bi = <usize>b * <usize>nblk;
+      const bi = <usize>b;
       let acc = f32x4.splat(0);
       let corr = f32x4.splat(0);
       for (let k = 0; k < nblk; k++) {
-        const xk = xq + ((bi + <usize>k) << 5);
+        const xk = xq + ((<usize>k * <usize>batch + bi) << 5);
         const x0 = v128.load(xk);
         const x1 = v128.load(xk, 16);
-        const planes = xq16 + ((bi + <usize>k) << 6);
-        const dx = load<f32>(xs + ((bi + <usize>k) << 2));
+        const planes = xq16 + ((<usize>k * <usize>batch + bi) << 6);
+        const dx = load<f32>(xs + ((<usize>k * <usize>batch + bi) << 2));
         const o = <usize>k * bsize;
         const d = f32x4.mul(f16x4(w0, w1, w2, w3, o), f32x4.splat(dx));
         if (kind == 1) {
-          corr = f32x4.add(corr, f32x4.mul(d, f32x4.splat(<f32>load<i32>(xsum + ((bi + <usize>k) << 2)))));
+          corr = f32x4.add(corr, f32x4.mul(d, f32x4.splat(<f32>load<i32>(xsum + ((<usize>k * <usize>batch + bi) << 2)))));
         } else if (kind == 2) {
-          const sdx = dx * <f32>load<i32>(xsum + ((bi + <usize>k) << 2));
+          const sdx = dx * <f32>load<i32>(xsum + ((<usize>k * <usize>batch + bi) << 2));
           corr = f32x4.add(corr, f32x4.mul(f16x4(w0, w1, w2, w3, o + 2), f32x4.splat(sdx)));
         }
         const dots = lanesSum4(
@@ -170,15 +170,110 @@ import { hsum } from './f32';
   }
 }
 
+// Dot of one block against prepared weights: Q8_0 wa/wb = the two 16-byte halves of the codes;
+// relaxed Q4 wa/wb = low/high nibbles; plain Q4 wa = the packed bytes (wb unused), read against
+// the i16 planes as in blockDot.
+// @ts-ignore: decorator
+@inline function dotPrepped(kind: i32, wa: v128, wb: v128, x0: v128, x1: v128, planes: usize): v128 {
+  if (kind == 0) {
+    let a = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(wa), i16x8.extend_low_i8x16_s(x0));
+    a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(wa), i16x8.extend_high_i8x16_s(x0)));
+    a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(wb), i16x8.extend_low_i8x16_s(x1)));
+    return i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(wb), i16x8.extend_high_i8x16_s(x1)));
+  }
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(x0, wa), i16x8.relaxed_dot_i8x16_i7x16_s(x1, wb)));
+  }
+  const a = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(wa, i16x8.splat(0x000f)), v128.load(planes)),
+    i32x4.dot_i16x8_s(v128.and(wa, i16x8.splat(0x00f0)), v128.load(planes, 16)));
+  const b = i32x4.add(
+    i32x4.dot_i16x8_s(v128.and(wa, i16x8.splat(0x0f00)), v128.load(planes, 32)),
+    i32x4.dot_i16x8_s(i16x8.shr_u(wa, 12), v128.load(planes, 48)));
+  return i32x4.add(a, b);
+}
+
+// @ts-ignore: decorator
+@inline function prepA(kind: i32, qs: usize): v128 {
+  const v = v128.load(qs);
+  return kind != 0 && ASC_FEATURE_RELAXED_SIMD ? v128.and(v, i8x16.splat(0x0f)) : v;
+}
+
+// @ts-ignore: decorator
+@inline function prepB(kind: i32, qs: usize): v128 {
+  if (kind == 0) return v128.load(qs, 16);
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.shr_u(v128.load(qs), 4);
+  return i32x4.splat(0);
+}
+
+// Prefill (batch >= 2), full 4-row tiles: blocks outermost, so a block's four f16 scales and its
+// prepared weights serve every input vector (whose codes for one block lie side by side, see
+// quantize_act_q8), and each output tile accumulates in `out` itself.
+// Offsets enter the integer dot exactly (Q4_0: Σ(u − 8)·x = Σu·x − 8·Σx in i32). Against the
+// per-vector loop this halves the work per weight for relaxed Q4 at batch 64. Returns the first
+// row it did not do (the partial tile, if any).
+// @ts-ignore: decorator
+@inline function tilesBatch(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): i32 {
+  const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
+  const qoff: usize = kind == 2 ? 4 : 2;
+  const rowBytes = <usize>nblk * bsize;
+  const plain = kind != 0 && !ASC_FEATURE_RELAXED_SIMD;
+  const unit: f32 = plain ? 0.00390625 : 1;
+  const off8 = plain ? 2048 : 8; // Q4_0's 8, times the plain planes' factor 256
+  let r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    const w0 = w + <usize>r * rowBytes;
+    const w1 = w0 + rowBytes;
+    const w2 = w1 + rowBytes;
+    const w3 = w2 + rowBytes;
+    for (let b = 0; b < batch; b++) v128.store(out + ((<usize>b * <usize>rows + <usize>r) << 2), f32x4.splat(0));
+    for (let k = 0; k < nblk; k++) {
+      const o = <usize>k * bsize;
+      const d4 = f16x4(w0, w1, w2, w3, o);
+      const m4 = kind == 2 ? f16x4(w0, w1, w2, w3, o + 2) : d4;
+      const a0 = prepA(kind, w0 + o + qoff), b0 = prepB(kind, w0 + o + qoff);
+      const a1 = prepA(kind, w1 + o + qoff), b1 = prepB(kind, w1 + o + qoff);
+      const a2 = prepA(kind, w2 + o + qoff), b2 = prepB(kind, w2 + o + qoff);
+      const a3 = prepA(kind, w3 + o + qoff), b3 = prepB(kind, w3 + o + qoff);
+      for (let b = 0; b < batch; b++) {
+        const bk = <usize>k * <usize>batch + <usize>b;
+        const xk = xq + (bk << 5);
+        const x0 = plain ? i32x4.splat(0) : v128.load(xk);
+        const x1 = plain ? i32x4.splat(0) : v128.load(xk, 16);
+        const planes = xq16 + (bk << 6);
+        const dx = load<f32>(xs + (bk << 2));
+        const sx = load<i32>(xsum + (bk << 2));
+        let dots = lanesSum4(
+          dotPrepped(kind, a0, b0, x0, x1, planes), dotPrepped(kind, a1, b1, x0, x1, planes),
+          dotPrepped(kind, a2, b2, x0, x1, planes), dotPrepped(kind, a3, b3, x0, x1, planes));
+        if (kind == 1) dots = i32x4.sub(dots, i32x4.splat(sx * off8));
+        let v = f32x4.mul(f32x4.convert_i32x4_s(dots), f32x4.mul(d4, f32x4.splat(dx * unit)));
+        if (kind == 2) v = f32x4.add(v, f32x4.mul(m4, f32x4.splat(dx * <f32>sx)));
+        const ob = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+        v128.store(ob, f32x4.add(v128.load(ob), v));
+      }
+    }
+  }
+  return r;
+}
+
 // kind: 0 = Q8_0, 1 = Q4_0, 2 = Q4_1. Computes rows [r0, r1).
 // `xq16` holds the i16 activation planes for the plain-SIMD Q4 kinds (0 otherwise).
 export function matmul_ggml(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const nblk = cols >> 5; // ggml rows are whole blocks; the JS side checks cols % 32 == 0
   if (ASC_FEATURE_SIMD) {
     // Constant kinds let each copy of the inlined loop drop the other kinds' branches.
-    if (kind == 0) tilesSimd(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
-    else if (kind == 1) tilesSimd(1, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
-    else tilesSimd(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+    let r = r0;
+    if (batch >= 2) {
+      if (kind == 0) r = tilesBatch(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+      else if (kind == 1) r = tilesBatch(1, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+      else r = tilesBatch(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+    }
+    if (r >= r1) return;
+    if (kind == 0) tilesSimd(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
+    else if (kind == 1) tilesSimd(1, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
+    else tilesSimd(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
     return;
   }
   const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
@@ -186,8 +281,8 @@ export function matmul_ggml(kind: i32, w: usize, rows: i32, cols: i32, xq: usize
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
     for (let b = 0; b < batch; b++) {
-      const bi = <usize>b * <usize>nblk;
-      store<f32>(out + ((<usize>b * <usize>rows + <usize>r) << 2), rowScalar(kind, wr, nblk, bsize, xq, xs, xsum, bi));
+      const bi = <usize>b;
+      store<f32>(out + ((<usize>b * <usize>rows + <usize>r) << 2), rowScalar(kind, wr, nblk, bsize, xq, xs, xsum, bi, batch));
     }
   }
 }
