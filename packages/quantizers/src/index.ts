@@ -10,3 +10,4 @@ export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, typ
 export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } from './layer.js';
 export { GgmlGrid, ggmlBlocks, type GgmlType } from './ggml-grid.js';
 export { selectiveRtn, type SelectiveRtnOptions, type SelectiveRtnResult, type SelectiveRtnLayer } from './selective-rtn.js';
+export { runStudy, studyMarkdown, studySvg, DEFAULT_STUDY, type StudyConfig, type StudyRow } from './study.js';

@@ -30,6 +30,8 @@ export interface SelectiveRtnResult {
   layers: SelectiveRtnLayer[];
   /** Average code bits per weight of the result. */
   codeBits: number;
+  /** Bits per weight as stored: codes plus one f32 scale per row and group. */
+  bitsPerWeight: number;
   baseNll: number;
 }
 
@@ -68,10 +70,12 @@ export function selectiveRtn(model: LlamaModel, o: SelectiveRtnOptions): Selecti
       spent += extra;
     }
   }
+  let scaleBits = 0;
   for (const l of layers) {
     const lin = model.linear(l.name);
+    scaleBits += 32 * lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1);
     const shape: [number, number] = [lin.rows, lin.cols];
     model.setLinear(l.name, { format: 'f32', shape, data: rtnQuantize(original.get(l.name) as Float32Array, shape, { bits: l.bits, group: group || undefined }).weights });
   }
-  return { layers, codeBits: spent / total, baseNll };
+  return { layers, codeBits: spent / total, bitsPerWeight: (spent + scaleBits) / total, baseNll };
 }
