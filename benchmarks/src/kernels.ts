@@ -145,6 +145,32 @@ export const kernelsArea: Area = {
       }
       rows.push(...ratioRows('kernels', `${type} GEMV ${N}×${N}`, m.reverse()));
     }
+    // Prefill: batch 64 through the same matmuls (what a prompt or a perplexity window costs).
+    {
+      const R = 2048;
+      const C = 2048;
+      const B = 64;
+      const xb = fill(B * C, 4);
+      const ob = new Float32Array(B * R);
+      const wf = fill(R * C, 5);
+      const blocks = new Uint8Array((R * C * 18) / 32);
+      for (let i = 0; i < blocks.length; i++) blocks[i] = (i * 2654435761) >>> 24;
+      const view = new DataView(blocks.buffer);
+      for (let o = 0; o < blocks.length; o += 18) view.setUint16(o, 0x2000, true);
+      for (const [name, data, run] of [
+        [`f32 matmul ${R}×${C} batch ${B}`, wf, (k: Kernels, t: ReturnType<Kernels['upload']>) => k.matmulF32(t, R, C, xb, B, ob)],
+        [`q4_0 matmul ${R}×${C} batch ${B}`, blocks, (k: Kernels, t: ReturnType<Kernels['upload']>) => k.matmulQ4_0(t, R, C, xb, B, ob)],
+      ] as const) {
+        const m = [];
+        for (const k of [...ks].reverse()) {
+          const t = k.upload(data);
+          const ms = k.variant === 'scalar' ? await ctx.timeRuns(() => run(k, t), 3) : await ctx.measure(() => run(k, t));
+          m.push({ variant: `wasm ${k.variant}`, ms, flops: 2 * R * C * B });
+          t.free();
+        }
+        rows.push(...ratioRows('kernels', name, m));
+      }
+    }
     return rows;
   },
 };
