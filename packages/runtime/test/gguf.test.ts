@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, afterAll } from 'vitest';
 import { bytesSource } from '../src/byte-source.js';
 import { type GgufValue, readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { type GgufTensorToWrite, encodeGgufHeader, writeGguf } from '../src/gguf-writer.js';
@@ -9,6 +9,7 @@ import { fromF32 } from '../src/ggml-quants.js';
 import { modelFile } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-gguf-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const allTypes = new Map<string, GgufValue>([
   ['u8', { type: 0, value: 250 }],
@@ -96,5 +97,27 @@ describe('GGUF reader: bad input', () => {
     for (let p = 24; p < at - 12; p++) if (b[p] === 0x77 && view.getUint32(p + 1, true) === 1) typePos = p + 1 + 4 + 8;
     view.setUint32(typePos, 12, true); // GGML_TYPE_Q4_K
     await expect(readGguf(bytesSource(b, 'k.gguf'))).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/k\.gguf: tensor w: tensor type Q4_K is not supported/) });
+  });
+});
+
+describe('GGUF reader: files over 2 GB', () => {
+  it('reads a tensor that sits past 4 GiB in a sparse file, without reading what comes before', async () => {
+    const { open } = await import('node:fs/promises');
+    // 'big' takes 4.5 GiB (never read); 'tail' lies after it
+    const tensors = [
+      { name: 'big', shape: [1024, 1024, 1152], type: 'F32' as const },
+      { name: 'tail', shape: [8], type: 'F32' as const },
+    ];
+    const { header, offsets } = encodeGgufHeader(new Map(), tensors);
+    const tail = fromF32('F32', Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8), 8);
+    const path = join(dir, 'sparse.gguf');
+    const fh = await open(path, 'w');
+    await fh.write(header, 0, header.length, 0);
+    await fh.write(tail, 0, tail.length, header.length + offsets[1]);
+    await fh.close();
+    const g = await readGguf(path);
+    expect(g.tensors.get('tail')?.offset).toBeGreaterThan(2 ** 32);
+    expect(new Float32Array((await readTensorBytes(g, 'tail')).slice().buffer)).toEqual(Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+    await g.source.close();
   });
 });

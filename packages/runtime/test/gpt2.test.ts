@@ -1,7 +1,7 @@
 // GPT-2 from a Hugging Face directory (safetensors + config.json + tokenizer.json), checked against
 // llama.cpp running the same random weights written as a `gpt2` GGUF: tokenization and next-token
 // log-probabilities. Random weights are fine here: the check is that both compute the same function.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { writeSafetensors } from '../src/safetensors.js';
 import { logProb } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-gpt2-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const D = 64;
 const L = 2;
 const H = 4;

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { bytesSource } from '../src/byte-source.js';
 import { Session } from '../src/forward.js';
 import { exportHfModel, loadHfModel, permuteRope } from '../src/hf-model.js';
@@ -12,6 +12,7 @@ import { ByteLevelBpeTokenizer, toJsRegex } from '../src/tokenizer-bpe.js';
 import { modelFile, validLines } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-hf-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let gguf: LlamaModel;
 beforeAll(async () => {
   gguf = await loadModel(modelFile);

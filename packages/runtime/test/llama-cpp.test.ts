@@ -1,7 +1,7 @@
 // Independent cross-checks against llama.cpp (through node-llama-cpp's prebuilt CPU binary) on the
 // embedded model and validation text: tokenization, greedy generation, next-token log-probabilities;
 // then the same log-prob check on Q8_0 / Q4_0 files written by lowbit's own GGUF writer.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ type NodeLlama = typeof import('node-llama-cpp');
 let llamaLib: Awaited<ReturnType<NodeLlama['getLlama']>> | undefined;
 let skipReason = '';
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-llamacpp-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(async () => {
   try {

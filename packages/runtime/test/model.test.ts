@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { bytesSource } from '../src/byte-source.js';
 import { Session } from '../src/forward.js';
 import { generate } from '../src/generate.js';
@@ -14,6 +14,7 @@ import { perplexity } from '../src/perplexity.js';
 import { logProb, modelFile, validLines } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-model-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const text = validLines.join('\n');
 let model: LlamaModel;
 beforeAll(async () => {

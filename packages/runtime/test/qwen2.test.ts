@@ -1,7 +1,7 @@
 // A qwen2 GGUF (NEOX RoPE on unpermuted Wq/Wk, q/k/v biases, GQA, byte-level BPE with the qwen2
 // pre-tokenizer) with random weights, run by lowbit and by llama.cpp: tokens and log-probs must agree.
 // Random weights are fine here: the check is that both compute the same function.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { loadModel } from '../src/model.js';
 import { logProb } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-qwen2-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const D = 64;
 const L = 2;
 const H = 4;
