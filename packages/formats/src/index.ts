@@ -16,3 +16,4 @@ export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
 export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';
 export { gemvAnyPrecision, gemvAnyPrecisionWasm, gemvPacked, gemvPackedWasm, packMxCodes, uploadGemv, type GemvTensor, type ResidentGemv } from './gemv.js';
 export { validatePacked } from './validate.js';
+export { quantizeIntWasm, encodeIntWithWasm, quantizeMxWasm, quantizeNf4Wasm } from './encode-wasm.js';
