@@ -64,34 +64,22 @@ function fitGroup(w: Float32Array, n: number, k: number, iters: number, signs: I
       res[j] -= alpha[i] * b;
     }
   }
-  const combos = 1 << k;
-  const sums = new Float64Array(combos);
   for (let it = 0; it < iters; it++) {
-    // Signs given α: the nearest of the 2^k representable values.
-    for (let m = 0; m < combos; m++) {
-      let s = 0;
-      for (let i = 0; i < k; i++) s += (m >> i) & 1 ? alpha[i] : -alpha[i];
-      sums[m] = s;
-    }
-    for (let j = 0; j < n; j++) {
-      let best = 0;
-      let bd = Number.POSITIVE_INFINITY;
-      for (let m = 0; m < combos; m++) {
-        const d = Math.abs(w[j] - sums[m]);
-        if (d < bd) {
-          bd = d;
-          best = m;
-        }
-      }
-      for (let i = 0; i < k; i++) signs[j * k + i] = (best >> i) & 1 ? 1 : -1;
-    }
+    assignSigns(w, n, k, alpha, signs);
     // α given signs: least squares on the ±1 design matrix (dampened: planes can coincide).
     const M = new Float64Array(n * k);
     for (let j = 0; j < n * k; j++) M[j] = signs[j];
     const a = leastSquares(M, n, k, w, 1e-8);
     for (let i = 0; i < k; i++) alpha[i] = a[i];
   }
-  // Final signs for the final α.
+  assignSigns(w, n, k, alpha, signs);
+  return alpha;
+}
+
+/** Signs given α: each weight takes the nearest of the 2^k values Σ ±α_i (first one on ties). */
+function assignSigns(w: Float32Array, n: number, k: number, alpha: Float64Array, signs: Int8Array): void {
+  const combos = 1 << k;
+  const sums = new Float64Array(combos);
   for (let m = 0; m < combos; m++) {
     let s = 0;
     for (let i = 0; i < k; i++) s += (m >> i) & 1 ? alpha[i] : -alpha[i];
@@ -109,7 +97,6 @@ function fitGroup(w: Float32Array, n: number, k: number, iters: number, signs: I
     }
     for (let i = 0; i < k; i++) signs[j * k + i] = (best >> i) & 1 ? 1 : -1;
   }
-  return alpha;
 }
 
 export function dequantizeBcq(t: BcqTensor): Float32Array {
