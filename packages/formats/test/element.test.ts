@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ELEMENT_FORMATS, getFormat, isLowbitError } from '../src/index.js';
+import { ELEMENT_FORMATS, getFormat } from '../src/index.js';
+import { errorCode } from './helpers.js';
 
 const f32 = (...v: number[]) => Float32Array.from(v);
 
@@ -102,15 +103,7 @@ describe('special values and rounding', () => {
 });
 
 describe('bad input', () => {
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (e) {
-      expect(isLowbitError(e)).toBe(true);
-      return (e as { code: string }).code;
-    }
-    return 'no error';
-  };
+  const code = errorCode;
   it('names unknown formats and out-of-range bits', () => {
     expect(code(() => getFormat('fp7'))).toBe('E_FORMAT');
     expect(code(() => getFormat('int9'))).toBe('E_ARG');

@@ -1,9 +1,9 @@
 import { createKernels, type KernelVariant } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
-  dequantizeCodebook, dequantizeInt, gemvAnyPrecision, gemvAnyPrecisionWasm, quantizeAnyPrecision, readAnyPrecision, dequantizeMx, dequantizeNf4, gemvPacked, gemvPackedWasm, type GemvTensor, isLowbitError,
-  MX_FORMATS, packMxCodes, uploadGemv, quantizeCodebook, readBits, quantizeInt, quantizeMx, quantizeNf4, type Granularity,
+  dequantizeCodebook, dequantizeInt, gemvAnyPrecision, gemvAnyPrecisionWasm, quantizeAnyPrecision, readAnyPrecision, dequantizeMx, dequantizeNf4, gemvPacked, gemvPackedWasm, type GemvTensor, MX_FORMATS, packMxCodes, uploadGemv, quantizeCodebook, readBits, quantizeInt, quantizeMx, quantizeNf4, type Granularity,
 } from '../src/index.js';
+import { errorCode } from './helpers.js';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -120,15 +120,7 @@ describe.each(['simd', 'scalar', 'relaxed'] as KernelVariant[])('decode-into-GEM
 });
 
 describe('GEMV bad input', () => {
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (e) {
-      expect(isLowbitError(e)).toBe(true);
-      return (e as { code: string }).code;
-    }
-    return 'none';
-  };
+  const code = errorCode;
   it('rejects wrong x length, MX rows that split blocks, asymmetric per-IC, wrong scales length', () => {
     const w = new Float32Array(4 * 48).fill(0.5);
     const t = quantizeInt(w, [4, 48], { bits: 4, granularity: 'group-cols', group: 16 });

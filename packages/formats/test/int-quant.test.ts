@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadKernels } from '@lowbit/kernels';
-import { deserializeTensor, dequantizeInt, isLowbitError, quantizeInt, serializeTensor, type Granularity, type PackedIntTensor } from '../src/index.js';
+import { deserializeTensor, dequantizeInt, quantizeInt, serializeTensor, type Granularity, type PackedIntTensor } from '../src/index.js';
+import { errorCode } from './helpers.js';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -57,15 +58,7 @@ describe('INT-k quantization', () => {
   });
 
   it('names bad input', () => {
-    const err = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        expect(isLowbitError(e)).toBe(true);
-        return (e as { code: string }).code;
-      }
-      return 'none';
-    };
+    const err = errorCode;
     const w = new Float32Array(8);
     expect(err(() => quantizeInt(w, [2, 4], { bits: 9 }))).toBe('E_ARG');
     expect(err(() => quantizeInt(w, [2, 4], { bits: 4, granularity: 'group-cols', group: 0 }))).toBe('E_ARG');

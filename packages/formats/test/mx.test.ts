@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { dequantizeMx, E8M0_NAN, getFormat, isLowbitError, MX_FORMATS, quantizeMx } from '../src/index.js';
+import { dequantizeMx, E8M0_NAN, getFormat, MX_FORMATS, quantizeMx } from '../src/index.js';
+import { errorCode } from './helpers.js';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -71,15 +72,7 @@ describe('OCP MX block quantization', () => {
   });
 
   it('rejects unknown formats, wrong scales length and wrong types', () => {
-    const err = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        expect(isLowbitError(e)).toBe(true);
-        return (e as { code: string }).code;
-      }
-      return 'none';
-    };
+    const err = errorCode;
     expect(err(() => quantizeMx(new Float32Array(4), { format: 'mxfp3' as never }))).toBe('E_FORMAT');
     const t = quantizeMx(new Float32Array(64), { format: 'mxfp4' });
     expect(err(() => dequantizeMx({ ...t, scales: new Uint8Array(1) }))).toBe('E_SHAPE');

@@ -3,6 +3,7 @@ import {
   deserializeTensor, dequantizeBcq, dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, isLowbitError, quantizeAnyPrecision, quantizeBcq, quantizeCodebook,
   quantizeInt, quantizeMx, quantizeNf4, readAnyPrecision, serializeTensor,
 } from '../src/index.js';
+import { errorCode } from './helpers.js';
 
 const w = Float32Array.from({ length: 5 * 70 }, (_, i) => Math.sin(i * 0.7) * 0.3);
 const shape: [number, number] = [5, 70];
@@ -36,15 +37,7 @@ describe('every packed tensor serializes to bytes and back losslessly', () => {
 });
 
 describe('every decoder checks the lengths a packed tensor implies', () => {
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (e) {
-      expect(isLowbitError(e)).toBe(true);
-      return (e as { code: string }).code;
-    }
-    return 'none';
-  };
+  const code = errorCode;
   const w = Float32Array.from({ length: 4 * 40 }, (_, i) => Math.sin(i) * 0.1);
   const s: [number, number] = [4, 40];
 
