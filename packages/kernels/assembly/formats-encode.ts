@@ -38,7 +38,27 @@ export function int_group_params(data: usize, rows: i32, cols: i32, group: i32, 
       let lo: f64 = 0;
       let hi: f64 = 0;
       const c1 = min<i32>(cols, (g + 1) * group);
-      for (let c = g * group; c < c1; c++) {
+      let c = g * group;
+      if (ASC_FEATURE_SIMD) {
+        // f32 min/max are exact, so four lanes then a reduction give the f64 scan's lo and hi (up to the
+        // sign of a zero, which no later step can see: ±0 scale to the same scale and zero point).
+        let vlo = f32x4.splat(0);
+        let vhi = f32x4.splat(0);
+        let bad = i32x4.splat(0);
+        const expMask = i32x4.splat(0x7f800000);
+        for (; c + 4 <= c1; c += 4) {
+          const v = v128.load(row + (<usize>c << 2));
+          bad = v128.or(bad, i32x4.eq(v128.and(v, expMask), expMask));
+          vlo = f32x4.min(vlo, v);
+          vhi = f32x4.max(vhi, v);
+        }
+        if (v128.any_true(bad)) c = g * group; // rescan: the scalar loop finds the first non-finite value
+        else {
+          lo = <f64>min<f32>(min<f32>(f32x4.extract_lane(vlo, 0), f32x4.extract_lane(vlo, 1)), min<f32>(f32x4.extract_lane(vlo, 2), f32x4.extract_lane(vlo, 3)));
+          hi = <f64>max<f32>(max<f32>(f32x4.extract_lane(vhi, 0), f32x4.extract_lane(vhi, 1)), max<f32>(f32x4.extract_lane(vhi, 2), f32x4.extract_lane(vhi, 3)));
+        }
+      }
+      for (; c < c1; c++) {
         const v = <f64>load<f32>(row + (<usize>c << 2));
         if (!isFiniteF64(v)) return r * cols + c;
         if (v < lo) lo = v;
@@ -72,17 +92,40 @@ export function encode_int_groups(data: usize, rows: i32, cols: i32, group: i32,
   for (let r = 0; r < rows; r++) {
     const row = data + ((<usize>r * <usize>cols) << 2);
     let dst = codes + <usize>r * rowBytes;
-    let acc: u32 = 0;
+    let acc: u64 = 0;
     let nacc: u32 = 0;
     for (let g = 0; g < ng; g++) {
       const si = (<usize>r * <usize>ng + <usize>g) << 2;
       const s = <f64>load<f32>(scales + si);
       const z = zeros != 0 ? <f64>load<f32>(zeros + si) : zsym;
       const c1 = min<i32>(cols, (g + 1) * group);
-      for (let c = g * group; c < c1; c++) {
+      let c = g * group;
+      if (ASC_FEATURE_SIMD) {
+        // The same f64 operations two lanes at a time; trunc_sat sends NaN to 0 as the scalar path does.
+        const vs = f64x2.splat(s);
+        const vz = f64x2.splat(z);
+        const vq = f64x2.splat(qmax);
+        const v0 = f64x2.splat(0);
+        const b = <u32>bits;
+        for (; c + 4 <= c1; c += 4) {
+          const p = row + (<usize>c << 2);
+          const a = i32x4.trunc_sat_f64x2_s_zero(f64x2.min(vq, f64x2.max(v0, f64x2.add(f64x2.nearest(f64x2.div(f64x2.promote_low_f32x4(v128.load64_zero(p)), vs)), vz))));
+          const d = i32x4.trunc_sat_f64x2_s_zero(f64x2.min(vq, f64x2.max(v0, f64x2.add(f64x2.nearest(f64x2.div(f64x2.promote_low_f32x4(v128.load64_zero(p + 8)), vs)), vz))));
+          const four = <u64>(<u32>i32x4.extract_lane(a, 0) | (<u32>i32x4.extract_lane(a, 1) << b) | (<u32>i32x4.extract_lane(d, 0) << (2 * b))) |
+            (<u64>(<u32>i32x4.extract_lane(d, 1)) << <u64>(3 * b));
+          acc |= four << <u64>nacc;
+          nacc += 4 * b;
+          while (nacc >= 8) {
+            store<u8>(dst++, <u8>acc);
+            acc >>= 8;
+            nacc -= 8;
+          }
+        }
+      }
+      for (; c < c1; c++) {
         const u = min<f64>(qmax, max<f64>(0, nearest<f64>(<f64>load<f32>(row + (<usize>c << 2)) / s) + z));
         const code: u32 = u != u ? 0 : <u32>(<i32>u);
-        acc |= code << nacc;
+        acc |= <u64>code << <u64>nacc;
         nacc += <u32>bits;
         if (nacc >= 8) {
           store<u8>(dst++, <u8>acc);
@@ -95,35 +138,49 @@ export function encode_int_groups(data: usize, rows: i32, cols: i32, group: i32,
   }
 }
 
-// One element of an MX block: @lowbit/formats' encodeMinifloat(spec, x, saturate = true) for finite x.
+// One element of an MX block: @lowbit/formats' encodeMinifloat(spec, x, saturate = true) for finite x,
+// without branches. Every step is exact in f64 (power-of-two scalings of values with few bits), so it
+// equals the TypeScript's: r = RNE of |x| on its binade's grid (the subnormal grid below emin), capped
+// at maxNormal; then with E = max(binade of r, emin), code magnitude = (E − emin)·2^mbits + r·2^(mbits−E),
+// which is (E + bias)·2^mbits + m for a normal r = (1 + m/2^mbits)·2^E (emin = 1 − bias), r/2^(emin−mbits)
+// for a subnormal one, and 0 for r = 0.
 // @ts-ignore: decorator
-@inline function encodeMinifloatSat(x: f64, mbits: i32, emin: i32, bias: i32, maxNormal: f64, minNormal: f64, signBit: u32): u32 {
-  const sign: u32 = <u32>(reinterpret<u64>(x) >> 63) ? signBit : 0;
+@inline function encodeMinifloatSat(x: f64, mbits: i32, emin: i32, maxNormal: f64, signShift: u32): u32 {
+  const sign = <u32>(reinterpret<u64>(x) >> 63) << signShift;
   const a = abs<f64>(x);
-  // Quantum of a's binade (the subnormal quantum below the normal range), then RNE on that grid.
-  const e = a == 0 ? emin : max<i32>(exponentOf(a), emin);
-  let r = nearest<f64>(a * pow2(mbits - e)) * pow2(e - mbits);
-  if (r > maxNormal) r = maxNormal;
-  if (r == 0) return sign;
-  if (r < minNormal) return sign | <u32>(<i32>nearest<f64>(r * pow2(mbits - emin)));
-  const er = exponentOf(r);
-  const m = <u32>(<i32>nearest<f64>((r * pow2(-er) - 1) * <f64>(1 << mbits)));
-  return sign | (<u32>(er + bias) << <u32>mbits) | m;
+  // exponentOf(0) reads −1023 from the bits: the max makes it emin, the subnormal quantum, as in the TS.
+  const e = max<i32>(exponentOf(a), emin);
+  const r = min<f64>(nearest<f64>(a * pow2(mbits - e)) * pow2(e - mbits), maxNormal);
+  const er = max<i32>(exponentOf(r), emin);
+  return sign | <u32>(((er - emin) << mbits) + <i32>(r * pow2(mbits - er)));
 }
 
 // OCP MX v1.0 blocks of 32, @lowbit/formats' quantizeMx: a block holding NaN/±Inf gets scale 0xFF and
 // codes 0; otherwise e = clamp(floor(log2 amax) − emaxElem, −127, 127) (−127 for an all-zero block),
 // scale byte e + 127, and each element v·2^−e encoded by RNE with saturation (isInt: MXINT8,
 // clamp(roundEven(64·x), −127, 127) as a two's-complement byte). One code per byte.
-export function quantize_mx(values: usize, n: i32, isInt: i32, mbits: i32, emaxElem: i32, emin: i32, bias: i32, bits: i32,
+export function quantize_mx(values: usize, n: i32, isInt: i32, mbits: i32, emaxElem: i32, emin: i32, bits: i32,
   maxNormal: f64, scales: usize, codes: usize): void {
-  const minNormal = pow2(emin);
-  const signBit: u32 = 1 << <u32>(bits - 1);
+  const signShift = <u32>(bits - 1);
   for (let b = 0; b < n; b += 32) {
     const end = min<i32>(n, b + 32);
     let amax: f64 = 0;
     let special = false;
-    for (let i = b; i < end; i++) {
+    let i = b;
+    if (ASC_FEATURE_SIMD) {
+      // |v| and max are exact in f32; a NaN/Inf lane only has to be noticed, the block is special then.
+      let vmax = f32x4.splat(0);
+      let bad = i32x4.splat(0);
+      const expMask = i32x4.splat(0x7f800000);
+      for (; i + 4 <= end; i += 4) {
+        const v = v128.load(values + (<usize>i << 2));
+        bad = v128.or(bad, i32x4.eq(v128.and(v, expMask), expMask));
+        vmax = f32x4.max(vmax, f32x4.abs(v));
+      }
+      special = v128.any_true(bad);
+      if (!special) amax = <f64>max<f32>(max<f32>(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max<f32>(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+    }
+    for (; i < end; i++) {
       const v = <f64>load<f32>(values + (<usize>i << 2));
       if (!isFiniteF64(v)) special = true;
       else amax = max<f64>(amax, abs<f64>(v));
@@ -145,7 +202,7 @@ export function quantize_mx(values: usize, n: i32, isInt: i32, mbits: i32, emaxE
     } else {
       for (let i = b; i < end; i++) {
         const x = <f64>load<f32>(values + (<usize>i << 2)) * inv;
-        store<u8>(codes + <usize>i, <u8>encodeMinifloatSat(x, mbits, emin, bias, maxNormal, minNormal, signBit));
+        store<u8>(codes + <usize>i, <u8>encodeMinifloatSat(x, mbits, emin, maxNormal, signShift));
       }
     }
   }
@@ -180,19 +237,20 @@ export function quantize_absmax_lut(data: usize, rows: i32, cols: i32, group: i3
       store<f32>(scales + ((<usize>r * <usize>ng + <usize>g) << 2), <f32>s);
       for (let c = c0; c < c1; c++) {
         const v = <f64>load<f32>(row + (<usize>c << 2)) / s;
-        let idx = 0;
-        if (v <= t0) idx = 0;
-        else if (v >= tn) idx = size - 1;
-        else {
-          let lo = 0;
-          let hi = size - 1;
-          while (hi - lo > 1) {
-            const mid = (lo + hi) >> 1;
-            if (<f64>load<f32>(table + (<usize>mid << 2)) <= v) lo = mid;
-            else hi = mid;
-          }
-          idx = v - <f64>load<f32>(table + (<usize>lo << 2)) <= <f64>load<f32>(table + (<usize>hi << 2)) - v ? lo : hi;
+        // Largest i with table[i] <= v by a fixed number of halvings (no data-dependent branch): for an
+        // ascending table (the JS wrapper checks) it is the lo the TypeScript bisection ends on, since
+        // exactly one i has table[i] <= v < table[i + 1] when table[0] < v < table[last].
+        let lo = 0;
+        for (let step = size >> 1; step > 0; step >>= 1) {
+          lo += select<i32>(step, 0, <f64>load<f32>(table + (<usize>(lo + step) << 2)) <= v);
         }
+        // lo + 1 may read one entry past the table when v >= table[last]; that lane is discarded below
+        // (the JS heap keeps slack after every buffer).
+        const tl = <f64>load<f32>(table + (<usize>lo << 2));
+        const th = <f64>load<f32>(table + (<usize>(lo + 1) << 2));
+        let idx = select<i32>(lo, lo + 1, v - tl <= th - v);
+        idx = select<i32>(size - 1, idx, v >= tn);
+        idx = select<i32>(0, idx, v <= t0); // checked first by the TypeScript, so it wins
         acc |= <u32>idx << nacc;
         nacc += <u32>bits;
         if (nacc >= 8) {

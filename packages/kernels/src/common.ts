@@ -5,4 +5,4 @@ export { selectKernels, makeLoader, instantiate, relaxedAgrees, type LoadOptions
 export * as reference from './reference.js';
 export type { GgmlBlockType } from './reference.js';
 export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, gemvBitplanes, gemvBitplanesReference, type GemvLutGroupsArgs, type GemvBitplanesArgs } from './formats-gemv.js';
-export { intGroupParams, encodeIntGroups, quantizeMxBlocks, quantizeAbsmaxLut, type MxEncodeFormat } from './formats-encode.js';
+export { intGroupParams, encodeIntGroups, quantizeIntGroups, quantizeMxBlocks, quantizeAbsmaxLut, type MxEncodeFormat } from './formats-encode.js';

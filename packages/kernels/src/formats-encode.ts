@@ -10,7 +10,7 @@ import type { Kernels } from './kernels.js';
 interface EncodeExports {
   int_group_params(data: number, rows: number, cols: number, group: number, bits: number, symmetric: number, clip: number, scales: number, zeros: number): number;
   encode_int_groups(data: number, rows: number, cols: number, group: number, bits: number, scales: number, zeros: number, codes: number): void;
-  quantize_mx(values: number, n: number, isInt: number, mbits: number, emaxElem: number, emin: number, bias: number, bits: number,
+  quantize_mx(values: number, n: number, isInt: number, mbits: number, emaxElem: number, emin: number, bits: number,
     maxNormal: number, scales: number, codes: number): void;
   quantize_absmax_lut(data: number, rows: number, cols: number, group: number, bits: number, table: number, scales: number, codes: number): number;
 }
@@ -85,6 +85,32 @@ export function intGroupParams(k: Kernels, data: Float32Array, rows: number, col
 }
 
 /**
+ * intGroupParams then encodeIntGroups with the matrix copied into WASM memory once: min-max scales
+ * (zeros when asymmetric) and the packed codes.
+ */
+export function quantizeIntGroups(k: Kernels, data: Float32Array, rows: number, cols: number, bits: number, group: number,
+  symmetric: boolean, clip = 1): { scales: Float32Array; zeros: Float32Array | null; codes: Uint8Array } {
+  const fn = 'quantizeIntGroups';
+  const ng = checkGroups(fn, data, rows, cols, group);
+  checkIntBits(fn, bits);
+  if (!(clip > 0 && clip <= 1)) throw new LowbitError('E_ARG', `${fn}: clip must be in (0, 1], got ${clip}`);
+  const count = rows * ng;
+  const bytes = rows * Math.ceil((cols * bits) / 8);
+  if (count === 0) return { scales: new Float32Array(0), zeros: symmetric ? null : new Float32Array(0), codes: new Uint8Array(bytes) };
+  const ex = k.exports as unknown as EncodeExports;
+  return scoped(k, (put, alloc) => {
+    const pd = put(data);
+    const ps = alloc(count * 4);
+    const pz = symmetric ? 0 : alloc(count * 4);
+    const pc = alloc(bytes);
+    const bad = ex.int_group_params(pd, rows, cols, group, bits, symmetric ? 1 : 0, clip, ps, pz);
+    if (bad >= 0) throw nonFinite(fn, data, cols, bad);
+    ex.encode_int_groups(pd, rows, cols, group, bits, ps, pz, pc);
+    return { scales: takeF32(k, ps, count), zeros: symmetric ? null : takeF32(k, pz, count), codes: takeU8(k, pc, bytes) };
+  });
+}
+
+/**
  * INT-k codes for given scales (and zeros; null = symmetric 2^(bits−1)) per (row, group along cols):
  * u = clamp(roundEven(v / scale) + zero, 0, 2^bits − 1), packed per row in the int-k convention.
  */
@@ -111,15 +137,15 @@ export function encodeIntGroups(k: Kernels, data: Float32Array, rows: number, co
 export type MxEncodeFormat = 'mxfp8_e4m3' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3' | 'mxfp4' | 'mxint8';
 
 // Element constants (OCP OFP8 rev 1.0; OCP MX v1.0 sections 5.3 and 6.3): code bits, mantissa bits,
-// emax_elem, emin (exponent of the smallest normal), bias, largest finite value.
-const MX_ELEMENTS: Record<MxEncodeFormat, { isInt: number; bits: number; mbits: number; emax: number; emin: number; bias: number; maxNormal: number }> = {
-  mxfp8_e4m3: { isInt: 0, bits: 8, mbits: 3, emax: 8, emin: -6, bias: 7, maxNormal: 448 },
-  mxfp8_e5m2: { isInt: 0, bits: 8, mbits: 2, emax: 15, emin: -14, bias: 15, maxNormal: 57344 },
-  mxfp6_e3m2: { isInt: 0, bits: 6, mbits: 2, emax: 4, emin: -2, bias: 3, maxNormal: 28 },
-  mxfp6_e2m3: { isInt: 0, bits: 6, mbits: 3, emax: 2, emin: 0, bias: 1, maxNormal: 7.5 },
-  mxfp4: { isInt: 0, bits: 4, mbits: 1, emax: 2, emin: 0, bias: 1, maxNormal: 6 },
+// emax_elem, emin (exponent of the smallest normal, 1 − bias), largest finite value.
+const MX_ELEMENTS: Record<MxEncodeFormat, { isInt: number; bits: number; mbits: number; emax: number; emin: number; maxNormal: number }> = {
+  mxfp8_e4m3: { isInt: 0, bits: 8, mbits: 3, emax: 8, emin: -6, maxNormal: 448 },
+  mxfp8_e5m2: { isInt: 0, bits: 8, mbits: 2, emax: 15, emin: -14, maxNormal: 57344 },
+  mxfp6_e3m2: { isInt: 0, bits: 6, mbits: 2, emax: 4, emin: -2, maxNormal: 28 },
+  mxfp6_e2m3: { isInt: 0, bits: 6, mbits: 3, emax: 2, emin: 0, maxNormal: 7.5 },
+  mxfp4: { isInt: 0, bits: 4, mbits: 1, emax: 2, emin: 0, maxNormal: 6 },
   // MXINT8: two's complement with an implicit 2^-6, kept symmetric at ±127.
-  mxint8: { isInt: 1, bits: 8, mbits: 6, emax: 0, emin: 0, bias: 0, maxNormal: 127 / 64 },
+  mxint8: { isInt: 1, bits: 8, mbits: 6, emax: 0, emin: 0, maxNormal: 127 / 64 },
 };
 
 /**
@@ -139,13 +165,13 @@ export function quantizeMxBlocks(k: Kernels, values: Float32Array, format: MxEnc
     const pv = put(values);
     const ps = alloc(nb);
     const pc = alloc(n);
-    ex.quantize_mx(pv, n, el.isInt, el.mbits, el.emax, el.emin, el.bias, el.bits, el.maxNormal, ps, pc);
+    ex.quantize_mx(pv, n, el.isInt, el.mbits, el.emax, el.emin, el.bits, el.maxNormal, ps, pc);
     return { scales: takeU8(k, ps, nb), codes: takeU8(k, pc, n) };
   });
 }
 
 /**
- * Absmax groups of `group` along cols with a sorted table of 2^bits values (NF4: bits 4): scale =
+ * Absmax groups of `group` along cols with an ascending table of 2^bits values (NF4: bits 4): scale =
  * max |v| (1 for an all-zero group), code = index of the nearest table value to v / scale (ties to
  * the lower index), packed per row in the int-k convention. Non-finite data throws E_NAN.
  */
@@ -156,6 +182,9 @@ export function quantizeAbsmaxLut(k: Kernels, data: Float32Array, rows: number, 
   const bits = Math.log2(table?.length ?? 0);
   if (!(table instanceof Float32Array) || !Number.isInteger(bits) || bits < 1 || bits > 8) {
     throw new LowbitError('E_SHAPE', `${fn}: table must be a Float32Array of 2^bits values (bits 1..8), got ${table?.length}`);
+  }
+  for (let i = 1; i < table.length; i++) {
+    if (!(table[i - 1] <= table[i])) throw new LowbitError('E_ARG', `${fn}: table must be ascending (entry ${i}: ${table[i]} after ${table[i - 1]})`);
   }
   const count = rows * ng;
   const bytes = rows * Math.ceil((cols * bits) / 8);
