@@ -1,4 +1,4 @@
-import { encodeIntGroups, intGroupParams, type Kernels, LowbitError, quantizeAbsmaxLut, quantizeMxBlocks } from '@lowbit/kernels';
+import { encodeIntGroups, type Kernels, LowbitError, quantizeAbsmaxLut, quantizeIntGroups, quantizeMxBlocks } from '@lowbit/kernels';
 import type { Nf4Tensor } from './codebook.js';
 import { quantizeNf4 } from './codebook.js';
 import { checkBits } from './integer.js';
@@ -31,8 +31,7 @@ export function quantizeIntWasm(k: Kernels, data: Float32Array, shape: [number, 
   const g = wasmGroup('quantizeIntWasm', granularity, group, cols);
   // An empty matrix still has per-oc scales (one per row); nothing to speed up there.
   if (rows * cols === 0) return quantizeInt(data, shape, o);
-  const { scales, zeros } = intGroupParams(k, data, rows, cols, o.bits, g, symmetric, clip);
-  const codes = encodeIntGroups(k, data, rows, cols, o.bits, g, scales, zeros);
+  const { scales, zeros, codes } = quantizeIntGroups(k, data, rows, cols, o.bits, g, symmetric, clip);
   return { kind: 'int', bits: o.bits, symmetric, shape: [rows, cols], granularity, group, scales, zeros, codes };
 }
 

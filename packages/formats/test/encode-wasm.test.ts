@@ -1,8 +1,8 @@
-import { createKernels, type KernelVariant } from '@lowbit/kernels';
+import { createKernels, type KernelVariant, quantizeAbsmaxLut } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
   decodeMinifloat, encodeIntWith, encodeIntWithWasm, MINIFLOATS, MX_FORMATS, minifloatLimits, NF4_TABLE, quantizeInt, quantizeIntWasm, quantizeMx, quantizeMxWasm,
-  quantizeNf4, quantizeNf4Wasm, type Granularity, type MxFormatName,
+  nearestIndex, quantizeNf4, quantizeNf4Wasm, writeBits, type Granularity, type MxFormatName,
 } from '../src/index.js';
 
 function rng(seed: number) {
@@ -257,6 +257,34 @@ describe.each(['relaxed', 'simd', 'scalar'] as KernelVariant[])('WASM encoders (
       const got = quantizeNf4Wasm(k, e.subarray(0, n), [8, n / 8], { group: 5 });
       sameBytes(got.scales, want.scales, 'edge scales');
       sameBytes(got.codes, want.codes, 'edge codes');
+    });
+
+    it('other ascending tables (2 to 8 bits, repeated entries) equal nearestIndex; a table out of order is refused', () => {
+      const r = rng(77);
+      for (const bits of [2, 3, 5, 8]) {
+        const raw = Array.from({ length: 2 ** bits }, () => f32(r() * 2 - 1));
+        raw[1] = raw[2]; // a repeated value
+        const table = Float32Array.from(raw).sort();
+        const [rows, cols, group] = [5, 37, 9];
+        const w = weights(rows * cols, bits);
+        const ng = Math.ceil(cols / group);
+        const rb = Math.ceil((cols * bits) / 8);
+        const scales = new Float32Array(rows * ng);
+        const codes = new Uint8Array(rows * rb);
+        for (let i = 0; i < rows; i++) {
+          for (let g = 0; g < ng; g++) {
+            let amax = 0;
+            for (let c = g * group; c < Math.min(cols, (g + 1) * group); c++) amax = Math.max(amax, Math.abs(w[i * cols + c]));
+            const s = amax > 0 ? amax : 1;
+            scales[i * ng + g] = s;
+            for (let c = g * group; c < Math.min(cols, (g + 1) * group); c++) writeBits(codes, i * rb * 8 + c * bits, bits, nearestIndex(table, w[i * cols + c] / s));
+          }
+        }
+        const got = quantizeAbsmaxLut(k, w, rows, cols, group, table);
+        sameBytes(got.scales, scales, `${bits}-bit table scales`);
+        sameBytes(got.codes, codes, `${bits}-bit table codes`);
+      }
+      expect(() => quantizeAbsmaxLut(k, weights(8, 1), 2, 4, 4, Float32Array.of(0, 1, 0.5, 2))).toThrow(expect.objectContaining({ code: 'E_ARG' }));
     });
 
     it('empty matrices and non-finite values', () => {
