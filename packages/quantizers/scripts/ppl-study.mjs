@@ -22,7 +22,7 @@ for (const c of configs) {
   const model = await loadModel(path);
   const r = quantizeModel(model, { ...c, calibration, ctx: 256, maxWindows, measure: true });
   const ppl = perplexity(model, valid, { ctx: 256 }).perplexity;
-  rows.push({ method: (c.smooth !== undefined ? `smoothquant(α=${c.smooth})+` : '') + c.method + (c.actOrder ? '+act-order' : '') + (c.staticGroups ? '+static' : '') + (c.adaDim ? ' (AdaDim)' : '') + (c.clipSearch ? ' +clip search' : '') + (c.symmetric === false ? ' asym' : ''), bits: c.bits, group: c.group || 'per-channel', bpw: r.bitsPerWeight, ppl, seconds: r.seconds, sumErr: r.layers.reduce((s, l) => s + l.errOutput, 0) });
+  rows.push({ method: (c.format ? `${c.format} ` : '') + (c.smooth !== undefined ? `smoothquant(α=${c.smooth})+` : '') + c.method + (c.actOrder ? '+act-order' : '') + (c.staticGroups ? '+static' : '') + (c.adaDim ? ' (AdaDim)' : '') + (c.clipSearch ? ' +clip search' : '') + (c.symmetric === false ? ' asym' : ''), bits: c.bits, group: c.group || 'per-channel', bpw: r.bitsPerWeight, ppl, seconds: r.seconds, sumErr: r.layers.reduce((s, l) => s + l.errOutput, 0) });
   console.error(JSON.stringify(rows.at(-1)));
   if (process.env.LAYERS) for (const l of r.layers) console.error(`  ${l.name} out ${l.errOutput.toExponential(3)} w ${l.errWeight.toExponential(3)}`);
 }

@@ -11,3 +11,4 @@ export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } fr
 export { GgmlGrid, ggmlBlocks, type GgmlType } from './ggml-grid.js';
 export { selectiveRtn, type SelectiveRtnOptions, type SelectiveRtnResult, type SelectiveRtnLayer } from './selective-rtn.js';
 export { runStudy, studyMarkdown, studySvg, DEFAULT_STUDY, type StudyConfig, type StudyRow } from './study.js';
+export { MxGrid, mxTensor } from './mx-grid.js';

@@ -3,7 +3,9 @@ import type { PackedIntTensor } from '@lowbit/formats';
 import type { LlamaModel } from '@lowbit/runtime';
 import type { Gptq } from './gptq.js';
 import { type CalibrationOptions, collectHessians } from './calibrate.js';
+import type { MxFormatName } from '@lowbit/formats';
 import { GgmlGrid, type GgmlType, ggmlBlocks } from './ggml-grid.js';
+import { MxGrid } from './mx-grid.js';
 import { type Grid, IntGrid } from './grid.js';
 import { type GptqResult, gptqQuantize } from './gptq.js';
 import { outputError, weightError } from './layer-error.js';
@@ -16,8 +18,10 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
    * 'q4_0' | 'q4_1' | 'q8_0': llama.cpp's block grids (groups of 32, f16 scales); layers replaced by
    * the blocks themselves, so the model runs (and saves) as llama.cpp would; layers whose rows are
    * not a multiple of 32 are left in full precision (llama.cpp's own quantizer keeps them F16).
+   * An MX format ('mxfp4', 'mxfp6_e2m3', 'mxint8', ...): OCP MX blocks of 32 along each row (a partial
+   * last block on 172-wide rows), layers replaced by fake-quantized f32.
    */
-  format?: 'int' | GgmlType;
+  format?: 'int' | GgmlType | MxFormatName;
   /** Bits of the INT-k grid (ignored for ggml formats). */
   bits: number;
   /** Columns per group; 0 = one scale per output channel. */
@@ -98,12 +102,14 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   const needCalibration = o.method === 'gptq' || o.measure === true || smooth !== undefined || o.adaDim === true || clips.length > 1;
   if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${o.method} needs calibration text`);
   const format = o.format ?? 'int';
-  const grid: Grid = format === 'int' ? new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true }) : new GgmlGrid(format);
+  const mx = format.startsWith('mx');
+  const ggml = format !== 'int' && !mx;
+  const grid: Grid = format === 'int' ? new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true }) : mx ? new MxGrid(format as MxFormatName) : new GgmlGrid(format as GgmlType);
   if (format !== 'int' && group !== 32) throw new LowbitError('E_ARG', `${format} stores groups of 32 (got group ${group})`);
   if (format !== 'int' && clips.length > 1) throw new LowbitError('E_ARG', `${format}: clipping search is for INT-k grids`);
-  if (format !== 'int' && o.adaDim) throw new LowbitError('E_ARG', `${format}: AdaDim's per-input-channel groups have no ggml block type`);
-  if (format !== 'int' && o.actOrder && !o.staticGroups) throw new LowbitError('E_ARG', `${format}: act-order needs static groups (ggml blocks are contiguous)`);
-  const names = new Set(model.linears().filter((l) => format === 'int' || l.cols % 32 === 0).map((l) => l.name));
+  if (format !== 'int' && o.adaDim) throw new LowbitError('E_ARG', `${format}: AdaDim is for INT-k grids`);
+  if (ggml && o.actOrder && !o.staticGroups) throw new LowbitError('E_ARG', `${format}: act-order needs static groups (ggml blocks are contiguous)`);
+  const names = new Set(model.linears().filter((l) => !ggml || l.cols % 32 === 0).map((l) => l.name));
   const steps: string[][] = [];
   for (let i = 0; names.has(`blk.${i}.attn_q.weight`); i++) {
     for (const g of SEQUENTIAL_GROUPS) steps.push(g.map((n) => `blk.${i}.${n}.weight`).filter((n) => names.has(n)));
@@ -150,7 +156,11 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
         errWeight: weightError(src.data, r.weights),
         seconds: (performance.now() - t) / 1000,
       };
-      if (format === 'int') {
+      if (mx) {
+        model.setLinear(name, { format: 'f32', shape, data: r.weights });
+        packed.set(name, null);
+        bits += lin.rows * (lin.cols * grid.bits + Math.ceil(lin.cols / 32) * 8); // element codes + one E8M0 per block
+      } else if (format === 'int') {
         model.setLinear(name, { format: 'f32', shape, data: r.weights });
         packed.set(name, r.packed);
         // f32 scale (+ f32 zero) per group; a partial last group costs a whole scale.
@@ -158,9 +168,10 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
         bits += lin.rows * lin.cols * o.bits + nScales * 32 * ((o.symmetric ?? true) ? 1 : 2);
       } else {
         const g = r as unknown as GptqResult;
-        model.setLinear(name, { format, shape, data: ggmlBlocks(format, g.codes, lin.rows, lin.cols, g.scales, g.zeros) });
+        const t = format as GgmlType;
+        model.setLinear(name, { format: t, shape, data: ggmlBlocks(t, g.codes, lin.rows, lin.cols, g.scales, g.zeros) });
         packed.set(name, null);
-        bits += lin.rows * lin.cols * ({ q4_0: 4.5, q4_1: 5, q8_0: 8.5 } as const)[format];
+        bits += lin.rows * lin.cols * ({ q4_0: 4.5, q4_1: 5, q8_0: 8.5 } as const)[t];
       }
       count += lin.rows * lin.cols;
       layers.push(report);

@@ -33,6 +33,10 @@ export const DEFAULT_STUDY: StudyConfig[] = [
   { label: 'selective RTN int3/int8 per-channel, 3.5 code bits', selective: { lowBits: 3, highBits: 8, budget: 3.5 } },
   { label: 'RTN int2 g32 asym', method: 'rtn', bits: 2, symmetric: false, ...g32 },
   { label: 'GPTQ int2 g32 asym', method: 'gptq', bits: 2, symmetric: false, ...g32 },
+  ...(['mxfp4', 'mxfp6_e2m3', 'mxint8'] as const).flatMap((format) => [
+    { label: `RTN ${format}`, method: 'rtn' as const, format, bits: 0, ...g32 },
+    { label: `GPTQ ${format}`, method: 'gptq' as const, format, bits: 0, ...g32 },
+  ]),
 ];
 
 /** Runs each configuration on a fresh copy of the model (`load`), evaluates on `valid` (ctx 256 unless given). */
