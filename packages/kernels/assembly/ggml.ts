@@ -22,7 +22,7 @@ import { hsum } from './f32';
 }
 
 // @ts-ignore: decorator
-@inline function dotNibblesScalar(qs: usize, x: usize): i32 {
+@inline export function dotNibblesScalar(qs: usize, x: usize): i32 {
   let s = 0;
   for (let j = 0; j < 16; j++) {
     const byte = <i32>load<u8>(qs + <usize>j);
@@ -62,7 +62,7 @@ import { hsum } from './f32';
 // nibbles of the bytes read as 16-bit lanes, isolated by one mask each and multiplied and
 // pair-summed by i32x4.dot_i16x8_s (pmaddwd); that result carries a factor 256.
 // @ts-ignore: decorator
-@inline function blockDot(kind: i32, qs: usize, x0: v128, x1: v128, planes: usize): v128 {
+@inline export function blockDot(kind: i32, qs: usize, x0: v128, x1: v128, planes: usize): v128 {
   if (kind == 0) {
     const w0 = v128.load(qs);
     const w1 = v128.load(qs, 16);
@@ -109,7 +109,7 @@ import { hsum } from './f32';
 
 // [Σa, Σb, Σc, Σd] of four i32x4: one vector holding one dot per row of the tile.
 // @ts-ignore: decorator
-@inline function lanesSum4(a: v128, b: v128, c: v128, d: v128): v128 {
+@inline export function lanesSum4(a: v128, b: v128, c: v128, d: v128): v128 {
   const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
   const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
   return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
@@ -174,7 +174,7 @@ import { hsum } from './f32';
 // relaxed Q4 wa/wb = low/high nibbles; plain Q4 wa = the packed bytes (wb unused), read against
 // the i16 planes as in blockDot.
 // @ts-ignore: decorator
-@inline function dotPrepped(kind: i32, wa: v128, wb: v128, x0: v128, x1: v128, planes: usize): v128 {
+@inline export function dotPrepped(kind: i32, wa: v128, wb: v128, x0: v128, x1: v128, planes: usize): v128 {
   if (kind == 0) {
     let a = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(wa), i16x8.extend_low_i8x16_s(x0));
     a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(wa), i16x8.extend_high_i8x16_s(x0)));
@@ -195,13 +195,13 @@ import { hsum } from './f32';
 }
 
 // @ts-ignore: decorator
-@inline function prepA(kind: i32, qs: usize): v128 {
+@inline export function prepA(kind: i32, qs: usize): v128 {
   const v = v128.load(qs);
   return kind != 0 && ASC_FEATURE_RELAXED_SIMD ? v128.and(v, i8x16.splat(0x0f)) : v;
 }
 
 // @ts-ignore: decorator
-@inline function prepB(kind: i32, qs: usize): v128 {
+@inline export function prepB(kind: i32, qs: usize): v128 {
   if (kind == 0) return v128.load(qs, 16);
   if (ASC_FEATURE_RELAXED_SIMD) return i8x16.shr_u(v128.load(qs), 4);
   return i32x4.splat(0);

@@ -18,6 +18,9 @@ export interface KernelExports {
   quantize_act_q8(x: number, cols: number, batch: number, xq: number, xq16: number, xs: number, xsum: number): number;
   matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number, r0: number, r1: number): void;
   matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
+  matmul_ggml_tiled(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
+  prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): void;
+  ggml_tiled_bytes(kind: number, rows: number, cols: number): number;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
   decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
@@ -51,11 +54,14 @@ export class WasmTensor {
 
 type MatrixArg<T extends Typed> = T | WasmTensor;
 
+/** The `kind` of a WasmTensor made by `prepareGgml` for block type `type`. */
+const preparedKind = (type: GgmlBlockType) => `ggml-tiled-${type}`;
+
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
-export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml';
-export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml'];
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled'];
 /** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
 export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
 
@@ -96,6 +102,30 @@ export class Kernels {
     const ptr = this.heap.alloc(data.byteLength);
     new Uint8Array(this.memory.buffer, ptr, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     return new WasmTensor(this.heap, ptr, data.byteLength, data.constructor.name);
+  }
+
+  /**
+   * ggml blocks ([rows, cols], cols % 32 == 0) repacked once into the resident form the matmuls read
+   * fastest: rows in tiles of four, per 32-column block the four scales as f32 then the four rows'
+   * codes, 16-byte aligned (assembly/ggml-tiled.ts). Pass the result to `matmulGgml` with the same
+   * type; results equal those on the blocks themselves. The blocks are not kept (save those).
+   */
+  prepareGgml(type: GgmlBlockType, blocks: MatrixArg<Uint8Array>, rows: number, cols: number): WasmTensor {
+    const name = 'prepareGgml';
+    if (!(type in GGML_KIND)) throw new LowbitError('E_FORMAT', `${name}: unknown block type ${String(type)}`);
+    checkDims(name, rows, cols, 1);
+    if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
+    checkMatrix(name, blocks, Uint8Array, (rows * cols * GGML_BLOCK_BYTES[type]) / 32, 'blocks');
+    if (blocks instanceof WasmTensor && blocks.kind.startsWith('ggml-tiled')) throw new LowbitError('E_ARG', `${name}: blocks are already prepared`);
+    const bytes = this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0;
+    const ptr = this.heap.alloc(bytes);
+    try {
+      this.scoped((s) => this.exports.prepare_ggml(GGML_KIND[type], s.matrix(blocks), rows, cols, ptr));
+    } catch (e) {
+      this.heap.free(ptr);
+      throw e;
+    }
+    return new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
   }
 
   dotF32(a: Float32Array, b: Float32Array): number {
@@ -201,7 +231,9 @@ export class Kernels {
     if (!(type in GGML_KIND)) throw new LowbitError('E_FORMAT', `matmulGgml: unknown block type ${String(type)}`);
     checkDims(name, rows, cols, batch);
     if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
-    checkMatrix(name, w, Uint8Array, (rows * cols * GGML_BLOCK_BYTES[type]) / 32);
+    const prepared = w instanceof WasmTensor && w.kind.startsWith('ggml-tiled');
+    if (prepared && w.kind !== preparedKind(type)) throw new LowbitError('E_ARG', `${name}: w was prepared as ${w.kind.slice(11)}, not ${type}`);
+    checkMatrix(name, w, Uint8Array, prepared ? this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0 : (rows * cols * GGML_BLOCK_BYTES[type]) / 32);
     checkVector(name, 'x', x, batch * cols);
     const o = outArray(name, out, batch * rows);
     if (o.length === 0) return o;
@@ -216,7 +248,7 @@ export class Kernels {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       const po = s.alloc(o.byteLength);
-      this.runRows('matmul_ggml', [GGML_KIND[type], s.matrix(w), rows, cols, xq, xq16, xs, xsum, batch, po], rows);
+      this.runRows(prepared ? 'matmul_ggml_tiled' : 'matmul_ggml', [GGML_KIND[type], s.matrix(w), rows, cols, xq, xq16, xs, xsum, batch, po], rows);
       return s.get(po, o);
     });
   }

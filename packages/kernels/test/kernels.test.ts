@@ -117,6 +117,43 @@ describe.each(variants)('%s build', (variant) => {
     expectClose(k.matmulGgml(type, blocks, rows, cols, x, 2), reference.matmulGgml(type, blocks, rows, cols, x, 2), INT_RTOL, 1e-6);
   });
 
+  it.each(['q8_0', 'q4_0', 'q4_1'] as const)('matmul %s on blocks prepared by prepareGgml (tiles of four rows, f32 scales)', (type) => {
+    const bytes = reference.GGML_BLOCK_BYTES[type];
+    // Rows around the tile of four (partial last tiles), edge f16 scales among random ones.
+    const edge = [0x0001, 0x03ff, 0x0400, 0x0000, 0x8000, 0x7bff, 0xfbff, 0x8001, 0x3c00];
+    for (const [rows, cols] of [[1, 32], [3, 64], [4, 96], [5, 64], [9, 256], [12, 2048]]) {
+      const r = rng(rows * 7 + cols);
+      const blocks = randU8(r, (rows * cols * bytes) / 32);
+      const view = new DataView(blocks.buffer);
+      let i = 0;
+      for (let o = 0; o < blocks.length; o += bytes, i++) {
+        view.setUint16(o, i % 5 === 0 ? edge[i % edge.length] : randF16Scale(r), true);
+        if (type === 'q4_1') view.setUint16(o + 2, i % 7 === 0 ? edge[(i + 3) % edge.length] : randF16Scale(r), true);
+      }
+      const t = k.prepareGgml(type, blocks, rows, cols);
+      const raw = k.upload(blocks);
+      const fromResident = k.prepareGgml(type, raw, rows, cols);
+      for (const batch of [1, 2, 5]) {
+        const x = randF32(r, batch * cols, 2);
+        const want = reference.matmulGgml(type, blocks, rows, cols, x, batch);
+        expectClose(k.matmulGgml(type, t, rows, cols, x, batch), want, INT_RTOL, 1e-6);
+        expect(Array.from(k.matmulGgml(type, fromResident, rows, cols, x, batch))).toEqual(Array.from(k.matmulGgml(type, t, rows, cols, x, batch)));
+      }
+      t.free();
+      raw.free();
+      fromResident.free();
+    }
+  });
+
+  it('prepareGgml tensors are checked against the type they were prepared for', () => {
+    const t = k.prepareGgml('q4_0', new Uint8Array(18 * 4), 4, 32);
+    expect(() => k.matmulQ8_0(t, 4, 32, new Float32Array(32), 1)).toThrow(/prepared as q4_0/);
+    expect(() => k.matmulQ4_0(t, 8, 32, new Float32Array(32), 1)).toThrow(/bytes/);
+    expect(() => k.prepareGgml('q4_0', t, 4, 32)).toThrow(/already prepared/);
+    expect(() => k.prepareGgml('q4_0', new Uint8Array(18), 2, 32)).toThrow(/elements/);
+    t.free();
+  });
+
   it('resident tensors give the same answers as one-shot calls', () => {
     const r = rng(99);
     const w = randF32(r, 16 * 48);

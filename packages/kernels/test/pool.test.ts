@@ -25,6 +25,9 @@ describe.each([2, 3])('KernelPool with %i threads', (threads) => {
       const view = new DataView(blocks.buffer);
       for (let o = 0; o < blocks.length; o += 18) view.setUint16(o, randF16Scale(r), true);
       expectClose(pool.matmulQ4_0(blocks, rows, cols, x, batch), reference.matmulGgml('q4_0', blocks, rows, cols, x, batch), 1e-5, 1e-6);
+      const t = pool.prepareGgml('q4_0', blocks, rows, cols);
+      expectClose(pool.matmulQ4_0(t, rows, cols, x, batch), reference.matmulGgml('q4_0', blocks, rows, cols, x, batch), 1e-5, 1e-6);
+      t.free();
     }
   });
 });

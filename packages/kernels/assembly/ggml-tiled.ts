@@ -1,0 +1,201 @@
+import { blockDot, dotNibblesScalar, dotPrepped, f16, lanesSum4, prepA, prepB } from './ggml';
+
+// ggml blocks repacked once at upload ("prepared") for the matmuls below. Rows go in tiles of four;
+// a tile holds, per 32-column block k, one record:
+//   Q8_0: f32 d[4] | i8 qs[4][32]                     144 bytes
+//   Q4_0: f32 d[4] | u8 qs[4][16]                      80 bytes
+//   Q4_1: f32 d[4] | f32 m[4] | u8 qs[4][16]           96 bytes
+// (qs bytes exactly as in the ggml block). The four scales of a tile are one aligned f32x4 load, where
+// the block layout needed four 16-bit lane inserts and an f16 conversion (~20 x86 instructions per
+// tile-block, a third of the Q4_0 inner loop); the records stream in order and every vector load is
+// 16-byte aligned. The f32 scales cost 2 bytes per block more (Q4_0 18 → 20). Rows past the matrix
+// in its last tile have zero scales and codes.
+
+// @ts-ignore: decorator
+@inline function scaleBytes(kind: i32): usize {
+  return kind == 2 ? 32 : 16;
+}
+// @ts-ignore: decorator
+@inline function codeBytes(kind: i32): usize {
+  return kind == 0 ? 32 : 16;
+}
+// @ts-ignore: decorator
+@inline function recordBytes(kind: i32): usize {
+  return scaleBytes(kind) + 4 * codeBytes(kind);
+}
+
+// Bytes of the prepared form of a [rows, cols] matrix.
+export function ggml_tiled_bytes(kind: i32, rows: i32, cols: i32): usize {
+  return <usize>((rows + 3) >> 2) * <usize>(cols >> 5) * recordBytes(kind);
+}
+
+// src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes.
+export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): void {
+  const nblk = cols >> 5;
+  const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
+  const qoff: usize = kind == 2 ? 4 : 2;
+  const sb = scaleBytes(kind);
+  const qb = codeBytes(kind);
+  const rb = recordBytes(kind);
+  const tiles = (rows + 3) >> 2;
+  for (let t = 0; t < tiles; t++) {
+    for (let i = 0; i < 4; i++) {
+      const r = (t << 2) + i;
+      for (let k = 0; k < nblk; k++) {
+        const rec = dst + (<usize>t * <usize>nblk + <usize>k) * rb;
+        if (r < rows) {
+          const blk = src + (<usize>r * <usize>nblk + <usize>k) * bsize;
+          store<f32>(rec + (<usize>i << 2), f16(load<u16>(blk)));
+          if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), f16(load<u16>(blk, 2)));
+          memory.copy(rec + sb + <usize>i * qb, blk + qoff, qb);
+        } else {
+          store<f32>(rec + (<usize>i << 2), 0);
+          if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), 0);
+          memory.fill(rec + sb + <usize>i * qb, 0, qb);
+        }
+      }
+    }
+  }
+}
+
+// Decode (and the rows of a partial tile in prefill): one vector of four row outputs per tile.
+// @ts-ignore: decorator
+@inline function tiledGemv(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
+  const sb = scaleBytes(kind);
+  const qb = codeBytes(kind);
+  const rb = recordBytes(kind);
+  // Plain-SIMD Q4 dots carry a factor 256 (exact: a power of two), taken out with the scale.
+  const unit: f32 = kind != 0 && !ASC_FEATURE_RELAXED_SIMD ? 0.00390625 : 1;
+  const off8 = kind != 0 && !ASC_FEATURE_RELAXED_SIMD ? 2048 : 8;
+  for (let r = r0; r < r1; r += 4) {
+    const tile = w + <usize>(r >> 2) * <usize>nblk * rb;
+    for (let b = 0; b < batch; b++) {
+      const bi = <usize>b;
+      let acc = f32x4.splat(0);
+      let corr = f32x4.splat(0);
+      let rec = tile;
+      for (let k = 0; k < nblk; k++, rec += rb) {
+        const bk = <usize>k * <usize>batch + bi;
+        const xk = xq + (bk << 5);
+        const x0 = v128.load(xk);
+        const x1 = v128.load(xk, 16);
+        const planes = xq16 + (bk << 6);
+        const dx = load<f32>(xs + (bk << 2));
+        const d = f32x4.mul(v128.load(rec), f32x4.splat(dx * unit));
+        if (kind == 2) {
+          corr = f32x4.add(corr, f32x4.mul(v128.load(rec, 16), f32x4.splat(dx * <f32>load<i32>(xsum + (bk << 2)))));
+        }
+        const q = rec + sb;
+        const dots = lanesSum4(
+          blockDot(kind, q, x0, x1, planes), blockDot(kind, q + qb, x0, x1, planes),
+          blockDot(kind, q + 2 * qb, x0, x1, planes), blockDot(kind, q + 3 * qb, x0, x1, planes));
+        // Q4_0's −8 offset enters the integer dot exactly (Σ(u − 8)·x = Σu·x − 8·Σx), Q4_1's minimum
+        // through the code sums.
+        const off = kind == 1 ? i32x4.sub(dots, i32x4.splat(load<i32>(xsum + (bk << 2)) * off8)) : dots;
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(off), d));
+      }
+      if (kind == 2) acc = f32x4.add(acc, corr);
+      const ob = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+      if (r + 4 <= r1) v128.store(ob, acc);
+      else {
+        const n = r1 - r;
+        store<f32>(ob, f32x4.extract_lane(acc, 0));
+        if (n > 1) store<f32>(ob, f32x4.extract_lane(acc, 1), 4);
+        if (n > 2) store<f32>(ob, f32x4.extract_lane(acc, 2), 8);
+      }
+    }
+  }
+}
+
+// Prefill (batch >= 2), full tiles: records outermost, each record's prepared weights serve every
+// input vector (as tilesBatch in ggml.ts). Returns the first row it did not do.
+// @ts-ignore: decorator
+@inline function tiledBatch(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): i32 {
+  const sb = scaleBytes(kind);
+  const qb = codeBytes(kind);
+  const rb = recordBytes(kind);
+  const plain = kind != 0 && !ASC_FEATURE_RELAXED_SIMD;
+  const unit: f32 = plain ? 0.00390625 : 1;
+  const off8 = plain ? 2048 : 8; // Q4_0's 8, times the plain planes' factor 256
+  let r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    const tile = w + <usize>(r >> 2) * <usize>nblk * rb;
+    for (let b = 0; b < batch; b++) v128.store(out + ((<usize>b * <usize>rows + <usize>r) << 2), f32x4.splat(0));
+    for (let k = 0; k < nblk; k++) {
+      const rec = tile + <usize>k * rb;
+      const d4 = v128.load(rec);
+      const m4 = kind == 2 ? v128.load(rec, 16) : d4;
+      const q = rec + sb;
+      const a0 = prepA(kind, q), b0 = prepB(kind, q);
+      const a1 = prepA(kind, q + qb), b1 = prepB(kind, q + qb);
+      const a2 = prepA(kind, q + 2 * qb), b2 = prepB(kind, q + 2 * qb);
+      const a3 = prepA(kind, q + 3 * qb), b3 = prepB(kind, q + 3 * qb);
+      for (let b = 0; b < batch; b++) {
+        const bk = <usize>k * <usize>batch + <usize>b;
+        const xk = xq + (bk << 5);
+        const x0 = plain ? i32x4.splat(0) : v128.load(xk);
+        const x1 = plain ? i32x4.splat(0) : v128.load(xk, 16);
+        const planes = xq16 + (bk << 6);
+        const dx = load<f32>(xs + (bk << 2));
+        const sx = load<i32>(xsum + (bk << 2));
+        let dots = lanesSum4(
+          dotPrepped(kind, a0, b0, x0, x1, planes), dotPrepped(kind, a1, b1, x0, x1, planes),
+          dotPrepped(kind, a2, b2, x0, x1, planes), dotPrepped(kind, a3, b3, x0, x1, planes));
+        if (kind == 1) dots = i32x4.sub(dots, i32x4.splat(sx * off8));
+        let v = f32x4.mul(f32x4.convert_i32x4_s(dots), f32x4.mul(d4, f32x4.splat(dx * unit)));
+        if (kind == 2) v = f32x4.add(v, f32x4.mul(m4, f32x4.splat(dx * <f32>sx)));
+        const ob = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+        v128.store(ob, f32x4.add(v128.load(ob), v));
+      }
+    }
+  }
+  return r;
+}
+
+// As matmul_ggml, on the prepared form. r0 must be a multiple of 4 (callers split by whole tiles).
+export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
+  const nblk = cols >> 5;
+  if (ASC_FEATURE_SIMD) {
+    let r = r0;
+    if (batch >= 2) {
+      if (kind == 0) r = tiledBatch(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+      else if (kind == 1) r = tiledBatch(1, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+      else r = tiledBatch(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
+    }
+    if (r >= r1) return;
+    if (kind == 0) tiledGemv(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
+    else if (kind == 1) tiledGemv(1, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
+    else tiledGemv(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
+    return;
+  }
+  const sb = scaleBytes(kind);
+  const qb = codeBytes(kind);
+  const rb = recordBytes(kind);
+  for (let r = r0; r < r1; r++) {
+    const tile = w + <usize>(r >> 2) * <usize>nblk * rb;
+    const i = <usize>(r & 3);
+    for (let b = 0; b < batch; b++) {
+      const bi = <usize>b;
+      let s: f32 = 0;
+      for (let k = 0; k < nblk; k++) {
+        const rec = tile + <usize>k * rb;
+        const bk = <usize>k * <usize>batch + bi;
+        const dx = load<f32>(xs + (bk << 2));
+        const d = load<f32>(rec + (i << 2)) * dx;
+        const xsumk = <f32>load<i32>(xsum + (bk << 2));
+        if (kind == 1) s -= 8 * d * xsumk;
+        else if (kind == 2) s += load<f32>(rec + 16 + (i << 2)) * dx * xsumk;
+        const xk = xq + (bk << 5);
+        const q = rec + sb + i * qb;
+        let dot = 0;
+        if (kind == 0) {
+          for (let j = 0; j < 32; j++) dot += <i32>load<i8>(q + <usize>j) * <i32>load<i8>(xk + <usize>j);
+        } else {
+          dot = dotNibblesScalar(q, xk);
+        }
+        s += d * <f32>dot;
+      }
+      store<f32>(out + ((<usize>b * <usize>rows + <usize>r) << 2), s);
+    }
+  }
+}
