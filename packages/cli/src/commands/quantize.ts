@@ -6,7 +6,7 @@ import { LowbitError, perplexity, saveModel } from '@lowbit/runtime';
 import { type Command, UsageError, intOption, numberOption } from '../command.js';
 import { textPath, threadOption, withModel } from '../model-arg.js';
 
-const FORMATS = ['int2', 'int3', 'int4', 'int8', 'q4_0', 'q4_1', 'q8_0'] as const;
+const FORMATS = ['int2', 'int3', 'int4', 'int5', 'int6', 'int8', 'q4_0', 'q4_1', 'q8_0', 'mxfp4', 'mxfp6_e2m3', 'mxfp6_e3m2', 'mxfp8_e4m3', 'mxfp8_e5m2', 'mxint8'] as const;
 type FormatArg = (typeof FORMATS)[number];
 
 async function readText(file: string): Promise<string> {
@@ -18,7 +18,7 @@ async function readText(file: string): Promise<string> {
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'post-training quantization of a whole model (RTN or GPTQ, layer by layer on calibration text), perplexity before and after',
-  usage: 'lowbit quantize [model.gguf] --method rtn|gptq --format int4|int3|int2|int8|q4_0|q4_1|q8_0 [--group 32] [--act-order] [--static-groups] [--asym] [--damp 0.01] [--calib train.txt] [--calib-windows 32] [--text valid.txt] [--ctx 256] [--out model.q.gguf] [--json]',
+  usage: 'lowbit quantize [model.gguf] --method rtn|gptq --format int2..int8|q4_0|q4_1|q8_0|mxfp4|mxfp6_e2m3|mxint8|... [--group 32] [--act-order] [--static-groups] [--asym] [--damp 0.01] [--calib train.txt] [--calib-windows 32] [--text valid.txt] [--ctx 256] [--out model.q.gguf] [--json]',
   options: {
     method: { type: 'string' }, format: { type: 'string' }, group: { type: 'string' },
     'act-order': { type: 'boolean' }, 'static-groups': { type: 'boolean' }, asym: { type: 'boolean' }, damp: { type: 'string' },
@@ -31,6 +31,7 @@ export const quantizeCommand: Command = {
     const format = ((ctx.values.format as string | undefined) ?? 'int4') as FormatArg;
     if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
     const ggml = format.startsWith('q');
+    const mx = format.startsWith('mx');
     const out = ctx.values.out as string | undefined;
     if (out && !out.endsWith('.gguf')) throw new UsageError(`--out must name a .gguf file, got "${out}"`);
     if (out && !ggml) {
@@ -45,8 +46,8 @@ export const quantizeCommand: Command = {
     return withModel(ctx, async (model) => {
       const before = perplexity(model, valid, { ctx: ctxLen, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') }).perplexity;
       const r = quantizeModel(model, {
-        method, format: ggml ? (format as 'q4_0' | 'q4_1' | 'q8_0') : 'int', bits: ggml ? 4 : Number(format.slice(3)),
-        group, symmetric: !ctx.values.asym, actOrder: Boolean(ctx.values['act-order']), staticGroups: Boolean(ctx.values['static-groups']),
+        method, format: ggml || mx ? (format as 'q4_0' | 'mxfp4') : 'int', bits: ggml || mx ? 0 : Number(format.slice(3)),
+        group: ggml || mx ? 32 : group, symmetric: !ctx.values.asym, actOrder: Boolean(ctx.values['act-order']), staticGroups: Boolean(ctx.values['static-groups']),
         damp: numberOption(ctx, 'damp', 0.01), calibration, ctx: ctxLen, maxWindows: intOption(ctx, 'calib-windows', 32),
         includeOutput: ggml, onLayer: (l, d, t) => ctx.progress(d, t, `${method} ${l.name}`),
       });
@@ -58,7 +59,7 @@ export const quantizeCommand: Command = {
         bytes = (await stat(out)).size;
       }
       const seconds = (performance.now() - t0) / 1000;
-      ctx.print(`${method} ${format}${ggml ? '' : ` ${group ? `g${group}` : 'per-channel'}`}: perplexity ${before.toFixed(4)} -> ${after.toFixed(4)} on ${validFile}`);
+      ctx.print(`${method} ${format}${ggml || mx ? '' : ` ${group ? `g${group}` : 'per-channel'}`}: perplexity ${before.toFixed(4)} -> ${after.toFixed(4)} on ${validFile}`);
       ctx.print(`  ${r.layers.length} layers quantized, ${r.bitsPerWeight.toFixed(3)} bits/weight (quantized layers), ${r.seconds.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all${out ? `; wrote ${out} (${bytes} bytes)` : ''}`);
       return { method, format, group, perplexity_before: before, perplexity_after: after, bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: r.seconds, seconds, out: out ?? null, bytes };
     });
