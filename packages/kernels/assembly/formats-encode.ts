@@ -155,6 +155,30 @@ export function encode_int_groups(data: usize, rows: i32, cols: i32, group: i32,
   return sign | <u32>(((er - emin) << mbits) + <i32>(r * pow2(mbits - er)));
 }
 
+// Two lanes of encodeMinifloatSat: the same f64 operations on f64x2. Exponents are worked on as i32
+// lanes 0 and 2 (the low words of the i64 lanes; lanes 1 and 3 are don't-cares masked off before use).
+// Returns the two codes in i32 lanes 0 and 1.
+// @ts-ignore: decorator
+@inline function pow2x2(e: v128): v128 {
+  return i64x2.shl(v128.and(i32x4.add(e, i32x4.splat(1023)), i64x2.splat(0xffffffff)), 52);
+}
+
+// @ts-ignore: decorator
+@inline function exponentsX2(a: v128, emin: v128): v128 {
+  return i32x4.max_s(i32x4.sub(i64x2.shr_u(a, 52), i32x4.splat(1023)), emin);
+}
+
+// @ts-ignore: decorator
+@inline function encodeMinifloatSatX2(x: v128, mbits: i32, vmbits: v128, vemin: v128, vmax: v128, signShift: u32): v128 {
+  const a = f64x2.abs(x);
+  const e = exponentsX2(a, vemin);
+  const r = f64x2.min(f64x2.mul(f64x2.nearest(f64x2.mul(a, pow2x2(i32x4.sub(vmbits, e)))), pow2x2(i32x4.sub(e, vmbits))), vmax);
+  const er = exponentsX2(r, vemin);
+  const m = i32x4.trunc_sat_f64x2_s_zero(f64x2.mul(r, pow2x2(i32x4.sub(vmbits, er))));
+  const high = v128.or(i32x4.shl(i32x4.sub(er, vemin), mbits), i32x4.shl(i64x2.shr_u(x, 63), signShift));
+  return i32x4.add(m, i8x16.shuffle(high, high, 0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11));
+}
+
 // OCP MX v1.0 blocks of 32, @lowbit/formats' quantizeMx: a block holding NaN/±Inf gets scale 0xFF and
 // codes 0; otherwise e = clamp(floor(log2 amax) − emaxElem, −127, 127) (−127 for an all-zero block),
 // scale byte e + 127, and each element v·2^−e encoded by RNE with saturation (isInt: MXINT8,
@@ -194,13 +218,39 @@ export function quantize_mx(values: usize, n: i32, isInt: i32, mbits: i32, emaxE
     e = min<i32>(127, max<i32>(-127, e));
     store<u8>(scales + <usize>(b >> 5), <u8>(e + 127));
     const inv = pow2(-e);
+    i = b;
+    if (ASC_FEATURE_SIMD) {
+      const vinv = f64x2.splat(inv);
+      const vmbits = i32x4.splat(mbits);
+      const vemin = i32x4.splat(emin);
+      const vmax = f64x2.splat(maxNormal);
+      for (; i + 4 <= end; i += 4) {
+        const p = values + (<usize>i << 2);
+        const x0 = f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(p)), vinv);
+        const x1 = f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(p + 8)), vinv);
+        let c0: v128;
+        let c1: v128;
+        if (isInt) {
+          const lo = f64x2.splat(-127);
+          const hi = f64x2.splat(127);
+          const s64 = f64x2.splat(64);
+          c0 = i32x4.trunc_sat_f64x2_s_zero(f64x2.min(hi, f64x2.max(lo, f64x2.nearest(f64x2.mul(x0, s64)))));
+          c1 = i32x4.trunc_sat_f64x2_s_zero(f64x2.min(hi, f64x2.max(lo, f64x2.nearest(f64x2.mul(x1, s64)))));
+        } else {
+          c0 = encodeMinifloatSatX2(x0, mbits, vmbits, vemin, vmax, signShift);
+          c1 = encodeMinifloatSatX2(x1, mbits, vmbits, vemin, vmax, signShift);
+        }
+        // low byte of each code (two's complement for MXINT8)
+        v128.store32_lane(codes + <usize>i, i8x16.shuffle(c0, c1, 0, 4, 16, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 0);
+      }
+    }
     if (isInt) {
-      for (let i = b; i < end; i++) {
+      for (; i < end; i++) {
         const q = min<f64>(127, max<f64>(-127, nearest<f64>(<f64>load<f32>(values + (<usize>i << 2)) * inv * 64)));
         store<u8>(codes + <usize>i, <u8>(<i32>q));
       }
     } else {
-      for (let i = b; i < end; i++) {
+      for (; i < end; i++) {
         const x = <f64>load<f32>(values + (<usize>i << 2)) * inv;
         store<u8>(codes + <usize>i, <u8>encodeMinifloatSat(x, mbits, emin, maxNormal, signShift));
       }
@@ -219,6 +269,9 @@ export function quantize_absmax_lut(data: usize, rows: i32, cols: i32, group: i3
   const rowBytes = <usize>((cols * bits + 7) >> 3);
   const t0 = <f64>load<f32>(table);
   const tn = <f64>load<f32>(table + (<usize>(size - 1) << 2));
+  const tLower = <f64>load<f32>(table + (<usize>(size >> 2) << 2));
+  const tHalf = <f64>load<f32>(table + (<usize>(size >> 1) << 2));
+  const tUpper = <f64>load<f32>(table + (<usize>(3 * (size >> 2)) << 2));
   for (let r = 0; r < rows; r++) {
     const row = data + ((<usize>r * <usize>cols) << 2);
     let dst = codes + <usize>r * rowBytes;
@@ -241,7 +294,14 @@ export function quantize_absmax_lut(data: usize, rows: i32, cols: i32, group: i3
         // ascending table (the JS wrapper checks) it is the lo the TypeScript bisection ends on, since
         // exactly one i has table[i] <= v < table[i + 1] when table[0] < v < table[last].
         let lo = 0;
-        for (let step = size >> 1; step > 0; step >>= 1) {
+        let step = size >> 1;
+        if (size >= 16) {
+          // The first two halvings side by side (their three candidate entries are known up front).
+          const top = v >= tHalf;
+          lo = select<i32>(select<i32>(3 * (size >> 2), size >> 1, v >= tUpper), select<i32>(size >> 2, 0, v >= tLower), top);
+          step = size >> 3;
+        }
+        for (; step > 0; step >>= 1) {
           lo += select<i32>(step, 0, <f64>load<f32>(table + (<usize>(lo + step) << 2)) <= v);
         }
         // lo + 1 may read one entry past the table when v >= table[last]; that lane is discarded below
