@@ -1,15 +1,27 @@
 import { createKernels } from '@lowbit/kernels';
 import {
   dequantizeBcq, dequantizeBcqWasm, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm, dequantizeNf4, dequantizeNf4Wasm,
-  gemvPacked, type GemvTensor, quantizeBcq, quantizeInt, quantizeMx, quantizeNf4, uploadGemv,
+  gemvPacked, type GemvTensor, quantizeBcq, quantizeInt, quantizeIntWasm, quantizeMx, quantizeMxWasm, quantizeNf4, quantizeNf4Wasm, uploadGemv,
 } from '@lowbit/formats';
 import { type Area, type Context, type Row } from './harness.js';
 
 const N = 4096;
 
+type Encoded = { scales: Float32Array | Uint8Array; zeros?: Float32Array | null; codes: Uint8Array };
+
+/** The WASM encoders must give the reference's bytes; a benchmark of a wrong encoder means nothing. */
+function sameEncoding(name: string, a: Encoded, b: Encoded): void {
+  const bytes = (v: ArrayBufferView | null | undefined) => (v ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(0));
+  for (const key of ['scales', 'zeros', 'codes'] as const) {
+    const x = bytes(a[key]);
+    const y = bytes(b[key]);
+    if (x.length !== y.length || x.some((v, i) => v !== y[i])) throw new Error(`formats bench: ${name} WASM encode ${key} differ from the TypeScript encoder's`);
+  }
+}
+
 /**
- * @lowbit/formats on a 4096×4096 tensor (elements/s): encode (TypeScript), decode (TypeScript
- * reference vs WASM, ratio to the reference), and decode-into-GEMV y = W·x with W left packed
+ * @lowbit/formats on a 4096×4096 tensor (elements/s): encode and decode (TypeScript reference vs
+ * WASM, ratio to the reference; the WASM encoders' output is checked equal to the reference's), and decode-into-GEMV y = W·x with W left packed
  * (TypeScript definition vs WASM with the codes resident; the dense f32 GEMV is the row beside it).
  */
 export const formatsArea: Area = {
@@ -29,11 +41,11 @@ export const formatsArea: Area = {
       rows.push({ area: 'formats', name, variant, ms, rate: { value: n / ms / 1e3, unit: 'M elem/s' }, ratio: baseMs / ms, baseline, ...(note ? { note } : {}) });
     const shape: [number, number] = [N, N];
 
-    const cases: { name: string; encode: () => unknown; decodeTs: (t: never) => Float32Array; decodeWasm: (t: never) => Float32Array; gemv?: (t: never) => GemvTensor }[] = [
-      { name: 'INT4 g128', encode: () => quantizeInt(w, shape, { bits: 4, granularity: 'group-cols', group: 128 }), decodeTs: dequantizeInt, decodeWasm: (t) => dequantizeIntWasm(k, t), gemv: (t) => t },
-      { name: 'MXFP4', encode: () => quantizeMx(w, { format: 'mxfp4' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t), gemv: (t: object) => ({ ...t, shape }) as GemvTensor },
-      { name: 'MXFP8 E4M3', encode: () => quantizeMx(w, { format: 'mxfp8_e4m3' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t) },
-      { name: 'NF4 g64', encode: () => quantizeNf4(w, shape, { group: 64 }), decodeTs: dequantizeNf4, decodeWasm: (t) => dequantizeNf4Wasm(k, t), gemv: (t) => t },
+    const cases: { name: string; encode: () => unknown; encodeWasm?: () => unknown; decodeTs: (t: never) => Float32Array; decodeWasm: (t: never) => Float32Array; gemv?: (t: never) => GemvTensor }[] = [
+      { name: 'INT4 g128', encode: () => quantizeInt(w, shape, { bits: 4, granularity: 'group-cols', group: 128 }), encodeWasm: () => quantizeIntWasm(k, w, shape, { bits: 4, granularity: 'group-cols', group: 128 }), decodeTs: dequantizeInt, decodeWasm: (t) => dequantizeIntWasm(k, t), gemv: (t) => t },
+      { name: 'MXFP4', encode: () => quantizeMx(w, { format: 'mxfp4' }), encodeWasm: () => quantizeMxWasm(k, w, { format: 'mxfp4' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t), gemv: (t: object) => ({ ...t, shape }) as GemvTensor },
+      { name: 'MXFP8 E4M3', encode: () => quantizeMx(w, { format: 'mxfp8_e4m3' }), encodeWasm: () => quantizeMxWasm(k, w, { format: 'mxfp8_e4m3' }), decodeTs: dequantizeMx, decodeWasm: (t) => dequantizeMxWasm(k, t) },
+      { name: 'NF4 g64', encode: () => quantizeNf4(w, shape, { group: 64 }), encodeWasm: () => quantizeNf4Wasm(k, w, shape, { group: 64 }), decodeTs: dequantizeNf4, decodeWasm: (t) => dequantizeNf4Wasm(k, t), gemv: (t) => t },
       { name: 'BCQ-3 g128', encode: () => quantizeBcq(w, shape, { bits: 3, group: 128, iterations: 2 }), decodeTs: dequantizeBcq, decodeWasm: (t) => dequantizeBcqWasm(k, t) },
     ];
     const wv = k.upload(w);
@@ -44,7 +56,16 @@ export const formatsArea: Area = {
       const encMs = await ctx.timeRuns(() => {
         t = c.encode();
       }, 1);
-      push(`${c.name} encode ${N}×${N}`, 'TypeScript', encMs, encMs, 'TypeScript');
+      push(`${c.name} encode ${N}×${N}`, 'TypeScript', encMs, encMs, 'TypeScript',
+        c.encodeWasm ? undefined : 'TypeScript only: its alternating least squares (scales refit per plane) is not in WASM');
+      if (c.encodeWasm) {
+        let tw: unknown;
+        const encWasm = await ctx.timeRuns(() => {
+          tw = c.encodeWasm!();
+        }, 3);
+        sameEncoding(c.name, t as Encoded, tw as Encoded);
+        push(`${c.name} encode ${N}×${N}`, `wasm ${k.variant}`, encWasm, encMs, 'TypeScript', 'one-shot: the f32 matrix is copied into WASM memory per call; output equal to TypeScript\'s');
+      }
       const decTs = await ctx.timeRuns(() => c.decodeTs(t as never), 3);
       push(`${c.name} decode ${N}×${N}`, 'TypeScript', decTs, decTs, 'TypeScript');
       push(`${c.name} decode ${N}×${N}`, `wasm ${k.variant}`, await ctx.timeRuns(() => c.decodeWasm(t as never), 5), decTs, 'TypeScript');
