@@ -21,8 +21,9 @@ function sameEncoding(name: string, a: Encoded, b: Encoded): void {
 
 /**
  * @lowbit/formats on a 4096×4096 tensor (elements/s): encode and decode (TypeScript reference vs
- * WASM, ratio to the reference; the WASM encoders' output is checked equal to the reference's), and decode-into-GEMV y = W·x with W left packed
- * (TypeScript definition vs WASM with the codes resident; the dense f32 GEMV is the row beside it).
+ * WASM, ratio to the reference; the WASM encoders' output is checked equal to the reference's), and
+ * decode-into-GEMV y = W·x with W left packed (TypeScript definition vs WASM with the codes
+ * resident; the dense f32 GEMV is the row beside it).
  */
 export const formatsArea: Area = {
   name: 'formats',
