@@ -3,18 +3,32 @@
 // weights with relaxed SIMD) instead of widening every nibble to f32.
 // Rounding is to nearest-even (wasm `f32.nearest`), scale = amax / 127 so codes stay in [-127, 127].
 
-// Quantize n values starting at x into int8 codes at q with one scale (returned) per span.
-// Writes `pad` zero codes after the n values. Returns -1 when the span has NaN/Inf.
+// The f32 value of the binary16 nearest to v >= 0 (ties to even; +Inf past 65504): the value llama.cpp
+// keeps as block_q8_0's scale. Normals: round the f32 mantissa to 10 bits in integer arithmetic;
+// f16 subnormals (v < 2^-14) are whole multiples of 2^-24, v·2^24 rounded (exact power-of-two scalings).
 // @ts-ignore: decorator
-@inline function quantSpan(x: usize, n: i32, q: usize, sumOut: usize): f32 {
+@inline export function roundToF16(v: f32): f32 {
+  if (v < reinterpret<f32>(0x38800000)) return nearest<f32>(v * reinterpret<f32>(0x4b800000)) * reinterpret<f32>(0x33800000);
+  const b = reinterpret<u32>(v);
+  const r = reinterpret<f32>((b + 0xfff + ((b >> 13) & 1)) & 0xffffe000);
+  return r > 65504 ? Infinity : r;
+}
+
+// Quantize n values starting at x into int8 codes at q with one scale (returned) per span.
+// Returns -1 when the span has NaN/Inf. `ggml`: as llama.cpp's AVX quantize_row_q8_0, codes are
+// round(x·(127/amax)) and the scale is amax/127 rounded to f16 (block_q8_0 stores it so; matching it
+// is what makes lowbit's packed forward agree with llama.cpp's to a few ulps, not to ~1e-2);
+// otherwise codes are round(x·(1/d)) with the f32 scale d = amax/127.
+// @ts-ignore: decorator
+@inline function quantSpan(x: usize, n: i32, q: usize, sumOut: usize, ggml: bool = false): f32 {
   let amax: f32 = 0;
   for (let i = 0; i < n; i++) {
     const v = load<f32>(x + (<usize>i << 2));
     if (!isFinite<f32>(v)) return -1;
     amax = max<f32>(amax, abs<f32>(v));
   }
-  const d: f32 = amax / 127;
-  const id: f32 = d != 0 ? <f32>1 / d : 0;
+  const d: f32 = ggml ? roundToF16(amax / 127) : amax / 127;
+  const id: f32 = ggml ? (amax != 0 ? <f32>127 / amax : 0) : d != 0 ? <f32>1 / d : 0;
   let sum = 0;
   for (let i = 0; i < n; i++) {
     const c = <i32>nearest<f32>(load<f32>(x + (<usize>i << 2)) * id);
@@ -80,7 +94,7 @@ export function quantize_act_q8(x: usize, cols: i32, batch: i32, xq: usize, xq16
       const n = min<i32>(32, cols - (k << 5));
       const idx = <usize>k * <usize>batch + <usize>b;
       const dst = xq + (idx << 5);
-      const d = quantSpan(xb + (<usize>(k << 5) << 2), n, dst, xsum + (idx << 2));
+      const d = quantSpan(xb + (<usize>(k << 5) << 2), n, dst, xsum + (idx << 2), true);
       if (d < 0) return 1;
       for (let j = n; j < 32; j++) store<i8>(dst + <usize>j, 0);
       store<f32>(xs + (idx << 2), d);

@@ -62,6 +62,38 @@ export function quantizeSpan(x: Float32Array, start: number, n: number): { d: nu
   return { d, codes, sum };
 }
 
+/** The binary16 value nearest to v >= 0 (ties to even, +Inf past 65504), as a number. */
+export function roundToF16(v: number): number {
+  if (v < 2 ** -14) return roundEven(v * 2 ** 24) * 2 ** -24;
+  const e = Math.floor(Math.log2(v));
+  // log2 may land one off near powers of two; fix the exponent so that 2^e <= v < 2^(e+1).
+  const ex = v < 2 ** e ? e - 1 : v >= 2 ** (e + 1) ? e + 1 : e;
+  const r = roundEven(v * 2 ** (10 - ex)) * 2 ** (ex - 10);
+  return r > 65504 ? Number.POSITIVE_INFINITY : r;
+}
+
+/**
+ * int8 codes of one 32-value span as llama.cpp quantizes activations for its ggml dots
+ * (quantize_row_q8_0, AVX path): codes round(x·(127/amax)) in f32, scale amax/127 rounded to f16.
+ */
+export function quantizeSpanGgml(x: Float32Array, start: number, n: number): { d: number; codes: Int8Array; sum: number } | null {
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[start + i];
+    if (!Number.isFinite(v)) return null;
+    amax = Math.max(amax, Math.abs(v));
+  }
+  const d = roundToF16(fr(amax / 127));
+  const id = amax !== 0 ? fr(127 / amax) : 0;
+  const codes = new Int8Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    codes[i] = roundEven(fr(x[start + i] * id));
+    sum += codes[i];
+  }
+  return { d, codes, sum };
+}
+
 /**
  * int4 group GEMV (int-k packing, see CONTRIBUTING.md): w[r,c] = scale[r,g]·(u − zero[r,g]), zero 8
  * when `zeros` is null. Activations are quantized to int8 per group (scale amax/127, round to even),
@@ -133,7 +165,7 @@ function ggmlWeight(type: GgmlBlockType, blocks: Uint8Array, view: DataView, o: 
 }
 
 /**
- * ggml block matmul with llama.cpp-style int8 activations per 32 values:
+ * ggml block matmul with llama.cpp's int8 activations per 32 values (quantizeSpanGgml):
  * out[b, r] = Σ_blocks d·xs·Σ u·xq (+ m·xs·Σ xq for q4_1).
  */
 export function matmulGgml(type: GgmlBlockType, blocks: Uint8Array, rows: number, cols: number, x: Float32Array, batch = 1): Float32Array {
@@ -144,7 +176,7 @@ export function matmulGgml(type: GgmlBlockType, blocks: Uint8Array, rows: number
   for (let b = 0; b < batch; b++) {
     const q = [] as { d: number; codes: Int8Array; sum: number }[];
     for (let k = 0; k < nblk; k++) {
-      const s = quantizeSpan(x, b * cols + k * 32, 32);
+      const s = quantizeSpanGgml(x, b * cols + k * 32, 32);
       if (!s) throw new Error('non-finite activation');
       q.push(s);
     }

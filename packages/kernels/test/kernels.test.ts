@@ -16,6 +16,25 @@ const F32_RTOL = 1e-5;
 // from the f64 reference (≤ (cols/32)·2^-24 relative): 1e-5 of the largest output.
 const INT_RTOL = 1e-5;
 
+describe('roundToF16 (activation scales as llama.cpp stores them)', () => {
+  it('equals the nearest binary16, ties to even, on every f16 value and midpoint', () => {
+    const f16 = (h: number) => reference.f16ToF32(h);
+    for (let h = 0; h < 0x7c00; h++) {
+      const v = f16(h);
+      expect(reference.roundToF16(v)).toBe(v);
+      if (h < 0x7bff) {
+        const next = f16(h + 1);
+        const mid = Math.fround((v + next) / 2);
+        if (mid === (v + next) / 2) expect(reference.roundToF16(mid)).toBe(h % 2 === 0 ? v : next);
+        expect(reference.roundToF16(Math.fround(v + (next - v) * 0.3))).toBe(v);
+        expect(reference.roundToF16(Math.fround(v + (next - v) * 0.7))).toBe(next);
+      }
+    }
+    expect(reference.roundToF16(65519)).toBe(65504);
+    expect(reference.roundToF16(65520)).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
 describe.each(variants)('%s build', (variant) => {
   const k = kernels.get(variant)!;
 
@@ -143,6 +162,25 @@ describe.each(variants)('%s build', (variant) => {
       raw.free();
       fromResident.free();
     }
+  });
+
+  it.each(['q8_0', 'q4_0'] as const)('matmul %s with activations from f16-subnormal to large scales (llama.cpp activation rounding)', (type) => {
+    const bytes = reference.GGML_BLOCK_BYTES[type];
+    const rows = 8;
+    const cols = 32 * 7;
+    const r = rng(77);
+    const blocks = randU8(r, (rows * cols * bytes) / 32);
+    const view = new DataView(blocks.buffer);
+    for (let o = 0; o < blocks.length; o += bytes) view.setUint16(o, randF16Scale(r), true);
+    const x = randF32(r, 2 * cols, 1);
+    // One magnitude per 32-block: scales amax/127 from f16 subnormal (1e-9) to near the f16 maximum.
+    const mags = [1e-9, 3e-7, 6e-5, 1, 7, 1e3, 8e6];
+    for (let i = 0; i < x.length; i++) x[i] *= mags[Math.floor(i / 32) % mags.length];
+    const t = k.prepareGgml(type, blocks, rows, cols);
+    const want = reference.matmulGgml(type, blocks, rows, cols, x, 2);
+    expectClose(k.matmulGgml(type, blocks, rows, cols, x, 2), want, INT_RTOL, 1e-6);
+    expectClose(k.matmulGgml(type, t, rows, cols, x, 2), want, INT_RTOL, 1e-6);
+    t.free();
   });
 
   it('prepareGgml tensors are checked against the type they were prepared for', () => {
