@@ -5,5 +5,10 @@ import { evalCommand } from './eval.js';
 import { formatsCommand } from './formats.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
+import { quantizeCommand } from './quantize.js';
+import { quantizeLayerCommand } from './quantize-layer.js';
+import { studyCommand } from './study.js';
 
-export const commands: Command[] = [evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand];
+export const commands: Command[] = [
+  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, studyCommand,
+];
