@@ -262,8 +262,13 @@ export function quantize_mx(values: usize, n: i32, isInt: i32, mbits: i32, emaxE
 // quantizeNf4: scale = max |v| of the group (1 if 0), code = nearestIndex(table, v / scale) in f64
 // (the same binary search, ties to the lower index). Returns −1, or the index of the first non-finite
 // value (row-major), having written nothing reliable.
+//
+// `thresholds` (0, or size − 1 f64 values from the JS wrapper for a strictly ascending table of at most
+// 16 values): T_i is the largest f64 v in [table[i], table[i+1]] for which the TypeScript's tie test
+// v − table[i] <= table[i+1] − v holds. That test is monotone in v (rounding is), so the code is the
+// count of T_i below v, which two f64 lanes take with compares only.
 export function quantize_absmax_lut(data: usize, rows: i32, cols: i32, group: i32, bits: i32, table: usize,
-  scales: usize, codes: usize): i32 {
+  thresholds: usize, scales: usize, codes: usize): i32 {
   const ng = (cols + group - 1) / group;
   const size = 1 << bits;
   const rowBytes = <usize>((cols * bits + 7) >> 3);
@@ -275,20 +280,61 @@ export function quantize_absmax_lut(data: usize, rows: i32, cols: i32, group: i3
   for (let r = 0; r < rows; r++) {
     const row = data + ((<usize>r * <usize>cols) << 2);
     let dst = codes + <usize>r * rowBytes;
-    let acc: u32 = 0;
+    let acc: u64 = 0;
     let nacc: u32 = 0;
     for (let g = 0; g < ng; g++) {
       const c0 = g * group;
       const c1 = min<i32>(cols, c0 + group);
       let amax: f64 = 0;
-      for (let c = c0; c < c1; c++) {
+      let c = c0;
+      if (ASC_FEATURE_SIMD) {
+        let vmax = f32x4.splat(0);
+        let bad = i32x4.splat(0);
+        const expMask = i32x4.splat(0x7f800000);
+        for (; c + 4 <= c1; c += 4) {
+          const v = v128.load(row + (<usize>c << 2));
+          bad = v128.or(bad, i32x4.eq(v128.and(v, expMask), expMask));
+          vmax = f32x4.max(vmax, f32x4.abs(v));
+        }
+        if (v128.any_true(bad)) c = c0; // rescan: the scalar loop finds the first non-finite value
+        else amax = <f64>max<f32>(max<f32>(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)), max<f32>(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+      }
+      for (; c < c1; c++) {
         const v = <f64>load<f32>(row + (<usize>c << 2));
         if (!isFiniteF64(v)) return r * cols + c;
         amax = max<f64>(amax, abs<f64>(v));
       }
       const s = amax > 0 ? amax : 1;
       store<f32>(scales + ((<usize>r * <usize>ng + <usize>g) << 2), <f32>s);
-      for (let c = c0; c < c1; c++) {
+      c = c0;
+      if (ASC_FEATURE_SIMD) {
+        if (thresholds != 0) {
+          const vs = f64x2.splat(s);
+          const b = <u32>bits;
+          for (; c + 4 <= c1; c += 4) {
+            const p = row + (<usize>c << 2);
+            const v0 = f64x2.div(f64x2.promote_low_f32x4(v128.load64_zero(p)), vs);
+            const v1 = f64x2.div(f64x2.promote_low_f32x4(v128.load64_zero(p + 8)), vs);
+            let n0 = i64x2.splat(0);
+            let n1 = i64x2.splat(0);
+            for (let i = 0; i < size - 1; i++) {
+              const t = v128.load64_splat(thresholds + (<usize>i << 3));
+              n0 = i64x2.sub(n0, f64x2.gt(v0, t));
+              n1 = i64x2.sub(n1, f64x2.gt(v1, t));
+            }
+            const four = <u64>(<u32>i64x2.extract_lane(n0, 0) | (<u32>i64x2.extract_lane(n0, 1) << b) | (<u32>i64x2.extract_lane(n1, 0) << (2 * b))) |
+              (<u64>(<u32>i64x2.extract_lane(n1, 1)) << <u64>(3 * b));
+            acc |= four << <u64>nacc;
+            nacc += 4 * b;
+            while (nacc >= 8) {
+              store<u8>(dst++, <u8>acc);
+              acc >>= 8;
+              nacc -= 8;
+            }
+          }
+        }
+      }
+      for (; c < c1; c++) {
         const v = <f64>load<f32>(row + (<usize>c << 2)) / s;
         // Largest i with table[i] <= v by a fixed number of halvings (no data-dependent branch): for an
         // ascending table (the JS wrapper checks) it is the lo the TypeScript bisection ends on, since
@@ -311,7 +357,7 @@ export function quantize_absmax_lut(data: usize, rows: i32, cols: i32, group: i3
         let idx = select<i32>(lo, lo + 1, v - tl <= th - v);
         idx = select<i32>(size - 1, idx, v >= tn);
         idx = select<i32>(0, idx, v <= t0); // checked first by the TypeScript, so it wins
-        acc |= <u32>idx << nacc;
+        acc |= <u64>idx << <u64>nacc;
         nacc += <u32>bits;
         if (nacc >= 8) {
           store<u8>(dst++, <u8>acc);

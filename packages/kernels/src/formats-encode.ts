@@ -12,7 +12,7 @@ interface EncodeExports {
   encode_int_groups(data: number, rows: number, cols: number, group: number, bits: number, scales: number, zeros: number, codes: number): void;
   quantize_mx(values: number, n: number, isInt: number, mbits: number, emaxElem: number, emin: number, bits: number,
     maxNormal: number, scales: number, codes: number): void;
-  quantize_absmax_lut(data: number, rows: number, cols: number, group: number, bits: number, table: number, scales: number, codes: number): number;
+  quantize_absmax_lut(data: number, rows: number, cols: number, group: number, bits: number, table: number, thresholds: number, scales: number, codes: number): number;
 }
 
 function scoped<T>(k: Kernels, fn: (put: (t: ArrayBufferView) => number, alloc: (n: number) => number) => T): T {
@@ -193,10 +193,51 @@ export function quantizeAbsmaxLut(k: Kernels, data: Float32Array, rows: number, 
   return scoped(k, (put, alloc) => {
     const pd = put(data);
     const pt = put(table);
+    const th = bits <= 4 ? tieThresholds(table) : null;
+    const pth = th === null ? 0 : put(th);
     const ps = alloc(count * 4);
     const pc = alloc(bytes);
-    const bad = ex.quantize_absmax_lut(pd, rows, cols, group, bits, pt, ps, pc);
+    const bad = ex.quantize_absmax_lut(pd, rows, cols, group, bits, pt, pth, ps, pc);
     if (bad >= 0) throw nonFinite(fn, data, cols, bad);
     return { scales: takeF32(k, ps, count), codes: takeU8(k, pc, bytes) };
   });
+}
+
+const view = new DataView(new ArrayBuffer(8));
+const SIGN = 1n << 63n;
+
+/** f64 → integer in the order of the values (−0 and +0 both 0). */
+function orderKey(x: number): bigint {
+  view.setFloat64(0, x);
+  const u = view.getBigUint64(0);
+  return u & SIGN ? -(u & (SIGN - 1n)) : u;
+}
+
+function fromKey(k: bigint): number {
+  view.setBigUint64(0, k < 0n ? -k | SIGN : k);
+  return view.getFloat64(0);
+}
+
+/**
+ * For a strictly ascending table: T_i = the largest f64 v in [t_i, t_i+1] with v − t_i <= t_i+1 − v
+ * (f64 arithmetic, the tie test of nearestIndex). The test is true at t_i, false at t_i+1 and monotone
+ * in between, so bisection over the f64 values finds T_i exactly. null if the table is not strictly ascending.
+ */
+function tieThresholds(table: Float32Array): Float64Array | null {
+  const out = new Float64Array(table.length - 1);
+  for (let i = 0; i + 1 < table.length; i++) {
+    const a = table[i];
+    const b = table[i + 1];
+    if (!(a < b)) return null;
+    let lo = orderKey(a);
+    let hi = orderKey(b);
+    while (hi - lo > 1n) {
+      const mid = (lo + hi) >> 1n;
+      const v = fromKey(mid);
+      if (v - a <= b - v) lo = mid;
+      else hi = mid;
+    }
+    out[i] = fromKey(lo);
+  }
+  return out;
 }
