@@ -58,6 +58,38 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
   }
 }
 
+// Relaxed 4-bit kinds: a row's block dot as eight i16 pair sums (|each| <= 2·2·127·15 = 7620).
+// @ts-ignore: decorator
+@inline function pairSums(qs: usize, x0: v128, x1: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // The high nibbles by a 16-bit shift and the low-nibble mask: V8 lowers i8x16.shr_u to the same
+    // two instructions but builds its mask again (three more) at every use.
+    const bytes = v128.load(qs);
+    const m = i8x16.splat(0x0f);
+    return i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(bytes, m)),
+      i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(i16x8.shr_u(bytes, 4), m)));
+  }
+  return x0;
+}
+
+// Four rows' pair sums reduced to one i32 per row: the lane shuffles of lanesSum4 move 32-bit units,
+// so they can add i16 lanes (two per unit, |sum of four| <= 30480 < 2^15) before the only widening,
+// one pairwise add for the four rows instead of one per row.
+// @ts-ignore: decorator
+@inline function rowsSum4I16(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i16x8.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const cd = i16x8.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7)));
+}
+
+// prepB with the high nibbles taken as in pairSums.
+// @ts-ignore: decorator
+@inline function hiB(kind: i32, qs: usize): v128 {
+  if (kind != 0 && ASC_FEATURE_RELAXED_SIMD) return v128.and(i16x8.shr_u(v128.load(qs), 4), i8x16.splat(0x0f));
+  return prepB(kind, qs);
+}
+
 // Decode (and the rows of a partial tile in prefill): one vector of four row outputs per tile.
 // @ts-ignore: decorator
 @inline function tiledGemv(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
@@ -74,24 +106,29 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
       let acc = f32x4.splat(0);
       let corr = f32x4.splat(0);
       let rec = tile;
-      for (let k = 0; k < nblk; k++, rec += rb) {
-        const bk = <usize>k * <usize>batch + bi;
-        const xk = xq + (bk << 5);
+      // Activation entries of block k are k·batch + b: walk them by pointer increments.
+      const step = <usize>batch;
+      let xk = xq + (bi << 5);
+      let planes = xq16 + (bi << 6);
+      let xsk = xs + (bi << 2);
+      let sumk = xsum + (bi << 2);
+      for (let k = 0; k < nblk; k++, rec += rb, xk += step << 5, planes += step << 6, xsk += step << 2, sumk += step << 2) {
         const x0 = v128.load(xk);
         const x1 = v128.load(xk, 16);
-        const planes = xq16 + (bk << 6);
-        const dx = load<f32>(xs + (bk << 2));
+        const dx = load<f32>(xsk);
         const d = f32x4.mul(v128.load(rec), f32x4.splat(dx * unit));
         if (kind == 2) {
-          corr = f32x4.add(corr, f32x4.mul(v128.load(rec, 16), f32x4.splat(dx * <f32>load<i32>(xsum + (bk << 2)))));
+          corr = f32x4.add(corr, f32x4.mul(v128.load(rec, 16), f32x4.splat(dx * <f32>load<i32>(sumk))));
         }
         const q = rec + sb;
-        const dots = lanesSum4(
-          blockDot(kind, q, x0, x1, planes), blockDot(kind, q + qb, x0, x1, planes),
-          blockDot(kind, q + 2 * qb, x0, x1, planes), blockDot(kind, q + 3 * qb, x0, x1, planes));
+        const dots = kind != 0 && ASC_FEATURE_RELAXED_SIMD
+          ? rowsSum4I16(pairSums(q, x0, x1), pairSums(q + qb, x0, x1), pairSums(q + 2 * qb, x0, x1), pairSums(q + 3 * qb, x0, x1))
+          : lanesSum4(
+            blockDot(kind, q, x0, x1, planes), blockDot(kind, q + qb, x0, x1, planes),
+            blockDot(kind, q + 2 * qb, x0, x1, planes), blockDot(kind, q + 3 * qb, x0, x1, planes));
         // Q4_0's −8 offset enters the integer dot exactly (Σ(u − 8)·x = Σu·x − 8·Σx), Q4_1's minimum
         // through the code sums.
-        const off = kind == 1 ? i32x4.sub(dots, i32x4.splat(load<i32>(xsum + (bk << 2)) * off8)) : dots;
+        const off = kind == 1 ? i32x4.sub(dots, i32x4.splat(load<i32>(sumk) * off8)) : dots;
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(off), d));
       }
       if (kind == 2) acc = f32x4.add(acc, corr);
@@ -126,10 +163,10 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
       const d4 = v128.load(rec);
       const m4 = kind == 2 ? v128.load(rec, 16) : d4;
       const q = rec + sb;
-      const a0 = prepA(kind, q), b0 = prepB(kind, q);
-      const a1 = prepA(kind, q + qb), b1 = prepB(kind, q + qb);
-      const a2 = prepA(kind, q + 2 * qb), b2 = prepB(kind, q + 2 * qb);
-      const a3 = prepA(kind, q + 3 * qb), b3 = prepB(kind, q + 3 * qb);
+      const a0 = prepA(kind, q), b0 = hiB(kind, q);
+      const a1 = prepA(kind, q + qb), b1 = hiB(kind, q + qb);
+      const a2 = prepA(kind, q + 2 * qb), b2 = hiB(kind, q + 2 * qb);
+      const a3 = prepA(kind, q + 3 * qb), b3 = hiB(kind, q + 3 * qb);
       for (let b = 0; b < batch; b++) {
         const bk = <usize>k * <usize>batch + <usize>b;
         const xk = xq + (bk << 5);
