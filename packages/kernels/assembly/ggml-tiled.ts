@@ -17,7 +17,7 @@ import { blockDot, dotNibblesScalar, dotPrepped, f16, lanesSum4, prepA, prepB } 
 }
 // @ts-ignore: decorator
 @inline function codeBytes(kind: i32): usize {
-  return kind == 0 ? 32 : 16;
+  return kind == 0 || kind == 3 ? 32 : 16;
 }
 // @ts-ignore: decorator
 @inline function recordBytes(kind: i32): usize {
@@ -29,8 +29,10 @@ export function ggml_tiled_bytes(kind: i32, rows: i32, cols: i32): usize {
   return <usize>((rows + 3) >> 2) * <usize>(cols >> 5) * recordBytes(kind);
 }
 
-// src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes.
-export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): void {
+// src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes. Returns, for
+// Q8_0, 1 when some code is −128 (then only the exact kind 0 may read it; else kind 3 may), 0 otherwise.
+export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): i32 {
+  let m128 = 0;
   const nblk = cols >> 5;
   const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
   const qoff: usize = kind == 2 ? 4 : 2;
@@ -48,6 +50,7 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
           store<f32>(rec + (<usize>i << 2), f16(load<u16>(blk)));
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), f16(load<u16>(blk, 2)));
           memory.copy(rec + sb + <usize>i * qb, blk + qoff, qb);
+          if (kind == 0) for (let j: usize = 0; j < 32; j++) m128 |= <i32>(load<i8>(blk + qoff + j) == -128);
         } else {
           store<f32>(rec + (<usize>i << 2), 0);
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), 0);
@@ -56,6 +59,24 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
       }
     }
   }
+  return m128;
+}
+
+// Q8_0 without code −128 (kind 3): the integer dot of signed codes by the relaxed i8·i7 dot, as
+// w·x = (w·sign x)·|x|: |x| <= 127 is the 7-bit operand (activation codes never reach −128) and
+// w·sign x stays in i8 because no w is −128. One pmaddubsw per 16 products where the plain dot
+// needed two sign extensions and two pmaddwd. i16 pair sums reach 2·127·127 = 32258, so each half
+// widens on its own. sx0/sx1: x < 0 as lane masks, ax0/ax1: |x|.
+// @ts-ignore: decorator
+@inline function dotQ8Signed(qs: usize, sx0: v128, sx1: v128, ax0: v128, ax1: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const w0 = v128.load(qs);
+    const w1 = v128.load(qs, 16);
+    return i32x4.add(
+      i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(w0, sx0), sx0), ax0)),
+      i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(w1, sx1), sx1), ax1)));
+  }
+  return sx0;
 }
 
 // Relaxed 4-bit kinds: a row's block dot as eight i16 pair sums (|each| <= 2·2·127·15 = 7620).
@@ -121,7 +142,13 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
           corr = f32x4.add(corr, f32x4.mul(v128.load(rec, 16), f32x4.splat(dx * <f32>load<i32>(sumk))));
         }
         const q = rec + sb;
-        const dots = kind != 0 && ASC_FEATURE_RELAXED_SIMD
+        const sx0 = i8x16.lt_s(x0, i32x4.splat(0));
+        const sx1 = i8x16.lt_s(x1, i32x4.splat(0));
+        const ax0 = i8x16.abs(x0);
+        const ax1 = i8x16.abs(x1);
+        const dots = kind == 3 ? lanesSum4(dotQ8Signed(q, sx0, sx1, ax0, ax1), dotQ8Signed(q + qb, sx0, sx1, ax0, ax1),
+            dotQ8Signed(q + 2 * qb, sx0, sx1, ax0, ax1), dotQ8Signed(q + 3 * qb, sx0, sx1, ax0, ax1))
+          : kind != 0 && ASC_FEATURE_RELAXED_SIMD
           ? rowsSum4I16(pairSums(q, x0, x1), pairSums(q + qb, x0, x1), pairSums(q + 2 * qb, x0, x1), pairSums(q + 3 * qb, x0, x1))
           : lanesSum4(
             blockDot(kind, q, x0, x1, planes), blockDot(kind, q + qb, x0, x1, planes),
@@ -190,8 +217,12 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
 }
 
 // As matmul_ggml, on the prepared form. r0 must be a multiple of 4 (callers split by whole tiles).
+// kind 3: Q8_0 prepared with no code −128 (prepare_ggml returned 0); the relaxed decode has a faster
+// dot for it, everything else reads it as kind 0.
 export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const nblk = cols >> 5;
+  const fastQ8 = kind == 3 && ASC_FEATURE_RELAXED_SIMD;
+  if (kind == 3) kind = 0;
   if (ASC_FEATURE_SIMD) {
     let r = r0;
     if (batch >= 2) {
@@ -200,7 +231,8 @@ export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq:
       else r = tiledBatch(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
     }
     if (r >= r1) return;
-    if (kind == 0) tiledGemv(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
+    if (fastQ8) tiledGemv(3, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
+    else if (kind == 0) tiledGemv(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
     else if (kind == 1) tiledGemv(1, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
     else tiledGemv(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
     return;

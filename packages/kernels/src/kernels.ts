@@ -19,7 +19,7 @@ export interface KernelExports {
   matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number, r0: number, r1: number): void;
   matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
   matmul_ggml_tiled(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
-  prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): void;
+  prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): number;
   ggml_tiled_bytes(kind: number, rows: number, cols: number): number;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
@@ -56,6 +56,8 @@ type MatrixArg<T extends Typed> = T | WasmTensor;
 
 /** The `kind` of a WasmTensor made by `prepareGgml` for block type `type`. */
 const preparedKind = (type: GgmlBlockType) => `ggml-tiled-${type}`;
+/** The kernel's kind for a prepared tensor: Q8_0 without code −128 gets kind 3 (a faster exact dot). */
+const preparedCode = new WeakMap<WasmTensor, number>();
 
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 
@@ -119,13 +121,16 @@ export class Kernels {
     if (blocks instanceof WasmTensor && blocks.kind.startsWith('ggml-tiled')) throw new LowbitError('E_ARG', `${name}: blocks are already prepared`);
     const bytes = this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0;
     const ptr = this.heap.alloc(bytes);
+    let m128 = 0;
     try {
-      this.scoped((s) => this.exports.prepare_ggml(GGML_KIND[type], s.matrix(blocks), rows, cols, ptr));
+      m128 = this.scoped((s) => this.exports.prepare_ggml(GGML_KIND[type], s.matrix(blocks), rows, cols, ptr));
     } catch (e) {
       this.heap.free(ptr);
       throw e;
     }
-    return new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
+    const t = new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
+    preparedCode.set(t, type === 'q8_0' && m128 === 0 ? 3 : GGML_KIND[type]);
+    return t;
   }
 
   dotF32(a: Float32Array, b: Float32Array): number {
@@ -248,7 +253,7 @@ export class Kernels {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       const po = s.alloc(o.byteLength);
-      this.runRows(prepared ? 'matmul_ggml_tiled' : 'matmul_ggml', [GGML_KIND[type], s.matrix(w), rows, cols, xq, xq16, xs, xsum, batch, po], rows);
+      this.runRows(prepared ? 'matmul_ggml_tiled' : 'matmul_ggml', [(prepared && preparedCode.get(w as WasmTensor)) || GGML_KIND[type], s.matrix(w), rows, cols, xq, xq16, xs, xsum, batch, po], rows);
       return s.get(po, o);
     });
   }

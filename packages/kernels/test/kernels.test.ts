@@ -183,6 +183,28 @@ describe.each(variants)('%s build', (variant) => {
     t.free();
   });
 
+  it('matmul q8_0 prepared without code -128 (the signed-dot path), extreme codes included', () => {
+    const rows = 9;
+    const cols = 32 * 5;
+    const r = rng(1288);
+    const blocks = randU8(r, (rows * cols * 34) / 32);
+    const view = new DataView(blocks.buffer);
+    for (let o = 0; o < blocks.length; o += 34) {
+      view.setUint16(o, randF16Scale(r), true);
+      for (let j = 2; j < 34; j++) {
+        if (blocks[o + j] === 0x80) blocks[o + j] = 0x81;
+        if (o % 3 === 0) blocks[o + j] = j % 2 ? 0x7f : 0x81; // ±127: i16 pair sums at 2·127·127
+      }
+    }
+    const t = k.prepareGgml('q8_0', blocks, rows, cols);
+    for (const batch of [1, 3]) {
+      const x = randF32(r, batch * cols, 2);
+      for (let i = 0; i < x.length; i += 7) x[i] = i % 2 ? 2 : -2; // activation codes at ±127
+      expectClose(k.matmulGgml('q8_0', t, rows, cols, x, batch), reference.matmulGgml('q8_0', blocks, rows, cols, x, batch), INT_RTOL, 1e-6);
+    }
+    t.free();
+  });
+
   it('prepareGgml tensors are checked against the type they were prepared for', () => {
     const t = k.prepareGgml('q4_0', new Uint8Array(18 * 4), 4, 32);
     expect(() => k.matmulQ8_0(t, 4, 32, new Float32Array(32), 1)).toThrow(/prepared as q4_0/);
