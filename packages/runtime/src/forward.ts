@@ -149,6 +149,9 @@ export class Session {
       this.valueCache.set(v, lo + this.pos * kvDim);
 
       const xa = new Float32Array(n * dim); // (n, dim) attention output, heads concatenated
+      // Locals, not this.*, in the per-position loops.
+      const kc = this.keyCache;
+      const vc = this.valueCache;
       for (let t = 0; t < n; t++) {
         const last = this.pos + t; // causal: position p sees 0..p
         for (let h = 0; h < nHeads; h++) {
@@ -158,7 +161,7 @@ export class Session {
           for (let p = 0; p <= last; p++) {
             const kp = ko + p * kvDim;
             let s = 0;
-            for (let i = 0; i < headDim; i++) s += q[qo + i] * this.keyCache[kp + i];
+            for (let i = 0; i < headDim; i++) s += q[qo + i] * kc[kp + i];
             s *= scale;
             att[p] = s;
             if (s > max) max = s;
@@ -171,7 +174,7 @@ export class Session {
           for (let p = 0; p <= last; p++) {
             const a = att[p] / sum;
             const vp = ko + p * kvDim;
-            for (let i = 0; i < headDim; i++) xa[qo + i] += a * this.valueCache[vp + i];
+            for (let i = 0; i < headDim; i++) xa[qo + i] += a * vc[vp + i];
           }
         }
       }
