@@ -149,7 +149,8 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
         const x0 = v128.load(xk);
         const x1 = v128.load(xk, 16);
         const dx = load<f32>(xsk);
-        const d = f32x4.mul(v128.load(rec), f32x4.splat(dx * unit));
+        // Relaxed 4-bit kinds read the activation scale and 8·code sum already splatted (act_splats).
+        const d = f32x4.mul(v128.load(rec), (kind == 1 || kind == 2) && ASC_FEATURE_RELAXED_SIMD ? v128.load(planes) : f32x4.splat(dx * unit));
         if (kind == 2) {
           corr = f32x4.add(corr, f32x4.mul(v128.load(rec, 16), f32x4.splat(dx * <f32>load<i32>(sumk))));
         }
@@ -167,7 +168,7 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
             blockDot(kind, q + 2 * qb, x0, x1, planes), blockDot(kind, q + 3 * qb, x0, x1, planes));
         // Q4_0's −8 offset enters the integer dot exactly (Σ(u − 8)·x = Σu·x − 8·Σx), Q4_1's minimum
         // through the code sums.
-        const off = kind == 1 ? i32x4.sub(dots, i32x4.splat(load<i32>(sumk) * off8)) : dots;
+        const off = kind == 1 ? i32x4.sub(dots, ASC_FEATURE_RELAXED_SIMD ? v128.load(planes, 16) : i32x4.splat(load<i32>(sumk) * off8)) : dots;
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(off), d));
       }
       if (kind == 2) acc = f32x4.add(acc, corr);
@@ -278,6 +279,19 @@ export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq:
         s += d * <f32>dot;
       }
       store<f32>(out + ((<usize>b * <usize>rows + <usize>r) << 2), s);
+    }
+  }
+}
+
+// For the relaxed 4-bit tiled decode: per activation entry i (64 bytes at dst + 64·i, where the plain
+// build keeps its i16 planes), xs[i] as f32x4 then 8·xsum[i] as i32x4, so the inner loop takes both
+// as memory operands instead of building two splats per record.
+export function act_splats(xs: usize, xsum: usize, n: i32, dst: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    for (let i = 0; i < n; i++) {
+      const e = dst + (<usize>i << 6);
+      v128.store(e, f32x4.splat(load<f32>(xs + (<usize>i << 2))));
+      v128.store(e, i32x4.splat(load<i32>(xsum + (<usize>i << 2)) << 3), 16);
     }
   }
 }

@@ -21,6 +21,7 @@ export interface KernelExports {
   matmul_ggml_tiled(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
   prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): number;
   ggml_tiled_bytes(kind: number, rows: number, cols: number): number;
+  act_splats(xs: number, xsum: number, n: number, dst: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
   decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
@@ -246,12 +247,15 @@ export class Kernels {
       const nblk = cols / 32;
       const xq = s.alloc(batch * nblk * 32);
       // The plain-SIMD 4-bit path reads i16 planes of the codes; the others need none.
-      const xq16 = type !== 'q8_0' && this.variant.startsWith('simd') ? s.alloc(batch * nblk * 64) : 0;
+      // The relaxed tiled 4-bit decode reads splatted activation scales and offsets there instead.
+      const splats = prepared && type !== 'q8_0' && this.variant.startsWith('relaxed');
+      const xq16 = type !== 'q8_0' && (this.variant.startsWith('simd') || splats) ? s.alloc(batch * nblk * 64) : 0;
       const xs = s.alloc(batch * nblk * 4);
       const xsum = s.alloc(batch * nblk * 4);
       if (this.exports.quantize_act_q8(s.put(x), cols, batch, xq, xq16, xs, xsum) !== 0) {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
+      if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16);
       const po = s.alloc(o.byteLength);
       this.runRows(prepared ? 'matmul_ggml_tiled' : 'matmul_ggml', [(prepared && preparedCode.get(w as WasmTensor)) || GGML_KIND[type], s.matrix(w), rows, cols, xq, xq16, xs, xsum, batch, po], rows);
       return s.get(po, o);
