@@ -1,18 +1,13 @@
 // IEEE binary16 and bfloat16 conversions. Round-to-nearest-even both ways, as ggml's
 // GGML_FP32_TO_FP16 and GGML_FP32_TO_BF16 do, so quantized files are bit-identical to llama.cpp's.
 
+import { reference } from '@lowbit/kernels';
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** binary16 bits → value. */
-export function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
+/** binary16 bits → value (one definition for lowbit: the kernels' reference, which their f16 scale decoding is tested against). */
+export const f16ToF32: (h: number) => number = reference.f16ToF32;
 
 /** value → binary16 bits, rounding to nearest even (overflow → ±Inf, NaN stays NaN). */
 export function f32ToF16(v: number): number {
