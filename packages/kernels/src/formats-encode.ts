@@ -1,5 +1,5 @@
 import { LowbitError } from './errors.js';
-import type { Kernels } from './kernels.js';
+import { type Kernels, scoped } from './kernels.js';
 
 /**
  * Encoders behind @lowbit/formats' WASM quantizers (INT-k groups, OCP MX, absmax codebooks such as
@@ -15,24 +15,6 @@ interface EncodeExports {
   quantize_absmax_lut(data: number, rows: number, cols: number, group: number, bits: number, table: number, thresholds: number, scales: number, codes: number): number;
 }
 
-function scoped<T>(k: Kernels, fn: (put: (t: ArrayBufferView) => number, alloc: (n: number) => number) => T): T {
-  const ptrs: number[] = [];
-  const alloc = (n: number) => {
-    const p = k.heap.alloc(n);
-    ptrs.push(p);
-    return p;
-  };
-  const put = (t: ArrayBufferView) => {
-    const p = alloc(t.byteLength);
-    new Uint8Array(k.memory.buffer, p, t.byteLength).set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
-    return p;
-  };
-  try {
-    return fn(put, alloc);
-  } finally {
-    for (let i = ptrs.length - 1; i >= 0; i--) k.heap.free(ptrs[i]);
-  }
-}
 
 /** A copy of `n` elements at `ptr` (views are taken after every allocation: memory growth detaches them). */
 function takeF32(k: Kernels, ptr: number, n: number): Float32Array {

@@ -1,5 +1,5 @@
 import { LowbitError } from './errors.js';
-import { type Kernels, WasmTensor } from './kernels.js';
+import { type Kernels, scoped, WasmTensor } from './kernels.js';
 
 /**
  * Decode-into-GEMV over table-driven codes (the kernel behind @lowbit/formats' INT-k, NF4, MX and
@@ -130,24 +130,6 @@ interface DecodeExports {
   dequant_bcq(planes: number, alphas: number, rows: number, cols: number, bits: number, group: number, out: number): void;
 }
 
-function scoped<T>(k: Kernels, fn: (put: (t: ArrayBufferView) => number, alloc: (n: number) => number) => T): T {
-  const ptrs: number[] = [];
-  const alloc = (n: number) => {
-    const p = k.heap.alloc(n);
-    ptrs.push(p);
-    return p;
-  };
-  const put = (t: ArrayBufferView) => {
-    const p = alloc(t.byteLength);
-    new Uint8Array(k.memory.buffer, p, t.byteLength).set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
-    return p;
-  };
-  try {
-    return fn(put, alloc);
-  } finally {
-    for (let i = ptrs.length - 1; i >= 0; i--) k.heap.free(ptrs[i]);
-  }
-}
 
 /**
  * The matrix itself, [rows, cols] row-major: out[r, c] = scale(r,g)·(lut[code(r,c)] − zero(r,g)),

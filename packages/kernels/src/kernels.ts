@@ -323,6 +323,19 @@ export class Kernels {
   }
 }
 
+/**
+ * Runs `fn` with per-call WASM allocations (`put` copies a typed array in, `alloc` reserves bytes),
+ * all freed when it returns or throws: the one scratch discipline of every kernel wrapper.
+ */
+export function scoped<T>(k: Kernels, fn: (put: (t: ArrayBufferView) => number, alloc: (n: number) => number) => T): T {
+  const s = new Scratch(k.heap);
+  try {
+    return fn((t) => s.put(t), (n) => s.alloc(n));
+  } finally {
+    s.release();
+  }
+}
+
 /** Per-call allocations, all returned in `release`. */
 class Scratch {
   private readonly ptrs: number[] = [];
@@ -332,7 +345,7 @@ class Scratch {
     this.ptrs.push(p);
     return p;
   }
-  put(a: Typed): number {
+  put(a: ArrayBufferView): number {
     const p = this.alloc(a.byteLength);
     new Uint8Array(this.heap.memory.buffer, p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
     return p;

@@ -45,21 +45,32 @@ export function roundEven(v: number): number {
 
 /** int8 codes of one span with scale amax/127 (f32 arithmetic, as the kernel). null on NaN/Inf. */
 export function quantizeSpan(x: Float32Array, start: number, n: number): { d: number; codes: Int8Array; sum: number } | null {
+  const amax = finiteAbsMax(x, start, n);
+  if (amax === null) return null;
+  const d = fr(amax / 127);
+  return { d, ...spanCodes(x, start, n, d !== 0 ? fr(1 / d) : 0) };
+}
+
+/** max |x| over the span, or null if it holds NaN/Inf. */
+function finiteAbsMax(x: Float32Array, start: number, n: number): number | null {
   let amax = 0;
   for (let i = 0; i < n; i++) {
     const v = x[start + i];
     if (!Number.isFinite(v)) return null;
     amax = Math.max(amax, Math.abs(v));
   }
-  const d = fr(amax / 127);
-  const id = d !== 0 ? fr(1 / d) : 0;
+  return amax;
+}
+
+/** Codes round-to-even(x·id) in f32 and their sum. */
+function spanCodes(x: Float32Array, start: number, n: number, id: number): { codes: Int8Array; sum: number } {
   const codes = new Int8Array(n);
   let sum = 0;
   for (let i = 0; i < n; i++) {
     codes[i] = roundEven(fr(x[start + i] * id));
     sum += codes[i];
   }
-  return { d, codes, sum };
+  return { codes, sum };
 }
 
 /** The binary16 value nearest to v >= 0 (ties to even, +Inf past 65504), as a number. */
@@ -77,21 +88,9 @@ export function roundToF16(v: number): number {
  * (quantize_row_q8_0, AVX path): codes round(x·(127/amax)) in f32, scale amax/127 rounded to f16.
  */
 export function quantizeSpanGgml(x: Float32Array, start: number, n: number): { d: number; codes: Int8Array; sum: number } | null {
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[start + i];
-    if (!Number.isFinite(v)) return null;
-    amax = Math.max(amax, Math.abs(v));
-  }
-  const d = roundToF16(fr(amax / 127));
-  const id = amax !== 0 ? fr(127 / amax) : 0;
-  const codes = new Int8Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    codes[i] = roundEven(fr(x[start + i] * id));
-    sum += codes[i];
-  }
-  return { d, codes, sum };
+  const amax = finiteAbsMax(x, start, n);
+  if (amax === null) return null;
+  return { d: roundToF16(fr(amax / 127)), ...spanCodes(x, start, n, amax !== 0 ? fr(127 / amax) : 0) };
 }
 
 /**
