@@ -3,7 +3,7 @@ import type { AnyPrecisionTensor } from './any-precision.js';
 import { validatePacked } from './validate.js';
 import type { CodebookTensor, Nf4Tensor } from './codebook.js';
 import type { PackedIntTensor } from './int-quant.js';
-import { writeBits } from './int-quant.js';
+import { contiguousInt, writeBits } from './int-quant.js';
 import { decodeInt } from './integer.js';
 import { MINIFLOATS, decodeMinifloat } from './minifloat.js';
 import { MX_BLOCK, type MxFormatName, type MxTensor } from './mx.js';
@@ -61,8 +61,11 @@ export function packMxCodes(t: MxTensor): Uint8Array {
   return out;
 }
 
-/** One kernel call without its input: `xScale` (per-IC scales folded into x) is applied per call. */
-type Plan = Omit<GemvLutGroupsArgs, 'x' | 'out'> & { xScale: Float32Array | null };
+/**
+ * One kernel call without its input: `xScale` (per-IC scales folded into x) is applied per call,
+ * and `xOrder` (act-order groups, `gIdx`) gathers x into the order the codes were re-packed in.
+ */
+type Plan = Omit<GemvLutGroupsArgs, 'x' | 'out'> & { xScale: Float32Array | null; xOrder?: Int32Array };
 
 /** The kernel calls of a packed matrix (one, or one per block of rows when scales vary along cols). */
 function plans(t: GemvTensor): Plan[] {
@@ -97,6 +100,10 @@ function plans(t: GemvTensor): Plan[] {
 }
 
 function intPlans(t: PackedIntTensor): Plan[] {
+  if (t.gIdx) {
+    const c = contiguousInt(t);
+    return intPlans(c.tensor).map((p) => ({ ...p, xOrder: c.order }));
+  }
   const [rows, cols] = t.shape;
   const lut = intTable(t.bits, t.zeros === null);
   const base = { codes: t.codes, rows, cols, bits: t.bits, lut, xScale: null };
@@ -135,7 +142,9 @@ function run(ps: Plan[], [rows, cols]: [number, number], x: Float32Array, call: 
   let r0 = 0;
   for (const p of ps) {
     const xs = p.xScale;
-    out.set(call({ ...p, x: xs ? Float32Array.from(x, (v, c) => xs[c] * v) : x }), r0);
+    const xo = p.xOrder;
+    const xin = xo ? Float32Array.from(xo, (c) => x[c]) : x;
+    out.set(call({ ...p, x: xs ? Float32Array.from(xin, (v, c) => xs[c] * v) : xin }), r0);
     r0 += p.rows;
   }
   return out;

@@ -37,6 +37,14 @@ export interface PackedIntTensor {
   zeros: Float32Array | null;
   /** Codes packed per row (int-k convention, each row starting on a byte boundary). */
   codes: Uint8Array;
+  /**
+   * Column → group map [cols] for 'group-cols' when groups are not runs of consecutive columns
+   * (GPTQ act-order without static groups: the q-th column quantized belongs to group ⌊q/group⌋,
+   * the `g_idx` of GPTQ checkpoints). Element (r, c) uses scale r·⌈cols/group⌉ + gIdx[c]. Group g
+   * holds exactly min(group, cols − g·group) columns, so sorting columns by group (`groupOrder`)
+   * gives ordinary contiguous groups. Absent or null: group ⌊c/group⌋.
+   */
+  gIdx?: Int32Array | null;
 }
 
 /** Layout of the scale index for element (r, c). */
@@ -130,13 +138,54 @@ export function quantizeInt(data: Float32Array, shape: [number, number], o: IntQ
   return encodeIntWith(data, shape, { ...opt, scales, zeros, layout });
 }
 
+/** The scale layout of a tensor, its column → group map included. */
+export function tensorLayout(t: Pick<PackedIntTensor, 'shape' | 'granularity' | 'group' | 'gIdx'>): ScaleLayout {
+  const base = scaleLayout(t.shape, t.granularity, t.group);
+  const g = t.gIdx;
+  if (!g) return base;
+  const ng = Math.ceil(t.shape[1] / t.group);
+  return { count: base.count, index: (r, c) => r * ng + g[c] };
+}
+
+/**
+ * Columns sorted by group, stable (ties keep column order): gathering x by this order turns a
+ * tensor with `gIdx` into one with ordinary contiguous groups (how GEMVs run act-order tensors).
+ */
+export function groupOrder(gIdx: Int32Array): Int32Array {
+  return Int32Array.from(gIdx.keys()).sort((a, b) => gIdx[a] - gIdx[b] || a - b);
+}
+
+const contiguousCache = new WeakMap<PackedIntTensor, { tensor: PackedIntTensor; order: Int32Array }>();
+
+/**
+ * A tensor with `gIdx` as an ordinary group-cols tensor over its columns taken in `groupOrder`:
+ * W[:, order[j]] = contiguous[:, j], so W·x = contiguous·x[order]. Codes are re-packed once per
+ * tensor (cached) so GEMVs pay only the gather of x per call.
+ */
+export function contiguousInt(t: PackedIntTensor): { tensor: PackedIntTensor; order: Int32Array } {
+  const hit = contiguousCache.get(t);
+  if (hit) return hit;
+  if (!t.gIdx) throw new LowbitError('E_ARG', 'contiguousInt: the tensor has no gIdx');
+  validatePacked('contiguousInt', t);
+  const [rows, cols] = t.shape;
+  const order = groupOrder(t.gIdx);
+  const rb = rowBytes(cols, t.bits);
+  const codes = new Uint8Array(rows * rb);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) writeBits(codes, r * rb * 8 + j * t.bits, t.bits, readBits(t.codes, r * rb * 8 + order[j] * t.bits, t.bits));
+  }
+  const out = { tensor: { ...t, codes, gIdx: null }, order };
+  contiguousCache.set(t, out);
+  return out;
+}
+
 /** Codes for given scales/zeros (GPTQ and clipping searches choose their own parameters). */
 export function encodeIntWith(
   data: Float32Array, shape: [number, number],
-  p: { bits: number; symmetric: boolean; granularity: Granularity; group: number; scales: Float32Array; zeros: Float32Array | null; layout?: ScaleLayout },
+  p: { bits: number; symmetric: boolean; granularity: Granularity; group: number; scales: Float32Array; zeros: Float32Array | null; layout?: ScaleLayout; gIdx?: Int32Array | null },
 ): PackedIntTensor {
   checkMatrix('encodeIntWith', data, shape);
-  const layout = p.layout ?? scaleLayout(shape, p.granularity, p.group);
+  const layout = p.layout ?? tensorLayout({ shape, granularity: p.granularity, group: p.group, gIdx: p.gIdx });
   if (p.scales.length !== layout.count) throw new LowbitError('E_SHAPE', `scales has ${p.scales.length} entries, ${p.granularity} needs ${layout.count}`);
   if (p.zeros && p.zeros.length !== layout.count) throw new LowbitError('E_SHAPE', `zeros has ${p.zeros.length} entries, ${p.granularity} needs ${layout.count}`);
   const [rows, cols] = shape;
@@ -152,13 +201,18 @@ export function encodeIntWith(
       writeBits(codes, r * rb * 8 + c * p.bits, p.bits, u);
     }
   }
-  return { kind: 'int', bits: p.bits, symmetric: p.symmetric, shape: [rows, cols], granularity: p.granularity, group: p.group, scales: p.scales, zeros: p.zeros, codes };
+  const t: PackedIntTensor = { kind: 'int', bits: p.bits, symmetric: p.symmetric, shape: [rows, cols], granularity: p.granularity, group: p.group, scales: p.scales, zeros: p.zeros, codes };
+  if (p.gIdx) {
+    t.gIdx = p.gIdx;
+    validatePacked('encodeIntWith', t);
+  }
+  return t;
 }
 
 export function dequantizeInt(t: PackedIntTensor): Float32Array {
   validatePacked('dequantizeInt', t);
   const [rows, cols] = t.shape;
-  const layout = scaleLayout(t.shape, t.granularity, t.group);
+  const layout = tensorLayout(t);
   const rb = rowBytes(cols, t.bits);
   if (t.codes.length < rows * rb) throw new LowbitError('E_SHAPE', `codes hold ${t.codes.length} bytes, [${rows}, ${cols}] at ${t.bits} bits needs ${rows * rb}`);
   const zs = 2 ** (t.bits - 1);

@@ -29,6 +29,24 @@ function shape2(fn: string, s: unknown): [number, number] {
   return s as [number, number];
 }
 
+/** A column → group map must name every column, and group g must hold exactly min(group, cols − g·group) columns. */
+function validateGIdx(fn: string, g: unknown, cols: number, p: PackedIntTensor): void {
+  if (p.granularity !== 'group-cols') throw new LowbitError('E_ARG', `${fn}: gIdx (column → group map) needs granularity group-cols, got ${p.granularity}`);
+  if (!(g instanceof Int32Array)) throw new LowbitError('E_DTYPE', `${fn}: gIdx must be an Int32Array`);
+  if (g.length !== cols) fail(fn, `gIdx has ${g.length} entries, expected ${cols} (one per column)`);
+  const ng = Math.ceil(cols / p.group);
+  const count = new Int32Array(ng);
+  for (let c = 0; c < cols; c++) {
+    const v = g[c];
+    if (!(v >= 0 && v < ng)) throw new LowbitError('E_ARG', `${fn}: gIdx[${c}] = ${v} is not a group in [0, ${ng})`);
+    count[v]++;
+  }
+  for (let i = 0; i < ng; i++) {
+    const want = Math.min(p.group, cols - i * p.group);
+    if (count[i] !== want) fail(fn, `gIdx puts ${count[i]} columns in group ${i}, expected ${want} (groups of ${p.group})`);
+  }
+}
+
 /** Throws LowbitError unless every array of `t` has the length its kind, shape and parameters imply. */
 export function validatePacked(fn: string, t: Any): void {
   if (t === null || typeof t !== 'object') throw new LowbitError('E_ARG', `${fn}: expected a packed tensor`);
@@ -43,6 +61,7 @@ export function validatePacked(fn: string, t: Any): void {
       typed(fn, 'scales', p.scales, Float32Array, n);
       if (p.zeros !== null) typed(fn, 'zeros', p.zeros, Float32Array, n);
       typed(fn, 'codes', p.codes, Uint8Array, rows * rowBytes(cols, bits));
+      if (p.gIdx !== undefined && p.gIdx !== null) validateGIdx(fn, p.gIdx, cols, p);
       return;
     }
     case 'mx': {

@@ -3,7 +3,7 @@ import type { BcqTensor } from './bcq.js';
 import type { CodebookTensor, Nf4Tensor } from './codebook.js';
 import { NF4_TABLE } from './nf4.js';
 import type { ElementCodec } from './element.js';
-import type { PackedIntTensor } from './int-quant.js';
+import { type PackedIntTensor, contiguousInt } from './int-quant.js';
 import { MINIFLOATS, decodeMinifloat } from './minifloat.js';
 import { decodeInt } from './integer.js';
 import type { MxFormatName, MxTensor } from './mx.js';
@@ -35,6 +35,14 @@ export function dequantizeIntWasm(k: Kernels, t: PackedIntTensor): Float32Array 
   const [rows, cols] = t.shape;
   if (t.granularity !== 'group-cols' && t.granularity !== 'per-oc') {
     throw new LowbitError('E_UNSUPPORTED', `WASM INT-k decoding handles groups along cols (and per-oc); got ${t.granularity}`);
+  }
+  if (t.gIdx) {
+    // act-order groups: decode the contiguous re-packing, then put each column back in its place
+    const c = contiguousInt(t);
+    const d = dequantizeIntWasm(k, c.tensor);
+    const out = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) out[r * cols + c.order[j]] = d[r * cols + j];
+    return out;
   }
   const group = t.granularity === 'per-oc' ? Math.max(1, cols) : t.group;
   return k.dequantIntGroups(t.codes, t.scales, t.zeros, rows, cols, t.bits, group);
