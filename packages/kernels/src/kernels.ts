@@ -15,6 +15,7 @@ export interface KernelExports {
   matmul_f32(w: number, rows: number, cols: number, x: number, batch: number, out: number, r0: number, r1: number): void;
   dot_i8(a: number, b: number, n: number): number;
   quantize_act_groups(x: number, cols: number, batch: number, group: number, xq: number, xq16: number, xs: number, xsum: number, tmp: number): number;
+  quantize_act_int4(x: number, cols: number, batch: number, group: number, xq: number, xq16: number, xs: number, xsum: number): number;
   quantize_act_q8(x: number, cols: number, batch: number, xq: number, xq16: number, xs: number, xsum: number): number;
   matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number, r0: number, r1: number): void;
   matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
@@ -212,7 +213,10 @@ export class Kernels {
       const xs = s.alloc(batch * ngroups * 4);
       const xsum = s.alloc(batch * ngroups * 4);
       const tmp = s.alloc(group);
-      if (this.exports.quantize_act_groups(s.put(x), cols, batch, group, xq, xq16, xs, xsum, tmp) !== 0) {
+      const xp = s.put(x);
+      let bad = this.exports.quantize_act_int4(xp, cols, batch, group, xq, xq16, xs, xsum);
+      if (bad === 2) bad = this.exports.quantize_act_groups(xp, cols, batch, group, xq, xq16, xs, xsum, tmp);
+      if (bad !== 0) {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       const po = s.alloc(o.byteLength);
