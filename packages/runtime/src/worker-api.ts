@@ -1,20 +1,62 @@
 // The runtime behind a worker (browsers: heavy work off the page's main thread; Node: off the event
 // loop), through comlink. `RuntimeApi` mirrors the main-thread functions; callbacks (progress, tokens)
-// cross as comlink proxies. In the worker: `exposeRuntime()`; on the caller's side: `wrapRuntime(worker)`.
-import { type Endpoint, type Remote, expose, proxy, wrap } from 'comlink';
-import { LowbitError } from '@lowbit/kernels';
-import { bytesSource } from './byte-source.js';
+// cross as comlink proxies. In the worker: `exposeRuntime()`; on the caller's side: `wrapRuntime(worker)`
+// (browsers: `createRuntimeWorker()` from `@lowbit/runtime/browser` does both halves).
+import { type Endpoint, type Remote, expose, proxy, transfer, transferHandlers, wrap } from 'comlink';
+import { type KernelVariant, LowbitError, type ThreadedVariant, type VariantRequest, loadKernels } from '@lowbit/kernels';
+import { type ByteSource, bytesSource } from './byte-source.js';
 import { type GenerateOptions, type GenerateResult, generate } from './generate.js';
 import { type LlamaConfig, type LlamaModel, loadModel } from './model.js';
 import { type PerplexityResult, perplexity } from './perplexity.js';
 
+export interface RuntimeLoadOptions {
+  /** Shown in error messages (default: the path or URL, or `<bytes>`). */
+  name?: string;
+  /** Kernel build (default 'auto': relaxed SIMD where it works, else SIMD, else scalar). */
+  variant?: VariantRequest;
+}
+
+export interface RuntimeInfo {
+  model: string;
+  config: LlamaConfig;
+  /** The kernel build the worker got. */
+  kernels: KernelVariant | ThreadedVariant;
+}
+
 export interface RuntimeApi {
-  /** A GGUF path (Node) or its bytes (anywhere). */
-  load(source: string | Uint8Array, name?: string): Promise<LlamaConfig>;
+  /**
+   * A GGUF by URL (http, https, blob, data; in browsers also relative to the worker's location), by
+   * path or `file:` URL (Node), or its bytes (pass them with `transfer(bytes, [bytes.buffer])` to
+   * move rather than copy them into the worker).
+   */
+  load(source: string | Uint8Array | ArrayBuffer, options?: RuntimeLoadOptions): Promise<LlamaConfig>;
+  info(): RuntimeInfo;
   encode(text: string, bos?: boolean): number[];
   decode(ids: number[]): string;
-  perplexity(text: string, options?: { ctx?: number; maxWindows?: number }, onProgress?: (done: number, total: number) => void): PerplexityResult;
-  generate(prompt: string, options?: Omit<GenerateOptions, 'onToken'>, onToken?: (id: number, text: string) => void): GenerateResult;
+  /** Resolves after every onProgress call has run on the caller's side. */
+  perplexity(text: string, options?: { ctx?: number; maxWindows?: number }, onProgress?: (done: number, total: number) => void): Promise<PerplexityResult>;
+  /** Resolves after every onToken call has run on the caller's side. */
+  generate(prompt: string, options?: Omit<GenerateOptions, 'onToken'>, onToken?: (id: number, text: string) => void): Promise<GenerateResult>;
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** A path for loadModel to open (and close) itself, or the fetched bytes. */
+async function modelSource(source: string | Uint8Array | ArrayBuffer, name?: string): Promise<string | ByteSource> {
+  if (typeof source !== 'string') return bytesSource(source instanceof Uint8Array ? source : new Uint8Array(source), name ?? '<bytes>');
+  if (isNode && /^file:/i.test(source)) return (await import('node:url')).fileURLToPath(source);
+  if (isNode && !/^(https?|blob|data):/i.test(source)) return source;
+  // A worker's relative URLs resolve against its own script, as fetch() inside it would.
+  const url = new URL(source, (globalThis as { location?: { href: string } }).location?.href);
+  let bytes: ArrayBuffer;
+  try {
+    const r = await fetch(url);
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    bytes = await r.arrayBuffer();
+  } catch (e) {
+    throw new LowbitError('E_IO', `${url.href}: cannot fetch (${(e as Error).message})`, { cause: e });
+  }
+  return bytesSource(new Uint8Array(bytes), name ?? url.href);
 }
 
 /** The API over one model held in this thread. */
@@ -25,15 +67,51 @@ export function createRuntimeApi(): RuntimeApi {
     return model;
   };
   return {
-    async load(source, name) {
+    async load(source, options = {}) {
+      const kernels = options.variant ? await loadKernels({ variant: options.variant }) : undefined;
+      const next = await loadModel(await modelSource(source, options.name), { kernels });
+      // the old model stays usable until the new one has loaded
       model?.free();
-      model = await loadModel(typeof source === 'string' ? source : bytesSource(source, name ?? '<bytes>'));
+      model = next;
       return model.config;
     },
+    info: () => ({ model: need().name, config: need().config, kernels: need().kernels.variant }),
     encode: (text, bos = true) => need().tokenizer.encode(text, { bos }),
     decode: (ids) => need().tokenizer.decode(ids),
-    perplexity: (text, options = {}, onProgress) => perplexity(need(), text, { ...options, onProgress }),
-    generate: (prompt, options = {}, onToken) => generate(need(), prompt, { ...options, onToken }),
+    async perplexity(text, options = {}, onProgress) {
+      const progress = inOrder(onProgress);
+      const r = perplexity(need(), text, { ...options, onProgress: progress.call });
+      await progress.settled();
+      return r;
+    },
+    async generate(prompt, options = {}, onToken) {
+      const tokens = inOrder(onToken);
+      const r = generate(need(), prompt, { ...options, onToken: tokens.call });
+      await tokens.settled();
+      return r;
+    },
+  };
+}
+
+/**
+ * Calls a callback without waiting for it. A comlink proxy's calls travel on its own MessagePort,
+ * not the one the result goes back on, so the caller could see the result before the last tokens;
+ * one port keeps order, so once the last call has answered, every earlier one has run.
+ */
+function inOrder<A extends unknown[]>(fn?: (...a: A) => unknown): { call?: (...a: A) => void; settled(): Promise<void> } {
+  if (!fn) return { settled: async () => {} };
+  let last: Promise<unknown> = Promise.resolve();
+  let failed: { error: unknown } | undefined;
+  return {
+    call: (...a) => {
+      last = Promise.resolve(fn(...a)).catch((error) => {
+        failed ??= { error };
+      });
+    },
+    async settled() {
+      await last;
+      if (failed) throw failed.error;
+    },
   };
 }
 
@@ -54,8 +132,34 @@ export function nodeEndpoint(port: { postMessage(m: unknown, t?: never): void; o
   };
 }
 
+type ThrowHandler = { canHandle(v: unknown): boolean; serialize(v: { value: unknown }): [{ value: Record<string, unknown> }, Transferable[]]; deserialize(s: unknown): unknown };
+const keepsCode = Symbol('lowbit keeps error codes');
+
+/**
+ * comlink sends a thrown Error as { message, name, stack } and the caller's side rebuilds it with
+ * Object.assign, so adding `code` here is enough for `isLowbitError(e)` and `e.code` to work on the
+ * other side, whatever comlink copy it runs.
+ */
+function sendErrorCodes(): void {
+  const base = transferHandlers.get('throw') as unknown as ThrowHandler & { [keepsCode]?: true };
+  if (base[keepsCode]) return;
+  const handler: ThrowHandler & { [keepsCode]: true } = {
+    [keepsCode]: true,
+    canHandle: (v) => base.canHandle(v),
+    serialize(v) {
+      const [s, t] = base.serialize(v);
+      const code = (v.value as { code?: unknown } | null)?.code;
+      if (v.value instanceof Error && typeof code === 'string') s.value.code = code;
+      return [s, t];
+    },
+    deserialize: (s) => base.deserialize(s),
+  };
+  transferHandlers.set('throw', handler as never);
+}
+
 /** In a worker: serve the runtime API on `endpoint` (default: the worker's global scope). */
 export function exposeRuntime(endpoint?: Endpoint): void {
+  sendErrorCodes();
   expose(createRuntimeApi(), endpoint);
 }
 
@@ -66,3 +170,14 @@ export function wrapRuntime(endpoint: Endpoint): Remote<RuntimeApi> {
 
 /** Wraps a callback so it can be passed to a remote API call (progress, tokens). */
 export const callback = proxy;
+
+/**
+ * Marks buffers to move instead of copy: `api.load(transferBytes(bytes))`. Use this one rather than
+ * a second comlink copy's `transfer`: the mark lives in the comlink instance that sends the call.
+ */
+export function transferBytes<T extends Uint8Array | ArrayBuffer>(bytes: T): T {
+  const buffer = bytes instanceof Uint8Array ? bytes.buffer : bytes;
+  // shared memory crosses without a copy anyway and cannot be transferred
+  if (typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer) return bytes;
+  return transfer(bytes, [buffer as ArrayBuffer]);
+}

@@ -1,5 +1,7 @@
-// Worker entry: `new Worker(new URL('@lowbit/runtime/worker', ...))` in browsers, or
-// `new Worker(require.resolve-ed path)` with worker_threads in Node; then `wrapRuntime(...)`.
+// Worker entry for Node (worker_threads: `new Worker(new URL('@lowbit/runtime/worker' resolved))`,
+// then `wrapRuntime(nodeEndpoint(worker))`) and for any host with a Web Worker global scope.
+// Browsers with a bundler: `createRuntimeWorker()` from `@lowbit/runtime/browser` starts
+// worker-browser-entry.js instead, which bundlers can follow without Node built-ins.
 import { exposeRuntime, nodeEndpoint } from './worker-api.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;

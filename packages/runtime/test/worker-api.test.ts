@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { defaultModelUrl } from '@lowbit/data';
 import { describe, expect, it } from 'vitest';
 import { callback, nodeEndpoint, wrapRuntime } from '../src/worker-api.js';
 import { modelFile } from './helpers.js';
@@ -14,15 +15,17 @@ describe('comlink worker API', () => {
       const tokens: string[] = [];
       const r = await api.generate('Once upon a time', { steps: 12 }, callback((_id: number, text: string) => void tokens.push(text)));
       expect(r.text.startsWith(', there was a little girl named Lily')).toBe(true);
-      // callbacks travel on their own MessageChannel, so the last ones may land after the result
-      await new Promise((ok) => setTimeout(ok, 100));
+      // every callback has run by the time the result arrives
       expect(tokens.join('')).toBe(r.text);
       const progress: number[] = [];
       const p = await api.perplexity('Once upon a time there was a dog.\nThe dog liked to run.', { ctx: 8 }, callback((d: number) => void progress.push(d)));
       expect(p.perplexity).toBeGreaterThan(1);
-      await new Promise((ok) => setTimeout(ok, 100));
       expect(progress.length).toBe(p.windows);
-      await expect(api.decode([99999])).rejects.toMatchObject({ message: expect.stringMatching(/token id 99999/) });
+      // the LowbitError's code crosses with its message
+      await expect(api.decode([99999])).rejects.toMatchObject({ name: 'LowbitError', code: 'E_RANGE', message: expect.stringMatching(/token id 99999/) });
+      // a file: URL (what @lowbit/data exports) loads the same model in Node as the path did
+      await api.load(defaultModelUrl.href, { variant: 'simd' });
+      expect(await api.info()).toMatchObject({ model: modelFile, kernels: 'simd', config });
     } finally {
       await worker.terminate();
     }
