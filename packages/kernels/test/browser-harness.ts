@@ -51,3 +51,27 @@ export async function launchChromium() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
+
+/**
+ * Opens `url` in a fresh Chromium and returns what the page stores in `window.result`; if it never
+ * does, the error carries the page's console, uncaught errors and workers.
+ */
+export async function pageResult<T>(url: string, timeout: number): Promise<T> {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const log: string[] = [];
+    page.on('console', (m) => log.push(m.text()));
+    page.on('pageerror', (e) => log.push(String(e)));
+    page.on('worker', (w) => log.push(`worker ${w.url()}`));
+    await page.goto(url);
+    await page
+      .waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, null, { timeout })
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\npage log:\n${log.join('\n')}`);
+      });
+    return (await page.evaluate(() => (window as unknown as { result: unknown }).result)) as T;
+  } finally {
+    await browser.close();
+  }
+}

@@ -3,7 +3,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAndServe, CHROMIUM, haveChromium, launchChromium, type ServedPage } from './browser-harness.js';
+import { buildAndServe, CHROMIUM, haveChromium, pageResult, type ServedPage } from './browser-harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (!haveChromium) console.warn(`browser test skipped: no Chromium at ${CHROMIUM} (CI installs Debian's chromium; set LOWBIT_CHROMIUM to another binary)`);
@@ -16,23 +16,13 @@ afterAll(() => page?.close());
 
 describe.skipIf(!haveChromium)('kernels in Chromium', () => {
   it('the Vite-bundled page loads the WASM and matches the reference', async () => {
-    const browser = await launchChromium();
-    try {
-      const tab = await browser.newPage();
-      await tab.goto(page!.url);
-      await tab.waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, null, { timeout: 20_000 });
-      const r = (await tab.evaluate(() => (window as unknown as { result: unknown }).result)) as {
-        error?: string; variant: string; y: number[]; yRef: number[]; q: number[]; qRef: number[];
-      };
-      expect(r.error).toBeUndefined();
-      // Chromium >= 114 has relaxed SIMD; the loader verified it before choosing it.
-      expect(r.variant).toBe('relaxed');
-      // f32 SIMD vs f64 reference over 70 products of magnitude <= 1; int4: exact integer dot,
-      // f32 scaling (same tolerances as the Node tests).
-      r.y.forEach((v, i) => expect(Math.abs(v - r.yRef[i])).toBeLessThan(1e-5));
-      r.q.forEach((v, i) => expect(Math.abs(v - r.qRef[i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(r.qRef[i]))));
-    } finally {
-      await browser.close();
-    }
+    const r = await pageResult<{ error?: string; variant: string; y: number[]; yRef: number[]; q: number[]; qRef: number[] }>(page!.url, 20_000);
+    expect(r.error).toBeUndefined();
+    // Chromium >= 114 has relaxed SIMD; the loader verified it before choosing it.
+    expect(r.variant).toBe('relaxed');
+    // f32 SIMD vs f64 reference over 70 products of magnitude <= 1; int4: exact integer dot,
+    // f32 scaling (same tolerances as the Node tests).
+    r.y.forEach((v, i) => expect(Math.abs(v - r.yRef[i])).toBeLessThan(1e-5));
+    r.q.forEach((v, i) => expect(Math.abs(v - r.qRef[i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(r.qRef[i]))));
   });
 });

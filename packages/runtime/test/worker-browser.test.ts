@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadKernels } from '@lowbit/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAndServe, CHROMIUM, haveChromium, launchChromium, type ServedPage } from '../../kernels/test/browser-harness.js';
+import { buildAndServe, CHROMIUM, haveChromium, pageResult, type ServedPage } from '../../kernels/test/browser-harness.js';
 import { generate } from '../src/generate.js';
 import type { LlamaConfig } from '../src/model.js';
 import { loadModel } from '../src/model.js';
@@ -47,23 +47,7 @@ afterAll(() => served?.close());
 
 describe.skipIf(!haveChromium)('runtime worker in Chromium', () => {
   it('loads the embedded model into a Web Worker and matches Node token for token', async () => {
-    const browser = await launchChromium();
-    let r: PageResult;
-    try {
-      const page = await browser.newPage();
-      const log: string[] = [];
-      page.on('console', (m) => log.push(m.text()));
-      page.on('pageerror', (e) => log.push(String(e)));
-      await page.goto(served!.url);
-      await page
-        .waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, null, { timeout: 30_000 })
-        .catch((e) => {
-          throw new Error(`${(e as Error).message}\npage log:\n${log.join('\n')}`);
-        });
-      r = (await page.evaluate(() => (window as unknown as { result: unknown }).result)) as PageResult;
-    } finally {
-      await browser.close();
-    }
+    const r = await pageResult<PageResult>(served!.url, 30_000);
     expect(r.failed, r.error?.message).toBeUndefined();
 
     // Chromium >= 114 has relaxed SIMD; the loader checks it against plain SIMD before choosing it.
