@@ -294,7 +294,8 @@ describe('memory', () => {
     for (let r = 0; r < rows; r++) w[r * cols + (r % cols)] = r;
     const x = new Float32Array(cols).fill(1);
     const out = k.gemvF32(w, rows, cols, x);
-    expect(k.memory.buffer.byteLength).toBeGreaterThan(initial + rows * cols * 4);
+    // The weights alone are 64 MiB beyond the initial memory; x and out may fit in its spare room.
+    expect(k.memory.buffer.byteLength).toBeGreaterThanOrEqual(initial + rows * cols * 4);
     expect(out[0]).toBe(0);
     expect(out[2047]).toBe(2047);
     expect(k.heap.liveBytes).toBe(0);
