@@ -3,7 +3,7 @@
 // cross as comlink proxies. In the worker: `exposeRuntime()`; on the caller's side: `wrapRuntime(worker)`
 // (browsers: `createRuntimeWorker()` from `@lowbit/runtime/browser` does both halves).
 import { type Endpoint, type Remote, expose, proxy, transfer, transferHandlers, wrap } from 'comlink';
-import { type KernelVariant, LowbitError, type ThreadedVariant, type VariantRequest, loadKernels } from '@lowbit/kernels';
+import { type KernelPool, type KernelVariant, type Kernels, LowbitError, type ThreadedVariant, type VariantRequest, createKernelPool, loadKernels } from '@lowbit/kernels';
 import { type ByteSource, bytesSource } from './byte-source.js';
 import { type GenerateOptions, type GenerateResult, generate } from './generate.js';
 import { type LlamaConfig, type LlamaModel, loadModel } from './model.js';
@@ -14,6 +14,11 @@ export interface RuntimeLoadOptions {
   name?: string;
   /** Kernel build (default 'auto': relaxed SIMD where it works, else SIMD, else scalar). */
   variant?: VariantRequest;
+  /**
+   * Threads for every matmul, this worker's included (default 1): a KernelPool of workers on one
+   * shared WebAssembly memory. Browsers share memory only on cross-origin isolated pages.
+   */
+  threads?: number;
 }
 
 export interface RuntimeInfo {
@@ -31,6 +36,8 @@ export interface RuntimeApi {
    */
   load(source: string | Uint8Array | ArrayBuffer, options?: RuntimeLoadOptions): Promise<LlamaConfig>;
   info(): RuntimeInfo;
+  /** Frees the model's WebAssembly memory and stops its pool threads. */
+  unload(): Promise<void>;
   encode(text: string, bos?: boolean): number[];
   decode(ids: number[]): string;
   /** Resolves after every onProgress call has run on the caller's side. */
@@ -59,23 +66,50 @@ async function modelSource(source: string | Uint8Array | ArrayBuffer, name?: str
   return bytesSource(new Uint8Array(bytes), name ?? url.href);
 }
 
+async function openPool(threads: number, variant: VariantRequest = 'auto'): Promise<KernelPool> {
+  if (!isNode && !(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated) {
+    throw new LowbitError(
+      'E_UNSUPPORTED',
+      `threads: ${threads} needs a cross-origin isolated page (headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp): only there do browsers share WebAssembly memory between workers`,
+    );
+  }
+  if (variant === 'scalar') throw new LowbitError('E_ARG', `threads: ${threads} runs the relaxed or simd build, not scalar`);
+  return createKernelPool({ threads, variant: variant === 'auto' ? undefined : `${variant}-threads` });
+}
+
 /** The API over one model held in this thread. */
 export function createRuntimeApi(): RuntimeApi {
   let model: LlamaModel | undefined;
+  let pool: KernelPool | undefined;
   const need = () => {
     if (!model) throw new LowbitError('E_MISSING', 'no model loaded: call load() first');
     return model;
   };
+  const unload = async () => {
+    model?.free();
+    await pool?.close();
+    model = undefined;
+    pool = undefined;
+  };
   return {
     async load(source, options = {}) {
-      const kernels = options.variant ? await loadKernels({ variant: options.variant }) : undefined;
-      const next = await loadModel(await modelSource(source, options.name), { kernels });
+      const nextPool = (options.threads ?? 1) > 1 ? await openPool(options.threads!, options.variant) : undefined;
+      let next: LlamaModel;
+      try {
+        const kernels: Kernels | undefined = nextPool ?? (options.variant ? await loadKernels({ variant: options.variant }) : undefined);
+        next = await loadModel(await modelSource(source, options.name), { kernels });
+      } catch (e) {
+        await nextPool?.close();
+        throw e;
+      }
       // the old model stays usable until the new one has loaded
-      model?.free();
+      await unload();
       model = next;
+      pool = nextPool;
       return model.config;
     },
     info: () => ({ model: need().name, config: need().config, kernels: need().kernels.variant }),
+    unload,
     encode: (text, bos = true) => need().tokenizer.encode(text, { bos }),
     decode: (ids) => need().tokenizer.decode(ids),
     async perplexity(text, options = {}, onProgress) {

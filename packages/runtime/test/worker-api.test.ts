@@ -26,6 +26,12 @@ describe('comlink worker API', () => {
       // a file: URL (what @lowbit/data exports) loads the same model in Node as the path did
       await api.load(defaultModelUrl.href, { variant: 'simd' });
       expect(await api.info()).toMatchObject({ model: modelFile, kernels: 'simd', config });
+      // a 2-thread pool inside the worker: rows split, each row's sum unchanged, so the same tokens
+      await api.load(modelFile, { threads: 2 });
+      expect((await api.info()).kernels).toMatch(/-threads$/);
+      expect((await api.generate('Once upon a time', { steps: 12 })).tokens).toEqual(r.tokens);
+      await api.unload();
+      await expect(api.info()).rejects.toMatchObject({ code: 'E_MISSING' });
     } finally {
       await worker.terminate();
     }

@@ -1,15 +1,15 @@
 // The runtime worker in a real browser: a Vite-bundled page starts it with createRuntimeWorker
 // (@lowbit/runtime/browser), loads the embedded stories260K by URL and by transferred bytes, and
-// tokenizes, generates and measures perplexity in Debian's Chromium (driven by playwright-core).
-// Node recomputes every number on the main thread with the same kernel build.
+// tokenizes, generates and measures perplexity in Debian's Chromium (driven by playwright-core),
+// on one thread and on a 2-thread KernelPool inside the worker. Node recomputes every number on
+// its main thread with the same kernel build.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadKernels } from '@lowbit/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAndServe, CHROMIUM, haveChromium, pageResult, type ServedPage } from '../../kernels/test/browser-harness.js';
 import { generate } from '../src/generate.js';
-import type { LlamaConfig } from '../src/model.js';
-import { loadModel } from '../src/model.js';
+import { type LlamaConfig, type LlamaModel, loadModel } from '../src/model.js';
 import { type PerplexityResult, perplexity } from '../src/perplexity.js';
 import { modelFile, validLines } from './helpers.js';
 
@@ -19,7 +19,9 @@ if (!haveChromium) console.warn(`browser runtime-worker test skipped: no Chromiu
 interface PageResult {
   failed?: boolean;
   error?: { name?: string; code?: string; message: string };
-  variant: 'relaxed' | 'simd' | 'scalar';
+  threads: number;
+  isolated: boolean;
+  variant: string;
   modelName: string;
   urlModel: string;
   configByUrl: LlamaConfig;
@@ -40,60 +42,83 @@ interface PageResult {
 }
 
 let served: ServedPage | undefined;
+let model: LlamaModel | undefined;
 beforeAll(async () => {
-  if (haveChromium) served = await buildAndServe(join(here, 'worker-browser-fixture'));
+  if (!haveChromium) return;
+  // isolated: the 2-thread case shares WebAssembly memory between workers (harmless for 1 thread)
+  served = await buildAndServe(join(here, 'worker-browser-fixture'), { isolated: true });
+  // Chromium >= 114 has relaxed SIMD, and so does this Node (the page's variant is checked below)
+  model = await loadModel(modelFile, { kernels: await loadKernels({ variant: 'relaxed' }) });
 }, 60_000);
-afterAll(() => served?.close());
+afterAll(() => {
+  served?.close();
+  model?.free();
+});
+
+/** The page's numbers against Node's, which ran the same kernel build on one thread. */
+function expectNodeResults(r: PageResult): void {
+  const m = model!;
+  expect(r.configByUrl).toEqual(m.config);
+  expect(r.configByBytes).toEqual(m.config);
+
+  // (1) tokenization of the shipped text's first story
+  expect(r.story).toBe(validLines[0]);
+  const ids = m.tokenizer.encode(r.story, { bos: true });
+  expect(r.ids).toEqual(ids);
+  expect(r.decoded).toBe(m.tokenizer.decode(ids.slice(1)));
+
+  // (2) greedy generation, token for token; the streamed callbacks had all run when it resolved
+  const gen = generate(m, r.prompt, { steps: r.steps, stopAtEos: false });
+  expect(r.tokens).toHaveLength(32);
+  expect(r.tokens).toEqual(gen.tokens);
+  expect(r.text).toBe(gen.text);
+  expect(r.streamed.map((s) => s.id)).toEqual(gen.tokens);
+  expect(r.streamed.map((s) => s.text).join('')).toBe(gen.text);
+
+  // (3) perplexity of one short window. Same kernel build, same f32 WebAssembly arithmetic (a
+  // pool splits rows, never a row's sum), so the logits are bit-identical; only the f64
+  // log-softmax runs outside WebAssembly, in Math.exp/Math.log, which V8 computes in software
+  // (an fdlibm port) in Node and in Chromium alike. 1e-12 relative leaves room for a last-bit
+  // change between the two V8 versions and for nothing else: one f32 logit rounding differently
+  // would move it by ~1e-8.
+  const p = perplexity(m, r.story, r.ppl);
+  expect(r.perplexity.tokens).toBe(p.tokens);
+  expect(r.perplexity.tokens).toBe(r.ppl.ctx - 1);
+  expect(r.perplexity.windows).toBe(1);
+  console.log(
+    `${r.threads} thread(s), ${r.variant}: perplexity ctx ${r.ppl.ctx} Chromium ${r.perplexity.perplexity} Node ${p.perplexity} |Δ| ${Math.abs(r.perplexity.perplexity - p.perplexity)}`,
+  );
+  expect(Math.abs(r.perplexity.perplexity - p.perplexity)).toBeLessThanOrEqual(1e-12 * p.perplexity);
+  expect(r.progress.at(-1)).toEqual([1, 1]);
+}
+
+/** What both cases check about loading, transfer and errors. */
+function expectLoaded(r: PageResult): void {
+  expect(r.failed, r.error?.message).toBeUndefined();
+  expect(r.isolated).toBe(true);
+  expect(r.urlModel).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*stories260K.*\.gguf$/);
+  expect(r.modelName).toBe('stories260K.gguf');
+  // transferred, not copied: the page's buffer is detached
+  expect(r.modelBytes).toBeGreaterThan(1_000_000);
+  expect(r.bytesAfterTransfer).toBe(0);
+  // LowbitError's code survives the trip through comlink
+  expect(r.error).toMatchObject({ name: 'LowbitError', code: 'E_RANGE', message: expect.stringMatching(/token id 99999/) });
+}
 
 describe.skipIf(!haveChromium)('runtime worker in Chromium', () => {
   it('loads the embedded model into a Web Worker and matches Node token for token', async () => {
     const r = await pageResult<PageResult>(served!.url, 30_000);
-    expect(r.failed, r.error?.message).toBeUndefined();
-
-    // Chromium >= 114 has relaxed SIMD; the loader checks it against plain SIMD before choosing it.
+    expectLoaded(r);
+    // the loader checked relaxed SIMD against plain SIMD before choosing it
     expect(r.variant).toBe('relaxed');
-    expect(r.urlModel).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*stories260K.*\.gguf$/);
-    expect(r.modelName).toBe('stories260K.gguf');
-    expect(r.configByUrl).toEqual(r.configByBytes);
-    expect(r.configByBytes.dim).toBe(64);
-    // transferred, not copied: the page's buffer is detached
-    expect(r.modelBytes).toBeGreaterThan(1_000_000);
-    expect(r.bytesAfterTransfer).toBe(0);
-    // LowbitError's code survives the trip through comlink
-    expect(r.error).toMatchObject({ name: 'LowbitError', code: 'E_RANGE', message: expect.stringMatching(/token id 99999/) });
+    expectNodeResults(r);
+  });
 
-    const model = await loadModel(modelFile, { kernels: await loadKernels({ variant: r.variant }) });
-    try {
-      expect(r.configByBytes).toEqual(model.config);
-
-      // (1) tokenization of the shipped text's first story
-      expect(r.story).toBe(validLines[0]);
-      const ids = model.tokenizer.encode(r.story, { bos: true });
-      expect(r.ids).toEqual(ids);
-      expect(r.decoded).toBe(model.tokenizer.decode(ids.slice(1)));
-
-      // (2) greedy generation, token for token, and the streamed callbacks add up to the result
-      const gen = generate(model, r.prompt, { steps: r.steps, stopAtEos: false });
-      expect(r.tokens).toHaveLength(32);
-      expect(r.tokens).toEqual(gen.tokens);
-      expect(r.text).toBe(gen.text);
-      expect(r.streamed.map((s) => s.id)).toEqual(gen.tokens);
-      expect(r.streamed.map((s) => s.text).join('')).toBe(gen.text);
-
-      // (3) perplexity on one short window. Same kernel build, same f32 WebAssembly arithmetic:
-      // the logits are bit-identical; only the f64 log-softmax (Math.exp/Math.log, which V8
-      // implements in software the same way in Node and Chromium) runs outside WebAssembly, so
-      // 1e-12 relative leaves room for a last-bit difference between V8 versions and for nothing
-      // else (one flipped f32 logit rounding would move it by ~1e-8).
-      const p = perplexity(model, r.story, r.ppl);
-      expect(r.perplexity.tokens).toBe(p.tokens);
-      expect(r.perplexity.tokens).toBe(r.ppl.ctx - 1);
-      expect(r.perplexity.windows).toBe(1);
-      console.log(`perplexity ctx ${r.ppl.ctx}: Chromium ${r.perplexity.perplexity} Node ${p.perplexity} |Δ| ${Math.abs(r.perplexity.perplexity - p.perplexity)}`);
-      expect(Math.abs(r.perplexity.perplexity - p.perplexity)).toBeLessThanOrEqual(1e-12 * p.perplexity);
-      expect(r.progress.at(-1)).toEqual([1, 1]);
-    } finally {
-      model.free();
-    }
-  }, 60_000);
+  it('splits the matmuls over a 2-thread pool inside the worker with the same results', async () => {
+    const r = await pageResult<PageResult>(`${served!.url}?threads=2`, 30_000);
+    expectLoaded(r);
+    expect(r.threads).toBe(2);
+    expect(r.variant).toBe('relaxed-threads');
+    expectNodeResults(r);
+  });
 });
