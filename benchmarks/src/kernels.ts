@@ -142,6 +142,12 @@ export const kernelsArea: Area = {
         const t = k.upload(blocks);
         m.push({ variant: `wasm ${k.variant}`, ms: await ctx.measure(() => k.matmulGgml(type, t, N, N, x, 1, out)), bytes, flops: 2 * N * N });
         t.free();
+        if (k.variant === 'scalar') continue;
+        // Tiles repacked once at load (what the runtime decodes with): GB/s of the bytes it streams,
+        // f32 scales included (Q4_0 20 B per block instead of 18).
+        const p = k.prepareGgml(type, blocks, N, N);
+        m.push({ variant: `wasm ${k.variant}, prepared tiles`, ms: await ctx.measure(() => k.matmulGgml(type, p, N, N, x, 1, out)), bytes: p.byteLength, flops: 2 * N * N });
+        p.free();
       }
       rows.push(...ratioRows('kernels', `${type} GEMV ${N}×${N}`, m.reverse()));
     }
