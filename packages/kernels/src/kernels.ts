@@ -23,6 +23,7 @@ export interface KernelExports {
   prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): number;
   ggml_tiled_bytes(kind: number, rows: number, cols: number): number;
   act_splats(xs: number, xsum: number, n: number, dst: number): void;
+  attention_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
   decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
@@ -64,8 +65,8 @@ const preparedCode = new WeakMap<WasmTensor, number>();
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
-export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled';
-export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled'];
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32'];
 /** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
 export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
 
@@ -262,6 +263,43 @@ export class Kernels {
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16);
       const po = s.alloc(o.byteLength);
       this.runRows(prepared ? 'matmul_ggml_tiled' : 'matmul_ggml', [(prepared && preparedCode.get(w as WasmTensor)) || GGML_KIND[type], s.matrix(w), rows, cols, xq, xq16, xs, xsum, batch, po], rows);
+      return s.get(po, o);
+    });
+  }
+
+  /**
+   * Causal grouped-query attention of n new tokens at positions pos..pos+n−1 over an f32 KV cache
+   * that stays in WASM memory: `keys`/`values` hold [ctx, nKvHeads·headDim] per layer, this layer's
+   * from element `offset`. kNew/vNew ([n, kvDim]) are written into the cache at pos first; q is
+   * [n, nHeads·headDim] and so is the result (heads concatenated). Head h reads kv head
+   * h / (nHeads / nKvHeads); scores are q·k·scale (reference.attentionF32). A pool splits the heads.
+   */
+  attention(q: Float32Array, kNew: Float32Array, vNew: Float32Array, keys: WasmTensor, values: WasmTensor, offset: number, pos: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scale: number, out?: Float32Array): Float32Array {
+    const name = 'attention';
+    for (const [k, v] of [['offset', offset], ['pos', pos], ['n', n], ['nHeads', nHeads], ['nKvHeads', nKvHeads], ['headDim', headDim]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new LowbitError('E_ARG', `${name}: ${k} must be a non-negative integer, got ${v}`);
+    }
+    if (nKvHeads === 0 || nHeads % nKvHeads !== 0) throw new LowbitError('E_ARG', `${name}: ${nHeads} heads are not a multiple of ${nKvHeads} kv heads`);
+    const dim = nHeads * headDim;
+    const kvDim = nKvHeads * headDim;
+    const end = (offset + (pos + n) * kvDim) * 4;
+    checkMatrix(name, keys, Float32Array, end, 'keys');
+    checkMatrix(name, values, Float32Array, end, 'values');
+    if (!(keys instanceof WasmTensor) || !(values instanceof WasmTensor)) throw new LowbitError('E_ARG', `${name}: keys and values must be resident WasmTensors`);
+    checkVector(name, 'q', q, n * dim);
+    checkVector(name, 'kNew', kNew, n * kvDim);
+    checkVector(name, 'vNew', vNew, n * kvDim);
+    const o = outArray(name, out, n * dim);
+    if (n === 0 || dim === 0) return o;
+    return this.scoped((s) => {
+      const kc = s.matrix(keys) + offset * 4;
+      const vc = s.matrix(values) + offset * 4;
+      new Float32Array(this.memory.buffer, kc + pos * kvDim * 4, n * kvDim).set(kNew);
+      new Float32Array(this.memory.buffer, vc + pos * kvDim * 4, n * kvDim).set(vNew);
+      const att = s.alloc(nHeads * (pos + n) * 4);
+      const po = s.alloc(o.byteLength);
+      const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
+      this.runRows('attention_f32', [s.put(q), kc, vc, po, att, n, pos, nHeads, nKvHeads, headDim, scaleBits], nHeads);
       return s.get(po, o);
     });
   }

@@ -200,3 +200,44 @@ export function matmulGgml(type: GgmlBlockType, blocks: Uint8Array, rows: number
   }
   return out;
 }
+
+/**
+ * Causal grouped-query attention of n tokens at positions pos..pos+n−1 (the kernels' `attention`):
+ * keys/values are [≥ pos+n, nKvHeads·headDim] (this layer's cache, new tokens already stored), q and
+ * the result [n, nHeads·headDim]; head h reads kv head h / (nHeads / nKvHeads); scores q·k·scale,
+ * softmax over positions 0..pos+t. f32 rounding per step as the kernel's scalar build (its SIMD
+ * builds sum the dots in another order: equal to ~1e-6 relative).
+ */
+export function attentionF32(q: Float32Array, keys: Float32Array, values: Float32Array, pos: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scale: number): Float32Array {
+  const dim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const out = new Float32Array(n * dim);
+  const att = new Float32Array(pos + n);
+  const sc = fr(scale);
+  for (let h = 0; h < nHeads; h++) {
+    const kvo = Math.floor(h / group) * headDim;
+    for (let t = 0; t < n; t++) {
+      const npos = pos + t + 1;
+      const qo = t * dim + h * headDim;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let p = 0; p < npos; p++) {
+        let s = 0;
+        for (let i = 0; i < headDim; i++) s = fr(s + fr(q[qo + i] * keys[p * kvDim + kvo + i]));
+        att[p] = fr(s * sc);
+        max = Math.max(max, att[p]);
+      }
+      let sum = 0;
+      for (let p = 0; p < npos; p++) {
+        att[p] = fr(Math.exp(fr(att[p] - max)));
+        sum = fr(sum + att[p]);
+      }
+      const inv = fr(1 / sum);
+      for (let p = 0; p < npos; p++) {
+        const a = fr(att[p] * inv);
+        for (let i = 0; i < headDim; i++) out[qo + i] = fr(out[qo + i] + fr(a * values[p * kvDim + kvo + i]));
+      }
+    }
+  }
+  return out;
+}

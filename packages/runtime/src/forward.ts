@@ -1,7 +1,7 @@
 // The Llama forward pass (llama2.c run.c order, batched over a run of tokens): embed → per layer
 // [RMSNorm → Q,K,V → RoPE → KV cache → causal GQA attention → Wo → residual → RMSNorm → SwiGLU →
 // residual] → RMSNorm → logits. A Session owns the KV cache of one sequence.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError, type WasmTensor } from '@lowbit/kernels';
 import type { LlamaModel } from './model.js';
 
 /** Sees the input of every linear layer before its matmul: x is [batch, cols], valid only during the call. */
@@ -42,12 +42,18 @@ function rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, n: number,
   }
 }
 
+// KV caches live in the model's WASM memory (the attention kernel reads them there); a Session
+// dropped without free() returns them when it is collected.
+const caches = new FinalizationRegistry<WasmTensor[]>((ts) => {
+  for (const t of ts) t.free();
+});
+
 export class Session {
   readonly ctx: number;
   /** Tokens already in the cache. */
   pos = 0;
-  private readonly keyCache: Float32Array; // (layer, ctx, kvDim)
-  private readonly valueCache: Float32Array; // (layer, ctx, kvDim)
+  private readonly keyCache: WasmTensor; // f32 (layer, ctx, kvDim)
+  private readonly valueCache: WasmTensor; // f32 (layer, ctx, kvDim)
   private readonly ropeCos: Float32Array; // (ctx, ropeDim/2)
   private readonly ropeSin: Float32Array; // (ctx, ropeDim/2)
   private readonly hook?: LinearInputHook;
@@ -64,8 +70,10 @@ export class Session {
     this.ctx = ctx;
     this.hook = options.onLinearInput;
     const kvDim = c.nKvHeads * c.headDim;
-    this.keyCache = new Float32Array(c.nLayers * ctx * kvDim);
-    this.valueCache = new Float32Array(c.nLayers * ctx * kvDim);
+    const cacheBytes = c.nLayers * ctx * kvDim * 4;
+    this.keyCache = model.kernels.upload(new Uint8Array(cacheBytes));
+    this.valueCache = model.kernels.upload(new Uint8Array(cacheBytes));
+    caches.register(this, [this.keyCache, this.valueCache], this);
     // RoPE "normal" (LLAMA_ROPE_TYPE_NORM): adjacent pairs (2i, 2i+1) of each head rotate by
     // pos·θ^(−2i/ropeDim). GGUF conversions already permute Wq/Wk into this pair order.
     const half = c.ropeDim / 2;
@@ -82,6 +90,13 @@ export class Session {
 
   reset(): void {
     this.pos = 0;
+  }
+
+  /** Returns the KV caches' WASM memory now (else when the Session is collected); forward then fails. */
+  free(): void {
+    caches.unregister(this);
+    this.keyCache.free();
+    this.valueCache.free();
   }
 
   private linear(l: { name: string; cols: number; apply(x: Float32Array, b: number): Float32Array }, x: Float32Array, n: number): Float32Array {
@@ -122,7 +137,6 @@ export class Session {
     }
     const { dim, headDim, nHeads, nKvHeads, hiddenDim } = c;
     const kvDim = nKvHeads * headDim;
-    const group = nHeads / nKvHeads;
     const x = new Float32Array(n * dim); // (n, dim) residual stream
     for (let t = 0; t < n; t++) m.embed(tokens[t], x, t * dim);
     const pe = m.weights.positionEmbd;
@@ -131,7 +145,6 @@ export class Session {
     const norm = (out: Float32Array, src: Float32Array, w: Float32Array, b: Float32Array | undefined, rows: number) =>
       layerNorm ? layernorm(out, src, w, b as Float32Array, dim, rows, c.normEps) : rmsnorm(out, src, w, dim, rows, c.normEps);
     const xb = new Float32Array(n * dim); // (n, dim) normed input of a block
-    const att = new Float32Array(this.pos + n); // (positions) scores of one head
     const scale = 1 / Math.sqrt(headDim);
 
     for (let l = 0; l < c.nLayers; l++) {
@@ -144,40 +157,8 @@ export class Session {
         this.rope(q, n, nHeads);
         this.rope(k, n, nKvHeads);
       }
-      const lo = l * this.ctx * kvDim;
-      this.keyCache.set(k, lo + this.pos * kvDim);
-      this.valueCache.set(v, lo + this.pos * kvDim);
-
-      const xa = new Float32Array(n * dim); // (n, dim) attention output, heads concatenated
-      // Locals, not this.*, in the per-position loops.
-      const kc = this.keyCache;
-      const vc = this.valueCache;
-      for (let t = 0; t < n; t++) {
-        const last = this.pos + t; // causal: position p sees 0..p
-        for (let h = 0; h < nHeads; h++) {
-          const qo = t * dim + h * headDim;
-          const ko = lo + Math.floor(h / group) * headDim;
-          let max = Number.NEGATIVE_INFINITY;
-          for (let p = 0; p <= last; p++) {
-            const kp = ko + p * kvDim;
-            let s = 0;
-            for (let i = 0; i < headDim; i++) s += q[qo + i] * kc[kp + i];
-            s *= scale;
-            att[p] = s;
-            if (s > max) max = s;
-          }
-          let sum = 0;
-          for (let p = 0; p <= last; p++) {
-            att[p] = Math.exp(att[p] - max);
-            sum += att[p];
-          }
-          for (let p = 0; p <= last; p++) {
-            const a = att[p] / sum;
-            const vp = ko + p * kvDim;
-            for (let i = 0; i < headDim; i++) xa[qo + i] += a * vc[vp + i];
-          }
-        }
-      }
+      // (n, dim) attention output, heads concatenated; k and v join the cache at pos first.
+      const xa = m.kernels.attention(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale);
       const o = this.linear(w.wo, xa, n);
       for (let i = 0; i < n * dim; i++) x[i] += o[i];
 
