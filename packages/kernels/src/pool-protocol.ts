@@ -7,6 +7,8 @@
 // takes its chunks too. Measured on this 2-core machine shared with other jobs, fixed halves made
 // two threads slower than one whenever the second core was busy.
 
+import type { PoolWorkerData } from './pool.js';
+
 export const CTRL = {
   GEN: 0, // job generation, 1..0x7fff; workers sleep on this cell
   COUNTER: 1, // (generation << 16) | next chunk index
@@ -36,6 +38,25 @@ export function runChunks(mem: Int32Array, base: number, gen: number, f: (...a: 
     if (Atomics.compareExchange(mem, at, v, v + 1) !== v) continue;
     f(...args, r0, Math.min(rows, r0 + chunk));
   }
+}
+
+/**
+ * A pool thread's whole life, for either host's worker entry: instantiate the kernel module on the
+ * pool's shared memory, say 'ready' through `post`, then run the job loop until the pool quits.
+ */
+export function runPoolWorker(data: PoolWorkerData, post: (message: string) => void): void {
+  const { module, memory, ctrl, res, fns, needsRes } = data;
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort() {
+        throw new Error('kernel abort');
+      },
+    },
+  });
+  const exports = instance.exports as unknown as Record<string, (...a: number[]) => void>;
+  post('ready');
+  workerLoop(memory, ctrl >> 2, res, fns.map((name) => exports[name]), needsRes);
 }
 
 /** The job loop of one worker thread; returns when the pool quits. `res` is its tile scratch. */
