@@ -4,11 +4,7 @@ import {
   decodeMinifloat, encodeIntWith, encodeIntWithWasm, MINIFLOATS, MX_FORMATS, minifloatLimits, NF4_TABLE, quantizeInt, quantizeIntWasm, quantizeMx, quantizeMxWasm,
   nearestIndex, quantizeNf4, quantizeNf4Wasm, writeBits, type Granularity, type MxFormatName,
 } from '../src/index.js';
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
+import { rng } from './helpers.js';
 
 /** Byte-for-byte equality (f32 scales compared by bits: -0 and NaN patterns count). */
 function sameBytes(a: ArrayBufferView | null, b: ArrayBufferView | null, what: string): void {

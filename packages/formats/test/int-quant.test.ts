@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadKernels } from '@lowbit/kernels';
 import { deserializeTensor, dequantizeInt, quantizeInt, serializeTensor, type Granularity, type PackedIntTensor } from '../src/index.js';
-import { errorCode } from './helpers.js';
+import { errorCode, rng } from './helpers.js';
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
 const randMat = (r: () => number, n: number) => Float32Array.from({ length: n }, () => (r() * 2 - 1) * (r() < 0.02 ? 4 : 1));
 
 describe('INT-k quantization', () => {

@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dequantizeMx, E8M0_NAN, getFormat, MX_FORMATS, quantizeMx } from '../src/index.js';
-import { errorCode } from './helpers.js';
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
+import { errorCode, rng } from './helpers.js';
 
 describe('OCP MX block quantization', () => {
   it('chooses the shared scale floor(log2(amax)) − emax_elem (spec 6.3)', () => {

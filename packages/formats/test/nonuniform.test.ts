@@ -4,11 +4,8 @@ import {
   dequantizeBcq, dequantizeCodebook, dequantizeInt, dequantizeNf4, isLowbitError, NF4_TABLE, quantizeAnyPrecision, quantizeBcq, quantizeCodebook, quantizeInt,
   quantizeNf4, readAnyPrecision,
 } from '../src/index.js';
+import { rng } from './helpers.js';
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
 /** Laplacian-ish weights with a few outliers, like a trained layer. */
 function weights(r: () => number, n: number): Float32Array {
   return Float32Array.from({ length: n }, () => {

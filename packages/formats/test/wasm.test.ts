@@ -4,19 +4,7 @@ import {
   decodePackedWasm, dequantizeBcq, dequantizeBcqWasm, dequantizeCodebook, dequantizeCodebookWasm, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm,
   dequantizeNf4, dequantizeNf4Wasm, ELEMENT_FORMATS, getFormat, MX_FORMATS, quantizeBcq, quantizeCodebook, quantizeInt, quantizeMx, quantizeNf4, writeBits,
 } from '../src/index.js';
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
-
-/** Bit-for-bit equality of two f32 arrays (NaN patterns included, -0 distinguished). */
-function sameBits(a: Float32Array, b: Float32Array): void {
-  expect(a.length).toBe(b.length);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < a.length; i++) if (ua[i] !== ub[i]) throw new Error(`[${i}] ${a[i]} (0x${ua[i].toString(16)}) vs ${b[i]} (0x${ub[i].toString(16)})`);
-}
+import { rng, sameBits } from './helpers.js';
 
 describe.each(['simd', 'scalar', 'relaxed'] as KernelVariant[])('WASM decoders (%s) equal the TypeScript reference bit for bit', async (variant) => {
   const k = await createKernels({ variant });
