@@ -121,4 +121,11 @@ describe.skipIf(!haveChromium)('runtime worker in Chromium', () => {
     expect(r.variant).toBe('relaxed-threads');
     expectNodeResults(r);
   });
+
+  it('rejects calls, pending and later, when the worker script does not load', async () => {
+    const r = await pageResult<{ early: unknown; late: unknown }>(`${served!.url}?missing`, 30_000);
+    const failure = { name: 'LowbitError', code: 'E_IO', message: expect.stringMatching(/runtime worker failed/) };
+    expect(r.early).toMatchObject(failure);
+    expect(r.late).toMatchObject(failure);
+  });
 });
