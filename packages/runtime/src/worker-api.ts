@@ -31,8 +31,8 @@ export interface RuntimeInfo {
 export interface RuntimeApi {
   /**
    * A GGUF by URL (http, https, blob, data; in browsers also relative to the worker's location), by
-   * path or `file:` URL (Node), or its bytes (pass them with `transfer(bytes, [bytes.buffer])` to
-   * move rather than copy them into the worker).
+   * path or `file:` URL (Node), or its bytes (`transferBytes(bytes)` moves rather than copies them
+   * into the worker).
    */
   load(source: string | Uint8Array | ArrayBuffer, options?: RuntimeLoadOptions): Promise<LlamaConfig>;
   info(): RuntimeInfo;

@@ -1,4 +1,4 @@
-// Worker entry for Node (worker_threads: `new Worker(new URL('@lowbit/runtime/worker' resolved))`,
+// Worker entry for Node (worker_threads: `new Worker(new URL(import.meta.resolve('@lowbit/runtime/worker')))`,
 // then `wrapRuntime(nodeEndpoint(worker))`) and for any host with a Web Worker global scope.
 // Browsers with a bundler: `createRuntimeWorker()` from `@lowbit/runtime/browser` starts
 // worker-browser-entry.js instead, which bundlers can follow without Node built-ins.
