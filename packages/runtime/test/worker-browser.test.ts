@@ -42,22 +42,26 @@ interface PageResult {
 }
 
 let served: ServedPage | undefined;
-let model: LlamaModel | undefined;
 beforeAll(async () => {
-  if (!haveChromium) return;
   // isolated: the 2-thread case shares WebAssembly memory between workers (harmless for 1 thread)
-  served = await buildAndServe(join(here, 'worker-browser-fixture'), { isolated: true });
-  // Chromium >= 114 has relaxed SIMD, and so does this Node (the page's variant is checked below)
-  model = await loadModel(modelFile, { kernels: await loadKernels({ variant: 'relaxed' }) });
+  if (haveChromium) served = await buildAndServe(join(here, 'worker-browser-fixture'), { isolated: true });
 }, 60_000);
-afterAll(() => {
+
+/** Node's model on the page's kernel build (a pool's '-threads' build computes each row alike). */
+const nodeModels = new Map<string, Promise<LlamaModel>>();
+function nodeModel(variant: string): Promise<LlamaModel> {
+  const v = variant.replace(/-threads$/, '') as 'relaxed' | 'simd';
+  if (!nodeModels.has(v)) nodeModels.set(v, loadKernels({ variant: v }).then((kernels) => loadModel(modelFile, { kernels })));
+  return nodeModels.get(v)!;
+}
+afterAll(async () => {
   served?.close();
-  model?.free();
+  for (const m of nodeModels.values()) (await m).free();
 });
 
 /** The page's numbers against Node's, which ran the same kernel build on one thread. */
-function expectNodeResults(r: PageResult): void {
-  const m = model!;
+async function expectNodeResults(r: PageResult): Promise<void> {
+  const m = await nodeModel(r.variant);
   expect(r.configByUrl).toEqual(m.config);
   expect(r.configByBytes).toEqual(m.config);
 
@@ -111,7 +115,7 @@ describe.skipIf(!haveChromium)('runtime worker in Chromium', () => {
     expectLoaded(r);
     // the loader checked relaxed SIMD against plain SIMD before choosing it
     expect(r.variant).toBe('relaxed');
-    expectNodeResults(r);
+    await expectNodeResults(r);
   });
 
   it('splits the matmuls over a 2-thread pool inside the worker with the same results', async () => {
@@ -119,7 +123,7 @@ describe.skipIf(!haveChromium)('runtime worker in Chromium', () => {
     expectLoaded(r);
     expect(r.threads).toBe(2);
     expect(r.variant).toBe('relaxed-threads');
-    expectNodeResults(r);
+    await expectNodeResults(r);
   });
 
   it('rejects calls, pending and later, when the worker script does not load', async () => {
