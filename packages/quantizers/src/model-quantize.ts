@@ -1,6 +1,6 @@
 import { LowbitError } from '@lowbit/kernels';
-import type { PackedIntTensor } from '@lowbit/formats';
-import type { LlamaModel } from '@lowbit/runtime';
+import { type PackedIntTensor, rowBytes, writeBits } from '@lowbit/formats';
+import type { LlamaModel, MxRowsTensor } from '@lowbit/runtime';
 import type { Gptq } from './gptq.js';
 import { type CalibrationOptions, collectHessians } from './calibrate.js';
 import type { MxFormatName } from '@lowbit/formats';
@@ -73,8 +73,12 @@ export interface LayerReport {
 
 export interface ModelQuantizeResult {
   layers: LayerReport[];
-  /** The packed tensor of every quantized layer, by GGUF tensor name (null: act-order groups not contiguous). */
-  packed: Map<string, PackedIntTensor | null>;
+  /**
+   * The packed tensor of every quantized layer, by GGUF tensor name, as `saveModel({ packed })` stores
+   * it: INT-k as a formats PackedIntTensor (act-order without static groups carries its `gIdx`), MX as
+   * blocks of 32 per row (`MxRowsTensor`); null for ggml formats, whose layers already hold the blocks.
+   */
+  packed: Map<string, PackedIntTensor | MxRowsTensor | null>;
   /** Bits per quantized weight as stored (int: codes + f32 scales and zeros; ggml: the block size). Layers left in full precision are not counted. */
   bitsPerWeight: number;
   seconds: number;
@@ -117,7 +121,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   if (o.includeOutput) steps.push(['output.weight']);
   const total = steps.reduce((s, g) => s + g.length, 0);
   const layers: LayerReport[] = [];
-  const packed = new Map<string, PackedIntTensor | null>();
+  const packed = new Map<string, PackedIntTensor | MxRowsTensor | null>();
   let bits = 0;
   let count = 0;
   for (const step of steps) {
@@ -158,11 +162,11 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       };
       if (mx) {
         model.setLinear(name, { format: 'f32', shape, data: r.weights });
-        packed.set(name, null);
+        packed.set(name, mxRows(format as MxFormatName, r as GptqResult, shape));
         bits += lin.rows * (lin.cols * grid.bits + Math.ceil(lin.cols / 32) * 8); // element codes + one E8M0 per block
       } else if (format === 'int') {
         model.setLinear(name, { format: 'f32', shape, data: r.weights });
-        packed.set(name, r.packed);
+        packed.set(name, r.packed ?? withGroupIndex(r as GptqResult, shape, o.bits, group));
         // f32 scale (+ f32 zero) per group; a partial last group costs a whole scale.
         const nScales = dim === 'oc' ? lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1) : lin.cols * (group > 0 ? Math.ceil(lin.rows / group) : 1);
         bits += lin.rows * lin.cols * o.bits + nScales * 32 * ((o.symmetric ?? true) ? 1 : 2);
@@ -218,4 +222,20 @@ function rtnOnGrid(w: Float32Array, shape: [number, number], grid: Grid, group: 
   const I = new Float64Array(shape[1] * shape[1]);
   for (let i = 0; i < shape[1]; i++) I[i * shape[1] + i] = 1;
   return gptqQuantize(w, shape, I, { grid, group, damp: 0 });
+}
+
+/** MX codes and power-of-two scales from the grid as E8M0 blocks per row (scale 2^e → code e + 127). */
+function mxRows(format: MxFormatName, g: GptqResult, shape: [number, number]): MxRowsTensor {
+  return { kind: 'mx-rows', format, shape, scales: Uint8Array.from(g.scales, (s) => Math.log2(s) + 127), codes: g.codes };
+}
+
+/** Act-order without static groups: groups are not runs of columns, so the tensor carries GPTQ's column → group map. */
+function withGroupIndex(g: GptqResult, [rows, cols]: [number, number], bits: number, group: number): PackedIntTensor {
+  const rb = rowBytes(cols, bits);
+  const codes = new Uint8Array(rows * rb);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) writeBits(codes, r * rb * 8 + c * bits, bits, g.codes[r * cols + c]);
+  return {
+    kind: 'int', bits, symmetric: g.zeros === null, shape: [rows, cols], granularity: group > 0 ? 'group-cols' : 'per-oc', group: group > 0 ? group : cols,
+    scales: g.scales, zeros: g.zeros, codes, gIdx: group > 0 ? g.groupIndex : null,
+  };
 }

@@ -3,7 +3,7 @@
 // arithmetic below is done in f32 (Math.fround) with C's rounding rules (roundf = half away from
 // zero, (int8_t) cast = truncation).
 import { LowbitError } from '@lowbit/kernels';
-import { TENSOR_TYPES, type TensorType } from './ggml-types.js';
+import { type GgmlTensorType, TENSOR_TYPES, type TensorType } from './ggml-types.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 
 const fr = Math.fround;
@@ -120,6 +120,9 @@ export function dequantize(type: TensorType, src: Uint8Array, offset: number, n:
       }
       return;
     }
+    default:
+      // lowbit's packed types (LB_INT*, LB_MX*) are whole matrices with per-tensor parameters
+      throw new LowbitError('E_UNSUPPORTED', `tensor type ${type} has no element-wise decoding; it loads only as a linear layer`);
   }
 }
 
@@ -132,7 +135,9 @@ export function toF32(type: TensorType, bytes: Uint8Array, n: number): Float32Ar
 
 /** Encodes f32 values as `type`; `rowLength` must be a multiple of 32 for block types. */
 export function fromF32(type: TensorType, x: Float32Array, rowLength: number, where = 'tensor'): Uint8Array {
-  const { blockSize, blockBytes } = TENSOR_TYPES[type];
+  const geo = TENSOR_TYPES[type as GgmlTensorType];
+  if (!geo) throw new LowbitError('E_UNSUPPORTED', `${where}: fromF32 encodes ggml types only, not ${type}`);
+  const { blockSize, blockBytes } = geo;
   if (rowLength % blockSize !== 0 || x.length % blockSize !== 0) {
     throw new LowbitError('E_SHAPE', `${where}: row length ${rowLength} is not a multiple of the ${type} block size ${blockSize}`);
   }

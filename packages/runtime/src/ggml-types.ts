@@ -9,11 +9,55 @@ export const GGML_TYPE_NAMES: Record<number, string> = {
   26: 'I32', 27: 'I64', 28: 'F64', 29: 'IQ1_M', 30: 'BF16', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
 };
 
-/** The tensor types lowbit reads and writes. */
-export type TensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1';
+/** The ggml tensor types lowbit reads and writes. */
+export type GgmlTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1';
+
+/**
+ * lowbit's own GGUF tensor types, for formats ggml has no type for (INT-k groups of any width and
+ * granularity, OCP MX). Their ids start at 1024, far past ggml's enum (GGML_TYPE_COUNT is 40 in
+ * 2025 builds), so llama.cpp refuses the file by its own type check instead of misreading bytes.
+ * Byte layouts: README "lowbit tensor types in GGUF" and `lowbit-tensors.ts`.
+ */
+export type LowbitTensorType =
+  | 'LB_INT2' | 'LB_INT3' | 'LB_INT4' | 'LB_INT5' | 'LB_INT6' | 'LB_INT7' | 'LB_INT8'
+  | 'LB_MXFP4' | 'LB_MXFP6_E2M3' | 'LB_MXFP6_E3M2' | 'LB_MXFP8_E4M3' | 'LB_MXFP8_E5M2' | 'LB_MXINT8';
+
+/** The tensor types lowbit reads and writes: ggml's and its own. */
+export type TensorType = GgmlTensorType | LowbitTensorType;
+
+/** MX element formats by lowbit type (the @lowbit/formats names). */
+export type MxElementName = 'mxfp4' | 'mxfp6_e2m3' | 'mxfp6_e3m2' | 'mxfp8_e4m3' | 'mxfp8_e5m2' | 'mxint8';
+
+export interface LowbitTypeInfo {
+  id: number;
+  kind: 'int' | 'mx';
+  /** Bits per element code. */
+  bits: number;
+  mx?: MxElementName;
+}
+
+export const LOWBIT_TYPES: Record<LowbitTensorType, LowbitTypeInfo> = {
+  LB_INT2: { id: 1026, kind: 'int', bits: 2 },
+  LB_INT3: { id: 1027, kind: 'int', bits: 3 },
+  LB_INT4: { id: 1028, kind: 'int', bits: 4 },
+  LB_INT5: { id: 1029, kind: 'int', bits: 5 },
+  LB_INT6: { id: 1030, kind: 'int', bits: 6 },
+  LB_INT7: { id: 1031, kind: 'int', bits: 7 },
+  LB_INT8: { id: 1032, kind: 'int', bits: 8 },
+  LB_MXFP4: { id: 1040, kind: 'mx', bits: 4, mx: 'mxfp4' },
+  LB_MXFP6_E2M3: { id: 1041, kind: 'mx', bits: 6, mx: 'mxfp6_e2m3' },
+  LB_MXFP6_E3M2: { id: 1042, kind: 'mx', bits: 6, mx: 'mxfp6_e3m2' },
+  LB_MXFP8_E4M3: { id: 1043, kind: 'mx', bits: 8, mx: 'mxfp8_e4m3' },
+  LB_MXFP8_E5M2: { id: 1044, kind: 'mx', bits: 8, mx: 'mxfp8_e5m2' },
+  LB_MXINT8: { id: 1045, kind: 'mx', bits: 8, mx: 'mxint8' },
+};
+
+export function isLowbitType(t: TensorType): t is LowbitTensorType {
+  return t in LOWBIT_TYPES;
+}
 
 /** Block geometry: `blockSize` elements take `blockBytes` bytes (ggml-common.h). */
-export const TENSOR_TYPES: Record<TensorType, { id: number; blockSize: number; blockBytes: number }> = {
+export const TENSOR_TYPES: Record<GgmlTensorType, { id: number; blockSize: number; blockBytes: number }> = {
   F32: { id: 0, blockSize: 1, blockBytes: 4 },
   F16: { id: 1, blockSize: 1, blockBytes: 2 },
   BF16: { id: 30, blockSize: 1, blockBytes: 2 },
@@ -22,18 +66,70 @@ export const TENSOR_TYPES: Record<TensorType, { id: number; blockSize: number; b
   Q4_1: { id: 3, blockSize: 32, blockBytes: 20 },
 };
 
-const BY_ID = new Map(Object.entries(TENSOR_TYPES).map(([name, t]) => [t.id, name as TensorType]));
+const BY_ID = new Map<number, TensorType>([
+  ...Object.entries(TENSOR_TYPES).map(([name, t]) => [t.id, name as TensorType] as const),
+  ...Object.entries(LOWBIT_TYPES).map(([name, t]) => [t.id, name as TensorType] as const),
+]);
+
+/** The GGUF type id of a tensor type. */
+export function tensorTypeId(type: TensorType): number {
+  return isLowbitType(type) ? LOWBIT_TYPES[type].id : TENSOR_TYPES[type].id;
+}
 
 /** The lowbit type of a ggml type id, or a LowbitError naming the type and where it was found. */
 export function tensorTypeOf(id: number, where: string): TensorType {
   const t = BY_ID.get(id);
   if (t) return t;
   const name = GGML_TYPE_NAMES[id] ?? `unknown type id ${id}`;
-  throw new LowbitError('E_UNSUPPORTED', `${where}: tensor type ${name} is not supported (lowbit reads ${Object.keys(TENSOR_TYPES).join(', ')})`);
+  throw new LowbitError('E_UNSUPPORTED', `${where}: tensor type ${name} is not supported (lowbit reads ${[...Object.keys(TENSOR_TYPES), ...Object.keys(LOWBIT_TYPES)].join(', ')})`);
+}
+
+/**
+ * Parameters of an LB_INT* tensor that its type and shape do not say, stored in the GGUF metadata
+ * key `lowbit.tensor.<tensor name>` as JSON (`{"granularity":"group-cols","group":32,"symmetric":true,"g_idx":false}`).
+ */
+export interface LowbitIntParams {
+  granularity: 'tensor' | 'per-oc' | 'per-ic' | 'group-cols' | 'group-rows';
+  group: number;
+  symmetric: boolean;
+  g_idx: boolean;
+}
+
+function scaleCount(p: LowbitIntParams, rows: number, cols: number): number {
+  switch (p.granularity) {
+    case 'tensor': return 1;
+    case 'per-oc': return rows;
+    case 'per-ic': return cols;
+    case 'group-cols': return rows * Math.ceil(cols / p.group);
+    case 'group-rows': return Math.ceil(rows / p.group) * cols;
+  }
+}
+
+/** Byte offsets of the sections of a lowbit tensor [cols (shape[0]), rows (shape[1])]. */
+export function lowbitSections(type: LowbitTensorType, shape: readonly number[], params: LowbitIntParams | undefined, where: string) {
+  const info = LOWBIT_TYPES[type];
+  if (shape.length !== 2) throw new LowbitError('E_SHAPE', `${where}: ${type} stores matrices, got shape [${shape}]`);
+  const [cols, rows] = shape;
+  const codes = rows * Math.ceil((cols * info.bits) / 8);
+  if (info.kind === 'mx') {
+    const scales = rows * Math.ceil(cols / 32);
+    return { codes, scalesAt: codes, scales, zerosAt: -1, gIdxAt: -1, total: codes + scales };
+  }
+  if (!params) throw new LowbitError('E_BAD_FILE', `${where}: ${type} needs its parameters in metadata lowbit.tensor.<name>`);
+  const groupLike = params.granularity === 'group-cols' || params.granularity === 'group-rows';
+  if (groupLike && !(Number.isInteger(params.group) && params.group > 0)) throw new LowbitError('E_BAD_FILE', `${where}: group ${params.group} is not a positive integer`);
+  if (!['tensor', 'per-oc', 'per-ic', 'group-cols', 'group-rows'].includes(params.granularity)) throw new LowbitError('E_BAD_FILE', `${where}: unknown granularity "${params.granularity}"`);
+  if (params.g_idx && params.granularity !== 'group-cols') throw new LowbitError('E_BAD_FILE', `${where}: g_idx needs granularity group-cols`);
+  const scalesAt = Math.ceil(codes / 4) * 4;
+  const ns = scaleCount(params, rows, cols);
+  const zerosAt = params.symmetric ? -1 : scalesAt + 4 * ns;
+  const gIdxAt = params.g_idx ? scalesAt + 4 * ns * (params.symmetric ? 1 : 2) : -1;
+  return { codes, scalesAt, scales: ns, zerosAt, gIdxAt, total: scalesAt + 4 * ns * (params.symmetric ? 1 : 2) + (params.g_idx ? 4 * cols : 0) };
 }
 
 /** Bytes of a tensor of `shape` (ggml order: shape[0] is the row length) stored as `type`. */
-export function tensorBytes(type: TensorType, shape: readonly number[], where = 'tensor'): number {
+export function tensorBytes(type: TensorType, shape: readonly number[], where = 'tensor', params?: LowbitIntParams): number {
+  if (isLowbitType(type)) return lowbitSections(type, shape, params, where).total;
   const { blockSize, blockBytes } = TENSOR_TYPES[type];
   const row = shape[0] ?? 1;
   if (row % blockSize !== 0) {
@@ -44,8 +140,12 @@ export function tensorBytes(type: TensorType, shape: readonly number[], where = 
   return (n / blockSize) * blockBytes;
 }
 
-/** Bits of storage per weight, scales included. */
-export function bitsPerWeight(type: TensorType): number {
+/** Bits of storage per weight, scales included (lowbit types: from their byte length). */
+export function bitsPerWeight(type: TensorType, shape?: readonly number[], byteLength?: number): number {
+  if (isLowbitType(type)) {
+    const n = shape ? shape.reduce((a, b) => a * b, 1) : 0;
+    return n && byteLength !== undefined ? (byteLength * 8) / n : Number.NaN;
+  }
   const { blockSize, blockBytes } = TENSOR_TYPES[type];
   return (blockBytes * 8) / blockSize;
 }

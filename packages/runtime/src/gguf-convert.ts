@@ -1,15 +1,20 @@
 // Writing models back out: re-encode a GGUF's tensors as Q8_0 / Q4_0 / Q4_1 (llama.cpp's reference
 // quantizers), or save an in-memory model whose layers a quantizer replaced.
 import { LowbitError } from '@lowbit/kernels';
-import type { TensorType } from './ggml-types.js';
+import { type GgmlTensorType, type TensorType, isLowbitType } from './ggml-types.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { type GgufTensorToWrite, writeGguf } from './gguf-writer.js';
 import type { LinearWeight } from './linear.js';
+import type { MxTensor } from '@lowbit/formats';
+import { type StoredLayer, encodeLowbit } from './lowbit-tensors.js';
 import type { LlamaModel } from './model.js';
 
 /** llama.cpp `llama_ftype` of a file whose weights are mostly `type` (general.file_type). */
-const FILE_TYPE: Record<TensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32 };
+const FILE_TYPE: Record<GgmlTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32 };
+
+/** GGUF metadata of files holding lowbit tensor types (README "lowbit tensor types in GGUF"). */
+export const LOWBIT_FORMAT_VERSION = 1;
 
 /**
  * The type a tensor gets when a file is quantized to `target`: matrices take `target`; vectors
@@ -17,14 +22,30 @@ const FILE_TYPE: Record<TensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3
  * llama.cpp's quantizer does for incompatible tensors.
  */
 export function storageType(target: TensorType, shape: readonly number[]): TensorType {
+  if (isLowbitType(target)) throw new LowbitError('E_UNSUPPORTED', `${target} is a per-layer lowbit type, not a storage target`);
   if (shape.length < 2 || shape.slice(1).every((d) => d === 1)) return 'F32';
   if (target === 'Q8_0' || target === 'Q4_0' || target === 'Q4_1') return shape[0] % 32 === 0 ? target : 'F16';
   return target;
 }
 
 function withFileType(meta: Map<string, GgufValue>, target: TensorType): Map<string, GgufValue> {
+  if (isLowbitType(target)) throw new LowbitError('E_UNSUPPORTED', `${target} is a per-layer lowbit type, not a whole-file target (F32, F16, BF16, Q8_0, Q4_0, Q4_1)`);
   const out = new Map(meta);
   out.set('general.file_type', { type: 4, value: FILE_TYPE[target] });
+  return out;
+}
+
+/**
+ * Marks a file holding lowbit tensor types, so any GGUF reader can tell why it cannot load it:
+ * general.quantized_by = "lowbit", lowbit.format_version, lowbit.tensor_types (the LB_* types used).
+ */
+function withLowbitMarks(meta: Map<string, GgufValue>, tensors: readonly GgufTensorToWrite[]): Map<string, GgufValue> {
+  const types = [...new Set(tensors.filter((t) => isLowbitType(t.type)).map((t) => t.type))];
+  const out = new Map([...meta].filter(([k]) => !k.startsWith('lowbit.')));
+  if (!types.length) return out;
+  out.set('general.quantized_by', { type: 8, value: 'lowbit' });
+  out.set('lowbit.format_version', { type: 4, value: LOWBIT_FORMAT_VERSION });
+  out.set('lowbit.tensor_types', { type: 9, itemType: 8, value: types });
   return out;
 }
 
@@ -51,17 +72,46 @@ export async function quantizeGguf(input: string, output: string, target: Tensor
   }
 }
 
-function linearTensor(name: string, w: LinearWeight, target?: TensorType): GgufTensorToWrite {
+/** A loaded layer that is already packed, as the stored layer it came from (for re-saving). */
+function storedFromSource(name: string, w: LinearWeight): StoredLayer | null {
+  const [rows, cols] = w.shape;
+  if (w.format === 'int4') {
+    return { kind: 'int', bits: 4, symmetric: w.zeros === null, shape: [rows, cols], granularity: 'group-cols', group: w.group, scales: w.scales, zeros: w.zeros, codes: w.packed };
+  }
+  if (w.format !== 'packed') return null;
+  const t = w.tensor as { kind?: string };
+  if (t.kind === 'int') return w.tensor as StoredLayer;
+  if (t.kind === undefined || t.kind === 'mx') {
+    const m = w.tensor as MxTensor;
+    return { kind: 'mx-rows', format: m.format, shape: [rows, cols], scales: m.scales, codes: m.codes };
+  }
+  throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.kind} weights have no GGUF type; save them as f32 or a lowbit INT-k / MX type`);
+}
+
+function linearTensor(name: string, w: LinearWeight, target?: TensorType, stored?: StoredLayer | null): GgufTensorToWrite {
   const [rows, cols] = w.shape;
   const shape = [cols, rows];
-  if (w.format === 'int4' || w.format === 'packed') {
-    throw new LowbitError('E_UNSUPPORTED', `${name}: ${w.format} weights have no GGUF type; save them as f32, q8_0, q4_0 or q4_1 (or serialize the tensor with @lowbit/formats)`);
+  const packed = stored ?? storedFromSource(name, w);
+  if (packed) {
+    if (packed.shape[0] !== rows || packed.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${packed.shape}], the layer is [${rows}, ${cols}]`);
+    const e = encodeLowbit(packed, `tensor ${name}`);
+    return { name, shape, type: e.type, params: e.params, data: e.bytes };
   }
   if (w.format !== 'f32') {
-    return { name, shape, type: w.format.toUpperCase() as TensorType, data: w.data };
+    return { name, shape, type: w.format.toUpperCase() as TensorType, data: (w as { data: Uint8Array }).data };
   }
   const type = storageType(target ?? 'F32', shape);
   return { name, shape, type, data: () => fromF32(type, w.data, cols, name) };
+}
+
+export interface SaveModelOptions {
+  /** Type of the layers held as f32 (default F32); vectors stay F32, 32-block types fall back to F16 on rows that are not whole blocks. */
+  target?: TensorType;
+  /**
+   * Packed layers by GGUF tensor name (`quantizeModel`'s `packed`): stored as lowbit tensor types
+   * (LB_INT*, LB_MX*) instead of the layer's current (fake-quantized f32) weights. null entries are ignored.
+   */
+  packed?: ReadonlyMap<string, StoredLayer | null>;
 }
 
 /**
@@ -69,7 +119,7 @@ function linearTensor(name: string, w: LinearWeight, target?: TensorType): GgufT
  * their blocks; f32 layers are stored as `target` (default F32). Metadata and tokenizer come from
  * the GGUF the model was loaded from.
  */
-export async function saveModel(model: LlamaModel, output: string, options: { target?: TensorType } = {}): Promise<void> {
+export async function saveModel(model: LlamaModel, output: string, options: SaveModelOptions = {}): Promise<void> {
   const src = model.gguf;
   if (!src) throw new LowbitError('E_MISSING', `${model.name}: saveModel needs a model loaded from GGUF (metadata)`);
   const c = model.config;
@@ -78,13 +128,18 @@ export async function saveModel(model: LlamaModel, output: string, options: { ta
   const e = model.weights.tokenEmbd;
   const tensors: GgufTensorToWrite[] = [{ name: 'token_embd.weight', shape: [c.dim, c.vocabSize], type: e.type, data: e.data }];
   tensors.push(f32('output_norm.weight', model.weights.outputNorm));
-  tensors.push(linearTensor('output.weight', model.weights.output.source, options.target));
+  const lin = (l: { name: string; source: LinearWeight }) => linearTensor(l.name, l.source, options.target, options.packed?.get(l.name));
+  tensors.push(lin(model.weights.output));
   model.weights.layers.forEach((l, i) => {
     const b = `blk.${i}.`;
     tensors.push(f32(`${b}attn_norm.weight`, l.attnNorm));
-    for (const lin of [l.wq, l.wk, l.wv, l.wo]) tensors.push(linearTensor(lin.name, lin.source, options.target));
+    for (const x of [l.wq, l.wk, l.wv, l.wo]) tensors.push(lin(x));
     tensors.push(f32(`${b}ffn_norm.weight`, l.ffnNorm));
-    for (const lin of [l.w1, l.w2, l.w3]) if (lin) tensors.push(linearTensor(lin.name, lin.source, options.target));
+    for (const x of [l.w1, l.w2, l.w3]) if (x) tensors.push(lin(x));
   });
-  await writeGguf(output, withFileType(src.metadata, options.target ?? 'F32'), tensors);
+  if (options.packed) {
+    const names = new Set(tensors.map((t) => t.name));
+    for (const n of options.packed.keys()) if (!names.has(n)) throw new LowbitError('E_MISSING', `${model.name}: packed layer ${n} is not a linear layer of the model`);
+  }
+  await writeGguf(output, withLowbitMarks(withFileType(src.metadata, options.target ?? 'F32'), tensors), tensors);
 }

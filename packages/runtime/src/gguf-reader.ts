@@ -4,7 +4,7 @@
 // file handle, and errors that name the file and tensor. The format is small enough to own.
 import { LowbitError } from '@lowbit/kernels';
 import { type ByteSource, fileSource } from './byte-source.js';
-import { type TensorType, tensorBytes, tensorTypeOf } from './ggml-types.js';
+import { type LowbitIntParams, type TensorType, LOWBIT_TYPES, isLowbitType, tensorBytes, tensorTypeOf } from './ggml-types.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -30,6 +30,25 @@ export interface GgufTensorInfo {
   /** Absolute byte offset in the file. */
   offset: number;
   byteLength: number;
+  /** LB_INT* tensors: the parameters read from metadata `lowbit.tensor.<name>`. */
+  params?: LowbitIntParams;
+}
+
+/** The metadata key holding an LB_INT* tensor's parameters (JSON). */
+export function lowbitParamsKey(tensor: string): string {
+  return `lowbit.tensor.${tensor}`;
+}
+
+function lowbitParams(metadata: Map<string, GgufValue>, type: TensorType, tensor: string, where: string): LowbitIntParams | undefined {
+  if (!isLowbitType(type) || LOWBIT_TYPES[type].kind !== 'int') return undefined;
+  const v = metadata.get(lowbitParamsKey(tensor));
+  if (!v || typeof v.value !== 'string') throw new LowbitError('E_BAD_FILE', `${where}: ${type} needs metadata ${lowbitParamsKey(tensor)} (a JSON string)`);
+  try {
+    const p = JSON.parse(v.value) as LowbitIntParams;
+    return { granularity: p.granularity, group: p.group, symmetric: p.symmetric, g_idx: Boolean(p.g_idx) };
+  } catch (e) {
+    throw new LowbitError('E_BAD_FILE', `${where}: metadata ${lowbitParamsKey(tensor)} is not JSON (${(e as Error).message})`);
+  }
 }
 
 export interface GgufFile {
@@ -146,14 +165,15 @@ function parseHeader(buf: Uint8Array, name: string, fileSize: number): Omit<Gguf
   for (const t of raw) {
     const where = `${name}: tensor ${t.name}`;
     const type = tensorTypeOf(t.typeId, where);
-    const byteLength = tensorBytes(type, t.shape, where);
+    const params = lowbitParams(metadata, type, t.name, where);
+    const byteLength = tensorBytes(type, t.shape, where, params);
     const offset = dataOffset + t.rel;
     if (t.rel % alignment !== 0) throw new LowbitError('E_BAD_FILE', `${where}: offset ${t.rel} is not aligned to ${alignment}`);
     if (offset + byteLength > fileSize) {
       throw new LowbitError('E_TRUNCATED', `${where}: data ends at byte ${offset + byteLength} but the file has ${fileSize} bytes (truncated?)`);
     }
     if (tensors.has(t.name)) throw new LowbitError('E_BAD_FILE', `${where}: appears twice in the tensor index`);
-    tensors.set(t.name, { name: t.name, shape: t.shape, type, offset, byteLength });
+    tensors.set(t.name, { name: t.name, shape: t.shape, type, offset, byteLength, ...(params ? { params } : {}) });
   }
   return { version, alignment, metadata, tensors, dataOffset };
 }

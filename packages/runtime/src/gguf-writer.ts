@@ -1,14 +1,16 @@
 // GGUF v3 writer. Files appear whole or not at all: bytes go to `<out>.tmp-<pid>`, which is renamed
 // over `out` only after the last tensor is written (a crash leaves at most the temp file).
 import { LowbitError } from '@lowbit/kernels';
-import { TENSOR_TYPES, type TensorType, tensorBytes } from './ggml-types.js';
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, type GgufScalar, type GgufValue } from './gguf-reader.js';
+import { type LowbitIntParams, type TensorType, tensorBytes, tensorTypeId } from './ggml-types.js';
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, type GgufScalar, type GgufValue, lowbitParamsKey } from './gguf-reader.js';
 
 export interface GgufTensorToWrite {
   name: string;
   /** ggml order: shape[0] is the row length. */
   shape: number[];
   type: TensorType;
+  /** LB_INT* tensors: their parameters, written to metadata `lowbit.tensor.<name>` by the writer. */
+  params?: LowbitIntParams;
   /** The encoded bytes, or a function producing them when the writer reaches this tensor. */
   data: Uint8Array | (() => Promise<Uint8Array> | Uint8Array);
 }
@@ -80,7 +82,12 @@ function writeScalar(b: Bytes, type: number, v: GgufScalar, key: string): void {
 }
 
 /** The header bytes (through the padding before tensor data) and each tensor's data offset. */
-export function encodeGgufHeader(metadata: Map<string, GgufValue>, tensors: readonly Omit<GgufTensorToWrite, 'data'>[]): { header: Uint8Array; offsets: number[]; alignment: number } {
+export function encodeGgufHeader(meta: Map<string, GgufValue>, tensors: readonly Omit<GgufTensorToWrite, 'data'>[]): { header: Uint8Array; offsets: number[]; alignment: number } {
+  // the parameters of lowbit tensors live in metadata: written from the tensors so they always agree
+  const metadata = new Map(meta);
+  for (const t of tensors) {
+    if (t.params) metadata.set(lowbitParamsKey(t.name), { type: 8, value: JSON.stringify({ granularity: t.params.granularity, group: t.params.group, symmetric: t.params.symmetric, g_idx: t.params.g_idx }) });
+  }
   const align = metadata.get('general.alignment');
   const alignment = align ? Number(align.value) : GGUF_DEFAULT_ALIGNMENT;
   const b = new Bytes();
@@ -103,10 +110,10 @@ export function encodeGgufHeader(metadata: Map<string, GgufValue>, tensors: read
     b.str(t.name);
     b.u32(t.shape.length);
     for (const d of t.shape) b.u64(d);
-    b.u32(TENSOR_TYPES[t.type].id);
+    b.u32(tensorTypeId(t.type));
     b.u64(rel);
     offsets.push(rel);
-    rel += Math.ceil(tensorBytes(t.type, t.shape, `tensor ${t.name}`) / alignment) * alignment;
+    rel += Math.ceil(tensorBytes(t.type, t.shape, `tensor ${t.name}`, t.params) / alignment) * alignment;
   }
   b.pad(alignment);
   return { header: b.concat(), offsets, alignment };
@@ -124,7 +131,7 @@ export async function writeGguf(path: string, metadata: Map<string, GgufValue>, 
     await fh.write(header);
     for (const t of tensors) {
       const data = typeof t.data === 'function' ? await t.data() : t.data;
-      const want = tensorBytes(t.type, t.shape, `tensor ${t.name}`);
+      const want = tensorBytes(t.type, t.shape, `tensor ${t.name}`, t.params);
       if (data.byteLength !== want) {
         throw new LowbitError('E_SHAPE', `${path}: tensor ${t.name} has ${data.byteLength} bytes, shape [${t.shape}] as ${t.type} needs ${want}`);
       }

@@ -1,7 +1,8 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
 import { type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
-import type { TensorType } from './ggml-types.js';
+import { type TensorType, isLowbitType } from './ggml-types.js';
+import { lowbitLinearWeight } from './packed-linear.js';
 import { dequantize, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import type { ByteSource } from './byte-source.js';
@@ -243,6 +244,7 @@ async function loadVector(file: GgufFile, name: string, n: number): Promise<Floa
 export async function loadLinearWeight(file: GgufFile, name: string, rows: number, cols: number): Promise<LinearWeight> {
   const t = tensorInfo(file, name, [cols, rows]);
   const bytes = await readTensorBytes(file, name);
+  if (isLowbitType(t.type)) return lowbitLinearWeight(t, bytes, `${file.source.name}: tensor ${name}`);
   switch (t.type) {
     case 'Q8_0':
     case 'Q4_0':

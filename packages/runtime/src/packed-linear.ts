@@ -8,6 +8,9 @@ import {
   type PackedTensor, dequantizeBcq, dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, readAnyPrecision,
 } from '@lowbit/formats';
 import type { LinearWeight } from './linear.js';
+import type { GgufTensorInfo } from './gguf-reader.js';
+import { isLowbitType } from './ggml-types.js';
+import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
 
 export interface FromPackedOptions {
   /** For any-precision tensors: the bit width to read (default: the largest stored). */
@@ -18,9 +21,15 @@ export interface FromPackedOptions {
   decode?: boolean;
 }
 
-/** A packed tensor of @lowbit/formats as weights for `model.setLinear`. */
-export function linearWeightFromPacked(t: PackedTensor, options: FromPackedOptions = {}): LinearWeight {
+/** A packed tensor of @lowbit/formats (or MX with blocks per row) as weights for `model.setLinear`. */
+export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: FromPackedOptions = {}): LinearWeight {
   const kind = 'kind' in t && t.kind ? t.kind : 'mx';
+  if (kind === 'mx-rows') {
+    const m = t as MxRowsTensor;
+    // rows of whole blocks are the formats' flat MX (packed GEMV); a partial last block per row has no GEMV
+    if (options.decode || m.shape[1] % 32 !== 0) return { format: 'f32', shape: m.shape, data: dequantizeMxRows(m) };
+    return { format: 'packed', shape: m.shape, tensor: mxRowsAsFlat(m) };
+  }
   const shape = ('shape' in t ? t.shape : options.shape) as [number, number] | undefined;
   if (!shape) throw new LowbitError('E_ARG', 'linearWeightFromPacked: an MX tensor needs options.shape ([rows, cols])');
   switch (kind) {
@@ -29,7 +38,7 @@ export function linearWeightFromPacked(t: PackedTensor, options: FromPackedOptio
       const [, cols] = it.shape;
       const group = it.granularity === 'group-cols' ? it.group : it.granularity === 'per-oc' ? cols : 0;
       if (options.decode) return { format: 'f32', shape, data: dequantizeInt(it) };
-      if (it.bits === 4 && group > 0 && group % 32 === 0) {
+      if (it.bits === 4 && group > 0 && group % 32 === 0 && !it.gIdx) {
         return { format: 'int4', shape, packed: it.codes, scales: it.scales, zeros: it.zeros, group };
       }
       // per-ic / group-rows with zero points have no GEMV (formats says so): decode those
@@ -59,4 +68,14 @@ export function linearWeightFromPacked(t: PackedTensor, options: FromPackedOptio
     default:
       throw new LowbitError('E_FORMAT', `linearWeightFromPacked: unknown packed tensor kind ${String(kind)}`);
   }
+}
+
+/**
+ * A lowbit-typed GGUF tensor (LB_INT*, LB_MX*) as the packed weights of a linear layer: INT-k and MX
+ * run packed (INT4 groups of 32k on the int4 kernel, the rest on the formats' table GEMV); only MX
+ * rows that are not whole 32-blocks are decoded to f32.
+ */
+export function lowbitLinearWeight(t: GgufTensorInfo, bytes: Uint8Array, where = `tensor ${t.name}`): LinearWeight {
+  if (!isLowbitType(t.type)) throw new LowbitError('E_ARG', `${where}: ${t.type} is not a lowbit tensor type`);
+  return linearWeightFromPacked(decodeLowbit(t.type, t.shape, t.params, bytes, where));
 }

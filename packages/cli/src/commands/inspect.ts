@@ -1,4 +1,4 @@
-import { bitsPerWeight, metaValue, readGguf, readSafetensors } from '@lowbit/runtime';
+import { type GgufTensorInfo, LOWBIT_TYPES, bitsPerWeight, isLowbitType, metaValue, readGguf, readSafetensors } from '@lowbit/runtime';
 import type { Command, CommandContext } from '../command.js';
 import { modelPath } from '../model-arg.js';
 
@@ -18,16 +18,28 @@ export const inspectCommand: Command = {
       metadata[key] = Array.isArray(v) && v.length > 16 ? { length: v.length, first: v.slice(0, 8).map(String) } : typeof v === 'bigint' ? v.toString() : v;
     }
     const tensors = [...file.tensors.values()].map((t) => ({
-      name: t.name, shape: t.shape, type: t.type, bytes: t.byteLength, bitsPerWeight: bitsPerWeight(t.type),
+      name: t.name, shape: t.shape, type: t.type, bytes: t.byteLength, bitsPerWeight: bitsPerWeight(t.type, t.shape, t.byteLength),
+      ...(isLowbitType(t.type) ? { lowbit: lowbitDetail(t) } : {}),
     }));
     const weights = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
     const bytes = tensors.reduce((s, t) => s + t.bytes, 0);
     ctx.print(`${file.source.name}: GGUF v${file.version}, ${tensors.length} tensors, ${weights} weights, ${bytes} bytes (${((bytes * 8) / weights).toFixed(3)} bits/weight)`);
     for (const [k, v] of Object.entries(metadata)) ctx.print(`  ${k} = ${JSON.stringify(v)}`);
-    for (const t of tensors) ctx.print(`  ${t.name.padEnd(28)} ${t.type.padEnd(5)} [${t.shape.join(', ')}] ${t.bytes} B ${t.bitsPerWeight} b/w`);
+    const bpw = (b: number) => (Number.isInteger(b) ? String(b) : b.toFixed(3));
+    for (const t of tensors) ctx.print(`  ${t.name.padEnd(28)} ${t.type.padEnd(5)} [${t.shape.join(', ')}] ${t.bytes} B ${bpw(t.bitsPerWeight)} b/w${t.lowbit ? ` (${t.lowbit})` : ''}`);
     return { file: file.source.name, version: file.version, alignment: file.alignment, metadata, tensors, weights, bytes, bitsPerWeight: (bytes * 8) / weights };
   },
 };
+
+/** What a lowbit tensor type's name does not say: INT-k grouping, zero points, act-order map; MX block scales. */
+function lowbitDetail(t: GgufTensorInfo): string {
+  const info = LOWBIT_TYPES[t.type as keyof typeof LOWBIT_TYPES];
+  if (info.kind === 'mx') return `lowbit ${info.mx}, E8M0 scale per 32 along rows`;
+  const p = t.params;
+  if (!p) return `lowbit int${info.bits}`;
+  const g = p.granularity === 'group-cols' ? `g${p.group}` : p.granularity === 'group-rows' ? `g${p.group} along rows` : p.granularity;
+  return `lowbit int${info.bits} ${g} ${p.symmetric ? 'sym' : 'asym'} f32 scales${p.g_idx ? ' g_idx' : ''}`;
+}
 
 async function inspectSafetensors(ctx: CommandContext, path: string) {
   const file = await readSafetensors(path);

@@ -34,9 +34,6 @@ export const quantizeCommand: Command = {
     const mx = format.startsWith('mx');
     const out = ctx.values.out as string | undefined;
     if (out && !out.endsWith('.gguf')) throw new UsageError(`--out must name a .gguf file, got "${out}"`);
-    if (out && !ggml) {
-      throw new LowbitError('E_UNSUPPORTED', `--format ${format} has no GGUF tensor type; use --format q4_0, q4_1 or q8_0 to write ${out}, or leave --out out to measure only`);
-    }
     const group = intOption(ctx, 'group', 32);
     const ctxLen = intOption(ctx, 'ctx', 256);
     const calibFile = (ctx.values.calib as string | undefined) ?? fileURLToPath(calibrationTextUrl);
@@ -54,8 +51,14 @@ export const quantizeCommand: Command = {
       const after = perplexity(model, valid, { ctx: ctxLen, onProgress: (d, t) => ctx.progress(d, t, 'eval quantized') }).perplexity;
       let bytes: number | null = null;
       if (out) {
-        // Layers with no block type (rows not a multiple of 32) are stored F16, as llama.cpp's quantizer does.
-        await saveModel(model, out, { target: 'F16' });
+        if (ggml) {
+          // Layers with no block type (rows not a multiple of 32) are stored F16, as llama.cpp's quantizer does.
+          await saveModel(model, out, { target: 'F16' });
+        } else {
+          // INT-k / MX layers as lowbit tensor types (llama.cpp refuses these files); the layers left
+          // in full precision stay F32, so the file evaluates exactly as the model in memory
+          await saveModel(model, out, { target: 'F32', packed: r.packed });
+        }
         bytes = (await stat(out)).size;
       }
       const seconds = (performance.now() - t0) / 1000;

@@ -1,0 +1,246 @@
+// lowbit's own GGUF tensor types (LB_INT*, LB_MX*): byte layouts, the writer and reader, loading
+// them as packed layers, and llama.cpp refusing such a file with its own error.
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type MxFormatName, type PackedIntTensor, dequantizeInt, quantizeInt, quantizeMx } from '@lowbit/formats';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Session } from '../src/forward.js';
+import { LOWBIT_TYPES, bitsPerWeight, tensorTypeOf } from '../src/ggml-types.js';
+import { saveModel } from '../src/gguf-convert.js';
+import { lowbitParamsKey, metaValue, readGguf, readTensorBytes } from '../src/gguf-reader.js';
+import { writeGguf } from '../src/gguf-writer.js';
+import { type MxRowsTensor, type StoredLayer, decodeLowbit, dequantizeMxRows, encodeLowbit } from '../src/lowbit-tensors.js';
+import { type LlamaModel, loadModel } from '../src/model.js';
+import { modelFile } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lowbit-lbgguf-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+function matrix(seed: number, rows: number, cols: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: rows * cols }, () => (r() * 2 - 1) * 0.3);
+}
+
+/** MX with blocks of 32 along each row, built with formats' quantizeMx row by row (the reference rule). */
+function mxRows(format: MxFormatName, w: Float32Array, rows: number, cols: number): MxRowsTensor {
+  const nb = Math.ceil(cols / 32);
+  const scales = new Uint8Array(rows * nb);
+  const codes = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const q = quantizeMx(w.subarray(r * cols, (r + 1) * cols), { format });
+    scales.set(q.scales, r * nb);
+    codes.set(q.codes, r * cols);
+  }
+  return { kind: 'mx-rows', format, shape: [rows, cols], scales, codes };
+}
+
+function decode(t: StoredLayer): Float32Array {
+  return t.kind === 'mx-rows' ? dequantizeMxRows(t) : dequantizeInt(t);
+}
+
+describe('lowbit tensor types: byte layouts', () => {
+  it('type ids lie far past ggml\'s (1024+) and are read back by id', () => {
+    for (const [name, info] of Object.entries(LOWBIT_TYPES)) {
+      expect(info.id).toBeGreaterThanOrEqual(1024);
+      expect(tensorTypeOf(info.id, 't')).toBe(name);
+    }
+  });
+
+  const intCases: { bits: number; symmetric: boolean; granularity: 'group-cols' | 'per-oc' | 'per-ic' | 'group-rows'; group?: number; cols: number }[] = [
+    { bits: 3, symmetric: true, granularity: 'group-cols', group: 32, cols: 172 },
+    { bits: 2, symmetric: false, granularity: 'group-cols', group: 32, cols: 64 },
+    { bits: 4, symmetric: true, granularity: 'per-oc', cols: 172 },
+    { bits: 5, symmetric: false, granularity: 'group-cols', group: 16, cols: 70 },
+    { bits: 8, symmetric: true, granularity: 'per-ic', cols: 64 },
+    { bits: 6, symmetric: true, granularity: 'group-rows', group: 8, cols: 40 },
+  ];
+  for (const c of intCases) {
+    it(`INT${c.bits} ${c.granularity}${c.group ? ` g${c.group}` : ''} ${c.symmetric ? 'sym' : 'asym'} [24, ${c.cols}]: documented size, exact round trip`, () => {
+      const rows = 24;
+      const t = quantizeInt(matrix(c.bits * 31 + c.cols, rows, c.cols), [rows, c.cols], c);
+      const e = encodeLowbit(t);
+      expect(e.type).toBe(`LB_INT${c.bits}`);
+      expect(e.params).toEqual({ granularity: c.granularity, group: t.group, symmetric: c.symmetric, g_idx: false });
+      // codes (rows × ⌈cols·k/8⌉) padded to 4, then f32 scales (and f32 zeros)
+      const codeBytes = rows * Math.ceil((c.cols * c.bits) / 8);
+      expect(e.bytes.byteLength).toBe(Math.ceil(codeBytes / 4) * 4 + t.scales.length * 4 * (c.symmetric ? 1 : 2));
+      const back = decodeLowbit(e.type, [c.cols, rows], e.params, e.bytes) as PackedIntTensor;
+      expect(back.codes).toEqual(t.codes);
+      expect(back.scales).toEqual(t.scales);
+      expect(back.zeros).toEqual(t.zeros);
+      expect(dequantizeInt(back)).toEqual(dequantizeInt(t));
+    });
+  }
+
+  it('INT3 with a column → group map (act-order): g_idx section after the scales', () => {
+    const rows = 8;
+    const cols = 96;
+    const t = quantizeInt(matrix(3, rows, cols), [rows, cols], { bits: 3, granularity: 'group-cols', group: 32 });
+    const perm = Int32Array.from({ length: cols }, (_, i) => (i * 37) % cols); // 37 is prime to 96: a permutation
+    const gIdx = new Int32Array(cols);
+    perm.forEach((c, q) => (gIdx[c] = Math.floor(q / 32)));
+    const withMap: PackedIntTensor = { ...t, gIdx };
+    const e = encodeLowbit(withMap);
+    expect(e.params?.g_idx).toBe(true);
+    expect(e.bytes.byteLength).toBe(rows * 36 + t.scales.length * 4 + cols * 4);
+    const back = decodeLowbit(e.type, [cols, rows], e.params, e.bytes) as PackedIntTensor;
+    expect(back.gIdx).toEqual(gIdx);
+    expect(dequantizeInt(back)).toEqual(dequantizeInt(withMap));
+  });
+
+  for (const format of ['mxfp4', 'mxfp6_e2m3', 'mxfp6_e3m2', 'mxfp8_e4m3', 'mxfp8_e5m2', 'mxint8'] as MxFormatName[]) {
+    it(`${format}: codes at the element width, one E8M0 per 32 along each row (partial last block on 172-wide rows)`, () => {
+      const rows = 6;
+      for (const cols of [64, 172]) {
+        const t = mxRows(format, matrix(cols, rows, cols), rows, cols);
+        const e = encodeLowbit(t);
+        const bits = LOWBIT_TYPES[e.type].bits;
+        expect(e.bytes.byteLength).toBe(rows * Math.ceil((cols * bits) / 8) + rows * Math.ceil(cols / 32));
+        const back = decodeLowbit(e.type, [cols, rows], undefined, e.bytes) as MxRowsTensor;
+        expect(back).toEqual(t);
+        // a row's blocks decode as formats' own MX decoder decodes that row
+        if (cols === 64) {
+          const flat = quantizeMx(matrix(cols, rows, cols), { format });
+          expect(dequantizeMxRows(back)).toEqual(dequantizeMxRows({ ...t, scales: flat.scales, codes: flat.codes }));
+        }
+      }
+    });
+  }
+
+  it('bad bytes and parameters are errors naming the tensor', () => {
+    const t = quantizeInt(matrix(1, 4, 64), [4, 64], { bits: 4, granularity: 'group-cols', group: 32 });
+    const e = encodeLowbit(t);
+    expect(() => decodeLowbit(e.type, [64, 4], e.params, e.bytes.subarray(1), 'tensor x')).toThrow(/tensor x: .*bytes/);
+    expect(() => decodeLowbit(e.type, [64, 4], undefined, e.bytes, 'tensor x')).toThrow(/tensor x: LB_INT4 needs its parameters/);
+    expect(() => decodeLowbit(e.type, [64, 4], { ...e.params!, group: 0 }, e.bytes, 'tensor x')).toThrow(/group 0/);
+  });
+});
+
+describe('lowbit-typed GGUF files', () => {
+  /** The embedded model with every layer of blk.* replaced: INT3 g32 / INT2 asym / INT5 per-channel / MXFP4 / MXFP6, decoded f32 in memory. */
+  async function quantized(): Promise<{ model: LlamaModel; packed: Map<string, StoredLayer> }> {
+    const model = await loadModel(modelFile);
+    const packed = new Map<string, StoredLayer>();
+    model.linears().filter((l) => l.name.startsWith('blk.')).forEach((l, i) => {
+      const w = (l.source as { data: Float32Array }).data;
+      const shape: [number, number] = [l.rows, l.cols];
+      const t: StoredLayer = [
+        () => quantizeInt(w, shape, { bits: 3, granularity: 'group-cols', group: 32 }),
+        () => quantizeInt(w, shape, { bits: 2, symmetric: false, granularity: 'group-cols', group: 32 }),
+        () => quantizeInt(w, shape, { bits: 5, granularity: 'per-oc' }),
+        () => mxRows('mxfp4', w, l.rows, l.cols),
+        () => mxRows('mxfp6_e2m3', w, l.rows, l.cols),
+      ][i % 5]();
+      packed.set(l.name, t);
+      model.setLinear(l.name, { format: 'f32', shape, data: decode(t) });
+    });
+    return { model, packed };
+  }
+
+  it('saveModel writes the packed layers as LB_* types with their metadata; loadModel runs them packed with the logits of the f32 decode', async () => {
+    const { model, packed } = await quantized();
+    const out = join(dir, 'mixed.gguf');
+    await saveModel(model, out, { target: 'F32', packed });
+    const f = await readGguf(out);
+    expect(metaValue(f, 'general.quantized_by')).toBe('lowbit');
+    expect(metaValue(f, 'lowbit.format_version')).toBe(1);
+    expect(new Set(metaValue(f, 'lowbit.tensor_types') as string[])).toEqual(new Set(['LB_INT3', 'LB_INT2', 'LB_INT5', 'LB_MXFP4', 'LB_MXFP6_E2M3']));
+    for (const [name, t] of packed) {
+      const info = f.tensors.get(name)!;
+      expect(info.type).toBe(encodeLowbit(t).type);
+      expect(await readTensorBytes(f, name)).toEqual(encodeLowbit(t).bytes);
+      if (t.kind === 'int') expect(JSON.parse(String(metaValue(f, lowbitParamsKey(name))))).toEqual(encodeLowbit(t).params);
+    }
+    const q = f.tensors.get('blk.0.attn_q.weight')!;
+    expect(q.type).toBe('LB_INT3');
+    expect(bitsPerWeight(q.type, q.shape, q.byteLength)).toBe(4); // 3-bit codes + one f32 scale per 32
+    expect(f.tensors.get('output.weight')!.type).toBe('F32');
+    await f.source.close();
+
+    const loaded = await loadModel(out);
+    const formats = new Map(loaded.linears().map((l) => [l.name, l.format]));
+    expect(formats.get('blk.0.attn_q.weight')).toBe('packed'); // INT3
+    expect(formats.get('blk.0.attn_k.weight')).toBe('packed'); // INT2 asym
+    expect(formats.get('blk.0.attn_v.weight')).toBe('packed'); // INT5 per-channel
+    expect(formats.get('blk.0.attn_output.weight')).toBe('packed'); // MXFP4, 64-wide rows
+    expect(formats.get('blk.1.ffn_down.weight')).toBe('f32'); // MXFP4 with 172-wide rows (partial block: no GEMV)
+    expect(formats.get('blk.0.ffn_down.weight')).toBe('packed'); // INT2 asym, 172-wide rows, partial last group
+
+    const ids = loaded.tokenizer.encode('Once upon a time, there was a little girl named Lily.', { bos: true });
+    const a = new Session(model, { ctx: 64 }).forward(ids, { logits: 'all' });
+    const b = new Session(loaded, { ctx: 64 }).forward(ids, { logits: 'all' });
+    // packed GEMVs sum the same f32 products in another order than the f32 matmul: 1e-4 absolute on logits of magnitude ~10
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    expect(maxDiff).toBeLessThan(1e-4);
+
+    // re-saving the loaded (packed) model gives the same tensors, byte for byte
+    const again = join(dir, 'again.gguf');
+    await saveModel(loaded, again);
+    const g = await readGguf(again);
+    for (const name of packed.keys()) {
+      if (name.endsWith('ffn_down.weight') && g.tensors.get(name)!.type === 'F32') continue; // decoded MX layer
+      expect(await readTensorBytes(g, name)).toEqual(encodeLowbit(packed.get(name)!).bytes);
+    }
+    await g.source.close();
+    model.free();
+    loaded.free();
+  });
+
+  it('INT4 with groups of 32k loads on the int4 kernel (int8 activations), INT4 with a g_idx on the formats GEMV', async () => {
+    const model = await loadModel(modelFile);
+    const packed = new Map<string, StoredLayer>();
+    for (const name of ['blk.0.attn_q.weight', 'blk.0.attn_k.weight']) {
+      const l = model.linear(name);
+      const t = quantizeInt((l.source as { data: Float32Array }).data, [l.rows, l.cols], { bits: 4, granularity: 'group-cols', group: 32 });
+      // attn_k: the same groups, declared through a column → group map (identity order)
+      packed.set(name, name.includes('attn_k') ? { ...t, gIdx: Int32Array.from({ length: l.cols }, (_, c) => Math.floor(c / 32)) } : t);
+    }
+    const out = join(dir, 'int4.gguf');
+    await saveModel(model, out, { packed });
+    const loaded = await loadModel(out);
+    expect(loaded.linear('blk.0.attn_q.weight').format).toBe('int4');
+    expect(loaded.linear('blk.0.attn_k.weight').format).toBe('packed');
+    const x = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
+    const want = dequantizeInt(packed.get('blk.0.attn_k.weight') as PackedIntTensor);
+    const y = loaded.linear('blk.0.attn_k.weight').apply(x, 1);
+    for (let r = 0; r < 32; r++) {
+      let ref = 0;
+      for (let c = 0; c < 64; c++) ref += want[r * 64 + c] * x[c];
+      expect(Math.abs(y[r] - ref)).toBeLessThan(1e-5); // f32 sums of 64 products of magnitude < 1
+    }
+    model.free();
+    loaded.free();
+  });
+
+  it('errors: a packed layer the model does not have, a missing parameter key; no partial file is left', async () => {
+    const { model, packed } = await quantized();
+    const bad = new Map(packed);
+    bad.set('blk.9.attn_q.weight', packed.get('blk.0.attn_q.weight')!);
+    const out = join(dir, 'bad.gguf');
+    await expect(saveModel(model, out, { packed: bad })).rejects.toMatchObject({ code: 'E_MISSING' });
+    const wrongShape = new Map(packed);
+    wrongShape.set('blk.0.attn_k.weight', packed.get('blk.0.attn_q.weight')!); // [64, 64] into a [32, 64] layer
+    await expect(saveModel(model, out, { packed: wrongShape })).rejects.toMatchObject({ code: 'E_SHAPE' });
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+
+    // an LB_INT tensor whose parameter key names another tensor (the writer itself always adds it)
+    const t = packed.get('blk.0.attn_q.weight')!;
+    const e = encodeLowbit(t);
+    const noKey = join(dir, 'nokey.gguf');
+    await writeGguf(noKey, new Map(), [{ name: 'w', shape: [64, 64], type: e.type, params: e.params, data: e.bytes }]);
+    const bytes = readFileSync(noKey);
+    const at = bytes.indexOf('lowbit.tensor.w');
+    bytes[at + 'lowbit.tensor.'.length] = 'v'.charCodeAt(0);
+    writeFileSync(noKey, bytes);
+    await expect(readGguf(noKey)).rejects.toThrow(/tensor w: LB_INT3 needs metadata lowbit\.tensor\.w/);
+    model.free();
+  });
+});
