@@ -7,6 +7,8 @@ export interface CalibrationOptions {
   ctx?: number;
   /** Use at most this many windows of the calibration text. */
   maxWindows?: number;
+  /** Layers with at least this many inputs use the model's WASM kernels for XᵀX (default KERNEL_MIN_COLS = 512; Infinity: never). */
+  kernelMinCols?: number;
 }
 
 /**
@@ -18,7 +20,8 @@ export function collectHessians(model: LlamaModel, text: string, names: Iterable
   const tokens = tokenizeDocuments(model, text).length;
   if (tokens < 64) throw new LowbitError('E_ARG', `calibration text is too short: ${tokens} tokens (at least 64 are needed, a few thousand are useful)`);
   const acc = new Map<string, Gptq>();
-  for (const name of names) acc.set(name, new Gptq(model.linear(name).cols));
+  // Wide layers (cols ≥ KERNEL_MIN_COLS) accumulate XᵀX as f32 matmuls on the model's own kernels.
+  for (const name of names) acc.set(name, new Gptq(model.linear(name).cols, { kernels: model.kernels, kernelMinCols: o.kernelMinCols }));
   perplexity(model, text, {
     ctx: o.ctx ?? 256,
     maxWindows: o.maxWindows,

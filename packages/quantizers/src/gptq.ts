@@ -1,6 +1,6 @@
 import { LowbitError } from '@lowbit/kernels';
 import { type PackedIntTensor, rowBytes, writeBits } from '@lowbit/formats';
-import { inverseCholeskyUpper } from '@lowbit/solvers';
+import { type MatmulKernels, inverseCholeskyUpper, ldlUpper } from '@lowbit/solvers';
 import { type Grid, type GridParams, IntGrid } from './grid.js';
 
 export interface GptqOptions {
@@ -22,6 +22,25 @@ export interface GptqOptions {
   dim?: 'oc' | 'ic';
   /** Columns per lazy batch (paper §4, "Lazy batch-updates"): B = 128. */
   blockSize?: number;
+  /**
+   * `@lowbit/kernels` (e.g. `model.kernels`) to do the O(cols³ + rows·cols²) work in f32 WASM SIMD:
+   * one blocked factorization H = M·D·Mᵀ instead of the f64 inverse and Cholesky of H⁻¹, and the
+   * lazy batch updates as matmuls (GPTQ in its LDLQ form, see `ldlUpper`: the same algorithm, f32
+   * rounding). Used for layers with at least `kernelMinCols` inputs; smaller ones stay f64 throughout.
+   */
+  kernels?: MatmulKernels;
+  /** Inputs (cols) from which `kernels` are used. Default 512: below it the f64 path takes well under a second. */
+  kernelMinCols?: number;
+}
+
+/** Where a GPTQ run spent its time, in seconds. */
+export interface GptqTiming {
+  /** Factorization of H (f64 inverse + Cholesky of H⁻¹, or the f32 blocked M·D·Mᵀ). */
+  factor: number;
+  /** The column-by-column loop inside each block (rounding and the within-block updates, TypeScript). */
+  columns: number;
+  /** The lazy batch updates of the columns after each block. */
+  update: number;
 }
 
 export interface GptqResult {
@@ -41,7 +60,24 @@ export interface GptqResult {
   loss: number;
   /** Columns whose calibration inputs were all zero (diag H = 0); their weights are set to 0, as in the paper's code. */
   deadColumns: number;
+  /** Whether the f32 kernel path ran (see `GptqOptions.kernels`). */
+  kernelPath: boolean;
+  timing: GptqTiming;
 }
+
+/** Default of `kernelMinCols` (Gptq statistics, gptqQuantize, outputError). */
+export const KERNEL_MIN_COLS = 512;
+
+export interface GptqStatsOptions {
+  /** Accumulate Σ xxᵀ as f32 WASM matmuls of up to 256 samples each (summed in f64) when cols ≥ `kernelMinCols`. */
+  kernels?: MatmulKernels;
+  kernelMinCols?: number;
+}
+
+/** Samples per f32 XᵀX product before it is added to the f64 sum (bounds the f32 accumulation to 256 terms). */
+const SAMPLE_CHUNK = 256;
+/** Output rows per kernel call (bounds the f32 result of one call to STRIP × cols values). */
+const STRIP = 256;
 
 /**
  * GPTQ (Frantar et al. 2023) for one linear layer: accumulate H = (2/N)·Σ xxᵀ over calibration
@@ -57,12 +93,14 @@ export class Gptq {
   private n = 0;
   /** max |x_j| over all samples, per input channel [cols] (SmoothQuant's activation statistic). */
   readonly absMax: Float64Array;
+  private readonly kernels?: MatmulKernels;
 
-  constructor(cols: number) {
+  constructor(cols: number, options: GptqStatsOptions = {}) {
     if (!Number.isInteger(cols) || cols <= 0) throw new LowbitError('E_ARG', `Gptq: cols must be a positive integer, got ${cols}`);
     this.cols = cols;
     this.sum = new Float64Array(cols * cols);
     this.absMax = new Float64Array(cols);
+    if (options.kernels && cols >= (options.kernelMinCols ?? KERNEL_MIN_COLS)) this.kernels = options.kernels;
   }
 
   get samples(): number {
@@ -73,6 +111,11 @@ export class Gptq {
   addBatch(x: ArrayLike<number>, batch: number): void {
     const n = this.cols;
     if (x.length < batch * n) throw new LowbitError('E_SHAPE', `Gptq.addBatch: ${batch} rows of ${n} need ${batch * n} values, got ${x.length}`);
+    if (this.kernels) {
+      for (let b0 = 0; b0 < batch; b0 += SAMPLE_CHUNK) this.addChunkKernels(this.kernels, x, b0, Math.min(batch, b0 + SAMPLE_CHUNK));
+      this.n += batch;
+      return;
+    }
     const S = this.sum;
     const row = new Float64Array(n);
     for (let b = 0; b < batch; b++) {
@@ -89,6 +132,41 @@ export class Gptq {
       }
     }
     this.n += batch;
+  }
+
+  /**
+   * Σ xxᵀ over samples [b0, b1) as one f32 product Xᵀ·X on the kernels: Xᵀ [cols, T] is both operands
+   * (matmulF32's out[b, r] = Σt Xᵀ[r, t]·Xᵀ[b, t]), computed in strips of output rows b with only
+   * r ≤ b (the lower triangle, half the multiply-adds), each strip added to the f64 sum.
+   */
+  private addChunkKernels(k: MatmulKernels, x: ArrayLike<number>, b0: number, b1: number): void {
+    const n = this.cols;
+    const T = b1 - b0;
+    const XT = new Float32Array(n * T);
+    for (let b = 0; b < T; b++) {
+      const xo = (b0 + b) * n;
+      for (let c = 0; c < n; c++) {
+        const v = x[xo + c];
+        if (!Number.isFinite(v)) throw new LowbitError('E_NAN', `Gptq.addBatch: input [${b0 + b}, ${c}] is ${v}`);
+        if (Math.abs(v) > this.absMax[c]) this.absMax[c] = Math.abs(v);
+        XT[c * T + b] = v;
+      }
+    }
+    const S = this.sum;
+    const xt = k.upload(XT);
+    try {
+      for (let s0 = 0; s0 < n; s0 += STRIP) {
+        const s1 = Math.min(n, s0 + STRIP);
+        const out = k.matmulF32(xt, s1, T, XT.subarray(s0 * T, s1 * T), s1 - s0);
+        for (let b = 0; b < s1 - s0; b++) {
+          const si = (s0 + b) * n;
+          const ob = b * s1;
+          for (let r = 0; r <= s0 + b; r++) S[si + r] += out[ob + r];
+        }
+      }
+    } finally {
+      xt.free();
+    }
   }
 
   /** H = (2/N)·XᵀX [cols, cols] (the mean keeps H's scale independent of the amount of calibration data). */
@@ -156,13 +234,16 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
   const actOrder = options.actOrder ?? false;
   const staticGroups = (options.staticGroups ?? false) && group > 0 && dim === 'oc';
 
-  const H = Float64Array.from(hessian);
+  const kernels = options.kernels && cols >= (options.kernelMinCols ?? KERNEL_MIN_COLS) ? options.kernels : undefined;
+  const timing: GptqTiming = { factor: 0, columns: 0, update: 0 };
   const W0 = Float64Array.from(w);
   // Dead inputs never reach the output: any value is exact, so zero them and make H invertible there.
+  // (H is copied only when that happens: at 5632 inputs a copy is 254 MB.)
   let dead = 0;
+  let H: Float64Array = hessian;
   for (let c = 0; c < cols; c++) {
-    if (H[c * cols + c] === 0) {
-      dead++;
+    if (hessian[c * cols + c] === 0) {
+      if (dead++ === 0) H = Float64Array.from(hessian);
       H[c * cols + c] = 1;
       for (let r = 0; r < rows; r++) W0[r * cols + c] = 0;
     }
@@ -175,11 +256,24 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
   const perm = Int32Array.from({ length: cols }, (_, i) => i);
   if (actOrder) perm.sort((a, b) => H[b * cols + b] - H[a * cols + a] || a - b);
   const W = new Float64Array(rows * cols);
-  const Hp = new Float64Array(cols * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) W[r * cols + c] = W0[r * cols + perm[c]];
-  for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) Hp[i * cols + j] = H[perm[i] * cols + perm[j]];
 
-  const U = inverseCholeskyUpper(Hp, cols, { damp });
+  // U: the rows GPTQ spreads each column's error along. f64 path: U = upper Cholesky factor of H⁻¹,
+  // error e = (w − q)/U[q,q]. Kernel path: U = M of H = M·D·Mᵀ (ldlUpper), error e = q − w_original,
+  // which by the LDLQ identity gives the same sequence of updates with one factorization.
+  let t = performance.now();
+  let U: Float64Array;
+  let D: Float64Array | null = null;
+  if (kernels) {
+    const f = ldlUpper(H, cols, { damp, kernels, order: perm });
+    U = f.m;
+    D = f.d;
+  } else {
+    const Hp = new Float64Array(cols * cols);
+    for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) Hp[i * cols + j] = H[perm[i] * cols + perm[j]];
+    U = inverseCholeskyUpper(Hp, cols, { damp });
+  }
+  timing.factor = (performance.now() - t) / 1000;
 
   const codes = new Uint8Array(rows * cols); // permuted column order while the loop runs
   const scales = new Float32Array(rows * ngroups);
@@ -206,6 +300,7 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
     const i2 = Math.min(i1 + B, cols);
     const cnt = i2 - i1;
     Err.fill(0);
+    t = performance.now();
     for (let q = i1; q < i2; q++) {
       if (dim === 'ic') {
         params = columnParams(grid, W, rows, cols, q, GR);
@@ -220,20 +315,31 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
         groupIndex[perm[q]] = Math.floor(perm[q] / G);
       } else {
         if (q % G === 0) {
-          params = grid.findParams(currentColumns(W, Err, U, rows, cols, i1, q, i2, Math.min(cols, q + G)), rows, Math.min(cols, q + G) - q, 0, Math.min(cols, q + G) - q);
+          const c1 = Math.min(cols, q + G);
+          let cur = currentColumns(W, Err, U, rows, cols, i1, q, i2, c1);
+          if (D) cur = gptqColumns(cur, W0, perm, U, rows, cols, q, c1);
+          params = grid.findParams(cur, rows, c1 - q, 0, c1 - q);
           store(q / G, params);
         }
         groupIndex[perm[q]] = Math.floor(q / G);
       }
       const p = params as GridParams;
       const d = U[q * cols + q];
+      const dq = D ? D[q] : 0;
+      const pq = perm[q];
       for (let r = 0; r < rows; r++) {
         const x = W[r * cols + q];
         const u = grid.code(x, r, p);
         const qv = grid.value(u, r, p);
         codes[r * cols + q] = u;
-        const e = (x - qv) / d;
-        loss += (e * e) / 2;
+        let e: number;
+        if (D) {
+          e = qv - W0[r * cols + pq];
+          loss += (x - qv) * (x - qv) * dq / 2;
+        } else {
+          e = (x - qv) / d;
+          loss += (e * e) / 2;
+        }
         Err[r * B + (q - i1)] = e;
         // Within the block the update is applied at once (it is cheap: at most B columns).
         const wr = r * cols;
@@ -241,8 +347,11 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
         for (let c = q + 1; c < i2; c++) W[wr + c] -= e * U[uq + c];
       }
     }
+    timing.columns += (performance.now() - t) / 1000;
+    t = performance.now();
     // Lazy batch update (§4): all of this block's errors reach the columns after it in one pass.
-    for (let r = 0; r < rows; r++) {
+    if (kernels) lazyUpdateKernels(kernels, W, Err, U, rows, cols, i1, i2, B);
+    else for (let r = 0; r < rows; r++) {
       const wr = r * cols;
       for (let j = 0; j < cnt; j++) {
         const e = Err[r * B + j];
@@ -251,6 +360,7 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
         for (let c = i2; c < cols; c++) W[wr + c] -= e * U[uj + c];
       }
     }
+    timing.update += (performance.now() - t) / 1000;
   }
 
   const outCodes = new Uint8Array(rows * cols);
@@ -261,13 +371,45 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
   }
   if (dim === 'ic') {
     const packed = grid instanceof IntGrid ? packInt(outCodes, rows, cols, grid, GR, icScales, icZeros, 'group-rows') : null;
-    return { weights, codes: outCodes, scales: icScales, zeros: icZeros, groupIndex, packed, loss, deadColumns: dead };
+    return { weights, codes: outCodes, scales: icScales, zeros: icZeros, groupIndex, packed, loss, deadColumns: dead, kernelPath: kernels !== undefined, timing };
   }
   let contiguous = true;
   for (let c = 0; c < cols && contiguous; c++) contiguous = groupIndex[c] === Math.floor(c / G);
   // Only the int-k grid has a @lowbit/formats tensor; ggml grids are stored with ggmlBlocks().
   const packed = contiguous && grid instanceof IntGrid ? packInt(outCodes, rows, cols, grid, group, scales, zeros) : null;
-  return { weights, codes: outCodes, scales, zeros, groupIndex, packed, loss, deadColumns: dead };
+  return { weights, codes: outCodes, scales, zeros, groupIndex, packed, loss, deadColumns: dead, kernelPath: kernels !== undefined, timing };
+}
+
+/**
+ * W[:, i2:] −= Err[:, 0:cnt]·U[i1:i2, i2:] as f32 matmuls: Uᵀ's slice [cols − i2, cnt] is resident,
+ * the block's errors go in STRIP rows of W at a time (out[r, c] = Σj Uᵀ[c, j]·Err[r, j]).
+ */
+function lazyUpdateKernels(k: MatmulKernels, W: Float64Array, Err: Float64Array, U: Float64Array, rows: number, cols: number, i1: number, i2: number, B: number): void {
+  const m = cols - i2;
+  if (m === 0) return;
+  const cnt = i2 - i1;
+  const UT = new Float32Array(m * cnt);
+  for (let j = 0; j < cnt; j++) {
+    const uj = (i1 + j) * cols + i2;
+    for (let c = 0; c < m; c++) UT[c * cnt + j] = U[uj + c];
+  }
+  const ut = k.upload(UT);
+  const X = new Float32Array(STRIP * cnt);
+  const out = new Float32Array(STRIP * m);
+  try {
+    for (let r0 = 0; r0 < rows; r0 += STRIP) {
+      const nr = Math.min(rows, r0 + STRIP) - r0;
+      for (let r = 0; r < nr; r++) for (let j = 0; j < cnt; j++) X[r * cnt + j] = Err[(r0 + r) * B + j];
+      k.matmulF32(ut, m, cnt, X.subarray(0, nr * cnt), nr, out.subarray(0, nr * m));
+      for (let r = 0; r < nr; r++) {
+        const wr = (r0 + r) * cols + i2;
+        const o = r * m;
+        for (let c = 0; c < m; c++) W[wr + c] -= out[o + c];
+      }
+    }
+  } finally {
+    ut.free();
+  }
 }
 
 /**
@@ -285,6 +427,45 @@ function currentColumns(W: Float64Array, Err: Float64Array, U: Float64Array, row
       let v = W[r * cols + c];
       if (c >= i2) for (let j = i1; j < q; j++) v -= Err[r * B + (j - i1)] * U[j * cols + c];
       out[r * width + (c - q)] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * The kernel path keeps LDLQ's running values P_c = w_c + Σ_{j<q} δ_j·M[j, c], which equal GPTQ's
+ * only at the moment column c itself is quantized. A group's scale is fitted earlier, at its first
+ * column q, on GPTQ's values at that moment; those follow from P by the block inverse of M (with
+ * F = columns ≥ q: A_F = W_F + (P_F − W_F)·M_FF⁻¹, and the leading [g, g] block of the triangular
+ * M_FF⁻¹ is M_gg⁻¹), so the kernel path fits exactly the scales the f64 path fits.
+ * `cur` [rows, c1 − q] holds P of columns [q, c1); returns GPTQ's values of the same columns.
+ */
+function gptqColumns(cur: Float64Array, W0: Float64Array, perm: Int32Array, M: Float64Array, rows: number, cols: number, q: number, c1: number): Float64Array {
+  const g = c1 - q;
+  // N = M_gg⁻¹ (unit upper): N[i, c] = −Σ_{i≤j<c} N[i, j]·M[j, c].
+  const N = new Float64Array(g * g);
+  for (let i = 0; i < g; i++) {
+    N[i * g + i] = 1;
+    for (let c = i + 1; c < g; c++) {
+      let s = 0;
+      for (let j = i; j < c; j++) s -= N[i * g + j] * M[(q + j) * cols + q + c];
+      N[i * g + c] = s;
+    }
+  }
+  const out = new Float64Array(rows * g);
+  const d = new Float64Array(g);
+  for (let r = 0; r < rows; r++) {
+    const o = r * g;
+    for (let j = 0; j < g; j++) {
+      const w0 = W0[r * cols + perm[q + j]];
+      d[j] = cur[o + j] - w0;
+      out[o + j] = w0;
+    }
+    for (let j = 0; j < g; j++) {
+      const dj = d[j];
+      if (dj === 0) continue;
+      const nj = j * g;
+      for (let c = j; c < g; c++) out[o + c] += dj * N[nj + c];
     }
   }
   return out;

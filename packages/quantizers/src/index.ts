@@ -2,9 +2,9 @@
 export { LowbitError, isLowbitError } from '@lowbit/kernels';
 export { parseNpy, formatNpy, readNpy, writeNpy, npyMatrix, type NpyArray, type NpyDtype, type NpyData } from './npy.js';
 export { IntGrid, type Grid, type GridParams, type IntGridOptions } from './grid.js';
-export { Gptq, gptqQuantize, type GptqOptions, type GptqResult } from './gptq.js';
+export { Gptq, gptqQuantize, KERNEL_MIN_COLS, type GptqOptions, type GptqResult, type GptqStatsOptions, type GptqTiming } from './gptq.js';
 export { rtnQuantize, type RtnOptions, type RtnResult } from './rtn.js';
-export { weightError, outputError, gramMatrix } from './layer-error.js';
+export { weightError, outputError, gramMatrix, type OutputErrorOptions } from './layer-error.js';
 export { collectHessians, type CalibrationOptions } from './calibrate.js';
 export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
 export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } from './layer.js';

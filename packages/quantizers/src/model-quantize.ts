@@ -10,6 +10,8 @@ import { type Grid, IntGrid } from './grid.js';
 import { type GptqResult, gptqQuantize } from './gptq.js';
 import { outputError, weightError } from './layer-error.js';
 import { rtnQuantize } from './rtn.js';
+import { f32Weights } from './source-weights.js';
+import { linearWeightFromPacked } from '@lowbit/runtime';
 
 export interface ModelQuantizeOptions extends CalibrationOptions {
   method: 'rtn' | 'gptq';
@@ -52,6 +54,11 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
    * on to the next layer. `true` = ratios 1, 0.95, …, 0.6. INT-k only.
    */
   clipSearch?: boolean | number[];
+  /**
+   * INT-k: run the quantized layers from their packed tensor (int4 groups of 32k on the int4 matmul)
+   * instead of fake-quantized f32, so a model loaded packed (a 1B-class Q8_0) stays within memory.
+   */
+  keepPacked?: boolean;
   /** Measure each layer's output error on its calibration inputs (costs the calibration passes for RTN too). */
   measure?: boolean;
   onLayer?: (report: LayerReport, done: number, total: number) => void;
@@ -130,14 +137,13 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
     for (const name of step) {
       const t = performance.now();
       const lin = model.linear(name);
-      const src = lin.source;
-      if (src.format !== 'f32') throw new LowbitError('E_UNSUPPORTED', `${name}: quantizeModel needs f32 weights, the layer is ${src.format}`);
+      const src = f32Weights(name, lin.source);
       const shape: [number, number] = [lin.rows, lin.cols];
       const acc = stats?.get(name);
       if (acc && acc.samples === 0) throw new LowbitError('E_ARG', `${name}: the calibration text produced no inputs for this layer`);
       const H = acc?.hessian();
       const quantizeAlong = (dim: 'oc' | 'ic', clip: number) => o.method === 'gptq'
-        ? gptqQuantize(src.data, shape, H as Float64Array, { grid: clip === 1 ? grid : new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true, clip }), group, dim, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp })
+        ? gptqQuantize(src.data, shape, H as Float64Array, { grid: clip === 1 ? grid : new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true, clip }), group, dim, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp, kernels: model.kernels })
         : format === 'int'
           ? rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined, clip, granularity: dim === 'ic' ? (group ? 'group-rows' : 'per-ic') : undefined })
           : rtnOnGrid(src.data, shape, grid, group);
@@ -149,7 +155,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       for (const d of o.adaDim ? (['oc', 'ic'] as const) : (['oc'] as const)) {
         for (const c of clips) {
           const cand = quantizeAlong(d, c);
-          const e = gram ? outputError(src.data, cand.weights, shape, gram) : Number.NaN;
+          const e = gram ? outputError(src.data, cand.weights, shape, gram, { kernels: model.kernels }) : Number.NaN;
           if (r === null || e < err) [r, err, dim, clip] = [cand, e, d, c];
         }
       }
@@ -165,7 +171,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
         packed.set(name, mxRows(format as MxFormatName, r as GptqResult, shape));
         bits += lin.rows * (lin.cols * grid.bits + Math.ceil(lin.cols / 32) * 8); // element codes + one E8M0 per block
       } else if (format === 'int') {
-        model.setLinear(name, { format: 'f32', shape, data: r.weights });
+        model.setLinear(name, o.keepPacked && r.packed ? linearWeightFromPacked(r.packed) : { format: 'f32', shape, data: r.weights });
         packed.set(name, r.packed ?? withGroupIndex(r as GptqResult, shape, o.bits, group));
         // f32 scale (+ f32 zero) per group; a partial last group costs a whole scale.
         const nScales = dim === 'oc' ? lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1) : lin.cols * (group > 0 ? Math.ceil(lin.rows / group) : 1);

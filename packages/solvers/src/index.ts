@@ -4,6 +4,6 @@ export { kmeans1d, type KMeans1D } from './kmeans1d.js';
 export { solveSpd, leastSquares } from './linear.js';
 export {
   cholesky, choleskyInverse, inverseSpd, inverseCholeskyUpper, solveLower, solveLowerTransposed, solveUpper,
-  type CholeskyOptions,
+  choleskyBlocked, choleskyBlockedInPlace, ldlUpper, type CholeskyOptions, type BlockedCholeskyOptions, type MatmulKernels, type UpperLdl,
 } from './cholesky.js';
 export { symmetricEigen, pca, type SymmetricEigen, type Pca } from './eigen.js';

@@ -1,5 +1,7 @@
+import { loadKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
+  choleskyBlocked, ldlUpper,
   cholesky, choleskyInverse, inverseCholeskyUpper, inverseSpd, isLowbitError, pca, solveLower, solveLowerTransposed, solveSpd, solveUpper, symmetricEigen,
 } from '../src/index.js';
 
@@ -157,5 +159,67 @@ describe('symmetricEigen and pca', () => {
     expect(p.explained[0]).toBeGreaterThan(0.99);
     expect(p.mean[0]).toBeCloseTo(7, 0);
     expect(() => pca(X, m, 3, 4)).toThrow(/k must be/);
+  });
+});
+
+describe('blocked Cholesky and the upper M·D·Mᵀ factorization', () => {
+  it('choleskyBlocked equals cholesky (f64, any block size, with damp and a symmetric permutation)', () => {
+    const n = 37;
+    const A = spd(n, 50, 21);
+    const L0 = cholesky(A, n, { damp: 0.01 });
+    for (const block of [1, 5, 16, 64]) {
+      // same sums in another order: 1e-12 of the largest entry
+      expect(maxAbsDiff(choleskyBlocked(A, n, { damp: 0.01, block }), L0)).toBeLessThan(1e-12 * Math.max(...L0));
+    }
+    const order = Array.from({ length: n }, (_, i) => (i * 7) % n);
+    const P = Float64Array.from({ length: n * n }, (_, k) => A[order[Math.floor(k / n)] * n + order[k % n]]);
+    expect(maxAbsDiff(choleskyBlocked(A, n, { order, block: 8 }), cholesky(P, n))).toBeLessThan(1e-12 * Math.max(...L0));
+  });
+
+  it('with the WASM kernels the trailing updates are f32: L within 1e-5 relative', async () => {
+    const k = await loadKernels();
+    const n = 300;
+    const A = spd(n, 400, 4);
+    const L0 = cholesky(A, n, { damp: 0.01 });
+    const L1 = choleskyBlocked(A, n, { damp: 0.01, kernels: k, block: 64 });
+    expect(maxAbsDiff(L1, L0) / Math.max(...L0)).toBeLessThan(1e-5);
+  });
+
+  it('ldlUpper: A + λI = M·D·Mᵀ, M unit upper, and D, M⁻¹ are the rows GPTQ reads from inverseCholeskyUpper', () => {
+    const n = 24;
+    const A = spd(n, 30, 9);
+    const { m, d } = ldlUpper(A, n, { damp: 0.01, block: 7 });
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += A[i * n + i] / n;
+    const MD = Float64Array.from(m, (v, k) => v * d[k % n]);
+    const R = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += MD[i * n + k] * m[j * n + k];
+      R[i * n + j] = s;
+    }
+    const Ad = Float64Array.from(A, (v, k) => (k % (n + 1) === 0 ? v + 0.01 * mean : v));
+    expect(maxAbsDiff(R, Ad)).toBeLessThan(1e-9 * Math.max(...Ad));
+    for (let i = 0; i < n; i++) {
+      expect(m[i * n + i]).toBe(1);
+      for (let j = 0; j < i; j++) expect(m[i * n + j]).toBe(0);
+    }
+    // U = D^(−1/2)·M⁻¹: U[q,q]² = 1/D[q] and U·M = D^(−1/2) (upper factor of A⁻¹, GPTQ's matrix)
+    const U = inverseCholeskyUpper(A, n, { damp: 0.01 });
+    for (let q = 0; q < n; q++) {
+      expect(U[q * n + q] ** 2 * d[q]).toBeCloseTo(1, 9);
+      for (let c = 0; c < n; c++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += U[q * n + k] * m[k * n + c];
+        expect(s).toBeCloseTo(q === c ? 1 / Math.sqrt(d[q]) : 0, 8);
+      }
+    }
+  });
+
+  it('bad input: not positive definite, wrong order length', () => {
+    const n = 3;
+    const A = Float64Array.of(1, 2, 0, 2, 1, 0, 0, 0, 1);
+    expect(() => choleskyBlocked(A, n)).toThrow(/not positive definite/);
+    expect(() => ldlUpper(A, n, { order: [0, 1] })).toThrow(/order must have 3 entries/);
   });
 });
