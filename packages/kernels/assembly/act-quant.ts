@@ -86,6 +86,37 @@ export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32,
 // of a block's 16 packed bytes holds elements 2i, 2i+16, 2i+1, 2i+17 in its four nibbles, so
 // plane 0 = 256·x[2i], plane 1 = 16·x[2i+16], plane 2 = x[2i+1], plane 3 = 256·x[2i+17]
 // (the factors meet the in-place masks of ggml.ts; every product comes out as 256·u·x).
+// quantSpan(x, 32, q, sumOut, true) in SIMD, bit for bit: the same f32 amax (max of |x| is exact in
+// any order), scale and reciprocal, and f32x4.nearest is the scalar nearest lane by lane. NaN/Inf are
+// caught by |x| < Inf (false for both). Codes fit i8, so the saturating narrows are exact.
+// @ts-ignore: decorator
+@inline function quantBlock32Ggml(x: usize, q: usize, sumOut: usize): f32 {
+  const inf = f32x4.splat(Infinity);
+  let ok = i32x4.splat(-1);
+  let m = f32x4.splat(0);
+  for (let i: usize = 0; i < 128; i += 16) {
+    const a = f32x4.abs(v128.load(x + i));
+    ok = v128.and(ok, f32x4.lt(a, inf));
+    m = f32x4.pmax(m, a);
+  }
+  if (!i32x4.all_true(ok)) return -1;
+  m = f32x4.pmax(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+  const amax = f32x4.extract_lane(f32x4.pmax(m, v128.shuffle<f32>(m, m, 1, 0, 3, 2)), 0);
+  const d: f32 = roundToF16(amax / 127);
+  const id = f32x4.splat(amax != 0 ? <f32>127 / amax : 0);
+  let sum = i32x4.splat(0);
+  for (let i: usize = 0; i < 128; i += 64) {
+    const c0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + i), id)));
+    const c1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + i, 16), id)));
+    const c2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + i, 32), id)));
+    const c3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + i, 48), id)));
+    sum = i32x4.add(sum, i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)));
+    v128.store(q + (i >> 2), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
+  }
+  store<i32>(sumOut, i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3));
+  return d;
+}
+
 export function quantize_act_q8(x: usize, cols: i32, batch: i32, xq: usize, xq16: usize, xs: usize, xsum: usize): i32 {
   const nblk = (cols + 31) >> 5;
   for (let b = 0; b < batch; b++) {
@@ -94,7 +125,9 @@ export function quantize_act_q8(x: usize, cols: i32, batch: i32, xq: usize, xq16
       const n = min<i32>(32, cols - (k << 5));
       const idx = <usize>k * <usize>batch + <usize>b;
       const dst = xq + (idx << 5);
-      const d = quantSpan(xb + (<usize>(k << 5) << 2), n, dst, xsum + (idx << 2), true);
+      const d = ASC_FEATURE_SIMD && n == 32
+        ? quantBlock32Ggml(xb + (<usize>(k << 5) << 2), dst, xsum + (idx << 2))
+        : quantSpan(xb + (<usize>(k << 5) << 2), n, dst, xsum + (idx << 2), true);
       if (d < 0) return 1;
       for (let j = n; j < 32; j++) store<i8>(dst + <usize>j, 0);
       store<f32>(xs + (idx << 2), d);

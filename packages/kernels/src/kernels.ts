@@ -238,22 +238,37 @@ export class Kernels {
 
   /** llama.cpp block types, bit for bit; activations quantized to int8 per 32 like block_q8_0. */
   matmulGgml(type: GgmlBlockType, w: MatrixArg<Uint8Array>, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+    return this.matmulGgmlShared(type, [w], [rows], cols, x, batch, out && [out])[0];
+  }
+
+  /**
+   * Several ggml matmuls of one input x ([batch, cols]), as a layer's Q, K, V or gate and up
+   * projections: x is quantized once for all of them. Result i equals
+   * matmulGgml(type, ws[i], rows[i], cols, x, batch, outs?.[i]).
+   */
+  matmulGgmlShared(type: GgmlBlockType, ws: MatrixArg<Uint8Array>[], rows: number[], cols: number, x: Float32Array, batch: number, outs?: Float32Array[]): Float32Array[] {
     const name = `matmul${type.toUpperCase().replace('_', '_')}`;
     if (!(type in GGML_KIND)) throw new LowbitError('E_FORMAT', `matmulGgml: unknown block type ${String(type)}`);
-    checkDims(name, rows, cols, batch);
-    if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
-    const prepared = w instanceof WasmTensor && w.kind.startsWith('ggml-tiled');
-    if (prepared && w.kind !== preparedKind(type)) throw new LowbitError('E_ARG', `${name}: w was prepared as ${w.kind.slice(11)}, not ${type}`);
-    checkMatrix(name, w, Uint8Array, prepared ? this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0 : (rows * cols * GGML_BLOCK_BYTES[type]) / 32);
+    if (rows.length !== ws.length || (outs && outs.length !== ws.length)) throw new LowbitError('E_ARG', `${name}: ${ws.length} matrices, ${rows.length} row counts, ${outs?.length ?? ws.length} outputs`);
+    let splats = false;
+    const prepared = ws.map((w, i) => {
+      checkDims(name, rows[i], cols, batch);
+      if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
+      const p = w instanceof WasmTensor && w.kind.startsWith('ggml-tiled');
+      if (p && w.kind !== preparedKind(type)) throw new LowbitError('E_ARG', `${name}: w was prepared as ${w.kind.slice(11)}, not ${type}`);
+      checkMatrix(name, w, Uint8Array, p ? this.exports.ggml_tiled_bytes(GGML_KIND[type], rows[i], cols) >>> 0 : (rows[i] * cols * GGML_BLOCK_BYTES[type]) / 32);
+      // The relaxed tiled 4-bit decode reads splatted activation scales and offsets (act_splats).
+      if (p && type !== 'q8_0' && this.variant.startsWith('relaxed')) splats = true;
+      return p;
+    });
     checkVector(name, 'x', x, batch * cols);
-    const o = outArray(name, out, batch * rows);
-    if (o.length === 0) return o;
+    const os = ws.map((_, i) => outArray(name, outs?.[i], batch * rows[i]));
+    if (batch === 0 || cols === 0 || os.every((o) => o.length === 0)) return os;
     return this.scoped((s) => {
       const nblk = cols / 32;
       const xq = s.alloc(batch * nblk * 32);
-      // The plain-SIMD 4-bit path reads i16 planes of the codes; the others need none.
-      // The relaxed tiled 4-bit decode reads splatted activation scales and offsets there instead.
-      const splats = prepared && type !== 'q8_0' && this.variant.startsWith('relaxed');
+      // The plain-SIMD 4-bit path reads i16 planes of the codes; the relaxed tiled 4-bit decode reads
+      // the splats there instead; Q8_0 needs neither.
       const xq16 = type !== 'q8_0' && (this.variant.startsWith('simd') || splats) ? s.alloc(batch * nblk * 64) : 0;
       const xs = s.alloc(batch * nblk * 4);
       const xsum = s.alloc(batch * nblk * 4);
@@ -261,9 +276,14 @@ export class Kernels {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16);
-      const po = s.alloc(o.byteLength);
-      this.runRows(prepared ? 'matmul_ggml_tiled' : 'matmul_ggml', [(prepared && preparedCode.get(w as WasmTensor)) || GGML_KIND[type], s.matrix(w), rows, cols, xq, xq16, xs, xsum, batch, po], rows);
-      return s.get(po, o);
+      ws.forEach((w, i) => {
+        const o = os[i];
+        if (o.length === 0) return;
+        const po = s.alloc(o.byteLength);
+        this.runRows(prepared[i] ? 'matmul_ggml_tiled' : 'matmul_ggml', [(prepared[i] && preparedCode.get(w as WasmTensor)) || GGML_KIND[type], s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, batch, po], rows[i]);
+        s.get(po, o);
+      });
+      return os;
     });
   }
 

@@ -2,6 +2,7 @@
 // [RMSNorm → Q,K,V → RoPE → KV cache → causal GQA attention → Wo → residual → RMSNorm → SwiGLU →
 // residual] → RMSNorm → logits. A Session owns the KV cache of one sequence.
 import { LowbitError, type WasmTensor } from '@lowbit/kernels';
+import { Linear } from './linear.js';
 import type { LlamaModel } from './model.js';
 
 /** Sees the input of every linear layer before its matmul: x is [batch, cols], valid only during the call. */
@@ -99,9 +100,27 @@ export class Session {
     this.valueCache.free();
   }
 
-  private linear(l: { name: string; cols: number; apply(x: Float32Array, b: number): Float32Array }, x: Float32Array, n: number): Float32Array {
+  private linear(l: Linear, x: Float32Array, n: number, out?: Float32Array): Float32Array {
     this.hook?.(l.name, x, n, l.cols);
-    return l.apply(x, n);
+    return l.apply(x, n, out);
+  }
+
+  /** Layers sharing the input x: ggml ones quantize it once (Linear.applyShared). */
+  private linears(ls: Linear[], x: Float32Array, n: number, outs: Float32Array[]): Float32Array[] {
+    for (const l of ls) this.hook?.(l.name, x, n, l.cols);
+    return Linear.applyShared(ls, x, n, outs);
+  }
+
+  // Per-forward activations, reused across layers and calls of the same token count (a decode step
+  // allocated ~10 arrays per layer; the collector showed up at ~5% of a 1B token).
+  private bufs = new Map<string, Float32Array>();
+  private buf(name: string, size: number): Float32Array {
+    let b = this.bufs.get(name);
+    if (b?.length !== size) {
+      b = new Float32Array(size);
+      this.bufs.set(name, b);
+    }
+    return b;
   }
 
   private rope(v: Float32Array, n: number, heads: number): void {
@@ -137,40 +156,40 @@ export class Session {
     }
     const { dim, headDim, nHeads, nKvHeads, hiddenDim } = c;
     const kvDim = nKvHeads * headDim;
-    const x = new Float32Array(n * dim); // (n, dim) residual stream
+    const x = this.buf('x', n * dim); // (n, dim) residual stream
     for (let t = 0; t < n; t++) m.embed(tokens[t], x, t * dim);
     const pe = m.weights.positionEmbd;
     if (pe) for (let i = 0; i < n * dim; i++) x[i] += pe[this.pos * dim + i];
     const layerNorm = c.variant?.norm === 'layer';
     const norm = (out: Float32Array, src: Float32Array, w: Float32Array, b: Float32Array | undefined, rows: number) =>
       layerNorm ? layernorm(out, src, w, b as Float32Array, dim, rows, c.normEps) : rmsnorm(out, src, w, dim, rows, c.normEps);
-    const xb = new Float32Array(n * dim); // (n, dim) normed input of a block
+    const xb = this.buf('xb', n * dim); // (n, dim) normed input of a block
     const scale = 1 / Math.sqrt(headDim);
 
     for (let l = 0; l < c.nLayers; l++) {
       const w = m.weights.layers[l];
       norm(xb, x, w.attnNorm, w.attnNormBias, n);
-      const q = this.linear(w.wq, xb, n); // (n, dim)
-      const k = this.linear(w.wk, xb, n); // (n, kvDim)
-      const v = this.linear(w.wv, xb, n); // (n, kvDim)
+      // q (n, dim), k and v (n, kvDim)
+      const [q, k, v] = this.linears([w.wq, w.wk, w.wv], xb, n, [this.buf('q', n * dim), this.buf('k', n * kvDim), this.buf('v', n * kvDim)]);
       if (!pe) {
         this.rope(q, n, nHeads);
         this.rope(k, n, nKvHeads);
       }
       // (n, dim) attention output, heads concatenated; k and v join the cache at pos first.
-      const xa = m.kernels.attention(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale);
-      const o = this.linear(w.wo, xa, n);
+      const xa = m.kernels.attention(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim));
+      const o = this.linear(w.wo, xa, n, this.buf('o', n * dim));
       for (let i = 0; i < n * dim; i++) x[i] += o[i];
 
       norm(xb, x, w.ffnNorm, w.ffnNormBias, n);
-      const u = this.linear(w.w3, xb, n); // (n, hiddenDim)
+      const hu = this.buf('u', n * hiddenDim);
       if (w.w1) {
-        const g = this.linear(w.w1, xb, n); // (n, hiddenDim)
+        const [u, g] = this.linears([w.w3, w.w1], xb, n, [hu, this.buf('g', n * hiddenDim)]); // (n, hiddenDim) each
         for (let i = 0; i < n * hiddenDim; i++) u[i] *= g[i] / (1 + Math.exp(-g[i])); // SwiGLU: silu(gate)·up
       } else {
+        const u = this.linear(w.w3, xb, n, hu);
         for (let i = 0; i < n * hiddenDim; i++) u[i] = gelu(u[i]);
       }
-      const d = this.linear(w.w2, u, n);
+      const d = this.linear(w.w2, hu, n, this.buf('d', n * dim));
       for (let i = 0; i < n * dim; i++) x[i] += d[i];
     }
     this.pos += n;

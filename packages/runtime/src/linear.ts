@@ -99,6 +99,26 @@ export class Linear {
     }
   }
 
+  /**
+   * out_i = layers[i]·x for layers that share the input x ([batch, cols]), as Q/K/V or gate/up: when
+   * all are ggml blocks of one type on one kernel instance, x is quantized once for all of them
+   * (results equal each layer's own apply). outs, when given, receive the results.
+   */
+  static applyShared(layers: readonly Linear[], x: Float32Array, batch: number, outs?: Float32Array[]): Float32Array[] {
+    const first = layers[0];
+    const f = first?.format;
+    if (layers.length > 1 && (f === 'q8_0' || f === 'q4_0' || f === 'q4_1') && layers.every((l) => l.format === f && l.k === first.k && l.cols === first.cols)) {
+      const ys = first.k.matmulGgmlShared(f, layers.map((l) => l.resident[0]), layers.map((l) => l.rows), first.cols, x, batch, outs);
+      layers.forEach((l, i) => {
+        const b = l.bias;
+        const y = ys[i];
+        if (b) for (let j = 0; j < y.length; j++) y[j] += b[j % l.rows];
+      });
+      return ys;
+    }
+    return layers.map((l, i) => l.apply(x, batch, outs?.[i]));
+  }
+
   /** The weights this layer was built from (packed formats stay packed). */
   get source(): LinearWeight {
     return this.weight;
