@@ -76,6 +76,8 @@ export interface GptqStatsOptions {
 
 /** Samples per f32 XᵀX product before it is added to the f64 sum (bounds the f32 accumulation to 256 terms). */
 const SAMPLE_CHUNK = 256;
+/** Columns per sub-block of the kernel path's inner loop (see gptqQuantize). */
+const SUB_BLOCK = 32;
 /** Output rows per kernel call (bounds the f32 result of one call to STRIP × cols values). */
 const STRIP = 256;
 
@@ -174,11 +176,19 @@ export class Gptq {
     const n = this.cols;
     const H = new Float64Array(n * n);
     const f = this.n > 0 ? 2 / this.n : 0;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j <= i; j++) {
-        const v = this.sum[i * n + j] * f;
-        H[i * n + j] = v;
-        H[j * n + i] = v;
+    // Mirrored in 64×64 tiles: a plain j-loop writes H[j, i] a row apart each time (at 5632 inputs
+    // that strided pass alone took seconds).
+    const T = 64;
+    for (let i0 = 0; i0 < n; i0 += T) {
+      const i1 = Math.min(n, i0 + T);
+      for (let j0 = 0; j0 <= i0; j0 += T) {
+        for (let i = i0; i < i1; i++) {
+          const j1 = Math.min(i + 1, j0 + T);
+          for (let j = j0; j < j1; j++) H[i * n + j] = this.sum[i * n + j] * f;
+        }
+        for (let j = j0; j < Math.min(n, j0 + T); j++) {
+          for (let i = Math.max(i0, j + 1); i < i1; i++) H[j * n + i] = H[i * n + j];
+        }
       }
     }
     return H;
@@ -296,12 +306,18 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
   let params: GridParams | null = null;
   let loss = 0;
   const Err = new Float64Array(rows * B);
+  // Kernel path: inside a block, columns are updated at once only within sub-blocks of SUB_BLOCK
+  // columns; each finished sub-block reaches the rest of its block by one more matmul (the same
+  // lazy-batch idea one level down), so the TypeScript loop does rows·cols·SUB_BLOCK/2 updates, not rows·cols·B/2.
+  const SB = kernels ? SUB_BLOCK : B;
   for (let i1 = 0; i1 < cols; i1 += B) {
     const i2 = Math.min(i1 + B, cols);
     const cnt = i2 - i1;
     Err.fill(0);
     t = performance.now();
     for (let q = i1; q < i2; q++) {
+      const s1 = i1 + Math.floor((q - i1) / SB) * SB;
+      const s2 = Math.min(i2, s1 + SB);
       if (dim === 'ic') {
         params = columnParams(grid, W, rows, cols, q, GR);
         for (let r = 0; r < rows; r++) {
@@ -316,8 +332,8 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
       } else {
         if (q % G === 0) {
           const c1 = Math.min(cols, q + G);
-          let cur = currentColumns(W, Err, U, rows, cols, i1, q, i2, c1);
-          if (D) cur = gptqColumns(cur, W0, perm, U, rows, cols, q, c1);
+          let cur = currentColumns(W, Err, U, rows, cols, i1, s1, q, s2, i2, c1);
+          if (D) cur = gptqColumns(cur, W0, perm, U, rows, cols, q, c1, kernels as MatmulKernels);
           params = grid.findParams(cur, rows, c1 - q, 0, c1 - q);
           store(q / G, params);
         }
@@ -341,16 +357,17 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
           loss += (e * e) / 2;
         }
         Err[r * B + (q - i1)] = e;
-        // Within the block the update is applied at once (it is cheap: at most B columns).
+        // Within the (sub-)block the update is applied at once (it is cheap: at most B columns).
         const wr = r * cols;
         const uq = q * cols;
-        for (let c = q + 1; c < i2; c++) W[wr + c] -= e * U[uq + c];
+        for (let c = q + 1; c < s2; c++) W[wr + c] -= e * U[uq + c];
       }
+      if (q + 1 === s2 && s2 < i2) lazyUpdateKernels(kernels as MatmulKernels, W, Err, U, rows, cols, i1, s1, s2, s2, i2, B);
     }
     timing.columns += (performance.now() - t) / 1000;
     t = performance.now();
     // Lazy batch update (§4): all of this block's errors reach the columns after it in one pass.
-    if (kernels) lazyUpdateKernels(kernels, W, Err, U, rows, cols, i1, i2, B);
+    if (kernels) lazyUpdateKernels(kernels, W, Err, U, rows, cols, i1, i1, i2, i2, cols, B);
     else for (let r = 0; r < rows; r++) {
       const wr = r * cols;
       for (let j = 0; j < cnt; j++) {
@@ -381,16 +398,17 @@ export function gptqQuantize(w: Float32Array, shape: [number, number], hessian: 
 }
 
 /**
- * W[:, i2:] −= Err[:, 0:cnt]·U[i1:i2, i2:] as f32 matmuls: Uᵀ's slice [cols − i2, cnt] is resident,
- * the block's errors go in STRIP rows of W at a time (out[r, c] = Σj Uᵀ[c, j]·Err[r, j]).
+ * W[:, c0:c1] −= Err[:, j1:j2]·U[j1:j2, c0:c1] as f32 matmuls (Err's column j is j − i1, stride B):
+ * Uᵀ's slice [c1 − c0, j2 − j1] is resident, the errors go in STRIP rows of W at a time
+ * (out[r, c] = Σj Uᵀ[c, j]·Err[r, j]).
  */
-function lazyUpdateKernels(k: MatmulKernels, W: Float64Array, Err: Float64Array, U: Float64Array, rows: number, cols: number, i1: number, i2: number, B: number): void {
-  const m = cols - i2;
+function lazyUpdateKernels(k: MatmulKernels, W: Float64Array, Err: Float64Array, U: Float64Array, rows: number, cols: number, i1: number, j1: number, j2: number, c0: number, c1: number, B: number): void {
+  const m = c1 - c0;
   if (m === 0) return;
-  const cnt = i2 - i1;
+  const cnt = j2 - j1;
   const UT = new Float32Array(m * cnt);
   for (let j = 0; j < cnt; j++) {
-    const uj = (i1 + j) * cols + i2;
+    const uj = (j1 + j) * cols + c0;
     for (let c = 0; c < m; c++) UT[c * cnt + j] = U[uj + c];
   }
   const ut = k.upload(UT);
@@ -399,10 +417,10 @@ function lazyUpdateKernels(k: MatmulKernels, W: Float64Array, Err: Float64Array,
   try {
     for (let r0 = 0; r0 < rows; r0 += STRIP) {
       const nr = Math.min(rows, r0 + STRIP) - r0;
-      for (let r = 0; r < nr; r++) for (let j = 0; j < cnt; j++) X[r * cnt + j] = Err[(r0 + r) * B + j];
+      for (let r = 0; r < nr; r++) for (let j = 0; j < cnt; j++) X[r * cnt + j] = Err[(r0 + r) * B + j1 - i1 + j];
       k.matmulF32(ut, m, cnt, X.subarray(0, nr * cnt), nr, out.subarray(0, nr * m));
       for (let r = 0; r < nr; r++) {
-        const wr = (r0 + r) * cols + i2;
+        const wr = (r0 + r) * cols + c0;
         const o = r * m;
         for (let c = 0; c < m; c++) W[wr + c] -= out[o + c];
       }
@@ -413,19 +431,21 @@ function lazyUpdateKernels(k: MatmulKernels, W: Float64Array, Err: Float64Array,
 }
 
 /**
- * Current values of columns [c0, c1) (c0 inside the block [i1, i2)) as a [rows, c1 − c0] matrix:
- * columns inside the block are up to date in W; columns past the block still owe the block's
- * pending lazy updates from columns i1..q−1, added here so a group's scale is fitted on exactly the
- * weights the sequential OBS algorithm would see (gptq.py reads the not yet updated W here).
+ * Current values of columns [q, c1) (q inside the sub-block [s1, s2) of the block [i1, i2)) as a
+ * [rows, c1 − q] matrix: columns inside the sub-block are up to date in W; later columns of the block
+ * still owe the sub-block's pending updates from columns s1..q−1, columns past the block the block's
+ * from i1..q−1, added here so a group's scale is fitted on exactly the weights the sequential OBS
+ * algorithm would see (gptq.py reads the not yet updated W here).
  */
-function currentColumns(W: Float64Array, Err: Float64Array, U: Float64Array, rows: number, cols: number, i1: number, q: number, i2: number, c1: number): Float64Array {
+function currentColumns(W: Float64Array, Err: Float64Array, U: Float64Array, rows: number, cols: number, i1: number, s1: number, q: number, s2: number, i2: number, c1: number): Float64Array {
   const B = Err.length / rows;
   const width = c1 - q;
   const out = new Float64Array(rows * width);
   for (let r = 0; r < rows; r++) {
     for (let c = q; c < c1; c++) {
       let v = W[r * cols + c];
-      if (c >= i2) for (let j = i1; j < q; j++) v -= Err[r * B + (j - i1)] * U[j * cols + c];
+      const from = c >= i2 ? i1 : c >= s2 ? s1 : q;
+      for (let j = from; j < q; j++) v -= Err[r * B + (j - i1)] * U[j * cols + c];
       out[r * width + (c - q)] = v;
     }
   }
@@ -440,7 +460,7 @@ function currentColumns(W: Float64Array, Err: Float64Array, U: Float64Array, row
  * M_FF⁻¹ is M_gg⁻¹), so the kernel path fits exactly the scales the f64 path fits.
  * `cur` [rows, c1 − q] holds P of columns [q, c1); returns GPTQ's values of the same columns.
  */
-function gptqColumns(cur: Float64Array, W0: Float64Array, perm: Int32Array, M: Float64Array, rows: number, cols: number, q: number, c1: number): Float64Array {
+function gptqColumns(cur: Float64Array, W0: Float64Array, perm: Int32Array, M: Float64Array, rows: number, cols: number, q: number, c1: number, k: MatmulKernels): Float64Array {
   const g = c1 - q;
   // N = M_gg⁻¹ (unit upper): N[i, c] = −Σ_{i≤j<c} N[i, j]·M[j, c].
   const N = new Float64Array(g * g);
@@ -452,22 +472,20 @@ function gptqColumns(cur: Float64Array, W0: Float64Array, perm: Int32Array, M: F
       N[i * g + c] = s;
     }
   }
+  // out = W0_g + Δ·N as one f32 matmul (out[r, c] = Σj Nᵀ[c, j]·Δ[r, j]), like the rest of this path.
+  const NT = new Float32Array(g * g);
+  for (let j = 0; j < g; j++) for (let c = j; c < g; c++) NT[c * g + j] = N[j * g + c];
+  const d = new Float32Array(rows * g);
   const out = new Float64Array(rows * g);
-  const d = new Float64Array(g);
   for (let r = 0; r < rows; r++) {
-    const o = r * g;
     for (let j = 0; j < g; j++) {
       const w0 = W0[r * cols + perm[q + j]];
-      d[j] = cur[o + j] - w0;
-      out[o + j] = w0;
-    }
-    for (let j = 0; j < g; j++) {
-      const dj = d[j];
-      if (dj === 0) continue;
-      const nj = j * g;
-      for (let c = j; c < g; c++) out[o + c] += dj * N[nj + c];
+      d[r * g + j] = cur[r * g + j] - w0;
+      out[r * g + j] = w0;
     }
   }
+  const dn = k.matmulF32(NT, g, g, d, rows);
+  for (let i = 0; i < rows * g; i++) out[i] += dn[i];
   return out;
 }
 

@@ -190,6 +190,8 @@ export function choleskyBlockedInPlace(L: Float64Array, n: number, options: Bloc
   for (let k0 = 0; k0 < n; k0 += nb) {
     const k1 = Math.min(n, k0 + nb);
     // Diagonal block and the panel below it: the updates from columns < k0 are already applied.
+    // With kernels only the diagonal block is solved here; the panel is A_panel·L_kk⁻ᵀ, one matmul.
+    const rowEnd = k ? k1 : n;
     for (let j = k0; j < k1; j++) {
       const rj = j * n;
       let d = L[rj + j];
@@ -199,7 +201,7 @@ export function choleskyBlockedInPlace(L: Float64Array, n: number, options: Bloc
       }
       const ljj = Math.sqrt(d);
       L[rj + j] = ljj;
-      for (let i = j + 1; i < n; i++) {
+      for (let i = j + 1; i < rowEnd; i++) {
         const ri = i * n;
         let s = L[ri + j];
         for (let p = k0; p < j; p++) s -= L[ri + p] * L[rj + p];
@@ -209,6 +211,7 @@ export function choleskyBlockedInPlace(L: Float64Array, n: number, options: Bloc
     const m = n - k1;
     if (m === 0) break;
     const w = k1 - k0;
+    if (k) panelKernels(k, L, n, k0, k1);
     // Trailing update L[i, j] −= Σ_p L[i, p]·L[j, p] over this block's columns p, lower triangle only.
     if (k) {
       const P = new Float32Array(m * w);
@@ -242,6 +245,35 @@ export function choleskyBlockedInPlace(L: Float64Array, n: number, options: Bloc
   }
   for (let i = 0; i < n; i++) L.fill(0, i * n + i + 1, (i + 1) * n);
   return L;
+}
+
+/** L[k1:, k0:k1] = A[k1:, k0:k1]·L_kk⁻ᵀ with L_kk = L[k0:k1, k0:k1] (lower), as f32 matmuls in strips of rows. */
+function panelKernels(k: MatmulKernels, L: Float64Array, n: number, k0: number, k1: number): void {
+  const w = k1 - k0;
+  // X = L_kk⁻¹ (lower), column by column: X[i, j] = −Σ_{j≤p<i} L[i, p]·X[p, j] / L[i, i].
+  const X = new Float64Array(w * w);
+  for (let j = 0; j < w; j++) {
+    X[j * w + j] = 1 / L[(k0 + j) * n + k0 + j];
+    for (let i = j + 1; i < w; i++) {
+      let s = 0;
+      for (let p = j; p < i; p++) s -= L[(k0 + i) * n + k0 + p] * X[p * w + j];
+      X[i * w + j] = s / L[(k0 + i) * n + k0 + i];
+    }
+  }
+  // out[a, j] = Σ_c X[j, c]·A[a, c]: X (lower) is the matmul's W as it is.
+  const xt = k.upload(Float32Array.from(X));
+  const A = new Float32Array(STRIP * w);
+  const out = new Float32Array(STRIP * w);
+  try {
+    for (let a0 = k1; a0 < n; a0 += STRIP) {
+      const na = Math.min(n, a0 + STRIP) - a0;
+      for (let a = 0; a < na; a++) for (let c = 0; c < w; c++) A[a * w + c] = L[(a0 + a) * n + k0 + c];
+      k.matmulF32(xt, w, w, A.subarray(0, na * w), na, out.subarray(0, na * w));
+      for (let a = 0; a < na; a++) for (let j = 0; j < w; j++) L[(a0 + a) * n + k0 + j] = out[a * w + j];
+    }
+  } finally {
+    xt.free();
+  }
 }
 
 export interface UpperLdl {
