@@ -11,6 +11,7 @@ import { type GptqResult, gptqQuantize } from './gptq.js';
 import { outputError, weightError } from './layer-error.js';
 import { rtnQuantize } from './rtn.js';
 import { f32Weights } from './source-weights.js';
+import { calibrationLoss } from './clip-loss.js';
 import { linearWeightFromPacked } from '@lowbit/runtime';
 
 export interface ModelQuantizeOptions extends CalibrationOptions {
@@ -54,6 +55,14 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
    * on to the next layer. `true` = ratios 1, 0.95, …, 0.6. INT-k only.
    */
   clipSearch?: boolean | number[];
+  /**
+   * What the clipping search minimizes: 'output' (default) the layer's output error on its calibration
+   * inputs; 'loss' the model's calibration NLL with the layer replaced (`calibrationLoss`, Q-Rater's
+   * optional model-loss criterion; one pass over `lossWindows` windows per candidate).
+   */
+  clipCriterion?: 'output' | 'loss';
+  /** Calibration windows per candidate for clipCriterion 'loss'. Default 4. */
+  lossWindows?: number;
   /**
    * INT-k: run the quantized layers from their packed tensor (int4 groups of 32k on the int4 matmul)
    * instead of fake-quantized f32, so a model loaded packed (a 1B-class Q8_0) stays within memory.
@@ -110,6 +119,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   if (smooth !== undefined && !(smooth >= 0 && smooth <= 1)) throw new LowbitError('E_ARG', `smooth (SmoothQuant α) must be in [0, 1], got ${smooth}`);
   const clips = o.clipSearch === true ? [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6] : o.clipSearch ? o.clipSearch : [1];
   if (!clips.every((c) => c > 0 && c <= 1)) throw new LowbitError('E_ARG', `clipSearch ratios must be in (0, 1], got ${clips.join(', ')}`);
+  if (o.clipCriterion !== undefined && o.clipCriterion !== 'output' && o.clipCriterion !== 'loss') throw new LowbitError('E_ARG', `clipCriterion must be 'output' or 'loss', got ${String(o.clipCriterion)}`);
   const needCalibration = o.method === 'gptq' || o.measure === true || smooth !== undefined || o.adaDim === true || clips.length > 1;
   if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${o.method} needs calibration text`);
   const format = o.format ?? 'int';
@@ -152,11 +162,14 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       let clip = 1;
       let r: { weights: Float32Array; packed: PackedIntTensor | null } | null = null;
       let err = Number.POSITIVE_INFINITY;
+      let best = Number.POSITIVE_INFINITY;
+      const byLoss = o.clipCriterion === 'loss' && clips.length > 1;
       for (const d of o.adaDim ? (['oc', 'ic'] as const) : (['oc'] as const)) {
         for (const c of clips) {
           const cand = quantizeAlong(d, c);
           const e = gram ? outputError(src.data, cand.weights, shape, gram, { kernels: model.kernels }) : Number.NaN;
-          if (r === null || e < err) [r, err, dim, clip] = [cand, e, d, c];
+          const score = byLoss ? calibrationLoss(model, name, shape, cand.weights, o.calibration as string, { ctx: o.ctx, windows: o.lossWindows }) : e;
+          if (r === null || score < best) [r, err, dim, clip, best] = [cand, e, d, c, score];
         }
       }
       r = r as NonNullable<typeof r>;
