@@ -1,7 +1,8 @@
 import { LowbitError } from '@lowbit/kernels';
 import type { PackedIntTensor } from '@lowbit/formats';
 import { IntGrid } from './grid.js';
-import { gptqQuantize } from './gptq.js';
+import type { MatmulKernels } from '@lowbit/solvers';
+import { Gptq, KERNEL_MIN_COLS, gptqQuantize } from './gptq.js';
 import { gramMatrix, outputError, weightError } from './layer-error.js';
 import { rtnQuantize } from './rtn.js';
 
@@ -17,6 +18,8 @@ export interface QuantizeLayerOptions {
   staticGroups?: boolean;
   /** GPTQ dampening as a fraction of mean(diag H); default 0.01. */
   damp?: number;
+  /** `@lowbit/kernels` for layers with ≥ 512 inputs: XᵀX, GPTQ and the errors as f32 WASM matmuls (see `GptqOptions.kernels`). */
+  kernels?: MatmulKernels;
 }
 
 export interface QuantizeLayerResult {
@@ -63,18 +66,23 @@ export function quantizeLayer(w: Float32Array, wShape: [number, number], x: Floa
   const symmetric = o.symmetric ?? false;
   const damp = o.damp ?? 0.01;
   const t0 = performance.now();
-  const gram = gramMatrix(x, samples, cols);
+  let gram: Float64Array;
+  if (o.kernels && cols >= KERNEL_MIN_COLS) {
+    const g = new Gptq(cols, { kernels: o.kernels });
+    g.addBatch(x, samples);
+    gram = g.gram();
+  } else gram = gramMatrix(x, samples, cols);
   let r: { weights: Float32Array; packed: PackedIntTensor | null };
   if (o.method === 'gptq') {
     const H = Float64Array.from(gram, (v) => (2 * v) / samples);
-    r = gptqQuantize(w, wShape, H, { grid: new IntGrid({ bits, symmetric }), group, actOrder: o.actOrder, staticGroups: o.staticGroups, damp });
+    r = gptqQuantize(w, wShape, H, { grid: new IntGrid({ bits, symmetric }), group, actOrder: o.actOrder, staticGroups: o.staticGroups, damp, kernels: o.kernels });
   } else {
     r = rtnQuantize(w, wShape, { bits, symmetric, group: group || undefined });
   }
   const seconds = (performance.now() - t0) / 1000;
-  const errOutput = outputError(w, r.weights, wShape, gram);
+  const errOutput = outputError(w, r.weights, wShape, gram, { kernels: o.kernels });
   const zeros = new Float32Array(w.length);
-  const signal = outputError(w, zeros, wShape, gram);
+  const signal = outputError(w, zeros, wShape, gram, { kernels: o.kernels });
   const groupsPerRow = group > 0 ? Math.ceil(cols / group) : 1;
   return {
     method: o.method, bits, group, sym: symmetric, act_order: o.actOrder ?? false, static_groups: o.staticGroups ?? false, damp,

@@ -1,7 +1,7 @@
 import { loadKernels, reference } from '@lowbit/kernels';
 import type { MatmulKernels } from '@lowbit/solvers';
 import { describe, expect, it } from 'vitest';
-import { Gptq, IntGrid, gptqQuantize, outputError } from '../src/index.js';
+import { Gptq, IntGrid, gptqQuantize, outputError, quantizeLayer } from '../src/index.js';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -169,5 +169,15 @@ describe('GPTQ kernel path with the real WASM kernels (f32)', async () => {
     const ref = reference.matmulF32(W, 3, 4, X, 2);
     const got = f64Kernels.matmulF32(f64Kernels.upload(W), 3, 4, X, 2);
     for (let i = 0; i < ref.length; i++) expect(got[i]).toBeCloseTo(ref[i], 5);
+  });
+
+  it('quantizeLayer with kernels: same fields, GPTQ still beats RTN, errors within f32 rounding of the f64 run', () => {
+    const o = { method: 'gptq' as const, bits: 4, group: 128, symmetric: true };
+    const a = quantizeLayer(w, [rows, cols], x, [1024, cols], o);
+    const b = quantizeLayer(w, [rows, cols], x, [1024, cols], { ...o, kernels: k });
+    const t = quantizeLayer(w, [rows, cols], x, [1024, cols], { ...o, method: 'rtn', kernels: k });
+    expect(b.err_output).toBeLessThan(t.err_output);
+    expect(Math.abs(b.err_output - a.err_output) / a.err_output).toBeLessThan(0.005);
+    expect(b.bits_per_weight).toBe(a.bits_per_weight);
   });
 });
