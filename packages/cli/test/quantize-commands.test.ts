@@ -84,9 +84,9 @@ describe('lowbit quantize', () => {
     expect(readdirSync(dir).some((f) => f.includes('.tmp'))).toBe(false);
   }, 300_000);
 
-  it('refuses a format with no GGUF type before doing any work, and writes nothing', async () => {
-    const out = join(dir, 'int3.gguf');
-    const r = await run(['quantize', '--method', 'rtn', '--format', 'int3', '--out', out]);
+  it('refuses a format the chosen container has no layout for before doing any work, and writes nothing', async () => {
+    const out = join(dir, 'q4_0.safetensors');
+    const r = await run(['quantize', '--method', 'rtn', '--format', 'q4_0', '--out', out]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/E_UNSUPPORTED/);
     expect(existsSync(out)).toBe(false);

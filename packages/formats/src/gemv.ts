@@ -42,6 +42,7 @@ const MX_VALUE: Record<MxFormatName, { bits: number; value: (c: number) => numbe
   mxint8: { bits: 8, value: (c) => decodeInt(8, c) / 64 },
 };
 const mxTables = new Map<MxFormatName, Float32Array>();
+const mxPacked = new WeakMap<MxTensor, Uint8Array>();
 
 /** MX codes (one per byte in MxTensor) packed at the element width, int-k bit order: 4.25 bits/weight for MXFP4. */
 export function packMxCodes(t: MxTensor): Uint8Array {
@@ -90,7 +91,10 @@ function plans(t: GemvTensor): Plan[] {
       if (cols % MX_BLOCK !== 0 || m.length !== rows * cols) throw new LowbitError('E_SHAPE', `gemvPacked: an MX matrix needs ${rows}·${cols} values and cols a multiple of ${MX_BLOCK}`);
       let lut = mxTables.get(m.format);
       if (!lut) mxTables.set(m.format, (lut = Float32Array.from({ length: 2 ** e.bits }, (_, c) => e.value(c))));
-      return [{ codes: packMxCodes(m), rows, cols, bits: e.bits, lut, scales: m.scales, zeros: null, group: MX_BLOCK, xScale: null }];
+      // packed once per tensor: a model's layer is multiplied once per token
+      let codes = mxPacked.get(m);
+      if (!codes) mxPacked.set(m, (codes = packMxCodes(m)));
+      return [{ codes, rows, cols, bits: e.bits, lut, scales: m.scales, zeros: null, group: MX_BLOCK, xScale: null }];
     }
     case 'int':
       return intPlans(t as PackedIntTensor);

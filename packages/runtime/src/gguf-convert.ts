@@ -73,7 +73,7 @@ export async function quantizeGguf(input: string, output: string, target: Tensor
 }
 
 /** A loaded layer that is already packed, as the stored layer it came from (for re-saving). */
-function storedFromSource(name: string, w: LinearWeight): StoredLayer | null {
+export function storedFromSource(name: string, w: LinearWeight): StoredLayer | null {
   const [rows, cols] = w.shape;
   if (w.format === 'int4') {
     return { kind: 'int', bits: 4, symmetric: w.zeros === null, shape: [rows, cols], granularity: 'group-cols', group: w.group, scales: w.scales, zeros: w.zeros, codes: w.packed };

@@ -15,7 +15,8 @@ export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResul
 export { quantizeGguf, saveModel, storageType, LOWBIT_FORMAT_VERSION, type SaveModelOptions } from './gguf-convert.js';
 export { encodeLowbit, decodeLowbit, lowbitTypeOf, dequantizeMxRows, mxRowsAsFlat, type MxRowsTensor, type StoredLayer } from './lowbit-tensors.js';
 export { createRuntimeApi, exposeRuntime, wrapRuntime, nodeEndpoint, callback, type RuntimeApi } from './worker-api.js';
-export { readSafetensors, readSafetensorsF32, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite } from './safetensors.js';
+export { readSafetensors, readSafetensorsF32, readSafetensorsBytes, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite } from './safetensors.js';
 export { ByteLevelBpeTokenizer, GPT2_PATTERN, toJsRegex } from './tokenizer-bpe.js';
 export { loadHfModel, exportHfModel, hfToGgufName, ggufToHfName, permuteRope, HF_LLAMA_TYPES, type HfLoadOptions } from './hf-model.js';
 export { linearWeightFromPacked, lowbitLinearWeight, type FromPackedOptions } from './packed-linear.js';
+export { saveModelSafetensors, loadQuantizedSafetensors, type GptqQuantizeConfig, type SafetensorsSaveOptions } from './quantized-safetensors.js';

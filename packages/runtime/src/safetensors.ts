@@ -5,8 +5,8 @@ import { LowbitError } from '@lowbit/kernels';
 import { type ByteSource, fileSource } from './byte-source.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 
-export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I8' | 'U8';
-const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, I8: 1, U8: 1 };
+export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I8' | 'U8' | 'I32';
+const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, I8: 1, U8: 1, I32: 4 };
 const KNOWN = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'F64', 'I64', 'U64'];
 
 export interface SafetensorsTensorInfo {
@@ -48,7 +48,7 @@ export async function readSafetensors(input: string | ByteSource): Promise<Safet
       }
       const t = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
       if (!KNOWN.includes(t.dtype)) throw new LowbitError('E_BAD_FILE', `${name}: tensor ${key} has unknown dtype ${t.dtype}`);
-      if (!(t.dtype in DTYPE_BYTES)) throw new LowbitError('E_UNSUPPORTED', `${name}: tensor ${key}: dtype ${t.dtype} is not supported (lowbit reads F32, F16, BF16, I8, U8)`);
+      if (!(t.dtype in DTYPE_BYTES)) throw new LowbitError('E_UNSUPPORTED', `${name}: tensor ${key}: dtype ${t.dtype} is not supported (lowbit reads F32, F16, BF16, I8, U8, I32)`);
       const dtype = t.dtype as SafetensorsDtype;
       const [b, e] = t.data_offsets;
       const want = t.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype];
@@ -63,7 +63,7 @@ export async function readSafetensors(input: string | ByteSource): Promise<Safet
   }
 }
 
-/** A tensor's values as f32 (F32/F16/BF16 converted; I8/U8 as their integer values). */
+/** A tensor's values as f32 (F32/F16/BF16 converted; I8/U8/I32 as their integer values). */
 export async function readSafetensorsF32(file: SafetensorsFile, name: string): Promise<Float32Array> {
   const t = file.tensors.get(name);
   if (!t) throw new LowbitError('E_MISSING', `${file.source.name}: tensor ${name} is missing`);
@@ -78,17 +78,25 @@ export async function readSafetensorsF32(file: SafetensorsFile, name: string): P
       case 'BF16': out[i] = bf16ToF32(v.getUint16(2 * i, true)); break;
       case 'I8': out[i] = v.getInt8(i); break;
       case 'U8': out[i] = v.getUint8(i); break;
+      case 'I32': out[i] = v.getInt32(4 * i, true); break;
     }
   }
   return out;
+}
+
+/** A tensor's raw bytes (packed integer tensors: GPTQ qweight / qzeros, lowbit's packed blobs). */
+export async function readSafetensorsBytes(file: SafetensorsFile, name: string): Promise<Uint8Array> {
+  const t = file.tensors.get(name);
+  if (!t) throw new LowbitError('E_MISSING', `${file.source.name}: tensor ${name} is missing`);
+  return (await file.source.read(t.offset, t.byteLength)).slice();
 }
 
 export interface SafetensorsTensorToWrite {
   name: string;
   dtype: SafetensorsDtype;
   shape: number[];
-  /** f32 values (encoded to dtype) or the raw bytes already in dtype. */
-  data: Float32Array | Uint8Array | Int8Array;
+  /** f32 values (encoded to dtype) or the raw data already in dtype (little-endian). */
+  data: Float32Array | Uint8Array | Int8Array | Int32Array | Uint16Array;
 }
 
 function encode(t: SafetensorsTensorToWrite): Uint8Array {
@@ -108,6 +116,7 @@ function encode(t: SafetensorsTensorToWrite): Uint8Array {
       case 'BF16': v.setUint16(2 * i, f32ToBf16(x), true); break;
       case 'I8': v.setInt8(i, Math.max(-128, Math.min(127, Math.round(x)))); break;
       case 'U8': v.setUint8(i, Math.max(0, Math.min(255, Math.round(x)))); break;
+      case 'I32': v.setInt32(4 * i, Math.round(x), true); break;
     }
   }
   return out;

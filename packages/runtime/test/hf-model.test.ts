@@ -43,11 +43,11 @@ describe('safetensors', () => {
   it('bad input: truncated, unsupported dtype, not safetensors', async () => {
     const good = new Uint8Array(readFileSync(join(dir, 't.safetensors')));
     await expect(readSafetensors(bytesSource(good.subarray(0, good.length - 3), 'cut.safetensors'))).rejects.toMatchObject({ code: 'E_TRUNCATED', message: expect.stringMatching(/cut\.safetensors: tensor e ends at byte/) });
-    const hdr = new TextEncoder().encode(JSON.stringify({ w: { dtype: 'I32', shape: [1], data_offsets: [0, 4] } }));
-    const b = new Uint8Array(8 + hdr.length + 4);
+    const hdr = new TextEncoder().encode(JSON.stringify({ w: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }));
+    const b = new Uint8Array(8 + hdr.length + 8);
     new DataView(b.buffer).setBigUint64(0, BigInt(hdr.length), true);
     b.set(hdr, 8);
-    await expect(readSafetensors(bytesSource(b, 'i32.safetensors'))).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/i32\.safetensors: tensor w: dtype I32 is not supported/) });
+    await expect(readSafetensors(bytesSource(b, 'i64.safetensors'))).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/i64\.safetensors: tensor w: dtype I64 is not supported/) });
     await expect(readSafetensors(bytesSource(new TextEncoder().encode('GGUF and more bytes here'), 'x.safetensors'))).rejects.toMatchObject({ code: 'E_TRUNCATED' });
   });
 });

@@ -44,7 +44,7 @@ function lowbitDetail(t: GgufTensorInfo): string {
 async function inspectSafetensors(ctx: CommandContext, path: string) {
   const file = await readSafetensors(path);
   await file.source.close();
-  const bits = { F32: 32, F16: 16, BF16: 16, I8: 8, U8: 8 } as const;
+  const bits = { F32: 32, F16: 16, BF16: 16, I8: 8, U8: 8, I32: 32 } as const;
   const tensors = [...file.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, type: t.dtype, bytes: t.byteLength, bitsPerWeight: bits[t.dtype] }));
   const weights = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
   const bytes = tensors.reduce((s, t) => s + t.bytes, 0);

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
 import { quantizeModel } from '@lowbit/quantizers';
-import { LowbitError, perplexity, saveModel } from '@lowbit/runtime';
+import { LowbitError, perplexity, saveModel, saveModelSafetensors } from '@lowbit/runtime';
 import { type Command, UsageError, intOption, numberOption } from '../command.js';
 import { textPath, threadOption, withModel } from '../model-arg.js';
 
@@ -18,7 +18,7 @@ async function readText(file: string): Promise<string> {
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'post-training quantization of a whole model (RTN or GPTQ, layer by layer on calibration text), perplexity before and after',
-  usage: 'lowbit quantize [model.gguf] --method rtn|gptq --format int2..int8|q4_0|q4_1|q8_0|mxfp4|mxfp6_e2m3|mxint8|... [--group 32] [--act-order] [--static-groups] [--asym] [--damp 0.01] [--calib train.txt] [--calib-windows 32] [--text valid.txt] [--ctx 256] [--out model.q.gguf] [--json]',
+  usage: 'lowbit quantize [model.gguf] --method rtn|gptq --format int2..int8|q4_0|q4_1|q8_0|mxfp4|mxfp6_e2m3|mxint8|... [--group 32] [--act-order] [--static-groups] [--asym] [--damp 0.01] [--calib train.txt] [--calib-windows 32] [--text valid.txt] [--ctx 256] [--out model.q.gguf|model.safetensors] [--json]',
   options: {
     method: { type: 'string' }, format: { type: 'string' }, group: { type: 'string' },
     'act-order': { type: 'boolean' }, 'static-groups': { type: 'boolean' }, asym: { type: 'boolean' }, damp: { type: 'string' },
@@ -33,7 +33,10 @@ export const quantizeCommand: Command = {
     const ggml = format.startsWith('q');
     const mx = format.startsWith('mx');
     const out = ctx.values.out as string | undefined;
-    if (out && !out.endsWith('.gguf')) throw new UsageError(`--out must name a .gguf file, got "${out}"`);
+    if (out && !out.endsWith('.gguf') && !out.endsWith('.safetensors')) throw new UsageError(`--out must name a .gguf or .safetensors file, got "${out}"`);
+    if (out?.endsWith('.safetensors') && ggml) {
+      throw new LowbitError('E_UNSUPPORTED', `--format ${format} is a llama.cpp block type with no safetensors layout; write it to a .gguf file, or pick an INT-k or MX format for ${out}`);
+    }
     const group = intOption(ctx, 'group', 32);
     const ctxLen = intOption(ctx, 'ctx', 256);
     const calibFile = (ctx.values.calib as string | undefined) ?? fileURLToPath(calibrationTextUrl);
@@ -51,7 +54,10 @@ export const quantizeCommand: Command = {
       const after = perplexity(model, valid, { ctx: ctxLen, onProgress: (d, t) => ctx.progress(d, t, 'eval quantized') }).perplexity;
       let bytes: number | null = null;
       if (out) {
-        if (ggml) {
+        if (out.endsWith('.safetensors')) {
+          // INT-k in the GPTQ checkpoint layout (f16 scales, as GPTQ loaders expect), MX in lowbit's layout
+          await saveModelSafetensors(model, out, { packed: r.packed, damp: numberOption(ctx, 'damp', 0.01), staticGroups: Boolean(ctx.values['static-groups']) });
+        } else if (ggml) {
           // Layers with no block type (rows not a multiple of 32) are stored F16, as llama.cpp's quantizer does.
           await saveModel(model, out, { target: 'F16' });
         } else {

@@ -1,0 +1,386 @@
+// A quantized model as one safetensors file, with Hugging Face tensor names. INT-k layers (2, 3, 4 or
+// 8 bits, groups along the input or one scale per output channel) use the GPTQ checkpoint layout
+// that AutoGPTQ / GPTQModel / transformers' GPTQConfig read; everything else (MX, other widths and
+// granularities) is one blob per layer in lowbit's tensor layout. The file carries its own config and
+// tokenizer (the GGUF metadata it came from) in `__metadata__`, so `lowbit eval model.safetensors`
+// needs nothing else. Layouts: README "Quantized safetensors".
+import { type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
+import { type PackedIntTensor, readBits, rowBytes, writeBits } from '@lowbit/formats';
+import { bytesSource } from './byte-source.js';
+import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType } from './ggml-types.js';
+import { dequantize } from './ggml-quants.js';
+import { storedFromSource } from './gguf-convert.js';
+import type { GgufFile, GgufValue } from './gguf-reader.js';
+import { f16ToF32, f32ToF16 } from './half.js';
+import { ggufToHfName } from './hf-model.js';
+import { Linear, type LinearWeight } from './linear.js';
+import { type StoredLayer, decodeLowbit, encodeLowbit } from './lowbit-tensors.js';
+import { type LayerWeights, LlamaModel, llamaConfig, tokenizerFromGguf } from './model.js';
+import { linearWeightFromPacked } from './packed-linear.js';
+import { type SafetensorsFile, type SafetensorsTensorToWrite, readSafetensors, readSafetensorsBytes, readSafetensorsF32, writeSafetensors } from './safetensors.js';
+
+/** AutoGPTQ's `quantize_config.json` (and transformers' GPTQConfig) fields lowbit writes and reads. */
+export interface GptqQuantizeConfig {
+  bits: number;
+  /** Input columns per group; −1 = one scale per output channel. */
+  group_size: number;
+  /** act-order ("descending activation"): g_idx is not ⌊c/group⌋. */
+  desc_act: boolean;
+  sym: boolean;
+  static_groups: boolean;
+  true_sequential: boolean;
+  damp_percent: number;
+  quant_method: 'gptq';
+  /** 'gptq' stores zero − 1 in qzeros (AutoGPTQ's historic offset), 'gptq_v2' the zero itself. */
+  checkpoint_format: 'gptq' | 'gptq_v2';
+}
+
+export interface SafetensorsSaveOptions {
+  /** Packed layers by GGUF tensor name (`quantizeModel`'s `packed`); other layers are saved from their current weights. */
+  packed?: ReadonlyMap<string, StoredLayer | null>;
+  /** Recorded in quantize_config (they describe how the model was quantized, not the layout). */
+  damp?: number;
+  staticGroups?: boolean;
+}
+
+const GPTQ_BITS = new Set([2, 3, 4, 8]);
+
+/** Rows in the order of the other RoPE layout: HF rotates half-split pairs, GGUF adjacent pairs (hf-model.ts permuteRope). */
+function ropeRows(heads: number, headDim: number, toHf: boolean): Int32Array {
+  const half = headDim / 2;
+  const src = new Int32Array(heads * headDim);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let t = 0; t < 2; t++) {
+        const g = h * headDim + 2 * i + t;
+        const f = h * headDim + t * half + i;
+        if (toHf) src[f] = g;
+        else src[g] = f;
+      }
+    }
+  }
+  return src;
+}
+
+/** Row r of the result = row src[r] of `t` (scales follow their rows). */
+function permuteStoredRows(name: string, t: StoredLayer, src: Int32Array): StoredLayer {
+  const [rows, cols] = t.shape;
+  if (t.kind === 'mx-rows') {
+    const nb = Math.ceil(cols / 32);
+    const codes = new Uint8Array(t.codes.length);
+    const scales = new Uint8Array(t.scales.length);
+    src.forEach((s, r) => {
+      codes.set(t.codes.subarray(s * cols, (s + 1) * cols), r * cols);
+      scales.set(t.scales.subarray(s * nb, (s + 1) * nb), r * nb);
+    });
+    return { ...t, codes, scales };
+  }
+  if (t.granularity !== 'group-cols' && t.granularity !== 'per-oc') {
+    throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.granularity} scales do not follow rows; the RoPE row order of a safetensors file cannot be applied (save as .gguf)`);
+  }
+  const rb = rowBytes(cols, t.bits);
+  const ng = t.scales.length / rows;
+  const codes = new Uint8Array(t.codes.length);
+  const scales = new Float32Array(t.scales.length);
+  const zeros = t.zeros ? new Float32Array(t.zeros.length) : null;
+  src.forEach((s, r) => {
+    codes.set(t.codes.subarray(s * rb, (s + 1) * rb), r * rb);
+    scales.set(t.scales.subarray(s * ng, (s + 1) * ng), r * ng);
+    if (zeros && t.zeros) zeros.set(t.zeros.subarray(s * ng, (s + 1) * ng), r * ng);
+  });
+  return { ...t, codes, scales, zeros };
+}
+
+function rowsPermutation(name: string, c: { nHeads: number; nKvHeads: number; headDim: number }, toHf: boolean): Int32Array | null {
+  if (/attn_q\.weight$/.test(name)) return ropeRows(c.nHeads, c.headDim, toHf);
+  if (/attn_k\.weight$/.test(name)) return ropeRows(c.nKvHeads, c.headDim, toHf);
+  return null;
+}
+
+function gptqEligible(t: StoredLayer | null): t is PackedIntTensor {
+  return t !== null && t.kind === 'int' && GPTQ_BITS.has(t.bits) && (t.granularity === 'group-cols' || t.granularity === 'per-oc');
+}
+
+/** The GPTQ tensors of one layer [rows = out, cols = in]: qweight / qzeros packed into int32 along in / out. */
+function gptqTensors(prefix: string, t: PackedIntTensor, v2: boolean): SafetensorsTensorToWrite[] {
+  const [out, inF] = t.shape;
+  const b = t.bits;
+  // 32 values fill exactly b int32 words; a dimension that is not a multiple of 32 is padded with zero codes
+  const words = (Math.ceil(inF / 32) * b * 32) / 32;
+  const rb = rowBytes(inF, b);
+  const qweight = new Int32Array(words * out);
+  const row = new Uint8Array(words * 4);
+  const rowView = new DataView(row.buffer);
+  for (let o = 0; o < out; o++) {
+    row.fill(0);
+    row.set(t.codes.subarray(o * rb, (o + 1) * rb));
+    for (let w = 0; w < words; w++) qweight[w * out + o] = rowView.getInt32(4 * w, true);
+  }
+  const ng = t.scales.length / out;
+  const scales = new Uint16Array(ng * out);
+  const zWords = (Math.ceil(out / 32) * b * 32) / 32;
+  const qzeros = new Int32Array(ng * zWords);
+  const zRow = new Uint8Array(zWords * 4);
+  const zView = new DataView(zRow.buffer);
+  const mask = 2 ** b - 1;
+  for (let g = 0; g < ng; g++) {
+    zRow.fill(0);
+    for (let o = 0; o < out; o++) {
+      scales[g * out + o] = f32ToF16(t.scales[o * ng + g]);
+      const z = t.zeros ? t.zeros[o * ng + g] : 2 ** (b - 1);
+      writeBits(zRow, o * b, b, (v2 ? z : z - 1) & mask);
+    }
+    for (let w = 0; w < zWords; w++) qzeros[g * zWords + w] = zView.getInt32(4 * w, true);
+  }
+  const group = t.granularity === 'group-cols' ? t.group : inF;
+  const gIdx = t.gIdx ?? Int32Array.from({ length: inF }, (_, c) => Math.floor(c / group));
+  return [
+    { name: `${prefix}.qweight`, dtype: 'I32', shape: [words, out], data: qweight },
+    { name: `${prefix}.qzeros`, dtype: 'I32', shape: [ng, zWords], data: qzeros },
+    { name: `${prefix}.scales`, dtype: 'F16', shape: [ng, out], data: scales },
+    { name: `${prefix}.g_idx`, dtype: 'I32', shape: [inF], data: gIdx },
+  ];
+}
+
+function gptqConfigOf(name: string, t: PackedIntTensor): Pick<GptqQuantizeConfig, 'bits' | 'group_size' | 'sym'> {
+  return { bits: t.bits, group_size: t.granularity === 'per-oc' ? -1 : t.group, sym: t.zeros === null };
+}
+
+function metadataJson(meta: Map<string, GgufValue>): string {
+  // bigints (u64/i64 values) as decimal strings; the stored type says to read them back as bigints
+  return JSON.stringify([...meta].filter(([k]) => !k.startsWith('lowbit.')).map(([k, v]) => [k, v]), (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+}
+
+function metadataFromJson(text: string, where: string): Map<string, GgufValue> {
+  let entries: [string, GgufValue][];
+  try {
+    entries = JSON.parse(text);
+  } catch (e) {
+    throw new LowbitError('E_BAD_FILE', `${where}: __metadata__ lowbit.gguf_metadata is not JSON (${(e as Error).message})`);
+  }
+  const big = (type: number, x: unknown) => (type === 10 || type === 11 ? BigInt(x as string) : x);
+  return new Map(entries.map(([k, v]) => [k, v.type === 9 ? { ...v, value: v.value.map((x) => big(v.itemType, x)) } : { ...v, value: big(v.type, v.value) }] as [string, GgufValue]));
+}
+
+/**
+ * Writes an in-memory Llama-family model (loaded from GGUF, layers quantized) as one safetensors
+ * file, atomically. INT-k layers that the GPTQ layout holds must share bits, group size and symmetry
+ * (one quantize_config for the file); a mix, or ggml block layers, is an E_UNSUPPORTED error before
+ * anything is written.
+ */
+export async function saveModelSafetensors(model: LlamaModel, output: string, options: SafetensorsSaveOptions = {}): Promise<void> {
+  const src = model.gguf;
+  if (!src) throw new LowbitError('E_MISSING', `${model.name}: saving needs a model loaded from GGUF (its metadata and tokenizer go into the file)`);
+  const c = model.config;
+  if (c.variant) throw new LowbitError('E_UNSUPPORTED', `${model.name}: quantized safetensors are written for Llama-family models; ${c.architecture} is not one`);
+  const linears = model.linears();
+  const names = new Set(linears.map((l) => l.name));
+  for (const n of options.packed?.keys() ?? []) if (!names.has(n)) throw new LowbitError('E_MISSING', `${model.name}: packed layer ${n} is not a linear layer of the model`);
+  const stored = new Map(linears.map((l) => [l.name, options.packed?.get(l.name) ?? storedFromSource(l.name, l.source)]));
+  let cfg: ReturnType<typeof gptqConfigOf> | null = null;
+  let anyZeroAtZero = false;
+  let descAct = false;
+  for (const [name, t] of stored) {
+    const l = model.linear(name);
+    if (t && (t.shape[0] !== l.rows || t.shape[1] !== l.cols)) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${t.shape}], the layer is [${l.rows}, ${l.cols}]`);
+    if (!t && l.source.format !== 'f32') {
+      throw new LowbitError('E_UNSUPPORTED', `${name}: ${l.source.format} layers are llama.cpp blocks with no safetensors layout here; write them to a .gguf file`);
+    }
+    if (!gptqEligible(t)) continue;
+    const k = gptqConfigOf(name, t);
+    if (cfg && (cfg.bits !== k.bits || cfg.group_size !== k.group_size || cfg.sym !== k.sym)) {
+      throw new LowbitError('E_UNSUPPORTED', `${name}: int${k.bits} group ${k.group_size} ${k.sym ? 'sym' : 'asym'} differs from the other layers' int${cfg.bits} group ${cfg.group_size} ${cfg.sym ? 'sym' : 'asym'}; one GPTQ quantize_config covers a file (save as .gguf)`);
+    }
+    cfg = k;
+    if (t.zeros?.some((z) => z === 0)) anyZeroAtZero = true;
+    if (t.gIdx) descAct = true;
+  }
+  // v1 stores zero − 1, which cannot hold a zero point of 0: such files use v2 (zero as is)
+  const v2 = anyZeroAtZero;
+  const tensors: SafetensorsTensorToWrite[] = [];
+  const lowbitTensors: Record<string, { type: LowbitTensorType; shape: [number, number]; params?: LowbitIntParams }> = {};
+  const e = model.weights.tokenEmbd;
+  const embd = new Float32Array(c.vocabSize * c.dim);
+  for (let i = 0; i < c.vocabSize; i++) dequantize(e.type, e.data, i * e.rowBytes, c.dim, embd, i * c.dim);
+  tensors.push({ name: 'model.embed_tokens.weight', dtype: 'F32', shape: [c.vocabSize, c.dim], data: embd });
+  tensors.push({ name: 'model.norm.weight', dtype: 'F32', shape: [c.dim], data: model.weights.outputNorm });
+  model.weights.layers.forEach((l, i) => {
+    tensors.push({ name: `model.layers.${i}.input_layernorm.weight`, dtype: 'F32', shape: [c.dim], data: l.attnNorm });
+    tensors.push({ name: `model.layers.${i}.post_attention_layernorm.weight`, dtype: 'F32', shape: [c.dim], data: l.ffnNorm });
+  });
+  for (const l of linears) {
+    const hf = l.name === 'output.weight' ? 'lm_head.weight' : ggufToHfName(l.name);
+    const prefix = hf.replace(/\.weight$/, '');
+    const perm = rowsPermutation(l.name, c, true);
+    let t = stored.get(l.name) ?? null;
+    if (t && perm) t = permuteStoredRows(l.name, t, perm);
+    if (gptqEligible(t)) tensors.push(...gptqTensors(prefix, t, v2));
+    else if (t) {
+      const enc = encodeLowbit(t, `tensor ${l.name}`);
+      tensors.push({ name: `${prefix}.lowbit_packed`, dtype: 'U8', shape: [enc.bytes.byteLength], data: enc.bytes });
+      lowbitTensors[prefix] = { type: enc.type, shape: t.shape, ...(enc.params ? { params: enc.params } : {}) };
+    } else {
+      const w = (l.source as { data: Float32Array }).data;
+      const data = perm ? new Float32Array(w.length) : w;
+      if (perm) perm.forEach((s, r) => data.set(w.subarray(s * l.cols, (s + 1) * l.cols), r * l.cols));
+      tensors.push({ name: hf, dtype: 'F32', shape: [l.rows, l.cols], data });
+    }
+  }
+  const quantizeConfig: GptqQuantizeConfig | null = cfg && {
+    ...cfg, desc_act: descAct, static_groups: options.staticGroups ?? false, true_sequential: true, damp_percent: options.damp ?? 0.01,
+    quant_method: 'gptq', checkpoint_format: v2 ? 'gptq_v2' : 'gptq',
+  };
+  const metadata: Record<string, string> = {
+    format: 'pt',
+    'lowbit.format_version': '1',
+    'lowbit.gguf_metadata': metadataJson(src.metadata),
+  };
+  if (quantizeConfig) metadata.quantize_config = JSON.stringify(quantizeConfig);
+  if (Object.keys(lowbitTensors).length) metadata['lowbit.tensors'] = JSON.stringify(lowbitTensors);
+  await writeSafetensors(output, tensors, metadata);
+}
+
+/** One GPTQ layer back to a formats INT-k tensor [out, in] (GGUF row order restored by the caller). */
+async function gptqLayer(st: SafetensorsFile, prefix: string, q: GptqQuantizeConfig, rows: number, cols: number): Promise<PackedIntTensor> {
+  const where = `${st.source.name}: ${prefix}`;
+  const info = (n: string) => {
+    const t = st.tensors.get(`${prefix}.${n}`);
+    if (!t) throw new LowbitError('E_MISSING', `${where}.${n} is missing`);
+    return t;
+  };
+  const b = q.bits;
+  const words = (Math.ceil(cols / 32) * b * 32) / 32;
+  const ng = q.group_size === -1 ? 1 : Math.ceil(cols / q.group_size);
+  const zWords = (Math.ceil(rows / 32) * b * 32) / 32;
+  const want: [string, string, number[]][] = [['qweight', 'I32', [words, rows]], ['qzeros', 'I32', [ng, zWords]], ['scales', 'F16', [ng, rows]], ['g_idx', 'I32', [cols]]];
+  for (const [n, dtype, shape] of want) {
+    const t = info(n);
+    if (t.dtype !== dtype || t.shape.join() !== shape.join()) throw new LowbitError('E_SHAPE', `${where}.${n} is ${t.dtype} [${t.shape}], the layer [${rows}, ${cols}] at ${b} bits, group ${q.group_size} needs ${dtype} [${shape}]`);
+  }
+  const qw = new DataView((await readSafetensorsBytes(st, `${prefix}.qweight`)).buffer);
+  const qz = await readSafetensorsBytes(st, `${prefix}.qzeros`);
+  const sc = new DataView((await readSafetensorsBytes(st, `${prefix}.scales`)).buffer);
+  const gi = new DataView((await readSafetensorsBytes(st, `${prefix}.g_idx`)).buffer);
+  const rb = rowBytes(cols, b);
+  const codes = new Uint8Array(rows * rb);
+  const row = new Uint8Array(words * 4);
+  const rowView = new DataView(row.buffer);
+  for (let o = 0; o < rows; o++) {
+    for (let w = 0; w < words; w++) rowView.setInt32(4 * w, qw.getInt32(4 * (w * rows + o), true), true);
+    codes.set(row.subarray(0, rb), o * rb);
+    // the last byte may hold padding codes past `cols`: clear them so equal tensors compare equal
+    const used = cols * b - (rb - 1) * 8;
+    codes[o * rb + rb - 1] &= (1 << used) - 1;
+  }
+  const scales = new Float32Array(rows * ng);
+  const zeros = q.sym ? null : new Float32Array(rows * ng);
+  const v1 = q.checkpoint_format !== 'gptq_v2';
+  for (let g = 0; g < ng; g++) {
+    const zRow = qz.subarray(g * zWords * 4, (g + 1) * zWords * 4);
+    for (let o = 0; o < rows; o++) {
+      scales[o * ng + g] = f16ToF32(sc.getUint16(2 * (g * rows + o), true));
+      const z = readBits(zRow, o * b, b) + (v1 ? 1 : 0);
+      if (zeros) zeros[o * ng + g] = z;
+      else if (z !== 2 ** (b - 1)) throw new LowbitError('E_BAD_FILE', `${where}: quantize_config says sym, but group ${g} of output ${o} has zero point ${z}, not ${2 ** (b - 1)}`);
+    }
+  }
+  const group = q.group_size === -1 ? cols : q.group_size;
+  const gIdx = Int32Array.from({ length: cols }, (_, c) => gi.getInt32(4 * c, true));
+  const contiguous = gIdx.every((g, c) => g === Math.floor(c / group));
+  const t: PackedIntTensor = {
+    kind: 'int', bits: b, symmetric: q.sym, shape: [rows, cols], granularity: q.group_size === -1 ? 'per-oc' : 'group-cols', group, scales, zeros, codes,
+  };
+  if (!contiguous) t.gIdx = gIdx;
+  return t;
+}
+
+/**
+ * Loads a quantized safetensors file written by `saveModelSafetensors` (config and tokenizer from its
+ * `__metadata__`); GPTQ and lowbit layers run packed as they do from GGUF.
+ */
+export async function loadQuantizedSafetensors(path: string, options: { kernels?: Kernels } = {}): Promise<LlamaModel> {
+  const st = await readSafetensors(path);
+  const made: Linear[] = [];
+  try {
+    const meta = st.metadata;
+    if (!meta['lowbit.gguf_metadata']) {
+      throw new LowbitError('E_UNSUPPORTED', `${path}: no lowbit.gguf_metadata in __metadata__ (not a model file lowbit wrote); a Hugging Face checkpoint directory loads as a directory`);
+    }
+    const metadata = metadataFromJson(meta['lowbit.gguf_metadata'], path);
+    const fake: GgufFile = { source: bytesSource(new Uint8Array(0), path), version: 3, alignment: 32, metadata, tensors: new Map(), dataOffset: 0 };
+    const c = llamaConfig(fake);
+    const tokenizer = tokenizerFromGguf(fake);
+    let q: GptqQuantizeConfig | null = null;
+    let lowbit: Record<string, { type: LowbitTensorType; shape: [number, number]; params?: LowbitIntParams }> = {};
+    try {
+      if (meta.quantize_config) q = JSON.parse(meta.quantize_config);
+      if (meta['lowbit.tensors']) lowbit = JSON.parse(meta['lowbit.tensors']);
+    } catch (e) {
+      throw new LowbitError('E_BAD_FILE', `${path}: __metadata__ quantize_config / lowbit.tensors is not JSON (${(e as Error).message})`);
+    }
+    if (q && (!GPTQ_BITS.has(q.bits) || q.quant_method !== 'gptq')) throw new LowbitError('E_UNSUPPORTED', `${path}: quantize_config ${JSON.stringify(q)}: lowbit reads GPTQ at 2, 3, 4 or 8 bits`);
+    const k = options.kernels ?? (await loadKernels());
+    const f32 = async (name: string, shape: number[]) => {
+      const t = st.tensors.get(name);
+      if (!t) throw new LowbitError('E_MISSING', `${path}: tensor ${name} is missing`);
+      if (t.shape.join() !== shape.join()) throw new LowbitError('E_SHAPE', `${path}: tensor ${name} has shape [${t.shape}], the config implies [${shape}]`);
+      return readSafetensorsF32(st, name);
+    };
+    const lin = async (gguf: string, rows: number, cols: number): Promise<Linear> => {
+      const hf = gguf === 'output.weight' ? 'lm_head.weight' : ggufToHfName(gguf);
+      const prefix = hf.replace(/\.weight$/, '');
+      const perm = rowsPermutation(gguf, c, false);
+      let w: LinearWeight;
+      if (st.tensors.has(`${prefix}.qweight`)) {
+        if (!q) throw new LowbitError('E_BAD_FILE', `${path}: ${prefix}.qweight without a quantize_config in __metadata__`);
+        let t: StoredLayer = await gptqLayer(st, prefix, q, rows, cols);
+        if (perm) t = permuteStoredRows(gguf, t, perm);
+        w = linearWeightFromPacked(t);
+      } else if (st.tensors.has(`${prefix}.lowbit_packed`)) {
+        const d = lowbit[prefix];
+        if (!d || !LOWBIT_TYPES[d.type]) throw new LowbitError('E_BAD_FILE', `${path}: ${prefix}.lowbit_packed has no entry in __metadata__ lowbit.tensors`);
+        if (d.shape[0] !== rows || d.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${path}: ${prefix} is [${d.shape}], the config implies [${rows}, ${cols}]`);
+        let t = decodeLowbit(d.type, [cols, rows], d.params, await readSafetensorsBytes(st, `${prefix}.lowbit_packed`), `${path}: ${prefix}`);
+        if (perm) t = permuteStoredRows(gguf, t, perm);
+        w = linearWeightFromPacked(t);
+      } else {
+        const data = await f32(hf, [rows, cols]);
+        const out = perm ? new Float32Array(data.length) : data;
+        if (perm) perm.forEach((s, r) => out.set(data.subarray(s * cols, (s + 1) * cols), r * cols));
+        w = { format: 'f32', shape: [rows, cols], data: out };
+      }
+      const l = new Linear(k, gguf, w);
+      made.push(l);
+      return l;
+    };
+    const kvDim = c.nKvHeads * c.headDim;
+    const layers: LayerWeights[] = [];
+    for (let i = 0; i < c.nLayers; i++) {
+      const b = `blk.${i}.`;
+      layers.push({
+        attnNorm: await f32(`model.layers.${i}.input_layernorm.weight`, [c.dim]),
+        wq: await lin(`${b}attn_q.weight`, c.dim, c.dim),
+        wk: await lin(`${b}attn_k.weight`, kvDim, c.dim),
+        wv: await lin(`${b}attn_v.weight`, kvDim, c.dim),
+        wo: await lin(`${b}attn_output.weight`, c.dim, c.dim),
+        ffnNorm: await f32(`model.layers.${i}.post_attention_layernorm.weight`, [c.dim]),
+        w1: await lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim),
+        w2: await lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim),
+        w3: await lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim),
+      });
+    }
+    const embd = await f32('model.embed_tokens.weight', [c.vocabSize, c.dim]);
+    const model = new LlamaModel(path, c, {
+      tokenEmbd: { type: 'F32', data: new Uint8Array(embd.buffer, embd.byteOffset, embd.byteLength), rowBytes: c.dim * 4 },
+      layers,
+      outputNorm: await f32('model.norm.weight', [c.dim]),
+      output: await lin('output.weight', c.vocabSize, c.dim),
+    }, tokenizer, k);
+    return model;
+  } catch (e) {
+    for (const l of made) l.free();
+    throw e;
+  } finally {
+    await st.source.close();
+  }
+}
