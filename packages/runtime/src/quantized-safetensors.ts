@@ -102,7 +102,7 @@ function gptqEligible(t: StoredLayer | null): t is PackedIntTensor {
 }
 
 /** The GPTQ tensors of one layer [rows = out, cols = in]: qweight / qzeros packed into int32 along in / out. */
-function gptqTensors(prefix: string, t: PackedIntTensor, v2: boolean): SafetensorsTensorToWrite[] {
+export function gptqTensors(prefix: string, t: PackedIntTensor, v2: boolean): SafetensorsTensorToWrite[] {
   const [out, inF] = t.shape;
   const b = t.bits;
   // 32 values fill exactly b int32 words; a dimension that is not a multiple of 32 is padded with zero codes

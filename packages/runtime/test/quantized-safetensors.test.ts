@@ -10,7 +10,7 @@ import { f16ToF32, f32ToF16 } from '../src/half.js';
 import { type MxRowsTensor, type StoredLayer, dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { type LlamaModel, loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
-import { loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
+import { gptqTensors, loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
 import { readSafetensors, readSafetensorsBytes, writeSafetensors } from '../src/safetensors.js';
 import { modelFile } from './helpers.js';
 
@@ -52,6 +52,34 @@ function shuffledGIdx(cols: number, group: number): Int32Array {
 }
 
 describe('quantized safetensors', () => {
+  it('3-bit qweight words are the ones AutoGPTQ\'s pack loop builds (32 codes in 3 words, codes 10 and 21 split across words)', () => {
+    const codes = Array.from({ length: 64 }, (_, i) => (i * 5 + 3) % 8);
+    const packedCodes = new Uint8Array(24); // the int-k convention: code i at bit 3i of the row
+    codes.forEach((u, i) => {
+      for (let k = 0; k < 3; k++) if ((u >> k) & 1) packedCodes[(i * 3 + k) >> 3] |= 1 << ((i * 3 + k) & 7);
+    });
+    const one: PackedIntTensor = { kind: 'int', bits: 3, symmetric: true, shape: [1, 64], granularity: 'per-oc', group: 64, scales: Float32Array.of(1), zeros: null, codes: packedCodes };
+    const qw = gptqTensors('p', one, false)[0].data as Int32Array;
+    // the loop, per 32 codes v[0..31]: word0 = v0..v9 at 3j, v10 << 30; word1 = v10 >> 2, v11..v20 at 3j+1,
+    // v21 << 31; word2 = v21 >> 1, v22..v31 at 3j+2 (uint32 arithmetic)
+    const words: number[] = [];
+    for (let base = 0; base < 64; base += 32) {
+      const v = codes.slice(base, base + 32);
+      let w0 = 0;
+      let w1 = 0;
+      let w2 = 0;
+      for (let j = 0; j < 10; j++) w0 |= v[j] << (3 * j);
+      w0 |= v[10] << 30;
+      w1 |= (v[10] >> 2) & 1;
+      for (let j = 0; j < 10; j++) w1 |= v[11 + j] << (3 * j + 1);
+      w1 |= v[21] << 31;
+      w2 |= (v[21] >> 1) & 3;
+      for (let j = 0; j < 10; j++) w2 |= v[22 + j] << (3 * j + 2);
+      words.push(w0 | 0, w1 | 0, w2 | 0);
+    }
+    expect(Array.from(qw)).toEqual(words);
+  });
+
   const cases = [
     { bits: 4, symmetric: true, group: 32, actOrder: false },
     { bits: 3, symmetric: true, group: 32, actOrder: true },
