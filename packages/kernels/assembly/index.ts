@@ -35,3 +35,4 @@ export { gemv_lut_groups, gemv_bitplanes } from './formats-gemv';
 export { dequant_lut_groups, dequant_bcq } from './formats-lut-decode';
 export { int_group_params, encode_int_groups, quantize_mx, quantize_absmax_lut } from './formats-encode';
 export { attention_f32 } from './attention';
+export { silu_mul_f32 } from './elementwise';

@@ -23,6 +23,7 @@ export interface KernelExports {
   prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): number;
   ggml_tiled_bytes(kind: number, rows: number, cols: number): number;
   act_splats(xs: number, xsum: number, n: number, dst: number): void;
+  silu_mul_f32(g: number, u: number, n: number): void;
   attention_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
@@ -321,6 +322,21 @@ export class Kernels {
       const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
       this.runRows('attention_f32', [s.put(q), kc, vc, po, att, n, pos, nHeads, nKvHeads, headDim, scaleBits], nHeads);
       return s.get(po, o);
+    });
+  }
+
+  /**
+   * SwiGLU's gating, in place: u[i] = u[i]·g[i]/(1 + e^−g[i]) (reference.siluMul; e^x within ~2 ulp
+   * in the SIMD builds). Returns u.
+   */
+  siluMul(g: Float32Array, u: Float32Array): Float32Array {
+    checkVector('siluMul', 'g', g, g.length);
+    checkVector('siluMul', 'u', u, g.length);
+    if (u.length === 0) return u;
+    return this.scoped((s) => {
+      const pu = s.put(u);
+      this.exports.silu_mul_f32(s.put(g), pu, u.length);
+      return s.get(pu, u);
     });
   }
 

@@ -241,3 +241,9 @@ export function attentionF32(q: Float32Array, keys: Float32Array, values: Float3
   }
   return out;
 }
+
+/** SwiGLU's gating, in place: u[i] = u[i]·g[i]/(1 + e^−g[i]) (the kernels' siluMul). Returns u. */
+export function siluMul(g: Float32Array, u: Float32Array): Float32Array {
+  for (let i = 0; i < u.length; i++) u[i] *= g[i] / (1 + Math.exp(-g[i]));
+  return u;
+}

@@ -86,3 +86,16 @@ describe('attention in a pool', () => {
     kc.free();
   });
 });
+
+describe.each(['relaxed', 'simd', 'scalar'] as const)('siluMul (%s)', (variant) => {
+  it('equals reference.siluMul to a few ulp, including large |g|', async () => {
+    const k = await createKernels({ variant });
+    const r = rng(5);
+    const g = Float32Array.from({ length: 1003 }, (_, i) => (i < 8 ? [-200, -90, -88, -20, 20, 88, 90, 200][i] : (r() * 2 - 1) * 12));
+    const u = randF32(r, g.length, 3);
+    const got = k.siluMul(g, u.slice());
+    const want = reference.siluMul(g, u.slice());
+    // e^x to ~2 ulp, then one division and one product: relative 1e-6 per element
+    for (let i = 0; i < g.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-6 * Math.abs(want[i]) + 1e-30);
+  });
+});

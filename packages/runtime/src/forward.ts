@@ -184,7 +184,7 @@ export class Session {
       const hu = this.buf('u', n * hiddenDim);
       if (w.w1) {
         const [u, g] = this.linears([w.w3, w.w1], xb, n, [hu, this.buf('g', n * hiddenDim)]); // (n, hiddenDim) each
-        for (let i = 0; i < n * hiddenDim; i++) u[i] *= g[i] / (1 + Math.exp(-g[i])); // SwiGLU: silu(gate)·up
+        m.kernels.siluMul(g, u); // SwiGLU: silu(gate)·up (a JS Math.exp loop was ~2% of a 1B token)
       } else {
         const u = this.linear(w.w3, xb, n, hu);
         for (let i = 0; i < n * hiddenDim; i++) u[i] = gelu(u[i]);
