@@ -12,6 +12,9 @@ import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
 import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig } from './model.js';
 import { type SafetensorsDtype, type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
+import { type GptqQuantizeConfig, gptqLayer, permuteStoredRows, ropeRows } from './quantized-safetensors.js';
+import { linearWeightFromPacked } from './packed-linear.js';
+import type { LinearWeight } from './linear.js';
 import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
 import type { Tokenizer } from './tokenizer-spm.js';
 
@@ -80,6 +83,8 @@ interface HfConfig {
   tie_word_embeddings?: boolean;
   bos_token_id?: number;
   eos_token_id?: number | number[];
+  /** transformers' GPTQConfig of a GPTQ checkpoint (also read from quantize_config.json). */
+  quantization_config?: Partial<GptqQuantizeConfig> & { quant_method?: string };
 }
 
 async function readJson<T>(path: string): Promise<T> {
@@ -119,7 +124,27 @@ export interface HfLoadOptions {
   tokenizer?: Tokenizer;
 }
 
-/** Loads a Hugging Face Llama / Mistral / Qwen2 checkpoint directory. */
+/**
+ * The GPTQ parameters of a checkpoint: config.json's `quantization_config` (transformers) or
+ * quantize_config.json (AutoGPTQ); null when the model is not GPTQ-quantized.
+ */
+async function gptqConfig(dir: string, hc: HfConfig): Promise<GptqQuantizeConfig | null> {
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const side = join(dir, 'quantize_config.json');
+  const q = hc.quantization_config ?? (existsSync(side) ? await readJson<HfConfig['quantization_config']>(side) : undefined);
+  if (!q) return null;
+  if ((q.quant_method ?? 'gptq') !== 'gptq') throw new LowbitError('E_UNSUPPORTED', `${dir}: quantization "${q.quant_method}" is not supported (lowbit reads GPTQ checkpoints)`);
+  const bits = Number(q.bits);
+  if (![2, 3, 4, 8].includes(bits)) throw new LowbitError('E_UNSUPPORTED', `${dir}: GPTQ at ${q.bits} bits is not supported (2, 3, 4 or 8)`);
+  return {
+    bits, group_size: Number(q.group_size ?? -1), desc_act: Boolean(q.desc_act), sym: q.sym ?? true, static_groups: Boolean(q.static_groups),
+    true_sequential: q.true_sequential ?? true, damp_percent: Number(q.damp_percent ?? 0.01), quant_method: 'gptq',
+    checkpoint_format: q.checkpoint_format === 'gptq_v2' ? 'gptq_v2' : 'gptq',
+  };
+}
+
+/** Loads a Hugging Face Llama / Mistral / Qwen2 checkpoint directory (GPTQ-quantized ones too: their layers run packed). */
 export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Promise<LlamaModel> {
   const { join } = await import('node:path');
   const cfgPath = join(dir, 'config.json');
@@ -155,7 +180,22 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
   const opt = async (hf: string, n: number) => (shards.has(hf) ? get(hf, [n]) : undefined);
   const kvDim = c.nKvHeads * headDim;
   const layers: LayerWeights[] = [];
-  const lin = (name: string, rows: number, cols: number, data: Float32Array, bias?: Float32Array) => new Linear(k, name, { format: 'f32', shape: [rows, cols], data }, bias);
+  const gptq = await gptqConfig(dir, hc);
+  /** A projection: GPTQ-packed (qweight/qzeros/scales/g_idx, kept packed) or f32; `heads` reorders RoPE rows. */
+  const weight = async (hf: string, rows: number, cols: number, heads = 0): Promise<LinearWeight> => {
+    const prefix = hf.replace(/\.weight$/, '');
+    const st = shards.get(`${prefix}.qweight`);
+    if (st) {
+      if (!gptq) throw new LowbitError('E_BAD_FILE', `${dir}: ${prefix}.qweight but no GPTQ quantization_config in config.json (or quantize_config.json)`);
+      let t: Awaited<ReturnType<typeof gptqLayer>> | ReturnType<typeof permuteStoredRows> = await gptqLayer(st, prefix, gptq, rows, cols);
+      if (heads) t = permuteStoredRows(hf, t, ropeRows(heads, headDim, false));
+      return linearWeightFromPacked(t);
+    }
+    const data = await get(hf, [rows, cols]);
+    return { format: 'f32', shape: [rows, cols], data: heads ? permuteRope(data, heads, cols, true) : data };
+  };
+  const lin = (name: string, rows: number, cols: number, w: Float32Array | LinearWeight, bias?: Float32Array) =>
+    new Linear(k, name, w instanceof Float32Array ? { format: 'f32', shape: [rows, cols], data: w } : w, bias);
   try {
     for (let l = 0; l < c.nLayers; l++) {
       const p = `model.layers.${l}.`;
@@ -164,18 +204,18 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
       const kb = await opt(`${p}self_attn.k_proj.bias`, kvDim);
       layers.push({
         attnNorm: await get(`${p}input_layernorm.weight`, [c.dim]),
-        wq: lin(`${b}attn_q.weight`, c.dim, c.dim, permuteRope(await get(`${p}self_attn.q_proj.weight`, [c.dim, c.dim]), c.nHeads, c.dim, true), qb && permuteRope(qb, c.nHeads, 1, true)),
-        wk: lin(`${b}attn_k.weight`, kvDim, c.dim, permuteRope(await get(`${p}self_attn.k_proj.weight`, [kvDim, c.dim]), c.nKvHeads, c.dim, true), kb && permuteRope(kb, c.nKvHeads, 1, true)),
-        wv: lin(`${b}attn_v.weight`, kvDim, c.dim, await get(`${p}self_attn.v_proj.weight`, [kvDim, c.dim]), await opt(`${p}self_attn.v_proj.bias`, kvDim)),
-        wo: lin(`${b}attn_output.weight`, c.dim, c.dim, await get(`${p}self_attn.o_proj.weight`, [c.dim, c.dim])),
+        wq: lin(`${b}attn_q.weight`, c.dim, c.dim, await weight(`${p}self_attn.q_proj.weight`, c.dim, c.dim, c.nHeads), qb && permuteRope(qb, c.nHeads, 1, true)),
+        wk: lin(`${b}attn_k.weight`, kvDim, c.dim, await weight(`${p}self_attn.k_proj.weight`, kvDim, c.dim, c.nKvHeads), kb && permuteRope(kb, c.nKvHeads, 1, true)),
+        wv: lin(`${b}attn_v.weight`, kvDim, c.dim, await weight(`${p}self_attn.v_proj.weight`, kvDim, c.dim), await opt(`${p}self_attn.v_proj.bias`, kvDim)),
+        wo: lin(`${b}attn_output.weight`, c.dim, c.dim, await weight(`${p}self_attn.o_proj.weight`, c.dim, c.dim)),
         ffnNorm: await get(`${p}post_attention_layernorm.weight`, [c.dim]),
-        w1: lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim, await get(`${p}mlp.gate_proj.weight`, [c.hiddenDim, c.dim])),
-        w2: lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim, await get(`${p}mlp.down_proj.weight`, [c.dim, c.hiddenDim])),
-        w3: lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim, await get(`${p}mlp.up_proj.weight`, [c.hiddenDim, c.dim])),
+        w1: lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim, await weight(`${p}mlp.gate_proj.weight`, c.hiddenDim, c.dim)),
+        w2: lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim, await weight(`${p}mlp.down_proj.weight`, c.dim, c.hiddenDim)),
+        w3: lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim, await weight(`${p}mlp.up_proj.weight`, c.hiddenDim, c.dim)),
       });
     }
     const embd = await get('model.embed_tokens.weight', [c.vocabSize, c.dim]);
-    const head = shards.has('lm_head.weight') ? await get('lm_head.weight', [c.vocabSize, c.dim]) : embd;
+    const head = shards.has('lm_head.weight') || shards.has('lm_head.qweight') ? await weight('lm_head.weight', c.vocabSize, c.dim) : embd;
     let tokenizer = options.tokenizer;
     if (!tokenizer) {
       const eos = Array.isArray(hc.eos_token_id) ? hc.eos_token_id[0] : hc.eos_token_id;

@@ -46,7 +46,7 @@ export interface SafetensorsSaveOptions {
 const GPTQ_BITS = new Set([2, 3, 4, 8]);
 
 /** Rows in the order of the other RoPE layout: HF rotates half-split pairs, GGUF adjacent pairs (hf-model.ts permuteRope). */
-function ropeRows(heads: number, headDim: number, toHf: boolean): Int32Array {
+export function ropeRows(heads: number, headDim: number, toHf: boolean): Int32Array {
   const half = headDim / 2;
   const src = new Int32Array(heads * headDim);
   for (let h = 0; h < heads; h++) {
@@ -63,7 +63,7 @@ function ropeRows(heads: number, headDim: number, toHf: boolean): Int32Array {
 }
 
 /** Row r of the result = row src[r] of `t` (scales follow their rows). */
-function permuteStoredRows(name: string, t: StoredLayer, src: Int32Array): StoredLayer {
+export function permuteStoredRows(name: string, t: StoredLayer, src: Int32Array): StoredLayer {
   const [rows, cols] = t.shape;
   if (t.kind === 'mx-rows') {
     const nb = Math.ceil(cols / 32);
@@ -241,7 +241,7 @@ export async function saveModelSafetensors(model: LlamaModel, output: string, op
 }
 
 /** One GPTQ layer back to a formats INT-k tensor [out, in] (GGUF row order restored by the caller). */
-async function gptqLayer(st: SafetensorsFile, prefix: string, q: GptqQuantizeConfig, rows: number, cols: number): Promise<PackedIntTensor> {
+export async function gptqLayer(st: SafetensorsFile, prefix: string, q: GptqQuantizeConfig, rows: number, cols: number): Promise<PackedIntTensor> {
   const where = `${st.source.name}: ${prefix}`;
   const info = (n: string) => {
     const t = st.tensors.get(`${prefix}.${n}`);
@@ -273,22 +273,23 @@ async function gptqLayer(st: SafetensorsFile, prefix: string, q: GptqQuantizeCon
     codes[o * rb + rb - 1] &= (1 << used) - 1;
   }
   const scales = new Float32Array(rows * ng);
-  const zeros = q.sym ? null : new Float32Array(rows * ng);
+  const zeros = new Float32Array(rows * ng);
   const v1 = q.checkpoint_format !== 'gptq_v2';
   for (let g = 0; g < ng; g++) {
     const zRow = qz.subarray(g * zWords * 4, (g + 1) * zWords * 4);
     for (let o = 0; o < rows; o++) {
       scales[o * ng + g] = f16ToF32(sc.getUint16(2 * (g * rows + o), true));
-      const z = readBits(zRow, o * b, b) + (v1 ? 1 : 0);
-      if (zeros) zeros[o * ng + g] = z;
-      else if (z !== 2 ** (b - 1)) throw new LowbitError('E_BAD_FILE', `${where}: quantize_config says sym, but group ${g} of output ${o} has zero point ${z}, not ${2 ** (b - 1)}`);
+      zeros[o * ng + g] = readBits(zRow, o * b, b) + (v1 ? 1 : 0);
     }
   }
+  // symmetric: every zero point is 2^(b−1), the implicit zero of formats' symmetric INT-k (a file
+  // that says sym but stores other zeros keeps them: the stored values are what the weights are)
+  const implicit = q.sym && zeros.every((z) => z === 2 ** (b - 1));
   const group = q.group_size === -1 ? cols : q.group_size;
   const gIdx = Int32Array.from({ length: cols }, (_, c) => gi.getInt32(4 * c, true));
   const contiguous = gIdx.every((g, c) => g === Math.floor(c / group));
   const t: PackedIntTensor = {
-    kind: 'int', bits: b, symmetric: q.sym, shape: [rows, cols], granularity: q.group_size === -1 ? 'per-oc' : 'group-cols', group, scales, zeros, codes,
+    kind: 'int', bits: b, symmetric: implicit, shape: [rows, cols], granularity: q.group_size === -1 ? 'per-oc' : 'group-cols', group, scales, zeros: implicit ? null : zeros, codes,
   };
   if (!contiguous) t.gIdx = gIdx;
   return t;

@@ -1,6 +1,6 @@
 // Quantized models as one safetensors file: INT-k in the GPTQ checkpoint layout (qweight / qzeros /
 // scales / g_idx, quantize_config in __metadata__), MX and other INT-k in lowbit's layout.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type PackedIntTensor, dequantizeInt, quantizeInt, quantizeMx, readBits, rowBytes } from '@lowbit/formats';
@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Session } from '../src/forward.js';
 import { f16ToF32, f32ToF16 } from '../src/half.js';
 import { type MxRowsTensor, type StoredLayer, dequantizeMxRows } from '../src/lowbit-tensors.js';
+import { loadHfModel } from '../src/hf-model.js';
 import { type LlamaModel, loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { gptqTensors, loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
@@ -155,6 +156,30 @@ describe('quantized safetensors', () => {
       back.free();
     });
   }
+
+  it('the same file as a Hugging Face GPTQ checkpoint directory (config.json with quantization_config) loads with loadHfModel, packed, with identical logits', async () => {
+    const { model, packed } = await quantized((w, shape) => f16Scales(quantizeInt(w, shape, { bits: 4, symmetric: false, granularity: 'group-cols', group: 32 })));
+    const hfDir = join(dir, 'hf-gptq');
+    mkdirSync(hfDir);
+    await saveModelSafetensors(model, join(hfDir, 'model.safetensors'), { packed });
+    const st = await readSafetensors(join(hfDir, 'model.safetensors'));
+    const q = JSON.parse(st.metadata.quantize_config);
+    await st.source.close();
+    const c = model.config;
+    writeFileSync(join(hfDir, 'config.json'), JSON.stringify({
+      architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: c.dim, intermediate_size: c.hiddenDim, num_hidden_layers: c.nLayers,
+      num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, vocab_size: c.vocabSize, max_position_embeddings: c.contextLength,
+      rms_norm_eps: c.normEps, rope_theta: c.ropeTheta, quantization_config: q,
+    }));
+    const hf = await loadHfModel(hfDir, { tokenizer: model.tokenizer });
+    const own = await loadQuantizedSafetensors(join(hfDir, 'model.safetensors'));
+    expect(hf.linear('blk.0.attn_q.weight').format).toBe('int4');
+    expect(maxLogitDiff(own, hf)).toBe(0);
+    // without the quantization_config the qweight tensors are an error that says so
+    writeFileSync(join(hfDir, 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: c.dim, intermediate_size: c.hiddenDim, num_hidden_layers: c.nLayers, num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, vocab_size: c.vocabSize }));
+    await expect(loadHfModel(hfDir, { tokenizer: model.tokenizer })).rejects.toThrow(/qweight but no GPTQ quantization_config/);
+    for (const m of [model, hf, own]) m.free();
+  });
 
   it('asymmetric zero points of 0 (not representable in GPTQ v1, which stores zero − 1) switch the file to gptq_v2', async () => {
     const { model, packed } = await quantized((w, shape) => {
