@@ -301,3 +301,15 @@ export function act_splats(xs: usize, xsum: usize, n: i32, dst: usize): void {
     }
   }
 }
+
+// Up to three prepared matrices of one input as one row range (a layer's Q, K, V or gate and up):
+// rows [0, rows0) are w0's, the next rows1 w1's, then w2's, so a pool splits them in one job, with
+// one wake-up and one tail instead of three (256-row K and V are jobs of tens of microseconds).
+// rows0 and rows1 must be multiples of 4 (tiles; callers check); each piece runs matmul_ggml_tiled.
+export function matmul_ggml_tiled_multi(kind0: i32, w0: usize, rows0: i32, kind1: i32, w1: usize, rows1: i32, kind2: i32, w2: usize, rows2: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out0: usize, out1: usize, out2: usize, r0: i32, r1: i32): void {
+  const e0 = rows0;
+  const e1 = rows0 + rows1;
+  if (r0 < e0) matmul_ggml_tiled(kind0, w0, rows0, cols, xq, xq16, xs, xsum, batch, out0, r0, min<i32>(r1, e0));
+  if (r1 > e0 && r0 < e1) matmul_ggml_tiled(kind1, w1, rows1, cols, xq, xq16, xs, xsum, batch, out1, max<i32>(r0, e0) - e0, min<i32>(r1, e1) - e0);
+  if (r1 > e1) matmul_ggml_tiled(kind2, w2, rows2, cols, xq, xq16, xs, xsum, batch, out2, max<i32>(r0, e1) - e1, r1 - e1);
+}

@@ -36,3 +36,4 @@ export { dequant_lut_groups, dequant_bcq } from './formats-lut-decode';
 export { int_group_params, encode_int_groups, quantize_mx, quantize_absmax_lut } from './formats-encode';
 export { attention_f32 } from './attention';
 export { silu_mul_f32 } from './elementwise';
+export { matmul_ggml_tiled_multi } from './ggml-tiled';

@@ -20,6 +20,7 @@ export interface KernelExports {
   matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number, r0: number, r1: number): void;
   matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
   matmul_ggml_tiled(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
+  matmul_ggml_tiled_multi(kind0: number, w0: number, rows0: number, kind1: number, w1: number, rows1: number, kind2: number, w2: number, rows2: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out0: number, out1: number, out2: number, r0: number, r1: number): void;
   prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): number;
   ggml_tiled_bytes(kind: number, rows: number, cols: number): number;
   act_splats(xs: number, xsum: number, n: number, dst: number): void;
@@ -66,8 +67,8 @@ const preparedCode = new WeakMap<WasmTensor, number>();
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
-export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32';
-export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32'];
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi'];
 /** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
 export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
 
@@ -277,11 +278,20 @@ export class Kernels {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16);
+      const code = (i: number) => (prepared[i] && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
+      // Two or three prepared matrices whose row counts before the last are whole tiles: one job.
+      if (ws.length >= 2 && ws.length <= 3 && prepared.every(Boolean) && rows.slice(0, -1).every((r) => r % 4 === 0)) {
+        const pos = os.map((o) => s.alloc(o.byteLength));
+        const m = [0, 1, 2].map((i) => (i < ws.length ? [code(i), s.matrix(ws[i]), rows[i]] : [0, 0, 0]));
+        this.runRows('matmul_ggml_tiled_multi', [...m[0], ...m[1], ...m[2], cols, xq, xq16, xs, xsum, batch, pos[0], pos[1], pos[2] ?? 0], rows.reduce((a, b) => a + b, 0));
+        os.forEach((o, i) => s.get(pos[i], o));
+        return os;
+      }
       ws.forEach((w, i) => {
         const o = os[i];
         if (o.length === 0) return;
         const po = s.alloc(o.byteLength);
-        this.runRows(prepared[i] ? 'matmul_ggml_tiled' : 'matmul_ggml', [(prepared[i] && preparedCode.get(w as WasmTensor)) || GGML_KIND[type], s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, batch, po], rows[i]);
+        this.runRows(prepared[i] ? 'matmul_ggml_tiled' : 'matmul_ggml', [code(i), s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, batch, po], rows[i]);
         s.get(po, o);
       });
       return os;

@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { createKernels, type Kernels } from '../src/index-node.js';
+// The pool starts worker_threads from its compiled file, so this test runs the built package (dist/).
+import { createKernelPool, createKernels, type Kernels } from '../dist/index-node.js';
 import { randF16Scale, randF32, randU8, rng } from './helpers.js';
 
-function q40(r: () => number, rows: number, cols: number): Uint8Array {
-  const blocks = randU8(r, rows * (cols / 32) * 18);
+/** Random blocks of a ggml type with sane f16 scales (Q4_1's minimum stays random bits). */
+function ggmlBlocks(r: () => number, type: 'q4_0' | 'q4_1' | 'q8_0', rows: number, cols: number): Uint8Array {
+  const size = { q4_0: 18, q4_1: 20, q8_0: 34 }[type];
+  const blocks = randU8(r, rows * (cols / 32) * size);
   const view = new DataView(blocks.buffer);
-  for (let o = 0; o < blocks.length; o += 18) view.setUint16(o, randF16Scale(r), true);
+  for (let o = 0; o < blocks.length; o += size) view.setUint16(o, randF16Scale(r), true);
   return blocks;
 }
+const q40 = (r: () => number, rows: number, cols: number) => ggmlBlocks(r, 'q4_0', rows, cols);
 
 /** quantize_act_q8's codes, scales and code sums (rc first) for x ([batch, cols]). */
 function actCodes(k: Kernels, x: Float32Array, cols: number, batch: number): number[] {
@@ -57,6 +61,28 @@ describe('ggml activations and shared matmuls', () => {
         ws.forEach((w, i) => expect(Array.from(got[i])).toEqual(Array.from(k.matmulGgml('q4_0', w, shapes[i], cols, x, batch))));
       }
       expect(() => k.matmulGgmlShared('q4_0', ws, [37, 8], cols, new Float32Array(cols), 1)).toThrow(/3 matrices, 2 row counts/);
+    }
+  });
+
+  it('runs two or three prepared matrices as one row range, in one thread and in a pool', async () => {
+    const pool = await createKernelPool({ threads: 2 });
+    try {
+      for (const k of [await createKernels({ variant: 'relaxed' }), await createKernels({ variant: 'simd' }), pool]) {
+        const r = rng(13);
+        const cols = 64;
+        // whole tiles before the last matrix (one job), and not (one job per matrix)
+        for (const [type, shapes] of [['q4_0', [36, 8, 13]], ['q8_0', [64, 4]], ['q4_1', [12, 40, 8]], ['q4_0', [37, 8]], ['q8_0', [8, 0, 4]]] as const) {
+          const ws = shapes.map((rows) => k.prepareGgml(type, ggmlBlocks(r, type, rows, cols), rows, cols));
+          for (const batch of [1, 2]) {
+            const x = randF32(r, batch * cols);
+            const got = k.matmulGgmlShared(type, ws, [...shapes], cols, x, batch);
+            ws.forEach((w, i) => expect(Array.from(got[i])).toEqual(Array.from(k.matmulGgml(type, w, shapes[i], cols, x, batch))));
+          }
+          for (const w of ws) w.free();
+        }
+      }
+    } finally {
+      await pool.close();
     }
   });
 });
