@@ -154,7 +154,8 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
       for (let k = 0; k < nblk; k++, rec += rb, xk += step << 5, planes += step << 6, xsk += step << 2, sumk += step << 2) {
         const x0 = v128.load(xk);
         const x1 = v128.load(xk, 16);
-        const dx = load<f32>(xsk);
+        // Not read where unused (relaxed Q4_0): V8 keeps a dead wasm load, since loads may trap.
+        const dx: f32 = kind == 1 && ASC_FEATURE_RELAXED_SIMD ? 0 : load<f32>(xsk);
         // Relaxed 4-bit kinds read the activation scale and 8·code sum already splatted (act_splats).
         const d = f32x4.mul(v128.load(rec), (kind == 1 || kind == 2) && ASC_FEATURE_RELAXED_SIMD ? v128.load(planes) : f32x4.splat(dx * unit));
         if (kind == 2) {
