@@ -47,7 +47,9 @@ async function lowbitEngine(path: string, threads: number): Promise<Engine & { b
       const prefillMs = (performance.now() - t) / PREFILL;
       t = performance.now();
       for (let i = 0; i < DECODE; i++) s.forward([prompt[i]]);
-      return { prefillMs, decodeMs: (performance.now() - t) / DECODE };
+      const decodeMs = (performance.now() - t) / DECODE;
+      s.free(); // its KV caches live in the kernels' WASM memory
+      return { prefillMs, decodeMs };
     },
     async close() {
       model.free();

@@ -94,6 +94,13 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
   return x0;
 }
 
+// pairSums on codes already split into low (a) and high (b) nibbles.
+// @ts-ignore: decorator
+@inline function pairSumsOf(a: v128, b: v128, x0: v128, x1: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, a), i16x8.relaxed_dot_i8x16_i7x16_s(x1, b));
+  return a;
+}
+
 // Four rows' pair sums reduced to one i32 per row: the lane shuffles of lanesSum4 move 32-bit units,
 // so they can add i16 lanes (two per unit, |sum of four| <= 30480 < 2^15) before the only widening,
 // one pairwise add for the four rows instead of one per row.
@@ -223,9 +230,12 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
         const planes = xq16 + (bk << 6);
         const dx = load<f32>(xs + (bk << 2));
         const sx = load<i32>(xsum + (bk << 2));
-        let dots = lanesSum4(
-          dotPrepped(kind, a0, b0, x0, x1, planes), dotPrepped(kind, a1, b1, x0, x1, planes),
-          dotPrepped(kind, a2, b2, x0, x1, planes), dotPrepped(kind, a3, b3, x0, x1, planes));
+        // Relaxed 4-bit: i16 pair sums reduced across the tile before one widening, as in decode.
+        let dots = kind != 0 && ASC_FEATURE_RELAXED_SIMD
+          ? rowsSum4I16(pairSumsOf(a0, b0, x0, x1), pairSumsOf(a1, b1, x0, x1), pairSumsOf(a2, b2, x0, x1), pairSumsOf(a3, b3, x0, x1))
+          : lanesSum4(
+            dotPrepped(kind, a0, b0, x0, x1, planes), dotPrepped(kind, a1, b1, x0, x1, planes),
+            dotPrepped(kind, a2, b2, x0, x1, planes), dotPrepped(kind, a3, b3, x0, x1, planes));
         if (kind == 1) dots = i32x4.sub(dots, i32x4.splat(sx * off8));
         let v = f32x4.mul(f32x4.convert_i32x4_s(dots), f32x4.mul(d4, f32x4.splat(dx * unit)));
         if (kind == 2) v = f32x4.add(v, f32x4.mul(m4, f32x4.splat(dx * <f32>sx)));
