@@ -138,12 +138,13 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
     // only a few cache lines and a single core streams ~5 GB/s; this loop of plain loads keeps many
     // misses in flight, and the tile is then computed from cache (5632x2048 q4_0 streamed 4.8-5.1 ->
     // 5.8-6.3 GB/s; Q8_0, with more bytes per instruction, gains nothing; strides of 128 or 256
-    // bytes were slower). The reads go in bursts of at least 16 KiB (several tiles of a 2048-column
-    // matrix) whenever the next tile is not read yet: each burst's misses overlap, and the bursts'
-    // latencies, which the compute cannot hide, come fewer times (interleaved A/B, 5632x2048 q4_0
-    // 8.0 -> 8.6 GB/s, 2048x5632 6.4 -> 7.9; bursts of 32 KiB: 8.3).
-    if (kind != 0 && ahead < tile + 2 * tb && ahead < wEnd) {
-      const end = min<usize>(wEnd, max<usize>(tile + 2 * tb, ahead + 16384));
+    // bytes were slower). The reads go in bursts of at least 24 KiB (several tiles of a 2048-column
+    // matrix) whenever less than 8 KiB past the next tile is read: each burst's misses overlap, and
+    // the bursts' latencies, which the compute cannot hide, come fewer times (interleaved A/B,
+    // 16 KiB bursts at the next tile: 5632x2048 q4_0 8.0 -> 8.6 GB/s, 2048x5632 6.4 -> 7.9; then
+    // 24 KiB with the 8 KiB lead, in CPU time under load: 5632x2048 7.2 -> 7.8, 2048x2048 equal).
+    if (kind != 0 && ahead < tile + 2 * tb + 8192 && ahead < wEnd) {
+      const end = min<usize>(wEnd, max<usize>(tile + 2 * tb, ahead + 24576));
       for (let p = ahead; p < end; p += 64) sink += load<u8>(p);
       ahead = end;
     }
