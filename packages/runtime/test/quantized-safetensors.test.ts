@@ -1,6 +1,8 @@
 // Quantized models as one safetensors file: INT-k in the GPTQ checkpoint layout (qweight / qzeros /
 // scales / g_idx, quantize_config in __metadata__), MX and other INT-k in lowbit's layout.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type PackedIntTensor, dequantizeInt, quantizeInt, quantizeMx, readBits, rowBytes } from '@lowbit/formats';
@@ -11,11 +13,13 @@ import { type MxRowsTensor, type StoredLayer, dequantizeMxRows } from '../src/lo
 import { loadHfModel } from '../src/hf-model.js';
 import { type LlamaModel, loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
-import { gptqTensors, loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
+import { gptqTensors, loadQuantizedSafetensors, ropeRows, saveModelSafetensors } from '../src/quantized-safetensors.js';
 import { readSafetensors, readSafetensorsBytes, writeSafetensors } from '../src/safetensors.js';
 import { modelFile } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-qst-'));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** f32 scales rounded through f16, as the GPTQ layout stores them (so the reloaded model is exact). */
@@ -136,6 +140,29 @@ describe('quantized safetensors', () => {
         }
       }
       await st.source.close();
+
+      // an independent NumPy reader (tools/gptq-safetensors-check.py, written from the layout's
+      // definition) decodes every layer to exactly the weights lowbit quantized
+      if (numpy) {
+        const np = join(dir, `np-${c.bits}-${c.group}-${c.symmetric}-${c.actOrder}`);
+        const r = spawnSync('python3', [join(repoRoot, 'tools/gptq-safetensors-check.py'), out, np], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout).layers).toBe(35);
+        for (const [name, t] of packed) {
+          const hf = name.replace(/^blk\.(\d+)\./, 'model.layers.$1.').replace('attn_q.weight', 'self_attn.q_proj').replace('attn_k.weight', 'self_attn.k_proj')
+            .replace('attn_v.weight', 'self_attn.v_proj').replace('attn_output.weight', 'self_attn.o_proj').replace('ffn_gate.weight', 'mlp.gate_proj')
+            .replace('ffn_up.weight', 'mlp.up_proj').replace('ffn_down.weight', 'mlp.down_proj');
+          const got = new Float32Array(readFileSync(join(np, `${hf}.f32`)).buffer.slice(0));
+          const w = dequantizeInt(t as PackedIntTensor);
+          const [rows, cols] = t.shape;
+          // q/k rows are in HF's RoPE order in the file
+          const heads = name.includes('attn_q') ? model.config.nHeads : name.includes('attn_k') ? model.config.nKvHeads : 0;
+          const src = heads ? ropeRows(heads, model.config.headDim, true) : Int32Array.from({ length: rows }, (_, i) => i);
+          const want = new Float32Array(rows * cols);
+          src.forEach((s, r) => want.set(w.subarray(s * cols, (s + 1) * cols), r * cols));
+          expect(got).toEqual(want);
+        }
+      } else console.warn('SKIPPED NumPy cross-check: python3 with numpy not found');
 
       const back = await loadQuantizedSafetensors(out);
       // every quantized layer runs packed (int4 g32 on the int4 kernel, the others on the table GEMV)
