@@ -114,6 +114,12 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
     expect(t('mlp.down_proj.g_idx')).toMatchObject({ shape: [172] });
     expect(t('mlp.down_proj.scales')).toMatchObject({ shape: [6, 64] });
     expect(s.tensors.get('model.layers.0.self_attn.q_proj.weight')).toBeUndefined();
+    // inspect counts the weights the packed tensors hold (the same 292800 as the GGUF), not int32 words
+    const i = JSON.parse((await run(['inspect', join(dir, 'ao.safetensors'), '--json'])).out);
+    const g = JSON.parse((await run(['inspect', join(dir, 'ao.gguf'), '--json'])).out);
+    expect(i.weights).toBe(g.weights);
+    expect(JSON.parse(i.metadata.quantize_config).desc_act).toBe(true);
+    expect(i.metadata['lowbit.gguf_metadata']).toMatch(/^<\d+ characters of GGUF metadata JSON>$/);
   }, 300_000);
 
   it('MXFP4 → .gguf (LB_MXFP4) and .safetensors (lowbit layout): both evaluate exactly as in memory', async () => {

@@ -46,9 +46,22 @@ async function inspectSafetensors(ctx: CommandContext, path: string) {
   await file.source.close();
   const bits = { F32: 32, F16: 16, BF16: 16, I8: 8, U8: 8, I32: 32 } as const;
   const tensors = [...file.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, type: t.dtype, bytes: t.byteLength, bitsPerWeight: bits[t.dtype] }));
-  const weights = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+  // packed layers count the weights they hold, not their int32 words: GPTQ qweight holds [g_idx length, out],
+  // a lowbit blob the [rows, cols] its lowbit.tensors entry names; qzeros / scales / g_idx hold none
+  const lowbit = file.metadata['lowbit.tensors'] ? (JSON.parse(file.metadata['lowbit.tensors']) as Record<string, { shape: number[] }>) : {};
+  const count = (t: { name: string; shape: number[] }) => {
+    const p = t.name.replace(/\.[^.]+$/, '');
+    if (t.name.endsWith('.qweight')) return (file.tensors.get(`${p}.g_idx`)?.shape[0] ?? 0) * t.shape[1];
+    if (/\.(qzeros|scales|g_idx)$/.test(t.name)) return 0;
+    if (t.name.endsWith('.lowbit_packed')) return (lowbit[p]?.shape ?? [0]).reduce((a, b) => a * b, 1);
+    return t.shape.reduce((a, b) => a * b, 1);
+  };
+  const weights = tensors.reduce((s, t) => s + count(t), 0);
   const bytes = tensors.reduce((s, t) => s + t.bytes, 0);
-  ctx.print(`${path}: safetensors, ${tensors.length} tensors, ${weights} weights, ${bytes} bytes`);
+  ctx.print(`${path}: safetensors, ${tensors.length} tensors, ${weights} weights, ${bytes} bytes (${((bytes * 8) / weights).toFixed(3)} bits/weight)`);
+  // a quantized file lowbit wrote carries its source GGUF metadata (vocabulary included): shown by size only
+  const metadata = Object.fromEntries(Object.entries(file.metadata).map(([k, v]) => [k, k === 'lowbit.gguf_metadata' ? `<${v.length} characters of GGUF metadata JSON>` : v]));
+  for (const key of ['quantize_config', 'lowbit.tensors']) if (metadata[key]) ctx.print(`  ${key} = ${metadata[key]}`);
   for (const t of tensors) ctx.print(`  ${t.name.padEnd(48)} ${t.type.padEnd(5)} [${t.shape.join(', ')}] ${t.bytes} B`);
-  return { file: path, format: 'safetensors', metadata: file.metadata, tensors, weights, bytes, bitsPerWeight: (bytes * 8) / weights };
+  return { file: path, format: 'safetensors', metadata, tensors, weights, bytes, bitsPerWeight: (bytes * 8) / weights };
 }
