@@ -17,7 +17,20 @@ import { NF4_TABLE } from './nf4.js';
  * compute Σ_g s_g·Σ_c (table[u] − z_g)·x_c in f32, which is the dequantized matrix times x up to
  * f32 rounding order.
  */
-export type GemvTensor = PackedIntTensor | Nf4Tensor | CodebookTensor | (MxTensor & { shape: [number, number] });
+export type GemvTensor = PackedIntTensor | Nf4Tensor | CodebookTensor | (MxTensor & { shape: [number, number] }) | MxRowsGemv;
+
+/**
+ * MX with blocks of 32 along each row (a row's last block may be partial, where the flat MxTensor's
+ * blocks would cross rows): one element code per byte [rows·cols], E8M0 scales [rows·⌈cols/32⌉].
+ * What GPTQ onto MX grids produces for rows that are not whole blocks (@lowbit/runtime MxRowsTensor).
+ */
+export interface MxRowsGemv {
+  kind: 'mx-rows';
+  format: MxFormatName;
+  shape: [number, number];
+  scales: Uint8Array;
+  codes: Uint8Array;
+}
 
 const intTables = new Map<string, Float32Array>();
 
@@ -42,7 +55,15 @@ const MX_VALUE: Record<MxFormatName, { bits: number; value: (c: number) => numbe
   mxint8: { bits: 8, value: (c) => decodeInt(8, c) / 64 },
 };
 const mxTables = new Map<MxFormatName, Float32Array>();
-const mxPacked = new WeakMap<MxTensor, Uint8Array>();
+const mxPacked = new WeakMap<object, Uint8Array>();
+
+function mxLut(format: MxFormatName): { bits: number; lut: Float32Array } {
+  const e = MX_VALUE[format];
+  if (!e) throw new LowbitError('E_FORMAT', `gemvPacked: unknown MX format "${format}"`);
+  let lut = mxTables.get(format);
+  if (!lut) mxTables.set(format, (lut = Float32Array.from({ length: 2 ** e.bits }, (_, c) => e.value(c))));
+  return { bits: e.bits, lut };
+}
 
 /** MX codes (one per byte in MxTensor) packed at the element width, int-k bit order: 4.25 bits/weight for MXFP4. */
 export function packMxCodes(t: MxTensor): Uint8Array {
@@ -98,6 +119,29 @@ function plans(t: GemvTensor): Plan[] {
     }
     case 'int':
       return intPlans(t as PackedIntTensor);
+    case 'mx-rows': {
+      const m = t as MxRowsGemv;
+      const { bits, lut } = mxLut(m.format);
+      const nb = Math.ceil(cols / MX_BLOCK);
+      if (!(m.codes instanceof Uint8Array) || m.codes.length !== rows * cols) throw new LowbitError('E_SHAPE', `gemvPacked: MX rows [${rows}, ${cols}] need ${rows * cols} codes`);
+      if (!(m.scales instanceof Uint8Array) || m.scales.length !== rows * nb) throw new LowbitError('E_SHAPE', `gemvPacked: MX rows [${rows}, ${cols}] need ${rows * nb} E8M0 scales`);
+      // each row's codes at the element width, rows byte-aligned: the layout of INT-k groups along cols,
+      // so a partial last block is the kernel's partial last group
+      let codes = mxPacked.get(m);
+      if (!codes) {
+        const rb = Math.ceil((cols * bits) / 8);
+        codes = new Uint8Array(rows * rb);
+        for (let r = 0; r < rows; r++) {
+          for (let c = 0; c < cols; c++) {
+            const u = m.codes[r * cols + c];
+            if (u >> bits) throw new LowbitError('E_ARG', `gemvPacked: MX code ${u} at [${r}, ${c}] does not fit ${bits} bits`);
+            writeBits(codes, r * rb * 8 + c * bits, bits, u);
+          }
+        }
+        mxPacked.set(m, codes);
+      }
+      return [{ codes, rows, cols, bits, lut, scales: m.scales, zeros: null, group: MX_BLOCK, xScale: null }];
+    }
     default:
       throw new LowbitError('E_UNSUPPORTED', `gemvPacked: no GEMV for packed tensors of kind "${kind}"`);
   }

@@ -14,6 +14,6 @@ export { decodePackedWasm, dequantizeBcqWasm, dequantizeCodebookWasm, dequantize
 export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type CodebookTensor, type Nf4Tensor } from './codebook.js';
 export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
 export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';
-export { gemvAnyPrecision, gemvAnyPrecisionWasm, gemvPacked, gemvPackedWasm, packMxCodes, uploadGemv, type GemvTensor, type ResidentGemv } from './gemv.js';
+export { gemvAnyPrecision, gemvAnyPrecisionWasm, gemvPacked, gemvPackedWasm, packMxCodes, uploadGemv, type GemvTensor, type MxRowsGemv, type ResidentGemv } from './gemv.js';
 export { validatePacked } from './validate.js';
 export { quantizeIntWasm, encodeIntWithWasm, quantizeMxWasm, quantizeNf4Wasm } from './encode-wasm.js';

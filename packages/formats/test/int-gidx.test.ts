@@ -105,7 +105,7 @@ describe('INT-k with a column → group map (gIdx)', () => {
     out[0] = 2;
     expect(errorCode(() => validatePacked('t', { ...t, gIdx: out }))).toBe('E_ARG');
     expect(errorCode(() => validatePacked('t', { ...t, gIdx: Array.from(g) as unknown as Int32Array }))).toBe('E_DTYPE');
-    expect(errorCode(() => validatePacked('t', { ...t, granularity: 'per-oc', scales: new Float32Array(3) }))).toBe('E_ARG');
+    expect(errorCode(() => validatePacked('t', { ...t, granularity: 'per-oc' as const, scales: new Float32Array(3) }))).toBe('E_ARG');
     expect(errorCode(() => dequantizeInt({ ...t, gIdx: uneven }))).toBe('E_SHAPE');
   });
 });

@@ -80,7 +80,7 @@ export function storedFromSource(name: string, w: LinearWeight): StoredLayer | n
   }
   if (w.format !== 'packed') return null;
   const t = w.tensor as { kind?: string };
-  if (t.kind === 'int') return w.tensor as StoredLayer;
+  if (t.kind === 'int' || t.kind === 'mx-rows') return w.tensor as StoredLayer;
   if (t.kind === undefined || t.kind === 'mx') {
     const m = w.tensor as MxTensor;
     return { kind: 'mx-rows', format: m.format, shape: [rows, cols], scales: m.scales, codes: m.codes };

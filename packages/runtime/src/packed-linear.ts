@@ -26,9 +26,9 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
   const kind = 'kind' in t && t.kind ? t.kind : 'mx';
   if (kind === 'mx-rows') {
     const m = t as MxRowsTensor;
-    // rows of whole blocks are the formats' flat MX (packed GEMV); a partial last block per row has no GEMV
-    if (options.decode || m.shape[1] % 32 !== 0) return { format: 'f32', shape: m.shape, data: dequantizeMxRows(m) };
-    return { format: 'packed', shape: m.shape, tensor: mxRowsAsFlat(m) };
+    if (options.decode) return { format: 'f32', shape: m.shape, data: dequantizeMxRows(m) };
+    // rows of whole blocks are the formats' flat MX; otherwise blocks per row (a partial last one)
+    return { format: 'packed', shape: m.shape, tensor: m.shape[1] % 32 === 0 ? mxRowsAsFlat(m) : m };
   }
   const shape = ('shape' in t ? t.shape : options.shape) as [number, number] | undefined;
   if (!shape) throw new LowbitError('E_ARG', 'linearWeightFromPacked: an MX tensor needs options.shape ([rows, cols])');
@@ -71,9 +71,8 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
 }
 
 /**
- * A lowbit-typed GGUF tensor (LB_INT*, LB_MX*) as the packed weights of a linear layer: INT-k and MX
- * run packed (INT4 groups of 32k on the int4 kernel, the rest on the formats' table GEMV); only MX
- * rows that are not whole 32-blocks are decoded to f32.
+ * A lowbit-typed GGUF tensor (LB_INT*, LB_MX*) as the packed weights of a linear layer: INT4 groups
+ * of 32k on the int4 kernel, every other INT-k and MX on the formats' table GEMV (nothing decoded).
  */
 export function lowbitLinearWeight(t: GgufTensorInfo, bytes: Uint8Array, where = `tensor ${t.name}`): LinearWeight {
   if (!isLowbitType(t.type)) throw new LowbitError('E_ARG', `${where}: ${t.type} is not a lowbit tensor type`);
