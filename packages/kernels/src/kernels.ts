@@ -23,7 +23,7 @@ export interface KernelExports {
   matmul_ggml_tiled_multi(kind0: number, w0: number, rows0: number, kind1: number, w1: number, rows1: number, kind2: number, w2: number, rows2: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out0: number, out1: number, out2: number, r0: number, r1: number): void;
   prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): number;
   ggml_tiled_bytes(kind: number, rows: number, cols: number): number;
-  act_splats(xs: number, xsum: number, n: number, dst: number): void;
+  act_splats(xs: number, xsum: number, n: number, dst: number, xq: number): void;
   silu_mul_f32(g: number, u: number, n: number): void;
   attention_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
@@ -269,15 +269,15 @@ export class Kernels {
     return this.scoped((s) => {
       const nblk = cols / 32;
       const xq = s.alloc(batch * nblk * 32);
-      // The plain-SIMD 4-bit path reads i16 planes of the codes; the relaxed tiled 4-bit decode reads
-      // the splats there instead; Q8_0 needs neither.
-      const xq16 = type !== 'q8_0' && (this.variant.startsWith('simd') || splats) ? s.alloc(batch * nblk * 64) : 0;
+      // The plain-SIMD 4-bit path reads i16 planes of the codes (64 B per block); the relaxed tiled
+      // 4-bit kernels read act_splats records there instead (160 B); Q8_0 needs neither.
+      const xq16 = type !== 'q8_0' && (this.variant.startsWith('simd') || splats) ? s.alloc(batch * nblk * (splats ? 160 : 64)) : 0;
       const xs = s.alloc(batch * nblk * 4);
       const xsum = s.alloc(batch * nblk * 4);
       if (this.exports.quantize_act_q8(s.put(x), cols, batch, xq, xq16, xs, xsum) !== 0) {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
-      if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16);
+      if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16, xq);
       const code = (i: number) => (prepared[i] && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
       // Two or three prepared matrices whose row counts before the last are whole tiles: one job.
       if (ws.length >= 2 && ws.length <= 3 && prepared.every(Boolean) && rows.slice(0, -1).every((r) => r % 4 === 0)) {
