@@ -105,22 +105,8 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
   return sx0;
 }
 
-// Relaxed 4-bit kinds: a row's block dot as eight i16 pair sums (|each| <= 2·2·127·15 = 7620).
-// @ts-ignore: decorator
-@inline function pairSums(qs: usize, x0: v128, x1: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    // The high nibbles by a 16-bit shift and the low-nibble mask: V8 lowers i8x16.shr_u to the same
-    // two instructions but builds its mask again (three more) at every use.
-    const bytes = v128.load(qs);
-    const m = i8x16.splat(0x0f);
-    return i16x8.add(
-      i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(bytes, m)),
-      i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(i16x8.shr_u(bytes, 4), m)));
-  }
-  return x0;
-}
-
-// pairSums on codes already split into low (a) and high (b) nibbles.
+// Relaxed 4-bit kinds (prefill, codes already split into low (a) and high (b) nibbles): a row's
+// block dot as eight i16 pair sums (|each| <= 2·2·127·15 = 7620).
 // @ts-ignore: decorator
 @inline function pairSumsOf(a: v128, b: v128, x0: v128, x1: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, a), i16x8.relaxed_dot_i8x16_i7x16_s(x1, b));
@@ -165,7 +151,8 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
   return i32x4.splat(0);
 }
 
-// prepB with the high nibbles taken as in pairSums.
+// prepB with the high nibbles by a 16-bit shift and the low-nibble mask: V8 lowers i8x16.shr_u to
+// the same two instructions but builds its mask again (three more) at every use.
 // @ts-ignore: decorator
 @inline function hiB(kind: i32, qs: usize): v128 {
   if (kind != 0 && ASC_FEATURE_RELAXED_SIMD) return v128.and(i16x8.shr_u(v128.load(qs), 4), i8x16.splat(0x0f));
