@@ -7,7 +7,7 @@ import { type GgufFile, type GgufValue, readGguf, readTensorBytes } from './gguf
 import { type GgufTensorToWrite, writeGguf } from './gguf-writer.js';
 import type { LinearWeight } from './linear.js';
 import type { MxTensor } from '@lowbit/formats';
-import { type StoredLayer, encodeLowbit } from './lowbit-tensors.js';
+import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
 import type { LlamaModel } from './model.js';
 
 /** llama.cpp `llama_ftype` of a file whose weights are mostly `type` (general.file_type). */
@@ -94,8 +94,9 @@ function linearTensor(name: string, w: LinearWeight, target?: TensorType, stored
   const packed = stored ?? storedFromSource(name, w);
   if (packed) {
     if (packed.shape[0] !== rows || packed.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${packed.shape}], the layer is [${rows}, ${cols}]`);
-    const e = encodeLowbit(packed, `tensor ${name}`);
-    return { name, shape, type: e.type, params: e.params, data: e.bytes };
+    // encoded when the writer reaches the tensor, so a large model never holds every layer's bytes at once
+    const { type, params } = lowbitTypeOf(packed);
+    return { name, shape, type, params, data: () => encodeLowbit(packed, `tensor ${name}`).bytes };
   }
   if (w.format !== 'f32') {
     return { name, shape, type: w.format.toUpperCase() as TensorType, data: (w as { data: Uint8Array }).data };
