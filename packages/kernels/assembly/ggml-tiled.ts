@@ -261,10 +261,13 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
       const d4 = v128.load(rec);
       const m4 = kind == 2 ? v128.load(rec, 16) : d4;
       const q = rec + sb;
-      let a0 = prepA(kind, q), b0 = hiB(kind, q);
-      let a1 = prepA(kind, q + qb), b1 = hiB(kind, q + qb);
-      let a2 = prepA(kind, q + 2 * qb), b2 = hiB(kind, q + 2 * qb);
-      let a3 = prepA(kind, q + 3 * qb), b3 = hiB(kind, q + 3 * qb);
+      const q0 = i32x4.splat(0);
+      // (row-layout reads only where the layout is by rows: V8 keeps dead wasm loads)
+      const rl = !laneLayout(kind);
+      let a0 = rl ? prepA(kind, q) : q0, b0 = rl ? hiB(kind, q) : q0;
+      let a1 = rl ? prepA(kind, q + qb) : q0, b1 = rl ? hiB(kind, q + qb) : q0;
+      let a2 = rl ? prepA(kind, q + 2 * qb) : q0, b2 = rl ? hiB(kind, q + 2 * qb) : q0;
+      let a3 = rl ? prepA(kind, q + 3 * qb) : q0, b3 = rl ? hiB(kind, q + 3 * qb) : q0;
       if (laneLayout(kind)) {
         // Lane layout back to rows (a 4x4 transpose of 32-bit lanes), once per record for the batch.
         const v0 = v128.load(q), v1 = v128.load(q, 16), v2 = v128.load(q, 32), v3 = v128.load(q, 48);
