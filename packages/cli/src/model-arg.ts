@@ -1,4 +1,5 @@
-// What every model command shares: a model path (GGUF file or Hugging Face directory), the embedded
+// What every model command shares: a model path (GGUF file, quantized .safetensors file written by
+// `lowbit quantize`, or Hugging Face directory), the embedded
 // model and validation text of @lowbit/data as
 // defaults, and `--threads N` (a worker-thread kernel pool, closed when the command ends so the
 // process can exit).
@@ -6,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultModelUrl, validTextUrl } from '@lowbit/data';
 import { type Kernels, createKernelPool } from '@lowbit/kernels';
 import { statSync } from 'node:fs';
-import { type LlamaModel, loadHfModel, loadModel } from '@lowbit/runtime';
+import { type LlamaModel, loadHfModel, loadModel, loadQuantizedSafetensors } from '@lowbit/runtime';
 import { type CommandContext, type OptionSpec, UsageError, intOption } from './command.js';
 
 export function modelPath(arg: string | undefined): string {
@@ -35,8 +36,11 @@ export async function withModel<T>(ctx: CommandContext, fn: (model: LlamaModel) 
   try {
     const path = modelPath(ctx.positionals[0]);
     const options = pool ? { kernels: pool as Kernels } : {};
-    // a directory is a Hugging Face checkpoint (config.json + safetensors + tokenizer.json)
-    const model = isDirectory(path) ? await loadHfModel(path, options) : await loadModel(path, options);
+    // a directory is a Hugging Face checkpoint (config.json + safetensors + tokenizer.json); one
+    // .safetensors file is a quantized model whose config and tokenizer travel in its metadata
+    const model = isDirectory(path)
+      ? await loadHfModel(path, options)
+      : path.endsWith('.safetensors') ? await loadQuantizedSafetensors(path, options) : await loadModel(path, options);
     try {
       return await fn(model);
     } finally {

@@ -135,6 +135,11 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
     expect(JSON.parse(s.metadata['lowbit.tensors'])['model.layers.0.mlp.down_proj']).toEqual({ type: 'LB_MXFP4', shape: [64, 172] });
     // 4-bit codes + one E8M0 byte per 32 (a partial last block on 172-wide rows)
     expect(s.tensors.get('model.layers.0.mlp.down_proj.lowbit_packed')).toMatchObject({ dtype: 'U8', shape: [64 * 86 + 64 * 6] });
+    // generate reads both containers too; the same packed layers give the same greedy story
+    const gen = async (file: string) => JSON.parse((await run(['generate', file, '--prompt', 'Once upon a time', '-n', '24', '--temp', '0', '--json'])).out);
+    const [fromGguf, fromSt] = [await gen(join(dir, 'mx.gguf')), await gen(join(dir, 'mx.safetensors'))];
+    expect(fromSt.tokens).toHaveLength(24);
+    expect(fromSt.tokens).toEqual(fromGguf.tokens);
   }, 300_000);
 
   it('bad input: an unknown container, a llama.cpp block type into safetensors; no file, no temp file', async () => {

@@ -6,7 +6,7 @@ import { threadOption, withModel } from '../model-arg.js';
 export const generateCommand: Command = {
   name: 'generate',
   summary: 'stream text from a prompt (--temp 0: greedy)',
-  usage: 'lowbit generate [model.gguf] --prompt "Once upon a time" [-n 64] [--temp 0] [--top-p 0.9] [--seed 1] [--threads 1] [--json]',
+  usage: 'lowbit generate [model.gguf | model.safetensors | hf-dir] --prompt "Once upon a time" [-n 64] [--temp 0] [--top-p 0.9] [--seed 1] [--threads 1] [--json]',
   options: {
     prompt: { type: 'string', short: 'p' },
     n: { type: 'string', short: 'n' },
