@@ -43,6 +43,9 @@ function withLowbitMarks(meta: Map<string, GgufValue>, tensors: readonly GgufTen
   const types = [...new Set(tensors.filter((t) => isLowbitType(t.type)).map((t) => t.type))];
   const out = new Map([...meta].filter(([k]) => !k.startsWith('lowbit.')));
   if (!types.length) return out;
+  // No llama_ftype describes per-layer lowbit types; the source's value (often 0, all F32) would
+  // mislead readers that display it, so the key is left out (llama.cpp then reports "guessed").
+  out.delete('general.file_type');
   out.set('general.quantized_by', { type: 8, value: 'lowbit' });
   out.set('lowbit.format_version', { type: 4, value: LOWBIT_FORMAT_VERSION });
   out.set('lowbit.tensor_types', { type: 9, itemType: 8, value: types });

@@ -149,6 +149,7 @@ describe('lowbit-typed GGUF files', () => {
     await saveModel(model, out, { target: 'F32', packed });
     const f = await readGguf(out);
     expect(metaValue(f, 'general.quantized_by')).toBe('lowbit');
+    expect(f.metadata.has('general.file_type')).toBe(false); // no llama_ftype describes lowbit types
     expect(metaValue(f, 'lowbit.format_version')).toBe(1);
     expect(new Set(metaValue(f, 'lowbit.tensor_types') as string[])).toEqual(new Set(['LB_INT3', 'LB_INT2', 'LB_INT5', 'LB_MXFP4', 'LB_MXFP6_E2M3']));
     for (const [name, t] of packed) {
