@@ -4,7 +4,9 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readGguf, readSafetensors } from '@lowbit/runtime';
+import { fileURLToPath } from 'node:url';
+import { defaultModelUrl } from '@lowbit/data';
+import { readGguf, readSafetensors, readTensorBytes } from '@lowbit/runtime';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/main.js';
 
@@ -140,6 +142,25 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
     const [fromGguf, fromSt] = [await gen(join(dir, 'mx.gguf')), await gen(join(dir, 'mx.safetensors'))];
     expect(fromSt.tokens).toHaveLength(24);
     expect(fromSt.tokens).toEqual(fromGguf.tokens);
+  }, 300_000);
+
+  it('SmoothQuant + GPTQ MXFP4 → .gguf: the smoothed norms are saved with the layers, so the file evaluates as in memory', async () => {
+    const r = await roundTrip(['--format', 'mxfp4', '--smooth', '0.5'], join(dir, 'smooth.gguf'));
+    // the migration divides attn_norm/ffn_norm by s and multiplies the q/k/v and gate/up columns by s:
+    // a file that kept the original norms would be off by far more than summation order (1e-4)
+    expect(Math.abs(r.file / r.inMemory - 1)).toBeLessThan(1e-4);
+    const norm = async (file: string) => {
+      const f = await readGguf(file);
+      try {
+        const b = await readTensorBytes(f, 'blk.0.attn_norm.weight');
+        return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
+      } finally {
+        await f.source.close();
+      }
+    };
+    const [orig, saved] = [await norm(fileURLToPath(defaultModelUrl)), await norm(join(dir, 'smooth.gguf'))];
+    expect(saved.length).toBe(orig.length);
+    expect(saved.some((v, j) => Math.abs(v / orig[j] - 1) > 1e-3)).toBe(true);
   }, 300_000);
 
   it('bad input: an unknown container, a llama.cpp block type into safetensors; no file, no temp file', async () => {
