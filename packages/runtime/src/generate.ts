@@ -84,19 +84,24 @@ export function generate(model: LlamaModel, prompt: string, options: GenerateOpt
   const out: number[] = [];
   let text = '';
   const t0 = performance.now();
-  let logits = session.forward(ids);
-  const t1 = performance.now();
-  let prev = ids[ids.length - 1];
-  for (let i = 0; i < steps; i++) {
-    const next = sample(logits, temperature, options.topP ?? 0, rand);
-    if (next === model.tokenizer.eos && options.stopAtEos !== false) break;
-    out.push(next);
-    const piece = decoder.decode(model.tokenizer.pieceBytes(next, prev), { stream: true });
-    text += piece;
-    options.onToken?.(next, piece);
-    prev = next;
-    if (i + 1 < steps && session.pos < session.ctx) logits = session.forward([next]);
-    else break;
+  let t1 = t0;
+  try {
+    let logits = session.forward(ids);
+    t1 = performance.now();
+    let prev = ids[ids.length - 1];
+    for (let i = 0; i < steps; i++) {
+      const next = sample(logits, temperature, options.topP ?? 0, rand);
+      if (next === model.tokenizer.eos && options.stopAtEos !== false) break;
+      out.push(next);
+      const piece = decoder.decode(model.tokenizer.pieceBytes(next, prev), { stream: true });
+      text += piece;
+      options.onToken?.(next, piece);
+      prev = next;
+      if (i + 1 < steps && session.pos < session.ctx) logits = session.forward([next]);
+      else break;
+    }
+  } finally {
+    session.free(); // the KV caches live in the kernels' WASM memory
   }
   text += decoder.decode();
   return { prompt: ids, tokens: out, text, prefillSeconds: (t1 - t0) / 1000, decodeSeconds: (performance.now() - t1) / 1000 };
