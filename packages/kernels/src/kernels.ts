@@ -284,7 +284,7 @@ export class Kernels {
         const pos = os.map((o) => s.alloc(o.byteLength));
         const m = [0, 1, 2].map((i) => (i < ws.length ? [code(i), s.matrix(ws[i]), rows[i]] : [0, 0, 0]));
         this.runRows('matmul_ggml_tiled_multi', [...m[0], ...m[1], ...m[2], cols, xq, xq16, xs, xsum, batch, pos[0], pos[1], pos[2] ?? 0], rows.reduce((a, b) => a + b, 0));
-        os.forEach((o, i) => s.get(pos[i], o));
+        for (const [i, o] of os.entries()) s.get(pos[i], o);
         return os;
       }
       ws.forEach((w, i) => {

@@ -31,7 +31,7 @@ describe('ggml activations and shared matmuls', () => {
     const ks = await Promise.all((['scalar', 'simd', 'relaxed'] as const).map((variant) => createKernels({ variant })));
     const r = rng(7);
     for (const [cols, batch] of [[32, 1], [256, 3], [96, 2], [40, 2]]) {
-      const x = Float32Array.from({ length: cols * batch }, (_, i) => {
+      const x = Float32Array.from({ length: cols * batch }, () => {
         const u = r();
         // zeros, exact halves of codes (ties to even) and a spread of magnitudes
         return u < 0.1 ? 0 : u < 0.25 ? Math.round(r() * 20 - 10) * 0.5 : (r() * 2 - 1) * 10 ** (r() * 8 - 4);
@@ -58,7 +58,7 @@ describe('ggml activations and shared matmuls', () => {
       for (const batch of [1, 3]) {
         const x = randF32(r, batch * cols);
         const got = k.matmulGgmlShared('q4_0', ws, shapes, cols, x, batch);
-        ws.forEach((w, i) => expect(Array.from(got[i])).toEqual(Array.from(k.matmulGgml('q4_0', w, shapes[i], cols, x, batch))));
+        for (const [i, w] of ws.entries()) expect(Array.from(got[i])).toEqual(Array.from(k.matmulGgml('q4_0', w, shapes[i], cols, x, batch)));
       }
       expect(() => k.matmulGgmlShared('q4_0', ws, [37, 8], cols, new Float32Array(cols), 1)).toThrow(/3 matrices, 2 row counts/);
     }
@@ -76,7 +76,7 @@ describe('ggml activations and shared matmuls', () => {
           for (const batch of [1, 2]) {
             const x = randF32(r, batch * cols);
             const got = k.matmulGgmlShared(type, ws, [...shapes], cols, x, batch);
-            ws.forEach((w, i) => expect(Array.from(got[i])).toEqual(Array.from(k.matmulGgml(type, w, shapes[i], cols, x, batch))));
+            for (const [i, w] of ws.entries()) expect(Array.from(got[i])).toEqual(Array.from(k.matmulGgml(type, w, shapes[i], cols, x, batch)));
           }
           for (const w of ws) w.free();
         }
