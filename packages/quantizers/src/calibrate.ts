@@ -48,15 +48,20 @@ export function collectHessians(model: LlamaModel, text: string, names: Iterable
       if (seen.size === acc.size) throw done;
     },
   });
-  for (let w = 0; w < total; w++) {
-    seen.clear();
-    session.reset();
-    try {
-      // logits 'all' as perplexity runs it, so output.weight sees every token of the window
-      session.forward(ids.slice(w * ctx, (w + 1) * ctx), { logits: 'all' });
-    } catch (e) {
-      if (e !== done) throw e;
+  try {
+    for (let w = 0; w < total; w++) {
+      seen.clear();
+      session.reset();
+      try {
+        // logits 'all' as perplexity runs it, so output.weight sees every token of the window
+        session.forward(ids.slice(w * ctx, (w + 1) * ctx), { logits: 'all' });
+      } catch (e) {
+        if (e !== done) throw e;
+      }
     }
+  } finally {
+    // the KV caches live in the model's WASM memory: one pass per sequential group must not wait for GC
+    session.free();
   }
   return acc;
 }
