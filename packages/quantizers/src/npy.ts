@@ -1,4 +1,5 @@
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError, isLowbitError } from '@lowbit/kernels';
+import { writeFileAtomic } from '@lowbit/runtime';
 
 /**
  * NumPy `.npy` files (format versions 1.0, 2.0, 3.0; numpy/lib/format.py documents them):
@@ -114,17 +115,14 @@ export async function readNpy(path: string): Promise<NpyArray> {
   return parseNpy(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
 }
 
-/** Writes atomically: `<path>.tmp-<pid>` then rename, so a failed write leaves no partial file. */
+/** Writes atomically (runtime's `writeFileAtomic`), so a failed write leaves no partial file. */
 export async function writeNpy(path: string, data: NpyData, shape: number[]): Promise<void> {
-  const { rename, unlink, writeFile } = await import('node:fs/promises');
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, formatNpy(data, shape));
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw new LowbitError('E_IO', `${path}: cannot write (${(e as Error).message})`);
-  }
+  const bytes = formatNpy(data, shape);
+  await writeFileAtomic(path, async (out) => {
+    await out.write(bytes);
+  }).catch((e: Error) => {
+    throw isLowbitError(e) ? e : new LowbitError('E_IO', `${path}: cannot write (${e.message})`);
+  });
 }
 
 /** A 2-D float32 matrix from an .npy array (f64 and f16 are not silently narrowed: say so). */

@@ -8,9 +8,9 @@ import { calibrationTextUrl, defaultModelUrl, validTextUrl } from '@lowbit/data'
 import { loadModel, perplexity, quantizeGguf, readGguf, saveModel, tokenizeDocuments } from '@lowbit/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantizeModel } from '../src/index.js';
+import { type LlamaCpp, openLlamaCpp } from '../../runtime/test/llama-cpp-lib.js';
 
-type NodeLlama = typeof import('node-llama-cpp');
-let llamaLib: Awaited<ReturnType<NodeLlama['getLlama']>> | undefined;
+let llamaLib: LlamaCpp | undefined;
 let skipReason = '';
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-gptq-gguf-'));
 const modelPath = fileURLToPath(defaultModelUrl);
@@ -18,13 +18,7 @@ const valid = readFileSync(fileURLToPath(validTextUrl), 'utf8');
 const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
 
 beforeAll(async () => {
-  try {
-    const { getLlama } = await import('node-llama-cpp');
-    llamaLib = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
-  } catch (e) {
-    skipReason = `node-llama-cpp cannot load its prebuilt llama.cpp here: ${(e as Error).message}`;
-    console.warn(`SKIPPED llama.cpp checks: ${skipReason}`);
-  }
+  ({ llama: llamaLib, skipReason } = await openLlamaCpp('llama.cpp checks'));
 });
 afterAll(async () => {
   await llamaLib?.dispose();

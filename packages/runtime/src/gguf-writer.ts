@@ -1,6 +1,7 @@
 // GGUF v3 writer. Files appear whole or not at all: bytes go to `<out>.tmp-<pid>`, which is renamed
 // over `out` only after the last tensor is written (a crash leaves at most the temp file).
 import { LowbitError } from '@lowbit/kernels';
+import { writeFileAtomic } from './atomic-file.js';
 import { type LowbitIntParams, type TensorType, tensorBytes, tensorTypeId } from './ggml-types.js';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, type GgufScalar, type GgufValue, lowbitParamsKey } from './gguf-reader.js';
 
@@ -121,32 +122,20 @@ export function encodeGgufHeader(meta: Map<string, GgufValue>, tensors: readonly
 
 /** Writes a GGUF v3 file atomically (temp file + rename). */
 export async function writeGguf(path: string, metadata: Map<string, GgufValue>, tensors: readonly GgufTensorToWrite[]): Promise<void> {
-  const { open, rename, rm } = await import('node:fs/promises');
   const { header, alignment } = encodeGgufHeader(metadata, tensors);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w').catch((e: Error) => {
-    throw new LowbitError('E_IO', `${path}: cannot write (${e.message})`, { cause: e });
-  });
-  try {
-    await fh.write(header);
+  await writeFileAtomic(path, async (out) => {
+    await out.write(header);
     for (const t of tensors) {
       const data = typeof t.data === 'function' ? await t.data() : t.data;
       const want = tensorBytes(t.type, t.shape, `tensor ${t.name}`, t.params);
       if (data.byteLength !== want) {
         throw new LowbitError('E_SHAPE', `${path}: tensor ${t.name} has ${data.byteLength} bytes, shape [${t.shape}] as ${t.type} needs ${want}`);
       }
-      await fh.write(data);
+      await out.write(data);
       const pad = (alignment - (data.byteLength % alignment)) % alignment;
-      if (pad) await fh.write(new Uint8Array(pad));
+      if (pad) await out.write(new Uint8Array(pad));
     }
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  });
 }
 
 /** Convenience constructors for metadata values. */

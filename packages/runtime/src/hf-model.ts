@@ -7,6 +7,7 @@
 // permutes Wq/Wk rows so adjacent pairs rotate instead (convert_hf_to_gguf.py `permute`). Loading HF
 // weights applies that permutation, exporting applies its inverse, so one forward serves both.
 import { LowbitError, type Kernels, loadKernels } from '@lowbit/kernels';
+import { writeFileAtomic } from './atomic-file.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
@@ -238,7 +239,7 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
  * Wq/Wk rows permuted back to HF's RoPE layout. The tokenizer is not converted.
  */
 export async function exportHfModel(ggufPath: string, outDir: string, options: { dtype?: SafetensorsDtype } = {}): Promise<void> {
-  const { mkdir, rename, writeFile } = await import('node:fs/promises');
+  const { mkdir } = await import('node:fs/promises');
   const { join } = await import('node:path');
   const dtype = options.dtype ?? 'F32';
   const g = await readGguf(ggufPath);
@@ -262,9 +263,9 @@ export async function exportHfModel(ggufPath: string, outDir: string, options: {
       bos_token_id: metaValue(g, 'tokenizer.ggml.bos_token_id'), eos_token_id: metaValue(g, 'tokenizer.ggml.eos_token_id'),
       torch_dtype: dtype === 'BF16' ? 'bfloat16' : dtype === 'F16' ? 'float16' : 'float32',
     };
-    const tmp = join(outDir, `config.json.tmp-${process.pid}`);
-    await writeFile(tmp, `${JSON.stringify(config, null, 2)}\n`);
-    await rename(tmp, join(outDir, 'config.json'));
+    await writeFileAtomic(join(outDir, 'config.json'), async (out) => {
+      await out.write(new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`));
+    });
   } finally {
     await g.source.close();
   }

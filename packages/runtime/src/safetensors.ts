@@ -2,6 +2,7 @@
 // JSON { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": {…} }, then the data,
 // offsets relative to byte 8 + N. Read tensor by tensor through a ByteSource like GGUF.
 import { LowbitError } from '@lowbit/kernels';
+import { writeFileAtomic } from './atomic-file.js';
 import { type ByteSource, fileSource } from './byte-source.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 
@@ -124,7 +125,6 @@ function encode(t: SafetensorsTensorToWrite): Uint8Array {
 
 /** Writes a safetensors file atomically (temp + rename); the header is space-padded to 8 bytes. */
 export async function writeSafetensors(path: string, tensors: readonly SafetensorsTensorToWrite[], metadata: Record<string, string> = {}): Promise<void> {
-  const { open, rename, rm } = await import('node:fs/promises');
   const header: Record<string, unknown> = Object.keys(metadata).length ? { __metadata__: metadata } : {};
   const blobs: Uint8Array[] = [];
   let off = 0;
@@ -139,17 +139,9 @@ export async function writeSafetensors(path: string, tensors: readonly Safetenso
   const hb = new TextEncoder().encode(json);
   const len = new Uint8Array(8);
   new DataView(len.buffer).setBigUint64(0, BigInt(hb.byteLength), true);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.write(len);
-    await fh.write(hb);
-    for (const b of blobs) await fh.write(b);
-    await fh.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(path, async (out) => {
+    await out.write(len);
+    await out.write(hb);
+    for (const b of blobs) await out.write(b);
+  });
 }

@@ -11,6 +11,7 @@ import { fromF32 } from '../src/ggml-quants.js';
 import { loadHfModel } from '../src/hf-model.js';
 import { writeSafetensors } from '../src/safetensors.js';
 import { logProb } from './helpers.js';
+import { type LlamaCpp, openLlamaCpp } from './llama-cpp-lib.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-gpt2-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,8 +47,7 @@ function t(w: Float32Array, out: number, inn: number): Float32Array {
   return r;
 }
 
-type NodeLlama = typeof import('node-llama-cpp');
-let llamaLib: Awaited<ReturnType<NodeLlama['getLlama']>> | undefined;
+let llamaLib: LlamaCpp | undefined;
 
 beforeAll(async () => {
   const W: Record<string, { shape: number[]; data: Float32Array }> = {};
@@ -102,12 +102,7 @@ beforeAll(async () => {
     ['tokenizer.ggml.bos_token_id', gguf.u32(EOT)], ['tokenizer.ggml.eos_token_id', gguf.u32(EOT)],
   ]);
   await writeGguf(join(dir, 'gpt2.gguf'), meta, gg);
-  try {
-    const { getLlama } = await import('node-llama-cpp');
-    llamaLib = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
-  } catch (e) {
-    console.warn(`SKIPPED GPT-2 llama.cpp cross-check: ${(e as Error).message}`);
-  }
+  llamaLib = (await openLlamaCpp('GPT-2 llama.cpp cross-check')).llama;
 });
 afterAll(async () => {
   await llamaLib?.dispose();

@@ -10,21 +10,15 @@ import { generate } from '../src/generate.js';
 import { quantizeGguf } from '../src/gguf-convert.js';
 import { type LlamaModel, loadModel } from '../src/model.js';
 import { logProb, modelFile, validLines } from './helpers.js';
+import { type LlamaCpp, openLlamaCpp } from './llama-cpp-lib.js';
 
-type NodeLlama = typeof import('node-llama-cpp');
-let llamaLib: Awaited<ReturnType<NodeLlama['getLlama']>> | undefined;
+let llamaLib: LlamaCpp | undefined;
 let skipReason = '';
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-llamacpp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(async () => {
-  try {
-    const { getLlama } = await import('node-llama-cpp');
-    llamaLib = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
-  } catch (e) {
-    skipReason = `node-llama-cpp cannot load its prebuilt llama.cpp here: ${(e as Error).message}`;
-    console.warn(`SKIPPED llama.cpp cross-checks: ${skipReason}`);
-  }
+  ({ llama: llamaLib, skipReason } = await openLlamaCpp('llama.cpp cross-checks'));
 });
 afterAll(async () => {
   await llamaLib?.dispose();

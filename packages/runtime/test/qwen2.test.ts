@@ -10,6 +10,7 @@ import { type GgufTensorToWrite, gguf, writeGguf } from '../src/gguf-writer.js';
 import { fromF32 } from '../src/ggml-quants.js';
 import { loadModel } from '../src/model.js';
 import { logProb } from './helpers.js';
+import { type LlamaCpp, openLlamaCpp } from './llama-cpp-lib.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-qwen2-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,8 +39,7 @@ function rand(len: number, scale: number, offset = 0): Float32Array {
   return a;
 }
 
-type NodeLlama = typeof import('node-llama-cpp');
-let llamaLib: Awaited<ReturnType<NodeLlama['getLlama']>> | undefined;
+let llamaLib: LlamaCpp | undefined;
 const path = join(dir, 'qwen2.gguf');
 const llama3Path = join(dir, 'llama-bpe.gguf');
 
@@ -72,12 +72,7 @@ beforeAll(async () => {
   l3.set('tokenizer.ggml.pre', gguf.str('llama-bpe'));
   l3.set('llama.rope.dimension_count', gguf.u32(HD));
   await writeGguf(llama3Path, l3, t.filter((x) => !x.name.endsWith('.bias')));
-  try {
-    const { getLlama } = await import('node-llama-cpp');
-    llamaLib = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
-  } catch (e) {
-    console.warn(`SKIPPED qwen2 llama.cpp cross-check: ${(e as Error).message}`);
-  }
+  llamaLib = (await openLlamaCpp('qwen2 llama.cpp cross-check')).llama;
 });
 afterAll(async () => {
   await llamaLib?.dispose();
