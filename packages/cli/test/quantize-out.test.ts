@@ -82,6 +82,9 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
       if (!bindings?.AddonModel) return console.warn('SKIPPED llama.cpp native loader check: node-llama-cpp internals changed');
       const native = new bindings.AddonModel(out, { addonExports: bindings, gpuLayers: 0, useMmap: false, checkTensors: false });
       expect(await native.init()).toBe(false);
+      // llama.cpp logs from its own thread; node-llama-cpp hands the lines to JS asynchronously, so
+      // they may land after init() settles: wait for them (bounded)
+      for (const end = Date.now() + 10_000; !/invalid ggml type/.test(logs.join('\n')) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
       const message = logs.join('\n');
       console.log(`llama.cpp: ${message}`);
       expect(message).toMatch(/tensor 'blk\.0\.attn_q\.weight' has invalid ggml type 1027/);
