@@ -2,11 +2,7 @@ import { loadKernels, reference } from '@lowbit/kernels';
 import type { MatmulKernels } from '@lowbit/solvers';
 import { describe, expect, it } from 'vitest';
 import { Gptq, IntGrid, gptqQuantize, outputError, quantizeLayer } from '../src/index.js';
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-}
+import { rng } from './helpers.js';
 
 /** Correlated inputs (an AR(1) walk along the channels) with unequal channel scales, so act-order and groups matter. */
 function layer(rows: number, cols: number, samples: number, seed: number) {

@@ -1,11 +1,7 @@
 import { dequantizeInt } from '@lowbit/formats';
 import { describe, expect, it } from 'vitest';
 import { Gptq, type GridParams, IntGrid, gptqQuantize, gramMatrix, isLowbitError, outputError, rtnQuantize } from '../src/index.js';
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-}
+import { rng } from './helpers.js';
 
 /** Correlated inputs with unequal channel scales, like real activations (so act-order matters). */
 function layer(rows: number, cols: number, samples: number, seed: number) {

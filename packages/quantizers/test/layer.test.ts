@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isLowbitError, quantizeLayer } from '../src/index.js';
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-}
+import { quantizeLayer } from '../src/index.js';
+import { errorText, rng } from './helpers.js';
 
 describe('quantizeLayer (the quantize-layer command)', () => {
   const rows = 16;
@@ -34,18 +30,10 @@ describe('quantizeLayer (the quantize-layer command)', () => {
   });
 
   it('names the mismatch of W and X shapes and NaN inputs', () => {
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        return isLowbitError(e) ? `${e.code} ${e.message}` : String(e);
-      }
-      return 'none';
-    };
-    expect(code(() => quantizeLayer(w, [rows, cols], x.subarray(0, n * 40), [n, 40], { method: 'rtn' }))).toMatch(/E_SHAPE inputs have 40 columns but the weights have 48/);
+    expect(errorText(() => quantizeLayer(w, [rows, cols], x.subarray(0, n * 40), [n, 40], { method: 'rtn' }))).toMatch(/E_SHAPE inputs have 40 columns but the weights have 48/);
     const bad = Float32Array.from(x);
     bad[7] = Number.POSITIVE_INFINITY;
-    expect(code(() => quantizeLayer(w, [rows, cols], bad, [n, cols], { method: 'gptq' }))).toMatch(/E_NAN input \[0, 7\]/);
-    expect(code(() => quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'gptq', bits: 1 }))).toMatch(/E_ARG/);
+    expect(errorText(() => quantizeLayer(w, [rows, cols], bad, [n, cols], { method: 'gptq' }))).toMatch(/E_NAN input \[0, 7\]/);
+    expect(errorText(() => quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'gptq', bits: 1 }))).toMatch(/E_ARG/);
   });
 });

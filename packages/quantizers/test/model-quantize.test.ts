@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
 import { loadModel } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
-import { isLowbitError, quantizeModel } from '../src/index.js';
+import { quantizeModel } from '../src/index.js';
+import { errorText } from './helpers.js';
 
 const path = fileURLToPath(defaultModelUrl);
 const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
@@ -39,19 +40,11 @@ describe('quantizeModel on the embedded model (sequential, 2 calibration windows
   });
 
   it('bad input: GPTQ without calibration text, text too short to give inputs, NaN weights', async () => {
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        return isLowbitError(e) ? `${e.code} ${e.message}` : String(e);
-      }
-      return 'none';
-    };
     const model = await loadModel(path);
-    expect(code(() => quantizeModel(model, { method: 'gptq', bits: 4 }))).toMatch(/E_ARG .*needs calibration text/);
-    expect(code(() => quantizeModel(model, { method: 'gptq', bits: 4, calibration: '\n\n' }))).toMatch(/E_ARG calibration text is too short: 0 tokens/);
+    expect(errorText(() => quantizeModel(model, { method: 'gptq', bits: 4 }))).toMatch(/E_ARG .*needs calibration text/);
+    expect(errorText(() => quantizeModel(model, { method: 'gptq', bits: 4, calibration: '\n\n' }))).toMatch(/E_ARG calibration text is too short: 0 tokens/);
     const w = (model.linear('blk.0.attn_q.weight').source as { data: Float32Array }).data;
     w[3] = Number.NaN;
-    expect(code(() => quantizeModel(model, { method: 'rtn', bits: 4 }))).toMatch(/E_NAN/);
+    expect(errorText(() => quantizeModel(model, { method: 'rtn', bits: 4 }))).toMatch(/E_NAN/);
   });
 });
