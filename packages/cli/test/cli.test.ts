@@ -2,16 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { CliEvent } from '../src/command.js';
-import { runCli } from '../src/main.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const events: CliEvent[] = [];
-  const code = await runCli(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, onEvent: (e) => events.push(e) });
-  return { code, out, err, events };
-}
+import { run } from './helpers.js';
 
 describe('lowbit CLI', () => {
   it('eval --json prints one object with model, tokens, ctx, perplexity, seconds; progress as events', async () => {

@@ -8,14 +8,7 @@ import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
 import { writeNpy } from '@lowbit/quantizers';
 import { loadModel, perplexity, readGguf, readTensorBytes, toF32 } from '@lowbit/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/main.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } });
-  return { code, out, err };
-}
+import { run } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-quant-cli-'));
 const LAYER = 'blk.1.attn_q.weight';

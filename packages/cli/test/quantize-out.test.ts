@@ -8,14 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultModelUrl } from '@lowbit/data';
 import { readGguf, readSafetensors, readTensorBytes } from '@lowbit/runtime';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/main.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } });
-  return { code, out, err };
-}
+import { run } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-quant-out-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
