@@ -1,7 +1,7 @@
 // One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
 import { type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
-import { type Kernels, LowbitError, type WasmTensor } from '@lowbit/kernels';
+import { type Kernels, LowbitError, type WasmTensor, isLowbitError } from '@lowbit/kernels';
 
 /**
  * A linear layer's weights, W of shape [rows (outputs), cols (inputs)], row-major.
@@ -58,14 +58,24 @@ export class Linear {
     // ggml blocks are repacked once into the kernels' tiled form (f32 scales, four rows' codes side
     // by side): decode GEMVs on it run ~1.5x faster than on the blocks as stored; `source` keeps the
     // blocks themselves for saving.
-    this.resident =
-      weight.format === 'int4'
-        ? [k.upload(weight.packed), k.upload(weight.scales), ...(weight.zeros ? [k.upload(weight.zeros)] : [])]
-        : weight.format === 'packed'
-          ? []
-          : weight.format === 'f32'
-            ? [k.upload(weight.data)]
-            : [k.prepareGgml(weight.format, weight.data, rows, cols)];
+    const resident: WasmTensor[] = [];
+    try {
+      if (weight.format === 'int4') {
+        resident.push(k.upload(weight.packed));
+        resident.push(k.upload(weight.scales));
+        if (weight.zeros) resident.push(k.upload(weight.zeros));
+      } else if (weight.format === 'f32') resident.push(k.upload(weight.data));
+      else if (weight.format !== 'packed') resident.push(k.prepareGgml(weight.format, weight.data, rows, cols));
+    } catch (e) {
+      for (const t of resident) t.free();
+      // The kernels' heap says only how many bytes did not fit; a user loading a big model needs to
+      // know which tensor, and that the limit is wasm32's 4 GiB for the whole model.
+      if (isLowbitError(e) && /WebAssembly memory/.test(e.message)) {
+        throw new LowbitError(e.code, `${name}: its ${this.bytes} bytes of ${weight.format} weights do not fit (${e.message}); WebAssembly memory (wasm32) holds at most 4 GiB for all of a model's weights: load a smaller type (Q4_0 rather than Q8_0 or F32) or a smaller model`, { cause: e });
+      }
+      throw e;
+    }
+    this.resident = resident;
   }
 
   /** out[b, r] = Σc W[r, c]·x[b, c]; x is [batch, cols], out [batch, rows]. */
