@@ -7,6 +7,7 @@ export { rtnQuantize, type RtnOptions, type RtnResult } from './rtn.js';
 export { weightError, outputError, gramMatrix, type OutputErrorOptions } from './layer-error.js';
 export { collectHessians, type CalibrationOptions } from './calibrate.js';
 export { calibrationLoss, type CalibrationLossOptions } from './clip-loss.js';
+export { createQuantizer, type Quantizer, type QuantizerOptions, type LayerInput, type QuantizedLayer } from './quantizer.js';
 export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
 export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } from './layer.js';
 export { GgmlGrid, ggmlBlocks, type GgmlType } from './ggml-grid.js';

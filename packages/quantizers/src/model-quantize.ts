@@ -1,18 +1,14 @@
 import { LowbitError } from '@lowbit/kernels';
-import { type PackedIntTensor, rowBytes, writeBits } from '@lowbit/formats';
-import type { LlamaModel, MxRowsTensor } from '@lowbit/runtime';
-import type { Gptq } from './gptq.js';
+import type { MxFormatName, PackedIntTensor } from '@lowbit/formats';
+import { type LlamaModel, type MxRowsTensor, linearWeightFromPacked } from '@lowbit/runtime';
+import type { Gptq, GptqResult } from './gptq.js';
 import { type CalibrationOptions, collectHessians } from './calibrate.js';
-import type { MxFormatName } from '@lowbit/formats';
-import { GgmlGrid, type GgmlType, ggmlBlocks } from './ggml-grid.js';
+import { type GgmlType, ggmlBlocks } from './ggml-grid.js';
 import { MxGrid } from './mx-grid.js';
-import { type Grid, IntGrid } from './grid.js';
-import { type GptqResult, gptqQuantize } from './gptq.js';
-import { outputError, weightError } from './layer-error.js';
-import { rtnQuantize } from './rtn.js';
+import { weightError } from './layer-error.js';
 import { f32Weights } from './source-weights.js';
 import { calibrationLoss } from './clip-loss.js';
-import { linearWeightFromPacked } from '@lowbit/runtime';
+import { createQuantizer } from './quantizer.js';
 
 export interface ModelQuantizeOptions extends CalibrationOptions {
   method: 'rtn' | 'gptq';
@@ -125,11 +121,11 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   const format = o.format ?? 'int';
   const mx = format.startsWith('mx');
   const ggml = format !== 'int' && !mx;
-  const grid: Grid = format === 'int' ? new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true }) : mx ? new MxGrid(format as MxFormatName) : new GgmlGrid(format as GgmlType);
-  if (format !== 'int' && group !== 32) throw new LowbitError('E_ARG', `${format} stores groups of 32 (got group ${group})`);
-  if (format !== 'int' && clips.length > 1) throw new LowbitError('E_ARG', `${format}: clipping search is for INT-k grids`);
-  if (format !== 'int' && o.adaDim) throw new LowbitError('E_ARG', `${format}: AdaDim is for INT-k grids`);
-  if (ggml && o.actOrder && !o.staticGroups) throw new LowbitError('E_ARG', `${format}: act-order needs static groups (ggml blocks are contiguous)`);
+  const quantizer = createQuantizer({
+    method: o.method, format, bits: o.bits, symmetric: o.symmetric, group, actOrder: o.actOrder, staticGroups: o.staticGroups,
+    damp: o.damp, adaDim: o.adaDim, clips, kernels: model.kernels,
+  });
+  const mxBits = mx ? new MxGrid(format as MxFormatName).bits : 0;
   const names = new Set(model.linears().filter((l) => !ggml || l.cols % 32 === 0).map((l) => l.name));
   const steps: string[][] = [];
   for (let i = 0; names.has(`blk.${i}.attn_q.weight`); i++) {
@@ -149,48 +145,30 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       const lin = model.linear(name);
       const src = f32Weights(name, lin.source);
       const shape: [number, number] = [lin.rows, lin.cols];
-      const acc = stats?.get(name);
-      if (acc && acc.samples === 0) throw new LowbitError('E_ARG', `${name}: the calibration text produced no inputs for this layer`);
-      const H = acc?.hessian();
-      const quantizeAlong = (dim: 'oc' | 'ic', clip: number) => o.method === 'gptq'
-        ? gptqQuantize(src.data, shape, H as Float64Array, { grid: clip === 1 ? grid : new IntGrid({ bits: o.bits, symmetric: o.symmetric ?? true, clip }), group, dim, actOrder: o.actOrder, staticGroups: o.staticGroups, damp: o.damp, kernels: model.kernels })
-        : format === 'int'
-          ? rtnQuantize(src.data, shape, { bits: o.bits, symmetric: o.symmetric ?? true, group: group || undefined, clip, granularity: dim === 'ic' ? (group ? 'group-rows' : 'per-ic') : undefined })
-          : rtnOnGrid(src.data, shape, grid, group);
-      const gram = acc?.gram();
-      let dim: 'oc' | 'ic' = 'oc';
-      let clip = 1;
-      let r: { weights: Float32Array; packed: PackedIntTensor | null } | null = null;
-      let err = Number.POSITIVE_INFINITY;
-      let best = Number.POSITIVE_INFINITY;
       const byLoss = o.clipCriterion === 'loss' && clips.length > 1;
-      for (const d of o.adaDim ? (['oc', 'ic'] as const) : (['oc'] as const)) {
-        for (const c of clips) {
-          const cand = quantizeAlong(d, c);
-          const e = gram ? outputError(src.data, cand.weights, shape, gram, { kernels: model.kernels }) : Number.NaN;
-          const score = byLoss ? calibrationLoss(model, name, shape, cand.weights, o.calibration as string, { ctx: o.ctx, windows: o.lossWindows }) : e;
-          if (r === null || score < best) [r, err, dim, clip, best] = [cand, e, d, c, score];
-        }
-      }
-      r = r as NonNullable<typeof r>;
+      const r = quantizer.quantize({
+        weights: src.data, shape, stats: stats?.get(name),
+        score: byLoss ? (w) => calibrationLoss(model, name, shape, w, o.calibration as string, { ctx: o.ctx, windows: o.lossWindows }) : undefined,
+      });
+      const { dim, clip } = r;
       const report: LayerReport = {
         name, rows: lin.rows, cols: lin.cols, dim, clip,
-        errOutput: err,
+        errOutput: r.errOutput,
         errWeight: weightError(src.data, r.weights),
         seconds: (performance.now() - t) / 1000,
       };
       if (mx) {
         model.setLinear(name, { format: 'f32', shape, data: r.weights });
-        packed.set(name, mxRows(format as MxFormatName, r as GptqResult, shape));
-        bits += lin.rows * (lin.cols * grid.bits + Math.ceil(lin.cols / 32) * 8); // element codes + one E8M0 per block
+        packed.set(name, r.packed);
+        bits += lin.rows * (lin.cols * mxBits + Math.ceil(lin.cols / 32) * 8); // element codes + one E8M0 per block
       } else if (format === 'int') {
-        model.setLinear(name, o.keepPacked && r.packed ? linearWeightFromPacked(r.packed) : { format: 'f32', shape, data: r.weights });
-        packed.set(name, r.packed ?? withGroupIndex(r as GptqResult, shape, o.bits, group));
+        model.setLinear(name, o.keepPacked && r.packed ? linearWeightFromPacked(r.packed as PackedIntTensor) : { format: 'f32', shape, data: r.weights });
+        packed.set(name, r.packed);
         // f32 scale (+ f32 zero) per group; a partial last group costs a whole scale.
         const nScales = dim === 'oc' ? lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1) : lin.cols * (group > 0 ? Math.ceil(lin.rows / group) : 1);
         bits += lin.rows * lin.cols * o.bits + nScales * 32 * ((o.symmetric ?? true) ? 1 : 2);
       } else {
-        const g = r as unknown as GptqResult;
+        const g = r.raw as GptqResult;
         const t = format as GgmlType;
         model.setLinear(name, { format: t, shape, data: ggmlBlocks(t, g.codes, lin.rows, lin.cols, g.scales, g.zeros) });
         packed.set(name, null);
@@ -236,25 +214,3 @@ function smoothGroup(model: LlamaModel, step: string[], stats: Map<string, Gptq>
   }
 }
 
-/** RTN onto any grid: GPTQ with H = I spreads no error, so each weight is simply rounded. */
-function rtnOnGrid(w: Float32Array, shape: [number, number], grid: Grid, group: number): GptqResult {
-  const I = new Float64Array(shape[1] * shape[1]);
-  for (let i = 0; i < shape[1]; i++) I[i * shape[1] + i] = 1;
-  return gptqQuantize(w, shape, I, { grid, group, damp: 0 });
-}
-
-/** MX codes and power-of-two scales from the grid as E8M0 blocks per row (scale 2^e → code e + 127). */
-function mxRows(format: MxFormatName, g: GptqResult, shape: [number, number]): MxRowsTensor {
-  return { kind: 'mx-rows', format, shape, scales: Uint8Array.from(g.scales, (s) => Math.log2(s) + 127), codes: g.codes };
-}
-
-/** Act-order without static groups: groups are not runs of columns, so the tensor carries GPTQ's column → group map. */
-function withGroupIndex(g: GptqResult, [rows, cols]: [number, number], bits: number, group: number): PackedIntTensor {
-  const rb = rowBytes(cols, bits);
-  const codes = new Uint8Array(rows * rb);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) writeBits(codes, r * rb * 8 + c * bits, bits, g.codes[r * cols + c]);
-  return {
-    kind: 'int', bits, symmetric: g.zeros === null, shape: [rows, cols], granularity: group > 0 ? 'group-cols' : 'per-oc', group: group > 0 ? group : cols,
-    scales: g.scales, zeros: g.zeros, codes, gIdx: group > 0 ? g.groupIndex : null,
-  };
-}
