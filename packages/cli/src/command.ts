@@ -23,6 +23,8 @@ export interface CommandContext {
   print(text: string): void;
   /** Streamed human output without a newline (generate). */
   write(text: string): void;
+  /** A note on stderr (also under --json) and a 'message' event: something the user should know. */
+  warn(text: string): void;
   /** Progress: a bar on a TTY, an event for library callers. */
   progress(done: number, total: number, label?: string): void;
   emit(event: Omit<CliEvent, 'command'>): void;

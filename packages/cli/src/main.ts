@@ -54,6 +54,10 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       write: (t) => {
         if (!json) io.stdout.write(t);
       },
+      warn: (t) => {
+        io.stderr.write(`lowbit ${cmd.name}: ${t}\n`);
+        io.onEvent?.({ type: 'message', command: cmd.name, text: t });
+      },
       progress: (done, total, label) => {
         bar.update(done, total, label ?? cmd.name);
         io.onEvent?.({ type: 'progress', command: cmd.name, done, total, label });

@@ -34,6 +34,15 @@ describe('lowbit CLI', () => {
     expect(r.events.filter((e) => e.type === 'token').length).toBe(20);
   });
 
+  it('generate says so when the model context ends the story before -n tokens', async () => {
+    const r = await run(['generate', '--prompt', 'Once upon a time', '-n', '3000', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.stopReason).toBe('context');
+    expect(r.err).toMatch(/stopped after \d+ of 3000 tokens: the model's context of 2048 tokens is full/);
+    expect(r.events.some((e) => e.type === 'message' && /context/.test(e.text ?? ''))).toBe(true);
+  }, 60_000);
+
   it('inspect --json lists tensors with types and bits per weight', async () => {
     const r = await run(['inspect', '--json']);
     const j = JSON.parse(r.out);

@@ -23,6 +23,8 @@ export interface GenerateResult {
   text: string;
   prefillSeconds: number;
   decodeSeconds: number;
+  /** Why generation ended: all `steps` made, the end-of-sequence token, or the model's context full. */
+  stopReason: 'steps' | 'eos' | 'context';
 }
 
 export function argmax(v: Float32Array): number {
@@ -77,12 +79,16 @@ export function generate(model: LlamaModel, prompt: string, options: GenerateOpt
   const temperature = options.temperature ?? 0;
   if (!(temperature >= 0)) throw new LowbitError('E_ARG', `generate: temperature ${temperature} must be >= 0`);
   const ids = model.tokenizer.encode(prompt, { bos: true });
+  if (ids.length >= model.config.contextLength) {
+    throw new LowbitError('E_RANGE', `generate: the prompt is ${ids.length} tokens, the model's context ${model.config.contextLength} leaves no room to generate`);
+  }
   const ctx = Math.min(model.config.contextLength, ids.length + steps);
   const session = new Session(model, { ctx });
   const rand = rng(options.seed ?? Date.now());
   const decoder = new TextDecoder();
   const out: number[] = [];
   let text = '';
+  let stopReason: GenerateResult['stopReason'] = 'steps';
   const t0 = performance.now();
   let t1 = t0;
   try {
@@ -91,18 +97,25 @@ export function generate(model: LlamaModel, prompt: string, options: GenerateOpt
     let prev = ids[ids.length - 1];
     for (let i = 0; i < steps; i++) {
       const next = sample(logits, temperature, options.topP ?? 0, rand);
-      if (next === model.tokenizer.eos && options.stopAtEos !== false) break;
+      if (next === model.tokenizer.eos && options.stopAtEos !== false) {
+        stopReason = 'eos';
+        break;
+      }
       out.push(next);
       const piece = decoder.decode(model.tokenizer.pieceBytes(next, prev), { stream: true });
       text += piece;
       options.onToken?.(next, piece);
       prev = next;
-      if (i + 1 < steps && session.pos < session.ctx) logits = session.forward([next]);
-      else break;
+      if (i + 1 === steps) break;
+      if (session.pos >= session.ctx) {
+        stopReason = 'context';
+        break;
+      }
+      logits = session.forward([next]);
     }
   } finally {
     session.free(); // the KV caches live in the kernels' WASM memory
   }
   text += decoder.decode();
-  return { prompt: ids, tokens: out, text, prefillSeconds: (t1 - t0) / 1000, decodeSeconds: (performance.now() - t1) / 1000 };
+  return { prompt: ids, tokens: out, text, prefillSeconds: (t1 - t0) / 1000, decodeSeconds: (performance.now() - t1) / 1000, stopReason };
 }

@@ -34,6 +34,7 @@ function run(ctx: CommandContext, model: LlamaModel) {
     },
   });
   ctx.write('\n');
+  if (r.stopReason === 'context') ctx.warn(`stopped after ${r.tokens.length} of ${intOption(ctx, 'n', 64)} tokens: the model's context of ${model.config.contextLength} tokens is full`);
   const decodeTps = r.tokens.length / Math.max(r.decodeSeconds, 1e-9);
-  return { model: model.name, prompt, text: r.text, tokens: r.tokens, promptTokens: r.prompt.length, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, decodeTokensPerSecond: decodeTps };
+  return { model: model.name, prompt, text: r.text, tokens: r.tokens, promptTokens: r.prompt.length, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, decodeTokensPerSecond: decodeTps, stopReason: r.stopReason };
 }
