@@ -84,6 +84,45 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
   return m128;
 }
 
+// The binary16 bits of an f32 that f16() produced (so exactly representable): the inverse of f16(),
+// NaN payloads included.
+// @ts-ignore: decorator
+@inline function f16Bits(v: f32): u32 {
+  const b = reinterpret<u32>(v);
+  const sign = (b >> 16) & 0x8000;
+  const e = (b >> 23) & 0xff;
+  const m = b & 0x7fffff;
+  if (e == 0xff) return sign | 0x7c00 | (m >> 13);
+  if (e == 0) return sign;
+  if (<i32>e <= 112) return sign | <u32>(abs<f32>(v) * reinterpret<f32>(0x4b800000)); // f16 subnormal: m·2^-24
+  return sign | ((e - 112) << 10) | (m >> 13);
+}
+
+// The inverse of prepare_ggml (kinds 0-2; a kind-3 Q8_0 tensor has kind 0's layout): the ggml blocks
+// back from a prepared tensor, byte for byte, so a model need not keep its blocks in JS beside the
+// WebAssembly copy (a 1B Q8_0 model: 1.1 GB less).
+export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): void {
+  const nblk = cols >> 5;
+  const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
+  const qoff: usize = kind == 2 ? 4 : 2;
+  const sb = scaleBytes(kind);
+  const qb = codeBytes(kind);
+  const rb = recordBytes(kind);
+  for (let r = 0; r < rows; r++) {
+    const t = r >> 2;
+    const i = <usize>(r & 3);
+    for (let k = 0; k < nblk; k++) {
+      const rec = src + (<usize>t * <usize>nblk + <usize>k) * rb;
+      const blk = dst + (<usize>r * <usize>nblk + <usize>k) * bsize;
+      store<u16>(blk, <u16>f16Bits(load<f32>(rec + (i << 2))));
+      if (kind == 2) store<u16>(blk, <u16>f16Bits(load<f32>(rec + 16 + (i << 2))), 2);
+      if (laneLayout(kind)) {
+        for (let j: usize = 0; j < 16; j++) store<u8>(blk + qoff + j, load<u8>(rec + sb + ((j >> 2) << 4) + (i << 2) + (j & 3)));
+      } else memory.copy(blk + qoff, rec + sb + i * qb, qb);
+    }
+  }
+}
+
 // Q8_0 without code −128 (kind 3): the integer dot of signed codes by the relaxed i8·i7 dot, as
 // w·x = (w·sign x)·|x|: |x| <= 127 is the 7-bit operand (activation codes never reach −128) and
 // w·sign x stays in i8 because no w is −128. One pmaddubsw per 16 products where the plain dot

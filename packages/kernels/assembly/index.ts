@@ -5,7 +5,7 @@ export { dot_i8 } from './int8';
 export { quantize_act_groups, quantize_act_q8 } from './act-quant';
 export { matmul_q4, quantize_act_int4 } from './q4';
 export { matmul_ggml } from './ggml';
-export { matmul_ggml_tiled, prepare_ggml, ggml_tiled_bytes, act_splats } from './ggml-tiled';
+export { matmul_ggml_tiled, prepare_ggml, unprepare_ggml, ggml_tiled_bytes, act_splats } from './ggml-tiled';
 
 export function heap_base(): usize {
   return __heap_base;

@@ -22,6 +22,7 @@ export interface KernelExports {
   matmul_ggml_tiled(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
   matmul_ggml_tiled_multi(kind0: number, w0: number, rows0: number, kind1: number, w1: number, rows1: number, kind2: number, w2: number, rows2: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out0: number, out1: number, out2: number, r0: number, r1: number): void;
   prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): number;
+  unprepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): void;
   ggml_tiled_bytes(kind: number, rows: number, cols: number): number;
   act_splats(xs: number, xsum: number, n: number, dst: number, xq: number): void;
   silu_mul_f32(g: number, u: number, n: number): void;
@@ -136,6 +137,27 @@ export class Kernels {
     const t = new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
     preparedCode.set(t, type === 'q8_0' && m128 === 0 ? 3 : GGML_KIND[type]);
     return t;
+  }
+
+  /**
+   * The ggml blocks of a tensor made by `prepareGgml`, byte for byte (scales back to their f16 bits,
+   * NaN payloads included): callers need not keep the blocks beside the resident copy.
+   */
+  unprepareGgml(type: GgmlBlockType, prepared: WasmTensor, rows: number, cols: number): Uint8Array {
+    const name = 'unprepareGgml';
+    if (!(prepared instanceof WasmTensor) || prepared.kind !== preparedKind(type)) {
+      throw new LowbitError('E_ARG', `${name}: expected a tensor prepared by prepareGgml as ${type}, got ${prepared instanceof WasmTensor ? prepared.kind : typeof prepared}`);
+    }
+    checkDims(name, rows, cols, 1);
+    if (cols % 32 !== 0 || (this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0) !== prepared.byteLength) {
+      throw new LowbitError('E_SHAPE', `${name}: [${rows}, ${cols}] is not the shape this ${prepared.byteLength}-byte tensor was prepared with`);
+    }
+    const out = new Uint8Array((rows * cols * GGML_BLOCK_BYTES[type]) / 32);
+    return this.scoped((s) => {
+      const p = s.alloc(out.byteLength);
+      this.exports.unprepare_ggml(GGML_KIND[type], s.matrix(prepared), rows, cols, p);
+      return s.get(p, out);
+    });
   }
 
   dotF32(a: Float32Array, b: Float32Array): number {

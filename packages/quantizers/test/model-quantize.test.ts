@@ -43,8 +43,11 @@ describe('quantizeModel on the embedded model (sequential, 2 calibration windows
     const model = await loadModel(path);
     expect(errorText(() => quantizeModel(model, { method: 'gptq', bits: 4 }))).toMatch(/E_ARG .*needs calibration text/);
     expect(errorText(() => quantizeModel(model, { method: 'gptq', bits: 4, calibration: '\n\n' }))).toMatch(/E_ARG calibration text is too short: 0 tokens/);
-    const w = (model.linear('blk.0.attn_q.weight').source as { data: Float32Array }).data;
+    // source is a copy of the layer's weights: a NaN goes in through setLinear
+    const lin = model.linear('blk.0.attn_q.weight');
+    const w = (lin.source as { data: Float32Array }).data;
     w[3] = Number.NaN;
+    model.setLinear(lin.name, { format: 'f32', shape: [lin.rows, lin.cols], data: w });
     expect(errorText(() => quantizeModel(model, { method: 'rtn', bits: 4 }))).toMatch(/E_NAN/);
   });
 });

@@ -36,7 +36,10 @@ export class Linear {
   readonly format: LinearFormat;
   readonly bytes: number;
   private readonly resident: WasmTensor[];
-  private readonly weight: LinearWeight;
+  /** Kept in JS only for `packed` (no resident copy); the others are read back from WASM memory. */
+  private readonly weight: LinearWeight | null;
+  private readonly group: number;
+  private freed = false;
 
   constructor(
     private readonly k: Kernels,
@@ -52,12 +55,14 @@ export class Linear {
     this.bytes = linearBytes(weight);
     checkWeight(name, weight);
     if (bias && bias.length !== rows) throw new LowbitError('E_SHAPE', `${name}: bias has ${bias.length} values, the layer ${rows} outputs`);
-    this.weight = weight;
+    this.weight = weight.format === 'packed' ? weight : null;
+    this.group = weight.format === 'int4' ? weight.group : 0;
     // `packed` tensors stay in JS memory: the formats GEMV copies codes per call (see README: a
     // resident-codes entry point in @lowbit/formats would remove that copy)
     // ggml blocks are repacked once into the kernels' tiled form (f32 scales, four rows' codes side
-    // by side): decode GEMVs on it run ~1.5x faster than on the blocks as stored; `source` keeps the
-    // blocks themselves for saving.
+    // by side): decode GEMVs on it run ~1.5x faster than on the blocks as stored. The JS arrays are
+    // not kept: `source` reads the weights back from WASM memory (the blocks through
+    // unprepareGgml, bit for bit), so a model costs its size once, not twice.
     const resident: WasmTensor[] = [];
     try {
       if (weight.format === 'int4') {
@@ -99,7 +104,7 @@ export class Linear {
       case 'q4_1':
         return k.matmulQ4_1(w, rows, cols, x, batch, out);
       case 'int4':
-        return k.matmulQ4(w, s, z ?? null, rows, cols, (this.weight as { group: number }).group, x, batch, out);
+        return k.matmulQ4(w, s, z ?? null, rows, cols, this.group, x, batch, out);
       case 'packed': {
         const o = out ?? new Float32Array(batch * rows);
         const t = (this.weight as { tensor: GemvTensor }).tensor;
@@ -129,12 +134,30 @@ export class Linear {
     return layers.map((l, i) => l.apply(x, batch, outs?.[i]));
   }
 
-  /** The weights this layer was built from (packed formats stay packed). */
+  /** The weights this layer was built from, equal to what it was given (a fresh copy but for `packed`). */
   get source(): LinearWeight {
-    return this.weight;
+    if (this.freed) throw new LowbitError('E_ARG', `${this.name}: the layer was freed (model.free()), its weights are gone`);
+    if (this.weight) return this.weight;
+    const shape: [number, number] = [this.rows, this.cols];
+    const bytes = (t: WasmTensor) => new Uint8Array(this.k.memory.buffer, t.ptr, t.byteLength).slice();
+    const f32 = (t: WasmTensor) => new Float32Array(bytes(t).buffer);
+    const [w, s, z] = this.resident;
+    switch (this.format) {
+      case 'f32':
+        return { format: 'f32', shape, data: f32(w) };
+      case 'int4':
+        return { format: 'int4', shape, packed: bytes(w), scales: f32(s), zeros: z ? f32(z) : null, group: this.group };
+      case 'q8_0':
+      case 'q4_0':
+      case 'q4_1':
+        return { format: this.format, shape, data: this.k.unprepareGgml(this.format, w, this.rows, this.cols) };
+      default:
+        throw new LowbitError('E_ARG', `${this.name}: no weights kept for format ${this.format}`);
+    }
   }
 
   free(): void {
+    this.freed = true;
     for (const t of this.resident) t.free();
   }
 }
