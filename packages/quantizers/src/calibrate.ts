@@ -22,22 +22,12 @@ export interface CalibrationOptions {
  * 22-block model this halves the cost of the sequential pipeline's calibration passes on average.
  */
 export function collectHessians(model: LlamaModel, text: string, names: Iterable<string>, o: CalibrationOptions = {}): Map<string, Gptq> {
-  const ids = tokenizeDocuments(model, text);
-  const tokens = ids.length;
-  if (tokens < 64) throw new LowbitError('E_ARG', `calibration text is too short: ${tokens} tokens (at least 64 are needed, a few thousand are useful)`);
-  const ctx = o.ctx ?? 256;
-  if (!Number.isInteger(ctx) || ctx < 2 || ctx > model.config.contextLength) {
-    throw new LowbitError('E_RANGE', `calibration: ctx ${ctx} is outside 2..${model.config.contextLength} (the model's context length)`);
-  }
+  const { ids, ctx, total } = calibrationWindows(model, text, o);
   const acc = new Map<string, Gptq>();
   // Wide layers (cols ≥ KERNEL_MIN_COLS) accumulate XᵀX as f32 matmuls on the model's own kernels.
   for (const name of names) acc.set(name, new Gptq(model.linear(name).cols, { kernels: model.kernels, kernelMinCols: o.kernelMinCols }));
   if (acc.size === 0) return acc;
-  let total = Math.ceil(tokens / ctx);
-  if (tokens % ctx === 1) total--; // as perplexity: a lone trailing token predicts nothing
-  if (o.maxWindows !== undefined) total = Math.min(total, o.maxWindows);
   const seen = new Set<string>();
-  const done = new Error('calibration: every named layer has seen this window');
   const session = new Session(model, {
     ctx,
     onLinearInput: (name, x, batch) => {
@@ -45,7 +35,7 @@ export function collectHessians(model: LlamaModel, text: string, names: Iterable
       if (!g) return;
       g.addBatch(x, batch);
       seen.add(name);
-      if (seen.size === acc.size) throw done;
+      if (seen.size === acc.size) throw windowDone;
     },
   });
   try {
@@ -56,7 +46,7 @@ export function collectHessians(model: LlamaModel, text: string, names: Iterable
         // logits 'all' as perplexity runs it, so output.weight sees every token of the window
         session.forward(ids.slice(w * ctx, (w + 1) * ctx), { logits: 'all' });
       } catch (e) {
-        if (e !== done) throw e;
+        if (e !== windowDone) throw e;
       }
     }
   } finally {
@@ -64,4 +54,120 @@ export function collectHessians(model: LlamaModel, text: string, names: Iterable
     session.free();
   }
   return acc;
+}
+
+/**
+ * Calibration for the sequential pipeline with the residual stream cached at a block's input:
+ * `collect` runs only the current block (up to the last named layer) on every window, and `advance`
+ * pushes the cached streams through that block once its layers are quantized. A 1B-class model's
+ * pipeline ran each of its 88 sequential groups through every block before it; this runs each block
+ * about five times per window in all (same arithmetic, so the same statistics bit for bit).
+ *
+ * Memory: windows × ctx × dim f32 values (32 × 256 × 2048 × 4 bytes = 64 MiB for a 1B model).
+ */
+export class BlockCalibration {
+  /** The block whose inputs `states` hold (nLayers: the LM head's). */
+  block = 0;
+  private readonly windows: number[][];
+  private readonly states: Float32Array[];
+  private readonly session: Session;
+  private target: { acc: Map<string, Gptq>; seen: Set<string> } | null = null;
+  private scratch: Float32Array;
+
+  constructor(
+    private readonly model: LlamaModel,
+    text: string,
+    private readonly o: CalibrationOptions = {},
+  ) {
+    const { ids, ctx, total } = calibrationWindows(model, text, o);
+    this.windows = Array.from({ length: total }, (_, w) => ids.slice(w * ctx, (w + 1) * ctx));
+    this.session = new Session(model, {
+      ctx,
+      onLinearInput: (name, x, batch) => {
+        const t = this.target;
+        const g = t?.acc.get(name);
+        if (!t || !g) return;
+        g.addBatch(x, batch);
+        t.seen.add(name);
+        if (t.seen.size === t.acc.size) throw windowDone;
+      },
+    });
+    this.states = this.windows.map((w) => {
+      this.session.reset();
+      return this.session.embed(w);
+    });
+    this.scratch = new Float32Array(ctx * model.config.dim);
+  }
+
+  /** Bytes the cached streams take for this model, text and options (for choosing this over `collectHessians`). */
+  static bytes(model: LlamaModel, text: string, o: CalibrationOptions = {}): number {
+    const { ids, ctx, total } = calibrationWindows(model, text, o);
+    return Math.min(ids.length, total * ctx) * model.config.dim * 4;
+  }
+
+  /** GPTQ statistics of the named layers, which must all belong to the current block (or be `output.weight` after the last). */
+  collect(names: Iterable<string>): Map<string, Gptq> {
+    const m = this.model;
+    const acc = new Map<string, Gptq>();
+    for (const name of names) {
+      const b = name === 'output.weight' ? m.config.nLayers : Number(/^blk\.(\d+)\./.exec(name)?.[1]);
+      if (b !== this.block) throw new LowbitError('E_ARG', `calibration: ${name} is not in block ${this.block}, whose inputs are cached`);
+      acc.set(name, new Gptq(m.linear(name).cols, { kernels: m.kernels, kernelMinCols: this.o.kernelMinCols }));
+    }
+    if (acc.size === 0) return acc;
+    this.target = { acc, seen: new Set() };
+    try {
+      for (let w = 0; w < this.states.length; w++) {
+        this.target.seen.clear();
+        const n = this.windows[w].length;
+        try {
+          if (this.block === m.config.nLayers) {
+            this.session.head(this.states[w], n, { logits: 'all' });
+          } else {
+            const x = this.scratch.subarray(0, n * m.config.dim);
+            x.set(this.states[w]);
+            this.session.reset();
+            this.session.runBlocks(x, n, this.block, this.block + 1);
+          }
+        } catch (e) {
+          if (e !== windowDone) throw e;
+        }
+      }
+    } finally {
+      this.target = null;
+    }
+    return acc;
+  }
+
+  /** Runs the current block, with its weights as they are now, on every cached stream. */
+  advance(): void {
+    if (this.block >= this.model.config.nLayers) throw new LowbitError('E_RANGE', 'calibration: already past the last block');
+    for (let w = 0; w < this.states.length; w++) {
+      this.session.reset();
+      this.session.runBlocks(this.states[w], this.windows[w].length, this.block, this.block + 1);
+    }
+    this.block++;
+  }
+
+  /** Returns the KV caches' WASM memory now. */
+  free(): void {
+    this.session.free();
+  }
+}
+
+const windowDone = new Error('calibration: every named layer has seen this window');
+
+/** The perplexity protocol's windows of the calibration text, with the checks both calibrations share. */
+function calibrationWindows(model: LlamaModel, text: string, o: CalibrationOptions): { ids: number[]; ctx: number; total: number } {
+  const ids = tokenizeDocuments(model, text);
+  const tokens = ids.length;
+  if (tokens < 64) throw new LowbitError('E_ARG', `calibration text is too short: ${tokens} tokens (at least 64 are needed, a few thousand are useful)`);
+  const ctx = o.ctx ?? 256;
+  if (!Number.isInteger(ctx) || ctx < 2 || ctx > model.config.contextLength) {
+    throw new LowbitError('E_RANGE', `calibration: ctx ${ctx} is outside 2..${model.config.contextLength} (the model's context length)`);
+  }
+  let total = Math.ceil(tokens / ctx);
+  if (tokens % ctx === 1) total--; // as perplexity: a lone trailing token predicts nothing
+  if (o.maxWindows !== undefined) total = Math.min(total, o.maxWindows);
+  return { ids, ctx, total };
 }

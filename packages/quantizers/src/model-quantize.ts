@@ -2,7 +2,7 @@ import { LowbitError } from '@lowbit/kernels';
 import type { MxFormatName, PackedIntTensor } from '@lowbit/formats';
 import { type LlamaModel, type MxRowsTensor, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Gptq, GptqResult } from './gptq.js';
-import { type CalibrationOptions, collectHessians } from './calibrate.js';
+import { BlockCalibration, type CalibrationOptions, collectHessians } from './calibrate.js';
 import { type GgmlType, ggmlBlocks } from './ggml-grid.js';
 import { MxGrid } from './mx-grid.js';
 import { weightError } from './layer-error.js';
@@ -66,6 +66,14 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
   keepPacked?: boolean;
   /** Measure each layer's output error on its calibration inputs (costs the calibration passes for RTN too). */
   measure?: boolean;
+  /**
+   * Keep each calibration window's residual stream at the current block's input, so a sequential
+   * group's pass runs one block rather than every block before it (`BlockCalibration`; the same
+   * statistics bit for bit). Default true while the streams take at most `cacheBytes` (default 1 GiB);
+   * beyond that, or with false, every pass runs the model from the embeddings (`collectHessians`).
+   */
+  cacheInputs?: boolean;
+  cacheBytes?: number;
   onLayer?: (report: LayerReport, done: number, total: number) => void;
 }
 
@@ -101,12 +109,15 @@ export interface ModelQuantizeResult {
  * was replaced by its quantized weights (GPTQ's "true sequential" order inside a transformer block:
  * q/k/v share one input, then the attention output, then gate/up, then down).
  */
+const CACHE_BYTES = 2 ** 30;
+
 const SEQUENTIAL_GROUPS = [['attn_q', 'attn_k', 'attn_v'], ['attn_output'], ['ffn_gate', 'ffn_up'], ['ffn_down']];
 
 /**
  * Quantizes every linear layer of a loaded model in place (fake-quantized f32 weights via
  * `setLinear`, so the model can be evaluated at once) and returns the packed tensors. Memory beyond
- * the model is the H of the layers of one sequential group.
+ * the model is the H of the layers of one sequential group, plus the cached block inputs
+ * (windows × ctx × dim f32, see `cacheInputs`).
  */
 export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): ModelQuantizeResult {
   const t0 = performance.now();
@@ -127,18 +138,34 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   });
   const mxBits = mx ? new MxGrid(format as MxFormatName).bits : 0;
   const names = new Set(model.linears().filter((l) => !ggml || l.cols % 32 === 0).map((l) => l.name));
-  const steps: string[][] = [];
+  // steps[i]: block i's sequential groups (the last entry: the LM head alone)
+  const steps: string[][][] = [];
   for (let i = 0; names.has(`blk.${i}.attn_q.weight`); i++) {
-    for (const g of SEQUENTIAL_GROUPS) steps.push(g.map((n) => `blk.${i}.${n}.weight`).filter((n) => names.has(n)));
+    steps.push(SEQUENTIAL_GROUPS.map((g) => g.map((n) => `blk.${i}.${n}.weight`).filter((n) => names.has(n))));
   }
-  if (o.includeOutput) steps.push(['output.weight']);
-  const total = steps.reduce((s, g) => s + g.length, 0);
+  if (o.includeOutput) {
+    while (steps.length < model.config.nLayers) steps.push([]);
+    steps.push([['output.weight']]);
+  }
+  const total = steps.flat(2).length;
   const layers: LayerReport[] = [];
   const packed = new Map<string, PackedIntTensor | MxRowsTensor | null>();
   let bits = 0;
   let count = 0;
-  for (const step of steps) {
-    const stats = needCalibration ? collectHessians(model, o.calibration as string, step, o) : null;
+  const cache = needCalibration && o.cacheInputs !== false && BlockCalibration.bytes(model, o.calibration as string, o) <= (o.cacheBytes ?? CACHE_BYTES);
+  const calib = cache ? new BlockCalibration(model, o.calibration as string, o) : null;
+  try {
+    for (const block of steps) {
+      for (const step of block) quantizeStep(step);
+      if (calib && calib.block < model.config.nLayers) calib.advance();
+    }
+  } finally {
+    calib?.free();
+  }
+  return { layers, packed, bitsPerWeight: count ? bits / count : 0, seconds: (performance.now() - t0) / 1000 };
+
+  function quantizeStep(step: string[]): void {
+    const stats = !needCalibration ? null : calib ? calib.collect(step) : collectHessians(model, o.calibration as string, step, o);
     if (smooth !== undefined && stats) smoothGroup(model, step, stats, smooth);
     for (const name of step) {
       const t = performance.now();
@@ -179,7 +206,6 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       o.onLayer?.(report, layers.length, total);
     }
   }
-  return { layers, packed, bitsPerWeight: count ? bits / count : 0, seconds: (performance.now() - t0) / 1000 };
 }
 
 /**

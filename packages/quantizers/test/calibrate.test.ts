@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
 import { loadModel, perplexity, tokenizeDocuments } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
-import { Gptq, collectHessians, isLowbitError } from '../src/index.js';
+import { BlockCalibration, Gptq, collectHessians, isLowbitError } from '../src/index.js';
 
 const path = fileURLToPath(defaultModelUrl);
 const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
@@ -41,5 +41,31 @@ describe('collectHessians (forward passes stop after the last named layer)', () 
       }
       expect(isLowbitError(err) && re.test(err.message)).toBe(true);
     }
+  });
+
+  it('BlockCalibration: cached block inputs give the statistics of collectHessians; other blocks are refused', async () => {
+    const model = await loadModel(path);
+    const cal = new BlockCalibration(model, calibration, { ctx: 128, maxWindows: 3 });
+    expect(BlockCalibration.bytes(model, calibration, { ctx: 128, maxWindows: 3 })).toBe(3 * 128 * model.config.dim * 4);
+    let err: unknown;
+    try {
+      cal.collect(['blk.1.attn_q.weight']);
+    } catch (e) {
+      err = e;
+    }
+    expect(isLowbitError(err) && /blk\.1\.attn_q\.weight is not in block 0/.test(err.message)).toBe(true);
+    for (let b = 0; b < model.config.nLayers; b++) cal.advance();
+    // past the last block: the LM head's inputs
+    const head = cal.collect(['output.weight']).get('output.weight') as Gptq;
+    const headFull = collectHessians(model, calibration, ['output.weight'], { ctx: 128, maxWindows: 3 }).get('output.weight') as Gptq;
+    expect(Array.from(head.hessian())).toEqual(Array.from(headFull.hessian()));
+    cal.free();
+    const fresh = new BlockCalibration(model, calibration, { ctx: 128, maxWindows: 3 });
+    fresh.advance();
+    const names = ['blk.1.ffn_gate.weight', 'blk.1.ffn_up.weight'];
+    const a = fresh.collect(names);
+    const b = collectHessians(model, calibration, names, { ctx: 128, maxWindows: 3 });
+    for (const n of names) expect(Array.from((a.get(n) as Gptq).hessian())).toEqual(Array.from((b.get(n) as Gptq).hessian()));
+    fresh.free();
   });
 });

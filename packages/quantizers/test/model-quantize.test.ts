@@ -39,6 +39,24 @@ describe('quantizeModel on the embedded model (sequential, 2 calibration windows
     expect(total(gptq)).toBeLessThan(0.8 * total(rtn));
   });
 
+  it('cached block inputs give bit for bit the weights and errors of passes from the embeddings (GPTQ + SmoothQuant + LM head)', async () => {
+    const o = { ...base, bits: 4, group: 32, method: 'gptq', smooth: 0.5, includeOutput: true, maxWindows: 3, ctx: 128 } as const;
+    const cachedModel = await loadModel(path);
+    const fullModel = await loadModel(path);
+    const cached = quantizeModel(cachedModel, o);
+    const full = quantizeModel(fullModel, { ...o, cacheInputs: false });
+    // a cache limit below the streams' size falls back to full passes too
+    const limited = quantizeModel(await loadModel(path), { ...o, cacheBytes: 1024 });
+    expect(cached.layers.length).toBe(36);
+    expect(cached.layers.map((l) => l.errOutput)).toEqual(full.layers.map((l) => l.errOutput));
+    expect(limited.layers.map((l) => l.errOutput)).toEqual(full.layers.map((l) => l.errOutput));
+    for (const l of cachedModel.linears()) {
+      const a = l.source as { data: Float32Array };
+      const b = fullModel.linear(l.name).source as { data: Float32Array };
+      expect(Array.from(a.data), l.name).toEqual(Array.from(b.data));
+    }
+  });
+
   it('bad input: GPTQ without calibration text, text too short to give inputs, NaN weights', async () => {
     const model = await loadModel(path);
     expect(errorText(() => quantizeModel(model, { method: 'gptq', bits: 4 }))).toMatch(/E_ARG .*needs calibration text/);

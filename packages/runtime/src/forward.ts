@@ -147,28 +147,47 @@ export class Session {
    * [n, vocab] (`logits: 'all'`) or [vocab] for the last token (default).
    */
   forward(tokens: readonly number[], options: { logits?: 'all' | 'last' } = {}): Float32Array {
+    const n = this.checkRun(tokens.length);
+    const x = this.embedInto(tokens, this.buf('x', n * this.model.config.dim));
+    this.runBlocks(x, n, 0, this.model.config.nLayers);
+    this.pos += n;
+    return this.head(x, n, options);
+  }
+
+  /**
+   * The residual stream (n, dim) entering block 0 for `tokens` at positions pos..pos+n−1: token
+   * embeddings plus learned position embeddings where the model has them. A fresh array.
+   *
+   * `embed`, `runBlocks` and `head` split `forward` so a caller can keep the stream between blocks
+   * (GPTQ's calibration runs each block once per window on cached inputs instead of re-running every
+   * block before it); `forward` is exactly embed → runBlocks(0, nLayers) → pos += n → head.
+   */
+  embed(tokens: readonly number[]): Float32Array {
+    const n = this.checkRun(tokens.length);
+    return this.embedInto(tokens, new Float32Array(n * this.model.config.dim));
+  }
+
+  /**
+   * Runs blocks from..to−1 in place on the residual stream x (n, dim) of tokens at positions
+   * pos..pos+n−1, writing their keys and values into those blocks' caches. Does not advance pos.
+   */
+  runBlocks(x: Float32Array, n: number, from: number, to: number): void {
     const m = this.model;
     const c = m.config;
-    const n = tokens.length;
-    if (n === 0) throw new LowbitError('E_ARG', 'forward: no tokens');
-    if (this.pos + n > this.ctx) {
-      throw new LowbitError('E_RANGE', `${m.name}: ${this.pos + n} tokens exceed the context of ${this.ctx}`);
+    this.checkRun(n);
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= c.nLayers)) {
+      throw new LowbitError('E_RANGE', `${m.name}: blocks ${from}..${to} are outside 0..${c.nLayers}`);
     }
     const { dim, headDim, nHeads, nKvHeads, hiddenDim } = c;
+    if (x.length !== n * dim) throw new LowbitError('E_SHAPE', `${m.name}: residual stream has ${x.length} values, ${n} tokens × dim ${dim} need ${n * dim}`);
     const kvDim = nKvHeads * headDim;
-    const x = this.buf('x', n * dim); // (n, dim) residual stream
-    for (let t = 0; t < n; t++) m.embed(tokens[t], x, t * dim);
     const pe = m.weights.positionEmbd;
-    if (pe) for (let i = 0; i < n * dim; i++) x[i] += pe[this.pos * dim + i];
-    const layerNorm = c.variant?.norm === 'layer';
-    const norm = (out: Float32Array, src: Float32Array, w: Float32Array, b: Float32Array | undefined, rows: number) =>
-      layerNorm ? layernorm(out, src, w, b as Float32Array, dim, rows, c.normEps) : rmsnorm(out, src, w, dim, rows, c.normEps);
     const xb = this.buf('xb', n * dim); // (n, dim) normed input of a block
     const scale = 1 / Math.sqrt(headDim);
 
-    for (let l = 0; l < c.nLayers; l++) {
+    for (let l = from; l < to; l++) {
       const w = m.weights.layers[l];
-      norm(xb, x, w.attnNorm, w.attnNormBias, n);
+      this.norm(xb, x, w.attnNorm, w.attnNormBias, n);
       // q (n, dim), k and v (n, kvDim)
       const [q, k, v] = this.linears([w.wq, w.wk, w.wv], xb, n, [this.buf('q', n * dim), this.buf('k', n * kvDim), this.buf('v', n * kvDim)]);
       if (!pe) {
@@ -180,7 +199,7 @@ export class Session {
       const o = this.linear(w.wo, xa, n, this.buf('o', n * dim));
       for (let i = 0; i < n * dim; i++) x[i] += o[i];
 
-      norm(xb, x, w.ffnNorm, w.ffnNormBias, n);
+      this.norm(xb, x, w.ffnNorm, w.ffnNormBias, n);
       const hu = this.buf('u', n * hiddenDim);
       if (w.w1) {
         const [u, g] = this.linears([w.w3, w.w1], xb, n, [hu, this.buf('g', n * hiddenDim)]); // (n, hiddenDim) each
@@ -192,13 +211,42 @@ export class Session {
       const d = this.linear(w.w2, hu, n, this.buf('d', n * dim));
       for (let i = 0; i < n * dim; i++) x[i] += d[i];
     }
-    this.pos += n;
+  }
 
+  /** Final norm and LM head on the residual stream x (n, dim): logits [n, vocab] (`'all'`) or [vocab] of the last token. */
+  head(x: Float32Array, n: number, options: { logits?: 'all' | 'last' } = {}): Float32Array {
+    const m = this.model;
+    const dim = m.config.dim;
+    if (x.length < n * dim) throw new LowbitError('E_SHAPE', `${m.name}: residual stream has ${x.length} values, ${n} tokens × dim ${dim} need ${n * dim}`);
     const all = options.logits === 'all';
     const rows = all ? n : 1;
-    const src = all ? x : x.subarray((n - 1) * dim);
+    const src = all ? x.subarray(0, n * dim) : x.subarray((n - 1) * dim, n * dim);
     const xf = new Float32Array(rows * dim);
-    norm(xf, src, m.weights.outputNorm, m.weights.outputNormBias, rows);
+    this.norm(xf, src, m.weights.outputNorm, m.weights.outputNormBias, rows);
     return this.linear(m.weights.output, xf, rows);
+  }
+
+  private checkRun(n: number): number {
+    if (n === 0) throw new LowbitError('E_ARG', 'forward: no tokens');
+    if (this.pos + n > this.ctx) {
+      throw new LowbitError('E_RANGE', `${this.model.name}: ${this.pos + n} tokens exceed the context of ${this.ctx}`);
+    }
+    return n;
+  }
+
+  private embedInto(tokens: readonly number[], x: Float32Array): Float32Array {
+    const m = this.model;
+    const { dim } = m.config;
+    const n = tokens.length;
+    for (let t = 0; t < n; t++) m.embed(tokens[t], x, t * dim);
+    const pe = m.weights.positionEmbd;
+    if (pe) for (let i = 0; i < n * dim; i++) x[i] += pe[this.pos * dim + i];
+    return x;
+  }
+
+  private norm(out: Float32Array, src: Float32Array, w: Float32Array, b: Float32Array | undefined, rows: number): void {
+    const c = this.model.config;
+    if (c.variant?.norm === 'layer') layernorm(out, src, w, b as Float32Array, c.dim, rows, c.normEps);
+    else rmsnorm(out, src, w, c.dim, rows, c.normEps);
   }
 }

@@ -36,4 +36,34 @@ describe('Session (KV caches in WASM memory)', () => {
       if ('close' in k) await (k as { close(): Promise<void> }).close();
     }
   });
+
+  it('embed → runBlocks in pieces → head equals forward bit for bit; bad ranges and shapes are errors', async () => {
+    const model = await loadModel(modelFile);
+    const ids = [1, 403, 407, 261, 358, 292, 127, 471];
+    const { nLayers, dim } = model.config;
+    const s = new Session(model, { ctx: 16 });
+    const want = s.forward(ids, { logits: 'all' });
+    s.reset();
+    const x = s.embed(ids);
+    // one block at a time, each from position 0 (runBlocks does not advance pos)
+    for (let l = 0; l < nLayers; l++) s.runBlocks(x, ids.length, l, l + 1);
+    expect(s.pos).toBe(0);
+    expect(Array.from(s.head(x, ids.length, { logits: 'all' }))).toEqual(Array.from(want));
+    expect(Array.from(s.head(x, ids.length))).toEqual(Array.from(want.subarray((ids.length - 1) * model.config.vocabSize)));
+    const err = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return `${(e as { code: string }).code}: ${(e as Error).message}`;
+      }
+      return 'no error';
+    };
+    expect(err(() => s.runBlocks(x, ids.length, 0, nLayers + 1))).toMatch(/^E_RANGE: .*blocks 0\.\.\d+ are outside/);
+    expect(err(() => s.runBlocks(x, ids.length, 2, 1))).toMatch(/^E_RANGE/);
+    expect(err(() => s.runBlocks(x.subarray(dim), ids.length, 0, 1))).toMatch(/^E_SHAPE: .*residual stream has/);
+    expect(err(() => s.runBlocks(new Float32Array(17 * dim), 17, 0, 1))).toMatch(/^E_RANGE: .*exceed the context of 16/);
+    expect(err(() => s.embed([]))).toMatch(/^E_ARG/);
+    s.free();
+    model.free();
+  });
 });

@@ -1,8 +1,8 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, validTextUrl } from '@lowbit/data';
 import { DEFAULT_STUDY, runStudy, studyMarkdown, studySvg } from '@lowbit/quantizers';
-import { LowbitError, loadModel } from '@lowbit/runtime';
+import { LowbitError, loadModel, writeFileAtomic } from '@lowbit/runtime';
 import { type Command, intOption } from '../command.js';
 import { modelPath } from '../model-arg.js';
 
@@ -24,10 +24,7 @@ export const studyCommand: Command = {
     });
     ctx.print(studyMarkdown(rows));
     const svg = ctx.values.svg as string | undefined;
-    if (svg) {
-      await writeFile(`${svg}.tmp-${process.pid}`, studySvg(rows));
-      await rename(`${svg}.tmp-${process.pid}`, svg);
-    }
+    if (svg) await writeFileAtomic(svg, (out) => out.write(new TextEncoder().encode(studySvg(rows))).then(() => {}));
     return { model: path, rows, svg: svg ?? null };
   },
 };
