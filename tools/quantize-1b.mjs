@@ -11,8 +11,8 @@
 // in Q8_0: its weights say nothing about quality, so this reports time and memory only. It runs from
 // Q8_0 because a 1B model in f32 (~4.4 GB) does not fit the runtime's 4 GiB wasm32 memory: each
 // layer is dequantized to f32 just before it is quantized, and replaced by int4 (keepPacked).
-// --quick (2 blocks) or --blocks N stops after N transformer blocks; every calibration pass still runs
-// the whole model, as the pipeline does.
+// --quick (2 blocks) or --blocks N stops after N transformer blocks. Calibration caches each window's
+// residual stream at the current block's input (quantizeModel's default), so a pass runs one block.
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -123,3 +123,32 @@ describe('lowbit quantize', () => {
     expect(bad.err).toMatch(/--smooth must be in \[0, 1\]/);
   }, 300_000);
 });
+
+describe('lowbit study', () => {
+  it('--only per-channel int4: FP32, RTN and GPTQ rows with bits/weight and time, GPTQ closer to FP32, an atomic SVG plot', async () => {
+    const svg = join(dir, 'study.svg');
+    const r = await run(['study', '--only', 'int4 per-channel', '--calib-windows', '2', '--svg', svg, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    const rows = j.rows as { label: string; bitsPerWeight: number; perplexity: number; seconds: number }[];
+    expect(rows.map((x) => x.label)).toEqual(['FP32', 'RTN int4 per-channel', 'GPTQ int4 per-channel']);
+    const [fp, rtn, gptq] = rows;
+    expect(fp.perplexity).toBeCloseTo(5.5873, 3); // lowbit eval's figure at ctx 256
+    // 4 code bits + one f32 scale per row: 4 + 32/64 on the 64-wide rows, 4 + 32/172 on ffn_down
+    expect(rtn.bitsPerWeight).toBeCloseTo(gptq.bitsPerWeight, 9);
+    expect(rtn.bitsPerWeight).toBeGreaterThan(4.18);
+    expect(rtn.bitsPerWeight).toBeLessThan(4.5);
+    expect(gptq.perplexity).toBeLessThan(rtn.perplexity);
+    expect(gptq.perplexity).toBeGreaterThan(fp.perplexity);
+    expect(gptq.seconds).toBeGreaterThan(0);
+    const plot = readFileSync(svg, 'utf8');
+    expect(plot.startsWith('<svg')).toBe(true);
+    // one labelled point per quantized row, FP32 as the reference line, a legend of the two methods
+    for (const label of ['RTN int4 per-channel', 'GPTQ int4 per-channel', 'FP32 5.587', '>RTN<', '>GPTQ<']) expect(plot).toContain(label);
+    expect(plot.match(/<circle/g)?.length).toBe(4);
+    expect(readdirSync(dir).some((f) => f.includes('.tmp'))).toBe(false);
+    const bad = await run(['study', '--only', 'no such row']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/matches no study row/);
+  }, 300_000);
+});

@@ -10,8 +10,7 @@ import { type GgufTensorToWrite, gguf, writeGguf } from '../src/gguf-writer.js';
 import { fromF32 } from '../src/ggml-quants.js';
 import { loadHfModel } from '../src/hf-model.js';
 import { writeSafetensors } from '../src/safetensors.js';
-import { logProb } from './helpers.js';
-import { type LlamaCpp, openLlamaCpp } from './llama-cpp-lib.js';
+import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-gpt2-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -131,21 +130,12 @@ describe('GPT-2 from a Hugging Face directory vs llama.cpp', () => {
     const lm = await llamaLib.loadModel({ modelPath: join(dir, 'gpt2.gguf') });
     const ids = model.tokenizer.encode(text);
     expect(ids).toEqual(Array.from(lm.tokenize(text)) as number[]);
-    const ctx = await lm.createContext({ contextSize: CTX, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
-    const res = await ctx.getSequence().controlledEvaluate(ids.map((id) => [id as never, { generateNext: { probabilities: true } }]));
-    const logits = new Session(model, { ctx: CTX }).forward(ids, { logits: 'all' });
-    let max = 0;
-    let sum = 0;
-    for (let i = 0; i + 1 < ids.length; i++) {
-      const p = res[i]?.next?.probabilities?.get(ids[i + 1] as never) as number;
-      const d = Math.abs(Math.log(p) - logProb(logits, i, V, ids[i + 1]));
-      max = Math.max(max, d);
-      sum += d;
-    }
+    const d = await logProbDiffs(lm, model, ids, CTX);
+    const max = Math.max(...d);
+    const sum = d.reduce((a, b) => a + b, 0);
     console.log(`GPT-2 log-prob |Δ| vs llama.cpp over ${ids.length - 1} positions: max ${max.toExponential(2)}, mean ${(sum / (ids.length - 1)).toExponential(2)}`);
     // f32 on both sides; llama.cpp's GELU goes through an f16 lookup table (~1e-3 relative)
     expect(max).toBeLessThan(1e-2);
-    await ctx.dispose();
     await lm.dispose();
   });
 });

@@ -5,12 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Session } from '../src/forward.js';
 import { generate } from '../src/generate.js';
 import { quantizeGguf } from '../src/gguf-convert.js';
 import { type LlamaModel, loadModel } from '../src/model.js';
-import { logProb, modelFile, validLines } from './helpers.js';
-import { type LlamaCpp, openLlamaCpp } from './llama-cpp-lib.js';
+import { modelFile, validLines } from './helpers.js';
+import { type LlamaCpp, logProbDiffs as compareLogProbs, openLlamaCpp } from './llama-cpp-lib.js';
 
 let llamaLib: LlamaCpp | undefined;
 let skipReason = '';
@@ -38,18 +37,7 @@ function evalIds(model: LlamaModel, n: number): number[] {
 async function logProbDiffs(path: string, ours: LlamaModel, ids: number[]): Promise<number[]> {
   if (!llamaLib) throw new Error(skipReason);
   const lm = await llamaLib.loadModel({ modelPath: path });
-  // F32 KV cache and no flash attention: llama.cpp's defaults (F16 cache) would add ~1e-2 of their own
-  const ctx = await lm.createContext({ contextSize: 512, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
-  const res = await ctx.getSequence().controlledEvaluate(ids.map((t) => [t as never, { generateNext: { probabilities: true } }]));
-  const logits = new Session(ours, { ctx: 512 }).forward(ids, { logits: 'all' });
-  const V = ours.config.vocabSize;
-  const d: number[] = [];
-  for (let i = 0; i + 1 < ids.length; i++) {
-    const p = res[i]?.next?.probabilities?.get(ids[i + 1] as never);
-    if (p === undefined) throw new Error(`llama.cpp gave no probability at position ${i}`);
-    d.push(Math.abs(Math.log(p) - logProb(logits, i, V, ids[i + 1])));
-  }
-  await ctx.dispose();
+  const d = await compareLogProbs(lm, ours, ids);
   await lm.dispose();
   return d;
 }

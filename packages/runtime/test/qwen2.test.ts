@@ -5,12 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Session } from '../src/forward.js';
 import { type GgufTensorToWrite, gguf, writeGguf } from '../src/gguf-writer.js';
 import { fromF32 } from '../src/ggml-quants.js';
 import { loadModel } from '../src/model.js';
-import { logProb } from './helpers.js';
-import { type LlamaCpp, openLlamaCpp } from './llama-cpp-lib.js';
+import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-qwen2-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,17 +84,9 @@ describe('qwen2 GGUF vs llama.cpp', () => {
     const text = 'the 12345 cats sat in the sun,\nthen ran. The END!';
     const ids = model.tokenizer.encode(text);
     expect(ids).toEqual(Array.from(lm.tokenize(text)) as number[]);
-    const ctx = await lm.createContext({ contextSize: CTX, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
-    const res = await ctx.getSequence().controlledEvaluate(ids.map((id) => [id as never, { generateNext: { probabilities: true } }]));
-    const logits = new Session(model, { ctx: CTX }).forward(ids, { logits: 'all' });
-    let max = 0;
-    for (let i = 0; i + 1 < ids.length; i++) {
-      const p = res[i]?.next?.probabilities?.get(ids[i + 1] as never) as number;
-      max = Math.max(max, Math.abs(Math.log(p) - logProb(logits, i, V, ids[i + 1])));
-    }
+    const max = Math.max(...(await logProbDiffs(lm, model, ids, CTX)));
     console.log(`qwen2 log-prob |Δ| vs llama.cpp over ${ids.length - 1} positions: max ${max.toExponential(2)}`);
     expect(max).toBeLessThan(1e-3); // f32 throughout; a wrong RoPE order or missing bias gives O(1)
-    await ctx.dispose();
     await lm.dispose();
   });
 });

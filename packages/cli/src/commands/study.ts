@@ -16,7 +16,7 @@ export const studyCommand: Command = {
     const [calibration, valid] = [await read(calibrationTextUrl), await read(validTextUrl)];
     const only = ctx.values.only as string | undefined;
     const configs = only ? DEFAULT_STUDY.filter((c) => c.label === 'FP32' || c.label.includes(only)) : DEFAULT_STUDY;
-    if (configs.length === 0) throw new LowbitError('E_ARG', `--only "${only}" matches no study row`);
+    if (only && !configs.some((c) => c.label.includes(only))) throw new LowbitError('E_ARG', `--only "${only}" matches no study row`);
     const path = modelPath(ctx.positionals[0]);
     const rows = await runStudy(() => loadModel(path), calibration, valid, {
       configs, maxWindows: intOption(ctx, 'calib-windows', 32),
