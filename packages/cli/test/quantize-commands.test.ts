@@ -143,8 +143,8 @@ describe('lowbit study', () => {
     expect(gptq.seconds).toBeGreaterThan(0);
     const plot = readFileSync(svg, 'utf8');
     expect(plot.startsWith('<svg')).toBe(true);
-    // one labelled point per quantized row, FP32 as the reference line, a legend of the two methods
-    for (const label of ['RTN int4 per-channel', 'GPTQ int4 per-channel', 'FP32 5.587', '>RTN<', '>GPTQ<']) expect(plot).toContain(label);
+    // one numbered point per quantized row and its key entry, FP32 as the reference line
+    for (const label of ['1  RTN int4 per-channel (', '2  GPTQ int4 per-channel (', 'FP32 5.587']) expect(plot).toContain(label);
     expect(plot.match(/<circle/g)?.length).toBe(4);
     expect(readdirSync(dir).some((f) => f.includes('.tmp'))).toBe(false);
     const bad = await run(['study', '--only', 'no such row']);
