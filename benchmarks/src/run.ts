@@ -1,6 +1,6 @@
 // `npm run bench`: runs every area (or those named on the command line), then writes
 // results/latest.json and results/latest.md. Add an area: a file exporting an `Area`, listed below.
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Area, createContext, type Row } from './harness.js';
@@ -9,6 +9,9 @@ import { kernelsArea } from './kernels.js';
 import { runtimeArea } from './runtime.js';
 
 const areas: Area[] = [kernelsArea, formatsArea, runtimeArea];
+// results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
+const dir = new URL('../results/', import.meta.url);
+mkdirSync(fileURLToPath(dir), { recursive: true });
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -44,7 +47,6 @@ const md = [
   '',
 ].join('\n');
 
-const dir = new URL('../results/', import.meta.url);
 for (const [name, text] of [['latest.json', JSON.stringify({ machine: { ...machine, loadavg1End: loadEnd }, rows: all }, null, 2)], ['latest.md', md]] as const) {
   const path = fileURLToPath(new URL(name, dir));
   writeFileSync(`${path}.tmp`, `${text}\n`);
