@@ -1,4 +1,4 @@
-import { blockDot, dotNibblesScalar, dotPrepped, f16, lanesSum4, prepA, prepB } from './ggml';
+import { addTile, blockBytes, blockDot, codesAt, dotNibblesScalar, dotPrepped, f16, lanesSum4, prepA, prepB } from './ggml';
 
 // ggml blocks repacked once at upload ("prepared") for the matmuls below. Rows go in tiles of four;
 // a tile holds, per 32-column block k, one record:
@@ -52,8 +52,8 @@ export function ggml_tiled_bytes(kind: i32, rows: i32, cols: i32): usize {
 export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): i32 {
   let m128 = 0;
   const nblk = cols >> 5;
-  const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
-  const qoff: usize = kind == 2 ? 4 : 2;
+  const bsize = blockBytes(kind);
+  const qoff = codesAt(kind);
   const sb = scaleBytes(kind);
   const qb = codeBytes(kind);
   const rb = recordBytes(kind);
@@ -103,8 +103,8 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
 // WebAssembly copy (a 1B Q8_0 model: 1.1 GB less).
 export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): void {
   const nblk = cols >> 5;
-  const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
-  const qoff: usize = kind == 2 ? 4 : 2;
+  const bsize = blockBytes(kind);
+  const qoff = codesAt(kind);
   const sb = scaleBytes(kind);
   const qb = codeBytes(kind);
   const rb = recordBytes(kind);
@@ -334,11 +334,7 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
           : lanesSum4(
             dotPrepped(kind, a0, b0, x0, x1, planes), dotPrepped(kind, a1, b1, x0, x1, planes),
             dotPrepped(kind, a2, b2, x0, x1, planes), dotPrepped(kind, a3, b3, x0, x1, planes));
-        if (kind == 1) dots = i32x4.sub(dots, i32x4.splat(sx * off8));
-        let v = f32x4.mul(f32x4.convert_i32x4_s(dots), f32x4.mul(d4, f32x4.splat(dx * unit)));
-        if (kind == 2) v = f32x4.add(v, f32x4.mul(m4, f32x4.splat(dx * <f32>sx)));
-        const ob = out + ((<usize>b * <usize>rows + <usize>r) << 2);
-        v128.store(ob, f32x4.add(v128.load(ob), v));
+        addTile(kind, dots, d4, m4, dx, sx, off8, unit, out + ((<usize>b * <usize>rows + <usize>r) << 2));
       }
     }
   }

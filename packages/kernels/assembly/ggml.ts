@@ -7,6 +7,27 @@ import { hsum } from './f32';
 // In the 4-bit blocks byte j holds element j (low nibble) and element j+16 (high nibble).
 // Activations come from quantize_act_q8: int8 codes per 32 values in natural order, scale xs, code sum.
 
+// Bytes of one block, and the offset of its codes (after d, and m for Q4_1).
+// @ts-ignore: decorator
+@inline export function blockBytes(kind: i32): usize {
+  return kind == 0 ? 34 : kind == 1 ? 18 : 20;
+}
+// @ts-ignore: decorator
+@inline export function codesAt(kind: i32): usize {
+  return kind == 2 ? 4 : 2;
+}
+
+// A batch row's four outputs of one block: the integer dots of four weight rows with the block's
+// activation codes, scaled (d·dx), Q4_0's offset 8 taken out through the code sum sx, Q4_1's m·dx·sx
+// added, accumulated into out[0..4).
+// @ts-ignore: decorator
+@inline export function addTile(kind: i32, dots: v128, d4: v128, m4: v128, dx: f32, sx: i32, off8: i32, unit: f32, out: usize): void {
+  if (kind == 1) dots = i32x4.sub(dots, i32x4.splat(sx * off8));
+  let v = f32x4.mul(f32x4.convert_i32x4_s(dots), f32x4.mul(d4, f32x4.splat(dx * unit)));
+  if (kind == 2) v = f32x4.add(v, f32x4.mul(m4, f32x4.splat(dx * <f32>sx)));
+  v128.store(out, f32x4.add(v128.load(out), v));
+}
+
 // f16 → f32 without floating-point arithmetic on the f16 bits themselves: normals by rebasing the
 // exponent (integer add of 127 − 15), subnormals as mantissa·2^-24 (an exact int → f32 conversion
 // times a power of two, both normal f32), the all-ones exponent as Inf/NaN. Multiplying the raw
@@ -34,7 +55,7 @@ import { hsum } from './f32';
 // One output of the scalar build: row `wr` against activation vector `bi` (of `batch`).
 // @ts-ignore: decorator
 @inline function rowScalar(kind: i32, wr: usize, nblk: i32, bsize: usize, xq: usize, xs: usize, xsum: usize, bi: usize, batch: i32): f32 {
-  const qoff: usize = kind == 2 ? 4 : 2;
+  const qoff = codesAt(kind);
   let s: f32 = 0;
   for (let k = 0; k < nblk; k++) {
     const blk = wr + <usize>k * bsize;
@@ -121,8 +142,8 @@ import { hsum } from './f32';
 // real rows). Rows past r1 repeat the last row; only real outputs are stored.
 // @ts-ignore: decorator
 @inline function tilesSimd(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
-  const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
-  const qoff: usize = kind == 2 ? 4 : 2;
+  const bsize = blockBytes(kind);
+  const qoff = codesAt(kind);
   const rowBytes = <usize>nblk * bsize;
   // Plain-SIMD Q4 dots carry a factor 256 (exact: a power of two), taken out with the scale.
   const unit: f32 = kind != 0 && !ASC_FEATURE_RELAXED_SIMD ? 0.00390625 : 1;
@@ -215,8 +236,8 @@ import { hsum } from './f32';
 // row it did not do (the partial tile, if any).
 // @ts-ignore: decorator
 @inline function tilesBatch(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): i32 {
-  const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
-  const qoff: usize = kind == 2 ? 4 : 2;
+  const bsize = blockBytes(kind);
+  const qoff = codesAt(kind);
   const rowBytes = <usize>nblk * bsize;
   const plain = kind != 0 && !ASC_FEATURE_RELAXED_SIMD;
   const unit: f32 = plain ? 0.00390625 : 1;
@@ -247,11 +268,7 @@ import { hsum } from './f32';
         let dots = lanesSum4(
           dotPrepped(kind, a0, b0, x0, x1, planes), dotPrepped(kind, a1, b1, x0, x1, planes),
           dotPrepped(kind, a2, b2, x0, x1, planes), dotPrepped(kind, a3, b3, x0, x1, planes));
-        if (kind == 1) dots = i32x4.sub(dots, i32x4.splat(sx * off8));
-        let v = f32x4.mul(f32x4.convert_i32x4_s(dots), f32x4.mul(d4, f32x4.splat(dx * unit)));
-        if (kind == 2) v = f32x4.add(v, f32x4.mul(m4, f32x4.splat(dx * <f32>sx)));
-        const ob = out + ((<usize>b * <usize>rows + <usize>r) << 2);
-        v128.store(ob, f32x4.add(v128.load(ob), v));
+        addTile(kind, dots, d4, m4, dx, sx, off8, unit, out + ((<usize>b * <usize>rows + <usize>r) << 2));
       }
     }
   }
@@ -276,7 +293,7 @@ export function matmul_ggml(kind: i32, w: usize, rows: i32, cols: i32, xq: usize
     else tilesSimd(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
     return;
   }
-  const bsize: usize = kind == 0 ? 34 : kind == 1 ? 18 : 20;
+  const bsize = blockBytes(kind);
   const rowBytes = <usize>nblk * bsize;
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
