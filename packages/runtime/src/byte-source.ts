@@ -12,17 +12,27 @@ export interface ByteSource {
   close(): Promise<void>;
 }
 
+/**
+ * Bytes already in memory. Reads are copies, so nothing a model keeps (its token embeddings, packed
+ * tensors) pins the whole buffer, and `close()` lets it go: a worker that fetched a GGUF holds it
+ * once while loading, not for the model's lifetime.
+ */
 export function bytesSource(bytes: Uint8Array, name = '<bytes>'): ByteSource {
+  let held: Uint8Array | null = bytes;
+  const size = bytes.byteLength;
   return {
     name,
-    size: bytes.byteLength,
+    size,
     async read(offset, length) {
-      if (offset + length > bytes.byteLength) {
-        throw new LowbitError('E_TRUNCATED', `${name}: needs bytes ${offset}..${offset + length} but holds ${bytes.byteLength}`);
+      if (!held) throw new LowbitError('E_IO', `${name}: read after close()`);
+      if (offset + length > size) {
+        throw new LowbitError('E_TRUNCATED', `${name}: needs bytes ${offset}..${offset + length} but holds ${size}`);
       }
-      return bytes.subarray(offset, offset + length);
+      return held.slice(offset, offset + length);
     },
-    async close() {},
+    async close() {
+      held = null;
+    },
   };
 }
 

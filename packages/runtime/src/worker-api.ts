@@ -97,7 +97,13 @@ export function createRuntimeApi(): RuntimeApi {
       let next: LlamaModel;
       try {
         const kernels: Kernels | undefined = nextPool ?? (options.variant ? await loadKernels({ variant: options.variant }) : undefined);
-        next = await loadModel(await modelSource(source, options.name), { kernels });
+        const src = await modelSource(source, options.name);
+        try {
+          next = await loadModel(src, { kernels });
+        } finally {
+          // fetched or transferred bytes: the model has what it needs; let the file's buffer go
+          if (typeof src !== 'string') await src.close();
+        }
       } catch (e) {
         await nextPool?.close();
         throw e;

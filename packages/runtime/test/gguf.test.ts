@@ -121,3 +121,19 @@ describe('GGUF reader: files over 2 GB', () => {
     await g.source.close();
   });
 });
+
+describe('bytesSource (a GGUF already in memory)', () => {
+  it('hands out copies, so a loaded model pins none of the buffer; close() lets it go and later reads fail', async () => {
+    const bytes = new Uint8Array(readFileSync(modelFile));
+    const src = bytesSource(bytes, 'upload.gguf');
+    const file = await readGguf(src);
+    const emb = await readTensorBytes(file, 'token_embd.weight');
+    expect(emb.buffer).not.toBe(bytes.buffer);
+    const copy = emb.slice();
+    expect(copy.some((v) => v !== 0)).toBe(true);
+    bytes.fill(0);
+    expect(Array.from(emb)).toEqual(Array.from(copy));
+    await src.close();
+    await expect(readTensorBytes(file, 'token_embd.weight')).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('upload.gguf: read after close()') });
+  });
+});
