@@ -51,14 +51,15 @@ describe('lowbit CLI', () => {
     expect(j.metadata['general.architecture']).toBe('llama');
   });
 
-  it('inspect reads safetensors; a Hugging Face directory without tokenizer.json is a named error', async () => {
-    const { exportHfModel } = await import('@lowbit/runtime');
-    const { fileURLToPath } = await import('node:url');
-    const { defaultModelUrl } = await import('@lowbit/data');
+  it('convert --to hf gives a directory eval runs (SentencePiece tokenizer.json); inspect reads its safetensors; without tokenizer.json it is a named error', async () => {
+    const { rmSync } = await import('node:fs');
     const dir = join(mkdtempSync(join(tmpdir(), 'lowbit-cli-')), 'hf');
-    await exportHfModel(fileURLToPath(defaultModelUrl), dir);
+    expect((await run(['convert', '--to', 'hf', '--out', dir])).code).toBe(0);
     const j = JSON.parse((await run(['inspect', join(dir, 'model.safetensors'), '--json'])).out);
     expect(j.tensors).toHaveLength(48);
+    const ok = JSON.parse((await run(['eval', dir, '--json'])).out);
+    expect(ok.perplexity).toBeCloseTo(5.5873, 4); // the GGUF's figure
+    rmSync(join(dir, 'tokenizer.json'));
     const r = await run(['eval', dir]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/tokenizer\.json: cannot read/);

@@ -4,11 +4,12 @@ import { LowbitError } from '@lowbit/kernels';
 import { type GgmlTensorType, type TensorType, isLowbitType } from './ggml-types.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufValue, readGguf, readTensorBytes } from './gguf-reader.js';
-import { type GgufTensorToWrite, writeGguf } from './gguf-writer.js';
+import { type GgufTensorToWrite, gguf, writeGguf } from './gguf-writer.js';
 import type { LinearWeight } from './linear.js';
 import type { MxTensor } from '@lowbit/formats';
 import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
 import type { LlamaModel } from './model.js';
+import { SpmTokenizer } from './tokenizer-spm.js';
 
 /** llama.cpp `llama_ftype` of a file whose weights are mostly `type` (general.file_type). */
 const FILE_TYPE: Record<GgmlTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32 };
@@ -124,10 +125,9 @@ export interface SaveModelOptions {
  * the GGUF the model was loaded from.
  */
 export async function saveModel(model: LlamaModel, output: string, options: SaveModelOptions = {}): Promise<void> {
-  const src = model.gguf;
-  if (!src) throw new LowbitError('E_MISSING', `${model.name}: saveModel needs a model loaded from GGUF (metadata)`);
   const c = model.config;
   if (c.variant) throw new LowbitError('E_UNSUPPORTED', `${model.name}: saveModel writes Llama-family GGUF; ${c.architecture} is not one`);
+  const metadata = modelMetadata(model);
   const f32 = (name: string, v: Float32Array): GgufTensorToWrite => ({ name, shape: [v.length], type: 'F32', data: fromF32('F32', v, v.length) });
   const e = model.weights.tokenEmbd;
   const tensors: GgufTensorToWrite[] = [{ name: 'token_embd.weight', shape: [c.dim, c.vocabSize], type: e.type, data: e.data }];
@@ -145,5 +145,43 @@ export async function saveModel(model: LlamaModel, output: string, options: Save
     const names = new Set(tensors.map((t) => t.name));
     for (const n of options.packed.keys()) if (!names.has(n)) throw new LowbitError('E_MISSING', `${model.name}: packed layer ${n} is not a linear layer of the model`);
   }
-  await writeGguf(output, withLowbitMarks(withFileType(src.metadata, options.target ?? 'F32'), tensors), tensors);
+  await writeGguf(output, withLowbitMarks(withFileType(metadata, options.target ?? 'F32'), tensors), tensors);
+}
+
+/**
+ * GGUF metadata for a model: the file's own when it was loaded from GGUF; for a Llama loaded from a
+ * Hugging Face directory with a SentencePiece tokenizer, the keys llama.cpp reads, built from its
+ * config and tokenizer (pieces, scores, types, special ids), so the result runs in llama.cpp too.
+ */
+export function modelMetadata(model: LlamaModel): Map<string, GgufValue> {
+  if (model.gguf) return model.gguf.metadata;
+  const c = model.config;
+  const tok = model.tokenizer;
+  if (c.architecture !== 'llama' || !(tok instanceof SpmTokenizer)) {
+    throw new LowbitError('E_UNSUPPORTED', `${model.name}: saving a model not loaded from GGUF needs a Llama with a SentencePiece tokenizer (this is ${c.architecture}, ${tok.constructor.name}); convert it to GGUF with llama.cpp first`);
+  }
+  // pieces no merge produces have score −∞ in lowbit; GGUF stores f32, llama.cpp merges by score: the lowest finite score keeps them last
+  const floor = Math.min(0, ...tok.scores.filter(Number.isFinite)) - 1;
+  const a = 'llama.';
+  return new Map<string, GgufValue>([
+    ['general.architecture', gguf.str('llama')],
+    ['general.name', gguf.str(model.name.split(/[\\/]/).filter(Boolean).pop() ?? 'model')],
+    [`${a}context_length`, gguf.u32(c.contextLength)],
+    [`${a}embedding_length`, gguf.u32(c.dim)],
+    [`${a}block_count`, gguf.u32(c.nLayers)],
+    [`${a}feed_forward_length`, gguf.u32(c.hiddenDim)],
+    [`${a}attention.head_count`, gguf.u32(c.nHeads)],
+    [`${a}attention.head_count_kv`, gguf.u32(c.nKvHeads)],
+    [`${a}attention.layer_norm_rms_epsilon`, gguf.f32(c.normEps)],
+    [`${a}rope.freq_base`, gguf.f32(c.ropeTheta)],
+    [`${a}rope.dimension_count`, gguf.u32(c.ropeDim)],
+    ['tokenizer.ggml.model', gguf.str('llama')],
+    ['tokenizer.ggml.tokens', gguf.strs([...tok.tokens])],
+    ['tokenizer.ggml.scores', gguf.f32s(tok.scores.map((x) => (Number.isFinite(x) ? x : floor)))],
+    ['tokenizer.ggml.token_type', gguf.i32s([...tok.types])],
+    ['tokenizer.ggml.bos_token_id', gguf.u32(tok.bos)],
+    ['tokenizer.ggml.eos_token_id', gguf.u32(tok.eos)],
+    ['tokenizer.ggml.unknown_token_id', gguf.u32(tok.unk)],
+    ['tokenizer.ggml.add_space_prefix', gguf.bool(tok.addSpacePrefix)],
+  ]);
 }

@@ -11,13 +11,14 @@ import { writeFileAtomic } from './atomic-file.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
-import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig } from './model.js';
+import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig, spmTokenizerFromGguf } from './model.js';
 import { type SafetensorsDtype, type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 import { type GptqQuantizeConfig, gptqLayer, permuteStoredRows, ropeRows } from './quantized-safetensors.js';
 import { linearWeightFromPacked } from './packed-linear.js';
 import type { LinearWeight } from './linear.js';
 import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
-import type { Tokenizer } from './tokenizer-spm.js';
+import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
+import { isSpmTokenizerJson, spmTokenizerFromJson, spmTokenizerJson } from './tokenizer-spm-json.js';
 
 export const HF_LLAMA_TYPES = ['llama', 'mistral', 'qwen2'] as const;
 
@@ -220,7 +221,12 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
     let tokenizer = options.tokenizer;
     if (!tokenizer) {
       const eos = Array.isArray(hc.eos_token_id) ? hc.eos_token_id[0] : hc.eos_token_id;
-      tokenizer = ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos }, join(dir, 'tokenizer.json'));
+      const where = join(dir, 'tokenizer.json');
+      const json = await readJson<unknown>(where);
+      // Llama 1/2, Mistral, TinyLlama: SentencePiece-BPE; Llama 3, Qwen2: byte-level BPE
+      tokenizer = isSpmTokenizerJson(json)
+        ? spmTokenizerFromJson(json, { bos: hc.bos_token_id, eos }, where)
+        : ByteLevelBpeTokenizer.fromJson(json as Parameters<typeof ByteLevelBpeTokenizer.fromJson>[0], { bos: hc.bos_token_id, eos }, where);
     }
     const model = new LlamaModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', embd, c.dim), rowBytes: c.dim * 4 },
@@ -236,7 +242,8 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
 
 /**
  * Writes a Llama GGUF as a Hugging Face directory (config.json + model.safetensors in `dtype`),
- * Wq/Wk rows permuted back to HF's RoPE layout. The tokenizer is not converted.
+ * Wq/Wk rows permuted back to HF's RoPE layout. A SentencePiece (`llama`) tokenizer becomes
+ * tokenizer.json + tokenizer_config.json as HF's converters write them; others are not converted.
  */
 export async function exportHfModel(ggufPath: string, outDir: string, options: { dtype?: SafetensorsDtype } = {}): Promise<void> {
   const { mkdir } = await import('node:fs/promises');
@@ -263,9 +270,19 @@ export async function exportHfModel(ggufPath: string, outDir: string, options: {
       bos_token_id: metaValue(g, 'tokenizer.ggml.bos_token_id'), eos_token_id: metaValue(g, 'tokenizer.ggml.eos_token_id'),
       torch_dtype: dtype === 'BF16' ? 'bfloat16' : dtype === 'F16' ? 'float16' : 'float32',
     };
-    await writeFileAtomic(join(outDir, 'config.json'), async (out) => {
-      await out.write(new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`));
-    });
+    const json = (name: string, value: unknown) =>
+      writeFileAtomic(join(outDir, name), async (out) => {
+        await out.write(new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
+      });
+    await json('config.json', config);
+    if (metaValue(g, 'tokenizer.ggml.model') === 'llama') {
+      const tok = spmTokenizerFromGguf(g) as SpmTokenizer;
+      await json('tokenizer.json', spmTokenizerJson(tok));
+      await json('tokenizer_config.json', {
+        tokenizer_class: 'LlamaTokenizerFast', bos_token: tok.tokens[tok.bos], eos_token: tok.tokens[tok.eos], unk_token: tok.tokens[tok.unk],
+        add_bos_token: true, add_eos_token: false, model_max_length: c.contextLength, legacy: true,
+      });
+    }
   } finally {
     await g.source.close();
   }

@@ -13,11 +13,12 @@ export { LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromG
 export { Session, type SessionOptions, type LinearInputHook } from './forward.js';
 export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions, type PerplexityResult } from './perplexity.js';
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';
-export { quantizeGguf, saveModel, storageType, LOWBIT_FORMAT_VERSION, type SaveModelOptions } from './gguf-convert.js';
+export { modelMetadata, quantizeGguf, saveModel, storageType, LOWBIT_FORMAT_VERSION, type SaveModelOptions } from './gguf-convert.js';
 export { encodeLowbit, decodeLowbit, lowbitTypeOf, dequantizeMxRows, mxRowsAsFlat, type MxRowsTensor, type StoredLayer } from './lowbit-tensors.js';
 export { createRuntimeApi, exposeRuntime, wrapRuntime, nodeEndpoint, callback, type RuntimeApi } from './worker-api.js';
 export { readSafetensors, readSafetensorsF32, readSafetensorsBytes, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite } from './safetensors.js';
 export { ByteLevelBpeTokenizer, GPT2_PATTERN, toJsRegex } from './tokenizer-bpe.js';
+export { isSpmTokenizerJson, spmTokenizerFromJson, spmTokenizerJson, type SpmTokenizerJson } from './tokenizer-spm-json.js';
 export { loadHfModel, exportHfModel, hfToGgufName, ggufToHfName, permuteRope, HF_LLAMA_TYPES, type HfLoadOptions } from './hf-model.js';
 export { linearWeightFromPacked, lowbitLinearWeight, type FromPackedOptions } from './packed-linear.js';
 export { saveModelSafetensors, loadQuantizedSafetensors, type GptqQuantizeConfig, type SafetensorsSaveOptions } from './quantized-safetensors.js';

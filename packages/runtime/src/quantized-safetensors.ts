@@ -9,7 +9,7 @@ import { type PackedIntTensor, readBits, rowBytes, writeBits } from '@lowbit/for
 import { bytesSource } from './byte-source.js';
 import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType } from './ggml-types.js';
 import { dequantize } from './ggml-quants.js';
-import { storedFromSource } from './gguf-convert.js';
+import { modelMetadata, storedFromSource } from './gguf-convert.js';
 import type { GgufFile, GgufValue } from './gguf-reader.js';
 import { f16ToF32, f32ToF16 } from './half.js';
 import { ggufToHfName } from './hf-model.js';
@@ -169,10 +169,9 @@ function metadataFromJson(text: string, where: string): Map<string, GgufValue> {
  * anything is written.
  */
 export async function saveModelSafetensors(model: LlamaModel, output: string, options: SafetensorsSaveOptions = {}): Promise<void> {
-  const src = model.gguf;
-  if (!src) throw new LowbitError('E_MISSING', `${model.name}: saving needs a model loaded from GGUF (its metadata and tokenizer go into the file)`);
   const c = model.config;
   if (c.variant) throw new LowbitError('E_UNSUPPORTED', `${model.name}: quantized safetensors are written for Llama-family models; ${c.architecture} is not one`);
+  const ggufMeta = modelMetadata(model); // its metadata and tokenizer go into the file
   const linears = model.linears();
   const names = new Set(linears.map((l) => l.name));
   for (const n of options.packed?.keys() ?? []) if (!names.has(n)) throw new LowbitError('E_MISSING', `${model.name}: packed layer ${n} is not a linear layer of the model`);
@@ -233,7 +232,7 @@ export async function saveModelSafetensors(model: LlamaModel, output: string, op
   const metadata: Record<string, string> = {
     format: 'pt',
     'lowbit.format_version': '1',
-    'lowbit.gguf_metadata': metadataJson(src.metadata),
+    'lowbit.gguf_metadata': metadataJson(ggufMeta),
   };
   if (quantizeConfig) metadata.quantize_config = JSON.stringify(quantizeConfig);
   if (Object.keys(lowbitTensors).length) metadata['lowbit.tensors'] = JSON.stringify(lowbitTensors);

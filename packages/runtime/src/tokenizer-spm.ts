@@ -112,7 +112,9 @@ export class SpmTokenizer implements Tokenizer {
       const s = syms[l] + syms[r];
       const id = this.ids.get(s);
       if (id === undefined) return;
-      queue.push({ left: l, right: r, score: this.scores[id] ?? 0, size: s.length });
+      const score = this.scores[id] ?? 0;
+      if (score === Number.NEGATIVE_INFINITY) return; // a piece no merge produces (tokenizer.json)
+      queue.push({ left: l, right: r, score, size: s.length });
     };
     for (let i = 1; i < n; i++) tryAdd(i - 1, i);
     while (queue.length) {
