@@ -228,6 +228,10 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
         ? spmTokenizerFromJson(json, { bos: hc.bos_token_id, eos }, where)
         : ByteLevelBpeTokenizer.fromJson(json as Parameters<typeof ByteLevelBpeTokenizer.fromJson>[0], { bos: hc.bos_token_id, eos }, where);
     }
+    // fewer tokens than embedding rows is common (rows padded to a multiple of 64 or 128); more is not
+    if (tokenizer.vocabSize > c.vocabSize) {
+      throw new LowbitError('E_SHAPE', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens, config.json's vocab_size is ${c.vocabSize}`);
+    }
     const model = new LlamaModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', embd, c.dim), rowBytes: c.dim * 4 },
       layers,

@@ -2,7 +2,7 @@
 // lowbit writes it from the GGUF vocabulary (exportHfModel) and reads it back (loadHfModel), and
 // Hugging Face's own tokenizers.js, an independent implementation, must give on that file the ids
 // llama.cpp gives on the GGUF (lowbit's GGUF tokenizer equals llama.cpp: test/llama-cpp.test.ts).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
@@ -11,6 +11,7 @@ import { saveModel } from '../src/gguf-convert.js';
 import { exportHfModel, loadHfModel } from '../src/hf-model.js';
 import { type LlamaModel, loadModel } from '../src/model.js';
 import { perplexity } from '../src/perplexity.js';
+import { ByteLevelBpeTokenizer } from '../src/tokenizer-bpe.js';
 import { spmTokenizerFromJson, type SpmTokenizerJson } from '../src/tokenizer-spm-json.js';
 import { modelFile, validLines } from './helpers.js';
 import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
@@ -74,6 +75,18 @@ describe('SentencePiece tokenizer.json', () => {
     const back = await loadModel(out);
     expect(back.config).toEqual(gguf.config);
     expect(back.tokenizer.encode(stress)).toEqual(gguf.tokenizer.encode(stress));
+  });
+
+  it('saving a model from a directory whose tokenizer is byte-level BPE is a named E_UNSUPPORTED error, and writes nothing', async () => {
+    const vocab: Record<string, number> = { a: 0, b: 1, ab: 2 };
+    const byteLevel = ByteLevelBpeTokenizer.fromJson({ model: { type: 'BPE', vocab, merges: ['a b'] }, pre_tokenizer: { type: 'ByteLevel', use_regex: true } } as never);
+    const hf = await loadHfModel(join(dir, 'hf'), { tokenizer: byteLevel });
+    const out = join(dir, 'byte-level.gguf');
+    await expect(saveModel(hf, out)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining('needs a Llama with a SentencePiece tokenizer') });
+    expect(existsSync(out)).toBe(false);
+    // a tokenizer with more tokens than the embedding has rows
+    const big = ByteLevelBpeTokenizer.fromJson({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel', use_regex: true } } as never);
+    await expect(loadHfModel(join(dir, 'hf'), { tokenizer: big })).rejects.toMatchObject({ code: 'E_SHAPE', message: expect.stringContaining("the tokenizer has 600 tokens, config.json's vocab_size is 512") });
   });
 
   it('Mistral-style files (Metaspace pre-tokenizer instead of the normalizer) read the same', () => {
