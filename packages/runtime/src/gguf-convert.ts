@@ -9,7 +9,9 @@ import type { LinearWeight } from './linear.js';
 import type { MxTensor } from '@lowbit/formats';
 import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
 import type { LlamaModel } from './model.js';
-import { SpmTokenizer } from './tokenizer-spm.js';
+import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
+import { SpmTokenizer, TokenType } from './tokenizer-spm.js';
+import { bpePreName } from './model.js';
 
 /** llama.cpp `llama_ftype` of a file whose weights are mostly `type` (general.file_type). */
 const FILE_TYPE: Record<GgmlTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32 };
@@ -150,20 +152,20 @@ export async function saveModel(model: LlamaModel, output: string, options: Save
 
 /**
  * GGUF metadata for a model: the file's own when it was loaded from GGUF; for a Llama loaded from a
- * Hugging Face directory with a SentencePiece tokenizer, the keys llama.cpp reads, built from its
- * config and tokenizer (pieces, scores, types, special ids), so the result runs in llama.cpp too.
+ * Hugging Face directory, the keys llama.cpp reads, built from its config and tokenizer (SentencePiece:
+ * pieces, scores, types; byte-level BPE: pieces, merges and the pre-tokenizer's llama.cpp name), the
+ * vocabulary padded with unused pieces up to the embedding's rows as llama.cpp's converter does.
  */
 export function modelMetadata(model: LlamaModel): Map<string, GgufValue> {
   if (model.gguf) return model.gguf.metadata;
   const c = model.config;
   const tok = model.tokenizer;
-  if (c.architecture !== 'llama' || !(tok instanceof SpmTokenizer)) {
-    throw new LowbitError('E_UNSUPPORTED', `${model.name}: saving a model not loaded from GGUF needs a Llama with a SentencePiece tokenizer (this is ${c.architecture}, ${tok.constructor.name}); convert it to GGUF with llama.cpp first`);
-  }
-  // pieces no merge produces have score −∞ in lowbit; GGUF stores f32, llama.cpp merges by score: the lowest finite score keeps them last
-  const floor = Math.min(0, ...tok.scores.filter(Number.isFinite)) - 1;
+  const refuse = (why: string) =>
+    new LowbitError('E_UNSUPPORTED', `${model.name}: saving a model not loaded from GGUF ${why}; convert it to GGUF with llama.cpp first`);
+  if (c.architecture !== 'llama') throw refuse(`needs the llama architecture (this is ${c.architecture})`);
+  const pad = (n: number) => Array.from({ length: Math.max(0, c.vocabSize - n) }, (_, i) => `[PAD${n + i}]`);
   const a = 'llama.';
-  return new Map<string, GgufValue>([
+  const meta = new Map<string, GgufValue>([
     ['general.architecture', gguf.str('llama')],
     ['general.name', gguf.str(model.name.split(/[\\/]/).filter(Boolean).pop() ?? 'model')],
     [`${a}context_length`, gguf.u32(c.contextLength)],
@@ -175,13 +177,31 @@ export function modelMetadata(model: LlamaModel): Map<string, GgufValue> {
     [`${a}attention.layer_norm_rms_epsilon`, gguf.f32(c.normEps)],
     [`${a}rope.freq_base`, gguf.f32(c.ropeTheta)],
     [`${a}rope.dimension_count`, gguf.u32(c.ropeDim)],
-    ['tokenizer.ggml.model', gguf.str('llama')],
-    ['tokenizer.ggml.tokens', gguf.strs([...tok.tokens])],
-    ['tokenizer.ggml.scores', gguf.f32s(tok.scores.map((x) => (Number.isFinite(x) ? x : floor)))],
-    ['tokenizer.ggml.token_type', gguf.i32s([...tok.types])],
-    ['tokenizer.ggml.bos_token_id', gguf.u32(tok.bos)],
-    ['tokenizer.ggml.eos_token_id', gguf.u32(tok.eos)],
-    ['tokenizer.ggml.unknown_token_id', gguf.u32(tok.unk)],
-    ['tokenizer.ggml.add_space_prefix', gguf.bool(tok.addSpacePrefix)],
   ]);
+  if (tok instanceof SpmTokenizer) {
+    // pieces no merge produces have score −∞ in lowbit; GGUF stores f32 and llama.cpp merges by score: the lowest finite score keeps them last
+    const floor = Math.min(0, ...tok.scores.filter(Number.isFinite)) - 1;
+    const extra = pad(tok.tokens.length);
+    meta.set('tokenizer.ggml.model', gguf.str('llama'));
+    meta.set('tokenizer.ggml.tokens', gguf.strs([...tok.tokens, ...extra]));
+    meta.set('tokenizer.ggml.scores', gguf.f32s([...tok.scores.map((x) => (Number.isFinite(x) ? x : floor)), ...extra.map(() => floor)]));
+    meta.set('tokenizer.ggml.token_type', gguf.i32s([...tok.types, ...extra.map(() => TokenType.UNUSED)]));
+    meta.set('tokenizer.ggml.unknown_token_id', gguf.u32(tok.unk));
+    meta.set('tokenizer.ggml.add_space_prefix', gguf.bool(tok.addSpacePrefix));
+  } else if (tok instanceof ByteLevelBpeTokenizer) {
+    const pre = bpePreName(tok.pattern);
+    if (!pre) throw refuse('needs a byte-level pre-tokenizer llama.cpp knows (GPT-2, Llama 3 or Qwen2 split pattern)');
+    const pieces = tok.pieceStrings();
+    const extra = pad(pieces.length);
+    meta.set('tokenizer.ggml.model', gguf.str('gpt2'));
+    meta.set('tokenizer.ggml.pre', gguf.str(pre));
+    meta.set('tokenizer.ggml.tokens', gguf.strs([...pieces.map((p, i) => p || `[PAD${i}]`), ...extra]));
+    meta.set('tokenizer.ggml.token_type', gguf.i32s([...pieces.map((p, i) => (tok.isSpecial(i) ? TokenType.CONTROL : p ? TokenType.NORMAL : TokenType.UNUSED)), ...extra.map(() => TokenType.UNUSED)]));
+    meta.set('tokenizer.ggml.merges', gguf.strs(tok.merges.map(([l, r]) => `${l} ${r}`)));
+  } else {
+    throw refuse(`needs a SentencePiece or byte-level BPE tokenizer (this is ${tok.constructor.name})`);
+  }
+  if (tok.bos >= 0) meta.set('tokenizer.ggml.bos_token_id', gguf.u32(tok.bos));
+  if (tok.eos >= 0) meta.set('tokenizer.ggml.eos_token_id', gguf.u32(tok.eos));
+  return meta;
 }

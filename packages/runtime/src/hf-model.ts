@@ -11,12 +11,12 @@ import { writeFileAtomic } from './atomic-file.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
-import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig, spmTokenizerFromGguf } from './model.js';
+import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig, tokenizerFromGguf } from './model.js';
 import { type SafetensorsDtype, type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 import { type GptqQuantizeConfig, gptqLayer, permuteStoredRows, ropeRows } from './quantized-safetensors.js';
 import { linearWeightFromPacked } from './packed-linear.js';
 import type { LinearWeight } from './linear.js';
-import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
+import { ByteLevelBpeTokenizer, byteLevelTokenizerJson } from './tokenizer-bpe.js';
 import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
 import { isSpmTokenizerJson, spmTokenizerFromJson, spmTokenizerJson } from './tokenizer-spm-json.js';
 
@@ -246,8 +246,8 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
 
 /**
  * Writes a Llama GGUF as a Hugging Face directory (config.json + model.safetensors in `dtype`),
- * Wq/Wk rows permuted back to HF's RoPE layout. A SentencePiece (`llama`) tokenizer becomes
- * tokenizer.json + tokenizer_config.json as HF's converters write them; others are not converted.
+ * Wq/Wk rows permuted back to HF's RoPE layout, and the tokenizer as tokenizer.json +
+ * tokenizer_config.json (SentencePiece or byte-level BPE, as HF's converters write them).
  */
 export async function exportHfModel(ggufPath: string, outDir: string, options: { dtype?: SafetensorsDtype } = {}): Promise<void> {
   const { mkdir } = await import('node:fs/promises');
@@ -279,12 +279,18 @@ export async function exportHfModel(ggufPath: string, outDir: string, options: {
         await out.write(new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
       });
     await json('config.json', config);
-    if (metaValue(g, 'tokenizer.ggml.model') === 'llama') {
-      const tok = spmTokenizerFromGguf(g) as SpmTokenizer;
+    const tok = tokenizerFromGguf(g);
+    if (tok instanceof SpmTokenizer) {
       await json('tokenizer.json', spmTokenizerJson(tok));
       await json('tokenizer_config.json', {
         tokenizer_class: 'LlamaTokenizerFast', bos_token: tok.tokens[tok.bos], eos_token: tok.tokens[tok.eos], unk_token: tok.tokens[tok.unk],
         add_bos_token: true, add_eos_token: false, model_max_length: c.contextLength, legacy: true,
+      });
+    } else if (tok instanceof ByteLevelBpeTokenizer) {
+      const pieces = tok.pieceStrings();
+      await json('tokenizer.json', byteLevelTokenizerJson(tok));
+      await json('tokenizer_config.json', {
+        tokenizer_class: 'PreTrainedTokenizerFast', bos_token: pieces[tok.bos] ?? null, eos_token: pieces[tok.eos] ?? null, model_max_length: c.contextLength,
       });
     }
   } finally {

@@ -17,7 +17,7 @@ export { modelMetadata, quantizeGguf, saveModel, storageType, LOWBIT_FORMAT_VERS
 export { encodeLowbit, decodeLowbit, lowbitTypeOf, dequantizeMxRows, mxRowsAsFlat, type MxRowsTensor, type StoredLayer } from './lowbit-tensors.js';
 export { createRuntimeApi, exposeRuntime, wrapRuntime, nodeEndpoint, callback, type RuntimeApi } from './worker-api.js';
 export { readSafetensors, readSafetensorsF32, readSafetensorsBytes, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite } from './safetensors.js';
-export { ByteLevelBpeTokenizer, GPT2_PATTERN, toJsRegex } from './tokenizer-bpe.js';
+export { ByteLevelBpeTokenizer, GPT2_PATTERN, byteLevelTokenizerJson, toJsRegex } from './tokenizer-bpe.js';
 export { isSpmTokenizerJson, spmTokenizerFromJson, spmTokenizerJson, type SpmTokenizerJson } from './tokenizer-spm-json.js';
 export { loadHfModel, exportHfModel, hfToGgufName, ggufToHfName, permuteRope, HF_LLAMA_TYPES, type HfLoadOptions } from './hf-model.js';
 export { linearWeightFromPacked, lowbitLinearWeight, type FromPackedOptions } from './packed-linear.js';

@@ -188,6 +188,12 @@ const BPE_PATTERNS: Record<string, string> = {
   qwen2: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 };
 
+/** llama.cpp's `tokenizer.ggml.pre` name of a byte-level split pattern, if it has one. */
+export function bpePreName(pattern: string): string | undefined {
+  if (pattern === GPT2_PATTERN) return 'gpt-2';
+  return Object.entries(BPE_PATTERNS).find(([, p]) => p === pattern)?.[0];
+}
+
 /** The tokenizer stored in a GGUF: SentencePiece-BPE (`llama`) or byte-level BPE (`gpt2`). */
 export function tokenizerFromGguf(file: GgufFile): Tokenizer {
   const model = metaValue(file, 'tokenizer.ggml.model');

@@ -55,8 +55,9 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
 
   constructor(
     private readonly vocab: Map<string, number>,
-    merges: [string, string][],
-    pattern: string,
+    readonly merges: readonly [string, string][],
+    /** The pre-tokenizer's split pattern, as the file wrote it. */
+    readonly pattern: string,
     readonly bos: number,
     readonly eos: number,
     specials: number[] = [],
@@ -72,12 +73,21 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
     const j: TokenizerJson = typeof json === 'string' ? JSON.parse(json) : json;
     if (j.model?.type !== 'BPE') throw new LowbitError('E_UNSUPPORTED', `${where}: model type ${j.model?.type} is not supported (byte-level BPE only)`);
     const pattern = findPattern(j.pre_tokenizer);
-    if (!pattern) throw new LowbitError('E_UNSUPPORTED', `${where}: no ByteLevel/Split pre-tokenizer (SentencePiece-style tokenizer.json is not supported; use the GGUF)`);
+    if (!pattern) throw new LowbitError('E_UNSUPPORTED', `${where}: no ByteLevel/Split pre-tokenizer (a SentencePiece-style tokenizer.json is read by spmTokenizerFromJson)`);
     const vocab = new Map(Object.entries(j.model.vocab));
     for (const t of j.added_tokens ?? []) vocab.set(t.content, t.id);
     const merges = j.model.merges.map((m) => (typeof m === 'string' ? (m.split(' ') as [string, string]) : m));
     const specials = (j.added_tokens ?? []).filter((t) => t.special).map((t) => t.id);
     return new ByteLevelBpeTokenizer(vocab, merges, pattern, options.bos ?? -1, options.eos ?? -1, specials);
+  }
+
+  /** Piece of each id in byte-level form (GPT-2's printable characters); '' where the file has no id. */
+  pieceStrings(): string[] {
+    return Array.from({ length: this.vocabSize }, (_, i) => this.pieces[i] ?? '');
+  }
+
+  isSpecial(id: number): boolean {
+    return this.special.has(id);
   }
 
   private bpe(word: string[]): string[] {
@@ -135,4 +145,37 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
     for (const id of ids) bytes.push(...this.pieceBytes(id));
     return new TextDecoder().decode(Uint8Array.from(bytes));
   }
+}
+
+/**
+ * A tokenizer.json for a byte-level BPE vocabulary: the split pattern then GPT-2's byte mapping as
+ * pre-tokenizers, merges by rank, special tokens as added tokens (the layout of Llama 3's and Qwen2's
+ * files, without their ignore_merges shortcut, which changes nothing where every piece is a merge result).
+ */
+export function byteLevelTokenizerJson(tok: ByteLevelBpeTokenizer): object {
+  const pieces = tok.pieceStrings();
+  const vocab: Record<string, number> = {};
+  pieces.forEach((p, i) => {
+    if (p !== '' && !tok.isSpecial(i) && !(p in vocab)) vocab[p] = i;
+  });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: pieces.flatMap((content, id) => (tok.isSpecial(id) ? [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }] : [])),
+    normalizer: null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: tok.pattern }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: tok.merges.map(([a, b]) => [a, b]),
+    },
+  };
 }

@@ -77,12 +77,12 @@ describe('SentencePiece tokenizer.json', () => {
     expect(back.tokenizer.encode(stress)).toEqual(gguf.tokenizer.encode(stress));
   });
 
-  it('saving a model from a directory whose tokenizer is byte-level BPE is a named E_UNSUPPORTED error, and writes nothing', async () => {
+  it('saving a model whose byte-level split pattern llama.cpp does not know is a named E_UNSUPPORTED error, and writes nothing', async () => {
     const vocab: Record<string, number> = { a: 0, b: 1, ab: 2 };
-    const byteLevel = ByteLevelBpeTokenizer.fromJson({ model: { type: 'BPE', vocab, merges: ['a b'] }, pre_tokenizer: { type: 'ByteLevel', use_regex: true } } as never);
+    const byteLevel = ByteLevelBpeTokenizer.fromJson({ model: { type: 'BPE', vocab, merges: ['a b'] }, pre_tokenizer: { type: 'Split', pattern: { Regex: '\\w+|\\W' } } } as never);
     const hf = await loadHfModel(join(dir, 'hf'), { tokenizer: byteLevel });
     const out = join(dir, 'byte-level.gguf');
-    await expect(saveModel(hf, out)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining('needs a Llama with a SentencePiece tokenizer') });
+    await expect(saveModel(hf, out)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining('needs a byte-level pre-tokenizer llama.cpp knows') });
     expect(existsSync(out)).toBe(false);
     // a tokenizer with more tokens than the embedding has rows
     const big = ByteLevelBpeTokenizer.fromJson({ model: { type: 'BPE', vocab: Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`t${i}`, i])), merges: [] }, pre_tokenizer: { type: 'ByteLevel', use_regex: true } } as never);

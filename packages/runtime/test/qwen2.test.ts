@@ -1,13 +1,16 @@
 // A qwen2 GGUF (NEOX RoPE on unpermuted Wq/Wk, q/k/v biases, GQA, byte-level BPE with the qwen2
 // pre-tokenizer) with random weights, run by lowbit and by llama.cpp: tokens and log-probs must agree.
 // Random weights are fine here: the check is that both compute the same function.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GgufTensorToWrite, gguf, writeGguf } from '../src/gguf-writer.js';
 import { fromF32 } from '../src/ggml-quants.js';
 import { loadModel } from '../src/model.js';
+import { saveModel } from '../src/gguf-convert.js';
+import { exportHfModel, loadHfModel } from '../src/hf-model.js';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-qwen2-'));
@@ -100,5 +103,29 @@ describe('Llama-3 style GGUF (llama architecture, byte-level BPE, llama-bpe pre-
       expect(model.tokenizer.encode(text)).toEqual(Array.from(lm.tokenize(text)) as number[]);
     }
     await lm.dispose();
+  });
+});
+
+describe('Llama-3 style model through a Hugging Face directory', () => {
+  it("exportHfModel writes a byte-level tokenizer.json that Hugging Face's tokenizers.js reads as llama.cpp tokenizes the GGUF; the loaded directory saves as a GGUF llama.cpp runs", async (c) => {
+    if (!llamaLib) return c.skip();
+    const hfDir = join(dir, 'llama3-hf');
+    await exportHfModel(llama3Path, hfDir);
+    const tj = JSON.parse(readFileSync(join(hfDir, 'tokenizer.json'), 'utf8'));
+    const tc = JSON.parse(readFileSync(join(hfDir, 'tokenizer_config.json'), 'utf8'));
+    const hfTok = new HfTokenizer(tj, tc);
+    const lm = await llamaLib.loadModel({ modelPath: llama3Path });
+    const texts = ["the 12345 cats sat in the sun,\nthen ran. The END!  I'M here\t\tnow", 'Ünïcödé 日本語 🙂 there'];
+    for (const t of texts) expect(hfTok.encode(t, { add_special_tokens: false }).ids).toEqual(Array.from(lm.tokenize(t)) as number[]);
+    await lm.dispose();
+    const hf = await loadHfModel(hfDir);
+    const out = join(dir, 'llama3-from-hf.gguf');
+    await saveModel(hf, out);
+    const back = await llamaLib.loadModel({ modelPath: out });
+    for (const t of texts) expect(Array.from(back.tokenize(t)) as number[]).toEqual(hf.tokenizer.encode(t));
+    const ids = hf.tokenizer.encode(texts[0]);
+    const max = Math.max(...(await logProbDiffs(back, hf, ids, CTX)));
+    await back.dispose();
+    expect(max).toBeLessThan(1e-3); // f32 throughout, as the GGUF-to-GGUF check above
   });
 });
