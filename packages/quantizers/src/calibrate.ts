@@ -1,5 +1,5 @@
 import { LowbitError } from '@lowbit/kernels';
-import { type LlamaModel, Session, tokenizeDocuments } from '@lowbit/runtime';
+import { type LlamaModel, Session, negLogLikelihood, tokenizeDocuments } from '@lowbit/runtime';
 import { Gptq } from './gptq.js';
 
 export interface CalibrationOptions {
@@ -137,6 +137,41 @@ export class BlockCalibration {
       this.target = null;
     }
     return acc;
+  }
+
+  /** Windows cached. */
+  get windowCount(): number {
+    return this.states.length;
+  }
+
+  /**
+   * Mean next-token NLL over the first `windows` cached windows with the model's weights as they are
+   * now, run from the current block on: `perplexity(model, text, { maxWindows: windows }).nll` bit for
+   * bit (the blocks before it have not changed since their streams were cached), at the cost of the
+   * remaining blocks only. What the clipping search on the model loss evaluates per candidate.
+   */
+  loss(windows: number): number {
+    const m = this.model;
+    const { dim, nLayers, vocabSize } = m.config;
+    if (!(Number.isInteger(windows) && windows >= 1 && windows <= this.states.length)) {
+      throw new LowbitError('E_RANGE', `calibration: ${windows} loss windows, ${this.states.length} are cached`);
+    }
+    let nll = 0;
+    let count = 0;
+    for (let w = 0; w < windows; w++) {
+      const win = this.windows[w];
+      const n = win.length;
+      const x = this.scratch.subarray(0, n * dim);
+      x.set(this.states[w]);
+      this.session.reset();
+      this.session.runBlocks(x, n, this.block, nLayers);
+      const logits = this.session.head(x, n, { logits: 'all' });
+      for (let i = 0; i + 1 < n; i++) {
+        nll += negLogLikelihood(logits, i * vocabSize, vocabSize, win[i + 1]);
+        count++;
+      }
+    }
+    return nll / count;
   }
 
   /** Runs the current block, with its weights as they are now, on every cached stream. */

@@ -164,6 +164,15 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   }
   return { layers, packed, bitsPerWeight: count ? bits / count : 0, seconds: (performance.now() - t0) / 1000 };
 
+  // Q-Rater's model-loss criterion; from the cached block inputs when they cover the loss windows
+  // (the same NLL bit for bit, without re-running the blocks before this one)
+  function scoreByLoss(name: string, shape: [number, number], w: Float32Array): number {
+    const windows = o.lossWindows ?? 4;
+    if (!calib || windows > calib.windowCount) return calibrationLoss(model, name, shape, w, o.calibration as string, { ctx: o.ctx, windows });
+    model.setLinear(name, { format: 'f32', shape, data: w });
+    return calib.loss(windows);
+  }
+
   function quantizeStep(step: string[]): void {
     const stats = !needCalibration ? null : calib ? calib.collect(step) : collectHessians(model, o.calibration as string, step, o);
     if (smooth !== undefined && stats) smoothGroup(model, step, stats, smooth);
@@ -175,7 +184,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       const byLoss = o.clipCriterion === 'loss' && clips.length > 1;
       const r = quantizer.quantize({
         weights: src.data, shape, stats: stats?.get(name),
-        score: byLoss ? (w) => calibrationLoss(model, name, shape, w, o.calibration as string, { ctx: o.ctx, windows: o.lossWindows }) : undefined,
+        score: byLoss ? (w) => scoreByLoss(name, shape, w) : undefined,
       });
       const { dim, clip } = r;
       const report: LayerReport = {

@@ -68,4 +68,18 @@ describe('collectHessians (forward passes stop after the last named layer)', () 
     for (const n of names) expect(Array.from((a.get(n) as Gptq).hessian())).toEqual(Array.from((b.get(n) as Gptq).hessian()));
     fresh.free();
   });
+
+  it('BlockCalibration.loss is perplexity\'s NLL over the same windows bit for bit, from any block', async () => {
+    const model = await loadModel(path);
+    const want = perplexity(model, calibration, { ctx: 128, maxWindows: 3 }).nll;
+    const cal = new BlockCalibration(model, calibration, { ctx: 128, maxWindows: 3 });
+    expect(cal.windowCount).toBe(3);
+    expect(cal.loss(3)).toBe(want);
+    cal.advance();
+    cal.advance();
+    expect(cal.loss(3)).toBe(want);
+    expect(cal.loss(1)).toBe(perplexity(model, calibration, { ctx: 128, maxWindows: 1 }).nll);
+    expect(() => cal.loss(4)).toThrow(/4 loss windows, 3 are cached/);
+    cal.free();
+  });
 });
