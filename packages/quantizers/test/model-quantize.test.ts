@@ -58,7 +58,7 @@ describe('quantizeModel on the embedded model (sequential, 2 calibration windows
   });
 
   it('the clipping search on the model loss from cached block inputs chooses and scores as with whole passes', async () => {
-    const o = { ...base, method: 'rtn', clipSearch: [1, 0.8, 0.6], clipCriterion: 'loss', lossWindows: 2, maxWindows: 2, ctx: 128, measure: false } as const;
+    const o = { ...base, method: 'rtn', clipSearch: [1, 0.8, 0.6] as number[], clipCriterion: 'loss', lossWindows: 2, maxWindows: 2, ctx: 128, measure: false } as const;
     const a = quantizeModel(await loadModel(path), o);
     const b = quantizeModel(await loadModel(path), { ...o, cacheInputs: false });
     expect(a.layers.map((l) => l.clip)).toEqual(b.layers.map((l) => l.clip));
