@@ -26,3 +26,10 @@ export async function writeFileAtomic(path: string, body: (out: ByteSink) => Pro
     throw e;
   }
 }
+
+/** `text` as UTF-8, written as writeFileAtomic writes. */
+export function writeTextAtomic(path: string, text: string): Promise<void> {
+  return writeFileAtomic(path, async (out) => {
+    await out.write(new TextEncoder().encode(text));
+  });
+}

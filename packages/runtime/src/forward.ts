@@ -149,7 +149,7 @@ export class Session {
   forward(tokens: readonly number[], options: { logits?: 'all' | 'last' } = {}): Float32Array {
     const n = this.checkRun(tokens.length);
     const x = this.embedInto(tokens, this.buf('x', n * this.model.config.dim));
-    this.runBlocks(x, n, 0, this.model.config.nLayers);
+    this.blocks(x, n, 0, this.model.config.nLayers);
     this.pos += n;
     return this.head(x, n, options);
   }
@@ -172,14 +172,19 @@ export class Session {
    * pos..pos+n−1, writing their keys and values into those blocks' caches. Does not advance pos.
    */
   runBlocks(x: Float32Array, n: number, from: number, to: number): void {
-    const m = this.model;
-    const c = m.config;
+    const { name, config: c } = this.model;
     this.checkRun(n);
     if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= c.nLayers)) {
-      throw new LowbitError('E_RANGE', `${m.name}: blocks ${from}..${to} are outside 0..${c.nLayers}`);
+      throw new LowbitError('E_RANGE', `${name}: blocks ${from}..${to} are outside 0..${c.nLayers}`);
     }
-    const { dim, headDim, nHeads, nKvHeads, hiddenDim } = c;
-    if (x.length !== n * dim) throw new LowbitError('E_SHAPE', `${m.name}: residual stream has ${x.length} values, ${n} tokens × dim ${dim} need ${n * dim}`);
+    if (x.length !== n * c.dim) throw new LowbitError('E_SHAPE', `${name}: residual stream has ${x.length} values, ${n} tokens × dim ${c.dim} need ${n * c.dim}`);
+    this.blocks(x, n, from, to);
+  }
+
+  // runBlocks without its checks: forward has made them, once per call
+  private blocks(x: Float32Array, n: number, from: number, to: number): void {
+    const m = this.model;
+    const { dim, headDim, nHeads, nKvHeads, hiddenDim } = m.config;
     const kvDim = nKvHeads * headDim;
     const pe = m.weights.positionEmbd;
     const xb = this.buf('xb', n * dim); // (n, dim) normed input of a block

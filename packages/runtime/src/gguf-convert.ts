@@ -8,10 +8,9 @@ import { type GgufTensorToWrite, gguf, writeGguf } from './gguf-writer.js';
 import type { LinearWeight } from './linear.js';
 import type { MxTensor } from '@lowbit/formats';
 import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
-import type { LlamaModel } from './model.js';
+import { type LlamaModel, bpePreName } from './model.js';
 import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
 import { SpmTokenizer, TokenType } from './tokenizer-spm.js';
-import { bpePreName } from './model.js';
 
 /** llama.cpp `llama_ftype` of a file whose weights are mostly `type` (general.file_type). */
 const FILE_TYPE: Record<GgmlTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32 };

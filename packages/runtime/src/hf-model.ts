@@ -7,7 +7,7 @@
 // permutes Wq/Wk rows so adjacent pairs rotate instead (convert_hf_to_gguf.py `permute`). Loading HF
 // weights applies that permutation, exporting applies its inverse, so one forward serves both.
 import { LowbitError, type Kernels, loadKernels } from '@lowbit/kernels';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeTextAtomic } from './atomic-file.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
@@ -274,10 +274,7 @@ export async function exportHfModel(ggufPath: string, outDir: string, options: {
       bos_token_id: metaValue(g, 'tokenizer.ggml.bos_token_id'), eos_token_id: metaValue(g, 'tokenizer.ggml.eos_token_id'),
       torch_dtype: dtype === 'BF16' ? 'bfloat16' : dtype === 'F16' ? 'float16' : 'float32',
     };
-    const json = (name: string, value: unknown) =>
-      writeFileAtomic(join(outDir, name), async (out) => {
-        await out.write(new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
-      });
+    const json = (name: string, value: unknown) => writeTextAtomic(join(outDir, name), `${JSON.stringify(value, null, 2)}\n`);
     await json('config.json', config);
     const tok = tokenizerFromGguf(g);
     if (tok instanceof SpmTokenizer) {

@@ -6,7 +6,7 @@ export { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from './half.js';
 export { quantizeRowQ8_0, quantizeRowQ4_0, quantizeRowQ4_1, dequantize, toF32, fromF32 } from './ggml-quants.js';
 export { readGguf, readTensorBytes, metaValue, lowbitParamsKey, GgufValueType, type GgufFile, type GgufTensorInfo, type GgufValue, type GgufScalar } from './gguf-reader.js';
 export { writeGguf, encodeGgufHeader, gguf, type GgufTensorToWrite } from './gguf-writer.js';
-export { writeFileAtomic, type ByteSink } from './atomic-file.js';
+export { writeFileAtomic, writeTextAtomic, type ByteSink } from './atomic-file.js';
 export { SpmTokenizer, TokenType, type Tokenizer } from './tokenizer-spm.js';
 export { Linear, linearBytes, type LinearWeight, type LinearFormat } from './linear.js';
 export { LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, tokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';

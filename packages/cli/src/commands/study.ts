@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, validTextUrl } from '@lowbit/data';
 import { DEFAULT_STUDY, runStudy, studyMarkdown, studySvg } from '@lowbit/quantizers';
-import { LowbitError, loadModel, writeFileAtomic } from '@lowbit/runtime';
+import { LowbitError, loadModel, writeTextAtomic } from '@lowbit/runtime';
 import { type Command, intOption } from '../command.js';
 import { modelPath } from '../model-arg.js';
 
@@ -24,7 +24,7 @@ export const studyCommand: Command = {
     });
     ctx.print(studyMarkdown(rows));
     const svg = ctx.values.svg as string | undefined;
-    if (svg) await writeFileAtomic(svg, (out) => out.write(new TextEncoder().encode(studySvg(rows))).then(() => {}));
+    if (svg) await writeTextAtomic(svg, studySvg(rows));
     return { model: path, rows, svg: svg ?? null };
   },
 };
