@@ -11,6 +11,66 @@ export interface CalibrationOptions {
   kernelMinCols?: number;
 }
 
+/** The perplexity protocol's cut of a calibration text: `ctx`-token windows of the document stream. */
+export interface CalibrationWindows {
+  ctx: number;
+  windows: number[][];
+}
+
+/** Tokenizes `text` once and cuts it into windows, with the checks every calibration shares. */
+export function calibrationWindows(model: LlamaModel, text: string, o: CalibrationOptions = {}): CalibrationWindows {
+  const ids = tokenizeDocuments(model, text);
+  const tokens = ids.length;
+  if (tokens < 64) throw new LowbitError('E_ARG', `calibration text is too short: ${tokens} tokens (at least 64 are needed, a few thousand are useful)`);
+  const ctx = o.ctx ?? 256;
+  if (!Number.isInteger(ctx) || ctx < 2 || ctx > model.config.contextLength) {
+    throw new LowbitError('E_RANGE', `calibration: ctx ${ctx} is outside 2..${model.config.contextLength} (the model's context length)`);
+  }
+  let total = Math.ceil(tokens / ctx);
+  if (tokens % ctx === 1) total--; // as perplexity: a lone trailing token predicts nothing
+  if (o.maxWindows !== undefined) total = Math.min(total, o.maxWindows);
+  return { ctx, windows: Array.from({ length: total }, (_, w) => ids.slice(w * ctx, (w + 1) * ctx)) };
+}
+
+/** The statistics being gathered for one set of layers, and which of them saw the current window. */
+interface StatsTarget {
+  acc: Map<string, Gptq>;
+  seen: Set<string>;
+}
+
+function statsTarget(model: LlamaModel, names: Iterable<string>, o: CalibrationOptions): StatsTarget {
+  const acc = new Map<string, Gptq>();
+  // Wide layers (cols ≥ KERNEL_MIN_COLS) accumulate XᵀX as f32 matmuls on the model's own kernels.
+  for (const name of names) acc.set(name, new Gptq(model.linear(name).cols, { kernels: model.kernels, kernelMinCols: o.kernelMinCols }));
+  return { acc, seen: new Set() };
+}
+
+const windowDone = new Error('calibration: every named layer has seen this window');
+
+/** A Session hook feeding the current target's layers; it ends the window's pass once all have their input. */
+function statsSession(model: LlamaModel, ctx: number, current: () => StatsTarget | null): Session {
+  return new Session(model, {
+    ctx,
+    onLinearInput: (name, x, batch) => {
+      const t = current();
+      const g = t?.acc.get(name);
+      if (!t || !g) return;
+      g.addBatch(x, batch);
+      t.seen.add(name);
+      if (t.seen.size === t.acc.size) throw windowDone;
+    },
+  });
+}
+
+/** Runs `pass`; a pass the hook ended early is a finished pass. */
+function untilDone(pass: () => void): void {
+  try {
+    pass();
+  } catch (e) {
+    if (e !== windowDone) throw e;
+  }
+}
+
 /**
  * Runs the model over calibration text and accumulates, for each named linear layer, the GPTQ
  * statistics of its inputs (H = (2/N)·XᵀX, one sample per token). Only the named layers are kept,
@@ -21,39 +81,23 @@ export interface CalibrationOptions {
  * layer has seen its input: the blocks after them and the LM head cannot change those inputs. On a
  * 22-block model this halves the cost of the sequential pipeline's calibration passes on average.
  */
-export function collectHessians(model: LlamaModel, text: string, names: Iterable<string>, o: CalibrationOptions = {}): Map<string, Gptq> {
-  const { ids, ctx, total } = calibrationWindows(model, text, o);
-  const acc = new Map<string, Gptq>();
-  // Wide layers (cols ≥ KERNEL_MIN_COLS) accumulate XᵀX as f32 matmuls on the model's own kernels.
-  for (const name of names) acc.set(name, new Gptq(model.linear(name).cols, { kernels: model.kernels, kernelMinCols: o.kernelMinCols }));
-  if (acc.size === 0) return acc;
-  const seen = new Set<string>();
-  const session = new Session(model, {
-    ctx,
-    onLinearInput: (name, x, batch) => {
-      const g = acc.get(name);
-      if (!g) return;
-      g.addBatch(x, batch);
-      seen.add(name);
-      if (seen.size === acc.size) throw windowDone;
-    },
-  });
+export function collectHessians(model: LlamaModel, text: string | CalibrationWindows, names: Iterable<string>, o: CalibrationOptions = {}): Map<string, Gptq> {
+  const { ctx, windows } = typeof text === 'string' ? calibrationWindows(model, text, o) : text;
+  const target = statsTarget(model, names, o);
+  if (target.acc.size === 0) return target.acc;
+  const session = statsSession(model, ctx, () => target);
   try {
-    for (let w = 0; w < total; w++) {
-      seen.clear();
+    for (const win of windows) {
+      target.seen.clear();
       session.reset();
-      try {
-        // logits 'all' as perplexity runs it, so output.weight sees every token of the window
-        session.forward(ids.slice(w * ctx, (w + 1) * ctx), { logits: 'all' });
-      } catch (e) {
-        if (e !== windowDone) throw e;
-      }
+      // logits 'all' as perplexity runs it, so output.weight sees every token of the window
+      untilDone(() => session.forward(win, { logits: 'all' }));
     }
   } finally {
     // the KV caches live in the model's WASM memory: one pass per sequential group must not wait for GC
     session.free();
   }
-  return acc;
+  return target.acc;
 }
 
 /**
@@ -71,77 +115,59 @@ export class BlockCalibration {
   private readonly windows: number[][];
   private readonly states: Float32Array[];
   private readonly session: Session;
-  private target: { acc: Map<string, Gptq>; seen: Set<string> } | null = null;
-  private scratch: Float32Array;
+  private target: StatsTarget | null = null;
+  private readonly scratch: Float32Array;
 
   constructor(
     private readonly model: LlamaModel,
-    text: string,
+    text: string | CalibrationWindows,
     private readonly o: CalibrationOptions = {},
   ) {
-    const { ids, ctx, total } = calibrationWindows(model, text, o);
-    this.windows = Array.from({ length: total }, (_, w) => ids.slice(w * ctx, (w + 1) * ctx));
-    this.session = new Session(model, {
-      ctx,
-      onLinearInput: (name, x, batch) => {
-        const t = this.target;
-        const g = t?.acc.get(name);
-        if (!t || !g) return;
-        g.addBatch(x, batch);
-        t.seen.add(name);
-        if (t.seen.size === t.acc.size) throw windowDone;
-      },
-    });
-    this.states = this.windows.map((w) => {
+    const { ctx, windows } = typeof text === 'string' ? calibrationWindows(model, text, o) : text;
+    this.windows = windows;
+    this.session = statsSession(model, ctx, () => this.target);
+    this.states = windows.map((w) => {
       this.session.reset();
       return this.session.embed(w);
     });
     this.scratch = new Float32Array(ctx * model.config.dim);
   }
 
-  /** Bytes the cached streams take for this model, text and options (for choosing this over `collectHessians`). */
-  static bytes(model: LlamaModel, text: string, o: CalibrationOptions = {}): number {
-    const { ids, ctx, total } = calibrationWindows(model, text, o);
-    return Math.min(ids.length, total * ctx) * model.config.dim * 4;
-  }
-
-  /** GPTQ statistics of the named layers, which must all belong to the current block (or be `output.weight` after the last). */
-  collect(names: Iterable<string>): Map<string, Gptq> {
-    const m = this.model;
-    const acc = new Map<string, Gptq>();
-    for (const name of names) {
-      const b = name === 'output.weight' ? m.config.nLayers : Number(/^blk\.(\d+)\./.exec(name)?.[1]);
-      if (b !== this.block) throw new LowbitError('E_ARG', `calibration: ${name} is not in block ${this.block}, whose inputs are cached`);
-      acc.set(name, new Gptq(m.linear(name).cols, { kernels: m.kernels, kernelMinCols: this.o.kernelMinCols }));
-    }
-    if (acc.size === 0) return acc;
-    this.target = { acc, seen: new Set() };
-    try {
-      for (let w = 0; w < this.states.length; w++) {
-        this.target.seen.clear();
-        const n = this.windows[w].length;
-        try {
-          if (this.block === m.config.nLayers) {
-            this.session.head(this.states[w], n, { logits: 'all' });
-          } else {
-            const x = this.scratch.subarray(0, n * m.config.dim);
-            x.set(this.states[w]);
-            this.session.reset();
-            this.session.runBlocks(x, n, this.block, this.block + 1);
-          }
-        } catch (e) {
-          if (e !== windowDone) throw e;
-        }
-      }
-    } finally {
-      this.target = null;
-    }
-    return acc;
+  /** Bytes the cached streams take for this model and cut of the text (for choosing this over `collectHessians`). */
+  static bytes(model: LlamaModel, text: string | CalibrationWindows, o: CalibrationOptions = {}): number {
+    const { windows } = typeof text === 'string' ? calibrationWindows(model, text, o) : text;
+    return windows.reduce((s, w) => s + w.length, 0) * model.config.dim * 4;
   }
 
   /** Windows cached. */
   get windowCount(): number {
     return this.states.length;
+  }
+
+  /** GPTQ statistics of the named layers, which must all belong to the current block (or be `output.weight` after the last). */
+  collect(names: Iterable<string>): Map<string, Gptq> {
+    const { nLayers } = this.model.config;
+    const list = [...names];
+    for (const name of list) {
+      const b = name === 'output.weight' ? nLayers : Number(/^blk\.(\d+)\./.exec(name)?.[1]);
+      if (b !== this.block) throw new LowbitError('E_ARG', `calibration: ${name} is not in block ${this.block}, whose inputs are cached`);
+    }
+    const target = statsTarget(this.model, list, this.o);
+    if (target.acc.size === 0) return target.acc;
+    this.target = target;
+    try {
+      for (let w = 0; w < this.states.length; w++) {
+        target.seen.clear();
+        const n = this.windows[w].length;
+        untilDone(() => {
+          if (this.block === nLayers) this.session.head(this.states[w], n, { logits: 'all' });
+          else this.session.runBlocks(this.restart(w), n, this.block, this.block + 1);
+        });
+      }
+    } finally {
+      this.target = null;
+    }
+    return target.acc;
   }
 
   /**
@@ -151,8 +177,7 @@ export class BlockCalibration {
    * remaining blocks only. What the clipping search on the model loss evaluates per candidate.
    */
   loss(windows: number): number {
-    const m = this.model;
-    const { dim, nLayers, vocabSize } = m.config;
+    const { nLayers, vocabSize } = this.model.config;
     if (!(Number.isInteger(windows) && windows >= 1 && windows <= this.states.length)) {
       throw new LowbitError('E_RANGE', `calibration: ${windows} loss windows, ${this.states.length} are cached`);
     }
@@ -161,9 +186,7 @@ export class BlockCalibration {
     for (let w = 0; w < windows; w++) {
       const win = this.windows[w];
       const n = win.length;
-      const x = this.scratch.subarray(0, n * dim);
-      x.set(this.states[w]);
-      this.session.reset();
+      const x = this.restart(w);
       this.session.runBlocks(x, n, this.block, nLayers);
       const logits = this.session.head(x, n, { logits: 'all' });
       for (let i = 0; i + 1 < n; i++) {
@@ -188,21 +211,12 @@ export class BlockCalibration {
   free(): void {
     this.session.free();
   }
-}
 
-const windowDone = new Error('calibration: every named layer has seen this window');
-
-/** The perplexity protocol's windows of the calibration text, with the checks both calibrations share. */
-function calibrationWindows(model: LlamaModel, text: string, o: CalibrationOptions): { ids: number[]; ctx: number; total: number } {
-  const ids = tokenizeDocuments(model, text);
-  const tokens = ids.length;
-  if (tokens < 64) throw new LowbitError('E_ARG', `calibration text is too short: ${tokens} tokens (at least 64 are needed, a few thousand are useful)`);
-  const ctx = o.ctx ?? 256;
-  if (!Number.isInteger(ctx) || ctx < 2 || ctx > model.config.contextLength) {
-    throw new LowbitError('E_RANGE', `calibration: ctx ${ctx} is outside 2..${model.config.contextLength} (the model's context length)`);
+  /** Window w's cached stream in the scratch buffer (the cache stays as it is), the session at position 0. */
+  private restart(w: number): Float32Array {
+    const x = this.scratch.subarray(0, this.windows[w].length * this.model.config.dim);
+    x.set(this.states[w]);
+    this.session.reset();
+    return x;
   }
-  let total = Math.ceil(tokens / ctx);
-  if (tokens % ctx === 1) total--; // as perplexity: a lone trailing token predicts nothing
-  if (o.maxWindows !== undefined) total = Math.min(total, o.maxWindows);
-  return { ids, ctx, total };
 }

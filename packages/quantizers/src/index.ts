@@ -5,7 +5,7 @@ export { IntGrid, type Grid, type GridParams, type IntGridOptions } from './grid
 export { Gptq, gptqQuantize, KERNEL_MIN_COLS, type GptqOptions, type GptqResult, type GptqStatsOptions, type GptqTiming } from './gptq.js';
 export { rtnQuantize, type RtnOptions, type RtnResult } from './rtn.js';
 export { weightError, outputError, gramMatrix, type OutputErrorOptions } from './layer-error.js';
-export { BlockCalibration, collectHessians, type CalibrationOptions } from './calibrate.js';
+export { BlockCalibration, calibrationWindows, collectHessians, type CalibrationOptions, type CalibrationWindows } from './calibrate.js';
 export { calibrationLoss, type CalibrationLossOptions } from './clip-loss.js';
 export { createQuantizer, type Quantizer, type QuantizerOptions, type LayerInput, type QuantizedLayer } from './quantizer.js';
 export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';

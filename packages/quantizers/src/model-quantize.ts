@@ -2,7 +2,7 @@ import { LowbitError } from '@lowbit/kernels';
 import type { MxFormatName, PackedIntTensor } from '@lowbit/formats';
 import { type LlamaModel, type MxRowsTensor, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Gptq, GptqResult } from './gptq.js';
-import { BlockCalibration, type CalibrationOptions, collectHessians } from './calibrate.js';
+import { BlockCalibration, type CalibrationOptions, calibrationWindows, collectHessians } from './calibrate.js';
 import { type GgmlType, ggmlBlocks } from './ggml-grid.js';
 import { MxGrid } from './mx-grid.js';
 import { weightError } from './layer-error.js';
@@ -152,8 +152,10 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   const packed = new Map<string, PackedIntTensor | MxRowsTensor | null>();
   let bits = 0;
   let count = 0;
-  const cache = needCalibration && o.cacheInputs !== false && BlockCalibration.bytes(model, o.calibration as string, o) <= (o.cacheBytes ?? CACHE_BYTES);
-  const calib = cache ? new BlockCalibration(model, o.calibration as string, o) : null;
+  // the calibration text is tokenized and cut once, for whichever calibration runs
+  const cut = needCalibration ? calibrationWindows(model, o.calibration as string, o) : null;
+  const cache = cut && o.cacheInputs !== false && BlockCalibration.bytes(model, cut) <= (o.cacheBytes ?? CACHE_BYTES);
+  const calib = cut && cache ? new BlockCalibration(model, cut, o) : null;
   try {
     for (const block of steps) {
       for (const step of block) quantizeStep(step);
@@ -174,7 +176,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   }
 
   function quantizeStep(step: string[]): void {
-    const stats = !needCalibration ? null : calib ? calib.collect(step) : collectHessians(model, o.calibration as string, step, o);
+    const stats = !cut ? null : calib ? calib.collect(step) : collectHessians(model, cut, step, o);
     if (smooth !== undefined && stats) smoothGroup(model, step, stats, smooth);
     for (const name of step) {
       const t = performance.now();
