@@ -3,6 +3,7 @@
 // bytes_to_unicode), then merged pairwise by merge rank (lowest first) and looked up in the vocab.
 import { LowbitError } from '@lowbit/kernels';
 import type { Tokenizer } from './tokenizer-spm.js';
+import { tokenizerJsonHead } from './tokenizer-spm-json.js';
 
 /** GPT-2's split pattern, used when tokenizer.json's ByteLevel pre-tokenizer has use_regex. */
 export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -159,10 +160,7 @@ export function byteLevelTokenizerJson(tok: ByteLevelBpeTokenizer): object {
     if (p !== '' && !tok.isSpecial(i) && !(p in vocab)) vocab[p] = i;
   });
   return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: pieces.flatMap((content, id) => (tok.isSpecial(id) ? [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }] : [])),
+    ...tokenizerJsonHead(pieces, (id) => tok.isSpecial(id)),
     normalizer: null,
     pre_tokenizer: {
       type: 'Sequence',

@@ -22,6 +22,19 @@ export interface SpmTokenizerJson {
   model: { type: string; vocab: Record<string, number>; merges: (string | [string, string])[]; byte_fallback?: boolean; unk_token?: string | null };
 }
 
+/**
+ * The head every tokenizer.json lowbit writes starts with: format version, no truncation or padding,
+ * and the special pieces as added tokens (matched whole, never normalized).
+ */
+export function tokenizerJsonHead(pieces: readonly string[], special: (id: number) => boolean): object {
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: pieces.flatMap((content, id) => (special(id) ? [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }] : [])),
+  };
+}
+
 /** True for a SentencePiece-style tokenizer.json (BPE with byte fallback, "▁" for spaces). */
 export function isSpmTokenizerJson(json: unknown): json is SpmTokenizerJson {
   const j = json as SpmTokenizerJson;
@@ -104,10 +117,7 @@ export function spmTokenizerJson(tok: SpmTokenizer): object {
   const special = (i: number) => tok.types[i] === TokenType.CONTROL || tok.types[i] === TokenType.UNKNOWN;
   const unk = tok.tokens[tok.unk];
   return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: tok.tokens.flatMap((content, id) => (special(id) ? [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }] : [])),
+    ...tokenizerJsonHead(tok.tokens, special),
     normalizer: {
       type: 'Sequence',
       normalizers: [...(tok.addSpacePrefix ? [{ type: 'Prepend', prepend: '\u2581' }] : []), { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }],
