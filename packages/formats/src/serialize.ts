@@ -58,6 +58,27 @@ export function serializeTensor(t: PackedTensor): Uint8Array {
   return out;
 }
 
+// Limits on what a header may ask for, checked before anything is allocated: no packed tensor has
+// more than a handful of fields, and the only array-of-arrays field (any-precision luts) holds at
+// most 8 tables.
+const MAX_BLOBS = 64;
+const MAX_INDEX = 16;
+const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+function bad(msg: string): never {
+  throw new LowbitError('E_BAD_FILE', `packed tensor: ${msg}`);
+}
+
+/** A field name from the header: an identifier that is not a member of Object.prototype (`__proto__`, `constructor`, `toString`…). */
+function fieldName(v: unknown, where: string): string {
+  if (typeof v !== 'string' || !FIELD_NAME.test(v) || v in Object.prototype) bad(`${where}: field name ${JSON.stringify(v)} is not allowed`);
+  return v;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 export function deserializeTensor(bytes: Uint8Array): PackedTensor {
   if (!(bytes instanceof Uint8Array)) throw new LowbitError('E_DTYPE', 'deserializeTensor: expected a Uint8Array');
   if (bytes.length < 8) throw new LowbitError('E_TRUNCATED', `packed tensor: ${bytes.length} bytes is shorter than its 8-byte preamble`);
@@ -65,27 +86,57 @@ export function deserializeTensor(bytes: Uint8Array): PackedTensor {
   if (view.getUint32(0, true) !== MAGIC) throw new LowbitError('E_BAD_FILE', 'packed tensor: wrong magic (expected "LBPT")');
   const jlen = view.getUint32(4, true);
   if (8 + jlen > bytes.length) throw new LowbitError('E_TRUNCATED', `packed tensor: header of ${jlen} bytes runs past the end (${bytes.length} bytes)`);
-  let h: { scalars: Record<string, unknown>; blobs: BlobInfo[] };
+  let h: unknown;
   try {
     h = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + jlen)));
   } catch (e) {
     throw new LowbitError('E_BAD_FILE', 'packed tensor: header is not valid JSON', { cause: e });
   }
+  if (!isRecord(h)) bad('header is not a JSON object');
+  const { scalars, blobs } = h;
+  if (!isRecord(scalars)) bad('header field "scalars" is not an object');
+  if (!Array.isArray(blobs)) bad('header field "blobs" is not an array');
+  if (blobs.length > MAX_BLOBS) bad(`header lists ${blobs.length} blobs (at most ${MAX_BLOBS})`);
   const pad8 = (n: number) => Math.ceil(n / 8) * 8;
-  const t: Record<string, unknown> = { ...h.scalars };
+  // Attacker-chosen names go into a null-prototype map first, so no name can reach a prototype;
+  // the tensor handed back is built from it with defineProperty (own data properties only).
+  const fields: Record<string, unknown> = Object.create(null);
+  for (const k of Object.keys(scalars)) fields[fieldName(k, 'scalars')] = scalars[k];
+  const arrays = new Set<string>();
   let o = pad8(8 + jlen);
-  for (const b of h.blobs) {
-    const ctor = DTYPES[b.dtype];
-    if (!ctor) throw new LowbitError('E_BAD_FILE', `packed tensor: unknown dtype ${b.dtype} for field ${b.field}`);
-    const n = b.length * ctor.BYTES_PER_ELEMENT;
+  for (let i = 0; i < blobs.length; i++) {
+    const b: unknown = blobs[i];
+    if (!isRecord(b)) bad(`blobs[${i}] is not an object`);
+    const field = fieldName(b.field, `blobs[${i}]`);
+    const where = `blobs[${i}] (field ${field})`;
+    if (typeof b.dtype !== 'string' || !Object.hasOwn(DTYPES, b.dtype)) bad(`${where}: unknown dtype ${JSON.stringify(b.dtype)} (known: ${Object.keys(DTYPES).join(', ')})`);
+    const ctor = DTYPES[b.dtype as DtypeName];
+    const length = b.length;
+    if (!Number.isSafeInteger(length) || (length as number) < 0) bad(`${where}: length ${JSON.stringify(length)} is not a non-negative integer`);
+    const n = (length as number) * ctor.BYTES_PER_ELEMENT;
     // The writer always pads blobs to 8 bytes, so a buffer that ends inside the padding was cut.
-    if (o + pad8(n) > bytes.length) throw new LowbitError('E_TRUNCATED', `packed tensor: field ${b.field} needs ${pad8(n)} bytes at offset ${o}, the buffer has ${bytes.length}`);
-    const copy = bytes.slice(o, o + n);
-    const arr = new ctor(copy.buffer, 0, b.length);
-    if (b.index === undefined) t[b.field] = arr;
-    else ((t[b.field] ??= []) as Typed[])[b.index] = arr;
+    if (n > bytes.length || o + pad8(n) > bytes.length) throw new LowbitError('E_TRUNCATED', `packed tensor: ${where} needs ${pad8(n)} bytes at offset ${o}, the buffer has ${bytes.length}`);
+    const arr = new ctor(bytes.slice(o, o + n).buffer, 0, length as number);
+    if (b.index === undefined) {
+      if (field in fields) bad(`${where}: the field is given twice`);
+      fields[field] = arr;
+    } else {
+      const index = b.index;
+      if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= MAX_INDEX) bad(`${where}: index ${JSON.stringify(index)} is not an integer in [0, ${MAX_INDEX})`);
+      if (field in fields && !arrays.has(field)) bad(`${where}: an indexed blob for a field that is already a scalar or a single blob`);
+      arrays.add(field);
+      const list = (fields[field] ??= []) as Typed[];
+      if (list[index as number] !== undefined) bad(`${where}: index ${index} is given twice`);
+      list[index as number] = arr;
+    }
     o += pad8(n);
   }
+  for (const f of arrays) {
+    const list = fields[f] as Typed[];
+    for (let i = 0; i < list.length; i++) if (list[i] === undefined) bad(`field ${f}: entry ${i} is missing (indices must run 0..${list.length - 1})`);
+  }
+  const t = {} as Record<string, unknown>;
+  for (const k of Object.keys(fields)) Object.defineProperty(t, k, { value: fields[k], enumerable: true, writable: true, configurable: true });
   // The header's lengths must agree with its own shape and parameters (a hand-edited or corrupt header).
   try {
     validatePacked('packed tensor', t as unknown as PackedTensor);
