@@ -33,29 +33,62 @@ export async function readSafetensors(input: string | ByteSource): Promise<Safet
     const n = new DataView((await source.read(0, 8)).slice().buffer).getBigUint64(0, true);
     if (n > BigInt(source.size - 8)) throw new LowbitError('E_TRUNCATED', `${name}: header length ${n} runs past the end of the file (${source.size} bytes); not safetensors or truncated`);
     const text = new TextDecoder().decode(await source.read(8, Number(n)));
-    let header: Record<string, unknown>;
+    let header: unknown;
     try {
       header = JSON.parse(text);
     } catch (e) {
       throw new LowbitError('E_BAD_FILE', `${name}: safetensors header is not JSON (${(e as Error).message})`);
     }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+      throw new LowbitError('E_BAD_FILE', `${name}: safetensors header is ${header === null ? 'null' : Array.isArray(header) ? 'an array' : `a ${typeof header}`}, not a JSON object`);
+    }
     const base = 8 + Number(n);
+    const dataBytes = source.size - base;
     const tensors = new Map<string, SafetensorsTensorInfo>();
-    let metadata: Record<string, string> = {};
+    // null prototype: a key such as "__proto__" or "toString" is just a key, never an inherited value
+    const metadata: Record<string, string> = Object.create(null);
+    const ranges: [number, number, string][] = [];
     for (const [key, v] of Object.entries(header)) {
       if (key === '__metadata__') {
-        metadata = v as Record<string, string>;
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LowbitError('E_BAD_FILE', `${name}: __metadata__ is ${v === null ? 'null' : typeof v}, not an object of strings`);
+        for (const [mk, mv] of Object.entries(v)) {
+          if (typeof mv !== 'string') throw new LowbitError('E_BAD_FILE', `${name}: __metadata__ value ${JSON.stringify(mk)} is ${mv === null ? 'null' : typeof mv}, not a string`);
+          metadata[mk] = mv;
+        }
         continue;
       }
-      const t = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
-      if (!KNOWN.includes(t.dtype)) throw new LowbitError('E_BAD_FILE', `${name}: tensor ${key} has unknown dtype ${t.dtype}`);
-      if (!(t.dtype in DTYPE_BYTES)) throw new LowbitError('E_UNSUPPORTED', `${name}: tensor ${key}: dtype ${t.dtype} is not supported (lowbit reads F32, F16, BF16, I8, U8, I32)`);
+      const where = `${name}: tensor ${key}`;
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LowbitError('E_BAD_FILE', `${where}: entry is ${v === null ? 'null' : typeof v}, not an object { dtype, shape, data_offsets }`);
+      const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof t.dtype !== 'string' || !KNOWN.includes(t.dtype)) throw new LowbitError('E_BAD_FILE', `${where}: unknown dtype ${JSON.stringify(t.dtype)}`);
+      if (!(t.dtype in DTYPE_BYTES)) throw new LowbitError('E_UNSUPPORTED', `${where}: dtype ${t.dtype} is not supported (lowbit reads F32, F16, BF16, I8, U8, I32)`);
       const dtype = t.dtype as SafetensorsDtype;
-      const [b, e] = t.data_offsets;
-      const want = t.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype];
-      if (e - b !== want) throw new LowbitError('E_SHAPE', `${name}: tensor ${key} has ${e - b} bytes, shape [${t.shape}] as ${dtype} needs ${want}`);
-      if (base + e > source.size) throw new LowbitError('E_TRUNCATED', `${name}: tensor ${key} ends at byte ${base + e} but the file has ${source.size} bytes`);
-      tensors.set(key, { name: key, dtype, shape: t.shape, offset: base + b, byteLength: want });
+      const shape = t.shape;
+      if (!Array.isArray(shape) || shape.length > 8) throw new LowbitError('E_BAD_FILE', `${where}: shape ${JSON.stringify(shape)} is not an array of at most 8 dimensions`);
+      // every element takes at least a byte, so a product beyond the data section is refused
+      // before it can overflow or size an allocation
+      if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new LowbitError('E_BAD_FILE', `${where}: shape [${shape.map((x) => JSON.stringify(x))}] has a dimension that is not a non-negative integer`);
+      let count = shape.includes(0) ? 0 : 1;
+      for (const d of shape) {
+        count *= d;
+        if (count > dataBytes) throw new LowbitError('E_BAD_FILE', `${where}: shape [${shape}] holds more elements than the file's ${dataBytes} data bytes`);
+      }
+      const off = t.data_offsets;
+      if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+        throw new LowbitError('E_BAD_FILE', `${where}: data_offsets ${JSON.stringify(off)} is not a pair [begin, end] of non-negative integers`);
+      }
+      const [b, e] = off as [number, number];
+      if (e < b) throw new LowbitError('E_BAD_FILE', `${where}: data_offsets [${b}, ${e}] ends before it begins`);
+      const want = count * DTYPE_BYTES[dtype];
+      if (e - b !== want) throw new LowbitError('E_SHAPE', `${where} has ${e - b} bytes, shape [${shape}] as ${dtype} needs ${want}`);
+      if (e > dataBytes) throw new LowbitError('E_TRUNCATED', `${where} ends at byte ${base + e} but the file has ${source.size} bytes`);
+      tensors.set(key, { name: key, dtype, shape: shape as number[], offset: base + b, byteLength: want });
+      if (want > 0) ranges.push([b, e, key]);
+    }
+    // two tensors over the same bytes: one write would silently change the other (the format spec forbids it)
+    ranges.sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < ranges.length; i++) {
+      if (ranges[i][0] < ranges[i - 1][1]) throw new LowbitError('E_BAD_FILE', `${name}: tensors ${ranges[i - 1][2]} and ${ranges[i][2]} overlap (data_offsets [${ranges[i - 1].slice(0, 2)}] and [${ranges[i].slice(0, 2)}])`);
     }
     return { source, metadata, tensors };
   } catch (e) {
