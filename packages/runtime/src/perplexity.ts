@@ -3,6 +3,13 @@
 // non-overlapping windows of `ctx` tokens; each window starts from an empty KV cache and predicts
 // its own tokens 1..len−1 from the ones before them (a trailing window of one token predicts
 // nothing). perplexity = exp(mean negative log-likelihood over all predicted tokens).
+//
+// Its standard error treats windows, not tokens, as the independent samples (tokens of one window
+// share their context, windows share nothing): with n_w tokens and mean NLL m_w in window w, and
+// m = Σ n_w m_w / N the reported mean, the ratio estimator's variance over W windows is
+//   se(m)² = W/(W−1) · Σ n_w² (m_w − m)² / N²
+// (for equal windows, sd(m_w)²/W), and exp carries it to the perplexity by the delta method:
+//   se(ppl) ≈ ppl · se(m).
 import { LowbitError } from '@lowbit/kernels';
 import { type LinearInputHook, Session } from './forward.js';
 import type { LlamaModel } from './model.js';
@@ -22,6 +29,10 @@ export interface PerplexityResult {
   ctx: number;
   perplexity: number;
   nll: number; // mean negative log-likelihood (nats)
+  /** Standard error of `nll` over windows (see the file head); NaN with a single window. */
+  nllStderr: number;
+  /** Standard error of `perplexity`, perplexity · nllStderr (delta method); NaN with a single window. */
+  stderr: number;
   seconds: number;
 }
 
@@ -59,16 +70,28 @@ export function perplexity(model: LlamaModel, text: string, options: PerplexityO
   const session = new Session(model, { ctx, onLinearInput: options.onLinearInput });
   let nll = 0;
   let count = 0;
+  const windowSums: number[] = [];
+  const windowCounts: number[] = [];
   for (let w = 0; w < total; w++) {
     const win = ids.slice(w * ctx, (w + 1) * ctx);
     session.reset();
     const logits = session.forward(win, { logits: 'all' });
+    // nll keeps its token-by-token sum (the figure other code reproduces bit for bit); sum is this window's
+    let sum = 0;
     for (let i = 0; i + 1 < win.length; i++) {
-      nll += negLogLikelihood(logits, i * vocab, vocab, win[i + 1]);
+      const l = negLogLikelihood(logits, i * vocab, vocab, win[i + 1]);
+      nll += l;
+      sum += l;
       count++;
     }
+    windowSums.push(sum);
+    windowCounts.push(win.length - 1);
     options.onProgress?.(w + 1, total);
   }
   const mean = nll / count;
-  return { model: model.name, tokens: count, windows: total, ctx, perplexity: Math.exp(mean), nll: mean, seconds: (performance.now() - t0) / 1000 };
+  let spread = 0; // Σ n_w² (m_w − m)² = Σ (S_w − n_w m)²
+  for (let w = 0; w < total; w++) spread += (windowSums[w] - windowCounts[w] * mean) ** 2;
+  const nllStderr = total > 1 ? Math.sqrt((total / (total - 1)) * spread) / count : Number.NaN;
+  const ppl = Math.exp(mean);
+  return { model: model.name, tokens: count, windows: total, ctx, perplexity: ppl, nll: mean, nllStderr, stderr: ppl * nllStderr, seconds: (performance.now() - t0) / 1000 };
 }
