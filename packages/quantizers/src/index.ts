@@ -8,7 +8,7 @@ export { weightError, outputError, gramMatrix, type OutputErrorOptions } from '.
 export { BlockCalibration, calibrationWindows, collectHessians, type CalibrationOptions, type CalibrationWindows } from './calibrate.js';
 export { calibrationLoss, type CalibrationLossOptions } from './clip-loss.js';
 export { createQuantizer, type Quantizer, type QuantizerOptions, type LayerInput, type QuantizedLayer } from './quantizer.js';
-export { quantizeModel, type ModelQuantizeOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
+export { quantizeModel, QUANTIZE_DEFAULTS, type ModelQuantizeOptions, type IntQuantizeOptions, type GgmlQuantizeOptions, type MxQuantizeOptions, type QuantizeCommonOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
 export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } from './layer.js';
 export { GgmlGrid, ggmlBlocks, type GgmlType } from './ggml-grid.js';
 export { selectiveRtn, type SelectiveRtnOptions, type SelectiveRtnResult, type SelectiveRtnLayer } from './selective-rtn.js';

@@ -10,26 +10,37 @@ import { f32Weights } from './source-weights.js';
 import { calibrationLoss } from './clip-loss.js';
 import { createQuantizer } from './quantizer.js';
 
-export interface ModelQuantizeOptions extends CalibrationOptions {
-  method: 'rtn' | 'gptq';
-  /**
-   * 'int' (default): INT-k of `bits` on the @lowbit/formats grid, layers replaced by fake-quantized f32.
-   * 'q4_0' | 'q4_1' | 'q8_0': llama.cpp's block grids (groups of 32, f16 scales); layers replaced by
-   * the blocks themselves, so the model runs (and saves) as llama.cpp would; layers whose rows are
-   * not a multiple of 32 are left in full precision (llama.cpp's own quantizer keeps them F16).
-   * An MX format ('mxfp4', 'mxfp6_e2m3', 'mxint8', ...): OCP MX blocks of 32 along each row (a partial
-   * last block on 172-wide rows), layers replaced by fake-quantized f32.
-   */
-  format?: 'int' | GgmlType | MxFormatName;
-  /** Bits of the INT-k grid (ignored for ggml formats). */
-  bits: number;
-  /** Columns per group; 0 = one scale per output channel. */
-  group?: number;
-  symmetric?: boolean;
+/**
+ * The defaults of `quantizeModel`, `lowbit quantize` and `lowbit quantize-layer`, in one place so the
+ * library and the command line quantize the same way unless told otherwise. INT-4, groups of 32
+ * columns with symmetric (zero-point-free) scales: the grouping of the ggml block types and of the
+ * study's best rows on the embedded model; GPTQ with 1% dampening (the paper's); 32 calibration
+ * windows of 256 tokens (8192 tokens: the study's figure, a few seconds on the embedded model, where
+ * every window of the calibration text takes ~8× longer for a perplexity within 0.01).
+ */
+export const QUANTIZE_DEFAULTS = {
+  method: 'gptq',
+  format: 'int',
+  bits: 4,
+  group: 32,
+  symmetric: true,
+  damp: 0.01,
+  ctx: 256,
+  maxWindows: 32,
+  lossWindows: 4,
+} as const;
+
+/** What every format family shares: the method, calibration, and the model-level switches. */
+export interface QuantizeCommonOptions extends CalibrationOptions {
+  /** Default `QUANTIZE_DEFAULTS.method` ('gptq'). */
+  method?: 'rtn' | 'gptq';
+  /** GPTQ: quantize columns in order of decreasing H diagonal. */
   actOrder?: boolean;
+  /** With actOrder: groups fixed from the original column order before the reordering (needed by ggml blocks). */
   staticGroups?: boolean;
+  /** GPTQ dampening as a fraction of mean(diag H). Default 0.01. */
   damp?: number;
-  /** Calibration text (GPTQ; RTN needs none unless `measure`). */
+  /** Calibration text (GPTQ, SmoothQuant, AdaDim and the clipping search; RTN needs none unless `measure`). */
   calibration?: string;
   /** Also quantize `output.weight` (the LM head). Default false: GPTQ's paper keeps it, and the embeddings, in full precision. */
   includeOutput?: boolean;
@@ -39,31 +50,6 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
    * norm weight (and bias) ← /s, an exact rewrite of the model before quantization. Omitted: no smoothing.
    */
   smooth?: number;
-  /**
-   * AdaDim: per layer, quantize with groups along the input dimension (per-OC scales, the usual) and
-   * along the output dimension (per-IC scales), and keep the one with the lower output error on the
-   * layer's calibration inputs (activation-aware). INT-k only.
-   */
-  adaDim?: boolean;
-  /**
-   * Q-Rater-style clipping search: per layer, try each clipping ratio (the grid covers ratio·range) and
-   * keep the one with the lowest output error on the layer's calibration inputs, then freeze it and go
-   * on to the next layer. `true` = ratios 1, 0.95, …, 0.6. INT-k only.
-   */
-  clipSearch?: boolean | number[];
-  /**
-   * What the clipping search minimizes: 'output' (default) the layer's output error on its calibration
-   * inputs; 'loss' the model's calibration NLL with the layer replaced (`calibrationLoss`, Q-Rater's
-   * optional model-loss criterion; one pass over `lossWindows` windows per candidate).
-   */
-  clipCriterion?: 'output' | 'loss';
-  /** Calibration windows per candidate for clipCriterion 'loss'. Default 4. */
-  lossWindows?: number;
-  /**
-   * INT-k: run the quantized layers from their packed tensor (int4 groups of 32k on the int4 matmul)
-   * instead of fake-quantized f32, so a model loaded packed (a 1B-class Q8_0) stays within memory.
-   */
-  keepPacked?: boolean;
   /** Measure each layer's output error on its calibration inputs (costs the calibration passes for RTN too). */
   measure?: boolean;
   /**
@@ -76,6 +62,64 @@ export interface ModelQuantizeOptions extends CalibrationOptions {
   cacheBytes?: number;
   onLayer?: (report: LayerReport, done: number, total: number) => void;
 }
+
+/** INT-k of `bits` on the @lowbit/formats grid; layers replaced by fake-quantized f32 (or packed, `keepPacked`). */
+export interface IntQuantizeOptions extends QuantizeCommonOptions {
+  format?: 'int';
+  /** 2..8. Default 4. */
+  bits?: number;
+  /** Columns per group; 0 = one scale per output channel. Default 32. */
+  group?: number;
+  /** Zero-point-free grid (zero 2^(bits−1)). Default true. */
+  symmetric?: boolean;
+  /**
+   * AdaDim: per layer, quantize with groups along the input dimension (per-OC scales, the usual) and
+   * along the output dimension (per-IC scales), and keep the one with the lower output error on the
+   * layer's calibration inputs (activation-aware).
+   */
+  adaDim?: boolean;
+  /**
+   * Q-Rater-style clipping search: per layer, try each clipping ratio (the grid covers ratio·range) and
+   * keep the one with the lowest output error on the layer's calibration inputs, then freeze it and go
+   * on to the next layer. `true` = ratios 1, 0.95, …, 0.6.
+   */
+  clipSearch?: boolean | number[];
+  /**
+   * What the clipping search minimizes: 'output' (default) the layer's output error on its calibration
+   * inputs; 'loss' the model's calibration NLL with the layer replaced (`calibrationLoss`, Q-Rater's
+   * optional model-loss criterion; one pass over `lossWindows` windows per candidate).
+   */
+  clipCriterion?: 'output' | 'loss';
+  /** Calibration windows per candidate for clipCriterion 'loss'. Default 4. */
+  lossWindows?: number;
+  /**
+   * Run the quantized layers from their packed tensor (int4 groups of 32k on the int4 matmul)
+   * instead of fake-quantized f32, so a model loaded packed (a 1B-class Q8_0) stays within memory.
+   */
+  keepPacked?: boolean;
+}
+
+/**
+ * llama.cpp's block grids (groups of 32, f16 scales); layers replaced by the blocks themselves, so
+ * the model runs (and saves) as llama.cpp would; layers whose rows are not a multiple of 32 are left
+ * in full precision (llama.cpp's own quantizer keeps them F16). Act-order needs `staticGroups`.
+ */
+export interface GgmlQuantizeOptions extends QuantizeCommonOptions {
+  format: GgmlType;
+}
+
+/**
+ * An OCP MX format: blocks of 32 along each row with one E8M0 scale (a partial last block on
+ * 172-wide rows), layers replaced by fake-quantized f32.
+ */
+export interface MxQuantizeOptions extends QuantizeCommonOptions {
+  format: MxFormatName;
+}
+
+/** One option set per format family: only the fields that family uses. */
+export type ModelQuantizeOptions = IntQuantizeOptions | GgmlQuantizeOptions | MxQuantizeOptions;
+
+const isInt = (o: ModelQuantizeOptions): o is IntQuantizeOptions => (o.format ?? 'int') === 'int';
 
 export interface LayerReport {
   name: string;
@@ -121,20 +165,28 @@ const SEQUENTIAL_GROUPS = [['attn_q', 'attn_k', 'attn_v'], ['attn_output'], ['ff
  */
 export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): ModelQuantizeResult {
   const t0 = performance.now();
-  const group = o.group ?? 0;
+  const int = isInt(o) ? o : null;
+  const method = o.method ?? QUANTIZE_DEFAULTS.method;
+  const bits = int?.bits ?? QUANTIZE_DEFAULTS.bits;
+  // ggml and MX store blocks of 32 along each row: the grid, not an option, fixes the group
+  const group = int ? (int.group ?? QUANTIZE_DEFAULTS.group) : 32;
+  const symmetric = int?.symmetric ?? QUANTIZE_DEFAULTS.symmetric;
+  const calibOptions: CalibrationOptions = { ctx: o.ctx ?? QUANTIZE_DEFAULTS.ctx, maxWindows: o.maxWindows ?? QUANTIZE_DEFAULTS.maxWindows, kernelMinCols: o.kernelMinCols };
   const smooth = o.smooth;
   if (smooth !== undefined && !(smooth >= 0 && smooth <= 1)) throw new LowbitError('E_ARG', `smooth (SmoothQuant α) must be in [0, 1], got ${smooth}`);
-  const clips = o.clipSearch === true ? [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6] : o.clipSearch ? o.clipSearch : [1];
+  // read from any family: a ggml or MX call with INT-k-only fields (untyped JS) reaches createQuantizer, which names the misuse
+  const { clipSearch, clipCriterion, adaDim } = o as IntQuantizeOptions;
+  const clips = clipSearch === true ? [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6] : clipSearch ? clipSearch : [1];
   if (!clips.every((c) => c > 0 && c <= 1)) throw new LowbitError('E_ARG', `clipSearch ratios must be in (0, 1], got ${clips.join(', ')}`);
-  if (o.clipCriterion !== undefined && o.clipCriterion !== 'output' && o.clipCriterion !== 'loss') throw new LowbitError('E_ARG', `clipCriterion must be 'output' or 'loss', got ${String(o.clipCriterion)}`);
-  const needCalibration = o.method === 'gptq' || o.measure === true || smooth !== undefined || o.adaDim === true || clips.length > 1;
-  if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${o.method} needs calibration text`);
+  if (clipCriterion !== undefined && clipCriterion !== 'output' && clipCriterion !== 'loss') throw new LowbitError('E_ARG', `clipCriterion must be 'output' or 'loss', got ${String(clipCriterion)}`);
+  const needCalibration = method === 'gptq' || o.measure === true || smooth !== undefined || adaDim === true || clips.length > 1;
+  if (needCalibration && !o.calibration) throw new LowbitError('E_ARG', `quantizeModel: method ${method} needs calibration text`);
   const format = o.format ?? 'int';
   const mx = format.startsWith('mx');
   const ggml = format !== 'int' && !mx;
   const quantizer = createQuantizer({
-    method: o.method, format, bits: o.bits, symmetric: o.symmetric, group, actOrder: o.actOrder, staticGroups: o.staticGroups,
-    damp: o.damp, adaDim: o.adaDim, clips, kernels: model.kernels,
+    method, format, bits, symmetric, group, actOrder: o.actOrder, staticGroups: o.staticGroups,
+    damp: o.damp ?? QUANTIZE_DEFAULTS.damp, adaDim, clips, kernels: model.kernels,
   });
   const mxBits = mx ? new MxGrid(format as MxFormatName).bits : 0;
   const names = new Set(model.linears().filter((l) => !ggml || l.cols % 32 === 0).map((l) => l.name));
@@ -150,12 +202,12 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   const total = steps.flat(2).length;
   const layers: LayerReport[] = [];
   const packed = new Map<string, PackedIntTensor | MxRowsTensor | null>();
-  let bits = 0;
+  let storedBits = 0;
   let count = 0;
   // the calibration text is tokenized and cut once, for whichever calibration runs
-  const cut = needCalibration ? calibrationWindows(model, o.calibration as string, o) : null;
+  const cut = needCalibration ? calibrationWindows(model, o.calibration as string, calibOptions) : null;
   const cache = cut && o.cacheInputs !== false && BlockCalibration.bytes(model, cut) <= (o.cacheBytes ?? CACHE_BYTES);
-  const calib = cut && cache ? new BlockCalibration(model, cut, o) : null;
+  const calib = cut && cache ? new BlockCalibration(model, cut, calibOptions) : null;
   try {
     for (const block of steps) {
       for (const step of block) quantizeStep(step);
@@ -164,26 +216,26 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
   } finally {
     calib?.free();
   }
-  return { layers, packed, bitsPerWeight: count ? bits / count : 0, seconds: (performance.now() - t0) / 1000 };
+  return { layers, packed, bitsPerWeight: count ? storedBits / count : 0, seconds: (performance.now() - t0) / 1000 };
 
   // Q-Rater's model-loss criterion; from the cached block inputs when they cover the loss windows
   // (the same NLL bit for bit, without re-running the blocks before this one)
   function scoreByLoss(name: string, shape: [number, number], w: Float32Array): number {
-    const windows = o.lossWindows ?? 4;
-    if (!calib || windows > calib.windowCount) return calibrationLoss(model, name, shape, w, o.calibration as string, { ctx: o.ctx, windows });
+    const windows = int?.lossWindows ?? QUANTIZE_DEFAULTS.lossWindows;
+    if (!calib || windows > calib.windowCount) return calibrationLoss(model, name, shape, w, o.calibration as string, { ctx: calibOptions.ctx, windows });
     model.setLinear(name, { format: 'f32', shape, data: w });
     return calib.loss(windows);
   }
 
   function quantizeStep(step: string[]): void {
-    const stats = !cut ? null : calib ? calib.collect(step) : collectHessians(model, cut, step, o);
+    const stats = !cut ? null : calib ? calib.collect(step) : collectHessians(model, cut, step, calibOptions);
     if (smooth !== undefined && stats) smoothGroup(model, step, stats, smooth);
     for (const name of step) {
       const t = performance.now();
       const lin = model.linear(name);
       const src = f32Weights(name, lin.source);
       const shape: [number, number] = [lin.rows, lin.cols];
-      const byLoss = o.clipCriterion === 'loss' && clips.length > 1;
+      const byLoss = clipCriterion === 'loss' && clips.length > 1;
       const r = quantizer.quantize({
         weights: src.data, shape, stats: stats?.get(name),
         score: byLoss ? (w) => scoreByLoss(name, shape, w) : undefined,
@@ -198,19 +250,19 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       if (mx) {
         model.setLinear(name, { format: 'f32', shape, data: r.weights });
         packed.set(name, r.packed);
-        bits += lin.rows * (lin.cols * mxBits + Math.ceil(lin.cols / 32) * 8); // element codes + one E8M0 per block
+        storedBits += lin.rows * (lin.cols * mxBits + Math.ceil(lin.cols / 32) * 8); // element codes + one E8M0 per block
       } else if (format === 'int') {
-        model.setLinear(name, o.keepPacked && r.packed ? linearWeightFromPacked(r.packed as PackedIntTensor) : { format: 'f32', shape, data: r.weights });
+        model.setLinear(name, int?.keepPacked && r.packed ? linearWeightFromPacked(r.packed as PackedIntTensor) : { format: 'f32', shape, data: r.weights });
         packed.set(name, r.packed);
         // f32 scale (+ f32 zero) per group; a partial last group costs a whole scale.
         const nScales = dim === 'oc' ? lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1) : lin.cols * (group > 0 ? Math.ceil(lin.rows / group) : 1);
-        bits += lin.rows * lin.cols * o.bits + nScales * 32 * ((o.symmetric ?? true) ? 1 : 2);
+        storedBits += lin.rows * lin.cols * bits + nScales * 32 * (symmetric ? 1 : 2);
       } else {
         const g = r.raw as GptqResult;
         const t = format as GgmlType;
         model.setLinear(name, { format: t, shape, data: ggmlBlocks(t, g.codes, lin.rows, lin.cols, g.scales, g.zeros) });
         packed.set(name, null);
-        bits += lin.rows * lin.cols * ({ q4_0: 4.5, q4_1: 5, q8_0: 8.5 } as const)[t];
+        storedBits += lin.rows * lin.cols * ({ q4_0: 4.5, q4_1: 5, q8_0: 8.5 } as const)[t];
       }
       count += lin.rows * lin.cols;
       layers.push(report);

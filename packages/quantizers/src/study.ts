@@ -3,9 +3,11 @@ import { perplexity } from '@lowbit/runtime';
 import { type ModelQuantizeOptions, quantizeModel } from './model-quantize.js';
 import { selectiveRtn } from './selective-rtn.js';
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** One row of the study: a whole-model method, or selective RTN. */
 export type StudyConfig =
-  | ({ label: string } & Omit<ModelQuantizeOptions, 'calibration'>)
+  | ({ label: string } & DistributiveOmit<ModelQuantizeOptions, 'calibration'>)
   | { label: string; selective: { lowBits: number; highBits: number; budget: number; group?: number } }
   | { label: string; fp: true };
 
@@ -36,10 +38,10 @@ export const DEFAULT_STUDY: StudyConfig[] = [
   { label: 'RTN int2 g32 asym', method: 'rtn', bits: 2, symmetric: false, ...g32 },
   { label: 'GPTQ int2 g32 asym', method: 'gptq', bits: 2, symmetric: false, ...g32 },
   ...(['mxfp4', 'mxfp6_e2m3', 'mxint8'] as const).flatMap((format) => [
-    { label: `RTN ${format}`, method: 'rtn' as const, format, bits: 0, ...g32 },
-    { label: `GPTQ ${format}`, method: 'gptq' as const, format, bits: 0, ...g32 },
+    { label: `RTN ${format}`, method: 'rtn' as const, format },
+    { label: `GPTQ ${format}`, method: 'gptq' as const, format },
   ]),
-  { label: 'SmoothQuant(0.5)+GPTQ mxfp4', method: 'gptq', format: 'mxfp4', bits: 0, smooth: 0.5, ...g32 },
+  { label: 'SmoothQuant(0.5)+GPTQ mxfp4', method: 'gptq', format: 'mxfp4', smooth: 0.5 },
 ];
 
 /** Runs each configuration on a fresh copy of the model (`load`), evaluates on `valid` (ctx 256 unless given). */

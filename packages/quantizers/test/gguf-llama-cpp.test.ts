@@ -53,7 +53,7 @@ describe('GPTQ GGUF files in llama.cpp', () => {
   for (const format of ['q4_0', 'q4_1'] as const) {
     it(`GPTQ ${format}: lowbit eval and llama.cpp agree within 0.5%, and it beats llama.cpp's own ${format.toUpperCase()} quantizer`, async () => {
       const model = await loadModel(modelPath);
-      quantizeModel(model, { method: 'gptq', format, bits: 4, group: 32, actOrder: true, staticGroups: true, includeOutput: true, calibration, ctx: 256, maxWindows: 4 }); // 1024 calibration tokens keep the test short; the study uses more
+      quantizeModel(model, { method: 'gptq', format, actOrder: true, staticGroups: true, includeOutput: true, calibration, ctx: 256, maxWindows: 4 }); // 1024 calibration tokens keep the test short; the study uses more
       const out = join(dir, `gptq-${format}.gguf`);
       await saveModel(model, out, { target: 'F16' }); // the 172-wide ffn_down stays f32 in memory → F16 on disk
       const file = await readGguf(out);

@@ -51,7 +51,7 @@ describe('quantizeModel packed tensors (2 calibration windows)', () => {
 
   it('RTN MXFP6 E3M2: every layer packed as E8M0 blocks per row, decoding to the weights in the model', async () => {
     const model = await loadModel(path);
-    const r = quantizeModel(model, { method: 'rtn', format: 'mxfp6_e3m2', bits: 0, group: 32 });
+    const r = quantizeModel(model, { method: 'rtn', format: 'mxfp6_e3m2' });
     for (const [name, t] of r.packed) {
       expect(t?.kind).toBe('mx-rows');
       const m = t as MxRowsTensor;
@@ -63,7 +63,7 @@ describe('quantizeModel packed tensors (2 calibration windows)', () => {
 
   it('ggml formats keep their blocks in the model: nothing extra to pack', async () => {
     const model = await loadModel(path);
-    const r = quantizeModel(model, { method: 'rtn', format: 'q8_0', bits: 0, group: 32 });
+    const r = quantizeModel(model, { method: 'rtn', format: 'q8_0' });
     expect([...r.packed.values()].every((t) => t === null)).toBe(true);
     model.free();
   });
