@@ -1,2 +1,13 @@
-// @lowbit/sim: Accelerator and system models driven by precision profiles of real layers.
-export {};
+// @lowbit/sim: accelerator and system models driven by precision profiles of real layers.
+export { LowbitError, isLowbitError } from '@lowbit/kernels';
+export {
+  type ConvLayer, type FcLayer, type GemmLayer, type Layer, type LayerPrecision, type ConvGeometry,
+  validateLayer, validateNetwork, checkPrecision, convGeometry, outputSize, layerMacs, layerSizes,
+} from './layers.js';
+export { type Network, type NetworkProfile, type SourceTag, NETWORKS, networkNames, findNetwork } from './networks.js';
+export { resolvePrecisions, parseProfileList, parseProfileJson, convUnits, unitCount } from './profile.js';
+export {
+  type AccelName, type ProfileAccel, type AccelOptions, type LayerResult, ACCELERATORS, ROWS, LANES, BASELINE_MACS,
+  checkAccel, checkBitsPerCycle, baselineCycles, convSteps, fcMultiplexCycles, layerCycles, layerOffchipBytes, simulateLayer,
+} from './cycles.js';
+export { type SimResult, ENERGY_NOTE, simulateProfile, totals } from './simulate.js';

@@ -1,0 +1,48 @@
+// A whole network on one design: per-layer results and their totals, in the shape `lowbit sim --json` prints.
+import { LowbitError } from '@lowbit/kernels';
+import { type AccelName, type LayerResult, type ProfileAccel, checkAccel, checkBitsPerCycle, simulateLayer } from './cycles.js';
+import type { Layer, LayerPrecision } from './layers.js';
+
+export const ENERGY_NOTE = 'no energy model: none of the papers\' per-operation energy tables could be sourced, so no pJ figures are given';
+
+export interface SimResult {
+  network: string;
+  accel: AccelName;
+  bits_per_cycle: number;
+  profile: string;
+  baseline_cycles: number;
+  cycles: number;
+  speedup: number;
+  mac_utilisation: number;
+  baseline_offchip_bytes: number;
+  offchip_bytes: number;
+  energy: null;
+  energy_note: string;
+  layers: LayerResult[];
+}
+
+export function totals(network: string, accel: AccelName, bitsPerCycle: number, profile: string, layers: LayerResult[]): SimResult {
+  const baseline_cycles = layers.reduce((s, l) => s + l.baseline_cycles, 0);
+  const cycles = layers.reduce((s, l) => s + l.cycles, 0);
+  // cycle-weighted mean of the layers' utilisations: the fraction of the run's lane-cycles doing real work
+  const mac_utilisation = layers.reduce((s, l) => s + l.mac_utilisation * l.cycles, 0) / cycles;
+  return {
+    network, accel, bits_per_cycle: bitsPerCycle, profile, baseline_cycles, cycles, speedup: baseline_cycles / cycles, mac_utilisation,
+    baseline_offchip_bytes: layers.reduce((s, l) => s + l.baseline_offchip_bytes, 0),
+    offchip_bytes: layers.reduce((s, l) => s + l.offchip_bytes, 0),
+    energy: null, energy_note: ENERGY_NOTE, layers,
+  };
+}
+
+/** Runs baseline, Stripes, Tartan or Loom on layers with per-layer precisions. */
+export function simulateProfile(network: string, accelName: string, layers: Layer[], precisions: LayerPrecision[], options: { bitsPerCycle?: number; profile?: string } = {}): SimResult {
+  const accel = checkAccel(accelName);
+  if (accel !== 'baseline' && accel !== 'stripes' && accel !== 'tartan' && accel !== 'loom') {
+    throw new LowbitError('E_UNSUPPORTED', `accelerator ${accel} needs real tensors (weights and activations), not a precision profile`);
+  }
+  const b = options.bitsPerCycle ?? 1;
+  checkBitsPerCycle(accel, b);
+  if (precisions.length !== layers.length) throw new LowbitError('E_SHAPE', `network ${network}: ${precisions.length} precisions for ${layers.length} layers`);
+  const results = layers.map((l, i) => simulateLayer(accel as ProfileAccel, l, precisions[i], b));
+  return totals(network, accel, b, options.profile ?? 'user', results);
+}
