@@ -225,8 +225,8 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
       const json = await readJson<unknown>(where);
       // Llama 1/2, Mistral, TinyLlama: SentencePiece-BPE; Llama 3, Qwen2: byte-level BPE
       tokenizer = isSpmTokenizerJson(json)
-        ? spmTokenizerFromJson(json, { bos: hc.bos_token_id, eos }, where)
-        : ByteLevelBpeTokenizer.fromJson(json as Parameters<typeof ByteLevelBpeTokenizer.fromJson>[0], { bos: hc.bos_token_id, eos }, where);
+        ? spmTokenizerFromJson(json, { bos: hc.bos_token_id, eos, vocabSize: c.vocabSize }, where)
+        : ByteLevelBpeTokenizer.fromJson(json, { bos: hc.bos_token_id, eos, vocabSize: c.vocabSize }, where);
     }
     // fewer tokens than embedding rows is common (rows padded to a multiple of 64 or 128); more is not
     if (tokenizer.vocabSize > c.vocabSize) {
@@ -360,7 +360,7 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
       });
     }
     const wte = await get('wte.weight', [c.vocabSize, dim]);
-    const tokenizer = options.tokenizer ?? ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos: hc.eos_token_id }, join(dir, 'tokenizer.json'));
+    const tokenizer = options.tokenizer ?? ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos: hc.eos_token_id, vocabSize: c.vocabSize }, join(dir, 'tokenizer.json'));
     return new LlamaModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', wte, dim), rowBytes: dim * 4 },
       positionEmbd: await get('wpe.weight', [c.contextLength, dim]),

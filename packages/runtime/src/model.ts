@@ -208,7 +208,7 @@ export function tokenizerFromGguf(file: GgufFile): Tokenizer {
   const specials = types.flatMap((t, i) => (t === 3 ? [i] : []));
   const vocab = new Map((tokens as string[]).map((t, i) => [t, i]));
   return new ByteLevelBpeTokenizer(vocab, (merges as string[]).map((m) => m.split(' ') as [string, string]), pattern,
-    num(file, 'tokenizer.ggml.bos_token_id', -1), num(file, 'tokenizer.ggml.eos_token_id', -1), specials);
+    num(file, 'tokenizer.ggml.bos_token_id', -1), num(file, 'tokenizer.ggml.eos_token_id', -1), specials, { where: name, vocabSize: tokens.length });
 }
 
 export function spmTokenizerFromGguf(file: GgufFile): Tokenizer {

@@ -5,6 +5,7 @@
 // split of a piece into two pieces is a merge), so a piece's first merge rank orders it as its score
 // does: score(piece) = −(rank of its first merge), and pieces no merge produces never merge.
 import { LowbitError } from '@lowbit/kernels';
+import { jsonModel, readTokenizerJson } from './tokenizer-json.js';
 import { SpmTokenizer, TokenType } from './tokenizer-spm.js';
 
 interface AddedToken {
@@ -52,15 +53,13 @@ function prependsSpace(j: SpmTokenizerJson): boolean {
   return true;
 }
 
-export function spmTokenizerFromJson(json: SpmTokenizerJson, options: { bos?: number; eos?: number } = {}, where = 'tokenizer.json'): SpmTokenizer {
+export function spmTokenizerFromJson(json: SpmTokenizerJson, options: { bos?: number; eos?: number; vocabSize?: number } = {}, where = 'tokenizer.json'): SpmTokenizer {
+  jsonModel(json, where);
   if (!isSpmTokenizerJson(json)) throw new LowbitError('E_UNSUPPORTED', `${where}: not a SentencePiece-style BPE tokenizer (BPE, byte_fallback, "▁" for spaces)`);
-  const m = json.model;
-  const added = json.added_tokens ?? [];
-  const size = Math.max(-1, ...Object.values(m.vocab), ...added.map((t) => t.id)) + 1;
+  const { vocab, merges, added, size } = readTokenizerJson(json, where, options.vocabSize);
   const tokens: string[] = new Array(size).fill('');
   const types: number[] = new Array(size).fill(TokenType.UNUSED);
-  for (const [piece, id] of Object.entries(m.vocab)) {
-    if (!Number.isInteger(id) || id < 0) throw new LowbitError('E_BAD_FILE', `${where}: token ${JSON.stringify(piece)} has id ${id}`);
+  for (const [piece, id] of vocab) {
     tokens[id] = piece;
     types[id] = /^<0x[0-9A-Fa-f]{2}>$/.test(piece) ? TokenType.BYTE : TokenType.NORMAL;
   }
@@ -69,25 +68,23 @@ export function spmTokenizerFromJson(json: SpmTokenizerJson, options: { bos?: nu
     if (t.special) types[t.id] = TokenType.CONTROL;
     else if (types[t.id] === TokenType.UNUSED) types[t.id] = TokenType.USER_DEFINED;
   }
-  const unk = m.unk_token != null ? (m.vocab[m.unk_token] ?? 0) : 0;
-  if (m.unk_token != null && unk < size) types[unk] = TokenType.UNKNOWN;
+  const unkToken: unknown = json.model.unk_token;
+  if (unkToken != null && typeof unkToken !== 'string') throw new LowbitError('E_BAD_FILE', `${where}: model.unk_token must be a string or null`);
+  const unk = unkToken != null ? (vocab.get(unkToken) ?? 0) : 0;
+  if (unkToken != null && unk < size) types[unk] = TokenType.UNKNOWN;
   const scores = tokens.map((t) => (Array.from(t).length > 1 ? Number.NEGATIVE_INFINITY : 0));
-  m.merges.forEach((merge, rank) => {
-    const [l, r] = typeof merge === 'string' ? splitMerge(merge, where) : merge;
-    const id = m.vocab[l + r];
+  merges.forEach(([l, r], rank) => {
+    const id = vocab.get(l + r);
     if (id === undefined) throw new LowbitError('E_BAD_FILE', `${where}: merge ${rank} (${JSON.stringify(l)} ${JSON.stringify(r)}) makes a piece that is not in the vocabulary`);
     if (scores[id] === Number.NEGATIVE_INFINITY) scores[id] = -rank;
   });
-  const named = (name: string) => (m.vocab[name] ?? added.find((t) => t.content === name)?.id);
+  const named = (name: string) => vocab.get(name) ?? added.find((t) => t.content === name)?.id;
   const bos = options.bos ?? named('<s>') ?? 1;
   const eos = options.eos ?? named('</s>') ?? 2;
+  for (const [what, id] of [['bos', bos], ['eos', eos]] as const) {
+    if (!Number.isSafeInteger(id) || id < 0 || id >= size) throw new LowbitError('E_BAD_FILE', `${where}: ${what} token id ${JSON.stringify(id) ?? String(id)} is not a vocabulary id (0..${size - 1})`);
+  }
   return new SpmTokenizer(tokens, scores, types, bos, eos, unk, prependsSpace(json));
-}
-
-function splitMerge(merge: string, where: string): [string, string] {
-  const i = merge.indexOf(' ', 1);
-  if (i < 0) throw new LowbitError('E_BAD_FILE', `${where}: merge ${JSON.stringify(merge)} is not two pieces`);
-  return [merge.slice(0, i), merge.slice(i + 1)];
 }
 
 /**
@@ -96,7 +93,8 @@ function splitMerge(merge: string, where: string): [string, string] {
  * the two halves); control and unknown pieces as special added tokens.
  */
 export function spmTokenizerJson(tok: SpmTokenizer): object {
-  const vocab: Record<string, number> = {};
+  // null prototype: a piece named "__proto__" or "constructor" is an ordinary key here
+  const vocab: Record<string, number> = Object.create(null);
   tok.tokens.forEach((t, i) => {
     if (!(t in vocab)) vocab[t] = i;
   });

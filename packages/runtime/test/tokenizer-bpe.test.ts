@@ -1,0 +1,112 @@
+// The heap-based merge loop (bpeMerge) against two references on random inputs: the textbook loop
+// (rescan every adjacent pair, merge every occurrence of the best one left to right), kept here as
+// the definition, and Hugging Face's tokenizers.js reading the same vocabulary as a tokenizer.json.
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ByteLevelBpeTokenizer, bpeMerge } from '../src/tokenizer-bpe.js';
+
+/** The O(n²) loop the runtime used before bpeMerge: the reference. */
+function referenceMerge(word: string[], ranks: Map<string, number>): string[] {
+  let parts = word;
+  while (parts.length > 1) {
+    let best = -1;
+    let bestRank = Number.POSITIVE_INFINITY;
+    for (let i = 0; i + 1 < parts.length; i++) {
+      const r = ranks.get(`${parts[i]} ${parts[i + 1]}`);
+      if (r !== undefined && r < bestRank) {
+        bestRank = r;
+        best = i;
+      }
+    }
+    if (best < 0) break;
+    const a = parts[best];
+    const b = parts[best + 1];
+    const next: string[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      if (i + 1 < parts.length && parts[i] === a && parts[i + 1] === b) {
+        next.push(a + b);
+        i++;
+      } else next.push(parts[i]);
+    }
+    parts = next;
+  }
+  return parts;
+}
+
+const ALPHABET = ['a', 'b', 'c', 'd'];
+
+/**
+ * A vocabulary as BPE training makes one: each merge joins two pieces that exist already, so it ranks
+ * after the merges that made its halves (the property both merge orders rely on), and makes a piece
+ * not seen before. `picks` chooses the halves among the pieces made so far.
+ */
+function trainedMerges(picks: [number, number][]): { merges: [string, string][]; pieces: string[] } {
+  const pieces = [...ALPHABET];
+  const merges: [string, string][] = [];
+  for (const [i, j] of picks) {
+    const a = pieces[i % pieces.length];
+    const b = pieces[j % pieces.length];
+    if (pieces.includes(a + b)) continue;
+    merges.push([a, b]);
+    pieces.push(a + b);
+  }
+  return { merges, pieces };
+}
+
+function nested(merges: [string, string][]): Map<string, Map<string, number>> {
+  const m = new Map<string, Map<string, number>>();
+  merges.forEach(([a, b], i) => {
+    if (!m.has(a)) m.set(a, new Map());
+    m.get(a)?.set(b, i);
+  });
+  return m;
+}
+
+const picksArb = fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 40 });
+const wordArb = fc.array(fc.constantFrom(...ALPHABET), { maxLength: 200 });
+
+describe('bpeMerge (heap of pair ranks over a linked list)', () => {
+  it('equals the textbook loop on random trained vocabularies and random words (fast-check, 500 cases, seed fixed)', () => {
+    fc.assert(
+      fc.property(picksArb, wordArb, (picks, word) => {
+        const { merges } = trainedMerges(picks);
+        const flat = new Map(merges.map(([a, b], i) => [`${a} ${b}`, i]));
+        expect(bpeMerge(word, nested(merges))).toEqual(referenceMerge(word, flat));
+      }),
+      { numRuns: 500, seed: 13 },
+    );
+  });
+
+  it('equals the textbook loop on long runs of one letter (overlapping pairs: leftmost first)', () => {
+    const merges: [string, string][] = [['a', 'a'], ['aa', 'a'], ['aa', 'aa'], ['aaaa', 'aaa']];
+    const flat = new Map(merges.map(([a, b], i) => [`${a} ${b}`, i]));
+    for (let n = 0; n < 40; n++) {
+      const word = Array(n).fill('a');
+      expect(bpeMerge(word, nested(merges))).toEqual(referenceMerge(word, flat));
+    }
+  });
+
+  it("ByteLevelBpeTokenizer gives tokenizers.js's ids on random text over a random trained vocabulary (fast-check, 200 cases)", () => {
+    // every byte as its GPT-2 character (letters a–d and space map to themselves and 'Ġ')
+    const keep = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    const bytes: string[] = [];
+    let n = 0;
+    for (let b = 0; b < 256; b++) bytes.push(String.fromCodePoint(keep(b) ? b : 256 + n++));
+    fc.assert(
+      fc.property(picksArb, fc.array(fc.constantFrom(...ALPHABET, ' ', ' ', 'e'), { maxLength: 120 }), (picks, chars) => {
+        const { merges } = trainedMerges(picks.map(([i, j]) => [i, j]));
+        // merges over the letters also apply after 'Ġ' (the byte-level space) as GPT-2's do
+        const withSpace: [string, string][] = [['Ġ', 'a'], ...merges];
+        const vocab: Record<string, number> = Object.create(null);
+        for (const p of [...bytes, ...withSpace.map(([a, b]) => a + b)]) if (!(p in vocab)) vocab[p] = Object.keys(vocab).length;
+        const json = { version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }, post_processor: null, decoder: { type: 'ByteLevel' }, model: { type: 'BPE', vocab, merges: withSpace.map(([a, b]) => `${a} ${b}`) } };
+        const text = chars.join('');
+        const ours = ByteLevelBpeTokenizer.fromJson(json).encode(text);
+        const hf = new HfTokenizer(json as never, {} as never).encode(text, { add_special_tokens: false }).ids;
+        expect(ours).toEqual(hf);
+      }),
+      { numRuns: 200, seed: 14 },
+    );
+  });
+});
