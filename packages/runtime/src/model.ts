@@ -159,27 +159,155 @@ export function llamaConfig(file: GgufFile): LlamaConfig {
   const tokens = metaValue(file, 'tokenizer.ggml.tokens');
   const embd = file.tensors.get('token_embd.weight');
   const vocabSize = p('vocab_size', Array.isArray(tokens) ? tokens.length : embd ? embd.shape[1] : Number.NaN);
+  let c: LlamaConfig;
   if (arch === 'gpt2') {
-    return {
+    c = {
       architecture: arch, dim, hiddenDim: p('feed_forward_length'), nLayers: p('block_count'), nHeads, nKvHeads: nHeads, headDim, vocabSize,
       contextLength: p('context_length'), normEps: p('attention.layer_norm_epsilon', 1e-5), ropeTheta: 10000, ropeDim: 0,
       variant: { norm: 'layer', positions: 'learned', ffn: 'gelu' },
     };
+  } else {
+    c = {
+      architecture: arch,
+      dim,
+      hiddenDim: p('feed_forward_length'),
+      nLayers: p('block_count'),
+      nHeads,
+      nKvHeads: p('attention.head_count_kv', nHeads),
+      headDim,
+      vocabSize,
+      contextLength: p('context_length', 2048),
+      normEps: p('attention.layer_norm_rms_epsilon', 1e-5),
+      ropeTheta: p('rope.freq_base', 10000),
+      ropeDim: p('rope.dimension_count', headDim),
+    };
   }
-  return {
-    architecture: arch,
-    dim,
-    hiddenDim: p('feed_forward_length'),
-    nLayers: p('block_count'),
-    nHeads,
-    nKvHeads: p('attention.head_count_kv', nHeads),
-    headDim,
-    vocabSize,
-    contextLength: p('context_length', 2048),
-    normEps: p('attention.layer_norm_rms_epsilon', 1e-5),
-    ropeTheta: p('rope.freq_base', 10000),
-    ropeDim: p('rope.dimension_count', headDim),
+  validateLlamaConfig(c, `${name}: metadata`);
+  if (file.tensors.size) checkConfigAgainstTensors(c, file);
+  return c;
+}
+
+// Upper bounds far above any real model and far below what would make a loop or an allocation that
+// depends on them a denial of service; the tensors then pin the exact values.
+const MAX_DIM = 2 ** 20;
+const MAX_LAYERS = 4096;
+const MAX_VOCAB = 2 ** 24;
+const MAX_CONTEXT = 2 ** 24;
+
+/**
+ * Throws E_BAD_FILE unless every count of `c` is a positive integer in its range and the counts agree
+ * with each other (heads divide the width, KV heads divide heads, RoPE pairs fit a head). Every
+ * loader calls it before any loop or allocation sized by the config.
+ */
+export function validateLlamaConfig(c: LlamaConfig, where: string): void {
+  const int = (what: string, v: number, lo: number, hi: number) => {
+    if (!Number.isSafeInteger(v) || v < lo || v > hi) throw new LowbitError('E_BAD_FILE', `${where}: ${what} is ${v}, not an integer in [${lo}, ${hi}]`);
   };
+  int('embedding length (dim)', c.dim, 1, MAX_DIM);
+  int('feed-forward length', c.hiddenDim, 1, 4 * MAX_DIM);
+  int('block count', c.nLayers, 1, MAX_LAYERS);
+  int('head count', c.nHeads, 1, c.dim);
+  int('KV head count', c.nKvHeads, 1, c.nHeads);
+  int('vocabulary size', c.vocabSize, 1, MAX_VOCAB);
+  int('context length', c.contextLength, 1, MAX_CONTEXT);
+  if (!Number.isInteger(c.headDim) || c.headDim * c.nHeads !== c.dim) throw new LowbitError('E_BAD_FILE', `${where}: ${c.nHeads} heads do not divide the embedding length ${c.dim}`);
+  if (c.nHeads % c.nKvHeads) throw new LowbitError('E_BAD_FILE', `${where}: ${c.nKvHeads} KV heads do not divide ${c.nHeads} heads`);
+  if (!c.variant) {
+    if (c.headDim % 2) throw new LowbitError('E_BAD_FILE', `${where}: head size ${c.headDim} is odd; RoPE rotates pairs`);
+    int('RoPE dimension count', c.ropeDim, 2, c.headDim);
+    if (c.ropeDim % 2) throw new LowbitError('E_BAD_FILE', `${where}: RoPE dimension count ${c.ropeDim} is odd; RoPE rotates pairs`);
+  }
+  const pos = (what: string, v: number) => {
+    if (!(Number.isFinite(v) && v > 0)) throw new LowbitError('E_BAD_FILE', `${where}: ${what} is ${v}, not a positive finite number`);
+  };
+  pos('norm epsilon', c.normEps);
+  pos('RoPE frequency base', c.ropeTheta);
+}
+
+/** The config read from metadata must describe the tensors the file holds: the embedding pins dim and vocabulary, and no block lies past the block count. */
+function checkConfigAgainstTensors(c: LlamaConfig, file: GgufFile): void {
+  const name = file.source.name;
+  const e = file.tensors.get('token_embd.weight');
+  if (!e) throw new LowbitError('E_MISSING', `${name}: tensor token_embd.weight is missing`);
+  if (e.shape.length !== 2 || e.shape[0] !== c.dim || e.shape[1] !== c.vocabSize) {
+    throw new LowbitError('E_SHAPE', `${name}: tensor token_embd.weight has shape [${e.shape}], the metadata implies [${c.dim}, ${c.vocabSize}]`);
+  }
+  for (const t of file.tensors.keys()) {
+    const m = /^blk\.(\d+)\./.exec(t);
+    if (m && Number(m[1]) >= c.nLayers) throw new LowbitError('E_BAD_FILE', `${name}: tensor ${t} lies past the block count ${c.nLayers}`);
+  }
+}
+
+/** Throws E_NAN naming the tensor if `data` holds NaN or ±Inf: one rule for weights of every type. */
+export function assertFinite(where: string, data: Float32Array): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new LowbitError('E_NAN', `${where}: value ${i} is ${data[i]}; weights must be finite`);
+  }
+}
+
+/** f16 bit patterns with an all-ones exponent are NaN or ±Inf. */
+function f16NonFinite(bits: number): boolean {
+  return (bits & 0x7c00) === 0x7c00;
+}
+
+/**
+ * E_NAN unless every value a weight can produce is finite: f32 values; the f16 scales (and minimums)
+ * of ggml blocks; the f32 scales, zeros, tables of packed tensors; MX scale 0xFF (NaN). A pass over
+ * the scales only for block types, so it costs a fraction of the load itself.
+ */
+export function assertFiniteWeight(where: string, w: LinearWeight): void {
+  switch (w.format) {
+    case 'f32':
+      return assertFinite(where, w.data);
+    case 'q8_0':
+    case 'q4_0':
+    case 'q4_1': {
+      const per = { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
+      const v = new DataView(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+      for (let o = 0; o + per <= w.data.byteLength; o += per) {
+        if (f16NonFinite(v.getUint16(o, true)) || (w.format === 'q4_1' && f16NonFinite(v.getUint16(o + 2, true)))) {
+          throw new LowbitError('E_NAN', `${where}: block ${o / per} has a NaN or infinite scale; weights must be finite`);
+        }
+      }
+      return;
+    }
+    case 'int4':
+      assertFinite(`${where} (scales)`, w.scales);
+      if (w.zeros) assertFinite(`${where} (zeros)`, w.zeros);
+      return;
+    case 'packed': {
+      const t = w.tensor as unknown as Record<string, unknown>;
+      for (const [k, v] of Object.entries(t)) {
+        if (v instanceof Float32Array) assertFinite(`${where} (${k})`, v);
+        else if (Array.isArray(v)) v.forEach((x, i) => x instanceof Float32Array && assertFinite(`${where} (${k}[${i}])`, x));
+      }
+      const mxScales = (t.format !== undefined || t.kind === 'mx-rows') && t.scales instanceof Uint8Array ? t.scales : null;
+      if (mxScales?.includes(0xff)) throw new LowbitError('E_NAN', `${where}: an MX block scale is 0xFF (NaN); weights must be finite`);
+      return;
+    }
+  }
+}
+
+/** The same rule on raw GGUF tensor bytes (token embeddings stay in their stored type). */
+function assertFiniteGgml(where: string, type: TensorType, bytes: Uint8Array): void {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (type) {
+    case 'F32':
+      for (let o = 0; o + 4 <= bytes.byteLength; o += 4) if (!Number.isFinite(v.getFloat32(o, true))) throw new LowbitError('E_NAN', `${where}: value ${o / 4} is ${v.getFloat32(o, true)}; weights must be finite`);
+      return;
+    case 'F16':
+      for (let o = 0; o + 2 <= bytes.byteLength; o += 2) if (f16NonFinite(v.getUint16(o, true))) throw new LowbitError('E_NAN', `${where}: value ${o / 2} is NaN or infinite; weights must be finite`);
+      return;
+    case 'BF16':
+      for (let o = 0; o + 2 <= bytes.byteLength; o += 2) if ((v.getUint16(o, true) & 0x7f80) === 0x7f80) throw new LowbitError('E_NAN', `${where}: value ${o / 2} is NaN or infinite; weights must be finite`);
+      return;
+    case 'Q8_0':
+    case 'Q4_0':
+    case 'Q4_1':
+      return assertFiniteWeight(where, { format: type.toLowerCase() as 'q8_0', shape: [1, 32], data: bytes });
+    default:
+      return; // lowbit types: checked as Linears after decoding
+  }
 }
 
 /** Split patterns of llama.cpp's BPE pre-tokenizers (`tokenizer.ggml.pre`), as in their tokenizer.json files. */
@@ -194,21 +322,52 @@ export function bpePreName(pattern: string): string | undefined {
   return Object.entries(BPE_PATTERNS).find(([, p]) => p === pattern)?.[0];
 }
 
+/** A metadata array whose every entry is a string (tokens, merges), or undefined when the key is absent. */
+function stringArray(file: GgufFile, key: string): string[] | undefined {
+  const v = metaValue(file, key);
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new LowbitError('E_BAD_FILE', `${file.source.name}: metadata ${key} is not an array of strings`);
+  return v as string[];
+}
+
+/** A metadata array of `n` finite numbers (scores, token types), or undefined when absent. */
+function numberArray(file: GgufFile, key: string, n: number): number[] | undefined {
+  const v = metaValue(file, key);
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length !== n || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    throw new LowbitError('E_BAD_FILE', `${file.source.name}: metadata ${key} is not an array of ${n} finite numbers (one per token)`);
+  }
+  return v as number[];
+}
+
+/** A special token id: an integer below the vocabulary size, or −1 for none. */
+function tokenId(file: GgufFile, key: string, fallback: number, n: number): number {
+  const id = num(file, key, fallback);
+  if (!Number.isInteger(id) || id < -1 || id >= n) throw new LowbitError('E_BAD_FILE', `${file.source.name}: metadata ${key} is ${id}, not a token id in [0, ${n}) (or -1)`);
+  return id;
+}
+
 /** The tokenizer stored in a GGUF: SentencePiece-BPE (`llama`) or byte-level BPE (`gpt2`). */
 export function tokenizerFromGguf(file: GgufFile): Tokenizer {
   const model = metaValue(file, 'tokenizer.ggml.model');
   if (model !== 'gpt2') return spmTokenizerFromGguf(file);
   const name = file.source.name;
-  const tokens = metaValue(file, 'tokenizer.ggml.tokens');
-  const merges = metaValue(file, 'tokenizer.ggml.merges');
-  if (!Array.isArray(tokens) || !Array.isArray(merges)) throw new LowbitError('E_MISSING', `${name}: a gpt2 tokenizer needs tokenizer.ggml.tokens and tokenizer.ggml.merges`);
+  const tokens = stringArray(file, 'tokenizer.ggml.tokens');
+  const merges = stringArray(file, 'tokenizer.ggml.merges');
+  if (!tokens || !merges) throw new LowbitError('E_MISSING', `${name}: a gpt2 tokenizer needs tokenizer.ggml.tokens and tokenizer.ggml.merges`);
+  const pairs = merges.map((m, i) => {
+    const pair = m.split(' ');
+    if (pair.length !== 2) throw new LowbitError('E_BAD_FILE', `${name}: metadata tokenizer.ggml.merges[${i}] ${JSON.stringify(m)} is not two pieces separated by one space`);
+    return pair as [string, string];
+  });
   const pre = String(metaValue(file, 'tokenizer.ggml.pre') ?? 'gpt-2');
-  const pattern = BPE_PATTERNS[pre] ?? (pre === 'llama3' ? BPE_PATTERNS['llama-bpe'] : GPT2_PATTERN);
-  const types = (metaValue(file, 'tokenizer.ggml.token_type') as number[] | undefined) ?? [];
+  // an own-property lookup: a name such as "constructor" must not pick up Object.prototype's
+  const pattern = Object.hasOwn(BPE_PATTERNS, pre) ? BPE_PATTERNS[pre] : pre === 'llama3' ? BPE_PATTERNS['llama-bpe'] : GPT2_PATTERN;
+  const types = numberArray(file, 'tokenizer.ggml.token_type', tokens.length) ?? [];
   const specials = types.flatMap((t, i) => (t === 3 ? [i] : []));
-  const vocab = new Map((tokens as string[]).map((t, i) => [t, i]));
-  return new ByteLevelBpeTokenizer(vocab, (merges as string[]).map((m) => m.split(' ') as [string, string]), pattern,
-    num(file, 'tokenizer.ggml.bos_token_id', -1), num(file, 'tokenizer.ggml.eos_token_id', -1), specials, { where: name, vocabSize: tokens.length });
+  const vocab = new Map(tokens.map((t, i) => [t, i]));
+  return new ByteLevelBpeTokenizer(vocab, pairs, pattern,
+    tokenId(file, 'tokenizer.ggml.bos_token_id', -1, tokens.length), tokenId(file, 'tokenizer.ggml.eos_token_id', -1, tokens.length), specials, { where: name, vocabSize: tokens.length });
 }
 
 export function spmTokenizerFromGguf(file: GgufFile): Tokenizer {
@@ -217,14 +376,15 @@ export function spmTokenizerFromGguf(file: GgufFile): Tokenizer {
   if (model !== 'llama') {
     throw new LowbitError('E_UNSUPPORTED', `${name}: tokenizer.ggml.model "${String(model)}" is not supported (lowbit reads "llama" SentencePiece-BPE)`);
   }
-  const tokens = metaValue(file, 'tokenizer.ggml.tokens');
-  if (!Array.isArray(tokens)) throw new LowbitError('E_MISSING', `${name}: tokenizer.ggml.tokens is missing`);
-  const scores = (metaValue(file, 'tokenizer.ggml.scores') as number[] | undefined) ?? tokens.map(() => 0);
-  const types = (metaValue(file, 'tokenizer.ggml.token_type') as number[] | undefined) ?? tokens.map(() => 1);
+  const tokens = stringArray(file, 'tokenizer.ggml.tokens');
+  if (!tokens) throw new LowbitError('E_MISSING', `${name}: tokenizer.ggml.tokens is missing`);
+  const n = tokens.length;
+  const scores = numberArray(file, 'tokenizer.ggml.scores', n) ?? tokens.map(() => 0);
+  const types = numberArray(file, 'tokenizer.ggml.token_type', n) ?? tokens.map(() => 1);
   const addPrefix = metaValue(file, 'tokenizer.ggml.add_space_prefix');
   return new SpmTokenizer(
-    tokens as string[], scores, types,
-    num(file, 'tokenizer.ggml.bos_token_id', 1), num(file, 'tokenizer.ggml.eos_token_id', 2), num(file, 'tokenizer.ggml.unknown_token_id', 0),
+    tokens, scores, types,
+    tokenId(file, 'tokenizer.ggml.bos_token_id', 1, n), tokenId(file, 'tokenizer.ggml.eos_token_id', 2, n), tokenId(file, 'tokenizer.ggml.unknown_token_id', 0, n),
     addPrefix === undefined ? true : Boolean(addPrefix),
   );
 }
@@ -243,22 +403,22 @@ function tensorInfo(file: GgufFile, name: string, shape: number[]): GgufTensorIn
 
 async function loadVector(file: GgufFile, name: string, n: number): Promise<Float32Array> {
   const t = tensorInfo(file, name, [n]);
-  return toF32(t.type, await readTensorBytes(file, name), n);
+  const v = toF32(t.type, await readTensorBytes(file, name), n);
+  assertFinite(`${file.source.name}: tensor ${name}`, v);
+  return v;
 }
 
 /** A GGUF matrix as LinearWeight: block types stay packed, F16/BF16 become f32. */
 export async function loadLinearWeight(file: GgufFile, name: string, rows: number, cols: number): Promise<LinearWeight> {
   const t = tensorInfo(file, name, [cols, rows]);
   const bytes = await readTensorBytes(file, name);
-  if (isLowbitType(t.type)) return lowbitLinearWeight(t, bytes, `${file.source.name}: tensor ${name}`);
-  switch (t.type) {
-    case 'Q8_0':
-    case 'Q4_0':
-    case 'Q4_1':
-      return { format: t.type.toLowerCase() as 'q8_0', shape: [rows, cols], data: bytes };
-    default:
-      return { format: 'f32', shape: [rows, cols], data: toF32(t.type, bytes, rows * cols) };
-  }
+  const where = `${file.source.name}: tensor ${name}`;
+  let w: LinearWeight;
+  if (isLowbitType(t.type)) w = lowbitLinearWeight(t, bytes, where);
+  else if (t.type === 'Q8_0' || t.type === 'Q4_0' || t.type === 'Q4_1') w = { format: t.type.toLowerCase() as 'q8_0', shape: [rows, cols], data: bytes };
+  else w = { format: 'f32', shape: [rows, cols], data: toF32(t.type, bytes, rows * cols) };
+  assertFiniteWeight(where, w);
+  return w;
 }
 
 /** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
@@ -298,6 +458,7 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Lin
   }
   const e = tensorInfo(file, 'token_embd.weight', [c.dim, c.vocabSize]);
   const tokenEmbd: TokenEmbedding = { type: e.type, data: await readTensorBytes(file, e.name), rowBytes: e.byteLength / c.vocabSize };
+  assertFiniteGgml(`${file.source.name}: tensor token_embd.weight`, e.type, tokenEmbd.data);
   // files without output.weight tie the output projection to the token embedding
   const outFrom = file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
   return {
@@ -374,9 +535,13 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, k: Kernels, made:
   const e = tensorInfo(file, 'token_embd.weight', [dim, c.vocabSize]);
   const pe = tensorInfo(file, 'position_embd.weight', [dim, c.contextLength]);
   const outFrom = file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
+  const positionEmbd = toF32(pe.type, await readTensorBytes(file, pe.name), dim * c.contextLength);
+  assertFinite(`${file.source.name}: tensor position_embd.weight`, positionEmbd);
+  const embd = await readTensorBytes(file, e.name);
+  assertFiniteGgml(`${file.source.name}: tensor token_embd.weight`, e.type, embd);
   return {
-    tokenEmbd: { type: e.type, data: await readTensorBytes(file, e.name), rowBytes: e.byteLength / c.vocabSize },
-    positionEmbd: toF32(pe.type, await readTensorBytes(file, pe.name), dim * c.contextLength),
+    tokenEmbd: { type: e.type, data: embd, rowBytes: e.byteLength / c.vocabSize },
+    positionEmbd,
     layers,
     outputNorm: await loadVector(file, 'output_norm.weight', dim),
     outputNormBias: await loadVector(file, 'output_norm.bias', dim),
