@@ -5,10 +5,11 @@ import { type GgmlTensorType, type TensorType, isLowbitType } from './ggml-types
 import { fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { type GgufTensorToWrite, gguf, writeGguf } from './gguf-writer.js';
-import type { LinearWeight } from './linear.js';
 import type { MxTensor } from '@lowbit/formats';
 import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
-import { type LlamaModel, bpePreName } from './model.js';
+import { type LlamaModel, SUPPORTED_ARCHITECTURES, bpePreName } from './model.js';
+import type { Linear, LinearWeight } from './linear.js';
+import { ggufRopeLayout, permuteLinearRows, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
 import { SpmTokenizer, TokenType } from './tokenizer-spm.js';
 
@@ -93,21 +94,56 @@ export function storedFromSource(name: string, w: LinearWeight): StoredLayer | n
   throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.kind} weights have no GGUF type; save them as f32 or a lowbit INT-k / MX type`);
 }
 
-function linearTensor(name: string, w: LinearWeight, target?: TensorType, stored?: StoredLayer | null): GgufTensorToWrite {
-  const [rows, cols] = w.shape;
-  const shape = [cols, rows];
-  const packed = stored ?? storedFromSource(name, w);
+/**
+ * One linear layer as a GGUF tensor: `stored` (or the layer itself, when already packed) as a lowbit
+ * type, ggml blocks as they are, f32 as `target`. `rows` (a RoPE row order) puts rows in the file's order.
+ */
+function linearTensor(name: string, w: LinearWeight, target?: TensorType, stored?: StoredLayer | null, rows?: Int32Array | null): GgufTensorToWrite {
+  const [nRows, cols] = w.shape;
+  const shape = [cols, nRows];
+  let packed = stored ?? storedFromSource(name, w);
   if (packed) {
-    if (packed.shape[0] !== rows || packed.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${packed.shape}], the layer is [${rows}, ${cols}]`);
+    if (packed.shape[0] !== nRows || packed.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${packed.shape}], the layer is [${nRows}, ${cols}]`);
+    if (rows) packed = permuteStoredRows(name, packed, rows);
+    const p = packed;
     // encoded when the writer reaches the tensor, so a large model never holds every layer's bytes at once
-    const { type, params } = lowbitTypeOf(packed);
-    return { name, shape, type, params, data: () => encodeLowbit(packed, `tensor ${name}`).bytes };
+    const { type, params } = lowbitTypeOf(p);
+    return { name, shape, type, params, data: () => encodeLowbit(p, `tensor ${name}`).bytes };
   }
-  if (w.format !== 'f32') {
-    return { name, shape, type: w.format.toUpperCase() as TensorType, data: (w as { data: Uint8Array }).data };
+  const v = rows ? permuteLinearRows(name, w, rows) : w;
+  if (v.format !== 'f32') {
+    return { name, shape, type: v.format.toUpperCase() as TensorType, data: (v as { data: Uint8Array }).data };
   }
   const type = storageType(target ?? 'F32', shape);
-  return { name, shape, type, data: () => fromF32(type, w.data, cols, name) };
+  return { name, shape, type, data: () => fromF32(type, v.data, cols, name) };
+}
+
+/**
+ * Layers stacked by rows into one (GPT-2's attn_qkv from Wq, Wk, Wv): f32 or one ggml block type.
+ * Packed lowbit layers are not fused (their parameters are per tensor): the caller writes them apart.
+ */
+function fuseRows(name: string, ws: readonly LinearWeight[]): LinearWeight {
+  const cols = ws[0].shape[1];
+  const rows = ws.reduce((a, w) => a + w.shape[0], 0);
+  const f = ws[0].format;
+  if (ws.some((w) => w.format !== f || w.shape[1] !== cols) || (f !== 'f32' && f !== 'q8_0' && f !== 'q4_0' && f !== 'q4_1')) {
+    throw new LowbitError('E_UNSUPPORTED', `${name}: fusing layers of formats ${ws.map((w) => w.format).join(', ')} (GGUF stores f32 or one ggml block type for a fused tensor)`);
+  }
+  const parts = ws.map((w) => (w as { data: Float32Array | Uint8Array }).data);
+  const data = f === 'f32' ? new Float32Array(rows * cols) : new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    data.set(p, o);
+    o += p.length;
+  }
+  return { format: f, shape: [rows, cols], data } as LinearWeight;
+}
+
+/** The most common storage type of a file's matrices, by weight count (general.file_type). */
+function fileTypeOf(tensors: readonly GgufTensorToWrite[], fallback: TensorType): TensorType {
+  const count = new Map<TensorType, number>();
+  for (const t of tensors) if (t.shape.length === 2 && t.name !== 'token_embd.weight' && !isLowbitType(t.type)) count.set(t.type, (count.get(t.type) ?? 0) + t.shape[0] * t.shape[1]);
+  return [...count].sort((a, b) => b[1] - a[1])[0]?.[0] ?? fallback;
 }
 
 export interface SaveModelOptions {
@@ -122,31 +158,59 @@ export interface SaveModelOptions {
 
 /**
  * Writes an in-memory model (its current, possibly replaced, layers) as GGUF: packed layers keep
- * their blocks; f32 layers are stored as `target` (default F32). Metadata and tokenizer come from
- * the GGUF the model was loaded from.
+ * their blocks; f32 layers are stored as `target` (default F32); biases as F32. Metadata and
+ * tokenizer come from the GGUF the model was loaded from (else from its config, modelMetadata).
+ * Every architecture lowbit loads is written as llama.cpp reads it: Wq/Wk rows (and biases) in the
+ * file's RoPE order, GPT-2's Q, K, V fused into attn_qkv (apart, as lowbit reads them, when packed).
+ * general.file_type names the type most matrix weights have.
  */
 export async function saveModel(model: LlamaModel, output: string, options: SaveModelOptions = {}): Promise<void> {
   const c = model.config;
-  if (c.variant) throw new LowbitError('E_UNSUPPORTED', `${model.name}: saveModel writes Llama-family GGUF; ${c.architecture} is not one`);
   const metadata = modelMetadata(model);
+  const arch = String(metadata.get('general.architecture')?.value);
+  // memory holds Wq/Wk rows in RoPE pairs order; a NEOX architecture's file holds them in halves order
+  const layout = ggufRopeLayout(arch);
   const f32 = (name: string, v: Float32Array): GgufTensorToWrite => ({ name, shape: [v.length], type: 'F32', data: fromF32('F32', v, v.length) });
   const e = model.weights.tokenEmbd;
   const tensors: GgufTensorToWrite[] = [{ name: 'token_embd.weight', shape: [c.dim, c.vocabSize], type: e.type, data: e.data }];
+  if (model.weights.positionEmbd) tensors.push({ name: 'position_embd.weight', shape: [c.dim, c.contextLength], type: 'F32', data: fromF32('F32', model.weights.positionEmbd, c.dim) });
   tensors.push(f32('output_norm.weight', model.weights.outputNorm));
-  const lin = (l: { name: string; source: LinearWeight }) => linearTensor(l.name, l.source, options.target, options.packed?.get(l.name));
-  tensors.push(lin(model.weights.output));
+  if (model.weights.outputNormBias) tensors.push(f32('output_norm.bias', model.weights.outputNormBias));
+  const lin = (l: Linear) => {
+    const heads = layout === 'halves' ? ropeHeads(l.name, c) : 0;
+    const rows = heads ? ropeRowOrder(heads, c.headDim, 'halves') : null;
+    tensors.push(linearTensor(l.name, l.source, options.target, options.packed?.get(l.name), rows));
+    if (l.bias) tensors.push(f32(l.name.replace(/\.weight$/, '.bias'), rows ? permuteRows(l.bias, 1, rows) : l.bias));
+  };
+  lin(model.weights.output);
   model.weights.layers.forEach((l, i) => {
     const b = `blk.${i}.`;
     tensors.push(f32(`${b}attn_norm.weight`, l.attnNorm));
-    for (const x of [l.wq, l.wk, l.wv, l.wo]) tensors.push(lin(x));
+    if (l.attnNormBias) tensors.push(f32(`${b}attn_norm.bias`, l.attnNormBias));
+    const qkv = [l.wq, l.wk, l.wv];
+    if (c.variant && !qkv.some((x) => options.packed?.get(x.name) || x.source.format === 'packed' || x.source.format === 'int4')) {
+      // GPT-2's GGUF (llama.cpp's and lowbit's loader) fuses Q, K, V into attn_qkv, biases too
+      const name = `${b}attn_qkv.weight`;
+      tensors.push(linearTensor(name, fuseRows(name, qkv.map((x) => x.source)), options.target));
+      const bias = new Float32Array(qkv.reduce((a, x) => a + x.rows, 0));
+      let o = 0;
+      for (const x of qkv) {
+        if (x.bias) bias.set(x.bias, o);
+        o += x.rows;
+      }
+      tensors.push(f32(`${b}attn_qkv.bias`, bias));
+    } else for (const x of qkv) lin(x);
+    lin(l.wo);
     tensors.push(f32(`${b}ffn_norm.weight`, l.ffnNorm));
-    for (const x of [l.w1, l.w2, l.w3]) if (x) tensors.push(lin(x));
+    if (l.ffnNormBias) tensors.push(f32(`${b}ffn_norm.bias`, l.ffnNormBias));
+    for (const x of [l.w1, l.w2, l.w3]) if (x) lin(x);
   });
   if (options.packed) {
-    const names = new Set(tensors.map((t) => t.name));
+    const names = new Set(model.linears().map((l) => l.name));
     for (const n of options.packed.keys()) if (!names.has(n)) throw new LowbitError('E_MISSING', `${model.name}: packed layer ${n} is not a linear layer of the model`);
   }
-  await writeGguf(output, withLowbitMarks(withFileType(metadata, options.target ?? 'F32'), tensors), tensors);
+  const target = options.target ?? 'F32';
+  await writeGguf(output, withLowbitMarks(withFileType(metadata, isLowbitType(target) ? target : fileTypeOf(tensors, target)), tensors), tensors);
 }
 
 /**
@@ -161,22 +225,27 @@ export function modelMetadata(model: LlamaModel): Map<string, GgufValue> {
   const tok = model.tokenizer;
   const refuse = (why: string) =>
     new LowbitError('E_UNSUPPORTED', `${model.name}: saving a model not loaded from GGUF ${why}; convert it to GGUF with llama.cpp first`);
-  if (c.architecture !== 'llama') throw refuse(`needs the llama architecture (this is ${c.architecture})`);
+  // llama.cpp runs Mistral as llama (same tensors, same RoPE); qwen2 and gpt2 keep their own keys
+  const arch = c.architecture === 'mistral' ? 'llama' : c.architecture;
+  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) throw refuse(`needs an architecture GGUF has (${SUPPORTED_ARCHITECTURES.join(', ')}; this is ${c.architecture})`);
   const pad = (n: number) => Array.from({ length: Math.max(0, c.vocabSize - n) }, (_, i) => `[PAD${n + i}]`);
-  const a = 'llama.';
+  const a = `${arch}.`;
   const meta = new Map<string, GgufValue>([
-    ['general.architecture', gguf.str('llama')],
+    ['general.architecture', gguf.str(arch)],
     ['general.name', gguf.str(model.name.split(/[\\/]/).filter(Boolean).pop() ?? 'model')],
     [`${a}context_length`, gguf.u32(c.contextLength)],
     [`${a}embedding_length`, gguf.u32(c.dim)],
     [`${a}block_count`, gguf.u32(c.nLayers)],
     [`${a}feed_forward_length`, gguf.u32(c.hiddenDim)],
     [`${a}attention.head_count`, gguf.u32(c.nHeads)],
-    [`${a}attention.head_count_kv`, gguf.u32(c.nKvHeads)],
-    [`${a}attention.layer_norm_rms_epsilon`, gguf.f32(c.normEps)],
-    [`${a}rope.freq_base`, gguf.f32(c.ropeTheta)],
-    [`${a}rope.dimension_count`, gguf.u32(c.ropeDim)],
   ]);
+  if (c.variant) meta.set(`${a}attention.layer_norm_epsilon`, gguf.f32(c.normEps));
+  else {
+    meta.set(`${a}attention.head_count_kv`, gguf.u32(c.nKvHeads));
+    meta.set(`${a}attention.layer_norm_rms_epsilon`, gguf.f32(c.normEps));
+    meta.set(`${a}rope.freq_base`, gguf.f32(c.ropeTheta));
+    meta.set(`${a}rope.dimension_count`, gguf.u32(c.ropeDim));
+  }
   if (tok instanceof SpmTokenizer) {
     // pieces no merge produces have score −∞ in lowbit; GGUF stores f32 and llama.cpp merges by score: the lowest finite score keeps them last
     const floor = Math.min(0, ...tok.scores.filter(Number.isFinite)) - 1;

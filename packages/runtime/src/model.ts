@@ -1,7 +1,8 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
 import { type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
-import { type TensorType, isLowbitType } from './ggml-types.js';
+import { type GgmlTensorType, TENSOR_TYPES, type TensorType, isLowbitType } from './ggml-types.js';
+import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { lowbitLinearWeight } from './packed-linear.js';
 import { dequantize, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
@@ -33,9 +34,6 @@ export interface LlamaConfig {
 
 /** GGUF architectures lowbit runs: `llama` (RoPE "normal" ordering), `qwen2` (NEOX RoPE, q/k/v biases) and `gpt2` (LlamaConfig.variant). */
 export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'gpt2'] as const;
-
-/** Architectures llama.cpp runs with NEOX RoPE (half-split pairs) on unpermuted Wq/Wk. */
-const NEOX_ROPE = new Set(['qwen2']);
 
 export interface LayerWeights {
   attnNorm: Float32Array; // (dim)
@@ -424,18 +422,17 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
 /** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
 async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Linear[]): Promise<LlamaWeights> {
   const kvDim = c.nKvHeads * c.headDim;
-  const neox = NEOX_ROPE.has(c.architecture);
+  const neox = ggufRopeLayout(c.architecture) === 'halves';
   const lin = async (n: string, rows: number, cols: number, from = n) => {
     let w = await loadLinearWeight(file, from, rows, cols);
     const biasName = from.replace(/\.weight$/, '.bias');
     let bias = file.tensors.has(biasName) ? await loadVector(file, biasName, rows) : undefined;
-    // NEOX RoPE rotates (i, i + d/2); reordering Wq/Wk rows (and biases) to adjacent pairs lets the
-    // one "normal" RoPE of forward.ts serve both (the permutation llama.cpp's llama converter applies)
-    const heads = /attn_q\.weight$/.test(from) ? c.nHeads : /attn_k\.weight$/.test(from) ? c.nKvHeads : 0;
+    // NEOX files hold Wq/Wk (and their biases) in the halves order: memory holds pairs (rope-order.ts)
+    const heads = ropeHeads(from, c);
     if (neox && heads) {
-      const perm = ropeRowOrder(heads, c.headDim);
-      w = permuteRows(w, perm);
-      if (bias) bias = Float32Array.from(perm, (src) => (bias as Float32Array)[src]);
+      const perm = ropeRowOrder(heads, c.headDim, 'pairs');
+      w = permuteLinearRows(from, w, perm);
+      if (bias) bias = permuteRows(bias, 1, perm);
     }
     const l = new Linear(k, n, w, bias);
     made.push(l);
@@ -469,37 +466,13 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Lin
   };
 }
 
-/** Row order that turns NEOX (half-split) heads into adjacent pairs: new row (h, 2i + t) = old (h, t·d/2 + i). */
-function ropeRowOrder(heads: number, headDim: number): Int32Array {
-  const half = headDim / 2;
-  const perm = new Int32Array(heads * headDim);
-  for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) for (let t = 0; t < 2; t++) perm[h * headDim + 2 * i + t] = h * headDim + t * half + i;
-  return perm;
-}
-
-/** out row r = in row perm[r], for f32 and ggml block rows alike (a row is contiguous in both). */
-function permuteRows(w: LinearWeight, perm: Int32Array): LinearWeight {
-  const cols = w.shape[1];
-  if (w.format === 'f32') {
-    const d = new Float32Array(w.data.length);
-    perm.forEach((src, r) => d.set(w.data.subarray(src * cols, (src + 1) * cols), r * cols));
-    return { ...w, data: d };
-  }
-  if (w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1') {
-    const rb = (cols / 32) * { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
-    const d = new Uint8Array(w.data.length);
-    perm.forEach((src, r) => d.set(w.data.subarray(src * rb, (src + 1) * rb), r * rb));
-    return { ...w, data: d };
-  }
-  throw new LowbitError('E_UNSUPPORTED', `cannot reorder rows of ${w.format} weights`);
-}
-
 /** Rows [r0, r1) of a matrix weight (rows are contiguous in every format). */
 function sliceRows(w: LinearWeight, r0: number, r1: number): LinearWeight {
   const cols = w.shape[1];
   if (w.format === 'f32') return { format: 'f32', shape: [r1 - r0, cols], data: w.data.slice(r0 * cols, r1 * cols) };
   if (w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1') {
-    const rb = (cols / 32) * { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
+    const { blockSize, blockBytes } = TENSOR_TYPES[w.format.toUpperCase() as GgmlTensorType];
+    const rb = (cols / blockSize) * blockBytes;
     return { format: w.format, shape: [r1 - r0, cols], data: w.data.slice(r0 * rb, r1 * rb) };
   }
   throw new LowbitError('E_UNSUPPORTED', `cannot split ${w.format} weights by rows`);
@@ -517,14 +490,18 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, k: Kernels, made:
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const b = `blk.${l}.`;
-    const qkv = await loadLinearWeight(file, `${b}attn_qkv.weight`, 3 * dim, dim);
-    const qkvB = await loadVector(file, `${b}attn_qkv.bias`, 3 * dim);
+    // llama.cpp's files fuse Q, K, V; lowbit writes them apart when they are packed lowbit types
+    const fused = file.tensors.has(`${b}attn_qkv.weight`);
+    const qkv = fused ? await loadLinearWeight(file, `${b}attn_qkv.weight`, 3 * dim, dim) : null;
+    const qkvB = fused ? await loadVector(file, `${b}attn_qkv.bias`, 3 * dim) : null;
+    const part = async (n: string, i: number) =>
+      qkv && qkvB ? mk(`${b}${n}.weight`, sliceRows(qkv, i * dim, (i + 1) * dim), qkvB.slice(i * dim, (i + 1) * dim)) : lin(`${b}${n}`, dim, dim);
     layers.push({
       attnNorm: await loadVector(file, `${b}attn_norm.weight`, dim),
       attnNormBias: await loadVector(file, `${b}attn_norm.bias`, dim),
-      wq: mk(`${b}attn_q.weight`, sliceRows(qkv, 0, dim), qkvB.slice(0, dim)),
-      wk: mk(`${b}attn_k.weight`, sliceRows(qkv, dim, 2 * dim), qkvB.slice(dim, 2 * dim)),
-      wv: mk(`${b}attn_v.weight`, sliceRows(qkv, 2 * dim, 3 * dim), qkvB.slice(2 * dim)),
+      wq: await part('attn_q', 0),
+      wk: await part('attn_k', 1),
+      wv: await part('attn_v', 2),
       wo: await lin(`${b}attn_output`, dim, dim),
       ffnNorm: await loadVector(file, `${b}ffn_norm.weight`, dim),
       ffnNormBias: await loadVector(file, `${b}ffn_norm.bias`, dim),

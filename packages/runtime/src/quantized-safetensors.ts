@@ -12,7 +12,8 @@ import { dequantize } from './ggml-quants.js';
 import { modelMetadata, storedFromSource } from './gguf-convert.js';
 import type { GgufFile, GgufValue } from './gguf-reader.js';
 import { f16ToF32, f32ToF16 } from './half.js';
-import { ggufToHfName } from './hf-model.js';
+import { ggufToHfName } from './hf-names.js';
+import { type RopeLayout, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type StoredLayer, decodeLowbit, encodeLowbit } from './lowbit-tensors.js';
 import { type LayerWeights, LlamaModel, llamaConfig, tokenizerFromGguf } from './model.js';
@@ -45,56 +46,10 @@ export interface SafetensorsSaveOptions {
 
 const GPTQ_BITS = new Set([2, 3, 4, 8]);
 
-/** Rows in the order of the other RoPE layout: HF rotates half-split pairs, GGUF adjacent pairs (hf-model.ts permuteRope). */
-export function ropeRows(heads: number, headDim: number, toHf: boolean): Int32Array {
-  const half = headDim / 2;
-  const src = new Int32Array(heads * headDim);
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let t = 0; t < 2; t++) {
-        const g = h * headDim + 2 * i + t;
-        const f = h * headDim + t * half + i;
-        if (toHf) src[f] = g;
-        else src[g] = f;
-      }
-    }
-  }
-  return src;
-}
-
-/** Row r of the result = row src[r] of `t` (scales follow their rows). */
-export function permuteStoredRows(name: string, t: StoredLayer, src: Int32Array): StoredLayer {
-  const [rows, cols] = t.shape;
-  if (t.kind === 'mx-rows') {
-    const nb = Math.ceil(cols / 32);
-    const codes = new Uint8Array(t.codes.length);
-    const scales = new Uint8Array(t.scales.length);
-    src.forEach((s, r) => {
-      codes.set(t.codes.subarray(s * cols, (s + 1) * cols), r * cols);
-      scales.set(t.scales.subarray(s * nb, (s + 1) * nb), r * nb);
-    });
-    return { ...t, codes, scales };
-  }
-  if (t.granularity !== 'group-cols' && t.granularity !== 'per-oc') {
-    throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.granularity} scales do not follow rows; the RoPE row order of a safetensors file cannot be applied (save as .gguf)`);
-  }
-  const rb = rowBytes(cols, t.bits);
-  const ng = t.scales.length / rows;
-  const codes = new Uint8Array(t.codes.length);
-  const scales = new Float32Array(t.scales.length);
-  const zeros = t.zeros ? new Float32Array(t.zeros.length) : null;
-  src.forEach((s, r) => {
-    codes.set(t.codes.subarray(s * rb, (s + 1) * rb), r * rb);
-    scales.set(t.scales.subarray(s * ng, (s + 1) * ng), r * ng);
-    if (zeros && t.zeros) zeros.set(t.zeros.subarray(s * ng, (s + 1) * ng), r * ng);
-  });
-  return { ...t, codes, scales, zeros };
-}
-
-function rowsPermutation(name: string, c: { nHeads: number; nKvHeads: number; headDim: number }, toHf: boolean): Int32Array | null {
-  if (/attn_q\.weight$/.test(name)) return ropeRows(c.nHeads, c.headDim, toHf);
-  if (/attn_k\.weight$/.test(name)) return ropeRows(c.nKvHeads, c.headDim, toHf);
-  return null;
+/** The RoPE row order a Wq/Wk layer takes to (`halves`, HF's) or from (`pairs`, memory's) this file. */
+function rowsPermutation(name: string, c: { nHeads: number; nKvHeads: number; headDim: number }, to: RopeLayout): Int32Array | null {
+  const heads = ropeHeads(name, c);
+  return heads ? ropeRowOrder(heads, c.headDim, to) : null;
 }
 
 function gptqEligible(t: StoredLayer | null): t is PackedIntTensor {
@@ -210,7 +165,8 @@ export async function saveModelSafetensors(model: LlamaModel, output: string, op
   for (const l of linears) {
     const hf = l.name === 'output.weight' ? 'lm_head.weight' : ggufToHfName(l.name);
     const prefix = hf.replace(/\.weight$/, '');
-    const perm = rowsPermutation(l.name, c, true);
+    const perm = rowsPermutation(l.name, c, 'halves');
+    if (l.bias) tensors.push({ name: `${prefix}.bias`, dtype: 'F32', shape: [l.rows], data: perm ? permuteRows(l.bias, 1, perm) : l.bias });
     let t = stored.get(l.name) ?? null;
     if (t && perm) t = permuteStoredRows(l.name, t, perm);
     if (gptqEligible(t)) tensors.push(...gptqTensors(prefix, t, v2));
@@ -220,9 +176,7 @@ export async function saveModelSafetensors(model: LlamaModel, output: string, op
       lowbitTensors[prefix] = { type: enc.type, shape: t.shape, ...(enc.params ? { params: enc.params } : {}) };
     } else {
       const w = (l.source as { data: Float32Array }).data;
-      const data = perm ? new Float32Array(w.length) : w;
-      if (perm) perm.forEach((s, r) => data.set(w.subarray(s * l.cols, (s + 1) * l.cols), r * l.cols));
-      tensors.push({ name: hf, dtype: 'F32', shape: [l.rows, l.cols], data });
+      tensors.push({ name: hf, dtype: 'F32', shape: [l.rows, l.cols], data: perm ? permuteRows(w, l.cols, perm) : w });
     }
   }
   const quantizeConfig: GptqQuantizeConfig | null = cfg && {
@@ -329,7 +283,7 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
     const lin = async (gguf: string, rows: number, cols: number): Promise<Linear> => {
       const hf = gguf === 'output.weight' ? 'lm_head.weight' : ggufToHfName(gguf);
       const prefix = hf.replace(/\.weight$/, '');
-      const perm = rowsPermutation(gguf, c, false);
+      const perm = rowsPermutation(gguf, c, 'pairs');
       let w: LinearWeight;
       if (st.tensors.has(`${prefix}.qweight`)) {
         if (!q) throw new LowbitError('E_BAD_FILE', `${path}: ${prefix}.qweight without a quantize_config in __metadata__`);
@@ -345,11 +299,12 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
         w = linearWeightFromPacked(t);
       } else {
         const data = await f32(hf, [rows, cols]);
-        const out = perm ? new Float32Array(data.length) : data;
-        if (perm) perm.forEach((s, r) => out.set(data.subarray(s * cols, (s + 1) * cols), r * cols));
-        w = { format: 'f32', shape: [rows, cols], data: out };
+        w = { format: 'f32', shape: [rows, cols], data: perm ? permuteRows(data, cols, perm) : data };
       }
-      const l = new Linear(k, gguf, w);
+      // Qwen2's q/k/v biases, in the file's RoPE order like their rows
+      const biasName = `${prefix}.bias`;
+      const bias = st.tensors.has(biasName) ? await f32(biasName, [rows]) : undefined;
+      const l = new Linear(k, gguf, w, bias && perm ? permuteRows(bias, 1, perm) : bias);
       made.push(l);
       return l;
     };

@@ -13,7 +13,8 @@ import { type MxRowsTensor, type StoredLayer, dequantizeMxRows } from '../src/lo
 import { loadHfModel } from '../src/hf-model.js';
 import { type LlamaModel, loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
-import { gptqTensors, loadQuantizedSafetensors, ropeRows, saveModelSafetensors } from '../src/quantized-safetensors.js';
+import { gptqTensors, loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
+import { ropeRowOrder } from '../src/rope-order.js';
 import { readSafetensors, readSafetensorsBytes, writeSafetensors } from '../src/safetensors.js';
 import { modelFile } from './helpers.js';
 
@@ -157,7 +158,7 @@ describe('quantized safetensors', () => {
           const [rows, cols] = t.shape;
           // q/k rows are in HF's RoPE order in the file
           const heads = name.includes('attn_q') ? model.config.nHeads : name.includes('attn_k') ? model.config.nKvHeads : 0;
-          const src = heads ? ropeRows(heads, model.config.headDim, true) : Int32Array.from({ length: rows }, (_, i) => i);
+          const src = heads ? ropeRowOrder(heads, model.config.headDim, 'halves') : Int32Array.from({ length: rows }, (_, i) => i);
           const want = new Float32Array(rows * cols);
           src.forEach((s, r) => want.set(w.subarray(s * cols, (s + 1) * cols), r * cols));
           expect(got).toEqual(want);

@@ -11,3 +11,9 @@ export {
   checkAccel, checkBitsPerCycle, baselineCycles, convSteps, fcMultiplexCycles, layerCycles, layerOffchipBytes, simulateLayer,
 } from './cycles.js';
 export { type SimResult, ENERGY_NOTE, simulateProfile, totals } from './simulate.js';
+export { signMagnitudeBits, nafTerms, popcountTerms, NAF_TERMS } from './terms.js';
+export { type TacticalOptions, type TileSchedule, DEFAULT_TACTICAL, searchOffsets, scheduleTile } from './tactical.js';
+export {
+  type GemmTensors, type DpredOptions, type TacticalSimOptions, WINDOWS, GROUP_HEADER_BITS,
+  checkTensors, simulateDpred, simulateLaconic, simulateTactical,
+} from './tensor-models.js';

@@ -1,0 +1,118 @@
+// The one RoPE row permutation of lowbit, and the row permuters that apply it to every weight layout.
+//
+// forward.ts rotates adjacent pairs (x[2i], x[2i+1]) of each head: llama.cpp's "normal" RoPE, which
+// llama GGUFs are written for (convert_hf_to_gguf.py permutes Wq/Wk rows for it). Hugging Face
+// checkpoints (rotate_half) and NEOX-RoPE GGUFs (qwen2) rotate the two halves (x[i], x[i + d/2])
+// instead, on rows in their original order. In memory every model holds the pairs order; a file in
+// the halves order is permuted when loaded and permuted back when saved, so one forward serves all.
+// Biases of Wq/Wk follow their rows.
+import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
+import { LowbitError } from '@lowbit/kernels';
+import { TENSOR_TYPES } from './ggml-types.js';
+import type { LinearWeight } from './linear.js';
+import type { StoredLayer } from './lowbit-tensors.js';
+
+/** Row layouts of Wq/Wk: `pairs` = lowbit's memory and llama GGUFs, `halves` = HF and NEOX GGUFs. */
+export type RopeLayout = 'pairs' | 'halves';
+
+/** GGUF architectures llama.cpp runs with NEOX RoPE (half-split pairs) on unpermuted Wq/Wk. */
+const NEOX_ARCHITECTURES = new Set(['qwen2']);
+
+/** The Wq/Wk row layout of a GGUF of `architecture` (null: no RoPE, e.g. gpt2's learned positions). */
+export function ggufRopeLayout(architecture: string): RopeLayout | null {
+  if (architecture === 'gpt2') return null;
+  return NEOX_ARCHITECTURES.has(architecture) ? 'halves' : 'pairs';
+}
+
+/**
+ * Source rows that put `heads` heads of `headDim` rows into layout `to` from the other one: row r of
+ * the result = row src[r] of the input. Pairs row (h, 2i + t) is halves row (h, t·headDim/2 + i).
+ */
+export function ropeRowOrder(heads: number, headDim: number, to: RopeLayout): Int32Array {
+  if (!Number.isInteger(heads) || heads <= 0 || !Number.isInteger(headDim) || headDim <= 0 || headDim % 2) {
+    throw new LowbitError('E_SHAPE', `RoPE row order: ${heads} heads of ${headDim} rows (needs whole heads of an even width)`);
+  }
+  const half = headDim / 2;
+  const src = new Int32Array(heads * headDim);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let t = 0; t < 2; t++) {
+        const pairs = h * headDim + 2 * i + t;
+        const halves = h * headDim + t * half + i;
+        if (to === 'pairs') src[pairs] = halves;
+        else src[halves] = pairs;
+      }
+    }
+  }
+  return src;
+}
+
+/** Heads whose rows a linear layer's RoPE layout concerns: Wq and Wk (by GGUF name), else 0. */
+export function ropeHeads(ggufName: string, c: { nHeads: number; nKvHeads: number }): number {
+  if (/(^|\.)attn_q\.(weight|bias)$/.test(ggufName)) return c.nHeads;
+  if (/(^|\.)attn_k\.(weight|bias)$/.test(ggufName)) return c.nKvHeads;
+  return 0;
+}
+
+/** Row r of the result = row src[r] of `data`, rows of `rowLength` elements (f32 values or bytes). */
+export function permuteRows<T extends Float32Array | Uint8Array | Uint16Array | Int32Array>(data: T, rowLength: number, src: Int32Array): T {
+  if (data.length !== src.length * rowLength) throw new LowbitError('E_SHAPE', `row permutation of ${src.length} rows × ${rowLength}: got ${data.length} elements`);
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  src.forEach((s, r) => out.set(data.subarray(s * rowLength, (s + 1) * rowLength), r * rowLength));
+  return out;
+}
+
+/** Per-row sections (codes, scales, zeros) of a packed layer, reordered; scales follow their rows. */
+export function permuteStoredRows(name: string, t: StoredLayer, src: Int32Array): StoredLayer {
+  const [rows, cols] = t.shape;
+  if (t.kind === 'mx-rows') {
+    return { ...t, codes: permuteRows(t.codes, cols, src), scales: permuteRows(t.scales, t.scales.length / rows, src) };
+  }
+  if (t.granularity !== 'group-cols' && t.granularity !== 'per-oc') {
+    throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.granularity} scales do not follow rows, so its rows cannot be put in the file's RoPE order (save as a llama-architecture .gguf)`);
+  }
+  const ng = t.scales.length / rows;
+  return {
+    ...t,
+    codes: permuteRows(t.codes, rowBytes(cols, t.bits), src),
+    scales: permuteRows(t.scales, ng, src),
+    zeros: t.zeros ? permuteRows(t.zeros, ng, src) : null,
+  } as PackedIntTensor;
+}
+
+/**
+ * Rows of a [heads·headDim, cols] f32 projection between HF's halves layout and GGUF's pairs layout
+ * (`toGguf`: halves → pairs), as llama.cpp's converter permutes Wq/Wk.
+ */
+export function permuteRope(w: Float32Array, heads: number, cols: number, toGguf: boolean): Float32Array {
+  return permuteRows(w, cols, ropeRowOrder(heads, w.length / cols / heads, toGguf ? 'pairs' : 'halves'));
+}
+
+/** A linear layer's weights with rows reordered, in its own format (f32, ggml blocks, int4, packed INT-k / MX). */
+export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array): LinearWeight {
+  const cols = w.shape[1];
+  switch (w.format) {
+    case 'f32':
+      return { ...w, data: permuteRows(w.data, cols, src) };
+    case 'q8_0':
+    case 'q4_0':
+    case 'q4_1': {
+      const { blockSize, blockBytes } = TENSOR_TYPES[w.format.toUpperCase() as 'Q8_0'];
+      return { ...w, data: permuteRows(w.data, (cols / blockSize) * blockBytes, src) };
+    }
+    case 'int4': {
+      const ng = w.scales.length / w.shape[0];
+      return { ...w, packed: permuteRows(w.packed, Math.ceil(cols / 2), src), scales: permuteRows(w.scales, ng, src), zeros: w.zeros ? permuteRows(w.zeros, ng, src) : null };
+    }
+    case 'packed': {
+      const t = w.tensor as { kind?: string };
+      if (t.kind === 'int' || t.kind === 'mx-rows') return { ...w, tensor: permuteStoredRows(name, w.tensor as StoredLayer, src) };
+      if ((t.kind === undefined || t.kind === 'mx') && cols % 32 === 0) {
+        // flat MX of whole-block rows (mxRowsAsFlat): one code per value, one scale per 32
+        const m = w.tensor as MxTensor;
+        return { ...w, tensor: { ...m, codes: permuteRows(m.codes, cols, src), scales: permuteRows(m.scales, cols / 32, src) } as GemvTensor };
+      }
+      throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.kind ?? 'flat MX'} weights cannot be put in the file's RoPE row order`);
+    }
+  }
+}
