@@ -3,17 +3,20 @@
 // onto the GGUF names lowbit runs; GPT-2 maps onto the same forward with LayerNorm, learned positions
 // and GELU switched on (LlamaConfig.variant).
 //
-// RoPE ordering: HF Llama rotates the two halves of each head (rotate_half); llama.cpp's converter
-// permutes Wq/Wk rows so adjacent pairs rotate instead (convert_hf_to_gguf.py `permute`). Loading HF
-// weights applies that permutation, exporting applies its inverse, so one forward serves both.
+// RoPE ordering: HF checkpoints hold Wq/Wk rows in the halves order (rotate_half), memory in the pairs
+// order: loading permutes them, exporting permutes back (rope-order.ts). Names: hf-names.ts.
 import { LowbitError, type Kernels, loadKernels } from '@lowbit/kernels';
+import { isLowbitType } from './ggml-types.js';
 import { writeTextAtomic } from './atomic-file.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
 import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig, tokenizerFromGguf } from './model.js';
 import { type SafetensorsDtype, type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
-import { type GptqQuantizeConfig, gptqLayer, permuteStoredRows, ropeRows } from './quantized-safetensors.js';
+import { type GptqQuantizeConfig, gptqLayer } from './quantized-safetensors.js';
+import { ggufToHfName } from './hf-names.js';
+import type { StoredLayer } from './lowbit-tensors.js';
+import { ggufRopeLayout, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { linearWeightFromPacked } from './packed-linear.js';
 import type { LinearWeight } from './linear.js';
 import { ByteLevelBpeTokenizer, byteLevelTokenizerJson } from './tokenizer-bpe.js';
@@ -22,54 +25,8 @@ import { isSpmTokenizerJson, spmTokenizerFromJson, spmTokenizerJson } from './to
 
 export const HF_LLAMA_TYPES = ['llama', 'mistral', 'qwen2'] as const;
 
-/** HF name → GGUF name for the Llama family. */
-export function hfToGgufName(name: string): string | undefined {
-  const fixed: Record<string, string> = { 'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight' };
-  if (fixed[name]) return fixed[name];
-  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
-  if (!m) return undefined;
-  const per: Record<string, string> = {
-    'input_layernorm.weight': 'attn_norm.weight', 'post_attention_layernorm.weight': 'ffn_norm.weight',
-    'self_attn.q_proj.weight': 'attn_q.weight', 'self_attn.k_proj.weight': 'attn_k.weight', 'self_attn.v_proj.weight': 'attn_v.weight',
-    'self_attn.o_proj.weight': 'attn_output.weight', 'self_attn.q_proj.bias': 'attn_q.bias', 'self_attn.k_proj.bias': 'attn_k.bias',
-    'self_attn.v_proj.bias': 'attn_v.bias', 'mlp.gate_proj.weight': 'ffn_gate.weight', 'mlp.up_proj.weight': 'ffn_up.weight', 'mlp.down_proj.weight': 'ffn_down.weight',
-  };
-  return per[m[2]] ? `blk.${m[1]}.${per[m[2]]}` : undefined;
-}
-
-export function ggufToHfName(name: string): string {
-  const inv: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
-  if (inv[name]) return inv[name];
-  const m = /^blk\.(\d+)\.(.+)$/.exec(name);
-  const per: Record<string, string> = {
-    'attn_norm.weight': 'input_layernorm.weight', 'ffn_norm.weight': 'post_attention_layernorm.weight', 'attn_q.weight': 'self_attn.q_proj.weight',
-    'attn_k.weight': 'self_attn.k_proj.weight', 'attn_v.weight': 'self_attn.v_proj.weight', 'attn_output.weight': 'self_attn.o_proj.weight',
-    'ffn_gate.weight': 'mlp.gate_proj.weight', 'ffn_up.weight': 'mlp.up_proj.weight', 'ffn_down.weight': 'mlp.down_proj.weight',
-  };
-  if (!m || !per[m[2]]) throw new LowbitError('E_UNSUPPORTED', `no Hugging Face name for tensor ${name}`);
-  return `model.layers.${m[1]}.${per[m[2]]}`;
-}
-
-/**
- * Reorders the rows of a [heads·headDim, cols] projection between HF's half-split RoPE layout and
- * GGUF's adjacent-pair layout: GGUF row (h, i, t) = HF row (h, t, i) for t ∈ {0,1}, i < headDim/2.
- */
-export function permuteRope(w: Float32Array, heads: number, cols: number, toGguf: boolean): Float32Array {
-  const hd = w.length / cols / heads;
-  const half = hd / 2;
-  const out = new Float32Array(w.length);
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let t = 0; t < 2; t++) {
-        const g = h * hd + 2 * i + t;
-        const f = h * hd + t * half + i;
-        const [dst, src] = toGguf ? [g, f] : [f, g];
-        out.set(w.subarray(src * cols, (src + 1) * cols), dst * cols);
-      }
-    }
-  }
-  return out;
-}
+export { ggufToHfName, hfToGgufName } from './hf-names.js';
+export { permuteRope } from './rope-order.js';
 
 interface HfConfig {
   model_type: string;
@@ -189,12 +146,12 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
     const st = shards.get(`${prefix}.qweight`);
     if (st) {
       if (!gptq) throw new LowbitError('E_BAD_FILE', `${dir}: ${prefix}.qweight but no GPTQ quantization_config in config.json (or quantize_config.json)`);
-      let t: Awaited<ReturnType<typeof gptqLayer>> | ReturnType<typeof permuteStoredRows> = await gptqLayer(st, prefix, gptq, rows, cols);
-      if (heads) t = permuteStoredRows(hf, t, ropeRows(heads, headDim, false));
+      let t: StoredLayer = await gptqLayer(st, prefix, gptq, rows, cols);
+      if (heads) t = permuteStoredRows(hf, t, ropeRowOrder(heads, headDim, 'pairs'));
       return linearWeightFromPacked(t);
     }
     const data = await get(hf, [rows, cols]);
-    return { format: 'f32', shape: [rows, cols], data: heads ? permuteRope(data, heads, cols, true) : data };
+    return { format: 'f32', shape: [rows, cols], data: heads ? permuteRows(data, cols, ropeRowOrder(heads, headDim, 'pairs')) : data };
   };
   const lin = (name: string, rows: number, cols: number, w: Float32Array | LinearWeight, bias?: Float32Array) =>
     new Linear(k, name, w instanceof Float32Array ? { format: 'f32', shape: [rows, cols], data: w } : w, bias);
@@ -206,8 +163,8 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
       const kb = await opt(`${p}self_attn.k_proj.bias`, kvDim);
       layers.push({
         attnNorm: await get(`${p}input_layernorm.weight`, [c.dim]),
-        wq: lin(`${b}attn_q.weight`, c.dim, c.dim, await weight(`${p}self_attn.q_proj.weight`, c.dim, c.dim, c.nHeads), qb && permuteRope(qb, c.nHeads, 1, true)),
-        wk: lin(`${b}attn_k.weight`, kvDim, c.dim, await weight(`${p}self_attn.k_proj.weight`, kvDim, c.dim, c.nKvHeads), kb && permuteRope(kb, c.nKvHeads, 1, true)),
+        wq: lin(`${b}attn_q.weight`, c.dim, c.dim, await weight(`${p}self_attn.q_proj.weight`, c.dim, c.dim, c.nHeads), qb && permuteRows(qb, 1, ropeRowOrder(c.nHeads, headDim, 'pairs'))),
+        wk: lin(`${b}attn_k.weight`, kvDim, c.dim, await weight(`${p}self_attn.k_proj.weight`, kvDim, c.dim, c.nKvHeads), kb && permuteRows(kb, 1, ropeRowOrder(c.nKvHeads, headDim, 'pairs'))),
         wv: lin(`${b}attn_v.weight`, kvDim, c.dim, await weight(`${p}self_attn.v_proj.weight`, kvDim, c.dim), await opt(`${p}self_attn.v_proj.bias`, kvDim)),
         wo: lin(`${b}attn_output.weight`, c.dim, c.dim, await weight(`${p}self_attn.o_proj.weight`, c.dim, c.dim)),
         ffnNorm: await get(`${p}post_attention_layernorm.weight`, [c.dim]),
@@ -245,9 +202,11 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
 }
 
 /**
- * Writes a Llama GGUF as a Hugging Face directory (config.json + model.safetensors in `dtype`),
- * Wq/Wk rows permuted back to HF's RoPE layout, and the tokenizer as tokenizer.json +
- * tokenizer_config.json (SentencePiece or byte-level BPE, as HF's converters write them).
+ * Writes a GGUF (every architecture lowbit loads: llama, qwen2, gpt2) as a Hugging Face directory:
+ * config.json + model.safetensors in `dtype` with the names and layouts transformers reads (Wq/Wk rows
+ * and biases in HF's RoPE order; GPT-2's weights as Conv1D [in, out], its output tied to wte when the
+ * file's equals it), and the tokenizer as tokenizer.json + tokenizer_config.json (SentencePiece or
+ * byte-level BPE, as HF's converters write them).
  */
 export async function exportHfModel(ggufPath: string, outDir: string, options: { dtype?: SafetensorsDtype } = {}): Promise<void> {
   const { mkdir } = await import('node:fs/promises');
@@ -256,24 +215,62 @@ export async function exportHfModel(ggufPath: string, outDir: string, options: {
   const g = await readGguf(ggufPath);
   try {
     const c = llamaConfig(g);
+    const arch = c.architecture;
+    const gpt2 = arch === 'gpt2';
+    // a pairs-order file (llama) is permuted to HF's halves order; a NEOX file (qwen2) already is in it
+    const permute = ggufRopeLayout(arch) === 'pairs';
+    const read = async (name: string) => {
+      const t = g.tensors.get(name);
+      if (!t) throw new LowbitError('E_MISSING', `${ggufPath}: tensor ${name} is missing`);
+      if (isLowbitType(t.type)) throw new LowbitError('E_UNSUPPORTED', `${ggufPath}: tensor ${name} is ${t.type}, a lowbit packed type with no Hugging Face layout; save the model with saveModelSafetensors instead`);
+      return toF32(t.type, await readTensorBytes(g, name), t.shape.reduce((a, b) => a * b, 1));
+    };
+    let tied = !g.tensors.has('output.weight');
+    if (!tied && gpt2) {
+      // GPT2LMHeadModel ties lm_head to wte; an untied output is written as lm_head.weight
+      const [o, e] = [await read('output.weight'), await read('token_embd.weight')];
+      tied = o.length === e.length && o.every((v, i) => Object.is(v, e[i]));
+    }
     const tensors = [];
     for (const t of g.tensors.values()) {
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      let data = toF32(t.type, await readTensorBytes(g, t.name), n);
-      if (/attn_q\.weight$/.test(t.name)) data = permuteRope(data, c.nHeads, c.dim, false);
-      if (/attn_k\.weight$/.test(t.name)) data = permuteRope(data, c.nKvHeads, c.dim, false);
-      tensors.push({ name: ggufToHfName(t.name), dtype, shape: [...t.shape].reverse(), data });
+      if (tied && t.name === 'output.weight') continue;
+      let data = await read(t.name);
+      let shape = [...t.shape].reverse();
+      const heads = permute ? ropeHeads(t.name, c) : 0;
+      if (heads) data = permuteRows(data, data.length / (heads * c.headDim), ropeRowOrder(heads, c.headDim, 'halves'));
+      let name = ggufToHfName(t.name, arch);
+      if (gpt2 && name !== 'lm_head.weight') {
+        name = `transformer.${name}`;
+        if (t.shape.length === 2 && !/^(token|position)_embd\./.test(t.name)) {
+          // Conv1D stores [in, out]: the transpose of the [out, in] rows GGUF holds
+          const [cols, rows] = t.shape;
+          const tr = new Float32Array(data.length);
+          for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) tr[i * rows + r] = data[r * cols + i];
+          data = tr;
+          shape = [cols, rows];
+        }
+      }
+      tensors.push({ name, dtype, shape, data });
     }
     await mkdir(outDir, { recursive: true });
     await writeSafetensors(join(outDir, 'model.safetensors'), tensors, { format: 'pt' });
-    const config = {
-      architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: c.dim, intermediate_size: c.hiddenDim,
-      num_hidden_layers: c.nLayers, num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, vocab_size: c.vocabSize,
-      max_position_embeddings: c.contextLength, rms_norm_eps: c.normEps, rope_theta: c.ropeTheta,
-      tie_word_embeddings: !g.tensors.has('output.weight'),
-      bos_token_id: metaValue(g, 'tokenizer.ggml.bos_token_id'), eos_token_id: metaValue(g, 'tokenizer.ggml.eos_token_id'),
-      torch_dtype: dtype === 'BF16' ? 'bfloat16' : dtype === 'F16' ? 'float16' : 'float32',
-    };
+    const bos = metaValue(g, 'tokenizer.ggml.bos_token_id');
+    const eos = metaValue(g, 'tokenizer.ggml.eos_token_id');
+    const torchDtype = dtype === 'BF16' ? 'bfloat16' : dtype === 'F16' ? 'float16' : 'float32';
+    const config = gpt2
+      ? {
+        architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: c.dim, n_inner: c.hiddenDim, n_layer: c.nLayers, n_head: c.nHeads,
+        n_positions: c.contextLength, n_ctx: c.contextLength, vocab_size: c.vocabSize, layer_norm_epsilon: c.normEps, activation_function: 'gelu_new',
+        tie_word_embeddings: tied, bos_token_id: bos, eos_token_id: eos, torch_dtype: torchDtype,
+      }
+      : {
+        architectures: [arch === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'], model_type: arch, hidden_size: c.dim, intermediate_size: c.hiddenDim,
+        num_hidden_layers: c.nLayers, num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, vocab_size: c.vocabSize, hidden_act: 'silu',
+        max_position_embeddings: c.contextLength, rms_norm_eps: c.normEps, rope_theta: c.ropeTheta, tie_word_embeddings: tied,
+        // Llama's o_proj/MLP carry no bias; Qwen2's q/k/v always do (transformers' attention_bias applies to Llama only)
+        ...(arch === 'qwen2' ? { use_sliding_window: false } : { attention_bias: g.tensors.has('blk.0.attn_q.bias') }),
+        bos_token_id: bos, eos_token_id: eos, torch_dtype: torchDtype,
+      };
     const json = (name: string, value: unknown) => writeTextAtomic(join(outDir, name), `${JSON.stringify(value, null, 2)}\n`);
     await json('config.json', config);
     const tok = tokenizerFromGguf(g);
@@ -360,6 +357,13 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
       });
     }
     const wte = await get('wte.weight', [c.vocabSize, dim]);
+    const lmHead = async (tied: Float32Array) => {
+      const st = shards.get('lm_head.weight');
+      if (!st) return tied;
+      const t = st.tensors.get('lm_head.weight');
+      if (t?.shape.join() !== [c.vocabSize, dim].join()) throw new LowbitError('E_SHAPE', `${st.source.name}: tensor lm_head.weight has shape [${t?.shape}], config.json implies [${c.vocabSize}, ${dim}]`);
+      return readSafetensorsF32(st, 'lm_head.weight');
+    };
     const tokenizer = options.tokenizer ?? ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos: hc.eos_token_id, vocabSize: c.vocabSize }, join(dir, 'tokenizer.json'));
     return new LlamaModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', wte, dim), rowBytes: dim * 4 },
@@ -367,7 +371,8 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
       layers,
       outputNorm: await get('ln_f.weight', [dim]),
       outputNormBias: await get('ln_f.bias', [dim]),
-      output: new Linear(k, 'output.weight', { format: 'f32', shape: [c.vocabSize, dim], data: wte }),
+      // GPT2LMHeadModel ties the output to wte; a checkpoint that does not (exportHfModel of an untied GGUF) has lm_head.weight
+      output: new Linear(k, 'output.weight', { format: 'f32', shape: [c.vocabSize, dim], data: await lmHead(wte) }),
     }, tokenizer, k);
   } finally {
     for (const st of new Set(shards.values())) await st.source.close();
