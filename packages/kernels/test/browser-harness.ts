@@ -23,6 +23,18 @@ export async function buildAndServe(fixtureDir: string, o: { isolated?: boolean 
   const { build } = await import('vite');
   const outDir = mkdtempSync(join(tmpdir(), 'lowbit-vite-'));
   await build({ root: fixtureDir, logLevel: 'error', build: { outDir, emptyOutDir: true, target: 'es2022' }, worker: { format: 'es' } });
+  const served = await serveDir(outDir, o);
+  return {
+    url: served.url,
+    close() {
+      served.close();
+      rmSync(outDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Serves the files of `dir` (a built page) on 127.0.0.1; `isolated` as in buildAndServe. */
+export async function serveDir(outDir: string, o: { isolated?: boolean } = {}): Promise<ServedPage> {
   const isolation = o.isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
   const server = createServer((req, res) => {
     const path = normalize(join(outDir, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
@@ -38,7 +50,6 @@ export async function buildAndServe(fixtureDir: string, o: { isolated?: boolean 
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`,
     close() {
       server.close();
-      rmSync(outDir, { recursive: true, force: true });
     },
   };
 }
