@@ -1,26 +1,10 @@
 import { LowbitError } from '@lowbit/kernels';
 import { kmeans1d } from '@lowbit/solvers';
 import { checkMatrix } from './int-quant.js';
+import type { AnyPrecisionTensor } from './tensor-types.js';
 import { validatePacked } from './validate.js';
 
-/**
- * Any-precision nested codes (Park et al., "Any-Precision LLM", 2024): one stored model from which
- * every bit-width from `seedBits` to `maxBits` is read without re-quantizing. Per row, a seed
- * codebook of 2^seedBits centroids comes from exact 1-D k-means; each upscaling step splits every
- * cluster in two by 2-means, so the m-bit code of a weight is the top m bits of its maxBits code.
- * Storage: maxBits bit-planes (plane 0 = most significant bit) and, per row, one table per width.
- * Reading m bits touches only planes 0..m−1 — the layout that lets a kernel serve any width.
- */
-export interface AnyPrecisionTensor {
-  kind: 'any-precision';
-  seedBits: number;
-  maxBits: number;
-  shape: [number, number];
-  /** luts[m − seedBits]: [rows, 2^m] centroids of the m-bit model */
-  luts: Float32Array[];
-  /** [maxBits][rows, ceil(cols/8)] */
-  planes: Uint8Array;
-}
+export type { AnyPrecisionTensor };
 
 export function quantizeAnyPrecision(data: Float32Array, shape: [number, number], o: { seedBits?: number; maxBits: number }): AnyPrecisionTensor {
   checkMatrix('quantizeAnyPrecision', data, shape);

@@ -1,25 +1,10 @@
 import { LowbitError } from '@lowbit/kernels';
 import { leastSquares } from '@lowbit/solvers';
 import { checkMatrix } from './int-quant.js';
+import type { BcqTensor } from './tensor-types.js';
 import { validatePacked } from './validate.js';
 
-/**
- * Binary-coding quantization (Xu et al. 2018; used by BiQGEMM, nuQmm, AlphaTuning):
- * each group of `group` weights along cols is w ≈ Σ_{i<k} α_i·b_i with b_i ∈ {−1, +1}.
- * Fitting: greedy residual init (α_i = mean|r|, b_i = sign r), then alternating refinement: α by
- * least squares given the signs, the signs by exhaustive search over the 2^k sums given α.
- * Storage: k bit-planes (bit 1 = +1) and k scales per group.
- */
-export interface BcqTensor {
-  kind: 'bcq';
-  bits: number;
-  shape: [number, number];
-  group: number;
-  /** [rows, ngroups, bits] */
-  alphas: Float32Array;
-  /** [bits][rows, ceil(cols/8)] sign bits, plane-major */
-  planes: Uint8Array;
-}
+export type { BcqTensor };
 
 export function quantizeBcq(data: Float32Array, shape: [number, number], o: { bits: number; group?: number; iterations?: number }): BcqTensor {
   checkMatrix('quantizeBcq', data, shape);

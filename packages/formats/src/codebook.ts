@@ -1,24 +1,13 @@
 import { LowbitError } from '@lowbit/kernels';
 import { kmeans1d } from '@lowbit/solvers';
 import { checkBits } from './integer.js';
-import { checkMatrix, readBits, rowBytes, writeBits } from './int-quant.js';
+import { readBits, rowBytes, writeBits } from './bits.js';
+import { checkMatrix } from './int-quant.js';
 import { NF4_TABLE, nearestIndex } from './nf4.js';
+import type { CodebookTensor, Nf4Tensor } from './tensor-types.js';
 import { validatePacked } from './validate.js';
 
-/**
- * Non-uniform codebooks (nuQmm, SqueezeLLM-style): each output channel (row) has its own table of
- * 2^bits values, fitted by exact 1-D k-means (optionally weighted, e.g. by a Hessian diagonal), and
- * k-bit indices into it. Bits per weight = bits + 2^bits·32 / cols.
- */
-export interface CodebookTensor {
-  kind: 'codebook';
-  bits: number;
-  shape: [number, number];
-  /** [rows, 2^bits] ascending per row */
-  lut: Float32Array;
-  /** k-bit indices, packed per row (int-k bit order) */
-  codes: Uint8Array;
-}
+export type { CodebookTensor, Nf4Tensor };
 
 export function quantizeCodebook(data: Float32Array, shape: [number, number], o: { bits: number; weights?: Float32Array }): CodebookTensor {
   checkMatrix('quantizeCodebook', data, shape);
@@ -48,17 +37,6 @@ export function dequantizeCodebook(t: CodebookTensor): Float32Array {
     for (let c = 0; c < cols; c++) out[r * cols + c] = t.lut[r * size + readBits(t.codes, r * rb * 8 + c * t.bits, t.bits)];
   }
   return out;
-}
-
-/**
- * NF4 with one absmax scale per group of `group` along cols (QLoRA uses 64): value = scale·NF4[code].
- */
-export interface Nf4Tensor {
-  kind: 'nf4';
-  shape: [number, number];
-  group: number;
-  scales: Float32Array;
-  codes: Uint8Array;
 }
 
 export function quantizeNf4(data: Float32Array, shape: [number, number], o: { group?: number } = {}): Nf4Tensor {

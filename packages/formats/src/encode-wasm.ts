@@ -1,10 +1,11 @@
 import { encodeIntGroups, type Kernels, LowbitError, quantizeAbsmaxLut, quantizeIntGroups, quantizeMxBlocks } from '@lowbit/kernels';
-import type { Nf4Tensor } from './codebook.js';
 import { quantizeNf4 } from './codebook.js';
 import { checkBits } from './integer.js';
-import { checkMatrix, encodeIntWith, quantizeInt, type Granularity, type IntQuantOptions, type PackedIntTensor } from './int-quant.js';
-import { MX_FORMATS, type MxFormatName, type MxTensor } from './mx.js';
+import { checkMatrix, encodeIntWith, type IntQuantOptions, quantizeInt } from './int-quant.js';
+import { checkIntParams } from './int-storage.js';
+import { MX_FORMATS } from './mx-spec.js';
 import { NF4_TABLE } from './nf4.js';
+import type { Granularity, MxFormatName, MxTensor, Nf4Tensor, PackedIntTensor } from './tensor-types.js';
 
 // WASM paths (through @lowbit/kernels) of this package's encoders. The kernels repeat the TypeScript
 // encoders' f64 arithmetic operation by operation, so the results are the same objects, byte for byte.
@@ -44,6 +45,7 @@ export function encodeIntWithWasm(
   checkBits(p.bits);
   const [rows, cols] = shape;
   const g = wasmGroup('encodeIntWithWasm', p.granularity, p.group, cols);
+  checkIntParams('encodeIntWithWasm', p.bits, p.scales, p.zeros);
   if (rows * cols === 0) return encodeIntWith(data, shape, p);
   const codes = encodeIntGroups(k, data, rows, cols, p.bits, g, p.scales, p.zeros);
   return { kind: 'int', bits: p.bits, symmetric: p.symmetric, shape: [rows, cols], granularity: p.granularity, group: p.group, scales: p.scales, zeros: p.zeros, codes };

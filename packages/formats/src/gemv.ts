@@ -1,13 +1,12 @@
 import { gemvBitplanes, gemvBitplanesReference, type GemvLutGroupsArgs, gemvLutGroups, gemvLutGroupsReference, type Kernels, LowbitError } from '@lowbit/kernels';
-import type { AnyPrecisionTensor } from './any-precision.js';
-import { validatePacked } from './validate.js';
-import type { CodebookTensor, Nf4Tensor } from './codebook.js';
-import type { PackedIntTensor } from './int-quant.js';
-import { contiguousInt, writeBits } from './int-quant.js';
+import { writeBits } from './bits.js';
+import { contiguousInt } from './int-quant.js';
 import { decodeInt } from './integer.js';
 import { MINIFLOATS, decodeMinifloat } from './minifloat.js';
-import { MX_BLOCK, type MxFormatName, type MxTensor } from './mx.js';
+import { MX_BLOCK } from './mx-spec.js';
 import { NF4_TABLE } from './nf4.js';
+import type { AnyPrecisionTensor, CodebookTensor, MxFormatName, MxTensor, Nf4Tensor, PackedIntTensor } from './tensor-types.js';
+import { validatePacked } from './validate.js';
 
 /**
  * Decode-into-GEMV (y = W·x with W kept packed) for INT-k, NF4, per-channel codebooks and MX

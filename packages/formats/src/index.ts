@@ -8,7 +8,8 @@ export {
   quantizeInt, quantizeIntClipSearch, dequantizeInt, encodeIntWith, findIntParams, scaleLayout, tensorLayout, groupOrder, contiguousInt, rowBytes, writeBits, readBits,
   type Granularity, type IntQuantOptions, type PackedIntTensor, type ScaleLayout,
 } from './int-quant.js';
-export { serializeTensor, deserializeTensor, type PackedTensor } from './serialize.js';
+export { serializeTensor, deserializeTensor } from './serialize.js';
+export type { PackedTensor } from './tensor-types.js';
 export { roundEven } from './round.js';
 export { decodePackedWasm, dequantizeBcqWasm, dequantizeCodebookWasm, dequantizeIntWasm, dequantizeMxWasm, dequantizeNf4Wasm } from './wasm.js';
 export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type CodebookTensor, type Nf4Tensor } from './codebook.js';
@@ -16,4 +17,9 @@ export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
 export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';
 export { gemvAnyPrecision, gemvAnyPrecisionWasm, gemvPacked, gemvPackedWasm, packMxCodes, uploadGemv, type GemvTensor, type MxRowsGemv, type ResidentGemv } from './gemv.js';
 export { validatePacked } from './validate.js';
+export { F16_MAX, F16_MIN, f16Scale, isF16, f16Bits, f16Value } from './half.js';
+export {
+  checkIntParams, intBitsPerWeight, intStorageBytes, intSections, encodeIntStorage, decodeIntStorage, gIdxBits, packZeros, unpackZeros, packedZeroBytes, scalesToF16, scalesFromF16,
+  type IntSections,
+} from './int-storage.js';
 export { quantizeIntWasm, encodeIntWithWasm, quantizeMxWasm, quantizeNf4Wasm } from './encode-wasm.js';

@@ -1,18 +1,22 @@
 import { LowbitError } from '@lowbit/kernels';
+import { readBits, rowBytes, writeBits } from './bits.js';
+import { f16Scale } from './half.js';
 import { checkBits } from './integer.js';
+import { checkIntParams } from './int-storage.js';
+import { scaleLayout } from './int-layout.js';
 import { roundEven } from './round.js';
+import type { Granularity, PackedIntTensor, ScaleLayout } from './tensor-types.js';
 import { validatePacked } from './validate.js';
 
 /**
  * INT-k quantization of a [rows, cols] matrix (rows = output channels, cols = input channels), as
- * RTN and GPTQ use it: value = scale·(u − zero), u ∈ [0, 2^k − 1] unsigned.
- *  - symmetric: zero = 2^(k−1), scale = clip·amax / ((2^k − 1)/2) (GPTQ's convention);
- *  - asymmetric: scale = clip·(max − min)/(2^k − 1), zero = round(−clip·min / scale) (an integer).
- * Granularity picks which elements share a scale: the whole tensor, an output channel (row), an
- * input channel (column, AdaDim's per-IC), or groups of `group` consecutive elements along cols
- * (each row) or along rows (each column). A last partial group is allowed.
+ * RTN and GPTQ use it: value = scale·(u − zero), u ∈ [0, 2^k − 1] unsigned, scale an fp16 value.
+ *  - symmetric: zero = 2^(k−1), scale = f16(clip·amax / ((2^k − 1)/2)) (GPTQ's convention);
+ *  - asymmetric: scale = f16(clip·(max − min)/(2^k − 1)), zero = round(−clip·min / scale) (an integer).
+ * Granularity (`Granularity`) picks which elements share a scale.
  */
-export type Granularity = 'tensor' | 'per-oc' | 'per-ic' | 'group-cols' | 'group-rows';
+export type { Granularity, PackedIntTensor, ScaleLayout } from './tensor-types.js';
+export { readBits, rowBytes, scaleLayout, writeBits };
 
 export interface IntQuantOptions {
   bits: number;
@@ -24,58 +28,9 @@ export interface IntQuantOptions {
   clip?: number;
 }
 
-/** Self-describing packed INT-k tensor: everything needed to decode it. */
-export interface PackedIntTensor {
-  kind: 'int';
-  bits: number;
-  symmetric: boolean;
-  shape: [number, number];
-  granularity: Granularity;
-  group: number;
-  scales: Float32Array;
-  /** Per-scale zero points (asymmetric); null means the symmetric zero 2^(bits−1). */
-  zeros: Float32Array | null;
-  /** Codes packed per row (int-k convention, each row starting on a byte boundary). */
-  codes: Uint8Array;
-  /**
-   * Column → group map [cols] for 'group-cols' when groups are not runs of consecutive columns
-   * (GPTQ act-order without static groups: the q-th column quantized belongs to group ⌊q/group⌋,
-   * the `g_idx` of GPTQ checkpoints). Element (r, c) uses scale r·⌈cols/group⌉ + gIdx[c]. Group g
-   * holds exactly min(group, cols − g·group) columns, so sorting columns by group (`groupOrder`)
-   * gives ordinary contiguous groups. Absent or null: group ⌊c/group⌋.
-   */
-  gIdx?: Int32Array | null;
-}
 
-/** Layout of the scale index for element (r, c). */
-export interface ScaleLayout {
-  count: number;
-  index(r: number, c: number): number;
-}
 
-export function scaleLayout(shape: [number, number], granularity: Granularity, group: number): ScaleLayout {
-  const [rows, cols] = shape;
-  switch (granularity) {
-    case 'tensor':
-      return { count: 1, index: () => 0 };
-    case 'per-oc':
-      return { count: rows, index: (r) => r };
-    case 'per-ic':
-      return { count: cols, index: (_r, c) => c };
-    case 'group-cols': {
-      const ng = Math.ceil(cols / group);
-      return { count: rows * ng, index: (r, c) => r * ng + Math.floor(c / group) };
-    }
-    case 'group-rows':
-      return { count: Math.ceil(rows / group) * cols, index: (r, c) => Math.floor(r / group) * cols + c };
-    default:
-      throw new LowbitError('E_ARG', `unknown granularity "${granularity as string}"`);
-  }
-}
 
-export function rowBytes(cols: number, bits: number): number {
-  return Math.ceil((cols * bits) / 8);
-}
 
 export function checkMatrix(fn: string, data: unknown, shape: unknown): asserts data is Float32Array {
   if (!(data instanceof Float32Array)) throw new LowbitError('E_DTYPE', `${fn}: data must be a Float32Array`);
@@ -118,15 +73,17 @@ export function findIntParams(data: Float32Array, shape: [number, number], o: In
   const scales = new Float32Array(layout.count);
   const zeros = opt.symmetric ? null : new Float32Array(layout.count);
   for (let i = 0; i < layout.count; i++) {
+    // The scale is rounded to fp16 (its storage type) before anything uses it: the zero point and
+    // every code are chosen against the scale that will be stored.
     if (opt.symmetric) {
       const amax = Math.max(-lo[i], hi[i]) * opt.clip;
-      scales[i] = amax > 0 ? amax / (qmax / 2) : 1;
+      scales[i] = amax > 0 ? f16Scale(amax / (qmax / 2)) : 1;
     } else {
       const mn = lo[i] * opt.clip;
       const mx = hi[i] * opt.clip;
-      const s = mx > mn ? (mx - mn) / qmax : 1;
+      const s = mx > mn ? f16Scale((mx - mn) / qmax) : 1;
       scales[i] = s;
-      zeros![i] = Math.min(qmax, Math.max(0, roundEven(-mn / Math.fround(s))));
+      zeros![i] = Math.min(qmax, Math.max(0, roundEven(-mn / s)));
     }
   }
   return { scales, zeros, layout };
@@ -188,6 +145,7 @@ export function encodeIntWith(
   const layout = p.layout ?? tensorLayout({ shape, granularity: p.granularity, group: p.group, gIdx: p.gIdx });
   if (p.scales.length !== layout.count) throw new LowbitError('E_SHAPE', `scales has ${p.scales.length} entries, ${p.granularity} needs ${layout.count}`);
   if (p.zeros && p.zeros.length !== layout.count) throw new LowbitError('E_SHAPE', `zeros has ${p.zeros.length} entries, ${p.granularity} needs ${layout.count}`);
+  checkIntParams('encodeIntWith', p.bits, p.scales, p.zeros);
   const [rows, cols] = shape;
   const qmax = 2 ** p.bits - 1;
   const zs = 2 ** (p.bits - 1);
@@ -227,22 +185,6 @@ export function dequantizeInt(t: PackedIntTensor): Float32Array {
   return out;
 }
 
-/** Little-endian bit stream: bit i of the stream is bit (i mod 8) of byte ⌊i/8⌋. */
-export function writeBits(buf: Uint8Array, bitPos: number, bits: number, value: number): void {
-  for (let b = 0; b < bits; b++) {
-    const p = bitPos + b;
-    if ((value >> b) & 1) buf[p >> 3] |= 1 << (p & 7);
-  }
-}
-
-export function readBits(buf: Uint8Array, bitPos: number, bits: number): number {
-  let v = 0;
-  for (let b = 0; b < bits; b++) {
-    const p = bitPos + b;
-    v |= ((buf[p >> 3] >> (p & 7)) & 1) << b;
-  }
-  return v;
-}
 
 /**
  * Per-group clipping search (as RTN recipes do): for every group, try each ratio in `ratios`

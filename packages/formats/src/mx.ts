@@ -1,20 +1,19 @@
 import { LowbitError } from '@lowbit/kernels';
 import { decodeInt } from './integer.js';
 import { MINIFLOATS, decodeMinifloat, encodeMinifloat, minifloatLimits } from './minifloat.js';
+import { E8M0_BIAS, E8M0_NAN, MX_BLOCK, MX_FORMATS } from './mx-spec.js';
 import { roundEven } from './round.js';
+import type { MxFormatName, MxTensor } from './tensor-types.js';
 import { validatePacked } from './validate.js';
+
+export { E8M0_NAN, MX_BLOCK, MX_FORMATS };
+export type { MxFormatName, MxTensor };
 
 /**
  * OCP Microscaling (MX) v1.0: blocks of 32 elements share one E8M0 scale X = 2^e. Section 6.3's
  * conversion: e = floor(log2(max |v|)) − emax_elem, clamped to E8M0's range; elements are v / X
  * rounded to nearest even in the element format and clamped to its largest normal.
  */
-export type MxFormatName = 'mxfp8_e4m3' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3' | 'mxfp4' | 'mxint8';
-
-export const MX_BLOCK = 32;
-export const E8M0_NAN = 0xff;
-const E8M0_BIAS = 127;
-
 interface MxElement {
   bits: number;
   /** Exponent of the largest power of two the element format holds (spec Table 1: emax_elem). */
@@ -47,22 +46,10 @@ const ELEMENTS: Record<MxFormatName, MxElement> = {
   mxint8: int8Element,
 };
 
-export const MX_FORMATS = Object.keys(ELEMENTS) as MxFormatName[];
-
 function element(format: string): MxElement {
   const e = ELEMENTS[format as MxFormatName];
   if (!e) throw new LowbitError('E_FORMAT', `unknown MX format "${format}"; known: ${MX_FORMATS.join(', ')}`);
   return e;
-}
-
-export interface MxTensor {
-  format: MxFormatName;
-  /** Number of elements (the last block may be partial). */
-  length: number;
-  /** One E8M0 code per block of 32; 0xFF = NaN. */
-  scales: Uint8Array;
-  /** One element code per value (low `bits` bits used). */
-  codes: Uint8Array;
 }
 
 /** E8M0 code → scale value (2^(code − 127); 0xFF is NaN). */

@@ -1,13 +1,9 @@
 import { LowbitError } from '@lowbit/kernels';
-import type { AnyPrecisionTensor } from './any-precision.js';
-import type { BcqTensor } from './bcq.js';
-import type { CodebookTensor, Nf4Tensor } from './codebook.js';
-import type { PackedIntTensor } from './int-quant.js';
-import type { MxTensor } from './mx.js';
+import { intFromStoredFields, intToStoredFields } from './int-storage.js';
+import type { PackedTensor } from './tensor-types.js';
 import { validatePacked } from './validate.js';
 
-/** Every packed tensor of this package; `kind` (or `format` for MX) says which. */
-export type PackedTensor = PackedIntTensor | CodebookTensor | Nf4Tensor | BcqTensor | AnyPrecisionTensor | (MxTensor & { kind?: 'mx' });
+export type { PackedTensor };
 
 // Byte layout: "LBPT" | u32 header length | UTF-8 JSON header | zero padding to 8 | blobs, each
 // padded to 8. The header holds every scalar field and, for each typed-array field, its dtype and
@@ -33,7 +29,9 @@ function dtypeOf(a: unknown): DtypeName | null {
 export function serializeTensor(t: PackedTensor): Uint8Array {
   const scalars: Record<string, unknown> = {};
   const blobs: { info: BlobInfo; data: Typed }[] = [];
-  for (const [field, v] of Object.entries(t)) {
+  // INT-k parameters are stored as fp16 scales and packed zeros (int-storage.ts), not as held in memory
+  const stored = 'kind' in t && t.kind === 'int' ? intToStoredFields(t) : t;
+  for (const [field, v] of Object.entries(stored)) {
     const dt = dtypeOf(v);
     if (dt) blobs.push({ info: { field, dtype: dt, length: (v as Typed).length }, data: v as Typed });
     else if (Array.isArray(v) && v.length > 0 && v.every((x) => dtypeOf(x))) {
@@ -139,6 +137,7 @@ export function deserializeTensor(bytes: Uint8Array): PackedTensor {
   for (const k of Object.keys(fields)) Object.defineProperty(t, k, { value: fields[k], enumerable: true, writable: true, configurable: true });
   // The header's lengths must agree with its own shape and parameters (a hand-edited or corrupt header).
   try {
+    if (t.kind === 'int') intFromStoredFields(t, 'packed tensor');
     validatePacked('packed tensor', t as unknown as PackedTensor);
   } catch (e) {
     throw new LowbitError('E_BAD_FILE', (e as Error).message, { cause: e });

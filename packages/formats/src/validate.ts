@@ -1,11 +1,9 @@
 import { LowbitError } from '@lowbit/kernels';
-import type { AnyPrecisionTensor } from './any-precision.js';
-import type { BcqTensor } from './bcq.js';
-import type { CodebookTensor, Nf4Tensor } from './codebook.js';
-import { rowBytes, scaleLayout, type PackedIntTensor } from './int-quant.js';
-import { MX_BLOCK, MX_FORMATS, type MxTensor } from './mx.js';
-
-type Any = PackedIntTensor | CodebookTensor | Nf4Tensor | BcqTensor | AnyPrecisionTensor | (MxTensor & { kind?: 'mx' });
+import { rowBytes } from './bits.js';
+import { scaleLayout } from './int-layout.js';
+import { checkIntParams } from './int-storage.js';
+import { MX_BLOCK, MX_FORMATS } from './mx-spec.js';
+import type { AnyPrecisionTensor, BcqTensor, CodebookTensor, MxTensor, Nf4Tensor, PackedIntTensor, PackedTensor as Any } from './tensor-types.js';
 
 // Every decoder checks its tensor before reading it: a packed tensor may come from bytes on disk,
 // and a wrong length must be an error naming the field, not a silent read past the data.
@@ -61,6 +59,8 @@ export function validatePacked(fn: string, t: Any): void {
       typed(fn, 'scales', p.scales, Float32Array, n);
       if (p.zeros !== null) typed(fn, 'zeros', p.zeros, Float32Array, n);
       typed(fn, 'codes', p.codes, Uint8Array, rows * rowBytes(cols, bits));
+      // only what fp16 scales and k-bit zeros can hold is a packed INT-k tensor: what runs is what is stored
+      checkIntParams(fn, bits, p.scales, p.zeros);
       if (p.gIdx !== undefined && p.gIdx !== null) validateGIdx(fn, p.gIdx, cols, p);
       return;
     }

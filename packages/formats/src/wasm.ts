@@ -1,12 +1,10 @@
 import { dequantBcq, dequantLutGroups, type Kernels, LowbitError } from '@lowbit/kernels';
-import type { BcqTensor } from './bcq.js';
-import type { CodebookTensor, Nf4Tensor } from './codebook.js';
-import { NF4_TABLE } from './nf4.js';
 import type { ElementCodec } from './element.js';
-import { type PackedIntTensor, contiguousInt } from './int-quant.js';
-import { MINIFLOATS, decodeMinifloat } from './minifloat.js';
+import { contiguousInt } from './int-quant.js';
 import { decodeInt } from './integer.js';
-import type { MxFormatName, MxTensor } from './mx.js';
+import { MINIFLOATS, decodeMinifloat } from './minifloat.js';
+import { NF4_TABLE } from './nf4.js';
+import type { BcqTensor, CodebookTensor, MxFormatName, MxTensor, Nf4Tensor, PackedIntTensor } from './tensor-types.js';
 
 // WASM fast paths (through @lowbit/kernels) of the decoders in this package. They are table-driven:
 // the value of every code comes from the TypeScript codec, so both paths agree bit for bit.

@@ -2,9 +2,9 @@ import { createKernels, type KernelVariant, quantizeAbsmaxLut } from '@lowbit/ke
 import { describe, expect, it } from 'vitest';
 import {
   decodeMinifloat, encodeIntWith, encodeIntWithWasm, MINIFLOATS, MX_FORMATS, minifloatLimits, NF4_TABLE, quantizeInt, quantizeIntWasm, quantizeMx, quantizeMxWasm,
-  nearestIndex, quantizeNf4, quantizeNf4Wasm, writeBits, type Granularity, type MxFormatName,
+  nearestIndex, quantizeNf4, quantizeNf4Wasm, writeBits, type Granularity, type MxFormatName, F16_MAX, F16_MIN, f16Scale, isF16,
 } from '../src/index.js';
-import { rng } from './helpers.js';
+import { errorCode, rng } from './helpers.js';
 
 /** Byte-for-byte equality (f32 scales compared by bits: -0 and NaN patterns count). */
 function sameBytes(a: ArrayBufferView | null, b: ArrayBufferView | null, what: string): void {
@@ -115,14 +115,53 @@ describe.each(['relaxed', 'simd', 'scalar'] as KernelVariant[])('WASM encoders (
       expect(want.scales[0]).toBe(1);
       const got = quantizeIntWasm(k, row, [1, cols], { bits: 4, granularity: 'per-oc' });
       sameBytes(got.codes, want.codes, 'codes');
-      // Given parameters, including ones no search produces: zero, NaN and Inf scales, fractional zero points.
-      const scales = Float32Array.of(1, 0.5, 0, Number.NaN, Number.POSITIVE_INFINITY, 1e-30, 3);
-      const zeros = Float32Array.of(8, 2.5, 0, 7, 15, 3.75, -1);
+      // Given parameters, including ones no search produces: a zero scale, fp16's extremes (the
+      // smallest subnormal and 65504), the zero points' ends.
+      const scales = Float32Array.of(1, 0.5, 0, F16_MIN, F16_MAX, f16Scale(0.1), 3);
+      const zeros = Float32Array.of(8, 2, 0, 7, 15, 3, 0);
       const group = 6;
       const data = Float32Array.from({ length: 1 * 40 }, (_, i) => ((i % 13) - 6) * 0.75 + (i % 3 === 0 ? 0 : 0.25));
       for (const z of [zeros, null]) {
         const p = { bits: 4, symmetric: z === null, granularity: 'group-cols' as const, group, scales, zeros: z };
         sameBytes(encodeIntWithWasm(k, data, [1, 40], p).codes, encodeIntWith(data, [1, 40], p).codes, 'given params');
+      }
+      // Parameters fp16 scales and 4-bit zeros cannot hold are refused by both, before any code is chosen.
+      const bad = [
+        { scales: Float32Array.of(1, 0.5, Number.NaN, 1, 1, 1, 1), zeros: null },
+        { scales: Float32Array.of(1, 0.5, Number.POSITIVE_INFINITY, 1, 1, 1, 1), zeros: null },
+        { scales: Float32Array.of(1, 0.1, 1, 1, 1, 1, 1), zeros: null }, // 0.1 is not an fp16 value
+        { scales: Float32Array.of(1, 1, 1, 1, 1, 1, 1), zeros: Float32Array.of(8, 2.5, 0, 7, 15, 3, 0) },
+        { scales: Float32Array.of(1, 1, 1, 1, 1, 1, 1), zeros: Float32Array.of(8, 2, 0, 7, 16, 3, 0) },
+        { scales: Float32Array.of(1, 1, 1, 1, 1, 1, 1), zeros: Float32Array.of(8, 2, 0, 7, -1, 3, 0) },
+      ];
+      for (const b of bad) {
+        const p = { bits: 4, symmetric: b.zeros === null, granularity: 'group-cols' as const, group, ...b };
+        expect(errorCode(() => encodeIntWith(data, [1, 40], p))).toBe('E_ARG');
+        expect(errorCode(() => encodeIntWithWasm(k, data, [1, 40], p))).toBe('E_ARG');
+      }
+    });
+
+    it('scales are fp16 values chosen alike in WASM across fp16\'s range (subnormal scales, the 2^-24 floor, the 65504 cap)', () => {
+      // groups of 8 whose largest magnitude sweeps 2^-40 .. 2^24: scales from below fp16's smallest
+      // subnormal, through its subnormals and normals, to past its largest value
+      const cols = 8;
+      const rows = 129;
+      const r = rng(77);
+      const w = new Float32Array(rows * cols);
+      for (let i = 0; i < rows; i++) {
+        const m = 2 ** (-40 + (64 * i) / (rows - 1));
+        for (let c = 0; c < cols; c++) w[i * cols + c] = f32(m * (c === 0 ? 1 : r() * 2 - 1));
+      }
+      for (const bits of [2, 3, 4, 8]) {
+        for (const symmetric of [true, false]) {
+          const o = { bits, symmetric, granularity: 'group-cols' as const, group: cols };
+          const want = quantizeInt(w, [rows, cols], o);
+          const got = quantizeIntWasm(k, w, [rows, cols], o);
+          sameBytes(got.scales, want.scales, `int${bits} ${symmetric} scales`);
+          sameBytes(got.zeros, want.zeros, `int${bits} ${symmetric} zeros`);
+          sameBytes(got.codes, want.codes, `int${bits} ${symmetric} codes`);
+          for (const s of want.scales) expect(isF16(s) && s >= F16_MIN && s <= F16_MAX).toBe(true);
+        }
       }
     });
 

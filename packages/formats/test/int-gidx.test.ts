@@ -4,7 +4,7 @@ import { createKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
   type PackedIntTensor, contiguousInt, dequantizeInt, dequantizeIntWasm, deserializeTensor, encodeIntWith, gemvPacked, gemvPackedWasm, groupOrder, readBits,
-  rowBytes, serializeTensor, uploadGemv, validatePacked,
+  rowBytes, serializeTensor, uploadGemv, validatePacked, f16Scale,
 } from '../src/index.js';
 import { errorCode } from './helpers.js';
 
@@ -29,7 +29,7 @@ function tensor(seed: number, rows: number, cols: number, bits: number, group: n
   const r = rng(seed);
   const gIdx = actOrderGIdx(r, cols, group);
   const ng = Math.ceil(cols / group);
-  const scales = Float32Array.from({ length: rows * ng }, () => 0.01 + r());
+  const scales = Float32Array.from({ length: rows * ng }, () => f16Scale(0.01 + r()));
   const zeros = symmetric ? null : Float32Array.from({ length: rows * ng }, () => Math.floor(r() * 2 ** bits));
   const w = Float32Array.from({ length: rows * cols }, () => (r() * 2 - 1) * 2);
   return encodeIntWith(w, [rows, cols], { bits, symmetric, granularity: 'group-cols', group, scales, zeros, gIdx });

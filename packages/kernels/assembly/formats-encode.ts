@@ -24,9 +24,23 @@
   return v - v == 0;
 }
 
+// A group scale s > 0 as INT-k stores it, @lowbit/formats' f16Scale: s rounded to the nearest binary16
+// (ties to even; the subnormal grid 2^-24 below 2^-14), kept in [2^-24, 65504]. Power-of-two scalings
+// and `nearest` are exact in f64, so this is the TypeScript's value bit for bit.
+// @ts-ignore: decorator
+@inline function f16Scale(s: f64): f64 {
+  let r: f64;
+  if (s < 6.103515625e-5) r = nearest<f64>(s * 16777216) * 5.9604644775390625e-8;
+  else {
+    const e = exponentOf(s);
+    r = nearest<f64>(s * pow2(10 - e)) * pow2(e - 10);
+  }
+  return r == 0 ? 5.9604644775390625e-8 : min<f64>(r, 65504);
+}
+
 // Per-group scales (and zero points) of INT-k groups along cols, @lowbit/formats' findIntParams:
-// lo/hi start at 0, symmetric scale = clip·max(−lo, hi) / ((2^k − 1)/2) (1 for an all-zero group),
-// asymmetric scale = clip·(hi − lo)/(2^k − 1), zero = clamp(roundEven(−clip·lo / f32(scale)), 0, 2^k − 1).
+// lo/hi start at 0, symmetric scale = f16(clip·max(−lo, hi) / ((2^k − 1)/2)) (1 for an all-zero group),
+// asymmetric scale = f16(clip·(hi − lo)/(2^k − 1)), zero = clamp(roundEven(−clip·lo / scale), 0, 2^k − 1).
 // Returns −1, or the index of the first non-finite value (row-major) and writes nothing more.
 export function int_group_params(data: usize, rows: i32, cols: i32, group: i32, bits: i32, symmetric: i32, clip: f64,
   scales: usize, zeros: usize): i32 {
@@ -67,13 +81,13 @@ export function int_group_params(data: usize, rows: i32, cols: i32, group: i32, 
       const si = (<usize>r * <usize>ng + <usize>g) << 2;
       if (symmetric) {
         const amax = max<f64>(-lo, hi) * clip;
-        store<f32>(scales + si, <f32>(amax > 0 ? amax / (qmax / 2) : 1));
+        store<f32>(scales + si, <f32>(amax > 0 ? f16Scale(amax / (qmax / 2)) : 1));
       } else {
         const mn = lo * clip;
         const mx = hi * clip;
-        const s = <f32>(mx > mn ? (mx - mn) / qmax : 1);
-        store<f32>(scales + si, s);
-        store<f32>(zeros + si, <f32>min<f64>(qmax, max<f64>(0, nearest<f64>(-mn / <f64>s))));
+        const s = mx > mn ? f16Scale((mx - mn) / qmax) : 1;
+        store<f32>(scales + si, <f32>s);
+        store<f32>(zeros + si, <f32>min<f64>(qmax, max<f64>(0, nearest<f64>(-mn / s))));
       }
     }
   }

@@ -45,7 +45,9 @@ function nonFinite(fn: string, data: Float32Array, cols: number, at: number): Lo
 
 /**
  * Min-max scales (and integer zero points when asymmetric) of INT-k groups of `group` along cols,
- * shrunk by `clip` ∈ (0, 1]: one per (row, group), row-major. Non-finite data throws E_NAN.
+ * shrunk by `clip` ∈ (0, 1]: one per (row, group), row-major. Scales are binary16 values (rounded to
+ * nearest even, kept in [2^-24, 65504]) held in f32, the zero points chosen against them. Non-finite
+ * data throws E_NAN.
  */
 export function intGroupParams(k: Kernels, data: Float32Array, rows: number, cols: number, bits: number, group: number,
   symmetric: boolean, clip = 1): { scales: Float32Array; zeros: Float32Array | null } {

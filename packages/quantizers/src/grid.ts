@@ -1,5 +1,5 @@
 import { LowbitError } from '@lowbit/kernels';
-import { roundEven } from '@lowbit/formats';
+import { f16Scale, roundEven } from '@lowbit/formats';
 
 /**
  * The numeric grid a quantizer rounds onto, separate from the algorithm (as gptq.py's `Quantizer`
@@ -7,7 +7,7 @@ import { roundEven } from '@lowbit/formats';
  * current weights, `quantize` rounds one value of a row onto that row's grid.
  */
 export interface GridParams {
-  /** Per-row scale [rows] (f32-representable, as stored). */
+  /** Per-row scale [rows] (exactly the stored value: fp16 for INT-k, f16 for ggml, a power of two for MX). */
   scale: Float64Array;
   /** Per-row zero point [rows] in code units. */
   zero: Float64Array;
@@ -34,7 +34,7 @@ export interface IntGridOptions {
 
 /**
  * INT-k on the CONTRIBUTING.md convention, with the exact scale rules of `@lowbit/formats`
- * `findIntParams` (symmetric: amax/((2^k − 1)/2); asymmetric: (max − min)/(2^k − 1) with the range
+ * `findIntParams` (fp16 scales; symmetric: f16(amax/((2^k − 1)/2)); asymmetric: f16((max − min)/(2^k − 1)) with the range
  * widened to contain 0 and zero = round(−min/scale)), so a tensor built from these codes decodes
  * with `dequantizeInt` to exactly the values the algorithm saw.
  */
@@ -67,12 +67,14 @@ export class IntGrid implements Grid {
       }
       if (this.symmetric) {
         const amax = Math.max(-lo, hi) * this.clip;
-        scale[r] = Math.fround(amax > 0 ? amax / (this.qmax / 2) : 1);
+        // rounded to fp16 (the stored type) before any code is chosen, so GPTQ's error feedback
+        // compensates the scale's rounding as well
+        scale[r] = amax > 0 ? f16Scale(amax / (this.qmax / 2)) : 1;
         zero[r] = 2 ** (this.bits - 1);
       } else {
         const mn = lo * this.clip;
         const mx = hi * this.clip;
-        scale[r] = Math.fround(mx > mn ? (mx - mn) / this.qmax : 1);
+        scale[r] = mx > mn ? f16Scale((mx - mn) / this.qmax) : 1;
         zero[r] = Math.min(this.qmax, Math.max(0, roundEven(-mn / scale[r])));
       }
     }

@@ -1,5 +1,5 @@
 import { LowbitError } from '@lowbit/kernels';
-import type { PackedIntTensor } from '@lowbit/formats';
+import { type PackedIntTensor, intSections, intStorageBytes } from '@lowbit/formats';
 import { IntGrid } from './grid.js';
 import type { MatmulKernels } from '@lowbit/solvers';
 import { Gptq, KERNEL_MIN_COLS, gptqQuantize } from './gptq.js';
@@ -40,7 +40,7 @@ export interface QuantizeLayerResult {
   err_weight: number;
   /** err_output divided by ‖W·Xᵀ‖²_F. */
   err_output_rel: number;
-  /** Codes plus f32 scales (and f32 zero points when asymmetric), per stored weight. */
+  /** Codes plus fp16 scales (and packed zero points when asymmetric) per weight, as stored (formats intBitsPerWeight). */
   bits_per_weight: number;
   seconds: number;
   /** Ŵ [rows, cols] f32. */
@@ -83,14 +83,16 @@ export function quantizeLayer(w: Float32Array, wShape: [number, number], x: Floa
   const errOutput = outputError(w, r.weights, wShape, gram, { kernels: o.kernels });
   const zeros = new Float32Array(w.length);
   const signal = outputError(w, zeros, wShape, gram, { kernels: o.kernels });
-  const groupsPerRow = group > 0 ? Math.ceil(cols / group) : 1;
+  // as stored; gptqQuantize leaves act-order groups unpacked, they are stored with their group index
+  const count = rows * (group > 0 ? Math.ceil(cols / group) : 1);
+  const bytes = r.packed ? intStorageBytes(r.packed) : intSections({ rows, cols, bits, count, symmetric, group: group || cols, gIdx: true }).total;
   return {
     method: o.method, bits, group, sym: symmetric, act_order: o.actOrder ?? false, static_groups: o.staticGroups ?? false, damp,
     rows, cols, samples,
     err_output: errOutput,
     err_weight: weightError(w, r.weights),
     err_output_rel: signal > 0 ? errOutput / signal : 0,
-    bits_per_weight: bits + (groupsPerRow * 32 * (symmetric ? 1 : 2)) / cols,
+    bits_per_weight: (8 * bytes) / (rows * cols),
     seconds,
     weights: r.weights,
     packed: r.packed,

@@ -1,5 +1,5 @@
 import { LowbitError } from '@lowbit/kernels';
-import type { MxFormatName, PackedIntTensor } from '@lowbit/formats';
+import { type MxFormatName, type PackedIntTensor, intStorageBytes } from '@lowbit/formats';
 import { type LlamaModel, type MxRowsTensor, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Gptq, GptqResult } from './gptq.js';
 import { BlockCalibration, type CalibrationOptions, calibrationWindows, collectHessians } from './calibrate.js';
@@ -254,9 +254,8 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
       } else if (format === 'int') {
         model.setLinear(name, int?.keepPacked && r.packed ? linearWeightFromPacked(r.packed as PackedIntTensor) : { format: 'f32', shape, data: r.weights });
         packed.set(name, r.packed);
-        // f32 scale (+ f32 zero) per group; a partial last group costs a whole scale.
-        const nScales = dim === 'oc' ? lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1) : lin.cols * (group > 0 ? Math.ceil(lin.rows / group) : 1);
-        storedBits += lin.rows * lin.cols * bits + nScales * 32 * (symmetric ? 1 : 2);
+        // as stored: codes, fp16 scales, packed zeros and group index (formats intStorageBytes)
+        storedBits += 8 * intStorageBytes(r.packed as PackedIntTensor);
       } else {
         const g = r.raw as GptqResult;
         const t = format as GgmlType;

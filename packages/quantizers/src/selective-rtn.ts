@@ -73,7 +73,7 @@ export function selectiveRtn(model: LlamaModel, o: SelectiveRtnOptions): Selecti
   let scaleBits = 0;
   for (const l of layers) {
     const lin = model.linear(l.name);
-    scaleBits += 32 * lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1);
+    scaleBits += 16 * lin.rows * (group > 0 ? Math.ceil(lin.cols / group) : 1); // one fp16 scale per group (symmetric)
     const shape: [number, number] = [lin.rows, lin.cols];
     model.setLinear(l.name, { format: 'f32', shape, data: rtnQuantize(original.get(l.name) as Float32Array, shape, { bits: l.bits, group: group || undefined }).weights });
   }

@@ -17,8 +17,8 @@ describe('quantizeLayer (the quantize-layer command)', () => {
     expect(g.err_output).toBeLessThan(t.err_output);
     // RTN minimizes each weight's error, so its weight error is the smaller one
     expect(t.err_weight).toBeLessThan(g.err_weight);
-    // 3-bit codes + an f32 scale and an f32 zero per 16 weights
-    expect(g.bits_per_weight).toBeCloseTo(3 + 64 / 16, 12);
+    // 3-bit codes + an fp16 scale and a 3-bit zero per 16 weights (asymmetric, the command's default)
+    expect(g.bits_per_weight).toBeCloseTo(3 + (16 + 3) / 16, 12);
     // err_output is ‖WXᵀ − ŴXᵀ‖²_F computed directly
     let direct = 0;
     for (let s = 0; s < n; s++) for (let o = 0; o < rows; o++) {
