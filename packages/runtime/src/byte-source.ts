@@ -2,6 +2,7 @@
 // larger than 2 GB (or than one ArrayBuffer) never has to sit in memory at once; browsers and tests
 // hand in bytes they already hold.
 import { LowbitError } from '@lowbit/kernels';
+import { type FileHandleLike, nodeFiles } from './file-system.js';
 
 export interface ByteSource {
   /** Shown in every error message about this source. */
@@ -36,9 +37,10 @@ export function bytesSource(bytes: Uint8Array, name = '<bytes>'): ByteSource {
   };
 }
 
+/** A file read range by range (Node: the universal entry has no file system, see file-system.ts). */
 export async function fileSource(path: string): Promise<ByteSource> {
-  const { open } = await import('node:fs/promises');
-  let fh: Awaited<ReturnType<typeof open>>;
+  const { open } = nodeFiles(path);
+  let fh: FileHandleLike;
   try {
     fh = await open(path, 'r');
   } catch (e) {

@@ -8,6 +8,7 @@
 import { LowbitError, type Kernels, loadKernels } from '@lowbit/kernels';
 import { isLowbitType } from './ggml-types.js';
 import { writeTextAtomic } from './atomic-file.js';
+import { nodeFiles } from './file-system.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
@@ -47,7 +48,7 @@ interface HfConfig {
 }
 
 async function readJson<T>(path: string): Promise<T> {
-  const { readFile } = await import('node:fs/promises');
+  const { readFile } = nodeFiles(path);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -63,8 +64,7 @@ async function readJson<T>(path: string): Promise<T> {
 
 /** Opens every shard; returns tensor name → the shard holding it. */
 async function openShards(dir: string): Promise<Map<string, SafetensorsFile>> {
-  const { existsSync } = await import('node:fs');
-  const { join } = await import('node:path');
+  const { existsSync, join } = nodeFiles(dir);
   const index = join(dir, 'model.safetensors.index.json');
   const files = existsSync(index)
     ? [...new Set(Object.values((await readJson<{ weight_map: Record<string, string> }>(index)).weight_map))]
@@ -88,8 +88,7 @@ export interface HfLoadOptions {
  * quantize_config.json (AutoGPTQ); null when the model is not GPTQ-quantized.
  */
 async function gptqConfig(dir: string, hc: HfConfig): Promise<GptqQuantizeConfig | null> {
-  const { existsSync } = await import('node:fs');
-  const { join } = await import('node:path');
+  const { existsSync, join } = nodeFiles(dir);
   const side = join(dir, 'quantize_config.json');
   const q = hc.quantization_config ?? (existsSync(side) ? await readJson<HfConfig['quantization_config']>(side) : undefined);
   if (!q) return null;
@@ -105,7 +104,7 @@ async function gptqConfig(dir: string, hc: HfConfig): Promise<GptqQuantizeConfig
 
 /** Loads a Hugging Face Llama / Mistral / Qwen2 checkpoint directory (GPTQ-quantized ones too: their layers run packed). */
 export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Promise<LlamaModel> {
-  const { join } = await import('node:path');
+  const { join } = nodeFiles(dir);
   const cfgPath = join(dir, 'config.json');
   const hc = await readJson<HfConfig>(cfgPath);
   if (hc.model_type === 'gpt2') return loadHfGpt2(dir, hc as unknown as Gpt2Config, options);
@@ -209,8 +208,7 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
  * byte-level BPE, as HF's converters write them).
  */
 export async function exportHfModel(ggufPath: string, outDir: string, options: { dtype?: SafetensorsDtype } = {}): Promise<void> {
-  const { mkdir } = await import('node:fs/promises');
-  const { join } = await import('node:path');
+  const { mkdir, join } = nodeFiles(outDir);
   const dtype = options.dtype ?? 'F32';
   const g = await readGguf(ggufPath);
   try {
@@ -311,7 +309,7 @@ interface Gpt2Config {
  * lowbit's [out, in]; the fused c_attn splits into Wq, Wk, Wv. The output projection is tied to wte.
  */
 async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): Promise<LlamaModel> {
-  const { join } = await import('node:path');
+  const { join } = nodeFiles(dir);
   const dim = hc.n_embd;
   const hidden = hc.n_inner ?? 4 * dim;
   const c: LlamaConfig = {

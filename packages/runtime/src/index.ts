@@ -1,12 +1,16 @@
-// @lowbit/runtime: load GGUF models, tokenize, run Llama-family inference on packed weights, measure perplexity.
+// @lowbit/runtime, universal entry (browsers, workers, edge runtimes): load models from bytes or a
+// ByteSource, tokenize, run Llama-family inference on packed weights, measure perplexity. It imports
+// no Node built-in; under Node `@lowbit/runtime` resolves to index-node.ts, which adds the file-path
+// functions (and makes path arguments work: file-system.ts).
 export { LowbitError, isLowbitError, type LowbitErrorCode } from '@lowbit/kernels';
-export { type ByteSource, bytesSource, fileSource } from './byte-source.js';
+export { type ByteSource, bytesSource } from './byte-source.js';
 export { GGML_TYPE_NAMES, TENSOR_TYPES, LOWBIT_TYPES, type TensorType, type GgmlTensorType, type LowbitTensorType, type LowbitIntParams, type LowbitTypeInfo, bitsPerWeight, isLowbitType, tensorBytes, tensorTypeId } from './ggml-types.js';
 export { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from './half.js';
 export { quantizeRowQ8_0, quantizeRowQ4_0, quantizeRowQ4_1, dequantize, toF32, fromF32 } from './ggml-quants.js';
 export { readGguf, readTensorBytes, metaValue, lowbitParamsKey, GgufValueType, type GgufFile, type GgufTensorInfo, type GgufValue, type GgufScalar } from './gguf-reader.js';
 export { writeGguf, encodeGgufHeader, gguf, type GgufTensorToWrite } from './gguf-writer.js';
-export { writeFileAtomic, writeTextAtomic, type ByteSink } from './atomic-file.js';
+export type { ByteSink } from './atomic-file.js';
+export { parseNpy, formatNpy, npyMatrix, type NpyArray, type NpyDtype, type NpyData } from './npy.js';
 export { SpmTokenizer, TokenType, type Tokenizer } from './tokenizer-spm.js';
 export { Linear, linearBytes, type LinearWeight, type LinearFormat } from './linear.js';
 export { LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, tokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';

@@ -5,6 +5,7 @@
 import { type Endpoint, type Remote, expose, proxy, transfer, transferHandlers, wrap } from 'comlink';
 import { type KernelPool, type KernelVariant, type Kernels, LowbitError, type ThreadedVariant, type VariantRequest, createKernelPool, loadKernels } from '@lowbit/kernels';
 import { type ByteSource, bytesSource } from './byte-source.js';
+import { nodeFiles } from './file-system.js';
 import { type GenerateOptions, type GenerateResult, generate } from './generate.js';
 import { type LlamaConfig, type LlamaModel, loadModel } from './model.js';
 import { type PerplexityResult, perplexity } from './perplexity.js';
@@ -51,7 +52,7 @@ const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 /** A path for loadModel to open (and close) itself, or the fetched bytes. */
 async function modelSource(source: string | Uint8Array | ArrayBuffer, name?: string): Promise<string | ByteSource> {
   if (typeof source !== 'string') return bytesSource(source instanceof Uint8Array ? source : new Uint8Array(source), name ?? '<bytes>');
-  if (isNode && /^file:/i.test(source)) return (await import('node:url')).fileURLToPath(source);
+  if (isNode && /^file:/i.test(source)) return nodeFiles(source).fileURLToPath(source);
   if (isNode && !/^(https?|blob|data):/i.test(source)) return source;
   // A worker's relative URLs resolve against its own script, as fetch() inside it would.
   const url = new URL(source, (globalThis as { location?: { href: string } }).location?.href);

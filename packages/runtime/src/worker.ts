@@ -7,6 +7,8 @@ import { exposeRuntime, nodeEndpoint } from './worker-api.js';
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 if (isNode) {
   const { parentPort } = await import('node:worker_threads');
+  // a Node worker loads models from paths: the file functions the universal modules ask for
+  await import('./file-system-node.js');
   if (parentPort) exposeRuntime(nodeEndpoint(parentPort));
 } else {
   exposeRuntime();

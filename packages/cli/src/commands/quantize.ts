@@ -70,26 +70,6 @@ export const quantizeCommand: Command = {
           // the perplexity printed here (stored F16, as llama.cpp's quantizer falls back, stories260K's
           // ffn_down moved it 5.9621 -> 5.9626 and \`lowbit eval\` of the file disagreed with this command)
           await saveModel(model, out, { target: 'F32' });
-          // in full precision stay F32, so the file evaluates exactly as the model in memory
-          await saveModel(model, out, { target: 'F32', packed: r.packed });
-        }
-        bytes = (await stat(out)).size;
-      }
-      const seconds = (performance.now() - t0) / 1000;
-      const grouping = ggml || mx ? '' : ` ${v.group ? `g${v.group}` : 'per-channel'} ${v.asym ? 'asym' : 'sym'}`;
-      const extras = [v.smooth !== undefined ? `SmoothQuant α=${v.smooth}` : '', v.adadim ? 'AdaDim' : '', clipSearch ? `clip search (${clipCriterion})` : ''].filter(Boolean).join(', ');
-      ctx.print(`${v.method} ${format}${grouping}${extras ? ` + ${extras}` : ''} on ${model.name}`);
-      ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
-      ctx.print(`  ${r.layers.length} layers quantized, ${r.bitsPerWeight.toFixed(3)} bits/weight (quantized layers), ${r.seconds.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all`);
-      ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written: the quantized model lived in memory only (give --out m.gguf or --out m.safetensors to keep it)');
-      return {
-        method: v.method, format, group: ggml || mx ? 32 : v.group, symmetric: ggml || mx ? null : !v.asym, smooth: v.smooth ?? null, adadim: v.adadim, clip_search: clipSearch ? clipCriterion : null,
-        perplexity_before: before.perplexity, perplexity_before_stderr: before.stderr, perplexity_after: after.perplexity, perplexity_after_stderr: after.stderr,
-        bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: r.seconds, seconds, out: out ?? null, bytes,
-      };
-    });
-  },
-});
         } else {
           // INT-k / MX layers as lowbit tensor types (llama.cpp refuses these files); the layers left
           // in full precision stay F32, so the file evaluates exactly as the model in memory
