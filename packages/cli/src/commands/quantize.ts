@@ -68,7 +68,7 @@ export const quantizeCommand: Command = {
         } else if (ggml) {
           // Layers with no block type (rows not a multiple of 32) stay F32, so the file evaluates exactly as
           // the perplexity printed here (stored F16, as llama.cpp's quantizer falls back, stories260K's
-          // ffn_down moved it 5.9621 -> 5.9626 and \`lowbit eval\` of the file disagreed with this command)
+          // ffn_down moved it 5.9621 -> 5.9626 and `lowbit eval` of the file disagreed with this command)
           await saveModel(model, out, { target: 'F32' });
         } else {
           // INT-k / MX layers as lowbit tensor types (llama.cpp refuses these files); the layers left
