@@ -12,7 +12,7 @@ import { nodeFiles } from './file-system.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
-import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig, tokenizerFromGguf } from './model.js';
+import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight, validateLlamaConfig } from './model.js';
 import { type SafetensorsDtype, type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 import { type GptqQuantizeConfig, gptqLayer } from './quantized-safetensors.js';
 import { ggufToHfName } from './hf-names.js';
@@ -28,6 +28,21 @@ export const HF_LLAMA_TYPES = ['llama', 'mistral', 'qwen2'] as const;
 
 export { ggufToHfName, hfToGgufName } from './hf-names.js';
 export { permuteRope } from './rope-order.js';
+
+/**
+ * The config read from config.json must describe the checkpoint before any loop it sizes: the
+ * embedding pins dim and vocabulary, and no layer lies past the layer count.
+ */
+function checkHfTensors(dir: string, c: LlamaConfig, shards: Map<string, SafetensorsFile>, embd: string, layer: RegExp): void {
+  const st = shards.get(embd);
+  const t = st?.tensors.get(embd);
+  if (!st || !t) throw new LowbitError('E_MISSING', `${dir}: tensor ${embd} is missing`);
+  if (t.shape.join() !== [c.vocabSize, c.dim].join()) throw new LowbitError('E_SHAPE', `${st.source.name}: tensor ${embd} has shape [${t.shape}], config.json implies [${c.vocabSize}, ${c.dim}]`);
+  for (const n of shards.keys()) {
+    const m = layer.exec(n);
+    if (m && Number(m[1]) >= c.nLayers) throw new LowbitError('E_BAD_FILE', `${dir}: tensor ${n} lies past config.json's ${c.nLayers} layers`);
+  }
+}
 
 interface HfConfig {
   model_type: string;
@@ -107,6 +122,7 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
   const { join } = nodeFiles(dir);
   const cfgPath = join(dir, 'config.json');
   const hc = await readJson<HfConfig>(cfgPath);
+  if (typeof hc !== 'object' || hc === null || Array.isArray(hc)) throw new LowbitError('E_BAD_FILE', `${cfgPath}: not a JSON object`);
   if (hc.model_type === 'gpt2') return loadHfGpt2(dir, hc as unknown as Gpt2Config, options);
   if (!(HF_LLAMA_TYPES as readonly string[]).includes(hc.model_type)) {
     throw new LowbitError('E_UNSUPPORTED', `${cfgPath}: model_type "${hc.model_type}" is not supported (lowbit runs ${HF_LLAMA_TYPES.join(', ')})`);
@@ -126,14 +142,18 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
     ropeTheta: hc.rope_theta ?? 10000,
     ropeDim: headDim,
   };
+  validateLlamaConfig(c, cfgPath);
   const shards = await openShards(dir);
+  checkHfTensors(dir, c, shards, 'model.embed_tokens.weight', /^model\.layers\.(\d+)\./);
   const k = options.kernels ?? (await loadKernels());
   const get = async (hf: string, shape: number[]): Promise<Float32Array> => {
     const st = shards.get(hf);
     if (!st) throw new LowbitError('E_MISSING', `${dir}: tensor ${hf} is missing`);
     const t = st.tensors.get(hf);
     if (!t || t.shape.join() !== shape.join()) throw new LowbitError('E_SHAPE', `${st.source.name}: tensor ${hf} has shape [${t?.shape}], config.json implies [${shape}]`);
-    return readSafetensorsF32(st, hf);
+    const v = await readSafetensorsF32(st, hf);
+    assertFinite(`${st.source.name}: tensor ${hf}`, v);
+    return v;
   };
   const opt = async (hf: string, n: number) => (shards.has(hf) ? get(hf, [n]) : undefined);
   const kvDim = c.nKvHeads * headDim;
@@ -147,7 +167,9 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
       if (!gptq) throw new LowbitError('E_BAD_FILE', `${dir}: ${prefix}.qweight but no GPTQ quantization_config in config.json (or quantize_config.json)`);
       let t: StoredLayer = await gptqLayer(st, prefix, gptq, rows, cols);
       if (heads) t = permuteStoredRows(hf, t, ropeRowOrder(heads, headDim, 'pairs'));
-      return linearWeightFromPacked(t);
+      const w = linearWeightFromPacked(t);
+      assertFiniteWeight(`${st.source.name}: ${prefix}`, w);
+      return w;
     }
     const data = await get(hf, [rows, cols]);
     return { format: 'f32', shape: [rows, cols], data: heads ? permuteRows(data, cols, ropeRowOrder(heads, headDim, 'pairs')) : data };
@@ -317,15 +339,19 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
     headDim: dim / hc.n_head, vocabSize: hc.vocab_size, contextLength: hc.n_positions, normEps: hc.layer_norm_epsilon ?? 1e-5,
     ropeTheta: 10000, ropeDim: 0, variant: { norm: 'layer', positions: 'learned', ffn: 'gelu' },
   };
+  validateLlamaConfig(c, join(dir, 'config.json'));
   const shards = await openShards(dir);
   const prefix = shards.has('transformer.wte.weight') ? 'transformer.' : '';
+  checkHfTensors(dir, c, shards, `${prefix}wte.weight`, /^(?:transformer\.)?h\.(\d+)\./);
   const k = options.kernels ?? (await loadKernels());
   const get = async (name: string, shape: number[]): Promise<Float32Array> => {
     const st = shards.get(prefix + name);
     if (!st) throw new LowbitError('E_MISSING', `${dir}: tensor ${prefix}${name} is missing`);
     const t = st.tensors.get(prefix + name);
     if (!t || t.shape.join() !== shape.join()) throw new LowbitError('E_SHAPE', `${st.source.name}: tensor ${prefix}${name} has shape [${t?.shape}], config.json implies [${shape}]`);
-    return readSafetensorsF32(st, prefix + name);
+    const v = await readSafetensorsF32(st, prefix + name);
+    assertFinite(`${st.source.name}: tensor ${prefix}${name}`, v);
+    return v;
   };
   /** Conv1D [in, out] rows [r0, r1) of the output → a [r1 − r0, in] Linear. */
   const conv = (name: string, w: Float32Array, inDim: number, outDim: number, r0: number, r1: number, bias: Float32Array) => {

@@ -10,13 +10,13 @@ import { bytesSource } from './byte-source.js';
 import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType } from './ggml-types.js';
 import { dequantize } from './ggml-quants.js';
 import { modelMetadata, storedFromSource } from './gguf-convert.js';
-import type { GgufFile, GgufValue } from './gguf-reader.js';
+import type { GgufFile, GgufScalar, GgufValue } from './gguf-reader.js';
 import { f16ToF32, f32ToF16 } from './half.js';
 import { ggufToHfName } from './hf-names.js';
 import { type RopeLayout, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type StoredLayer, decodeLowbit, encodeLowbit } from './lowbit-tensors.js';
-import { type LayerWeights, LlamaModel, llamaConfig, tokenizerFromGguf } from './model.js';
+import { type LayerWeights, LlamaModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight } from './model.js';
 import { linearWeightFromPacked } from './packed-linear.js';
 import { type SafetensorsFile, type SafetensorsTensorToWrite, readSafetensors, readSafetensorsBytes, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 
@@ -113,8 +113,58 @@ function metadataFromJson(text: string, where: string): Map<string, GgufValue> {
   } catch (e) {
     throw new LowbitError('E_BAD_FILE', `${where}: __metadata__ lowbit.gguf_metadata is not JSON (${(e as Error).message})`);
   }
-  const big = (type: number, x: unknown) => (type === 10 || type === 11 ? BigInt(x as string) : x);
-  return new Map(entries.map(([k, v]) => [k, v.type === 9 ? { ...v, value: v.value.map((x) => big(v.itemType, x)) } : { ...v, value: big(v.type, v.value) }] as [string, GgufValue]));
+  if (!Array.isArray(entries)) throw new LowbitError('E_BAD_FILE', `${where}: __metadata__ lowbit.gguf_metadata is not an array of [key, value] entries`);
+  const out = new Map<string, GgufValue>();
+  entries.forEach((entry: unknown, i) => {
+    const at = `${where}: __metadata__ lowbit.gguf_metadata[${i}]`;
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') throw new LowbitError('E_BAD_FILE', `${at} is not a [key, value] pair with a string key`);
+    const [key, v] = entry as [string, unknown];
+    if (typeof v !== 'object' || v === null) throw new LowbitError('E_BAD_FILE', `${at} (${key}): value is not an object { type, value }`);
+    const { type, itemType, value } = v as { type?: unknown; itemType?: unknown; value?: unknown };
+    if (type === 9) {
+      if (!Array.isArray(value)) throw new LowbitError('E_BAD_FILE', `${at} (${key}): an array value that is not an array`);
+      const it = scalarType(itemType, `${at} (${key}) itemType`);
+      out.set(key, { type: 9, itemType: it, value: value.map((x, j) => gguScalar(it, x, `${at} (${key})[${j}]`)) });
+    } else {
+      const t = scalarType(type, `${at} (${key}) type`);
+      out.set(key, { type: t, value: gguScalar(t, value, `${at} (${key})`) });
+    }
+  });
+  return out;
+}
+
+type ScalarType = Exclude<GgufValue['type'], 9>;
+
+function scalarType(t: unknown, where: string): ScalarType {
+  if (!Number.isInteger(t) || (t as number) < 0 || (t as number) > 12 || t === 9) throw new LowbitError('E_BAD_FILE', `${where} ${JSON.stringify(t)} is not a GGUF value type (0..12, arrays not nested)`);
+  return t as ScalarType;
+}
+
+/** A stored metadata value checked against its GGUF type (u64/i64 as decimal text, read back as bigints). */
+function gguScalar(type: ScalarType, x: unknown, where: string): GgufScalar {
+  const fail = (what: string): never => {
+    throw new LowbitError('E_BAD_FILE', `${where}: ${JSON.stringify(x)} is not ${what}`);
+  };
+  switch (type) {
+    case 7:
+      return typeof x === 'boolean' ? x : fail('a boolean');
+    case 8:
+      return typeof x === 'string' ? x : fail('a string');
+    case 10:
+    case 11: {
+      if (typeof x !== 'string' || !/^-?\d{1,20}$/.test(x)) fail('a decimal integer (64-bit value as text)');
+      const b = BigInt(x as string);
+      if (type === 10 ? b < 0n || b >= 2n ** 64n : b < -(2n ** 63n) || b >= 2n ** 63n) fail(`in range of ${type === 10 ? 'u64' : 'i64'}`);
+      return b;
+    }
+    case 6:
+    case 12:
+      return typeof x === 'number' ? x : fail('a number');
+    default: {
+      const [lo, hi] = ({ 0: [0, 255], 1: [-128, 127], 2: [0, 65535], 3: [-32768, 32767], 4: [0, 2 ** 32 - 1], 5: [-(2 ** 31), 2 ** 31 - 1] } as Record<number, [number, number]>)[type];
+      return Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi ? (x as number) : fail(`an integer in [${lo}, ${hi}]`);
+    }
+  }
 }
 
 /**
@@ -263,6 +313,14 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
     const metadata = metadataFromJson(meta['lowbit.gguf_metadata'], path);
     const fake: GgufFile = { source: bytesSource(new Uint8Array(0), path), version: 3, alignment: 32, metadata, tensors: new Map(), dataOffset: 0 };
     const c = llamaConfig(fake);
+    // the config came from metadata only: the embedding pins dim and vocabulary before any loop it sizes
+    const embdInfo = st.tensors.get('model.embed_tokens.weight');
+    if (!embdInfo) throw new LowbitError('E_MISSING', `${path}: tensor model.embed_tokens.weight is missing`);
+    if (embdInfo.shape.join() !== [c.vocabSize, c.dim].join()) throw new LowbitError('E_SHAPE', `${path}: tensor model.embed_tokens.weight has shape [${embdInfo.shape}], the metadata implies [${c.vocabSize}, ${c.dim}]`);
+    for (const n of st.tensors.keys()) {
+      const m = /^model\.layers\.(\d+)\./.exec(n);
+      if (m && Number(m[1]) >= c.nLayers) throw new LowbitError('E_BAD_FILE', `${path}: tensor ${n} lies past the block count ${c.nLayers}`);
+    }
     const tokenizer = tokenizerFromGguf(fake);
     let q: GptqQuantizeConfig | null = null;
     let lowbit: Record<string, { type: LowbitTensorType; shape: [number, number]; params?: LowbitIntParams }> = {};
@@ -272,13 +330,19 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
     } catch (e) {
       throw new LowbitError('E_BAD_FILE', `${path}: __metadata__ quantize_config / lowbit.tensors is not JSON (${(e as Error).message})`);
     }
+    const isObject = (x: unknown): x is object => typeof x === 'object' && x !== null && !Array.isArray(x);
+    if (!isObject(lowbit)) throw new LowbitError('E_BAD_FILE', `${path}: __metadata__ lowbit.tensors is not a JSON object`);
+    if (meta.quantize_config && !isObject(q)) throw new LowbitError('E_BAD_FILE', `${path}: __metadata__ quantize_config is not a JSON object`);
+    if (q && !(q.group_size === -1 || (Number.isSafeInteger(q.group_size) && q.group_size > 0))) throw new LowbitError('E_BAD_FILE', `${path}: quantize_config group_size ${JSON.stringify(q.group_size)} is neither -1 nor a positive integer`);
     if (q && (!GPTQ_BITS.has(q.bits) || q.quant_method !== 'gptq')) throw new LowbitError('E_UNSUPPORTED', `${path}: quantize_config ${JSON.stringify(q)}: lowbit reads GPTQ at 2, 3, 4 or 8 bits`);
     const k = options.kernels ?? (await loadKernels());
     const f32 = async (name: string, shape: number[]) => {
       const t = st.tensors.get(name);
       if (!t) throw new LowbitError('E_MISSING', `${path}: tensor ${name} is missing`);
       if (t.shape.join() !== shape.join()) throw new LowbitError('E_SHAPE', `${path}: tensor ${name} has shape [${t.shape}], the config implies [${shape}]`);
-      return readSafetensorsF32(st, name);
+      const v = await readSafetensorsF32(st, name);
+      assertFinite(`${path}: tensor ${name}`, v);
+      return v;
     };
     const lin = async (gguf: string, rows: number, cols: number): Promise<Linear> => {
       const hf = gguf === 'output.weight' ? 'lm_head.weight' : ggufToHfName(gguf);
@@ -291,8 +355,8 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
         if (perm) t = permuteStoredRows(gguf, t, perm);
         w = linearWeightFromPacked(t);
       } else if (st.tensors.has(`${prefix}.lowbit_packed`)) {
-        const d = lowbit[prefix];
-        if (!d || !LOWBIT_TYPES[d.type]) throw new LowbitError('E_BAD_FILE', `${path}: ${prefix}.lowbit_packed has no entry in __metadata__ lowbit.tensors`);
+        const d = Object.hasOwn(lowbit, prefix) ? lowbit[prefix] : undefined;
+        if (!isObject(d) || typeof d.type !== 'string' || !Object.hasOwn(LOWBIT_TYPES, d.type) || !Array.isArray(d.shape)) throw new LowbitError('E_BAD_FILE', `${path}: ${prefix}.lowbit_packed has no entry in __metadata__ lowbit.tensors`);
         if (d.shape[0] !== rows || d.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${path}: ${prefix} is [${d.shape}], the config implies [${rows}, ${cols}]`);
         let t = decodeLowbit(d.type, [cols, rows], d.params, await readSafetensorsBytes(st, `${prefix}.lowbit_packed`), `${path}: ${prefix}`);
         if (perm) t = permuteStoredRows(gguf, t, perm);
@@ -301,6 +365,7 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
         const data = await f32(hf, [rows, cols]);
         w = { format: 'f32', shape: [rows, cols], data: perm ? permuteRows(data, cols, perm) : data };
       }
+      assertFiniteWeight(`${path}: ${prefix}`, w);
       // Qwen2's q/k/v biases, in the file's RoPE order like their rows
       const biasName = `${prefix}.bias`;
       const bias = st.tensors.has(biasName) ? await f32(biasName, [rows]) : undefined;
