@@ -2,7 +2,7 @@
 node-llama-cpp) on fixed inputs with edge cases, for packages/runtime/test/ggml-quants.test.ts.
 Usage: python3 tools/ggml-quants-golden.py packages/runtime/test/fixtures/ggml-quants-golden.json"""
 import ctypes, struct, math, json, sys, glob
-lib = ctypes.CDLL(glob.glob('node_modules/@node-llama-cpp/linux-x64/bins/*/libggml-base.so')[0])
+lib = ctypes.CDLL(glob.glob('tools/llama-cpp/node_modules/@node-llama-cpp/linux-x64/bins/*/libggml-base.so')[0])
 def vals():
     v = []
     for i in range(32 * 6): v.append(math.sin(i * 1.7) * (1 + (i % 7)))
