@@ -17,3 +17,6 @@ export {
   type GemmTensors, type DpredOptions, type TacticalSimOptions, WINDOWS, GROUP_HEADER_BITS,
   checkTensors, simulateDpred, simulateLaconic, simulateTactical,
 } from './tensor-models.js';
+export { type WeightCodes, type ModelWorkload, weightCodes, quantizeActivations, measuredPrecision, modelWorkload } from './model-workload.js';
+export { type ModelSimOptions, simulateWorkload } from './simulate-model.js';
+export { resultTable, resultCsv, speedupSvg } from './report.js';

@@ -17,10 +17,10 @@ export const GROUP_HEADER_BITS = 4;
 export interface GemmTensors {
   layer: GemmLayer;
   /** Weight codes, [outC, inC] row-major, signed integers with |v| < 2^15. */
-  weights: Int32Array;
+  weights: Int16Array | Int32Array;
   wgtBits: number;
   /** Activation codes, [rows, inC] row-major. */
-  acts: Int32Array;
+  acts: Int16Array | Int32Array;
   actBits: number;
 }
 
@@ -141,7 +141,7 @@ export function simulateDpred(t: GemmTensors, options: DpredOptions = {}): Layer
 }
 
 /** Per (group of 16 rows, channel): the most terms any of those rows' values has (Booth/NAF-recoded magnitude). */
-function maxTermsPerChannel(codes: Int32Array, rows: number, C: number, rowsPerGroup: number): Uint8Array {
+function maxTermsPerChannel(codes: Int16Array | Int32Array, rows: number, C: number, rowsPerGroup: number): Uint8Array {
   const G = Math.ceil(rows / rowsPerGroup);
   const out = new Uint8Array(G * C);
   for (let r = 0; r < rows; r++) {
