@@ -117,14 +117,21 @@ function readScalar(c: Cursor, type: number, limit: number): GgufScalar {
   }
 }
 
+/** Smallest encoded size of one array item by value type (strings: their u64 length). */
+const ITEM_BYTES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 8: 8, 10: 8, 11: 8, 12: 8 };
+
 function readValue(c: Cursor, limit: number): GgufValue {
   const type = c.u32();
   if (type !== GgufValueType.ARRAY) return { type: type as Exclude<GgufValueType, 9>, value: readScalar(c, type, limit) };
   const itemType = c.u32();
   if (itemType === GgufValueType.ARRAY) throw new LowbitError('E_UNSUPPORTED', 'nested metadata arrays are not supported');
   const n = c.size('array length', limit);
-  const value: GgufScalar[] = new Array(n);
-  for (let i = 0; i < n; i++) value[i] = readScalar(c, itemType, limit);
+  // every item takes at least its fixed size (a string its 8-byte length): a count the rest of the
+  // file cannot hold is refused before the loop, and nothing is sized by the count itself
+  const min = ITEM_BYTES[itemType] ?? 1;
+  if (n * min > limit - c.pos) throw new LowbitError('E_TRUNCATED', `array of ${n} items of type ${itemType} needs ${n * min} bytes, more than the file's remaining ${limit - c.pos} (truncated or corrupt)`);
+  const value: GgufScalar[] = [];
+  for (let i = 0; i < n; i++) value.push(readScalar(c, itemType, limit));
   return { type: 9, itemType: itemType as Exclude<GgufValueType, 9>, value };
 }
 

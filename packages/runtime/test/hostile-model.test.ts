@@ -135,3 +135,29 @@ describe('loadModel: one rule for NaN/Inf weights, whatever the type', () => {
     }
   });
 });
+
+describe('readGguf: array counts are checked against the bytes left', () => {
+  it('a string array claiming more items than the file can hold → E_TRUNCATED, before any loop or allocation', async () => {
+    const bytes = new Uint8Array(1 << 20); // a 1 MiB file of zeros after the header: strings of length 0
+    const v = new DataView(bytes.buffer);
+    let o = 0;
+    v.setUint32(o, 0x46554747, true); o += 4;
+    v.setUint32(o, 3, true); o += 4;
+    v.setBigUint64(o, 0n, true); o += 8; // tensors
+    v.setBigUint64(o, 1n, true); o += 8; // kv
+    v.setBigUint64(o, 1n, true); o += 8; bytes[o++] = 0x61; // key "a"
+    v.setUint32(o, 9, true); o += 4; // array
+    v.setUint32(o, 8, true); o += 4; // of strings
+    v.setBigUint64(o, BigInt(bytes.length - 100), true); // each string needs 8 bytes: cannot fit
+    const t0 = performance.now();
+    let code = 'none';
+    try {
+      await readGguf(bytesSource(bytes, 'count.gguf'));
+    } catch (e) {
+      expect(isLowbitError(e), String(e)).toBe(true);
+      code = (e as { code: string }).code;
+    }
+    expect(code).toBe('E_TRUNCATED');
+    expect(performance.now() - t0).toBeLessThan(1000); // ms; generous, the check is O(1)
+  });
+});
