@@ -1,19 +1,15 @@
-// Starts the worker in real workerd (the npm `workerd` binary, listening on 127.0.0.1) and checks
-// its GEMV answers against @lowbit/kernels' TypeScript reference.
+// Starts the worker as `npm start` does (modules laid out by scripts/workerd-modules.mjs, served by
+// the npm `workerd` binary with workerd.capnp, here on a free port of 127.0.0.1) and checks its GEMV
+// answers against @lowbit/kernels' TypeScript reference.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reference } from '@lowbit/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { layOutModules, workerdBin } from '../scripts/workerd-modules.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
-const kernelsRoot = dirname(require.resolve('@lowbit/kernels/package.json'));
-const workerdBin = join(dirname(require.resolve('workerd/package.json')), 'bin', 'workerd');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -26,51 +22,15 @@ function freePort(): Promise<number> {
   });
 }
 
-/**
- * Lays the worker out as workerd resolves module specifiers (URL-relative to the importing module):
- * the package entry is the module named `@lowbit/kernels`, its siblings `@lowbit/<file>.js`, and its
- * `../build/*.wasm` imports land on `build/*.wasm` (CompiledWasm modules).
- */
-function writeBundle(dir: string, port: number): string {
-  const dist = join(kernelsRoot, 'dist');
-  mkdirSync(join(dir, '@lowbit'), { recursive: true });
-  mkdirSync(join(dir, 'build'), { recursive: true });
-  const modules: string[] = [`(name = "worker.js", esModule = embed "worker.js")`];
-  copyFileSync(join(here, '..', 'dist', 'worker.js'), join(dir, 'worker.js'));
-  for (const f of readdirSync(dist).filter((f) => f.endsWith('.js'))) {
-    copyFileSync(join(dist, f), join(dir, '@lowbit', f));
-    const name = f === 'index-workerd.js' ? '@lowbit/kernels' : `@lowbit/${f}`;
-    modules.push(`(name = "${name}", esModule = embed "@lowbit/${f}")`);
-  }
-  for (const f of readdirSync(join(kernelsRoot, 'build')).filter((f) => f.endsWith('.wasm'))) {
-    copyFileSync(join(kernelsRoot, 'build', f), join(dir, 'build', f));
-    modules.push(`(name = "build/${f}", wasm = embed "build/${f}")`);
-  }
-  const config = `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
-);
-const worker :Workerd.Worker = (
-  modules = [${modules.join(',\n    ')}],
-  compatibilityDate = "2024-09-23",
-);
-`;
-  const path = join(dir, 'config.capnp');
-  writeFileSync(path, config);
-  return path;
-}
-
 let proc: ChildProcess | undefined;
 let base = '';
-let dir = '';
 let stderr = '';
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'lowbit-workerd-'));
+  // the config `npm start` serves, on a free port
+  layOutModules();
   const port = await freePort();
-  const config = writeBundle(dir, port);
-  proc = spawn(workerdBin, ['serve', config], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  proc = spawn(workerdBin, ['serve', join(here, '..', 'workerd.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   proc.stderr?.on('data', (d) => {
     stderr += String(d);
   });
@@ -90,7 +50,6 @@ beforeAll(async () => {
 
 afterAll(() => {
   proc?.kill('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function post(body: unknown): Promise<{ status: number; json: { y?: number[]; variant?: string; code?: string; error?: string } }> {
