@@ -1,14 +1,13 @@
 // What every model command shares: a model path (GGUF file, quantized .safetensors file written by
-// `lowbit quantize`, or Hugging Face directory), the embedded
-// model and validation text of @lowbit/data as
-// defaults, and `--threads N` (a worker-thread kernel pool, closed when the command ends so the
-// process can exit).
+// `lowbit quantize`, or Hugging Face directory), the embedded model and validation text of
+// @lowbit/data as defaults, and `--threads N` (a worker-thread kernel pool, closed when the command
+// ends so the process can exit).
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl, validTextUrl } from '@lowbit/data';
 import { type Kernels, createKernelPool } from '@lowbit/kernels';
-import { statSync } from 'node:fs';
 import { type LlamaModel, loadHfModel, loadModel, loadQuantizedSafetensors } from '@lowbit/runtime';
-import { type CommandContext, type OptionSpec, UsageError, intOption } from './command.js';
+import type { ArgumentDef, CommandContext, NumberOption, StringOption } from './command.js';
+import { isDirectory } from './paths.js';
 
 export function modelPath(arg: string | undefined): string {
   return arg ?? fileURLToPath(defaultModelUrl);
@@ -18,20 +17,28 @@ export function textPath(arg: string | undefined): string {
   return arg ?? fileURLToPath(validTextUrl);
 }
 
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false; // the loader reports the missing file by name
-  }
-}
+export const MODEL_ARGUMENT: ArgumentDef = {
+  name: 'model', optional: true,
+  description: 'a GGUF file, a .safetensors file written by lowbit quantize, or a Hugging Face directory (default: the embedded stories260K model)',
+};
 
-export const threadOption: OptionSpec = { threads: { type: 'string', short: 't' } };
+export const GGUF_ARGUMENT: ArgumentDef = { name: 'model.gguf', optional: true, description: 'a GGUF file (default: the embedded stories260K model)' };
+
+export const threadOption = {
+  threads: { type: 'integer', short: 't', default: 1, min: 1, max: 64, description: 'kernel threads (a worker-thread pool; results are identical)' } satisfies NumberOption,
+};
+
+export const textOption = {
+  text: { type: 'string', placeholder: 'file', defaultText: 'embedded TinyStories valid', description: 'text to measure perplexity on, one document per line' } satisfies StringOption,
+};
+
+export const ctxOption = {
+  ctx: { type: 'integer', default: 256, min: 2, description: 'perplexity window length in tokens (at most the model context)' } satisfies NumberOption,
+};
 
 /** Loads the model named by the first positional (or the embedded one), runs `fn`, frees everything. */
 export async function withModel<T>(ctx: CommandContext, fn: (model: LlamaModel) => T | Promise<T>): Promise<T> {
-  const threads = intOption(ctx, 'threads', 1);
-  if (threads < 1 || threads > 64) throw new UsageError(`--threads must be 1..64, got ${threads}`);
+  const threads = (ctx.values.threads as number | undefined) ?? 1;
   const pool = threads > 1 ? await createKernelPool({ threads }) : undefined;
   try {
     const path = modelPath(ctx.positionals[0]);

@@ -1,12 +1,11 @@
 // The quantizer commands end to end on the embedded model: a real layer's weights and the inputs the
 // runtime feeds it (quantize-layer), and the whole-model pipeline (quantize).
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
-import { writeNpy } from '@lowbit/quantizers';
-import { loadModel, perplexity, readGguf, readTensorBytes, toF32 } from '@lowbit/runtime';
+import { loadModel, perplexity, readGguf, readNpy, readTensorBytes, toF32, writeNpy } from '@lowbit/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from './helpers.js';
 
@@ -59,7 +58,10 @@ describe('lowbit quantize-layer', () => {
   it('a layer with >= 512 inputs runs on the kernel path, --exact on f64: same quality (written tolerance)', async () => {
     // synthetic (unit test): 32 × 640 weights, 256 correlated samples
     let seed = 7;
-    const r = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+    const r = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return (seed / 2 ** 32) * 2 - 1;
+    };
     const [rows, cols, n] = [32, 640, 256];
     const w = Float32Array.from({ length: rows * cols }, r);
     const base = Float32Array.from({ length: n * 8 }, r);
@@ -82,6 +84,33 @@ describe('lowbit quantize-layer', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/nope\.npy/);
   });
+});
+
+describe('lowbit export-layer then quantize-layer', () => {
+  it('writes the weights and the inputs the layer sees (equal to an independent capture), which quantize-layer takes', async () => {
+    const calib = join(dir, 'calib.txt');
+    writeFileSync(calib, readFileSync(fileURLToPath(calibrationTextUrl), 'utf8').slice(0, 20_000));
+    const out = join(dir, 'exported');
+    const e = await run(['export-layer', '--layer', LAYER, '--calib', calib, '--ctx', '128', '--calib-windows', '4', '--out', out, '--json']);
+    expect(e.err).toBe('');
+    expect(e.code).toBe(0);
+    const j = JSON.parse(e.out);
+    expect(j).toMatchObject({ layer: LAYER, windows: 4, weights_file: join(out, 'W.npy'), inputs_file: join(out, 'X.npy') });
+    // beforeAll read W from the GGUF and captured X through perplexity's hook on the same text, ctx and
+    // windows: the same protocol, so the same bytes
+    const [w0, w1] = [await readNpy(W), await readNpy(join(out, 'W.npy'))];
+    const [x0, x1] = [await readNpy(X), await readNpy(join(out, 'X.npy'))];
+    expect(w1.shape).toEqual(w0.shape);
+    expect(x1.shape).toEqual(x0.shape);
+    expect(Buffer.from((w1.data as Float32Array).buffer).equals(Buffer.from((w0.data as Float32Array).buffer))).toBe(true);
+    expect(Buffer.from((x1.data as Float32Array).buffer).equals(Buffer.from((x0.data as Float32Array).buffer))).toBe(true);
+    const q = await run(['quantize-layer', '--weights', j.weights_file, '--inputs', j.inputs_file, '--bits', '3', '--json']);
+    expect(q.code).toBe(0);
+    expect(JSON.parse(q.out)).toMatchObject({ method: 'gptq', bits: 3, group: 32, sym: true, rows: w0.shape[0], cols: w0.shape[1], samples: x0.shape[0] });
+    const bad = await run(['export-layer', '--layer', 'blk.1.attn_qq.weight', '--out', out]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/no linear layer named blk\.1\.attn_qq\.weight; the layers are .*blk\.1\.attn_q\.weight/);
+  }, 120_000);
 });
 
 describe('lowbit quantize', () => {
@@ -120,7 +149,7 @@ describe('lowbit quantize', () => {
     expect(ada.layers.every((l: { dim: string }) => l.dim === 'oc' || l.dim === 'ic')).toBe(true);
     const bad = await run([...base, '--smooth', '2']);
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/--smooth must be in \[0, 1\]/);
+    expect(bad.err).toMatch(/--smooth must be a number in \[0, 1\], got "2"/);
   }, 300_000);
 });
 

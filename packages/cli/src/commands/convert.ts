@@ -1,23 +1,31 @@
 import { LowbitError, type TensorType, exportHfModel, quantizeGguf, readGguf } from '@lowbit/runtime';
-import { type Command, UsageError } from '../command.js';
-import { modelPath } from '../model-arg.js';
+import { UsageError, defineCommand } from '../command.js';
+import { GGUF_ARGUMENT, modelPath } from '../model-arg.js';
+import { checkInputFile, checkOutputDir, checkOutputFile } from '../paths.js';
 
-const GGUF_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1'] as const;
+const TARGETS = ['Q4_0', 'Q8_0', 'Q4_1', 'F16', 'BF16', 'F32', 'hf'] as const;
 
-export const convertCommand: Command = {
+export const convertCommand = defineCommand({
   name: 'convert',
   summary: 'rewrite a GGUF as F32/F16/BF16/Q8_0/Q4_0/Q4_1 (llama.cpp reference quantizers), or as a Hugging Face safetensors directory',
-  usage: 'lowbit convert [model.gguf] --to Q4_0|Q8_0|Q4_1|F16|BF16|F32|hf --out <file|dir> [--json]',
-  options: { to: { type: 'string' }, out: { type: 'string', short: 'o' } },
+  arguments: [GGUF_ARGUMENT],
+  options: {
+    to: { type: 'string', description: 'target: a GGUF tensor type (case-insensitive), or hf for a Hugging Face directory', placeholder: 'type', choices: TARGETS, ignoreCase: true },
+    out: { type: 'string', short: 'o', placeholder: 'file|dir', description: 'the .gguf file to write, or the directory for --to hf (required)' },
+  },
+  examples: ['lowbit convert --to q8_0 --out m.q8_0.gguf', 'lowbit convert model.gguf --to hf --out ./hf-dir'],
   async run(ctx) {
-    const to = String(ctx.values.to ?? '').toUpperCase();
-    const out = ctx.values.out as string | undefined;
+    const { to: target, out } = ctx.values;
+    if (!target) throw new UsageError(`--to is required (one of ${TARGETS.join(', ')})`);
     if (!out) throw new UsageError('--out is required');
+    const to = target === 'hf' ? 'HF' : target;
     const input = modelPath(ctx.positionals[0]);
+    checkInputFile(input, 'a .gguf file');
+    if (to === 'HF') checkOutputDir(out);
+    else checkOutputFile(out);
     const t0 = performance.now();
     if (to === 'HF') await exportHfModel(input, out);
-    else if ((GGUF_TYPES as readonly string[]).includes(to)) await quantizeGguf(input, out, to as TensorType);
-    else throw new UsageError(`--to must be one of ${GGUF_TYPES.join(', ')}, hf; got "${ctx.values.to ?? ''}"`);
+    else await quantizeGguf(input, out, to as TensorType);
     let bytes: number | undefined;
     if (to !== 'HF') {
       const g = await readGguf(out).catch((e) => {
@@ -30,4 +38,4 @@ export const convertCommand: Command = {
     ctx.print(`wrote ${out} (${to}${bytes !== undefined ? `, ${bytes} bytes of tensors` : ''}) in ${seconds.toFixed(2)} s`);
     return { input, output: out, to, tensorBytes: bytes, seconds };
   },
-};
+});

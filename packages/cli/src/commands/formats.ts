@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ELEMENT_FORMATS, LowbitError, MX_FORMATS, type MxFormatName, dequantizeMx, getFormat, quantizeMx } from '@lowbit/formats';
-import { type Command, UsageError } from '../command.js';
+import { UsageError, defineCommand } from '../command.js';
 
 function readValues(path: string | undefined): Float32Array {
   let text: string;
@@ -24,11 +24,16 @@ function readValues(path: string | undefined): Float32Array {
 
 const json = (v: number) => (Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity');
 
-export const formatsCommand: Command = {
+export const formatsCommand = defineCommand({
   name: 'formats',
   summary: 'code tables of element formats; OCP MX block quantization of values',
-  usage: 'lowbit formats [<name> --table | <mx-name> --quantize [--input values.json]] [--json]',
-  options: { table: { type: 'boolean' }, quantize: { type: 'boolean' }, input: { type: 'string' } },
+  arguments: [{ name: 'name', optional: true, description: 'an element format (--table) or an MX format (--quantize); none: list the formats' }],
+  options: {
+    table: { type: 'boolean', description: 'print every code of an element format and its value' },
+    quantize: { type: 'boolean', description: 'quantize values with an MX format: E8M0 block scales, codes, dequantized values' },
+    input: { type: 'string', placeholder: 'file', defaultText: 'standard input', description: 'values for --quantize: a JSON array of numbers (null for NaN)' },
+  },
+  examples: ['lowbit formats', 'lowbit formats fp8_e4m3 --table', "echo '[0.1, -2, 3.5]' | lowbit formats mxfp4 --quantize --json"],
   async run(ctx) {
     const name = ctx.positionals[0];
     if (!name) {
@@ -38,7 +43,7 @@ export const formatsCommand: Command = {
     }
     if (ctx.values.quantize) {
       if (!(MX_FORMATS as string[]).includes(name)) throw new LowbitError('E_FORMAT', `--quantize takes an MX format (${MX_FORMATS.join(', ')}), got "${name}"`);
-      const values = readValues(ctx.values.input as string | undefined);
+      const values = readValues(ctx.values.input);
       const t = quantizeMx(values, { format: name as MxFormatName });
       const back = dequantizeMx(t);
       ctx.print(`${name}: ${values.length} values, ${t.scales.length} blocks of 32`);
@@ -53,4 +58,4 @@ export const formatsCommand: Command = {
     for (const r of rows) ctx.print(`  ${r.hex}  ${r.value}`);
     return { format: name, bits: f.bits, max: f.max, codes: rows };
   },
-};
+});

@@ -1,40 +1,42 @@
-import { generate } from '@lowbit/runtime';
-import type { LlamaModel } from '@lowbit/runtime';
-import { type Command, type CommandContext, intOption, numberOption } from '../command.js';
-import { threadOption, withModel } from '../model-arg.js';
+import { type LlamaModel, generate } from '@lowbit/runtime';
+import { type CommandContext, defineCommand } from '../command.js';
+import { MODEL_ARGUMENT, threadOption, withModel } from '../model-arg.js';
 
-export const generateCommand: Command = {
+const options = {
+  prompt: { type: 'string', short: 'p', default: 'Once upon a time', placeholder: 'text', description: 'the text to continue' },
+  n: { type: 'integer', short: 'n', default: 64, min: 1, description: 'tokens to generate (fewer if the model context fills)' },
+  temp: { type: 'number', default: 0, min: 0, description: 'sampling temperature; 0 = greedy (argmax)' },
+  'top-p': { type: 'number', default: 1, above: 0, max: 1, placeholder: 'p', description: 'nucleus sampling: sample from the smallest set of tokens holding probability p (1 = all)' },
+  seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, defaultText: 'time of day', description: 'random seed for sampling (temp > 0)' },
+  ...threadOption,
+} as const;
+
+export const generateCommand = defineCommand({
   name: 'generate',
   summary: 'stream text from a prompt (--temp 0: greedy)',
-  usage: 'lowbit generate [model.gguf | model.safetensors | hf-dir] --prompt "Once upon a time" [-n 64] [--temp 0] [--top-p 0.9] [--seed 1] [--threads 1] [--json]',
-  options: {
-    prompt: { type: 'string', short: 'p' },
-    n: { type: 'string', short: 'n' },
-    temp: { type: 'string' },
-    'top-p': { type: 'string' },
-    seed: { type: 'string' },
-    ...threadOption,
-  },
+  arguments: [MODEL_ARGUMENT],
+  options,
+  examples: ['lowbit generate --prompt "Once upon a time" -n 64', 'lowbit generate model.gguf -p "The cat" -n 100 --temp 0.8 --top-p 0.9 --seed 1'],
   async run(ctx) {
     return withModel(ctx, (model) => run(ctx, model));
   },
-};
+});
 
-function run(ctx: CommandContext, model: LlamaModel) {
-  const prompt = (ctx.values.prompt as string | undefined) ?? 'Once upon a time';
+function run(ctx: CommandContext<typeof options>, model: LlamaModel) {
+  const { prompt, n } = ctx.values;
   ctx.write(prompt);
   const r = generate(model, prompt, {
-    steps: intOption(ctx, 'n', 64),
-    temperature: numberOption(ctx, 'temp', 0),
-    topP: numberOption(ctx, 'top-p', 0),
-    seed: intOption(ctx, 'seed', Date.now() % 2 ** 31),
-    onToken: (id, text) => {
+    steps: n,
+    temperature: ctx.values.temp,
+    topP: ctx.values['top-p'],
+    seed: ctx.values.seed ?? Date.now() % 2 ** 31,
+    onToken: (_id, text) => {
       ctx.write(text);
       ctx.emit({ type: 'token', text });
     },
   });
   ctx.write('\n');
-  if (r.stopReason === 'context') ctx.warn(`stopped after ${r.tokens.length} of ${intOption(ctx, 'n', 64)} tokens: the model's context of ${model.config.contextLength} tokens is full`);
+  if (r.stopReason === 'context') ctx.warn(`stopped after ${r.tokens.length} of ${n} tokens: the model's context of ${model.config.contextLength} tokens is full`);
   const decodeTps = r.tokens.length / Math.max(r.decodeSeconds, 1e-9);
   return { model: model.name, prompt, text: r.text, tokens: r.tokens, promptTokens: r.prompt.length, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, decodeTokensPerSecond: decodeTps, stopReason: r.stopReason };
 }

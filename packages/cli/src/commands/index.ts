@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 import { convertCommand } from './convert.js';
 import { evalCommand } from './eval.js';
+import { exportLayerCommand } from './export-layer.js';
 import { formatsCommand } from './formats.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
@@ -10,5 +11,5 @@ import { quantizeLayerCommand } from './quantize-layer.js';
 import { studyCommand } from './study.js';
 
 export const commands: Command[] = [
-  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, studyCommand,
+  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand,
 ];

@@ -1,15 +1,19 @@
 import { type GgufTensorInfo, LOWBIT_TYPES, bitsPerWeight, isLowbitType, metaValue, readGguf, readSafetensors } from '@lowbit/runtime';
-import type { Command, CommandContext } from '../command.js';
+import { type CommandContext, defineCommand } from '../command.js';
 import { modelPath } from '../model-arg.js';
+import { checkInputFile } from '../paths.js';
 
-export const inspectCommand: Command = {
+export const inspectCommand = defineCommand({
   name: 'inspect',
   summary: 'metadata, tensors, types, sizes and bits per weight of a GGUF or safetensors file',
-  usage: 'lowbit inspect [file.gguf | file.safetensors] [--json]',
+  arguments: [{ name: 'file', optional: true, description: 'a .gguf or .safetensors file (default: the embedded stories260K model)' }],
   options: {},
+  examples: ['lowbit inspect', 'lowbit inspect model.gguf --json', 'lowbit inspect hf-dir/model.safetensors'],
   async run(ctx) {
-    if (ctx.positionals[0]?.endsWith('.safetensors')) return inspectSafetensors(ctx, ctx.positionals[0]);
-    const file = await readGguf(modelPath(ctx.positionals[0]));
+    const path = modelPath(ctx.positionals[0]);
+    checkInputFile(path, 'a .gguf or .safetensors file (for a Hugging Face directory, name its model.safetensors)');
+    if (path.endsWith('.safetensors')) return inspectSafetensors(ctx, path);
+    const file = await readGguf(path);
     await file.source.close();
     const metadata: Record<string, unknown> = {};
     for (const key of file.metadata.keys()) {
@@ -29,7 +33,7 @@ export const inspectCommand: Command = {
     for (const t of tensors) ctx.print(`  ${t.name.padEnd(28)} ${t.type.padEnd(5)} [${t.shape.join(', ')}] ${t.bytes} B ${bpw(t.bitsPerWeight)} b/w${t.lowbit ? ` (${t.lowbit})` : ''}`);
     return { file: file.source.name, version: file.version, alignment: file.alignment, metadata, tensors, weights, bytes, bitsPerWeight: (bytes * 8) / weights };
   },
-};
+});
 
 /** What a lowbit tensor type's name does not say: INT-k grouping, zero points, act-order map; MX block scales. */
 function lowbitDetail(t: GgufTensorInfo): string {

@@ -1,12 +1,18 @@
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
-import { quantizeModel } from '@lowbit/quantizers';
+import { type ModelQuantizeOptions, QUANTIZE_DEFAULTS, quantizeModel } from '@lowbit/quantizers';
 import { LowbitError, perplexity, saveModel, saveModelSafetensors } from '@lowbit/runtime';
-import { type Command, UsageError, intOption, numberOption } from '../command.js';
-import { textPath, threadOption, withModel } from '../model-arg.js';
+import { UsageError, defineCommand } from '../command.js';
+import { MODEL_ARGUMENT, ctxOption, textOption, textPath, threadOption, withModel } from '../model-arg.js';
+import { checkOutputFile } from '../paths.js';
+import { formatPerplexity } from './eval.js';
+import { quantizerOptions } from './quantizer-options.js';
 
-const FORMATS = ['int2', 'int3', 'int4', 'int5', 'int6', 'int8', 'q4_0', 'q4_1', 'q8_0', 'mxfp4', 'mxfp6_e2m3', 'mxfp6_e3m2', 'mxfp8_e4m3', 'mxfp8_e5m2', 'mxint8'] as const;
+const INT_FORMATS = ['int2', 'int3', 'int4', 'int5', 'int6', 'int8'] as const;
+const GGML_FORMATS = ['q4_0', 'q4_1', 'q8_0'] as const;
+const MX_FORMATS = ['mxfp4', 'mxfp6_e2m3', 'mxfp6_e3m2', 'mxfp8_e4m3', 'mxfp8_e5m2', 'mxint8'] as const;
+const FORMATS = [...INT_FORMATS, ...GGML_FORMATS, ...MX_FORMATS] as const;
 type FormatArg = (typeof FORMATS)[number];
 
 async function readText(file: string): Promise<string> {
@@ -15,56 +21,66 @@ async function readText(file: string): Promise<string> {
   });
 }
 
-export const quantizeCommand: Command = {
+const options = {
+  ...quantizerOptions,
+  format: { type: 'string', choices: FORMATS, default: `int${QUANTIZE_DEFAULTS.bits}`, description: 'INT-k grid, llama.cpp block type (q*), or OCP MX format (mx*)' },
+  smooth: { type: 'number', min: 0, max: 1, placeholder: 'alpha', defaultText: 'off', description: 'SmoothQuant migration strength α, folded into the norms before quantizing' },
+  adadim: { type: 'boolean', description: 'AdaDim: per layer, groups along inputs or outputs, whichever has the lower output error (INT-k)' },
+  'clip-search': { type: 'boolean', description: 'Q-Rater clipping search per layer, ratios 1..0.6 (INT-k)' },
+  'clip-criterion': { type: 'string', choices: ['output', 'loss'], defaultText: 'output', description: "what the clipping search minimizes: the layer's output error or the model's calibration loss (implies --clip-search)" },
+  calib: { type: 'string', placeholder: 'file', defaultText: 'embedded TinyStories train excerpt', description: 'calibration text, one document per line' },
+  'calib-windows': { type: 'integer', min: 1, default: QUANTIZE_DEFAULTS.maxWindows, description: 'calibration windows of --ctx tokens taken from --calib' },
+  ...textOption,
+  ...ctxOption,
+  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the quantized model: .gguf (ggml blocks or lowbit tensor types) or .safetensors (INT-k as a GPTQ checkpoint, MX)' },
+  ...threadOption,
+} as const;
+
+export const quantizeCommand = defineCommand({
   name: 'quantize',
   summary: 'post-training quantization of a whole model (RTN or GPTQ, layer by layer on calibration text), perplexity before and after',
-  usage: 'lowbit quantize [model.gguf] --method rtn|gptq --format int2..int8|q4_0|q4_1|q8_0|mxfp4|mxfp6_e2m3|mxint8|... [--group 32] [--act-order] [--static-groups] [--asym] [--damp 0.01] [--smooth 0.5] [--adadim] [--clip-search] [--clip-criterion output|loss] [--calib train.txt] [--calib-windows 32] [--text valid.txt] [--ctx 256] [--out model.q.gguf|model.safetensors] [--json]',
-  options: {
-    method: { type: 'string' }, format: { type: 'string' }, group: { type: 'string' },
-    'act-order': { type: 'boolean' }, 'static-groups': { type: 'boolean' }, asym: { type: 'boolean' }, damp: { type: 'string' },
-    smooth: { type: 'string' }, adadim: { type: 'boolean' }, 'clip-search': { type: 'boolean' }, 'clip-criterion': { type: 'string' },
-    calib: { type: 'string' }, 'calib-windows': { type: 'string' }, text: { type: 'string' }, ctx: { type: 'string' }, out: { type: 'string' },
-    ...threadOption,
-  },
+  arguments: [MODEL_ARGUMENT],
+  options,
+  examples: [
+    'lowbit quantize --method gptq --format int3 --group 32 --out m.gguf',
+    'lowbit quantize --format int4 --group 128 --act-order --out m.safetensors',
+    'lowbit quantize model.gguf --method gptq --format q4_0 --act-order --static-groups --out m.q4_0.gguf',
+    'lowbit quantize --method rtn --format int3 --group 0 --adadim --clip-search',
+  ],
   async run(ctx) {
-    const method = (ctx.values.method as string | undefined) ?? 'gptq';
-    if (method !== 'rtn' && method !== 'gptq') throw new UsageError(`--method must be rtn or gptq, got "${method}"`);
-    const format = ((ctx.values.format as string | undefined) ?? 'int4') as FormatArg;
-    if (!FORMATS.includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
-    const ggml = format.startsWith('q');
-    const mx = format.startsWith('mx');
-    const out = ctx.values.out as string | undefined;
+    const v = ctx.values;
+    const format = v.format as FormatArg;
+    const ggml = (GGML_FORMATS as readonly string[]).includes(format);
+    const mx = (MX_FORMATS as readonly string[]).includes(format);
+    const { out } = v;
+    if (out) checkOutputFile(out);
     if (out && !out.endsWith('.gguf') && !out.endsWith('.safetensors')) throw new UsageError(`--out must name a .gguf or .safetensors file, got "${out}"`);
     if (out?.endsWith('.safetensors') && ggml) {
       throw new LowbitError('E_UNSUPPORTED', `--format ${format} is a llama.cpp block type with no safetensors layout; write it to a .gguf file, or pick an INT-k or MX format for ${out}`);
     }
-    const group = intOption(ctx, 'group', 32);
-    // SmoothQuant strength α (paper eq. 4), folded into the norms before quantizing
-    const smooth = ctx.values.smooth === undefined ? undefined : numberOption(ctx, 'smooth', 0.5);
-    if (smooth !== undefined && !(smooth >= 0 && smooth <= 1)) throw new UsageError(`--smooth must be in [0, 1], got ${ctx.values.smooth}`);
-    const clipCriterion = (ctx.values['clip-criterion'] as string | undefined) ?? 'output';
-    if (clipCriterion !== 'output' && clipCriterion !== 'loss') throw new UsageError(`--clip-criterion must be output or loss, got "${clipCriterion}"`);
-    const clipSearch = Boolean(ctx.values['clip-search']) || ctx.values['clip-criterion'] !== undefined;
-    const ctxLen = intOption(ctx, 'ctx', 256);
-    const calibFile = (ctx.values.calib as string | undefined) ?? fileURLToPath(calibrationTextUrl);
-    const validFile = textPath(ctx.values.text as string | undefined);
+    if ((ggml || mx) && (v.adadim || v['clip-search'] || v['clip-criterion'])) throw new UsageError(`--adadim, --clip-search and --clip-criterion are for INT-k formats, not ${format}`);
+    const clipCriterion = v['clip-criterion'] ?? 'output';
+    const clipSearch = v['clip-search'] || v['clip-criterion'] !== undefined;
+    const calibFile = v.calib ?? fileURLToPath(calibrationTextUrl);
+    const validFile = textPath(v.text);
     const [calibration, valid] = [await readText(calibFile), await readText(validFile)];
     const t0 = performance.now();
     return withModel(ctx, async (model) => {
-      const before = perplexity(model, valid, { ctx: ctxLen, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') }).perplexity;
-      const r = quantizeModel(model, {
-        method, format: ggml || mx ? (format as 'q4_0' | 'mxfp4') : 'int', bits: ggml || mx ? 0 : Number(format.slice(3)),
-        group: ggml || mx ? 32 : group, symmetric: !ctx.values.asym, actOrder: Boolean(ctx.values['act-order']), staticGroups: Boolean(ctx.values['static-groups']),
-        damp: numberOption(ctx, 'damp', 0.01), calibration, ctx: ctxLen, maxWindows: intOption(ctx, 'calib-windows', 32),
-        smooth, adaDim: Boolean(ctx.values.adadim), clipSearch, clipCriterion,
-        includeOutput: ggml, onLayer: (l, d, t) => ctx.progress(d, t, `${method} ${l.name}`),
-      });
-      const after = perplexity(model, valid, { ctx: ctxLen, onProgress: (d, t) => ctx.progress(d, t, 'eval quantized') }).perplexity;
+      const before = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') });
+      const common = {
+        method: v.method, actOrder: v['act-order'], staticGroups: v['static-groups'], damp: v.damp, calibration, ctx: v.ctx, maxWindows: v['calib-windows'],
+        smooth: v.smooth, includeOutput: ggml, onLayer: (l: { name: string }, d: number, t: number) => ctx.progress(d, t, `${v.method} ${l.name}`),
+      };
+      const o: ModelQuantizeOptions = ggml || mx
+        ? { ...common, format: format as 'q4_0' | 'mxfp4' }
+        : { ...common, format: 'int', bits: Number(format.slice(3)), group: v.group, symmetric: !v.asym, adaDim: v.adadim, clipSearch, clipCriterion };
+      const r = quantizeModel(model, o);
+      const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval quantized') });
       let bytes: number | null = null;
       if (out) {
         if (out.endsWith('.safetensors')) {
           // INT-k in the GPTQ checkpoint layout (f16 scales, as GPTQ loaders expect), MX in lowbit's layout
-          await saveModelSafetensors(model, out, { packed: r.packed, damp: numberOption(ctx, 'damp', 0.01), staticGroups: Boolean(ctx.values['static-groups']) });
+          await saveModelSafetensors(model, out, { packed: r.packed, damp: v.damp, staticGroups: v['static-groups'] });
         } else if (ggml) {
           // Layers with no block type (rows not a multiple of 32) stay F32, so the file evaluates exactly as
           // the perplexity printed here (stored F16, as llama.cpp's quantizer falls back, stories260K's
@@ -78,10 +94,17 @@ export const quantizeCommand: Command = {
         bytes = (await stat(out)).size;
       }
       const seconds = (performance.now() - t0) / 1000;
-      const extras = [smooth !== undefined ? `SmoothQuant α=${smooth}` : '', ctx.values.adadim ? 'AdaDim' : '', clipSearch ? `clip search (${clipCriterion})` : ''].filter(Boolean).join(', ');
-      ctx.print(`${method} ${format}${ggml || mx ? '' : ` ${group ? `g${group}` : 'per-channel'}`}${extras ? ` + ${extras}` : ''}: perplexity ${before.toFixed(4)} -> ${after.toFixed(4)} on ${validFile}`);
-      ctx.print(`  ${r.layers.length} layers quantized, ${r.bitsPerWeight.toFixed(3)} bits/weight (quantized layers), ${r.seconds.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all${out ? `; wrote ${out} (${bytes} bytes)` : ''}`);
-      return { method, format, group, smooth: smooth ?? null, adadim: Boolean(ctx.values.adadim), clip_search: clipSearch ? clipCriterion : null, perplexity_before: before, perplexity_after: after, bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: r.seconds, seconds, out: out ?? null, bytes };
+      const grouping = ggml || mx ? '' : ` ${v.group ? `g${v.group}` : 'per-channel'} ${v.asym ? 'asym' : 'sym'}`;
+      const extras = [v.smooth !== undefined ? `SmoothQuant α=${v.smooth}` : '', v.adadim ? 'AdaDim' : '', clipSearch ? `clip search (${clipCriterion})` : ''].filter(Boolean).join(', ');
+      ctx.print(`${v.method} ${format}${grouping}${extras ? ` + ${extras}` : ''} on ${model.name}`);
+      ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
+      ctx.print(`  ${r.layers.length} layers quantized, ${r.bitsPerWeight.toFixed(3)} bits/weight (quantized layers), ${r.seconds.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all`);
+      ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written: the quantized model lived in memory only (give --out m.gguf or --out m.safetensors to keep it)');
+      return {
+        method: v.method, format, group: ggml || mx ? 32 : v.group, symmetric: ggml || mx ? null : !v.asym, smooth: v.smooth ?? null, adadim: v.adadim, clip_search: clipSearch ? clipCriterion : null,
+        perplexity_before: before.perplexity, perplexity_before_stderr: before.stderr, perplexity_after: after.perplexity, perplexity_after_stderr: after.stderr,
+        bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: r.seconds, seconds, out: out ?? null, bytes,
+      };
     });
   },
-};
+});
