@@ -28,7 +28,7 @@ async function roundTrip(args: string[], out: string): Promise<{ inMemory: numbe
 }
 
 describe('lowbit quantize --out with lowbit tensor types', () => {
-  it('GPTQ int3 g32 → .gguf: LB_INT3 tensors, eval of the file = the in-memory perplexity, inspect names the type, llama.cpp refuses it', async () => {
+  it('GPTQ int3 g32 → .gguf: LB_INT3 tensors, eval of the file = the in-memory perplexity, inspect names the type, llama.cpp refuses it', async (ctx) => {
     const out = join(dir, 'int3.gguf');
     const r = await roundTrip(['--format', 'int3', '--group', '32'], out);
     // the file runs the codes on the formats' packed GEMV (f32 activations), in memory they were
@@ -61,8 +61,7 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
       const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
       llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.warn, logger: (_level, message) => logs.push(message), progressLogs: false });
     } catch (e) {
-      console.warn(`SKIPPED llama.cpp refusal check: node-llama-cpp cannot load its prebuilt llama.cpp here: ${(e as Error).message}`);
-      return;
+      return ctx.skip(`llama.cpp refusal not checked: node-llama-cpp cannot load its prebuilt llama.cpp here: ${(e as Error).message}`);
     }
     try {
       // node-llama-cpp sizes every tensor through ggml before loading, and ggml has no size for type 1027
@@ -72,7 +71,7 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
       // llama.cpp's own loader (the native model class that loadModel wraps, without the JS pre-check):
       // gguf_init reads the tensor index and refuses the type id, naming tensor and type
       const bindings = (llama as unknown as { _bindings?: { AddonModel?: new (path: string, o: object) => { init(): Promise<boolean>; dispose(): Promise<void> } } })._bindings;
-      if (!bindings?.AddonModel) return console.warn('SKIPPED llama.cpp native loader check: node-llama-cpp internals changed');
+      if (!bindings?.AddonModel) return ctx.skip('llama.cpp native loader not checked: node-llama-cpp internals changed');
       const native = new bindings.AddonModel(out, { addonExports: bindings, gpuLayers: 0, useMmap: false, checkTensors: false });
       expect(await native.init()).toBe(false);
       // llama.cpp logs from its own thread; node-llama-cpp hands the lines to JS asynchronously, so

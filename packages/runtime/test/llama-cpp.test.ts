@@ -52,7 +52,7 @@ describe('lowbit vs llama.cpp on stories260K', () => {
   });
 
   it('tokenizes every line of the validation text identically', async (t) => {
-    if (!llamaLib) return t.skip();
+    if (!llamaLib) return t.skip(skipReason);
     const lm = await llamaLib.loadModel({ modelPath: modelFile });
     for (const line of validLines) expect(ours.tokenizer.encode(line)).toEqual(Array.from(lm.tokenize(line)) as number[]);
     expect(ours.tokenizer.bos).toBe(lm.tokens.bos as number | null);
@@ -60,7 +60,7 @@ describe('lowbit vs llama.cpp on stories260K', () => {
   });
 
   it('greedy generation from "Once upon a time" is equal for 64 tokens', async (t) => {
-    if (!llamaLib) return t.skip();
+    if (!llamaLib) return t.skip(skipReason);
     const lm = await llamaLib.loadModel({ modelPath: modelFile });
     const ctx = await lm.createContext({ contextSize: 256, threads: 1 });
     const prompt = ours.tokenizer.encode('Once upon a time', { bos: true });
@@ -76,7 +76,7 @@ describe('lowbit vs llama.cpp on stories260K', () => {
   });
 
   it('F32: next-token log-probs agree within 1e-3 (max) on 300 positions', async (t) => {
-    if (!llamaLib) return t.skip();
+    if (!llamaLib) return t.skip(skipReason);
     const s = stats(await logProbDiffs(modelFile, ours, evalIds(ours, 301)));
     console.log('log-prob |Δ| vs llama.cpp, F32:', s);
     // both compute in f32 with different summation orders: measured max 1.4e-5, mean 1.4e-6
@@ -85,8 +85,8 @@ describe('lowbit vs llama.cpp on stories260K', () => {
     expect(s.mean).toBeLessThan(1e-4);
   });
 
-  it.each(['Q8_0', 'Q4_0'] as const)('%s written by lowbit, run by both on packed weights: log-probs agree', async (type) => {
-    if (!llamaLib) return; // skipped: the reason was printed in beforeAll
+  it.for(['Q8_0', 'Q4_0'] as const)('%s written by lowbit, run by both on packed weights: log-probs agree', async (type, t) => {
+    if (!llamaLib) return t.skip(skipReason);
     const path = join(dir, `stories260K-${type}.gguf`);
     const q = await loadModel(path);
     const ids = evalIds(q, 301);

@@ -41,6 +41,7 @@ function rand(len: number, scale: number, offset = 0): Float32Array {
 }
 
 let llamaLib: LlamaCpp | undefined;
+let llamaSkip = '';
 const path = join(dir, 'qwen2.gguf');
 const llama3Path = join(dir, 'llama-bpe.gguf');
 
@@ -73,7 +74,7 @@ beforeAll(async () => {
   l3.set('tokenizer.ggml.pre', gguf.str('llama-bpe'));
   l3.set('llama.rope.dimension_count', gguf.u32(HD));
   await writeGguf(llama3Path, l3, t.filter((x) => !x.name.endsWith('.bias')));
-  llamaLib = (await openLlamaCpp('qwen2 llama.cpp cross-check')).llama;
+  ({ llama: llamaLib, skipReason: llamaSkip } = await openLlamaCpp('qwen2 llama.cpp cross-check'));
 });
 afterAll(async () => {
   await llamaLib?.dispose();
@@ -81,7 +82,7 @@ afterAll(async () => {
 
 describe('qwen2 GGUF vs llama.cpp', () => {
   it('tokenizes identically and agrees on next-token log-probs (NEOX RoPE, biases, GQA)', async (c) => {
-    if (!llamaLib) return c.skip();
+    if (!llamaLib) return c.skip(llamaSkip);
     const model = await loadModel(path);
     const lm = await llamaLib.loadModel({ modelPath: path });
     const text = 'the 12345 cats sat in the sun,\nthen ran. The END!';
@@ -96,7 +97,7 @@ describe('qwen2 GGUF vs llama.cpp', () => {
 
 describe('Llama-3 style GGUF (llama architecture, byte-level BPE, llama-bpe pre-tokenizer) vs llama.cpp', () => {
   it('splits case-insensitive contractions and 3-digit groups like llama.cpp', async (c) => {
-    if (!llamaLib) return c.skip();
+    if (!llamaLib) return c.skip(llamaSkip);
     const model = await loadModel(llama3Path);
     const lm = await llamaLib.loadModel({ modelPath: llama3Path });
     for (const text of ["IT'S 1234567 the sun's 42", 'the  \n\n then\tin 9', 'Öl über 3.14159 — ok']) {
@@ -108,7 +109,7 @@ describe('Llama-3 style GGUF (llama architecture, byte-level BPE, llama-bpe pre-
 
 describe('Llama-3 style model through a Hugging Face directory', () => {
   it("exportHfModel writes a byte-level tokenizer.json that Hugging Face's tokenizers.js reads as llama.cpp tokenizes the GGUF; the loaded directory saves as a GGUF llama.cpp runs", async (c) => {
-    if (!llamaLib) return c.skip();
+    if (!llamaLib) return c.skip(llamaSkip);
     const hfDir = join(dir, 'llama3-hf');
     await exportHfModel(llama3Path, hfDir);
     const tj = JSON.parse(readFileSync(join(hfDir, 'tokenizer.json'), 'utf8'));
