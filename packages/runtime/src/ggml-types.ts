@@ -1,5 +1,6 @@
 // ggml tensor types as GGUF stores them (ggml.h `enum ggml_type`). Ids of every type llama.cpp has
 // defined are named, so an unsupported file says which type it holds instead of "type 12".
+import { intSections } from '@lowbit/formats';
 import { LowbitError } from '@lowbit/kernels';
 
 export const GGML_TYPE_NAMES: Record<number, string> = {
@@ -120,11 +121,25 @@ export function lowbitSections(type: LowbitTensorType, shape: readonly number[],
   if (groupLike && !(Number.isInteger(params.group) && params.group > 0)) throw new LowbitError('E_BAD_FILE', `${where}: group ${params.group} is not a positive integer`);
   if (!['tensor', 'per-oc', 'per-ic', 'group-cols', 'group-rows'].includes(params.granularity)) throw new LowbitError('E_BAD_FILE', `${where}: unknown granularity "${params.granularity}"`);
   if (params.g_idx && params.granularity !== 'group-cols') throw new LowbitError('E_BAD_FILE', `${where}: g_idx needs granularity group-cols`);
-  const scalesAt = Math.ceil(codes / 4) * 4;
-  const ns = scaleCount(params, rows, cols);
-  const zerosAt = params.symmetric ? -1 : scalesAt + 4 * ns;
-  const gIdxAt = params.g_idx ? scalesAt + 4 * ns * (params.symmetric ? 1 : 2) : -1;
-  return { codes, scalesAt, scales: ns, zerosAt, gIdxAt, total: scalesAt + 4 * ns * (params.symmetric ? 1 : 2) + (params.g_idx ? 4 * cols : 0) };
+  // formats' stored INT-k layout: fp16 scales, zeros packed at the code width, a packed group index
+  const s = intSections({ rows, cols, bits: info.bits, count: scaleCount(params, rows, cols), symmetric: params.symmetric, group: params.group, gIdx: params.g_idx });
+  return { codes, scalesAt: s.scalesAt, scales: s.scales, zerosAt: s.zerosAt, gIdxAt: s.gIdxAt, total: s.total };
+}
+
+/**
+ * The lowbit format version whose LB_INT* layout this code reads (`lowbit.format_version`):
+ * version 2 stores fp16 scales and packed zero points; version 1 stored f32 scales and f32 zeros.
+ */
+export const LOWBIT_INT_LAYOUT_VERSION = 2;
+
+/** Throws unless a file's `lowbit.format_version` holds LB_INT* tensors in the layout this code reads. */
+export function checkLowbitIntVersion(version: unknown, where: string): void {
+  const v = typeof version === 'bigint' ? Number(version) : typeof version === 'string' ? Number(version) : version;
+  if (v === LOWBIT_INT_LAYOUT_VERSION) return;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v < LOWBIT_INT_LAYOUT_VERSION) {
+    throw new LowbitError('E_UNSUPPORTED', `${where}: written by lowbit format version ${v}, whose LB_INT* tensors hold f32 scales and f32 zero points; this lowbit reads version ${LOWBIT_INT_LAYOUT_VERSION} (fp16 scales, packed zero points): quantize the model again`);
+  }
+  throw new LowbitError('E_BAD_FILE', `${where}: LB_INT* tensors need lowbit.format_version ${LOWBIT_INT_LAYOUT_VERSION}, the file says ${JSON.stringify(typeof version === 'bigint' ? String(version) : version) ?? 'nothing'}`);
 }
 
 /** Bytes of a tensor of `shape` (ggml order: shape[0] is the row length) stored as `type`. */

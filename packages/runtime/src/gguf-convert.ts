@@ -17,7 +17,7 @@ import { SpmTokenizer, TokenType } from './tokenizer-spm.js';
 const FILE_TYPE: Record<GgmlTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32 };
 
 /** GGUF metadata of files holding lowbit tensor types (README "lowbit tensor types in GGUF"). */
-export const LOWBIT_FORMAT_VERSION = 1;
+export const LOWBIT_FORMAT_VERSION = 2; // 2: LB_INT* with fp16 scales and packed zeros (ggml-types LOWBIT_INT_LAYOUT_VERSION)
 
 /**
  * The type a tensor gets when a file is quantized to `target`: matrices take `target`; vectors

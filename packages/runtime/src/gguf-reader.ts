@@ -4,7 +4,7 @@
 // file handle, and errors that name the file and tensor. The format is small enough to own.
 import { LowbitError } from '@lowbit/kernels';
 import { type ByteSource, fileSource } from './byte-source.js';
-import { type LowbitIntParams, type TensorType, LOWBIT_TYPES, isLowbitType, tensorBytes, tensorTypeOf } from './ggml-types.js';
+import { type LowbitIntParams, type TensorType, LOWBIT_TYPES, checkLowbitIntVersion, isLowbitType, tensorBytes, tensorTypeOf } from './ggml-types.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -41,6 +41,7 @@ export function lowbitParamsKey(tensor: string): string {
 
 function lowbitParams(metadata: Map<string, GgufValue>, type: TensorType, tensor: string, where: string): LowbitIntParams | undefined {
   if (!isLowbitType(type) || LOWBIT_TYPES[type].kind !== 'int') return undefined;
+  checkLowbitIntVersion(metadata.get('lowbit.format_version')?.value, where);
   const v = metadata.get(lowbitParamsKey(tensor));
   if (!v || typeof v.value !== 'string') throw new LowbitError('E_BAD_FILE', `${where}: ${type} needs metadata ${lowbitParamsKey(tensor)} (a JSON string)`);
   try {

@@ -1,10 +1,11 @@
 // lowbit's packed tensor types as bytes in a model file (GGUF types LB_INT*, LB_MX*; the safetensors
 // lowbit layout uses the same sections). Layouts are in the README ("lowbit tensor types in GGUF"):
-// INT-k: codes (rows × ⌈cols·k/8⌉, int-k convention, rows byte-aligned) | pad to 4 | f32 scales |
-// f32 zeros (asymmetric) | i32 g_idx [cols] (act-order groups). MX: codes at the element width
-// (rows × ⌈cols·bits/8⌉) | E8M0 scales (rows × ⌈cols/32⌉). Little-endian throughout.
+// INT-k (format version 2, @lowbit/formats intSections): codes (rows × ⌈cols·k/8⌉, int-k convention,
+// rows byte-aligned) | pad to 2 | fp16 scales | zeros packed at k bits (asymmetric) | g_idx packed at
+// ⌈log2 ⌈cols/group⌉⌉ bits (act-order groups). MX: codes at the element width (rows × ⌈cols·bits/8⌉)
+// | E8M0 scales (rows × ⌈cols/32⌉). Little-endian throughout.
 import { LowbitError } from '@lowbit/kernels';
-import { type MxFormatName, type MxTensor, type PackedIntTensor, dequantizeMx, readBits, rowBytes, validatePacked, writeBits } from '@lowbit/formats';
+import { type MxFormatName, type MxTensor, type PackedIntTensor, decodeIntStorage, dequantizeMx, encodeIntStorage, readBits, rowBytes, validatePacked, writeBits } from '@lowbit/formats';
 import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType, lowbitSections } from './ggml-types.js';
 
 /**
@@ -57,7 +58,6 @@ export function encodeLowbit(t: StoredLayer, where = 'tensor'): { type: LowbitTe
   const [rows, cols] = t.shape;
   const s = lowbitSections(type, [cols, rows], params, where);
   const out = new Uint8Array(s.total);
-  const view = new DataView(out.buffer);
   if (t.kind === 'mx-rows') {
     checkMxRows(where, t);
     const bits = MX_BITS[t.format];
@@ -67,11 +67,9 @@ export function encodeLowbit(t: StoredLayer, where = 'tensor'): { type: LowbitTe
     return { type, bytes: out };
   }
   validatePacked(where, t);
-  out.set(t.codes, 0);
-  t.scales.forEach((v, i) => view.setFloat32(s.scalesAt + 4 * i, v, true));
-  if (t.zeros) t.zeros.forEach((v, i) => view.setFloat32(s.zerosAt + 4 * i, v, true));
-  if (t.gIdx) t.gIdx.forEach((v, i) => view.setInt32(s.gIdxAt + 4 * i, v, true));
-  return { type, params, bytes: out };
+  const bytes = encodeIntStorage(t);
+  if (bytes.byteLength !== s.total) throw new LowbitError('E_SHAPE', `${where}: ${type} layout needs ${s.total} bytes, the tensor encodes to ${bytes.byteLength}`);
+  return { type, params, bytes };
 }
 
 /** A stored layer from its bytes; `shape` in ggml order ([cols, rows]). Every length is checked. */
@@ -81,7 +79,6 @@ export function decodeLowbit(type: LowbitTensorType, shape: readonly number[], p
   const s = lowbitSections(type, shape, params, where);
   if (bytes.byteLength !== s.total) throw new LowbitError('E_SHAPE', `${where}: ${bytes.byteLength} bytes, shape [${shape}] as ${type} needs ${s.total}`);
   const [cols, rows] = shape;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (info.kind === 'mx') {
     const rb = rowBytes(cols, info.bits);
     const codes = new Uint8Array(rows * cols);
@@ -89,13 +86,7 @@ export function decodeLowbit(type: LowbitTensorType, shape: readonly number[], p
     return { kind: 'mx-rows', format: info.mx as MxFormatName, shape: [rows, cols], scales: bytes.slice(s.scalesAt, s.scalesAt + s.scales), codes };
   }
   const p = params as LowbitIntParams;
-  const f32 = (at: number, n: number) => Float32Array.from({ length: n }, (_, i) => view.getFloat32(at + 4 * i, true));
-  const t: PackedIntTensor = {
-    kind: 'int', bits: info.bits, symmetric: p.symmetric, shape: [rows, cols], granularity: p.granularity,
-    group: p.group,
-    scales: f32(s.scalesAt, s.scales), zeros: p.symmetric ? null : f32(s.zerosAt, s.scales), codes: bytes.slice(0, s.codes),
-  };
-  if (p.g_idx) t.gIdx = Int32Array.from({ length: cols }, (_, i) => view.getInt32(s.gIdxAt + 4 * i, true));
+  const t = decodeIntStorage({ rows, cols, bits: info.bits, granularity: p.granularity, group: p.group, count: s.scales, symmetric: p.symmetric, gIdx: p.g_idx }, bytes, where);
   try {
     validatePacked(where, t);
   } catch (e) {

@@ -7,9 +7,9 @@
 import { type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
 import { type PackedIntTensor, readBits, rowBytes, writeBits } from '@lowbit/formats';
 import { bytesSource } from './byte-source.js';
-import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType } from './ggml-types.js';
+import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType, checkLowbitIntVersion } from './ggml-types.js';
 import { dequantize } from './ggml-quants.js';
-import { modelMetadata, storedFromSource } from './gguf-convert.js';
+import { LOWBIT_FORMAT_VERSION, modelMetadata, storedFromSource } from './gguf-convert.js';
 import type { GgufFile, GgufScalar, GgufValue } from './gguf-reader.js';
 import { f16ToF32, f32ToF16 } from './half.js';
 import { ggufToHfName } from './hf-names.js';
@@ -235,7 +235,7 @@ export async function saveModelSafetensors(model: LlamaModel, output: string, op
   };
   const metadata: Record<string, string> = {
     format: 'pt',
-    'lowbit.format_version': '1',
+    'lowbit.format_version': String(LOWBIT_FORMAT_VERSION),
     'lowbit.gguf_metadata': metadataJson(ggufMeta),
   };
   if (quantizeConfig) metadata.quantize_config = JSON.stringify(quantizeConfig);
@@ -358,6 +358,7 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
         const d = Object.hasOwn(lowbit, prefix) ? lowbit[prefix] : undefined;
         if (!isObject(d) || typeof d.type !== 'string' || !Object.hasOwn(LOWBIT_TYPES, d.type) || !Array.isArray(d.shape)) throw new LowbitError('E_BAD_FILE', `${path}: ${prefix}.lowbit_packed has no entry in __metadata__ lowbit.tensors`);
         if (d.shape[0] !== rows || d.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${path}: ${prefix} is [${d.shape}], the config implies [${rows}, ${cols}]`);
+        if (LOWBIT_TYPES[d.type].kind === 'int') checkLowbitIntVersion(meta['lowbit.format_version'], `${path}: ${prefix}`);
         let t = decodeLowbit(d.type, [cols, rows], d.params, await readSafetensorsBytes(st, `${prefix}.lowbit_packed`), `${path}: ${prefix}`);
         if (perm) t = permuteStoredRows(gguf, t, perm);
         w = linearWeightFromPacked(t);

@@ -7,7 +7,7 @@ import { type MxFormatName, type PackedIntTensor, dequantizeInt, quantizeInt, qu
 import { afterAll, describe, expect, it } from 'vitest';
 import { Session } from '../src/forward.js';
 import { LOWBIT_TYPES, bitsPerWeight, tensorTypeOf } from '../src/ggml-types.js';
-import { saveModel } from '../src/gguf-convert.js';
+import { LOWBIT_FORMAT_VERSION, saveModel } from '../src/gguf-convert.js';
 import { lowbitParamsKey, metaValue, readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { writeGguf } from '../src/gguf-writer.js';
 import { type MxRowsTensor, type StoredLayer, decodeLowbit, dequantizeMxRows, encodeLowbit } from '../src/lowbit-tensors.js';
@@ -40,6 +40,14 @@ function mxRows(format: MxFormatName, w: Float32Array, rows: number, cols: numbe
   return { kind: 'mx-rows', format, shape: [rows, cols], scales, codes };
 }
 
+/** binary16 bits → value, written out from IEEE 754's layout (an independent check of the scales section). */
+function halfValue(h: number): number {
+  const e = (h >> 10) & 31;
+  const m = h & 1023;
+  const v = e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15);
+  return h & 0x8000 ? -v : v;
+}
+
 function decode(t: StoredLayer): Float32Array {
   return t.kind === 'mx-rows' ? dequantizeMxRows(t) : dequantizeInt(t);
 }
@@ -67,9 +75,13 @@ describe('lowbit tensor types: byte layouts', () => {
       const e = encodeLowbit(t);
       expect(e.type).toBe(`LB_INT${c.bits}`);
       expect(e.params).toEqual({ granularity: c.granularity, group: t.group, symmetric: c.symmetric, g_idx: false });
-      // codes (rows × ⌈cols·k/8⌉) padded to 4, then f32 scales (and f32 zeros)
+      // codes (rows × ⌈cols·k/8⌉) padded to 2, then fp16 scales (and zeros packed at k bits)
       const codeBytes = rows * Math.ceil((c.cols * c.bits) / 8);
-      expect(e.bytes.byteLength).toBe(Math.ceil(codeBytes / 4) * 4 + t.scales.length * 4 * (c.symmetric ? 1 : 2));
+      expect(e.bytes.byteLength).toBe(Math.ceil(codeBytes / 2) * 2 + t.scales.length * 2 + (c.symmetric ? 0 : Math.ceil((t.scales.length * c.bits) / 8)));
+      // the scales section holds each scale's binary16 bits, little-endian
+      const scalesAt = Math.ceil(codeBytes / 2) * 2;
+      const view = new DataView(e.bytes.buffer, e.bytes.byteOffset);
+      for (const i of [0, t.scales.length - 1]) expect(halfValue(view.getUint16(scalesAt + 2 * i, true))).toBe(t.scales[i]);
       const back = decodeLowbit(e.type, [c.cols, rows], e.params, e.bytes) as PackedIntTensor;
       expect(back.codes).toEqual(t.codes);
       expect(back.scales).toEqual(t.scales);
@@ -88,7 +100,8 @@ describe('lowbit tensor types: byte layouts', () => {
     const withMap: PackedIntTensor = { ...t, gIdx };
     const e = encodeLowbit(withMap);
     expect(e.params?.g_idx).toBe(true);
-    expect(e.bytes.byteLength).toBe(rows * 36 + t.scales.length * 4 + cols * 4);
+    // codes | fp16 scales | the map packed at 2 bits a column (3 groups)
+    expect(e.bytes.byteLength).toBe(rows * 36 + t.scales.length * 2 + (cols * 2) / 8);
     const back = decodeLowbit(e.type, [cols, rows], e.params, e.bytes) as PackedIntTensor;
     expect(back.gIdx).toEqual(gIdx);
     expect(dequantizeInt(back)).toEqual(dequantizeInt(withMap));
@@ -150,7 +163,8 @@ describe('lowbit-typed GGUF files', () => {
     const f = await readGguf(out);
     expect(metaValue(f, 'general.quantized_by')).toBe('lowbit');
     expect(f.metadata.has('general.file_type')).toBe(false); // no llama_ftype describes lowbit types
-    expect(metaValue(f, 'lowbit.format_version')).toBe(1);
+    expect(metaValue(f, 'lowbit.format_version')).toBe(LOWBIT_FORMAT_VERSION);
+    expect(LOWBIT_FORMAT_VERSION).toBe(2); // fp16 scales and packed zeros
     expect(new Set(metaValue(f, 'lowbit.tensor_types') as string[])).toEqual(new Set(['LB_INT3', 'LB_INT2', 'LB_INT5', 'LB_MXFP4', 'LB_MXFP6_E2M3']));
     for (const [name, t] of packed) {
       const info = f.tensors.get(name)!;
@@ -160,7 +174,9 @@ describe('lowbit-typed GGUF files', () => {
     }
     const q = f.tensors.get('blk.0.attn_q.weight')!;
     expect(q.type).toBe('LB_INT3');
-    expect(bitsPerWeight(q.type, q.shape, q.byteLength)).toBe(4); // 3-bit codes + one f32 scale per 32
+    expect(bitsPerWeight(q.type, q.shape, q.byteLength)).toBe(3.5); // 3-bit codes + one fp16 scale per 32
+    const k = f.tensors.get('blk.0.attn_k.weight')!; // INT2 g32 asymmetric
+    expect(bitsPerWeight(k.type, k.shape, k.byteLength)).toBe(2 + 16 / 32 + 2 / 32); // + a 2-bit zero per 32
     expect(f.tensors.get('output.weight')!.type).toBe('F32');
     await f.source.close();
 
@@ -235,12 +251,21 @@ describe('lowbit-typed GGUF files', () => {
     const t = packed.get('blk.0.attn_q.weight')!;
     const e = encodeLowbit(t);
     const noKey = join(dir, 'nokey.gguf');
-    await writeGguf(noKey, new Map(), [{ name: 'w', shape: [64, 64], type: e.type, params: e.params, data: e.bytes }]);
+    const v2 = new Map([['lowbit.format_version', { type: 4 as const, value: 2 }]]);
+    await writeGguf(noKey, v2, [{ name: 'w', shape: [64, 64], type: e.type, params: e.params, data: e.bytes }]);
     const bytes = readFileSync(noKey);
     const at = bytes.indexOf('lowbit.tensor.w');
     bytes[at + 'lowbit.tensor.'.length] = 'v'.charCodeAt(0);
     writeFileSync(noKey, bytes);
     await expect(readGguf(noKey)).rejects.toThrow(/tensor w: LB_INT3 needs metadata lowbit\.tensor\.w/);
+
+    // LB_INT tensors of format version 1 (f32 scales and zeros) are refused by name, as is a file without a version
+    const v1 = join(dir, 'v1.gguf');
+    await writeGguf(v1, new Map([['lowbit.format_version', { type: 4 as const, value: 1 }]]), [{ name: 'w', shape: [64, 64], type: e.type, params: e.params, data: e.bytes }]);
+    await expect(readGguf(v1)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/tensor w: written by lowbit format version 1, .*f32 scales.*quantize the model again/) });
+    const none = join(dir, 'noversion.gguf');
+    await writeGguf(none, new Map(), [{ name: 'w', shape: [64, 64], type: e.type, params: e.params, data: e.bytes }]);
+    await expect(readGguf(none)).rejects.toMatchObject({ code: 'E_BAD_FILE', message: expect.stringMatching(/tensor w: LB_INT\* tensors need lowbit\.format_version 2/) });
     model.free();
   });
 });
