@@ -13,13 +13,13 @@
 // layer is dequantized to f32 just before it is quantized, and replaced by int4 (keepPacked).
 // --quick (2 blocks) or --blocks N stops after N transformer blocks. Calibration caches each window's
 // residual stream at the current block's input (quantizeModel's default), so a pass runs one block.
-import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resourceUsage } from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
-import { loadModel } from '@lowbit/runtime';
+import { loadModel, writeTextAtomic } from '@lowbit/runtime';
 import { quantizeModel } from '@lowbit/quantizers';
 
 const argv = process.argv.slice(2);
@@ -86,7 +86,5 @@ for (const method of methods) {
   results[method] = { model: model.name, loadSeconds: loadS, afterLoad: mLoaded, layers: rows, totalSeconds: total, quantizeSeconds: q, end };
   model.free();
 }
-if (jsonOut) {
-  writeFileSync(`${jsonOut}.tmp-${process.pid}`, `${JSON.stringify({ date: new Date().toISOString(), windows, ctx, blocks, results }, null, 2)}\n`);
-  renameSync(`${jsonOut}.tmp-${process.pid}`, jsonOut);
-}
+// tmp + rename, and a run killed while writing leaves a temp the next run removes (runtime README)
+if (jsonOut) await writeTextAtomic(jsonOut, `${JSON.stringify({ date: new Date().toISOString(), windows, ctx, blocks, results }, null, 2)}\n`);
