@@ -1,6 +1,6 @@
 import { LowbitError } from './errors.js';
 import { WasmHeap } from './heap.js';
-import { GGML_BLOCK_BYTES, type GgmlBlockType } from './reference.js';
+import { GGML_BLOCK_BYTES, type GgmlBlockType } from './ggml-blocks.js';
 
 export type KernelVariant = 'relaxed' | 'simd' | 'scalar';
 /** Shared-memory builds for thread pools. */

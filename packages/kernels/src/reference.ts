@@ -2,6 +2,12 @@
 // builds to them. Float sums here run in f64 (the exact value, up to f64 rounding); the integer
 // kernels reproduce the WASM's f32 activation quantization exactly via Math.fround.
 
+import { GGML_BLOCK_BYTES, type GgmlBlockType } from './ggml-blocks.js';
+import { f16ToF32, roundEven, roundToF16 } from './half.js';
+
+// the conversions and the block table live in leaf modules; re-exported for reference.* users
+export { GGML_BLOCK_BYTES, type GgmlBlockType, f16ToF32, roundEven, roundToF16 };
+
 const fr = Math.fround;
 
 export function dotF32(a: Float32Array, b: Float32Array): number {
@@ -37,12 +43,6 @@ export function dotI8(a: Int8Array, b: Int8Array): number {
   return s;
 }
 
-/** Round half to even, as wasm's f32.nearest. */
-export function roundEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 /** int8 codes of one span with scale amax/127 (f32 arithmetic, as the kernel). null on NaN/Inf. */
 export function quantizeSpan(x: Float32Array, start: number, n: number): { d: number; codes: Int8Array; sum: number } | null {
   const amax = finiteAbsMax(x, start, n);
@@ -71,16 +71,6 @@ function spanCodes(x: Float32Array, start: number, n: number, id: number): { cod
     sum += codes[i];
   }
   return { codes, sum };
-}
-
-/** The binary16 value nearest to v >= 0 (ties to even, +Inf past 65504), as a number. */
-export function roundToF16(v: number): number {
-  if (v < 2 ** -14) return roundEven(v * 2 ** 24) * 2 ** -24;
-  const e = Math.floor(Math.log2(v));
-  // log2 may land one off near powers of two; fix the exponent so that 2^e <= v < 2^(e+1).
-  const ex = v < 2 ** e ? e - 1 : v >= 2 ** (e + 1) ? e + 1 : e;
-  const r = roundEven(v * 2 ** (10 - ex)) * 2 ** (ex - 10);
-  return r > 65504 ? Number.POSITIVE_INFINITY : r;
 }
 
 /**
@@ -138,19 +128,6 @@ export function gemvQ4(
 ): Float32Array {
   return matmulQ4(packed, scales, zeros, rows, cols, group, x, 1);
 }
-
-/** IEEE binary16 bits → number. */
-export function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-export type GgmlBlockType = 'q8_0' | 'q4_0' | 'q4_1';
-export const GGML_BLOCK_BYTES: Record<GgmlBlockType, number> = { q8_0: 34, q4_0: 18, q4_1: 20 };
 
 /** Dequantized value j (0..31) of a ggml block starting at `o` (llama.cpp's dequantize_row_*). */
 function ggmlWeight(type: GgmlBlockType, blocks: Uint8Array, view: DataView, o: number, j: number): { d: number; m: number; u: number } {

@@ -1,6 +1,5 @@
-import { LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, LowbitError, f16ToF32, f32ToF16 } from '@lowbit/kernels';
 import { roundEven } from '@lowbit/formats';
-import { f16ToF32, f32ToF16 } from '@lowbit/runtime';
 import type { Grid, GridParams } from './grid.js';
 
 export type GgmlType = 'q4_0' | 'q4_1' | 'q8_0';
@@ -74,8 +73,6 @@ export class GgmlGrid implements Grid {
   }
 }
 
-const BLOCK_BYTES: Record<GgmlType, number> = { q4_0: 18, q4_1: 20, q8_0: 34 };
-
 /**
  * llama.cpp blocks from codes [rows, cols] and per-(row, group of 32) params: byte j of a 4-bit
  * block holds element j (low nibble) and j + 16 (high nibble), not the int-k order.
@@ -83,7 +80,7 @@ const BLOCK_BYTES: Record<GgmlType, number> = { q4_0: 18, q4_1: 20, q8_0: 34 };
 export function ggmlBlocks(type: GgmlType, codes: Uint8Array, rows: number, cols: number, scales: Float32Array, zeros: Float32Array | null): Uint8Array {
   if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${type}: rows of ${cols} values are not a whole number of 32-blocks; keep this tensor at F16`);
   const nb = cols / 32;
-  const bb = BLOCK_BYTES[type];
+  const bb = GGML_BLOCK_BYTES[type];
   const out = new Uint8Array(rows * nb * bb);
   const view = new DataView(out.buffer);
   for (let r = 0; r < rows; r++) {

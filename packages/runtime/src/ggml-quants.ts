@@ -2,12 +2,13 @@
 // (ggml-quants.c `quantize_row_*_ref`): lowbit's files must equal llama.cpp's bit for bit, so the
 // arithmetic below is done in f32 (Math.fround) with C's rounding rules (roundf = half away from
 // zero, (int8_t) cast = truncation).
-import { LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import { type GgmlTensorType, TENSOR_TYPES, type TensorType } from './ggml-types.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
 
 const fr = Math.fround;
-const QK = 32;
+const QK = GGML_BLOCK_SIZE;
+const { q8_0: Q8_0_BYTES, q4_0: Q4_0_BYTES, q4_1: Q4_1_BYTES } = GGML_BLOCK_BYTES;
 
 /** C roundf: halves go away from zero (Math.round sends -2.5 to -2). */
 function roundf(v: number): number {
@@ -18,7 +19,7 @@ function roundf(v: number): number {
 export function quantizeRowQ8_0(x: Float32Array, out: Uint8Array, outOffset = 0): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let b = 0; b < x.length / QK; b++) {
-    const o = outOffset + b * 34;
+    const o = outOffset + b * Q8_0_BYTES;
     let amax = 0;
     for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[b * QK + j]));
     const d = fr(amax / 127);
@@ -32,7 +33,7 @@ export function quantizeRowQ8_0(x: Float32Array, out: Uint8Array, outOffset = 0)
 export function quantizeRowQ4_0(x: Float32Array, out: Uint8Array, outOffset = 0): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let b = 0; b < x.length / QK; b++) {
-    const o = outOffset + b * 18;
+    const o = outOffset + b * Q4_0_BYTES;
     let amax = 0;
     let max = 0;
     for (let j = 0; j < QK; j++) {
@@ -57,7 +58,7 @@ export function quantizeRowQ4_0(x: Float32Array, out: Uint8Array, outOffset = 0)
 export function quantizeRowQ4_1(x: Float32Array, out: Uint8Array, outOffset = 0): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let b = 0; b < x.length / QK; b++) {
-    const o = outOffset + b * 20;
+    const o = outOffset + b * Q4_1_BYTES;
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
     for (let j = 0; j < QK; j++) {
@@ -92,7 +93,7 @@ export function dequantize(type: TensorType, src: Uint8Array, offset: number, n:
       return;
     case 'Q8_0':
       for (let b = 0; b < n / QK; b++) {
-        const o = offset + b * 34;
+        const o = offset + b * Q8_0_BYTES;
         const d = f16ToF32(view.getUint16(o, true));
         for (let j = 0; j < QK; j++) out[outOffset + b * QK + j] = fr(view.getInt8(o + 2 + j) * d);
       }
@@ -100,7 +101,7 @@ export function dequantize(type: TensorType, src: Uint8Array, offset: number, n:
     case 'Q4_0':
     case 'Q4_1': {
       const q41 = type === 'Q4_1';
-      const bytes = q41 ? 20 : 18;
+      const bytes = q41 ? Q4_1_BYTES : Q4_0_BYTES;
       for (let b = 0; b < n / QK; b++) {
         const o = offset + b * bytes;
         const d = f16ToF32(view.getUint16(o, true));

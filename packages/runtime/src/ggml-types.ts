@@ -1,7 +1,7 @@
 // ggml tensor types as GGUF stores them (ggml.h `enum ggml_type`). Ids of every type llama.cpp has
 // defined are named, so an unsupported file says which type it holds instead of "type 12".
 import { intSections } from '@lowbit/formats';
-import { LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 
 export const GGML_TYPE_NAMES: Record<number, string> = {
   0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1',
@@ -57,14 +57,14 @@ export function isLowbitType(t: TensorType): t is LowbitTensorType {
   return t in LOWBIT_TYPES;
 }
 
-/** Block geometry: `blockSize` elements take `blockBytes` bytes (ggml-common.h). */
+/** Block geometry: `blockSize` elements take `blockBytes` bytes (ggml-common.h); the block types' from @lowbit/kernels' one table. */
 export const TENSOR_TYPES: Record<GgmlTensorType, { id: number; blockSize: number; blockBytes: number }> = {
   F32: { id: 0, blockSize: 1, blockBytes: 4 },
   F16: { id: 1, blockSize: 1, blockBytes: 2 },
   BF16: { id: 30, blockSize: 1, blockBytes: 2 },
-  Q8_0: { id: 8, blockSize: 32, blockBytes: 34 },
-  Q4_0: { id: 2, blockSize: 32, blockBytes: 18 },
-  Q4_1: { id: 3, blockSize: 32, blockBytes: 20 },
+  Q8_0: { id: 8, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q8_0 },
+  Q4_0: { id: 2, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q4_0 },
+  Q4_1: { id: 3, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q4_1 },
 };
 
 const BY_ID = new Map<number, TensorType>([

@@ -1,7 +1,7 @@
 // One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
 import { type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
-import { type Kernels, LowbitError, type WasmTensor, isLowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, type Kernels, LowbitError, type WasmTensor, isLowbitError } from '@lowbit/kernels';
 
 /**
  * A linear layer's weights, W of shape [rows (outputs), cols (inputs)], row-major.
@@ -179,7 +179,7 @@ function checkWeight(name: string, w: LinearWeight): void {
     case 'q4_0':
     case 'q4_1': {
       if (cols % 32) throw new LowbitError('E_SHAPE', `${name}: ${w.format} needs cols % 32 == 0, got ${cols}`);
-      const per = { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
+      const per = GGML_BLOCK_BYTES[w.format];
       return need('data (bytes)', w.data.byteLength, (n / 32) * per);
     }
     case 'packed': {

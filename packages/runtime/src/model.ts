@@ -1,7 +1,7 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
-import { type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
-import { type GgmlTensorType, TENSOR_TYPES, type TensorType, isLowbitType } from './ggml-types.js';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
+import { type TensorType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { lowbitLinearWeight } from './packed-linear.js';
 import { dequantize, toF32 } from './ggml-quants.js';
@@ -260,7 +260,7 @@ export function assertFiniteWeight(where: string, w: LinearWeight): void {
     case 'q8_0':
     case 'q4_0':
     case 'q4_1': {
-      const per = { q8_0: 34, q4_0: 18, q4_1: 20 }[w.format];
+      const per = GGML_BLOCK_BYTES[w.format];
       const v = new DataView(w.data.buffer, w.data.byteOffset, w.data.byteLength);
       for (let o = 0; o + per <= w.data.byteLength; o += per) {
         if (f16NonFinite(v.getUint16(o, true)) || (w.format === 'q4_1' && f16NonFinite(v.getUint16(o + 2, true)))) {
@@ -471,8 +471,7 @@ function sliceRows(w: LinearWeight, r0: number, r1: number): LinearWeight {
   const cols = w.shape[1];
   if (w.format === 'f32') return { format: 'f32', shape: [r1 - r0, cols], data: w.data.slice(r0 * cols, r1 * cols) };
   if (w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1') {
-    const { blockSize, blockBytes } = TENSOR_TYPES[w.format.toUpperCase() as GgmlTensorType];
-    const rb = (cols / blockSize) * blockBytes;
+    const rb = (cols / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format];
     return { format: w.format, shape: [r1 - r0, cols], data: w.data.slice(r0 * rb, r1 * rb) };
   }
   throw new LowbitError('E_UNSUPPORTED', `cannot split ${w.format} weights by rows`);

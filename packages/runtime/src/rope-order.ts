@@ -7,8 +7,7 @@
 // the halves order is permuted when loaded and permuted back when saved, so one forward serves all.
 // Biases of Wq/Wk follow their rows.
 import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
-import { LowbitError } from '@lowbit/kernels';
-import { TENSOR_TYPES } from './ggml-types.js';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import type { LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
 
@@ -97,8 +96,7 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
     case 'q8_0':
     case 'q4_0':
     case 'q4_1': {
-      const { blockSize, blockBytes } = TENSOR_TYPES[w.format.toUpperCase() as 'Q8_0'];
-      return { ...w, data: permuteRows(w.data, (cols / blockSize) * blockBytes, src) };
+      return { ...w, data: permuteRows(w.data, (cols / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format], src) };
     }
     case 'int4': {
       const ng = w.scales.length / w.shape[0];
