@@ -1,0 +1,75 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultModelUrl } from '@lowbit/data';
+import { describe, expect, it } from 'vitest';
+import { run } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lowbit-sim-'));
+const embedded = fileURLToPath(defaultModelUrl);
+
+describe('lowbit sim', () => {
+  it('simulates a shipped network with a command-line profile and prints one JSON object', async () => {
+    const r = await run(['sim', 'alexnet', '--accel', 'stripes', '--profile', '9,8,5,5,7', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.network).toBe('alexnet');
+    expect(j.accel).toBe('stripes');
+    expect(j.layers.length).toBe(8);
+    for (const k of ['baseline_cycles', 'cycles', 'speedup']) for (const l of [j, ...j.layers]) expect(typeof l[k]).toBe('number');
+    expect(j.speedup).toBeCloseTo(j.baseline_cycles / j.cycles, 12);
+    expect(j.energy).toBeNull();
+  });
+  it('writes CSV and SVG files', async () => {
+    const csv = join(dir, 'l.csv');
+    const svg = join(dir, 'l.svg');
+    const r = await run(['sim', 'vgg19', '--accel', 'loom', '--bits-per-cycle', '2', '--csv', csv, '--svg', svg]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/vgg19 on loom \(2 bits\/cycle\)/);
+    const lines = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines.length).toBe(1 + 19 + 1); // header, 16 conv + 3 fc, total
+    expect(readFileSync(svg, 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<rect[\s\S]*<\/svg>\n$/);
+  });
+  it('reads a JSON profile file', async () => {
+    const p = join(dir, 'p.json');
+    writeFileSync(p, JSON.stringify({ convAct: [8, 8, 8, 8, 8], fcWgt: [8, 8, 8] }));
+    const r = await run(['sim', 'alexnet', '--accel', 'tartan', '--profile', p, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.layers.slice(5).map((l: { speedup: number }) => l.speedup)).toEqual([2, 2, 2]);
+  });
+  it('runs on the embedded model (f32 weights: Stripes works, Laconic says why not)', async () => {
+    const r = await run(['sim', embedded, '--accel', 'stripes', '--seq', '32', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).layers.length).toBe(35);
+    const bad = await run(['sim', embedded, '--accel', 'laconic', '--seq', '32']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/f32 weights; laconic needs quantized weights/);
+  });
+  it('runs every design on a GGUF written by lowbit quantize', async () => {
+    const out = join(dir, 'int4.gguf');
+    const q = await run(['quantize', '--method', 'rtn', '--format', 'int4', '--group', '32', '--out', out]);
+    expect(q.code, q.err).toBe(0);
+    for (const accel of ['tartan', 'loom', 'dpred', 'laconic', 'tactical']) {
+      const r = await run(['sim', out, '--accel', accel, '--seq', '32', '--json']);
+      expect(r.code, r.err).toBe(0);
+      const j = JSON.parse(r.out);
+      expect(j.layers.length).toBe(35);
+      expect(j.layers.every((l: { wgt_bits: number }) => l.wgt_bits === 4)).toBe(true);
+      expect(j.speedup).toBeGreaterThan(0);
+    }
+  });
+  it('bad input: wrong profile length, precision out of range, unknown network, unknown accelerator', async () => {
+    const a = await run(['sim', 'alexnet', '--profile', '9,8,5']);
+    expect([a.code, a.err]).toEqual([1, expect.stringMatching(/3 activation precisions for 5 conv layers/)]);
+    const b = await run(['sim', 'alexnet', '--profile', '9,8,5,5,20']);
+    expect([b.code, b.err]).toEqual([1, expect.stringMatching(/1\.\.16, got 20/)]);
+    const c = await run(['sim', 'resnet50']);
+    expect([c.code, c.err]).toEqual([1, expect.stringMatching(/neither a shipped network/)]);
+    const d = await run(['sim', 'alexnet', '--accel', 'eyeriss']);
+    expect(d.code).toBe(2);
+    const e = await run(['sim', 'alexnet', '--accel', 'tartan', '--bits-per-cycle', '4']);
+    expect([e.code, e.err]).toEqual([1, expect.stringMatching(/not a tartan variant/)]);
+  });
+});
