@@ -149,6 +149,7 @@ describe.each(cases)('$name', (c) => {
       expect(Array.from(lm.tokenize(text)) as number[], `${f}: llama.cpp tokens`).toEqual(ids);
       const max = Math.max(...(await logProbDiffs(lm, m0, ids, TINY.CTX)));
       await lm.dispose();
+      console.log(`${c.name}, ${f}: max |Δ log p| vs llama.cpp over ${ids.length - 1} positions ${max.toExponential(2)}`);
       expect(max, f).toBeLessThan(c.tol);
     }
     m0.free();
@@ -159,6 +160,7 @@ describe.each(cases)('$name', (c) => {
     const d = await logProbDiffs(lm, q, ids, TINY.CTX);
     await lm.dispose();
     q.free();
+    console.log(`${c.name}, q8.gguf: |Δ log p| vs llama.cpp mean ${(d.reduce((a, b) => a + b, 0) / d.length).toExponential(2)}, max ${Math.max(...d).toExponential(2)}`);
     expect(d.reduce((a, b) => a + b, 0) / d.length).toBeLessThan(0.05);
     expect(Math.max(...d)).toBeLessThan(0.5);
   });
