@@ -1,6 +1,6 @@
 """Independent GPTQ reference in NumPy (paper Algorithm 1), for cross-checking `lowbit quantize-layer`.
 
-    python3 scripts/gptq_reference.py W.npy X.npy --bits 4 [--group 32] [--sym] [--act-order] [--block 128]
+    python3 scripts/gptq_reference.py W.npy X.npy --bits 4 [--group 32] [--sym] [--act-order] [--block 128] [--out Wq.npy]
 
 Prints JSON with err_output = ||W X^T - Wq X^T||_F^2 for GPTQ and RTN. Not a product dependency.
 Group scales are fitted on the columns as the block loop holds them (with --block equal to the
@@ -8,6 +8,14 @@ group size this is the exact sequential OBS order that lowbit implements for any
 """
 import argparse, json
 import numpy as np
+
+def f16(s):
+    # scales are stored as IEEE binary16: rounded once from the f64 quotient (round to nearest even),
+    # a quotient that rounds to 0 becomes the smallest subnormal, one past the range the largest finite
+    h = s.astype(np.float16)
+    h = np.where(h == 0, np.float16(2.0 ** -24), h)
+    h = np.where(np.isinf(h), np.float16(65504.0), h)
+    return h.astype(np.float64)
 
 def fit(w, bits, sym):
     # per-row grid over the given columns; the range always contains 0 (as lowbit and gptq.py do)
@@ -17,10 +25,10 @@ def fit(w, bits, sym):
     qmax = 2 ** bits - 1
     if sym:
         amax = np.maximum(-lo, hi)
-        scale = np.where(amax > 0, amax / (qmax / 2), 1.0).astype(np.float32).astype(np.float64)
+        scale = np.where(amax > 0, f16(amax / (qmax / 2)), 1.0)
         zero = np.full_like(scale, 2 ** (bits - 1))
     else:
-        scale = np.where(hi > lo, (hi - lo) / qmax, 1.0).astype(np.float32).astype(np.float64)
+        scale = np.where(hi > lo, f16((hi - lo) / qmax), 1.0)
         zero = np.clip(np.round(-lo / scale), 0, qmax)
     return scale, zero
 
@@ -69,6 +77,7 @@ def main():
     p.add_argument('--bits', type=int, default=4); p.add_argument('--group', type=int, default=0)
     p.add_argument('--sym', action='store_true'); p.add_argument('--act-order', action='store_true')
     p.add_argument('--block', type=int, default=128); p.add_argument('--damp', type=float, default=0.01)
+    p.add_argument('--out', default='/tmp/gptq_reference_Wq.npy', help='where to save the GPTQ weights (f32 .npy)')
     a = p.parse_args()
     W = np.load(a.W); X = np.load(a.X).astype(np.float64)
     G = X.T @ X; H = 2 * G / X.shape[0]
@@ -78,7 +87,7 @@ def main():
     Wg = gptq(W, H, a.bits, a.group, a.sym, a.act_order, a.block, a.damp)
     Wr = rtn(W, a.bits, a.group, a.sym)
     print(json.dumps({'gptq_err_output': err(Wg), 'rtn_err_output': err(Wr), 'gptq_err_weight': float(((W - Wg) ** 2).sum())}))
-    np.save('/tmp/gptq_reference_Wq.npy', Wg.astype(np.float32))
+    np.save(a.out, Wg.astype(np.float32))
 
 if __name__ == '__main__':
     main()
