@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { quantizeModel } from '../src/index.js';
 
 describe('SmoothQuant folded into the norms', () => {
-  it('is an exact rewrite: with 8-bit weights perplexity stays at full precision, and norms absorbed 1/s', async () => {
+  it('the smoothing fold keeps the function: int8 g32 + smooth 0.5 stays within 0.5% of full-precision perplexity, the norms change, smooth > 1 is refused', async () => {
     const path = fileURLToPath(defaultModelUrl);
     const valid = readFileSync(fileURLToPath(validTextUrl), 'utf8').split('\n').slice(0, 6).join('\n');
     const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
