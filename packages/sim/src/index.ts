@@ -20,3 +20,4 @@ export {
 export { type WeightCodes, type ModelWorkload, weightCodes, quantizeActivations, measuredPrecision, modelWorkload } from './model-workload.js';
 export { type ModelSimOptions, simulateWorkload } from './simulate-model.js';
 export { resultTable, resultCsv, speedupSvg } from './report.js';
+export { type A3Options, type A3Result, type A3StudyRow, a3Attention, a3Study } from './a3.js';
