@@ -7,7 +7,8 @@ export { weightError, outputError, gramMatrix, type OutputErrorOptions } from '.
 export { BlockCalibration, calibrationWindows, collectHessians, type CalibrationOptions, type CalibrationWindows } from './calibrate.js';
 export { calibrationLoss, type CalibrationLossOptions } from './clip-loss.js';
 export { createQuantizer, type Quantizer, type QuantizerOptions, type LayerInput, type QuantizedLayer } from './quantizer.js';
-export { quantizeModel, QUANTIZE_DEFAULTS, type ModelQuantizeOptions, type IntQuantizeOptions, type GgmlQuantizeOptions, type MxQuantizeOptions, type QuantizeCommonOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
+export { QUANTIZE_DEFAULTS } from './defaults.js';
+export { quantizeModel, type ModelQuantizeOptions, type IntQuantizeOptions, type GgmlQuantizeOptions, type MxQuantizeOptions, type QuantizeCommonOptions, type ModelQuantizeResult, type LayerReport } from './model-quantize.js';
 export { quantizeLayer, type QuantizeLayerOptions, type QuantizeLayerResult } from './layer.js';
 export { layerData, type LayerData } from './layer-data.js';
 export { f32Weights } from './source-weights.js';

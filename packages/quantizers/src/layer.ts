@@ -5,14 +5,15 @@ import type { MatmulKernels } from '@lowbit/solvers';
 import { Gptq, KERNEL_MIN_COLS, gptqQuantize } from './gptq.js';
 import { gramMatrix, outputError, weightError } from './layer-error.js';
 import { rtnQuantize } from './rtn.js';
+import { QUANTIZE_DEFAULTS } from './defaults.js';
 
 export interface QuantizeLayerOptions {
   method: 'rtn' | 'gptq';
-  /** 2..8 (default 4). */
+  /** 2..8 (default 4, `QUANTIZE_DEFAULTS`). */
   bits?: number;
-  /** Columns per group; 0 or omitted = one scale per output channel. */
+  /** Columns per group; 0 = one scale per output channel. Default 32 (`QUANTIZE_DEFAULTS`). */
   group?: number;
-  /** Symmetric grid (zero 2^(bits−1)); default false (asymmetric, as gptq.py's default). */
+  /** Symmetric grid (zero 2^(bits−1)); default true, as quantizeModel (`QUANTIZE_DEFAULTS`; gptq.py defaults to asymmetric). */
   symmetric?: boolean;
   actOrder?: boolean;
   staticGroups?: boolean;
@@ -60,11 +61,11 @@ export function quantizeLayer(w: Float32Array, wShape: [number, number], x: Floa
   if (o.method !== 'rtn' && o.method !== 'gptq') throw new LowbitError('E_ARG', `method must be rtn or gptq, got "${o.method as string}"`);
   for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new LowbitError('E_NAN', `input [${Math.floor(i / cols)}, ${i % cols}] is ${x[i]}`);
   for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i])) throw new LowbitError('E_NAN', `weight [${Math.floor(i / cols)}, ${i % cols}] is ${w[i]}`);
-  const bits = o.bits ?? 4;
-  const group = o.group ?? 0;
+  const bits = o.bits ?? QUANTIZE_DEFAULTS.bits;
+  const group = o.group ?? QUANTIZE_DEFAULTS.group;
   if (!Number.isInteger(group) || group < 0) throw new LowbitError('E_ARG', `group must be a non-negative integer, got ${group}`);
-  const symmetric = o.symmetric ?? false;
-  const damp = o.damp ?? 0.01;
+  const symmetric = o.symmetric ?? QUANTIZE_DEFAULTS.symmetric;
+  const damp = o.damp ?? QUANTIZE_DEFAULTS.damp;
   const t0 = performance.now();
   let gram: Float64Array;
   if (o.kernels && cols >= KERNEL_MIN_COLS) {

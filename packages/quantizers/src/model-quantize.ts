@@ -9,26 +9,7 @@ import { weightError } from './layer-error.js';
 import { f32Weights } from './source-weights.js';
 import { calibrationLoss } from './clip-loss.js';
 import { createQuantizer } from './quantizer.js';
-
-/**
- * The defaults of `quantizeModel`, `lowbit quantize` and `lowbit quantize-layer`, in one place so the
- * library and the command line quantize the same way unless told otherwise. INT-4, groups of 32
- * columns with symmetric (zero-point-free) scales: the grouping of the ggml block types and of the
- * study's best rows on the embedded model; GPTQ with 1% dampening (the paper's); 32 calibration
- * windows of 256 tokens (8192 tokens: the study's figure, a few seconds on the embedded model, where
- * every window of the calibration text takes ~8× longer for a perplexity within 0.01).
- */
-export const QUANTIZE_DEFAULTS = {
-  method: 'gptq',
-  format: 'int',
-  bits: 4,
-  group: 32,
-  symmetric: true,
-  damp: 0.01,
-  ctx: 256,
-  maxWindows: 32,
-  lossWindows: 4,
-} as const;
+import { QUANTIZE_DEFAULTS } from './defaults.js';
 
 /** What every format family shares: the method, calibration, and the model-level switches. */
 export interface QuantizeCommonOptions extends CalibrationOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quantizeLayer } from '../src/index.js';
+import { QUANTIZE_DEFAULTS, quantizeLayer } from '../src/index.js';
 import { errorText, rng } from './helpers.js';
 
 describe('quantizeLayer (the quantize-layer command)', () => {
@@ -11,13 +11,13 @@ describe('quantizeLayer (the quantize-layer command)', () => {
   const x = Float32Array.from({ length: n * cols }, (_, i) => r() * (1 + (i % cols) / 8));
 
   it('reports the fields of the issue, and GPTQ beats RTN', () => {
-    const g = quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'gptq', bits: 3, group: 16 });
-    const t = quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'rtn', bits: 3, group: 16 });
+    const g = quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'gptq', bits: 3, group: 16, symmetric: false });
+    const t = quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'rtn', bits: 3, group: 16, symmetric: false });
     for (const k of ['method', 'bits', 'group', 'err_output', 'err_weight', 'bits_per_weight', 'seconds'] as const) expect(g[k]).toBeDefined();
     expect(g.err_output).toBeLessThan(t.err_output);
     // RTN minimizes each weight's error, so its weight error is the smaller one
     expect(t.err_weight).toBeLessThan(g.err_weight);
-    // 3-bit codes + an fp16 scale and a 3-bit zero per 16 weights (asymmetric, the command's default)
+    // 3-bit codes + an fp16 scale and a 3-bit zero per 16 weights (asymmetric)
     expect(g.bits_per_weight).toBeCloseTo(3 + (16 + 3) / 16, 12);
     // err_output is ‖WXᵀ − ŴXᵀ‖²_F computed directly
     let direct = 0;
@@ -27,6 +27,12 @@ describe('quantizeLayer (the quantize-layer command)', () => {
       direct += d * d;
     }
     expect(g.err_output).toBeCloseTo(direct, 6);
+  });
+
+  it('defaults are QUANTIZE_DEFAULTS (int4 g32 symmetric, damp 0.01), as quantizeModel and both commands', () => {
+    const d = quantizeLayer(w, [rows, cols], x, [n, cols], { method: 'gptq' });
+    expect(d).toMatchObject({ bits: QUANTIZE_DEFAULTS.bits, group: QUANTIZE_DEFAULTS.group, sym: QUANTIZE_DEFAULTS.symmetric, damp: QUANTIZE_DEFAULTS.damp });
+    expect([QUANTIZE_DEFAULTS.bits, QUANTIZE_DEFAULTS.group, QUANTIZE_DEFAULTS.symmetric]).toEqual([4, 32, true]);
   });
 
   it('names the mismatch of W and X shapes and NaN inputs', () => {
