@@ -21,3 +21,4 @@ export { type WeightCodes, type ModelWorkload, weightCodes, quantizeActivations,
 export { type ModelSimOptions, simulateWorkload } from './simulate-model.js';
 export { resultTable, resultCsv, speedupSvg } from './report.js';
 export { type A3Options, type A3Result, type A3StudyRow, a3Attention, a3Study } from './a3.js';
+export { type Graph, type SamplingOptions, type GinexRow, powerLawGraph, samplingTrace, cacheMisses, ginexStudy, seededRandom } from './ginex.js';
