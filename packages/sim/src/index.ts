@@ -22,3 +22,4 @@ export { type ModelSimOptions, simulateWorkload } from './simulate-model.js';
 export { resultTable, resultCsv, speedupSvg } from './report.js';
 export { type A3Options, type A3Result, type A3StudyRow, a3Attention, a3Study } from './a3.js';
 export { type Graph, type SamplingOptions, type GinexRow, powerLawGraph, samplingTrace, cacheMisses, ginexStudy, seededRandom } from './ginex.js';
+export { type GradiveqResult, learnBasis, compress as gradiveqCompress, decompress as gradiveqDecompress, ringAllReduce, ringTime, gradiveqStudy, quantizationResiduals } from './gradiveq.js';
