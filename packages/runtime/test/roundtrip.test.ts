@@ -7,6 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { quantizeInt, quantizeMx } from '@lowbit/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session } from '../src/forward.js';
 import { saveModel } from '../src/gguf-convert.js';
@@ -14,6 +15,8 @@ import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { exportHfModel, loadHfModel } from '../src/hf-model.js';
 import { type LlamaModel, loadModel } from '../src/model.js';
 import { loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
+import { linearWeightFromPacked } from '../src/packed-linear.js';
+import type { MxRowsTensor, StoredLayer } from '../src/lowbit-tensors.js';
 import { modelFile } from './helpers.js';
 import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
 import { TINY, writeTinyGguf } from './tiny-models.js';
@@ -58,6 +61,19 @@ afterAll(async () => {
   await llamaLib?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** MXFP4 with blocks of 32 along each row (formats' quantizeMx row by row). */
+function mxRows(w: Float32Array, rows: number, cols: number): MxRowsTensor {
+  const nb = cols / 32;
+  const scales = new Uint8Array(rows * nb);
+  const codes = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const q = quantizeMx(w.subarray(r * cols, (r + 1) * cols), { format: 'mxfp4' });
+    scales.set(q.scales, r * nb);
+    codes.set(q.codes, r * cols);
+  }
+  return { kind: 'mx-rows', format: 'mxfp4', shape: [rows, cols], scales, codes };
+}
 
 function logits(model: LlamaModel, ids: number[]): Uint32Array {
   const s = new Session(model, { ctx: TINY.CTX });
@@ -138,6 +154,30 @@ describe.each(cases)('$name', (c) => {
     await a.source.close();
     await b.source.close();
     await same('Q8_0 saved again', () => loadModel(p('q8-again.gguf')), ids, want);
+  });
+
+  it('packed lowbit layers (INT3 g32 everywhere, MXFP4 rows on Wk) save and reload with the same logits bit for bit', async () => {
+    const m0 = await c.load();
+    const ids = m0.tokenizer.encode(text);
+    const packed = new Map<string, StoredLayer>();
+    for (const l of m0.linears()) {
+      const w = l.source as { data: Float32Array };
+      const t: StoredLayer = /attn_k\.weight$/.test(l.name) && l.cols % 32 === 0
+        ? mxRows(w.data, l.rows, l.cols)
+        : quantizeInt(w.data, [l.rows, l.cols], { bits: 3, granularity: 'group-cols', group: 32 });
+      m0.setLinear(l.name, linearWeightFromPacked(t));
+      packed.set(l.name, t);
+    }
+    const want = logits(m0, ids);
+    await saveModel(m0, p('packed.gguf'), { packed });
+    m0.free();
+    await same('packed GGUF', () => loadModel(p('packed.gguf')), ids, want);
+    if (c.arch !== 'gpt2') {
+      const m1 = await loadModel(p('packed.gguf'));
+      await saveModelSafetensors(m1, p('packed.safetensors'));
+      m1.free();
+      await same('packed safetensors', () => loadQuantizedSafetensors(p('packed.safetensors')), ids, want);
+    }
   });
 
   it('llama.cpp runs each saved GGUF with lowbit\'s log-probs', async (ctx) => {
