@@ -26,6 +26,8 @@ export interface StringOption extends OptionBase {
   choices?: readonly string[];
   /** Choices match in any case (`--to q8_0` is `Q8_0`); the value is the choice as spelled here. */
   ignoreCase?: boolean;
+  /** The command cannot run without it (checked after --help, so help always works). */
+  required?: boolean;
 }
 
 export interface NumberOption extends OptionBase, NumberRange {
@@ -42,8 +44,8 @@ type ValueOf<D> = D extends BooleanOption
   : D extends NumberOption
     ? D extends { default: number } ? number : number | undefined
     : D extends { choices: readonly (infer C)[] }
-      ? D extends { default: string } ? C : C | undefined
-      : D extends { default: string } ? string : string | undefined;
+      ? D extends { default: string } | { required: true } ? C : C | undefined
+      : D extends { default: string } | { required: true } ? string : string | undefined;
 
 export type OptionValues<O extends OptionSpec> = { [K in keyof O]: ValueOf<O[K]> };
 
@@ -253,14 +255,24 @@ function flagText(name: string, d: OptionDef): string {
   return `${d.short ? `-${d.short}, ` : '    '}--${name}${value}`;
 }
 
-function typeText(d: OptionDef): string {
+/** Choice lists longer than this go on a line of their own in --help, under the option. */
+const LONG_CHOICES = 24;
+
+function typeText(d: OptionDef, width = Number.POSITIVE_INFINITY): string {
   if (d.type === 'boolean') return 'switch';
-  if (d.type === 'string') return d.choices ? d.choices.join('|') : 'string';
+  if (d.type === 'string') return d.choices && d.choices.join('|').length <= width ? d.choices.join('|') : d.choices ? 'one of ↓' : 'string';
   const r = describeRange({ ...d, integer: d.type === 'integer' });
   return d.type === 'integer' ? r.replace(/^an integer/, 'integer') : r.replace(/^a number/, 'number');
 }
 
+/** A UsageError naming every required option left out (run after --help is handled). */
+export function checkRequired(spec: OptionSpec, values: Record<string, unknown>): void {
+  const missing = Object.entries(spec).filter(([n, d]) => d.type === 'string' && d.required && values[n] === undefined).map(([n]) => flagName(n));
+  if (missing.length) throw new UsageError(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required`);
+}
+
 function defaultOf(d: OptionDef): string {
+  if (d.type === 'string' && d.required) return 'required';
   if (d.defaultText) return d.defaultText;
   if (d.type === 'boolean') return 'off';
   return d.default === undefined ? '' : String(d.default);
@@ -275,7 +287,7 @@ export function usageLine(c: Command): string {
 /** The --help text: usage, summary, arguments, every option with its type, default and description, examples. */
 export function helpText(c: Command): string {
   const opts = Object.entries({ ...c.options, ...COMMON_OPTIONS } as OptionSpec);
-  const rows = opts.map(([n, d]) => [flagText(n, d), typeText(d), defaultOf(d), d.description]);
+  const rows = opts.map(([n, d]) => [flagText(n, d), typeText(d, LONG_CHOICES), defaultOf(d), d.description]);
   const w = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k].length), k === 2 ? 'default'.length : 0));
   const lines = [`usage: ${usageLine(c)}`, '', `  ${c.summary}`, ''];
   if (c.arguments?.length) {
@@ -283,7 +295,11 @@ export function helpText(c: Command): string {
     lines.push('arguments:', ...c.arguments.map((a) => `  ${a.name.padEnd(aw)}  ${a.description}`), '');
   }
   lines.push('options:', `  ${''.padEnd(w[0])}  ${'type'.padEnd(w[1])}  ${'default'.padEnd(w[2])}  description`);
-  for (const r of rows) lines.push(`  ${r[0].padEnd(w[0])}  ${r[1].padEnd(w[1])}  ${r[2].padEnd(w[2])}  ${r[3]}`);
+  opts.forEach(([, d], i) => {
+    const r = rows[i];
+    lines.push(`  ${r[0].padEnd(w[0])}  ${r[1].padEnd(w[1])}  ${r[2].padEnd(w[2])}  ${r[3]}`);
+    if (d.type === 'string' && d.choices && d.choices.join('|').length > LONG_CHOICES) lines.push(`  ${''.padEnd(w[0])}  ↳ ${d.choices.join(', ')}`);
+  });
   lines.push('', 'examples:', ...c.examples.map((e) => `  ${e}`), '');
   return lines.join('\n');
 }

@@ -2,7 +2,7 @@
 // spec, runs it, and maps failures to exit codes: 0 ok, 1 LowbitError (bad input: the message
 // names the file/tensor), 2 usage error, 3 anything else (a bug: stack printed).
 import { isLowbitError } from '@lowbit/runtime';
-import { type CliEvent, type Command, type CommandContext, UsageError, closest, helpText, parseCommandLine } from './command.js';
+import { type CliEvent, type Command, type CommandContext, UsageError, checkRequired, closest, helpText, parseCommandLine } from './command.js';
 import { commands as builtin } from './commands/index.js';
 import { ProgressBar } from './progress.js';
 
@@ -41,6 +41,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       io.stdout.write(helpText(cmd));
       return 0;
     }
+    checkRequired(cmd.options, parsed.values);
     const json = parsed.values.json;
     const bar = new ProgressBar(io.stderr);
     const ctx: CommandContext = {

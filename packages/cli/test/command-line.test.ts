@@ -122,6 +122,15 @@ describe('--help of every command (generated from its option spec)', () => {
     }
   });
 
+  it('required options are named when missing (exit 2), and --help works without them', async () => {
+    const c = await run(['convert', '--to', 'q8_0']);
+    expect(c.code).toBe(2);
+    expect(c.err).toMatch(/--out is required/);
+    expect((await run(['export-layer'])).err).toMatch(/--layer and --out are required/);
+    expect((await run(['export-layer', '--help'])).code).toBe(0);
+    expect(helpText(commands.find((x) => x.name === 'convert')!)).toMatch(/--to <type> +one of ↓ +required /);
+  });
+
   it('lowbit <command> --help and lowbit help <command> print it and exit 0', async () => {
     const a = await run(['generate', '--help']);
     expect(a.code).toBe(0);

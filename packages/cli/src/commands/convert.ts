@@ -1,5 +1,5 @@
 import { LowbitError, type TensorType, exportHfModel, quantizeGguf, readGguf } from '@lowbit/runtime';
-import { UsageError, defineCommand } from '../command.js';
+import { defineCommand } from '../command.js';
 import { GGUF_ARGUMENT, modelPath } from '../model-arg.js';
 import { checkInputFile, checkOutputDir, checkOutputFile } from '../paths.js';
 
@@ -10,14 +10,12 @@ export const convertCommand = defineCommand({
   summary: 'rewrite a GGUF as F32/F16/BF16/Q8_0/Q4_0/Q4_1 (llama.cpp reference quantizers), or as a Hugging Face safetensors directory',
   arguments: [GGUF_ARGUMENT],
   options: {
-    to: { type: 'string', description: 'target: a GGUF tensor type (case-insensitive), or hf for a Hugging Face directory', placeholder: 'type', choices: TARGETS, ignoreCase: true },
-    out: { type: 'string', short: 'o', placeholder: 'file|dir', description: 'the .gguf file to write, or the directory for --to hf (required)' },
+    to: { type: 'string', description: 'target: a GGUF tensor type (case-insensitive), or hf for a Hugging Face directory', placeholder: 'type', choices: TARGETS, ignoreCase: true, required: true },
+    out: { type: 'string', short: 'o', placeholder: 'file|dir', required: true, description: 'the .gguf file to write, or the directory for --to hf' },
   },
   examples: ['lowbit convert --to q8_0 --out m.q8_0.gguf', 'lowbit convert model.gguf --to hf --out ./hf-dir'],
   async run(ctx) {
     const { to: target, out } = ctx.values;
-    if (!target) throw new UsageError(`--to is required (one of ${TARGETS.join(', ')})`);
-    if (!out) throw new UsageError('--out is required');
     const to = target === 'hf' ? 'HF' : target;
     const input = modelPath(ctx.positionals[0]);
     checkInputFile(input, 'a .gguf file');

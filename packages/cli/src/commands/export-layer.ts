@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
 import { QUANTIZE_DEFAULTS, layerData } from '@lowbit/quantizers';
 import { LowbitError, writeNpy } from '@lowbit/runtime';
-import { UsageError, defineCommand } from '../command.js';
+import { defineCommand } from '../command.js';
 import { MODEL_ARGUMENT, ctxOption, threadOption, withModel } from '../model-arg.js';
 import { checkOutputDir } from '../paths.js';
 
@@ -13,8 +13,8 @@ export const exportLayerCommand = defineCommand({
   summary: "write one linear layer's weights (W.npy, out × in) and the inputs it sees on calibration text (X.npy, samples × in), for quantize-layer",
   arguments: [MODEL_ARGUMENT],
   options: {
-    layer: { type: 'string', placeholder: 'name', description: 'the GGUF tensor name of the layer, e.g. blk.1.attn_q.weight (required; a wrong name lists the layers)' },
-    out: { type: 'string', short: 'o', placeholder: 'dir', description: 'directory to write W.npy and X.npy into, created if missing (required)' },
+    layer: { type: 'string', placeholder: 'name', required: true, description: 'the GGUF tensor name of the layer, e.g. blk.1.attn_q.weight (a wrong name lists the layers)' },
+    out: { type: 'string', short: 'o', placeholder: 'dir', required: true, description: 'directory to write W.npy and X.npy into, created if missing' },
     calib: { type: 'string', placeholder: 'file', defaultText: 'embedded TinyStories train excerpt', description: 'calibration text, one document per line' },
     'calib-windows': { type: 'integer', min: 1, default: QUANTIZE_DEFAULTS.maxWindows, description: 'calibration windows of --ctx tokens (X has up to windows × ctx rows)' },
     ...ctxOption,
@@ -26,7 +26,6 @@ export const exportLayerCommand = defineCommand({
   ],
   async run(ctx) {
     const { layer, out } = ctx.values;
-    if (!layer || !out) throw new UsageError('--layer <name> and --out <dir> are required');
     checkOutputDir(out);
     const calibFile = ctx.values.calib ?? fileURLToPath(calibrationTextUrl);
     const calibration = await readFile(calibFile, 'utf8').catch((e: Error) => {

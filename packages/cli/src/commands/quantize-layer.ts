@@ -9,8 +9,8 @@ export const quantizeLayerCommand = defineCommand({
   name: 'quantize-layer',
   summary: 'quantize one linear layer (W.npy, out × in) with RTN or GPTQ on calibration inputs (X.npy, samples × in); lowbit export-layer writes both from a model',
   options: {
-    weights: { type: 'string', placeholder: 'W.npy', description: 'the layer weights, f32/f64 .npy [out, in] (required)' },
-    inputs: { type: 'string', placeholder: 'X.npy', description: 'calibration inputs the layer sees, f32/f64 .npy [samples, in] (required)' },
+    weights: { type: 'string', placeholder: 'W.npy', required: true, description: 'the layer weights, f32/f64 .npy [out, in] (lowbit export-layer writes one)' },
+    inputs: { type: 'string', placeholder: 'X.npy', required: true, description: 'calibration inputs the layer sees, f32/f64 .npy [samples, in]' },
     bits: { type: 'integer', min: 2, max: 8, default: QUANTIZE_DEFAULTS.bits, description: 'INT-k bits' },
     ...quantizerOptions,
     sym: { type: 'boolean', description: 'symmetric grid: the default, kept for existing scripts (see --asym)' },
@@ -23,7 +23,6 @@ export const quantizeLayerCommand = defineCommand({
   ],
   async run(ctx) {
     const v = ctx.values;
-    if (!v.weights || !v.inputs) throw new UsageError('--weights W.npy and --inputs X.npy are required (lowbit export-layer writes both from a model)');
     if (v.sym && v.asym) throw new UsageError('--sym and --asym contradict each other');
     checkInputFile(v.weights, 'a .npy file');
     checkInputFile(v.inputs, 'a .npy file');

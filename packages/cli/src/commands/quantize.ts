@@ -22,8 +22,8 @@ async function readText(file: string): Promise<string> {
 }
 
 const options = {
-  ...quantizerOptions,
   format: { type: 'string', choices: FORMATS, default: `int${QUANTIZE_DEFAULTS.bits}`, description: 'INT-k grid, llama.cpp block type (q*), or OCP MX format (mx*)' },
+  ...quantizerOptions,
   smooth: { type: 'number', min: 0, max: 1, placeholder: 'alpha', defaultText: 'off', description: 'SmoothQuant migration strength α, folded into the norms before quantizing' },
   adadim: { type: 'boolean', description: 'AdaDim: per layer, groups along inputs or outputs, whichever has the lower output error (INT-k)' },
   'clip-search': { type: 'boolean', description: 'Q-Rater clipping search per layer, ratios 1..0.6 (INT-k)' },
