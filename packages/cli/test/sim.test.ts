@@ -73,3 +73,25 @@ describe('lowbit sim', () => {
     expect([e.code, e.err]).toEqual([1, expect.stringMatching(/not a tartan variant/)]);
   });
 });
+
+describe('lowbit sim a3 | gradiveq | ginex', () => {
+  it('a3: m = 0 is exact (0% skipped, error 0); a search skips dot products', async () => {
+    const r = await run(['sim', 'a3', '--seq', '32', '--m', '0,8', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.rows[0]).toMatchObject({ m: 0, skipped: 0, relError: 0 });
+    expect(j.rows[1].skipped).toBeGreaterThan(0);
+  });
+  it('gradiveq: compression ratio d/k and a ring that agrees with the plain sum', async () => {
+    const r = await run(['sim', 'gradiveq', '--nodes', '3', '--components', '8', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.rows[0].compressionRatio).toBe(4);
+    expect(j.rows[0].ringMaxDiff).toBeLessThan(1e-9);
+  });
+  it('ginex: Belady hits at least as often as LRU at every size', async () => {
+    const r = await run(['sim', 'ginex', '--graph-nodes', '3000', '--batch', '64', '--batches', '20', '--json']);
+    expect(r.code, r.err).toBe(0);
+    for (const row of JSON.parse(r.out).rows) expect(row.beladyHitRate).toBeGreaterThanOrEqual(row.lruHitRate);
+  });
+});

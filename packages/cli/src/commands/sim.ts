@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { calibrationTextUrl } from '@lowbit/data';
+import { calibrationTextUrl, validTextUrl } from '@lowbit/data';
 import { LowbitError, writeTextAtomic } from '@lowbit/runtime';
 import {
-  ACCELERATORS, type NetworkProfile, type SimResult, findNetwork, modelWorkload, networkNames, parseProfileJson, parseProfileList,
+  ACCELERATORS, type NetworkProfile, a3Study, ginexStudy, gradiveqStudy, powerLawGraph, quantizationResiduals, samplingTrace, type SimResult, findNetwork, modelWorkload, networkNames, parseProfileJson, parseProfileList,
   resolvePrecisions, resultCsv, resultTable, simulateProfile, simulateWorkload, speedupSvg,
 } from '@lowbit/sim';
 import { type CommandContext, UsageError, defineCommand } from '../command.js';
@@ -23,6 +23,22 @@ const options = {
   lookahead: { type: 'integer', default: 2, min: 0, max: 8, description: 'tactical: lookahead H' },
   lookaside: { type: 'integer', default: 5, min: 0, max: 15, description: 'tactical: lookaside D' },
   shape: { type: 'string', default: 'T', choices: ['L', 'T'], description: 'tactical: search shape' },
+  m: { type: 'string', default: '0,4,8,16,32', placeholder: 'list', description: 'a3: greedy search iterations per query, one row each (0: no search)' },
+  k: { type: 'integer', default: 1000000, min: 1, description: 'a3: rows kept after exact scoring (top-k)' },
+  threshold: { type: 'number', min: 0, defaultText: 'none', description: 'a3: drop rows whose logit is this far below the best' },
+  nodes: { type: 'integer', default: 4, min: 2, max: 64, description: 'gradiveq: nodes in the ring' },
+  slice: { type: 'integer', default: 32, min: 2, max: 1024, description: 'gradiveq: slice length d' },
+  components: { type: 'string', default: '4,8,16', placeholder: 'list', description: 'gradiveq: principal components k, one row each' },
+  bandwidth: { type: 'number', default: 1.25e9, above: 0, description: 'gradiveq: link bandwidth in bytes/s' },
+  latency: { type: 'number', default: 5e-6, min: 0, description: 'gradiveq: per-step latency in seconds' },
+  'graph-nodes': { type: 'integer', default: 100000, min: 2, description: 'ginex: nodes of the synthetic power-law graph' },
+  degree: { type: 'number', default: 10, above: 0, description: 'ginex: mean degree' },
+  gamma: { type: 'number', default: 2.5, above: 2, description: 'ginex: power-law exponent' },
+  batch: { type: 'integer', default: 1024, min: 1, description: 'ginex: training nodes per mini-batch' },
+  fanouts: { type: 'string', default: '10,5', placeholder: 'list', description: 'ginex: neighbours sampled per hop' },
+  batches: { type: 'integer', default: 100, min: 1, description: 'ginex: mini-batches traced' },
+  cache: { type: 'string', default: '0.01,0.05,0.1,0.2,0.4', placeholder: 'list', description: 'ginex: cache sizes as fractions of the nodes' },
+  'feature-bytes': { type: 'integer', default: 512, min: 1, description: 'ginex: bytes of one node feature vector' },
   csv: { type: 'string', placeholder: 'file', description: 'write the per-layer results as CSV' },
   svg: { type: 'string', placeholder: 'file', description: 'write a bar chart of per-layer speedup' },
   ...threadOption,
@@ -45,17 +61,24 @@ function profileFor(ctx: CommandContext, net: NonNullable<ReturnType<typeof find
 export const simCommand = defineCommand({
   name: 'sim',
   summary: 'cycles, speedup, utilisation and off-chip bytes of a CNN or a model on bit-serial accelerators (Stripes, Tartan, Loom, DPRed, Laconic, Bit-Tactical)',
-  arguments: [{ name: 'network|model', description: `a shipped network (${networkNames().join(', ')}) or a model file (.gguf, .safetensors written by lowbit quantize)` }],
+  arguments: [
+    { name: 'network|model|a3|gradiveq|ginex', description: `a shipped network (${networkNames().join(', ')}), a model file (.gguf, .safetensors written by lowbit quantize), or one of the system studies` },
+    { name: 'model', optional: true, description: 'a3, gradiveq: the model (default: the embedded stories260K)' },
+  ],
   options,
   examples: [
     'lowbit sim alexnet --accel stripes',
     'lowbit sim alexnet --accel stripes --profile 9,8,5,5,7 --json',
     'lowbit sim vgg19 --accel loom --bits-per-cycle 2 --svg vgg19-loom.svg',
     'lowbit sim model.q4_0.gguf --accel laconic --seq 128 --csv layers.csv',
+    'lowbit sim a3 --seq 64 --m 0,8,32',
+    'lowbit sim gradiveq --nodes 4 --components 4,8,16',
+    'lowbit sim ginex --graph-nodes 20000 --batches 50',
   ],
   async run(ctx) {
     const target = ctx.positionals[0];
-    if (!target) throw new UsageError(`name a network (${networkNames().join(', ')}) or a model file`);
+    if (!target) throw new UsageError(`name a network (${networkNames().join(', ')}), a model file, or a3 / gradiveq / ginex`);
+    if (target === 'a3' || target === 'gradiveq' || target === 'ginex') return systemStudy(ctx, target);
     const accel = ctx.values.accel as string;
     const b = ctx.values['bits-per-cycle'] as number;
     const csv = ctx.values.csv as string | undefined;
@@ -91,3 +114,39 @@ export const simCommand = defineCommand({
     return result;
   },
 });
+
+const list = (text: string, what: string) => text.split(',').map((x) => {
+  const n = Number(x.trim());
+  if (!Number.isFinite(n) || x.trim() === '') throw new UsageError(`${what} must be a comma-separated list of numbers, got "${text}"`);
+  return n;
+});
+
+async function systemStudy(ctx: CommandContext, which: 'a3' | 'gradiveq' | 'ginex'): Promise<unknown> {
+  const modelCtx = { ...ctx, positionals: ctx.positionals.slice(1) };
+  if (which === 'a3') {
+    const text = readFileSync((ctx.values.text as string | undefined) ?? fileURLToPath(validTextUrl), 'utf8');
+    const threshold = (ctx.values.threshold as number | undefined) ?? Number.POSITIVE_INFINITY;
+    const settings = list(ctx.values.m as string, '--m').map((m) => ({ m, k: ctx.values.k as number, threshold }));
+    const r = await withModel(modelCtx, (model) => a3Study(model, text, settings, ctx.values.seq as number));
+    ctx.print(`A3 on ${r.seq} tokens of real attention (every layer and head, causal); error vs exact attention`);
+    ctx.print('     m       k  threshold  skipped  rel.error  search products/query');
+    for (const x of r.rows) ctx.print(`${String(x.m).padStart(6)}  ${String(x.k).padStart(6)}  ${String(x.threshold).padStart(9)}  ${(100 * x.skipped).toFixed(1).padStart(6)}%  ${x.relError.toFixed(4).padStart(9)}  ${x.searchProductsPerQuery.toFixed(1).padStart(8)}`);
+    return { study: 'a3', seq: r.seq, rows: r.rows.map((x) => ({ ...x, threshold: Number.isFinite(x.threshold) ? x.threshold : null })) };
+  }
+  if (which === 'gradiveq') {
+    const nodes = ctx.values.nodes as number;
+    const grads = await withModel(modelCtx, (model) => quantizationResiduals(model, 'attn_q', nodes));
+    const rows = list(ctx.values.components as string, '--components').map((k) => gradiveqStudy(grads, { d: ctx.values.slice as number, k, bandwidthBytesPerS: ctx.values.bandwidth as number, latencyS: ctx.values.latency as number }));
+    ctx.print(`GradiVeQ over ${nodes} nodes; tensors: Q4_0 residuals of blk.0..${nodes - 1}.attn_q (gradient stand-ins: no training path yet)`);
+    ctx.print('   d    k  ratio  rel.error  ring time uncompressed  compressed (incl. codec)');
+    for (const x of rows) ctx.print(`${String(x.d).padStart(4)} ${String(x.k).padStart(4)}  ${x.compressionRatio.toFixed(1).padStart(5)}  ${x.relError.toFixed(4).padStart(9)}  ${(x.uncompressedSeconds * 1e3).toFixed(4).padStart(18)} ms  ${(x.compressedSeconds * 1e3).toFixed(4)} ms`);
+    return { study: 'gradiveq', tensors: `Q4_0 residuals of blk.0..${nodes - 1}.attn_q`, rows };
+  }
+  const g = powerLawGraph(ctx.values['graph-nodes'] as number, ctx.values.degree as number, ctx.values.gamma as number);
+  const { trace } = samplingTrace(g, { batchSize: ctx.values.batch as number, fanouts: list(ctx.values.fanouts as string, '--fanouts'), batches: ctx.values.batches as number });
+  const rows = ginexStudy(trace, g.n, list(ctx.values.cache as string, '--cache'), ctx.values['feature-bytes'] as number);
+  ctx.print(`Ginex feature cache: synthetic Chung-Lu power-law graph (${g.n} nodes, ${g.adj.length / 2} edges, gamma ${ctx.values.gamma}), ${trace.length} feature accesses`);
+  ctx.print('  cache  LRU hit  Belady hit  LRU I/O bytes  Belady I/O bytes');
+  for (const x of rows) ctx.print(`${(100 * x.cacheFraction).toFixed(1).padStart(6)}%  ${(100 * x.lruHitRate).toFixed(1).padStart(6)}%  ${(100 * x.beladyHitRate).toFixed(1).padStart(9)}%  ${String(x.lruBytes).padStart(13)}  ${String(x.beladyBytes).padStart(16)}`);
+  return { study: 'ginex', graph: { kind: 'chung-lu power law', nodes: g.n, edges: g.adj.length / 2 }, accesses: trace.length, rows };
+}
