@@ -19,8 +19,8 @@ export function formatRate(perSecond: number): string {
 export class ProgressBar {
   private last = 0;
   private drawn = false;
-  /** Where the current task started: its label, and the time and count of its first update. */
-  private task = { label: '', t0: 0, done0: 0 };
+  /** The current task: its total, the time and count of its first update, and its last count. */
+  private task = { total: -1, t0: 0, done0: 0, last: 0 };
 
   constructor(
     private readonly stream: NodeJS.WriteStream | { isTTY?: boolean; write(s: string): unknown },
@@ -30,8 +30,10 @@ export class ProgressBar {
   /** The text drawn for this update (exposed for tests): label, bar, count, rate and ETA once measurable. */
   line(done: number, total: number, label = ''): string {
     const now = this.now();
-    // a new label, or a count going back, is a new task: its rate starts over
-    if (label !== this.task.label || done < this.task.done0) this.task = { label, t0: now, done0: done };
+    // a new total, or a count going back, is a new task and its rate starts over; the label may change
+    // within a task (quantize names each layer)
+    if (total !== this.task.total || done < this.task.last) this.task = { total, t0: now, done0: done, last: done };
+    this.task.last = done;
     const width = 30;
     const filled = total > 0 ? Math.round((Math.min(done, total) / total) * width) : 0;
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);

@@ -253,7 +253,7 @@ describe('study', () => {
 });
 
 describe('progress bar: rate and time left on a terminal, nothing on a pipe', () => {
-  it('shows count, rate and ETA from the task start; a new label restarts the rate', () => {
+  it('shows count, rate and ETA from the task start; a new total or a count going back restarts the rate, a new label does not', () => {
     let now = 0;
     const out: string[] = [];
     const bar = new ProgressBar({ isTTY: true, write: (s: string) => out.push(s) }, () => now);
@@ -262,9 +262,11 @@ describe('progress bar: rate and time left on a terminal, nothing on a pipe', ()
     // 4 more in 2 s: 2/s, 5 left: 2.5 s
     expect(bar.line(5, 10, 'eval')).toMatch(/ 5\/10 2\.0\/s, 3 s left$/);
     now = 2500;
-    expect(bar.line(1, 4, 'gptq blk.0')).toMatch(/ 1\/4$/);
+    expect(bar.line(1, 4, 'gptq blk.0.attn_q')).toMatch(/ 1\/4$/);
     now = 62_500;
-    expect(bar.line(2, 4, 'gptq blk.0')).toMatch(/ 2\/4 60\.0 s each, 2 min 00 s left$/);
+    expect(bar.line(2, 4, 'gptq blk.0.attn_k')).toMatch(/ 2\/4 60\.0 s each, 2 min 00 s left$/);
+    now = 70_000;
+    expect(bar.line(1, 4, 'eval')).toMatch(/ 1\/4$/); // same total, count went back: a new task
     bar.update(4, 4, 'gptq blk.0');
     expect(out.at(-1)).toBe('\r\x1b[2K'); // the finished bar is erased
     const pipe: string[] = [];
