@@ -47,12 +47,13 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
     expect(j.metadata['general.quantized_by']).toBe('lowbit');
     expect(j.metadata['lowbit.tensor_types']).toEqual(['LB_INT3']);
     const q = j.tensors.find((t: { name: string }) => t.name === 'blk.0.attn_q.weight');
-    expect(q).toMatchObject({ type: 'LB_INT3', bitsPerWeight: 4, lowbit: 'lowbit int3 g32 sym f32 scales' });
+    // 3-bit codes + one fp16 scale per 32 weights
+    expect(q).toMatchObject({ type: 'LB_INT3', bitsPerWeight: 3.5, lowbit: 'lowbit int3 g32 sym fp16 scales' });
     const down = j.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_down.weight');
-    // a row's 516 code bits take 65 whole bytes (rows start on a byte boundary), plus 6 f32 scales
-    expect(down.bitsPerWeight).toBeCloseTo((64 * 65 * 8 + 64 * 6 * 32) / (172 * 64), 6);
+    // a row's 516 code bits take 65 whole bytes (rows start on a byte boundary), plus 6 fp16 scales
+    expect(down.bitsPerWeight).toBeCloseTo((64 * 65 * 8 + 64 * 6 * 16) / (172 * 64), 6);
     const text = await run(['inspect', out]);
-    expect(text.out).toMatch(/blk\.0\.attn_q\.weight +LB_INT3 \[64, 64\] 2048 B 4 b\/w \(lowbit int3 g32 sym f32 scales\)/);
+    expect(text.out).toMatch(/blk\.0\.attn_q\.weight +LB_INT3 \[64, 64\] 1792 B 3\.500 b\/w \(lowbit int3 g32 sym fp16 scales\)/);
 
     // llama.cpp (node-llama-cpp 3.21.1's prebuilt binary) must refuse the file by itself
     let llama: Awaited<ReturnType<typeof import('node-llama-cpp')['getLlama']>> | undefined;

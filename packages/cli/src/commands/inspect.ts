@@ -42,7 +42,7 @@ function lowbitDetail(t: GgufTensorInfo): string {
   const p = t.params;
   if (!p) return `lowbit int${info.bits}`;
   const g = p.granularity === 'group-cols' ? `g${p.group}` : p.granularity === 'group-rows' ? `g${p.group} along rows` : p.granularity;
-  return `lowbit int${info.bits} ${g} ${p.symmetric ? 'sym' : 'asym'} f32 scales${p.g_idx ? ' g_idx' : ''}`;
+  return `lowbit int${info.bits} ${g} ${p.symmetric ? 'sym' : 'asym'} fp16 scales${p.symmetric ? '' : ` int${info.bits} zeros`}${p.g_idx ? ' g_idx' : ''}`;
 }
 
 async function inspectSafetensors(ctx: CommandContext, path: string) {
