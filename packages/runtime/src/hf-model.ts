@@ -178,24 +178,25 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
     new Linear(k, name, w instanceof Float32Array ? { format: 'f32', shape: [rows, cols], data: w } : w, bias);
   try {
     for (let l = 0; l < c.nLayers; l++) {
-      const p = `model.layers.${l}.`;
       const b = `blk.${l}.`;
-      const qb = await opt(`${p}self_attn.q_proj.bias`, c.dim);
-      const kb = await opt(`${p}self_attn.k_proj.bias`, kvDim);
+      const n = (gguf: string) => ggufToHfName(b + gguf);
+      const qb = await opt(n('attn_q.bias'), c.dim);
+      const kb = await opt(n('attn_k.bias'), kvDim);
       layers.push({
-        attnNorm: await get(`${p}input_layernorm.weight`, [c.dim]),
-        wq: lin(`${b}attn_q.weight`, c.dim, c.dim, await weight(`${p}self_attn.q_proj.weight`, c.dim, c.dim, c.nHeads), qb && permuteRows(qb, 1, ropeRowOrder(c.nHeads, headDim, 'pairs'))),
-        wk: lin(`${b}attn_k.weight`, kvDim, c.dim, await weight(`${p}self_attn.k_proj.weight`, kvDim, c.dim, c.nKvHeads), kb && permuteRows(kb, 1, ropeRowOrder(c.nKvHeads, headDim, 'pairs'))),
-        wv: lin(`${b}attn_v.weight`, kvDim, c.dim, await weight(`${p}self_attn.v_proj.weight`, kvDim, c.dim), await opt(`${p}self_attn.v_proj.bias`, kvDim)),
-        wo: lin(`${b}attn_output.weight`, c.dim, c.dim, await weight(`${p}self_attn.o_proj.weight`, c.dim, c.dim)),
-        ffnNorm: await get(`${p}post_attention_layernorm.weight`, [c.dim]),
-        w1: lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim, await weight(`${p}mlp.gate_proj.weight`, c.hiddenDim, c.dim)),
-        w2: lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim, await weight(`${p}mlp.down_proj.weight`, c.dim, c.hiddenDim)),
-        w3: lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim, await weight(`${p}mlp.up_proj.weight`, c.hiddenDim, c.dim)),
+        attnNorm: await get(n('attn_norm.weight'), [c.dim]),
+        wq: lin(`${b}attn_q.weight`, c.dim, c.dim, await weight(n('attn_q.weight'), c.dim, c.dim, c.nHeads), qb && permuteRows(qb, 1, ropeRowOrder(c.nHeads, headDim, 'pairs'))),
+        wk: lin(`${b}attn_k.weight`, kvDim, c.dim, await weight(n('attn_k.weight'), kvDim, c.dim, c.nKvHeads), kb && permuteRows(kb, 1, ropeRowOrder(c.nKvHeads, headDim, 'pairs'))),
+        wv: lin(`${b}attn_v.weight`, kvDim, c.dim, await weight(n('attn_v.weight'), kvDim, c.dim), await opt(n('attn_v.bias'), kvDim)),
+        wo: lin(`${b}attn_output.weight`, c.dim, c.dim, await weight(n('attn_output.weight'), c.dim, c.dim)),
+        ffnNorm: await get(n('ffn_norm.weight'), [c.dim]),
+        w1: lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim, await weight(n('ffn_gate.weight'), c.hiddenDim, c.dim)),
+        w2: lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim, await weight(n('ffn_down.weight'), c.dim, c.hiddenDim)),
+        w3: lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim, await weight(n('ffn_up.weight'), c.hiddenDim, c.dim)),
       });
     }
-    const embd = await get('model.embed_tokens.weight', [c.vocabSize, c.dim]);
-    const head = shards.has('lm_head.weight') || shards.has('lm_head.qweight') ? await weight('lm_head.weight', c.vocabSize, c.dim) : embd;
+    const embd = await get(ggufToHfName('token_embd.weight'), [c.vocabSize, c.dim]);
+    const lmHead = ggufToHfName('output.weight');
+    const head = shards.has(lmHead) || shards.has(lmHead.replace(/weight$/, 'qweight')) ? await weight(lmHead, c.vocabSize, c.dim) : embd;
     let tokenizer = options.tokenizer;
     if (!tokenizer) {
       const eos = Array.isArray(hc.eos_token_id) ? hc.eos_token_id[0] : hc.eos_token_id;
@@ -213,7 +214,7 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
     const model = new LlamaModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', embd, c.dim), rowBytes: c.dim * 4 },
       layers,
-      outputNorm: await get('model.norm.weight', [c.dim]),
+      outputNorm: await get(ggufToHfName('output_norm.weight'), [c.dim]),
       output: lin('output.weight', c.vocabSize, c.dim, head),
     }, tokenizer, k);
     return model;
@@ -363,24 +364,24 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
   try {
     const layers: LayerWeights[] = [];
     for (let l = 0; l < c.nLayers; l++) {
-      const p = `h.${l}.`;
       const b = `blk.${l}.`;
-      const qkv = await get(`${p}attn.c_attn.weight`, [dim, 3 * dim]);
-      const qkvB = await get(`${p}attn.c_attn.bias`, [3 * dim]);
+      const n = (gguf: string) => ggufToHfName(b + gguf, 'gpt2');
+      const qkv = await get(n('attn_qkv.weight'), [dim, 3 * dim]);
+      const qkvB = await get(n('attn_qkv.bias'), [3 * dim]);
       layers.push({
-        attnNorm: await get(`${p}ln_1.weight`, [dim]),
-        attnNormBias: await get(`${p}ln_1.bias`, [dim]),
+        attnNorm: await get(n('attn_norm.weight'), [dim]),
+        attnNormBias: await get(n('attn_norm.bias'), [dim]),
         wq: conv(`${b}attn_q.weight`, qkv, dim, 3 * dim, 0, dim, qkvB),
         wk: conv(`${b}attn_k.weight`, qkv, dim, 3 * dim, dim, 2 * dim, qkvB),
         wv: conv(`${b}attn_v.weight`, qkv, dim, 3 * dim, 2 * dim, 3 * dim, qkvB),
-        wo: conv(`${b}attn_output.weight`, await get(`${p}attn.c_proj.weight`, [dim, dim]), dim, dim, 0, dim, await get(`${p}attn.c_proj.bias`, [dim])),
-        ffnNorm: await get(`${p}ln_2.weight`, [dim]),
-        ffnNormBias: await get(`${p}ln_2.bias`, [dim]),
-        w3: conv(`${b}ffn_up.weight`, await get(`${p}mlp.c_fc.weight`, [dim, hidden]), dim, hidden, 0, hidden, await get(`${p}mlp.c_fc.bias`, [hidden])),
-        w2: conv(`${b}ffn_down.weight`, await get(`${p}mlp.c_proj.weight`, [hidden, dim]), hidden, dim, 0, dim, await get(`${p}mlp.c_proj.bias`, [dim])),
+        wo: conv(`${b}attn_output.weight`, await get(n('attn_output.weight'), [dim, dim]), dim, dim, 0, dim, await get(n('attn_output.bias'), [dim])),
+        ffnNorm: await get(n('ffn_norm.weight'), [dim]),
+        ffnNormBias: await get(n('ffn_norm.bias'), [dim]),
+        w3: conv(`${b}ffn_up.weight`, await get(n('ffn_up.weight'), [dim, hidden]), dim, hidden, 0, hidden, await get(n('ffn_up.bias'), [hidden])),
+        w2: conv(`${b}ffn_down.weight`, await get(n('ffn_down.weight'), [hidden, dim]), hidden, dim, 0, dim, await get(n('ffn_down.bias'), [dim])),
       });
     }
-    const wte = await get('wte.weight', [c.vocabSize, dim]);
+    const wte = await get(ggufToHfName('token_embd.weight', 'gpt2'), [c.vocabSize, dim]);
     const lmHead = async (tied: Float32Array) => {
       const st = shards.get('lm_head.weight');
       if (!st) return tied;
@@ -391,10 +392,10 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
     const tokenizer = options.tokenizer ?? ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos: hc.eos_token_id, vocabSize: c.vocabSize }, join(dir, 'tokenizer.json'));
     return new LlamaModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', wte, dim), rowBytes: dim * 4 },
-      positionEmbd: await get('wpe.weight', [c.contextLength, dim]),
+      positionEmbd: await get(ggufToHfName('position_embd.weight', 'gpt2'), [c.contextLength, dim]),
       layers,
-      outputNorm: await get('ln_f.weight', [dim]),
-      outputNormBias: await get('ln_f.bias', [dim]),
+      outputNorm: await get(ggufToHfName('output_norm.weight', 'gpt2'), [dim]),
+      outputNormBias: await get(ggufToHfName('output_norm.bias', 'gpt2'), [dim]),
       // GPT2LMHeadModel ties the output to wte; a checkpoint that does not (exportHfModel of an untied GGUF) has lm_head.weight
       output: new Linear(k, 'output.weight', { format: 'f32', shape: [c.vocabSize, dim], data: await lmHead(wte) }),
     }, tokenizer, k);

@@ -206,14 +206,14 @@ export async function saveModelSafetensors(model: LlamaModel, output: string, op
   const e = model.weights.tokenEmbd;
   const embd = new Float32Array(c.vocabSize * c.dim);
   for (let i = 0; i < c.vocabSize; i++) dequantize(e.type, e.data, i * e.rowBytes, c.dim, embd, i * c.dim);
-  tensors.push({ name: 'model.embed_tokens.weight', dtype: 'F32', shape: [c.vocabSize, c.dim], data: embd });
-  tensors.push({ name: 'model.norm.weight', dtype: 'F32', shape: [c.dim], data: model.weights.outputNorm });
+  tensors.push({ name: ggufToHfName('token_embd.weight'), dtype: 'F32', shape: [c.vocabSize, c.dim], data: embd });
+  tensors.push({ name: ggufToHfName('output_norm.weight'), dtype: 'F32', shape: [c.dim], data: model.weights.outputNorm });
   model.weights.layers.forEach((l, i) => {
-    tensors.push({ name: `model.layers.${i}.input_layernorm.weight`, dtype: 'F32', shape: [c.dim], data: l.attnNorm });
-    tensors.push({ name: `model.layers.${i}.post_attention_layernorm.weight`, dtype: 'F32', shape: [c.dim], data: l.ffnNorm });
+    tensors.push({ name: ggufToHfName(`blk.${i}.attn_norm.weight`), dtype: 'F32', shape: [c.dim], data: l.attnNorm });
+    tensors.push({ name: ggufToHfName(`blk.${i}.ffn_norm.weight`), dtype: 'F32', shape: [c.dim], data: l.ffnNorm });
   });
   for (const l of linears) {
-    const hf = l.name === 'output.weight' ? 'lm_head.weight' : ggufToHfName(l.name);
+    const hf = ggufToHfName(l.name);
     const prefix = hf.replace(/\.weight$/, '');
     const perm = rowsPermutation(l.name, c, 'halves');
     if (l.bias) tensors.push({ name: `${prefix}.bias`, dtype: 'F32', shape: [l.rows], data: perm ? permuteRows(l.bias, 1, perm) : l.bias });
@@ -345,7 +345,7 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
       return v;
     };
     const lin = async (gguf: string, rows: number, cols: number): Promise<Linear> => {
-      const hf = gguf === 'output.weight' ? 'lm_head.weight' : ggufToHfName(gguf);
+      const hf = ggufToHfName(gguf);
       const prefix = hf.replace(/\.weight$/, '');
       const perm = rowsPermutation(gguf, c, 'pairs');
       let w: LinearWeight;
@@ -379,22 +379,22 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
     for (let i = 0; i < c.nLayers; i++) {
       const b = `blk.${i}.`;
       layers.push({
-        attnNorm: await f32(`model.layers.${i}.input_layernorm.weight`, [c.dim]),
+        attnNorm: await f32(ggufToHfName(`${b}attn_norm.weight`), [c.dim]),
         wq: await lin(`${b}attn_q.weight`, c.dim, c.dim),
         wk: await lin(`${b}attn_k.weight`, kvDim, c.dim),
         wv: await lin(`${b}attn_v.weight`, kvDim, c.dim),
         wo: await lin(`${b}attn_output.weight`, c.dim, c.dim),
-        ffnNorm: await f32(`model.layers.${i}.post_attention_layernorm.weight`, [c.dim]),
+        ffnNorm: await f32(ggufToHfName(`${b}ffn_norm.weight`), [c.dim]),
         w1: await lin(`${b}ffn_gate.weight`, c.hiddenDim, c.dim),
         w2: await lin(`${b}ffn_down.weight`, c.dim, c.hiddenDim),
         w3: await lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim),
       });
     }
-    const embd = await f32('model.embed_tokens.weight', [c.vocabSize, c.dim]);
+    const embd = await f32(ggufToHfName('token_embd.weight'), [c.vocabSize, c.dim]);
     const model = new LlamaModel(path, c, {
       tokenEmbd: { type: 'F32', data: new Uint8Array(embd.buffer, embd.byteOffset, embd.byteLength), rowBytes: c.dim * 4 },
       layers,
-      outputNorm: await f32('model.norm.weight', [c.dim]),
+      outputNorm: await f32(ggufToHfName('output_norm.weight'), [c.dim]),
       output: await lin('output.weight', c.vocabSize, c.dim),
     }, tokenizer, k);
     return model;
