@@ -6,16 +6,21 @@ import { readBits, rowBytes, writeBits } from './bits.js';
 import { f16Bits, f16Value, isF16 } from './half.js';
 import type { PackedIntTensor } from './tensor-types.js';
 
-/** Throws unless every scale is a finite binary16 value and every zero an integer in [0, 2^bits − 1]. */
-export function checkIntParams(fn: string, bits: number, scales: Float32Array, zeros: Float32Array | null): void {
+/**
+ * Throws unless every scale is a finite binary16 value and every zero an integer in [0, 2^bits − 1].
+ * `gptqV1` widens the zeros to [0, 2^bits]: GPTQ v1 checkpoints store zero − 1 in k bits, so a zero
+ * of 0 reads back as 2^bits (AutoGPTQ's kernels compute with that value too); such a tensor runs and
+ * decodes, and only a k-bit zero section cannot hold it.
+ */
+export function checkIntParams(fn: string, bits: number, scales: Float32Array, zeros: Float32Array | null, gptqV1 = false): void {
   for (let i = 0; i < scales.length; i++) {
     if (!isF16(scales[i])) throw new LowbitError('E_ARG', `${fn}: scale ${i} is ${scales[i]}, not a finite fp16 value (INT-k scales are stored as fp16: round them with f16Scale before choosing codes)`);
   }
   if (!zeros) return;
-  const zmax = 2 ** bits - 1;
+  const zmax = 2 ** bits - (gptqV1 ? 0 : 1);
   for (let i = 0; i < zeros.length; i++) {
     const z = zeros[i];
-    if (!(Number.isInteger(z) && z >= 0 && z <= zmax)) throw new LowbitError('E_ARG', `${fn}: zero point ${i} is ${z}, not an integer in [0, ${zmax}] (stored at ${bits} bits)`);
+    if (!(Number.isInteger(z) && z >= 0 && z <= zmax)) throw new LowbitError('E_ARG', `${fn}: zero point ${i} is ${z}, not an integer in [0, ${zmax}] (zero points are stored at ${bits} bits)`);
   }
 }
 
@@ -106,6 +111,7 @@ export function intBitsPerWeight(t: Pick<PackedIntTensor, 'bits' | 'shape' | 'sc
 
 /** The bytes of an INT-k tensor in the `intSections` layout (validate it first). */
 export function encodeIntStorage(t: PackedIntTensor): Uint8Array {
+  checkIntParams('encodeIntStorage', t.bits, t.scales, t.zeros);
   const s = sectionsOf(t);
   const out = new Uint8Array(s.total);
   const view = new DataView(out.buffer);

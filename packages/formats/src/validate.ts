@@ -59,8 +59,9 @@ export function validatePacked(fn: string, t: Any): void {
       typed(fn, 'scales', p.scales, Float32Array, n);
       if (p.zeros !== null) typed(fn, 'zeros', p.zeros, Float32Array, n);
       typed(fn, 'codes', p.codes, Uint8Array, rows * rowBytes(cols, bits));
-      // only what fp16 scales and k-bit zeros can hold is a packed INT-k tensor: what runs is what is stored
-      checkIntParams(fn, bits, p.scales, p.zeros);
+      // only what fp16 scales and integer zeros can hold is a packed INT-k tensor: what runs is what is
+      // stored (zeros up to 2^bits: GPTQ v1 checkpoints; the k-bit writers refuse those)
+      checkIntParams(fn, bits, p.scales, p.zeros, true);
       if (p.gIdx !== undefined && p.gIdx !== null) validateGIdx(fn, p.gIdx, cols, p);
       return;
     }
