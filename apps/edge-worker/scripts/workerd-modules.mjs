@@ -8,7 +8,7 @@
 // names. `.wasm` files become CompiledWasm modules (what wrangler does with a `.wasm` import).
 import { cpSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const app = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,7 +51,15 @@ export function layOutModules() {
   const modules = [];
   const add = (name, file, kind) => {
     mkdirSync(dirname(join(out, name)), { recursive: true });
-    cpSync(file, join(out, name));
+    if (kind === 'esModule' && name.includes('/')) {
+      // workerd resolves every specifier against the importing module's name, bare ones included,
+      // so `@lowbit/core` imported by `@lowbit/kernels/dist/errors.js` must be written `../../core`
+      const src = readFileSync(file, 'utf8').replace(/(\bfrom\s*|\bimport\s*\(\s*)(['"])(@lowbit\/[a-z0-9-]+)\2/g, (_, lead, q, dep) => {
+        const rel = posix.relative(posix.dirname(name), dep);
+        return `${lead}${q}${rel.startsWith('.') ? rel : `./${rel}`}${q}`;
+      });
+      writeFileSync(join(out, name), src);
+    } else cpSync(file, join(out, name));
     modules.push(`(name = "${name}", ${kind} = embed "${name}")`);
   };
   add('worker.js', join(app, 'dist', 'worker.js'), 'esModule');
