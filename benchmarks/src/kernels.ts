@@ -1,4 +1,4 @@
-import { createKernelPool, createKernels, type Kernels, type KernelVariant, reference } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, createKernelPool, createKernels, type Kernels, type KernelVariant, reference } from '@lowbit/kernels';
 import { type Area, type Context, type Row, ratioRows } from './harness.js';
 
 const N = 4096;
@@ -159,10 +159,10 @@ export const kernelsArea: Area = {
       const xb = fill(B * C, 4);
       const ob = new Float32Array(B * R);
       const wf = fill(R * C, 5);
-      const blocks = new Uint8Array((R * C * 18) / 32);
+      const blocks = new Uint8Array((R * C * GGML_BLOCK_BYTES.q4_0) / 32);
       for (let i = 0; i < blocks.length; i++) blocks[i] = (i * 2654435761) >>> 24;
       const view = new DataView(blocks.buffer);
-      for (let o = 0; o < blocks.length; o += 18) view.setUint16(o, 0x2000, true);
+      for (let o = 0; o < blocks.length; o += GGML_BLOCK_BYTES.q4_0) view.setUint16(o, 0x2000, true);
       for (const [name, data, run] of [
         [`f32 matmul ${R}×${C} batch ${B}`, wf, (k: Kernels, t: ReturnType<Kernels['upload']>) => k.matmulF32(t, R, C, xb, B, ob)],
         [`q4_0 matmul ${R}×${C} batch ${B}`, blocks, (k: Kernels, t: ReturnType<Kernels['upload']>) => k.matmulQ4_0(t, R, C, xb, B, ob)],

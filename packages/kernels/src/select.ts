@@ -1,4 +1,5 @@
 import { LowbitError } from './errors.js';
+import { GGML_BLOCK_BYTES } from './ggml-blocks.js';
 import { type KernelExports, Kernels, type KernelVariant } from './kernels.js';
 
 export type VariantRequest = KernelVariant | 'auto';
@@ -55,7 +56,7 @@ export function relaxedAgrees(relaxed: Kernels, plain: Kernels): boolean {
   const run = (k: Kernels): number[][] => [
     Array.from(k.matmulQ4(packed, scales, null, rows, cols, 32, x, 2)),
     Array.from(k.matmulQ4(packed, scales.subarray(0, rows * 2), zeros.subarray(0, rows * 2), rows, cols, 64, x, 2)),
-    Array.from(k.matmulQ4_0(blocks.subarray(0, rows * 3 * 18), rows, cols, x, 2)),
+    Array.from(k.matmulQ4_0(blocks.subarray(0, rows * 3 * GGML_BLOCK_BYTES.q4_0), rows, cols, x, 2)),
     Array.from(k.matmulQ4_1(blocks, rows, cols, x, 2)),
     // f32 with fused multiply-add in the relaxed build: each step rounds once instead of twice,
     // a difference of order cols·2^-24·Σ|w·x| <= 96·6e-8·192, far inside the bound below.

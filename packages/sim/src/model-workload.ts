@@ -2,7 +2,7 @@
 // weight codes come from the tensor's own storage format (the integers the hardware would multiply),
 // and activations are the real inputs of each linear layer, captured while the runtime runs the
 // calibration text, quantized per layer to `actBits` bits.
-import { LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
 import { type LinearWeight, type LlamaModel, Session } from '@lowbit/runtime';
 import type { GemmLayer } from './layers.js';
 import type { GemmTensors } from './tensor-models.js';
@@ -23,15 +23,15 @@ export function weightCodes(name: string, w: LinearWeight): WeightCodes | null {
       return null;
     case 'q8_0': {
       // llama.cpp block_q8_0: f16 d, then 32 int8 codes
-      const need = (rows * cols / 32) * 34;
+      const need = (rows * cols / 32) * GGML_BLOCK_BYTES.q8_0;
       if (w.data.length !== need) throw new LowbitError('E_SHAPE', `${name}: ${w.data.length} bytes of q8_0 for [${rows}, ${cols}] (expected ${need})`);
-      for (let i = 0, o = 0; o < out.length; i += 34) for (let j = 0; j < 32; j++) out[o++] = (w.data[i + 2 + j] << 24) >> 24;
+      for (let i = 0, o = 0; o < out.length; i += GGML_BLOCK_BYTES.q8_0) for (let j = 0; j < 32; j++) out[o++] = (w.data[i + 2 + j] << 24) >> 24;
       return { codes: out, bits: 8 };
     }
     case 'q4_0':
     case 'q4_1': {
       // block_q4_0 {f16 d; u8 qs[16]}, block_q4_1 {f16 d; f16 m; u8 qs[16]}: byte j holds element j (low) and j+16 (high)
-      const size = w.format === 'q4_0' ? 18 : 20;
+      const size = GGML_BLOCK_BYTES[w.format];
       const head = size - 16;
       const need = (rows * cols / 32) * size;
       if (w.data.length !== need) throw new LowbitError('E_SHAPE', `${name}: ${w.data.length} bytes of ${w.format} for [${rows}, ${cols}] (expected ${need})`);
