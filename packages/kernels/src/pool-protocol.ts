@@ -7,7 +7,6 @@
 // takes its chunks too. Measured on this 2-core machine shared with other jobs, fixed halves made
 // two threads slower than one whenever the second core was busy.
 
-import type { PoolWorkerData } from './pool.js';
 
 export const CTRL = {
   GEN: 0, // job generation, 1..0x7fff; workers sleep on this cell
@@ -38,6 +37,18 @@ export function runChunks(mem: Int32Array, base: number, gen: number, f: (...a: 
     if (Atomics.compareExchange(mem, at, v, v + 1) !== v) continue;
     f(...args, r0, Math.min(rows, r0 + chunk));
   }
+}
+
+/** What a pool worker is started with (structured-cloned to it): the shared module, memory and layout. */
+export interface PoolWorkerData {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  /** Byte offset of the control block (pool-protocol.ts). */
+  ctrl: number;
+  /** Byte offset of this worker's 16-byte tile scratch. */
+  res: number;
+  fns: readonly string[];
+  needsRes: boolean[];
 }
 
 /**

@@ -7,9 +7,12 @@
 // hundreds of matmuls. Atomics.wait blocks, so in browsers run the pool from a worker (comlink), not
 // from the page's main thread.
 import { LowbitError } from './errors.js';
-import { CLOSED, CTRL, CTRL_INTS, runChunks } from './pool-protocol.js';
+import { CLOSED, CTRL, CTRL_INTS, type PoolWorkerData, runChunks } from './pool-protocol.js';
 import { relaxedAgrees } from './select.js';
 import { type KernelExports, Kernels, NEEDS_RES, ROW_KERNELS, type RowKernel, type ThreadedVariant } from './kernels.js';
+
+// the worker's start data is the protocol's; re-exported for the entry points that spawn workers
+export type { PoolWorkerData };
 
 export interface PoolOptions {
   /** Threads including the calling one (default 2). */
@@ -24,17 +27,6 @@ export interface PoolModuleSource {
 }
 
 /** What a pool worker is started with (structured-cloneable: the module and shared memory included). */
-export interface PoolWorkerData {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
-  /** Byte offset of the control block (pool-protocol.ts). */
-  ctrl: number;
-  /** Byte offset of this worker's 16-byte tile scratch. */
-  res: number;
-  fns: readonly string[];
-  needsRes: boolean[];
-}
-
 /** Starts one worker running the pool protocol on `data`; resolves once it is ready. */
 export type SpawnPoolWorker = (data: PoolWorkerData) => Promise<{ terminate(): unknown }>;
 
