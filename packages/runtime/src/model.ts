@@ -338,10 +338,11 @@ function numberArray(file: GgufFile, key: string, n: number): number[] | undefin
   return v as number[];
 }
 
-/** A special token id: an integer below the vocabulary size, or −1 for none. */
-function tokenId(file: GgufFile, key: string, fallback: number, n: number): number {
+/** A special token id: an integer below the vocabulary size, or −1 for none where the tokenizer allows none. */
+function tokenId(file: GgufFile, key: string, fallback: number, n: number, noneAllowed = true): number {
   const id = num(file, key, fallback);
-  if (!Number.isInteger(id) || id < -1 || id >= n) throw new LowbitError('E_BAD_FILE', `${file.source.name}: metadata ${key} is ${id}, not a token id in [0, ${n}) (or -1)`);
+  const lo = noneAllowed ? -1 : 0;
+  if (!Number.isInteger(id) || id < lo || id >= n) throw new LowbitError('E_BAD_FILE', `${file.source.name}: metadata ${key} is ${id}, not a token id in [0, ${n})${noneAllowed ? ' (or -1)' : ''}`);
   return id;
 }
 
@@ -382,7 +383,7 @@ export function spmTokenizerFromGguf(file: GgufFile): Tokenizer {
   const addPrefix = metaValue(file, 'tokenizer.ggml.add_space_prefix');
   return new SpmTokenizer(
     tokens, scores, types,
-    tokenId(file, 'tokenizer.ggml.bos_token_id', 1, n), tokenId(file, 'tokenizer.ggml.eos_token_id', 2, n), tokenId(file, 'tokenizer.ggml.unknown_token_id', 0, n),
+    tokenId(file, 'tokenizer.ggml.bos_token_id', 1, n, false), tokenId(file, 'tokenizer.ggml.eos_token_id', 2, n), tokenId(file, 'tokenizer.ggml.unknown_token_id', 0, n, false),
     addPrefix === undefined ? true : Boolean(addPrefix),
   );
 }
