@@ -2,7 +2,7 @@
 // fp16 rather than bf16: weight-group scales of LLMs lie far inside fp16's range (2^-24 .. 65504),
 // where its 11-bit significand rounds a scale by at most 2^-11 relative, 8 times finer than bf16's
 // 2^-8; bf16's wider exponent range buys nothing for them. A leaf module.
-import { LowbitError, reference } from '@lowbit/kernels';
+import { LowbitError, f16ToF32, f32ToF16, roundToF16 } from '@lowbit/kernels';
 
 /** The largest finite binary16 value. */
 export const F16_MAX = 65504;
@@ -17,28 +17,22 @@ export const F16_MIN = 2 ** -24;
  * where an algorithm can (GPTQ) and decoding gives exactly the values the encoder saw.
  */
 export function f16Scale(s: number): number {
-  const r = reference.roundToF16(s);
+  const r = roundToF16(s);
   return r === 0 ? F16_MIN : r > F16_MAX ? F16_MAX : r;
 }
 
 /** Whether v is exactly a finite binary16 value (so fp16 storage keeps it). */
 export function isF16(v: number): boolean {
   const a = Math.abs(v);
-  return a <= F16_MAX && reference.roundToF16(a) === a;
+  return a <= F16_MAX && roundToF16(a) === a;
 }
 
 /** The binary16 bits of a value that is exactly a binary16 (`isF16`); anything else throws. */
 export function f16Bits(v: number): number {
   if (!isF16(v)) throw new LowbitError('E_ARG', `f16Bits: ${v} is not exactly a finite binary16 value`);
-  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (a < 2 ** -14) return sign | (a * 2 ** 24);
-  let e = Math.floor(Math.log2(a));
-  // log2 may land one off next to powers of two: make 2^e <= a < 2^(e+1)
-  if (2 ** e > a) e--;
-  else if (2 ** (e + 1) <= a) e++;
-  return sign | ((e + 15) << 10) | (a * 2 ** (10 - e) - 1024);
+  // an exact binary16 value is exact in f32 too, so kernels' one f16 encoder gives its bits unrounded
+  return f32ToF16(v);
 }
 
 /** binary16 bits → value. */
-export const f16Value: (h: number) => number = reference.f16ToF32;
+export const f16Value: (h: number) => number = f16ToF32;
