@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dequantizeMx, E8M0_NAN, getFormat, MX_FORMATS, quantizeMx } from '../src/index.js';
+import { dequantizeMx, E8M0_NAN, MX_FORMATS, quantizeMx } from '../src/index.js';
 import { errorCode, rng } from './helpers.js';
 
 // An independent MX encoder from the OCP Microscaling Formats v1.0 spec (sections 5 and 6.3), sharing
