@@ -7,8 +7,9 @@ import { type Area, createContext, type Row } from './harness.js';
 import { formatsArea } from './formats.js';
 import { kernelsArea } from './kernels.js';
 import { runtimeArea } from './runtime.js';
+import { tokenizerArea } from './tokenizer.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, runtimeArea];
+const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, tokenizerArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });

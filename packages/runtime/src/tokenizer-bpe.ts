@@ -62,93 +62,181 @@ export interface TokenizerChecks {
   vocabSize?: number;
 }
 
-/** The merge ranks of adjacent symbols, looked up without building a key string per pair. */
-type Ranks = Map<string, Map<string, number>>;
+/** Heap keys are rank · 2^30 + position: exact in a double while rank < 2^23 (chunks stay < 2^30). */
+const POS = 2 ** 30;
+const MAX_MERGES = 2 ** 23;
 
 /**
- * Merges `word` (one pre-tokenized chunk, one symbol per byte character) by rank, lowest first and
- * leftmost among equal ranks, as Hugging Face tokenizers (word.rs merge_all) and llama.cpp do: a
- * binary heap of adjacent pairs over a doubly linked list of symbols, O(n log n) in the chunk length.
- * A heap entry is stale when either side has merged since it was queued: its symbols' lengths no
- * longer match (a symbol absorbed by its left neighbour is emptied), or the right side is gone. (Rescanning every pair per merge, the textbook loop, is
- * O(n²): 81 s for a 1 MB run of letters.)
+ * A BPE merge table over integer symbols: every piece a merge names or makes gets an id (ids 0..k−1
+ * are the `initial` pieces, for byte-level BPE the 256 byte characters, so a byte is its own symbol),
+ * and a pair's rank and the symbol it makes are table lookups, not string concatenations and hashes.
  */
-export function bpeMerge(word: readonly string[], ranks: Ranks): string[] {
-  const n = word.length;
-  if (n < 2) return word.slice();
-  const sym = word.slice();
-  const next = new Int32Array(n);
-  const prev = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    next[i] = i + 1 < n ? i + 1 : -1;
-    prev[i] = i - 1;
+export class BpeMerges {
+  /** The piece of each symbol id. */
+  readonly pieces: string[] = [];
+  private readonly ids = new Map<string, number>();
+  /** left symbol → (right symbol → rank); a pair listed twice keeps its last rank, as tokenizers.js and HF tokenizers do. */
+  private readonly pairs: (Map<number, number> | undefined)[] = [];
+  /** Per rank: its left and right symbols and the symbol it makes. */
+  private readonly mergeL: Int32Array;
+  private readonly mergeR: Int32Array;
+  private readonly made: Int32Array;
+  // scratch reused across calls (merging is synchronous): the linked list and the heap of keys
+  private next = new Int32Array(0);
+  private prev = new Int32Array(0);
+  private heap = new Float64Array(0);
+
+  constructor(merges: readonly (readonly [string, string])[], initial: readonly string[] = []) {
+    if (merges.length > MAX_MERGES) throw new LowbitError('E_UNSUPPORTED', `tokenizer: ${merges.length} merges, more than the ${MAX_MERGES} lowbit supports`);
+    for (const p of initial) this.symbol(p);
+    this.mergeL = new Int32Array(merges.length);
+    this.mergeR = new Int32Array(merges.length);
+    this.made = new Int32Array(merges.length);
+    merges.forEach(([a, b], rank) => {
+      const l = this.symbol(a);
+      const r = this.symbol(b);
+      let m = this.pairs[l];
+      if (!m) this.pairs[l] = m = new Map();
+      m.set(r, rank);
+      this.mergeL[rank] = l;
+      this.mergeR[rank] = r;
+      this.made[rank] = this.symbol(a + b);
+    });
   }
-  // heap entries as parallel arrays: rank, left symbol, and both sides' lengths when queued
-  const rank: number[] = [];
-  const left: number[] = [];
-  const lenL: number[] = [];
-  const lenR: number[] = [];
-  const heap: number[] = [];
-  const before = (a: number, b: number) => rank[a] < rank[b] || (rank[a] === rank[b] && left[a] < left[b]);
-  const push = (l: number) => {
-    const r = next[l];
-    if (l < 0 || r < 0) return;
-    const k = ranks.get(sym[l])?.get(sym[r]);
-    if (k === undefined) return;
-    const e = rank.length;
-    rank.push(k);
-    left.push(l);
-    lenL.push(sym[l].length);
-    lenR.push(sym[r].length);
-    let i = heap.length;
-    heap.push(e);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(e, heap[p])) break;
-      heap[i] = heap[p];
-      i = p;
+
+  /** The id of `piece`, added if new. */
+  symbol(piece: string): number {
+    let id = this.ids.get(piece);
+    if (id === undefined) {
+      id = this.pieces.length;
+      this.pieces.push(piece);
+      this.ids.set(piece, id);
     }
-    heap[i] = e;
-  };
-  const pop = (): number => {
-    const top = heap[0];
-    const last = heap.pop() as number;
-    if (heap.length > 0) {
+    return id;
+  }
+
+  /** Pieces in, pieces out: the same merge as mergeSymbols (for callers and tests that hold strings). */
+  merge(word: readonly string[]): string[] {
+    return this.mergeSymbols(Int32Array.from(word, (p) => this.symbol(p))).map((id) => this.pieces[id]);
+  }
+
+  /**
+   * Merges one pre-tokenized chunk by rank, lowest first and leftmost among equal ranks, as Hugging
+   * Face tokenizers (word.rs merge_all), tokenizers.js and llama.cpp do: a binary heap of adjacent
+   * pairs (key rank · 2^30 + left position) over a doubly linked list of symbols, O(n log n) in the
+   * chunk length, where rescanning every pair per merge (the textbook loop) is O(n²): 81 s for a 1 MB
+   * run of letters. An entry is stale when its pair is no longer there: a rank names one pair of
+   * symbols, a symbol only ever grows into another, and one absorbed by its left neighbour becomes −1.
+   * Works in place on `sym`.
+   */
+  mergeSymbols(sym: Int32Array): number[] {
+    const n = sym.length;
+    if (n < 2) return Array.from(sym);
+    if (n >= POS) throw new LowbitError('E_RANGE', `tokenizer: a pre-tokenized chunk of ${n} symbols (at most ${POS - 1})`);
+    this.reserve(n);
+    const { next, prev, heap, pairs, mergeL, mergeR, made } = this;
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
+    }
+    let size = 0;
+    const push = (l: number) => {
+      if (l < 0 || next[l] < 0) return;
+      const k = pairs[sym[l]]?.get(sym[next[l]]);
+      if (k === undefined) return;
+      const key = k * POS + l;
+      let i = size++;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (heap[p] <= key) break;
+        heap[i] = heap[p];
+        i = p;
+      }
+      heap[i] = key;
+    };
+    for (let i = 0; i + 1 < n; i++) push(i);
+    while (size > 0) {
+      const top = heap[0];
+      const last = heap[--size];
       let i = 0;
       for (;;) {
         const a = 2 * i + 1;
-        if (a >= heap.length) break;
-        const c = a + 1 < heap.length && before(heap[a + 1], heap[a]) ? a + 1 : a;
-        if (!before(heap[c], last)) break;
+        if (a >= size) break;
+        const c = a + 1 < size && heap[a + 1] < heap[a] ? a + 1 : a;
+        if (heap[c] >= last) break;
         heap[i] = heap[c];
         i = c;
       }
       heap[i] = last;
+      const k = Math.floor(top / POS);
+      const l = top - k * POS;
+      const r = next[l];
+      if (sym[l] !== mergeL[k] || r < 0 || sym[r] !== mergeR[k]) continue;
+      sym[l] = made[k];
+      sym[r] = -1;
+      next[l] = next[r];
+      if (next[r] >= 0) prev[next[r]] = l;
+      push(prev[l]);
+      push(l);
     }
-    return top;
-  };
-  for (let i = 0; i + 1 < n; i++) push(i);
-  while (heap.length > 0) {
-    const e = pop();
-    const l = left[e];
-    const r = next[l];
-    if (r < 0 || sym[l].length !== lenL[e] || sym[r].length !== lenR[e]) continue;
-    sym[l] += sym[r];
-    // an absorbed symbol is emptied, so entries that still name it (as left or right) are stale
-    sym[r] = '';
-    next[l] = next[r];
-    if (next[r] >= 0) prev[next[r]] = l;
-    push(prev[l]);
-    push(l);
+    const out: number[] = [];
+    for (let i = 0; i >= 0; i = next[i]) out.push(sym[i]);
+    return out;
   }
-  const out: string[] = [];
-  for (let i = 0; i >= 0; i = next[i]) out.push(sym[i]);
-  return out;
+
+  /** Room for a chunk of n symbols: n − 1 initial pairs plus at most two per merge (≤ n − 1 merges). */
+  private reserve(n: number): void {
+    if (this.next.length >= n) return;
+    const m = Math.max(n, 2 * this.next.length, 64);
+    this.next = new Int32Array(m);
+    this.prev = new Int32Array(m);
+    this.heap = new Float64Array(3 * m);
+  }
+}
+
+/**
+ * The UTF-8 bytes of `text` into `out` (room for 3 per UTF-16 unit), as TextEncoder writes them (a
+ * lone surrogate becomes U+FFFD); returns the count. One reused buffer instead of an array per chunk.
+ */
+function utf8Into(text: string, out: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c < 0x80) {
+      out[n++] = c;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const d = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
+      if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+      } else c = 0xfffd;
+    }
+    if (c < 0x800) {
+      out[n++] = 0xc0 | (c >> 6);
+    } else if (c < 0x10000) {
+      out[n++] = 0xe0 | (c >> 12);
+      out[n++] = 0x80 | ((c >> 6) & 0x3f);
+    } else {
+      out[n++] = 0xf0 | (c >> 18);
+      out[n++] = 0x80 | ((c >> 12) & 0x3f);
+      out[n++] = 0x80 | ((c >> 6) & 0x3f);
+    }
+    out[n++] = 0x80 | (c & 0x3f);
+  }
+  return n;
 }
 
 export class ByteLevelBpeTokenizer implements Tokenizer {
   readonly vocabSize: number;
-  private readonly ranks: Ranks = new Map();
+  private readonly table: BpeMerges;
+  /** Vocabulary id of each symbol of the merge table (−1: a piece the vocabulary lacks). */
+  private readonly symbolToken: Int32Array;
+  /** Token ids of recent short chunks: text repeats its words, and merging is the costly step. */
+  private readonly cache = new Map<string, readonly number[]>();
+  /** A chunk's UTF-8 bytes, reused. */
+  private bytes = new Int32Array(256);
   private readonly byteMap = byteToUnicode();
   private readonly unicodeToByte = new Map(this.byteMap.map((c, b) => [c, b]));
   private readonly pieces: string[] = [];
@@ -177,11 +265,9 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
     this.vocabSize = this.pieces.length;
     merges.forEach(([a, b], i) => {
       if (typeof a !== 'string' || typeof b !== 'string') throw new LowbitError('E_BAD_FILE', `${where}: merge ${i} is not two pieces`);
-      let m = this.ranks.get(a);
-      if (!m) this.ranks.set(a, (m = new Map()));
-      // a repeated pair takes its last rank, as tokenizers.js and HF tokenizers build their rank maps
-      m.set(b, i);
     });
+    this.table = new BpeMerges(merges, this.byteMap);
+    this.symbolToken = Int32Array.from(this.table.pieces, (p) => vocab.get(p) ?? -1);
     for (const [what, id] of [['bos', bos], ['eos', eos]] as const) {
       if (id !== -1 && !isId(id)) throw new LowbitError('E_BAD_FILE', `${where}: ${what} token id ${JSON.stringify(id) ?? String(id)} is not a vocabulary id`);
     }
@@ -230,14 +316,25 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
 
   encode(text: string, options: { bos?: boolean } = {}): number[] {
     const out: number[] = options.bos && this.bos >= 0 ? [this.bos] : [];
-    const enc = new TextEncoder();
     for (const m of text.matchAll(this.split)) {
-      const mapped = Array.from(enc.encode(m[0]), (b) => this.byteMap[b]);
-      for (const piece of bpeMerge(mapped, this.ranks)) {
-        const id = this.vocab.get(piece);
-        if (id === undefined) throw new LowbitError('E_MISSING', `tokenizer: piece ${JSON.stringify(piece)} has no vocabulary entry (incomplete merges?)`);
-        out.push(id);
+      const chunk = m[0];
+      let ids = chunk.length < 256 ? this.cache.get(chunk) : undefined;
+      if (!ids) {
+        if (this.bytes.length < 3 * chunk.length) this.bytes = new Int32Array(Math.max(3 * chunk.length, 2 * this.bytes.length));
+        // byte b is merge-table symbol b (BpeMerges' initial pieces are the byte characters)
+        const sym = this.bytes.subarray(0, utf8Into(chunk, this.bytes));
+        ids = this.table.mergeSymbols(sym).map((s) => {
+          const id = this.symbolToken[s];
+          if (id < 0) throw new LowbitError('E_MISSING', `tokenizer: piece ${JSON.stringify(this.table.pieces[s])} has no vocabulary entry (incomplete merges?)`);
+          return id;
+        });
+        // HF tokenizers and tokenizers.js cache words under 256 characters too; cleared when full
+        if (chunk.length < 256) {
+          if (this.cache.size >= 10_000) this.cache.clear();
+          this.cache.set(chunk, ids);
+        }
       }
+      for (const id of ids) out.push(id);
     }
     return out;
   }

@@ -1,12 +1,12 @@
-// The heap-based merge loop (bpeMerge) against two references on random inputs: the textbook loop
+// The heap-based merge loop (BpeMerges) against two references on random inputs: the textbook loop
 // (rescan every adjacent pair, merge every occurrence of the best one left to right), kept here as
 // the definition, and Hugging Face's tokenizers.js reading the same vocabulary as a tokenizer.json.
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteLevelBpeTokenizer, bpeMerge } from '../src/tokenizer-bpe.js';
+import { BpeMerges, ByteLevelBpeTokenizer, GPT2_PATTERN } from '../src/tokenizer-bpe.js';
 
-/** The O(n²) loop the runtime used before bpeMerge: the reference. */
+/** The O(n²) loop the runtime used before BpeMerges: the reference. */
 function referenceMerge(word: string[], ranks: Map<string, number>): string[] {
   let parts = word;
   while (parts.length > 1) {
@@ -57,27 +57,18 @@ function trainedMerges(corpus: string[][], count: number): [string, string][] {
   return merges;
 }
 
-function nested(merges: [string, string][]): Map<string, Map<string, number>> {
-  const m = new Map<string, Map<string, number>>();
-  merges.forEach(([a, b], i) => {
-    if (!m.has(a)) m.set(a, new Map());
-    m.get(a)?.set(b, i);
-  });
-  return m;
-}
-
 const wordArb = fc.array(fc.constantFrom(...ALPHABET), { maxLength: 60 });
 const corpusArb = fc.array(fc.array(fc.constantFrom(...ALPHABET), { minLength: 2, maxLength: 12 }), { minLength: 1, maxLength: 40 });
 const countArb = fc.integer({ min: 1, max: 80 });
 
-describe('bpeMerge (heap of pair ranks over a linked list)', () => {
+describe('BpeMerges (heap of pair ranks over a linked list)', () => {
   it('equals the textbook loop on vocabularies trained on random corpora, on random words (fast-check, 500 cases, seed fixed)', () => {
     fc.assert(
       fc.property(corpusArb, countArb, wordArb, (corpus, count, word) => {
         const merges = trainedMerges(corpus, count);
         const flat = new Map(merges.map(([a, b], i) => [`${a} ${b}`, i]));
         // random words, and the corpus's own words run together (where the trained merges apply most)
-        for (const w of [word, corpus.flat()]) expect(bpeMerge(w, nested(merges))).toEqual(referenceMerge(w, flat));
+        for (const w of [word, corpus.flat()]) expect(new BpeMerges(merges).merge(w)).toEqual(referenceMerge(w, flat));
       }),
       { numRuns: 500, seed: 13 },
     );
@@ -90,7 +81,7 @@ describe('bpeMerge (heap of pair ranks over a linked list)', () => {
     const flat = new Map(merges.map(([a, b], i) => [`${a} ${b}`, i]));
     const word = Array.from('xplace');
     expect(referenceMerge(word, flat)).toEqual(['xplace']);
-    expect(bpeMerge(word, nested(merges))).toEqual(['xplace']);
+    expect(new BpeMerges(merges).merge(word)).toEqual(['xplace']);
   });
 
   it('equals the textbook loop on long runs of one letter (overlapping pairs: leftmost first)', () => {
@@ -98,7 +89,7 @@ describe('bpeMerge (heap of pair ranks over a linked list)', () => {
     const flat = new Map(merges.map(([a, b], i) => [`${a} ${b}`, i]));
     for (let n = 0; n < 40; n++) {
       const word = Array(n).fill('a');
-      expect(bpeMerge(word, nested(merges))).toEqual(referenceMerge(word, flat));
+      expect(new BpeMerges(merges).merge(word)).toEqual(referenceMerge(word, flat));
     }
   });
 
@@ -122,6 +113,22 @@ describe('bpeMerge (heap of pair ranks over a linked list)', () => {
         expect(ours).toEqual(hf);
       }),
       { numRuns: 200, seed: 14 },
+    );
+  });
+
+  it('chunks become the UTF-8 bytes TextEncoder gives, lone surrogates as U+FFFD included (fast-check, 300 cases)', () => {
+    // a vocabulary of the 256 byte characters only, no merges: each byte is its own token, id = byte
+    const keep = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    let k = 0;
+    const vocab = new Map(Array.from({ length: 256 }, (_, b) => [String.fromCodePoint(keep(b) ? b : 256 + k++), b] as [string, number]));
+    const tok = new ByteLevelBpeTokenizer(vocab, [], GPT2_PATTERN, -1, -1);
+    const enc = new TextEncoder();
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 80 }), fc.string({ unit: fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)), maxLength: 3 }), (a, surrogates) => {
+        const text = a + surrogates + a;
+        expect(tok.encode(text)).toEqual(Array.from(enc.encode(text)));
+      }),
+      { numRuns: 300, seed: 15 },
     );
   });
 });
