@@ -52,7 +52,7 @@ const mats = readF32Matrices(new Uint8Array(await readFile(fileURLToPath(default
 const F32 = 32;
 
 // Every format: `run` quantizes and decodes one matrix; `bits(rows, cols)` counts what is stored
-// (codes, f32 scales and zero points, E8M0 block scales, tables), so it can also be evaluated for
+// (codes, fp16 INT-k scales and packed zero points, f32 scales elsewhere, E8M0 block scales, tables), so it can also be evaluated for
 // a 4096×4096 layer, where per-row tables cost far less than on this model's 64-wide rows.
 const mx = (format, elemBits) => ({
   name: format, family: 'MX block',
@@ -68,7 +68,8 @@ const int = (bits, granularity, group, { symmetric = true, clipSearch = false } 
   },
   bits: (r, c) => {
     const n = { 'per-oc': r, 'per-ic': c, 'group-cols': r * Math.ceil(c / group), 'group-rows': Math.ceil(r / group) * c }[granularity];
-    return r * c * bits + n * F32 * (symmetric ? 1 : 2);
+    // as LB_INT* / LBPT store it: codes (rows byte-aligned), fp16 scales, zeros packed at `bits`
+    return 8 * F.intSections({ rows: r, cols: c, bits, count: n, symmetric, group: group ?? c, gIdx: false }).total;
   },
 });
 // A plain element format with one f32 absmax scale per output channel (w/s lands on the format's range).
