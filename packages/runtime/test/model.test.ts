@@ -28,7 +28,7 @@ describe('stories260K forward', () => {
     expect(r.tokens.length).toBe(64);
   });
 
-  it('prefill in one batch equals token-by-token decoding', () => {
+  it('prefill in one batch gives the logits of token-by-token decoding within 1e-4 (f32 round-off)', () => {
     const ids = model.tokenizer.encode(validLines[1], { bos: true }).slice(0, 40);
     const V = model.config.vocabSize;
     const batched = new Session(model, { ctx: 64 }).forward(ids, { logits: 'all' });
