@@ -241,14 +241,13 @@ export function simulateTactical(t: GemmTensors, options: TacticalSimOptions = {
       const k = s * ROWS + f;
       if (k >= K) break;
       for (let c = 0; c < C; c++) {
-        if (t.weights[k * C + c] !== 0) nz[Math.floor(c / LANES) * width + f * LANES + (c % LANES)] = 1;
+        if (t.weights[k * C + c] !== 0) nz[(c >> 4) * width + f * LANES + (c & 15)] = 1;
         else zeros++;
       }
     }
     const plan = scheduleTile(nz, B, ROWS, LANES, sched);
     kept += plan.lines;
-    for (const lines of plan.sourceLine) {
-      const src = [...new Set(Array.from(lines).filter((x) => x >= 0))];
+    for (const src of plan.sources) {
       for (let w = 0; w < WG; w++) {
         let m = 1;
         for (const b of src) m = Math.max(m, cost[w * B + b]);
@@ -259,6 +258,7 @@ export function simulateTactical(t: GemmTensors, options: TacticalSimOptions = {
   // useful: each non-zero weight's MACs, each costing its activation's own precision or terms (>= 1)
   const nnzPerChannel = new Float64Array(C);
   for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) if (t.weights[k * C + c] !== 0) nnzPerChannel[c]++;
+
   let useful = 0;
   for (let r = 0; r < R; r++) {
     for (let c = 0; c < C; c++) {

@@ -59,7 +59,7 @@ function checkLegal(nonzero: Uint8Array, T: number, rows: number, lanes: number,
   allowed.add('0,0');
   const seen = new Uint8Array(T * width);
   const keptLines: number[] = [];
-  sched.sourceSlot.forEach((slots, k) => {
+  sched.sourceSlot!.forEach((slots, k) => {
     const own = sched.kept[k];
     keptLines.push(own);
     slots.forEach((orig, s) => {
@@ -75,7 +75,7 @@ function checkLegal(nonzero: Uint8Array, T: number, rows: number, lanes: number,
   });
   for (let i = 0; i < nonzero.length; i++) expect(seen[i]).toBe(nonzero[i]);
   // moves relative to the kept line's position: legal offsets only
-  sched.sourceSlot.forEach((slots, k) => {
+  sched.sourceSlot!.forEach((slots, k) => {
     const own = keptLines[k];
     slots.forEach((orig, s) => {
       if (orig < 0) return;
@@ -90,9 +90,10 @@ describe('Bit-Tactical scheduler', () => {
   it('hand case: lookahead fills a zero from the next line, the emptied line is skipped', () => {
     // 1 row x 2 lanes, 3 lines: [1,0] [0,1] [1,1]; L shape H=1 D=0
     const nz = Uint8Array.from([1, 0, 0, 1, 1, 1]);
-    const s = scheduleTile(nz, 3, 1, 2, { lookahead: 1, lookaside: 0, shape: 'L' });
+    const s = scheduleTile(nz, 3, 1, 2, { lookahead: 1, lookaside: 0, shape: 'L' }, true);
     expect(s.lines).toBe(2); // line 0 takes (1,1); line 1 is then all zero and skipped; line 2 kept
-    expect(Array.from(s.sourceSlot[0])).toEqual([0, 3]);
+    expect(Array.from(s.sourceSlot![0])).toEqual([0, 3]);
+    expect(s.sources.map((x) => Array.from(x))).toEqual([[0, 1], [2]]);
   });
   it('an all-zero stream costs one line per H+1 (the window moves at most H lines ahead)', () => {
     expect(scheduleTile(new Uint8Array(12 * 4), 12, 1, 4, { lookahead: 2, lookaside: 1, shape: 'L' }).lines).toBe(4);
@@ -112,7 +113,7 @@ describe('Bit-Tactical scheduler', () => {
         const lanes = 3;
         const density = 0.25 + 0.5 * rand();
         const nz = Uint8Array.from({ length: T * rows * lanes }, () => (rand() < density ? 1 : 0));
-        const s = scheduleTile(nz, T, rows, lanes, o);
+        const s = scheduleTile(nz, T, rows, lanes, o, true);
         checkLegal(nz, T, rows, lanes, o, s);
         const opt = bruteForceLines(nz, T, rows, lanes, o);
         expect(s.lines).toBeGreaterThanOrEqual(opt);
