@@ -1,9 +1,15 @@
 // Hostile tokenizer.json files (issue 13): every one is a LowbitError E_BAD_FILE naming the file and
 // the field, found before anything is allocated from it; pieces named like Object.prototype's
 // properties are ordinary pieces.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { exportHfModel, loadHfModel } from '../src/hf-model.js';
 import { ByteLevelBpeTokenizer, byteLevelTokenizerJson } from '../src/tokenizer-bpe.js';
 import { spmTokenizerFromJson, spmTokenizerJson } from '../src/tokenizer-spm-json.js';
+import { modelFile } from './helpers.js';
+import { writeTinyGguf } from './tiny-models.js';
 
 const where = 'dir/tokenizer.json';
 
@@ -128,5 +134,34 @@ describe('SentencePiece tokenizer.json, pieces named like Object.prototype prope
     const tok = spmTokenizerFromJson(ok as never, {}, where);
     const written = spmTokenizerJson(tok) as { model: { vocab: Record<string, number> } };
     expect(written.model.vocab.constructor).toBe(4);
+  });
+});
+
+describe('loadHfModel with a hostile tokenizer.json (the reported `lowbit eval <hf-dir>` out-of-memory)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-hostile-tok-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['byte-level (llama)', 'llama'],
+    ['byte-level (gpt2)', 'gpt2'],
+    ['SentencePiece (stories260K)', 'stories'],
+  ] as const)('%s: an id of 30,000,000 or 2^32 is E_BAD_FILE naming the file, before any allocation', async (_name, arch) => {
+    const gguf = join(dir, `${arch}.gguf`);
+    if (arch === 'stories') writeFileSync(gguf, readFileSync(modelFile));
+    else await writeTinyGguf(arch, gguf);
+    const hf = join(dir, arch);
+    await exportHfModel(gguf, hf);
+    const path = join(hf, 'tokenizer.json');
+    const good = JSON.parse(readFileSync(path, 'utf8'));
+    await expect(loadHfModel(hf)).resolves.toBeDefined();
+    for (const id of [30_000_000, 2 ** 32]) {
+      writeFileSync(path, JSON.stringify({ ...good, model: { ...good.model, vocab: { ...good.model.vocab, zz: id } } }));
+      const before = process.memoryUsage().heapUsed;
+      await expect(loadHfModel(hf)).rejects.toMatchObject({
+        code: 'E_BAD_FILE',
+        message: expect.stringContaining(`${path}: model.vocab["zz"] is ${id}, not below the model's vocabulary size`),
+      });
+      expect(process.memoryUsage().heapUsed - before).toBeLessThan(100e6); // 30M array slots would be 240 MB
+    }
   });
 });
