@@ -24,9 +24,10 @@ const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' })
 const noNumpy = 'NumPy cross-check not run: python3 cannot import numpy (apt-get install python3-numpy)';
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** f32 scales rounded through f16, as the GPTQ layout stores them (so the reloaded model is exact). */
+/** INT-k scales are fp16 values already (formats rounds them before choosing codes): the GPTQ layout's F16 scales keep them exactly. */
 function f16Scales(t: PackedIntTensor): PackedIntTensor {
-  return { ...t, scales: Float32Array.from(t.scales, (s) => f16ToF32(f32ToF16(s))) };
+  expect(t.scales.every((s) => f16ToF32(f32ToF16(s)) === s)).toBe(true);
+  return t;
 }
 
 /** The embedded model with every blk.* layer quantized by `make`, in memory as the f32 decode. */
