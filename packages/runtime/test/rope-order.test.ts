@@ -5,7 +5,7 @@ import { type PackedIntTensor, dequantizeInt, quantizeInt } from '@lowbit/format
 import { describe, expect, it } from 'vitest';
 import { fromF32, toF32 } from '../src/ggml-quants.js';
 import { ggufToHfName, hfToGgufName } from '../src/hf-names.js';
-import { type LinearWeight } from '../src/linear.js';
+import type { LinearWeight } from '../src/linear.js';
 import { type MxRowsTensor, dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, permuteStoredRows, ropeRowOrder } from '../src/rope-order.js';
 
