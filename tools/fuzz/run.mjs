@@ -39,8 +39,7 @@ function runBatch({ reader, manifest, seed, from, to, heapMb, stallMs, limits, o
     arm(Math.max(60000, stallMs));
     child.stdout.on('data', (d) => {
       buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         let o;

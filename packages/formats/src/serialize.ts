@@ -123,7 +123,8 @@ export function deserializeTensor(bytes: Uint8Array): PackedTensor {
       if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= MAX_INDEX) bad(`${where}: index ${JSON.stringify(index)} is not an integer in [0, ${MAX_INDEX})`);
       if (field in fields && !arrays.has(field)) bad(`${where}: an indexed blob for a field that is already a scalar or a single blob`);
       arrays.add(field);
-      const list = (fields[field] ??= []) as Typed[];
+      if (!(field in fields)) fields[field] = [];
+      const list = fields[field] as Typed[];
       if (list[index as number] !== undefined) bad(`${where}: index ${index} is given twice`);
       list[index as number] = arr;
     }

@@ -86,7 +86,7 @@ describe('readSafetensors on hostile headers', () => {
     }
     const st = await readSafetensors(bytesSource(file('{"__metadata__":{"__proto__":"x","toString":"y"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'), 'm.safetensors'));
     expect(st.metadata.toString).toBe('y');
-    expect(st.metadata.__proto__).toBe('x');
+    expect(Object.getOwnPropertyDescriptor(st.metadata, '__proto__')?.value).toBe('x');
     expect(st.metadata.constructor).toBeUndefined(); // not inherited from Object.prototype
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
