@@ -214,8 +214,9 @@ export async function saveModel(model: LlamaModel, output: string, options: Save
 }
 
 /**
- * GGUF metadata for a model: the file's own when it was loaded from GGUF; for a Llama loaded from a
- * Hugging Face directory, the keys llama.cpp reads, built from its config and tokenizer (SentencePiece:
+ * GGUF metadata for a model: the file's own when it was loaded from GGUF; for a model loaded from a
+ * Hugging Face directory (llama and mistral as `llama`, qwen2, gpt2), the keys llama.cpp reads, built
+ * from its config and tokenizer (SentencePiece:
  * pieces, scores, types; byte-level BPE: pieces, merges and the pre-tokenizer's llama.cpp name), the
  * vocabulary padded with unused pieces up to the embedding's rows as llama.cpp's converter does.
  */
