@@ -1,4 +1,5 @@
-import { type Kernels, LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
+import type { Kernels } from '@lowbit/kernels';
 
 /** Dense symmetric matrices are row-major Float64Array [n, n]; only the values matter, not a class. */
 function checkSquare(fn: string, A: ArrayLike<number>, n: number): void {
@@ -134,6 +135,7 @@ export function inverseCholeskyUpper(H: ArrayLike<number>, n: number, options: C
 /**
  * What the blocked factorization needs from `@lowbit/kernels` (a `Kernels` or a `KernelPool`):
  * `matmulF32` computes out[b, r] = Σc W[r, c]·x[b, c] in f32 on WASM SIMD, `upload` makes W resident.
+ * A type only: solvers runs without the WebAssembly package (an optional peer) when none is passed.
  */
 export type MatmulKernels = Pick<Kernels, 'upload' | 'matmulF32'>;
 

@@ -1,4 +1,4 @@
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 
 export interface SymmetricEigen {
   /** Eigenvalues, descending. */

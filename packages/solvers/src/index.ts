@@ -1,5 +1,5 @@
 // @lowbit/solvers: numerical and combinatorial solvers, each usable alone.
-export { LowbitError, isLowbitError } from '@lowbit/kernels';
+export { LowbitError, isLowbitError } from '@lowbit/core';
 export { kmeans1d, type KMeans1D } from './kmeans1d.js';
 export { solveSpd, leastSquares } from './linear.js';
 export {

@@ -1,4 +1,4 @@
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 
 export interface KMeans1D {
   /** k centroids, ascending. */

@@ -1,4 +1,4 @@
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 
 /**
  * Solves A·x = b for a small symmetric positive (semi)definite A [n, n] by Cholesky, adding
