@@ -7,9 +7,10 @@ import { type Area, createContext, type Row } from './harness.js';
 import { formatsArea } from './formats.js';
 import { kernelsArea } from './kernels.js';
 import { runtimeArea } from './runtime.js';
+import { simArea } from './sim.js';
 import { tokenizerArea } from './tokenizer.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, tokenizerArea];
+const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, tokenizerArea, simArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });
