@@ -27,6 +27,7 @@ function runBatch({ reader, manifest, seed, from, to, heapMb, stallMs, limits, o
     let current = from;
     let last = from - 1;
     let killed = false;
+    let ready = false;
     let timer;
     const arm = (ms = stallMs) => {
       clearTimeout(timer);
@@ -49,7 +50,10 @@ function runBatch({ reader, manifest, seed, from, to, heapMb, stallMs, limits, o
           continue; // a stray print from a reader
         }
         arm();
-        if (o.ready) continue;
+        if (o.ready) {
+          ready = true;
+          continue;
+        }
         if (o.start) current = o.i;
         else {
           last = o.i;
@@ -62,6 +66,11 @@ function runBatch({ reader, manifest, seed, from, to, heapMb, stallMs, limits, o
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      // died before its first input (the packages' dist rebuilt under it, say): not an input's failure
+      if (!ready) {
+        resolve({ next: from, startFailed: stderr.trim().split('\n').find((l) => /Error/.test(l)) ?? `exit ${code ?? signal}` });
+        return;
+      }
       // an input that started and never reported: it hung (killed) or took the process down
       if (current > last) {
         const kind = killed ? 'timeout' : 'crash';
@@ -70,7 +79,7 @@ function runBatch({ reader, manifest, seed, from, to, heapMb, stallMs, limits, o
         onLine({ i: current, o: 'fail', kind, msg: killed ? `no result within the watchdog's ${stallMs} ms` : `exit ${code ?? signal}: ${why.slice(0, 300)}` });
         last = current;
       }
-      resolve(last + 1);
+      resolve({ next: last + 1 });
     });
   });
 }
@@ -99,9 +108,10 @@ export async function runFuzz({ count = 2000, seed = 1, readers = Object.keys(RE
         if (!job) return;
         const res = result[job.reader];
         let from = job.from;
+        let startFailures = 0;
         // a crash, a hang or a polluted process ends the child: the rest of the batch goes to a new one
         while (from < job.to) {
-          from = await runBatch({
+          const { next, startFailed } = await runBatch({
             reader: job.reader, manifest, seed, from, to: job.to, heapMb, stallMs, limits,
             onLine: (o) => {
               res.tried++;
@@ -115,6 +125,12 @@ export async function runFuzz({ count = 2000, seed = 1, readers = Object.keys(RE
               } else res.codes[o.o] = (res.codes[o.o] ?? 0) + 1;
             },
           });
+          if (startFailed) {
+            if (++startFailures > 5) throw new Error(`fuzz: a ${job.reader} child failed to start 6 times: ${startFailed}`);
+            log(`  ${job.reader}: child did not start (${startFailed}); retrying`);
+            await new Promise((r) => setTimeout(r, 5000 * startFailures));
+          }
+          from = next;
         }
         log(`  ${job.reader} ${job.to}/${count}`);
       }
