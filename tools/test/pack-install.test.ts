@@ -40,16 +40,16 @@ function closure(names: Iterable<string>): Set<string> {
   return out;
 }
 
-/** The README's example as users see it: the first ```js block, or for the CLI the first `npx lowbit` line. */
-function readmeExample(dir: string, name: string): { kind: 'js'; code: string } | { kind: 'sh'; line: string } | null {
+/** The README's example as users see it: the first ```js or ```ts block, or for the CLI the first `npx lowbit` line. */
+function readmeExample(dir: string, name: string): { kind: 'js' | 'ts'; code: string } | { kind: 'sh'; line: string } | null {
   const text = readFileSync(join(dir, 'README.md'), 'utf8');
   if (name === '@lowbit/cli') {
     const block = /```sh\n([\s\S]*?)```/.exec(text)?.[1] ?? '';
     const line = block.split('\n').find((l) => l.startsWith('npx lowbit '));
     return line ? { kind: 'sh', line: line.replace(/\s+#.*$/, '') } : null;
   }
-  const m = /```(?:js|mjs|javascript)\n([\s\S]*?)```/.exec(text);
-  return m ? { kind: 'js', code: m[1] } : null;
+  const m = /```(js|mjs|javascript|ts|typescript)\n([\s\S]*?)```/.exec(text);
+  return m ? { kind: m[1].startsWith('t') ? 'ts' : 'js', code: m[2] } : null;
 }
 
 // What each example prints where it states its result (README comments): checked, not just "exit 0".
@@ -98,7 +98,7 @@ describe.each([...manifests.keys()])('%s', (name) => {
     if (!pending[name]) expect(example, `${name}/README.md has no runnable example (a \`\`\`js block)`).not.toBeNull();
     // The example may import sibling packages (e.g. @lowbit/data for a model file): those are
     // installed too, as a user following the README would.
-    const imported = example?.kind === 'js' ? [...example.code.matchAll(/from '(@lowbit\/[a-z]+)/g)].map((m) => m[1]) : [];
+    const imported = example && example.kind !== 'sh' ? [...example.code.matchAll(/from '(@lowbit\/[a-z]+)/g)].map((m) => m[1]) : [];
     const wanted = closure([name, ...imported]);
     const app = join(work, `app-${name.slice('@lowbit/'.length)}`);
     mkdirSync(app);
@@ -118,7 +118,14 @@ describe.each([...manifests.keys()])('%s', (name) => {
     }
     let out: string;
     if (example.kind === 'js') out = run('readme.mjs', example.code);
-    else {
+    else if (example.kind === 'ts') {
+      // a TypeScript example must type-check against the installed declarations, then run
+      writeFileSync(join(app, 'readme.mts'), example.code);
+      const tsc = join(root, 'node_modules/.bin/tsc');
+      const args = ['--module', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom', '--types', '', '--strict', '--skipLibCheck', '--outDir', 'out', 'readme.mts'];
+      execFileSync(tsc, args, { cwd: app, encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
+      out = execFileSync(process.execPath, ['out/readme.mjs'], { cwd: app, encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
+    } else {
       out = execSync(example.line, { cwd: app, encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
       if (example.line.includes('--json')) expect(() => JSON.parse(out)).not.toThrow();
     }
