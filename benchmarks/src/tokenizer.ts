@@ -41,8 +41,10 @@ function train(text: string, count: number): [string, string][] {
     for (const w of split) {
       const next: string[] = [];
       for (let i = 0; i < w.parts.length; i++) {
-        if (i + 1 < w.parts.length && w.parts[i] === a && w.parts[i + 1] === b) next.push(a + b), i++;
-        else next.push(w.parts[i]);
+        if (i + 1 < w.parts.length && w.parts[i] === a && w.parts[i + 1] === b) {
+          next.push(a + b);
+          i++;
+        } else next.push(w.parts[i]);
       }
       w.parts = next;
     }
@@ -64,8 +66,10 @@ function quadraticMerge(word: string[], ranks: Map<string, number>): string[] {
     const [a, b] = [parts[best], parts[best + 1]];
     const next: string[] = [];
     for (let i = 0; i < parts.length; i++) {
-      if (i + 1 < parts.length && parts[i] === a && parts[i + 1] === b) next.push(a + b), i++;
-      else next.push(parts[i]);
+      if (i + 1 < parts.length && parts[i] === a && parts[i + 1] === b) {
+        next.push(a + b);
+        i++;
+      } else next.push(parts[i]);
     }
     parts = next;
   }
@@ -95,7 +99,10 @@ export const tokenizerArea: Area = {
     const MB = 1 << 20;
     const KB10 = 10 * 1024;
     let s = 5;
-    const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const rand = () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 2 ** 32;
+    };
     const inputs = {
       'validation text': (n: number) => valid.repeat(Math.ceil(n / valid.length)).slice(0, n),
       'one-letter run': (n: number) => 'a'.repeat(n),

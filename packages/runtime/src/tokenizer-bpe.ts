@@ -244,7 +244,7 @@ export class ByteLevelBpeTokenizer implements Tokenizer {
   private readonly split: RegExp;
 
   constructor(
-    private readonly vocab: Map<string, number>,
+    vocab: Map<string, number>,
     readonly merges: readonly [string, string][],
     /** The pre-tokenizer's split pattern, as the file wrote it. */
     readonly pattern: string,
