@@ -1,7 +1,7 @@
 // A whole network on one design: per-layer results and their totals, in the shape `lowbit sim --json` prints.
 import { LowbitError } from '@lowbit/kernels';
 import { type AccelName, type LayerResult, type ProfileAccel, checkAccel, checkBitsPerCycle, simulateLayer } from './cycles.js';
-import type { Layer, LayerPrecision } from './layers.js';
+import { type Layer, type LayerPrecision, validateNetwork } from './layers.js';
 
 export const ENERGY_NOTE = 'no energy model: none of the papers\' per-operation energy tables could be sourced, so no pJ figures are given';
 
@@ -43,6 +43,7 @@ export function simulateProfile(network: string, accelName: string, layers: Laye
   const b = options.bitsPerCycle ?? 1;
   checkBitsPerCycle(accel, b);
   if (precisions.length !== layers.length) throw new LowbitError('E_SHAPE', `network ${network}: ${precisions.length} precisions for ${layers.length} layers`);
-  const results = layers.map((l, i) => simulateLayer(accel as ProfileAccel, l, precisions[i], b));
+  const checked = validateNetwork(network, layers);
+  const results = checked.map((l, i) => simulateLayer(accel as ProfileAccel, l, precisions[i], b));
   return totals(network, accel, b, options.profile ?? 'user', results);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type ConvLayer, type FcLayer, LowbitError, baselineCycles, convGeometry, fcMultiplexCycles, findNetwork, layerCycles,
+  type ConvLayer, type FcLayer, LowbitError, NETWORKS, baselineCycles, convGeometry, fcMultiplexCycles, findNetwork, layerCycles,
   parseProfileList, resolvePrecisions, simulateLayer, simulateProfile, validateLayer,
 } from '../src/index.js';
 
@@ -105,6 +105,18 @@ describe('networks and profiles', () => {
     expect(g.layers.filter((l) => l.type === 'conv').length).toBe(57);
     expect(resolvePrecisions(g, g.profiles[0]).length).toBe(58);
   });
+  it('every shipped network validates and runs on every profile design', () => {
+    for (const net of NETWORKS) {
+      for (const prof of net.profiles) {
+        const prec = resolvePrecisions(net, prof);
+        for (const accel of ['baseline', 'stripes', 'tartan', 'loom']) {
+          const r = simulateProfile(net.name, accel, net.layers, prec);
+          expect(r.cycles).toBeGreaterThan(0);
+          expect(r.mac_utilisation).toBeLessThanOrEqual(1);
+        }
+      }
+    }
+  });
   it('AlexNet total on Stripes with the 100% profile, from the per-layer formulas', () => {
     const net = findNetwork('alexnet')!;
     const r = simulateProfile('alexnet', 'stripes', net.layers, resolvePrecisions(net, net.profiles[0]));
@@ -138,5 +150,6 @@ describe('bad input', () => {
     expect(code(() => validateLayer(conv(8, 4, 4, 8, 7)))).toMatch(/E_SHAPE.*kernel 7x7 is larger/);
     expect(code(() => simulateProfile('alexnet', 'loom', net.layers, resolvePrecisions(net, net.profiles[0]), { bitsPerCycle: 3 }))).toMatch(/E_ARG.*bits-per-cycle 3/);
     expect(code(() => simulateProfile('alexnet', 'laconic', net.layers, []))).toMatch(/E_UNSUPPORTED.*real tensors/);
+    expect(code(() => simulateProfile('x', 'stripes', [{ type: 'fc', name: 'a', inC: 10, outC: 20 }, { type: 'fc', name: 'b', inC: 30, outC: 5 }], [{ act: 8, wgt: 8 }, { act: 8, wgt: 8 }]))).toMatch(/E_SHAPE.*"b" takes 30 inputs but "a" produces 20/);
   });
 });
