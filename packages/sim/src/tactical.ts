@@ -123,10 +123,15 @@ export function scheduleTile(nonzero: Uint8Array, T: number, rows: number, lanes
         if (best < 0) break;
         let from = -1;
         let fromO = -1;
-        for (let o = best * nOff, end = o + nOff; o < end && from < 0; o++) {
+        for (let o = best * nOff, end = o + nOff; o < end; o++) {
           const tt = t + offT[o];
+          if (tt >= T) continue;
           const at = tt * width + r * lanes + offL[o];
-          if (tt < T && origin[at] >= 0) [from, fromO] = [at, o];
+          if (origin[at] >= 0) {
+            from = at;
+            fromO = o;
+            break;
+          }
         }
         origin[base + best] = origin[from];
         origin[from] = -1;
