@@ -104,8 +104,8 @@ googlenetLayers.push(fc('loss3/classifier', 1024, 1000));
 
 const googlenet: Network = {
   name: 'googlenet',
-  source: 'BVLC/caffe models/bvlc_googlenet/deploy.prototxt @0a4c824 and Szegedy et al. 2015 Table 1 (inception widths); input 3x224x224',
-  shapeTag: 'R',
+  source: 'BVLC/caffe models/bvlc_googlenet/deploy.prototxt @9b89154 (every conv num_output, kernel, stride, pad and the fc, read; input 3x224x224; pools give 56/28/14/7), as in Szegedy et al. 2015 Table 1',
+  shapeTag: 'V',
   layers: googlenetLayers,
   units: googlenetUnits,
   profiles: [
@@ -165,8 +165,8 @@ const vgg19: Network = {
 
 const lenet: Network = {
   name: 'lenet',
-  source: 'BVLC/caffe examples/mnist/lenet.prototxt (input 1x28x28; conv 20 and 50 5x5, ip1 500, ip2 10); recalled, not re-read here',
-  shapeTag: 'R',
+  source: 'BVLC/caffe examples/mnist/lenet.prototxt @9b89154 (input 1x28x28; conv 20 and 50 5x5 stride 1, 2x2/2 pools, ip1 500, ip2 10; read)',
+  shapeTag: 'V',
   layers: [conv('conv1', 1, 28, 20, 5), conv('conv2', 20, 12, 50, 5), fc('ip1', 800, 500), fc('ip2', 500, 10)],
   profiles: [
     { name: '100', tag: 'R', source: `${STRIPES_TABLE} (100%)`, convAct: [3, 3] },
