@@ -18,7 +18,7 @@ export const F16_MIN = 2 ** -24;
  */
 export function f16Scale(s: number): number {
   const r = roundToF16(s);
-  return r === 0 ? F16_MIN : r > F16_MAX ? F16_MAX : r;
+  return r === 0 ? F16_MIN : Math.min(r, F16_MAX);
 }
 
 /** Whether v is exactly a finite binary16 value (so fp16 storage keeps it). */
