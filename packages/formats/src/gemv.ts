@@ -60,7 +60,10 @@ function mxLut(format: MxFormatName): { bits: number; lut: Float32Array } {
   const e = MX_VALUE[format];
   if (!e) throw new LowbitError('E_FORMAT', `gemvPacked: unknown MX format "${format}"`);
   let lut = mxTables.get(format);
-  if (!lut) mxTables.set(format, (lut = Float32Array.from({ length: 2 ** e.bits }, (_, c) => e.value(c))));
+  if (!lut) {
+    lut = Float32Array.from({ length: 2 ** e.bits }, (_, c) => e.value(c));
+    mxTables.set(format, lut);
+  }
   return { bits: e.bits, lut };
 }
 
@@ -110,10 +113,16 @@ function plans(t: GemvTensor): Plan[] {
       // MX blocks run over the flat tensor; they line up with rows only when cols is a multiple of 32.
       if (cols % MX_BLOCK !== 0 || m.length !== rows * cols) throw new LowbitError('E_SHAPE', `gemvPacked: an MX matrix needs ${rows}·${cols} values and cols a multiple of ${MX_BLOCK}`);
       let lut = mxTables.get(m.format);
-      if (!lut) mxTables.set(m.format, (lut = Float32Array.from({ length: 2 ** e.bits }, (_, c) => e.value(c))));
+      if (!lut) {
+        lut = Float32Array.from({ length: 2 ** e.bits }, (_, c) => e.value(c));
+        mxTables.set(m.format, lut);
+      }
       // packed once per tensor: a model's layer is multiplied once per token
       let codes = mxPacked.get(m);
-      if (!codes) mxPacked.set(m, (codes = packMxCodes(m)));
+      if (!codes) {
+        codes = packMxCodes(m);
+        mxPacked.set(m, codes);
+      }
       return [{ codes, rows, cols, bits: e.bits, lut, scales: m.scales, zeros: null, group: MX_BLOCK, xScale: null }];
     }
     case 'int':
