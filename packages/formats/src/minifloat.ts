@@ -46,7 +46,10 @@ const limitsCache = new WeakMap<MinifloatSpec, Limits>();
 /** Derived constants of a minifloat (memoized: encoders ask once per element). */
 export function minifloatLimits(s: MinifloatSpec): Limits {
   let l = limitsCache.get(s);
-  if (!l) limitsCache.set(s, (l = computeLimits(s)));
+  if (!l) {
+    l = computeLimits(s);
+    limitsCache.set(s, l);
+  }
   return l;
 }
 
