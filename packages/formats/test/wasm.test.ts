@@ -1,5 +1,5 @@
 import { createKernels, type KernelVariant } from '@lowbit/kernels';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import {
   decodePackedWasm, dequantizeBcq, dequantizeBcqWasm, dequantizeCodebook, dequantizeCodebookWasm, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm,
   dequantizeNf4, dequantizeNf4Wasm, ELEMENT_FORMATS, getFormat, MX_FORMATS, quantizeBcq, quantizeCodebook, quantizeInt, quantizeMx, quantizeNf4, writeBits,
