@@ -97,7 +97,7 @@ export function gptqTensors(prefix: string, t: PackedIntTensor, v2: boolean): Sa
   ];
 }
 
-function gptqConfigOf(name: string, t: PackedIntTensor): Pick<GptqQuantizeConfig, 'bits' | 'group_size' | 'sym'> {
+function gptqConfigOf(_name: string, t: PackedIntTensor): Pick<GptqQuantizeConfig, 'bits' | 'group_size' | 'sym'> {
   return { bits: t.bits, group_size: t.granularity === 'per-oc' ? -1 : t.group, sym: t.zeros === null };
 }
 
