@@ -124,7 +124,6 @@ describe('quantized safetensors', () => {
       const sc = new DataView((await readSafetensorsBytes(st, `${p}.scales`)).buffer);
       const gi = new DataView((await readSafetensorsBytes(st, `${p}.g_idx`)).buffer);
       expect(st.tensors.get(`${p}.qweight`)?.shape).toEqual([(Math.ceil(in_ / 32) * 32 * c.bits) / 32, out_]);
-      const ng = c.group ? Math.ceil(in_ / c.group) : 1;
       const want = dequantizeInt(t);
       const zWords = (Math.ceil(out_ / 32) * 32 * c.bits) / 32;
       for (let o = 0; o < out_; o += 5) {
