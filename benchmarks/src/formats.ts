@@ -3,7 +3,7 @@ import {
   dequantizeBcq, dequantizeBcqWasm, dequantizeInt, dequantizeIntWasm, dequantizeMx, dequantizeMxWasm, dequantizeNf4, dequantizeNf4Wasm,
   gemvPacked, type GemvTensor, quantizeBcq, quantizeInt, quantizeIntWasm, quantizeMx, quantizeMxWasm, quantizeNf4, quantizeNf4Wasm, uploadGemv,
 } from '@lowbit/formats';
-import { type Area, type Context, type Row } from './harness.js';
+import type { Area, Context, Row } from './harness.js';
 
 const N = 4096;
 
