@@ -7,3 +7,7 @@ export {
   choleskyBlocked, choleskyBlockedInPlace, ldlUpper, type CholeskyOptions, type BlockedCholeskyOptions, type MatmulKernels, type UpperLdl,
 } from './cholesky.js';
 export { symmetricEigen, pca, type SymmetricEigen, type Pca } from './eigen.js';
+export {
+  solveOneHotQuadratic, oneHotValue, oneHotSizeRange, uniformChoice, greedyChoice,
+  type OneHotQuadraticProblem, type OneHotSolveOptions, type OneHotSolution,
+} from './iqp.js';
