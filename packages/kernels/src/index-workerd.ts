@@ -1,11 +1,11 @@
 // workerd / Cloudflare Workers: no file system and no fetch of package files, but .wasm modules
 // are imported as compiled WebAssembly.Module objects (module type CompiledWasm in workerd config,
 // the default for .wasm in wrangler).
-// @ts-ignore: resolved by workerd's module registry, not by TypeScript
+// @ts-expect-error: resolved by workerd's module registry, not by TypeScript
 import relaxedModule from '../build/lowbit-relaxed.wasm';
-// @ts-ignore: see above
+// @ts-expect-error: see above
 import scalarModule from '../build/lowbit-scalar.wasm';
-// @ts-ignore: see above
+// @ts-expect-error: see above
 import simdModule from '../build/lowbit-simd.wasm';
 import type { KernelVariant } from './kernels.js';
 import { makeLoader } from './select.js';

@@ -22,9 +22,7 @@ export interface PoolOptions {
   initialPages?: number;
 }
 
-export interface PoolModuleSource {
-  (variant: ThreadedVariant): Promise<WebAssembly.Module>;
-}
+export type PoolModuleSource = (variant: ThreadedVariant) => Promise<WebAssembly.Module>;
 
 /** What a pool worker is started with (structured-cloneable: the module and shared memory included). */
 /** Starts one worker running the pool protocol on `data`; resolves once it is ready. */

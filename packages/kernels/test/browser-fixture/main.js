@@ -21,6 +21,6 @@ try {
     qRef: Array.from(reference.gemvQ4(packed, scales, null, rows, 128, 32, x4)),
   };
 } catch (e) {
-  window.result = { error: String(e && e.stack || e) };
+  window.result = { error: String(e?.stack || e) };
 }
 document.getElementById('out').textContent = JSON.stringify(window.result);

@@ -20,6 +20,6 @@ try {
   };
   await pool.close();
 } catch (e) {
-  window.result = { error: String((e && e.stack) || e) };
+  window.result = { error: String(e?.stack || e) };
 }
 document.getElementById('out').textContent = JSON.stringify(window.result);
