@@ -4,6 +4,7 @@ import { LowbitError } from '@lowbit/kernels';
 import { type GgmlTensorType, type TensorType, isLowbitType } from './ggml-types.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufValue, readGguf, readTensorBytes } from './gguf-reader.js';
+import type { ByteSink } from './atomic-file.js';
 import { type GgufTensorToWrite, gguf, writeGguf } from './gguf-writer.js';
 import type { MxTensor } from '@lowbit/formats';
 import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
@@ -162,9 +163,10 @@ export interface SaveModelOptions {
  * tokenizer come from the GGUF the model was loaded from (else from its config, modelMetadata).
  * Every architecture lowbit loads is written as llama.cpp reads it: Wq/Wk rows (and biases) in the
  * file's RoPE order, GPT-2's Q, K, V fused into attn_qkv (apart, as lowbit reads them, when packed).
- * general.file_type names the type most matrix weights have.
+ * general.file_type names the type most matrix weights have. `output`: a path (written atomically) or a
+ * ByteSink that receives the file's bytes in order (browsers, workers).
  */
-export async function saveModel(model: LlamaModel, output: string, options: SaveModelOptions = {}): Promise<void> {
+export async function saveModel(model: LlamaModel, output: string | ByteSink, options: SaveModelOptions = {}): Promise<void> {
   const c = model.config;
   const metadata = modelMetadata(model);
   const arch = String(metadata.get('general.architecture')?.value);

@@ -1,7 +1,7 @@
 // GGUF v3 writer. Files appear whole or not at all: bytes go to `<out>.tmp-<pid>`, which is renamed
 // over `out` only after the last tensor is written (a crash leaves at most the temp file).
 import { LowbitError } from '@lowbit/kernels';
-import { writeFileAtomic } from './atomic-file.js';
+import { type ByteSink, writeFileAtomic } from './atomic-file.js';
 import { type LowbitIntParams, type TensorType, tensorBytes, tensorTypeId } from './ggml-types.js';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, type GgufScalar, type GgufValue, lowbitParamsKey } from './gguf-reader.js';
 
@@ -120,10 +120,14 @@ export function encodeGgufHeader(meta: Map<string, GgufValue>, tensors: readonly
   return { header: b.concat(), offsets, alignment };
 }
 
-/** Writes a GGUF v3 file atomically (temp file + rename). */
-export async function writeGguf(path: string, metadata: Map<string, GgufValue>, tensors: readonly GgufTensorToWrite[]): Promise<void> {
+/**
+ * Writes a GGUF v3 file atomically (temp file + rename), or streams it into a ByteSink (browsers and
+ * workers, which have no file system: the caller collects the bytes).
+ */
+export async function writeGguf(target: string | ByteSink, metadata: Map<string, GgufValue>, tensors: readonly GgufTensorToWrite[]): Promise<void> {
   const { header, alignment } = encodeGgufHeader(metadata, tensors);
-  await writeFileAtomic(path, async (out) => {
+  const path = typeof target === 'string' ? target : '<GGUF bytes>';
+  const body = async (out: ByteSink) => {
     await out.write(header);
     for (const t of tensors) {
       const data = typeof t.data === 'function' ? await t.data() : t.data;
@@ -135,7 +139,9 @@ export async function writeGguf(path: string, metadata: Map<string, GgufValue>, 
       const pad = (alignment - (data.byteLength % alignment)) % alignment;
       if (pad) await out.write(new Uint8Array(pad));
     }
-  });
+  };
+  if (typeof target === 'string') await writeFileAtomic(target, body);
+  else await body(target);
 }
 
 /** Convenience constructors for metadata values. */

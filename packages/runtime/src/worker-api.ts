@@ -78,6 +78,18 @@ async function openPool(threads: number, variant: VariantRequest = 'auto'): Prom
   return createKernelPool({ threads, variant: variant === 'auto' ? undefined : `${variant}-threads` });
 }
 
+const heldModels = new WeakMap<object, () => LlamaModel>();
+
+/**
+ * The model a `createRuntimeApi()` object holds, for methods served beside the API in the same worker
+ * (`exposeRuntime(endpoint, extend)`): quantizing it in place, saving it.
+ */
+export function runtimeModel(api: RuntimeApi): LlamaModel {
+  const get = heldModels.get(api);
+  if (!get) throw new LowbitError('E_ARG', 'runtimeModel: the object was not made by createRuntimeApi()');
+  return get();
+}
+
 /** The API over one model held in this thread. */
 export function createRuntimeApi(): RuntimeApi {
   let model: LlamaModel | undefined;
@@ -92,7 +104,7 @@ export function createRuntimeApi(): RuntimeApi {
     model = undefined;
     pool = undefined;
   };
-  return {
+  const api: RuntimeApi = {
     async load(source, options = {}) {
       const nextPool = (options.threads ?? 1) > 1 ? await openPool(options.threads!, options.variant) : undefined;
       let next: LlamaModel;
@@ -132,6 +144,8 @@ export function createRuntimeApi(): RuntimeApi {
       return r;
     },
   };
+  heldModels.set(api, need);
+  return api;
 }
 
 /**
@@ -198,10 +212,14 @@ function sendErrorCodes(): void {
   transferHandlers.set('throw', handler as never);
 }
 
-/** In a worker: serve the runtime API on `endpoint` (default: the worker's global scope). */
-export function exposeRuntime(endpoint?: Endpoint): void {
+/**
+ * In a worker: serve the runtime API on `endpoint` (default: the worker's global scope). `extend`
+ * adds methods served beside it (an app's own heavy work on the same model: `runtimeModel(api)`).
+ */
+export function exposeRuntime(endpoint?: Endpoint, extend?: (api: RuntimeApi) => object): void {
   sendErrorCodes();
-  expose(createRuntimeApi(), endpoint);
+  const api = createRuntimeApi();
+  expose(extend ? Object.assign(api, extend(api)) : api, endpoint);
 }
 
 /** On the caller's side: the runtime API of a worker that called exposeRuntime. */
