@@ -23,3 +23,6 @@ export {
   type IntSections,
 } from './int-storage.js';
 export { quantizeIntWasm, encodeIntWithWasm, quantizeMxWasm, quantizeNf4Wasm } from './encode-wasm.js';
+export { ransEncode, ransDecode, normalizeFrequencies, entropyBits, crossEntropyBits, RANS_PRECISION } from './entropy-coder.js';
+export { crc32 } from './checksum.js';
+export { quantizeFcq, dequantizeFcq, serializeFcq, deserializeFcq, fcqStats, fibbinaryCodes, packFcqCodes, type FcqTensor, type FcqStats, type FcqLevels } from './fcq.js';
