@@ -20,8 +20,10 @@ import { modelFile } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-qst-'));
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const numpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
-const noNumpy = 'NumPy cross-check not run: python3 cannot import numpy (apt-get install python3-numpy)';
+// CI installs Debian's python3-numpy; LOWBIT_PYTHON picks another interpreter.
+const python = process.env.LOWBIT_PYTHON ?? '/usr/bin/python3';
+const numpy = spawnSync(python, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
+const noNumpy = `NumPy cross-check not run: ${python} cannot import numpy (apt-get install python3-numpy, or set LOWBIT_PYTHON)`;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** INT-k scales are fp16 values already (formats rounds them before choosing codes): the GPTQ layout's F16 scales keep them exactly. */
@@ -147,7 +149,7 @@ describe('quantized safetensors', () => {
       // definition) decodes every layer to exactly the weights lowbit quantized
       if (numpy) {
         const np = join(dir, `np-${c.bits}-${c.group}-${c.symmetric}-${c.actOrder}`);
-        const r = spawnSync('python3', [join(repoRoot, 'tools/gptq-safetensors-check.py'), out, np], { encoding: 'utf8' });
+        const r = spawnSync(python, [join(repoRoot, 'tools/gptq-safetensors-check.py'), out, np], { encoding: 'utf8' });
         expect(r.status, r.stderr).toBe(0);
         expect(JSON.parse(r.stdout).layers).toBe(35);
         for (const [name, t] of packed) {
