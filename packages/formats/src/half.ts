@@ -21,10 +21,21 @@ export function f16Scale(s: number): number {
   return r === 0 ? F16_MIN : Math.min(r, F16_MAX);
 }
 
-/** Whether v is exactly a finite binary16 value (so fp16 storage keeps it). */
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * Whether v is exactly a finite binary16 value (so fp16 storage keeps it): an f32 at most 65504 whose
+ * significand fits fp16's 10 bits (the low 13 of f32's 23 are zero), or below 2^-14 a whole multiple
+ * of 2^-24 (fp16's subnormals). Bit tests only: every stored scale passes here on load.
+ */
 export function isF16(v: number): boolean {
+  if (Math.fround(v) !== v) return false; // NaN, or not even an f32
   const a = Math.abs(v);
-  return a <= F16_MAX && roundToF16(a) === a;
+  if (a > F16_MAX) return false;
+  if (a < 2 ** -14) return Number.isInteger(a * 2 ** 24);
+  f32[0] = a;
+  return (u32[0] & 0x1fff) === 0;
 }
 
 /** The binary16 bits of a value that is exactly a binary16 (`isF16`); anything else throws. */
