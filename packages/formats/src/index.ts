@@ -26,3 +26,4 @@ export { quantizeIntWasm, encodeIntWithWasm, quantizeMxWasm, quantizeNf4Wasm } f
 export { ransEncode, ransDecode, normalizeFrequencies, entropyBits, crossEntropyBits, RANS_PRECISION } from './entropy-coder.js';
 export { crc32 } from './checksum.js';
 export { quantizeFcq, dequantizeFcq, serializeFcq, deserializeFcq, fcqStats, fibbinaryCodes, packFcqCodes, type FcqTensor, type FcqStats, type FcqLevels } from './fcq.js';
+export { quantizeFlexor, dequantizeFlexor, dequantizeFlexorWasm, serializeFlexor, deserializeFlexor, flexorNetwork, flexorSearch, flexorSlices, FLEXOR_EXACT_MAX_IN, type FlexorTensor } from './flexor.js';

@@ -37,3 +37,4 @@ export { int_group_params, encode_int_groups, quantize_mx, quantize_absmax_lut }
 export { attention_f32 } from './attention';
 export { silu_mul_f32 } from './elementwise';
 export { matmul_ggml_tiled_multi } from './ggml-tiled';
+export { flexor_decode } from './flexor';

@@ -7,3 +7,4 @@ export { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, type GgmlBlockType } from './ggml-bl
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, roundToF16 } from './half.js';
 export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, gemvBitplanes, gemvBitplanesReference, type GemvLutGroupsArgs, type GemvBitplanesArgs } from './formats-gemv.js';
 export { intGroupParams, encodeIntGroups, quantizeIntGroups, quantizeMxBlocks, quantizeAbsmaxLut, type MxEncodeFormat } from './formats-encode.js';
+export { decodeFlexor } from './flexor.js';
