@@ -233,7 +233,7 @@ describe('quantized safetensors', () => {
     back.free();
   });
 
-  it('MX (and INT-k widths GPTQ has no layout for) in the lowbit layout: one U8 blob per layer, described in __metadata__', async () => {
+  it('MX (and INT-k widths GPTQ has no layout for) in the lowbit layout: one U8 blob per layer, described in __metadata__; a version-1 file is refused', async () => {
     const { model, packed } = await quantized((w, [rows, cols], name) => {
       if (name.includes('ffn_up')) return quantizeInt(w, [rows, cols], { bits: 5, granularity: 'group-cols', group: 32 });
       const nb = Math.ceil(cols / 32);
@@ -258,6 +258,15 @@ describe('quantized safetensors', () => {
     expect(maxLogitDiff(model, back)).toBeLessThan(1e-4); // exact codes and scales; f32 sums in another order
     model.free();
     back.free();
+
+    // the same file claiming format version 1 (f32 scales and zeros in LB_INT blobs) is refused by name
+    const bytes = readFileSync(out);
+    const at = bytes.indexOf('"lowbit.format_version":"2"');
+    expect(at).toBeGreaterThan(0);
+    bytes[at + '"lowbit.format_version":"'.length] = '1'.charCodeAt(0);
+    const v1 = join(dir, 'mx-v1.safetensors');
+    writeFileSync(v1, bytes);
+    await expect(loadQuantizedSafetensors(v1)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/mlp\.up_proj: written by lowbit format version 1/) });
   });
 
   it('errors: mixed INT-k parameters, ggml block layers, a file lowbit did not write; nothing is left behind', async () => {
