@@ -56,6 +56,7 @@ function readmeExample(dir: string, name: string): { kind: 'js' | 'ts'; code: st
 const prints: Record<string, RegExp> = {
   '@lowbit/kernels': /\[ -2, -2 \]/,
   '@lowbit/data': /^1185376 19$/m,
+  '@lowbit/core': /^E_SHAPE tensor: expected 2 dimensions, got \[6\]$/m,
   '@lowbit/runtime': /^5\.58\d*$/m,
 };
 // Examples that cannot run yet, with the reason shown as a skip: the package still installs and imports.
