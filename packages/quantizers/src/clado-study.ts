@@ -1,0 +1,73 @@
+// The allocation study: one CLADO measurement (every pair), then each method at each budget, its
+// allocation applied to the model and evaluated on the validation text. The 'block' rows reuse the
+// 'all' measurement with the cross-block entries of G set to zero, which is exactly what
+// `pairs: 'block'` would have measured (the same windows, the same within-block pairs), so the two
+// rows show what pruning the cross-block pairs costs.
+import { isLowbitError } from '@lowbit/kernels';
+import { type LlamaModel, perplexity } from '@lowbit/runtime';
+import { type Allocation, type AllocationMethod, allocate, applyAllocation, type CladoMeasurement, type CladoOptions, measureClado } from './clado.js';
+import { f32Weights } from './source-weights.js';
+
+export interface CladoStudyRow {
+  method: AllocationMethod | 'clado-block';
+  budget: number;
+  bitsPerWeight: number;
+  perplexity: number;
+  stderr: number;
+  predictedDeltaLoss: number;
+  layers: Record<string, number>;
+  solver: Allocation['solver'];
+}
+
+/** G with the entries between layers of different blocks zeroed (what `pairs: 'block'` measures). */
+export function blockMasked(m: CladoMeasurement): CladoMeasurement {
+  const K = m.bits.length;
+  const n = m.layers.length * K;
+  const blk = m.layers.map((name) => /^blk\.(\d+)\./.exec(name)?.[1]);
+  const G = Float64Array.from(m.G, (v, t) => (blk[Math.floor(Math.floor(t / n) / K)] === blk[Math.floor((t % n) / K)] ? v : 0));
+  return { ...m, G, pairs: 'block' };
+}
+
+export async function runCladoStudy(
+  model: LlamaModel,
+  o: CladoOptions & { valid: string; budgets: number[]; evalCtx?: number; onRow?: (r: CladoStudyRow) => void },
+): Promise<{ measurement: CladoMeasurement; rows: CladoStudyRow[] }> {
+  const m = measureClado(model, { ...o, pairs: 'all' });
+  const mb = blockMasked(m);
+  const originals = m.layers.map((name) => {
+    const lin = model.linear(name);
+    return { name, shape: [lin.rows, lin.cols] as [number, number], data: Float32Array.from(f32Weights(name, lin.source).data) };
+  });
+  const rows: CladoStudyRow[] = [];
+  for (const budget of o.budgets) {
+    for (const method of ['uniform', 'greedy', 'diagonal', 'clado', 'clado-block'] as const) {
+      const a = await allocate(method === 'clado-block' ? mb : m, { method: method === 'clado-block' ? 'clado' : method, budgetBits: budget }).catch((e: unknown) => {
+        // uniform has no configuration at most budgets
+        if (method === 'uniform' && isLowbitError(e) && e.code === 'E_RANGE') return null;
+        throw e;
+      });
+      if (!a) continue;
+      applyAllocation(model, m, a.choice);
+      const p = perplexity(model, o.valid, { ctx: o.evalCtx ?? 256 });
+      for (const w of originals) model.setLinear(w.name, { format: 'f32', shape: w.shape, data: w.data });
+      const row: CladoStudyRow = {
+        method, budget, bitsPerWeight: a.bitsPerWeight, perplexity: p.perplexity, stderr: p.stderr,
+        // predicted with the full G, whichever G chose
+        predictedDeltaLoss: fullValue(m, a.choice),
+        layers: a.layers, solver: a.solver,
+      };
+      rows.push(row);
+      o.onRow?.(row);
+    }
+  }
+  return { measurement: m, rows };
+}
+
+function fullValue(m: CladoMeasurement, choice: number[]): number {
+  const K = m.bits.length;
+  const n = m.layers.length * K;
+  const idx = choice.map((c, l) => l * K + c);
+  let v = 0;
+  for (const i of idx) for (const j of idx) v += m.G[i * n + j];
+  return v;
+}
