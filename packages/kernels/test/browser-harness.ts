@@ -8,7 +8,7 @@ import { extname, join, normalize } from 'node:path';
 export const CHROMIUM = process.env.LOWBIT_CHROMIUM ?? '/usr/bin/chromium';
 export const haveChromium = existsSync(CHROMIUM);
 
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
 
 export interface ServedPage {
   url: string;
