@@ -1,6 +1,7 @@
 // The command table. To add a command, write commands/<name>.ts exporting a Command and add one line here.
 import type { Command } from '../command.js';
 import { convertCommand } from './convert.js';
+import { encodeCommand } from './encode.js';
 import { evalCommand } from './eval.js';
 import { exportLayerCommand } from './export-layer.js';
 import { formatsCommand } from './formats.js';
@@ -12,5 +13,5 @@ import { simCommand } from './sim.js';
 import { studyCommand } from './study.js';
 
 export const commands: Command[] = [
-  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand,
+  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, encodeCommand,
 ];

@@ -1,0 +1,221 @@
+import { fileURLToPath } from 'node:url';
+import { defaultModelUrl } from '@lowbit/data';
+import {
+  dequantizeBcq, dequantizeFcq, dequantizeFlexor, dequantizeFlexorWasm, dequantizeInt, deserializeFcq, deserializeFlexor, fcqStats, intBitsPerWeight, quantizeBcq,
+  quantizeFcq, quantizeFlexor, quantizeInt, serializeFcq, serializeFlexor,
+} from '@lowbit/formats';
+import { loadKernels } from '@lowbit/kernels';
+import { f32Weights } from '@lowbit/quantizers';
+import { LowbitError, loadModel, npyMatrix, readNpy, writeFileAtomic } from '@lowbit/runtime';
+import { UsageError, defineCommand } from '../command.js';
+import { checkInputFile, checkOutputFile } from '../paths.js';
+
+const METHODS = ['fcq', 'flexor'] as const;
+type Method = (typeof METHODS)[number];
+
+interface Tensor {
+  name: string;
+  data: Float32Array;
+  shape: [number, number];
+}
+
+interface Encoded {
+  bytes: Uint8Array;
+  decoded: Float32Array;
+  decodedWasm?: Float32Array;
+  encodeSeconds: number;
+  decodeSeconds: number;
+  decodeSecondsWasm?: number;
+  /** Method-specific figures, summed over tensors (divided by the element count at the end). */
+  sums: Record<string, number>;
+}
+
+const now = () => performance.now() / 1000;
+
+export const encodeCommand = defineCommand({
+  name: 'encode',
+  summary: 'compress weights with an encoding below the nominal bit-width (FCQ: Fibonacci codewords + rANS; FleXOR: XOR-network binary codes) and report bits/weight, error and the entropy bound',
+  arguments: [
+    { name: 'method', description: `the encoding: ${METHODS.join(' or ')}` },
+    { name: 'model.gguf', optional: true, description: 'a GGUF file (default: the embedded stories260K model); ignored with --weights' },
+  ],
+  options: {
+    weights: { type: 'string', placeholder: 'W.npy', description: 'encode this f32/f64 .npy matrix instead of model tensors' },
+    tensor: { type: 'string', placeholder: 'name', defaultText: 'every linear layer', description: 'one GGUF linear layer, e.g. blk.0.ffn_up.weight' },
+    bits: { type: 'integer', min: 2, max: 8, default: 4, description: 'FCQ codeword width k (F(k+2) levels)' },
+    levels: { type: 'string', choices: ['kmeans', 'uniform'], default: 'kmeans', description: 'FCQ levels: optimal 1-D k-means or a uniform min-max grid' },
+    'n-in': { type: 'integer', min: 1, max: 32, default: 12, description: 'FleXOR stored bits per slice' },
+    'n-out': { type: 'integer', min: 1, max: 32, default: 16, description: 'FleXOR reconstructed bits per slice (bits/weight ≈ n-in / n-out)' },
+    seed: { type: 'integer', min: 0, default: 1, description: 'FleXOR network seed' },
+    out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the serialized encoding (one tensor: --weights or --tensor)' },
+  },
+  examples: [
+    'lowbit encode fcq --bits 4 --json',
+    'lowbit encode flexor --n-in 12 --n-out 16 --tensor blk.0.ffn_up.weight',
+    'lowbit encode fcq --weights W.npy --bits 3 --levels uniform --out W.fcq',
+  ],
+  async run(ctx) {
+    const v = ctx.values;
+    const method = ctx.positionals[0] as Method | undefined;
+    if (!method || !(METHODS as readonly string[]).includes(method)) throw new UsageError(`encode: the method must be one of ${METHODS.join(', ')}, got ${method ?? 'nothing'}`);
+    if (method === 'flexor' && v['n-in'] > v['n-out']) throw new UsageError(`--n-in (${v['n-in']}) must not exceed --n-out (${v['n-out']})`);
+    if (v.out && !v.weights && !v.tensor) throw new UsageError('--out writes one tensor: give --weights or --tensor');
+    if (v.out) checkOutputFile(v.out);
+    const tensors: Tensor[] = [];
+    let source: string;
+    if (v.weights) {
+      checkInputFile(v.weights, 'a .npy file');
+      const W = npyMatrix(await readNpy(v.weights), v.weights, 'weights');
+      tensors.push({ name: v.weights, data: W.data, shape: W.shape });
+      source = v.weights;
+    } else {
+      source = ctx.positionals[1] ?? fileURLToPath(defaultModelUrl);
+      checkInputFile(source, 'a GGUF file');
+      const model = await loadModel(source);
+      try {
+        const linears = v.tensor ? [model.linear(v.tensor)] : model.linears();
+        for (const l of linears) {
+          const w = f32Weights(l.name, l.source);
+          tensors.push({ name: l.name, data: w.data.slice(), shape: [w.shape[0], w.shape[1]] });
+        }
+      } finally {
+        model.free();
+      }
+    }
+    const kernels = await loadKernels();
+    let elements = 0;
+    let bytes = 0;
+    let sqErr = 0;
+    let enc = 0;
+    let dec = 0;
+    let decWasm = 0;
+    let wasmEqual = true;
+    const sums: Record<string, number> = {};
+    const baseline = { bcq1: { err: 0, bits: 0 }, int2: { err: 0, bits: 0 } };
+    for (const [i, t] of tensors.entries()) {
+      ctx.progress(i, tensors.length, t.name);
+      const n = t.data.length;
+      const e = method === 'fcq' ? encodeFcq(t, v.bits, v.levels as 'kmeans' | 'uniform') : encodeFlexor(t, v['n-in'], v['n-out'], v.seed, kernels);
+      elements += n;
+      bytes += e.bytes.length;
+      sqErr += sse(t.data, e.decoded);
+      enc += e.encodeSeconds;
+      dec += e.decodeSeconds;
+      if (e.decodedWasm) {
+        decWasm += e.decodeSecondsWasm ?? 0;
+        wasmEqual &&= sameBits(e.decoded, e.decodedWasm);
+      }
+      for (const [k, x] of Object.entries(e.sums)) sums[k] = (sums[k] ?? 0) + x;
+      if (method === 'flexor') {
+        // the baselines the FleXOR paper compares with: 1-bit binary coding and 2-bit integers, per row
+        const b = quantizeBcq(t.data, t.shape, { bits: 1 });
+        baseline.bcq1.err += sse(t.data, dequantizeBcq(b));
+        baseline.bcq1.bits += n + 32 * t.shape[0]; // sign bits + one f32 α per row
+        const q = quantizeInt(t.data, t.shape, { bits: 2, granularity: 'per-oc', symmetric: false });
+        baseline.int2.err += sse(t.data, dequantizeInt(q));
+        baseline.int2.bits += intBitsPerWeight(q) * n;
+      }
+      if (v.out) {
+        const body = e.bytes;
+        await writeFileAtomic(v.out, async (sink) => {
+          await sink.write(body);
+        });
+      }
+    }
+    ctx.progress(tensors.length, tensors.length);
+    if (elements === 0) throw new LowbitError('E_SHAPE', `${source}: nothing to encode (0 elements)`);
+    const per = (x: number) => x / elements;
+    const bpw = (bytes * 8) / elements;
+    const result: Record<string, unknown> = {
+      method,
+      source,
+      tensors: tensors.length,
+      elements,
+      bytes,
+      bits_per_weight: bpw,
+      mse: per(sqErr),
+      lossless: method === 'fcq', // the rANS stage is exact; FleXOR has no lossless stage
+      encode_seconds: enc,
+      decode_seconds: dec,
+    };
+    if (method === 'fcq') {
+      Object.assign(result, {
+        bits: v.bits,
+        levels: v.levels,
+        bits_per_weight_raw: v.bits,
+        entropy_bound_bits_per_weight: per(sums.entropyBits),
+        model_bits_per_weight: per(sums.modelBits),
+        transitions_per_weight: per(sums.transitions),
+        transitions_per_weight_binary: per(sums.transitionsBinary),
+        ones_per_weight: per(sums.ones),
+        ones_per_weight_binary: per(sums.onesBinary),
+      });
+      ctx.print(`fcq k=${v.bits} (${v.levels} levels) on ${tensors.length} tensor(s), ${elements} weights: mse ${per(sqErr).toExponential(4)}`);
+      ctx.print(`  ${v.bits} bits/weight raw → ${bpw.toFixed(4)} coded (entropy of the codes ${per(sums.entropyBits).toFixed(4)}, everything stored counted)`);
+      ctx.print(`  bit transitions/weight ${per(sums.transitions).toFixed(3)} vs ${per(sums.transitionsBinary).toFixed(3)} for plain binary codes of the same levels (${(100 * (1 - sums.transitions / sums.transitionsBinary)).toFixed(1)}% fewer); 1 bits/weight ${per(sums.ones).toFixed(3)} vs ${per(sums.onesBinary).toFixed(3)}`);
+    } else {
+      Object.assign(result, {
+        n_in: v['n-in'],
+        n_out: v['n-out'],
+        seed: v.seed,
+        entropy_bound_bits_per_weight: null, // lossy sign coding: no lossless bound applies
+        payload_bits_per_weight: v['n-in'] / v['n-out'],
+        decode_seconds_wasm: decWasm,
+        wasm_equal: wasmEqual,
+        bcq1: { bits_per_weight: baseline.bcq1.bits / elements, mse: per(baseline.bcq1.err) },
+        int2: { bits_per_weight: baseline.int2.bits / elements, mse: per(baseline.int2.err) },
+      });
+      ctx.print(`flexor ${v['n-in']}/${v['n-out']} on ${tensors.length} tensor(s), ${elements} weights: ${bpw.toFixed(4)} bits/weight, mse ${per(sqErr).toExponential(4)}`);
+      ctx.print(`  1-bit BCQ: ${(baseline.bcq1.bits / elements).toFixed(4)} bits/weight, mse ${per(baseline.bcq1.err).toExponential(4)}; int2 per-row: ${(baseline.int2.bits / elements).toFixed(4)} bits/weight, mse ${per(baseline.int2.err).toExponential(4)}`);
+      ctx.print(`  decode ${dec.toFixed(3)} s TypeScript, ${decWasm.toFixed(3)} s WASM (${wasmEqual ? 'equal bit for bit' : 'DIFFERENT'})`);
+    }
+    if (!wasmEqual) throw new LowbitError('E_WASM', 'encode: the WASM decoder disagrees with the TypeScript one');
+    if (v.out) ctx.print(`wrote ${v.out} (${bytes} bytes)`);
+    result.out = v.out ?? null;
+    return result;
+  },
+});
+
+function encodeFcq(t: Tensor, bits: number, levels: 'kmeans' | 'uniform'): Encoded {
+  const t0 = now();
+  const q = quantizeFcq(t.data, t.shape, { bits, levels });
+  const bytes = serializeFcq(q);
+  const t1 = now();
+  const decoded = dequantizeFcq(deserializeFcq(bytes));
+  const t2 = now();
+  const s = fcqStats(q, bytes);
+  const n = t.data.length;
+  return {
+    bytes, decoded, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1,
+    sums: {
+      entropyBits: s.entropyBitsPerWeight * n, modelBits: s.modelBitsPerWeight * n, transitions: s.transitionsPerWeight * n,
+      transitionsBinary: s.transitionsPerWeightBinary * n, ones: s.onesPerWeight * n, onesBinary: s.onesPerWeightBinary * n,
+    },
+  };
+}
+
+function encodeFlexor(t: Tensor, nIn: number, nOut: number, seed: number, kernels: Awaited<ReturnType<typeof loadKernels>>): Encoded {
+  const t0 = now();
+  const bytes = serializeFlexor(quantizeFlexor(t.data, t.shape, { nIn, nOut, seed }));
+  const t1 = now();
+  const back = deserializeFlexor(bytes);
+  const decoded = dequantizeFlexor(back);
+  const t2 = now();
+  const decodedWasm = dequantizeFlexorWasm(kernels, back);
+  const t3 = now();
+  return { bytes, decoded, decodedWasm, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1, decodeSecondsWasm: t3 - t2, sums: {} };
+}
+
+function sse(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+  return s;
+}
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
+  return true;
+}
