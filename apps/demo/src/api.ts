@@ -1,0 +1,92 @@
+// What the page and the demo worker exchange: the runtime's worker API (`@lowbit/runtime`'s
+// RuntimeApi, served by exposeRuntime) plus the demo's methods served beside it.
+import type { RuntimeApi } from '@lowbit/runtime';
+
+export interface TensorRow {
+  name: string;
+  type: string;
+  /** As the file stores it (GGUF: ggml order, row length first; safetensors: outermost first). */
+  shape: number[];
+  bytes: number;
+  bitsPerWeight: number;
+}
+
+export interface ModelSummary {
+  name: string;
+  container: 'gguf' | 'safetensors';
+  fileBytes: number;
+  /** Loaded as a runnable model (GGUF of a supported architecture). */
+  runnable: boolean;
+  /** Why it is not runnable. */
+  why?: string;
+  /** The kernel build the worker got (runnable models). */
+  kernels?: string;
+  config?: { architecture: string; dim: number; nLayers: number; nHeads: number; nKvHeads: number; hiddenDim: number; vocabSize: number; contextLength: number };
+  /** Scalar metadata (strings shortened), by key. */
+  metadata: [string, string][];
+  tensors: TensorRow[];
+  params: number;
+  /** Over every tensor: stored bits per element. */
+  bitsPerWeight: number;
+}
+
+export const INT_BITS = [2, 3, 4, 5, 6, 8] as const;
+export const GGML_FORMATS = ['q4_0', 'q4_1', 'q8_0'] as const;
+export const MX_FORMATS = ['mxfp4', 'mxfp6_e2m3', 'mxfp6_e3m2', 'mxfp8_e4m3', 'mxfp8_e5m2', 'mxint8'] as const;
+
+export interface QuantizeSettings {
+  method: 'rtn' | 'gptq';
+  /** 'int' (INT-k of `bits`, groups of `group` columns), a ggml block type, or an MX format. */
+  format: 'int' | (typeof GGML_FORMATS)[number] | (typeof MX_FORMATS)[number];
+  bits: number;
+  /** 0: one scale per output channel. */
+  group: number;
+  symmetric: boolean;
+  actOrder: boolean;
+  staticGroups: boolean;
+  /** Calibration text; omitted: the embedded TinyStories train excerpt. */
+  calibration?: string;
+  calibWindows: number;
+  /** Validation windows of `ctx` tokens for the perplexities. */
+  evalWindows: number;
+  ctx: number;
+}
+
+export interface QuantizeReport {
+  settings: QuantizeSettings;
+  label: string;
+  pplBefore: number;
+  stderrBefore: number;
+  pplAfter: number;
+  stderrAfter: number;
+  /** Tokens scored by each perplexity. */
+  tokens: number;
+  bitsPerWeight: number;
+  layers: number;
+  secondsQuantize: number;
+  secondsTotal: number;
+}
+
+export type Stage = 'load' | 'eval original' | 'quantize' | 'eval quantized' | 'save';
+
+export interface DemoMethods {
+  /** The embedded stories260K, fetched by the worker from the app's own assets. */
+  openEmbedded(): Promise<ModelSummary>;
+  /** A file the user dropped or picked, read in the worker. */
+  openFile(file: Blob, name: string): Promise<ModelSummary>;
+  /** The embedded TinyStories validation text's size (the perplexity text). */
+  validationInfo(): Promise<{ chars: number; tokens: number; windows: number }>;
+  /** Reloads the opened model, measures, quantizes it in place, measures again. */
+  quantize(s: QuantizeSettings, onProgress?: (stage: Stage, done: number, total: number) => void): Promise<QuantizeReport>;
+  /** The quantized model as GGUF bytes (moved, not copied, to the page). */
+  saveGguf(): Promise<Uint8Array>;
+}
+
+export type DemoApi = RuntimeApi & DemoMethods;
+
+/** The short name of a run's settings, as the runs table and the plot show it. */
+export function settingsLabel(s: QuantizeSettings): string {
+  const method = s.method === 'gptq' ? `GPTQ${s.actOrder ? ' act-order' : ''}` : 'RTN';
+  if (s.format !== 'int') return `${method} ${s.format}`;
+  return `${method} int${s.bits} ${s.group ? `g${s.group}` : 'per-channel'}${s.symmetric ? '' : ' asym'}`;
+}

@@ -1,0 +1,463 @@
+// The page: panels, controls and results. Everything heavy runs in two demo workers (the original
+// model, and the copy that gets quantized), reached through comlink.
+import { type Remote, proxy, wrap } from 'comlink';
+import type { DemoApi, ModelSummary, QuantizeReport, QuantizeSettings, Stage } from './api.js';
+import { GGML_FORMATS, INT_BITS, MX_FORMATS } from './api.js';
+import { perplexityPlot } from './plot.js';
+import './style.css';
+
+// ---------- small DOM helpers ----------
+
+type Child = Node | string | null | undefined | false;
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string | number | boolean | EventListener> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (typeof v === 'function') e.addEventListener(k.replace(/^on/, ''), v);
+    else if (typeof v === 'boolean') {
+      if (v) e.setAttribute(k, '');
+    } else e.setAttribute(k, String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c);
+  return e;
+}
+const $ = <T extends HTMLElement>(sel: string) => document.querySelector(sel) as T;
+
+const fmtBytes = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+const fmtCount = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} K` : String(n));
+
+/** `E_CODE: message` for errors that crossed from the worker (comlink keeps LowbitError's code). */
+function errorText(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  return err?.code ? `${err.code}: ${err.message}` : String(err?.message ?? e);
+}
+
+// ---------- workers ----------
+
+interface DemoWorker {
+  api: Remote<DemoApi>;
+  terminate(): void;
+}
+
+function startWorker(name: string): DemoWorker {
+  // the literal `new Worker(new URL(...), { type: 'module' })` is what Vite bundles as a worker
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name });
+  worker.addEventListener('error', (e) => showError(`the ${name} worker failed: ${(e as ErrorEvent).message || 'its script did not load'}`));
+  return { api: wrap<DemoApi>(worker), terminate: () => worker.terminate() };
+}
+
+type Source = { kind: 'embedded' } | { kind: 'file'; file: File };
+const openIn = (w: DemoWorker, s: Source) => (s.kind === 'embedded' ? w.api.openEmbedded() : w.api.openFile(s.file, s.file.name));
+
+const original = startWorker('original');
+let quantizer = startWorker('quantized');
+let source: Source | undefined;
+let summary: ModelSummary | undefined;
+/** The quantizer worker holds the opened model (resolves false when it could not open it). */
+let quantizerReady: Promise<boolean> = Promise.resolve(false);
+let busy = false;
+const runs: QuantizeReport[] = [];
+let lastRun: QuantizeReport | undefined;
+/** The quantizer worker's model is the quantized result of lastRun. */
+let haveQuantized = false;
+
+// ---------- layout ----------
+
+const PANELS = [
+  { id: 'model', title: 'Model' },
+  { id: 'quantize', title: 'Quantize' },
+  { id: 'generate', title: 'Generate' },
+] as const;
+
+function showError(text: string, where = '#error') {
+  const box = $(where);
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+function selectPanel(id: string, focus = false) {
+  for (const p of PANELS) {
+    const tab = $(`#tab-${p.id}`);
+    const on = p.id === id;
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(`#panel-${p.id}`).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+}
+
+function tabs(): HTMLElement {
+  const nav = h('nav', { role: 'tablist', 'aria-label': 'Panels' });
+  PANELS.forEach((p, i) => {
+    nav.append(
+      h('button', {
+        id: `tab-${p.id}`, role: 'tab', 'aria-controls': `panel-${p.id}`, type: 'button',
+        onclick: () => selectPanel(p.id),
+        onkeydown: ((e: KeyboardEvent) => {
+          const d = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+          if (d) selectPanel(PANELS[(i + d + PANELS.length) % PANELS.length].id, true);
+        }) as EventListener,
+      }, p.title),
+    );
+  });
+  return nav;
+}
+
+// ---------- Model panel ----------
+
+function modelPanel(): HTMLElement {
+  const input = h('input', { type: 'file', id: 'model-file', accept: '.gguf,.safetensors', class: 'visually-hidden' });
+  input.addEventListener('change', () => {
+    const f = input.files?.[0];
+    if (f) void openSource({ kind: 'file', file: f });
+    input.value = '';
+  });
+  const drop = h('label', { for: 'model-file', class: 'drop', id: 'drop' }, h('strong', {}, 'Drop a .gguf or .safetensors file here'), ' or click to pick one. It is read in this tab only: nothing is uploaded.');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const f = e.dataTransfer?.files[0];
+    if (f) void openSource({ kind: 'file', file: f });
+  });
+  return h('section', { id: 'panel-model', role: 'tabpanel', 'aria-labelledby': 'tab-model' },
+    h('p', { class: 'explain' }, 'Pick the model to work on. The embedded one is stories260K, a 260 K-parameter Llama trained on TinyStories (1.1 MB of f32 weights): small enough that everything below takes seconds. Your own GGUF (Llama, Qwen2, GPT-2 architectures) works the same way, only slower.'),
+    h('div', { class: 'row' }, h('button', { id: 'open-embedded', type: 'button', onclick: () => void openSource({ kind: 'embedded' }) }, 'Load the embedded stories260K'), drop, input),
+    h('div', { id: 'model-status', class: 'status', 'aria-live': 'polite' }),
+    h('div', { id: 'model-error', class: 'error', role: 'alert', hidden: true }),
+    h('div', { id: 'model-summary' }),
+  );
+}
+
+async function openSource(s: Source) {
+  if (busy) return;
+  showError('', '#model-error');
+  $('#model-status').textContent = `Opening ${s.kind === 'embedded' ? 'stories260K.gguf' : s.file.name}...`;
+  try {
+    const next = await openIn(original, s);
+    source = s;
+    summary = next;
+    haveQuantized = false;
+    lastRun = undefined;
+    runs.length = 0;
+    renderSummary(next);
+    renderRuns();
+    renderLast();
+    $('#model-status').textContent = next.runnable ? `Loaded ${next.name}: ready to quantize and generate.` : `Inspected ${next.name}: ${next.why}`;
+    quantizerReady = next.runnable ? openIn(quantizer, s).then(() => true, () => false) : Promise.resolve(false);
+    updateControls();
+  } catch (e) {
+    $('#model-status').textContent = '';
+    showError(`Cannot open this file. ${errorText(e)}`, '#model-error');
+  }
+}
+
+function renderSummary(m: ModelSummary) {
+  const c = m.config;
+  const facts: [string, string][] = [
+    ['file', `${m.name} (${m.container.toUpperCase()}, ${fmtBytes(m.fileBytes)})`],
+    ['parameters', `${fmtCount(m.params)} in ${m.tensors.length} tensors`],
+    ['stored bits per weight', `${m.bitsPerWeight.toFixed(3)} bits (all tensors)`],
+  ];
+  if (c) {
+    facts.push(
+      ['architecture', c.architecture],
+      ['layers × width', `${c.nLayers} layers, dim ${c.dim}, FFN ${c.hiddenDim}`],
+      ['attention', `${c.nHeads} heads, ${c.nKvHeads} KV heads`],
+      ['vocabulary / context', `${c.vocabSize} tokens / ${c.contextLength} tokens`],
+    );
+  }
+  if (m.kernels) facts.push(['kernels', `${m.kernels} WebAssembly build${m.kernels === 'relaxed' ? ' (relaxed SIMD)' : m.kernels === 'simd' ? ' (relaxed SIMD missing here: plain SIMD)' : ''}`]);
+  const byType = new Map<string, number>();
+  for (const t of m.tensors) byType.set(t.type, (byType.get(t.type) ?? 0) + 1);
+  const rows = m.tensors.map((t) =>
+    h('tr', {}, h('td', {}, t.name), h('td', {}, t.type), h('td', { class: 'num' }, `[${t.shape.join(', ')}]`), h('td', { class: 'num' }, fmtBytes(t.bytes)), h('td', { class: 'num' }, Number.isFinite(t.bitsPerWeight) ? t.bitsPerWeight.toFixed(3) : 'n/a')),
+  );
+  $('#model-summary').replaceChildren(
+    h('table', { class: 'facts', id: 'model-facts' }, ...facts.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v)))),
+    h('p', {}, `Tensor types: ${[...byType].map(([t, n]) => `${t} × ${n}`).join(', ')}.`),
+    h('details', {}, h('summary', {}, `Metadata (${m.metadata.length} keys)`), h('table', { class: 'meta' }, ...m.metadata.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))))),
+    h('div', { class: 'scroll' },
+      h('table', { class: 'tensors', id: 'tensor-table' },
+        h('caption', {}, 'Tensors as stored in the file (shape in the file\'s order)'),
+        h('thead', {}, h('tr', {}, h('th', {}, 'name'), h('th', {}, 'type'), h('th', {}, 'shape'), h('th', {}, 'size'), h('th', {}, 'bits/weight'))),
+        h('tbody', {}, ...rows),
+      ),
+    ),
+  );
+}
+
+// ---------- Quantize panel ----------
+
+function field(label: string, control: HTMLElement, help: string): HTMLElement {
+  return h('div', { class: 'field' }, h('label', { for: control.id }, label), control, h('small', {}, help));
+}
+
+function option(value: string, text: string, selected = false) {
+  return h('option', { value, selected }, text);
+}
+
+function quantizePanel(): HTMLElement {
+  const method = h('select', { id: 'q-method' }, option('rtn', 'RTN: round to nearest', true), option('gptq', 'GPTQ: error-compensating, uses calibration text'));
+  const format = h('select', { id: 'q-format' },
+    h('optgroup', { label: 'INT-k (lowbit tensor types)' }, ...INT_BITS.map((b) => option(`int${b}`, `int${b}`, b === 4))),
+    h('optgroup', { label: 'llama.cpp blocks' }, ...GGML_FORMATS.map((f) => option(f, f))),
+    h('optgroup', { label: 'OCP microscaling (MX)' }, ...MX_FORMATS.map((f) => option(f, f))),
+  );
+  const group = h('select', { id: 'q-group' }, option('32', '32 columns', true), option('64', '64 columns'), option('128', '128 columns'), option('0', 'per output channel'));
+  const symmetric = h('input', { type: 'checkbox', id: 'q-symmetric', checked: true });
+  const actOrder = h('input', { type: 'checkbox', id: 'q-act-order' });
+  const calib = h('select', { id: 'q-calib' }, option('embedded', 'embedded TinyStories train excerpt (197 KB)', true), option('file', 'my own text file...'));
+  const calibFile = h('input', { type: 'file', id: 'q-calib-file', accept: '.txt,text/plain', hidden: true });
+  const calibWindows = h('input', { type: 'number', id: 'q-calib-windows', min: 1, max: 512, value: 8 });
+  const evalWindows = h('input', { type: 'number', id: 'q-eval-windows', min: 1, max: 64, value: 4 });
+  calib.addEventListener('change', () => {
+    calibFile.hidden = calib.value !== 'file';
+  });
+  for (const c of [method, format, actOrder]) c.addEventListener('change', updateControls);
+  return h('section', { id: 'panel-quantize', role: 'tabpanel', 'aria-labelledby': 'tab-quantize', hidden: true },
+    h('p', { class: 'explain' }, 'Quantize every linear layer of the loaded model (the embeddings stay in full precision), then measure what it cost: perplexity on held-out text before and after, against the bits each weight takes. Each run adds a point to the chart.'),
+    h('form', { id: 'q-form', class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runQuantize(); }) as EventListener },
+      field('Method', method, 'RTN rounds each weight to the nearest grid value. GPTQ quantizes column by column and spreads each rounding error over the columns not yet quantized, using the calibration text\'s statistics.'),
+      field('Format', format, 'int-k: k-bit integers with one fp16 scale per group. q4_0/q4_1/q8_0: llama.cpp\'s blocks of 32. MX: 32 elements sharing a power-of-two scale.'),
+      field('Group (int-k)', group, 'Columns sharing one scale: smaller groups follow the weights more closely and cost more bits for scales.'),
+      h('div', { class: 'field' }, h('label', {}, symmetric, ' symmetric (int-k)'), h('label', {}, actOrder, ' act-order (GPTQ)'), h('small', {}, 'Symmetric: no zero point. Act-order: GPTQ takes the columns with the largest activations first (with fixed groups for llama.cpp blocks).')),
+      field('Calibration text (GPTQ)', calib, 'Text the model reads to measure which weights matter. Never the validation text.'),
+      h('div', { class: 'field' }, calibFile),
+      field('Calibration windows', calibWindows, 'Windows of 256 tokens read for GPTQ statistics (8 = 2048 tokens; more is slower and a little better).'),
+      field('Validation windows', evalWindows, 'Perplexity is measured on the first N windows of 256 tokens of the embedded TinyStories validation text (bounded for speed).'),
+      h('div', { class: 'actions' },
+        h('button', { type: 'submit', id: 'q-run' }, 'Quantize'),
+        h('button', { type: 'button', id: 'q-cancel', disabled: true, onclick: () => cancelQuantize() }, 'Cancel'),
+        h('progress', { id: 'q-progress', max: 1, value: 0 }),
+        h('span', { id: 'q-stage', 'aria-live': 'polite' }),
+      ),
+    ),
+    h('div', { id: 'q-error', class: 'error', role: 'alert', hidden: true }),
+    h('div', { id: 'q-result' }),
+    h('div', { class: 'cols' }, h('figure', { id: 'q-plot' }), h('div', { id: 'q-runs', class: 'scroll' })),
+  );
+}
+
+function readSettings(): QuantizeSettings {
+  const f = ($('#q-format') as HTMLSelectElement).value;
+  const isInt = f.startsWith('int');
+  const method = ($('#q-method') as HTMLSelectElement).value as 'rtn' | 'gptq';
+  const actOrder = method === 'gptq' && ($('#q-act-order') as HTMLInputElement).checked;
+  return {
+    method, actOrder,
+    // llama.cpp blocks need the groups fixed before act-order reorders the columns
+    staticGroups: actOrder && !isInt,
+    format: (isInt ? 'int' : f) as QuantizeSettings['format'],
+    bits: isInt ? Number(f.slice(3)) : 0,
+    group: isInt ? Number(($('#q-group') as HTMLSelectElement).value) : 32,
+    symmetric: isInt ? ($('#q-symmetric') as HTMLInputElement).checked : true,
+    calibWindows: Math.max(1, Math.floor(Number(($('#q-calib-windows') as HTMLInputElement).value) || 8)),
+    evalWindows: Math.max(1, Math.floor(Number(($('#q-eval-windows') as HTMLInputElement).value) || 4)),
+    ctx: 256,
+  };
+}
+
+function updateControls() {
+  const f = ($('#q-format') as HTMLSelectElement).value;
+  const gptq = ($('#q-method') as HTMLSelectElement).value === 'gptq';
+  ($('#q-group') as HTMLSelectElement).disabled = !f.startsWith('int');
+  ($('#q-symmetric') as HTMLInputElement).disabled = !f.startsWith('int');
+  ($('#q-act-order') as HTMLInputElement).disabled = !gptq;
+  ($('#q-calib') as HTMLSelectElement).disabled = !gptq;
+  ($('#q-calib-windows') as HTMLInputElement).disabled = !gptq;
+  const runnable = !!summary?.runnable;
+  ($('#q-run') as HTMLButtonElement).disabled = busy || !runnable;
+  ($('#g-run') as HTMLButtonElement).disabled = busy || !runnable;
+  const dl = document.querySelector<HTMLButtonElement>('#q-download');
+  if (dl) dl.disabled = busy || !haveQuantized;
+}
+
+const STAGE_TEXT: Record<Stage, string> = { load: 'reloading the original weights', 'eval original': 'perplexity of the original', quantize: 'quantizing layers', 'eval quantized': 'perplexity of the quantized model', save: 'writing GGUF' };
+
+let cancelled = false;
+
+async function runQuantize() {
+  if (busy || !summary?.runnable || !source) return;
+  showError('', '#q-error');
+  const s = readSettings();
+  if (s.method === 'gptq' && ($('#q-calib') as HTMLSelectElement).value === 'file') {
+    const f = ($('#q-calib-file') as HTMLInputElement).files?.[0];
+    if (!f) return showError('Pick a calibration text file, or choose the embedded excerpt.', '#q-error');
+    s.calibration = await f.text();
+  }
+  busy = true;
+  cancelled = false;
+  haveQuantized = false;
+  updateControls();
+  ($('#q-cancel') as HTMLButtonElement).disabled = false;
+  const bar = $('#q-progress') as HTMLProgressElement;
+  const stage = $('#q-stage');
+  try {
+    if (!(await quantizerReady)) {
+      // the worker was replaced (cancel) or its first open failed: open the model there again
+      quantizerReady = openIn(quantizer, source).then(() => true);
+      await quantizerReady;
+    }
+    const report = await quantizer.api.quantize(s, proxy((st: Stage, done: number, total: number) => {
+      bar.max = Math.max(1, total);
+      bar.value = done;
+      stage.textContent = `${STAGE_TEXT[st]}${total > 1 ? `: ${done} / ${total}` : ''}`;
+    }));
+    runs.push(report);
+    lastRun = report;
+    haveQuantized = true;
+    stage.textContent = `done in ${report.secondsTotal.toFixed(1)} s`;
+    renderLast();
+    renderRuns();
+  } catch (e) {
+    if (!cancelled) showError(`Quantization failed. ${errorText(e)}`, '#q-error');
+  } finally {
+    busy = false;
+    ($('#q-cancel') as HTMLButtonElement).disabled = true;
+    updateControls();
+  }
+}
+
+/**
+ * A quantization is one long computation in the worker, which takes no message until it ends: cancel
+ * stops that worker and starts a fresh one (the model is opened there again on the next run).
+ */
+function cancelQuantize() {
+  if (!busy) return;
+  cancelled = true;
+  quantizer.terminate();
+  quantizer = startWorker('quantized');
+  quantizerReady = Promise.resolve(false);
+  ($('#q-stage') as HTMLElement).textContent = 'cancelled';
+  ($('#q-progress') as HTMLProgressElement).value = 0;
+  busy = false;
+  updateControls();
+}
+
+function renderLast() {
+  const r = lastRun;
+  if (!r) return $('#q-result').replaceChildren();
+  const delta = ((r.pplAfter - r.pplBefore) / r.pplBefore) * 100;
+  $('#q-result').replaceChildren(
+    h('div', { class: 'card', id: 'q-last', 'data-ppl-before': r.pplBefore, 'data-ppl-after': r.pplAfter, 'data-bits': r.bitsPerWeight },
+      h('h3', {}, `Run #${runs.length}: ${r.label}`),
+      h('dl', {},
+        h('dt', {}, 'perplexity'), h('dd', {}, h('span', { id: 'q-ppl-before' }, r.pplBefore.toFixed(4)), ' → ', h('strong', { id: 'q-ppl-after' }, r.pplAfter.toFixed(4)), ` (${delta >= 0 ? '+' : ''}${delta.toFixed(2)} %, ± ${r.stderrAfter.toFixed(4)} std. error, ${r.tokens} tokens)`),
+        h('dt', {}, 'bits per weight'), h('dd', { id: 'q-bits' }, `${r.bitsPerWeight.toFixed(3)} bits (the ${r.layers} quantized layers, scales included; f32 is 32)`),
+        h('dt', {}, 'time'), h('dd', {}, `${r.secondsQuantize.toFixed(2)} s quantizing, ${r.secondsTotal.toFixed(2)} s with both perplexities`),
+      ),
+      h('button', { type: 'button', id: 'q-download', onclick: () => void download() }, 'Download as GGUF'),
+      h('small', {}, r.settings.format.startsWith('q') ? ' llama.cpp runs this file.' : ' INT-k and MX layers are stored as lowbit tensor types: lowbit loads the file, llama.cpp does not.'),
+    ),
+  );
+  updateControls();
+}
+
+function renderRuns() {
+  const base = runs[0]?.pplBefore;
+  const fig = $('#q-plot');
+  fig.replaceChildren(perplexityPlot(runs, base), h('figcaption', {}, runs.length ? 'Each run is a point; the dashed line is the unquantized model.' : 'Run a quantization to add a point.'));
+  $('#q-runs').replaceChildren(
+    h('table', { id: 'runs-table' },
+      h('caption', {}, 'Runs'),
+      h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, 'settings'), h('th', {}, 'bits/weight'), h('th', {}, 'perplexity'), h('th', {}, 'time (s)'))),
+      h('tbody', {}, ...runs.map((r, i) => h('tr', {}, h('td', {}, String(i + 1)), h('td', {}, r.label), h('td', { class: 'num' }, r.bitsPerWeight.toFixed(3)), h('td', { class: 'num' }, r.pplAfter.toFixed(4)), h('td', { class: 'num' }, r.secondsTotal.toFixed(2))))),
+    ),
+  );
+}
+
+async function download() {
+  if (busy || !haveQuantized || !lastRun) return;
+  busy = true;
+  updateControls();
+  $('#q-stage').textContent = STAGE_TEXT.save;
+  try {
+    const bytes = await quantizer.api.saveGguf();
+    const base = (summary?.name ?? 'model').replace(/\.(gguf|safetensors)$/i, '');
+    const name = `${base}.${lastRun.label.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.gguf`;
+    const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+    const a = h('a', { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    $('#q-stage').textContent = `saved ${name} (${fmtBytes(bytes.length)})`;
+  } catch (e) {
+    showError(`Saving failed. ${errorText(e)}`, '#q-error');
+  } finally {
+    busy = false;
+    updateControls();
+  }
+}
+
+// ---------- Generate panel ----------
+
+function generatePanel(): HTMLElement {
+  const column = (id: string, title: string) =>
+    h('div', { class: 'gen-col' }, h('h3', { id: `g-${id}-title` }, title), h('pre', { id: `g-${id}-text`, class: 'gen', 'aria-live': 'polite' }), h('div', { id: `g-${id}-stats`, class: 'status' }));
+  return h('section', { id: 'panel-generate', role: 'tabpanel', 'aria-labelledby': 'tab-generate', hidden: true },
+    h('p', { class: 'explain' }, 'The original model and the last quantized one continue the same prompt, side by side, token by token. Greedy (temperature 0) shows where quantization changes the most likely token; sampling with the same seed shows how the two drift apart.'),
+    h('form', { class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runGenerate(); }) as EventListener },
+      field('Prompt', h('input', { id: 'g-prompt', type: 'text', value: 'Once upon a time', size: 40 }), 'The start of a story; the models write what comes next.'),
+      field('Tokens', h('input', { id: 'g-steps', type: 'number', min: 1, max: 512, value: 64 }), 'How many tokens each model adds (it stops early at end of text).'),
+      field('Temperature', h('input', { id: 'g-temp', type: 'number', min: 0, max: 2, step: 0.1, value: 0 }), '0: greedy, always the most likely token. Above 0: sampled, higher is more random.'),
+      field('Seed', h('input', { id: 'g-seed', type: 'number', min: 0, value: 1 }), 'The sampler\'s seed (both models get the same).'),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'g-run' }, 'Generate')),
+    ),
+    h('div', { id: 'g-error', class: 'error', role: 'alert', hidden: true }),
+    h('div', { class: 'cols' }, column('orig', 'Original'), column('quant', 'Quantized')),
+  );
+}
+
+async function runGenerate() {
+  if (busy || !summary?.runnable) return;
+  showError('', '#g-error');
+  const prompt = ($('#g-prompt') as HTMLInputElement).value;
+  const steps = Math.max(1, Math.floor(Number(($('#g-steps') as HTMLInputElement).value) || 64));
+  const temperature = Math.max(0, Number(($('#g-temp') as HTMLInputElement).value) || 0);
+  const seed = Math.floor(Number(($('#g-seed') as HTMLInputElement).value) || 0);
+  busy = true;
+  updateControls();
+  const one = async (w: DemoWorker, id: string) => {
+    const out = $(`#g-${id}-text`);
+    out.textContent = prompt;
+    $(`#g-${id}-stats`).textContent = 'generating...';
+    const r = await w.api.generate(prompt, { steps, temperature, seed }, proxy((_t: number, text: string) => {
+      out.textContent += text;
+    }));
+    const rate = r.decodeSeconds > 0 ? r.tokens.length / r.decodeSeconds : Number.NaN;
+    $(`#g-${id}-stats`).textContent = `${r.tokens.length} tokens, ${rate.toFixed(0)} tokens/s (${r.stopReason === 'eos' ? 'stopped at end of text' : r.stopReason === 'context' ? 'context full' : 'all tokens made'})`;
+  };
+  try {
+    const jobs = [one(original, 'orig')];
+    if (haveQuantized && lastRun) {
+      $('#g-quant-title').textContent = `Quantized (${lastRun.label})`;
+      jobs.push(one(quantizer, 'quant'));
+    } else {
+      $('#g-quant-text').textContent = '';
+      $('#g-quant-stats').textContent = 'Quantize the model first (Quantize panel).';
+    }
+    await Promise.all(jobs);
+  } catch (e) {
+    showError(`Generation failed. ${errorText(e)}`, '#g-error');
+  } finally {
+    busy = false;
+    updateControls();
+  }
+}
+
+// ---------- start ----------
+
+document.body.append(
+  h('header', {}, h('h1', {}, 'lowbit: quantize a model in your browser'), h('p', {}, 'Everything runs in this tab (WebAssembly in Web Workers); no file leaves your machine.')),
+  tabs(),
+  h('div', { id: 'error', class: 'error', role: 'alert', hidden: true }),
+  h('main', {}, modelPanel(), quantizePanel(), generatePanel()),
+);
+selectPanel('model');
+renderRuns();
+updateControls();

@@ -1,0 +1,181 @@
+// The demo's worker: the runtime's worker API (load, perplexity, generate, ... through comlink) with
+// the demo's own methods served beside it on the same model: open a file, inspect it, quantize,
+// save. Every heavy step runs here, never on the page's thread.
+import { calibrationTextUrl, defaultModelUrl, validTextUrl } from '@lowbit/data';
+import { type ModelQuantizeOptions, quantizeModel } from '@lowbit/quantizers';
+import {
+  LowbitError,
+  type RuntimeApi,
+  bitsPerWeight,
+  bytesSource,
+  exposeRuntime,
+  perplexity,
+  readGguf,
+  readSafetensors,
+  runtimeModel,
+  saveModel,
+  tokenizeDocuments,
+  transferBytes,
+} from '@lowbit/runtime';
+import type { DemoMethods, ModelSummary, QuantizeReport, QuantizeSettings, Stage, TensorRow } from './api.js';
+import { GGML_FORMATS, MX_FORMATS, settingsLabel } from './api.js';
+
+const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
+const MAX_FILE_BYTES = 2 ** 31; // one ArrayBuffer, and what a tab can hold twice (original + quantized)
+
+async function fetchBytes(url: URL): Promise<Uint8Array> {
+  const r = await fetch(url).catch((e: Error) => {
+    throw new LowbitError('E_IO', `${url.href}: cannot fetch (${e.message})`);
+  });
+  if (!r.ok) throw new LowbitError('E_IO', `${url.href}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+const texts = new Map<string, Promise<string>>();
+function embeddedText(url: URL): Promise<string> {
+  let t = texts.get(url.href);
+  if (!t) {
+    t = fetchBytes(url).then((b) => new TextDecoder().decode(b));
+    texts.set(url.href, t);
+  }
+  return t;
+}
+
+function shortValue(v: unknown): string {
+  const s = typeof v === 'bigint' ? v.toString() : typeof v === 'number' ? String(v) : String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+async function inspectGguf(bytes: Uint8Array, name: string): Promise<Omit<ModelSummary, 'runnable' | 'fileBytes'>> {
+  const file = await readGguf(bytesSource(bytes, name));
+  const tensors: TensorRow[] = [...file.tensors.values()].map((t) => ({
+    name: t.name, type: t.type, shape: t.shape, bytes: t.byteLength, bitsPerWeight: bitsPerWeight(t.type, t.shape, t.byteLength),
+  }));
+  // arrays (vocabulary, merges) are the tokenizer's: their length says enough
+  const metadata: [string, string][] = [...file.metadata].map(([k, v]) => [k, v.type === 9 ? `[${v.value.length} items]` : shortValue(v.value)]);
+  return { name, container: 'gguf', metadata, tensors, ...totals(tensors) };
+}
+
+async function inspectSafetensors(bytes: Uint8Array, name: string): Promise<Omit<ModelSummary, 'runnable' | 'fileBytes'>> {
+  const file = await readSafetensors(bytesSource(bytes, name));
+  const tensors: TensorRow[] = [...file.tensors.values()].map((t) => {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    return { name: t.name, type: t.dtype, shape: t.shape, bytes: t.byteLength, bitsPerWeight: n ? (t.byteLength * 8) / n : 0 };
+  });
+  const metadata: [string, string][] = Object.entries(file.metadata ?? {}).map(([k, v]) => [k, shortValue(v)]);
+  return { name, container: 'safetensors', metadata, tensors, ...totals(tensors) };
+}
+
+function totals(tensors: TensorRow[]): { params: number; bitsPerWeight: number } {
+  let params = 0;
+  let bytes = 0;
+  for (const t of tensors) {
+    params += t.shape.reduce((a, b) => a * b, 1);
+    bytes += t.bytes;
+  }
+  return { params, bitsPerWeight: params ? (bytes * 8) / params : 0 };
+}
+
+function demoMethods(api: RuntimeApi): DemoMethods {
+  // the opened file's bytes, kept so every quantization starts from the original weights
+  let original: { bytes: Uint8Array; name: string } | undefined;
+  let quantized: { settings: QuantizeSettings; packed: Parameters<typeof saveModel>[2] } | undefined;
+  const beforeCache = new Map<string, { perplexity: number; stderr: number; tokens: number }>();
+
+  async function open(bytes: Uint8Array, name: string): Promise<ModelSummary> {
+    if (bytes.length < 8) throw new LowbitError('E_TRUNCATED', `${name}: ${bytes.length} bytes, too short for a GGUF or safetensors header`);
+    const magic = new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(0, true);
+    const isGguf = magic === GGUF_MAGIC;
+    if (!isGguf && !/\.safetensors$/i.test(name)) {
+      throw new LowbitError('E_FORMAT', `${name}: neither GGUF (no "GGUF" magic in the first 4 bytes) nor a .safetensors file; the demo opens those two`);
+    }
+    const info = isGguf ? await inspectGguf(bytes, name) : await inspectSafetensors(bytes, name);
+    if (!isGguf) {
+      return {
+        ...info, fileBytes: bytes.length, runnable: false,
+        why: 'a lone .safetensors file holds weights without config.json and the tokenizer: inspected, not run (convert it to GGUF, or use `lowbit` on the Hugging Face folder)',
+      };
+    }
+    // the loader keeps what it needs; the worker keeps its own copy of the file for re-quantizing
+    await api.load(bytes.slice(), { name });
+    original = { bytes, name };
+    quantized = undefined;
+    beforeCache.clear();
+    const m = runtimeModel(api);
+    const c = m.config;
+    return {
+      ...info, fileBytes: bytes.length, runnable: true, kernels: String(api.info().kernels),
+      config: { architecture: c.architecture, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, hiddenDim: c.hiddenDim, vocabSize: c.vocabSize, contextLength: c.contextLength },
+    };
+  }
+
+  return {
+    async openEmbedded() {
+      return open(await fetchBytes(defaultModelUrl), 'stories260K.gguf');
+    },
+    async openFile(file, name) {
+      if (file.size > MAX_FILE_BYTES) throw new LowbitError('E_RANGE', `${name}: ${file.size} bytes, more than the ${MAX_FILE_BYTES} this demo holds in a tab`);
+      return open(new Uint8Array(await file.arrayBuffer()), name);
+    },
+    async validationInfo() {
+      const ids = tokenizeDocuments(runtimeModel(api), await embeddedText(validTextUrl));
+      const ctx = 256;
+      return { chars: (await embeddedText(validTextUrl)).length, tokens: ids.length, windows: Math.ceil(ids.length / ctx) - (ids.length % ctx === 1 ? 1 : 0) };
+    },
+    async quantize(s, onProgress) {
+      if (!original) throw new LowbitError('E_MISSING', 'no runnable model opened: open a GGUF first');
+      const t0 = performance.now();
+      const progress = (stage: Stage, done: number, total: number) => void onProgress?.(stage, done, total);
+      progress('load', 0, 1);
+      // each run starts from the file's weights, not the previous run's
+      await api.load(original.bytes.slice(), { name: original.name });
+      quantized = undefined;
+      const model = runtimeModel(api);
+      const valid = await embeddedText(validTextUrl);
+      const evalOptions = { ctx: s.ctx, maxWindows: s.evalWindows };
+      const key = `${s.ctx}/${s.evalWindows}`;
+      let before = beforeCache.get(key);
+      if (!before) {
+        const r = perplexity(model, valid, { ...evalOptions, onProgress: (d, t) => progress('eval original', d, t) });
+        before = { perplexity: r.perplexity, stderr: r.stderr, tokens: r.tokens };
+        beforeCache.set(key, before);
+      }
+      const ggml = (GGML_FORMATS as readonly string[]).includes(s.format);
+      const mx = (MX_FORMATS as readonly string[]).includes(s.format);
+      const calibration = s.method === 'gptq' ? (s.calibration ?? (await embeddedText(calibrationTextUrl))) : undefined;
+      // the same option set `lowbit quantize` builds (its includeOutput: the LM head too for ggml blocks)
+      const common = {
+        method: s.method, actOrder: s.actOrder, staticGroups: s.staticGroups, calibration, ctx: s.ctx, maxWindows: s.calibWindows,
+        includeOutput: ggml, onLayer: (_l: unknown, d: number, t: number) => progress('quantize', d, t),
+      };
+      const o: ModelQuantizeOptions = ggml || mx
+        ? { ...common, format: s.format as 'q4_0' }
+        : { ...common, format: 'int', bits: s.bits, group: s.group, symmetric: s.symmetric };
+      const r = quantizeModel(model, o);
+      const after = perplexity(model, valid, { ...evalOptions, onProgress: (d, t) => progress('eval quantized', d, t) });
+      // as `lowbit quantize --out` saves: ggml layers as their blocks, INT-k / MX as lowbit tensor types
+      quantized = { settings: s, packed: ggml ? { target: 'F32' } : { target: 'F32', packed: r.packed } };
+      const report: QuantizeReport = {
+        settings: s, label: settingsLabel(s),
+        pplBefore: before.perplexity, stderrBefore: before.stderr, pplAfter: after.perplexity, stderrAfter: after.stderr, tokens: after.tokens,
+        bitsPerWeight: r.bitsPerWeight, layers: r.layers.length, secondsQuantize: r.seconds, secondsTotal: (performance.now() - t0) / 1000,
+      };
+      return report;
+    },
+    async saveGguf() {
+      if (!quantized) throw new LowbitError('E_MISSING', 'nothing quantized yet: run a quantization first');
+      const chunks: Uint8Array[] = [];
+      // chunks can be views of the model's WebAssembly memory: copy each as it comes
+      await saveModel(runtimeModel(api), { write: async (b: Uint8Array) => chunks.push(b.slice()) }, quantized.packed);
+      const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+      let o = 0;
+      for (const c of chunks) {
+        out.set(c, o);
+        o += c.length;
+      }
+      return transferBytes(out);
+    },
+  };
+}
+
+exposeRuntime(undefined, demoMethods);
