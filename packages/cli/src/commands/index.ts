@@ -1,5 +1,6 @@
 // The command table. To add a command, write commands/<name>.ts exporting a Command and add one line here.
 import type { Command } from '../command.js';
+import { allocateCommand } from './allocate.js';
 import { convertCommand } from './convert.js';
 import { encodeCommand } from './encode.js';
 import { evalCommand } from './eval.js';
@@ -13,5 +14,5 @@ import { simCommand } from './sim.js';
 import { studyCommand } from './study.js';
 
 export const commands: Command[] = [
-  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, encodeCommand,
+  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand,
 ];

@@ -1,0 +1,116 @@
+import { readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { calibrationTextUrl } from '@lowbit/data';
+import { type AllocationMethod, allocate, applyAllocation, budgetRange, measureClado } from '@lowbit/quantizers';
+import { LowbitError, perplexity, saveModel } from '@lowbit/runtime';
+import { defineCommand, parseNumber, UsageError } from '../command.js';
+import { ctxOption, MODEL_ARGUMENT, textOption, textPath, threadOption, withModel } from '../model-arg.js';
+import { checkOutputFile } from '../paths.js';
+import { formatPerplexity } from './eval.js';
+
+async function readText(file: string): Promise<string> {
+  return readFile(file, 'utf8').catch((e: Error) => {
+    throw new LowbitError('E_IO', `${file}: cannot read (${e.message})`);
+  });
+}
+
+/** "3.25" → 3.25 bits per weight; "150000B" or "150000bytes" → a size in bytes. */
+export function parseBudget(text: string): { bits?: number; bytes?: number } {
+  const m = /^(.*?)(B|bytes)$/.exec(text.trim());
+  if (m) return { bytes: parseNumber(m[1], '--budget (bytes)', { above: 0 }) };
+  return { bits: parseNumber(text, '--budget (bits per weight, or bytes with a B suffix)', { above: 0 }) };
+}
+
+/** "2,3,4,8" → [2, 3, 4, 8]: distinct INT-k widths in 2..8. */
+export function parseBits(text: string): number[] {
+  const bits = text.split(',').map((s) => parseNumber(s, '--bits', { integer: true, min: 2, max: 8 }));
+  if (new Set(bits).size !== bits.length) throw new UsageError(`--bits lists a width twice: "${text}"`);
+  return bits.sort((a, b) => a - b);
+}
+
+const options = {
+  budget: { type: 'string', required: true, placeholder: 'bits|bytesB', description: 'size budget of the quantized layers: average stored bits per weight (3.25) or bytes (150000B)' },
+  bits: { type: 'string', default: '2,3,4,8', placeholder: 'list', description: 'candidate INT-k widths per layer, comma-separated' },
+  group: { type: 'integer', default: 32, min: 0, description: 'columns per scale group (0: one scale per output channel)' },
+  method: { type: 'string', choices: ['clado', 'diagonal', 'uniform', 'greedy'], default: 'clado', description: 'allocator: CLADO (pairwise G, exact IQP), diagonal (single-layer ΔL only, exact), uniform, greedy by ΔL per bit' },
+  quantizer: { type: 'string', choices: ['rtn', 'gptq'], default: 'rtn', description: 'how each candidate configuration is quantized (GPTQ from the full-precision inputs of each layer)' },
+  pairs: { type: 'string', choices: ['all', 'block', 'none'], default: 'block', description: 'which layer pairs get a measured cross term (block: within a transformer block; others taken as independent)' },
+  calib: { type: 'string', placeholder: 'file', defaultText: 'embedded TinyStories train excerpt', description: 'text the loss changes are measured on, one document per line' },
+  'calib-windows': { type: 'integer', min: 1, default: 8, description: 'measurement windows taken from --calib' },
+  'calib-ctx': { type: 'integer', min: 2, default: 128, description: 'measurement window length in tokens' },
+  'time-limit': { type: 'number', above: 0, default: 60, placeholder: 's', description: 'HiGHS time limit; at the limit the best allocation found is used, with its gap' },
+  ...textOption,
+  ...ctxOption,
+  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the mixed-precision model (.gguf, lowbit INT-k tensor types)' },
+  ...threadOption,
+} as const;
+
+export const allocateCommand = defineCommand({
+  name: 'allocate',
+  summary: 'mixed-precision bit allocation under a size budget (CLADO: measured pairwise loss changes, integer program solved by HiGHS), perplexity after',
+  arguments: [MODEL_ARGUMENT],
+  options,
+  examples: [
+    'lowbit allocate --budget 3',
+    'lowbit allocate --bits 2,3,4,8 --budget 2.75 --pairs all --json',
+    'lowbit allocate --budget 3.5 --method greedy --quantizer gptq --out mixed.gguf',
+  ],
+  async run(ctx) {
+    const v = ctx.values;
+    const bits = parseBits(v.bits);
+    const budget = parseBudget(v.budget);
+    const { out } = v;
+    if (out) checkOutputFile(out);
+    if (out && !out.endsWith('.gguf')) throw new UsageError(`--out must name a .gguf file, got "${out}"`);
+    if (v.quantizer === 'gptq' && v.pairs === 'all') throw new UsageError('--pairs all is measured with --quantizer rtn only (GPTQ candidates are built block by block)');
+    const calibFile = v.calib ?? fileURLToPath(calibrationTextUrl);
+    const validFile = textPath(v.text);
+    const [calibration, valid] = [await readText(calibFile), await readText(validFile)];
+    const t0 = performance.now();
+    return withModel(ctx, async (model) => {
+      const range = budgetRange(model, { bits, group: v.group });
+      const asBits = budget.bits ?? ((budget.bytes as number) * 8 * range.minBits) / (range.minBytes * 8);
+      const tol = 1e-9;
+      if (asBits < range.minBits - tol || asBits > range.maxBits + tol) {
+        const side = asBits < range.minBits ? `below the smallest size, ${range.minBits.toFixed(4)} bits/weight = ${Math.ceil(range.minBytes)} bytes (every layer int${bits[0]})` : `above the largest size, ${range.maxBits.toFixed(4)} bits/weight = ${Math.ceil(range.maxBytes)} bytes (every layer int${bits[bits.length - 1]})`;
+        throw new LowbitError('E_RANGE', `--budget ${v.budget} is ${side}; reachable with --bits ${bits.join(',')} --group ${v.group}: ${range.minBits.toFixed(4)}..${range.maxBits.toFixed(4)} bits/weight, ${Math.ceil(range.minBytes)}..${Math.floor(range.maxBytes)} bytes`);
+      }
+      const before = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') });
+      // uniform and greedy need only the diagonal: no pair is measured for them
+      const pairs = v.method === 'clado' ? v.pairs : 'none';
+      const m = measureClado(model, {
+        bits, group: v.group, method: v.quantizer, calibration, ctx: v['calib-ctx'], maxWindows: v['calib-windows'], pairs,
+        onProgress: (d, t) => ctx.progress(d, t, 'measure ΔL'),
+      });
+      const a = await allocate(m, { method: v.method as AllocationMethod, budgetBits: budget.bits, budgetBytes: budget.bytes, timeLimit: v['time-limit'] });
+      const packed = applyAllocation(model, m, a.choice);
+      const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval allocated') });
+      let bytes: number | null = null;
+      if (out) {
+        await saveModel(model, out, { target: 'F32', packed });
+        bytes = (await stat(out)).size;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const config = (b: number) => `int${b} ${v.group ? `g${v.group}` : 'per-channel'} ${v.quantizer}`;
+      ctx.print(`${v.method} allocation on ${model.name}: ${a.bitsPerWeight.toFixed(4)} bits/weight for a budget of ${a.budgetBits.toFixed(4)} (${Math.ceil(a.sizeBits / 8)} bytes of quantized layers)`);
+      for (const [name, b] of Object.entries(a.layers)) ctx.print(`  ${name.padEnd(24)} ${config(b)}`);
+      ctx.print(`  ΔL on ${calibFile} (${m.windows} windows of ${m.ctx}): predicted ${a.predictedDeltaLoss.toFixed(5)} with pairs, ${a.additiveDeltaLoss.toFixed(5)} additive; ${m.evaluations} passes (${m.pairEvaluations} pairs, --pairs ${pairs}) in ${m.seconds.toFixed(1)} s`);
+      if (a.solver) {
+        const s = a.solver;
+        ctx.print(`  HiGHS: ${s.status}, objective ${s.objective.toFixed(6)}, bound ${s.bound.toFixed(6)}, gap ${(100 * s.gap).toFixed(3)}%, ${s.columns} columns × ${s.rows} rows, ${s.seconds.toFixed(2)} s`);
+        if (s.status !== 'Optimal') ctx.warn(`HiGHS stopped before proving optimality (${s.status}): the allocation is the best found, ${(100 * s.gap).toFixed(3)}% from the bound`);
+      }
+      ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
+      ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written (give --out mixed.gguf to keep the model)');
+      return {
+        method: v.method, quantizer: v.quantizer, group: v.group, bits, budget: a.budgetBits, bits_per_weight: a.bitsPerWeight, size_bytes: Math.ceil(a.sizeBits / 8),
+        perplexity: after.perplexity, perplexity_stderr: after.stderr, perplexity_fp: before.perplexity,
+        predicted_delta_loss: a.predictedDeltaLoss, additive_delta_loss: a.additiveDeltaLoss,
+        layers: Object.fromEntries(Object.entries(a.layers).map(([n, b]) => [n, config(b)])),
+        solver: a.solver ? { status: a.solver.status, objective: a.solver.objective, bound: a.solver.bound, gap: a.solver.gap, seconds: a.solver.seconds } : null,
+        measurement: { pairs, windows: m.windows, ctx: m.ctx, evaluations: m.evaluations, pair_evaluations: m.pairEvaluations, base_loss: m.baseLoss, seconds: m.seconds },
+        out: out ?? null, bytes, seconds,
+      };
+    });
+  },
+});
