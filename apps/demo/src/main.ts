@@ -150,7 +150,7 @@ async function openSource(s: Source) {
     quantizerReady = next.runnable ? openIn(quantizer, s).then(() => true, () => false) : Promise.resolve(false);
     updateControls();
   } catch (e) {
-    $('#model-status').textContent = '';
+    $('#model-status').textContent = summary ? `Still using ${summary.name}.` : '';
     showError(`Cannot open this file. ${errorText(e)}`, '#model-error');
   }
 }

@@ -6,10 +6,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultModelUrl, validTextUrl } from '@lowbit/data';
+import { calibrationTextUrl, defaultModelUrl, validTextUrl } from '@lowbit/data';
 import { loadKernels } from '@lowbit/kernels';
 import { quantizeModel } from '@lowbit/quantizers';
-import { generate, loadModel, perplexity, readGguf, saveModel } from '@lowbit/runtime';
+import { generate, loadModel, perplexity, readGguf, saveModel, writeSafetensors } from '@lowbit/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, buildAndServe, haveChromium, launchChromium, type ServedPage } from '../../../packages/kernels/test/browser-harness.js';
 
@@ -23,6 +23,7 @@ const shots = process.env.LOWBIT_DEMO_SCREENSHOTS;
 const EVAL_WINDOWS = 2;
 const PROMPT = 'Once upon a time';
 const STEPS = 16;
+const CALIB_WINDOWS = 2;
 
 let served: ServedPage | undefined;
 let work = '';
@@ -131,6 +132,50 @@ describe('the demo app in Chromium', () => {
         model.free();
         orig.free();
       }
+
+      // Cancel mid-run: the worker is replaced, the next run opens the model there again
+      await page.selectOption('#q-method', 'gptq');
+      await page.selectOption('#q-format', 'q4_0');
+      await page.check('#q-act-order');
+      await page.fill('#q-calib-windows', '200');
+      await page.click('#q-run');
+      await page.waitForFunction(() => /quantizing layers/.test(document.querySelector('#q-stage')?.textContent ?? ''));
+      await page.click('#q-cancel');
+      expect(await page.locator('#q-stage').textContent()).toBe('cancelled');
+      expect(await page.locator('#q-run').isEnabled()).toBe(true);
+
+      // GPTQ act-order (static groups) q4_0 on 2 calibration windows, as `lowbit quantize` would
+      await page.fill('#q-calib-windows', String(CALIB_WINDOWS));
+      await page.click('#q-run');
+      await page.waitForFunction(() => /^Run #2:/.test(document.querySelector('#q-last h3')?.textContent ?? ''));
+      const shownGptq = await page.locator('#q-last').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
+      const gptqModel = await loadModel(modelFile, { kernels });
+      try {
+        const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
+        const r = quantizeModel(gptqModel, { method: 'gptq', format: 'q4_0', actOrder: true, staticGroups: true, calibration, ctx: 256, maxWindows: CALIB_WINDOWS, includeOutput: true });
+        const after = perplexity(gptqModel, validText, { ctx: 256, maxWindows: EVAL_WINDOWS });
+        // GPTQ's f64 solves run in the same V8 on the same kernels: 0 difference here too
+        expect(Number(shownGptq.pplAfter)).toBe(after.perplexity);
+        expect(Number(shownGptq.bits)).toBe(r.bitsPerWeight);
+        expect(r.bitsPerWeight).toBe(4.5); // q4_0 blocks: 18 bytes per 32 weights
+      } finally {
+        gptqModel.free();
+      }
+      expect(await page.locator('svg.plot .point').count()).toBe(2);
+      if (shots) await page.screenshot({ path: join(shots, 'quantize-two-runs.png'), fullPage: true });
+
+      // A safetensors file: inspected (tensor table), not run
+      await page.click('#tab-model');
+      const st = join(work, 'weights.safetensors');
+      await writeSafetensors(st, [
+        { name: 'a.weight', dtype: 'F16', shape: [4, 8], data: new Float32Array(32).fill(0.5) },
+        { name: 'b.weight', dtype: 'F32', shape: [3], data: new Float32Array([1, 2, 3]) },
+      ]);
+      await page.setInputFiles('#model-file', st);
+      await page.waitForFunction(() => /^Inspected weights\.safetensors/.test(document.querySelector('#model-status')?.textContent ?? ''));
+      expect(await page.locator('#tensor-table tbody tr').count()).toBe(2);
+      expect(await page.locator('#tensor-table tbody tr:first-child').textContent()).toBe('a.weightF16[4, 8]64 B16.000');
+      expect(await page.locator('#q-run').isEnabled()).toBe(false);
 
       // A truncated GGUF: the LowbitError's code and message, and the app keeps working
       await page.click('#tab-model');
