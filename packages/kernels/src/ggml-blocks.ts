@@ -10,3 +10,20 @@ export const GGML_BLOCK_SIZE = 32;
 
 /** Bytes per block. */
 export const GGML_BLOCK_BYTES: Readonly<Record<GgmlBlockType, number>> = { q8_0: 34, q4_0: 18, q4_1: 20 };
+
+/**
+ * llama.cpp's K-quant super-blocks (ggml-common.h): 256 weights each. Q2_K {u8 scales[16]; u8 qs[64];
+ * f16 d, dmin} = 84; Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d} = 110; Q4_K {f16 d, dmin;
+ * u8 scales[12]; u8 qs[128]} = 144; Q5_K (Q4_K + u8 qh[32]) = 176; Q6_K {u8 ql[128]; u8 qh[64];
+ * i8 scales[16]; f16 d} = 210; Q8_K {f32 d; i8 qs[256]; i16 bsums[16]} = 292.
+ */
+export type GgmlKBlockType = 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q8_K';
+
+/** Weights per K-quant super-block (QK_K). */
+export const GGML_K_BLOCK_SIZE = 256;
+
+/** Bytes per K-quant super-block. */
+export const GGML_K_BLOCK_BYTES: Readonly<Record<GgmlKBlockType, number>> = { Q2_K: 84, Q3_K: 110, Q4_K: 144, Q5_K: 176, Q6_K: 210, Q8_K: 292 };
+
+/** ggml's MXFP4 block (type 39): {u8 e (E8M0); u8 qs[16]} for 32 weights = 17 bytes. */
+export const GGML_MXFP4_BLOCK_BYTES = 17;

@@ -5,6 +5,7 @@
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import { type GgmlTensorType, TENSOR_TYPES, type TensorType } from './ggml-types.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.js';
+import { dequantizeK, dequantizeMxfp4, quantizeRowK, quantizeRowMxfp4 } from './ggml-kquants.js';
 
 const fr = Math.fround;
 const QK = GGML_BLOCK_SIZE;
@@ -121,10 +122,25 @@ export function dequantize(type: TensorType, src: Uint8Array, offset: number, n:
       }
       return;
     }
+    case 'Q2_K':
+    case 'Q3_K':
+    case 'Q4_K':
+    case 'Q5_K':
+    case 'Q6_K':
+    case 'Q8_K':
+      return dequantizeK(type, src, offset, checkWhole(type, n, 256), out, outOffset);
+    case 'MXFP4':
+      return dequantizeMxfp4(src, offset, checkWhole(type, n, 32), out, outOffset);
     default:
       // lowbit's packed types (LB_INT*, LB_MX*) are whole matrices with per-tensor parameters
       throw new LowbitError('E_UNSUPPORTED', `tensor type ${type} has no element-wise decoding; it loads only as a linear layer`);
   }
+}
+
+/** Blocks in `n` values, which must be whole blocks (a K-quant row of 64 is a format error, not a partial block). */
+function checkWhole(type: TensorType, n: number, block: number): number {
+  if (n % block !== 0) throw new LowbitError('E_SHAPE', `tensor type ${type}: ${n} values are not whole ${block}-value blocks`);
+  return n / block;
 }
 
 /** A whole tensor's values as f32 (small tensors: norms, embeddings rows, tests). */
@@ -163,6 +179,18 @@ export function fromF32(type: TensorType, x: Float32Array, rowLength: number, wh
     case 'Q4_1':
       quantizeRowQ4_1(x, out);
       break;
+    case 'Q2_K':
+    case 'Q3_K':
+    case 'Q4_K':
+    case 'Q5_K':
+    case 'Q6_K':
+      quantizeRowK(type, x, out);
+      break;
+    case 'MXFP4':
+      quantizeRowMxfp4(x, out);
+      break;
+    case 'Q8_K':
+      throw new LowbitError('E_UNSUPPORTED', `${where}: Q8_K is ggml's activation type; weights are not stored in it`);
   }
   return out;
 }

@@ -1,7 +1,7 @@
 // ggml tensor types as GGUF stores them (ggml.h `enum ggml_type`). Ids of every type llama.cpp has
 // defined are named, so an unsupported file says which type it holds instead of "type 12".
 import { intSections } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
 
 export const GGML_TYPE_NAMES: Record<number, string> = {
   0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1',
@@ -11,7 +11,14 @@ export const GGML_TYPE_NAMES: Record<number, string> = {
 };
 
 /** The ggml tensor types lowbit reads and writes. */
-export type GgmlTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1';
+export type GgmlTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | KQuantTensorType | 'MXFP4';
+
+/** llama.cpp's K-quant super-block types (256 weights per block). */
+export type KQuantTensorType = 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q8_K';
+
+export function isKQuantType(t: TensorType): t is KQuantTensorType {
+  return t in GGML_K_BLOCK_BYTES;
+}
 
 /**
  * lowbit's own GGUF tensor types, for formats ggml has no type for (INT-k groups of any width and
@@ -65,6 +72,13 @@ export const TENSOR_TYPES: Record<GgmlTensorType, { id: number; blockSize: numbe
   Q8_0: { id: 8, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q8_0 },
   Q4_0: { id: 2, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q4_0 },
   Q4_1: { id: 3, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q4_1 },
+  Q2_K: { id: 10, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q2_K },
+  Q3_K: { id: 11, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q3_K },
+  Q4_K: { id: 12, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q4_K },
+  Q5_K: { id: 13, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q5_K },
+  Q6_K: { id: 14, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q6_K },
+  Q8_K: { id: 15, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q8_K },
+  MXFP4: { id: 39, blockSize: 32, blockBytes: GGML_MXFP4_BLOCK_BYTES },
 };
 
 const BY_ID = new Map<number, TensorType>([

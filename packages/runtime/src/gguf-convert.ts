@@ -1,7 +1,7 @@
 // Writing models back out: re-encode a GGUF's tensors as Q8_0 / Q4_0 / Q4_1 (llama.cpp's reference
 // quantizers), or save an in-memory model whose layers a quantizer replaced.
 import { LowbitError } from '@lowbit/kernels';
-import { type GgmlTensorType, type TensorType, isLowbitType } from './ggml-types.js';
+import { type GgmlTensorType, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import type { ByteSink } from './atomic-file.js';
@@ -15,7 +15,8 @@ import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
 import { SpmTokenizer, TokenType } from './tokenizer-spm.js';
 
 /** llama.cpp `llama_ftype` of a file whose weights are mostly `type` (general.file_type). */
-const FILE_TYPE: Record<GgmlTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32 };
+// K types as their _M mixes (Q3_K_M 12, Q4_K_M 15, Q5_K_M 17), the names llama.cpp users know; MXFP4_MOE 38
+const FILE_TYPE: Partial<Record<GgmlTensorType, number>> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32, Q2_K: 10, Q3_K: 12, Q4_K: 15, Q5_K: 17, Q6_K: 18, MXFP4: 38 };
 
 /** GGUF metadata of files holding lowbit tensor types (README "lowbit tensor types in GGUF"). */
 export const LOWBIT_FORMAT_VERSION = 2; // 2: LB_INT* with fp16 scales and packed zeros (ggml-types LOWBIT_INT_LAYOUT_VERSION)
@@ -28,14 +29,19 @@ export const LOWBIT_FORMAT_VERSION = 2; // 2: LB_INT* with fp16 scales and packe
 export function storageType(target: TensorType, shape: readonly number[]): TensorType {
   if (isLowbitType(target)) throw new LowbitError('E_UNSUPPORTED', `${target} is a per-layer lowbit type, not a storage target`);
   if (shape.length < 2 || shape.slice(1).every((d) => d === 1)) return 'F32';
-  if (target === 'Q8_0' || target === 'Q4_0' || target === 'Q4_1') return shape[0] % 32 === 0 ? target : 'F16';
+  if (target === 'Q8_0' || target === 'Q4_0' || target === 'Q4_1' || target === 'MXFP4') return shape[0] % 32 === 0 ? target : 'F16';
+  // llama.cpp's quantizer also falls back for rows that are not whole 256-blocks (to Q5_0/Q5_1/Q8_0,
+  // per type); lowbit has no Q5_0, so Q8_0 where rows are whole 32-blocks, else F16
+  if (isKQuantType(target)) return shape[0] % 256 === 0 ? target : shape[0] % 32 === 0 ? 'Q8_0' : 'F16';
   return target;
 }
 
 function withFileType(meta: Map<string, GgufValue>, target: TensorType): Map<string, GgufValue> {
   if (isLowbitType(target)) throw new LowbitError('E_UNSUPPORTED', `${target} is a per-layer lowbit type, not a whole-file target (F32, F16, BF16, Q8_0, Q4_0, Q4_1)`);
   const out = new Map(meta);
-  out.set('general.file_type', { type: 4, value: FILE_TYPE[target] });
+  const ft = FILE_TYPE[target];
+  if (ft === undefined) throw new LowbitError('E_UNSUPPORTED', `${target} is not a whole-file target (${Object.keys(FILE_TYPE).join(', ')})`);
+  out.set('general.file_type', { type: 4, value: ft });
   return out;
 }
 
