@@ -82,7 +82,39 @@ export interface DemoMethods {
   saveGguf(): Promise<Uint8Array>;
 }
 
-export type DemoApi = RuntimeApi & DemoMethods;
+/** Formats the Formats panel studies: element grids and block formats. */
+export const STUDY_FORMATS = [
+  'int2 g32', 'int3 g32', 'int4 g32', 'int8 g32', 'nf4 g64', 'q4_0', 'q4_1', 'q8_0',
+  'mxfp4', 'mxfp6_e2m3', 'mxfp6_e3m2', 'mxfp8_e4m3', 'mxfp8_e5m2', 'mxint8',
+] as const;
+
+export interface FormatStudy {
+  format: string;
+  tensor: string;
+  rows: number;
+  cols: number;
+  /** The element grid: every code and its value (before the block's scale). */
+  table: { code: number; value: number }[];
+  /** How a stored value is made from a table entry. */
+  tableNote: string;
+  bitsPerWeight: number;
+  /** 10·log10(Σw² / Σ(ŵ − w)²), in dB. */
+  sqnrDb: number;
+  rmsError: number;
+  maxAbsError: number;
+  rmsWeight: number;
+  /** Histogram of ŵ − w: `counts[i]` errors in [lo + i·width, lo + (i+1)·width). */
+  hist: { lo: number; width: number; counts: number[] };
+}
+
+export interface FormatsMethods {
+  /** The names of the loaded model's linear layers (the tensors the Formats panel can quantize). */
+  linearNames(): Promise<string[]>;
+  /** Quantizes one linear layer's weights to `format` (not in the model) and measures the error. */
+  formatStudy(format: (typeof STUDY_FORMATS)[number], tensor: string): Promise<FormatStudy>;
+}
+
+export type DemoApi = RuntimeApi & DemoMethods & FormatsMethods;
 
 /** The short name of a run's settings, as the runs table and the plot show it. */
 export function settingsLabel(s: QuantizeSettings): string {

@@ -2,8 +2,8 @@
 // model, and the copy that gets quantized), reached through comlink.
 import { type Remote, proxy, wrap } from 'comlink';
 import type { DemoApi, ModelSummary, QuantizeReport, QuantizeSettings, Stage } from './api.js';
-import { GGML_FORMATS, INT_BITS, MX_FORMATS } from './api.js';
-import { perplexityPlot } from './plot.js';
+import { GGML_FORMATS, INT_BITS, MX_FORMATS, STUDY_FORMATS } from './api.js';
+import { errorHistogram, perplexityPlot } from './plot.js';
 import './style.css';
 
 // ---------- small DOM helpers ----------
@@ -66,6 +66,7 @@ const PANELS = [
   { id: 'model', title: 'Model' },
   { id: 'quantize', title: 'Quantize' },
   { id: 'generate', title: 'Generate' },
+  { id: 'formats', title: 'Formats' },
 ] as const;
 
 function showError(text: string, where = '#error') {
@@ -149,6 +150,7 @@ async function openSource(s: Source) {
     $('#model-status').textContent = next.runnable ? `Loaded ${next.name}: ready to quantize and generate.` : `Inspected ${next.name}: ${next.why}`;
     quantizerReady = next.runnable ? openIn(quantizer, s).then(() => true, () => false) : Promise.resolve(false);
     updateControls();
+    if (next.runnable) await fillTensorChoices();
   } catch (e) {
     $('#model-status').textContent = summary ? `Still using ${summary.name}.` : '';
     showError(`Cannot open this file. ${errorText(e)}`, '#model-error');
@@ -272,6 +274,7 @@ function updateControls() {
   const runnable = !!summary?.runnable;
   ($('#q-run') as HTMLButtonElement).disabled = busy || !runnable;
   ($('#g-run') as HTMLButtonElement).disabled = busy || !runnable;
+  ($('#f-run') as HTMLButtonElement).disabled = busy || !runnable;
   const dl = document.querySelector<HTMLButtonElement>('#q-download');
   if (dl) dl.disabled = busy || !haveQuantized;
 }
@@ -450,13 +453,70 @@ async function runGenerate() {
   }
 }
 
+// ---------- Formats panel ----------
+
+function formatsPanel(): HTMLElement {
+  return h('section', { id: 'panel-formats', role: 'tabpanel', 'aria-labelledby': 'tab-formats', hidden: true },
+    h('p', { class: 'explain' }, 'Pick a number format and one weight matrix of the loaded model: see every value the format\'s elements can take, and how far each weight moves when the matrix is stored in it (nothing in the model changes here).'),
+    h('form', { class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runFormat(); }) as EventListener },
+      field('Format', h('select', { id: 'f-format' }, ...STUDY_FORMATS.map((f) => option(f, f, f === 'int4 g32'))), 'int-k with groups of 32 columns, NF4 (QLoRA\'s normal quantiles), llama.cpp blocks, or an OCP MX format.'),
+      field('Weight matrix', h('select', { id: 'f-tensor' }), 'A linear layer of the loaded model (blk.N: transformer block N).'),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'f-run' }, 'Quantize this matrix')),
+    ),
+    h('div', { id: 'f-error', class: 'error', role: 'alert', hidden: true }),
+    h('div', { id: 'f-result' }),
+  );
+}
+
+async function fillTensorChoices() {
+  const names = await original.api.linearNames();
+  const sel = $('#f-tensor') as HTMLSelectElement;
+  sel.replaceChildren(...names.map((n) => option(n, n, n === 'blk.0.ffn_gate.weight')));
+}
+
+async function runFormat() {
+  if (busy || !summary?.runnable) return;
+  showError('', '#f-error');
+  const format = ($('#f-format') as HTMLSelectElement).value as (typeof STUDY_FORMATS)[number];
+  const tensor = ($('#f-tensor') as HTMLSelectElement).value;
+  busy = true;
+  updateControls();
+  try {
+    const r = await original.api.formatStudy(format, tensor);
+    const fmtValue = (v: number) => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.001) ? v.toExponential(2) : String(Number(v.toPrecision(4))));
+    $('#f-result').replaceChildren(
+      h('div', { class: 'card', id: 'f-card', 'data-sqnr': r.sqnrDb, 'data-bits': r.bitsPerWeight },
+        h('h3', {}, `${r.tensor} [${r.rows} × ${r.cols}] as ${r.format}`),
+        h('dl', {},
+          h('dt', {}, 'bits per weight'), h('dd', {}, `${r.bitsPerWeight.toFixed(3)} bits (elements and scales)`),
+          h('dt', {}, 'signal to noise'), h('dd', { id: 'f-sqnr' }, `${r.sqnrDb.toFixed(2)} dB (10·log10 Σw² / Σ(ŵ−w)²; each extra bit adds about 6 dB)`),
+          h('dt', {}, 'error'), h('dd', {}, `RMS ${r.rmsError.toExponential(3)}, largest ${r.maxAbsError.toExponential(3)} (weights' RMS: ${r.rmsWeight.toExponential(3)})`),
+        ),
+      ),
+      h('div', { class: 'cols' },
+        h('figure', {}, errorHistogram(r.hist), h('figcaption', {}, 'How far each weight moved: ŵ − w over the whole matrix.')),
+        h('div', {},
+          h('h4', {}, `Element values (${r.table.length} codes, smallest first)`),
+          h('p', { class: 'explain' }, r.tableNote),
+          h('div', { class: 'codes', id: 'f-codes' }, ...[...r.table].sort((a, b) => a.value - b.value).map((c) => h('span', { title: `code ${c.code}` }, Number.isNaN(c.value) ? 'NaN' : fmtValue(c.value)))),
+        ),
+      ),
+    );
+  } catch (e) {
+    showError(`Cannot quantize this matrix. ${errorText(e)}`, '#f-error');
+  } finally {
+    busy = false;
+    updateControls();
+  }
+}
+
 // ---------- start ----------
 
 document.body.append(
   h('header', {}, h('h1', {}, 'lowbit: quantize a model in your browser'), h('p', {}, 'Everything runs in this tab (WebAssembly in Web Workers); no file leaves your machine.')),
   tabs(),
   h('div', { id: 'error', class: 'error', role: 'alert', hidden: true }),
-  h('main', {}, modelPanel(), quantizePanel(), generatePanel()),
+  h('main', {}, modelPanel(), quantizePanel(), generatePanel(), formatsPanel()),
 );
 selectPanel('model');
 renderRuns();

@@ -70,3 +70,33 @@ export function perplexityPlot(runs: readonly QuantizeReport[], baseline: number
   root.append(legend);
   return root;
 }
+
+/** Bars of a histogram of quantization errors (ŵ − w), zero marked. */
+export function errorHistogram(hist: { lo: number; width: number; counts: number[] }): SVGSVGElement {
+  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'plot hist' });
+  root.append(svg('title', {}, 'Histogram of the quantization error of each weight'));
+  const n = hist.counts.length;
+  const x0 = hist.lo;
+  const x1 = hist.lo + n * hist.width;
+  const ymax = Math.max(1, ...hist.counts);
+  const px = (x: number) => M.left + ((x - x0) / (x1 - x0)) * (W - M.left - M.right);
+  const py = (y: number) => H - M.bottom - (y / ymax) * (H - M.top - M.bottom);
+  const axes = svg('g', { class: 'axes' });
+  for (const t of ticks(0, ymax, 5)) {
+    axes.append(svg('line', { x1: M.left, x2: W - M.right, y1: py(t), y2: py(t), class: 'grid' }));
+    axes.append(svg('text', { x: M.left - 6, y: py(t) + 4, 'text-anchor': 'end' }, String(t)));
+  }
+  for (const t of ticks(x0, x1, 6)) {
+    axes.append(svg('text', { x: px(t), y: H - M.bottom + 16, 'text-anchor': 'middle' }, Math.abs(t) < 1e-12 ? '0' : t.toPrecision(2)));
+  }
+  axes.append(svg('text', { x: (M.left + W - M.right) / 2, y: H - 8, 'text-anchor': 'middle', class: 'label' }, 'error ŵ − w (weight units)'));
+  axes.append(svg('text', { x: 14, y: (M.top + H - M.bottom) / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 14 ${(M.top + H - M.bottom) / 2})` }, 'weights'));
+  root.append(axes);
+  hist.counts.forEach((c, i) => {
+    const a = px(x0 + i * hist.width);
+    const b = px(x0 + (i + 1) * hist.width);
+    root.append(svg('rect', { x: a + 0.5, y: py(c), width: Math.max(0.5, b - a - 1), height: H - M.bottom - py(c), class: 'bar' }));
+  });
+  root.append(svg('line', { x1: px(0), x2: px(0), y1: M.top, y2: H - M.bottom, class: 'baseline' }));
+  return root;
+}

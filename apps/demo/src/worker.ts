@@ -17,7 +17,9 @@ import {
   tokenizeDocuments,
   transferBytes,
 } from '@lowbit/runtime';
-import type { DemoMethods, ModelSummary, QuantizeReport, QuantizeSettings, Stage, TensorRow } from './api.js';
+import { f32Weights } from '@lowbit/quantizers';
+import type { DemoMethods, FormatsMethods, ModelSummary, QuantizeReport, QuantizeSettings, Stage, TensorRow } from './api.js';
+import { errorStats, studyFormat } from './formats-study.js';
 import { GGML_FORMATS, MX_FORMATS, settingsLabel } from './api.js';
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
@@ -76,7 +78,7 @@ function totals(tensors: TensorRow[]): { params: number; bitsPerWeight: number }
   return { params, bitsPerWeight: params ? (bytes * 8) / params : 0 };
 }
 
-function demoMethods(api: RuntimeApi): DemoMethods {
+function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods {
   // the opened file's bytes, kept so every quantization starts from the original weights
   let original: { bytes: Uint8Array; name: string } | undefined;
   let quantized: { settings: QuantizeSettings; packed: Parameters<typeof saveModel>[2] } | undefined;
@@ -161,6 +163,15 @@ function demoMethods(api: RuntimeApi): DemoMethods {
         bitsPerWeight: r.bitsPerWeight, layers: r.layers.length, secondsQuantize: r.seconds, secondsTotal: (performance.now() - t0) / 1000,
       };
       return report;
+    },
+    async linearNames() {
+      return runtimeModel(api).linears().map((l) => l.name);
+    },
+    async formatStudy(format, tensor) {
+      const lin = runtimeModel(api).linear(tensor);
+      const w = f32Weights(tensor, lin.source).data;
+      const { dequantized, ...study } = studyFormat(format, tensor, w, lin.rows, lin.cols);
+      return { ...study, ...errorStats(w, dequantized) };
     },
     async saveGguf() {
       if (!quantized) throw new LowbitError('E_MISSING', 'nothing quantized yet: run a quantization first');

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl, validTextUrl } from '@lowbit/data';
+import { dequantizeInt, quantizeInt } from '@lowbit/formats';
 import { loadKernels } from '@lowbit/kernels';
 import { quantizeModel } from '@lowbit/quantizers';
 import { generate, loadModel, perplexity, readGguf, saveModel, writeSafetensors } from '@lowbit/runtime';
@@ -163,6 +164,33 @@ describe('the demo app in Chromium', () => {
       }
       expect(await page.locator('svg.plot .point').count()).toBe(2);
       if (shots) await page.screenshot({ path: join(shots, 'quantize-two-runs.png'), fullPage: true });
+
+      // Formats panel: blk.0.ffn_gate.weight as int4 g32; SQNR recomputed here from @lowbit/formats
+      await page.click('#tab-formats');
+      await page.selectOption('#f-format', 'int4 g32');
+      await page.selectOption('#f-tensor', 'blk.0.ffn_gate.weight');
+      await page.click('#f-run');
+      await page.waitForSelector('#f-card');
+      const shownFormat = await page.locator('#f-card').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
+      const ref = await loadModel(modelFile, { kernels });
+      try {
+        const lin = ref.linear('blk.0.ffn_gate.weight');
+        const w = (lin.source as { data: Float32Array }).data;
+        const q = dequantizeInt(quantizeInt(w, [lin.rows, lin.cols], { bits: 4, symmetric: true, granularity: 'group-cols', group: 32 }));
+        let se = 0;
+        let sw = 0;
+        for (let i = 0; i < w.length; i++) {
+          se += (q[i] - w[i]) ** 2;
+          sw += w[i] ** 2;
+        }
+        // the same f32 codes and the same f64 sums in the same order: 1e-12 relative covers any reassociation
+        expect(Math.abs(Number(shownFormat.sqnr) - 10 * Math.log10(sw / se))).toBeLessThanOrEqual(1e-12 * 10 * Math.log10(sw / se));
+        expect(Number(shownFormat.bits)).toBe(4.5); // 4-bit codes + one fp16 scale per 32
+      } finally {
+        ref.free();
+      }
+      expect(await page.locator('#f-codes span').count()).toBe(16);
+      if (shots) await page.screenshot({ path: join(shots, 'formats.png'), fullPage: true });
 
       // A safetensors file: inspected (tensor table), not run
       await page.click('#tab-model');
