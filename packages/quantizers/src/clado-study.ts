@@ -5,7 +5,8 @@
 // rows show what pruning the cross-block pairs costs.
 import { isLowbitError } from '@lowbit/kernels';
 import { type LlamaModel, perplexity } from '@lowbit/runtime';
-import { type Allocation, type AllocationMethod, allocate, applyAllocation, type CladoMeasurement, type CladoOptions, measureClado } from './clado.js';
+import { oneHotValue } from '@lowbit/solvers';
+import { type Allocation, type AllocationMethod, allocate, allocationRange, applyAllocation, type CladoMeasurement, type CladoOptions, cladoProblem, measureClado } from './clado.js';
 import { f32Weights } from './source-weights.js';
 
 export interface CladoStudyRow {
@@ -30,16 +31,32 @@ export function blockMasked(m: CladoMeasurement): CladoMeasurement {
 
 export async function runCladoStudy(
   model: LlamaModel,
-  o: CladoOptions & { valid: string; budgets: number[]; evalCtx?: number; onRow?: (r: CladoStudyRow) => void },
+  o: CladoOptions & {
+    valid: string;
+    /** Average bits per weight; the uniform configurations' own sizes are added (the only budgets where uniform exists). */
+    budgets: number[];
+    evalCtx?: number;
+    /** A measurement with pairs 'all' made earlier (else one is made here). */
+    measurement?: CladoMeasurement;
+    onMeasured?: (m: CladoMeasurement) => void;
+    onRow?: (r: CladoStudyRow) => void;
+  },
 ): Promise<{ measurement: CladoMeasurement; rows: CladoStudyRow[] }> {
-  const m = measureClado(model, { ...o, pairs: 'all' });
+  const m = o.measurement ?? measureClado(model, { ...o, pairs: 'all' });
+  o.onMeasured?.(m);
+  const range = allocationRange(m);
+  const uniformSizes = m.bits.map((_, c) => {
+    const p = cladoProblem(m, Number.POSITIVE_INFINITY);
+    return oneHotValue(p, m.layers.map(() => c)).size / m.counts.reduce((a, b) => a + b, 0);
+  });
+  const budgets = [...new Set([...o.budgets, ...uniformSizes])].filter((b) => b >= range.minBits && b <= range.maxBits).sort((a, b) => a - b);
   const mb = blockMasked(m);
   const originals = m.layers.map((name) => {
     const lin = model.linear(name);
     return { name, shape: [lin.rows, lin.cols] as [number, number], data: Float32Array.from(f32Weights(name, lin.source).data) };
   });
   const rows: CladoStudyRow[] = [];
-  for (const budget of o.budgets) {
+  for (const budget of budgets) {
     for (const method of ['uniform', 'greedy', 'diagonal', 'clado', 'clado-block'] as const) {
       const a = await allocate(method === 'clado-block' ? mb : m, { method: method === 'clado-block' ? 'clado' : method, budgetBits: budget }).catch((e: unknown) => {
         // uniform has no configuration at most budgets
