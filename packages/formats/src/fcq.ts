@@ -1,4 +1,4 @@
-import { LowbitError } from '@lowbit/kernels';
+import { decodeFcqStream, type Kernels, LowbitError } from '@lowbit/kernels';
 import { kmeans1d } from '@lowbit/solvers';
 import { crc32 } from './checksum.js';
 import { crossEntropyBits, entropyBits, normalizeFrequencies, RANS_PRECISION, ransDecode, ransEncode } from './entropy-coder.js';
@@ -199,8 +199,16 @@ export function serializeFcq(t: FcqTensor): Uint8Array {
   return out;
 }
 
-export function deserializeFcq(bytes: Uint8Array): FcqTensor {
-  const fn = 'deserializeFcq';
+interface FcqParts {
+  bits: number;
+  shape: [number, number];
+  levels: Float32Array;
+  freqs: Uint16Array;
+  stream: Uint8Array;
+}
+
+/** Header, tables and stream of a serialized FCQ tensor, every size and the checksum verified. */
+function parseFcq(fn: string, bytes: Uint8Array): FcqParts {
   if (!(bytes instanceof Uint8Array)) throw new LowbitError('E_ARG', `${fn}: expected a Uint8Array`);
   if (bytes.length < HEADER + 4) throw new LowbitError('E_TRUNCATED', `${fn}: ${bytes.length} bytes is shorter than the ${HEADER}-byte header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -213,8 +221,7 @@ export function deserializeFcq(bytes: Uint8Array): FcqTensor {
   if (nl !== expectL) throw new LowbitError('E_FORMAT', `${fn}: level count: ${nl}, but ${k}-bit FCQ has ${expectL}`);
   const rows = dv.getUint32(8, true);
   const cols = dv.getUint32(12, true);
-  const n = rows * cols;
-  if (n > 2 ** 31 - 1) throw new LowbitError('E_FORMAT', `${fn}: shape [${rows}, ${cols}] is too large`);
+  if (rows * cols > 2 ** 31 - 1) throw new LowbitError('E_FORMAT', `${fn}: shape [${rows}, ${cols}] is too large`);
   const tableEnd = HEADER + 6 * nl;
   if (bytes.length < tableEnd + 8) throw new LowbitError('E_TRUNCATED', `${fn}: ${bytes.length} bytes ends inside the level/frequency tables`);
   const streamLen = dv.getUint32(tableEnd, true);
@@ -227,6 +234,17 @@ export function deserializeFcq(bytes: Uint8Array): FcqTensor {
   const freqs = new Uint16Array(nl);
   for (let i = 0; i < nl; i++) levels[i] = dv.getFloat32(HEADER + 4 * i, true);
   for (let i = 0; i < nl; i++) freqs[i] = dv.getUint16(HEADER + 4 * nl + 2 * i, true);
-  const indices = ransDecode(bytes.subarray(tableEnd + 4, tableEnd + 4 + streamLen), freqs, n);
-  return { kind: 'fcq', bits: k, shape: [rows, cols], levels, indices };
+  return { bits: k, shape: [rows, cols], levels, freqs, stream: bytes.subarray(tableEnd + 4, tableEnd + 4 + streamLen) };
+}
+
+export function deserializeFcq(bytes: Uint8Array): FcqTensor {
+  const p = parseFcq('deserializeFcq', bytes);
+  const indices = ransDecode(p.stream, p.freqs, p.shape[0] * p.shape[1]);
+  return { kind: 'fcq', bits: p.bits, shape: p.shape, levels: p.levels, indices };
+}
+
+/** Serialized FCQ bytes → values, the rANS decoding in WASM; equal to dequantizeFcq(deserializeFcq(bytes)) bit for bit. */
+export function decodeFcqWasm(k: Kernels, bytes: Uint8Array): { shape: [number, number]; values: Float32Array } {
+  const p = parseFcq('decodeFcqWasm', bytes);
+  return { shape: p.shape, values: decodeFcqStream(k, p.stream, p.freqs, p.levels, p.shape[0] * p.shape[1]) };
 }

@@ -25,6 +25,6 @@ export {
 export { quantizeIntWasm, encodeIntWithWasm, quantizeMxWasm, quantizeNf4Wasm } from './encode-wasm.js';
 export { ransEncode, ransDecode, normalizeFrequencies, entropyBits, crossEntropyBits, RANS_PRECISION } from './entropy-coder.js';
 export { crc32 } from './checksum.js';
-export { quantizeFcq, dequantizeFcq, serializeFcq, deserializeFcq, fcqStats, fibbinaryCodes, packFcqCodes, type FcqTensor, type FcqStats, type FcqLevels } from './fcq.js';
+export { quantizeFcq, dequantizeFcq, serializeFcq, deserializeFcq, decodeFcqWasm, fcqStats, fibbinaryCodes, packFcqCodes, type FcqTensor, type FcqStats, type FcqLevels } from './fcq.js';
 export { quantizeFlexor, dequantizeFlexor, dequantizeFlexorWasm, serializeFlexor, deserializeFlexor, flexorNetwork, flexorSearch, flexorSlices, FLEXOR_EXACT_MAX_IN, type FlexorTensor } from './flexor.js';
 export { quantizeDpred, dequantizeDpred, serializeDpred, deserializeDpred, dpredStreamBits, twosBits, DPRED_HEADER_BITS, type DpredTensor } from './dpred.js';

@@ -38,3 +38,4 @@ export { attention_f32 } from './attention';
 export { silu_mul_f32 } from './elementwise';
 export { matmul_ggml_tiled_multi } from './ggml-tiled';
 export { flexor_decode } from './flexor';
+export { fcq_decode } from './fcq';

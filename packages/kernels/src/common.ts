@@ -8,3 +8,4 @@ export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, roundToF16 } from './half.js'
 export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, gemvBitplanes, gemvBitplanesReference, type GemvLutGroupsArgs, type GemvBitplanesArgs } from './formats-gemv.js';
 export { intGroupParams, encodeIntGroups, quantizeIntGroups, quantizeMxBlocks, quantizeAbsmaxLut, type MxEncodeFormat } from './formats-encode.js';
 export { decodeFlexor } from './flexor.js';
+export { decodeFcqStream } from './fcq.js';
