@@ -1,0 +1,186 @@
+// The backward pass of the training forward (train-forward.ts): one function per op, then the whole
+// model, giving the mean next-token cross-entropy of a window and its gradient w.r.t. every weight.
+//
+// Linear layers y = x·Wᵀ (x [batch, cols], W [rows, cols]) need dX = dY·W and dW = dYᵀ·X. Both run
+// on the same matmul as the forward (TrainMath.matmul, the WASM matmulF32 kernel in f32) after a
+// transpose copy in TypeScript: dX = matmul(Wᵀ, dY), dW = matmul(Xᵀ, dYᵀ). The copies are
+// O(rows·cols) against the O(batch·rows·cols) product.
+import type { LlamaConfig, LlamaModel } from './model.js';
+import {
+  type TrainActivations, type TrainMath, type TrainParams, type Vec, f64Math, layerTensorNames, rope, trainForward, trainParams, transpose, wasmMath,
+} from './train-forward.js';
+
+/** dX [batch, cols] and dW [rows, cols] of y = x·Wᵀ given dY [batch, rows]. */
+export function linearBackward(math: TrainMath, w: Vec, rows: number, cols: number, x: Vec, dy: Vec, batch: number): { dx: Vec; dw: Vec } {
+  const dx = math.matmul(transpose(w, rows, cols, math.alloc(rows * cols)), cols, rows, dy, batch);
+  const dw = math.matmul(transpose(x, batch, cols, math.alloc(batch * cols)), cols, batch, transpose(dy, batch, rows, math.alloc(batch * rows)), rows);
+  return { dx, dw };
+}
+
+/**
+ * Backward of y = w·x·s (s = 1/rms(x) per row of n): adds into dw, returns dx.
+ * dx = s·(w⊙dy) − x·s³/n·Σ(w⊙dy⊙x).
+ */
+export function rmsnormBackward(x: Vec, w: Vec, inv: Float64Array, dy: Vec, n: number, rows: number, dw: Vec, dx: Vec): Vec {
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    const s = inv[r];
+    let dot = 0;
+    for (let i = 0; i < n; i++) {
+      dot += w[i] * dy[o + i] * x[o + i];
+      dw[i] += dy[o + i] * x[o + i] * s;
+    }
+    const k = (dot * s * s * s) / n;
+    for (let i = 0; i < n; i++) dx[o + i] = s * w[i] * dy[o + i] - x[o + i] * k;
+  }
+  return dx;
+}
+
+/**
+ * Backward of causal GQA attention given its inputs, its softmax weights and dOut: writes dq, and
+ * adds into dk, dv (zeroed by the caller; heads of a group share them).
+ * dv_j += p_tj·dO_t; dp_tj = dO_t·v_j; ds = p⊙(dp − Σj p·dp); dq_t = scale·Σj ds_tj·k_j; dk_j += scale·ds_tj·q_t.
+ */
+export function attentionBackward(q: Vec, k: Vec, v: Vec, probs: Vec, dOut: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, dq: Vec, dk: Vec, dv: Vec): void {
+  const group = nHeads / nKvHeads;
+  const dim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const scale = 1 / Math.sqrt(headDim);
+  const dp = new Float64Array(n);
+  dq.fill(0);
+  for (let h = 0; h < nHeads; h++) {
+    const ko = Math.floor(h / group) * headDim;
+    for (let t = 0; t < n; t++) {
+      const qo = t * dim + h * headDim;
+      const po = (h * n + t) * n;
+      let sum = 0;
+      for (let j = 0; j <= t; j++) {
+        const p = probs[po + j];
+        let d = 0;
+        for (let e = 0; e < headDim; e++) {
+          d += dOut[qo + e] * v[j * kvDim + ko + e];
+          dv[j * kvDim + ko + e] += p * dOut[qo + e];
+        }
+        dp[j] = d;
+        sum += p * d;
+      }
+      for (let j = 0; j <= t; j++) {
+        const ds = probs[po + j] * (dp[j] - sum) * scale;
+        if (ds === 0) continue;
+        for (let e = 0; e < headDim; e++) {
+          dq[qo + e] += ds * k[j * kvDim + ko + e];
+          dk[j * kvDim + ko + e] += ds * q[qo + e];
+        }
+      }
+    }
+  }
+}
+
+/** Backward of h = silu(g)·u: dg = dh·u·σ(g)(1 + g(1 − σ(g))), du = dh·silu(g). */
+export function swigluBackward(g: Vec, u: Vec, dh: Vec, dg: Vec, du: Vec): void {
+  for (let i = 0; i < g.length; i++) {
+    const sg = 1 / (1 + Math.exp(-g[i]));
+    du[i] = dh[i] * g[i] * sg;
+    dg[i] = dh[i] * u[i] * sg * (1 + g[i] * (1 - sg));
+  }
+}
+
+/** dlogits of the mean cross-entropy: (softmax − onehot(target))/rows. */
+export function crossEntropyBackward(probs: Vec, targets: readonly number[], vocab: number, dlogits: Vec): Vec {
+  const rows = targets.length;
+  for (let i = 0; i < rows * vocab; i++) dlogits[i] = probs[i] / rows;
+  for (let t = 0; t < rows; t++) dlogits[t * vocab + targets[t]] -= 1 / rows;
+  return dlogits;
+}
+
+const addInto = (a: Vec, b: Vec) => {
+  for (let i = 0; i < a.length; i++) a[i] += b[i];
+};
+
+/** Gradients of the loss of `act` (a trainForward of the same params) w.r.t. every tensor of params. */
+export function trainBackward(c: LlamaConfig, params: TrainParams, act: TrainActivations, math: TrainMath): Map<string, Vec> {
+  const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = c;
+  const kvDim = nKvHeads * headDim;
+  const n = act.n;
+  const P = (name: string) => params.get(name) as Vec;
+  const grads = new Map<string, Vec>();
+  for (const [name, t] of params) grads.set(name, math.alloc(t.length));
+  const G = (name: string) => grads.get(name) as Vec;
+  const tied = !params.has('output.weight');
+  const emb = P('token_embd.weight');
+
+  const dlogits = crossEntropyBackward(act.probs, act.targets, vocabSize, math.alloc(n * vocabSize));
+  const head = linearBackward(math, params.get('output.weight') ?? emb, vocabSize, dim, act.xf, dlogits, n);
+  addInto(tied ? G('token_embd.weight') : G('output.weight'), head.dw);
+  let dx = rmsnormBackward(act.xLast, P('output_norm.weight'), act.outInv, head.dx, dim, n, G('output_norm.weight'), math.alloc(n * dim));
+
+  for (let l = c.nLayers - 1; l >= 0; l--) {
+    const a = act.layers[l];
+    const [an, wq, wk, wv, wo, fn, w1, w3, w2] = layerTensorNames(l);
+    // feed-forward: x = xMid + W2·(silu(W1·xb2)⊙W3·xb2), xb2 = norm(xMid)
+    const down = linearBackward(math, P(w2), dim, hiddenDim, a.h, dx, n);
+    addInto(G(w2), down.dw);
+    const dg = math.alloc(n * hiddenDim);
+    const du = math.alloc(n * hiddenDim);
+    swigluBackward(a.g, a.u, down.dx, dg, du);
+    const gate = linearBackward(math, P(w1), hiddenDim, dim, a.xb2, dg, n);
+    const up = linearBackward(math, P(w3), hiddenDim, dim, a.xb2, du, n);
+    addInto(G(w1), gate.dw);
+    addInto(G(w3), up.dw);
+    addInto(gate.dx, up.dx);
+    const dMid = rmsnormBackward(a.xMid, P(fn), a.ffnInv, gate.dx, dim, n, G(fn), math.alloc(n * dim));
+    addInto(dMid, dx);
+    // attention: xMid = xIn + Wo·attn(rope(Wq·xb), rope(Wk·xb), Wv·xb), xb = norm(xIn)
+    const out = linearBackward(math, P(wo), dim, dim, a.xa, dMid, n);
+    addInto(G(wo), out.dw);
+    const dq = math.alloc(n * dim);
+    const dk = math.alloc(n * kvDim);
+    const dv = math.alloc(n * kvDim);
+    attentionBackward(a.q, a.k, a.v, a.probs, out.dx, n, nHeads, nKvHeads, headDim, dq, dk, dv);
+    rope(dq, n, nHeads, headDim, c.ropeDim, act.rope, true);
+    rope(dk, n, nKvHeads, headDim, c.ropeDim, act.rope, true);
+    const bq = linearBackward(math, P(wq), dim, dim, a.xb, dq, n);
+    const bk = linearBackward(math, P(wk), kvDim, dim, a.xb, dk, n);
+    const bv = linearBackward(math, P(wv), kvDim, dim, a.xb, dv, n);
+    addInto(G(wq), bq.dw);
+    addInto(G(wk), bk.dw);
+    addInto(G(wv), bv.dw);
+    addInto(bq.dx, bk.dx);
+    addInto(bq.dx, bv.dx);
+    dx = rmsnormBackward(a.xIn, P(an), a.attnInv, bq.dx, dim, n, G(an), math.alloc(n * dim));
+    addInto(dx, dMid);
+  }
+  const de = G('token_embd.weight');
+  for (let t = 0; t < n; t++) {
+    const o = act.inputs[t] * dim;
+    for (let i = 0; i < dim; i++) de[o + i] += dx[t * dim + i];
+  }
+  return grads;
+}
+
+export interface LossAndGrad {
+  /** Mean next-token cross-entropy (nats) over the window's n−1 predictions. */
+  loss: number;
+  /** d loss / d tensor, by GGUF tensor name, shaped as trainParams gives them. */
+  grads: Map<string, Float32Array>;
+}
+
+/**
+ * The loss of `tokens` (a window; tokens[0..n−2] predict tokens[1..n−1]) and its gradient w.r.t.
+ * every weight, f32 on the model's WASM kernels. `params` defaults to trainParams(model); pass your
+ * own (changed by an optimizer) to train.
+ */
+export function lossAndGrad(model: LlamaModel, tokens: readonly number[], params: TrainParams = trainParams(model)): LossAndGrad {
+  const math = wasmMath(model.kernels);
+  const act = trainForward(model.config, params, tokens, math);
+  const grads = trainBackward(model.config, params, act, math) as Map<string, Float32Array>;
+  return { loss: act.loss, grads };
+}
+
+/** The same in f64 TypeScript loops (for checks; slow): params are read as f64. */
+export function lossAndGradF64(c: LlamaConfig, params: TrainParams, tokens: readonly number[]): { loss: number; grads: Map<string, Float64Array> } {
+  const math = f64Math();
+  const p64: TrainParams = new Map([...params].map(([k, v]) => [k, Float64Array.from(v)]));
+  const act = trainForward(c, p64, tokens, math);
+  return { loss: act.loss, grads: trainBackward(c, p64, act, math) as Map<string, Float64Array> };
+}

@@ -1,0 +1,169 @@
+// AdamW with a warmup + cosine learning-rate schedule, and a plain fine-tuning loop over windows of
+// a training text (lossAndGrad each step, weights written back into the model at the end).
+//
+// Schedule (step s = 0, 1, …, steps−1):
+//   s < warmup:  lr·(s+1)/warmup                                   (linear warmup)
+//   otherwise:   minLr + (lr − minLr)·½(1 + cos(π·(s − warmup)/(steps − warmup)))   (cosine decay)
+// Update (Loshchilov & Hutter, decoupled weight decay), per tensor:
+//   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  m̂ = m/(1−β1^t);  v̂ = v/(1−β2^t)
+//   w −= lr_s·(m̂/(√v̂ + ε) + λ·w)   with λ only on matrices (linears, embeddings), not on norm gains.
+// Gradients are first clipped to a global L2 norm of `clip` (if > 0).
+import { LowbitError } from '@lowbit/kernels';
+import { lossAndGrad } from './backward.js';
+import { fromF32 } from './ggml-quants.js';
+import type { LlamaModel } from './model.js';
+import { trainParams } from './train-forward.js';
+
+export interface AdamWOptions {
+  /** Peak learning rate, in (0, 1]. */
+  lr: number;
+  /** Total steps of the schedule (≥ 1). */
+  steps: number;
+  /** Linear-warmup steps, 0..steps. Default 0. */
+  warmup?: number;
+  /** Floor of the cosine decay. Default lr/10. */
+  minLr?: number;
+  beta1?: number; // default 0.9
+  beta2?: number; // default 0.95
+  eps?: number; // default 1e-8
+  /** Decoupled weight decay λ on matrices. Default 0. */
+  weightDecay?: number;
+  /** Global gradient-norm clip; 0 = none. Default 1. */
+  clip?: number;
+}
+
+export class AdamW {
+  private readonly m = new Map<string, Float32Array>();
+  private readonly v = new Map<string, Float32Array>();
+  private t = 0;
+  readonly o: Required<AdamWOptions>;
+
+  constructor(
+    readonly params: Map<string, Float32Array>,
+    options: AdamWOptions,
+  ) {
+    const o = { warmup: 0, minLr: options.lr / 10, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clip: 1, ...options };
+    const inRange = (what: string, v: number, lo: number, hi: number, loOpen = false) => {
+      if (!(Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && v <= hi)) throw new LowbitError('E_RANGE', `AdamW: ${what} is ${v}, outside ${loOpen ? '(' : '['}${lo}, ${hi}]`);
+    };
+    inRange('learning rate', o.lr, 0, 1, true);
+    if (!Number.isSafeInteger(o.steps) || o.steps < 1) throw new LowbitError('E_RANGE', `AdamW: steps is ${o.steps}, not a positive integer`);
+    if (!Number.isSafeInteger(o.warmup) || o.warmup < 0 || o.warmup > o.steps) throw new LowbitError('E_RANGE', `AdamW: warmup is ${o.warmup}, not an integer in [0, ${o.steps}]`);
+    inRange('minLr', o.minLr, 0, o.lr);
+    inRange('beta1', o.beta1, 0, 1 - 1e-12);
+    inRange('beta2', o.beta2, 0, 1 - 1e-12);
+    inRange('eps', o.eps, 0, 1, true);
+    inRange('weightDecay', o.weightDecay, 0, 1);
+    inRange('clip', o.clip, 0, Number.MAX_VALUE);
+    this.o = o;
+    for (const [name, p] of params) {
+      this.m.set(name, new Float32Array(p.length));
+      this.v.set(name, new Float32Array(p.length));
+    }
+  }
+
+  /** The learning rate of step s (0-based) under the schedule above. */
+  lrAt(s: number): number {
+    const { lr, minLr, warmup, steps } = this.o;
+    if (s < warmup) return (lr * (s + 1)) / warmup;
+    const span = steps - warmup;
+    const f = span <= 1 ? 0 : Math.min(1, (s - warmup) / (span - 1));
+    return minLr + (lr - minLr) * 0.5 * (1 + Math.cos(Math.PI * f));
+  }
+
+  /** Applies one update with `grads` (same names and sizes as params); returns the pre-clip gradient norm. */
+  step(grads: Map<string, Float32Array>): number {
+    const { beta1: b1, beta2: b2, eps, weightDecay, clip } = this.o;
+    let ss = 0;
+    for (const [name, p] of this.params) {
+      const g = grads.get(name);
+      if (!g || g.length !== p.length) throw new LowbitError('E_SHAPE', `AdamW: gradient of ${name} is ${g ? `${g.length} values, the tensor has ${p.length}` : 'missing'}`);
+      for (let i = 0; i < g.length; i++) ss += g[i] * g[i];
+    }
+    const norm = Math.sqrt(ss);
+    if (!Number.isFinite(norm)) throw new LowbitError('E_NAN', `AdamW: the gradient norm is ${norm}; the weights are left as they were`);
+    const gs = clip > 0 && norm > clip ? clip / norm : 1;
+    const lr = this.lrAt(this.t);
+    this.t++;
+    const c1 = 1 - b1 ** this.t;
+    const c2 = 1 - b2 ** this.t;
+    for (const [name, p] of this.params) {
+      const g = grads.get(name) as Float32Array;
+      const m = this.m.get(name) as Float32Array;
+      const v = this.v.get(name) as Float32Array;
+      const decay = name.endsWith('_norm.weight') ? 0 : weightDecay;
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i] * gs;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        p[i] -= lr * (m[i] / c1 / (Math.sqrt(v[i] / c2) + eps) + decay * p[i]);
+      }
+    }
+    return norm;
+  }
+}
+
+/** Writes trained params (trainParams' names and layout) back into the model's weights. */
+export function applyTrainParams(model: LlamaModel, params: Map<string, Float32Array>): void {
+  const c = model.config;
+  const w = model.weights;
+  for (const lin of model.linears()) {
+    const p = params.get(lin.name);
+    if (p) model.setLinear(lin.name, { format: 'f32', shape: [lin.rows, lin.cols], data: Float32Array.from(p) });
+  }
+  w.layers.forEach((l, i) => {
+    l.attnNorm.set(params.get(`blk.${i}.attn_norm.weight`) as Float32Array);
+    l.ffnNorm.set(params.get(`blk.${i}.ffn_norm.weight`) as Float32Array);
+  });
+  w.outputNorm.set(params.get('output_norm.weight') as Float32Array);
+  const emb = params.get('token_embd.weight') as Float32Array;
+  w.tokenEmbd.data = fromF32(w.tokenEmbd.type, emb, c.dim, `${model.name}: token_embd.weight`);
+  // a tied output layer is the embedding: rebuild it from the trained rows
+  if (!params.has('output.weight')) model.setLinear('output.weight', { format: 'f32', shape: [c.vocabSize, c.dim], data: Float32Array.from(emb) });
+}
+
+export interface FinetuneOptions extends Omit<AdamWOptions, 'steps'> {
+  steps: number;
+  /** Tokens per window (predictions per step). Default 256, at most the model's context. */
+  ctx?: number;
+  /** Called after each step with its loss (before the update) and learning rate. */
+  onStep?: (s: { step: number; loss: number; lr: number; gradNorm: number }) => void;
+}
+
+export interface FinetuneResult {
+  losses: number[];
+  tokens: number;
+  seconds: number;
+}
+
+/**
+ * Fine-tunes every weight of `model` with AdamW on consecutive windows of `text` (cycling when the
+ * text runs out), one window per step, then writes the weights back into the model. A NaN/Inf loss
+ * stops with E_NAN before it reaches the weights, leaving the model as it was.
+ */
+export function finetune(model: LlamaModel, text: string, options: FinetuneOptions): FinetuneResult {
+  const ctx = options.ctx ?? Math.min(256, model.config.contextLength);
+  if (!Number.isSafeInteger(ctx) || ctx < 1 || ctx > model.config.contextLength) throw new LowbitError('E_RANGE', `finetune: ctx ${ctx} is outside 1..${model.config.contextLength}`);
+  const ids = model.tokenizer.encode(text, { bos: true });
+  if (ids.length < 2) throw new LowbitError('E_ARG', `finetune: the training text gives ${ids.length} token(s); at least 2 are needed`);
+  const params = trainParams(model);
+  const opt = new AdamW(params, options);
+  const t0 = performance.now();
+  const losses: number[] = [];
+  let at = 0;
+  let tokens = 0;
+  for (let s = 0; s < options.steps; s++) {
+    if (at + 1 >= ids.length) at = 0;
+    const win = ids.slice(at, at + ctx + 1);
+    at += ctx;
+    const { loss, grads } = lossAndGrad(model, win, params);
+    if (!Number.isFinite(loss)) throw new LowbitError('E_NAN', `finetune: step ${s} gave loss ${loss}; stopped, the model keeps its weights from before fine-tuning`);
+    const lr = opt.lrAt(s);
+    const gradNorm = opt.step(grads);
+    losses.push(loss);
+    tokens += win.length - 1;
+    options.onStep?.({ step: s, loss, lr, gradNorm });
+  }
+  applyTrainParams(model, params);
+  return { losses, tokens, seconds: (performance.now() - t0) / 1000 };
+}
