@@ -1,7 +1,7 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
-import { type TensorType, isLowbitType } from './ggml-types.js';
+import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { lowbitLinearWeight } from './packed-linear.js';
 import { dequantize, toF32 } from './ggml-quants.js';
@@ -304,6 +304,9 @@ function assertFiniteGgml(where: string, type: TensorType, bytes: Uint8Array): v
     case 'Q4_1':
       return assertFiniteWeight(where, { format: type.toLowerCase() as 'q8_0', shape: [1, 32], data: bytes });
     default:
+      // K-quant / MXFP4 embeddings (ggml reads E8M0 0xFF as 2^127, so ±6 at that scale overflows f32):
+      // decoded once here; their matrices are checked as f32 Linears
+      if (isKQuantType(type) || type === 'MXFP4') assertFinite(where, toF32(type, bytes, (bytes.byteLength / TENSOR_TYPES[type].blockBytes) * TENSOR_TYPES[type].blockSize));
       return; // lowbit types: checked as Linears after decoding
   }
 }
@@ -407,7 +410,11 @@ async function loadVector(file: GgufFile, name: string, n: number): Promise<Floa
   return v;
 }
 
-/** A GGUF matrix as LinearWeight: block types stay packed, F16/BF16 become f32. */
+/**
+ * A GGUF matrix as LinearWeight: Q8_0/Q4_0/Q4_1 stay packed; F16/BF16, the K-quants and MXFP4 are
+ * dequantized to f32 at load (exact, so results equal ggml's dequantization; costs 32 bits per
+ * weight resident instead of 2.6–6.6 until the K types have a packed GEMV).
+ */
 export async function loadLinearWeight(file: GgufFile, name: string, rows: number, cols: number): Promise<LinearWeight> {
   const t = tensorInfo(file, name, [cols, rows]);
   const bytes = await readTensorBytes(file, name);

@@ -1,12 +1,21 @@
 // K-quant (Q2_K … Q6_K) and ggml MXFP4 blocks against llama.cpp's own library: golden bytes of its
 // reference quantizers and golden values of its dequantizers (tools/ggml-kquants-golden.py, run on the
 // libggml-base.so node-llama-cpp ships), then whole models written by lowbit in each type, run by both.
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGML_K_BLOCK_BYTES } from '@lowbit/kernels';
 import { dequantize, fromF32 } from '../src/ggml-quants.js';
 import { packMxfp4 } from '../src/ggml-kquants.js';
 import { tensorBytes, tensorTypeOf } from '../src/ggml-types.js';
+import { quantizeGguf } from '../src/gguf-convert.js';
+import { readGguf } from '../src/gguf-reader.js';
+import { type LlamaModel, loadModel } from '../src/model.js';
+import { perplexity } from '../src/perplexity.js';
+import { validLines } from './helpers.js';
+import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
+import { writeTinyGguf } from './tiny-models.js';
 
 interface Golden {
   x: number[];
@@ -58,5 +67,67 @@ describe("K-quants and MXFP4 equal llama.cpp's reference code", () => {
     expect(() => tensorTypeOf(77, 't')).toThrow(/unknown type id 77/);
     expect(() => dequantize('Q4_K', new Uint8Array(144), 0, 128, new Float32Array(128))).toThrow(/not whole 256-value blocks/);
     expect(() => fromF32('Q8_K', x.subarray(0, 256), 256)).toThrow(/activation type/);
+  });
+});
+
+// A random llama whose every matrix has rows of 256 (dim 256, FFN 512, 4 heads of 64, 2 KV heads),
+// so every weight, embeddings and output included, is stored in the K type under test.
+const DIMS = { D: 256, F: 512, CTX: 256 };
+const TYPES = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'MXFP4'] as const;
+
+describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-kquants-'));
+  const f32 = join(dir, 'tiny-f32.gguf');
+  let llama: LlamaCpp | undefined;
+  let skipReason = '';
+  let ids: number[] = [];
+  let unquantized: LlamaModel;
+  beforeAll(async () => {
+    ({ llama, skipReason } = await openLlamaCpp('K-quant cross-checks'));
+    await writeTinyGguf('llama', f32, 4242, DIMS);
+    for (const t of TYPES) await quantizeGguf(f32, join(dir, `tiny-${t}.gguf`), t);
+    unquantized = await loadModel(f32);
+    ids = unquantized.tokenizer.encode(validLines.slice(0, 6).join(' ')).slice(0, 200);
+  });
+  afterAll(async () => {
+    unquantized?.free();
+    await llama?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.for(TYPES)('%s: every matrix is stored in the type, and next-token log-probs agree with llama.cpp', async (type, t) => {
+    const path = join(dir, `tiny-${type}.gguf`);
+    const file = await readGguf(path);
+    const matrices = [...file.tensors.values()].filter((x) => x.shape.length === 2);
+    await file.source.close();
+    expect(matrices.length).toBeGreaterThan(0);
+    for (const m of matrices) expect(m.type, m.name).toBe(type);
+    if (!llama) return t.skip(skipReason);
+    const ours: LlamaModel = await loadModel(path);
+    const lm = await llama.loadModel({ modelPath: path });
+    const d = await logProbDiffs(lm, ours, ids, DIMS.CTX);
+    // control: the same llama.cpp run against lowbit on the unquantized weights must differ more
+    const control = await logProbDiffs(lm, unquantized, ids, DIMS.CTX);
+    await lm.dispose();
+    const ppl = perplexity(ours, validLines.slice(0, 6).join('\n'), { ctx: DIMS.CTX, maxWindows: 1 }).perplexity;
+    ours.free();
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const s = { n: d.length, max: Math.max(...d), mean: mean(d), ppl, controlMean: mean(control) };
+    console.log(`log-prob |Δ| vs llama.cpp, ${type}:`, s);
+    // lowbit runs the exactly dequantized weights in f32; llama.cpp quantizes activations (Q8_K for
+    // K types, Q8_0 for MXFP4) before its integer dots: that noise, and only it, is what the bounds
+    // allow (the Q4_0 test's bounds); a wrong layout or scale gives differences of nats
+    expect(s.n).toBeGreaterThanOrEqual(150);
+    expect(s.mean).toBeLessThan(0.05);
+    expect(s.max).toBeLessThan(0.5);
+    // measured control/mean: Q2_K 28, Q3_K 18, Q4_K 6.5, Q5_K 4.5, Q6_K 2.1, MXFP4 29
+    expect(s.controlMean).toBeGreaterThan(2 * s.mean);
+  });
+
+  it('a truncated K-quant tensor is refused, naming the tensor', async () => {
+    const bytes = readFileSync(join(dir, 'tiny-Q4_K.gguf'));
+    const cut = join(dir, 'cut.gguf');
+    writeFileSync(cut, bytes.subarray(0, bytes.byteLength - 100)); // the last tensor loses part of a super-block
+    await expect(loadModel(cut)).rejects.toThrow(/tensor blk\.1\.ffn_down\.weight: data ends at byte \d+ but the file has \d+ bytes/);
   });
 });

@@ -29,9 +29,9 @@ function random(seed: number) {
 
 export type TinyArchitecture = 'llama' | 'qwen2' | 'gpt2';
 
-/** Writes a random `arch` model as GGUF at `path`. */
-export async function writeTinyGguf(arch: TinyArchitecture, path: string, seed = 4242): Promise<void> {
-  const { D, L, H, KV, F, CTX } = TINY;
+/** Writes a random `arch` model as GGUF at `path`; `dims` overrides TINY's (K-quants need rows of 256). */
+export async function writeTinyGguf(arch: TinyArchitecture, path: string, seed = 4242, dims: Partial<Record<keyof typeof TINY, number>> = {}): Promise<void> {
+  const { D, L, H, KV, F, CTX } = { ...TINY, ...dims };
   const rand = random(seed);
   const f32 = (name: string, shape: number[], data: Float32Array): GgufTensorToWrite => ({ name, shape, type: 'F32', data: fromF32('F32', data, shape[0]) });
   const mat = (name: string, rows: number, cols: number) => f32(name, [cols, rows], rand(rows * cols, 1 / Math.sqrt(cols)));
