@@ -1,6 +1,9 @@
 // What the page and the demo worker exchange: the runtime's worker API (`@lowbit/runtime`'s
 // RuntimeApi, served by exposeRuntime) plus the demo's methods served beside it.
 import type { RuntimeApi } from '@lowbit/runtime';
+import type { BenchRow } from './bench.js';
+
+export type { BenchRow };
 
 export interface TensorRow {
   name: string;
@@ -114,7 +117,12 @@ export interface FormatsMethods {
   formatStudy(format: (typeof STUDY_FORMATS)[number], tensor: string): Promise<FormatStudy>;
 }
 
-export type DemoApi = RuntimeApi & DemoMethods & FormatsMethods;
+export interface KernelsMethods {
+  /** GEMV of a [rows, cols] matrix on each kernel build and in plain JS, `ms` milliseconds each. */
+  gemvBench(format: 'f32' | 'q8_0' | 'q4_0', rows: number, cols: number, ms: number): Promise<BenchRow[]>;
+}
+
+export type DemoApi = RuntimeApi & DemoMethods & FormatsMethods & KernelsMethods;
 
 /** The short name of a run's settings, as the runs table and the plot show it. */
 export function settingsLabel(s: QuantizeSettings): string {

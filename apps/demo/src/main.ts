@@ -67,6 +67,7 @@ const PANELS = [
   { id: 'quantize', title: 'Quantize' },
   { id: 'generate', title: 'Generate' },
   { id: 'formats', title: 'Formats' },
+  { id: 'kernels', title: 'Kernels' },
 ] as const;
 
 function showError(text: string, where = '#error') {
@@ -498,7 +499,7 @@ async function runFormat() {
         h('div', {},
           h('h4', {}, `Element values (${r.table.length} codes, smallest first)`),
           h('p', { class: 'explain' }, r.tableNote),
-          h('div', { class: 'codes', id: 'f-codes' }, ...[...r.table].sort((a, b) => a.value - b.value).map((c) => h('span', { title: `code ${c.code}` }, Number.isNaN(c.value) ? 'NaN' : fmtValue(c.value)))),
+          h('div', { class: 'codes', id: 'f-codes' }, ...[...r.table].sort((a, b) => Number(Number.isNaN(a.value)) - Number(Number.isNaN(b.value)) || a.value - b.value || 0).map((c) => h('span', { title: `code ${c.code}` }, Number.isNaN(c.value) ? 'NaN' : fmtValue(c.value)))),
         ),
       ),
     );
@@ -510,13 +511,66 @@ async function runFormat() {
   }
 }
 
+// ---------- Kernels panel ----------
+
+let bench: DemoWorker | undefined;
+
+function kernelsPanel(): HTMLElement {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  return h('section', { id: 'panel-kernels', role: 'tabpanel', 'aria-labelledby': 'tab-kernels', hidden: true },
+    h('p', { class: 'explain' }, 'The matrix-vector product (GEMV) is most of the work of generating a token. Run it here on each WebAssembly build of the kernels (scalar; SIMD; relaxed SIMD where this browser has it) and in the kernels\' JavaScript reference, on a random matrix held in WebAssembly memory, in a separate worker. Memory-bound: GB/s of weights read is the number to compare.'),
+    h('p', { id: 'k-env' }, `This browser: ${navigator.hardwareConcurrency} logical cores; ${isolated ? 'cross-origin isolated (threads could share memory)' : 'not cross-origin isolated, so one thread per worker (multi-threaded kernels need SharedArrayBuffer, which browsers give only to isolated pages)'}.`),
+    h('form', { class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runBench(); }) as EventListener },
+      field('Weights', h('select', { id: 'k-format' }, option('f32', 'f32 (4 bytes/weight)'), option('q8_0', 'q8_0 (8.5 bits/weight)', true), option('q4_0', 'q4_0 (4.5 bits/weight)')), 'Storage of the matrix; the quantized ones quantize x to int8 per block of 32, as llama.cpp does.'),
+      field('Matrix', h('select', { id: 'k-size' }, option('256', '256 × 256 (quick)'), option('1024', '1024 × 1024', true), option('4096', '4096 × 4096 (a 7B model\'s layer)')), 'Rows × columns.'),
+      field('Time per build', h('select', { id: 'k-ms' }, option('100', '0.1 s'), option('500', '0.5 s', true), option('2000', '2 s')), 'Each build repeats the product for this long.'),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'k-run' }, 'Run the benchmark'), h('span', { id: 'k-stage', 'aria-live': 'polite' })),
+    ),
+    h('div', { id: 'k-error', class: 'error', role: 'alert', hidden: true }),
+    h('div', { id: 'k-result' }),
+  );
+}
+
+async function runBench() {
+  const btn = $('#k-run') as HTMLButtonElement;
+  if (btn.disabled) return;
+  showError('', '#k-error');
+  btn.disabled = true;
+  const format = ($('#k-format') as HTMLSelectElement).value as 'f32' | 'q8_0' | 'q4_0';
+  const n = Number(($('#k-size') as HTMLSelectElement).value);
+  const ms = Number(($('#k-ms') as HTMLSelectElement).value);
+  $('#k-stage').textContent = 'running...';
+  try {
+    bench ??= startWorker('bench');
+    const rows = await bench.api.gemvBench(format, n, n, ms);
+    const js = rows.find((r) => r.variant === 'js');
+    const names: Record<string, string> = { scalar: 'WebAssembly scalar', simd: 'WebAssembly SIMD', relaxed: 'WebAssembly relaxed SIMD', js: 'JavaScript reference (the kernels\' test oracle, written for clarity, not speed)' };
+    $('#k-result').replaceChildren(
+      h('table', { id: 'bench-table' },
+        h('caption', {}, `GEMV of a ${n} × ${n} ${format} matrix, ${ms / 1000} s per build`),
+        h('thead', {}, h('tr', {}, h('th', {}, 'build'), h('th', {}, 'GB/s'), h('th', {}, 'GFLOP/s'), h('th', {}, '× JS reference'), h('th', {}, 'calls'), h('th', {}, 'max diff vs JS'))),
+        h('tbody', {}, ...rows.map((r) => r.supported
+          ? h('tr', { 'data-variant': r.variant, 'data-gbps': r.gbPerS }, h('td', {}, names[r.variant]), h('td', { class: 'num' }, r.gbPerS.toFixed(2)), h('td', { class: 'num' }, r.gflops.toFixed(2)), h('td', { class: 'num' }, js ? `${(r.gbPerS / js.gbPerS).toFixed(1)}×` : ''), h('td', { class: 'num' }, String(r.calls)), h('td', { class: 'num' }, r.relDiff.toExponential(1)))
+          : h('tr', { 'data-variant': r.variant }, h('td', {}, names[r.variant]), h('td', { colspan: 5 }, `not available in this browser: ${r.why}`)))),
+      ),
+      h('p', { class: 'explain' }, 'max diff vs JS: the largest difference from the JavaScript reference\'s result, relative to its largest element (summation order differs between builds; relaxed SIMD may fuse multiply-adds).'),
+    );
+    $('#k-stage').textContent = '';
+  } catch (e) {
+    showError(`The benchmark failed. ${errorText(e)}`, '#k-error');
+    $('#k-stage').textContent = '';
+  } finally {
+    btn.disabled = false;
+  }
+}
+
 // ---------- start ----------
 
 document.body.append(
   h('header', {}, h('h1', {}, 'lowbit: quantize a model in your browser'), h('p', {}, 'Everything runs in this tab (WebAssembly in Web Workers); no file leaves your machine.')),
   tabs(),
   h('div', { id: 'error', class: 'error', role: 'alert', hidden: true }),
-  h('main', {}, modelPanel(), quantizePanel(), generatePanel(), formatsPanel()),
+  h('main', {}, modelPanel(), quantizePanel(), generatePanel(), formatsPanel(), kernelsPanel()),
 );
 selectPanel('model');
 renderRuns();

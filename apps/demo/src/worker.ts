@@ -18,7 +18,8 @@ import {
   transferBytes,
 } from '@lowbit/runtime';
 import { f32Weights } from '@lowbit/quantizers';
-import type { DemoMethods, FormatsMethods, ModelSummary, QuantizeReport, QuantizeSettings, Stage, TensorRow } from './api.js';
+import { gemvBench } from './bench.js';
+import type { DemoMethods, FormatsMethods, KernelsMethods, ModelSummary, QuantizeReport, QuantizeSettings, Stage, TensorRow } from './api.js';
 import { errorStats, studyFormat } from './formats-study.js';
 import { GGML_FORMATS, MX_FORMATS, settingsLabel } from './api.js';
 
@@ -78,7 +79,7 @@ function totals(tensors: TensorRow[]): { params: number; bitsPerWeight: number }
   return { params, bitsPerWeight: params ? (bytes * 8) / params : 0 };
 }
 
-function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods {
+function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods & KernelsMethods {
   // the opened file's bytes, kept so every quantization starts from the original weights
   let original: { bytes: Uint8Array; name: string } | undefined;
   let quantized: { settings: QuantizeSettings; packed: Parameters<typeof saveModel>[2] } | undefined;
@@ -164,6 +165,7 @@ function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods {
       };
       return report;
     },
+    gemvBench,
     async linearNames() {
       return runtimeModel(api).linears().map((l) => l.name);
     },

@@ -138,7 +138,7 @@ describe('the demo app in Chromium', () => {
       await page.selectOption('#q-method', 'gptq');
       await page.selectOption('#q-format', 'q4_0');
       await page.check('#q-act-order');
-      await page.fill('#q-calib-windows', '200');
+      await page.fill('#q-calib-windows', '64');
       await page.click('#q-run');
       await page.waitForFunction(() => /quantizing layers/.test(document.querySelector('#q-stage')?.textContent ?? ''));
       await page.click('#q-cancel');
@@ -191,6 +191,22 @@ describe('the demo app in Chromium', () => {
       }
       expect(await page.locator('#f-codes span').count()).toBe(16);
       if (shots) await page.screenshot({ path: join(shots, 'formats.png'), fullPage: true });
+
+      // Kernels panel: a quick GEMV run on every build Chromium has, and plain JS
+      await page.click('#tab-kernels');
+      await page.selectOption('#k-format', 'q8_0');
+      await page.selectOption('#k-size', '256');
+      await page.selectOption('#k-ms', '100');
+      await page.click('#k-run');
+      await page.waitForSelector('#bench-table');
+      const bench = await page.locator('#bench-table tbody tr').evaluateAll((trs) => trs.map((t) => ({ variant: (t as HTMLElement).dataset.variant, gbps: Number((t as HTMLElement).dataset.gbps), diff: Number(t.lastElementChild?.textContent) })));
+      expect(bench.map((b) => b.variant)).toEqual(['scalar', 'simd', 'relaxed', 'js']);
+      for (const b of bench) {
+        expect(b.gbps).toBeGreaterThan(0);
+        // int8 dot products of the same blocks, summed in another order: 1e-5 of the largest output
+        expect(b.diff).toBeLessThanOrEqual(1e-5);
+      }
+      if (shots) await page.screenshot({ path: join(shots, 'kernels.png'), fullPage: true });
 
       // A safetensors file: inspected (tensor table), not run
       await page.click('#tab-model');
