@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl, validTextUrl } from '@lowbit/data';
 import { type Kernels, createKernelPool } from '@lowbit/kernels';
-import { type LlamaModel, loadHfModel, loadModel, loadQuantizedSafetensors } from '@lowbit/runtime';
+import { type DecoderModel, loadHfModel, loadModel, loadQuantizedSafetensors } from '@lowbit/runtime';
 import type { ArgumentDef, CommandContext, NumberOption, StringOption } from './command.js';
 import { isDirectory } from './paths.js';
 
@@ -37,7 +37,7 @@ export const ctxOption = {
 };
 
 /** Loads the model named by the first positional (or the embedded one), runs `fn`, frees everything. */
-export async function withModel<T>(ctx: CommandContext, fn: (model: LlamaModel) => T | Promise<T>): Promise<T> {
+export async function withModel<T>(ctx: CommandContext, fn: (model: DecoderModel) => T | Promise<T>): Promise<T> {
   const threads = (ctx.values.threads as number | undefined) ?? 1;
   const pool = threads > 1 ? await createKernelPool({ threads }) : undefined;
   try {

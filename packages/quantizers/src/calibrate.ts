@@ -1,5 +1,5 @@
 import { LowbitError } from '@lowbit/kernels';
-import { type LlamaModel, Session, negLogLikelihood, tokenizeDocuments } from '@lowbit/runtime';
+import { type DecoderModel, Session, negLogLikelihood, tokenizeDocuments } from '@lowbit/runtime';
 import { Gptq } from './gptq.js';
 
 export interface CalibrationOptions {
@@ -18,7 +18,7 @@ export interface CalibrationWindows {
 }
 
 /** Tokenizes `text` once and cuts it into windows, with the checks every calibration shares. */
-export function calibrationWindows(model: LlamaModel, text: string, o: CalibrationOptions = {}): CalibrationWindows {
+export function calibrationWindows(model: DecoderModel, text: string, o: CalibrationOptions = {}): CalibrationWindows {
   const ids = tokenizeDocuments(model, text);
   const tokens = ids.length;
   if (tokens < 64) throw new LowbitError('E_ARG', `calibration text is too short: ${tokens} tokens (at least 64 are needed, a few thousand are useful)`);
@@ -38,7 +38,7 @@ interface StatsTarget {
   seen: Set<string>;
 }
 
-function statsTarget(model: LlamaModel, names: Iterable<string>, o: CalibrationOptions): StatsTarget {
+function statsTarget(model: DecoderModel, names: Iterable<string>, o: CalibrationOptions): StatsTarget {
   const acc = new Map<string, Gptq>();
   // Wide layers (cols ≥ KERNEL_MIN_COLS) accumulate XᵀX as f32 matmuls on the model's own kernels.
   for (const name of names) acc.set(name, new Gptq(model.linear(name).cols, { kernels: model.kernels, kernelMinCols: o.kernelMinCols }));
@@ -48,7 +48,7 @@ function statsTarget(model: LlamaModel, names: Iterable<string>, o: CalibrationO
 const windowDone = new Error('calibration: every named layer has seen this window');
 
 /** A Session hook feeding the current target's layers; it ends the window's pass once all have their input. */
-function statsSession(model: LlamaModel, ctx: number, current: () => StatsTarget | null): Session {
+function statsSession(model: DecoderModel, ctx: number, current: () => StatsTarget | null): Session {
   return new Session(model, {
     ctx,
     onLinearInput: (name, x, batch) => {
@@ -81,7 +81,7 @@ function untilDone(pass: () => void): void {
  * layer has seen its input: the blocks after them and the LM head cannot change those inputs. On a
  * 22-block model this halves the cost of the sequential pipeline's calibration passes on average.
  */
-export function collectHessians(model: LlamaModel, text: string | CalibrationWindows, names: Iterable<string>, o: CalibrationOptions = {}): Map<string, Gptq> {
+export function collectHessians(model: DecoderModel, text: string | CalibrationWindows, names: Iterable<string>, o: CalibrationOptions = {}): Map<string, Gptq> {
   const { ctx, windows } = typeof text === 'string' ? calibrationWindows(model, text, o) : text;
   const target = statsTarget(model, names, o);
   if (target.acc.size === 0) return target.acc;
@@ -119,7 +119,7 @@ export class BlockCalibration {
   private readonly scratch: Float32Array;
 
   constructor(
-    private readonly model: LlamaModel,
+    private readonly model: DecoderModel,
     text: string | CalibrationWindows,
     private readonly o: CalibrationOptions = {},
   ) {
@@ -134,7 +134,7 @@ export class BlockCalibration {
   }
 
   /** Bytes the cached streams take for this model and cut of the text (for choosing this over `collectHessians`). */
-  static bytes(model: LlamaModel, text: string | CalibrationWindows, o: CalibrationOptions = {}): number {
+  static bytes(model: DecoderModel, text: string | CalibrationWindows, o: CalibrationOptions = {}): number {
     const { windows } = typeof text === 'string' ? calibrationWindows(model, text, o) : text;
     return windows.reduce((s, w) => s + w.length, 0) * model.config.dim * 4;
   }

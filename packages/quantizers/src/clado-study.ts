@@ -4,7 +4,7 @@
 // `pairs: 'block'` would have measured (the same windows, the same within-block pairs), so the two
 // rows show what pruning the cross-block pairs costs.
 import { isLowbitError } from '@lowbit/kernels';
-import { type LlamaModel, perplexity } from '@lowbit/runtime';
+import { type DecoderModel, perplexity } from '@lowbit/runtime';
 import { oneHotValue } from '@lowbit/solvers';
 import { type Allocation, type AllocationMethod, allocate, allocationRange, applyAllocation, type CladoMeasurement, type CladoOptions, cladoProblem, measureClado } from './clado.js';
 import { f32Weights } from './source-weights.js';
@@ -30,7 +30,7 @@ export function blockMasked(m: CladoMeasurement): CladoMeasurement {
 }
 
 export async function runCladoStudy(
-  model: LlamaModel,
+  model: DecoderModel,
   o: CladoOptions & {
     valid: string;
     /** Average bits per weight; the uniform configurations' own sizes are added (the only budgets where uniform exists). */

@@ -5,7 +5,7 @@
 // as an integer program (@lowbit/solvers, HiGHS).
 import { intStorageBytes, type PackedIntTensor } from '@lowbit/formats';
 import { LowbitError } from '@lowbit/kernels';
-import type { LlamaModel } from '@lowbit/runtime';
+import type { DecoderModel } from '@lowbit/runtime';
 import { greedyChoice, type OneHotQuadraticProblem, type OneHotSolution, oneHotSizeRange, oneHotValue, solveOneHotQuadratic, uniformChoice } from '@lowbit/solvers';
 import { BlockCalibration, calibrationWindows } from './calibrate.js';
 import type { Gptq } from './gptq.js';
@@ -81,7 +81,7 @@ const blockOf = (name: string): number => Number(/^blk\.(\d+)\./.exec(name)?.[1]
  * from the block of the first quantized layer on (`BlockCalibration`): a pair whose first layer is
  * in block b costs the blocks b..end and the head, not the whole model. The model is left as it was.
  */
-export function measureClado(model: LlamaModel, o: CladoOptions): CladoMeasurement {
+export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasurement {
   const t0 = performance.now();
   const bits = o.bits ?? [2, 3, 4, 8];
   if (bits.length === 0 || !bits.every((b) => Number.isInteger(b) && b >= 2 && b <= 8)) throw new LowbitError('E_ARG', `clado: bits must be integers in 2..8, got ${bits.join(',')}`);
@@ -200,7 +200,7 @@ export function measureClado(model: LlamaModel, o: CladoOptions): CladoMeasureme
  * The reachable budgets before any measurement (every layer at the smallest, or the largest, of
  * `bits`): sizes depend only on the shapes and grid, so a budget can be refused before the passes.
  */
-export function budgetRange(model: LlamaModel, o: Pick<CladoOptions, 'bits' | 'group' | 'symmetric'> = {}): { minBits: number; maxBits: number; minBytes: number; maxBytes: number } {
+export function budgetRange(model: DecoderModel, o: Pick<CladoOptions, 'bits' | 'group' | 'symmetric'> = {}): { minBits: number; maxBits: number; minBytes: number; maxBytes: number } {
   const bits = o.bits ?? [2, 3, 4, 8];
   let count = 0;
   const size = (b: number): number =>
@@ -307,7 +307,7 @@ export async function allocate(m: CladoMeasurement, o: AllocationOptions): Promi
 }
 
 /** Puts each layer's chosen candidate into the model (fake-quantized f32) and returns the packed tensors by name. */
-export function applyAllocation(model: LlamaModel, m: CladoMeasurement, choice: readonly number[]): Map<string, PackedIntTensor> {
+export function applyAllocation(model: DecoderModel, m: CladoMeasurement, choice: readonly number[]): Map<string, PackedIntTensor> {
   if (choice.length !== m.layers.length) throw new LowbitError('E_SHAPE', `applyAllocation: ${choice.length} choices for ${m.layers.length} layers`);
   const packed = new Map<string, PackedIntTensor>();
   m.layers.forEach((name, l) => {

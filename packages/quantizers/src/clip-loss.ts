@@ -1,4 +1,4 @@
-import { type LlamaModel, perplexity } from '@lowbit/runtime';
+import { type DecoderModel, perplexity } from '@lowbit/runtime';
 
 export interface CalibrationLossOptions {
   ctx?: number;
@@ -13,7 +13,7 @@ export interface CalibrationLossOptions {
  * SwiGLU, the residual stream), at the price of one forward pass per candidate. The layer keeps the
  * candidate's weights afterwards: the caller sets the winner.
  */
-export function calibrationLoss(model: LlamaModel, name: string, shape: [number, number], weights: Float32Array, text: string, o: CalibrationLossOptions = {}): number {
+export function calibrationLoss(model: DecoderModel, name: string, shape: [number, number], weights: Float32Array, text: string, o: CalibrationLossOptions = {}): number {
   model.setLinear(name, { format: 'f32', shape, data: weights });
   return perplexity(model, text, { ctx: o.ctx ?? 256, maxWindows: o.windows ?? 4 }).nll;
 }

@@ -2,7 +2,7 @@
 // inputs X [samples, in] it sees on calibration text, cut into windows exactly as quantizeModel's
 // calibration cuts them (so a layer exported from the first block sees what quantizeModel sees there;
 // later blocks see the full-precision model's inputs, as no layer before them is quantized).
-import { type LlamaModel, Session } from '@lowbit/runtime';
+import { type DecoderModel, Session } from '@lowbit/runtime';
 import { type CalibrationOptions, calibrationWindows } from './calibrate.js';
 import { f32Weights } from './source-weights.js';
 
@@ -15,7 +15,7 @@ export interface LayerData {
 }
 
 /** W and the calibration inputs X of the linear layer `name` (a GGUF tensor name, e.g. blk.1.attn_q.weight). */
-export function layerData(model: LlamaModel, name: string, calibration: string, o: CalibrationOptions = {}): LayerData {
+export function layerData(model: DecoderModel, name: string, calibration: string, o: CalibrationOptions = {}): LayerData {
   const lin = model.linear(name); // E_MISSING naming the layer when there is none
   const weights = f32Weights(name, lin.source);
   const cut = calibrationWindows(model, calibration, o);

@@ -1,6 +1,6 @@
 import { LowbitError } from '@lowbit/kernels';
 import { type MxFormatName, type PackedIntTensor, intStorageBytes } from '@lowbit/formats';
-import { type LlamaModel, type MxRowsTensor, linearWeightFromPacked } from '@lowbit/runtime';
+import { type DecoderModel, type MxRowsTensor, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Gptq, GptqResult } from './gptq.js';
 import { BlockCalibration, type CalibrationOptions, calibrationWindows, collectHessians } from './calibrate.js';
 import { type GgmlType, ggmlBlocks } from './ggml-grid.js';
@@ -144,7 +144,7 @@ const SEQUENTIAL_GROUPS = [['attn_q', 'attn_k', 'attn_v'], ['attn_output'], ['ff
  * the model is the H of the layers of one sequential group, plus the cached block inputs
  * (windows × ctx × dim f32, see `cacheInputs`).
  */
-export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): ModelQuantizeResult {
+export function quantizeModel(model: DecoderModel, o: ModelQuantizeOptions): ModelQuantizeResult {
   const t0 = performance.now();
   const int = isInt(o) ? o : null;
   const method = o.method ?? QUANTIZE_DEFAULTS.method;
@@ -255,7 +255,7 @@ export function quantizeModel(model: LlamaModel, o: ModelQuantizeOptions): Model
  * SmoothQuant for one group of layers sharing an input that a norm produces. The migration is folded
  * into the norm so the model stays exact in full precision and any weight format can store the result.
  */
-function smoothGroup(model: LlamaModel, step: string[], stats: Map<string, Gptq>, alpha: number): void {
+function smoothGroup(model: DecoderModel, step: string[], stats: Map<string, Gptq>, alpha: number): void {
   const m = /^blk\.(\d+)\.(attn_q|ffn_gate|ffn_up)\.weight$/.exec(step[0]);
   if (!m) return; // attn_output / ffn_down: no norm in front to absorb the scale
   const layer = model.weights.layers[Number(m[1])];

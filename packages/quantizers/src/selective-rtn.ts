@@ -1,5 +1,5 @@
 import { LowbitError } from '@lowbit/kernels';
-import { type LlamaModel, perplexity } from '@lowbit/runtime';
+import { type DecoderModel, perplexity } from '@lowbit/runtime';
 import { rtnQuantize } from './rtn.js';
 
 export interface SelectiveRtnOptions {
@@ -41,7 +41,7 @@ export interface SelectiveRtnResult {
  * keep layers at `highBits` while the average stays within `budget`; round everything else to
  * `lowBits`. The rule is greedy knapsack by density, which is optimal when layers' effects add up.
  */
-export function selectiveRtn(model: LlamaModel, o: SelectiveRtnOptions): SelectiveRtnResult {
+export function selectiveRtn(model: DecoderModel, o: SelectiveRtnOptions): SelectiveRtnResult {
   if (!(o.highBits > o.lowBits)) throw new LowbitError('E_ARG', `selectiveRtn: highBits (${o.highBits}) must exceed lowBits (${o.lowBits})`);
   if (!(o.budget >= o.lowBits && o.budget <= o.highBits)) throw new LowbitError('E_ARG', `selectiveRtn: budget ${o.budget} must lie in [${o.lowBits}, ${o.highBits}] bits/weight`);
   const opts = { ctx: o.ctx ?? 256, maxWindows: o.maxWindows ?? 4 };

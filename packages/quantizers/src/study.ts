@@ -1,4 +1,4 @@
-import type { LlamaModel } from '@lowbit/runtime';
+import type { DecoderModel } from '@lowbit/runtime';
 import { perplexity } from '@lowbit/runtime';
 import { type ModelQuantizeOptions, quantizeModel } from './model-quantize.js';
 import { selectiveRtn } from './selective-rtn.js';
@@ -46,7 +46,7 @@ export const DEFAULT_STUDY: StudyConfig[] = [
 
 /** Runs each configuration on a fresh copy of the model (`load`), evaluates on `valid` (ctx 256 unless given). */
 export async function runStudy(
-  load: () => Promise<LlamaModel>, calibration: string, valid: string,
+  load: () => Promise<DecoderModel>, calibration: string, valid: string,
   o: { configs?: StudyConfig[]; maxWindows?: number; ctx?: number; onRow?: (row: StudyRow, done: number, total: number) => void } = {},
 ): Promise<StudyRow[]> {
   const configs = o.configs ?? DEFAULT_STUDY;

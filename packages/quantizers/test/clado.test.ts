@@ -3,13 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
-import { type LlamaModel, loadModel, perplexity } from '@lowbit/runtime';
+import { type DecoderModel, loadModel, perplexity } from '@lowbit/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allocate, allocationRange, applyAllocation, blockMasked, budgetRange, type CladoMeasurement, isLowbitError, measureClado } from '../src/index.js';
 
 const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
 const CUT = { ctx: 64, maxWindows: 4 };
-let model: LlamaModel;
+let model: DecoderModel;
 let m: CladoMeasurement;
 
 beforeAll(async () => {

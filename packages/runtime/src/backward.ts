@@ -5,7 +5,7 @@
 // on the same matmul as the forward (TrainMath.matmul, the WASM matmulF32 kernel in f32) after a
 // transpose copy in TypeScript: dX = matmul(Wᵀ, dY), dW = matmul(Xᵀ, dYᵀ). The copies are
 // O(rows·cols) against the O(batch·rows·cols) product.
-import type { LlamaConfig, LlamaModel } from './model.js';
+import type { LlamaConfig, DecoderModel } from './model.js';
 import {
   type TrainActivations, type TrainMath, type TrainParams, type Vec, f64Math, layerTensorNames, rope, trainForward, trainParams, transpose, wasmMath,
 } from './train-forward.js';
@@ -170,7 +170,7 @@ export interface LossAndGrad {
  * every weight, f32 on the model's WASM kernels. `params` defaults to trainParams(model); pass your
  * own (changed by an optimizer) to train.
  */
-export function lossAndGrad(model: LlamaModel, tokens: readonly number[], params: TrainParams = trainParams(model)): LossAndGrad {
+export function lossAndGrad(model: DecoderModel, tokens: readonly number[], params: TrainParams = trainParams(model)): LossAndGrad {
   const math = wasmMath(model.kernels);
   const act = trainForward(model.config, params, tokens, math);
   const grads = trainBackward(model.config, params, act, math) as Map<string, Float32Array>;

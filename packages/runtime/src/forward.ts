@@ -3,7 +3,7 @@
 // residual] → RMSNorm → logits. A Session owns the KV cache of one sequence.
 import { LowbitError, type WasmTensor } from '@lowbit/kernels';
 import { Linear } from './linear.js';
-import type { LlamaModel } from './model.js';
+import type { DecoderModel } from './model.js';
 
 /** Sees the input of every linear layer before its matmul: x is [batch, cols], valid only during the call. */
 export type LinearInputHook = (name: string, x: Float32Array, batch: number, cols: number) => void;
@@ -60,7 +60,7 @@ export class Session {
   private readonly hook?: LinearInputHook;
 
   constructor(
-    readonly model: LlamaModel,
+    readonly model: DecoderModel,
     options: SessionOptions = {},
   ) {
     const c = model.config;

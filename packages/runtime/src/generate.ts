@@ -2,7 +2,7 @@
 // with optional top-p, drawn from a seeded xorshift generator so runs repeat).
 import { LowbitError } from '@lowbit/kernels';
 import { Session } from './forward.js';
-import type { LlamaModel } from './model.js';
+import type { DecoderModel } from './model.js';
 
 export interface GenerateOptions {
   /** Tokens to generate (default 64). */
@@ -74,7 +74,7 @@ export function sample(logits: Float32Array, temperature: number, topP: number, 
   return pool[pool.length - 1].i;
 }
 
-export function generate(model: LlamaModel, prompt: string, options: GenerateOptions = {}): GenerateResult {
+export function generate(model: DecoderModel, prompt: string, options: GenerateOptions = {}): GenerateResult {
   const steps = options.steps ?? 64;
   const temperature = options.temperature ?? 0;
   if (!(temperature >= 0)) throw new LowbitError('E_ARG', `generate: temperature ${temperature} must be >= 0`);

@@ -8,7 +8,7 @@ import type { ByteSink } from './atomic-file.js';
 import { type GgufTensorToWrite, gguf, writeGguf } from './gguf-writer.js';
 import type { MxTensor } from '@lowbit/formats';
 import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
-import { type LlamaModel, SUPPORTED_ARCHITECTURES, bpePreName } from './model.js';
+import { type DecoderModel, SUPPORTED_ARCHITECTURES, bpePreName } from './model.js';
 import type { Linear, LinearWeight } from './linear.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { ByteLevelBpeTokenizer } from './tokenizer-bpe.js';
@@ -172,7 +172,7 @@ export interface SaveModelOptions {
  * general.file_type names the type most matrix weights have. `output`: a path (written atomically) or a
  * ByteSink that receives the file's bytes in order (browsers, workers).
  */
-export async function saveModel(model: LlamaModel, output: string | ByteSink, options: SaveModelOptions = {}): Promise<void> {
+export async function saveModel(model: DecoderModel, output: string | ByteSink, options: SaveModelOptions = {}): Promise<void> {
   const c = model.config;
   const metadata = modelMetadata(model);
   const arch = String(metadata.get('general.architecture')?.value);
@@ -228,7 +228,7 @@ export async function saveModel(model: LlamaModel, output: string | ByteSink, op
  * pieces, scores, types; byte-level BPE: pieces, merges and the pre-tokenizer's llama.cpp name), the
  * vocabulary padded with unused pieces up to the embedding's rows as llama.cpp's converter does.
  */
-export function modelMetadata(model: LlamaModel): Map<string, GgufValue> {
+export function modelMetadata(model: DecoderModel): Map<string, GgufValue> {
   if (model.gguf) return model.gguf.metadata;
   const c = model.config;
   const tok = model.tokenizer;

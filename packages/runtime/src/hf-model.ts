@@ -12,7 +12,7 @@ import { nodeFiles } from './file-system.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
-import { type LayerWeights, type LlamaConfig, LlamaModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight, validateLlamaConfig } from './model.js';
+import { type LayerWeights, type LlamaConfig, DecoderModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight, validateLlamaConfig } from './model.js';
 import { type SafetensorsDtype, type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 import { type GptqQuantizeConfig, gptqLayer } from './quantized-safetensors.js';
 import { ggufToHfName } from './hf-names.js';
@@ -118,7 +118,7 @@ async function gptqConfig(dir: string, hc: HfConfig): Promise<GptqQuantizeConfig
 }
 
 /** Loads a Hugging Face Llama / Mistral / Qwen2 checkpoint directory (GPTQ-quantized ones too: their layers run packed). */
-export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Promise<LlamaModel> {
+export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Promise<DecoderModel> {
   const { join } = nodeFiles(dir);
   const cfgPath = join(dir, 'config.json');
   const hc = await readJson<HfConfig>(cfgPath);
@@ -211,7 +211,7 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
     if (tokenizer.vocabSize > c.vocabSize) {
       throw new LowbitError('E_SHAPE', `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens, config.json's vocab_size is ${c.vocabSize}`);
     }
-    const model = new LlamaModel(dir, c, {
+    const model = new DecoderModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', embd, c.dim), rowBytes: c.dim * 4 },
       layers,
       outputNorm: await get(ggufToHfName('output_norm.weight'), [c.dim]),
@@ -331,7 +331,7 @@ interface Gpt2Config {
  * mlp.c_fc,mlp.c_proj}/ln_f`. Its Conv1D weights are stored [in, out], so they are transposed to
  * lowbit's [out, in]; the fused c_attn splits into Wq, Wk, Wv. The output projection is tied to wte.
  */
-async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): Promise<LlamaModel> {
+async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): Promise<DecoderModel> {
   const { join } = nodeFiles(dir);
   const dim = hc.n_embd;
   const hidden = hc.n_inner ?? 4 * dim;
@@ -390,7 +390,7 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
       return readSafetensorsF32(st, 'lm_head.weight');
     };
     const tokenizer = options.tokenizer ?? ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos: hc.eos_token_id, vocabSize: c.vocabSize }, join(dir, 'tokenizer.json'));
-    return new LlamaModel(dir, c, {
+    return new DecoderModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', wte, dim), rowBytes: dim * 4 },
       positionEmbd: await get(ggufToHfName('position_embd.weight', 'gpt2'), [c.contextLength, dim]),
       layers,

@@ -13,7 +13,7 @@ export type { ByteSink } from './atomic-file.js';
 export { parseNpy, formatNpy, npyMatrix, type NpyArray, type NpyDtype, type NpyData } from './npy.js';
 export { SpmTokenizer, TokenType, type Tokenizer } from './tokenizer-spm.js';
 export { Linear, linearBytes, type LinearWeight, type LinearFormat } from './linear.js';
-export { LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, tokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';
+export { DecoderModel, LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, tokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';
 export { Session, type SessionOptions, type LinearInputHook } from './forward.js';
 export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions, type PerplexityResult } from './perplexity.js';
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';

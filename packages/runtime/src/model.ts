@@ -73,7 +73,7 @@ export interface LoadOptions {
   kernels?: Kernels;
 }
 
-export class LlamaModel {
+export class DecoderModel {
   constructor(
     readonly name: string,
     readonly config: LlamaConfig,
@@ -534,7 +534,7 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, k: Kernels, made:
 }
 
 /** Loads a Llama-family GGUF (path or ByteSource): weights go tensor by tensor into WASM memory. */
-export async function loadModel(input: string | ByteSource, options: LoadOptions = {}): Promise<LlamaModel> {
+export async function loadModel(input: string | ByteSource, options: LoadOptions = {}): Promise<DecoderModel> {
   const file = await readGguf(input);
   // a file that fails half-way must not leave its first layers resident in the shared WASM heap
   const made: Linear[] = [];
@@ -546,7 +546,7 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
       throw new LowbitError('E_SHAPE', `${file.source.name}: tokenizer has ${tokenizer.vocabSize} tokens, the model ${c.vocabSize}`);
     }
     const weights = c.architecture === 'gpt2' ? await loadGpt2Weights(file, c, k, made) : await loadWeights(file, c, k, made);
-    return new LlamaModel(file.source.name, c, weights, tokenizer, k, file);
+    return new DecoderModel(file.source.name, c, weights, tokenizer, k, file);
   } catch (e) {
     for (const l of made) l.free();
     throw e;
@@ -554,3 +554,11 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
     if (typeof input === 'string') await file.source.close();
   }
 }
+
+/**
+ * @deprecated Renamed `DecoderModel`: it runs every decoder-only architecture lowbit loads (llama,
+ * mistral, qwen2, gpt2), not only Llama. This alias stays until the next major version.
+ */
+export const LlamaModel = DecoderModel;
+/** @deprecated Renamed `DecoderModel`. */
+export type LlamaModel = DecoderModel;

@@ -12,7 +12,7 @@
 //   se(ppl) ≈ ppl · se(m).
 import { LowbitError } from '@lowbit/kernels';
 import { type LinearInputHook, Session } from './forward.js';
-import type { LlamaModel } from './model.js';
+import type { DecoderModel } from './model.js';
 
 export interface PerplexityOptions {
   ctx?: number;
@@ -37,7 +37,7 @@ export interface PerplexityResult {
 }
 
 /** Documents → one id stream (BOS + ids per non-empty line). */
-export function tokenizeDocuments(model: LlamaModel, text: string): number[] {
+export function tokenizeDocuments(model: DecoderModel, text: string): number[] {
   const ids: number[] = [];
   for (const line of text.split(/\r?\n/)) {
     if (line.trim().length === 0) continue;
@@ -55,7 +55,7 @@ export function negLogLikelihood(logits: Float32Array, offset: number, vocab: nu
   return Math.log(sum) + max - logits[offset + target];
 }
 
-export function perplexity(model: LlamaModel, text: string, options: PerplexityOptions = {}): PerplexityResult {
+export function perplexity(model: DecoderModel, text: string, options: PerplexityOptions = {}): PerplexityResult {
   const ctx = options.ctx ?? 256;
   if (!Number.isInteger(ctx) || ctx < 2 || ctx > model.config.contextLength) {
     throw new LowbitError('E_RANGE', `perplexity: ctx ${ctx} is outside 2..${model.config.contextLength} (the model's context length)`);

@@ -16,7 +16,7 @@ import { ggufToHfName } from './hf-names.js';
 import { type RopeLayout, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type StoredLayer, decodeLowbit, encodeLowbit } from './lowbit-tensors.js';
-import { type LayerWeights, LlamaModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight } from './model.js';
+import { type LayerWeights, DecoderModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight } from './model.js';
 import { linearWeightFromPacked } from './packed-linear.js';
 import { type SafetensorsFile, type SafetensorsTensorToWrite, readSafetensors, readSafetensorsBytes, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 
@@ -173,7 +173,7 @@ function gguScalar(type: ScalarType, x: unknown, where: string): GgufScalar {
  * (one quantize_config for the file); a mix, or ggml block layers, is an E_UNSUPPORTED error before
  * anything is written.
  */
-export async function saveModelSafetensors(model: LlamaModel, output: string, options: SafetensorsSaveOptions = {}): Promise<void> {
+export async function saveModelSafetensors(model: DecoderModel, output: string, options: SafetensorsSaveOptions = {}): Promise<void> {
   const c = model.config;
   if (c.variant) throw new LowbitError('E_UNSUPPORTED', `${model.name}: quantized safetensors are written for Llama-family models; ${c.architecture} is not one`);
   const ggufMeta = modelMetadata(model); // its metadata and tokenizer go into the file
@@ -302,7 +302,7 @@ export async function gptqLayer(st: SafetensorsFile, prefix: string, q: GptqQuan
  * Loads a quantized safetensors file written by `saveModelSafetensors` (config and tokenizer from its
  * `__metadata__`); GPTQ and lowbit layers run packed as they do from GGUF.
  */
-export async function loadQuantizedSafetensors(path: string, options: { kernels?: Kernels } = {}): Promise<LlamaModel> {
+export async function loadQuantizedSafetensors(path: string, options: { kernels?: Kernels } = {}): Promise<DecoderModel> {
   const st = await readSafetensors(path);
   const made: Linear[] = [];
   try {
@@ -391,7 +391,7 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
       });
     }
     const embd = await f32(ggufToHfName('token_embd.weight'), [c.vocabSize, c.dim]);
-    const model = new LlamaModel(path, c, {
+    const model = new DecoderModel(path, c, {
       tokenEmbd: { type: 'F32', data: new Uint8Array(embd.buffer, embd.byteOffset, embd.byteLength), rowBytes: c.dim * 4 },
       layers,
       outputNorm: await f32(ggufToHfName('output_norm.weight'), [c.dim]),

@@ -9,7 +9,7 @@
 // f64) lets the tests check gradients by finite differences far below f32 rounding.
 import { type Kernels, LowbitError } from '@lowbit/kernels';
 import { dequantize } from './ggml-quants.js';
-import type { LlamaConfig, LlamaModel } from './model.js';
+import type { LlamaConfig, DecoderModel } from './model.js';
 
 export type Vec = Float32Array | Float64Array;
 
@@ -187,7 +187,7 @@ export const layerTensorNames = (l: number): string[] =>
  * [rows, cols], token_embd as [vocab, dim], norms as [dim]. Packed or quantized linears are
  * refused: training needs the f32 values (load the f32/f16 model, or dequantize it first).
  */
-export function trainParams(model: LlamaModel): Map<string, Float32Array> {
+export function trainParams(model: DecoderModel): Map<string, Float32Array> {
   const c = model.config;
   if (c.variant) throw new LowbitError('E_UNSUPPORTED', `${model.name}: training supports Llama-style models (RMSNorm, RoPE, SwiGLU), not the ${c.architecture} variant`);
   const w = model.weights;

@@ -11,7 +11,7 @@
 import { LowbitError } from '@lowbit/kernels';
 import { lossAndGrad } from './backward.js';
 import { fromF32 } from './ggml-quants.js';
-import type { LlamaModel } from './model.js';
+import type { DecoderModel } from './model.js';
 import { trainParams } from './train-forward.js';
 
 export interface AdamWOptions {
@@ -104,7 +104,7 @@ export class AdamW {
 }
 
 /** Writes trained params (trainParams' names and layout) back into the model's weights. */
-export function applyTrainParams(model: LlamaModel, params: Map<string, Float32Array>): void {
+export function applyTrainParams(model: DecoderModel, params: Map<string, Float32Array>): void {
   const c = model.config;
   const w = model.weights;
   for (const lin of model.linears()) {
@@ -141,7 +141,7 @@ export interface FinetuneResult {
  * text runs out), one window per step, then writes the weights back into the model. A NaN/Inf loss
  * stops with E_NAN before it reaches the weights, leaving the model as it was.
  */
-export function finetune(model: LlamaModel, text: string, options: FinetuneOptions): FinetuneResult {
+export function finetune(model: DecoderModel, text: string, options: FinetuneOptions): FinetuneResult {
   const ctx = options.ctx ?? Math.min(256, model.config.contextLength);
   if (!Number.isSafeInteger(ctx) || ctx < 1 || ctx > model.config.contextLength) throw new LowbitError('E_RANGE', `finetune: ctx ${ctx} is outside 1..${model.config.contextLength}`);
   const ids = model.tokenizer.encode(text, { bos: true });

@@ -7,7 +7,7 @@ import { type KernelPool, type KernelVariant, type Kernels, LowbitError, type Th
 import { type ByteSource, bytesSource } from './byte-source.js';
 import { nodeFiles } from './file-system.js';
 import { type GenerateOptions, type GenerateResult, generate } from './generate.js';
-import { type LlamaConfig, type LlamaModel, loadModel } from './model.js';
+import { type LlamaConfig, type DecoderModel, loadModel } from './model.js';
 import { type PerplexityResult, perplexity } from './perplexity.js';
 
 export interface RuntimeLoadOptions {
@@ -78,13 +78,13 @@ async function openPool(threads: number, variant: VariantRequest = 'auto'): Prom
   return createKernelPool({ threads, variant: variant === 'auto' ? undefined : `${variant}-threads` });
 }
 
-const heldModels = new WeakMap<object, () => LlamaModel>();
+const heldModels = new WeakMap<object, () => DecoderModel>();
 
 /**
  * The model a `createRuntimeApi()` object holds, for methods served beside the API in the same worker
  * (`exposeRuntime(endpoint, extend)`): quantizing it in place, saving it.
  */
-export function runtimeModel(api: RuntimeApi): LlamaModel {
+export function runtimeModel(api: RuntimeApi): DecoderModel {
   const get = heldModels.get(api);
   if (!get) throw new LowbitError('E_ARG', 'runtimeModel: the object was not made by createRuntimeApi()');
   return get();
@@ -92,7 +92,7 @@ export function runtimeModel(api: RuntimeApi): LlamaModel {
 
 /** The API over one model held in this thread. */
 export function createRuntimeApi(): RuntimeApi {
-  let model: LlamaModel | undefined;
+  let model: DecoderModel | undefined;
   let pool: KernelPool | undefined;
   const need = () => {
     if (!model) throw new LowbitError('E_MISSING', 'no model loaded: call load() first');
@@ -107,7 +107,7 @@ export function createRuntimeApi(): RuntimeApi {
   const api: RuntimeApi = {
     async load(source, options = {}) {
       const nextPool = (options.threads ?? 1) > 1 ? await openPool(options.threads!, options.variant) : undefined;
-      let next: LlamaModel;
+      let next: DecoderModel;
       try {
         const kernels: Kernels | undefined = nextPool ?? (options.variant ? await loadKernels({ variant: options.variant }) : undefined);
         const src = await modelSource(source, options.name);

@@ -1,10 +1,10 @@
 import { isLowbitError } from '@lowbit/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../src/generate.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { modelFile, validLines } from './helpers.js';
 
-let model: LlamaModel;
+let model: DecoderModel;
 beforeAll(async () => {
   model = await loadModel(modelFile);
 });

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { bytesSource } from '../src/byte-source.js';
 import { Session } from '../src/forward.js';
 import { exportHfModel, loadHfModel, permuteRope } from '../src/hf-model.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { perplexity } from '../src/perplexity.js';
 import { readSafetensors, readSafetensorsF32, writeSafetensors } from '../src/safetensors.js';
 import { ByteLevelBpeTokenizer, toJsRegex } from '../src/tokenizer-bpe.js';
@@ -13,7 +13,7 @@ import { modelFile, validLines } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-hf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let gguf: LlamaModel;
+let gguf: DecoderModel;
 beforeAll(async () => {
   gguf = await loadModel(modelFile);
 });

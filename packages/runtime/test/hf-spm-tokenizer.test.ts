@@ -9,7 +9,7 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../src/gguf-convert.js';
 import { exportHfModel, loadHfModel } from '../src/hf-model.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { perplexity } from '../src/perplexity.js';
 import { ByteLevelBpeTokenizer } from '../src/tokenizer-bpe.js';
 import { spmTokenizerFromJson, type SpmTokenizerJson } from '../src/tokenizer-spm-json.js';
@@ -26,7 +26,7 @@ afterAll(async () => {
 // Plain text, no special-token strings: Hugging Face splits "<s>" out of text by default, llama.cpp
 // (parse_special off, as lowbit) reads it as characters; that difference is by design on both sides.
 const stress = 'Hello  world!\n\tTabs, ünïcödé 日本語 🙂 12345  trailing ';
-let gguf: LlamaModel;
+let gguf: DecoderModel;
 let json: SpmTokenizerJson;
 let config: Record<string, unknown>;
 beforeAll(async () => {

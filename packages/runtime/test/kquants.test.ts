@@ -11,7 +11,7 @@ import { packMxfp4 } from '../src/ggml-kquants.js';
 import { tensorBytes, tensorTypeOf } from '../src/ggml-types.js';
 import { quantizeGguf } from '../src/gguf-convert.js';
 import { readGguf } from '../src/gguf-reader.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { perplexity } from '../src/perplexity.js';
 import { validLines } from './helpers.js';
 import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
@@ -81,7 +81,7 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
   let llama: LlamaCpp | undefined;
   let skipReason = '';
   let ids: number[] = [];
-  let unquantized: LlamaModel;
+  let unquantized: DecoderModel;
   beforeAll(async () => {
     ({ llama, skipReason } = await openLlamaCpp('K-quant cross-checks'));
     await writeTinyGguf('llama', f32, 4242, DIMS);
@@ -103,7 +103,7 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
     expect(matrices.length).toBeGreaterThan(0);
     for (const m of matrices) expect(m.type, m.name).toBe(type);
     if (!llama) return t.skip(skipReason);
-    const ours: LlamaModel = await loadModel(path);
+    const ours: DecoderModel = await loadModel(path);
     const lm = await llama.loadModel({ modelPath: path });
     const d = await logProbDiffs(lm, ours, ids, DIMS.CTX);
     // control: the same llama.cpp run against lowbit on the unquantized weights must differ more

@@ -2,7 +2,7 @@
 // cross-check tests of every package. Where the binary cannot load, the checks skip with the reason
 // printed once.
 import { Session } from '../src/forward.js';
-import type { LlamaModel } from '../src/model.js';
+import type { DecoderModel } from '../src/model.js';
 import { logProb } from './helpers.js';
 
 export type LlamaCpp = Awaited<ReturnType<(typeof import('node-llama-cpp'))['getLlama']>>;
@@ -25,7 +25,7 @@ export type LlamaCppModel = Awaited<ReturnType<LlamaCpp['loadModel']>>;
  * both sides. llama.cpp runs with an F32 KV cache and no flash attention: its defaults (F16 cache)
  * would add ~1e-2 of their own.
  */
-export async function logProbDiffs(lm: LlamaCppModel, ours: LlamaModel, ids: number[], contextSize = 512): Promise<number[]> {
+export async function logProbDiffs(lm: LlamaCppModel, ours: DecoderModel, ids: number[], contextSize = 512): Promise<number[]> {
   const ctx = await lm.createContext({ contextSize, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
   const res = await ctx.getSequence().controlledEvaluate(ids.map((t) => [t as never, { generateNext: { probabilities: true } }]));
   const session = new Session(ours, { ctx: contextSize });

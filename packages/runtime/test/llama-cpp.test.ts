@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../src/generate.js';
 import { quantizeGguf } from '../src/gguf-convert.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { modelFile, validLines } from './helpers.js';
 import { type LlamaCpp, logProbDiffs as compareLogProbs, openLlamaCpp } from './llama-cpp-lib.js';
 
@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 /** Tokens of the first validation stories (BOS per line), at least `n`. */
-function evalIds(model: LlamaModel, n: number): number[] {
+function evalIds(model: DecoderModel, n: number): number[] {
   const ids: number[] = [];
   for (const line of validLines) {
     ids.push(...model.tokenizer.encode(line, { bos: true }));
@@ -34,7 +34,7 @@ function evalIds(model: LlamaModel, n: number): number[] {
 }
 
 /** |log p_lowbit − log p_llama.cpp| of each next token over `ids`, one window from an empty cache. */
-async function logProbDiffs(path: string, ours: LlamaModel, ids: number[]): Promise<number[]> {
+async function logProbDiffs(path: string, ours: DecoderModel, ids: number[]): Promise<number[]> {
   if (!llamaLib) throw new Error(skipReason);
   const lm = await llamaLib.loadModel({ modelPath: path });
   const d = await compareLogProbs(lm, ours, ids);
@@ -45,7 +45,7 @@ async function logProbDiffs(path: string, ours: LlamaModel, ids: number[]): Prom
 const stats = (d: number[]) => ({ n: d.length, max: Math.max(...d), mean: d.reduce((a, b) => a + b, 0) / d.length });
 
 describe('lowbit vs llama.cpp on stories260K', () => {
-  let ours: LlamaModel;
+  let ours: DecoderModel;
   beforeAll(async () => {
     ours = await loadModel(modelFile);
     for (const type of ['Q8_0', 'Q4_0'] as const) await quantizeGguf(modelFile, join(dir, `stories260K-${type}.gguf`), type);

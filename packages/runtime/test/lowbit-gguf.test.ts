@@ -11,7 +11,7 @@ import { LOWBIT_FORMAT_VERSION, saveModel } from '../src/gguf-convert.js';
 import { lowbitParamsKey, metaValue, readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { writeGguf } from '../src/gguf-writer.js';
 import { type MxRowsTensor, type StoredLayer, decodeLowbit, dequantizeMxRows, encodeLowbit } from '../src/lowbit-tensors.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { modelFile } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-lbgguf-'));
@@ -137,7 +137,7 @@ describe('lowbit tensor types: byte layouts', () => {
 
 describe('lowbit-typed GGUF files', () => {
   /** The embedded model with every layer of blk.* replaced: INT3 g32 / INT2 asym / INT5 per-channel / MXFP4 / MXFP6, decoded f32 in memory. */
-  async function quantized(): Promise<{ model: LlamaModel; packed: Map<string, StoredLayer> }> {
+  async function quantized(): Promise<{ model: DecoderModel; packed: Map<string, StoredLayer> }> {
     const model = await loadModel(modelFile);
     const packed = new Map<string, StoredLayer>();
     model.linears().filter((l) => l.name.startsWith('blk.')).forEach((l, i) => {

@@ -9,14 +9,14 @@ import { quantizeGguf, saveModel } from '../src/gguf-convert.js';
 import { toF32 } from '../src/ggml-quants.js';
 import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { type GgufTensorToWrite, gguf, writeGguf } from '../src/gguf-writer.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { perplexity } from '../src/perplexity.js';
 import { logProb, modelFile, validLines } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-model-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const text = validLines.join('\n');
-let model: LlamaModel;
+let model: DecoderModel;
 beforeAll(async () => {
   model = await loadModel(modelFile);
 });

@@ -11,7 +11,7 @@ import { Session } from '../src/forward.js';
 import { f16ToF32, f32ToF16 } from '../src/half.js';
 import { type MxRowsTensor, type StoredLayer, dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { loadHfModel } from '../src/hf-model.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { gptqTensors, loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
 import { ropeRowOrder } from '../src/rope-order.js';
@@ -33,7 +33,7 @@ function f16Scales(t: PackedIntTensor): PackedIntTensor {
 }
 
 /** The embedded model with every blk.* layer quantized by `make`, in memory as the f32 decode. */
-async function quantized(make: (w: Float32Array, shape: [number, number], name: string) => StoredLayer): Promise<{ model: LlamaModel; packed: Map<string, StoredLayer> }> {
+async function quantized(make: (w: Float32Array, shape: [number, number], name: string) => StoredLayer): Promise<{ model: DecoderModel; packed: Map<string, StoredLayer> }> {
   const model = await loadModel(modelFile);
   const packed = new Map<string, StoredLayer>();
   for (const l of model.linears().filter((x) => x.name.startsWith('blk.'))) {
@@ -44,7 +44,7 @@ async function quantized(make: (w: Float32Array, shape: [number, number], name: 
   return { model, packed };
 }
 
-function maxLogitDiff(a: LlamaModel, b: LlamaModel): number {
+function maxLogitDiff(a: DecoderModel, b: DecoderModel): number {
   const ids = a.tokenizer.encode('Once upon a time, there was a little dog named Max. He liked to run.', { bos: true });
   const x = new Session(a, { ctx: 64 }).forward(ids, { logits: 'all' });
   const y = new Session(b, { ctx: 64 }).forward(ids, { logits: 'all' });

@@ -13,7 +13,7 @@ import { Session } from '../src/forward.js';
 import { saveModel } from '../src/gguf-convert.js';
 import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { exportHfModel, loadHfModel } from '../src/hf-model.js';
-import { type LlamaModel, loadModel } from '../src/model.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
 import { loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
 import type { MxRowsTensor, StoredLayer } from '../src/lowbit-tensors.js';
@@ -29,7 +29,7 @@ interface Case {
   name: string;
   /** The file's general.architecture after saving as GGUF, and config.json's model_type after export. */
   arch: string;
-  load: () => Promise<LlamaModel>;
+  load: () => Promise<DecoderModel>;
   /** The GGUF the model was loaded from: saving it again must give its tensors byte for byte. */
   source?: string;
   /** llama.cpp's log-prob tolerance on f32 weights: 1e-3 (f32 throughout); GPT-2's GELU goes through an f16 table in llama.cpp (gpt2.test.ts). */
@@ -75,7 +75,7 @@ function mxRows(w: Float32Array, rows: number, cols: number): MxRowsTensor {
   return { kind: 'mx-rows', format: 'mxfp4', shape: [rows, cols], scales, codes };
 }
 
-function logits(model: LlamaModel, ids: number[]): Uint32Array {
+function logits(model: DecoderModel, ids: number[]): Uint32Array {
   const s = new Session(model, { ctx: TINY.CTX });
   const l = s.forward(ids, { logits: 'all' });
   s.free();
@@ -84,7 +84,7 @@ function logits(model: LlamaModel, ids: number[]): Uint32Array {
 }
 
 /** Loads `path`, checks tokens and logits against the original, frees it. */
-async function same(what: string, load: () => Promise<LlamaModel>, ids: number[], want: Uint32Array): Promise<void> {
+async function same(what: string, load: () => Promise<DecoderModel>, ids: number[], want: Uint32Array): Promise<void> {
   const m = await load();
   try {
     expect(m.tokenizer.encode(text), `${what}: tokens`).toEqual(ids);

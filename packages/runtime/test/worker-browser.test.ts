@@ -9,7 +9,7 @@ import { loadKernels } from '@lowbit/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAndServe, CHROMIUM, haveChromium, pageResult, type ServedPage } from '../../kernels/test/browser-harness.js';
 import { generate } from '../src/generate.js';
-import { type LlamaConfig, type LlamaModel, loadModel } from '../src/model.js';
+import { type LlamaConfig, type DecoderModel, loadModel } from '../src/model.js';
 import { type PerplexityResult, perplexity } from '../src/perplexity.js';
 import { modelFile, validLines } from './helpers.js';
 
@@ -48,8 +48,8 @@ beforeAll(async () => {
 }, 60_000);
 
 /** Node's model on the page's kernel build (a pool's '-threads' build computes each row alike). */
-const nodeModels = new Map<string, Promise<LlamaModel>>();
-function nodeModel(variant: string): Promise<LlamaModel> {
+const nodeModels = new Map<string, Promise<DecoderModel>>();
+function nodeModel(variant: string): Promise<DecoderModel> {
   const v = variant.replace(/-threads$/, '') as 'relaxed' | 'simd';
   if (!nodeModels.has(v)) nodeModels.set(v, loadKernels({ variant: v }).then((kernels) => loadModel(modelFile, { kernels })));
   return nodeModels.get(v)!;

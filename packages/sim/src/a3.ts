@@ -6,7 +6,7 @@
 // most k of them, enter the softmax. m = 0 skips the search (every row a candidate); k = n and an
 // infinite threshold keep every candidate, which is exact attention.
 import { LowbitError } from '@lowbit/kernels';
-import { type LlamaModel, Session } from '@lowbit/runtime';
+import { type DecoderModel, Session } from '@lowbit/runtime';
 
 export interface A3Options {
   /** Greedy iterations per query (0: no search, every row is a candidate). */
@@ -142,7 +142,7 @@ export interface A3StudyRow extends A3Options {
  * the attention inputs the runtime captured on `text` (RoPE "normal" pairs applied as the runtime does,
  * none for learned-position models), causal, for each knob setting.
  */
-export function a3Study(model: LlamaModel, text: string, settings: A3Options[], seqWanted = 64): { seq: number; rows: A3StudyRow[] } {
+export function a3Study(model: DecoderModel, text: string, settings: A3Options[], seqWanted = 64): { seq: number; rows: A3StudyRow[] } {
   const tokens = model.tokenizer.encode(text, { bos: true }).slice(0, Math.min(seqWanted, model.config.contextLength));
   if (tokens.length < 2) throw new LowbitError('E_ARG', `${model.name}: the text gives ${tokens.length} tokens; A3 needs at least 2`);
   const seq = tokens.length;
@@ -208,7 +208,7 @@ function ropeInPlace(v: Float32Array, n: number, heads: number, headDim: number,
   }
 }
 
-function runtimeSession<T>(model: LlamaModel, seq: number, tokens: number[], inputs: Map<string, Float32Array>, then: () => T): T {
+function runtimeSession<T>(model: DecoderModel, seq: number, tokens: number[], inputs: Map<string, Float32Array>, then: () => T): T {
   const session = new Session(model, { ctx: seq, onLinearInput: (name, x, batch, cols) => { if (/attn_q\.weight$/.test(name) && batch === seq) inputs.set(name, x.slice(0, batch * cols)); } });
   try {
     session.forward(tokens, { logits: 'last' });

@@ -4,7 +4,7 @@
 // the PCA basis (from @lowbit/solvers), compression, a ring all-reduce run on the compressed data
 // (checked against a plain sum), and the alpha-beta time model of a ring all-reduce with and without it.
 import { LowbitError } from '@lowbit/kernels';
-import { type LlamaModel, fromF32, toF32 } from '@lowbit/runtime';
+import { type DecoderModel, fromF32, toF32 } from '@lowbit/runtime';
 import { pca } from '@lowbit/solvers';
 
 /** Basis [k, d] (rows orthonormal) from the d-long slices of `g` (trailing partial slice ignored). */
@@ -129,7 +129,7 @@ export function gradiveqStudy(grads: Float32Array[], o: { d: number; k: number; 
  * node i gets the Q4_0 rounding residual W - Q4_0(W) of layer i's `suffix` weights (e.g. ffn_up), so
  * the nodes hold different tensors of one shape and one distribution. Named as such in every report.
  */
-export function quantizationResiduals(model: LlamaModel, suffix: string, nodes: number): Float32Array[] {
+export function quantizationResiduals(model: DecoderModel, suffix: string, nodes: number): Float32Array[] {
   if (!Number.isInteger(nodes) || nodes < 2) throw new LowbitError('E_ARG', `gradiveq: nodes must be an integer >= 2, got ${nodes}`);
   if (nodes > model.config.nLayers) throw new LowbitError('E_ARG', `gradiveq: ${nodes} nodes but ${model.name} has ${model.config.nLayers} layers to draw residuals from`);
   const out: Float32Array[] = [];

@@ -3,7 +3,7 @@
 // and activations are the real inputs of each linear layer, captured while the runtime runs the
 // calibration text, quantized per layer to `actBits` bits.
 import { GGML_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
-import { type LinearWeight, type LlamaModel, Session } from '@lowbit/runtime';
+import { type LinearWeight, type DecoderModel, Session } from '@lowbit/runtime';
 import type { GemmLayer } from './layers.js';
 import type { GemmTensors } from './tensor-models.js';
 import { signMagnitudeBits } from './terms.js';
@@ -116,7 +116,7 @@ export interface ModelWorkload {
  * (output.weight) is left out unless asked for: on a 1B-class model it is a vocabulary-sized GEMM that
  * would dominate both the capture and the simulation.
  */
-export function modelWorkload(model: LlamaModel, text: string, options: { seq?: number; includeOutput?: boolean } = {}): ModelWorkload {
+export function modelWorkload(model: DecoderModel, text: string, options: { seq?: number; includeOutput?: boolean } = {}): ModelWorkload {
   const seqWanted = options.seq ?? 256;
   if (!Number.isInteger(seqWanted) || seqWanted < 1) throw new LowbitError('E_ARG', `--seq must be a positive integer, got ${seqWanted}`);
   const tokens = model.tokenizer.encode(text, { bos: true }).slice(0, Math.min(seqWanted, model.config.contextLength));

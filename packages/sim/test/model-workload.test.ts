@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
-import { type LlamaModel, dequantize, fromF32, loadModel } from '@lowbit/runtime';
+import { type DecoderModel, dequantize, fromF32, loadModel } from '@lowbit/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LowbitError, measuredPrecision, modelWorkload, quantizeActivations, simulateWorkload, weightCodes } from '../src/index.js';
 
 const text = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
-let model: LlamaModel;
+let model: DecoderModel;
 beforeAll(async () => {
   model = await loadModel(fileURLToPath(defaultModelUrl));
 });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { type LlamaModel, LowbitError, perplexity } from '@lowbit/runtime';
+import { type DecoderModel, LowbitError, perplexity } from '@lowbit/runtime';
 import { defineCommand } from '../command.js';
 import { MODEL_ARGUMENT, ctxOption, textOption, textPath, threadOption, withModel } from '../model-arg.js';
 
@@ -19,7 +19,7 @@ export const evalCommand = defineCommand({
     const text = await readFile(file, 'utf8').catch((e: Error) => {
       throw new LowbitError('E_IO', `${file}: cannot read (${e.message})`);
     });
-    const measure = (model: LlamaModel) => perplexity(model, text, { ctx: ctx.values.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval') });
+    const measure = (model: DecoderModel) => perplexity(model, text, { ctx: ctx.values.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval') });
     const r = await withModel(ctx, measure);
     ctx.print(`model ${r.model}`);
     ctx.print(`text  ${file}`);

@@ -1,4 +1,4 @@
-import { type LlamaModel, generate } from '@lowbit/runtime';
+import { type DecoderModel, generate } from '@lowbit/runtime';
 import { type CommandContext, defineCommand } from '../command.js';
 import { MODEL_ARGUMENT, threadOption, withModel } from '../model-arg.js';
 
@@ -22,7 +22,7 @@ export const generateCommand = defineCommand({
   },
 });
 
-function run(ctx: CommandContext<typeof options>, model: LlamaModel) {
+function run(ctx: CommandContext<typeof options>, model: DecoderModel) {
   const { prompt, n } = ctx.values;
   ctx.write(prompt);
   const r = generate(model, prompt, {
