@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deserializeFcq, deserializeFlexor, fcqStats } from '@lowbit/formats';
-import { writeNpy } from '@lowbit/runtime';
+import { readNpy, writeNpy } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
 import { run } from './helpers.js';
 
@@ -45,5 +45,42 @@ describe('lowbit encode', () => {
     expect((await run(['encode', 'zip'])).code).toBe(2);
     expect((await run(['encode', 'fcq', '--out', join(dir, 'x')])).code).toBe(2);
     expect((await run(['encode', 'flexor', '--n-in', '9', '--n-out', '8'])).code).toBe(2);
+  });
+});
+
+describe('lowbit decode', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-decode-'));
+
+  it('dpred on an already-integer .npy gives the input back bit for bit through encode --out / decode', async () => {
+    const w = Float32Array.from({ length: 10 * 33 }, (_, i) => (i % 7 === 0 ? 0 : ((i * 37) % 201) - 100));
+    const src = join(dir, 'I.npy');
+    await writeNpy(src, w, [10, 33]);
+    const enc = join(dir, 'I.dpred');
+    const r = await run(['encode', 'dpred', '--weights', src, '--out', enc, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.mse).toBe(0);
+    expect(j.integer_input).toBe(true);
+    const back = join(dir, 'back.npy');
+    const d = await run(['decode', enc, '--out', back, '--json']);
+    expect(d.code, d.err).toBe(0);
+    const a = await readNpy(back);
+    expect(a.shape).toEqual([10, 33]);
+    expect(Array.from(a.data as Float32Array)).toEqual(Array.from(w));
+  });
+
+  it('decodes FCQ to the values encode measured, and rejects a corrupted file (exit 1, names the checksum)', async () => {
+    const enc = join(dir, 'q.fcq');
+    const r = await run(['encode', 'fcq', '--tensor', 'blk.1.attn_v.weight', '--bits', '3', '--out', enc, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const back = join(dir, 'q.npy');
+    expect((await run(['decode', enc, '--out', back])).code).toBe(0);
+    const bytes = new Uint8Array(readFileSync(enc));
+    bytes[bytes.length - 9] ^= 1;
+    const bad = join(dir, 'bad.fcq');
+    writeFileSync(bad, bytes);
+    const e = await run(['decode', bad, '--out', join(dir, 'x.npy')]);
+    expect(e.code).toBe(1);
+    expect(e.err).toMatch(/checksum|state/);
   });
 });

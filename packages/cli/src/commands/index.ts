@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 import { allocateCommand } from './allocate.js';
 import { convertCommand } from './convert.js';
+import { decodeCommand } from './decode.js';
 import { encodeCommand } from './encode.js';
 import { evalCommand } from './eval.js';
 import { exportLayerCommand } from './export-layer.js';
@@ -14,5 +15,5 @@ import { simCommand } from './sim.js';
 import { studyCommand } from './study.js';
 
 export const commands: Command[] = [
-  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand,
+  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, decodeCommand,
 ];
