@@ -47,6 +47,12 @@ export interface QuantizeSettings {
   symmetric: boolean;
   actOrder: boolean;
   staticGroups: boolean;
+  /** SmoothQuant migration strength α in [0, 1]; omitted: no smoothing. */
+  smooth?: number;
+  /** INT-k: AdaDim (per layer, groups along inputs or outputs, whichever has the lower output error). */
+  adaDim?: boolean;
+  /** INT-k: Q-Rater clipping search per layer (ratios 1..0.6, output error). */
+  clipSearch?: boolean;
   /** Calibration text; omitted: the embedded TinyStories train excerpt. */
   calibration?: string;
   calibWindows: number;
@@ -127,6 +133,7 @@ export type DemoApi = RuntimeApi & DemoMethods & FormatsMethods & KernelsMethods
 /** The short name of a run's settings, as the runs table and the plot show it. */
 export function settingsLabel(s: QuantizeSettings): string {
   const method = s.method === 'gptq' ? `GPTQ${s.actOrder ? ' act-order' : ''}` : 'RTN';
-  if (s.format !== 'int') return `${method} ${s.format}`;
-  return `${method} int${s.bits} ${s.group ? `g${s.group}` : 'per-channel'}${s.symmetric ? '' : ' asym'}`;
+  const extras = [s.smooth !== undefined ? `SmoothQuant α=${s.smooth}` : '', s.adaDim ? 'AdaDim' : '', s.clipSearch ? 'clip search' : ''].filter(Boolean).join(' + ');
+  const base = s.format !== 'int' ? `${method} ${s.format}` : `${method} int${s.bits} ${s.group ? `g${s.group}` : 'per-channel'}${s.symmetric ? '' : ' asym'}`;
+  return extras ? `${base} + ${extras}` : base;
 }

@@ -213,6 +213,9 @@ function quantizePanel(): HTMLElement {
   const group = h('select', { id: 'q-group' }, option('32', '32 columns', true), option('64', '64 columns'), option('128', '128 columns'), option('0', 'per output channel'));
   const symmetric = h('input', { type: 'checkbox', id: 'q-symmetric', checked: true });
   const actOrder = h('input', { type: 'checkbox', id: 'q-act-order' });
+  const smooth = h('input', { type: 'number', id: 'q-smooth', min: 0, max: 1, step: 0.05, placeholder: 'off' });
+  const adaDim = h('input', { type: 'checkbox', id: 'q-adadim' });
+  const clipSearch = h('input', { type: 'checkbox', id: 'q-clip' });
   const calib = h('select', { id: 'q-calib' }, option('embedded', 'embedded TinyStories train excerpt (197 KB)', true), option('file', 'my own text file...'));
   const calibFile = h('input', { type: 'file', id: 'q-calib-file', accept: '.txt,text/plain', hidden: true });
   const calibWindows = h('input', { type: 'number', id: 'q-calib-windows', min: 1, max: 512, value: 8 });
@@ -220,7 +223,7 @@ function quantizePanel(): HTMLElement {
   calib.addEventListener('change', () => {
     calibFile.hidden = calib.value !== 'file';
   });
-  for (const c of [method, format, actOrder]) c.addEventListener('change', updateControls);
+  for (const c of [method, format, actOrder, adaDim, clipSearch, smooth]) c.addEventListener('change', updateControls);
   return h('section', { id: 'panel-quantize', role: 'tabpanel', 'aria-labelledby': 'tab-quantize', hidden: true },
     h('p', { class: 'explain' }, 'Quantize every linear layer of the loaded model (the embeddings stay in full precision), then measure what it cost: perplexity on held-out text before and after, against the bits each weight takes. Each run adds a point to the chart.'),
     h('form', { id: 'q-form', class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runQuantize(); }) as EventListener },
@@ -228,7 +231,9 @@ function quantizePanel(): HTMLElement {
       field('Format', format, 'int-k: k-bit integers with one fp16 scale per group. q4_0/q4_1/q8_0: llama.cpp\'s blocks of 32. MX: 32 elements sharing a power-of-two scale.'),
       field('Group (int-k)', group, 'Columns sharing one scale: smaller groups follow the weights more closely and cost more bits for scales.'),
       h('div', { class: 'field' }, h('label', {}, symmetric, ' symmetric (int-k)'), h('label', {}, actOrder, ' act-order (GPTQ)'), h('small', {}, 'Symmetric: no zero point. Act-order: GPTQ takes the columns with the largest activations first (with fixed groups for llama.cpp blocks).')),
-      field('Calibration text (GPTQ)', calib, 'Text the model reads to measure which weights matter. Never the validation text.'),
+      field('SmoothQuant α', smooth, 'Empty: off. 0..1: moves activation outliers into the weights before quantizing (folded into the norms, exact in full precision). Uses the calibration text.'),
+      h('div', { class: 'field' }, h('label', {}, adaDim, ' AdaDim (int-k)'), h('label', {}, clipSearch, ' clipping search (int-k)'), h('small', {}, 'AdaDim: per layer, scales along inputs or outputs, whichever leaves less output error. Clipping search: per layer, shrink the range (1 to 0.6) where that lowers the error. Both use the calibration text.')),
+      field('Calibration text', calib, 'For GPTQ, SmoothQuant, AdaDim and the clipping search: text the model reads to measure which weights matter. Never the validation text.'),
       h('div', { class: 'field' }, calibFile),
       field('Calibration windows', calibWindows, 'Windows of 256 tokens read for GPTQ statistics (8 = 2048 tokens; more is slower and a little better).'),
       field('Validation windows', evalWindows, 'Perplexity is measured on the first N windows of 256 tokens of the embedded TinyStories validation text (bounded for speed).'),
@@ -258,10 +263,26 @@ function readSettings(): QuantizeSettings {
     bits: isInt ? Number(f.slice(3)) : 0,
     group: isInt ? Number(($('#q-group') as HTMLSelectElement).value) : 32,
     symmetric: isInt ? ($('#q-symmetric') as HTMLInputElement).checked : true,
+    smooth: smoothValue(),
+    adaDim: isInt && ($('#q-adadim') as HTMLInputElement).checked,
+    clipSearch: isInt && ($('#q-clip') as HTMLInputElement).checked,
     calibWindows: Math.max(1, Math.floor(Number(($('#q-calib-windows') as HTMLInputElement).value) || 8)),
     evalWindows: Math.max(1, Math.floor(Number(($('#q-eval-windows') as HTMLInputElement).value) || 4)),
     ctx: 256,
   };
+}
+
+function smoothValue(): number | undefined {
+  const v = ($('#q-smooth') as HTMLInputElement).value.trim();
+  if (v === '') return undefined;
+  const a = Number(v);
+  return Number.isFinite(a) ? Math.min(1, Math.max(0, a)) : undefined;
+}
+
+/** Whether the settings read calibration text (as quantizeModel decides). */
+function needsCalibration(): boolean {
+  const int = ($('#q-format') as HTMLSelectElement).value.startsWith('int');
+  return ($('#q-method') as HTMLSelectElement).value === 'gptq' || smoothValue() !== undefined || (int && (($('#q-adadim') as HTMLInputElement).checked || ($('#q-clip') as HTMLInputElement).checked));
 }
 
 function updateControls() {
@@ -270,8 +291,10 @@ function updateControls() {
   ($('#q-group') as HTMLSelectElement).disabled = !f.startsWith('int');
   ($('#q-symmetric') as HTMLInputElement).disabled = !f.startsWith('int');
   ($('#q-act-order') as HTMLInputElement).disabled = !gptq;
-  ($('#q-calib') as HTMLSelectElement).disabled = !gptq;
-  ($('#q-calib-windows') as HTMLInputElement).disabled = !gptq;
+  ($('#q-adadim') as HTMLInputElement).disabled = !f.startsWith('int');
+  ($('#q-clip') as HTMLInputElement).disabled = !f.startsWith('int');
+  ($('#q-calib') as HTMLSelectElement).disabled = !needsCalibration();
+  ($('#q-calib-windows') as HTMLInputElement).disabled = !needsCalibration();
   const runnable = !!summary?.runnable;
   ($('#q-run') as HTMLButtonElement).disabled = busy || !runnable;
   ($('#g-run') as HTMLButtonElement).disabled = busy || !runnable;
@@ -288,7 +311,7 @@ async function runQuantize() {
   if (busy || !summary?.runnable || !source) return;
   showError('', '#q-error');
   const s = readSettings();
-  if (s.method === 'gptq' && ($('#q-calib') as HTMLSelectElement).value === 'file') {
+  if (needsCalibration() && ($('#q-calib') as HTMLSelectElement).value === 'file') {
     const f = ($('#q-calib-file') as HTMLInputElement).files?.[0];
     if (!f) return showError('Pick a calibration text file, or choose the embedded excerpt.', '#q-error');
     s.calibration = await f.text();

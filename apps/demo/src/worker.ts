@@ -145,15 +145,16 @@ function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods & KernelsMet
       }
       const ggml = (GGML_FORMATS as readonly string[]).includes(s.format);
       const mx = (MX_FORMATS as readonly string[]).includes(s.format);
-      const calibration = s.method === 'gptq' ? (s.calibration ?? (await embeddedText(calibrationTextUrl))) : undefined;
+      const needsCalibration = s.method === 'gptq' || s.smooth !== undefined || s.adaDim === true || s.clipSearch === true;
+      const calibration = needsCalibration ? (s.calibration ?? (await embeddedText(calibrationTextUrl))) : undefined;
       // the same option set `lowbit quantize` builds (its includeOutput: the LM head too for ggml blocks)
       const common = {
-        method: s.method, actOrder: s.actOrder, staticGroups: s.staticGroups, calibration, ctx: s.ctx, maxWindows: s.calibWindows,
+        method: s.method, actOrder: s.actOrder, staticGroups: s.staticGroups, calibration, ctx: s.ctx, maxWindows: s.calibWindows, smooth: s.smooth,
         includeOutput: ggml, onLayer: (_l: unknown, d: number, t: number) => progress('quantize', d, t),
       };
       const o: ModelQuantizeOptions = ggml || mx
         ? { ...common, format: s.format as 'q4_0' }
-        : { ...common, format: 'int', bits: s.bits, group: s.group, symmetric: s.symmetric };
+        : { ...common, format: 'int', bits: s.bits, group: s.group, symmetric: s.symmetric, adaDim: s.adaDim, clipSearch: s.clipSearch };
       const r = quantizeModel(model, o);
       const after = perplexity(model, valid, { ...evalOptions, onProgress: (d, t) => progress('eval quantized', d, t) });
       // as `lowbit quantize --out` saves: ggml layers as their blocks, INT-k / MX as lowbit tensor types

@@ -138,7 +138,7 @@ describe('the demo app in Chromium', () => {
       await page.selectOption('#q-method', 'gptq');
       await page.selectOption('#q-format', 'q4_0');
       await page.check('#q-act-order');
-      await page.fill('#q-calib-windows', '64');
+      await page.fill('#q-calib-windows', '16');
       await page.click('#q-run');
       await page.waitForFunction(() => /quantizing layers/.test(document.querySelector('#q-stage')?.textContent ?? ''));
       await page.click('#q-cancel');
@@ -162,7 +162,26 @@ describe('the demo app in Chromium', () => {
       } finally {
         gptqModel.free();
       }
-      expect(await page.locator('svg.plot .point').count()).toBe(2);
+
+      // RTN int4 g32 + SmoothQuant α=0.5 + AdaDim + clipping search, on the same 2 calibration windows
+      await page.selectOption('#q-method', 'rtn');
+      await page.selectOption('#q-format', 'int4');
+      await page.fill('#q-smooth', '0.5');
+      await page.check('#q-adadim');
+      await page.check('#q-clip');
+      await page.click('#q-run');
+      await page.waitForFunction(() => /^Run #3:/.test(document.querySelector('#q-last h3')?.textContent ?? ''));
+      expect(await page.locator('#q-last h3').textContent()).toBe('Run #3: RTN int4 g32 + SmoothQuant α=0.5 + AdaDim + clip search');
+      const shownExtras = await page.locator('#q-last').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
+      const extrasModel = await loadModel(modelFile, { kernels });
+      try {
+        const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
+        quantizeModel(extrasModel, { method: 'rtn', format: 'int', bits: 4, group: 32, symmetric: true, smooth: 0.5, adaDim: true, clipSearch: true, calibration, ctx: 256, maxWindows: CALIB_WINDOWS });
+        expect(Number(shownExtras.pplAfter)).toBe(perplexity(extrasModel, validText, { ctx: 256, maxWindows: EVAL_WINDOWS }).perplexity);
+      } finally {
+        extrasModel.free();
+      }
+      expect(await page.locator('svg.plot .point').count()).toBe(3);
       if (shots) await page.screenshot({ path: join(shots, 'quantize-two-runs.png'), fullPage: true });
 
       // Formats panel: blk.0.ffn_gate.weight as int4 g32; SQNR recomputed here from @lowbit/formats
