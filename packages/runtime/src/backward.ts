@@ -7,7 +7,7 @@
 // O(rows·cols) against the O(batch·rows·cols) product.
 import type { LlamaConfig, DecoderModel } from './model.js';
 import {
-  type TrainActivations, type TrainMath, type TrainParams, type Vec, f64Math, layerTensorNames, rope, trainForward, trainParams, transpose, wasmMath,
+  type TrainActivations, type TrainMath, type TrainParams, type Vec, f64Math, gatherHead, layerTensorNames, rope, trainForward, trainParams, transpose, wasmMath,
 } from './train-forward.js';
 
 /** dX [batch, cols] and dW [rows, cols] of y = x·Wᵀ given dY [batch, rows]. */
@@ -38,38 +38,43 @@ export function rmsnormBackward(x: Vec, w: Vec, inv: Float64Array, dy: Vec, n: n
 
 /**
  * Backward of causal GQA attention given its inputs, its softmax weights and dOut: writes dq, and
- * adds into dk, dv (zeroed by the caller; heads of a group share them).
- * dv_j += p_tj·dO_t; dp_tj = dO_t·v_j; ds = p⊙(dp − Σj p·dp); dq_t = scale·Σj ds_tj·k_j; dk_j += scale·ds_tj·q_t.
+ * adds into dk, dv (zeroed by the caller; heads of a group share them). Per head, on `math`:
+ * dP = dO·Vᵀ; dS = scale·P⊙(dP − rowsum(P⊙dP)); dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO.
  */
-export function attentionBackward(q: Vec, k: Vec, v: Vec, probs: Vec, dOut: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, dq: Vec, dk: Vec, dv: Vec): void {
+export function attentionBackward(math: TrainMath, q: Vec, k: Vec, v: Vec, probs: Vec, dOut: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, dq: Vec, dk: Vec, dv: Vec): void {
   const group = nHeads / nKvHeads;
-  const dim = nHeads * headDim;
-  const kvDim = nKvHeads * headDim;
   const scale = 1 / Math.sqrt(headDim);
-  const dp = new Float64Array(n);
-  dq.fill(0);
-  for (let h = 0; h < nHeads; h++) {
-    const ko = Math.floor(h / group) * headDim;
-    for (let t = 0; t < n; t++) {
-      const qo = t * dim + h * headDim;
-      const po = (h * n + t) * n;
-      let sum = 0;
-      for (let j = 0; j <= t; j++) {
-        const p = probs[po + j];
-        let d = 0;
-        for (let e = 0; e < headDim; e++) {
-          d += dOut[qo + e] * v[j * kvDim + ko + e];
-          dv[j * kvDim + ko + e] += p * dOut[qo + e];
-        }
-        dp[j] = d;
-        sum += p * d;
+  const kt = math.alloc(headDim * n);
+  const vh = math.alloc(n * headDim);
+  const qt = math.alloc(headDim * n);
+  const dot = math.alloc(headDim * n);
+  const doh = math.alloc(n * headDim);
+  const ds = math.alloc(n * n);
+  const dst = math.alloc(n * n);
+  const pt = math.alloc(n * n);
+  for (let g = 0; g < nKvHeads; g++) {
+    gatherHead(k, n, nKvHeads, headDim, g, kt, true);
+    gatherHead(v, n, nKvHeads, headDim, g, vh);
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      const p = probs.subarray(h * n * n, (h + 1) * n * n);
+      gatherHead(dOut, n, nHeads, headDim, h, doh);
+      gatherHead(dOut, n, nHeads, headDim, h, dot, true);
+      gatherHead(q, n, nHeads, headDim, h, qt, true);
+      const dp = math.matmul(vh, n, headDim, doh, n); // dp[t, j] = dO_t·v_j
+      for (let t = 0; t < n; t++) {
+        const o = t * n;
+        let sum = 0;
+        for (let j = 0; j <= t; j++) sum += p[o + j] * dp[o + j];
+        for (let j = 0; j < n; j++) ds[o + j] = j <= t ? p[o + j] * (dp[o + j] - sum) * scale : 0;
       }
-      for (let j = 0; j <= t; j++) {
-        const ds = probs[po + j] * (dp[j] - sum) * scale;
-        if (ds === 0) continue;
-        for (let e = 0; e < headDim; e++) {
-          dq[qo + e] += ds * k[j * kvDim + ko + e];
-          dk[j * kvDim + ko + e] += ds * q[qo + e];
+      const dqh = math.matmul(kt, headDim, n, ds, n); // dq[t, d] = Σj ds[t, j]·k[j, d]
+      const dkh = math.matmul(qt, headDim, n, transpose(ds, n, n, dst), n); // dk[j, d] = Σt ds[t, j]·q[t, d]
+      const dvh = math.matmul(dot, headDim, n, transpose(p, n, n, pt), n); // dv[j, d] = Σt p[t, j]·dO[t, d]
+      for (let t = 0; t < n; t++) {
+        for (let d = 0; d < headDim; d++) {
+          dq[(t * nHeads + h) * headDim + d] = dqh[t * headDim + d];
+          dk[(t * nKvHeads + g) * headDim + d] += dkh[t * headDim + d];
+          dv[(t * nKvHeads + g) * headDim + d] += dvh[t * headDim + d];
         }
       }
     }
@@ -136,7 +141,7 @@ export function trainBackward(c: LlamaConfig, params: TrainParams, act: TrainAct
     const dq = math.alloc(n * dim);
     const dk = math.alloc(n * kvDim);
     const dv = math.alloc(n * kvDim);
-    attentionBackward(a.q, a.k, a.v, a.probs, out.dx, n, nHeads, nKvHeads, headDim, dq, dk, dv);
+    attentionBackward(math, a.q, a.k, a.v, a.probs, out.dx, n, nHeads, nKvHeads, headDim, dq, dk, dv);
     rope(dq, n, nHeads, headDim, c.ropeDim, act.rope, true);
     rope(dk, n, nKvHeads, headDim, c.ropeDim, act.rope, true);
     const bq = linearBackward(math, P(wq), dim, dim, a.xb, dq, n);

@@ -109,42 +109,53 @@ export function rope(v: Vec, n: number, heads: number, headDim: number, ropeDim:
   }
 }
 
+/** Copies head h's columns [h·headDim, (h+1)·headDim) of x (n, heads·headDim) out as (n, headDim), or their transpose (headDim, n). */
+export function gatherHead(x: Vec, n: number, heads: number, headDim: number, h: number, out: Vec, transposed = false): Vec {
+  const w = heads * headDim;
+  for (let t = 0; t < n; t++) {
+    for (let d = 0; d < headDim; d++) {
+      const v = x[t * w + h * headDim + d];
+      if (transposed) out[d * n + t] = v;
+      else out[t * headDim + d] = v;
+    }
+  }
+  return out;
+}
+
 /**
  * Causal grouped-query attention over n tokens at positions 0..n−1 (head h reads KV head
  * h / (nHeads/nKvHeads), as the WASM kernel). q (n, nHeads·headDim), k and v (n, nKvHeads·headDim);
  * writes out (n, nHeads·headDim) and the softmax weights probs (nHeads, n, n), zero above the diagonal.
+ * Per head, the scores S = Q·Kᵀ and the output P·V are two matmuls on `math` (the full n×n square:
+ * twice the causal work, but on the SIMD kernel that beats a JS triangle loop over 8-wide heads).
  */
-export function attentionForward(q: Vec, k: Vec, v: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, out: Vec, probs: Vec): void {
+export function attentionForward(math: TrainMath, q: Vec, k: Vec, v: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, out: Vec, probs: Vec): void {
   const group = nHeads / nKvHeads;
-  const dim = nHeads * headDim;
-  const kvDim = nKvHeads * headDim;
   const scale = 1 / Math.sqrt(headDim);
-  out.fill(0);
-  probs.fill(0);
-  for (let h = 0; h < nHeads; h++) {
-    const ko = Math.floor(h / group) * headDim;
-    for (let t = 0; t < n; t++) {
-      const qo = t * dim + h * headDim;
-      const po = (h * n + t) * n;
-      let max = -Infinity;
-      for (let j = 0; j <= t; j++) {
-        let s = 0;
-        for (let d = 0; d < headDim; d++) s += q[qo + d] * k[j * kvDim + ko + d];
-        s *= scale;
-        probs[po + j] = s;
-        if (s > max) max = s;
+  const kh = math.alloc(n * headDim);
+  const vt = math.alloc(headDim * n);
+  const qh = math.alloc(n * headDim);
+  for (let g = 0; g < nKvHeads; g++) {
+    gatherHead(k, n, nKvHeads, headDim, g, kh);
+    gatherHead(v, n, nKvHeads, headDim, g, vt, true);
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      const s = math.matmul(kh, n, headDim, gatherHead(q, n, nHeads, headDim, h, qh), n); // s[t, j] = q_t·k_j
+      const p = probs.subarray(h * n * n, (h + 1) * n * n);
+      for (let t = 0; t < n; t++) {
+        const o = t * n;
+        let max = -Infinity;
+        for (let j = 0; j <= t; j++) if (s[o + j] > max) max = s[o + j];
+        let sum = 0;
+        for (let j = 0; j <= t; j++) {
+          const e = Math.exp((s[o + j] - max) * scale);
+          p[o + j] = e;
+          sum += e;
+        }
+        for (let j = 0; j <= t; j++) p[o + j] /= sum;
+        for (let j = t + 1; j < n; j++) p[o + j] = 0;
       }
-      let sum = 0;
-      for (let j = 0; j <= t; j++) {
-        const e = Math.exp(probs[po + j] - max);
-        probs[po + j] = e;
-        sum += e;
-      }
-      for (let j = 0; j <= t; j++) {
-        const p = probs[po + j] / sum;
-        probs[po + j] = p;
-        for (let d = 0; d < headDim; d++) out[qo + d] += p * v[j * kvDim + ko + d];
-      }
+      const oh = math.matmul(vt, headDim, n, p, n); // oh[t, d] = Σj p[t, j]·v[j, d]
+      for (let t = 0; t < n; t++) for (let d = 0; d < headDim; d++) out[(t * nHeads + h) * headDim + d] = oh[t * headDim + d];
     }
   }
 }
@@ -307,7 +318,7 @@ export function trainForward(c: LlamaConfig, params: TrainParams, tokens: readon
     rope(k, n, nKvHeads, headDim, c.ropeDim, rt);
     const xa = math.alloc(n * dim);
     const probs = math.alloc(nHeads * n * n);
-    attentionForward(q, k, v, n, nHeads, nKvHeads, headDim, xa, probs);
+    attentionForward(math, q, k, v, n, nHeads, nKvHeads, headDim, xa, probs);
     const xMid = math.matmul(P(wo), dim, dim, xa, n);
     add(xMid, xIn);
     const xb2 = math.alloc(n * dim);

@@ -89,13 +89,13 @@ describe('per-op backward vs finite differences (f64)', () => {
     const q = randn(n * dim, r), k = randn(n * kvDim, r), v = randn(n * kvDim, r), ry = randn(n * dim, r);
     const L = () => {
       const o = new Float64Array(n * dim);
-      attentionForward(q, k, v, n, nHeads, nKv, headDim, o, new Float64Array(nHeads * n * n));
+      attentionForward(f64Math(), q, k, v, n, nHeads, nKv, headDim, o, new Float64Array(nHeads * n * n));
       return dot(o, ry);
     };
     const probs = new Float64Array(nHeads * n * n);
-    attentionForward(q, k, v, n, nHeads, nKv, headDim, new Float64Array(n * dim), probs);
+    attentionForward(f64Math(), q, k, v, n, nHeads, nKv, headDim, new Float64Array(n * dim), probs);
     const dq = new Float64Array(n * dim), dk = new Float64Array(n * kvDim), dv = new Float64Array(n * kvDim);
-    attentionBackward(q, k, v, probs, ry, n, nHeads, nKv, headDim, dq, dk, dv);
+    attentionBackward(f64Math(), q, k, v, probs, ry, n, nHeads, nKv, headDim, dq, dk, dv);
     expect(maxAbsDiff(dq, numGrad(q, L))).toBeLessThan(1e-8);
     expect(maxAbsDiff(dk, numGrad(k, L))).toBeLessThan(1e-8);
     expect(maxAbsDiff(dv, numGrad(v, L))).toBeLessThan(1e-8);
