@@ -162,6 +162,22 @@ export function packMxfp4(codes: Uint8Array, scales: Uint8Array, out: Uint8Array
   }
 }
 
+/** OCP codes (one per weight) and E8M0 scales of `nBlocks` MXFP4 blocks: the inverse of packMxfp4. */
+export function unpackMxfp4(src: Uint8Array, nBlocks: number): { codes: Uint8Array; scales: Uint8Array } {
+  if (src.byteLength !== nBlocks * GGML_MXFP4_BLOCK_BYTES) throw new LowbitError('E_SHAPE', `unpackMxfp4: ${src.byteLength} bytes are not ${nBlocks} blocks of ${GGML_MXFP4_BLOCK_BYTES}`);
+  const codes = new Uint8Array(nBlocks * 32);
+  const scales = new Uint8Array(nBlocks);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * GGML_MXFP4_BLOCK_BYTES;
+    scales[b] = src[o];
+    for (let j = 0; j < 16; j++) {
+      codes[32 * b + j] = src[o + 1 + j] & 0xf;
+      codes[32 * b + j + 16] = src[o + 1 + j] >> 4;
+    }
+  }
+  return { codes, scales };
+}
+
 /** quantize_row_mxfp4_ref: e = floor(log2 amax) − 2 + 127, each element the nearest doubled E2M1 (first on ties). */
 export function quantizeRowMxfp4(x: Float32Array, out: Uint8Array, outOffset = 0): void {
   for (let b = 0; b < x.length / 32; b++) {

@@ -1,6 +1,7 @@
 // Writing models back out: re-encode a GGUF's tensors as Q8_0 / Q4_0 / Q4_1 (llama.cpp's reference
 // quantizers), or save an in-memory model whose layers a quantizer replaced.
-import { LowbitError } from '@lowbit/kernels';
+import { GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
+import { packMxfp4 } from './ggml-kquants.js';
 import { type GgmlTensorType, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufValue, readGguf, readTensorBytes } from './gguf-reader.js';
@@ -113,6 +114,14 @@ function linearTensor(name: string, w: LinearWeight, target?: TensorType, stored
     if (packed.shape[0] !== nRows || packed.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${packed.shape}], the layer is [${nRows}, ${cols}]`);
     if (rows) packed = permuteStoredRows(name, packed, rows);
     const p = packed;
+    if (p.kind === 'mx-rows' && p.format === 'mxfp4' && cols % 32 === 0) {
+      // ggml's own MXFP4 (type 39) holds the same codes and scales, so llama.cpp runs the file
+      return { name, shape, type: 'MXFP4', data: () => {
+        const out = new Uint8Array((nRows * cols / 32) * GGML_MXFP4_BLOCK_BYTES);
+        packMxfp4(p.codes, p.scales, out);
+        return out;
+      } };
+    }
     // encoded when the writer reaches the tensor, so a large model never holds every layer's bytes at once
     const { type, params } = lowbitTypeOf(p);
     return { name, shape, type, params, data: () => encodeLowbit(p, `tensor ${name}`).bytes };

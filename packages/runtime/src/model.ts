@@ -3,7 +3,8 @@
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
 import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
-import { lowbitLinearWeight } from './packed-linear.js';
+import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
+import { unpackMxfp4 } from './ggml-kquants.js';
 import { dequantize, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import type { ByteSource } from './byte-source.js';
@@ -411,7 +412,7 @@ async function loadVector(file: GgufFile, name: string, n: number): Promise<Floa
 }
 
 /**
- * A GGUF matrix as LinearWeight: Q8_0/Q4_0/Q4_1 stay packed; F16/BF16, the K-quants and MXFP4 are
+ * A GGUF matrix as LinearWeight: Q8_0/Q4_0/Q4_1 and MXFP4 stay packed; F16/BF16 and the K-quants are
  * dequantized to f32 at load (exact, so results equal ggml's dequantization; costs 32 bits per
  * weight resident instead of 2.6–6.6 until the K types have a packed GEMV).
  */
@@ -422,6 +423,10 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
   let w: LinearWeight;
   if (isLowbitType(t.type)) w = lowbitLinearWeight(t, bytes, where);
   else if (t.type === 'Q8_0' || t.type === 'Q4_0' || t.type === 'Q4_1') w = { format: t.type.toLowerCase() as 'q8_0', shape: [rows, cols], data: bytes };
+  else if (t.type === 'MXFP4') {
+    // ggml's MXFP4 is OCP MXFP4 with rows of whole 32-blocks: held packed as lowbit's LB_MXFP4 layers are
+    w = linearWeightFromPacked({ kind: 'mx-rows', format: 'mxfp4', shape: [rows, cols], ...unpackMxfp4(bytes, (rows * cols) / 32) });
+  }
   else w = { format: 'f32', shape: [rows, cols], data: toF32(t.type, bytes, rows * cols) };
   assertFiniteWeight(where, w);
   return w;

@@ -13,6 +13,7 @@ import { writeGguf } from '../src/gguf-writer.js';
 import { type MxRowsTensor, type StoredLayer, decodeLowbit, dequantizeMxRows, encodeLowbit } from '../src/lowbit-tensors.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { modelFile } from './helpers.js';
+import { packMxfp4 } from '../src/ggml-kquants.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-lbgguf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,6 +47,14 @@ function halfValue(h: number): number {
   const m = h & 1023;
   const v = e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15);
   return h & 0x8000 ? -v : v;
+}
+
+/** ggml MXFP4 blocks of an MXFP4 layer whose rows are whole 32-blocks (saved as type 39), else null. */
+function ggmlMxfp4(t: StoredLayer): Uint8Array | null {
+  if (t.kind !== 'mx-rows' || t.format !== 'mxfp4' || t.shape[1] % 32 !== 0) return null;
+  const out = new Uint8Array((t.codes.length / 32) * 17);
+  packMxfp4(t.codes, t.scales, out);
+  return out;
 }
 
 function decode(t: StoredLayer): Float32Array {
@@ -168,6 +177,13 @@ describe('lowbit-typed GGUF files', () => {
     expect(new Set(metaValue(f, 'lowbit.tensor_types') as string[])).toEqual(new Set(['LB_INT3', 'LB_INT2', 'LB_INT5', 'LB_MXFP4', 'LB_MXFP6_E2M3']));
     for (const [name, t] of packed) {
       const info = f.tensors.get(name)!;
+      const ggml = ggmlMxfp4(t);
+      if (ggml) {
+        // rows of whole 32-blocks: ggml's own MXFP4 (type 39), which llama.cpp runs (test/kquants.test.ts)
+        expect(info.type).toBe('MXFP4');
+        expect(await readTensorBytes(f, name)).toEqual(ggml);
+        continue;
+      }
       expect(info.type).toBe(encodeLowbit(t).type);
       expect(await readTensorBytes(f, name)).toEqual(encodeLowbit(t).bytes);
       if (t.kind === 'int') expect(JSON.parse(String(metaValue(f, lowbitParamsKey(name))))).toEqual(encodeLowbit(t).params);
@@ -201,9 +217,7 @@ describe('lowbit-typed GGUF files', () => {
     const again = join(dir, 'again.gguf');
     await saveModel(loaded, again);
     const g = await readGguf(again);
-    for (const name of packed.keys()) {
-      expect(await readTensorBytes(g, name)).toEqual(encodeLowbit(packed.get(name)!).bytes);
-    }
+    for (const [name, t] of packed) expect(await readTensorBytes(g, name)).toEqual(ggmlMxfp4(t) ?? encodeLowbit(t).bytes);
     await g.source.close();
     model.free();
     loaded.free();
