@@ -120,7 +120,7 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
     expect(i.metadata['lowbit.gguf_metadata']).toMatch(/^<\d+ characters of GGUF metadata JSON>$/);
   }, 300_000);
 
-  it('MXFP4 → .gguf (LB_MXFP4) and .safetensors (lowbit layout): both evaluate exactly as in memory', async () => {
+  it('MXFP4 → .gguf (ggml MXFP4 where rows are whole blocks, LB_MXFP4 on 172-wide rows) and .safetensors (lowbit layout): both evaluate exactly as in memory', async () => {
     const gguf = await roundTrip(['--format', 'mxfp4'], join(dir, 'mx.gguf'));
     // every layer on the packed MX GEMV (172-wide rows: blocks per row, a partial last one), f32 sums
     // in another order than the f32 matmul: 1e-4 (measured equal to 5 decimals)
