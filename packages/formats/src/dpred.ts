@@ -27,11 +27,12 @@ export function twosBits(v: number): number {
 }
 
 /**
- * Float weights → symmetric per-row INT-k codes (scale = max|w| / (2^(k−1) − 1), round half to
+ * Float weights → symmetric INT-k codes (scale = max|w| / (2^(k−1) − 1) per row, or one for the
+ * whole tensor with `scale: 'tensor'`, the fixed point per layer DPRed starts from; round half to
  * even). An input that is all integers below 2^14 in magnitude is kept as is (scale 1): lossless
  * except that −0 comes back as +0.
  */
-export function quantizeDpred(data: Float32Array, shape: [number, number], o: { bits?: number; group?: number } = {}): DpredTensor {
+export function quantizeDpred(data: Float32Array, shape: [number, number], o: { bits?: number; group?: number; scale?: 'row' | 'tensor' } = {}): DpredTensor {
   const fn = 'quantizeDpred';
   const [rows, cols] = shape;
   if (!(data instanceof Float32Array)) throw new LowbitError('E_DTYPE', `${fn}: data must be a Float32Array`);
@@ -42,6 +43,8 @@ export function quantizeDpred(data: Float32Array, shape: [number, number], o: { 
   if (!Number.isInteger(group) || group < 1 || group > 65535) throw new LowbitError('E_ARG', `${fn}: group must be 1..65535, got ${group}`);
   const bits = o.bits ?? 8;
   if (!Number.isInteger(bits) || bits < 2 || bits > 15) throw new LowbitError('E_ARG', `${fn}: bits must be 2..15, got ${bits}`);
+  const scaleMode = o.scale ?? 'row';
+  if (scaleMode !== 'row' && scaleMode !== 'tensor') throw new LowbitError('E_ARG', `${fn}: scale must be 'row' or 'tensor', got ${String(scaleMode)}`);
   let integral = true;
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
@@ -54,10 +57,12 @@ export function quantizeDpred(data: Float32Array, shape: [number, number], o: { 
     codes.set(data);
   } else {
     const qmax = 2 ** (bits - 1) - 1;
+    let all = 0;
+    for (let i = 0; i < data.length; i++) all = Math.max(all, Math.abs(data[i]));
     for (let r = 0; r < rows; r++) {
       let m = 0;
       for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(data[r * cols + c]));
-      const s = Math.fround(m / qmax);
+      const s = Math.fround((scaleMode === 'tensor' ? all : m) / qmax);
       scales[r] = s;
       for (let c = 0; c < cols; c++) {
         const x = s > 0 ? data[r * cols + c] / s : 0;

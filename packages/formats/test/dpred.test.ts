@@ -43,6 +43,12 @@ describe('DPRed per-group dynamic precision', () => {
     const d = dequantizeDpred(t);
     for (let i = 0; i < w.length; i++) expect(Math.abs(d[i] - w[i])).toBeLessThanOrEqual(t.scales[Math.floor(i / 50)] / 2 + 1e-7);
     expect(Array.from(dequantizeDpred(deserializeDpred(serializeDpred(t))))).toEqual(Array.from(d));
+    // one scale for the tensor: rows without the outlier get narrower groups, never wider ones
+    const u = quantizeDpred(w, [8, 50], { bits: 8, scale: 'tensor' });
+    expect(new Set(u.scales).size).toBe(1);
+    expect(dpredStreamBits(u).bits).toBeLessThanOrEqual(dpredStreamBits(t).bits);
+    const du = dequantizeDpred(u);
+    for (let i = 0; i < w.length; i++) expect(Math.abs(du[i] - w[i])).toBeLessThanOrEqual(u.scales[0] / 2 + 1e-7);
   });
 
   it('the reader rejects truncation, corruption and lying headers', () => {

@@ -44,6 +44,7 @@ export const encodeCommand = defineCommand({
     tensor: { type: 'string', placeholder: 'name', defaultText: 'every linear layer', description: 'one GGUF linear layer, e.g. blk.0.ffn_up.weight' },
     bits: { type: 'integer', min: 2, max: 15, defaultText: '4 (fcq), 8 (dpred)', description: 'FCQ codeword width k (F(k+2) levels, at most 8); DPRed INT-k codes of float weights' },
     group: { type: 'integer', min: 1, max: 65535, default: 16, description: 'DPRed values per precision group (16 or 256 in the paper)' },
+    scale: { type: 'string', choices: ['tensor', 'row'], default: 'tensor', description: 'DPRed INT-k scale of float input: one per tensor (fixed point per layer, as DPRed) or per row' },
     levels: { type: 'string', choices: ['kmeans', 'uniform'], default: 'kmeans', description: 'FCQ levels: optimal 1-D k-means or a uniform min-max grid' },
     'n-in': { type: 'integer', min: 1, max: 32, default: 12, description: 'FleXOR stored bits per slice' },
     'n-out': { type: 'integer', min: 1, max: 32, default: 16, description: 'FleXOR reconstructed bits per slice (bits/weight ≈ n-in / n-out)' },
@@ -101,7 +102,7 @@ export const encodeCommand = defineCommand({
       const n = t.data.length;
       const e = method === 'fcq'
         ? encodeFcq(t, bits, v.levels as 'kmeans' | 'uniform', kernels)
-        : method === 'dpred' ? encodeDpred(t, bits, v.group) : encodeFlexor(t, v['n-in'], v['n-out'], v.seed, kernels);
+        : method === 'dpred' ? encodeDpred(t, bits, v.group, v.scale as 'tensor' | 'row') : encodeFlexor(t, v['n-in'], v['n-out'], v.seed, kernels);
       elements += n;
       bytes += e.bytes.length;
       sqErr += sse(t.data, e.decoded);
@@ -166,6 +167,7 @@ export const encodeCommand = defineCommand({
       Object.assign(result, {
         bits,
         group: v.group,
+        scale: v.scale,
         integer_input: sums.integerTensors === tensors.length,
         // Adaptive per-group widths can beat an order-0 code on non-stationary data, so the order-0
         // entropy of the codes is reported for reference, not as a bound.
@@ -221,9 +223,9 @@ function encodeFcq(t: Tensor, bits: number, levels: 'kmeans' | 'uniform', kernel
   };
 }
 
-function encodeDpred(t: Tensor, bits: number, group: number): Encoded {
+function encodeDpred(t: Tensor, bits: number, group: number, scale: 'tensor' | 'row'): Encoded {
   const t0 = now();
-  const q = quantizeDpred(t.data, t.shape, { bits, group });
+  const q = quantizeDpred(t.data, t.shape, { bits, group, scale });
   const bytes = serializeDpred(q);
   const t1 = now();
   const decoded = dequantizeDpred(deserializeDpred(bytes));
