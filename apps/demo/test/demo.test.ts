@@ -163,20 +163,20 @@ describe('the demo app in Chromium', () => {
         gptqModel.free();
       }
 
-      // RTN int4 g32 + SmoothQuant α=0.5 + AdaDim + clipping search, on the same 2 calibration windows
+      // RTN int4 g32 + SmoothQuant α=0.5 + AdaDim, on the same 2 calibration windows (the clipping
+      // search runs 9 candidates per layer: left out to keep this test short)
       await page.selectOption('#q-method', 'rtn');
       await page.selectOption('#q-format', 'int4');
       await page.fill('#q-smooth', '0.5');
       await page.check('#q-adadim');
-      await page.check('#q-clip');
       await page.click('#q-run');
       await page.waitForFunction(() => /^Run #3:/.test(document.querySelector('#q-last h3')?.textContent ?? ''));
-      expect(await page.locator('#q-last h3').textContent()).toBe('Run #3: RTN int4 g32 + SmoothQuant α=0.5 + AdaDim + clip search');
+      expect(await page.locator('#q-last h3').textContent()).toBe('Run #3: RTN int4 g32 + SmoothQuant α=0.5 + AdaDim');
       const shownExtras = await page.locator('#q-last').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
       const extrasModel = await loadModel(modelFile, { kernels });
       try {
         const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
-        quantizeModel(extrasModel, { method: 'rtn', format: 'int', bits: 4, group: 32, symmetric: true, smooth: 0.5, adaDim: true, clipSearch: true, calibration, ctx: 256, maxWindows: CALIB_WINDOWS });
+        quantizeModel(extrasModel, { method: 'rtn', format: 'int', bits: 4, group: 32, symmetric: true, smooth: 0.5, adaDim: true, calibration, ctx: 256, maxWindows: CALIB_WINDOWS });
         expect(Number(shownExtras.pplAfter)).toBe(perplexity(extrasModel, validText, { ctx: 256, maxWindows: EVAL_WINDOWS }).perplexity);
       } finally {
         extrasModel.free();
