@@ -11,6 +11,8 @@
 import { LowbitError } from '@lowbit/kernels';
 import { lossAndGrad } from './backward.js';
 import { fromF32 } from './ggml-quants.js';
+import { saveModel } from './gguf-convert.js';
+import { type SafetensorsTensorToWrite, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 import type { DecoderModel } from './model.js';
 import { trainParams } from './train-forward.js';
 
@@ -60,6 +62,30 @@ export class AdamW {
       this.m.set(name, new Float32Array(p.length));
       this.v.set(name, new Float32Array(p.length));
     }
+  }
+
+  /** Steps taken so far. */
+  get stepsTaken(): number {
+    return this.t;
+  }
+
+  /** The moments and step count, for a checkpoint (copies). */
+  state(): { t: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> } {
+    const copy = (x: Map<string, Float32Array>) => new Map([...x].map(([k, a]) => [k, Float32Array.from(a)]));
+    return { t: this.t, m: copy(this.m), v: copy(this.v) };
+  }
+
+  /** Restores state() output: every tensor's moments at its size, 0 ≤ t ≤ steps. */
+  load(st: { t: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }): void {
+    if (!Number.isSafeInteger(st.t) || st.t < 0 || st.t > this.o.steps) throw new LowbitError('E_RANGE', `AdamW: checkpoint step ${st.t} is outside 0..${this.o.steps}`);
+    for (const [name, p] of this.params) {
+      for (const [what, src, dst] of [['m', st.m, this.m], ['v', st.v, this.v]] as const) {
+        const a = src.get(name);
+        if (!a || a.length !== p.length) throw new LowbitError('E_SHAPE', `AdamW: checkpoint moment ${what} of ${name} is ${a ? `${a.length} values, the tensor has ${p.length}` : 'missing'}`);
+        (dst.get(name) as Float32Array).set(a);
+      }
+    }
+    this.t = st.t;
   }
 
   /** The learning rate of step s (0-based) under the schedule above. */
@@ -123,46 +149,107 @@ export function applyTrainParams(model: DecoderModel, params: Map<string, Float3
 }
 
 export interface FinetuneOptions extends Omit<AdamWOptions, 'steps'> {
+  /** Optimizer steps (the schedule's length). */
   steps: number;
-  /** Tokens per window (predictions per step). Default 256, at most the model's context. */
+  /** Tokens per window (predictions per window). Default 256, at most the model's context. */
   ctx?: number;
-  /** Called after each step with its loss (before the update) and learning rate. */
+  /** Windows whose gradients are averaged into each step (gradient accumulation). Default 1. */
+  accumulate?: number;
+  /**
+   * Every `every` steps (and after the last), write the model as GGUF to `path` and the optimizer
+   * state (AdamW moments, step, text position) to `path`.adamw.safetensors, each atomically.
+   */
+  checkpoint?: { path: string; every: number };
+  /** An optimizer-state file a checkpoint wrote: continue from its step (pass the checkpoint's model). */
+  resume?: string;
+  /** Called after each step with its loss (mean over its windows, before the update) and learning rate. */
   onStep?: (s: { step: number; loss: number; lr: number; gradNorm: number }) => void;
 }
 
 export interface FinetuneResult {
+  /** Loss of each step taken in this call. */
   losses: number[];
   tokens: number;
   seconds: number;
 }
 
+async function writeOptimizerState(path: string, opt: AdamW, at: number): Promise<void> {
+  const st = opt.state();
+  const tensors: SafetensorsTensorToWrite[] = [];
+  for (const [name, m] of st.m) {
+    tensors.push({ name: `m.${name}`, dtype: 'F32', shape: [m.length], data: m });
+    tensors.push({ name: `v.${name}`, dtype: 'F32', shape: [m.length], data: st.v.get(name) as Float32Array });
+  }
+  await writeSafetensors(path, tensors, { 'lowbit.adamw.step': String(st.t), 'lowbit.adamw.text_position': String(at) });
+}
+
+async function readOptimizerState(path: string, opt: AdamW): Promise<number> {
+  const f = await readSafetensors(path);
+  const meta = (key: string) => {
+    const v = Number(f.metadata?.[key]);
+    if (!Number.isSafeInteger(v) || v < 0) throw new LowbitError('E_BAD_FILE', `${path}: metadata ${key} is ${f.metadata?.[key]}, not a non-negative integer`);
+    return v;
+  };
+  const m = new Map<string, Float32Array>();
+  const v = new Map<string, Float32Array>();
+  for (const name of opt.params.keys()) {
+    m.set(name, await readSafetensorsF32(f, `m.${name}`));
+    v.set(name, await readSafetensorsF32(f, `v.${name}`));
+  }
+  opt.load({ t: meta('lowbit.adamw.step'), m, v });
+  return meta('lowbit.adamw.text_position');
+}
+
 /**
  * Fine-tunes every weight of `model` with AdamW on consecutive windows of `text` (cycling when the
- * text runs out), one window per step, then writes the weights back into the model. A NaN/Inf loss
- * stops with E_NAN before it reaches the weights, leaving the model as it was.
+ * text runs out), `accumulate` windows per step, then writes the weights back into the model. A
+ * NaN/Inf loss stops with E_NAN before it reaches the weights: the model keeps its weights from
+ * before this call (and the last checkpoint, if any, stays whole).
  */
-export function finetune(model: DecoderModel, text: string, options: FinetuneOptions): FinetuneResult {
+export async function finetune(model: DecoderModel, text: string, options: FinetuneOptions): Promise<FinetuneResult> {
   const ctx = options.ctx ?? Math.min(256, model.config.contextLength);
   if (!Number.isSafeInteger(ctx) || ctx < 1 || ctx > model.config.contextLength) throw new LowbitError('E_RANGE', `finetune: ctx ${ctx} is outside 1..${model.config.contextLength}`);
+  const acc = options.accumulate ?? 1;
+  if (!Number.isSafeInteger(acc) || acc < 1 || acc > 65536) throw new LowbitError('E_RANGE', `finetune: accumulate ${acc} is outside 1..65536`);
+  const cp = options.checkpoint;
+  if (cp && (!Number.isSafeInteger(cp.every) || cp.every < 1)) throw new LowbitError('E_RANGE', `finetune: checkpoint every ${cp.every} steps is not a positive integer`);
   const ids = model.tokenizer.encode(text, { bos: true });
   if (ids.length < 2) throw new LowbitError('E_ARG', `finetune: the training text gives ${ids.length} token(s); at least 2 are needed`);
   const params = trainParams(model);
   const opt = new AdamW(params, options);
+  let at = options.resume ? await readOptimizerState(options.resume, opt) : 0;
+  if (at >= ids.length) throw new LowbitError('E_RANGE', `finetune: the checkpoint's text position ${at} is past this text's ${ids.length} tokens (resume with the same text)`);
   const t0 = performance.now();
   const losses: number[] = [];
-  let at = 0;
   let tokens = 0;
-  for (let s = 0; s < options.steps; s++) {
-    if (at + 1 >= ids.length) at = 0;
-    const win = ids.slice(at, at + ctx + 1);
-    at += ctx;
-    const { loss, grads } = lossAndGrad(model, win, params);
-    if (!Number.isFinite(loss)) throw new LowbitError('E_NAN', `finetune: step ${s} gave loss ${loss}; stopped, the model keeps its weights from before fine-tuning`);
+  for (let s = opt.stepsTaken; s < options.steps; s++) {
+    let grads: Map<string, Float32Array> | undefined;
+    let loss = 0;
+    for (let w = 0; w < acc; w++) {
+      if (at + 1 >= ids.length) at = 0;
+      const win = ids.slice(at, at + ctx + 1);
+      at += ctx;
+      const r = lossAndGrad(model, win, params);
+      if (!Number.isFinite(r.loss)) throw new LowbitError('E_NAN', `finetune: step ${s} gave loss ${r.loss}; stopped, the model keeps its weights from before fine-tuning`);
+      loss += r.loss / acc;
+      tokens += win.length - 1;
+      if (!grads) grads = r.grads;
+      else for (const [name, g] of r.grads) {
+        const a = grads.get(name) as Float32Array;
+        for (let i = 0; i < g.length; i++) a[i] += g[i];
+      }
+    }
+    const gs = grads as Map<string, Float32Array>;
+    if (acc > 1) for (const g of gs.values()) for (let i = 0; i < g.length; i++) g[i] /= acc;
     const lr = opt.lrAt(s);
-    const gradNorm = opt.step(grads);
+    const gradNorm = opt.step(gs);
     losses.push(loss);
-    tokens += win.length - 1;
     options.onStep?.({ step: s, loss, lr, gradNorm });
+    if (cp && ((s + 1) % cp.every === 0 || s + 1 === options.steps)) {
+      applyTrainParams(model, params);
+      await saveModel(model, cp.path);
+      await writeOptimizerState(`${cp.path}.adamw.safetensors`, opt, at);
+    }
   }
   applyTrainParams(model, params);
   return { losses, tokens, seconds: (performance.now() - t0) / 1000 };
