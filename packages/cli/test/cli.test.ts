@@ -73,7 +73,7 @@ describe('lowbit CLI', () => {
     const types = JSON.parse((await run(['inspect', out, '--json'])).out).tensors.map((t: { type: string }) => t.type);
     expect(types).toContain('Q8_0');
     expect(JSON.parse((await run(['eval', out, '--ctx', '64', '--json'])).out).perplexity).toBeGreaterThan(1);
-    expect((await run(['convert', '--to', 'q5_k', '--out', out])).code).toBe(2);
+    expect((await run(['convert', '--to', 'q9_0', '--out', out])).code).toBe(2); // no such type
   });
 
   it('bad input: LowbitError message and exit code 1; bad usage: exit code 2', async () => {
