@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch reference for lowbit's training backward (packages/runtime/test/backward-torch.test.ts).
 
-Usage: torch_llama_grad.py DIR
+Usage: torch_llama_grad.py DIR            (float64 loss and gradients as JSON)
+       torch_llama_grad.py DIR --bench N  (float32, one thread: N AdamW steps on the window, prints tokens/s)
 DIR holds config.json ({dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim, vocabSize, normEps,
 ropeTheta, ropeDim}), tokens.json (the window: tokens[:-1] predict tokens[1:]), probe.json
 ({name: [flat indices]}) and one <GGUF tensor name>.npy per weight (linears [rows, cols], token_embd
@@ -17,17 +18,18 @@ import json
 import math
 import os
 import sys
+import time
 
 import numpy as np
 import torch
 
 
-def main(d):
+def main(d, bench=0):
     cfg = json.load(open(os.path.join(d, 'config.json')))
     tokens = json.load(open(os.path.join(d, 'tokens.json')))
-    probe = json.load(open(os.path.join(d, 'probe.json')))
     names = [f[:-4] for f in os.listdir(d) if f.endswith('.npy')]
-    W = {n: torch.tensor(np.load(os.path.join(d, n + '.npy')).astype(np.float64), requires_grad=True) for n in names}
+    dt = torch.float32 if bench else torch.float64
+    W = {n: torch.tensor(np.load(os.path.join(d, n + '.npy')), dtype=dt, requires_grad=True) for n in names}
 
     dim, hd = cfg['dim'], cfg['headDim']
     nh, nkv, rd = cfg['nHeads'], cfg['nKvHeads'], cfg['ropeDim']
@@ -39,8 +41,8 @@ def main(d):
     def rms(x, w):
         return w * (x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps))
 
-    pos = torch.arange(n, dtype=torch.float64)[:, None]
-    freq = cfg['ropeTheta'] ** (-torch.arange(0, rd, 2, dtype=torch.float64) / rd)
+    pos = torch.arange(n, dtype=dt)[:, None]
+    freq = cfg['ropeTheta'] ** (-torch.arange(0, rd, 2, dtype=dt) / rd)
     ang = pos * freq[None, :]  # (n, rd/2)
     cos, sin = torch.cos(ang)[:, None, :], torch.sin(ang)[:, None, :]
 
@@ -51,6 +53,34 @@ def main(d):
         rot = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
         return torch.cat([rot, rest], dim=-1)
 
+    def forward():
+        return loss_of(W, inp, tgt, n, dim, hd, nh, nkv, cfg, rms, rope)
+
+    if bench:
+        torch.set_num_threads(1)
+        opt = torch.optim.AdamW(list(W.values()), lr=1e-4)
+        for i in range(bench + 2):
+            if i == 2:
+                t0 = time.perf_counter()  # two warm-up steps
+            opt.zero_grad()
+            forward().backward()
+            opt.step()
+        s = time.perf_counter() - t0
+        print(json.dumps({'torch': torch.__version__, 'threads': 1, 'tokens_per_step': n, 'steps': bench, 'seconds': s, 'tokens_per_s': n * bench / s}))
+        return
+    loss = forward()
+    loss.backward()
+    probe = json.load(open(os.path.join(d, 'probe.json')))
+    res = {
+        'torch': torch.__version__,
+        'loss': loss.item(),
+        'norms': {n_: W[n_].grad.norm().item() for n_ in names},
+        'entries': {n_: [W[n_].grad.flatten()[i].item() for i in idx] for n_, idx in probe.items()},
+    }
+    print(json.dumps(res))
+
+
+def loss_of(W, inp, tgt, n, dim, hd, nh, nkv, cfg, rms, rope):
     x = W['token_embd.weight'][inp]
     mask = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
     for l in range(cfg['nLayers']):
@@ -72,16 +102,8 @@ def main(d):
     xf = rms(x, W['output_norm.weight'])
     out = W['output.weight'] if 'output.weight' in W else W['token_embd.weight']
     logits = xf @ out.T
-    loss = torch.nn.functional.cross_entropy(logits, tgt)
-    loss.backward()
-    res = {
-        'torch': torch.__version__,
-        'loss': loss.item(),
-        'norms': {n_: W[n_].grad.norm().item() for n_ in names},
-        'entries': {n_: [W[n_].grad.flatten()[i].item() for i in idx] for n_, idx in probe.items()},
-    }
-    print(json.dumps(res))
+    return torch.nn.functional.cross_entropy(logits, tgt)
 
 
 if __name__ == '__main__':
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == '--bench' else 0)
