@@ -5,7 +5,7 @@ import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggm
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
 import { unpackMxfp4 } from './ggml-kquants.js';
-import { dequantize, toF32 } from './ggml-quants.js';
+import { dequantize, fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
@@ -72,6 +72,25 @@ const FIELD: Record<(typeof LAYER_LINEARS)[number], 'wq' | 'wk' | 'wv' | 'wo' | 
 
 export interface LoadOptions {
   kernels?: Kernels;
+  /**
+   * What K-quant matrices (Q2_K … Q6_K) become at load until they have a packed GEMV: 'f32' (exact,
+   * 32 bits per weight), 'q8_0' (re-quantized with ggml's Q8_0 rule: 8.5 bits per weight, adds a
+   * relative error of ~0.4% per weight, runs on the int8 block kernel) or 'auto' (default): f32 while
+   * the K-quant matrices as f32 fit in 1 GiB, else q8_0 (a 1B-class Q4_K_M file would need ~4.5 GB as f32).
+   */
+  kquants?: 'f32' | 'q8_0' | 'auto';
+}
+
+/** The f32 size above which 'auto' holds K-quant matrices as Q8_0. */
+export const KQUANT_F32_LIMIT = 2 ** 30;
+
+const kquantTarget = new WeakMap<GgufFile, 'f32' | 'q8_0'>();
+
+function kquantChoice(file: GgufFile, option: LoadOptions['kquants'] = 'auto'): 'f32' | 'q8_0' {
+  if (option !== 'auto') return option;
+  let n = 0;
+  for (const t of file.tensors.values()) if (isKQuantType(t.type) && t.shape.length === 2) n += t.shape[0] * t.shape[1];
+  return n * 4 > KQUANT_F32_LIMIT ? 'q8_0' : 'f32';
 }
 
 export class DecoderModel {
@@ -412,9 +431,9 @@ async function loadVector(file: GgufFile, name: string, n: number): Promise<Floa
 }
 
 /**
- * A GGUF matrix as LinearWeight: Q8_0/Q4_0/Q4_1 and MXFP4 stay packed; F16/BF16 and the K-quants are
- * dequantized to f32 at load (exact, so results equal ggml's dequantization; costs 32 bits per
- * weight resident instead of 2.6–6.6 until the K types have a packed GEMV).
+ * A GGUF matrix as LinearWeight: Q8_0/Q4_0/Q4_1 and MXFP4 stay packed; F16/BF16 become f32; the
+ * K-quants are dequantized (bit-identical to ggml) to f32, or re-quantized to Q8_0 (LoadOptions.kquants)
+ * until they have a packed GEMV of their own.
  */
 export async function loadLinearWeight(file: GgufFile, name: string, rows: number, cols: number): Promise<LinearWeight> {
   const t = tensorInfo(file, name, [cols, rows]);
@@ -427,7 +446,14 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
     // ggml's MXFP4 is OCP MXFP4 with rows of whole 32-blocks: held packed as lowbit's LB_MXFP4 layers are
     w = linearWeightFromPacked({ kind: 'mx-rows', format: 'mxfp4', shape: [rows, cols], ...unpackMxfp4(bytes, (rows * cols) / 32) });
   }
-  else w = { format: 'f32', shape: [rows, cols], data: toF32(t.type, bytes, rows * cols) };
+  else {
+    const data = toF32(t.type, bytes, rows * cols);
+    w = { format: 'f32', shape: [rows, cols], data };
+    if (isKQuantType(t.type) && kquantTarget.get(file) === 'q8_0') {
+      assertFiniteWeight(where, w); // before re-quantizing, so a NaN is reported, not hidden in a block scale
+      w = { format: 'q8_0', shape: [rows, cols], data: fromF32('Q8_0', data, cols, where) };
+    }
+  }
   assertFiniteWeight(where, w);
   return w;
 }
@@ -546,6 +572,7 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
   try {
     const c = llamaConfig(file);
     const k = options.kernels ?? (await loadKernels());
+    kquantTarget.set(file, kquantChoice(file, options.kquants));
     const tokenizer = tokenizerFromGguf(file);
     if (tokenizer.vocabSize !== c.vocabSize) {
       throw new LowbitError('E_SHAPE', `${file.source.name}: tokenizer has ${tokenizer.vocabSize} tokens, the model ${c.vocabSize}`);
