@@ -12,10 +12,10 @@ const M = 1 << RANS_PRECISION;
 /** Lower bound of the normalised state interval [L, 256·L): a 32-bit state stays below 2^31. */
 const L = 1 << 23;
 
-/** Symbol frequencies normalised to sum to 2^RANS_PRECISION, every present symbol at least 1. */
+/** Symbol frequencies normalised to sum to 2^RANS_PRECISION, every present symbol at least 1, none at 2^RANS_PRECISION. */
 export function normalizeFrequencies(counts: ArrayLike<number>): Uint16Array {
   const k = counts.length;
-  if (k < 1 || k > 256) throw new LowbitError('E_ARG', `normalizeFrequencies: alphabet of 1 to 256 symbols, got ${k}`);
+  if (k < 2 || k > 256) throw new LowbitError('E_ARG', `normalizeFrequencies: alphabet of 2 to 256 symbols, got ${k}`);
   let total = 0;
   for (let s = 0; s < k; s++) {
     if (!Number.isInteger(counts[s]) || counts[s] < 0) throw new LowbitError('E_ARG', `normalizeFrequencies: count ${s} is ${counts[s]}`);
@@ -37,6 +37,14 @@ export function normalizeFrequencies(counts: ArrayLike<number>): Uint16Array {
     f[order[i % order.length]]++;
     sum++;
     i++;
+  }
+  // No symbol may have probability 1: a stream of one repeated symbol would then cost nothing, and
+  // its 4-byte state could claim any count; 1/4096 to a neighbour costs 0.00035 bits per symbol.
+  if (order.length === 1) {
+    const s = order[0];
+    f[s] = M - 1;
+    f[s === 0 ? 1 : s - 1] = 1;
+    return f;
   }
   i = 0;
   let stuck = 0;
@@ -114,6 +122,7 @@ export function ransDecode(stream: Uint8Array, freqs: Uint16Array, n: number): U
   // the count from above before n bytes are allocated (10% slack for rANS rounding, 64 bits of state).
   let fmax = 0;
   for (const f of freqs) fmax = Math.max(fmax, f);
+  if (fmax === M && n > 0) throw new LowbitError('E_FORMAT', `${fn}: a symbol of frequency ${M} (probability 1) bounds no count`);
   const minBits = RANS_PRECISION - Math.log2(Math.max(1, fmax));
   if (minBits > 0 && n * minBits > 1.1 * 8 * stream.length + 64) throw new LowbitError('E_BAD_FILE', `${fn}: ${n} symbols cannot fit in ${stream.length} bytes`);
   const slot = new Uint8Array(M);

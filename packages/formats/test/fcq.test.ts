@@ -36,9 +36,14 @@ describe('static rANS coder', () => {
 
   it('round-trips degenerate streams: empty, one symbol, constant, one outlier, alternating', () => {
     roundTrip(new Uint8Array(0), 3);
+    expect(errorCode(() => normalizeFrequencies([7]))).toBe('E_ARG');
     roundTrip(Uint8Array.of(2), 3);
-    const constant = new Uint8Array(10000).fill(4);
-    expect(roundTrip(constant, 8).length).toBe(4); // a certain symbol costs nothing: only the state
+    const constant = new Uint8Array(100000).fill(4);
+    // never probability 1 (1 - 1/4096): 100000 · log2(4096/4095) = 35 bits on top of the 4-byte state
+    expect(roundTrip(constant, 8).length).toBeLessThanOrEqual(4 + 6);
+    const certain = new Uint16Array(8);
+    certain[4] = 4096;
+    expect(errorCode(() => ransDecode(Uint8Array.of(0, 0x80, 0, 0), certain, 5))).toBe('E_FORMAT');
     const outlier = new Uint8Array(10000);
     outlier[1234] = 254;
     roundTrip(outlier, 256);

@@ -24,6 +24,7 @@ export function decodeFcqStream(k: Kernels, stream: Uint8Array, freqs: Uint16Arr
   if (stream.length > 4 + 2 * n) throw new LowbitError('E_BAD_FILE', `${fn}: ${stream.length} bytes is more than ${n} symbols can use`);
   let fmax = 0;
   for (const f of freqs) fmax = Math.max(fmax, f);
+  if (fmax === 4096 && n > 0) throw new LowbitError('E_FORMAT', `${fn}: a symbol of frequency 4096 (probability 1) bounds no count`);
   const minBits = 12 - Math.log2(fmax);
   if (minBits > 0 && n * minBits > 1.1 * 8 * stream.length + 64) throw new LowbitError('E_BAD_FILE', `${fn}: ${n} symbols cannot fit in ${stream.length} bytes`);
   const ex = k.exports as unknown as FcqExports;
