@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
 import { describe, expect, it } from 'vitest';
-import { LowbitError, loadModel } from '../src/index.js';
+import { LowbitError, fromF32, loadModel } from '../src/index.js';
 import { lossAndGrad } from '../src/backward.js';
 import { AdamW, finetune } from '../src/train.js';
 import { trainForward, trainParams, wasmMath } from '../src/train-forward.js';
@@ -84,6 +84,25 @@ describe('finetune on the embedded model', () => {
     await expect(finetune(model, text, { lr: 1e-3, steps: 2, ctx: 32 })).rejects.toThrow(expect.objectContaining({ code: 'E_NAN' }));
     const q2 = model.linear('blk.0.attn_q.weight').source;
     expect(q2.format === 'f32' && q.format === 'f32' && q2.data.every((v, i) => v === q.data[i])).toBe(true);
+    model.free();
+  });
+
+  it('refuses a model with a quantized layer (E_UNSUPPORTED, saying to use f32 weights)', async () => {
+    const model = await loadModel(modelFile);
+    const l = model.linear('blk.1.ffn_up.weight');
+    const src = l.source;
+    if (src.format !== 'f32') throw new Error('the embedded model is f32');
+    model.setLinear(l.name, { format: 'q8_0', shape: [l.rows, l.cols], data: fromF32('Q8_0', src.data, l.cols) });
+    const err = (() => {
+      try {
+        trainParams(model);
+      } catch (e) {
+        return e as LowbitError;
+      }
+    })();
+    expect(err?.code).toBe('E_UNSUPPORTED');
+    expect(err?.message).toMatch(/blk\.1\.ffn_up\.weight holds q8_0 weights; training needs f32/);
+    await expect(finetune(model, text, { lr: 1e-3, steps: 1 })).rejects.toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
     model.free();
   });
 
