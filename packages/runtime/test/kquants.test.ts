@@ -14,6 +14,8 @@ import { quantizeMx } from '@lowbit/formats';
 import { type MxRowsTensor, dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { Session } from '../src/forward.js';
 import { readGguf } from '../src/gguf-reader.js';
+import { encodeGgufHeader } from '../src/gguf-writer.js';
+import { bytesSource } from '../src/byte-source.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { perplexity } from '../src/perplexity.js';
 import { validLines } from './helpers.js';
@@ -58,6 +60,20 @@ describe("K-quants and MXFP4 equal llama.cpp's reference code", () => {
     dequantize('MXFP4', out, 0, 32, y);
     // E2M1 codes 0..7 = 0, .5, 1, 1.5, 2, 3, 4, 6 and their negatives; scale 2^(127−127) = 1
     expect(Array.from(y.subarray(0, 16))).toEqual([0, 0.5, 1, 1.5, 2, 3, 4, 6, 0, -0.5, -1, -1.5, -2, -3, -4, -6]);
+  });
+
+  it('a GGUF whose Q4_K tensor has rows of 64 is refused by the reader, naming the tensor', async () => {
+    const { header } = encodeGgufHeader(new Map(), [{ name: 'blk.0.ffn_up.weight', shape: [64, 4], type: 'F32' }]);
+    const b = new Uint8Array(header.byteLength + 64 * 4 * 4);
+    b.set(header);
+    const view = new DataView(b.buffer);
+    // the tensor's index entry: name, n_dims u32, dims u64 × 2, type u32 (F32 = 0 → Q4_K = 12), offset u64
+    const name = new TextEncoder().encode('blk.0.ffn_up.weight');
+    let at = -1;
+    for (let p = 0; p + name.length <= b.length && at < 0; p++) if (name.every((c, i) => b[p + i] === c)) at = p + name.length + 4 + 16;
+    expect(view.getUint32(at, true)).toBe(0);
+    view.setUint32(at, 12, true);
+    await expect(readGguf(bytesSource(b, 'k.gguf'))).rejects.toMatchObject({ code: 'E_SHAPE', message: expect.stringMatching(/blk\.0\.ffn_up\.weight: row length 64 is not a multiple of the Q4_K block size 256/) });
   });
 
   it('sizes and errors: rows that are not whole super-blocks, unknown ids, Q8_K as a weight', () => {
