@@ -306,6 +306,8 @@ function updateControls() {
 const STAGE_TEXT: Record<Stage, string> = { load: 'reloading the original weights', 'eval original': 'perplexity of the original', quantize: 'quantizing layers', 'eval quantized': 'perplexity of the quantized model', save: 'writing GGUF' };
 
 let cancelled = false;
+/** Counts runs, so a cancelled run's late progress messages change nothing. */
+let runId = 0;
 
 async function runQuantize() {
   if (busy || !summary?.runnable || !source) return;
@@ -319,6 +321,7 @@ async function runQuantize() {
   busy = true;
   cancelled = false;
   haveQuantized = false;
+  const id = ++runId;
   updateControls();
   ($('#q-cancel') as HTMLButtonElement).disabled = false;
   const bar = $('#q-progress') as HTMLProgressElement;
@@ -330,6 +333,7 @@ async function runQuantize() {
       await quantizerReady;
     }
     const report = await quantizer.api.quantize(s, proxy((st: Stage, done: number, total: number) => {
+      if (id !== runId) return;
       bar.max = Math.max(1, total);
       bar.value = done;
       stage.textContent = `${STAGE_TEXT[st]}${total > 1 ? `: ${done} / ${total}` : ''}`;
@@ -356,6 +360,7 @@ async function runQuantize() {
 function cancelQuantize() {
   if (!busy) return;
   cancelled = true;
+  runId++;
   quantizer.terminate();
   quantizer = startWorker('quantized');
   quantizerReady = Promise.resolve(false);
