@@ -6,7 +6,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/model.js';
 import { saveModel } from '../src/gguf-convert.js';
-import { createRuntimeApi, exposeRuntime, nodeEndpoint, runtimeModel, wrapRuntime } from '../src/worker-api.js';
+import { type createRuntimeApi, exposeRuntime, nodeEndpoint, runtimeModel, wrapRuntime } from '../src/worker-api.js';
 import { modelFile } from './helpers.js';
 
 describe('saveModel into a ByteSink', () => {
