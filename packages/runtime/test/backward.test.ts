@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { validTextUrl } from '@lowbit/data';
+import { createKernelPool } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import { lossAndGrad, lossAndGradF64 } from '../src/backward.js';
 import { attentionBackward, crossEntropyBackward, linearBackward, rmsnormBackward, swigluBackward } from '../src/backward.js';
@@ -239,5 +240,24 @@ describe('on the embedded model (stories260K)', () => {
     console.log(`stories260K, 64 predictions: loss f32 ${loss.toFixed(6)}, Session ${nll.toFixed(6)}, f64 ${ref.loss.toFixed(6)}; worst per-tensor ‖g32 − g64‖/‖g64‖ ${worst.toExponential(2)} over ${ref.grads.size} tensors`);
     session.free();
     model.free();
+  });
+
+  it('a 2-thread kernel pool gives the same loss and gradients as one thread (matmuls split by rows)', async () => {
+    const text = readFileSync(fileURLToPath(validTextUrl), 'utf8').slice(0, 2000);
+    const one = await loadModel(modelFile);
+    const pool = await createKernelPool({ threads: 2 });
+    const two = await loadModel(modelFile, { kernels: pool });
+    try {
+      const tokens = one.tokenizer.encode(text, { bos: true }).slice(0, 97);
+      const a = lossAndGrad(one, tokens);
+      const b = lossAndGrad(two, tokens);
+      expect(b.loss).toBe(a.loss);
+      // each output row is one thread's dot product in the same order: bit-equal
+      for (const [name, g] of a.grads) expect((b.grads.get(name) as Float32Array).every((v, i) => v === g[i]), name).toBe(true);
+    } finally {
+      one.free();
+      two.free();
+      await pool.close();
+    }
   });
 });
