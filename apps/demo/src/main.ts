@@ -113,7 +113,8 @@ function modelPanel(): HTMLElement {
     if (f) void openSource({ kind: 'file', file: f });
     input.value = '';
   });
-  const drop = h('label', { for: 'model-file', class: 'drop', id: 'drop' }, h('strong', {}, 'Drop a .gguf or .safetensors file here'), ' or click to pick one. It is read in this tab only: nothing is uploaded.');
+  // the input inside its label: keyboard focus on it outlines the whole drop zone (:focus-within)
+  const drop = h('label', { class: 'drop', id: 'drop' }, h('strong', {}, 'Drop a .gguf or .safetensors file here'), ' or click to pick one (Enter or Space when focused). It is read in this tab only: nothing is uploaded.', input);
   drop.addEventListener('dragover', (e) => {
     e.preventDefault();
     drop.classList.add('over');
@@ -127,7 +128,7 @@ function modelPanel(): HTMLElement {
   });
   return h('section', { id: 'panel-model', role: 'tabpanel', 'aria-labelledby': 'tab-model' },
     h('p', { class: 'explain' }, 'Pick the model to work on. The embedded one is stories260K, a 260 K-parameter Llama trained on TinyStories (1.1 MB of f32 weights): small enough that everything below takes seconds. Your own GGUF (Llama, Qwen2, GPT-2 architectures) works the same way, only slower.'),
-    h('div', { class: 'row' }, h('button', { id: 'open-embedded', type: 'button', onclick: () => void openSource({ kind: 'embedded' }) }, 'Load the embedded stories260K'), drop, input),
+    h('div', { class: 'row' }, h('button', { id: 'open-embedded', type: 'button', onclick: () => void openSource({ kind: 'embedded' }) }, 'Load the embedded stories260K'), drop),
     h('div', { id: 'model-status', class: 'status', 'aria-live': 'polite' }),
     h('div', { id: 'model-error', class: 'error', role: 'alert', hidden: true }),
     h('div', { id: 'model-summary' }),
@@ -135,7 +136,10 @@ function modelPanel(): HTMLElement {
 }
 
 async function openSource(s: Source) {
-  if (busy) return;
+  if (busy) {
+    $('#model-status').textContent = 'A quantization or generation is running: wait for it (or cancel it) before opening another model.';
+    return;
+  }
   showError('', '#model-error');
   $('#model-status').textContent = `Opening ${s.kind === 'embedded' ? 'stories260K.gguf' : s.file.name}...`;
   try {
