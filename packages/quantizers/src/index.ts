@@ -18,3 +18,4 @@ export { runStudy, studyMarkdown, studySvg, DEFAULT_STUDY, type StudyConfig, typ
 export { MxGrid, mxTensor } from './mx-grid.js';
 export { measureClado, budgetRange, allocate, applyAllocation, allocationRange, cladoProblem, type CladoOptions, type CladoMeasurement, type CladoCandidate, type AllocationMethod, type AllocationOptions, type Allocation } from './clado.js';
 export { runCladoStudy, blockMasked, type CladoStudyRow } from './clado-study.js';
+export { upscaleAnyPrecision, anyPrecisionModel, applyAnyPrecision, layerSensitivities, type UpscaleOptions, type AnyPrecisionModelOptions } from './any-precision.js';

@@ -12,6 +12,11 @@ export interface SessionOptions {
   /** KV-cache length; at most the model's context length. Default: the model's context length. */
   ctx?: number;
   onLinearInput?: LinearInputHook;
+  /**
+   * Bit-width of the model's any-precision layers for this session (default: each layer's widest);
+   * one resident model serves every width it holds. A width some layer does not hold is E_ARG.
+   */
+  bits?: number;
 }
 
 /** LayerNorm (GPT-2): (x − mean)/sqrt(var + eps)·w + b. */
@@ -58,6 +63,7 @@ export class Session {
   private readonly ropeCos: Float32Array; // (ctx, ropeDim/2)
   private readonly ropeSin: Float32Array; // (ctx, ropeDim/2)
   private readonly hook?: LinearInputHook;
+  readonly bits?: number;
 
   constructor(
     readonly model: DecoderModel,
@@ -70,6 +76,14 @@ export class Session {
     }
     this.ctx = ctx;
     this.hook = options.onLinearInput;
+    if (options.bits !== undefined) {
+      const ranges = model.linears().map((l) => [l.name, l.bitRange] as const).filter((r) => r[1] !== null);
+      if (ranges.length === 0) throw new LowbitError('E_ARG', `${model.name}: bits ${options.bits} asked for, but the model has no any-precision layers (it has one width)`);
+      for (const [name, [lo, hi]] of ranges as [string, [number, number]][]) {
+        if (!Number.isInteger(options.bits) || options.bits < lo || options.bits > hi) throw new LowbitError('E_ARG', `${model.name}: ${name} holds ${lo} to ${hi} bits, asked for ${options.bits}`);
+      }
+      this.bits = options.bits;
+    }
     const kvDim = c.nKvHeads * c.headDim;
     const cacheBytes = c.nLayers * ctx * kvDim * 4;
     this.keyCache = model.kernels.upload(new Uint8Array(cacheBytes));
@@ -102,13 +116,13 @@ export class Session {
 
   private linear(l: Linear, x: Float32Array, n: number, out?: Float32Array): Float32Array {
     this.hook?.(l.name, x, n, l.cols);
-    return l.apply(x, n, out);
+    return l.apply(x, n, out, this.bits);
   }
 
   /** Layers sharing the input x: ggml ones quantize it once (Linear.applyShared). */
   private linears(ls: Linear[], x: Float32Array, n: number, outs: Float32Array[]): Float32Array[] {
     for (const l of ls) this.hook?.(l.name, x, n, l.cols);
-    return Linear.applyShared(ls, x, n, outs);
+    return Linear.applyShared(ls, x, n, outs, this.bits);
   }
 
   // Per-forward activations, reused across layers and calls of the same token count (a decode step

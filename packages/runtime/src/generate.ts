@@ -15,6 +15,8 @@ export interface GenerateOptions {
   stopAtEos?: boolean;
   /** Called with each new token and the text it adds (UTF-8 split across tokens is held back). */
   onToken?: (id: number, text: string) => void;
+  /** Width of the model's any-precision layers (Session's `bits`). */
+  bits?: number;
 }
 
 export interface GenerateResult {
@@ -83,7 +85,7 @@ export function generate(model: DecoderModel, prompt: string, options: GenerateO
     throw new LowbitError('E_RANGE', `generate: the prompt is ${ids.length} tokens, the model's context ${model.config.contextLength} leaves no room to generate`);
   }
   const ctx = Math.min(model.config.contextLength, ids.length + steps);
-  const session = new Session(model, { ctx });
+  const session = new Session(model, { ctx, bits: options.bits });
   const rand = rng(options.seed ?? Date.now());
   const decoder = new TextDecoder();
   const out: number[] = [];

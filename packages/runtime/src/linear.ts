@@ -1,7 +1,8 @@
 // One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
-import { type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
+import { type AnyPrecisionTensor, type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, type Kernels, LowbitError, type WasmTensor, isLowbitError } from '@lowbit/kernels';
+import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits } from './any-precision-linear.js';
 
 /**
  * A linear layer's weights, W of shape [rows (outputs), cols (inputs)], row-major.
@@ -11,17 +12,21 @@ import { GGML_BLOCK_BYTES, type Kernels, LowbitError, type WasmTensor, isLowbitE
  *   zero = 8 when `zeros` is null), `group` along cols.
  * - `packed`: any tensor @lowbit/formats can multiply without decoding (INT-k of any width, NF4,
  *   per-channel codebooks, MX), through its table-driven GEMV kernel, one token at a time.
+ * - `any-precision`: nested bit-planes (@lowbit/formats AnyPrecisionTensor); one resident copy serves
+ *   every stored width, the width chosen per call (`apply`'s `bits`), reading only the top planes.
  */
 export type LinearWeight =
   | { format: 'f32'; shape: [number, number]; data: Float32Array }
   | { format: 'q8_0' | 'q4_0' | 'q4_1'; shape: [number, number]; data: Uint8Array }
   | { format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number }
-  | { format: 'packed'; shape: [number, number]; tensor: GemvTensor };
+  | { format: 'packed'; shape: [number, number]; tensor: GemvTensor }
+  | { format: 'any-precision'; shape: [number, number]; tensor: AnyPrecisionTensor };
 
 export type LinearFormat = LinearWeight['format'];
 
 /** Bytes of weight data one pass over this layer streams from memory. */
 export function linearBytes(w: LinearWeight): number {
+  if (w.format === 'any-precision') return anyPrecisionBytes(w.tensor, w.tensor.maxBits);
   if (w.format === 'packed') {
     const t = w.tensor as { codes: Uint8Array; scales?: Float32Array | Uint8Array | null; zeros?: Float32Array | null; lut?: Float32Array };
     return t.codes.byteLength + (t.scales?.byteLength ?? 0) + (t.zeros?.byteLength ?? 0) + (t.lut?.byteLength ?? 0);
@@ -55,7 +60,7 @@ export class Linear {
     this.bytes = linearBytes(weight);
     checkWeight(name, weight);
     if (bias && bias.length !== rows) throw new LowbitError('E_SHAPE', `${name}: bias has ${bias.length} values, the layer ${rows} outputs`);
-    this.weight = weight.format === 'packed' ? weight : null;
+    this.weight = weight.format === 'packed' || weight.format === 'any-precision' ? weight : null;
     this.group = weight.format === 'int4' ? weight.group : 0;
     // `packed` tensors stay in JS memory: the formats GEMV copies codes per call (see README: a
     // resident-codes entry point in @lowbit/formats would remove that copy)
@@ -70,6 +75,7 @@ export class Linear {
         resident.push(k.upload(weight.scales));
         if (weight.zeros) resident.push(k.upload(weight.zeros));
       } else if (weight.format === 'f32') resident.push(k.upload(weight.data));
+      else if (weight.format === 'any-precision') resident.push(k.upload(weight.tensor.planes));
       else if (weight.format !== 'packed') resident.push(k.prepareGgml(weight.format, weight.data, rows, cols));
     } catch (e) {
       for (const t of resident) t.free();
@@ -83,15 +89,30 @@ export class Linear {
     this.resident = resident;
   }
 
-  /** out[b, r] = Σc W[r, c]·x[b, c]; x is [batch, cols], out [batch, rows]. */
-  apply(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
-    const y = this.matmul(x, batch, out);
+  /**
+   * out[b, r] = Σc W[r, c]·x[b, c]; x is [batch, cols], out [batch, rows]. `bits` picks the width of
+   * an any-precision layer (default: its widest); other formats have one width and ignore it.
+   */
+  apply(x: Float32Array, batch: number, out?: Float32Array, bits?: number): Float32Array {
+    const y = this.matmul(x, batch, out, bits);
     const b = this.bias;
     if (b) for (let i = 0; i < y.length; i++) y[i] += b[i % this.rows];
     return y;
   }
 
-  private matmul(x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+  /** The widths this layer can run at: [min, max], or null for a single-width format. */
+  get bitRange(): [number, number] | null {
+    const w = this.weight;
+    return w?.format === 'any-precision' ? [w.tensor.seedBits, w.tensor.maxBits] : null;
+  }
+
+  /** Weight bytes one pass streams at `bits` (any-precision: the top `bits` planes and that width's table). */
+  bytesAt(bits?: number): number {
+    const w = this.weight;
+    return w?.format === 'any-precision' ? anyPrecisionBytes(w.tensor, resolveBits(this.name, w.tensor, bits)) : this.bytes;
+  }
+
+  private matmul(x: Float32Array, batch: number, out?: Float32Array, bits?: number): Float32Array {
     const { k, rows, cols } = this;
     const [w, s, z] = this.resident;
     switch (this.format) {
@@ -111,6 +132,10 @@ export class Linear {
         for (let b = 0; b < batch; b++) o.set(gemvPackedWasm(k, t, x.subarray(b * cols, (b + 1) * cols)), b * rows);
         return o;
       }
+      case 'any-precision': {
+        const t = (this.weight as { tensor: AnyPrecisionTensor }).tensor;
+        return anyPrecisionMatmul(k, this.name, t, w, x, batch, bits, out);
+      }
     }
   }
 
@@ -119,7 +144,7 @@ export class Linear {
    * all are ggml blocks of one type on one kernel instance, x is quantized once for all of them
    * (results equal each layer's own apply). outs, when given, receive the results.
    */
-  static applyShared(layers: readonly Linear[], x: Float32Array, batch: number, outs?: Float32Array[]): Float32Array[] {
+  static applyShared(layers: readonly Linear[], x: Float32Array, batch: number, outs?: Float32Array[], bits?: number): Float32Array[] {
     const first = layers[0];
     const f = first?.format;
     if (layers.length > 1 && (f === 'q8_0' || f === 'q4_0' || f === 'q4_1') && layers.every((l) => l.format === f && l.k === first.k && l.cols === first.cols)) {
@@ -131,7 +156,7 @@ export class Linear {
       });
       return ys;
     }
-    return layers.map((l, i) => l.apply(x, batch, outs?.[i]));
+    return layers.map((l, i) => l.apply(x, batch, outs?.[i], bits));
   }
 
   /** The weights this layer was built from, equal to what it was given (a fresh copy but for `packed`). */
@@ -182,6 +207,8 @@ function checkWeight(name: string, w: LinearWeight): void {
       const per = GGML_BLOCK_BYTES[w.format];
       return need('data (bytes)', w.data.byteLength, (n / 32) * per);
     }
+    case 'any-precision':
+      return checkAnyPrecisionWeight(name, w.shape, w.tensor);
     case 'packed': {
       const ts = (w.tensor as { shape?: number[] }).shape;
       if (!ts || ts[0] !== rows || ts[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${ts}], the layer is [${rows}, ${cols}]`);

@@ -13,7 +13,7 @@ import { isLowbitType } from './ggml-types.js';
 import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
 
 export interface FromPackedOptions {
-  /** For any-precision tensors: the bit width to read (default: the largest stored). */
+  /** For any-precision tensors: decode at this one width (default: keep the nested layout, every width servable). */
   bits?: number;
   /** The layer's [rows, cols] when the tensor does not carry it (MX tensors are flat). */
   shape?: [number, number];
@@ -63,7 +63,9 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
       return { format: 'f32', shape, data: dequantizeBcq(t as Parameters<typeof dequantizeBcq>[0]) };
     case 'any-precision': {
       const ap = t as Parameters<typeof readAnyPrecision>[0];
-      return { format: 'f32', shape, data: readAnyPrecision(ap, options.bits ?? ap.maxBits) };
+      // kept nested (one copy serves every width) unless a fixed width is asked for or decode is
+      if (options.decode || options.bits !== undefined) return { format: 'f32', shape, data: readAnyPrecision(ap, options.bits ?? ap.maxBits) };
+      return { format: 'any-precision', shape, tensor: ap };
     }
     default:
       throw new LowbitError('E_FORMAT', `linearWeightFromPacked: unknown packed tensor kind ${String(kind)}`);

@@ -20,6 +20,8 @@ export interface PerplexityOptions {
   maxWindows?: number;
   onProgress?: (done: number, total: number) => void;
   onLinearInput?: LinearInputHook;
+  /** Width of the model's any-precision layers (Session's `bits`). */
+  bits?: number;
 }
 
 export interface PerplexityResult {
@@ -67,7 +69,7 @@ export function perplexity(model: DecoderModel, text: string, options: Perplexit
   if (ids.length % ctx === 1) total--; // a lone trailing token predicts nothing
   if (options.maxWindows !== undefined) total = Math.min(total, options.maxWindows);
   const vocab = model.config.vocabSize;
-  const session = new Session(model, { ctx, onLinearInput: options.onLinearInput });
+  const session = new Session(model, { ctx, onLinearInput: options.onLinearInput, bits: options.bits });
   let nll = 0;
   let count = 0;
   const windowSums: number[] = [];

@@ -6,6 +6,7 @@
 // needs nothing else. Layouts: README "Quantized safetensors".
 import { type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
 import { type PackedIntTensor, readBits, rowBytes, writeBits } from '@lowbit/formats';
+import { type AnyPrecisionEntry, anyPrecisionSizes, decodeAnyPrecision, encodeAnyPrecision, permuteAnyPrecisionRows } from './any-precision-linear.js';
 import { bytesSource } from './byte-source.js';
 import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType, checkLowbitIntVersion } from './ggml-types.js';
 import { dequantize } from './ggml-quants.js';
@@ -180,14 +181,15 @@ export async function saveModelSafetensors(model: DecoderModel, output: string, 
   const linears = model.linears();
   const names = new Set(linears.map((l) => l.name));
   for (const n of options.packed?.keys() ?? []) if (!names.has(n)) throw new LowbitError('E_MISSING', `${model.name}: packed layer ${n} is not a linear layer of the model`);
-  const stored = new Map(linears.map((l) => [l.name, options.packed?.get(l.name) ?? storedFromSource(l.name, l.source)]));
+  // any-precision layers are saved as they run (nested planes + tables), never as a StoredLayer
+  const stored = new Map(linears.map((l) => [l.name, options.packed?.get(l.name) ?? (l.source.format === 'any-precision' ? null : storedFromSource(l.name, l.source))]));
   let cfg: ReturnType<typeof gptqConfigOf> | null = null;
   let anyZeroAtZero = false;
   let descAct = false;
   for (const [name, t] of stored) {
     const l = model.linear(name);
     if (t && (t.shape[0] !== l.rows || t.shape[1] !== l.cols)) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${t.shape}], the layer is [${l.rows}, ${l.cols}]`);
-    if (!t && l.source.format !== 'f32') {
+    if (!t && l.source.format !== 'f32' && l.source.format !== 'any-precision') {
       throw new LowbitError('E_UNSUPPORTED', `${name}: ${l.source.format} layers are llama.cpp blocks with no safetensors layout here; write them to a .gguf file`);
     }
     if (!gptqEligible(t)) continue;
@@ -203,6 +205,7 @@ export async function saveModelSafetensors(model: DecoderModel, output: string, 
   const v2 = anyZeroAtZero;
   const tensors: SafetensorsTensorToWrite[] = [];
   const lowbitTensors: Record<string, { type: LowbitTensorType; shape: [number, number]; params?: LowbitIntParams }> = {};
+  const anyPrecision: Record<string, AnyPrecisionEntry> = {};
   const e = model.weights.tokenEmbd;
   const embd = new Float32Array(c.vocabSize * c.dim);
   for (let i = 0; i < c.vocabSize; i++) dequantize(e.type, e.data, i * e.rowBytes, c.dim, embd, i * c.dim);
@@ -224,6 +227,11 @@ export async function saveModelSafetensors(model: DecoderModel, output: string, 
       const enc = encodeLowbit(t, `tensor ${l.name}`);
       tensors.push({ name: `${prefix}.lowbit_packed`, dtype: 'U8', shape: [enc.bytes.byteLength], data: enc.bytes });
       lowbitTensors[prefix] = { type: enc.type, shape: t.shape, ...(enc.params ? { params: enc.params } : {}) };
+    } else if (l.source.format === 'any-precision') {
+      const enc = encodeAnyPrecision(perm ? permuteAnyPrecisionRows(l.source.tensor, perm) : l.source.tensor);
+      tensors.push({ name: `${prefix}.anyprec_planes`, dtype: 'U8', shape: [enc.planes.byteLength], data: enc.planes });
+      tensors.push({ name: `${prefix}.anyprec_luts`, dtype: 'F32', shape: [enc.luts.length], data: enc.luts });
+      anyPrecision[prefix] = enc.entry;
     } else {
       const w = (l.source as { data: Float32Array }).data;
       tensors.push({ name: hf, dtype: 'F32', shape: [l.rows, l.cols], data: perm ? permuteRows(w, l.cols, perm) : w });
@@ -240,6 +248,7 @@ export async function saveModelSafetensors(model: DecoderModel, output: string, 
   };
   if (quantizeConfig) metadata.quantize_config = JSON.stringify(quantizeConfig);
   if (Object.keys(lowbitTensors).length) metadata['lowbit.tensors'] = JSON.stringify(lowbitTensors);
+  if (Object.keys(anyPrecision).length) metadata['lowbit.any_precision'] = JSON.stringify(anyPrecision);
   await writeSafetensors(output, tensors, metadata);
 }
 
@@ -324,13 +333,16 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
     const tokenizer = tokenizerFromGguf(fake);
     let q: GptqQuantizeConfig | null = null;
     let lowbit: Record<string, { type: LowbitTensorType; shape: [number, number]; params?: LowbitIntParams }> = {};
+    let anyPrec: Record<string, unknown> = {};
     try {
       if (meta.quantize_config) q = JSON.parse(meta.quantize_config);
       if (meta['lowbit.tensors']) lowbit = JSON.parse(meta['lowbit.tensors']);
+      if (meta['lowbit.any_precision']) anyPrec = JSON.parse(meta['lowbit.any_precision']);
     } catch (e) {
       throw new LowbitError('E_BAD_FILE', `${path}: __metadata__ quantize_config / lowbit.tensors is not JSON (${(e as Error).message})`);
     }
     const isObject = (x: unknown): x is object => typeof x === 'object' && x !== null && !Array.isArray(x);
+    if (!isObject(anyPrec)) throw new LowbitError('E_BAD_FILE', `${path}: __metadata__ lowbit.any_precision is not a JSON object`);
     if (!isObject(lowbit)) throw new LowbitError('E_BAD_FILE', `${path}: __metadata__ lowbit.tensors is not a JSON object`);
     if (meta.quantize_config && !isObject(q)) throw new LowbitError('E_BAD_FILE', `${path}: __metadata__ quantize_config is not a JSON object`);
     if (q && !(q.group_size === -1 || (Number.isSafeInteger(q.group_size) && q.group_size > 0))) throw new LowbitError('E_BAD_FILE', `${path}: quantize_config group_size ${JSON.stringify(q.group_size)} is neither -1 nor a positive integer`);
@@ -362,6 +374,18 @@ export async function loadQuantizedSafetensors(path: string, options: { kernels?
         let t = decodeLowbit(d.type, [cols, rows], d.params, await readSafetensorsBytes(st, `${prefix}.lowbit_packed`), `${path}: ${prefix}`);
         if (perm) t = permuteStoredRows(gguf, t, perm);
         w = linearWeightFromPacked(t);
+      } else if (st.tensors.has(`${prefix}.anyprec_planes`)) {
+        const where = `${path}: ${prefix}`;
+        // sizes from the metadata entry, checked against both tensor headers before either is read
+        const s = anyPrecisionSizes(where, Object.hasOwn(anyPrec, prefix) ? anyPrec[prefix] : undefined, rows, cols);
+        const pi = st.tensors.get(`${prefix}.anyprec_planes`);
+        const li = st.tensors.get(`${prefix}.anyprec_luts`);
+        if (!li) throw new LowbitError('E_MISSING', `${where}.anyprec_luts is missing`);
+        if (pi?.dtype !== 'U8' || pi.shape.join() !== String(s.planeBytes)) throw new LowbitError('E_SHAPE', `${where}.anyprec_planes is ${pi?.dtype} [${pi?.shape}], ${s.maxBits} planes of [${rows}, ${cols}] need U8 [${s.planeBytes}]`);
+        if (li.dtype !== 'F32' || li.shape.join() !== String(s.lutValues)) throw new LowbitError('E_SHAPE', `${where}.anyprec_luts is ${li.dtype} [${li.shape}], ${s.seedBits}..${s.maxBits} bits need F32 [${s.lutValues}]`);
+        let t = decodeAnyPrecision(where, s, rows, cols, await readSafetensorsBytes(st, `${prefix}.anyprec_planes`), await readSafetensorsF32(st, `${prefix}.anyprec_luts`));
+        if (perm) t = permuteAnyPrecisionRows(t, perm);
+        w = { format: 'any-precision', shape: [rows, cols], tensor: t };
       } else {
         const data = await f32(hf, [rows, cols]);
         w = { format: 'f32', shape: [rows, cols], data: perm ? permuteRows(data, cols, perm) : data };

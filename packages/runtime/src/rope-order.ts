@@ -8,6 +8,7 @@
 // Biases of Wq/Wk follow their rows.
 import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
+import { permuteAnyPrecisionRows } from './any-precision-linear.js';
 import type { LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
 
@@ -102,6 +103,8 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
       const ng = w.scales.length / w.shape[0];
       return { ...w, packed: permuteRows(w.packed, Math.ceil(cols / 2), src), scales: permuteRows(w.scales, ng, src), zeros: w.zeros ? permuteRows(w.zeros, ng, src) : null };
     }
+    case 'any-precision':
+      return { ...w, tensor: permuteAnyPrecisionRows(w.tensor, src) };
     case 'packed': {
       const t = w.tensor as { kind?: string };
       if (t.kind === 'int' || t.kind === 'mx-rows') return { ...w, tensor: permuteStoredRows(name, w.tensor as StoredLayer, src) };

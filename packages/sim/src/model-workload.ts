@@ -53,6 +53,8 @@ export function weightCodes(name: string, w: LinearWeight): WeightCodes | null {
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = ((w.packed[r * rowBytes + (c >> 1)] >> ((c & 1) * 4)) & 15) - zero;
       return { codes: out, bits: 4 };
     }
+    case 'any-precision':
+      throw new LowbitError('E_UNSUPPORTED', `${name}: any-precision codes are table indices, not integers a bit-serial MAC multiplies; sim models INT-k, Q8_0 and Q4_* weights`);
     case 'packed': {
       const t = w.tensor as { kind?: string; bits?: number; symmetric?: boolean; codes?: Uint8Array };
       if (t.kind !== 'int' || !t.codes || !t.bits) {

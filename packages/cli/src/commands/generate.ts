@@ -8,6 +8,7 @@ const options = {
   temp: { type: 'number', default: 0, min: 0, description: 'sampling temperature; 0 = greedy (argmax)' },
   'top-p': { type: 'number', default: 1, above: 0, max: 1, placeholder: 'p', description: 'nucleus sampling: sample from the smallest set of tokens holding probability p (1 = all)' },
   seed: { type: 'integer', min: 0, max: 2 ** 31 - 1, defaultText: 'time of day', description: 'random seed for sampling (temp > 0)' },
+  bits: { type: 'integer', min: 1, max: 8, defaultText: "each layer's widest", description: 'any-precision models (lowbit anyprec): the width to serve this request at' },
   ...threadOption,
 } as const;
 
@@ -16,7 +17,7 @@ export const generateCommand = defineCommand({
   summary: 'stream text from a prompt (--temp 0: greedy)',
   arguments: [MODEL_ARGUMENT],
   options,
-  examples: ['lowbit generate --prompt "Once upon a time" -n 64', 'lowbit generate model.gguf -p "The cat" -n 100 --temp 0.8 --top-p 0.9 --seed 1'],
+  examples: ['lowbit generate --prompt "Once upon a time" -n 64', 'lowbit generate ap.safetensors --bits 3', 'lowbit generate model.gguf -p "The cat" -n 100 --temp 0.8 --top-p 0.9 --seed 1'],
   async run(ctx) {
     return withModel(ctx, (model) => run(ctx, model));
   },
@@ -30,6 +31,7 @@ function run(ctx: CommandContext<typeof options>, model: DecoderModel) {
     temperature: ctx.values.temp,
     topP: ctx.values['top-p'],
     seed: ctx.values.seed ?? Date.now() % 2 ** 31,
+    bits: ctx.values.bits,
     onToken: (_id, text) => {
       ctx.write(text);
       ctx.emit({ type: 'token', text });
@@ -38,5 +40,5 @@ function run(ctx: CommandContext<typeof options>, model: DecoderModel) {
   ctx.write('\n');
   if (r.stopReason === 'context') ctx.warn(`stopped after ${r.tokens.length} of ${n} tokens: the model's context of ${model.config.contextLength} tokens is full`);
   const decodeTps = r.tokens.length / Math.max(r.decodeSeconds, 1e-9);
-  return { model: model.name, prompt, text: r.text, tokens: r.tokens, promptTokens: r.prompt.length, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, decodeTokensPerSecond: decodeTps, stopReason: r.stopReason };
+  return { model: model.name, prompt, text: r.text, tokens: r.tokens, promptTokens: r.prompt.length, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, decodeTokensPerSecond: decodeTps, bits: ctx.values.bits ?? null, stopReason: r.stopReason };
 }

@@ -1,6 +1,7 @@
 // The command table. To add a command, write commands/<name>.ts exporting a Command and add one line here.
 import type { Command } from '../command.js';
 import { allocateCommand } from './allocate.js';
+import { anyprecCommand } from './anyprec.js';
 import { convertCommand } from './convert.js';
 import { decodeCommand } from './decode.js';
 import { encodeCommand } from './encode.js';
@@ -15,5 +16,5 @@ import { simCommand } from './sim.js';
 import { studyCommand } from './study.js';
 
 export const commands: Command[] = [
-  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, decodeCommand,
+  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, anyprecCommand, decodeCommand,
 ];

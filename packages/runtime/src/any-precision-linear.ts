@@ -1,0 +1,115 @@
+// Any-precision serving (Park et al. 2024): one nested bit-plane model in memory, the bit-width
+// chosen per call. A Linear of format 'any-precision' keeps its planes resident in WASM memory once
+// and @lowbit/kernels' gemv_bitplanes reads only the top `bits` of them, so the bytes a decode step
+// streams grow with the width asked for, not the width stored. Storage in a safetensors file:
+// `<prefix>.anyprec_planes` (U8 [maxBits·rows·⌈cols/8⌉]) and `<prefix>.anyprec_luts` (F32, the
+// tables of seedBits..maxBits concatenated), described by `__metadata__` lowbit.any_precision.
+import { type AnyPrecisionTensor, validatePacked } from '@lowbit/formats';
+import { type Kernels, LowbitError, type WasmTensor, gemvBitplanes } from '@lowbit/kernels';
+
+/** `bits` checked against what the tensor holds; undefined means its widest. */
+export function resolveBits(name: string, t: AnyPrecisionTensor, bits: number | undefined): number {
+  if (bits === undefined) return t.maxBits;
+  if (!Number.isInteger(bits) || bits < t.seedBits || bits > t.maxBits) {
+    throw new LowbitError('E_ARG', `${name}: this any-precision layer holds ${t.seedBits} to ${t.maxBits} bits, asked for ${bits}`);
+  }
+  return bits;
+}
+
+/** Weight bytes a pass reads at `bits`: the top `bits` planes plus that width's table. */
+export function anyPrecisionBytes(t: AnyPrecisionTensor, bits: number): number {
+  const [rows, cols] = t.shape;
+  return bits * rows * Math.ceil(cols / 8) + rows * 2 ** bits * 4;
+}
+
+export function checkAnyPrecisionWeight(name: string, shape: [number, number], t: AnyPrecisionTensor): void {
+  validatePacked(name, t);
+  if (t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) throw new LowbitError('E_SHAPE', `${name}: any-precision tensor has shape [${t.shape}], the layer is [${shape}]`);
+  for (const lut of t.luts) {
+    for (let i = 0; i < lut.length; i++) if (!Number.isFinite(lut[i])) throw new LowbitError('E_NAN', `${name}: any-precision table value ${i} is ${lut[i]}`);
+  }
+}
+
+/** out[b] = W_bits·x[b] for each of `batch` rows of x, on the resident planes. */
+export function anyPrecisionMatmul(
+  k: Kernels, name: string, t: AnyPrecisionTensor, planes: WasmTensor, x: Float32Array, batch: number, bits: number | undefined, out?: Float32Array,
+): Float32Array {
+  const b = resolveBits(name, t, bits);
+  const [rows, cols] = t.shape;
+  const lut = t.luts[b - t.seedBits];
+  const o = out ?? new Float32Array(batch * rows);
+  for (let i = 0; i < batch; i++) {
+    o.set(gemvBitplanes(k, { planes, rows, cols, maxBits: t.maxBits, bits: b, lut, x: x.subarray(i * cols, (i + 1) * cols) }), i * rows);
+  }
+  return o;
+}
+
+/** The tensor with its output rows reordered (row r of the result is row src[r]); planes and tables follow. */
+export function permuteAnyPrecisionRows(t: AnyPrecisionTensor, src: Int32Array): AnyPrecisionTensor {
+  const [rows, cols] = t.shape;
+  const rpb = Math.ceil(cols / 8);
+  if (src.length !== rows) throw new LowbitError('E_SHAPE', `permuteAnyPrecisionRows: ${src.length} rows in the order, the tensor has ${rows}`);
+  const planes = new Uint8Array(t.planes.length);
+  for (let b = 0; b < t.maxBits; b++) {
+    src.forEach((s, r) => planes.set(t.planes.subarray((b * rows + s) * rpb, (b * rows + s + 1) * rpb), (b * rows + r) * rpb));
+  }
+  const luts = t.luts.map((l, i) => {
+    const n = 2 ** (t.seedBits + i);
+    const out = new Float32Array(l.length);
+    src.forEach((s, r) => out.set(l.subarray(s * n, (s + 1) * n), r * n));
+    return out;
+  });
+  return { ...t, planes, luts };
+}
+
+/** What `__metadata__` lowbit.any_precision says of one layer. */
+export interface AnyPrecisionEntry {
+  seedBits: number;
+  maxBits: number;
+  shape: [number, number];
+}
+
+/** The planes and the concatenated tables of a tensor, as a file stores them. */
+export function encodeAnyPrecision(t: AnyPrecisionTensor): { entry: AnyPrecisionEntry; planes: Uint8Array; luts: Float32Array } {
+  validatePacked('encodeAnyPrecision', t);
+  const luts = new Float32Array(t.luts.reduce((s, l) => s + l.length, 0));
+  let at = 0;
+  for (const l of t.luts) {
+    luts.set(l, at);
+    at += l.length;
+  }
+  return { entry: { seedBits: t.seedBits, maxBits: t.maxBits, shape: [t.shape[0], t.shape[1]] }, planes: t.planes, luts };
+}
+
+/**
+ * Sizes a layer's stored sections from its metadata entry, every field checked, before anything is
+ * read: the caller compares them with the file's tensor headers and then reads.
+ */
+export function anyPrecisionSizes(where: string, e: unknown, rows: number, cols: number): { seedBits: number; maxBits: number; planeBytes: number; lutValues: number } {
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new LowbitError('E_BAD_FILE', `${where}: lowbit.any_precision entry is not an object`);
+  const { seedBits, maxBits, shape } = e as Partial<AnyPrecisionEntry>;
+  if (!Number.isInteger(seedBits) || !Number.isInteger(maxBits) || (seedBits as number) < 1 || (maxBits as number) < (seedBits as number) || (maxBits as number) > 8) {
+    throw new LowbitError('E_BAD_FILE', `${where}: lowbit.any_precision seedBits ${JSON.stringify(seedBits)} / maxBits ${JSON.stringify(maxBits)} must satisfy 1 <= seedBits <= maxBits <= 8`);
+  }
+  if (!Array.isArray(shape) || shape.length !== 2 || shape[0] !== rows || shape[1] !== cols) {
+    throw new LowbitError('E_SHAPE', `${where}: lowbit.any_precision shape ${JSON.stringify(shape)}, the config implies [${rows}, ${cols}]`);
+  }
+  let lutValues = 0;
+  for (let b = seedBits as number; b <= (maxBits as number); b++) lutValues += rows * 2 ** b;
+  return { seedBits: seedBits as number, maxBits: maxBits as number, planeBytes: (maxBits as number) * rows * Math.ceil(cols / 8), lutValues };
+}
+
+/** A tensor from its checked sizes and the bytes read for them. */
+export function decodeAnyPrecision(where: string, s: ReturnType<typeof anyPrecisionSizes>, rows: number, cols: number, planes: Uint8Array, luts: Float32Array): AnyPrecisionTensor {
+  if (planes.length !== s.planeBytes) throw new LowbitError('E_SHAPE', `${where}: anyprec_planes has ${planes.length} bytes, ${s.maxBits} planes of [${rows}, ${cols}] need ${s.planeBytes}`);
+  if (luts.length !== s.lutValues) throw new LowbitError('E_SHAPE', `${where}: anyprec_luts has ${luts.length} values, ${s.seedBits}..${s.maxBits} bits need ${s.lutValues}`);
+  const tables: Float32Array[] = [];
+  let at = 0;
+  for (let b = s.seedBits; b <= s.maxBits; b++) {
+    tables.push(luts.slice(at, at + rows * 2 ** b));
+    at += rows * 2 ** b;
+  }
+  const t: AnyPrecisionTensor = { kind: 'any-precision', seedBits: s.seedBits, maxBits: s.maxBits, shape: [rows, cols], luts: tables, planes };
+  checkAnyPrecisionWeight(where, [rows, cols], t);
+  return t;
+}
