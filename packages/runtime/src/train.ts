@@ -204,7 +204,8 @@ async function readOptimizerState(path: string, opt: AdamW): Promise<number> {
  * Fine-tunes every weight of `model` with AdamW on consecutive windows of `text` (cycling when the
  * text runs out), `accumulate` windows per step, then writes the weights back into the model. A
  * NaN/Inf loss stops with E_NAN before it reaches the weights: the model keeps its weights from
- * before this call (and the last checkpoint, if any, stays whole).
+ * before this call, or those of the last checkpoint written (each checkpoint also updates the
+ * model), and that checkpoint's files stay whole.
  */
 export async function finetune(model: DecoderModel, text: string, options: FinetuneOptions): Promise<FinetuneResult> {
   const ctx = options.ctx ?? Math.min(256, model.config.contextLength);
@@ -230,7 +231,7 @@ export async function finetune(model: DecoderModel, text: string, options: Finet
       const win = ids.slice(at, at + ctx + 1);
       at += ctx;
       const r = lossAndGrad(model, win, params);
-      if (!Number.isFinite(r.loss)) throw new LowbitError('E_NAN', `finetune: step ${s} gave loss ${r.loss}; stopped, the model keeps its weights from before fine-tuning`);
+      if (!Number.isFinite(r.loss)) throw new LowbitError('E_NAN', `finetune: step ${s} gave loss ${r.loss}; stopped before it reached the weights: the model keeps ${cp ? 'those of the last checkpoint written (or from before fine-tuning if none was)' : 'its weights from before fine-tuning'}`);
       loss += r.loss / acc;
       tokens += win.length - 1;
       if (!grads) grads = r.grads;
