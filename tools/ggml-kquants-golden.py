@@ -1,5 +1,5 @@
 """Golden bytes of llama.cpp's own K-quant and MXFP4 reference quantizers (quantize_row_{q2_K..q6_K,
-mxfp4}_ref) and dequantizers (dequantize_row_*) from the libggml-base.so node-llama-cpp ships, on
+q8_K, mxfp4}_ref) and dequantizers (dequantize_row_*) from the libggml-base.so node-llama-cpp ships, on
 fixed inputs with edge super-blocks, for packages/runtime/test/kquants.test.ts.
 Usage: python3 tools/ggml-kquants-golden.py packages/runtime/test/fixtures/ggml-kquants-golden.json"""
 import ctypes, struct, math, json, sys, glob
@@ -19,7 +19,8 @@ x = vals()
 n = len(x)
 arr = (ctypes.c_float * n)(*x)
 out = {'x': [struct.unpack('f', struct.pack('f', v))[0] for v in x]}
-for name, bs, qk in [('q2_K', 84, QK), ('q3_K', 110, QK), ('q4_K', 144, QK), ('q5_K', 176, QK), ('q6_K', 210, QK), ('mxfp4', 17, 32)]:
+# q8_K: ggml's activation type; only its decoder is compared (lowbit writes no Q8_K weights)
+for name, bs, qk in [('q2_K', 84, QK), ('q3_K', 110, QK), ('q4_K', 144, QK), ('q5_K', 176, QK), ('q6_K', 210, QK), ('q8_K', 292, QK), ('mxfp4', 17, 32)]:
     buf = ctypes.create_string_buffer(n // qk * bs)
     getattr(lib, f'quantize_row_{name}_ref')(arr, buf, ctypes.c_int64(n))
     y = (ctypes.c_float * n)()

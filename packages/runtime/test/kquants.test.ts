@@ -42,7 +42,7 @@ describe("K-quants and MXFP4 equal llama.cpp's reference code", () => {
     for (let b = 0; b < ours.byteLength / per; b++) expect(hex(ours.subarray(b * per, (b + 1) * per)), `block ${b}`).toBe(theirs.slice(2 * b * per, 2 * (b + 1) * per));
   });
 
-  it.for(['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'MXFP4'] as const)('%s: dequantize_row_* values are bit-identical', (type) => {
+  it.for(['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q8_K', 'MXFP4'] as const)('%s: dequantize_row_* values are bit-identical', (type) => {
     const bytes = Uint8Array.from(Buffer.from(gold(type).bytes, 'hex'));
     const out = new Float32Array(x.length);
     dequantize(type, bytes, 0, x.length, out);
