@@ -52,6 +52,8 @@ export function attentionBackward(math: TrainMath, q: Vec, k: Vec, v: Vec, probs
   const ds = math.alloc(n * n);
   const dst = math.alloc(n * n);
   const pt = math.alloc(n * n);
+  const dpb = math.alloc(n * n);
+  const [qb, kb, vb] = [math.alloc(n * headDim), math.alloc(n * headDim), math.alloc(n * headDim)];
   for (let g = 0; g < nKvHeads; g++) {
     gatherHead(k, n, nKvHeads, headDim, g, kt, true);
     gatherHead(v, n, nKvHeads, headDim, g, vh);
@@ -60,16 +62,16 @@ export function attentionBackward(math: TrainMath, q: Vec, k: Vec, v: Vec, probs
       gatherHead(dOut, n, nHeads, headDim, h, doh);
       gatherHead(dOut, n, nHeads, headDim, h, dot, true);
       gatherHead(q, n, nHeads, headDim, h, qt, true);
-      const dp = math.matmul(vh, n, headDim, doh, n); // dp[t, j] = dO_t·v_j
+      const dp = math.matmul(vh, n, headDim, doh, n, dpb); // dp[t, j] = dO_t·v_j
       for (let t = 0; t < n; t++) {
         const o = t * n;
         let sum = 0;
         for (let j = 0; j <= t; j++) sum += p[o + j] * dp[o + j];
         for (let j = 0; j < n; j++) ds[o + j] = j <= t ? p[o + j] * (dp[o + j] - sum) * scale : 0;
       }
-      const dqh = math.matmul(kt, headDim, n, ds, n); // dq[t, d] = Σj ds[t, j]·k[j, d]
-      const dkh = math.matmul(qt, headDim, n, transpose(ds, n, n, dst), n); // dk[j, d] = Σt ds[t, j]·q[t, d]
-      const dvh = math.matmul(dot, headDim, n, transpose(p, n, n, pt), n); // dv[j, d] = Σt p[t, j]·dO[t, d]
+      const dqh = math.matmul(kt, headDim, n, ds, n, qb); // dq[t, d] = Σj ds[t, j]·k[j, d]
+      const dkh = math.matmul(qt, headDim, n, transpose(ds, n, n, dst), n, kb); // dk[j, d] = Σt ds[t, j]·q[t, d]
+      const dvh = math.matmul(dot, headDim, n, transpose(p, n, n, pt), n, vb); // dv[j, d] = Σt p[t, j]·dO[t, d]
       for (let t = 0; t < n; t++) {
         for (let d = 0; d < headDim; d++) {
           dq[(t * nHeads + h) * headDim + d] = dqh[t * headDim + d];

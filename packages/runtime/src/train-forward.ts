@@ -17,8 +17,8 @@ export type Vec = Float32Array | Float64Array;
 export interface TrainMath {
   readonly precision: 'f32' | 'f64';
   alloc(n: number): Vec;
-  /** out[b, r] = Σc w[r, c]·x[b, c]; w [rows, cols], x [batch, cols], out [batch, rows]. */
-  matmul(w: Vec, rows: number, cols: number, x: Vec, batch: number): Vec;
+  /** out[b, r] = Σc w[r, c]·x[b, c]; w [rows, cols], x [batch, cols], out [batch, rows] (a fresh array unless given, then overwritten). */
+  matmul(w: Vec, rows: number, cols: number, x: Vec, batch: number, out?: Vec): Vec;
 }
 
 /** f64 TypeScript loops: slow, for checks (finite differences) on tiny models. */
@@ -26,8 +26,8 @@ export function f64Math(): TrainMath {
   return {
     precision: 'f64',
     alloc: (n) => new Float64Array(n),
-    matmul(w, rows, cols, x, batch) {
-      const out = new Float64Array(batch * rows);
+    matmul(w, rows, cols, x, batch, into) {
+      const out = into ?? new Float64Array(batch * rows);
       for (let b = 0; b < batch; b++) {
         for (let r = 0; r < rows; r++) {
           let s = 0;
@@ -46,7 +46,10 @@ export function wasmMath(kernels: Kernels): TrainMath {
   return {
     precision: 'f32',
     alloc: (n) => new Float32Array(n),
-    matmul: (w, rows, cols, x, batch) => kernels.matmulF32(f32(w), rows, cols, f32(x), batch),
+    matmul(w, rows, cols, x, batch, out) {
+      if (out !== undefined && !(out instanceof Float32Array)) throw new LowbitError('E_DTYPE', 'wasmMath.matmul: out must be a Float32Array');
+      return kernels.matmulF32(f32(w), rows, cols, f32(x), batch, out);
+    },
   };
 }
 
@@ -135,11 +138,13 @@ export function attentionForward(math: TrainMath, q: Vec, k: Vec, v: Vec, n: num
   const kh = math.alloc(n * headDim);
   const vt = math.alloc(headDim * n);
   const qh = math.alloc(n * headDim);
+  const sb = math.alloc(n * n);
+  const ob = math.alloc(n * headDim);
   for (let g = 0; g < nKvHeads; g++) {
     gatherHead(k, n, nKvHeads, headDim, g, kh);
     gatherHead(v, n, nKvHeads, headDim, g, vt, true);
     for (let h = g * group; h < (g + 1) * group; h++) {
-      const s = math.matmul(kh, n, headDim, gatherHead(q, n, nHeads, headDim, h, qh), n); // s[t, j] = q_t·k_j
+      const s = math.matmul(kh, n, headDim, gatherHead(q, n, nHeads, headDim, h, qh), n, sb); // s[t, j] = q_t·k_j
       const p = probs.subarray(h * n * n, (h + 1) * n * n);
       for (let t = 0; t < n; t++) {
         const o = t * n;
@@ -154,7 +159,7 @@ export function attentionForward(math: TrainMath, q: Vec, k: Vec, v: Vec, n: num
         for (let j = 0; j <= t; j++) p[o + j] /= sum;
         for (let j = t + 1; j < n; j++) p[o + j] = 0;
       }
-      const oh = math.matmul(vt, headDim, n, p, n); // oh[t, d] = Σj p[t, j]·v[j, d]
+      const oh = math.matmul(vt, headDim, n, p, n, ob); // oh[t, d] = Σj p[t, j]·v[j, d]
       for (let t = 0; t < n; t++) for (let d = 0; d < headDim; d++) out[(t * nHeads + h) * headDim + d] = oh[t * headDim + d];
     }
   }
