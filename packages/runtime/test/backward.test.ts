@@ -199,6 +199,27 @@ describe('whole-model gradients vs finite differences (tiny random model, f64)',
     });
   }
 
+  it('refuses bad windows and parameter sets, naming the problem', () => {
+    const p = tinyParams(11, false);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+      return 'no error';
+    };
+    expect(code(() => lossAndGradF64(TINY, p, [3]))).toBe('E_ARG'); // one token: nothing to predict
+    expect(code(() => lossAndGradF64(TINY, p, [3, 32]))).toBe('E_RANGE'); // id past the vocabulary of 32
+    expect(code(() => lossAndGradF64(TINY, p, [3, 1.5]))).toBe('E_RANGE');
+    expect(code(() => lossAndGradF64(TINY, p, Array(18).fill(1)))).toBe('E_RANGE'); // 17 inputs > context 16
+    const missing = new Map(p);
+    missing.delete('blk.1.ffn_gate.weight');
+    expect(code(() => lossAndGradF64(TINY, missing, tokens))).toBe('E_MISSING');
+    const short = new Map(p).set('blk.0.attn_k.weight', new Float64Array(7));
+    expect(code(() => lossAndGradF64(TINY, short, tokens))).toBe('E_SHAPE');
+  });
+
   it('the f32 WASM path equals the f64 one on the tiny model', async () => {
     const model = await loadModel(modelFile);
     const p64 = tinyParams(11, false);
