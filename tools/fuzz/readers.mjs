@@ -274,17 +274,13 @@ async function mutateGguf(path, b, r) {
       }
     }
   }
-  // the writer pads its header to general.alignment: 2^32 would make it build a 4 GB header
-  const a = metadata.get('general.alignment');
-  if (a && !(Number(a.value) >= 1 && Number(a.value) <= 65536)) return mutateBytes(b, r, 8192);
   let header;
   try {
     header = encodeGgufHeader(metadata, tensors);
   } catch {
     return mutateBytes(b, r, 8192); // the writer refused the edit: fall back to bytes
   }
-  // the writer takes general.alignment as given; an absurd one (1e300) pads with the default instead
-  const al = Number.isSafeInteger(header.alignment) && header.alignment > 0 && header.alignment <= 65536 ? header.alignment : 32;
+  const al = header.alignment; // the writer refuses any but multiples of 8 up to 64 KiB
   const pad = (n) => Math.ceil(n / al) * al;
   const parts = [header.header];
   for (const t of tensors) {

@@ -91,6 +91,11 @@ export function encodeGgufHeader(meta: Map<string, GgufValue>, tensors: readonly
   }
   const align = metadata.get('general.alignment');
   const alignment = align ? Number(align.value) : GGUF_DEFAULT_ALIGNMENT;
+  // The reader accepts any positive multiple of 8; a writer that took 2^32 - 1 would pad a 4 GB
+  // header, so it also caps the value at 64 KiB (ggml writes 32).
+  if (!Number.isInteger(alignment) || alignment <= 0 || alignment % 8 !== 0 || alignment > 65536) {
+    throw new LowbitError('E_ARG', `general.alignment ${String(align?.value)} is not a multiple of 8 between 8 and 65536`);
+  }
   const b = new Bytes();
   b.u32(GGUF_MAGIC);
   b.u32(3);

@@ -31,6 +31,14 @@ const allTypes = new Map<string, GgufValue>([
 ]);
 
 describe('GGUF writer → reader', () => {
+  it('refuses a general.alignment that is not a multiple of 8 up to 64 KiB (2^32 - 1 would pad a 4 GB header)', () => {
+    for (const value of [0, 12, 2 ** 32 - 1, 2 ** 17, 1e300]) {
+      const meta = new Map<string, GgufValue>([['general.alignment', { type: 4, value }]]);
+      expect(() => encodeGgufHeader(meta, [])).toThrow(/general\.alignment .* is not a multiple of 8 between 8 and 65536/);
+    }
+    expect(encodeGgufHeader(new Map([['general.alignment', { type: 4, value: 65536 }]]), []).alignment).toBe(65536);
+  });
+
   it('round-trips metadata of every value type, tensor types and alignment', async () => {
     const f = Float32Array.from({ length: 64 * 3 }, (_, i) => Math.cos(i));
     const tensors: GgufTensorToWrite[] = [
