@@ -55,6 +55,8 @@ export interface TileSchedule {
  */
 export function scheduleTile(nonzero: Uint8Array, T: number, rows: number, lanes: number, options: TacticalOptions = DEFAULT_TACTICAL, detail = false): TileSchedule {
   const width = rows * lanes;
+  // lanes are bits of one 32-bit word in the scheduler's candidate buckets
+  if (!Number.isInteger(lanes) || lanes < 1 || lanes > 32) throw new LowbitError('E_ARG', `Bit-Tactical tile: lanes must be an integer in 1..32, got ${lanes}`);
   if (nonzero.length !== T * width) throw new LowbitError('E_SHAPE', `Bit-Tactical tile: ${nonzero.length} slots for ${T} lines x ${rows} rows x ${lanes} lanes`);
   const offsets = searchOffsets(options);
   const nOff = offsets.length;
@@ -75,7 +77,11 @@ export function scheduleTile(nonzero: Uint8Array, T: number, rows: number, lanes
   for (let l = 0; l < lanes; l++) for (let o = 0; o < nOff; o++) revLists[offT[l * nOff + o] * lanes + offL[l * nOff + o]].push(l);
   const revLane = Int32Array.from(revLists.flat());
   revLists.forEach((list, i) => (revStart[i + 1] = revStart[i] + list.length));
+  // slot step from a row's lane 0 to the candidate slot of (lane, offset)
+  const offSlot = new Int32Array(lanes * nOff);
+  for (let i = 0; i < offSlot.length; i++) offSlot[i] = offT[i] * width + offL[i];
   const count = new Int32Array(lanes);
+  const bucket = new Int32Array(nOff + 1);
   // origin[t*width+s]: original slot of the weight now at (t, s), or -1 for a zero
   const origin = new Int32Array(T * width);
   for (let i = 0; i < origin.length; i++) origin[i] = nonzero[i] ? i : -1;
@@ -99,40 +105,31 @@ export function scheduleTile(nonzero: Uint8Array, T: number, rows: number, lanes
       for (let l = 0; l < lanes; l++) if (origin[base + l] < 0) zeros++;
       if (zeros === 0) continue;
       // candidate counts of the zero lanes; a promotion only ever removes candidates, and the slot it
-      // empties is a candidate of at most one lane per offset (revLane), so counts update locally
+      // empties is a candidate of at most one lane per offset (revLane), so counts update locally.
+      // bucket[c] holds the lanes with c candidates as bits: the least-flexible lane (lowest count,
+      // then lowest lane) is the lowest bit of the first non-empty bucket, with no scan of the lanes.
+      const room = T - 1 - t;
+      let any = 0;
       for (let l = 0; l < lanes; l++) {
         count[l] = -1;
         if (origin[base + l] >= 0) continue;
         let c = 0;
-        for (let o = l * nOff, end = o + nOff; o < end; o++) {
-          const tt = t + offT[o];
-          if (tt < T && origin[tt * width + r * lanes + offL[o]] >= 0) c++;
-        }
+        for (let o = l * nOff, end = o + nOff; o < end; o++) if (offT[o] <= room && origin[base + offSlot[o]] >= 0) c++;
         count[l] = c;
+        if (c > 0) {
+          bucket[c] |= 1 << l;
+          any = 1;
+        }
       }
-      for (;;) {
-        let best = -1;
-        let bestCount = 0x7fffffff;
-        for (let l = 0; l < lanes; l++) {
-          const c = count[l];
-          if (c > 0 && c < bestCount) {
-            best = l;
-            bestCount = c;
-          }
-        }
-        if (best < 0) break;
-        let from = -1;
-        let fromO = -1;
-        for (let o = best * nOff, end = o + nOff; o < end; o++) {
-          const tt = t + offT[o];
-          if (tt >= T) continue;
-          const at = tt * width + r * lanes + offL[o];
-          if (origin[at] >= 0) {
-            from = at;
-            fromO = o;
-            break;
-          }
-        }
+      while (any) {
+        let c = 1;
+        while (c <= nOff && bucket[c] === 0) c++;
+        if (c > nOff) break;
+        const best = 31 - Math.clz32(bucket[c] & -bucket[c]);
+        bucket[c] &= ~(1 << best);
+        let fromO = best * nOff;
+        while (offT[fromO] > room || origin[base + offSlot[fromO]] < 0) fromO++;
+        const from = base + offSlot[fromO];
         origin[base + best] = origin[from];
         origin[from] = -1;
         count[best] = -1;
@@ -141,7 +138,12 @@ export function scheduleTile(nonzero: Uint8Array, T: number, rows: number, lanes
         const lane = offL[fromO];
         for (let k = revStart[dt * lanes + lane], end = revStart[dt * lanes + lane + 1]; k < end; k++) {
           const l = revLane[k];
-          if (count[l] > 0) count[l]--;
+          const n = count[l];
+          if (n > 0) {
+            bucket[n] &= ~(1 << l);
+            count[l] = n - 1;
+            if (n > 1) bucket[n - 1] |= 1 << l;
+          }
         }
       }
     }

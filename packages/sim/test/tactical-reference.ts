@@ -1,0 +1,114 @@
+// The Bit-Tactical scheduler as it stood before the candidate-bucket rewrite (lane scan for the
+// least-flexible zero slot, slot addresses recomputed per candidate): kept verbatim as the oracle that
+// the fast scheduler must reproduce slot for slot. Test-only; not exported by the package.
+import { LowbitError } from '@lowbit/kernels';
+import { searchOffsets, type TacticalOptions, type TileSchedule } from '../src/tactical.js';
+
+export function scheduleTileReference(nonzero: Uint8Array, T: number, rows: number, lanes: number, options: TacticalOptions, detail = false): TileSchedule {
+  const width = rows * lanes;
+  if (nonzero.length !== T * width) throw new LowbitError('E_SHAPE', `Bit-Tactical tile: ${nonzero.length} slots for ${T} lines x ${rows} rows x ${lanes} lanes`);
+  const offsets = searchOffsets(options);
+  const nOff = offsets.length;
+  const H = options.lookahead;
+  // per (lane, offset): the line step and the wrapped lane a zero at that lane may take from
+  const offT = new Int32Array(lanes * nOff);
+  const offL = new Int32Array(lanes * nOff);
+  for (let l = 0; l < lanes; l++) {
+    offsets.forEach(([dt, dl], o) => {
+      offT[l * nOff + o] = dt;
+      offL[l * nOff + o] = (((l + dl) % lanes) + lanes) % lanes;
+    });
+  }
+  // revLane[revStart[dt*lanes + L] ..]: the lanes whose offset list reaches lane L at line step dt
+  const maxDt = Math.max(0, ...offsets.map(([dt]) => dt));
+  const revStart = new Int32Array((maxDt + 1) * lanes + 1);
+  const revLists: number[][] = Array.from({ length: (maxDt + 1) * lanes }, () => []);
+  for (let l = 0; l < lanes; l++) for (let o = 0; o < nOff; o++) revLists[offT[l * nOff + o] * lanes + offL[l * nOff + o]].push(l);
+  const revLane = Int32Array.from(revLists.flat());
+  revLists.forEach((list, i) => (revStart[i + 1] = revStart[i] + list.length));
+  const count = new Int32Array(lanes);
+  // origin[t*width+s]: original slot of the weight now at (t, s), or -1 for a zero
+  const origin = new Int32Array(T * width);
+  for (let i = 0; i < origin.length; i++) origin[i] = nonzero[i] ? i : -1;
+  const sources: Int32Array[] = [];
+  const sourceSlot: Int32Array[] = [];
+  const kept: number[] = [];
+  const lineMark = new Int32Array(T).fill(-1);
+  let skip = 0;
+  for (let t = 0; t < T; t++) {
+    const row0 = t * width;
+    let zeroLine = true;
+    for (let s = 0; s < width && zeroLine; s++) if (origin[row0 + s] >= 0) zeroLine = false;
+    if (zeroLine && skip < H) {
+      skip++;
+      continue;
+    }
+    skip = 0;
+    for (let r = 0; r < rows; r++) {
+      const base = row0 + r * lanes;
+      let zeros = 0;
+      for (let l = 0; l < lanes; l++) if (origin[base + l] < 0) zeros++;
+      if (zeros === 0) continue;
+      // candidate counts of the zero lanes; a promotion only ever removes candidates, and the slot it
+      // empties is a candidate of at most one lane per offset (revLane), so counts update locally
+      for (let l = 0; l < lanes; l++) {
+        count[l] = -1;
+        if (origin[base + l] >= 0) continue;
+        let c = 0;
+        for (let o = l * nOff, end = o + nOff; o < end; o++) {
+          const tt = t + offT[o];
+          if (tt < T && origin[tt * width + r * lanes + offL[o]] >= 0) c++;
+        }
+        count[l] = c;
+      }
+      for (;;) {
+        let best = -1;
+        let bestCount = 0x7fffffff;
+        for (let l = 0; l < lanes; l++) {
+          const c = count[l];
+          if (c > 0 && c < bestCount) {
+            best = l;
+            bestCount = c;
+          }
+        }
+        if (best < 0) break;
+        let from = -1;
+        let fromO = -1;
+        for (let o = best * nOff, end = o + nOff; o < end; o++) {
+          const tt = t + offT[o];
+          if (tt >= T) continue;
+          const at = tt * width + r * lanes + offL[o];
+          if (origin[at] >= 0) {
+            from = at;
+            fromO = o;
+            break;
+          }
+        }
+        origin[base + best] = origin[from];
+        origin[from] = -1;
+        count[best] = -1;
+        // every other zero lane that could reach `from` loses that candidate
+        const dt = offT[fromO];
+        const lane = offL[fromO];
+        for (let k = revStart[dt * lanes + lane], end = revStart[dt * lanes + lane + 1]; k < end; k++) {
+          const l = revLane[k];
+          if (count[l] > 0) count[l]--;
+        }
+      }
+    }
+    const src: number[] = [];
+    for (let s = 0; s < width; s++) {
+      const o = origin[row0 + s];
+      if (o < 0) continue;
+      const line = (o / width) | 0;
+      if (lineMark[line] !== t) {
+        lineMark[line] = t;
+        src.push(line);
+      }
+    }
+    kept.push(t);
+    sources.push(Int32Array.from(src));
+    if (detail) sourceSlot.push(origin.slice(row0, row0 + width));
+  }
+  return { lines: kept.length, kept, sources, ...(detail ? { sourceSlot } : {}) };
+}
