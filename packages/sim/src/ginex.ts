@@ -5,24 +5,13 @@
 // No graph dataset ships in an npm or Debian package we could use here, so the graph is a documented
 // synthetic power-law graph (Chung-Lu, seeded): see powerLawGraph.
 import { LowbitError } from '@lowbit/kernels';
+import { seededRandom } from './random.js';
 
 /** Adjacency in CSR form: neighbours of v are adj[offsets[v] .. offsets[v+1]). */
 export interface Graph {
   n: number;
   offsets: Int32Array;
   adj: Int32Array;
-}
-
-/** mulberry32: small seeded generator so every trace is reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { a3Attention } from '../src/a3.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../src/random.js';
 
 /** Textbook softmax(QK^T/sqrt(d))V, causal or not. */
 function exact(Q: Float64Array, K: Float64Array, V: Float64Array, nq: number, n: number, d: number, dv: number, causal: boolean): Float64Array {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { cacheMisses, ginexStudy, powerLawGraph, samplingTrace } from '../src/ginex.js';
 import { LowbitError } from '../src/index.js';
-import { cacheMisses, ginexStudy, powerLawGraph, samplingTrace, seededRandom } from '../src/ginex.js';
+import { seededRandom } from '../src/random.js';
 
 /** Fewest misses any eviction choice reaches (exhaustive), for tiny traces. */
 function optimalMisses(trace: number[], cap: number): number {

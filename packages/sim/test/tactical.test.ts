@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LowbitError } from '../src/index.js';
-import { type TacticalOptions, scheduleTile, searchOffsets } from '../src/tactical.js';
-
-/** Deterministic pseudo-random bits (mulberry32) so every run checks the same tiles. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../src/random.js';
+import { scheduleTile, searchOffsets, type TacticalOptions } from '../src/tactical.js';
 
 /** Fewest lines any legal schedule reaches: every promotion choice (including leaving a zero slot idle) tried. */
 function bruteForceLines(nonzero: Uint8Array, T: number, rows: number, lanes: number, o: TacticalOptions): number {

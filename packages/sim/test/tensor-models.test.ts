@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LowbitError } from '../src/index.js';
+import { seededRandom as rng } from '../src/random.js';
 import { type GemmTensors, simulateDpred, simulateLaconic, simulateTactical } from '../src/tensor-models.js';
 import { nafTerms, signMagnitudeBits } from '../src/terms.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gemm(R: number, C: number, K: number, act: (r: number, c: number) => number, wgt: (k: number, c: number) => number, actBits = 16, wgtBits = 16): GemmTensors {
   return {
