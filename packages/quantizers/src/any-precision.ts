@@ -83,7 +83,7 @@ export function upscaleAnyPrecision(data: Float32Array, shape: [number, number],
   return t;
 }
 
-/** Positive weights: zero-sensitivity columns (dead inputs) get a floor so every cluster has mass. */
+/** Positive weights: zero-sensitivity columns (dead inputs) get a small floor so every cluster has mass. */
 function sensitivity(weights: ArrayLike<number> | undefined, cols: number): Float64Array {
   if (!weights) return new Float64Array(cols).fill(1);
   if (weights.length !== cols) throw new LowbitError('E_SHAPE', `upscaleAnyPrecision: ${weights.length} sensitivity weights for ${cols} columns`);
@@ -93,7 +93,7 @@ function sensitivity(weights: ArrayLike<number> | undefined, cols: number): Floa
     mean += weights[c] / cols;
   }
   const floor = mean > 0 ? mean * 1e-6 : 1;
-  return Float64Array.from({ length: cols }, (_, c) => weights[c] + floor);
+  return Float64Array.from({ length: cols }, (_, c) => (weights[c] > 0 ? weights[c] : floor));
 }
 
 export interface AnyPrecisionModelOptions extends CalibrationOptions {

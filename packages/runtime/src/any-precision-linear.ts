@@ -5,7 +5,7 @@
 // `<prefix>.anyprec_planes` (U8 [maxBits·rows·⌈cols/8⌉]) and `<prefix>.anyprec_luts` (F32, the
 // tables of seedBits..maxBits concatenated), described by `__metadata__` lowbit.any_precision.
 import { type AnyPrecisionTensor, validatePacked } from '@lowbit/formats';
-import { type Kernels, LowbitError, type WasmTensor, gemvBitplanes } from '@lowbit/kernels';
+import { type Kernels, LowbitError, WasmTensor } from '@lowbit/kernels';
 
 /** `bits` checked against what the tensor holds; undefined means its widest. */
 export function resolveBits(name: string, t: AnyPrecisionTensor, bits: number | undefined): number {
@@ -30,16 +30,47 @@ export function checkAnyPrecisionWeight(name: string, shape: [number, number], t
   }
 }
 
-/** out[b] = W_bits·x[b] for each of `batch` rows of x, on the resident planes. */
+/** Planes and every width's table, copied into WASM memory once (the tables would otherwise be copied per token). */
+export function uploadAnyPrecision(k: Kernels, t: AnyPrecisionTensor): WasmTensor[] {
+  const out: WasmTensor[] = [];
+  try {
+    out.push(k.upload(t.planes));
+    for (const l of t.luts) out.push(k.upload(l));
+  } catch (e) {
+    for (const r of out) r.free();
+    throw e;
+  }
+  return out;
+}
+
+interface PlaneExports {
+  gemv_bitplanes(planes: number, rows: number, cols: number, bits: number, lut: number, x: number, out: number): void;
+}
+
+/**
+ * out[i] = W_bits·x[i] for each of `batch` rows of x, on resident planes and tables (from
+ * uploadAnyPrecision): @lowbit/kernels' gemv_bitplanes once per row, reading planes 0..bits−1 only.
+ * Equal bit for bit to gemvBitplanes / the formats' gemvAnyPrecision (same kernel, same arguments).
+ */
 export function anyPrecisionMatmul(
-  k: Kernels, name: string, t: AnyPrecisionTensor, planes: WasmTensor, x: Float32Array, batch: number, bits: number | undefined, out?: Float32Array,
+  k: Kernels, name: string, t: AnyPrecisionTensor, resident: readonly WasmTensor[], x: Float32Array, batch: number, bits: number | undefined, out?: Float32Array,
 ): Float32Array {
   const b = resolveBits(name, t, bits);
   const [rows, cols] = t.shape;
-  const lut = t.luts[b - t.seedBits];
+  if (x.length !== batch * cols) throw new LowbitError('E_SHAPE', `${name}: input has ${x.length} values, batch ${batch} × ${cols} needed`);
   const o = out ?? new Float32Array(batch * rows);
-  for (let i = 0; i < batch; i++) {
-    o.set(gemvBitplanes(k, { planes, rows, cols, maxBits: t.maxBits, bits: b, lut, x: x.subarray(i * cols, (i + 1) * cols) }), i * rows);
+  if (o.length < batch * rows) throw new LowbitError('E_SHAPE', `${name}: output has ${o.length} values, batch ${batch} × ${rows} needed`);
+  const [planes, lut] = [resident[0], resident[1 + b - t.seedBits]];
+  if (!(planes instanceof WasmTensor) || !(lut instanceof WasmTensor) || planes.freed || lut.freed) throw new LowbitError('E_ARG', `${name}: the layer's resident planes are gone (freed)`);
+  const xs = k.upload(x);
+  const ys = k.upload(new Float32Array(batch * rows));
+  try {
+    const ex = k.exports as unknown as PlaneExports;
+    for (let i = 0; i < batch; i++) ex.gemv_bitplanes(planes.ptr, rows, cols, b, lut.ptr, xs.ptr + i * cols * 4, ys.ptr + i * rows * 4);
+    o.set(new Float32Array(k.memory.buffer, ys.ptr, batch * rows));
+  } finally {
+    xs.free();
+    ys.free();
   }
   return o;
 }

@@ -2,7 +2,7 @@
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
 import { type AnyPrecisionTensor, type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, type Kernels, LowbitError, type WasmTensor, isLowbitError } from '@lowbit/kernels';
-import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits } from './any-precision-linear.js';
+import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits, uploadAnyPrecision } from './any-precision-linear.js';
 
 /**
  * A linear layer's weights, W of shape [rows (outputs), cols (inputs)], row-major.
@@ -75,7 +75,7 @@ export class Linear {
         resident.push(k.upload(weight.scales));
         if (weight.zeros) resident.push(k.upload(weight.zeros));
       } else if (weight.format === 'f32') resident.push(k.upload(weight.data));
-      else if (weight.format === 'any-precision') resident.push(k.upload(weight.tensor.planes));
+      else if (weight.format === 'any-precision') resident.push(...uploadAnyPrecision(k, weight.tensor));
       else if (weight.format !== 'packed') resident.push(k.prepareGgml(weight.format, weight.data, rows, cols));
     } catch (e) {
       for (const t of resident) t.free();
@@ -134,7 +134,7 @@ export class Linear {
       }
       case 'any-precision': {
         const t = (this.weight as { tensor: AnyPrecisionTensor }).tensor;
-        return anyPrecisionMatmul(k, this.name, t, w, x, batch, bits, out);
+        return anyPrecisionMatmul(k, this.name, t, this.resident, x, batch, bits, out);
       }
     }
   }
