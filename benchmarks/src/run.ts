@@ -4,13 +4,14 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Area, createContext, type Row } from './harness.js';
+import { anyprecArea } from './anyprec.js';
 import { formatsArea } from './formats.js';
 import { kernelsArea } from './kernels.js';
 import { runtimeArea } from './runtime.js';
 import { simArea } from './sim.js';
 import { tokenizerArea } from './tokenizer.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, tokenizerArea, simArea];
+const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });
