@@ -82,6 +82,11 @@ export function dequantizeDpred(t: DpredTensor): Float32Array {
   return out;
 }
 
+/** Stored bits of one group of `count` values at `width` bits: the width header plus the values. */
+export function dpredGroupBits(width: number, count: number): number {
+  return DPRED_HEADER_BITS + width * count;
+}
+
 /** Bits of the group stream: header plus width × values per group. */
 export function dpredStreamBits(t: DpredTensor): { bits: number; groups: number; widthSum: number } {
   const [rows, cols] = t.shape;
@@ -93,7 +98,7 @@ export function dpredStreamBits(t: DpredTensor): { bits: number; groups: number;
       const n = Math.min(t.group, cols - c0);
       let p = 0;
       for (let c = c0; c < c0 + n; c++) p = Math.max(p, twosBits(t.codes[r * cols + c]));
-      bits += DPRED_HEADER_BITS + p * n;
+      bits += dpredGroupBits(p, n);
       widthSum += p;
       groups++;
     }

@@ -27,4 +27,4 @@ export { ransEncode, ransDecode, normalizeFrequencies, entropyBits, crossEntropy
 export { crc32 } from './checksum.js';
 export { quantizeFcq, dequantizeFcq, serializeFcq, deserializeFcq, decodeFcqWasm, fcqStats, fibbinaryCodes, packFcqCodes, type FcqTensor, type FcqStats, type FcqLevels } from './fcq.js';
 export { quantizeFlexor, dequantizeFlexor, dequantizeFlexorWasm, serializeFlexor, deserializeFlexor, flexorNetwork, flexorSearch, flexorSlices, FLEXOR_EXACT_MAX_IN, type FlexorTensor } from './flexor.js';
-export { quantizeDpred, dequantizeDpred, serializeDpred, deserializeDpred, dpredStreamBits, twosBits, DPRED_HEADER_BITS, type DpredTensor } from './dpred.js';
+export { quantizeDpred, dequantizeDpred, serializeDpred, deserializeDpred, dpredStreamBits, dpredGroupBits, twosBits, DPRED_HEADER_BITS, type DpredTensor } from './dpred.js';

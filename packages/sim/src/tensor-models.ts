@@ -3,6 +3,7 @@
 // Bit-Tactical (zero weights scheduled away, then a precision or term back end). Each runs on one GEMM
 // layer with real integer codes: weights W [K, C] and activations X [R, C] (R tokens play the part of
 // a convolution's windows). Tile geometry is the baseline's: 256 filter rows x 16 lanes, 16 windows.
+import { DPRED_HEADER_BITS, dpredGroupBits, twosBits } from '@lowbit/formats';
 import { LowbitError } from '@lowbit/kernels';
 import { BASELINE_MACS, LANES, type LayerResult, ROWS, baselineCycles } from './cycles.js';
 import type { GemmLayer } from './layers.js';
@@ -11,8 +12,11 @@ import { NAF_TERMS, signMagnitudeBits } from './terms.js';
 
 /** Windows (tokens) a tile processes at once: the 16 columns of Stripes-like tiles. */
 export const WINDOWS = 16;
-/** Bits a group's precision header takes in memory (precisions 1..16). Our choice; DPRed's header size is unverified. */
-export const GROUP_HEADER_BITS = 4;
+/**
+ * Bits a group's width header takes in memory: @lowbit/formats' DPRed header, so the traffic sim reports
+ * is what that format stores. Our choice; DPRed's own header size is unverified.
+ */
+export const GROUP_HEADER_BITS = DPRED_HEADER_BITS;
 
 export interface GemmTensors {
   layer: GemmLayer;
@@ -105,23 +109,39 @@ export function simulateDpred(t: GemmTensors, options: DpredOptions = {}): Layer
   cycles *= sets;
   for (let i = 0; i < R * C; i++) useful += Math.max(1, signMagnitudeBits(t.acts[i]));
   useful *= K;
-  // traffic: activation groups of 16 channels of one token, or 16 tokens x 16 channels
+  // traffic: activation groups of 16 channels of one token, or 16 tokens x 16 channels, each stored as
+  // @lowbit/formats' DPRed stores a group (two's-complement width of its widest value, 0 for an
+  // all-zero group, plus the width header). The detected precision above is the compute rule (DNNsim's
+  // sign-magnitude leading one); a stream needs a width every value of the group decodes from, which
+  // the sign-magnitude rule does not give when signs are mixed (+7 and -1 both detect as 3 bits).
+  const A = t.acts;
   let actBits = 0;
   let groups = 0;
   let groupBitsSum = 0;
+  for (let i = 0; i < R * B; i++) groupBitsSum += p[i];
   if (group === 16) {
-    for (let i = 0; i < R * B; i++) {
-      const n = Math.min(LANES, C - (i % B) * LANES);
-      actBits += p[i] * n + GROUP_HEADER_BITS;
-      groupBitsSum += p[i];
-      groups++;
+    for (let r = 0; r < R; r++) {
+      for (let b = 0; b < B; b++) {
+        const end = Math.min(C, (b + 1) * LANES);
+        let w = 0;
+        for (let c = b * LANES; c < end; c++) w = Math.max(w, twosBits(A[r * C + c]));
+        actBits += dpredGroupBits(w, end - b * LANES);
+        groups++;
+      }
     }
   } else {
+    groupBitsSum = 0;
     for (let w0 = 0; w0 < R; w0 += WINDOWS) {
+      const rEnd = Math.min(R, w0 + WINDOWS);
       for (let b = 0; b < B; b++) {
+        const end = Math.min(C, (b + 1) * LANES);
         let m = 0;
-        for (let r = w0; r < Math.min(R, w0 + WINDOWS); r++) m = Math.max(m, p[r * B + b]);
-        actBits += m * Math.min(WINDOWS, R - w0) * Math.min(LANES, C - b * LANES) + GROUP_HEADER_BITS;
+        let w = 0;
+        for (let r = w0; r < rEnd; r++) {
+          m = Math.max(m, p[r * B + b]);
+          for (let c = b * LANES; c < end; c++) w = Math.max(w, twosBits(A[r * C + c]));
+        }
+        actBits += dpredGroupBits(w, (rEnd - w0) * (end - b * LANES));
         groupBitsSum += m;
         groups++;
       }
@@ -130,10 +150,10 @@ export function simulateDpred(t: GemmTensors, options: DpredOptions = {}): Layer
   let wgtBits = 0;
   for (let k = 0; k < K; k++) {
     for (let b = 0; b < B; b++) {
-      let m = 1;
+      let w = 0;
       const end = Math.min(C, (b + 1) * LANES);
-      for (let c = b * LANES; c < end; c++) m = Math.max(m, signMagnitudeBits(t.weights[k * C + c]));
-      wgtBits += m * (end - b * LANES) + GROUP_HEADER_BITS;
+      for (let c = b * LANES; c < end; c++) w = Math.max(w, twosBits(t.weights[k * C + c]));
+      wgtBits += dpredGroupBits(w, end - b * LANES);
     }
   }
   const offchip = Math.ceil((actBits + wgtBits) / 8) + 2 * K * R;

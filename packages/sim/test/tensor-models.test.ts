@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DPRED_HEADER_BITS, dpredStreamBits } from '@lowbit/formats';
 import { LowbitError } from '../src/index.js';
 import { seededRandom as rng } from '../src/random.js';
 import { type GemmTensors, simulateDpred, simulateLaconic, simulateTactical } from '../src/tensor-models.js';
@@ -30,13 +31,26 @@ describe('DPRed / Dynamic Stripes', () => {
     // one register: columns 0 and 1 each take 8 + 2 = 10 cycles, others 2
     expect(simulateDpred(t, { group: 16, columnRegisters: 1 }).cycles).toBe(10);
   });
-  it('stores each group at its precision plus a 4-bit header', () => {
+  it('stores each group as @lowbit/formats DPRed does: two\'s-complement width of its widest value plus a 4-bit header', () => {
     const t = gemm(16, 16, 1, (r) => (r < 8 ? 3 : -1), (_k, c) => (c === 0 ? 100 : 0));
     const r = simulateDpred(t, { group: 16 });
-    // acts: 8 groups of 2-bit (3) + 8 groups of 2-bit (-1 = 1 bit + sign); weights: one group of 7 bits
-    const bits = 16 * (2 * 16 + 4) + (7 * 16 + 4);
+    // two's complement by hand: 3 = 011 (3 bits), -1 = 1 (1 bit), 100 = 0110_0100 (8 bits), 0 = 0 bits
+    const bits = 8 * (3 * 16 + 4) + 8 * (1 * 16 + 4) + (8 * 16 + 4);
     expect(r.offchip_bytes).toBe(Math.ceil(bits / 8) + 2 * 16);
     expect(r.baseline_offchip_bytes).toBe(2 * (16 + 256 + 16));
+    // groups of 256 (16 tokens x 16 channels): one group, width 3 (3 and -1 share it)
+    const r256 = simulateDpred(t, { group: 256 });
+    expect(r256.offchip_bytes).toBe(Math.ceil((3 * 256 + 4 + (8 * 16 + 4)) / 8) + 2 * 16);
+  });
+  it('counts the same group stream size as @lowbit/formats serializes', () => {
+    // a layer with one activation row: its activation groups are exactly a [1, C] DPRed tensor, group 16
+    const rand = rng(5);
+    const C = 40;
+    const acts = Array.from({ length: C }, () => Math.round((rand() - 0.5) * 2 * 2 ** Math.floor(rand() * 12)));
+    const t = gemm(1, C, 1, (_r, c) => acts[c], () => 0);
+    const stream = dpredStreamBits({ kind: 'dpred', shape: [1, C], group: 16, scales: new Float32Array([1]), codes: Int16Array.from(acts) });
+    // weights: three all-zero groups (0 bits each, 16 + 16 + 8 values) cost their headers only
+    expect(simulateDpred(t, { group: 16 }).offchip_bytes).toBe(Math.ceil((stream.bits + 3 * DPRED_HEADER_BITS) / 8) + 2 * 1);
   });
 });
 
