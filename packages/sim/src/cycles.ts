@@ -121,13 +121,21 @@ export function layerOffchipBytes(accel: ProfileAccel, l: Layer, p: LayerPrecisi
   return { baseline, accel: ceil((s.weights * p.wgt + s.inputs * p.act) / 8) + 2 * s.outputs };
 }
 
-export function simulateLayer(accel: ProfileAccel, l: Layer, p: LayerPrecision, bitsPerCycle = 1): LayerResult {
+/**
+ * One layer's row of a result from the cycles a design takes and its lane use; baseline cycles and the
+ * baseline's 16-bit traffic come from the layer itself. Shared by the profile- and tensor-driven models.
+ */
+export function layerResult(l: Layer, p: LayerPrecision, cycles: number, laneCycles: number, lanes: number, offchipBytes: number): LayerResult {
   const base = baselineCycles(l);
-  const r = layerCycles(accel, l, p, bitsPerCycle);
-  const bytes = layerOffchipBytes(accel, l, p);
+  const s = layerSizes(l);
   return {
     name: l.name, type: l.type, act_bits: p.act, wgt_bits: p.wgt, macs: layerMacs(l),
-    baseline_cycles: base, cycles: r.cycles, speedup: base / r.cycles, mac_utilisation: r.laneCycles / (r.cycles * r.lanes),
-    baseline_offchip_bytes: bytes.baseline, offchip_bytes: bytes.accel,
+    baseline_cycles: base, cycles, speedup: base / cycles, mac_utilisation: laneCycles / (cycles * lanes),
+    baseline_offchip_bytes: 2 * (s.weights + s.inputs + s.outputs), offchip_bytes: offchipBytes,
   };
+}
+
+export function simulateLayer(accel: ProfileAccel, l: Layer, p: LayerPrecision, bitsPerCycle = 1): LayerResult {
+  const r = layerCycles(accel, l, p, bitsPerCycle);
+  return layerResult(l, p, r.cycles, r.laneCycles, r.lanes, layerOffchipBytes(accel, l, p).accel);
 }

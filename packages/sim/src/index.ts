@@ -8,7 +8,7 @@ export { type Network, type NetworkProfile, type SourceTag, NETWORKS, networkNam
 export { resolvePrecisions, parseProfileList, parseProfileJson, convUnits, unitCount } from './profile.js';
 export {
   type AccelName, type ProfileAccel, type AccelOptions, type LayerResult, ACCELERATORS, ROWS, LANES, BASELINE_MACS,
-  checkAccel, checkBitsPerCycle, baselineCycles, convSteps, fcMultiplexCycles, layerCycles, layerOffchipBytes, simulateLayer,
+  checkAccel, checkBitsPerCycle, baselineCycles, convSteps, fcMultiplexCycles, layerCycles, layerOffchipBytes, layerResult, simulateLayer,
 } from './cycles.js';
 export { type SimResult, ENERGY_NOTE, simulateProfile, totals } from './simulate.js';
 export { signMagnitudeBits, nafTerms, popcountTerms, NAF_TERMS } from './terms.js';

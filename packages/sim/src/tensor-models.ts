@@ -5,7 +5,7 @@
 // a convolution's windows). Tile geometry is the baseline's: 256 filter rows x 16 lanes, 16 windows.
 import { DPRED_HEADER_BITS, dpredGroupBits, twosBits } from '@lowbit/formats';
 import { LowbitError } from '@lowbit/kernels';
-import { BASELINE_MACS, LANES, type LayerResult, ROWS, baselineCycles } from './cycles.js';
+import { BASELINE_MACS, LANES, type LayerResult, ROWS, layerResult } from './cycles.js';
 import type { GemmLayer } from './layers.js';
 import { DEFAULT_TACTICAL, type TacticalOptions, scheduleTile } from './tactical.js';
 import { NAF_TERMS, signMagnitudeBits } from './terms.js';
@@ -38,14 +38,7 @@ export function checkTensors(t: GemmTensors): void {
 }
 
 function result(t: GemmTensors, cycles: number, usefulLaneCycles: number, lanes: number, offchip: number, actBitsShown: number): LayerResult {
-  const l = t.layer;
-  const base = baselineCycles(l);
-  const baseBytes = 2 * (l.inC * l.outC + l.inC * l.rows + l.outC * l.rows);
-  return {
-    name: l.name, type: 'gemm', act_bits: actBitsShown, wgt_bits: t.wgtBits, macs: l.inC * l.outC * l.rows,
-    baseline_cycles: base, cycles, speedup: base / cycles, mac_utilisation: usefulLaneCycles / (cycles * lanes),
-    baseline_offchip_bytes: baseBytes, offchip_bytes: offchip,
-  };
+  return layerResult(t.layer, { act: actBitsShown, wgt: t.wgtBits }, cycles, usefulLaneCycles, lanes, offchip);
 }
 
 /** Dynamic precision of each (token, channel block): the sign-magnitude bits of its widest value, at least 1. */
