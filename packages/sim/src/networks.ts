@@ -41,6 +41,14 @@ const fc = (name: string, inC: number, outC: number): FcLayer => ({ type: 'fc', 
 
 const STRIPES_TABLE = 'Stripes (Judd et al., MICRO 2016) Table 2 per-conv-layer activation precisions, as recalled in sim-targets.md §2.4; not checked against the PDF';
 
+/** The Stripes table's 100% and 99% profiles of one network, both [R]. */
+function stripesProfiles(p100: number[], p99: number[], note100 = ''): NetworkProfile[] {
+  return [
+    { name: '100', tag: 'R', source: `${STRIPES_TABLE} (100%)${note100}`, convAct: p100 },
+    { name: '99', tag: 'R', source: `${STRIPES_TABLE} (99%)`, convAct: p99 },
+  ];
+}
+
 const alexnet: Network = {
   name: 'alexnet',
   source: 'BVLC/caffe models/bvlc_alexnet/deploy.prototxt @1db8dc7 (shapes, input 3x227x227); groups=2 on conv2/4/5 as in models/bvlc_reference_caffenet/deploy.prototxt @0a4c824 and the two-tower network of Krizhevsky et al. 2012',
@@ -76,10 +84,7 @@ const nin: Network = {
     conv('conv3', 256, 13, 384, 3, 1, 1), conv('cccp5', 384, 13, 384, 1), conv('cccp6', 384, 13, 384, 1),
     conv('conv4-1024', 384, 6, 1024, 3, 1, 1), conv('cccp7-1024', 1024, 6, 1024, 1), conv('cccp8-1024', 1024, 6, 1000, 1),
   ],
-  profiles: [
-    { name: '100', tag: 'R', source: `${STRIPES_TABLE} (100%)`, convAct: [8, 8, 8, 9, 7, 8, 8, 9, 9, 8, 8, 8] },
-    { name: '99', tag: 'R', source: `${STRIPES_TABLE} (99%)`, convAct: [8, 8, 7, 9, 7, 8, 8, 9, 9, 8, 7, 8] },
-  ],
+  profiles: stripesProfiles([8, 8, 8, 9, 7, 8, 8, 9, 9, 8, 8, 8], [8, 8, 7, 9, 7, 8, 8, 9, 9, 8, 7, 8]),
 };
 
 // GoogLeNet inception: [name, inC, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj], Szegedy et al. 2015 Table 1
@@ -108,10 +113,7 @@ const googlenet: Network = {
   shapeTag: 'V',
   layers: googlenetLayers,
   units: googlenetUnits,
-  profiles: [
-    { name: '100', tag: 'R', source: `${STRIPES_TABLE} (100%); one entry per conv1, conv2 and inception group is itself an unverified reading`, convAct: [10, 8, 10, 9, 8, 10, 9, 8, 9, 10, 7] },
-    { name: '99', tag: 'R', source: `${STRIPES_TABLE} (99%)`, convAct: [10, 8, 9, 8, 8, 9, 10, 8, 9, 10, 8] },
-  ],
+  profiles: stripesProfiles([10, 8, 10, 9, 8, 10, 9, 8, 9, 10, 7], [10, 8, 9, 8, 8, 9, 10, 8, 9, 10, 8], '; one entry per conv1, conv2 and inception group is itself an unverified reading'),
 };
 
 const CHATFIELD = 'Chatfield et al., "Return of the Devil in the Details", BMVC 2014, Table 1 (Caffe Model Zoo gists ksimonyan/';
@@ -124,10 +126,7 @@ const vggM: Network = {
     conv('conv4', 512, 13, 512, 3, 1, 1), conv('conv5', 512, 13, 512, 3, 1, 1),
     fc('fc6', 18432, 4096), fc('fc7', 4096, 2048), fc('fc8', 2048, 1000),
   ],
-  profiles: [
-    { name: '100', tag: 'R', source: `${STRIPES_TABLE} (100%)`, convAct: [7, 7, 7, 8, 7] },
-    { name: '99', tag: 'R', source: `${STRIPES_TABLE} (99%)`, convAct: [6, 8, 7, 7, 7] },
-  ],
+  profiles: stripesProfiles([7, 7, 7, 8, 7], [6, 8, 7, 7, 7]),
 };
 
 const vggS: Network = {
@@ -139,10 +138,7 @@ const vggS: Network = {
     conv('conv4', 512, 18, 512, 3, 1, 1), conv('conv5', 512, 18, 512, 3, 1, 1),
     fc('fc6', 18432, 4096), fc('fc7', 4096, 4096), fc('fc8', 4096, 1000),
   ],
-  profiles: [
-    { name: '100', tag: 'R', source: `${STRIPES_TABLE} (100%)`, convAct: [7, 8, 9, 7, 9] },
-    { name: '99', tag: 'R', source: `${STRIPES_TABLE} (99%)`, convAct: [7, 8, 9, 7, 9] },
-  ],
+  profiles: stripesProfiles([7, 8, 9, 7, 9], [7, 8, 9, 7, 9]),
 };
 
 const vgg19Layers: Layer[] = [];
@@ -157,10 +153,7 @@ const vgg19: Network = {
   source: 'Simonyan & Zisserman, ICLR 2015, Table 1 configuration E (3x3 pad 1 convolutions, input 224); VGG_ILSVRC_19_layers deploy.prototxt',
   shapeTag: 'R',
   layers: vgg19Layers,
-  profiles: [
-    { name: '100', tag: 'R', source: `${STRIPES_TABLE} (100%)`, convAct: [12, 12, 12, 11, 12, 10, 11, 11, 13, 12, 13, 13, 13, 13, 13, 13] },
-    { name: '99', tag: 'R', source: `${STRIPES_TABLE} (99%)`, convAct: [9, 9, 9, 8, 12, 10, 10, 12, 13, 11, 12, 13, 13, 13, 13, 13] },
-  ],
+  profiles: stripesProfiles([12, 12, 12, 11, 12, 10, 11, 11, 13, 12, 13, 13, 13, 13, 13, 13], [9, 9, 9, 8, 12, 10, 10, 12, 13, 11, 12, 13, 13, 13, 13, 13]),
 };
 
 const lenet: Network = {
@@ -168,10 +161,7 @@ const lenet: Network = {
   source: 'BVLC/caffe examples/mnist/lenet.prototxt @9b89154 (input 1x28x28; conv 20 and 50 5x5 stride 1, 2x2/2 pools, ip1 500, ip2 10; read)',
   shapeTag: 'V',
   layers: [conv('conv1', 1, 28, 20, 5), conv('conv2', 20, 12, 50, 5), fc('ip1', 800, 500), fc('ip2', 500, 10)],
-  profiles: [
-    { name: '100', tag: 'R', source: `${STRIPES_TABLE} (100%)`, convAct: [3, 3] },
-    { name: '99', tag: 'R', source: `${STRIPES_TABLE} (99%)`, convAct: [2, 3] },
-  ],
+  profiles: stripesProfiles([3, 3], [2, 3]),
 };
 
 export const NETWORKS: readonly Network[] = [alexnet, nin, googlenet, vggM, vggS, vgg19, lenet];
