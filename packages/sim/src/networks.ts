@@ -76,8 +76,8 @@ const alexnet: Network = {
 
 const nin: Network = {
   name: 'nin',
-  source: 'Network in Network ImageNet model (Caffe Model Zoo gist mavenlin/d802a5849de39225bcc6, Lin et al. 2014), input crop 224; shapes recalled, not re-read here',
-  shapeTag: 'R',
+  source: 'Network in Network ImageNet model (Caffe Model Zoo gist mavenlin/d802a5849de39225bcc6, Lin et al. 2014), input crop 224. Every layer\'s kernel, stride, output channels and padding (VALID/SAME) read in ethereon/caffe-tensorflow examples/imagenet/models/nin.py @c0100fc, the converter\'s rendering of that Caffe model; spatial sizes follow from the 224 crop with Caffe\'s ceil-rounded pools (54/27/13/6)',
+  shapeTag: 'V',
   layers: [
     conv('conv1', 3, 224, 96, 11, 4), conv('cccp1', 96, 54, 96, 1), conv('cccp2', 96, 54, 96, 1),
     conv('conv2', 96, 27, 256, 5, 1, 2), conv('cccp3', 256, 27, 256, 1), conv('cccp4', 256, 27, 256, 1),
@@ -150,8 +150,8 @@ vgg19Layers.push(fc('fc6', 25088, 4096), fc('fc7', 4096, 4096), fc('fc8', 4096, 
 
 const vgg19: Network = {
   name: 'vgg19',
-  source: 'Simonyan & Zisserman, ICLR 2015, Table 1 configuration E (3x3 pad 1 convolutions, input 224); VGG_ILSVRC_19_layers deploy.prototxt',
-  shapeTag: 'R',
+  source: 'Simonyan & Zisserman, ICLR 2015, Table 1 configuration E (3x3 pad 1 convolutions, input 224); read in pytorch/vision torchvision/models/vgg.py @02196ff (cfgs E: 64,64,M,128,128,M,256x4,M,512x4,M,512x4,M; 3x3 pad 1 convs, 2x2/2 max pools; classifier 512*7*7 -> 4096 -> 4096 -> 1000)',
+  shapeTag: 'V',
   layers: vgg19Layers,
   profiles: stripesProfiles([12, 12, 12, 11, 12, 10, 11, 11, 13, 12, 13, 13, 13, 13, 13, 13], [9, 9, 9, 8, 12, 10, 10, 12, 13, 11, 12, 13, 13, 13, 13, 13]),
 };
