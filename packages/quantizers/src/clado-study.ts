@@ -42,22 +42,23 @@ export async function runCladoStudy(
     onRow?: (r: CladoStudyRow) => void;
   },
 ): Promise<{ measurement: CladoMeasurement; rows: CladoStudyRow[] }> {
-  const m = o.measurement ?? measureClado(model, { ...o, pairs: 'all' });
+  const m = o.measurement ?? measureClado(model, { ...o, pairs: o.pairs ?? 'all' });
   o.onMeasured?.(m);
   const range = allocationRange(m);
   const uniformSizes = m.bits.map((_, c) => {
-    const p = cladoProblem(m, Number.POSITIVE_INFINITY);
+    const p = cladoProblem(m, Number.MAX_VALUE);
     return oneHotValue(p, m.layers.map(() => c)).size / m.counts.reduce((a, b) => a + b, 0);
   });
   const budgets = [...new Set([...o.budgets, ...uniformSizes])].filter((b) => b >= range.minBits && b <= range.maxBits).sort((a, b) => a - b);
   const mb = blockMasked(m);
+  const methods = m.pairs === 'all' ? (['uniform', 'greedy', 'diagonal', 'clado', 'clado-block'] as const) : (['uniform', 'greedy', 'diagonal', 'clado'] as const);
   const originals = m.layers.map((name) => {
     const lin = model.linear(name);
     return { name, shape: [lin.rows, lin.cols] as [number, number], data: Float32Array.from(f32Weights(name, lin.source).data) };
   });
   const rows: CladoStudyRow[] = [];
   for (const budget of budgets) {
-    for (const method of ['uniform', 'greedy', 'diagonal', 'clado', 'clado-block'] as const) {
+    for (const method of methods) {
       const a = await allocate(method === 'clado-block' ? mb : m, { method: method === 'clado-block' ? 'clado' : method, budgetBits: budget }).catch((e: unknown) => {
         // uniform has no configuration at most budgets
         if (method === 'uniform' && isLowbitError(e) && e.code === 'E_RANGE') return null;
