@@ -131,11 +131,11 @@ const vggM: Network = {
 
 const vggS: Network = {
   name: 'vgg_s',
-  source: `${CHATFIELD}fd8800eeb36e276cd6f9, CNN_S); input 224; shapes recalled, gist not re-read`,
-  shapeTag: 'R',
+  source: `${CHATFIELD}fd8800eeb36e276cd6f9, CNN_S); input 224. Read in Lasagne/Recipes modelzoo/vgg_cnn_s.py @62a7d49, the Lasagne port of that gist's Caffe model: conv1 96x7x7/2, 3x3/3 pool, conv2 256x5x5 stride 1 without padding (an earlier recalled version had pad 1), 2x2/2 pool, conv3-5 512x3x3 pad 1, 3x3/3 pool, fc 4096/4096/1000; pools round up (ignore_border=False), so 109 -> 37 -> 33 -> 17 -> 6`,
+  shapeTag: 'V',
   layers: [
-    conv('conv1', 3, 224, 96, 7, 2), conv('conv2', 96, 37, 256, 5, 1, 1), conv('conv3', 256, 18, 512, 3, 1, 1),
-    conv('conv4', 512, 18, 512, 3, 1, 1), conv('conv5', 512, 18, 512, 3, 1, 1),
+    conv('conv1', 3, 224, 96, 7, 2), conv('conv2', 96, 37, 256, 5), conv('conv3', 256, 17, 512, 3, 1, 1),
+    conv('conv4', 512, 17, 512, 3, 1, 1), conv('conv5', 512, 17, 512, 3, 1, 1),
     fc('fc6', 18432, 4096), fc('fc7', 4096, 4096), fc('fc8', 4096, 1000),
   ],
   profiles: stripesProfiles([7, 8, 9, 7, 9], [7, 8, 9, 7, 9]),
