@@ -39,3 +39,4 @@ export { silu_mul_f32 } from './elementwise';
 export { matmul_ggml_tiled_multi } from './ggml-tiled';
 export { flexor_decode } from './flexor';
 export { fcq_decode } from './fcq';
+export { gemv_anyprec } from './anyprec';

@@ -9,3 +9,4 @@ export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, ge
 export { intGroupParams, encodeIntGroups, quantizeIntGroups, quantizeMxBlocks, quantizeAbsmaxLut, type MxEncodeFormat } from './formats-encode.js';
 export { decodeFlexor } from './flexor.js';
 export { decodeFcqStream } from './fcq.js';
+export { gemvAnyprec, gemvAnyprecReference, type GemvAnyprecResident } from './anyprec.js';

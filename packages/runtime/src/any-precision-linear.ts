@@ -5,7 +5,7 @@
 // `<prefix>.anyprec_planes` (U8 [maxBits·rows·⌈cols/8⌉]) and `<prefix>.anyprec_luts` (F32, the
 // tables of seedBits..maxBits concatenated), described by `__metadata__` lowbit.any_precision.
 import { type AnyPrecisionTensor, validatePacked } from '@lowbit/formats';
-import { type Kernels, LowbitError, WasmTensor } from '@lowbit/kernels';
+import { type Kernels, LowbitError, WasmTensor, gemvAnyprec } from '@lowbit/kernels';
 
 /** `bits` checked against what the tensor holds; undefined means its widest. */
 export function resolveBits(name: string, t: AnyPrecisionTensor, bits: number | undefined): number {
@@ -43,14 +43,10 @@ export function uploadAnyPrecision(k: Kernels, t: AnyPrecisionTensor): WasmTenso
   return out;
 }
 
-interface PlaneExports {
-  gemv_bitplanes(planes: number, rows: number, cols: number, bits: number, lut: number, x: number, out: number): void;
-}
-
 /**
  * out[i] = W_bits·x[i] for each of `batch` rows of x, on resident planes and tables (from
- * uploadAnyPrecision): @lowbit/kernels' gemv_bitplanes once per row, reading planes 0..bits−1 only.
- * Equal bit for bit to gemvBitplanes / the formats' gemvAnyPrecision (same kernel, same arguments).
+ * uploadAnyPrecision): @lowbit/kernels' gemvAnyprec, reading planes 0..bits−1 only, equal bit for
+ * bit to the formats' gemvAnyPrecision (test/any-precision-linear.test.ts).
  */
 export function anyPrecisionMatmul(
   k: Kernels, name: string, t: AnyPrecisionTensor, resident: readonly WasmTensor[], x: Float32Array, batch: number, bits: number | undefined, out?: Float32Array,
@@ -58,21 +54,12 @@ export function anyPrecisionMatmul(
   const b = resolveBits(name, t, bits);
   const [rows, cols] = t.shape;
   if (x.length !== batch * cols) throw new LowbitError('E_SHAPE', `${name}: input has ${x.length} values, batch ${batch} × ${cols} needed`);
-  const o = out ?? new Float32Array(batch * rows);
-  if (o.length < batch * rows) throw new LowbitError('E_SHAPE', `${name}: output has ${o.length} values, batch ${batch} × ${rows} needed`);
   const [planes, lut] = [resident[0], resident[1 + b - t.seedBits]];
   if (!(planes instanceof WasmTensor) || !(lut instanceof WasmTensor) || planes.freed || lut.freed) throw new LowbitError('E_ARG', `${name}: the layer's resident planes are gone (freed)`);
-  const xs = k.upload(x);
-  const ys = k.upload(new Float32Array(batch * rows));
-  try {
-    const ex = k.exports as unknown as PlaneExports;
-    for (let i = 0; i < batch; i++) ex.gemv_bitplanes(planes.ptr, rows, cols, b, lut.ptr, xs.ptr + i * cols * 4, ys.ptr + i * rows * 4);
-    o.set(new Float32Array(k.memory.buffer, ys.ptr, batch * rows));
-  } finally {
-    xs.free();
-    ys.free();
-  }
-  return o;
+  const y = gemvAnyprec(k, { planes, lut, rows, cols, maxBits: t.maxBits, bits: b, x });
+  if (!out) return y;
+  out.set(y);
+  return out;
 }
 
 /** The tensor with its output rows reordered (row r of the result is row src[r]); planes and tables follow. */
