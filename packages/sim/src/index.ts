@@ -10,7 +10,7 @@ export {
   type AccelName, type ProfileAccel, type AccelOptions, type LayerResult, ACCELERATORS, ROWS, LANES, BASELINE_MACS,
   checkAccel, checkBitsPerCycle, baselineCycles, convSteps, fcMultiplexCycles, layerCycles, layerOffchipBytes, layerResult, simulateLayer,
 } from './cycles.js';
-export { type SimResult, ENERGY_NOTE, simulateProfile, totals } from './simulate.js';
+export { type SimResult, type ResultTotals, ENERGY_NOTE, simulateProfile, totals } from './simulate.js';
 export { signMagnitudeBits, nafTerms, popcountTerms, NAF_TERMS } from './terms.js';
 export { type TacticalOptions, type TileSchedule, DEFAULT_TACTICAL, searchOffsets, scheduleTile } from './tactical.js';
 export {

@@ -5,17 +5,14 @@ import { type Layer, type LayerPrecision, validateNetwork } from './layers.js';
 
 export const ENERGY_NOTE = 'no energy model: none of the papers\' per-operation energy tables could be sourced, so no pJ figures are given';
 
-export interface SimResult {
+/** The whole-run figures: a layer row's cycle, utilisation and traffic fields, summed over the layers. */
+export type ResultTotals = Pick<LayerResult, 'baseline_cycles' | 'cycles' | 'speedup' | 'mac_utilisation' | 'baseline_offchip_bytes' | 'offchip_bytes'>;
+
+export interface SimResult extends ResultTotals {
   network: string;
   accel: AccelName;
   bits_per_cycle: number;
   profile: string;
-  baseline_cycles: number;
-  cycles: number;
-  speedup: number;
-  mac_utilisation: number;
-  baseline_offchip_bytes: number;
-  offchip_bytes: number;
   energy: null;
   energy_note: string;
   layers: LayerResult[];

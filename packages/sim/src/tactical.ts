@@ -49,6 +49,53 @@ export interface TileSchedule {
   sourceSlot?: Int32Array[];
 }
 
+/** Candidate tables of a tile's lanes, shared by the scheduler and its test oracle. */
+export interface CandidateTables {
+  nOff: number;
+  /** Per (lane, offset): the line step of the candidate. */
+  offT: Int32Array;
+  /** Per (lane, offset): the wrapped lane of the candidate. */
+  offL: Int32Array;
+  /** revLane[revStart[dt*lanes + L] ..]: the lanes whose offset list reaches lane L at line step dt. */
+  revStart: Int32Array;
+  revLane: Int32Array;
+}
+
+export function candidateTables(lanes: number, options: TacticalOptions): CandidateTables {
+  const offsets = searchOffsets(options);
+  const nOff = offsets.length;
+  const offT = new Int32Array(lanes * nOff);
+  const offL = new Int32Array(lanes * nOff);
+  for (let l = 0; l < lanes; l++) {
+    offsets.forEach(([dt, dl], o) => {
+      offT[l * nOff + o] = dt;
+      offL[l * nOff + o] = (((l + dl) % lanes) + lanes) % lanes;
+    });
+  }
+  const maxDt = Math.max(0, ...offsets.map(([dt]) => dt));
+  const revStart = new Int32Array((maxDt + 1) * lanes + 1);
+  const revLists: number[][] = Array.from({ length: (maxDt + 1) * lanes }, () => []);
+  for (let l = 0; l < lanes; l++) for (let o = 0; o < nOff; o++) revLists[offT[l * nOff + o] * lanes + offL[l * nOff + o]].push(l);
+  const revLane = Int32Array.from(revLists.flat());
+  revLists.forEach((list, i) => (revStart[i + 1] = revStart[i] + list.length));
+  return { nOff, offT, offL, revStart, revLane };
+}
+
+/** The distinct original lines the weights of kept line `t` (slots row0..row0+width) come from, in slot order. */
+export function sourceLines(origin: Int32Array, row0: number, width: number, lineMark: Int32Array, t: number): Int32Array {
+  const src: number[] = [];
+  for (let s = 0; s < width; s++) {
+    const o = origin[row0 + s];
+    if (o < 0) continue;
+    const line = (o / width) | 0;
+    if (lineMark[line] !== t) {
+      lineMark[line] = t;
+      src.push(line);
+    }
+  }
+  return Int32Array.from(src);
+}
+
 /**
  * Schedules one tile's weight stream. `nonzero[t*width + s]` (width = rows*lanes) marks effectual
  * weights of line t, slot s (row s/lanes, lane s%lanes); `T` lines.
@@ -58,25 +105,8 @@ export function scheduleTile(nonzero: Uint8Array, T: number, rows: number, lanes
   // lanes are bits of one 32-bit word in the scheduler's candidate buckets
   if (!Number.isInteger(lanes) || lanes < 1 || lanes > 32) throw new LowbitError('E_ARG', `Bit-Tactical tile: lanes must be an integer in 1..32, got ${lanes}`);
   if (nonzero.length !== T * width) throw new LowbitError('E_SHAPE', `Bit-Tactical tile: ${nonzero.length} slots for ${T} lines x ${rows} rows x ${lanes} lanes`);
-  const offsets = searchOffsets(options);
-  const nOff = offsets.length;
+  const { nOff, offT, offL, revStart, revLane } = candidateTables(lanes, options);
   const H = options.lookahead;
-  // per (lane, offset): the line step and the wrapped lane a zero at that lane may take from
-  const offT = new Int32Array(lanes * nOff);
-  const offL = new Int32Array(lanes * nOff);
-  for (let l = 0; l < lanes; l++) {
-    offsets.forEach(([dt, dl], o) => {
-      offT[l * nOff + o] = dt;
-      offL[l * nOff + o] = (((l + dl) % lanes) + lanes) % lanes;
-    });
-  }
-  // revLane[revStart[dt*lanes + L] ..]: the lanes whose offset list reaches lane L at line step dt
-  const maxDt = Math.max(0, ...offsets.map(([dt]) => dt));
-  const revStart = new Int32Array((maxDt + 1) * lanes + 1);
-  const revLists: number[][] = Array.from({ length: (maxDt + 1) * lanes }, () => []);
-  for (let l = 0; l < lanes; l++) for (let o = 0; o < nOff; o++) revLists[offT[l * nOff + o] * lanes + offL[l * nOff + o]].push(l);
-  const revLane = Int32Array.from(revLists.flat());
-  revLists.forEach((list, i) => (revStart[i + 1] = revStart[i] + list.length));
   // slot step from a row's lane 0 to the candidate slot of (lane, offset)
   const offSlot = new Int32Array(lanes * nOff);
   for (let i = 0; i < offSlot.length; i++) offSlot[i] = offT[i] * width + offL[i];
@@ -147,18 +177,8 @@ export function scheduleTile(nonzero: Uint8Array, T: number, rows: number, lanes
         }
       }
     }
-    const src: number[] = [];
-    for (let s = 0; s < width; s++) {
-      const o = origin[row0 + s];
-      if (o < 0) continue;
-      const line = (o / width) | 0;
-      if (lineMark[line] !== t) {
-        lineMark[line] = t;
-        src.push(line);
-      }
-    }
     kept.push(t);
-    sources.push(Int32Array.from(src));
+    sources.push(sourceLines(origin, row0, width, lineMark, t));
     if (detail) sourceSlot.push(origin.slice(row0, row0 + width));
   }
   return { lines: kept.length, kept, sources, ...(detail ? { sourceSlot } : {}) };

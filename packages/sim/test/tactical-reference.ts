@@ -1,31 +1,15 @@
 // The Bit-Tactical scheduler as it stood before the candidate-bucket rewrite (lane scan for the
-// least-flexible zero slot, slot addresses recomputed per candidate): kept verbatim as the oracle that
-// the fast scheduler must reproduce slot for slot. Test-only; not exported by the package.
+// least-flexible zero slot, slot addresses recomputed per candidate): kept as the oracle that the fast
+// scheduler must reproduce slot for slot. The candidate tables and the source-line collection, which
+// the rewrite did not change, come from tactical.ts. Test-only; not exported by the package.
 import { LowbitError } from '@lowbit/kernels';
-import { searchOffsets, type TacticalOptions, type TileSchedule } from '../src/tactical.js';
+import { candidateTables, sourceLines, type TacticalOptions, type TileSchedule } from '../src/tactical.js';
 
 export function scheduleTileReference(nonzero: Uint8Array, T: number, rows: number, lanes: number, options: TacticalOptions, detail = false): TileSchedule {
   const width = rows * lanes;
   if (nonzero.length !== T * width) throw new LowbitError('E_SHAPE', `Bit-Tactical tile: ${nonzero.length} slots for ${T} lines x ${rows} rows x ${lanes} lanes`);
-  const offsets = searchOffsets(options);
-  const nOff = offsets.length;
+  const { nOff, offT, offL, revStart, revLane } = candidateTables(lanes, options);
   const H = options.lookahead;
-  // per (lane, offset): the line step and the wrapped lane a zero at that lane may take from
-  const offT = new Int32Array(lanes * nOff);
-  const offL = new Int32Array(lanes * nOff);
-  for (let l = 0; l < lanes; l++) {
-    offsets.forEach(([dt, dl], o) => {
-      offT[l * nOff + o] = dt;
-      offL[l * nOff + o] = (((l + dl) % lanes) + lanes) % lanes;
-    });
-  }
-  // revLane[revStart[dt*lanes + L] ..]: the lanes whose offset list reaches lane L at line step dt
-  const maxDt = Math.max(0, ...offsets.map(([dt]) => dt));
-  const revStart = new Int32Array((maxDt + 1) * lanes + 1);
-  const revLists: number[][] = Array.from({ length: (maxDt + 1) * lanes }, () => []);
-  for (let l = 0; l < lanes; l++) for (let o = 0; o < nOff; o++) revLists[offT[l * nOff + o] * lanes + offL[l * nOff + o]].push(l);
-  const revLane = Int32Array.from(revLists.flat());
-  revLists.forEach((list, i) => (revStart[i + 1] = revStart[i] + list.length));
   const count = new Int32Array(lanes);
   // origin[t*width+s]: original slot of the weight now at (t, s), or -1 for a zero
   const origin = new Int32Array(T * width);
@@ -96,18 +80,8 @@ export function scheduleTileReference(nonzero: Uint8Array, T: number, rows: numb
         }
       }
     }
-    const src: number[] = [];
-    for (let s = 0; s < width; s++) {
-      const o = origin[row0 + s];
-      if (o < 0) continue;
-      const line = (o / width) | 0;
-      if (lineMark[line] !== t) {
-        lineMark[line] = t;
-        src.push(line);
-      }
-    }
     kept.push(t);
-    sources.push(Int32Array.from(src));
+    sources.push(sourceLines(origin, row0, width, lineMark, t));
     if (detail) sourceSlot.push(origin.slice(row0, row0 + width));
   }
   return { lines: kept.length, kept, sources, ...(detail ? { sourceSlot } : {}) };
