@@ -6,7 +6,7 @@
 // 'any-precision' Linear format.
 import { type AnyPrecisionTensor, validatePacked } from '@lowbit/formats';
 import { LowbitError } from '@lowbit/kernels';
-import { type DecoderModel } from '@lowbit/runtime';
+import type { DecoderModel } from '@lowbit/runtime';
 import { kmeans1d } from '@lowbit/solvers';
 import { type CalibrationOptions, collectHessians } from './calibrate.js';
 import { f32Weights } from './source-weights.js';
