@@ -247,6 +247,8 @@ export function simulateTactical(t: GemmTensors, options: TacticalSimOptions = {
   let cycles = 0;
   let kept = 0;
   let zeros = 0;
+  // non-zero weights per input channel, counted in the same pass that marks the tiles' non-zeros
+  const nnzPerChannel = new Float64Array(C);
   const nz = new Uint8Array(B * width);
   for (let s = 0; s < S; s++) {
     nz.fill(0);
@@ -254,8 +256,10 @@ export function simulateTactical(t: GemmTensors, options: TacticalSimOptions = {
       const k = s * ROWS + f;
       if (k >= K) break;
       for (let c = 0; c < C; c++) {
-        if (t.weights[k * C + c] !== 0) nz[(c >> 4) * width + f * LANES + (c & 15)] = 1;
-        else zeros++;
+        if (t.weights[k * C + c] !== 0) {
+          nz[(c >> 4) * width + f * LANES + (c & 15)] = 1;
+          nnzPerChannel[c]++;
+        } else zeros++;
       }
     }
     const plan = scheduleTile(nz, B, ROWS, LANES, sched);
@@ -269,8 +273,6 @@ export function simulateTactical(t: GemmTensors, options: TacticalSimOptions = {
     }
   }
   // useful: each non-zero weight's MACs, each costing its activation's own precision or terms (>= 1)
-  const nnzPerChannel = new Float64Array(C);
-  for (let k = 0; k < K; k++) for (let c = 0; c < C; c++) if (t.weights[k * C + c] !== 0) nnzPerChannel[c]++;
 
   let useful = 0;
   for (let r = 0; r < R; r++) {
