@@ -14,7 +14,7 @@ export { layerData, type LayerData } from './layer-data.js';
 export { f32Weights } from './source-weights.js';
 export { GgmlGrid, ggmlBlocks, type GgmlType } from './ggml-grid.js';
 export { selectiveRtn, type SelectiveRtnOptions, type SelectiveRtnResult, type SelectiveRtnLayer } from './selective-rtn.js';
-export { runStudy, studyMarkdown, studySvg, DEFAULT_STUDY, type StudyConfig, type StudyRow } from './study.js';
+export { runStudy, DEFAULT_STUDY, type StudyConfig, type StudyRow } from './study.js';
 export { MxGrid, mxTensor } from './mx-grid.js';
 export { measureClado, budgetRange, allocate, applyAllocation, allocationRange, cladoProblem, type CladoOptions, type CladoMeasurement, type CladoCandidate, type AllocationMethod, type AllocationOptions, type Allocation } from './clado.js';
 export { runCladoStudy, blockMasked, type CladoStudyRow } from './clado-study.js';

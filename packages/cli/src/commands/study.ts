@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, validTextUrl } from '@lowbit/data';
-import { DEFAULT_STUDY, QUANTIZE_DEFAULTS, runStudy, studyMarkdown, studySvg } from '@lowbit/quantizers';
+import { DEFAULT_STUDY, QUANTIZE_DEFAULTS, runStudy } from '@lowbit/quantizers';
+import { studyMarkdown, studySvg } from '../study-report.js';
 import { LowbitError, loadModel, writeTextAtomic } from '@lowbit/runtime';
 import { defineCommand } from '../command.js';
 import { GGUF_ARGUMENT, modelPath } from '../model-arg.js';
