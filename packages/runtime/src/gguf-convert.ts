@@ -92,6 +92,7 @@ export function storedFromSource(name: string, w: LinearWeight): StoredLayer | n
   if (w.format === 'int4') {
     return { kind: 'int', bits: 4, symmetric: w.zeros === null, shape: [rows, cols], granularity: 'group-cols', group: w.group, scales: w.scales, zeros: w.zeros, codes: w.packed };
   }
+  if (w.format === 'any-precision') throw new LowbitError('E_UNSUPPORTED', `${name}: any-precision (nested bit-plane) layers have no GGUF type; save the model as .safetensors (saveModelSafetensors)`);
   if (w.format !== 'packed') return null;
   const t = w.tensor as { kind?: string };
   if (t.kind === 'int' || t.kind === 'mx-rows') return w.tensor as StoredLayer;
