@@ -36,7 +36,7 @@ const options = {
   quantizer: { type: 'string', choices: ['rtn', 'gptq'], default: 'rtn', description: 'how each candidate configuration is quantized (GPTQ from the full-precision inputs of each layer)' },
   pairs: { type: 'string', choices: ['all', 'block', 'none'], default: 'block', description: 'which layer pairs get a measured cross term (block: within a transformer block; others taken as independent)' },
   calib: { type: 'string', placeholder: 'file', defaultText: 'embedded TinyStories train excerpt', description: 'text the loss changes are measured on, one document per line' },
-  'calib-windows': { type: 'integer', min: 1, default: 8, description: 'measurement windows taken from --calib' },
+  'calib-windows': { type: 'integer', min: 1, default: 16, description: 'measurement windows taken from --calib (fewer: sensitivities that do not generalise, see the solvers README)' },
   'calib-ctx': { type: 'integer', min: 2, default: 128, description: 'measurement window length in tokens' },
   'time-limit': { type: 'number', above: 0, default: 60, placeholder: 's', description: 'HiGHS time limit; at the limit the best allocation found is used, with its gap' },
   ...textOption,
