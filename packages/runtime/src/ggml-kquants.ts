@@ -283,8 +283,8 @@ function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w: Float
   return [scale, -min];
 }
 
-/** make_qx_quants with rmse_type 1 and no importance: symmetric codes L + nmax, weights x², 19 trial scales. */
-function makeQx(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array | Uint8Array, lo: number): number {
+/** The value of largest magnitude in x[xo..xo+n) (ggml's `max`: the first one on a tie). */
+function signedAbsMax(n: number, x: Float32Array, xo: number): number {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -294,38 +294,43 @@ function makeQx(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Arr
       max = x[xo + i];
     }
   }
-  if (amax < GROUP_MAX_EPS) {
-    L.fill(0, lo, lo + n);
-    return 0;
-  }
-  const clamp = (l: number) => Math.max(-nmax, Math.min(nmax - 1, l));
-  let iscale = fr(-nmax / max);
+  return max;
+}
+
+/**
+ * Symmetric codes l = clamp(round(iscale·x), -nmax, nmax-1) under weights x², summed in f32 in ggml's
+ * order: returns [Σ w·x·l, Σ w·l²]; with L given, stores l + offset at L[lo + i].
+ */
+function weightedSums(n: number, nmax: number, x: Float32Array, xo: number, iscale: number, L?: Int8Array | Uint8Array, lo = 0, offset = 0): [number, number] {
   let sumlx = 0;
   let suml2 = 0;
   for (let i = 0; i < n; i++) {
     const v = x[xo + i];
-    const l = clamp(nearestInt(fr(iscale * v)));
-    L[lo + i] = l + nmax;
+    const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * v))));
+    if (L) L[lo + i] = l + offset;
     const w = fr(v * v);
     sumlx = fr(sumlx + fr(fr(w * v) * l));
     suml2 = fr(suml2 + fr(fr(w * l) * l));
   }
+  return [sumlx, suml2];
+}
+
+/** make_qx_quants with rmse_type 1 and no importance: symmetric codes L + nmax, weights x², 19 trial scales. */
+function makeQx(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array | Uint8Array, lo: number): number {
+  const max = signedAbsMax(n, x, xo);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
+    L.fill(0, lo, lo + n);
+    return 0;
+  }
+  let [sumlx, suml2] = weightedSums(n, nmax, x, xo, fr(-nmax / max), L, lo, nmax);
   let scale = suml2 ? fr(sumlx / suml2) : 0;
   let best = fr(scale * sumlx);
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
-    iscale = fr(-fr(nmax + fr(fr(0.1) * is)) / max);
-    sumlx = 0;
-    suml2 = 0;
-    for (let i = 0; i < n; i++) {
-      const v = x[xo + i];
-      const l = clamp(nearestInt(fr(iscale * v)));
-      const w = fr(v * v);
-      sumlx = fr(sumlx + fr(fr(w * v) * l));
-      suml2 = fr(suml2 + fr(fr(w * l) * l));
-    }
+    const iscale = fr(-fr(nmax + fr(fr(0.1) * is)) / max);
+    [sumlx, suml2] = weightedSums(n, nmax, x, xo, iscale);
     if (suml2 > 0 && fr(sumlx * sumlx) > fr(best * suml2)) {
-      for (let i = 0; i < n; i++) L[lo + i] = nmax + clamp(nearestInt(fr(iscale * x[xo + i])));
+      weightedSums(n, nmax, x, xo, iscale, L, lo, nmax);
       scale = fr(sumlx / suml2);
       best = fr(scale * sumlx);
     }
@@ -335,31 +340,13 @@ function makeQx(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Arr
 
 /** make_q3_quants with do_rmse: symmetric codes refined by 5 passes of coordinate descent, weights x². */
 function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(n, x, xo);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
   const clamp = (l: number) => Math.max(-nmax, Math.min(nmax - 1, l));
-  const iscale = fr(-nmax / max);
-  let sumlx = 0;
-  let suml2 = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[xo + i];
-    const l = clamp(nearestInt(fr(iscale * v)));
-    L[lo + i] = l;
-    const w = fr(v * v);
-    sumlx = fr(sumlx + fr(fr(w * v) * l));
-    suml2 = fr(suml2 + fr(fr(w * l) * l));
-  }
+  let [sumlx, suml2] = weightedSums(n, nmax, x, xo, fr(-nmax / max), L, lo);
   for (let itry = 0; itry < 5; itry++) {
     let changed = 0;
     for (let i = 0; i < n; i++) {
