@@ -36,18 +36,22 @@ export const ctxOption = {
   ctx: { type: 'integer', default: 256, min: 2, description: 'perplexity window length in tokens (at most the model context)' } satisfies NumberOption,
 };
 
+/**
+ * A model from a path: a directory is a Hugging Face checkpoint (config.json + safetensors +
+ * tokenizer.json); one .safetensors file is a quantized model whose config and tokenizer travel in its
+ * metadata; anything else is GGUF.
+ */
+export async function loadModelFile(path: string, options: { kernels?: Kernels } = {}): Promise<DecoderModel> {
+  if (isDirectory(path)) return loadHfModel(path, options);
+  return path.endsWith('.safetensors') ? loadQuantizedSafetensors(path, options) : loadModel(path, options);
+}
+
 /** Loads the model named by the first positional (or the embedded one), runs `fn`, frees everything. */
 export async function withModel<T>(ctx: CommandContext, fn: (model: DecoderModel) => T | Promise<T>): Promise<T> {
   const threads = (ctx.values.threads as number | undefined) ?? 1;
   const pool = threads > 1 ? await createKernelPool({ threads }) : undefined;
   try {
-    const path = modelPath(ctx.positionals[0]);
-    const options = pool ? { kernels: pool as Kernels } : {};
-    // a directory is a Hugging Face checkpoint (config.json + safetensors + tokenizer.json); one
-    // .safetensors file is a quantized model whose config and tokenizer travel in its metadata
-    const model = isDirectory(path)
-      ? await loadHfModel(path, options)
-      : path.endsWith('.safetensors') ? await loadQuantizedSafetensors(path, options) : await loadModel(path, options);
+    const model = await loadModelFile(modelPath(ctx.positionals[0]), pool ? { kernels: pool as Kernels } : {});
     try {
       return await fn(model);
     } finally {

@@ -4,7 +4,7 @@ import { calibrationTextUrl } from '@lowbit/data';
 import { type ModelQuantizeOptions, QUANTIZE_DEFAULTS, quantizeModel } from '@lowbit/quantizers';
 import { LowbitError, perplexity, saveModel, saveModelSafetensors } from '@lowbit/runtime';
 import { UsageError, defineCommand } from '../command.js';
-import { MODEL_ARGUMENT, ctxOption, textOption, textPath, threadOption, withModel } from '../model-arg.js';
+import { MODEL_ARGUMENT, ctxOption, loadModelFile, textOption, textPath, threadOption, withModel } from '../model-arg.js';
 import { checkOutputFile } from '../paths.js';
 import { formatPerplexity } from './eval.js';
 import { quantizerOptions } from './quantizer-options.js';
@@ -77,6 +77,7 @@ export const quantizeCommand = defineCommand({
       const r = quantizeModel(model, o);
       const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval quantized') });
       let bytes: number | null = null;
+      let file: { perplexity: number; stderr: number } | null = null;
       if (out) {
         if (out.endsWith('.safetensors')) {
           // INT-k in the GPTQ checkpoint layout (f16 scales, as GPTQ loaders expect), MX in lowbit's layout
@@ -92,6 +93,17 @@ export const quantizeCommand = defineCommand({
           await saveModel(model, out, { target: 'F32', packed: r.packed });
         }
         bytes = (await stat(out)).size;
+        if (!ggml) {
+          // The file runs its layers on the packed kernels, and the int4 GEMV rounds activations to int8
+          // per block as llama.cpp's kernels do, so its perplexity is not the in-memory one above (RTN int4
+          // g32 on stories260K: 6.4092 in memory, 6.4153 from the file). Print what `lowbit eval` will.
+          const saved = await loadModelFile(out);
+          try {
+            file = perplexity(saved, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval file') });
+          } finally {
+            saved.free();
+          }
+        }
       }
       const seconds = (performance.now() - t0) / 1000;
       const grouping = ggml || mx ? '' : ` ${v.group ? `g${v.group}` : 'per-channel'} ${v.asym ? 'asym' : 'sym'}`;
@@ -100,9 +112,16 @@ export const quantizeCommand = defineCommand({
       ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
       ctx.print(`  ${r.layers.length} layers quantized, ${r.bitsPerWeight.toFixed(3)} bits/weight (quantized layers), ${r.seconds.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all`);
       ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written: the quantized model lived in memory only (give --out m.gguf or --out m.safetensors to keep it)');
+      if (file) {
+        const why = format === 'int4' && v.group > 0 && v.group % 32 === 0
+          ? "its int4 layers' GEMV rounds activations to int8 per block, as llama.cpp's kernels do"
+          : 'its packed layers run on the packed GEMVs, which sum in another order than the dequantized weights';
+        ctx.print(`  perplexity of the file as lowbit runs it: ${formatPerplexity(file.perplexity, file.stderr)} (${why})`);
+      }
       return {
         method: v.method, format, group: ggml || mx ? 32 : v.group, symmetric: ggml || mx ? null : !v.asym, smooth: v.smooth ?? null, adadim: v.adadim, clip_search: clipSearch ? clipCriterion : null,
         perplexity_before: before.perplexity, perplexity_before_stderr: before.stderr, perplexity_after: after.perplexity, perplexity_after_stderr: after.stderr,
+        perplexity_file: file?.perplexity ?? null, perplexity_file_stderr: file?.stderr ?? null,
         bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: r.seconds, seconds, out: out ?? null, bytes,
       };
     });
