@@ -4,10 +4,11 @@
 // from quantizing pairs, Gᵢⱼ = (ΔLᵢⱼ − ΔLᵢ − ΔLⱼ)/2. Then min ΔL s.t. size ≤ budget is solved exactly
 // as an integer program (@lowbit/solvers, HiGHS).
 import { intStorageBytes, type PackedIntTensor } from '@lowbit/formats';
-import { LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import type { DecoderModel } from '@lowbit/runtime';
 import { greedyChoice, type OneHotQuadraticProblem, type OneHotSolution, oneHotSizeRange, oneHotValue, solveOneHotQuadratic, uniformChoice } from '@lowbit/solvers';
 import { BlockCalibration, calibrationWindows } from './calibrate.js';
+import { type GgmlType, ggmlBlocks } from './ggml-grid.js';
 import type { Gptq } from './gptq.js';
 import { createQuantizer } from './quantizer.js';
 import { f32Weights } from './source-weights.js';
@@ -15,6 +16,11 @@ import { f32Weights } from './source-weights.js';
 export interface CladoOptions {
   /** Candidate INT-k bit widths per layer. Default [2, 3, 4, 8]. */
   bits?: number[];
+  /**
+   * Candidate ggml block types instead of INT-k widths (llama.cpp runs the result): layers whose rows
+   * are not whole 32-blocks take no part (they stay F32, as `quantizeModel` leaves them).
+   */
+  ggml?: GgmlType[];
   /** Columns per group. Default 32. */
   group?: number;
   /** Default 'rtn'. GPTQ's statistics come from the full-precision model's inputs (each layer alone, not the sequential pipeline). */
@@ -38,11 +44,17 @@ export interface CladoOptions {
 
 /** One candidate configuration of one layer: its quantized weights and stored size. */
 export interface CladoCandidate {
+  /** INT-k: the width; ggml: stored bits per weight (4.5, 5, 8.5). */
   bits: number;
+  /** 'int4', or the ggml type 'q4_0'. */
+  format: string;
+  /** ggml candidates: the llama.cpp blocks, [rows, cols/32 blocks]. */
+  blocks?: Uint8Array;
   /** Ŵ (fake-quantized f32). */
   weights: Float32Array;
-  packed: PackedIntTensor;
-  /** Stored size in bits (codes, scales, zeros: formats' intStorageBytes × 8). */
+  /** INT-k candidates; null for ggml (see `blocks`). */
+  packed: PackedIntTensor | null;
+  /** Stored size in bits (codes, scales, zeros: formats' intStorageBytes × 8; ggml: the blocks). */
   sizeBits: number;
 }
 
@@ -51,8 +63,10 @@ export interface CladoMeasurement {
   layers: string[];
   /** Weights per layer. */
   counts: number[];
-  /** Candidate bit widths (the same for every layer), index = choice. */
+  /** Candidate bit widths (the same for every layer), index = choice; ggml: stored bits per weight. */
   bits: number[];
+  /** Candidate names, index = choice: 'int4' or a ggml type ('q4_0'). */
+  formats: string[];
   group: number;
   method: 'rtn' | 'gptq';
   /** candidates[layer][choice]. */
@@ -83,10 +97,7 @@ const blockOf = (name: string): number => Number(/^blk\.(\d+)\./.exec(name)?.[1]
  */
 export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasurement {
   const t0 = performance.now();
-  const bits = o.bits ?? [2, 3, 4, 8];
-  if (bits.length === 0 || !bits.every((b) => Number.isInteger(b) && b >= 2 && b <= 8)) throw new LowbitError('E_ARG', `clado: bits must be integers in 2..8, got ${bits.join(',')}`);
-  if (new Set(bits).size !== bits.length) throw new LowbitError('E_ARG', `clado: bits list has repeats: ${bits.join(',')}`);
-  const group = o.group ?? 32;
+  const { bits, formats, group } = candidateFormats(o);
   const method = o.method ?? 'rtn';
   if (method !== 'rtn' && method !== 'gptq') throw new LowbitError('E_ARG', `clado: method must be rtn or gptq, got ${String(method)}`);
   const pairs = o.pairs ?? 'block';
@@ -95,7 +106,7 @@ export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasure
   const cut = calibrationWindows(model, o.calibration, { ctx, maxWindows: o.maxWindows ?? 8 });
   const windows = cut.windows.length;
 
-  const layers = model.linears().map((l) => l.name).filter((n) => Number.isFinite(blockOf(n)));
+  const layers = allocatedLayers(model, o.ggml !== undefined);
   if (layers.length === 0) throw new LowbitError('E_UNSUPPORTED', 'clado: the model has no linear layers inside transformer blocks');
   const K = bits.length;
   const L = layers.length;
@@ -105,7 +116,22 @@ export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasure
     return { shape: [lin.rows, lin.cols] as [number, number], data: Float32Array.from(f32Weights(name, lin.source).data) };
   });
   const counts = original.map((w) => w.data.length);
-  const quantizers = bits.map((b) => createQuantizer({ method, format: 'int', bits: b, group, symmetric: o.symmetric ?? true, damp: o.damp ?? 0.01, kernels: model.kernels }));
+  const quantizers = o.ggml
+    ? o.ggml.map((t) => createQuantizer({ method, format: t, group: 32, damp: o.damp ?? 0.01, kernels: model.kernels }))
+    : bits.map((b) => createQuantizer({ method, format: 'int', bits: b, group, symmetric: o.symmetric ?? true, damp: o.damp ?? 0.01, kernels: model.kernels }));
+  const candidate = (l: number, c: number, stats?: Gptq): CladoCandidate => {
+    const shape = original[l].shape;
+    const r = quantizers[c].quantize({ weights: original[l].data, shape, stats });
+    if (!o.ggml) {
+      const packed = r.packed as PackedIntTensor;
+      return { bits: bits[c], format: formats[c], weights: r.weights, packed, sizeBits: 8 * intStorageBytes(packed) };
+    }
+    const g = r.raw;
+    if (!g) throw new LowbitError('E_MISSING', `clado: ${layers[l]} ${formats[c]} candidate has no grid codes`);
+    const type = o.ggml[c];
+    const blocks = ggmlBlocks(type, g.codes, shape[0], shape[1], g.scales, g.zeros);
+    return { bits: bits[c], format: type, weights: r.weights, packed: null, blocks, sizeBits: 8 * blocks.length };
+  };
 
   const { nLayers } = model.config;
   const byBlock = Array.from({ length: nLayers }, (_, b) => layers.map((name, l) => ({ name, l })).filter((x) => blockOf(x.name) === b).map((x) => x.l));
@@ -135,14 +161,7 @@ export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasure
       const here = byBlock[b];
       // the block's candidates, from the full-precision inputs it sees (its streams are cached now)
       const stats = method === 'gptq' ? calib.collect(here.map((l) => layers[l])) : null;
-      for (const l of here) {
-        const shape = original[l].shape;
-        candidates[l] = quantizers.map((q, c) => {
-          const r = q.quantize({ weights: original[l].data, shape, stats: stats?.get(layers[l]) as Gptq | undefined });
-          const packed = r.packed as PackedIntTensor;
-          return { bits: bits[c], weights: r.weights, packed, sizeBits: 8 * intStorageBytes(packed) };
-        });
-      }
+      for (const l of here) candidates[l] = quantizers.map((_, c) => candidate(l, c, stats?.get(layers[l]) as Gptq | undefined));
       for (const l of here) {
         for (let c = 0; c < K; c++) {
           set(l, candidates[l][c].weights);
@@ -179,7 +198,7 @@ export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasure
   }
   for (let i = 0; i < n; i++) G[i * n + i] = single[i];
   return {
-    layers, counts, bits, group, method, candidates, baseLoss, single, G, pairs, pairEvaluations,
+    layers, counts, bits, formats, group, method, candidates, baseLoss, single, G, pairs, pairEvaluations,
     evaluations: done, windows, ctx, seconds: (performance.now() - t0) / 1000,
   };
 
@@ -187,29 +206,49 @@ export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasure
   // inputs before its turn, which the cached streams do not hold yet
   function quantizeLater(m: number): CladoCandidate[] {
     if (method === 'gptq') throw new LowbitError('E_UNSUPPORTED', "clado: pairs 'all' across blocks is measured with method rtn only (GPTQ candidates are built block by block)");
-    candidates[m] = quantizers.map((q, c) => {
-      const r = q.quantize({ weights: original[m].data, shape: original[m].shape });
-      const packed = r.packed as PackedIntTensor;
-      return { bits: bits[c], weights: r.weights, packed, sizeBits: 8 * intStorageBytes(packed) };
-    });
+    candidates[m] = quantizers.map((_, c) => candidate(m, c));
     return candidates[m];
   }
+}
+
+const GGML_TYPES: readonly GgmlType[] = ['q4_0', 'q4_1', 'q8_0'];
+
+/** The candidates' names and nominal bits; ggml candidates store groups of 32 whatever `group` says. */
+function candidateFormats(o: Pick<CladoOptions, 'bits' | 'group' | 'ggml'>): { bits: number[]; formats: string[]; group: number } {
+  if (o.ggml) {
+    if (o.ggml.length === 0 || !o.ggml.every((t) => GGML_TYPES.includes(t))) throw new LowbitError('E_ARG', `clado: ggml candidates must be among ${GGML_TYPES.join(', ')}, got ${o.ggml.join(',')}`);
+    if (new Set(o.ggml).size !== o.ggml.length) throw new LowbitError('E_ARG', `clado: ggml list has repeats: ${o.ggml.join(',')}`);
+    return { bits: o.ggml.map((t) => (8 * GGML_BLOCK_BYTES[t]) / GGML_BLOCK_SIZE), formats: [...o.ggml], group: GGML_BLOCK_SIZE };
+  }
+  const bits = o.bits ?? [2, 3, 4, 8];
+  if (bits.length === 0 || !bits.every((b) => Number.isInteger(b) && b >= 2 && b <= 8)) throw new LowbitError('E_ARG', `clado: bits must be integers in 2..8, got ${bits.join(',')}`);
+  if (new Set(bits).size !== bits.length) throw new LowbitError('E_ARG', `clado: bits list has repeats: ${bits.join(',')}`);
+  return { bits, formats: bits.map((b) => `int${b}`), group: o.group ?? 32 };
+}
+
+/**
+ * The linear layers inside transformer blocks; for ggml candidates only those whose rows are whole
+ * 32-blocks (stories260K's ffn_down, 172 wide, has no block type and stays F32, outside the budget).
+ */
+export function allocatedLayers(model: DecoderModel, ggml: boolean): string[] {
+  return model.linears().filter((l) => Number.isFinite(blockOf(l.name)) && (!ggml || l.cols % GGML_BLOCK_SIZE === 0)).map((l) => l.name);
 }
 
 /**
  * The reachable budgets before any measurement (every layer at the smallest, or the largest, of
  * `bits`): sizes depend only on the shapes and grid, so a budget can be refused before the passes.
  */
-export function budgetRange(model: DecoderModel, o: Pick<CladoOptions, 'bits' | 'group' | 'symmetric'> = {}): { minBits: number; maxBits: number; minBytes: number; maxBytes: number } {
-  const bits = o.bits ?? [2, 3, 4, 8];
-  let count = 0;
-  const size = (b: number): number =>
-    model.linears().filter((l) => Number.isFinite(blockOf(l.name))).reduce((s, l) => {
-      const q = createQuantizer({ method: 'rtn', format: 'int', bits: b, group: o.group ?? 32, symmetric: o.symmetric ?? true });
-      const r = q.quantize({ weights: new Float32Array(l.rows * l.cols), shape: [l.rows, l.cols] });
-      return s + 8 * intStorageBytes(r.packed as PackedIntTensor);
-    }, 0);
-  for (const l of model.linears()) if (Number.isFinite(blockOf(l.name))) count += l.rows * l.cols;
+export function budgetRange(model: DecoderModel, o: Pick<CladoOptions, 'bits' | 'group' | 'symmetric' | 'ggml'> = {}): { minBits: number; maxBits: number; minBytes: number; maxBytes: number } {
+  const { bits } = candidateFormats(o);
+  const names = new Set(allocatedLayers(model, o.ggml !== undefined));
+  const lins = model.linears().filter((l) => names.has(l.name));
+  const count = lins.reduce((s, l) => s + l.rows * l.cols, 0);
+  // ggml sizes are exact from the block table: bits per weight × weights
+  const size = (b: number): number => (o.ggml ? b * count : lins.reduce((s, l) => {
+    const q = createQuantizer({ method: 'rtn', format: 'int', bits: b, group: o.group ?? 32, symmetric: o.symmetric ?? true });
+    const r = q.quantize({ weights: new Float32Array(l.rows * l.cols), shape: [l.rows, l.cols] });
+    return s + 8 * intStorageBytes(r.packed as PackedIntTensor);
+  }, 0));
   const [lo, hi] = [size(Math.min(...bits)), size(Math.max(...bits))];
   return { minBits: lo / count, maxBits: hi / count, minBytes: lo / 8, maxBytes: hi / 8 };
 }
@@ -232,6 +271,8 @@ export interface Allocation {
   choice: number[];
   /** layer name → bits. */
   layers: Record<string, number>;
+  /** layer name → candidate name ('int4', 'q4_0'). */
+  formats: Record<string, string>;
   /** xᵀGx: the loss change the quadratic model predicts (full G, whichever method chose). */
   predictedDeltaLoss: number;
   /** Σ diagonal: the loss change an additive model predicts. */
@@ -275,10 +316,10 @@ export async function allocate(m: CladoMeasurement, o: AllocationOptions): Promi
   const minSize = range.minBits * total;
   // a little slack for the float sum of sizes
   if (budget < minSize * (1 - 1e-12)) {
-    throw new LowbitError('E_RANGE', `allocate: budget ${(budget / total).toFixed(4)} bits/weight (${Math.floor(budget / 8)} bytes) is below the smallest configuration, ${range.minBits.toFixed(4)} bits/weight (${Math.ceil(range.minBytes)} bytes, every layer at int${Math.min(...m.bits)}); reachable: ${range.minBits.toFixed(4)}..${range.maxBits.toFixed(4)} bits/weight`);
+    throw new LowbitError('E_RANGE', `allocate: budget ${(budget / total).toFixed(4)} bits/weight (${Math.floor(budget / 8)} bytes) is below the smallest configuration, ${range.minBits.toFixed(4)} bits/weight (${Math.ceil(range.minBytes)} bytes, every layer at ${m.formats[m.bits.indexOf(Math.min(...m.bits))]}); reachable: ${range.minBits.toFixed(4)}..${range.maxBits.toFixed(4)} bits/weight`);
   }
   if (budget > range.maxBits * total * (1 + 1e-12)) {
-    throw new LowbitError('E_RANGE', `allocate: budget ${(budget / total).toFixed(4)} bits/weight is above the largest configuration, ${range.maxBits.toFixed(4)} bits/weight (${Math.ceil(range.maxBytes)} bytes, every layer at int${Math.max(...m.bits)}); reachable: ${range.minBits.toFixed(4)}..${range.maxBits.toFixed(4)} bits/weight`);
+    throw new LowbitError('E_RANGE', `allocate: budget ${(budget / total).toFixed(4)} bits/weight is above the largest configuration, ${range.maxBits.toFixed(4)} bits/weight (${Math.ceil(range.maxBytes)} bytes, every layer at ${m.formats[m.bits.indexOf(Math.max(...m.bits))]}); reachable: ${range.minBits.toFixed(4)}..${range.maxBits.toFixed(4)} bits/weight`);
   }
   const p = cladoProblem(m, Math.max(budget, minSize));
   let choice: number[];
@@ -291,7 +332,7 @@ export async function allocate(m: CladoMeasurement, o: AllocationOptions): Promi
     choice = greedyChoice(p).choice;
   } else {
     const u = uniformChoice(p);
-    if (!u) throw new LowbitError('E_RANGE', `allocate: no uniform configuration fits ${(budget / total).toFixed(4)} bits/weight (the smallest uniform one is int${Math.min(...m.bits)})`);
+    if (!u) throw new LowbitError('E_RANGE', `allocate: no uniform configuration fits ${(budget / total).toFixed(4)} bits/weight (the smallest uniform one is ${m.formats[m.bits.indexOf(Math.min(...m.bits))]})`);
     choice = u.choice;
   }
   const { value, size } = oneHotValue(p, choice);
@@ -299,6 +340,7 @@ export async function allocate(m: CladoMeasurement, o: AllocationOptions): Promi
   return {
     method, choice,
     layers: Object.fromEntries(m.layers.map((name, l) => [name, m.bits[choice[l]]])),
+    formats: Object.fromEntries(m.layers.map((name, l) => [name, m.formats[choice[l]]])),
     predictedDeltaLoss: value,
     additiveDeltaLoss: choice.reduce((s, c, l) => s + m.single[l * K + c], 0),
     sizeBits: size, bitsPerWeight: size / total, budgetBits: budget / total, solver,
@@ -306,7 +348,11 @@ export async function allocate(m: CladoMeasurement, o: AllocationOptions): Promi
   };
 }
 
-/** Puts each layer's chosen candidate into the model (fake-quantized f32) and returns the packed tensors by name. */
+/**
+ * Puts each layer's chosen candidate into the model (INT-k: fake-quantized f32; ggml: its blocks, so
+ * the model runs on the kernels llama.cpp's file will) and returns the packed INT-k tensors by name
+ * (none for ggml: `saveModel` writes the model's block layers as they are).
+ */
 export function applyAllocation(model: DecoderModel, m: CladoMeasurement, choice: readonly number[]): Map<string, PackedIntTensor> {
   if (choice.length !== m.layers.length) throw new LowbitError('E_SHAPE', `applyAllocation: ${choice.length} choices for ${m.layers.length} layers`);
   const packed = new Map<string, PackedIntTensor>();
@@ -314,8 +360,12 @@ export function applyAllocation(model: DecoderModel, m: CladoMeasurement, choice
     const c = m.candidates[l][choice[l]];
     if (!c) throw new LowbitError('E_RANGE', `applyAllocation: ${name} has no choice ${choice[l]}`);
     const lin = model.linear(name);
+    if (c.blocks) {
+      model.setLinear(name, { format: c.format as GgmlType, shape: [lin.rows, lin.cols], data: c.blocks });
+      return;
+    }
     model.setLinear(name, { format: 'f32', shape: [lin.rows, lin.cols], data: c.weights });
-    packed.set(name, c.packed);
+    packed.set(name, c.packed as PackedIntTensor);
   });
   return packed;
 }

@@ -16,6 +16,6 @@ export { GgmlGrid, ggmlBlocks, type GgmlType } from './ggml-grid.js';
 export { selectiveRtn, type SelectiveRtnOptions, type SelectiveRtnResult, type SelectiveRtnLayer } from './selective-rtn.js';
 export { runStudy, DEFAULT_STUDY, type StudyConfig, type StudyRow } from './study.js';
 export { MxGrid, mxTensor } from './mx-grid.js';
-export { measureClado, budgetRange, allocate, applyAllocation, allocationRange, cladoProblem, type CladoOptions, type CladoMeasurement, type CladoCandidate, type AllocationMethod, type AllocationOptions, type Allocation } from './clado.js';
+export { measureClado, budgetRange, allocatedLayers, allocate, applyAllocation, allocationRange, cladoProblem, type CladoOptions, type CladoMeasurement, type CladoCandidate, type AllocationMethod, type AllocationOptions, type Allocation } from './clado.js';
 export { runCladoStudy, blockMasked, type CladoStudyRow } from './clado-study.js';
 export { upscaleAnyPrecision, anyPrecisionModel, applyAnyPrecision, layerSensitivities, type UpscaleOptions, type AnyPrecisionModelOptions } from './any-precision.js';

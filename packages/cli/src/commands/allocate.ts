@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
-import { type AllocationMethod, allocate, applyAllocation, budgetRange, measureClado } from '@lowbit/quantizers';
+import { type AllocationMethod, type GgmlType, allocate, applyAllocation, budgetRange, measureClado } from '@lowbit/quantizers';
 import { LowbitError, perplexity, saveModel } from '@lowbit/runtime';
 import { defineCommand, parseNumber, UsageError } from '../command.js';
 import { ctxOption, MODEL_ARGUMENT, textOption, textPath, threadOption, withModel } from '../model-arg.js';
@@ -28,9 +28,20 @@ export function parseBits(text: string): number[] {
   return bits.sort((a, b) => a - b);
 }
 
+const GGML_CANDIDATES = ['q4_0', 'q4_1', 'q8_0'] as const;
+
+/** "q4_0,q8_0" → ['q4_0', 'q8_0']: distinct ggml block types llama.cpp runs. */
+export function parseFormats(text: string): GgmlType[] {
+  const types = text.split(',').map((s) => s.trim().toLowerCase());
+  for (const t of types) if (!(GGML_CANDIDATES as readonly string[]).includes(t)) throw new UsageError(`--formats: "${t}" is not a candidate ggml type (${GGML_CANDIDATES.join(', ')})`);
+  if (new Set(types).size !== types.length) throw new UsageError(`--formats lists a type twice: "${text}"`);
+  return types as GgmlType[];
+}
+
 const options = {
   budget: { type: 'string', required: true, placeholder: 'bits|bytesB', description: 'size budget of the quantized layers: average stored bits per weight (3.25) or bytes (150000B)' },
   bits: { type: 'string', default: '2,3,4,8', placeholder: 'list', description: 'candidate INT-k widths per layer, comma-separated' },
+  formats: { type: 'string', placeholder: 'list', defaultText: 'none (INT-k from --bits)', description: 'candidate ggml types instead of --bits (q4_0,q4_1,q8_0), so --out is a GGUF llama.cpp runs; layers of no 32-block rows stay F32' },
   group: { type: 'integer', default: 32, min: 0, description: 'columns per scale group (0: one scale per output channel)' },
   method: { type: 'string', choices: ['clado', 'diagonal', 'uniform', 'greedy'], default: 'clado', description: 'allocator: CLADO (pairwise G, exact IQP), diagonal (single-layer ΔL only, exact), uniform, greedy by ΔL per bit' },
   quantizer: { type: 'string', choices: ['rtn', 'gptq'], default: 'rtn', description: 'how each candidate configuration is quantized (GPTQ from the full-precision inputs of each layer)' },
@@ -41,7 +52,7 @@ const options = {
   'time-limit': { type: 'number', above: 0, default: 60, placeholder: 's', description: 'HiGHS time limit; at the limit the best allocation found is used, with its gap' },
   ...textOption,
   ...ctxOption,
-  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the mixed-precision model (.gguf, lowbit INT-k tensor types)' },
+  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the mixed-precision model (.gguf: ggml types with --formats, else lowbit INT-k tensor types)' },
   ...threadOption,
 } as const;
 
@@ -54,9 +65,11 @@ export const allocateCommand = defineCommand({
     'lowbit allocate --budget 3',
     'lowbit allocate --bits 2,3,4,8 --budget 2.75 --pairs all --json',
     'lowbit allocate --budget 3.5 --method greedy --quantizer gptq --out mixed.gguf',
+    'lowbit allocate --formats q4_0,q8_0 --budget 6 --out mixed.q4_0-q8_0.gguf',
   ],
   async run(ctx) {
     const v = ctx.values;
+    const ggml = v.formats === undefined ? undefined : parseFormats(v.formats);
     const bits = parseBits(v.bits);
     const budget = parseBudget(v.budget);
     const { out } = v;
@@ -68,18 +81,22 @@ export const allocateCommand = defineCommand({
     const [calibration, valid] = [await readText(calibFile), await readText(validFile)];
     const t0 = performance.now();
     return withModel(ctx, async (model) => {
-      const range = budgetRange(model, { bits, group: v.group });
+      const range = budgetRange(model, { bits, group: v.group, ggml });
+      const names = ggml ? ggml : bits.map((b) => `int${b}`);
+      const candidates = ggml ? `--formats ${ggml.join(',')}` : `--bits ${bits.join(',')} --group ${v.group}`;
       const asBits = budget.bits ?? ((budget.bytes as number) * 8 * range.minBits) / (range.minBytes * 8);
       const tol = 1e-9;
       if (asBits < range.minBits - tol || asBits > range.maxBits + tol) {
-        const side = asBits < range.minBits ? `below the smallest size, ${range.minBits.toFixed(4)} bits/weight = ${Math.ceil(range.minBytes)} bytes (every layer int${bits[0]})` : `above the largest size, ${range.maxBits.toFixed(4)} bits/weight = ${Math.ceil(range.maxBytes)} bytes (every layer int${bits[bits.length - 1]})`;
-        throw new LowbitError('E_RANGE', `--budget ${v.budget} is ${side}; reachable with --bits ${bits.join(',')} --group ${v.group}: ${range.minBits.toFixed(4)}..${range.maxBits.toFixed(4)} bits/weight, ${Math.ceil(range.minBytes)}..${Math.floor(range.maxBytes)} bytes`);
+        const sizes = ggml ? ggml.map((t) => budgetRange(model, { ggml: [t] }).minBits) : bits;
+        const [lo, hi] = [names[sizes.indexOf(Math.min(...sizes))], names[sizes.indexOf(Math.max(...sizes))]];
+        const side = asBits < range.minBits ? `below the smallest size, ${range.minBits.toFixed(4)} bits/weight = ${Math.ceil(range.minBytes)} bytes (every layer ${lo})` : `above the largest size, ${range.maxBits.toFixed(4)} bits/weight = ${Math.ceil(range.maxBytes)} bytes (every layer ${hi})`;
+        throw new LowbitError('E_RANGE', `--budget ${v.budget} is ${side}; reachable with ${candidates}: ${range.minBits.toFixed(4)}..${range.maxBits.toFixed(4)} bits/weight, ${Math.ceil(range.minBytes)}..${Math.floor(range.maxBytes)} bytes`);
       }
       const before = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') });
       // uniform and greedy need only the diagonal: no pair is measured for them
       const pairs = v.method === 'clado' ? v.pairs : 'none';
       const m = measureClado(model, {
-        bits, group: v.group, method: v.quantizer, calibration, ctx: v['calib-ctx'], maxWindows: v['calib-windows'], pairs,
+        bits, ggml, group: v.group, method: v.quantizer, calibration, ctx: v['calib-ctx'], maxWindows: v['calib-windows'], pairs,
         onProgress: (d, t) => ctx.progress(d, t, 'measure ΔL'),
       });
       const a = await allocate(m, { method: v.method as AllocationMethod, budgetBits: budget.bits, budgetBytes: budget.bytes, timeLimit: v['time-limit'] });
@@ -91,9 +108,11 @@ export const allocateCommand = defineCommand({
         bytes = (await stat(out)).size;
       }
       const seconds = (performance.now() - t0) / 1000;
-      const config = (b: number) => `int${b} ${v.group ? `g${v.group}` : 'per-channel'} ${v.quantizer}`;
+      const config = (name: string) => (ggml ? `${name} ${v.quantizer}` : `${name} ${v.group ? `g${v.group}` : 'per-channel'} ${v.quantizer}`);
       ctx.print(`${v.method} allocation on ${model.name}: ${a.bitsPerWeight.toFixed(4)} bits/weight for a budget of ${a.budgetBits.toFixed(4)} (${Math.ceil(a.sizeBits / 8)} bytes of quantized layers)`);
-      for (const [name, b] of Object.entries(a.layers)) ctx.print(`  ${name.padEnd(24)} ${config(b)}`);
+      for (const [name, f] of Object.entries(a.formats)) ctx.print(`  ${name.padEnd(24)} ${config(f)}`);
+      const kept = model.linears().filter((l) => /^blk\./.test(l.name) && !(l.name in a.formats)).map((l) => l.name);
+      if (kept.length) ctx.print(`  F32 (rows of no 32-block, outside the budget): ${kept.join(', ')}`);
       ctx.print(`  ΔL on ${calibFile} (${m.windows} windows of ${m.ctx}): predicted ${a.predictedDeltaLoss.toFixed(5)} with pairs, ${a.additiveDeltaLoss.toFixed(5)} additive; ${m.evaluations} passes (${m.pairEvaluations} pairs, --pairs ${pairs}) in ${m.seconds.toFixed(1)} s`);
       if (a.solver) {
         const s = a.solver;
@@ -106,7 +125,9 @@ export const allocateCommand = defineCommand({
         method: v.method, quantizer: v.quantizer, group: v.group, bits, budget: a.budgetBits, bits_per_weight: a.bitsPerWeight, size_bytes: Math.ceil(a.sizeBits / 8),
         perplexity: after.perplexity, perplexity_stderr: after.stderr, perplexity_fp: before.perplexity,
         predicted_delta_loss: a.predictedDeltaLoss, additive_delta_loss: a.additiveDeltaLoss,
-        layers: Object.fromEntries(Object.entries(a.layers).map(([n, b]) => [n, config(b)])),
+        formats: ggml ?? null,
+        layers: Object.fromEntries(Object.entries(a.formats).map(([n, f]) => [n, config(f)])),
+        kept_f32: kept,
         solver: a.solver ? { status: a.solver.status, objective: a.solver.objective, bound: a.solver.bound, gap: a.solver.gap, seconds: a.solver.seconds } : null,
         measurement: { pairs, windows: m.windows, ctx: m.ctx, evaluations: m.evaluations, pair_evaluations: m.pairEvaluations, base_loss: m.baseLoss, seconds: m.seconds },
         out: out ?? null, bytes, seconds,
