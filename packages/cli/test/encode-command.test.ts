@@ -69,6 +69,31 @@ describe('lowbit decode', () => {
     expect(Array.from(a.data as Float32Array)).toEqual(Array.from(w));
   });
 
+  it('seqenc on an already-sparse .npy keeps every value bit for bit through encode --out / decode; pruned input reports the bounds', async () => {
+    const w = Float32Array.from({ length: 12 * 30 }, (_, i) => (i % 4 === 0 ? Math.sin(i + 1) : 0));
+    const src = join(dir, 'S.npy');
+    await writeNpy(src, w, [12, 30]);
+    const enc = join(dir, 'S.seqenc');
+    const r = await run(['encode', 'seqenc', '--weights', src, '--out', enc, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.exact_values).toBe(true);
+    expect(j.mse).toBe(0);
+    expect(j.density).toBe(0.25);
+    expect(j.bits_per_weight).toBe((readFileSync(enc).length * 8) / w.length);
+    const back = join(dir, 'S-back.npy');
+    const d = await run(['decode', enc, '--out', back, '--json']);
+    expect(d.code, d.err).toBe(0);
+    const a = (await readNpy(back)).data as Float32Array;
+    expect(Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length))).toEqual(Array.from(new Uint32Array(w.buffer)));
+    const p = JSON.parse((await run(['encode', 'seqenc', '--tensor', 'blk.0.attn_q.weight', '--sparsity', '0.8', '--json'])).out);
+    expect(p.density).toBeCloseTo(0.2, 3); // round(0.8·n) pruned
+    // the value planes cannot beat their care-bit fraction, and the whole cannot beat its bound
+    expect(p.plane_bits_per_position).toBeGreaterThan(p.plane_bound_bits_per_position);
+    expect(p.bits_per_weight).toBeGreaterThan(p.entropy_bound_bits_per_weight);
+    expect((await run(['encode', 'seqenc', '--n-in', '9'])).code).toBe(2);
+  });
+
   it('decodes FCQ to the values encode measured, and rejects a corrupted file (exit 1, names the checksum)', async () => {
     const enc = join(dir, 'q.fcq');
     const r = await run(['encode', 'fcq', '--tensor', 'blk.1.attn_v.weight', '--bits', '3', '--out', enc, '--json']);

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { dequantizeDpred, dequantizeFcq, dequantizeFlexor, deserializeDpred, deserializeFcq, deserializeFlexor } from '@lowbit/formats';
+import { dequantizeDpred, dequantizeFcq, dequantizeFlexor, dequantizeSeqenc, deserializeDpred, deserializeFcq, deserializeFlexor, deserializeSeqenc } from '@lowbit/formats';
 import { LowbitError, writeNpy } from '@lowbit/runtime';
 import { defineCommand } from '../command.js';
 import { checkInputFile, checkOutputFile } from '../paths.js';
@@ -9,11 +9,12 @@ const READERS: Record<string, { method: string; read: (b: Uint8Array) => { shape
   LBFQ: { method: 'fcq', read: (b) => { const t = deserializeFcq(b); return { shape: t.shape, values: dequantizeFcq(t) }; } },
   LBFX: { method: 'flexor', read: (b) => { const t = deserializeFlexor(b); return { shape: t.shape, values: dequantizeFlexor(t) }; } },
   LBDP: { method: 'dpred', read: (b) => { const t = deserializeDpred(b); return { shape: t.shape, values: dequantizeDpred(t) }; } },
+  LBSQ: { method: 'seqenc', read: (b) => { const t = deserializeSeqenc(b); return { shape: t.shape, values: dequantizeSeqenc(t) }; } },
 };
 
 export const decodeCommand = defineCommand({
   name: 'decode',
-  summary: 'decode a file written by lowbit encode --out (FCQ, FleXOR or DPRed; length and checksum verified) to an f32 .npy matrix',
+  summary: 'decode a file written by lowbit encode --out (FCQ, FleXOR, DPRed or seqenc; length and checksum verified) to an f32 .npy matrix',
   arguments: [{ name: 'file', description: 'the encoded tensor' }],
   options: {
     out: { type: 'string', short: 'o', placeholder: 'W.npy', required: true, description: 'the f32 .npy to write' },

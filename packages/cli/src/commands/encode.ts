@@ -3,6 +3,7 @@ import { defaultModelUrl } from '@lowbit/data';
 import {
   decodeFcqWasm, dequantizeBcq, dequantizeDpred, dequantizeFcq, dequantizeFlexor, dequantizeFlexorWasm, dequantizeInt, deserializeDpred, deserializeFcq, deserializeFlexor, dpredStreamBits, entropyBits, fcqStats, intBitsPerWeight, quantizeBcq,quantizeDpred, 
   quantizeFcq, quantizeFlexor, quantizeInt, serializeDpred, serializeFcq, serializeFlexor,
+  dequantizeSeqenc, deserializeSeqenc, quantizeSeqenc, seqencPlaneBits, serializeSeqenc,
 } from '@lowbit/formats';
 import { loadKernels } from '@lowbit/kernels';
 import { f32Weights } from '@lowbit/quantizers';
@@ -10,7 +11,7 @@ import { LowbitError, loadModel, npyMatrix, readNpy, writeFileAtomic } from '@lo
 import { defineCommand, UsageError } from '../command.js';
 import { checkInputFile, checkOutputFile } from '../paths.js';
 
-const METHODS = ['fcq', 'flexor', 'dpred'] as const;
+const METHODS = ['fcq', 'flexor', 'dpred', 'seqenc'] as const;
 type Method = (typeof METHODS)[number];
 
 interface Tensor {
@@ -34,7 +35,7 @@ const now = () => performance.now() / 1000;
 
 export const encodeCommand = defineCommand({
   name: 'encode',
-  summary: 'compress weights with an encoding below the nominal bit-width (FCQ: Fibonacci codewords + rANS; FleXOR: XOR-network binary codes; DPRed: per-group dynamic precision) and report bits/weight, error and the entropy bound',
+  summary: 'compress weights with an encoding below the nominal bit-width (FCQ: Fibonacci codewords + rANS; FleXOR: XOR-network binary codes; DPRed: per-group dynamic precision; seqenc: sequential XOR encryption of pruned weights) and report bits/weight, error and the entropy bound',
   arguments: [
     { name: 'method', description: `the encoding: ${METHODS.join(', ')}` },
     { name: 'model.gguf', optional: true, description: 'a GGUF file (default: the embedded stories260K model); ignored with --weights' },
@@ -42,12 +43,14 @@ export const encodeCommand = defineCommand({
   options: {
     weights: { type: 'string', placeholder: 'W.npy', description: 'encode this f32/f64 .npy matrix instead of model tensors' },
     tensor: { type: 'string', placeholder: 'name', defaultText: 'every linear layer', description: 'one GGUF linear layer, e.g. blk.0.ffn_up.weight' },
-    bits: { type: 'integer', min: 2, max: 15, defaultText: '4 (fcq), 8 (dpred)', description: 'FCQ codeword width k (F(k+2) levels, at most 8); DPRed INT-k codes of float weights' },
+    bits: { type: 'integer', min: 2, max: 15, defaultText: '4 (fcq, seqenc), 8 (dpred)', description: 'FCQ codeword width k (F(k+2) levels, at most 8); DPRed/seqenc INT-k codes of float weights' },
+    sparsity: { type: 'number', min: 0, max: 1, defaultText: '0.7, or none for input that already has zeros (values then kept exactly)', description: 'seqenc: fraction pruned by magnitude' },
+    'n-s': { type: 'integer', min: 0, max: 4, default: 2, description: 'seqenc: previous steps of inputs in the shift register (states 2^(n-s·n-in), at most 2^16)' },
     group: { type: 'integer', min: 1, max: 65535, default: 16, description: 'DPRed values per precision group (16 or 256 in the paper)' },
     scale: { type: 'string', choices: ['tensor', 'row'], default: 'tensor', description: 'DPRed INT-k scale of float input: one per tensor (fixed point per layer, as DPRed) or per row' },
     levels: { type: 'string', choices: ['kmeans', 'uniform'], default: 'kmeans', description: 'FCQ levels: optimal 1-D k-means or a uniform min-max grid' },
-    'n-in': { type: 'integer', min: 1, max: 32, default: 12, description: 'FleXOR stored bits per slice' },
-    'n-out': { type: 'integer', min: 1, max: 32, default: 16, description: 'FleXOR reconstructed bits per slice (bits/weight ≈ n-in / n-out)' },
+    'n-in': { type: 'integer', min: 1, max: 32, defaultText: '12 (flexor), 4 (seqenc)', description: 'FleXOR stored bits per slice; seqenc input bits per step (at most 8)' },
+    'n-out': { type: 'integer', min: 1, max: 32, defaultText: '16 (flexor), n-in / (1 − sparsity) up to 32 (seqenc)', description: 'FleXOR reconstructed bits per slice (bits/weight ≈ n-in / n-out); seqenc output bits per step' },
     seed: { type: 'integer', min: 0, default: 1, description: 'FleXOR network seed' },
     out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the serialized encoding (one tensor: --weights or --tensor)' },
   },
@@ -56,6 +59,7 @@ export const encodeCommand = defineCommand({
     'lowbit encode flexor --n-in 12 --n-out 16 --tensor blk.0.ffn_up.weight',
     'lowbit encode fcq --weights W.npy --bits 3 --levels uniform --out W.fcq',
     'lowbit encode dpred --group 16 --bits 8 --json',
+    'lowbit encode seqenc --sparsity 0.9 --bits 4 --json',
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -63,7 +67,10 @@ export const encodeCommand = defineCommand({
     if (!method || !(METHODS as readonly string[]).includes(method)) throw new UsageError(`encode: the method must be one of ${METHODS.join(', ')}, got ${method ?? 'nothing'}`);
     const bits = ctx.values.bits ?? (method === 'dpred' ? 8 : 4);
     if (method === 'fcq' && bits > 8) throw new UsageError(`--bits: FCQ codewords have at most 8 bits, got ${bits}`);
-    if (method === 'flexor' && v['n-in'] > v['n-out']) throw new UsageError(`--n-in (${v['n-in']}) must not exceed --n-out (${v['n-out']})`);
+    const nIn = v['n-in'] ?? (method === 'seqenc' ? 4 : 12);
+    const nOutFlexor = v['n-out'] ?? 16;
+    if (method === 'flexor' && nIn > nOutFlexor) throw new UsageError(`--n-in (${nIn}) must not exceed --n-out (${nOutFlexor})`);
+    if (method === 'seqenc' && (nIn > 8 || v['n-s'] * nIn > 16)) throw new UsageError(`seqenc: --n-in must be at most 8 and --n-s × --n-in at most 16, got ${nIn} and ${v['n-s']}`);
     if (v.out && !v.weights && !v.tensor) throw new UsageError('--out writes one tensor: give --weights or --tensor');
     if (v.out) checkOutputFile(v.out);
     const tensors: Tensor[] = [];
@@ -102,7 +109,9 @@ export const encodeCommand = defineCommand({
       const n = t.data.length;
       const e = method === 'fcq'
         ? encodeFcq(t, bits, v.levels as 'kmeans' | 'uniform', kernels)
-        : method === 'dpred' ? encodeDpred(t, bits, v.group, v.scale as 'tensor' | 'row') : encodeFlexor(t, v['n-in'], v['n-out'], v.seed, kernels);
+        : method === 'dpred' ? encodeDpred(t, bits, v.group, v.scale as 'tensor' | 'row')
+        : method === 'seqenc' ? encodeSeqenc(t, bits, v.sparsity, nIn, v['n-out'], v['n-s'], v.seed)
+        : encodeFlexor(t, nIn, nOutFlexor, v.seed, kernels);
       elements += n;
       bytes += e.bytes.length;
       sqErr += sse(t.data, e.decoded);
@@ -141,7 +150,7 @@ export const encodeCommand = defineCommand({
       bytes,
       bits_per_weight: bpw,
       mse: per(sqErr),
-      lossless: method !== 'flexor', // FCQ's rANS and DPRed's group packing are exact on the codes; FleXOR has no lossless stage
+      lossless: method !== 'flexor', // FCQ's rANS, DPRed's group packing and seqenc's patches are exact on the codes; FleXOR has no lossless stage
       encode_seconds: enc,
       decode_seconds: dec,
     };
@@ -180,19 +189,42 @@ export const encodeCommand = defineCommand({
       });
       ctx.print(`dpred group ${v.group} on ${tensors.length} tensor(s), ${elements} weights: ${bpw.toFixed(4)} bits/weight stored vs ${fixed.toFixed(4)} at a fixed ${sums.integerTensors === tensors.length ? 'width' : `${bits} bits`} (${(100 * (1 - bpw / fixed)).toFixed(1)}% less traffic), mse ${per(sqErr).toExponential(4)}`);
       ctx.print(`  mean group width ${(sums.widthSum / sums.groups).toFixed(3)} bits + ${4} header bits per group; order-0 entropy of the codes ${per(sums.entropyBits).toFixed(4)} bits`);
+    } else if (method === 'seqenc') {
+      const density = sums.kept / elements;
+      const h = density > 0 && density < 1 ? -density * Math.log2(density) - (1 - density) * Math.log2(1 - density) : 0;
+      const planePos = sums.planePositions;
+      Object.assign(result, {
+        bits: sums.exact === tensors.length ? 32 : bits,
+        exact_values: sums.exact === tensors.length,
+        n_in: nIn,
+        n_s: v['n-s'],
+        density,
+        // the pattern's order-0 bound plus the kept codes taken as incompressible
+        entropy_bound_bits_per_weight: h + (sums.planeCare / elements),
+        mask_bitmap_bits_per_weight: 1,
+        mask_entropy_bits_per_weight: h,
+        plane_bits_per_position: sums.planeBits / planePos,
+        plane_bound_bits_per_position: sums.planeCare / planePos,
+        patches_per_care_bit: sums.patches / Math.max(1, sums.planeCare),
+        bitmap_bits_per_weight: per(sums.bitmapBits),
+        csr_bits_per_weight: per(sums.csrBits),
+      });
+      ctx.print(`seqenc on ${tensors.length} tensor(s), ${elements} weights, density ${density.toFixed(4)}: ${bpw.toFixed(4)} bits/weight stored (bound ${(h + sums.planeCare / elements).toFixed(4)}), mse ${per(sqErr).toExponential(4)}`);
+      ctx.print(`  value planes: ${(sums.planeBits / planePos).toFixed(4)} bits per plane position vs the care-bit bound ${(sums.planeCare / planePos).toFixed(4)}; ${(sums.patches / Math.max(1, sums.planeCare)).toFixed(4)} patches per care bit`);
+      ctx.print(`  mask: bitmap 1 bit/weight stored (order-0 bound ${h.toFixed(4)}); bitmap + raw values ${per(sums.bitmapBits).toFixed(4)}, CSR ${per(sums.csrBits).toFixed(4)} bits/weight`);
     } else {
       Object.assign(result, {
-        n_in: v['n-in'],
-        n_out: v['n-out'],
+        n_in: nIn,
+        n_out: nOutFlexor,
         seed: v.seed,
         entropy_bound_bits_per_weight: null, // lossy sign coding: no lossless bound applies
-        payload_bits_per_weight: v['n-in'] / v['n-out'],
+        payload_bits_per_weight: nIn / nOutFlexor,
         decode_seconds_wasm: decWasm,
         wasm_equal: wasmEqual,
         bcq1: { bits_per_weight: baseline.bcq1.bits / elements, mse: per(baseline.bcq1.err) },
         int2: { bits_per_weight: baseline.int2.bits / elements, mse: per(baseline.int2.err) },
       });
-      ctx.print(`flexor ${v['n-in']}/${v['n-out']} on ${tensors.length} tensor(s), ${elements} weights: ${bpw.toFixed(4)} bits/weight, mse ${per(sqErr).toExponential(4)}`);
+      ctx.print(`flexor ${nIn}/${nOutFlexor} on ${tensors.length} tensor(s), ${elements} weights: ${bpw.toFixed(4)} bits/weight, mse ${per(sqErr).toExponential(4)}`);
       ctx.print(`  1-bit BCQ: ${(baseline.bcq1.bits / elements).toFixed(4)} bits/weight, mse ${per(baseline.bcq1.err).toExponential(4)}; int2 per-row: ${(baseline.int2.bits / elements).toFixed(4)} bits/weight, mse ${per(baseline.int2.err).toExponential(4)}`);
       ctx.print(`  decode ${dec.toFixed(3)} s TypeScript, ${decWasm.toFixed(3)} s WASM (${wasmEqual ? 'equal bit for bit' : 'DIFFERENT'})`);
     }
@@ -262,6 +294,35 @@ function encodeFlexor(t: Tensor, nIn: number, nOut: number, seed: number, kernel
   const decodedWasm = dequantizeFlexorWasm(kernels, back);
   const t3 = now();
   return { bytes, decoded, decodedWasm, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1, decodeSecondsWasm: t3 - t2, sums: {} };
+}
+
+function encodeSeqenc(t: Tensor, bits: number, sparsity: number | undefined, nIn: number, nOutOpt: number | undefined, nS: number, seed: number): Encoded {
+  const n = t.data.length;
+  let zeros = 0;
+  for (let i = 0; i < n; i++) if (t.data[i] === 0) zeros++;
+  // already-sparse input is encoded as it is, its values bit for bit (32 f32 planes)
+  const exact = sparsity === undefined && zeros > 0;
+  const s = exact ? zeros / n : (sparsity ?? 0.7);
+  const nOut = nOutOpt ?? Math.max(nIn, Math.min(32, Math.round(nIn / Math.max(1e-9, 1 - s))));
+  const t0 = now();
+  const q = quantizeSeqenc(t.data, t.shape, { bits: exact ? 32 : bits, sparsity: exact ? 0 : s, nIn, nOut, nS, seed });
+  const bytes = serializeSeqenc(q);
+  const t1 = now();
+  const decoded = dequantizeSeqenc(deserializeSeqenc(bytes));
+  const t2 = now();
+  let kept = 0;
+  for (let i = 0; i < n; i++) kept += (q.mask[i >> 3] >> (i & 7)) & 1;
+  const k = q.bits;
+  const idxBits = Math.max(1, Math.ceil(Math.log2(Math.max(2, t.shape[1]))));
+  return {
+    bytes, decoded, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1,
+    sums: {
+      kept, exact: exact ? 1 : 0, planePositions: k * n, planeCare: k * kept,
+      planeBits: q.planes.reduce((a, p) => a + seqencPlaneBits(p), 0), patches: q.planes.reduce((a, p) => a + p.patches.length, 0),
+      // baselines with the same codes and scale: a bitmap + packed kept codes; CSR with column indices and 32-bit row pointers
+      bitmapBits: n + k * kept + 32, csrBits: kept * (k + idxBits) + 32 * (t.shape[0] + 1) + 32,
+    },
+  };
 }
 
 function sse(a: Float32Array, b: Float32Array): number {
