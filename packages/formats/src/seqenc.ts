@@ -189,6 +189,9 @@ export function encodeSeqencBits(target: Uint8Array, care: Uint8Array, o: Seqenc
 /** Decoded bits (0/1 per position): the network output with the patches applied. */
 export function decodeSeqencBits(p: SeqencPlane): Uint8Array {
   checkDims('decodeSeqencBits', p.nIn, p.nOut, p.nS, p.block);
+  if (!Number.isInteger(p.n) || p.n < 0 || p.n > 2 ** 31 - 1) throw new LowbitError('E_SHAPE', `decodeSeqencBits: n: ${p.n} positions`);
+  const ib = Math.ceil((seqencSteps(p.n, p.nOut) * p.nIn) / 8);
+  if (p.inputs.length !== ib) throw new LowbitError('E_SHAPE', `decodeSeqencBits: inputs: ${p.inputs.length} bytes, ${p.n} positions at ${p.nIn}/${p.nOut} need ${ib}`);
   const out = runNetwork(p, seqencNetwork(p.nIn, p.nOut, p.nS, p.seed));
   for (const i of p.patches) {
     if (i >= p.n) throw new LowbitError('E_SHAPE', `decodeSeqencBits: patch position ${i} is past ${p.n} positions`);
@@ -278,6 +281,9 @@ export function quantizeSeqenc(data: Float32Array, shape: [number, number], o: S
 
 export function dequantizeSeqenc(t: SeqencTensor): Float32Array {
   const n = t.shape[0] * t.shape[1];
+  if (t.mask.length !== Math.ceil(n / 8) || t.planes.length !== t.bits || t.planes.some((p) => p.n !== n)) {
+    throw new LowbitError('E_SHAPE', `dequantizeSeqenc: mask (${t.mask.length} bytes) or planes (${t.planes.length} for ${t.bits} bits) do not match the shape [${t.shape.join(', ')}]`);
+  }
   const codes = new Uint32Array(n);
   t.planes.forEach((p, b) => {
     const d = decodeSeqencBits(p);

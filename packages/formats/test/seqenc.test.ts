@@ -135,6 +135,18 @@ describe('sequential encryption', () => {
     new DataView(count.buffer).setUint32(32 + 8, 1e6, true);
     expect(errorCode(() => deserializeSeqenc(recrc(count)))).toBe('E_FORMAT');
     expect(errorCode(() => deserializeSeqenc(b.slice(0, b.length - 4).slice(0, 0)))).toBe('E_TRUNCATED');
+    // random corruption with a valid checksum: a LowbitError or a tensor of the stated shape, never anything else
+    const f = rng(77);
+    for (let k = 0; k < 300; k++) {
+      const x = b.slice();
+      for (let m = 0; m < 1 + Math.floor(f() * 3); m++) x[Math.floor(f() * (x.length - 4))] = Math.floor(f() * 256);
+      const code = errorCode(() => {
+        const t = deserializeSeqenc(recrc(x));
+        expect(dequantizeSeqenc(t).length).toBe(t.shape[0] * t.shape[1]);
+      });
+      expect(['none', 'E_FORMAT', 'E_TRUNCATED', 'E_UNSUPPORTED']).toContain(code);
+    }
+    expect(errorCode(() => decodeSeqencBits({ n: 100, nIn: 2, nOut: 4, nS: 1, seed: 1, block: 8, inputs: new Uint8Array(3), patches: new Uint32Array(0) }))).toBe('E_SHAPE');
     expect(errorCode(() => encodeSeqencBits(new Uint8Array(4), new Uint8Array(4), { nIn: 9, nOut: 8, nS: 1 }))).toBe('E_ARG');
     expect(errorCode(() => encodeSeqencBits(new Uint8Array(4), new Uint8Array(4), { nIn: 8, nOut: 8, nS: 3 }))).toBe('E_ARG');
     expect(errorCode(() => quantizeSeqenc(Float32Array.of(Number.NaN), [1, 1], { bits: 4, nIn: 1, nOut: 2, nS: 1 }))).toBe('E_NAN');
