@@ -112,6 +112,9 @@ describe('lowbit allocate --formats q4_0,q8_0 --out', () => {
     expect(low.err).toContain('below the smallest size, 4.5000 bits/weight');
     expect(low.err).toContain('(every layer q4_0)');
     expect(low.err).toContain('reachable with --formats q4_0,q8_0: 4.5000..8.5000 bits/weight');
+    const group = await run(['allocate', '--formats', 'q4_0,q8_0', '--group', '64', '--budget', '6', ...SMALL]);
+    expect(group.code).toBe(2);
+    expect(group.err).toContain('--group 64 does not apply to --formats');
     expect(parseFormats('q8_0,Q4_1')).toEqual(['q8_0', 'q4_1']);
     expect(() => parseFormats('q4_0,q4_k')).toThrow(/"q4_k" is not a candidate ggml type/);
     expect(() => parseFormats('q4_0,q4_0')).toThrow(/twice/);

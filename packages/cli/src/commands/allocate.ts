@@ -71,6 +71,8 @@ export const allocateCommand = defineCommand({
     const v = ctx.values;
     const ggml = v.formats === undefined ? undefined : parseFormats(v.formats);
     const bits = parseBits(v.bits);
+    // ggml blocks fix their own group of 32; a different --group would be silently ignored
+    if (ggml && v.group !== 32) throw new UsageError(`--group ${v.group} does not apply to --formats (ggml blocks hold 32 weights each)`);
     const budget = parseBudget(v.budget);
     const { out } = v;
     if (out) checkOutputFile(out);
@@ -122,7 +124,7 @@ export const allocateCommand = defineCommand({
       ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
       ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written (give --out mixed.gguf to keep the model)');
       return {
-        method: v.method, quantizer: v.quantizer, group: v.group, bits, budget: a.budgetBits, bits_per_weight: a.bitsPerWeight, size_bytes: Math.ceil(a.sizeBits / 8),
+        method: v.method, quantizer: v.quantizer, group: v.group, bits: ggml ? null : bits, budget: a.budgetBits, bits_per_weight: a.bitsPerWeight, size_bytes: Math.ceil(a.sizeBits / 8),
         perplexity: after.perplexity, perplexity_stderr: after.stderr, perplexity_fp: before.perplexity,
         predicted_delta_loss: a.predictedDeltaLoss, additive_delta_loss: a.additiveDeltaLoss,
         formats: ggml ?? null,
