@@ -1,8 +1,10 @@
-// Any-precision GEMV, eight columns per step: the `bits` plane bytes that hold columns c..c+7 are
-// loaded once (gemv_bitplanes loads a byte per plane per element) and bit-transposed into eight codes.
-// The products are added in gemv_bitplanes' order (lane c mod 4, columns ascending, the same tail),
-// so both kernels, and @lowbit/kernels' gemvBitplanesReference, agree bit for bit. Planes bits..7
-// are never read.
+// Any-precision GEMV over nested codes (@lowbit/formats quantizeAnyPrecision): the code of element
+// (r, c) at `bits` bits is read MSB first from planes 0..bits−1 of [maxBits][rows, ⌈cols/8⌉], and planes
+// bits..7 are never read, which is what lets one stored model serve every width. The arithmetic is
+// gemv_lut_groups' with one group per row and a table per row (2^bits entries), no scale, no zero.
+// Eight columns per step: the `bits` plane bytes that hold columns c..c+7 are loaded once and
+// bit-transposed into eight codes; products are added per lane c mod 4, columns ascending, so the
+// kernel equals @lowbit/kernels' gemvBitplanesReference bit for bit.
 
 // @ts-ignore: decorator
 @inline function codeAt(planes: usize, planeBytes: usize, rowOff: usize, c: i32, bits: i32): u32 {

@@ -31,7 +31,7 @@ export function copy_bytes(dst: usize, src: usize, n: usize): void {
   memory.copy(dst, src, n);
 }
 export { decode_lut, dequant_int_groups, dequant_mx } from './formats-decode';
-export { gemv_lut_groups, gemv_bitplanes } from './formats-gemv';
+export { gemv_lut_groups } from './formats-gemv';
 export { dequant_lut_groups, dequant_bcq } from './formats-lut-decode';
 export { int_group_params, encode_int_groups, quantize_mx, quantize_absmax_lut } from './formats-encode';
 export { attention_f32 } from './attention';

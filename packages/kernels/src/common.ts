@@ -5,8 +5,8 @@ export { selectKernels, makeLoader, instantiate, relaxedAgrees, type LoadOptions
 export * as reference from './reference.js';
 export { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, type GgmlBlockType, type GgmlKBlockType } from './ggml-blocks.js';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, roundToF16 } from './half.js';
-export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, gemvBitplanes, gemvBitplanesReference, type GemvLutGroupsArgs, type GemvBitplanesArgs } from './formats-gemv.js';
+export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, gemvBitplanesReference, type GemvLutGroupsArgs, type GemvBitplanesArgs } from './formats-gemv.js';
 export { intGroupParams, encodeIntGroups, quantizeIntGroups, quantizeMxBlocks, quantizeAbsmaxLut, type MxEncodeFormat } from './formats-encode.js';
 export { decodeFlexor } from './flexor.js';
 export { decodeFcqStream } from './fcq.js';
-export { gemvAnyprec, gemvAnyprecReference, type GemvAnyprecResident } from './anyprec.js';
+export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResident } from './anyprec.js';

@@ -169,10 +169,6 @@ export function dequantBcq(k: Kernels, planes: Uint8Array, alphas: Float32Array,
   });
 }
 
-interface PlaneExports {
-  gemv_bitplanes(planes: number, rows: number, cols: number, bits: number, lut: number, x: number, out: number): void;
-}
-
 /** Arguments of a GEMV over any-precision nested codes: the top `bits` of `maxBits` bit-planes. */
 export interface GemvBitplanesArgs {
   /** [maxBits][rows, ceil(cols/8)], plane 0 the most significant bit; bit c of a row's bytes is element c. */
@@ -187,8 +183,11 @@ export interface GemvBitplanesArgs {
   x: Float32Array;
 }
 
-function checkPlanes(a: GemvBitplanesArgs): void {
-  const fn = 'gemvBitplanes';
+/**
+ * Checks the arguments of an any-precision GEMV before any memory is touched. `lut` may be resident
+ * (a WasmTensor), and with `batch` x may hold several vectors back to back.
+ */
+export function checkPlanes(fn: string, a: Omit<GemvBitplanesArgs, 'lut'> & { lut: Float32Array | WasmTensor }, batch = false): void {
   if (![a.rows, a.cols].every((v) => Number.isInteger(v) && v >= 0)) throw new LowbitError('E_ARG', `${fn}: rows and cols must be non-negative integers`);
   if (!Number.isInteger(a.maxBits) || a.maxBits < 1 || a.maxBits > 8) throw new LowbitError('E_ARG', `${fn}: maxBits must be 1 to 8, got ${a.maxBits}`);
   if (!Number.isInteger(a.bits) || a.bits < 1 || a.bits > a.maxBits) throw new LowbitError('E_ARG', `${fn}: bits must be 1 to ${a.maxBits}, got ${a.bits}`);
@@ -196,28 +195,16 @@ function checkPlanes(a: GemvBitplanesArgs): void {
   const have = a.planes instanceof WasmTensor ? a.planes.byteLength : a.planes instanceof Uint8Array ? a.planes.length : -1;
   if (have < 0) throw new LowbitError('E_DTYPE', `${fn}: planes must be a Uint8Array or WasmTensor`);
   if (a.planes instanceof WasmTensor ? have < need : have !== need) throw new LowbitError('E_SHAPE', `${fn}: planes hold ${have} bytes, ${a.maxBits} planes of [${a.rows}, ${a.cols}] need ${need}`);
-  if (!(a.lut instanceof Float32Array) || a.lut.length !== a.rows * 2 ** a.bits) throw new LowbitError('E_SHAPE', `${fn}: lut must be a Float32Array of ${a.rows * 2 ** a.bits} values`);
-  if (!(a.x instanceof Float32Array) || a.x.length !== a.cols) throw new LowbitError('E_SHAPE', `${fn}: x must be a Float32Array of ${a.cols} values`);
-}
-
-/** WASM GEMV reading only planes 0..bits−1. */
-export function gemvBitplanes(k: Kernels, a: GemvBitplanesArgs): Float32Array {
-  checkPlanes(a);
-  const out = new Float32Array(a.rows);
-  if (a.rows === 0) return out;
-  const ex = k.exports as unknown as PlaneExports;
-  return scoped(k, (put, alloc) => {
-    const po = alloc(out.byteLength);
-    ex.gemv_bitplanes(a.planes instanceof WasmTensor ? a.planes.ptr : put(a.planes), a.rows, a.cols, a.bits, put(a.lut), put(a.x), po);
-    out.set(new Float32Array(k.memory.buffer, po, a.rows));
-    return out;
-  });
+  const lutLen = a.lut instanceof WasmTensor ? a.lut.byteLength / 4 : a.lut instanceof Float32Array ? a.lut.length : -1;
+  if (lutLen !== a.rows * 2 ** a.bits) throw new LowbitError('E_SHAPE', `${fn}: lut must hold ${a.rows * 2 ** a.bits} f32 values (rows × 2^bits), got ${lutLen}`);
+  const xOk = a.x instanceof Float32Array && (batch ? a.x.length % Math.max(1, a.cols) === 0 : a.x.length === a.cols);
+  if (!xOk) throw new LowbitError('E_SHAPE', `${fn}: x must be a Float32Array of ${batch ? 'a multiple of ' : ''}${a.cols} values`);
 }
 
 /** The definition: the `bits`-bit codes gathered from the planes, then gemvLutGroupsReference (one group per row). */
 export function gemvBitplanesReference(a: GemvBitplanesArgs): Float32Array {
   if (a.planes instanceof WasmTensor) throw new LowbitError('E_ARG', 'gemvBitplanesReference: planes must be a Uint8Array');
-  checkPlanes(a);
+  checkPlanes('gemvBitplanesReference', a);
   const rpb = Math.ceil(a.cols / 8);
   const rowBytes = Math.ceil((a.cols * a.bits) / 8);
   const codes = new Uint8Array(a.rows * rowBytes);

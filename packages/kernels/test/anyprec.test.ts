@@ -1,5 +1,6 @@
 // gemv_anyprec (eight columns per step, bit-transposed plane bytes) against the definition
-// (gemvBitplanesReference) and the per-element kernel, bit for bit, in the SIMD and scalar builds.
+// (gemvBitplanesReference), bit for bit, in the SIMD and scalar builds, batched and one vector at a
+// time (gemvBitplanes).
 import { describe, expect, it } from 'vitest';
 import { createKernels, gemvAnyprec, gemvAnyprecReference, gemvBitplanes, isLowbitError } from '../src/index-node.js';
 import { randF32, randU8, rng } from './helpers.js';
@@ -8,7 +9,7 @@ const same = (a: Float32Array, b: Float32Array) => expect(Array.from(new Uint32A
 
 describe('gemvAnyprec (any-precision GEMV, top `bits` planes)', () => {
   for (const variant of ['simd', 'scalar'] as const) {
-    it(`${variant}: equals gemvBitplanesReference and gemv_bitplanes bit for bit; lower planes never read`, async () => {
+    it(`${variant}: equals gemvBitplanesReference bit for bit, batched and per vector (gemvBitplanes); lower planes never read`, async () => {
       const k = await createKernels({ variant });
       const r = rng(17);
       // cols around the 8- and 4-column steps and their tails; one batch of three vectors

@@ -1,6 +1,6 @@
 // Any-precision serving (Park et al. 2024): one nested bit-plane model in memory, the bit-width
 // chosen per call. A Linear of format 'any-precision' keeps its planes resident in WASM memory once
-// and @lowbit/kernels' gemv_bitplanes reads only the top `bits` of them, so the bytes a decode step
+// and @lowbit/kernels' gemv_anyprec reads only the top `bits` of them, so the bytes a decode step
 // streams grow with the width asked for, not the width stored. Storage in a safetensors file:
 // `<prefix>.anyprec_planes` (U8 [maxBits·rows·⌈cols/8⌉]) and `<prefix>.anyprec_luts` (F32, the
 // tables of seedBits..maxBits concatenated), described by `__metadata__` lowbit.any_precision.
