@@ -5,7 +5,7 @@
 // are computed exactly, and of those only the rows within `threshold` (in logits) of the best, at
 // most k of them, enter the softmax. m = 0 skips the search (every row a candidate); k = n and an
 // infinite threshold keep every candidate, which is exact attention.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { type DecoderModel, Session } from '@lowbit/runtime';
 
 export interface A3Options {

@@ -3,7 +3,7 @@
 // and Loom.cpp): 16 tiles x 16 filters = 256 filter rows, 16 lanes per row, windows processed in groups of
 // 16 columns, first-layer space-to-depth. Where DNNsim and the papers leave a choice, the comment says
 // which one is ours.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { type Layer, type LayerPrecision, checkPrecision, convGeometry, layerMacs, layerSizes } from './layers.js';
 
 /** Filter rows of the baseline: 16 tiles x 16 filters. */

@@ -4,7 +4,7 @@
 // on a graph, and the misses of an LRU cache vs a Belady (farthest next use) cache of the same size.
 // No graph dataset ships in an npm or Debian package we could use here, so the graph is a documented
 // synthetic power-law graph (Chung-Lu, seeded): see powerLawGraph.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { seededRandom } from './random.js';
 
 /** Adjacency in CSR form: neighbours of v are adj[offsets[v] .. offsets[v+1]). */

@@ -3,7 +3,7 @@
 // their compressed vectors during a ring all-reduce and decompress only the sum. This models that:
 // the PCA basis (from @lowbit/solvers), compression, a ring all-reduce run on the compressed data
 // (checked against a plain sum), and the alpha-beta time model of a ring all-reduce with and without it.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { type DecoderModel, fromF32, toF32 } from '@lowbit/runtime';
 import { pca } from '@lowbit/solvers';
 

@@ -1,5 +1,5 @@
 // @lowbit/sim: accelerator and system models driven by precision profiles of real layers.
-export { LowbitError, isLowbitError } from '@lowbit/kernels';
+export { LowbitError, isLowbitError } from '@lowbit/core';
 export {
   type ConvLayer, type FcLayer, type GemmLayer, type Layer, type LayerPrecision, type ConvGeometry,
   validateLayer, validateNetwork, checkPrecision, convGeometry, outputSize, layerMacs, layerSizes,

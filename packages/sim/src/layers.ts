@@ -1,7 +1,7 @@
 // Layer descriptions the cycle models read, their validation, and the geometry every model shares
 // (output size, DNNsim's first-layer space-to-depth). Shapes are NCHW as in Caffe, which is where the
 // shipped CNN shapes come from.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 
 /** A 2-D convolution. inC counts all input channels; each of `groups` filter groups sees inC/groups of them. */
 export interface ConvLayer {

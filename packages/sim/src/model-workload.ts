@@ -2,7 +2,8 @@
 // weight codes come from the tensor's own storage format (the integers the hardware would multiply),
 // and activations are the real inputs of each linear layer, captured while the runtime runs the
 // calibration text, quantized per layer to `actBits` bits.
-import { GGML_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
+import { GGML_BLOCK_BYTES } from '@lowbit/kernels';
 import { type LinearWeight, type DecoderModel, Session } from '@lowbit/runtime';
 import type { GemmLayer } from './layers.js';
 import type { GemmTensors } from './tensor-models.js';

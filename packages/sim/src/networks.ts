@@ -119,8 +119,8 @@ const googlenet: Network = {
 const CHATFIELD = 'Chatfield et al., "Return of the Devil in the Details", BMVC 2014, Table 1 (Caffe Model Zoo gists ksimonyan/';
 const vggM: Network = {
   name: 'vgg_m',
-  source: `${CHATFIELD}78047f3591446d1d7b91, CNN_M_2048 as in dnn-sim nets.txt); input 224; shapes recalled, gist not re-read`,
-  shapeTag: 'R',
+  source: `${CHATFIELD}78047f3591446d1d7b91, CNN_M_2048 as in dnn-sim nets.txt); input 224. Conv layers read in the Caffe deploy prototxt named "VGG_CNN_M_2048" as copied in hez2010/EcoTracker model/imagenet-vgg-m-2048.prototxt @9fa0b80: conv1 96x7x7/2, 3x3/2 pool, conv2 256x5x5 stride 2 pad 1, 3x3/2 pool, conv3-5 512x3x3 pad 1; Caffe floors convs and ceils pools, so 109 -> 54 -> 26 -> 13. That copy stops at relu5, so the FC layers are not read: fc6 takes 512x6x6 (assuming pool5 is 3x3/2 like pool1/pool2) -> 4096, fc7 -> 2048 (the model's name), fc8 -> 1000`,
+  shapeTag: 'V',
   layers: [
     conv('conv1', 3, 224, 96, 7, 2), conv('conv2', 96, 54, 256, 5, 2, 1), conv('conv3', 256, 13, 512, 3, 1, 1),
     conv('conv4', 512, 13, 512, 3, 1, 1), conv('conv5', 512, 13, 512, 3, 1, 1),

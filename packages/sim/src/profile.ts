@@ -1,6 +1,6 @@
 // Turning a published profile (one precision per conv profile unit, optional FC precisions) or a
 // user's list into one {act, wgt} pair per layer, with the checks that make a wrong count an error.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { type LayerPrecision, checkPrecision } from './layers.js';
 import type { Network, NetworkProfile } from './networks.js';
 

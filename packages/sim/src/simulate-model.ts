@@ -1,6 +1,6 @@
 // A model's linear layers on one design: profile-driven designs use the measured activation precision
 // and the stored weight precision of each layer; tensor-driven designs run on the codes themselves.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { type AccelName, type LayerResult, checkAccel, checkBitsPerCycle, simulateLayer } from './cycles.js';
 import { type ModelWorkload, measuredPrecision, quantizeActivations } from './model-workload.js';
 import { type SimResult, totals } from './simulate.js';

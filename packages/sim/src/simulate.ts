@@ -1,5 +1,5 @@
 // A whole network on one design: per-layer results and their totals, in the shape `lowbit sim --json` prints.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { type AccelName, type LayerResult, type ProfileAccel, checkAccel, checkBitsPerCycle, simulateLayer } from './cycles.js';
 import { type Layer, type LayerPrecision, validateNetwork } from './layers.js';
 

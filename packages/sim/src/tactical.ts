@@ -8,7 +8,7 @@
 // Lanes wrap around within a row. Least-flexible zero slots are filled first (the DNNsim scheduler's
 // order), and an all-zero line is skipped, at most H in a row (the activation window can only move H
 // lines ahead). Our implementation of the behaviour described in sim-targets.md §7.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 
 export interface TacticalOptions {
   /** Lookahead H: lines ahead a weight may come from. */

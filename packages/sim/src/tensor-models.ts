@@ -4,7 +4,7 @@
 // layer with real integer codes: weights W [K, C] and activations X [R, C] (R tokens play the part of
 // a convolution's windows). Tile geometry is the baseline's: 256 filter rows x 16 lanes, 16 windows.
 import { DPRED_HEADER_BITS, dpredGroupBits, twosBits } from '@lowbit/formats';
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { BASELINE_MACS, LANES, type LayerResult, ROWS, layerResult } from './cycles.js';
 import type { GemmLayer } from './layers.js';
 import { DEFAULT_TACTICAL, type TacticalOptions, scheduleTile } from './tactical.js';

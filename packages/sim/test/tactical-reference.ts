@@ -2,7 +2,7 @@
 // least-flexible zero slot, slot addresses recomputed per candidate): kept as the oracle that the fast
 // scheduler must reproduce slot for slot. The candidate tables and the source-line collection, which
 // the rewrite did not change, come from tactical.ts. Test-only; not exported by the package.
-import { LowbitError } from '@lowbit/kernels';
+import { LowbitError } from '@lowbit/core';
 import { candidateTables, sourceLines, type TacticalOptions, type TileSchedule } from '../src/tactical.js';
 
 export function scheduleTileReference(nonzero: Uint8Array, T: number, rows: number, lanes: number, options: TacticalOptions, detail = false): TileSchedule {
