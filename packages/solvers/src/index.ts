@@ -8,6 +8,6 @@ export {
 } from './cholesky.js';
 export { symmetricEigen, pca, type SymmetricEigen, type Pca } from './eigen.js';
 export {
-  solveOneHotQuadratic, oneHotValue, oneHotSizeRange, uniformChoice, greedyChoice,
+  solveOneHotQuadratic, solveOneHotMinCost, oneHotValue, oneHotSizeRange, uniformChoice, greedyChoice,
   type OneHotQuadraticProblem, type OneHotSolveOptions, type OneHotSolution,
 } from './iqp.js';

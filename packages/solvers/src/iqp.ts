@@ -132,16 +132,42 @@ export function oneHotValue(p: OneHotQuadraticProblem, choice: readonly number[]
  * A budget below the smallest reachable size is a LowbitError naming that size.
  */
 export async function solveOneHotQuadratic(p: OneHotQuadraticProblem, o: OneHotSolveOptions = {}): Promise<OneHotSolution> {
-  const { n, start } = check(p);
+  const { n } = check(p);
   const range = oneHotSizeRange(p);
   if (p.budget < range.min) {
     throw new LowbitError('E_RANGE', `one-hot IQP: budget ${p.budget} is below the smallest reachable size ${range.min} (largest: ${range.max})`);
   }
+  const cost = Array.from({ length: n }, (_, i) => p.G[i * n + i]);
+  return solveLinearised(p, o, { cost, budget: { sizes: p.sizes, max: p.budget } }, `budget ${p.budget} (reachable sizes ${range.min}..${range.max})`);
+}
+
+/**
+ * The same one-hot program with objective and constraint swapped: min Σ costᵢ·xᵢ subject to
+ * xᵀGx ≤ maxValue (QuantX-style recipes: the fastest configuration whose predicted loss change stays
+ * under a bound). The products are linearised as in `solveOneHotQuadratic`; both linearisations stay
+ * exact in a ≤ row (assignment forces y = xᵢxⱼ; McCormick's one-sided bounds let y equal the product
+ * and only make the row harder otherwise). `sizes` is the linear cost minimised; `budget` is unused.
+ */
+export async function solveOneHotMinCost(p: OneHotQuadraticProblem & { maxValue: number }, o: Omit<OneHotSolveOptions, 'diagonalOnly'> = {}): Promise<OneHotSolution> {
+  check(p);
+  if (!Number.isFinite(p.maxValue)) throw new LowbitError('E_ARG', `one-hot IQP: maxValue is ${p.maxValue}`);
+  return solveLinearised(p, o, { cost: Array.from(p.sizes), quadraticMax: p.maxValue }, `xᵀGx ≤ ${p.maxValue}`);
+}
+
+/**
+ * Builds and solves the MILP: x binary (one per choice), y continuous (one per linearised product).
+ * `budget` puts Σ sizes·x ≤ max as a row and the quadratic in the objective; `quadraticMax` puts the
+ * quadratic in a row ≤ quadraticMax and leaves the objective linear in x.
+ */
+async function solveLinearised(
+  p: OneHotQuadraticProblem, o: OneHotSolveOptions,
+  mode: { cost: number[]; budget?: { sizes: ArrayLike<number>; max: number }; quadraticMax?: number }, what: string,
+): Promise<OneHotSolution> {
+  const { n, start } = check(p);
   const lin = o.linearisation ?? 'assignment';
   if (lin !== 'assignment' && lin !== 'mccormick') throw new LowbitError('E_ARG', `one-hot IQP: linearisation must be 'assignment' or 'mccormick', got ${String(lin)}`);
+  const inObjective = mode.quadraticMax === undefined;
   const groups = p.choices.length;
-  const group = new Int32Array(n);
-  for (let g = 0; g < groups; g++) group.fill(g, start[g], start[g] + p.choices[g]);
 
   // Columns: x (binary) first, then y (continuous); rows built as CSR.
   const cost: number[] = [];
@@ -149,7 +175,7 @@ export async function solveOneHotQuadratic(p: OneHotQuadraticProblem, o: OneHotS
   const upper: number[] = [];
   const integrality: number[] = [];
   for (let i = 0; i < n; i++) {
-    cost.push(p.G[i * n + i]);
+    cost.push(mode.cost[i]);
     lower.push(0);
     upper.push(1);
     integrality.push(1);
@@ -168,11 +194,14 @@ export async function solveOneHotQuadratic(p: OneHotQuadraticProblem, o: OneHotS
     rowLower.push(lo);
     rowUpper.push(hi);
   };
+  // the quadratic's entries when it is a row rather than the objective
+  const quadratic: [number, number][] = inObjective ? [] : Array.from({ length: n }, (_, i) => [i, p.G[i * n + i]] as [number, number]);
   const addY = (c: number, ub: number): number => {
-    cost.push(c);
+    cost.push(inObjective ? c : 0);
     lower.push(0);
     upper.push(ub);
     integrality.push(0);
+    if (!inObjective) quadratic.push([cost.length - 1, c]);
     return cost.length - 1;
   };
   const pairCost = (i: number, j: number): number => p.G[i * n + j] + p.G[j * n + i]; // 2Gᵢⱼ for a symmetric G; a non-symmetric one counts as its symmetric part
@@ -181,7 +210,8 @@ export async function solveOneHotQuadratic(p: OneHotQuadraticProblem, o: OneHotS
   for (let g = 0; g < groups; g++) {
     row(1, 1, Array.from({ length: p.choices[g] }, (_, c) => [start[g] + c, 1] as [number, number]));
   }
-  row(-inf, p.budget, Array.from({ length: n }, (_, i) => [i, p.sizes[i]] as [number, number]));
+  const budget = mode.budget;
+  if (budget) row(-inf, budget.max, Array.from({ length: n }, (_, i) => [i, budget.sizes[i]] as [number, number]));
 
   if (!o.diagonalOnly) {
     for (let g = 0; g < groups; g++) {
@@ -216,6 +246,7 @@ export async function solveOneHotQuadratic(p: OneHotQuadraticProblem, o: OneHotS
       }
     }
   }
+  if (!inObjective) row(-inf, mode.quadraticMax as number, quadratic);
 
   const h = await highs();
   const columns = cost.length;
@@ -243,7 +274,7 @@ export async function solveOneHotQuadratic(p: OneHotQuadraticProblem, o: OneHotS
       }
     }
     if (choice.length !== groups || !(Number(model.info.get('primal_solution_status')) >= 2)) {
-      throw new LowbitError('E_RANGE', `one-hot IQP: HiGHS found no feasible choice (status: ${status}) for budget ${p.budget} (reachable sizes ${range.min}..${range.max})`);
+      throw new LowbitError('E_RANGE', `one-hot IQP: HiGHS found no feasible choice (status: ${status}) for ${what}`);
     }
     const { value, size } = oneHotValue(p, choice);
     return {

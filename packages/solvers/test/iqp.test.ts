@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { greedyChoice, isLowbitError, type OneHotQuadraticProblem, oneHotSizeRange, solveOneHotQuadratic, uniformChoice } from '../src/index.js';
+import { greedyChoice, isLowbitError, type OneHotQuadraticProblem, oneHotSizeRange, solveOneHotMinCost, solveOneHotQuadratic, uniformChoice } from '../src/index.js';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -149,5 +149,56 @@ describe('baselines', () => {
       const d = [0, 1, 2, 3].map((c) => p.G[(h * 4 + c) * n + h * 4 + c]);
       expect(d[g.choice[h]]).toBe(Math.min(...d));
     }
+  });
+});
+
+/** Every assignment: the least Σ cost among those with xᵀGx ≤ maxValue (the swapped program). */
+function exhaustiveMinCost(p: OneHotQuadraticProblem, maxValue: number): { cost: number; value: number } | null {
+  const n = p.sizes.length;
+  const starts = p.choices.map((_, g) => p.choices.slice(0, g).reduce((a, b) => a + b, 0));
+  let best: { cost: number; value: number } | null = null;
+  const pick: number[] = [];
+  const rec = (g: number): void => {
+    if (g === p.choices.length) {
+      const idx = pick.map((c, h) => starts[h] + c);
+      let v = 0;
+      for (const i of idx) for (const j of idx) v += p.G[i * n + j];
+      const cost = idx.reduce((s, i) => s + p.sizes[i], 0);
+      if (v <= maxValue && (!best || cost < best.cost)) best = { cost, value: v };
+      return;
+    }
+    for (let c = 0; c < p.choices[g]; c++) {
+      pick[g] = c;
+      rec(g + 1);
+    }
+  };
+  rec(0);
+  return best;
+}
+
+describe('solveOneHotMinCost (objective and constraint swapped)', () => {
+  it('reaches the exhaustive least cost under a loss bound, with both linearisations', async () => {
+    for (let seed = 50; seed < 56; seed++) {
+      const p = instance(seed, 3 + (seed % 2), 3);
+      // a bound between the best and a middling configuration's loss, so the row binds
+      const best = exhaustive({ ...p, budget: Infinity }).value;
+      const maxValue = best + (0.3 + 0.1 * (seed % 3)) * Math.abs(best) + 0.5;
+      const ref = exhaustiveMinCost(p, maxValue);
+      expect(ref).not.toBeNull();
+      for (const linearisation of ['assignment', 'mccormick'] as const) {
+        const s = await solveOneHotMinCost({ ...p, maxValue }, { linearisation });
+        expect(s.solver.status).toBe('Optimal');
+        // sizes are integers here, so the least cost is exact; the row holds to HiGHS's 1e-6 feasibility tolerance
+        expect(s.size).toBe(ref?.cost);
+        expect(s.solver.objective).toBeCloseTo(ref?.cost as number, 6);
+        expect(s.value).toBeLessThanOrEqual(maxValue + 1e-6);
+      }
+    }
+  }, 120_000);
+
+  it('a bound below every configuration is E_RANGE', async () => {
+    const p = instance(60, 3, 3);
+    const best = exhaustive({ ...p, budget: Infinity }).value;
+    await expect(solveOneHotMinCost({ ...p, maxValue: best - 1 })).rejects.toMatchObject({ code: 'E_RANGE' });
   });
 });
