@@ -24,7 +24,7 @@
 
 // Scores of positions [0, npos) of one head into att (scaled), returns their maximum.
 // @ts-ignore: decorator
-@inline function scores(qh: usize, kh: usize, kvStride: usize, att: usize, npos: i32, headDim: i32, scale: f32): f32 {
+@inline export function scores(qh: usize, kh: usize, kvStride: usize, att: usize, npos: i32, headDim: i32, scale: f32): f32 {
   let mx: f32 = -Infinity;
   let p = 0;
   if (ASC_FEATURE_SIMD && (headDim & 3) == 0) {

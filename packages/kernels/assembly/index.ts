@@ -40,3 +40,4 @@ export { matmul_ggml_tiled_multi } from './ggml-tiled';
 export { flexor_decode } from './flexor';
 export { fcq_decode } from './fcq';
 export { gemv_anyprec } from './anyprec';
+export { attention_span_f32 } from './attention-span';

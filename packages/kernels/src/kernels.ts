@@ -27,6 +27,7 @@ export interface KernelExports {
   act_splats(xs: number, xsum: number, n: number, dst: number, xq: number): void;
   silu_mul_f32(g: number, u: number, n: number): void;
   attention_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
+  attention_span_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, spans: number, h0: number, h1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
   decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
@@ -68,8 +69,8 @@ const preparedCode = new WeakMap<WasmTensor, number>();
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
-export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi';
-export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi'];
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32'];
 /** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
 export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
 
@@ -353,6 +354,44 @@ export class Kernels {
       const po = s.alloc(o.byteLength);
       const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
       this.runRows('attention_f32', [s.put(q), kc, vc, po, att, n, pos, nHeads, nKvHeads, headDim, scaleBits], nHeads);
+      return s.get(po, o);
+    });
+  }
+
+  /**
+   * `attention` where head h reads only its last `spans[h]` positions (adaptive attention span;
+   * reference.attentionSpanF32): position pos + t of head h attends to max(0, pos + t + 1 − spans[h])
+   * .. pos + t. Spans are integers ≥ 1, one per query head; with every span ≥ pos + n the result
+   * equals `attention` bit for bit. kNew/vNew are written into the cache at pos first, as there.
+   */
+  attentionSpan(q: Float32Array, kNew: Float32Array, vNew: Float32Array, keys: WasmTensor, values: WasmTensor, offset: number, pos: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scale: number, spans: Int32Array, out?: Float32Array): Float32Array {
+    const name = 'attentionSpan';
+    for (const [k, v] of [['offset', offset], ['pos', pos], ['n', n], ['nHeads', nHeads], ['nKvHeads', nKvHeads], ['headDim', headDim]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new LowbitError('E_ARG', `${name}: ${k} must be a non-negative integer, got ${v}`);
+    }
+    if (nKvHeads === 0 || nHeads % nKvHeads !== 0) throw new LowbitError('E_ARG', `${name}: ${nHeads} heads are not a multiple of ${nKvHeads} kv heads`);
+    if (!(spans instanceof Int32Array) || spans.length !== nHeads) throw new LowbitError('E_ARG', `${name}: spans must be an Int32Array of ${nHeads} (one per head)`);
+    for (let h = 0; h < nHeads; h++) if (!(spans[h] >= 1)) throw new LowbitError('E_RANGE', `${name}: spans[${h}] = ${spans[h]} must be at least 1`);
+    const dim = nHeads * headDim;
+    const kvDim = nKvHeads * headDim;
+    const end = (offset + (pos + n) * kvDim) * 4;
+    checkMatrix(name, keys, Float32Array, end, 'keys');
+    checkMatrix(name, values, Float32Array, end, 'values');
+    if (!(keys instanceof WasmTensor) || !(values instanceof WasmTensor)) throw new LowbitError('E_ARG', `${name}: keys and values must be resident WasmTensors`);
+    checkVector(name, 'q', q, n * dim);
+    checkVector(name, 'kNew', kNew, n * kvDim);
+    checkVector(name, 'vNew', vNew, n * kvDim);
+    const o = outArray(name, out, n * dim);
+    if (n === 0 || dim === 0) return o;
+    return this.scoped((s) => {
+      const kc = s.matrix(keys) + offset * 4;
+      const vc = s.matrix(values) + offset * 4;
+      new Float32Array(this.memory.buffer, kc + pos * kvDim * 4, n * kvDim).set(kNew);
+      new Float32Array(this.memory.buffer, vc + pos * kvDim * 4, n * kvDim).set(vNew);
+      const att = s.alloc(nHeads * (pos + n) * 4);
+      const po = s.alloc(o.byteLength);
+      const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
+      this.runRows('attention_span_f32', [s.put(q), kc, vc, po, att, n, pos, nHeads, nKvHeads, headDim, scaleBits, s.put(spans)], nHeads);
       return s.get(po, o);
     });
   }

@@ -219,6 +219,45 @@ export function attentionF32(q: Float32Array, keys: Float32Array, values: Float3
   return out;
 }
 
+/**
+ * `attentionF32` where head h sees only its last spans[h] positions (the kernels' `attentionSpan`):
+ * position pos + t attends to max(0, pos + t + 1 − spans[h])..pos + t. f32 rounding as attentionF32.
+ */
+export function attentionSpanF32(q: Float32Array, keys: Float32Array, values: Float32Array, pos: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scale: number, spans: Int32Array): Float32Array {
+  const dim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const out = new Float32Array(n * dim);
+  const att = new Float32Array(pos + n);
+  const sc = fr(scale);
+  for (let h = 0; h < nHeads; h++) {
+    const kvo = Math.floor(h / group) * headDim;
+    for (let t = 0; t < n; t++) {
+      const end = pos + t + 1;
+      const lo = Math.max(0, end - spans[h]);
+      const qo = t * dim + h * headDim;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let p = lo; p < end; p++) {
+        let s = 0;
+        for (let i = 0; i < headDim; i++) s = fr(s + fr(q[qo + i] * keys[p * kvDim + kvo + i]));
+        att[p] = fr(s * sc);
+        max = Math.max(max, att[p]);
+      }
+      let sum = 0;
+      for (let p = lo; p < end; p++) {
+        att[p] = fr(Math.exp(fr(att[p] - max)));
+        sum = fr(sum + att[p]);
+      }
+      const inv = fr(1 / sum);
+      for (let p = lo; p < end; p++) {
+        const a = fr(att[p] * inv);
+        for (let i = 0; i < headDim; i++) out[qo + i] = fr(out[qo + i] + fr(a * values[p * kvDim + kvo + i]));
+      }
+    }
+  }
+  return out;
+}
+
 /** SwiGLU's gating, in place: u[i] = u[i]·g[i]/(1 + e^−g[i]) (the kernels' siluMul). Returns u. */
 export function siluMul(g: Float32Array, u: Float32Array): Float32Array {
   for (let i = 0; i < u.length; i++) u[i] *= g[i] / (1 + Math.exp(-g[i]));
