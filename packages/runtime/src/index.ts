@@ -30,3 +30,4 @@ export { saveModelSafetensors, loadQuantizedSafetensors, type GptqQuantizeConfig
 export { trainForward, trainParams, checkTrainParams, f64Math, wasmMath, ropeTables, type TrainMath, type TrainParams, type TrainActivations, type Vec } from './train-forward.js';
 export { lossAndGrad, lossAndGradF64, trainBackward, type LossAndGrad } from './backward.js';
 export { AdamW, finetune, applyTrainParams, type AdamWOptions, type FinetuneOptions, type FinetuneResult } from './train.js';
+export { QDEC_RESIDUAL_BITS, attachQdec, baseWeightHash, buildQdecStore, channelSaliency, dequantizeLinear, encodeColumns, qdecBytesPerToken, qdecColumnBytes, qdecStoreBytes, readQdecStore, selectChannels, writeQdecStore, type QdecBuildOptions, type QdecHandle, type QdecLayer, type QdecResidualBits, type QdecStats, type QdecStore } from './qdec.js';

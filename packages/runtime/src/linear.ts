@@ -45,6 +45,12 @@ export class Linear {
   private readonly weight: LinearWeight | null;
   private readonly group: number;
   private freed = false;
+  /**
+   * Added to every output after the matmul, y += f(x) for x [batch, cols] and y [batch, rows]: QDEC's
+   * decode-time residual compensation (qdec.ts) hooks in here, so every path that runs the layer
+   * (Session, applyShared, calibration) sees the compensated output. null: none.
+   */
+  compensation: ((x: Float32Array, batch: number, y: Float32Array) => void) | null = null;
 
   constructor(
     private readonly k: Kernels,
@@ -95,6 +101,7 @@ export class Linear {
    */
   apply(x: Float32Array, batch: number, out?: Float32Array, bits?: number): Float32Array {
     const y = this.matmul(x, batch, out, bits);
+    this.compensation?.(x, batch, y);
     const b = this.bias;
     if (b) for (let i = 0; i < y.length; i++) y[i] += b[i % this.rows];
     return y;
@@ -152,6 +159,7 @@ export class Linear {
       layers.forEach((l, i) => {
         const b = l.bias;
         const y = ys[i];
+        l.compensation?.(x, batch, y);
         if (b) for (let j = 0; j < y.length; j++) y[j] += b[j % l.rows];
       });
       return ys;
