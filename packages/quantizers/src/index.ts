@@ -19,3 +19,4 @@ export { MxGrid, mxTensor } from './mx-grid.js';
 export { measureClado, budgetRange, allocatedLayers, allocate, applyAllocation, allocationRange, cladoProblem, type CladoOptions, type CladoMeasurement, type CladoCandidate, type AllocationMethod, type AllocationOptions, type Allocation } from './clado.js';
 export { runCladoStudy, blockMasked, type CladoStudyRow } from './clado-study.js';
 export { upscaleAnyPrecision, anyPrecisionModel, applyAnyPrecision, layerSensitivities, type UpscaleOptions, type AnyPrecisionModelOptions } from './any-precision.js';
+export { measureLatencyCosts, benchRates, allocateByCost, candidateWeight, type LatencyCosts, type LatencyCostOptions, type CostAllocationOptions, type CostAllocation } from './latency-cost.js';
