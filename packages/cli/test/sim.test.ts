@@ -76,22 +76,43 @@ describe('lowbit sim', () => {
 
 describe('lowbit sim a3 | gradiveq | ginex', () => {
   it('a3: m = 0 is exact (0% skipped, error 0); a search skips dot products', async () => {
-    const r = await run(['sim', 'a3', '--seq', '32', '--m', '0,8', '--json']);
+    const [csv, svg] = [join(dir, 'a3.csv'), join(dir, 'a3.svg')];
+    const r = await run(['sim', 'a3', '--seq', '32', '--m', '0,8', '--json', '--csv', csv, '--svg', svg]);
     expect(r.code, r.err).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.rows[0]).toMatchObject({ m: 0, skipped: 0, relError: 0 });
     expect(j.rows[1].skipped).toBeGreaterThan(0);
+    // the CSV carries the same rows as the JSON (threshold none: an empty cell)
+    const lines = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('m,k,threshold,skipped,relError,searchProductsPerQuery');
+    expect(lines.slice(1).map((l) => l.split(',').map((c) => (c === '' ? null : Number(c))))).toEqual(
+      j.rows.map((x: Record<string, number | null>) => [x.m, x.k, x.threshold, x.skipped, x.relError, x.searchProductsPerQuery]));
+    const chart = readFileSync(svg, 'utf8');
+    expect(chart).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+    expect(chart.match(/<circle /g)?.length).toBe(2); // one point per setting
   });
   it('gradiveq: compression ratio d/k and a ring that agrees with the plain sum', async () => {
-    const r = await run(['sim', 'gradiveq', '--nodes', '3', '--components', '8', '--json']);
+    const [csv, svg] = [join(dir, 'gq.csv'), join(dir, 'gq.svg')];
+    const r = await run(['sim', 'gradiveq', '--nodes', '3', '--components', '8', '--json', '--csv', csv, '--svg', svg]);
     expect(r.code, r.err).toBe(0);
     const j = JSON.parse(r.out);
+    const lines = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines.length).toBe(2);
+    expect(Number(lines[1].split(',')[lines[0].split(',').indexOf('compressionRatio')])).toBe(4);
+    expect(readFileSync(svg, 'utf8').match(/<circle /g)?.length).toBe(2); // uncompressed and compressed at k = 8
     expect(j.rows[0].compressionRatio).toBe(4);
     expect(j.rows[0].ringMaxDiff).toBeLessThan(1e-9);
   });
   it('ginex: Belady hits at least as often as LRU at every size', async () => {
-    const r = await run(['sim', 'ginex', '--graph-nodes', '3000', '--batch', '64', '--batches', '20', '--json']);
+    const [csv, svg] = [join(dir, 'gx.csv'), join(dir, 'gx.svg')];
+    const r = await run(['sim', 'ginex', '--graph-nodes', '3000', '--batch', '64', '--batches', '20', '--json', '--csv', csv, '--svg', svg]);
     expect(r.code, r.err).toBe(0);
-    for (const row of JSON.parse(r.out).rows) expect(row.beladyHitRate).toBeGreaterThanOrEqual(row.lruHitRate);
+    const rows = JSON.parse(r.out).rows;
+    for (const row of rows) expect(row.beladyHitRate).toBeGreaterThanOrEqual(row.lruHitRate);
+    const lines = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines.slice(1).map((l) => Number(l.split(',')[3]))).toEqual(rows.map((x: { beladyHitRate: number }) => x.beladyHitRate));
+    const chart = readFileSync(svg, 'utf8');
+    expect(chart.match(/<polyline /g)?.length).toBe(2); // LRU and Belady
+    expect(chart).toContain('Belady (Ginex)');
   });
 });

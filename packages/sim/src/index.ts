@@ -19,7 +19,7 @@ export {
 } from './tensor-models.js';
 export { type WeightCodes, type ModelWorkload, weightCodes, quantizeActivations, measuredPrecision, modelWorkload } from './model-workload.js';
 export { type ModelSimOptions, simulateWorkload } from './simulate-model.js';
-export { resultTable, resultCsv, speedupSvg } from './report.js';
+export { type ChartPoint, type ChartSeries, resultTable, resultCsv, speedupSvg, rowsCsv, lineChartSvg } from './report.js';
 export { type A3Options, type A3Result, type A3StudyRow, a3Attention, a3Study } from './a3.js';
 export { type Graph, type SamplingOptions, type GinexRow, powerLawGraph, samplingTrace, cacheMisses, ginexStudy } from './ginex.js';
 export { seededRandom } from './random.js';

@@ -50,3 +50,74 @@ export function speedupSvg(r: SimResult): string {
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
+
+/** CSV of study rows (A3, GradiVeQ, Ginex): one column per field, in the order given; null for absent values. */
+export function rowsCsv(rows: readonly object[], fields: readonly string[]): string {
+  const q = (v: unknown) => {
+    const s = v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v)) ? '' : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  const lines = [fields.join(',')];
+  for (const r of rows) lines.push(fields.map((f) => q((r as Record<string, unknown>)[f])).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+export interface ChartPoint {
+  x: number;
+  y: number;
+  /** Written next to the point (e.g. the knob that produced it). */
+  label?: string;
+}
+export interface ChartSeries {
+  name: string;
+  colour: string;
+  points: ChartPoint[];
+}
+
+/**
+ * A line chart of one or more series on linear axes, as a standalone SVG (the same hand-written approach
+ * as speedupSvg and the cli's study plot: one chart does not justify a charting dependency). Points are
+ * drawn in the order given, so callers sort by x when the line should read left to right.
+ */
+export function lineChartSvg(o: { title: string; xLabel: string; yLabel: string; series: ChartSeries[]; yFrom0?: boolean }): string {
+  const pts = o.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const [W, H] = [720, 420];
+  const [left, right, top, bottom] = [70, 170, 40, 50];
+  const span = (v: number[], from0: boolean): [number, number] => {
+    let lo = from0 ? Math.min(0, ...v) : Math.min(...v);
+    let hi = Math.max(...v);
+    if (!(hi > lo)) [lo, hi] = [lo - 1, hi + 1];
+    const pad = (hi - lo) * 0.05;
+    return [from0 && lo === 0 ? 0 : lo - pad, hi + pad];
+  };
+  const [x0, x1] = pts.length ? span(pts.map((p) => p.x), false) : [0, 1];
+  const [y0, y1] = pts.length ? span(pts.map((p) => p.y), o.yFrom0 ?? true) : [0, 1];
+  const X = (v: number) => left + ((v - x0) / (x1 - x0)) * (W - left - right);
+  const Y = (v: number) => H - bottom - ((v - y0) / (y1 - y0)) * (H - top - bottom);
+  const f = (v: number) => v.toFixed(1);
+  const tick = (v: number) => (Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2));
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${left}" y="22" font-size="13">${esc(o.title)}</text>`,
+    `<line x1="${left}" y1="${H - bottom}" x2="${W - right}" y2="${H - bottom}" stroke="black"/><line x1="${left}" y1="${top}" x2="${left}" y2="${H - bottom}" stroke="black"/>`,
+    `<text x="${(left + W - right) / 2}" y="${H - 12}" text-anchor="middle">${esc(o.xLabel)}</text>`,
+    `<text x="16" y="${(top + H - bottom) / 2}" transform="rotate(-90 16 ${(top + H - bottom) / 2})" text-anchor="middle">${esc(o.yLabel)}</text>`];
+  for (let i = 0; i <= 4; i++) {
+    const xv = x0 + ((x1 - x0) * i) / 4;
+    const yv = y0 + ((y1 - y0) * i) / 4;
+    out.push(`<text x="${f(X(xv))}" y="${H - bottom + 15}" text-anchor="middle">${tick(xv)}</text>`);
+    out.push(`<line x1="${left - 4}" y1="${f(Y(yv))}" x2="${W - right}" y2="${f(Y(yv))}" stroke="#eee"/><text x="${left - 6}" y="${f(Y(yv) + 4)}" text-anchor="end">${tick(yv)}</text>`);
+  }
+  o.series.forEach((s, i) => {
+    const ok = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+    if (ok.length > 1) out.push(`<polyline fill="none" stroke="${s.colour}" stroke-width="1.5" points="${ok.map((p) => `${f(X(p.x))},${f(Y(p.y))}`).join(' ')}"/>`);
+    for (const p of ok) {
+      out.push(`<circle cx="${f(X(p.x))}" cy="${f(Y(p.y))}" r="3.5" fill="${s.colour}"><title>${esc(`${s.name}: ${p.label ? `${p.label}, ` : ''}x ${p.x}, y ${p.y}`)}</title></circle>`);
+      if (p.label) out.push(`<text x="${f(X(p.x) + 5)}" y="${f(Y(p.y) - 6)}" fill="${s.colour}" font-size="9">${esc(p.label)}</text>`);
+    }
+    const ky = top + 10 + i * 16;
+    out.push(`<line x1="${W - right + 14}" y1="${ky - 4}" x2="${W - right + 30}" y2="${ky - 4}" stroke="${s.colour}" stroke-width="2"/><text x="${W - right + 34}" y="${ky}">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

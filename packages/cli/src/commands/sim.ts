@@ -4,7 +4,7 @@ import { calibrationTextUrl, validTextUrl } from '@lowbit/data';
 import { LowbitError, writeTextAtomic } from '@lowbit/runtime';
 import {
   ACCELERATORS, type NetworkProfile, a3Study, ginexStudy, gradiveqStudy, powerLawGraph, quantizationResiduals, samplingTrace, type SimResult, findNetwork, modelWorkload, networkNames, parseProfileJson, parseProfileList,
-  resolvePrecisions, resultCsv, resultTable, simulateProfile, simulateWorkload, speedupSvg,
+  resolvePrecisions, resultCsv, resultTable, simulateProfile, simulateWorkload, speedupSvg, rowsCsv, lineChartSvg, type ChartSeries,
 } from '@lowbit/sim';
 import { type CommandContext, UsageError, defineCommand } from '../command.js';
 import { threadOption, withModel } from '../model-arg.js';
@@ -39,8 +39,8 @@ const options = {
   batches: { type: 'integer', default: 100, min: 1, description: 'ginex: mini-batches traced' },
   cache: { type: 'string', default: '0.01,0.05,0.1,0.2,0.4', placeholder: 'list', description: 'ginex: cache sizes as fractions of the nodes' },
   'feature-bytes': { type: 'integer', default: 512, min: 1, description: 'ginex: bytes of one node feature vector' },
-  csv: { type: 'string', placeholder: 'file', description: 'write the per-layer results as CSV' },
-  svg: { type: 'string', placeholder: 'file', description: 'write a bar chart of per-layer speedup' },
+  csv: { type: 'string', placeholder: 'file', description: 'write the per-layer results (a3, gradiveq, ginex: one row per setting) as CSV' },
+  svg: { type: 'string', placeholder: 'file', description: 'write a chart: per-layer speedup bars; a3 error vs skipped; gradiveq ring time vs k; ginex hit rate vs cache size' },
   ...threadOption,
 } as const;
 
@@ -73,18 +73,18 @@ export const simCommand = defineCommand({
     'lowbit sim model.q4_0.gguf --accel laconic --seq 128 --csv layers.csv',
     'lowbit sim a3 --seq 64 --m 0,8,32',
     'lowbit sim gradiveq --nodes 4 --components 4,8,16',
-    'lowbit sim ginex --graph-nodes 20000 --batches 50',
+    'lowbit sim ginex --graph-nodes 20000 --batches 50 --csv ginex.csv --svg ginex.svg',
   ],
   async run(ctx) {
     const target = ctx.positionals[0];
     if (!target) throw new UsageError(`name a network (${networkNames().join(', ')}), a model file, or a3 / gradiveq / ginex`);
-    if (target === 'a3' || target === 'gradiveq' || target === 'ginex') return systemStudy(ctx, target);
-    const accel = ctx.values.accel as string;
-    const b = ctx.values['bits-per-cycle'] as number;
     const csv = ctx.values.csv as string | undefined;
     const svg = ctx.values.svg as string | undefined;
     if (csv) checkOutputFile(csv, '--csv');
     if (svg) checkOutputFile(svg, '--svg');
+    if (target === 'a3' || target === 'gradiveq' || target === 'ginex') return systemStudy(ctx, target, csv, svg);
+    const accel = ctx.values.accel as string;
+    const b = ctx.values['bits-per-cycle'] as number;
     let result: SimResult;
     const net = findNetwork(target);
     if (net) {
@@ -121,7 +121,21 @@ const list = (text: string, what: string) => text.split(',').map((x) => {
   return n;
 });
 
-async function systemStudy(ctx: CommandContext, which: 'a3' | 'gradiveq' | 'ginex'): Promise<unknown> {
+/** The studies' --csv and --svg: rows as CSV, and the chart built from them. */
+async function writeStudy(ctx: CommandContext, csv: string | undefined, svg: string | undefined, rows: readonly object[], fields: string[], chart: () => string): Promise<void> {
+  if (csv) {
+    await writeTextAtomic(csv, rowsCsv(rows, fields));
+    ctx.print(`wrote ${rows.length} rows to ${csv}`);
+  }
+  if (svg) {
+    await writeTextAtomic(svg, chart());
+    ctx.print(`wrote the chart to ${svg}`);
+  }
+}
+
+const byX = (s: ChartSeries): ChartSeries => ({ ...s, points: [...s.points].sort((a, b) => a.x - b.x) });
+
+async function systemStudy(ctx: CommandContext, which: 'a3' | 'gradiveq' | 'ginex', csv?: string, svg?: string): Promise<unknown> {
   const modelCtx = { ...ctx, positionals: ctx.positionals.slice(1) };
   if (which === 'a3') {
     const text = readFileSync((ctx.values.text as string | undefined) ?? fileURLToPath(validTextUrl), 'utf8');
@@ -131,6 +145,11 @@ async function systemStudy(ctx: CommandContext, which: 'a3' | 'gradiveq' | 'gine
     ctx.print(`A3 on ${r.seq} tokens of real attention (every layer and head, causal); error vs exact attention`);
     ctx.print('     m       k  threshold  skipped  rel.error  search products/query');
     for (const x of r.rows) ctx.print(`${String(x.m).padStart(6)}  ${String(x.k).padStart(6)}  ${String(x.threshold).padStart(9)}  ${(100 * x.skipped).toFixed(1).padStart(6)}%  ${x.relError.toFixed(4).padStart(9)}  ${x.searchProductsPerQuery.toFixed(1).padStart(8)}`);
+    await writeStudy(ctx, csv, svg, r.rows, ['m', 'k', 'threshold', 'skipped', 'relError', 'searchProductsPerQuery'], () => lineChartSvg({
+      title: `A3 on ${r.seq} tokens of real attention: output error vs dot products skipped`,
+      xLabel: 'dot products skipped (%)', yLabel: 'relative error vs exact attention',
+      series: [byX({ name: `A3, k ${ctx.values.k}`, colour: '#1f77b4', points: r.rows.map((x) => ({ x: 100 * x.skipped, y: x.relError, label: `m=${x.m}` })) })],
+    }));
     return { study: 'a3', seq: r.seq, rows: r.rows.map((x) => ({ ...x, threshold: Number.isFinite(x.threshold) ? x.threshold : null })) };
   }
   if (which === 'gradiveq') {
@@ -140,6 +159,14 @@ async function systemStudy(ctx: CommandContext, which: 'a3' | 'gradiveq' | 'gine
     ctx.print(`GradiVeQ over ${nodes} nodes; tensors: Q4_0 residuals of blk.0..${nodes - 1}.attn_q (gradient stand-ins: no training path yet)`);
     ctx.print('   d    k  ratio  rel.error  ring time uncompressed  compressed (incl. codec)');
     for (const x of rows) ctx.print(`${String(x.d).padStart(4)} ${String(x.k).padStart(4)}  ${x.compressionRatio.toFixed(1).padStart(5)}  ${x.relError.toFixed(4).padStart(9)}  ${(x.uncompressedSeconds * 1e3).toFixed(4).padStart(18)} ms  ${(x.compressedSeconds * 1e3).toFixed(4)} ms`);
+    await writeStudy(ctx, csv, svg, rows, ['d', 'k', 'nodes', 'values', 'compressionRatio', 'relError', 'ringMaxDiff', 'uncompressedSeconds', 'compressedSeconds', 'codecSeconds'], () => lineChartSvg({
+      title: `GradiVeQ ring all-reduce over ${nodes} nodes (d ${ctx.values.slice}): aggregation time vs components k`,
+      xLabel: 'principal components k', yLabel: 'aggregation time (ms)',
+      series: [
+        byX({ name: 'uncompressed ring', colour: '#7f7f7f', points: rows.map((x) => ({ x: x.k, y: x.uncompressedSeconds * 1e3 })) }),
+        byX({ name: 'compressed (incl. codec)', colour: '#d62728', points: rows.map((x) => ({ x: x.k, y: x.compressedSeconds * 1e3, label: `${x.compressionRatio.toFixed(1)}x, err ${x.relError.toFixed(3)}` })) }),
+      ],
+    }));
     return { study: 'gradiveq', tensors: `Q4_0 residuals of blk.0..${nodes - 1}.attn_q`, rows };
   }
   const g = powerLawGraph(ctx.values['graph-nodes'] as number, ctx.values.degree as number, ctx.values.gamma as number);
@@ -148,5 +175,13 @@ async function systemStudy(ctx: CommandContext, which: 'a3' | 'gradiveq' | 'gine
   ctx.print(`Ginex feature cache: synthetic Chung-Lu power-law graph (${g.n} nodes, ${g.adj.length / 2} edges, gamma ${ctx.values.gamma}), ${trace.length} feature accesses`);
   ctx.print('  cache  LRU hit  Belady hit  LRU I/O bytes  Belady I/O bytes');
   for (const x of rows) ctx.print(`${(100 * x.cacheFraction).toFixed(1).padStart(6)}%  ${(100 * x.lruHitRate).toFixed(1).padStart(6)}%  ${(100 * x.beladyHitRate).toFixed(1).padStart(9)}%  ${String(x.lruBytes).padStart(13)}  ${String(x.beladyBytes).padStart(16)}`);
+  await writeStudy(ctx, csv, svg, rows, ['cacheFraction', 'capacity', 'lruHitRate', 'beladyHitRate', 'lruBytes', 'beladyBytes'], () => lineChartSvg({
+    title: `Ginex feature cache on ${trace.length} sampled accesses (${g.n}-node power-law graph)`,
+    xLabel: 'cache size (% of nodes)', yLabel: 'hit rate (%)',
+    series: [
+      byX({ name: 'LRU', colour: '#1f77b4', points: rows.map((x) => ({ x: 100 * x.cacheFraction, y: 100 * x.lruHitRate })) }),
+      byX({ name: 'Belady (Ginex)', colour: '#2ca02c', points: rows.map((x) => ({ x: 100 * x.cacheFraction, y: 100 * x.beladyHitRate })) }),
+    ],
+  }));
   return { study: 'ginex', graph: { kind: 'chung-lu power law', nodes: g.n, edges: g.adj.length / 2 }, accesses: trace.length, rows };
 }
