@@ -1,5 +1,6 @@
-import { LowbitError } from '@lowbit/kernels';
+import { decodeDpredStream, type Kernels, LowbitError } from '@lowbit/kernels';
 import { crc32 } from './checksum.js';
+import { entropyBits } from './entropy-coder.js';
 
 /**
  * Per-group dynamic precision (DPRed, Delmás Lascorz et al. 2019): integer codes stored in groups of
@@ -106,6 +107,36 @@ export function dpredStreamBits(t: DpredTensor): { bits: number; groups: number;
   return { bits, groups, widthSum };
 }
 
+/**
+ * The empirical entropy of the two-part model DPRed stores, in bits: the order-0 entropy of the
+ * group widths once per group, plus that of each code given its group's width. It is a lower bound
+ * of the group stream (4 header bits ≥ H(width); a p-bit code ≥ H(code | width p)) and of any coder
+ * that sends a group's width and then its codes from a per-width table.
+ */
+export function dpredEntropyBits(t: DpredTensor): number {
+  const [rows, cols] = t.shape;
+  const widthCounts = new Float64Array(16);
+  const byWidth = Array.from({ length: 16 }, () => new Map<number, number>());
+  for (let r = 0; r < rows; r++) {
+    for (let c0 = 0; c0 < cols; c0 += t.group) {
+      const n = Math.min(t.group, cols - c0);
+      let p = 0;
+      for (let c = c0; c < c0 + n; c++) p = Math.max(p, twosBits(t.codes[r * cols + c]));
+      widthCounts[p]++;
+      const m = byWidth[p];
+      for (let c = c0; c < c0 + n; c++) m.set(t.codes[r * cols + c], (m.get(t.codes[r * cols + c]) ?? 0) + 1);
+    }
+  }
+  let groups = 0;
+  for (const w of widthCounts) groups += w;
+  let bits = groups * entropyBits(widthCounts);
+  for (const m of byWidth) {
+    const counts = [...m.values()];
+    bits += counts.reduce((a, b) => a + b, 0) * entropyBits(counts);
+  }
+  return bits;
+}
+
 const MAGIC = 0x5044424c; // "LBDP" little-endian
 const VERSION = 1;
 const HEADER = 24;
@@ -146,8 +177,15 @@ export function serializeDpred(t: DpredTensor): Uint8Array {
   return out;
 }
 
-export function deserializeDpred(bytes: Uint8Array): DpredTensor {
-  const fn = 'deserializeDpred';
+interface DpredParts {
+  shape: [number, number];
+  group: number;
+  scales: Float32Array;
+  stream: Uint8Array;
+}
+
+/** Header, scales and group stream of a serialized DPRed tensor, every size and the checksum verified. */
+function parseDpred(fn: string, bytes: Uint8Array): DpredParts {
   if (!(bytes instanceof Uint8Array)) throw new LowbitError('E_ARG', `${fn}: expected a Uint8Array`);
   if (bytes.length < HEADER + 4) throw new LowbitError('E_TRUNCATED', `${fn}: ${bytes.length} bytes is shorter than the ${HEADER}-byte header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -165,9 +203,19 @@ export function deserializeDpred(bytes: Uint8Array): DpredTensor {
   if (groups * DPRED_HEADER_BITS > sb * 8 || rows * cols > 2 ** 31 - 1) throw new LowbitError('E_FORMAT', `${fn}: shape [${rows}, ${cols}] cannot fit in a ${sb}-byte stream`);
   if (crc32(bytes.subarray(0, want - 4)) !== dv.getUint32(want - 4, true)) throw new LowbitError('E_BAD_FILE', `${fn}: checksum mismatch (corrupted)`);
   const scales = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) scales[r] = dv.getFloat32(HEADER + 4 * r, true);
-  const s = bytes.subarray(HEADER + 4 * rows, HEADER + 4 * rows + sb);
-  const limit = sb * 8;
+  for (let r = 0; r < rows; r++) {
+    scales[r] = dv.getFloat32(HEADER + 4 * r, true);
+    // a NaN/Inf scale would make NaNs whose sign bits WebAssembly leaves to the CPU; no encoder writes one
+    if (!Number.isFinite(scales[r])) throw new LowbitError('E_FORMAT', `${fn}: scale of row ${r} is ${scales[r]}`);
+  }
+  return { shape: [rows, cols], group, scales, stream: bytes.subarray(HEADER + 4 * rows, HEADER + 4 * rows + sb) };
+}
+
+export function deserializeDpred(bytes: Uint8Array): DpredTensor {
+  const fn = 'deserializeDpred';
+  const { shape, group, scales, stream: s } = parseDpred(fn, bytes);
+  const [rows, cols] = shape;
+  const limit = s.length * 8;
   let pos = 0;
   const get = (w: number) => {
     if (pos + w > limit) throw new LowbitError('E_TRUNCATED', `${fn}: group stream ends at bit ${limit}, needs ${pos + w}`);
@@ -188,4 +236,10 @@ export function deserializeDpred(bytes: Uint8Array): DpredTensor {
   }
   if (limit - pos >= 8) throw new LowbitError('E_FORMAT', `${fn}: ${limit - pos} stream bits left over`);
   return { kind: 'dpred', shape: [rows, cols], group, scales, codes };
+}
+
+/** Serialized DPRed bytes → values, the group stream decoded in WASM; equal to dequantizeDpred(deserializeDpred(bytes)) bit for bit. */
+export function decodeDpredWasm(k: Kernels, bytes: Uint8Array): { shape: [number, number]; values: Float32Array } {
+  const p = parseDpred('decodeDpredWasm', bytes);
+  return { shape: p.shape, values: decodeDpredStream(k, p.stream, p.shape[0], p.shape[1], p.group, p.scales) };
 }

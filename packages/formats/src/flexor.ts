@@ -1,5 +1,6 @@
 import { decodeFlexor, type Kernels, LowbitError } from '@lowbit/kernels';
 import { crc32 } from './checksum.js';
+import { entropyBits } from './entropy-coder.js';
 
 /**
  * FleXOR (Lee et al., NeurIPS 2020): 1-bit binary codes w ≈ α_r·b (b = ±1) stored "encrypted":
@@ -245,6 +246,21 @@ export function dequantizeFlexor(t: FlexorTensor): Float32Array {
 /** dequantizeFlexor through the WASM kernel; equal to it bit for bit. */
 export function dequantizeFlexorWasm(k: Kernels, t: FlexorTensor): Float32Array {
   return decodeFlexor(k, t.stored, t.shape[0], t.shape[1], t.nIn, t.nOut, flexorNetwork(t.nIn, t.nOut, t.seed), t.alphas);
+}
+
+/**
+ * Order-0 entropy of the stored bits, in bits per weight: H(fraction of 1 bits) · nIn stored bits
+ * per nOut weights. The least an entropy coder of the stored stream as i.i.d. bits could store them
+ * in; the search leaves them near-uniform, so it sits close to the payload nIn / nOut. It bounds the
+ * lossless re-coding of what FleXOR stores, not the error a given size allows (FleXOR is lossy).
+ */
+export function flexorStoredEntropy(t: FlexorTensor): number {
+  const [rows, cols] = t.shape;
+  const nBits = rows * flexorSlices(cols, t.nOut) * t.nIn;
+  if (rows * cols === 0) return 0;
+  let ones = 0;
+  for (let b = 0; b < nBits; b++) ones += (t.stored[b >> 3] >> (b & 7)) & 1;
+  return (entropyBits([ones, nBits - ones]) * nBits) / (rows * cols);
 }
 
 const MAGIC = 0x5846424c; // "LBFX" little-endian

@@ -26,6 +26,6 @@ export { quantizeIntWasm, encodeIntWithWasm, quantizeMxWasm, quantizeNf4Wasm } f
 export { ransEncode, ransDecode, normalizeFrequencies, entropyBits, crossEntropyBits, RANS_PRECISION } from './entropy-coder.js';
 export { crc32 } from './checksum.js';
 export { quantizeFcq, dequantizeFcq, serializeFcq, deserializeFcq, decodeFcqWasm, fcqStats, fibbinaryCodes, packFcqCodes, type FcqTensor, type FcqStats, type FcqLevels } from './fcq.js';
-export { quantizeFlexor, dequantizeFlexor, dequantizeFlexorWasm, serializeFlexor, deserializeFlexor, flexorNetwork, flexorSearch, flexorSlices, FLEXOR_EXACT_MAX_IN, type FlexorTensor } from './flexor.js';
-export { quantizeDpred, dequantizeDpred, serializeDpred, deserializeDpred, dpredStreamBits, dpredGroupBits, twosBits, DPRED_HEADER_BITS, type DpredTensor } from './dpred.js';
-export { encodeSeqencBits, decodeSeqencBits, quantizeSeqenc, dequantizeSeqenc, serializeSeqenc, deserializeSeqenc, seqencNetwork, seqencSteps, seqencPlaneBits, SEQENC_MAX_STATE_BITS, type SeqencPlane, type SeqencTensor, type SeqencOptions } from './seqenc.js';
+export { quantizeFlexor, dequantizeFlexor, dequantizeFlexorWasm, serializeFlexor, deserializeFlexor, flexorNetwork, flexorSearch, flexorStoredEntropy, flexorSlices, FLEXOR_EXACT_MAX_IN, type FlexorTensor } from './flexor.js';
+export { quantizeDpred, dequantizeDpred, serializeDpred, deserializeDpred, dpredStreamBits, dpredGroupBits, dpredEntropyBits, decodeDpredWasm, twosBits, DPRED_HEADER_BITS, type DpredTensor } from './dpred.js';
+export { encodeSeqencBits, decodeSeqencBits, quantizeSeqenc, dequantizeSeqenc, serializeSeqenc, deserializeSeqenc, seqencNetwork, seqencSteps, seqencPlaneBits, seqencStats, decodeSeqencWasm, type SeqencStats, SEQENC_MAX_STATE_BITS, type SeqencPlane, type SeqencTensor, type SeqencOptions } from './seqenc.js';

@@ -9,4 +9,6 @@ export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, ge
 export { intGroupParams, encodeIntGroups, quantizeIntGroups, quantizeMxBlocks, quantizeAbsmaxLut, type MxEncodeFormat } from './formats-encode.js';
 export { decodeFlexor } from './flexor.js';
 export { decodeFcqStream } from './fcq.js';
+export { decodeDpredStream } from './dpred.js';
+export { decodeSeqencPlanes, type SeqencPlaneArgs, type SeqencMaskArgs } from './seqenc.js';
 export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResident } from './anyprec.js';
