@@ -61,6 +61,8 @@ describe('lowbit decode', () => {
     const j = JSON.parse(r.out);
     expect(j.mse).toBe(0);
     expect(j.integer_input).toBe(true);
+    expect(j.wasm_equal).toBe(true);
+    expect(j.bits_per_weight).toBeGreaterThan(j.entropy_bound_bits_per_weight);
     const back = join(dir, 'back.npy');
     const d = await run(['decode', enc, '--out', back, '--json']);
     expect(d.code, d.err).toBe(0);
@@ -91,6 +93,11 @@ describe('lowbit decode', () => {
     // the value planes cannot beat their care-bit fraction, and the whole cannot beat its bound
     expect(p.plane_bits_per_position).toBeGreaterThan(p.plane_bound_bits_per_position);
     expect(p.bits_per_weight).toBeGreaterThan(p.entropy_bound_bits_per_weight);
+    expect(p.mask_bits_per_weight).toBeGreaterThanOrEqual(p.mask_order1_bits_per_weight);
+    // 80% pruned: the rANS mask (≈ H(0.2) = 0.72 bits per position) replaces the 1-bit bitmap
+    expect(p.mask_rans_tensors).toBe(1);
+    expect(p.mask_bits_per_weight).toBeLessThan(0.8);
+    expect(p.wasm_equal).toBe(true);
     expect((await run(['encode', 'seqenc', '--n-in', '9'])).code).toBe(2);
   });
 

@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl } from '@lowbit/data';
 import {
-  decodeFcqWasm, dequantizeBcq, dequantizeDpred, dequantizeFcq, dequantizeFlexor, dequantizeFlexorWasm, dequantizeInt, deserializeDpred, deserializeFcq, deserializeFlexor, dpredStreamBits, entropyBits, fcqStats, intBitsPerWeight, quantizeBcq,quantizeDpred, 
+  decodeDpredWasm, decodeFcqWasm, decodeSeqencWasm, dequantizeBcq, dequantizeDpred, dequantizeFcq, dequantizeFlexor, dequantizeFlexorWasm, dequantizeInt, deserializeDpred,
+  deserializeFcq, deserializeFlexor, dpredEntropyBits, dpredStreamBits, entropyBits, fcqStats, flexorStoredEntropy, intBitsPerWeight, quantizeBcq, quantizeDpred,
   quantizeFcq, quantizeFlexor, quantizeInt, serializeDpred, serializeFcq, serializeFlexor,
-  dequantizeSeqenc, deserializeSeqenc, quantizeSeqenc, seqencPlaneBits, serializeSeqenc,
+  dequantizeSeqenc, deserializeSeqenc, quantizeSeqenc, seqencPlaneBits, seqencStats, serializeSeqenc,
 } from '@lowbit/formats';
 import { loadKernels } from '@lowbit/kernels';
 import { f32Weights } from '@lowbit/quantizers';
@@ -109,8 +110,8 @@ export const encodeCommand = defineCommand({
       const n = t.data.length;
       const e = method === 'fcq'
         ? encodeFcq(t, bits, v.levels as 'kmeans' | 'uniform', kernels)
-        : method === 'dpred' ? encodeDpred(t, bits, v.group, v.scale as 'tensor' | 'row')
-        : method === 'seqenc' ? encodeSeqenc(t, bits, v.sparsity, nIn, v['n-out'], v['n-s'], v.seed)
+        : method === 'dpred' ? encodeDpred(t, bits, v.group, v.scale as 'tensor' | 'row', kernels)
+        : method === 'seqenc' ? encodeSeqenc(t, bits, v.sparsity, nIn, v['n-out'], v['n-s'], v.seed, kernels)
         : encodeFlexor(t, nIn, nOutFlexor, v.seed, kernels);
       elements += n;
       bytes += e.bytes.length;
@@ -178,20 +179,22 @@ export const encodeCommand = defineCommand({
         group: v.group,
         scale: v.scale,
         integer_input: sums.integerTensors === tensors.length,
-        // Adaptive per-group widths can beat an order-0 code on non-stationary data, so the order-0
-        // entropy of the codes is reported for reference, not as a bound.
-        entropy_bound_bits_per_weight: null,
+        // the two-part model DPRed stores (widths per group, codes given the width): the stream
+        // cannot go below it; the order-0 entropy of the codes is no bound (adaptive widths beat it)
+        entropy_bound_bits_per_weight: per(sums.boundBits),
         code_entropy_bits_per_weight: per(sums.entropyBits),
+        decode_seconds_wasm: decWasm,
+        wasm_equal: wasmEqual,
         stream_bits_per_weight: per(sums.streamBits),
         mean_group_bits: sums.widthSum / sums.groups,
         fixed_bits_per_weight: fixed,
         traffic_reduction: 1 - bpw / fixed,
       });
       ctx.print(`dpred group ${v.group} on ${tensors.length} tensor(s), ${elements} weights: ${bpw.toFixed(4)} bits/weight stored vs ${fixed.toFixed(4)} at a fixed ${sums.integerTensors === tensors.length ? 'width' : `${bits} bits`} (${(100 * (1 - bpw / fixed)).toFixed(1)}% less traffic), mse ${per(sqErr).toExponential(4)}`);
-      ctx.print(`  mean group width ${(sums.widthSum / sums.groups).toFixed(3)} bits + ${4} header bits per group; order-0 entropy of the codes ${per(sums.entropyBits).toFixed(4)} bits`);
+      ctx.print(`  mean group width ${(sums.widthSum / sums.groups).toFixed(3)} bits + ${4} header bits per group; bound (widths + codes given the width) ${per(sums.boundBits).toFixed(4)}, order-0 entropy of the codes ${per(sums.entropyBits).toFixed(4)} bits`);
+      ctx.print(`  decode ${dec.toFixed(3)} s TypeScript, ${decWasm.toFixed(3)} s WASM (${wasmEqual ? 'equal bit for bit' : 'DIFFERENT'})`);
     } else if (method === 'seqenc') {
       const density = sums.kept / elements;
-      const h = density > 0 && density < 1 ? -density * Math.log2(density) - (1 - density) * Math.log2(1 - density) : 0;
       const planePos = sums.planePositions;
       Object.assign(result, {
         bits: sums.exact === tensors.length ? 32 : bits,
@@ -199,25 +202,34 @@ export const encodeCommand = defineCommand({
         n_in: nIn,
         n_s: v['n-s'],
         density,
-        // the pattern's order-0 bound plus the kept codes taken as incompressible
-        entropy_bound_bits_per_weight: h + (sums.planeCare / elements),
+        // the mask at its order-1 empirical entropy plus the kept codes at their order-0 entropy
+        entropy_bound_bits_per_weight: per(sums.boundBits),
+        mask_bits_per_weight: per(sums.maskBits),
+        mask_rans_tensors: sums.maskRans,
         mask_bitmap_bits_per_weight: 1,
-        mask_entropy_bits_per_weight: h,
+        mask_entropy_bits_per_weight: per(sums.maskIid),
+        mask_order1_bits_per_weight: per(sums.maskOrder1),
+        code_entropy_bits_per_kept: sums.codeEntropy / Math.max(1, sums.kept),
         plane_bits_per_position: sums.planeBits / planePos,
         plane_bound_bits_per_position: sums.planeCare / planePos,
         patches_per_care_bit: sums.patches / Math.max(1, sums.planeCare),
         bitmap_bits_per_weight: per(sums.bitmapBits),
         csr_bits_per_weight: per(sums.csrBits),
+        decode_seconds_wasm: decWasm,
+        wasm_equal: wasmEqual,
       });
-      ctx.print(`seqenc on ${tensors.length} tensor(s), ${elements} weights, density ${density.toFixed(4)}: ${bpw.toFixed(4)} bits/weight stored (bound ${(h + sums.planeCare / elements).toFixed(4)}), mse ${per(sqErr).toExponential(4)}`);
-      ctx.print(`  value planes: ${(sums.planeBits / planePos).toFixed(4)} bits per plane position vs the care-bit bound ${(sums.planeCare / planePos).toFixed(4)}; ${(sums.patches / Math.max(1, sums.planeCare)).toFixed(4)} patches per care bit`);
-      ctx.print(`  mask: bitmap 1 bit/weight stored (order-0 bound ${h.toFixed(4)}); bitmap + raw values ${per(sums.bitmapBits).toFixed(4)}, CSR ${per(sums.csrBits).toFixed(4)} bits/weight`);
+      ctx.print(`seqenc on ${tensors.length} tensor(s), ${elements} weights, density ${density.toFixed(4)}: ${bpw.toFixed(4)} bits/weight stored (bound ${per(sums.boundBits).toFixed(4)}), mse ${per(sqErr).toExponential(4)}`);
+      ctx.print(`  mask: ${per(sums.maskBits).toFixed(4)} bits/weight stored (rANS in ${sums.maskRans} of ${tensors.length} tensors, else a bitmap) vs H(density) ${per(sums.maskIid).toFixed(4)}, order-1 ${per(sums.maskOrder1).toFixed(4)}`);
+      ctx.print(`  value planes: ${(sums.planeBits / planePos).toFixed(4)} bits per plane position vs the care-bit fraction ${(sums.planeCare / planePos).toFixed(4)}; ${(sums.patches / Math.max(1, sums.planeCare)).toFixed(4)} patches per care bit`);
+      ctx.print(`  baselines with the same codes: bitmap + packed codes ${per(sums.bitmapBits).toFixed(4)}, CSR ${per(sums.csrBits).toFixed(4)} bits/weight`);
+      ctx.print(`  decode ${dec.toFixed(3)} s TypeScript, ${decWasm.toFixed(3)} s WASM (${wasmEqual ? 'equal bit for bit' : 'DIFFERENT'})`);
     } else {
       Object.assign(result, {
         n_in: nIn,
         n_out: nOutFlexor,
         seed: v.seed,
-        entropy_bound_bits_per_weight: null, // lossy sign coding: no lossless bound applies
+        // lossy sign coding: the bound is that of re-coding the stored bits losslessly (order 0)
+        entropy_bound_bits_per_weight: per(sums.storedEntropy),
         payload_bits_per_weight: nIn / nOutFlexor,
         decode_seconds_wasm: decWasm,
         wasm_equal: wasmEqual,
@@ -255,13 +267,15 @@ function encodeFcq(t: Tensor, bits: number, levels: 'kmeans' | 'uniform', kernel
   };
 }
 
-function encodeDpred(t: Tensor, bits: number, group: number, scale: 'tensor' | 'row'): Encoded {
+function encodeDpred(t: Tensor, bits: number, group: number, scale: 'tensor' | 'row', kernels: Awaited<ReturnType<typeof loadKernels>>): Encoded {
   const t0 = now();
   const q = quantizeDpred(t.data, t.shape, { bits, group, scale });
   const bytes = serializeDpred(q);
   const t1 = now();
   const decoded = dequantizeDpred(deserializeDpred(bytes));
   const t2 = now();
+  const decodedWasm = decodeDpredWasm(kernels, bytes).values;
+  const t3 = now();
   const s = dpredStreamBits(q);
   const n = t.data.length;
   let integer = true;
@@ -276,9 +290,9 @@ function encodeDpred(t: Tensor, bits: number, group: number, scale: 'tensor' | '
   // code) plus the same per-row scales
   const width = integer ? Math.max(1, 33 - Math.clz32(maxW)) : bits;
   return {
-    bytes, decoded, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1,
+    bytes, decoded, decodedWasm, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1, decodeSecondsWasm: t3 - t2,
     sums: {
-      streamBits: s.bits, widthSum: s.widthSum, groups: s.groups, entropyBits: entropyBits([...counts.values()]) * n,
+      boundBits: dpredEntropyBits(q), streamBits: s.bits, widthSum: s.widthSum, groups: s.groups, entropyBits: entropyBits([...counts.values()]) * n,
       fixedBits: width * n + 32 * t.shape[0], integerTensors: integer ? 1 : 0,
     },
   };
@@ -293,10 +307,11 @@ function encodeFlexor(t: Tensor, nIn: number, nOut: number, seed: number, kernel
   const t2 = now();
   const decodedWasm = dequantizeFlexorWasm(kernels, back);
   const t3 = now();
-  return { bytes, decoded, decodedWasm, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1, decodeSecondsWasm: t3 - t2, sums: {} };
+  return { bytes, decoded, decodedWasm, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1, decodeSecondsWasm: t3 - t2, sums: { storedEntropy: flexorStoredEntropy(back) * t.data.length } };
 }
 
-function encodeSeqenc(t: Tensor, bits: number, sparsity: number | undefined, nIn: number, nOutOpt: number | undefined, nS: number, seed: number): Encoded {
+function encodeSeqenc(t: Tensor, bits: number, sparsity: number | undefined, nIn: number, nOutOpt: number | undefined, nS: number, seed: number,
+  kernels: Awaited<ReturnType<typeof loadKernels>>): Encoded {
   const n = t.data.length;
   let zeros = 0;
   for (let i = 0; i < n; i++) if (t.data[i] === 0) zeros++;
@@ -310,13 +325,17 @@ function encodeSeqenc(t: Tensor, bits: number, sparsity: number | undefined, nIn
   const t1 = now();
   const decoded = dequantizeSeqenc(deserializeSeqenc(bytes));
   const t2 = now();
-  let kept = 0;
-  for (let i = 0; i < n; i++) kept += (q.mask[i >> 3] >> (i & 7)) & 1;
+  const decodedWasm = decodeSeqencWasm(kernels, bytes).values;
+  const t3 = now();
+  const st = seqencStats(q, bytes);
+  const kept = Math.round(st.density * n);
   const k = q.bits;
   const idxBits = Math.max(1, Math.ceil(Math.log2(Math.max(2, t.shape[1]))));
   return {
-    bytes, decoded, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1,
+    bytes, decoded, decodedWasm, encodeSeconds: t1 - t0, decodeSeconds: t2 - t1, decodeSecondsWasm: t3 - t2,
     sums: {
+      boundBits: st.entropyBoundBitsPerWeight * n, maskBits: st.maskBitsPerWeight * n, maskRans: st.maskCoding === 'rans' ? 1 : 0,
+      maskIid: st.maskEntropyIid * n, maskOrder1: st.maskEntropyOrder1 * n, codeEntropy: st.codeEntropy * kept,
       kept, exact: exact ? 1 : 0, planePositions: k * n, planeCare: k * kept,
       planeBits: q.planes.reduce((a, p) => a + seqencPlaneBits(p), 0), patches: q.planes.reduce((a, p) => a + p.patches.length, 0),
       // baselines with the same codes and scale: a bitmap + packed kept codes; CSR with column indices and 32-bit row pointers
