@@ -76,7 +76,67 @@ export interface QuantizeReport {
   secondsTotal: number;
 }
 
-export type Stage = 'load' | 'eval original' | 'quantize' | 'eval quantized' | 'save';
+export type Stage = 'load' | 'eval original' | 'quantize' | 'eval quantized' | 'save' | 'measure' | 'solve' | 'capture' | 'simulate';
+
+/** The mixed-precision allocator's settings (CLADO over INT-k widths, @lowbit/quantizers' allocate). */
+export interface AllocateSettings {
+  /** Candidate INT-k widths per layer (groups of 32, symmetric). */
+  bits: number[];
+  method: 'clado' | 'diagonal' | 'greedy' | 'uniform';
+  /** Average stored bits per weight of the allocated layers (scales included). */
+  budgetBits: number;
+  /** 'block': loss changes of layer pairs in one transformer block measured too; 'none': single layers only. */
+  pairs: 'block' | 'none';
+  /** Windows of 128 calibration tokens the loss changes are measured on. */
+  calibWindows: number;
+  evalWindows: number;
+  ctx: number;
+}
+
+export interface AllocateReport {
+  settings: AllocateSettings;
+  label: string;
+  pplBefore: number;
+  pplAfter: number;
+  stderrAfter: number;
+  tokens: number;
+  bitsPerWeight: number;
+  /** Reachable average bits per weight (every layer at the smallest / largest width). */
+  minBits: number;
+  maxBits: number;
+  /** Loss change the quadratic model predicts for the chosen configuration (nats per token). */
+  predictedDeltaLoss: number;
+  /** Layer name and its chosen format, in model order. */
+  layers: { name: string; format: string; weights: number }[];
+  /** HiGHS's status (clado, diagonal), or null for the heuristics. */
+  solver: string | null;
+  evaluations: number;
+  secondsMeasure: number;
+  secondsSolve: number;
+}
+
+/** Per-layer result of the accelerator simulation (@lowbit/sim's LayerResult, the fields shown). */
+export interface SimLayer {
+  name: string;
+  act_bits: number;
+  wgt_bits: number;
+  speedup: number;
+  mac_utilisation: number;
+}
+
+export interface SimReport {
+  accel: string;
+  /** Which model ran (the quantized one from its stored codes, or the original: f32 taken as 16-bit weights). */
+  modelLabel: string;
+  seq: number;
+  speedup: number;
+  mac_utilisation: number;
+  layers: SimLayer[];
+  profile: string;
+  seconds: number;
+}
+
+export type GenerateStop = 'steps' | 'eos' | 'context' | 'cancelled';
 
 export interface DemoMethods {
   /** The embedded stories260K, fetched by the worker from the app's own assets. */
@@ -89,6 +149,15 @@ export interface DemoMethods {
   quantize(s: QuantizeSettings, onProgress?: (stage: Stage, done: number, total: number) => void): Promise<QuantizeReport>;
   /** The quantized model as GGUF bytes (moved, not copied, to the page). */
   saveGguf(): Promise<Uint8Array>;
+  /** The quantized model as one safetensors file (`lowbit quantize --out m.safetensors`); INT-k and MX only. */
+  saveSafetensors(): Promise<Uint8Array>;
+  /** Measures per-layer loss changes, allocates widths under the budget, applies them, measures perplexity. */
+  allocate(s: AllocateSettings, onProgress?: (stage: Stage, done: number, total: number) => void): Promise<AllocateReport>;
+  /** The runtime's generate, yielding to messages between tokens so `stopGenerate` can end it. */
+  generateStream(prompt: string, o: { steps: number; temperature: number; seed: number }, onToken: (text: string) => void): Promise<{ tokens: number; decodeSeconds: number; stopReason: GenerateStop }>;
+  stopGenerate(): Promise<void>;
+  /** Per-layer cycles of the held model on a bit-serial accelerator, on `seq` tokens of the calibration text. */
+  simulate(accel: string, seq: number, modelLabel: string, onProgress?: (stage: Stage, done: number, total: number) => void): Promise<SimReport>;
 }
 
 /** Formats the Formats panel studies: element grids and block formats. */
@@ -125,7 +194,7 @@ export interface FormatsMethods {
 
 export interface KernelsMethods {
   /** GEMV of a [rows, cols] matrix on each kernel build and in plain JS, `ms` milliseconds each. */
-  gemvBench(format: 'f32' | 'q8_0' | 'q4_0', rows: number, cols: number, ms: number): Promise<BenchRow[]>;
+  gemvBench(format: 'f32' | 'q8_0' | 'q4_0', rows: number, cols: number, ms: number, threads: number, onProgress?: (done: number, total: number, what: string) => void): Promise<BenchRow[]>;
 }
 
 export type DemoApi = RuntimeApi & DemoMethods & FormatsMethods & KernelsMethods;
@@ -136,4 +205,10 @@ export function settingsLabel(s: QuantizeSettings): string {
   const extras = [s.smooth !== undefined ? `SmoothQuant α=${s.smooth}` : '', s.adaDim ? 'AdaDim' : '', s.clipSearch ? 'clip search' : ''].filter(Boolean).join(' + ');
   const base = s.format !== 'int' ? `${method} ${s.format}` : `${method} int${s.bits} ${s.group ? `g${s.group}` : 'per-channel'}${s.symmetric ? '' : ' asym'}`;
   return extras ? `${base} + ${extras}` : base;
+}
+
+/** The short name of an allocation, as its card and the Generate panel show it. */
+export function allocationLabel(s: AllocateSettings): string {
+  const name = { clado: 'CLADO', diagonal: 'diagonal IQP', greedy: 'greedy', uniform: 'uniform' }[s.method];
+  return `${name} int{${s.bits.join(',')}} g32 at ${s.budgetBits} bits/weight`;
 }

@@ -1,15 +1,17 @@
 // The Kernels panel's GEMV benchmark (in a worker): one weight matrix, resident in each kernel
 // build's WebAssembly memory, multiplied by a vector over and over for a fixed time; plain
 // JavaScript (the kernels' reference code) runs the same product for comparison.
-import { type GgmlBlockType, type KernelVariant, loadKernels, reference } from '@lowbit/kernels';
+import { type GgmlBlockType, type KernelVariant, type Kernels, createKernelPool, loadKernels, reference } from '@lowbit/kernels';
 import { quantizeRowQ4_0, quantizeRowQ8_0 } from '@lowbit/runtime';
 
-export type BenchVariant = KernelVariant | 'js';
+export type BenchVariant = KernelVariant | 'relaxed-threads' | 'simd-threads' | 'js';
 export type BenchFormat = 'f32' | GgmlBlockType;
 
 export interface BenchRow {
   variant: BenchVariant;
   format: BenchFormat;
+  /** Threads splitting the rows (1 for the single-threaded builds and JS). */
+  threads: number;
   supported: boolean;
   why?: string;
   /** Weight bytes read per second (the matrix as stored), in GB/s (10^9 bytes). */
@@ -53,7 +55,22 @@ function timeLoop(f: () => Float32Array, ms: number): { seconds: number; calls: 
   return { seconds: (performance.now() - t0) / 1000, calls, y };
 }
 
-export async function gemvBench(format: 'f32' | 'q8_0' | 'q4_0', rows: number, cols: number, ms: number): Promise<BenchRow[]> {
+/** 2, 4, 8, ... up to `max`, and `max` itself: the pool sizes the benchmark runs. */
+export function poolSizes(max: number): number[] {
+  const out: number[] = [];
+  for (let t = 2; t < max; t *= 2) out.push(t);
+  if (max >= 2) out.push(max);
+  return out;
+}
+
+export async function gemvBench(format: 'f32' | 'q8_0' | 'q4_0', rows: number, cols: number, ms: number, threads = 1, onProgress?: (done: number, total: number, what: string) => void): Promise<BenchRow[]> {
+  // browsers give shared WebAssembly memory only to cross-origin isolated pages (Node: always)
+  const canShare = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false && typeof SharedArrayBuffer !== 'undefined';
+  const pools = poolSizes(threads);
+  const total = 4 + pools.length;
+  let done = 0;
+  const step = (what: string) => onProgress?.(done++, total, what);
+  step('JavaScript reference');
   const w = matrix(rows * cols, 1);
   const x = matrix(cols, 2);
   const blocks = format === 'f32' ? null : blocksOf(format, w, rows, cols);
@@ -62,32 +79,58 @@ export async function gemvBench(format: 'f32' | 'q8_0' | 'q4_0', rows: number, c
   const ref = js.y;
   let refMax = 0;
   for (const v of ref) refMax = Math.max(refMax, Math.abs(v));
-  const row = (variant: BenchVariant, t: { seconds: number; calls: number; y: Float32Array }): BenchRow => {
+  const row = (variant: BenchVariant, n: number, t: { seconds: number; calls: number; y: Float32Array }): BenchRow => {
     let d = 0;
     for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(t.y[i] - ref[i]));
     return {
-      variant, format, supported: true, calls: t.calls,
+      variant, format, threads: n, supported: true, calls: t.calls,
       gbPerS: (weightBytes * t.calls) / t.seconds / 1e9, gflops: (2 * rows * cols * t.calls) / t.seconds / 1e9, relDiff: refMax ? d / refMax : d,
     };
   };
-  const out: BenchRow[] = [];
-  for (const variant of ['scalar', 'simd', 'relaxed'] as const) {
-    let k: Awaited<ReturnType<typeof loadKernels>>;
-    try {
-      k = await loadKernels({ variant });
-    } catch (e) {
-      out.push({ variant, format, supported: false, why: (e as Error).message, gbPerS: Number.NaN, gflops: Number.NaN, calls: 0, relDiff: Number.NaN });
-      continue;
-    }
+  const missing = (variant: BenchVariant, n: number, why: string): BenchRow => ({ variant, format, threads: n, supported: false, why, gbPerS: Number.NaN, gflops: Number.NaN, calls: 0, relDiff: Number.NaN });
+  const timeOn = (k: Kernels): { seconds: number; calls: number; y: Float32Array } => {
     // resident weights: the loop measures the kernel, not copying the matrix in
     const tensor = blocks ? k.prepareGgml(format as GgmlBlockType, blocks, rows, cols) : k.upload(w);
     const y = new Float32Array(rows);
     try {
-      out.push(row(variant, timeLoop(() => (blocks ? k.matmulGgml(format as GgmlBlockType, tensor, rows, cols, x, 1, y) : k.gemvF32(tensor, rows, cols, x, y)), ms)));
+      return timeLoop(() => (blocks ? k.matmulGgml(format as GgmlBlockType, tensor, rows, cols, x, 1, y) : k.gemvF32(tensor, rows, cols, x, y)), ms);
     } finally {
       tensor.free();
     }
+  };
+  const out: BenchRow[] = [];
+  for (const variant of ['scalar', 'simd', 'relaxed'] as const) {
+    step(`WebAssembly ${variant}`);
+    let k: Kernels;
+    try {
+      k = await loadKernels({ variant });
+    } catch (e) {
+      out.push(missing(variant, 1, (e as Error).message));
+      continue;
+    }
+    out.push(row(variant, 1, timeOn(k)));
   }
-  out.push(row('js', js));
+  for (const n of pools) {
+    step(`${n} threads`);
+    if (!canShare) {
+      out.push(missing('simd-threads', n, 'this page is not cross-origin isolated, so it has no SharedArrayBuffer (the server must send COOP/COEP headers)'));
+      continue;
+    }
+    let pool: Awaited<ReturnType<typeof createKernelPool>>;
+    try {
+      // the pool picks relaxed SIMD where this browser runs it correctly, else SIMD
+      pool = await createKernelPool({ threads: n });
+    } catch (e) {
+      out.push(missing('simd-threads', n, (e as Error).message));
+      continue;
+    }
+    try {
+      out.push(row(pool.variant as BenchVariant, n, timeOn(pool)));
+    } finally {
+      await pool.close();
+    }
+  }
+  out.push(row('js', 1, js));
+  step('done');
   return out;
 }

@@ -1,9 +1,10 @@
 // The page: panels, controls and results. Everything heavy runs in two demo workers (the original
 // model, and the copy that gets quantized), reached through comlink.
 import { type Remote, proxy, wrap } from 'comlink';
-import type { DemoApi, ModelSummary, QuantizeReport, QuantizeSettings, Stage } from './api.js';
+import type { AllocateReport, AllocateSettings, DemoApi, ModelSummary, QuantizeReport, QuantizeSettings, SimReport, Stage } from './api.js';
 import { GGML_FORMATS, INT_BITS, MX_FORMATS, STUDY_FORMATS } from './api.js';
-import { errorHistogram, perplexityPlot } from './plot.js';
+import { poolSizes } from './bench.js';
+import { errorHistogram, perplexityPlot, speedupBars } from './plot.js';
 import './style.css';
 
 // ---------- small DOM helpers ----------
@@ -57,17 +58,23 @@ let quantizerReady: Promise<boolean> = Promise.resolve(false);
 let busy = false;
 const runs: QuantizeReport[] = [];
 let lastRun: QuantizeReport | undefined;
-/** The quantizer worker's model is the quantized result of lastRun. */
+/** The quantizer worker's model is a quantized result (of lastRun, or of the allocator). */
 let haveQuantized = false;
+/** What the quantizer worker's model is, as the Generate and Sim panels name it. */
+let quantizedLabel = '';
+/** The quantized result is llama.cpp blocks (GGUF only: safetensors has no layout for them). */
+let quantizedGgml = false;
 
 // ---------- layout ----------
 
 const PANELS = [
   { id: 'model', title: 'Model' },
   { id: 'quantize', title: 'Quantize' },
+  { id: 'allocate', title: 'Mixed precision' },
   { id: 'generate', title: 'Generate' },
   { id: 'formats', title: 'Formats' },
   { id: 'kernels', title: 'Kernels' },
+  { id: 'sim', title: 'Accelerator' },
 ] as const;
 
 function showError(text: string, where = '#error') {
@@ -97,6 +104,8 @@ function tabs(): HTMLElement {
         onkeydown: ((e: KeyboardEvent) => {
           const d = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
           if (d) selectPanel(PANELS[(i + d + PANELS.length) % PANELS.length].id, true);
+          else if (e.key === 'Home') selectPanel(PANELS[0].id, true);
+          else if (e.key === 'End') selectPanel(PANELS[PANELS.length - 1].id, true);
         }) as EventListener,
       }, p.title),
     );
@@ -147,11 +156,14 @@ async function openSource(s: Source) {
     source = s;
     summary = next;
     haveQuantized = false;
+    quantizedLabel = '';
     lastRun = undefined;
+    allocation = undefined;
     runs.length = 0;
     renderSummary(next);
     renderRuns();
     renderLast();
+    renderAllocation();
     $('#model-status').textContent = next.runnable ? `Loaded ${next.name}: ready to quantize and generate.` : `Inspected ${next.name}: ${next.why}`;
     quantizerReady = next.runnable ? openIn(quantizer, s).then(() => true, () => false) : Promise.resolve(false);
     updateControls();
@@ -203,6 +215,23 @@ function field(label: string, control: HTMLElement, help: string): HTMLElement {
   return h('div', { class: 'field' }, h('label', { for: control.id }, label), control, h('small', {}, help));
 }
 
+/** The run button, Cancel, a progress bar and the stage text of a long task (ids `<p>-run`, `<p>-cancel`, ...). */
+function taskActions(p: string, runText: string, cancel: () => void): HTMLElement {
+  return h('div', { class: 'actions' },
+    h('button', { type: 'submit', id: `${p}-run` }, runText),
+    h('button', { type: 'button', id: `${p}-cancel`, class: 'secondary', disabled: true, onclick: cancel }, 'Cancel'),
+    h('progress', { id: `${p}-progress`, max: 1, value: 0, 'aria-label': 'progress' }),
+    h('span', { id: `${p}-stage`, class: 'stage', 'aria-live': 'polite' }),
+  );
+}
+
+function setProgress(p: string, done: number, total: number, text: string) {
+  const bar = $(`#${p}-progress`) as HTMLProgressElement;
+  bar.max = Math.max(1, total);
+  bar.value = done;
+  $(`#${p}-stage`).textContent = text;
+}
+
 function option(value: string, text: string, selected = false) {
   return h('option', { value, selected }, text);
 }
@@ -241,12 +270,7 @@ function quantizePanel(): HTMLElement {
       h('div', { class: 'field' }, calibFile),
       field('Calibration windows', calibWindows, 'Windows of 256 tokens read for GPTQ statistics (8 = 2048 tokens; more is slower and a little better).'),
       field('Validation windows', evalWindows, 'Perplexity is measured on the first N windows of 256 tokens of the embedded TinyStories validation text (bounded for speed).'),
-      h('div', { class: 'actions' },
-        h('button', { type: 'submit', id: 'q-run' }, 'Quantize'),
-        h('button', { type: 'button', id: 'q-cancel', disabled: true, onclick: () => cancelQuantize() }, 'Cancel'),
-        h('progress', { id: 'q-progress', max: 1, value: 0 }),
-        h('span', { id: 'q-stage', 'aria-live': 'polite' }),
-      ),
+      taskActions('q', 'Quantize', () => cancelQuantizer('q')),
     ),
     h('div', { id: 'q-error', class: 'error', role: 'alert', hidden: true }),
     h('div', { id: 'q-result' }),
@@ -303,11 +327,19 @@ function updateControls() {
   ($('#q-run') as HTMLButtonElement).disabled = busy || !runnable;
   ($('#g-run') as HTMLButtonElement).disabled = busy || !runnable;
   ($('#f-run') as HTMLButtonElement).disabled = busy || !runnable;
-  const dl = document.querySelector<HTMLButtonElement>('#q-download');
-  if (dl) dl.disabled = busy || !haveQuantized;
+  ($('#a-run') as HTMLButtonElement).disabled = busy || !runnable;
+  ($('#s-run') as HTMLButtonElement).disabled = busy || !runnable;
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.download')) b.disabled = busy || !haveQuantized || (b.dataset.kind === 'safetensors' && quantizedGgml);
+  const simModel = document.querySelector('#s-model');
+  if (simModel) simModel.textContent = haveQuantized ? `the quantized model (${quantizedLabel})` : 'the original model (f32 weights, taken as 16-bit: quantize it first for the weight-precision designs)';
 }
 
-const STAGE_TEXT: Record<Stage, string> = { load: 'reloading the original weights', 'eval original': 'perplexity of the original', quantize: 'quantizing layers', 'eval quantized': 'perplexity of the quantized model', save: 'writing GGUF' };
+const STAGE_TEXT: Record<Stage, string> = {
+  load: 'reloading the original weights', 'eval original': 'perplexity of the original (windows)', quantize: 'quantizing layers', 'eval quantized': 'perplexity of the quantized model (windows)', save: 'writing the file',
+  measure: 'measuring loss changes (forward passes)', solve: 'solving the integer program (HiGHS)', capture: 'running the model to capture activations', simulate: 'simulating layers',
+};
+
+const stageText = (st: Stage, done: number, total: number) => `${STAGE_TEXT[st]}${total > 1 ? `: ${done} / ${total}` : ''}`;
 
 let cancelled = false;
 /** Counts runs, so a cancelled run's late progress messages change nothing. */
@@ -322,56 +354,75 @@ async function runQuantize() {
     if (!f) return showError('Pick a calibration text file, or choose the embedded excerpt.', '#q-error');
     s.calibration = await f.text();
   }
-  busy = true;
-  cancelled = false;
-  haveQuantized = false;
-  const id = ++runId;
-  updateControls();
-  ($('#q-cancel') as HTMLButtonElement).disabled = false;
-  const bar = $('#q-progress') as HTMLProgressElement;
-  const stage = $('#q-stage');
+  const id = startTask('q');
   try {
-    if (!(await quantizerReady)) {
-      // the worker was replaced (cancel) or its first open failed: open the model there again
-      quantizerReady = openIn(quantizer, source).then(() => true);
-      await quantizerReady;
-    }
-    const report = await quantizer.api.quantize(s, proxy((st: Stage, done: number, total: number) => {
-      if (id !== runId) return;
-      bar.max = Math.max(1, total);
-      bar.value = done;
-      stage.textContent = `${STAGE_TEXT[st]}${total > 1 ? `: ${done} / ${total}` : ''}`;
-    }));
+    await ensureQuantizer();
+    const report = await quantizer.api.quantize(s, progressFor('q', id));
     runs.push(report);
     lastRun = report;
-    haveQuantized = true;
-    stage.textContent = `done in ${report.secondsTotal.toFixed(1)} s`;
+    setQuantized(report.label, GGML_FORMATS.includes(report.settings.format as (typeof GGML_FORMATS)[number]));
+    $('#q-stage').textContent = `done in ${report.secondsTotal.toFixed(1)} s`;
     renderLast();
     renderRuns();
   } catch (e) {
     if (!cancelled) showError(`Quantization failed. ${errorText(e)}`, '#q-error');
   } finally {
-    busy = false;
-    ($('#q-cancel') as HTMLButtonElement).disabled = true;
-    updateControls();
+    endTask('q');
   }
+}
+
+/** Marks a long task in panel `p` as running: one at a time, Cancel enabled; returns its run id. */
+function startTask(p: string): number {
+  busy = true;
+  cancelled = false;
+  const id = ++runId;
+  updateControls();
+  ($(`#${p}-cancel`) as HTMLButtonElement).disabled = false;
+  setProgress(p, 0, 1, 'starting...');
+  return id;
+}
+
+function endTask(p: string) {
+  busy = false;
+  ($(`#${p}-cancel`) as HTMLButtonElement).disabled = true;
+  updateControls();
+}
+
+/** Progress messages of run `id` into panel `p`'s bar; a cancelled run's late messages change nothing. */
+function progressFor(p: string, id: number) {
+  return proxy((st: Stage, done: number, total: number) => {
+    if (id === runId) setProgress(p, done, total, stageText(st, done, total));
+  });
+}
+
+/** The quantizer worker holds the opened model (it was replaced by a cancel, or its first open failed). */
+async function ensureQuantizer() {
+  if (await quantizerReady) return;
+  if (!source) throw new Error('no model opened');
+  quantizerReady = openIn(quantizer, source).then(() => true);
+  await quantizerReady;
+}
+
+function setQuantized(label: string, ggml: boolean) {
+  haveQuantized = true;
+  quantizedLabel = label;
+  quantizedGgml = ggml;
 }
 
 /**
  * A quantization is one long computation in the worker, which takes no message until it ends: cancel
  * stops that worker and starts a fresh one (the model is opened there again on the next run).
  */
-function cancelQuantize() {
+function cancelQuantizer(p: string) {
   if (!busy) return;
   cancelled = true;
   runId++;
   quantizer.terminate();
   quantizer = startWorker('quantized');
   quantizerReady = Promise.resolve(false);
-  ($('#q-stage') as HTMLElement).textContent = 'cancelled';
-  ($('#q-progress') as HTMLProgressElement).value = 0;
-  busy = false;
-  updateControls();
+  haveQuantized = false;
+  setProgress(p, 0, 1, 'cancelled');
+  endTask(p);
 }
 
 function renderLast() {
@@ -386,8 +437,10 @@ function renderLast() {
         h('dt', {}, 'bits per weight'), h('dd', { id: 'q-bits' }, `${r.bitsPerWeight.toFixed(3)} bits (the ${r.layers} quantized layers, scales included; f32 is 32)`),
         h('dt', {}, 'time'), h('dd', {}, `${r.secondsQuantize.toFixed(2)} s quantizing, ${r.secondsTotal.toFixed(2)} s with both perplexities`),
       ),
-      h('button', { type: 'button', id: 'q-download', onclick: () => void download() }, 'Download as GGUF'),
-      h('small', {}, r.settings.format.startsWith('q') ? ' llama.cpp runs this file.' : ' INT-k and MX layers are stored as lowbit tensor types: lowbit loads the file, llama.cpp does not.'),
+      downloadButtons('q'),
+      h('small', { class: 'note' }, r.settings.format.startsWith('q')
+        ? 'GGUF: llama.cpp runs this file. llama.cpp blocks have no safetensors layout, so there is no safetensors download.'
+        : 'GGUF: INT-k and MX layers as lowbit tensor types (lowbit loads it, llama.cpp does not). Safetensors: int2/3/4/8 in the GPTQ checkpoint layout (AutoGPTQ, transformers), other layers as lowbit blobs, with the config and tokenizer inside (lowbit eval model.safetensors).'),
     ),
   );
   updateControls();
@@ -406,24 +459,31 @@ function renderRuns() {
   );
 }
 
-async function download() {
-  if (busy || !haveQuantized || !lastRun) return;
+function downloadButtons(p: string): HTMLElement {
+  return h('div', { class: 'row' },
+    h('button', { type: 'button', id: `${p}-download`, class: 'download', 'data-kind': 'gguf', onclick: () => void download(p, 'gguf') }, 'Download as GGUF'),
+    h('button', { type: 'button', id: `${p}-download-st`, class: 'download secondary', 'data-kind': 'safetensors', onclick: () => void download(p, 'safetensors') }, 'Download as safetensors'),
+  );
+}
+
+async function download(p: string, kind: 'gguf' | 'safetensors') {
+  if (busy || !haveQuantized) return;
   busy = true;
   updateControls();
-  $('#q-stage').textContent = STAGE_TEXT.save;
+  $(`#${p}-stage`).textContent = `writing ${kind === 'gguf' ? 'GGUF' : 'safetensors'}...`;
   try {
-    const bytes = await quantizer.api.saveGguf();
+    const bytes = kind === 'gguf' ? await quantizer.api.saveGguf() : await quantizer.api.saveSafetensors();
     const base = (summary?.name ?? 'model').replace(/\.(gguf|safetensors)$/i, '');
-    const name = `${base}.${lastRun.label.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.gguf`;
+    const name = `${base}.${quantizedLabel.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase()}.${kind}`;
     const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
     const a = h('a', { href: url, download: name });
     document.body.append(a);
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    $('#q-stage').textContent = `saved ${name} (${fmtBytes(bytes.length)})`;
+    $(`#${p}-stage`).textContent = `saved ${name} (${fmtBytes(bytes.length)})`;
   } catch (e) {
-    showError(`Saving failed. ${errorText(e)}`, '#q-error');
+    showError(`Saving failed. ${errorText(e)}`, `#${p}-error`);
   } finally {
     busy = false;
     updateControls();
@@ -442,7 +502,7 @@ function generatePanel(): HTMLElement {
       field('Tokens', h('input', { id: 'g-steps', type: 'number', min: 1, max: 512, value: 64 }), 'How many tokens each model adds (it stops early at end of text).'),
       field('Temperature', h('input', { id: 'g-temp', type: 'number', min: 0, max: 2, step: 0.1, value: 0 }), '0: greedy, always the most likely token. Above 0: sampled, higher is more random.'),
       field('Seed', h('input', { id: 'g-seed', type: 'number', min: 0, value: 1 }), 'The sampler\'s seed (both models get the same).'),
-      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'g-run' }, 'Generate')),
+      taskActions('g', 'Generate', () => void stopGenerate()),
     ),
     h('div', { id: 'g-error', class: 'error', role: 'alert', hidden: true }),
     h('div', { class: 'cols' }, column('orig', 'Original'), column('quant', 'Quantized')),
@@ -453,37 +513,50 @@ async function runGenerate() {
   if (busy || !summary?.runnable) return;
   showError('', '#g-error');
   const prompt = ($('#g-prompt') as HTMLInputElement).value;
-  const steps = Math.max(1, Math.floor(Number(($('#g-steps') as HTMLInputElement).value) || 64));
+  const steps = Math.min(512, Math.max(1, Math.floor(Number(($('#g-steps') as HTMLInputElement).value) || 64)));
   const temperature = Math.max(0, Number(($('#g-temp') as HTMLInputElement).value) || 0);
   const seed = Math.floor(Number(($('#g-seed') as HTMLInputElement).value) || 0);
-  busy = true;
-  updateControls();
-  const one = async (w: DemoWorker, id: string) => {
-    const out = $(`#g-${id}-text`);
+  const id = startTask('g');
+  const both = haveQuantized;
+  const total = steps * (both ? 2 : 1);
+  let made = 0;
+  const one = async (w: DemoWorker, col: string) => {
+    const out = $(`#g-${col}-text`);
     out.textContent = prompt;
-    $(`#g-${id}-stats`).textContent = 'generating...';
-    const r = await w.api.generate(prompt, { steps, temperature, seed }, proxy((_t: number, text: string) => {
+    $(`#g-${col}-stats`).textContent = 'generating...';
+    const r = await w.api.generateStream(prompt, { steps, temperature, seed }, proxy((text: string) => {
       out.textContent += text;
+      if (id === runId) setProgress('g', ++made, total, `${made} / ${total} tokens`);
     }));
-    const rate = r.decodeSeconds > 0 ? r.tokens.length / r.decodeSeconds : Number.NaN;
-    $(`#g-${id}-stats`).textContent = `${r.tokens.length} tokens, ${rate.toFixed(0)} tokens/s (${r.stopReason === 'eos' ? 'stopped at end of text' : r.stopReason === 'context' ? 'context full' : 'all tokens made'})`;
+    const rate = r.decodeSeconds > 0 ? r.tokens / r.decodeSeconds : Number.NaN;
+    const why = { eos: 'stopped at end of text', context: 'context full', steps: 'all tokens made', cancelled: 'cancelled' }[r.stopReason];
+    $(`#g-${col}-stats`).textContent = `${r.tokens} tokens, ${Number.isFinite(rate) ? rate.toFixed(0) : '–'} tokens/s (${why})`;
+    return r.stopReason;
   };
   try {
     const jobs = [one(original, 'orig')];
-    if (haveQuantized && lastRun) {
-      $('#g-quant-title').textContent = `Quantized (${lastRun.label})`;
+    if (both) {
+      $('#g-quant-title').textContent = `Quantized (${quantizedLabel})`;
       jobs.push(one(quantizer, 'quant'));
     } else {
       $('#g-quant-text').textContent = '';
-      $('#g-quant-stats').textContent = 'Quantize the model first (Quantize panel).';
+      $('#g-quant-stats').textContent = 'Quantize the model first (Quantize or Mixed precision panel).';
     }
-    await Promise.all(jobs);
+    const stops = await Promise.all(jobs);
+    setProgress('g', stops.includes('cancelled') ? made : total, total, stops.includes('cancelled') ? 'cancelled' : 'done');
   } catch (e) {
     showError(`Generation failed. ${errorText(e)}`, '#g-error');
   } finally {
-    busy = false;
-    updateControls();
+    endTask('g');
   }
+}
+
+/** Generation yields between tokens, so a stop message reaches both workers without restarting them. */
+async function stopGenerate() {
+  if (!busy) return;
+  ($('#g-cancel') as HTMLButtonElement).disabled = true;
+  $('#g-stage').textContent = 'stopping...';
+  await Promise.all([original.api.stopGenerate(), haveQuantized ? quantizer.api.stopGenerate() : undefined]);
 }
 
 // ---------- Formats panel ----------
@@ -543,57 +616,287 @@ async function runFormat() {
   }
 }
 
+// ---------- Mixed precision (allocator) panel ----------
+
+let allocation: AllocateReport | undefined;
+const allocations: AllocateReport[] = [];
+
+function allocatePanel(): HTMLElement {
+  const width = (b: number, on: boolean) => h('label', {}, h('input', { type: 'checkbox', class: 'a-bits', value: b, checked: on }), ` int${b}`);
+  return h('section', { id: 'panel-allocate', role: 'tabpanel', 'aria-labelledby': 'tab-allocate', hidden: true },
+    h('p', { class: 'explain' }, 'Give each linear layer its own bit width under a size budget (CLADO). The allocator quantizes each layer alone at each candidate width, and pairs of layers in the same block together, measures how much the loss on calibration text rises, and then picks the widths with the smallest predicted loss rise that fit the budget, as an integer program solved exactly by HiGHS (compiled to WebAssembly, running in this tab\'s worker).'),
+    h('form', { id: 'a-form', class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runAllocate(); }) as EventListener },
+      h('div', { class: 'field' }, h('span', { class: 'field-label' }, 'Candidate widths'), h('div', { class: 'row', id: 'a-widths' }, width(2, true), width(3, false), width(4, true), width(8, true)), h('small', {}, 'INT-k, symmetric, groups of 32 columns: int-k costs k + 0.5 bits per weight (one fp16 scale per 32). More candidates: more forward passes.')),
+      field('Allocator', h('select', { id: 'a-method' },
+        option('clado', 'CLADO: exact, with cross-layer terms', true), option('diagonal', 'diagonal: exact, single-layer terms only'), option('greedy', 'greedy: cheapest loss per bit first'), option('uniform', 'uniform: the largest single width that fits')),
+      'CLADO and diagonal solve the integer program with HiGHS; greedy and uniform are the baselines it is compared against.'),
+      field('Budget (bits per weight)', h('input', { id: 'a-budget', type: 'number', min: 2, max: 9, step: 0.25, value: 4 }), 'Average stored bits per weight over the allocated layers, scales included; between the smallest and largest candidate (2.5..8.5 for int2..int8).'),
+      field('Cross-layer pairs', h('select', { id: 'a-pairs' }, option('block', 'pairs inside each block (slower, the full method)'), option('none', 'none: single layers only (fast)', true)), 'Pairs measure how two layers\' errors add up together; without them every pair is taken as independent.'),
+      field('Calibration windows', h('input', { id: 'a-calib-windows', type: 'number', min: 1, max: 64, value: 2 }), 'Windows of 128 tokens of the embedded TinyStories train excerpt each loss change is measured on.'),
+      field('Validation windows', h('input', { id: 'a-eval-windows', type: 'number', min: 1, max: 64, value: 4 }), 'Perplexity before and after on the first N windows of 256 tokens of the validation text.'),
+      taskActions('a', 'Allocate and quantize', () => cancelQuantizer('a')),
+    ),
+    h('div', { id: 'a-error', class: 'error', role: 'alert', hidden: true }),
+    h('div', { id: 'a-result' }),
+  );
+}
+
+function readAllocateSettings(): AllocateSettings {
+  const bits = [...document.querySelectorAll<HTMLInputElement>('.a-bits')].filter((c) => c.checked).map((c) => Number(c.value));
+  return {
+    bits,
+    method: ($('#a-method') as HTMLSelectElement).value as AllocateSettings['method'],
+    budgetBits: Number(($('#a-budget') as HTMLInputElement).value),
+    pairs: ($('#a-pairs') as HTMLSelectElement).value as 'block' | 'none',
+    calibWindows: Math.min(64, Math.max(1, Math.floor(Number(($('#a-calib-windows') as HTMLInputElement).value) || 2))),
+    evalWindows: Math.min(64, Math.max(1, Math.floor(Number(($('#a-eval-windows') as HTMLInputElement).value) || 4))),
+    ctx: 256,
+  };
+}
+
+async function runAllocate() {
+  if (busy || !summary?.runnable || !source) return;
+  showError('', '#a-error');
+  const s = readAllocateSettings();
+  if (s.bits.length < 2) return showError('Pick at least two candidate widths.', '#a-error');
+  if (!Number.isFinite(s.budgetBits)) return showError('The budget must be a number of bits per weight.', '#a-error');
+  const id = startTask('a');
+  try {
+    await ensureQuantizer();
+    const r = await quantizer.api.allocate(s, progressFor('a', id));
+    allocation = r;
+    allocations.push(r);
+    setQuantized(r.label, false);
+    setProgress('a', 1, 1, `done in ${(r.secondsMeasure + r.secondsSolve).toFixed(1)} s (measure and solve)`);
+    renderAllocation();
+  } catch (e) {
+    if (!cancelled) showError(`Allocation failed. ${errorText(e)}`, '#a-error');
+  } finally {
+    endTask('a');
+  }
+}
+
+function renderAllocation() {
+  const r = allocation;
+  if (!r) {
+    allocations.length = 0;
+    $('#a-result').replaceChildren();
+    return;
+  }
+  const delta = ((r.pplAfter - r.pplBefore) / r.pplBefore) * 100;
+  // blocks as rows, layer kinds as columns: where the bits went, at a glance
+  const kinds = [...new Set(r.layers.map((l) => l.name.split('.').slice(2, -1).join('.')))];
+  const blocks = [...new Set(r.layers.map((l) => l.name.split('.')[1]))];
+  const at = new Map(r.layers.map((l) => [l.name, l.format]));
+  const cell = (f: string | undefined) => h('td', { class: `num bits-${f ?? 'none'}` }, f ?? '');
+  $('#a-result').replaceChildren(
+    h('div', { class: 'card', id: 'a-last', 'data-ppl-before': r.pplBefore, 'data-ppl-after': r.pplAfter, 'data-bits': r.bitsPerWeight, 'data-formats': r.layers.map((l) => l.format).join(',') },
+      h('h3', {}, r.label),
+      h('dl', {},
+        h('dt', {}, 'perplexity'), h('dd', {}, h('span', {}, r.pplBefore.toFixed(4)), ' → ', h('strong', { id: 'a-ppl-after' }, r.pplAfter.toFixed(4)), ` (${delta >= 0 ? '+' : ''}${delta.toFixed(2)} %, ± ${r.stderrAfter.toFixed(4)} std. error, ${r.tokens} tokens)`),
+        h('dt', {}, 'bits per weight'), h('dd', { id: 'a-bits' }, `${r.bitsPerWeight.toFixed(3)} bits of the ${r.settings.budgetBits}-bit budget (reachable ${r.minBits.toFixed(2)}..${r.maxBits.toFixed(2)} bits)`),
+        h('dt', {}, 'predicted loss rise'), h('dd', {}, `${r.predictedDeltaLoss.toFixed(4)} nats/token (the quadratic model's xᵀGx)`),
+        h('dt', {}, 'solver'), h('dd', { id: 'a-solver' }, r.solver ? `HiGHS: ${r.solver}` : `${r.settings.method} heuristic (no solver)`),
+        h('dt', {}, 'time'), h('dd', {}, `${r.secondsMeasure.toFixed(2)} s measuring (${r.evaluations} forward evaluations), ${r.secondsSolve.toFixed(2)} s solving`),
+      ),
+      h('div', { class: 'scroll' },
+        h('table', { id: 'a-layers' },
+          h('caption', {}, 'Chosen width per layer'),
+          h('thead', {}, h('tr', {}, h('th', {}, 'block'), ...kinds.map((k) => h('th', {}, k)))),
+          h('tbody', {}, ...blocks.map((b) => h('tr', {}, h('th', { scope: 'row' }, b), ...kinds.map((k) => cell(at.get(`blk.${b}.${k}.weight`)))))),
+        ),
+      ),
+      downloadButtons('a'),
+      h('small', { class: 'note' }, 'The quantized model is now the one the Generate and Accelerator panels use. GGUF: lowbit tensor types (lowbit loads it). Safetensors: the GPTQ checkpoint layout for int2/3/4/8.'),
+    ),
+    h('table', { id: 'a-runs' },
+      h('caption', {}, 'Allocations'),
+      h('thead', {}, h('tr', {}, h('th', {}, 'allocator and budget'), h('th', {}, 'pairs'), h('th', {}, 'bits/weight'), h('th', {}, 'perplexity'))),
+      h('tbody', {}, ...allocations.map((x) => h('tr', {}, h('td', {}, x.label), h('td', {}, x.settings.pairs), h('td', { class: 'num' }, x.bitsPerWeight.toFixed(3)), h('td', { class: 'num' }, x.pplAfter.toFixed(4))))),
+    ),
+  );
+  updateControls();
+}
+
+// ---------- Accelerator (sim) panel ----------
+
+let simWorker: DemoWorker | undefined;
+
+const ACCELS: [string, string][] = [
+  ['stripes', 'Stripes: bit-serial activations, per-layer precision'],
+  ['tartan', 'Tartan: bit-serial activations and weights (fully connected layers)'],
+  ['loom', 'Loom: bit-serial activations and weights'],
+  ['dpred', 'DPRed: per-group dynamic activation precision'],
+  ['laconic', 'Laconic: only the non-zero terms of weight × activation'],
+  ['tactical', 'Bit-Tactical: skips zero weights, scheduled'],
+];
+
+function simPanel(): HTMLElement {
+  return h('section', { id: 'panel-sim', role: 'tabpanel', 'aria-labelledby': 'tab-sim', hidden: true },
+    h('p', { class: 'explain' }, 'How much faster would the loaded model run on a bit-serial accelerator, whose time per multiply grows with the bits it processes? Each linear layer runs on real activations (the model reads calibration text, the inputs are quantized to 8 bits) and the model\'s stored weights; the cycle model (@lowbit/sim) counts cycles against a 16-bit bit-parallel baseline, layer by layer.'),
+    h('p', {}, 'Model: ', h('span', { id: 's-model' })),
+    h('form', { class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runSim(); }) as EventListener },
+      field('Accelerator', h('select', { id: 's-accel' }, ...ACCELS.map(([v, t]) => option(v, t, v === 'loom'))), 'Stripes needs only activations; the others read the weights\' stored precision or codes, so quantize the model first (int-k, q4_0/q4_1/q8_0; MX and NF4 codes are table indices, not integers).'),
+      field('Tokens', h('select', { id: 's-seq' }, option('32', '32 tokens'), option('64', '64 tokens', true), option('128', '128 tokens')), 'Tokens of the calibration text each layer multiplies (the GEMM\'s rows).'),
+      taskActions('s', 'Simulate', cancelSim),
+    ),
+    h('div', { id: 's-error', class: 'error', role: 'alert', hidden: true }),
+    h('div', { id: 's-result' }),
+  );
+}
+
+async function runSim() {
+  if (busy || !summary?.runnable || !source) return;
+  showError('', '#s-error');
+  const accel = ($('#s-accel') as HTMLSelectElement).value;
+  const seq = Number(($('#s-seq') as HTMLSelectElement).value);
+  const id = startTask('s');
+  simWorker ??= startWorker('sim');
+  const w = simWorker;
+  try {
+    const label = haveQuantized ? quantizedLabel : 'original (f32)';
+    if (haveQuantized) {
+      // the quantized model's file holds its integer codes: the sim worker opens that file
+      setProgress('s', 0, 1, 'writing the quantized model as GGUF');
+      const bytes = await quantizer.api.saveGguf();
+      if (id !== runId) return; // cancelled meanwhile
+      await w.api.openFile(new Blob([bytes as Uint8Array<ArrayBuffer>]), 'quantized.gguf');
+    } else {
+      await openIn(w, source);
+    }
+    const r = await w.api.simulate(accel, seq, label, progressFor('s', id));
+    setProgress('s', 1, 1, `done in ${r.seconds.toFixed(1)} s`);
+    renderSim(r);
+  } catch (e) {
+    if (id === runId) showError(`Simulation failed. ${errorText(e)}`, '#s-error');
+  } finally {
+    // a cancelled run's late end must not end the run that followed it
+    if (id === runId) endTask('s');
+  }
+}
+
+function cancelSim() {
+  if (!busy) return;
+  cancelled = true;
+  runId++;
+  simWorker?.terminate();
+  simWorker = undefined;
+  setProgress('s', 0, 1, 'cancelled');
+  endTask('s');
+}
+
+function renderSim(r: SimReport) {
+  $('#s-result').replaceChildren(
+    h('div', { class: 'card', id: 's-card', 'data-speedup': r.speedup, 'data-layers': r.layers.length },
+      h('h3', {}, `${r.modelLabel} on ${r.accel}`),
+      h('dl', {},
+        h('dt', {}, 'speedup'), h('dd', { id: 's-speedup' }, `${r.speedup.toFixed(3)}× over the 16-bit bit-parallel baseline (whole model, ${r.layers.length} linear layers)`),
+        h('dt', {}, 'MAC utilisation'), h('dd', {}, `${(100 * r.mac_utilisation).toFixed(1)} % of lane-cycles do real multiply-adds`),
+        h('dt', {}, 'workload'), h('dd', {}, r.profile),
+      ),
+    ),
+    h('figure', {}, speedupBars(r.layers, r.speedup), h('figcaption', {}, 'Speedup per linear layer (bars), the whole model (red line) and the baseline (1×, dashed). Hover a bar for its activation and weight bits.')),
+    h('div', { class: 'scroll' },
+      h('table', { id: 's-layers' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'layer'), h('th', {}, 'activation bits'), h('th', {}, 'weight bits'), h('th', {}, 'speedup'), h('th', {}, 'MAC utilisation'))),
+        h('tbody', {}, ...r.layers.map((l) => h('tr', {}, h('td', {}, l.name), h('td', { class: 'num' }, String(l.act_bits)), h('td', { class: 'num' }, String(l.wgt_bits)), h('td', { class: 'num' }, `${l.speedup.toFixed(2)}×`), h('td', { class: 'num' }, `${(100 * l.mac_utilisation).toFixed(1)} %`)))),
+      ),
+    ),
+  );
+}
+
 // ---------- Kernels panel ----------
 
 let bench: DemoWorker | undefined;
+let benchId = 0;
+
+/** What this browser offers the kernels: cores, isolation (shared memory), relaxed SIMD is probed in the worker. */
+function browserSupport(): { cores: number; isolated: boolean; shared: boolean } {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  return { cores: navigator.hardwareConcurrency || 1, isolated, shared: isolated && typeof SharedArrayBuffer !== 'undefined' };
+}
 
 function kernelsPanel(): HTMLElement {
-  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const env = browserSupport();
+  const maxThreads = Math.max(1, Math.min(16, env.cores));
+  const threadChoices = [1, ...poolSizes(maxThreads)];
   return h('section', { id: 'panel-kernels', role: 'tabpanel', 'aria-labelledby': 'tab-kernels', hidden: true },
-    h('p', { class: 'explain' }, 'The matrix-vector product (GEMV) is most of the work of generating a token. Run it here on each WebAssembly build of the kernels (scalar; SIMD; relaxed SIMD where this browser has it) and in the kernels\' JavaScript reference, on a random matrix held in WebAssembly memory, in a separate worker. Memory-bound: GB/s of weights read is the number to compare.'),
-    h('p', { id: 'k-env' }, `This browser: ${navigator.hardwareConcurrency} logical cores; ${isolated ? 'cross-origin isolated (threads could share memory)' : 'not cross-origin isolated, so one thread per worker (multi-threaded kernels need SharedArrayBuffer, which browsers give only to isolated pages)'}.`),
+    h('p', { class: 'explain' }, 'The matrix-vector product (GEMV) is most of the work of generating a token. Run it here on each WebAssembly build of the kernels (scalar; SIMD; relaxed SIMD where this browser has it), on 2..N threads sharing one WebAssembly memory where the page may share memory, and in the kernels\' JavaScript reference, on a random matrix held in WebAssembly memory, in a separate worker. Memory-bound: GB/s of weights read is the number to compare.'),
+    h('table', { class: 'facts', id: 'k-env' },
+      h('tr', {}, h('th', { scope: 'row' }, 'logical cores'), h('td', {}, `${env.cores} (navigator.hardwareConcurrency)`)),
+      h('tr', {}, h('th', { scope: 'row' }, 'cross-origin isolated'), h('td', { id: 'k-isolated' }, env.isolated ? 'yes: SharedArrayBuffer available, the threaded builds run' : 'no: no SharedArrayBuffer, so one thread per worker (the server must send COOP/COEP headers; see the README)')),
+      h('tr', {}, h('th', { scope: 'row' }, 'WebAssembly builds'), h('td', { id: 'k-builds' }, 'run the benchmark to probe scalar, SIMD and relaxed SIMD')),
+    ),
     h('form', { class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runBench(); }) as EventListener },
-      field('Weights', h('select', { id: 'k-format' }, option('f32', 'f32 (4 bytes/weight)'), option('q8_0', 'q8_0 (8.5 bits/weight)', true), option('q4_0', 'q4_0 (4.5 bits/weight)')), 'Storage of the matrix; the quantized ones quantize x to int8 per block of 32, as llama.cpp does.'),
+      field('Weights', h('select', { id: 'k-format' }, option('f32', 'f32 (32 bits/weight)'), option('q8_0', 'q8_0 (8.5 bits/weight)', true), option('q4_0', 'q4_0 (4.5 bits/weight)')), 'Storage of the matrix; the quantized ones quantize x to int8 per block of 32, as llama.cpp does.'),
       field('Matrix', h('select', { id: 'k-size' }, option('256', '256 × 256 (quick)'), option('1024', '1024 × 1024', true), option('4096', '4096 × 4096 (a 7B model\'s layer)')), 'Rows × columns.'),
       field('Time per build', h('select', { id: 'k-ms' }, option('100', '0.1 s'), option('500', '0.5 s', true), option('2000', '2 s')), 'Each build repeats the product for this long.'),
-      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'k-run' }, 'Run the benchmark'), h('span', { id: 'k-stage', 'aria-live': 'polite' })),
+      field('Threads (up to)', h('select', { id: 'k-threads', disabled: !env.shared }, ...threadChoices.map((t) => option(String(t), t === 1 ? '1 (no pool)' : `${poolSizes(t).join(', ')}`, env.shared && t === maxThreads))), env.shared ? 'Pools of 2, 4, ... threads split the rows; the page\'s own worker takes part in each.' : 'Needs a cross-origin isolated page (npm run demo serves one).'),
+      taskActions('k', 'Run the benchmark', cancelBench),
     ),
     h('div', { id: 'k-error', class: 'error', role: 'alert', hidden: true }),
     h('div', { id: 'k-result' }),
   );
 }
 
+const BUILD_NAMES: Record<string, string> = {
+  scalar: 'WebAssembly scalar', simd: 'WebAssembly SIMD', relaxed: 'WebAssembly relaxed SIMD',
+  'simd-threads': 'WebAssembly SIMD, threads', 'relaxed-threads': 'WebAssembly relaxed SIMD, threads',
+  js: 'JavaScript reference (the kernels\' test oracle, written for clarity, not speed)',
+};
+
 async function runBench() {
   const btn = $('#k-run') as HTMLButtonElement;
   if (btn.disabled) return;
   showError('', '#k-error');
   btn.disabled = true;
+  ($('#k-cancel') as HTMLButtonElement).disabled = false;
   const format = ($('#k-format') as HTMLSelectElement).value as 'f32' | 'q8_0' | 'q4_0';
   const n = Number(($('#k-size') as HTMLSelectElement).value);
   const ms = Number(($('#k-ms') as HTMLSelectElement).value);
-  $('#k-stage').textContent = 'running...';
+  const threads = browserSupport().shared ? Number(($('#k-threads') as HTMLSelectElement).value) : 1;
+  const id = ++benchId;
+  setProgress('k', 0, 1, 'starting the benchmark worker...');
   try {
     bench ??= startWorker('bench');
-    const rows = await bench.api.gemvBench(format, n, n, ms);
+    const rows = await bench.api.gemvBench(format, n, n, ms, threads, proxy((done: number, total: number, what: string) => {
+      if (id === benchId) setProgress('k', done, total, done < total - 1 ? `timing ${what} (${done + 1} / ${total - 1})` : 'done');
+    }));
+    if (id !== benchId) return;
     const js = rows.find((r) => r.variant === 'js');
-    const names: Record<string, string> = { scalar: 'WebAssembly scalar', simd: 'WebAssembly SIMD', relaxed: 'WebAssembly relaxed SIMD', js: 'JavaScript reference (the kernels\' test oracle, written for clarity, not speed)' };
+    const single = rows.filter((r) => r.threads === 1 && r.variant !== 'js');
+    $('#k-builds').textContent = single.map((r) => `${r.variant}: ${r.supported ? 'yes' : 'no'}`).join('; ') + (single.find((r) => r.variant === 'relaxed' && !r.supported) ? ' (without relaxed SIMD the runtime falls back to SIMD)' : '');
     $('#k-result').replaceChildren(
       h('table', { id: 'bench-table' },
         h('caption', {}, `GEMV of a ${n} × ${n} ${format} matrix, ${ms / 1000} s per build`),
-        h('thead', {}, h('tr', {}, h('th', {}, 'build'), h('th', {}, 'GB/s'), h('th', {}, 'GFLOP/s'), h('th', {}, '× JS reference'), h('th', {}, 'calls'), h('th', {}, 'max diff vs JS'))),
+        h('thead', {}, h('tr', {}, h('th', {}, 'build'), h('th', {}, 'threads'), h('th', {}, 'GB/s'), h('th', {}, 'GFLOP/s'), h('th', {}, '× JS reference'), h('th', {}, 'calls'), h('th', {}, 'max diff vs JS'))),
         h('tbody', {}, ...rows.map((r) => r.supported
-          ? h('tr', { 'data-variant': r.variant, 'data-gbps': r.gbPerS }, h('td', {}, names[r.variant]), h('td', { class: 'num' }, r.gbPerS.toFixed(2)), h('td', { class: 'num' }, r.gflops.toFixed(2)), h('td', { class: 'num' }, js ? `${(r.gbPerS / js.gbPerS).toFixed(1)}×` : ''), h('td', { class: 'num' }, String(r.calls)), h('td', { class: 'num' }, r.relDiff.toExponential(1)))
-          : h('tr', { 'data-variant': r.variant }, h('td', {}, names[r.variant]), h('td', { colspan: 5 }, `not available in this browser: ${r.why}`)))),
+          ? h('tr', { 'data-variant': r.variant, 'data-threads': r.threads, 'data-gbps': r.gbPerS }, h('td', {}, BUILD_NAMES[r.variant]), h('td', { class: 'num' }, String(r.threads)), h('td', { class: 'num' }, r.gbPerS.toFixed(2)), h('td', { class: 'num' }, r.gflops.toFixed(2)), h('td', { class: 'num' }, js ? `${(r.gbPerS / js.gbPerS).toFixed(1)}×` : ''), h('td', { class: 'num' }, String(r.calls)), h('td', { class: 'num' }, r.relDiff.toExponential(1)))
+          : h('tr', { 'data-variant': r.variant, 'data-threads': r.threads }, h('td', {}, BUILD_NAMES[r.variant]), h('td', { class: 'num' }, String(r.threads)), h('td', { colspan: 5 }, `not available in this browser: ${r.why}`)))),
       ),
-      h('p', { class: 'explain' }, 'max diff vs JS: the largest difference from the JavaScript reference\'s result, relative to its largest element (summation order differs between builds; relaxed SIMD may fuse multiply-adds).'),
+      h('p', { class: 'explain' }, 'GB/s: bytes of weights read per second (10⁹ bytes). max diff vs JS: the largest difference from the JavaScript reference\'s result, relative to its largest element (summation order differs between builds; relaxed SIMD may fuse multiply-adds).'),
     );
-    $('#k-stage').textContent = '';
   } catch (e) {
-    showError(`The benchmark failed. ${errorText(e)}`, '#k-error');
-    $('#k-stage').textContent = '';
+    if (id === benchId) {
+      showError(`The benchmark failed. ${errorText(e)}`, '#k-error');
+      setProgress('k', 0, 1, '');
+    }
   } finally {
-    btn.disabled = false;
+    if (id === benchId) {
+      btn.disabled = false;
+      ($('#k-cancel') as HTMLButtonElement).disabled = true;
+    }
   }
+}
+
+/** The benchmark loops without taking messages: cancel ends its worker; the next run starts a new one. */
+function cancelBench() {
+  benchId++;
+  bench?.terminate();
+  bench = undefined;
+  setProgress('k', 0, 1, 'cancelled');
+  ($('#k-run') as HTMLButtonElement).disabled = false;
+  ($('#k-cancel') as HTMLButtonElement).disabled = true;
 }
 
 // ---------- start ----------
@@ -602,7 +905,7 @@ document.body.append(
   h('header', {}, h('h1', {}, 'lowbit: quantize a model in your browser'), h('p', {}, 'Everything runs in this tab (WebAssembly in Web Workers); no file leaves your machine.')),
   tabs(),
   h('div', { id: 'error', class: 'error', role: 'alert', hidden: true }),
-  h('main', {}, modelPanel(), quantizePanel(), generatePanel(), formatsPanel(), kernelsPanel()),
+  h('main', {}, modelPanel(), quantizePanel(), allocatePanel(), generatePanel(), formatsPanel(), kernelsPanel(), simPanel()),
 );
 selectPanel('model');
 renderRuns();

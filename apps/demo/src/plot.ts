@@ -100,3 +100,32 @@ export function errorHistogram(hist: { lo: number; width: number; counts: number
   root.append(svg('line', { x1: px(0), x2: px(0), y1: M.top, y2: H - M.bottom, class: 'baseline' }));
   return root;
 }
+
+/** Speedup per layer as bars, with the baseline (1×) dashed and the whole model's speedup as a line. */
+export function speedupBars(layers: readonly { name: string; speedup: number; act_bits: number; wgt_bits: number }[], total: number): SVGSVGElement {
+  const H2 = 300;
+  const bottom = 30;
+  const root = svg('svg', { viewBox: `0 0 ${W} ${H2}`, role: 'img', class: 'plot speedup' });
+  root.append(svg('title', {}, 'Speedup of each linear layer over the 16-bit baseline'));
+  const ymax = Math.max(1, total, ...layers.map((l) => l.speedup)) * 1.1;
+  const px = (i: number) => M.left + (i / Math.max(1, layers.length)) * (W - M.left - M.right);
+  const py = (y: number) => H2 - bottom - (y / ymax) * (H2 - M.top - bottom);
+  const axes = svg('g', { class: 'axes' });
+  for (const t of ticks(0, ymax, 5)) {
+    axes.append(svg('line', { x1: M.left, x2: W - M.right, y1: py(t), y2: py(t), class: 'grid' }));
+    axes.append(svg('text', { x: M.left - 6, y: py(t) + 4, 'text-anchor': 'end' }, `${t}×`));
+  }
+  axes.append(svg('text', { x: (M.left + W - M.right) / 2, y: H2 - 8, 'text-anchor': 'middle', class: 'label' }, `linear layers in model order (${layers.length})`));
+  axes.append(svg('text', { x: 14, y: (M.top + H2 - bottom) / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 14 ${(M.top + H2 - bottom) / 2})` }, 'speedup (higher is faster)'));
+  root.append(axes);
+  const w = (W - M.left - M.right) / Math.max(1, layers.length);
+  layers.forEach((l, i) => {
+    const r = svg('rect', { x: px(i) + 0.5, y: py(l.speedup), width: Math.max(0.5, w - 1), height: H2 - bottom - py(l.speedup), class: 'bar' });
+    r.append(svg('title', {}, `${l.name}: ${l.speedup.toFixed(3)}× (activations ${l.act_bits} bits, weights ${l.wgt_bits} bits)`));
+    root.append(r);
+  });
+  root.append(svg('line', { x1: M.left, x2: W - M.right, y1: py(1), y2: py(1), class: 'baseline' }));
+  root.append(svg('line', { x1: M.left, x2: W - M.right, y1: py(total), y2: py(total), class: 'total' }));
+  root.append(svg('text', { x: W - M.right - 4, y: py(total) - 6, 'text-anchor': 'end', class: 'total-label' }, `model: ${total.toFixed(2)}×`));
+  return root;
+}

@@ -2,14 +2,18 @@
 // the demo's own methods served beside it on the same model: open a file, inspect it, quantize,
 // save. Every heavy step runs here, never on the page's thread.
 import { calibrationTextUrl, defaultModelUrl, validTextUrl } from '@lowbit/data';
-import { type ModelQuantizeOptions, quantizeModel } from '@lowbit/quantizers';
+import { type ModelQuantizeOptions, allocate, allocationRange, applyAllocation, measureClado, quantizeModel } from '@lowbit/quantizers';
 import {
   LowbitError,
   type RuntimeApi,
   bitsPerWeight,
   bytesSource,
+  Session,
   exposeRuntime,
   perplexity,
+  rng,
+  sample,
+  saveModelSafetensors,
   readGguf,
   readSafetensors,
   runtimeModel,
@@ -18,10 +22,12 @@ import {
   transferBytes,
 } from '@lowbit/runtime';
 import { f32Weights } from '@lowbit/quantizers';
+import { modelWorkload, simulateWorkload } from '@lowbit/sim';
 import { gemvBench } from './bench.js';
-import type { DemoMethods, FormatsMethods, KernelsMethods, ModelSummary, QuantizeReport, QuantizeSettings, Stage, TensorRow } from './api.js';
+import type { AllocateReport, DemoMethods, FormatsMethods, GenerateStop, KernelsMethods, ModelSummary, QuantizeReport, Stage, TensorRow } from './api.js';
 import { errorStats, studyFormat } from './formats-study.js';
-import { GGML_FORMATS, MX_FORMATS, settingsLabel } from './api.js';
+import { GGML_FORMATS, MX_FORMATS, allocationLabel, settingsLabel } from './api.js';
+import { writeToMemory } from './memory-files.js';
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 const MAX_FILE_BYTES = 2 ** 31; // one ArrayBuffer, and what a tab can hold twice (original + quantized)
@@ -82,7 +88,9 @@ function totals(tensors: TensorRow[]): { params: number; bitsPerWeight: number }
 function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods & KernelsMethods {
   // the opened file's bytes, kept so every quantization starts from the original weights
   let original: { bytes: Uint8Array; name: string } | undefined;
-  let quantized: { settings: QuantizeSettings; packed: Parameters<typeof saveModel>[2] } | undefined;
+  // what saveModel / saveModelSafetensors need to write the quantized model as `lowbit quantize --out` does
+  let quantized: { label: string; ggml: boolean; packed: NonNullable<Parameters<typeof saveModel>[2]>['packed'] } | undefined;
+  let stopRequested = false;
   const beforeCache = new Map<string, { perplexity: number; stderr: number; tokens: number }>();
 
   async function open(bytes: Uint8Array, name: string): Promise<ModelSummary> {
@@ -158,7 +166,7 @@ function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods & KernelsMet
       const r = quantizeModel(model, o);
       const after = perplexity(model, valid, { ...evalOptions, onProgress: (d, t) => progress('eval quantized', d, t) });
       // as `lowbit quantize --out` saves: ggml layers as their blocks, INT-k / MX as lowbit tensor types
-      quantized = { settings: s, packed: ggml ? { target: 'F32' } : { target: 'F32', packed: r.packed } };
+      quantized = { label: settingsLabel(s), ggml, packed: ggml ? undefined : r.packed };
       const report: QuantizeReport = {
         settings: s, label: settingsLabel(s),
         pplBefore: before.perplexity, stderrBefore: before.stderr, pplAfter: after.perplexity, stderrAfter: after.stderr, tokens: after.tokens,
@@ -176,11 +184,130 @@ function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods & KernelsMet
       const { dequantized, ...study } = studyFormat(format, tensor, w, lin.rows, lin.cols);
       return { ...study, ...errorStats(w, dequantized) };
     },
+    async saveSafetensors() {
+      if (!quantized) throw new LowbitError('E_MISSING', 'nothing quantized yet: run a quantization first');
+      if (quantized.ggml) throw new LowbitError('E_UNSUPPORTED', `${quantized.label}: llama.cpp blocks have no safetensors layout; download the GGUF`);
+      const packed = quantized.packed;
+      const bytes = await writeToMemory('model.safetensors', (path) => saveModelSafetensors(runtimeModel(api), path, { packed }));
+      return transferBytes(bytes);
+    },
+    async allocate(s, onProgress) {
+      if (!original) throw new LowbitError('E_MISSING', 'no runnable model opened: open a GGUF first');
+      const progress = (stage: Stage, done: number, total: number) => void onProgress?.(stage, done, total);
+      progress('load', 0, 1);
+      await api.load(original.bytes.slice(), { name: original.name });
+      quantized = undefined;
+      const model = runtimeModel(api);
+      const valid = await embeddedText(validTextUrl);
+      const key = `${s.ctx}/${s.evalWindows}`;
+      let before = beforeCache.get(key);
+      if (!before) {
+        const r = perplexity(model, valid, { ctx: s.ctx, maxWindows: s.evalWindows, onProgress: (d, t) => progress('eval original', d, t) });
+        before = { perplexity: r.perplexity, stderr: r.stderr, tokens: r.tokens };
+        beforeCache.set(key, before);
+      }
+      const t0 = performance.now();
+      const m = measureClado(model, {
+        bits: s.bits, group: 32, symmetric: true, method: 'rtn', calibration: await embeddedText(calibrationTextUrl),
+        ctx: 128, maxWindows: s.calibWindows, pairs: s.pairs, onProgress: (d, t) => progress('measure', d, t),
+      });
+      const t1 = performance.now();
+      progress('solve', 0, 1);
+      const a = await allocate(m, { method: s.method, budgetBits: s.budgetBits });
+      const t2 = performance.now();
+      const packed = applyAllocation(model, m, a.choice);
+      const after = perplexity(model, valid, { ctx: s.ctx, maxWindows: s.evalWindows, onProgress: (d, t) => progress('eval quantized', d, t) });
+      const label = allocationLabel(s);
+      quantized = { label, ggml: false, packed };
+      const range = allocationRange(m);
+      const report: AllocateReport = {
+        settings: s, label, pplBefore: before.perplexity, pplAfter: after.perplexity, stderrAfter: after.stderr, tokens: after.tokens,
+        bitsPerWeight: a.bitsPerWeight, minBits: range.minBits, maxBits: range.maxBits, predictedDeltaLoss: a.predictedDeltaLoss,
+        layers: m.layers.map((name, l) => ({ name, format: a.formats[name], weights: m.counts[l] })),
+        solver: a.solver ? a.solver.status : null, evaluations: m.evaluations,
+        secondsMeasure: (t1 - t0) / 1000, secondsSolve: (t2 - t1) / 1000,
+      };
+      return report;
+    },
+    // The runtime's generate runs its loop without returning to the event loop, so a worker running it
+    // takes no message until it ends. The same loop here (Session, sample, rng: the same tokens, as the
+    // e2e test checks) yields every ~30 ms, when a stopGenerate call can arrive.
+    async generateStream(prompt, o, onToken) {
+      stopRequested = false;
+      const model = runtimeModel(api);
+      const ids = model.tokenizer.encode(prompt, { bos: true });
+      if (ids.length >= model.config.contextLength) {
+        throw new LowbitError('E_RANGE', `generate: the prompt is ${ids.length} tokens, the model's context ${model.config.contextLength} leaves no room to generate`);
+      }
+      const session = new Session(model, { ctx: Math.min(model.config.contextLength, ids.length + o.steps) });
+      const rand = rng(o.seed);
+      const decoder = new TextDecoder();
+      let made = 0;
+      let stopReason: GenerateStop = 'steps';
+      let last: Promise<unknown> = Promise.resolve();
+      let t1 = performance.now();
+      let lastYield = t1;
+      try {
+        let logits = session.forward(ids);
+        t1 = performance.now();
+        let prev = ids[ids.length - 1];
+        for (let i = 0; i < o.steps; i++) {
+          if (performance.now() - lastYield > 30) {
+            await new Promise((r) => setTimeout(r, 0));
+            lastYield = performance.now();
+          }
+          if (stopRequested) {
+            stopReason = 'cancelled';
+            break;
+          }
+          const next = sample(logits, o.temperature, 0, rand);
+          if (next === model.tokenizer.eos) {
+            stopReason = 'eos';
+            break;
+          }
+          made++;
+          // one MessagePort keeps the pieces in order; the last one is awaited before returning
+          last = Promise.resolve(onToken(decoder.decode(model.tokenizer.pieceBytes(next, prev), { stream: true })));
+          prev = next;
+          if (i + 1 === o.steps) break;
+          if (session.pos >= session.ctx) {
+            stopReason = 'context';
+            break;
+          }
+          logits = session.forward([next]);
+        }
+      } finally {
+        session.free();
+      }
+      const tail = decoder.decode();
+      if (tail) last = Promise.resolve(onToken(tail));
+      const decodeSeconds = (performance.now() - t1) / 1000;
+      await last;
+      return { tokens: made, decodeSeconds, stopReason };
+    },
+    async stopGenerate() {
+      stopRequested = true;
+    },
+    // Runs on the model this worker holds: the page opens the quantized model's GGUF in a worker of
+    // its own, so the file's integer codes (not the fake-quantized f32 the quantizer holds) are simulated
+    // and a cancel stops only that worker.
+    async simulate(accel, seq, modelLabel, onProgress) {
+      const t0 = performance.now();
+      const model = runtimeModel(api);
+      onProgress?.('capture', 0, 1);
+      const w = modelWorkload(model, await embeddedText(calibrationTextUrl), { seq });
+      const r = simulateWorkload(w, accel, { onLayer: (d, t) => onProgress?.('simulate', d, t) });
+      return {
+        accel: r.accel, modelLabel, seq: w.seq, speedup: r.speedup, mac_utilisation: r.mac_utilisation, profile: r.profile,
+        layers: r.layers.map((l) => ({ name: l.name, act_bits: l.act_bits, wgt_bits: l.wgt_bits, speedup: l.speedup, mac_utilisation: l.mac_utilisation })),
+        seconds: (performance.now() - t0) / 1000,
+      };
+    },
     async saveGguf() {
       if (!quantized) throw new LowbitError('E_MISSING', 'nothing quantized yet: run a quantization first');
       const chunks: Uint8Array[] = [];
       // chunks can be views of the model's WebAssembly memory: copy each as it comes
-      await saveModel(runtimeModel(api), { write: async (b: Uint8Array) => chunks.push(b.slice()) }, quantized.packed);
+      await saveModel(runtimeModel(api), { write: async (b: Uint8Array) => chunks.push(b.slice()) }, { target: 'F32', packed: quantized.packed });
       const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
       let o = 0;
       for (const c of chunks) {

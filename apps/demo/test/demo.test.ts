@@ -1,7 +1,10 @@
-// The demo end to end: Vite builds the app, the build is served on 127.0.0.1, and Debian's Chromium
-// (playwright-core, no browser download) loads the embedded model, quantizes it (RTN int4 g32 on two
-// validation windows), generates greedily on both models, downloads the GGUF and opens a truncated
-// file. Node recomputes every number with the packages directly on the page's kernel build.
+// The demo end to end: Vite builds the app, the build is served on 127.0.0.1 with the cross-origin
+// isolation headers `npm run demo` sends, and Debian's Chromium (playwright-core, no browser download)
+// loads the embedded model, quantizes it (RTN int4 g32 on two validation windows), generates greedily
+// on both models, downloads the GGUF and the safetensors, allocates widths with CLADO (HiGHS in the
+// worker), simulates an accelerator, runs the kernels on 1 and 2 threads, cancels a run on every
+// panel with a long task, and opens a truncated file. Node recomputes every number with the packages
+// directly on the page's kernel build.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,8 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl, validTextUrl } from '@lowbit/data';
 import { dequantizeInt, quantizeInt } from '@lowbit/formats';
 import { loadKernels } from '@lowbit/kernels';
-import { quantizeModel } from '@lowbit/quantizers';
-import { generate, loadModel, perplexity, readGguf, saveModel, writeSafetensors } from '@lowbit/runtime';
+import { allocate, applyAllocation, measureClado, quantizeModel } from '@lowbit/quantizers';
+import { generate, loadModel, loadQuantizedSafetensors, perplexity, readGguf, saveModel, saveModelSafetensors, writeSafetensors } from '@lowbit/runtime';
+import { modelWorkload, simulateWorkload } from '@lowbit/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, buildAndServe, haveChromium, launchChromium, type ServedPage } from '../../../packages/kernels/test/browser-harness.js';
 
@@ -18,8 +22,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const modelFile = fileURLToPath(defaultModelUrl);
 const validText = readFileSync(fileURLToPath(validTextUrl), 'utf8');
 const noChromium = `no Chromium at ${CHROMIUM} (apt-get install chromium; or set LOWBIT_CHROMIUM to another binary)`;
-/** Set to a folder to keep the screenshots (the README's comes from here). */
+/** Set to a folder to keep the screenshots (the READMEs' come from here). */
 const shots = process.env.LOWBIT_DEMO_SCREENSHOTS;
+if (shots) mkdirSync(shots, { recursive: true });
 
 const EVAL_WINDOWS = 2;
 const PROMPT = 'Once upon a time';
@@ -31,7 +36,7 @@ let work = '';
 beforeAll(async () => {
   if (!haveChromium) return;
   work = mkdtempSync(join(tmpdir(), 'lowbit-demo-test-'));
-  served = await buildAndServe(join(here, '..'));
+  served = await buildAndServe(join(here, '..'), { isolated: true });
 }, 60_000);
 afterAll(() => {
   served?.close();
@@ -50,6 +55,19 @@ describe('the demo app in Chromium', () => {
       page.on('pageerror', (e) => log.push(`pageerror: ${e}`));
       page.setDefaultTimeout(40_000);
       await page.goto(served.url);
+      const shot = async (name: string) => {
+        if (shots) await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+      };
+
+      // Keyboard: arrow keys, Home and End move along the tabs and focus the one selected
+      await page.focus('#tab-model');
+      await page.keyboard.press('ArrowRight');
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe('tab-quantize');
+      expect(await page.locator('#panel-quantize').isVisible()).toBe(true);
+      await page.keyboard.press('End');
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe('tab-sim');
+      await page.keyboard.press('Home');
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe('tab-model');
 
       // Model panel: the table lists every tensor of the file
       await page.click('#open-embedded');
@@ -72,10 +90,7 @@ describe('the demo app in Chromium', () => {
       await page.click('#q-run');
       await page.waitForSelector('#q-last');
       const shown = await page.locator('#q-last').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
-      if (shots) {
-        mkdirSync(shots, { recursive: true });
-        await page.screenshot({ path: join(shots, 'quantize.png'), fullPage: true });
-      }
+      await shot('quantize');
 
       // Node: the same model on the page's kernel build, the same options `lowbit quantize` builds
       const kernels = await loadKernels({ variant: variant as 'relaxed' | 'simd' | 'scalar' });
@@ -105,7 +120,21 @@ describe('the demo app in Chromium', () => {
         const wantQuant = generate(model, PROMPT, { steps: STEPS });
         expect(await page.locator('#g-orig-text').textContent()).toBe(PROMPT + wantOrig.text);
         expect(await page.locator('#g-quant-text').textContent()).toBe(PROMPT + wantQuant.text);
-        if (shots) await page.screenshot({ path: join(shots, 'generate.png'), fullPage: true });
+        expect(await page.locator('#g-stage').textContent()).toBe('done');
+        await shot('generate');
+
+        // Cancel a long generation: both workers stop between tokens and keep their models
+        await page.fill('#g-steps', '512');
+        await page.click('#g-run');
+        await page.waitForFunction(() => (document.querySelector('#g-orig-text')?.textContent ?? '').length > 40);
+        await page.click('#g-cancel');
+        await page.waitForFunction(() => /cancelled\)$/.test(document.querySelector('#g-orig-stats')?.textContent ?? ''));
+        await page.waitForFunction(() => !(document.querySelector('#g-run') as HTMLButtonElement).disabled);
+        expect(await page.locator('#g-stage').textContent()).toBe('cancelled');
+        await page.fill('#g-steps', String(STEPS));
+        await page.click('#g-run');
+        await page.waitForFunction(() => document.querySelector('#g-stage')?.textContent === 'done');
+        expect(await page.locator('#g-quant-text').textContent()).toBe(PROMPT + wantQuant.text);
 
         // Download: a GGUF the Node runtime loads and that evaluates as the page's model did
         await page.click('#tab-quantize');
@@ -129,6 +158,24 @@ describe('the demo app in Chromium', () => {
         } finally {
           back.free();
         }
+
+        // Download as safetensors: byte for byte Node's saveModelSafetensors, and the runtime loads it
+        const [stDownload] = await Promise.all([page.waitForEvent('download'), page.click('#q-download-st')]);
+        const savedSt = join(work, stDownload.suggestedFilename());
+        await stDownload.saveAs(savedSt);
+        expect(savedSt).toMatch(/stories260K\.rtn-int4-g32\.safetensors$/);
+        const nodeSt = join(work, 'node.safetensors');
+        await saveModelSafetensors(model, nodeSt, { packed: r.packed });
+        expect(readFileSync(savedSt).equals(readFileSync(nodeSt))).toBe(true);
+        const backSt = await loadQuantizedSafetensors(savedSt, { kernels });
+        try {
+          expect(backSt.linears().filter((l) => l.source.format !== 'f32').length).toBe(r.layers.length);
+          const again = perplexity(backSt, validText, { ctx: 256, maxWindows: EVAL_WINDOWS });
+          // int4 layers on the int4 matmul again (activations rounded to int8 per block): the GGUF bound
+          expect(Math.abs(again.perplexity - after.perplexity)).toBeLessThanOrEqual(0.01 * after.perplexity);
+        } finally {
+          backSt.free();
+        }
       } finally {
         model.free();
         orig.free();
@@ -144,6 +191,8 @@ describe('the demo app in Chromium', () => {
       await page.click('#q-cancel');
       expect(await page.locator('#q-stage').textContent()).toBe('cancelled');
       expect(await page.locator('#q-run').isEnabled()).toBe(true);
+      // the quantized model went with the stopped worker: nothing to download until the next run
+      expect(await page.locator('#q-download').isEnabled()).toBe(false);
 
       // GPTQ act-order (static groups) q4_0 on 2 calibration windows, as `lowbit quantize` would
       await page.fill('#q-calib-windows', String(CALIB_WINDOWS));
@@ -182,7 +231,73 @@ describe('the demo app in Chromium', () => {
         extrasModel.free();
       }
       expect(await page.locator('svg.plot .point').count()).toBe(3);
-      if (shots) await page.screenshot({ path: join(shots, 'quantize-two-runs.png'), fullPage: true });
+      await shot('quantize-three-runs');
+      if (shots) {
+        // the README's picture: the first screen at 1280 × 800 (viewport only keeps the PNG small)
+        await page.evaluate(() => window.scrollTo(0, 0));
+        await page.screenshot({ path: join(shots, 'screenshot.png') });
+        await page.setViewportSize({ width: 420, height: 900 });
+        await shot('quantize-narrow');
+        await page.setViewportSize({ width: 1280, height: 800 });
+      }
+
+      // Mixed precision: CLADO over int2/int4/int8 at 4 bits/weight (single-layer terms, 2 windows:
+      // quick), HiGHS in the worker; Node measures and solves the same problem
+      await page.click('#tab-allocate');
+      await page.uncheck('.a-bits[value="3"]');
+      await page.selectOption('#a-method', 'clado');
+      await page.fill('#a-budget', '4');
+      await page.selectOption('#a-pairs', 'none');
+      await page.fill('#a-calib-windows', '2');
+      await page.fill('#a-eval-windows', String(EVAL_WINDOWS));
+      await page.click('#a-run');
+      await page.waitForSelector('#a-last');
+      const shownAlloc = await page.locator('#a-last').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
+      expect(await page.locator('#a-solver').textContent()).toBe('HiGHS: Optimal');
+      await shot('allocate');
+      const allocModel = await loadModel(modelFile, { kernels });
+      try {
+        const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
+        const m = measureClado(allocModel, { bits: [2, 4, 8], group: 32, symmetric: true, method: 'rtn', calibration, ctx: 128, maxWindows: 2, pairs: 'none' });
+        const a = await allocate(m, { method: 'clado', budgetBits: 4 });
+        const packed = applyAllocation(allocModel, m, a.choice);
+        const after = perplexity(allocModel, validText, { ctx: 256, maxWindows: EVAL_WINDOWS });
+        // the same measurements (same kernels, same V8) give HiGHS the same problem: the same choice
+        expect(shownAlloc.formats).toBe(m.layers.map((n) => a.formats[n]).join(','));
+        expect(Number(shownAlloc.bits)).toBe(a.bitsPerWeight);
+        expect(Number(shownAlloc.pplAfter)).toBe(after.perplexity);
+        expect(a.bitsPerWeight).toBeLessThanOrEqual(4);
+
+        // Accelerator: the allocated model's GGUF (its int2/int4/int8 codes) on Loom, 32 tokens;
+        // cancelled once first, then run to the end
+        await page.click('#tab-sim');
+        expect(await page.locator('#s-model').textContent()).toContain('CLADO');
+        await page.selectOption('#s-accel', 'loom');
+        await page.selectOption('#s-seq', '32');
+        await page.click('#s-run');
+        await page.click('#s-cancel');
+        expect(await page.locator('#s-stage').textContent()).toBe('cancelled');
+        expect(await page.locator('#s-run').isEnabled()).toBe(true);
+        await page.click('#s-run');
+        await page.waitForSelector('#s-card');
+        const shownSim = await page.locator('#s-card').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
+        const simFile = join(work, 'alloc.gguf');
+        await saveModel(allocModel, simFile, { target: 'F32', packed });
+        const simModel = await loadModel(simFile, { kernels });
+        try {
+          const w = modelWorkload(simModel, calibration, { seq: 32 });
+          const sim = simulateWorkload(w, 'loom');
+          // integer cycle counts from the same codes and the same captured activations: equal
+          expect(Number(shownSim.speedup)).toBe(sim.speedup);
+          expect(Number(shownSim.layers)).toBe(sim.layers.length);
+          expect(sim.speedup).toBeGreaterThan(1);
+        } finally {
+          simModel.free();
+        }
+        await shot('sim');
+      } finally {
+        allocModel.free();
+      }
 
       // Formats panel: blk.0.ffn_gate.weight as int4 g32; SQNR recomputed here from @lowbit/formats
       await page.click('#tab-formats');
@@ -209,26 +324,36 @@ describe('the demo app in Chromium', () => {
         ref.free();
       }
       expect(await page.locator('#f-codes span').count()).toBe(16);
-      if (shots) await page.screenshot({ path: join(shots, 'formats.png'), fullPage: true });
+      await shot('formats');
 
-      // Kernels panel: a quick GEMV run on every build Chromium has, and plain JS
+      // Kernels panel: cancel a long run, then a quick GEMV run on every build Chromium has, on a
+      // pool of 2 threads (the page is cross-origin isolated), and plain JS
       await page.click('#tab-kernels');
+      expect(await page.locator('#k-isolated').textContent()).toMatch(/^yes/);
       await page.selectOption('#k-format', 'q8_0');
+      await page.selectOption('#k-size', '4096');
+      await page.selectOption('#k-ms', '2000');
+      await page.click('#k-run');
+      await page.waitForFunction(() => /^timing/.test(document.querySelector('#k-stage')?.textContent ?? ''));
+      await page.click('#k-cancel');
+      expect(await page.locator('#k-stage').textContent()).toBe('cancelled');
       await page.selectOption('#k-size', '256');
       await page.selectOption('#k-ms', '100');
+      await page.selectOption('#k-threads', '2');
       await page.click('#k-run');
       await page.waitForSelector('#bench-table');
-      const bench = await page.locator('#bench-table tbody tr').evaluateAll((trs) => trs.map((t) => ({ variant: (t as HTMLElement).dataset.variant, gbps: Number((t as HTMLElement).dataset.gbps), diff: Number(t.lastElementChild?.textContent) })));
-      expect(bench.map((b) => b.variant)).toEqual(['scalar', 'simd', 'relaxed', 'js']);
+      const bench = await page.locator('#bench-table tbody tr').evaluateAll((trs) => trs.map((t) => ({ variant: (t as HTMLElement).dataset.variant, threads: Number((t as HTMLElement).dataset.threads), gbps: Number((t as HTMLElement).dataset.gbps), diff: Number(t.lastElementChild?.textContent) })));
+      expect(bench.map((b) => `${b.variant}/${b.threads}`).join(' ')).toMatch(/^scalar\/1 simd\/1 relaxed\/1 (relaxed|simd)-threads\/2 js\/1$/);
       for (const b of bench) {
         expect(b.gbps).toBeGreaterThan(0);
         // int8 dot products of the same blocks, summed in another order: 1e-5 of the largest output
         expect(b.diff).toBeLessThanOrEqual(1e-5);
       }
-      if (shots) await page.screenshot({ path: join(shots, 'kernels.png'), fullPage: true });
+      await shot('kernels');
 
       // A safetensors file: inspected (tensor table), not run
       await page.click('#tab-model');
+      await shot('model');
       const st = join(work, 'weights.safetensors');
       await writeSafetensors(st, [
         { name: 'a.weight', dtype: 'F16', shape: [4, 8], data: new Float32Array(32).fill(0.5) },
@@ -248,12 +373,12 @@ describe('the demo app in Chromium', () => {
       const error = await page.locator('#model-error').textContent();
       expect(error).toMatch(/^Cannot open this file\. E_[A-Z_]+: broken\.gguf: /);
       expect(error).toMatch(/truncated/i);
-      if (shots) await page.screenshot({ path: join(shots, 'model-error.png'), fullPage: true });
+      await shot('model-error');
       expect(log.filter((l) => l.startsWith('pageerror'))).toEqual([]);
     } catch (e) {
       throw new Error(`${(e as Error).message}\npage log:\n${log.join('\n')}`, { cause: e });
     } finally {
       await browser.close();
     }
-  }, 120_000);
+  }, 240_000);
 });
