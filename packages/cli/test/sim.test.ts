@@ -31,6 +31,14 @@ describe('lowbit sim', () => {
     expect(lines.length).toBe(1 + 19 + 1); // header, 16 conv + 3 fc, total
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<rect[\s\S]*<\/svg>\n$/);
   });
+  it('runs Loom against the 128-MAC engine: FC time 16/p_w of that baseline', async () => {
+    const r = await run(['sim', 'alexnet', '--accel', 'loom', '--machine', 'mac128', '--profile', 'dnnsim-99', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.machine).toBe('mac128');
+    // fc7: 4096x4096 = 256 x 512 blocks of the 8-row baseline; 4-bit weights over 16 columns
+    expect(j.layers[6]).toMatchObject({ name: 'fc7', wgt_bits: 4, baseline_cycles: 256 * 512, cycles: 256 * 512 / 16 * 4 });
+  });
   it('reads a JSON profile file', async () => {
     const p = join(dir, 'p.json');
     writeFileSync(p, JSON.stringify({ convAct: [8, 8, 8, 8, 8], fcWgt: [8, 8, 8] }));
@@ -71,6 +79,8 @@ describe('lowbit sim', () => {
     expect(d.code).toBe(2);
     const e = await run(['sim', 'alexnet', '--accel', 'tartan', '--bits-per-cycle', '4']);
     expect([e.code, e.err]).toEqual([1, expect.stringMatching(/not a tartan variant/)]);
+    const f = await run(['sim', 'alexnet', '--accel', 'stripes', '--machine', 'mac128']);
+    expect([f.code, f.err]).toEqual([1, expect.stringMatching(/mac128 is the Loom paper's comparison point/)]);
   });
 });
 

@@ -20,6 +20,29 @@ export const ACCELERATORS: readonly AccelName[] = ['baseline', 'stripes', 'tarta
 export interface AccelOptions {
   /** Bits each serial lane takes per cycle: Stripes 1; Tartan 1 or 2; Loom 1, 2 or 4. */
   bitsPerCycle?: number;
+  /** Machine size; see MachineScale. */
+  machine?: MachineScale;
+}
+
+/**
+ * 'dadn': the 16-tile DaDianNao-style baseline, 256 filter rows x 16 lanes of 16-bit MACs, and designs of
+ * the same peak. 'mac128': the comparison point of the Loom DAC'18 paper (4.38x, abstract [V]): a
+ * bit-parallel engine of "the equivalent of 128 16b x 16b MACs per cycle", here 8 filter rows x 16 lanes,
+ * against a Loom with the same peak of bit products (128 x 256 per cycle). How that Loom's SIPs are laid
+ * out per variant is not sourced; ours is 128/b filter rows x 16/b windows x 16 lanes of b x b bits.
+ */
+export type MachineScale = 'dadn' | 'mac128';
+export const MACHINES: readonly MachineScale[] = ['dadn', 'mac128'];
+
+/** Filter rows of the bit-parallel baseline of a machine size. */
+export function baselineRows(machine: MachineScale = 'dadn'): number {
+  return machine === 'mac128' ? 8 : ROWS;
+}
+
+export function checkMachine(accel: AccelName, machine: string): MachineScale {
+  if (!(MACHINES as readonly string[]).includes(machine)) throw new LowbitError('E_ARG', `unknown machine size "${machine}" (one of ${MACHINES.join(', ')})`);
+  if (machine === 'mac128' && accel !== 'baseline' && accel !== 'loom') throw new LowbitError('E_ARG', `machine mac128 is the Loom paper's comparison point; ${accel} is modelled at dadn size only`);
+  return machine as MachineScale;
 }
 
 export interface LayerResult {
@@ -49,17 +72,17 @@ export function checkBitsPerCycle(accel: AccelName, b: number): void {
   if (!allowed.includes(b)) throw new LowbitError('E_ARG', `--bits-per-cycle ${b} is not a ${accel} variant (allowed: ${allowed.join(', ')})`);
 }
 
-/** Baseline cycles (DNNsim base_cycles): one window, 256 filters x 16 channels per cycle. */
-export function baselineCycles(l: Layer): number {
-  if (l.type === 'fc') return ceil(l.inC / LANES) * ceil(l.outC / ROWS);
+/** Baseline cycles (DNNsim base_cycles): one window, `rows` filters (256 for DaDN) x 16 channels per cycle. */
+export function baselineCycles(l: Layer, rows = ROWS): number {
+  if (l.type === 'fc') return ceil(l.inC / LANES) * ceil(l.outC / rows);
   const g = convGeometry(l);
-  return g.OX * g.OY * ceil(g.C / LANES) * g.Kx * g.Ky * ceil(g.K / ROWS / g.groups);
+  return g.OX * g.OY * ceil(g.C / LANES) * g.Kx * g.Ky * ceil(g.K / rows / g.groups);
 }
 
-/** Tile steps of a conv/gemm layer when `windows` windows are processed together (each step: 256 filters x 16 channels). */
-export function convSteps(l: Exclude<Layer, { type: 'fc' }>, windows: number): number {
+/** Tile steps of a conv/gemm layer when `windows` windows are processed together (each step: `rows` filters x 16 channels). */
+export function convSteps(l: Exclude<Layer, { type: 'fc' }>, windows: number, rows = ROWS): number {
   const g = convGeometry(l);
-  return ceil((g.OX * g.OY) / windows) * g.Kx * g.Ky * ceil(g.C / LANES) * ceil(g.K / ROWS / g.groups);
+  return ceil((g.OX * g.OY) / windows) * g.Kx * g.Ky * ceil(g.C / LANES) * ceil(g.K / rows / g.groups);
 }
 
 /**
@@ -77,14 +100,16 @@ export function fcMultiplexCycles(blocks: number, columns: number, occupancy: nu
 }
 
 /** Cycles of one layer on a profile-driven design. */
-export function layerCycles(accel: ProfileAccel, l: Layer, p: LayerPrecision, bitsPerCycle = 1): { cycles: number; laneCycles: number; lanes: number } {
+export function layerCycles(accel: ProfileAccel, l: Layer, p: LayerPrecision, bitsPerCycle = 1, machine: MachineScale = 'dadn'): { cycles: number; laneCycles: number; lanes: number } {
   checkPrecision(p.act, `layer ${l.name} activations`);
   checkPrecision(p.wgt, `layer ${l.name} weights`);
+  checkMachine(accel, machine);
   const b = bitsPerCycle;
   const macs = layerMacs(l);
-  if (accel === 'baseline') return { cycles: baselineCycles(l), laneCycles: macs, lanes: BASELINE_MACS };
+  const baseRows = baselineRows(machine);
+  if (accel === 'baseline') return { cycles: baselineCycles(l, baseRows), laneCycles: macs, lanes: baseRows * LANES };
   if (l.type === 'fc') {
-    const blocks = ceil(l.inC / LANES) * ceil(l.outC / ROWS);
+    const blocks = ceil(l.inC / LANES) * ceil(l.outC / baseRows);
     if (accel === 'stripes') {
       // activations bit-serial, but each block is used once: the issue rate caps FC at baseline speed
       return { cycles: fcMultiplexCycles(blocks, LANES, p.act), laneCycles: macs * p.act, lanes: LANES * BASELINE_MACS };
@@ -94,7 +119,7 @@ export function layerCycles(accel: ProfileAccel, l: Layer, p: LayerPrecision, bi
     // ceil(p_w/b) cycles per block. Our reading of "time proportional to p_w" (Tartan, Loom abstracts).
     const columns = LANES / b;
     const step = ceil(p.wgt / b);
-    return { cycles: ceil(blocks / columns) * step, laneCycles: macs * step, lanes: columns * BASELINE_MACS };
+    return { cycles: ceil(blocks / columns) * step, laneCycles: macs * step, lanes: columns * baseRows * LANES };
   }
   if (accel === 'stripes' || accel === 'tartan') {
     // 16 windows per tile at 1 bit/cycle; the 2-bit Tartan keeps the same lane width and halves the windows
@@ -102,11 +127,12 @@ export function layerCycles(accel: ProfileAccel, l: Layer, p: LayerPrecision, bi
     const step = ceil(p.act / b);
     return { cycles: convSteps(l, windows) * step, laneCycles: macs * step, lanes: windows * BASELINE_MACS };
   }
-  // Loom: both operands serial, b bits of each per cycle. The windows are set so Loom has the baseline's
-  // peak of 4096 x 16 x 16 bit products per cycle: 256/b^2 windows (DNNsim's 16 columns is the b = 4 case).
-  const windows = (LANES * LANES) / (b * b);
+  // Loom: both operands serial, b bits of each per cycle. At dadn size the windows are set so Loom has the
+  // baseline's peak of 4096 x 16 x 16 bit products per cycle: 256/b^2 windows of 256 filter rows (DNNsim's
+  // 16 columns is the b = 4 case). At mac128 size: 128/b filter rows x 16/b windows (see MachineScale).
+  const [windows, rows] = machine === 'mac128' ? [LANES / b, 128 / b] : [(LANES * LANES) / (b * b), ROWS];
   const step = ceil(p.act / b) * ceil(p.wgt / b);
-  return { cycles: convSteps(l, windows) * step, laneCycles: macs * step, lanes: windows * BASELINE_MACS };
+  return { cycles: convSteps(l, windows, rows) * step, laneCycles: macs * step, lanes: windows * rows * LANES };
 }
 
 /**
@@ -125,8 +151,8 @@ export function layerOffchipBytes(accel: ProfileAccel, l: Layer, p: LayerPrecisi
  * One layer's row of a result from the cycles a design takes and its lane use; baseline cycles and the
  * baseline's 16-bit traffic come from the layer itself. Shared by the profile- and tensor-driven models.
  */
-export function layerResult(l: Layer, p: LayerPrecision, cycles: number, laneCycles: number, lanes: number, offchipBytes: number): LayerResult {
-  const base = baselineCycles(l);
+export function layerResult(l: Layer, p: LayerPrecision, cycles: number, laneCycles: number, lanes: number, offchipBytes: number, baseRows = ROWS): LayerResult {
+  const base = baselineCycles(l, baseRows);
   const s = layerSizes(l);
   return {
     name: l.name, type: l.type, act_bits: p.act, wgt_bits: p.wgt, macs: layerMacs(l),
@@ -135,7 +161,7 @@ export function layerResult(l: Layer, p: LayerPrecision, cycles: number, laneCyc
   };
 }
 
-export function simulateLayer(accel: ProfileAccel, l: Layer, p: LayerPrecision, bitsPerCycle = 1): LayerResult {
-  const r = layerCycles(accel, l, p, bitsPerCycle);
-  return layerResult(l, p, r.cycles, r.laneCycles, r.lanes, layerOffchipBytes(accel, l, p).accel);
+export function simulateLayer(accel: ProfileAccel, l: Layer, p: LayerPrecision, bitsPerCycle = 1, machine: MachineScale = 'dadn'): LayerResult {
+  const r = layerCycles(accel, l, p, bitsPerCycle, machine);
+  return layerResult(l, p, r.cycles, r.laneCycles, r.lanes, layerOffchipBytes(accel, l, p).accel, baselineRows(machine));
 }

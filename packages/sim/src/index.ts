@@ -7,8 +7,8 @@ export {
 export { type Network, type NetworkProfile, type SourceTag, NETWORKS, networkNames, findNetwork } from './networks.js';
 export { resolvePrecisions, parseProfileList, parseProfileJson, convUnits, unitCount } from './profile.js';
 export {
-  type AccelName, type ProfileAccel, type AccelOptions, type LayerResult, ACCELERATORS, ROWS, LANES, BASELINE_MACS,
-  checkAccel, checkBitsPerCycle, baselineCycles, convSteps, fcMultiplexCycles, layerCycles, layerOffchipBytes, layerResult, simulateLayer,
+  type AccelName, type ProfileAccel, type AccelOptions, type LayerResult, type MachineScale, ACCELERATORS, MACHINES, ROWS, LANES, BASELINE_MACS,
+  checkAccel, checkBitsPerCycle, checkMachine, baselineRows, baselineCycles, convSteps, fcMultiplexCycles, layerCycles, layerOffchipBytes, layerResult, simulateLayer,
 } from './cycles.js';
 export { type SimResult, type ResultTotals, ENERGY_NOTE, simulateProfile, totals } from './simulate.js';
 export { signMagnitudeBits, nafTerms, popcountTerms, NAF_TERMS } from './terms.js';

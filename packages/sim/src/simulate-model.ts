@@ -1,7 +1,7 @@
 // A model's linear layers on one design: profile-driven designs use the measured activation precision
 // and the stored weight precision of each layer; tensor-driven designs run on the codes themselves.
 import { LowbitError } from '@lowbit/core';
-import { type AccelName, type LayerResult, checkAccel, checkBitsPerCycle, simulateLayer } from './cycles.js';
+import { type AccelName, type LayerResult, checkAccel, checkBitsPerCycle, checkMachine, simulateLayer } from './cycles.js';
 import { type ModelWorkload, measuredPrecision, quantizeActivations } from './model-workload.js';
 import { type SimResult, totals } from './simulate.js';
 import type { TacticalOptions } from './tactical.js';
@@ -9,6 +9,8 @@ import { type DpredOptions, simulateDpred, simulateLaconic, simulateTactical } f
 
 export interface ModelSimOptions {
   bitsPerCycle?: number;
+  /** Machine size (baseline and Loom only: 'mac128'); default 'dadn'. */
+  machine?: string;
   /** Bits the captured activations are quantized to before precisions and terms are measured (default 8). */
   actBits?: number;
   dpred?: DpredOptions;
@@ -20,6 +22,7 @@ export function simulateWorkload(w: ModelWorkload, accelName: string, options: M
   const accel: AccelName = checkAccel(accelName);
   const b = options.bitsPerCycle ?? 1;
   checkBitsPerCycle(accel, b);
+  const machine = checkMachine(accel, options.machine ?? 'dadn');
   const actBits = options.actBits ?? 8;
   const needsWeightBits = accel !== 'baseline' && accel !== 'stripes';
   const results: LayerResult[] = [];
@@ -30,12 +33,12 @@ export function simulateWorkload(w: ModelWorkload, accelName: string, options: M
     }
     if (accel === 'baseline' || accel === 'stripes' || accel === 'tartan' || accel === 'loom') {
       const acts = quantizeActivations(w.inputs.get(l.name)!, actBits);
-      results.push(simulateLayer(accel, l, { act: measuredPrecision(acts), wgt: wb ?? 16 }, b));
+      results.push(simulateLayer(accel, l, { act: measuredPrecision(acts), wgt: wb ?? 16 }, b, machine));
     } else {
       const t = w.tensors(i, actBits);
       results.push(accel === 'dpred' ? simulateDpred(t, options.dpred) : accel === 'laconic' ? simulateLaconic(t) : simulateTactical(t, options.tactical));
     }
     options.onLayer?.(i + 1, w.layers.length, l.name);
   });
-  return totals(w.model, accel, b, `measured on ${w.seq} tokens, activations at ${actBits} bits`, results);
+  return totals(w.model, accel, b, `measured on ${w.seq} tokens, activations at ${actBits} bits`, results, machine);
 }

@@ -81,6 +81,25 @@ describe('Tartan and Loom', () => {
   });
 });
 
+describe('Loom against the 128-MAC bit-parallel engine (machine mac128)', () => {
+  it('baseline: 8 filter rows x 16 lanes; Loom b bits: 128/b rows x 16/b windows, ceil(pa/b) * ceil(pw/b) per step', () => {
+    const l = conv(256, 13, 13, 384, 3, 1, 1); // 169 windows, 16 channel blocks, 9 taps
+    expect(layerCycles('baseline', l, p(16), 1, 'mac128').cycles).toBe(169 * 16 * 9 * 48);
+    expect(layerCycles('loom', l, p(5, 8), 1, 'mac128').cycles).toBe(11 * 9 * 16 * 3 * 40);
+    expect(layerCycles('loom', l, p(5, 8), 2, 'mac128').cycles).toBe(22 * 9 * 16 * 6 * 12);
+    expect(layerCycles('loom', l, p(5, 8), 4, 'mac128').cycles).toBe(43 * 9 * 16 * 12 * 4);
+  });
+  it('has the baseline peak: 16-bit operands on a layer without rounding loss give speedup 1 for every b', () => {
+    const l = conv(128, 8, 8, 128, 1); // 64 windows, 8 channel blocks, 128 filters
+    for (const b of [1, 2, 4]) expect(simulateLayer('loom', l, p(16, 16), b, 'mac128')).toMatchObject({ speedup: 1, mac_utilisation: 1 });
+  });
+  it('FC time is 16/p_w of the baseline; Stripes and Tartan stay at dadn size', () => {
+    const r = simulateLayer('loom', fc(9216, 4096), p(16, 5), 1, 'mac128');
+    expect([r.baseline_cycles, r.cycles]).toEqual([576 * 512, (576 * 512 / 16) * 5]);
+    expect(() => layerCycles('stripes', fc(16, 16), p(8), 1, 'mac128')).toThrow(/mac128 is the Loom paper's comparison point/);
+  });
+});
+
 describe('FC column multiplexing (Stripes)', () => {
   it('equals the step-by-step issue loop, stalls included', () => {
     for (const [blocks, cols, occ] of [[9216, 16, 5], [5, 2, 3], [37, 4, 9], [1, 16, 16], [100, 3, 3], [64, 16, 16]]) {

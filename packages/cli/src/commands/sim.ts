@@ -14,6 +14,7 @@ const options = {
   accel: { type: 'string', default: 'stripes', choices: ACCELERATORS, description: 'the accelerator compared with the 16-bit DaDianNao-style baseline' },
   profile: { type: 'string', placeholder: 'file|p1,p2,...|name', defaultText: "the network's first published profile", description: 'shipped networks: per-conv-layer activation precisions, a JSON profile file, or a shipped profile name (100, 99, dnnsim-99)' },
   'bits-per-cycle': { type: 'integer', default: 1, min: 1, max: 4, description: 'serial bits per cycle: Tartan 1|2, Loom 1|2|4' },
+  machine: { type: 'string', default: 'dadn', choices: ['dadn', 'mac128'], description: 'machine size: dadn (4096 16-bit MACs/cycle) or mac128 (baseline and loom: the Loom paper\'s 128-MAC comparison)' },
   seq: { type: 'integer', default: 256, min: 2, description: 'models: tokens of calibration text each linear layer runs on' },
   'act-bits': { type: 'integer', default: 8, min: 2, max: 16, description: 'models: bits the captured activations are quantized to' },
   text: { type: 'string', placeholder: 'file', defaultText: 'embedded calibration text', description: 'models: text whose activations are captured' },
@@ -70,6 +71,7 @@ export const simCommand = defineCommand({
     'lowbit sim alexnet --accel stripes',
     'lowbit sim alexnet --accel stripes --profile 9,8,5,5,7 --json',
     'lowbit sim vgg19 --accel loom --bits-per-cycle 2 --svg vgg19-loom.svg',
+    'lowbit sim alexnet --accel loom --machine mac128 --profile dnnsim-99',
     'lowbit sim model.q4_0.gguf --accel laconic --seq 128 --csv layers.csv',
     'lowbit sim a3 --seq 64 --m 0,8,32',
     'lowbit sim gradiveq --nodes 4 --components 4,8,16',
@@ -89,7 +91,7 @@ export const simCommand = defineCommand({
     const net = findNetwork(target);
     if (net) {
       const profile = profileFor(ctx, net);
-      result = simulateProfile(net.name, accel, net.layers, resolvePrecisions(net, profile), { bitsPerCycle: b, profile: `${profile.name} [${profile.tag}] ${profile.source}` });
+      result = simulateProfile(net.name, accel, net.layers, resolvePrecisions(net, profile), { bitsPerCycle: b, machine: ctx.values.machine as string, profile: `${profile.name} [${profile.tag}] ${profile.source}` });
     } else if (isModelPath(target)) {
       const group = ctx.values.group as number;
       if (group !== 16 && group !== 256) throw new UsageError(`--group must be 16 or 256, got ${group}`);
@@ -97,7 +99,7 @@ export const simCommand = defineCommand({
       result = await withModel(ctx, (model) => {
         const w = modelWorkload(model, text, { seq: ctx.values.seq as number });
         return simulateWorkload(w, accel, {
-          bitsPerCycle: b, actBits: ctx.values['act-bits'] as number,
+          bitsPerCycle: b, machine: ctx.values.machine as string, actBits: ctx.values['act-bits'] as number,
           dpred: { group, columnRegisters: ctx.values['column-registers'] as number },
           tactical: { variant: ctx.values.variant as 'p' | 'e', lookahead: ctx.values.lookahead as number, lookaside: ctx.values.lookaside as number, shape: ctx.values.shape as 'L' | 'T' },
           onLayer: (d, t, name) => ctx.progress(d, t, name),
@@ -106,7 +108,7 @@ export const simCommand = defineCommand({
     } else {
       throw new LowbitError('E_MISSING', `${target}: neither a shipped network (${networkNames().join(', ')}) nor a model file`);
     }
-    ctx.print(`${result.network} on ${result.accel}${b > 1 ? ` (${b} bits/cycle)` : ''} vs the 16-bit baseline (profile: ${result.profile})`);
+    ctx.print(`${result.network} on ${result.accel}${b > 1 ? ` (${b} bits/cycle)` : ''} vs the 16-bit ${result.machine === 'mac128' ? '128-MAC' : 'DaDN'} baseline (profile: ${result.profile})`);
     ctx.print(resultTable(result));
     ctx.print(`off-chip bytes: ${result.offchip_bytes} (baseline ${result.baseline_offchip_bytes}); energy: ${result.energy_note}`);
     if (csv) await writeTextAtomic(csv, resultCsv(result));
