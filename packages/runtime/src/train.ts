@@ -164,6 +164,29 @@ export interface FinetuneOptions extends Omit<AdamWOptions, 'steps'> {
   resume?: string;
   /** Called after each step with its loss (mean over its windows, before the update) and learning rate. */
   onStep?: (s: { step: number; loss: number; lr: number; gradNorm: number }) => void;
+  /** Hooks that turn the loop into a quantization method (QAT, INQ, AlphaTuning, projections). */
+  hooks?: TrainHooks;
+  /** Checked after each step: once aborted, the loop writes a checkpoint (if configured) and returns with `stopped`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What a quantization method changes in the loop. Without hooks every weight is trained as is.
+ * With them AdamW updates `params` (any tensors: latent weights, per-group scales), the forward and
+ * backward run on `forward(params)`, and `backward` maps the gradients of those weights back to
+ * params (the straight-through estimator is the identity; AlphaTuning sums over bit-planes).
+ */
+export interface TrainHooks {
+  /** The tensors AdamW updates. Default trainParams(model). */
+  params?: Map<string, Float32Array>;
+  /** The model weights (trainParams' names and layout) the forward sees at step s. Default: params. */
+  forward?(params: Map<string, Float32Array>, step: number): Map<string, Float32Array>;
+  /** Gradients w.r.t. the forward's weights → gradients w.r.t. params (same names and sizes as params). Default identity. */
+  backward?(grads: Map<string, Float32Array>, step: number): Map<string, Float32Array>;
+  /** After each update (step s done): projections onto a grid, frozen weights put back. */
+  afterStep?(params: Map<string, Float32Array>, step: number): void;
+  /** The model weights written into the model and its checkpoints. Default: params. */
+  weights?(params: Map<string, Float32Array>): Map<string, Float32Array>;
 }
 
 export interface FinetuneResult {
@@ -171,12 +194,16 @@ export interface FinetuneResult {
   losses: number[];
   tokens: number;
   seconds: number;
+  /** True when `signal` stopped the loop before `steps`. */
+  stopped: boolean;
 }
 
 async function writeOptimizerState(path: string, opt: AdamW, at: number): Promise<void> {
   const st = opt.state();
   const tensors: SafetensorsTensorToWrite[] = [];
   for (const [name, m] of st.m) {
+    // the trained tensors themselves too: with hooks they are not what the model file holds (latent weights, scales)
+    tensors.push({ name: `p.${name}`, dtype: 'F32', shape: [m.length], data: opt.params.get(name) as Float32Array });
     tensors.push({ name: `m.${name}`, dtype: 'F32', shape: [m.length], data: m });
     tensors.push({ name: `v.${name}`, dtype: 'F32', shape: [m.length], data: st.v.get(name) as Float32Array });
   }
@@ -197,6 +224,12 @@ async function readOptimizerState(path: string, opt: AdamW): Promise<number> {
     v.set(name, await readSafetensorsF32(f, `v.${name}`));
   }
   opt.load({ t: meta('lowbit.adamw.step'), m, v });
+  for (const [name, p] of opt.params) {
+    if (!f.tensors.has(`p.${name}`)) continue; // a state file from before the params were stored: the model holds them
+    const a = await readSafetensorsF32(f, `p.${name}`);
+    if (a.length !== p.length) throw new LowbitError('E_SHAPE', `${path}: tensor p.${name} has ${a.length} values, the trained tensor has ${p.length}`);
+    p.set(a);
+  }
   return meta('lowbit.adamw.text_position');
 }
 
@@ -216,21 +249,27 @@ export async function finetune(model: DecoderModel, text: string, options: Finet
   if (cp && (!Number.isSafeInteger(cp.every) || cp.every < 1)) throw new LowbitError('E_RANGE', `finetune: checkpoint every ${cp.every} steps is not a positive integer`);
   const ids = model.tokenizer.encode(text, { bos: true });
   if (ids.length < 2) throw new LowbitError('E_ARG', `finetune: the training text gives ${ids.length} token(s); at least 2 are needed`);
-  const params = trainParams(model);
+  const h = options.hooks ?? {};
+  const params = h.params ?? trainParams(model);
+  const forward = h.forward ?? ((p: Map<string, Float32Array>) => p);
+  const backward = h.backward ?? ((g: Map<string, Float32Array>) => g);
+  const weights = h.weights ?? ((p: Map<string, Float32Array>) => p);
   const opt = new AdamW(params, options);
   let at = options.resume ? await readOptimizerState(options.resume, opt) : 0;
   if (at >= ids.length) throw new LowbitError('E_RANGE', `finetune: the checkpoint's text position ${at} is past this text's ${ids.length} tokens (resume with the same text)`);
   const t0 = performance.now();
   const losses: number[] = [];
   let tokens = 0;
+  let stopped = false;
   for (let s = opt.stepsTaken; s < options.steps; s++) {
     let grads: Map<string, Float32Array> | undefined;
     let loss = 0;
+    const fwd = forward(params, s);
     for (let w = 0; w < acc; w++) {
       if (at + 1 >= ids.length) at = 0;
       const win = ids.slice(at, at + ctx + 1);
       at += ctx;
-      const r = lossAndGrad(model, win, params);
+      const r = lossAndGrad(model, win, fwd);
       if (!Number.isFinite(r.loss)) throw new LowbitError('E_NAN', `finetune: step ${s} gave loss ${r.loss}; stopped before it reached the weights: the model keeps ${cp ? 'those of the last checkpoint written (or from before fine-tuning if none was)' : 'its weights from before fine-tuning'}`);
       loss += r.loss / acc;
       tokens += win.length - 1;
@@ -243,15 +282,18 @@ export async function finetune(model: DecoderModel, text: string, options: Finet
     const gs = grads as Map<string, Float32Array>;
     if (acc > 1) for (const g of gs.values()) for (let i = 0; i < g.length; i++) g[i] /= acc;
     const lr = opt.lrAt(s);
-    const gradNorm = opt.step(gs);
+    const gradNorm = opt.step(backward(gs, s));
+    h.afterStep?.(params, s);
     losses.push(loss);
     options.onStep?.({ step: s, loss, lr, gradNorm });
-    if (cp && ((s + 1) % cp.every === 0 || s + 1 === options.steps)) {
-      applyTrainParams(model, params);
+    stopped = options.signal?.aborted === true && s + 1 < options.steps;
+    if (cp && ((s + 1) % cp.every === 0 || s + 1 === options.steps || stopped)) {
+      applyTrainParams(model, weights(params));
       await saveModel(model, cp.path);
       await writeOptimizerState(`${cp.path}.adamw.safetensors`, opt, at);
     }
+    if (stopped) break;
   }
-  applyTrainParams(model, params);
-  return { losses, tokens, seconds: (performance.now() - t0) / 1000 };
+  applyTrainParams(model, weights(params));
+  return { losses, tokens, seconds: (performance.now() - t0) / 1000, stopped };
 }
