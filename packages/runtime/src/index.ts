@@ -31,6 +31,3 @@ export { trainForward, trainParams, checkTrainParams, f64Math, wasmMath, ropeTab
 export { lossAndGrad, lossAndGradF64, trainBackward, type LossAndGrad } from './backward.js';
 export { AdamW, finetune, applyTrainParams, type AdamWOptions, type FinetuneOptions, type FinetuneResult, type TrainHooks } from './train.js';
 export { QDEC_RESIDUAL_BITS, attachQdec, baseWeightHash, buildQdecStore, channelSaliency, dequantizeLinear, encodeColumns, qdecBytesPerToken, qdecColumnBytes, qdecStoreBytes, readQdecStore, selectChannels, writeQdecStore, type QdecBuildOptions, type QdecHandle, type QdecLayer, type QdecResidualBits, type QdecStats, type QdecStore } from './qdec.js';
-export { type KvCacheHook, type LayerCache } from './forward.js';
-export { CompressedKvCache, KvRows, KV_BITS, checkKvBits, type KvBits, type KvCacheStats, type KvCompressionOptions } from './kv-cache.js';
-export { RetentionRule, checkMiniCache, miniCachePairs, slerp, type MiniCacheOptions } from './minicache.js';
