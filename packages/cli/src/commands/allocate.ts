@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { latencyFlags, latencyRecipe } from './allocate-cost.js';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
 import { type AllocationMethod, type GgmlType, allocate, applyAllocation, budgetRange, measureClado } from '@lowbit/quantizers';
@@ -39,7 +40,8 @@ export function parseFormats(text: string): GgmlType[] {
 }
 
 const options = {
-  budget: { type: 'string', required: true, placeholder: 'bits|bytesB', description: 'size budget of the quantized layers: average stored bits per weight (3.25) or bytes (150000B)' },
+  budget: { type: 'string', placeholder: 'bits|bytesB', defaultText: 'none (give one of --budget, --budget-ms, --max-dppl)', description: 'size budget of the quantized layers: average stored bits per weight (3.25) or bytes (150000B)' },
+  ...latencyFlags,
   bits: { type: 'string', default: '2,3,4,8', placeholder: 'list', description: 'candidate INT-k widths per layer, comma-separated' },
   formats: { type: 'string', placeholder: 'list', defaultText: 'none (INT-k from --bits)', description: 'candidate ggml types instead of --bits (q4_0,q4_1,q8_0), so --out is a GGUF llama.cpp runs; layers of no 32-block rows stay F32' },
   group: { type: 'integer', default: 32, min: 0, description: 'columns per scale group (0: one scale per output channel)' },
@@ -66,6 +68,8 @@ export const allocateCommand = defineCommand({
     'lowbit allocate --bits 2,3,4,8 --budget 2.75 --pairs all --json',
     'lowbit allocate --budget 3.5 --method greedy --quantizer gptq --out mixed.gguf',
     'lowbit allocate --formats q4_0,q8_0 --budget 6 --out mixed.q4_0-q8_0.gguf',
+    'lowbit allocate --cost latency --max-dppl 0.3 --out fastest.gguf',
+    'lowbit allocate --formats q4_0,q8_0 --cost latency --budget-ms 0.2',
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -73,7 +77,8 @@ export const allocateCommand = defineCommand({
     const bits = parseBits(v.bits);
     // ggml blocks fix their own group of 32; a different --group would be silently ignored
     if (ggml && v.group !== 32) throw new UsageError(`--group ${v.group} does not apply to --formats (ggml blocks hold 32 weights each)`);
-    const budget = parseBudget(v.budget);
+    const recipe = latencyRecipe(v);
+    const budget = recipe ? { bits: undefined, bytes: undefined } : parseBudget(v.budget as string);
     const { out } = v;
     if (out) checkOutputFile(out);
     if (out && !out.endsWith('.gguf')) throw new UsageError(`--out must name a .gguf file, got "${out}"`);
@@ -88,7 +93,7 @@ export const allocateCommand = defineCommand({
       const candidates = ggml ? `--formats ${ggml.join(',')}` : `--bits ${bits.join(',')} --group ${v.group}`;
       const asBits = budget.bits ?? ((budget.bytes as number) * 8 * range.minBits) / (range.minBytes * 8);
       const tol = 1e-9;
-      if (asBits < range.minBits - tol || asBits > range.maxBits + tol) {
+      if (!recipe && (asBits < range.minBits - tol || asBits > range.maxBits + tol)) {
         const sizes = ggml ? ggml.map((t) => budgetRange(model, { ggml: [t] }).minBits) : bits;
         const [lo, hi] = [names[sizes.indexOf(Math.min(...sizes))], names[sizes.indexOf(Math.max(...sizes))]];
         const side = asBits < range.minBits ? `below the smallest size, ${range.minBits.toFixed(4)} bits/weight = ${Math.ceil(range.minBytes)} bytes (every layer ${lo})` : `above the largest size, ${range.maxBits.toFixed(4)} bits/weight = ${Math.ceil(range.maxBytes)} bytes (every layer ${hi})`;
@@ -101,7 +106,8 @@ export const allocateCommand = defineCommand({
         bits, ggml, group: v.group, method: v.quantizer, calibration, ctx: v['calib-ctx'], maxWindows: v['calib-windows'], pairs,
         onProgress: (d, t) => ctx.progress(d, t, 'measure ΔL'),
       });
-      const a = await allocate(m, { method: v.method as AllocationMethod, budgetBits: budget.bits, budgetBytes: budget.bytes, timeLimit: v['time-limit'] });
+      const costed = recipe ? await recipe.allocate(model, m, before.perplexity, { method: v.method as AllocationMethod, timeLimit: v['time-limit'] }) : null;
+      const a = costed ?? (await allocate(m, { method: v.method as AllocationMethod, budgetBits: budget.bits, budgetBytes: budget.bytes, timeLimit: v['time-limit'] }));
       const packed = applyAllocation(model, m, a.choice);
       const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval allocated') });
       let bytes: number | null = null;
@@ -111,7 +117,8 @@ export const allocateCommand = defineCommand({
       }
       const seconds = (performance.now() - t0) / 1000;
       const config = (name: string) => (ggml ? `${name} ${v.quantizer}` : `${name} ${v.group ? `g${v.group}` : 'per-channel'} ${v.quantizer}`);
-      ctx.print(`${v.method} allocation on ${model.name}: ${a.bitsPerWeight.toFixed(4)} bits/weight for a budget of ${a.budgetBits.toFixed(4)} (${Math.ceil(a.sizeBits / 8)} bytes of quantized layers)`);
+      if (costed) ctx.print(`${v.method} allocation on ${model.name}: ${costed.summary}; ${a.bitsPerWeight.toFixed(4)} bits/weight (${Math.ceil(a.sizeBits / 8)} bytes of quantized layers)`);
+      else ctx.print(`${v.method} allocation on ${model.name}: ${a.bitsPerWeight.toFixed(4)} bits/weight for a budget of ${a.budgetBits.toFixed(4)} (${Math.ceil(a.sizeBits / 8)} bytes of quantized layers)`);
       for (const [name, f] of Object.entries(a.formats)) ctx.print(`  ${name.padEnd(24)} ${config(f)}`);
       const kept = model.linears().filter((l) => /^blk\./.test(l.name) && !(l.name in a.formats)).map((l) => l.name);
       if (kept.length) ctx.print(`  F32 (rows of no 32-block, outside the budget): ${kept.join(', ')}`);
@@ -124,7 +131,7 @@ export const allocateCommand = defineCommand({
       ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
       ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written (give --out mixed.gguf to keep the model)');
       return {
-        method: v.method, quantizer: v.quantizer, group: v.group, bits: ggml ? null : bits, budget: a.budgetBits, bits_per_weight: a.bitsPerWeight, size_bytes: Math.ceil(a.sizeBits / 8),
+        method: v.method, quantizer: v.quantizer, group: v.group, bits: ggml ? null : bits, budget: costed ? null : a.budgetBits, ...(costed ? costed.json : { cost: 'size' }), bits_per_weight: a.bitsPerWeight, size_bytes: Math.ceil(a.sizeBits / 8),
         perplexity: after.perplexity, perplexity_stderr: after.stderr, perplexity_fp: before.perplexity,
         predicted_delta_loss: a.predictedDeltaLoss, additive_delta_loss: a.additiveDeltaLoss,
         formats: ggml ?? null,
