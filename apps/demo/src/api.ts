@@ -80,8 +80,10 @@ export type Stage = 'load' | 'eval original' | 'quantize' | 'eval quantized' | '
 
 /** The mixed-precision allocator's settings (CLADO over INT-k widths, @lowbit/quantizers' allocate). */
 export interface AllocateSettings {
-  /** Candidate INT-k widths per layer (groups of 32, symmetric). */
+  /** Candidate INT-k widths per layer (groups of 32, symmetric); empty when `ggml` is given. */
   bits: number[];
+  /** Candidate llama.cpp block types instead of INT-k widths (the GGUF then runs in llama.cpp). */
+  ggml: (typeof GGML_FORMATS)[number][];
   method: 'clado' | 'diagonal' | 'greedy' | 'uniform';
   /** Average stored bits per weight of the allocated layers (scales included). */
   budgetBits: number;
@@ -210,5 +212,6 @@ export function settingsLabel(s: QuantizeSettings): string {
 /** The short name of an allocation, as its card and the Generate panel show it. */
 export function allocationLabel(s: AllocateSettings): string {
   const name = { clado: 'CLADO', diagonal: 'diagonal IQP', greedy: 'greedy', uniform: 'uniform' }[s.method];
-  return `${name} int{${s.bits.join(',')}} g32 at ${s.budgetBits} bits/weight`;
+  const candidates = s.ggml.length ? `{${s.ggml.join(',')}}` : `int{${s.bits.join(',')}} g32`;
+  return `${name} ${candidates} at ${s.budgetBits} bits/weight`;
 }

@@ -195,10 +195,12 @@ function renderSummary(m: ModelSummary) {
   const rows = m.tensors.map((t) =>
     h('tr', {}, h('td', {}, t.name), h('td', {}, t.type), h('td', { class: 'num' }, `[${t.shape.join(', ')}]`), h('td', { class: 'num' }, fmtBytes(t.bytes)), h('td', { class: 'num' }, Number.isFinite(t.bitsPerWeight) ? t.bitsPerWeight.toFixed(3) : 'n/a')),
   );
-  $('#model-summary').replaceChildren(
-    h('table', { class: 'facts', id: 'model-facts' }, ...facts.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v)))),
-    h('p', {}, `Tensor types: ${[...byType].map(([t, n]) => `${t} × ${n}`).join(', ')}.`),
-    h('details', {}, h('summary', {}, `Metadata (${m.metadata.length} keys)`), h('table', { class: 'meta' }, ...m.metadata.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))))),
+  $('#model-summary').replaceChildren(h('div', { class: 'cols model-cols' },
+    h('div', {},
+      h('table', { class: 'facts', id: 'model-facts' }, ...facts.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v)))),
+      h('p', {}, `Tensor types: ${[...byType].map(([t, n]) => `${t} × ${n}`).join(', ')}.`),
+      h('details', {}, h('summary', {}, `Metadata (${m.metadata.length} keys)`), h('table', { class: 'meta' }, ...m.metadata.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))))),
+    ),
     h('div', { class: 'scroll' },
       h('table', { class: 'tensors', id: 'tensor-table' },
         h('caption', {}, 'Tensors as stored in the file (shape in the file\'s order)'),
@@ -206,7 +208,7 @@ function renderSummary(m: ModelSummary) {
         h('tbody', {}, ...rows),
       ),
     ),
-  );
+  ));
 }
 
 // ---------- Quantize panel ----------
@@ -391,7 +393,8 @@ function endTask(p: string) {
 /** Progress messages of run `id` into panel `p`'s bar; a cancelled run's late messages change nothing. */
 function progressFor(p: string, id: number) {
   return proxy((st: Stage, done: number, total: number) => {
-    if (id === runId) setProgress(p, done, total, stageText(st, done, total));
+    // messages travel on their own port and can arrive after the result: once the task ended, ignore them
+    if (id === runId && busy) setProgress(p, done, total, stageText(st, done, total));
   });
 }
 
@@ -623,16 +626,20 @@ const allocations: AllocateReport[] = [];
 
 function allocatePanel(): HTMLElement {
   const width = (b: number, on: boolean) => h('label', {}, h('input', { type: 'checkbox', class: 'a-bits', value: b, checked: on }), ` int${b}`);
+  const block = (f: string) => h('label', {}, h('input', { type: 'checkbox', class: 'a-ggml', value: f }), ` ${f}`);
   return h('section', { id: 'panel-allocate', role: 'tabpanel', 'aria-labelledby': 'tab-allocate', hidden: true },
     h('p', { class: 'explain' }, 'Give each linear layer its own bit width under a size budget (CLADO). The allocator quantizes each layer alone at each candidate width, and pairs of layers in the same block together, measures how much the loss on calibration text rises, and then picks the widths with the smallest predicted loss rise that fit the budget, as an integer program solved exactly by HiGHS (compiled to WebAssembly, running in this tab\'s worker).'),
     h('form', { id: 'a-form', class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runAllocate(); }) as EventListener },
-      h('div', { class: 'field' }, h('span', { class: 'field-label' }, 'Candidate widths'), h('div', { class: 'row', id: 'a-widths' }, width(2, true), width(3, false), width(4, true), width(8, true)), h('small', {}, 'INT-k, symmetric, groups of 32 columns: int-k costs k + 0.5 bits per weight (one fp16 scale per 32). More candidates: more forward passes.')),
+      h('div', { class: 'field' }, h('span', { class: 'field-label' }, 'Candidates per layer'),
+        h('div', { class: 'row', id: 'a-widths' }, width(2, true), width(3, false), width(4, true), width(8, true)),
+        h('div', { class: 'row', id: 'a-blocks' }, ...GGML_FORMATS.map(block)),
+        h('small', {}, 'Either INT-k (symmetric, groups of 32: int-k costs k + 0.5 bits per weight) or llama.cpp blocks (q4_0 4.5, q4_1 5, q8_0 8.5 bits per weight; llama.cpp runs the result), not both. More candidates: more forward passes.')),
       field('Allocator', h('select', { id: 'a-method' },
         option('clado', 'CLADO: exact, with cross-layer terms', true), option('diagonal', 'diagonal: exact, single-layer terms only'), option('greedy', 'greedy: cheapest loss per bit first'), option('uniform', 'uniform: the largest single width that fits')),
       'CLADO and diagonal solve the integer program with HiGHS; greedy and uniform are the baselines it is compared against.'),
-      field('Budget (bits per weight)', h('input', { id: 'a-budget', type: 'number', min: 2, max: 9, step: 0.25, value: 4 }), 'Average stored bits per weight over the allocated layers, scales included; between the smallest and largest candidate (2.5..8.5 for int2..int8).'),
-      field('Cross-layer pairs', h('select', { id: 'a-pairs' }, option('block', 'pairs inside each block (slower, the full method)'), option('none', 'none: single layers only (fast)', true)), 'Pairs measure how two layers\' errors add up together; without them every pair is taken as independent.'),
-      field('Calibration windows', h('input', { id: 'a-calib-windows', type: 'number', min: 1, max: 64, value: 2 }), 'Windows of 128 tokens of the embedded TinyStories train excerpt each loss change is measured on.'),
+      field('Budget (bits per weight)', h('input', { id: 'a-budget', type: 'number', min: 2, max: 9, step: 0.25, value: 4 }), 'Average stored bits per weight over the allocated layers, scales included; between the smallest and largest candidate (2.5..8.5 for int2..int8). Budgets between two uniform widths are where an allocator can help.'),
+      field('Cross-layer pairs', h('select', { id: 'a-pairs' }, option('block', 'pairs inside each block (the full method)', true), option('none', 'none: single layers only (fast)')), 'Pairs measure how two layers\' errors add up together; without them every pair is taken as independent.'),
+      field('Calibration windows', h('input', { id: 'a-calib-windows', type: 'number', min: 1, max: 64, value: 4 }), 'Windows of 128 tokens of the embedded TinyStories train excerpt each loss change is measured on. Few windows give noisy loss changes (lowbit allocate uses 16): compare against uniform.'),
       field('Validation windows', h('input', { id: 'a-eval-windows', type: 'number', min: 1, max: 64, value: 4 }), 'Perplexity before and after on the first N windows of 256 tokens of the validation text.'),
       taskActions('a', 'Allocate and quantize', () => cancelQuantizer('a')),
     ),
@@ -643,8 +650,10 @@ function allocatePanel(): HTMLElement {
 
 function readAllocateSettings(): AllocateSettings {
   const bits = [...document.querySelectorAll<HTMLInputElement>('.a-bits')].filter((c) => c.checked).map((c) => Number(c.value));
+  const ggml = [...document.querySelectorAll<HTMLInputElement>('.a-ggml')].filter((c) => c.checked).map((c) => c.value as AllocateSettings['ggml'][number]);
   return {
-    bits,
+    bits: ggml.length ? [] : bits,
+    ggml,
     method: ($('#a-method') as HTMLSelectElement).value as AllocateSettings['method'],
     budgetBits: Number(($('#a-budget') as HTMLInputElement).value),
     pairs: ($('#a-pairs') as HTMLSelectElement).value as 'block' | 'none',
@@ -658,7 +667,9 @@ async function runAllocate() {
   if (busy || !summary?.runnable || !source) return;
   showError('', '#a-error');
   const s = readAllocateSettings();
-  if (s.bits.length < 2) return showError('Pick at least two candidate widths.', '#a-error');
+  const intPicked = document.querySelectorAll('.a-bits:checked').length;
+  if (s.ggml.length && intPicked) return showError('Pick INT-k widths or llama.cpp blocks as candidates, not both (uncheck one kind).', '#a-error');
+  if (s.bits.length + s.ggml.length < 2) return showError('Pick at least two candidates.', '#a-error');
   if (!Number.isFinite(s.budgetBits)) return showError('The budget must be a number of bits per weight.', '#a-error');
   const id = startTask('a');
   try {
@@ -666,7 +677,7 @@ async function runAllocate() {
     const r = await quantizer.api.allocate(s, progressFor('a', id));
     allocation = r;
     allocations.push(r);
-    setQuantized(r.label, false);
+    setQuantized(r.label, r.settings.ggml.length > 0);
     setProgress('a', 1, 1, `done in ${(r.secondsMeasure + r.secondsSolve).toFixed(1)} s (measure and solve)`);
     renderAllocation();
   } catch (e) {
@@ -688,7 +699,7 @@ function renderAllocation() {
   const kinds = [...new Set(r.layers.map((l) => l.name.split('.').slice(2, -1).join('.')))];
   const blocks = [...new Set(r.layers.map((l) => l.name.split('.')[1]))];
   const at = new Map(r.layers.map((l) => [l.name, l.format]));
-  const cell = (f: string | undefined) => h('td', { class: `num bits-${f ?? 'none'}` }, f ?? '');
+  const cell = (f: string | undefined) => h('td', { class: `fmt bits-${f ?? 'none'}` }, f ?? '');
   $('#a-result').replaceChildren(
     h('div', { class: 'card', id: 'a-last', 'data-ppl-before': r.pplBefore, 'data-ppl-after': r.pplAfter, 'data-bits': r.bitsPerWeight, 'data-formats': r.layers.map((l) => l.format).join(',') },
       h('h3', {}, r.label),
@@ -707,7 +718,9 @@ function renderAllocation() {
         ),
       ),
       downloadButtons('a'),
-      h('small', { class: 'note' }, 'The quantized model is now the one the Generate and Accelerator panels use. GGUF: lowbit tensor types (lowbit loads it). Safetensors: the GPTQ checkpoint layout for int2/3/4/8.'),
+      h('small', { class: 'note' }, r.settings.ggml.length
+        ? 'The quantized model is now the one the Generate and Accelerator panels use. GGUF: llama.cpp blocks, llama.cpp runs it (no safetensors layout for them).'
+        : 'The quantized model is now the one the Generate and Accelerator panels use. GGUF: lowbit tensor types (lowbit loads it). Safetensors: the GPTQ checkpoint layout for int2/3/4/8.'),
     ),
     h('table', { id: 'a-runs' },
       h('caption', {}, 'Allocations'),
@@ -795,11 +808,13 @@ function renderSim(r: SimReport) {
         h('dt', {}, 'workload'), h('dd', {}, r.profile),
       ),
     ),
-    h('figure', {}, speedupBars(r.layers, r.speedup), h('figcaption', {}, 'Speedup per linear layer (bars), the whole model (red line) and the baseline (1×, dashed). Hover a bar for its activation and weight bits.')),
-    h('div', { class: 'scroll' },
-      h('table', { id: 's-layers' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'layer'), h('th', {}, 'activation bits'), h('th', {}, 'weight bits'), h('th', {}, 'speedup'), h('th', {}, 'MAC utilisation'))),
-        h('tbody', {}, ...r.layers.map((l) => h('tr', {}, h('td', {}, l.name), h('td', { class: 'num' }, String(l.act_bits)), h('td', { class: 'num' }, String(l.wgt_bits)), h('td', { class: 'num' }, `${l.speedup.toFixed(2)}×`), h('td', { class: 'num' }, `${(100 * l.mac_utilisation).toFixed(1)} %`)))),
+    h('div', { class: 'cols' },
+      h('figure', {}, speedupBars(r.layers, r.speedup), h('figcaption', {}, 'Speedup per linear layer (bars), the whole model (red line) and the baseline (1×, dashed). Hover a bar for its activation and weight bits.')),
+      h('div', { class: 'scroll' },
+        h('table', { id: 's-layers' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'layer'), h('th', {}, 'activation bits'), h('th', {}, 'weight bits'), h('th', {}, 'speedup'), h('th', {}, 'MAC utilisation'))),
+          h('tbody', {}, ...r.layers.map((l) => h('tr', {}, h('td', {}, l.name), h('td', { class: 'num' }, String(l.act_bits)), h('td', { class: 'num' }, String(l.wgt_bits)), h('td', { class: 'num' }, `${l.speedup.toFixed(2)}×`), h('td', { class: 'num' }, `${(100 * l.mac_utilisation).toFixed(1)} %`)))),
+        ),
       ),
     ),
   );
@@ -866,14 +881,14 @@ async function runBench() {
     const js = rows.find((r) => r.variant === 'js');
     const single = rows.filter((r) => r.threads === 1 && r.variant !== 'js');
     $('#k-builds').textContent = single.map((r) => `${r.variant}: ${r.supported ? 'yes' : 'no'}`).join('; ') + (single.find((r) => r.variant === 'relaxed' && !r.supported) ? ' (without relaxed SIMD the runtime falls back to SIMD)' : '');
-    $('#k-result').replaceChildren(
+    $('#k-result').replaceChildren(h('div', { class: 'wide' },
       h('table', { id: 'bench-table' },
         h('caption', {}, `GEMV of a ${n} × ${n} ${format} matrix, ${ms / 1000} s per build`),
         h('thead', {}, h('tr', {}, h('th', {}, 'build'), h('th', {}, 'threads'), h('th', {}, 'GB/s'), h('th', {}, 'GFLOP/s'), h('th', {}, '× JS reference'), h('th', {}, 'calls'), h('th', {}, 'max diff vs JS'))),
         h('tbody', {}, ...rows.map((r) => r.supported
           ? h('tr', { 'data-variant': r.variant, 'data-threads': r.threads, 'data-gbps': r.gbPerS }, h('td', {}, BUILD_NAMES[r.variant]), h('td', { class: 'num' }, String(r.threads)), h('td', { class: 'num' }, r.gbPerS.toFixed(2)), h('td', { class: 'num' }, r.gflops.toFixed(2)), h('td', { class: 'num' }, js ? `${(r.gbPerS / js.gbPerS).toFixed(1)}×` : ''), h('td', { class: 'num' }, String(r.calls)), h('td', { class: 'num' }, r.relDiff.toExponential(1)))
           : h('tr', { 'data-variant': r.variant, 'data-threads': r.threads }, h('td', {}, BUILD_NAMES[r.variant]), h('td', { class: 'num' }, String(r.threads)), h('td', { colspan: 5 }, `not available in this browser: ${r.why}`)))),
-      ),
+      )),
       h('p', { class: 'explain' }, 'GB/s: bytes of weights read per second (10⁹ bytes). max diff vs JS: the largest difference from the JavaScript reference\'s result, relative to its largest element (summation order differs between builds; relaxed SIMD may fuse multiply-adds).'),
     );
   } catch (e) {

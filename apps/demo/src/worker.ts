@@ -208,7 +208,7 @@ function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods & KernelsMet
       }
       const t0 = performance.now();
       const m = measureClado(model, {
-        bits: s.bits, group: 32, symmetric: true, method: 'rtn', calibration: await embeddedText(calibrationTextUrl),
+        ...(s.ggml.length ? { ggml: s.ggml } : { bits: s.bits }), group: 32, symmetric: true, method: 'rtn', calibration: await embeddedText(calibrationTextUrl),
         ctx: 128, maxWindows: s.calibWindows, pairs: s.pairs, onProgress: (d, t) => progress('measure', d, t),
       });
       const t1 = performance.now();
@@ -218,7 +218,8 @@ function demoMethods(api: RuntimeApi): DemoMethods & FormatsMethods & KernelsMet
       const packed = applyAllocation(model, m, a.choice);
       const after = perplexity(model, valid, { ctx: s.ctx, maxWindows: s.evalWindows, onProgress: (d, t) => progress('eval quantized', d, t) });
       const label = allocationLabel(s);
-      quantized = { label, ggml: false, packed };
+      // ggml candidates are blocks in the model (packed is empty), which saveModel writes as they are
+      quantized = { label, ggml: s.ggml.length > 0, packed };
       const range = allocationRange(m);
       const report: AllocateReport = {
         settings: s, label, pplBefore: before.perplexity, pplAfter: after.perplexity, stderrAfter: after.stderr, tokens: after.tokens,
