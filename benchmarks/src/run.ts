@@ -11,8 +11,9 @@ import { runtimeArea } from './runtime.js';
 import { simArea } from './sim.js';
 import { tokenizerArea } from './tokenizer.js';
 import { encodingsArea } from './encodings.js';
+import { solversArea } from './solvers.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea];
+const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });
