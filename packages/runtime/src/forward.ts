@@ -17,6 +17,34 @@ export interface SessionOptions {
    * one resident model serves every width it holds. A width some layer does not hold is E_ARG.
    */
   bits?: number;
+  /**
+   * Sees (and may rewrite) each layer's KV cache right after that layer's attention: a compressed
+   * cache (kv-cache.ts, MiniCache) replaces the positions just written with what it stores, so
+   * later tokens attend to the compressed states.
+   */
+  kvCache?: KvCacheHook;
+  /**
+   * Attention spans, nLayers × nHeads: head h of layer l reads only its last spans[l·nHeads + h]
+   * keys (attention-span.ts; kernels.attentionSpan). Each span an integer ≥ 1.
+   */
+  spans?: Int32Array;
+}
+
+/** One layer's KV cache over positions 0..ctx−1: (ctx, kvDim) f32 each, views into WASM memory. */
+export interface LayerCache {
+  keys: Float32Array;
+  values: Float32Array;
+}
+
+export interface KvCacheHook {
+  /**
+   * Called after layer `layer` attended for tokens pos..pos+n−1 (their keys and values are in the
+   * cache, RoPE applied). q: (n, nHeads·headDim), the queries of those tokens. cache(l) gives layer
+   * l's views; they are valid only during the call (WASM memory may grow).
+   */
+  afterAttention(layer: number, pos: number, n: number, q: Float32Array, cache: (layer: number) => LayerCache): void;
+  /** A new sequence starts (Session.reset). */
+  reset?(): void;
 }
 
 /** LayerNorm (GPT-2): (x − mean)/sqrt(var + eps)·w + b. */
@@ -64,6 +92,8 @@ export class Session {
   private readonly ropeSin: Float32Array; // (ctx, ropeDim/2)
   private readonly hook?: LinearInputHook;
   readonly bits?: number;
+  private readonly kvHook?: KvCacheHook;
+  private readonly spans?: Int32Array;
 
   constructor(
     readonly model: DecoderModel,
@@ -84,6 +114,17 @@ export class Session {
       }
       this.bits = options.bits;
     }
+    if (options.spans !== undefined) {
+      const s = options.spans;
+      if (!(s instanceof Int32Array) || s.length !== c.nLayers * c.nHeads) {
+        throw new LowbitError('E_ARG', `${model.name}: spans must be an Int32Array of nLayers × nHeads = ${c.nLayers * c.nHeads}, got ${s?.length}`);
+      }
+      for (let i = 0; i < s.length; i++) {
+        if (!(s[i] >= 1)) throw new LowbitError('E_RANGE', `${model.name}: span of layer ${Math.floor(i / c.nHeads)} head ${i % c.nHeads} is ${s[i]}, must be at least 1`);
+      }
+      this.spans = s;
+    }
+    this.kvHook = options.kvCache;
     const kvDim = c.nKvHeads * c.headDim;
     const cacheBytes = c.nLayers * ctx * kvDim * 4;
     this.keyCache = model.kernels.upload(new Uint8Array(cacheBytes));
@@ -105,7 +146,15 @@ export class Session {
 
   reset(): void {
     this.pos = 0;
+    this.kvHook?.reset?.();
   }
+
+  private readonly cacheView = (layer: number): LayerCache => {
+    const c = this.model.config;
+    const len = this.ctx * c.nKvHeads * c.headDim;
+    const buf = this.model.kernels.memory.buffer;
+    return { keys: new Float32Array(buf, this.keyCache.ptr + layer * len * 4, len), values: new Float32Array(buf, this.valueCache.ptr + layer * len * 4, len) };
+  };
 
   /** Returns the KV caches' WASM memory now (else when the Session is collected); forward then fails. */
   free(): void {
@@ -214,7 +263,10 @@ export class Session {
         this.rope(k, n, nKvHeads);
       }
       // (n, dim) attention output, heads concatenated; k and v join the cache at pos first.
-      const xa = m.kernels.attention(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim));
+      const xa = this.spans
+        ? m.kernels.attentionSpan(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.spans.subarray(l * nHeads, (l + 1) * nHeads), this.buf('xa', n * dim))
+        : m.kernels.attention(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim));
+      this.kvHook?.afterAttention(l, this.pos, n, q, this.cacheView);
       const o = this.linear(w.wo, xa, n, this.buf('o', n * dim));
       for (let i = 0; i < n * dim; i++) x[i] += o[i];
 

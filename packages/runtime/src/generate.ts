@@ -1,7 +1,7 @@
 // Sampling and streamed generation (llama2.c: greedy argmax at temperature 0, else softmax(logits/T)
 // with optional top-p, drawn from a seeded xorshift generator so runs repeat).
 import { LowbitError } from '@lowbit/kernels';
-import { Session } from './forward.js';
+import { type KvCacheHook, Session } from './forward.js';
 import type { DecoderModel } from './model.js';
 
 export interface GenerateOptions {
@@ -17,6 +17,13 @@ export interface GenerateOptions {
   onToken?: (id: number, text: string) => void;
   /** Width of the model's any-precision layers (Session's `bits`). */
   bits?: number;
+  /**
+   * A compressed KV cache (CompressedKvCache sized for the model's context length). The prompt is
+   * then run token by token too, so every state is stored compressed before a later token reads it.
+   */
+  kvCache?: KvCacheHook;
+  /** Attention spans, nLayers × nHeads (Session's `spans`; calibrateSpans). */
+  spans?: Int32Array;
 }
 
 export interface GenerateResult {
@@ -85,7 +92,7 @@ export function generate(model: DecoderModel, prompt: string, options: GenerateO
     throw new LowbitError('E_RANGE', `generate: the prompt is ${ids.length} tokens, the model's context ${model.config.contextLength} leaves no room to generate`);
   }
   const ctx = Math.min(model.config.contextLength, ids.length + steps);
-  const session = new Session(model, { ctx, bits: options.bits });
+  const session = new Session(model, { ctx, bits: options.bits, kvCache: options.kvCache, spans: options.spans });
   const rand = rng(options.seed ?? Date.now());
   const decoder = new TextDecoder();
   const out: number[] = [];
@@ -94,7 +101,8 @@ export function generate(model: DecoderModel, prompt: string, options: GenerateO
   const t0 = performance.now();
   let t1 = t0;
   try {
-    let logits = session.forward(ids);
+    let logits = options.kvCache ? session.forward([ids[0]]) : session.forward(ids);
+    if (options.kvCache) for (const id of ids.slice(1)) logits = session.forward([id]);
     t1 = performance.now();
     let prev = ids[ids.length - 1];
     for (let i = 0; i < steps; i++) {

@@ -15,7 +15,7 @@ export { parseNpy, formatNpy, npyMatrix, type NpyArray, type NpyDtype, type NpyD
 export { SpmTokenizer, TokenType, type Tokenizer } from './tokenizer-spm.js';
 export { Linear, linearBytes, type LinearWeight, type LinearFormat } from './linear.js';
 export { DecoderModel, LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, tokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';
-export { Session, type SessionOptions, type LinearInputHook } from './forward.js';
+export { Session, type SessionOptions, type LinearInputHook, type KvCacheHook, type LayerCache } from './forward.js';
 export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions, type PerplexityResult } from './perplexity.js';
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';
 export { modelMetadata, quantizeGguf, saveModel, storageType, LOWBIT_FORMAT_VERSION, type SaveModelOptions } from './gguf-convert.js';
@@ -31,3 +31,6 @@ export { trainForward, trainParams, checkTrainParams, f64Math, wasmMath, ropeTab
 export { lossAndGrad, lossAndGradF64, trainBackward, type LossAndGrad } from './backward.js';
 export { AdamW, finetune, applyTrainParams, type AdamWOptions, type FinetuneOptions, type FinetuneResult, type TrainHooks } from './train.js';
 export { QDEC_RESIDUAL_BITS, attachQdec, baseWeightHash, buildQdecStore, channelSaliency, dequantizeLinear, encodeColumns, qdecBytesPerToken, qdecColumnBytes, qdecStoreBytes, readQdecStore, selectChannels, writeQdecStore, type QdecBuildOptions, type QdecHandle, type QdecLayer, type QdecResidualBits, type QdecStats, type QdecStore } from './qdec.js';
+export { CompressedKvCache, KvRows, KV_BITS, checkKvBits, type KvBits, type KvCacheStats, type KvCompressionOptions } from './kv-cache.js';
+export { RetentionRule, checkMiniCache, miniCacheDistances, miniCachePairs, slerp, type MiniCacheOptions, type PairDistances } from './minicache.js';
+export { calibrateSpans, checkSpanOptions, spanSkippedFraction, type SpanCalibration, type SpanCalibrationOptions } from './attention-span.js';

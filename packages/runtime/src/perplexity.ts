@@ -11,7 +11,7 @@
 // (for equal windows, sd(m_w)²/W), and exp carries it to the perplexity by the delta method:
 //   se(ppl) ≈ ppl · se(m).
 import { LowbitError } from '@lowbit/kernels';
-import { type LinearInputHook, Session } from './forward.js';
+import { type KvCacheHook, type LinearInputHook, Session } from './forward.js';
 import type { DecoderModel } from './model.js';
 
 export interface PerplexityOptions {
@@ -22,6 +22,16 @@ export interface PerplexityOptions {
   onLinearInput?: LinearInputHook;
   /** Width of the model's any-precision layers (Session's `bits`). */
   bits?: number;
+  /** A compressed KV cache (CompressedKvCache) the session writes through (Session's `kvCache`). */
+  kvCache?: KvCacheHook;
+  /** Attention spans, nLayers × nHeads (Session's `spans`). */
+  spans?: Int32Array;
+  /**
+   * Run each window token by token, as generation does, instead of as one prefill: every token
+   * then attends to the cache as stored (compressed) rather than to its window's exact states.
+   * The predictions and their count are the same; without a kvCache only rounding differs.
+   */
+  decode?: boolean;
 }
 
 export interface PerplexityResult {
@@ -69,7 +79,7 @@ export function perplexity(model: DecoderModel, text: string, options: Perplexit
   if (ids.length % ctx === 1) total--; // a lone trailing token predicts nothing
   if (options.maxWindows !== undefined) total = Math.min(total, options.maxWindows);
   const vocab = model.config.vocabSize;
-  const session = new Session(model, { ctx, onLinearInput: options.onLinearInput, bits: options.bits });
+  const session = new Session(model, { ctx, onLinearInput: options.onLinearInput, bits: options.bits, kvCache: options.kvCache, spans: options.spans });
   let nll = 0;
   let count = 0;
   const windowSums: number[] = [];
@@ -77,7 +87,7 @@ export function perplexity(model: DecoderModel, text: string, options: Perplexit
   for (let w = 0; w < total; w++) {
     const win = ids.slice(w * ctx, (w + 1) * ctx);
     session.reset();
-    const logits = session.forward(win, { logits: 'all' });
+    const logits = options.decode ? decodeLogits(session, win, vocab) : session.forward(win, { logits: 'all' });
     // nll keeps its token-by-token sum (the figure other code reproduces bit for bit); sum is this window's
     let sum = 0;
     for (let i = 0; i + 1 < win.length; i++) {
@@ -96,4 +106,11 @@ export function perplexity(model: DecoderModel, text: string, options: Perplexit
   const nllStderr = total > 1 ? Math.sqrt((total / (total - 1)) * spread) / count : Number.NaN;
   const ppl = Math.exp(mean);
   return { model: model.name, tokens: count, windows: total, ctx, perplexity: ppl, nll: mean, nllStderr, stderr: ppl * nllStderr, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Logits [n, vocab] of `win` run one token at a time. */
+function decodeLogits(session: Session, win: readonly number[], vocab: number): Float32Array {
+  const out = new Float32Array(win.length * vocab);
+  for (let i = 0; i < win.length; i++) out.set(session.forward([win[i]]), i * vocab);
+  return out;
 }

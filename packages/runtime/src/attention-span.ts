@@ -1,0 +1,114 @@
+// Attention spans (Sukhbaatar et al. 2019, arXiv 1905.07799, "Adaptive Attention Span in
+// Transformers"): most heads put nearly all their attention on the recent past, so each head h gets a
+// span z_h and reads only its last z_h keys (kernels.attentionSpan skips the rest: reads and flops
+// per token fall from the context length to z_h). The paper learns z_h through a soft mask
+// m_z(x) = clamp((R + z − x)/R, 0, 1) trained with the model; here z_h is read off attention
+// statistics on calibration text instead: for each query, the fewest most-recent keys that hold
+// ≥ 1 − ε of its attention mass, and per head a quantile of that over the queries. (Learning z_h
+// with the soft mask through the training path, train.ts, is not done.)
+import { LowbitError } from '@lowbit/kernels';
+import type { KvCacheHook } from './forward.js';
+import type { DecoderModel } from './model.js';
+import { perplexity } from './perplexity.js';
+
+export interface SpanCalibrationOptions {
+  /** Window length of the calibration passes (default 256). */
+  ctx?: number;
+  maxWindows?: number;
+  /** Attention mass a span may leave out, per query (default 0.01). */
+  eps?: number;
+  /** Quantile over a head's queries of their needed spans (default 0.9; 1 = the largest). */
+  quantile?: number;
+}
+
+export interface SpanCalibration {
+  /** nLayers × nHeads spans, each ≥ 1 (Session's `spans`). */
+  spans: Int32Array;
+  /** Mean over queries of the needed span, nLayers × nHeads. */
+  meanNeeded: Float64Array;
+  /** Queries observed per head. */
+  queries: number;
+}
+
+export function checkSpanOptions(options: SpanCalibrationOptions): Required<Omit<SpanCalibrationOptions, 'maxWindows' | 'ctx'>> {
+  const eps = options.eps ?? 0.01;
+  const quantile = options.quantile ?? 0.9;
+  if (!(eps >= 0 && eps < 1)) throw new LowbitError('E_RANGE', `spans: eps ${eps} is outside [0, 1)`);
+  if (!(quantile > 0 && quantile <= 1)) throw new LowbitError('E_RANGE', `spans: quantile ${quantile} is outside (0, 1]`);
+  return { eps, quantile };
+}
+
+/** Spans from attention statistics on `text` (see the file head); full attention runs meanwhile. */
+export function calibrateSpans(model: DecoderModel, text: string, options: SpanCalibrationOptions = {}): SpanCalibration {
+  const { eps, quantile } = checkSpanOptions(options);
+  const c = model.config;
+  const { nHeads, nKvHeads, headDim, nLayers } = c;
+  const kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  const ctx = options.ctx ?? 256;
+  // needed[l·nHeads + h][r − 1]: how many queries needed span r (a histogram up to ctx)
+  const needed = Array.from({ length: nLayers * nHeads }, () => new Float64Array(ctx));
+  const att = new Float64Array(ctx);
+  const hook: KvCacheHook = {
+    afterAttention(layer, pos, n, q, cache) {
+      const keys = cache(layer).keys;
+      for (let t = 0; t < n; t++) {
+        const npos = pos + t + 1;
+        for (let h = 0; h < nHeads; h++) {
+          const qo = (t * nHeads + h) * headDim;
+          const ko = Math.floor(h / group) * headDim;
+          let max = Number.NEGATIVE_INFINITY;
+          for (let p = 0; p < npos; p++) {
+            let s = 0;
+            for (let i = 0; i < headDim; i++) s += q[qo + i] * keys[p * kvDim + ko + i];
+            att[p] = s * scale;
+            if (att[p] > max) max = att[p];
+          }
+          let sum = 0;
+          for (let p = 0; p < npos; p++) sum += att[p] = Math.exp(att[p] - max);
+          // the most recent keys first, until 1 − ε of the mass is in
+          let acc = 0;
+          let r = 0;
+          while (r < npos && acc < (1 - eps) * sum) acc += att[npos - 1 - r++];
+          needed[layer * nHeads + h][Math.max(1, r) - 1]++;
+        }
+      }
+    },
+  };
+  perplexity(model, text, { ctx, maxWindows: options.maxWindows, kvCache: hook });
+  const spans = new Int32Array(nLayers * nHeads);
+  const meanNeeded = new Float64Array(nLayers * nHeads);
+  let queries = 0;
+  needed.forEach((hist, i) => {
+    const total = hist.reduce((a, b) => a + b, 0);
+    queries = total;
+    let acc = 0;
+    let mean = 0;
+    let span = 0;
+    for (let r = 1; r <= ctx; r++) {
+      acc += hist[r - 1];
+      mean += r * hist[r - 1];
+      if (span === 0 && acc >= quantile * total) span = r;
+    }
+    spans[i] = Math.max(1, span);
+    meanNeeded[i] = mean / total;
+  });
+  return { spans, meanNeeded, queries };
+}
+
+/**
+ * Fraction of the key reads a window of `ctx` tokens (every query from position 0 to ctx − 1, each
+ * head) skips with these spans: 1 − Σ min(p + 1, z_h) / Σ (p + 1).
+ */
+export function spanSkippedFraction(spans: Int32Array, ctx: number): number {
+  let full = 0;
+  let read = 0;
+  for (const z of spans) {
+    for (let p = 0; p < ctx; p++) {
+      full += p + 1;
+      read += Math.min(p + 1, z);
+    }
+  }
+  return 1 - read / full;
+}
