@@ -26,3 +26,4 @@ export { inq, inqRound, inqExponents, type Inq, type InqOptions } from './inq.js
 export { alphaTuning, alphaName, type AlphaTuning, type AlphaTuningOptions } from './alphatuning.js';
 export { trainQuantize, quantTrainer, type TrainMethod, type TrainQuantizeOptions, type TrainQuantizeResult, type QuantTrainer } from './train-quantize.js';
 export { measureLatencyCosts, benchRates, allocateByCost, candidateWeight, type LatencyCosts, type LatencyCostOptions, type CostAllocationOptions, type CostAllocation } from './latency-cost.js';
+export { blockMeasurement, expandBlockChoice, frequencyBuckets, measureEmbeddingBuckets, applyEmbeddingChoice, mergeMeasurements, type BlockMeasurement, type EmbeddingBucketOptions, type EmbeddingMeasurement } from './mixed-configs.js';
