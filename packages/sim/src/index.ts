@@ -11,7 +11,7 @@ export {
   checkAccel, checkBitsPerCycle, checkMachine, baselineRows, baselineCycles, convSteps, fcMultiplexCycles, layerCycles, layerOffchipBytes, layerResult, simulateLayer,
 } from './cycles.js';
 export { type SimResult, type ResultTotals, ENERGY_NOTE, simulateProfile, totals } from './simulate.js';
-export { signMagnitudeBits, nafTerms, popcountTerms, NAF_TERMS } from './terms.js';
+export { signMagnitudeBits, detectedBits, isSignedTensor, nafTerms, popcountTerms, NAF_TERMS } from './terms.js';
 export { type TacticalOptions, type TileSchedule, DEFAULT_TACTICAL, searchOffsets, scheduleTile } from './tactical.js';
 export {
   type GemmTensors, type DpredOptions, type TacticalSimOptions, WINDOWS, GROUP_HEADER_BITS,

@@ -7,7 +7,7 @@ import { GGML_BLOCK_BYTES } from '@lowbit/kernels';
 import { type LinearWeight, type DecoderModel, Session } from '@lowbit/runtime';
 import type { GemmLayer } from './layers.js';
 import type { GemmTensors } from './tensor-models.js';
-import { signMagnitudeBits } from './terms.js';
+import { detectedBits, isSignedTensor } from './terms.js';
 
 export interface WeightCodes {
   codes: Int16Array;
@@ -95,10 +95,11 @@ export function quantizeActivations(x: Float32Array, bits: number): Int16Array {
   return out;
 }
 
-/** The precision a layer's codes actually use in sign-magnitude (at least 1). */
+/** The precision a layer's codes actually use: the widest detectedBits (two's-complement width on a signed tensor). */
 export function measuredPrecision(codes: ArrayLike<number>): number {
+  const signed = isSignedTensor(codes);
   let m = 1;
-  for (let i = 0; i < codes.length; i++) m = Math.max(m, signMagnitudeBits(codes[i]));
+  for (let i = 0; i < codes.length; i++) m = Math.max(m, detectedBits(codes[i], signed));
   return m;
 }
 

@@ -8,7 +8,7 @@ import { LowbitError } from '@lowbit/core';
 import { BASELINE_MACS, LANES, type LayerResult, ROWS, layerResult } from './cycles.js';
 import type { GemmLayer } from './layers.js';
 import { DEFAULT_TACTICAL, type TacticalOptions, scheduleTile } from './tactical.js';
-import { NAF_TERMS, signMagnitudeBits } from './terms.js';
+import { NAF_TERMS, detectedBits, isSignedTensor } from './terms.js';
 
 /** Windows (tokens) a tile processes at once: the 16 columns of Stripes-like tiles. */
 export const WINDOWS = 16;
@@ -41,15 +41,15 @@ function result(t: GemmTensors, cycles: number, usefulLaneCycles: number, lanes:
   return layerResult(t.layer, { act: actBitsShown, wgt: t.wgtBits }, cycles, usefulLaneCycles, lanes, offchip);
 }
 
-/** Dynamic precision of each (token, channel block): the sign-magnitude bits of its widest value, at least 1. */
-function tokenBlockPrecision(t: GemmTensors): Uint8Array {
+/** Dynamic precision of each (token, channel block): detectedBits of its widest value. */
+function tokenBlockPrecision(t: GemmTensors, signed: boolean): Uint8Array {
   const { inC: C, rows: R } = t.layer;
   const B = Math.ceil(C / LANES);
   const p = new Uint8Array(R * B);
   for (let r = 0; r < R; r++) {
     for (let b = 0; b < B; b++) {
       let m = 1;
-      for (let c = b * LANES; c < Math.min(C, (b + 1) * LANES); c++) m = Math.max(m, signMagnitudeBits(t.acts[r * C + c]));
+      for (let c = b * LANES; c < Math.min(C, (b + 1) * LANES); c++) m = Math.max(m, detectedBits(t.acts[r * C + c], signed));
       p[r * B + b] = m;
     }
   }
@@ -77,7 +77,8 @@ export function simulateDpred(t: GemmTensors, options: DpredOptions = {}): Layer
   const { inC: C, outC: K, rows: R } = t.layer;
   const B = Math.ceil(C / LANES);
   const sets = Math.ceil(K / ROWS);
-  const p = tokenBlockPrecision(t);
+  const signed = isSignedTensor(t.acts);
+  const p = tokenBlockPrecision(t, signed);
   let cycles = 0;
   let useful = 0;
   for (let w0 = 0; w0 < R; w0 += WINDOWS) {
@@ -100,13 +101,13 @@ export function simulateDpred(t: GemmTensors, options: DpredOptions = {}): Layer
     cycles += done[B - 1];
   }
   cycles *= sets;
-  for (let i = 0; i < R * C; i++) useful += Math.max(1, signMagnitudeBits(t.acts[i]));
+  for (let i = 0; i < R * C; i++) useful += detectedBits(t.acts[i], signed);
   useful *= K;
   // traffic: activation groups of 16 channels of one token, or 16 tokens x 16 channels, each stored as
   // @lowbit/formats' DPRed stores a group (two's-complement width of its widest value, 0 for an
-  // all-zero group, plus the width header). The detected precision above is the compute rule (DNNsim's
-  // sign-magnitude leading one); a stream needs a width every value of the group decodes from, which
-  // the sign-magnitude rule does not give when signs are mixed (+7 and -1 both detect as 3 bits).
+  // all-zero group, plus the width header). On a signed tensor that is the detected width above (up to
+  // DNNsim's 2-bit floor); on an unsigned one (post-ReLU) it is one bit more, a sign bit the stream
+  // carries and the detector does not need.
   const A = t.acts;
   let actBits = 0;
   let groups = 0;
@@ -235,11 +236,12 @@ export function simulateTactical(t: GemmTensors, options: TacticalSimOptions = {
   const width = ROWS * LANES;
   // per (window group, line): the back end's cost of those activations
   const cost = new Uint8Array(WG * B);
+  const signed = isSignedTensor(t.acts);
   for (let r = 0; r < R; r++) {
     const w = Math.floor(r / WINDOWS);
     for (let c = 0; c < C; c++) {
       const v = t.acts[r * C + c];
-      const x = variant === 'p' ? signMagnitudeBits(v) : NAF_TERMS[Math.abs(v) & 0xffff];
+      const x = variant === 'p' ? detectedBits(v, signed) : NAF_TERMS[Math.abs(v) & 0xffff];
       const i = w * B + Math.floor(c / LANES);
       if (x > cost[i]) cost[i] = x;
     }
@@ -278,7 +280,7 @@ export function simulateTactical(t: GemmTensors, options: TacticalSimOptions = {
   for (let r = 0; r < R; r++) {
     for (let c = 0; c < C; c++) {
       const v = t.acts[r * C + c];
-      useful += nnzPerChannel[c] * Math.max(1, variant === 'p' ? signMagnitudeBits(v) : NAF_TERMS[Math.abs(v) & 0xffff]);
+      useful += nnzPerChannel[c] * (variant === 'p' ? detectedBits(v, signed) : Math.max(1, NAF_TERMS[Math.abs(v) & 0xffff]));
     }
   }
   const base = 2 * (C * K + C * R + K * R);
