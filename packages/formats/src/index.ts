@@ -14,7 +14,7 @@ export { roundEven } from './round.js';
 export { decodePackedWasm, dequantizeBcqWasm, dequantizeCodebookWasm, dequantizeIntWasm, dequantizeMxWasm, dequantizeNf4Wasm } from './wasm.js';
 export { quantizeCodebook, dequantizeCodebook, quantizeNf4, dequantizeNf4, type CodebookTensor, type Nf4Tensor } from './codebook.js';
 export { quantizeBcq, dequantizeBcq, type BcqTensor } from './bcq.js';
-export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor } from './any-precision.js';
+export { quantizeAnyPrecision, readAnyPrecision, type AnyPrecisionTensor, type AnyPrecisionOptions } from './any-precision.js';
 export { gemvAnyPrecision, gemvAnyPrecisionWasm, gemvPacked, gemvPackedWasm, packMxCodes, uploadGemv, type GemvTensor, type MxRowsGemv, type ResidentGemv } from './gemv.js';
 export { validatePacked } from './validate.js';
 export { F16_MAX, F16_MIN, f16Scale, isF16, f16Bits, f16Value } from './half.js';
