@@ -116,6 +116,15 @@ describe.each(['relaxed', 'simd', 'scalar'] as KernelVariant[])('WASM decoders (
       expect(bytes[9], `sparsity ${sparsity}`).toBe(sparsity === 0.5 ? 0 : 1);
       sameBits(decodeSeqencWasm(k, bytes).values, dequantizeSeqenc(deserializeSeqenc(bytes)));
     }
+    // version 1 (bitmap only) still reads; a version-1 header claiming an rANS mask is refused
+    const v2 = serializeSeqenc(quantizeSeqenc(w, [40, 50], { bits: 3, sparsity: 0.5, nIn: 2, nOut: 4, nS: 1 }));
+    const v1 = v2.slice();
+    v1[4] = 1;
+    recrc(v1);
+    sameBits(decodeSeqencWasm(k, v1).values, dequantizeSeqenc(deserializeSeqenc(v2)));
+    sameBits(dequantizeSeqenc(deserializeSeqenc(v1)), dequantizeSeqenc(deserializeSeqenc(v2)));
+    v1[9] = 1;
+    expect(errorCode(() => deserializeSeqenc(recrc(v1)))).toBe('E_FORMAT');
     const b = serializeSeqenc(quantizeSeqenc(w, [40, 50], { bits: 3, sparsity: 0.9, nIn: 2, nOut: 8, nS: 1 }));
     expect(b[9]).toBe(1);
     const sl = new DataView(b.buffer).getUint32(32 + 4, true);
