@@ -88,7 +88,15 @@ describe('lowbit decode', () => {
     expect(d.code, d.err).toBe(0);
     const a = (await readNpy(back)).data as Float32Array;
     expect(Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length))).toEqual(Array.from(new Uint32Array(w.buffer)));
-    const p = JSON.parse((await run(['encode', 'seqenc', '--tensor', 'blk.0.attn_q.weight', '--sparsity', '0.8', '--json'])).out);
+    const pruned = join(dir, 'q.seqenc');
+    const p = JSON.parse((await run(['encode', 'seqenc', '--tensor', 'blk.0.attn_q.weight', '--sparsity', '0.8', '--out', pruned, '--json'])).out);
+    // the rANS-coded mask reads back through lowbit decode: 20% kept (a kept weight whose INT4 code is 0 decodes to 0)
+    const qBack = join(dir, 'q-back.npy');
+    expect((await run(['decode', pruned, '--out', qBack])).code).toBe(0);
+    const q = (await readNpy(qBack)).data as Float32Array;
+    const nonzero = q.filter((v) => v !== 0).length;
+    expect(nonzero).toBeLessThanOrEqual(Math.round(0.2 * 4096));
+    expect(nonzero).toBeGreaterThan(0.15 * 4096);
     expect(p.density).toBeCloseTo(0.2, 3); // round(0.8·n) pruned
     // the value planes cannot beat their care-bit fraction, and the whole cannot beat its bound
     expect(p.plane_bits_per_position).toBeGreaterThan(p.plane_bound_bits_per_position);
