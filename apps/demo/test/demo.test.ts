@@ -108,7 +108,7 @@ describe('the demo app in Chromium', () => {
         expect(await page.locator('#q-ppl-after').textContent()).toBe(after.perplexity.toFixed(4));
         expect(after.perplexity).toBeGreaterThan(before.perplexity); // int4 costs something on a 260K model
         expect(await page.locator('#runs-table tbody tr').count()).toBe(1);
-        expect(await page.locator('svg.plot .point').count()).toBe(1);
+        expect(await page.locator('#q-plot g.point > *').count()).toBe(1);
 
         // Generate panel: 16 greedy tokens from each model, as Node's generate makes them
         await page.click('#tab-generate');
@@ -230,7 +230,7 @@ describe('the demo app in Chromium', () => {
       } finally {
         extrasModel.free();
       }
-      expect(await page.locator('svg.plot .point').count()).toBe(3);
+      expect(await page.locator('#q-plot g.point > *').count()).toBe(3);
       await shot('quantize-three-runs');
       if (shots) {
         // the README's picture: 1280 × 800 from the last run's result down (result, chart, runs),
@@ -264,7 +264,7 @@ describe('the demo app in Chromium', () => {
         const packed = applyAllocation(allocModel, m, a.choice);
         const after = perplexity(allocModel, validText, { ctx: 256, maxWindows: EVAL_WINDOWS });
         // the same measurements (same kernels, same V8) give HiGHS the same problem: the same choice
-        expect(shownAlloc.formats).toBe(m.layers.map((n) => a.formats[n]).join(','));
+        expect(shownAlloc.formats).toBe(m.layers.map((n: string) => a.formats[n]).join(','));
         expect(Number(shownAlloc.bits)).toBe(a.bitsPerWeight);
         expect(Number(shownAlloc.pplAfter)).toBe(after.perplexity);
         expect(a.bitsPerWeight).toBeLessThanOrEqual(4);

@@ -1,20 +1,10 @@
-// The demo's pure pieces in Node (no browser): chart ticks, run labels, the Formats panel's study.
+// The demo's pure pieces in Node (no browser): run labels, the Formats panel's study.
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl } from '@lowbit/data';
 import { loadModel } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
 import { type QuantizeSettings, settingsLabel } from '../src/api.js';
 import { errorStats, studyFormat } from '../src/formats-study.js';
-import { ticks } from '../src/plot.js';
-
-describe('ticks', () => {
-  it('gives round steps covering the range', () => {
-    expect(ticks(0, 10, 5)).toEqual([0, 2, 4, 6, 8, 10]);
-    // 0.62 / 6 = 0.103 per tick: the next round step up is 0.2
-    expect(ticks(4.58, 5.2, 6)).toEqual([4.6, 4.8, 5, 5.2]);
-    expect(ticks(-0.04, 0.04, 4)).toEqual([-0.04, -0.02, 0, 0.02, 0.04]);
-  });
-});
 
 describe('settingsLabel', () => {
   const base: QuantizeSettings = { method: 'rtn', format: 'int', bits: 4, group: 32, symmetric: true, actOrder: false, staticGroups: false, calibWindows: 8, evalWindows: 4, ctx: 256 };
