@@ -1,8 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { latencyFlags, latencyRecipe } from './allocate-cost.js';
+import { allocationUnits, checkUnits, unitFlags, writeEmbeddingBuckets } from './allocate-units.js';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
-import { type AllocationMethod, type GgmlType, allocate, applyAllocation, budgetRange, measureClado } from '@lowbit/quantizers';
+import { type AllocationMethod, type GgmlType, allocate, budgetRange, measureClado } from '@lowbit/quantizers';
 import { LowbitError, perplexity, saveModel } from '@lowbit/runtime';
 import { defineCommand, parseNumber, UsageError } from '../command.js';
 import { ctxOption, MODEL_ARGUMENT, textOption, textPath, threadOption, withModel } from '../model-arg.js';
@@ -42,6 +43,7 @@ export function parseFormats(text: string): GgmlType[] {
 const options = {
   budget: { type: 'string', placeholder: 'bits|bytesB', defaultText: 'none (give one of --budget, --budget-ms, --max-dppl)', description: 'size budget of the quantized layers: average stored bits per weight (3.25) or bytes (150000B)' },
   ...latencyFlags,
+  ...unitFlags,
   bits: { type: 'string', default: '2,3,4,8', placeholder: 'list', description: 'candidate INT-k widths per layer, comma-separated' },
   formats: { type: 'string', placeholder: 'list', defaultText: 'none (INT-k from --bits)', description: 'candidate ggml types instead of --bits (q4_0,q4_1,q8_0), so --out is a GGUF llama.cpp runs; layers of no 32-block rows stay F32' },
   group: { type: 'integer', default: 32, min: 0, description: 'columns per scale group (0: one scale per output channel)' },
@@ -78,6 +80,8 @@ export const allocateCommand = defineCommand({
     // ggml blocks fix their own group of 32; a different --group would be silently ignored
     if (ggml && v.group !== 32) throw new UsageError(`--group ${v.group} does not apply to --formats (ggml blocks hold 32 weights each)`);
     const recipe = latencyRecipe(v);
+    checkUnits(v);
+    if (v.cost === 'latency' && (v.granularity !== 'layer' || v['embed-buckets'] > 0)) throw new UsageError('--cost latency times linear layers one by one: use it with --granularity layer and no --embed-buckets');
     const budget = recipe ? { bits: undefined, bytes: undefined } : parseBudget(v.budget as string);
     const { out } = v;
     if (out) checkOutputFile(out);
@@ -93,7 +97,8 @@ export const allocateCommand = defineCommand({
       const candidates = ggml ? `--formats ${ggml.join(',')}` : `--bits ${bits.join(',')} --group ${v.group}`;
       const asBits = budget.bits ?? ((budget.bytes as number) * 8 * range.minBits) / (range.minBytes * 8);
       const tol = 1e-9;
-      if (!recipe && (asBits < range.minBits - tol || asBits > range.maxBits + tol)) {
+      // with embedding buckets the budget also covers the embedding: allocate checks the range after measuring
+      if (!recipe && v['embed-buckets'] === 0 && (asBits < range.minBits - tol || asBits > range.maxBits + tol)) {
         const sizes = ggml ? ggml.map((t) => budgetRange(model, { ggml: [t] }).minBits) : bits;
         const [lo, hi] = [names[sizes.indexOf(Math.min(...sizes))], names[sizes.indexOf(Math.max(...sizes))]];
         const side = asBits < range.minBits ? `below the smallest size, ${range.minBits.toFixed(4)} bits/weight = ${Math.ceil(range.minBytes)} bytes (every layer ${lo})` : `above the largest size, ${range.maxBits.toFixed(4)} bits/weight = ${Math.ceil(range.maxBytes)} bytes (every layer ${hi})`;
@@ -106,21 +111,24 @@ export const allocateCommand = defineCommand({
         bits, ggml, group: v.group, method: v.quantizer, calibration, ctx: v['calib-ctx'], maxWindows: v['calib-windows'], pairs,
         onProgress: (d, t) => ctx.progress(d, t, 'measure ΔL'),
       });
-      const costed = recipe ? await recipe.allocate(model, m, before.perplexity, { method: v.method as AllocationMethod, timeLimit: v['time-limit'] }) : null;
-      const a = costed ?? (await allocate(m, { method: v.method as AllocationMethod, budgetBits: budget.bits, budgetBytes: budget.bytes, timeLimit: v['time-limit'] }));
-      const packed = applyAllocation(model, m, a.choice);
+      const units = allocationUnits(model, m, v, { calibration, bits, group: v.group, onProgress: (d, t) => ctx.progress(d, t, 'measure embedding ΔL') });
+      const costed = recipe ? await recipe.allocate(model, units.measurement, before.perplexity, { method: v.method as AllocationMethod, timeLimit: v['time-limit'] }) : null;
+      const a = costed ?? (await allocate(units.measurement, { method: v.method as AllocationMethod, budgetBits: budget.bits, budgetBytes: budget.bytes, timeLimit: v['time-limit'] }));
+      const packed = units.apply(a.choice);
       const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval allocated') });
       let bytes: number | null = null;
+      let embeddingFile: string | null = null;
       if (out) {
         await saveModel(model, out, { target: 'F32', packed });
         bytes = (await stat(out)).size;
+        if (units.embedding) embeddingFile = await writeEmbeddingBuckets(out, units.embedding, a.choice.slice(-units.embedding.rows.length), model.config.dim);
       }
       const seconds = (performance.now() - t0) / 1000;
       const config = (name: string) => (ggml ? `${name} ${v.quantizer}` : `${name} ${v.group ? `g${v.group}` : 'per-channel'} ${v.quantizer}`);
       if (costed) ctx.print(`${v.method} allocation on ${model.name}: ${costed.summary}; ${a.bitsPerWeight.toFixed(4)} bits/weight (${Math.ceil(a.sizeBits / 8)} bytes of quantized layers)`);
       else ctx.print(`${v.method} allocation on ${model.name}: ${a.bitsPerWeight.toFixed(4)} bits/weight for a budget of ${a.budgetBits.toFixed(4)} (${Math.ceil(a.sizeBits / 8)} bytes of quantized layers)`);
       for (const [name, f] of Object.entries(a.formats)) ctx.print(`  ${name.padEnd(24)} ${config(f)}`);
-      const kept = model.linears().filter((l) => /^blk\./.test(l.name) && !(l.name in a.formats)).map((l) => l.name);
+      const kept = model.linears().filter((l) => /^blk\./.test(l.name) && !m.layers.includes(l.name)).map((l) => l.name);
       if (kept.length) ctx.print(`  F32 (rows of no 32-block, outside the budget): ${kept.join(', ')}`);
       ctx.print(`  ΔL on ${calibFile} (${m.windows} windows of ${m.ctx}): predicted ${a.predictedDeltaLoss.toFixed(5)} with pairs, ${a.additiveDeltaLoss.toFixed(5)} additive; ${m.evaluations} passes (${m.pairEvaluations} pairs, --pairs ${pairs}) in ${m.seconds.toFixed(1)} s`);
       if (a.solver) {
@@ -130,6 +138,7 @@ export const allocateCommand = defineCommand({
       }
       ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
       ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written (give --out mixed.gguf to keep the model)');
+      if (embeddingFile) ctx.print(`  wrote ${embeddingFile}: the embedding buckets' packed rows (the GGUF holds them dequantized as F32: GGUF has no per-row types)`);
       return {
         method: v.method, quantizer: v.quantizer, group: v.group, bits: ggml ? null : bits, budget: costed ? null : a.budgetBits, ...(costed ? costed.json : { cost: 'size' }), bits_per_weight: a.bitsPerWeight, size_bytes: Math.ceil(a.sizeBits / 8),
         perplexity: after.perplexity, perplexity_stderr: after.stderr, perplexity_fp: before.perplexity,
@@ -139,6 +148,7 @@ export const allocateCommand = defineCommand({
         kept_f32: kept,
         solver: a.solver ? { status: a.solver.status, objective: a.solver.objective, bound: a.solver.bound, gap: a.solver.gap, seconds: a.solver.seconds } : null,
         measurement: { pairs, windows: m.windows, ctx: m.ctx, evaluations: m.evaluations, pair_evaluations: m.pairEvaluations, base_loss: m.baseLoss, seconds: m.seconds },
+        granularity: v.granularity, embedding_buckets: units.embedding ? units.embedding.rows.map((ids, b) => ({ tokens: ids.length, share: units.embedding?.share[b], bits: units.embedding?.bits[a.choice[a.choice.length - (units.embedding?.rows.length ?? 0) + b]] })) : null, embedding_file: embeddingFile,
         out: out ?? null, bytes, seconds,
       };
     });

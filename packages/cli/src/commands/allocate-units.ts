@@ -1,0 +1,85 @@
+// `lowbit allocate`'s allocation units besides one linear layer: --granularity block (all linears of
+// a transformer block share a configuration) and --embed-buckets N (token embedding rows split by
+// calibration frequency into N buckets, each with its own width), as in the low-bit NMT paper.
+import { rename } from 'node:fs/promises';
+import {
+  type AllocationMethod, applyAllocation, applyEmbeddingChoice, blockMeasurement, type CladoMeasurement, type EmbeddingMeasurement, expandBlockChoice,
+  measureEmbeddingBuckets, mergeMeasurements,
+} from '@lowbit/quantizers';
+import { type DecoderModel, writeSafetensors } from '@lowbit/runtime';
+import type { PackedIntTensor } from '@lowbit/formats';
+import { UsageError } from '../command.js';
+
+export const unitFlags = {
+  granularity: { type: 'string', choices: ['layer', 'block'], default: 'layer', description: 'allocation unit: each linear layer, or each transformer block (its linears share one configuration; G summed per block)' },
+  'embed-buckets': { type: 'integer', min: 0, default: 0, placeholder: 'n', description: 'also allocate the token embedding: rows split by calibration-token frequency into n buckets of equal token mass, one width each (INT-k only; --out writes the rows dequantized as F32 plus <out>.token_embd.safetensors with the packed buckets)' },
+} as const;
+
+export interface Units {
+  /** The measurement the allocator sees (blocks and/or embedding buckets included). */
+  measurement: CladoMeasurement;
+  /** Puts a choice (over `measurement`'s groups) into the model; returns the packed INT-k linears for the writer. */
+  apply(choice: readonly number[]): Map<string, PackedIntTensor>;
+  /** The embedding buckets' chosen packed rows (null without --embed-buckets). */
+  embedding: EmbeddingMeasurement | null;
+  /** Per-layer choice of the last `apply` (into the layer measurement). */
+  layerChoice: number[];
+}
+
+export function checkUnits(v: { granularity: string; 'embed-buckets': number; formats?: string; method: string }): void {
+  if ((v.granularity !== 'layer' || v['embed-buckets'] > 0) && v.method === 'predictor') throw new UsageError('--method predictor is fitted per linear layer: use it with --granularity layer and no --embed-buckets');
+  if (v['embed-buckets'] > 0 && v.formats !== undefined) throw new UsageError('--embed-buckets allocates INT-k rows (--bits): ggml types are per tensor, a GGUF cannot mix them within token_embd');
+}
+
+/** The units of `m` the flags ask for; embedding buckets are measured here (same windows as `m`). */
+export function allocationUnits(
+  model: DecoderModel, m: CladoMeasurement,
+  v: { granularity: string; 'embed-buckets': number; 'calib-ctx': number; 'calib-windows': number; method: string },
+  o: { calibration: string; bits: number[]; group: number; onProgress?: (done: number, total: number) => void },
+): Units {
+  const e = v['embed-buckets'] > 0
+    ? measureEmbeddingBuckets(model, {
+      calibration: o.calibration, bits: o.bits, group: o.group, buckets: v['embed-buckets'], ctx: v['calib-ctx'], maxWindows: v['calib-windows'],
+      pairs: (v.method as AllocationMethod) === 'clado', onProgress: o.onProgress,
+    })
+    : null;
+  const merged = e ? mergeMeasurements(m, e) : m;
+  const blocks = v.granularity === 'block' ? blockMeasurement(merged) : null;
+  const units: Units = {
+    measurement: blocks ? blocks.measurement : merged,
+    embedding: e,
+    layerChoice: [],
+    apply(choice) {
+      const all = blocks ? expandBlockChoice(blocks, choice) : [...choice];
+      const L = m.layers.length;
+      units.layerChoice = all.slice(0, L);
+      const packed = applyAllocation(model, m, all.slice(0, L));
+      if (e) applyEmbeddingChoice(model, e, all.slice(L));
+      return packed;
+    },
+  };
+  return units;
+}
+
+/** <out>.token_embd.safetensors: per bucket its token ids, codes (int-k per row) and f16 scales. */
+export async function writeEmbeddingBuckets(out: string, e: EmbeddingMeasurement, choice: readonly number[], dim: number): Promise<string> {
+  const path = out.replace(/\.gguf$/, '') + '.token_embd.safetensors';
+  const tensors = e.rows.flatMap((ids, b) => {
+    const p = e.candidates[b][choice[b]].packed as PackedIntTensor;
+    return [
+      { name: `token_embd.bucket${b}.rows`, dtype: 'I32' as const, shape: [ids.length], data: ids },
+      { name: `token_embd.bucket${b}.codes`, dtype: 'U8' as const, shape: [ids.length, p.codes.length / ids.length], data: p.codes },
+      { name: `token_embd.bucket${b}.scales`, dtype: 'F16' as const, shape: [ids.length, p.scales.length / ids.length], data: p.scales },
+    ];
+  });
+  const meta = {
+    'lowbit.embedding_buckets': JSON.stringify({
+      dim, group: e.group, bits: e.rows.map((_, b) => e.bits[choice[b]]), symmetric: true,
+      layout: 'row r of bucket b is token rows[r]; codes u packed little-endian at bits each per row, value = scale·(u − 2^(bits−1)), one scale per group of columns',
+    }),
+  };
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeSafetensors(tmp, tensors, meta);
+  await rename(tmp, path);
+  return path;
+}
