@@ -7,7 +7,7 @@
 import { type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
 import { type PackedIntTensor, readBits, rowBytes, writeBits } from '@lowbit/formats';
 import { type AnyPrecisionEntry, anyPrecisionSizes, decodeAnyPrecision, encodeAnyPrecision, permuteAnyPrecisionRows } from './any-precision-linear.js';
-import { bytesSource } from './byte-source.js';
+import { type ByteSource, bytesSource } from './byte-source.js';
 import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType, checkLowbitIntVersion } from './ggml-types.js';
 import { dequantize } from './ggml-quants.js';
 import { LOWBIT_FORMAT_VERSION, modelMetadata, storedFromSource } from './gguf-convert.js';
@@ -311,8 +311,9 @@ export async function gptqLayer(st: SafetensorsFile, prefix: string, q: GptqQuan
  * Loads a quantized safetensors file written by `saveModelSafetensors` (config and tokenizer from its
  * `__metadata__`); GPTQ and lowbit layers run packed as they do from GGUF.
  */
-export async function loadQuantizedSafetensors(path: string, options: { kernels?: Kernels } = {}): Promise<DecoderModel> {
-  const st = await readSafetensors(path);
+export async function loadQuantizedSafetensors(input: string | ByteSource, options: { kernels?: Kernels } = {}): Promise<DecoderModel> {
+  const st = await readSafetensors(input);
+  const path = st.source.name;
   const made: Linear[] = [];
   try {
     const meta = st.metadata;

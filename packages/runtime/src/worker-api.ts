@@ -9,6 +9,7 @@ import { nodeFiles } from './file-system.js';
 import { type GenerateOptions, type GenerateResult, generate } from './generate.js';
 import { type LlamaConfig, type DecoderModel, loadModel } from './model.js';
 import { type PerplexityResult, perplexity } from './perplexity.js';
+import { loadQuantizedSafetensors } from './quantized-safetensors.js';
 
 export interface RuntimeLoadOptions {
   /** Shown in error messages (default: the path or URL, or `<bytes>`). */
@@ -33,7 +34,10 @@ export interface RuntimeApi {
   /**
    * A GGUF by URL (http, https, blob, data; in browsers also relative to the worker's location), by
    * path or `file:` URL (Node), or its bytes (`transferBytes(bytes)` moves rather than copies them
-   * into the worker).
+   * into the worker). A safetensors model lowbit wrote loads the same ways (told apart by its
+   * bytes, or a path's `.safetensors`): that is how a nested any-precision model (`lowbit anyprec
+   * --out ap.safetensors`) reaches a worker, whose `generate({ bits })` / `perplexity({ bits })`
+   * then pick the width per request.
    */
   load(source: string | Uint8Array | ArrayBuffer, options?: RuntimeLoadOptions): Promise<LlamaConfig>;
   info(): RuntimeInfo;
@@ -42,7 +46,7 @@ export interface RuntimeApi {
   encode(text: string, bos?: boolean): number[];
   decode(ids: number[]): string;
   /** Resolves after every onProgress call has run on the caller's side. */
-  perplexity(text: string, options?: { ctx?: number; maxWindows?: number }, onProgress?: (done: number, total: number) => void): Promise<PerplexityResult>;
+  perplexity(text: string, options?: { ctx?: number; maxWindows?: number; bits?: number }, onProgress?: (done: number, total: number) => void): Promise<PerplexityResult>;
   /** Resolves after every onToken call has run on the caller's side. */
   generate(prompt: string, options?: Omit<GenerateOptions, 'onToken'>, onToken?: (id: number, text: string) => void): Promise<GenerateResult>;
 }
@@ -65,6 +69,19 @@ async function modelSource(source: string | Uint8Array | ArrayBuffer, name?: str
     throw new LowbitError('E_IO', `${url.href}: cannot fetch (${(e as Error).message})`, { cause: e });
   }
   return bytesSource(new Uint8Array(bytes), name ?? url.href);
+}
+
+/**
+ * A model file lowbit wrote as safetensors (`lowbit quantize --out x.safetensors`, `lowbit anyprec`:
+ * nested any-precision layers travel only in this container) rather than GGUF: a path by its
+ * extension, bytes by their first 9 (no GGUF magic, a u64 header length, then the JSON's "{").
+ */
+async function isSafetensors(src: string | ByteSource): Promise<boolean> {
+  if (typeof src === 'string') return /\.safetensors$/i.test(src);
+  if (src.size < 9) return false;
+  const head = await src.read(0, 9);
+  const gguf = head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46;
+  return !gguf && head[8] === 0x7b;
 }
 
 async function openPool(threads: number, variant: VariantRequest = 'auto'): Promise<KernelPool> {
@@ -112,7 +129,7 @@ export function createRuntimeApi(): RuntimeApi {
         const kernels: Kernels | undefined = nextPool ?? (options.variant ? await loadKernels({ variant: options.variant }) : undefined);
         const src = await modelSource(source, options.name);
         try {
-          next = await loadModel(src, { kernels });
+          next = (await isSafetensors(src)) ? await loadQuantizedSafetensors(src, { kernels }) : await loadModel(src, { kernels });
         } finally {
           // fetched or transferred bytes: the model has what it needs; let the file's buffer go
           if (typeof src !== 'string') await src.close();
