@@ -16,7 +16,7 @@ import { allocate, applyAllocation, measureClado, quantizeModel } from '@lowbit/
 import { generate, loadModel, loadQuantizedSafetensors, perplexity, readGguf, saveModel, saveModelSafetensors, writeSafetensors } from '@lowbit/runtime';
 import { modelWorkload, simulateWorkload } from '@lowbit/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, buildAndServe, haveChromium, launchChromium, type ServedPage } from '../../../packages/kernels/test/browser-harness.js';
+import { CHROMIUM, haveChromium, launchChromium, serveDir, type ServedPage } from '../../../packages/kernels/test/browser-harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const modelFile = fileURLToPath(defaultModelUrl);
@@ -31,20 +31,27 @@ const PROMPT = 'Once upon a time';
 const STEPS = 16;
 const CALIB_WINDOWS = 2;
 
+/** One build, served twice: with the COOP/COEP headers `npm run demo` sends, and without (a plain static host). */
 let served: ServedPage | undefined;
+let plain: ServedPage | undefined;
 let work = '';
 beforeAll(async () => {
   if (!haveChromium) return;
   work = mkdtempSync(join(tmpdir(), 'lowbit-demo-test-'));
-  served = await buildAndServe(join(here, '..'), { isolated: true });
+  const { build } = await import('vite');
+  const outDir = join(work, 'dist');
+  await build({ root: join(here, '..'), logLevel: 'error', build: { outDir, emptyOutDir: true } });
+  served = await serveDir(outDir, { isolated: true });
+  plain = await serveDir(outDir);
 }, 60_000);
 afterAll(() => {
   served?.close();
+  plain?.close();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
 describe('the demo app in Chromium', () => {
-  it('loads the embedded model, quantizes it as Node does, generates, downloads a GGUF the runtime loads, and names a corrupt file\'s error', async (ctx) => {
+  it('every panel as Node computes it (quantize, allocate, generate, GGUF and safetensors downloads, formats, kernels, accelerator), Cancel on each long task, a corrupt file\'s error', async (ctx) => {
     if (!haveChromium || !served) return ctx.skip(noChromium);
     const browser = await launchChromium();
     const log: string[] = [];
@@ -382,4 +389,28 @@ describe('the demo app in Chromium', () => {
       await browser.close();
     }
   }, 240_000);
+
+  it('without cross-origin isolation, runs the kernels on one thread and says why there are no threads', async (ctx) => {
+    if (!haveChromium || !plain) return ctx.skip(noChromium);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.setDefaultTimeout(40_000);
+      await page.goto(plain.url);
+      await page.click('#tab-kernels');
+      expect(await page.locator('#k-isolated').textContent()).toMatch(/^no: no SharedArrayBuffer/);
+      expect(await page.locator('#k-threads').isDisabled()).toBe(true);
+      await page.selectOption('#k-size', '256');
+      await page.selectOption('#k-ms', '100');
+      await page.click('#k-run');
+      await page.waitForSelector('#bench-table');
+      const variants = await page.locator('#bench-table tbody tr').evaluateAll((trs) => trs.map((t) => `${(t as HTMLElement).dataset.variant}/${(t as HTMLElement).dataset.threads}`));
+      expect(variants).toEqual(['scalar/1', 'simd/1', 'relaxed/1', 'js/1']);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });
