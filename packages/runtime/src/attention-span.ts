@@ -112,3 +112,44 @@ export function spanSkippedFraction(spans: Int32Array, ctx: number): number {
   }
   return 1 - read / full;
 }
+
+/**
+ * Seconds one decode token spends in attention over every layer at position ctx − 1 (caches full),
+ * full attention against the spans: the median of `reps` runs of 8 tokens each, on the model's kernels and
+ * shapes with random states (the time does not depend on the values).
+ */
+export function attentionDecodeSeconds(model: DecoderModel, ctx: number, spans: Int32Array, reps = 9): { full: number; spans: number } {
+  const { nLayers, nHeads, nKvHeads, headDim, contextLength } = model.config;
+  if (!(Number.isInteger(ctx) && ctx >= 1 && ctx <= contextLength)) throw new LowbitError('E_RANGE', `attention timing: ctx ${ctx} is outside 1..${contextLength}`);
+  if (!Number.isInteger(reps) || reps < 1) throw new LowbitError('E_RANGE', `attention timing: reps ${reps} must be a positive integer`);
+  const k = model.kernels;
+  const kvDim = nKvHeads * headDim;
+  let seed = 1;
+  const rand = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1);
+  const keys = k.upload(rand(nLayers * ctx * kvDim));
+  const values = k.upload(rand(nLayers * ctx * kvDim));
+  const q = rand(nHeads * headDim);
+  const kv = rand(kvDim);
+  const out = new Float32Array(nHeads * headDim);
+  const scale = 1 / Math.sqrt(headDim);
+  const time = (withSpans: boolean) => {
+    const runs: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 8; i++) for (let l = 0; l < nLayers; l++) {
+        const off = l * ctx * kvDim;
+        if (withSpans) k.attentionSpan(q, kv, kv, keys, values, off, ctx - 1, 1, nHeads, nKvHeads, headDim, scale, spans.subarray(l * nHeads, (l + 1) * nHeads), out);
+        else k.attention(q, kv, kv, keys, values, off, ctx - 1, 1, nHeads, nKvHeads, headDim, scale, out);
+      }
+      runs.push((performance.now() - t0) / 8000);
+    }
+    return runs.sort((a, b) => a - b)[reps >> 1];
+  };
+  try {
+    time(false); // warm-up
+    return { full: time(false), spans: time(true) };
+  } finally {
+    keys.free();
+    values.free();
+  }
+}

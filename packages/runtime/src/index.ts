@@ -33,4 +33,4 @@ export { AdamW, finetune, applyTrainParams, type AdamWOptions, type FinetuneOpti
 export { QDEC_RESIDUAL_BITS, attachQdec, baseWeightHash, buildQdecStore, channelSaliency, dequantizeLinear, encodeColumns, qdecBytesPerToken, qdecColumnBytes, qdecStoreBytes, readQdecStore, selectChannels, writeQdecStore, type QdecBuildOptions, type QdecHandle, type QdecLayer, type QdecResidualBits, type QdecStats, type QdecStore } from './qdec.js';
 export { CompressedKvCache, KvRows, KV_BITS, checkKvBits, type KvBits, type KvCacheStats, type KvCompressionOptions } from './kv-cache.js';
 export { RetentionRule, checkMiniCache, miniCacheDistances, miniCachePairs, slerp, type MiniCacheOptions, type PairDistances } from './minicache.js';
-export { calibrateSpans, checkSpanOptions, spanSkippedFraction, type SpanCalibration, type SpanCalibrationOptions } from './attention-span.js';
+export { attentionDecodeSeconds, calibrateSpans, checkSpanOptions, spanSkippedFraction, type SpanCalibration, type SpanCalibrationOptions } from './attention-span.js';

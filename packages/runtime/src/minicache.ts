@@ -27,9 +27,13 @@ export interface MiniCacheOptions {
 
 /**
  * The middle-to-deep pairs: (s, s+1), (s+2, s+3), … from s = ⌈nLayers/2⌉ (stories260K, 5 layers:
- * [3, 4]). The paper merges from the model's middle on, where it measured the states to be similar.
+ * [3, 4]), or from the last possible pair where that leaves none. The paper merges from the model's
+ * middle on, where it measured the states to be similar. A `from` that leaves no pair is E_RANGE.
  */
-export function miniCachePairs(nLayers: number, from = Math.ceil(nLayers / 2)): [number, number][] {
+export function miniCachePairs(nLayers: number, from = Math.min(Math.ceil(nLayers / 2), nLayers - 2)): [number, number][] {
+  if (!(Number.isInteger(from) && from >= 0 && from + 1 < nLayers)) {
+    throw new LowbitError('E_RANGE', `minicache: merging from layer ${from} leaves no pair of adjacent layers in 0..${nLayers - 1}`);
+  }
   const pairs: [number, number][] = [];
   for (let l = from; l + 1 < nLayers; l += 2) pairs.push([l, l + 1]);
   return pairs;

@@ -64,6 +64,9 @@ describe('MiniCache settings', () => {
     expect(miniCachePairs(5)).toEqual([[3, 4]]);
     expect(miniCachePairs(32)).toHaveLength(8);
     expect(miniCachePairs(32)[0]).toEqual([16, 17]);
+    expect(miniCachePairs(2)).toEqual([[0, 1]]);
+    expect(miniCachePairs(5, 0)).toEqual([[0, 1], [2, 3]]);
+    for (const from of [4, -1, 1.5]) expect(() => miniCachePairs(5, from)).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
   });
 
   it('out-of-range pairs, t, gamma and ranges are E_RANGE', () => {
