@@ -125,7 +125,11 @@ export function attentionDecodeSeconds(model: DecoderModel, ctx: number, spans: 
   const k = model.kernels;
   const kvDim = nKvHeads * headDim;
   let seed = 1;
-  const rand = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1);
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return (seed / 2 ** 32) * 2 - 1;
+  };
+  const rand = (n: number) => Float32Array.from({ length: n }, next);
   const keys = k.upload(rand(nLayers * ctx * kvDim));
   const values = k.upload(rand(nLayers * ctx * kvDim));
   const q = rand(nHeads * headDim);
