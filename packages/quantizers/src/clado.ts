@@ -4,7 +4,7 @@
 // from quantizing pairs, Gᵢⱼ = (ΔLᵢⱼ − ΔLᵢ − ΔLⱼ)/2. Then min ΔL s.t. size ≤ budget is solved exactly
 // as an integer program (@lowbit/solvers, HiGHS).
 import { intStorageBytes, type PackedIntTensor } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, isLowbitError, LowbitError } from '@lowbit/kernels';
 import type { DecoderModel } from '@lowbit/runtime';
 import { greedyChoice, type OneHotQuadraticProblem, type OneHotSolution, oneHotSizeRange, oneHotValue, solveOneHotQuadratic, uniformChoice } from '@lowbit/solvers';
 import { BlockCalibration, calibrationWindows } from './calibrate.js';
@@ -253,7 +253,7 @@ export function budgetRange(model: DecoderModel, o: Pick<CladoOptions, 'bits' | 
   return { minBits: lo / count, maxBits: hi / count, minBytes: lo / 8, maxBytes: hi / 8 };
 }
 
-export type AllocationMethod = 'clado' | 'diagonal' | 'uniform' | 'greedy';
+export type AllocationMethod = 'clado' | 'diagonal' | 'uniform' | 'greedy' | 'predictor';
 
 export interface AllocationOptions {
   method?: AllocationMethod;
@@ -263,6 +263,11 @@ export interface AllocationOptions {
   budgetBytes?: number;
   /** HiGHS time limit in seconds. Default 60. */
   timeLimit?: number;
+  /**
+   * The n×n matrix the 'predictor' method minimises instead of the measured G (`predictorMatrix`
+   * of a fitted PTQ quality predictor); required for that method, ignored by the others.
+   */
+  objective?: Float64Array;
 }
 
 export interface Allocation {
@@ -277,10 +282,19 @@ export interface Allocation {
   predictedDeltaLoss: number;
   /** Σ diagonal: the loss change an additive model predicts. */
   additiveDeltaLoss: number;
+  /** 'predictor': the loss change the predictor predicts (xᵀ·objective·x); null for the other methods. */
+  predictorDeltaLoss?: number | null;
   sizeBits: number;
   bitsPerWeight: number;
   budgetBits: number;
-  /** HiGHS's report for clado and diagonal; null for the heuristics. */
+  /**
+   * HiGHS stopped before proving optimality (its time limit): `choice` is the best allocation found,
+   * `solver.gap` its distance from the bound (NaN when `fallback` says no incumbent was found).
+   */
+  timedOut?: boolean;
+  /** 'greedy' when HiGHS found no allocation before its time limit and the greedy one is used. */
+  fallback?: 'greedy' | null;
+  /** HiGHS's report for clado, diagonal and predictor; null for the heuristics. */
   solver: OneHotSolution['solver'] | null;
   seconds: number;
 }
@@ -307,7 +321,8 @@ export function allocationRange(m: CladoMeasurement): { minBits: number; maxBits
 export async function allocate(m: CladoMeasurement, o: AllocationOptions): Promise<Allocation> {
   const t0 = performance.now();
   const method = o.method ?? 'clado';
-  if (!['clado', 'diagonal', 'uniform', 'greedy'].includes(method)) throw new LowbitError('E_ARG', `allocate: method must be clado, diagonal, uniform or greedy, got ${String(method)}`);
+  if (!['clado', 'diagonal', 'uniform', 'greedy', 'predictor'].includes(method)) throw new LowbitError('E_ARG', `allocate: method must be clado, diagonal, uniform, greedy or predictor, got ${String(method)}`);
+  if (method === 'predictor' && o.objective?.length !== m.G.length) throw new LowbitError('E_ARG', `allocate: method predictor needs the predictor's objective matrix (${m.G.length} entries), got ${o.objective?.length ?? 'none'}`);
   if ((o.budgetBits === undefined) === (o.budgetBytes === undefined)) throw new LowbitError('E_ARG', 'allocate: give exactly one of budgetBits and budgetBytes');
   const total = m.counts.reduce((a, b) => a + b, 0);
   const budget = o.budgetBits !== undefined ? o.budgetBits * total : (o.budgetBytes as number) * 8;
@@ -324,10 +339,22 @@ export async function allocate(m: CladoMeasurement, o: AllocationOptions): Promi
   const p = cladoProblem(m, Math.max(budget, minSize));
   let choice: number[];
   let solver: OneHotSolution['solver'] | null = null;
-  if (method === 'clado' || method === 'diagonal') {
-    const s = await solveOneHotQuadratic(p, { diagonalOnly: method === 'diagonal', timeLimit: o.timeLimit });
+  let predictorDeltaLoss: number | null = null;
+  let fallback: 'greedy' | null = null;
+  if (method === 'predictor' || method === 'clado' || method === 'diagonal') {
+    const q = method === 'predictor' ? { ...p, G: o.objective as Float64Array } : p;
+    const s = await solveOneHotQuadratic(q, { diagonalOnly: method === 'diagonal', timeLimit: o.timeLimit }).catch((e: unknown) => {
+      // a time limit hit before HiGHS's first incumbent is no infeasibility (the budget was checked):
+      // the greedy allocation is always feasible, so it stands in, flagged, with no proven bound
+      if (!(isLowbitError(e) && e.code === 'E_RANGE' && e.message.includes('Time limit reached'))) throw e;
+      const g = greedyChoice(q);
+      const info = { status: 'Time limit reached', objective: g.value, bound: Number.NaN, gap: Number.NaN, seconds: o.timeLimit ?? 60, nodes: 0, columns: 0, rows: 0 };
+      return { ...g, solver: info, fallback: 'greedy' as const };
+    });
     choice = s.choice;
     solver = s.solver;
+    if (method === 'predictor') predictorDeltaLoss = s.value;
+    if ('fallback' in s) fallback = s.fallback;
   } else if (method === 'greedy') {
     choice = greedyChoice(p).choice;
   } else {
@@ -343,6 +370,8 @@ export async function allocate(m: CladoMeasurement, o: AllocationOptions): Promi
     formats: Object.fromEntries(m.layers.map((name, l) => [name, m.formats[choice[l]]])),
     predictedDeltaLoss: value,
     additiveDeltaLoss: choice.reduce((s, c, l) => s + m.single[l * K + c], 0),
+    predictorDeltaLoss,
+    timedOut: solver !== null && solver.status !== 'Optimal', fallback,
     sizeBits: size, bitsPerWeight: size / total, budgetBits: budget / total, solver,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -25,5 +25,7 @@ export { regfreqHooks } from './regfreq.js';
 export { inq, inqRound, inqExponents, type Inq, type InqOptions } from './inq.js';
 export { alphaTuning, alphaName, type AlphaTuning, type AlphaTuningOptions } from './alphatuning.js';
 export { trainQuantize, quantTrainer, type TrainMethod, type TrainQuantizeOptions, type TrainQuantizeResult, type QuantTrainer } from './train-quantize.js';
+export { ptqFeatures, hutchinsonTraces, moments, PTQ_FEATURES, type PtqFeatures, type PtqFeatureOptions, type LayerStatistics } from './ptq-features.js';
+export { trainPredictor, fitPredictor, predictDeltaLoss, predictorMatrix, sampleConfigurations, measureConfigurations, spearman, type PredictorFit, type PredictorPoint, type PredictorReport, type PredictorOptions } from './ptq-predictor.js';
 export { measureLatencyCosts, benchRates, allocateByCost, candidateWeight, type LatencyCosts, type LatencyCostOptions, type CostAllocationOptions, type CostAllocation } from './latency-cost.js';
 export { blockMeasurement, expandBlockChoice, frequencyBuckets, measureEmbeddingBuckets, applyEmbeddingChoice, mergeMeasurements, type BlockMeasurement, type EmbeddingBucketOptions, type EmbeddingMeasurement } from './mixed-configs.js';

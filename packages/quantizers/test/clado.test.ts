@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
 import { type DecoderModel, loadModel, perplexity } from '@lowbit/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { allocate, allocationRange, applyAllocation, blockMasked, budgetRange, type CladoMeasurement, isLowbitError, measureClado } from '../src/index.js';
+import { allocate, allocationRange, applyAllocation, blockMasked, budgetRange, type CladoMeasurement, isLowbitError, measureClado, predictDeltaLoss, predictorMatrix, ptqFeatures, trainPredictor } from '../src/index.js';
 
 const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
 const CUT = { ctx: 64, maxWindows: 4 };
@@ -118,5 +118,31 @@ describe('allocate', () => {
       }
     }
     expect(kept).toBeGreaterThan(0);
+  });
+
+  it('a HiGHS time-out is flagged: the allocation found (or the greedy one when none was) within the budget, no proof of optimality', async () => {
+    const a = await allocate(m, { method: 'clado', budgetBits: 3.2, timeLimit: 1e-9 });
+    expect(a.timedOut).toBe(true);
+    expect(a.solver?.status).toBe('Time limit reached');
+    expect(a.bitsPerWeight).toBeLessThanOrEqual(3.2 + 1e-12);
+    // with no incumbent the greedy allocation stands in and no gap can be given
+    if (a.fallback === 'greedy') expect(a.solver?.gap).toBeNaN();
+    else expect(a.solver?.gap).toBeGreaterThanOrEqual(0);
+    const done = await allocate(m, { method: 'clado', budgetBits: 3.2 });
+    expect(done.timedOut).toBe(false);
+    expect(done.fallback).toBeNull();
+  });
+
+  it('the predictor allocates by its own fitted model: its IQP optimum is what it predicts, within the budget', async () => {
+    const f = ptqFeatures(model, m, { calibration, ctx: 64, windows: 1, samples: 1 });
+    expect(f.layers.map((l) => l.name)).toEqual(m.layers);
+    for (const l of f.layers) expect(l.weightKurtosis).toBeGreaterThan(1);
+    const r = trainPredictor(model, m, f, calibration, { configurations: 12 });
+    expect(r.trainCount + r.heldOutCount).toBe(12);
+    expect(r.heldOutCount).toBe(4);
+    const a = await allocate(m, { method: 'predictor', budgetBits: 3.2, objective: predictorMatrix(r.fit, f) });
+    expect(a.bitsPerWeight).toBeLessThanOrEqual(3.2 + 1e-12);
+    expect(a.predictorDeltaLoss).toBeCloseTo(predictDeltaLoss(r.fit, f, a.choice), 12);
+    await expect(allocate(m, { method: 'predictor', budgetBits: 3.2 })).rejects.toThrow(/objective matrix/);
   });
 });
