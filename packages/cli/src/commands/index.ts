@@ -10,12 +10,14 @@ import { exportLayerCommand } from './export-layer.js';
 import { formatsCommand } from './formats.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
-import { qdecCommand } from './qdec.js';
+import { kvCommand } from './kv.js';
 import { quantizeCommand } from './quantize.js';
 import { quantizeLayerCommand } from './quantize-layer.js';
 import { simCommand } from './sim.js';
+import { spansCommand } from './spans.js';
 import { studyCommand } from './study.js';
 
 export const commands: Command[] = [
-  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, anyprecCommand, decodeCommand, qdecCommand,
+  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, anyprecCommand, decodeCommand,
+  kvCommand, spansCommand,
 ];
