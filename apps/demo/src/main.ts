@@ -49,7 +49,9 @@ function startWorker(name: string): DemoWorker {
 type Source = { kind: 'embedded' } | { kind: 'file'; file: File };
 const openIn = (w: DemoWorker, s: Source) => (s.kind === 'embedded' ? w.api.openEmbedded() : w.api.openFile(s.file, s.file.name));
 
-const original = startWorker('original');
+let original = startWorker('original');
+/** The original worker holds the opened model (false after a cancel replaced it and the reopen failed). */
+let originalReady: Promise<boolean> = Promise.resolve(false);
 let quantizer = startWorker('quantized');
 let source: Source | undefined;
 let summary: ModelSummary | undefined;
@@ -138,7 +140,11 @@ function modelPanel(): HTMLElement {
   return h('section', { id: 'panel-model', role: 'tabpanel', 'aria-labelledby': 'tab-model' },
     h('p', { class: 'explain' }, 'Pick the model to work on. The embedded one is stories260K, a 260 K-parameter Llama trained on TinyStories (1.1 MB of f32 weights): small enough that everything below takes seconds. Your own GGUF (Llama, Qwen2, GPT-2 architectures) works the same way, only slower.'),
     h('div', { class: 'row' }, h('button', { id: 'open-embedded', type: 'button', onclick: () => void openSource({ kind: 'embedded' }) }, 'Load the embedded stories260K'), drop),
-    h('div', { id: 'model-status', class: 'status', 'aria-live': 'polite' }),
+    h('div', { class: 'actions' },
+      h('progress', { id: 'm-progress', hidden: true, 'aria-label': 'opening progress' }),
+      h('span', { id: 'model-status', class: 'status', 'aria-live': 'polite' }),
+      h('button', { type: 'button', id: 'm-cancel', class: 'secondary', hidden: true, onclick: cancelOpen }, 'Cancel'),
+    ),
     h('div', { id: 'model-error', class: 'error', role: 'alert', hidden: true }),
     h('div', { id: 'model-summary' }),
   );
@@ -150,10 +156,18 @@ async function openSource(s: Source) {
     return;
   }
   showError('', '#model-error');
-  $('#model-status').textContent = `Opening ${s.kind === 'embedded' ? 'stories260K.gguf' : s.file.name}...`;
+  $('#model-status').textContent = `Opening ${s.kind === 'embedded' ? 'stories260K.gguf' : s.file.name} (read and checked in the worker)...`;
+  const id = ++runId;
+  busy = true;
+  updateControls();
+  ($('#m-progress') as HTMLProgressElement).hidden = false;
+  ($('#m-cancel') as HTMLButtonElement).hidden = false;
   try {
     const next = await openIn(original, s);
+    if (id !== runId) return; // cancelled: the worker that read it is gone
+    busy = false;
     source = s;
+    originalReady = Promise.resolve(true);
     summary = next;
     haveQuantized = false;
     quantizedLabel = '';
@@ -169,9 +183,41 @@ async function openSource(s: Source) {
     updateControls();
     if (next.runnable) await fillTensorChoices();
   } catch (e) {
+    if (id !== runId) return;
     $('#model-status').textContent = summary ? `Still using ${summary.name}.` : '';
     showError(`Cannot open this file. ${errorText(e)}`, '#model-error');
+  } finally {
+    if (id === runId) {
+      busy = false;
+      ($('#m-progress') as HTMLProgressElement).hidden = true;
+      ($('#m-cancel') as HTMLButtonElement).hidden = true;
+      updateControls();
+    }
   }
+}
+
+/** Reading a file runs in the original worker without taking messages: cancel replaces that worker. */
+function cancelOpen() {
+  if (!busy) return;
+  runId++;
+  restartOriginal();
+  busy = false;
+  ($('#m-progress') as HTMLProgressElement).hidden = true;
+  ($('#m-cancel') as HTMLButtonElement).hidden = true;
+  $('#model-status').textContent = summary ? `Cancelled: still using ${summary.name}.` : 'Cancelled.';
+  updateControls();
+}
+
+/** A fresh original worker, reopening the model in use (the quantizer worker keeps its own). */
+function restartOriginal() {
+  original.terminate();
+  original = startWorker('original');
+  const s = source;
+  originalReady = s && summary?.runnable ? openIn(original, s).then(() => true, () => false) : Promise.resolve(false);
+}
+
+async function ensureOriginal() {
+  if (!(await originalReady)) throw new Error('the original model could not be opened again after a cancel: load it again (Model panel)');
 }
 
 function renderSummary(m: ModelSummary) {
@@ -524,6 +570,7 @@ async function runGenerate() {
   const total = steps * (both ? 2 : 1);
   let made = 0;
   const one = async (w: DemoWorker, col: string) => {
+    if (w === original) await ensureOriginal();
     const out = $(`#g-${col}-text`);
     out.textContent = prompt;
     $(`#g-${col}-stats`).textContent = 'generating...';
@@ -570,7 +617,7 @@ function formatsPanel(): HTMLElement {
     h('form', { class: 'grid', onsubmit: ((e: Event) => { e.preventDefault(); void runFormat(); }) as EventListener },
       field('Format', h('select', { id: 'f-format' }, ...STUDY_FORMATS.map((f) => option(f, f, f === 'int4 g32'))), 'int-k with groups of 32 columns, NF4 (QLoRA\'s normal quantiles), llama.cpp blocks, or an OCP MX format.'),
       field('Weight matrix', h('select', { id: 'f-tensor' }), 'A linear layer of the loaded model (blk.N: transformer block N).'),
-      h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'f-run' }, 'Quantize this matrix')),
+      taskActions('f', 'Quantize this matrix', cancelFormat),
     ),
     h('div', { id: 'f-error', class: 'error', role: 'alert', hidden: true }),
     h('div', { id: 'f-result' }),
@@ -588,10 +635,14 @@ async function runFormat() {
   showError('', '#f-error');
   const format = ($('#f-format') as HTMLSelectElement).value as (typeof STUDY_FORMATS)[number];
   const tensor = ($('#f-tensor') as HTMLSelectElement).value;
-  busy = true;
-  updateControls();
+  const id = startTask('f');
+  ($('#f-progress') as HTMLProgressElement).removeAttribute('value'); // one call: no steps to count
+  $('#f-stage').textContent = 'quantizing the matrix...';
   try {
+    await ensureOriginal();
     const r = await original.api.formatStudy(format, tensor);
+    if (id !== runId) return;
+    setProgress('f', 1, 1, 'done');
     const fmtValue = (v: number) => (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.001) ? v.toExponential(2) : String(Number(v.toPrecision(4))));
     $('#f-result').replaceChildren(
       h('div', { class: 'card', id: 'f-card', 'data-sqnr': r.sqnrDb, 'data-bits': r.bitsPerWeight },
@@ -612,11 +663,23 @@ async function runFormat() {
       ),
     );
   } catch (e) {
-    showError(`Cannot quantize this matrix. ${errorText(e)}`, '#f-error');
+    if (id === runId) {
+      showError(`Cannot quantize this matrix. ${errorText(e)}`, '#f-error');
+      setProgress('f', 0, 1, '');
+    }
   } finally {
-    busy = false;
-    updateControls();
+    if (id === runId) endTask('f');
   }
+}
+
+/** The study is one call in the original worker: cancel replaces the worker, which reopens the model. */
+function cancelFormat() {
+  if (!busy) return;
+  cancelled = true;
+  runId++;
+  restartOriginal();
+  setProgress('f', 0, 1, 'cancelled');
+  endTask('f');
 }
 
 // ---------- Mixed precision (allocator) panel ----------

@@ -311,6 +311,13 @@ describe('the demo app in Chromium', () => {
       await page.click('#tab-formats');
       await page.selectOption('#f-format', 'int4 g32');
       await page.selectOption('#f-tensor', 'blk.0.ffn_gate.weight');
+      // Run and Cancel in one turn of the page's event loop: the cancel always lands mid-run; the
+      // original worker is replaced and reopens the model for the next run
+      await page.evaluate(() => {
+        (document.querySelector('#f-run') as HTMLButtonElement).click();
+        (document.querySelector('#f-cancel') as HTMLButtonElement).click();
+      });
+      expect(await page.locator('#f-stage').textContent()).toBe('cancelled');
       await page.click('#f-run');
       await page.waitForSelector('#f-card');
       const shownFormat = await page.locator('#f-card').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
@@ -382,6 +389,18 @@ describe('the demo app in Chromium', () => {
       expect(error).toMatch(/^Cannot open this file\. E_[A-Z_]+: broken\.gguf: /);
       expect(error).toMatch(/truncated/i);
       await shot('model-error');
+
+      // Cancel an open: the previous model stays; opening again then works
+      await page.evaluate(() => {
+        (document.querySelector('#open-embedded') as HTMLButtonElement).click();
+        (document.querySelector('#m-cancel') as HTMLButtonElement).click();
+      });
+      expect(await page.locator('#model-status').textContent()).toBe('Cancelled: still using weights.safetensors.');
+      await page.click('#open-embedded');
+      await page.waitForFunction(() => /^Loaded stories260K\.gguf/.test(document.querySelector('#model-status')?.textContent ?? ''));
+      await page.click('#tab-formats');
+      await page.click('#f-run');
+      await page.waitForFunction(() => document.querySelector('#f-stage')?.textContent === 'done');
       expect(log.filter((l) => l.startsWith('pageerror'))).toEqual([]);
     } catch (e) {
       throw new Error(`${(e as Error).message}\npage log:\n${log.join('\n')}`, { cause: e });
