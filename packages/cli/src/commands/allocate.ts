@@ -3,7 +3,7 @@ import { latencyFlags, latencyRecipe } from './allocate-cost.js';
 import { allocationUnits, checkUnits, unitFlags, writeEmbeddingBuckets } from './allocate-units.js';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
-import { type AllocationMethod, type GgmlType, allocate, budgetRange, measureClado } from '@lowbit/quantizers';
+import { type AllocationMethod, type GgmlType, allocate, budgetRange, measureClado, predictorMatrix, ptqFeatures, trainPredictor } from '@lowbit/quantizers';
 import { LowbitError, perplexity, saveModel } from '@lowbit/runtime';
 import { defineCommand, parseNumber, UsageError } from '../command.js';
 import { ctxOption, MODEL_ARGUMENT, textOption, textPath, threadOption, withModel } from '../model-arg.js';
@@ -47,7 +47,8 @@ const options = {
   bits: { type: 'string', default: '2,3,4,8', placeholder: 'list', description: 'candidate INT-k widths per layer, comma-separated' },
   formats: { type: 'string', placeholder: 'list', defaultText: 'none (INT-k from --bits)', description: 'candidate ggml types instead of --bits (q4_0,q4_1,q8_0), so --out is a GGUF llama.cpp runs; layers of no 32-block rows stay F32' },
   group: { type: 'integer', default: 32, min: 0, description: 'columns per scale group (0: one scale per output channel)' },
-  method: { type: 'string', choices: ['clado', 'diagonal', 'uniform', 'greedy'], default: 'clado', description: 'allocator: CLADO (pairwise G, exact IQP), diagonal (single-layer ΔL only, exact), uniform, greedy by ΔL per bit' },
+  method: { type: 'string', choices: ['clado', 'diagonal', 'uniform', 'greedy', 'predictor'], default: 'clado', description: 'allocator: CLADO (pairwise G, exact IQP), diagonal (single-layer ΔL only, exact), uniform, greedy by ΔL per bit, predictor (PTQ quality predictor fitted on measured configurations, exact IQP)' },
+  configs: { type: 'integer', min: 6, default: 96, description: 'with --method predictor: random configurations measured to fit it (a third held out for its report)' },
   quantizer: { type: 'string', choices: ['rtn', 'gptq'], default: 'rtn', description: 'how each candidate configuration is quantized (GPTQ from the full-precision inputs of each layer)' },
   pairs: { type: 'string', choices: ['all', 'block', 'none'], default: 'block', description: 'which layer pairs get a measured cross term (block: within a transformer block; others taken as independent)' },
   calib: { type: 'string', placeholder: 'file', defaultText: 'embedded TinyStories train excerpt', description: 'text the loss changes are measured on, one document per line' },
@@ -113,7 +114,13 @@ export const allocateCommand = defineCommand({
       });
       const units = allocationUnits(model, m, v, { calibration, bits, group: v.group, onProgress: (d, t) => ctx.progress(d, t, 'measure embedding ΔL') });
       const costed = recipe ? await recipe.allocate(model, units.measurement, before.perplexity, { method: v.method as AllocationMethod, timeLimit: v['time-limit'] }) : null;
-      const a = costed ?? (await allocate(units.measurement, { method: v.method as AllocationMethod, budgetBits: budget.bits, budgetBytes: budget.bytes, timeLimit: v['time-limit'] }));
+      // the predictor: cheap features, fitted on measured random configurations (solvers README, study)
+      const pred = v.method === 'predictor' ? (() => {
+        const features = ptqFeatures(model, m, { calibration, ctx: m.ctx, windows: Math.min(8, m.windows) });
+        const report = trainPredictor(model, m, features, calibration, { configurations: v.configs, onProgress: (d, t) => ctx.progress(d, t, 'measure configurations') });
+        return { report, objective: predictorMatrix(report.fit, features) };
+      })() : null;
+      const a = costed ?? (await allocate(units.measurement, { method: v.method as AllocationMethod, budgetBits: budget.bits, budgetBytes: budget.bytes, timeLimit: v['time-limit'], objective: pred?.objective }));
       const packed = units.apply(a.choice);
       const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval allocated') });
       let bytes: number | null = null;
@@ -131,6 +138,11 @@ export const allocateCommand = defineCommand({
       const kept = model.linears().filter((l) => /^blk\./.test(l.name) && !m.layers.includes(l.name)).map((l) => l.name);
       if (kept.length) ctx.print(`  F32 (rows of no 32-block, outside the budget): ${kept.join(', ')}`);
       ctx.print(`  ΔL on ${calibFile} (${m.windows} windows of ${m.ctx}): predicted ${a.predictedDeltaLoss.toFixed(5)} with pairs, ${a.additiveDeltaLoss.toFixed(5)} additive; ${m.evaluations} passes (${m.pairEvaluations} pairs, --pairs ${pairs}) in ${m.seconds.toFixed(1)} s`);
+      if (pred) {
+        const r = pred.report;
+        ctx.print(`  predictor: fit on ${r.trainCount} measured configurations; held out ${r.heldOutCount}: Spearman ${r.spearman.toFixed(3)}, median relative error ${(100 * r.medianRelativeError).toFixed(0)}%; predicts ΔL ${a.predictorDeltaLoss?.toFixed(5)}`);
+      }
+      if (a.fallback) ctx.warn(`HiGHS found no allocation within --time-limit ${v['time-limit']} s: the greedy allocation is used (no bound, no gap)`);
       if (a.solver) {
         const s = a.solver;
         ctx.print(`  HiGHS: ${s.status}, objective ${s.objective.toFixed(6)}, bound ${s.bound.toFixed(6)}, gap ${(100 * s.gap).toFixed(3)}%, ${s.columns} columns × ${s.rows} rows, ${s.seconds.toFixed(2)} s`);
@@ -146,7 +158,8 @@ export const allocateCommand = defineCommand({
         formats: ggml ?? null,
         layers: Object.fromEntries(Object.entries(a.formats).map(([n, f]) => [n, config(f)])),
         kept_f32: kept,
-        solver: a.solver ? { status: a.solver.status, objective: a.solver.objective, bound: a.solver.bound, gap: a.solver.gap, seconds: a.solver.seconds } : null,
+        solver: a.solver ? { status: a.solver.status, objective: a.solver.objective, bound: a.solver.bound, gap: a.solver.gap, seconds: a.solver.seconds, timed_out: a.timedOut ?? false, fallback: a.fallback ?? null } : null,
+        predictor: pred ? { train: pred.report.trainCount, held_out: pred.report.heldOutCount, spearman: pred.report.spearman, median_relative_error: pred.report.medianRelativeError, predicted_delta_loss: a.predictorDeltaLoss } : null,
         measurement: { pairs, windows: m.windows, ctx: m.ctx, evaluations: m.evaluations, pair_evaluations: m.pairEvaluations, base_loss: m.baseLoss, seconds: m.seconds },
         granularity: v.granularity, embedding_buckets: units.embedding ? units.embedding.rows.map((ids, b) => ({ tokens: ids.length, share: units.embedding?.share[b], bits: units.embedding?.bits[a.choice[a.choice.length - (units.embedding?.rows.length ?? 0) + b]] })) : null, embedding_file: embeddingFile,
         out: out ?? null, bytes, seconds,

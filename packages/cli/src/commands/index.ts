@@ -1,6 +1,7 @@
 // The command table. To add a command, write commands/<name>.ts exporting a Command and add one line here.
 import type { Command } from '../command.js';
 import { allocateCommand } from './allocate.js';
+import { allocateStudyCommand } from './allocate-study.js';
 import { anyprecCommand } from './anyprec.js';
 import { convertCommand } from './convert.js';
 import { decodeCommand } from './decode.js';
@@ -20,4 +21,5 @@ import { studyCommand } from './study.js';
 export const commands: Command[] = [
   evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, anyprecCommand, decodeCommand,
   kvCommand, spansCommand,
+  allocateStudyCommand,
 ];
