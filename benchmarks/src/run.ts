@@ -5,6 +5,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Area, createContext, type Row } from './harness.js';
 import { anyprecArea } from './anyprec.js';
+import { attentionArea } from './attention.js';
 import { formatsArea } from './formats.js';
 import { kernelsArea } from './kernels.js';
 import { runtimeArea } from './runtime.js';
@@ -13,7 +14,7 @@ import { tokenizerArea } from './tokenizer.js';
 import { encodingsArea } from './encodings.js';
 import { solversArea } from './solvers.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea];
+const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });
