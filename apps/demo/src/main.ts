@@ -178,6 +178,8 @@ async function openSource(s: Source) {
     renderRuns();
     renderLast();
     renderAllocation();
+    // results of the previous model would read as this one's
+    for (const id of ['#f-result', '#s-result', '#g-orig-text', '#g-orig-stats', '#g-quant-text', '#g-quant-stats']) $(id).replaceChildren();
     $('#model-status').textContent = next.runnable ? `Loaded ${next.name}: ready to quantize and generate.` : `Inspected ${next.name}: ${next.why}`;
     quantizerReady = next.runnable ? openIn(quantizer, s).then(() => true, () => false) : Promise.resolve(false);
     updateControls();
@@ -917,10 +919,13 @@ function kernelsPanel(): HTMLElement {
   );
 }
 
+/** Three significant digits: the JS reference's rates are thousands of times below the kernels'. */
+const fmtRate = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+
 const BUILD_NAMES: Record<string, string> = {
   scalar: 'WebAssembly scalar', simd: 'WebAssembly SIMD', relaxed: 'WebAssembly relaxed SIMD',
   'simd-threads': 'WebAssembly SIMD, threads', 'relaxed-threads': 'WebAssembly relaxed SIMD, threads',
-  js: 'JavaScript reference (the kernels\' test oracle, written for clarity, not speed)',
+  js: 'JavaScript reference',
 };
 
 async function runBench() {
@@ -949,10 +954,10 @@ async function runBench() {
         h('caption', {}, `GEMV of a ${n} × ${n} ${format} matrix, ${ms / 1000} s per build`),
         h('thead', {}, h('tr', {}, h('th', {}, 'build'), h('th', {}, 'threads'), h('th', {}, 'GB/s'), h('th', {}, 'GFLOP/s'), h('th', {}, '× JS reference'), h('th', {}, 'calls'), h('th', {}, 'max diff vs JS'))),
         h('tbody', {}, ...rows.map((r) => r.supported
-          ? h('tr', { 'data-variant': r.variant, 'data-threads': r.threads, 'data-gbps': r.gbPerS }, h('td', {}, BUILD_NAMES[r.variant]), h('td', { class: 'num' }, String(r.threads)), h('td', { class: 'num' }, r.gbPerS.toFixed(2)), h('td', { class: 'num' }, r.gflops.toFixed(2)), h('td', { class: 'num' }, js ? `${(r.gbPerS / js.gbPerS).toFixed(1)}×` : ''), h('td', { class: 'num' }, String(r.calls)), h('td', { class: 'num' }, r.relDiff.toExponential(1)))
+          ? h('tr', { 'data-variant': r.variant, 'data-threads': r.threads, 'data-gbps': r.gbPerS }, h('td', {}, BUILD_NAMES[r.variant]), h('td', { class: 'num' }, String(r.threads)), h('td', { class: 'num' }, fmtRate(r.gbPerS)), h('td', { class: 'num' }, fmtRate(r.gflops)), h('td', { class: 'num' }, js ? `${(r.gbPerS / js.gbPerS).toFixed(1)}×` : ''), h('td', { class: 'num' }, String(r.calls)), h('td', { class: 'num' }, r.relDiff.toExponential(1)))
           : h('tr', { 'data-variant': r.variant, 'data-threads': r.threads }, h('td', {}, BUILD_NAMES[r.variant]), h('td', { class: 'num' }, String(r.threads)), h('td', { colspan: 5 }, `not available in this browser: ${r.why}`)))),
       )),
-      h('p', { class: 'explain' }, 'GB/s: bytes of weights read per second (10⁹ bytes). max diff vs JS: the largest difference from the JavaScript reference\'s result, relative to its largest element (summation order differs between builds; relaxed SIMD may fuse multiply-adds).'),
+      h('p', { class: 'explain' }, 'JavaScript reference: the kernels\' test oracle, written for clarity, not speed. GB/s: bytes of weights read per second (10⁹ bytes). max diff vs JS: the largest difference from the JavaScript reference\'s result, relative to its largest element (summation order differs between builds; relaxed SIMD may fuse multiply-adds).'),
     );
   } catch (e) {
     if (id === benchId) {

@@ -401,6 +401,14 @@ describe('the demo app in Chromium', () => {
       await page.click('#tab-formats');
       await page.click('#f-run');
       await page.waitForFunction(() => document.querySelector('#f-stage')?.textContent === 'done');
+      if (shots) {
+        // every panel on a narrow window (a phone held upright)
+        await page.setViewportSize({ width: 420, height: 900 });
+        for (const p of ['model', 'quantize', 'allocate', 'generate', 'formats', 'kernels', 'sim']) {
+          await page.click(`#tab-${p}`);
+          await shot(`narrow-${p}`);
+        }
+      }
       expect(log.filter((l) => l.startsWith('pageerror'))).toEqual([]);
     } catch (e) {
       throw new Error(`${(e as Error).message}\npage log:\n${log.join('\n')}`, { cause: e });

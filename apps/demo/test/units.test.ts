@@ -1,9 +1,10 @@
-// The demo's pure pieces in Node (no browser): run labels, the Formats panel's study.
+// The demo's pure pieces in Node (no browser): run labels, pool sizes, the Formats panel's study.
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl } from '@lowbit/data';
 import { loadModel } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
-import { type QuantizeSettings, settingsLabel } from '../src/api.js';
+import { type AllocateSettings, type QuantizeSettings, allocationLabel, settingsLabel } from '../src/api.js';
+import { poolSizes } from '../src/bench.js';
 import { errorStats, studyFormat } from '../src/formats-study.js';
 
 describe('settingsLabel', () => {
@@ -13,6 +14,23 @@ describe('settingsLabel', () => {
     expect(settingsLabel({ ...base, group: 0, symmetric: false })).toBe('RTN int4 per-channel asym');
     expect(settingsLabel({ ...base, method: 'gptq', actOrder: true, format: 'q4_0' })).toBe('GPTQ act-order q4_0');
     expect(settingsLabel({ ...base, smooth: 0.5, adaDim: true, clipSearch: true })).toBe('RTN int4 g32 + SmoothQuant α=0.5 + AdaDim + clip search');
+  });
+});
+
+describe('allocationLabel', () => {
+  const base: AllocateSettings = { bits: [2, 4, 8], ggml: [], method: 'clado', budgetBits: 4, pairs: 'block', calibWindows: 4, evalWindows: 4, ctx: 256 };
+  it('names the allocator, the candidates and the budget', () => {
+    expect(allocationLabel(base)).toBe('CLADO int{2,4,8} g32 at 4 bits/weight');
+    expect(allocationLabel({ ...base, method: 'uniform', bits: [], ggml: ['q4_0', 'q8_0'], budgetBits: 6 })).toBe('uniform {q4_0,q8_0} at 6 bits/weight');
+  });
+});
+
+describe('poolSizes', () => {
+  it('doubles from 2 and ends at the largest', () => {
+    expect(poolSizes(1)).toEqual([]);
+    expect(poolSizes(2)).toEqual([2]);
+    expect(poolSizes(6)).toEqual([2, 4, 6]);
+    expect(poolSizes(16)).toEqual([2, 4, 8, 16]);
   });
 });
 
