@@ -101,11 +101,14 @@ describe('lowbit sim a3 | gradiveq | ginex', () => {
     expect(chart).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
     expect(chart.match(/<circle /g)?.length).toBe(2); // one point per setting
   });
-  it('gradiveq: compression ratio d/k and a ring that agrees with the plain sum', async () => {
+  it('gradiveq: real gradients (or Q4_0 residuals), compression ratio d/k, a ring that agrees with the plain sum', async () => {
     const [csv, svg] = [join(dir, 'gq.csv'), join(dir, 'gq.svg')];
-    const r = await run(['sim', 'gradiveq', '--nodes', '3', '--components', '8', '--json', '--csv', csv, '--svg', svg]);
+    const r = await run(['sim', 'gradiveq', '--nodes', '3', '--components', '8', '--seq', '32', '--json', '--csv', csv, '--svg', svg]);
     expect(r.code, r.err).toBe(0);
     const j = JSON.parse(r.out);
+    expect(j.tensors).toMatch(/^real gradients of all \d+ weight tensors/);
+    const res = await run(['sim', 'gradiveq', '--nodes', '2', '--components', '8', '--grads', 'residuals', '--json']);
+    expect(JSON.parse(res.out)).toMatchObject({ tensors: expect.stringMatching(/Q4_0 residuals/), rows: [{ compressionRatio: 4 }] });
     const lines = readFileSync(csv, 'utf8').trim().split('\n');
     expect(lines.length).toBe(2);
     expect(Number(lines[1].split(',')[lines[0].split(',').indexOf('compressionRatio')])).toBe(4);

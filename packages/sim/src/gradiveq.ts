@@ -4,7 +4,7 @@
 // the PCA basis (from @lowbit/solvers), compression, a ring all-reduce run on the compressed data
 // (checked against a plain sum), and the alpha-beta time model of a ring all-reduce with and without it.
 import { LowbitError } from '@lowbit/core';
-import { type DecoderModel, fromF32, toF32 } from '@lowbit/runtime';
+import { type DecoderModel, fromF32, lossAndGrad, toF32, trainParams } from '@lowbit/runtime';
 import { pca } from '@lowbit/solvers';
 
 /** Basis [k, d] (rows orthonormal) from the d-long slices of `g` (trailing partial slice ignored). */
@@ -125,7 +125,52 @@ export function gradiveqStudy(grads: Float32Array[], o: { d: number; k: number; 
 }
 
 /**
- * Gradient-like tensors from one checkpoint (no training path exists yet to give real gradients):
+ * Real gradients for a data-parallel ring: node i computes d loss / d weights (`@lowbit/runtime`'s
+ * lossAndGrad) on its own window of `ctx` + 1 tokens of `text` (windows i = 0..nodes-1, back to back), as
+ * each worker of a data-parallel step does on its share of the batch. Each node's vector is every
+ * gradient tensor whose name contains `match` (all when empty), concatenated in name order. Needs an f32
+ * (or f16) Llama-style model: a quantized layer is runtime's E_UNSUPPORTED naming it.
+ */
+export function trainingGradients(model: DecoderModel, text: string, nodes: number, options: { ctx?: number; match?: string } = {}): { grads: Float32Array[]; names: string[]; losses: number[] } {
+  const ctx = options.ctx ?? 64;
+  if (!Number.isInteger(nodes) || nodes < 2) throw new LowbitError('E_ARG', `gradiveq: nodes must be an integer >= 2, got ${nodes}`);
+  if (!Number.isInteger(ctx) || ctx < 2 || ctx + 1 > model.config.contextLength) throw new LowbitError('E_ARG', `gradiveq: window of ${ctx} tokens must lie in 2..${model.config.contextLength - 1} (the model's context)`);
+  // encode a growing prefix, not the whole text (tokenizing 200 kB takes seconds); the margin keeps the
+  // tokens used clear of the cut, where the prefix's last tokens may differ from the whole text's
+  const need = nodes * ctx + 1;
+  let ids: number[] = [];
+  for (let chars = need * 8; ; chars *= 2) {
+    ids = model.tokenizer.encode(text.slice(0, chars), { bos: true });
+    if (chars >= text.length || ids.length >= need + 16) break;
+  }
+  if (ids.length < need) throw new LowbitError('E_ARG', `gradiveq: the text has ${ids.length} tokens; ${nodes} nodes with windows of ${ctx} need ${need}`);
+  const params = trainParams(model);
+  const match = options.match ?? '';
+  let names: string[] = [];
+  const grads: Float32Array[] = [];
+  const losses: number[] = [];
+  for (let i = 0; i < nodes; i++) {
+    const r = lossAndGrad(model, ids.slice(i * ctx, i * ctx + ctx + 1), params);
+    if (i === 0) {
+      names = [...r.grads.keys()].filter((n) => n.includes(match)).sort();
+      if (names.length === 0) throw new LowbitError('E_ARG', `gradiveq: no gradient tensor of ${model.name} has "${match}" in its name`);
+    }
+    const total = names.reduce((s, n) => s + r.grads.get(n)!.length, 0);
+    const g = new Float32Array(total);
+    let at = 0;
+    for (const n of names) {
+      g.set(r.grads.get(n)!, at);
+      at += r.grads.get(n)!.length;
+    }
+    grads.push(g);
+    losses.push(r.loss);
+  }
+  return { grads, names, losses };
+}
+
+/**
+ * Gradient-like tensors from one checkpoint, without training (kept for quantized models, which the
+ * training path does not take):
  * node i gets the Q4_0 rounding residual W - Q4_0(W) of layer i's `suffix` weights (e.g. ffn_up), so
  * the nodes hold different tensors of one shape and one distribution. Named as such in every report.
  */

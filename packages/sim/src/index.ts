@@ -23,4 +23,4 @@ export { type ChartPoint, type ChartSeries, resultTable, resultCsv, speedupSvg, 
 export { type A3Options, type A3Result, type A3StudyRow, a3Attention, a3Study } from './a3.js';
 export { type Graph, type SamplingOptions, type GinexRow, powerLawGraph, samplingTrace, cacheMisses, ginexStudy } from './ginex.js';
 export { seededRandom } from './random.js';
-export { type GradiveqResult, learnBasis, compress as gradiveqCompress, decompress as gradiveqDecompress, ringAllReduce, ringTime, gradiveqStudy, quantizationResiduals } from './gradiveq.js';
+export { type GradiveqResult, learnBasis, compress as gradiveqCompress, decompress as gradiveqDecompress, ringAllReduce, ringTime, gradiveqStudy, quantizationResiduals, trainingGradients } from './gradiveq.js';

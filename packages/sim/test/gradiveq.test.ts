@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
+import { loadModel, lossAndGrad } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
-import { compress, decompress, gradiveqStudy, learnBasis, ringAllReduce, ringTime } from '../src/gradiveq.js';
+import { compress, decompress, gradiveqStudy, learnBasis, ringAllReduce, ringTime, trainingGradients } from '../src/gradiveq.js';
 import { LowbitError, seededRandom } from '../src/index.js';
 
 describe('GradiVeQ', () => {
@@ -38,6 +42,21 @@ describe('GradiVeQ', () => {
     expect(r.relError).toBeGreaterThan(0.7);
     expect(r.uncompressedSeconds).toBeCloseTo(2 * 3 * (1e-5 + (4 * 6400) / 4 / 1e9), 15);
   });
+  it('real gradients: node i holds d loss / d weights on its own window, tensors in name order', async () => {
+    const model = await loadModel(fileURLToPath(defaultModelUrl));
+    const text = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8').slice(0, 3000);
+    const { grads, names, losses } = trainingGradients(model, text, 3, { ctx: 16, match: 'blk.1.' });
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.every((n) => n.startsWith('blk.1.'))).toBe(true);
+    // independently: lossAndGrad on node 2's window (tokens 32..48) and the same tensors concatenated
+    const ids = model.tokenizer.encode(text, { bos: true }).slice(32, 49);
+    const ref = lossAndGrad(model, ids);
+    const want = Float32Array.from(names.flatMap((n) => [...ref.grads.get(n)!]));
+    expect(grads[2]).toEqual(want);
+    expect(losses[2]).toBe(ref.loss);
+    expect(grads[0]).not.toEqual(grads[1]);
+    expect(() => trainingGradients(model, 'Once', 2, { ctx: 16 })).toThrow(/need 33/);
+  }, 30_000);
   it('bad input', () => {
     expect(() => ringTime(1, 0, 1, 0)).toThrow(LowbitError);
     expect(() => learnBasis(new Float32Array(10), 8, 2)).toThrow(/PCA needs at least 2/);

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, validTextUrl } from '@lowbit/data';
 import { LowbitError, writeTextAtomic } from '@lowbit/runtime';
 import {
-  ACCELERATORS, type NetworkProfile, a3Study, ginexStudy, gradiveqStudy, powerLawGraph, quantizationResiduals, samplingTrace, type SimResult, findNetwork, modelWorkload, networkNames, parseProfileJson, parseProfileList,
+  ACCELERATORS, type NetworkProfile, a3Study, ginexStudy, gradiveqStudy, powerLawGraph, quantizationResiduals, trainingGradients, samplingTrace, type SimResult, findNetwork, modelWorkload, networkNames, parseProfileJson, parseProfileList,
   resolvePrecisions, resultCsv, resultTable, simulateProfile, simulateWorkload, speedupSvg, rowsCsv, lineChartSvg, type ChartSeries,
 } from '@lowbit/sim';
 import { type CommandContext, UsageError, defineCommand } from '../command.js';
@@ -15,9 +15,9 @@ const options = {
   profile: { type: 'string', placeholder: 'file|p1,p2,...|name', defaultText: "the network's first published profile", description: 'shipped networks: per-conv-layer activation precisions, a JSON profile file, or a shipped profile name (100, 99, dnnsim-99)' },
   'bits-per-cycle': { type: 'integer', default: 1, min: 1, max: 4, description: 'serial bits per cycle: Tartan 1|2, Loom 1|2|4' },
   machine: { type: 'string', default: 'dadn', choices: ['dadn', 'mac128'], description: 'machine size: dadn (4096 16-bit MACs/cycle) or mac128 (baseline and loom: the Loom paper\'s 128-MAC comparison)' },
-  seq: { type: 'integer', default: 256, min: 2, description: 'models: tokens of calibration text each linear layer runs on' },
+  seq: { type: 'integer', default: 256, min: 2, description: 'models: tokens of calibration text each linear layer runs on; a3: tokens of attention; gradiveq: tokens per node' },
   'act-bits': { type: 'integer', default: 8, min: 2, max: 16, description: 'models: bits the captured activations are quantized to' },
-  text: { type: 'string', placeholder: 'file', defaultText: 'embedded calibration text', description: 'models: text whose activations are captured' },
+  text: { type: 'string', placeholder: 'file', defaultText: 'embedded calibration text (a3: validation text)', description: 'models: text whose activations are captured; a3: attention text; gradiveq: training text' },
   group: { type: 'integer', default: 16, min: 16, max: 256, description: 'dpred: activations per precision group (16 or 256)' },
   'column-registers': { type: 'integer', default: 0, min: 0, max: 64, description: 'dpred: steps a column may run ahead of the slowest' },
   variant: { type: 'string', default: 'p', choices: ['p', 'e'], description: 'tactical: TCLp (activation precision) or TCLe (effectual terms) back end' },
@@ -30,6 +30,7 @@ const options = {
   nodes: { type: 'integer', default: 4, min: 2, max: 64, description: 'gradiveq: nodes in the ring' },
   slice: { type: 'integer', default: 32, min: 2, max: 1024, description: 'gradiveq: slice length d' },
   components: { type: 'string', default: '4,8,16', placeholder: 'list', description: 'gradiveq: principal components k, one row each' },
+  grads: { type: 'string', default: 'training', choices: ['training', 'residuals'], description: 'gradiveq: real gradients (one --seq window of --text per node; f32 models) or Q4_0 residuals of blk.0..n-1.attn_q (any model)' },
   bandwidth: { type: 'number', default: 1.25e9, above: 0, description: 'gradiveq: link bandwidth in bytes/s' },
   latency: { type: 'number', default: 5e-6, min: 0, description: 'gradiveq: per-step latency in seconds' },
   'graph-nodes': { type: 'integer', default: 100000, min: 2, description: 'ginex: nodes of the synthetic power-law graph' },
@@ -156,9 +157,16 @@ async function systemStudy(ctx: CommandContext, which: 'a3' | 'gradiveq' | 'gine
   }
   if (which === 'gradiveq') {
     const nodes = ctx.values.nodes as number;
-    const grads = await withModel(modelCtx, (model) => quantizationResiduals(model, 'attn_q', nodes));
+    const seq = ctx.values.seq as number;
+    const training = ctx.values.grads === 'training';
+    const { grads, what } = await withModel(modelCtx, (model) => {
+      if (!training) return { grads: quantizationResiduals(model, 'attn_q', nodes), what: `Q4_0 residuals of blk.0..${nodes - 1}.attn_q (gradient stand-ins)` };
+      const text = readFileSync((ctx.values.text as string | undefined) ?? fileURLToPath(calibrationTextUrl), 'utf8');
+      const g = trainingGradients(model, text, nodes, { ctx: seq });
+      return { grads: g.grads, what: `real gradients of all ${g.names.length} weight tensors, node i on its own ${seq}-token window (losses ${g.losses.map((x) => x.toFixed(3)).join(', ')})` };
+    });
     const rows = list(ctx.values.components as string, '--components').map((k) => gradiveqStudy(grads, { d: ctx.values.slice as number, k, bandwidthBytesPerS: ctx.values.bandwidth as number, latencyS: ctx.values.latency as number }));
-    ctx.print(`GradiVeQ over ${nodes} nodes; tensors: Q4_0 residuals of blk.0..${nodes - 1}.attn_q (gradient stand-ins: no training path yet)`);
+    ctx.print(`GradiVeQ over ${nodes} nodes; tensors: ${what}`);
     ctx.print('   d    k  ratio  rel.error  ring time uncompressed  compressed (incl. codec)');
     for (const x of rows) ctx.print(`${String(x.d).padStart(4)} ${String(x.k).padStart(4)}  ${x.compressionRatio.toFixed(1).padStart(5)}  ${x.relError.toFixed(4).padStart(9)}  ${(x.uncompressedSeconds * 1e3).toFixed(4).padStart(18)} ms  ${(x.compressedSeconds * 1e3).toFixed(4)} ms`);
     await writeStudy(ctx, csv, svg, rows, ['d', 'k', 'nodes', 'values', 'compressionRatio', 'relError', 'ringMaxDiff', 'uncompressedSeconds', 'compressedSeconds', 'codecSeconds'], () => lineChartSvg({
@@ -169,7 +177,7 @@ async function systemStudy(ctx: CommandContext, which: 'a3' | 'gradiveq' | 'gine
         byX({ name: 'compressed (incl. codec)', colour: '#d62728', points: rows.map((x) => ({ x: x.k, y: x.compressedSeconds * 1e3, label: `${x.compressionRatio.toFixed(1)}x, err ${x.relError.toFixed(3)}` })) }),
       ],
     }));
-    return { study: 'gradiveq', tensors: `Q4_0 residuals of blk.0..${nodes - 1}.attn_q`, rows };
+    return { study: 'gradiveq', tensors: what, rows };
   }
   const g = powerLawGraph(ctx.values['graph-nodes'] as number, ctx.values.degree as number, ctx.values.gamma as number);
   const { trace } = samplingTrace(g, { batchSize: ctx.values.batch as number, fanouts: list(ctx.values.fanouts as string, '--fanouts'), batches: ctx.values.batches as number });
