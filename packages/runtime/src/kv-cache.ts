@@ -103,6 +103,12 @@ export class KvRows {
 export interface KvCompressionOptions {
   /** Storage width of every cached state: 4, 8 (per token and kv head), 16 (fp16) or 32 (f32, default). */
   bits?: number;
+  /**
+   * Width of the values alone (default: `bits`). Per-token groups suit values but not keys, whose
+   * outlier channels set every group's scale: on stories260K int4 values cost nothing, int4 keys
+   * double the perplexity (README).
+   */
+  valueBits?: number;
   /** Merge adjacent layers (MiniCache); absent: no merging. */
   minicache?: MiniCacheOptions;
 }
@@ -141,6 +147,7 @@ class PairRows {
 
 export class CompressedKvCache implements KvCacheHook {
   readonly bits: KvBits;
+  readonly valueBits: KvBits;
   readonly pairs: [number, number][];
   readonly t: number;
   readonly gamma: number;
@@ -159,6 +166,7 @@ export class CompressedKvCache implements KvCacheHook {
     options: KvCompressionOptions = {},
   ) {
     this.bits = checkKvBits(options.bits ?? 32);
+    this.valueBits = checkKvBits(options.valueBits ?? this.bits);
     const mc = checkMiniCache(options.minicache ?? { pairs: [] }, config.nLayers);
     this.pairs = mc.pairs;
     this.t = mc.t;
@@ -168,12 +176,12 @@ export class CompressedKvCache implements KvCacheHook {
     this.dir = new Float32Array(this.kvDim);
     for (const [i, [a, b]] of this.pairs.entries()) {
       this.firstOfPair.add(a);
-      const rows = (range?: [number, number]) => new PairRows(this.bits, ctx, this.kvDim, config.headDim, this.gamma, range);
-      this.pairRows.set(b, { keys: rows(mc.ranges?.[i].keys), values: rows(mc.ranges?.[i].values) });
+      const rows = (bits: KvBits, range?: [number, number]) => new PairRows(bits, ctx, this.kvDim, config.headDim, this.gamma, range);
+      this.pairRows.set(b, { keys: rows(this.bits, mc.ranges?.[i].keys), values: rows(this.valueBits, mc.ranges?.[i].values) });
     }
     for (let l = 0; l < config.nLayers; l++) {
-      const rows = () => new KvRows(this.bits, ctx, this.kvDim, config.headDim);
-      this.layers.push({ keys: rows(), values: rows() });
+      const rows = (bits: KvBits) => new KvRows(bits, ctx, this.kvDim, config.headDim);
+      this.layers.push({ keys: rows(this.bits), values: rows(this.valueBits) });
     }
   }
 
@@ -224,7 +232,7 @@ export class CompressedKvCache implements KvCacheHook {
       return;
     }
     s.kept[p] = 0;
-    const round = this.bits === 32 ? Math.fround : fp16;
+    const round = s.dirs.bits === 32 ? Math.fround : fp16;
     const na = round(norm(xa, o, d));
     const nb = round(norm(xb, o, d));
     s.mags[2 * p] = na;
@@ -245,12 +253,11 @@ export class CompressedKvCache implements KvCacheHook {
     for (let l = 0; l < this.config.nLayers; l++) if (!merged.has(l)) bytes += n * (this.layers[l].keys.rowBytes + this.layers[l].values.rowBytes);
     let keptKeys = 0;
     let keptValues = 0;
-    const magBytes = this.bits === 32 ? 4 : 2;
     for (const { keys, values } of this.pairRows.values()) {
       for (const [s, isKey] of [[keys, true], [values, false]] as const) {
         for (let p = 0; p < n; p++) {
           // retained: both states and a 4-byte position index; merged: one direction and two magnitudes
-          bytes += s.kept[p] ? 2 * s.dirs.rowBytes + 4 : s.dirs.rowBytes + 2 * magBytes;
+          bytes += s.kept[p] ? 2 * s.dirs.rowBytes + 4 : s.dirs.rowBytes + 2 * (s.dirs.bits === 32 ? 4 : 2);
           if (s.kept[p] && isKey) keptKeys++;
           if (s.kept[p] && !isKey) keptValues++;
         }

@@ -92,6 +92,12 @@ describe('CompressedKvCache on stories260K', () => {
     expect(worst).toBeGreaterThan(0);
     expect(worst).toBeLessThan(1);
     expect(kv.stats().bytesPerToken).toBe(400);
+    // int8 keys, int4 values: 5 × 4 heads × ((8 + 2) + (4 + 2))
+    expect(new CompressedKvCache(model.config, 16, { bits: 8, valueBits: 4 }).valueBits).toBe(4);
+    const k8v4 = new CompressedKvCache(model.config, 16, { bits: 8, valueBits: 4 });
+    new Session(model, { ctx: 16, kvCache: k8v4 }).forward([1, 403]);
+    expect(k8v4.stats().bytesPerToken).toBe(5 * 4 * (10 + 6));
+    expect(() => new CompressedKvCache(model.config, 16, { bits: 8, valueBits: 2 })).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
   });
 
   it('a merged pair, t = 1, nothing retained: the second layer keeps its states, the first its magnitudes along them', () => {

@@ -9,6 +9,7 @@ import { formatPerplexity } from './eval.js';
 const options = {
   ...textOption, ...ctxOption, ...threadOption,
   'kv-bits': { type: 'integer', default: 8, placeholder: 'b', description: 'storage width of every cached key and value: 4 or 8 (symmetric, per token and kv head, fp16 scale), 16 (fp16) or 32 (f32)' },
+  'value-bits': { type: 'integer', placeholder: 'b', defaultText: 'as --kv-bits', description: 'storage width of the values alone (int4 values with int8 keys: keys need the finer steps)' },
   minicache: { type: 'boolean', description: 'merge the KV states of adjacent layers (MiniCache: SLERP directions, per-token magnitudes, retention rule)' },
   'merge-from': { type: 'integer', min: 0, defaultText: 'half the layers, rounded up', description: 'first merged layer: pairs (L, L+1), (L+2, L+3), ...' },
   'slerp-t': { type: 'number', default: 0.6, description: "SLERP position between a pair's directions (0: the first layer's, 1: the second's)" },
@@ -21,7 +22,7 @@ export const kvCommand = defineCommand({
   summary: 'perplexity with a compressed KV cache (int4/int8/fp16, MiniCache layer merging), evaluated token by token, its bytes per token and decode speed against the f32 cache',
   arguments: [MODEL_ARGUMENT],
   options,
-  examples: ['lowbit kv --kv-bits 8', 'lowbit kv --kv-bits 4 --minicache --ctx 2048', 'lowbit kv --kv-bits 32 --minicache --merge-from 1 --retain-gamma 1'],
+  examples: ['lowbit kv --kv-bits 8', 'lowbit kv --kv-bits 8 --value-bits 4', 'lowbit kv --kv-bits 4 --minicache --ctx 2048', 'lowbit kv --kv-bits 32 --minicache --merge-from 1 --retain-gamma 1'],
   async run(ctx) {
     const file = textPath(ctx.values.text);
     const text = await readFile(file, 'utf8').catch((e: Error) => {
@@ -35,7 +36,7 @@ async function run(ctx: CommandContext<typeof options>, model: DecoderModel, fil
   const v = ctx.values;
   const c = model.config;
   const minicache: MiniCacheOptions | undefined = v.minicache ? { pairs: miniCachePairs(c.nLayers, v['merge-from']), t: v['slerp-t'], gamma: v['retain-gamma'] } : undefined;
-  const kv = new CompressedKvCache(c, v.ctx, { bits: v['kv-bits'], minicache }); // checks bits, pairs, t, γ before any pass
+  const kv = new CompressedKvCache(c, v.ctx, { bits: v['kv-bits'], valueBits: v['value-bits'], minicache }); // checks bits, pairs, t, γ before any pass
   ctx.print(`model ${model.name}`);
   ctx.print(`text  ${file} (windows of ${v.ctx}, run token by token: each token attends to the cache as stored)`);
   let distances: ReturnType<typeof miniCacheDistances> | undefined;
@@ -50,11 +51,11 @@ async function run(ctx: CommandContext<typeof options>, model: DecoderModel, fil
     perplexity(model, text, { ctx: v.ctx, maxWindows: v['max-windows'], decode: true, kvCache, onProgress: (d, t) => ctx.progress(d, t, label) });
   perplexity(model, text, { ctx: v.ctx, maxWindows: 1, decode: true }); // warm-up, so the first timed run is not the JIT's
   const base = eval_('f32 cache');
-  const r = eval_(`${v['kv-bits']}-bit${minicache ? ' MiniCache' : ''}`, kv);
+  const r = eval_(`${kv.bits}/${kv.valueBits}-bit${minicache ? ' MiniCache' : ''}`, kv);
   const s = kv.stats();
   const tps = (x: { tokens: number; seconds: number }) => x.tokens / x.seconds;
   ctx.print(`f32 cache      perplexity ${formatPerplexity(base.perplexity, base.stderr)}, ${s.fp16BytesPerToken * 2} B/token, ${tps(base).toFixed(0)} tokens/s`);
   ctx.print(`compressed     perplexity ${formatPerplexity(r.perplexity, r.stderr)} (${r.perplexity >= base.perplexity ? '+' : ''}${(r.perplexity - base.perplexity).toFixed(4)}), ${s.bytesPerToken.toFixed(1)} B/token, ${tps(r).toFixed(0)} tokens/s`);
   ctx.print(`compression    ${s.ratio.toFixed(2)}× against the fp16 cache (${s.fp16BytesPerToken} B/token)${minicache ? `; retained unmerged: keys ${(100 * s.retained.keys).toFixed(1)}%, values ${(100 * s.retained.values).toFixed(1)}%` : ''}`);
-  return { model: model.name, text: file, ctx: v.ctx, kvBits: kv.bits, minicache: minicache ? { pairs: kv.pairs, t: kv.t, gamma: kv.gamma } : null, distances: distances ?? null, baseline: { ...base, tokensPerSecond: tps(base) }, compressed: { ...r, tokensPerSecond: tps(r) }, cache: s };
+  return { model: model.name, text: file, ctx: v.ctx, kvBits: kv.bits, valueBits: kv.valueBits, minicache: minicache ? { pairs: kv.pairs, t: kv.t, gamma: kv.gamma } : null, distances: distances ?? null, baseline: { ...base, tokensPerSecond: tps(base) }, compressed: { ...r, tokensPerSecond: tps(r) }, cache: s };
 }
