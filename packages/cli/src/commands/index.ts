@@ -12,6 +12,7 @@ import { formatsCommand } from './formats.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { kvCommand } from './kv.js';
+import { qdecCommand } from './qdec.js';
 import { quantizeCommand } from './quantize.js';
 import { quantizeLayerCommand } from './quantize-layer.js';
 import { simCommand } from './sim.js';
@@ -19,7 +20,7 @@ import { spansCommand } from './spans.js';
 import { studyCommand } from './study.js';
 
 export const commands: Command[] = [
-  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, anyprecCommand, decodeCommand,
+  evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, anyprecCommand, decodeCommand, qdecCommand,
   kvCommand, spansCommand,
   allocateStudyCommand,
 ];
