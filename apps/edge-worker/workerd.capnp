@@ -1,6 +1,7 @@
 # workerd configuration of the edge worker: `npm start` runs `workerd serve workerd.capnp` after
-# scripts/workerd-modules.mjs has laid out the built worker and @lowbit/kernels as modules in
-# dist/workerd/ (workerd does not read node_modules). Cloudflare's wrangler reads wrangler.toml instead.
+# scripts/workerd-modules.mjs has laid out the built worker, the @lowbit packages it imports and the
+# embedded model (a Data module) as modules in dist/workerd/ (workerd does not read node_modules).
+# Cloudflare's wrangler reads wrangler.toml instead.
 using Workerd = import "/workerd/workerd.capnp";
 using Modules = import "dist/workerd/modules.capnp";
 
@@ -12,5 +13,6 @@ const config :Workerd.Config = (
 
 const worker :Workerd.Worker = (
   modules = Modules.modules,
-  compatibilityDate = "2024-09-23",
+  # 2025-05-05: the first date with FinalizationRegistry, which @lowbit/runtime's sessions use
+  compatibilityDate = "2025-05-05",
 );

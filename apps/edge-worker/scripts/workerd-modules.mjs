@@ -5,7 +5,10 @@
 // specifiers resolve against the importing module's name as URLs do. So each package is laid out
 // under its own name (`@lowbit/kernels/dist/*.js`, `@lowbit/kernels/build/*.wasm`), and the bare
 // name `@lowbit/kernels` is a one-line module re-exporting the entry its `workerd` export condition
-// names. `.wasm` files become CompiledWasm modules (what wrangler does with a `.wasm` import).
+// names. `.wasm` files become CompiledWasm modules (what wrangler does with a `.wasm` import), the
+// `.gguf` models of @lowbit/data Data modules (an ArrayBuffer: wrangler.toml's `Data` rule). The
+// other packages the runtime imports (comlink; highs, which @lowbit/solvers loads only when called)
+// are single ES modules: only their entry is laid out.
 import { cpSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, posix, relative } from 'node:path';
@@ -54,7 +57,7 @@ export function layOutModules() {
     if (kind === 'esModule' && name.includes('/')) {
       // workerd resolves every specifier against the importing module's name, bare ones included,
       // so `@lowbit/core` imported by `@lowbit/kernels/dist/errors.js` must be written `../../core`
-      const src = readFileSync(file, 'utf8').replace(/(\bfrom\s*|\bimport\s*\(\s*)(['"])(@lowbit\/[a-z0-9-]+)\2/g, (_, lead, q, dep) => {
+      const src = readFileSync(file, 'utf8').replace(/(\bfrom\s*|\bimport\s*\(\s*)(['"])(@lowbit\/[a-z0-9-]+|comlink|highs)\2/g, (_, lead, q, dep) => {
         const rel = posix.relative(posix.dirname(name), dep);
         return `${lead}${q}${rel.startsWith('.') ? rel : `./${rel}`}${q}`;
       });
@@ -62,24 +65,34 @@ export function layOutModules() {
     } else cpSync(file, join(out, name));
     modules.push(`(name = "${name}", ${kind} = embed "${name}")`);
   };
-  add('worker.js', join(app, 'dist', 'worker.js'), 'esModule');
+  // the app's own modules at the top (worker.js is the main module: first in the list)
+  const own = readdirSync(join(app, 'dist')).filter((f) => f.endsWith('.js'));
+  for (const f of ['worker.js', ...own.filter((f) => f !== 'worker.js')]) add(f, join(app, 'dist', f), 'esModule');
 
   const queue = Object.keys(JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')).dependencies ?? {});
   for (const seen = new Set(); queue.length > 0; ) {
     const name = queue.shift();
-    if (seen.has(name) || !name.startsWith('@lowbit/')) continue;
+    if (seen.has(name)) continue;
     seen.add(name);
     const dir = packageDir(name);
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-    for (const f of filesUnder(dir, (p) => /\/(dist|build)\//.test(p) && /\.(js|wasm)$/.test(p) && !p.includes('/node_modules/'))) {
-      const rel = relative(dir, f);
-      add(`${name}/${rel}`, f, rel.endsWith('.wasm') ? 'wasm' : 'esModule');
-    }
+    const entry = workerdEntry(pkg);
+    if (name.startsWith('@lowbit/')) {
+      const keep = (p) => !p.includes('/node_modules/') && ((/\/(dist|build)\//.test(p) && /\.(js|wasm)$/.test(p)) || /\/files\/[^/]+\.gguf$/.test(p));
+      for (const f of filesUnder(dir, keep)) {
+        const rel = relative(dir, f);
+        add(`${name}/${rel}`, f, rel.endsWith('.wasm') ? 'wasm' : rel.endsWith('.gguf') ? 'data' : 'esModule');
+      }
+      queue.push(...Object.keys(pkg.dependencies ?? {}));
+    } else if (name === 'comlink' || name === 'highs') add(`${name}/${entry}`, join(dir, entry), 'esModule');
+    else continue;
     const shim = `${name.replace('/', '__')}.shim.js`;
-    // relative to the module name `@lowbit/kernels`, `./kernels/...` is `@lowbit/kernels/...`
-    writeFileSync(join(out, shim), `export * from './${basename(name)}/${workerdEntry(pkg)}';\n`);
+    // relative to the module name `@lowbit/kernels`, `./kernels/...` is `@lowbit/kernels/...`; a
+    // package without a scope sits at the top: `./comlink/...`
+    const exportsDefault = !name.startsWith('@lowbit/') && /\bexport\s+(default\b|\{[^}]*\bas\s+default\b)/.test(readFileSync(join(dir, entry), 'utf8'));
+    const target = `./${basename(name)}/${entry}`;
+    writeFileSync(join(out, shim), `export * from '${target}';\n${exportsDefault ? `export { default } from '${target}';\n` : ''}`);
     modules.push(`(name = "${name}", esModule = embed "${shim}")`);
-    queue.push(...Object.keys(pkg.dependencies ?? {}));
   }
   writeFileSync(
     join(out, 'modules.capnp'),

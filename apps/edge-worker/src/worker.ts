@@ -1,6 +1,10 @@
-// A Cloudflare Worker / workerd script: POST a GEMV as JSON, get y = W·x back, computed by the
-// @lowbit/kernels WebAssembly module (resolved through the package's `workerd` export condition).
+// A Cloudflare Worker / workerd script serving the embedded model stories260K: POST /generate
+// {prompt, n, temperature?, top_p?, seed?} runs @lowbit/runtime's generation in the isolate, and
+// POST /gemv answers y = W·x with the @lowbit/kernels WebAssembly module (both resolved through the
+// packages' `workerd` export condition).
+import modelBytes from '@lowbit/data/files/stories260K.gguf';
 import { LowbitError, loadKernels } from '@lowbit/kernels';
+import { BadRequest, model, parseGenerateRequest, runGenerate } from './generate.js';
 
 interface GemvRequest {
   rows: number;
@@ -11,6 +15,9 @@ interface GemvRequest {
   /** or int4 weights (int-k packing, base64) with one scale per group */
   q4?: { packed: string; scales: number[]; zeros?: number[]; group: number };
 }
+
+const MODEL_NAME = 'stories260K.gguf';
+const ROUTES = 'POST /generate {prompt, n, temperature?, top_p?, seed?}, POST /gemv {rows, cols, x, w | q4}, GET /model';
 
 function fromBase64(s: string): Uint8Array {
   const bin = atob(s);
@@ -23,26 +30,52 @@ function reply(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 }
 
+async function gemv(body: GemvRequest): Promise<Response> {
+  try {
+    const k = await loadKernels();
+    const x = Float32Array.from(body.x ?? []);
+    const y = body.q4
+      ? k.gemvQ4(fromBase64(body.q4.packed), Float32Array.from(body.q4.scales), body.q4.zeros ? Float32Array.from(body.q4.zeros) : null, body.rows, body.cols, body.q4.group, x)
+      : k.gemvF32(Float32Array.from(body.w ?? []), body.rows, body.cols, x);
+    return reply(200, { variant: k.variant, y: Array.from(y) });
+  } catch (e) {
+    if (e instanceof LowbitError) return reply(400, { error: e.message, code: e.code });
+    throw e;
+  }
+}
+
+async function generateRoute(body: unknown): Promise<Response> {
+  const m = await model(modelBytes, MODEL_NAME);
+  try {
+    const req = parseGenerateRequest(body, m.config.contextLength);
+    return reply(200, { ...runGenerate(m, req), variant: m.kernels.variant });
+  } catch (e) {
+    if (e instanceof BadRequest) return reply(400, { error: e.message, field: e.field });
+    throw e;
+  }
+}
+
 export default {
   async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    if (request.method !== 'POST' || url.pathname !== '/gemv') return reply(404, { error: 'POST /gemv' });
-    let body: GemvRequest;
+    const { pathname } = new URL(request.url);
+    if (request.method === 'GET' && pathname === '/model') {
+      const m = await model(modelBytes, MODEL_NAME);
+      // the kernels' WebAssembly memory holds the weights and KV caches: most of the isolate's memory
+      return reply(200, { model: m.name, bytes: modelBytes.byteLength, config: m.config, variant: m.kernels.variant, wasm_memory_bytes: m.kernels.memory.buffer.byteLength });
+    }
+    if (request.method !== 'POST' || (pathname !== '/gemv' && pathname !== '/generate')) return reply(404, { error: ROUTES });
+    let body: unknown;
     try {
-      body = (await request.json()) as GemvRequest;
+      body = await request.json();
     } catch {
-      return reply(400, { error: 'body is not JSON' });
+      return reply(400, { error: 'body: not JSON', field: 'body' });
     }
     try {
-      const k = await loadKernels();
-      const x = Float32Array.from(body.x ?? []);
-      const y = body.q4
-        ? k.gemvQ4(fromBase64(body.q4.packed), Float32Array.from(body.q4.scales), body.q4.zeros ? Float32Array.from(body.q4.zeros) : null, body.rows, body.cols, body.q4.group, x)
-        : k.gemvF32(Float32Array.from(body.w ?? []), body.rows, body.cols, x);
-      return reply(200, { variant: k.variant, y: Array.from(y) });
+      return pathname === '/gemv' ? await gemv(body as GemvRequest) : await generateRoute(body);
     } catch (e) {
-      if (e instanceof LowbitError) return reply(400, { error: e.message, code: e.code });
-      throw e;
+      // a failure of the worker, not of the request: say what failed instead of workerd's bare 500
+      const code = e instanceof LowbitError ? e.code : undefined;
+      return reply(500, { error: e instanceof Error ? e.message : String(e), code });
     }
   },
 };

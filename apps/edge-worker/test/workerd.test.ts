@@ -1,11 +1,14 @@
 // Starts the worker as `npm start` does (modules laid out by scripts/workerd-modules.mjs, served by
 // the npm `workerd` binary with workerd.capnp, here on a free port of 127.0.0.1) and checks its GEMV
-// answers against @lowbit/kernels' TypeScript reference.
+// answers against @lowbit/kernels' TypeScript reference and its generated tokens against Node's
+// @lowbit/runtime running the same embedded model.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultModelUrl } from '@lowbit/data';
 import { reference } from '@lowbit/kernels';
+import { type DecoderModel, generate, loadModel } from '@lowbit/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layOutModules, workerdBin } from '../scripts/workerd-modules.mjs';
 
@@ -88,5 +91,71 @@ describe('edge worker in workerd', () => {
     const { status, json } = await post({ rows: 2, cols: 3, w: [1, 2, 3], x: [1, 2, 3] });
     expect(status).toBe(400);
     expect(json.code).toBe('E_SHAPE');
+  });
+});
+
+interface GenerateJson {
+  text?: string;
+  tokens?: number[];
+  prompt_tokens?: number[];
+  stop_reason?: string;
+  tokens_per_second?: number | null;
+  error?: string;
+  field?: string;
+}
+
+async function postGenerate(body: string): Promise<{ status: number; json: GenerateJson }> {
+  const r = await fetch(`${base}/generate`, { method: 'POST', body });
+  return { status: r.status, json: (await r.json()) as GenerateJson };
+}
+
+describe('edge worker generates with the embedded model', () => {
+  let node: DecoderModel;
+  beforeAll(async () => {
+    node = await loadModel(fileURLToPath(defaultModelUrl));
+  });
+  afterAll(() => node?.free());
+
+  it('gives the same greedy tokens as Node', async () => {
+    for (const prompt of ['Once upon a time', 'The cat sat on the mat. Then']) {
+      const want = generate(node, prompt, { steps: 48, temperature: 0 });
+      const { status, json } = await postGenerate(JSON.stringify({ prompt, n: 48 }));
+      expect(status, json.error).toBe(200);
+      expect(json.prompt_tokens).toEqual(want.prompt);
+      expect(json.tokens).toEqual(want.tokens);
+      expect(json.text).toBe(want.text);
+      expect(json.stop_reason).toBe(want.stopReason);
+      expect(json.tokens!.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('samples the same tokens as Node for the same seed', async () => {
+    const want = generate(node, 'Lily', { steps: 32, temperature: 0.9, topP: 0.95, seed: 7 });
+    const { status, json } = await postGenerate(JSON.stringify({ prompt: 'Lily', n: 32, temperature: 0.9, top_p: 0.95, seed: 7 }));
+    expect(status, json.error).toBe(200);
+    expect(json.tokens).toEqual(want.tokens);
+  });
+
+  it('answers a bad request with a 400 naming the field', async () => {
+    const cases: [string, string][] = [
+      ['{"prompt": "Once", "n": ', 'body'],
+      ['[1, 2]', 'body'],
+      ['{"n": 8}', 'prompt'],
+      ['{"prompt": 3, "n": 8}', 'prompt'],
+      ['{"prompt": "Once"}', 'n'],
+      ['{"prompt": "Once", "n": 0}', 'n'],
+      ['{"prompt": "Once", "n": 2.5}', 'n'],
+      ['{"prompt": "Once", "n": "8"}', 'n'],
+      ['{"prompt": "Once", "n": 1000000}', 'n'],
+      ['{"prompt": "Once", "n": 8, "temperature": -1}', 'temperature'],
+      ['{"prompt": "Once", "n": 8, "top_p": 2}', 'top_p'],
+      ['{"prompt": "Once", "n": 8, "seed": -3}', 'seed'],
+    ];
+    for (const [body, field] of cases) {
+      const { status, json } = await postGenerate(body);
+      expect(status, body).toBe(400);
+      expect(json.field, body).toBe(field);
+      expect(json.error, body).toMatch(new RegExp(`^${field}:`));
+    }
   });
 });
