@@ -324,7 +324,7 @@ function quantizePanel(): HTMLElement {
     ),
     h('div', { id: 'q-error', class: 'error', role: 'alert', hidden: true }),
     h('div', { id: 'q-result' }),
-    h('div', { class: 'cols' }, h('figure', { id: 'q-plot' }), h('div', { id: 'q-runs', class: 'scroll' })),
+    h('div', { class: 'cols' }, h('div', { id: 'q-plot' }), h('div', { id: 'q-runs', class: 'scroll' })),
   );
 }
 
@@ -497,10 +497,15 @@ function renderLast() {
   updateControls();
 }
 
+/** The perplexity-vs-bits chart of every run and allocation so far, for the Quantize and Mixed precision panels. */
+function runsPlot(): HTMLElement {
+  const base = runs[0]?.pplBefore ?? allocations[0]?.pplBefore;
+  const any = runs.length + allocations.length > 0;
+  return h('figure', {}, perplexityPlot(runs, base, allocations), h('figcaption', {}, any ? 'Each quantization run (#n) and allocation (An) is a point; the dashed line is the unquantized model.' : 'Run a quantization to add a point.'));
+}
+
 function renderRuns() {
-  const base = runs[0]?.pplBefore;
-  const fig = $('#q-plot');
-  fig.replaceChildren(perplexityPlot(runs, base), h('figcaption', {}, runs.length ? 'Each run is a point; the dashed line is the unquantized model.' : 'Run a quantization to add a point.'));
+  $('#q-plot').replaceChildren(runsPlot());
   $('#q-runs').replaceChildren(
     h('table', { id: 'runs-table' },
       h('caption', {}, 'Runs'),
@@ -787,12 +792,18 @@ function renderAllocation() {
         ? 'The quantized model is now the one the Generate and Accelerator panels use. GGUF: llama.cpp blocks, llama.cpp runs it (no safetensors layout for them).'
         : 'The quantized model is now the one the Generate and Accelerator panels use. GGUF: lowbit tensor types (lowbit loads it). Safetensors: the GPTQ checkpoint layout for int2/3/4/8.'),
     ),
-    h('table', { id: 'a-runs' },
-      h('caption', {}, 'Allocations'),
-      h('thead', {}, h('tr', {}, h('th', {}, 'allocator and budget'), h('th', {}, 'pairs'), h('th', {}, 'bits/weight'), h('th', {}, 'perplexity'))),
-      h('tbody', {}, ...allocations.map((x) => h('tr', {}, h('td', {}, x.label), h('td', {}, x.settings.pairs), h('td', { class: 'num' }, x.bitsPerWeight.toFixed(3)), h('td', { class: 'num' }, x.pplAfter.toFixed(4))))),
+    h('div', { class: 'cols' },
+      h('div', { id: 'a-plot' }, runsPlot()),
+      h('div', { class: 'scroll' },
+        h('table', { id: 'a-runs' },
+          h('caption', {}, 'Allocations'),
+          h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, 'allocator and budget'), h('th', {}, 'pairs'), h('th', {}, 'bits/weight'), h('th', {}, 'perplexity'))),
+          h('tbody', {}, ...allocations.map((x, i) => h('tr', {}, h('td', {}, `A${i + 1}`), h('td', {}, x.label), h('td', {}, x.settings.pairs), h('td', { class: 'num' }, x.bitsPerWeight.toFixed(3)), h('td', { class: 'num' }, x.pplAfter.toFixed(4))))),
+        ),
+      ),
     ),
   );
+  renderRuns();
   updateControls();
 }
 

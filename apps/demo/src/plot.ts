@@ -2,30 +2,37 @@
 // bars), SVG output (crisp at any zoom, text a screen reader and the e2e test can read, native
 // tooltips through <title>), and maintained by d3's authors. Colours follow style.css.
 import * as Plot from '@observablehq/plot';
-import type { QuantizeReport } from './api.js';
+import type { AllocateReport, QuantizeReport } from './api.js';
 
 const ACCENT = '#1f5fbf';
 const GPTQ = '#c2571a';
+const MIXED = '#2e8540';
 const MUTED = '#5b6572';
 const TOTAL = '#c0392b';
 const common = { width: 640, height: 320, marginLeft: 60, marginBottom: 44, className: 'plot', style: { fontSize: '12px' } } as const;
 
-/** Perplexity against bits per weight, one point per run; the original model as a dashed line. */
-export function perplexityPlot(runs: readonly QuantizeReport[], baseline: number | undefined): SVGSVGElement | HTMLElement {
-  const data = runs.map((r, i) => ({ n: i + 1, label: r.label, bits: r.bitsPerWeight, ppl: r.pplAfter, method: r.settings.method === 'gptq' ? 'GPTQ' : 'RTN' }));
+/**
+ * Perplexity against bits per weight, one point per run (#1, #2, ...) and per mixed-precision
+ * allocation (A1, A2, ...); the original model as a dashed line.
+ */
+export function perplexityPlot(runs: readonly QuantizeReport[], baseline: number | undefined, allocations: readonly AllocateReport[] = []): SVGSVGElement | HTMLElement {
+  const data = [
+    ...runs.map((r, i) => ({ n: `#${i + 1}`, label: r.label, bits: r.bitsPerWeight, ppl: r.pplAfter, method: r.settings.method === 'gptq' ? 'GPTQ' : 'RTN' })),
+    ...allocations.map((a, i) => ({ n: `A${i + 1}`, label: a.label, bits: a.bitsPerWeight, ppl: a.pplAfter, method: 'mixed precision' })),
+  ];
   const ys = [...data.map((d) => d.ppl), ...(baseline !== undefined ? [baseline] : [])];
   return Plot.plot({
     ...common,
     ariaLabel: 'Perplexity against bits per weight, one point per quantization run',
     x: { label: 'bits per weight (quantized layers, as stored)', labelAnchor: 'center', labelArrow: 'none', domain: [Math.max(0, Math.floor(Math.min(2, ...data.map((d) => d.bits)) - 0.5)), Math.ceil(Math.max(9, ...data.map((d) => d.bits)) + 0.5)], grid: true },
     y: { label: 'perplexity (lower is better)', labelAnchor: 'center', labelArrow: 'none', grid: true, nice: true, ...(ys.length ? {} : { domain: [1, 10] }) },
-    symbol: { domain: ['RTN', 'GPTQ'], range: ['circle', 'square'], legend: true },
-    color: { domain: ['RTN', 'GPTQ'], range: [ACCENT, GPTQ] },
+    symbol: { domain: ['RTN', 'GPTQ', 'mixed precision'], range: ['circle', 'square', 'diamond'], legend: true },
+    color: { domain: ['RTN', 'GPTQ', 'mixed precision'], range: [ACCENT, GPTQ, MIXED] },
     marks: [
       baseline !== undefined ? Plot.ruleY([baseline], { stroke: MUTED, strokeDasharray: '6 4' }) : null,
       baseline !== undefined ? Plot.text([baseline], { y: (d: number) => d, frameAnchor: 'right', dy: -8, fill: MUTED, text: () => `original (f32): ${baseline.toFixed(4)}` }) : null,
-      Plot.dot(data, { x: 'bits', y: 'ppl', symbol: 'method', fill: 'method', r: 5.5, className: 'point', title: (d) => `#${d.n} ${d.label}: ${d.bits.toFixed(3)} bits/weight, perplexity ${d.ppl.toFixed(4)}` }),
-      Plot.text(data, { x: 'bits', y: 'ppl', text: (d) => `#${d.n}`, dx: 9, dy: -9, textAnchor: 'start' }),
+      Plot.dot(data, { x: 'bits', y: 'ppl', symbol: 'method', fill: 'method', r: 5.5, className: 'point', title: (d) => `${d.n} ${d.label}: ${d.bits.toFixed(3)} bits/weight, perplexity ${d.ppl.toFixed(4)}` }),
+      Plot.text(data, { x: 'bits', y: 'ppl', text: 'n', dx: 9, dy: -9, textAnchor: 'start' }),
     ],
   });
 }

@@ -262,6 +262,8 @@ describe('the demo app in Chromium', () => {
       await page.waitForSelector('#a-last');
       const shownAlloc = await page.locator('#a-last').evaluate((e) => ({ ...(e as HTMLElement).dataset }));
       expect(await page.locator('#a-solver').textContent()).toBe('HiGHS: Optimal');
+      // the three quantization runs and this allocation, on one chart
+      expect(await page.locator('#a-plot g.point > *').count()).toBe(4);
       await shot('allocate');
       const allocModel = await loadModel(modelFile, { kernels });
       try {
