@@ -13,8 +13,9 @@ import { simArea } from './sim.js';
 import { tokenizerArea } from './tokenizer.js';
 import { encodingsArea } from './encodings.js';
 import { solversArea } from './solvers.js';
+import { servingArea } from './serving.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea];
+const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });
