@@ -11,9 +11,9 @@ import { run } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-allocate-cost-'));
 const valid = join(dir, 'valid.txt');
-writeFileSync(valid, readFileSync(fileURLToPath(validTextUrl), 'utf8').split('\n').slice(0, 4).join('\n'));
+writeFileSync(valid, readFileSync(fileURLToPath(validTextUrl), 'utf8').split('\n').slice(0, 2).join('\n'));
 // diagonal: no pairs measured, so each run is 70 short passes
-const SMALL = ['--bits', '2,4', '--method', 'diagonal', '--calib-windows', '2', '--calib-ctx', '64', '--text', valid, '--ctx', '128'];
+const SMALL = ['--bits', '2,4', '--method', 'diagonal', '--calib-windows', '1', '--calib-ctx', '64', '--text', valid, '--ctx', '64'];
 
 describe('lowbit allocate --cost latency', () => {
   it('--budget-ms with bench rates: each layer costs its weights over its format\'s rate; the choice fits the budget', async () => {
