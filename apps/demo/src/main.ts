@@ -381,7 +381,13 @@ function updateControls() {
   ($('#s-run') as HTMLButtonElement).disabled = busy || !runnable;
   for (const b of document.querySelectorAll<HTMLButtonElement>('.download')) b.disabled = busy || !haveQuantized || (b.dataset.kind === 'safetensors' && quantizedGgml);
   const simModel = document.querySelector('#s-model');
-  if (simModel) simModel.textContent = haveQuantized ? `the quantized model (${quantizedLabel})` : 'the original model (f32 weights, taken as 16-bit: quantize it first for the weight-precision designs)';
+  if (simModel) simModel.textContent = haveQuantized ? `the quantized model (${quantizedLabel})` : 'the original model (f32 weights, taken as 16-bit: only Stripes, which reads activations only, runs it; quantize the model for the others)';
+  // every design but Stripes reads the weights' stored precision or codes, which f32 weights lack
+  const accel = document.querySelector<HTMLSelectElement>('#s-accel');
+  if (accel) {
+    for (const o of accel.options) o.disabled = !haveQuantized && o.value !== 'stripes';
+    if (accel.selectedOptions[0]?.disabled) accel.value = 'stripes';
+  }
 }
 
 const STAGE_TEXT: Record<Stage, string> = {
