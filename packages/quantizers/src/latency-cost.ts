@@ -44,7 +44,7 @@ export interface LatencyCostOptions {
 /**
  * Decode time of every (layer, candidate) of a CLADO measurement. Timing on the spot runs the layer's
  * own GEMV (batch 1) through a fresh `Linear` on `kernels`: a warm-up, then five batches of calls, the
- * median batch's time per call. On layers as small as stories260K's (64×64) that time is mostly call
+ * median batch's time per call, once per (candidate, runtime format, shape). On layers as small as stories260K's (64×64) that time is mostly call
  * overhead, not bandwidth; it is still what a decoded token pays, so it is the cost used.
  */
 export function measureLatencyCosts(model: DecoderModel, m: CladoMeasurement, o: LatencyCostOptions = {}): LatencyCosts {
@@ -56,6 +56,9 @@ export function measureLatencyCosts(model: DecoderModel, m: CladoMeasurement, o:
   const runtimeFormats: string[] = [];
   const budget = o.timePerCandidate ?? 30;
   if (!(Number.isFinite(budget) && budget > 0)) throw new LowbitError('E_ARG', `latency cost: timePerCandidate must be > 0 ms, got ${budget}`);
+  // a GEMV's time depends on the shape and kernel, not the values: layers that share both share one
+  // timing, so the solver cannot prefer one of them over another for a lucky draw of timing noise
+  const timed = new Map<string, number>();
   m.layers.forEach((name, l) => {
     m.candidates[l].forEach((c, k) => {
       const lin = model.linear(name);
@@ -71,7 +74,10 @@ export function measureLatencyCosts(model: DecoderModel, m: CladoMeasurement, o:
         source[k] = 'bench';
         return;
       }
-      ms[i] = timeGemv(o.kernels ?? model.kernels, name, w, budget);
+      const key = `${m.formats[k]} ${w.format} ${shape[0]}×${shape[1]}`;
+      const t = timed.get(key) ?? timeGemv(o.kernels ?? model.kernels, name, w, budget);
+      timed.set(key, t);
+      ms[i] = t;
     });
   });
   return { ms, bytes, source, runtimeFormats, seconds: (performance.now() - t0) / 1000 };

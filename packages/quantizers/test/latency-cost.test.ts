@@ -26,6 +26,10 @@ describe('measureLatencyCosts', () => {
       expect(Number.isFinite(c.ms[i]) && c.ms[i] > 0).toBe(true);
       expect(c.bytes[i]).toBeGreaterThan(0);
     }
+    // layers of one shape share one timing per candidate (the GEMV's time does not depend on values)
+    const q = m.layers.indexOf('blk.0.attn_q.weight');
+    const o = m.layers.indexOf('blk.3.attn_output.weight');
+    for (let k = 0; k < 3; k++) expect(c.ms[o * 3 + k]).toBe(c.ms[q * 3 + k]);
     for (let l = 0; l < m.layers.length; l++) {
       // codes of 2, 4, 8 bits plus the same f32 scales: strictly more bytes per width
       expect(c.bytes[l * 3]).toBeLessThan(c.bytes[l * 3 + 1]);
