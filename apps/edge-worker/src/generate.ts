@@ -1,6 +1,6 @@
 // POST /generate: greedy or sampled generation of a GGUF model with @lowbit/runtime's universal
 // entry (no Node built-ins), its kernels resolved through the `workerd` export condition.
-import { type DecoderModel, bytesSource, generate, loadModel } from '@lowbit/runtime';
+import { type ByteSource, type DecoderModel, generate, loadModel } from '@lowbit/runtime';
 
 export interface GenerateRequest {
   prompt: string;
@@ -56,8 +56,16 @@ let loading: Promise<DecoderModel> | undefined;
  * The model, loaded once per isolate (a Worker isolate serves many requests; the weights stay in
  * the kernels' WebAssembly memory between them). A failed load is retried by the next request.
  */
-export function model(bytes: ArrayBuffer, name: string): Promise<DecoderModel> {
-  loading ??= loadModel(bytesSource(new Uint8Array(bytes), name)).catch((e: unknown) => {
+export function model(open: () => Promise<ByteSource>): Promise<DecoderModel> {
+  loading ??= (async () => {
+    const source = await open();
+    try {
+      return await loadModel(source);
+    } finally {
+      // the weights are in WebAssembly memory now: drop the bytes (or the range reader's chunk)
+      await source.close();
+    }
+  })().catch((e: unknown) => {
     loading = undefined;
     throw e;
   });

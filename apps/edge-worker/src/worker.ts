@@ -1,10 +1,21 @@
-// A Cloudflare Worker / workerd script serving the embedded model stories260K: POST /generate
-// {prompt, n, temperature?, top_p?, seed?} runs @lowbit/runtime's generation in the isolate, and
-// POST /gemv answers y = W·x with the @lowbit/kernels WebAssembly module (both resolved through the
-// packages' `workerd` export condition).
+// A Cloudflare Worker / workerd script serving a Llama-family GGUF: POST /generate {prompt, n,
+// temperature?, top_p?, seed?} runs @lowbit/runtime's generation in the isolate, and POST /gemv
+// answers y = W·x with the @lowbit/kernels WebAssembly module (both resolved through the packages'
+// `workerd` export condition). The model is the embedded stories260K (a Data module) unless the
+// MODEL_URL variable names another GGUF, read by range requests through the MODEL binding (a
+// static-assets or service binding) or, without one, the worker's own fetch.
 import modelBytes from '@lowbit/data/files/stories260K.gguf';
 import { LowbitError, loadKernels } from '@lowbit/kernels';
-import { BadRequest, model, parseGenerateRequest, runGenerate } from './generate.js';
+import { bytesSource } from '@lowbit/runtime';
+import { BadRequest, model as loadOnce, parseGenerateRequest, runGenerate } from './generate.js';
+import { type FetcherLike, rangeSource } from './range-source.js';
+
+export interface Env {
+  /** A GGUF to serve instead of the embedded model: a URL, or a path on the MODEL binding. */
+  MODEL_URL?: string;
+  /** Where MODEL_URL is fetched from (the ASSETS or a service binding); the worker's fetch without it. */
+  MODEL?: FetcherLike;
+}
 
 interface GemvRequest {
   rows: number;
@@ -17,6 +28,12 @@ interface GemvRequest {
 }
 
 const MODEL_NAME = 'stories260K.gguf';
+
+function model(env: Env) {
+  if (!env.MODEL_URL) return loadOnce(async () => bytesSource(new Uint8Array(modelBytes), MODEL_NAME));
+  const url = env.MODEL_URL;
+  return loadOnce(() => rangeSource(env.MODEL ?? { fetch: (input, init) => fetch(input, init) }, url));
+}
 const ROUTES = 'POST /generate {prompt, n, temperature?, top_p?, seed?}, POST /gemv {rows, cols, x, w | q4}, GET /model';
 
 function fromBase64(s: string): Uint8Array {
@@ -44,8 +61,8 @@ async function gemv(body: GemvRequest): Promise<Response> {
   }
 }
 
-async function generateRoute(body: unknown): Promise<Response> {
-  const m = await model(modelBytes, MODEL_NAME);
+async function generateRoute(env: Env, body: unknown): Promise<Response> {
+  const m = await model(env);
   try {
     const req = parseGenerateRequest(body, m.config.contextLength);
     return reply(200, { ...runGenerate(m, req), variant: m.kernels.variant });
@@ -55,25 +72,32 @@ async function generateRoute(body: unknown): Promise<Response> {
   }
 }
 
+async function modelRoute(env: Env): Promise<Response> {
+  const m = await model(env);
+  // the kernels' WebAssembly memory holds the weights and KV caches: most of the isolate's memory
+  return reply(200, { model: m.name, config: m.config, variant: m.kernels.variant, wasm_memory_bytes: m.kernels.memory.buffer.byteLength });
+}
+
+async function route(request: Request, env: Env): Promise<Response> {
+  const { pathname } = new URL(request.url);
+  if (request.method === 'GET' && pathname === '/model') return modelRoute(env);
+  if (request.method !== 'POST' || (pathname !== '/gemv' && pathname !== '/generate')) return reply(404, { error: ROUTES });
+  let body: unknown;
+  try {
+    body = await request.json();
+  } catch {
+    return reply(400, { error: 'body: not JSON', field: 'body' });
+  }
+  return pathname === '/gemv' ? gemv(body as GemvRequest) : generateRoute(env, body);
+}
+
 export default {
-  async fetch(request: Request): Promise<Response> {
-    const { pathname } = new URL(request.url);
-    if (request.method === 'GET' && pathname === '/model') {
-      const m = await model(modelBytes, MODEL_NAME);
-      // the kernels' WebAssembly memory holds the weights and KV caches: most of the isolate's memory
-      return reply(200, { model: m.name, bytes: modelBytes.byteLength, config: m.config, variant: m.kernels.variant, wasm_memory_bytes: m.kernels.memory.buffer.byteLength });
-    }
-    if (request.method !== 'POST' || (pathname !== '/gemv' && pathname !== '/generate')) return reply(404, { error: ROUTES });
-    let body: unknown;
+  async fetch(request: Request, env: Env = {}): Promise<Response> {
     try {
-      body = await request.json();
-    } catch {
-      return reply(400, { error: 'body: not JSON', field: 'body' });
-    }
-    try {
-      return pathname === '/gemv' ? await gemv(body as GemvRequest) : await generateRoute(body);
+      return await route(request, env);
     } catch (e) {
-      // a failure of the worker, not of the request: say what failed instead of workerd's bare 500
+      // a failure of the worker (a model that does not load), not of the request: say what failed
+      // instead of workerd's bare 500
       const code = e instanceof LowbitError ? e.code : undefined;
       return reply(500, { error: e instanceof Error ? e.message : String(e), code });
     }

@@ -3,12 +3,15 @@
 // answers against @lowbit/kernels' TypeScript reference and its generated tokens against Node's
 // @lowbit/runtime running the same embedded model.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type Server, createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl } from '@lowbit/data';
 import { reference } from '@lowbit/kernels';
-import { type DecoderModel, generate, loadModel } from '@lowbit/runtime';
+import { type DecoderModel, generate, loadModel, quantizeGguf } from '@lowbit/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layOutModules, workerdBin } from '../scripts/workerd-modules.mjs';
 
@@ -27,28 +30,36 @@ function freePort(): Promise<number> {
 
 let proc: ChildProcess | undefined;
 let base = '';
-let stderr = '';
+
+/** Serves `config` with the npm workerd binary on a free port; resolves once it answers. */
+async function serveWorkerd(config: string): Promise<{ proc: ChildProcess; base: string }> {
+  const port = await freePort();
+  const child = spawn(workerdBin, ['serve', config, '--socket-addr', `http=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr += String(d);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}): ${stderr}`);
+    try {
+      await fetch(`${url}/`);
+      return { proc: child, base: url };
+    } catch {
+      if (Date.now() > deadline) {
+        child.kill('SIGTERM');
+        throw new Error(`workerd did not listen within 20 s: ${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
 
 beforeAll(async () => {
   // the config `npm start` serves, on a free port
   layOutModules();
-  const port = await freePort();
-  proc = spawn(workerdBin, ['serve', join(here, '..', 'workerd.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  proc.stderr?.on('data', (d) => {
-    stderr += String(d);
-  });
-  base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`workerd exited (${proc.exitCode}): ${stderr}`);
-    try {
-      await fetch(`${base}/`);
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`workerd did not listen within 20 s: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  ({ proc, base } = await serveWorkerd(join(here, '..', 'workerd.capnp')));
 }, 30_000);
 
 afterAll(() => {
@@ -104,8 +115,8 @@ interface GenerateJson {
   field?: string;
 }
 
-async function postGenerate(body: string): Promise<{ status: number; json: GenerateJson }> {
-  const r = await fetch(`${base}/generate`, { method: 'POST', body });
+async function postGenerate(body: string, at = base): Promise<{ status: number; json: GenerateJson }> {
+  const r = await fetch(`${at}/generate`, { method: 'POST', body });
   return { status: r.status, json: (await r.json()) as GenerateJson };
 }
 
@@ -157,5 +168,73 @@ describe('edge worker generates with the embedded model', () => {
       expect(json.field, body).toBe(field);
       expect(json.error, body).toMatch(new RegExp(`^${field}:`));
     }
+  });
+});
+
+describe('edge worker with a GGUF bound through MODEL_URL', () => {
+  // a Q8_0 copy of the embedded model, served with range requests by a local HTTP server standing
+  // in for a static-assets binding; the worker reaches it through a workerd service binding
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-edge-'));
+  const file = join(dir, 'stories260K-q8_0.gguf');
+  let server: Server | undefined;
+  let bound: ChildProcess | undefined;
+  let boundBase = '';
+  const ranges: string[] = [];
+
+  beforeAll(async () => {
+    await quantizeGguf(fileURLToPath(defaultModelUrl), file, 'Q8_0');
+    const bytes = readFileSync(file);
+    server = createHttpServer((req, res) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (req.url !== '/stories260K-q8_0.gguf' || !m) {
+        res.writeHead(req.url === '/stories260K-q8_0.gguf' ? 200 : 404).end();
+        return;
+      }
+      ranges.push(m[0]);
+      const start = Number(m[1]);
+      const end = Math.min(Number(m[2]), bytes.length - 1);
+      res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${bytes.length}`, 'content-length': end - start + 1 });
+      res.end(bytes.subarray(start, end + 1));
+    });
+    const port = await new Promise<number>((resolve) => server!.listen(0, '127.0.0.1', () => resolve((server!.address() as { port: number }).port)));
+    // next to modules.capnp, whose `embed` paths are relative to it
+    const config = join(here, '..', 'dist', 'workerd', 'bound-test.capnp');
+    writeFileSync(
+      config,
+      `using Workerd = import "/workerd/workerd.capnp";
+using Modules = import "modules.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .worker), (name = "files", external = (address = "127.0.0.1:${port}", http = ()))],
+  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = Modules.modules,
+  compatibilityDate = "2025-05-05",
+  bindings = [(name = "MODEL", service = "files"), (name = "MODEL_URL", text = "http://files/stories260K-q8_0.gguf")],
+);
+`,
+    );
+    ({ proc: bound, base: boundBase } = await serveWorkerd(config));
+  }, 30_000);
+
+  afterAll(() => {
+    bound?.kill('SIGTERM');
+    server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads the bound GGUF by range requests and generates what Node generates from it', async () => {
+    const node = await loadModel(file);
+    try {
+      const want = generate(node, 'Once upon a time', { steps: 32, temperature: 0 });
+      const { status, json } = await postGenerate(JSON.stringify({ prompt: 'Once upon a time', n: 32 }), boundBase);
+      expect(status, json.error).toBe(200);
+      expect((json as { model?: string }).model).toBe('http://files/stories260K-q8_0.gguf');
+      expect(json.tokens).toEqual(want.tokens);
+    } finally {
+      node.free();
+    }
+    // the whole file is smaller than one 8 MiB chunk: one range request loads it
+    expect(ranges).toEqual(['bytes=0-8388607']);
   });
 });
