@@ -8,6 +8,7 @@ import { decodeCommand } from './decode.js';
 import { encodeCommand } from './encode.js';
 import { evalCommand } from './eval.js';
 import { exportLayerCommand } from './export-layer.js';
+import { finetuneCommand } from './finetune.js';
 import { formatsCommand } from './formats.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
@@ -23,4 +24,5 @@ export const commands: Command[] = [
   evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, anyprecCommand, decodeCommand, qdecCommand,
   kvCommand, spansCommand,
   allocateStudyCommand,
+  finetuneCommand,
 ];
