@@ -180,6 +180,8 @@ async function openSource(s: Source) {
     renderAllocation();
     // results of the previous model would read as this one's
     for (const id of ['#f-result', '#s-result', '#g-orig-text', '#g-orig-stats', '#g-quant-text', '#g-quant-stats']) $(id).replaceChildren();
+    $('#g-quant-title').textContent = 'Quantized';
+    for (const p of ['q', 'a', 'g', 'f', 's']) setProgress(p, 0, 1, '');
     $('#model-status').textContent = next.runnable ? `Loaded ${next.name}: ready to quantize and generate.` : `Inspected ${next.name}: ${next.why}`;
     quantizerReady = next.runnable ? openIn(quantizer, s).then(() => true, () => false) : Promise.resolve(false);
     updateControls();
