@@ -1,8 +1,8 @@
 // rangeSource against an in-memory server: what the model loader reads equals the bytes, through
-// as few range requests as the chunking promises, and a server that ignores ranges is refused.
+// as few range requests as the chunking promises; a server that ignores ranges is read whole up to a limit.
 import { LowbitError } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
-import { type FetcherLike, rangeSource } from '../src/range-source.js';
+import { type FetcherLike, WHOLE_FILE_LIMIT, rangeSource } from '../src/range-source.js';
 
 function server(bytes: Uint8Array<ArrayBuffer>, honourRanges = true): FetcherLike & { ranges: string[] } {
   const ranges: string[] = [];
@@ -40,10 +40,25 @@ describe('rangeSource', () => {
     await expect(src.read(9_999, 2)).rejects.toThrow(/needs bytes 9999\.\.10001 but holds 10000/);
   });
 
-  it('refuses a server that sends the whole file instead of a range', async () => {
-    const err = await rangeSource(server(bytes, false), 'http://x/m.gguf', 1024).catch((e: unknown) => e);
+  it('takes a small file whole from a server that ignores ranges, and refuses a large one', async () => {
+    const s = server(bytes, false);
+    const src = await rangeSource(s, 'http://x/m.gguf', 1024);
+    expect(src.size).toBe(bytes.length);
+    expect(await src.read(5000, 3000)).toEqual(bytes.slice(5000, 8000));
+    expect(s.ranges.length).toBe(1);
+
+    const big: FetcherLike = { fetch: async () => new Response('x', { status: 200, headers: { 'content-length': String(WHOLE_FILE_LIMIT + 1) } }) };
+    const err = await rangeSource(big, 'http://x/big.gguf').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LowbitError);
     expect((err as LowbitError).code).toBe('E_IO');
-    expect((err as Error).message).toMatch(/http:\/\/x\/m\.gguf: .*ignores range requests/);
+    expect((err as Error).message).toMatch(/http:\/\/x\/big\.gguf: the server ignores range requests and sends more than 33554432 bytes/);
+    // without a Content-Length the body is read only up to the limit
+    const endless = new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(new Uint8Array(1 << 20));
+      },
+    });
+    const stream: FetcherLike = { fetch: async () => new Response(endless, { status: 200 }) };
+    await expect(rangeSource(stream, 'http://x/endless.gguf')).rejects.toThrow(/sends more than 33554432 bytes/);
   });
 });
