@@ -37,15 +37,19 @@ export interface LatencyCostOptions {
    * Candidates missing here are timed on the spot.
    */
   rates?: Record<string, number>;
-  /** Time spent per (layer, candidate) when timing on the spot, in ms. Default 30. */
+  /** Time spent per distinct GEMV (candidate × shape) when timing on the spot, in ms, over all rounds. Default 100. */
   timePerCandidate?: number;
 }
 
 /**
- * Decode time of every (layer, candidate) of a CLADO measurement. Timing on the spot runs the layer's
- * own GEMV (batch 1) through a fresh `Linear` on `kernels`: a warm-up, then five batches of calls, the
- * median batch's time per call, once per (candidate, runtime format, shape). On layers as small as stories260K's (64×64) that time is mostly call
- * overhead, not bandwidth; it is still what a decoded token pays, so it is the cost used.
+ * Decode time of every (layer, candidate) of a CLADO measurement. Timing on the spot runs the GEMV
+ * (batch 1) of each distinct (candidate, runtime format, shape) through a `Linear` on `kernels`, the
+ * object the model would run it with; layers of one shape share that time (values do not change
+ * it, and per-layer draws would let the solver chase timing noise). The GEMVs are timed in rounds,
+ * one batch of calls each per round, and the cost is the fastest batch's time per call: on a shared
+ * machine preemption only ever adds time, and interleaving spreads load changes over all
+ * candidates. On layers as small as stories260K's (64×64) that time is mostly call overhead, not
+ * bandwidth; it is still what a decoded token pays, so it is the cost used.
  */
 export function measureLatencyCosts(model: DecoderModel, m: CladoMeasurement, o: LatencyCostOptions = {}): LatencyCosts {
   const t0 = performance.now();
@@ -54,11 +58,9 @@ export function measureLatencyCosts(model: DecoderModel, m: CladoMeasurement, o:
   const bytes = new Float64Array(m.layers.length * K);
   const source: ('measured' | 'bench')[] = m.formats.map(() => 'measured');
   const runtimeFormats: string[] = [];
-  const budget = o.timePerCandidate ?? 30;
+  const budget = o.timePerCandidate ?? 100;
   if (!(Number.isFinite(budget) && budget > 0)) throw new LowbitError('E_ARG', `latency cost: timePerCandidate must be > 0 ms, got ${budget}`);
-  // a GEMV's time depends on the shape and kernel, not the values: layers that share both share one
-  // timing, so the solver cannot prefer one of them over another for a lucky draw of timing noise
-  const timed = new Map<string, number>();
+  const toTime = new Map<string, { name: string; w: LinearWeight; at: number[] }>();
   m.layers.forEach((name, l) => {
     m.candidates[l].forEach((c, k) => {
       const lin = model.linear(name);
@@ -75,40 +77,48 @@ export function measureLatencyCosts(model: DecoderModel, m: CladoMeasurement, o:
         return;
       }
       const key = `${m.formats[k]} ${w.format} ${shape[0]}×${shape[1]}`;
-      const t = timed.get(key) ?? timeGemv(o.kernels ?? model.kernels, name, w, budget);
-      timed.set(key, t);
-      ms[i] = t;
+      const e = toTime.get(key) ?? { name, w, at: [] };
+      e.at.push(i);
+      toTime.set(key, e);
     });
+  });
+  const times = timeGemvs(o.kernels ?? model.kernels, [...toTime.values()], budget);
+  [...toTime.values()].forEach((e, j) => {
+    for (const i of e.at) ms[i] = times[j];
   });
   return { ms, bytes, source, runtimeFormats, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Median ms per call of `lin.apply` on one token, over five batches after a warm-up. */
-function timeGemv(k: Kernels, name: string, w: LinearWeight, budgetMs: number): number {
-  const lin = new Linear(k, name, w);
+const ROUNDS = 8;
+
+/** Fastest per-call time (ms) of each GEMV over ROUNDS interleaved rounds of one batch each, about `budgetMs` per GEMV in all. */
+function timeGemvs(k: Kernels, list: { name: string; w: LinearWeight }[], budgetMs: number): number[] {
+  const lins = list.map((e) => new Linear(k, e.name, e.w));
   try {
-    const x = new Float32Array(lin.cols);
-    for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.7);
-    const out = new Float32Array(lin.rows);
-    let calls = 1;
-    // warm-up, and enough calls per batch that a batch lasts about a fifth of the budget
-    for (;;) {
-      const t = performance.now();
-      for (let i = 0; i < calls; i++) lin.apply(x, 1, out);
-      const dt = performance.now() - t;
-      if (dt >= budgetMs / 10 || calls >= 1 << 20) break;
-      calls *= 2;
+    const jobs = lins.map((lin) => {
+      const x = new Float32Array(lin.cols);
+      for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.7);
+      return { lin, x, out: new Float32Array(lin.rows), calls: 1, best: Infinity };
+    });
+    // warm-up, and enough calls per batch that a batch lasts about budget/ROUNDS
+    for (const j of jobs) {
+      for (;;) {
+        const t = performance.now();
+        for (let i = 0; i < j.calls; i++) j.lin.apply(j.x, 1, j.out);
+        if (performance.now() - t >= budgetMs / ROUNDS || j.calls >= 1 << 20) break;
+        j.calls *= 2;
+      }
     }
-    const per: number[] = [];
-    for (let b = 0; b < 5; b++) {
-      const t = performance.now();
-      for (let i = 0; i < calls; i++) lin.apply(x, 1, out);
-      per.push((performance.now() - t) / calls);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const j of jobs) {
+        const t = performance.now();
+        for (let i = 0; i < j.calls; i++) j.lin.apply(j.x, 1, j.out);
+        j.best = Math.min(j.best, (performance.now() - t) / j.calls);
+      }
     }
-    per.sort((a, b) => a - b);
-    return per[2];
+    return jobs.map((j) => j.best);
   } finally {
-    lin.free();
+    for (const lin of lins) lin.free();
   }
 }
 
