@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LayerCache, Session } from '../src/forward.js';
 import { CompressedKvCache, KvRows, checkKvBits } from '../src/kv-cache.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
+import { generate } from '../src/generate.js';
 import { perplexity } from '../src/perplexity.js';
 import { modelFile, validLines } from './helpers.js';
 
@@ -76,6 +77,14 @@ describe('CompressedKvCache on stories260K', () => {
     // 5 layers × K and V × 32 values × 4 bytes; the fp16 baseline is half that
     const s = kv.stats();
     expect([s.tokens, s.bytesPerToken, s.fp16BytesPerToken]).toEqual([ids.length, 1280, 640]);
+  });
+
+  it('generate through a 32-bit cache (prompt run token by token) gives the plain greedy tokens', () => {
+    const plain = generate(model, 'Once upon a time', { steps: 12, temperature: 0 });
+    const kv = new CompressedKvCache(model.config, model.config.contextLength, { bits: 32 });
+    const viaKv = generate(model, 'Once upon a time', { steps: 12, temperature: 0, kvCache: kv });
+    expect(viaKv.tokens).toEqual(plain.tokens);
+    expect(kv.stats().tokens).toBe(plain.prompt.length + 11); // the last token is sampled, never run
   });
 
   it('8 bits: 400 bytes per token (5 layers × 2 × 4 heads × (8 codes + 2 scale bytes)), logits near the plain ones', () => {
