@@ -790,7 +790,7 @@ function renderAllocation() {
       ),
       h('div', { class: 'scroll' },
         h('table', { id: 'a-layers' },
-          h('caption', {}, 'Chosen width per layer'),
+          h('caption', {}, r.settings.ggml.length ? 'Chosen block type per layer (layers whose rows are not whole blocks of 32 stay f32 and are not listed)' : 'Chosen width per layer'),
           h('thead', {}, h('tr', {}, h('th', {}, 'block'), ...kinds.map((k) => h('th', {}, k)))),
           h('tbody', {}, ...blocks.map((b) => h('tr', {}, h('th', { scope: 'row' }, b), ...kinds.map((k) => cell(at.get(`blk.${b}.${k}.weight`)))))),
         ),

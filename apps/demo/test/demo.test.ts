@@ -308,6 +308,20 @@ describe('the demo app in Chromium', () => {
       } finally {
         allocModel.free();
       }
+      if (shots) {
+        // the README's picture of the panel: a fuller allocation than the check above (llama.cpp
+        // blocks at 6 bits/weight, block pairs, 4 windows); only when screenshots are asked for
+        await page.click('#tab-allocate');
+        for (const b of ['2', '4', '8']) await page.uncheck(`.a-bits[value="${b}"]`);
+        await page.check('.a-ggml[value="q4_0"]');
+        await page.check('.a-ggml[value="q8_0"]');
+        await page.fill('#a-budget', '6');
+        await page.selectOption('#a-pairs', 'block');
+        await page.fill('#a-calib-windows', '4');
+        await page.click('#a-run');
+        await page.waitForFunction(() => /^CLADO \{q4_0,q8_0\}/.test(document.querySelector('#a-last h3')?.textContent ?? ''), undefined, { timeout: 120_000 });
+        await shot('allocate');
+      }
 
       // Formats panel: blk.0.ffn_gate.weight as int4 g32; SQNR recomputed here from @lowbit/formats
       await page.click('#tab-formats');
