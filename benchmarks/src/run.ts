@@ -11,11 +11,12 @@ import { kernelsArea } from './kernels.js';
 import { runtimeArea } from './runtime.js';
 import { simArea } from './sim.js';
 import { tokenizerArea } from './tokenizer.js';
+import { trainingArea } from './training.js';
 import { encodingsArea } from './encodings.js';
 import { solversArea } from './solvers.js';
 import { servingArea } from './serving.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea];
+const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea, trainingArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });
