@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl } from '@lowbit/data';
-import { readGguf, readSafetensors, readTensorBytes } from '@lowbit/runtime';
+import { Session, loadModel, readGguf, readSafetensors, readTensorBytes } from '@lowbit/runtime';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from './helpers.js';
 
@@ -120,11 +120,18 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
     expect(i.metadata['lowbit.gguf_metadata']).toMatch(/^<\d+ characters of GGUF metadata JSON>$/);
   }, 300_000);
 
-  it('MXFP4 → .gguf (ggml MXFP4 where rows are whole blocks, LB_MXFP4 on 172-wide rows) and .safetensors (lowbit layout): both evaluate exactly as in memory', async () => {
+  it('MXFP4 → .gguf (ggml MXFP4 where rows are whole blocks, the 172-wide ffn_down F32: llama.cpp loads it) and .safetensors (lowbit layout): both evaluate exactly as in memory', async (ctx) => {
     const gguf = await roundTrip(['--format', 'mxfp4'], join(dir, 'mx.gguf'));
-    // every layer on the packed MX GEMV (172-wide rows: blocks per row, a partial last one), f32 sums
-    // in another order than the f32 matmul: 1e-4 (measured equal to 5 decimals)
+    // the layers of whole blocks on the packed MX GEMV, f32 sums in another order than the f32
+    // matmul: 1e-4 (measured equal to 5 decimals)
     expect(Math.abs(gguf.file / gguf.inMemory - 1)).toBeLessThan(1e-4);
+    const downs = [0, 1, 2, 3, 4].map((l) => `blk.${l}.ffn_down.weight`);
+    expect(gguf.quantize.stored_f32).toEqual(downs);
+    const g = await readGguf(join(dir, 'mx.gguf'));
+    await g.source.close();
+    expect(g.metadata.has('lowbit.tensor_types')).toBe(false); // nothing only lowbit reads
+    expect(g.tensors.get('blk.0.attn_q.weight')?.type).toBe('MXFP4');
+    for (const d of downs) expect(g.tensors.get(d)?.type).toBe('F32');
     const st = await roundTrip(['--format', 'mxfp4'], join(dir, 'mx.safetensors'));
     expect(Math.abs(st.file / st.inMemory - 1)).toBeLessThan(1e-4); // E8M0 scales are stored exactly
     const s = await readSafetensors(join(dir, 'mx.safetensors'));
@@ -138,6 +145,42 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
     const [fromGguf, fromSt] = [await gen(join(dir, 'mx.gguf')), await gen(join(dir, 'mx.safetensors'))];
     expect(fromSt.tokens).toHaveLength(24);
     expect(fromSt.tokens).toEqual(fromGguf.tokens);
+
+    // llama.cpp (node-llama-cpp's prebuilt binary) runs the GGUF: its log-probs of a validation line
+    // against lowbit's on the same file
+    let llama: Awaited<ReturnType<typeof import('node-llama-cpp')['getLlama']>> | undefined;
+    try {
+      const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+      llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+    } catch (e) {
+      return ctx.skip(`llama.cpp run not checked: node-llama-cpp cannot load its prebuilt llama.cpp here: ${(e as Error).message}`);
+    }
+    const ours = await loadModel(join(dir, 'mx.gguf'));
+    try {
+      const lm = await llama.loadModel({ modelPath: join(dir, 'mx.gguf') });
+      const ids = ours.tokenizer.encode('One day, a little girl named Lily found a needle in her room.', { bos: true });
+      const c = await lm.createContext({ contextSize: 64, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+      const res = await c.getSequence().controlledEvaluate(ids.map((t) => [t as never, { generateNext: { probabilities: true } }]));
+      const session = new Session(ours, { ctx: 64 });
+      const logits = session.forward(ids, { logits: 'all' });
+      session.free();
+      const V = ours.config.vocabSize;
+      const d = ids.slice(1).map((next, i) => {
+        const row = logits.subarray(i * V, (i + 1) * V);
+        const max = row.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
+        const lse = max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0));
+        return Math.abs(Math.log(res[i]?.next?.probabilities?.get(next as never) ?? 0) - (row[next] - lse));
+      });
+      await c.dispose();
+      await lm.dispose();
+      console.log('MXFP4 GGUF, log-prob |Δ| lowbit vs llama.cpp:', { n: d.length, max: Math.max(...d), mean: d.reduce((a, b) => a + b, 0) / d.length });
+      // as runtime's type-39 test: llama.cpp rounds activations to Q8_0 for its MXFP4 dot, the only difference
+      expect(Math.max(...d)).toBeLessThan(0.5);
+      expect(d.reduce((a, b) => a + b, 0) / d.length).toBeLessThan(0.05);
+    } finally {
+      ours.free();
+      await llama.dispose();
+    }
   }, 300_000);
 
   it('SmoothQuant + GPTQ MXFP4 → .gguf: the smoothed norms are saved with the layers, so the file evaluates as in memory', async () => {

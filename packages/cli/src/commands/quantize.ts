@@ -78,6 +78,7 @@ export const quantizeCommand = defineCommand({
       const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval quantized') });
       let bytes: number | null = null;
       let file: { perplexity: number; stderr: number } | null = null;
+      const keptF32: { name: string; cols: number }[] = [];
       if (out) {
         if (out.endsWith('.safetensors')) {
           // INT-k in the GPTQ checkpoint layout (f16 scales, as GPTQ loaders expect), MX in lowbit's layout
@@ -90,7 +91,19 @@ export const quantizeCommand = defineCommand({
         } else {
           // INT-k / MX layers as lowbit tensor types (llama.cpp refuses these files); the layers left
           // in full precision stay F32, so the file evaluates exactly as the model in memory
-          await saveModel(model, out, { target: 'F32', packed: r.packed });
+          const packed = new Map(r.packed);
+          if (format === 'mxfp4') {
+            // ggml's MXFP4 (type 39) has no partial block, and llama.cpp never writes it for such rows
+            // (llama-quantize stops with "Unsupported tensor size encountered"; its MXFP4_MOE mix puts
+            // MXFP4 on expert tensors only, Q8_0 elsewhere). Rows that are not whole 32-blocks (stories260K's
+            // 172-wide ffn_down) are saved F32 from their decoded values instead of LB_MXFP4, so the file
+            // evaluates the same and llama.cpp runs it.
+            for (const [name, t] of r.packed) if (t?.kind === 'mx-rows' && t.shape[1] % 32 !== 0) {
+              packed.delete(name);
+              keptF32.push({ name, cols: t.shape[1] });
+            }
+          }
+          await saveModel(model, out, { target: 'F32', packed });
         }
         bytes = (await stat(out)).size;
         if (!ggml) {
@@ -112,6 +125,9 @@ export const quantizeCommand = defineCommand({
       ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
       ctx.print(`  ${r.layers.length} layers quantized, ${r.bitsPerWeight.toFixed(3)} bits/weight (quantized layers), ${r.seconds.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all`);
       ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written: the quantized model lived in memory only (give --out m.gguf or --out m.safetensors to keep it)');
+      if (keptF32.length > 0) {
+        ctx.print(`  ${keptF32.length} MXFP4 layers with rows that are not whole 32-blocks stored F32 (their MXFP4 values decoded, exact), as ggml's MXFP4 has no partial block: ${keptF32.map((k) => `${k.name} (${k.cols} wide)`).join(', ')}`);
+      }
       if (file) {
         const why = format === 'int4' && v.group > 0 && v.group % 32 === 0
           ? "its int4 layers' GEMV rounds activations to int8 per block, as llama.cpp's kernels do"
@@ -122,7 +138,7 @@ export const quantizeCommand = defineCommand({
         method: v.method, format, group: ggml || mx ? 32 : v.group, symmetric: ggml || mx ? null : !v.asym, smooth: v.smooth ?? null, adadim: v.adadim, clip_search: clipSearch ? clipCriterion : null,
         perplexity_before: before.perplexity, perplexity_before_stderr: before.stderr, perplexity_after: after.perplexity, perplexity_after_stderr: after.stderr,
         perplexity_file: file?.perplexity ?? null, perplexity_file_stderr: file?.stderr ?? null,
-        bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: r.seconds, seconds, out: out ?? null, bytes,
+        bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: r.seconds, seconds, out: out ?? null, bytes, stored_f32: keptF32.map((k) => k.name),
       };
     });
   },
