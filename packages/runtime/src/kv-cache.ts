@@ -196,6 +196,7 @@ export class CompressedKvCache implements KvCacheHook {
   }
 
   afterAttention(layer: number, pos: number, n: number, _q: Float32Array, cache: (layer: number) => LayerCache): void {
+    if (pos + n > this.ctx) throw new LowbitError('E_RANGE', `kv cache: positions up to ${pos + n} exceed its ${this.ctx} rows (make it with the session's ctx)`);
     if (this.firstOfPair.has(layer)) return; // its states wait, exact, for the pair's second layer
     const pair = this.pairRows.get(layer);
     const here = cache(layer);

@@ -59,6 +59,8 @@ describe('KvRows', () => {
     for (const b of [0, 2, 3, 6, 12, 64, Number.NaN]) expect(() => checkKvBits(b)).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
     expect(() => new CompressedKvCache(model.config, 16, { bits: 5 })).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
     expect(() => new CompressedKvCache(model.config, 16, { minicache: { pairs: [[4, 5]] } })).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
+    const small = new Session(model, { ctx: 16, kvCache: new CompressedKvCache(model.config, 4, { bits: 8 }) });
+    expect(() => small.forward([1, 2, 3, 4, 5])).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
   });
 });
 
