@@ -51,6 +51,6 @@ describe('lowbit finetune', () => {
     await quantizeGguf(fileURLToPath(defaultModelUrl), packed, 'Q8_0');
     const p = await run(['finetune', packed, '--text', valid, '--train', train]);
     expect(p.code).toBe(1);
-    expect(p.err).toMatch(/holds q8_0 weights; training needs f32 weights \(load an f32\/f16 model or dequantize it to f32 first\)/);
+    expect(p.err).toMatch(/holds q8_0 weights; training needs f32 weights \(load an f32\/f16 model or dequantize it to f32 first\): `lowbit convert .*q8\.gguf --to f32 --out model\.f32\.gguf`/);
   });
 });

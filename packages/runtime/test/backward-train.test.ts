@@ -106,6 +106,27 @@ describe('finetune on the embedded model', () => {
     model.free();
   });
 
+  it('an aborted signal stops after the current step and writes the checkpoint whole (Ctrl-C in lowbit finetune)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-ft-stop-'));
+    try {
+      const model = await loadModel(modelFile);
+      const stop = new AbortController();
+      const path = join(dir, 'stop.gguf');
+      const r = await finetune(model, text, { lr: 1e-3, steps: 10, ctx: 32, checkpoint: { path, every: 100 }, signal: stop.signal, onStep: (s) => s.step === 1 && stop.abort() });
+      expect(r.stopped).toBe(true);
+      expect(r.losses).toHaveLength(2);
+      model.free();
+      // the checkpoint holds step 2: resuming runs the 8 steps left
+      const resumed = await loadModel(path);
+      const rest = await finetune(resumed, text, { lr: 1e-3, steps: 10, ctx: 32, resume: `${path}.adamw.safetensors` });
+      expect(rest.losses).toHaveLength(8);
+      expect(rest.stopped).toBe(false);
+      resumed.free();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('gradient accumulation averages the windows; a checkpoint + resume ends where an unbroken run does', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lowbit-ft-'));
     try {

@@ -83,7 +83,14 @@ export const finetuneCommand = defineCommand({
     const t0 = performance.now();
     return withModel(ctx, async (model) => {
       // refuses packed layers up front, naming the layer and what to do, before any evaluation
-      const original = trainParams(model);
+      const original = (() => {
+        try {
+          return trainParams(model);
+        } catch (e) {
+          if (!(e instanceof LowbitError) || !/training needs f32 weights/.test(e.message)) throw e;
+          throw new LowbitError('E_UNSUPPORTED', `${e.message}: \`lowbit convert ${ctx.positionals[0] ?? 'model.gguf'} --to f32 --out model.f32.gguf\`, then fine-tune model.f32.gguf`);
+        }
+      })();
       const before = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') });
       const trainer = quantTrainer(model, { method, grid, every: v.every, steps: v.steps });
       applyTrainParams(model, trainer.startWeights());
