@@ -84,7 +84,8 @@ async function route(request: Request, env: Env): Promise<Response> {
   if (request.method !== 'POST' || (pathname !== '/gemv' && pathname !== '/generate')) return reply(404, { error: ROUTES });
   let body: unknown;
   try {
-    body = await request.json();
+    // bytes, not request.json(): `curl -d` labels JSON as a form, and workerd warns when such a body is read as text
+    body = JSON.parse(new TextDecoder().decode(await request.arrayBuffer()));
   } catch {
     return reply(400, { error: 'body: not JSON', field: 'body' });
   }
