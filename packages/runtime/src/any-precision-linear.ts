@@ -131,3 +131,26 @@ export function decodeAnyPrecision(where: string, s: ReturnType<typeof anyPrecis
   checkAnyPrecisionWeight(where, [rows, cols], t);
   return t;
 }
+
+/**
+ * A tensor as GGUF's LB_ANYPREC stores it: the planes, then every width's table as little-endian f32
+ * (the safetensors sections back to back); the widths travel in `lowbit.tensor.<name>`.
+ */
+export function anyPrecisionTensorBytes(t: AnyPrecisionTensor): Uint8Array {
+  const { planes, luts } = encodeAnyPrecision(t);
+  const out = new Uint8Array(planes.length + luts.length * 4);
+  out.set(planes);
+  const v = new DataView(out.buffer, planes.length);
+  for (let i = 0; i < luts.length; i++) v.setFloat32(4 * i, luts[i], true);
+  return out;
+}
+
+/** An LB_ANYPREC tensor from its bytes and parameters (ggml shape [cols, rows]); every size checked first. */
+export function anyPrecisionFromBytes(where: string, params: unknown, shape: readonly number[], bytes: Uint8Array): AnyPrecisionTensor {
+  const [cols, rows] = shape;
+  const s = anyPrecisionSizes(where, { ...(params as object), shape: [rows, cols] }, rows, cols);
+  if (bytes.length !== s.planeBytes + 4 * s.lutValues) throw new LowbitError('E_SHAPE', `${where}: ${bytes.length} bytes, LB_ANYPREC ${s.seedBits}..${s.maxBits} bits of [${rows}, ${cols}] needs ${s.planeBytes + 4 * s.lutValues}`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset + s.planeBytes, 4 * s.lutValues);
+  const luts = Float32Array.from({ length: s.lutValues }, (_, i) => v.getFloat32(4 * i, true));
+  return decodeAnyPrecision(where, s, rows, cols, bytes.slice(0, s.planeBytes), luts);
+}

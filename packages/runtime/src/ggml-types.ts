@@ -28,7 +28,8 @@ export function isKQuantType(t: TensorType): t is KQuantTensorType {
  */
 export type LowbitTensorType =
   | 'LB_INT2' | 'LB_INT3' | 'LB_INT4' | 'LB_INT5' | 'LB_INT6' | 'LB_INT7' | 'LB_INT8'
-  | 'LB_MXFP4' | 'LB_MXFP6_E2M3' | 'LB_MXFP6_E3M2' | 'LB_MXFP8_E4M3' | 'LB_MXFP8_E5M2' | 'LB_MXINT8';
+  | 'LB_MXFP4' | 'LB_MXFP6_E2M3' | 'LB_MXFP6_E3M2' | 'LB_MXFP8_E4M3' | 'LB_MXFP8_E5M2' | 'LB_MXINT8'
+  | 'LB_ANYPREC';
 
 /** The tensor types lowbit reads and writes: ggml's and its own. */
 export type TensorType = GgmlTensorType | LowbitTensorType;
@@ -38,8 +39,8 @@ export type MxElementName = 'mxfp4' | 'mxfp6_e2m3' | 'mxfp6_e3m2' | 'mxfp8_e4m3'
 
 export interface LowbitTypeInfo {
   id: number;
-  kind: 'int' | 'mx';
-  /** Bits per element code. */
+  kind: 'int' | 'mx' | 'anyprec';
+  /** Bits per element code (LB_ANYPREC: the most a file may hold; its own width is in its parameters). */
   bits: number;
   mx?: MxElementName;
 }
@@ -58,6 +59,7 @@ export const LOWBIT_TYPES: Record<LowbitTensorType, LowbitTypeInfo> = {
   LB_MXFP8_E4M3: { id: 1043, kind: 'mx', bits: 8, mx: 'mxfp8_e4m3' },
   LB_MXFP8_E5M2: { id: 1044, kind: 'mx', bits: 8, mx: 'mxfp8_e5m2' },
   LB_MXINT8: { id: 1045, kind: 'mx', bits: 8, mx: 'mxint8' },
+  LB_ANYPREC: { id: 1050, kind: 'anyprec', bits: 8 },
 };
 
 export function isLowbitType(t: TensorType): t is LowbitTensorType {
@@ -110,6 +112,18 @@ export interface LowbitIntParams {
   g_idx: boolean;
 }
 
+/**
+ * Parameters of an LB_ANYPREC tensor (nested any-precision bit-planes), in the same metadata key as
+ * LB_INT*'s: `{"seedBits":3,"maxBits":8}`; every width seedBits..maxBits is served from the one tensor.
+ */
+export interface LowbitAnyPrecisionParams {
+  seedBits: number;
+  maxBits: number;
+}
+
+/** What a lowbit tensor's metadata key holds, by kind (MX types have none). */
+export type LowbitParams = LowbitIntParams | LowbitAnyPrecisionParams;
+
 function scaleCount(p: LowbitIntParams, rows: number, cols: number): number {
   switch (p.granularity) {
     case 'tensor': return 1;
@@ -121,22 +135,34 @@ function scaleCount(p: LowbitIntParams, rows: number, cols: number): number {
 }
 
 /** Byte offsets of the sections of a lowbit tensor [cols (shape[0]), rows (shape[1])]. */
-export function lowbitSections(type: LowbitTensorType, shape: readonly number[], params: LowbitIntParams | undefined, where: string) {
+export function lowbitSections(type: LowbitTensorType, shape: readonly number[], params: LowbitParams | undefined, where: string) {
   const info = LOWBIT_TYPES[type];
   if (shape.length !== 2) throw new LowbitError('E_SHAPE', `${where}: ${type} stores matrices, got shape [${shape}]`);
   const [cols, rows] = shape;
+  if (info.kind === 'anyprec') {
+    // planes [maxBits][rows, ⌈cols/8⌉] | f32 tables of seedBits..maxBits, [rows, 2^b] each
+    const { seedBits, maxBits } = (params ?? {}) as Partial<LowbitAnyPrecisionParams>;
+    if (!Number.isInteger(seedBits) || !Number.isInteger(maxBits) || (seedBits as number) < 1 || (maxBits as number) < (seedBits as number) || (maxBits as number) > 8) {
+      throw new LowbitError('E_BAD_FILE', `${where}: LB_ANYPREC parameters seedBits ${JSON.stringify(seedBits)} / maxBits ${JSON.stringify(maxBits)} must satisfy 1 <= seedBits <= maxBits <= 8`);
+    }
+    const planes = (maxBits as number) * rows * Math.ceil(cols / 8);
+    let tables = 0;
+    for (let b = seedBits as number; b <= (maxBits as number); b++) tables += rows * 2 ** b * 4;
+    return { codes: planes, scalesAt: planes, scales: tables, zerosAt: -1, gIdxAt: -1, total: planes + tables };
+  }
   const codes = rows * Math.ceil((cols * info.bits) / 8);
   if (info.kind === 'mx') {
     const scales = rows * Math.ceil(cols / 32);
     return { codes, scalesAt: codes, scales, zerosAt: -1, gIdxAt: -1, total: codes + scales };
   }
   if (!params) throw new LowbitError('E_BAD_FILE', `${where}: ${type} needs its parameters in metadata lowbit.tensor.<name>`);
-  const groupLike = params.granularity === 'group-cols' || params.granularity === 'group-rows';
-  if (groupLike && !(Number.isInteger(params.group) && params.group > 0)) throw new LowbitError('E_BAD_FILE', `${where}: group ${params.group} is not a positive integer`);
-  if (!['tensor', 'per-oc', 'per-ic', 'group-cols', 'group-rows'].includes(params.granularity)) throw new LowbitError('E_BAD_FILE', `${where}: unknown granularity "${params.granularity}"`);
-  if (params.g_idx && params.granularity !== 'group-cols') throw new LowbitError('E_BAD_FILE', `${where}: g_idx needs granularity group-cols`);
+  const ip = params as LowbitIntParams;
+  const groupLike = ip.granularity === 'group-cols' || ip.granularity === 'group-rows';
+  if (groupLike && !(Number.isInteger(ip.group) && ip.group > 0)) throw new LowbitError('E_BAD_FILE', `${where}: group ${ip.group} is not a positive integer`);
+  if (!['tensor', 'per-oc', 'per-ic', 'group-cols', 'group-rows'].includes(ip.granularity)) throw new LowbitError('E_BAD_FILE', `${where}: unknown granularity "${ip.granularity}"`);
+  if (ip.g_idx && ip.granularity !== 'group-cols') throw new LowbitError('E_BAD_FILE', `${where}: g_idx needs granularity group-cols`);
   // formats' stored INT-k layout: fp16 scales, zeros packed at the code width, a packed group index
-  const s = intSections({ rows, cols, bits: info.bits, count: scaleCount(params, rows, cols), symmetric: params.symmetric, group: params.group, gIdx: params.g_idx });
+  const s = intSections({ rows, cols, bits: info.bits, count: scaleCount(ip, rows, cols), symmetric: ip.symmetric, group: ip.group, gIdx: ip.g_idx });
   return { codes, scalesAt: s.scalesAt, scales: s.scales, zerosAt: s.zerosAt, gIdxAt: s.gIdxAt, total: s.total };
 }
 
@@ -157,7 +183,7 @@ export function checkLowbitIntVersion(version: unknown, where: string): void {
 }
 
 /** Bytes of a tensor of `shape` (ggml order: shape[0] is the row length) stored as `type`. */
-export function tensorBytes(type: TensorType, shape: readonly number[], where = 'tensor', params?: LowbitIntParams): number {
+export function tensorBytes(type: TensorType, shape: readonly number[], where = 'tensor', params?: LowbitParams): number {
   if (isLowbitType(type)) return lowbitSections(type, shape, params, where).total;
   const { blockSize, blockBytes } = TENSOR_TYPES[type];
   const row = shape[0] ?? 1;

@@ -9,6 +9,7 @@ import type { ByteSink } from './atomic-file.js';
 import { type GgufTensorToWrite, gguf, writeGguf } from './gguf-writer.js';
 import type { MxTensor } from '@lowbit/formats';
 import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
+import { anyPrecisionTensorBytes, permuteAnyPrecisionRows } from './any-precision-linear.js';
 import { type DecoderModel, SUPPORTED_ARCHITECTURES, bpePreName } from './model.js';
 import type { Linear, LinearWeight } from './linear.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrder } from './rope-order.js';
@@ -92,7 +93,7 @@ export function storedFromSource(name: string, w: LinearWeight): StoredLayer | n
   if (w.format === 'int4') {
     return { kind: 'int', bits: 4, symmetric: w.zeros === null, shape: [rows, cols], granularity: 'group-cols', group: w.group, scales: w.scales, zeros: w.zeros, codes: w.packed };
   }
-  if (w.format === 'any-precision') throw new LowbitError('E_UNSUPPORTED', `${name}: any-precision (nested bit-plane) layers have no GGUF type; save the model as .safetensors (saveModelSafetensors)`);
+  if (w.format === 'any-precision') throw new LowbitError('E_UNSUPPORTED', `${name}: any-precision (nested bit-plane) layers are no INT-k / MX layer; GGUF stores them as LB_ANYPREC`);
   if (w.format !== 'packed') return null;
   const t = w.tensor as { kind?: string };
   if (t.kind === 'int' || t.kind === 'mx-rows') return w.tensor as StoredLayer;
@@ -110,6 +111,11 @@ export function storedFromSource(name: string, w: LinearWeight): StoredLayer | n
 function linearTensor(name: string, w: LinearWeight, target?: TensorType, stored?: StoredLayer | null, rows?: Int32Array | null): GgufTensorToWrite {
   const [nRows, cols] = w.shape;
   const shape = [cols, nRows];
+  if (!stored && w.format === 'any-precision') {
+    // nested bit-planes stay nested: every width of the file remains servable (LB_ANYPREC)
+    const t = rows ? permuteAnyPrecisionRows(w.tensor, rows) : w.tensor;
+    return { name, shape, type: 'LB_ANYPREC', params: { seedBits: t.seedBits, maxBits: t.maxBits }, data: () => anyPrecisionTensorBytes(t) };
+  }
   let packed = stored ?? storedFromSource(name, w);
   if (packed) {
     if (packed.shape[0] !== nRows || packed.shape[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${packed.shape}], the layer is [${nRows}, ${cols}]`);

@@ -4,7 +4,7 @@
 // file handle, and errors that name the file and tensor. The format is small enough to own.
 import { LowbitError } from '@lowbit/kernels';
 import { type ByteSource, fileSource } from './byte-source.js';
-import { type LowbitIntParams, type TensorType, LOWBIT_TYPES, checkLowbitIntVersion, isLowbitType, tensorBytes, tensorTypeOf } from './ggml-types.js';
+import { type LowbitIntParams, type LowbitParams, type TensorType, LOWBIT_TYPES, checkLowbitIntVersion, isLowbitType, tensorBytes, tensorTypeOf } from './ggml-types.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -30,8 +30,8 @@ export interface GgufTensorInfo {
   /** Absolute byte offset in the file. */
   offset: number;
   byteLength: number;
-  /** LB_INT* tensors: the parameters read from metadata `lowbit.tensor.<name>`. */
-  params?: LowbitIntParams;
+  /** LB_INT* and LB_ANYPREC tensors: the parameters read from metadata `lowbit.tensor.<name>`. */
+  params?: LowbitParams;
 }
 
 /** The metadata key holding an LB_INT* tensor's parameters (JSON). */
@@ -39,7 +39,18 @@ export function lowbitParamsKey(tensor: string): string {
   return `lowbit.tensor.${tensor}`;
 }
 
-function lowbitParams(metadata: Map<string, GgufValue>, type: TensorType, tensor: string, where: string): LowbitIntParams | undefined {
+function lowbitParams(metadata: Map<string, GgufValue>, type: TensorType, tensor: string, where: string): LowbitParams | undefined {
+  if (isLowbitType(type) && LOWBIT_TYPES[type].kind === 'anyprec') {
+    const v = metadata.get(lowbitParamsKey(tensor));
+    if (!v || typeof v.value !== 'string') throw new LowbitError('E_BAD_FILE', `${where}: ${type} needs metadata ${lowbitParamsKey(tensor)} (a JSON string)`);
+    try {
+      // checked by lowbitSections before any size is taken from them
+      const p = JSON.parse(v.value) as { seedBits: number; maxBits: number };
+      return { seedBits: p?.seedBits, maxBits: p?.maxBits };
+    } catch (e) {
+      throw new LowbitError('E_BAD_FILE', `${where}: metadata ${lowbitParamsKey(tensor)} is not JSON (${(e as Error).message})`);
+    }
+  }
   if (!isLowbitType(type) || LOWBIT_TYPES[type].kind !== 'int') return undefined;
   checkLowbitIntVersion(metadata.get('lowbit.format_version')?.value, where);
   const v = metadata.get(lowbitParamsKey(tensor));

@@ -2,7 +2,7 @@
 // over `out` only after the last tensor is written (a crash leaves at most the temp file).
 import { LowbitError } from '@lowbit/kernels';
 import { type ByteSink, writeFileAtomic } from './atomic-file.js';
-import { type LowbitIntParams, type TensorType, tensorBytes, tensorTypeId } from './ggml-types.js';
+import { type LowbitParams, type TensorType, tensorBytes, tensorTypeId } from './ggml-types.js';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, type GgufScalar, type GgufValue, lowbitParamsKey } from './gguf-reader.js';
 
 export interface GgufTensorToWrite {
@@ -11,7 +11,7 @@ export interface GgufTensorToWrite {
   shape: number[];
   type: TensorType;
   /** LB_INT* tensors: their parameters, written to metadata `lowbit.tensor.<name>` by the writer. */
-  params?: LowbitIntParams;
+  params?: LowbitParams;
   /** The encoded bytes, or a function producing them when the writer reaches this tensor. */
   data: Uint8Array | (() => Promise<Uint8Array> | Uint8Array);
 }
@@ -87,7 +87,11 @@ export function encodeGgufHeader(meta: Map<string, GgufValue>, tensors: readonly
   // the parameters of lowbit tensors live in metadata: written from the tensors so they always agree
   const metadata = new Map(meta);
   for (const t of tensors) {
-    if (t.params) metadata.set(lowbitParamsKey(t.name), { type: 8, value: JSON.stringify({ granularity: t.params.granularity, group: t.params.group, symmetric: t.params.symmetric, g_idx: t.params.g_idx }) });
+    const p = t.params;
+    if (p) {
+      const json = 'seedBits' in p ? { seedBits: p.seedBits, maxBits: p.maxBits } : { granularity: p.granularity, group: p.group, symmetric: p.symmetric, g_idx: p.g_idx };
+      metadata.set(lowbitParamsKey(t.name), { type: 8, value: JSON.stringify(json) });
+    }
   }
   const align = metadata.get('general.alignment');
   const alignment = align ? Number(align.value) : GGUF_DEFAULT_ALIGNMENT;

@@ -34,3 +34,4 @@ export { QDEC_RESIDUAL_BITS, attachQdec, baseWeightHash, buildQdecStore, channel
 export { CompressedKvCache, KvRows, KV_BITS, checkKvBits, type KvBits, type KvCacheStats, type KvCompressionOptions } from './kv-cache.js';
 export { RetentionRule, checkMiniCache, miniCacheDistances, miniCachePairs, slerp, type MiniCacheOptions, type PairDistances } from './minicache.js';
 export { attentionDecodeSeconds, calibrateSpans, checkSpanOptions, spanSkippedFraction, type SpanCalibration, type SpanCalibrationOptions } from './attention-span.js';
+export { type LowbitAnyPrecisionParams, type LowbitParams } from './ggml-types.js';

@@ -9,7 +9,8 @@ import {
 } from '@lowbit/formats';
 import type { LinearWeight } from './linear.js';
 import type { GgufTensorInfo } from './gguf-reader.js';
-import { isLowbitType } from './ggml-types.js';
+import { type LowbitIntParams, isLowbitType } from './ggml-types.js';
+import { anyPrecisionFromBytes } from './any-precision-linear.js';
 import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
 
 export interface FromPackedOptions {
@@ -78,5 +79,9 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
  */
 export function lowbitLinearWeight(t: GgufTensorInfo, bytes: Uint8Array, where = `tensor ${t.name}`): LinearWeight {
   if (!isLowbitType(t.type)) throw new LowbitError('E_ARG', `${where}: ${t.type} is not a lowbit tensor type`);
-  return linearWeightFromPacked(decodeLowbit(t.type, t.shape, t.params, bytes, where));
+  if (t.type === 'LB_ANYPREC') {
+    const ap = anyPrecisionFromBytes(where, t.params, t.shape, bytes);
+    return { format: 'any-precision', shape: ap.shape, tensor: ap };
+  }
+  return linearWeightFromPacked(decodeLowbit(t.type, t.shape, t.params as LowbitIntParams | undefined, bytes, where));
 }

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
 import { QUANTIZE_DEFAULTS, anyPrecisionModel, applyAnyPrecision, f32Weights, layerSensitivities, upscaleAnyPrecision } from '@lowbit/quantizers';
-import { type DecoderModel, LowbitError, generate, perplexity, saveModelSafetensors } from '@lowbit/runtime';
+import { type DecoderModel, LowbitError, generate, perplexity, saveModel, saveModelSafetensors } from '@lowbit/runtime';
 import { UsageError, defineCommand } from '../command.js';
 import { MODEL_ARGUMENT, ctxOption, textOption, textPath, threadOption, withModel } from '../model-arg.js';
 import { checkOutputFile } from '../paths.js';
@@ -30,7 +30,7 @@ const options = {
   'decode-tokens': { type: 'integer', default: 0, min: 0, defaultText: '0 (no speed measured)', description: 'greedy tokens to decode at each width for decode tokens/s' },
   ...textOption,
   ...ctxOption,
-  out: { type: 'string', short: 'o', placeholder: 'file.safetensors', defaultText: 'none (nothing written)', description: 'write the nested model (every width in one file; lowbit eval/generate --bits pick one)' },
+  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the nested model (every width in one file; lowbit eval/generate --bits pick one): .safetensors, or .gguf with lowbit type LB_ANYPREC' },
   ...threadOption,
 } as const;
 
@@ -44,7 +44,7 @@ export const anyprecCommand = defineCommand({
     const v = ctx.values;
     const { out } = v;
     if (out) checkOutputFile(out);
-    if (out && !out.endsWith('.safetensors')) throw new UsageError(`--out must name a .safetensors file, got "${out}"`);
+    if (out && !/\.(safetensors|gguf)$/.test(out)) throw new UsageError(`--out must name a .safetensors or .gguf file, got "${out}"`);
     if (v['max-bits'] < v['seed-bits']) throw new UsageError(`--max-bits ${v['max-bits']} is below --seed-bits ${v['seed-bits']}`);
     const calibFile = v.calib ?? fileURLToPath(calibrationTextUrl);
     const validFile = textPath(v.text);
@@ -61,7 +61,9 @@ export const anyprecCommand = defineCommand({
       applyAnyPrecision(model, tensors);
       let bytes: number | null = null;
       if (out) {
-        await saveModelSafetensors(model, out);
+        // GGUF holds the nested layers as LB_ANYPREC (the LM head and embeddings F32, as in memory)
+        if (out.endsWith('.gguf')) await saveModel(model, out, { target: 'F32' });
+        else await saveModelSafetensors(model, out);
         bytes = (await stat(out)).size;
       }
       const rows = widths.map((bits) => ({ bits, ...measure(model, valid, v.ctx, bits, v['decode-tokens']) }));

@@ -1,4 +1,4 @@
-import { type GgufTensorInfo, LOWBIT_TYPES, bitsPerWeight, isLowbitType, metaValue, readGguf, readSafetensors } from '@lowbit/runtime';
+import { type GgufTensorInfo, LOWBIT_TYPES, type LowbitAnyPrecisionParams, type LowbitIntParams, bitsPerWeight, isLowbitType, metaValue, readGguf, readSafetensors } from '@lowbit/runtime';
 import { type CommandContext, defineCommand } from '../command.js';
 import { modelPath } from '../model-arg.js';
 import { checkInputFile } from '../paths.js';
@@ -39,7 +39,11 @@ export const inspectCommand = defineCommand({
 function lowbitDetail(t: GgufTensorInfo): string {
   const info = LOWBIT_TYPES[t.type as keyof typeof LOWBIT_TYPES];
   if (info.kind === 'mx') return `lowbit ${info.mx}, E8M0 scale per 32 along rows`;
-  const p = t.params;
+  if (info.kind === 'anyprec') {
+    const a = t.params as LowbitAnyPrecisionParams | undefined;
+    return `lowbit any-precision ${a?.seedBits}..${a?.maxBits} bits, nested bit-planes + f32 tables per width`;
+  }
+  const p = t.params as LowbitIntParams | undefined;
   if (!p) return `lowbit int${info.bits}`;
   const g = p.granularity === 'group-cols' ? `g${p.group}` : p.granularity === 'group-rows' ? `g${p.group} along rows` : p.granularity;
   return `lowbit int${info.bits} ${g} ${p.symmetric ? 'sym' : 'asym'} fp16 scales${p.symmetric ? '' : ` int${info.bits} zeros`}${p.g_idx ? ' g_idx' : ''}`;
