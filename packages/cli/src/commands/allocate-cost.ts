@@ -7,7 +7,7 @@ import { type DecoderModel, LowbitError } from '@lowbit/runtime';
 import { UsageError } from '../command.js';
 
 export const latencyFlags = {
-  cost: { type: 'string', choices: ['size', 'latency'], default: 'size', description: 'what a layer configuration costs: its stored size, or its decode time per token on this machine (each layer\'s GEMV timed through the runtime\'s kernels, or --rates)' },
+  cost: { type: 'string', choices: ['size', 'latency'], default: 'size', description: 'what a configuration costs: its stored size, or its decode time per token here (its GEMV timed on the runtime\'s kernels, or --rates)' },
   'budget-ms': { type: 'number', above: 0, placeholder: 'ms', defaultText: 'none', description: 'with --cost latency: decode time per token of the allocated layers\' GEMVs; least predicted ΔL under it' },
   'max-dppl': { type: 'number', above: 0, placeholder: 'x', defaultText: 'none', description: 'cheapest model (by --cost) whose predicted perplexity is within +x of full precision: least cost s.t. predicted ΔL ≤ ln(1 + x/ppl_fp)' },
   rates: { type: 'string', placeholder: 'file', defaultText: 'none (each layer timed on the spot)', description: 'with --cost latency: GEMV rates per format from npm run bench results (benchmarks/results/latest.json); formats without a row are timed' },

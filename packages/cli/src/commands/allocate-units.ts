@@ -12,7 +12,7 @@ import { UsageError } from '../command.js';
 
 export const unitFlags = {
   granularity: { type: 'string', choices: ['layer', 'block'], default: 'layer', description: 'allocation unit: each linear layer, or each transformer block (its linears share one configuration; G summed per block)' },
-  'embed-buckets': { type: 'integer', min: 0, default: 0, placeholder: 'n', description: 'also allocate the token embedding: rows split by calibration-token frequency into n buckets of equal token mass, one width each (INT-k only; --out writes the rows dequantized as F32 plus <out>.token_embd.safetensors with the packed buckets)' },
+  'embed-buckets': { type: 'integer', min: 0, default: 0, placeholder: 'n', description: 'also allocate token_embd: rows in n buckets of equal calibration-token mass by frequency, one INT-k width each (--out adds <out>.token_embd.safetensors)' },
 } as const;
 
 export interface Units {
