@@ -1,8 +1,8 @@
 // Serving methods that change what a decode step reads. QDEC (decode-time error compensation): a
 // quantized model plus the top-k residual columns per layer and token from a JS-heap store; rows per
 // k, baseline k = 0 (the plain quantized model, same run). Two shapes: the embedded model's decode
-// (RTN int3 g32 on the table GEMV, all channels stored as int8; 64-wide layers, so the per-token
-// selection is large next to the GEMV) and one 2048×2048 int3 layer, where k columns are a small
+// (RTN int3 g32 on the table GEMV and int4 g32 on the int4 kernel, all channels stored as int8;
+// 64-wide layers, so the per-token selection is large next to the GEMV) and one 2048×2048 int3 layer, where k columns are a small
 // fraction of the weight bytes. Speed only: the residuals are real (W − Ŵ of the model), but
 // perplexity lives in `lowbit qdec`.
 import { fileURLToPath } from 'node:url';
@@ -17,18 +17,18 @@ import { type Area, type Context, type Row, ratioRows } from './harness.js';
 const PROMPT = 32;
 const DECODE = 32;
 
-async function int3Model(): Promise<DecoderModel> {
+async function quantizedModel(bits: 3 | 4): Promise<DecoderModel> {
   const model = await loadModel(fileURLToPath(defaultModelUrl));
   for (const l of model.linears()) {
     if (l.name === 'output.weight') continue;
     const src = l.source as { data: Float32Array; shape: [number, number] };
-    model.setLinear(l.name, linearWeightFromPacked(quantizeInt(src.data, src.shape, { bits: 3, granularity: 'group-cols', group: 32 })));
+    model.setLinear(l.name, linearWeightFromPacked(quantizeInt(src.data, src.shape, { bits, granularity: 'group-cols', group: 32 })));
   }
   return model;
 }
 
-async function decodeRows(ctx: Context): Promise<Row[]> {
-  const [reference, base] = [await loadModel(fileURLToPath(defaultModelUrl)), await int3Model()];
+async function decodeRows(ctx: Context, bits: 3 | 4): Promise<Row[]> {
+  const [reference, base] = [await loadModel(fileURLToPath(defaultModelUrl)), await quantizedModel(bits)];
   try {
     // every channel stored; the per-token choice is among all of them (the speed does not depend on which)
     const saliency = new Map(base.linears().map((l) => [l.name, new Float32Array(l.cols).fill(1)]));
@@ -58,7 +58,7 @@ async function decodeRows(ctx: Context): Promise<Row[]> {
       const ms = median(runs.get(k) ?? []) / (PROMPT + DECODE);
       return { variant: `k=${k}`, ms, note: `${(1000 / ms).toFixed(0)} tokens/s; ${qdecBytesPerToken(store, k)} residual bytes/token` };
     });
-    return ratioRows('serving', 'QDEC decode stories260K RTN int3 g32, int8 residuals, 1 thread', measured);
+    return ratioRows('serving', `QDEC decode stories260K RTN int${bits} g32${bits === 4 ? ' (int4 kernel)' : ' (table GEMV)'}, int8 residuals, 1 thread`, measured);
   } finally {
     reference.free();
     base.free();
@@ -104,6 +104,6 @@ function median(v: number[]): number {
 export const servingArea: Area = {
   name: 'serving',
   async run(ctx) {
-    return [...(await decodeRows(ctx)), ...(await layerRows(ctx))];
+    return [...(await decodeRows(ctx, 3)), ...(await decodeRows(ctx, 4)), ...(await layerRows(ctx))];
   },
 };
