@@ -43,3 +43,4 @@ export { gemv_anyprec } from './anyprec';
 export { attention_span_f32 } from './attention-span';
 export { dpred_decode } from './dpred';
 export { seqenc_plane, seqenc_values, unpack_bits } from './seqenc';
+export { attention_q8 } from './attention-q8';

@@ -1,6 +1,7 @@
 import { LowbitError } from './errors.js';
 import { WasmHeap } from './heap.js';
 import { GGML_BLOCK_BYTES, type GgmlBlockType } from './ggml-blocks.js';
+import { f16ToF32, f32ToF16 } from './half.js';
 
 export type KernelVariant = 'relaxed' | 'simd' | 'scalar';
 /** Shared-memory builds for thread pools. */
@@ -28,6 +29,7 @@ export interface KernelExports {
   silu_mul_f32(g: number, u: number, n: number): void;
   attention_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   attention_span_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, spans: number, h0: number, h1: number): void;
+  attention_q8(q: number, kc: number, ks: number, vc: number, vs: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
   decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
@@ -69,8 +71,8 @@ const preparedCode = new WeakMap<WasmTensor, number>();
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
-export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32';
-export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32'];
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32', 'attention_q8'];
 /** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
 export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
 
@@ -397,6 +399,48 @@ export class Kernels {
   }
 
   /**
+   * `attention` over an int8 KV cache (reference.attentionQ8): `keys`/`values` hold int8 codes
+   * [ctx, nKvHeads·headDim] per layer, `keyScales`/`valueScales` one f32 per position and kv head
+   * [ctx, nKvHeads]; this layer's codes start at element `offset` (its scales at offset / headDim).
+   * kNew/vNew are quantized into the cache at pos first (quantizeKvQ8: per token and kv head,
+   * scale = absmax/127 rounded to fp16). A quarter of the f32 cache's bytes per position, plus the
+   * scales. A pool splits the heads.
+   */
+  attentionQ8(q: Float32Array, kNew: Float32Array, vNew: Float32Array, keys: WasmTensor, keyScales: WasmTensor, values: WasmTensor, valueScales: WasmTensor, offset: number, pos: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scale: number, out?: Float32Array): Float32Array {
+    const name = 'attentionQ8';
+    for (const [k, v] of [['offset', offset], ['pos', pos], ['n', n], ['nHeads', nHeads], ['nKvHeads', nKvHeads], ['headDim', headDim]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new LowbitError('E_ARG', `${name}: ${k} must be a non-negative integer, got ${v}`);
+    }
+    if (nKvHeads === 0 || headDim === 0 || nHeads % nKvHeads !== 0) throw new LowbitError('E_ARG', `${name}: ${nHeads} heads are not a multiple of ${nKvHeads} kv heads of ${headDim}`);
+    if (offset % headDim !== 0) throw new LowbitError('E_ARG', `${name}: offset ${offset} is not a multiple of headDim ${headDim}`);
+    const dim = nHeads * headDim;
+    const kvDim = nKvHeads * headDim;
+    const end = offset + (pos + n) * kvDim;
+    checkMatrix(name, keys, Int8Array, end, 'keys');
+    checkMatrix(name, values, Int8Array, end, 'values');
+    checkMatrix(name, keyScales, Float32Array, (end / headDim) * 4, 'keyScales');
+    checkMatrix(name, valueScales, Float32Array, (end / headDim) * 4, 'valueScales');
+    for (const t of [keys, values, keyScales, valueScales]) if (!(t instanceof WasmTensor)) throw new LowbitError('E_ARG', `${name}: caches and scales must be resident WasmTensors`);
+    checkVector(name, 'q', q, n * dim);
+    checkVector(name, 'kNew', kNew, n * kvDim);
+    checkVector(name, 'vNew', vNew, n * kvDim);
+    const o = outArray(name, out, n * dim);
+    if (n === 0 || dim === 0) return o;
+    return this.scoped((s) => {
+      const [kc, vc] = [s.matrix(keys) + offset, s.matrix(values) + offset];
+      const [ks, vs] = [s.matrix(keyScales) + (offset / headDim) * 4, s.matrix(valueScales) + (offset / headDim) * 4];
+      const buf = this.memory.buffer;
+      quantizeKvQ8(kNew, n * nKvHeads, headDim, new Int8Array(buf, kc + pos * kvDim, n * kvDim), new Float32Array(buf, ks + pos * nKvHeads * 4, n * nKvHeads));
+      quantizeKvQ8(vNew, n * nKvHeads, headDim, new Int8Array(buf, vc + pos * kvDim, n * kvDim), new Float32Array(buf, vs + pos * nKvHeads * 4, n * nKvHeads));
+      const att = s.alloc(nHeads * (pos + n) * 4);
+      const po = s.alloc(o.byteLength);
+      const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
+      this.runRows('attention_q8', [s.put(q), kc, ks, vc, vs, po, att, n, pos, nHeads, nKvHeads, headDim, scaleBits], nHeads);
+      return s.get(po, o);
+    });
+  }
+
+  /**
    * SwiGLU's gating, in place: u[i] = u[i]·g[i]/(1 + e^−g[i]) (reference.siluMul; e^x within ~2 ulp
    * in the SIMD builds). Returns u.
    */
@@ -554,4 +598,20 @@ function outArray(fn: string, out: Float32Array | undefined, n: number): Float32
   if (out === undefined) return new Float32Array(n);
   checkVector(fn, 'out', out, n);
   return out;
+}
+
+/**
+ * int8 KV rows: x holds `groups` groups of `size` values; each gets scale = absmax/127 rounded to
+ * fp16 (stored as f32) and codes round(x/scale) clamped to [−128, 127] (all 0 when the group is 0).
+ * The rule of @lowbit/runtime's CompressedKvCache at 8 bits, so both hold the same numbers.
+ */
+export function quantizeKvQ8(x: Float32Array, groups: number, size: number, codes: Int8Array, scales: Float32Array): void {
+  for (let g = 0; g < groups; g++) {
+    const o = g * size;
+    let amax = 0;
+    for (let i = 0; i < size; i++) amax = Math.max(amax, Math.abs(x[o + i]));
+    const s = f16ToF32(f32ToF16(amax / 127));
+    scales[g] = s;
+    for (let i = 0; i < size; i++) codes[o + i] = s === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(x[o + i] / s)));
+  }
 }

@@ -258,6 +258,45 @@ export function attentionSpanF32(q: Float32Array, keys: Float32Array, values: Fl
   return out;
 }
 
+/**
+ * `attentionF32` over int8 codes with one scale per position and kv head (the kernels'
+ * `attentionQ8`): score = (Σ q_i·c_i)·s_p·scale, out = Σ a_p·s_p·c_p, f32 rounding per step.
+ */
+export function attentionQ8(q: Float32Array, keys: Int8Array, keyScales: Float32Array, values: Int8Array, valueScales: Float32Array, pos: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scale: number): Float32Array {
+  const dim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const out = new Float32Array(n * dim);
+  const att = new Float32Array(pos + n);
+  const sc = fr(scale);
+  for (let h = 0; h < nHeads; h++) {
+    const g = Math.floor(h / group);
+    const kvo = g * headDim;
+    for (let t = 0; t < n; t++) {
+      const npos = pos + t + 1;
+      const qo = t * dim + h * headDim;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let p = 0; p < npos; p++) {
+        let s = 0;
+        for (let i = 0; i < headDim; i++) s = fr(s + fr(q[qo + i] * keys[p * kvDim + kvo + i]));
+        att[p] = fr(fr(s * keyScales[p * nKvHeads + g]) * sc);
+        max = Math.max(max, att[p]);
+      }
+      let sum = 0;
+      for (let p = 0; p < npos; p++) {
+        att[p] = fr(Math.exp(fr(att[p] - max)));
+        sum = fr(sum + att[p]);
+      }
+      const inv = fr(1 / sum);
+      for (let p = 0; p < npos; p++) {
+        const a = fr(fr(att[p] * inv) * valueScales[p * nKvHeads + g]);
+        for (let i = 0; i < headDim; i++) out[qo + i] = fr(out[qo + i] + fr(a * values[p * kvDim + kvo + i]));
+      }
+    }
+  }
+  return out;
+}
+
 /** SwiGLU's gating, in place: u[i] = u[i]·g[i]/(1 + e^−g[i]) (the kernels' siluMul). Returns u. */
 export function siluMul(g: Float32Array, u: Float32Array): Float32Array {
   for (let i = 0; i < u.length; i++) u[i] *= g[i] / (1 + Math.exp(-g[i]));
