@@ -28,6 +28,12 @@ export interface SessionOptions {
    * keys (attention-span.ts; kernels.attentionSpan). Each span an integer ≥ 1.
    */
   spans?: Int32Array;
+  /**
+   * Keep keys and values resident as int8 codes with one scale per position and kv head
+   * (kernels.attentionQ8; the CompressedKvCache 8-bit rule): the cache takes a quarter of the f32
+   * cache's memory and attention reads a quarter of the bytes. Not with `kvCache` or `spans` (E_ARG).
+   */
+  int8Cache?: boolean;
 }
 
 /** One layer's KV cache over positions 0..ctx−1: (ctx, kvDim) f32 each, views into WASM memory. */
@@ -86,8 +92,9 @@ export class Session {
   readonly ctx: number;
   /** Tokens already in the cache. */
   pos = 0;
-  private readonly keyCache: WasmTensor; // f32 (layer, ctx, kvDim)
-  private readonly valueCache: WasmTensor; // f32 (layer, ctx, kvDim)
+  private readonly keyCache: WasmTensor; // f32 (layer, ctx, kvDim); int8 codes with int8Cache
+  private readonly valueCache: WasmTensor; // f32 (layer, ctx, kvDim); int8 codes with int8Cache
+  private readonly scales?: [WasmTensor, WasmTensor]; // int8Cache: keys', values' f32 (layer, ctx, nKvHeads)
   private readonly ropeCos: Float32Array; // (ctx, ropeDim/2)
   private readonly ropeSin: Float32Array; // (ctx, ropeDim/2)
   private readonly hook?: LinearInputHook;
@@ -125,11 +132,16 @@ export class Session {
       this.spans = s;
     }
     this.kvHook = options.kvCache;
+    if (options.int8Cache && (options.kvCache || options.spans)) throw new LowbitError('E_ARG', `${model.name}: int8Cache runs its own kernel; it does not take kvCache or spans`);
     const kvDim = c.nKvHeads * c.headDim;
-    const cacheBytes = c.nLayers * ctx * kvDim * 4;
+    const cacheBytes = c.nLayers * ctx * kvDim * (options.int8Cache ? 1 : 4);
     this.keyCache = model.kernels.upload(new Uint8Array(cacheBytes));
     this.valueCache = model.kernels.upload(new Uint8Array(cacheBytes));
-    caches.register(this, [this.keyCache, this.valueCache], this);
+    if (options.int8Cache) {
+      const n = c.nLayers * ctx * c.nKvHeads;
+      this.scales = [model.kernels.upload(new Float32Array(n)), model.kernels.upload(new Float32Array(n))];
+    }
+    caches.register(this, [this.keyCache, this.valueCache, ...(this.scales ?? [])], this);
     // RoPE "normal" (LLAMA_ROPE_TYPE_NORM): adjacent pairs (2i, 2i+1) of each head rotate by
     // pos·θ^(−2i/ropeDim). GGUF conversions already permute Wq/Wk into this pair order.
     const half = c.ropeDim / 2;
@@ -161,6 +173,7 @@ export class Session {
     caches.unregister(this);
     this.keyCache.free();
     this.valueCache.free();
+    for (const t of this.scales ?? []) t.free();
   }
 
   private linear(l: Linear, x: Float32Array, n: number, out?: Float32Array): Float32Array {
@@ -263,7 +276,9 @@ export class Session {
         this.rope(k, n, nKvHeads);
       }
       // (n, dim) attention output, heads concatenated; k and v join the cache at pos first.
-      const xa = this.spans
+      const xa = this.scales
+        ? m.kernels.attentionQ8(q, k, v, this.keyCache, this.scales[0], this.valueCache, this.scales[1], l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim))
+        : this.spans
         ? m.kernels.attentionSpan(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.spans.subarray(l * nHeads, (l + 1) * nHeads), this.buf('xa', n * dim))
         : m.kernels.attention(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim));
       this.kvHook?.afterAttention(l, this.pos, n, q, this.cacheView);

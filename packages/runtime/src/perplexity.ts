@@ -32,6 +32,8 @@ export interface PerplexityOptions {
    * The predictions and their count are the same; without a kvCache only rounding differs.
    */
   decode?: boolean;
+  /** Keys and values resident as int8 (Session's `int8Cache`, kernels.attentionQ8). */
+  int8Cache?: boolean;
 }
 
 export interface PerplexityResult {
@@ -79,7 +81,7 @@ export function perplexity(model: DecoderModel, text: string, options: Perplexit
   if (ids.length % ctx === 1) total--; // a lone trailing token predicts nothing
   if (options.maxWindows !== undefined) total = Math.min(total, options.maxWindows);
   const vocab = model.config.vocabSize;
-  const session = new Session(model, { ctx, onLinearInput: options.onLinearInput, bits: options.bits, kvCache: options.kvCache, spans: options.spans });
+  const session = new Session(model, { ctx, onLinearInput: options.onLinearInput, bits: options.bits, kvCache: options.kvCache, spans: options.spans, int8Cache: options.int8Cache });
   let nll = 0;
   let count = 0;
   const windowSums: number[] = [];

@@ -148,3 +148,41 @@ describe('CompressedKvCache on stories260K', () => {
     expect(kv.stats().retained).toEqual({ keys: 1, values: 1 });
   });
 });
+
+describe('Session int8Cache (kernels.attentionQ8)', () => {
+  it('a quarter of the cache memory; logits near the f32 cache; prefill equals decode; freed on free()', () => {
+    const ids = [1, 403, 407, 261, 358, 292, 127, 471, 300, 89, 17, 5];
+    const k = model.kernels;
+    const before = k.heap.liveBytes;
+    const s = new Session(model, { ctx: 16, int8Cache: true });
+    const c = model.config;
+    // codes: 5 layers × 16 positions × 32 values, keys and values; scales: 4 f32 per position
+    expect(k.heap.liveBytes - before).toBeGreaterThanOrEqual(2 * 5 * 16 * 32 + 2 * 5 * 16 * c.nKvHeads * 4);
+    const plain = new Session(model, { ctx: 16 });
+    const ps = new Session(model, { ctx: 16, int8Cache: true });
+    const prefill = ps.forward(ids, { logits: 'all' });
+    ps.free();
+    const V = c.vocabSize;
+    let worst = 0;
+    ids.forEach((id, t) => {
+      const a = s.forward([id]);
+      const b = plain.forward([id]);
+      for (let j = 0; j < V; j++) worst = Math.max(worst, Math.abs(a[j] - b[j]));
+      // quantize-then-attend is the same per token in a batch: equal up to f32 dot order (1e-4)
+      for (let j = 0; j < V; j += 7) expect(Math.abs(a[j] - prefill[t * V + j])).toBeLessThan(1e-4);
+    });
+    // int8 states (absmax/127 steps per head of 8), the token's own key and value quantized too
+    // (CompressedKvCache stores them after attention): 1.07 at most here, logits spread ~20
+    expect(worst).toBeGreaterThan(0);
+    expect(worst).toBeLessThan(1.5);
+    s.free();
+    plain.free();
+    expect(k.heap.liveBytes).toBe(before);
+  });
+
+  it('does not combine with kvCache or spans', () => {
+    const { nLayers, nHeads } = model.config;
+    expect(() => new Session(model, { ctx: 8, int8Cache: true, kvCache: new CompressedKvCache(model.config, 8) })).toThrow(expect.objectContaining({ code: 'E_ARG' }));
+    expect(() => new Session(model, { ctx: 8, int8Cache: true, spans: new Int32Array(nLayers * nHeads).fill(8) })).toThrow(expect.objectContaining({ code: 'E_ARG' }));
+  });
+});
