@@ -29,3 +29,4 @@ export { ptqFeatures, hutchinsonTraces, moments, PTQ_FEATURES, type PtqFeatures,
 export { trainPredictor, fitPredictor, predictDeltaLoss, predictorMatrix, sampleConfigurations, measureConfigurations, spearman, type PredictorFit, type PredictorPoint, type PredictorReport, type PredictorOptions } from './ptq-predictor.js';
 export { measureLatencyCosts, benchRates, allocateByCost, candidateWeight, type LatencyCosts, type LatencyCostOptions, type CostAllocationOptions, type CostAllocation } from './latency-cost.js';
 export { blockMeasurement, expandBlockChoice, frequencyBuckets, measureEmbeddingBuckets, applyEmbeddingChoice, mergeMeasurements, type BlockMeasurement, type EmbeddingBucketOptions, type EmbeddingMeasurement } from './mixed-configs.js';
+export { measureMisalignment, spearmanRho, type Misalignment, type LayerMisalignment } from './misalignment.js';

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
 import type { MxFormatName } from '@lowbit/formats';
-import { type TrainGrid, type TrainMethod, quantTrainer, trainQuantize } from '@lowbit/quantizers';
+import { type Misalignment, type TrainGrid, type TrainMethod, fakeQuantizer, measureMisalignment, quantTrainer, trainQuantize } from '@lowbit/quantizers';
 import { LowbitError, applyTrainParams, perplexity, saveModel, trainParams } from '@lowbit/runtime';
 import { UsageError, defineCommand } from '../command.js';
 import { MODEL_ARGUMENT, ctxOption, loadModelFile, textOption, textPath, threadOption, withModel } from '../model-arg.js';
@@ -43,6 +43,7 @@ const options = {
   out: { type: 'string', short: 'o', placeholder: 'file.gguf', defaultText: 'none (nothing written)', description: 'write the quantized model (ggml blocks or lowbit tensor types; inq/alphatuning values as F32) and checkpoints beside it' },
   'checkpoint-every': { type: 'integer', min: 1, default: 50, description: 'with --out: write <out>.checkpoint.gguf (+ .adamw.safetensors) every N steps and on Ctrl-C' },
   resume: { type: 'string', placeholder: 'file', defaultText: 'none', description: 'qat/regfreq: continue from a checkpoint (pass the checkpoint .gguf as the model and its .adamw.safetensors here)' },
+  misalignment: { type: 'boolean', description: 'qat/regfreq: per layer, local output error vs calibration-loss increase (layer alone on the grid), before and after training, and their Spearman ρ' },
   ...threadOption,
 } as const;
 
@@ -69,6 +70,7 @@ export const finetuneCommand = defineCommand({
     const grid = gridOf(v.format, v.group);
     if ((method === 'inq' || method === 'alphatuning') && grid.format !== 'int') throw new UsageError(`--method ${method} takes an INT-k --format (int2..int8), not ${v.format}`);
     if (grid.format !== 'int' && v.group !== 32) throw new UsageError(`--format ${v.format} stores blocks of 32; --group ${v.group} applies to INT-k only`);
+    if (v.misalignment && method !== 'qat' && method !== 'regfreq') throw new UsageError(`--misalignment works with qat and regfreq (a grid to round each layer onto), not ${method}`);
     if (v.resume && (method === 'inq' || method === 'alphatuning')) throw new UsageError(`--resume works with qat and regfreq; ${method} keeps state outside the checkpoint`);
     const { out } = v;
     if (out) checkOutputFile(out);
@@ -93,6 +95,15 @@ export const finetuneCommand = defineCommand({
       })();
       const before = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') });
       const trainer = quantTrainer(model, { method, grid, every: v.every, steps: v.steps });
+      const fq = v.misalignment ? fakeQuantizer(model, grid) : null;
+      const misalign = (when: string): Misalignment | null => {
+        if (!fq) return null;
+        ctx.progress(0, 1, `misalignment ${when}`);
+        const m = measureMisalignment(model, fq, train, { ctx: v.ctx, windows: 4 });
+        ctx.progress(1, 1, `misalignment ${when}`);
+        return m;
+      };
+      const misBefore = misalign('before');
       applyTrainParams(model, trainer.startWeights());
       const ptq = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval untrained') });
       applyTrainParams(model, original);
@@ -122,6 +133,14 @@ export const finetuneCommand = defineCommand({
         ctx.print(`stopped after step ${r.losses.length}${out ? `; the checkpoint ${out}.checkpoint.gguf (+ .adamw.safetensors) holds it${method === 'qat' || method === 'regfreq' ? ' (resume with --resume)' : ''}` : ' (no --out, so no checkpoint was written)'}`);
       }
       const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval trained') });
+      let misAfter: Misalignment | null = null;
+      if (fq) {
+        // on the trained latent weights (the model holds their rounding now), then the rounding is put back
+        const held = new Map(fq.names.map((n) => [n, model.linear(n).source]));
+        applyTrainParams(model, trainer.hooks.params as Map<string, Float32Array>);
+        misAfter = misalign('after');
+        for (const [n, src] of held) model.setLinear(n, src);
+      }
       let bytes: number | null = null;
       let file: { perplexity: number; stderr: number } | null = null;
       if (out) {
@@ -143,13 +162,18 @@ export const finetuneCommand = defineCommand({
       ctx.print(`  training loss ${r.losses[0]?.toFixed(4)} (first step) -> ${r.losses.at(-1)?.toFixed(4)} (last)`);
       ctx.print(`  perplexity on ${validFile} (ctx ${v.ctx}): full precision ${formatPerplexity(before.perplexity, before.stderr)}, ${start} ${formatPerplexity(ptq.perplexity, ptq.stderr)}, trained ${formatPerplexity(after.perplexity, after.stderr)}`);
       ctx.print(`  ${r.bitsPerWeight.toFixed(3)} bits/weight (quantized layers)`);
+      if (misBefore && misAfter) {
+        ctx.print(`  misalignment (4 calibration windows): Spearman ρ(local output error, loss increase) over ${misBefore.layers.length} layers ${misBefore.spearman.toFixed(3)} before, ${misAfter.spearman.toFixed(3)} after training`);
+        const sum = (m: Misalignment) => m.layers.reduce((a, l) => a + l.lossIncrease, 0);
+        ctx.print(`  sum of per-layer loss increases ${sum(misBefore).toFixed(4)} before, ${sum(misAfter).toFixed(4)} after (nats/token)`);
+      }
       if (out && file) ctx.print(`  wrote ${out} (${bytes} bytes); perplexity of the file as lowbit runs it: ${formatPerplexity(file.perplexity, file.stderr)}`);
       return {
         method, format: v.format, group: grid.format === 'int' ? v.group : 32, every: method === 'regfreq' ? v.every : null, lr, warmup, batch: v.batch, ctx: v.ctx,
         steps: r.losses.length, stopped: r.stopped, tokens: r.tokens, seconds_train: r.seconds, tokens_per_second: r.tokens / r.seconds,
         loss_first: r.losses[0] ?? null, loss_last: r.losses.at(-1) ?? null,
         perplexity_before: before.perplexity, perplexity_ptq: ptq.perplexity, perplexity_after: after.perplexity, perplexity_after_stderr: after.stderr,
-        perplexity_file: file?.perplexity ?? null, bits_per_weight: r.bitsPerWeight, out: out ?? null, bytes, train: trainFile, text: validFile, seconds,
+        perplexity_file: file?.perplexity ?? null, misalignment_before: misBefore, misalignment_after: misAfter, bits_per_weight: r.bitsPerWeight, out: out ?? null, bytes, train: trainFile, text: validFile, seconds,
       };
     });
   },
