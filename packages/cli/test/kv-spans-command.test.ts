@@ -24,6 +24,15 @@ describe('lowbit kv', () => {
     expect(j.cache.ratio).toBeCloseTo(j.cache.fp16BytesPerToken / j.cache.bytesPerToken, 12);
   });
 
+  it('--int8-kernel adds the int8-resident evaluation (same predictions, its own perplexity)', async () => {
+    const r = await run(['kv', '--kv-bits', '8', '--int8-kernel', '--ctx', '64', '--text', text, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.int8Resident.tokens).toBe(j.baseline.tokens);
+    // int8 states: within 5% of the f32 cache on two stories (the full text: +0.03)
+    expect(Math.abs(j.int8Resident.perplexity / j.baseline.perplexity - 1)).toBeLessThan(0.05);
+  });
+
   it('bad settings are LowbitErrors with their codes', async () => {
     for (const [args, code] of [
       [['--kv-bits', '5'], 'E_RANGE'],

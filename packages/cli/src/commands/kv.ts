@@ -15,6 +15,7 @@ const options = {
   'slerp-t': { type: 'number', default: 0.6, description: "SLERP position between a pair's directions (0: the first layer's, 1: the second's)" },
   'retain-gamma': { type: 'number', default: 0.05, description: 'retention threshold γ: tokens at angular distance > d_min + (d_max − d_min)·γ stay unmerged (1: merge all)' },
   range: { type: 'string', choices: ['sequence', 'calibration'], default: 'sequence', description: "the retention rule's [d_min, d_max]: the sequence's so far, or each merged pair's over the calibration text" },
+  'int8-kernel': { type: 'boolean', description: 'also evaluate keys and values resident as int8 codes read by the attention kernel itself (kernels.attentionQ8; the cache memory is then a quarter of f32)' },
   'max-windows': { type: 'integer', min: 1, defaultText: 'the whole text', description: 'evaluate this many windows only' },
 } as const;
 
@@ -23,7 +24,7 @@ export const kvCommand = defineCommand({
   summary: 'perplexity with a compressed KV cache (int4/int8/fp16, MiniCache layer merging), evaluated token by token, its bytes per token and decode speed against the f32 cache',
   arguments: [MODEL_ARGUMENT],
   options,
-  examples: ['lowbit kv --kv-bits 8', 'lowbit kv --kv-bits 8 --value-bits 4', 'lowbit kv --kv-bits 4 --minicache --ctx 2048', 'lowbit kv --kv-bits 32 --minicache --merge-from 1 --retain-gamma 1'],
+  examples: ['lowbit kv --kv-bits 8', 'lowbit kv --kv-bits 8 --value-bits 4', 'lowbit kv --kv-bits 8 --int8-kernel', 'lowbit kv --kv-bits 4 --minicache --ctx 2048', 'lowbit kv --kv-bits 32 --minicache --merge-from 1 --retain-gamma 1'],
   async run(ctx) {
     const file = textPath(ctx.values.text);
     const text = await readFile(file, 'utf8').catch((e: Error) => {
@@ -56,10 +57,17 @@ async function run(ctx: CommandContext<typeof options>, model: DecoderModel, fil
   perplexity(model, text, { ctx: v.ctx, maxWindows: 1, decode: true }); // warm-up, so the first timed run is not the JIT's
   const base = eval_('f32 cache');
   const r = eval_(`${kv.bits}/${kv.valueBits}-bit${minicache ? ' MiniCache' : ''}`, kv);
+  const resident = v['int8-kernel']
+    ? perplexity(model, text, { ctx: v.ctx, maxWindows: v['max-windows'], decode: true, int8Cache: true, onProgress: (d, t) => ctx.progress(d, t, 'int8 resident') })
+    : undefined;
   const s = kv.stats();
   const tps = (x: { tokens: number; seconds: number }) => x.tokens / x.seconds;
   ctx.print(`f32 cache      perplexity ${formatPerplexity(base.perplexity, base.stderr)}, ${s.fp16BytesPerToken * 2} B/token, ${tps(base).toFixed(0)} tokens/s`);
   ctx.print(`compressed     perplexity ${formatPerplexity(r.perplexity, r.stderr)} (${r.perplexity >= base.perplexity ? '+' : ''}${(r.perplexity - base.perplexity).toFixed(4)}), ${s.bytesPerToken.toFixed(1)} B/token, ${tps(r).toFixed(0)} tokens/s`);
+  if (resident) {
+    const bytes = c.nLayers * 2 * (c.nKvHeads * c.headDim + c.nKvHeads * 4);
+    ctx.print(`int8 resident  perplexity ${formatPerplexity(resident.perplexity, resident.stderr)} (${resident.perplexity >= base.perplexity ? '+' : ''}${(resident.perplexity - base.perplexity).toFixed(4)}), ${bytes} B/token resident (codes and f32 scales), ${tps(resident).toFixed(0)} tokens/s`);
+  }
   ctx.print(`compression    ${s.ratio.toFixed(2)}× against the fp16 cache (${s.fp16BytesPerToken} B/token)${minicache ? `; retained unmerged: keys ${(100 * s.retained.keys).toFixed(1)}%, values ${(100 * s.retained.values).toFixed(1)}%` : ''}`);
-  return { model: model.name, text: file, ctx: v.ctx, kvBits: kv.bits, valueBits: kv.valueBits, minicache: minicache ? { pairs: kv.pairs, t: kv.t, gamma: kv.gamma, range: v.range } : null, distances: distances ?? null, baseline: { ...base, tokensPerSecond: tps(base) }, compressed: { ...r, tokensPerSecond: tps(r) }, cache: s };
+  return { model: model.name, text: file, ctx: v.ctx, kvBits: kv.bits, valueBits: kv.valueBits, minicache: minicache ? { pairs: kv.pairs, t: kv.t, gamma: kv.gamma, range: v.range } : null, distances: distances ?? null, baseline: { ...base, tokensPerSecond: tps(base) }, compressed: { ...r, tokensPerSecond: tps(r) }, int8Resident: resident ? { ...resident, tokensPerSecond: tps(resident) } : null, cache: s };
 }
