@@ -30,3 +30,4 @@ export { trainPredictor, fitPredictor, predictDeltaLoss, predictorMatrix, sample
 export { measureLatencyCosts, benchRates, allocateByCost, candidateWeight, type LatencyCosts, type LatencyCostOptions, type CostAllocationOptions, type CostAllocation } from './latency-cost.js';
 export { blockMeasurement, expandBlockChoice, frequencyBuckets, measureEmbeddingBuckets, applyEmbeddingChoice, mergeMeasurements, type BlockMeasurement, type EmbeddingBucketOptions, type EmbeddingMeasurement } from './mixed-configs.js';
 export { measureMisalignment, spearmanRho, type Misalignment, type LayerMisalignment } from './misalignment.js';
+export { measureBlocks } from './mixed-configs.js';

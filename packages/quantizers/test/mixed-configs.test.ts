@@ -8,7 +8,8 @@ import { type DecoderModel, loadModel, perplexity, tokenizeDocuments } from '@lo
 import { oneHotValue } from '@lowbit/solvers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  allocate, applyEmbeddingChoice, blockMeasurement, type CladoMeasurement, cladoProblem, type EmbeddingMeasurement, expandBlockChoice, frequencyBuckets, measureEmbeddingBuckets, mergeMeasurements,
+  allocate, applyEmbeddingChoice, blockMeasurement, type CladoMeasurement, cladoProblem, type EmbeddingMeasurement, expandBlockChoice, frequencyBuckets, measureBlocks, measureClado,
+  measureEmbeddingBuckets, mergeMeasurements,
 } from '../src/index.js';
 
 /** Layers over two blocks plus one layer outside blocks, G with cross terms everywhere. */
@@ -108,6 +109,26 @@ describe('embedding-row buckets on the embedded model', () => {
     expect(e.candidates[0][0].sizeBits / e.counts[0]).toBeCloseTo(2.5, 12);
     expect(e.candidates[0][1].sizeBits / e.counts[0]).toBeCloseTo(8.5, 12);
   }, 60_000);
+
+  it('measured block terms are whole-model loss differences with those blocks quantized', () => {
+    const m = measureClado(model, { calibration, bits: [2, 8], pairs: 'none', ...CUT });
+    const b = measureBlocks(model, m, { calibration });
+    expect(b.measurement.layers).toEqual(['blk.0', 'blk.1', 'blk.2', 'blk.3', 'blk.4']);
+    expect(perplexity(model, calibration, CUT).nll).toBe(before);
+    const nb = 10;
+    const G = b.measurement.G;
+    const saved = m.layers.map((name) => ({ name, w: model.linear(name).source }));
+    try {
+      // blk.1 at int2 and blk.3 at int8, by hand
+      b.members[1].forEach((l) => model.setLinear(m.layers[l], { format: 'f32', shape: [model.linear(m.layers[l]).rows, model.linear(m.layers[l]).cols], data: m.candidates[l][0].weights }));
+      b.members[3].forEach((l) => model.setLinear(m.layers[l], { format: 'f32', shape: [model.linear(m.layers[l]).rows, model.linear(m.layers[l]).cols], data: m.candidates[l][1].weights }));
+      const joint = perplexity(model, calibration, CUT).nll - before;
+      // BlockCalibration's loss equals perplexity's bit for bit; the pair term is defined from this joint loss
+      expect(joint).toBeCloseTo(G[2 * nb + 2] + G[7 * nb + 7] + 2 * G[2 * nb + 7], 10);
+    } finally {
+      for (const { name, w } of saved) model.setLinear(name, w);
+    }
+  }, 120_000);
 
   it('merges with a layer measurement block-diagonally; different windows are refused', () => {
     const m = { ...synthetic(7, [2, 8]), baseLoss: e.baseLoss, windows: e.windows, ctx: e.ctx };
