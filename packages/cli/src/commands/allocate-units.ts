@@ -4,14 +4,14 @@
 import { rename } from 'node:fs/promises';
 import {
   type AllocationMethod, applyAllocation, applyEmbeddingChoice, blockMeasurement, type CladoMeasurement, type EmbeddingMeasurement, expandBlockChoice,
-  measureEmbeddingBuckets, mergeMeasurements,
+  measureBlocks, measureEmbeddingBuckets, mergeMeasurements,
 } from '@lowbit/quantizers';
 import { type DecoderModel, writeSafetensors } from '@lowbit/runtime';
 import type { PackedIntTensor } from '@lowbit/formats';
 import { UsageError } from '../command.js';
 
 export const unitFlags = {
-  granularity: { type: 'string', choices: ['layer', 'block'], default: 'layer', description: 'allocation unit: each linear layer, or each transformer block (its linears share one configuration; G summed per block)' },
+  granularity: { type: 'string', choices: ['layer', 'block', 'block-measured'], default: 'layer', description: 'allocation unit: each linear layer, or each transformer block (its linears share one configuration): G summed per block, or block ΔL measured' },
   'embed-buckets': { type: 'integer', min: 0, default: 0, placeholder: 'n', description: 'also allocate token_embd: rows in n buckets of equal calibration-token mass by frequency, one INT-k width each (--out adds <out>.token_embd.safetensors)' },
 } as const;
 
@@ -43,14 +43,17 @@ export function allocationUnits(
       pairs: (v.method as AllocationMethod) === 'clado', onProgress: o.onProgress,
     })
     : null;
-  const merged = e ? mergeMeasurements(m, e) : m;
+  // block-measured: whole-block loss changes measured here (the layer measurement needs no pairs)
+  const measured = v.granularity === 'block-measured' ? measureBlocks(model, m, { calibration: o.calibration, pairs: v.method === 'clado', onProgress: o.onProgress }) : null;
+  const merged = measured ? (e ? mergeMeasurements(measured.measurement, e) : measured.measurement) : e ? mergeMeasurements(m, e) : m;
   const blocks = v.granularity === 'block' ? blockMeasurement(merged) : null;
   const units: Units = {
     measurement: blocks ? blocks.measurement : merged,
     embedding: e,
     layerChoice: [],
     apply(choice) {
-      const all = blocks ? expandBlockChoice(blocks, choice) : [...choice];
+      const B = measured?.members.length ?? 0;
+      const all = measured ? [...expandBlockChoice(measured, choice.slice(0, B)), ...choice.slice(B)] : blocks ? expandBlockChoice(blocks, choice) : [...choice];
       const L = m.layers.length;
       units.layerChoice = all.slice(0, L);
       const packed = applyAllocation(model, m, all.slice(0, L));

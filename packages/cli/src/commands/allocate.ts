@@ -107,7 +107,8 @@ export const allocateCommand = defineCommand({
       }
       const before = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') });
       // uniform and greedy need only the diagonal: no pair is measured for them
-      const pairs = v.method === 'clado' ? v.pairs : 'none';
+      // block-measured measures block pairs itself: the layers need their singles only
+      const pairs = v.method === 'clado' && v.granularity !== 'block-measured' ? v.pairs : 'none';
       const m = measureClado(model, {
         bits, ggml, group: v.group, method: v.quantizer, calibration, ctx: v['calib-ctx'], maxWindows: v['calib-windows'], pairs,
         onProgress: (d, t) => ctx.progress(d, t, 'measure ΔL'),
