@@ -9,6 +9,7 @@ const METHODS: [CladoStudyRow['method'], string, string][] = [
   ['clado', 'CLADO', '#d62728'],
   ['clado-block', 'CLADO (block pairs)', '#ff7f0e'],
   ['predictor', 'predictor (IQP)', '#9467bd'],
+  ['clado-hybrid', 'CLADO + predictor cross-block terms', '#8c564b'],
 ];
 
 const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');

@@ -3,8 +3,10 @@
 // 'all' measurement with the cross-block entries of G set to zero, which is exactly what
 // `pairs: 'block'` would have measured (the same windows, the same within-block pairs), so the two
 // rows show what pruning the cross-block pairs costs. With `predictor`, the PTQ quality predictor is
-// fitted on configurations measured on the calibration windows and allocates as a fifth method.
-import { isLowbitError } from '@lowbit/kernels';
+// fitted on configurations measured on the calibration windows and allocates as a fifth method, and
+// a sixth row fills the cross-block entries that block pairs leave at zero with the predictor's
+// pair terms (`withPredictorCrossTerms`).
+import { isLowbitError, LowbitError } from '@lowbit/kernels';
 import { type DecoderModel, perplexity } from '@lowbit/runtime';
 import { oneHotValue } from '@lowbit/solvers';
 import { type Allocation, type AllocationMethod, allocate, allocationRange, applyAllocation, type CladoMeasurement, type CladoOptions, cladoProblem, measureClado } from './clado.js';
@@ -13,7 +15,7 @@ import { type PredictorOptions, type PredictorReport, predictorMatrix, trainPred
 import { f32Weights } from './source-weights.js';
 
 export interface CladoStudyRow {
-  method: AllocationMethod | 'clado-block';
+  method: AllocationMethod | 'clado-block' | 'clado-hybrid';
   budget: number;
   bitsPerWeight: number;
   perplexity: number;
@@ -32,6 +34,20 @@ export function blockMasked(m: CladoMeasurement): CladoMeasurement {
   const blk = m.layers.map((name) => /^blk\.(\d+)\./.exec(name)?.[1]);
   const G = Float64Array.from(m.G, (v, t) => (blk[Math.floor(Math.floor(t / n) / K)] === blk[Math.floor((t % n) / K)] ? v : 0));
   return { ...m, G, pairs: 'block' };
+}
+
+/**
+ * CLADO's G with the PTQ predictor's pair terms (γ·uᵢ·uⱼ, from `predictorMatrix`) between layers of
+ * different blocks, where `pairs: 'block'` measured nothing and plain CLADO assumes independence.
+ * Within a block (and on the diagonal) the measured entries stay.
+ */
+export function withPredictorCrossTerms(m: CladoMeasurement, predictor: Float64Array): CladoMeasurement {
+  const K = m.bits.length;
+  const n = m.layers.length * K;
+  if (predictor.length !== n * n) throw new LowbitError('E_SHAPE', `withPredictorCrossTerms: predictor matrix has ${predictor.length} entries, ${n}×${n} expected`);
+  const blk = m.layers.map((name) => /^blk\.(\d+)\./.exec(name)?.[1]);
+  const G = Float64Array.from(m.G, (v, t) => (blk[Math.floor(Math.floor(t / n) / K)] === blk[Math.floor((t % n) / K)] ? v : predictor[t]));
+  return { ...m, G };
 }
 
 export async function runCladoStudy(
@@ -68,9 +84,11 @@ export async function runCladoStudy(
   });
   const budgets = [...new Set([...o.budgets, ...uniformSizes])].filter((b) => b >= range.minBits && b <= range.maxBits).sort((a, b) => a - b);
   const mb = blockMasked(m);
-  const methods: (AllocationMethod | 'clado-block')[] = ['uniform', 'greedy', 'diagonal', 'clado'];
+  const methods: CladoStudyRow['method'][] = ['uniform', 'greedy', 'diagonal', 'clado'];
   if (m.pairs === 'all') methods.push('clado-block');
   if (objective) methods.push('predictor');
+  const hybrid = objective && m.pairs === 'block' ? withPredictorCrossTerms(m, objective) : null;
+  if (hybrid) methods.push('clado-hybrid');
   const originals = m.layers.map((name) => {
     const lin = model.linear(name);
     return { name, shape: [lin.rows, lin.cols] as [number, number], data: Float32Array.from(f32Weights(name, lin.source).data) };
@@ -80,7 +98,8 @@ export async function runCladoStudy(
   const evaluated = new Map<string, { perplexity: number; stderr: number }>();
   for (const budget of budgets) {
     for (const method of methods) {
-      const a = await allocate(method === 'clado-block' ? mb : m, { method: method === 'clado-block' ? 'clado' : method, budgetBits: budget, objective }).catch((e: unknown) => {
+      const source = method === 'clado-block' ? mb : method === 'clado-hybrid' ? (hybrid as CladoMeasurement) : m;
+      const a = await allocate(source, { method: method === 'clado-block' || method === 'clado-hybrid' ? 'clado' : method, budgetBits: budget, objective }).catch((e: unknown) => {
         // uniform has no configuration at most budgets
         if (method === 'uniform' && isLowbitError(e) && e.code === 'E_RANGE') return null;
         throw e;

@@ -17,7 +17,7 @@ export { selectiveRtn, type SelectiveRtnOptions, type SelectiveRtnResult, type S
 export { runStudy, DEFAULT_STUDY, type StudyConfig, type StudyRow } from './study.js';
 export { MxGrid, mxTensor } from './mx-grid.js';
 export { measureClado, budgetRange, allocatedLayers, allocate, applyAllocation, allocationRange, cladoProblem, type CladoOptions, type CladoMeasurement, type CladoCandidate, type AllocationMethod, type AllocationOptions, type Allocation } from './clado.js';
-export { runCladoStudy, blockMasked, type CladoStudyRow } from './clado-study.js';
+export { runCladoStudy, blockMasked, withPredictorCrossTerms, type CladoStudyRow } from './clado-study.js';
 export { upscaleAnyPrecision, anyPrecisionModel, applyAnyPrecision, layerSensitivities, type UpscaleOptions, type AnyPrecisionModelOptions } from './any-precision.js';
 export { fakeQuantizer, quantizedLinears, type FakeQuant, type TrainGrid } from './fake-quant.js';
 export { qatHooks, fakeQuantWeights } from './qat.js';

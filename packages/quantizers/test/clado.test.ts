@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
 import { type DecoderModel, loadModel, perplexity } from '@lowbit/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { allocate, allocationRange, applyAllocation, blockMasked, budgetRange, type CladoMeasurement, isLowbitError, measureClado, predictDeltaLoss, predictorMatrix, ptqFeatures, trainPredictor } from '../src/index.js';
+import { allocate, allocationRange, applyAllocation, blockMasked, withPredictorCrossTerms, budgetRange, type CladoMeasurement, isLowbitError, measureClado, predictDeltaLoss, predictorMatrix, ptqFeatures, trainPredictor } from '../src/index.js';
 
 const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
 const CUT = { ctx: 64, maxWindows: 4 };
@@ -118,6 +118,19 @@ describe('allocate', () => {
       }
     }
     expect(kept).toBeGreaterThan(0);
+  });
+
+  it('withPredictorCrossTerms keeps the measured block entries and takes the predictor’s between blocks', () => {
+    const n = m.layers.length * 2;
+    const P = Float64Array.from({ length: n * n }, (_, t) => 1 + t);
+    const h = withPredictorCrossTerms(m, P);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        const same = m.layers[Math.floor(i / 2)].split('.')[1] === m.layers[Math.floor(j / 2)].split('.')[1];
+        expect(h.G[i * n + j]).toBe(same ? m.G[i * n + j] : P[i * n + j]);
+      }
+    }
+    expect(() => withPredictorCrossTerms(m, new Float64Array(4))).toThrow(/expected/);
   });
 
   it('a HiGHS time-out is flagged: the allocation found (or the greedy one when none was) within the budget, no proof of optimality', async () => {
