@@ -57,10 +57,12 @@ describe('lowbit allocate --granularity block --embed-buckets', () => {
     expect(seen).toBe(512);
   }, 180_000);
 
-  it('refuses buckets with ggml types and latency costs with blocks', async () => {
+  it('refuses buckets with ggml types, latency costs with blocks, and K types (not candidates)', async () => {
     const g = await run(['allocate', '--formats', 'q4_0,q8_0', '--embed-buckets', '2', '--budget', '6']);
     expect(g.err).toMatch(/--embed-buckets allocates INT-k rows/);
     const l = await run(['allocate', '--cost', 'latency', '--granularity', 'block', '--max-dppl', '1']);
     expect(l.err).toMatch(/--cost latency times linear layers/);
+    const k = await run(['allocate', '--formats', 'q4_k,q8_0', '--budget', '6']);
+    expect(k.err).toMatch(/K types hold 256-weight super-blocks per row/);
   });
 });

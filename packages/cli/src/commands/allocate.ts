@@ -35,7 +35,7 @@ const GGML_CANDIDATES = ['q4_0', 'q4_1', 'q8_0'] as const;
 /** "q4_0,q8_0" → ['q4_0', 'q8_0']: distinct ggml block types llama.cpp runs. */
 export function parseFormats(text: string): GgmlType[] {
   const types = text.split(',').map((s) => s.trim().toLowerCase());
-  for (const t of types) if (!(GGML_CANDIDATES as readonly string[]).includes(t)) throw new UsageError(`--formats: "${t}" is not a candidate ggml type (${GGML_CANDIDATES.join(', ')})`);
+  for (const t of types) if (!(GGML_CANDIDATES as readonly string[]).includes(t)) throw new UsageError(`--formats: "${t}" is not a candidate ggml type (${GGML_CANDIDATES.join(', ')})${/^q\d_k$/.test(t) ? '; K types hold 256-weight super-blocks per row and are not candidates yet (solvers README, K-quant candidates)' : ''}`);
   if (new Set(types).size !== types.length) throw new UsageError(`--formats lists a type twice: "${text}"`);
   return types as GgmlType[];
 }
