@@ -1,7 +1,9 @@
 // Quantization by training on the embedded model: the STE update, the exact AlphaTuning gradient
 // (against finite differences in f64), INQ's levels and freezing, regularization frequency, and
 // that a few steps lower the training loss.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
 import { type DecoderModel, dequantizeLinear, loadModel, lossAndGrad, lossAndGradF64, trainParams } from '@lowbit/runtime';
@@ -81,6 +83,35 @@ describe('QAT with the straight-through estimator', () => {
       const latent = tr.hooks.params?.get('blk.0.attn_q.weight') as Float32Array;
       expect(fakeQuantizer(model, o.grid).quantize('blk.0.attn_q.weight', latent)).toEqual(q.data);
     }));
+});
+
+describe('QAT checkpoints', () => {
+  it('a run stopped after step 1 and resumed from its checkpoint ends with the latent weights of an unbroken run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-qat-'));
+    try {
+      const o = { method: 'qat', grid: { format: 'q4_0' }, steps: 3, lr: 1e-3, ctx: 32 } as const;
+      const whole = await loadModel(modelPath);
+      const tw = quantTrainer(whole, o);
+      await trainQuantize(whole, text, o, tw);
+      const a = await loadModel(modelPath);
+      const stop = new AbortController();
+      const path = join(dir, 'ckpt.gguf');
+      const r = await trainQuantize(a, text, { ...o, checkpoint: { path, every: 100 }, signal: stop.signal, onStep: () => stop.abort() });
+      expect(r.stopped).toBe(true);
+      // the checkpoint's model file holds the latent weights; the state file holds them too, with the moments
+      const b = await loadModel(path);
+      const tb = quantTrainer(b, o);
+      const rest = await trainQuantize(b, text, { ...o, resume: `${path}.adamw.safetensors` }, tb);
+      expect(rest.losses).toHaveLength(2);
+      for (const name of ['blk.0.attn_q.weight', 'blk.4.ffn_down.weight', 'token_embd.weight']) {
+        // the same f32 arithmetic in the same order: equal bit for bit
+        expect(tb.hooks.params?.get(name), name).toEqual(tw.hooks.params?.get(name));
+      }
+      for (const m of [whole, a, b]) m.free();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('regularization frequency', () => {
