@@ -47,7 +47,7 @@ const options = {
   bits: { type: 'string', default: '2,3,4,8', placeholder: 'list', description: 'candidate INT-k widths per layer, comma-separated' },
   formats: { type: 'string', placeholder: 'list', defaultText: 'none (INT-k from --bits)', description: 'candidate ggml types instead of --bits (q4_0,q4_1,q8_0), so --out is a GGUF llama.cpp runs; layers of no 32-block rows stay F32' },
   group: { type: 'integer', default: 32, min: 0, description: 'columns per scale group (0: one scale per output channel)' },
-  method: { type: 'string', choices: ['clado', 'diagonal', 'uniform', 'greedy', 'predictor'], default: 'clado', description: 'allocator: CLADO (pairwise G, exact IQP), diagonal (single-layer ΔL only, exact), uniform, greedy by ΔL per bit, predictor (PTQ quality predictor fitted on measured configurations, exact IQP)' },
+  method: { type: 'string', choices: ['clado', 'diagonal', 'uniform', 'greedy', 'predictor'], default: 'clado', description: 'allocator: CLADO (pairwise G, exact IQP), diagonal (singles only, exact), uniform, greedy by ΔL per bit, predictor (fitted PTQ quality model, exact IQP)' },
   configs: { type: 'integer', min: 6, default: 96, description: 'with --method predictor: random configurations measured to fit it (a third held out for its report)' },
   quantizer: { type: 'string', choices: ['rtn', 'gptq'], default: 'rtn', description: 'how each candidate configuration is quantized (GPTQ from the full-precision inputs of each layer)' },
   pairs: { type: 'string', choices: ['all', 'block', 'none'], default: 'block', description: 'which layer pairs get a measured cross term (block: within a transformer block; others taken as independent)' },
