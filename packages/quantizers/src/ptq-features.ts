@@ -179,18 +179,20 @@ export function ptqFeatures(model: DecoderModel, m: CladoMeasurement, o: PtqFeat
     return k;
   });
   const grams = shapes.map(([, cols]) => new Float64Array(cols * cols));
-  const inputs: number[][] = m.layers.map(() => []);
+  // every input activation is kept (f32) for its kurtosis and 3σ count: windows × tokens × cols per layer
+  const capacity = windows.reduce((s, w) => s + w.length - 1, 0);
+  const inputs = shapes.map(([, cols]) => new Float32Array(capacity * cols));
   let tokens = 0;
   for (const win of windows) {
     const act = trainForward(model.config, params, win, math);
-    tokens += act.n;
     m.layers.forEach((name, l) => {
       const blk = Number(/^blk\.(\d+)\./.exec(name)?.[1]);
       const x = act.layers[blk][kinds[l]];
       const g = gramMatrix(x, act.n, shapes[l][1]);
       for (let i = 0; i < g.length; i++) grams[l][i] += g[i];
-      for (let i = 0; i < x.length; i++) inputs[l].push(x[i]);
+      inputs[l].set(x, tokens * shapes[l][1]);
     });
+    tokens += act.n;
   }
   for (const g of grams) for (let i = 0; i < g.length; i++) g[i] /= tokens;
   const samples = o.samples ?? 8;
