@@ -58,7 +58,7 @@ const f = (v: number) => v.toFixed(1);
  * budgets, uniform as separate squares, full precision as a dashed line; a legend on the right.
  */
 export function allocationSvg(rows: CladoStudyRow[], fpPerplexity?: number): string {
-  const a: Axes = { W: 820, H: 480, left: 60, right: 620, top: 20, bottom: 50 };
+  const a: Axes = { W: 900, H: 480, left: 60, right: 620, top: 20, bottom: 50 };
   const pts = rows.filter((r) => Number.isFinite(r.perplexity));
   const ys = [...pts.map((r) => r.perplexity), ...(fpPerplexity ? [fpPerplexity] : [])];
   const [x0, x1] = [Math.min(...pts.map((r) => r.bitsPerWeight)) - 0.1, Math.max(...pts.map((r) => r.bitsPerWeight)) + 0.1];
