@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl, validTextUrl } from '@lowbit/data';
+import { type PackedIntTensor, quantizeInt } from '@lowbit/formats';
+import { loadModel, saveModel } from '@lowbit/runtime';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseKs } from '../src/commands/qdec.js';
 import { run } from './helpers.js';
@@ -25,9 +27,17 @@ describe('lowbit qdec', () => {
   });
 
   it('compensation lowers an int3 base’s perplexity as k grows; the written store serves the same figures and refuses another base', { timeout: 60_000 }, async () => {
+    // the RTN int3 g32 file lowbit quantize writes, made through the library (no evaluations)
     const int3 = join(dir, 'int3.gguf');
-    const q = await run(['quantize', '--method', 'rtn', '--format', 'int3', '--ctx', '64', '--text', text, '--out', int3]);
-    expect(q.code).toBe(0);
+    const m = await loadModel(fileURLToPath(defaultModelUrl));
+    const packed = new Map<string, PackedIntTensor>();
+    for (const l of m.linears()) {
+      if (l.name === 'output.weight') continue;
+      const src = l.source as { data: Float32Array; shape: [number, number] };
+      packed.set(l.name, quantizeInt(src.data, src.shape, { bits: 3, granularity: 'group-cols', group: 32 }));
+    }
+    await saveModel(m, int3, { target: 'F32', packed });
+    m.free();
     const store = join(dir, 'r.safetensors');
     const a = await run(['qdec', int3, '--calib', calib, '--calib-windows', '2', '--channels', '0.5', '--k', '0,4,64', '--ctx', '64', '--text', text, '--out', store, '--json']);
     expect(a.err).toBe('');

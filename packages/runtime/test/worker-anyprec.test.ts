@@ -21,7 +21,7 @@ describe('worker API with a nested any-precision model', () => {
   it('loads the nested file by path and by bytes; generate/perplexity({ bits }) equal the main thread per width', async () => {
     const model = await loadModel(modelFile);
     for (const l of model.linears()) {
-      if (l.name === 'output.weight') continue;
+      if (!l.name.startsWith('blk.0.')) continue; // one block nested keeps the k-means fits quick; the rest stays f32
       const src = l.source as { data: Float32Array; shape: [number, number] };
       model.setLinear(l.name, linearWeightFromPacked(quantizeAnyPrecision(src.data, src.shape, { seedBits: 3, maxBits: 4 })));
     }
