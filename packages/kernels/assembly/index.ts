@@ -44,3 +44,4 @@ export { attention_span_f32 } from './attention-span';
 export { dpred_decode } from './dpred';
 export { seqenc_plane, seqenc_values, unpack_bits } from './seqenc';
 export { attention_q8 } from './attention-q8';
+export { gemv_kquant } from './kquants';

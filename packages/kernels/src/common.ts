@@ -12,3 +12,4 @@ export { decodeFcqStream } from './fcq.js';
 export { decodeDpredStream } from './dpred.js';
 export { decodeSeqencPlanes, type SeqencPlaneArgs, type SeqencMaskArgs } from './seqenc.js';
 export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResident } from './anyprec.js';
+export { gemvKQuant, kquantMatrixBytes, type KQuantWeightType } from './kquants.js';
