@@ -13,3 +13,4 @@ export { decodeDpredStream } from './dpred.js';
 export { decodeSeqencPlanes, type SeqencPlaneArgs, type SeqencMaskArgs } from './seqenc.js';
 export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResident } from './anyprec.js';
 export { gemvKQuant, kquantMatrixBytes, type KQuantWeightType } from './kquants.js';
+export { trainAttentionForward, trainAttentionBackward, type TrainAttentionShape } from './grad.js';

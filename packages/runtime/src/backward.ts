@@ -38,10 +38,12 @@ export function rmsnormBackward(x: Vec, w: Vec, inv: Float64Array, dy: Vec, n: n
 
 /**
  * Backward of causal GQA attention given its inputs, its softmax weights and dOut: writes dq, and
- * adds into dk, dv (zeroed by the caller; heads of a group share them). Per head, on `math`:
+ * adds into dk, dv (zeroed by the caller; heads of a group share them; a fused kernel on `math`
+ * overwrites them, which is the same from zero). Per head, on `math`:
  * dP = dO·Vᵀ; dS = scale·P⊙(dP − rowsum(P⊙dP)); dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO.
  */
 export function attentionBackward(math: TrainMath, q: Vec, k: Vec, v: Vec, probs: Vec, dOut: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, dq: Vec, dk: Vec, dv: Vec): void {
+  if (math.attentionBackward) return math.attentionBackward(q, k, v, probs, dOut, n, nHeads, nKvHeads, headDim, dq, dk, dv);
   const group = nHeads / nKvHeads;
   const scale = 1 / Math.sqrt(headDim);
   const kt = math.alloc(headDim * n);

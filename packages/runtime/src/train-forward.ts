@@ -7,7 +7,7 @@
 // Every op is written once over `Vec` (f32 or f64 arrays) and takes its matmuls from a TrainMath:
 // `wasmMath` (f32, the WASM matmulF32 kernel) is the product path, `f64Math` (TypeScript loops in
 // f64) lets the tests check gradients by finite differences far below f32 rounding.
-import { type Kernels, LowbitError } from '@lowbit/kernels';
+import { type Kernels, LowbitError, trainAttentionBackward, trainAttentionForward } from '@lowbit/kernels';
 import { dequantize } from './ggml-quants.js';
 import type { LlamaConfig, DecoderModel } from './model.js';
 
@@ -19,6 +19,10 @@ export interface TrainMath {
   alloc(n: number): Vec;
   /** out[b, r] = Σc w[r, c]·x[b, c]; w [rows, cols], x [batch, cols], out [batch, rows] (a fresh array unless given, then overwritten). */
   matmul(w: Vec, rows: number, cols: number, x: Vec, batch: number, out?: Vec): Vec;
+  /** Causal GQA attention in one call (writes out and probs), where the math has a fused kernel; attentionForward's loops otherwise. */
+  attention?(q: Vec, k: Vec, v: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, out: Vec, probs: Vec): void;
+  /** Its backward (writes dq, dk, dv), as attentionBackward. */
+  attentionBackward?(q: Vec, k: Vec, v: Vec, probs: Vec, dOut: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, dq: Vec, dk: Vec, dv: Vec): void;
 }
 
 /** f64 TypeScript loops: slow, for checks (finite differences) on tiny models. */
@@ -49,6 +53,12 @@ export function wasmMath(kernels: Kernels): TrainMath {
     matmul(w, rows, cols, x, batch, out) {
       if (out !== undefined && !(out instanceof Float32Array)) throw new LowbitError('E_DTYPE', 'wasmMath.matmul: out must be a Float32Array');
       return kernels.matmulF32(f32(w), rows, cols, f32(x), batch, out);
+    },
+    attention(q, k, v, n, nHeads, nKvHeads, headDim, out, probs) {
+      trainAttentionForward(kernels, { n, nHeads, nKvHeads, headDim }, f32(q), f32(k), f32(v), out as Float32Array, probs as Float32Array);
+    },
+    attentionBackward(q, k, v, probs, dOut, n, nHeads, nKvHeads, headDim, dq, dk, dv) {
+      trainAttentionBackward(kernels, { n, nHeads, nKvHeads, headDim }, f32(q), f32(k), f32(v), f32(probs), f32(dOut), dq as Float32Array, dk as Float32Array, dv as Float32Array);
     },
   };
 }
@@ -133,6 +143,7 @@ export function gatherHead(x: Vec, n: number, heads: number, headDim: number, h:
  * twice the causal work, but on the SIMD kernel that beats a JS triangle loop over 8-wide heads).
  */
 export function attentionForward(math: TrainMath, q: Vec, k: Vec, v: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, out: Vec, probs: Vec): void {
+  if (math.attention) return math.attention(q, k, v, n, nHeads, nKvHeads, headDim, out, probs);
   const group = nHeads / nKvHeads;
   const scale = 1 / Math.sqrt(headDim);
   const kh = math.alloc(n * headDim);

@@ -1,0 +1,121 @@
+// Training attention (forward keeping the softmax weights, and its backward) over one window of n
+// tokens at positions 0..n−1, all heads in one call. In TypeScript this was half of a training step
+// on the embedded model: per head two full n×n matmuls (twice the causal work), a JS softmax, and
+// gather/transpose copies; here each row touches only its causal triangle and nothing is copied.
+//
+// q, out, dout, dq: n rows of nHeads·headDim f32; k, v, dk, dv: n rows of nKvHeads·headDim;
+// probs: nHeads·n·n f32 (head h's softmax weights, row t at (h·n + t)·n, zero above the diagonal).
+// Head h reads kv head h / (nHeads / nKvHeads). scaleBits: the f32 bits of 1/√headDim.
+import { scores } from './attention';
+
+// @ts-ignore: decorator
+@inline function axpy(alpha: f32, x: usize, y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const a = f32x4.splat(alpha);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(a, v128.load(x + o))));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + alpha * load<f32>(x + o));
+  }
+}
+
+// e^x for four lanes: x = k·ln2 + r (|r| ≤ ln2/2), e^r by its degree-6 Taylor polynomial (relative
+// error < 2e-7 there), 2^k from the exponent bits. Mathf.exp is a scalar software routine that cost
+// ~25 ns a value here: the softmax of a 256-token window was most of the forward. Lanes below −87.3
+// give ~1e-38 instead of 0 (a softmax sum is ≥ 1, so they weigh nothing).
+// @ts-ignore: decorator
+@inline function exp4(x: v128): v128 {
+  x = f32x4.max(x, f32x4.splat(-87.3));
+  const k = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(k, f32x4.splat(0.693359375))), f32x4.mul(k, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.add(f32x4.mul(r, f32x4.splat(1.0 / 720)), f32x4.splat(1.0 / 120));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(k), i32x4.splat(127)), 23);
+  return f32x4.mul(p, e);
+}
+
+/** out_t = Σ_{j≤t} P[t, j]·v_j per head; probs receives P. */
+export function attn_train_fwd_f32(q: usize, k: usize, v: usize, out: usize, probs: usize, n: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32): void {
+  const scale = reinterpret<f32>(scaleBits);
+  const group = nHeads / nKvHeads;
+  const dim = <usize>nHeads * <usize>headDim;
+  const kvStride = (<usize>nKvHeads * <usize>headDim) << 2;
+  for (let h = 0; h < nHeads; h++) {
+    const kvo = (<usize>(h / group) * <usize>headDim) << 2;
+    for (let t = 0; t < n; t++) {
+      const pr = probs + ((<usize>h * <usize>n + <usize>t) * <usize>n << 2);
+      const row = (<usize>t * dim + <usize>h * <usize>headDim) << 2;
+      const npos = t + 1;
+      const mx = scores(q + row, k + kvo, kvStride, pr, npos, headDim, scale);
+      let sum: f32 = 0;
+      let j = 0;
+      if (ASC_FEATURE_SIMD) {
+        const m4 = f32x4.splat(mx);
+        let s4 = f32x4.splat(0);
+        for (; j + 4 <= npos; j += 4) {
+          const e = exp4(f32x4.sub(v128.load(pr + (<usize>j << 2)), m4));
+          v128.store(pr + (<usize>j << 2), e);
+          s4 = f32x4.add(s4, e);
+        }
+        sum = f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1) + f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3);
+      }
+      for (; j < npos; j++) {
+        const e = Mathf.exp(load<f32>(pr + (<usize>j << 2)) - mx);
+        store<f32>(pr + (<usize>j << 2), e);
+        sum += e;
+      }
+      const inv: f32 = 1 / sum;
+      for (let j = 0; j < npos; j++) store<f32>(pr + (<usize>j << 2), load<f32>(pr + (<usize>j << 2)) * inv);
+      memory.fill(pr + (<usize>npos << 2), 0, <usize>(n - npos) << 2);
+      const o = out + row;
+      memory.fill(o, 0, <usize>headDim << 2);
+      let vp = v + kvo;
+      for (let j = 0; j < npos; j++, vp += kvStride) axpy(load<f32>(pr + (<usize>j << 2)), vp, o, headDim);
+    }
+  }
+}
+
+/**
+ * Given P and dOut: dP = dO·Vᵀ, dS = scale·P⊙(dP − rowsum(P⊙dP)), dq = dS·K (written), dk = dSᵀ·Q and
+ * dv = Pᵀ·dO (zeroed here, then summed over the heads of each group). ds: n f32 of scratch.
+ */
+export function attn_train_bwd_f32(q: usize, k: usize, v: usize, probs: usize, dout: usize, dq: usize, dk: usize, dv: usize, ds: usize, n: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32): void {
+  const scale = reinterpret<f32>(scaleBits);
+  const group = nHeads / nKvHeads;
+  const dim = <usize>nHeads * <usize>headDim;
+  const kvStride = (<usize>nKvHeads * <usize>headDim) << 2;
+  memory.fill(dk, 0, <usize>n * kvStride);
+  memory.fill(dv, 0, <usize>n * kvStride);
+  for (let h = 0; h < nHeads; h++) {
+    const kvo = (<usize>(h / group) * <usize>headDim) << 2;
+    for (let t = 0; t < n; t++) {
+      const pr = probs + ((<usize>h * <usize>n + <usize>t) * <usize>n << 2);
+      const row = (<usize>t * dim + <usize>h * <usize>headDim) << 2;
+      const npos = t + 1;
+      scores(dout + row, v + kvo, kvStride, ds, npos, headDim, 1);
+      let sum: f32 = 0;
+      for (let j = 0; j < npos; j++) sum += load<f32>(pr + (<usize>j << 2)) * load<f32>(ds + (<usize>j << 2));
+      const dqr = dq + row;
+      memory.fill(dqr, 0, <usize>headDim << 2);
+      let kp = k + kvo;
+      let dkp = dk + kvo;
+      let dvp = dv + kvo;
+      for (let j = 0; j < npos; j++, kp += kvStride, dkp += kvStride, dvp += kvStride) {
+        const p = load<f32>(pr + (<usize>j << 2));
+        const d = scale * p * (load<f32>(ds + (<usize>j << 2)) - sum);
+        axpy(d, kp, dqr, headDim);
+        axpy(d, q + row, dkp, headDim);
+        axpy(p, dout + row, dvp, headDim);
+      }
+    }
+  }
+}

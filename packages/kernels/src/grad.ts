@@ -1,0 +1,76 @@
+import { LowbitError } from './errors.js';
+import { type Kernels, scoped } from './kernels.js';
+
+/** WASM halves of the training attention (@lowbit/runtime's train-forward.ts and backward.ts). */
+
+interface GradExports {
+  attn_train_fwd_f32(q: number, k: number, v: number, out: number, probs: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number): void;
+  attn_train_bwd_f32(q: number, k: number, v: number, probs: number, dout: number, dq: number, dk: number, dv: number, ds: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number): void;
+}
+
+/** Shape of a training attention call: n tokens, heads, kv heads, head width. */
+export interface TrainAttentionShape {
+  n: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+function checkShape(fn: string, s: TrainAttentionShape, arrays: [string, Float32Array, number][]): void {
+  for (const [name, v] of [['n', s.n], ['nHeads', s.nHeads], ['nKvHeads', s.nKvHeads], ['headDim', s.headDim]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new LowbitError('E_ARG', `${fn}: ${name} must be a positive integer, got ${v}`);
+  }
+  if (s.nHeads % s.nKvHeads !== 0) throw new LowbitError('E_ARG', `${fn}: nHeads ${s.nHeads} is not a multiple of nKvHeads ${s.nKvHeads}`);
+  // probs is the largest buffer (nHeads·n² f32); past 2^29 values it cannot sit in one 4 GiB memory with the rest
+  if (s.nHeads * s.n * s.n > 2 ** 29) throw new LowbitError('E_ARG', `${fn}: ${s.nHeads} heads × ${s.n}² softmax weights is more than one WASM call holds`);
+  for (const [name, a, want] of arrays) {
+    if (!(a instanceof Float32Array)) throw new LowbitError('E_DTYPE', `${fn}: ${name} must be a Float32Array`);
+    if (a.length !== want) throw new LowbitError('E_SHAPE', `${fn}: ${name} has ${a.length} values, the shape needs ${want}`);
+  }
+}
+
+const f32Bits = (x: number) => new Int32Array(Float32Array.of(x).buffer)[0];
+
+/**
+ * Causal grouped-query attention over n tokens at positions 0..n−1: writes out (n, nHeads·headDim)
+ * and the softmax weights probs (nHeads, n, n; zero above the diagonal). q (n, nHeads·headDim) after
+ * RoPE, k and v (n, nKvHeads·headDim); head h reads kv head h / (nHeads/nKvHeads).
+ */
+export function trainAttentionForward(kernels: Kernels, s: TrainAttentionShape, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, probs: Float32Array): void {
+  const { n, nHeads, nKvHeads, headDim } = s;
+  const fn = 'trainAttentionForward';
+  const dim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  checkShape(fn, s, [['q', q, n * dim], ['k', k, n * kvDim], ['v', v, n * kvDim], ['out', out, n * dim], ['probs', probs, nHeads * n * n]]);
+  const ex = kernels.exports as unknown as GradExports;
+  scoped(kernels, (put, alloc) => {
+    const po = alloc(out.byteLength);
+    const pp = alloc(probs.byteLength);
+    ex.attn_train_fwd_f32(put(q), put(k), put(v), po, pp, n, nHeads, nKvHeads, headDim, f32Bits(1 / Math.sqrt(headDim)));
+    out.set(new Float32Array(kernels.memory.buffer, po, out.length));
+    probs.set(new Float32Array(kernels.memory.buffer, pp, probs.length));
+  });
+}
+
+/**
+ * Backward of trainAttentionForward given its inputs, its probs and dOut: writes dq (n, nHeads·headDim),
+ * dk and dv (n, nKvHeads·headDim; overwritten, summed over the heads of each group).
+ */
+export function trainAttentionBackward(kernels: Kernels, s: TrainAttentionShape, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, dOut: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array): void {
+  const { n, nHeads, nKvHeads, headDim } = s;
+  const fn = 'trainAttentionBackward';
+  const dim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  checkShape(fn, s, [['q', q, n * dim], ['k', k, n * kvDim], ['v', v, n * kvDim], ['probs', probs, nHeads * n * n], ['dOut', dOut, n * dim], ['dq', dq, n * dim], ['dk', dk, n * kvDim], ['dv', dv, n * kvDim]]);
+  const ex = kernels.exports as unknown as GradExports;
+  scoped(kernels, (put, alloc) => {
+    const pdq = alloc(dq.byteLength);
+    const pdk = alloc(dk.byteLength);
+    const pdv = alloc(dv.byteLength);
+    ex.attn_train_bwd_f32(put(q), put(k), put(v), put(probs), put(dOut), pdq, pdk, pdv, alloc(n * 4), n, nHeads, nKvHeads, headDim, f32Bits(1 / Math.sqrt(headDim)));
+    const m = kernels.memory.buffer;
+    dq.set(new Float32Array(m, pdq, dq.length));
+    dk.set(new Float32Array(m, pdk, dk.length));
+    dv.set(new Float32Array(m, pdv, dv.length));
+  });
+}
