@@ -1,6 +1,6 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
 import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
@@ -73,24 +73,19 @@ const FIELD: Record<(typeof LAYER_LINEARS)[number], 'wq' | 'wk' | 'wv' | 'wo' | 
 export interface LoadOptions {
   kernels?: Kernels;
   /**
-   * What K-quant matrices (Q2_K … Q6_K) become at load until they have a packed GEMV: 'f32' (exact,
-   * 32 bits per weight), 'q8_0' (re-quantized with ggml's Q8_0 rule: 8.5 bits per weight, adds a
-   * relative error of ~0.4% per weight, runs on the int8 block kernel) or 'auto' (default): f32 while
-   * the K-quant matrices as f32 fit in 1 GiB, else q8_0 (a 1B-class Q4_K_M file would need ~4.5 GB as f32).
+   * What K-quant matrices (Q2_K … Q6_K) become at load: 'packed' (kept as the file's super-blocks and
+   * multiplied in place by the kernels' K-quant GEMV: the file's size, f32 activations), 'f32'
+   * (dequantized bit-identical to ggml, 32 bits per weight), 'q8_0' (re-quantized with ggml's Q8_0 rule:
+   * 8.5 bits per weight, adds a relative error of ~0.4% per weight, runs on the int8 block kernel).
+   * 'auto' (default) is 'packed'.
    */
-  kquants?: 'f32' | 'q8_0' | 'auto';
+  kquants?: 'packed' | 'f32' | 'q8_0' | 'auto';
 }
 
-/** The f32 size above which 'auto' holds K-quant matrices as Q8_0. */
-export const KQUANT_F32_LIMIT = 2 ** 30;
+const kquantTarget = new WeakMap<GgufFile, 'packed' | 'f32' | 'q8_0'>();
 
-const kquantTarget = new WeakMap<GgufFile, 'f32' | 'q8_0'>();
-
-function kquantChoice(file: GgufFile, option: LoadOptions['kquants'] = 'auto'): 'f32' | 'q8_0' {
-  if (option !== 'auto') return option;
-  let n = 0;
-  for (const t of file.tensors.values()) if (isKQuantType(t.type) && t.shape.length === 2) n += t.shape[0] * t.shape[1];
-  return n * 4 > KQUANT_F32_LIMIT ? 'q8_0' : 'f32';
+function kquantChoice(option: LoadOptions['kquants'] = 'auto'): 'packed' | 'f32' | 'q8_0' {
+  return option === 'auto' ? 'packed' : option;
 }
 
 export class DecoderModel {
@@ -263,6 +258,9 @@ export function assertFinite(where: string, data: Float32Array): void {
   }
 }
 
+/** Byte offsets of the f16 super-block scales (d, dmin) in each K-quant block (ggml-common.h). */
+const KQUANT_SUPER_SCALES = { Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] } as const;
+
 /** f16 bit patterns with an all-ones exponent are NaN or ±Inf. */
 function f16NonFinite(bits: number): boolean {
   return (bits & 0x7c00) === 0x7c00;
@@ -286,6 +284,16 @@ export function assertFiniteWeight(where: string, w: LinearWeight): void {
         if (f16NonFinite(v.getUint16(o, true)) || (w.format === 'q4_1' && f16NonFinite(v.getUint16(o + 2, true)))) {
           throw new LowbitError('E_NAN', `${where}: block ${o / per} has a NaN or infinite scale; weights must be finite`);
         }
+      }
+      return;
+    }
+    case 'kquant': {
+      // only the f16 super-scales can be non-finite: sub-block scales and codes are small integers
+      const per = GGML_K_BLOCK_BYTES[w.type];
+      const at = KQUANT_SUPER_SCALES[w.type];
+      const v = new DataView(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+      for (let o = 0; o + per <= w.data.byteLength; o += per) {
+        for (const a of at) if (f16NonFinite(v.getUint16(o + a, true))) throw new LowbitError('E_NAN', `${where}: ${w.type} super-block ${o / per} has a NaN or infinite scale; weights must be finite`);
       }
       return;
     }
@@ -446,7 +454,10 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
     // ggml's MXFP4 is OCP MXFP4 with rows of whole 32-blocks: held packed as lowbit's LB_MXFP4 layers are
     w = linearWeightFromPacked({ kind: 'mx-rows', format: 'mxfp4', shape: [rows, cols], ...unpackMxfp4(bytes, (rows * cols) / 32) });
   }
-  else {
+  else if (isKQuantType(t.type) && t.type !== 'Q8_K' && (kquantTarget.get(file) ?? 'packed') === 'packed') {
+    // the reader has checked the byte count; the row length is checked again by Linear (whole super-blocks)
+    w = { format: 'kquant', type: t.type, shape: [rows, cols], data: bytes };
+  } else {
     const data = toF32(t.type, bytes, rows * cols);
     w = { format: 'f32', shape: [rows, cols], data };
     if (isKQuantType(t.type) && kquantTarget.get(file) === 'q8_0') {
@@ -513,6 +524,10 @@ function sliceRows(w: LinearWeight, r0: number, r1: number): LinearWeight {
     const rb = (cols / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format];
     return { format: w.format, shape: [r1 - r0, cols], data: w.data.slice(r0 * rb, r1 * rb) };
   }
+  if (w.format === 'kquant') {
+    const rb = (cols / GGML_K_BLOCK_SIZE) * GGML_K_BLOCK_BYTES[w.type];
+    return { ...w, shape: [r1 - r0, cols], data: w.data.slice(r0 * rb, r1 * rb) };
+  }
   throw new LowbitError('E_UNSUPPORTED', `cannot split ${w.format} weights by rows`);
 }
 
@@ -572,7 +587,7 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
   try {
     const c = llamaConfig(file);
     const k = options.kernels ?? (await loadKernels());
-    kquantTarget.set(file, kquantChoice(file, options.kquants));
+    kquantTarget.set(file, kquantChoice(options.kquants));
     const tokenizer = tokenizerFromGguf(file);
     if (tokenizer.vocabSize !== c.vocabSize) {
       throw new LowbitError('E_SHAPE', `${file.source.name}: tokenizer has ${tokenizer.vocabSize} tokens, the model ${c.vocabSize}`);

@@ -16,6 +16,7 @@ import {
 import { LowbitError } from '@lowbit/kernels';
 import type { ByteSource } from './byte-source.js';
 import { dequantize } from './ggml-quants.js';
+import { dequantizeK } from './ggml-kquants.js';
 import type { LinearWeight } from './linear.js';
 import { type MxRowsTensor, dequantizeMxRows } from './lowbit-tensors.js';
 import type { DecoderModel } from './model.js';
@@ -100,6 +101,11 @@ export function dequantizeLinear(name: string, w: LinearWeight): Float32Array {
       return readAnyPrecision(w.tensor, w.tensor.maxBits);
     case 'packed':
       return dequantizePacked(name, w.tensor, w.shape);
+    case 'kquant': {
+      const out = new Float32Array(rows * cols);
+      dequantizeK(w.type, w.data, 0, (rows * cols) / 256, out);
+      return out;
+    }
   }
 }
 

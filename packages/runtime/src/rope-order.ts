@@ -7,7 +7,7 @@
 // the halves order is permuted when loaded and permuted back when saved, so one forward serves all.
 // Biases of Wq/Wk follow their rows.
 import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
 import type { LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
@@ -105,6 +105,8 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
     }
     case 'any-precision':
       return { ...w, tensor: permuteAnyPrecisionRows(w.tensor, src) };
+    case 'kquant':
+      return { ...w, data: permuteRows(w.data, (cols / GGML_K_BLOCK_SIZE) * GGML_K_BLOCK_BYTES[w.type], src) };
     case 'packed': {
       const t = w.tensor as { kind?: string };
       if (t.kind === 'int' || t.kind === 'mx-rows') return { ...w, tensor: permuteStoredRows(name, w.tensor as StoredLayer, src) };

@@ -123,6 +123,8 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
     for (const m of matrices) expect(m.type, m.name).toBe(type);
     if (!llama) return t.skip(skipReason);
     const ours: DecoderModel = await loadModel(path);
+    // K types stay packed, run by the kernels' K-quant GEMV
+    if (type !== 'MXFP4') for (const l of ours.linears()) expect(l.format, l.name).toBe('kquant');
     const lm = await llama.loadModel({ modelPath: path });
     const d = await logProbDiffs(lm, ours, ids, DIMS.CTX);
     // control: the same llama.cpp run against lowbit on the unquantized weights must differ more
@@ -133,7 +135,7 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     const s = { n: d.length, max: Math.max(...d), mean: mean(d), ppl, controlMean: mean(control) };
     console.log(`log-prob |Δ| vs llama.cpp, ${type}:`, s);
-    // lowbit runs the exactly dequantized weights in f32; llama.cpp quantizes activations (Q8_K for
+    // lowbit multiplies the exact K-quant weights by f32 activations; llama.cpp quantizes activations (Q8_K for
     // K types, Q8_0 for MXFP4) before its integer dots: that noise, and only it, is what the bounds
     // allow (the Q4_0 test's bounds); a wrong layout or scale gives differences of nats
     expect(s.n).toBeGreaterThanOrEqual(150);
@@ -143,7 +145,7 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
     expect(s.controlMean).toBeGreaterThan(2 * s.mean);
   });
 
-  it.for(['Q2_K', 'Q4_K', 'Q6_K'] as const)('%s loaded as Q8_0 (kquants: "q8_0", what large files get): log-probs still agree with llama.cpp', async (type, t) => {
+  it.for(['Q2_K', 'Q4_K', 'Q6_K'] as const)('%s loaded as Q8_0 (kquants: "q8_0"): log-probs still agree with llama.cpp', async (type, t) => {
     const path = join(dir, `tiny-${type}.gguf`);
     const ours = await loadModel(path, { kquants: 'q8_0' });
     expect(ours.linears().every((l) => l.format === 'q8_0')).toBe(true);
