@@ -1,7 +1,8 @@
 // Layers quantized by @lowbit/formats / @lowbit/quantizers as runnable weights, kept packed where a
 // kernel exists: INT4 with 32-multiple groups along the input (or one scale per output row) on the
-// int4 matmul kernel (batched, int8 activations); other INT-k, NF4, per-channel codebooks and MX on
-// the formats' table-driven GEMV (f32 activations, one token at a time). BCQ and any-precision, which
+// int4 matmul kernel (batched, int8 activations); INT-k and MX that repack exactly onto the int4 kernel
+// or Q8_0 tiles run there (packed-fast.ts); the rest, NF4 and per-channel codebooks on the formats'
+// table-driven GEMV (f32 activations, one token at a time). BCQ and any-precision, which
 // have no GEMV yet, are decoded to f32 by their reference decoders (`decode: true` forces that for all).
 import { LowbitError } from '@lowbit/kernels';
 import {
@@ -12,6 +13,7 @@ import type { GgufTensorInfo } from './gguf-reader.js';
 import { type LowbitIntParams, isLowbitType } from './ggml-types.js';
 import { anyPrecisionFromBytes } from './any-precision-linear.js';
 import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
+import { intFastWeight, mxFastWeight } from './packed-fast.js';
 
 export interface FromPackedOptions {
   /** For any-precision tensors: decode at this one width (default: keep the nested layout, every width servable). */
@@ -20,6 +22,11 @@ export interface FromPackedOptions {
   shape?: [number, number];
   /** Decode to f32 instead of running packed (quality studies that want f32 activations everywhere). */
   decode?: boolean;
+  /**
+   * Keep INT-k and MX on the formats' table GEMV (f32 activations) instead of the integer kernels
+   * they are exactly repacked for (packed-fast.ts: int4 kernel or Q8_0 tiles, int8 activations).
+   */
+  tableGemv?: boolean;
 }
 
 /** A packed tensor of @lowbit/formats (or MX with blocks per row) as weights for `model.setLinear`. */
@@ -29,7 +36,8 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
     const m = t as MxRowsTensor;
     if (options.decode) return { format: 'f32', shape: m.shape, data: dequantizeMxRows(m) };
     // rows of whole blocks are the formats' flat MX; otherwise blocks per row (a partial last one)
-    return { format: 'packed', shape: m.shape, tensor: m.shape[1] % 32 === 0 ? mxRowsAsFlat(m) : m };
+    const flat = m.shape[1] % 32 === 0 ? mxRowsAsFlat(m) : null;
+    return repacked(flat && !options.tableGemv ? mxFastWeight(flat, m.shape) : null, { format: 'packed', shape: m.shape, tensor: flat ?? m });
   }
   const shape = ('shape' in t ? t.shape : options.shape) as [number, number] | undefined;
   if (!shape) throw new LowbitError('E_ARG', 'linearWeightFromPacked: an MX tensor needs options.shape ([rows, cols])');
@@ -44,13 +52,14 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
       }
       // per-ic / group-rows with zero points have no GEMV (formats says so): decode those
       if (it.zeros && (it.granularity === 'per-ic' || it.granularity === 'group-rows')) return { format: 'f32', shape, data: dequantizeInt(it) };
-      return { format: 'packed', shape, tensor: it };
+      return repacked(options.tableGemv ? null : intFastWeight(it), { format: 'packed', shape, tensor: it });
     }
     case 'mx': {
       const m = t as Parameters<typeof dequantizeMx>[0];
       if (m.length !== shape[0] * shape[1]) throw new LowbitError('E_SHAPE', `linearWeightFromPacked: MX tensor has ${m.length} values, shape [${shape}] needs ${shape[0] * shape[1]}`);
       if (options.decode || shape[1] % 32 !== 0) return { format: 'f32', shape, data: dequantizeMx(m) };
-      return { format: 'packed', shape, tensor: { ...m, shape } };
+      const tensor = { ...m, shape };
+      return repacked(options.tableGemv ? null : mxFastWeight(m, shape), { format: 'packed', shape, tensor });
     }
     case 'codebook': {
       const cb = t as Parameters<typeof dequantizeCodebook>[0];
@@ -73,9 +82,15 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
   }
 }
 
+/** The repacked weights (or, when there are none, the packed ones), remembering what they came from. */
+function repacked(fast: LinearWeight | null, origin: LinearWeight): LinearWeight {
+  return fast ? Object.assign(fast, { origin }) : origin;
+}
+
 /**
  * A lowbit-typed GGUF tensor (LB_INT*, LB_MX*) as the packed weights of a linear layer: INT4 groups
- * of 32k on the int4 kernel, every other INT-k and MX on the formats' table GEMV (nothing decoded).
+ * of 32k on the int4 kernel, INT-k and MX that repack exactly on ggml tiles or the int4 kernel
+ * (packed-fast.ts), the rest on the formats' table GEMV (nothing decoded to f32).
  */
 export function lowbitLinearWeight(t: GgufTensorInfo, bytes: Uint8Array, where = `tensor ${t.name}`): LinearWeight {
   if (!isLowbitType(t.type)) throw new LowbitError('E_ARG', `${where}: ${t.type} is not a lowbit tensor type`);

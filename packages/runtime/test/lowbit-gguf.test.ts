@@ -12,6 +12,7 @@ import { lowbitParamsKey, metaValue, readGguf, readTensorBytes } from '../src/gg
 import { writeGguf } from '../src/gguf-writer.js';
 import { type MxRowsTensor, type StoredLayer, decodeLowbit, dequantizeMxRows, encodeLowbit } from '../src/lowbit-tensors.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
+import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { modelFile } from './helpers.js';
 import { packMxfp4 } from '../src/ggml-kquants.js';
 
@@ -198,20 +199,22 @@ describe('lowbit-typed GGUF files', () => {
 
     const loaded = await loadModel(out);
     const formats = new Map(loaded.linears().map((l) => [l.name, l.format]));
-    expect(formats.get('blk.0.attn_q.weight')).toBe('packed'); // INT3
-    expect(formats.get('blk.0.attn_k.weight')).toBe('packed'); // INT2 asym
-    expect(formats.get('blk.0.attn_v.weight')).toBe('packed'); // INT5 per-channel
-    expect(formats.get('blk.0.attn_output.weight')).toBe('packed'); // MXFP4, 64-wide rows
+    // INT-k and MX repacked exactly onto integer kernels (packed-fast.ts), int8 activations
+    expect(formats.get('blk.0.attn_q.weight')).toBe('q4_0'); // INT3 g32 symmetric
+    expect(formats.get('blk.0.attn_k.weight')).toBe('int4'); // INT2 asym
+    expect(formats.get('blk.0.attn_v.weight')).toBe('q8_0'); // INT5 per-channel
+    expect(formats.get('blk.0.attn_output.weight')).toBe('q8_0'); // MXFP4, 64-wide rows
     expect(formats.get('blk.1.ffn_down.weight')).toBe('packed'); // MXFP4 with 172-wide rows: blocks per row, a partial last one
-    expect(formats.get('blk.0.ffn_down.weight')).toBe('packed'); // INT2 asym, 172-wide rows, partial last group
+    expect(formats.get('blk.0.ffn_down.weight')).toBe('int4'); // INT2 asym, 172-wide rows, partial last group
 
     const ids = loaded.tokenizer.encode('Once upon a time, there was a little girl named Lily.', { bos: true });
+    // the same packed tensors in memory take the same kernels: identical logits
+    for (const [name, t] of packed) model.setLinear(name, linearWeightFromPacked(t));
     const a = new Session(model, { ctx: 64 }).forward(ids, { logits: 'all' });
     const b = new Session(loaded, { ctx: 64 }).forward(ids, { logits: 'all' });
-    // packed GEMVs sum the same f32 products in another order than the f32 matmul: 1e-4 absolute on logits of magnitude ~10
     let maxDiff = 0;
     for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-    expect(maxDiff).toBeLessThan(1e-4);
+    expect(maxDiff).toBe(0);
 
     // re-saving the loaded (packed) model gives the same tensors, byte for byte
     const again = join(dir, 'again.gguf');

@@ -42,7 +42,8 @@ describe('layers quantized by @lowbit/formats', () => {
         () => quantizeCodebook(src.data, src.shape, { bits: 3 }),
         () => quantizeMx(src.data, { format: 'mxfp4' }),
       ][i]();
-      const w = linearWeightFromPacked(t as never, { shape: src.shape });
+      // tableGemv: 3-bit INT and MXFP4 would otherwise run on Q4_0 / Q8_0 tiles (packed-fast.test.ts)
+      const w = linearWeightFromPacked(t as never, { shape: src.shape, tableGemv: true });
       kinds.push(w.format);
       packed.setLinear(name, w);
       decoded.setLinear(name, linearWeightFromPacked(t as never, { shape: src.shape, decode: true }));
