@@ -31,3 +31,4 @@ export { measureLatencyCosts, benchRates, allocateByCost, candidateWeight, type 
 export { blockMeasurement, expandBlockChoice, frequencyBuckets, measureEmbeddingBuckets, applyEmbeddingChoice, mergeMeasurements, type BlockMeasurement, type EmbeddingBucketOptions, type EmbeddingMeasurement } from './mixed-configs.js';
 export { measureMisalignment, spearmanRho, type Misalignment, type LayerMisalignment } from './misalignment.js';
 export { measureBlocks } from './mixed-configs.js';
+export { lstmFakeQuant, quantizeLstm, type LstmGrid, type LstmQuantizeOptions, type QuantizedLstm } from './lstm-quantize.js';

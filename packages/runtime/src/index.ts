@@ -35,6 +35,6 @@ export { CompressedKvCache, KvRows, KV_BITS, checkKvBits, type KvBits, type KvCa
 export { RetentionRule, checkMiniCache, miniCacheDistances, miniCachePairs, slerp, type MiniCacheOptions, type PairDistances } from './minicache.js';
 export { attentionDecodeSeconds, calibrateSpans, checkSpanOptions, spanSkippedFraction, type SpanCalibration, type SpanCalibrationOptions } from './attention-span.js';
 export { type LowbitAnyPrecisionParams, type LowbitParams } from './ggml-types.js';
-export { LSTM_LIMITS, checkLstmConfig, checkLstmParams, initLstmParams, lstmGateMatrices, lstmLossAndGrad, lstmParamShapes, lstmPerplexity, lstmQuantizedNames, lstmZeroState, type LstmConfig, type LstmLossAndGrad, type LstmState, type LstmStepOptions, type LstmVec } from './lstm.js';
+export { LSTM_LIMITS, f64Matmul, lstmWasmMatmul, type LstmMatmul, checkLstmConfig, checkLstmParams, initLstmParams, lstmGateMatrices, lstmLossAndGrad, lstmParamShapes, lstmPerplexity, lstmQuantizedNames, lstmZeroState, type LstmConfig, type LstmLossAndGrad, type LstmState, type LstmStepOptions, type LstmVec } from './lstm.js';
 export { loadLstm, saveLstm, trainLstm, type LstmTrainOptions, type LstmTrainResult } from './lstm-train.js';
 export { PackedLstm } from './lstm-packed.js';

@@ -3,7 +3,7 @@
 // state from window to window: truncated BPTT), checkpoints and the model file as safetensors.
 import { LowbitError } from '@lowbit/kernels';
 import { type LstmConfig, type LstmState, type LstmStepOptions, type LstmVec, checkLstmConfig, checkLstmParams, lstmLossAndGrad, lstmParamShapes, lstmZeroState } from './lstm.js';
-import { readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
+import { type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 import { AdamW, type AdamWOptions } from './train.js';
 
 export interface LstmTrainOptions extends AdamWOptions {
@@ -11,6 +11,8 @@ export interface LstmTrainOptions extends AdamWOptions {
   ctx?: number;
   /** Parallel streams whose window gradients are averaged per step. Default 8. */
   batch?: number;
+  /** The batched products (lstmWasmMatmul for the kernels); default f64 loops. */
+  matmul?: LstmStepOptions['matmul'];
   /** QAT: the matrices the forward sees (fake quantization); gradients pass straight through. */
   transform?: LstmStepOptions['transform'];
   /** After each update (projections, frozen weights). */
@@ -57,7 +59,7 @@ export async function trainLstm(c: LstmConfig, params: Map<string, Float32Array>
       }
       const win = Array.prototype.slice.call(ids, pos[k], Math.min(pos[k] + ctx + 1, starts[k] + span)) as number[];
       pos[k] += win.length - 1;
-      const r = lstmLossAndGrad(c, params, win, states[k], { transform: o.transform });
+      const r = lstmLossAndGrad(c, params, win, states[k], { transform: o.transform, matmul: o.matmul });
       if (!Number.isFinite(r.loss)) throw new LowbitError('E_NAN', `trainLstm: step ${s} gave loss ${r.loss}; stopped before it reached the weights${o.checkpoint ? ` (${o.checkpoint.path} holds the last checkpoint)` : ''}`);
       states[k] = r.state;
       loss += r.loss / batch;
@@ -94,6 +96,14 @@ export async function saveLstm(path: string, c: LstmConfig, params: Map<string, 
 /** Reads a saveLstm file: the configuration from its metadata, every tensor checked against it. */
 export async function loadLstm(path: string): Promise<{ config: LstmConfig; params: Map<string, Float32Array> }> {
   const f = await readSafetensors(path);
+  try {
+    return await readLstmTensors(path, f);
+  } finally {
+    await f.source.close();
+  }
+}
+
+async function readLstmTensors(path: string, f: SafetensorsFile): Promise<{ config: LstmConfig; params: Map<string, Float32Array> }> {
   const md = f.metadata ?? {};
   const int = (k: string) => {
     const v = md[`${META}${k}`];

@@ -162,6 +162,13 @@ export interface LstmStepOptions {
   transform?: (name: string, w: LstmVec) => LstmVec;
   /** Skip the backward (evaluation). */
   forwardOnly?: boolean;
+  /**
+   * out[b, r] = Σc w[r, c]·x[b, c] (w [rows, cols], x [batch, cols]): the batched products (input
+   * projections, head, weight gradients). Default: f64 loops; lstmWasmMatmul runs them on the WASM kernels in f32.
+   */
+  matmul?: LstmMatmul;
+  /** Sees the inputs of each quantizable matrix ([T × hidden] rows), for calibration statistics (GPTQ). */
+  onInputs?: (name: string, x: Float64Array, rows: number) => void;
 }
 
 export interface LstmLossAndGrad {
@@ -177,6 +184,34 @@ export interface LstmLossAndGrad {
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+export type LstmMatmul = (w: LstmVec, rows: number, cols: number, x: LstmVec, batch: number) => LstmVec;
+
+export const f64Matmul: LstmMatmul = (w, rows, cols, x, batch) => {
+  const out = new Float64Array(batch * rows);
+  for (let b = 0; b < batch; b++) {
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      const ro = r * cols;
+      const bo = b * cols;
+      for (let c = 0; c < cols; c++) s += w[ro + c] * x[bo + c];
+      out[b * rows + r] = s;
+    }
+  }
+  return out;
+};
+
+/** The batched products on the kernels' f32 matmul (what training uses; ~1e-6 relative from the f64 loops). */
+export function lstmWasmMatmul(k: { matmulF32(w: Float32Array, rows: number, cols: number, x: Float32Array, batch: number): Float32Array }): LstmMatmul {
+  const f32 = (v: LstmVec) => (v instanceof Float32Array ? v : Float32Array.from(v));
+  return (w, rows, cols, x, batch) => k.matmulF32(f32(w), rows, cols, f32(x), batch);
+}
+
+function transposed(a: LstmVec, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
 
 function checkIds(c: LstmConfig, ids: ArrayLike<number>): void {
   if (ids.length < 2) throw new LowbitError('E_ARG', `lstm: a window needs at least 2 tokens, got ${ids.length}`);
@@ -199,9 +234,12 @@ export function lstmLossAndGrad(c: LstmConfig, p: Map<string, LstmVec>, ids: Arr
   const L = c.layers;
   const eff = lstmGateMatrices(c, p);
   const tf = o.transform ?? ((_: string, w: LstmVec) => w);
+  const mm = o.matmul ?? f64Matmul;
+  // a kernel matmul takes f32: convert each matrix once per call, not once per token
+  const prep = (a: LstmVec): LstmVec => (o.matmul && !(a instanceof Float32Array) ? Float32Array.from(a) : a);
   const W = new Map<string, LstmVec>();
-  for (const [n, w] of eff) W.set(n, tf(n, w));
-  const Wout = tf('output.weight', p.get('output.weight') as LstmVec);
+  for (const [n, w] of eff) W.set(n, prep(tf(n, w)));
+  const Wout = prep(tf('output.weight', p.get('output.weight') as LstmVec));
   const bout = p.get('output.bias') as LstmVec;
   const emb = p.get('token_embd.weight') as LstmVec;
   // caches per layer, [T × …] row-major
@@ -230,15 +268,12 @@ export function lstmLossAndGrad(c: LstmConfig, p: Map<string, LstmVec>, ids: Arr
     const out = new Float64Array(T * H);
     let h = Float64Array.from(state.h[l]);
     let cell = Float64Array.from(state.c[l]);
+    const zx = mm(wih, G, H, x, T);
     for (let t = 0; t < T; t++) {
       hp.set(h, t * H);
       cp.set(cell, t * H);
-      for (let r = 0; r < G; r++) {
-        let s = 0;
-        const ro = r * H;
-        for (let j = 0; j < H; j++) s += wih[ro + j] * x[t * H + j] + whh[ro + j] * h[j];
-        z[r] = s;
-      }
+      const zh = mm(whh, G, H, h, 1);
+      for (let r = 0; r < G; r++) z[r] = zx[t * G + r] + zh[r];
       if (gam) {
         let mu = 0;
         for (let r = 0; r < G; r++) mu += z[r];
@@ -248,9 +283,9 @@ export function lstmLossAndGrad(c: LstmConfig, p: Map<string, LstmVec>, ids: Arr
         const is = 1 / Math.sqrt(va / G + 1e-5);
         istd[t] = is;
         for (let r = 0; r < G; r++) {
-          const zh = (z[r] - mu) * is;
-          hat[t * G + r] = zh;
-          z[r] = gam[r] * zh;
+          const zn = (z[r] - mu) * is;
+          hat[t * G + r] = zn;
+          z[r] = gam[r] * zn;
         }
       }
       for (let r = 0; r < G; r++) z[r] += b[r];
@@ -276,6 +311,8 @@ export function lstmLossAndGrad(c: LstmConfig, p: Map<string, LstmVec>, ids: Arr
     }
     newState.h[l] = h;
     newState.c[l] = cell;
+    o.onInputs?.(`lstm.${l}.w_ih`, x, T);
+    o.onInputs?.(`lstm.${l}.w_hh`, hp, T);
     xs.push(x);
     hPrev.push(hp);
     cPrev.push(cp);
@@ -287,48 +324,45 @@ export function lstmLossAndGrad(c: LstmConfig, p: Map<string, LstmVec>, ids: Arr
   }
   // head and cross-entropy; dlogits = (softmax − onehot)/T
   const top = x;
+  o.onInputs?.('output.weight', top, T);
   const dTop = new Float64Array(T * H);
   const grads = new Map<string, Float64Array>();
   if (!o.forwardOnly) for (const [n, a] of p) grads.set(n, new Float64Array(a.length));
   const gWout = grads.get('output.weight') ?? new Float64Array(0);
   const gBout = grads.get('output.bias') ?? new Float64Array(0);
   let nll = 0;
-  const logits = new Float64Array(V);
+  const logits = mm(Wout, V, H, top, T);
+  const dLogits = o.forwardOnly ? new Float64Array(0) : new Float64Array(T * V);
   for (let t = 0; t < T; t++) {
+    const lo = t * V;
     let max = Number.NEGATIVE_INFINITY;
-    for (let v = 0; v < V; v++) {
-      let s = bout[v];
-      const ro = v * H;
-      for (let j = 0; j < H; j++) s += Wout[ro + j] * top[t * H + j];
-      logits[v] = s;
-      if (s > max) max = s;
-    }
+    for (let v = 0; v < V; v++) if (logits[lo + v] + bout[v] > max) max = logits[lo + v] + bout[v];
     let sum = 0;
-    for (let v = 0; v < V; v++) sum += Math.exp(logits[v] - max);
+    for (let v = 0; v < V; v++) sum += Math.exp(logits[lo + v] + bout[v] - max);
     const target = ids[t + 1];
-    nll += Math.log(sum) + max - logits[target];
+    nll += Math.log(sum) + max - (logits[lo + target] + bout[target]);
     if (o.forwardOnly) continue;
     for (let v = 0; v < V; v++) {
-      const d = (Math.exp(logits[v] - max) / sum - (v === target ? 1 : 0)) / T;
+      const d = (Math.exp(logits[lo + v] + bout[v] - max) / sum - (v === target ? 1 : 0)) / T;
       gBout[v] += d;
-      const ro = v * H;
-      for (let j = 0; j < H; j++) {
-        gWout[ro + j] += d * top[t * H + j];
-        dTop[t * H + j] += d * Wout[ro + j];
-      }
+      dLogits[lo + v] = d;
     }
+  }
+  if (!o.forwardOnly) {
+    gWout.set(mm(transposed(top, T, H), H, T, transposed(dLogits, T, V), V));
+    dTop.set(mm(transposed(Wout, V, H), H, V, dLogits, T));
   }
   if (o.forwardOnly) return { loss: nll / T, nll, count: T, grads, state: newState };
   // backward through time, top layer first
-  let dOut = dTop;
+  let dOut: LstmVec = dTop;
   const dz = new Float64Array(G);
   const da = new Float64Array(G);
   for (let l = L - 1; l >= 0; l--) {
     const wih = W.get(`lstm.${l}.w_ih`) as LstmVec;
     const whh = W.get(`lstm.${l}.w_hh`) as LstmVec;
     const gam = c.layerNorm ? (p.get(`lstm.${l}.ln_norm.weight`) as LstmVec) : null;
-    const gWih = new Float64Array(G * H);
-    const gWhh = new Float64Array(G * H);
+    const whhT = prep(transposed(whh, G, H));
+    const DZ = new Float64Array(T * G);
     const gb = grads.get(`lstm.${l}.bias`) as Float64Array;
     const gGam = gam ? (grads.get(`lstm.${l}.ln_norm.weight`) as Float64Array) : null;
     const xin = xs[l];
@@ -336,8 +370,7 @@ export function lstmLossAndGrad(c: LstmConfig, p: Map<string, LstmVec>, ids: Arr
     const cp = cPrev[l];
     const act = acts[l];
     const cc = cs[l];
-    const dx = new Float64Array(T * H);
-    const dh = new Float64Array(H); // from step t+1 through W_hh
+    let dh: LstmVec = new Float64Array(H); // from step t+1 through W_hh
     const dc = new Float64Array(H);
     for (let t = T - 1; t >= 0; t--) {
       const a = t * G;
@@ -372,19 +405,13 @@ export function lstmLossAndGrad(c: LstmConfig, p: Map<string, LstmVec>, ids: Arr
         const is = invStd[l][t];
         for (let r = 0; r < G; r++) dz[r] = is * (dz[r] - m1 - hat[a + r] * m2);
       } else dz.set(da);
-      dh.fill(0);
-      for (let r = 0; r < G; r++) {
-        const d = dz[r];
-        if (d === 0) continue;
-        const ro = r * H;
-        for (let j = 0; j < H; j++) {
-          gWih[ro + j] += d * xin[t * H + j];
-          gWhh[ro + j] += d * hp[t * H + j];
-          dx[t * H + j] += d * wih[ro + j];
-          dh[j] += d * whh[ro + j];
-        }
-      }
+      DZ.set(dz, a);
+      dh = mm(whhT, H, G, dz, 1);
     }
+    const DZt = transposed(DZ, T, G);
+    const gWih = mm(transposed(xin, T, H), H, T, DZt, G);
+    const gWhh = mm(transposed(hp, T, H), H, T, DZt, G);
+    const dx = mm(transposed(wih, G, H), H, G, DZ, T);
     // gradients w.r.t. the effective matrices → the stored ones (weight norm), STE through `transform`
     for (const [w, gW] of [['w_ih', gWih], ['w_hh', gWhh]] as const) {
       const gV = grads.get(`lstm.${l}.${w}`) as Float64Array;
@@ -417,7 +444,7 @@ export function lstmLossAndGrad(c: LstmConfig, p: Map<string, LstmVec>, ids: Arr
  * Perplexity of `ids` as one stream (state carried across windows of `ctx`, as the model reads text),
  * over all predictions ids[1..]. Windows overlap by one token so every token but the first is predicted once.
  */
-export function lstmPerplexity(c: LstmConfig, p: Map<string, LstmVec>, ids: ArrayLike<number>, o: { ctx?: number; transform?: LstmStepOptions['transform'] } = {}): { perplexity: number; nll: number; count: number } {
+export function lstmPerplexity(c: LstmConfig, p: Map<string, LstmVec>, ids: ArrayLike<number>, o: { ctx?: number; transform?: LstmStepOptions['transform']; onInputs?: LstmStepOptions['onInputs']; matmul?: LstmMatmul } = {}): { perplexity: number; nll: number; count: number } {
   const ctx = o.ctx ?? 256;
   if (!Number.isSafeInteger(ctx) || ctx < 1) throw new LowbitError('E_RANGE', `lstm perplexity: ctx ${ctx} is not a positive integer`);
   checkIds(c, ids);
@@ -425,7 +452,7 @@ export function lstmPerplexity(c: LstmConfig, p: Map<string, LstmVec>, ids: Arra
   let nll = 0;
   let count = 0;
   for (let at = 0; at + 1 < ids.length; at += ctx) {
-    const r = lstmLossAndGrad(c, p, Array.prototype.slice.call(ids, at, at + ctx + 1), st, { forwardOnly: true, transform: o.transform });
+    const r = lstmLossAndGrad(c, p, Array.prototype.slice.call(ids, at, at + ctx + 1), st, { forwardOnly: true, transform: o.transform, onInputs: o.onInputs, matmul: o.matmul });
     nll += r.nll;
     count += r.count;
     st = r.state;

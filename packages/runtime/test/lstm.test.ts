@@ -157,3 +157,23 @@ describe('LSTM inference, files and bad input', () => {
     expect(() => lstmLossAndGrad(c, initLstmParams(c), [0], lstmZeroState(c))).toThrow(/at least 2 tokens/);
   });
 });
+
+describe('LSTM on the kernels', () => {
+  it('the f32 WASM matmul path gives the f64 loss and gradients to f32 accuracy', async () => {
+    const { loadKernels } = await import('@lowbit/kernels');
+    const { lstmWasmMatmul } = await import('../src/lstm.js');
+    const c: LstmConfig = { vocab: 50, hidden: 16, layers: 2, weightNorm: true, layerNorm: true };
+    const p = initLstmParams(c, 4);
+    const ids = Array.from({ length: 33 }, (_, i) => (i * 13) % 50);
+    const st = randomState(c, 5);
+    const ref = lstmLossAndGrad(c, p, ids, st);
+    const got = lstmLossAndGrad(c, p, ids, st, { matmul: lstmWasmMatmul(await loadKernels()) });
+    // f32 products of 16..512 terms: ~1e-6 relative; 1e-4 of each tensor's largest entry leaves margin
+    expect(Math.abs(got.loss - ref.loss)).toBeLessThan(1e-5);
+    for (const [n, g] of ref.grads) {
+      const scale = g.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const w = got.grads.get(n) as Float64Array;
+      for (let i = 0; i < g.length; i++) expect(Math.abs(w[i] - g[i])).toBeLessThan(1e-4 * scale + 1e-9);
+    }
+  });
+});

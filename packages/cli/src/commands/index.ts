@@ -19,10 +19,12 @@ import { quantizeLayerCommand } from './quantize-layer.js';
 import { simCommand } from './sim.js';
 import { spansCommand } from './spans.js';
 import { studyCommand } from './study.js';
+import { trainLstmCommand } from './train-lstm.js';
 
 export const commands: Command[] = [
   evalCommand, generateCommand, inspectCommand, convertCommand, formatsCommand, quantizeCommand, quantizeLayerCommand, exportLayerCommand, studyCommand, simCommand, allocateCommand, encodeCommand, anyprecCommand, decodeCommand, qdecCommand,
   kvCommand, spansCommand,
   allocateStudyCommand,
   finetuneCommand,
+  trainLstmCommand,
 ];
