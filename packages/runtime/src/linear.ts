@@ -1,7 +1,7 @@
 // One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
 import { type AnyPrecisionTensor, type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, type Kernels, LowbitError, type WasmTensor, isLowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, type KQuantWeightType, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes } from '@lowbit/kernels';
 import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits, uploadAnyPrecision } from './any-precision-linear.js';
 
 /**
@@ -14,13 +14,16 @@ import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolve
  *   per-channel codebooks, MX), through its table-driven GEMV kernel, one token at a time.
  * - `any-precision`: nested bit-planes (@lowbit/formats AnyPrecisionTensor); one resident copy serves
  *   every stored width, the width chosen per call (`apply`'s `bits`), reading only the top planes.
+ * - `kquant`: llama.cpp K-quant super-blocks (Q2_K … Q6_K) as GGUF stores them (cols % 256 == 0),
+ *   multiplied in place by the kernels' gemvKQuant (f32 activations), one token at a time.
  */
 export type LinearWeight =
   | { format: 'f32'; shape: [number, number]; data: Float32Array }
   | { format: 'q8_0' | 'q4_0' | 'q4_1'; shape: [number, number]; data: Uint8Array }
   | { format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number }
   | { format: 'packed'; shape: [number, number]; tensor: GemvTensor }
-  | { format: 'any-precision'; shape: [number, number]; tensor: AnyPrecisionTensor };
+  | { format: 'any-precision'; shape: [number, number]; tensor: AnyPrecisionTensor }
+  | { format: 'kquant'; type: KQuantWeightType; shape: [number, number]; data: Uint8Array };
 
 export type LinearFormat = LinearWeight['format'];
 
@@ -44,7 +47,10 @@ export class Linear {
   /** Kept in JS only for `packed` (no resident copy); the others are read back from WASM memory. */
   private readonly weight: LinearWeight | null;
   private readonly group: number;
+  private readonly kquantType: KQuantWeightType | null;
   private freed = false;
+  /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
+  private readonly origin: LinearWeight | null;
   /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
   private readonly origin: LinearWeight | null;
   /**
@@ -71,6 +77,8 @@ export class Linear {
     this.weight = weight.format === 'packed' || weight.format === 'any-precision' ? weight : null;
     this.group = weight.format === 'int4' ? weight.group : 0;
     this.origin = (weight as { origin?: LinearWeight }).origin ?? null;
+    this.origin = (weight as { origin?: LinearWeight }).origin ?? null;
+    this.kquantType = weight.format === 'kquant' ? weight.type : null;
     // `packed` tensors stay in JS memory: the formats GEMV copies codes per call (see README: a
     // resident-codes entry point in @lowbit/formats would remove that copy)
     // ggml blocks are repacked once into the kernels' tiled form (f32 scales, four rows' codes side
@@ -83,7 +91,7 @@ export class Linear {
         resident.push(k.upload(weight.packed));
         resident.push(k.upload(weight.scales));
         if (weight.zeros) resident.push(k.upload(weight.zeros));
-      } else if (weight.format === 'f32') resident.push(k.upload(weight.data));
+      } else if (weight.format === 'f32' || weight.format === 'kquant') resident.push(k.upload(weight.data));
       else if (weight.format === 'any-precision') resident.push(...uploadAnyPrecision(k, weight.tensor));
       else if (weight.format !== 'packed') resident.push(k.prepareGgml(weight.format, weight.data, rows, cols));
     } catch (e) {
@@ -146,6 +154,8 @@ export class Linear {
         const t = (this.weight as { tensor: AnyPrecisionTensor }).tensor;
         return anyPrecisionMatmul(k, this.name, t, this.resident, x, batch, bits, out);
       }
+      case 'kquant':
+        return gemvKQuant(k, this.kquantType as KQuantWeightType, w, rows, cols, x, batch, out);
     }
   }
 
@@ -175,6 +185,7 @@ export class Linear {
     if (this.freed) throw new LowbitError('E_ARG', `${this.name}: the layer was freed (model.free()), its weights are gone`);
     if (this.weight) return this.weight;
     if (this.origin) return this.origin;
+    if (this.origin) return this.origin;
     const shape: [number, number] = [this.rows, this.cols];
     const bytes = (t: WasmTensor) => new Uint8Array(this.k.memory.buffer, t.ptr, t.byteLength).slice();
     const f32 = (t: WasmTensor) => new Float32Array(bytes(t).buffer);
@@ -188,6 +199,8 @@ export class Linear {
       case 'q4_0':
       case 'q4_1':
         return { format: this.format, shape, data: this.k.unprepareGgml(this.format, w, this.rows, this.cols) };
+      case 'kquant':
+        return { format: 'kquant', type: this.kquantType as KQuantWeightType, shape, data: bytes(w) };
       default:
         throw new LowbitError('E_ARG', `${this.name}: no weights kept for format ${this.format}`);
     }
@@ -221,6 +234,9 @@ function checkWeight(name: string, w: LinearWeight): void {
     }
     case 'any-precision':
       return checkAnyPrecisionWeight(name, w.shape, w.tensor);
+    case 'kquant':
+      if (!(w.data instanceof Uint8Array)) throw new LowbitError('E_DTYPE', `${name}: ${w.type} weights must be a Uint8Array of GGUF super-blocks`);
+      return need('data (bytes)', w.data.byteLength, kquantMatrixBytes(name, w.type, rows, cols));
     case 'packed': {
       const ts = (w.tensor as { shape?: number[] }).shape;
       if (!ts || ts[0] !== rows || ts[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${ts}], the layer is [${rows}, ${cols}]`);
