@@ -51,8 +51,6 @@ export class Linear {
   private freed = false;
   /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
   private readonly origin: LinearWeight | null;
-  /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
-  private readonly origin: LinearWeight | null;
   /**
    * Added to every output after the matmul, y += f(x) for x [batch, cols] and y [batch, rows]: QDEC's
    * decode-time residual compensation (qdec.ts) hooks in here, so every path that runs the layer
@@ -76,7 +74,6 @@ export class Linear {
     if (bias && bias.length !== rows) throw new LowbitError('E_SHAPE', `${name}: bias has ${bias.length} values, the layer ${rows} outputs`);
     this.weight = weight.format === 'packed' || weight.format === 'any-precision' ? weight : null;
     this.group = weight.format === 'int4' ? weight.group : 0;
-    this.origin = (weight as { origin?: LinearWeight }).origin ?? null;
     this.origin = (weight as { origin?: LinearWeight }).origin ?? null;
     this.kquantType = weight.format === 'kquant' ? weight.type : null;
     // `packed` tensors stay in JS memory: the formats GEMV copies codes per call (see README: a
@@ -184,7 +181,6 @@ export class Linear {
   get source(): LinearWeight {
     if (this.freed) throw new LowbitError('E_ARG', `${this.name}: the layer was freed (model.free()), its weights are gone`);
     if (this.weight) return this.weight;
-    if (this.origin) return this.origin;
     if (this.origin) return this.origin;
     const shape: [number, number] = [this.rows, this.cols];
     const bytes = (t: WasmTensor) => new Uint8Array(this.k.memory.buffer, t.ptr, t.byteLength).slice();
