@@ -43,6 +43,56 @@ import { scores } from './attention';
   return f32x4.mul(p, e);
 }
 
+// o = Σ_{j<npos} w_j·x_j (x_j at x + j·stride, headDim wide), four outputs per register across all j.
+// @ts-ignore: decorator
+@inline function weightedSum(w: usize, x: usize, stride: usize, npos: i32, headDim: i32, o: usize): void {
+  if (ASC_FEATURE_SIMD && (headDim & 15) == 0) {
+    // a cache line (16 outputs) per pass over the rows, not a 16-byte piece
+    const hb = <usize>headDim << 2;
+    for (let c: usize = 0; c < hb; c += 64) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let xp = x + c;
+      for (let j = 0; j < npos; j++, xp += stride) {
+        const wj = f32x4.splat(load<f32>(w + (<usize>j << 2)));
+        a0 = f32x4.add(a0, f32x4.mul(wj, v128.load(xp)));
+        a1 = f32x4.add(a1, f32x4.mul(wj, v128.load(xp, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(wj, v128.load(xp, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(wj, v128.load(xp, 48)));
+      }
+      v128.store(o + c, a0);
+      v128.store(o + c, a1, 16);
+      v128.store(o + c, a2, 32);
+      v128.store(o + c, a3, 48);
+    }
+    return;
+  }
+  if (ASC_FEATURE_SIMD && (headDim & 3) == 0) {
+    const hb = <usize>headDim << 2;
+    for (let c: usize = 0; c < hb; c += 16) {
+      let a = f32x4.splat(0);
+      let xp = x + c;
+      for (let j = 0; j < npos; j++, xp += stride) a = f32x4.add(a, f32x4.mul(f32x4.splat(load<f32>(w + (<usize>j << 2))), v128.load(xp)));
+      v128.store(o + c, a);
+    }
+    return;
+  }
+  memory.fill(o, 0, <usize>headDim << 2);
+  let xp = x;
+  for (let j = 0; j < npos; j++, xp += stride) axpy(load<f32>(w + (<usize>j << 2)), xp, o, headDim);
+}
+
+// The lower triangle (t ≥ j) of an n×n row-major matrix into dst transposed, so that column j of
+// src is contiguous (dst row j from entry j on).
+// @ts-ignore: decorator
+@inline function transposeLower(src: usize, dst: usize, n: i32): void {
+  const nb = <usize>n << 2;
+  for (let t = 0; t < n; t++) {
+    const sr = src + <usize>t * nb;
+    let dp = dst + (<usize>t << 2);
+    for (let j = 0; j <= t; j++, dp += nb) store<f32>(dp, load<f32>(sr + (<usize>j << 2)));
+  }
+}
+
 /** out_t = Σ_{j≤t} P[t, j]·v_j per head; probs receives P. */
 export function attn_train_fwd_f32(q: usize, k: usize, v: usize, out: usize, probs: usize, n: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32): void {
   const scale = reinterpret<f32>(scaleBits);
@@ -74,48 +124,63 @@ export function attn_train_fwd_f32(q: usize, k: usize, v: usize, out: usize, pro
         sum += e;
       }
       const inv: f32 = 1 / sum;
-      for (let j = 0; j < npos; j++) store<f32>(pr + (<usize>j << 2), load<f32>(pr + (<usize>j << 2)) * inv);
+      j = 0;
+      if (ASC_FEATURE_SIMD) {
+        const i4 = f32x4.splat(inv);
+        for (; j + 4 <= npos; j += 4) v128.store(pr + (<usize>j << 2), f32x4.mul(v128.load(pr + (<usize>j << 2)), i4));
+      }
+      for (; j < npos; j++) store<f32>(pr + (<usize>j << 2), load<f32>(pr + (<usize>j << 2)) * inv);
       memory.fill(pr + (<usize>npos << 2), 0, <usize>(n - npos) << 2);
-      const o = out + row;
-      memory.fill(o, 0, <usize>headDim << 2);
-      let vp = v + kvo;
-      for (let j = 0; j < npos; j++, vp += kvStride) axpy(load<f32>(pr + (<usize>j << 2)), vp, o, headDim);
+      weightedSum(pr, v + kvo, kvStride, npos, headDim, out + row);
     }
   }
 }
 
 /**
- * Given P and dOut: dP = dO·Vᵀ, dS = scale·P⊙(dP − rowsum(P⊙dP)), dq = dS·K (written), dk = dSᵀ·Q and
- * dv = Pᵀ·dO (zeroed here, then summed over the heads of each group). ds: n f32 of scratch.
+ * Given P and dOut: dP = dO·Vᵀ, dS = scale·P⊙(dP − rowsum(P⊙dP)), dq = dS·K, dk = dSᵀ·Q and dv = Pᵀ·dO,
+ * each written (dk, dv summed over the heads of each group). ds: 3·n·n + headDim f32 of scratch (one
+ * head's dS, its transpose and P's). dq goes by rows of dS; dk and dv by rows of the transposes, so
+ * every output sums in registers.
  */
 export function attn_train_bwd_f32(q: usize, k: usize, v: usize, probs: usize, dout: usize, dq: usize, dk: usize, dv: usize, ds: usize, n: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32): void {
   const scale = reinterpret<f32>(scaleBits);
   const group = nHeads / nKvHeads;
   const dim = <usize>nHeads * <usize>headDim;
+  const qStride = dim << 2;
   const kvStride = (<usize>nKvHeads * <usize>headDim) << 2;
+  const hb = <usize>headDim << 2;
+  const nn = (<usize>n * <usize>n) << 2;
+  const dt = ds + nn; // dS transposed
+  const pt = dt + nn; // P transposed
+  const tmp = pt + nn; // headDim f32
   memory.fill(dk, 0, <usize>n * kvStride);
   memory.fill(dv, 0, <usize>n * kvStride);
   for (let h = 0; h < nHeads; h++) {
     const kvo = (<usize>(h / group) * <usize>headDim) << 2;
+    const qo = (<usize>h * <usize>headDim) << 2;
+    const ph = probs + ((<usize>h * <usize>n * <usize>n) << 2);
     for (let t = 0; t < n; t++) {
-      const pr = probs + ((<usize>h * <usize>n + <usize>t) * <usize>n << 2);
-      const row = (<usize>t * dim + <usize>h * <usize>headDim) << 2;
+      const pr = ph + ((<usize>t * <usize>n) << 2);
+      const dr = ds + ((<usize>t * <usize>n) << 2);
+      const row = <usize>t * qStride + qo;
       const npos = t + 1;
-      scores(dout + row, v + kvo, kvStride, ds, npos, headDim, 1);
+      scores(dout + row, v + kvo, kvStride, dr, npos, headDim, 1);
       let sum: f32 = 0;
-      for (let j = 0; j < npos; j++) sum += load<f32>(pr + (<usize>j << 2)) * load<f32>(ds + (<usize>j << 2));
-      const dqr = dq + row;
-      memory.fill(dqr, 0, <usize>headDim << 2);
-      let kp = k + kvo;
-      let dkp = dk + kvo;
-      let dvp = dv + kvo;
-      for (let j = 0; j < npos; j++, kp += kvStride, dkp += kvStride, dvp += kvStride) {
-        const p = load<f32>(pr + (<usize>j << 2));
-        const d = scale * p * (load<f32>(ds + (<usize>j << 2)) - sum);
-        axpy(d, kp, dqr, headDim);
-        axpy(d, q + row, dkp, headDim);
-        axpy(p, dout + row, dvp, headDim);
-      }
+      for (let j = 0; j < npos; j++) sum += load<f32>(pr + (<usize>j << 2)) * load<f32>(dr + (<usize>j << 2));
+      for (let j = 0; j < npos; j++) store<f32>(dr + (<usize>j << 2), scale * load<f32>(pr + (<usize>j << 2)) * (load<f32>(dr + (<usize>j << 2)) - sum));
+      weightedSum(dr, k + kvo, kvStride, npos, headDim, dq + row);
+    }
+    // column j of dS (or P), rows t ≥ j, is row j of its transpose from entry j on
+    transposeLower(ds, dt, n);
+    transposeLower(ph, pt, n);
+    for (let j = 0; j < n; j++) {
+      const kr = <usize>j * kvStride + kvo;
+      const from = (<usize>j * <usize>n + <usize>j) << 2;
+      const xr = <usize>j * qStride + qo;
+      weightedSum(dt + from, q + xr, qStride, n - j, headDim, tmp);
+      for (let c: usize = 0; c < hb; c += 4) store<f32>(dk + kr + c, load<f32>(dk + kr + c) + load<f32>(tmp + c));
+      weightedSum(pt + from, dout + xr, qStride, n - j, headDim, tmp);
+      for (let c: usize = 0; c < hb; c += 4) store<f32>(dv + kr + c, load<f32>(dv + kr + c) + load<f32>(tmp + c));
     }
   }
 }

@@ -67,7 +67,7 @@ export function trainAttentionBackward(kernels: Kernels, s: TrainAttentionShape,
     const pdq = alloc(dq.byteLength);
     const pdk = alloc(dk.byteLength);
     const pdv = alloc(dv.byteLength);
-    ex.attn_train_bwd_f32(put(q), put(k), put(v), put(probs), put(dOut), pdq, pdk, pdv, alloc(n * 4), n, nHeads, nKvHeads, headDim, f32Bits(1 / Math.sqrt(headDim)));
+    ex.attn_train_bwd_f32(put(q), put(k), put(v), put(probs), put(dOut), pdq, pdk, pdv, alloc((3 * n * n + headDim) * 4), n, nHeads, nKvHeads, headDim, f32Bits(1 / Math.sqrt(headDim)));
     const m = kernels.memory.buffer;
     dq.set(new Float32Array(m, pdq, dq.length));
     dk.set(new Float32Array(m, pdk, dk.length));
