@@ -7,6 +7,7 @@ import { type Area, createContext, type Row } from './harness.js';
 import { anyprecArea } from './anyprec.js';
 import { attentionArea } from './attention.js';
 import { formatsArea } from './formats.js';
+import { lowbitTypesArea } from './lowbit-types.js';
 import { kernelsArea } from './kernels.js';
 import { runtimeArea } from './runtime.js';
 import { simArea } from './sim.js';
@@ -16,7 +17,7 @@ import { encodingsArea } from './encodings.js';
 import { solversArea } from './solvers.js';
 import { servingArea } from './serving.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea, trainingArea];
+const areas: Area[] = [kernelsArea, formatsArea, lowbitTypesArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea, trainingArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });
