@@ -135,7 +135,8 @@ function linearTensor(name: string, w: LinearWeight, target?: TensorType, stored
   }
   const v = rows ? permuteLinearRows(name, w, rows) : w;
   if (v.format !== 'f32') {
-    return { name, shape, type: v.format.toUpperCase() as TensorType, data: (v as { data: Uint8Array }).data };
+    // K-quant layers keep the file's super-blocks, saved under their own type
+    return { name, shape, type: v.format === 'kquant' ? v.type : (v.format.toUpperCase() as TensorType), data: (v as { data: Uint8Array }).data };
   }
   const type = storageType(target ?? 'F32', shape);
   return { name, shape, type, data: () => fromF32(type, v.data, cols, name) };

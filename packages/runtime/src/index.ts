@@ -38,3 +38,4 @@ export { type LowbitAnyPrecisionParams, type LowbitParams } from './ggml-types.j
 export { LSTM_LIMITS, f64Matmul, lstmWasmMatmul, type LstmMatmul, checkLstmConfig, checkLstmParams, initLstmParams, lstmGateMatrices, lstmLossAndGrad, lstmParamShapes, lstmPerplexity, lstmQuantizedNames, lstmZeroState, type LstmConfig, type LstmLossAndGrad, type LstmState, type LstmStepOptions, type LstmVec } from './lstm.js';
 export { loadLstm, saveLstm, trainLstm, type LstmTrainOptions, type LstmTrainResult } from './lstm-train.js';
 export { PackedLstm } from './lstm-packed.js';
+export { kquantLayerType, quantizeModelK, useMoreBits, type KQuantizedLayer, type KQuantLayerType, type KQuantScheme } from './kquant-mix.js';

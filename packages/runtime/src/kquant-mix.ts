@@ -1,0 +1,78 @@
+// Round-to-nearest K-quantization of a loaded model with ggml's reference quantizers (quantizeRowK,
+// byte-identical to quantize_row_*_ref), per layer type as llama.cpp's llama-quantize chooses it:
+// a single type for every matrix, or the Q4_K_M mix. The layers become `kquant` Linears (the kernels'
+// K-quant GEMV), so the model in memory runs what saveModel writes and llama.cpp loads.
+import { LowbitError } from '@lowbit/kernels';
+import { fromF32 } from './ggml-quants.js';
+import type { KQuantWritable } from './ggml-kquants.js';
+import type { LinearWeight } from './linear.js';
+import type { DecoderModel } from './model.js';
+import { dequantizeLinear } from './qdec.js';
+
+/** One K type for every matrix (as `llama-quantize --pure`), or llama.cpp's Q4_K_M mix. */
+export type KQuantScheme = KQuantWritable | 'Q4_K_M';
+
+/** What a matrix is stored as: its K type, or the fallback for rows that are not whole super-blocks. */
+export type KQuantLayerType = KQuantWritable | 'Q8_0' | 'F32';
+
+/**
+ * llama.cpp's use_more_bits (src/llama-quant.cpp, llama_tensor_get_type): the first and last eighth
+ * of the layers, and every third layer between them, get more bits in the _M mixes.
+ */
+export function useMoreBits(i: number, n: number): boolean {
+  return i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
+}
+
+/**
+ * The type of matrix `name` ([rows, cols], cols the row length) under `scheme` in a model of
+ * `nLayers` layers. Q4_K_M follows llama_tensor_get_type for a dense Llama: output.weight Q6_K;
+ * attn_v and ffn_down Q6_K where useMoreBits(layer, nLayers), Q4_K elsewhere. Rows that are not whole
+ * 256-weight super-blocks cannot be K-quantized: llama.cpp falls back to Q5_0 (for Q4_K), Q5_1 (Q5_K),
+ * Q8_0 (Q6_K) or IQ4_NL (Q2_K, Q3_K), and to F16 where even those blocks do not fit; lowbit writes
+ * none of Q5_0, Q5_1, IQ4_NL, so such rows become Q8_0, and F32 where rows are not whole 32-blocks
+ * (F32 rather than F16, so the file evaluates as the model in memory).
+ */
+export function kquantLayerType(scheme: KQuantScheme, name: string, nLayers: number, cols: number): KQuantLayerType {
+  let t: KQuantWritable = scheme === 'Q4_K_M' ? 'Q4_K' : scheme;
+  if (scheme === 'Q4_K_M') {
+    const m = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(name);
+    if (name === 'output.weight' || (m && useMoreBits(Number(m[1]), nLayers))) t = 'Q6_K';
+  }
+  if (cols % 256 === 0) return t;
+  return cols % 32 === 0 ? 'Q8_0' : 'F32';
+}
+
+export interface KQuantizedLayer {
+  name: string;
+  type: KQuantLayerType;
+  rows: number;
+  cols: number;
+}
+
+/**
+ * K-quantizes every linear layer of `model` in place (RTN with ggml's reference quantizers, from the
+ * values each layer runs with now). Returns each layer's type and the bits per weight of the result.
+ */
+export function quantizeModelK(model: DecoderModel, scheme: KQuantScheme, onLayer?: (name: string, done: number, total: number) => void): { layers: KQuantizedLayer[]; bitsPerWeight: number } {
+  const valid: readonly string[] = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M'];
+  if (!valid.includes(scheme)) throw new LowbitError('E_ARG', `quantizeModelK: scheme ${String(scheme)} is not one of ${valid.join(', ')}`);
+  const linears = model.linears();
+  const layers: KQuantizedLayer[] = [];
+  let bytes = 0;
+  let weights = 0;
+  linears.forEach((l, i) => {
+    const type = kquantLayerType(scheme, l.name, model.config.nLayers, l.cols);
+    const x = dequantizeLinear(l.name, l.source);
+    const where = `${model.name}: ${l.name}`;
+    let w: LinearWeight;
+    if (type === 'F32') w = { format: 'f32', shape: [l.rows, l.cols], data: x.slice() };
+    else if (type === 'Q8_0') w = { format: 'q8_0', shape: [l.rows, l.cols], data: fromF32('Q8_0', x, l.cols, where) };
+    else w = { format: 'kquant', type, shape: [l.rows, l.cols], data: fromF32(type, x, l.cols, where) };
+    bytes += w.data.byteLength;
+    weights += l.rows * l.cols;
+    model.setLinear(l.name, w);
+    layers.push({ name: l.name, type, rows: l.rows, cols: l.cols });
+    onLayer?.(l.name, i + 1, linears.length);
+  });
+  return { layers, bitsPerWeight: weights ? (bytes * 8) / weights : 0 };
+}
