@@ -2,9 +2,10 @@
 // table GEMV decodes every code through an f32 table, one token at a time, with the codes copied into
 // WASM memory per call (int3 g32 eval 28.6 s, MXFP4 14.1 s against F32's 3.25 s). Most types are,
 // exactly, weights one of the integer kernels already multiplies on prepared tiles:
-// - INT-k symmetric, groups of 32k (or one scale per row) on rows of whole 32-blocks: u − 2^(k−1) is
-//   a Q4_0 code minus 8 for k ≤ 4 and an int8 for k ≤ 8, and the scales are fp16 by the type's
-//   contract, so each 32-block is a Q4_0 / Q8_0 block, prepared into their tiles.
+// - INT-k, groups of 32k (or one scale per row) on rows of whole 32-blocks: u − zero is an integer
+//   (the zero is 2^(k−1), or a stored integer), a Q4_0 code minus 8 when in [−8, 7] and an int8
+//   when in [−128, 127], and the scales are fp16 by the type's contract, so each 32-block is a
+//   Q4_0 / Q8_0 block, prepared into their tiles.
 // - other INT-k, k ≤ 4 (zero points, rows not whole blocks): a k-bit code is a 4-bit code with the
 //   symmetric zero moved from 2^(k−1) to 8, which the int4 kernel runs as is.
 // - MX whose element values are small integers times a power of two (FP4 E2M1 ×2, FP6 E2M3 ×8,
@@ -19,7 +20,7 @@ import type { LinearWeight } from './linear.js';
 
 const Q8_BLOCK = 34;
 
-/** INT-k (k ≤ 8) as int4-kernel or Q8_0 weights, or null when the tensor has no such exact form. */
+/** INT-k (k ≤ 8) as Q4_0 / Q8_0 blocks or int4-kernel weights, or null when the tensor has no such exact form. */
 export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
   if (t.gIdx || t.bits < 1 || t.bits > 8) return null;
   const [rows, cols] = t.shape;
@@ -39,16 +40,27 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
   if (scales.length !== rows * ng || (zeros && zeros.length !== rows * ng)) return null;
   const rb = Math.ceil((cols * t.bits) / 8);
   const code = (r: number, c: number) => readBits(t.codes, r * rb * 8 + c * t.bits, t.bits);
-  // symmetric rows of whole 32-blocks: ggml blocks (Q4_0 for k ≤ 4, Q8_0 above), whose prepared
-  // tiles stream fastest and share one activation quantization across Q/K/V and gate/up
-  if (!t.zeros && cols % 32 === 0) {
-    const q4 = t.bits <= 4;
+  // rows of whole 32-blocks with integer zero points (the symmetric 2^(k−1), or the stored ones):
+  // q = u − zero is an integer, so each 32-block is a ggml block, Q4_0 (d·(q + 8 − 8)) when every q
+  // is in [−8, 7] (any k ≤ 3, symmetric k = 4), Q8_0 when in [−128, 127]; their prepared tiles stream
+  // fastest and share one activation quantization across Q/K/V and gate/up
+  const zeroAt = (r: number, c: number) => (zeros ? zeros[r * ng + Math.floor(c / group)] : 2 ** (t.bits - 1));
+  if (cols % 32 === 0 && (!zeros || zeros.every(Number.isInteger))) {
+    let lo = 0;
+    let hi = 0;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const q = code(r, c) - zeroAt(r, c);
+        lo = Math.min(lo, q);
+        hi = Math.max(hi, q);
+      }
+    }
+    const q4 = lo >= -8 && hi <= 7;
     const per = q4 ? 18 : Q8_BLOCK;
     const nblk = cols / 32;
     const data = new Uint8Array(rows * nblk * per);
     const view = new DataView(data.buffer);
-    const off = 2 ** (t.bits - 1);
-    let exact = true;
+    let exact = q4 || (lo >= -128 && hi <= 127);
     for (let r = 0; r < rows && exact; r++) {
       for (let b = 0; b < nblk; b++) {
         const s = scales[r * ng + Math.floor((b * 32) / group)];
@@ -60,9 +72,10 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
         }
         const o = (r * nblk + b) * per;
         view.setUint16(o, h, true);
-        // Q4_0: element j in the low nibble of byte j, j + 16 in its high nibble, value d·(q − 8)
-        if (q4) for (let j = 0; j < 16; j++) data[o + 2 + j] = (code(r, b * 32 + j) + 8 - off) | ((code(r, b * 32 + j + 16) + 8 - off) << 4);
-        else for (let j = 0; j < 32; j++) view.setInt8(o + 2 + j, code(r, b * 32 + j) - off);
+        const q = (j: number) => code(r, b * 32 + j) - zeroAt(r, b * 32 + j);
+        // Q4_0: element j in the low nibble of byte j, j + 16 in its high nibble, value d·(nibble − 8)
+        if (q4) for (let j = 0; j < 16; j++) data[o + 2 + j] = (q(j) + 8) | ((q(j + 16) + 8) << 4);
+        else for (let j = 0; j < 32; j++) view.setInt8(o + 2 + j, q(j));
       }
     }
     if (exact) return { format: q4 ? 'q4_0' : 'q8_0', shape: [rows, cols], data };

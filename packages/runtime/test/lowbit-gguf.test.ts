@@ -201,7 +201,7 @@ describe('lowbit-typed GGUF files', () => {
     const formats = new Map(loaded.linears().map((l) => [l.name, l.format]));
     // INT-k and MX repacked exactly onto integer kernels (packed-fast.ts), int8 activations
     expect(formats.get('blk.0.attn_q.weight')).toBe('q4_0'); // INT3 g32 symmetric
-    expect(formats.get('blk.0.attn_k.weight')).toBe('int4'); // INT2 asym
+    expect(formats.get('blk.0.attn_k.weight')).toBe('q4_0'); // INT2 asym: u − z in [−3, 3]
     expect(formats.get('blk.0.attn_v.weight')).toBe('q8_0'); // INT5 per-channel
     expect(formats.get('blk.0.attn_output.weight')).toBe('q8_0'); // MXFP4, 64-wide rows
     expect(formats.get('blk.1.ffn_down.weight')).toBe('packed'); // MXFP4 with 172-wide rows: blocks per row, a partial last one

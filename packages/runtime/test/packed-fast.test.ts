@@ -28,7 +28,9 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       [3, true, 'group-cols', 128, 256, 'q4_0'],
       [3, true, 'per-oc', 0, 96, 'q4_0'],
       [3, true, 'tensor', 0, 64, 'q4_0'],
-      [3, false, 'group-cols', 32, 64, 'int4'],
+      [3, false, 'group-cols', 32, 64, 'q4_0'], // u − z in [−7, 7]
+      [6, false, 'group-cols', 64, 64, 'q8_0'], // u − z up to ±63
+      [7, false, 'group-cols', 32, 64, 'q8_0'],
       [3, true, 'group-cols', 32, 172, 'int4'], // rows not whole 32-blocks
       [2, false, 'per-oc', 0, 172, 'int4'],
       [5, true, 'group-cols', 32, 64, 'q8_0'],
