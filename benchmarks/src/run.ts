@@ -16,8 +16,9 @@ import { trainingArea } from './training.js';
 import { encodingsArea } from './encodings.js';
 import { solversArea } from './solvers.js';
 import { servingArea } from './serving.js';
+import { kquantsArea } from './kquants.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, lowbitTypesArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea, trainingArea];
+const areas: Area[] = [kernelsArea, formatsArea, lowbitTypesArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea, trainingArea, kquantsArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });
