@@ -1,7 +1,7 @@
 // Serving methods that change what a decode step reads. QDEC (decode-time error compensation): a
 // quantized model plus the top-k residual columns per layer and token from a JS-heap store; rows per
 // k, baseline k = 0 (the plain quantized model, same run). Two shapes: the embedded model's decode
-// (RTN int3 g32 on the table GEMV and int4 g32 on the int4 kernel, all channels stored as int8;
+// (RTN int3 g32 and int4 g32 as the runtime runs them, all channels stored as int8;
 // 64-wide layers, so the per-token selection is large next to the GEMV) and one 2048×2048 int3 layer, where k columns are a small
 // fraction of the weight bytes. Speed only: the residuals are real (W − Ŵ of the model), but
 // perplexity lives in `lowbit qdec`.
@@ -58,7 +58,7 @@ async function decodeRows(ctx: Context, bits: 3 | 4): Promise<Row[]> {
       const ms = median(runs.get(k) ?? []) / (PROMPT + DECODE);
       return { variant: `k=${k}`, ms, note: `${(1000 / ms).toFixed(0)} tokens/s; ${qdecBytesPerToken(store, k)} residual bytes/token` };
     });
-    return ratioRows('serving', `QDEC decode stories260K RTN int${bits} g32${bits === 4 ? ' (int4 kernel)' : ' (table GEMV)'}, int8 residuals, 1 thread`, measured);
+    return ratioRows('serving', `QDEC decode stories260K RTN int${bits} g32, int8 residuals, 1 thread`, measured);
   } finally {
     reference.free();
     base.free();
