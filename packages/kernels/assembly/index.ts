@@ -46,3 +46,4 @@ export { seqenc_plane, seqenc_values, unpack_bits } from './seqenc';
 export { attention_q8 } from './attention-q8';
 export { gemv_kquant } from './kquants';
 export { attn_train_fwd_f32, attn_train_bwd_f32 } from './grad';
+export { gemv_mx_fp8 } from './mx-fp8';

@@ -14,3 +14,4 @@ export { decodeSeqencPlanes, type SeqencPlaneArgs, type SeqencMaskArgs } from '.
 export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResident } from './anyprec.js';
 export { gemvKQuant, kquantMatrixBytes, type KQuantWeightType } from './kquants.js';
 export { trainAttentionForward, trainAttentionBackward, type TrainAttentionShape } from './grad.js';
+export { gemvMxFp8 } from './mx-fp8.js';
