@@ -12,6 +12,6 @@ export { decodeFcqStream } from './fcq.js';
 export { decodeDpredStream } from './dpred.js';
 export { decodeSeqencPlanes, type SeqencPlaneArgs, type SeqencMaskArgs } from './seqenc.js';
 export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResident } from './anyprec.js';
-export { gemvKQuant, kquantMatrixBytes, type KQuantWeightType } from './kquants.js';
+export { gemvKQuant, kquantActivationsQ8, kquantMatrixBytes, type KQuantActivations, type KQuantWeightType } from './kquants.js';
 export { trainAttentionForward, trainAttentionBackward, type TrainAttentionShape } from './grad.js';
 export { gemvMxFp8 } from './mx-fp8.js';

@@ -12,7 +12,15 @@ const TYPE_ID: Readonly<Record<KQuantWeightType, number>> = { Q2_K: 10, Q3_K: 11
 
 interface KQuantExports {
   gemv_kquant(t: number, w: number, rows: number, cols: number, x: number, xs: number, out: number, r0: number, r1: number): void;
+  gemv_kquant_q8(t: number, w: number, rows: number, cols: number, x: number, xq: number, dx: number, bs: number, out: number, r0: number, r1: number): number;
 }
+
+/**
+ * What the activations are multiplied as: 'int8' rounds x to int8 per 256 values (d = max|x|/127, like
+ * ggml's Q8_K) and takes integer dots (Q4_K and Q6_K in the SIMD builds; other types and the scalar
+ * build fall back to f32); 'f32' multiplies x as given.
+ */
+export type KQuantActivations = 'int8' | 'f32';
 
 /** Bytes of a [rows, cols] matrix of `type` super-blocks, or a LowbitError naming the problem. */
 export function kquantMatrixBytes(where: string, type: KQuantWeightType, rows: number, cols: number): number {
@@ -24,10 +32,11 @@ export function kquantMatrixBytes(where: string, type: KQuantWeightType, rows: n
 
 /**
  * out[b, r] = Σ_c W[r, c]·x[b, c] for W of [rows, cols] in `type` blocks (raw GGUF bytes, or a
- * WasmTensor uploaded from them on this instance), x [batch, cols]. Equal to dequantizing W
- * (ggml's dequantize_row_*) and taking f32 dots, up to the order of the f32 sums.
+ * WasmTensor uploaded from them on this instance), x [batch, cols]. With f32 activations: equal to
+ * dequantizing W (ggml's dequantize_row_*) and taking f32 dots, up to the order of the f32 sums; with
+ * int8 ones, the same with x replaced by its int8 rounding (kquantActivationsQ8).
  */
-export function gemvKQuant(k: Kernels, type: KQuantWeightType, w: Uint8Array | WasmTensor, rows: number, cols: number, x: Float32Array, batch = 1, out?: Float32Array): Float32Array {
+export function gemvKQuant(k: Kernels, type: KQuantWeightType, w: Uint8Array | WasmTensor, rows: number, cols: number, x: Float32Array, batch = 1, out?: Float32Array, activations: KQuantActivations = 'int8'): Float32Array {
   const name = 'gemvKQuant';
   const bytes = kquantMatrixBytes(name, type, rows, cols);
   if (w.byteLength !== bytes) throw new LowbitError('E_SHAPE', `${name}: ${type} weights of [${rows}, ${cols}] take ${bytes} bytes, got ${w.byteLength}`);
@@ -45,8 +54,37 @@ export function gemvKQuant(k: Kernels, type: KQuantWeightType, w: Uint8Array | W
     const px = put(x);
     const pxs = alloc((cols / 16) * 4);
     const po = alloc(batch * rows * 4);
-    for (let b = 0; b < batch; b++) ex.gemv_kquant(TYPE_ID[type], pw, rows, cols, px + b * cols * 4, pxs, po + b * rows * 4, 0, rows);
+    const q8 = activations === 'int8' && (type === 'Q4_K' || type === 'Q6_K');
+    const pq = q8 ? alloc(cols * 2) : 0;
+    const pd = q8 ? alloc(cols / 64) : 0;
+    for (let b = 0; b < batch; b++) {
+      const xb = px + b * cols * 4;
+      const ob = po + b * rows * 4;
+      if (!q8 || !ex.gemv_kquant_q8(TYPE_ID[type], pw, rows, cols, xb, pq, pd, pxs, ob, 0, rows)) ex.gemv_kquant(TYPE_ID[type], pw, rows, cols, xb, pxs, ob, 0, rows);
+    }
     y.set(new Float32Array(k.memory.buffer, po, batch * rows));
     return y;
   });
+}
+
+/**
+ * The int8 activations gemvKQuant's 'int8' path multiplies by (per 256 values: d = max|x|/127, codes
+ * round(x·127/max|x|) half to even), as f32 values d·code: the reference its results are checked against.
+ */
+export function kquantActivationsQ8(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b + 256 <= x.length; b += 256) {
+    let amax = 0;
+    for (let i = b; i < b + 256; i++) amax = Math.max(amax, Math.abs(x[i]));
+    const d = Math.fround(amax / 127);
+    const id = amax > 0 ? Math.fround(127 / amax) : 0;
+    for (let i = b; i < b + 256; i++) {
+      const v = Math.fround(x[i] * id);
+      // round half to even (f32x4.nearest)
+      let r = Math.round(v);
+      if (Math.abs(v % 1) === 0.5 && r % 2 !== 0) r -= 1;
+      out[i] = d * r;
+    }
+  }
+  return out;
 }

@@ -2,7 +2,7 @@
 // dequantization (dequantizeK, checked bit for bit against libggml in kquants.test.ts) followed by
 // f64 dot products, in the SIMD and the scalar builds.
 import { describe, expect, it } from 'vitest';
-import { GGML_K_BLOCK_BYTES, type KQuantWeightType, createKernels, gemvKQuant, isLowbitError } from '@lowbit/kernels';
+import { GGML_K_BLOCK_BYTES, type KQuantActivations, type KQuantWeightType, createKernels, gemvKQuant, isLowbitError, kquantActivationsQ8 } from '@lowbit/kernels';
 import { dequantizeK, quantizeRowK } from '../src/ggml-kquants.js';
 
 function rng(seed: number) {
@@ -16,8 +16,9 @@ function rng(seed: number) {
 const TYPES: KQuantWeightType[] = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 describe('gemvKQuant', () => {
-  for (const variant of ['simd', 'scalar'] as const) {
-    it(`equals dequantize-then-dot for Q2_K..Q6_K (${variant} build)`, async () => {
+  const cases = [['simd', 'int8'], ['simd', 'f32'], ['scalar', 'int8']] as const;
+  for (const [variant, act] of cases) {
+    it(`equals dequantize-then-dot for Q2_K..Q6_K (${variant} build, ${act} activations)`, async () => {
       const k = await createKernels({ variant });
       const rows = 7;
       const cols = 512;
@@ -31,14 +32,17 @@ describe('gemvKQuant', () => {
         for (let i = 0; i < rows; i++) quantizeRowK(type, w.subarray(i * cols, (i + 1) * cols), blocks, i * rowBytes);
         const deq = new Float32Array(rows * cols);
         dequantizeK(type, blocks, 0, (rows * cols) / 256, deq);
-        const y = gemvKQuant(k, type, blocks, rows, cols, x, batch);
+        const y = gemvKQuant(k, type, blocks, rows, cols, x, batch, undefined, act as KQuantActivations);
+        // int8 activations (Q4_K, Q6_K in the SIMD build): the reference multiplies by the rounded x
+        const q8 = act === 'int8' && variant === 'simd' && (type === 'Q4_K' || type === 'Q6_K');
+        const xr = q8 ? Float32Array.from({ length: batch * cols }, (_, i) => kquantActivationsQ8(x.subarray(Math.floor(i / cols) * cols, Math.floor(i / cols) * cols + cols))[i % cols]) : x;
         for (let b = 0; b < batch; b++) {
           for (let i = 0; i < rows; i++) {
             let ref = 0;
             let mag = 0;
             for (let c = 0; c < cols; c++) {
-              ref += deq[i * cols + c] * x[b * cols + c];
-              mag += Math.abs(deq[i * cols + c] * x[b * cols + c]);
+              ref += deq[i * cols + c] * xr[b * cols + c];
+              mag += Math.abs(deq[i * cols + c] * xr[b * cols + c]);
             }
             // f32 sums in another order than the f64 reference: within 1e-5 of Σ|w·x| (512 terms)
             expect(Math.abs(y[b * rows + i] - ref), `${type} row ${i} batch ${b}`).toBeLessThanOrEqual(1e-5 * mag);
@@ -46,7 +50,7 @@ describe('gemvKQuant', () => {
         }
         // resident weights give the same result
         const t = k.upload(blocks);
-        expect(gemvKQuant(k, type, t, rows, cols, x, batch)).toEqual(y);
+        expect(gemvKQuant(k, type, t, rows, cols, x, batch, undefined, act as KQuantActivations)).toEqual(y);
         t.free();
       }
     });
