@@ -1,7 +1,7 @@
-// K-quant GEMV (the kernels' gemvKQuant on GGUF super-blocks, f32 activations) against the Q4_0
-// prepared-tile GEMV (int8 activations) of the same run: one 2048×2048 layer through Linear.apply,
+// K-quant GEMV (the kernels' gemvKQuant on GGUF super-blocks, int8 activations as the runtime runs
+// it, and f32 activations) against the Q4_0 prepared-tile GEMV (int8 activations) of the same run: one 2048×2048 layer through Linear.apply,
 // as the runtime multiplies a decode token. GB/s counts the bytes of the weights as stored.
-import { createKernels } from '@lowbit/kernels';
+import { type KQuantActivations, createKernels, gemvKQuant } from '@lowbit/kernels';
 import { Linear, type LinearWeight, fromF32 } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
 
@@ -31,7 +31,17 @@ async function gemvRows(ctx: Context): Promise<Row[]> {
     }
   };
   await time('Q4_0 prepared tiles', { format: 'q4_0', shape: [N, N], data: tile('Q4_0') });
-  for (const t of TYPES) await time(t, { format: 'kquant', type: t, shape: [N, N], data: tile(t) });
+  for (const t of TYPES) await time(`${t} int8 activations`, { format: 'kquant', type: t, shape: [N, N], data: tile(t) });
+  // the f32-activation path (exact dequantize-then-dot; the scalar build's arithmetic) on resident weights
+  for (const t of TYPES) {
+    const w = k.upload(tile(t));
+    const act: KQuantActivations = 'f32';
+    try {
+      measured.push({ variant: `${t} f32 activations`, ms: await ctx.measure(() => gemvKQuant(k, t, w, N, N, x, 1, undefined, act)), bytes: w.byteLength });
+    } finally {
+      w.free();
+    }
+  }
   const base = measured[0];
   const baseGbps = base.bytes / base.ms / 1e6;
   return measured.map((m) => {

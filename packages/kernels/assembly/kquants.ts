@@ -263,7 +263,7 @@ function kquantRowsSimd(t: i32, w: usize, rowBytes: usize, nb: i32, cols: i32, x
   }
 }
 
-// ---- int8 activations (Q4_K, Q6_K): ggml's vec_dot with Q8_K, in WASM SIMD ----
+// ---- int8 activations (Q2_K..Q6_K): ggml's vec_dot with Q8_K, in WASM SIMD ----
 // x is rounded once per call to int8 per 256-block (d = max|x|/127, like quantize_row_q8_K), held as
 // i16 so that i32x4.dot_i16x8_s multiplies 8 codes by 8 activations in one instruction; the sums of
 // every 16 rounded activations (Q8_K's bsums) carry the mins / the −32 offset. Integer sums per block,
@@ -371,11 +371,88 @@ function rowQ6KQ8(w: usize, nb: i32, xq: usize, dx: usize, bs: usize): f32 {
   return sum;
 }
 
-// Q4_K / Q6_K rows r0..r1 with int8 activations; scratch: xq (2·cols bytes), dx (cols/64 bytes),
+function rowQ5KQ8(w: usize, nb: i32, xq: usize, dx: usize, bs: usize): f32 {
+  let sum: f32 = 0;
+  const m4 = i8x16.splat(0x0f);
+  const one = i8x16.splat(1);
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * 176;
+    const xb = xq + (<usize>b << 9);
+    const sb = bs + (<usize>b << 6);
+    const h0 = v128.load(o + 16);
+    const h1 = v128.load(o + 32);
+    let acc = i32x4.splat(0);
+    let mins: i32 = 0;
+    for (let j = 0; j < 4; j++) {
+      const s0 = 2 * j;
+      const v0 = v128.load(o + 48 + <usize>(32 * j));
+      const v1 = v128.load(o + 64 + <usize>(32 * j));
+      // the fifth bit of sub-block s is bit s of qh[l]
+      const lo0 = v128.or(v128.and(v0, m4), i8x16.shl(v128.and(i8x16.shr_u(h0, s0), one), 4));
+      const lo1 = v128.or(v128.and(v1, m4), i8x16.shl(v128.and(i8x16.shr_u(h1, s0), one), 4));
+      const hi0 = v128.or(i8x16.shr_u(v0, 4), i8x16.shl(v128.and(i8x16.shr_u(h0, s0 + 1), one), 4));
+      const hi1 = v128.or(i8x16.shr_u(v1, 4), i8x16.shl(v128.and(i8x16.shr_u(h1, s0 + 1), one), 4));
+      const a0 = i32x4.add(idot16(lo0, xb + <usize>(64 * s0)), idot16(lo1, xb + <usize>(64 * s0 + 32)));
+      const a1 = i32x4.add(idot16(hi0, xb + <usize>(64 * s0 + 64)), idot16(hi1, xb + <usize>(64 * s0 + 96)));
+      acc = i32x4.add(acc, i32x4.mul(a0, i32x4.splat(<i32>scaleMinK4(s0, o + 4, 0))));
+      acc = i32x4.add(acc, i32x4.mul(a1, i32x4.splat(<i32>scaleMinK4(s0 + 1, o + 4, 0))));
+      const x0 = load<i32>(sb + <usize>(8 * s0)) + load<i32>(sb + <usize>(8 * s0 + 4));
+      const x1 = load<i32>(sb + <usize>(8 * s0 + 8)) + load<i32>(sb + <usize>(8 * s0 + 12));
+      mins += <i32>scaleMinK4(s0, o + 4, 1) * x0 + <i32>scaleMinK4(s0 + 1, o + 4, 1) * x1;
+    }
+    const d = load<f32>(dx + (<usize>b << 2));
+    sum += d * (f16(load<u16>(o)) * <f32>hsumI(acc) - f16(load<u16>(o, 2)) * <f32>mins);
+  }
+  return sum;
+}
+
+// Q2_K (q = 2 bits, w = d·(sc & 15)·q − dmin·(sc >> 4)) and Q3_K (q' = 2 bits | high bit << 2,
+// w = d·sc·(q' − 4)) with int8 activations.
+function rowQ23KQ8(three: bool, w: usize, nb: i32, xq: usize, dx: usize, bs: usize): f32 {
+  const bb: usize = three ? 110 : 84;
+  let sum: f32 = 0;
+  const m2 = i8x16.splat(3);
+  const one = i8x16.splat(1);
+  for (let b = 0; b < nb; b++) {
+    const o = w + <usize>b * bb;
+    const qs = o + (three ? 32 : 16);
+    const xb = xq + (<usize>b << 9);
+    const sb = bs + (<usize>b << 6);
+    let acc = i32x4.splat(0);
+    let offs: i32 = 0;
+    for (let h = 0; h < 2; h++) {
+      for (let c = 0; c < 2; c++) {
+        const v = v128.load(qs + <usize>(32 * h + 16 * c));
+        const hm = three ? v128.load(o + <usize>(16 * c)) : v128.splat<i8>(0);
+        for (let s = 0; s < 4; s++) {
+          let q = v128.and(i8x16.shr_u(v, 2 * s), m2);
+          if (three) q = v128.or(q, i8x16.shl(v128.and(i8x16.shr_u(hm, 4 * h + s), one), 2));
+          const g = 8 * h + 2 * s + c;
+          const xsum = load<i32>(sb + <usize>(4 * g));
+          let sc: i32;
+          if (three) {
+            sc = <i32>scaleQ3K(g, o + 96);
+            offs += 4 * sc * xsum;
+          } else {
+            const sm = <i32>load<u8>(o + <usize>g);
+            sc = sm & 0xf;
+            offs += (sm >> 4) * xsum;
+          }
+          acc = i32x4.add(acc, i32x4.mul(idot16(q, xb + <usize>(32 * g)), i32x4.splat(sc)));
+        }
+      }
+    }
+    const d = load<f32>(dx + (<usize>b << 2));
+    if (three) sum += d * f16(load<u16>(o + 108)) * <f32>(hsumI(acc) - offs);
+    else sum += d * (f16(load<u16>(o + 80)) * <f32>hsumI(acc) - f16(load<u16>(o + 82)) * <f32>offs);
+  }
+  return sum;
+}
+
+// Q2_K..Q6_K rows r0..r1 with int8 activations; scratch: xq (2·cols bytes), dx (cols/64 bytes),
 // bs (cols/4 bytes). Returns 0 when this build has no SIMD (callers then use gemv_kquant).
 export function gemv_kquant_q8(t: i32, w: usize, rows: i32, cols: i32, x: usize, xq: usize, dx: usize, bs: usize, out: usize, r0: i32, r1: i32): i32 {
   if (!ASC_FEATURE_SIMD) return 0;
-  if (t != Q4_K && t != Q6_K) return 0;
   kquantQ8Simd(t, w, rows, cols, x, xq, dx, bs, out, r0, r1);
   return 1;
 }
@@ -386,6 +463,12 @@ function kquantQ8Simd(t: i32, w: usize, rows: i32, cols: i32, x: usize, xq: usiz
   const rowBytes = <usize>nb * kBlockBytes(t);
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
-    store<f32>(out + (<usize>r << 2), t == Q4_K ? rowQ4KQ8(wr, nb, xq, dx, bs) : rowQ6KQ8(wr, nb, xq, dx, bs));
+    let y: f32;
+    if (t == Q4_K) y = rowQ4KQ8(wr, nb, xq, dx, bs);
+    else if (t == Q6_K) y = rowQ6KQ8(wr, nb, xq, dx, bs);
+    else if (t == Q5_K) y = rowQ5KQ8(wr, nb, xq, dx, bs);
+    else if (t == Q3_K) y = rowQ23KQ8(true, wr, nb, xq, dx, bs);
+    else y = rowQ23KQ8(false, wr, nb, xq, dx, bs);
+    store<f32>(out + (<usize>r << 2), y);
   }
 }

@@ -17,8 +17,8 @@ interface KQuantExports {
 
 /**
  * What the activations are multiplied as: 'int8' rounds x to int8 per 256 values (d = max|x|/127, like
- * ggml's Q8_K) and takes integer dots (Q4_K and Q6_K in the SIMD builds; other types and the scalar
- * build fall back to f32); 'f32' multiplies x as given.
+ * ggml's Q8_K) and takes integer dots as ggml's vec_dot does (the scalar build falls back to f32);
+ * 'f32' multiplies x as given.
  */
 export type KQuantActivations = 'int8' | 'f32';
 
@@ -54,7 +54,7 @@ export function gemvKQuant(k: Kernels, type: KQuantWeightType, w: Uint8Array | W
     const px = put(x);
     const pxs = alloc((cols / 16) * 4);
     const po = alloc(batch * rows * 4);
-    const q8 = activations === 'int8' && (type === 'Q4_K' || type === 'Q6_K');
+    const q8 = activations === 'int8';
     const pq = q8 ? alloc(cols * 2) : 0;
     const pd = q8 ? alloc(cols / 64) : 0;
     for (let b = 0; b < batch; b++) {

@@ -33,8 +33,8 @@ describe('gemvKQuant', () => {
         const deq = new Float32Array(rows * cols);
         dequantizeK(type, blocks, 0, (rows * cols) / 256, deq);
         const y = gemvKQuant(k, type, blocks, rows, cols, x, batch, undefined, act as KQuantActivations);
-        // int8 activations (Q4_K, Q6_K in the SIMD build): the reference multiplies by the rounded x
-        const q8 = act === 'int8' && variant === 'simd' && (type === 'Q4_K' || type === 'Q6_K');
+        // int8 activations (the SIMD build): the reference multiplies by the rounded x
+        const q8 = act === 'int8' && variant === 'simd';
         const xr = q8 ? Float32Array.from({ length: batch * cols }, (_, i) => kquantActivationsQ8(x.subarray(Math.floor(i / cols) * cols, Math.floor(i / cols) * cols + cols))[i % cols]) : x;
         for (let b = 0; b < batch; b++) {
           for (let i = 0; i < rows; i++) {
