@@ -31,10 +31,10 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
   it('GPTQ int3 g32 → .gguf: LB_INT3 tensors, eval of the file = the in-memory perplexity, inspect names the type, llama.cpp refuses it', async (ctx) => {
     const out = join(dir, 'int3.gguf');
     const r = await roundTrip(['--format', 'int3', '--group', '32'], out);
-    // the file runs the codes on the formats' packed GEMV (f32 activations), in memory they were
-    // decoded to f32 for the f32 matmul: the same products summed in another order, so 1e-4 relative
-    // (measured: equal to 5 decimals, 11.12381)
-    expect(Math.abs(r.file / r.inMemory - 1)).toBeLessThan(1e-4);
+    // the file runs the codes exactly repacked as Q4_0 tiles, whose GEMV rounds activations to int8
+    // per block as llama.cpp's does; in memory they were decoded to f32 for the f32 matmul: 2e-3
+    // relative (measured 7.7e-4; a wrong code or scale moves it by far more)
+    expect(Math.abs(r.file / r.inMemory - 1)).toBeLessThan(2e-3);
     expect(r.inMemory).toBeGreaterThan(5.587); // 3 bits cost perplexity (RTN int3 g32: 13.8)
 
     const f = await readGguf(out);
@@ -122,9 +122,9 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
 
   it('MXFP4 → .gguf (ggml MXFP4 where rows are whole blocks, the 172-wide ffn_down F32: llama.cpp loads it) and .safetensors (lowbit layout): both evaluate exactly as in memory', async (ctx) => {
     const gguf = await roundTrip(['--format', 'mxfp4'], join(dir, 'mx.gguf'));
-    // the layers of whole blocks on the packed MX GEMV, f32 sums in another order than the f32
-    // matmul: 1e-4 (measured equal to 5 decimals)
-    expect(Math.abs(gguf.file / gguf.inMemory - 1)).toBeLessThan(1e-4);
+    // the layers of whole blocks exactly repacked as Q8_0 tiles (int8 activations per block, as
+    // llama.cpp's GEMVs) against the f32 matmul in memory: 2e-3 (measured 7.3e-4)
+    expect(Math.abs(gguf.file / gguf.inMemory - 1)).toBeLessThan(2e-3);
     const downs = [0, 1, 2, 3, 4].map((l) => `blk.${l}.ffn_down.weight`);
     expect(gguf.quantize.stored_f32).toEqual(downs);
     const g = await readGguf(join(dir, 'mx.gguf'));
@@ -133,7 +133,7 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
     expect(g.tensors.get('blk.0.attn_q.weight')?.type).toBe('MXFP4');
     for (const d of downs) expect(g.tensors.get(d)?.type).toBe('F32');
     const st = await roundTrip(['--format', 'mxfp4'], join(dir, 'mx.safetensors'));
-    expect(Math.abs(st.file / st.inMemory - 1)).toBeLessThan(1e-4); // E8M0 scales are stored exactly
+    expect(Math.abs(st.file / st.inMemory - 1)).toBeLessThan(2e-3); // E8M0 scales are stored exactly; int8 activations as above
     const s = await readSafetensors(join(dir, 'mx.safetensors'));
     await s.source.close();
     expect(s.metadata.quantize_config).toBeUndefined();
@@ -186,8 +186,9 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
   it('SmoothQuant + GPTQ MXFP4 → .gguf: the smoothed norms are saved with the layers, so the file evaluates as in memory', async () => {
     const r = await roundTrip(['--format', 'mxfp4', '--smooth', '0.5'], join(dir, 'smooth.gguf'));
     // the migration divides attn_norm/ffn_norm by s and multiplies the q/k/v and gate/up columns by s:
-    // a file that kept the original norms would be off by far more than summation order (1e-4)
-    expect(Math.abs(r.file / r.inMemory - 1)).toBeLessThan(1e-4);
+    // a file that kept the original norms would be off by far more than the int8 activation rounding
+    // of the MXFP4 layers' Q8_0 tiles (measured 7.9e-4 relative)
+    expect(Math.abs(r.file / r.inMemory - 1)).toBeLessThan(2e-3);
     const norm = async (file: string) => {
       const f = await readGguf(file);
       try {
