@@ -51,6 +51,17 @@ export async function trainLstm(c: LstmConfig, params: Map<string, Float32Array>
   for (let s = 0; s < o.steps; s++) {
     const grads = new Map<string, Float32Array>([...params].map(([n, p]) => [n, new Float32Array(p.length)]));
     let loss = 0;
+    // the weights change only between steps: the fake quantization is computed once per step, not per stream
+    const memo = new Map<string, LstmVec>();
+    const tf = o.transform;
+    const transform = tf && ((name: string, w: LstmVec) => {
+      let q = memo.get(name);
+      if (!q) {
+        q = tf(name, w);
+        memo.set(name, q);
+      }
+      return q;
+    });
     for (let k = 0; k < batch; k++) {
       // a stream that reaches the end of its span starts over from its beginning, with a fresh state
       if (pos[k] + 1 >= starts[k] + span) {
@@ -59,7 +70,7 @@ export async function trainLstm(c: LstmConfig, params: Map<string, Float32Array>
       }
       const win = Array.prototype.slice.call(ids, pos[k], Math.min(pos[k] + ctx + 1, starts[k] + span)) as number[];
       pos[k] += win.length - 1;
-      const r = lstmLossAndGrad(c, params, win, states[k], { transform: o.transform, matmul: o.matmul });
+      const r = lstmLossAndGrad(c, params, win, states[k], { transform, matmul: o.matmul });
       if (!Number.isFinite(r.loss)) throw new LowbitError('E_NAN', `trainLstm: step ${s} gave loss ${r.loss}; stopped before it reached the weights${o.checkpoint ? ` (${o.checkpoint.path} holds the last checkpoint)` : ''}`);
       states[k] = r.state;
       loss += r.loss / batch;
