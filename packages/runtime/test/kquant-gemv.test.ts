@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { GGML_K_BLOCK_BYTES, type KQuantActivations, type KQuantWeightType, createKernels, gemvKQuant, isLowbitError, kquantActivationsQ8 } from '@lowbit/kernels';
 import { dequantizeK, quantizeRowK } from '../src/ggml-kquants.js';
+import { Linear, type LinearWeight } from '../src/linear.js';
+import { assertFiniteWeight } from '../src/model.js';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -70,5 +72,25 @@ describe('gemvKQuant', () => {
     expect(err(() => gemvKQuant(k, 'Q4_K', new Uint8Array(144), 1, 128, new Float32Array(128)))).toMatch(/E_SHAPE .*row length 128 is not a multiple of 256/);
     expect(err(() => gemvKQuant(k, 'Q6_K', new Uint8Array(209), 1, 256, new Float32Array(256)))).toMatch(/E_SHAPE .*take 210 bytes, got 209/);
     expect(err(() => gemvKQuant(k, 'Q4_K', new Uint8Array(144), 1, 256, new Float32Array(255)))).toMatch(/E_SHAPE .*x has 255 values/);
+  });
+});
+
+describe('kquant Linear weights', () => {
+  it('are refused when rows are not whole super-blocks, bytes do not match, or a super-scale is not finite', async () => {
+    const k = await createKernels();
+    const lin = (w: LinearWeight) => {
+      try {
+        new Linear(k, 'blk.0.ffn_up.weight', w).free();
+      } catch (e) {
+        if (isLowbitError(e)) return `${e.code} ${e.message}`;
+        throw e;
+      }
+      return 'no error';
+    };
+    expect(lin({ format: 'kquant', type: 'Q4_K', shape: [2, 64], data: new Uint8Array(144) })).toMatch(/E_SHAPE blk\.0\.ffn_up\.weight: Q4_K rows are whole super-blocks of 256 weights, the row length 64/);
+    expect(lin({ format: 'kquant', type: 'Q6_K', shape: [2, 256], data: new Uint8Array(419) })).toMatch(/E_SHAPE blk\.0\.ffn_up\.weight: data \(bytes\) has 419 elements, .*needs 420/);
+    const nan = new Uint8Array(2 * 144);
+    new DataView(nan.buffer).setUint16(144 + 2, 0x7e00, true); // block 1's dmin: f16 NaN
+    expect(() => assertFiniteWeight('blk.0.ffn_up.weight', { format: 'kquant', type: 'Q4_K', shape: [2, 256], data: nan })).toThrow(/blk\.0\.ffn_up\.weight: Q4_K super-block 1 has a NaN or infinite scale/);
   });
 });
