@@ -81,11 +81,15 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
     if (exact) return { format: q4 ? 'q4_0' : 'q8_0', shape: [rows, cols], data };
   }
   if (t.bits > 4) return null;
-  const shift = t.zeros ? 0 : 8 - 2 ** (t.bits - 1);
+  // zero points all at 2^(k−1) are the symmetric grid (GPTQ checkpoints store them explicitly): one
+  // form for both, so a model reloaded from either file gives the same outputs bit for bit (the int4
+  // kernel's zero correction rounds differently for z = 8 than for an explicit 2^(k−1))
+  const sym = !zeros || zeros.every((z) => z === 2 ** (t.bits - 1));
+  const shift = sym ? 8 - 2 ** (t.bits - 1) : 0;
   const nb = Math.ceil(cols / 2);
   const packed = new Uint8Array(rows * nb);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) packed[r * nb + (c >> 1)] |= (code(r, c) + shift) << ((c & 1) * 4);
-  return { format: 'int4', shape: [rows, cols], packed, scales, zeros, group };
+  return { format: 'int4', shape: [rows, cols], packed, scales, zeros: sym ? null : zeros, group };
 }
 
 /** Per MX format: p and the element values times 2^p as integers, or null when they are not int8. */

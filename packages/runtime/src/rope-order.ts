@@ -90,6 +90,10 @@ export function permuteRope(w: Float32Array, heads: number, cols: number, toGguf
 
 /** A linear layer's weights with rows reordered, in its own format (f32, ggml blocks, int4, packed INT-k / MX). */
 export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array): LinearWeight {
+  // weights repacked for a faster kernel (packed-fast.ts) keep what they came from for `source`:
+  // both move, or a re-saved model would write the rows in the old order
+  const origin = (w as { origin?: LinearWeight }).origin;
+  if (origin) return Object.assign(permuteLinearRows(name, { ...w, origin: undefined } as LinearWeight, src), { origin: permuteLinearRows(name, origin, src) });
   const cols = w.shape[1];
   switch (w.format) {
     case 'f32':
