@@ -85,11 +85,12 @@ import { scores } from './attention';
 // src is contiguous (dst row j from entry j on).
 // @ts-ignore: decorator
 @inline function transposeLower(src: usize, dst: usize, n: i32): void {
+  // contiguous writes, strided reads: a store that misses costs more than a load
   const nb = <usize>n << 2;
-  for (let t = 0; t < n; t++) {
-    const sr = src + <usize>t * nb;
-    let dp = dst + (<usize>t << 2);
-    for (let j = 0; j <= t; j++, dp += nb) store<f32>(dp, load<f32>(sr + (<usize>j << 2)));
+  for (let j = 0; j < n; j++) {
+    const dr = dst + <usize>j * nb;
+    let sp = src + <usize>j * nb + (<usize>j << 2);
+    for (let t = j; t < n; t++, sp += nb) store<f32>(dr + (<usize>t << 2), load<f32>(sp));
   }
 }
 
