@@ -93,7 +93,7 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
   // weights repacked for a faster kernel (packed-fast.ts) keep what they came from for `source`:
   // both move, or a re-saved model would write the rows in the old order
   const origin = (w as { origin?: LinearWeight }).origin;
-  if (origin) return Object.assign(permuteLinearRows(name, { ...w, origin: undefined } as LinearWeight, src), { origin: permuteLinearRows(name, origin, src) });
+  if (origin) return Object.assign(permuteLinearRows(name, { ...w, origin: undefined } as unknown as LinearWeight, src), { origin: permuteLinearRows(name, origin, src) });
   const cols = w.shape[1];
   switch (w.format) {
     case 'f32':
