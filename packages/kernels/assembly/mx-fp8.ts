@@ -37,8 +37,49 @@ export function gemv_mx_fp8(codes: usize, rows: i32, cols: i32, e5m2: i32, scale
   if (!ASC_FEATURE_SIMD || (cols & 31) != 0) return 2;
   const ng = cols >> 5;
   const e5 = e5m2 != 0;
-  for (let r = 0; r < rows; r++) {
-    const src = codes + <usize>r * <usize>cols;
+  const rb = <usize>cols;
+  let r = 0;
+  // two rows at a time: their accumulator chains are independent (the adds of one row wait on each
+  // other's latency) and they share the x loads; each row's additions keep their order
+  for (; r + 2 <= rows; r += 2) {
+    const src = codes + <usize>r * rb;
+    let sum0: f32 = 0;
+    let sum1: f32 = 0;
+    for (let g = 0; g < ng; g++) {
+      let acc0 = f32x4.splat(0);
+      let acc1 = f32x4.splat(0);
+      const c0 = <usize>g << 5;
+      for (let h: usize = 0; h < 32; h += 16) {
+        const b0 = v128.load(src + c0 + h);
+        const b1 = v128.load(src + rb + c0 + h);
+        const lo0 = i16x8.extend_low_i8x16_u(b0);
+        const hi0 = i16x8.extend_high_i8x16_u(b0);
+        const lo1 = i16x8.extend_low_i8x16_u(b1);
+        const hi1 = i16x8.extend_high_i8x16_u(b1);
+        const xp = x + ((c0 + h) << 2);
+        const x0 = v128.load(xp);
+        const x1 = v128.load(xp, 16);
+        const x2 = v128.load(xp, 32);
+        const x3 = v128.load(xp, 48);
+        acc0 = f32x4.add(acc0, f32x4.mul(decode4(i32x4.extend_low_i16x8_u(lo0), e5), x0));
+        acc1 = f32x4.add(acc1, f32x4.mul(decode4(i32x4.extend_low_i16x8_u(lo1), e5), x0));
+        acc0 = f32x4.add(acc0, f32x4.mul(decode4(i32x4.extend_high_i16x8_u(lo0), e5), x1));
+        acc1 = f32x4.add(acc1, f32x4.mul(decode4(i32x4.extend_high_i16x8_u(lo1), e5), x1));
+        acc0 = f32x4.add(acc0, f32x4.mul(decode4(i32x4.extend_low_i16x8_u(hi0), e5), x2));
+        acc1 = f32x4.add(acc1, f32x4.mul(decode4(i32x4.extend_low_i16x8_u(hi1), e5), x2));
+        acc0 = f32x4.add(acc0, f32x4.mul(decode4(i32x4.extend_high_i16x8_u(hi0), e5), x3));
+        acc1 = f32x4.add(acc1, f32x4.mul(decode4(i32x4.extend_high_i16x8_u(hi1), e5), x3));
+      }
+      const dot0 = f32x4.extract_lane(acc0, 0) + f32x4.extract_lane(acc0, 1) + f32x4.extract_lane(acc0, 2) + f32x4.extract_lane(acc0, 3);
+      const dot1 = f32x4.extract_lane(acc1, 0) + f32x4.extract_lane(acc1, 1) + f32x4.extract_lane(acc1, 2) + f32x4.extract_lane(acc1, 3);
+      sum0 += e8m0(<u32>load<u8>(scales + <usize>r * <usize>ng + <usize>g)) * dot0;
+      sum1 += e8m0(<u32>load<u8>(scales + <usize>(r + 1) * <usize>ng + <usize>g)) * dot1;
+    }
+    store<f32>(out + (<usize>r << 2), sum0);
+    store<f32>(out + (<usize>(r + 1) << 2), sum1);
+  }
+  for (; r < rows; r++) {
+    const src = codes + <usize>r * rb;
     let sum: f32 = 0;
     for (let g = 0; g < ng; g++) {
       let acc = f32x4.splat(0);
