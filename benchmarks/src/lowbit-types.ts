@@ -70,7 +70,7 @@ export const lowbitTypesArea: Area = {
       const bytes = storedBytes(t as never);
       const gbps = bytes / ms / 1e6;
       rows.push({
-        area: 'lowbit-types', name: `GEMV ${N}×${N} ${c.name}`, variant: `${weight.format === 'packed' ? 'table GEMV' : `${weight.format} kernel`}, wasm ${k.variant}`,
+        area: 'lowbit-types', name: `GEMV ${N}×${N} ${c.name}`, variant: `${weight.format === 'packed' ? 'formats GEMV (gemvMxFp8 for MXFP8)' : `${weight.format} tiles/kernel`}, wasm ${k.variant}`,
         ms, gbps, ratio: gbps / baseGbps, baseline: 'Q4_0 tiles (GB/s of stored bytes)',
         note: `stored ${((bytes * 8) / n).toFixed(2)} bits/weight; runs as ${weight.format}`,
       });
