@@ -54,6 +54,10 @@ export function weightCodes(name: string, w: LinearWeight): WeightCodes | null {
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = ((w.packed[r * rowBytes + (c >> 1)] >> ((c & 1) * 4)) & 15) - zero;
       return { codes: out, bits: 4 };
     }
+    case 'kquant':
+      // K-quant codes are scaled twice (6-bit sub-block scales times an f16 super-scale) and some carry a
+      // per-sub-block minimum: which integers a bit-serial MAC would see depends on a mapping no paper gives
+      throw new LowbitError('E_UNSUPPORTED', `${name}: ${w.type} K-quant weights are not modelled; re-quantize with --format q4_0, q8_0 or int-k to simulate`);
     case 'any-precision':
       throw new LowbitError('E_UNSUPPORTED', `${name}: any-precision codes are table indices, not integers a bit-serial MAC multiplies; sim models INT-k, Q8_0 and Q4_* weights`);
     case 'packed': {
