@@ -190,7 +190,10 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
     expect([...types]).toEqual(['MXFP4']);
     const back = await loadModel(out);
     expect(back.linears().every((l) => l.source.format === 'packed')).toBe(true); // 4.25 bits per weight resident, not f32
-    // the packed MX GEMV against the f32 matmul of the same decoded weights: summation order only
+    // the loaded MXFP4 layers run on Q8_0 tiles (packed-fast.ts: E2M1 values are integers times 2^-1),
+    // whose GEMV rounds activations to int8 per 32-block as llama.cpp's does; against the f32 matmul of
+    // the same decoded weights that moves logits by 0.025 at most here (summation order alone: < 1e-3),
+    // a wrong code or scale moves them by whole units
     const logits = (m: DecoderModel) => {
       const s = new Session(m, { ctx: DIMS.CTX });
       const l = s.forward(ids.slice(0, 32), { logits: 'all' });
@@ -201,7 +204,7 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
     const b = logits(back);
     let maxDiff = 0;
     for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-    expect(maxDiff).toBeLessThan(1e-3);
+    expect(maxDiff).toBeLessThan(0.1);
     if (!llama) {
       model.free();
       back.free();

@@ -134,9 +134,9 @@ export const quantizeCommand = defineCommand({
         ctx.print(`  ${keptF32.length} MXFP4 layers with rows that are not whole 32-blocks stored F32 (their MXFP4 values decoded, exact), as ggml's MXFP4 has no partial block: ${keptF32.map((k) => `${k.name} (${k.cols} wide)`).join(', ')}`);
       }
       if (file) {
-        const why = format === 'int4' && v.group > 0 && v.group % 32 === 0
-          ? "its int4 layers' GEMV rounds activations to int8 per block, as llama.cpp's kernels do"
-          : 'its packed layers run on the packed GEMVs, which sum in another order than the dequantized weights';
+        // packed-fast.ts: what repacks exactly onto Q4_0/Q8_0 tiles or the int4 kernel runs with int8
+        // activations; the rest keeps the f32 table GEMV, which only sums in another order
+        const why = "its layers run on the integer kernels, which round activations to int8 per block as llama.cpp's do (act-order INT-k, groups not a multiple of 32, FP8 and FP6 E3M2 keep the f32 table GEMV)";
         ctx.print(`  perplexity of the file as lowbit runs it: ${formatPerplexity(file.perplexity, file.stderr)} (${why})`);
       }
       return {
