@@ -154,6 +154,7 @@ export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasure
   const calib = new BlockCalibration(model, cut, { ctx });
   let baseLoss = Number.NaN;
   let pairEvaluations = 0;
+  const joint: [number, number, number][] = [];
   try {
     baseLoss = calib.loss(windows);
     tick();
@@ -178,10 +179,8 @@ export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasure
             set(l, candidates[l][a].weights);
             for (let c = 0; c < K; c++) {
               set(m, cm[c].weights);
-              const joint = calib.loss(windows) - baseLoss;
-              const g = (joint - single[l * K + a] - single[m * K + c]) / 2;
-              G[(l * K + a) * n + m * K + c] = g;
-              G[(m * K + c) * n + l * K + a] = g;
+              // the joint change for now: a later block's singles are measured on its own turn
+              joint.push([l * K + a, m * K + c, calib.loss(windows) - baseLoss]);
               pairEvaluations++;
               tick();
             }
@@ -197,6 +196,11 @@ export function measureClado(model: DecoderModel, o: CladoOptions): CladoMeasure
     calib.free();
   }
   for (let i = 0; i < n; i++) G[i * n + i] = single[i];
+  for (const [i, j, dl] of joint) {
+    const g = (dl - single[i] - single[j]) / 2;
+    G[i * n + j] = g;
+    G[j * n + i] = g;
+  }
   return {
     layers, counts, bits, formats, group, method, candidates, baseLoss, single, G, pairs, pairEvaluations,
     evaluations: done, windows, ctx, seconds: (performance.now() - t0) / 1000,

@@ -59,6 +59,20 @@ describe('measureClado', () => {
     expect(nll()).toBe(m.baseLoss);
   });
 
+  it("pairs 'all': a cross-block term uses the later layer's single ΔL, measured on its own block's turn", () => {
+    // one width keeps it to 595 pairs; each costs the blocks from the first layer's on
+    const a = measureClado(model, { calibration, bits: [2], ...CUT, pairs: 'all' });
+    const n = a.layers.length;
+    expect(a.pairEvaluations).toBe((n * (n - 1)) / 2);
+    const l = a.layers.indexOf('blk.0.attn_q.weight');
+    const j = a.layers.indexOf('blk.4.ffn_down.weight');
+    expect(a.single[j]).toBeCloseTo(withLayers([[a.layers[j], a.candidates[j][0].weights]], nll) - a.baseLoss, 12);
+    const joint = withLayers([[a.layers[l], a.candidates[l][0].weights], [a.layers[j], a.candidates[j][0].weights]], nll) - a.baseLoss;
+    expect(a.G[l * n + j]).toBeCloseTo((joint - a.single[l] - a.single[j]) / 2, 12);
+    expect(a.G[j * n + l]).toBe(a.G[l * n + j]);
+    expect(nll()).toBe(a.baseLoss);
+  }, 300_000);
+
   it('sizes are the stored INT-k tensors, and budgetRange gives the same range before measuring', () => {
     const r = allocationRange(m);
     const b = budgetRange(model, { bits: [2, 4], group: 32 });
