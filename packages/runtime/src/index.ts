@@ -20,7 +20,7 @@ export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';
 export { modelMetadata, quantizeGguf, saveModel, storageType, LOWBIT_FORMAT_VERSION, type SaveModelOptions } from './gguf-convert.js';
 export { encodeLowbit, decodeLowbit, lowbitTypeOf, dequantizeMxRows, mxRowsAsFlat, type MxRowsTensor, type StoredLayer } from './lowbit-tensors.js';
-export { createRuntimeApi, exposeRuntime, runtimeModel, wrapRuntime, nodeEndpoint, callback, transferBytes, type RuntimeApi } from './worker-api.js';
+export { createRuntimeApi, exposeRuntime, runtimeModel, wrapRuntime, nodeEndpoint, callback, transferBytes, type RuntimeApi, type WorkerAttentionOptions, type WorkerGenerateOptions, type WorkerPerplexityOptions, type WithKvStats } from './worker-api.js';
 export { readSafetensors, readSafetensorsF32, readSafetensorsBytes, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInfo, type SafetensorsTensorToWrite } from './safetensors.js';
 export { ByteLevelBpeTokenizer, GPT2_PATTERN, byteLevelTokenizerJson, toJsRegex } from './tokenizer-bpe.js';
 export { isSpmTokenizerJson, spmTokenizerFromJson, spmTokenizerJson, type SpmTokenizerJson } from './tokenizer-spm-json.js';

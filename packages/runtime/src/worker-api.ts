@@ -7,8 +7,9 @@ import { type KernelPool, type KernelVariant, type Kernels, LowbitError, type Th
 import { type ByteSource, bytesSource } from './byte-source.js';
 import { nodeFiles } from './file-system.js';
 import { type GenerateOptions, type GenerateResult, generate } from './generate.js';
+import { CompressedKvCache, type KvCacheStats, type KvCompressionOptions } from './kv-cache.js';
 import { type LlamaConfig, type DecoderModel, loadModel } from './model.js';
-import { type PerplexityResult, perplexity } from './perplexity.js';
+import { type PerplexityOptions, type PerplexityResult, perplexity } from './perplexity.js';
 import { loadQuantizedSafetensors } from './quantized-safetensors.js';
 
 export interface RuntimeLoadOptions {
@@ -30,6 +31,25 @@ export interface RuntimeInfo {
   kernels: KernelVariant | ThreadedVariant;
 }
 
+/**
+ * What a request may change in attention, as plain data: a KvCacheHook object cannot cross to a
+ * worker, so the worker builds the CompressedKvCache itself from `kvCache`'s settings.
+ */
+export interface WorkerAttentionOptions {
+  /** A compressed KV cache (int8/int4/fp16, MiniCache: `{ bits: 8, minicache: {} }`), as `new CompressedKvCache(config, ctx, kvCache)`. */
+  kvCache?: KvCompressionOptions;
+  /** Attention spans, nLayers × nHeads (Session's `spans`; calibrateSpans, learnSpans). */
+  spans?: Int32Array | readonly number[];
+}
+
+export type WorkerPerplexityOptions = Pick<PerplexityOptions, 'ctx' | 'maxWindows' | 'bits' | 'decode' | 'int8Cache'> & WorkerAttentionOptions;
+export type WorkerGenerateOptions = Omit<GenerateOptions, 'onToken' | 'kvCache' | 'spans'> & WorkerAttentionOptions;
+
+/** The stats of the compressed cache a request ran with (CompressedKvCache.stats()), beside the usual result. */
+export interface WithKvStats {
+  kvCache?: KvCacheStats;
+}
+
 export interface RuntimeApi {
   /**
    * A GGUF by URL (http, https, blob, data; in browsers also relative to the worker's location), by
@@ -46,9 +66,9 @@ export interface RuntimeApi {
   encode(text: string, bos?: boolean): number[];
   decode(ids: number[]): string;
   /** Resolves after every onProgress call has run on the caller's side. */
-  perplexity(text: string, options?: { ctx?: number; maxWindows?: number; bits?: number }, onProgress?: (done: number, total: number) => void): Promise<PerplexityResult>;
+  perplexity(text: string, options?: WorkerPerplexityOptions, onProgress?: (done: number, total: number) => void): Promise<PerplexityResult & WithKvStats>;
   /** Resolves after every onToken call has run on the caller's side. */
-  generate(prompt: string, options?: Omit<GenerateOptions, 'onToken'>, onToken?: (id: number, text: string) => void): Promise<GenerateResult>;
+  generate(prompt: string, options?: WorkerGenerateOptions, onToken?: (id: number, text: string) => void): Promise<GenerateResult & WithKvStats>;
 }
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
@@ -150,19 +170,38 @@ export function createRuntimeApi(): RuntimeApi {
     decode: (ids) => need().tokenizer.decode(ids),
     async perplexity(text, options = {}, onProgress) {
       const progress = inOrder(onProgress);
-      const r = perplexity(need(), text, { ...options, onProgress: progress.call });
+      const m = need();
+      const kv = kvCacheFor(m, options.ctx ?? 256, options.kvCache);
+      const r = perplexity(m, text, { ...options, kvCache: kv, spans: spansFor(options.spans), onProgress: progress.call });
       await progress.settled();
-      return r;
+      return kv ? { ...r, kvCache: kv.stats() } : r;
     },
     async generate(prompt, options = {}, onToken) {
       const tokens = inOrder(onToken);
-      const r = generate(need(), prompt, { ...options, onToken: tokens.call });
+      const m = need();
+      // generate's session is at most the context length long: a cache of that many rows fits any request
+      const kv = kvCacheFor(m, m.config.contextLength, options.kvCache);
+      const r = generate(m, prompt, { ...options, kvCache: kv, spans: spansFor(options.spans), onToken: tokens.call });
       await tokens.settled();
-      return r;
+      return kv ? { ...r, kvCache: kv.stats() } : r;
     },
   };
   heldModels.set(api, need);
   return api;
+}
+
+function kvCacheFor(model: DecoderModel, ctx: number, options?: KvCompressionOptions): CompressedKvCache | undefined {
+  return options === undefined ? undefined : new CompressedKvCache(model.config, ctx, options);
+}
+
+/** Spans as the Session takes them; a plain array (what JSON or a page may hold) is copied into one. */
+function spansFor(spans?: Int32Array | readonly number[]): Int32Array | undefined {
+  if (spans === undefined || spans instanceof Int32Array) return spans;
+  if (!Array.isArray(spans)) throw new LowbitError('E_ARG', 'worker: spans must be an Int32Array or an array of integers');
+  for (const [i, z] of spans.entries()) {
+    if (!Number.isInteger(z) || z < 1 || z > 0x7fffffff) throw new LowbitError('E_RANGE', `worker: span ${i} is ${z}, not an integer in 1..2^31−1`);
+  }
+  return Int32Array.from(spans);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { RemoteObject } from 'comlink';
 import { LowbitError } from '@lowbit/kernels';
 import { type RuntimeApi, wrapRuntime } from './worker-api.js';
 
-export { callback, transferBytes, type RuntimeApi, type RuntimeInfo, type RuntimeLoadOptions } from './worker-api.js';
+export { callback, transferBytes, type RuntimeApi, type RuntimeInfo, type RuntimeLoadOptions, type WorkerAttentionOptions, type WorkerGenerateOptions, type WorkerPerplexityOptions, type WithKvStats } from './worker-api.js';
 
 export interface RuntimeWorkerOptions {
   /** The worker script, for pages that host it themselves (default: the one bundled with this module). */
