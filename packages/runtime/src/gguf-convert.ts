@@ -9,6 +9,7 @@ import type { ByteSink } from './atomic-file.js';
 import { type GgufTensorToWrite, gguf, writeGguf } from './gguf-writer.js';
 import type { MxTensor } from '@lowbit/formats';
 import { type StoredLayer, encodeLowbit, lowbitTypeOf } from './lowbit-tensors.js';
+import { bucketedGgufTensors } from './bucketed-embedding.js';
 import { anyPrecisionTensorBytes, permuteAnyPrecisionRows } from './any-precision-linear.js';
 import { type DecoderModel, SUPPORTED_ARCHITECTURES, bpePreName } from './model.js';
 import type { Linear, LinearWeight } from './linear.js';
@@ -197,7 +198,8 @@ export async function saveModel(model: DecoderModel, output: string | ByteSink, 
   const layout = ggufRopeLayout(arch);
   const f32 = (name: string, v: Float32Array): GgufTensorToWrite => ({ name, shape: [v.length], type: 'F32', data: fromF32('F32', v, v.length) });
   const e = model.weights.tokenEmbd;
-  const tensors: GgufTensorToWrite[] = [{ name: 'token_embd.weight', shape: [c.dim, c.vocabSize], type: e.type, data: e.data }];
+  const bucketed = e.type === 'buckets' ? bucketedGgufTensors(e.buckets) : null;
+  const tensors: GgufTensorToWrite[] = e.type === 'buckets' ? [...(bucketed as { tensors: GgufTensorToWrite[] }).tensors] : [{ name: 'token_embd.weight', shape: [c.dim, c.vocabSize], type: e.type, data: e.data }];
   if (model.weights.positionEmbd) tensors.push({ name: 'position_embd.weight', shape: [c.dim, c.contextLength], type: 'F32', data: fromF32('F32', model.weights.positionEmbd, c.dim) });
   tensors.push(f32('output_norm.weight', model.weights.outputNorm));
   if (model.weights.outputNormBias) tensors.push(f32('output_norm.bias', model.weights.outputNormBias));
@@ -235,7 +237,9 @@ export async function saveModel(model: DecoderModel, output: string | ByteSink, 
     for (const n of options.packed.keys()) if (!names.has(n)) throw new LowbitError('E_MISSING', `${model.name}: packed layer ${n} is not a linear layer of the model`);
   }
   const target = options.target ?? 'F32';
-  await writeGguf(output, withLowbitMarks(withFileType(metadata, isLowbitType(target) ? target : fileTypeOf(tensors, target)), tensors), tensors);
+  const meta = withLowbitMarks(withFileType(metadata, isLowbitType(target) ? target : fileTypeOf(tensors, target)), tensors);
+  if (bucketed) meta.set(...bucketed.map);
+  await writeGguf(output, meta, tensors);
 }
 
 /**

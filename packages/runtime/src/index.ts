@@ -39,3 +39,4 @@ export { LSTM_LIMITS, f64Matmul, lstmWasmMatmul, type LstmMatmul, checkLstmConfi
 export { loadLstm, saveLstm, trainLstm, type LstmTrainOptions, type LstmTrainResult } from './lstm-train.js';
 export { PackedLstm } from './lstm-packed.js';
 export { kquantLayerType, quantizeModelK, useMoreBits, type KQuantizedLayer, type KQuantLayerType, type KQuantScheme } from './kquant-mix.js';
+export { type BucketedEmbedding, bucketedBytes, bucketedEmbedding, bucketedRow, embeddingFromBuckets } from './bucketed-embedding.js';

@@ -9,7 +9,6 @@ import { type PackedIntTensor, readBits, rowBytes, writeBits } from '@lowbit/for
 import { type AnyPrecisionEntry, anyPrecisionSizes, decodeAnyPrecision, encodeAnyPrecision, permuteAnyPrecisionRows } from './any-precision-linear.js';
 import { type ByteSource, bytesSource } from './byte-source.js';
 import { LOWBIT_TYPES, type LowbitIntParams, type LowbitTensorType, checkLowbitIntVersion } from './ggml-types.js';
-import { dequantize } from './ggml-quants.js';
 import { LOWBIT_FORMAT_VERSION, modelMetadata, storedFromSource } from './gguf-convert.js';
 import type { GgufFile, GgufScalar, GgufValue } from './gguf-reader.js';
 import { f16ToF32, f32ToF16 } from './half.js';
@@ -17,7 +16,8 @@ import { ggufToHfName } from './hf-names.js';
 import { type RopeLayout, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type StoredLayer, decodeLowbit, encodeLowbit } from './lowbit-tensors.js';
-import { type LayerWeights, DecoderModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight } from './model.js';
+import { bucketedBytes, bucketedSafetensors, readBucketedSafetensors } from './bucketed-embedding.js';
+import { type LayerWeights, type TokenEmbedding, DecoderModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight } from './model.js';
 import { linearWeightFromPacked } from './packed-linear.js';
 import { type SafetensorsFile, type SafetensorsTensorToWrite, readSafetensors, readSafetensorsBytes, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 
@@ -207,9 +207,13 @@ export async function saveModelSafetensors(model: DecoderModel, output: string, 
   const lowbitTensors: Record<string, { type: LowbitTensorType; shape: [number, number]; params?: LowbitIntParams }> = {};
   const anyPrecision: Record<string, AnyPrecisionEntry> = {};
   const e = model.weights.tokenEmbd;
-  const embd = new Float32Array(c.vocabSize * c.dim);
-  for (let i = 0; i < c.vocabSize; i++) dequantize(e.type, e.data, i * e.rowBytes, c.dim, embd, i * c.dim);
-  tensors.push({ name: ggufToHfName('token_embd.weight'), dtype: 'F32', shape: [c.vocabSize, c.dim], data: embd });
+  const bucketed = e.type === 'buckets' ? bucketedSafetensors(e.buckets) : null;
+  if (bucketed) tensors.push(...bucketed.tensors);
+  else {
+    const embd = new Float32Array(c.vocabSize * c.dim);
+    for (let i = 0; i < c.vocabSize; i++) model.embed(i, embd, i * c.dim);
+    tensors.push({ name: ggufToHfName('token_embd.weight'), dtype: 'F32', shape: [c.vocabSize, c.dim], data: embd });
+  }
   tensors.push({ name: ggufToHfName('output_norm.weight'), dtype: 'F32', shape: [c.dim], data: model.weights.outputNorm });
   model.weights.layers.forEach((l, i) => {
     tensors.push({ name: ggufToHfName(`blk.${i}.attn_norm.weight`), dtype: 'F32', shape: [c.dim], data: l.attnNorm });
@@ -249,6 +253,7 @@ export async function saveModelSafetensors(model: DecoderModel, output: string, 
   if (quantizeConfig) metadata.quantize_config = JSON.stringify(quantizeConfig);
   if (Object.keys(lowbitTensors).length) metadata['lowbit.tensors'] = JSON.stringify(lowbitTensors);
   if (Object.keys(anyPrecision).length) metadata['lowbit.any_precision'] = JSON.stringify(anyPrecision);
+  if (bucketed) metadata['lowbit.embedding_buckets'] = bucketed.meta;
   await writeSafetensors(output, tensors, metadata);
 }
 
@@ -325,8 +330,10 @@ export async function loadQuantizedSafetensors(input: string | ByteSource, optio
     const c = llamaConfig(fake);
     // the config came from metadata only: the embedding pins dim and vocabulary before any loop it sizes
     const embdInfo = st.tensors.get('model.embed_tokens.weight');
-    if (!embdInfo) throw new LowbitError('E_MISSING', `${path}: tensor model.embed_tokens.weight is missing`);
-    if (embdInfo.shape.join() !== [c.vocabSize, c.dim].join()) throw new LowbitError('E_SHAPE', `${path}: tensor model.embed_tokens.weight has shape [${embdInfo.shape}], the metadata implies [${c.vocabSize}, ${c.dim}]`);
+    // a bucketed embedding (per-row INT-k) is checked against dim and vocabulary as it is read
+    const bucketed = !embdInfo && st.tensors.has('model.embed_tokens.bucket_map');
+    if (!embdInfo && !bucketed) throw new LowbitError('E_MISSING', `${path}: tensor model.embed_tokens.weight is missing`);
+    if (embdInfo && embdInfo.shape.join() !== [c.vocabSize, c.dim].join()) throw new LowbitError('E_SHAPE', `${path}: tensor model.embed_tokens.weight has shape [${embdInfo.shape}], the metadata implies [${c.vocabSize}, ${c.dim}]`);
     for (const n of st.tensors.keys()) {
       const m = /^model\.layers\.(\d+)\./.exec(n);
       if (m && Number(m[1]) >= c.nLayers) throw new LowbitError('E_BAD_FILE', `${path}: tensor ${n} lies past the block count ${c.nLayers}`);
@@ -415,9 +422,16 @@ export async function loadQuantizedSafetensors(input: string | ByteSource, optio
         w3: await lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim),
       });
     }
-    const embd = await f32(ggufToHfName('token_embd.weight'), [c.vocabSize, c.dim]);
+    let tokenEmbd: TokenEmbedding;
+    if (bucketed) {
+      const buckets = await readBucketedSafetensors(`${path}: token embedding`, meta['lowbit.embedding_buckets'], (n) => st.tensors.get(n), (n) => readSafetensorsBytes(st, n), c.vocabSize, c.dim);
+      tokenEmbd = { type: 'buckets', buckets, rowBytes: bucketedBytes(buckets) / c.vocabSize };
+    } else {
+      const embd = await f32(ggufToHfName('token_embd.weight'), [c.vocabSize, c.dim]);
+      tokenEmbd = { type: 'F32', data: new Uint8Array(embd.buffer, embd.byteOffset, embd.byteLength), rowBytes: c.dim * 4 };
+    }
     const model = new DecoderModel(path, c, {
-      tokenEmbd: { type: 'F32', data: new Uint8Array(embd.buffer, embd.byteOffset, embd.byteLength), rowBytes: c.dim * 4 },
+      tokenEmbd,
       layers,
       outputNorm: await f32(ggufToHfName('output_norm.weight'), [c.dim]),
       output: await lin('output.weight', c.vocabSize, c.dim),

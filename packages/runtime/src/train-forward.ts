@@ -8,7 +8,6 @@
 // `wasmMath` (f32, the WASM matmulF32 kernel) is the product path, `f64Math` (TypeScript loops in
 // f64) lets the tests check gradients by finite differences far below f32 rounding.
 import { type Kernels, LowbitError, trainAttentionBackward, trainAttentionForward } from '@lowbit/kernels';
-import { dequantize } from './ggml-quants.js';
 import type { LlamaConfig, DecoderModel } from './model.js';
 
 export type Vec = Float32Array | Float64Array;
@@ -220,7 +219,7 @@ export function trainParams(model: DecoderModel): Map<string, Float32Array> {
   const w = model.weights;
   const p = new Map<string, Float32Array>();
   const emb = new Float32Array(c.vocabSize * c.dim);
-  for (let t = 0; t < c.vocabSize; t++) dequantize(w.tokenEmbd.type, w.tokenEmbd.data, t * w.tokenEmbd.rowBytes, c.dim, emb, t * c.dim);
+  for (let t = 0; t < c.vocabSize; t++) model.embed(t, emb, t * c.dim);
   p.set('token_embd.weight', emb);
   const tied = model.gguf !== undefined && !model.gguf.tensors.has('output.weight');
   for (const lin of model.linears()) {

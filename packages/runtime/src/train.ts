@@ -143,7 +143,9 @@ export function applyTrainParams(model: DecoderModel, params: Map<string, Float3
   });
   w.outputNorm.set(params.get('output_norm.weight') as Float32Array);
   const emb = params.get('token_embd.weight') as Float32Array;
-  w.tokenEmbd.data = fromF32(w.tokenEmbd.type, emb, c.dim, `${model.name}: token_embd.weight`);
+  // trained rows leave a bucketed (per-row INT-k) embedding's grid: they are kept as F32
+  const type = w.tokenEmbd.type === 'buckets' ? 'F32' : w.tokenEmbd.type;
+  w.tokenEmbd = { type, data: fromF32(type, emb, c.dim, `${model.name}: token_embd.weight`), rowBytes: w.tokenEmbd.type === 'buckets' ? c.dim * 4 : w.tokenEmbd.rowBytes };
   // a tied output layer is the embedding: rebuild it from the trained rows
   if (!params.has('output.weight')) model.setLinear('output.weight', { format: 'f32', shape: [c.vocabSize, c.dim], data: Float32Array.from(emb) });
 }
