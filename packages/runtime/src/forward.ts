@@ -1,7 +1,7 @@
 // The Llama forward pass (llama2.c run.c order, batched over a run of tokens): embed → per layer
 // [RMSNorm → Q,K,V → RoPE → KV cache → causal GQA attention → Wo → residual → RMSNorm → SwiGLU →
 // residual] → RMSNorm → logits. A Session owns the KV cache of one sequence.
-import { LowbitError, type WasmTensor } from '@lowbit/kernels';
+import { type Kernels, LowbitError, type WasmTensor } from '@lowbit/kernels';
 import { Linear } from './linear.js';
 import type { DecoderModel } from './model.js';
 
@@ -88,13 +88,24 @@ const caches = new FinalizationRegistry<WasmTensor[]>((ts) => {
   for (const t of ts) t.free();
 });
 
+/**
+ * The KV caches one kernel instance holds: those of the layers whose attention runs there (every
+ * layer unless the model is sharded over several instances, DecoderModel.layerKernels).
+ */
+interface KvShard {
+  k: Kernels;
+  keyCache: WasmTensor; // f32 (layer, ctx, kvDim); int8 codes with int8Cache
+  valueCache: WasmTensor; // f32 (layer, ctx, kvDim); int8 codes with int8Cache
+  scales?: [WasmTensor, WasmTensor]; // int8Cache: keys', values' f32 (layer, ctx, nKvHeads)
+}
+
 export class Session {
   readonly ctx: number;
   /** Tokens already in the cache. */
   pos = 0;
-  private readonly keyCache: WasmTensor; // f32 (layer, ctx, kvDim); int8 codes with int8Cache
-  private readonly valueCache: WasmTensor; // f32 (layer, ctx, kvDim); int8 codes with int8Cache
-  private readonly scales?: [WasmTensor, WasmTensor]; // int8Cache: keys', values' f32 (layer, ctx, nKvHeads)
+  private readonly kv: KvShard[] = [];
+  /** Per layer: its instance's caches and its slot among that instance's layers. */
+  private readonly layerKv: { shard: KvShard; slot: number }[] = [];
   private readonly ropeCos: Float32Array; // (ctx, ropeDim/2)
   private readonly ropeSin: Float32Array; // (ctx, ropeDim/2)
   private readonly hook?: LinearInputHook;
@@ -134,14 +145,32 @@ export class Session {
     this.kvHook = options.kvCache;
     if (options.int8Cache && (options.kvCache || options.spans)) throw new LowbitError('E_ARG', `${model.name}: int8Cache runs its own kernel; it does not take kvCache or spans`);
     const kvDim = c.nKvHeads * c.headDim;
-    const cacheBytes = c.nLayers * ctx * kvDim * (options.int8Cache ? 1 : 4);
-    this.keyCache = model.kernels.upload(new Uint8Array(cacheBytes));
-    this.valueCache = model.kernels.upload(new Uint8Array(cacheBytes));
-    if (options.int8Cache) {
-      const n = c.nLayers * ctx * c.nKvHeads;
-      this.scales = [model.kernels.upload(new Float32Array(n)), model.kernels.upload(new Float32Array(n))];
+    const homes = Array.from({ length: c.nLayers }, (_, l) => model.kernelsOf(l));
+    const made: WasmTensor[] = [];
+    try {
+      for (const k of new Set(homes)) {
+        const layers = homes.filter((h) => h === k).length;
+        const cacheBytes = layers * ctx * kvDim * (options.int8Cache ? 1 : 4);
+        const shard: KvShard = { k, keyCache: k.upload(new Uint8Array(cacheBytes)), valueCache: k.upload(new Uint8Array(cacheBytes)) };
+        made.push(shard.keyCache, shard.valueCache);
+        if (options.int8Cache) {
+          const n = layers * ctx * c.nKvHeads;
+          shard.scales = [k.upload(new Float32Array(n)), k.upload(new Float32Array(n))];
+          made.push(...shard.scales);
+        }
+        this.kv.push(shard);
+      }
+    } catch (e) {
+      for (const t of made) t.free();
+      throw e;
     }
-    caches.register(this, [this.keyCache, this.valueCache, ...(this.scales ?? [])], this);
+    const slots = new Map<Kernels, number>();
+    for (const k of homes) {
+      const slot = slots.get(k) ?? 0;
+      slots.set(k, slot + 1);
+      this.layerKv.push({ shard: this.kv.find((s) => s.k === k) as KvShard, slot });
+    }
+    caches.register(this, made, this);
     // RoPE "normal" (LLAMA_ROPE_TYPE_NORM): adjacent pairs (2i, 2i+1) of each head rotate by
     // pos·θ^(−2i/ropeDim). GGUF conversions already permute Wq/Wk into this pair order.
     const half = c.ropeDim / 2;
@@ -164,16 +193,15 @@ export class Session {
   private readonly cacheView = (layer: number): LayerCache => {
     const c = this.model.config;
     const len = this.ctx * c.nKvHeads * c.headDim;
-    const buf = this.model.kernels.memory.buffer;
-    return { keys: new Float32Array(buf, this.keyCache.ptr + layer * len * 4, len), values: new Float32Array(buf, this.valueCache.ptr + layer * len * 4, len) };
+    const { shard, slot } = this.layerKv[layer];
+    const buf = shard.k.memory.buffer;
+    return { keys: new Float32Array(buf, shard.keyCache.ptr + slot * len * 4, len), values: new Float32Array(buf, shard.valueCache.ptr + slot * len * 4, len) };
   };
 
   /** Returns the KV caches' WASM memory now (else when the Session is collected); forward then fails. */
   free(): void {
     caches.unregister(this);
-    this.keyCache.free();
-    this.valueCache.free();
-    for (const t of this.scales ?? []) t.free();
+    for (const s of this.kv) for (const t of [s.keyCache, s.valueCache, ...(s.scales ?? [])]) t.free();
   }
 
   private linear(l: Linear, x: Float32Array, n: number, out?: Float32Array): Float32Array {
@@ -276,11 +304,13 @@ export class Session {
         this.rope(k, n, nKvHeads);
       }
       // (n, dim) attention output, heads concatenated; k and v join the cache at pos first.
-      const xa = this.scales
-        ? m.kernels.attentionQ8(q, k, v, this.keyCache, this.scales[0], this.valueCache, this.scales[1], l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim))
+      const { shard: kv, slot } = this.layerKv[l];
+      const kk = kv.k; // the instance holding this layer's KV cache (m.kernels unless sharded)
+      const xa = kv.scales
+        ? kk.attentionQ8(q, k, v, kv.keyCache, kv.scales[0], kv.valueCache, kv.scales[1], slot * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim))
         : this.spans
-        ? m.kernels.attentionSpan(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.spans.subarray(l * nHeads, (l + 1) * nHeads), this.buf('xa', n * dim))
-        : m.kernels.attention(q, k, v, this.keyCache, this.valueCache, l * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim));
+        ? kk.attentionSpan(q, k, v, kv.keyCache, kv.valueCache, slot * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.spans.subarray(l * nHeads, (l + 1) * nHeads), this.buf('xa', n * dim))
+        : kk.attention(q, k, v, kv.keyCache, kv.valueCache, slot * this.ctx * kvDim, this.pos, n, nHeads, nKvHeads, headDim, scale, this.buf('xa', n * dim));
       this.kvHook?.afterAttention(l, this.pos, n, q, this.cacheView);
       const o = this.linear(w.wo, xa, n, this.buf('o', n * dim));
       for (let i = 0; i < n * dim; i++) x[i] += o[i];
@@ -289,7 +319,7 @@ export class Session {
       const hu = this.buf('u', n * hiddenDim);
       if (w.w1) {
         const [u, g] = this.linears([w.w3, w.w1], xb, n, [hu, this.buf('g', n * hiddenDim)]); // (n, hiddenDim) each
-        m.kernels.siluMul(g, u); // SwiGLU: silu(gate)·up (a JS Math.exp loop was ~2% of a 1B token)
+        kk.siluMul(g, u); // SwiGLU: silu(gate)·up (a JS Math.exp loop was ~2% of a 1B token)
       } else {
         const u = this.linear(w.w3, xb, n, hu);
         for (let i = 0; i < n * hiddenDim; i++) u[i] = gelu(u[i]);

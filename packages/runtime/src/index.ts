@@ -15,6 +15,7 @@ export { parseNpy, formatNpy, npyMatrix, type NpyArray, type NpyDtype, type NpyD
 export { SpmTokenizer, TokenType, type Tokenizer } from './tokenizer-spm.js';
 export { Linear, linearBytes, type LinearWeight, type LinearFormat } from './linear.js';
 export { DecoderModel, LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, tokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';
+export { DEFAULT_MAX_INSTANCE_BYTES, planShards, type ShardItem } from './shards.js';
 export { Session, type SessionOptions, type LinearInputHook, type KvCacheHook, type LayerCache } from './forward.js';
 export { perplexity, tokenizeDocuments, negLogLikelihood, type PerplexityOptions, type PerplexityResult } from './perplexity.js';
 export { generate, sample, argmax, rng, type GenerateOptions, type GenerateResult } from './generate.js';

@@ -96,11 +96,16 @@ export class Linear {
       // The kernels' heap says only how many bytes did not fit; a user loading a big model needs to
       // know which tensor, and that the limit is wasm32's 4 GiB for the whole model.
       if (isLowbitError(e) && /WebAssembly memory/.test(e.message)) {
-        throw new LowbitError(e.code, `${name}: its ${this.bytes} bytes of ${weight.format} weights do not fit (${e.message}); WebAssembly memory (wasm32) holds at most 4 GiB for all of a model's weights: load a smaller type (Q4_0 rather than Q8_0 or F32) or a smaller model`, { cause: e });
+        throw new LowbitError(e.code, `${name}: its ${this.bytes} bytes of ${weight.format} weights do not fit (${e.message}); one WebAssembly memory (wasm32) holds at most 4 GiB: loadModel spreads a GGUF over several kernel instances when its weights exceed maxInstanceBytes (lower it), else load a smaller type (Q4_0 rather than Q8_0 or F32) or a smaller model`, { cause: e });
       }
       throw e;
     }
     this.resident = resident;
+  }
+
+  /** The kernel instance whose memory holds this layer's weights (a sharded model has several). */
+  get kernels(): Kernels {
+    return this.k;
   }
 
   /**

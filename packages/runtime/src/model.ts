@@ -1,6 +1,6 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type Kernels, LowbitError, loadKernels } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type Kernels, LowbitError, createKernels, loadKernels } from '@lowbit/kernels';
 import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
@@ -9,7 +9,7 @@ import { dequantize, fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
-import { type BucketedEmbedding, bucketedBytes, bucketedRow, hasBucketedEmbedding, readBucketedGguf } from './bucketed-embedding.js';
+import { DEFAULT_MAX_INSTANCE_BYTES, type ShardItem, planShards, residentBytes, shardInstances } from './shards.js';
 import { ByteLevelBpeTokenizer, GPT2_PATTERN } from './tokenizer-bpe.js';
 import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
 
@@ -51,14 +51,11 @@ export interface LayerWeights {
   ffnNormBias?: Float32Array; // (dim)
 }
 
-export type TokenEmbedding =
-  | {
-    type: TensorType;
-    data: Uint8Array; // (vocab, dim) rows in `type`, dequantized one row at a time
-    rowBytes: number;
-  }
-  // per-row INT-k widths (lowbit allocate --embed-buckets); rowBytes is the mean stored bytes per token
-  | { type: 'buckets'; buckets: BucketedEmbedding; rowBytes: number };
+export interface TokenEmbedding {
+  type: TensorType;
+  data: Uint8Array; // (vocab, dim) rows in `type`, dequantized one row at a time
+  rowBytes: number;
+}
 
 export interface LlamaWeights {
   tokenEmbd: TokenEmbedding;
@@ -84,6 +81,13 @@ export interface LoadOptions {
    * 'auto' (default) is 'packed'.
    */
   kquants?: 'packed' | 'f32' | 'q8_0' | 'auto';
+  /**
+   * Most resident weight bytes one kernel instance (one WebAssembly memory, at most 4 GiB) holds.
+   * A model whose weights need more is spread over several instances, whole tensors each, runs of
+   * consecutive layers (shards.ts); its logits equal one instance's bit for bit. Default 3 GiB,
+   * which leaves each instance room for its layers' KV caches.
+   */
+  maxInstanceBytes?: number;
 }
 
 const kquantTarget = new WeakMap<GgufFile, 'packed' | 'f32' | 'q8_0'>();
@@ -101,7 +105,22 @@ export class DecoderModel {
     readonly kernels: Kernels,
     /** The GGUF this model came from (metadata is reused by the writer), if any. */
     readonly gguf?: GgufFile,
+    /**
+     * Sharded models (LoadOptions.maxInstanceBytes): per layer, the kernel instance that runs its
+     * attention and holds its KV cache. Absent: `kernels` runs everything.
+     */
+    readonly layerKernels?: readonly Kernels[],
   ) {}
+
+  /** The kernel instance that runs layer `layer`'s attention and holds its KV cache. */
+  kernelsOf(layer: number): Kernels {
+    return this.layerKernels?.[layer] ?? this.kernels;
+  }
+
+  /** Every kernel instance holding this model's weights (one unless sharded). */
+  get instances(): Kernels[] {
+    return [...new Set([this.kernels, ...(this.layerKernels ?? []), ...this.linears().map((l) => l.kernels)])];
+  }
 
   /** Every linear layer by its GGUF tensor name, in forward order (`blk.0.attn_q.weight`, …, `output.weight`). */
   linears(): Linear[] {
@@ -123,7 +142,7 @@ export class DecoderModel {
     if (weight.shape[0] !== old.rows || weight.shape[1] !== old.cols) {
       throw new LowbitError('E_SHAPE', `${name}: new weights have shape [${weight.shape}], the layer is [${old.rows}, ${old.cols}]`);
     }
-    const next = new Linear(this.kernels, name, weight, old.bias);
+    const next = new Linear(old.kernels, name, weight, old.bias);
     if (name === 'output.weight') this.weights.output = next;
     else {
       const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(name) as RegExpExecArray;
@@ -139,8 +158,7 @@ export class DecoderModel {
       throw new LowbitError('E_RANGE', `${this.name}: token id ${id} is outside the vocabulary (0..${vocabSize - 1})`);
     }
     const e = this.weights.tokenEmbd;
-    if (e.type === 'buckets') bucketedRow(e.buckets, id, out, outOffset);
-    else dequantize(e.type, e.data, id * e.rowBytes, dim, out, outOffset);
+    dequantize(e.type, e.data, id * e.rowBytes, dim, out, outOffset);
   }
 
   /** Bytes of weights one decoded token streams: every linear layer, plus one embedding row. */
@@ -246,9 +264,8 @@ export function validateLlamaConfig(c: LlamaConfig, where: string): void {
 function checkConfigAgainstTensors(c: LlamaConfig, file: GgufFile): void {
   const name = file.source.name;
   const e = file.tensors.get('token_embd.weight');
-  // a bucketed embedding is checked against dim and vocabulary as it is read (readBucketedGguf)
-  if (!e && !hasBucketedEmbedding(file)) throw new LowbitError('E_MISSING', `${name}: tensor token_embd.weight is missing`);
-  if (e && (e.shape.length !== 2 || e.shape[0] !== c.dim || e.shape[1] !== c.vocabSize)) {
+  if (!e) throw new LowbitError('E_MISSING', `${name}: tensor token_embd.weight is missing`);
+  if (e.shape.length !== 2 || e.shape[0] !== c.dim || e.shape[1] !== c.vocabSize) {
     throw new LowbitError('E_SHAPE', `${name}: tensor token_embd.weight has shape [${e.shape}], the metadata implies [${c.dim}, ${c.vocabSize}]`);
   }
   for (const t of file.tensors.keys()) {
@@ -476,7 +493,7 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
 }
 
 /** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
-async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Linear[]): Promise<LlamaWeights> {
+async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string) => Kernels, made: Linear[]): Promise<LlamaWeights> {
   const kvDim = c.nKvHeads * c.headDim;
   const neox = ggufRopeLayout(c.architecture) === 'halves';
   const lin = async (n: string, rows: number, cols: number, from = n) => {
@@ -490,7 +507,7 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Lin
       w = permuteLinearRows(from, w, perm);
       if (bias) bias = permuteRows(bias, 1, perm);
     }
-    const l = new Linear(k, n, w, bias);
+    const l = new Linear(kOf(n), n, w, bias);
     made.push(l);
     return l;
   };
@@ -509,16 +526,9 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Lin
       w3: await lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim),
     });
   }
-  let tokenEmbd: TokenEmbedding;
-  if (hasBucketedEmbedding(file)) {
-    const buckets = await readBucketedGguf(file, c.vocabSize, c.dim);
-    tokenEmbd = { type: 'buckets', buckets, rowBytes: bucketedBytes(buckets) / c.vocabSize };
-  } else {
-    const e = tensorInfo(file, 'token_embd.weight', [c.dim, c.vocabSize]);
-    const data = await readTensorBytes(file, e.name);
-    assertFiniteGgml(`${file.source.name}: tensor token_embd.weight`, e.type, data);
-    tokenEmbd = { type: e.type, data, rowBytes: e.byteLength / c.vocabSize };
-  }
+  const e = tensorInfo(file, 'token_embd.weight', [c.dim, c.vocabSize]);
+  const tokenEmbd: TokenEmbedding = { type: e.type, data: await readTensorBytes(file, e.name), rowBytes: e.byteLength / c.vocabSize };
+  assertFiniteGgml(`${file.source.name}: tensor token_embd.weight`, e.type, tokenEmbd.data);
   // files without output.weight tie the output projection to the token embedding
   const outFrom = file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
   return {
@@ -545,10 +555,10 @@ function sliceRows(w: LinearWeight, r0: number, r1: number): LinearWeight {
 }
 
 /** GPT-2 GGUF (llama.cpp names): fused attn_qkv split into Wq/Wk/Wv, biases everywhere, learned positions. */
-async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, k: Kernels, made: Linear[]): Promise<LlamaWeights> {
+async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string) => Kernels, made: Linear[]): Promise<LlamaWeights> {
   const { dim, hiddenDim } = c;
   const mk = (name: string, w: LinearWeight, bias?: Float32Array) => {
-    const l = new Linear(k, name, w, bias);
+    const l = new Linear(kOf(name), name, w, bias);
     made.push(l);
     return l;
   };
@@ -592,6 +602,33 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, k: Kernels, made:
   };
 }
 
+/**
+ * Where each matrix of `file` goes when its weights need more than `maxInstanceBytes` of one WASM
+ * memory: the instance per tensor and per layer (the layer's attn_k, or gpt2's fused attn_qkv, holds
+ * its attention). null when everything fits in `k`, which then runs the model as it always did.
+ */
+async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, options: LoadOptions): Promise<{ kOf: (tensor: string) => Kernels; layerKernels: Kernels[] } | null> {
+  const where = file.source.name;
+  const kq = kquantTarget.get(file) ?? 'packed';
+  const item = (name: string, t: GgufTensorInfo): ShardItem => ({ name, bytes: residentBytes(t.type, t.shape.reduce((a, b) => a * b, 1), t.byteLength, kq) });
+  // load order: each block's matrices, then the output projection (the token embedding when tied)
+  const items: ShardItem[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    for (const t of file.tensors.values()) if (t.name.startsWith(`blk.${l}.`) && t.shape.length === 2) items.push(item(t.name, t));
+  }
+  const out = file.tensors.get('output.weight') ?? file.tensors.get('token_embd.weight');
+  if (out) items.push(item('output.weight', out));
+  const max = options.maxInstanceBytes ?? DEFAULT_MAX_INSTANCE_BYTES;
+  const at = planShards(items, max, where);
+  const count = at.length ? at[at.length - 1] + 1 : 1;
+  if (count === 1) return null;
+  const ks = await shardInstances(k, count, (variant) => createKernels({ variant }), where);
+  const byName = new Map(items.map((it, i) => [it.name, ks[at[i]]]));
+  // gpt2's Q, K, V are cut from one fused tensor: they go where it went
+  const kOf = (name: string) => byName.get(name) ?? byName.get(name.replace(/attn_[qkv]\.weight$/, 'attn_qkv.weight')) ?? k;
+  return { kOf, layerKernels: Array.from({ length: c.nLayers }, (_, l) => kOf(`blk.${l}.attn_k.weight`)) };
+}
+
 /** Loads a Llama-family GGUF (path or ByteSource): weights go tensor by tensor into WASM memory. */
 export async function loadModel(input: string | ByteSource, options: LoadOptions = {}): Promise<DecoderModel> {
   const file = await readGguf(input);
@@ -605,8 +642,10 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
     if (tokenizer.vocabSize !== c.vocabSize) {
       throw new LowbitError('E_SHAPE', `${file.source.name}: tokenizer has ${tokenizer.vocabSize} tokens, the model ${c.vocabSize}`);
     }
-    const weights = c.architecture === 'gpt2' ? await loadGpt2Weights(file, c, k, made) : await loadWeights(file, c, k, made);
-    return new DecoderModel(file.source.name, c, weights, tokenizer, k, file);
+    const shards = await planModelShards(file, c, k, options);
+    const kOf = shards ? shards.kOf : () => k;
+    const weights = c.architecture === 'gpt2' ? await loadGpt2Weights(file, c, kOf, made) : await loadWeights(file, c, kOf, made);
+    return new DecoderModel(file.source.name, c, weights, tokenizer, k, file, shards?.layerKernels);
   } catch (e) {
     for (const l of made) l.free();
     throw e;

@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LowbitError, loadKernels } from '@lowbit/kernels';
+import { Session } from '../src/forward.js';
+import { quantizeGguf } from '../src/gguf-convert.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
+import { planShards } from '../src/shards.js';
+import { modelFile } from './helpers.js';
+import { writeTinyGguf } from './tiny-models.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lowbit-shards-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Logits of a prefill of `prompt` (every position) then three greedy decode steps. */
+function run(model: DecoderModel, prompt: number[], options: { int8Cache?: boolean } = {}): Float32Array[] {
+  const s = new Session(model, { ctx: 32, ...options });
+  const out = [s.forward(prompt, { logits: 'all' })];
+  for (let i = 0; i < 3; i++) {
+    const last = out[out.length - 1];
+    const row = last.subarray(last.length - model.config.vocabSize);
+    out.push(s.forward([row.indexOf(Math.max(...row))]));
+  }
+  s.free();
+  return out;
+}
+
+describe('planShards', () => {
+  it('uses the fewest instances, in load order, as balanced as that count allows', () => {
+    const items = [6, 1, 1, 1, 1, 6].map((bytes, i) => ({ name: `t${i}`, bytes }));
+    // greedy at the cap 10 would give [6,1,1,1] [1,6] (largest 9); two instances can be as even as 8 and 8
+    expect(planShards(items, 10, 'm')).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(planShards(items, 16, 'm')).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(planShards(items, 6, 'm')).toEqual([0, 1, 1, 1, 1, 2]);
+  });
+
+  it('refuses a tensor larger than the cap, naming it and the cap, and a cap past wasm32', () => {
+    const items = [{ name: 'a', bytes: 5 }, { name: 'blk.3.ffn_up.weight', bytes: 11 }];
+    expect(() => planShards(items, 10, 'm.gguf')).toThrowError(/^m\.gguf: tensor blk\.3\.ffn_up\.weight needs 11 bytes .*maxInstanceBytes = 10/);
+    expect(() => planShards(items, 2 ** 32, 'm.gguf')).toThrowError(LowbitError);
+  });
+});
+
+describe('a model spread over several kernel instances', () => {
+  it('gives logits bit-identical to one instance (stories260K F32 and Q8_0, f32 and int8 KV caches)', async () => {
+    const q8 = join(dir, 'stories-q8_0.gguf');
+    await quantizeGguf(modelFile, q8, 'Q8_0');
+    const k = await loadKernels();
+    // ~1 MB of F32 weights in 140 kB instances, ~0.3 MB of Q8_0 in 50 kB ones: blocks split mid-way
+    for (const [file, maxInstanceBytes] of [[modelFile, 140_000], [q8, 50_000]] as const) {
+      const one = await loadModel(file, { kernels: k });
+      const many = await loadModel(file, { kernels: k, maxInstanceBytes });
+      expect(one.instances).toEqual([k]);
+      expect(many.instances.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(many.instances.map((i) => i.variant))).toEqual(new Set([k.variant]));
+      // a layer whose K and FFN sit in different instances: activations must cross instances inside a block
+      expect(many.weights.layers.some((l) => l.wk.kernels !== l.w2.kernels)).toBe(true);
+      const prompt = [1, 403, 407, 261, 378, 9];
+      for (const int8Cache of [false, true]) expect(run(many, prompt, { int8Cache })).toEqual(run(one, prompt, { int8Cache }));
+      one.free();
+      many.free();
+    }
+  });
+
+  it('runs gpt2 (fused attn_qkv cut into Q, K, V) and qwen2 (biases, NEOX rows) sharded, bit for bit', async () => {
+    const k = await loadKernels();
+    for (const arch of ['gpt2', 'qwen2'] as const) {
+      const path = join(dir, `${arch}.gguf`);
+      await writeTinyGguf(arch, path);
+      const one = await loadModel(path, { kernels: k });
+      const many = await loadModel(path, { kernels: k, maxInstanceBytes: 70_000 });
+      expect(many.instances.length).toBeGreaterThanOrEqual(3);
+      expect(run(many, [5, 17, 42, 7])).toEqual(run(one, [5, 17, 42, 7]));
+      one.free();
+      many.free();
+    }
+  });
+
+  it('refuses a cap smaller than one tensor, naming the tensor and the cap', async () => {
+    const err = await loadModel(modelFile, { maxInstanceBytes: 20_000 }).catch((e) => e);
+    expect(err).toBeInstanceOf(LowbitError);
+    expect(err.code).toBe('E_RANGE');
+    expect(err.message).toMatch(/tensor blk\.0\.ffn_gate\.weight needs 44032 bytes .*maxInstanceBytes = 20000/);
+  });
+});
