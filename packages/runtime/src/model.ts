@@ -9,6 +9,7 @@ import { dequantize, fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
+import { type BucketedEmbedding, bucketedBytes, bucketedRow, hasBucketedEmbedding, readBucketedGguf } from './bucketed-embedding.js';
 import { DEFAULT_MAX_INSTANCE_BYTES, type ShardItem, planShards, residentBytes, shardInstances } from './shards.js';
 import { ByteLevelBpeTokenizer, GPT2_PATTERN } from './tokenizer-bpe.js';
 import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
@@ -51,11 +52,14 @@ export interface LayerWeights {
   ffnNormBias?: Float32Array; // (dim)
 }
 
-export interface TokenEmbedding {
-  type: TensorType;
-  data: Uint8Array; // (vocab, dim) rows in `type`, dequantized one row at a time
-  rowBytes: number;
-}
+export type TokenEmbedding =
+  | {
+    type: TensorType;
+    data: Uint8Array; // (vocab, dim) rows in `type`, dequantized one row at a time
+    rowBytes: number;
+  }
+  // per-row INT-k widths (lowbit allocate --embed-buckets); rowBytes is the mean stored bytes per token
+  | { type: 'buckets'; buckets: BucketedEmbedding; rowBytes: number };
 
 export interface LlamaWeights {
   tokenEmbd: TokenEmbedding;
@@ -158,7 +162,8 @@ export class DecoderModel {
       throw new LowbitError('E_RANGE', `${this.name}: token id ${id} is outside the vocabulary (0..${vocabSize - 1})`);
     }
     const e = this.weights.tokenEmbd;
-    dequantize(e.type, e.data, id * e.rowBytes, dim, out, outOffset);
+    if (e.type === 'buckets') bucketedRow(e.buckets, id, out, outOffset);
+    else dequantize(e.type, e.data, id * e.rowBytes, dim, out, outOffset);
   }
 
   /** Bytes of weights one decoded token streams: every linear layer, plus one embedding row. */
@@ -264,8 +269,9 @@ export function validateLlamaConfig(c: LlamaConfig, where: string): void {
 function checkConfigAgainstTensors(c: LlamaConfig, file: GgufFile): void {
   const name = file.source.name;
   const e = file.tensors.get('token_embd.weight');
-  if (!e) throw new LowbitError('E_MISSING', `${name}: tensor token_embd.weight is missing`);
-  if (e.shape.length !== 2 || e.shape[0] !== c.dim || e.shape[1] !== c.vocabSize) {
+  // a bucketed embedding is checked against dim and vocabulary as it is read (readBucketedGguf)
+  if (!e && !hasBucketedEmbedding(file)) throw new LowbitError('E_MISSING', `${name}: tensor token_embd.weight is missing`);
+  if (e && (e.shape.length !== 2 || e.shape[0] !== c.dim || e.shape[1] !== c.vocabSize)) {
     throw new LowbitError('E_SHAPE', `${name}: tensor token_embd.weight has shape [${e.shape}], the metadata implies [${c.dim}, ${c.vocabSize}]`);
   }
   for (const t of file.tensors.keys()) {
@@ -526,9 +532,16 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string)
       w3: await lin(`${b}ffn_up.weight`, c.hiddenDim, c.dim),
     });
   }
-  const e = tensorInfo(file, 'token_embd.weight', [c.dim, c.vocabSize]);
-  const tokenEmbd: TokenEmbedding = { type: e.type, data: await readTensorBytes(file, e.name), rowBytes: e.byteLength / c.vocabSize };
-  assertFiniteGgml(`${file.source.name}: tensor token_embd.weight`, e.type, tokenEmbd.data);
+  let tokenEmbd: TokenEmbedding;
+  if (hasBucketedEmbedding(file)) {
+    const buckets = await readBucketedGguf(file, c.vocabSize, c.dim);
+    tokenEmbd = { type: 'buckets', buckets, rowBytes: bucketedBytes(buckets) / c.vocabSize };
+  } else {
+    const e = tensorInfo(file, 'token_embd.weight', [c.dim, c.vocabSize]);
+    const data = await readTensorBytes(file, e.name);
+    assertFiniteGgml(`${file.source.name}: tensor token_embd.weight`, e.type, data);
+    tokenEmbd = { type: e.type, data, rowBytes: e.byteLength / c.vocabSize };
+  }
   // files without output.weight tie the output projection to the token embedding
   const outFrom = file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight';
   return {
