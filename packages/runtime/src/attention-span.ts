@@ -4,8 +4,8 @@
 // per token fall from the context length to z_h). The paper learns z_h through a soft mask
 // m_z(x) = clamp((R + z − x)/R, 0, 1) trained with the model; here z_h is read off attention
 // statistics on calibration text instead: for each query, the fewest most-recent keys that hold
-// ≥ 1 − ε of its attention mass, and per head a quantile of that over the queries. (Learning z_h
-// with the soft mask through the training path, train.ts, is not done.)
+// ≥ 1 − ε of its attention mass, and per head a quantile of that over the queries. Learning z_h
+// with the soft mask through the training path: attention-span-learn.ts.
 import { LowbitError } from '@lowbit/kernels';
 import type { KvCacheHook } from './forward.js';
 import type { DecoderModel } from './model.js';

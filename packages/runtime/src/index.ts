@@ -35,6 +35,7 @@ export { QDEC_RESIDUAL_BITS, attachQdec, baseWeightHash, buildQdecStore, channel
 export { CompressedKvCache, KvRows, KV_BITS, checkKvBits, type KvBits, type KvCacheStats, type KvCompressionOptions } from './kv-cache.js';
 export { RetentionRule, checkMiniCache, miniCacheDistances, miniCachePairs, slerp, type MiniCacheOptions, type PairDistances } from './minicache.js';
 export { attentionDecodeSeconds, calibrateSpans, checkSpanOptions, spanSkippedFraction, type SpanCalibration, type SpanCalibrationOptions } from './attention-span.js';
+export { checkSoftMask, learnSpans, maskedAttentionForward, maskedAttentionSpanGrad, softMask, softMaskLossAndGrad, softMaskMath, spanOf, type LearnSpansOptions, type LearnedSpans, type SoftMaskLoss } from './attention-span-learn.js';
 export type { LowbitAnyPrecisionParams, LowbitParams } from './ggml-types.js';
 export { LSTM_LIMITS, f64Matmul, lstmWasmMatmul, type LstmMatmul, checkLstmConfig, checkLstmParams, initLstmParams, lstmGateMatrices, lstmLossAndGrad, lstmParamShapes, lstmPerplexity, lstmQuantizedNames, lstmZeroState, type LstmConfig, type LstmLossAndGrad, type LstmState, type LstmStepOptions, type LstmVec } from './lstm.js';
 export { loadLstm, saveLstm, trainLstm, type LstmTrainOptions, type LstmTrainResult } from './lstm-train.js';
