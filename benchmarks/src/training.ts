@@ -2,9 +2,9 @@
 // embedded model, on 1 and 2 kernel threads, and what each quantization method adds to a step (QAT's
 // fake quantization, AlphaTuning's expansion of Σ α·b and its α gradient). Baselines, each measured in
 // the same run: the forward alone (what the backward costs on top), one thread (what a second adds),
-// the plain step (what a method adds), and PyTorch CPU training the same model (f32, one thread,
-// AdamW; runtime/test/torch_llama_grad.py --bench, alternating rounds) where /usr/bin/python3 has
-// torch, skipped otherwise.
+// the plain step (what a method adds), and PyTorch CPU training the same model at equal threads (f32,
+// 1 and 2 threads, AdamW; runtime/test/torch_llama_grad.py --bench, alternating rounds) where
+// /usr/bin/python3 has torch, skipped otherwise.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,11 +35,19 @@ async function withModel<T>(threads: number, fn: (m: DecoderModel) => Promise<T>
 
 const PYTHON = '/usr/bin/python3';
 
+/** One round on one side: wall and CPU milliseconds per step (CPU over every thread of the process). */
+interface Round {
+  wallMs: number;
+  cpuMs: number;
+}
+
 /**
  * Writes the window and weights where torch_llama_grad.py reads them, and returns a function that
- * runs it for one round (PyTorch's ms per AdamW step, f32, one thread), or why it cannot run.
+ * runs it for one round of `steps` AdamW steps (f32) on `threads` threads, or why it cannot run.
+ * The script times its steps after two warm-up ones, wall (perf_counter) and CPU (process_time,
+ * all of its threads), so the interpreter's start and imports count in neither.
  */
-function torchBench(c: LlamaConfig, ids: number[], p: Map<string, Float32Array>, dir: string, steps = 10): { version: string; round(): number; cpuStepMs(extra?: number): number } | string {
+function torchBench(c: LlamaConfig, ids: number[], p: Map<string, Float32Array>, dir: string): { version: string; round(threads: number, steps: number): Round } | string {
   const probe = spawnSync(PYTHON, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8' });
   if (probe.status !== 0) return `${PYTHON} cannot import torch and numpy (apt-get install -y python3-torch)`;
   for (const [name, t] of p) {
@@ -51,35 +59,90 @@ function torchBench(c: LlamaConfig, ids: number[], p: Map<string, Float32Array>,
   writeFileSync(join(dir, 'probe.json'), '{}');
   const script = fileURLToPath(new URL('../../packages/runtime/test/torch_llama_grad.py', import.meta.url));
   let version = probe.stdout.trim();
-  const round = () => {
-    const r = spawnSync(PYTHON, [script, dir, '--bench', String(steps)], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-    if (r.status !== 0) throw new Error(`torch_llama_grad.py failed: ${r.stderr.slice(-300)}`);
-    const j = JSON.parse(r.stdout) as { torch: string; seconds: number; steps: number };
-    version = j.torch;
-    return (j.seconds * 1000) / j.steps;
-  };
-  // CPU seconds (user + sys) of a child run of `k` steps, from bash's `times` (its children's line)
-  const cpu = (k: number) => {
-    const r = spawnSync('bash', ['-c', `OMP_NUM_THREADS=1 "${PYTHON}" "$0" "$1" --bench ${k} >/dev/null && times`, script, dir], { encoding: 'utf8' });
-    const m = /\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(r.stdout);
-    if (r.status !== 0 || !m) throw new Error(`torch_llama_grad.py failed: ${r.stderr.slice(-300)}`);
-    return (+m[1] * 60 + +m[2] + +m[3] * 60 + +m[4]) * 1000;
-  };
   return {
     get version() {
       return version;
     },
-    round,
-    // the difference of two runs cancels interpreter start, imports and warm-up steps
-    cpuStepMs: (extra = 20) => (cpu(steps + extra) - cpu(steps)) / extra,
+    round(threads, steps) {
+      const t = String(threads);
+      // OpenMP's default (active) wait spins for a partner thread; on a machine shared with other
+      // jobs that partner is often descheduled and 2-thread PyTorch fell to ~110 tokens/s (against
+      // ~400 passive, at load 11 on 2 cores). Passive waiting is PyTorch's better side there.
+      const env = { ...process.env, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t, OMP_WAIT_POLICY: 'PASSIVE' };
+      const r = spawnSync(PYTHON, [script, dir, '--bench', String(steps), '--threads', t], { encoding: 'utf8', env });
+      if (r.status !== 0) throw new Error(`torch_llama_grad.py failed: ${r.stderr.slice(-300)}`);
+      const j = JSON.parse(r.stdout) as { torch: string; seconds: number; cpu_seconds: number; steps: number; threads: number };
+      if (j.threads !== threads) throw new Error(`torch_llama_grad.py ran ${j.threads} threads, asked for ${threads}`);
+      version = j.torch;
+      return { wallMs: (j.seconds * 1000) / j.steps, cpuMs: (j.cpu_seconds * 1000) / j.steps };
+    },
   };
 }
 
-// Rounds of PyTorch (10 steps) and lowbit (10 steps) alternate, so a load that comes and goes on a
-// shared machine meets both; the row is best against best, the log adds median against median.
-const ROUNDS = 4;
+/** `steps` lowbit steps (fwd + bwd + AdamW): wall and process CPU ms per step (the pool's workers included). */
+function ourRound(model: DecoderModel, ids: number[], opt: AdamW, steps: number): Round {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) opt.step(lossAndGrad(model, ids, opt.params).grads);
+  const wallMs = (performance.now() - t0) / steps;
+  const cu = process.cpuUsage(c0);
+  return { wallMs, cpuMs: (cu.user + cu.system) / 1000 / steps };
+}
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
+// Rounds of PyTorch and lowbit (10 steps each) alternate, the side going first swapping each round,
+// so that a load that comes and goes on a shared machine meets both; the rows give median against
+// median and best against best of the wall times, and the median CPU time per step.
+const ROUNDS = 6;
+const ROUND_STEPS = 10;
+
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** lowbit against PyTorch, both on `threads` threads, in alternating rounds: three rows. */
+async function versusTorch(ctx: Context, text: string, threads: number, rows: Row[]): Promise<void> {
+  await withModel(threads, async (model) => {
+    const ids = model.tokenizer.encode(text, { bos: true }).slice(0, CTX + 1);
+    const p = trainParams(model);
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-torch-bench-'));
+    try {
+      const torch = torchBench(model.config, ids, p, dir);
+      if (typeof torch === 'string') {
+        ctx.log(`training: PyTorch rows (${threads} thread(s)) skipped: ${torch}`);
+        return;
+      }
+      const opt = new AdamW(p, { lr: 1e-4, steps: 100_000 });
+      ourRound(model, ids, opt, 2); // compile and tier up; the pool's workers start
+      torch.round(threads, 2); // the first run pays for imports and page-ins
+      const theirs: Round[] = [];
+      const ours: Round[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        if (r % 2 === 0) {
+          theirs.push(torch.round(threads, ROUND_STEPS));
+          ours.push(ourRound(model, ids, opt, ROUND_STEPS));
+        } else {
+          ours.push(ourRound(model, ids, opt, ROUND_STEPS));
+          theirs.push(torch.round(threads, ROUND_STEPS));
+        }
+      }
+      const tps = (rs: Round[]) => rs.map((x) => Math.round((CTX * 1000) / x.wallMs)).join(' / ');
+      const cpu = (rs: Round[]) => rs.map((x) => x.cpuMs.toFixed(1)).join(' / ');
+      const th = `${threads} thread${threads > 1 ? 's' : ''}`;
+      ctx.log(`training: vs PyTorch on ${th}, ${ROUNDS} alternating rounds of ${ROUND_STEPS} steps: tokens/s PyTorch ${tps(theirs)}, lowbit ${tps(ours)}; CPU ms/step PyTorch ${cpu(theirs)}, lowbit ${cpu(ours)}`);
+      const wall = (rs: Round[]) => rs.map((x) => x.wallMs);
+      const base = `PyTorch ${torch.version} CPU, ${th}`;
+      rows.push(row('train step + AdamW stories260K vs PyTorch (median wall)', th, median(wall(ours)), median(wall(theirs)), base));
+      rows.push(row('train step + AdamW stories260K vs PyTorch (best wall)', th, Math.min(...wall(ours)), Math.min(...wall(theirs)), base));
+      // CPU time: what each side's threads spent, which other jobs on a shared machine leave nearly
+      // alone (a wall clock under load counts their time too); spinning waits count in it
+      const cpuMs = (rs: Round[]) => median(rs.map((x) => x.cpuMs));
+      rows.push(row('train step + AdamW stories260K vs PyTorch (CPU time per step)', th, cpuMs(ours), cpuMs(theirs), `${base}, CPU time`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 /**
  * Two Llama-3.2-1B-shaped blocks (dim 2048, FFN 8192, 32 heads, 8 KV heads of 64) on random weights
@@ -130,36 +193,6 @@ export const trainingArea: Area = {
       const backward = at.hooks.backward as NonNullable<typeof at.hooks.backward>;
       const atMs = await ctx.timeRuns(() => backward(lossAndGrad(model, ids, forward(alphas, 0)).grads, 0), 5);
       rows.push(row('AlphaTuning step 2 planes g32', '1 thread', atMs, plain, 'plain step, 1 thread'));
-      const dir = mkdtempSync(join(tmpdir(), 'lowbit-torch-bench-'));
-      try {
-        const torch = torchBench(model.config, ids, p, dir);
-        if (typeof torch === 'string') ctx.log(`training: PyTorch row skipped: ${torch}`);
-        else {
-          const opt = new AdamW(p, { lr: 1e-4, steps: 1000 });
-          const theirs: number[] = [];
-          const ours: number[] = [];
-          torch.round(); // the first run pays for imports and page-ins
-          for (let r = 0; r < ROUNDS; r++) {
-            theirs.push(torch.round());
-            const t0 = performance.now();
-            for (let i = 0; i < 10; i++) opt.step(lossAndGrad(model, ids, p).grads);
-            ours.push((performance.now() - t0) / 10);
-          }
-          const f = (ms: number) => `${Math.round((CTX * 1000) / ms)}`;
-          ctx.log(`training: vs PyTorch, ${theirs.length} alternating rounds of 10 steps: PyTorch ${theirs.map(f).join(' / ')} tokens/s, lowbit ${ours.map(f).join(' / ')}; median against median ${(median(theirs) / median(ours)).toFixed(2)}x`);
-          rows.push(row('train step + AdamW stories260K vs PyTorch (best of rounds)', '1 thread', Math.min(...ours), Math.min(...theirs), `PyTorch ${torch.version} CPU, 1 thread`));
-          // CPU time, not wall time: what each side's one thread spent, which other jobs on a shared
-          // machine leave nearly alone (a wall clock under load counts their time too)
-          const theirCpu = torch.cpuStepMs();
-          const c0 = process.cpuUsage();
-          for (let i = 0; i < 20; i++) opt.step(lossAndGrad(model, ids, p).grads);
-          const cu = process.cpuUsage(c0);
-          const ourCpu = (cu.user + cu.system) / 1000 / 20;
-          rows.push(row('train step + AdamW stories260K vs PyTorch (CPU time per step)', '1 thread', ourCpu, theirCpu, `PyTorch ${torch.version} CPU, 1 thread, CPU time`));
-        }
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
       return plain;
     });
     await withModel(2, async (model) => {
@@ -168,6 +201,7 @@ export const trainingArea: Area = {
       const ms = await ctx.timeRuns(() => lossAndGrad(model, ids, p), 5);
       rows.push(row('train step stories260K (fwd+bwd)', '2 threads', ms, step, 'plain step, 1 thread'));
     });
+    for (const threads of [1, 2]) await versusTorch(ctx, text, threads, rows);
     if (process.env.LOWBIT_BENCH_TRAIN_1B === '1') {
       // ~2 GB of weights, gradients and moments on each side, and minutes on a small machine: opt-in
       await withModel(1, async (model) => {
@@ -185,11 +219,11 @@ export const trainingArea: Area = {
           step1B();
           const cu = process.cpuUsage(c0);
           const ours = (cu.user + cu.system) / 1000;
-          const torch = torchBench(c, ids, p, dir, 1);
+          const torch = torchBench(c, ids, p, dir);
           if (typeof torch === 'string') {
             ctx.log(`training: PyTorch 1B-stack row skipped: ${torch}`);
             rows.push(row('train step + AdamW 2 Llama-1B-shaped blocks (random, CPU time)', '1 thread', ours, ours, 'itself'));
-          } else rows.push(row('train step + AdamW 2 Llama-1B-shaped blocks (random) vs PyTorch (CPU time)', '1 thread', ours, torch.cpuStepMs(2), `PyTorch ${torch.version} CPU, 1 thread, CPU time`));
+          } else rows.push(row('train step + AdamW 2 Llama-1B-shaped blocks (random) vs PyTorch (CPU time)', '1 thread', ours, torch.round(1, 1).cpuMs, `PyTorch ${torch.version} CPU, 1 thread, CPU time`));
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }

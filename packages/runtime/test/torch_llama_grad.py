@@ -2,7 +2,8 @@
 """PyTorch reference for lowbit's training backward (packages/runtime/test/backward-torch.test.ts).
 
 Usage: torch_llama_grad.py DIR            (float64 loss and gradients as JSON)
-       torch_llama_grad.py DIR --bench N  (float32, one thread: N AdamW steps on the window, prints tokens/s)
+       torch_llama_grad.py DIR --bench N [--threads T]  (float32, T threads (default 1): N AdamW steps
+                                                   on the window, prints tokens/s and the CPU seconds)
 DIR holds config.json ({dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim, vocabSize, normEps,
 ropeTheta, ropeDim}), tokens.json (the window: tokens[:-1] predict tokens[1:]), probe.json
 ({name: [flat indices]}) and one <GGUF tensor name>.npy per weight (linears [rows, cols], token_embd
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 
-def main(d, bench=0):
+def main(d, bench=0, threads=1):
     cfg = json.load(open(os.path.join(d, 'config.json')))
     tokens = json.load(open(os.path.join(d, 'tokens.json')))
     names = [f[:-4] for f in os.listdir(d) if f.endswith('.npy')]
@@ -57,16 +58,18 @@ def main(d, bench=0):
         return loss_of(W, inp, tgt, n, dim, hd, nh, nkv, cfg, rms, rope)
 
     if bench:
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         opt = torch.optim.AdamW(list(W.values()), lr=1e-4)
         for i in range(bench + 2):
             if i == 2:
                 t0 = time.perf_counter()  # two warm-up steps
+                c0 = time.process_time()  # CPU time of every thread of this process
             opt.zero_grad()
             forward().backward()
             opt.step()
         s = time.perf_counter() - t0
-        print(json.dumps({'torch': torch.__version__, 'threads': 1, 'tokens_per_step': n, 'steps': bench, 'seconds': s, 'tokens_per_s': n * bench / s}))
+        cpu = time.process_time() - c0
+        print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'tokens_per_step': n, 'steps': bench, 'seconds': s, 'cpu_seconds': cpu, 'tokens_per_s': n * bench / s}))
         return
     loss = forward()
     loss.backward()
@@ -106,4 +109,6 @@ def loss_of(W, inp, tgt, n, dim, hd, nh, nkv, cfg, rms, rope):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == '--bench' else 0)
+    a = sys.argv[2:]
+    opt = lambda flag, default: int(a[a.index(flag) + 1]) if flag in a and a.index(flag) + 1 < len(a) else default
+    main(sys.argv[1], opt('--bench', 0), opt('--threads', 1))
