@@ -1,11 +1,12 @@
 // lowbit allocate --granularity block --embed-buckets: the written model keeps one type per block,
-// and the bucket file decodes to the embedding rows the GGUF holds.
+// and its token embedding in per-row INT-k buckets that lowbit loads back.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { validTextUrl } from '@lowbit/data';
-import { readGguf, readSafetensors, readSafetensorsBytes, readSafetensorsF32, readTensorBytes } from '@lowbit/runtime';
+import { defaultModelUrl, validTextUrl } from '@lowbit/data';
+import { rtnQuantize } from '@lowbit/quantizers';
+import { loadModel, readGguf, readSafetensors } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
 import { run } from './helpers.js';
 
@@ -15,7 +16,7 @@ writeFileSync(valid, readFileSync(fileURLToPath(validTextUrl), 'utf8').split('\n
 const SMALL = ['--bits', '2,4', '--method', 'diagonal', '--calib-windows', '1', '--calib-ctx', '64', '--text', valid, '--ctx', '64'];
 
 describe('lowbit allocate --granularity block --embed-buckets', () => {
-  it('one type per block in the GGUF; the bucket file decodes to its token_embd rows', async () => {
+  it('one type per block; token_embd stored as per-row INT-k buckets in the one file, which lowbit eval reads to the perplexity allocate printed', async () => {
     const out = join(dir, 'units.gguf');
     const r = await run(['allocate', '--granularity', 'block', '--embed-buckets', '2', '--budget', '3.5', ...SMALL, '--json', '--out', out]);
     expect(r.err).toBe('');
@@ -28,34 +29,47 @@ describe('lowbit allocate --granularity block --embed-buckets', () => {
       const types = new Set([...f.tensors.values()].filter((t) => t.name.startsWith(`blk.${b}.`) && t.name.endsWith('.weight') && !t.name.includes('norm')).map((t) => t.type));
       expect(types.size).toBe(1);
     }
-    expect(f.tensors.get('token_embd.weight')?.type).toBe('F32');
-    const table = new Float32Array((await readTensorBytes(f, 'token_embd.weight')).slice().buffer);
-    const st = await readSafetensors(j.embedding_file);
-    const meta = JSON.parse(st.metadata['lowbit.embedding_buckets']);
-    const dim = meta.dim as number;
-    let seen = 0;
-    for (let b = 0; b < 2; b++) {
-      const bits = meta.bits[b] as number;
-      expect(bits).toBe(j.embedding_buckets[b].bits);
-      const rows = new Int32Array((await readSafetensorsBytes(st, `token_embd.bucket${b}.rows`)).buffer);
-      const codes = await readSafetensorsBytes(st, `token_embd.bucket${b}.codes`);
-      const scales = await readSafetensorsF32(st, `token_embd.bucket${b}.scales`);
-      const rowBytes = codes.length / rows.length;
-      const groups = scales.length / rows.length;
-      rows.forEach((id, r) => {
-        for (let c = 0; c < dim; c++) {
-          // int-k convention: element c at bit c·bits of the row, little-endian
-          const bit = c * bits;
-          const u = ((codes[r * rowBytes + (bit >> 3)] | (codes[r * rowBytes + (bit >> 3) + 1] << 8)) >> (bit & 7)) & ((1 << bits) - 1);
-          const v = scales[r * groups + Math.floor(c / meta.group)] * (u - 2 ** (bits - 1));
-          // both are f32 products of the same f16 scale and integer code
-          expect(table[id * dim + c]).toBe(Math.fround(v));
-        }
-      });
-      seen += rows.length;
+    expect(f.tensors.has('token_embd.weight')).toBe(false);
+    expect([0, 1].map((b) => f.tensors.get(`token_embd.bucket${b}.weight`)?.type)).toEqual(j.embedding_buckets.map((e: { bits: number }) => `LB_INT${e.bits}`));
+    await f.source.close();
+    // same file, same text, same ctx: the same forward passes, bit for bit
+    const e = await run(['eval', out, '--text', valid, '--ctx', '64', '--json']);
+    expect(e.err).toBe('');
+    expect(JSON.parse(e.out).perplexity).toBe(j.perplexity_written);
+
+    // independent reference: each token's row is RTN (g32, symmetric) of the original row at its bucket's width
+    const [orig, saved] = [await loadModel(fileURLToPath(defaultModelUrl)), await loadModel(out)];
+    const tokenEmbd = saved.weights.tokenEmbd;
+    if (tokenEmbd.type !== 'buckets') throw new Error('token_embd is not bucketed');
+    const dim = orig.config.dim;
+    const [row, got] = [new Float32Array(dim), new Float32Array(dim)];
+    const seen = [0, 0];
+    for (let id = 0; id < orig.config.vocabSize; id++) {
+      const b = tokenEmbd.buckets.bucketOf[id];
+      seen[b]++;
+      orig.embed(id, row);
+      saved.embed(id, got);
+      expect(got).toEqual(rtnQuantize(row, [1, dim], { bits: j.embedding_buckets[b].bits, group: 32, symmetric: true }).weights);
     }
-    expect(seen).toBe(512);
+    expect(seen).toEqual(j.embedding_buckets.map((x: { tokens: number }) => x.tokens));
+    orig.free();
+    saved.free();
   }, 180_000);
+
+  it('--out .safetensors: layers of mixed widths and the bucketed embedding in lowbit layout; lowbit eval gives the printed perplexity', async () => {
+    const out = join(dir, 'units.safetensors');
+    const r = await run(['allocate', '--embed-buckets', '2', '--budget', '3.5', ...SMALL, '--json', '--out', out]);
+    expect(r.err).toBe('');
+    const j = JSON.parse(r.out);
+    expect(new Set(Object.values(j.layers))).toEqual(new Set(['int2 g32 rtn', 'int4 g32 rtn']));
+    const st = await readSafetensors(out);
+    expect(st.tensors.has('model.embed_tokens.weight')).toBe(false);
+    expect(JSON.parse(st.metadata['lowbit.embedding_buckets']).map((b: { type: string }) => b.type)).toEqual(j.embedding_buckets.map((e: { bits: number }) => `LB_INT${e.bits}`));
+    await st.source.close();
+    const e = await run(['eval', out, '--text', valid, '--ctx', '64', '--json']);
+    expect(e.err).toBe('');
+    expect(JSON.parse(e.out).perplexity).toBe(j.perplexity_written);
+  }, 120_000);
 
   it('refuses buckets with ggml types, latency costs with blocks, and K types (not candidates)', async () => {
     const g = await run(['allocate', '--formats', 'q4_0,q8_0', '--embed-buckets', '2', '--budget', '6']);

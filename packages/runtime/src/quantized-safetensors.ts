@@ -43,6 +43,12 @@ export interface SafetensorsSaveOptions {
   /** Recorded in quantize_config (they describe how the model was quantized, not the layout). */
   damp?: number;
   staticGroups?: boolean;
+  /**
+   * INT-k layers the GPTQ checkpoint layout holds are written in it (default true; one quantize_config
+   * for the file). false: every packed layer in lowbit's layout, so layers of different widths (a
+   * mixed-precision allocation) share a file.
+   */
+  gptq?: boolean;
 }
 
 const GPTQ_BITS = new Set([2, 3, 4, 8]);
@@ -192,7 +198,7 @@ export async function saveModelSafetensors(model: DecoderModel, output: string, 
     if (!t && l.source.format !== 'f32' && l.source.format !== 'any-precision') {
       throw new LowbitError('E_UNSUPPORTED', `${name}: ${l.source.format} layers are llama.cpp blocks with no safetensors layout here; write them to a .gguf file`);
     }
-    if (!gptqEligible(t)) continue;
+    if (options.gptq === false || !gptqEligible(t)) continue;
     const k = gptqConfigOf(name, t);
     if (cfg && (cfg.bits !== k.bits || cfg.group_size !== k.group_size || cfg.sym !== k.sym)) {
       throw new LowbitError('E_UNSUPPORTED', `${name}: int${k.bits} group ${k.group_size} ${k.sym ? 'sym' : 'asym'} differs from the other layers' int${cfg.bits} group ${cfg.group_size} ${cfg.sym ? 'sym' : 'asym'}; one GPTQ quantize_config covers a file (save as .gguf)`);
@@ -226,7 +232,7 @@ export async function saveModelSafetensors(model: DecoderModel, output: string, 
     if (l.bias) tensors.push({ name: `${prefix}.bias`, dtype: 'F32', shape: [l.rows], data: perm ? permuteRows(l.bias, 1, perm) : l.bias });
     let t = stored.get(l.name) ?? null;
     if (t && perm) t = permuteStoredRows(l.name, t, perm);
-    if (gptqEligible(t)) tensors.push(...gptqTensors(prefix, t, v2));
+    if (options.gptq !== false && gptqEligible(t)) tensors.push(...gptqTensors(prefix, t, v2));
     else if (t) {
       const enc = encodeLowbit(t, `tensor ${l.name}`);
       tensors.push({ name: `${prefix}.lowbit_packed`, dtype: 'U8', shape: [enc.bytes.byteLength], data: enc.bytes });

@@ -1,18 +1,17 @@
 // `lowbit allocate`'s allocation units besides one linear layer: --granularity block (all linears of
 // a transformer block share a configuration) and --embed-buckets N (token embedding rows split by
 // calibration frequency into N buckets, each with its own width), as in the low-bit NMT paper.
-import { rename } from 'node:fs/promises';
 import {
   type AllocationMethod, applyAllocation, applyEmbeddingChoice, blockMeasurement, type CladoMeasurement, type EmbeddingMeasurement, expandBlockChoice,
   measureBlocks, measureEmbeddingBuckets, mergeMeasurements,
 } from '@lowbit/quantizers';
-import { type DecoderModel, writeSafetensors } from '@lowbit/runtime';
+import { type DecoderModel, bucketedBytes, embeddingFromBuckets } from '@lowbit/runtime';
 import type { PackedIntTensor } from '@lowbit/formats';
 import { UsageError } from '../command.js';
 
 export const unitFlags = {
   granularity: { type: 'string', choices: ['layer', 'block', 'block-measured'], default: 'layer', description: 'allocation unit: each linear layer, or each transformer block (its linears share one configuration): G summed per block, or block ΔL measured' },
-  'embed-buckets': { type: 'integer', min: 0, default: 0, placeholder: 'n', description: 'also allocate token_embd: rows in n buckets of equal calibration-token mass by frequency, one INT-k width each (--out adds <out>.token_embd.safetensors)' },
+  'embed-buckets': { type: 'integer', min: 0, default: 0, placeholder: 'n', description: 'also allocate token_embd: rows in n buckets of equal calibration-token mass by frequency, one INT-k width each, stored per row in --out (lowbit loads it, llama.cpp does not)' },
 } as const;
 
 export interface Units {
@@ -20,7 +19,7 @@ export interface Units {
   measurement: CladoMeasurement;
   /** Puts a choice (over `measurement`'s groups) into the model; returns the packed INT-k linears for the writer. */
   apply(choice: readonly number[]): Map<string, PackedIntTensor>;
-  /** The embedding buckets' chosen packed rows (null without --embed-buckets). */
+  /** The embedding buckets' measurement (null without --embed-buckets). */
   embedding: EmbeddingMeasurement | null;
   /** Per-layer choice of the last `apply` (into the layer measurement). */
   layerChoice: number[];
@@ -57,32 +56,16 @@ export function allocationUnits(
       const L = m.layers.length;
       units.layerChoice = all.slice(0, L);
       const packed = applyAllocation(model, m, all.slice(0, L));
-      if (e) applyEmbeddingChoice(model, e, all.slice(L));
+      if (e) {
+        const chosen = all.slice(L);
+        applyEmbeddingChoice(model, e, chosen);
+        // the model then looks its rows up from the packed buckets, as the written file does
+        const { vocabSize, dim } = model.config;
+        const buckets = embeddingFromBuckets(`${model.name}: token embedding`, vocabSize, dim, e.rows.map((_, b) => e.candidates[b][chosen[b]].packed as PackedIntTensor), e.rows);
+        model.weights.tokenEmbd = { type: 'buckets', buckets, rowBytes: bucketedBytes(buckets) / vocabSize };
+      }
       return packed;
     },
   };
   return units;
-}
-
-/** <out>.token_embd.safetensors: per bucket its token ids, codes (int-k per row) and f16 scales. */
-export async function writeEmbeddingBuckets(out: string, e: EmbeddingMeasurement, choice: readonly number[], dim: number): Promise<string> {
-  const path = out.replace(/\.gguf$/, '') + '.token_embd.safetensors';
-  const tensors = e.rows.flatMap((ids, b) => {
-    const p = e.candidates[b][choice[b]].packed as PackedIntTensor;
-    return [
-      { name: `token_embd.bucket${b}.rows`, dtype: 'I32' as const, shape: [ids.length], data: ids },
-      { name: `token_embd.bucket${b}.codes`, dtype: 'U8' as const, shape: [ids.length, p.codes.length / ids.length], data: p.codes },
-      { name: `token_embd.bucket${b}.scales`, dtype: 'F16' as const, shape: [ids.length, p.scales.length / ids.length], data: p.scales },
-    ];
-  });
-  const meta = {
-    'lowbit.embedding_buckets': JSON.stringify({
-      dim, group: e.group, bits: e.rows.map((_, b) => e.bits[choice[b]]), symmetric: true,
-      layout: 'row r of bucket b is token rows[r]; codes u packed little-endian at bits each per row, value = scale·(u − 2^(bits−1)), one scale per group of columns',
-    }),
-  };
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeSafetensors(tmp, tensors, meta);
-  await rename(tmp, path);
-  return path;
 }

@@ -1,12 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { latencyFlags, latencyRecipe } from './allocate-cost.js';
-import { allocationUnits, checkUnits, unitFlags, writeEmbeddingBuckets } from './allocate-units.js';
+import { allocationUnits, checkUnits, unitFlags } from './allocate-units.js';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
 import { type AllocationMethod, type GgmlType, allocate, budgetRange, measureClado, predictorMatrix, ptqFeatures, trainPredictor } from '@lowbit/quantizers';
-import { LowbitError, perplexity, saveModel } from '@lowbit/runtime';
+import { LowbitError, perplexity, saveModel, saveModelSafetensors } from '@lowbit/runtime';
 import { defineCommand, parseNumber, UsageError } from '../command.js';
-import { ctxOption, MODEL_ARGUMENT, textOption, textPath, threadOption, withModel } from '../model-arg.js';
+import { ctxOption, loadModelFile, MODEL_ARGUMENT, textOption, textPath, threadOption, withModel } from '../model-arg.js';
 import { checkOutputFile } from '../paths.js';
 import { formatPerplexity } from './eval.js';
 
@@ -57,7 +57,7 @@ const options = {
   'time-limit': { type: 'number', above: 0, default: 60, placeholder: 's', description: 'HiGHS time limit; at the limit the best allocation found is used, with its gap' },
   ...textOption,
   ...ctxOption,
-  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the mixed-precision model (.gguf: ggml types with --formats, else lowbit INT-k tensor types)' },
+  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the mixed-precision model and report its perplexity as loaded (.gguf: ggml types with --formats, which llama.cpp runs, else lowbit INT-k tensor types; .safetensors: lowbit INT-k layout)' },
   ...threadOption,
 } as const;
 
@@ -71,6 +71,7 @@ export const allocateCommand = defineCommand({
     'lowbit allocate --bits 2,3,4,8 --budget 2.75 --pairs all --json',
     'lowbit allocate --budget 3.5 --method greedy --quantizer gptq --out mixed.gguf',
     'lowbit allocate --formats q4_0,q8_0 --budget 6 --out mixed.q4_0-q8_0.gguf',
+    'lowbit allocate --budget 3.5 --embed-buckets 4 --out mixed.safetensors',
     'lowbit allocate --cost latency --max-dppl 0.3 --out fastest.gguf',
     'lowbit allocate --formats q4_0,q8_0 --cost latency --budget-ms 0.2',
   ],
@@ -86,7 +87,8 @@ export const allocateCommand = defineCommand({
     const budget = recipe ? { bits: undefined, bytes: undefined } : parseBudget(v.budget as string);
     const { out } = v;
     if (out) checkOutputFile(out);
-    if (out && !out.endsWith('.gguf')) throw new UsageError(`--out must name a .gguf file, got "${out}"`);
+    if (out && !/\.(gguf|safetensors)$/.test(out)) throw new UsageError(`--out must name a .gguf or .safetensors file, got "${out}"`);
+    if (out && ggml && !out.endsWith('.gguf')) throw new UsageError(`--formats writes ggml block types, which only GGUF holds: --out must name a .gguf file, got "${out}"`);
     if (v.quantizer === 'gptq' && v.pairs === 'all') throw new UsageError('--pairs all is measured with --quantizer rtn only (GPTQ candidates are built block by block)');
     const calibFile = v.calib ?? fileURLToPath(calibrationTextUrl);
     const validFile = textPath(v.text);
@@ -125,11 +127,20 @@ export const allocateCommand = defineCommand({
       const packed = units.apply(a.choice);
       const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval allocated') });
       let bytes: number | null = null;
-      let embeddingFile: string | null = null;
+      let written: ReturnType<typeof perplexity> | null = null;
       if (out) {
-        await saveModel(model, out, { target: 'F32', packed });
+        // mixed widths share one safetensors file only in lowbit's layout (GPTQ's holds one width)
+        if (out.endsWith('.safetensors')) await saveModelSafetensors(model, out, { packed, gptq: false });
+        else await saveModel(model, out, { target: 'F32', packed });
         bytes = (await stat(out)).size;
-        if (units.embedding) embeddingFile = await writeEmbeddingBuckets(out, units.embedding, a.choice.slice(-units.embedding.rows.length), model.config.dim);
+        // the file as `lowbit eval` loads it: its packed layers run on the packed kernels (int4-tile
+        // layers quantize activations to int8), so this can differ from the in-memory figure above
+        const saved = await loadModelFile(out, { kernels: model.kernels });
+        try {
+          written = perplexity(saved, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval written file') });
+        } finally {
+          saved.free();
+        }
       }
       const seconds = (performance.now() - t0) / 1000;
       const config = (name: string) => (ggml ? `${name} ${v.quantizer}` : `${name} ${v.group ? `g${v.group}` : 'per-channel'} ${v.quantizer}`);
@@ -150,11 +161,11 @@ export const allocateCommand = defineCommand({
         if (s.status !== 'Optimal') ctx.warn(`HiGHS stopped before proving optimality (${s.status}): the allocation is the best found, ${(100 * s.gap).toFixed(3)}% from the bound`);
       }
       ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
-      ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written (give --out mixed.gguf to keep the model)');
-      if (embeddingFile) ctx.print(`  wrote ${embeddingFile}: the embedding buckets' packed rows (the GGUF holds them dequantized as F32: GGUF has no per-row types)`);
+      ctx.print(out ? `  wrote ${out} (${bytes} bytes${units.embedding ? ', token_embd in per-row INT-k buckets' : ''}); loaded back: perplexity ${formatPerplexity((written as ReturnType<typeof perplexity>).perplexity, (written as ReturnType<typeof perplexity>).stderr)} (lowbit eval ${out} --ctx ${v.ctx})` : '  nothing written (give --out mixed.gguf to keep the model)');
+      if (out?.endsWith('.gguf') && !ggml) ctx.print(`  ${out} holds lowbit tensor types (LB_INT*${units.embedding ? ', token_embd.bucket*' : ''}): lowbit loads it, llama.cpp does not (--formats q4_0,q8_0 writes a GGUF llama.cpp runs)`);
       return {
         method: v.method, quantizer: v.quantizer, group: v.group, bits: ggml ? null : bits, budget: costed ? null : a.budgetBits, ...(costed ? costed.json : { cost: 'size' }), bits_per_weight: a.bitsPerWeight, size_bytes: Math.ceil(a.sizeBits / 8),
-        perplexity: after.perplexity, perplexity_stderr: after.stderr, perplexity_fp: before.perplexity,
+        perplexity: after.perplexity, perplexity_stderr: after.stderr, perplexity_fp: before.perplexity, perplexity_written: written?.perplexity ?? null,
         predicted_delta_loss: a.predictedDeltaLoss, additive_delta_loss: a.additiveDeltaLoss,
         formats: ggml ?? null,
         layers: Object.fromEntries(Object.entries(a.formats).map(([n, f]) => [n, config(f)])),
@@ -162,7 +173,7 @@ export const allocateCommand = defineCommand({
         solver: a.solver ? { status: a.solver.status, objective: a.solver.objective, bound: a.solver.bound, gap: a.solver.gap, seconds: a.solver.seconds, timed_out: a.timedOut ?? false, fallback: a.fallback ?? null } : null,
         predictor: pred ? { train: pred.report.trainCount, held_out: pred.report.heldOutCount, spearman: pred.report.spearman, median_relative_error: pred.report.medianRelativeError, predicted_delta_loss: a.predictorDeltaLoss } : null,
         measurement: { pairs, windows: m.windows, ctx: m.ctx, evaluations: m.evaluations, pair_evaluations: m.pairEvaluations, base_loss: m.baseLoss, seconds: m.seconds },
-        granularity: v.granularity, embedding_buckets: units.embedding ? units.embedding.rows.map((ids, b) => ({ tokens: ids.length, share: units.embedding?.share[b], bits: units.embedding?.bits[a.choice[a.choice.length - (units.embedding?.rows.length ?? 0) + b]] })) : null, embedding_file: embeddingFile,
+        granularity: v.granularity, embedding_buckets: units.embedding ? units.embedding.rows.map((ids, b) => ({ tokens: ids.length, share: units.embedding?.share[b], bits: units.embedding?.bits[a.choice[a.choice.length - (units.embedding?.rows.length ?? 0) + b]] })) : null,
         out: out ?? null, bytes, seconds,
       };
     });
