@@ -94,13 +94,13 @@ import { scores } from './attention';
   }
 }
 
-/** out_t = Σ_{j≤t} P[t, j]·v_j per head; probs receives P. */
-export function attn_train_fwd_f32(q: usize, k: usize, v: usize, out: usize, probs: usize, n: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32): void {
+/** out_t = Σ_{j≤t} P[t, j]·v_j for heads [h0, h1) (a row kernel over heads: threads split them); probs receives P. */
+export function attn_train_fwd_f32(q: usize, k: usize, v: usize, out: usize, probs: usize, n: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32, h0: i32, h1: i32): void {
   const scale = reinterpret<f32>(scaleBits);
   const group = nHeads / nKvHeads;
   const dim = <usize>nHeads * <usize>headDim;
   const kvStride = (<usize>nKvHeads * <usize>headDim) << 2;
-  for (let h = 0; h < nHeads; h++) {
+  for (let h = h0; h < h1; h++) {
     const kvo = (<usize>(h / group) * <usize>headDim) << 2;
     for (let t = 0; t < n; t++) {
       const pr = probs + ((<usize>h * <usize>n + <usize>t) * <usize>n << 2);
@@ -138,12 +138,14 @@ export function attn_train_fwd_f32(q: usize, k: usize, v: usize, out: usize, pro
 }
 
 /**
- * Given P and dOut: dP = dO·Vᵀ, dS = scale·P⊙(dP − rowsum(P⊙dP)), dq = dS·K, dk = dSᵀ·Q and dv = Pᵀ·dO,
- * each written (dk, dv summed over the heads of each group). ds: 3·n·n + headDim f32 of scratch (one
- * head's dS, its transpose and P's). dq goes by rows of dS; dk and dv by rows of the transposes, so
- * every output sums in registers.
+ * Given P and dOut, for heads [h0, h1) (a row kernel over heads: threads split them): dP = dO·Vᵀ,
+ * dS = scale·P⊙(dP − rowsum(P⊙dP)), dq = dS·K, and head h's own dk_h = dSᵀ·Q and dv_h = Pᵀ·dO into
+ * dkh and dvh (nHeads·n rows of headDim f32, overwritten; the caller sums the heads of each group,
+ * which on threads would race if written into one dk). ds: per head 3·n·n + headDim f32 of scratch
+ * (its dS, dS's transpose and P's). dq goes by rows of dS; dk_h and dv_h by rows of the transposes,
+ * so every output sums in registers.
  */
-export function attn_train_bwd_f32(q: usize, k: usize, v: usize, probs: usize, dout: usize, dq: usize, dk: usize, dv: usize, ds: usize, n: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32): void {
+export function attn_train_bwd_f32(q: usize, k: usize, v: usize, probs: usize, dout: usize, dq: usize, dkh: usize, dvh: usize, ds: usize, n: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32, h0: i32, h1: i32): void {
   const scale = reinterpret<f32>(scaleBits);
   const group = nHeads / nKvHeads;
   const dim = <usize>nHeads * <usize>headDim;
@@ -151,18 +153,16 @@ export function attn_train_bwd_f32(q: usize, k: usize, v: usize, probs: usize, d
   const kvStride = (<usize>nKvHeads * <usize>headDim) << 2;
   const hb = <usize>headDim << 2;
   const nn = (<usize>n * <usize>n) << 2;
-  const dt = ds + nn; // dS transposed
-  const pt = dt + nn; // P transposed
-  const tmp = pt + nn; // headDim f32
-  memory.fill(dk, 0, <usize>n * kvStride);
-  memory.fill(dv, 0, <usize>n * kvStride);
-  for (let h = 0; h < nHeads; h++) {
+  for (let h = h0; h < h1; h++) {
+    const dsh = ds + <usize>h * (3 * nn + hb);
+    const dt = dsh + nn; // dS transposed
+    const pt = dt + nn; // P transposed
     const kvo = (<usize>(h / group) * <usize>headDim) << 2;
     const qo = (<usize>h * <usize>headDim) << 2;
     const ph = probs + ((<usize>h * <usize>n * <usize>n) << 2);
     for (let t = 0; t < n; t++) {
       const pr = ph + ((<usize>t * <usize>n) << 2);
-      const dr = ds + ((<usize>t * <usize>n) << 2);
+      const dr = dsh + ((<usize>t * <usize>n) << 2);
       const row = <usize>t * qStride + qo;
       const npos = t + 1;
       scores(dout + row, v + kvo, kvStride, dr, npos, headDim, 1);
@@ -172,16 +172,14 @@ export function attn_train_bwd_f32(q: usize, k: usize, v: usize, probs: usize, d
       weightedSum(dr, k + kvo, kvStride, npos, headDim, dq + row);
     }
     // column j of dS (or P), rows t ≥ j, is row j of its transpose from entry j on
-    transposeLower(ds, dt, n);
+    transposeLower(dsh, dt, n);
     transposeLower(ph, pt, n);
     for (let j = 0; j < n; j++) {
-      const kr = <usize>j * kvStride + kvo;
       const from = (<usize>j * <usize>n + <usize>j) << 2;
       const xr = <usize>j * qStride + qo;
-      weightedSum(dt + from, q + xr, qStride, n - j, headDim, tmp);
-      for (let c: usize = 0; c < hb; c += 4) store<f32>(dk + kr + c, load<f32>(dk + kr + c) + load<f32>(tmp + c));
-      weightedSum(pt + from, dout + xr, qStride, n - j, headDim, tmp);
-      for (let c: usize = 0; c < hb; c += 4) store<f32>(dv + kr + c, load<f32>(dv + kr + c) + load<f32>(tmp + c));
+      const o = (<usize>h * <usize>n + <usize>j) * hb;
+      weightedSum(dt + from, q + xr, qStride, n - j, headDim, dkh + o);
+      weightedSum(pt + from, dout + xr, qStride, n - j, headDim, dvh + o);
     }
   }
 }

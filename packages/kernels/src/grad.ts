@@ -1,12 +1,12 @@
 import { LowbitError } from './errors.js';
-import { type Kernels, scoped } from './kernels.js';
+import { type Kernels, type RowKernel, scoped } from './kernels.js';
 
 /** WASM halves of the training attention (@lowbit/runtime's train-forward.ts and backward.ts). */
 
-interface GradExports {
-  attn_train_fwd_f32(q: number, k: number, v: number, out: number, probs: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number): void;
-  attn_train_bwd_f32(q: number, k: number, v: number, probs: number, dout: number, dq: number, dk: number, dv: number, ds: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number): void;
-}
+// Both kernels are row kernels over heads (ROW_KERNELS): on a KernelPool the heads split over its
+// threads. runRows is protected so that only this package's front ends split work; these are some.
+type RunRows = { runRows(fn: RowKernel, args: number[], rows: number): void };
+const runRows = (k: Kernels, fn: RowKernel, args: number[], rows: number) => (k as unknown as RunRows).runRows(fn, args, rows);
 
 /** Shape of a training attention call: n tokens, heads, kv heads, head width. */
 export interface TrainAttentionShape {
@@ -42,11 +42,10 @@ export function trainAttentionForward(kernels: Kernels, s: TrainAttentionShape, 
   const dim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   checkShape(fn, s, [['q', q, n * dim], ['k', k, n * kvDim], ['v', v, n * kvDim], ['out', out, n * dim], ['probs', probs, nHeads * n * n]]);
-  const ex = kernels.exports as unknown as GradExports;
   scoped(kernels, (put, alloc) => {
     const po = alloc(out.byteLength);
     const pp = alloc(probs.byteLength);
-    ex.attn_train_fwd_f32(put(q), put(k), put(v), po, pp, n, nHeads, nKvHeads, headDim, f32Bits(1 / Math.sqrt(headDim)));
+    runRows(kernels, 'attn_train_fwd_f32', [put(q), put(k), put(v), po, pp, n, nHeads, nKvHeads, headDim, f32Bits(1 / Math.sqrt(headDim))], nHeads);
     out.set(new Float32Array(kernels.memory.buffer, po, out.length));
     probs.set(new Float32Array(kernels.memory.buffer, pp, probs.length));
   });
@@ -62,15 +61,31 @@ export function trainAttentionBackward(kernels: Kernels, s: TrainAttentionShape,
   const dim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   checkShape(fn, s, [['q', q, n * dim], ['k', k, n * kvDim], ['v', v, n * kvDim], ['probs', probs, nHeads * n * n], ['dOut', dOut, n * dim], ['dq', dq, n * dim], ['dk', dk, n * kvDim], ['dv', dv, n * kvDim]]);
-  const ex = kernels.exports as unknown as GradExports;
   scoped(kernels, (put, alloc) => {
     const pdq = alloc(dq.byteLength);
-    const pdk = alloc(dk.byteLength);
-    const pdv = alloc(dv.byteLength);
-    ex.attn_train_bwd_f32(put(q), put(k), put(v), put(probs), put(dOut), pdq, pdk, pdv, alloc((3 * n * n + headDim) * 4), n, nHeads, nKvHeads, headDim, f32Bits(1 / Math.sqrt(headDim)));
+    const heads = n * nHeads * headDim * 4; // every head's own dk (dv) rows
+    const pdk = alloc(heads);
+    const pdv = alloc(heads);
+    const ds = alloc(nHeads * (3 * n * n + headDim) * 4);
+    runRows(kernels, 'attn_train_bwd_f32', [put(q), put(k), put(v), put(probs), put(dOut), pdq, pdk, pdv, ds, n, nHeads, nKvHeads, headDim, f32Bits(1 / Math.sqrt(headDim))], nHeads);
     const m = kernels.memory.buffer;
     dq.set(new Float32Array(m, pdq, dq.length));
-    dk.set(new Float32Array(m, pdk, dk.length));
-    dv.set(new Float32Array(m, pdv, dv.length));
+    // the heads of a group, in head order, into their kv head's columns
+    const hk = new Float32Array(m, pdk, heads / 4);
+    const hv = new Float32Array(m, pdv, heads / 4);
+    const group = nHeads / nKvHeads;
+    dk.fill(0);
+    dv.fill(0);
+    for (let h = 0; h < nHeads; h++) {
+      const g = ((h / group) | 0) * headDim;
+      for (let t = 0; t < n; t++) {
+        const src = (h * n + t) * headDim;
+        const dst = t * kvDim + g;
+        for (let d = 0; d < headDim; d++) {
+          dk[dst + d] += hk[src + d];
+          dv[dst + d] += hv[src + d];
+        }
+      }
+    }
   });
 }

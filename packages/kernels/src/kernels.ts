@@ -30,6 +30,8 @@ export interface KernelExports {
   attention_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   attention_span_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, spans: number, h0: number, h1: number): void;
   attention_q8(q: number, kc: number, ks: number, vc: number, vs: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
+  attn_train_fwd_f32(q: number, k: number, v: number, out: number, probs: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
+  attn_train_bwd_f32(q: number, k: number, v: number, probs: number, dout: number, dq: number, dkh: number, dvh: number, ds: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
   decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
@@ -71,8 +73,8 @@ const preparedCode = new WeakMap<WasmTensor, number>();
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
-export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8';
-export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32', 'attention_q8'];
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8' | 'attn_train_fwd_f32' | 'attn_train_bwd_f32';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32', 'attention_q8', 'attn_train_fwd_f32', 'attn_train_bwd_f32'];
 /** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
 export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
 

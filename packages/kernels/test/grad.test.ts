@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKernels, isLowbitError, trainAttentionBackward, trainAttentionForward } from '../dist/index-node.js';
+import { createKernelPool, createKernels, isLowbitError, trainAttentionBackward, trainAttentionForward } from '../dist/index-node.js';
 import { expectClose, randF32, rng } from './helpers.js';
 
 // [n, nHeads, nKvHeads, headDim]: SIMD rows (headDim % 4 == 0, n past a multiple of 4), the scalar
@@ -84,6 +84,34 @@ describe.each(['relaxed', 'simd', 'scalar'] as const)('training attention (%s)',
       expectClose(dq, ref.dq, 1e-5, 1e-7);
       expectClose(dk, ref.dk, 1e-5, 1e-7);
       expectClose(dv, ref.dv, 1e-5, 1e-7);
+    }
+  });
+});
+
+describe('training attention on a 2-thread pool', () => {
+  it('equals the one-thread kernels bit for bit (heads split over threads, each head the same work)', async () => {
+    const one = await createKernels({ variant: 'simd' });
+    const pool = await createKernelPool({ threads: 2, variant: 'simd-threads' });
+    try {
+      for (const [n, H, KV, D] of [[37, 8, 4, 8], [20, 16, 4, 8]] as const) {
+        const r = rng(n + H);
+        const [q, dO] = [randF32(r, n * H * D, 2), randF32(r, n * H * D)];
+        const [k, v] = [randF32(r, n * KV * D, 2), randF32(r, n * KV * D)];
+        const s = { n, nHeads: H, nKvHeads: KV, headDim: D };
+        const run = (kn: typeof one) => {
+          const out = new Float32Array(n * H * D);
+          const probs = new Float32Array(H * n * n);
+          trainAttentionForward(kn, s, q, k, v, out, probs);
+          const [dq, dk, dv] = [new Float32Array(n * H * D), new Float32Array(n * KV * D), new Float32Array(n * KV * D)];
+          trainAttentionBackward(kn, s, q, k, v, probs, dO, dq, dk, dv);
+          return [out, probs, dq, dk, dv];
+        };
+        const a = run(one);
+        const b = run(pool);
+        for (let i = 0; i < a.length; i++) expect(b[i]).toEqual(a[i]);
+      }
+    } finally {
+      await pool.close();
     }
   });
 });
