@@ -5,16 +5,20 @@
 // on the same matmul as the forward (TrainMath.matmul, the WASM matmulF32 kernel in f32) after a
 // transpose copy in TypeScript: dX = matmul(Wᵀ, dY), dW = matmul(Xᵀ, dYᵀ). The copies are
 // O(rows·cols) against the O(batch·rows·cols) product.
+import type { Kernels } from '@lowbit/kernels';
 import type { LlamaConfig, DecoderModel } from './model.js';
 import {
-  type TrainActivations, type TrainMath, type TrainParams, type Vec, f64Math, gatherHead, layerTensorNames, rope, trainForward, trainParams, transpose, wasmMath,
+  TrainArena, type TrainActivations, type TrainMath, type TrainParams, type Vec, f64Math, gatherHead, layerTensorNames, rope, trainForward, trainParams, transpose, wasmMath,
 } from './train-forward.js';
 
-/** dX [batch, cols] and dW [rows, cols] of y = x·Wᵀ given dY [batch, rows]. */
-export function linearBackward(math: TrainMath, w: Vec, rows: number, cols: number, x: Vec, dy: Vec, batch: number): { dx: Vec; dw: Vec } {
+/**
+ * dX [batch, cols] and dW [rows, cols] of y = x·Wᵀ given dY [batch, rows]; dW is written into `dw`
+ * when given (overwritten: a weight's gradient array, so that no step allocates and adds a copy).
+ */
+export function linearBackward(math: TrainMath, w: Vec, rows: number, cols: number, x: Vec, dy: Vec, batch: number, dw?: Vec): { dx: Vec; dw: Vec } {
   const dx = math.matmul(transpose(w, rows, cols, math.alloc(rows * cols)), cols, rows, dy, batch);
-  const dw = math.matmul(transpose(x, batch, cols, math.alloc(batch * cols)), cols, batch, transpose(dy, batch, rows, math.alloc(batch * rows)), rows);
-  return { dx, dw };
+  const g = math.matmul(transpose(x, batch, cols, math.alloc(batch * cols)), cols, batch, transpose(dy, batch, rows, math.alloc(batch * rows)), rows, dw);
+  return { dx, dw: g };
 }
 
 /**
@@ -112,48 +116,43 @@ export function trainBackward(c: LlamaConfig, params: TrainParams, act: TrainAct
   const kvDim = nKvHeads * headDim;
   const n = act.n;
   const P = (name: string) => params.get(name) as Vec;
+  // the gradients outlive the pass (the caller keeps them): never from an arena behind math.alloc
   const grads = new Map<string, Vec>();
-  for (const [name, t] of params) grads.set(name, math.alloc(t.length));
+  for (const [name, t] of params) grads.set(name, math.precision === 'f64' ? new Float64Array(t.length) : new Float32Array(t.length));
   const G = (name: string) => grads.get(name) as Vec;
   const tied = !params.has('output.weight');
   const emb = P('token_embd.weight');
 
+  // every gradient array is fresh (zero) and each linear's dW is its first write: the matmuls write
+  // them in place (the tied embedding's rows are added to after, below)
   const dlogits = crossEntropyBackward(act.probs, act.targets, vocabSize, math.alloc(n * vocabSize));
-  const head = linearBackward(math, params.get('output.weight') ?? emb, vocabSize, dim, act.xf, dlogits, n);
-  addInto(tied ? G('token_embd.weight') : G('output.weight'), head.dw);
+  const head = linearBackward(math, params.get('output.weight') ?? emb, vocabSize, dim, act.xf, dlogits, n, tied ? G('token_embd.weight') : G('output.weight'));
   let dx = rmsnormBackward(act.xLast, P('output_norm.weight'), act.outInv, head.dx, dim, n, G('output_norm.weight'), math.alloc(n * dim));
 
   for (let l = c.nLayers - 1; l >= 0; l--) {
     const a = act.layers[l];
     const [an, wq, wk, wv, wo, fn, w1, w3, w2] = layerTensorNames(l);
     // feed-forward: x = xMid + W2·(silu(W1·xb2)⊙W3·xb2), xb2 = norm(xMid)
-    const down = linearBackward(math, P(w2), dim, hiddenDim, a.h, dx, n);
-    addInto(G(w2), down.dw);
+    const down = linearBackward(math, P(w2), dim, hiddenDim, a.h, dx, n, G(w2));
     const dg = math.alloc(n * hiddenDim);
     const du = math.alloc(n * hiddenDim);
     swigluBackward(a.g, a.u, down.dx, dg, du);
-    const gate = linearBackward(math, P(w1), hiddenDim, dim, a.xb2, dg, n);
-    const up = linearBackward(math, P(w3), hiddenDim, dim, a.xb2, du, n);
-    addInto(G(w1), gate.dw);
-    addInto(G(w3), up.dw);
+    const gate = linearBackward(math, P(w1), hiddenDim, dim, a.xb2, dg, n, G(w1));
+    const up = linearBackward(math, P(w3), hiddenDim, dim, a.xb2, du, n, G(w3));
     addInto(gate.dx, up.dx);
     const dMid = rmsnormBackward(a.xMid, P(fn), a.ffnInv, gate.dx, dim, n, G(fn), math.alloc(n * dim));
     addInto(dMid, dx);
     // attention: xMid = xIn + Wo·attn(rope(Wq·xb), rope(Wk·xb), Wv·xb), xb = norm(xIn)
-    const out = linearBackward(math, P(wo), dim, dim, a.xa, dMid, n);
-    addInto(G(wo), out.dw);
+    const out = linearBackward(math, P(wo), dim, dim, a.xa, dMid, n, G(wo));
     const dq = math.alloc(n * dim);
     const dk = math.alloc(n * kvDim);
     const dv = math.alloc(n * kvDim);
     attentionBackward(math, a.q, a.k, a.v, a.probs, out.dx, n, nHeads, nKvHeads, headDim, dq, dk, dv);
     rope(dq, n, nHeads, headDim, c.ropeDim, act.rope, true);
     rope(dk, n, nKvHeads, headDim, c.ropeDim, act.rope, true);
-    const bq = linearBackward(math, P(wq), dim, dim, a.xb, dq, n);
-    const bk = linearBackward(math, P(wk), kvDim, dim, a.xb, dk, n);
-    const bv = linearBackward(math, P(wv), kvDim, dim, a.xb, dv, n);
-    addInto(G(wq), bq.dw);
-    addInto(G(wk), bk.dw);
-    addInto(G(wv), bv.dw);
+    const bq = linearBackward(math, P(wq), dim, dim, a.xb, dq, n, G(wq));
+    const bk = linearBackward(math, P(wk), kvDim, dim, a.xb, dk, n, G(wk));
+    const bv = linearBackward(math, P(wv), kvDim, dim, a.xb, dv, n, G(wv));
     addInto(bq.dx, bk.dx);
     addInto(bq.dx, bv.dx);
     dx = rmsnormBackward(a.xIn, P(an), a.attnInv, bq.dx, dim, n, G(an), math.alloc(n * dim));
@@ -180,11 +179,20 @@ export interface LossAndGrad {
  * own (changed by an optimizer) to train.
  */
 export function lossAndGrad(model: DecoderModel, tokens: readonly number[], params: TrainParams = trainParams(model)): LossAndGrad {
-  const math = wasmMath(model.kernels);
-  const act = trainForward(model.config, params, tokens, math);
-  const grads = trainBackward(model.config, params, act, math) as Map<string, Float32Array>;
-  return { loss: act.loss, grads };
+  const arena = arenas.get(model.kernels) ?? new TrainArena();
+  arenas.set(model.kernels, arena);
+  const math = wasmMath(model.kernels, arena);
+  try {
+    const act = trainForward(model.config, params, tokens, math);
+    const grads = trainBackward(model.config, params, act, math) as Map<string, Float32Array>;
+    return { loss: act.loss, grads };
+  } finally {
+    arena.release(); // the activations never leave this call
+  }
 }
+
+// one arena per kernel instance: its activations' buffers serve the next step of the same model
+const arenas = new WeakMap<Kernels, TrainArena>();
 
 /** The same in f64 TypeScript loops (for checks; slow): params are read as f64. */
 export function lossAndGradF64(c: LlamaConfig, params: TrainParams, tokens: readonly number[]): { loss: number; grads: Map<string, Float64Array> } {

@@ -43,15 +43,46 @@ export function f64Math(): TrainMath {
   };
 }
 
-/** f32 on the WASM kernels (matmulF32, threads where the kernels have a pool). */
-export function wasmMath(kernels: Kernels): TrainMath {
+/**
+ * f32 buffers reused from one pass to the next: arrays from `alloc` (zeroed) stay valid until
+ * `release()`, which hands them all back. Fresh multi-megabyte arrays each pass page-fault and feed
+ * the garbage collector: together ~14% of a stories260K training step's CPU time in a profile.
+ */
+export class TrainArena {
+  private readonly free = new Map<number, Float32Array[]>();
+  private used: Float32Array[] = [];
+
+  alloc(n: number): Float32Array {
+    const a = this.free.get(n)?.pop();
+    if (a) a.fill(0);
+    const r = a ?? new Float32Array(n);
+    this.used.push(r);
+    return r;
+  }
+
+  release(): void {
+    for (const a of this.used) {
+      const l = this.free.get(a.length);
+      if (l) l.push(a);
+      else this.free.set(a.length, [a]);
+    }
+    this.used = [];
+  }
+}
+
+/**
+ * f32 on the WASM kernels (matmulF32, threads where the kernels have a pool). With an `arena`, every
+ * array the pass allocates (activations, matmul outputs) comes from it: valid until its release().
+ */
+export function wasmMath(kernels: Kernels, arena?: TrainArena): TrainMath {
   const f32 = (v: Vec) => (v instanceof Float32Array ? v : Float32Array.from(v));
+  const alloc = arena ? (n: number) => arena.alloc(n) : (n: number) => new Float32Array(n);
   return {
     precision: 'f32',
-    alloc: (n) => new Float32Array(n),
+    alloc,
     matmul(w, rows, cols, x, batch, out) {
       if (out !== undefined && !(out instanceof Float32Array)) throw new LowbitError('E_DTYPE', 'wasmMath.matmul: out must be a Float32Array');
-      return kernels.matmulF32(f32(w), rows, cols, f32(x), batch, out);
+      return kernels.matmulF32(f32(w), rows, cols, f32(x), batch, out ?? (arena ? alloc(batch * rows) : undefined));
     },
     attention(q, k, v, n, nHeads, nKvHeads, headDim, out, probs) {
       trainAttentionForward(kernels, { n, nHeads, nKvHeads, headDim }, f32(q), f32(k), f32(v), out as Float32Array, probs as Float32Array);
