@@ -47,3 +47,4 @@ export { attention_q8 } from './attention-q8';
 export { gemv_kquant, gemv_kquant_q8 } from './kquants';
 export { attn_train_fwd_f32, attn_train_bwd_f32 } from './grad';
 export { gemv_mx_fp8 } from './mx-fp8';
+export { gemm_act_pairs, matmul_ggml_gemm, matmul_ggml_gemm_multi } from './ggml-gemm';

@@ -21,6 +21,9 @@ export interface KernelExports {
   matmul_q4(w: number, scales: number, zeros: number, rows: number, cols: number, group: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, res: number, r0: number, r1: number): void;
   matmul_ggml(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
   matmul_ggml_tiled(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out: number, r0: number, r1: number): void;
+  matmul_ggml_gemm(kind: number, w: number, rows: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, pairs: number, batch: number, out: number, r0: number, r1: number): void;
+  matmul_ggml_gemm_multi(kind0: number, w0: number, rows0: number, kind1: number, w1: number, rows1: number, kind2: number, w2: number, rows2: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, pairs: number, batch: number, out0: number, out1: number, out2: number, r0: number, r1: number): void;
+  gemm_act_pairs(kind: number, xq: number, n: number, dst: number): void;
   matmul_ggml_tiled_multi(kind0: number, w0: number, rows0: number, kind1: number, w1: number, rows1: number, kind2: number, w2: number, rows2: number, cols: number, xq: number, xq16: number, xs: number, xsum: number, batch: number, out0: number, out1: number, out2: number, r0: number, r1: number): void;
   prepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): number;
   unprepare_ggml(kind: number, src: number, rows: number, cols: number, dst: number): void;
@@ -71,10 +74,12 @@ const preparedKind = (type: GgmlBlockType) => `ggml-tiled-${type}`;
 const preparedCode = new WeakMap<WasmTensor, number>();
 
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
+/** Fewest tokens for which matmulGgml takes the plain-SIMD GEMM (at 7 tokens it runs level with the GEMV, at 64 ~1.15x faster). */
+const GEMM_MIN_BATCH = 4;
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
-export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8' | 'attn_train_fwd_f32' | 'attn_train_bwd_f32';
-export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32', 'attention_q8', 'attn_train_fwd_f32', 'attn_train_bwd_f32'];
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8' | 'attn_train_fwd_f32' | 'attn_train_bwd_f32' | 'matmul_ggml_gemm' | 'matmul_ggml_gemm_multi';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32', 'attention_q8', 'attn_train_fwd_f32', 'attn_train_bwd_f32', 'matmul_ggml_gemm', 'matmul_ggml_gemm_multi'];
 /** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
 export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
 
@@ -306,11 +311,18 @@ export class Kernels {
       }
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16, xq);
       const code = (i: number) => (prepared[i] && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
+      // Prefill on plain SIMD: Q8_0 / Q4_0 tiles by the GEMM (assembly/ggml-gemm.ts), each output
+      // equal to the tiled GEMV's bit for bit; from four tokens up, where it is the faster of the two.
+      const gemm = this.variant.startsWith('simd') && type !== 'q4_1' && batch >= GEMM_MIN_BATCH && prepared.every(Boolean);
+      const pairs = gemm ? s.alloc(batch * nblk * 64) : 0;
+      if (gemm) this.exports.gemm_act_pairs(GGML_KIND[type], xq, batch * nblk, pairs);
       // Two or three prepared matrices whose row counts before the last are whole tiles: one job.
       if (ws.length >= 2 && ws.length <= 3 && prepared.every(Boolean) && rows.slice(0, -1).every((r) => r % 4 === 0)) {
         const pos = os.map((o) => s.alloc(o.byteLength));
         const m = [0, 1, 2].map((i) => (i < ws.length ? [code(i), s.matrix(ws[i]), rows[i]] : [0, 0, 0]));
-        this.runRows('matmul_ggml_tiled_multi', [...m[0], ...m[1], ...m[2], cols, xq, xq16, xs, xsum, batch, pos[0], pos[1], pos[2] ?? 0], rows.reduce((a, b) => a + b, 0));
+        const sum = rows.reduce((a, b) => a + b, 0);
+        if (gemm) this.runRows('matmul_ggml_gemm_multi', [...m[0], ...m[1], ...m[2], cols, xq, xq16, xs, xsum, pairs, batch, pos[0], pos[1], pos[2] ?? 0], sum);
+        else this.runRows('matmul_ggml_tiled_multi', [...m[0], ...m[1], ...m[2], cols, xq, xq16, xs, xsum, batch, pos[0], pos[1], pos[2] ?? 0], sum);
         for (const [i, o] of os.entries()) s.get(pos[i], o);
         return os;
       }
@@ -318,7 +330,8 @@ export class Kernels {
         const o = os[i];
         if (o.length === 0) return;
         const po = s.alloc(o.byteLength);
-        this.runRows(prepared[i] ? 'matmul_ggml_tiled' : 'matmul_ggml', [code(i), s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, batch, po], rows[i]);
+        if (gemm) this.runRows('matmul_ggml_gemm', [code(i), s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, pairs, batch, po], rows[i]);
+        else this.runRows(prepared[i] ? 'matmul_ggml_tiled' : 'matmul_ggml', [code(i), s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, batch, po], rows[i]);
         s.get(po, o);
       });
       return os;
