@@ -166,7 +166,7 @@ export function softMaskLossAndGrad(c: LlamaConfig, params: TrainParams, tokens:
 export interface LearnSpansOptions {
   /** Optimizer steps (default 200). */
   steps?: number;
-  /** λ of the L1 penalty λ/M·Σ z (nats per token of span; default 2e-4). */
+  /** λ of the L1 penalty λ/M·Σ z (nats per token of span; default 5e-5). */
   penalty?: number;
   /** Ramp R of the soft mask, in tokens (default 32, the paper's). */
   ramp?: number;
@@ -198,7 +198,7 @@ export interface LearnedSpans {
 export function learnSpans(model: DecoderModel, text: string, options: LearnSpansOptions = {}): LearnedSpans {
   const c = model.config;
   const steps = options.steps ?? 200;
-  const penalty = options.penalty ?? 2e-4;
+  const penalty = options.penalty ?? 5e-5;
   const ramp = options.ramp ?? 32;
   const ctx = options.ctx ?? Math.min(256, c.contextLength);
   const windows = options.windows ?? 1;

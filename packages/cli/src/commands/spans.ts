@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
-import { type DecoderModel, LowbitError, attentionDecodeSeconds, calibrateSpans, checkSpanOptions, perplexity, spanSkippedFraction } from '@lowbit/runtime';
+import { type DecoderModel, LowbitError, attentionDecodeSeconds, calibrateSpans, checkSoftMask, checkSpanOptions, learnSpans, perplexity, spanSkippedFraction } from '@lowbit/runtime';
 import { type CommandContext, defineCommand } from '../command.js';
 import { MODEL_ARGUMENT, ctxOption, textOption, textPath, threadOption, withModel } from '../model-arg.js';
 import { formatPerplexity } from './eval.js';
@@ -11,6 +11,10 @@ const options = {
   eps: { type: 'number', default: 0.01, description: "attention mass a head's span may leave out, per query" },
   quantile: { type: 'number', default: 0.9, description: "quantile over a head's calibration queries of the span each needs (1: the largest)" },
   'calibration-windows': { type: 'integer', default: 16, min: 1, description: 'windows of the calibration text to measure attention on' },
+  learn: { type: 'boolean', description: 'also learn spans with the adaptive-span soft mask on the calibration text (model frozen), and compare both at --ctx and at the model\'s longest context' },
+  steps: { type: 'integer', default: 300, description: 'with --learn: optimizer steps (one window of --ctx each)' },
+  penalty: { type: 'number', default: 5e-5, description: 'with --learn: λ of the L1 penalty λ/heads·Σ z on the spans (nats per token of span)' },
+  ramp: { type: 'number', default: 32, description: 'with --learn: ramp R of the soft mask in tokens; a learned z serves as the span ⌈z + R⌉' },
 } as const;
 
 export const spansCommand = defineCommand({
@@ -18,7 +22,7 @@ export const spansCommand = defineCommand({
   summary: 'attention spans per head from attention statistics on the calibration text: key reads skipped, perplexity and attention time against full attention',
   arguments: [MODEL_ARGUMENT],
   options,
-  examples: ['lowbit spans', 'lowbit spans --ctx 2048 --eps 0.05', 'lowbit spans model.gguf --quantile 1 --json'],
+  examples: ['lowbit spans', 'lowbit spans --ctx 2048 --eps 0.05', 'lowbit spans --learn', 'lowbit spans --learn --penalty 1e-4 --ramp 16', 'lowbit spans model.gguf --quantile 1 --json'],
   async run(ctx) {
     checkSpanOptions({ eps: ctx.values.eps, quantile: ctx.values.quantile });
     const file = textPath(ctx.values.text);
@@ -34,6 +38,10 @@ export const spansCommand = defineCommand({
 function run(ctx: CommandContext<typeof options>, model: DecoderModel, file: string, text: string, calibration: string) {
   const v = ctx.values;
   const { nLayers, nHeads } = model.config;
+  if (v.learn) {
+    if (!(Number.isSafeInteger(v.steps) && v.steps >= 1 && v.steps <= 1e6)) throw new LowbitError('E_RANGE', `spans: --steps ${v.steps} is outside 1..1000000`);
+    checkSoftMask(model.config, new Float64Array(model.config.nLayers * model.config.nHeads), v.ramp, v.penalty); // ramp and penalty before any pass
+  }
   const cal = calibrateSpans(model, calibration, { ctx: v.ctx, maxWindows: v['calibration-windows'], eps: v.eps, quantile: v.quantile });
   ctx.print(`model ${model.name}`);
   ctx.print(`spans (ε ${v.eps}, quantile ${v.quantile}, ${cal.queries} calibration queries per head, windows of ${v.ctx}):`);
@@ -46,5 +54,34 @@ function run(ctx: CommandContext<typeof options>, model: DecoderModel, file: str
   ctx.print(`full attention perplexity ${formatPerplexity(full.perplexity, full.stderr)}`);
   ctx.print(`spans          perplexity ${formatPerplexity(spanned.perplexity, spanned.stderr)} (${spanned.perplexity >= full.perplexity ? '+' : ''}${(spanned.perplexity - full.perplexity).toFixed(4)}); key reads skipped in a window of ${v.ctx}: ${(100 * skipped).toFixed(1)}%`);
   ctx.print(`attention of one decode token at position ${v.ctx - 1}, all layers: ${(time.full * 1e6).toFixed(1)} µs full, ${(time.spans * 1e6).toFixed(1)} µs with spans (${(time.full / time.spans).toFixed(2)}×)`);
-  return { model: model.name, text: file, ctx: v.ctx, eps: v.eps, quantile: v.quantile, spans: Array.from(cal.spans), meanNeeded: Array.from(cal.meanNeeded), skipped, full, spanned, attentionSeconds: time };
+  const result = { model: model.name, text: file, ctx: v.ctx, eps: v.eps, quantile: v.quantile, spans: Array.from(cal.spans), meanNeeded: Array.from(cal.meanNeeded), skipped, full, spanned, attentionSeconds: time };
+  return v.learn ? { ...result, learned: learn(ctx, model, text, calibration, cal.spans, full.perplexity, spanned.perplexity) } : result;
+}
+
+/** --learn: spans from the soft mask, against the calibrated ones at --ctx and at the model's context length. */
+function learn(ctx: CommandContext<typeof options>, model: DecoderModel, text: string, calibration: string, calibrated: Int32Array, fullPpl: number, calibratedPpl: number) {
+  const v = ctx.values;
+  const { nLayers, nHeads, contextLength } = model.config;
+  const r = learnSpans(model, calibration, { steps: v.steps, penalty: v.penalty, ramp: v.ramp, ctx: v.ctx, onStep: (s) => ctx.progress(s.step + 1, v.steps, `learning spans (mean z ${s.meanZ.toFixed(1)})`) });
+  ctx.print(`learned spans ⌈z + R⌉ (soft mask, R ${v.ramp}, λ ${v.penalty}, ${v.steps} steps of ${v.ctx} tokens of the calibration text, ${r.seconds.toFixed(0)} s; model frozen):`);
+  for (let l = 0; l < nLayers; l++) ctx.print(`  layer ${l}: ${Array.from(r.spans.subarray(l * nHeads, (l + 1) * nHeads)).join(' ')}`);
+  const eval_ = (c: number, spans: Int32Array | undefined, label: string) => perplexity(model, text, { ctx: c, spans, onProgress: (d, t) => ctx.progress(d, t, label) });
+  const learned = eval_(v.ctx, r.spans, 'learned spans');
+  const time = attentionDecodeSeconds(model, v.ctx, r.spans);
+  const longest = contextLength > v.ctx
+    ? { ctx: contextLength, full: eval_(contextLength, undefined, `full attention, ctx ${contextLength}`), calibrated: eval_(contextLength, calibrated, `calibrated spans, ctx ${contextLength}`), learned: eval_(contextLength, r.spans, `learned spans, ctx ${contextLength}`) }
+    : undefined;
+  const row = (c: number, full: number, cal: number, lrn: number) => {
+    const d = (p: number) => `${p >= full ? '+' : ''}${(p - full).toFixed(4)}`;
+    ctx.print(`ctx ${String(c).padStart(5)}: full ${full.toFixed(4)}; calibrated ${cal.toFixed(4)} (${d(cal)}, ${(100 * spanSkippedFraction(calibrated, c)).toFixed(1)}% of key reads skipped); learned ${lrn.toFixed(4)} (${d(lrn)}, ${(100 * spanSkippedFraction(r.spans, c)).toFixed(1)}% skipped)`);
+  };
+  ctx.print('perplexity, full attention against calibrated and learned spans:');
+  row(v.ctx, fullPpl, calibratedPpl, learned.perplexity);
+  if (longest) row(contextLength, longest.full.perplexity, longest.calibrated.perplexity, longest.learned.perplexity);
+  ctx.print(`attention of one decode token at position ${v.ctx - 1}, all layers, learned spans: ${(time.full * 1e6).toFixed(1)} µs full, ${(time.spans * 1e6).toFixed(1)} µs (${(time.full / time.spans).toFixed(2)}×)`);
+  return {
+    steps: v.steps, penalty: v.penalty, ramp: v.ramp, z: Array.from(r.z), spans: Array.from(r.spans), losses: r.losses, seconds: r.seconds,
+    skipped: spanSkippedFraction(r.spans, v.ctx), perplexity: learned, attentionSeconds: time,
+    longest: longest && { ...longest, skippedCalibrated: spanSkippedFraction(calibrated, contextLength), skippedLearned: spanSkippedFraction(r.spans, contextLength) },
+  };
 }
