@@ -1,0 +1,149 @@
+// Big-model area: a 7B-class Llama at Q8_0 (~7.2 GB of weights, more than one 4 GiB WebAssembly
+// memory holds) loaded by lowbit over several kernel instances (LoadOptions.maxInstanceBytes), against
+// llama.cpp (node-llama-cpp, CPU) on the same file at the same thread count (one: sharded models run
+// on single-thread kernel instances). The file is made by `node tools/make-7b-model.mjs` (random
+// weights, written to $LOWBIT_MODELS, default <os tmpdir>/lowbit-models); without it, or on a machine
+// with less than 16 GiB of memory, the area is skipped with a message.
+// lowbit loads first and runs one round, and its peak RSS (process.resourceUsage().maxRSS, a
+// high-water mark) is read then, before llama.cpp maps the file; both stay loaded (~14 GB together)
+// and run alternating rounds. Load times are with the file in the page cache (it was just written or
+// read): they measure parsing and copying, not the disk.
+import { existsSync } from 'node:fs';
+import { tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createKernels } from '@lowbit/kernels';
+import { Session, loadModel } from '@lowbit/runtime';
+import type { Area, Context, Row } from './harness.js';
+
+const PROMPT = 8;
+const DECODE = 8;
+const ROUNDS = 3;
+const FILE = 'random-7b-Q8_0.gguf';
+const NAME = '7B-class Q8_0, 1 thread';
+
+const prompt = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31997));
+const gib = (bytes: number) => bytes / 2 ** 30;
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+interface Speed {
+  prefillMs: number; // per token
+  decodeMs: number; // per token
+}
+
+interface Engine {
+  loadMs: number;
+  /** Resident bytes the engine added: lowbit's peak RSS, llama.cpp's RSS growth (mapped pages). */
+  rssBytes: number;
+  note: string;
+  run(): Promise<Speed>;
+  close(): Promise<void>;
+}
+
+async function lowbit(path: string, ctx: Context): Promise<Engine & { bytesPerToken: number }> {
+  const k = await createKernels();
+  const t = performance.now();
+  const cpu0 = process.cpuUsage();
+  const model = await loadModel(path, { kernels: k });
+  const loadMs = performance.now() - t;
+  // CPU time as well as wall time: on a shared machine the wall time of a minute-long load is mostly waiting
+  const cpu = process.cpuUsage(cpu0);
+  const wasm = model.instances.map((i) => gib(i.memory.buffer.byteLength).toFixed(2));
+  const note = `${wasm.length} kernel instances, ${wasm.join(' + ')} GiB of WASM memory; load CPU ${(cpu.user / 1e6).toFixed(0)} s user + ${(cpu.system / 1e6).toFixed(0)} s system`;
+  ctx.log(`big-model: lowbit loaded in ${(loadMs / 1000).toFixed(1)} s on ${note}`);
+  const run = async (): Promise<Speed> => {
+    const s = new Session(model, { ctx: PROMPT + DECODE + 8 });
+    let t0 = performance.now();
+    s.forward(prompt);
+    const prefillMs = (performance.now() - t0) / PROMPT;
+    t0 = performance.now();
+    for (let i = 0; i < DECODE; i++) s.forward([prompt[i]]);
+    const decodeMs = (performance.now() - t0) / DECODE;
+    s.free();
+    return { prefillMs, decodeMs };
+  };
+  return { loadMs, rssBytes: 0, note, bytesPerToken: model.bytesPerToken, run, close: async () => model.free() };
+}
+
+async function llamaCpp(path: string, ctx: Context): Promise<Engine> {
+  const { getLlama } = await import('node-llama-cpp');
+  const rss0 = process.memoryUsage().rss;
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
+  const t = performance.now();
+  const model = await llama.loadModel({ modelPath: path });
+  const c = await model.createContext({ contextSize: 256, threads: 1, batchSize: PROMPT });
+  const loadMs = performance.now() - t;
+  const seq = c.getSequence();
+  ctx.log(`big-model: llama.cpp loaded in ${(loadMs / 1000).toFixed(1)} s`);
+  const engine: Engine = {
+    loadMs,
+    rssBytes: 0,
+    note: '',
+    async run() {
+      await seq.clearHistory();
+      let t0 = performance.now();
+      await seq.evaluateWithoutGeneratingNewTokens(prompt as never[]);
+      const prefillMs = (performance.now() - t0) / PROMPT;
+      let n = 0;
+      t0 = performance.now();
+      for await (const _ of seq.evaluate([prompt[0]] as never[], { temperature: 0 })) {
+        if (++n === DECODE) break;
+      }
+      // llama.cpp maps the file: its pages count in RSS once touched (the page cache's copy, not a second one)
+      engine.rssBytes = Math.max(engine.rssBytes, process.memoryUsage().rss - rss0);
+      engine.note = `mmap; RSS grew ${gib(engine.rssBytes).toFixed(2)} GiB (mapped file pages)`;
+      return { prefillMs, decodeMs: (performance.now() - t0) / DECODE };
+    },
+    async close() {
+      await c.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+  return engine;
+}
+
+export const bigModelArea: Area = {
+  name: 'big-model',
+  async run(ctx: Context) {
+    const dir = process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models');
+    const path = join(dir, FILE);
+    if (!existsSync(path)) {
+      ctx.log(`big-model: ${path} not found (node tools/make-7b-model.mjs ${dir}: ~7.2 GB); skipped`);
+      return [];
+    }
+    if (totalmem() < 16 * 2 ** 30) {
+      ctx.log(`big-model: ${gib(totalmem()).toFixed(1)} GiB of memory; the 7B-class rows need 16 GiB; skipped`);
+      return [];
+    }
+    // lowbit first, one round, and its peak RSS read then: a high-water mark, read before llama.cpp maps the file
+    const ours = await lowbit(path, ctx);
+    const rb = [await ours.run()];
+    ours.rssBytes = process.resourceUsage().maxRSS * 1024;
+    ours.note += `; peak RSS ${gib(ours.rssBytes).toFixed(2)} GiB (process high-water mark, before llama.cpp loads)`;
+    const theirs = await llamaCpp(path, ctx);
+    const ra: Speed[] = [];
+    try {
+      // alternating rounds, medians: on a shared machine the load changes by the minute
+      for (let r = 0; r < ROUNDS; r++) {
+        ra.push(await theirs.run());
+        if (r < ROUNDS - 1) rb.push(await ours.run());
+      }
+    } finally {
+      await ours.close();
+      await theirs.close();
+    }
+    const med = (v: Speed[]): Speed => ({ prefillMs: median(v.map((x) => x.prefillMs)), decodeMs: median(v.map((x) => x.decodeMs)) });
+    const [a, b] = [med(ra), med(rb)];
+    ctx.log(`big-model: decode ms/token llama.cpp ${ra.map((x) => x.decodeMs.toFixed(0)).join(' ')}, lowbit ${rb.map((x) => x.decodeMs.toFixed(0)).join(' ')}`);
+    const tps = (ms: number) => ({ value: 1000 / ms, unit: 'tokens/s' });
+    const row = (name: string, variant: string, ms: number, ratio: number, extra: Partial<Row> = {}): Row => ({ area: 'big-model', name, variant, ms, ratio, baseline: 'llama.cpp', ...extra });
+    return [
+      row(`load ${NAME}`, 'llama.cpp', theirs.loadMs, 1, { rate: { value: gib(theirs.rssBytes), unit: 'GiB RSS' }, note: theirs.note }),
+      row(`load ${NAME}`, 'lowbit', ours.loadMs, theirs.loadMs / ours.loadMs, { rate: { value: gib(ours.rssBytes), unit: 'GiB peak RSS' }, note: ours.note }),
+      row(`decode ${NAME}`, 'llama.cpp', a.decodeMs, 1, { rate: tps(a.decodeMs) }),
+      row(`decode ${NAME}`, 'lowbit', b.decodeMs, a.decodeMs / b.decodeMs, { rate: tps(b.decodeMs), gbps: ours.bytesPerToken / b.decodeMs / 1e6 }),
+      row(`prefill ${PROMPT} ${NAME}`, 'llama.cpp', a.prefillMs, 1, { rate: tps(a.prefillMs) }),
+      row(`prefill ${PROMPT} ${NAME}`, 'lowbit', b.prefillMs, a.prefillMs / b.prefillMs, { rate: tps(b.prefillMs) }),
+    ];
+  },
+};
