@@ -86,6 +86,22 @@ export function alphaTuning(model: DecoderModel, o: AlphaTuningOptions): AlphaTu
     params,
     forward,
     weights: forward,
+    // the planes are fitted to the pretrained weights, which a checkpoint's model no longer holds
+    state: () => new Map([...layers].map(([name, l]) => [`bcq.signs.${name}`, Float32Array.from(l.signs)])),
+    loadState(st) {
+      for (const [name, l] of layers) {
+        const s = st.get(`bcq.signs.${name}`) as Float32Array;
+        const rpb = Math.ceil(l.cols / 8);
+        l.planes.fill(0);
+        for (let i = 0; i < s.length; i++) {
+          if (s[i] !== 1 && s[i] !== -1) throw new LowbitError('E_BAD_FILE', `AlphaTuning checkpoint: bcq.signs.${name}[${i}] is ${s[i]}, not ±1`);
+          l.signs[i] = s[i];
+          const c = i % l.cols;
+          const row = (i - c) / l.cols; // plane-major: (plane·rows + r)
+          if (s[i] === 1) l.planes[row * rpb + (c >> 3)] |= 1 << (c & 7);
+        }
+      }
+    },
     backward(grads) {
       const out = new Map<string, Float32Array>();
       for (const [name, l] of layers) {

@@ -20,7 +20,7 @@ export { measureClado, budgetRange, allocatedLayers, allocate, applyAllocation, 
 export { runCladoStudy, blockMasked, withPredictorCrossTerms, type CladoStudyRow } from './clado-study.js';
 export { upscaleAnyPrecision, anyPrecisionModel, applyAnyPrecision, layerSensitivities, type UpscaleOptions, type AnyPrecisionModelOptions } from './any-precision.js';
 export { fakeQuantizer, quantizedLinears, type FakeQuant, type TrainGrid } from './fake-quant.js';
-export { qatHooks, fakeQuantWeights } from './qat.js';
+export { qatHooks, fakeQuantWeights, learnedClipQat, clipName, type LearnedClipQat } from './qat.js';
 export { regfreqHooks } from './regfreq.js';
 export { inq, inqRound, inqExponents, type Inq, type InqOptions } from './inq.js';
 export { alphaTuning, alphaName, type AlphaTuning, type AlphaTuningOptions } from './alphatuning.js';

@@ -80,13 +80,19 @@ export function inq(model: DecoderModel, o: InqOptions): Inq {
   }
   const params = trainParams(model);
   const layers = new Map<string, InqLayer>();
+  // the pretrained weights fix the partition and the exponents: kept for a checkpoint to resume from
+  const pretrained = new Map<string, Float32Array>();
   let bits = 0;
   let weights = 0;
-  for (const [name, [rows, cols]] of quantizedLinears(model, false)) {
-    const w = params.get(name) as Float32Array;
+  const setUp = (name: string, rows: number, cols: number, w: Float32Array) => {
     const order = Uint32Array.from(w.keys()).sort((a, b) => Math.abs(w[b]) - Math.abs(w[a]) || a - b);
     const n1 = inqExponents(w, rows, cols, o.group);
     layers.set(name, { rows, cols, n1, order, frozen: new Uint8Array(w.length), count: 0 });
+    pretrained.set(name, Float32Array.from(w));
+    return n1;
+  };
+  for (const [name, [rows, cols]] of quantizedLinears(model, false)) {
+    const n1 = setUp(name, rows, cols, params.get(name) as Float32Array);
     bits += rows * cols * o.bits + (o.group > 0 ? n1.length * 8 : 8);
     weights += rows * cols;
   }
@@ -134,6 +140,14 @@ export function inq(model: DecoderModel, o: InqOptions): Inq {
         const h = held.get(name) as Float32Array;
         for (let i = 0; i < w.length; i++) if (l.frozen[i]) w[i] = h[i];
       }
+    },
+    state: () => new Map([...pretrained].map(([name, w]) => [`inq.pretrained.${name}`, w])),
+    // A resumed run (from a checkpoint, whose model holds the trained weights) takes the partition
+    // and exponents of the pretrained ones again; the next forward re-freezes up to its stage's
+    // fraction, and already frozen weights sit on their levels, which inqRound leaves as they are.
+    loadState(st) {
+      for (const [name, l] of layers) setUp(name, l.rows, l.cols, st.get(`inq.pretrained.${name}`) as Float32Array);
+      held.clear();
     },
   };
   return { hooks, freeze, fractionAt, bitsPerWeight: weights ? bits / weights : 0 };

@@ -2,14 +2,14 @@
 // regularization frequency, INQ, AlphaTuning): each sets up finetune's hooks, the loop of
 // @lowbit/runtime trains, and the result is left in the model as the values a packed file stores.
 import type { PackedIntTensor } from '@lowbit/formats';
-import type { BcqTensor } from '@lowbit/formats';
+import { type BcqTensor, dequantizeInt } from '@lowbit/formats';
 import { LowbitError } from '@lowbit/kernels';
 import { type DecoderModel, type FinetuneOptions, type FinetuneResult, type MxRowsTensor, type TrainHooks, applyTrainParams, finetune, trainParams } from '@lowbit/runtime';
 import { alphaTuning } from './alphatuning.js';
 import { type TrainGrid, fakeQuantizer } from './fake-quant.js';
 import { inq } from './inq.js';
 import { quantizeModel } from './model-quantize.js';
-import { fakeQuantWeights, qatHooks } from './qat.js';
+import { fakeQuantWeights, learnedClipQat, qatHooks } from './qat.js';
 import { regfreqHooks } from './regfreq.js';
 
 export type TrainMethod = 'qat' | 'regfreq' | 'inq' | 'alphatuning';
@@ -22,7 +22,13 @@ export interface TrainQuantizeOptions extends Omit<FinetuneOptions, 'hooks' | 'r
   every?: number;
   /** inq: the frozen fractions (default 0.5, 0.75, 0.875, 1). */
   fractions?: number[];
-  /** qat, regfreq: an optimizer-state file a checkpoint of the same method wrote (INQ and AlphaTuning keep state outside it: not resumable). */
+  /** qat on a symmetric INT-k grid: learn a clipping factor per scale group with the weights (learnedClipQat). */
+  learnClip?: boolean;
+  /**
+   * An optimizer-state file a checkpoint of the same method and grid wrote: continue from its step
+   * (pass the checkpoint's model). INQ's partition (from the pretrained weights) and AlphaTuning's
+   * sign planes travel in that file too.
+   */
   resume?: string;
 }
 
@@ -48,7 +54,22 @@ const intOf = (method: string, g: TrainGrid) => {
 };
 
 /** The trainer of one method on one model (it reads the model's current weights as the pretrained ones). */
-export function quantTrainer(model: DecoderModel, o: Pick<TrainQuantizeOptions, 'method' | 'grid' | 'every' | 'fractions' | 'steps'>): QuantTrainer {
+export function quantTrainer(model: DecoderModel, o: Pick<TrainQuantizeOptions, 'method' | 'grid' | 'every' | 'fractions' | 'steps' | 'learnClip'>): QuantTrainer {
+  if (o.learnClip && o.method !== 'qat') throw new LowbitError('E_ARG', `learned clipping is a QAT option, not one of ${o.method}`);
+  if (o.learnClip) {
+    const lc = learnedClipQat(model, intOf('qat with learned clipping', o.grid));
+    const forward = lc.hooks.forward as NonNullable<TrainHooks['forward']>;
+    return {
+      hooks: lc.hooks,
+      // γ = 1 everywhere: plain RTN, the same starting point as QAT's
+      startWeights: () => forward(lc.hooks.params as Map<string, Float32Array>, 0),
+      finish(m, params) {
+        const packed = lc.packed(params);
+        for (const [name, t] of packed) m.setLinear(name, { format: 'f32', shape: t.shape, data: dequantizeInt(t) });
+        return { packed, bcq: null, bitsPerWeight: lc.bitsPerWeight };
+      },
+    };
+  }
   switch (o.method) {
     case 'qat':
     case 'regfreq': {
@@ -104,7 +125,6 @@ export function quantTrainer(model: DecoderModel, o: Pick<TrainQuantizeOptions, 
  * f32 weights for qat/regfreq, the current weights for inq and alphatuning.
  */
 export async function trainQuantize(model: DecoderModel, text: string, o: TrainQuantizeOptions, trainer: QuantTrainer = quantTrainer(model, o)): Promise<TrainQuantizeResult> {
-  if (o.resume && (o.method === 'inq' || o.method === 'alphatuning')) throw new LowbitError('E_UNSUPPORTED', `${o.method} cannot resume from a checkpoint (its frozen set / bit-planes are not in the optimizer state); start again`);
   const r = await finetune(model, text, { ...o, hooks: trainer.hooks });
   return { ...r, ...trainer.finish(model, trainer.hooks.params as Map<string, Float32Array>) };
 }

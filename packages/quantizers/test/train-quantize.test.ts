@@ -9,8 +9,9 @@ import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
 import { type DecoderModel, dequantizeLinear, loadModel, lossAndGrad, lossAndGradF64, trainParams } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
 import {
-  alphaName, alphaTuning, fakeQuantWeights, fakeQuantizer, inq, inqExponents, inqRound, quantTrainer, quantizeModel, trainQuantize,
+  alphaName, alphaTuning, clipName, fakeQuantWeights, fakeQuantizer, inq, inqExponents, inqRound, learnedClipQat, quantTrainer, quantizeModel, trainQuantize,
 } from '../src/index.js';
+import { dequantizeInt, roundEven } from '@lowbit/formats';
 
 const modelPath = fileURLToPath(defaultModelUrl);
 const text = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8').slice(0, 700);
@@ -107,6 +108,107 @@ describe('QAT checkpoints', () => {
         // the same f32 arithmetic in the same order: equal bit for bit
         expect(tb.hooks.params?.get(name), name).toEqual(tw.hooks.params?.get(name));
       }
+      for (const m of [whole, a, b]) m.free();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('QAT with learned clipping', () => {
+  it('the clip-factor and weight gradients are the derivatives of the loss with each rounding residual and clamp held (LSQ), by central differences', () =>
+    withModel((model) => {
+      const bits = 3;
+      const zs = 2 ** (bits - 1);
+      const lc = learnedClipQat(model, { format: 'int', bits, group: 32 });
+      const p = lc.hooks.params as Map<string, Float32Array>;
+      const name = 'blk.1.ffn_gate.weight';
+      const [rows, cols] = [model.config.hiddenDim, model.config.dim];
+      const ng = Math.ceil(cols / 32);
+      const gamma = p.get(clipName(name)) as Float32Array;
+      gamma.fill(0.6); // clamps some weights of each group, so both branches are exercised
+      const forward = lc.hooks.forward as NonNullable<typeof lc.hooks.forward>;
+      const backward = lc.hooks.backward as NonNullable<typeof lc.hooks.backward>;
+      const ids = model.tokenizer.encode(text, { bos: true }).slice(0, 9);
+      const at = forward(p, 0);
+      expect(at.has(clipName(name))).toBe(false);
+      const dense = lossAndGradF64(model.config, at, ids).grads;
+      const g = backward(new Map([...dense].map(([k, v]) => [k, Float32Array.from(v)])), 0);
+      const w = p.get(name) as Float32Array;
+      const packed = lc.packed(p).get(name);
+      if (!packed) throw new Error('no packed tensor');
+      // what is stored is what the forward saw
+      expect(dequantizeInt(packed)).toEqual(at.get(name));
+      let clamped = 0;
+      let inside = 0;
+      for (const gi of [0, 5, 77, rows * ng - 1]) {
+        const r = Math.floor(gi / ng);
+        const cs = Array.from({ length: Math.min(cols, (gi % ng) * 32 + 32) - (gi % ng) * 32 }, (_, k) => r * cols + (gi % ng) * 32 + k);
+        const s = packed.scales[gi];
+        const code = (i: number) => roundEven(w[i] / s);
+        const isIn = (i: number) => Math.min(zs - 1, Math.max(-zs, code(i))) === code(i);
+        // the surrogate, from the formulas: each weight's code and clamp fixed at γ0, s = s0·f with
+        // f = γ/γ0: inside Ŵ = w + s·(q0 − w/s0), clamped Ŵ = s·q_clamp
+        const loss = (f: number) => {
+          const wq = Float64Array.from(at.get(name) as Float32Array);
+          for (const i of cs) wq[i] = isIn(i) ? w[i] + s * f * (code(i) - w[i] / s) : s * f * Math.min(zs - 1, Math.max(-zs, code(i)));
+          return lossAndGradF64(model.config, new Map([...at, [name, wq]]), ids).loss;
+        };
+        const h = 1e-4;
+        const fd = (loss(1 + h) - loss(1 - h)) / (2 * h) / gamma[gi]; // d/dγ = d/df · 1/γ0
+        const an = (g.get(clipName(name)) as Float32Array)[gi];
+        // f32 Ŵ and gradients against the f64 loss, and O(h²): 1e-3 relative
+        expect(Math.abs(an - fd), `group ${gi}`).toBeLessThan(1e-3 * Math.abs(fd) + 1e-7);
+        for (const i of cs) {
+          if (isIn(i)) inside++;
+          else clamped++;
+          // the weight gradient: the STE inside the range, zero where the clamp holds the weight
+          expect((g.get(name) as Float32Array)[i]).toBe(isIn(i) ? Math.fround((dense.get(name) as Float64Array)[i]) : 0);
+        }
+      }
+      expect(clamped).toBeGreaterThan(0);
+      expect(inside).toBeGreaterThan(clamped);
+    }));
+
+  it('trains: the loss drops, the factors move inside [1/64, 1], the model ends on the stored grid', () =>
+    withModel(async (model) => {
+      const o = { method: 'qat', learnClip: true, grid: { format: 'int', bits: 2, group: 32 }, steps: 4, lr: 3e-3, ctx: 32 } as const;
+      const t = quantTrainer(model, o);
+      const r = await trainQuantize(model, text, o, t);
+      expect(r.losses[r.losses.length - 1]).toBeLessThan(r.losses[0]);
+      const gm = t.hooks.params?.get(clipName('blk.0.attn_q.weight')) as Float32Array;
+      expect(gm.some((v) => v !== 1)).toBe(true);
+      expect(gm.every((v) => v >= 1 / 64 && v <= 1)).toBe(true);
+      const packed = r.packed?.get('blk.0.attn_q.weight');
+      expect(packed && 'scales' in packed).toBe(true);
+      expect(dequantizeLinear('blk.0.attn_q.weight', model.linear('blk.0.attn_q.weight').source)).toEqual(dequantizeInt(packed as Parameters<typeof dequantizeInt>[0]));
+    }));
+});
+
+describe('INQ and AlphaTuning checkpoints', () => {
+  it.each([
+    ['inq', { method: 'inq', grid: { format: 'int', bits: 3, group: 32 }, steps: 4, lr: 1e-3, ctx: 16 }, 'blk.1.ffn_up.weight'],
+    ['alphatuning', { method: 'alphatuning', grid: { format: 'int', bits: 2, group: 32 }, steps: 3, lr: 1e-3, ctx: 16 }, 'blk.1.ffn_up.weight.alpha'],
+  ] as const)('%s: stopped after step 2 and resumed from the checkpoint model ends where an unbroken run ends', async (_m, o, probe) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-resume-'));
+    try {
+      const whole = await loadModel(modelPath);
+      const tw = quantTrainer(whole, o);
+      await trainQuantize(whole, text, o, tw);
+      const a = await loadModel(modelPath);
+      const stop = new AbortController();
+      const path = join(dir, 'ckpt.gguf');
+      // INQ's step 2 is its second stage (75% frozen): the resumed run must freeze the same set
+      await trainQuantize(a, text, { ...o, checkpoint: { path, every: 100 }, signal: stop.signal, onStep: (s) => s.step === 1 && stop.abort() });
+      // the checkpoint model holds trained weights (INQ) or Σ α·b (AlphaTuning), not the pretrained
+      // ones the partition and the planes came from: those come back from the state file
+      const b = await loadModel(path);
+      const tb = quantTrainer(b, o);
+      const rest = await trainQuantize(b, text, { ...o, resume: `${path}.adamw.safetensors` }, tb);
+      expect(rest.losses).toHaveLength(o.steps - 2);
+      // the same f32 arithmetic in the same order: equal bit for bit
+      for (const [name, t] of tw.hooks.params ?? []) expect(tb.hooks.params?.get(name), name).toEqual(t);
+      expect(tb.hooks.params?.get(probe)).toBeDefined();
       for (const m of [whole, a, b]) m.free();
     } finally {
       rmSync(dir, { recursive: true, force: true });

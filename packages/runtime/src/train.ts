@@ -189,6 +189,13 @@ export interface TrainHooks {
   afterStep?(params: Map<string, Float32Array>, step: number): void;
   /** The model weights written into the model and its checkpoints. Default: params. */
   weights?(params: Map<string, Float32Array>): Map<string, Float32Array>;
+  /**
+   * The method's own state beyond params that a resumed run needs (INQ's pretrained weights that
+   * fix its partition, AlphaTuning's sign planes): checkpoints store it in the optimizer-state file
+   * as `h.<name>`, and `resume` hands it to loadState before the first step.
+   */
+  state?(): Map<string, Float32Array>;
+  loadState?(state: Map<string, Float32Array>): void;
 }
 
 export interface FinetuneResult {
@@ -200,9 +207,10 @@ export interface FinetuneResult {
   stopped: boolean;
 }
 
-async function writeOptimizerState(path: string, opt: AdamW, at: number): Promise<void> {
+async function writeOptimizerState(path: string, opt: AdamW, at: number, hooks: TrainHooks): Promise<void> {
   const st = opt.state();
   const tensors: SafetensorsTensorToWrite[] = [];
+  for (const [name, t] of hooks.state?.() ?? []) tensors.push({ name: `h.${name}`, dtype: 'F32', shape: [t.length], data: t });
   for (const [name, m] of st.m) {
     // the trained tensors themselves too: with hooks they are not what the model file holds (latent weights, scales)
     tensors.push({ name: `p.${name}`, dtype: 'F32', shape: [m.length], data: opt.params.get(name) as Float32Array });
@@ -212,7 +220,7 @@ async function writeOptimizerState(path: string, opt: AdamW, at: number): Promis
   await writeSafetensors(path, tensors, { 'lowbit.adamw.step': String(st.t), 'lowbit.adamw.text_position': String(at) });
 }
 
-async function readOptimizerState(path: string, opt: AdamW): Promise<number> {
+async function readOptimizerState(path: string, opt: AdamW, hooks: TrainHooks): Promise<number> {
   const f = await readSafetensors(path);
   const meta = (key: string) => {
     const v = Number(f.metadata?.[key]);
@@ -226,6 +234,17 @@ async function readOptimizerState(path: string, opt: AdamW): Promise<number> {
     v.set(name, await readSafetensorsF32(f, `v.${name}`));
   }
   opt.load({ t: meta('lowbit.adamw.step'), m, v });
+  if (hooks.loadState) {
+    const want = hooks.state?.() ?? new Map<string, Float32Array>();
+    const st = new Map<string, Float32Array>();
+    for (const [name, t] of want) {
+      if (!f.tensors.has(`h.${name}`)) throw new LowbitError('E_BAD_FILE', `${path}: the method's state tensor h.${name} is missing (a checkpoint of another method or grid?)`);
+      const a = await readSafetensorsF32(f, `h.${name}`);
+      if (a.length !== t.length) throw new LowbitError('E_SHAPE', `${path}: tensor h.${name} has ${a.length} values, the method needs ${t.length}`);
+      st.set(name, a);
+    }
+    hooks.loadState(st);
+  }
   for (const [name, p] of opt.params) {
     if (!f.tensors.has(`p.${name}`)) continue; // a state file from before the params were stored: the model holds them
     const a = await readSafetensorsF32(f, `p.${name}`);
@@ -257,7 +276,7 @@ export async function finetune(model: DecoderModel, text: string, options: Finet
   const backward = h.backward ?? ((g: Map<string, Float32Array>) => g);
   const weights = h.weights ?? ((p: Map<string, Float32Array>) => p);
   const opt = new AdamW(params, options);
-  let at = options.resume ? await readOptimizerState(options.resume, opt) : 0;
+  let at = options.resume ? await readOptimizerState(options.resume, opt, h) : 0;
   if (at >= ids.length) throw new LowbitError('E_RANGE', `finetune: the checkpoint's text position ${at} is past this text's ${ids.length} tokens (resume with the same text)`);
   const t0 = performance.now();
   const losses: number[] = [];
@@ -292,7 +311,7 @@ export async function finetune(model: DecoderModel, text: string, options: Finet
     if (cp && ((s + 1) % cp.every === 0 || s + 1 === options.steps || stopped)) {
       applyTrainParams(model, weights(params));
       await saveModel(model, cp.path);
-      await writeOptimizerState(`${cp.path}.adamw.safetensors`, opt, at);
+      await writeOptimizerState(`${cp.path}.adamw.safetensors`, opt, at, h);
     }
     if (stopped) break;
   }

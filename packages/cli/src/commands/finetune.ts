@@ -42,7 +42,8 @@ const options = {
   ...ctxOption,
   out: { type: 'string', short: 'o', placeholder: 'file.gguf', defaultText: 'none (nothing written)', description: 'write the quantized model (ggml blocks or lowbit tensor types; inq/alphatuning values as F32) and checkpoints beside it' },
   'checkpoint-every': { type: 'integer', min: 1, default: 50, description: 'with --out: write <out>.checkpoint.gguf (+ .adamw.safetensors) every N steps and on Ctrl-C' },
-  resume: { type: 'string', placeholder: 'file', defaultText: 'none', description: 'qat/regfreq: continue from a checkpoint (pass the checkpoint .gguf as the model and its .adamw.safetensors here)' },
+  resume: { type: 'string', placeholder: 'file', defaultText: 'none', description: 'continue from a checkpoint of the same method and grid (pass the checkpoint .gguf as the model and its .adamw.safetensors here)' },
+  'learn-clip': { type: 'boolean', description: 'qat on intK: learn a clipping factor per scale group with the weights (LSQ/PACT-style, through the STE); stored scales are the learned ones' },
   misalignment: { type: 'boolean', description: 'qat/regfreq: per layer, local output error vs calibration-loss increase (layer alone on the grid), before and after training, and their Spearman ρ' },
   ...threadOption,
 } as const;
@@ -60,6 +61,7 @@ export const finetuneCommand = defineCommand({
   options,
   examples: [
     'lowbit finetune --method qat --format int3 --out m.gguf',
+    'lowbit finetune --method qat --learn-clip --format int2 --steps 150',
     'lowbit finetune --method regfreq --every 10 --format q4_0',
     'lowbit finetune --method inq --format int4 --json',
     'lowbit finetune --method alphatuning --format int2 --group 32 --out m.gguf',
@@ -70,8 +72,10 @@ export const finetuneCommand = defineCommand({
     const grid = gridOf(v.format, v.group);
     if ((method === 'inq' || method === 'alphatuning') && grid.format !== 'int') throw new UsageError(`--method ${method} takes an INT-k --format (int2..int8), not ${v.format}`);
     if (grid.format !== 'int' && v.group !== 32) throw new UsageError(`--format ${v.format} stores blocks of 32; --group ${v.group} applies to INT-k only`);
+    const learnClip = v['learn-clip'] === true;
+    if (learnClip && (method !== 'qat' || grid.format !== 'int')) throw new UsageError(`--learn-clip works with --method qat on an INT-k --format (int2..int8), not ${method} ${v.format}`);
+    if (learnClip && v.misalignment) throw new UsageError('--misalignment measures the RTN grid; it does not apply with --learn-clip');
     if (v.misalignment && method !== 'qat' && method !== 'regfreq') throw new UsageError(`--misalignment works with qat and regfreq (a grid to round each layer onto), not ${method}`);
-    if (v.resume && (method === 'inq' || method === 'alphatuning')) throw new UsageError(`--resume works with qat and regfreq; ${method} keeps state outside the checkpoint`);
     const { out } = v;
     if (out) checkOutputFile(out);
     if (out && !out.endsWith('.gguf')) throw new UsageError(`--out must name a .gguf file, got "${out}"`);
@@ -94,7 +98,7 @@ export const finetuneCommand = defineCommand({
         }
       })();
       const before = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') });
-      const trainer = quantTrainer(model, { method, grid, every: v.every, steps: v.steps });
+      const trainer = quantTrainer(model, { method, grid, every: v.every, steps: v.steps, learnClip });
       const fq = v.misalignment ? fakeQuantizer(model, grid) : null;
       const misalign = (when: string): Misalignment | null => {
         if (!fq) return null;
@@ -119,7 +123,7 @@ export const finetuneCommand = defineCommand({
       let r: Awaited<ReturnType<typeof trainQuantize>>;
       try {
         r = await trainQuantize(model, train, {
-          method, grid, every: v.every, steps: v.steps, lr, warmup, ctx: v.ctx, accumulate: v.batch, resume: v.resume, signal: abort.signal,
+          method, grid, every: v.every, steps: v.steps, learnClip, lr, warmup, ctx: v.ctx, accumulate: v.batch, resume: v.resume, signal: abort.signal,
           checkpoint: out ? { path: `${out}.checkpoint.gguf`, every: v['checkpoint-every'] } : undefined,
           onStep: (s) => {
             const rate = ((s.step + 1) * tokensPerStep) / ((performance.now() - tt) / 1000);
@@ -130,7 +134,7 @@ export const finetuneCommand = defineCommand({
         process.removeListener('SIGINT', onSigint);
       }
       if (r.stopped) {
-        ctx.print(`stopped after step ${r.losses.length}${out ? `; the checkpoint ${out}.checkpoint.gguf (+ .adamw.safetensors) holds it${method === 'qat' || method === 'regfreq' ? ' (resume with --resume)' : ''}` : ' (no --out, so no checkpoint was written)'}`);
+        ctx.print(`stopped after step ${r.losses.length}${out ? `; the checkpoint ${out}.checkpoint.gguf (+ .adamw.safetensors) holds it (resume with --resume)` : ' (no --out, so no checkpoint was written)'}`);
       }
       const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval trained') });
       let misAfter: Misalignment | null = null;
@@ -156,7 +160,7 @@ export const finetuneCommand = defineCommand({
         }
       }
       const seconds = (performance.now() - t0) / 1000;
-      const what = `${method} ${v.format}${grid.format === 'int' ? ` ${v.group ? `g${v.group}` : 'per-channel'}` : ''}${method === 'regfreq' ? ` every ${v.every}` : ''}`;
+      const what = `${method}${learnClip ? ' (learned clipping)' : ''} ${v.format}${grid.format === 'int' ? ` ${v.group ? `g${v.group}` : 'per-channel'}` : ''}${method === 'regfreq' ? ` every ${v.every}` : ''}`;
       const start = { qat: 'RTN', regfreq: 'RTN', inq: 'one-shot powers of two', alphatuning: 'BCQ untuned' }[method];
       ctx.print(`${what} on ${model.name}: ${r.losses.length} steps × ${v.batch} windows of ${v.ctx} = ${r.tokens} tokens in ${r.seconds.toFixed(1)} s (${(r.tokens / r.seconds).toFixed(0)} tokens/s), lr ${lr}`);
       ctx.print(`  training loss ${r.losses[0]?.toFixed(4)} (first step) -> ${r.losses.at(-1)?.toFixed(4)} (last)`);
@@ -169,7 +173,7 @@ export const finetuneCommand = defineCommand({
       }
       if (out && file) ctx.print(`  wrote ${out} (${bytes} bytes); perplexity of the file as lowbit runs it: ${formatPerplexity(file.perplexity, file.stderr)}`);
       return {
-        method, format: v.format, group: grid.format === 'int' ? v.group : 32, every: method === 'regfreq' ? v.every : null, lr, warmup, batch: v.batch, ctx: v.ctx,
+        method, learn_clip: learnClip, format: v.format, group: grid.format === 'int' ? v.group : 32, every: method === 'regfreq' ? v.every : null, lr, warmup, batch: v.batch, ctx: v.ctx,
         steps: r.losses.length, stopped: r.stopped, tokens: r.tokens, seconds_train: r.seconds, tokens_per_second: r.tokens / r.seconds,
         loss_first: r.losses[0] ?? null, loss_last: r.losses.at(-1) ?? null,
         perplexity_before: before.perplexity, perplexity_ptq: ptq.perplexity, perplexity_after: after.perplexity, perplexity_after_stderr: after.stderr,
