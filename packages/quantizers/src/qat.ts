@@ -53,9 +53,14 @@ export interface LearnedClipQat {
  *   clamped:           Ŵ = s·q_clamp    → ∂Ŵ/∂w = 0, ∂Ŵ/∂s = q_clamp
  *   ∂L/∂γ = (s/γ)·Σ_group ∂L/∂Ŵ·∂Ŵ/∂s.
  * LSQ also scales the step-size gradient by 1/√(n·Qp); AdamW's per-parameter normalization makes
- * that scale moot here. γ is kept in [1/64, 1] after each update.
+ * that scale moot here. What matters under AdamW is the step: ~lr per update whatever the
+ * gradient's size. LSQ trains s itself, so s moves by ~lr, about lr/s relative; on stories260K an
+ * INT-3 g32 scale is ~0.05, so γ (relative by construction) moves `lrScale` = 20 times AdamW's step
+ * to match (applied after each update as γ ← γ₀ + lrScale·(γ − γ₀)). γ is kept in [1/64, 1].
  */
-export function learnedClipQat(model: DecoderModel, grid: { format: 'int'; bits: number; group: number; symmetric?: boolean }): LearnedClipQat {
+export function learnedClipQat(model: DecoderModel, grid: { format: 'int'; bits: number; group: number; symmetric?: boolean }, o: { lrScale?: number } = {}): LearnedClipQat {
+  const lrScale = o.lrScale ?? 20;
+  if (!(lrScale > 0 && Number.isFinite(lrScale))) throw new LowbitError('E_RANGE', `learned clipping: lrScale is ${lrScale}, not a positive number`);
   const { bits, group } = grid;
   if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new LowbitError('E_ARG', `learned clipping: bits must be 2..8, got ${bits}`);
   if (!Number.isInteger(group) || group < 0) throw new LowbitError('E_ARG', `learned clipping: group must be a non-negative integer, got ${group}`);
@@ -89,10 +94,13 @@ export function learnedClipQat(model: DecoderModel, grid: { format: 'int'; bits:
     return s;
   };
   const code = (x: number) => Math.min(zs - 1, Math.max(-zs, roundEven(x)));
+  // γ as each step's forward saw it: afterStep scales that step's update of it by lrScale
+  const before = new Map<string, Float32Array>();
   const forward = (p: Map<string, Float32Array>) => {
     const out = new Map(p);
     for (const [name, [rows, cols]] of shapes) {
       out.delete(clipName(name));
+      before.set(name, Float32Array.from(p.get(clipName(name)) as Float32Array));
       const w = p.get(name) as Float32Array;
       const s = scalesOf(name, w, p.get(clipName(name)) as Float32Array);
       scales.set(name, s);
@@ -146,7 +154,8 @@ export function learnedClipQat(model: DecoderModel, grid: { format: 'int'; bits:
     afterStep(p) {
       for (const name of shapes.keys()) {
         const gamma = p.get(clipName(name)) as Float32Array;
-        for (let i = 0; i < gamma.length; i++) gamma[i] = Math.min(1, Math.max(1 / 64, gamma[i]));
+        const g0 = before.get(name) ?? gamma;
+        for (let i = 0; i < gamma.length; i++) gamma[i] = Math.min(1, Math.max(1 / 64, g0[i] + lrScale * (gamma[i] - g0[i])));
       }
     },
     // the model (and its checkpoints) hold the latent weights; the factors travel in the state file
