@@ -74,8 +74,13 @@ const preparedKind = (type: GgmlBlockType) => `ggml-tiled-${type}`;
 const preparedCode = new WeakMap<WasmTensor, number>();
 
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
-/** Fewest tokens for which matmulGgml takes the plain-SIMD GEMM (at 7 tokens it runs level with the GEMV, at 64 ~1.15x faster). */
-const GEMM_MIN_BATCH = 4;
+/**
+ * Fewest tokens for which matmulGgml takes the plain-SIMD GEMM over the tiled GEMV. Q8_0: 4 (level
+ * at 7 tokens, ~1.15x at 64; alone it streams 20 GB/s where the GEMV's read-ahead reaches 22.7).
+ * Q4_0: every batch, decode too (16 matrices 5632x2048 streamed one token each: 8.0 -> 11.4 GB/s).
+ * CPU time on a busy machine, outputs equal bit for bit.
+ */
+const GEMM_MIN_BATCH: Record<GgmlBlockType, number> = { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
 export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8' | 'attn_train_fwd_f32' | 'attn_train_bwd_f32' | 'matmul_ggml_gemm' | 'matmul_ggml_gemm_multi';
@@ -311,9 +316,9 @@ export class Kernels {
       }
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16, xq);
       const code = (i: number) => (prepared[i] && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
-      // Prefill on plain SIMD: Q8_0 / Q4_0 tiles by the GEMM (assembly/ggml-gemm.ts), each output
-      // equal to the tiled GEMV's bit for bit; from four tokens up, where it is the faster of the two.
-      const gemm = this.variant.startsWith('simd') && type !== 'q4_1' && batch >= GEMM_MIN_BATCH && prepared.every(Boolean);
+      // Plain SIMD: Q8_0 / Q4_0 tiles by the lane GEMM (assembly/ggml-gemm.ts) where it is the faster,
+      // each output equal to the tiled GEMV's bit for bit.
+      const gemm = this.variant.startsWith('simd') && batch >= GEMM_MIN_BATCH[type] && prepared.every(Boolean);
       const pairs = gemm ? s.alloc(batch * nblk * 64) : 0;
       if (gemm) this.exports.gemm_act_pairs(GGML_KIND[type], xq, batch * nblk, pairs);
       // Two or three prepared matrices whose row counts before the last are whole tiles: one job.
