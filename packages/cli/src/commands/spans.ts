@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
-import { type DecoderModel, LowbitError, attentionDecodeSeconds, calibrateSpans, checkSoftMask, checkSpanOptions, learnSpans, perplexity, spanSkippedFraction } from '@lowbit/runtime';
+import { type DecoderModel, LowbitError, type PerplexityResult, attentionDecodeSeconds, calibrateSpans, checkSoftMask, checkSpanOptions, learnSpans, perplexity, spanSkippedFraction } from '@lowbit/runtime';
 import { type CommandContext, defineCommand } from '../command.js';
 import { MODEL_ARGUMENT, ctxOption, textOption, textPath, threadOption, withModel } from '../model-arg.js';
 import { formatPerplexity } from './eval.js';
@@ -55,11 +55,11 @@ function run(ctx: CommandContext<typeof options>, model: DecoderModel, file: str
   ctx.print(`spans          perplexity ${formatPerplexity(spanned.perplexity, spanned.stderr)} (${spanned.perplexity >= full.perplexity ? '+' : ''}${(spanned.perplexity - full.perplexity).toFixed(4)}); key reads skipped in a window of ${v.ctx}: ${(100 * skipped).toFixed(1)}%`);
   ctx.print(`attention of one decode token at position ${v.ctx - 1}, all layers: ${(time.full * 1e6).toFixed(1)} µs full, ${(time.spans * 1e6).toFixed(1)} µs with spans (${(time.full / time.spans).toFixed(2)}×)`);
   const result = { model: model.name, text: file, ctx: v.ctx, eps: v.eps, quantile: v.quantile, spans: Array.from(cal.spans), meanNeeded: Array.from(cal.meanNeeded), skipped, full, spanned, attentionSeconds: time };
-  return v.learn ? { ...result, learned: learn(ctx, model, text, calibration, cal.spans, full.perplexity, spanned.perplexity) } : result;
+  return v.learn ? { ...result, learned: learn(ctx, model, text, calibration, cal.spans, full, spanned) } : result;
 }
 
 /** --learn: spans from the soft mask, against the calibrated ones at --ctx and at the model's context length. */
-function learn(ctx: CommandContext<typeof options>, model: DecoderModel, text: string, calibration: string, calibrated: Int32Array, fullPpl: number, calibratedPpl: number) {
+function learn(ctx: CommandContext<typeof options>, model: DecoderModel, text: string, calibration: string, calibrated: Int32Array, full: PerplexityResult, spanned: PerplexityResult) {
   const v = ctx.values;
   const { nLayers, nHeads, contextLength } = model.config;
   const r = learnSpans(model, calibration, { steps: v.steps, penalty: v.penalty, ramp: v.ramp, ctx: v.ctx, onStep: (s) => ctx.progress(s.step + 1, v.steps, `learning spans (mean z ${s.meanZ.toFixed(1)})`) });
@@ -71,13 +71,13 @@ function learn(ctx: CommandContext<typeof options>, model: DecoderModel, text: s
   const longest = contextLength > v.ctx
     ? { ctx: contextLength, full: eval_(contextLength, undefined, `full attention, ctx ${contextLength}`), calibrated: eval_(contextLength, calibrated, `calibrated spans, ctx ${contextLength}`), learned: eval_(contextLength, r.spans, `learned spans, ctx ${contextLength}`) }
     : undefined;
-  const row = (c: number, full: number, cal: number, lrn: number) => {
-    const d = (p: number) => `${p >= full ? '+' : ''}${(p - full).toFixed(4)}`;
-    ctx.print(`ctx ${String(c).padStart(5)}: full ${full.toFixed(4)}; calibrated ${cal.toFixed(4)} (${d(cal)}, ${(100 * spanSkippedFraction(calibrated, c)).toFixed(1)}% of key reads skipped); learned ${lrn.toFixed(4)} (${d(lrn)}, ${(100 * spanSkippedFraction(r.spans, c)).toFixed(1)}% skipped)`);
+  const row = (c: number, full: PerplexityResult, cal: PerplexityResult, lrn: PerplexityResult) => {
+    const f = (p: PerplexityResult) => `${formatPerplexity(p.perplexity, p.stderr)} (${p.perplexity >= full.perplexity ? '+' : ''}${(p.perplexity - full.perplexity).toFixed(4)}`;
+    ctx.print(`ctx ${String(c).padStart(5)}: full ${formatPerplexity(full.perplexity, full.stderr)}; calibrated ${f(cal)}, ${(100 * spanSkippedFraction(calibrated, c)).toFixed(1)}% of key reads skipped); learned ${f(lrn)}, ${(100 * spanSkippedFraction(r.spans, c)).toFixed(1)}% skipped)`);
   };
   ctx.print('perplexity, full attention against calibrated and learned spans:');
-  row(v.ctx, fullPpl, calibratedPpl, learned.perplexity);
-  if (longest) row(contextLength, longest.full.perplexity, longest.calibrated.perplexity, longest.learned.perplexity);
+  row(v.ctx, full, spanned, learned);
+  if (longest) row(contextLength, longest.full, longest.calibrated, longest.learned);
   ctx.print(`attention of one decode token at position ${v.ctx - 1}, all layers, learned spans: ${(time.full * 1e6).toFixed(1)} µs full, ${(time.spans * 1e6).toFixed(1)} µs (${(time.full / time.spans).toFixed(2)}×)`);
   return {
     steps: v.steps, penalty: v.penalty, ramp: v.ramp, z: Array.from(r.z), spans: Array.from(r.spans), losses: r.losses, seconds: r.seconds,
