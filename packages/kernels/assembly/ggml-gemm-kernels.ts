@@ -501,3 +501,109 @@
   const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
 }
+
+// Q4_0 on the relaxed build's lane records, 4 tokens (entries b..b+3 of each block).
+// @ts-ignore: decorator
+@inline export function q4rx4(tile: usize, nblk: i32, sp: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let acc3 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
+    const p = sp + e * 160;
+    let s0: v128;
+    let s1: v128;
+    let s2: v128;
+    let s3: v128;
+    {
+      const c = v128.load(rec + 16);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 32), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 96), hi));
+      s1 = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 192), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 256), hi));
+      s2 = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 352), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 416), hi));
+      s3 = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 512), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 576), hi));
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 48), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 112), hi)));
+      s1 = i16x8.add(s1, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 208), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 272), hi)));
+      s2 = i16x8.add(s2, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 368), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 432), hi)));
+      s3 = i16x8.add(s3, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 528), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 592), hi)));
+    }
+    {
+      const c = v128.load(rec + 48);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 64), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 128), hi)));
+      s1 = i16x8.add(s1, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 224), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 288), hi)));
+      s2 = i16x8.add(s2, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 384), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 448), hi)));
+      s3 = i16x8.add(s3, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 544), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 608), hi)));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 80), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 144), hi)));
+      s1 = i16x8.add(s1, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 240), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 304), hi)));
+      s2 = i16x8.add(s2, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 400), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 464), hi)));
+      s3 = i16x8.add(s3, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 560), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 624), hi)));
+    }
+    const d4 = v128.load(rec);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s0, i16x8.splat(1)), v128.load(p + 16))), f32x4.mul(d4, v128.load(p + 0))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s1, i16x8.splat(1)), v128.load(p + 176))), f32x4.mul(d4, v128.load(p + 160))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s2, i16x8.splat(1)), v128.load(p + 336))), f32x4.mul(d4, v128.load(p + 320))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s3, i16x8.splat(1)), v128.load(p + 496))), f32x4.mul(d4, v128.load(p + 480))));
+  }
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
+  v128.store(o + <usize>1 * (<usize>rows << 2), acc1);
+  v128.store(o + <usize>2 * (<usize>rows << 2), acc2);
+  v128.store(o + <usize>3 * (<usize>rows << 2), acc3);
+}
+
+// Q4_0 on the relaxed build's lane records, 1 token (entries b..b+0 of each block).
+// @ts-ignore: decorator
+@inline export function q4rx1(tile: usize, nblk: i32, sp: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  let acc0 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
+    const p = sp + e * 160;
+    let s0: v128;
+    {
+      const c = v128.load(rec + 16);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 32), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 96), hi));
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 48), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 112), hi)));
+    }
+    {
+      const c = v128.load(rec + 48);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 64), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 128), hi)));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 80), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p + 144), hi)));
+    }
+    const d4 = v128.load(rec);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s0, i16x8.splat(1)), v128.load(p + 16))), f32x4.mul(d4, v128.load(p + 0))));
+  }
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
+}

@@ -1,4 +1,4 @@
-import { q4x1, q4x4, q8x1, q8x4 } from './ggml-gemm-kernels';
+import { q4rx1, q4rx4, q4x1, q4x4, q8x1, q8x4 } from './ggml-gemm-kernels';
 import { matmul_ggml_tiled } from './ggml-tiled';
 
 // Prefill GEMM on the prepared ggml tiles (ggml-tiled.ts) for the plain-SIMD build, Q8_0 and Q4_0.
@@ -75,13 +75,15 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
     let b = 0;
     for (; b + 4 <= batch; b += 4) {
       for (let t = g; t < ge; t++) {
-        if (kind == 1) q4x4(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
+        if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) q4rx4(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+        else if (kind == 1) q4x4(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
         else q8x4(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
       }
     }
     for (; b < batch; b++) {
       for (let t = g; t < ge; t++) {
-        if (kind == 1) q4x1(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
+        if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) q4rx1(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+        else if (kind == 1) q4x1(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
         else q8x1(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
       }
     }
@@ -90,8 +92,11 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 }
 
 // As matmul_ggml_tiled (same arguments, plus the pair table of gemm_act_pairs over the same
-// entries), for kinds 0, 1 and 3 of the plain-SIMD build: full tiles by the GEMM above, a partial
-// last tile by matmul_ggml_tiled. r0 must be a multiple of 4.
+// entries), for kinds 0, 1 and 3: full tiles by the GEMM above, a partial last tile by
+// matmul_ggml_tiled. r0 must be a multiple of 4. Relaxed builds keep Q4_0 records by lanes already
+// and multiply nibbles by the relaxed 8-bit dot (16 products per instruction against pmaddwd's 8):
+// for kind 1 there, `pairs` is the act_splats table (xq16) the relaxed GEMV reads, and the tokens
+// run the GEMV's laneDots with the nibble split shared by four tokens and no output reloads.
 export function matmul_ggml_gemm(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, pairs: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const nblk = cols >> 5;
   let r = r0;

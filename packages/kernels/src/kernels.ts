@@ -75,12 +75,16 @@ const preparedCode = new WeakMap<WasmTensor, number>();
 
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 /**
- * Fewest tokens for which matmulGgml takes the plain-SIMD GEMM over the tiled GEMV. Q8_0: 4 (level
- * at 7 tokens, ~1.15x at 64; alone it streams 20 GB/s where the GEMV's read-ahead reaches 22.7).
- * Q4_0: every batch, decode too (16 matrices 5632x2048 streamed one token each: 8.0 -> 11.4 GB/s).
- * CPU time on a busy machine, outputs equal bit for bit.
+ * Fewest tokens for which matmulGgml takes the lane GEMM (assembly/ggml-gemm.ts) over the tiled GEMV,
+ * outputs equal bit for bit (CPU time on a busy machine). Plain SIMD: Q8_0 from 4 (level at 7 tokens,
+ * ~1.15x at 64; alone it streams 20 GB/s where the GEMV's read-ahead reaches 22.7), Q4_0 always
+ * (decode too: 16 matrices 5632x2048 streamed one token each 8.0 -> 11.4 GB/s). Relaxed: from 8
+ * (at 64 tokens Q4_0 1.4-2.1x, Q8_0 1.1-1.2x; at 7 tokens level or slower).
  */
-const GEMM_MIN_BATCH: Record<GgmlBlockType, number> = { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY };
+const GEMM_MIN_BATCH: Record<'simd' | 'relaxed', Record<GgmlBlockType, number>> = {
+  simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY },
+  relaxed: { q8_0: 8, q4_0: 8, q4_1: Number.POSITIVE_INFINITY },
+};
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
 export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8' | 'attn_train_fwd_f32' | 'attn_train_bwd_f32' | 'matmul_ggml_gemm' | 'matmul_ggml_gemm_multi';
@@ -316,11 +320,14 @@ export class Kernels {
       }
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16, xq);
       const code = (i: number) => (prepared[i] && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
-      // Plain SIMD: Q8_0 / Q4_0 tiles by the lane GEMM (assembly/ggml-gemm.ts) where it is the faster,
-      // each output equal to the tiled GEMV's bit for bit.
-      const gemm = this.variant.startsWith('simd') && batch >= GEMM_MIN_BATCH[type] && prepared.every(Boolean);
-      const pairs = gemm ? s.alloc(batch * nblk * 64) : 0;
-      if (gemm) this.exports.gemm_act_pairs(GGML_KIND[type], xq, batch * nblk, pairs);
+      // Q8_0 / Q4_0 tiles by the lane GEMM (assembly/ggml-gemm.ts) where it is the faster, each output
+      // equal to the tiled GEMV's bit for bit.
+      const family = this.variant.startsWith('relaxed') ? 'relaxed' : this.variant.startsWith('simd') ? 'simd' : null;
+      const gemm = family !== null && batch >= GEMM_MIN_BATCH[family][type] && prepared.every(Boolean);
+      // The relaxed Q4_0 GEMM reads the act_splats records; the others the GEMM's activation pairs.
+      const ownPairs = gemm && !(family === 'relaxed' && type === 'q4_0');
+      const pairs = ownPairs ? s.alloc(batch * nblk * 64) : gemm ? xq16 : 0;
+      if (ownPairs) this.exports.gemm_act_pairs(GGML_KIND[type], xq, batch * nblk, pairs);
       // Two or three prepared matrices whose row counts before the last are whole tiles: one job.
       if (ws.length >= 2 && ws.length <= 3 && prepared.every(Boolean) && rows.slice(0, -1).every((r) => r % 4 === 0)) {
         const pos = os.map((o) => s.alloc(o.byteLength));

@@ -4,7 +4,7 @@ import { createKernelPool, createKernels, type Kernels, reference } from '../dis
 import { expectClose, randF16Scale, randF32, randU8, rng } from './helpers.js';
 
 // The plain-SIMD lane GEMM (assembly/ggml-gemm.ts) runs prepared Q4_0 at every batch and Q8_0 from 4
-// tokens up. It applies the scales in the decode GEMV's operations and order, so every token's outputs must be
+// tokens up (relaxed builds: both from 8). It applies the scales in the decode GEMV's operations and order, so every token's outputs must be
 // the batch-1 GEMV's bit for bit; against the f64 reference, the int dot is exact and only the f32
 // products scale·dot and their sum differ (<= (cols/32)·2^-24 relative): 1e-5 of the largest output.
 const INT_RTOL = 1e-5;
@@ -25,11 +25,14 @@ function blocksOf(r: () => number, type: 'q4_0' | 'q8_0', rows: number, cols: nu
 function perToken(k: Kernels, type: 'q4_0' | 'q8_0', w: ReturnType<Kernels['prepareGgml']>, rows: number, cols: number, x: Float32Array, batch: number): number[] {
   const nblk = cols / 32;
   const h = k.heap;
-  const [xp, xq, xq16, xs, xsum, o] = [cols * 4, nblk * 32, nblk * 64, nblk * 4, nblk * 4, rows * 4].map((n) => h.alloc(n));
+  const relaxed = k.variant.startsWith('relaxed');
+  const [xp, xq, xq16, xs, xsum, o] = [cols * 4, nblk * 32, nblk * 160, nblk * 4, nblk * 4, rows * 4].map((n) => h.alloc(n));
   const out: number[] = [];
   for (let b = 0; b < batch; b++) {
     new Float32Array(k.memory.buffer, xp, cols).set(x.subarray(b * cols, (b + 1) * cols));
-    k.exports.quantize_act_q8(xp, cols, 1, xq, type === 'q4_0' ? xq16 : 0, xs, xsum);
+    // plain 4-bit: i16 planes; relaxed 4-bit: act_splats records (as matmulGgml lays them out)
+    k.exports.quantize_act_q8(xp, cols, 1, xq, type === 'q4_0' && !relaxed ? xq16 : 0, xs, xsum);
+    if (type === 'q4_0' && relaxed) k.exports.act_splats(xs, xsum, nblk, xq16, xq);
     k.exports.matmul_ggml_tiled(type === 'q4_0' ? 1 : 0, w.ptr, rows, cols, xq, xq16, xs, xsum, 1, o, 0, rows);
     out.push(...new Float32Array(k.memory.buffer, o, rows));
   }
@@ -38,11 +41,11 @@ function perToken(k: Kernels, type: 'q4_0' | 'q8_0', w: ReturnType<Kernels['prep
 }
 
 describe('prefill GEMM on prepared ggml tiles', () => {
-  it.each(['q4_0', 'q8_0'] as const)('%s: every token equals the tiled GEMV bit for bit, and the reference', async (type) => {
-    const k = await createKernels({ variant: 'simd' });
+  it.each([['q4_0', 'simd'], ['q8_0', 'simd'], ['q4_0', 'relaxed'], ['q8_0', 'relaxed']] as const)('%s, %s build: every token equals the tiled GEMV bit for bit, and the reference', async (type, variant) => {
+    const k = await createKernels({ variant });
     // partial last tile (37, 6 rows), one tile, several tile groups (300 rows of 2048 columns is over
     // the GEMM's 192 KiB group for Q8_0); batches around the 4-token blocks
-    for (const [rows, cols, batch, m128] of [[37, 96, 4, false], [13, 64, 1, false], [8, 96, 3, true], [8, 64, 5, true], [300, 2048, 7, false], [6, 32, 9, true], [64, 256, 16, false]] as const) {
+    for (const [rows, cols, batch, m128] of [[37, 96, 4, false], [13, 64, 1, false], [8, 96, 3, true], [37, 96, 8, true], [8, 64, 5, true], [300, 2048, 7, false], [6, 32, 9, true], [64, 256, 16, false]] as const) {
       const r = rng(rows * 7 + cols + batch);
       const blocks = blocksOf(r, type, rows, cols, m128 && type === 'q8_0');
       const w = k.prepareGgml(type, blocks, rows, cols);
@@ -54,13 +57,13 @@ describe('prefill GEMM on prepared ggml tiles', () => {
     }
   });
 
-  it('shared Q/K/V-style matmuls and a two-thread pool give the same bits', async () => {
-    const k = await createKernels({ variant: 'simd' });
-    const pool = await createKernelPool({ threads: 2, variant: 'simd-threads' });
+  it.each(['simd', 'relaxed'] as const)('shared Q/K/V-style matmuls and a two-thread pool give the same bits (%s)', async (variant) => {
+    const k = await createKernels({ variant });
+    const pool = await createKernelPool({ threads: 2, variant: `${variant}-threads` });
     try {
       const r = rng(5);
       const cols = 128;
-      const batch = 6;
+      const batch = 9;
       const shapes = [36, 8, 13];
       for (const type of ['q4_0', 'q8_0'] as const) {
         const blocks = shapes.map((rows) => blocksOf(r, type, rows, cols));
