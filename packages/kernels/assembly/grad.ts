@@ -183,3 +183,99 @@ export function attn_train_bwd_f32(q: usize, k: usize, v: usize, probs: usize, d
     }
   }
 }
+
+// ---- elementwise ops of the training step (SwiGLU, cross-entropy): V8's Math.exp costs ~10 ns a
+// value, and a stories260K step takes ~0.7 M of them in these two ops alone ----
+
+// exp4 for any input: above 88 e^x overflows f32 (and exp4's exponent bits would wrap), so clamp there.
+// @ts-ignore: decorator
+@inline function expAny4(x: v128): v128 {
+  return exp4(f32x4.min(x, f32x4.splat(88)));
+}
+
+/** out = silu(g)·u = g·σ(g)·u over n values. */
+export function swiglu_fwd_f32(g: usize, u: usize, out: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      const gv = v128.load(g + o);
+      const sg = f32x4.div(one, f32x4.add(one, expAny4(f32x4.neg(gv))));
+      v128.store(out + o, f32x4.mul(f32x4.mul(gv, sg), v128.load(u + o)));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gv = load<f32>(g + o);
+    store<f32>(out + o, (gv / (1 + Mathf.exp(-gv))) * load<f32>(u + o));
+  }
+}
+
+/** Backward of out = silu(g)·u: du = dh·silu(g), dg = dh·u·σ(g)·(1 + g·(1 − σ(g))). */
+export function swiglu_bwd_f32(g: usize, u: usize, dh: usize, dg: usize, du: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      const gv = v128.load(g + o);
+      const d = v128.load(dh + o);
+      const sg = f32x4.div(one, f32x4.add(one, expAny4(f32x4.neg(gv))));
+      v128.store(du + o, f32x4.mul(d, f32x4.mul(gv, sg)));
+      const t = f32x4.add(one, f32x4.mul(gv, f32x4.sub(one, sg)));
+      v128.store(dg + o, f32x4.mul(f32x4.mul(d, v128.load(u + o)), f32x4.mul(sg, t)));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gv = load<f32>(g + o);
+    const d = load<f32>(dh + o);
+    const sg: f32 = 1 / (1 + Mathf.exp(-gv));
+    store<f32>(du + o, d * gv * sg);
+    store<f32>(dg + o, d * load<f32>(u + o) * sg * (1 + gv * (1 - sg)));
+  }
+}
+
+/**
+ * Softmax of each of `rows` rows of `vocab` logits into probs, and Σ_rows (logsumexp − logit[target])
+ * (the summed cross-entropy, accumulated in f64). targets: rows i32 ids, each in 0..vocab−1 (checked
+ * by the caller).
+ */
+export function xent_fwd_f32(logits: usize, targets: usize, probs: usize, rows: i32, vocab: i32): f64 {
+  let loss: f64 = 0;
+  const rb = <usize>vocab << 2;
+  for (let t = 0; t < rows; t++) {
+    const x = logits + <usize>t * rb;
+    const p = probs + <usize>t * rb;
+    let mx: f32 = -Infinity;
+    for (let i = 0; i < vocab; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
+    let sum: f32 = 0;
+    let i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const m4 = f32x4.splat(mx);
+      let s4 = f32x4.splat(0);
+      for (; i + 4 <= vocab; i += 4) {
+        const e = exp4(f32x4.sub(v128.load(x + (<usize>i << 2)), m4));
+        v128.store(p + (<usize>i << 2), e);
+        s4 = f32x4.add(s4, e);
+      }
+      sum = f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1) + f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3);
+    }
+    for (; i < vocab; i++) {
+      const e = Mathf.exp(load<f32>(x + (<usize>i << 2)) - mx);
+      store<f32>(p + (<usize>i << 2), e);
+      sum += e;
+    }
+    const inv: f32 = 1 / sum;
+    i = 0;
+    if (ASC_FEATURE_SIMD) {
+      const i4 = f32x4.splat(inv);
+      for (; i + 4 <= vocab; i += 4) v128.store(p + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), i4));
+    }
+    for (; i < vocab; i++) store<f32>(p + (<usize>i << 2), load<f32>(p + (<usize>i << 2)) * inv);
+    const target = load<i32>(targets + (<usize>t << 2));
+    loss += <f64>mx + Math.log(<f64>sum) - <f64>load<f32>(x + (<usize>target << 2));
+  }
+  return loss;
+}

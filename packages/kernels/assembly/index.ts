@@ -45,6 +45,6 @@ export { dpred_decode } from './dpred';
 export { seqenc_plane, seqenc_values, unpack_bits } from './seqenc';
 export { attention_q8 } from './attention-q8';
 export { gemv_kquant, gemv_kquant_q8 } from './kquants';
-export { attn_train_fwd_f32, attn_train_bwd_f32 } from './grad';
+export { attn_train_fwd_f32, attn_train_bwd_f32, swiglu_fwd_f32, swiglu_bwd_f32, xent_fwd_f32 } from './grad';
 export { gemv_mx_fp8 } from './mx-fp8';
 export { gemm_act_pairs, matmul_ggml_gemm, matmul_ggml_gemm_multi } from './ggml-gemm';

@@ -13,5 +13,5 @@ export { decodeDpredStream } from './dpred.js';
 export { decodeSeqencPlanes, type SeqencPlaneArgs, type SeqencMaskArgs } from './seqenc.js';
 export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResident } from './anyprec.js';
 export { gemvKQuant, kquantActivationsQ8, kquantMatrixBytes, type KQuantActivations, type KQuantWeightType } from './kquants.js';
-export { trainAttentionForward, trainAttentionBackward, type TrainAttentionShape } from './grad.js';
+export { trainAttentionForward, trainAttentionBackward, trainSwigluForward, trainSwigluBackward, trainCrossEntropy, type TrainAttentionShape } from './grad.js';
 export { gemvMxFp8 } from './mx-fp8.js';

@@ -89,3 +89,65 @@ export function trainAttentionBackward(kernels: Kernels, s: TrainAttentionShape,
     }
   });
 }
+
+interface ElementwiseExports {
+  swiglu_fwd_f32(g: number, u: number, out: number, n: number): void;
+  swiglu_bwd_f32(g: number, u: number, dh: number, dg: number, du: number, n: number): void;
+  xent_fwd_f32(logits: number, targets: number, probs: number, rows: number, vocab: number): number;
+}
+
+function sameLength(fn: string, arrays: [string, Float32Array][]): number {
+  const n = arrays[0][1].length;
+  for (const [name, a] of arrays) {
+    if (!(a instanceof Float32Array)) throw new LowbitError('E_DTYPE', `${fn}: ${name} must be a Float32Array`);
+    if (a.length !== n) throw new LowbitError('E_SHAPE', `${fn}: ${name} has ${a.length} values, ${arrays[0][0]} has ${n}`);
+  }
+  return n;
+}
+
+/** out = silu(g)·u elementwise (the SwiGLU of the training forward). */
+export function trainSwigluForward(kernels: Kernels, g: Float32Array, u: Float32Array, out: Float32Array): void {
+  const n = sameLength('trainSwigluForward', [['g', g], ['u', u], ['out', out]]);
+  const ex = kernels.exports as unknown as ElementwiseExports;
+  scoped(kernels, (put, alloc) => {
+    const po = alloc(out.byteLength);
+    ex.swiglu_fwd_f32(put(g), put(u), po, n);
+    out.set(new Float32Array(kernels.memory.buffer, po, n));
+  });
+}
+
+/** Backward of out = silu(g)·u given dOut = dh: writes dg = dh·u·σ(g)·(1 + g·(1 − σ(g))) and du = dh·silu(g). */
+export function trainSwigluBackward(kernels: Kernels, g: Float32Array, u: Float32Array, dh: Float32Array, dg: Float32Array, du: Float32Array): void {
+  const n = sameLength('trainSwigluBackward', [['g', g], ['u', u], ['dh', dh], ['dg', dg], ['du', du]]);
+  const ex = kernels.exports as unknown as ElementwiseExports;
+  scoped(kernels, (put, alloc) => {
+    const pg = alloc(dg.byteLength);
+    const pu = alloc(du.byteLength);
+    ex.swiglu_bwd_f32(put(g), put(u), put(dh), pg, pu, n);
+    const m = kernels.memory.buffer;
+    dg.set(new Float32Array(m, pg, n));
+    du.set(new Float32Array(m, pu, n));
+  });
+}
+
+/**
+ * Mean over rows of −log softmax(logits[t])[targets[t]] (logits: targets.length rows of `vocab`);
+ * writes each row's softmax into probs.
+ */
+export function trainCrossEntropy(kernels: Kernels, logits: Float32Array, targets: readonly number[], vocab: number, probs: Float32Array): number {
+  const fn = 'trainCrossEntropy';
+  const rows = targets.length;
+  if (!Number.isInteger(vocab) || vocab < 1) throw new LowbitError('E_ARG', `${fn}: vocab must be a positive integer, got ${vocab}`);
+  if (rows < 1) throw new LowbitError('E_ARG', `${fn}: no targets`);
+  sameLength(fn, [['logits', logits], ['probs', probs]]);
+  if (logits.length !== rows * vocab) throw new LowbitError('E_SHAPE', `${fn}: logits has ${logits.length} values, ${rows} targets × vocab ${vocab} need ${rows * vocab}`);
+  const t = Int32Array.from(targets);
+  for (let i = 0; i < rows; i++) if (!(t[i] === targets[i] && t[i] >= 0 && t[i] < vocab)) throw new LowbitError('E_RANGE', `${fn}: target ${i} is ${targets[i]}, outside 0..${vocab - 1}`);
+  const ex = kernels.exports as unknown as ElementwiseExports;
+  return scoped(kernels, (put, alloc) => {
+    const pp = alloc(probs.byteLength);
+    const sum = ex.xent_fwd_f32(put(logits), put(t), pp, rows, vocab);
+    probs.set(new Float32Array(kernels.memory.buffer, pp, probs.length));
+    return sum / rows;
+  });
+}

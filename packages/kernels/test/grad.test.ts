@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKernelPool, createKernels, isLowbitError, trainAttentionBackward, trainAttentionForward } from '../dist/index-node.js';
+import { createKernelPool, createKernels, isLowbitError, trainAttentionBackward, trainAttentionForward, trainCrossEntropy, trainSwigluBackward, trainSwigluForward } from '../dist/index-node.js';
 import { expectClose, randF32, rng } from './helpers.js';
 
 // [n, nHeads, nKvHeads, headDim]: SIMD rows (headDim % 4 == 0, n past a multiple of 4), the scalar
@@ -85,6 +85,48 @@ describe.each(['relaxed', 'simd', 'scalar'] as const)('training attention (%s)',
       expectClose(dk, ref.dk, 1e-5, 1e-7);
       expectClose(dv, ref.dv, 1e-5, 1e-7);
     }
+  });
+});
+
+describe.each(['relaxed', 'simd', 'scalar'] as const)('training SwiGLU and cross-entropy (%s)', (variant) => {
+  it('equal f64 loops from the formulas, extreme inputs included', async () => {
+    const kernels = await createKernels({ variant });
+    // 37 values: SIMD body and scalar tail; ±100 and ±90 run exp past f32's range both ways
+    const r = rng(7);
+    const g = randF32(r, 37, 8);
+    g.set([100, -100, 90, -90, 0], 0);
+    const u = randF32(r, 37, 2);
+    const dh = randF32(r, 37, 1);
+    const out = new Float32Array(37);
+    trainSwigluForward(kernels, g, u, out);
+    const [dg, du] = [new Float32Array(37), new Float32Array(37)];
+    trainSwigluBackward(kernels, g, u, dh, dg, du);
+    for (let i = 0; i < 37; i++) {
+      const sg = 1 / (1 + Math.exp(-g[i]));
+      // f32 products of values ≤ 100 and exp with relative error < 2e-7: 1e-6 relative (+1e-30 for the zeros)
+      const close = (a: number, b: number, what: string) => expect(Math.abs(a - b), `${what}[${i}] g=${g[i]}`).toBeLessThanOrEqual(1e-6 * Math.abs(b) + 1e-30);
+      close(out[i], g[i] * sg * u[i], 'out');
+      close(du[i], dh[i] * g[i] * sg, 'du');
+      close(dg[i], dh[i] * u[i] * sg * (1 + g[i] * (1 - sg)), 'dg');
+    }
+    const [rows, vocab] = [5, 67];
+    const logits = randF32(r, rows * vocab, 6);
+    logits[3] = 40; // one dominant logit
+    const targets = [3, 0, 66, 10, 20];
+    const probs = new Float32Array(rows * vocab);
+    const loss = trainCrossEntropy(kernels, logits, targets, vocab, probs);
+    let ref = 0;
+    for (let t = 0; t < rows; t++) {
+      const row = Array.from(logits.subarray(t * vocab, (t + 1) * vocab));
+      const mx = Math.max(...row);
+      const lse = mx + Math.log(row.reduce((a, x) => a + Math.exp(x - mx), 0));
+      ref += lse - row[targets[t]];
+      // a softmax entry in f32 from an f32 sum of ≤ 67 terms: 1e-6 absolute
+      for (let i = 0; i < vocab; i++) expect(Math.abs(probs[t * vocab + i] - Math.exp(row[i] - lse))).toBeLessThan(1e-6);
+    }
+    // the row sums are f32 (relative 1e-6 of ~67 terms), the total f64: 1e-5 absolute on a mean of a few nats
+    expect(Math.abs(loss - ref / rows)).toBeLessThan(1e-5);
+    expect(() => trainCrossEntropy(kernels, logits, [3, 0, 67, 10, 20], vocab, probs)).toThrow(/target 2 is 67/);
   });
 });
 

@@ -136,7 +136,8 @@ export function trainBackward(c: LlamaConfig, params: TrainParams, act: TrainAct
     const down = linearBackward(math, P(w2), dim, hiddenDim, a.h, dx, n, G(w2));
     const dg = math.alloc(n * hiddenDim);
     const du = math.alloc(n * hiddenDim);
-    swigluBackward(a.g, a.u, down.dx, dg, du);
+    if (math.swigluBackward) math.swigluBackward(a.g, a.u, down.dx, dg, du);
+    else swigluBackward(a.g, a.u, down.dx, dg, du);
     const gate = linearBackward(math, P(w1), hiddenDim, dim, a.xb2, dg, n, G(w1));
     const up = linearBackward(math, P(w3), hiddenDim, dim, a.xb2, du, n, G(w3));
     addInto(gate.dx, up.dx);

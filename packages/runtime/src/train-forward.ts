@@ -7,7 +7,7 @@
 // Every op is written once over `Vec` (f32 or f64 arrays) and takes its matmuls from a TrainMath:
 // `wasmMath` (f32, the WASM matmulF32 kernel) is the product path, `f64Math` (TypeScript loops in
 // f64) lets the tests check gradients by finite differences far below f32 rounding.
-import { type Kernels, LowbitError, trainAttentionBackward, trainAttentionForward } from '@lowbit/kernels';
+import { type Kernels, LowbitError, trainAttentionBackward, trainAttentionForward, trainCrossEntropy, trainSwigluBackward, trainSwigluForward } from '@lowbit/kernels';
 import type { LlamaConfig, DecoderModel } from './model.js';
 
 export type Vec = Float32Array | Float64Array;
@@ -22,6 +22,10 @@ export interface TrainMath {
   attention?(q: Vec, k: Vec, v: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, out: Vec, probs: Vec): void;
   /** Its backward (writes dq, dk, dv), as attentionBackward. */
   attentionBackward?(q: Vec, k: Vec, v: Vec, probs: Vec, dOut: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, dq: Vec, dk: Vec, dv: Vec): void;
+  /** swigluForward, swigluBackward and crossEntropyForward in kernels, where the math has them. */
+  swiglu?(g: Vec, u: Vec, out: Vec): void;
+  swigluBackward?(g: Vec, u: Vec, dh: Vec, dg: Vec, du: Vec): void;
+  crossEntropy?(logits: Vec, targets: readonly number[], vocab: number, probs: Vec): number;
 }
 
 /** f64 TypeScript loops: slow, for checks (finite differences) on tiny models. */
@@ -90,6 +94,9 @@ export function wasmMath(kernels: Kernels, arena?: TrainArena): TrainMath {
     attentionBackward(q, k, v, probs, dOut, n, nHeads, nKvHeads, headDim, dq, dk, dv) {
       trainAttentionBackward(kernels, { n, nHeads, nKvHeads, headDim }, f32(q), f32(k), f32(v), f32(probs), f32(dOut), dq as Float32Array, dk as Float32Array, dv as Float32Array);
     },
+    swiglu: (g, u, out) => trainSwigluForward(kernels, f32(g), f32(u), out as Float32Array),
+    swigluBackward: (g, u, dh, dg, du) => trainSwigluBackward(kernels, f32(g), f32(u), f32(dh), dg as Float32Array, du as Float32Array),
+    crossEntropy: (logits, targets, vocab, probs) => trainCrossEntropy(kernels, f32(logits), targets, vocab, probs as Float32Array),
   };
 }
 
@@ -372,7 +379,8 @@ export function trainForward(c: LlamaConfig, params: TrainParams, tokens: readon
     const g = math.matmul(P(w1), hiddenDim, dim, xb2, n);
     const u = math.matmul(P(w3), hiddenDim, dim, xb2, n);
     const h = math.alloc(n * hiddenDim);
-    swigluForward(g, u, h);
+    if (math.swiglu) math.swiglu(g, u, h);
+    else swigluForward(g, u, h);
     x = math.matmul(P(w2), dim, hiddenDim, h, n);
     add(x, xMid);
     layers.push({ xIn, attnInv, xb, q, k, v, probs, xa, xMid, ffnInv, xb2, g, u, h });
@@ -381,6 +389,6 @@ export function trainForward(c: LlamaConfig, params: TrainParams, tokens: readon
   const outInv = rmsnormForward(x, P('output_norm.weight'), dim, n, normEps, xf);
   const logits = math.matmul(params.get('output.weight') ?? emb, vocabSize, dim, xf, n);
   const probs = math.alloc(n * vocabSize);
-  const loss = crossEntropyForward(logits, targets, vocabSize, probs);
+  const loss = math.crossEntropy ? math.crossEntropy(logits, targets, vocabSize, probs) : crossEntropyForward(logits, targets, vocabSize, probs);
   return { n, inputs, targets, rope: rt, layers, xLast: x, outInv, xf, probs, loss };
 }
