@@ -22,6 +22,7 @@ export const JOBS = {
   at1: `finetune --method alphatuning --format int1 --steps ${S} --lr 1e-3`, at2: `finetune --method alphatuning --format int2 --steps ${S} --lr 1e-3`, at3: `finetune --method alphatuning --format int3 --steps ${S} --lr 1e-3`,
   'at2-b': `finetune --method alphatuning --format int2 --steps ${S} --lr 3e-3`,
   qatq4: `finetune --method qat --format q4_0 --steps ${S} --lr 3e-5`,
+  'lc3': `finetune --method qat --learn-clip --format int3 --steps ${S} --lr 1e-4`, 'lc2': `finetune --method qat --learn-clip --format int2 --steps ${S} --lr 1e-4`,
   'rf3-1': `finetune --method regfreq --format int3 --every 1 --steps ${S} --lr 3e-5`, 'rf3-10': `finetune --method regfreq --format int3 --every 10 --steps ${S} --lr 3e-5`, 'rf3-100': `finetune --method regfreq --format int3 --every 100 --steps ${S} --lr 3e-5`,
   'rfq4-1': `finetune --method regfreq --format q4_0 --every 1 --steps ${S} --lr 3e-5`, 'rfq4-10': `finetune --method regfreq --format q4_0 --every 10 --steps ${S} --lr 3e-5`, 'rfq4-100': `finetune --method regfreq --format q4_0 --every 100 --steps ${S} --lr 3e-5`,
 };
@@ -68,6 +69,8 @@ function render(R) {
     add(`GPTQ int${b} g32`, R[`gptq-int${b}`].bits_per_weight, R[`gptq-int${b}`].perplexity_after, R[`gptq-int${b}`]);
     add(`QAT int${b} g32 (lr 1e-4)`, R[`qat${b}-b`].bits_per_weight, R[`qat${b}-b`].perplexity_after, R[`qat${b}-b`]);
     add(`QAT int${b} g32 (lr 3e-5)`, R[`qat${b}-a`].bits_per_weight, R[`qat${b}-a`].perplexity_after, R[`qat${b}-a`]);
+    // learned clipping came later: results saved before it have no such rows
+    if (R[`lc${b}`]) add(`QAT int${b} g32, learned clipping (lr 1e-4)`, R[`lc${b}`].bits_per_weight, R[`lc${b}`].perplexity_after, R[`lc${b}`]);
     add(`INQ ${b}-bit g32, one-shot`, R[`inq${b}-b`].bits_per_weight, R[`inq${b}-b`].perplexity_ptq);
     add(`INQ ${b}-bit g32 (lr 3e-4)`, R[`inq${b}-b`].bits_per_weight, R[`inq${b}-b`].perplexity_after, R[`inq${b}-b`]);
   }

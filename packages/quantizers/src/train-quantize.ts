@@ -2,7 +2,7 @@
 // regularization frequency, INQ, AlphaTuning): each sets up finetune's hooks, the loop of
 // @lowbit/runtime trains, and the result is left in the model as the values a packed file stores.
 import type { PackedIntTensor } from '@lowbit/formats';
-import { type BcqTensor, dequantizeInt } from '@lowbit/formats';
+import { type BcqTensor, dequantizeInt, intStorageBytes } from '@lowbit/formats';
 import { LowbitError } from '@lowbit/kernels';
 import { type DecoderModel, type FinetuneOptions, type FinetuneResult, type MxRowsTensor, type TrainHooks, applyTrainParams, finetune, trainParams } from '@lowbit/runtime';
 import { alphaTuning } from './alphatuning.js';
@@ -65,8 +65,15 @@ export function quantTrainer(model: DecoderModel, o: Pick<TrainQuantizeOptions, 
       startWeights: () => forward(lc.hooks.params as Map<string, Float32Array>, 0),
       finish(m, params) {
         const packed = lc.packed(params);
-        for (const [name, t] of packed) m.setLinear(name, { format: 'f32', shape: t.shape, data: dequantizeInt(t) });
-        return { packed, bcq: null, bitsPerWeight: lc.bitsPerWeight };
+        let bits = 0;
+        let count = 0;
+        for (const [name, t] of packed) {
+          m.setLinear(name, { format: 'f32', shape: t.shape, data: dequantizeInt(t) });
+          // as stored, counted as quantizeModel counts QAT's RTN tensors (formats intStorageBytes)
+          bits += 8 * intStorageBytes(t);
+          count += t.shape[0] * t.shape[1];
+        }
+        return { packed, bcq: null, bitsPerWeight: count ? bits / count : lc.bitsPerWeight };
       },
     };
   }
