@@ -28,7 +28,7 @@ export { isSpmTokenizerJson, spmTokenizerFromJson, spmTokenizerJson, type SpmTok
 export { loadHfModel, exportHfModel, hfToGgufName, ggufToHfName, permuteRope, HF_LLAMA_TYPES, type HfLoadOptions } from './hf-model.js';
 export { linearWeightFromPacked, lowbitLinearWeight, type FromPackedOptions } from './packed-linear.js';
 export { saveModelSafetensors, loadQuantizedSafetensors, type GptqQuantizeConfig, type SafetensorsSaveOptions } from './quantized-safetensors.js';
-export { trainForward, trainParams, checkTrainParams, f64Math, wasmMath, ropeTables, type TrainMath, type TrainParams, type TrainActivations, type Vec } from './train-forward.js';
+export { trainForward, trainParams, checkTrainParams, f64Math, wasmMath, TrainArena, ropeTables, type TrainMath, type TrainParams, type TrainActivations, type Vec } from './train-forward.js';
 export { lossAndGrad, lossAndGradF64, trainBackward, type LossAndGrad } from './backward.js';
 export { AdamW, finetune, applyTrainParams, type AdamWOptions, type FinetuneOptions, type FinetuneResult, type TrainHooks } from './train.js';
 export { QDEC_RESIDUAL_BITS, attachQdec, baseWeightHash, buildQdecStore, channelSaliency, dequantizeLinear, encodeColumns, qdecBytesPerToken, qdecColumnBytes, qdecStoreBytes, readQdecStore, selectChannels, writeQdecStore, type QdecBuildOptions, type QdecHandle, type QdecLayer, type QdecResidualBits, type QdecStats, type QdecStore } from './qdec.js';
