@@ -31,8 +31,8 @@ describe('lowbit spans --learn', () => {
     expect(l.longest.skippedLearned).toBeGreaterThan(0);
   });
 
-  it('a ramp, penalty or step count out of range is E_RANGE', async () => {
-    for (const args of [['--ramp', '0'], ['--ramp', '4096'], ['--penalty', '-1'], ['--steps', '0']]) {
+  it('a ramp, penalty, step count or joint learning rate out of range is E_RANGE', async () => {
+    for (const args of [['--ramp', '0'], ['--ramp', '4096'], ['--penalty', '-1'], ['--steps', '0'], ['--joint-lr', '2']]) {
       const r = await run(['spans', '--learn', ...args, '--ctx', '16', '--text', text]);
       expect(r.code).not.toBe(0);
       expect(r.err).toContain('E_RANGE');

@@ -4,8 +4,9 @@
 // and renormalises, p_tj = m(t−j)·e^{s_tj} / Σ_i m(t−i)·e^{s_ti}, so keys beyond z_h + R get no weight and
 // z_h is a real number a gradient can move. The loss adds an L1 penalty λ/M·Σ_h z_h (M heads per layer,
 // the sum over every layer's heads: the paper's eq., and its code's λ·Σ_layers mean_h z). Here the
-// model is frozen and only z is trained, on windows of the training text; the hard span the kernel
-// runs is then ⌈z_h + R⌉ keys (the mask's support), with every key inside at full weight.
+// model is frozen and only z is trained (with `jointLr`, the weights too), on windows of the training
+// text; the hard span the kernel runs is then ⌈z_h + R⌉ keys (the mask's support), every key inside
+// at full weight.
 //
 // The mask enters the training path as its attention op (a TrainMath whose `attention` and
 // `attentionBackward` wrap those of a base math), so trainForward/trainBackward run unchanged:
@@ -19,7 +20,7 @@ import { attentionBackward, trainBackward } from './backward.js';
 import type { LlamaConfig, DecoderModel } from './model.js';
 import { tokenizeDocuments } from './perplexity.js';
 import { type TrainMath, type TrainParams, type Vec, gatherHead, trainForward, trainParams, wasmMath } from './train-forward.js';
-import { AdamW } from './train.js';
+import { AdamW, applyTrainParams } from './train.js';
 
 /** m_z(x) = clamp((R + z − x)/R, 0, 1). */
 export function softMask(x: number, z: number, ramp: number): number {
@@ -145,22 +146,24 @@ export interface SoftMaskLoss {
   objective: number;
   /** ∂objective/∂z, nLayers × nHeads. */
   dz: Float64Array;
+  /** ∂loss/∂weight under the mask, by tensor name (joint training). */
+  grads: Map<string, Vec>;
 }
 
 /**
- * The soft-masked loss of one window and its gradient w.r.t. z, the weights fixed (their gradients
- * are computed by trainBackward and dropped). `math`: wasmMath(kernels) (f32) or f64Math() (checks).
+ * The soft-masked loss of one window and its gradients w.r.t. z and every weight. `math`:
+ * wasmMath(kernels) (f32) or f64Math() (checks).
  */
 export function softMaskLossAndGrad(c: LlamaConfig, params: TrainParams, tokens: readonly number[], z: ArrayLike<number>, ramp: number, penalty: number, math: TrainMath): SoftMaskLoss {
   checkSoftMask(c, z, ramp, penalty);
   const mm = softMaskMath(math, c, z, ramp);
   const act = trainForward(c, params, tokens, mm);
-  trainBackward(c, params, act, mm);
+  const grads = trainBackward(c, params, act, mm);
   let sum = 0;
   for (let i = 0; i < z.length; i++) sum += z[i];
   const dz = mm.dz;
   for (let i = 0; i < dz.length; i++) dz[i] += penalty / c.nHeads;
-  return { loss: act.loss, objective: act.loss + (penalty / c.nHeads) * sum, dz };
+  return { loss: act.loss, objective: act.loss + (penalty / c.nHeads) * sum, dz, grads };
 }
 
 export interface LearnSpansOptions {
@@ -176,6 +179,11 @@ export interface LearnSpansOptions {
   windows?: number;
   /** Adam's peak learning rate on z/ctx (default 0.02: ~5 tokens a step at ctx 256), cosine-decayed to a tenth. */
   lr?: number;
+  /**
+   * Also fine-tune every weight with the mask on (AdamW at this peak learning rate, cosine to a
+   * tenth, gradient clip 1), written back into the model at the end; absent: the model stays frozen.
+   */
+  jointLr?: number;
   onStep?: (s: { step: number; loss: number; meanZ: number }) => void;
 }
 
@@ -212,6 +220,9 @@ export function learnSpans(model: DecoderModel, text: string, options: LearnSpan
   const params = trainParams(model);
   const math = wasmMath(model.kernels);
   const opt = new AdamW(new Map([['z', u]]), { lr: options.lr ?? 0.02, steps, weightDecay: 0, clip: 0 });
+  // AdamW checks the rate (0, 1]
+  const wopt = options.jointLr === undefined ? undefined : new AdamW(params, { lr: options.jointLr, steps, weightDecay: 0, clip: 1 });
+  const wgrads = wopt && new Map([...params].map(([k, p]) => [k, new Float32Array(p.length)]));
   const z = new Float64Array(u.length);
   const losses: number[] = [];
   const t0 = performance.now();
@@ -220,6 +231,7 @@ export function learnSpans(model: DecoderModel, text: string, options: LearnSpan
   for (let s = 0; s < steps; s++) {
     for (let i = 0; i < u.length; i++) z[i] = u[i] * ctx;
     const grad = new Float32Array(u.length);
+    for (const g of wgrads?.values() ?? []) g.fill(0);
     let loss = 0;
     for (let w = 0; w < windows; w++) {
       if (at + ctx + 1 > ids.length) at = 0;
@@ -230,13 +242,21 @@ export function learnSpans(model: DecoderModel, text: string, options: LearnSpan
       loss += r.loss / windows;
       // ∂/∂u = ctx·∂/∂z
       for (let i = 0; i < grad.length; i++) grad[i] += (ctx * r.dz[i]) / windows;
+      if (wgrads) {
+        for (const [name, g] of r.grads) {
+          const a = wgrads.get(name) as Float32Array;
+          for (let i = 0; i < g.length; i++) a[i] += g[i] / windows;
+        }
+      }
     }
     opt.step(new Map([['z', grad]]));
+    if (wopt && wgrads) wopt.step(wgrads);
     for (let i = 0; i < u.length; i++) u[i] = Math.min(1, Math.max(0, u[i]));
     losses.push(loss);
     options.onStep?.({ step: s, loss, meanZ: (u.reduce((a, b) => a + b, 0) / u.length) * ctx });
   }
   for (let i = 0; i < u.length; i++) z[i] = u[i] * ctx;
+  if (wopt) applyTrainParams(model, params);
   const spans = Int32Array.from(z, (zi) => Math.min(c.contextLength, spanOf(zi, ramp)));
   return { z, spans, losses, tokens, seconds: (performance.now() - t0) / 1000 };
 }

@@ -74,7 +74,7 @@ describe('soft mask (Sukhbaatar et al. 2019)', () => {
     for (let i = 0; i < p1.length; i++) expect(p2[i]).toBeCloseTo(p1[i], 14);
   });
 
-  it('∂objective/∂z equals central finite differences (f64), data term and penalty', () => {
+  it('∂objective/∂z (data term and penalty) and the weights\' gradients under the mask equal central finite differences (f64)', () => {
     const params = tinyParams(11);
     const penalty = 0.01;
     const m = f64Math();
@@ -98,7 +98,24 @@ describe('soft mask (Sukhbaatar et al. 2019)', () => {
     expect(Math.abs(r.dz[0] - penalty / TINY.nHeads)).toBeGreaterThan(1e-4);
     // head 7's z lies past the window: only the penalty's λ/M
     expect(r.dz[7]).toBeCloseTo(penalty / TINY.nHeads, 14);
-    console.log(`soft-mask dz: worst |FD − analytic| ${worst.toExponential(2)}`);
+    // the weights' gradients under the mask (joint training): 6 entries of every tensor
+    const pick = rng(4);
+    for (const [name, t] of params) {
+      const g = r.grads.get(name) as Float64Array;
+      for (let n = 0; n < 6; n++) {
+        const i = Math.floor((pick() + 0.5) * t.length);
+        const v = t[i];
+        t[i] = v + H;
+        const a = objective();
+        t[i] = v - H;
+        const b = objective();
+        t[i] = v;
+        const err = Math.abs((a - b) / (2 * H) - g[i]);
+        worst = Math.max(worst, err);
+        expect(err, `${name}[${i}]`).toBeLessThan(1e-8);
+      }
+    }
+    console.log(`soft-mask dz and weight gradients: worst |FD − analytic| ${worst.toExponential(2)}`);
   });
 
   it('dq, dk, dv of the masked attention equal finite differences (the mask as an additive log term)', () => {
@@ -178,6 +195,13 @@ describe('learnSpans on the embedded model', () => {
       // four Adam steps of ≈ lr·ctx = 3.2 tokens each from z = 32 (the penalty dominates at first)
       for (const z of r.z) expect(z).toBeLessThan(32);
       for (const [i, z] of r.z.entries()) expect(r.spans[i]).toBe(Math.ceil(z + 8));
+      // jointly: the weights change too (written back into the model), z moves the same way
+      const before = Float32Array.from((model.linear('blk.0.attn_q.weight').source as { data: Float32Array }).data);
+      const j = learnSpans(model, text, { steps: 2, ctx: 32, ramp: 8, penalty: 0.01, lr: 0.1, jointLr: 1e-3 });
+      const after = (model.linear('blk.0.attn_q.weight').source as { data: Float32Array }).data;
+      expect(after.some((v, i) => v !== before[i])).toBe(true);
+      for (const z of j.z) expect(z).toBeLessThan(32);
+      expect(() => learnSpans(model, text, { steps: 1, ctx: 32, jointLr: 2 })).toThrow(/learning rate is 2/);
       expect(() => learnSpans(model, text, { ramp: -1 })).toThrow(/ramp -1/);
       expect(() => learnSpans(model, text, { penalty: -1 })).toThrow(/penalty -1/);
       expect(() => learnSpans(model, text, { steps: 0 })).toThrow(/steps 0/);

@@ -15,6 +15,7 @@ const options = {
   steps: { type: 'integer', default: 300, description: 'with --learn: optimizer steps (one window of --ctx each)' },
   penalty: { type: 'number', default: 5e-5, description: 'with --learn: λ of the L1 penalty λ/heads·Σ z on the spans (nats per token of span)' },
   ramp: { type: 'number', default: 32, description: 'with --learn: ramp R of the soft mask in tokens; a learned z serves as the span ⌈z + R⌉' },
+  'joint-lr': { type: 'number', placeholder: 'lr', defaultText: 'none (model frozen)', description: 'with --learn: fine-tune every weight jointly with the spans at this AdamW learning rate (the learned rows then run on the fine-tuned weights)' },
 } as const;
 
 export const spansCommand = defineCommand({
@@ -41,6 +42,8 @@ function run(ctx: CommandContext<typeof options>, model: DecoderModel, file: str
   if (v.learn) {
     if (!(Number.isSafeInteger(v.steps) && v.steps >= 1 && v.steps <= 1e6)) throw new LowbitError('E_RANGE', `spans: --steps ${v.steps} is outside 1..1000000`);
     checkSoftMask(model.config, new Float64Array(model.config.nLayers * model.config.nHeads), v.ramp, v.penalty); // ramp and penalty before any pass
+    const lr = v['joint-lr'];
+    if (lr !== undefined && !(lr > 0 && lr <= 1)) throw new LowbitError('E_RANGE', `spans: --joint-lr ${lr} is outside (0, 1]`);
   }
   const cal = calibrateSpans(model, calibration, { ctx: v.ctx, maxWindows: v['calibration-windows'], eps: v.eps, quantile: v.quantile });
   ctx.print(`model ${model.name}`);
@@ -62,32 +65,39 @@ function run(ctx: CommandContext<typeof options>, model: DecoderModel, file: str
 function learn(ctx: CommandContext<typeof options>, model: DecoderModel, text: string, calibration: string, calibrated: Int32Array, full: PerplexityResult, spanned: PerplexityResult) {
   const v = ctx.values;
   const { nLayers, nHeads, contextLength } = model.config;
-  const r = learnSpans(model, calibration, { steps: v.steps, penalty: v.penalty, ramp: v.ramp, ctx: v.ctx, onStep: (s) => ctx.progress(s.step + 1, v.steps, `learning spans (mean z ${s.meanZ.toFixed(1)})`) });
-  ctx.print(`learned spans ⌈z + R⌉ (soft mask, R ${v.ramp}, λ ${v.penalty}, ${v.steps} steps of ${v.ctx} tokens of the calibration text, ${r.seconds.toFixed(0)} s; model frozen):`);
-  for (let l = 0; l < nLayers; l++) ctx.print(`  layer ${l}: ${Array.from(r.spans.subarray(l * nHeads, (l + 1) * nHeads)).join(' ')}`);
   const eval_ = (c: number, spans: Int32Array | undefined, label: string) => perplexity(model, text, { ctx: c, spans, onProgress: (d, t) => ctx.progress(d, t, label) });
+  const long = contextLength > v.ctx;
+  // the baselines at the longest context run before learning: with --joint-lr learning changes the weights
+  const longFull = long ? eval_(contextLength, undefined, `full attention, ctx ${contextLength}`) : undefined;
+  const longCalibrated = long ? eval_(contextLength, calibrated, `calibrated spans, ctx ${contextLength}`) : undefined;
+  const joint = v['joint-lr'];
+  const r = learnSpans(model, calibration, { steps: v.steps, penalty: v.penalty, ramp: v.ramp, ctx: v.ctx, jointLr: joint, onStep: (s) => ctx.progress(s.step + 1, v.steps, `learning spans (mean z ${s.meanZ.toFixed(1)})`) });
+  ctx.print(`learned spans ⌈z + R⌉ (soft mask, R ${v.ramp}, λ ${v.penalty}, ${v.steps} steps of ${v.ctx} tokens of the calibration text, ${r.seconds.toFixed(0)} s; ${joint === undefined ? 'model frozen' : `weights fine-tuned jointly at lr ${joint}`}):`);
+  for (let l = 0; l < nLayers; l++) ctx.print(`  layer ${l}: ${Array.from(r.spans.subarray(l * nHeads, (l + 1) * nHeads)).join(' ')}`);
   const learned = eval_(v.ctx, r.spans, 'learned spans');
+  const longLearned = long ? eval_(contextLength, r.spans, `learned spans, ctx ${contextLength}`) : undefined;
+  const tuned = joint === undefined ? undefined : { full: eval_(v.ctx, undefined, 'fine-tuned weights, full attention'), longest: long ? eval_(contextLength, undefined, `fine-tuned weights, full attention, ctx ${contextLength}`) : undefined };
   const time = attentionDecodeSeconds(model, v.ctx, r.spans);
-  const longest = contextLength > v.ctx
-    ? { ctx: contextLength, full: eval_(contextLength, undefined, `full attention, ctx ${contextLength}`), calibrated: eval_(contextLength, calibrated, `calibrated spans, ctx ${contextLength}`), learned: eval_(contextLength, r.spans, `learned spans, ctx ${contextLength}`) }
-    : undefined;
-  const row = (c: number, full: PerplexityResult, cal: PerplexityResult, lrn: PerplexityResult) => {
+  const row = (c: number, full: PerplexityResult, cal: PerplexityResult, lrn: PerplexityResult, tunedFull?: PerplexityResult) => {
     const f = (p: PerplexityResult) => `${formatPerplexity(p.perplexity, p.stderr)} (${p.perplexity >= full.perplexity ? '+' : ''}${(p.perplexity - full.perplexity).toFixed(4)}`;
-    ctx.print(`ctx ${String(c).padStart(5)}: full ${formatPerplexity(full.perplexity, full.stderr)}; calibrated ${f(cal)}, ${(100 * spanSkippedFraction(calibrated, c)).toFixed(1)}% of key reads skipped); learned ${f(lrn)}, ${(100 * spanSkippedFraction(r.spans, c)).toFixed(1)}% skipped)`);
+    const t = tunedFull ? `; fine-tuned weights, full attention ${f(tunedFull)})` : '';
+    ctx.print(`ctx ${String(c).padStart(5)}: full ${formatPerplexity(full.perplexity, full.stderr)}; calibrated ${f(cal)}, ${(100 * spanSkippedFraction(calibrated, c)).toFixed(1)}% of key reads skipped); learned ${f(lrn)}, ${(100 * spanSkippedFraction(r.spans, c)).toFixed(1)}% skipped)${t}`);
   };
   ctx.print('perplexity, full attention against calibrated and learned spans:');
-  row(v.ctx, full, spanned, learned);
-  if (longest) row(contextLength, longest.full, longest.calibrated, longest.learned);
+  row(v.ctx, full, spanned, learned, tuned?.full);
+  if (longFull && longCalibrated && longLearned) row(contextLength, longFull, longCalibrated, longLearned, tuned?.longest);
   ctx.print(`attention of one decode token at position ${v.ctx - 1}, all layers, learned spans: ${(time.full * 1e6).toFixed(1)} µs full, ${(time.spans * 1e6).toFixed(1)} µs (${(time.full / time.spans).toFixed(2)}×)`);
   // at the longest context the reads saved are largest: both span sets timed in one run against full attention
-  const longTime = longest && { calibrated: attentionDecodeSeconds(model, contextLength, calibrated), learned: attentionDecodeSeconds(model, contextLength, r.spans) };
+  const longTime = long ? { calibrated: attentionDecodeSeconds(model, contextLength, calibrated), learned: attentionDecodeSeconds(model, contextLength, r.spans) } : undefined;
   if (longTime) {
     const t = longTime;
     ctx.print(`at position ${contextLength - 1}: ${(t.learned.full * 1e6).toFixed(1)} µs full, ${(t.calibrated.spans * 1e6).toFixed(1)} µs calibrated, ${(t.learned.spans * 1e6).toFixed(1)} µs learned spans (${(t.learned.full / t.learned.spans).toFixed(2)}×)`);
   }
   return {
-    steps: v.steps, penalty: v.penalty, ramp: v.ramp, z: Array.from(r.z), spans: Array.from(r.spans), losses: r.losses, seconds: r.seconds,
-    skipped: spanSkippedFraction(r.spans, v.ctx), perplexity: learned, attentionSeconds: time,
-    longest: longest && { ...longest, attentionSeconds: longTime, skippedCalibrated: spanSkippedFraction(calibrated, contextLength), skippedLearned: spanSkippedFraction(r.spans, contextLength) },
+    steps: v.steps, penalty: v.penalty, ramp: v.ramp, jointLr: joint ?? null, z: Array.from(r.z), spans: Array.from(r.spans), losses: r.losses, seconds: r.seconds,
+    skipped: spanSkippedFraction(r.spans, v.ctx), perplexity: learned, attentionSeconds: time, tunedFull: tuned?.full ?? null,
+    longest: long
+      ? { ctx: contextLength, full: longFull, calibrated: longCalibrated, learned: longLearned, tunedFull: tuned?.longest ?? null, attentionSeconds: longTime, skippedCalibrated: spanSkippedFraction(calibrated, contextLength), skippedLearned: spanSkippedFraction(r.spans, contextLength) }
+      : undefined,
   };
 }
