@@ -76,14 +76,16 @@ const preparedCode = new WeakMap<WasmTensor, number>();
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 /**
  * Fewest tokens for which matmulGgml takes the lane GEMM (assembly/ggml-gemm.ts) over the tiled GEMV,
- * outputs equal bit for bit (CPU time on a busy machine). Plain SIMD: Q8_0 from 4 (level at 7 tokens,
- * ~1.15x at 64; alone it streams 20 GB/s where the GEMV's read-ahead reaches 22.7), Q4_0 always
- * (decode too: 16 matrices 5632x2048 streamed one token each 8.0 -> 11.4 GB/s). Relaxed: from 8
- * (at 64 tokens Q4_0 1.4-2.1x, Q8_0 1.1-1.2x; at 7 tokens level or slower).
+ * outputs equal bit for bit. CPU time on a busy machine; decode figures stream 0.3-0.8 GB of
+ * distinct matrices, one token each (past each core's L3 slice). Plain SIMD: Q8_0 from 4 tokens
+ * (level at 7, ~1.15x at 64; one token 17.7 GB/s where the GEMV's read-ahead reaches 20), Q4_0
+ * always (5632x2048 one token 8.0 -> 11.4 GB/s). Relaxed: always (batch 64: Q4_0 1.4-2.1x, Q8_0
+ * 1.1-1.2x; one token: Q4_0 5632x2048 12.2 -> 20.6 GB/s, 2048x5632 level at ~12, Q8_0 2048x5632
+ * 15 -> 17.5).
  */
 const GEMM_MIN_BATCH: Record<'simd' | 'relaxed', Record<GgmlBlockType, number>> = {
   simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY },
-  relaxed: { q8_0: 8, q4_0: 8, q4_1: Number.POSITIVE_INFINITY },
+  relaxed: { q8_0: 1, q4_0: 1, q4_1: Number.POSITIVE_INFINITY },
 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
