@@ -19,6 +19,16 @@ const ROUNDS = 3;
 interface Speed {
   prefillMs: number; // per token
   decodeMs: number; // per token
+  // CPU time of this process per token (both engines run in it, one at a time): on a shared
+  // machine a one-thread engine's CPU time moves far less with the load than its wall time.
+  prefillCpuMs: number;
+  decodeCpuMs: number;
+}
+
+/** CPU milliseconds (user + system, all threads of this process) since `from`. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1000;
 }
 
 /** The same prompt for both engines: PREFILL ids spread over the vocabulary (no specials). */
@@ -43,13 +53,17 @@ async function lowbitEngine(path: string, threads: number): Promise<Engine & { b
     async run(prompt) {
       const s = new Session(model, { ctx: PREFILL + DECODE + 8 });
       let t = performance.now();
+      let c = process.cpuUsage();
       s.forward(prompt);
       const prefillMs = (performance.now() - t) / PREFILL;
+      const prefillCpuMs = cpuSince(c) / PREFILL;
       t = performance.now();
+      c = process.cpuUsage();
       for (let i = 0; i < DECODE; i++) s.forward([prompt[i]]);
       const decodeMs = (performance.now() - t) / DECODE;
+      const decodeCpuMs = cpuSince(c) / DECODE;
       s.free(); // its KV caches live in the kernels' WASM memory
-      return { prefillMs, decodeMs };
+      return { prefillMs, decodeMs, prefillCpuMs, decodeCpuMs };
     },
     async close() {
       model.free();
@@ -69,14 +83,17 @@ async function llamaCppEngine(path: string, threads: number): Promise<Engine> {
       const prompt = ids as never[];
       await seq.clearHistory();
       let t = performance.now();
+      let c = process.cpuUsage();
       await seq.evaluateWithoutGeneratingNewTokens(prompt);
       const prefillMs = (performance.now() - t) / PREFILL;
+      const prefillCpuMs = cpuSince(c) / PREFILL;
       let n = 0;
       t = performance.now();
+      c = process.cpuUsage();
       for await (const _ of seq.evaluate([prompt[0]], { temperature: 0 })) {
         if (++n === DECODE) break;
       }
-      return { prefillMs, decodeMs: (performance.now() - t) / DECODE };
+      return { prefillMs, decodeMs: (performance.now() - t) / DECODE, prefillCpuMs, decodeCpuMs: cpuSince(c) / DECODE };
     },
     async close() {
       await ctx.dispose();
@@ -106,18 +123,31 @@ async function compare(path: string, threads: number, prompt: number[]): Promise
     await a.close();
     await b.close();
   }
-  const med = (r: Speed[]) => ({ prefillMs: median(r.map((x) => x.prefillMs)), decodeMs: median(r.map((x) => x.decodeMs)) });
+  const med = (r: Speed[]): Speed => ({
+    prefillMs: median(r.map((x) => x.prefillMs)),
+    decodeMs: median(r.map((x) => x.decodeMs)),
+    prefillCpuMs: median(r.map((x) => x.prefillCpuMs)),
+    decodeCpuMs: median(r.map((x) => x.decodeCpuMs)),
+  });
   return { theirs: med(ra), ours: { ...med(rb), bytesPerToken: b.bytesPerToken } };
 }
 
-function rows(name: string, theirs: Speed, ours: Speed & { bytesPerToken: number }): Row[] {
+function rows(name: string, theirs: Speed, ours: Speed & { bytesPerToken: number }, threads: number): Row[] {
   const tps = (ms: number) => ({ value: 1000 / ms, unit: 'tokens/s' });
-  return [
+  // One thread: the CPU-time ratio too (the engines' threads, idle waits excluded, are comparable
+  // only when each runs one).
+  const cpu = (a: number, b: number) => (threads === 1 ? { note: `CPU time ${b.toFixed(1)} ms/token, ratio ${(a / b).toFixed(2)}x in CPU time` } : {});
+  const r: Row[] = [
     { area: 'runtime', name: `decode ${name}`, variant: 'llama.cpp', ms: theirs.decodeMs, rate: tps(theirs.decodeMs), ratio: 1, baseline: 'llama.cpp' },
     { area: 'runtime', name: `decode ${name}`, variant: 'lowbit', ms: ours.decodeMs, rate: tps(ours.decodeMs), gbps: ours.bytesPerToken / ours.decodeMs / 1e6, ratio: theirs.decodeMs / ours.decodeMs, baseline: 'llama.cpp' },
     { area: 'runtime', name: `prefill ${PREFILL} ${name}`, variant: 'llama.cpp', ms: theirs.prefillMs, rate: tps(theirs.prefillMs), ratio: 1, baseline: 'llama.cpp' },
-    { area: 'runtime', name: `prefill ${PREFILL} ${name}`, variant: 'lowbit', ms: ours.prefillMs, rate: tps(ours.prefillMs), ratio: theirs.prefillMs / ours.prefillMs, baseline: 'llama.cpp' },
+    { area: 'runtime', name: `prefill ${PREFILL} ${name}`, variant: 'lowbit', ms: ours.prefillMs, rate: tps(ours.prefillMs), ratio: theirs.prefillMs / ours.prefillMs, baseline: 'llama.cpp', ...cpu(theirs.prefillCpuMs, ours.prefillCpuMs) },
   ];
+  if (threads === 1) {
+    r[0].note = `CPU time ${theirs.decodeCpuMs.toFixed(1)} ms/token`;
+    r[2].note = `CPU time ${theirs.prefillCpuMs.toFixed(1)} ms/token`;
+  }
+  return r;
 }
 
 /**
@@ -150,9 +180,10 @@ export const runtimeArea: Area = {
         ctx.log(`runtime: ${name}`);
         const prompt = await promptFor(path);
         const { theirs, ours } = await compare(path, threads, prompt);
-        const r = rows(name, theirs, ours);
+        const r = rows(name, theirs, ours, threads);
         const lowbitDecode = r[1];
-        lowbitDecode.note = `${(((lowbitDecode.gbps ?? 0) / ceiling) * 100).toFixed(0)}% of the ${ceiling.toFixed(1)} GB/s copy bandwidth`;
+        const cpuNote = threads === 1 ? `; CPU time ${ours.decodeCpuMs.toFixed(1)} ms/token, ratio ${(theirs.decodeCpuMs / ours.decodeCpuMs).toFixed(2)}x in CPU time` : '';
+        lowbitDecode.note = `${(((lowbitDecode.gbps ?? 0) / ceiling) * 100).toFixed(0)}% of the ${ceiling.toFixed(1)} GB/s copy bandwidth${cpuNote}`;
         out.push(...r);
       }
     }
