@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LowbitError, loadKernels } from '@lowbit/kernels';
-import { Session } from '../src/forward.js';
+import { Session, type SessionOptions } from '../src/forward.js';
+import { CompressedKvCache } from '../src/kv-cache.js';
 import { quantizeGguf } from '../src/gguf-convert.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { planShards } from '../src/shards.js';
@@ -14,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'lowbit-shards-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Logits of a prefill of `prompt` (every position) then three greedy decode steps. */
-function run(model: DecoderModel, prompt: number[], options: { int8Cache?: boolean } = {}): Float32Array[] {
+function run(model: DecoderModel, prompt: number[], options: SessionOptions = {}): Float32Array[] {
   const s = new Session(model, { ctx: 32, ...options });
   const out = [s.forward(prompt, { logits: 'all' })];
   for (let i = 0; i < 3; i++) {
@@ -43,7 +44,7 @@ describe('planShards', () => {
 });
 
 describe('a model spread over several kernel instances', () => {
-  it('gives logits bit-identical to one instance (stories260K F32 and Q8_0, f32 and int8 KV caches)', async () => {
+  it('gives logits bit-identical to one instance (stories260K F32 and Q8_0; f32, int8, span-limited and hooked KV caches)', async () => {
     const q8 = join(dir, 'stories-q8_0.gguf');
     await quantizeGguf(modelFile, q8, 'Q8_0');
     const k = await loadKernels();
@@ -58,6 +59,11 @@ describe('a model spread over several kernel instances', () => {
       expect(many.weights.layers.some((l) => l.wk.kernels !== l.w2.kernels)).toBe(true);
       const prompt = [1, 403, 407, 261, 378, 9];
       for (const int8Cache of [false, true]) expect(run(many, prompt, { int8Cache })).toEqual(run(one, prompt, { int8Cache }));
+      // attention spans, and a KV-cache hook that rewrites each layer's cache in place (4-bit MiniCache-style storage)
+      const c = many.config;
+      const spans = Int32Array.from({ length: c.nLayers * c.nHeads }, (_, i) => 2 + (i % 5));
+      expect(run(many, prompt, { spans })).toEqual(run(one, prompt, { spans }));
+      expect(run(many, prompt, { kvCache: new CompressedKvCache(c, 32, { bits: 4 }) })).toEqual(run(one, prompt, { kvCache: new CompressedKvCache(c, 32, { bits: 4 }) }));
       one.free();
       many.free();
     }
