@@ -28,8 +28,14 @@ export interface CostedAllocation extends CostAllocation {
   json: Record<string, unknown>;
 }
 
+/** How the allocation units of `m` map onto linear layers (blocks, embedding buckets): `members[u]` are layer indices into `layers`. */
+export interface UnitLayers {
+  layers: CladoMeasurement;
+  members: number[][];
+}
+
 export interface Recipe {
-  allocate(model: DecoderModel, m: CladoMeasurement, perplexityFp: number, o: { method: AllocationMethod; timeLimit?: number }): Promise<CostedAllocation>;
+  allocate(model: DecoderModel, m: CladoMeasurement, perplexityFp: number, o: { method: AllocationMethod; timeLimit?: number; units?: UnitLayers }): Promise<CostedAllocation>;
 }
 
 /** Null for the plain size budget (--budget); otherwise the recipe the flags ask for. */
@@ -48,15 +54,28 @@ export function latencyRecipe(v: RecipeValues): Recipe | null {
     async allocate(model, m, perplexityFp, o) {
       let lat: LatencyCosts | null = null;
       let costs: Float64Array;
+      const K = m.bits.length;
+      const layerM = o.units?.layers ?? m;
       if (cost === 'latency') {
         const r = rates === undefined ? undefined : benchRates(await readJson(rates), model.kernels.variant);
-        lat = measureLatencyCosts(model, m, { rates: r });
-        costs = lat.ms;
+        lat = measureLatencyCosts(model, layerM, { rates: r });
+        const ms = lat.ms;
+        // a block's decode time is its layers' GEMV times added. An embedding bucket runs no GEMV (one
+        // row is copied per token): its cost is 1e-9 ms per stored byte, nothing against a budget, but
+        // enough that --max-dppl takes the smallest widths meeting the bound rather than any
+        const members = o.units?.members ?? m.layers.map((_, l) => [l]);
+        if (members.length !== m.layers.length) throw new LowbitError('E_SHAPE', `latency costs: ${members.length} unit member lists for ${m.layers.length} units`);
+        costs = new Float64Array(m.layers.length * K);
+        members.forEach((ls, u) => {
+          for (let k = 0; k < K; k++) {
+            if (ls.length === 0) costs[u * K + k] = 1e-9 * (m.candidates[u][k].sizeBits / 8);
+            for (const l of ls) costs[u * K + k] += ms[l * K + k];
+          }
+        });
       } else costs = Float64Array.from(m.candidates.flatMap((cs) => cs.map((c) => c.sizeBits / 8)));
       const maxDeltaLoss = maxDppl === undefined ? undefined : Math.log1p(maxDppl / perplexityFp);
       const a = await allocateByCost(m, { method: o.method, costs, budget: budgetMs, maxDeltaLoss, timeLimit: o.timeLimit });
       const unit = cost === 'latency' ? 'ms/token' : 'bytes';
-      const K = m.bits.length;
       const uniform = m.formats.map((f, k) => `${f} ${m.layers.reduce((s, _, l) => s + costs[l * K + k], 0).toPrecision(4)}`).join(', ');
       const bound = maxDeltaLoss === undefined
         ? `budget ${budgetMs} ms/token`
@@ -70,7 +89,7 @@ export function latencyRecipe(v: RecipeValues): Recipe | null {
           latency: lat ? {
             runtime_formats: Object.fromEntries(m.formats.map((f, k) => [f, lat.runtimeFormats[k]])),
             source: Object.fromEntries(m.formats.map((f, k) => [f, lat.source[k]])),
-            ms: Object.fromEntries(m.layers.map((name, l) => [name, Array.from(lat.ms.subarray(l * K, (l + 1) * K))])),
+            ms: Object.fromEntries(layerM.layers.map((name, l) => [name, Array.from(lat.ms.subarray(l * K, (l + 1) * K))])),
             seconds: lat.seconds,
           } : null,
         },

@@ -23,6 +23,8 @@ export interface Units {
   embedding: EmbeddingMeasurement | null;
   /** Per-layer choice of the last `apply` (into the layer measurement). */
   layerChoice: number[];
+  /** Layer indices (into the layer measurement) of each unit of `measurement`; an embedding bucket has none. */
+  members: number[][];
 }
 
 export function checkUnits(v: { granularity: string; 'embed-buckets': number; formats?: string; method: string }): void {
@@ -46,14 +48,16 @@ export function allocationUnits(
   const measured = v.granularity === 'block-measured' ? measureBlocks(model, m, { calibration: o.calibration, pairs: v.method === 'clado', onProgress: o.onProgress }) : null;
   const merged = measured ? (e ? mergeMeasurements(measured.measurement, e) : measured.measurement) : e ? mergeMeasurements(m, e) : m;
   const blocks = v.granularity === 'block' ? blockMeasurement(merged) : null;
+  const L = m.layers.length;
   const units: Units = {
     measurement: blocks ? blocks.measurement : merged,
     embedding: e,
     layerChoice: [],
+    // `blocks` runs over the merged measurement, whose units past L are embedding buckets
+    members: blocks ? blocks.members.map((ls) => ls.filter((l) => l < L)) : [...(measured ? measured.members : m.layers.map((_, l) => [l])), ...(e ? e.rows.map(() => []) : [])],
     apply(choice) {
       const B = measured?.members.length ?? 0;
       const all = measured ? [...expandBlockChoice(measured, choice.slice(0, B)), ...choice.slice(B)] : blocks ? expandBlockChoice(blocks, choice) : [...choice];
-      const L = m.layers.length;
       units.layerChoice = all.slice(0, L);
       const packed = applyAllocation(model, m, all.slice(0, L));
       if (e) {

@@ -83,7 +83,6 @@ export const allocateCommand = defineCommand({
     if (ggml && v.group !== 32) throw new UsageError(`--group ${v.group} does not apply to --formats (ggml blocks hold 32 weights each)`);
     const recipe = latencyRecipe(v);
     checkUnits(v);
-    if (v.cost === 'latency' && (v.granularity !== 'layer' || v['embed-buckets'] > 0)) throw new UsageError('--cost latency times linear layers one by one: use it with --granularity layer and no --embed-buckets');
     const budget = recipe ? { bits: undefined, bytes: undefined } : parseBudget(v.budget as string);
     const { out } = v;
     if (out) checkOutputFile(out);
@@ -116,7 +115,7 @@ export const allocateCommand = defineCommand({
         onProgress: (d, t) => ctx.progress(d, t, 'measure ΔL'),
       });
       const units = allocationUnits(model, m, v, { calibration, bits, group: v.group, onProgress: (d, t) => ctx.progress(d, t, 'measure embedding ΔL') });
-      const costed = recipe ? await recipe.allocate(model, units.measurement, before.perplexity, { method: v.method as AllocationMethod, timeLimit: v['time-limit'] }) : null;
+      const costed = recipe ? await recipe.allocate(model, units.measurement, before.perplexity, { method: v.method as AllocationMethod, timeLimit: v['time-limit'], units: { layers: m, members: units.members } }) : null;
       // the predictor: cheap features, fitted on measured random configurations (solvers README, study)
       const pred = v.method === 'predictor' ? (() => {
         const features = ptqFeatures(model, m, { calibration, ctx: m.ctx, windows: Math.min(8, m.windows) });
