@@ -76,16 +76,14 @@ const preparedCode = new WeakMap<WasmTensor, number>();
 const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
 /**
  * Fewest tokens for which matmulGgml takes the lane GEMM (assembly/ggml-gemm.ts) over the tiled GEMV,
- * outputs equal bit for bit. CPU time on a busy machine; decode figures stream 0.3-0.8 GB of
- * distinct matrices, one token each (past each core's L3 slice). Plain SIMD: Q8_0 from 4 tokens
- * (level at 7, ~1.15x at 64; one token 17.7 GB/s where the GEMV's read-ahead reaches 20), Q4_0
- * always (5632x2048 one token 8.0 -> 11.4 GB/s). Relaxed: always (batch 64: Q4_0 1.4-2.1x, Q8_0
- * 1.1-1.2x; one token: Q4_0 5632x2048 12.2 -> 20.6 GB/s, 2048x5632 level at ~12, Q8_0 2048x5632
- * 15 -> 17.5).
+ * outputs equal bit for bit. CPU time on a busy AMD EPYC (scripts/bench-ggml-gemm.mjs; decode: one
+ * token over ~1 GB of 5632x2048 tiles, past each core's L3 slice). Q4_0 always: batch 64 relaxed
+ * 1.4-3.6x, plain 1.1-1.2x; one token relaxed 12.4 -> 20.2 GB/s, plain 8.0 -> 11.4. Q8_0 from 4
+ * tokens (batch 64 1.1-1.2x); one token the kind-0 GEMV streams faster (21.8 vs 19.1 GB/s relaxed).
  */
 const GEMM_MIN_BATCH: Record<'simd' | 'relaxed', Record<GgmlBlockType, number>> = {
   simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY },
-  relaxed: { q8_0: 1, q4_0: 1, q4_1: Number.POSITIVE_INFINITY },
+  relaxed: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY },
 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
@@ -321,7 +319,10 @@ export class Kernels {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16, xq);
-      const code = (i: number) => (prepared[i] && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
+      // Kind 3 (Q8_0 with no code −128: the relaxed signed dot) streamed slower than kind 0 on an AMD
+      // EPYC, same run, one token over 1 GB of 5632x2048 tiles: 14.8 vs 21.8 GB/s (19.1 on the lane
+      // GEMM; scripts/bench-ggml-gemm.mjs); same bits either way, so relaxed decode takes kind 0.
+      const code = (i: number) => (prepared[i] && !this.variant.startsWith('relaxed') && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
       // Q8_0 / Q4_0 tiles by the lane GEMM (assembly/ggml-gemm.ts) where it is the faster, each output
       // equal to the tiled GEMV's bit for bit.
       const family = this.variant.startsWith('relaxed') ? 'relaxed' : this.variant.startsWith('simd') ? 'simd' : null;
