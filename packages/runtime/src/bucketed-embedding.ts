@@ -135,6 +135,10 @@ export async function readBucketedGguf(file: GgufFile, vocab: number, dim: numbe
     if (t.shape.length !== 2 || t.shape[0] !== dim) throw new LowbitError('E_SHAPE', `${at}: shape [${t.shape}], a bucket is [${dim}, rows]`);
     buckets.push(decodeLowbit(t.type as LowbitTensorType, t.shape, t.params as LowbitIntParams, await readTensorBytes(file, name), at) as PackedIntTensor);
   }
+  for (const n of file.tensors.keys()) {
+    const m = /^token_embd\.bucket(\d+)\.weight$/.exec(n);
+    if (m && Number(m[1]) >= buckets.length) throw new LowbitError('E_BAD_FILE', `${where}: tensor ${n} follows a gap (buckets 0..${buckets.length - 1} are contiguous)`);
+  }
   const bucketOf = new Int32Array(vocab);
   const rowOf = new Int32Array(vocab);
   for (let id = 0; id < vocab; id++) {

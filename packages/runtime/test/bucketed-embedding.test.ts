@@ -7,7 +7,8 @@ import { type PackedIntTensor, dequantizeInt, quantizeInt } from '@lowbit/format
 import { afterAll, describe, expect, it } from 'vitest';
 import { type BucketedEmbedding, bucketedEmbedding, embeddingFromBuckets } from '../src/bucketed-embedding.js';
 import { saveModel } from '../src/gguf-convert.js';
-import { readGguf } from '../src/gguf-reader.js';
+import { type GgufValue, readGguf, readTensorBytes } from '../src/gguf-reader.js';
+import { gguf as G, writeGguf } from '../src/gguf-writer.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { perplexity } from '../src/perplexity.js';
 import { loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
@@ -100,6 +101,24 @@ describe('bucketed token embedding', () => {
     const cut = join(dir, 'cut.safetensors');
     await writeSafetensors(cut, tensors, meta);
     await expect(loadQuantizedSafetensors(cut)).rejects.toThrow(/model\.embed_tokens\.bucket0\.lowbit_packed: \d+ bytes, shape \[64,256\] as LB_INT2 needs \d+/);
+
+    // a GGUF whose map lost its last token, and one whose bucket 1 is renamed past a gap
+    const gguf = join(dir, 'good.gguf');
+    await saveModel(model, gguf);
+    const f = await readGguf(gguf);
+    const rewrite = async (path: string, meta: (m: Map<string, GgufValue>) => void, rename: (n: string) => string = (n) => n) => {
+      const tensors = await Promise.all([...f.tensors.values()].map(async (t) => ({ name: rename(t.name), shape: t.shape, type: t.type, params: t.params, data: await readTensorBytes(f, t.name) })));
+      const m = new Map([...f.metadata].filter(([k]) => !k.startsWith('lowbit.tensor.')));
+      meta(m);
+      await writeGguf(path, m, tensors);
+    };
+    const short = join(dir, 'short.gguf');
+    await rewrite(short, (m) => m.set('lowbit.token_embd.bucket_map', G.i32s((m.get('lowbit.token_embd.bucket_map')?.value as number[] ?? []).slice(0, -2))));
+    await expect(loadModel(short)).rejects.toThrow(/short\.gguf: token embedding: metadata lowbit\.token_embd\.bucket_map has 1022 entries, 512 tokens need 1024/);
+    const gap = join(dir, 'gap.gguf');
+    await rewrite(gap, () => {}, (n) => n.replace('token_embd.bucket1.', 'token_embd.bucket2.'));
+    await expect(loadModel(gap)).rejects.toThrow(/tensor token_embd\.bucket2\.weight follows a gap/);
+    await f.source.close();
     model.free();
   }, 60_000);
 });
