@@ -47,6 +47,9 @@ describe('lowbit finetune', () => {
     const d = await run(['finetune', '--method', 'inq', '--format', 'q4_0', '--text', valid]);
     expect(d.code).toBe(2);
     expect(d.err).toMatch(/--method inq takes an INT-k --format/);
+    const lc = await run(['finetune', '--method', 'qat', '--learn-clip', '--format', 'q4_0', '--text', valid]);
+    expect(lc.code).toBe(2);
+    expect(lc.err).toMatch(/--learn-clip works with --method qat on an INT-k --format/);
     const packed = join(dir, 'q8.gguf');
     await quantizeGguf(fileURLToPath(defaultModelUrl), packed, 'Q8_0');
     const p = await run(['finetune', packed, '--text', valid, '--train', train]);
