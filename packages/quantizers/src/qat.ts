@@ -54,9 +54,10 @@ export interface LearnedClipQat {
  *   ∂L/∂γ = (s/γ)·Σ_group ∂L/∂Ŵ·∂Ŵ/∂s.
  * LSQ also scales the step-size gradient by 1/√(n·Qp); AdamW's per-parameter normalization makes
  * that scale moot here. What matters under AdamW is the step: ~lr per update whatever the
- * gradient's size. LSQ trains s itself, so s moves by ~lr, about lr/s relative; on stories260K an
- * INT-3 g32 scale is ~0.05, so γ (relative by construction) moves `lrScale` = 20 times AdamW's step
- * to match (applied after each update as γ ← γ₀ + lrScale·(γ − γ₀)). γ is kept in [1/64, 1].
+ * gradient's size. LSQ trains s itself, so s moves by ~lr, about lr/s relative; stories260K's INT-3
+ * g32 RTN scales have quartiles 0.063 / 0.078 / 0.097 (1/s ≈ 10–16), so γ (relative by construction)
+ * moves `lrScale` = 20 times AdamW's step, of that order (not tuned; applied after each update as
+ * γ ← γ₀ + lrScale·(γ − γ₀)). γ is kept in [1/64, 1].
  */
 export function learnedClipQat(model: DecoderModel, grid: { format: 'int'; bits: number; group: number; symmetric?: boolean }, o: { lrScale?: number } = {}): LearnedClipQat {
   const lrScale = o.lrScale ?? 20;
