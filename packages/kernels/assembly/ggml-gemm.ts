@@ -1,4 +1,4 @@
-import { q4rx1, q4rx4, q4x1, q4x4, q8x1, q8x4 } from './ggml-gemm-kernels';
+import { q4rx1, q4rx4, q4rx8, q4x1, q4x4, q8x1, q8x4 } from './ggml-gemm-kernels';
 import { matmul_ggml_tiled } from './ggml-tiled';
 
 // Prefill GEMM on the prepared ggml tiles (ggml-tiled.ts) for the plain-SIMD build, Q8_0 and Q4_0.
@@ -73,6 +73,11 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
   for (let g = t0; g < t1; g += group) {
     const ge = min<i32>(t1, g + group);
     let b = 0;
+    if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) {
+      for (; b + 8 <= batch; b += 8) {
+        for (let t = g; t < ge; t++) q4rx8(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+      }
+    }
     for (; b + 4 <= batch; b += 4) {
       for (let t = g; t < ge; t++) {
         if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) q4rx4(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
@@ -96,7 +101,8 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // matmul_ggml_tiled. r0 must be a multiple of 4. Relaxed builds keep Q4_0 records by lanes already
 // and multiply nibbles by the relaxed 8-bit dot (16 products per instruction against pmaddwd's 8):
 // for kind 1 there, `pairs` is the act_splats table (xq16) the relaxed GEMV reads, and the tokens
-// run the GEMV's laneDots with the nibble split shared by four tokens and no output reloads.
+// run the GEMV's laneDots with the nibble split shared by eight tokens (four: 17.0 ms, eight: 15.5,
+// 5632x2048 at batch 64, CPU time, interleaved A/B; scripts/bench-ggml-gemm.mjs).
 export function matmul_ggml_gemm(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, pairs: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const nblk = cols >> 5;
   let r = r0;
