@@ -502,6 +502,245 @@
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
 }
 
+// Q8_0, 8 tokens (entries b..b+7 of each block) against one full tile.
+// @ts-ignore: decorator
+@inline export function q8x8(tile: usize, nblk: i32, pairs: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let acc3 = f32x4.splat(0);
+  let acc4 = f32x4.splat(0);
+  let acc5 = f32x4.splat(0);
+  let acc6 = f32x4.splat(0);
+  let acc7 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  for (let k = 0; k < nblk; k++, rec += 144, e += <usize>batch) {
+    const p = pairs + (e << 6);
+    let s0: v128;
+    let s1: v128;
+    let s2: v128;
+    let s3: v128;
+    let s4: v128;
+    let s5: v128;
+    let s6: v128;
+    let s7: v128;
+    {
+      const v0 = v128.load(rec, 16), v1 = v128.load(rec, 48), v2 = v128.load(rec, 80), v3 = v128.load(rec, 112);
+      const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7), t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
+      const c0 = v128.shuffle<i32>(t0, t1, 0, 1, 4, 5);
+      const c1 = v128.shuffle<i32>(t0, t1, 2, 3, 6, 7);
+      const c2 = v128.shuffle<i32>(t2, t3, 0, 1, 4, 5);
+      const c3 = v128.shuffle<i32>(t2, t3, 2, 3, 6, 7);
+      {
+        const w = i16x8.shl(c0, 8);
+        s0 = i32x4.dot_i16x8_s(w, v128.load32_splat(p + 0));
+        s1 = i32x4.dot_i16x8_s(w, v128.load32_splat(p + 64));
+        s2 = i32x4.dot_i16x8_s(w, v128.load32_splat(p + 128));
+        s3 = i32x4.dot_i16x8_s(w, v128.load32_splat(p + 192));
+        s4 = i32x4.dot_i16x8_s(w, v128.load32_splat(p + 256));
+        s5 = i32x4.dot_i16x8_s(w, v128.load32_splat(p + 320));
+        s6 = i32x4.dot_i16x8_s(w, v128.load32_splat(p + 384));
+        s7 = i32x4.dot_i16x8_s(w, v128.load32_splat(p + 448));
+      }
+      {
+        const w = v128.and(c0, i16x8.splat(<i16>0xff00));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 4)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 68)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 132)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 196)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 260)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 324)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 388)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 452)));
+      }
+      {
+        const w = i16x8.shl(c1, 8);
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 8)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 72)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 136)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 200)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 264)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 328)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 392)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 456)));
+      }
+      {
+        const w = v128.and(c1, i16x8.splat(<i16>0xff00));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 12)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 76)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 140)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 204)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 268)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 332)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 396)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 460)));
+      }
+      {
+        const w = i16x8.shl(c2, 8);
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 16)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 80)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 144)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 208)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 272)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 336)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 400)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 464)));
+      }
+      {
+        const w = v128.and(c2, i16x8.splat(<i16>0xff00));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 20)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 84)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 148)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 212)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 276)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 340)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 404)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 468)));
+      }
+      {
+        const w = i16x8.shl(c3, 8);
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 24)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 88)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 152)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 216)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 280)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 344)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 408)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 472)));
+      }
+      {
+        const w = v128.and(c3, i16x8.splat(<i16>0xff00));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 28)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 92)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 156)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 220)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 284)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 348)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 412)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 476)));
+      }
+    }
+    {
+      const v0 = v128.load(rec, 32), v1 = v128.load(rec, 64), v2 = v128.load(rec, 96), v3 = v128.load(rec, 128);
+      const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7), t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
+      const c0 = v128.shuffle<i32>(t0, t1, 0, 1, 4, 5);
+      const c1 = v128.shuffle<i32>(t0, t1, 2, 3, 6, 7);
+      const c2 = v128.shuffle<i32>(t2, t3, 0, 1, 4, 5);
+      const c3 = v128.shuffle<i32>(t2, t3, 2, 3, 6, 7);
+      {
+        const w = i16x8.shl(c0, 8);
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 32)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 96)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 160)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 224)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 288)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 352)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 416)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 480)));
+      }
+      {
+        const w = v128.and(c0, i16x8.splat(<i16>0xff00));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 36)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 100)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 164)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 228)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 292)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 356)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 420)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 484)));
+      }
+      {
+        const w = i16x8.shl(c1, 8);
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 40)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 104)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 168)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 232)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 296)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 360)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 424)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 488)));
+      }
+      {
+        const w = v128.and(c1, i16x8.splat(<i16>0xff00));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 44)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 108)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 172)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 236)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 300)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 364)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 428)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 492)));
+      }
+      {
+        const w = i16x8.shl(c2, 8);
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 48)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 112)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 176)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 240)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 304)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 368)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 432)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 496)));
+      }
+      {
+        const w = v128.and(c2, i16x8.splat(<i16>0xff00));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 52)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 116)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 180)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 244)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 308)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 372)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 436)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 500)));
+      }
+      {
+        const w = i16x8.shl(c3, 8);
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 56)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 120)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 184)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 248)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 312)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 376)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 440)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 504)));
+      }
+      {
+        const w = v128.and(c3, i16x8.splat(<i16>0xff00));
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 60)));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 124)));
+        s2 = i32x4.add(s2, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 188)));
+        s3 = i32x4.add(s3, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 252)));
+        s4 = i32x4.add(s4, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 316)));
+        s5 = i32x4.add(s5, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 380)));
+        s6 = i32x4.add(s6, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 444)));
+        s7 = i32x4.add(s7, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 508)));
+      }
+    }
+    const d4 = v128.load(rec);
+    const ex = xs + (e << 2);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s0, 8)), f32x4.mul(d4, v128.load32_splat(ex, 0))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s1, 8)), f32x4.mul(d4, v128.load32_splat(ex, 4))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s2, 8)), f32x4.mul(d4, v128.load32_splat(ex, 8))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s3, 8)), f32x4.mul(d4, v128.load32_splat(ex, 12))));
+    acc4 = f32x4.add(acc4, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s4, 8)), f32x4.mul(d4, v128.load32_splat(ex, 16))));
+    acc5 = f32x4.add(acc5, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s5, 8)), f32x4.mul(d4, v128.load32_splat(ex, 20))));
+    acc6 = f32x4.add(acc6, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s6, 8)), f32x4.mul(d4, v128.load32_splat(ex, 24))));
+    acc7 = f32x4.add(acc7, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s7, 8)), f32x4.mul(d4, v128.load32_splat(ex, 28))));
+  }
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
+  v128.store(o + <usize>1 * (<usize>rows << 2), acc1);
+  v128.store(o + <usize>2 * (<usize>rows << 2), acc2);
+  v128.store(o + <usize>3 * (<usize>rows << 2), acc3);
+  v128.store(o + <usize>4 * (<usize>rows << 2), acc4);
+  v128.store(o + <usize>5 * (<usize>rows << 2), acc5);
+  v128.store(o + <usize>6 * (<usize>rows << 2), acc6);
+  v128.store(o + <usize>7 * (<usize>rows << 2), acc7);
+}
+
 // Q4_0 on the relaxed build's lane records, 8 tokens (entries b..b+7 of each block).
 // @ts-ignore: decorator
 @inline export function q4rx8(tile: usize, nblk: i32, sp: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
