@@ -204,30 +204,40 @@ export const trainingArea: Area = {
     for (const threads of [1, 2]) await versusTorch(ctx, text, threads, rows);
     if (process.env.LOWBIT_BENCH_TRAIN_1B === '1') {
       // ~2 GB of weights, gradients and moments on each side, and minutes on a small machine: opt-in
-      await withModel(1, async (model) => {
-        const ids = model.tokenizer.encode(text, { bos: true }).slice(0, CTX + 1);
-        const { c, p } = stack1B(model.config);
-        const math = wasmMath(model.kernels);
-        const opt = new AdamW(p, { lr: 1e-4, steps: 1000 });
-        const step1B = () => opt.step(trainBackward(c, p, trainForward(c, p, ids, math), math) as Map<string, Float32Array>);
-        const dir = mkdtempSync(join(tmpdir(), 'lowbit-torch-bench-'));
-        try {
-          step1B();
-          // CPU time of one step on each side (see the stories260K CPU-time row); one round, as a
-          // step takes seconds
-          const c0 = process.cpuUsage();
-          step1B();
-          const cu = process.cpuUsage(c0);
-          const ours = (cu.user + cu.system) / 1000;
-          const torch = torchBench(c, ids, p, dir);
-          if (typeof torch === 'string') {
-            ctx.log(`training: PyTorch 1B-stack row skipped: ${torch}`);
-            rows.push(row('train step + AdamW 2 Llama-1B-shaped blocks (random, CPU time)', '1 thread', ours, ours, 'itself'));
-          } else rows.push(row('train step + AdamW 2 Llama-1B-shaped blocks (random) vs PyTorch (CPU time)', '1 thread', ours, torch.round(1, 1).cpuMs, `PyTorch ${torch.version} CPU, 1 thread, CPU time`));
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
-        }
-      });
+      for (const threads of [1, 2]) {
+        await withModel(threads, async (model) => {
+          const ids = model.tokenizer.encode(text, { bos: true }).slice(0, CTX + 1);
+          const { c, p } = stack1B(model.config);
+          const math = wasmMath(model.kernels);
+          const opt = new AdamW(p, { lr: 1e-4, steps: 1000 });
+          const step1B = () => opt.step(trainBackward(c, p, trainForward(c, p, ids, math), math) as Map<string, Float32Array>);
+          const dir = mkdtempSync(join(tmpdir(), 'lowbit-torch-bench-'));
+          const th = `${threads} thread${threads > 1 ? 's' : ''}`;
+          try {
+            step1B();
+            // one timed step on each side (a step takes seconds): CPU time (see the stories260K
+            // rows) and wall time
+            const c0 = process.cpuUsage();
+            const t0 = performance.now();
+            step1B();
+            const wall = performance.now() - t0;
+            const cu = process.cpuUsage(c0);
+            const ours = (cu.user + cu.system) / 1000;
+            const torch = torchBench(c, ids, p, dir);
+            const name = '2 Llama-1B-shaped blocks (random)';
+            if (typeof torch === 'string') {
+              ctx.log(`training: PyTorch 1B-stack rows skipped: ${torch}`);
+              rows.push(row(`train step + AdamW ${name}, CPU time`, th, ours, ours, 'itself'));
+            } else {
+              const theirs = torch.round(threads, 1);
+              rows.push(row(`train step + AdamW ${name} vs PyTorch (CPU time)`, th, ours, theirs.cpuMs, `PyTorch ${torch.version} CPU, ${th}, CPU time`));
+              rows.push(row(`train step + AdamW ${name} vs PyTorch (wall, one step)`, th, wall, theirs.wallMs, `PyTorch ${torch.version} CPU, ${th}`));
+            }
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        });
+      }
     }
     return rows;
   },
