@@ -1,7 +1,8 @@
 import { q4rx1, q4rx4, q4rx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
 import { matmul_ggml_tiled } from './ggml-tiled';
 
-// Prefill GEMM on the prepared ggml tiles (ggml-tiled.ts) for the plain-SIMD build, Q8_0 and Q4_0.
+// GEMM on the prepared ggml tiles (ggml-tiled.ts), Q8_0 and Q4_0: prefill, and the decode of Q4_0
+// (matmulGgml picks it by build, type and batch; kernels.ts GEMM_MIN_BATCH has the measurements).
 //
 // Plain SIMD has no 8-bit dot: its only integer multiply-add is pmaddwd (i32x4.dot_i16x8_s, 8
 // products per instruction), so a block dot costs at least 16 pmaddwd and 16 adds per 4 rows and 32
@@ -11,7 +12,7 @@ import { matmul_ggml_tiled } from './ggml-tiled';
 // against a splat of the two matching activations adds to row i's dot in lane i directly, and the
 // four rows' dots come out in one vector with no reduction at all. The record's rows are turned into
 // that form (a 4x4 transpose of 32-bit units, then the same in-place masks as the GEMV's planes)
-// once per four tokens, and the four tokens' accumulators stay in registers across the blocks.
+// once per four (Q8_0: eight) tokens, whose accumulators stay in registers across the blocks.
 //
 // Lane vector m (Q4_0 m = 0..3, Q8_0 m = 0..7) holds bytes 4m..4m+3 of rows 0..3. Read as i16 lanes,
 // lane i is (b[4m] | b[4m+1] << 8, b[4m+2] | b[4m+3] << 8) of row i, and
