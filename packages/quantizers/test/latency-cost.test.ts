@@ -33,8 +33,10 @@ describe('measureLatencyCosts', () => {
     const o = m.layers.indexOf('blk.3.attn_output.weight');
     for (let k = 0; k < 3; k++) expect(c.ms[o * 3 + k]).toBe(c.ms[q * 3 + k]);
     for (let l = 0; l < m.layers.length; l++) {
-      // codes of 2, 4, 8 bits plus the same f32 scales: strictly more bytes per width
-      expect(c.bytes[l * 3]).toBeLessThan(c.bytes[l * 3 + 1]);
+      // resident bytes as the runtime holds them: int2 runs as 4-bit codes (Q4_0 tiles, fp16 scales, or
+      // the int4 kernel), so it moves no more bytes than int4 and no fewer than 4-bit codes; int8 moves more
+      expect(c.bytes[l * 3]).toBeLessThanOrEqual(c.bytes[l * 3 + 1]);
+      expect(c.bytes[l * 3]).toBeGreaterThanOrEqual(m.counts[l] / 2);
       expect(c.bytes[l * 3 + 1]).toBeLessThan(c.bytes[l * 3 + 2]);
     }
   });
