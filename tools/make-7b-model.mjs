@@ -12,23 +12,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gguf, writeGguf } from '@lowbit/runtime';
+import { randomLlamaMetadata } from './random-llama.mjs';
 
 const [outDir = process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models')] = process.argv.slice(2);
 const cfg = { dim: 4096, layers: 32, ffn: 11008, heads: 32, kvHeads: 32, vocab: 32000, ctx: 2048 };
-
-function vocabulary() {
-  const tokens = ['<unk>', '<s>', '</s>'];
-  const types = [2, 3, 3];
-  for (let b = 0; b < 256; b++) {
-    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
-    types.push(6);
-  }
-  for (let i = tokens.length; i < cfg.vocab; i++) {
-    tokens.push(`\u2581w${i.toString(36)}`);
-    types.push(1);
-  }
-  return { tokens, types, scores: tokens.map((_, i) => -i) };
-}
 
 /** f16 bits of a positive normal value (no rounding subtleties needed: any nearby scale will do). */
 function f16(v) {
@@ -51,27 +38,7 @@ function q8Matrix(rows, cols) {
 }
 
 async function write7b(path) {
-  const v = vocabulary();
-  const meta = new Map([
-    ['general.architecture', gguf.str('llama')],
-    ['general.name', gguf.str('lowbit random 7B-class Q8_0 (speed and memory only)')],
-    ['general.file_type', gguf.u32(7)], // LLAMA_FTYPE_MOSTLY_Q8_0
-    ['llama.context_length', gguf.u32(cfg.ctx)],
-    ['llama.embedding_length', gguf.u32(cfg.dim)],
-    ['llama.feed_forward_length', gguf.u32(cfg.ffn)],
-    ['llama.block_count', gguf.u32(cfg.layers)],
-    ['llama.attention.head_count', gguf.u32(cfg.heads)],
-    ['llama.attention.head_count_kv', gguf.u32(cfg.kvHeads)],
-    ['llama.rope.dimension_count', gguf.u32(cfg.dim / cfg.heads)],
-    ['llama.attention.layer_norm_rms_epsilon', gguf.f32(1e-5)],
-    ['tokenizer.ggml.model', gguf.str('llama')],
-    ['tokenizer.ggml.tokens', gguf.strs(v.tokens)],
-    ['tokenizer.ggml.scores', gguf.f32s(v.scores)],
-    ['tokenizer.ggml.token_type', gguf.i32s(v.types)],
-    ['tokenizer.ggml.bos_token_id', gguf.u32(1)],
-    ['tokenizer.ggml.eos_token_id', gguf.u32(2)],
-    ['tokenizer.ggml.unknown_token_id', gguf.u32(0)],
-  ]);
+  const meta = randomLlamaMetadata(cfg, 'lowbit random 7B-class Q8_0 (speed and memory only)', [['general.file_type', gguf.u32(7)]]);
   const kv = (cfg.dim / cfg.heads) * cfg.kvHeads;
   const mat = (name, rows, cols) => ({ name, shape: [cols, rows], type: 'Q8_0', data: () => q8Matrix(rows, cols) });
   const ones = new Float32Array(cfg.dim).fill(1);

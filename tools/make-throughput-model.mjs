@@ -7,7 +7,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromF32, gguf, storageType, writeGguf } from '@lowbit/runtime';
+import { fromF32, storageType, writeGguf } from '@lowbit/runtime';
+import { randomLlamaMetadata } from './random-llama.mjs';
 
 const [outDir = process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models'), ...types] = process.argv.slice(2);
 const cfg = { dim: 2048, layers: 22, ffn: 5632, heads: 32, kvHeads: 4, vocab: 32000, ctx: 2048 };
@@ -23,42 +24,9 @@ function randn(n, scale) {
   return a;
 }
 
-function vocabulary() {
-  const tokens = ['<unk>', '<s>', '</s>'];
-  const types = [2, 3, 3];
-  for (let b = 0; b < 256; b++) {
-    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
-    types.push(6);
-  }
-  for (let i = tokens.length; i < cfg.vocab; i++) {
-    tokens.push(`\u2581w${i.toString(36)}`);
-    types.push(1);
-  }
-  return { tokens, types, scores: tokens.map((_, i) => -i) };
-}
-
 async function write(type) {
   const path = join(outDir, `throughput-1b-${type}.gguf`);
-  const v = vocabulary();
-  const meta = new Map([
-    ['general.architecture', gguf.str('llama')],
-    ['general.name', gguf.str(`lowbit random 1B-class ${type} (speed only)`)],
-    ['llama.context_length', gguf.u32(cfg.ctx)],
-    ['llama.embedding_length', gguf.u32(cfg.dim)],
-    ['llama.feed_forward_length', gguf.u32(cfg.ffn)],
-    ['llama.block_count', gguf.u32(cfg.layers)],
-    ['llama.attention.head_count', gguf.u32(cfg.heads)],
-    ['llama.attention.head_count_kv', gguf.u32(cfg.kvHeads)],
-    ['llama.rope.dimension_count', gguf.u32(cfg.dim / cfg.heads)],
-    ['llama.attention.layer_norm_rms_epsilon', gguf.f32(1e-5)],
-    ['tokenizer.ggml.model', gguf.str('llama')],
-    ['tokenizer.ggml.tokens', gguf.strs(v.tokens)],
-    ['tokenizer.ggml.scores', gguf.f32s(v.scores)],
-    ['tokenizer.ggml.token_type', gguf.i32s(v.types)],
-    ['tokenizer.ggml.bos_token_id', gguf.u32(1)],
-    ['tokenizer.ggml.eos_token_id', gguf.u32(2)],
-    ['tokenizer.ggml.unknown_token_id', gguf.u32(0)],
-  ]);
+  const meta = randomLlamaMetadata(cfg, `lowbit random 1B-class ${type} (speed only)`);
   const kv = (cfg.dim / cfg.heads) * cfg.kvHeads;
   const mat = (name, rows, cols) => {
     const shape = [cols, rows];
