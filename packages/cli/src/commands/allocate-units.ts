@@ -11,7 +11,7 @@ import { UsageError } from '../command.js';
 
 export const unitFlags = {
   granularity: { type: 'string', choices: ['layer', 'block', 'block-measured'], default: 'layer', description: 'allocation unit: each linear layer, or each transformer block (its linears share one configuration): G summed per block, or block ΔL measured' },
-  'embed-buckets': { type: 'integer', min: 0, default: 0, placeholder: 'n', description: 'also allocate token_embd: rows in n buckets of equal calibration-token mass by frequency, one INT-k width each, stored per row in --out (lowbit loads it, llama.cpp does not)' },
+  'embed-buckets': { type: 'integer', min: 0, default: 0, placeholder: 'n', description: 'also allocate token_embd: n buckets of rows by token frequency (equal calibration mass), one INT-k width each, kept in --out (lowbit reads it)' },
 } as const;
 
 export interface Units {

@@ -57,7 +57,7 @@ const options = {
   'time-limit': { type: 'number', above: 0, default: 60, placeholder: 's', description: 'HiGHS time limit; at the limit the best allocation found is used, with its gap' },
   ...textOption,
   ...ctxOption,
-  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the mixed-precision model and report its perplexity as loaded (.gguf: ggml types with --formats, which llama.cpp runs, else lowbit INT-k tensor types; .safetensors: lowbit INT-k layout)' },
+  out: { type: 'string', short: 'o', placeholder: 'file', defaultText: 'none (nothing written)', description: 'write the model and its perplexity as loaded (.gguf: ggml types with --formats, llama.cpp runs it, else lowbit INT-k; .safetensors: lowbit INT-k)' },
   ...threadOption,
 } as const;
 
