@@ -12,7 +12,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gguf, writeGguf } from '@lowbit/runtime';
-import { randomLlamaMetadata } from './random-llama.mjs';
+import { randomLlamaMetadata, randomLlamaTensors } from './random-llama.mjs';
 
 const [outDir = process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models')] = process.argv.slice(2);
 const cfg = { dim: 4096, layers: 32, ffn: 11008, heads: 32, kvHeads: 32, vocab: 32000, ctx: 2048 };
@@ -39,18 +39,10 @@ function q8Matrix(rows, cols) {
 
 async function write7b(path) {
   const meta = randomLlamaMetadata(cfg, 'lowbit random 7B-class Q8_0 (speed and memory only)', [['general.file_type', gguf.u32(7)]]);
-  const kv = (cfg.dim / cfg.heads) * cfg.kvHeads;
   const mat = (name, rows, cols) => ({ name, shape: [cols, rows], type: 'Q8_0', data: () => q8Matrix(rows, cols) });
   const ones = new Float32Array(cfg.dim).fill(1);
   const vec = (name) => ({ name, shape: [cfg.dim], type: 'F32', data: new Uint8Array(ones.buffer) });
-  const tensors = [mat('token_embd.weight', cfg.vocab, cfg.dim), vec('output_norm.weight'), mat('output.weight', cfg.vocab, cfg.dim)];
-  for (let l = 0; l < cfg.layers; l++) {
-    const b = `blk.${l}.`;
-    tensors.push(vec(`${b}attn_norm.weight`), mat(`${b}attn_q.weight`, cfg.dim, cfg.dim), mat(`${b}attn_k.weight`, kv, cfg.dim),
-      mat(`${b}attn_v.weight`, kv, cfg.dim), mat(`${b}attn_output.weight`, cfg.dim, cfg.dim), vec(`${b}ffn_norm.weight`),
-      mat(`${b}ffn_gate.weight`, cfg.ffn, cfg.dim), mat(`${b}ffn_down.weight`, cfg.dim, cfg.ffn), mat(`${b}ffn_up.weight`, cfg.ffn, cfg.dim));
-  }
-  await writeGguf(path, meta, tensors);
+  await writeGguf(path, meta, randomLlamaTensors(cfg, mat, vec));
   return path;
 }
 

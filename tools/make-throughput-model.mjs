@@ -8,7 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromF32, storageType, writeGguf } from '@lowbit/runtime';
-import { randomLlamaMetadata } from './random-llama.mjs';
+import { randomLlamaMetadata, randomLlamaTensors } from './random-llama.mjs';
 
 const [outDir = process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models'), ...types] = process.argv.slice(2);
 const cfg = { dim: 2048, layers: 22, ffn: 5632, heads: 32, kvHeads: 4, vocab: 32000, ctx: 2048 };
@@ -27,21 +27,13 @@ function randn(n, scale) {
 async function write(type) {
   const path = join(outDir, `throughput-1b-${type}.gguf`);
   const meta = randomLlamaMetadata(cfg, `lowbit random 1B-class ${type} (speed only)`);
-  const kv = (cfg.dim / cfg.heads) * cfg.kvHeads;
   const mat = (name, rows, cols) => {
     const shape = [cols, rows];
     const t = storageType(type, shape);
     return { name, shape, type: t, data: () => fromF32(t, randn(rows * cols, 1 / Math.sqrt(cols)), cols) };
   };
   const vec = (name) => ({ name, shape: [cfg.dim], type: 'F32', data: () => fromF32('F32', new Float32Array(cfg.dim).fill(1), cfg.dim) });
-  const tensors = [mat('token_embd.weight', cfg.vocab, cfg.dim), vec('output_norm.weight'), mat('output.weight', cfg.vocab, cfg.dim)];
-  for (let l = 0; l < cfg.layers; l++) {
-    const b = `blk.${l}.`;
-    tensors.push(vec(`${b}attn_norm.weight`), mat(`${b}attn_q.weight`, cfg.dim, cfg.dim), mat(`${b}attn_k.weight`, kv, cfg.dim),
-      mat(`${b}attn_v.weight`, kv, cfg.dim), mat(`${b}attn_output.weight`, cfg.dim, cfg.dim), vec(`${b}ffn_norm.weight`),
-      mat(`${b}ffn_gate.weight`, cfg.ffn, cfg.dim), mat(`${b}ffn_down.weight`, cfg.dim, cfg.ffn), mat(`${b}ffn_up.weight`, cfg.ffn, cfg.dim));
-  }
-  await writeGguf(path, meta, tensors);
+  await writeGguf(path, meta, randomLlamaTensors(cfg, mat, vec));
   return path;
 }
 

@@ -41,3 +41,19 @@ export function randomLlamaMetadata(cfg, name, extra = []) {
     ['tokenizer.ggml.unknown_token_id', gguf.u32(0)],
   ]);
 }
+
+/**
+ * The tensors of a Llama in llama.cpp's names and order: mat(name, rows, cols) and vec(name) build each
+ * entry (the caller chooses the type and the weights).
+ */
+export function randomLlamaTensors(cfg, mat, vec) {
+  const kv = (cfg.dim / cfg.heads) * cfg.kvHeads;
+  const tensors = [mat('token_embd.weight', cfg.vocab, cfg.dim), vec('output_norm.weight'), mat('output.weight', cfg.vocab, cfg.dim)];
+  for (let l = 0; l < cfg.layers; l++) {
+    const b = `blk.${l}.`;
+    tensors.push(vec(`${b}attn_norm.weight`), mat(`${b}attn_q.weight`, cfg.dim, cfg.dim), mat(`${b}attn_k.weight`, kv, cfg.dim),
+      mat(`${b}attn_v.weight`, kv, cfg.dim), mat(`${b}attn_output.weight`, cfg.dim, cfg.dim), vec(`${b}ffn_norm.weight`),
+      mat(`${b}ffn_gate.weight`, cfg.ffn, cfg.dim), mat(`${b}ffn_down.weight`, cfg.dim, cfg.ffn), mat(`${b}ffn_up.weight`, cfg.ffn, cfg.dim));
+  }
+  return tensors;
+}
