@@ -149,12 +149,13 @@ export function modelWorkload(model: DecoderModel, text: string, options: { seq?
   return {
     model: model.name, seq, layers, inputs,
     weightBits(i) {
-      const l = linears[i];
-      if (l.format === 'f32') return null;
-      if (l.format === 'q8_0') return 8;
-      if (l.format !== 'packed') return 4;
-      const t = l.source as { tensor: { kind?: string; bits?: number } };
-      return t.tensor.kind === 'int' && t.tensor.bits ? t.tensor.bits : 4;
+      // the stored tensor, not the kernel form it runs as: an INT2 layer repacked onto Q4_0 tiles is 2-bit
+      const w = linears[i].source;
+      if (w.format === 'f32') return null;
+      if (w.format === 'q8_0') return 8;
+      if (w.format !== 'packed') return 4;
+      const t = w.tensor as { kind?: string; bits?: number };
+      return t.kind === 'int' && t.bits ? t.bits : 4;
     },
     tensors(i, actBits) {
       const l = layers[i];

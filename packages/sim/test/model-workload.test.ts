@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
-import { type DecoderModel, dequantize, fromF32, loadModel } from '@lowbit/runtime';
+import { quantizeInt } from '@lowbit/formats';
+import { type DecoderModel, dequantize, fromF32, linearWeightFromPacked, loadModel } from '@lowbit/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LowbitError, measuredPrecision, modelWorkload, quantizeActivations, simulateWorkload, weightCodes } from '../src/index.js';
 
@@ -41,6 +42,25 @@ describe('weight codes from storage formats', () => {
   });
   it('f32 weights have no codes', () => {
     expect(weightCodes('w', { format: 'f32', shape: [1, 1], data: new Float32Array(1) })).toBeNull();
+  });
+});
+
+describe('weight bits of a repacked layer', () => {
+  it('an INT2 layer the runtime runs on Q4_0 tiles is simulated at its stored 2 bits', async () => {
+    const q = await loadModel(fileURLToPath(defaultModelUrl));
+    try {
+      const name = 'blk.0.attn_q.weight';
+      const src = q.linear(name).source as { shape: [number, number]; data: Float32Array };
+      const t = quantizeInt(src.data, src.shape, { bits: 2, symmetric: true, granularity: 'group-cols', group: 32 });
+      q.setLinear(name, linearWeightFromPacked(t));
+      expect(q.linear(name).format).toBe('q4_0'); // the kernel form (packed-fast.ts), not what is stored
+      const w = modelWorkload(q, text, { seq: 8 });
+      const i = w.layers.findIndex((l) => l.name === name);
+      expect(w.weightBits(i)).toBe(2);
+      expect(w.tensors(i, 8).wgtBits).toBe(2);
+    } finally {
+      q.free();
+    }
   });
 });
 
