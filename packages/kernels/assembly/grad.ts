@@ -45,6 +45,36 @@ import { scores } from './attention';
 
 // o = Σ_{j<npos} w_j·x_j (x_j at x + j·stride, headDim wide), four outputs per register across all j.
 // @ts-ignore: decorator
+// dst[i] = e^(src[i] − mx) / Σ over n values (dst may be src); returns Σ. Shared by the attention
+// rows and the cross-entropy rows so both round the same way.
+@inline function softmaxFrom(src: usize, dst: usize, n: i32, mx: f32): f32 {
+  let sum: f32 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const m4 = f32x4.splat(mx);
+    let s4 = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const e = exp4(f32x4.sub(v128.load(src + (<usize>i << 2)), m4));
+      v128.store(dst + (<usize>i << 2), e);
+      s4 = f32x4.add(s4, e);
+    }
+    sum = f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1) + f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3);
+  }
+  for (; i < n; i++) {
+    const e = Mathf.exp(load<f32>(src + (<usize>i << 2)) - mx);
+    store<f32>(dst + (<usize>i << 2), e);
+    sum += e;
+  }
+  const inv: f32 = 1 / sum;
+  i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const i4 = f32x4.splat(inv);
+    for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), f32x4.mul(v128.load(dst + (<usize>i << 2)), i4));
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(dst + (<usize>i << 2)) * inv);
+  return sum;
+}
+
 @inline function weightedSum(w: usize, x: usize, stride: usize, npos: i32, headDim: i32, o: usize): void {
   if (ASC_FEATURE_SIMD && (headDim & 15) == 0) {
     // a cache line (16 outputs) per pass over the rows, not a 16-byte piece
@@ -107,30 +137,7 @@ export function attn_train_fwd_f32(q: usize, k: usize, v: usize, out: usize, pro
       const row = (<usize>t * dim + <usize>h * <usize>headDim) << 2;
       const npos = t + 1;
       const mx = scores(q + row, k + kvo, kvStride, pr, npos, headDim, scale);
-      let sum: f32 = 0;
-      let j = 0;
-      if (ASC_FEATURE_SIMD) {
-        const m4 = f32x4.splat(mx);
-        let s4 = f32x4.splat(0);
-        for (; j + 4 <= npos; j += 4) {
-          const e = exp4(f32x4.sub(v128.load(pr + (<usize>j << 2)), m4));
-          v128.store(pr + (<usize>j << 2), e);
-          s4 = f32x4.add(s4, e);
-        }
-        sum = f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1) + f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3);
-      }
-      for (; j < npos; j++) {
-        const e = Mathf.exp(load<f32>(pr + (<usize>j << 2)) - mx);
-        store<f32>(pr + (<usize>j << 2), e);
-        sum += e;
-      }
-      const inv: f32 = 1 / sum;
-      j = 0;
-      if (ASC_FEATURE_SIMD) {
-        const i4 = f32x4.splat(inv);
-        for (; j + 4 <= npos; j += 4) v128.store(pr + (<usize>j << 2), f32x4.mul(v128.load(pr + (<usize>j << 2)), i4));
-      }
-      for (; j < npos; j++) store<f32>(pr + (<usize>j << 2), load<f32>(pr + (<usize>j << 2)) * inv);
+      softmaxFrom(pr, pr, npos, mx);
       memory.fill(pr + (<usize>npos << 2), 0, <usize>(n - npos) << 2);
       weightedSum(pr, v + kvo, kvStride, npos, headDim, out + row);
     }
@@ -250,30 +257,7 @@ export function xent_fwd_f32(logits: usize, targets: usize, probs: usize, rows: 
     const p = probs + <usize>t * rb;
     let mx: f32 = -Infinity;
     for (let i = 0; i < vocab; i++) mx = max(mx, load<f32>(x + (<usize>i << 2)));
-    let sum: f32 = 0;
-    let i = 0;
-    if (ASC_FEATURE_SIMD) {
-      const m4 = f32x4.splat(mx);
-      let s4 = f32x4.splat(0);
-      for (; i + 4 <= vocab; i += 4) {
-        const e = exp4(f32x4.sub(v128.load(x + (<usize>i << 2)), m4));
-        v128.store(p + (<usize>i << 2), e);
-        s4 = f32x4.add(s4, e);
-      }
-      sum = f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1) + f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3);
-    }
-    for (; i < vocab; i++) {
-      const e = Mathf.exp(load<f32>(x + (<usize>i << 2)) - mx);
-      store<f32>(p + (<usize>i << 2), e);
-      sum += e;
-    }
-    const inv: f32 = 1 / sum;
-    i = 0;
-    if (ASC_FEATURE_SIMD) {
-      const i4 = f32x4.splat(inv);
-      for (; i + 4 <= vocab; i += 4) v128.store(p + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), i4));
-    }
-    for (; i < vocab; i++) store<f32>(p + (<usize>i << 2), load<f32>(p + (<usize>i << 2)) * inv);
+    const sum = softmaxFrom(x, p, vocab, mx);
     const target = load<i32>(targets + (<usize>t << 2));
     loss += <f64>mx + Math.log(<f64>sum) - <f64>load<f32>(x + (<usize>target << 2));
   }
