@@ -19,7 +19,7 @@ import { LowbitError } from '@lowbit/kernels';
 import { attentionBackward, trainBackward } from './backward.js';
 import type { LlamaConfig, DecoderModel } from './model.js';
 import { tokenizeDocuments } from './perplexity.js';
-import { type TrainMath, type TrainParams, type Vec, gatherHead, trainForward, trainParams, wasmMath } from './train-forward.js';
+import { type TrainMath, type TrainParams, type Vec, attentionForward, gatherHead, trainForward, trainParams, wasmMath } from './train-forward.js';
 import { AdamW, applyTrainParams } from './train.js';
 
 /** m_z(x) = clamp((R + z − x)/R, 0, 1). */
@@ -37,37 +37,11 @@ export function spanOf(z: number, ramp: number): number {
  * nHeads values): writes out (n, nHeads·headDim) and the masked softmax probs (nHeads, n, n).
  */
 export function maskedAttentionForward(math: TrainMath, q: Vec, k: Vec, v: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, z: ArrayLike<number>, ramp: number, out: Vec, probs: Vec): void {
-  const group = nHeads / nKvHeads;
-  const scale = 1 / Math.sqrt(headDim);
-  const kh = math.alloc(n * headDim);
-  const vt = math.alloc(headDim * n);
-  const qh = math.alloc(n * headDim);
-  const sb = math.alloc(n * n);
-  const ob = math.alloc(n * headDim);
-  for (let g = 0; g < nKvHeads; g++) {
-    gatherHead(k, n, nKvHeads, headDim, g, kh);
-    gatherHead(v, n, nKvHeads, headDim, g, vt, true);
-    for (let h = g * group; h < (g + 1) * group; h++) {
-      const s = math.matmul(kh, n, headDim, gatherHead(q, n, nHeads, headDim, h, qh), n, sb); // s[t, j] = q_t·k_j
-      const p = probs.subarray(h * n * n, (h + 1) * n * n);
-      for (let t = 0; t < n; t++) {
-        const o = t * n;
-        // keys at distance ≥ z + R have m = 0; z ≥ 0 keeps the query's own key (x = 0, m = 1)
-        const first = Math.max(0, t - spanOf(z[h], ramp) + 1);
-        let max = -Infinity;
-        for (let j = first; j <= t; j++) if (s[o + j] > max) max = s[o + j];
-        let sum = 0;
-        for (let j = 0; j < n; j++) {
-          const e = j >= first && j <= t ? softMask(t - j, z[h], ramp) * Math.exp((s[o + j] - max) * scale) : 0;
-          p[o + j] = e;
-          sum += e;
-        }
-        for (let j = first; j <= t; j++) p[o + j] /= sum;
-      }
-      const oh = math.matmul(vt, headDim, n, p, n, ob); // oh[t, d] = Σj p[t, j]·v[j, d]
-      for (let t = 0; t < n; t++) for (let d = 0; d < headDim; d++) out[(t * nHeads + h) * headDim + d] = oh[t * headDim + d];
-    }
-  }
+  // keys at distance ≥ z + R have m = 0; z ≥ 0 keeps the query's own key (x = 0, m = 1)
+  attentionForward(math, q, k, v, n, nHeads, nKvHeads, headDim, out, probs, {
+    firstKey: (h, t) => Math.max(0, t - spanOf(z[h], ramp) + 1),
+    weight: (h, x) => softMask(x, z[h], ramp),
+  });
 }
 
 /** Adds ∂L/∂z_h of one layer (see the file head) into dz (this layer's nHeads values). */

@@ -183,15 +183,24 @@ export function gatherHead(x: Vec, n: number, heads: number, headDim: number, h:
   return out;
 }
 
+/** Per-head key weights for attentionForward: keys j < firstKey(h, t) weigh 0, the others weight(h, t − j) ≥ 0 (query's own key > 0). */
+export interface KeyMask {
+  firstKey(h: number, t: number): number;
+  weight(h: number, distance: number): number;
+}
+
 /**
  * Causal grouped-query attention over n tokens at positions 0..n−1 (head h reads KV head
  * h / (nHeads/nKvHeads), as the WASM kernel). q (n, nHeads·headDim), k and v (n, nKvHeads·headDim);
  * writes out (n, nHeads·headDim) and the softmax weights probs (nHeads, n, n), zero above the diagonal.
  * Per head, the scores S = Q·Kᵀ and the output P·V are two matmuls on `math` (the full n×n square:
  * twice the causal work, but on the SIMD kernel that beats a JS triangle loop over 8-wide heads).
+ * With a `mask`, head h's key at distance x from its query is weighed by mask.weight(h, x) before the
+ * softmax renormalises, and keys before mask.firstKey(h, t) get none (learned spans); the loops then
+ * run even where the math has a fused kernel.
  */
-export function attentionForward(math: TrainMath, q: Vec, k: Vec, v: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, out: Vec, probs: Vec): void {
-  if (math.attention) return math.attention(q, k, v, n, nHeads, nKvHeads, headDim, out, probs);
+export function attentionForward(math: TrainMath, q: Vec, k: Vec, v: Vec, n: number, nHeads: number, nKvHeads: number, headDim: number, out: Vec, probs: Vec, mask?: KeyMask): void {
+  if (math.attention && !mask) return math.attention(q, k, v, n, nHeads, nKvHeads, headDim, out, probs);
   const group = nHeads / nKvHeads;
   const scale = 1 / Math.sqrt(headDim);
   const kh = math.alloc(n * headDim);
@@ -207,15 +216,17 @@ export function attentionForward(math: TrainMath, q: Vec, k: Vec, v: Vec, n: num
       const p = probs.subarray(h * n * n, (h + 1) * n * n);
       for (let t = 0; t < n; t++) {
         const o = t * n;
+        const first = mask ? mask.firstKey(h, t) : 0;
         let max = -Infinity;
-        for (let j = 0; j <= t; j++) if (s[o + j] > max) max = s[o + j];
+        for (let j = first; j <= t; j++) if (s[o + j] > max) max = s[o + j];
         let sum = 0;
-        for (let j = 0; j <= t; j++) {
-          const e = Math.exp((s[o + j] - max) * scale);
+        for (let j = first; j <= t; j++) {
+          const e = mask ? mask.weight(h, t - j) * Math.exp((s[o + j] - max) * scale) : Math.exp((s[o + j] - max) * scale);
           p[o + j] = e;
           sum += e;
         }
-        for (let j = 0; j <= t; j++) p[o + j] /= sum;
+        for (let j = first; j <= t; j++) p[o + j] /= sum;
+        for (let j = 0; j < first; j++) p[o + j] = 0;
         for (let j = t + 1; j < n; j++) p[o + j] = 0;
       }
       const oh = math.matmul(vt, headDim, n, p, n, ob); // oh[t, d] = Σj p[t, j]·v[j, d]
