@@ -32,3 +32,5 @@ export { blockMeasurement, expandBlockChoice, frequencyBuckets, measureEmbedding
 export { measureMisalignment, spearmanRho, type Misalignment, type LayerMisalignment } from './misalignment.js';
 export { measureBlocks } from './mixed-configs.js';
 export { lstmFakeQuant, quantizeLstm, type LstmGrid, type LstmQuantizeOptions, type QuantizedLstm } from './lstm-quantize.js';
+export { gptqKQuantize, type GptqKQuantOptions, type GptqKQuantResult } from './gptq-kquant.js';
+export { gptqQuantizeModelK, type KQuantizeModelOptions, type KQuantizeModelResult, type KLayerReport } from './model-quantize-k.js';

@@ -1,0 +1,158 @@
+import { GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
+import { type KQuantWritable, quantizeRowK } from '@lowbit/runtime';
+import { inverseCholeskyUpper } from '@lowbit/solvers';
+import { type KSubGrid, kCode, kRowBytes, kValue, kquantLayout, readCodes, readSubGrid, writeCodes } from './kquant-grid.js';
+
+const QK = GGML_K_BLOCK_SIZE;
+
+export interface GptqKQuantOptions {
+  /** The K type whose grid every weight is rounded onto. */
+  type: KQuantWritable;
+  /** Dampening λ = damp·mean(diag H) added to diag H (paper §4: 1% of the average diagonal). Default 0.01. */
+  damp?: number;
+  /**
+   * Quantize columns in order of decreasing diag(H). The super-blocks are contiguous columns in the
+   * file, so act-order fixes every super-block's scales up front from the weights as given
+   * (gptq.py's static groups) rather than when the sweep enters it.
+   */
+  actOrder?: boolean;
+  /** Without act-order: fix every super-block's scales from the weights as given, as act-order does. Default false. */
+  staticGroups?: boolean;
+  /** Columns per lazy batch (paper §4). Default 128; without static groups it must divide 256. */
+  blockSize?: number;
+}
+
+export interface GptqKQuantResult {
+  type: KQuantWritable;
+  /** The tensor in ggml's byte layout: rows × (cols / 256) super-blocks, as GGUF stores it. */
+  data: Uint8Array;
+  /** The weights `data` decodes to [rows, cols] (exactly `dequantizeK` of `data`). */
+  weights: Float32Array;
+  /** Σ (w − q)²/(2·[H⁻¹]qq): the OBS estimate of the added output error, in the units of H. */
+  loss: number;
+  /** Columns whose calibration inputs were all zero (diag H = 0); their weights are set to 0 before quantizing. */
+  deadColumns: number;
+  /** Whether the super-block scales were fixed up front (act-order or `staticGroups`) or on entering each super-block. */
+  staticGroups: boolean;
+}
+
+/**
+ * GPTQ (Frantar et al. 2023) onto llama.cpp's K-quant grid: the column-by-column OBS sweep of `gptqQuantize`
+ * (error of column q spread over the later columns by row q of the upper Cholesky factor of H⁻¹, lazy
+ * batches), with the quantizer of each weight the K type's sub-block grid.
+ *
+ * The grid of a super-block (the f16 d/dmin and the 6-bit or 4-bit sub-block scales and mins) is what
+ * ggml's own reference quantizer (`quantizeRowK`: make_qkx2 / make_q3 / make_qx searches) picks for
+ * it. By default it is fitted per row when the sweep enters the super-block, on the weights as the
+ * errors of every earlier column have left them (gptq.py's per-group choice: the scale sees the error
+ * it must absorb); with act-order the sweep jumps between super-blocks, so their scales are fitted on
+ * the original weights first (gptq.py's static groups). Each weight then takes the code ggml's final
+ * requantization pass would give it under those scales, and the error is its distance to that code's
+ * decoded value, so `data` decodes to exactly the weights the algorithm saw.
+ *
+ * With H = I no error crosses a column and the result is `quantizeRowK` of W, byte for byte.
+ */
+export function gptqKQuantize(w: Float32Array, shape: [number, number], hessian: Float64Array, options: GptqKQuantOptions): GptqKQuantResult {
+  const [rows, cols] = shape;
+  const { type } = options;
+  const layout = kquantLayout(type);
+  if (!Number.isInteger(rows) || rows <= 0 || !Number.isInteger(cols) || cols <= 0) throw new LowbitError('E_SHAPE', `gptq ${type}: shape [${rows}, ${cols}] is not two positive integers`);
+  if (cols % QK !== 0) throw new LowbitError('E_SHAPE', `gptq ${type}: rows of ${cols} weights are not whole ${QK}-weight super-blocks`);
+  if (!(w instanceof Float32Array) || w.length !== rows * cols) throw new LowbitError('E_SHAPE', `gptq ${type}: weights must be a Float32Array of [${rows}, ${cols}], got ${w.length} values`);
+  if (hessian.length !== cols * cols) throw new LowbitError('E_SHAPE', `gptq ${type}: Hessian must be [${cols}, ${cols}], got ${hessian.length} values`);
+  for (let i = 0; i < w.length; i++) {
+    if (!Number.isFinite(w[i])) throw new LowbitError('E_NAN', `gptq ${type}: weight [${Math.floor(i / cols)}, ${i % cols}] is ${w[i]}`);
+  }
+  const damp = options.damp ?? 0.01;
+  if (!(damp >= 0)) throw new LowbitError('E_ARG', `gptq ${type}: damp must be >= 0, got ${damp}`);
+  const actOrder = options.actOrder ?? false;
+  const staticGroups = actOrder || (options.staticGroups ?? false);
+  const B = options.blockSize ?? 128;
+  if (!Number.isInteger(B) || B < 1) throw new LowbitError('E_ARG', `gptq ${type}: blockSize must be a positive integer, got ${B}`);
+  // a super-block's scales are fitted at the start of a lazy batch, where every earlier error has reached it
+  if (!staticGroups && QK % B !== 0) throw new LowbitError('E_ARG', `gptq ${type}: blockSize ${B} does not divide the ${QK}-weight super-block (needed to fit its scales on the updated weights)`);
+
+  const W0 = Float64Array.from(w);
+  let dead = 0;
+  let H = hessian;
+  for (let c = 0; c < cols; c++) {
+    if (hessian[c * cols + c] === 0) {
+      if (dead++ === 0) H = Float64Array.from(hessian);
+      H[c * cols + c] = 1;
+      for (let r = 0; r < rows; r++) W0[r * cols + c] = 0;
+    }
+  }
+
+  const nsb = cols / QK;
+  const S = layout.subBlocks;
+  const sub = QK / S;
+  const bytes = GGML_K_BLOCK_BYTES[type];
+  const rb = kRowBytes(type, cols);
+  const data = new Uint8Array(rows * rb);
+  const grid: KSubGrid = { a: new Float32Array(rows * nsb * S), b: new Float32Array(rows * nsb * S) };
+  const L = new Uint8Array(rows * cols);
+  const row = new Float32Array(QK);
+  // ggml's scale search on the current values of super-block s of every row; the codes it stored
+  // stay where a sub-block scale is 0 (any code decodes the same there)
+  const fit = (src: Float64Array, srcCols: number, srcCol: number, s: number) => {
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < QK; i++) row[i] = src[r * srcCols + srcCol + i];
+      const o = r * rb + s * bytes;
+      quantizeRowK(type, row, data, o);
+      readSubGrid(type, data, o, grid, (r * nsb + s) * S);
+      readCodes(type, data, o, L, r * cols + s * QK);
+    }
+  };
+  if (staticGroups) for (let s = 0; s < nsb; s++) fit(W0, cols, s * QK, s);
+
+  const perm = Int32Array.from({ length: cols }, (_, i) => i);
+  if (actOrder) perm.sort((x, y) => H[y * cols + y] - H[x * cols + x] || x - y);
+  const W = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) W[r * cols + c] = W0[r * cols + perm[c]];
+  const Hp = new Float64Array(cols * cols);
+  for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) Hp[i * cols + j] = H[perm[i] * cols + perm[j]];
+  const U = inverseCholeskyUpper(Hp, cols, { damp });
+
+  const weights = new Float32Array(rows * cols);
+  const Err = new Float64Array(rows * B);
+  let loss = 0;
+  for (let i1 = 0; i1 < cols; i1 += B) {
+    const i2 = Math.min(i1 + B, cols);
+    if (!staticGroups && i1 % QK === 0) fit(W, cols, i1, i1 / QK);
+    Err.fill(0);
+    for (let q = i1; q < i2; q++) {
+      const c = perm[q];
+      const g0 = Math.floor(c / QK) * S + Math.floor((c % QK) / sub);
+      const d = U[q * cols + q];
+      for (let r = 0; r < rows; r++) {
+        const x = W[r * cols + q];
+        const gi = r * nsb * S + g0;
+        const a = grid.a[gi];
+        const b = grid.b[gi];
+        let u = kCode(type, x, a, b);
+        if (u < 0) u = L[r * cols + c];
+        else L[r * cols + c] = u;
+        const qv = kValue(type, u, a, b);
+        weights[r * cols + c] = qv;
+        const e = (x - qv) / d;
+        loss += (e * e) / 2;
+        Err[r * B + (q - i1)] = e;
+        const wr = r * cols;
+        const uq = q * cols;
+        for (let k = q + 1; k < i2; k++) W[wr + k] -= e * U[uq + k];
+      }
+    }
+    // lazy batch update (§4): this batch's errors reach every later column in one pass
+    for (let r = 0; r < rows; r++) {
+      const wr = r * cols;
+      for (let j = 0; j < i2 - i1; j++) {
+        const e = Err[r * B + j];
+        if (e === 0) continue;
+        const uj = (i1 + j) * cols;
+        for (let k = i2; k < cols; k++) W[wr + k] -= e * U[uj + k];
+      }
+    }
+  }
+  for (let r = 0; r < rows; r++) for (let s = 0; s < nsb; s++) writeCodes(type, L, r * cols + s * QK, data, r * rb + s * bytes);
+  return { type, data, weights, loss, deadColumns: dead, staticGroups };
+}
