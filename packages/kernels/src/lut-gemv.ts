@@ -1,0 +1,107 @@
+import { LowbitError } from './errors.js';
+import { type Kernels, scoped, WasmTensor } from './kernels.js';
+
+interface Lut4Exports {
+  lut4_gemv(codes: number, tabs: number, tabRow: number, tabBlk: number, params: number, rows: number, cols: number, bs: number, x: number, batch: number, scratch: number, out: number): number;
+  lut4_scratch_bytes(cols: number): number;
+}
+
+/**
+ * Weights for `lut4Gemv`: 4-bit indices into 16-entry tables of 7-bit levels u (0..127), value =
+ * lo + step·u with (step, lo) per (row, block of `block` columns).
+ * - `codes`: rows × cols/2 bytes; per 32 columns 16 bytes, byte i = element i (low nibble), i + 16 (high).
+ * - `tables`: 16 bytes each; the table of (row r, block b) starts at byte r·tableRowStride + b·tableBlockStride.
+ * - `params`: f32 (step, lo) per (row, block), row-major.
+ */
+export interface Lut4Weights {
+  rows: number;
+  cols: number;
+  block: number;
+  codes: Uint8Array | WasmTensor;
+  tables: Uint8Array | WasmTensor;
+  tableRowStride: number;
+  tableBlockStride: number;
+  params: Float32Array | WasmTensor;
+}
+
+function bytesOf(v: Uint8Array | Float32Array | WasmTensor): number {
+  return v instanceof WasmTensor ? v.byteLength : v.byteLength;
+}
+
+/** Checks a Lut4Weights' sizes (the kernel reads exactly these ranges). */
+export function checkLut4(fn: string, w: Lut4Weights): void {
+  const { rows, cols, block } = w;
+  if (![rows, cols, block].every((v) => Number.isInteger(v) && v > 0)) throw new LowbitError('E_ARG', `${fn}: rows, cols and block must be positive integers, got ${rows}, ${cols}, ${block}`);
+  if (cols % 32 !== 0 || block % 32 !== 0 || cols % block !== 0) throw new LowbitError('E_SHAPE', `${fn}: cols (${cols}) and block (${block}) must be multiples of 32 with block dividing cols`);
+  const nb = cols / block;
+  const { tableRowStride: tr, tableBlockStride: tb } = w;
+  if (![tr, tb].every((v) => Number.isInteger(v) && v >= 0 && v % 16 === 0)) throw new LowbitError('E_ARG', `${fn}: table strides must be non-negative multiples of 16, got ${tr}, ${tb}`);
+  for (const [name, v] of [['codes', w.codes], ['tables', w.tables], ['params', w.params]] as const) {
+    if (v instanceof WasmTensor && v.freed) throw new LowbitError('E_ARG', `${fn}: ${name} is a freed WasmTensor`);
+  }
+  if (bytesOf(w.codes) !== (rows * cols) / 2) throw new LowbitError('E_SHAPE', `${fn}: codes hold ${bytesOf(w.codes)} bytes, [${rows}, ${cols}] needs ${(rows * cols) / 2}`);
+  const tabEnd = (rows - 1) * tr + (nb - 1) * tb + 16;
+  if (bytesOf(w.tables) < tabEnd) throw new LowbitError('E_SHAPE', `${fn}: tables hold ${bytesOf(w.tables)} bytes, the strides read up to ${tabEnd}`);
+  if (bytesOf(w.params) !== rows * nb * 8) throw new LowbitError('E_SHAPE', `${fn}: params hold ${bytesOf(w.params)} bytes, ${rows}×${nb} (step, lo) pairs need ${rows * nb * 8}`);
+}
+
+/**
+ * y = W·x for `batch` tokens (x [batch, cols], y [batch, rows]) on 16-entry-table weights: codes
+ * mapped to levels by i8x16.swizzle and multiplied by the activations quantized to int8 per 32
+ * (the relaxed i8·i7 dot where the build has it). Returns null in a build without SIMD.
+ */
+export function lut4Gemv(k: Kernels, w: Lut4Weights, x: Float32Array, batch: number, out?: Float32Array): Float32Array | null {
+  const fn = 'lut4Gemv';
+  checkLut4(fn, w);
+  const { rows, cols } = w;
+  if (!Number.isInteger(batch) || batch <= 0) throw new LowbitError('E_ARG', `${fn}: batch must be a positive integer, got ${batch}`);
+  if (!(x instanceof Float32Array) || x.length !== batch * cols) throw new LowbitError('E_SHAPE', `${fn}: x must be a Float32Array of ${batch}×${cols} values`);
+  if (out !== undefined && (!(out instanceof Float32Array) || out.length !== batch * rows)) throw new LowbitError('E_SHAPE', `${fn}: out must be a Float32Array of ${batch * rows} values`);
+  const ex = k.exports as unknown as Lut4Exports;
+  const res = out ?? new Float32Array(batch * rows);
+  return scoped(k, (put, alloc) => {
+    const at = (v: Uint8Array | Float32Array | WasmTensor) => (v instanceof WasmTensor ? v.ptr : put(v));
+    const po = alloc(batch * rows * 4);
+    const rc = ex.lut4_gemv(at(w.codes), at(w.tables), w.tableRowStride, w.tableBlockStride, at(w.params), rows, cols, w.block, put(x), batch, alloc(ex.lut4_scratch_bytes(cols) >>> 0), po);
+    if (rc !== 0) return null;
+    res.set(new Float32Array(k.memory.buffer, po, batch * rows));
+    return res;
+  });
+}
+
+/**
+ * lut4Gemv in plain JS with the same activation rounding (int8 per 32, amax/127, round half away
+ * from zero differs from WASM's nearest only on exact halves): the tests' independent reference.
+ */
+export function lut4GemvReference(w: Lut4Weights & { codes: Uint8Array; tables: Uint8Array; params: Float32Array }, x: Float32Array): Float32Array {
+  checkLut4('lut4GemvReference', w);
+  const { rows, cols, block } = w;
+  const nb = cols / block;
+  const q = new Int8Array(cols);
+  const xs = new Float32Array(cols / 32);
+  for (let j = 0; j < cols / 32; j++) {
+    let amax = 0;
+    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[j * 32 + i]));
+    const d = Math.fround(amax / 127);
+    xs[j] = d;
+    const inv = d > 0 ? Math.fround(1 / d) : 0;
+    for (let i = 0; i < 32; i++) q[j * 32 + i] = Math.round(Math.fround(x[j * 32 + i] * inv));
+  }
+  const y = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = 0; c < cols; c++) {
+      const b = Math.floor(c / block);
+      const j = c >> 5;
+      const i = c & 31;
+      const byte = w.codes[r * (cols / 2) + j * 16 + (i & 15)];
+      const code = i < 16 ? byte & 15 : byte >> 4;
+      const u = w.tables[r * w.tableRowStride + b * w.tableBlockStride + code];
+      const step = w.params[(r * nb + b) * 2];
+      const lo = w.params[(r * nb + b) * 2 + 1];
+      s += (lo + step * u) * xs[j] * q[c];
+    }
+    y[r] = s;
+  }
+  return y;
+}
