@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
-import { type ModelQuantizeOptions, QUANTIZE_DEFAULTS, quantizeModel } from '@lowbit/quantizers';
+import { type ModelQuantizeOptions, QUANTIZE_DEFAULTS, gptqQuantizeModelK, quantizeModel } from '@lowbit/quantizers';
 import { type KQuantScheme, LowbitError, perplexity, quantizeModelK, saveModel, saveModelSafetensors } from '@lowbit/runtime';
 import { type CommandContext, UsageError, defineCommand } from '../command.js';
 import { MODEL_ARGUMENT, ctxOption, loadModelFile, textOption, textPath, threadOption, withModel } from '../model-arg.js';
@@ -12,7 +12,7 @@ import { quantizerOptions } from './quantizer-options.js';
 const INT_FORMATS = ['int2', 'int3', 'int4', 'int5', 'int6', 'int8'] as const;
 const GGML_FORMATS = ['q4_0', 'q4_1', 'q8_0'] as const;
 const MX_FORMATS = ['mxfp4', 'mxfp6_e2m3', 'mxfp6_e3m2', 'mxfp8_e4m3', 'mxfp8_e5m2', 'mxint8'] as const;
-// llama.cpp K-quants (RTN with ggml's reference quantizers): one type for every matrix, or the Q4_K_M mix
+// llama.cpp K-quants (RTN with ggml's reference quantizers, or GPTQ on their grid): one type for every matrix, or the Q4_K_M mix
 const K_FORMATS = ['q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k', 'q4_k_m'] as const;
 const FORMATS = [...INT_FORMATS, ...GGML_FORMATS, ...MX_FORMATS, ...K_FORMATS] as const;
 type FormatArg = (typeof FORMATS)[number];
@@ -24,7 +24,7 @@ async function readText(file: string): Promise<string> {
 }
 
 const options = {
-  format: { type: 'string', choices: FORMATS, default: `int${QUANTIZE_DEFAULTS.bits}`, description: 'INT-k grid, llama.cpp block type (q*; q*_k K-quants and the q4_k_m mix: RTN, rows of 256k, others Q8_0), or OCP MX format (mx*)' },
+  format: { type: 'string', choices: FORMATS, default: `int${QUANTIZE_DEFAULTS.bits}`, description: 'INT-k grid, llama.cpp block type (q*; q*_k K-quants and the q4_k_m mix: rows of 256k, others Q8_0 by RTN), or OCP MX format (mx*)' },
   ...quantizerOptions,
   smooth: { type: 'number', min: 0, max: 1, placeholder: 'alpha', defaultText: 'off', description: 'SmoothQuant migration strength α, folded into the norms before quantizing' },
   adadim: { type: 'boolean', description: 'AdaDim: per layer, groups along inputs or outputs, whichever has the lower output error (INT-k)' },
@@ -49,6 +49,7 @@ export const quantizeCommand = defineCommand({
     'lowbit quantize model.gguf --method gptq --format q4_0 --act-order --static-groups --out m.q4_0.gguf',
     'lowbit quantize --method rtn --format int3 --group 0 --adadim --clip-search',
     'lowbit quantize model.gguf --method rtn --format q4_k_m --out m.q4_k_m.gguf',
+    'lowbit quantize model.gguf --method gptq --format q4_k --out m.q4_k.gguf',
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -150,24 +151,32 @@ export const quantizeCommand = defineCommand({
 });
 
 /**
- * --format q*_k: every matrix K-quantized by round to nearest with ggml's reference quantizers (the
- * bytes llama-quantize writes), per type as llama.cpp picks it (q4_k_m: its Q4_K_M mix); no calibration.
+ * --format q*_k: every matrix K-quantized, per type as llama.cpp picks it (q4_k_m: its Q4_K_M mix), by
+ * round to nearest with ggml's reference quantizers (the bytes llama-quantize writes) or by GPTQ on the
+ * same grid (calibration text; rows that are not whole super-blocks take RTN's fallback either way).
  */
 async function quantizeK(ctx: CommandContext<typeof options>, scheme: KQuantScheme) {
   const v = ctx.values;
   const format = v.format;
-  if (v.method !== 'rtn') throw new UsageError(`--format ${format} is quantized by round to nearest only (GPTQ on the K-quant grid is not implemented yet): add --method rtn`);
+  const method = v.method;
   if (v.adadim || v['clip-search'] || v['clip-criterion'] || v.smooth !== undefined) throw new UsageError(`--adadim, --clip-search, --clip-criterion and --smooth are not available with --format ${format}`);
   const { out } = v;
   if (out) checkOutputFile(out);
   if (out && !out.endsWith('.gguf')) throw new UsageError(`--format ${format} is a llama.cpp type and is written to a .gguf file, got "${out}"`);
   const validFile = textPath(v.text);
   const valid = await readText(validFile);
+  const calibFile = method === 'gptq' ? (v.calib ?? fileURLToPath(calibrationTextUrl)) : null;
+  const calibration = calibFile ? await readText(calibFile) : '';
   const t0 = performance.now();
   return withModel(ctx, async (model) => {
     const before = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval fp') });
     const tq = performance.now();
-    const r = quantizeModelK(model, scheme, (name, d, t) => ctx.progress(d, t, `rtn ${name}`));
+    const r = method === 'gptq'
+      ? gptqQuantizeModelK(model, {
+        scheme, calibration, ctx: v.ctx, maxWindows: v['calib-windows'], damp: v.damp, actOrder: v['act-order'], staticGroups: v['static-groups'],
+        onLayer: (l, d, t) => ctx.progress(d, t, `${l.method} ${l.name}`),
+      })
+      : quantizeModelK(model, scheme, (name, d, t) => ctx.progress(d, t, `rtn ${name}`));
     const secondsQuantize = (performance.now() - tq) / 1000;
     const after = perplexity(model, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval quantized') });
     let bytes: number | null = null;
@@ -179,16 +188,16 @@ async function quantizeK(ctx: CommandContext<typeof options>, scheme: KQuantSche
     const counts = new Map<string, number>();
     for (const l of r.layers) counts.set(l.type, (counts.get(l.type) ?? 0) + 1);
     const seconds = (performance.now() - t0) / 1000;
-    ctx.print(`rtn ${format} on ${model.name}`);
+    ctx.print(`${method} ${format} on ${model.name}${calibFile ? ` (calibration: ${v['calib-windows']} windows of ${calibFile})` : ''}`);
     ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
     ctx.print(`  ${r.layers.length} layers: ${[...counts].map(([t, n]) => `${n} ${t}`).join(', ')}; ${r.bitsPerWeight.toFixed(3)} bits/weight, ${secondsQuantize.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all`);
     const fallback = r.layers.filter((l) => l.type === 'Q8_0' || l.type === 'F32');
     if (fallback.length > 0) {
-      ctx.print(`  ${fallback.length} layers have rows that are not whole 256-weight super-blocks (${[...new Set(fallback.map((l) => l.cols))].join(', ')} wide): stored Q8_0, or F32 where rows are not whole 32-blocks (llama.cpp would use Q5_0 / Q5_1 / IQ4_NL / Q8_0, then F16)`);
+      ctx.print(`  ${fallback.length} layers have rows that are not whole 256-weight super-blocks (${[...new Set(fallback.map((l) => l.cols))].join(', ')} wide): stored Q8_0 by round to nearest, or F32 where rows are not whole 32-blocks (llama.cpp would use Q5_0 / Q5_1 / IQ4_NL / Q8_0, then F16)`);
     }
     ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written: the quantized model lived in memory only (give --out m.gguf to keep it)');
     return {
-      method: 'rtn', format, perplexity_before: before.perplexity, perplexity_before_stderr: before.stderr, perplexity_after: after.perplexity, perplexity_after_stderr: after.stderr,
+      method, format, perplexity_before: before.perplexity, perplexity_before_stderr: before.stderr, perplexity_after: after.perplexity, perplexity_after_stderr: after.stderr,
       bits_per_weight: r.bitsPerWeight, layers: r.layers, seconds_quantize: secondsQuantize, seconds, out: out ?? null, bytes,
     };
   });
