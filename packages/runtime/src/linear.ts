@@ -3,6 +3,7 @@
 import { type AnyPrecisionTensor, type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, type KQuantWeightType, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes } from '@lowbit/kernels';
 import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits, uploadAnyPrecision } from './any-precision-linear.js';
+import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js';
 
 /**
  * A linear layer's weights, W of shape [rows (outputs), cols (inputs)], row-major.
@@ -16,6 +17,8 @@ import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolve
  *   every stored width, the width chosen per call (`apply`'s `bits`), reading only the top planes.
  * - `kquant`: llama.cpp K-quant super-blocks (Q2_K … Q6_K) as GGUF stores them (cols % 256 == 0),
  *   multiplied in place by the kernels' gemvKQuant (f32 activations), one token at a time.
+ * - `lut4`: 4-bit codes into 16-entry tables of 7-bit levels (NF4, codebooks, BCQ ≤ 4 planes as
+ *   lut-fast.ts prepares them), on the kernels' lut4Gemv (int8 activations).
  */
 export type LinearWeight =
   | { format: 'f32'; shape: [number, number]; data: Float32Array }
@@ -23,7 +26,8 @@ export type LinearWeight =
   | { format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number }
   | { format: 'packed'; shape: [number, number]; tensor: GemvTensor }
   | { format: 'any-precision'; shape: [number, number]; tensor: AnyPrecisionTensor }
-  | { format: 'kquant'; type: KQuantWeightType; shape: [number, number]; data: Uint8Array };
+  | { format: 'kquant'; type: KQuantWeightType; shape: [number, number]; data: Uint8Array }
+  | { format: 'lut4'; shape: [number, number]; weights: Lut4Host };
 
 export type LinearFormat = LinearWeight['format'];
 
@@ -34,6 +38,7 @@ export function linearBytes(w: LinearWeight): number {
     const t = w.tensor as { codes: Uint8Array; scales?: Float32Array | Uint8Array | null; zeros?: Float32Array | null; lut?: Float32Array };
     return t.codes.byteLength + (t.scales?.byteLength ?? 0) + (t.zeros?.byteLength ?? 0) + (t.lut?.byteLength ?? 0);
   }
+  if (w.format === 'lut4') return lut4Bytes(w.weights);
   if (w.format === 'int4') return w.packed.byteLength + w.scales.byteLength + (w.zeros?.byteLength ?? 0);
   return w.data.byteLength;
 }
@@ -48,6 +53,8 @@ export class Linear {
   private readonly weight: LinearWeight | null;
   private readonly group: number;
   private readonly kquantType: KQuantWeightType | null;
+  /** lut4 layers: the shape and strides of the resident codes, tables and params. */
+  private readonly lut: Parameters<typeof lut4Matmul>[1] | null = null;
   private freed = false;
   /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
   private readonly origin: LinearWeight | null;
@@ -90,6 +97,10 @@ export class Linear {
         if (weight.zeros) resident.push(k.upload(weight.zeros));
       } else if (weight.format === 'f32' || weight.format === 'kquant') resident.push(k.upload(weight.data));
       else if (weight.format === 'any-precision') resident.push(...uploadAnyPrecision(k, weight.tensor));
+      else if (weight.format === 'lut4') {
+        resident.push(...uploadLut4(k, weight.weights));
+        this.lut = { ...weight.weights, codes: resident[0], tables: resident[1], params: resident[2] };
+      }
       else if (weight.format !== 'packed') resident.push(k.prepareGgml(weight.format, weight.data, rows, cols));
     } catch (e) {
       for (const t of resident) t.free();
@@ -158,6 +169,8 @@ export class Linear {
       }
       case 'kquant':
         return gemvKQuant(k, this.kquantType as KQuantWeightType, w, rows, cols, x, batch, out);
+      case 'lut4':
+        return lut4Matmul(k, this.lut as NonNullable<typeof this.lut>, x, batch, out);
     }
   }
 
@@ -238,6 +251,9 @@ function checkWeight(name: string, w: LinearWeight): void {
     case 'kquant':
       if (!(w.data instanceof Uint8Array)) throw new LowbitError('E_DTYPE', `${name}: ${w.type} weights must be a Uint8Array of GGUF super-blocks`);
       return need('data (bytes)', w.data.byteLength, kquantMatrixBytes(name, w.type, rows, cols));
+    case 'lut4':
+      if (w.weights.rows !== rows || w.weights.cols !== cols) throw new LowbitError('E_SHAPE', `${name}: lut4 weights are [${w.weights.rows}, ${w.weights.cols}], the layer is [${rows}, ${cols}]`);
+      return;
     case 'packed': {
       const ts = (w.tensor as { shape?: number[] }).shape;
       if (!ts || ts[0] !== rows || ts[1] !== cols) throw new LowbitError('E_SHAPE', `${name}: packed tensor has shape [${ts}], the layer is [${rows}, ${cols}]`);

@@ -1,9 +1,9 @@
 // Layers quantized by @lowbit/formats / @lowbit/quantizers as runnable weights, kept packed where a
 // kernel exists: INT4 with 32-multiple groups along the input (or one scale per output row) on the
 // int4 matmul kernel (batched, int8 activations); INT-k and MX that repack exactly onto the int4 kernel
-// or Q8_0 tiles run there (packed-fast.ts); the rest, NF4 and per-channel codebooks on the formats'
-// table-driven GEMV (f32 activations, one token at a time). BCQ and any-precision, which
-// have no GEMV yet, are decoded to f32 by their reference decoders (`decode: true` forces that for all).
+// or Q8_0 tiles run there (packed-fast.ts); NF4, codebooks of ≤ 16 entries and BCQ of ≤ 4 planes on
+// the 16-entry-table GEMV (lut-fast.ts, int8 activations); the rest on the formats' table-driven GEMV
+// (f32 activations, one token at a time), other BCQ decoded to f32 (`decode: true` forces that for all).
 import { LowbitError } from '@lowbit/kernels';
 import {
   type PackedTensor, dequantizeBcq, dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, readAnyPrecision,
@@ -14,6 +14,7 @@ import { type LowbitIntParams, isLowbitType } from './ggml-types.js';
 import { anyPrecisionFromBytes } from './any-precision-linear.js';
 import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
 import { intFastWeight, mxFastWeight } from './packed-fast.js';
+import { type Lut4Host, bcqLutWeights, codebookLutWeights, lazyBcqOrigin, nf4LutWeights } from './lut-fast.js';
 
 export interface FromPackedOptions {
   /** For any-precision tensors: decode at this one width (default: keep the nested layout, every width servable). */
@@ -61,16 +62,23 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
       const tensor = { ...m, shape };
       return repacked(options.tableGemv ? null : mxFastWeight(m, shape), { format: 'packed', shape, tensor });
     }
+    // NF4, codebooks (≤ 4 bits) and BCQ (≤ 4 planes) on the 16-entry-table GEMV (lut-fast.ts) where
+    // their blocks are whole 32-column blocks; `tableGemv` keeps the formats' table GEMV (BCQ: f32)
     case 'codebook': {
       const cb = t as Parameters<typeof dequantizeCodebook>[0];
-      return options.decode ? { format: 'f32', shape, data: dequantizeCodebook(cb) } : { format: 'packed', shape, tensor: cb };
+      if (options.decode) return { format: 'f32', shape, data: dequantizeCodebook(cb) };
+      return repacked(options.tableGemv ? null : lut4Weight(shape, codebookLutWeights(cb)), { format: 'packed', shape, tensor: cb });
     }
     case 'nf4': {
       const nf = t as Parameters<typeof dequantizeNf4>[0];
-      return options.decode ? { format: 'f32', shape, data: dequantizeNf4(nf) } : { format: 'packed', shape, tensor: nf };
+      if (options.decode) return { format: 'f32', shape, data: dequantizeNf4(nf) };
+      return repacked(options.tableGemv ? null : lut4Weight(shape, nf4LutWeights(nf)), { format: 'packed', shape, tensor: nf });
     }
-    case 'bcq':
-      return { format: 'f32', shape, data: dequantizeBcq(t as Parameters<typeof dequantizeBcq>[0]) };
+    case 'bcq': {
+      const b = t as Parameters<typeof dequantizeBcq>[0];
+      const lut = options.decode || options.tableGemv ? null : lut4Weight(shape, bcqLutWeights(b));
+      return lut ? repacked(lut, lazyBcqOrigin(b)) : { format: 'f32', shape, data: dequantizeBcq(b) };
+    }
     case 'any-precision': {
       const ap = t as Parameters<typeof readAnyPrecision>[0];
       // kept nested (one copy serves every width) unless a fixed width is asked for or decode is
@@ -80,6 +88,10 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
     default:
       throw new LowbitError('E_FORMAT', `linearWeightFromPacked: unknown packed tensor kind ${String(kind)}`);
   }
+}
+
+function lut4Weight(shape: [number, number], w: Lut4Host | null): LinearWeight | null {
+  return w ? { format: 'lut4', shape, weights: w } : null;
 }
 
 /** The repacked weights (or, when there are none, the packed ones), remembering what they came from. */

@@ -22,6 +22,7 @@ import { type MxRowsTensor, dequantizeMxRows } from './lowbit-tensors.js';
 import type { DecoderModel } from './model.js';
 import { perplexity } from './perplexity.js';
 import { type SafetensorsTensorToWrite, readSafetensors, readSafetensorsBytes, writeSafetensors } from './safetensors.js';
+import { dequantizeLut4 } from './lut-fast.js';
 
 /** Widths a residual column can be stored at: int4 / int8 codes with an f32 scale, or f32 values. */
 export const QDEC_RESIDUAL_BITS = [4, 8, 32] as const;
@@ -101,6 +102,8 @@ export function dequantizeLinear(name: string, w: LinearWeight): Float32Array {
       return readAnyPrecision(w.tensor, w.tensor.maxBits);
     case 'packed':
       return dequantizePacked(name, w.tensor, w.shape);
+    case 'lut4':
+      return dequantizeLut4(w.weights);
     case 'kquant': {
       const out = new Float32Array(rows * cols);
       dequantizeK(w.type, w.data, 0, (rows * cols) / 256, out);

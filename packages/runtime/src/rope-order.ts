@@ -11,6 +11,7 @@ import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZ
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
 import type { LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
+import { permuteLut4Rows } from './lut-fast.js';
 
 /** Row layouts of Wq/Wk: `pairs` = lowbit's memory and llama GGUFs, `halves` = HF and NEOX GGUFs. */
 export type RopeLayout = 'pairs' | 'halves';
@@ -111,6 +112,8 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
       return { ...w, tensor: permuteAnyPrecisionRows(w.tensor, src) };
     case 'kquant':
       return { ...w, data: permuteRows(w.data, (cols / GGML_K_BLOCK_SIZE) * GGML_K_BLOCK_BYTES[w.type], src) };
+    case 'lut4':
+      return { ...w, weights: permuteLut4Rows(w.weights, src) };
     case 'packed': {
       const t = w.tensor as { kind?: string };
       if (t.kind === 'int' || t.kind === 'mx-rows') return { ...w, tensor: permuteStoredRows(name, w.tensor as StoredLayer, src) };

@@ -1,0 +1,196 @@
+// NF4, codebooks of ≤ 16 entries and BCQ of ≤ 4 bit-planes on the kernels' 16-entry-table GEMV
+// (lut4Gemv, issue #20 item 3). Each of these types is, per (row, block of columns), a 4-bit index
+// into at most 16 values: NF4's fixed table times the block's absmax, a row's codebook, or the 2^k
+// sums Σ ±α_i of a BCQ group (BiQGEMM's table of partial sums, here over the weight side: one
+// weight's k sign bits index the group's 2^k possible values, so a weight costs one lookup however
+// many planes it has). The values become 7-bit levels u = round((v − lo)/step), step = (max − min)/127,
+// which i8x16.swizzle looks up 16 codes at a time and the relaxed i8·i7 dot multiplies by int8
+// activations, as Q4_0's tiles do. Rounding: each weight moves by at most step/2 = (max − min)/254 of
+// its table's range (NF4: absmax/127); with the activations' int8 rounding (x moves by at most
+// amax/254 per 32) that is the whole difference from the formats' f32 table GEMV.
+// The f32 table GEMV took the codes through scalar table loads, one token at a time, with the codes
+// copied into WebAssembly memory on every call; BCQ had no GEMV and was decoded to f32.
+import { type BcqTensor, type CodebookTensor, NF4_TABLE, type Nf4Tensor, dequantizeBcq, readBits } from '@lowbit/formats';
+import { type Kernels, type Lut4Weights, LowbitError, type WasmTensor, checkLut4, lut4Gemv, lut4GemvReference } from '@lowbit/kernels';
+import type { LinearWeight } from './linear.js';
+
+/** lut4Gemv weights held in JS until a Linear uploads them. */
+export type Lut4Host = Lut4Weights & { codes: Uint8Array; tables: Uint8Array; params: Float32Array };
+
+/** Codes of one row (index of column c: code(c)) in lut4Gemv's 32-column block layout. */
+function packRow(out: Uint8Array, at: number, cols: number, code: (c: number) => number): void {
+  for (let j = 0; j < cols / 32; j++) {
+    for (let i = 0; i < 16; i++) out[at + j * 16 + i] = code(j * 32 + i) | (code(j * 32 + i + 16) << 4);
+  }
+}
+
+/** 7-bit levels of up to 16 values into tables[at..at+16], and their (step, lo) into params[p], params[p + 1]. */
+function levels(values: ArrayLike<number>, tables: Uint8Array, at: number, params: Float32Array, p: number): boolean {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (let m = 0; m < values.length; m++) {
+    lo = Math.min(lo, values[m]);
+    hi = Math.max(hi, values[m]);
+  }
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return false;
+  const step = (hi - lo) / 127;
+  for (let m = 0; m < values.length; m++) tables[at + m] = step > 0 ? Math.round((values[m] - lo) / step) : 0;
+  params[p] = step;
+  params[p + 1] = lo;
+  return Number.isFinite(params[p]) && Number.isFinite(params[p + 1]);
+}
+
+/** Whether lut4Gemv's shapes fit (cols and blocks whole 32-column blocks). */
+function fits(cols: number, block: number): boolean {
+  return cols % 32 === 0 && block % 32 === 0 && cols % block === 0;
+}
+
+/**
+ * NF4 (absmax per group) as lut4Gemv weights, or null where they do not fit (groups not whole
+ * 32-column blocks of whole rows, or a non-finite scale: then the caller's path reports it).
+ */
+export function nf4LutWeights(t: Nf4Tensor): Lut4Host | null {
+  const [rows, cols] = t.shape;
+  if (!fits(cols, t.group)) return null;
+  const nb = cols / t.group;
+  if (t.scales.length !== rows * nb || t.codes.length !== (rows * cols) / 2) return null;
+  const tables = new Uint8Array(16);
+  const params = new Float32Array(rows * nb * 2);
+  const unit = new Float32Array(2);
+  if (!levels(NF4_TABLE, tables, 0, unit, 0)) return null;
+  for (let i = 0; i < rows * nb; i++) {
+    const a = t.scales[i];
+    if (!Number.isFinite(a)) return null;
+    params[2 * i] = a * unit[0];
+    params[2 * i + 1] = a * unit[1];
+  }
+  const codes = new Uint8Array((rows * cols) / 2);
+  for (let r = 0; r < rows; r++) {
+    const row = r * (cols / 2);
+    packRow(codes, row, cols, (c) => (t.codes[row + (c >> 1)] >> ((c & 1) * 4)) & 15);
+  }
+  return { rows, cols, block: t.group, codes, tables, tableRowStride: 0, tableBlockStride: 0, params };
+}
+
+/** A per-row codebook of ≤ 4 bits as lut4Gemv weights, or null where they do not fit. */
+export function codebookLutWeights(t: CodebookTensor): Lut4Host | null {
+  const [rows, cols] = t.shape;
+  if (t.bits < 1 || t.bits > 4 || !fits(cols, cols)) return null;
+  const size = 2 ** t.bits;
+  const rb = Math.ceil((cols * t.bits) / 8);
+  if (t.lut.length !== rows * size || t.codes.length !== rows * rb) return null;
+  const tables = new Uint8Array(rows * 16);
+  const params = new Float32Array(rows * 2);
+  const codes = new Uint8Array((rows * cols) / 2);
+  for (let r = 0; r < rows; r++) {
+    if (!levels(t.lut.subarray(r * size, (r + 1) * size), tables, r * 16, params, 2 * r)) return null;
+    packRow(codes, r * (cols / 2), cols, (c) => readBits(t.codes, r * rb * 8 + c * t.bits, t.bits));
+  }
+  return { rows, cols, block: cols, codes, tables, tableRowStride: 16, tableBlockStride: 0, params };
+}
+
+/** BCQ of ≤ 4 planes (groups of whole 32-column blocks) as lut4Gemv weights, or null where they do not fit. */
+export function bcqLutWeights(t: BcqTensor): Lut4Host | null {
+  const [rows, cols] = t.shape;
+  const k = t.bits;
+  if (k < 1 || k > 4 || !fits(cols, t.group)) return null;
+  const nb = cols / t.group;
+  const rpb = Math.ceil(cols / 8);
+  if (t.alphas.length !== rows * nb * k || t.planes.length !== k * rows * rpb) return null;
+  const tables = new Uint8Array(rows * nb * 16);
+  const params = new Float32Array(rows * nb * 2);
+  const values = new Float64Array(1 << k);
+  for (let g = 0; g < rows * nb; g++) {
+    // value of code m (bit i = plane i's sign bit, 1 = +α_i): Σ_i ±α_i
+    for (let m = 0; m < 1 << k; m++) {
+      let s = 0;
+      for (let i = 0; i < k; i++) s += (m >> i) & 1 ? t.alphas[g * k + i] : -t.alphas[g * k + i];
+      values[m] = s;
+    }
+    if (!levels(values, tables, g * 16, params, 2 * g)) return null;
+  }
+  const codes = new Uint8Array((rows * cols) / 2);
+  for (let r = 0; r < rows; r++) {
+    packRow(codes, r * (cols / 2), cols, (c) => {
+      let m = 0;
+      for (let i = 0; i < k; i++) m |= ((t.planes[(i * rows + r) * rpb + (c >> 3)] >> (c & 7)) & 1) << i;
+      return m;
+    });
+  }
+  return { rows, cols, block: t.group, codes, tables, tableRowStride: nb * 16, tableBlockStride: 16, params };
+}
+
+/**
+ * BCQ's f32 values, decoded on first read and kept: what `Linear.source` hands out for a BCQ layer
+ * (as before it had a GEMV), without holding an f32 copy beside the packed one until someone asks.
+ */
+export function lazyBcqOrigin(t: BcqTensor): LinearWeight {
+  let data: Float32Array | null = null;
+  return {
+    format: 'f32',
+    shape: [t.shape[0], t.shape[1]],
+    get data() {
+      data ??= dequantizeBcq(t);
+      return data;
+    },
+  } as LinearWeight;
+}
+
+/** The lut4Gemv weights of a layer, uploaded once: [codes, tables, params]. */
+export function uploadLut4(k: Kernels, w: Lut4Host): WasmTensor[] {
+  checkLut4('uploadLut4', w);
+  const out: WasmTensor[] = [];
+  try {
+    out.push(k.upload(w.codes), k.upload(w.tables), k.upload(w.params));
+  } catch (e) {
+    for (const t of out) t.free();
+    throw e;
+  }
+  return out;
+}
+
+/** y = W·x ([batch, cols] → [batch, rows]) on uploaded lut4Gemv weights; a build without SIMD runs the JS reference on them. */
+export function lut4Matmul(k: Kernels, w: Lut4Weights & { codes: WasmTensor; tables: WasmTensor; params: WasmTensor }, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+  const y = lut4Gemv(k, w, x, batch, out);
+  if (y) return y;
+  const view = (t: WasmTensor) => new Uint8Array(k.memory.buffer, t.ptr, t.byteLength);
+  const host = { ...w, codes: view(w.codes), tables: view(w.tables), params: new Float32Array(k.memory.buffer, w.params.ptr, w.params.byteLength / 4) };
+  const o = out ?? new Float32Array(batch * w.rows);
+  for (let b = 0; b < batch; b++) o.set(lut4GemvReference(host, x.subarray(b * w.cols, (b + 1) * w.cols)), b * w.rows);
+  return o;
+}
+
+/** Bytes a pass over lut4Gemv weights streams: codes, tables, (step, lo) pairs. */
+export function lut4Bytes(w: Lut4Weights): number {
+  const n = (v: { byteLength: number }) => v.byteLength;
+  return n(w.codes) + n(w.tables) + n(w.params);
+}
+
+/** The values lut4Gemv multiplies by (lo + step·u per weight), [rows, cols] f32. */
+export function dequantizeLut4(w: Lut4Host): Float32Array {
+  checkLut4('dequantizeLut4', w);
+  const { rows, cols, block } = w;
+  const nb = cols / block;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const b = Math.floor(c / block);
+      const byte = w.codes[r * (cols / 2) + (c >> 5) * 16 + (c & 15)];
+      const u = w.tables[r * w.tableRowStride + b * w.tableBlockStride + ((c & 31) < 16 ? byte & 15 : byte >> 4)];
+      out[r * cols + c] = w.params[(r * nb + b) * 2 + 1] + w.params[(r * nb + b) * 2] * u;
+    }
+  }
+  return out;
+}
+
+/** lut4Gemv weights with their rows reordered (row r of the result is row src[r]); tables shared by all rows stay. */
+export function permuteLut4Rows(w: Lut4Host, src: Int32Array): Lut4Host {
+  if (src.length !== w.rows) throw new LowbitError('E_SHAPE', `permuteLut4Rows: ${src.length} row indices for ${w.rows} rows`);
+  const rows = <T extends Uint8Array | Float32Array>(a: T, len: number): T => {
+    const out = new (a.constructor as new (n: number) => T)(a.length);
+    src.forEach((s, r) => out.set(a.subarray(s * len, (s + 1) * len), r * len));
+    return out;
+  };
+  const tables = w.tableRowStride ? rows(w.tables, w.tableRowStride) : w.tables;
+  return { ...w, codes: rows(w.codes, w.cols / 2), tables, params: rows(w.params, (w.cols / w.block) * 2) };
+}
