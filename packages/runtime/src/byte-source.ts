@@ -10,6 +10,12 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes from `offset`, or a LowbitError E_TRUNCATED. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Bytes offset..offset + dst.byteLength straight into `dst` (a view of WebAssembly memory, say),
+   * without an intermediate array: how the loaders move hundreds of MB per tensor. Optional for
+   * sources made elsewhere; the loaders fall back to `read` and a copy.
+   */
+  readInto?(offset: number, dst: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -31,11 +37,20 @@ export function bytesSource(bytes: Uint8Array, name = '<bytes>'): ByteSource {
       }
       return held.slice(offset, offset + length);
     },
+    async readInto(offset, dst) {
+      if (!held) throw new LowbitError('E_IO', `${name}: read after close()`);
+      if (offset + dst.byteLength > size) {
+        throw new LowbitError('E_TRUNCATED', `${name}: needs bytes ${offset}..${offset + dst.byteLength} but holds ${size}`);
+      }
+      dst.set(held.subarray(offset, offset + dst.byteLength));
+    },
     async close() {
       held = null;
     },
   };
 }
+
+const READ_CHUNK = 64 * 2 ** 20;
 
 /** A file read range by range (Node: the universal entry has no file system, see file-system.ts). */
 export async function fileSource(path: string): Promise<ByteSource> {
@@ -47,22 +62,28 @@ export async function fileSource(path: string): Promise<ByteSource> {
     throw new LowbitError('E_IO', `${path}: cannot open (${(e as Error).message})`, { cause: e });
   }
   const size = (await fh.stat()).size;
+  const readInto = async (offset: number, buf: Uint8Array) => {
+    const length = buf.byteLength;
+    if (offset + length > size) {
+      throw new LowbitError('E_TRUNCATED', `${path}: needs bytes ${offset}..${offset + length} but the file has ${size}`);
+    }
+    let done = 0;
+    while (done < length) {
+      // one read(2) moves at most ~2 GiB (Linux caps it below 2^31); 64 MiB chunks keep each call large and sequential
+      const { bytesRead } = await fh.read(buf, done, Math.min(length - done, READ_CHUNK), offset + done);
+      if (bytesRead === 0) throw new LowbitError('E_TRUNCATED', `${path}: ended at ${offset + done} while reading ${length} bytes from ${offset}`);
+      done += bytesRead;
+    }
+  };
   return {
     name: path,
     size,
     async read(offset, length) {
-      if (offset + length > size) {
-        throw new LowbitError('E_TRUNCATED', `${path}: needs bytes ${offset}..${offset + length} but the file has ${size}`);
-      }
       const buf = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-        if (bytesRead === 0) throw new LowbitError('E_TRUNCATED', `${path}: ended at ${offset + done} while reading ${length} bytes from ${offset}`);
-        done += bytesRead;
-      }
+      await readInto(offset, buf);
       return buf;
     },
+    readInto,
     close: () => fh.close(),
   };
 }

@@ -231,6 +231,18 @@ export async function readTensorBytes(file: GgufFile, name: string): Promise<Uin
   return file.source.read(t.offset, t.byteLength);
 }
 
+/**
+ * Tensor `name`'s stored bytes straight into `dst` (exactly its byte length): the loaders pass a view
+ * of WebAssembly memory, so hundreds of MB per tensor skip a JS array and a second copy.
+ */
+export async function readTensorInto(file: GgufFile, name: string, dst: Uint8Array): Promise<void> {
+  const t = file.tensors.get(name);
+  if (!t) throw new LowbitError('E_MISSING', `${file.source.name}: tensor ${name} is missing`);
+  if (dst.byteLength !== t.byteLength) throw new LowbitError('E_ARG', `${file.source.name}: tensor ${name} has ${t.byteLength} bytes, the destination ${dst.byteLength}`);
+  if (file.source.readInto) await file.source.readInto(t.offset, dst);
+  else dst.set(await file.source.read(t.offset, t.byteLength));
+}
+
 /** A metadata value as a plain JS value (bigints that fit become numbers), or undefined. */
 export function metaValue(file: GgufFile, key: string): GgufScalar | GgufScalar[] | undefined {
   const v = file.metadata.get(key);

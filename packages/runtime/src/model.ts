@@ -1,12 +1,12 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type Kernels, LowbitError, createKernels, loadKernels } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type Kernels, LowbitError, WasmTensor, createKernels, loadKernels } from '@lowbit/kernels';
 import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
 import { unpackMxfp4 } from './ggml-kquants.js';
 import { dequantize, fromF32, toF32 } from './ggml-quants.js';
-import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
+import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes, readTensorInto } from './gguf-reader.js';
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type BucketedEmbedding, bucketedBytes, bucketedRow, hasBucketedEmbedding, readBucketedGguf } from './bucketed-embedding.js';
@@ -306,16 +306,8 @@ export function assertFiniteWeight(where: string, w: LinearWeight): void {
       return assertFinite(where, w.data);
     case 'q8_0':
     case 'q4_0':
-    case 'q4_1': {
-      const per = GGML_BLOCK_BYTES[w.format];
-      const v = new DataView(w.data.buffer, w.data.byteOffset, w.data.byteLength);
-      for (let o = 0; o + per <= w.data.byteLength; o += per) {
-        if (f16NonFinite(v.getUint16(o, true)) || (w.format === 'q4_1' && f16NonFinite(v.getUint16(o + 2, true)))) {
-          throw new LowbitError('E_NAN', `${where}: block ${o / per} has a NaN or infinite scale; weights must be finite`);
-        }
-      }
-      return;
-    }
+    case 'q4_1':
+      return assertFiniteBlocks(where, w.format, w.data);
     case 'kquant': {
       // only the f16 super-scales can be non-finite: sub-block scales and codes are small integers
       const per = GGML_K_BLOCK_BYTES[w.type];
@@ -339,6 +331,26 @@ export function assertFiniteWeight(where: string, w: LinearWeight): void {
       const mxScales = (t.format !== undefined || t.kind === 'mx-rows') && t.scales instanceof Uint8Array ? t.scales : null;
       if (mxScales?.includes(0xff)) throw new LowbitError('E_NAN', `${where}: an MX block scale is 0xFF (NaN); weights must be finite`);
       return;
+    }
+  }
+}
+
+/**
+ * E_NAN unless every f16 scale (and Q4_1 minimum) of ggml blocks is finite. Every block size is even,
+ * so the scales sit at even offsets: one 16-bit view read with a stride, ~30x faster than a DataView
+ * walk (the scan would otherwise cost as much as reading the file).
+ */
+function assertFiniteBlocks(where: string, format: 'q8_0' | 'q4_0' | 'q4_1', data: Uint8Array): void {
+  const half = GGML_BLOCK_BYTES[format] / 2;
+  const n = Math.floor(data.byteLength / (2 * half));
+  // an odd byte offset cannot take a 16-bit view: copy (only arrays the caller sliced oddly)
+  const bytes = data.byteOffset % 2 ? data.slice() : data;
+  const u = new Uint16Array(bytes.buffer, bytes.byteOffset, n * half);
+  const second = format === 'q4_1';
+  for (let b = 0, i = 0; b < n; b++, i += half) {
+    // typed arrays read in host byte order: little-endian wherever the WASM kernels run (as in toF32)
+    if ((u[i] & 0x7c00) === 0x7c00 || (second && (u[i + 1] & 0x7c00) === 0x7c00)) {
+      throw new LowbitError('E_NAN', `${where}: block ${b} has a NaN or infinite scale; weights must be finite`);
     }
   }
 }
@@ -498,22 +510,55 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
   return w;
 }
 
+/** ggml block types whose matrices are read straight into WebAssembly memory (ggmlLinearDirect). */
+const GGML_DIRECT: ReadonlySet<TensorType> = new Set(['Q8_0', 'Q4_0', 'Q4_1']);
+
+/**
+ * A Q8_0/Q4_0/Q4_1 matrix of `file` as a Linear on `k`, its blocks read from the file straight into
+ * `k`'s memory (no JS array, no copy into WASM), checked there, and tiled from there by prepareGgml
+ * into their resident place; the blocks' scratch is freed after. What loadLinearWeight + Linear do,
+ * minus two copies of every byte and the allocation of a JS array per tensor: the bulk of a large
+ * model's load (README, "Models beyond 4 GiB").
+ */
+async function ggmlLinearDirect(file: GgufFile, from: string, name: string, rows: number, cols: number, k: Kernels, bias?: Float32Array): Promise<Linear> {
+  const t = tensorInfo(file, from, [cols, rows]);
+  const format = t.type.toLowerCase() as 'q8_0' | 'q4_0' | 'q4_1';
+  const where = `${file.source.name}: tensor ${from}`;
+  const blocks = new WasmTensor(k.heap, k.heap.alloc(t.byteLength), t.byteLength, 'Uint8Array');
+  try {
+    // the view is taken after the allocation (growing the memory detaches older views) and nothing else allocates on `k` while the read runs
+    const view = new Uint8Array(k.memory.buffer, blocks.ptr, t.byteLength);
+    await readTensorInto(file, from, view);
+    assertFiniteBlocks(where, format, new Uint8Array(k.memory.buffer, blocks.ptr, t.byteLength));
+    // Linear hands `data` to prepareGgml, which takes blocks already in this instance's memory as well as a
+    // byte array; the byte count (all else Linear reads of it) is the tensor's
+    return new Linear(k, name, { format, shape: [rows, cols], data: blocks as unknown as Uint8Array }, bias);
+  } finally {
+    blocks.free();
+  }
+}
+
 /** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
 async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string) => Kernels, made: Linear[]): Promise<LlamaWeights> {
   const kvDim = c.nKvHeads * c.headDim;
   const neox = ggufRopeLayout(c.architecture) === 'halves';
   const lin = async (n: string, rows: number, cols: number, from = n) => {
-    let w = await loadLinearWeight(file, from, rows, cols);
     const biasName = from.replace(/\.weight$/, '.bias');
     let bias = file.tensors.has(biasName) ? await loadVector(file, biasName, rows) : undefined;
     // NEOX files hold Wq/Wk (and their biases) in the halves order: memory holds pairs (rope-order.ts)
     const heads = ropeHeads(from, c);
-    if (neox && heads) {
-      const perm = ropeRowOrder(heads, c.headDim, 'pairs');
-      w = permuteLinearRows(from, w, perm);
-      if (bias) bias = permuteRows(bias, 1, perm);
+    const k = kOf(n);
+    let l: Linear;
+    if (!(neox && heads) && GGML_DIRECT.has(file.tensors.get(from)?.type as TensorType)) l = await ggmlLinearDirect(file, from, n, rows, cols, k, bias);
+    else {
+      let w = await loadLinearWeight(file, from, rows, cols);
+      if (neox && heads) {
+        const perm = ropeRowOrder(heads, c.headDim, 'pairs');
+        w = permuteLinearRows(from, w, perm);
+        if (bias) bias = permuteRows(bias, 1, perm);
+      }
+      l = new Linear(k, n, w, bias);
     }
-    const l = new Linear(kOf(n), n, w, bias);
     made.push(l);
     return l;
   };
