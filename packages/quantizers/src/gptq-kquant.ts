@@ -1,6 +1,7 @@
 import { GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import { type KQuantWritable, quantizeRowK } from '@lowbit/runtime';
-import { inverseCholeskyUpper } from '@lowbit/solvers';
+import { type MatmulKernels, inverseCholeskyUpper, ldlUpper } from '@lowbit/solvers';
+import { KERNEL_MIN_COLS } from './gptq.js';
 import { type KSubGrid, kCode, kRowBytes, kValue, kquantLayout, readCodes, readSubGrid, writeCodes } from './kquant-grid.js';
 
 const QK = GGML_K_BLOCK_SIZE;
@@ -20,6 +21,13 @@ export interface GptqKQuantOptions {
   staticGroups?: boolean;
   /** Columns per lazy batch (paper §4). Default 128; without static groups it must divide 256. */
   blockSize?: number;
+  /**
+   * `@lowbit/kernels` (e.g. `model.kernels`) for layers with at least `kernelMinCols` inputs: GPTQ in its
+   * LDLQ form as `gptqQuantize`'s kernel path (one f32-blocked H = M·D·Mᵀ, lazy updates as f32 matmuls).
+   */
+  kernels?: MatmulKernels;
+  /** Inputs from which `kernels` are used. Default 512 (KERNEL_MIN_COLS). */
+  kernelMinCols?: number;
 }
 
 export interface GptqKQuantResult {
@@ -34,6 +42,8 @@ export interface GptqKQuantResult {
   deadColumns: number;
   /** Whether the super-block scales were fixed up front (act-order or `staticGroups`) or on entering each super-block. */
   staticGroups: boolean;
+  /** Whether the f32 kernel path ran (see `GptqKQuantOptions.kernels`). */
+  kernelPath: boolean;
 }
 
 /**
@@ -109,16 +119,28 @@ export function gptqKQuantize(w: Float32Array, shape: [number, number], hessian:
   if (actOrder) perm.sort((x, y) => H[y * cols + y] - H[x * cols + x] || x - y);
   const W = new Float64Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) W[r * cols + c] = W0[r * cols + perm[c]];
-  const Hp = new Float64Array(cols * cols);
-  for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) Hp[i * cols + j] = H[perm[i] * cols + perm[j]];
-  const U = inverseCholeskyUpper(Hp, cols, { damp });
+  // f64 path: U = upper Cholesky factor of H⁻¹, error e = (w − q)/U[q,q]. Kernel path: U = M of
+  // H = M·D·Mᵀ, error e = q − w_original (the LDLQ identity: the same updates, one factorization).
+  const kernels = options.kernels && cols >= (options.kernelMinCols ?? KERNEL_MIN_COLS) ? options.kernels : undefined;
+  let U: Float64Array;
+  let D: Float64Array | null = null;
+  if (kernels) {
+    ({ m: U, d: D } = ldlUpper(H, cols, { damp, kernels, order: perm }));
+  } else {
+    const Hp = new Float64Array(cols * cols);
+    for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) Hp[i * cols + j] = H[perm[i] * cols + perm[j]];
+    U = inverseCholeskyUpper(Hp, cols, { damp });
+  }
 
   const weights = new Float32Array(rows * cols);
   const Err = new Float64Array(rows * B);
   let loss = 0;
   for (let i1 = 0; i1 < cols; i1 += B) {
     const i2 = Math.min(i1 + B, cols);
-    if (!staticGroups && i1 % QK === 0) fit(W, cols, i1, i1 / QK);
+    if (!staticGroups && i1 % QK === 0) {
+      if (kernels) fit(gptqValues(kernels, W, W0, U, rows, cols, i1), QK, 0, i1 / QK);
+      else fit(W, cols, i1, i1 / QK);
+    }
     Err.fill(0);
     for (let q = i1; q < i2; q++) {
       const c = perm[q];
@@ -134,8 +156,14 @@ export function gptqKQuantize(w: Float32Array, shape: [number, number], hessian:
         else L[r * cols + c] = u;
         const qv = kValue(type, u, a, b);
         weights[r * cols + c] = qv;
-        const e = (x - qv) / d;
-        loss += (e * e) / 2;
+        let e: number;
+        if (D) {
+          e = qv - W0[r * cols + c];
+          loss += ((x - qv) * (x - qv) * D[q]) / 2;
+        } else {
+          e = (x - qv) / d;
+          loss += (e * e) / 2;
+        }
         Err[r * B + (q - i1)] = e;
         const wr = r * cols;
         const uq = q * cols;
@@ -143,7 +171,8 @@ export function gptqKQuantize(w: Float32Array, shape: [number, number], hessian:
       }
     }
     // lazy batch update (§4): this batch's errors reach every later column in one pass
-    for (let r = 0; r < rows; r++) {
+    if (kernels) lazyUpdate(kernels, W, Err, U, rows, cols, i1, i2, B);
+    else for (let r = 0; r < rows; r++) {
       const wr = r * cols;
       for (let j = 0; j < i2 - i1; j++) {
         const e = Err[r * B + j];
@@ -154,5 +183,67 @@ export function gptqKQuantize(w: Float32Array, shape: [number, number], hessian:
     }
   }
   for (let r = 0; r < rows; r++) for (let s = 0; s < nsb; s++) writeCodes(type, L, r * cols + s * QK, data, r * rb + s * bytes);
-  return { type, data, weights, loss, deadColumns: dead, staticGroups };
+  return { type, data, weights, loss, deadColumns: dead, staticGroups, kernelPath: kernels !== undefined };
+}
+
+/** Output rows per kernel call (bounds one call's f32 result to STRIP × cols values). */
+const STRIP = 256;
+
+/** W[:, i2:] −= Err[:, 0:i2 − i1]·U[i1:i2, i2:] as f32 matmuls, STRIP rows of W at a time (Uᵀ's slice resident). */
+function lazyUpdate(k: MatmulKernels, W: Float64Array, Err: Float64Array, U: Float64Array, rows: number, cols: number, i1: number, i2: number, B: number): void {
+  const m = cols - i2;
+  if (m === 0) return;
+  const cnt = i2 - i1;
+  const UT = new Float32Array(m * cnt);
+  for (let j = 0; j < cnt; j++) for (let c = 0; c < m; c++) UT[c * cnt + j] = U[(i1 + j) * cols + i2 + c];
+  const ut = k.upload(UT);
+  const X = new Float32Array(STRIP * cnt);
+  const out = new Float32Array(STRIP * m);
+  try {
+    for (let r0 = 0; r0 < rows; r0 += STRIP) {
+      const nr = Math.min(rows, r0 + STRIP) - r0;
+      for (let r = 0; r < nr; r++) for (let j = 0; j < cnt; j++) X[r * cnt + j] = Err[(r0 + r) * B + j];
+      k.matmulF32(ut, m, cnt, X.subarray(0, nr * cnt), nr, out.subarray(0, nr * m));
+      for (let r = 0; r < nr; r++) {
+        const wr = (r0 + r) * cols + i2;
+        for (let c = 0; c < m; c++) W[wr + c] -= out[r * m + c];
+      }
+    }
+  } finally {
+    ut.free();
+  }
+}
+
+/**
+ * GPTQ's current values of the super-block [q, q + 256) [rows, 256] on the kernel path, whose W holds
+ * LDLQ's partial sums P (equal to GPTQ's values only at the moment each column is quantized): with
+ * F = the columns ≥ q, A_F = W0_F + (P_F − W0_F)·M_FF⁻¹, whose leading block is M_gg⁻¹ (M is upper
+ * triangular), so ggml's scale search sees exactly what the f64 path shows it (as `gptqQuantize`'s
+ * group scales on its kernel path).
+ */
+function gptqValues(k: MatmulKernels, W: Float64Array, W0: Float64Array, M: Float64Array, rows: number, cols: number, q: number): Float64Array {
+  // N = M_gg⁻¹, unit upper: N[i, c] = −Σ_{i≤j<c} N[i, j]·M[j, c]; stored transposed for the matmul
+  const N = new Float64Array(QK * QK);
+  for (let i = 0; i < QK; i++) {
+    N[i * QK + i] = 1;
+    for (let c = i + 1; c < QK; c++) {
+      let s = 0;
+      for (let j = i; j < c; j++) s -= N[i * QK + j] * M[(q + j) * cols + q + c];
+      N[i * QK + c] = s;
+    }
+  }
+  const NT = new Float32Array(QK * QK);
+  for (let j = 0; j < QK; j++) for (let c = j; c < QK; c++) NT[c * QK + j] = N[j * QK + c];
+  const delta = new Float32Array(rows * QK);
+  const out = new Float64Array(rows * QK);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < QK; j++) {
+      const w0 = W0[r * cols + q + j];
+      delta[r * QK + j] = W[r * cols + q + j] - w0;
+      out[r * QK + j] = w0;
+    }
+  }
+  const dn = k.matmulF32(NT, QK, QK, delta, rows);
+  for (let i = 0; i < rows * QK; i++) out[i] += dn[i];
+  return out;
 }

@@ -99,7 +99,7 @@ export function gptqQuantizeModelK(model: DecoderModel, o: KQuantizeModelOptions
     else if (type === 'Q8_0') w = { format: 'q8_0', shape, data: fromF32('Q8_0', x, lin.cols, `${model.name}: ${name}`) };
     else {
       if (!stats || stats.samples === 0) throw new LowbitError('E_ARG', `${model.name}: ${name} saw no calibration input`);
-      const r = gptqKQuantize(x, shape, stats.hessian(), { type, damp: o.damp, actOrder: o.actOrder, staticGroups: o.staticGroups });
+      const r = gptqKQuantize(x, shape, stats.hessian(), { type, damp: o.damp, actOrder: o.actOrder, staticGroups: o.staticGroups, kernels: model.kernels, kernelMinCols: o.kernelMinCols });
       loss = r.loss;
       w = { format: 'kquant', type, shape, data: r.data };
     }
