@@ -1,6 +1,6 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type Kernels, LowbitError, WasmTensor, createKernels, loadKernels } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, KernelPool, type Kernels, LowbitError, WasmTensor, createKernelPool, createKernels, loadKernels } from '@lowbit/kernels';
 import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
@@ -10,7 +10,7 @@ import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorByte
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type BucketedEmbedding, bucketedBytes, bucketedRow, hasBucketedEmbedding, readBucketedGguf } from './bucketed-embedding.js';
-import { DEFAULT_MAX_INSTANCE_BYTES, type ShardItem, planShards, residentBytes, shardInstances } from './shards.js';
+import { DEFAULT_MAX_INSTANCE_BYTES, type ShardItem, closeInstances, planShards, residentBytes, shardInstances } from './shards.js';
 import { ByteLevelBpeTokenizer, GPT2_PATTERN } from './tokenizer-bpe.js';
 import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
 
@@ -173,7 +173,22 @@ export class DecoderModel {
 
   free(): void {
     for (const l of this.linears()) l.free();
+    // the shard pools the loader started (never the caller's own kernels)
+    const own = ownedInstances.get(this);
+    ownedInstances.delete(this);
+    if (own) void closeInstances(own);
   }
+}
+
+/** Kernel instances a loader made for a sharded model (shards.ts), stopped by `free()`. */
+export const ownedInstances = new WeakMap<DecoderModel, Kernels[]>();
+
+/**
+ * The factory of a sharded model's further instances: the first's kind again (a pool of as many
+ * threads, each with its own workers, or a single-thread instance).
+ */
+export function shardFactory(first: Kernels): Parameters<typeof shardInstances>[2] {
+  return (variant) => (first instanceof KernelPool ? createKernelPool({ threads: first.threads, variant: variant as 'relaxed-threads' | 'simd-threads' }) : createKernels({ variant: variant as 'relaxed' }));
 }
 
 function num(file: GgufFile, key: string, fallback?: number): number {
@@ -665,7 +680,7 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, kOf: (tensor: str
  * memory: the instance per tensor and per layer (the layer's attn_k, or gpt2's fused attn_qkv, holds
  * its attention). null when everything fits in `k`, which then runs the model as it always did.
  */
-async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, options: LoadOptions): Promise<{ kOf: (tensor: string) => Kernels; layerKernels: Kernels[] } | null> {
+async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, options: LoadOptions): Promise<{ kOf: (tensor: string) => Kernels; layerKernels: Kernels[]; owned: Kernels[] } | null> {
   const where = file.source.name;
   const kq = kquantTarget.get(file) ?? 'packed';
   const item = (name: string, t: GgufTensorInfo): ShardItem => ({ name, bytes: residentBytes(t.type, t.shape.reduce((a, b) => a * b, 1), t.byteLength, kq) });
@@ -680,11 +695,11 @@ async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, optio
   const at = planShards(items, max, where);
   const count = at.length ? at[at.length - 1] + 1 : 1;
   if (count === 1) return null;
-  const ks = await shardInstances(k, count, (variant) => createKernels({ variant }), where);
+  const ks = await shardInstances(k, count, shardFactory(k), where);
   const byName = new Map(items.map((it, i) => [it.name, ks[at[i]]]));
   // gpt2's Q, K, V are cut from one fused tensor: they go where it went
   const kOf = (name: string) => byName.get(name) ?? byName.get(name.replace(/attn_[qkv]\.weight$/, 'attn_qkv.weight')) ?? k;
-  return { kOf, layerKernels: Array.from({ length: c.nLayers }, (_, l) => kOf(`blk.${l}.attn_k.weight`)) };
+  return { kOf, layerKernels: Array.from({ length: c.nLayers }, (_, l) => kOf(`blk.${l}.attn_k.weight`)), owned: ks.slice(1) };
 }
 
 /** Loads a Llama-family GGUF (path or ByteSource): weights go tensor by tensor into WASM memory. */
@@ -692,6 +707,7 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
   const file = await readGguf(input);
   // a file that fails half-way must not leave its first layers resident in the shared WASM heap
   const made: Linear[] = [];
+  let owned: Kernels[] = [];
   try {
     const c = llamaConfig(file);
     const k = options.kernels ?? (await loadKernels());
@@ -701,11 +717,15 @@ export async function loadModel(input: string | ByteSource, options: LoadOptions
       throw new LowbitError('E_SHAPE', `${file.source.name}: tokenizer has ${tokenizer.vocabSize} tokens, the model ${c.vocabSize}`);
     }
     const shards = await planModelShards(file, c, k, options);
+    owned = shards?.owned ?? [];
     const kOf = shards ? shards.kOf : () => k;
     const weights = c.architecture === 'gpt2' ? await loadGpt2Weights(file, c, kOf, made) : await loadWeights(file, c, kOf, made);
-    return new DecoderModel(file.source.name, c, weights, tokenizer, k, file, shards?.layerKernels);
+    const model = new DecoderModel(file.source.name, c, weights, tokenizer, k, file, shards?.layerKernels);
+    if (owned.length) ownedInstances.set(model, owned);
+    return model;
   } catch (e) {
     for (const l of made) l.free();
+    await closeInstances(owned);
     throw e;
   } finally {
     if (typeof input === 'string') await file.source.close();

@@ -5,7 +5,7 @@
 // one instance and runs there; a layer's attention and KV cache run in the instance holding its
 // attn_k. Activations cross between instances through JS arrays, which every kernel call copies
 // anyway (a few KB per token), so a sharded model computes exactly what one instance would.
-import { type KernelVariant, type Kernels, LowbitError } from '@lowbit/kernels';
+import { KernelPool, type KernelVariant, type Kernels, LowbitError, type ThreadedVariant } from '@lowbit/kernels';
 import { type TensorType, isKQuantType } from './ggml-types.js';
 
 /**
@@ -100,19 +100,27 @@ export function residentBytes(type: TensorType, elements: number, storedBytes: n
 
 /**
  * Kernel instances for a plan: instance 0 is `first` (the model's own kernels); the others are
- * fresh instances of the same build (`create`), so every instance computes bit for bit alike.
+ * fresh instances of the same build (`create`), so every instance computes bit for bit alike. When
+ * `first` is a thread pool, `create` makes a pool of the same size: each shard then has its own
+ * workers on its own shared memory (a pool's workers hold one memory; a matmul runs on the pool
+ * whose memory holds its weights, the others' workers sleep in Atomics.wait meanwhile).
  */
-export async function shardInstances(first: Kernels, count: number, create: (variant: KernelVariant) => Promise<Kernels>, where: string): Promise<Kernels[]> {
-  const v = first.variant;
-  if (count > 1 && (v === 'relaxed-threads' || v === 'simd-threads')) {
-    // a pool's threads share one memory: a second pool per shard is not built (yet)
-    throw new LowbitError('E_UNSUPPORTED', `${where}: the weights need ${count} kernel instances (more than maxInstanceBytes in one), which runs on single-thread kernels only, not on a ${v} pool`);
-  }
+export async function shardInstances(first: Kernels, count: number, create: (variant: KernelVariant | ThreadedVariant) => Promise<Kernels>, where: string): Promise<Kernels[]> {
   const out = [first];
-  for (let i = 1; i < count; i++) {
-    const k = await create(v as KernelVariant);
-    if (k.variant !== first.variant) throw new LowbitError('E_WASM', `kernel instance ${i} is the ${k.variant} build, the model's first is ${first.variant}`);
-    out.push(k);
+  try {
+    for (let i = 1; i < count; i++) {
+      const k = await create(first.variant);
+      out.push(k);
+      if (k.variant !== first.variant) throw new LowbitError('E_WASM', `${where}: kernel instance ${i} is the ${k.variant} build, the model's first is ${first.variant}`);
+    }
+  } catch (e) {
+    await closeInstances(out.slice(1));
+    throw e;
   }
   return out;
+}
+
+/** Stops the worker threads of those `instances` that are pools (the others need nothing). */
+export async function closeInstances(instances: readonly Kernels[]): Promise<void> {
+  await Promise.all(instances.map((k) => (k instanceof KernelPool ? k.close() : undefined)));
 }

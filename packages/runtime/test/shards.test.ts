@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LowbitError, loadKernels } from '@lowbit/kernels';
+import { KernelPool, LowbitError, createKernelPool, loadKernels } from '@lowbit/kernels';
 import { Session, type SessionOptions } from '../src/forward.js';
 import { CompressedKvCache } from '../src/kv-cache.js';
 import { quantizeGguf } from '../src/gguf-convert.js';
@@ -80,6 +80,35 @@ describe('a model spread over several kernel instances', () => {
       expect(run(many, [5, 17, 42, 7])).toEqual(run(one, [5, 17, 42, 7]));
       one.free();
       many.free();
+    }
+  });
+
+  it('runs sharded on 2-thread pools, one per instance with its own workers, bit-identical to one instance on one thread', async () => {
+    const q8 = join(dir, 'stories-q8_0-pool.gguf');
+    await quantizeGguf(modelFile, q8, 'Q8_0');
+    const k = await loadKernels();
+    const pool = await createKernelPool({ threads: 2 });
+    try {
+      for (const file of [modelFile, q8]) {
+        const one = await loadModel(file, { kernels: k });
+        const many = await loadModel(file, { kernels: pool, maxInstanceBytes: file === q8 ? 50_000 : 140_000 });
+        expect(many.instances.length).toBeGreaterThanOrEqual(3);
+        // every instance a pool of two threads on a memory of its own
+        expect(many.instances.every((i) => i instanceof KernelPool && i.threads === 2 && i.variant === pool.variant)).toBe(true);
+        expect(new Set(many.instances.map((i) => i.memory)).size).toBe(many.instances.length);
+        const prompt = [1, 403, 407, 261, 378, 9];
+        // row-split matmuls compute each output as one thread would: equal bit for bit
+        expect(run(many, prompt)).toEqual(run(one, prompt));
+        const extra = many.instances.filter((i) => i !== pool) as KernelPool[];
+        one.free();
+        many.free();
+        // free() stops the pools the loader started, not the caller's
+        await new Promise((r) => setTimeout(r, 50));
+        expect(() => extra[0].matmulF32(new Float32Array(32), 1, 32, new Float32Array(32), 1)).toThrowError(/closed/);
+        expect(pool.matmulF32(new Float32Array(32), 1, 32, new Float32Array(32), 1)).toHaveLength(1);
+      }
+    } finally {
+      await pool.close();
     }
   });
 
