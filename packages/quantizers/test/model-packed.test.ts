@@ -38,14 +38,15 @@ describe('quantizeModel packed tensors (2 calibration windows)', () => {
     const gguf = join(dir, 'ao.gguf');
     await saveModel(model, gguf, { target: 'F32', packed: r.packed });
     const fromGguf = await loadModel(gguf);
-    expect(fromGguf.linear('blk.0.attn_q.weight').format).toBe('packed');
-    // packed table GEMV vs f32 matmul of the same values: sums in another order, 1e-4 relative
-    expect(Math.abs(perplexity(fromGguf, valid, { ctx: 256 }).perplexity / before - 1)).toBeLessThan(1e-4);
+    // x gathered in group order onto Q4_0 tiles (runtime packed-fast.ts): the same weights, int8
+    // activations (the embedded model's int3 g32 without act-order: 0.14% on perplexity), 1% allowed
+    expect(fromGguf.linear('blk.0.attn_q.weight').format).toBe('q4_0');
+    expect(Math.abs(perplexity(fromGguf, valid, { ctx: 256 }).perplexity / before - 1)).toBeLessThan(1e-2);
     const st = join(dir, 'ao.safetensors');
     await saveModelSafetensors(model, st, { packed: r.packed });
     const fromSt = await loadQuantizedSafetensors(st);
-    // the GPTQ layout rounds scales to f16 (2^-11 relative each): 1e-3 on perplexity
-    expect(Math.abs(perplexity(fromSt, valid, { ctx: 256 }).perplexity / before - 1)).toBeLessThan(1e-3);
+    // the GPTQ layout rounds scales to f16 (2^-11 relative each), activations int8 as above: 1%
+    expect(Math.abs(perplexity(fromSt, valid, { ctx: 256 }).perplexity / before - 1)).toBeLessThan(1e-2);
     for (const m of [model, fromGguf, fromSt]) m.free();
   }, 300_000);
 

@@ -22,14 +22,27 @@ import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js'
  */
 export type LinearWeight =
   | { format: 'f32'; shape: [number, number]; data: Float32Array }
-  | { format: 'q8_0' | 'q4_0' | 'q4_1'; shape: [number, number]; data: Uint8Array }
-  | { format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number }
+  | ({ format: 'q8_0' | 'q4_0' | 'q4_1'; shape: [number, number]; data: Uint8Array } & InputGather)
+  | ({ format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number } & InputGather)
   | { format: 'packed'; shape: [number, number]; tensor: GemvTensor }
   | { format: 'any-precision'; shape: [number, number]; tensor: AnyPrecisionTensor }
   | { format: 'kquant'; type: KQuantWeightType; shape: [number, number]; data: Uint8Array }
   | { format: 'lut4'; shape: [number, number]; weights: Lut4Host };
 
 export type LinearFormat = LinearWeight['format'];
+
+/**
+ * Weights repacked by packed-fast.ts whose kernel columns are not the layer's inputs one to one
+ * (act-order INT-k in group order, MX rows padded to whole blocks, FP8/FP6 E3M2 as two int8 planes
+ * side by side): the kernel multiplies x gathered by `gather` (kernel column j reads x[gather[j]],
+ * or 0 where it is −1), `data`/`packed` holding rows of gather.length columns while `shape` stays
+ * the layer's. `residue`: exact weight parts the planes leave out, W[index] = values (index
+ * r·cols + c), added as f32 products after the kernel.
+ */
+export interface InputGather {
+  gather?: Int32Array;
+  residue?: { index: Int32Array; values: Float32Array };
+}
 
 /** Bytes of weight data one pass over this layer streams from memory. */
 export function linearBytes(w: LinearWeight): number {
@@ -55,6 +68,9 @@ export class Linear {
   private readonly kquantType: KQuantWeightType | null;
   /** lut4 layers: the shape and strides of the resident codes, tables and params. */
   private readonly lut: Parameters<typeof lut4Matmul>[1] | null = null;
+  /** InputGather of the weights (q8_0 / q4_* / int4 repacked by packed-fast.ts), or null. */
+  private readonly gather: Int32Array | null;
+  private readonly residue: InputGather['residue'] | null;
   private freed = false;
   /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
   private readonly origin: LinearWeight | null;
@@ -83,6 +99,8 @@ export class Linear {
     this.group = weight.format === 'int4' ? weight.group : 0;
     this.origin = (weight as { origin?: LinearWeight }).origin ?? null;
     this.kquantType = weight.format === 'kquant' ? weight.type : null;
+    this.gather = (weight as InputGather).gather ?? null;
+    this.residue = (weight as InputGather).residue ?? null;
     // `packed` tensors stay in JS memory: the formats GEMV copies codes per call (see README: a
     // resident-codes entry point in @lowbit/formats would remove that copy)
     // ggml blocks are repacked once into the kernels' tiled form (f32 scales, four rows' codes side
@@ -101,7 +119,7 @@ export class Linear {
         resident.push(...uploadLut4(k, weight.weights));
         this.lut = { ...weight.weights, codes: resident[0], tables: resident[1], params: resident[2] };
       }
-      else if (weight.format !== 'packed') resident.push(k.prepareGgml(weight.format, weight.data, rows, cols));
+      else if (weight.format !== 'packed') resident.push(k.prepareGgml(weight.format, weight.data, rows, this.gather?.length ?? cols));
     } catch (e) {
       for (const t of resident) t.free();
       // The kernels' heap says only how many bytes did not fit; a user loading a big model needs to
@@ -144,7 +162,14 @@ export class Linear {
   }
 
   private matmul(x: Float32Array, batch: number, out?: Float32Array, bits?: number): Float32Array {
-    const { k, rows, cols } = this;
+    if (!this.gather && !this.residue) return this.kernelMatmul(x, this.cols, batch, out, bits);
+    const y = this.kernelMatmul(this.gather ? gatherInput(this.gather, this.cols, x, batch) : x, this.gather?.length ?? this.cols, batch, out, bits);
+    if (this.residue) addResidue(this.residue, this.rows, this.cols, x, batch, y);
+    return y;
+  }
+
+  private kernelMatmul(x: Float32Array, cols: number, batch: number, out?: Float32Array, bits?: number): Float32Array {
+    const { k, rows } = this;
     const [w, s, z] = this.resident;
     switch (this.format) {
       case 'f32':
@@ -182,9 +207,13 @@ export class Linear {
   static applyShared(layers: readonly Linear[], x: Float32Array, batch: number, outs?: Float32Array[], bits?: number): Float32Array[] {
     const first = layers[0];
     const f = first?.format;
-    if (layers.length > 1 && (f === 'q8_0' || f === 'q4_0' || f === 'q4_1') && layers.every((l) => l.format === f && l.k === first.k && l.cols === first.cols)) {
-      const ys = first.k.matmulGgmlShared(f, layers.map((l) => l.resident[0]), layers.map((l) => l.rows), first.cols, x, batch, outs);
+    // layers whose inputs are gathered share only one gather (packed-fast.ts caches it per width)
+    if (layers.length > 1 && (f === 'q8_0' || f === 'q4_0' || f === 'q4_1') && layers.every((l) => l.format === f && l.k === first.k && l.cols === first.cols && l.gather === first.gather)) {
+      const g = first.gather;
+      const xg = g ? gatherInput(g, first.cols, x, batch) : x;
+      const ys = first.k.matmulGgmlShared(f, layers.map((l) => l.resident[0]), layers.map((l) => l.rows), g?.length ?? first.cols, xg, batch, outs);
       layers.forEach((l, i) => {
+        if (l.residue) addResidue(l.residue, l.rows, l.cols, x, batch, ys[i]);
         const b = l.bias;
         const y = ys[i];
         l.compensation?.(x, batch, y);
@@ -226,11 +255,52 @@ export class Linear {
   }
 }
 
+/** x [batch, cols] gathered into [batch, gather.length] (index −1: zero). */
+function gatherInput(gather: Int32Array, cols: number, x: Float32Array, batch: number): Float32Array {
+  const pc = gather.length;
+  const xg = new Float32Array(batch * pc);
+  for (let b = 0; b < batch; b++) {
+    const o = b * pc;
+    const xo = b * cols;
+    for (let j = 0; j < pc; j++) {
+      const c = gather[j];
+      if (c >= 0) xg[o + j] = x[xo + c];
+    }
+  }
+  return xg;
+}
+
+function addResidue(res: NonNullable<InputGather['residue']>, rows: number, cols: number, x: Float32Array, batch: number, y: Float32Array): void {
+  const { index, values } = res;
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < index.length; i++) {
+      const at = index[i];
+      const r = Math.floor(at / cols);
+      y[b * rows + r] += values[i] * x[b * cols + (at - r * cols)];
+    }
+  }
+}
+
+function checkGather(name: string, w: LinearWeight, rows: number, cols: number): number {
+  const { gather, residue } = w as InputGather;
+  if (residue) {
+    const { index, values } = residue;
+    if (!(index instanceof Int32Array) || !(values instanceof Float32Array) || index.length !== values.length) throw new LowbitError('E_ARG', `${name}: residue needs an Int32Array index and a Float32Array of values of one length`);
+    for (let i = 0; i < index.length; i++) if (!(index[i] >= 0 && index[i] < rows * cols)) throw new LowbitError('E_ARG', `${name}: residue index ${index[i]} at ${i} is outside the [${rows}, ${cols}] weights`);
+  }
+  if (!gather) return cols;
+  if (!(gather instanceof Int32Array) || gather.length === 0) throw new LowbitError('E_ARG', `${name}: gather must be a non-empty Int32Array`);
+  for (let j = 0; j < gather.length; j++) if (!(gather[j] >= -1 && gather[j] < cols)) throw new LowbitError('E_ARG', `${name}: gather[${j}] = ${gather[j]} is not an input column in [−1, ${cols})`);
+  return gather.length;
+}
+
 function checkWeight(name: string, w: LinearWeight): void {
-  const [rows, cols] = w.shape;
-  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0) {
+  const [rows, logicalCols] = w.shape;
+  if (!Number.isInteger(rows) || !Number.isInteger(logicalCols) || rows <= 0 || logicalCols <= 0) {
     throw new LowbitError('E_SHAPE', `${name}: shape [${w.shape}] is not a positive [rows, cols]`);
   }
+  // the kernel's columns: the layer's, or its gathered inputs' (InputGather)
+  const cols = w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1' || w.format === 'int4' ? checkGather(name, w, rows, logicalCols) : logicalCols;
   const n = rows * cols;
   const need = (what: string, got: number, want: number) => {
     if (got !== want) throw new LowbitError('E_SHAPE', `${name}: ${what} has ${got} elements, shape [${rows}, ${cols}] as ${w.format} needs ${want}`);

@@ -11,18 +11,39 @@
 // - MX whose element values are small integers times a power of two (FP4 E2M1 ×2, FP6 E2M3 ×8,
 //   INT8 ×64): a block of 32 with E8M0 scale e is a Q8_0 block with d = 2^(e − 127 − p), exact
 //   while d is an fp16 (2^−24..2^15, which real weights' block scales are).
+// - MX whose element values are not int8 after one power of two (FP8 E4M3 ×2^9, E5M2 ×2^16, FP6
+//   E3M2 ×2^4): each block's integers |v| < 128·2^A split into two int8 planes, v = hi·2^A + lo·2^(A−7)
+//   + rest, as two Q8_0 blocks side by side that read the same 32 activations (InputGather in
+//   linear.ts); `rest` (bits below 2^(A−7): FP8 values 2^14 times smaller than their block's largest,
+//   none for E3M2, whose integers span 9 bits) is kept exactly as sparse f32 weights. Two Q8_0
+//   passes stream 17 bits per weight for FP8's 8.25 stored; the decode is exact, so this is the
+//   Q8_0 product of the exact weights.
+// - Act-order INT-k (gIdx): its columns in group order (formats' contiguousInt) are an ordinary
+//   tensor, run as above on x gathered in that order; MX rows that are not whole blocks: padded with
+//   zero columns (gather index −1).
 // The results differ from the table GEMV's only by the activations being int8 (the kernels' own
-// rounding), the same trade every ggml type makes. What does not fit (act-order INT-k, groups not a
-// multiple of 32, FP8, FP6 E3M2, scales outside fp16) keeps the table GEMV.
-import { type MxFormatName, type MxTensor, type PackedIntTensor, dequantizeMx, readBits } from '@lowbit/formats';
+// rounding), the same trade every ggml type makes. What does not fit (groups not a multiple of 32,
+// scales outside fp16, MX NaN/Inf) keeps the table GEMV.
+import { type MxFormatName, type MxTensor, type PackedIntTensor, contiguousInt, dequantizeMx, readBits } from '@lowbit/formats';
 import { f16ToF32, f32ToF16 } from '@lowbit/kernels';
-import type { LinearWeight } from './linear.js';
+import type { InputGather, LinearWeight } from './linear.js';
+import type { MxRowsTensor } from './lowbit-tensors.js';
 
 const Q8_BLOCK = 34;
 
 /** INT-k (k ≤ 8) as Q4_0 / Q8_0 blocks or int4-kernel weights, or null when the tensor has no such exact form. */
 export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
-  if (t.gIdx || t.bits < 1 || t.bits > 8) return null;
+  if (t.gIdx) {
+    // act-order: groups are contiguous over the columns in group order, x gathered in that order
+    const { tensor, order } = contiguousInt(t);
+    // INT4 of whole 32-groups as linearWeightFromPacked runs it without act-order: the int4 kernel
+    const g = tensor.group;
+    const w: LinearWeight | null = tensor.bits === 4 && tensor.granularity === 'group-cols' && g > 0 && g % 32 === 0
+      ? { format: 'int4', shape: tensor.shape, packed: tensor.codes, scales: tensor.scales, zeros: tensor.zeros, group: g }
+      : intFastWeight(tensor);
+    return w && (w.format === 'q4_0' || w.format === 'q8_0' || w.format === 'int4') ? Object.assign(w, { gather: order }) : null;
+  }
+  if (t.bits < 1 || t.bits > 8) return null;
   const [rows, cols] = t.shape;
   if (t.granularity !== 'group-cols' && t.granularity !== 'per-oc' && t.granularity !== 'tensor') return null;
   // one scale per row: a single group as wide as the row rounded up to 32 (the int4 kernel's groups
@@ -120,20 +141,110 @@ function mxIntTable(format: MxFormatName): { p: number; ints: Int8Array } | null
 /** MX with whole blocks along rows (the flat layout with cols % 32 = 0) as Q8_0 weights, or null. */
 export function mxFastWeight(m: MxTensor, shape: [number, number]): LinearWeight | null {
   const [rows, cols] = shape;
-  if (cols % 32 !== 0 || m.length !== rows * cols || m.codes.length !== rows * cols || m.scales.length !== (rows * cols) / 32) return null;
-  const tab = mxIntTable(m.format);
-  if (!tab) return null;
-  const nb = m.scales.length;
-  const data = new Uint8Array(nb * Q8_BLOCK);
-  const view = new DataView(data.buffer);
-  for (let b = 0; b < nb; b++) {
-    const e = m.scales[b];
-    const x = e - 127 - tab.p;
-    // 0xFF is NaN; d must be an fp16 (normal or subnormal) power of two
-    if (e === 0xff || x < -24 || x > 15) return null;
-    const o = b * Q8_BLOCK;
-    view.setUint16(o, f32ToF16(2 ** x), true);
-    for (let j = 0; j < 32; j++) view.setInt8(o + 2 + j, tab.ints[m.codes[b * 32 + j]]);
+  if (cols % 32 !== 0 || m.length !== rows * cols) return null;
+  return mxRowsFastWeight({ kind: 'mx-rows', format: m.format, shape, scales: m.scales, codes: m.codes });
+}
+
+/** Per MX format: P and the element values times 2^P (all integers), NaN where the code is not finite. */
+const mxScaled = new Map<MxFormatName, { p: number; vals: Float64Array }>();
+
+function mxScaledTable(format: MxFormatName): { p: number; vals: Float64Array } {
+  const hit = mxScaled.get(format);
+  if (hit) return hit;
+  const n = 256;
+  const vals = Float64Array.from(dequantizeMx({ format, length: n, scales: new Uint8Array(n / 32).fill(127), codes: Uint8Array.from({ length: n }, (_, i) => i & (format === 'mxfp4' ? 15 : format.startsWith('mxfp6') ? 63 : 255)) }));
+  let p = 0;
+  // every finite element of the OCP formats is an integer times 2^−16 or coarser (E5M2's subnormals)
+  while (p < 24 && !vals.every((v) => !Number.isFinite(v) || Number.isInteger(v * 2 ** p))) p++;
+  const out = { p, vals: vals.map((v) => v * 2 ** p) };
+  mxScaled.set(format, out);
+  return out;
+}
+
+/** Kernel column → input column for rows of `cols` inputs padded to whole blocks, each block `planes` times; cached so layers of one width share it (applyShared). */
+const gathers = new Map<string, Int32Array>();
+
+function blockGather(cols: number, planes: number): Int32Array {
+  const key = `${cols}/${planes}`;
+  let g = gathers.get(key);
+  if (!g) {
+    const nb = Math.ceil(cols / 32);
+    g = new Int32Array(nb * planes * 32);
+    for (let b = 0; b < nb; b++) {
+      for (let p = 0; p < planes; p++) for (let j = 0; j < 32; j++) g[(b * planes + p) * 32 + j] = b * 32 + j < cols ? b * 32 + j : -1;
+    }
+    gathers.set(key, g);
   }
-  return { format: 'q8_0', shape, data };
+  return g;
+}
+
+/**
+ * MX with blocks per row (a partial last one allowed) as Q8_0 weights: one plane for formats whose
+ * values are int8 after a power of two, two planes plus an exact sparse rest for the others (see
+ * the head of this file); null when a scale is NaN or outside fp16 or an element is not finite.
+ */
+export function mxRowsFastWeight(m: MxRowsTensor): LinearWeight | null {
+  const [rows, cols] = m.shape;
+  const nb = Math.ceil(cols / 32);
+  if (m.codes.length !== rows * cols || m.scales.length !== rows * nb) return null;
+  const tab = mxIntTable(m.format);
+  const planes = tab ? 1 : 2;
+  const data = new Uint8Array(rows * nb * planes * Q8_BLOCK);
+  const view = new DataView(data.buffer);
+  const fp16 = (x: number) => x >= -24 && x <= 15;
+  const restAt: number[] = [];
+  const restVal: number[] = [];
+  const { p, vals } = tab ? { p: tab.p, vals: null } : mxScaledTable(m.format);
+  const v = new Float64Array(32);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const e = m.scales[r * nb + b];
+      if (e === 0xff) return null;
+      const o = (r * nb + b) * planes * Q8_BLOCK;
+      const n = Math.min(32, cols - b * 32);
+      const code = (j: number) => m.codes[r * cols + b * 32 + j];
+      if (tab) {
+        const x = e - 127 - tab.p;
+        // d must be an fp16 (normal or subnormal) power of two
+        if (!fp16(x)) return null;
+        view.setUint16(o, f32ToF16(2 ** x), true);
+        for (let j = 0; j < n; j++) view.setInt8(o + 2 + j, tab.ints[code(j)]);
+        continue;
+      }
+      let max = 0;
+      for (let j = 0; j < n; j++) {
+        v[j] = (vals as Float64Array)[code(j)];
+        if (!Number.isFinite(v[j])) return null;
+        max = Math.max(max, Math.abs(v[j]));
+      }
+      if (max === 0) continue; // both planes d = 0, codes 0
+      let a = 0;
+      while (max >= 128 * 2 ** a) a++;
+      const xh = e - 127 - p + a;
+      const xl = xh - 7;
+      if (!fp16(xh)) return null;
+      const lowPlane = fp16(xl);
+      view.setUint16(o, f32ToF16(2 ** xh), true);
+      if (lowPlane) view.setUint16(o + Q8_BLOCK, f32ToF16(2 ** xl), true);
+      for (let j = 0; j < n; j++) {
+        const s = Math.sign(v[j]);
+        const u = Math.abs(v[j]);
+        const hi = Math.floor(u / 2 ** a);
+        const below = u - hi * 2 ** a;
+        const lo = lowPlane ? Math.floor(below / 2 ** (a - 7)) : 0;
+        const rest = below - lo * 2 ** (a - 7);
+        view.setInt8(o + 2 + j, s * hi);
+        if (lo) view.setInt8(o + Q8_BLOCK + 2 + j, s * lo);
+        if (rest) {
+          restAt.push(r * cols + b * 32 + j);
+          restVal.push(s * rest * 2 ** (e - 127 - p));
+        }
+      }
+    }
+  }
+  const gather = planes === 2 || cols % 32 !== 0 ? blockGather(cols, planes) : undefined;
+  const extra: InputGather = {};
+  if (gather) extra.gather = gather;
+  if (restAt.length) extra.residue = { index: Int32Array.from(restAt), values: Float32Array.from(restVal) };
+  return { format: 'q8_0', shape: [rows, cols], data, ...extra };
 }

@@ -1,7 +1,8 @@
 // Layers quantized by @lowbit/formats / @lowbit/quantizers as runnable weights, kept packed where a
 // kernel exists: INT4 with 32-multiple groups along the input (or one scale per output row) on the
-// int4 matmul kernel (batched, int8 activations); INT-k and MX that repack exactly onto the int4 kernel
-// or Q8_0 tiles run there (packed-fast.ts); NF4, codebooks of ≤ 16 entries and BCQ of ≤ 4 planes on
+// int4 matmul kernel (batched, int8 activations); INT-k (act-order too) and MX (FP8 and FP6 E3M2 as
+// two int8 planes, partial last blocks padded) that repack exactly onto the int4 kernel or Q8_0 tiles
+// run there (packed-fast.ts); NF4, codebooks of ≤ 16 entries and BCQ of ≤ 4 planes on
 // the 16-entry-table GEMV (lut-fast.ts, int8 activations); the rest on the formats' table-driven GEMV
 // (f32 activations, one token at a time), other BCQ decoded to f32 (`decode: true` forces that for all).
 import { LowbitError } from '@lowbit/kernels';
@@ -13,7 +14,7 @@ import type { GgufTensorInfo } from './gguf-reader.js';
 import { type LowbitIntParams, isLowbitType } from './ggml-types.js';
 import { anyPrecisionFromBytes } from './any-precision-linear.js';
 import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
-import { intFastWeight, mxFastWeight } from './packed-fast.js';
+import { intFastWeight, mxFastWeight, mxRowsFastWeight } from './packed-fast.js';
 import { type Lut4Host, bcqLutWeights, codebookLutWeights, lazyBcqOrigin, nf4LutWeights } from './lut-fast.js';
 
 export interface FromPackedOptions {
@@ -38,7 +39,7 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
     if (options.decode) return { format: 'f32', shape: m.shape, data: dequantizeMxRows(m) };
     // rows of whole blocks are the formats' flat MX; otherwise blocks per row (a partial last one)
     const flat = m.shape[1] % 32 === 0 ? mxRowsAsFlat(m) : null;
-    return repacked(flat && !options.tableGemv ? mxFastWeight(flat, m.shape) : null, { format: 'packed', shape: m.shape, tensor: flat ?? m });
+    return repacked(options.tableGemv ? null : mxRowsFastWeight(m), { format: 'packed', shape: m.shape, tensor: flat ?? m });
   }
   const shape = ('shape' in t ? t.shape : options.shape) as [number, number] | undefined;
   if (!shape) throw new LowbitError('E_ARG', 'linearWeightFromPacked: an MX tensor needs options.shape ([rows, cols])');

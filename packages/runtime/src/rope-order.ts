@@ -9,9 +9,10 @@
 import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
-import type { LinearWeight } from './linear.js';
+import type { InputGather, LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
 import { permuteLut4Rows } from './lut-fast.js';
+import { linearWeightFromPacked } from './packed-linear.js';
 
 /** Row layouts of Wq/Wk: `pairs` = lowbit's memory and llama GGUFs, `halves` = HF and NEOX GGUFs. */
 export type RopeLayout = 'pairs' | 'halves';
@@ -94,6 +95,10 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
   // weights repacked for a faster kernel (packed-fast.ts) keep what they came from for `source`:
   // both move, or a re-saved model would write the rows in the old order
   const origin = (w as { origin?: LinearWeight }).origin;
+  // weights whose kernel reads x gathered or adds a residue are rebuilt from the moved origin
+  if (origin && ((w as InputGather).gather || (w as InputGather).residue) && origin.format === 'packed') {
+    return linearWeightFromPacked((permuteLinearRows(name, origin, src) as { tensor: Parameters<typeof linearWeightFromPacked>[0] }).tensor, { shape: w.shape });
+  }
   if (origin) return Object.assign(permuteLinearRows(name, { ...w, origin: undefined } as unknown as LinearWeight, src), { origin: permuteLinearRows(name, origin, src) });
   const cols = w.shape[1];
   switch (w.format) {

@@ -1,10 +1,12 @@
-import { type MxFormatName, dequantizeInt, dequantizeMx, quantizeInt, quantizeMx } from '@lowbit/formats';
+import { type MxFormatName, type PackedIntTensor, dequantizeInt, quantizeInt, quantizeMx, readBits, rowBytes, writeBits } from '@lowbit/formats';
 import { loadKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
-import { Linear } from '../src/linear.js';
+import { type InputGather, Linear, type LinearWeight } from '../src/linear.js';
+import { type MxRowsTensor, dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { perplexity } from '../src/perplexity.js';
+import { permuteLinearRows } from '../src/rope-order.js';
 import { dequantizeLinear } from '../src/qdec.js';
 import { modelFile, validLines } from './helpers.js';
 
@@ -18,6 +20,71 @@ function weights(rows: number, cols: number, seed: number): Float32Array {
     const u = (s >>> 0) / 2 ** 32 - 0.5;
     return i % 37 === 0 ? 4 * u : u * 0.1;
   });
+}
+
+/**
+ * The weights a repacked Q8_0 layer multiplies, by its own definition: kernel column j of row r
+ * (d·q, ggml's Q8_0 blocks) times x[gather[j]], plus the residue; accumulated in f64 so any
+ * difference from the decoded tensor is the repacking's, not this sum's.
+ */
+function kernelWeights(w: LinearWeight): Float64Array {
+  expect(w.format).toBe('q8_0');
+  const { data, shape, gather, residue } = w as { data: Uint8Array; shape: [number, number] } & InputGather;
+  const [rows, cols] = shape;
+  const pc = gather?.length ?? cols;
+  const out = new Float64Array(rows * cols);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < pc; j++) {
+      const o = (r * (pc / 32) + (j >> 5)) * 34;
+      const c = gather ? gather[j] : j;
+      const q = view.getInt8(o + 2 + (j & 31));
+      if (c < 0) expect(q).toBe(0);
+      else out[r * cols + c] += f16(view.getUint16(o, true)) * q;
+    }
+  }
+  if (residue) for (let i = 0; i < residue.index.length; i++) out[residue.index[i]] += residue.values[i];
+  return out;
+}
+
+function f16(h: number): number {
+  const e = (h >> 10) & 31;
+  const m = h & 1023;
+  const v = e === 0 ? m * 2 ** -24 : (1024 + m) * 2 ** (e - 25);
+  return h & 0x8000 ? -v : v;
+}
+
+/** MX with blocks per row, each row quantized on its own (a partial last block when cols % 32 ≠ 0). */
+function mxRows(format: MxFormatName, w: Float32Array, rows: number, cols: number): MxRowsTensor {
+  const nb = Math.ceil(cols / 32);
+  const scales = new Uint8Array(rows * nb);
+  const codes = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const m = quantizeMx(w.subarray(r * cols, (r + 1) * cols), { format });
+    scales.set(m.scales, r * nb);
+    codes.set(m.codes, r * cols);
+  }
+  return { kind: 'mx-rows', format, shape: [rows, cols], scales, codes };
+}
+
+/** The same INT-k weights with columns shuffled and a gIdx saying where each went (act-order). */
+function actOrder(t: PackedIntTensor, seed: number): PackedIntTensor {
+  const [rows, cols] = t.shape;
+  const perm = Int32Array.from({ length: cols }, (_, i) => i);
+  let s = seed;
+  for (let i = cols - 1; i > 0; i--) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const j = s % (i + 1);
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  const rb = rowBytes(cols, t.bits);
+  const codes = new Uint8Array(rows * rb);
+  const gIdx = new Int32Array(cols);
+  for (let c = 0; c < cols; c++) {
+    gIdx[perm[c]] = Math.floor(c / t.group);
+    for (let r = 0; r < rows; r++) writeBits(codes, r * rb * 8 + perm[c] * t.bits, t.bits, readBits(t.codes, r * rb * 8 + c * t.bits, t.bits));
+  }
+  return { ...t, codes, gIdx };
 }
 
 describe('INT-k and MX on the integer kernels (packed-fast)', () => {
@@ -47,20 +114,104 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     }
   });
 
-  it('MX formats whose elements are int8 after a power of two run as Q8_0, exactly; FP8 and FP6 E3M2 keep the table GEMV', () => {
+  it('every MX format runs as Q8_0 (FP8 and FP6 E3M2 as two planes), whole and partial blocks, exactly', () => {
     const rows = 8;
-    const cols = 96;
-    const want: Record<MxFormatName, string> = { mxfp4: 'q8_0', mxfp6_e2m3: 'q8_0', mxint8: 'q8_0', mxfp6_e3m2: 'packed', mxfp8_e4m3: 'packed', mxfp8_e5m2: 'packed' };
-    for (const [format, f] of Object.entries(want) as [MxFormatName, string][]) {
+    const planes: Record<MxFormatName, number> = { mxfp4: 1, mxfp6_e2m3: 1, mxint8: 1, mxfp6_e3m2: 2, mxfp8_e4m3: 2, mxfp8_e5m2: 2 };
+    for (const [format, np] of Object.entries(planes) as [MxFormatName, number][]) {
+      for (const cols of [96, 100]) {
+        // wide-range values so FP8 blocks hold values 2^14 below their largest (the residue)
+        const v = weights(rows, cols, 7).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x));
+        const m = mxRows(format, v, rows, cols);
+        const w = linearWeightFromPacked(m);
+        const g = (w as InputGather).gather;
+        expect(g?.length ?? cols, `${format} ${cols}`).toBe(Math.ceil(cols / 32) * 32 * np);
+        // exact up to the sign of zero (MX has a −0 code, int8 has none; ±0·x adds the same)
+        expect(Array.from(kernelWeights(w), (x) => x + 0), `${format} ${cols}`).toEqual(Array.from(dequantizeMxRows(m), (x) => x + 0));
+        if (format === 'mxfp8_e4m3') expect((w as InputGather).residue?.index.length).toBeGreaterThan(0);
+        if (format === 'mxfp6_e3m2') expect((w as InputGather).residue).toBeUndefined();
+      }
+    }
+    for (const format of Object.keys(planes) as MxFormatName[]) {
+      const cols = 96;
       const m = quantizeMx(weights(rows, cols, 7), { format });
       const w = linearWeightFromPacked(m, { shape: [rows, cols] });
-      expect(w.format, format).toBe(f);
-      // exact up to the sign of zero (MX has a −0 code, int8 has none; ±0·x adds the same)
-      if (f === 'q8_0') expect(dequantizeLinear('w', w).map((v) => v + 0)).toEqual(dequantizeMx(m).map((v) => v + 0));
+      expect(w.format, format).toBe('q8_0');
       // a block scale outside fp16's range (2^-24..2^15 after the element factor) keeps the exact table path
       const big = { ...m, scales: m.scales.slice() };
       big.scales[3] = 127 + 30;
       expect(linearWeightFromPacked(big, { shape: [rows, cols] }).format).toBe('packed');
+    }
+  });
+
+  it('a two-plane layer put in RoPE row order keeps exactly the moved rows', () => {
+    const rows = 8;
+    const cols = 100;
+    const m = mxRows('mxfp8_e4m3', weights(rows, cols, 17).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x)), rows, cols);
+    const src = Int32Array.from([3, 0, 1, 2, 7, 4, 5, 6]);
+    const p = permuteLinearRows('w', linearWeightFromPacked(m), src);
+    const d = dequantizeMxRows(m);
+    const want = new Float32Array(rows * cols);
+    src.forEach((s, r) => want.set(d.subarray(s * cols, (s + 1) * cols), r * cols));
+    expect(Array.from(kernelWeights(p), (x) => x + 0)).toEqual(Array.from(want, (x) => x + 0));
+  });
+
+  it('act-order INT-k runs on the same kernels over x in group order, exactly', () => {
+    const rows = 6;
+    for (const [bits, group, cols, format] of [[4, 128, 256, 'int4'], [3, 32, 96, 'q4_0'], [4, 32, 64, 'int4'], [5, 64, 128, 'q8_0']] as const) {
+      const t = actOrder(quantizeInt(weights(rows, cols, bits + cols), [rows, cols], { bits, granularity: 'group-cols', group, symmetric: bits === 3 }), cols);
+      const w = linearWeightFromPacked(t);
+      expect(w.format, `int${bits} g${group}`).toBe(format);
+      const g = (w as InputGather).gather as Int32Array;
+      expect(g.length).toBe(cols);
+      // kernel column j is input column g[j]: decode the repacked codes and scatter them back
+      const q = dequantizeLinear('w', { ...w, gather: undefined } as LinearWeight);
+      const back = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) back[r * cols + g[j]] = q[r * cols + j];
+      expect(back).toEqual(dequantizeInt(t));
+    }
+  });
+
+  it('FP8, partial MX and act-order layers give the table GEMV outputs up to int8 activation rounding', async () => {
+    const k = await loadKernels();
+    const rows = 16;
+    const cases: [string, () => { fast: LinearWeight; table: LinearWeight; w: Float32Array; cols: number }][] = [
+      ...(['mxfp8_e4m3', 'mxfp8_e5m2', 'mxfp6_e3m2', 'mxfp4'] as const).map((f): (typeof cases)[number] => [f, () => {
+        const cols = 100;
+        const m = mxRows(f, weights(rows, cols, 3), rows, cols);
+        return { fast: linearWeightFromPacked(m), table: linearWeightFromPacked(m, { tableGemv: true }), w: dequantizeMxRows(m), cols };
+      }]),
+      ['int4 g128 act-order', () => {
+        const cols = 256;
+        const t = actOrder(quantizeInt(weights(rows, cols, 11), [rows, cols], { bits: 4, granularity: 'group-cols', group: 128, symmetric: true }), 5);
+        return { fast: linearWeightFromPacked(t), table: linearWeightFromPacked(t, { tableGemv: true }), w: dequantizeInt(t), cols };
+      }],
+    ];
+    for (const [name, make] of cases) {
+      const { fast: fw, table: tw, w, cols } = make();
+      expect(tw.format, name).toBe('packed');
+      const fast = new Linear(k, 'fast', fw);
+      const table = new Linear(k, 'table', tw);
+      const x = weights(2, cols, 99).map((v) => v * 10);
+      const a = fast.apply(x, 2);
+      const b = new Float32Array(2 * rows);
+      for (let i = 0; i < 2; i++) b.set(table.apply(x.subarray(i * cols, (i + 1) * cols), 1), i * rows);
+      // activations rounded to int8 per 32 columns: each product off by ≤ |w|·amax(x block)/254 (we
+      // take the row's amax), so the output by ≤ Σ|w|·amax/254, plus f32 summation slack
+      for (let i = 0; i < 2; i++) {
+        const amax = x.subarray(i * cols, (i + 1) * cols).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        for (let r = 0; r < rows; r++) {
+          let l1 = 0;
+          for (let c = 0; c < cols; c++) l1 += Math.abs(w[r * cols + c]);
+          expect(Math.abs(a[i * rows + r] - b[i * rows + r]), `${name} row ${r}`).toBeLessThanOrEqual((l1 * amax) / 254 + 1e-4 * (1 + l1 * amax));
+        }
+      }
+      // Q/K/V-style sharing of one activation quantization gives each layer's own result
+      if (fw.format === 'q8_0') {
+        const [s] = Linear.applyShared([fast, fast], x, 2);
+        expect(s).toEqual(a);
+      }
+      fast.free();
+      table.free();
     }
   });
 
