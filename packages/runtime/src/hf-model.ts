@@ -12,7 +12,8 @@ import { nodeFiles } from './file-system.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { metaValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import { Linear } from './linear.js';
-import { type LayerWeights, type LlamaConfig, DecoderModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight, validateLlamaConfig } from './model.js';
+import { type LayerWeights, type LlamaConfig, DecoderModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight, ownedInstances, validateLlamaConfig } from './model.js';
+import { type ShardLayout, closeInstances, planSafetensorsLayout } from './shards.js';
 import { type SafetensorsDtype, type SafetensorsFile, readSafetensors, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 import { type GptqQuantizeConfig, gptqLayer } from './quantized-safetensors.js';
 import { ggufToHfName } from './hf-names.js';
@@ -94,6 +95,8 @@ async function openShards(dir: string): Promise<Map<string, SafetensorsFile>> {
 
 export interface HfLoadOptions {
   kernels?: Kernels;
+  /** As LoadOptions.maxInstanceBytes: weights needing more are spread over several kernel instances. */
+  maxInstanceBytes?: number;
   /** Overrides tokenizer.json (e.g. a SentencePiece tokenizer taken from a GGUF). */
   tokenizer?: Tokenizer;
 }
@@ -174,9 +177,16 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
     const data = await get(hf, [rows, cols]);
     return { format: 'f32', shape: [rows, cols], data: heads ? permuteRows(data, cols, ropeRowOrder(heads, headDim, 'pairs')) : data };
   };
-  const lin = (name: string, rows: number, cols: number, w: Float32Array | LinearWeight, bias?: Float32Array) =>
-    new Linear(k, name, w instanceof Float32Array ? { format: 'f32', shape: [rows, cols], data: w } : w, bias);
+  const made: Linear[] = [];
+  let layout: ShardLayout | null = null;
+  const lin = (name: string, rows: number, cols: number, w: Float32Array | LinearWeight, bias?: Float32Array) => {
+    const l = new Linear(layout ? layout.kOf(name) : k, name, w instanceof Float32Array ? { format: 'f32', shape: [rows, cols], data: w } : w, bias);
+    made.push(l);
+    return l;
+  };
   try {
+    const allTensors = [...new Set(shards.values())].flatMap((st) => [...st.tensors.values()]);
+    layout = await planSafetensorsLayout(k, c, allTensors, (gguf) => ggufToHfName(gguf).replace(/\.weight$/, ''), options.maxInstanceBytes, dir);
     for (let l = 0; l < c.nLayers; l++) {
       const b = `blk.${l}.`;
       const n = (gguf: string) => ggufToHfName(b + gguf);
@@ -216,8 +226,13 @@ export async function loadHfModel(dir: string, options: HfLoadOptions = {}): Pro
       layers,
       outputNorm: await get(ggufToHfName('output_norm.weight'), [c.dim]),
       output: lin('output.weight', c.vocabSize, c.dim, head),
-    }, tokenizer, k);
+    }, tokenizer, k, undefined, layout?.layerKernels);
+    if (layout) ownedInstances.set(model, layout.owned);
     return model;
+  } catch (e) {
+    for (const l of made) l.free();
+    await closeInstances(layout?.owned ?? []);
+    throw e;
   } finally {
     for (const st of new Set(shards.values())) await st.source.close();
   }
@@ -354,14 +369,24 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
     assertFinite(`${st.source.name}: tensor ${prefix}${name}`, v);
     return v;
   };
+  const made: Linear[] = [];
+  let layout: ShardLayout | null = null;
+  const mk = (name: string, w: Float32Array, rows: number, cols: number, bias?: Float32Array) => {
+    const l = new Linear(layout ? layout.kOf(name) : k, name, { format: 'f32', shape: [rows, cols], data: w }, bias);
+    made.push(l);
+    return l;
+  };
   /** Conv1D [in, out] rows [r0, r1) of the output → a [r1 − r0, in] Linear. */
   const conv = (name: string, w: Float32Array, inDim: number, outDim: number, r0: number, r1: number, bias: Float32Array) => {
     const rows = r1 - r0;
     const t = new Float32Array(rows * inDim);
     for (let i = 0; i < inDim; i++) for (let r = 0; r < rows; r++) t[r * inDim + i] = w[i * outDim + r0 + r];
-    return new Linear(k, name, { format: 'f32', shape: [rows, inDim], data: t }, bias.slice(r0, r1));
+    return mk(name, t, rows, inDim, bias.slice(r0, r1));
   };
   try {
+    const allTensors = [...new Set(shards.values())].flatMap((st) => [...st.tensors.values()]);
+    // the tied head is wte itself: no lm_head entry, sized as vocab × dim f32 by planHfLayout
+    layout = await planSafetensorsLayout(k, c, allTensors, (gguf) => (gguf === 'output.weight' ? 'lm_head' : prefix + ggufToHfName(gguf, 'gpt2').replace(/\.weight$/, '')), options.maxInstanceBytes, dir);
     const layers: LayerWeights[] = [];
     for (let l = 0; l < c.nLayers; l++) {
       const b = `blk.${l}.`;
@@ -390,15 +415,21 @@ async function loadHfGpt2(dir: string, hc: Gpt2Config, options: HfLoadOptions): 
       return readSafetensorsF32(st, 'lm_head.weight');
     };
     const tokenizer = options.tokenizer ?? ByteLevelBpeTokenizer.fromJson(await readJson(join(dir, 'tokenizer.json')), { bos: hc.bos_token_id, eos: hc.eos_token_id, vocabSize: c.vocabSize }, join(dir, 'tokenizer.json'));
-    return new DecoderModel(dir, c, {
+    const model = new DecoderModel(dir, c, {
       tokenEmbd: { type: 'F32', data: fromF32('F32', wte, dim), rowBytes: dim * 4 },
       positionEmbd: await get(ggufToHfName('position_embd.weight', 'gpt2'), [c.contextLength, dim]),
       layers,
       outputNorm: await get(ggufToHfName('output_norm.weight', 'gpt2'), [dim]),
       outputNormBias: await get(ggufToHfName('output_norm.bias', 'gpt2'), [dim]),
       // GPT2LMHeadModel ties the output to wte; a checkpoint that does not (exportHfModel of an untied GGUF) has lm_head.weight
-      output: new Linear(k, 'output.weight', { format: 'f32', shape: [c.vocabSize, dim], data: await lmHead(wte) }),
-    }, tokenizer, k);
+      output: mk('output.weight', await lmHead(wte), c.vocabSize, dim),
+    }, tokenizer, k, undefined, layout?.layerKernels);
+    if (layout) ownedInstances.set(model, layout.owned);
+    return model;
+  } catch (e) {
+    for (const l of made) l.free();
+    await closeInstances(layout?.owned ?? []);
+    throw e;
   } finally {
     for (const st of new Set(shards.values())) await st.source.close();
   }

@@ -1,6 +1,6 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, KernelPool, type Kernels, LowbitError, WasmTensor, createKernelPool, createKernels, loadKernels } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type Kernels, LowbitError, WasmTensor, loadKernels } from '@lowbit/kernels';
 import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
@@ -10,7 +10,7 @@ import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorByte
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type BucketedEmbedding, bucketedBytes, bucketedRow, hasBucketedEmbedding, readBucketedGguf } from './bucketed-embedding.js';
-import { DEFAULT_MAX_INSTANCE_BYTES, type ShardItem, closeInstances, planShards, residentBytes, shardInstances } from './shards.js';
+import { type ShardItem, type ShardLayout, closeInstances, planLayout, residentBytes } from './shards.js';
 import { ByteLevelBpeTokenizer, GPT2_PATTERN } from './tokenizer-bpe.js';
 import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
 
@@ -183,13 +183,6 @@ export class DecoderModel {
 /** Kernel instances a loader made for a sharded model (shards.ts), stopped by `free()`. */
 export const ownedInstances = new WeakMap<DecoderModel, Kernels[]>();
 
-/**
- * The factory of a sharded model's further instances: the first's kind again (a pool of as many
- * threads, each with its own workers, or a single-thread instance).
- */
-export function shardFactory(first: Kernels): Parameters<typeof shardInstances>[2] {
-  return (variant) => (first instanceof KernelPool ? createKernelPool({ threads: first.threads, variant: variant as 'relaxed-threads' | 'simd-threads' }) : createKernels({ variant: variant as 'relaxed' }));
-}
 
 function num(file: GgufFile, key: string, fallback?: number): number {
   const v = metaValue(file, key);
@@ -682,8 +675,7 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, kOf: (tensor: str
  * memory: the instance per tensor and per layer (the layer's attn_k, or gpt2's fused attn_qkv, holds
  * its attention). null when everything fits in `k`, which then runs the model as it always did.
  */
-async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, options: LoadOptions): Promise<{ kOf: (tensor: string) => Kernels; layerKernels: Kernels[]; owned: Kernels[] } | null> {
-  const where = file.source.name;
+async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, options: LoadOptions): Promise<ShardLayout | null> {
   const kq = kquantTarget.get(file) ?? 'packed';
   const item = (name: string, t: GgufTensorInfo): ShardItem => ({ name, bytes: residentBytes(t.type, t.shape.reduce((a, b) => a * b, 1), t.byteLength, kq) });
   // load order: each block's matrices, then the output projection (the token embedding when tied)
@@ -693,15 +685,7 @@ async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, optio
   }
   const out = file.tensors.get('output.weight') ?? file.tensors.get('token_embd.weight');
   if (out) items.push(item('output.weight', out));
-  const max = options.maxInstanceBytes ?? DEFAULT_MAX_INSTANCE_BYTES;
-  const at = planShards(items, max, where);
-  const count = at.length ? at[at.length - 1] + 1 : 1;
-  if (count === 1) return null;
-  const ks = await shardInstances(k, count, shardFactory(k), where);
-  const byName = new Map(items.map((it, i) => [it.name, ks[at[i]]]));
-  // gpt2's Q, K, V are cut from one fused tensor: they go where it went
-  const kOf = (name: string) => byName.get(name) ?? byName.get(name.replace(/attn_[qkv]\.weight$/, 'attn_qkv.weight')) ?? k;
-  return { kOf, layerKernels: Array.from({ length: c.nLayers }, (_, l) => kOf(`blk.${l}.attn_k.weight`)), owned: ks.slice(1) };
+  return planLayout(k, items, c.nLayers, options.maxInstanceBytes, file.source.name);
 }
 
 /** Loads a Llama-family GGUF (path or ByteSource): weights go tensor by tensor into WASM memory. */

@@ -17,7 +17,8 @@ import { type RopeLayout, permuteRows, permuteStoredRows, ropeHeads, ropeRowOrde
 import { Linear, type LinearWeight } from './linear.js';
 import { type StoredLayer, decodeLowbit, encodeLowbit } from './lowbit-tensors.js';
 import { bucketedBytes, bucketedSafetensors, readBucketedSafetensors } from './bucketed-embedding.js';
-import { type LayerWeights, type TokenEmbedding, DecoderModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight } from './model.js';
+import { type LayerWeights, type TokenEmbedding, DecoderModel, llamaConfig, tokenizerFromGguf, assertFinite, assertFiniteWeight, ownedInstances } from './model.js';
+import { type ShardLayout, closeInstances, planSafetensorsLayout } from './shards.js';
 import { linearWeightFromPacked } from './packed-linear.js';
 import { type SafetensorsFile, type SafetensorsTensorToWrite, readSafetensors, readSafetensorsBytes, readSafetensorsF32, writeSafetensors } from './safetensors.js';
 
@@ -322,10 +323,11 @@ export async function gptqLayer(st: SafetensorsFile, prefix: string, q: GptqQuan
  * Loads a quantized safetensors file written by `saveModelSafetensors` (config and tokenizer from its
  * `__metadata__`); GPTQ and lowbit layers run packed as they do from GGUF.
  */
-export async function loadQuantizedSafetensors(input: string | ByteSource, options: { kernels?: Kernels } = {}): Promise<DecoderModel> {
+export async function loadQuantizedSafetensors(input: string | ByteSource, options: { kernels?: Kernels; maxInstanceBytes?: number } = {}): Promise<DecoderModel> {
   const st = await readSafetensors(input);
   const path = st.source.name;
   const made: Linear[] = [];
+  let layout: ShardLayout | null = null;
   try {
     const meta = st.metadata;
     if (!meta['lowbit.gguf_metadata']) {
@@ -362,6 +364,8 @@ export async function loadQuantizedSafetensors(input: string | ByteSource, optio
     if (q && !(q.group_size === -1 || (Number.isSafeInteger(q.group_size) && q.group_size > 0))) throw new LowbitError('E_BAD_FILE', `${path}: quantize_config group_size ${JSON.stringify(q.group_size)} is neither -1 nor a positive integer`);
     if (q && (!GPTQ_BITS.has(q.bits) || q.quant_method !== 'gptq')) throw new LowbitError('E_UNSUPPORTED', `${path}: quantize_config ${JSON.stringify(q)}: lowbit reads GPTQ at 2, 3, 4 or 8 bits`);
     const k = options.kernels ?? (await loadKernels());
+    // matrices larger together than one instance holds are spread over several (shards.ts), sized from their stored tensors
+    layout = await planSafetensorsLayout(k, c, st.tensors.values(), (gguf) => ggufToHfName(gguf).replace(/\.weight$/, ''), options.maxInstanceBytes, path);
     const f32 = async (name: string, shape: number[]) => {
       const t = st.tensors.get(name);
       if (!t) throw new LowbitError('E_MISSING', `${path}: tensor ${name} is missing`);
@@ -408,7 +412,7 @@ export async function loadQuantizedSafetensors(input: string | ByteSource, optio
       // Qwen2's q/k/v biases, in the file's RoPE order like their rows
       const biasName = `${prefix}.bias`;
       const bias = st.tensors.has(biasName) ? await f32(biasName, [rows]) : undefined;
-      const l = new Linear(k, gguf, w, bias && perm ? permuteRows(bias, 1, perm) : bias);
+      const l = new Linear(layout ? layout.kOf(gguf) : k, gguf, w, bias && perm ? permuteRows(bias, 1, perm) : bias);
       made.push(l);
       return l;
     };
@@ -441,10 +445,12 @@ export async function loadQuantizedSafetensors(input: string | ByteSource, optio
       layers,
       outputNorm: await f32(ggufToHfName('output_norm.weight'), [c.dim]),
       output: await lin('output.weight', c.vocabSize, c.dim),
-    }, tokenizer, k);
+    }, tokenizer, k, undefined, layout?.layerKernels);
+    if (layout) ownedInstances.set(model, layout.owned);
     return model;
   } catch (e) {
     for (const l of made) l.free();
+    await closeInstances(layout?.owned ?? []);
     throw e;
   } finally {
     await st.source.close();

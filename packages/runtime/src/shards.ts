@@ -5,8 +5,10 @@
 // one instance and runs there; a layer's attention and KV cache run in the instance holding its
 // attn_k. Activations cross between instances through JS arrays, which every kernel call copies
 // anyway (a few KB per token), so a sharded model computes exactly what one instance would.
-import { KernelPool, type KernelVariant, type Kernels, LowbitError, type ThreadedVariant } from '@lowbit/kernels';
+import { KernelPool, type KernelVariant, type Kernels, LowbitError, type ThreadedVariant, createKernelPool, createKernels } from '@lowbit/kernels';
 import { type TensorType, isKQuantType } from './ggml-types.js';
+import type { SafetensorsTensorInfo } from './safetensors.js';
+import type { LlamaConfig } from './model.js';
 
 /**
  * Default per-instance cap on resident weight bytes. Below wasm32's 4 GiB so that each instance
@@ -123,4 +125,87 @@ export async function shardInstances(first: Kernels, count: number, create: (var
 /** Stops the worker threads of those `instances` that are pools (the others need nothing). */
 export async function closeInstances(instances: readonly Kernels[]): Promise<void> {
   await Promise.all(instances.map((k) => (k instanceof KernelPool ? k.close() : undefined)));
+}
+
+/**
+ * The factory of a sharded model's further instances: the first's kind again (a pool of as many
+ * threads, each with its own workers, or a single-thread instance).
+ */
+function shardFactory(first: Kernels): (variant: KernelVariant | ThreadedVariant) => Promise<Kernels> {
+  return (variant) => (first instanceof KernelPool ? createKernelPool({ threads: first.threads, variant: variant as ThreadedVariant }) : createKernels({ variant: variant as KernelVariant }));
+}
+
+/** Where a sharded model's matrices and attention run, and the instances the loader started. */
+export interface ShardLayout {
+  /** The instance of a matrix by its GGUF name (`blk.3.ffn_up.weight`, `output.weight`). */
+  kOf(tensor: string): Kernels;
+  /** Per layer, the instance of its attention and KV cache: that of its attn_k (or fused attn_qkv). */
+  layerKernels: Kernels[];
+  /** Instances made here (all but `k`): model.free() stops their pools. */
+  owned: Kernels[];
+}
+
+/**
+ * One planner for every loader (GGUF, Hugging Face directories, quantized safetensors): `items` are
+ * the model's matrices by GGUF name in load order with their resident bytes. null when they fit in
+ * `k` under `maxBytes`; otherwise the instances (`k` first, then fresh ones of its kind) and where
+ * each matrix goes. A matrix larger than `maxBytes` alone: E_RANGE naming it and the cap.
+ */
+export async function planLayout(k: Kernels, items: readonly ShardItem[], nLayers: number, maxBytes: number | undefined, where: string): Promise<ShardLayout | null> {
+  const at = planShards(items, maxBytes ?? DEFAULT_MAX_INSTANCE_BYTES, where);
+  const count = at.length ? at[at.length - 1] + 1 : 1;
+  if (count === 1) return null;
+  const ks = await shardInstances(k, count, shardFactory(k), where);
+  const byName = new Map(items.map((it, i) => [it.name, ks[at[i]]]));
+  // gpt2's Q, K, V are cut from one fused tensor: they go where it went
+  const kOf = (name: string) => byName.get(name) ?? byName.get(name.replace(/attn_[qkv]\.weight$/, 'attn_qkv.weight')) ?? k;
+  return { kOf, layerKernels: Array.from({ length: nLayers }, (_, l) => kOf(`blk.${l}.attn_k.weight`)), owned: ks.slice(1) };
+}
+
+/**
+ * Resident bytes of each safetensors layer by its name prefix (`model.layers.3.mlp.up_proj`):
+ * float tensors (weights, GPTQ scales) count as f32, which the loaders turn them into; integer ones
+ * (GPTQ qweight/qzeros/g_idx, lowbit codes) as stored. Biases stay in JS. An estimate, for planning.
+ */
+export function safetensorsLayerBytes(tensors: Iterable<SafetensorsTensorInfo>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of tensors) {
+    const dot = t.name.lastIndexOf('.');
+    if (dot < 0 || t.name.endsWith('.bias')) continue;
+    const float = t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16';
+    const bytes = float ? t.shape.reduce((a, b) => a * b, 1) * 4 : t.byteLength;
+    const prefix = t.name.slice(0, dot);
+    out.set(prefix, (out.get(prefix) ?? 0) + bytes);
+  }
+  return out;
+}
+
+/**
+ * The shard layout of a checkpoint (shards.ts): its matrices by GGUF name in load order, sized from
+ * their safetensors entries (`hfPrefix` maps a GGUF matrix name to its HF name prefix; absent ones,
+ * a tied output, take `tied` bytes). null when one instance holds them.
+ */
+export async function planSafetensorsLayout(k: Kernels, c: LlamaConfig, tensors: Iterable<SafetensorsTensorInfo>, hfPrefix: (gguf: string) => string, maxBytes: number | undefined, where: string): Promise<ShardLayout | null> {
+  const sizes = safetensorsLayerBytes(tensors);
+  const items: ShardItem[] = [];
+  const add = (gguf: string, elements: number) => items.push({ name: gguf, bytes: sizes.get(hfPrefix(gguf)) ?? elements * 4 });
+  const kvDim = c.nKvHeads * c.headDim;
+  for (let l = 0; l < c.nLayers; l++) {
+    const b = `blk.${l}.`;
+    const d = c.dim * c.dim;
+    // gpt2's fused Conv1D c_attn is cut into Q, K, V, each a third of it
+    const third = c.variant ? (sizes.get(hfPrefix(`${b}attn_qkv.weight`)) ?? 3 * d * 4) / 3 : 0;
+    if (c.variant) for (const x of ['attn_q', 'attn_k', 'attn_v']) items.push({ name: `${b}${x}.weight`, bytes: third });
+    else {
+      add(`${b}attn_q.weight`, d);
+      add(`${b}attn_k.weight`, kvDim * c.dim);
+      add(`${b}attn_v.weight`, kvDim * c.dim);
+    }
+    add(`${b}attn_output.weight`, d);
+    if (!c.variant) add(`${b}ffn_gate.weight`, c.hiddenDim * c.dim);
+    add(`${b}ffn_down.weight`, c.hiddenDim * c.dim);
+    add(`${b}ffn_up.weight`, c.hiddenDim * c.dim);
+  }
+  add('output.weight', c.vocabSize * c.dim);
+  return planLayout(k, items, c.nLayers, maxBytes, where);
 }

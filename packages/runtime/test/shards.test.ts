@@ -8,6 +8,9 @@ import { CompressedKvCache } from '../src/kv-cache.js';
 import { quantizeGguf } from '../src/gguf-convert.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { planShards } from '../src/shards.js';
+import { exportHfModel, loadHfModel } from '../src/hf-model.js';
+import { loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
+import { quantizeInt } from '@lowbit/formats';
 import { modelFile } from './helpers.js';
 import { writeTinyGguf } from './tiny-models.js';
 
@@ -117,5 +120,47 @@ describe('a model spread over several kernel instances', () => {
     expect(err).toBeInstanceOf(LowbitError);
     expect(err.code).toBe('E_RANGE');
     expect(err.message).toMatch(/tensor blk\.0\.ffn_gate\.weight needs 44032 bytes .*maxInstanceBytes = 20000/);
+  });
+
+  it('loads Hugging Face directories (llama, gpt2) and quantized safetensors (GPTQ int4) sharded through the same planner, bit for bit; a cap below one matrix names it', async () => {
+    const k = await loadKernels();
+    const prompt = [1, 403, 407, 261, 378, 9];
+    const stories = await loadModel(modelFile, { kernels: k });
+    // llama (stories260K exported) and gpt2 (a tiny random one) as HF checkpoint directories
+    const hfLlama = join(dir, 'hf-llama');
+    await exportHfModel(modelFile, hfLlama);
+    const gpt2 = join(dir, 'gpt2-hf.gguf');
+    await writeTinyGguf('gpt2', gpt2);
+    const hfGpt2 = join(dir, 'hf-gpt2');
+    await exportHfModel(gpt2, hfGpt2);
+    const gpt2Tok = (await loadModel(gpt2, { kernels: k })).tokenizer;
+    for (const [d, tokenizer, cap, ids] of [[hfLlama, stories.tokenizer, 140_000, prompt], [hfGpt2, gpt2Tok, 70_000, [5, 17, 42, 7]]] as const) {
+      const one = await loadHfModel(d, { kernels: k, tokenizer });
+      const many = await loadHfModel(d, { kernels: k, tokenizer, maxInstanceBytes: cap });
+      expect(one.instances).toEqual([k]);
+      expect(many.instances.length).toBeGreaterThanOrEqual(3);
+      expect(many.weights.layers.some((l) => l.wk.kernels !== l.w2.kernels)).toBe(true);
+      expect(run(many, [...ids])).toEqual(run(one, [...ids]));
+      one.free();
+      many.free();
+    }
+    await expect(loadHfModel(hfLlama, { kernels: k, tokenizer: stories.tokenizer, maxInstanceBytes: 20_000 })).rejects.toThrow(
+      expect.objectContaining({ code: 'E_RANGE', message: expect.stringMatching(/tensor blk\.0\.ffn_gate\.weight needs 44032 bytes .*maxInstanceBytes = 20000/) }),
+    );
+    // GPTQ int4 g32 in lowbit's safetensors: packed layers (qweight, qzeros, f16 scales) planned from their stored sizes
+    const packed = new Map(stories.linears().filter((l) => l.name.startsWith('blk.')).map((l) => [l.name, quantizeInt((l.source as { data: Float32Array }).data, [l.rows, l.cols], { bits: 4, symmetric: false, granularity: 'group-cols', group: 32 })]));
+    const st = join(dir, 'gptq.safetensors');
+    await saveModelSafetensors(stories, st, { packed });
+    const one = await loadQuantizedSafetensors(st, { kernels: k });
+    const many = await loadQuantizedSafetensors(st, { kernels: k, maxInstanceBytes: 140_000 });
+    expect(many.instances.length).toBeGreaterThanOrEqual(3);
+    expect(many.linear('blk.0.attn_q.weight').format).toBe(one.linear('blk.0.attn_q.weight').format);
+    expect(run(many, prompt)).toEqual(run(one, prompt));
+    await expect(loadQuantizedSafetensors(st, { kernels: k, maxInstanceBytes: 100_000 })).rejects.toThrow(
+      expect.objectContaining({ code: 'E_RANGE', message: expect.stringMatching(/tensor output\.weight needs \d+ bytes .*maxInstanceBytes = 100000/) }),
+    );
+    one.free();
+    many.free();
+    stories.free();
   });
 });
