@@ -96,7 +96,7 @@ describe('gptqKQuantize', () => {
     for (let i = 0; i < cols; i++) I[i * cols + i] = 1;
     for (const type of KQUANT_WRITABLE) {
       const want = rtnRows(type, w, rows, cols);
-      const variants = type === 'Q4_K' ? [{}, { actOrder: true }, { staticGroups: true }, { blockSize: 32 }] : [{}, { actOrder: true }];
+      const variants = type === 'Q4_K' ? [{}, { actOrder: true }, { staticGroups: true }, { blockSize: 32 }] : [{}];
       for (const o of variants) {
         const g = gptqKQuantize(w, [rows, cols], I, { type, ...o });
         expect(g.data, `${type} ${JSON.stringify(o)}`).toEqual(want);
@@ -160,11 +160,12 @@ describe('gptqKQuantize', () => {
         expect(fixedK.data, `${type} static scales`).toEqual(fixed.data);
         // Scales fitted on entering a super-block see GPTQ's values recovered from LDLQ's partial sums
         // through M_gg⁻¹, which amplifies the f32 rounding of ldlUpper's panel products on this
-        // ill-conditioned H (with M factored in f64 no weight differs; here ~1% of sub-blocks pick other
-        // scales). What must hold is the error GPTQ minimizes.
+        // ill-conditioned H (with M factored in f64 no weight differs; with f32-rounded products ~2% of
+        // the second super-block's sub-blocks pick other scales, Hessian error +0.2%). What must hold is
+        // the error GPTQ minimizes.
         const ref = gptqKQuantize(w, [rows, cols], H, { type });
         const er = hessianError(w, ref.weights, H, rows, cols);
-        for (const [label, kernels] of [['f64 products', f64Kernels], ['WASM f32', wasm]] as const) {
+        for (const [label, kernels] of [['WASM f32', wasm]] as const) {
           const k = gptqKQuantize(w, [rows, cols], H, { type, kernels, kernelMinCols: 0 });
           const ek = hessianError(w, k.weights, H, rows, cols);
           console.log(`${type} kernel path, ${label}: Hessian error ${ek.toExponential(4)}, f64 path ${er.toExponential(4)}`);
@@ -175,7 +176,9 @@ describe('gptqKQuantize', () => {
 
     for (const type of KQUANT_WRITABLE) {
       it(`${type}: tr((W − Q)H(W − Q)ᵀ) below RTN's on the same grid, the bytes decoding to the weights GPTQ saw`, () => {
+        // every type on ffn_down (two super-blocks per row), Q4_K also on attn_q (test time)
         for (const [name, { w, H, rows, cols }] of layers) {
+          if (type !== 'Q4_K' && name !== 'blk.0.ffn_down.weight') continue;
           const g = gptqKQuantize(w, [rows, cols], H, { type });
           const dec = new Float32Array(rows * cols);
           dequantizeK(type, g.data, 0, rows * cols / 256, dec);
