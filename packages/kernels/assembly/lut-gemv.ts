@@ -5,44 +5,53 @@
 // instruction, and the relaxed i8·i7 dot multiplies them by int8 activations as Q4_0's tiles do
 // (levels 0..127 are the 7-bit operand, so no sign trick is needed):
 //   y[r] = Σ_b step_rb·Σ_{j in b} xs_j·(u·q)_j + lo_rb·Σ_{j in b} xs_j·Σq_j
-// with x ≈ xs_j·q per 32 activations (q ∈ [−127, 127]), the second sum precomputed once per token.
+// with x ≈ xs_j·q per block of ab activations (q ∈ [−127, 127]; ab up to 256, as ggml's Q8_K for
+// the K-quants), the second sum precomputed once per token.
 // Codes: rows × cols/2 bytes, 32-column blocks of 16 bytes, byte i = element i (low nibble) and
 // element i + 16 (high nibble), as ggml's Q4_0.
 
-// x (cols f32) → q (i8), xs (f32 per 32), xsum (f32 per block of bs: Σ xs_j·Σq_j).
+// x (cols f32) → q (i8), xs (f32 per ab), xsum (f32 per block of bs: Σ xs_a·Σq_a over its ab-blocks).
 // @ts-ignore: decorator
-@inline function quantizeX(x: usize, cols: i32, bs: i32, q: usize, xs: usize, xsum: usize): void {
-  const n32 = cols >> 5;
-  const per = bs >> 5;
-  for (let j = 0; j < n32; j++) {
-    const p = x + (<usize>j << 7);
+@inline function quantizeX(x: usize, cols: i32, bs: i32, ab: i32, q: usize, xs: usize, xsum: usize): void {
+  const na = cols / ab;
+  const per = bs / ab;
+  for (let a = 0; a < na; a++) {
+    const p = x + ((<usize>a * <usize>ab) << 2);
+    const len = <usize>ab << 2;
     let m = f32x4.abs(v128.load(p));
-    for (let i: usize = 16; i < 128; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(p + i)));
+    for (let i: usize = 16; i < len; i += 16) m = f32x4.max(m, f32x4.abs(v128.load(p + i)));
     const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
     const d: f32 = amax / 127;
     const inv: f32 = d > 0 ? 1 / d : 0;
     let s: i32 = 0;
-    for (let i: usize = 0; i < 32; i++) {
+    const qa = q + <usize>a * <usize>ab;
+    for (let i: usize = 0; i < <usize>ab; i++) {
       const v = <i32>nearest(load<f32>(p + (i << 2)) * inv);
-      store<i8>(q + (<usize>j << 5) + i, <i8>v);
+      store<i8>(qa + i, <i8>v);
       s += v;
     }
-    store<f32>(xs + (<usize>j << 2), d);
-    const b = j / per;
-    const prev: f32 = j % per == 0 ? 0 : load<f32>(xsum + (<usize>b << 2));
+    store<f32>(xs + (<usize>a << 2), d);
+    const b = a / per;
+    const prev: f32 = a % per == 0 ? 0 : load<f32>(xsum + (<usize>b << 2));
     store<f32>(xsum + (<usize>b << 2), prev + d * <f32>s);
   }
 }
 
-// One 32-column block: Σ u·q as four i32 lanes. c: 16 code bytes, t: the table, q0/q1: elements
-// 0..15 / 16..31 of the activation codes.
+// One 32-column block added to acc (four i32 lanes of Σ u·q). c: 16 code bytes, t: the table,
+// q0/q1: elements 0..15 / 16..31 of the activation codes. Lanes hold at most 8·2·127·127 per
+// block, far from i32's range for any row length a WebAssembly memory holds.
 // @ts-ignore: decorator
-@inline function blockDot(c: v128, t: v128, q0: v128, q1: v128): v128 {
+@inline function blockDot(c: v128, t: v128, q0: v128, q1: v128, acc: v128): v128 {
   const m = i8x16.splat(0x0f);
   const u0 = i8x16.swizzle(t, v128.and(c, m));
   const u1 = i8x16.swizzle(t, v128.and(i16x8.shr_u(c, 4), m));
   if (ASC_FEATURE_RELAXED_SIMD) {
-    return i32x4.relaxed_dot_i8x16_i7x16_add_s(q0, u0, i32x4.relaxed_dot_i8x16_i7x16_add_s(q1, u1, i32x4.splat(0)));
+    // i16 pair sums (≤ 2·127·127 each) widened by pmaddwd against ones kept in a register: V8's
+    // lowering of the fused dot-add loads its ones constant's address at every use
+    const ones = i16x8.splat(1);
+    return i32x4.add(acc, i32x4.add(
+      i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q0, u0), ones),
+      i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q1, u1), ones)));
   }
   const a = i32x4.add(
     i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q0), i16x8.extend_low_i8x16_u(u0)),
@@ -50,7 +59,7 @@
   const b = i32x4.add(
     i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q1), i16x8.extend_low_i8x16_u(u1)),
     i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q1), i16x8.extend_high_i8x16_u(u1)));
-  return i32x4.add(a, b);
+  return i32x4.add(acc, i32x4.add(a, b));
 }
 
 // Bytes of scratch lut4_gemv needs for `cols` columns.
@@ -59,70 +68,97 @@ export function lut4_scratch_bytes(cols: i32): usize {
 }
 
 // out[b·rows + r] = row r of W times token b of x ([batch, cols] f32). codes: rows × cols/2 bytes;
-// tabs: 16-byte tables, the one for (r, blk) at tabs + r·tabRow + blk·tabBlk; params: f32 (step, lo)
-// per (row, block), rows × cols/bs pairs; scratch: lut4_scratch_bytes(cols). cols % 32 == 0 and
-// bs % 32 == 0, bs | cols (the caller checks). Returns 0, or 2 in a build without SIMD.
-export function lut4_gemv(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, params: usize, rows: i32, cols: i32, bs: i32, x: usize, batch: i32, scratch: usize, out: usize): i32 {
+// tabs: 16-byte tables, the one for (r, blk) at tabs + r·tabRow + blk·tabBlk; params per (row, block),
+// rows × cols/bs of them: f32 (step, lo) pairs, or, when loRatio != 0, f32 steps alone with
+// lo = loRatio·step (tables symmetric about their middle, as NF4's: 4 bytes less per block);
+// activations quantized per ab columns (ab | bs, ab % 32 == 0: one i32 chain per ab, converted to
+// f32 once); scratch: lut4_scratch_bytes(cols). cols % 32 == 0, bs | cols (the caller checks).
+// Returns 0, or 2 in a build without SIMD.
+export function lut4_gemv(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, params: usize, loRatio: f32, rows: i32, cols: i32, bs: i32, ab: i32, x: usize, batch: i32, scratch: usize, out: usize): i32 {
   if (!ASC_FEATURE_SIMD) return 2;
-  const n32 = cols >> 5;
+  const na = cols / ab;
   const nb = cols / bs;
-  const per = bs >> 5;
+  const per = bs / ab;
+  const chunks = ab >> 5;
   const q = scratch;
   const xs = scratch + <usize>cols;
-  const xsum = xs + (<usize>n32 << 2);
+  const xsum = xs + (<usize>na << 2);
   const rb = <usize>(cols >> 1);
+  const pairs = loRatio == 0;
+  const ps: usize = pairs ? 8 : 4;
+  const pr = <usize>nb * ps;
+  const tr = <usize>tabRow;
   for (let t = 0; t < batch; t++) {
-    quantizeX(x + ((<usize>t * <usize>cols) << 2), cols, bs, q, xs, xsum);
+    quantizeX(x + ((<usize>t * <usize>cols) << 2), cols, bs, ab, q, xs, xsum);
     const o = out + ((<usize>t * <usize>rows) << 2);
     let r = 0;
-    // two rows at a time share the activation loads and keep two independent accumulator chains
-    for (; r + 2 <= rows; r += 2) {
-      const c0 = codes + <usize>r * rb;
-      const c1 = c0 + rb;
-      const t0 = tabs + <usize>r * <usize>tabRow;
-      const t1 = t0 + <usize>tabRow;
-      const p0 = params + ((<usize>r * <usize>nb) << 3);
-      const p1 = p0 + (<usize>nb << 3);
-      let acc0 = f32x4.splat(0);
-      let acc1 = f32x4.splat(0);
-      let lo0: f32 = 0;
-      let lo1: f32 = 0;
-      let j = 0;
+    // four rows at a time share the activation loads and scales; their chains are independent
+    for (; r + 4 <= rows; r += 4) {
+      const t0 = tabs + <usize>r * tr;
+      const p0 = params + <usize>r * pr;
+      let c0 = codes + <usize>r * rb;
+      let qp = q;
+      let acc = f32x4.splat(0);
+      let lo = f32x4.splat(0);
+      let a = 0;
       for (let b = 0; b < nb; b++) {
-        const tb0 = v128.load(t0 + <usize>b * <usize>tabBlk);
-        const tb1 = v128.load(t1 + <usize>b * <usize>tabBlk);
-        const st0 = load<f32>(p0 + (<usize>b << 3));
-        const st1 = load<f32>(p1 + (<usize>b << 3));
-        const X = load<f32>(xsum + (<usize>b << 2));
-        lo0 += load<f32>(p0 + (<usize>b << 3), 4) * X;
-        lo1 += load<f32>(p1 + (<usize>b << 3), 4) * X;
-        for (let e = j + per; j < e; j++) {
-          const q0 = v128.load(q + (<usize>j << 5));
-          const q1 = v128.load(q + (<usize>j << 5), 16);
-          const d = load<f32>(xs + (<usize>j << 2));
-          const d0 = blockDot(v128.load(c0 + (<usize>j << 4)), tb0, q0, q1);
-          const d1 = blockDot(v128.load(c1 + (<usize>j << 4)), tb1, q0, q1);
-          acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(d * st0)));
-          acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(d1), f32x4.splat(d * st1)));
+        const tbo = t0 + <usize>b * <usize>tabBlk;
+        const tb0 = v128.load(tbo);
+        const tb1 = v128.load(tbo + tr);
+        const tb2 = v128.load(tbo + 2 * tr);
+        const tb3 = v128.load(tbo + 3 * tr);
+        const pb = p0 + <usize>b * ps;
+        let st: v128;
+        let lo4: v128;
+        if (pairs) {
+          // (step, lo) of the four rows: steps in lanes 0..3 of st, los of lo4
+          const p01 = v128.load64_lane(pb + pr, v128.load64_zero(pb), 1);
+          const p23 = v128.load64_lane(pb + 3 * pr, v128.load64_zero(pb + 2 * pr), 1);
+          st = v128.shuffle<f32>(p01, p23, 0, 2, 4, 6);
+          lo4 = v128.shuffle<f32>(p01, p23, 1, 3, 5, 7);
+        } else {
+          st = v128.load32_lane(pb + 3 * pr, v128.load32_lane(pb + 2 * pr, v128.load32_lane(pb + pr, v128.load32_zero(pb), 1), 2), 3);
+          lo4 = f32x4.mul(st, f32x4.splat(loRatio));
+        }
+        lo = f32x4.add(lo, f32x4.mul(lo4, f32x4.splat(load<f32>(xsum + (<usize>b << 2)))));
+        for (let ea = a + per; a < ea; a++) {
+          let i0 = i32x4.splat(0);
+          let i1 = i32x4.splat(0);
+          let i2 = i32x4.splat(0);
+          let i3 = i32x4.splat(0);
+          for (let j = 0; j < chunks; j++, c0 += 16, qp += 32) {
+            const q0 = v128.load(qp);
+            const q1 = v128.load(qp, 16);
+            i0 = blockDot(v128.load(c0), tb0, q0, q1, i0);
+            i1 = blockDot(v128.load(c0 + rb), tb1, q0, q1, i1);
+            i2 = blockDot(v128.load(c0 + 2 * rb), tb2, q0, q1, i2);
+            i3 = blockDot(v128.load(c0 + 3 * rb), tb3, q0, q1, i3);
+          }
+          // the four rows' lane sums side by side (row i in lane i), then one scale multiply for all
+          const s01 = i32x4.add(v128.shuffle<i32>(i0, i1, 0, 4, 1, 5), v128.shuffle<i32>(i0, i1, 2, 6, 3, 7));
+          const s23 = i32x4.add(v128.shuffle<i32>(i2, i3, 0, 4, 1, 5), v128.shuffle<i32>(i2, i3, 2, 6, 3, 7));
+          const sum = i32x4.add(v128.shuffle<i32>(s01, s23, 0, 1, 4, 5), v128.shuffle<i32>(s01, s23, 2, 3, 6, 7));
+          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum), f32x4.mul(st, f32x4.splat(load<f32>(xs + (<usize>a << 2))))));
         }
       }
-      store<f32>(o + (<usize>r << 2), hsum(acc0) + lo0);
-      store<f32>(o + (<usize>(r + 1) << 2), hsum(acc1) + lo1);
+      v128.store(o + (<usize>r << 2), f32x4.add(acc, lo));
     }
     for (; r < rows; r++) {
-      const c0 = codes + <usize>r * rb;
-      const t0 = tabs + <usize>r * <usize>tabRow;
-      const p0 = params + ((<usize>r * <usize>nb) << 3);
+      const t0 = tabs + <usize>r * tr;
+      const p0 = params + <usize>r * pr;
+      let c0 = codes + <usize>r * rb;
+      let qp = q;
       let acc0 = f32x4.splat(0);
       let lo0: f32 = 0;
-      let j = 0;
+      let a = 0;
       for (let b = 0; b < nb; b++) {
         const tb0 = v128.load(t0 + <usize>b * <usize>tabBlk);
-        const st0 = load<f32>(p0 + (<usize>b << 3));
-        lo0 += load<f32>(p0 + (<usize>b << 3), 4) * load<f32>(xsum + (<usize>b << 2));
-        for (let e = j + per; j < e; j++) {
-          const d0 = blockDot(v128.load(c0 + (<usize>j << 4)), tb0, v128.load(q + (<usize>j << 5)), v128.load(q + (<usize>j << 5), 16));
-          acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(d0), f32x4.splat(load<f32>(xs + (<usize>j << 2)) * st0)));
+        const st0 = load<f32>(p0 + <usize>b * ps);
+        lo0 += (pairs ? load<f32>(p0 + <usize>b * ps, 4) : st0 * loRatio) * load<f32>(xsum + (<usize>b << 2));
+        for (let ea = a + per; a < ea; a++) {
+          let i0 = i32x4.splat(0);
+          for (let j = 0; j < chunks; j++, c0 += 16, qp += 32) i0 = blockDot(v128.load(c0), tb0, v128.load(qp), v128.load(qp, 16), i0);
+          acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.splat(load<f32>(xs + (<usize>a << 2)) * st0)));
         }
       }
       store<f32>(o + (<usize>r << 2), hsum(acc0) + lo0);

@@ -2,7 +2,7 @@ import { LowbitError } from './errors.js';
 import { type Kernels, scoped, WasmTensor } from './kernels.js';
 
 interface Lut4Exports {
-  lut4_gemv(codes: number, tabs: number, tabRow: number, tabBlk: number, params: number, rows: number, cols: number, bs: number, x: number, batch: number, scratch: number, out: number): number;
+  lut4_gemv(codes: number, tabs: number, tabRow: number, tabBlk: number, params: number, loRatio: number, rows: number, cols: number, bs: number, ab: number, x: number, batch: number, scratch: number, out: number): number;
   lut4_scratch_bytes(cols: number): number;
 }
 
@@ -11,7 +11,8 @@ interface Lut4Exports {
  * lo + step·u with (step, lo) per (row, block of `block` columns).
  * - `codes`: rows × cols/2 bytes; per 32 columns 16 bytes, byte i = element i (low nibble), i + 16 (high).
  * - `tables`: 16 bytes each; the table of (row r, block b) starts at byte r·tableRowStride + b·tableBlockStride.
- * - `params`: f32 (step, lo) per (row, block), row-major.
+ * - `params`: f32 (step, lo) per (row, block), row-major; with `loRatio` (≠ 0), f32 steps alone and
+ *   lo = loRatio·step (tables symmetric about their middle, as NF4's: 4 bytes less per block).
  */
 export interface Lut4Weights {
   rows: number;
@@ -22,6 +23,16 @@ export interface Lut4Weights {
   tableRowStride: number;
   tableBlockStride: number;
   params: Float32Array | WasmTensor;
+  loRatio?: number;
+}
+
+/**
+ * Columns per activation scale: the largest of 256, 128, 64, 32 dividing the weights' block, so one
+ * integer chain runs per activation block (ggml quantizes activations per 256 for its K-quants).
+ */
+export function lut4ActBlock(block: number): number {
+  for (const ab of [128, 64]) if (block % ab === 0) return ab;
+  return 32;
 }
 
 function bytesOf(v: Uint8Array | Float32Array | WasmTensor): number {
@@ -42,13 +53,16 @@ export function checkLut4(fn: string, w: Lut4Weights): void {
   if (bytesOf(w.codes) !== (rows * cols) / 2) throw new LowbitError('E_SHAPE', `${fn}: codes hold ${bytesOf(w.codes)} bytes, [${rows}, ${cols}] needs ${(rows * cols) / 2}`);
   const tabEnd = (rows - 1) * tr + (nb - 1) * tb + 16;
   if (bytesOf(w.tables) < tabEnd) throw new LowbitError('E_SHAPE', `${fn}: tables hold ${bytesOf(w.tables)} bytes, the strides read up to ${tabEnd}`);
-  if (bytesOf(w.params) !== rows * nb * 8) throw new LowbitError('E_SHAPE', `${fn}: params hold ${bytesOf(w.params)} bytes, ${rows}×${nb} (step, lo) pairs need ${rows * nb * 8}`);
+  const lr = w.loRatio ?? 0;
+  if (!Number.isFinite(lr)) throw new LowbitError('E_ARG', `${fn}: loRatio must be finite, got ${lr}`);
+  const per = lr ? 4 : 8;
+  if (bytesOf(w.params) !== rows * nb * per) throw new LowbitError('E_SHAPE', `${fn}: params hold ${bytesOf(w.params)} bytes, ${rows}×${nb} ${lr ? 'steps' : '(step, lo) pairs'} need ${rows * nb * per}`);
 }
 
 /**
  * y = W·x for `batch` tokens (x [batch, cols], y [batch, rows]) on 16-entry-table weights: codes
- * mapped to levels by i8x16.swizzle and multiplied by the activations quantized to int8 per 32
- * (the relaxed i8·i7 dot where the build has it). Returns null in a build without SIMD.
+ * mapped to levels by i8x16.swizzle and multiplied by the activations quantized to int8 per
+ * lut4ActBlock(block) columns (the relaxed i8·i7 dot where the build has it). Returns null in a build without SIMD.
  */
 export function lut4Gemv(k: Kernels, w: Lut4Weights, x: Float32Array, batch: number, out?: Float32Array): Float32Array | null {
   const fn = 'lut4Gemv';
@@ -62,7 +76,7 @@ export function lut4Gemv(k: Kernels, w: Lut4Weights, x: Float32Array, batch: num
   return scoped(k, (put, alloc) => {
     const at = (v: Uint8Array | Float32Array | WasmTensor) => (v instanceof WasmTensor ? v.ptr : put(v));
     const po = alloc(batch * rows * 4);
-    const rc = ex.lut4_gemv(at(w.codes), at(w.tables), w.tableRowStride, w.tableBlockStride, at(w.params), rows, cols, w.block, put(x), batch, alloc(ex.lut4_scratch_bytes(cols) >>> 0), po);
+    const rc = ex.lut4_gemv(at(w.codes), at(w.tables), w.tableRowStride, w.tableBlockStride, at(w.params), w.loRatio ?? 0, rows, cols, w.block, lut4ActBlock(w.block), put(x), batch, alloc(ex.lut4_scratch_bytes(cols) >>> 0), po);
     if (rc !== 0) return null;
     res.set(new Float32Array(k.memory.buffer, po, batch * rows));
     return res;
@@ -70,36 +84,37 @@ export function lut4Gemv(k: Kernels, w: Lut4Weights, x: Float32Array, batch: num
 }
 
 /**
- * lut4Gemv in plain JS with the same activation rounding (int8 per 32, amax/127, round half away
- * from zero differs from WASM's nearest only on exact halves): the tests' independent reference.
+ * lut4Gemv in plain JS with the same activation rounding (int8 per lut4ActBlock(block), amax/127;
+ * Math.round differs from WASM's nearest only on exact halves): the tests' independent reference.
  */
 export function lut4GemvReference(w: Lut4Weights & { codes: Uint8Array; tables: Uint8Array; params: Float32Array }, x: Float32Array): Float32Array {
   checkLut4('lut4GemvReference', w);
   const { rows, cols, block } = w;
   const nb = cols / block;
+  const ab = lut4ActBlock(block);
   const q = new Int8Array(cols);
-  const xs = new Float32Array(cols / 32);
-  for (let j = 0; j < cols / 32; j++) {
+  const xs = new Float32Array(cols / ab);
+  for (let j = 0; j < cols / ab; j++) {
     let amax = 0;
-    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[j * 32 + i]));
+    for (let i = 0; i < ab; i++) amax = Math.max(amax, Math.abs(x[j * ab + i]));
     const d = Math.fround(amax / 127);
     xs[j] = d;
     const inv = d > 0 ? Math.fround(1 / d) : 0;
-    for (let i = 0; i < 32; i++) q[j * 32 + i] = Math.round(Math.fround(x[j * 32 + i] * inv));
+    for (let i = 0; i < ab; i++) q[j * ab + i] = Math.round(Math.fround(x[j * ab + i] * inv));
   }
   const y = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     let s = 0;
     for (let c = 0; c < cols; c++) {
       const b = Math.floor(c / block);
-      const j = c >> 5;
       const i = c & 31;
-      const byte = w.codes[r * (cols / 2) + j * 16 + (i & 15)];
+      const byte = w.codes[r * (cols / 2) + (c >> 5) * 16 + (i & 15)];
       const code = i < 16 ? byte & 15 : byte >> 4;
       const u = w.tables[r * w.tableRowStride + b * w.tableBlockStride + code];
-      const step = w.params[(r * nb + b) * 2];
-      const lo = w.params[(r * nb + b) * 2 + 1];
-      s += (lo + step * u) * xs[j] * q[c];
+      const lr = w.loRatio ?? 0;
+      const step = lr ? w.params[r * nb + b] : w.params[(r * nb + b) * 2];
+      const lo = lr ? Math.fround(step * lr) : w.params[(r * nb + b) * 2 + 1];
+      s += (lo + step * u) * xs[Math.floor(c / ab)] * q[c];
     }
     y[r] = s;
   }

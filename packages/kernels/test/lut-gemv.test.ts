@@ -9,15 +9,15 @@ function rng(seed: number) {
   };
 }
 
-function weights(rows: number, cols: number, block: number, tr: number, tb: number, seed: number): Lut4Weights & { codes: Uint8Array; tables: Uint8Array; params: Float32Array } {
+function weights(rows: number, cols: number, block: number, tr: number, tb: number, seed: number, loRatio = 0): Lut4Weights & { codes: Uint8Array; tables: Uint8Array; params: Float32Array } {
   const rnd = rng(seed);
   const nb = cols / block;
   const ntab = (rows - 1) * (tr / 16) + (nb - 1) * (tb / 16) + 1;
   return {
-    rows, cols, block, tableRowStride: tr, tableBlockStride: tb,
+    rows, cols, block, tableRowStride: tr, tableBlockStride: tb, loRatio,
     codes: Uint8Array.from({ length: (rows * cols) / 2 }, () => Math.floor(rnd() * 256)),
     tables: Uint8Array.from({ length: ntab * 16 }, () => Math.floor(rnd() * 128)),
-    params: Float32Array.from({ length: rows * nb * 2 }, (_, i) => (i & 1 ? -rnd() : rnd() / 64)),
+    params: loRatio ? Float32Array.from({ length: rows * nb }, () => rnd() / 64) : Float32Array.from({ length: rows * nb * 2 }, (_, i) => (i & 1 ? -rnd() : rnd() / 64)),
   };
 }
 
@@ -26,8 +26,9 @@ describe('lut4Gemv', () => {
     it(`${variant}: equals the JS reference (tables per tensor, per row, per block; odd row count; batch 2)`, async (ctx) => {
       const k = await loadKernels({ variant }).catch(() => null);
       if (!k || k.variant !== variant) return ctx.skip(); // the engine lacks relaxed SIMD
-      for (const [rows, cols, block, tr, tb] of [[7, 128, 64, 0, 0], [6, 96, 96, 16, 0], [5, 256, 32, 128, 16]] as const) {
-        const w = weights(rows, cols, block, tr, tb, rows * 31 + cols);
+      // 4-row tiles and their tail; steps alone (loRatio, NF4's form) and (step, lo) pairs
+      for (const [rows, cols, block, tr, tb, lr] of [[7, 128, 64, 0, 0, -63.5], [6, 96, 96, 16, 0, 0], [9, 256, 32, 128, 16, 0], [4, 512, 512, 16, 0, 0]] as const) {
+        const w = weights(rows, cols, block, tr, tb, rows * 31 + cols, lr);
         const rnd = rng(cols);
         const x = Float32Array.from({ length: 2 * cols }, () => (rnd() - 0.5) * 4);
         const y = lut4Gemv(k, w, x, 2) as Float32Array;
@@ -37,7 +38,7 @@ describe('lut4Gemv', () => {
           for (let r = 0; r < rows; r++) {
             // same integer dots and activation codes; only the f32 summation order differs, so the
             // error is a few ulps of the sum of |terms| (bounded here by 1e-5 of its scale)
-            const scale = Math.abs(w.params[1]) * 2 * cols + 1;
+            const scale = 2 * cols * (lr ? 64 * w.params[0] : Math.abs(w.params[1])) + 1;
             expect(Math.abs(y[b * rows + r] - ref[r])).toBeLessThan(1e-5 * scale);
           }
         }
@@ -52,5 +53,6 @@ describe('lut4Gemv', () => {
     expect(() => lut4Gemv(k, { ...w, block: 48 }, new Float32Array(64), 1)).toThrow(/multiples of 32/);
     expect(() => lut4Gemv(k, { ...w, tableRowStride: 32 }, new Float32Array(64), 1)).toThrow(/tables hold/);
     expect(() => lut4Gemv(k, w, new Float32Array(63), 1)).toThrow(/x must be/);
+    expect(() => lut4Gemv(k, { ...w, loRatio: -63.5 }, new Float32Array(64), 1)).toThrow(/4×2 steps need 32/);
   });
 });

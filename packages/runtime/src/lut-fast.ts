@@ -55,21 +55,21 @@ export function nf4LutWeights(t: Nf4Tensor): Lut4Host | null {
   const nb = cols / t.group;
   if (t.scales.length !== rows * nb || t.codes.length !== (rows * cols) / 2) return null;
   const tables = new Uint8Array(16);
-  const params = new Float32Array(rows * nb * 2);
   const unit = new Float32Array(2);
   if (!levels(NF4_TABLE, tables, 0, unit, 0)) return null;
+  // NF4 spans [−1, 1]: lo = −63.5·step, so only the steps are stored (the kernel's loRatio)
+  const params = new Float32Array(rows * nb);
   for (let i = 0; i < rows * nb; i++) {
     const a = t.scales[i];
     if (!Number.isFinite(a)) return null;
-    params[2 * i] = a * unit[0];
-    params[2 * i + 1] = a * unit[1];
+    params[i] = a * unit[0];
   }
   const codes = new Uint8Array((rows * cols) / 2);
   for (let r = 0; r < rows; r++) {
     const row = r * (cols / 2);
     packRow(codes, row, cols, (c) => (t.codes[row + (c >> 1)] >> ((c & 1) * 4)) & 15);
   }
-  return { rows, cols, block: t.group, codes, tables, tableRowStride: 0, tableBlockStride: 0, params };
+  return { rows, cols, block: t.group, codes, tables, tableRowStride: 0, tableBlockStride: 0, params, loRatio: unit[1] / unit[0] };
 }
 
 /** A per-row codebook of ≤ 4 bits as lut4Gemv weights, or null where they do not fit. */
@@ -177,7 +177,9 @@ export function dequantizeLut4(w: Lut4Host): Float32Array {
       const b = Math.floor(c / block);
       const byte = w.codes[r * (cols / 2) + (c >> 5) * 16 + (c & 15)];
       const u = w.tables[r * w.tableRowStride + b * w.tableBlockStride + ((c & 31) < 16 ? byte & 15 : byte >> 4)];
-      out[r * cols + c] = w.params[(r * nb + b) * 2 + 1] + w.params[(r * nb + b) * 2] * u;
+      const step = w.loRatio ? w.params[r * nb + b] : w.params[(r * nb + b) * 2];
+      const lo = w.loRatio ? Math.fround(step * w.loRatio) : w.params[(r * nb + b) * 2 + 1];
+      out[r * cols + c] = lo + step * u;
     }
   }
   return out;
@@ -192,5 +194,5 @@ export function permuteLut4Rows(w: Lut4Host, src: Int32Array): Lut4Host {
     return out;
   };
   const tables = w.tableRowStride ? rows(w.tables, w.tableRowStride) : w.tables;
-  return { ...w, codes: rows(w.codes, w.cols / 2), tables, params: rows(w.params, (w.cols / w.block) * 2) };
+  return { ...w, codes: rows(w.codes, w.cols / 2), tables, params: rows(w.params, (w.cols / w.block) * (w.loRatio ? 1 : 2)) };
 }

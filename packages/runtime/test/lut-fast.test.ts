@@ -1,5 +1,5 @@
 import { type BcqTensor, dequantizeBcq, dequantizeCodebook, dequantizeNf4, quantizeBcq, quantizeCodebook, quantizeNf4 } from '@lowbit/formats';
-import { loadKernels } from '@lowbit/kernels';
+import { loadKernels, lut4ActBlock } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import { Linear } from '../src/linear.js';
 import { type Lut4Host, dequantizeLut4 } from '../src/lut-fast.js';
@@ -22,7 +22,8 @@ function weights(rows: number, cols: number, seed: number): Float32Array {
 /** Largest step/2 of the table a weight's (row, block) uses: how far lut4's 7-bit level may move it. */
 function halfSteps(w: Lut4Host): Float32Array {
   const nb = w.cols / w.block;
-  return Float32Array.from({ length: w.rows * w.cols }, (_, i) => Math.abs(w.params[(Math.floor(i / w.cols) * nb + Math.floor((i % w.cols) / w.block)) * 2]) / 2);
+  const per = w.loRatio ? 1 : 2;
+  return Float32Array.from({ length: w.rows * w.cols }, (_, i) => Math.abs(w.params[(Math.floor(i / w.cols) * nb + Math.floor((i % w.cols) / w.block)) * per]) / 2);
 }
 
 describe('NF4, codebook and BCQ on lut4Gemv', () => {
@@ -57,15 +58,16 @@ describe('NF4, codebook and BCQ on lut4Gemv', () => {
       const y = lin.apply(x, 2);
       for (let b = 0; b < 2; b++) {
         const xb = x.subarray(b * cols, (b + 1) * cols);
-        const amax = Array.from({ length: cols / 32 }, (_, j) => Math.max(...Array.from(xb.subarray(j * 32, j * 32 + 32), Math.abs)));
+        const ab = lut4ActBlock(host.block);
+        const amax = Array.from({ length: cols / ab }, (_, j) => Math.max(...Array.from(xb.subarray(j * ab, j * ab + ab), Math.abs)));
         for (let r = 0; r < rows; r++) {
           let exact = 0;
           let bound = 1e-5;
           for (let col = 0; col < cols; col++) {
             const v = c.exact[r * cols + col];
             exact += v * xb[col];
-            // weight moved by ≤ step/2, activation by ≤ amax/254 of its 32-block (int8 rounding)
-            bound += hs[r * cols + col] * Math.abs(xb[col]) + (Math.abs(v) + hs[r * cols + col]) * (amax[col >> 5] / 254);
+            // weight moved by ≤ step/2, activation by ≤ amax/254 of its activation block (int8 rounding)
+            bound += hs[r * cols + col] * Math.abs(xb[col]) + (Math.abs(v) + hs[r * cols + col]) * (amax[Math.floor(col / ab)] / 254);
           }
           expect(Math.abs(y[b * rows + r] - exact)).toBeLessThanOrEqual(bound);
         }
