@@ -18,9 +18,10 @@ import { solversArea } from './solvers.js';
 import { servingArea } from './serving.js';
 import { kquantsArea } from './kquants.js';
 import { bigModelArea } from './big-model.js';
+import { enginesArea } from './engines.js';
 import { edgeWorkerArea } from './edge-worker.js';
 
-const areas: Area[] = [kernelsArea, formatsArea, lowbitTypesArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea, trainingArea, kquantsArea, bigModelArea, edgeWorkerArea];
+const areas: Area[] = [kernelsArea, formatsArea, lowbitTypesArea, runtimeArea, anyprecArea, tokenizerArea, simArea, encodingsArea, solversArea, attentionArea, servingArea, trainingArea, kquantsArea, bigModelArea, edgeWorkerArea, enginesArea];
 // results/ is not in git (a fresh clone has none): make it before minutes of measuring, not after.
 const dir = new URL('../results/', import.meta.url);
 mkdirSync(fileURLToPath(dir), { recursive: true });

@@ -12,11 +12,11 @@ import { type Kernels, createKernelPool, createKernels } from '@lowbit/kernels';
 import { Session, llamaConfig, loadModel, readGguf } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
 
-const PREFILL = 64;
+export const PREFILL = 64;
 const DECODE = 16;
 const ROUNDS = 3;
 
-interface Speed {
+export interface Speed {
   prefillMs: number; // per token
   decodeMs: number; // per token
   // CPU time of this process per token (both engines run in it, one at a time): on a shared
@@ -32,7 +32,7 @@ function cpuSince(from: NodeJS.CpuUsage): number {
 }
 
 /** The same prompt for both engines: PREFILL ids spread over the vocabulary (no specials). */
-async function promptFor(path: string): Promise<number[]> {
+export async function promptFor(path: string): Promise<number[]> {
   const g = await readGguf(path);
   await g.source.close();
   const vocab = llamaConfig(g).vocabSize;
@@ -40,7 +40,7 @@ async function promptFor(path: string): Promise<number[]> {
 }
 
 /** One engine under test: a fresh sequence, then timed prefill and decode (ms per token). */
-interface Engine {
+export interface Engine {
   run(prompt: number[]): Promise<Speed>;
   close(): Promise<void>;
 }
@@ -72,7 +72,7 @@ async function lowbitEngine(path: string, threads: number): Promise<Engine & { b
   };
 }
 
-async function llamaCppEngine(path: string, threads: number): Promise<Engine> {
+export async function llamaCppEngine(path: string, threads: number): Promise<Engine> {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
   const model = await llama.loadModel({ modelPath: path });
