@@ -1,5 +1,5 @@
-import { type MxFormatName, type PackedIntTensor, quantizeInt, quantizeMx } from '@lowbit/formats';
-import { createKernels, f32ToF16 } from '@lowbit/kernels';
+import { type BcqTensor, type CodebookTensor, type MxFormatName, type Nf4Tensor, type PackedIntTensor, quantizeAnyPrecision, quantizeInt, quantizeMx } from '@lowbit/formats';
+import { type Kernels, createKernels, f32ToF16 } from '@lowbit/kernels';
 import { Linear, type LinearWeight, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
 
@@ -75,6 +75,7 @@ export const lowbitTypesArea: Area = {
         note: `stored ${((bytes * 8) / n).toFixed(2)} bits/weight; runs as ${weight.format}`,
       });
     }
+    rows.push(...(await lutRows(ctx, k, x, q4Blocks(int(4, 32)))));
     return rows;
   },
 };
@@ -94,4 +95,78 @@ function q4Blocks(t: PackedIntTensor): Uint8Array {
     }
   }
   return out;
+}
+
+/**
+ * NF4, codebooks, BCQ (lut4Gemv, runtime lut-fast.ts) and any-precision (top b planes) on 4096×4096,
+ * one token: GB/s of each type's stored bytes against Q4_0 tiles timed interleaved with them (rounds
+ * of 8 calls each, median per type). Codes are random (speed does not depend on the values);
+ * any-precision clones one quantized row's codebook to every row, as the anyprec area does.
+ */
+async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array): Promise<Row[]> {
+  const n = N * N;
+  const shape: [number, number] = [N, N];
+  let s = 29;
+  const rnd = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  const bytes = (len: number) => Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256));
+  const sorted = (rows: number, size: number) => {
+    const v = Float32Array.from({ length: rows * size }, () => rnd() - 0.5);
+    for (let r = 0; r < rows; r++) v.subarray(r * size, (r + 1) * size).sort();
+    return v;
+  };
+  const nf4 = (): Nf4Tensor => ({ kind: 'nf4', shape, group: 64, scales: Float32Array.from({ length: n / 64 }, () => 0.01 + rnd() * 0.1), codes: bytes(n / 2) });
+  const codebook = (bits: number): CodebookTensor => ({ kind: 'codebook', bits, shape, lut: sorted(N, 2 ** bits), codes: bytes((N * N * bits) / 8) });
+  const bcq = (bits: number): BcqTensor => ({ kind: 'bcq', bits, shape, group: 128, alphas: Float32Array.from({ length: (n / 128) * bits }, () => rnd() * 0.05), planes: bytes((bits * n) / 8) });
+  const one = quantizeAnyPrecision(Float32Array.from({ length: N }, () => rnd() - 0.5), [1, N], { seedBits: 3, maxBits: 4 });
+  const rpb = N / 8;
+  const planes = new Uint8Array(4 * N * rpb);
+  for (let b = 0; b < 4; b++) for (let r = 0; r < N; r++) planes.set(one.planes.subarray(b * rpb, (b + 1) * rpb), (b * N + r) * rpb);
+  const luts = one.luts.map((l) => {
+    const out = new Float32Array(N * l.length);
+    for (let r = 0; r < N; r++) out.set(l, r * l.length);
+    return out;
+  });
+  const anyprec = new Linear(k, 'any-precision 3..4', { format: 'any-precision', shape, tensor: { kind: 'any-precision', seedBits: 3, maxBits: 4, shape, luts, planes } });
+  const layers: { name: string; run: () => unknown; bytes: number; lin: Linear }[] = [];
+  const q4lin = new Linear(k, 'Q4_0', { format: 'q4_0', shape, data: q4 });
+  layers.push({ name: 'Q4_0 (interleaved baseline)', run: () => q4lin.apply(x, 1), bytes: q4.byteLength, lin: q4lin });
+  const packed: [string, Nf4Tensor | CodebookTensor | BcqTensor, number][] = [
+    ['NF4 g64 (f32 absmax)', nf4(), n / 2 + (n / 64) * 4],
+    ...[4, 3, 2].map((b): [string, CodebookTensor, number] => [`codebook ${2 ** b} entries per row`, codebook(b), (n * b) / 8 + N * 2 ** b * 4]),
+    ...[2, 3, 4].map((b): [string, BcqTensor, number] => [`BCQ ${b}-bit g128`, bcq(b), (n * b) / 8 + (n / 128) * b * 4]),
+  ];
+  for (const [name, t, stored] of packed) {
+    ctx.log(`  lowbit-types: ${name}`);
+    const lin = new Linear(k, name, linearWeightFromPacked(t));
+    layers.push({ name, run: () => lin.apply(x, 1), bytes: stored, lin });
+  }
+  for (const b of [3, 4]) layers.push({ name: `any-precision ${b}-bit (top planes of 3..4)`, run: () => anyprec.apply(x, 1, undefined, b), bytes: anyprec.bytesAt(b), lin: anyprec });
+  const times: number[][] = layers.map(() => []);
+  try {
+    for (const l of layers) l.run(); // JIT warm-up, untimed
+    const reps = 8;
+    for (let round = 0; round < 7; round++) {
+      for (let i = 0; i < layers.length; i++) {
+        const t = await ctx.timeRuns(() => {
+          for (let j = 0; j < reps; j++) layers[i].run();
+        }, 1);
+        times[i].push(t / reps);
+      }
+    }
+  } finally {
+    for (const l of new Set(layers.map((l) => l.lin))) l.free();
+  }
+  const med = (v: number[]) => v.slice().sort((a, b) => a - b)[v.length >> 1];
+  const base = q4.byteLength / med(times[0]) / 1e6;
+  return layers.map((l, i) => {
+    const ms = med(times[i]);
+    const gbps = l.bytes / ms / 1e6;
+    return {
+      area: 'lowbit-types', name: `GEMV ${N}×${N} ${l.name}`, variant: `${l.lin.format}, wasm ${k.variant}`, ms, gbps, ratio: gbps / base,
+      baseline: 'Q4_0 tiles interleaved (GB/s of stored bytes)', note: `stored ${((l.bytes * 8) / n).toFixed(2)} bits/weight; runs as ${l.lin.format}`,
+    };
+  });
 }
