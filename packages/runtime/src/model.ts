@@ -10,7 +10,7 @@ import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorByte
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type BucketedEmbedding, bucketedBytes, bucketedRow, hasBucketedEmbedding, readBucketedGguf } from './bucketed-embedding.js';
-import { type ShardItem, type ShardLayout, closeInstances, planLayout, residentBytes } from './shards.js';
+import { type ShardItem, type ShardLayout, closeInstances, planLayout, reserveMemory, residentBytes } from './shards.js';
 import { ByteLevelBpeTokenizer, GPT2_PATTERN } from './tokenizer-bpe.js';
 import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
 
@@ -685,7 +685,12 @@ async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, optio
   }
   const out = file.tensors.get('output.weight') ?? file.tensors.get('token_embd.weight');
   if (out) items.push(item('output.weight', out));
-  return planLayout(k, items, c.nLayers, options.maxInstanceBytes, file.source.name);
+  const layout = await planLayout(k, items, c.nLayers, options.maxInstanceBytes, file.source.name);
+  // the blocks of one matrix at a time pass through a scratch copy in its instance (ggmlLinearDirect)
+  let scratch = 0;
+  for (const t of file.tensors.values()) if (t.shape.length === 2) scratch = Math.max(scratch, t.byteLength);
+  reserveMemory(items, layout ? layout.kOf : () => k, scratch);
+  return layout;
 }
 
 /** Loads a Llama-family GGUF (path or ByteSource): weights go tensor by tensor into WASM memory. */

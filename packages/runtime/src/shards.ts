@@ -209,3 +209,29 @@ export async function planSafetensorsLayout(k: Kernels, c: LlamaConfig, tensors:
   add('output.weight', c.vocabSize * c.dim);
   return planLayout(k, items, c.nLayers, maxBytes, where);
 }
+
+/**
+ * Grows each instance's memory once, before any weight is read, to what its matrices will take
+ * (their planned bytes, plus `scratch` for the one matrix in flight, plus 1/64 for the planner's
+ * estimate and the heap's alignment), instead of a grow per allocation: grown pages cost nothing
+ * until touched (the kernel maps them on first write). Never past wasm32's limit; a short estimate
+ * only means the heap grows again later.
+ */
+export function reserveMemory(items: readonly ShardItem[], kOf: (name: string) => Kernels, scratch: number): void {
+  const need = new Map<Kernels, number>();
+  for (const it of items) {
+    const k = kOf(it.name);
+    need.set(k, (need.get(k) ?? 0) + it.bytes);
+  }
+  for (const [k, bytes] of need) {
+    const want = Math.min(WASM32_BYTES, k.heap.highWater + Math.ceil(bytes * (1 + 1 / 64)) + scratch + 2 ** 20);
+    const have = k.memory.buffer.byteLength;
+    if (want > have) {
+      try {
+        k.memory.grow(Math.ceil((want - have) / 65536));
+      } catch {
+        // the engine refused the whole reservation at once: the heap grows per allocation as before
+      }
+    }
+  }
+}
