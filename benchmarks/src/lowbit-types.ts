@@ -1,4 +1,4 @@
-import { type BcqTensor, type CodebookTensor, type MxFormatName, type Nf4Tensor, type PackedIntTensor, quantizeAnyPrecision, quantizeInt, quantizeMx } from '@lowbit/formats';
+import { type BcqTensor, type CodebookTensor, type MxFormatName, type Nf4Tensor, type PackedIntTensor, gIdxBits, quantizeAnyPrecision, quantizeInt, quantizeMx, readBits, rowBytes, writeBits } from '@lowbit/formats';
 import { type Kernels, createKernels, f32ToF16 } from '@lowbit/kernels';
 import { Linear, type LinearWeight, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
@@ -7,7 +7,7 @@ const N = 4096;
 
 /** Bytes the stored (file) form of a packed tensor holds: codes, fp16 scales, zero points at k bits or E8M0 bytes. */
 function storedBytes(t: PackedIntTensor | { codes: Uint8Array; scales: Uint8Array; format: MxFormatName }): number {
-  if ('kind' in t && t.kind === 'int') return t.codes.byteLength + t.scales.length * 2 + (t.zeros ? Math.ceil((t.zeros.length * t.bits) / 8) : 0);
+  if ('kind' in t && t.kind === 'int') return t.codes.byteLength + t.scales.length * 2 + (t.zeros ? Math.ceil((t.zeros.length * t.bits) / 8) : 0) + (t.gIdx ? Math.ceil((t.gIdx.length * gIdxBits(t.shape[1], t.group)) / 8) : 0);
   const m = t as { codes: Uint8Array; scales: Uint8Array; format: MxFormatName };
   const bits = m.format === 'mxfp4' ? 4 : m.format.startsWith('mxfp6') ? 6 : 8;
   return Math.ceil((m.codes.length * bits) / 8) + m.scales.byteLength;
@@ -16,8 +16,9 @@ function storedBytes(t: PackedIntTensor | { codes: Uint8Array; scales: Uint8Arra
 /**
  * lowbit's own tensor types as the runtime runs them (issue #20 item 3), one token through a
  * 4096×4096 layer (Linear.apply, batch 1): GB/s of the type's stored bytes, against Q4_0's prepared
- * tiles in the same run. INT-k and MX that repack exactly onto ggml tiles or the int4 kernel
- * (runtime packed-fast.ts) run there; the rest on the formats' table GEMV.
+ * tiles timed interleaved with them. INT-k and MX repack exactly onto ggml tiles or the int4 kernel
+ * (runtime packed-fast.ts: FP8 / FP6 E3M2 as two int8 planes, act-order over x gathered in group
+ * order) and run there; the rest on the formats' table GEMV.
  */
 export const lowbitTypesArea: Area = {
   name: 'lowbit-types',
@@ -35,45 +36,62 @@ export const lowbitTypesArea: Area = {
     const int = (bits: number, group: number, symmetric = true) =>
       quantizeInt(w, shape, group ? { bits, granularity: 'group-cols', group, symmetric } : { bits, granularity: 'per-oc', symmetric });
     const mx = (format: MxFormatName) => quantizeMx(w, { format });
+    // hMx-interleaved: every INT/MX layer is built first, then timed in rounds with Q4_0 tiles
+    // (4 calls per layer per round, 7 rounds, median per layer), so a busy machine slows all alike
     const cases: { name: string; make: () => PackedIntTensor | ReturnType<typeof quantizeMx> }[] = [
-      { name: 'Q4_0 (INT4 g32 sym as Q4_0 blocks)', make: () => int(4, 32) },
+      { name: 'INT2 g32 sym', make: () => int(2, 32) },
       { name: 'INT2 g32 asym', make: () => int(2, 32, false) },
       { name: 'INT3 g32 sym', make: () => int(3, 32) },
       { name: 'INT3 g128 sym', make: () => int(3, 128) },
       { name: 'INT3 g32 asym', make: () => int(3, 32, false) },
       { name: 'INT4 g128 sym', make: () => int(4, 128) },
+      { name: 'INT4 g128 sym act-order', make: () => actOrder(int(4, 128)) },
       { name: 'INT5 g32 sym', make: () => int(5, 32) },
       { name: 'INT8 per-channel sym', make: () => int(8, 0) },
       { name: 'MXFP4', make: () => mx('mxfp4') },
       { name: 'MXFP6 E2M3', make: () => mx('mxfp6_e2m3') },
+      { name: 'MXFP6 E3M2', make: () => mx('mxfp6_e3m2') },
       { name: 'MXINT8', make: () => mx('mxint8') },
       { name: 'MXFP8 E4M3', make: () => mx('mxfp8_e4m3') },
+      { name: 'MXFP8 E5M2', make: () => mx('mxfp8_e5m2') },
+    ];
+    const q4 = q4Blocks(int(4, 32));
+    const layers: { name: string; lin: Linear; bytes: number; runs: string }[] = [
+      { name: 'Q4_0 (INT4 g32 sym as Q4_0 blocks)', lin: new Linear(k, 'Q4_0', { format: 'q4_0', shape, data: q4 }), bytes: q4.byteLength, runs: 'q4_0 tiles' },
     ];
     const rows: Row[] = [];
-    let baseGbps = 0;
-    for (const c of cases) {
-      ctx.log(`  lowbit-types: ${c.name}`);
-      const t = c.make();
-      if (c.name.startsWith('Q4_0')) {
-        // the baseline: Q4_0 blocks as a GGUF stores them, prepared into tiles at load
-        const lin = new Linear(k, c.name, { format: 'q4_0', shape, data: q4Blocks(t as PackedIntTensor) });
-        const ms = await ctx.timeRuns(() => lin.apply(x, 1), 9);
-        lin.free();
-        baseGbps = (n / 32) * 18 / ms / 1e6;
-        rows.push({ area: 'lowbit-types', name: `GEMV ${N}×${N} ${c.name}`, variant: `q4_0 tiles, wasm ${k.variant}`, ms, gbps: baseGbps, ratio: 1, baseline: 'Q4_0 tiles', note: 'stored 4.50 bits/weight' });
-        continue;
+    try {
+      for (const c of cases) {
+        ctx.log(`  lowbit-types: ${c.name}`);
+        const t = c.make();
+        const weight: LinearWeight = 'kind' in t && t.kind === 'int' ? linearWeightFromPacked(t) : linearWeightFromPacked(t, { shape });
+        const g = weight as { gather?: Int32Array; residue?: { index: Int32Array } };
+        const runs = weight.format === 'packed' ? 'formats table GEMV' : `${weight.format}${g.gather ? ` over ${g.gather.length} gathered columns` : ''}${g.residue ? ` + ${g.residue.index.length} exact f32 rest weights` : ''}`;
+        layers.push({ name: c.name, lin: new Linear(k, c.name, weight), bytes: storedBytes(t as never), runs });
       }
-      const weight: LinearWeight = 'kind' in t && t.kind === 'int' ? linearWeightFromPacked(t) : linearWeightFromPacked(t, { shape });
-      const lin = new Linear(k, c.name, weight);
-      const ms = await ctx.timeRuns(() => lin.apply(x, 1), weight.format === 'packed' ? 3 : 9);
-      lin.free();
-      const bytes = storedBytes(t as never);
-      const gbps = bytes / ms / 1e6;
-      rows.push({
-        area: 'lowbit-types', name: `GEMV ${N}×${N} ${c.name}`, variant: `${weight.format === 'packed' ? 'formats GEMV (gemvMxFp8 for MXFP8)' : `${weight.format} tiles/kernel`}, wasm ${k.variant}`,
-        ms, gbps, ratio: gbps / baseGbps, baseline: 'Q4_0 tiles (GB/s of stored bytes)',
-        note: `stored ${((bytes * 8) / n).toFixed(2)} bits/weight; runs as ${weight.format}`,
+      for (const l of layers) l.lin.apply(x, 1); // JIT warm-up, untimed
+      const times: number[][] = layers.map(() => []);
+      const reps = 4;
+      for (let round = 0; round < 7; round++) {
+        for (let i = 0; i < layers.length; i++) {
+          const t = await ctx.timeRuns(() => {
+            for (let j = 0; j < reps; j++) layers[i].lin.apply(x, 1);
+          }, 1);
+          times[i].push(t / reps);
+        }
+      }
+      const med = (v: number[]) => v.slice().sort((a, b) => a - b)[v.length >> 1];
+      const base = q4.byteLength / med(times[0]) / 1e6;
+      layers.forEach((l, i) => {
+        const ms = med(times[i]);
+        const gbps = l.bytes / ms / 1e6;
+        rows.push({
+          area: 'lowbit-types', name: `GEMV ${N}×${N} ${l.name}`, variant: `${l.runs}, wasm ${k.variant}`, ms, gbps, ratio: gbps / base,
+          baseline: 'Q4_0 tiles interleaved (GB/s of stored bytes)', note: `stored ${((l.bytes * 8) / n).toFixed(2)} bits/weight; runs as ${l.runs}`,
+        });
       });
+    } finally {
+      for (const l of layers) l.lin.free();
     }
     rows.push(...(await lutRows(ctx, k, x, q4Blocks(int(4, 32)))));
     return rows;
@@ -95,6 +113,26 @@ function q4Blocks(t: PackedIntTensor): Uint8Array {
     }
   }
   return out;
+}
+
+/** The same INT-k weights with columns shuffled and a gIdx saying where each went (act-order). */
+function actOrder(t: PackedIntTensor): PackedIntTensor {
+  const [rows, cols] = t.shape;
+  const perm = Int32Array.from({ length: cols }, (_, i) => i);
+  let s = 3;
+  for (let i = cols - 1; i > 0; i--) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const j = s % (i + 1);
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  const rb = rowBytes(cols, t.bits);
+  const codes = new Uint8Array(rows * rb);
+  const gIdx = new Int32Array(cols);
+  for (let c = 0; c < cols; c++) {
+    gIdx[perm[c]] = Math.floor(c / t.group);
+    for (let r = 0; r < rows; r++) writeBits(codes, r * rb * 8 + perm[c] * t.bits, t.bits, readBits(t.codes, r * rb * 8 + c * t.bits, t.bits));
+  }
+  return { ...t, codes, gIdx };
 }
 
 /**

@@ -137,7 +137,7 @@ export const quantizeCommand = defineCommand({
       if (file) {
         // packed-fast.ts: what repacks exactly onto Q4_0/Q8_0 tiles or the int4 kernel runs with int8
         // activations; the rest keeps the f32 table GEMV, which only sums in another order
-        const why = "its layers run on the integer kernels, which round activations to int8 per block as llama.cpp's do (act-order INT-k, groups not a multiple of 32, FP8 and FP6 E3M2 keep the f32 table GEMV)";
+        const why = "its layers run on the integer kernels, which round activations to int8 per block as llama.cpp's do (INT-k with groups not a multiple of 32 keeps the f32 table GEMV)";
         ctx.print(`  perplexity of the file as lowbit runs it: ${formatPerplexity(file.perplexity, file.stderr)} (${why})`);
       }
       return {
