@@ -62,38 +62,57 @@
   return i32x4.add(acc, i32x4.add(a, b));
 }
 
-// Bytes of scratch lut4_gemv needs for `cols` columns.
+// Bytes of one token's activation record (int8 codes, scales per ab, sums per block), 16-aligned.
 export function lut4_scratch_bytes(cols: i32): usize {
-  return <usize>cols + <usize>(cols >> 5) * 8 + 16;
+  return (<usize>cols + <usize>(cols >> 5) * 8 + 31) & ~(<usize>15);
 }
 
-// out[b·rows + r] = row r of W times token b of x ([batch, cols] f32). codes: rows × cols/2 bytes;
-// tabs: 16-byte tables, the one for (r, blk) at tabs + r·tabRow + blk·tabBlk; params per (row, block),
-// rows × cols/bs of them: f32 (step, lo) pairs, or, when loRatio != 0, f32 steps alone with
-// lo = loRatio·step (tables symmetric about their middle, as NF4's: 4 bytes less per block);
-// activations quantized per ab columns (ab | bs, ab % 32 == 0: one i32 chain per ab, converted to
-// f32 once); scratch: lut4_scratch_bytes(cols). cols % 32 == 0, bs | cols (the caller checks).
-// Returns 0, or 2 in a build without SIMD.
-export function lut4_gemv(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, params: usize, loRatio: f32, rows: i32, cols: i32, bs: i32, ab: i32, x: usize, batch: i32, scratch: usize, out: usize): i32 {
-  if (!ASC_FEATURE_SIMD) return 2;
+// 1 where this build has SIMD (lut4_rows needs it).
+export function lut4_simd(): i32 {
+  return ASC_FEATURE_SIMD ? 1 : 0;
+}
+
+// The activation records of `batch` tokens (x: [batch, cols] f32) at scratch + t·lut4_scratch_bytes(cols),
+// once per call, before lut4_rows splits the rows over threads.
+export function lut4_quantize(x: usize, batch: i32, cols: i32, bs: i32, ab: i32, scratch: usize): void {
+  if (!ASC_FEATURE_SIMD) return;
+  const stride = lut4_scratch_bytes(cols);
+  const na = cols / ab;
+  for (let t = 0; t < batch; t++) {
+    const q = scratch + <usize>t * stride;
+    const xs = q + <usize>cols;
+    quantizeX(x + ((<usize>t * <usize>cols) << 2), cols, bs, ab, q, xs, xs + (<usize>na << 2));
+  }
+}
+
+// out[b·rows + r] for rows [r0, r1) (r0 a multiple of 4) and every token b, from lut4_quantize's
+// records. codes: rows × cols/2 bytes; tabs: 16-byte tables, the one for (r, blk) at
+// tabs + r·tabRow + blk·tabBlk; params per (row, block), rows × cols/bs of them: f32 (step, lo)
+// pairs, or, when loRatio != 0 (its f32 bits in loRatioBits), f32 steps alone with lo = loRatio·step
+// (tables symmetric about their middle, as NF4's: 4 bytes less per block); activations quantized per
+// ab columns (ab | bs, ab % 32 == 0: one i32 chain per ab, converted to f32 once). cols % 32 == 0,
+// bs | cols (the caller checks). A row kernel: a thread pool splits [0, rows) over its threads.
+export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, params: usize, loRatioBits: i32, rows: i32, cols: i32, bs: i32, ab: i32, batch: i32, scratch: usize, out: usize, r0: i32, r1: i32): void {
+  if (!ASC_FEATURE_SIMD) return;
+  const loRatio = reinterpret<f32>(loRatioBits);
   const na = cols / ab;
   const nb = cols / bs;
   const per = bs / ab;
   const chunks = ab >> 5;
-  const q = scratch;
-  const xs = scratch + <usize>cols;
-  const xsum = xs + (<usize>na << 2);
   const rb = <usize>(cols >> 1);
   const pairs = loRatio == 0;
   const ps: usize = pairs ? 8 : 4;
   const pr = <usize>nb * ps;
   const tr = <usize>tabRow;
+  const stride = lut4_scratch_bytes(cols);
   for (let t = 0; t < batch; t++) {
-    quantizeX(x + ((<usize>t * <usize>cols) << 2), cols, bs, ab, q, xs, xsum);
+    const q = scratch + <usize>t * stride;
+    const xs = q + <usize>cols;
+    const xsum = xs + (<usize>na << 2);
     const o = out + ((<usize>t * <usize>rows) << 2);
-    let r = 0;
+    let r = r0;
     // four rows at a time share the activation loads and scales; their chains are independent
-    for (; r + 4 <= rows; r += 4) {
+    for (; r + 4 <= r1; r += 4) {
       const t0 = tabs + <usize>r * tr;
       const p0 = params + <usize>r * pr;
       let c0 = codes + <usize>r * rb;
@@ -143,7 +162,7 @@ export function lut4_gemv(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
       }
       v128.store(o + (<usize>r << 2), f32x4.add(acc, lo));
     }
-    for (; r < rows; r++) {
+    for (; r < r1; r++) {
       const t0 = tabs + <usize>r * tr;
       const p0 = params + <usize>r * pr;
       let c0 = codes + <usize>r * rb;
@@ -164,7 +183,6 @@ export function lut4_gemv(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
       store<f32>(o + (<usize>r << 2), hsum(acc0) + lo0);
     }
   }
-  return 0;
 }
 
 // @ts-ignore: decorator

@@ -1,10 +1,15 @@
 import { LowbitError } from './errors.js';
-import { type Kernels, scoped, WasmTensor } from './kernels.js';
+import { type Kernels, type RowKernel, scoped, WasmTensor } from './kernels.js';
 
 interface Lut4Exports {
-  lut4_gemv(codes: number, tabs: number, tabRow: number, tabBlk: number, params: number, loRatio: number, rows: number, cols: number, bs: number, ab: number, x: number, batch: number, scratch: number, out: number): number;
+  lut4_quantize(x: number, batch: number, cols: number, bs: number, ab: number, scratch: number): void;
   lut4_scratch_bytes(cols: number): number;
+  lut4_simd(): number;
 }
+
+// runRows is protected so that only this package's front ends split work over a pool (as grad.ts)
+type RunRows = { runRows(fn: RowKernel, args: number[], rows: number): void };
+const f32Bits = (v: number) => new Int32Array(Float32Array.of(v).buffer)[0];
 
 /**
  * Weights for `lut4Gemv`: 4-bit indices into 16-entry tables of 7-bit levels u (0..127), value =
@@ -62,7 +67,8 @@ export function checkLut4(fn: string, w: Lut4Weights): void {
 /**
  * y = W·x for `batch` tokens (x [batch, cols], y [batch, rows]) on 16-entry-table weights: codes
  * mapped to levels by i8x16.swizzle and multiplied by the activations quantized to int8 per
- * lut4ActBlock(block) columns (the relaxed i8·i7 dot where the build has it). Returns null in a build without SIMD.
+ * lut4ActBlock(block) columns (the relaxed i8·i7 dot where the build has it); on a KernelPool the
+ * rows split over its threads. Returns null in a build without SIMD.
  */
 export function lut4Gemv(k: Kernels, w: Lut4Weights, x: Float32Array, batch: number, out?: Float32Array): Float32Array | null {
   const fn = 'lut4Gemv';
@@ -72,12 +78,16 @@ export function lut4Gemv(k: Kernels, w: Lut4Weights, x: Float32Array, batch: num
   if (!(x instanceof Float32Array) || x.length !== batch * cols) throw new LowbitError('E_SHAPE', `${fn}: x must be a Float32Array of ${batch}×${cols} values`);
   if (out !== undefined && (!(out instanceof Float32Array) || out.length !== batch * rows)) throw new LowbitError('E_SHAPE', `${fn}: out must be a Float32Array of ${batch * rows} values`);
   const ex = k.exports as unknown as Lut4Exports;
+  if (!ex.lut4_simd()) return null;
   const res = out ?? new Float32Array(batch * rows);
   return scoped(k, (put, alloc) => {
     const at = (v: Uint8Array | Float32Array | WasmTensor) => (v instanceof WasmTensor ? v.ptr : put(v));
     const po = alloc(batch * rows * 4);
-    const rc = ex.lut4_gemv(at(w.codes), at(w.tables), w.tableRowStride, w.tableBlockStride, at(w.params), w.loRatio ?? 0, rows, cols, w.block, lut4ActBlock(w.block), put(x), batch, alloc(ex.lut4_scratch_bytes(cols) >>> 0), po);
-    if (rc !== 0) return null;
+    const ab = lut4ActBlock(w.block);
+    const scratch = alloc(batch * (ex.lut4_scratch_bytes(cols) >>> 0));
+    ex.lut4_quantize(put(x), batch, cols, w.block, ab, scratch);
+    // rows split over a KernelPool's threads (tiles of four rows); one call on plain kernels
+    (k as unknown as RunRows).runRows('lut4_rows', [at(w.codes), at(w.tables), w.tableRowStride, w.tableBlockStride, at(w.params), f32Bits(w.loRatio ?? 0), rows, cols, w.block, ab, batch, scratch, po], rows);
     res.set(new Float32Array(k.memory.buffer, po, batch * rows));
     return res;
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as dist from '../dist/index-node.js';
 import { type Lut4Weights, lut4Gemv, lut4GemvReference, loadKernels } from '../src/index-node.js';
 
 function rng(seed: number) {
@@ -45,6 +46,21 @@ describe('lut4Gemv', () => {
       }
     });
   }
+
+  it('on a 2-thread KernelPool equals one thread bit for bit (rows split in 4-row tiles)', async () => {
+    // the pool's workers load the built module (as test/pool.test.ts), so this case uses dist/ throughout
+    const k = await dist.loadKernels();
+    const pool = await dist.createKernelPool({ threads: 2 });
+    try {
+      const w = weights(70, 256, 128, 256, 16, 3);
+      const rnd = rng(9);
+      const x = Float32Array.from({ length: 3 * 256 }, () => rnd() - 0.5);
+      const one = dist.lut4Gemv(k, w, x, 3) as Float32Array;
+      expect(Array.from(dist.lut4Gemv(pool, w, x, 3) as Float32Array)).toEqual(Array.from(one));
+    } finally {
+      await pool.close();
+    }
+  });
 
   it('rejects sizes that do not match the shape', async () => {
     const k = await loadKernels();
