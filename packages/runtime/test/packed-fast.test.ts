@@ -155,6 +155,20 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     expect(Array.from(kernelWeights(p), (x) => x + 0)).toEqual(Array.from(want, (x) => x + 0));
   });
 
+  it('gathered weights with a gather or residue index outside the layer are refused, naming the layer', async () => {
+    const k = await loadKernels();
+    const data = new Uint8Array(2 * 2 * 34);
+    const bad: [Partial<InputGather>, RegExp][] = [
+      [{ gather: Int32Array.from({ length: 64 }, (_, j) => (j === 40 ? 32 : j % 32)) }, /gather\[40\] = 32/],
+      [{ gather: new Int32Array(32) }, /data \(bytes\) has 136/],
+      [{ gather: Int32Array.from({ length: 64 }, (_, j) => j % 32), residue: { index: Int32Array.of(64), values: Float32Array.of(1) } }, /residue index 64/],
+    ];
+    for (const [extra, msg] of bad) {
+      expect(() => new Linear(k, 'blk.0.attn_q.weight', { format: 'q8_0', shape: [2, 32], data, ...extra } as LinearWeight)).toThrow(msg);
+      expect(() => new Linear(k, 'blk.0.attn_q.weight', { format: 'q8_0', shape: [2, 32], data, ...extra } as LinearWeight)).toThrow(/blk\.0\.attn_q\.weight/);
+    }
+  });
+
   it('act-order INT-k runs on the same kernels over x in group order, exactly', () => {
     const rows = 6;
     for (const [bits, group, cols, format] of [[4, 128, 256, 'int4'], [3, 32, 96, 'q4_0'], [4, 32, 64, 'int4'], [5, 64, 128, 'q8_0']] as const) {
