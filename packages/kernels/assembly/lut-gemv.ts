@@ -120,12 +120,19 @@ export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
       let acc = f32x4.splat(0);
       let lo = f32x4.splat(0);
       let a = 0;
+      // tables per tensor or per row (tabBlk 0: NF4, codebooks) are loaded once per tile
+      let tb0 = v128.load(t0);
+      let tb1 = v128.load(t0 + tr);
+      let tb2 = v128.load(t0 + 2 * tr);
+      let tb3 = v128.load(t0 + 3 * tr);
       for (let b = 0; b < nb; b++) {
-        const tbo = t0 + <usize>b * <usize>tabBlk;
-        const tb0 = v128.load(tbo);
-        const tb1 = v128.load(tbo + tr);
-        const tb2 = v128.load(tbo + 2 * tr);
-        const tb3 = v128.load(tbo + 3 * tr);
+        if (tabBlk != 0) {
+          const tbo = t0 + <usize>b * <usize>tabBlk;
+          tb0 = v128.load(tbo);
+          tb1 = v128.load(tbo + tr);
+          tb2 = v128.load(tbo + 2 * tr);
+          tb3 = v128.load(tbo + 3 * tr);
+        }
         const pb = p0 + <usize>b * ps;
         let st: v128;
         let lo4: v128;
