@@ -1,7 +1,8 @@
 // Big-model area: a 7B-class Llama at Q8_0 (~7.2 GB of weights, more than one 4 GiB WebAssembly
 // memory holds) loaded by lowbit over several kernel instances (LoadOptions.maxInstanceBytes), against
-// llama.cpp (node-llama-cpp, CPU) on the same file at the same thread count (one: sharded models run
-// on single-thread kernel instances). The file is made by `node tools/make-7b-model.mjs` (random
+// llama.cpp (node-llama-cpp, CPU) on the same file at the same thread count (one; a sharded model
+// also runs on thread pools, one per instance, not measured here so that the area loads the 7 GB
+// file once). The file is made by `node tools/make-7b-model.mjs` (random
 // weights, written to $LOWBIT_MODELS, default <os tmpdir>/lowbit-models); without it, or on a machine
 // with less than 16 GiB of memory, the area is skipped with a message.
 // lowbit loads first and runs one round, and its peak RSS (process.resourceUsage().maxRSS, a

@@ -8,7 +8,7 @@ export { GGML_TYPE_NAMES, TENSOR_TYPES, LOWBIT_TYPES, isKQuantType, type KQuantT
 export { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from './half.js';
 export { quantizeRowQ8_0, quantizeRowQ4_0, quantizeRowQ4_1, dequantize, toF32, fromF32 } from './ggml-quants.js';
 export { quantizeRowK, dequantizeK, quantizeRowMxfp4, dequantizeMxfp4, packMxfp4, unpackMxfp4, type KQuantType, type KQuantWritable } from './ggml-kquants.js';
-export { readGguf, readTensorBytes, metaValue, lowbitParamsKey, GgufValueType, type GgufFile, type GgufTensorInfo, type GgufValue, type GgufScalar } from './gguf-reader.js';
+export { readGguf, readTensorBytes, readTensorInto, metaValue, lowbitParamsKey, GgufValueType, type GgufFile, type GgufTensorInfo, type GgufValue, type GgufScalar } from './gguf-reader.js';
 export { writeGguf, encodeGgufHeader, gguf, type GgufTensorToWrite } from './gguf-writer.js';
 export type { ByteSink } from './atomic-file.js';
 export { parseNpy, formatNpy, npyMatrix, type NpyArray, type NpyDtype, type NpyData } from './npy.js';
