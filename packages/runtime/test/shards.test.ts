@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import { CompressedKvCache } from '../src/kv-cache.js';
 import { quantizeGguf } from '../src/gguf-convert.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { planShards } from '../src/shards.js';
+import { type ByteSource, bytesSource } from '../src/byte-source.js';
+import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { exportHfModel, loadHfModel } from '../src/hf-model.js';
 import { loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
 import { quantizeInt } from '@lowbit/formats';
@@ -113,6 +115,27 @@ describe('a model spread over several kernel instances', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('reads Q8_0 matrices into WASM memory through readInto, or through read and a copy from a source without it: same logits', async () => {
+    const q8 = join(dir, 'stories-q8_0-src.gguf');
+    await quantizeGguf(modelFile, q8, 'Q8_0');
+    const bytes = new Uint8Array(readFileSync(q8));
+    const k = await loadKernels();
+    const plain = bytesSource(bytes, 'plain.gguf');
+    // a ByteSource made elsewhere, with read only
+    const readOnly: ByteSource = { name: 'read-only.gguf', size: plain.size, read: (o, n) => plain.read(o, n), close: async () => {} };
+    const a = await loadModel(q8, { kernels: k, maxInstanceBytes: 50_000 });
+    const b = await loadModel(readOnly, { kernels: k, maxInstanceBytes: 50_000 });
+    const c = await loadModel(bytesSource(bytes, 'bytes.gguf'), { kernels: k });
+    expect(a.linear('blk.0.ffn_up.weight').format).toBe('q8_0');
+    const prompt = [1, 403, 407, 261, 378, 9];
+    expect(run(b, prompt)).toEqual(run(a, prompt));
+    expect(run(c, prompt)).toEqual(run(a, prompt));
+    // the tiles hold the file's blocks byte for byte
+    const f = await readGguf(bytesSource(bytes, 'again.gguf'));
+    expect(a.linear('blk.1.attn_v.weight').source).toEqual({ format: 'q8_0', shape: [a.config.nKvHeads * a.config.headDim, a.config.dim], data: await readTensorBytes(f, 'blk.1.attn_v.weight') });
+    for (const m of [a, b, c]) m.free();
   });
 
   it('refuses a cap smaller than one tensor, naming the tensor and the cap', async () => {
