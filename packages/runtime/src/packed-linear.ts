@@ -26,7 +26,8 @@ export interface FromPackedOptions {
   decode?: boolean;
   /**
    * Keep INT-k and MX on the formats' table GEMV (f32 activations) instead of the integer kernels
-   * they are exactly repacked for (packed-fast.ts: int4 kernel or Q8_0 tiles, int8 activations).
+   * they are exactly repacked for (packed-fast.ts: int4 kernel or Q8_0 tiles, int8 activations), and
+   * NF4 / codebooks there and BCQ on f32 instead of lut4Gemv (lut-fast.ts).
    */
   tableGemv?: boolean;
 }
