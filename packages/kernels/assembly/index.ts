@@ -48,4 +48,4 @@ export { gemv_kquant, gemv_kquant_q8 } from './kquants';
 export { attn_train_fwd_f32, attn_train_bwd_f32, swiglu_fwd_f32, swiglu_bwd_f32, xent_fwd_f32 } from './grad';
 export { gemv_mx_fp8 } from './mx-fp8';
 export { gemm_act_pairs, matmul_ggml_gemm, matmul_ggml_gemm_multi } from './ggml-gemm';
-export { lut4_quantize, lut4_rows, lut4_scratch_bytes, lut4_simd } from './lut-gemv';
+export { lut4_quantize, lut4_rows, lut4_scratch_bytes, lut4_simd, bcq_biq_gemv } from './lut-gemv';

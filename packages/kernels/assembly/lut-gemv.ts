@@ -196,3 +196,46 @@ export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
 @inline function hsum(a: v128): f32 {
   return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
 }
+
+// BiQGEMM's GEMV on BCQ bit-planes as stored (kept for the comparison in the lowbit-types benchmark;
+// the runtime runs BCQ on lut4_rows, which was faster): per token, for every 8 activations, the 256
+// sums ±x[8j]…±x[8j+7] (bit t of m set: +x[8j+t]) are tabulated once (table: cols/8 × 256 f32); then
+// every code byte of every plane is one table load. planes: [bits][rows, cols/8] bytes; alphas:
+// [rows, cols/group, bits] f32; cols % 8 == 0, group % 8 == 0 (the caller checks).
+export function bcq_biq_gemv(planes: usize, alphas: usize, bits: i32, rows: i32, cols: i32, group: i32, x: usize, table: usize, out: usize): void {
+  const nj = cols >> 3;
+  for (let j = 0; j < nj; j++) {
+    const t = table + (<usize>j << 10);
+    const xj = x + (<usize>j << 5);
+    let s: f32 = 0;
+    for (let i: usize = 0; i < 8; i++) s -= load<f32>(xj + (i << 2));
+    store<f32>(t, s);
+    // m = (m without its lowest set bit) + that bit: the sum flips that one sign, −x → +x
+    for (let m = 1; m < 256; m++) {
+      const low = ctz<i32>(m);
+      store<f32>(t + (<usize>m << 2), load<f32>(t + (<usize>(m & (m - 1)) << 2)) + 2 * load<f32>(xj + (<usize>low << 2)));
+    }
+  }
+  const rpb = <usize>nj;
+  const ng = cols / group;
+  const gj = group >> 3;
+  for (let r = 0; r < rows; r++) {
+    let y: f32 = 0;
+    for (let i = 0; i < bits; i++) {
+      const row = planes + (<usize>i * <usize>rows + <usize>r) * rpb;
+      for (let g = 0; g < ng; g++) {
+        let s0: f32 = 0;
+        let s1: f32 = 0;
+        const j0 = g * gj;
+        let j = j0;
+        for (; j + 2 <= j0 + gj; j += 2) {
+          s0 += load<f32>(table + (<usize>j << 10) + (<usize>load<u8>(row + <usize>j) << 2));
+          s1 += load<f32>(table + (<usize>(j + 1) << 10) + (<usize>load<u8>(row + <usize>j + 1) << 2));
+        }
+        if (j < j0 + gj) s0 += load<f32>(table + (<usize>j << 10) + (<usize>load<u8>(row + <usize>j) << 2));
+        y += load<f32>(alphas + ((<usize>(r * ng + g) * <usize>bits + <usize>i) << 2)) * (s0 + s1);
+      }
+    }
+    store<f32>(out + (<usize>r << 2), y);
+  }
+}

@@ -15,4 +15,4 @@ export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResid
 export { gemvKQuant, kquantActivationsQ8, kquantMatrixBytes, type KQuantActivations, type KQuantWeightType } from './kquants.js';
 export { trainAttentionForward, trainAttentionBackward, trainSwigluForward, trainSwigluBackward, trainCrossEntropy, type TrainAttentionShape } from './grad.js';
 export { gemvMxFp8 } from './mx-fp8.js';
-export { lut4Gemv, lut4GemvReference, lut4ActBlock, checkLut4, type Lut4Weights } from './lut-gemv.js';
+export { lut4Gemv, lut4GemvReference, lut4ActBlock, checkLut4, gemvBcqBiq, type BcqPlanes, type Lut4Weights } from './lut-gemv.js';

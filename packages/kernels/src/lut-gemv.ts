@@ -130,3 +130,36 @@ export function lut4GemvReference(w: Lut4Weights & { codes: Uint8Array; tables: 
   }
   return y;
 }
+
+/** BCQ weights as @lowbit/formats stores them: planes [bits][rows, cols/8] (bit 1 = +α), alphas [rows, cols/group, bits]. */
+export interface BcqPlanes {
+  bits: number;
+  rows: number;
+  cols: number;
+  group: number;
+  planes: Uint8Array | WasmTensor;
+  alphas: Float32Array | WasmTensor;
+}
+
+/**
+ * BiQGEMM's GEMV (Jeon et al. 2020) on BCQ bit-planes as stored: per token the 256 sums ±x of every
+ * 8 activations are tabulated, then each code byte of each plane is one table load (f32 throughout).
+ * For the benchmark's comparison: the runtime runs BCQ on lut4Gemv, which is faster per token.
+ * cols and group must be multiples of 8.
+ */
+export function gemvBcqBiq(k: Kernels, w: BcqPlanes, x: Float32Array): Float32Array {
+  const fn = 'gemvBcqBiq';
+  const { bits, rows, cols, group } = w;
+  if (![bits, rows, cols, group].every((v) => Number.isInteger(v) && v > 0) || bits > 8) throw new LowbitError('E_ARG', `${fn}: bits (1..8), rows, cols and group must be positive integers`);
+  if (cols % 8 !== 0 || group % 8 !== 0 || cols % group !== 0) throw new LowbitError('E_SHAPE', `${fn}: cols (${cols}) and group (${group}) must be multiples of 8 with group dividing cols`);
+  if (bytesOf(w.planes) !== (bits * rows * cols) / 8) throw new LowbitError('E_SHAPE', `${fn}: planes hold ${bytesOf(w.planes)} bytes, ${bits} planes of [${rows}, ${cols}] need ${(bits * rows * cols) / 8}`);
+  if (bytesOf(w.alphas) !== rows * (cols / group) * bits * 4) throw new LowbitError('E_SHAPE', `${fn}: alphas hold ${bytesOf(w.alphas)} bytes, need ${rows * (cols / group) * bits * 4}`);
+  if (!(x instanceof Float32Array) || x.length !== cols) throw new LowbitError('E_SHAPE', `${fn}: x must be a Float32Array of ${cols} values`);
+  const ex = k.exports as unknown as { bcq_biq_gemv(planes: number, alphas: number, bits: number, rows: number, cols: number, group: number, x: number, table: number, out: number): void };
+  return scoped(k, (put, alloc) => {
+    const at = (v: Uint8Array | Float32Array | WasmTensor) => (v instanceof WasmTensor ? v.ptr : put(v));
+    const po = alloc(rows * 4);
+    ex.bcq_biq_gemv(at(w.planes), at(w.alphas), bits, rows, cols, group, put(x), alloc((cols / 8) * 1024), po);
+    return new Float32Array(k.memory.buffer, po, rows).slice();
+  });
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as dist from '../dist/index-node.js';
-import { type Lut4Weights, lut4Gemv, lut4GemvReference, loadKernels } from '../src/index-node.js';
+import { type Lut4Weights, gemvBcqBiq, lut4Gemv, lut4GemvReference, loadKernels } from '../src/index-node.js';
 
 function rng(seed: number) {
   let s = seed;
@@ -70,5 +70,32 @@ describe('lut4Gemv', () => {
     expect(() => lut4Gemv(k, { ...w, tableRowStride: 32 }, new Float32Array(64), 1)).toThrow(/tables hold/);
     expect(() => lut4Gemv(k, w, new Float32Array(63), 1)).toThrow(/x must be/);
     expect(() => lut4Gemv(k, { ...w, loRatio: -63.5 }, new Float32Array(64), 1)).toThrow(/4×2 steps need 32/);
+  });
+});
+
+describe('gemvBcqBiq', () => {
+  it('equals Σ_i α_i·(±1)·x over the planes as stored (f64 reference)', async () => {
+    const k = await loadKernels();
+    const [bits, rows, cols, group] = [3, 5, 96, 32];
+    const rnd = rng(17);
+    const planes = Uint8Array.from({ length: (bits * rows * cols) / 8 }, () => Math.floor(rnd() * 256));
+    const alphas = Float32Array.from({ length: rows * (cols / group) * bits }, () => rnd());
+    const x = Float32Array.from({ length: cols }, () => rnd() - 0.5);
+    const y = gemvBcqBiq(k, { bits, rows, cols, group, planes, alphas }, x);
+    for (let r = 0; r < rows; r++) {
+      let ref = 0;
+      let mag = 0;
+      for (let c = 0; c < cols; c++) {
+        for (let i = 0; i < bits; i++) {
+          const bit = (planes[(i * rows + r) * (cols / 8) + (c >> 3)] >> (c & 7)) & 1;
+          const v = (bit ? 1 : -1) * alphas[(r * (cols / group) + Math.floor(c / group)) * bits + i] * x[c];
+          ref += v;
+          mag += Math.abs(v);
+        }
+      }
+      // f32 table sums and accumulations against f64: a few ulps of the sum of |terms| (tables add ±x 8 at a time)
+      expect(Math.abs(y[r] - ref)).toBeLessThan(1e-5 * mag);
+    }
+    expect(() => gemvBcqBiq(k, { bits, rows, cols: 100, group: 20, planes, alphas }, x)).toThrow(/multiples of 8/);
   });
 });
