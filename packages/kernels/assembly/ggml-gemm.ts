@@ -1,4 +1,4 @@
-import { q4rx1, q4rx4, q4rx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
+import { q4rvx1, q4rvx4, q4rvx8, q4rx1, q4rx4, q4rx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
 import { matmul_ggml_tiled } from './ggml-tiled';
 
 // GEMM on the prepared ggml tiles (ggml-tiled.ts), Q8_0 and Q4_0: prefill, and the decode of Q4_0
@@ -70,13 +70,25 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // from beyond L2 once per group rather than once per tile.
 // @ts-ignore: decorator
 @inline function gemmTiles(kind: i32, w: usize, rows: i32, nblk: i32, pairs: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): i32 {
-  const tb = <usize>nblk * (kind == 1 ? 80 : 144);
+  const tb = <usize>nblk * (kind == 1 || kind == 4 ? 80 : 144);
   const group = max<i32>(1, <i32>(<usize>196608 / tb));
   const t0 = r0 >> 2;
   const t1 = r1 >> 2; // full tiles only
   for (let g = t0; g < t1; g += group) {
     const ge = min<i32>(t1, g + group);
     let b = 0;
+    if (kind == 4 && ASC_FEATURE_RELAXED_SIMD) {
+      for (; b + 8 <= batch; b += 8) {
+        for (let t = g; t < ge; t++) q4rvx8(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+      }
+      for (; b + 4 <= batch; b += 4) {
+        for (let t = g; t < ge; t++) q4rvx4(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+      }
+      for (; b < batch; b++) {
+        for (let t = g; t < ge; t++) q4rvx1(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+      }
+      continue;
+    }
     if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) {
       for (; b + 8 <= batch; b += 8) {
         for (let t = g; t < ge; t++) q4rx8(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
@@ -112,14 +124,21 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // run the GEMV's laneDots with the nibble split shared by eight tokens (four: 17.0 ms, eight: 15.5,
 // 5632x2048 at batch 64, CPU time, interleaved A/B; scripts/bench-ggml-gemm.mjs). Q8_0 also runs eight
 // tokens per pass where it can (26.7 -> 24.4 ms, same measure); its sums spill, its unpacking halves.
+//
+// kind 4 (relaxed builds only; elsewhere as kind 1): Q4_0 by i32x4.relaxed_dot_i8x16_i7x16_add_s,
+// the same exact integer dots accumulated in i32 lanes at once. Chromium 150's and workerd's V8 lower
+// it to one VNNI vpdpbusd per 16 products, Node 20's to three instructions (peak rows of the engines
+// benchmark area, which also runs this kind); outputs equal kind 1's bit for bit.
 export function matmul_ggml_gemm(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, pairs: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const nblk = cols >> 5;
   let r = r0;
+  if (kind == 4 && !ASC_FEATURE_RELAXED_SIMD) kind = 1;
   if (ASC_FEATURE_SIMD) {
-    if (kind == 1) r = gemmTiles(1, w, rows, nblk, pairs, xs, xsum, batch, out, r0, r1);
+    if (kind == 4) r = gemmTiles(4, w, rows, nblk, pairs, xs, xsum, batch, out, r0, r1);
+    else if (kind == 1) r = gemmTiles(1, w, rows, nblk, pairs, xs, xsum, batch, out, r0, r1);
     else r = gemmTiles(0, w, rows, nblk, pairs, xs, xsum, batch, out, r0, r1);
   }
-  if (r < r1) matmul_ggml_tiled(kind, w, rows, cols, xq, xq16, xs, xsum, batch, out, r, r1);
+  if (r < r1) matmul_ggml_tiled(kind == 4 ? 1 : kind, w, rows, cols, xq, xq16, xs, xsum, batch, out, r, r1);
 }
 
 // matmul_ggml_tiled_multi with the GEMM: up to three prepared matrices of one input as one row range.
