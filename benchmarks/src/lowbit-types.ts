@@ -1,5 +1,5 @@
 import { type BcqTensor, type CodebookTensor, type MxFormatName, type Nf4Tensor, type PackedIntTensor, gIdxBits, quantizeAnyPrecision, quantizeInt, quantizeMx, readBits, rowBytes, writeBits } from '@lowbit/formats';
-import { type Kernels, createKernels, f32ToF16 } from '@lowbit/kernels';
+import { type Kernels, createKernels, f32ToF16, gemvBcqBiq } from '@lowbit/kernels';
 import { Linear, type LinearWeight, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
 
@@ -139,7 +139,8 @@ function actOrder(t: PackedIntTensor): PackedIntTensor {
  * NF4, codebooks, BCQ (lut4Gemv, runtime lut-fast.ts) and any-precision (top b planes) on 4096×4096,
  * one token: GB/s of each type's stored bytes against Q4_0 tiles timed interleaved with them (rounds
  * of 8 calls each, median per type). Codes are random (speed does not depend on the values);
- * any-precision clones one quantized row's codebook to every row, as the anyprec area does.
+ * any-precision clones one quantized row's codebook to every row, as the anyprec area does. BCQ also
+ * on BiQGEMM's f32 tables of 256 sums per 8 activations (gemvBcqBiq), the alternative lut4 replaced.
  */
 async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array): Promise<Row[]> {
   const n = N * N;
@@ -168,9 +169,9 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
     return out;
   });
   const anyprec = new Linear(k, 'any-precision 3..4', { format: 'any-precision', shape, tensor: { kind: 'any-precision', seedBits: 3, maxBits: 4, shape, luts, planes } });
-  const layers: { name: string; run: () => unknown; bytes: number; lin: Linear }[] = [];
+  const layers: { name: string; run: () => unknown; bytes: number; runs: string; free: () => void }[] = [];
   const q4lin = new Linear(k, 'Q4_0', { format: 'q4_0', shape, data: q4 });
-  layers.push({ name: 'Q4_0 (interleaved baseline)', run: () => q4lin.apply(x, 1), bytes: q4.byteLength, lin: q4lin });
+  layers.push({ name: 'Q4_0 (interleaved baseline)', run: () => q4lin.apply(x, 1), bytes: q4.byteLength, runs: q4lin.format, free: () => q4lin.free() });
   const packed: [string, Nf4Tensor | CodebookTensor | BcqTensor, number][] = [
     ['NF4 g64 (f32 absmax)', nf4(), n / 2 + (n / 64) * 4],
     ...[4, 3, 2].map((b): [string, CodebookTensor, number] => [`codebook ${2 ** b} entries per row`, codebook(b), (n * b) / 8 + N * 2 ** b * 4]),
@@ -179,9 +180,15 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
   for (const [name, t, stored] of packed) {
     ctx.log(`  lowbit-types: ${name}`);
     const lin = new Linear(k, name, linearWeightFromPacked(t));
-    layers.push({ name, run: () => lin.apply(x, 1), bytes: stored, lin });
+    layers.push({ name, run: () => lin.apply(x, 1), bytes: stored, runs: lin.format, free: () => lin.free() });
+    if (t.kind === 'bcq') {
+      const planes = k.upload(t.planes);
+      const alphas = k.upload(t.alphas);
+      const w = { bits: t.bits, rows: N, cols: N, group: t.group, planes, alphas };
+      layers.push({ name: `${name} BiQGEMM`, run: () => gemvBcqBiq(k, w, x), bytes: stored, runs: 'gemvBcqBiq', free: () => (planes.free(), alphas.free()) });
+    }
   }
-  for (const b of [3, 4]) layers.push({ name: `any-precision ${b}-bit (top planes of 3..4)`, run: () => anyprec.apply(x, 1, undefined, b), bytes: anyprec.bytesAt(b), lin: anyprec });
+  for (const b of [3, 4]) layers.push({ name: `any-precision ${b}-bit (top planes of 3..4)`, run: () => anyprec.apply(x, 1, undefined, b), bytes: anyprec.bytesAt(b), runs: anyprec.format, free: () => undefined });
   const times: number[][] = layers.map(() => []);
   try {
     for (const l of layers) l.run(); // JIT warm-up, untimed
@@ -195,7 +202,8 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
       }
     }
   } finally {
-    for (const l of new Set(layers.map((l) => l.lin))) l.free();
+    for (const l of layers) l.free();
+    anyprec.free();
   }
   const med = (v: number[]) => v.slice().sort((a, b) => a - b)[v.length >> 1];
   const base = q4.byteLength / med(times[0]) / 1e6;
@@ -203,8 +211,8 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
     const ms = med(times[i]);
     const gbps = l.bytes / ms / 1e6;
     return {
-      area: 'lowbit-types', name: `GEMV ${N}×${N} ${l.name}`, variant: `${l.lin.format}, wasm ${k.variant}`, ms, gbps, ratio: gbps / base,
-      baseline: 'Q4_0 tiles interleaved (GB/s of stored bytes)', note: `stored ${((l.bytes * 8) / n).toFixed(2)} bits/weight; runs as ${l.lin.format}`,
+      area: 'lowbit-types', name: `GEMV ${N}×${N} ${l.name}`, variant: `${l.runs}, wasm ${k.variant}`, ms, gbps, ratio: gbps / base,
+      baseline: 'Q4_0 tiles interleaved (GB/s of stored bytes)', note: `stored ${((l.bytes * 8) / n).toFixed(2)} bits/weight; runs as ${l.runs}`,
     };
   });
 }
