@@ -220,3 +220,6 @@ export class BlockCalibration {
     return x;
   }
 }
+
+/** The order GPTQ quantizes a Llama block's layers in: each group sees the earlier groups already quantized (the GPTQ authors' sequential mode). */
+export const SEQUENTIAL_GROUPS = [['attn_q', 'attn_k', 'attn_v'], ['attn_output'], ['ffn_gate', 'ffn_up'], ['ffn_down']] as const;

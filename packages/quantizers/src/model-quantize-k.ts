@@ -3,7 +3,7 @@
 // inputs captured in GPTQ's sequential order, so the model runs (and saves) the blocks llama.cpp loads.
 import { LowbitError } from '@lowbit/kernels';
 import { type DecoderModel, type KQuantLayerType, type KQuantScheme, type LinearWeight, fromF32, kquantLayerType } from '@lowbit/runtime';
-import { BlockCalibration, type CalibrationOptions, calibrationWindows, collectHessians } from './calibrate.js';
+import { SEQUENTIAL_GROUPS, BlockCalibration, type CalibrationOptions, calibrationWindows, collectHessians } from './calibrate.js';
 import { QUANTIZE_DEFAULTS } from './defaults.js';
 import type { Gptq } from './gptq.js';
 import { gptqKQuantize } from './gptq-kquant.js';
@@ -45,7 +45,6 @@ export interface KQuantizeModelResult {
 }
 
 /** GPTQ's "true sequential" order inside a block (as `quantizeModel`): q/k/v share one input, then attention output, gate/up, down. */
-const SEQUENTIAL_GROUPS = [['attn_q', 'attn_k', 'attn_v'], ['attn_output'], ['ffn_gate', 'ffn_up'], ['ffn_down']];
 const CACHE_BYTES = 2 ** 30;
 
 /**

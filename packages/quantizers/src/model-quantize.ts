@@ -2,7 +2,7 @@ import { LowbitError } from '@lowbit/kernels';
 import { type MxFormatName, type PackedIntTensor, intStorageBytes } from '@lowbit/formats';
 import { type DecoderModel, type MxRowsTensor, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Gptq, GptqResult } from './gptq.js';
-import { BlockCalibration, type CalibrationOptions, calibrationWindows, collectHessians } from './calibrate.js';
+import { SEQUENTIAL_GROUPS, BlockCalibration, type CalibrationOptions, calibrationWindows, collectHessians } from './calibrate.js';
 import { type GgmlType, ggmlBlocks } from './ggml-grid.js';
 import { MxGrid } from './mx-grid.js';
 import { weightError } from './layer-error.js';
@@ -136,7 +136,6 @@ export interface ModelQuantizeResult {
  */
 const CACHE_BYTES = 2 ** 30;
 
-const SEQUENTIAL_GROUPS = [['attn_q', 'attn_k', 'attn_v'], ['attn_output'], ['ffn_gate', 'ffn_up'], ['ffn_down']];
 
 /**
  * Quantizes every linear layer of a loaded model in place (fake-quantized f32 weights via

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl, defaultModelUrl } from '@lowbit/data';
-import { type DecoderModel, dequantizeLinear, loadModel, lossAndGrad, lossAndGradF64, trainParams } from '@lowbit/runtime';
+import { type DecoderModel, type Vec, dequantizeLinear, loadModel, lossAndGrad, lossAndGradF64, trainParams } from '@lowbit/runtime';
 import { describe, expect, it } from 'vitest';
 import {
   alphaName, alphaTuning, clipName, fakeQuantWeights, fakeQuantizer, inq, inqExponents, inqRound, learnedClipQat, quantTrainer, quantizeModel, trainQuantize,
@@ -152,7 +152,7 @@ describe('QAT with learned clipping', () => {
         const loss = (f: number) => {
           const wq = Float64Array.from(at.get(name) as Float32Array);
           for (const i of cs) wq[i] = isIn(i) ? w[i] + s * f * (code(i) - w[i] / s) : s * f * Math.min(zs - 1, Math.max(-zs, code(i)));
-          return lossAndGradF64(model.config, new Map([...at, [name, wq]]), ids).loss;
+          return lossAndGradF64(model.config, new Map<string, Vec>([...at, [name, wq]]), ids).loss;
         };
         const h = 1e-4;
         const fd = (loss(1 + h) - loss(1 - h)) / (2 * h) / gamma[gi]; // d/dγ = d/df · 1/γ0
