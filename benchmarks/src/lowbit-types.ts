@@ -65,8 +65,8 @@ export const lowbitTypesArea: Area = {
         ctx.log(`  lowbit-types: ${c.name}`);
         const t = c.make();
         const weight: LinearWeight = 'kind' in t && t.kind === 'int' ? linearWeightFromPacked(t) : linearWeightFromPacked(t, { shape });
-        const g = weight as { gather?: Int32Array; residue?: { index: Int32Array } };
-        const runs = weight.format === 'packed' ? 'formats table GEMV' : `${weight.format}${g.gather ? ` over ${g.gather.length} gathered columns` : ''}${g.residue ? ` + ${g.residue.index.length} exact f32 rest weights` : ''}`;
+        const g = weight as { gather?: Int32Array; residue?: { index: Int32Array }; plus?: LinearWeight };
+        const runs = weight.format === 'packed' ? 'formats table GEMV' : `${weight.format}${g.gather ? ` over ${g.gather.length} gathered columns` : ''}${g.plus ? ` + a ${g.plus.format} plane` : ''}${g.residue ? ` + ${g.residue.index.length} exact f32 rest weights` : ''}`;
         layers.push({ name: c.name, lin: new Linear(k, c.name, weight), bytes: storedBytes(t as never), runs });
       }
       for (const l of layers) l.lin.apply(x, 1); // JIT warm-up, untimed

@@ -37,11 +37,13 @@ export type LinearFormat = LinearWeight['format'];
  * side by side): the kernel multiplies x gathered by `gather` (kernel column j reads x[gather[j]],
  * or 0 where it is −1), `data`/`packed` holding rows of gather.length columns while `shape` stays
  * the layer's. `residue`: exact weight parts the planes leave out, W[index] = values (index
- * r·cols + c), added as f32 products after the kernel.
+ * r·cols + c), added as f32 products after the kernel; `plus`: another plane's weights, added.
  */
 export interface InputGather {
   gather?: Int32Array;
   residue?: { index: Int32Array; values: Float32Array };
+  /** A second plane of the layer's shape (its own weights, gather included) whose product is added. */
+  plus?: LinearWeight;
 }
 
 /** Bytes of weight data one pass over this layer streams from memory. */
@@ -52,8 +54,10 @@ export function linearBytes(w: LinearWeight): number {
     return t.codes.byteLength + (t.scales?.byteLength ?? 0) + (t.zeros?.byteLength ?? 0) + (t.lut?.byteLength ?? 0);
   }
   if (w.format === 'lut4') return lut4Bytes(w.weights);
-  if (w.format === 'int4') return w.packed.byteLength + w.scales.byteLength + (w.zeros?.byteLength ?? 0);
-  return w.data.byteLength;
+  const plus = (w as InputGather).plus;
+  const more = plus ? linearBytes(plus) : 0;
+  if (w.format === 'int4') return w.packed.byteLength + w.scales.byteLength + (w.zeros?.byteLength ?? 0) + more;
+  return w.data.byteLength + more;
 }
 
 export class Linear {
@@ -71,6 +75,7 @@ export class Linear {
   /** InputGather of the weights (q8_0 / q4_* / int4 repacked by packed-fast.ts), or null. */
   private readonly gather: Int32Array | null;
   private readonly residue: InputGather['residue'] | null;
+  private readonly plus: Linear | null = null;
   private freed = false;
   /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
   private readonly origin: LinearWeight | null;
@@ -130,6 +135,19 @@ export class Linear {
       throw e;
     }
     this.resident = resident;
+    const plus = (weight as InputGather).plus;
+    if (plus) {
+      if (plus.shape[0] !== rows || plus.shape[1] !== cols) {
+        for (const t of resident) t.free();
+        throw new LowbitError('E_SHAPE', `${name}: its second plane has shape [${plus.shape}], the layer is [${rows}, ${cols}]`);
+      }
+      try {
+        this.plus = new Linear(k, `${name} (second plane)`, plus);
+      } catch (e) {
+        for (const t of resident) t.free();
+        throw e;
+      }
+    }
   }
 
   /** The kernel instance whose memory holds this layer's weights (a sharded model has several). */
@@ -162,9 +180,10 @@ export class Linear {
   }
 
   private matmul(x: Float32Array, batch: number, out?: Float32Array, bits?: number): Float32Array {
-    if (!this.gather && !this.residue) return this.kernelMatmul(x, this.cols, batch, out, bits);
+    if (!this.gather && !this.residue && !this.plus) return this.kernelMatmul(x, this.cols, batch, out, bits);
     const y = this.kernelMatmul(this.gather ? gatherInput(this.gather, this.cols, x, batch) : x, this.gather?.length ?? this.cols, batch, out, bits);
     if (this.residue) addResidue(this.residue, this.rows, this.cols, x, batch, y);
+    if (this.plus) addInto(y, this.plus.matmul(x, batch));
     return y;
   }
 
@@ -212,6 +231,10 @@ export class Linear {
       const g = first.gather;
       const xg = g ? gatherInput(g, first.cols, x, batch) : x;
       const ys = first.k.matmulGgmlShared(f, layers.map((l) => l.resident[0]), layers.map((l) => l.rows), g?.length ?? first.cols, xg, batch, outs);
+      // second planes (packed-fast.ts) share their own activation quantization the same way
+      const pluses = layers.map((l) => l.plus);
+      if (pluses.every((p) => p)) Linear.applyShared(pluses as Linear[], x, batch).forEach((p, i) => addInto(ys[i], p));
+      else pluses.forEach((p, i) => p && addInto(ys[i], p.matmul(x, batch)));
       layers.forEach((l, i) => {
         if (l.residue) addResidue(l.residue, l.rows, l.cols, x, batch, ys[i]);
         const b = l.bias;
@@ -252,6 +275,7 @@ export class Linear {
   free(): void {
     this.freed = true;
     for (const t of this.resident) t.free();
+    this.plus?.free();
   }
 }
 
@@ -268,6 +292,10 @@ function gatherInput(gather: Int32Array, cols: number, x: Float32Array, batch: n
     }
   }
   return xg;
+}
+
+function addInto(y: Float32Array, p: Float32Array): void {
+  for (let i = 0; i < y.length; i++) y[i] += p[i];
 }
 
 function addResidue(res: NonNullable<InputGather['residue']>, rows: number, cols: number, x: Float32Array, batch: number, y: Float32Array): void {

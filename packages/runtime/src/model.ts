@@ -609,7 +609,7 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string)
 function sliceRows(w: LinearWeight, r0: number, r1: number): LinearWeight {
   const cols = w.shape[1];
   // repacked with gathered inputs or a residue (packed-fast.ts: rows of another width than cols)
-  if ((w as { gather?: unknown }).gather || (w as { residue?: unknown }).residue) throw new LowbitError('E_UNSUPPORTED', `cannot split repacked ${w.format} weights (gathered inputs) by rows`);
+  if ((w as { gather?: unknown }).gather || (w as { residue?: unknown }).residue || (w as { plus?: unknown }).plus) throw new LowbitError('E_UNSUPPORTED', `cannot split repacked ${w.format} weights (gathered inputs, planes) by rows`);
   if (w.format === 'f32') return { format: 'f32', shape: [r1 - r0, cols], data: w.data.slice(r0 * cols, r1 * cols) };
   if (w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1') {
     const rb = (cols / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format];

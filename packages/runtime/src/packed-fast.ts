@@ -14,10 +14,11 @@
 // - MX whose element values are not int8 after one power of two (FP8 E4M3 ×2^9, E5M2 ×2^16, FP6
 //   E3M2 ×2^4): each block's integers |v| < 128·2^A split into two int8 planes, v = hi·2^A + lo·2^(A−7)
 //   + rest, as two Q8_0 blocks side by side that read the same 32 activations (InputGather in
-//   linear.ts); `rest` (bits below 2^(A−7): FP8 values 2^14 times smaller than their block's largest,
-//   none for E3M2, whose integers span 9 bits) is kept exactly as sparse f32 weights. Two Q8_0
-//   passes stream 17 bits per weight for FP8's 8.25 stored; the decode is exact, so this is the
-//   Q8_0 product of the exact weights.
+//   linear.ts); `rest` (bits below 2^(A−7): FP8 values 2^14 times smaller than their block's largest)
+//   is kept exactly as sparse f32 weights. Two Q8_0 passes stream 17 bits per weight for FP8's 8.25
+//   stored. E3M2's integers are below 512, so A ≤ 2 and the low plane holds |v| mod 2^A ≤ 3 at step 1:
+//   a Q4_0 plane (a second layer pass, InputGather.plus), 13 bits per weight streamed for 6.25
+//   stored. The decode is exact, so this is the int8-activation product of the exact weights.
 // - Act-order INT-k (gIdx): its columns in group order (formats' contiguousInt) are an ordinary
 //   tensor, run as above on x gathered in that order; MX rows that are not whole blocks: padded with
 //   zero columns (gather index −1).
@@ -188,13 +189,20 @@ export function mxRowsFastWeight(m: MxRowsTensor): LinearWeight | null {
   const nb = Math.ceil(cols / 32);
   if (m.codes.length !== rows * cols || m.scales.length !== rows * nb) return null;
   const tab = mxIntTable(m.format);
-  const planes = tab ? 1 : 2;
+  const { p, vals } = tab ? { p: tab.p, vals: null } : mxScaledTable(m.format);
+  // integers below 512 (FP6 E3M2: 448 at most) leave at most 2 bits under the int8 plane (A ≤ 2):
+  // those go to a Q4_0 plane of their own (B = 0, |lo| ≤ 3) read by the second pass, 4.5 bits per
+  // weight where a second Q8_0 plane streams 8.5
+  const q4lo = !tab && (vals as Float64Array).every((x) => !Number.isFinite(x) || Math.abs(x) < 512);
+  const planes = tab || q4lo ? 1 : 2;
   const data = new Uint8Array(rows * nb * planes * Q8_BLOCK);
   const view = new DataView(data.buffer);
+  const lo4 = q4lo ? new Uint8Array(rows * nb * 18) : null;
+  const view4 = lo4 ? new DataView(lo4.buffer) : null;
+  if (lo4) for (let i = 0; i < rows * nb; i++) lo4.fill(0x88, i * 18 + 2, i * 18 + 18);
   const fp16 = (x: number) => x >= -24 && x <= 15;
   const restAt: number[] = [];
   const restVal: number[] = [];
-  const { p, vals } = tab ? { p: tab.p, vals: null } : mxScaledTable(m.format);
   const v = new Float64Array(32);
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < nb; b++) {
@@ -221,20 +229,26 @@ export function mxRowsFastWeight(m: MxRowsTensor): LinearWeight | null {
       let a = 0;
       while (max >= 128 * 2 ** a) a++;
       const xh = e - 127 - p + a;
-      const xl = xh - 7;
+      // the low plane's step: 2^(A−7) beside a Q8_0 plane, 1 (B = 0) in the Q4_0 plane
+      const bl = q4lo ? 0 : a - 7;
+      const xl = e - 127 - p + bl;
       if (!fp16(xh)) return null;
       const lowPlane = fp16(xl);
       view.setUint16(o, f32ToF16(2 ** xh), true);
-      if (lowPlane) view.setUint16(o + Q8_BLOCK, f32ToF16(2 ** xl), true);
+      const o4 = (r * nb + b) * 18;
+      if (lowPlane && view4) view4.setUint16(o4, f32ToF16(2 ** xl), true);
+      else if (lowPlane) view.setUint16(o + Q8_BLOCK, f32ToF16(2 ** xl), true);
       for (let j = 0; j < n; j++) {
         const s = Math.sign(v[j]);
         const u = Math.abs(v[j]);
         const hi = Math.floor(u / 2 ** a);
         const below = u - hi * 2 ** a;
-        const lo = lowPlane ? Math.floor(below / 2 ** (a - 7)) : 0;
-        const rest = below - lo * 2 ** (a - 7);
+        const lo = lowPlane ? Math.floor(below / 2 ** bl) : 0;
+        const rest = below - lo * 2 ** bl;
         view.setInt8(o + 2 + j, s * hi);
-        if (lo) view.setInt8(o + Q8_BLOCK + 2 + j, s * lo);
+        // Q4_0: element j in the low nibble of byte j, j + 16 in the high one, value d·(nibble − 8)
+        if (lo && lo4) lo4[o4 + 2 + (j & 15)] = j < 16 ? (lo4[o4 + 2 + j] & 0xf0) | (s * lo + 8) : (lo4[o4 + 2 + j - 16] & 0x0f) | ((s * lo + 8) << 4);
+        else if (lo) view.setInt8(o + Q8_BLOCK + 2 + j, s * lo);
         if (rest) {
           restAt.push(r * cols + b * 32 + j);
           restVal.push(s * rest * 2 ** (e - 127 - p));
@@ -246,5 +260,6 @@ export function mxRowsFastWeight(m: MxRowsTensor): LinearWeight | null {
   const extra: InputGather = {};
   if (gather) extra.gather = gather;
   if (restAt.length) extra.residue = { index: Int32Array.from(restAt), values: Float32Array.from(restVal) };
+  if (lo4) extra.plus = { format: 'q4_0', shape: [rows, cols], data: lo4, ...(gather ? { gather } : {}) };
   return { format: 'q8_0', shape: [rows, cols], data, ...extra };
 }

@@ -96,7 +96,7 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
   // both move, or a re-saved model would write the rows in the old order
   const origin = (w as { origin?: LinearWeight }).origin;
   // weights whose kernel reads x gathered or adds a residue are rebuilt from the moved origin
-  if (origin && ((w as InputGather).gather || (w as InputGather).residue) && origin.format === 'packed') {
+  if (origin && ((w as InputGather).gather || (w as InputGather).residue || (w as InputGather).plus) && origin.format === 'packed') {
     return linearWeightFromPacked((permuteLinearRows(name, origin, src) as { tensor: Parameters<typeof linearWeightFromPacked>[0] }).tensor, { shape: w.shape });
   }
   if (origin) return Object.assign(permuteLinearRows(name, { ...w, origin: undefined } as unknown as LinearWeight, src), { origin: permuteLinearRows(name, origin, src) });

@@ -27,24 +27,29 @@ function weights(rows: number, cols: number, seed: number): Float32Array {
  * (d·q, ggml's Q8_0 blocks) times x[gather[j]], plus the residue; accumulated in f64 so any
  * difference from the decoded tensor is the repacking's, not this sum's.
  */
-function kernelWeights(w: LinearWeight): Float64Array {
-  expect(w.format).toBe('q8_0');
-  const { data, shape, gather, residue } = w as { data: Uint8Array; shape: [number, number] } & InputGather;
+function kernelWeights(w: LinearWeight, out?: Float64Array): Float64Array {
+  expect(['q8_0', 'q4_0']).toContain(w.format);
+  const q4 = w.format === 'q4_0';
+  const { data, shape, gather, residue, plus } = w as { data: Uint8Array; shape: [number, number] } & InputGather;
   const [rows, cols] = shape;
   const pc = gather?.length ?? cols;
-  const out = new Float64Array(rows * cols);
+  const acc = out ?? new Float64Array(rows * cols);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const per = q4 ? 18 : 34;
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < pc; j++) {
-      const o = (r * (pc / 32) + (j >> 5)) * 34;
+      const o = (r * (pc / 32) + (j >> 5)) * per;
       const c = gather ? gather[j] : j;
-      const q = view.getInt8(o + 2 + (j & 31));
+      const jj = j & 31;
+      // Q4_0: element jj in the low nibble of byte jj, jj + 16 in the high one, minus 8
+      const q = q4 ? ((data[o + 2 + (jj & 15)] >> (jj < 16 ? 0 : 4)) & 15) - 8 : view.getInt8(o + 2 + jj);
       if (c < 0) expect(q).toBe(0);
-      else out[r * cols + c] += f16(view.getUint16(o, true)) * q;
+      else acc[r * cols + c] += f16(view.getUint16(o, true)) * q;
     }
   }
-  if (residue) for (let i = 0; i < residue.index.length; i++) out[residue.index[i]] += residue.values[i];
-  return out;
+  if (residue) for (let i = 0; i < residue.index.length; i++) acc[residue.index[i]] += residue.values[i];
+  if (plus) kernelWeights(plus, acc);
+  return acc;
 }
 
 function f16(h: number): number {
@@ -114,9 +119,9 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     }
   });
 
-  it('every MX format runs as Q8_0 (FP8 and FP6 E3M2 as two planes), whole and partial blocks, exactly', () => {
+  it('every MX format runs as Q8_0 (FP8 as two planes, FP6 E3M2 plus a Q4_0 plane), whole and partial blocks, exactly', () => {
     const rows = 8;
-    const planes: Record<MxFormatName, number> = { mxfp4: 1, mxfp6_e2m3: 1, mxint8: 1, mxfp6_e3m2: 2, mxfp8_e4m3: 2, mxfp8_e5m2: 2 };
+    const planes: Record<MxFormatName, number> = { mxfp4: 1, mxfp6_e2m3: 1, mxint8: 1, mxfp6_e3m2: 1, mxfp8_e4m3: 2, mxfp8_e5m2: 2 };
     for (const [format, np] of Object.entries(planes) as [MxFormatName, number][]) {
       for (const cols of [96, 100]) {
         // wide-range values so FP8 blocks hold values 2^14 below their largest (the residue)
@@ -128,7 +133,10 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
         // exact up to the sign of zero (MX has a −0 code, int8 has none; ±0·x adds the same)
         expect(Array.from(kernelWeights(w), (x) => x + 0), `${format} ${cols}`).toEqual(Array.from(dequantizeMxRows(m), (x) => x + 0));
         if (format === 'mxfp8_e4m3') expect((w as InputGather).residue?.index.length).toBeGreaterThan(0);
-        if (format === 'mxfp6_e3m2') expect((w as InputGather).residue).toBeUndefined();
+        if (format === 'mxfp6_e3m2') {
+          expect((w as InputGather).residue).toBeUndefined();
+          expect((w as InputGather).plus?.format).toBe('q4_0');
+        }
       }
     }
     for (const format of Object.keys(planes) as MxFormatName[]) {
@@ -143,16 +151,18 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     }
   });
 
-  it('a two-plane layer put in RoPE row order keeps exactly the moved rows', () => {
+  it('two-plane layers put in RoPE row order keep exactly the moved rows', () => {
     const rows = 8;
     const cols = 100;
-    const m = mxRows('mxfp8_e4m3', weights(rows, cols, 17).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x)), rows, cols);
-    const src = Int32Array.from([3, 0, 1, 2, 7, 4, 5, 6]);
-    const p = permuteLinearRows('w', linearWeightFromPacked(m), src);
-    const d = dequantizeMxRows(m);
-    const want = new Float32Array(rows * cols);
-    src.forEach((s, r) => want.set(d.subarray(s * cols, (s + 1) * cols), r * cols));
-    expect(Array.from(kernelWeights(p), (x) => x + 0)).toEqual(Array.from(want, (x) => x + 0));
+    for (const format of ['mxfp8_e4m3', 'mxfp6_e3m2'] as const) {
+      const m = mxRows(format, weights(rows, cols, 17).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x)), rows, cols);
+      const src = Int32Array.from([3, 0, 1, 2, 7, 4, 5, 6]);
+      const p = permuteLinearRows('w', linearWeightFromPacked(m), src);
+      const d = dequantizeMxRows(m);
+      const want = new Float32Array(rows * cols);
+      src.forEach((s, r) => want.set(d.subarray(s * cols, (s + 1) * cols), r * cols));
+      expect(Array.from(kernelWeights(p), (x) => x + 0), format).toEqual(Array.from(want, (x) => x + 0));
+    }
   });
 
   it('gathered weights with a gather or residue index outside the layer are refused, naming the layer', async () => {
