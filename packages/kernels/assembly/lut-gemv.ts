@@ -135,6 +135,7 @@ export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
         }
         const pb = p0 + <usize>b * ps;
         let st: v128;
+        // with loRatio, lo4 holds the steps and loRatio multiplies the sum once at the end
         let lo4: v128;
         if (pairs) {
           // (step, lo) of the four rows: steps in lanes 0..3 of st, los of lo4
@@ -143,8 +144,11 @@ export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
           st = v128.shuffle<f32>(p01, p23, 0, 2, 4, 6);
           lo4 = v128.shuffle<f32>(p01, p23, 1, 3, 5, 7);
         } else {
-          st = v128.load32_lane(pb + 3 * pr, v128.load32_lane(pb + 2 * pr, v128.load32_lane(pb + pr, v128.load32_zero(pb), 1), 2), 3);
-          lo4 = f32x4.mul(st, f32x4.splat(loRatio));
+          // four independent loads (a lane-insert chain waits on each insert)
+          const s01 = v128.shuffle<f32>(v128.load32_zero(pb), v128.load32_zero(pb + pr), 0, 4, 1, 5);
+          const s23 = v128.shuffle<f32>(v128.load32_zero(pb + 2 * pr), v128.load32_zero(pb + 3 * pr), 0, 4, 1, 5);
+          st = v128.shuffle<f32>(s01, s23, 0, 1, 4, 5);
+          lo4 = st;
         }
         lo = f32x4.add(lo, f32x4.mul(lo4, f32x4.splat(load<f32>(xsum + (<usize>b << 2)))));
         for (let ea = a + per; a < ea; a++) {
@@ -167,7 +171,7 @@ export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
           acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum), f32x4.mul(st, f32x4.splat(load<f32>(xs + (<usize>a << 2))))));
         }
       }
-      v128.store(o + (<usize>r << 2), f32x4.add(acc, lo));
+      v128.store(o + (<usize>r << 2), f32x4.add(acc, pairs ? lo : f32x4.mul(lo, f32x4.splat(loRatio))));
     }
     for (; r < r1; r++) {
       const t0 = tabs + <usize>r * tr;
