@@ -7,10 +7,11 @@
 //   - llama.cpp's prefill on the 1B-class models (tools/make-throughput-model.mjs), as GOP/s of its
 //     linear layers, and lowbit's through the runtime, in Node.
 // GOP = 2 operations (multiply, add) per multiply-accumulate. Each engine row's ratio is against
-// Node's row of the same kernel in this run; every figure is the best of 4 interleaved rounds (the
-// machine may be shared). An engine that is not installed is skipped with a reason.
+// Node's row of the same kernel in this run; every figure is the engine's CPU time (all its processes
+// and threads, from /proc; wall time where there is no /proc), best of 4 interleaved rounds: the
+// machine may be shared. An engine that is not installed is skipped with a reason.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
@@ -257,13 +258,57 @@ interface EngineRunner {
 }
 
 
-async function inProcess(label: string, probeOf: () => Promise<{ run(task: string, reps: number): Promise<ProbeResult> }>, close: () => Promise<void>): Promise<EngineRunner> {
+/**
+ * CPU nanoseconds of a process and all its descendants, every thread (Linux /proc schedstat): on a
+ * shared machine an engine's CPU time moves far less with other work than its wall time. null where
+ * /proc cannot say.
+ */
+function treeCpuNs(root: number): number | null {
+  try {
+    const children = new Map<number, number[]>();
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    let ns = 0;
+    for (const queue = [root]; queue.length > 0; ) {
+      const pid = queue.pop() as number;
+      queue.push(...(children.get(pid) ?? []));
+      try {
+        for (const t of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the process or thread ended meanwhile
+      }
+    }
+    return ns;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time in ms of `f` in the engine whose CPU nanoseconds `cpuNs` reads; wall ms where it cannot. */
+async function timed(cpuNs: () => number | null, f: () => Promise<unknown>): Promise<number> {
+  const c = cpuNs();
+  const t = performance.now();
+  await f();
+  const w = performance.now() - t;
+  const c1 = cpuNs();
+  return c === null || c1 === null ? w : (c1 - c) / 1e6;
+}
+
+async function inProcess(label: string, probeOf: () => Promise<{ run(task: string, reps: number): Promise<ProbeResult> }>, cpuNs: () => number | null, close: () => Promise<void>): Promise<EngineRunner> {
   const p = await probeOf();
   return {
     label,
     async run(task, runs) {
       if (runs === 0) return (await p.run(task.id, 1)).ms;
-      return (await p.run(task.id, task.reps)).ms / task.reps;
+      return (await timed(cpuNs, () => p.run(task.id, task.reps))) / task.reps;
     },
     async check(id) {
       return (await p.run(id, 1)).check;
@@ -275,7 +320,11 @@ async function inProcess(label: string, probeOf: () => Promise<{ run(task: strin
 async function nodeEngine(kbytes: Uint8Array<ArrayBuffer>, pbytes: Uint8Array<ArrayBuffer>): Promise<EngineRunner> {
   setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20 ships relaxed SIMD behind a flag
   const p = probe(new WebAssembly.Module(kbytes), new WebAssembly.Module(pbytes), SIZES);
-  return inProcess(`Node ${process.versions.node} (V8 ${process.versions.v8.split('-')[0]})`, async () => ({ run: async (t, r) => p.run(t, r) }), async () => {});
+  const cpuNs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) * 1000;
+  };
+  return inProcess(`Node ${process.versions.node} (V8 ${process.versions.v8.split('-')[0]})`, async () => ({ run: async (t, r) => p.run(t, r) }), cpuNs, async () => {});
 }
 
 const CHROMIUM = process.env.LOWBIT_CHROMIUM ?? '/usr/bin/chromium';
@@ -299,12 +348,16 @@ async function chromiumEngine(kbytes: Uint8Array<ArrayBuffer>, pbytes: Uint8Arra
     else res.writeHead(200, { 'content-type': f[0] }).end(f[1]);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const browser = await chromium.launch({
+  // launched as a server, whose process id gives the browser's CPU time
+  const bs = await chromium.launchServer({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  const browser = await chromium.connect(bs.wsEndpoint());
+  const pid = bs.process().pid;
   const close = async () => {
     await browser.close();
+    await bs.close();
     server.close();
   };
   try {
@@ -319,7 +372,8 @@ async function chromiumEngine(kbytes: Uint8Array<ArrayBuffer>, pbytes: Uint8Arra
       [probe.toString(), SIZES] as const,
     );
     const label = `Chromium ${browser.version()}`;
-    return inProcess(label, async () => ({ run: (t, r) => page.evaluate(([t, r]) => (globalThis as unknown as { probe: Probe }).probe.run(t as string, r as number), [t, r]) }), close);
+    const run = (t: string, r: number) => page.evaluate(([t, r]) => (globalThis as unknown as { probe: Probe }).probe.run(t as string, r as number), [t, r] as const);
+    return inProcess(label, async () => ({ run }), () => (pid === undefined ? null : treeCpuNs(pid)), close);
   } catch (e) {
     await close();
     return `Chromium could not run the probe: ${(e as Error).message.split('\n')[0]}`;
@@ -401,8 +455,9 @@ async function workerdEngine(kbytes: Uint8Array<ArrayBuffer>, pbytes: Uint8Array
     label: `workerd ${version}`,
     async run(task, runs) {
       if (runs === 0) return call(task.id, 1);
-      const empty = await call(task.id, 0);
-      return ((await call(task.id, task.reps)) - empty) / task.reps;
+      const cpuNs = () => (child.pid === undefined ? null : treeCpuNs(child.pid));
+      const empty = await timed(cpuNs, () => call(task.id, 0));
+      return ((await timed(cpuNs, () => call(task.id, task.reps))) - empty) / task.reps;
     },
     async check(id) {
       await call(id, 1);
@@ -468,10 +523,14 @@ async function prefillRows(ctx: Context): Promise<Row[]> {
 export const enginesArea: Area = {
   name: 'engines',
   async run(ctx: Context): Promise<Row[]> {
-    const kpath = createRequire(import.meta.url).resolve('@lowbit/kernels/build/lowbit-relaxed.wasm');
+    // LOWBIT_ENGINES_KERNELS: another relaxed build of the kernels (A/B of a kernel change)
+    const kpath = process.env.LOWBIT_ENGINES_KERNELS ?? createRequire(import.meta.url).resolve('@lowbit/kernels/build/lowbit-relaxed.wasm');
     const kbytes = new Uint8Array(readFileSync(kpath));
     const pbytes = peakModule();
-    const tasks = tasksFor();
+    // LOWBIT_ENGINES_ONLY=gemm (a substring of task ids: peak, gemm, gemv, q4_0...) runs those rows
+    // only, and the llama.cpp prefill rows only when it contains "prefill"
+    const only = process.env.LOWBIT_ENGINES_ONLY;
+    const tasks = tasksFor().filter((t) => !only || only.split(',').some((o) => t.id.includes(o)));
     const makers: [string, () => Promise<EngineRunner | string>][] = [
       ['Node', () => nodeEngine(kbytes, pbytes)],
       ['Chromium', () => chromiumEngine(kbytes, pbytes)],
@@ -500,7 +559,7 @@ export const enginesArea: Area = {
           }
         }
       }
-      for (const e of engines) same.set(e.label, await e.check('same:q4_0v'));
+      if (tasks.some((t) => t.id === 'gemm:q4_0v')) for (const e of engines) same.set(e.label, await e.check('same:q4_0v'));
     } finally {
       for (const e of engines) await e.close();
     }
@@ -522,7 +581,7 @@ export const enginesArea: Area = {
         });
       }
     }
-    out.push(...(await prefillRows(ctx)));
+    if (!only || only.includes('prefill')) out.push(...(await prefillRows(ctx)));
     return out;
   },
 };

@@ -960,107 +960,107 @@
   let rec = tile;
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const p = sp + e * 160;
-    let s0 = i32x4.splat(0);
-    let s1 = i32x4.splat(0);
-    let s2 = i32x4.splat(0);
-    let s3 = i32x4.splat(0);
-    let s4 = i32x4.splat(0);
-    let s5 = i32x4.splat(0);
-    let s6 = i32x4.splat(0);
-    let s7 = i32x4.splat(0);
+    let s0 = i32x4.splat(0), u0 = i32x4.splat(0);
+    let s1 = i32x4.splat(0), u1 = i32x4.splat(0);
+    let s2 = i32x4.splat(0), u2 = i32x4.splat(0);
+    let s3 = i32x4.splat(0), u3 = i32x4.splat(0);
+    let s4 = i32x4.splat(0), u4 = i32x4.splat(0);
+    let s5 = i32x4.splat(0), u5 = i32x4.splat(0);
+    let s6 = i32x4.splat(0), u6 = i32x4.splat(0);
+    let s7 = i32x4.splat(0), u7 = i32x4.splat(0);
     {
       const c = v128.load(rec + 16);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 32), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 96), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 96), hi, u0);
       s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 192), lo, s1);
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 256), hi, s1);
+      u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 256), hi, u1);
       s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 352), lo, s2);
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 416), hi, s2);
+      u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 416), hi, u2);
       s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 512), lo, s3);
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 576), hi, s3);
+      u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 576), hi, u3);
       s4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 672), lo, s4);
-      s4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 736), hi, s4);
+      u4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 736), hi, u4);
       s5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 832), lo, s5);
-      s5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 896), hi, s5);
+      u5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 896), hi, u5);
       s6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 992), lo, s6);
-      s6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1056), hi, s6);
+      u6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1056), hi, u6);
       s7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1152), lo, s7);
-      s7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1216), hi, s7);
+      u7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1216), hi, u7);
     }
     {
       const c = v128.load(rec + 32);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 48), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 112), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 112), hi, u0);
       s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 208), lo, s1);
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 272), hi, s1);
+      u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 272), hi, u1);
       s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 368), lo, s2);
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 432), hi, s2);
+      u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 432), hi, u2);
       s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 528), lo, s3);
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 592), hi, s3);
+      u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 592), hi, u3);
       s4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 688), lo, s4);
-      s4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 752), hi, s4);
+      u4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 752), hi, u4);
       s5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 848), lo, s5);
-      s5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 912), hi, s5);
+      u5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 912), hi, u5);
       s6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1008), lo, s6);
-      s6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1072), hi, s6);
+      u6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1072), hi, u6);
       s7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1168), lo, s7);
-      s7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1232), hi, s7);
+      u7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1232), hi, u7);
     }
     {
       const c = v128.load(rec + 48);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 64), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 128), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 128), hi, u0);
       s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 224), lo, s1);
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 288), hi, s1);
+      u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 288), hi, u1);
       s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 384), lo, s2);
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 448), hi, s2);
+      u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 448), hi, u2);
       s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 544), lo, s3);
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 608), hi, s3);
+      u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 608), hi, u3);
       s4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 704), lo, s4);
-      s4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 768), hi, s4);
+      u4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 768), hi, u4);
       s5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 864), lo, s5);
-      s5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 928), hi, s5);
+      u5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 928), hi, u5);
       s6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1024), lo, s6);
-      s6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1088), hi, s6);
+      u6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1088), hi, u6);
       s7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1184), lo, s7);
-      s7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1248), hi, s7);
+      u7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1248), hi, u7);
     }
     {
       const c = v128.load(rec + 64);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 80), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 144), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 144), hi, u0);
       s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 240), lo, s1);
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 304), hi, s1);
+      u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 304), hi, u1);
       s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 400), lo, s2);
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 464), hi, s2);
+      u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 464), hi, u2);
       s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 560), lo, s3);
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 624), hi, s3);
+      u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 624), hi, u3);
       s4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 720), lo, s4);
-      s4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 784), hi, s4);
+      u4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 784), hi, u4);
       s5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 880), lo, s5);
-      s5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 944), hi, s5);
+      u5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 944), hi, u5);
       s6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1040), lo, s6);
-      s6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1104), hi, s6);
+      u6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1104), hi, u6);
       s7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1200), lo, s7);
-      s7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1264), hi, s7);
+      u7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 1264), hi, u7);
     }
     const d4 = v128.load(rec);
-    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load(p + 16))), f32x4.mul(d4, v128.load(p + 0))));
-    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s1, v128.load(p + 176))), f32x4.mul(d4, v128.load(p + 160))));
-    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s2, v128.load(p + 336))), f32x4.mul(d4, v128.load(p + 320))));
-    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s3, v128.load(p + 496))), f32x4.mul(d4, v128.load(p + 480))));
-    acc4 = f32x4.add(acc4, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s4, v128.load(p + 656))), f32x4.mul(d4, v128.load(p + 640))));
-    acc5 = f32x4.add(acc5, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s5, v128.load(p + 816))), f32x4.mul(d4, v128.load(p + 800))));
-    acc6 = f32x4.add(acc6, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s6, v128.load(p + 976))), f32x4.mul(d4, v128.load(p + 960))));
-    acc7 = f32x4.add(acc7, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s7, v128.load(p + 1136))), f32x4.mul(d4, v128.load(p + 1120))));
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s0, u0), v128.load(p + 16))), f32x4.mul(d4, v128.load(p + 0))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s1, u1), v128.load(p + 176))), f32x4.mul(d4, v128.load(p + 160))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s2, u2), v128.load(p + 336))), f32x4.mul(d4, v128.load(p + 320))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s3, u3), v128.load(p + 496))), f32x4.mul(d4, v128.load(p + 480))));
+    acc4 = f32x4.add(acc4, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s4, u4), v128.load(p + 656))), f32x4.mul(d4, v128.load(p + 640))));
+    acc5 = f32x4.add(acc5, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s5, u5), v128.load(p + 816))), f32x4.mul(d4, v128.load(p + 800))));
+    acc6 = f32x4.add(acc6, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s6, u6), v128.load(p + 976))), f32x4.mul(d4, v128.load(p + 960))));
+    acc7 = f32x4.add(acc7, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s7, u7), v128.load(p + 1136))), f32x4.mul(d4, v128.load(p + 1120))));
   }
   const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
@@ -1085,67 +1085,67 @@
   let rec = tile;
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const p = sp + e * 160;
-    let s0 = i32x4.splat(0);
-    let s1 = i32x4.splat(0);
-    let s2 = i32x4.splat(0);
-    let s3 = i32x4.splat(0);
+    let s0 = i32x4.splat(0), u0 = i32x4.splat(0);
+    let s1 = i32x4.splat(0), u1 = i32x4.splat(0);
+    let s2 = i32x4.splat(0), u2 = i32x4.splat(0);
+    let s3 = i32x4.splat(0), u3 = i32x4.splat(0);
     {
       const c = v128.load(rec + 16);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 32), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 96), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 96), hi, u0);
       s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 192), lo, s1);
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 256), hi, s1);
+      u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 256), hi, u1);
       s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 352), lo, s2);
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 416), hi, s2);
+      u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 416), hi, u2);
       s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 512), lo, s3);
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 576), hi, s3);
+      u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 576), hi, u3);
     }
     {
       const c = v128.load(rec + 32);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 48), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 112), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 112), hi, u0);
       s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 208), lo, s1);
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 272), hi, s1);
+      u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 272), hi, u1);
       s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 368), lo, s2);
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 432), hi, s2);
+      u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 432), hi, u2);
       s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 528), lo, s3);
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 592), hi, s3);
+      u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 592), hi, u3);
     }
     {
       const c = v128.load(rec + 48);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 64), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 128), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 128), hi, u0);
       s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 224), lo, s1);
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 288), hi, s1);
+      u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 288), hi, u1);
       s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 384), lo, s2);
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 448), hi, s2);
+      u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 448), hi, u2);
       s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 544), lo, s3);
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 608), hi, s3);
+      u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 608), hi, u3);
     }
     {
       const c = v128.load(rec + 64);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 80), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 144), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 144), hi, u0);
       s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 240), lo, s1);
-      s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 304), hi, s1);
+      u1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 304), hi, u1);
       s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 400), lo, s2);
-      s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 464), hi, s2);
+      u2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 464), hi, u2);
       s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 560), lo, s3);
-      s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 624), hi, s3);
+      u3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 624), hi, u3);
     }
     const d4 = v128.load(rec);
-    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load(p + 16))), f32x4.mul(d4, v128.load(p + 0))));
-    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s1, v128.load(p + 176))), f32x4.mul(d4, v128.load(p + 160))));
-    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s2, v128.load(p + 336))), f32x4.mul(d4, v128.load(p + 320))));
-    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s3, v128.load(p + 496))), f32x4.mul(d4, v128.load(p + 480))));
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s0, u0), v128.load(p + 16))), f32x4.mul(d4, v128.load(p + 0))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s1, u1), v128.load(p + 176))), f32x4.mul(d4, v128.load(p + 160))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s2, u2), v128.load(p + 336))), f32x4.mul(d4, v128.load(p + 320))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s3, u3), v128.load(p + 496))), f32x4.mul(d4, v128.load(p + 480))));
   }
   const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
@@ -1163,37 +1163,37 @@
   let rec = tile;
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const p = sp + e * 160;
-    let s0 = i32x4.splat(0);
+    let s0 = i32x4.splat(0), u0 = i32x4.splat(0);
     {
       const c = v128.load(rec + 16);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 32), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 96), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 96), hi, u0);
     }
     {
       const c = v128.load(rec + 32);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 48), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 112), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 112), hi, u0);
     }
     {
       const c = v128.load(rec + 48);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 64), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 128), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 128), hi, u0);
     }
     {
       const c = v128.load(rec + 64);
       const lo = v128.and(c, i8x16.splat(0x0f));
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 80), lo, s0);
-      s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 144), hi, s0);
+      u0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(p + 144), hi, u0);
     }
     const d4 = v128.load(rec);
-    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s0, v128.load(p + 16))), f32x4.mul(d4, v128.load(p + 0))));
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(s0, u0), v128.load(p + 16))), f32x4.mul(d4, v128.load(p + 0))));
   }
   const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
