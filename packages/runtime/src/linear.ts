@@ -231,12 +231,13 @@ export class Linear {
       const g = first.gather;
       const xg = g ? gatherInput(g, first.cols, x, batch) : x;
       const ys = first.k.matmulGgmlShared(f, layers.map((l) => l.resident[0]), layers.map((l) => l.rows), g?.length ?? first.cols, xg, batch, outs);
-      // second planes (packed-fast.ts) share their own activation quantization the same way
+      // in matmul's order: residue, then the second planes (packed-fast.ts), which share their own
+      // activation quantization the same way
+      layers.forEach((l, i) => l.residue && addResidue(l.residue, l.rows, l.cols, x, batch, ys[i]));
       const pluses = layers.map((l) => l.plus);
       if (pluses.every((p) => p)) Linear.applyShared(pluses as Linear[], x, batch).forEach((p, i) => addInto(ys[i], p));
       else pluses.forEach((p, i) => p && addInto(ys[i], p.matmul(x, batch)));
       layers.forEach((l, i) => {
-        if (l.residue) addResidue(l.residue, l.rows, l.cols, x, batch, ys[i]);
         const b = l.bias;
         const y = ys[i];
         l.compensation?.(x, batch, y);
