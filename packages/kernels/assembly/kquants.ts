@@ -472,3 +472,462 @@ function kquantQ8Simd(t: i32, w: usize, rows: i32, cols: i32, x: usize, xq: usiz
     store<f32>(out + (<usize>r << 2), y);
   }
 }
+
+// ---- prepared tiles (repacked once at load): four rows interleaved, int8 activations, relaxed dot ----
+// Per four-row tile and 256-column super-block, one record, 16-byte aligned:
+//   Q4_K: f32 d[4] | f32 dmin[4] | i8 sc[8][4] | i8 mn[8][4] | P4             608 B (4.75 bits/weight; stored 4.5)
+//   Q5_K: f32 d[4] | f32 dmin[4] | i8 sc[8][4] | i8 mn[8][4] | P4 | P1        736 B (5.75; stored 5.5)
+//   Q6_K: f32 d[4] | i8 sc[16][4] | P4 | P2 (high 2 bits)                    848 B (6.625; stored 6.5625)
+//   Q3_K: f32 d[4] | i8 sc[16][4] | P2 | P1 (high bit)                       464 B (3.625; stored 3.4375)
+//   Q2_K: f32 d[4] | f32 dmin[4] | u8 sc|mn<<4 [16][4] | P2                  352 B (2.75; stored 2.625)
+// The unsigned code of a weight is q, its value d·sc·q − dmin·mn (Q4/Q5/Q2) or d·sc·(q − o) with o = 32
+// (Q6) / 4 (Q3): the offset term is o·d·Σ sc·Σx, the mins' form with mn = sc, so one kernel shape
+// serves all five. Codes are laid out by lanes as ggml-tiled.ts does for Q4_0: code vector m (0..63)
+// holds columns 4m..4m+3 of rows 0, 1, 2, 3 in turn (byte 4i + j), so the relaxed i8·i7 dot against
+// four activation codes broadcast per 32-bit lane puts row i in i16 lanes 2i, 2i+1, and one pairwise
+// widening per sub-block gives four row sums. Vectors m = p + 16s (p = 0..15, s = 0..3) share the
+// packed bytes of p: P4 holds per p two 16-byte vectors (V_p | V_{p+16} << 4, V_{p+32} | V_{p+48} << 4),
+// P2 one (V_{p+16s} at bits 2s), P1 one per pair p = 2u, 2u + 1 (bit s + 4t for p = 2u + t): every
+// unpack is a 16-bit shift and a byte mask. Sub-block of vector m: m >> 2 (16 columns) or m >> 3 (32).
+
+// @ts-ignore: decorator
+@inline function tileRecBytes(t: i32): usize {
+  return t == Q2_K ? 352 : t == Q3_K ? 464 : t == Q4_K ? 608 : t == Q5_K ? 736 : 848;
+}
+
+// Bytes of the prepared form of a [rows, cols] matrix (cols % 256 == 0).
+export function kquant_tiles_bytes(t: i32, rows: i32, cols: i32): usize {
+  return <usize>((rows + 3) >> 2) * <usize>(cols >> 8) * tileRecBytes(t);
+}
+
+// Offsets of a record's parts.
+// @ts-ignore: decorator
+@inline function offP4(t: i32): usize {
+  return t == Q6_K ? 80 : 96;
+}
+// @ts-ignore: decorator
+@inline function offP2(t: i32): usize {
+  return t == Q6_K ? 592 : t == Q3_K ? 80 : 96;
+}
+// @ts-ignore: decorator
+@inline function offP1(t: i32): usize {
+  return t == Q5_K ? 608 : 336;
+}
+
+// src: rows × (cols/256) blocks of type t as GGUF stores them; dst: kquant_tiles_bytes bytes (zeroed
+// here; rows past the matrix in the last tile are all zero). Returns 0 on a build without SIMD (the
+// tiles kernel needs it; callers then keep the blocks as stored).
+export function prepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: usize): i32 {
+  if (!ASC_FEATURE_SIMD) return 0;
+  const nb = cols >> 8;
+  const bb = kBlockBytes(t);
+  const rb = tileRecBytes(t);
+  const tiles = (rows + 3) >> 2;
+  memory.fill(dst, 0, <usize>tiles * <usize>nb * rb);
+  for (let r = 0; r < rows; r++) {
+    const i = <usize>(r & 3);
+    for (let b = 0; b < nb; b++) {
+      const o = src + (<usize>r * <usize>nb + <usize>b) * bb;
+      const rec = dst + (<usize>(r >> 2) * <usize>nb + <usize>b) * rb;
+      if (t == Q4_K || t == Q5_K) {
+        store<f32>(rec + (i << 2), f16(load<u16>(o)));
+        store<f32>(rec + 16 + (i << 2), f16(load<u16>(o, 2)));
+        for (let g = 0; g < 8; g++) {
+          store<i8>(rec + 32 + <usize>(4 * g) + i, <i8>scaleMinK4(g, o + 4, 0));
+          store<i8>(rec + 64 + <usize>(4 * g) + i, <i8>scaleMinK4(g, o + 4, 1));
+        }
+      } else if (t == Q6_K) {
+        store<f32>(rec + (i << 2), f16(load<u16>(o, 208)));
+        for (let g = 0; g < 16; g++) store<i8>(rec + 16 + <usize>(4 * g) + i, load<i8>(o + 192 + <usize>g));
+      } else if (t == Q3_K) {
+        store<f32>(rec + (i << 2), f16(load<u16>(o, 108)));
+        for (let g = 0; g < 16; g++) store<i8>(rec + 16 + <usize>(4 * g) + i, <i8>scaleQ3K(g, o + 96));
+      } else {
+        store<f32>(rec + (i << 2), f16(load<u16>(o, 80)));
+        store<f32>(rec + 16 + (i << 2), f16(load<u16>(o, 82)));
+        for (let g = 0; g < 16; g++) store<u8>(rec + 32 + <usize>(4 * g) + i, load<u8>(o + <usize>g));
+      }
+      for (let c = 0; c < 256; c++) {
+        const q = codeAt(t, o, c);
+        const m = c >> 2;
+        const p = m & 15;
+        const s = m >> 4;
+        const k = (i << 2) + <usize>(c & 3);
+        let lo2 = -1;
+        let hi = -1;
+        let hiBits = 0;
+        if (t == Q4_K || t == Q5_K || t == Q6_K) {
+          const a = rec + offP4(t) + <usize>(32 * p + 16 * (s >> 1)) + k;
+          store<u8>(a, load<u8>(a) | <u8>((q & 15) << (4 * (s & 1))));
+          if (t == Q6_K) lo2 = q >> 4;
+          if (t == Q5_K) {
+            hi = q >> 4;
+            hiBits = 1;
+          }
+        } else {
+          lo2 = q & 3;
+          if (t == Q3_K) {
+            hi = q >> 2;
+            hiBits = 1;
+          }
+        }
+        if (lo2 >= 0) {
+          const a = rec + offP2(t) + <usize>(16 * p) + k;
+          store<u8>(a, load<u8>(a) | <u8>(lo2 << (2 * s)));
+        }
+        if (hiBits) {
+          const a = rec + offP1(t) + <usize>(16 * (p >> 1)) + k;
+          store<u8>(a, load<u8>(a) | <u8>(hi << (s + 4 * (p & 1))));
+        }
+      }
+    }
+  }
+  return 1;
+}
+
+// x[cols] → int8 codes xq (cols bytes), dx (f32 per 256), bs (i32 Σ codes per 16): Q8_K's rounding,
+// the same as quantizeActQ8K (and kquantActivationsQ8 in JS).
+export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: usize): void {
+  if (!ASC_FEATURE_SIMD) return;
+  const nb = cols >> 8;
+  for (let b = 0; b < nb; b++) {
+    const xb = x + (<usize>b << 10);
+    let m = f32x4.splat(0);
+    for (let i = 0; i < 256; i += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>i << 2))));
+    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const id = f32x4.splat(amax > 0 ? <f32>127 / amax : 0);
+    store<f32>(dx + (<usize>b << 2), amax / 127);
+    for (let g = 0; g < 16; g++) {
+      const p = xb + (<usize>g << 6);
+      const r0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), id)));
+      const r1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
+      const r2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
+      const r3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
+      v128.store(xq + <usize>(256 * b + 16 * g), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(r0, r1), i16x8.narrow_i32x4_s(r2, r3)));
+      store<i32>(bs + (<usize>(16 * b + g) << 2), hsumI(i32x4.add(i32x4.add(r0, r1), i32x4.add(r2, r3))));
+    }
+  }
+}
+
+// i16 lane k = a[2k]·b[2k] + a[2k+1]·b[2k+1], a signed, b in [0, 127]: the relaxed instruction, or the
+// same sums from even/odd byte halves where relaxed SIMD is absent.
+// @ts-ignore: decorator
+@inline function pairDot(a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(a, b);
+  const ae = i16x8.shr_s(i16x8.shl(a, 8), 8);
+  const ao = i16x8.shr_s(a, 8);
+  const be = v128.and(b, i16x8.splat(0xff));
+  const bo = i16x8.shr_u(b, 8);
+  return i16x8.add(i16x8.mul(ae, be), i16x8.mul(ao, bo));
+}
+
+// Bit `from` of every byte of v moved to bit `to` (other bits cleared): mask, then a 16-bit shift
+// (the masked bit cannot cross into the other byte of the lane).
+// @ts-ignore: decorator
+@inline function bitTo(v: v128, src: i32, dst: i32): v128 {
+  const m = v128.and(v, i32x4.splat(0x01010101 << src));
+  return src == dst ? m : src < dst ? i16x8.shl(m, dst - src) : i16x8.shr_u(m, src - dst);
+}
+
+// Four rows' i32 scales (or mins) of sub-block g from a [G][4] byte table at a.
+// @ts-ignore: decorator
+@inline function rowScales(a: usize, signed: bool): v128 {
+  const v = v128.load32_zero(a);
+  return signed ? i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v)) : i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v));
+}
+
+// One tile × one super-block of Q4_K / Q5_K: (Σ sc·dot, Σ mn·bsum32) per row.
+// @ts-ignore: decorator
+@inline function tileQ45(five: bool, rec: usize, xb: usize, sb: usize, acc: v128): v128 {
+  const m4 = i8x16.splat(0x0f);
+  const ones = i16x8.splat(1);
+  let dots = i32x4.splat(0);
+  for (let h = 0; h < 2; h++) {
+    let w0 = i32x4.splat(0);
+    let w1 = i32x4.splat(0);
+    let w2 = i32x4.splat(0);
+    let w3 = i32x4.splat(0);
+    // Q5: codes <= 31, i16 lanes of four vectors <= 8·127·31 = 31496; Q4: eight <= 16·127·15 = 30480
+    const halves = five ? 2 : 1;
+    const steps = five ? 4 : 8;
+    for (let half = 0; half < halves; half++) {
+      let a0 = i16x8.splat(0);
+      let a1 = i16x8.splat(0);
+      let a2 = i16x8.splat(0);
+      let a3 = i16x8.splat(0);
+      for (let u = 0; u < steps; u++) {
+        const p = 8 * h + (five ? 4 * half : 0) + u;
+        const A = v128.load(rec + 96 + <usize>(32 * p));
+        const B = v128.load(rec + 112 + <usize>(32 * p));
+        let c0 = v128.and(A, m4);
+        let c1 = v128.and(i16x8.shr_u(A, 4), m4);
+        let c2 = v128.and(B, m4);
+        let c3 = v128.and(i16x8.shr_u(B, 4), m4);
+        if (five) {
+          const D = v128.load(rec + 608 + <usize>(16 * (p >> 1)));
+          // this p's four bits to the bottom of each byte's low half (no bit crosses a byte: see bitTo)
+          const Ds = i16x8.shr_u(D, 4 * (p & 1));
+          c0 = v128.or(c0, bitTo(Ds, 0, 4));
+          c1 = v128.or(c1, bitTo(Ds, 1, 4));
+          c2 = v128.or(c2, bitTo(Ds, 2, 4));
+          c3 = v128.or(c3, bitTo(Ds, 3, 4));
+        }
+        a0 = i16x8.add(a0, pairDot(v128.load32_splat(xb + <usize>(4 * p)), c0));
+        a1 = i16x8.add(a1, pairDot(v128.load32_splat(xb + <usize>(4 * p + 64)), c1));
+        a2 = i16x8.add(a2, pairDot(v128.load32_splat(xb + <usize>(4 * p + 128)), c2));
+        a3 = i16x8.add(a3, pairDot(v128.load32_splat(xb + <usize>(4 * p + 192)), c3));
+      }
+      w0 = i32x4.add(w0, i32x4.dot_i16x8_s(a0, ones));
+      w1 = i32x4.add(w1, i32x4.dot_i16x8_s(a1, ones));
+      w2 = i32x4.add(w2, i32x4.dot_i16x8_s(a2, ones));
+      w3 = i32x4.add(w3, i32x4.dot_i16x8_s(a3, ones));
+    }
+    // vectors p + 16s of p in 8h..8h+7 make up 32-column sub-block h + 2s
+    dots = i32x4.add(dots, i32x4.mul(w0, rowScales(rec + 32 + <usize>(4 * h), false)));
+    dots = i32x4.add(dots, i32x4.mul(w1, rowScales(rec + 32 + <usize>(4 * (h + 2)), false)));
+    dots = i32x4.add(dots, i32x4.mul(w2, rowScales(rec + 32 + <usize>(4 * (h + 4)), false)));
+    dots = i32x4.add(dots, i32x4.mul(w3, rowScales(rec + 32 + <usize>(4 * (h + 6)), false)));
+  }
+  let mins = i32x4.splat(0);
+  for (let g = 0; g < 8; g++) {
+    const s32 = load<i32>(sb + <usize>(8 * g)) + load<i32>(sb + <usize>(8 * g + 4));
+    mins = i32x4.add(mins, i32x4.mul(rowScales(rec + 64 + <usize>(4 * g), false), i32x4.splat(s32)));
+  }
+  return f32x4.add(acc, f32x4.sub(f32x4.mul(v128.load(rec), f32x4.convert_i32x4_s(dots)), f32x4.mul(v128.load(rec, 16), f32x4.convert_i32x4_s(mins))));
+}
+
+// One tile × one super-block of Q6_K, Q3_K or Q2_K (16-column sub-blocks).
+// @ts-ignore: decorator
+@inline function tile16(t: i32, rec: usize, xb: usize, sb: usize, acc: v128): v128 {
+  const m4 = i8x16.splat(0x0f);
+  const m3 = i8x16.splat(3);
+  const m30 = i8x16.splat(0x30);
+  const ones = i16x8.splat(1);
+  const six = t == Q6_K;
+  const scOff: usize = t == Q2_K ? 32 : 16;
+  let dots = i32x4.splat(0);
+  for (let g4 = 0; g4 < 4; g4++) {
+    let w0 = i32x4.splat(0);
+    let w1 = i32x4.splat(0);
+    let w2 = i32x4.splat(0);
+    let w3 = i32x4.splat(0);
+    // Q6: codes <= 63, i16 lanes of two vectors <= 4·127·63 = 32004; Q2/Q3: four <= 8·127·7 = 7112
+    const halves = six ? 2 : 1;
+    const steps = six ? 2 : 4;
+    for (let half = 0; half < halves; half++) {
+      let a0 = i16x8.splat(0);
+      let a1 = i16x8.splat(0);
+      let a2 = i16x8.splat(0);
+      let a3 = i16x8.splat(0);
+      for (let u = 0; u < steps; u++) {
+        const p = 4 * g4 + (six ? 2 * half : 0) + u;
+        const C = v128.load(rec + offP2(t) + <usize>(16 * p));
+        let c0: v128;
+        let c1: v128;
+        let c2: v128;
+        let c3: v128;
+        if (six) {
+          const A = v128.load(rec + 80 + <usize>(32 * p));
+          const B = v128.load(rec + 96 + <usize>(32 * p));
+          c0 = v128.or(v128.and(A, m4), v128.and(i16x8.shl(C, 4), m30));
+          c1 = v128.or(v128.and(i16x8.shr_u(A, 4), m4), v128.and(i16x8.shl(C, 2), m30));
+          c2 = v128.or(v128.and(B, m4), v128.and(C, m30));
+          c3 = v128.or(v128.and(i16x8.shr_u(B, 4), m4), v128.and(i16x8.shr_u(C, 2), m30));
+        } else {
+          c0 = v128.and(C, m3);
+          c1 = v128.and(i16x8.shr_u(C, 2), m3);
+          c2 = v128.and(i16x8.shr_u(C, 4), m3);
+          c3 = v128.and(i16x8.shr_u(C, 6), m3);
+          if (t == Q3_K) {
+            const D = v128.load(rec + 336 + <usize>(16 * (p >> 1)));
+            // this p's four bits to the bottom of each byte's low half (no bit crosses a byte: see bitTo)
+            const Ds = i16x8.shr_u(D, 4 * (p & 1));
+            c0 = v128.or(c0, bitTo(Ds, 0, 2));
+            c1 = v128.or(c1, bitTo(Ds, 1, 2));
+            c2 = v128.or(c2, bitTo(Ds, 2, 2));
+            c3 = v128.or(c3, bitTo(Ds, 3, 2));
+          }
+        }
+        a0 = i16x8.add(a0, pairDot(v128.load32_splat(xb + <usize>(4 * p)), c0));
+        a1 = i16x8.add(a1, pairDot(v128.load32_splat(xb + <usize>(4 * p + 64)), c1));
+        a2 = i16x8.add(a2, pairDot(v128.load32_splat(xb + <usize>(4 * p + 128)), c2));
+        a3 = i16x8.add(a3, pairDot(v128.load32_splat(xb + <usize>(4 * p + 192)), c3));
+      }
+      w0 = i32x4.add(w0, i32x4.dot_i16x8_s(a0, ones));
+      w1 = i32x4.add(w1, i32x4.dot_i16x8_s(a1, ones));
+      w2 = i32x4.add(w2, i32x4.dot_i16x8_s(a2, ones));
+      w3 = i32x4.add(w3, i32x4.dot_i16x8_s(a3, ones));
+    }
+    // vectors p + 16s of p in 4g4..4g4+3 make up 16-column sub-block g4 + 4s
+    if (t == Q2_K) {
+      const m15 = i32x4.splat(15);
+      dots = i32x4.add(dots, i32x4.mul(w0, v128.and(rowScales(rec + 32 + <usize>(4 * g4), false), m15)));
+      dots = i32x4.add(dots, i32x4.mul(w1, v128.and(rowScales(rec + 32 + <usize>(4 * (g4 + 4)), false), m15)));
+      dots = i32x4.add(dots, i32x4.mul(w2, v128.and(rowScales(rec + 32 + <usize>(4 * (g4 + 8)), false), m15)));
+      dots = i32x4.add(dots, i32x4.mul(w3, v128.and(rowScales(rec + 32 + <usize>(4 * (g4 + 12)), false), m15)));
+    } else {
+      dots = i32x4.add(dots, i32x4.mul(w0, rowScales(rec + scOff + <usize>(4 * g4), true)));
+      dots = i32x4.add(dots, i32x4.mul(w1, rowScales(rec + scOff + <usize>(4 * (g4 + 4)), true)));
+      dots = i32x4.add(dots, i32x4.mul(w2, rowScales(rec + scOff + <usize>(4 * (g4 + 8)), true)));
+      dots = i32x4.add(dots, i32x4.mul(w3, rowScales(rec + scOff + <usize>(4 * (g4 + 12)), true)));
+    }
+  }
+  let mins = i32x4.splat(0);
+  for (let g = 0; g < 16; g++) {
+    const sg = i32x4.splat(load<i32>(sb + <usize>(4 * g)));
+    if (t == Q2_K) mins = i32x4.add(mins, i32x4.mul(i32x4.shr_u(rowScales(rec + 32 + <usize>(4 * g), false), 4), sg));
+    else mins = i32x4.add(mins, i32x4.mul(rowScales(rec + scOff + <usize>(4 * g), true), sg));
+  }
+  const d = v128.load(rec);
+  // dmin: stored (Q2), or the offset o·d (Q6: 32, Q3: 4)
+  const dm = t == Q2_K ? v128.load(rec, 16) : f32x4.mul(d, f32x4.splat(six ? 32 : 4));
+  return f32x4.add(acc, f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(dots)), f32x4.mul(dm, f32x4.convert_i32x4_s(mins))));
+}
+
+// @ts-ignore: decorator
+@inline function tilesOf(t: i32, w: usize, nb: i32, rows: i32, xq: usize, dx: usize, bs: usize, out: usize, t0: i32, t1: i32): void {
+  const rb = tileRecBytes(t);
+  for (let tile = t0; tile < t1; tile++) {
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const rec = w + (<usize>tile * <usize>nb + <usize>b) * rb;
+      const xb = xq + (<usize>b << 8);
+      const sb = bs + (<usize>b << 6);
+      const part = t == Q4_K ? tileQ45(false, rec, xb, sb, f32x4.splat(0)) : t == Q5_K ? tileQ45(true, rec, xb, sb, f32x4.splat(0)) : tile16(t, rec, xb, sb, f32x4.splat(0));
+      acc = f32x4.add(acc, f32x4.mul(part, f32x4.splat(load<f32>(dx + (<usize>b << 2)))));
+    }
+    const r = tile << 2;
+    if (r + 4 <= rows) v128.store(out + (<usize>r << 2), acc);
+    else {
+      store<f32>(out + (<usize>r << 2), f32x4.extract_lane(acc, 0));
+      if (r + 1 < rows) store<f32>(out + (<usize>(r + 1) << 2), f32x4.extract_lane(acc, 1));
+      if (r + 2 < rows) store<f32>(out + (<usize>(r + 2) << 2), f32x4.extract_lane(acc, 2));
+    }
+  }
+}
+
+// out[r] = Σ_c W[r, c]·x[c] on prepared tiles w (prepare_kquant), x already quantized by
+// quantize_act_q8k (xq, dx, bs); tiles t0..t1 of four rows (a thread's share).
+export function gemv_kquant_tiles(t: i32, w: usize, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, out: usize, t0: i32, t1: i32): void {
+  if (!ASC_FEATURE_SIMD) return;
+  const nb = cols >> 8;
+  if (t == Q4_K) tilesOf(Q4_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+  else if (t == Q6_K) tilesOf(Q6_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+  else if (t == Q5_K) tilesOf(Q5_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+  else if (t == Q3_K) tilesOf(Q3_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+  else tilesOf(Q2_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+}
+
+// The binary16 bits of an f32 that f16() produced (exactly representable), NaN payloads included: the
+// inverse of f16() (as ggml-tiled.ts's f16Bits).
+// @ts-ignore: decorator
+@inline function f16BitsK(v: f32): u16 {
+  const b = reinterpret<u32>(v);
+  const sign = (b >> 16) & 0x8000;
+  const e = (b >> 23) & 0xff;
+  const m = b & 0x7fffff;
+  if (e == 0xff) return <u16>(sign | 0x7c00 | (m >> 13));
+  if (e == 0) return <u16>sign;
+  if (<i32>e <= 112) return <u16>(sign | <u32>(abs<f32>(v) * reinterpret<f32>(0x4b800000)));
+  return <u16>(sign | ((e - 112) << 10) | (m >> 13));
+}
+
+// OR the bits of code q of weight i into a zeroed block at o: the inverse of codeAt.
+// @ts-ignore: decorator
+@inline function putCode(t: i32, o: usize, i: i32, q: i32): void {
+  let a: usize;
+  let v: i32;
+  if (t == Q2_K || t == Q3_K) {
+    a = o + (t == Q3_K ? 32 : 16) + <usize>(32 * (i >> 7) + (i & 31));
+    store<u8>(a, load<u8>(a) | <u8>((q & 3) << (2 * ((i >> 5) & 3))));
+    if (t == Q3_K) {
+      a = o + <usize>(i & 31);
+      store<u8>(a, load<u8>(a) | <u8>(((q >> 2) & 1) << (i >> 5)));
+    }
+    return;
+  }
+  if (t == Q6_K) {
+    const h = i >> 7;
+    const s = (i >> 5) & 3;
+    const l = i & 31;
+    a = o + <usize>(64 * h + 32 * (s & 1) + l);
+    v = s < 2 ? q & 15 : (q & 15) << 4;
+    store<u8>(a, load<u8>(a) | <u8>v);
+    a = o + 128 + <usize>(32 * h + l);
+    store<u8>(a, load<u8>(a) | <u8>((q >> 4) << (2 * s)));
+    return;
+  }
+  const s = i >> 5;
+  const l = i & 31;
+  a = o + (t == Q5_K ? 48 : 16) + <usize>(32 * (s >> 1) + l);
+  store<u8>(a, load<u8>(a) | <u8>((q & 15) << (4 * (s & 1))));
+  if (t == Q5_K) {
+    a = o + 16 + <usize>l;
+    store<u8>(a, load<u8>(a) | <u8>(((q >> 4) & 1) << s));
+  }
+}
+
+// The code of weight c of row i from a prepared record (the inverse of prepare_kquant's placement).
+// @ts-ignore: decorator
+@inline function tileCode(t: i32, rec: usize, i: usize, c: i32): i32 {
+  const m = c >> 2;
+  const p = m & 15;
+  const s = m >> 4;
+  const k = (i << 2) + <usize>(c & 3);
+  let q = 0;
+  if (t == Q4_K || t == Q5_K || t == Q6_K) q = (<i32>load<u8>(rec + offP4(t) + <usize>(32 * p + 16 * (s >> 1)) + k) >> (4 * (s & 1))) & 15;
+  if (t == Q6_K) q |= ((<i32>load<u8>(rec + offP2(t) + <usize>(16 * p) + k) >> (2 * s)) & 3) << 4;
+  if (t == Q2_K || t == Q3_K) q = (<i32>load<u8>(rec + offP2(t) + <usize>(16 * p) + k) >> (2 * s)) & 3;
+  if (t == Q5_K || t == Q3_K) q |= ((<i32>load<u8>(rec + offP1(t) + <usize>(16 * (p >> 1)) + k) >> (s + 4 * (p & 1))) & 1) << (t == Q5_K ? 4 : 2);
+  return q;
+}
+
+// The blocks back from prepare_kquant's tiles, byte for byte (dst: rows × cols/256 blocks), so a model
+// keeps one copy of its weights (the prepared one) and still saves what it loaded.
+export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: usize): void {
+  const nb = cols >> 8;
+  const bb = kBlockBytes(t);
+  const rb = tileRecBytes(t);
+  memory.fill(dst, 0, <usize>rows * <usize>nb * bb);
+  for (let r = 0; r < rows; r++) {
+    const i = <usize>(r & 3);
+    for (let b = 0; b < nb; b++) {
+      const o = dst + (<usize>r * <usize>nb + <usize>b) * bb;
+      const rec = src + (<usize>(r >> 2) * <usize>nb + <usize>b) * rb;
+      const d = f16BitsK(load<f32>(rec + (i << 2)));
+      if (t == Q4_K || t == Q5_K) {
+        store<u16>(o, d);
+        store<u16>(o, f16BitsK(load<f32>(rec + 16 + (i << 2))), 2);
+        for (let j = 0; j < 8; j++) {
+          const sc = <i32>load<u8>(rec + 32 + <usize>(4 * j) + i);
+          const mn = <i32>load<u8>(rec + 64 + <usize>(4 * j) + i);
+          if (j < 4) {
+            store<u8>(o + 4 + <usize>j, load<u8>(o + 4 + <usize>j) | <u8>sc);
+            store<u8>(o + 8 + <usize>j, load<u8>(o + 8 + <usize>j) | <u8>mn);
+          } else {
+            store<u8>(o + 4 + <usize>(j + 4), <u8>((sc & 15) | ((mn & 15) << 4)));
+            store<u8>(o + 4 + <usize>(j - 4), load<u8>(o + 4 + <usize>(j - 4)) | <u8>((sc >> 4) << 6));
+            store<u8>(o + 4 + <usize>j, load<u8>(o + 4 + <usize>j) | <u8>((mn >> 4) << 6));
+          }
+        }
+      } else if (t == Q6_K) {
+        store<u16>(o, d, 208);
+        for (let g = 0; g < 16; g++) store<i8>(o + 192 + <usize>g, load<i8>(rec + 16 + <usize>(4 * g) + i));
+      } else if (t == Q3_K) {
+        store<u16>(o, d, 108);
+        for (let g = 0; g < 16; g++) {
+          const v = <i32>load<i8>(rec + 16 + <usize>(4 * g) + i) + 32;
+          const a = o + 96 + <usize>(g & 7);
+          store<u8>(a, load<u8>(a) | <u8>((v & 15) << (g < 8 ? 0 : 4)));
+          const h = o + 104 + <usize>(g & 3);
+          store<u8>(h, load<u8>(h) | <u8>(((v >> 4) & 3) << (2 * (g >> 2))));
+        }
+      } else {
+        store<u16>(o, d, 80);
+        store<u16>(o, f16BitsK(load<f32>(rec + 16 + (i << 2))), 82);
+        for (let g = 0; g < 16; g++) store<u8>(o + <usize>g, load<u8>(rec + 32 + <usize>(4 * g) + i));
+      }
+      for (let c = 0; c < 256; c++) putCode(t, o, c, tileCode(t, rec, i, c));
+    }
+  }
+}

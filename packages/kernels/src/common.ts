@@ -12,7 +12,7 @@ export { decodeFcqStream } from './fcq.js';
 export { decodeDpredStream } from './dpred.js';
 export { decodeSeqencPlanes, type SeqencPlaneArgs, type SeqencMaskArgs } from './seqenc.js';
 export { gemvAnyprec, gemvAnyprecReference, gemvBitplanes, type GemvAnyprecResident } from './anyprec.js';
-export { gemvKQuant, kquantActivationsQ8, kquantMatrixBytes, type KQuantActivations, type KQuantWeightType } from './kquants.js';
+export { gemvKQuant, kquantActivationsQ8, kquantMatrixBytes, kquantTilesBytes, prepareKQuant, unprepareKQuant, type KQuantActivations, type KQuantWeightType } from './kquants.js';
 export { trainAttentionForward, trainAttentionBackward, trainSwigluForward, trainSwigluBackward, trainCrossEntropy, type TrainAttentionShape } from './grad.js';
 export { gemvMxFp8 } from './mx-fp8.js';
 export { lut4Gemv, lut4GemvReference, lut4ActBlock, checkLut4, gemvBcqBiq, type BcqPlanes, type Lut4Weights } from './lut-gemv.js';

@@ -11,6 +11,11 @@ export type KQuantWeightType = Exclude<GgmlKBlockType, 'Q8_K'>;
 const TYPE_ID: Readonly<Record<KQuantWeightType, number>> = { Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14 };
 
 interface KQuantExports {
+  prepare_kquant(t: number, src: number, rows: number, cols: number, dst: number): number;
+  unprepare_kquant(t: number, src: number, rows: number, cols: number, dst: number): void;
+  kquant_tiles_bytes(t: number, rows: number, cols: number): number;
+  quantize_act_q8k(x: number, cols: number, xq: number, dx: number, bs: number): void;
+  gemv_kquant_tiles(t: number, w: number, rows: number, cols: number, xq: number, dx: number, bs: number, out: number, t0: number, t1: number): void;
   gemv_kquant(t: number, w: number, rows: number, cols: number, x: number, xs: number, out: number, r0: number, r1: number): void;
   gemv_kquant_q8(t: number, w: number, rows: number, cols: number, x: number, xq: number, dx: number, bs: number, out: number, r0: number, r1: number): number;
 }
@@ -39,12 +44,16 @@ export function kquantMatrixBytes(where: string, type: KQuantWeightType, rows: n
 export function gemvKQuant(k: Kernels, type: KQuantWeightType, w: Uint8Array | WasmTensor, rows: number, cols: number, x: Float32Array, batch = 1, out?: Float32Array, activations: KQuantActivations = 'int8'): Float32Array {
   const name = 'gemvKQuant';
   const bytes = kquantMatrixBytes(name, type, rows, cols);
-  if (w.byteLength !== bytes) throw new LowbitError('E_SHAPE', `${name}: ${type} weights of [${rows}, ${cols}] take ${bytes} bytes, got ${w.byteLength}`);
+  const tiled = w instanceof WasmTensor && w.kind.startsWith('kquant-tiles-');
+  if (tiled && w.kind !== tilesKind(type)) throw new LowbitError('E_ARG', `${name}: weights prepared as ${w.kind.slice('kquant-tiles-'.length)} were passed as ${type}`);
+  if (tiled && w.byteLength !== kquantTilesBytes(type, rows, cols)) throw new LowbitError('E_SHAPE', `${name}: prepared ${type} tiles of [${rows}, ${cols}] take ${kquantTilesBytes(type, rows, cols)} bytes, got ${w.byteLength}`);
+  if (!tiled && w.byteLength !== bytes) throw new LowbitError('E_SHAPE', `${name}: ${type} weights of [${rows}, ${cols}] take ${bytes} bytes, got ${w.byteLength}`);
   if (!Number.isInteger(batch) || batch < 0 || x.length !== batch * cols) throw new LowbitError('E_SHAPE', `${name}: x has ${x.length} values, batch ${batch} × cols ${cols} needs ${batch * cols}`);
   const y = out ?? new Float32Array(batch * rows);
   if (y.length < batch * rows) throw new LowbitError('E_SHAPE', `${name}: out has ${y.length} values, needs ${batch * rows}`);
   if (rows === 0 || batch === 0) return y;
   const ex = k.exports as unknown as KQuantExports;
+  if (w instanceof WasmTensor && w.kind === tilesKind(type)) return gemvTiles(k, ex, type, w, rows, cols, x, batch, y);
   return scoped(k, (put, alloc) => {
     let pw: number;
     if (w instanceof WasmTensor) {
@@ -87,4 +96,76 @@ export function kquantActivationsQ8(x: Float32Array): Float32Array {
     }
   }
   return out;
+}
+
+const tilesKind = (type: KQuantWeightType) => `kquant-tiles-${type}`;
+
+/** Bytes per 256-weight super-block and row of the prepared form (assembly/kquants.ts: prepare_kquant). */
+const TILE_ROW_BYTES: Readonly<Record<KQuantWeightType, number>> = { Q2_K: 88, Q3_K: 116, Q4_K: 152, Q5_K: 184, Q6_K: 212 };
+
+/** Bytes of the prepared form of a [rows, cols] matrix (rows padded to a multiple of four). */
+export function kquantTilesBytes(type: KQuantWeightType, rows: number, cols: number): number {
+  return Math.ceil(rows / 4) * 4 * (cols / GGML_K_BLOCK_SIZE) * TILE_ROW_BYTES[type];
+}
+
+/**
+ * K-quant super-blocks ([rows, cols] as GGUF stores them) repacked once into the resident form
+ * gemvKQuant reads fastest: four rows interleaved per super-block, scales as bytes and f32, codes laid
+ * out for the relaxed int8 dot (assembly/kquants.ts). Pass the result to gemvKQuant with the same type;
+ * its results equal the int8-activation path's on the blocks up to f32 summation order. Costs
+ * 152/144 (Q4_K), 184/176 (Q5_K), 212/210 (Q6_K), 116/110 (Q3_K), 88/84 (Q2_K) of the stored bytes.
+ * null on a kernel build without SIMD (keep the blocks there).
+ */
+export function prepareKQuant(k: Kernels, type: KQuantWeightType, blocks: Uint8Array, rows: number, cols: number): WasmTensor | null {
+  const name = 'prepareKQuant';
+  const bytes = kquantMatrixBytes(name, type, rows, cols);
+  if (!(blocks instanceof Uint8Array) || blocks.byteLength !== bytes) throw new LowbitError('E_SHAPE', `${name}: ${type} weights of [${rows}, ${cols}] take ${bytes} bytes, got ${blocks?.byteLength}`);
+  if (!k.variant.startsWith('simd') && !k.variant.startsWith('relaxed')) return null;
+  const ex = k.exports as unknown as KQuantExports;
+  const size = ex.kquant_tiles_bytes(TYPE_ID[type], rows, cols) >>> 0;
+  if (size !== kquantTilesBytes(type, rows, cols)) throw new LowbitError('E_ARG', `${name}: the kernel build's tile size ${size} disagrees with ${kquantTilesBytes(type, rows, cols)} (stale build)`);
+  const ptr = k.heap.alloc(Math.max(size, 16));
+  try {
+    const ok = scoped(k, (put) => ex.prepare_kquant(TYPE_ID[type], put(blocks), rows, cols, ptr));
+    if (!ok) {
+      k.heap.free(ptr);
+      return null;
+    }
+  } catch (e) {
+    k.heap.free(ptr);
+    throw e;
+  }
+  return new WasmTensor(k.heap, ptr, size, tilesKind(type));
+}
+
+/** The super-blocks of a tensor made by prepareKQuant, byte for byte (a model keeps only the prepared copy). */
+export function unprepareKQuant(k: Kernels, type: KQuantWeightType, tiles: WasmTensor, rows: number, cols: number): Uint8Array {
+  const name = 'unprepareKQuant';
+  const bytes = kquantMatrixBytes(name, type, rows, cols);
+  if (!(tiles instanceof WasmTensor) || tiles.kind !== tilesKind(type)) throw new LowbitError('E_ARG', `${name}: expected a tensor prepared by prepareKQuant as ${type}, got ${tiles instanceof WasmTensor ? tiles.kind : typeof tiles}`);
+  if (!tiles.ownedBy(k.heap)) throw new LowbitError('E_ARG', `${name}: the tensor belongs to another Kernels instance`);
+  if (tiles.byteLength !== kquantTilesBytes(type, rows, cols)) throw new LowbitError('E_SHAPE', `${name}: prepared ${type} tiles of [${rows}, ${cols}] take ${kquantTilesBytes(type, rows, cols)} bytes, got ${tiles.byteLength}`);
+  const ex = k.exports as unknown as KQuantExports;
+  return scoped(k, (_put, alloc) => {
+    const p = alloc(Math.max(bytes, 16));
+    ex.unprepare_kquant(TYPE_ID[type], tiles.ptr, rows, cols, p);
+    return new Uint8Array(k.memory.buffer, p, bytes).slice();
+  });
+}
+
+function gemvTiles(k: Kernels, ex: KQuantExports, type: KQuantWeightType, w: WasmTensor, rows: number, cols: number, x: Float32Array, batch: number, y: Float32Array): Float32Array {
+  if (!w.ownedBy(k.heap)) throw new LowbitError('E_ARG', 'gemvKQuant: a WasmTensor was passed to a Kernels instance other than the one that uploaded it');
+  return scoped(k, (put, alloc) => {
+    const px = put(x);
+    const pq = alloc(cols);
+    const pd = alloc(cols / 64);
+    const pb = alloc(cols / 4);
+    const po = alloc(batch * rows * 4);
+    for (let b = 0; b < batch; b++) {
+      ex.quantize_act_q8k(px + b * cols * 4, cols, pq, pd, pb);
+      ex.gemv_kquant_tiles(TYPE_ID[type], w.ptr, rows, cols, pq, pd, pb, po + b * rows * 4, 0, (rows + 3) >> 2);
+    }
+    y.set(new Float32Array(k.memory.buffer, po, batch * rows));
+    return y;
+  });
 }

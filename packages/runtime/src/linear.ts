@@ -1,7 +1,7 @@
 // One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
 import { type AnyPrecisionTensor, type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, type KQuantWeightType, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, type KQuantWeightType, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
 import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits, uploadAnyPrecision } from './any-precision-linear.js';
 import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js';
 
@@ -16,7 +16,9 @@ import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js'
  * - `any-precision`: nested bit-planes (@lowbit/formats AnyPrecisionTensor); one resident copy serves
  *   every stored width, the width chosen per call (`apply`'s `bits`), reading only the top planes.
  * - `kquant`: llama.cpp K-quant super-blocks (Q2_K … Q6_K) as GGUF stores them (cols % 256 == 0),
- *   multiplied in place by the kernels' gemvKQuant (f32 activations), one token at a time.
+ *   repacked at upload into the kernels' prepared tiles (prepareKQuant: four rows interleaved, 2-5%
+ *   more bytes) and multiplied there by gemvKQuant with int8 activations (ggml's Q8_K rounding), one
+ *   token at a time; a kernel build without SIMD keeps the blocks as stored.
  * - `lut4`: 4-bit codes into 16-entry tables of 7-bit levels (NF4, codebooks, BCQ ≤ 4 planes as
  *   lut-fast.ts prepares them), on the kernels' lut4Gemv (int8 activations).
  */
@@ -118,7 +120,8 @@ export class Linear {
         resident.push(k.upload(weight.packed));
         resident.push(k.upload(weight.scales));
         if (weight.zeros) resident.push(k.upload(weight.zeros));
-      } else if (weight.format === 'f32' || weight.format === 'kquant') resident.push(k.upload(weight.data));
+      } else if (weight.format === 'kquant') resident.push(prepareKQuant(k, weight.type, weight.data, rows, cols) ?? k.upload(weight.data));
+      else if (weight.format === 'f32') resident.push(k.upload(weight.data));
       else if (weight.format === 'any-precision') resident.push(...uploadAnyPrecision(k, weight.tensor));
       else if (weight.format === 'lut4') {
         resident.push(...uploadLut4(k, weight.weights));
@@ -267,7 +270,7 @@ export class Linear {
       case 'q4_1':
         return { format: this.format, shape, data: this.k.unprepareGgml(this.format, w, this.rows, this.cols) };
       case 'kquant':
-        return { format: 'kquant', type: this.kquantType as KQuantWeightType, shape, data: bytes(w) };
+        return { format: 'kquant', type: this.kquantType as KQuantWeightType, shape, data: w.kind.startsWith('kquant-tiles') ? unprepareKQuant(this.k, this.kquantType as KQuantWeightType, w, this.rows, this.cols) : bytes(w) };
       default:
         throw new LowbitError('E_ARG', `${this.name}: no weights kept for format ${this.format}`);
     }
