@@ -49,3 +49,4 @@ export { attn_train_fwd_f32, attn_train_bwd_f32, swiglu_fwd_f32, swiglu_bwd_f32,
 export { gemv_mx_fp8 } from './mx-fp8';
 export { gemm_act_pairs, matmul_ggml_gemm, matmul_ggml_gemm_multi } from './ggml-gemm';
 export { lut4_quantize, lut4_rows, lut4_scratch_bytes, lut4_simd, bcq_biq_gemv } from './lut-gemv';
+export { anyprec_fast_rows, anyprec_fast_simd } from './anyprec-fast';

@@ -1,3 +1,4 @@
+import { LowbitError } from './errors.js';
 import { checkPlanes, type GemvBitplanesArgs, gemvBitplanesReference } from './formats-gemv.js';
 import { type Kernels, scoped, WasmTensor } from './kernels.js';
 
@@ -46,4 +47,153 @@ export function gemvAnyprecReference(a: GemvBitplanesArgs): Float32Array {
 export function gemvBitplanes(k: Kernels, a: GemvBitplanesArgs): Float32Array {
   checkPlanes('gemvBitplanes', a);
   return gemvAnyprec(k, a);
+}
+
+interface AnyprecFastExports {
+  anyprec_fast_simd(): number;
+  anyprec_fast_rows(planes: number, ps: number, bits: number, tabs: number, params: number, rows: number, cols: number, batch: number, scratch: number, out: number, r0: number, r1: number): void;
+  lut4_quantize(x: number, batch: number, cols: number, bs: number, ab: number, scratch: number): void;
+  lut4_scratch_bytes(cols: number): number;
+}
+
+/** Widest width gemvAnyprecFast runs: 2^bits table entries must fit one 16-byte swizzle. */
+export const ANYPREC_FAST_MAX_BITS = 4;
+
+/** Columns rounded up to whole 128-column chunks (prepared planes and activations are padded with zeros). */
+export function anyprecFastCols(cols: number): number {
+  return Math.ceil(cols / 128) * 128;
+}
+
+/**
+ * Planes 0..count−1 of [maxBits][rows, ⌈cols/8⌉] in gemvAnyprecFast's layout, made once at load:
+ * every plane kept separately ([count][rows, anyprecFastCols(cols)/8]), and per row and 128
+ * columns 16 bytes where bit t of byte i is column i + 16t (padding columns 0).
+ */
+export function prepareAnyprecPlanes(planes: Uint8Array, rows: number, cols: number, maxBits: number, count: number): Uint8Array {
+  const fn = 'prepareAnyprecPlanes';
+  if (![rows, cols, maxBits, count].every((v) => Number.isInteger(v) && v > 0) || count > maxBits) throw new LowbitError('E_ARG', `${fn}: rows, cols, maxBits and count (≤ maxBits) must be positive integers, got ${rows}, ${cols}, ${maxBits}, ${count}`);
+  const rbIn = Math.ceil(cols / 8);
+  if (planes.length !== maxBits * rows * rbIn) throw new LowbitError('E_SHAPE', `${fn}: planes hold ${planes.length} bytes, ${maxBits} planes of [${rows}, ${cols}] need ${maxBits * rows * rbIn}`);
+  const rb = anyprecFastCols(cols) / 8;
+  const out = new Uint8Array(count * rows * rb);
+  for (let p = 0; p < count; p++) {
+    for (let r = 0; r < rows; r++) {
+      const src = (p * rows + r) * rbIn;
+      const dst = (p * rows + r) * rb;
+      for (let j = 0; j < rb / 16; j++) {
+        for (let i = 0; i < 16; i++) {
+          let v = 0;
+          for (let t = 0; t < 8; t++) {
+            const c = 128 * j + 16 * t + i;
+            if (c < cols) v |= ((planes[src + (c >> 3)] >> (c & 7)) & 1) << t;
+          }
+          out[dst + 16 * j + i] = v;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Weights for gemvAnyprecFast at one width `bits` (1..4): `planes` from prepareAnyprecPlanes
+ * (`planeCount` ≥ bits of them; a pass reads planes 0..bits−1 only), `tables` 16 bytes per row
+ * (7-bit levels u of codes 0..2^bits−1), `params` f32 (step, lo) per row: value = lo + step·u.
+ */
+export interface AnyprecFastWeights {
+  rows: number;
+  cols: number;
+  bits: number;
+  planeCount: number;
+  planes: Uint8Array | WasmTensor;
+  tables: Uint8Array | WasmTensor;
+  params: Float32Array | WasmTensor;
+}
+
+function byteLen(v: Uint8Array | Float32Array | WasmTensor): number {
+  return v.byteLength;
+}
+
+/** Checks an AnyprecFastWeights' sizes (the kernel reads exactly these ranges). */
+export function checkAnyprecFast(fn: string, w: AnyprecFastWeights): void {
+  const { rows, cols, bits, planeCount } = w;
+  if (![rows, cols, bits, planeCount].every((v) => Number.isInteger(v) && v > 0)) throw new LowbitError('E_ARG', `${fn}: rows, cols, bits and planeCount must be positive integers, got ${rows}, ${cols}, ${bits}, ${planeCount}`);
+  if (bits > ANYPREC_FAST_MAX_BITS || bits > planeCount) throw new LowbitError('E_ARG', `${fn}: bits ${bits} must be at most ${ANYPREC_FAST_MAX_BITS} and at most planeCount ${planeCount}`);
+  for (const [name, v] of [['planes', w.planes], ['tables', w.tables], ['params', w.params]] as const) {
+    if (v instanceof WasmTensor && v.freed) throw new LowbitError('E_ARG', `${fn}: ${name} is a freed WasmTensor`);
+  }
+  const need = (planeCount * rows * anyprecFastCols(cols)) / 8;
+  if (byteLen(w.planes) !== need) throw new LowbitError('E_SHAPE', `${fn}: planes hold ${byteLen(w.planes)} bytes, ${planeCount} prepared planes of [${rows}, ${cols}] need ${need}`);
+  if (byteLen(w.tables) !== rows * 16) throw new LowbitError('E_SHAPE', `${fn}: tables hold ${byteLen(w.tables)} bytes, ${rows} rows need ${rows * 16}`);
+  if (byteLen(w.params) !== rows * 8) throw new LowbitError('E_SHAPE', `${fn}: params hold ${byteLen(w.params)} bytes, ${rows} (step, lo) pairs need ${rows * 8}`);
+}
+
+/**
+ * y = W_bits·x for `batch` tokens (x [batch, cols], y [batch, rows]) at ≤ 4 bits on prepared planes:
+ * per 16 columns, one shift and one and per plane build the codes, i8x16.swizzle maps them to the
+ * row's 7-bit levels and the relaxed i8·i7 dot (where the build has it) multiplies them by the
+ * activations quantized to int8 per 128 columns, as lut4Gemv does. Returns null in a build without SIMD.
+ */
+export function gemvAnyprecFast(k: Kernels, w: AnyprecFastWeights, x: Float32Array, batch: number, out?: Float32Array): Float32Array | null {
+  const fn = 'gemvAnyprecFast';
+  checkAnyprecFast(fn, w);
+  const { rows, cols } = w;
+  if (!Number.isInteger(batch) || batch <= 0) throw new LowbitError('E_ARG', `${fn}: batch must be a positive integer, got ${batch}`);
+  if (!(x instanceof Float32Array) || x.length !== batch * cols) throw new LowbitError('E_SHAPE', `${fn}: x must be a Float32Array of ${batch}×${cols} values`);
+  if (out !== undefined && (!(out instanceof Float32Array) || out.length !== batch * rows)) throw new LowbitError('E_SHAPE', `${fn}: out must be a Float32Array of ${batch * rows} values`);
+  const ex = k.exports as unknown as AnyprecFastExports;
+  if (!ex.anyprec_fast_simd()) return null;
+  const cp = anyprecFastCols(cols);
+  let xp = x;
+  if (cp !== cols) {
+    // padding columns: code 0 times activation 0
+    xp = new Float32Array(batch * cp);
+    for (let b = 0; b < batch; b++) xp.set(x.subarray(b * cols, (b + 1) * cols), b * cp);
+  }
+  const res = out ?? new Float32Array(batch * rows);
+  return scoped(k, (put, alloc) => {
+    const at = (v: Uint8Array | Float32Array | WasmTensor) => (v instanceof WasmTensor ? v.ptr : put(v));
+    const po = alloc(batch * rows * 4);
+    const scratch = alloc(batch * (ex.lut4_scratch_bytes(cp) >>> 0));
+    ex.lut4_quantize(put(xp), batch, cp, cp, 128, scratch);
+    ex.anyprec_fast_rows(at(w.planes), (rows * cp) / 8, w.bits, at(w.tables), at(w.params), rows, cp, batch, scratch, po, 0, rows);
+    res.set(new Float32Array(k.memory.buffer, po, batch * rows));
+    return res;
+  });
+}
+
+/**
+ * gemvAnyprecFast in plain JS with the same activation rounding (int8 per 128 columns, amax/127;
+ * Math.round differs from WASM's nearest only on exact halves): the tests' independent reference.
+ */
+export function gemvAnyprecFastReference(w: AnyprecFastWeights & { planes: Uint8Array; tables: Uint8Array; params: Float32Array }, x: Float32Array): Float32Array {
+  checkAnyprecFast('gemvAnyprecFastReference', w);
+  const { rows, cols, bits } = w;
+  const cp = anyprecFastCols(cols);
+  const rb = cp / 8;
+  const q = new Int8Array(cp);
+  const xs = new Float32Array(cp / 128);
+  for (let j = 0; j < cp / 128; j++) {
+    let amax = 0;
+    for (let i = 0; i < 128; i++) amax = Math.max(amax, Math.abs(x[j * 128 + i] ?? 0));
+    const d = Math.fround(amax / 127);
+    xs[j] = d;
+    const inv = d > 0 ? Math.fround(1 / d) : 0;
+    for (let i = 0; i < 128; i++) q[j * 128 + i] = j * 128 + i < cols ? Math.round(Math.fround(x[j * 128 + i] * inv)) : 0;
+  }
+  const y = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = 0; c < cp; c++) {
+      const j = c >> 7;
+      const byte = 16 * j + (c & 15);
+      const t = (c >> 4) & 7;
+      let code = 0;
+      for (let p = 0; p < bits; p++) code = (code << 1) | ((w.planes[(p * rows + r) * rb + byte] >> t) & 1);
+      const u = w.tables[r * 16 + code];
+      s += (w.params[2 * r + 1] + w.params[2 * r] * u) * xs[j] * q[c];
+    }
+    y[r] = s;
+  }
+  return y;
 }
