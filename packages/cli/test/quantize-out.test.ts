@@ -88,15 +88,17 @@ describe('lowbit quantize --out with lowbit tensor types', () => {
 
   it('GPTQ int3 g32 act-order (no static groups): the column → group map is saved (GGUF g_idx section, safetensors g_idx) and both files evaluate as in memory', async () => {
     const gguf = await roundTrip(['--format', 'int3', '--group', '32', '--act-order'], join(dir, 'ao.gguf'));
-    expect(Math.abs(gguf.file / gguf.inMemory - 1)).toBeLessThan(1e-4); // f32 sums in another order (measured equal to 4 decimals)
+    // the file's layers run on Q4_0 tiles over x gathered into group order (int8 activations per
+    // block, as llama.cpp's GEMVs) against the f32 matmul in memory: 5e-3 (measured 1.1e-3)
+    expect(Math.abs(gguf.file / gguf.inMemory - 1)).toBeLessThan(5e-3);
     const f = await readGguf(join(dir, 'ao.gguf'));
     await f.source.close();
     expect(f.tensors.get('blk.0.attn_q.weight')?.params).toMatchObject({ g_idx: true, group: 32 });
 
     const st = await roundTrip(['--format', 'int3', '--group', '32', '--act-order'], join(dir, 'ao.safetensors'));
-    // GPTQ stores scales as f16: each scale moves by up to 2^-11 relative, 1e-3 on perplexity
-    // (measured with these 2 calibration windows: 11.0828 in memory vs 11.0819 from the file)
-    expect(Math.abs(st.file / st.inMemory - 1)).toBeLessThan(1e-3);
+    // GPTQ stores scales as f16 (each moves by up to 2^-11 relative) and the layers run on Q4_0 tiles
+    // (int8 activations) as above: 5e-3 on perplexity (measured 1.1e-3)
+    expect(Math.abs(st.file / st.inMemory - 1)).toBeLessThan(5e-3);
     const s = await readSafetensors(join(dir, 'ao.safetensors'));
     await s.source.close();
     const cfg = JSON.parse(s.metadata.quantize_config);
