@@ -67,6 +67,10 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // 16.9-18.2 -> 11.2-12.1 GB/s (CPU time, best of 7, interleaved A/B, busy machine). Nor does it run
 // two tiles per pass to read each activation record once for both (two streams tb bytes apart):
 // 18.9-19.5 -> 10.5-10.6 GB/s, same measure. One sequential stream of records is what streams best.
+// Open: the FFN's down projection shape, 2048x5632, streams at 12-13 GB/s where 5632x2048 and
+// 2048x2048 stream 18-20 (same measure), about a quarter of a 1B decode's weights. Neither the read-
+// ahead for long rows (12.9 -> 12.7) nor taking the activation codes by 32-bit broadcast loads from
+// the int8 codes, a quarter of the act_splats bytes (13.0 -> 12.0), changed it.
 // Full tiles of rows [r0, r1) for every token. Tiles go in groups whose weights (about 192 KiB)
 // stay in L2 while each block of four tokens runs over the group, so the activation pairs are read
 // from beyond L2 once per group rather than once per tile.
