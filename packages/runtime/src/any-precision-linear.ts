@@ -4,8 +4,15 @@
 // streams grow with the width asked for, not the width stored. Storage in a safetensors file:
 // `<prefix>.anyprec_planes` (U8 [maxBits·rows·⌈cols/8⌉]) and `<prefix>.anyprec_luts` (F32, the
 // tables of seedBits..maxBits concatenated), described by `__metadata__` lowbit.any_precision.
+// Widths of ≤ 4 bits run on gemvAnyprecFast where the build has SIMD: the planes re-laid once at
+// load (still one plane after another, so a pass at b bits reads b planes) and each width's table
+// (2^b ≤ 16 entries per row) as 7-bit levels with (step, lo) per row, lut-fast.ts's quantization:
+// a weight moves by at most step/2 = (max − min)/254 of its row's table range, and the activations
+// are int8 per 128 columns (x moves by at most amax/254 of its 128-column block). `exact` layers
+// (keepExactAnyPrecision) and widths above 4 run gemv_anyprec, bit for bit the formats' GEMV.
 import { type AnyPrecisionTensor, validatePacked } from '@lowbit/formats';
-import { type Kernels, LowbitError, WasmTensor, gemvAnyprec } from '@lowbit/kernels';
+import { ANYPREC_FAST_MAX_BITS, type Kernels, LowbitError, WasmTensor, gemvAnyprec, gemvAnyprecFast, prepareAnyprecPlanes } from '@lowbit/kernels';
+import { codebookLutWeights } from './lut-fast.js';
 
 /** `bits` checked against what the tensor holds; undefined means its widest. */
 export function resolveBits(name: string, t: AnyPrecisionTensor, bits: number | undefined): number {
@@ -30,12 +37,60 @@ export function checkAnyPrecisionWeight(name: string, shape: [number, number], t
   }
 }
 
-/** Planes and every width's table, copied into WASM memory once (the tables would otherwise be copied per token). */
-export function uploadAnyPrecision(k: Kernels, t: AnyPrecisionTensor): WasmTensor[] {
+const exactTensors = new WeakSet<AnyPrecisionTensor>();
+
+/**
+ * Marks a tensor so that the Linear built on it keeps gemv_anyprec at every width (f32 activations,
+ * bit for bit the formats' GEMV) instead of gemvAnyprecFast at ≤ 4 bits. Returns the tensor.
+ */
+export function keepExactAnyPrecision(t: AnyPrecisionTensor): AnyPrecisionTensor {
+  exactTensors.add(t);
+  return t;
+}
+
+/**
+ * gemvAnyprecFast's tables of one width: the width's f32 table as 7-bit levels (lut-fast.ts's
+ * codebook quantization: a per-row codebook of 2^bits entries), [rows·16] bytes and (step, lo) per row.
+ */
+export function anyPrecisionFastTables(t: AnyPrecisionTensor, bits: number): { tables: Uint8Array; params: Float32Array } | null {
+  const rows = t.shape[0];
+  // the tables and (step, lo) do not depend on the codes: a 32-column stand-in with zero codes
+  const w = codebookLutWeights({ kind: 'codebook', bits, shape: [rows, 32], lut: t.luts[bits - t.seedBits], codes: new Uint8Array(rows * 4 * bits) });
+  return w ? { tables: w.tables, params: w.params } : null;
+}
+
+/** Number of stored widths (tables) of a tensor. */
+function widths(t: AnyPrecisionTensor): number {
+  return t.maxBits - t.seedBits + 1;
+}
+
+/** Widths gemvAnyprecFast serves: seedBits..min(maxBits, 4). */
+function fastWidths(t: AnyPrecisionTensor): number {
+  return Math.max(0, Math.min(t.maxBits, ANYPREC_FAST_MAX_BITS) - t.seedBits + 1);
+}
+
+/**
+ * Resident data of a layer, copied into WASM memory once (the tables would otherwise be copied per
+ * token). Exact: [planes, table per width]. With gemvAnyprecFast (SIMD build, not `exact`, a width
+ * ≤ 4 stored): [prepared planes 0..min(maxBits, 4)−1, (levels, params) per width ≤ 4], preceded by
+ * the exact layout only when wider widths need it (maxBits > 4), so a ≤ 4-bit model is held once.
+ */
+export function uploadAnyPrecision(k: Kernels, t: AnyPrecisionTensor, options: { exact?: boolean } = {}): WasmTensor[] {
   const out: WasmTensor[] = [];
   try {
-    out.push(k.upload(t.planes));
-    for (const l of t.luts) out.push(k.upload(l));
+    const nf = fastWidths(t);
+    const simd = (k.exports as unknown as { anyprec_fast_simd?: () => number }).anyprec_fast_simd?.() === 1;
+    const fast = !options.exact && !exactTensors.has(t) && simd && nf > 0 ? Array.from({ length: nf }, (_, i) => anyPrecisionFastTables(t, t.seedBits + i)) : null;
+    const useFast = fast?.every((f) => f !== null) === true;
+    if (!useFast || t.maxBits > ANYPREC_FAST_MAX_BITS) {
+      out.push(k.upload(t.planes));
+      for (const l of t.luts) out.push(k.upload(l));
+    }
+    if (useFast && fast) {
+      const [rows, cols] = t.shape;
+      out.push(k.upload(prepareAnyprecPlanes(t.planes, rows, cols, t.maxBits, Math.min(t.maxBits, ANYPREC_FAST_MAX_BITS))));
+      for (const f of fast) out.push(k.upload((f as NonNullable<typeof f>).tables), k.upload((f as NonNullable<typeof f>).params));
+    }
   } catch (e) {
     for (const r of out) r.free();
     throw e;
@@ -43,10 +98,23 @@ export function uploadAnyPrecision(k: Kernels, t: AnyPrecisionTensor): WasmTenso
   return out;
 }
 
+/** Where the fast data starts in a layer's resident list, or −1 where it runs exact only. */
+function fastAt(t: AnyPrecisionTensor, resident: readonly WasmTensor[]): number {
+  if (resident.length === 1 + 2 * fastWidths(t) && t.maxBits <= ANYPREC_FAST_MAX_BITS) return 0;
+  if (resident.length === 1 + widths(t) + 1 + 2 * fastWidths(t) && t.maxBits > ANYPREC_FAST_MAX_BITS) return 1 + widths(t);
+  return -1;
+}
+
+/** Whether a layer's resident data (from uploadAnyPrecision) runs `bits` on gemvAnyprecFast. */
+export function anyPrecisionRunsFast(t: AnyPrecisionTensor, resident: readonly WasmTensor[], bits: number): boolean {
+  return bits <= ANYPREC_FAST_MAX_BITS && fastAt(t, resident) >= 0;
+}
+
 /**
  * out[i] = W_bits·x[i] for each of `batch` rows of x, on resident planes and tables (from
- * uploadAnyPrecision): @lowbit/kernels' gemvAnyprec, reading planes 0..bits−1 only, equal bit for
- * bit to the formats' gemvAnyPrecision (test/any-precision-linear.test.ts).
+ * uploadAnyPrecision), reading planes 0..bits−1 only: gemvAnyprecFast at ≤ 4 bits where the layer
+ * holds its data (int8 activations; the rounding bound in this file's header), else @lowbit/kernels'
+ * gemvAnyprec, equal bit for bit to the formats' gemvAnyPrecision (test/any-precision-linear.test.ts).
  */
 export function anyPrecisionMatmul(
   k: Kernels, name: string, t: AnyPrecisionTensor, resident: readonly WasmTensor[], x: Float32Array, batch: number, bits: number | undefined, out?: Float32Array,
@@ -54,8 +122,19 @@ export function anyPrecisionMatmul(
   const b = resolveBits(name, t, bits);
   const [rows, cols] = t.shape;
   if (x.length !== batch * cols) throw new LowbitError('E_SHAPE', `${name}: input has ${x.length} values, batch ${batch} × ${cols} needed`);
+  const gone = (v: WasmTensor | undefined) => !(v instanceof WasmTensor) || v.freed;
+  const f = b <= ANYPREC_FAST_MAX_BITS ? fastAt(t, resident) : -1;
+  if (f >= 0) {
+    const i = b - t.seedBits;
+    const [planes, tables, params] = [resident[f], resident[f + 1 + 2 * i], resident[f + 2 + 2 * i]];
+    if ([planes, tables, params].some(gone)) throw new LowbitError('E_ARG', `${name}: the layer's resident planes are gone (freed)`);
+    const y = gemvAnyprecFast(k, { rows, cols, bits: b, planeCount: Math.min(t.maxBits, ANYPREC_FAST_MAX_BITS), planes, tables, params }, x, batch, out);
+    if (y) return y;
+    // uploadAnyPrecision prepares fast data only in a SIMD build, which gemvAnyprecFast runs
+    throw new LowbitError('E_UNSUPPORTED', `${name}: gemvAnyprecFast needs a SIMD build of the kernels`);
+  }
   const [planes, lut] = [resident[0], resident[1 + b - t.seedBits]];
-  if (!(planes instanceof WasmTensor) || !(lut instanceof WasmTensor) || planes.freed || lut.freed) throw new LowbitError('E_ARG', `${name}: the layer's resident planes are gone (freed)`);
+  if (gone(planes) || gone(lut)) throw new LowbitError('E_ARG', `${name}: the layer's resident planes are gone (freed)`);
   const y = gemvAnyprec(k, { planes, lut, rows, cols, maxBits: t.maxBits, bits: b, x });
   if (!out) return y;
   out.set(y);

@@ -42,3 +42,4 @@ export { loadLstm, saveLstm, trainLstm, type LstmTrainOptions, type LstmTrainRes
 export { PackedLstm } from './lstm-packed.js';
 export { kquantLayerType, quantizeModelK, useMoreBits, type KQuantizedLayer, type KQuantLayerType, type KQuantScheme } from './kquant-mix.js';
 export { type BucketedEmbedding, bucketedBytes, bucketedEmbedding, bucketedRow, embeddingFromBuckets } from './bucketed-embedding.js';
+export { keepExactAnyPrecision } from './any-precision-linear.js';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { type AnyPrecisionTensor, gemvAnyPrecision, quantizeAnyPrecision, readAnyPrecision } from '@lowbit/formats';
 import { isLowbitError, loadKernels } from '@lowbit/kernels';
 import { afterAll, describe, expect, it } from 'vitest';
+import { anyPrecisionFastTables, anyPrecisionRunsFast, keepExactAnyPrecision } from '../src/any-precision-linear.js';
 import { Session } from '../src/forward.js';
 import { Linear } from '../src/linear.js';
 import { loadModel } from '../src/model.js';
@@ -27,8 +28,8 @@ function randn(n: number, seed: number): Float32Array {
 // the k-means fits take seconds: fitted once, every test's model gets the same tensors
 let nested: Map<string, AnyPrecisionTensor> | null = null;
 
-/** Every block linear of a model nested 3..8 bits (formats' plain k-means upscaling). */
-async function nestedModel() {
+/** Every block linear of a model nested 3..8 bits (formats' plain k-means upscaling); `exact`: gemv_anyprec at every width. */
+async function nestedModel(exact = false) {
   const model = await loadModel(modelFile);
   if (!nested) {
     nested = new Map();
@@ -38,15 +39,16 @@ async function nestedModel() {
       nested.set(l.name, quantizeAnyPrecision(src.data, src.shape, { seedBits: 3, maxBits: 8 }));
     }
   }
-  for (const [name, t] of nested) model.setLinear(name, linearWeightFromPacked(t));
+  // a copy is marked exact, so the shared tensors stay on the default path
+  for (const [name, t] of nested) model.setLinear(name, linearWeightFromPacked(exact ? keepExactAnyPrecision({ ...t }) : t));
   return model;
 }
 
 describe("Linear 'any-precision' (resident planes, width per call)", () => {
-  it('equals the formats TS GEMV bit for bit at every width, on shapes with partial plane bytes', async () => {
+  it('exact: equals the formats TS GEMV bit for bit at every width, on shapes with partial plane bytes', async () => {
     const k = await loadKernels();
     for (const [rows, cols] of [[7, 13], [16, 64], [3, 1]] as [number, number][]) {
-      const t = quantizeAnyPrecision(randn(rows * cols, rows + cols), [rows, cols], { seedBits: 2, maxBits: 6 });
+      const t = keepExactAnyPrecision(quantizeAnyPrecision(randn(rows * cols, rows + cols), [rows, cols], { seedBits: 2, maxBits: 6 }));
       const l = new Linear(k, 'ap', { format: 'any-precision', shape: [rows, cols], tensor: t });
       const x = randn(2 * cols, 7);
       for (let bits = 2; bits <= 6; bits++) {
@@ -62,6 +64,65 @@ describe("Linear 'any-precision' (resident planes, width per call)", () => {
       for (const bad of [1, 7, 2.5]) expect(() => l.apply(x, 2, undefined, bad)).toThrow(/holds 2 to 6 bits, asked for/);
       l.free();
     }
+  });
+
+  it('at <= 4 bits runs gemvAnyprecFast within the written rounding bound of the exact kernel; wider widths stay exact', async (ctx) => {
+    const k = await loadKernels();
+    if (k.variant === 'scalar') return ctx.skip(); // gemvAnyprecFast needs SIMD; the layer then stays exact
+    for (const [rows, cols, seed, max] of [[7, 13, 1, 4], [16, 200, 2, 6], [9, 256, 3, 4]] as [number, number, number, number][]) {
+      const t = quantizeAnyPrecision(randn(rows * cols, rows * cols), [rows, cols], { seedBits: seed, maxBits: max });
+      const fast = new Linear(k, 'fast', { format: 'any-precision', shape: [rows, cols], tensor: t });
+      const exact = new Linear(k, 'exact', { format: 'any-precision', shape: [rows, cols], tensor: keepExactAnyPrecision({ ...t }) });
+      const x = randn(2 * cols, cols);
+      for (let bits = seed; bits <= max; bits++) {
+        const yf = fast.apply(x, 2, undefined, bits);
+        const ye = exact.apply(x, 2, undefined, bits);
+        if (bits > 4) {
+          expect(Array.from(yf)).toEqual(Array.from(ye));
+          continue;
+        }
+        const { params } = anyPrecisionFastTables(t, bits) as NonNullable<ReturnType<typeof anyPrecisionFastTables>>;
+        const dense = readAnyPrecision(t, bits);
+        for (let b = 0; b < 2; b++) {
+          const xb = x.subarray(b * cols, (b + 1) * cols);
+          for (let r = 0; r < rows; r++) {
+            // |w·x − ŵ·x̂| ≤ |w − ŵ|·|x| + |ŵ|·|x − x̂| with |w − ŵ| ≤ step/2 (7-bit levels of the row's
+            // table) and |x − x̂| ≤ d/2, d = amax/127 of the activation's 128-column block; plus f32
+            // summation noise (1e-5 of Σ|w·x|)
+            const half = params[2 * r] / 2;
+            let bound = 0;
+            let mag = 0;
+            for (let c = 0; c < cols; c++) {
+              const j = Math.floor(c / 128);
+              let amax = 0;
+              for (let i = j * 128; i < Math.min(cols, j * 128 + 128); i++) amax = Math.max(amax, Math.abs(xb[i]));
+              const w = dense[r * cols + c];
+              bound += half * Math.abs(xb[c]) + (Math.abs(w) + half) * (amax / 254);
+              mag += Math.abs(w * xb[c]);
+            }
+            expect(Math.abs(yf[b * rows + r] - ye[b * rows + r])).toBeLessThanOrEqual(bound + 1e-5 * (mag + 1));
+          }
+        }
+      }
+      fast.free();
+      exact.free();
+    }
+  });
+
+  it('stories260K nested 3..8 bits: perplexity on gemvAnyprecFast within 1% of the exact kernel at 3 and 4 bits', async () => {
+    const fast = await nestedModel();
+    const exact = await nestedModel(true);
+    const q = fast.linear('blk.0.attn_q.weight');
+    const res = (q as unknown as { resident: never[] }).resident;
+    for (const bits of [3, 4]) {
+      // Node has SIMD: the fast path is what is measured here
+      expect(anyPrecisionRunsFast((q.source as { tensor: AnyPrecisionTensor }).tensor, res, bits)).toBe(true);
+      const a = perplexity(fast, text, { ctx: 64, maxWindows: 4, bits }).perplexity;
+      const b = perplexity(exact, text, { ctx: 64, maxWindows: 4, bits }).perplexity;
+      expect(Math.abs(a / b - 1)).toBeLessThan(0.01);
+    }
+    fast.free();
+    exact.free();
   });
 
   it('a Session serves each stored width from one model; a width not held or a model without nested layers is E_ARG', async () => {
