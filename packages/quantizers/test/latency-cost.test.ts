@@ -21,8 +21,8 @@ describe('measureLatencyCosts', () => {
   it('times every candidate through the runtime format it runs as; bytes grow with the width', () => {
     const c = measureLatencyCosts(model, m, { timePerCandidate: 1 });
     // the last layer's (ffn_down, 172 columns: not whole 32-blocks): int2 and int4 run on the int4
-    // kernel (packed-fast.ts moves a k ≤ 4 code's zero to 8), int8 keeps the table GEMV
-    expect(c.runtimeFormats).toEqual(['int4', 'int4', 'packed']);
+    // kernel (packed-fast.ts moves a k ≤ 4 code's zero to 8), int8 Q8_0 tiles over the row padded to 192
+    expect(c.runtimeFormats).toEqual(['int4', 'int4', 'q8_0']);
     expect(c.source).toEqual(['measured', 'measured', 'measured']);
     for (let i = 0; i < c.ms.length; i++) {
       expect(Number.isFinite(c.ms[i]) && c.ms[i] > 0).toBe(true);

@@ -7,7 +7,8 @@
 //   when in [−128, 127], and the scales are fp16 by the type's contract, so each 32-block is a
 //   Q4_0 / Q8_0 block, prepared into their tiles.
 // - other INT-k, k ≤ 4 (zero points, rows not whole blocks): a k-bit code is a 4-bit code with the
-//   symmetric zero moved from 2^(k−1) to 8, which the int4 kernel runs as is.
+//   symmetric zero moved from 2^(k−1) to 8, which the int4 kernel runs as is; k > 4 on rows that are
+//   not whole blocks: Q8_0 blocks over the rows padded with zero columns.
 // - MX whose element values are small integers times a power of two (FP4 E2M1 ×2, FP6 E2M3 ×8,
 //   INT8 ×64): a block of 32 with E8M0 scale e is a Q8_0 block with d = 2^(e − 127 − p), exact
 //   while d is an fp16 (2^−24..2^15, which real weights' block scales are).
@@ -67,7 +68,9 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
   // is in [−8, 7] (any k ≤ 3, symmetric k = 4), Q8_0 when in [−128, 127]; their prepared tiles stream
   // fastest and share one activation quantization across Q/K/V and gate/up
   const zeroAt = (r: number, c: number) => (zeros ? zeros[r * ng + Math.floor(c / group)] : 2 ** (t.bits - 1));
-  if (cols % 32 === 0 && (!zeros || zeros.every(Number.isInteger))) {
+  // rows of whole 32-blocks, or (k > 4, which the int4 kernel cannot take) rows padded to whole
+  // blocks with zero columns, x gathered into them (InputGather)
+  if ((cols % 32 === 0 || t.bits > 4) && (!zeros || zeros.every(Number.isInteger))) {
     let lo = 0;
     let hi = 0;
     for (let r = 0; r < rows; r++) {
@@ -79,7 +82,7 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
     }
     const q4 = lo >= -8 && hi <= 7;
     const per = q4 ? 18 : Q8_BLOCK;
-    const nblk = cols / 32;
+    const nblk = Math.ceil(cols / 32);
     const data = new Uint8Array(rows * nblk * per);
     const view = new DataView(data.buffer);
     let exact = q4 || (lo >= -128 && hi <= 127);
@@ -94,13 +97,13 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
         }
         const o = (r * nblk + b) * per;
         view.setUint16(o, h, true);
-        const q = (j: number) => code(r, b * 32 + j) - zeroAt(r, b * 32 + j);
+        const q = (j: number) => (b * 32 + j < cols ? code(r, b * 32 + j) - zeroAt(r, b * 32 + j) : 0);
         // Q4_0: element j in the low nibble of byte j, j + 16 in its high nibble, value d·(nibble − 8)
         if (q4) for (let j = 0; j < 16; j++) data[o + 2 + j] = (q(j) + 8) | ((q(j + 16) + 8) << 4);
         else for (let j = 0; j < 32; j++) view.setInt8(o + 2 + j, q(j));
       }
     }
-    if (exact) return { format: q4 ? 'q4_0' : 'q8_0', shape: [rows, cols], data };
+    if (exact) return { format: q4 ? 'q4_0' : 'q8_0', shape: [rows, cols], data, ...(cols % 32 ? { gather: blockGather(cols) } : {}) };
   }
   if (t.bits > 4) return null;
   // zero points all at 2^(k−1) are the symmetric grid (GPTQ checkpoints store them explicitly): one

@@ -108,6 +108,8 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       [5, true, 'group-cols', 32, 64, 'q8_0'],
       [6, true, 'group-cols', 64, 128, 'q8_0'],
       [8, true, 'per-oc', 0, 64, 'q8_0'],
+      [8, true, 'per-oc', 0, 172, 'q8_0'], // rows padded to whole blocks (zero columns)
+      [5, false, 'group-cols', 32, 100, 'q8_0'],
     ];
     for (const [bits, symmetric, granularity, group, cols, format] of cases) {
       const rows = 12;
@@ -115,7 +117,8 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       const w = linearWeightFromPacked(t);
       expect(w.format, `int${bits} ${symmetric ? 'sym' : 'asym'} ${granularity} ${group} cols ${cols}`).toBe(format);
       // exact: every value is scale·(small integer), which f32 holds exactly on both sides
-      expect(dequantizeLinear('w', w)).toEqual(dequantizeInt(t));
+      if ((w as InputGather).gather) expect(Float32Array.from(kernelWeights(w))).toEqual(dequantizeInt(t));
+      else expect(dequantizeLinear('w', w)).toEqual(dequantizeInt(t));
     }
   });
 
@@ -202,6 +205,11 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
         const m = mxRows(f, weights(rows, cols, 3), rows, cols);
         return { fast: linearWeightFromPacked(m), table: linearWeightFromPacked(m, { tableGemv: true }), w: dequantizeMxRows(m), cols };
       }]),
+      ['int8 per-channel, rows not whole blocks', () => {
+        const cols = 172;
+        const t = quantizeInt(weights(rows, cols, 13), [rows, cols], { bits: 8, granularity: 'per-oc', symmetric: true });
+        return { fast: linearWeightFromPacked(t), table: linearWeightFromPacked(t, { tableGemv: true }), w: dequantizeInt(t), cols };
+      }],
       ['int4 g128 act-order', () => {
         const cols = 256;
         const t = actOrder(quantizeInt(weights(rows, cols, 11), [rows, cols], { bits: 4, granularity: 'group-cols', group: 128, symmetric: true }), 5);
