@@ -1198,3 +1198,44 @@
   const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
 }
+
+// Q4_0 on the relaxed build's lane records, one token (entry b of each block), compact activations.
+// @ts-ignore: decorator
+@inline export function q4rcx1(tile: usize, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  let acc0 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
+    const x = xq + (e << 5);
+    let s0: v128;
+    {
+      const c = v128.load(rec + 16);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 0), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 16), hi));
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi)));
+    }
+    {
+      const c = v128.load(rec + 48);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 8), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 24), hi)));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = v128.and(c, i8x16.splat(0x0f));
+      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
+      s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 12), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 28), hi)));
+    }
+    const d4 = v128.load(rec);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s0, i16x8.splat(1)), i32x4.shl(v128.load32_splat(xsum + (e << 2)), 3))), f32x4.mul(d4, v128.load32_splat(xs + (e << 2)))));
+  }
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  v128.store(o, acc0);
+}

@@ -1,4 +1,4 @@
-import { q4rvx1, q4rvx4, q4rvx8, q4rx1, q4rx4, q4rx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
+import { q4rcx1, q4rvx1, q4rvx4, q4rvx8, q4rx1, q4rx4, q4rx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
 import { matmul_ggml_tiled } from './ggml-tiled';
 
 // GEMM on the prepared ggml tiles (ggml-tiled.ts), Q8_0 and Q4_0: prefill, and the decode of Q4_0
@@ -67,15 +67,16 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // 16.9-18.2 -> 11.2-12.1 GB/s (CPU time, best of 7, interleaved A/B, busy machine). Nor does it run
 // two tiles per pass to read each activation record once for both (two streams tb bytes apart):
 // 18.9-19.5 -> 10.5-10.6 GB/s, same measure. One sequential stream of records is what streams best.
-// Open: the FFN's down projection shape, 2048x5632, streams at 12-13 GB/s where 5632x2048 and
-// 2048x2048 stream 18-20 (same measure), about a quarter of a 1B decode's weights. Neither the read-
-// ahead for long rows (12.9 -> 12.7) nor taking the activation codes by 32-bit broadcast loads from
-// the int8 codes, a quarter of the act_splats bytes (13.0 -> 12.0), changed it.
+// Single tokens run q4rcx1, which reads compact activations (int8 codes, xs, xsum: 40 B per block)
+// where q4rx1 read the 160-byte act_splats records: with long rows the records (2048x5632, the FFN's
+// down projection: 28 KiB) were read from beyond L1 for every tile, and that shape streamed 12.8 ->
+// 19.8 GB/s (5632x2048 20.0 -> 20.4, 2048x2048 19.1 -> 19.8; same measure, outputs equal). Reading
+// the codes compactly but the scale and code sum still from the records left it at 12.0.
 // Full tiles of rows [r0, r1) for every token. Tiles go in groups whose weights (about 192 KiB)
 // stay in L2 while each block of four tokens runs over the group, so the activation pairs are read
 // from beyond L2 once per group rather than once per tile.
 // @ts-ignore: decorator
-@inline function gemmTiles(kind: i32, w: usize, rows: i32, nblk: i32, pairs: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): i32 {
+@inline function gemmTiles(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, pairs: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): i32 {
   const tb = <usize>nblk * (kind == 1 || kind == 4 ? 80 : 144);
   const group = max<i32>(1, <i32>(<usize>196608 / tb));
   const t0 = r0 >> 2;
@@ -113,7 +114,7 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
     }
     for (; b < batch; b++) {
       for (let t = g; t < ge; t++) {
-        if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) q4rx1(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+        if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) q4rcx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
         else if (kind == 1) q4x1(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
         else q8x1(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
       }
@@ -140,9 +141,9 @@ export function matmul_ggml_gemm(kind: i32, w: usize, rows: i32, cols: i32, xq: 
   let r = r0;
   if (kind == 4 && !ASC_FEATURE_RELAXED_SIMD) kind = 1;
   if (ASC_FEATURE_SIMD) {
-    if (kind == 4) r = gemmTiles(4, w, rows, nblk, pairs, xs, xsum, batch, out, r0, r1);
-    else if (kind == 1) r = gemmTiles(1, w, rows, nblk, pairs, xs, xsum, batch, out, r0, r1);
-    else r = gemmTiles(0, w, rows, nblk, pairs, xs, xsum, batch, out, r0, r1);
+    if (kind == 4) r = gemmTiles(4, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
+    else if (kind == 1) r = gemmTiles(1, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
+    else r = gemmTiles(0, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
   }
   if (r < r1) matmul_ggml_tiled(kind == 4 ? 1 : kind, w, rows, cols, xq, xq16, xs, xsum, batch, out, r, r1);
 }
