@@ -1,8 +1,8 @@
 // Layers quantized by @lowbit/formats / @lowbit/quantizers as runnable weights, kept packed where a
 // kernel exists: INT4 with 32-multiple groups along the input (or one scale per output row) on the
 // int4 matmul kernel (batched, int8 activations); INT-k (act-order too) and MX (FP8 and FP6 E3M2 as
-// two int8 planes, partial last blocks padded) that repack exactly onto the int4 kernel or Q8_0 tiles
-// run there (packed-fast.ts); NF4, codebooks of ≤ 16 entries and BCQ of ≤ 4 planes on
+// two planes of ggml tiles, partial last blocks padded) that repack exactly onto the int4 kernel or
+// Q8_0 / Q4_0 tiles run there (packed-fast.ts); NF4, codebooks of ≤ 16 entries and BCQ of ≤ 4 planes on
 // the 16-entry-table GEMV (lut-fast.ts, int8 activations); the rest on the formats' table-driven GEMV
 // (f32 activations, one token at a time), other BCQ decoded to f32 (`decode: true` forces that for all).
 import { LowbitError } from '@lowbit/kernels';
