@@ -34,12 +34,12 @@ export type LinearWeight =
 export type LinearFormat = LinearWeight['format'];
 
 /**
- * Weights repacked by packed-fast.ts whose kernel columns are not the layer's inputs one to one
- * (act-order INT-k in group order, MX rows padded to whole blocks, FP8/FP6 E3M2 as two int8 planes
- * side by side): the kernel multiplies x gathered by `gather` (kernel column j reads x[gather[j]],
- * or 0 where it is −1), `data`/`packed` holding rows of gather.length columns while `shape` stays
- * the layer's. `residue`: exact weight parts the planes leave out, W[index] = values (index
- * r·cols + c), added as f32 products after the kernel; `plus`: another plane's weights, added.
+ * Weights repacked by packed-fast.ts that are not one kernel pass over the layer's inputs. `gather`
+ * (act-order INT-k in group order, rows padded to whole blocks): the kernel multiplies x gathered by
+ * it (kernel column j reads x[gather[j]], or 0 where it is −1), `data`/`packed` holding rows of
+ * gather.length columns while `shape` stays the layer's. `residue`: exact weight parts the planes
+ * leave out, W[index] = values (index r·cols + c), added as f32 products after the kernel. `plus`:
+ * a second plane's weights (FP8 / FP6 E3M2's low bits), its product added.
  */
 export interface InputGather {
   gather?: Int32Array;
