@@ -514,6 +514,18 @@ export function kquant_tiles_bytes(t: i32, rows: i32, cols: i32): usize {
   return t == Q5_K ? 608 : 336;
 }
 
+// Byte offset of sub-block g's four row bytes (rows 0..3) in a record's scale or min table: grouped as
+// the kernel's loops take them, 16 bytes per group: 16-column sub-blocks g = g4 + 4s in group g4 at
+// place s, 32-column ones g = h + 2s in group h at place s. One load then serves a group.
+// @ts-ignore: decorator
+@inline function sc16At(g: i32): usize {
+  return <usize>(16 * (g & 3) + 4 * (g >> 2));
+}
+// @ts-ignore: decorator
+@inline function sc32At(g: i32): usize {
+  return <usize>(16 * (g & 1) + 4 * (g >> 1));
+}
+
 // src: rows × (cols/256) blocks of type t as GGUF stores them; dst: kquant_tiles_bytes bytes (zeroed
 // here; rows past the matrix in the last tile are all zero). Returns 0 on a build without SIMD (the
 // tiles kernel needs it; callers then keep the blocks as stored).
@@ -533,19 +545,19 @@ export function prepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: us
         store<f32>(rec + (i << 2), f16(load<u16>(o)));
         store<f32>(rec + 16 + (i << 2), f16(load<u16>(o, 2)));
         for (let g = 0; g < 8; g++) {
-          store<i8>(rec + 32 + <usize>(4 * g) + i, <i8>scaleMinK4(g, o + 4, 0));
-          store<i8>(rec + 64 + <usize>(4 * g) + i, <i8>scaleMinK4(g, o + 4, 1));
+          store<i8>(rec + 32 + sc32At(g) + i, <i8>scaleMinK4(g, o + 4, 0));
+          store<i8>(rec + 64 + sc32At(g) + i, <i8>scaleMinK4(g, o + 4, 1));
         }
       } else if (t == Q6_K) {
         store<f32>(rec + (i << 2), f16(load<u16>(o, 208)));
-        for (let g = 0; g < 16; g++) store<i8>(rec + 16 + <usize>(4 * g) + i, load<i8>(o + 192 + <usize>g));
+        for (let g = 0; g < 16; g++) store<i8>(rec + 16 + sc16At(g) + i, load<i8>(o + 192 + <usize>g));
       } else if (t == Q3_K) {
         store<f32>(rec + (i << 2), f16(load<u16>(o, 108)));
-        for (let g = 0; g < 16; g++) store<i8>(rec + 16 + <usize>(4 * g) + i, <i8>scaleQ3K(g, o + 96));
+        for (let g = 0; g < 16; g++) store<i8>(rec + 16 + sc16At(g) + i, <i8>scaleQ3K(g, o + 96));
       } else {
         store<f32>(rec + (i << 2), f16(load<u16>(o, 80)));
         store<f32>(rec + 16 + (i << 2), f16(load<u16>(o, 82)));
-        for (let g = 0; g < 16; g++) store<u8>(rec + 32 + <usize>(4 * g) + i, load<u8>(o + <usize>g));
+        for (let g = 0; g < 16; g++) store<u8>(rec + 32 + sc16At(g) + i, load<u8>(o + <usize>g));
       }
       for (let c = 0; c < 256; c++) {
         const q = codeAt(t, o, c);
@@ -585,7 +597,8 @@ export function prepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: us
   return 1;
 }
 
-// x[cols] → int8 codes xq (cols bytes), dx (f32 per 256), bs (i32 Σ codes per 16): Q8_K's rounding,
+// x[cols] → int8 codes xq (cols bytes), dx (f32 per 256), bs (48 bytes per 256: i16 Σ codes per 16
+// then per 32, in the order of the records' scale tables): Q8_K's rounding,
 // the same as quantizeActQ8K (and kquantActivationsQ8 in JS).
 export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: usize): void {
   if (!ASC_FEATURE_SIMD) return;
@@ -604,7 +617,12 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
       const r2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
       const r3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
       v128.store(xq + <usize>(256 * b + 16 * g), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(r0, r1), i16x8.narrow_i32x4_s(r2, r3)));
-      store<i32>(bs + (<usize>(16 * b + g) << 2), hsumI(i32x4.add(i32x4.add(r0, r1), i32x4.add(r2, r3))));
+      // |Σ of 16 codes| <= 2032 and of 32 <= 4064: i16, in the kernels' group order (sc16At / sc32At)
+      const sum = hsumI(i32x4.add(i32x4.add(r0, r1), i32x4.add(r2, r3)));
+      const sb = bs + <usize>(48 * b);
+      store<i16>(sb + (sc16At(g) >> 1), <i16>sum);
+      const a32 = sb + 32 + (sc32At(g >> 1) >> 1);
+      store<i16>(a32, <i16>(((g & 1) ? <i32>load<i16>(a32) : 0) + sum));
     }
   }
 }
@@ -629,24 +647,55 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
   return src == dst ? m : src < dst ? i16x8.shl(m, dst - src) : i16x8.shr_u(m, src - dst);
 }
 
-// Four rows' i32 scales (or mins) of sub-block g from a [G][4] byte table at a.
+// i16 lanes 2r, 2r+1 = byte 4s + r of v (row r's scale at place s of a group), zero- or sign-extended:
+// multiplied into a sub-block's i16 pair sums by i32x4.dot_i16x8_s, which also widens them (one
+// pmaddwd where a widening dot and an i32 multiply took four instructions).
 // @ts-ignore: decorator
-@inline function rowScales(a: usize, signed: bool): v128 {
-  const v = v128.load32_zero(a);
-  return signed ? i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v)) : i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v));
+@inline function pairsOf(v: v128, s: i32, signed: bool): v128 {
+  const z = i8x16.splat(0);
+  if (signed) {
+    let u: v128;
+    if (s == 0) u = i8x16.shuffle(z, v, 0, 16, 0, 16, 0, 17, 0, 17, 0, 18, 0, 18, 0, 19, 0, 19);
+    else if (s == 1) u = i8x16.shuffle(z, v, 0, 20, 0, 20, 0, 21, 0, 21, 0, 22, 0, 22, 0, 23, 0, 23);
+    else if (s == 2) u = i8x16.shuffle(z, v, 0, 24, 0, 24, 0, 25, 0, 25, 0, 26, 0, 26, 0, 27, 0, 27);
+    else u = i8x16.shuffle(z, v, 0, 28, 0, 28, 0, 29, 0, 29, 0, 30, 0, 30, 0, 31, 0, 31);
+    return i16x8.shr_s(u, 8);
+  }
+  if (s == 0) return i8x16.shuffle(v, z, 0, 16, 0, 16, 1, 16, 1, 16, 2, 16, 2, 16, 3, 16, 3, 16);
+  if (s == 1) return i8x16.shuffle(v, z, 4, 16, 4, 16, 5, 16, 5, 16, 6, 16, 6, 16, 7, 16, 7, 16);
+  if (s == 2) return i8x16.shuffle(v, z, 8, 16, 8, 16, 9, 16, 9, 16, 10, 16, 10, 16, 11, 16, 11, 16);
+  return i8x16.shuffle(v, z, 12, 16, 12, 16, 13, 16, 13, 16, 14, 16, 14, 16, 15, 16, 15, 16);
 }
 
-// One tile × one super-block of Q4_K / Q5_K: (Σ sc·dot, Σ mn·bsum32) per row.
+// i16 lanes 2r, 2r+1 = bytes 4s + r, 4s + 4 + r of v (row r's mins at places s, s + 1; s = 0 or 2): one
+// dot against the activation sums of those two sub-blocks (broadcast i16 pair) gives Σ mn·bsum per row.
 // @ts-ignore: decorator
-@inline function tileQ45(five: bool, rec: usize, xb: usize, sb: usize, acc: v128): v128 {
+@inline function minPairs(v: v128, s: i32, signed: bool): v128 {
+  const z = i8x16.splat(0);
+  if (signed) {
+    const u = s == 0
+      ? i8x16.shuffle(z, v, 0, 16, 0, 20, 0, 17, 0, 21, 0, 18, 0, 22, 0, 19, 0, 23)
+      : i8x16.shuffle(z, v, 0, 24, 0, 28, 0, 25, 0, 29, 0, 26, 0, 30, 0, 27, 0, 31);
+    return i16x8.shr_s(u, 8);
+  }
+  return s == 0
+    ? i8x16.shuffle(v, z, 0, 16, 4, 16, 1, 16, 5, 16, 2, 16, 6, 16, 3, 16, 7, 16)
+    : i8x16.shuffle(v, z, 8, 16, 12, 16, 9, 16, 13, 16, 10, 16, 14, 16, 11, 16, 15, 16);
+}
+
+// One tile × one super-block of Q4_K / Q5_K: d·Σ sc·dot − dmin·Σ mn·bsum32 per row.
+// @ts-ignore: decorator
+@inline function tileQ45(five: bool, rec: usize, xb: usize, sb: usize): v128 {
   const m4 = i8x16.splat(0x0f);
-  const ones = i16x8.splat(1);
   let dots = i32x4.splat(0);
+  let mins = i32x4.splat(0);
   for (let h = 0; h < 2; h++) {
-    let w0 = i32x4.splat(0);
-    let w1 = i32x4.splat(0);
-    let w2 = i32x4.splat(0);
-    let w3 = i32x4.splat(0);
+    const S = v128.load(rec + 32 + <usize>(16 * h));
+    const M = v128.load(rec + 64 + <usize>(16 * h));
+    const sc0 = pairsOf(S, 0, false);
+    const sc1 = pairsOf(S, 1, false);
+    const sc2 = pairsOf(S, 2, false);
+    const sc3 = pairsOf(S, 3, false);
     // Q5: codes <= 31, i16 lanes of four vectors <= 8·127·31 = 31496; Q4: eight <= 16·127·15 = 30480
     const halves = five ? 2 : 1;
     const steps = five ? 4 : 8;
@@ -677,40 +726,36 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
         a2 = i16x8.add(a2, pairDot(v128.load32_splat(xb + <usize>(4 * p + 128)), c2));
         a3 = i16x8.add(a3, pairDot(v128.load32_splat(xb + <usize>(4 * p + 192)), c3));
       }
-      w0 = i32x4.add(w0, i32x4.dot_i16x8_s(a0, ones));
-      w1 = i32x4.add(w1, i32x4.dot_i16x8_s(a1, ones));
-      w2 = i32x4.add(w2, i32x4.dot_i16x8_s(a2, ones));
-      w3 = i32x4.add(w3, i32x4.dot_i16x8_s(a3, ones));
+      // vectors p + 16s of p in 8h..8h+7 make up 32-column sub-block h + 2s (place s of group h)
+      dots = i32x4.add(dots, i32x4.add(i32x4.dot_i16x8_s(a0, sc0), i32x4.dot_i16x8_s(a1, sc1)));
+      dots = i32x4.add(dots, i32x4.add(i32x4.dot_i16x8_s(a2, sc2), i32x4.dot_i16x8_s(a3, sc3)));
     }
-    // vectors p + 16s of p in 8h..8h+7 make up 32-column sub-block h + 2s
-    dots = i32x4.add(dots, i32x4.mul(w0, rowScales(rec + 32 + <usize>(4 * h), false)));
-    dots = i32x4.add(dots, i32x4.mul(w1, rowScales(rec + 32 + <usize>(4 * (h + 2)), false)));
-    dots = i32x4.add(dots, i32x4.mul(w2, rowScales(rec + 32 + <usize>(4 * (h + 4)), false)));
-    dots = i32x4.add(dots, i32x4.mul(w3, rowScales(rec + 32 + <usize>(4 * (h + 6)), false)));
+    mins = i32x4.add(mins, i32x4.dot_i16x8_s(minPairs(M, 0, false), v128.load32_splat(sb + 32 + <usize>(8 * h))));
+    mins = i32x4.add(mins, i32x4.dot_i16x8_s(minPairs(M, 2, false), v128.load32_splat(sb + 36 + <usize>(8 * h))));
   }
-  let mins = i32x4.splat(0);
-  for (let g = 0; g < 8; g++) {
-    const s32 = load<i32>(sb + <usize>(8 * g)) + load<i32>(sb + <usize>(8 * g + 4));
-    mins = i32x4.add(mins, i32x4.mul(rowScales(rec + 64 + <usize>(4 * g), false), i32x4.splat(s32)));
-  }
-  return f32x4.add(acc, f32x4.sub(f32x4.mul(v128.load(rec), f32x4.convert_i32x4_s(dots)), f32x4.mul(v128.load(rec, 16), f32x4.convert_i32x4_s(mins))));
+  return f32x4.sub(f32x4.mul(v128.load(rec), f32x4.convert_i32x4_s(dots)), f32x4.mul(v128.load(rec, 16), f32x4.convert_i32x4_s(mins)));
 }
 
 // One tile × one super-block of Q6_K, Q3_K or Q2_K (16-column sub-blocks).
 // @ts-ignore: decorator
-@inline function tile16(t: i32, rec: usize, xb: usize, sb: usize, acc: v128): v128 {
+@inline function tile16(t: i32, rec: usize, xb: usize, sb: usize): v128 {
   const m4 = i8x16.splat(0x0f);
   const m3 = i8x16.splat(3);
   const m30 = i8x16.splat(0x30);
-  const ones = i16x8.splat(1);
   const six = t == Q6_K;
-  const scOff: usize = t == Q2_K ? 32 : 16;
+  const two = t == Q2_K;
+  const scOff: usize = two ? 32 : 16;
   let dots = i32x4.splat(0);
+  let mins = i32x4.splat(0);
   for (let g4 = 0; g4 < 4; g4++) {
-    let w0 = i32x4.splat(0);
-    let w1 = i32x4.splat(0);
-    let w2 = i32x4.splat(0);
-    let w3 = i32x4.splat(0);
+    const raw = v128.load(rec + scOff + <usize>(16 * g4));
+    // Q2: scale in the low nibble, min in the high one; Q3 / Q6: signed scales, the mins' role too
+    const S = two ? v128.and(raw, m4) : raw;
+    const M = two ? v128.and(i16x8.shr_u(raw, 4), m4) : raw;
+    const sc0 = pairsOf(S, 0, !two);
+    const sc1 = pairsOf(S, 1, !two);
+    const sc2 = pairsOf(S, 2, !two);
+    const sc3 = pairsOf(S, 3, !two);
     // Q6: codes <= 63, i16 lanes of two vectors <= 4·127·63 = 32004; Q2/Q3: four <= 8·127·7 = 7112
     const halves = six ? 2 : 1;
     const steps = six ? 2 : 4;
@@ -740,7 +785,6 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
           c3 = v128.and(i16x8.shr_u(C, 6), m3);
           if (t == Q3_K) {
             const D = v128.load(rec + 336 + <usize>(16 * (p >> 1)));
-            // this p's four bits to the bottom of each byte's low half (no bit crosses a byte: see bitTo)
             const Ds = i16x8.shr_u(D, 4 * (p & 1));
             c0 = v128.or(c0, bitTo(Ds, 0, 2));
             c1 = v128.or(c1, bitTo(Ds, 1, 2));
@@ -753,35 +797,17 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
         a2 = i16x8.add(a2, pairDot(v128.load32_splat(xb + <usize>(4 * p + 128)), c2));
         a3 = i16x8.add(a3, pairDot(v128.load32_splat(xb + <usize>(4 * p + 192)), c3));
       }
-      w0 = i32x4.add(w0, i32x4.dot_i16x8_s(a0, ones));
-      w1 = i32x4.add(w1, i32x4.dot_i16x8_s(a1, ones));
-      w2 = i32x4.add(w2, i32x4.dot_i16x8_s(a2, ones));
-      w3 = i32x4.add(w3, i32x4.dot_i16x8_s(a3, ones));
+      // vectors p + 16s of p in 4g4..4g4+3 make up 16-column sub-block g4 + 4s (place s of group g4)
+      dots = i32x4.add(dots, i32x4.add(i32x4.dot_i16x8_s(a0, sc0), i32x4.dot_i16x8_s(a1, sc1)));
+      dots = i32x4.add(dots, i32x4.add(i32x4.dot_i16x8_s(a2, sc2), i32x4.dot_i16x8_s(a3, sc3)));
     }
-    // vectors p + 16s of p in 4g4..4g4+3 make up 16-column sub-block g4 + 4s
-    if (t == Q2_K) {
-      const m15 = i32x4.splat(15);
-      dots = i32x4.add(dots, i32x4.mul(w0, v128.and(rowScales(rec + 32 + <usize>(4 * g4), false), m15)));
-      dots = i32x4.add(dots, i32x4.mul(w1, v128.and(rowScales(rec + 32 + <usize>(4 * (g4 + 4)), false), m15)));
-      dots = i32x4.add(dots, i32x4.mul(w2, v128.and(rowScales(rec + 32 + <usize>(4 * (g4 + 8)), false), m15)));
-      dots = i32x4.add(dots, i32x4.mul(w3, v128.and(rowScales(rec + 32 + <usize>(4 * (g4 + 12)), false), m15)));
-    } else {
-      dots = i32x4.add(dots, i32x4.mul(w0, rowScales(rec + scOff + <usize>(4 * g4), true)));
-      dots = i32x4.add(dots, i32x4.mul(w1, rowScales(rec + scOff + <usize>(4 * (g4 + 4)), true)));
-      dots = i32x4.add(dots, i32x4.mul(w2, rowScales(rec + scOff + <usize>(4 * (g4 + 8)), true)));
-      dots = i32x4.add(dots, i32x4.mul(w3, rowScales(rec + scOff + <usize>(4 * (g4 + 12)), true)));
-    }
-  }
-  let mins = i32x4.splat(0);
-  for (let g = 0; g < 16; g++) {
-    const sg = i32x4.splat(load<i32>(sb + <usize>(4 * g)));
-    if (t == Q2_K) mins = i32x4.add(mins, i32x4.mul(i32x4.shr_u(rowScales(rec + 32 + <usize>(4 * g), false), 4), sg));
-    else mins = i32x4.add(mins, i32x4.mul(rowScales(rec + scOff + <usize>(4 * g), true), sg));
+    mins = i32x4.add(mins, i32x4.dot_i16x8_s(minPairs(M, 0, !two), v128.load32_splat(sb + <usize>(8 * g4))));
+    mins = i32x4.add(mins, i32x4.dot_i16x8_s(minPairs(M, 2, !two), v128.load32_splat(sb + 4 + <usize>(8 * g4))));
   }
   const d = v128.load(rec);
   // dmin: stored (Q2), or the offset o·d (Q6: 32, Q3: 4)
-  const dm = t == Q2_K ? v128.load(rec, 16) : f32x4.mul(d, f32x4.splat(six ? 32 : 4));
-  return f32x4.add(acc, f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(dots)), f32x4.mul(dm, f32x4.convert_i32x4_s(mins))));
+  const dm = two ? v128.load(rec, 16) : f32x4.mul(d, f32x4.splat(six ? 32 : 4));
+  return f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(dots)), f32x4.mul(dm, f32x4.convert_i32x4_s(mins)));
 }
 
 // @ts-ignore: decorator
@@ -792,8 +818,8 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
     for (let b = 0; b < nb; b++) {
       const rec = w + (<usize>tile * <usize>nb + <usize>b) * rb;
       const xb = xq + (<usize>b << 8);
-      const sb = bs + (<usize>b << 6);
-      const part = t == Q4_K ? tileQ45(false, rec, xb, sb, f32x4.splat(0)) : t == Q5_K ? tileQ45(true, rec, xb, sb, f32x4.splat(0)) : tile16(t, rec, xb, sb, f32x4.splat(0));
+      const sb = bs + <usize>(48 * b);
+      const part = t == Q4_K ? tileQ45(false, rec, xb, sb) : t == Q5_K ? tileQ45(true, rec, xb, sb) : tile16(t, rec, xb, sb);
       acc = f32x4.add(acc, f32x4.mul(part, f32x4.splat(load<f32>(dx + (<usize>b << 2)))));
     }
     const r = tile << 2;
@@ -899,8 +925,8 @@ export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: 
         store<u16>(o, d);
         store<u16>(o, f16BitsK(load<f32>(rec + 16 + (i << 2))), 2);
         for (let j = 0; j < 8; j++) {
-          const sc = <i32>load<u8>(rec + 32 + <usize>(4 * j) + i);
-          const mn = <i32>load<u8>(rec + 64 + <usize>(4 * j) + i);
+          const sc = <i32>load<u8>(rec + 32 + sc32At(j) + i);
+          const mn = <i32>load<u8>(rec + 64 + sc32At(j) + i);
           if (j < 4) {
             store<u8>(o + 4 + <usize>j, load<u8>(o + 4 + <usize>j) | <u8>sc);
             store<u8>(o + 8 + <usize>j, load<u8>(o + 8 + <usize>j) | <u8>mn);
@@ -912,11 +938,11 @@ export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: 
         }
       } else if (t == Q6_K) {
         store<u16>(o, d, 208);
-        for (let g = 0; g < 16; g++) store<i8>(o + 192 + <usize>g, load<i8>(rec + 16 + <usize>(4 * g) + i));
+        for (let g = 0; g < 16; g++) store<i8>(o + 192 + <usize>g, load<i8>(rec + 16 + sc16At(g) + i));
       } else if (t == Q3_K) {
         store<u16>(o, d, 108);
         for (let g = 0; g < 16; g++) {
-          const v = <i32>load<i8>(rec + 16 + <usize>(4 * g) + i) + 32;
+          const v = <i32>load<i8>(rec + 16 + sc16At(g) + i) + 32;
           const a = o + 96 + <usize>(g & 7);
           store<u8>(a, load<u8>(a) | <u8>((v & 15) << (g < 8 ? 0 : 4)));
           const h = o + 104 + <usize>(g & 3);
@@ -925,7 +951,7 @@ export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: 
       } else {
         store<u16>(o, d, 80);
         store<u16>(o, f16BitsK(load<f32>(rec + 16 + (i << 2))), 82);
-        for (let g = 0; g < 16; g++) store<u8>(o + <usize>g, load<u8>(rec + 32 + <usize>(4 * g) + i));
+        for (let g = 0; g < 16; g++) store<u8>(o + <usize>g, load<u8>(rec + 32 + sc16At(g) + i));
       }
       for (let c = 0; c < 256; c++) putCode(t, o, c, tileCode(t, rec, i, c));
     }

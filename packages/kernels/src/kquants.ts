@@ -159,7 +159,7 @@ function gemvTiles(k: Kernels, ex: KQuantExports, type: KQuantWeightType, w: Was
     const px = put(x);
     const pq = alloc(cols);
     const pd = alloc(cols / 64);
-    const pb = alloc(cols / 4);
+    const pb = alloc((cols / 256) * 48);
     const po = alloc(batch * rows * 4);
     for (let b = 0; b < batch; b++) {
       ex.quantize_act_q8k(px + b * cols * 4, cols, pq, pd, pb);
