@@ -837,11 +837,29 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
 export function gemv_kquant_tiles(t: i32, w: usize, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, out: usize, t0: i32, t1: i32): void {
   if (!ASC_FEATURE_SIMD) return;
   const nb = cols >> 8;
-  if (t == Q4_K) tilesOf(Q4_K, w, nb, rows, xq, dx, bs, out, t0, t1);
-  else if (t == Q6_K) tilesOf(Q6_K, w, nb, rows, xq, dx, bs, out, t0, t1);
-  else if (t == Q5_K) tilesOf(Q5_K, w, nb, rows, xq, dx, bs, out, t0, t1);
-  else if (t == Q3_K) tilesOf(Q3_K, w, nb, rows, xq, dx, bs, out, t0, t1);
-  else tilesOf(Q2_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+  if (t == Q4_K) tilesQ4K(w, nb, rows, xq, dx, bs, out, t0, t1);
+  else if (t == Q6_K) tilesQ6K(w, nb, rows, xq, dx, bs, out, t0, t1);
+  else if (t == Q5_K) tilesQ5K(w, nb, rows, xq, dx, bs, out, t0, t1);
+  else if (t == Q3_K) tilesQ3K(w, nb, rows, xq, dx, bs, out, t0, t1);
+  else tilesQ2K(w, nb, rows, xq, dx, bs, out, t0, t1);
+}
+
+// One function per type, each with its type a constant from the start: inlined into one function,
+// the five bodies were left partly shared, with the type tested inside the inner loops.
+function tilesQ4K(w: usize, nb: i32, rows: i32, xq: usize, dx: usize, bs: usize, out: usize, t0: i32, t1: i32): void {
+  tilesOf(Q4_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+}
+function tilesQ5K(w: usize, nb: i32, rows: i32, xq: usize, dx: usize, bs: usize, out: usize, t0: i32, t1: i32): void {
+  tilesOf(Q5_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+}
+function tilesQ6K(w: usize, nb: i32, rows: i32, xq: usize, dx: usize, bs: usize, out: usize, t0: i32, t1: i32): void {
+  tilesOf(Q6_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+}
+function tilesQ3K(w: usize, nb: i32, rows: i32, xq: usize, dx: usize, bs: usize, out: usize, t0: i32, t1: i32): void {
+  tilesOf(Q3_K, w, nb, rows, xq, dx, bs, out, t0, t1);
+}
+function tilesQ2K(w: usize, nb: i32, rows: i32, xq: usize, dx: usize, bs: usize, out: usize, t0: i32, t1: i32): void {
+  tilesOf(Q2_K, w, nb, rows, xq, dx, bs, out, t0, t1);
 }
 
 // The binary16 bits of an f32 that f16() produced (exactly representable), NaN payloads included: the
