@@ -1,4 +1,4 @@
-import { q4rcx1, q4rvx1, q4rvx4, q4rvx8, q4rx1, q4rx4, q4rx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
+import { q4rcx1, q4rcx4, q4rcx8, q4rvx1, q4rvx4, q4rvx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
 import { matmul_ggml_tiled } from './ggml-tiled';
 
 // GEMM on the prepared ggml tiles (ggml-tiled.ts), Q8_0 and Q4_0: prefill, and the decode of Q4_0
@@ -71,7 +71,10 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // where q4rx1 read the 160-byte act_splats records: with long rows the records (2048x5632, the FFN's
 // down projection: 28 KiB) were read from beyond L1 for every tile, and that shape streamed 12.8 ->
 // 19.8 GB/s (5632x2048 20.0 -> 20.4, 2048x2048 19.1 -> 19.8; same measure, outputs equal). Reading
-// the codes compactly but the scale and code sum still from the records left it at 12.0.
+// the codes compactly but the scale and code sum still from the records left it at 12.0. The prefill
+// GEMM's 8- and 4-token kernels read the compact form too (q4rcx8, q4rcx4: the act_splats bytes of
+// 8 tokens per block were 1280, 16 times the record's weights): 5632x2048 at batch 64, Node 20
+// 96-97 -> 107-109 GOP/s, workerd 102-103 -> 110-111, Chromium equal (engines area, CPU time).
 // Full tiles of rows [r0, r1) for every token. Tiles go in groups whose weights (about 192 KiB)
 // stay in L2 while each block of four tokens runs over the group, so the activation pairs are read
 // from beyond L2 once per group rather than once per tile.
@@ -98,7 +101,7 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
     }
     if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) {
       for (; b + 8 <= batch; b += 8) {
-        for (let t = g; t < ge; t++) q4rx8(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+        for (let t = g; t < ge; t++) q4rcx8(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
       }
     } else if (kind == 0) {
       for (; b + 8 <= batch; b += 8) {
@@ -107,7 +110,7 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
     }
     for (; b + 4 <= batch; b += 4) {
       for (let t = g; t < ge; t++) {
-        if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) q4rx4(w + <usize>t * tb, nblk, pairs, batch, b, out, rows, t << 2);
+        if (kind == 1 && ASC_FEATURE_RELAXED_SIMD) q4rcx4(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
         else if (kind == 1) q4x4(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
         else q8x4(w + <usize>t * tb, nblk, pairs, xs, xsum, batch, b, out, rows, t << 2);
       }
@@ -127,8 +130,9 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // entries), for kinds 0, 1 and 3: full tiles by the GEMM above, a partial last tile by
 // matmul_ggml_tiled. r0 must be a multiple of 4. Relaxed builds keep Q4_0 records by lanes already
 // and multiply nibbles by the relaxed 8-bit dot (16 products per instruction against pmaddwd's 8):
-// for kind 1 there, `pairs` is the act_splats table (xq16) the relaxed GEMV reads, and the tokens
-// run the GEMV's laneDots with the nibble split shared by eight tokens (four: 17.0 ms, eight: 15.5,
+// for kind 1 there, the tokens run the GEMV's laneDots on the int8 codes, scales and code sums (xq,
+// xs, xsum; `pairs` is read only by kind 4: the act_splats table, xq16) with the nibble split shared
+// by eight tokens (four: 17.0 ms, eight: 15.5,
 // 5632x2048 at batch 64, CPU time, interleaved A/B; scripts/bench-ggml-gemm.mjs). Q8_0 also runs eight
 // tokens per pass where it can (26.7 -> 24.4 ms, same measure); its sums spill, its unpacking halves.
 //
