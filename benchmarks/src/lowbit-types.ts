@@ -1,6 +1,6 @@
 import { type BcqTensor, type CodebookTensor, type MxFormatName, type Nf4Tensor, type PackedIntTensor, gIdxBits, quantizeAnyPrecision, quantizeInt, quantizeMx, readBits, rowBytes, writeBits } from '@lowbit/formats';
 import { type Kernels, createKernels, f32ToF16, gemvBcqBiq } from '@lowbit/kernels';
-import { Linear, type LinearWeight, linearWeightFromPacked } from '@lowbit/runtime';
+import { Linear, type LinearWeight, keepExactAnyPrecision, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
 
 const N = 4096;
@@ -170,7 +170,9 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
     for (let r = 0; r < N; r++) out.set(l, r * l.length);
     return out;
   });
+  // the runtime's default (gemvAnyprecFast at <= 4 bits) and the exact kernel (gemv_anyprec, f32 tables)
   const anyprec = new Linear(k, 'any-precision 3..4', { format: 'any-precision', shape, tensor: { kind: 'any-precision', seedBits: 3, maxBits: 4, shape, luts, planes } });
+  const anyprecExact = new Linear(k, 'any-precision 3..4 exact', { format: 'any-precision', shape, tensor: keepExactAnyPrecision({ kind: 'any-precision', seedBits: 3, maxBits: 4, shape, luts, planes }) });
   const layers: { name: string; run: () => unknown; bytes: number; runs: string; free: () => void }[] = [];
   const q4lin = new Linear(k, 'Q4_0', { format: 'q4_0', shape, data: q4 });
   layers.push({ name: 'Q4_0 (interleaved baseline)', run: () => q4lin.apply(x, 1), bytes: q4.byteLength, runs: q4lin.format, free: () => q4lin.free() });
@@ -190,7 +192,12 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
       layers.push({ name: `${name} BiQGEMM`, run: () => gemvBcqBiq(k, w, x), bytes: stored, runs: 'gemvBcqBiq', free: () => (planes.free(), alphas.free()) });
     }
   }
-  for (const b of [3, 4]) layers.push({ name: `any-precision ${b}-bit (top planes of 3..4)`, run: () => anyprec.apply(x, 1, undefined, b), bytes: anyprec.bytesAt(b), runs: anyprec.format, free: () => undefined });
+  // GB/s of the stored width's bytes (top b planes and that width's f32 table) for both kernels: the
+  // fast pass reads the same planes and 24 bytes of levels and (step, lo) per row instead of the table
+  for (const b of [3, 4]) {
+    layers.push({ name: `any-precision ${b}-bit (top planes of 3..4)`, run: () => anyprec.apply(x, 1, undefined, b), bytes: anyprec.bytesAt(b), runs: 'gemvAnyprecFast', free: () => undefined });
+    layers.push({ name: `any-precision ${b}-bit exact (top planes of 3..4)`, run: () => anyprecExact.apply(x, 1, undefined, b), bytes: anyprecExact.bytesAt(b), runs: 'gemv_anyprec', free: () => undefined });
+  }
   const times: number[][] = layers.map(() => []);
   try {
     for (const l of layers) l.run(); // JIT warm-up, untimed
@@ -206,6 +213,7 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
   } finally {
     for (const l of layers) l.free();
     anyprec.free();
+    anyprecExact.free();
   }
   const med = (v: number[]) => v.slice().sort((a, b) => a - b)[v.length >> 1];
   const base = q4.byteLength / med(times[0]) / 1e6;

@@ -1,47 +1,48 @@
 // Any-precision GEMV at ≤ 4 bits on prepared planes (issue #20 item 3): gemv_anyprec's arithmetic
 // with lut4_rows' integer machinery. A width of ≤ 4 bits has ≤ 16 table entries per row, so the
-// table fits one i8x16.swizzle as 7-bit levels u (value = lo + step·u per row), and the activations
-// are lut4_quantize's int8 codes (one scale per 128 columns).
+// table fits one swizzle as 7-bit levels u (value = lo + step·u per row), and the activations are
+// lut4_quantize's int8 codes (one scale per 128 columns).
 // Prepared planes: each plane stays separate (a pass at b bits reads planes 0..b−1 only, so bytes
-// moved ∝ b), re-laid per row and 128 columns as 16 bytes where bit t of byte i is column i + 16t.
-// Step t of a 128-column chunk then takes the code bit of plane p (code MSB first from plane 0, so
-// bit k = bits−1−p) for 16 columns at once with one shift and one and per plane: i16x8 shifts (x86
-// has no 8-bit ones) are exact here because the mask keeps only bits that never crossed a byte. The
-// 16 columns of step t are activations 16t..16t+15 of the chunk: natural order, no permutation.
+// moved ∝ b), re-laid per row and 128 columns as 16 bytes per plane. Columns 32s + i and 32s + 16 + i
+// (s = 0..3, i = 0..15) sit in byte i at bits (p + s) mod 4 and 4 + (p + s) mod 4 of plane p: the
+// planes' bits of one step s never share a position, so one and per plane (four masks in all) and
+// an or per plane gather 32 columns' codes as two nibbles, low and high, as Q4_0's bytes hold them.
+// The nibble is the code with its bits in the step's order, which the step's table undoes: per row
+// and width four 16-byte tables, table s at index Σ_p bit_p·2^((p + s) mod 4) holding the level of
+// code Σ_p bit_p·2^(bits − 1 − p) (the caller builds them). The 32 columns of step s are activations
+// 32s..32s+31 of the chunk: natural order, no permutation.
 
 import { lut4_scratch_bytes } from './lut-gemv';
 
-// Bit t of every byte of v moved to bit k.
 // @ts-ignore: decorator
-@inline function bitAt(v: v128, t: i32, k: i32): v128 {
-  const m = i16x8.splat(<i16>(<i32>0x0101 << k));
-  if (t > k) return v128.and(i16x8.shr_u(v, t - k), m);
-  if (t < k) return v128.and(i16x8.shl(v, k - t), m);
-  return v128.and(v, m);
-}
-
-// The codes of columns 16t..16t+15 of a chunk from its plane bytes at p (plane stride ps).
-// @ts-ignore: decorator
-@inline function codes(p: usize, ps: usize, t: i32, bits: i32): v128 {
-  let c = bitAt(v128.load(p), t, bits - 1);
-  if (bits > 1) c = v128.or(c, bitAt(v128.load(p + ps), t, bits - 2));
-  if (bits > 2) c = v128.or(c, bitAt(v128.load(p + 2 * ps), t, bits - 3));
-  if (bits > 3) c = v128.or(c, bitAt(v128.load(p + 3 * ps), t, bits - 4));
-  return c;
+@inline function swz(t: v128, i: v128): v128 {
+  // indices are ≤ 15 here, where the relaxed swizzle (one pshufb on x86) is exact
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(t, i);
+  return i8x16.swizzle(t, i);
 }
 
 // Σ q·u of 16 lanes into four i32 lanes (q int8 activations, u 7-bit levels).
 // @ts-ignore: decorator
-@inline function dot16(q: v128, u: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u), i16x8.splat(1));
+@inline function dot16(q: v128, u: v128, ones: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u), ones);
   return i32x4.add(
     i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), i16x8.extend_low_i8x16_u(u)),
     i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), i16x8.extend_high_i8x16_u(u)));
 }
 
+// Step s of one row: the 32 products of columns 32s..32s+31 in four i32 lanes. p: the row's chunk in
+// plane 0 (plane stride ps); tb: the step's table; m0..m3: masks 0x11 << 0..3; lo4: 0x0f.
+// Lanes hold at most 128·127·127 per chunk: far from i32's range.
 // @ts-ignore: decorator
-@inline function hsum(a: v128): f32 {
-  return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
+@inline function step(p: usize, ps: usize, bits: i32, s: i32, tb: v128, ql: v128, qh: v128, m0: v128, m1: v128, m2: v128, m3: v128, lo4: v128, ones: v128): v128 {
+  let c = v128.and(v128.load(p), s == 0 ? m0 : s == 1 ? m1 : s == 2 ? m2 : m3);
+  if (bits > 1) c = v128.or(c, v128.and(v128.load(p + ps), s == 0 ? m1 : s == 1 ? m2 : s == 2 ? m3 : m0));
+  if (bits > 2) c = v128.or(c, v128.and(v128.load(p + 2 * ps), s == 0 ? m2 : s == 1 ? m3 : s == 2 ? m0 : m1));
+  if (bits > 3) c = v128.or(c, v128.and(v128.load(p + 3 * ps), s == 0 ? m3 : s == 1 ? m0 : s == 2 ? m1 : m2));
+  const lo = swz(tb, v128.and(c, lo4));
+  // x86 has no 8-bit shift: the i16 shift brings the next byte's low nibble in, which the and drops
+  const hi = swz(tb, v128.and(i16x8.shr_u(c, 4), lo4));
+  return i32x4.add(dot16(ql, lo, ones), dot16(qh, hi, ones));
 }
 
 // @ts-ignore: decorator
@@ -49,6 +50,15 @@ import { lut4_scratch_bytes } from './lut-gemv';
   const nc = cols >> 7;
   const rb = <usize>(cols >> 3);
   const stride = lut4_scratch_bytes(cols);
+  // masks from a value the optimizer cannot fold (cols > 0 here), so they stay in registers: V8
+  // rebuilds a v128 constant at every use
+  const one = <i32>(cols > 0);
+  const m0 = i8x16.splat(<i8>(0x11 * one));
+  const m1 = i8x16.splat(<i8>(0x22 * one));
+  const m2 = i8x16.splat(<i8>(0x44 * one));
+  const m3 = i8x16.splat(<i8>(0x88 * one));
+  const lo4 = i8x16.splat(<i8>(0x0f * one));
+  const ones = i16x8.splat(<i16>one);
   for (let b = 0; b < batch; b++) {
     const q = scratch + <usize>b * stride;
     const xs = q + <usize>cols;
@@ -57,11 +67,7 @@ import { lut4_scratch_bytes } from './lut-gemv';
     let r = r0;
     // four rows share each activation load; their integer chains are independent
     for (; r + 4 <= r1; r += 4) {
-      const t0 = tabs + (<usize>r << 4);
-      const tb0 = v128.load(t0);
-      const tb1 = v128.load(t0, 16);
-      const tb2 = v128.load(t0, 32);
-      const tb3 = v128.load(t0, 48);
+      const t0 = tabs + (<usize>r << 6);
       const pb = params + (<usize>r << 3);
       const p01 = v128.load(pb);
       const p23 = v128.load(pb, 16);
@@ -75,47 +81,31 @@ import { lut4_scratch_bytes } from './lut-gemv';
         let i1 = i32x4.splat(0);
         let i2 = i32x4.splat(0);
         let i3 = i32x4.splat(0);
-        // the eight steps written out, so that every shift amount is a constant
-        const q0 = v128.load(qp, 0);
-        i0 = i32x4.add(i0, term(q0, tb0, p, ps, 0, bits));
-        i1 = i32x4.add(i1, term(q0, tb1, p + rb, ps, 0, bits));
-        i2 = i32x4.add(i2, term(q0, tb2, p + 2 * rb, ps, 0, bits));
-        i3 = i32x4.add(i3, term(q0, tb3, p + 3 * rb, ps, 0, bits));
-        const q1 = v128.load(qp, 16);
-        i0 = i32x4.add(i0, term(q1, tb0, p, ps, 1, bits));
-        i1 = i32x4.add(i1, term(q1, tb1, p + rb, ps, 1, bits));
-        i2 = i32x4.add(i2, term(q1, tb2, p + 2 * rb, ps, 1, bits));
-        i3 = i32x4.add(i3, term(q1, tb3, p + 3 * rb, ps, 1, bits));
-        const q2 = v128.load(qp, 32);
-        i0 = i32x4.add(i0, term(q2, tb0, p, ps, 2, bits));
-        i1 = i32x4.add(i1, term(q2, tb1, p + rb, ps, 2, bits));
-        i2 = i32x4.add(i2, term(q2, tb2, p + 2 * rb, ps, 2, bits));
-        i3 = i32x4.add(i3, term(q2, tb3, p + 3 * rb, ps, 2, bits));
-        const q3 = v128.load(qp, 48);
-        i0 = i32x4.add(i0, term(q3, tb0, p, ps, 3, bits));
-        i1 = i32x4.add(i1, term(q3, tb1, p + rb, ps, 3, bits));
-        i2 = i32x4.add(i2, term(q3, tb2, p + 2 * rb, ps, 3, bits));
-        i3 = i32x4.add(i3, term(q3, tb3, p + 3 * rb, ps, 3, bits));
-        const q4 = v128.load(qp, 64);
-        i0 = i32x4.add(i0, term(q4, tb0, p, ps, 4, bits));
-        i1 = i32x4.add(i1, term(q4, tb1, p + rb, ps, 4, bits));
-        i2 = i32x4.add(i2, term(q4, tb2, p + 2 * rb, ps, 4, bits));
-        i3 = i32x4.add(i3, term(q4, tb3, p + 3 * rb, ps, 4, bits));
-        const q5 = v128.load(qp, 80);
-        i0 = i32x4.add(i0, term(q5, tb0, p, ps, 5, bits));
-        i1 = i32x4.add(i1, term(q5, tb1, p + rb, ps, 5, bits));
-        i2 = i32x4.add(i2, term(q5, tb2, p + 2 * rb, ps, 5, bits));
-        i3 = i32x4.add(i3, term(q5, tb3, p + 3 * rb, ps, 5, bits));
-        const q6 = v128.load(qp, 96);
-        i0 = i32x4.add(i0, term(q6, tb0, p, ps, 6, bits));
-        i1 = i32x4.add(i1, term(q6, tb1, p + rb, ps, 6, bits));
-        i2 = i32x4.add(i2, term(q6, tb2, p + 2 * rb, ps, 6, bits));
-        i3 = i32x4.add(i3, term(q6, tb3, p + 3 * rb, ps, 6, bits));
-        const q7 = v128.load(qp, 112);
-        i0 = i32x4.add(i0, term(q7, tb0, p, ps, 7, bits));
-        i1 = i32x4.add(i1, term(q7, tb1, p + rb, ps, 7, bits));
-        i2 = i32x4.add(i2, term(q7, tb2, p + 2 * rb, ps, 7, bits));
-        i3 = i32x4.add(i3, term(q7, tb3, p + 3 * rb, ps, 7, bits));
+        // the four steps written out, so that each picks its masks at compile time
+        const l0 = v128.load(qp, 0);
+        const h0 = v128.load(qp, 16);
+        i0 = i32x4.add(i0, step(p, ps, bits, 0, v128.load(t0, 0), l0, h0, m0, m1, m2, m3, lo4, ones));
+        i1 = i32x4.add(i1, step(p + rb, ps, bits, 0, v128.load(t0, 64), l0, h0, m0, m1, m2, m3, lo4, ones));
+        i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, 0, v128.load(t0, 128), l0, h0, m0, m1, m2, m3, lo4, ones));
+        i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, 0, v128.load(t0, 192), l0, h0, m0, m1, m2, m3, lo4, ones));
+        const l1 = v128.load(qp, 32);
+        const h1 = v128.load(qp, 48);
+        i0 = i32x4.add(i0, step(p, ps, bits, 1, v128.load(t0, 16), l1, h1, m0, m1, m2, m3, lo4, ones));
+        i1 = i32x4.add(i1, step(p + rb, ps, bits, 1, v128.load(t0, 80), l1, h1, m0, m1, m2, m3, lo4, ones));
+        i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, 1, v128.load(t0, 144), l1, h1, m0, m1, m2, m3, lo4, ones));
+        i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, 1, v128.load(t0, 208), l1, h1, m0, m1, m2, m3, lo4, ones));
+        const l2 = v128.load(qp, 64);
+        const h2 = v128.load(qp, 80);
+        i0 = i32x4.add(i0, step(p, ps, bits, 2, v128.load(t0, 32), l2, h2, m0, m1, m2, m3, lo4, ones));
+        i1 = i32x4.add(i1, step(p + rb, ps, bits, 2, v128.load(t0, 96), l2, h2, m0, m1, m2, m3, lo4, ones));
+        i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, 2, v128.load(t0, 160), l2, h2, m0, m1, m2, m3, lo4, ones));
+        i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, 2, v128.load(t0, 224), l2, h2, m0, m1, m2, m3, lo4, ones));
+        const l3 = v128.load(qp, 96);
+        const h3 = v128.load(qp, 112);
+        i0 = i32x4.add(i0, step(p, ps, bits, 3, v128.load(t0, 48), l3, h3, m0, m1, m2, m3, lo4, ones));
+        i1 = i32x4.add(i1, step(p + rb, ps, bits, 3, v128.load(t0, 112), l3, h3, m0, m1, m2, m3, lo4, ones));
+        i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, 3, v128.load(t0, 176), l3, h3, m0, m1, m2, m3, lo4, ones));
+        i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, 3, v128.load(t0, 240), l3, h3, m0, m1, m2, m3, lo4, ones));
         // the four rows' lane sums side by side (row i in lane i), then one scale multiply for all
         const s01 = i32x4.add(v128.shuffle<i32>(i0, i1, 0, 4, 1, 5), v128.shuffle<i32>(i0, i1, 2, 6, 3, 7));
         const s23 = i32x4.add(v128.shuffle<i32>(i2, i3, 0, 4, 1, 5), v128.shuffle<i32>(i2, i3, 2, 6, 3, 7));
@@ -125,32 +115,22 @@ import { lut4_scratch_bytes } from './lut-gemv';
       v128.store(o + (<usize>r << 2), f32x4.add(f32x4.mul(acc, st), f32x4.mul(lo, f32x4.splat(xsum))));
     }
     for (; r < r1; r++) {
-      const tb = v128.load(tabs + (<usize>r << 4));
+      const tb = tabs + (<usize>r << 6);
       let acc: f32 = 0;
       let p = planes + <usize>r * rb;
       let qp = q;
       for (let j = 0; j < nc; j++, p += 16, qp += 128) {
         let i0 = i32x4.splat(0);
-        i0 = i32x4.add(i0, term(v128.load(qp, 0), tb, p, ps, 0, bits));
-        i0 = i32x4.add(i0, term(v128.load(qp, 16), tb, p, ps, 1, bits));
-        i0 = i32x4.add(i0, term(v128.load(qp, 32), tb, p, ps, 2, bits));
-        i0 = i32x4.add(i0, term(v128.load(qp, 48), tb, p, ps, 3, bits));
-        i0 = i32x4.add(i0, term(v128.load(qp, 64), tb, p, ps, 4, bits));
-        i0 = i32x4.add(i0, term(v128.load(qp, 80), tb, p, ps, 5, bits));
-        i0 = i32x4.add(i0, term(v128.load(qp, 96), tb, p, ps, 6, bits));
-        i0 = i32x4.add(i0, term(v128.load(qp, 112), tb, p, ps, 7, bits));
+        i0 = i32x4.add(i0, step(p, ps, bits, 0, v128.load(tb, 0), v128.load(qp, 0), v128.load(qp, 16), m0, m1, m2, m3, lo4, ones));
+        i0 = i32x4.add(i0, step(p, ps, bits, 1, v128.load(tb, 16), v128.load(qp, 32), v128.load(qp, 48), m0, m1, m2, m3, lo4, ones));
+        i0 = i32x4.add(i0, step(p, ps, bits, 2, v128.load(tb, 32), v128.load(qp, 64), v128.load(qp, 80), m0, m1, m2, m3, lo4, ones));
+        i0 = i32x4.add(i0, step(p, ps, bits, 3, v128.load(tb, 48), v128.load(qp, 96), v128.load(qp, 112), m0, m1, m2, m3, lo4, ones));
         const s = i32x4.extract_lane(i0, 0) + i32x4.extract_lane(i0, 1) + i32x4.extract_lane(i0, 2) + i32x4.extract_lane(i0, 3);
         acc += <f32>s * load<f32>(xs + (<usize>j << 2));
       }
       store<f32>(o + (<usize>r << 2), acc * load<f32>(params + (<usize>r << 3)) + load<f32>(params + (<usize>r << 3), 4) * xsum);
     }
   }
-}
-
-// Step t's 16 products of one row, summed into four i32 lanes.
-// @ts-ignore: decorator
-@inline function term(q: v128, tb: v128, p: usize, ps: usize, t: i32, bits: i32): v128 {
-  return dot16(q, i8x16.swizzle(tb, codes(p, ps, t, bits)));
 }
 
 // 1 where this build has SIMD (anyprec_fast_rows needs it).
@@ -160,7 +140,7 @@ export function anyprec_fast_simd(): i32 {
 
 // out[b·rows + r] for rows [r0, r1) and every token b, from lut4_quantize's records (cols, one block
 // of cols, activation blocks of 128). planes: the prepared planes, plane p at planes + p·ps, row r's
-// 128-column chunk j at r·cols/8 + 16j; tabs: 16 bytes per row (levels of codes 0..2^bits − 1);
+// 128-column chunk j at r·cols/8 + 16j; tabs: 64 bytes per row (the four steps' tables);
 // params: f32 (step, lo) per row. cols % 128 == 0, 1 ≤ bits ≤ 4 (the caller checks).
 export function anyprec_fast_rows(planes: usize, ps: usize, bits: i32, tabs: usize, params: usize, rows: i32, cols: i32, batch: i32, scratch: usize, out: usize, r0: i32, r1: i32): void {
   if (!ASC_FEATURE_SIMD) return;

@@ -65,13 +65,16 @@ export function anyprecFastCols(cols: number): number {
 }
 
 /**
- * Planes 0..count−1 of [maxBits][rows, ⌈cols/8⌉] in gemvAnyprecFast's layout, made once at load:
- * every plane kept separately ([count][rows, anyprecFastCols(cols)/8]), and per row and 128
- * columns 16 bytes where bit t of byte i is column i + 16t (padding columns 0).
+ * Planes 0..count−1 (count ≤ 4) of [maxBits][rows, ⌈cols/8⌉] in gemvAnyprecFast's layout, made once
+ * at load: every plane kept separately ([count][rows, anyprecFastCols(cols)/8]); per row and 128
+ * columns 16 bytes per plane, column 32s + 16h + i of the chunk at bit (p + s) mod 4 + 4h of byte i
+ * of plane p (padding columns 0).
  */
 export function prepareAnyprecPlanes(planes: Uint8Array, rows: number, cols: number, maxBits: number, count: number): Uint8Array {
   const fn = 'prepareAnyprecPlanes';
-  if (![rows, cols, maxBits, count].every((v) => Number.isInteger(v) && v > 0) || count > maxBits) throw new LowbitError('E_ARG', `${fn}: rows, cols, maxBits and count (≤ maxBits) must be positive integers, got ${rows}, ${cols}, ${maxBits}, ${count}`);
+  if (![rows, cols, maxBits, count].every((v) => Number.isInteger(v) && v > 0) || count > maxBits || count > ANYPREC_FAST_MAX_BITS) {
+    throw new LowbitError('E_ARG', `${fn}: rows, cols, maxBits and count (≤ maxBits, ≤ ${ANYPREC_FAST_MAX_BITS}) must be positive integers, got ${rows}, ${cols}, ${maxBits}, ${count}`);
+  }
   const rbIn = Math.ceil(cols / 8);
   if (planes.length !== maxBits * rows * rbIn) throw new LowbitError('E_SHAPE', `${fn}: planes hold ${planes.length} bytes, ${maxBits} planes of [${rows}, ${cols}] need ${maxBits * rows * rbIn}`);
   const rb = anyprecFastCols(cols) / 8;
@@ -83,9 +86,11 @@ export function prepareAnyprecPlanes(planes: Uint8Array, rows: number, cols: num
       for (let j = 0; j < rb / 16; j++) {
         for (let i = 0; i < 16; i++) {
           let v = 0;
-          for (let t = 0; t < 8; t++) {
-            const c = 128 * j + 16 * t + i;
-            if (c < cols) v |= ((planes[src + (c >> 3)] >> (c & 7)) & 1) << t;
+          for (let s = 0; s < 4; s++) {
+            for (let h = 0; h < 2; h++) {
+              const c = 128 * j + 32 * s + 16 * h + i;
+              if (c < cols) v |= ((planes[src + (c >> 3)] >> (c & 7)) & 1) << (((p + s) & 3) + 4 * h);
+            }
           }
           out[dst + 16 * j + i] = v;
         }
@@ -96,9 +101,29 @@ export function prepareAnyprecPlanes(planes: Uint8Array, rows: number, cols: num
 }
 
 /**
+ * gemvAnyprecFast's tables of one width from each row's 16 levels by code (rows × 16 bytes, level of
+ * code m at 16r + m): per row four 16-byte tables, table s at index Σ_p bit_p·2^((p + s) mod 4)
+ * holding the level of code Σ_p bit_p·2^(bits − 1 − p), p < bits (the order the prepared planes
+ * put the code bits in at step s).
+ */
+export function anyprecFastTables(levels: Uint8Array, rows: number, bits: number): Uint8Array {
+  if (!Number.isInteger(bits) || bits < 1 || bits > ANYPREC_FAST_MAX_BITS) throw new LowbitError('E_ARG', `anyprecFastTables: bits must be 1..${ANYPREC_FAST_MAX_BITS}, got ${bits}`);
+  if (levels.length !== rows * 16) throw new LowbitError('E_SHAPE', `anyprecFastTables: levels hold ${levels.length} bytes, ${rows} rows need ${rows * 16}`);
+  const out = new Uint8Array(rows * 64);
+  for (let s = 0; s < 4; s++) {
+    for (let idx = 0; idx < 16; idx++) {
+      let code = 0;
+      for (let p = 0; p < bits; p++) code |= ((idx >> ((p + s) & 3)) & 1) << (bits - 1 - p);
+      for (let r = 0; r < rows; r++) out[r * 64 + 16 * s + idx] = levels[r * 16 + code];
+    }
+  }
+  return out;
+}
+
+/**
  * Weights for gemvAnyprecFast at one width `bits` (1..4): `planes` from prepareAnyprecPlanes
- * (`planeCount` ≥ bits of them; a pass reads planes 0..bits−1 only), `tables` 16 bytes per row
- * (7-bit levels u of codes 0..2^bits−1), `params` f32 (step, lo) per row: value = lo + step·u.
+ * (`planeCount` ≥ bits of them; a pass reads planes 0..bits−1 only), `tables` 64 bytes per row
+ * (anyprecFastTables: 7-bit levels u), `params` f32 (step, lo) per row: value = lo + step·u.
  */
 export interface AnyprecFastWeights {
   rows: number;
@@ -118,20 +143,20 @@ function byteLen(v: Uint8Array | Float32Array | WasmTensor): number {
 export function checkAnyprecFast(fn: string, w: AnyprecFastWeights): void {
   const { rows, cols, bits, planeCount } = w;
   if (![rows, cols, bits, planeCount].every((v) => Number.isInteger(v) && v > 0)) throw new LowbitError('E_ARG', `${fn}: rows, cols, bits and planeCount must be positive integers, got ${rows}, ${cols}, ${bits}, ${planeCount}`);
-  if (bits > ANYPREC_FAST_MAX_BITS || bits > planeCount) throw new LowbitError('E_ARG', `${fn}: bits ${bits} must be at most ${ANYPREC_FAST_MAX_BITS} and at most planeCount ${planeCount}`);
+  if (bits > ANYPREC_FAST_MAX_BITS || bits > planeCount || planeCount > ANYPREC_FAST_MAX_BITS) throw new LowbitError('E_ARG', `${fn}: bits ${bits} must be at most ${ANYPREC_FAST_MAX_BITS} and at most planeCount ${planeCount}`);
   for (const [name, v] of [['planes', w.planes], ['tables', w.tables], ['params', w.params]] as const) {
     if (v instanceof WasmTensor && v.freed) throw new LowbitError('E_ARG', `${fn}: ${name} is a freed WasmTensor`);
   }
   const need = (planeCount * rows * anyprecFastCols(cols)) / 8;
   if (byteLen(w.planes) !== need) throw new LowbitError('E_SHAPE', `${fn}: planes hold ${byteLen(w.planes)} bytes, ${planeCount} prepared planes of [${rows}, ${cols}] need ${need}`);
-  if (byteLen(w.tables) !== rows * 16) throw new LowbitError('E_SHAPE', `${fn}: tables hold ${byteLen(w.tables)} bytes, ${rows} rows need ${rows * 16}`);
+  if (byteLen(w.tables) !== rows * 64) throw new LowbitError('E_SHAPE', `${fn}: tables hold ${byteLen(w.tables)} bytes, ${rows} rows need ${rows * 64}`);
   if (byteLen(w.params) !== rows * 8) throw new LowbitError('E_SHAPE', `${fn}: params hold ${byteLen(w.params)} bytes, ${rows} (step, lo) pairs need ${rows * 8}`);
 }
 
 /**
  * y = W_bits·x for `batch` tokens (x [batch, cols], y [batch, rows]) at ≤ 4 bits on prepared planes:
- * per 16 columns, one shift and one and per plane build the codes, i8x16.swizzle maps them to the
- * row's 7-bit levels and the relaxed i8·i7 dot (where the build has it) multiplies them by the
+ * per 32 columns, one and and one or per plane gather the codes as two nibbles, a swizzle maps them
+ * to the row's 7-bit levels and the relaxed i8·i7 dot (where the build has it) multiplies them by the
  * activations quantized to int8 per 128 columns, as lut4Gemv does. Returns null in a build without SIMD.
  */
 export function gemvAnyprecFast(k: Kernels, w: AnyprecFastWeights, x: Float32Array, batch: number, out?: Float32Array): Float32Array | null {
@@ -187,10 +212,11 @@ export function gemvAnyprecFastReference(w: AnyprecFastWeights & { planes: Uint8
     for (let c = 0; c < cp; c++) {
       const j = c >> 7;
       const byte = 16 * j + (c & 15);
-      const t = (c >> 4) & 7;
-      let code = 0;
-      for (let p = 0; p < bits; p++) code = (code << 1) | ((w.planes[(p * rows + r) * rb + byte] >> t) & 1);
-      const u = w.tables[r * 16 + code];
+      const st = (c >> 5) & 3;
+      const h = (c >> 4) & 1;
+      let idx = 0;
+      for (let p = 0; p < bits; p++) idx |= ((w.planes[(p * rows + r) * rb + byte] >> (((p + st) & 3) + 4 * h)) & 1) << ((p + st) & 3);
+      const u = w.tables[r * 64 + 16 * st + idx];
       s += (w.params[2 * r + 1] + w.params[2 * r] * u) * xs[j] * q[c];
     }
     y[r] = s;

@@ -16,4 +16,4 @@ export { gemvKQuant, kquantActivationsQ8, kquantMatrixBytes, kquantTilesBytes, p
 export { trainAttentionForward, trainAttentionBackward, trainSwigluForward, trainSwigluBackward, trainCrossEntropy, type TrainAttentionShape } from './grad.js';
 export { gemvMxFp8 } from './mx-fp8.js';
 export { lut4Gemv, lut4GemvReference, lut4ActBlock, checkLut4, gemvBcqBiq, type BcqPlanes, type Lut4Weights } from './lut-gemv.js';
-export { ANYPREC_FAST_MAX_BITS, anyprecFastCols, checkAnyprecFast, gemvAnyprecFast, gemvAnyprecFastReference, prepareAnyprecPlanes, type AnyprecFastWeights } from './anyprec.js';
+export { ANYPREC_FAST_MAX_BITS, anyprecFastCols, anyprecFastTables, checkAnyprecFast, gemvAnyprecFast, gemvAnyprecFastReference, prepareAnyprecPlanes, type AnyprecFastWeights } from './anyprec.js';

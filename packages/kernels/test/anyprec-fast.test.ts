@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gemvAnyprecFast, gemvAnyprecFastReference, loadKernels, prepareAnyprecPlanes } from '../src/index-node.js';
+import { anyprecFastTables, gemvAnyprecFast, gemvAnyprecFastReference, loadKernels, prepareAnyprecPlanes } from '../src/index-node.js';
 
 function rng(seed: number) {
   let s = seed;
@@ -37,21 +37,21 @@ describe('gemvAnyprecFast', () => {
     it(`${variant}: equals the codes read from the stored planes at 1..4 bits (padded columns, 4-row tiles and tail, batch 2)`, async (ctx) => {
       const k = await loadKernels({ variant }).catch(() => null);
       if (!k || k.variant !== variant) return ctx.skip(); // the engine lacks relaxed SIMD
-      for (const [rows, cols, maxBits] of [[7, 200, 4], [8, 256, 5], [5, 64, 3]] as const) {
+      for (const [rows, cols, maxBits] of [[7, 200, 4], [8, 256, 5], [5, 64, 3], [12, 384, 2]] as const) {
         const rnd = rng(rows * 131 + cols);
         const planes = Uint8Array.from({ length: maxBits * rows * Math.ceil(cols / 8) }, () => Math.floor(rnd() * 256));
         const count = Math.min(maxBits, 4);
         const prepared = prepareAnyprecPlanes(planes, rows, cols, maxBits, count);
-        const tables = Uint8Array.from({ length: rows * 16 }, () => Math.floor(rnd() * 128));
+        const levels = Uint8Array.from({ length: rows * 16 }, () => Math.floor(rnd() * 128));
         const params = Float32Array.from({ length: rows * 2 }, (_, i) => (i & 1 ? -rnd() : rnd() / 64));
         const x = Float32Array.from({ length: 2 * cols }, () => (rnd() - 0.5) * 4);
         for (let bits = 1; bits <= count; bits++) {
-          const w = { rows, cols, bits, planeCount: count, planes: prepared, tables, params };
+          const w = { rows, cols, bits, planeCount: count, planes: prepared, tables: anyprecFastTables(levels, rows, bits), params };
           const y = gemvAnyprecFast(k, w, x, 2) as Float32Array;
           expect(y).not.toBeNull();
           for (let b = 0; b < 2; b++) {
             const xb = x.subarray(b * cols, (b + 1) * cols);
-            const ref = fromStored(planes, rows, cols, bits, tables, params, xb);
+            const ref = fromStored(planes, rows, cols, bits, levels, params, xb);
             const js = gemvAnyprecFastReference(w, xb);
             for (let r = 0; r < rows; r++) {
               // same integer codes and dots; only the f32 summation order differs: a few ulps of
@@ -69,10 +69,10 @@ describe('gemvAnyprecFast', () => {
   it('rejects sizes that do not match the shape', async () => {
     const k = await loadKernels();
     const planes = prepareAnyprecPlanes(new Uint8Array(4 * 4 * 8), 4, 64, 4, 4);
-    const w = { rows: 4, cols: 64, bits: 3, planeCount: 4, planes, tables: new Uint8Array(64), params: new Float32Array(8) };
+    const w = { rows: 4, cols: 64, bits: 3, planeCount: 4, planes, tables: new Uint8Array(256), params: new Float32Array(8) };
     expect(() => gemvAnyprecFast(k, { ...w, planes: planes.subarray(1) }, new Float32Array(64), 1)).toThrow(/planes hold 255 bytes/);
     expect(() => gemvAnyprecFast(k, { ...w, bits: 5 }, new Float32Array(64), 1)).toThrow(/at most 4/);
-    expect(() => gemvAnyprecFast(k, { ...w, tables: new Uint8Array(48) }, new Float32Array(64), 1)).toThrow(/tables hold 48/);
+    expect(() => gemvAnyprecFast(k, { ...w, tables: new Uint8Array(64) }, new Float32Array(64), 1)).toThrow(/tables hold 64/);
     expect(() => gemvAnyprecFast(k, w, new Float32Array(63), 1)).toThrow(/64 values/);
     expect(() => prepareAnyprecPlanes(new Uint8Array(10), 4, 64, 4, 4)).toThrow(/need 128/);
   });

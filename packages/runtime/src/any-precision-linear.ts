@@ -11,7 +11,7 @@
 // are int8 per 128 columns (x moves by at most amax/254 of its 128-column block). `exact` layers
 // (keepExactAnyPrecision) and widths above 4 run gemv_anyprec, bit for bit the formats' GEMV.
 import { type AnyPrecisionTensor, validatePacked } from '@lowbit/formats';
-import { ANYPREC_FAST_MAX_BITS, type Kernels, LowbitError, WasmTensor, gemvAnyprec, gemvAnyprecFast, prepareAnyprecPlanes } from '@lowbit/kernels';
+import { ANYPREC_FAST_MAX_BITS, type Kernels, LowbitError, WasmTensor, anyprecFastTables, gemvAnyprec, gemvAnyprecFast, prepareAnyprecPlanes } from '@lowbit/kernels';
 import { codebookLutWeights } from './lut-fast.js';
 
 /** `bits` checked against what the tensor holds; undefined means its widest. */
@@ -50,13 +50,14 @@ export function keepExactAnyPrecision(t: AnyPrecisionTensor): AnyPrecisionTensor
 
 /**
  * gemvAnyprecFast's tables of one width: the width's f32 table as 7-bit levels (lut-fast.ts's
- * codebook quantization: a per-row codebook of 2^bits entries), [rows·16] bytes and (step, lo) per row.
+ * codebook quantization: a per-row codebook of 2^bits entries) in the kernel's four step orders,
+ * [rows·64] bytes, and (step, lo) per row.
  */
 export function anyPrecisionFastTables(t: AnyPrecisionTensor, bits: number): { tables: Uint8Array; params: Float32Array } | null {
   const rows = t.shape[0];
-  // the tables and (step, lo) do not depend on the codes: a 32-column stand-in with zero codes
+  // the levels and (step, lo) do not depend on the codes: a 32-column stand-in with zero codes
   const w = codebookLutWeights({ kind: 'codebook', bits, shape: [rows, 32], lut: t.luts[bits - t.seedBits], codes: new Uint8Array(rows * 4 * bits) });
-  return w ? { tables: w.tables, params: w.params } : null;
+  return w ? { tables: anyprecFastTables(w.tables, rows, bits), params: w.params } : null;
 }
 
 /** Number of stored widths (tables) of a tensor. */
