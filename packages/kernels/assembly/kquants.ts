@@ -639,12 +639,13 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
   return i16x8.add(i16x8.mul(ae, be), i16x8.mul(ao, bo));
 }
 
-// Bit `from` of every byte of v moved to bit `to` (other bits cleared): mask, then a 16-bit shift
-// (the masked bit cannot cross into the other byte of the lane).
+// Bit `src` of every byte of v moved to bit `dst` (other bits cleared): a 16-bit shift, then the byte
+// mask of dst (a bit that crosses into the lane's other byte lands elsewhere than dst and is cleared).
 // @ts-ignore: decorator
 @inline function bitTo(v: v128, src: i32, dst: i32): v128 {
-  const m = v128.and(v, i32x4.splat(0x01010101 << src));
-  return src == dst ? m : src < dst ? i16x8.shl(m, dst - src) : i16x8.shr_u(m, src - dst);
+  // shift first, then one mask per destination (a constant V8 keeps, where four masks were rebuilt)
+  const m = i32x4.splat(0x01010101 << dst);
+  return src == dst ? v128.and(v, m) : src < dst ? v128.and(i16x8.shl(v, dst - src), m) : v128.and(i16x8.shr_u(v, src - dst), m);
 }
 
 // i16 lanes 2r, 2r+1 = byte 4s + r of v (row r's scale at place s of a group), zero- or sign-extended:
