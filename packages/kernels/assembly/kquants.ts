@@ -976,3 +976,13 @@ export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: 
     }
   }
 }
+
+// gemv_kquant_tiles for `batch` tokens quantized by quantize_act_q8k back to back (xq: cols bytes, dx:
+// cols/64 bytes, bs: cols·3/16 bytes per token; out: rows f32 per token), over rows r0..r1: the thread
+// pool's row-kernel form (its chunks are whole 4-row tiles, so r0 is a multiple of four).
+export function kquant_tiles_rows(t: i32, w: usize, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
+  const nb = cols >> 8;
+  for (let b = 0; b < batch; b++) {
+    gemv_kquant_tiles(t, w, rows, cols, xq + <usize>b * <usize>cols, dx + <usize>(b * nb * 4), bs + <usize>(b * nb * 48), out + <usize>b * (<usize>rows << 2), r0 >> 2, (r1 + 3) >> 2);
+  }
+}

@@ -2,7 +2,10 @@
 // f32 activations, weights never decoded to memory. Rows are cols/256 blocks back to back.
 import { GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type GgmlKBlockType } from './ggml-blocks.js';
 import { LowbitError } from './errors.js';
-import { type Kernels, scoped, WasmTensor } from './kernels.js';
+import { type Kernels, type RowKernel, scoped, WasmTensor } from './kernels.js';
+
+// runRows is protected so that only this package's front ends split work (as grad.ts, lut-gemv.ts)
+type RunRows = { runRows(fn: RowKernel, args: number[], rows: number): void };
 
 /** The K-quant types gemvKQuant runs (Q8_K is ggml's activation type, not a weight type). */
 export type KQuantWeightType = Exclude<GgmlKBlockType, 'Q8_K'>;
@@ -157,14 +160,13 @@ function gemvTiles(k: Kernels, ex: KQuantExports, type: KQuantWeightType, w: Was
   if (!w.ownedBy(k.heap)) throw new LowbitError('E_ARG', 'gemvKQuant: a WasmTensor was passed to a Kernels instance other than the one that uploaded it');
   return scoped(k, (put, alloc) => {
     const px = put(x);
-    const pq = alloc(cols);
-    const pd = alloc(cols / 64);
-    const pb = alloc((cols / 256) * 48);
+    const pq = alloc(batch * cols);
+    const pd = alloc(batch * (cols / 64));
+    const pb = alloc(batch * (cols / 256) * 48);
     const po = alloc(batch * rows * 4);
-    for (let b = 0; b < batch; b++) {
-      ex.quantize_act_q8k(px + b * cols * 4, cols, pq, pd, pb);
-      ex.gemv_kquant_tiles(TYPE_ID[type], w.ptr, rows, cols, pq, pd, pb, po + b * rows * 4, 0, (rows + 3) >> 2);
-    }
+    for (let b = 0; b < batch; b++) ex.quantize_act_q8k(px + b * cols * 4, cols, pq + b * cols, pd + b * (cols / 64), pb + b * (cols / 256) * 48);
+    // rows split over a KernelPool's threads (in whole tiles), or run here on a plain instance
+    (k as unknown as RunRows).runRows('kquant_tiles_rows', [TYPE_ID[type], w.ptr, rows, cols, pq, pd, pb, batch, po], rows);
     y.set(new Float32Array(k.memory.buffer, po, batch * rows));
     return y;
   });

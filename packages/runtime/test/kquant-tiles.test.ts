@@ -2,7 +2,7 @@
 // independent parts: ggml's dequantization (dequantizeK, bit-identical to llama.cpp's, see
 // kquants.test.ts), the activations rounded to int8 as ggml's Q8_K does (kquantActivationsQ8), and
 // the dot in f64. Random block bytes reach every code, scale, min and high-bit position.
-import { type KQuantWeightType, type KernelVariant, createKernels, gemvKQuant, kquantActivationsQ8, kquantTilesBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
+import { type KQuantWeightType, type KernelVariant, createKernelPool, createKernels, gemvKQuant, kquantActivationsQ8, kquantTilesBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import { GGML_K_BLOCK_BYTES } from '@lowbit/kernels';
 import { dequantizeK } from '../src/ggml-kquants.js';
@@ -83,5 +83,31 @@ describe('Linear runs K-quant layers on prepared tiles', () => {
     expect(src.format).toBe('kquant');
     expect(Buffer.from((src as { data: Uint8Array }).data).equals(Buffer.from(blocks))).toBe(true);
     l.free();
+  });
+});
+
+describe('prepared K-quant tiles on a thread pool', () => {
+  it('rows split over two threads (whole tiles) give the single-instance results exactly', async () => {
+    const pool = await createKernelPool({ threads: 2 });
+    const one = await createKernels();
+    try {
+      // 70 rows: several 4-row chunks per thread and a partial last tile; batch 3 (prefill)
+      const rows = 70;
+      const cols = 512;
+      for (const type of ['Q4_K', 'Q6_K', 'Q3_K'] as const) {
+        const blocks = randomBlocks(type, rows, cols, 19);
+        const x = Float32Array.from({ length: 3 * cols }, (_, i) => Math.cos(0.11 * i) * (i % 7));
+        const tp = prepareKQuant(pool, type, blocks, rows, cols);
+        const t1 = prepareKQuant(one, type, blocks, rows, cols);
+        const yp = gemvKQuant(pool, type, tp as NonNullable<typeof tp>, rows, cols, x, 3);
+        const y1 = gemvKQuant(one, type, t1 as NonNullable<typeof t1>, rows, cols, x, 3);
+        // each row's arithmetic is the same whichever thread runs it: bit-identical
+        expect(Array.from(yp), type).toEqual(Array.from(y1));
+        tp?.free();
+        t1?.free();
+      }
+    } finally {
+      await pool.close();
+    }
   });
 });
