@@ -31,16 +31,15 @@ import { lut4_scratch_bytes } from './lut-gemv';
 }
 
 // Step s of one row: the 32 products of columns 32s..32s+31 in four i32 lanes. p: the row's chunk in
-// plane 0 (plane stride ps); tb: the step's table; m0..m3: masks 0x11 << 0..3; lo4: 0x0f.
+// plane 0 (plane stride ps); tb: the step's table; masks: 0x11 << k at masks + 16k; lo4: 0x0f.
 // Lanes hold at most 128·127·127 per chunk: far from i32's range.
 // @ts-ignore: decorator
-@inline function step(p: usize, ps: usize, bits: i32, s: i32, tb: v128, ql: v128, qh: v128, m0: v128, m1: v128, m2: v128, m3: v128, lo4: v128, ones: v128): v128 {
-  let c = v128.and(v128.load(p), s == 0 ? m0 : s == 1 ? m1 : s == 2 ? m2 : m3);
-  if (bits > 1) c = v128.or(c, v128.and(v128.load(p + ps), s == 0 ? m1 : s == 1 ? m2 : s == 2 ? m3 : m0));
-  if (bits > 2) c = v128.or(c, v128.and(v128.load(p + 2 * ps), s == 0 ? m2 : s == 1 ? m3 : s == 2 ? m0 : m1));
-  if (bits > 3) c = v128.or(c, v128.and(v128.load(p + 3 * ps), s == 0 ? m3 : s == 1 ? m0 : s == 2 ? m1 : m2));
+@inline function step(p: usize, ps: usize, bits: i32, s: i32, tb: v128, ql: v128, qh: v128, masks: usize, lo4: v128, ones: v128): v128 {
+  let c = v128.and(v128.load(p), v128.load(masks + (<usize>(s & 3) << 4)));
+  if (bits > 1) c = v128.or(c, v128.and(v128.load(p + ps), v128.load(masks + (<usize>((s + 1) & 3) << 4))));
+  if (bits > 2) c = v128.or(c, v128.and(v128.load(p + 2 * ps), v128.load(masks + (<usize>((s + 2) & 3) << 4))));
+  if (bits > 3) c = v128.or(c, v128.and(v128.load(p + 3 * ps), v128.load(masks + (<usize>((s + 3) & 3) << 4))));
   const lo = swz(tb, v128.and(c, lo4));
-  // x86 has no 8-bit shift: the i16 shift brings the next byte's low nibble in, which the and drops
   const hi = swz(tb, v128.and(i16x8.shr_u(c, 4), lo4));
   return i32x4.add(dot16(ql, lo, ones), dot16(qh, hi, ones));
 }
@@ -50,15 +49,14 @@ import { lut4_scratch_bytes } from './lut-gemv';
   const nc = cols >> 7;
   const rb = <usize>(cols >> 3);
   const stride = lut4_scratch_bytes(cols);
-  // masks from a value the optimizer cannot fold (cols > 0 here), so they stay in registers: V8
-  // rebuilds a v128 constant at every use
-  const one = <i32>(cols > 0);
-  const m0 = i8x16.splat(<i8>(0x11 * one));
-  const m1 = i8x16.splat(<i8>(0x22 * one));
-  const m2 = i8x16.splat(<i8>(0x44 * one));
-  const m3 = i8x16.splat(<i8>(0x88 * one));
-  const lo4 = i8x16.splat(<i8>(0x0f * one));
-  const ones = i16x8.splat(<i16>one);
+  const lo4 = i8x16.splat(0x0f);
+  const ones = i16x8.splat(1);
+  // the step's masks are loaded (L1): the four steps written out with the masks in registers ran
+  // 2x slower in V8 (4096x4096, 1..4 bits), the loop body being a quarter of the code
+  const masks = memory.data<u8>([0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+    0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88], 16);
   for (let b = 0; b < batch; b++) {
     const q = scratch + <usize>b * stride;
     const xs = q + <usize>cols;
@@ -81,31 +79,15 @@ import { lut4_scratch_bytes } from './lut-gemv';
         let i1 = i32x4.splat(0);
         let i2 = i32x4.splat(0);
         let i3 = i32x4.splat(0);
-        // the four steps written out, so that each picks its masks at compile time
-        const l0 = v128.load(qp, 0);
-        const h0 = v128.load(qp, 16);
-        i0 = i32x4.add(i0, step(p, ps, bits, 0, v128.load(t0, 0), l0, h0, m0, m1, m2, m3, lo4, ones));
-        i1 = i32x4.add(i1, step(p + rb, ps, bits, 0, v128.load(t0, 64), l0, h0, m0, m1, m2, m3, lo4, ones));
-        i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, 0, v128.load(t0, 128), l0, h0, m0, m1, m2, m3, lo4, ones));
-        i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, 0, v128.load(t0, 192), l0, h0, m0, m1, m2, m3, lo4, ones));
-        const l1 = v128.load(qp, 32);
-        const h1 = v128.load(qp, 48);
-        i0 = i32x4.add(i0, step(p, ps, bits, 1, v128.load(t0, 16), l1, h1, m0, m1, m2, m3, lo4, ones));
-        i1 = i32x4.add(i1, step(p + rb, ps, bits, 1, v128.load(t0, 80), l1, h1, m0, m1, m2, m3, lo4, ones));
-        i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, 1, v128.load(t0, 144), l1, h1, m0, m1, m2, m3, lo4, ones));
-        i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, 1, v128.load(t0, 208), l1, h1, m0, m1, m2, m3, lo4, ones));
-        const l2 = v128.load(qp, 64);
-        const h2 = v128.load(qp, 80);
-        i0 = i32x4.add(i0, step(p, ps, bits, 2, v128.load(t0, 32), l2, h2, m0, m1, m2, m3, lo4, ones));
-        i1 = i32x4.add(i1, step(p + rb, ps, bits, 2, v128.load(t0, 96), l2, h2, m0, m1, m2, m3, lo4, ones));
-        i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, 2, v128.load(t0, 160), l2, h2, m0, m1, m2, m3, lo4, ones));
-        i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, 2, v128.load(t0, 224), l2, h2, m0, m1, m2, m3, lo4, ones));
-        const l3 = v128.load(qp, 96);
-        const h3 = v128.load(qp, 112);
-        i0 = i32x4.add(i0, step(p, ps, bits, 3, v128.load(t0, 48), l3, h3, m0, m1, m2, m3, lo4, ones));
-        i1 = i32x4.add(i1, step(p + rb, ps, bits, 3, v128.load(t0, 112), l3, h3, m0, m1, m2, m3, lo4, ones));
-        i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, 3, v128.load(t0, 176), l3, h3, m0, m1, m2, m3, lo4, ones));
-        i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, 3, v128.load(t0, 240), l3, h3, m0, m1, m2, m3, lo4, ones));
+        for (let st = 0; st < 4; st++) {
+          const ql = v128.load(qp + (<usize>st << 5));
+          const qh = v128.load(qp + (<usize>st << 5), 16);
+          const tt = t0 + (<usize>st << 4);
+          i0 = i32x4.add(i0, step(p, ps, bits, st, v128.load(tt), ql, qh, masks, lo4, ones));
+          i1 = i32x4.add(i1, step(p + rb, ps, bits, st, v128.load(tt, 64), ql, qh, masks, lo4, ones));
+          i2 = i32x4.add(i2, step(p + 2 * rb, ps, bits, st, v128.load(tt, 128), ql, qh, masks, lo4, ones));
+          i3 = i32x4.add(i3, step(p + 3 * rb, ps, bits, st, v128.load(tt, 192), ql, qh, masks, lo4, ones));
+        }
         // the four rows' lane sums side by side (row i in lane i), then one scale multiply for all
         const s01 = i32x4.add(v128.shuffle<i32>(i0, i1, 0, 4, 1, 5), v128.shuffle<i32>(i0, i1, 2, 6, 3, 7));
         const s23 = i32x4.add(v128.shuffle<i32>(i2, i3, 0, 4, 1, 5), v128.shuffle<i32>(i2, i3, 2, 6, 3, 7));
@@ -121,10 +103,9 @@ import { lut4_scratch_bytes } from './lut-gemv';
       let qp = q;
       for (let j = 0; j < nc; j++, p += 16, qp += 128) {
         let i0 = i32x4.splat(0);
-        i0 = i32x4.add(i0, step(p, ps, bits, 0, v128.load(tb, 0), v128.load(qp, 0), v128.load(qp, 16), m0, m1, m2, m3, lo4, ones));
-        i0 = i32x4.add(i0, step(p, ps, bits, 1, v128.load(tb, 16), v128.load(qp, 32), v128.load(qp, 48), m0, m1, m2, m3, lo4, ones));
-        i0 = i32x4.add(i0, step(p, ps, bits, 2, v128.load(tb, 32), v128.load(qp, 64), v128.load(qp, 80), m0, m1, m2, m3, lo4, ones));
-        i0 = i32x4.add(i0, step(p, ps, bits, 3, v128.load(tb, 48), v128.load(qp, 96), v128.load(qp, 112), m0, m1, m2, m3, lo4, ones));
+        for (let st = 0; st < 4; st++) {
+          i0 = i32x4.add(i0, step(p, ps, bits, st, v128.load(tb + (<usize>st << 4)), v128.load(qp + (<usize>st << 5)), v128.load(qp + (<usize>st << 5), 16), masks, lo4, ones));
+        }
         const s = i32x4.extract_lane(i0, 0) + i32x4.extract_lane(i0, 1) + i32x4.extract_lane(i0, 2) + i32x4.extract_lane(i0, 3);
         acc += <f32>s * load<f32>(xs + (<usize>j << 2));
       }
