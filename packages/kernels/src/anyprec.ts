@@ -1,6 +1,6 @@
 import { LowbitError } from './errors.js';
 import { checkPlanes, type GemvBitplanesArgs, gemvBitplanesReference } from './formats-gemv.js';
-import { type Kernels, scoped, WasmTensor } from './kernels.js';
+import { type Kernels, type RowKernel, scoped, WasmTensor } from './kernels.js';
 
 interface AnyprecExports {
   gemv_anyprec(planes: number, rows: number, cols: number, bits: number, lut: number, x: number, out: number): void;
@@ -49,9 +49,11 @@ export function gemvBitplanes(k: Kernels, a: GemvBitplanesArgs): Float32Array {
   return gemvAnyprec(k, a);
 }
 
+// runRows is protected so that only this package's front ends split work over a pool (as lut-gemv.ts)
+type RunRows = { runRows(fn: RowKernel, args: number[], rows: number): void };
+
 interface AnyprecFastExports {
   anyprec_fast_simd(): number;
-  anyprec_fast_rows(planes: number, ps: number, bits: number, tabs: number, params: number, rows: number, cols: number, batch: number, scratch: number, out: number, r0: number, r1: number): void;
   lut4_quantize(x: number, batch: number, cols: number, bs: number, ab: number, scratch: number): void;
   lut4_scratch_bytes(cols: number): number;
 }
@@ -181,7 +183,8 @@ export function gemvAnyprecFast(k: Kernels, w: AnyprecFastWeights, x: Float32Arr
     const po = alloc(batch * rows * 4);
     const scratch = alloc(batch * (ex.lut4_scratch_bytes(cp) >>> 0));
     ex.lut4_quantize(put(xp), batch, cp, cp, 128, scratch);
-    ex.anyprec_fast_rows(at(w.planes), (rows * cp) / 8, w.bits, at(w.tables), at(w.params), rows, cp, batch, scratch, po, 0, rows);
+    // rows split over a KernelPool's threads (tiles of four rows); one call on plain kernels
+    (k as unknown as RunRows).runRows('anyprec_fast_rows', [at(w.planes), (rows * cp) / 8, w.bits, at(w.tables), at(w.params), rows, cp, batch, scratch, po], rows);
     res.set(new Float32Array(k.memory.buffer, po, batch * rows));
     return res;
   });

@@ -36,6 +36,7 @@ export interface KernelExports {
   attn_train_fwd_f32(q: number, k: number, v: number, out: number, probs: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   attn_train_bwd_f32(q: number, k: number, v: number, probs: number, dout: number, dq: number, dkh: number, dvh: number, ds: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   lut4_rows(codes: number, tabs: number, tabRow: number, tabBlk: number, params: number, loRatioBits: number, rows: number, cols: number, bs: number, ab: number, batch: number, scratch: number, out: number, r0: number, r1: number): void;
+  anyprec_fast_rows(planes: number, ps: number, bits: number, tabs: number, params: number, rows: number, cols: number, batch: number, scratch: number, out: number, r0: number, r1: number): void;
   kquant_tiles_rows(t: number, w: number, rows: number, cols: number, xq: number, dx: number, bs: number, batch: number, out: number, r0: number, r1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
@@ -89,8 +90,8 @@ const GEMM_MIN_BATCH: Record<'simd' | 'relaxed', Record<GgmlBlockType, number>> 
 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
-export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8' | 'attn_train_fwd_f32' | 'attn_train_bwd_f32' | 'matmul_ggml_gemm' | 'matmul_ggml_gemm_multi' | 'lut4_rows' | 'kquant_tiles_rows';
-export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32', 'attention_q8', 'attn_train_fwd_f32', 'attn_train_bwd_f32', 'matmul_ggml_gemm', 'matmul_ggml_gemm_multi', 'lut4_rows', 'kquant_tiles_rows'];
+export type RowKernel = 'matmul_f32' | 'matmul_q4' | 'matmul_ggml' | 'matmul_ggml_tiled' | 'attention_f32' | 'matmul_ggml_tiled_multi' | 'attention_span_f32' | 'attention_q8' | 'attn_train_fwd_f32' | 'attn_train_bwd_f32' | 'matmul_ggml_gemm' | 'matmul_ggml_gemm_multi' | 'lut4_rows' | 'kquant_tiles_rows' | 'anyprec_fast_rows';
+export const ROW_KERNELS: readonly RowKernel[] = ['matmul_f32', 'matmul_q4', 'matmul_ggml', 'matmul_ggml_tiled', 'attention_f32', 'matmul_ggml_tiled_multi', 'attention_span_f32', 'attention_q8', 'attn_train_fwd_f32', 'attn_train_bwd_f32', 'matmul_ggml_gemm', 'matmul_ggml_gemm_multi', 'lut4_rows', 'kquant_tiles_rows', 'anyprec_fast_rows'];
 /** Kernels that also take a 16-byte per-thread scratch pointer just before r0. */
 export const NEEDS_RES: ReadonlySet<RowKernel> = new Set(['matmul_q4']);
 

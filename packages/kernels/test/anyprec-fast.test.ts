@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as dist from '../dist/index-node.js';
 import { anyprecFastTables, gemvAnyprecFast, gemvAnyprecFastReference, loadKernels, prepareAnyprecPlanes } from '../src/index-node.js';
 
 function rng(seed: number) {
@@ -65,6 +66,23 @@ describe('gemvAnyprecFast', () => {
       }
     });
   }
+
+  it('on a 2-thread KernelPool equals one thread bit for bit (rows split in 4-row tiles)', async () => {
+    // the pool's workers load the built module (as test/pool.test.ts), so this case uses dist/ throughout
+    const k = await dist.loadKernels();
+    const pool = await dist.createKernelPool({ threads: 2 });
+    try {
+      const rnd = rng(3);
+      const [rows, cols] = [70, 256];
+      const planes = dist.prepareAnyprecPlanes(Uint8Array.from({ length: (4 * rows * cols) / 8 }, () => Math.floor(rnd() * 256)), rows, cols, 4, 4);
+      const w = { rows, cols, bits: 3, planeCount: 4, planes, tables: dist.anyprecFastTables(Uint8Array.from({ length: rows * 16 }, () => Math.floor(rnd() * 128)), rows, 3), params: Float32Array.from({ length: rows * 2 }, () => rnd()) };
+      const x = Float32Array.from({ length: 3 * cols }, () => rnd() - 0.5);
+      const one = dist.gemvAnyprecFast(k, w, x, 3) as Float32Array;
+      expect(Array.from(dist.gemvAnyprecFast(pool, w, x, 3) as Float32Array)).toEqual(Array.from(one));
+    } finally {
+      await pool.close();
+    }
+  });
 
   it('rejects sizes that do not match the shape', async () => {
     const k = await loadKernels();
