@@ -10,9 +10,8 @@
 // amax/254 per 32) that is the whole difference from the formats' f32 table GEMV.
 // The f32 table GEMV took the codes through scalar table loads, one token at a time, with the codes
 // copied into WebAssembly memory on every call; BCQ had no GEMV and was decoded to f32.
-import { type BcqTensor, type CodebookTensor, NF4_TABLE, type Nf4Tensor, dequantizeBcq, readBits } from '@lowbit/formats';
+import { type BcqTensor, type CodebookTensor, NF4_TABLE, type Nf4Tensor, readBits } from '@lowbit/formats';
 import { type Kernels, type Lut4Weights, LowbitError, type WasmTensor, checkLut4, lut4Gemv, lut4GemvReference } from '@lowbit/kernels';
-import type { LinearWeight } from './linear.js';
 
 /** lut4Gemv weights held in JS until a Linear uploads them. */
 export type Lut4Host = Lut4Weights & { codes: Uint8Array; tables: Uint8Array; params: Float32Array };
@@ -118,22 +117,6 @@ export function bcqLutWeights(t: BcqTensor): Lut4Host | null {
     });
   }
   return { rows, cols, block: t.group, codes, tables, tableRowStride: nb * 16, tableBlockStride: 16, params };
-}
-
-/**
- * BCQ's f32 values, decoded on first read and kept: what `Linear.source` hands out for a BCQ layer
- * (as before it had a GEMV), without holding an f32 copy beside the packed one until someone asks.
- */
-export function lazyBcqOrigin(t: BcqTensor): LinearWeight {
-  let data: Float32Array | null = null;
-  return {
-    format: 'f32',
-    shape: [t.shape[0], t.shape[1]],
-    get data() {
-      data ??= dequantizeBcq(t);
-      return data;
-    },
-  } as LinearWeight;
 }
 
 /** The lut4Gemv weights of a layer, uploaded once: [codes, tables, params]. */

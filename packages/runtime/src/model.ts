@@ -10,30 +10,12 @@ import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorByte
 import type { ByteSource } from './byte-source.js';
 import { Linear, type LinearWeight } from './linear.js';
 import { type BucketedEmbedding, bucketedBytes, bucketedRow, hasBucketedEmbedding, readBucketedGguf } from './bucketed-embedding.js';
+import type { LlamaConfig } from './llama-config.js';
 import { type ShardItem, type ShardLayout, closeInstances, planLayout, reserveMemory, residentBytes } from './shards.js';
 import { ByteLevelBpeTokenizer, GPT2_PATTERN } from './tokenizer-bpe.js';
 import { SpmTokenizer, type Tokenizer } from './tokenizer-spm.js';
 
-export interface LlamaConfig {
-  architecture: string;
-  dim: number; // residual stream width
-  hiddenDim: number; // SwiGLU inner width
-  nLayers: number;
-  nHeads: number;
-  nKvHeads: number; // < nHeads: grouped-query attention
-  headDim: number;
-  vocabSize: number;
-  contextLength: number; // longest sequence the model was trained for
-  normEps: number;
-  ropeTheta: number;
-  ropeDim: number; // leading dims of each head that RoPE rotates
-  /** GPT-2 differs from Llama in three places; absent = the Llama choice. */
-  variant?: {
-    norm: 'layer'; // LayerNorm with bias instead of RMSNorm
-    positions: 'learned'; // a position-embedding table added to the token embedding instead of RoPE
-    ffn: 'gelu'; // up → GELU → down instead of SwiGLU
-  };
-}
+export type { LlamaConfig };
 
 /** GGUF architectures lowbit runs: `llama` (RoPE "normal" ordering), `qwen2` (NEOX RoPE, q/k/v biases) and `gpt2` (LlamaConfig.variant). */
 export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'gpt2'] as const;

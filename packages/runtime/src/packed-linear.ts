@@ -7,7 +7,7 @@
 // (f32 activations, one token at a time), other BCQ decoded to f32 (`decode: true` forces that for all).
 import { LowbitError } from '@lowbit/kernels';
 import {
-  type PackedTensor, dequantizeBcq, dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, readAnyPrecision,
+  type BcqTensor, type PackedTensor, dequantizeBcq, dequantizeCodebook, dequantizeInt, dequantizeMx, dequantizeNf4, readAnyPrecision,
 } from '@lowbit/formats';
 import type { LinearWeight } from './linear.js';
 import type { GgufTensorInfo } from './gguf-reader.js';
@@ -15,7 +15,7 @@ import { type LowbitIntParams, isLowbitType } from './ggml-types.js';
 import { anyPrecisionFromBytes } from './any-precision-linear.js';
 import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
 import { intFastWeight, mxFastWeight, mxRowsFastWeight } from './packed-fast.js';
-import { type Lut4Host, bcqLutWeights, codebookLutWeights, lazyBcqOrigin, nf4LutWeights } from './lut-fast.js';
+import { type Lut4Host, bcqLutWeights, codebookLutWeights, nf4LutWeights } from './lut-fast.js';
 
 export interface FromPackedOptions {
   /** For any-precision tensors: decode at this one width (default: keep the nested layout, every width servable). */
@@ -77,7 +77,7 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
       return repacked(options.tableGemv ? null : lut4Weight(shape, nf4LutWeights(nf)), { format: 'packed', shape, tensor: nf });
     }
     case 'bcq': {
-      const b = t as Parameters<typeof dequantizeBcq>[0];
+      const b = t as BcqTensor;
       const lut = options.decode || options.tableGemv ? null : lut4Weight(shape, bcqLutWeights(b));
       return lut ? repacked(lut, lazyBcqOrigin(b)) : { format: 'f32', shape, data: dequantizeBcq(b) };
     }
@@ -113,4 +113,20 @@ export function lowbitLinearWeight(t: GgufTensorInfo, bytes: Uint8Array, where =
     return { format: 'any-precision', shape: ap.shape, tensor: ap };
   }
   return linearWeightFromPacked(decodeLowbit(t.type, t.shape, t.params as LowbitIntParams | undefined, bytes, where));
+}
+
+/**
+ * BCQ's f32 values, decoded on first read and kept: what `Linear.source` hands out for a BCQ layer
+ * (as before it had a GEMV), without holding an f32 copy beside the packed one until someone asks.
+ */
+export function lazyBcqOrigin(t: BcqTensor): LinearWeight {
+  let data: Float32Array | null = null;
+  return {
+    format: 'f32',
+    shape: [t.shape[0], t.shape[1]],
+    get data() {
+      data ??= dequantizeBcq(t);
+      return data;
+    },
+  } as LinearWeight;
 }

@@ -8,7 +8,7 @@
 import { KernelPool, type KernelVariant, type Kernels, LowbitError, type ThreadedVariant, createKernelPool, createKernels } from '@lowbit/kernels';
 import { type TensorType, isKQuantType } from './ggml-types.js';
 import type { SafetensorsTensorInfo } from './safetensors.js';
-import type { LlamaConfig } from './model.js';
+import type { LlamaConfig } from './llama-config.js';
 
 /**
  * Default per-instance cap on resident weight bytes. Below wasm32's 4 GiB so that each instance
