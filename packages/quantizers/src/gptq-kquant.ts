@@ -1,7 +1,7 @@
 import { GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import { type KQuantWritable, quantizeRowK } from '@lowbit/runtime';
 import { type MatmulKernels, inverseCholeskyUpper, ldlUpper } from '@lowbit/solvers';
-import { KERNEL_MIN_COLS } from './gptq.js';
+import { KERNEL_MIN_COLS, addCompensation } from './gptq.js';
 import { type KSubGrid, kCode, kRowBytes, kValue, kquantLayout, readCodes, readSubGrid, writeCodes } from './kquant-grid.js';
 
 const QK = GGML_K_BLOCK_SIZE;
@@ -222,18 +222,6 @@ function lazyUpdate(k: MatmulKernels, W: Float64Array, Err: Float64Array, U: Flo
  * group scales on its kernel path).
  */
 function gptqValues(k: MatmulKernels, W: Float64Array, W0: Float64Array, M: Float64Array, rows: number, cols: number, q: number): Float64Array {
-  // N = M_gg⁻¹, unit upper: N[i, c] = −Σ_{i≤j<c} N[i, j]·M[j, c]; stored transposed for the matmul
-  const N = new Float64Array(QK * QK);
-  for (let i = 0; i < QK; i++) {
-    N[i * QK + i] = 1;
-    for (let c = i + 1; c < QK; c++) {
-      let s = 0;
-      for (let j = i; j < c; j++) s -= N[i * QK + j] * M[(q + j) * cols + q + c];
-      N[i * QK + c] = s;
-    }
-  }
-  const NT = new Float32Array(QK * QK);
-  for (let j = 0; j < QK; j++) for (let c = j; c < QK; c++) NT[c * QK + j] = N[j * QK + c];
   const delta = new Float32Array(rows * QK);
   const out = new Float64Array(rows * QK);
   for (let r = 0; r < rows; r++) {
@@ -243,7 +231,5 @@ function gptqValues(k: MatmulKernels, W: Float64Array, W0: Float64Array, M: Floa
       out[r * QK + j] = w0;
     }
   }
-  const dn = k.matmulF32(NT, QK, QK, delta, rows);
-  for (let i = 0; i < rows * QK; i++) out[i] += dn[i];
-  return out;
+  return addCompensation(k, M, cols, q, QK, delta, out);
 }

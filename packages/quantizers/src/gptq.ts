@@ -462,19 +462,6 @@ function currentColumns(W: Float64Array, Err: Float64Array, U: Float64Array, row
  */
 function gptqColumns(cur: Float64Array, W0: Float64Array, perm: Int32Array, M: Float64Array, rows: number, cols: number, q: number, c1: number, k: MatmulKernels): Float64Array {
   const g = c1 - q;
-  // N = M_gg⁻¹ (unit upper): N[i, c] = −Σ_{i≤j<c} N[i, j]·M[j, c].
-  const N = new Float64Array(g * g);
-  for (let i = 0; i < g; i++) {
-    N[i * g + i] = 1;
-    for (let c = i + 1; c < g; c++) {
-      let s = 0;
-      for (let j = i; j < c; j++) s -= N[i * g + j] * M[(q + j) * cols + q + c];
-      N[i * g + c] = s;
-    }
-  }
-  // out = W0_g + Δ·N as one f32 matmul (out[r, c] = Σj Nᵀ[c, j]·Δ[r, j]), like the rest of this path.
-  const NT = new Float32Array(g * g);
-  for (let j = 0; j < g; j++) for (let c = j; c < g; c++) NT[c * g + j] = N[j * g + c];
   const d = new Float32Array(rows * g);
   const out = new Float64Array(rows * g);
   for (let r = 0; r < rows; r++) {
@@ -484,8 +471,29 @@ function gptqColumns(cur: Float64Array, W0: Float64Array, perm: Int32Array, M: F
       out[r * g + j] = w0;
     }
   }
-  const dn = k.matmulF32(NT, g, g, d, rows);
-  for (let i = 0; i < rows * g; i++) out[i] += dn[i];
+  return addCompensation(k, M, cols, q, g, d, out);
+}
+
+/**
+ * out += Δ·M_gg⁻¹ for the diagonal block g = [q, q + width) of the unit upper M, as one f32 matmul like
+ * the rest of the kernel path. `delta` and `out` are [rows, width]: P − W0 and W0 of the block's columns.
+ */
+export function addCompensation(k: MatmulKernels, M: Float64Array, cols: number, q: number, width: number, delta: Float32Array, out: Float64Array): Float64Array {
+  // N = M_gg⁻¹ (unit upper): N[i, c] = −Σ_{i≤j<c} N[i, j]·M[j, c]; the matmul takes it transposed
+  const N = new Float64Array(width * width);
+  for (let i = 0; i < width; i++) {
+    N[i * width + i] = 1;
+    for (let c = i + 1; c < width; c++) {
+      let s = 0;
+      for (let j = i; j < c; j++) s -= N[i * width + j] * M[(q + j) * cols + q + c];
+      N[i * width + c] = s;
+    }
+  }
+  const NT = new Float32Array(width * width);
+  for (let j = 0; j < width; j++) for (let c = j; c < width; c++) NT[c * width + j] = N[j * width + c];
+  const rows = out.length / width;
+  const dn = k.matmulF32(NT, width, width, delta, rows);
+  for (let i = 0; i < rows * width; i++) out[i] += dn[i];
   return out;
 }
 

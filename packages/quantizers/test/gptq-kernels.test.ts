@@ -1,8 +1,7 @@
 import { loadKernels, reference } from '@lowbit/kernels';
-import type { MatmulKernels } from '@lowbit/solvers';
 import { describe, expect, it } from 'vitest';
 import { Gptq, IntGrid, gptqQuantize, outputError, quantizeLayer } from '../src/index.js';
-import { rng } from './helpers.js';
+import { f64Kernels, rng } from './helpers.js';
 
 /** Correlated inputs (an AR(1) walk along the channels) with unequal channel scales, so act-order and groups matter. */
 function layer(rows: number, cols: number, samples: number, seed: number) {
@@ -19,25 +18,6 @@ function layer(rows: number, cols: number, samples: number, seed: number) {
   return { w, x };
 }
 
-/**
- * The kernel API computed in f64 (products rounded to f32 only where the real kernel's output is
- * f32): isolates the algebra of the kernel path (LDLQ form, block inverse for group scales) from f32 rounding.
- */
-const f64Kernels: MatmulKernels = {
-  upload: ((a: Float32Array) => ({ a: Float64Array.from(a), free() {} })) as unknown as MatmulKernels['upload'],
-  matmulF32: ((w: { a?: Float64Array } | Float32Array, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array) => {
-    const W = (w as { a?: Float64Array }).a ?? (w as Float32Array);
-    const o = out ?? new Float32Array(batch * rows);
-    for (let b = 0; b < batch; b++) {
-      for (let r = 0; r < rows; r++) {
-        let s = 0;
-        for (let c = 0; c < cols; c++) s += W[r * cols + c] * x[b * cols + c];
-        o[b * rows + r] = s;
-      }
-    }
-    return o;
-  }) as MatmulKernels['matmulF32'],
-};
 
 const cases = [
   { name: 'per-channel', group: 0 },

@@ -8,14 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { calibrationTextUrl } from '@lowbit/data';
 import { loadKernels } from '@lowbit/kernels';
 import { type KQuantWritable, dequantizeK, loadModel, quantizeRowK } from '@lowbit/runtime';
-import type { MatmulKernels } from '@lowbit/solvers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectHessians, gptqKQuantize } from '../src/index.js';
 import { KQUANT_WRITABLE, kValue, kquantLayout, readCodes, readSubGrid, writeCodes } from '../src/kquant-grid.js';
 // the tiny-model writer is runtime source, whose file access is installed by its Node entry
 import '../../runtime/src/file-system-node.js';
 import { writeTinyGguf } from '../../runtime/test/tiny-models.js';
-import { errorText, rng } from './helpers.js';
+import { errorText, f64Kernels, rng } from './helpers.js';
 
 const BYTES: Record<KQuantWritable, number> = { Q2_K: 84, Q3_K: 110, Q4_K: 144, Q5_K: 176, Q6_K: 210 };
 
@@ -135,22 +134,7 @@ describe('gptqKQuantize', () => {
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     it('the kernel path (LDLQ form, f32 matmuls): the f64 path\'s bytes with static scales and f64 products; within 1% of its Hessian error otherwise', async () => {
-      // the kernel API computed in f64, outputs rounded to f32 (as gptq-kernels.test.ts): isolates the LDLQ algebra from f32 products
-      const f64Kernels = {
-        upload: (a: Float32Array) => ({ a: Float64Array.from(a), free() {} }),
-        matmulF32: (w: { a?: Float64Array } | Float32Array, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array) => {
-          const W = (w as { a?: Float64Array }).a ?? (w as Float32Array);
-          const o = out ?? new Float32Array(batch * rows);
-          for (let b = 0; b < batch; b++) {
-            for (let r = 0; r < rows; r++) {
-              let s = 0;
-              for (let c = 0; c < cols; c++) s += W[r * cols + c] * x[b * cols + c];
-              o[b * rows + r] = s;
-            }
-          }
-          return o;
-        },
-      } as unknown as MatmulKernels;
+      // f64Kernels isolates the LDLQ algebra from f32 products
       const wasm = await loadKernels();
       const { w, H, rows, cols } = layers.get('blk.0.ffn_down.weight') as NonNullable<ReturnType<typeof layers.get>>;
       for (const type of ['Q4_K'] as const) {
