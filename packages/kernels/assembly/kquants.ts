@@ -977,12 +977,277 @@ export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: 
   }
 }
 
+// ---- batched (prefill): each tile × super-block decoded once for four tokens ----
+// The GEMV above decodes a record's codes and scales once per token; a prompt of n tokens then pays
+// the unpacking n times over. Here a record's code vectors are unpacked once per place and multiplied
+// against four tokens' int8 activations, each token keeping its own i16 / i32 sums and f32 running
+// sum. Each token's integer sums are the GEMV's exactly (every i16 sum groups at most the code vectors
+// the GEMV groups, so none overflows; integer addition commutes), and its f32 operations are the
+// GEMV's in the same order (per super-block d·dots − dmin·mins, then acc += part·dx), so the results
+// are bit-identical to gemv_kquant_tiles token by token.
+
+// One token's i16 pair sums of four code vectors against its activations at x, x+4, x+8, x+12.
+// @ts-ignore: decorator
+@inline function pd4(x: usize, c0: v128, c1: v128, c2: v128, c3: v128): v128 {
+  const a = i16x8.add(pairDot(v128.load32_splat(x), c0), pairDot(v128.load32_splat(x, 4), c1));
+  return i16x8.add(a, i16x8.add(pairDot(v128.load32_splat(x, 8), c2), pairDot(v128.load32_splat(x, 12), c3)));
+}
+
+// The same for two code vectors (x, x+4).
+// @ts-ignore: decorator
+@inline function pd2(x: usize, c0: v128, c1: v128): v128 {
+  return i16x8.add(pairDot(v128.load32_splat(x), c0), pairDot(v128.load32_splat(x, 4), c1));
+}
+
+// Stores four rows' f32 (a tile) of one token, the rows past the matrix left out.
+// @ts-ignore: decorator
+@inline function storeTile(o: usize, r: i32, rows: i32, acc: v128): void {
+  if (r + 4 <= rows) v128.store(o, acc);
+  else {
+    store<f32>(o, f32x4.extract_lane(acc, 0));
+    if (r + 1 < rows) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
+    if (r + 2 < rows) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
+  }
+}
+
+// Code vector of place s of packed position p of a record (the GEMV's unpacking, s at run time).
+// @ts-ignore: decorator
+@inline function codeVec(t: i32, rec: usize, p: i32, s: i32): v128 {
+  if (t == Q4_K || t == Q5_K) {
+    let c = v128.and(i16x8.shr_u(v128.load(rec + 96 + <usize>(32 * p + 16 * (s >> 1))), 4 * (s & 1)), i8x16.splat(0x0f));
+    if (t == Q5_K) c = v128.or(c, v128.and(i16x8.shl(i16x8.shr_u(v128.load(rec + 608 + <usize>(16 * (p >> 1))), 4 * (p & 1)), 4 - s), i8x16.splat(0x10)));
+    return c;
+  }
+  if (t == Q6_K) {
+    const lo = v128.and(i16x8.shr_u(v128.load(rec + 80 + <usize>(32 * p + 16 * (s >> 1))), 4 * (s & 1)), i8x16.splat(0x0f));
+    const C = v128.load(rec + 592 + <usize>(16 * p));
+    const hi = s < 2 ? i16x8.shl(C, 4 - 2 * s) : i16x8.shr_u(C, 2 * s - 4);
+    return v128.or(lo, v128.and(hi, i8x16.splat(0x30)));
+  }
+  let c = v128.and(i16x8.shr_u(v128.load(rec + offP2(t) + <usize>(16 * p)), 2 * s), i8x16.splat(3));
+  if (t == Q3_K) {
+    const Ds = i16x8.shr_u(v128.load(rec + 336 + <usize>(16 * (p >> 1))), 4 * (p & 1));
+    const m = i8x16.splat(4);
+    c = v128.or(c, s < 2 ? v128.and(i16x8.shl(Ds, 2 - s), m) : s == 2 ? v128.and(Ds, m) : v128.and(i16x8.shr_u(Ds, 1), m));
+  }
+  return c;
+}
+
+// Tile `tile` of type t against tokens tok..tok+3 (activations as kquant_tiles_rows takes them).
+// Places: Q4_K/Q5_K 2 groups h × 4 places s × 8 positions p (32-column sub-blocks), the others 4
+// groups × 4 places × 4 positions (16-column ones); a code vector's i16 sums are dotted with its
+// sub-block's scales after at most the positions the GEMV sums (Q5_K 4, Q6_K 2, Q4_K 8, Q2/Q3_K 4).
+// @ts-ignore: decorator
+@inline function tileX4(t: i32, w: usize, nb: i32, rows: i32, tile: i32, xq: usize, cols: i32, dx: usize, bs: usize, out: usize, tok: i32): void {
+  const rb = tileRecBytes(t);
+  const wide = t == Q4_K || t == Q5_K;
+  const two = t == Q2_K;
+  const six = t == Q6_K;
+  const groups = wide ? 2 : 4;
+  const perGroup = wide ? 8 : 4;
+  const cs = <usize>cols;
+  const x0 = xq + <usize>tok * cs;
+  const x1 = x0 + cs;
+  const x2 = x1 + cs;
+  const x3 = x2 + cs;
+  const bstride = <usize>(nb * 48);
+  const s0 = bs + <usize>tok * bstride;
+  const s1 = s0 + bstride;
+  const s2 = s1 + bstride;
+  const s3 = s2 + bstride;
+  const dstride = <usize>(nb << 2);
+  const e0 = dx + <usize>tok * dstride;
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let acc3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const rec = w + (<usize>tile * <usize>nb + <usize>b) * rb;
+    const xo = <usize>b << 8;
+    const so = <usize>(48 * b);
+    let d0 = i32x4.splat(0);
+    let d1 = i32x4.splat(0);
+    let d2 = i32x4.splat(0);
+    let d3 = i32x4.splat(0);
+    for (let g = 0; g < groups; g++) {
+      let S: v128;
+      if (wide) S = v128.load(rec + 32 + <usize>(16 * g));
+      else {
+        const raw = v128.load(rec + (two ? 32 : 16) + <usize>(16 * g));
+        S = two ? v128.and(raw, i8x16.splat(0x0f)) : raw;
+      }
+      // the four places written out, so that every shift and shuffle has a constant operand; four code
+      // vectors at a time (Q6_K: two i16 runs of two), each token's pair sums dotted with the scales at
+      // once: few values live, so the tokens' sums stay in registers
+      {
+        const sc = pairsOf(S, 0, !wide && !two);
+        for (let u = 0; u < perGroup; u += 4) {
+          const p = perGroup * g + u;
+          const xs = xo + <usize>(4 * p + 0);
+          const c0 = codeVec(t, rec, p, 0);
+          const c1 = codeVec(t, rec, p + 1, 0);
+          const c2 = codeVec(t, rec, p + 2, 0);
+          const c3 = codeVec(t, rec, p + 3, 0);
+          if (six) {
+            d0 = i32x4.add(d0, i32x4.add(i32x4.dot_i16x8_s(pd2(x0 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x0 + xs + 8, c2, c3), sc)));
+            d1 = i32x4.add(d1, i32x4.add(i32x4.dot_i16x8_s(pd2(x1 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x1 + xs + 8, c2, c3), sc)));
+            d2 = i32x4.add(d2, i32x4.add(i32x4.dot_i16x8_s(pd2(x2 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x2 + xs + 8, c2, c3), sc)));
+            d3 = i32x4.add(d3, i32x4.add(i32x4.dot_i16x8_s(pd2(x3 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x3 + xs + 8, c2, c3), sc)));
+          } else {
+            d0 = i32x4.add(d0, i32x4.dot_i16x8_s(pd4(x0 + xs, c0, c1, c2, c3), sc));
+            d1 = i32x4.add(d1, i32x4.dot_i16x8_s(pd4(x1 + xs, c0, c1, c2, c3), sc));
+            d2 = i32x4.add(d2, i32x4.dot_i16x8_s(pd4(x2 + xs, c0, c1, c2, c3), sc));
+            d3 = i32x4.add(d3, i32x4.dot_i16x8_s(pd4(x3 + xs, c0, c1, c2, c3), sc));
+          }
+        }
+      }
+      {
+        const sc = pairsOf(S, 1, !wide && !two);
+        for (let u = 0; u < perGroup; u += 4) {
+          const p = perGroup * g + u;
+          const xs = xo + <usize>(4 * p + 64);
+          const c0 = codeVec(t, rec, p, 1);
+          const c1 = codeVec(t, rec, p + 1, 1);
+          const c2 = codeVec(t, rec, p + 2, 1);
+          const c3 = codeVec(t, rec, p + 3, 1);
+          if (six) {
+            d0 = i32x4.add(d0, i32x4.add(i32x4.dot_i16x8_s(pd2(x0 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x0 + xs + 8, c2, c3), sc)));
+            d1 = i32x4.add(d1, i32x4.add(i32x4.dot_i16x8_s(pd2(x1 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x1 + xs + 8, c2, c3), sc)));
+            d2 = i32x4.add(d2, i32x4.add(i32x4.dot_i16x8_s(pd2(x2 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x2 + xs + 8, c2, c3), sc)));
+            d3 = i32x4.add(d3, i32x4.add(i32x4.dot_i16x8_s(pd2(x3 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x3 + xs + 8, c2, c3), sc)));
+          } else {
+            d0 = i32x4.add(d0, i32x4.dot_i16x8_s(pd4(x0 + xs, c0, c1, c2, c3), sc));
+            d1 = i32x4.add(d1, i32x4.dot_i16x8_s(pd4(x1 + xs, c0, c1, c2, c3), sc));
+            d2 = i32x4.add(d2, i32x4.dot_i16x8_s(pd4(x2 + xs, c0, c1, c2, c3), sc));
+            d3 = i32x4.add(d3, i32x4.dot_i16x8_s(pd4(x3 + xs, c0, c1, c2, c3), sc));
+          }
+        }
+      }
+      {
+        const sc = pairsOf(S, 2, !wide && !two);
+        for (let u = 0; u < perGroup; u += 4) {
+          const p = perGroup * g + u;
+          const xs = xo + <usize>(4 * p + 128);
+          const c0 = codeVec(t, rec, p, 2);
+          const c1 = codeVec(t, rec, p + 1, 2);
+          const c2 = codeVec(t, rec, p + 2, 2);
+          const c3 = codeVec(t, rec, p + 3, 2);
+          if (six) {
+            d0 = i32x4.add(d0, i32x4.add(i32x4.dot_i16x8_s(pd2(x0 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x0 + xs + 8, c2, c3), sc)));
+            d1 = i32x4.add(d1, i32x4.add(i32x4.dot_i16x8_s(pd2(x1 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x1 + xs + 8, c2, c3), sc)));
+            d2 = i32x4.add(d2, i32x4.add(i32x4.dot_i16x8_s(pd2(x2 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x2 + xs + 8, c2, c3), sc)));
+            d3 = i32x4.add(d3, i32x4.add(i32x4.dot_i16x8_s(pd2(x3 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x3 + xs + 8, c2, c3), sc)));
+          } else {
+            d0 = i32x4.add(d0, i32x4.dot_i16x8_s(pd4(x0 + xs, c0, c1, c2, c3), sc));
+            d1 = i32x4.add(d1, i32x4.dot_i16x8_s(pd4(x1 + xs, c0, c1, c2, c3), sc));
+            d2 = i32x4.add(d2, i32x4.dot_i16x8_s(pd4(x2 + xs, c0, c1, c2, c3), sc));
+            d3 = i32x4.add(d3, i32x4.dot_i16x8_s(pd4(x3 + xs, c0, c1, c2, c3), sc));
+          }
+        }
+      }
+      {
+        const sc = pairsOf(S, 3, !wide && !two);
+        for (let u = 0; u < perGroup; u += 4) {
+          const p = perGroup * g + u;
+          const xs = xo + <usize>(4 * p + 192);
+          const c0 = codeVec(t, rec, p, 3);
+          const c1 = codeVec(t, rec, p + 1, 3);
+          const c2 = codeVec(t, rec, p + 2, 3);
+          const c3 = codeVec(t, rec, p + 3, 3);
+          if (six) {
+            d0 = i32x4.add(d0, i32x4.add(i32x4.dot_i16x8_s(pd2(x0 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x0 + xs + 8, c2, c3), sc)));
+            d1 = i32x4.add(d1, i32x4.add(i32x4.dot_i16x8_s(pd2(x1 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x1 + xs + 8, c2, c3), sc)));
+            d2 = i32x4.add(d2, i32x4.add(i32x4.dot_i16x8_s(pd2(x2 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x2 + xs + 8, c2, c3), sc)));
+            d3 = i32x4.add(d3, i32x4.add(i32x4.dot_i16x8_s(pd2(x3 + xs, c0, c1), sc), i32x4.dot_i16x8_s(pd2(x3 + xs + 8, c2, c3), sc)));
+          } else {
+            d0 = i32x4.add(d0, i32x4.dot_i16x8_s(pd4(x0 + xs, c0, c1, c2, c3), sc));
+            d1 = i32x4.add(d1, i32x4.dot_i16x8_s(pd4(x1 + xs, c0, c1, c2, c3), sc));
+            d2 = i32x4.add(d2, i32x4.dot_i16x8_s(pd4(x2 + xs, c0, c1, c2, c3), sc));
+            d3 = i32x4.add(d3, i32x4.dot_i16x8_s(pd4(x3 + xs, c0, c1, c2, c3), sc));
+          }
+        }
+      }
+    }
+    // the mins (Q6_K/Q3_K: the offsets) after the dots, so their sums are live only here
+    let n0 = i32x4.splat(0);
+    let n1 = i32x4.splat(0);
+    let n2 = i32x4.splat(0);
+    let n3 = i32x4.splat(0);
+    for (let g = 0; g < groups; g++) {
+      let M: v128;
+      if (wide) M = v128.load(rec + 64 + <usize>(16 * g));
+      else {
+        const raw = v128.load(rec + (two ? 32 : 16) + <usize>(16 * g));
+        M = two ? v128.and(i16x8.shr_u(raw, 4), i8x16.splat(0x0f)) : raw;
+      }
+      const mp0 = minPairs(M, 0, !wide && !two);
+      const mp2 = minPairs(M, 2, !wide && !two);
+      // activation sums: per 32 columns from byte 32 (wide), per 16 from byte 0
+      const mo = so + (wide ? 32 : 0) + <usize>(8 * g);
+      n0 = i32x4.add(n0, i32x4.add(i32x4.dot_i16x8_s(mp0, v128.load32_splat(s0 + mo)), i32x4.dot_i16x8_s(mp2, v128.load32_splat(s0 + mo + 4))));
+      n1 = i32x4.add(n1, i32x4.add(i32x4.dot_i16x8_s(mp0, v128.load32_splat(s1 + mo)), i32x4.dot_i16x8_s(mp2, v128.load32_splat(s1 + mo + 4))));
+      n2 = i32x4.add(n2, i32x4.add(i32x4.dot_i16x8_s(mp0, v128.load32_splat(s2 + mo)), i32x4.dot_i16x8_s(mp2, v128.load32_splat(s2 + mo + 4))));
+      n3 = i32x4.add(n3, i32x4.add(i32x4.dot_i16x8_s(mp0, v128.load32_splat(s3 + mo)), i32x4.dot_i16x8_s(mp2, v128.load32_splat(s3 + mo + 4))));
+    }
+    const d = v128.load(rec);
+    // the GEMV's f32 steps, in its order: d·dots − dmin·mins, then the running sum += part·dx
+    const dm = wide || two ? v128.load(rec, 16) : f32x4.mul(d, f32x4.splat(six ? 32 : 4));
+    const e = e0 + (<usize>b << 2);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d0)), f32x4.mul(dm, f32x4.convert_i32x4_s(n0))), f32x4.splat(load<f32>(e))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d1)), f32x4.mul(dm, f32x4.convert_i32x4_s(n1))), f32x4.splat(load<f32>(e + dstride))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d2)), f32x4.mul(dm, f32x4.convert_i32x4_s(n2))), f32x4.splat(load<f32>(e + 2 * dstride))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d3)), f32x4.mul(dm, f32x4.convert_i32x4_s(n3))), f32x4.splat(load<f32>(e + 3 * dstride))));
+  }
+  const r = tile << 2;
+  const ostride = <usize>rows << 2;
+  const o = out + <usize>tok * ostride + (<usize>r << 2);
+  storeTile(o, r, rows, acc0);
+  storeTile(o + ostride, r, rows, acc1);
+  storeTile(o + 2 * ostride, r, rows, acc2);
+  storeTile(o + 3 * ostride, r, rows, acc3);
+}
+
+// Tiles t0..t1 against tokens 0..quads·4 (tile-major, so a tile's records stay in cache across the
+// token quads); one function per type, as tilesQ4K … tilesQ2K.
+// @ts-ignore: decorator
+@inline function gemmOf(t: i32, w: usize, nb: i32, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, quads: i32, out: usize, t0: i32, t1: i32): void {
+  for (let tile = t0; tile < t1; tile++) for (let q = 0; q < quads; q++) tileX4(t, w, nb, rows, tile, xq, cols, dx, bs, out, q << 2);
+}
+function gemmQ4K(w: usize, nb: i32, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, quads: i32, out: usize, t0: i32, t1: i32): void {
+  gemmOf(Q4_K, w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+}
+function gemmQ5K(w: usize, nb: i32, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, quads: i32, out: usize, t0: i32, t1: i32): void {
+  gemmOf(Q5_K, w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+}
+function gemmQ6K(w: usize, nb: i32, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, quads: i32, out: usize, t0: i32, t1: i32): void {
+  gemmOf(Q6_K, w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+}
+function gemmQ3K(w: usize, nb: i32, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, quads: i32, out: usize, t0: i32, t1: i32): void {
+  gemmOf(Q3_K, w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+}
+function gemmQ2K(w: usize, nb: i32, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, quads: i32, out: usize, t0: i32, t1: i32): void {
+  gemmOf(Q2_K, w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+}
+
 // gemv_kquant_tiles for `batch` tokens quantized by quantize_act_q8k back to back (xq: cols bytes, dx:
 // cols/64 bytes, bs: cols·3/16 bytes per token; out: rows f32 per token), over rows r0..r1: the thread
-// pool's row-kernel form (its chunks are whole 4-row tiles, so r0 is a multiple of four).
+// pool's row-kernel form (its chunks are whole 4-row tiles, so r0 is a multiple of four). Tokens go
+// four at a time through the batched kernel (each tile unpacked once per four tokens), the last
+// batch % 4 one at a time through the GEMV; the results are the GEMV's bit for bit either way.
 export function kquant_tiles_rows(t: i32, w: usize, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
+  if (!ASC_FEATURE_SIMD) return;
   const nb = cols >> 8;
-  for (let b = 0; b < batch; b++) {
-    gemv_kquant_tiles(t, w, rows, cols, xq + <usize>b * <usize>cols, dx + <usize>(b * nb * 4), bs + <usize>(b * nb * 48), out + <usize>b * (<usize>rows << 2), r0 >> 2, (r1 + 3) >> 2);
+  const t0 = r0 >> 2;
+  const t1 = (r1 + 3) >> 2;
+  const quads = batch >> 2;
+  if (quads > 0) {
+    if (t == Q4_K) gemmQ4K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+    else if (t == Q6_K) gemmQ6K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+    else if (t == Q5_K) gemmQ5K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+    else if (t == Q3_K) gemmQ3K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+    else gemmQ2K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+  }
+  for (let b = quads << 2; b < batch; b++) {
+    gemv_kquant_tiles(t, w, rows, cols, xq + <usize>b * <usize>cols, dx + <usize>(b * nb * 4), bs + <usize>(b * nb * 48), out + <usize>b * (<usize>rows << 2), t0, t1);
   }
 }
