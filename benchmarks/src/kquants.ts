@@ -4,9 +4,18 @@
 // comparison the blocks as GGUF stores them with int8 and with f32 activations. GB/s counts the bytes
 // of the weights AS STORED (the type's GGUF bytes; the prepared form holds 2-5% more), so the types
 // compare as files do. Rounds interleave the variants; each row is the median over rounds.
+// Then prefill: the batched K-quant GEMM (a prepared tile unpacked once per four tokens) against the
+// same tiles multiplied one token at a time, on one layer; and whole-model prefill of the 1B-class
+// random Llama (tools/make-throughput-model.mjs … Q4_K Q6_K) in lowbit against llama.cpp in the same
+// run. Last, llama.cpp's own decode GB/s at Q2_K, Q3_K and Q4_0: what its kernels reach on this
+// machine, the reference for lowbit's Q2_K/Q3_K GEMV ratio to Q4_0.
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type KQuantActivations, createKernels, gemvKQuant } from '@lowbit/kernels';
-import { Linear, type LinearWeight, fromF32 } from '@lowbit/runtime';
+import { Linear, type LinearWeight, Session, fromF32, loadModel, readGguf } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
+import { PREFILL, type Speed, llamaCppEngine, promptFor } from './runtime.js';
 
 const N = 2048;
 const TYPES = ['Q4_K', 'Q6_K', 'Q5_K', 'Q3_K', 'Q2_K'] as const;
@@ -59,10 +68,161 @@ async function gemvRows(ctx: Context): Promise<Row[]> {
   }
 }
 
+const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
+
+/** 16 distinct random rows of N in `type`, quantized once, repeated to [N, N] (as gemvRows). */
+function repeatedRows(type: string): Uint8Array {
+  let s = 11;
+  const rows16 = Float32Array.from({ length: 16 * N }, () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
+  const one = fromF32(type as 'Q4_0', rows16, N);
+  const out = new Uint8Array(one.byteLength * (N / 16));
+  for (let i = 0; i < N / 16; i++) out.set(one, i * one.byteLength);
+  return out;
+}
+
+// One N×N layer against PREFILL tokens, one thread: the batched kernel (Linear.apply with the whole
+// batch) vs the same prepared tiles one token at a time (batch 1 calls: the per-token GEMV, what a
+// batch cost before the batched kernel); Q4_0's prefill GEMM as the reference.
+async function gemmRows(ctx: Context): Promise<Row[]> {
+  const k = await createKernels();
+  const x = Float32Array.from({ length: PREFILL * N }, (_, i) => Math.sin(0.37 * i));
+  const variants: { variant: string; run: () => unknown; free: () => void }[] = [];
+  const flops = 2 * N * N * PREFILL;
+  try {
+    const q40 = new Linear(k, 'Q4_0', { format: 'q4_0', shape: [N, N], data: repeatedRows('Q4_0') });
+    variants.push({ variant: 'Q4_0 prefill GEMM', run: () => q40.apply(x, PREFILL), free: () => q40.free() });
+    for (const t of TYPES) {
+      const l = new Linear(k, t, { format: 'kquant', type: t, shape: [N, N], data: repeatedRows(t) });
+      variants.push({ variant: `${t} batched`, run: () => l.apply(x, PREFILL), free: () => {} });
+      variants.push({
+        variant: `${t} per token`,
+        run: () => {
+          for (let b = 0; b < PREFILL; b++) l.apply(x.subarray(b * N, (b + 1) * N), 1);
+        },
+        free: () => l.free(),
+      });
+    }
+    const ms: number[][] = variants.map(() => []);
+    for (let r = 0; r < ROUNDS; r++) for (let i = 0; i < variants.length; i++) ms[i].push(await ctx.measure(variants[i].run, 300));
+    const m = ms.map(median);
+    return variants.map((v, i) => {
+      const perToken = v.variant.endsWith('batched') ? m[i + 1] : 0;
+      return {
+        area: 'kquants', name: `GEMM ${N}×${N} × ${PREFILL} tokens, 1 thread`, variant: v.variant, ms: m[i], gflops: flops / m[i] / 1e6,
+        ratio: m[0] / m[i], baseline: variants[0].variant,
+        note: perToken ? `${(perToken / m[i]).toFixed(2)}× the per-token row's speed` : undefined,
+      };
+    });
+  } finally {
+    for (const v of variants) v.free();
+  }
+}
+
+const MODELS_DIR = () => process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models');
+
+/** Weight bytes a decode step streams in a GGUF: every matrix but the embedding, plus one embedding row. */
+async function decodeBytes(path: string): Promise<number> {
+  const g = await readGguf(path);
+  await g.source.close();
+  let bytes = 0;
+  for (const t of g.tensors.values()) {
+    if (t.name === 'token_embd.weight') bytes += t.byteLength / t.shape[1];
+    else if (t.shape.length === 2 && t.shape[1] > 1) bytes += t.byteLength;
+  }
+  return bytes;
+}
+
+// Prefill of PREFILL tokens, one thread, on the 1B-class model per K type: llama.cpp, lowbit in one
+// batch (the batched kernel), and lowbit token by token (the per-token GEMV and attention per step;
+// one round). Rounds alternate the engines; medians.
+async function prefillRows(ctx: Context): Promise<Row[]> {
+  const out: Row[] = [];
+  for (const type of ['Q4_K', 'Q6_K']) {
+    const path = join(MODELS_DIR(), `throughput-1b-${type}.gguf`);
+    if (!existsSync(path)) {
+      ctx.log(`kquants: ${path} not found (node tools/make-throughput-model.mjs ${MODELS_DIR()} ${type}); prefill rows skipped`);
+      continue;
+    }
+    ctx.log(`kquants: prefill ${PREFILL} tokens, 1B-class ${type}, 1 thread`);
+    const prompt = await promptFor(path);
+    const theirs = await llamaCppEngine(path, 1);
+    const model = await loadModel(path, { kernels: await createKernels() });
+    const ms: number[][] = [[], [], []];
+    try {
+      for (let r = 0; r < ROUNDS; r++) {
+        const sp: Speed = await theirs.run(prompt);
+        ms[0].push(sp.prefillMs * PREFILL);
+        let s = new Session(model, { ctx: PREFILL + 8 });
+        let t = performance.now();
+        s.forward(prompt);
+        ms[1].push(performance.now() - t);
+        s.free();
+        if (r > 0) continue;
+        // token by token once: the reference for what the batch saves, not a target
+        s = new Session(model, { ctx: PREFILL + 8 });
+        t = performance.now();
+        for (const id of prompt) s.forward([id]);
+        ms[2].push(performance.now() - t);
+        s.free();
+      }
+    } finally {
+      await theirs.close();
+      model.free();
+    }
+    const m = ms.map(median);
+    const names = ['llama.cpp', 'lowbit, one batch', 'lowbit, token by token'];
+    m.forEach((v, i) =>
+      out.push({
+        area: 'kquants', name: `prefill ${PREFILL} tokens, 1B-class ${type}, 1 thread`, variant: names[i], ms: v,
+        rate: { value: (PREFILL * 1000) / v, unit: 'tokens/s' }, ratio: m[0] / v, baseline: 'llama.cpp',
+        note: i === 1 ? `${(m[2] / v).toFixed(2)}× lowbit token by token` : undefined,
+      }),
+    );
+  }
+  return out;
+}
+
+// llama.cpp's decode tokens/s at Q2_K, Q3_K, Q4_0 (1 thread) as GB/s of weights streamed per token:
+// the ratio its own K kernels reach against Q4_0 on this machine.
+async function llamaDecodeRows(ctx: Context): Promise<Row[]> {
+  const measured: { variant: string; ms: number; bytes: number }[] = [];
+  for (const type of ['Q4_0', 'Q2_K', 'Q3_K']) {
+    const path = join(MODELS_DIR(), `throughput-1b-${type}.gguf`);
+    if (!existsSync(path)) {
+      ctx.log(`kquants: ${path} not found (node tools/make-throughput-model.mjs ${MODELS_DIR()} ${type}); llama.cpp decode row skipped`);
+      continue;
+    }
+    ctx.log(`kquants: llama.cpp decode, 1B-class ${type}, 1 thread`);
+    const prompt = (await promptFor(path)).slice(0, 8);
+    const e = await llamaCppEngine(path, 1);
+    const ms: number[] = [];
+    try {
+      for (let r = 0; r < ROUNDS; r++) ms.push((await e.run(prompt)).decodeMs);
+    } finally {
+      await e.close();
+    }
+    measured.push({ variant: `llama.cpp ${type}`, ms: median(ms), bytes: await decodeBytes(path) });
+  }
+  if (measured.length === 0 || !measured[0].variant.endsWith('Q4_0')) return [];
+  const baseGbps = measured[0].bytes / measured[0].ms / 1e6;
+  return measured.map((m) => {
+    const gbps = m.bytes / m.ms / 1e6;
+    return {
+      area: 'kquants', name: 'llama.cpp decode, 1B-class, 1 thread', variant: m.variant, ms: m.ms, gbps, rate: { value: 1000 / m.ms, unit: 'tokens/s' },
+      ratio: measured[0].ms / m.ms, baseline: measured[0].variant, note: `${(m.bytes / 1e6).toFixed(0)} MB per token; ${(gbps / baseGbps).toFixed(2)}× the Q4_0 row's GB/s`,
+    };
+  });
+}
+
 export const kquantsArea: Area = {
   name: 'kquants',
   async run(ctx: Context) {
     ctx.log('kquants: GEMV per K type (prepared tiles and blocks as stored) vs Q4_0 prepared tiles');
-    return gemvRows(ctx);
+    const rows = await gemvRows(ctx);
+    ctx.log(`kquants: GEMM ${N}×${N} × ${PREFILL} tokens per K type, batched vs per token`);
+    rows.push(...(await gemmRows(ctx)));
+    rows.push(...(await prefillRows(ctx)));
+    rows.push(...(await llamaDecodeRows(ctx)));
+    return rows;
   },
 };
