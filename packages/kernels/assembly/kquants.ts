@@ -999,17 +999,6 @@ export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: 
   return i16x8.add(pairDot(v128.load32_splat(x), c0), pairDot(v128.load32_splat(x, 4), c1));
 }
 
-// Stores four rows' f32 (a tile) of one token, the rows past the matrix left out.
-// @ts-ignore: decorator
-@inline function storeTile(o: usize, r: i32, rows: i32, acc: v128): void {
-  if (r + 4 <= rows) v128.store(o, acc);
-  else {
-    store<f32>(o, f32x4.extract_lane(acc, 0));
-    if (r + 1 < rows) store<f32>(o, f32x4.extract_lane(acc, 1), 4);
-    if (r + 2 < rows) store<f32>(o, f32x4.extract_lane(acc, 2), 8);
-  }
-}
-
 // Code vector of place s of packed position p of a record (the GEMV's unpacking, s at run time).
 // @ts-ignore: decorator
 @inline function codeVec(t: i32, rec: usize, p: i32, s: i32): v128 {
@@ -1057,10 +1046,16 @@ export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: 
   const s3 = s2 + bstride;
   const dstride = <usize>(nb << 2);
   const e0 = dx + <usize>tok * dstride;
-  let acc0 = f32x4.splat(0);
-  let acc1 = f32x4.splat(0);
-  let acc2 = f32x4.splat(0);
-  let acc3 = f32x4.splat(0);
+  // the running sums live in out (a full tile's four rows of each token), not in registers
+  const ostride = <usize>rows << 2;
+  const o0 = out + <usize>tok * ostride + (<usize>(tile << 2) << 2);
+  const o1 = o0 + ostride;
+  const o2 = o1 + ostride;
+  const o3 = o2 + ostride;
+  v128.store(o0, f32x4.splat(0));
+  v128.store(o1, f32x4.splat(0));
+  v128.store(o2, f32x4.splat(0));
+  v128.store(o3, f32x4.splat(0));
   for (let b = 0; b < nb; b++) {
     const rec = w + (<usize>tile * <usize>nb + <usize>b) * rb;
     const xo = <usize>b << 8;
@@ -1193,18 +1188,11 @@ export function unprepare_kquant(t: i32, src: usize, rows: i32, cols: i32, dst: 
     // the GEMV's f32 steps, in its order: d·dots − dmin·mins, then the running sum += part·dx
     const dm = wide || two ? v128.load(rec, 16) : f32x4.mul(d, f32x4.splat(six ? 32 : 4));
     const e = e0 + (<usize>b << 2);
-    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d0)), f32x4.mul(dm, f32x4.convert_i32x4_s(n0))), f32x4.splat(load<f32>(e))));
-    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d1)), f32x4.mul(dm, f32x4.convert_i32x4_s(n1))), f32x4.splat(load<f32>(e + dstride))));
-    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d2)), f32x4.mul(dm, f32x4.convert_i32x4_s(n2))), f32x4.splat(load<f32>(e + 2 * dstride))));
-    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d3)), f32x4.mul(dm, f32x4.convert_i32x4_s(n3))), f32x4.splat(load<f32>(e + 3 * dstride))));
+    v128.store(o0, f32x4.add(v128.load(o0), f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d0)), f32x4.mul(dm, f32x4.convert_i32x4_s(n0))), f32x4.splat(load<f32>(e)))));
+    v128.store(o1, f32x4.add(v128.load(o1), f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d1)), f32x4.mul(dm, f32x4.convert_i32x4_s(n1))), f32x4.splat(load<f32>(e + dstride)))));
+    v128.store(o2, f32x4.add(v128.load(o2), f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d2)), f32x4.mul(dm, f32x4.convert_i32x4_s(n2))), f32x4.splat(load<f32>(e + 2 * dstride)))));
+    v128.store(o3, f32x4.add(v128.load(o3), f32x4.mul(f32x4.sub(f32x4.mul(d, f32x4.convert_i32x4_s(d3)), f32x4.mul(dm, f32x4.convert_i32x4_s(n3))), f32x4.splat(load<f32>(e + 3 * dstride)))));
   }
-  const r = tile << 2;
-  const ostride = <usize>rows << 2;
-  const o = out + <usize>tok * ostride + (<usize>r << 2);
-  storeTile(o, r, rows, acc0);
-  storeTile(o + ostride, r, rows, acc1);
-  storeTile(o + 2 * ostride, r, rows, acc2);
-  storeTile(o + 3 * ostride, r, rows, acc3);
 }
 
 // Tiles t0..t1 against tokens 0..quads·4 (tile-major, so a tile's records stay in cache across the
@@ -1232,22 +1220,26 @@ function gemmQ2K(w: usize, nb: i32, rows: i32, cols: i32, xq: usize, dx: usize, 
 // gemv_kquant_tiles for `batch` tokens quantized by quantize_act_q8k back to back (xq: cols bytes, dx:
 // cols/64 bytes, bs: cols·3/16 bytes per token; out: rows f32 per token), over rows r0..r1: the thread
 // pool's row-kernel form (its chunks are whole 4-row tiles, so r0 is a multiple of four). Tokens go
-// four at a time through the batched kernel (each tile unpacked once per four tokens), the last
-// batch % 4 one at a time through the GEMV; the results are the GEMV's bit for bit either way.
+// four at a time through the batched kernel (each full tile unpacked once per four tokens), the
+// last batch % 4 and a partial last tile one at a time through the GEMV; the results are the GEMV's bit for bit either way.
 export function kquant_tiles_rows(t: i32, w: usize, rows: i32, cols: i32, xq: usize, dx: usize, bs: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   if (!ASC_FEATURE_SIMD) return;
   const nb = cols >> 8;
   const t0 = r0 >> 2;
   const t1 = (r1 + 3) >> 2;
   const quads = batch >> 2;
-  if (quads > 0) {
-    if (t == Q4_K) gemmQ4K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
-    else if (t == Q6_K) gemmQ6K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
-    else if (t == Q5_K) gemmQ5K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
-    else if (t == Q3_K) gemmQ3K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
-    else gemmQ2K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, t1);
+  // the batched kernel keeps its running sums in out, so it takes only full tiles
+  const tf = min(t1, rows >> 2);
+  if (quads > 0 && t0 < tf) {
+    if (t == Q4_K) gemmQ4K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, tf);
+    else if (t == Q6_K) gemmQ6K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, tf);
+    else if (t == Q5_K) gemmQ5K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, tf);
+    else if (t == Q3_K) gemmQ3K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, tf);
+    else gemmQ2K(w, nb, rows, cols, xq, dx, bs, quads, out, t0, tf);
   }
-  for (let b = quads << 2; b < batch; b++) {
-    gemv_kquant_tiles(t, w, rows, cols, xq + <usize>b * <usize>cols, dx + <usize>(b * nb * 4), bs + <usize>(b * nb * 48), out + <usize>b * (<usize>rows << 2), t0, t1);
+  for (let b = 0; b < batch; b++) {
+    // tokens past the last four: every tile; the others: the partial last tile, if any
+    const from = b < quads << 2 ? max(t0, tf) : t0;
+    if (from < t1) gemv_kquant_tiles(t, w, rows, cols, xq + <usize>b * <usize>cols, dx + <usize>(b * nb * 4), bs + <usize>(b * nb * 48), out + <usize>b * (<usize>rows << 2), from, t1);
   }
 }
