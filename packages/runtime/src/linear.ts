@@ -17,8 +17,9 @@ import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js'
  *   every stored width, the width chosen per call (`apply`'s `bits`), reading only the top planes.
  * - `kquant`: llama.cpp K-quant super-blocks (Q2_K … Q6_K) as GGUF stores them (cols % 256 == 0),
  *   repacked at upload into the kernels' prepared tiles (prepareKQuant: four rows interleaved, 2-5%
- *   more bytes) and multiplied there by gemvKQuant with int8 activations (ggml's Q8_K rounding), one
- *   token at a time; a kernel build without SIMD keeps the blocks as stored.
+ *   more bytes) and multiplied there by gemvKQuant with int8 activations (ggml's Q8_K rounding); a
+ *   batch goes through its batched kernel (each tile unpacked once per four tokens, results those of
+ *   one token at a time bit for bit); a kernel build without SIMD keeps the blocks as stored.
  * - `lut4`: 4-bit codes into 16-entry tables of 7-bit levels (NF4, codebooks, BCQ ≤ 4 planes as
  *   lut-fast.ts prepares them), on the kernels' lut4Gemv (int8 activations).
  */
