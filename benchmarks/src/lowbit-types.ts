@@ -56,8 +56,8 @@ export const lowbitTypesArea: Area = {
       { name: 'MXFP8 E5M2', make: () => mx('mxfp8_e5m2') },
     ];
     const q4 = q4Blocks(int(4, 32));
-    const layers: { name: string; lin: Linear; bytes: number; runs: string }[] = [
-      { name: 'Q4_0 (INT4 g32 sym as Q4_0 blocks)', lin: new Linear(k, 'Q4_0', { format: 'q4_0', shape, data: q4 }), bytes: q4.byteLength, runs: 'q4_0 tiles' },
+    const layers: { name: string; lin: Linear; bytes: number; runs: string; streamed?: number }[] = [
+      { name: 'Q4_0 (INT4 g32 sym as Q4_0 blocks)', lin: new Linear(k, 'Q4_0', { format: 'q4_0', shape, data: q4 }), bytes: q4.byteLength, runs: 'q4_0 tiles', streamed: q4.byteLength },
     ];
     const rows: Row[] = [];
     try {
@@ -67,7 +67,11 @@ export const lowbitTypesArea: Area = {
         const weight: LinearWeight = 'kind' in t && t.kind === 'int' ? linearWeightFromPacked(t) : linearWeightFromPacked(t, { shape });
         const g = weight as { gather?: Int32Array; residue?: { index: Int32Array }; plus?: LinearWeight };
         const runs = weight.format === 'packed' ? 'formats table GEMV' : `${weight.format}${g.gather ? ` over ${g.gather.length} gathered columns` : ''}${g.plus ? ` + a ${g.plus.format} plane` : ''}${g.residue ? ` + ${g.residue.index.length} exact f32 rest weights` : ''}`;
-        layers.push({ name: c.name, lin: new Linear(k, c.name, weight), bytes: storedBytes(t as never), runs });
+        // bytes of ggml blocks the kernel streams (both planes), where the type runs on them: the
+        // reason a type narrower than its tiles reads below 1× of its own stored bytes
+        const blocks = (v: LinearWeight | undefined) => (v && (v.format === 'q4_0' || v.format === 'q8_0') ? v.data.byteLength : 0);
+        const streamed = blocks(weight) ? blocks(weight) + blocks(g.plus) : undefined;
+        layers.push({ name: c.name, lin: new Linear(k, c.name, weight), bytes: storedBytes(t as never), runs, streamed });
       }
       for (const l of layers) l.lin.apply(x, 1); // JIT warm-up, untimed
       const times: number[][] = layers.map(() => []);
@@ -89,7 +93,8 @@ export const lowbitTypesArea: Area = {
         const ratio = med(times[i].map((t, round) => (l.bytes / t) / (q4.byteLength / times[0][round])));
         rows.push({
           area: 'lowbit-types', name: `GEMV ${N}×${N} ${l.name}`, variant: `${l.runs}, wasm ${k.variant}`, ms, gbps, ratio,
-          baseline: 'Q4_0 tiles interleaved (GB/s of stored bytes)', note: `stored ${((l.bytes * 8) / n).toFixed(2)} bits/weight; runs as ${l.runs}`,
+          baseline: 'Q4_0 tiles interleaved (GB/s of stored bytes)',
+          note: `stored ${((l.bytes * 8) / n).toFixed(2)} bits/weight${l.streamed ? `, streamed ${((l.streamed * 8) / n).toFixed(2)}` : ''}; ${perWeight(ms, med(times[0]), n)}; runs as ${l.runs}`,
         });
       });
     } finally {
@@ -99,6 +104,11 @@ export const lowbitTypesArea: Area = {
     return rows;
   },
 };
+
+/** Time per weight and its ratio to Q4_0's in the same run: what the kernel costs whatever the bytes. */
+function perWeight(ms: number, q4ms: number, n: number): string {
+  return `${((ms * 1e6) / n).toFixed(3)} ns/weight, ${(ms / q4ms).toFixed(2)}× Q4_0's time`;
+}
 
 /** INT4 g32 symmetric codes as ggml Q4_0 blocks (fp16 d, element j low nibble / j + 16 high nibble of byte j). */
 function q4Blocks(t: PackedIntTensor): Uint8Array {
@@ -222,7 +232,7 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
     const gbps = l.bytes / ms / 1e6;
     return {
       area: 'lowbit-types', name: `GEMV ${N}×${N} ${l.name}`, variant: `${l.runs}, wasm ${k.variant}`, ms, gbps, ratio: gbps / base,
-      baseline: 'Q4_0 tiles interleaved (GB/s of stored bytes)', note: `stored ${((l.bytes * 8) / n).toFixed(2)} bits/weight; runs as ${l.runs}`,
+      baseline: 'Q4_0 tiles interleaved (GB/s of stored bytes)', note: `stored ${((l.bytes * 8) / n).toFixed(2)} bits/weight; ${perWeight(ms, med(times[0]), n)}; runs as ${l.runs}`,
     };
   });
 }
