@@ -659,7 +659,7 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, kOf: (tensor: str
  */
 async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, options: LoadOptions): Promise<ShardLayout | null> {
   const kq = kquantTarget.get(file) ?? 'packed';
-  const item = (name: string, t: GgufTensorInfo): ShardItem => ({ name, bytes: residentBytes(t.type, t.shape.reduce((a, b) => a * b, 1), t.byteLength, kq) });
+  const item = (name: string, t: GgufTensorInfo): ShardItem => ({ name, bytes: residentBytes(t.type, t.shape.reduce((a, b) => a * b, 1), t.byteLength, kq, t) });
   // load order: each block's matrices, then the output projection (the token embedding when tied)
   const items: ShardItem[] = [];
   for (let l = 0; l < c.nLayers; l++) {

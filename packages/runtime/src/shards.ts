@@ -6,7 +6,7 @@
 // attn_k. Activations cross between instances through JS arrays, which every kernel call copies
 // anyway (a few KB per token), so a sharded model computes exactly what one instance would.
 import { KernelPool, type KernelVariant, type Kernels, LowbitError, type ThreadedVariant, createKernelPool, createKernels } from '@lowbit/kernels';
-import { type TensorType, isKQuantType } from './ggml-types.js';
+import { LOWBIT_TYPES, type LowbitIntParams, type LowbitParams, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import type { SafetensorsTensorInfo } from './safetensors.js';
 import type { LlamaConfig } from './llama-config.js';
 
@@ -89,15 +89,51 @@ export function planShards(items: readonly ShardItem[], maxBytes: number, where:
 /** Tiled (prepared) size over stored size of the ggml block types (f32 scales instead of f16). */
 const TILED_GROWTH: Partial<Record<TensorType, number>> = { Q8_0: 36 / 34, Q4_0: 20 / 18, Q4_1: 24 / 20 };
 
+/** Heap allocations are aligned: each resident plane of a layer may take up to this much more. */
+const ALLOC_SLACK = 64;
+
 /**
  * Bytes a GGUF matrix of `type` takes resident once loaded: F16/BF16 (and K-quants loaded as f32)
- * become f32, ggml blocks are tiled, K-quants re-quantized to Q8_0 take 34 bytes per 32, the rest
- * stay as stored. An estimate within a few percent, for planning only.
+ * become f32, ggml blocks are tiled, K-quants re-quantized to Q8_0 take 34 bytes per 32, lowbit
+ * types as the layer they are repacked into (`lowbitResidentBytes`), the rest stay as stored. An
+ * estimate for planning, never below what loading really takes for the repacked types.
  */
-export function residentBytes(type: TensorType, elements: number, storedBytes: number, kquants: 'packed' | 'f32' | 'q8_0'): number {
+export function residentBytes(type: TensorType, elements: number, storedBytes: number, kquants: 'packed' | 'f32' | 'q8_0', lowbit?: { shape: readonly number[]; params?: LowbitParams }): number {
   if (type === 'F16' || type === 'BF16' || (isKQuantType(type) && (kquants === 'f32' || type === 'Q8_K'))) return elements * 4;
   if (isKQuantType(type) && kquants === 'q8_0') return Math.ceil((elements / 32) * 34);
+  if (isLowbitType(type) && lowbit && lowbit.shape.length === 2) return Math.max(storedBytes, lowbitResidentBytes(type, lowbit.shape[1], lowbit.shape[0], lowbit.params));
   return Math.ceil(storedBytes * (TILED_GROWTH[type] ?? 1));
+}
+
+/**
+ * Upper bound on the WASM bytes of a lowbit layer of `rows` × `cols` as packed-linear.ts loads it:
+ * INT4 of whole 32-groups (and ≤ 4 bits in rows of a partial 32-block) takes the int4 kernel's
+ * layout, f32 scales (and zeros); per-ic / group-rows zero points
+ * decode to f32; the other INT widths repack to Q4_0 tiles (≤ 3 bits) or Q8_0 tiles; MX rows to Q8_0
+ * tiles, FP6 E3M2 with a second Q4_0 plane and FP8 with a second Q8_0 plane; an act-order g_idx adds
+ * its gather. A layer left packed in JS (no repack) takes less. Tiles: 20 (Q4_0) or 36 (Q8_0) bytes
+ * per 32 weights, rows padded to whole 32-blocks.
+ */
+function lowbitResidentBytes(type: TensorType, rows: number, cols: number, params: LowbitParams | undefined): number {
+  const blocks = rows * Math.ceil(cols / 32);
+  const info = LOWBIT_TYPES[type as keyof typeof LOWBIT_TYPES];
+  if (!info || info.kind === 'anyprec') return 0; // held as stored (residentBytes takes the max)
+  if (info.kind === 'mx') {
+    const second = info.mx === 'mxfp6_e3m2' ? 20 : info.mx === 'mxfp8_e4m3' || info.mx === 'mxfp8_e5m2' ? 36 : 0;
+    return blocks * (36 + second) + (second ? 2 : 1) * ALLOC_SLACK + cols * 4;
+  }
+  const p = params as LowbitIntParams | undefined;
+  if (!p) return blocks * 36 + ALLOC_SLACK;
+  const gather = p.g_idx ? cols * 4 + ALLOC_SLACK : 0;
+  if (!p.symmetric && (p.granularity === 'per-ic' || p.granularity === 'group-rows')) return rows * cols * 4 + ALLOC_SLACK;
+  const group = p.granularity === 'group-cols' ? p.group : Math.ceil(cols / 32) * 32;
+  // INT4 of whole 32-groups, and ≤ 4 bits in rows of a partial last block: the int4 kernel's layout
+  if (info.bits <= 4 && group % 32 === 0 && (info.bits === 4 || cols % 32 !== 0)) {
+    const groups = rows * Math.ceil(cols / group);
+    return rows * Math.ceil(cols / 2) + groups * 4 * (p.symmetric ? 1 : 2) + 3 * ALLOC_SLACK + gather;
+  }
+  const q4 = info.bits <= 3 && group % 32 === 0;
+  return blocks * (q4 ? 20 : 36) + (cols % 32 ? cols * 4 : 0) + ALLOC_SLACK + gather;
 }
 
 /**
