@@ -43,8 +43,23 @@
 // @ts-ignore: decorator
 @inline function blockDot(c: v128, t: v128, q0: v128, q1: v128, acc: v128): v128 {
   const m = i8x16.splat(0x0f);
-  const u0 = i8x16.swizzle(t, v128.and(c, m));
-  const u1 = i8x16.swizzle(t, v128.and(i16x8.shr_u(c, 4), m));
+  return levelDot(i8x16.swizzle(t, v128.and(c, m)), i8x16.swizzle(t, v128.and(i16x8.shr_u(c, 4), m)), q0, q1, acc);
+}
+
+// The same for 2-bit codes, 8 bytes per 32 columns: byte i holds elements i, i + 8, i + 16, i + 24
+// in its bit pairs 0-1, 2-3, 4-5, 6-7. c: the 8 bytes in both halves (load64_splat); the mask keeps
+// bits 0-1 in lanes 0..7 and bits 2-3 in lanes 8..15, so a 16-entry table holding level m at index
+// m and at 4m (lut-fast.ts spreads it) maps both at once: two swizzles per 32 columns as the 4-bit
+// codes, half the code bytes streamed.
+// @ts-ignore: decorator
+@inline function blockDot2(c: v128, t: v128, q0: v128, q1: v128, acc: v128): v128 {
+  const m = i64x2(0x0303030303030303, 0x0c0c0c0c0c0c0c0c);
+  return levelDot(i8x16.swizzle(t, v128.and(c, m)), i8x16.swizzle(t, v128.and(i16x8.shr_u(c, 4), m)), q0, q1, acc);
+}
+
+// acc + Σ u·q over 32 columns, u0/u1: the levels (0..127) of elements 0..15 / 16..31.
+// @ts-ignore: decorator
+@inline function levelDot(u0: v128, u1: v128, q0: v128, q1: v128, acc: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     // i16 pair sums (≤ 2·127·127 each) widened by pmaddwd against ones kept in a register: V8's
     // lowering of the fused dot-add loads its ones constant's address at every use
@@ -60,6 +75,12 @@
     i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q1), i16x8.extend_low_i8x16_u(u1)),
     i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q1), i16x8.extend_high_i8x16_u(u1)));
   return i32x4.add(acc, i32x4.add(a, b));
+}
+
+// One 32-column block of 4-bit (two = false: 16 bytes at c) or 2-bit codes (8 bytes).
+// @ts-ignore: decorator
+@inline function codeDot(two: bool, c: usize, t: v128, q0: v128, q1: v128, acc: v128): v128 {
+  return two ? blockDot2(v128.load64_splat(c), t, q0, q1, acc) : blockDot(v128.load(c), t, q0, q1, acc);
 }
 
 // Bytes of one token's activation record (int8 codes, scales per ab, sums per block), 16-aligned.
@@ -93,13 +114,22 @@ export function lut4_quantize(x: usize, batch: i32, cols: i32, bs: i32, ab: i32,
 // ab columns (ab | bs, ab % 32 == 0: one i32 chain per ab, converted to f32 once). cols % 32 == 0,
 // bs | cols (the caller checks). A row kernel: a thread pool splits [0, rows) over its threads.
 export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, params: usize, loRatioBits: i32, rows: i32, cols: i32, bs: i32, ab: i32, batch: i32, scratch: usize, out: usize, r0: i32, r1: i32): void {
+  // ab odd (ab | 1): 2-bit codes in blockDot2's layout, rows × cols/4 bytes, tables spread as it
+  // reads them; a flag in ab rather than a second row kernel, which every thread pool would list
+  if (ab & 1) lutRows(true, codes, tabs, tabRow, tabBlk, params, loRatioBits, rows, cols, bs, ab & ~1, batch, scratch, out, r0, r1);
+  else lutRows(false, codes, tabs, tabRow, tabBlk, params, loRatioBits, rows, cols, bs, ab, batch, scratch, out, r0, r1);
+}
+
+// @ts-ignore: decorator
+@inline function lutRows(two: bool, codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, params: usize, loRatioBits: i32, rows: i32, cols: i32, bs: i32, ab: i32, batch: i32, scratch: usize, out: usize, r0: i32, r1: i32): void {
   if (!ASC_FEATURE_SIMD) return;
   const loRatio = reinterpret<f32>(loRatioBits);
   const na = cols / ab;
   const nb = cols / bs;
   const per = bs / ab;
   const chunks = ab >> 5;
-  const rb = <usize>(cols >> 1);
+  const rb = <usize>(two ? cols >> 2 : cols >> 1);
+  const cs: usize = two ? 8 : 16;
   const pairs = loRatio == 0;
   const ps: usize = pairs ? 8 : 4;
   const pr = <usize>nb * ps;
@@ -156,13 +186,13 @@ export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
           let i1 = i32x4.splat(0);
           let i2 = i32x4.splat(0);
           let i3 = i32x4.splat(0);
-          for (let j = 0; j < chunks; j++, c0 += 16, qp += 32) {
+          for (let j = 0; j < chunks; j++, c0 += cs, qp += 32) {
             const q0 = v128.load(qp);
             const q1 = v128.load(qp, 16);
-            i0 = blockDot(v128.load(c0), tb0, q0, q1, i0);
-            i1 = blockDot(v128.load(c0 + rb), tb1, q0, q1, i1);
-            i2 = blockDot(v128.load(c0 + 2 * rb), tb2, q0, q1, i2);
-            i3 = blockDot(v128.load(c0 + 3 * rb), tb3, q0, q1, i3);
+            i0 = codeDot(two, c0, tb0, q0, q1, i0);
+            i1 = codeDot(two, c0 + rb, tb1, q0, q1, i1);
+            i2 = codeDot(two, c0 + 2 * rb, tb2, q0, q1, i2);
+            i3 = codeDot(two, c0 + 3 * rb, tb3, q0, q1, i3);
           }
           // the four rows' lane sums side by side (row i in lane i), then one scale multiply for all
           const s01 = i32x4.add(v128.shuffle<i32>(i0, i1, 0, 4, 1, 5), v128.shuffle<i32>(i0, i1, 2, 6, 3, 7));
@@ -187,7 +217,7 @@ export function lut4_rows(codes: usize, tabs: usize, tabRow: i32, tabBlk: i32, p
         lo0 += (pairs ? load<f32>(p0 + <usize>b * ps, 4) : st0 * loRatio) * load<f32>(xsum + (<usize>b << 2));
         for (let ea = a + per; a < ea; a++) {
           let i0 = i32x4.splat(0);
-          for (let j = 0; j < chunks; j++, c0 += 16, qp += 32) i0 = blockDot(v128.load(c0), tb0, v128.load(qp), v128.load(qp, 16), i0);
+          for (let j = 0; j < chunks; j++, c0 += cs, qp += 32) i0 = codeDot(two, c0, tb0, v128.load(qp), v128.load(qp, 16), i0);
           acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i0), f32x4.splat(load<f32>(xs + (<usize>a << 2)) * st0)));
         }
       }

@@ -18,6 +18,9 @@ const f32Bits = (v: number) => new Int32Array(Float32Array.of(v).buffer)[0];
  * - `tables`: 16 bytes each; the table of (row r, block b) starts at byte r·tableRowStride + b·tableBlockStride.
  * - `params`: f32 (step, lo) per (row, block), row-major; with `loRatio` (≠ 0), f32 steps alone and
  *   lo = loRatio·step (tables symmetric about their middle, as NF4's: 4 bytes less per block).
+ * - `codeBits` 2 (default 4): 2-bit indices, rows × cols/4 bytes; per 32 columns 8 bytes, byte i =
+ *   elements i, i + 8, i + 16, i + 24 in its bit pairs 0-1, 2-3, 4-5, 6-7; each table holds level m
+ *   at index m and again at 4m (m = 1..3), which lets one swizzle map both bit pairs of a byte.
  */
 export interface Lut4Weights {
   rows: number;
@@ -29,6 +32,7 @@ export interface Lut4Weights {
   tableBlockStride: number;
   params: Float32Array | WasmTensor;
   loRatio?: number;
+  codeBits?: 2 | 4;
 }
 
 /**
@@ -55,7 +59,9 @@ export function checkLut4(fn: string, w: Lut4Weights): void {
   for (const [name, v] of [['codes', w.codes], ['tables', w.tables], ['params', w.params]] as const) {
     if (v instanceof WasmTensor && v.freed) throw new LowbitError('E_ARG', `${fn}: ${name} is a freed WasmTensor`);
   }
-  if (bytesOf(w.codes) !== (rows * cols) / 2) throw new LowbitError('E_SHAPE', `${fn}: codes hold ${bytesOf(w.codes)} bytes, [${rows}, ${cols}] needs ${(rows * cols) / 2}`);
+  const cb = w.codeBits ?? 4;
+  if (cb !== 2 && cb !== 4) throw new LowbitError('E_ARG', `${fn}: codeBits must be 2 or 4, got ${cb}`);
+  if (bytesOf(w.codes) !== (rows * cols * cb) / 8) throw new LowbitError('E_SHAPE', `${fn}: codes hold ${bytesOf(w.codes)} bytes, [${rows}, ${cols}] at ${cb} bits needs ${(rows * cols * cb) / 8}`);
   const tabEnd = (rows - 1) * tr + (nb - 1) * tb + 16;
   if (bytesOf(w.tables) < tabEnd) throw new LowbitError('E_SHAPE', `${fn}: tables hold ${bytesOf(w.tables)} bytes, the strides read up to ${tabEnd}`);
   const lr = w.loRatio ?? 0;
@@ -87,10 +93,20 @@ export function lut4Gemv(k: Kernels, w: Lut4Weights, x: Float32Array, batch: num
     const scratch = alloc(batch * (ex.lut4_scratch_bytes(cols) >>> 0));
     ex.lut4_quantize(put(x), batch, cols, w.block, ab, scratch);
     // rows split over a KernelPool's threads (tiles of four rows); one call on plain kernels
-    (k as unknown as RunRows).runRows('lut4_rows', [at(w.codes), at(w.tables), w.tableRowStride, w.tableBlockStride, at(w.params), f32Bits(w.loRatio ?? 0), rows, cols, w.block, ab, batch, scratch, po], rows);
+    // an odd ab tells the row kernel the codes are 2-bit (the activations are quantized per ab all the same)
+    const abFlag = w.codeBits === 2 ? ab | 1 : ab;
+    (k as unknown as RunRows).runRows('lut4_rows', [at(w.codes), at(w.tables), w.tableRowStride, w.tableBlockStride, at(w.params), f32Bits(w.loRatio ?? 0), rows, cols, w.block, abFlag, batch, scratch, po], rows);
     res.set(new Float32Array(k.memory.buffer, po, batch * rows));
     return res;
   });
+}
+
+/** The table index of weight (r, c) in a Lut4Weights' code layout (4-bit or 2-bit). */
+export function lut4Code(w: Lut4Weights & { codes: Uint8Array }, r: number, c: number): number {
+  const i = c & 31;
+  if (w.codeBits === 2) return (w.codes[r * (w.cols / 4) + (c >> 5) * 8 + (i & 7)] >> (2 * (i >> 3))) & 3;
+  const byte = w.codes[r * (w.cols / 2) + (c >> 5) * 16 + (i & 15)];
+  return i < 16 ? byte & 15 : byte >> 4;
 }
 
 /**
@@ -117,9 +133,7 @@ export function lut4GemvReference(w: Lut4Weights & { codes: Uint8Array; tables: 
     let s = 0;
     for (let c = 0; c < cols; c++) {
       const b = Math.floor(c / block);
-      const i = c & 31;
-      const byte = w.codes[r * (cols / 2) + (c >> 5) * 16 + (i & 15)];
-      const code = i < 16 ? byte & 15 : byte >> 4;
+      const code = lut4Code(w, r, c);
       const u = w.tables[r * w.tableRowStride + b * w.tableBlockStride + code];
       const lr = w.loRatio ?? 0;
       const step = lr ? w.params[r * nb + b] : w.params[(r * nb + b) * 2];

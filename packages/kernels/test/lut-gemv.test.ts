@@ -47,6 +47,44 @@ describe('lut4Gemv', () => {
     });
   }
 
+  for (const variant of ['relaxed', 'simd'] as const) {
+    it(`${variant}: 2-bit codes give the 4-bit layout's results bit for bit and match the JS reference`, async (ctx) => {
+      const k = await loadKernels({ variant }).catch(() => null);
+      if (!k || k.variant !== variant) return ctx.skip(); // the engine lacks relaxed SIMD
+      for (const [rows, cols, block, tr, tb, lr] of [[7, 128, 64, 0, 0, -2], [9, 256, 32, 128, 16, 0], [5, 96, 96, 16, 0, 0]] as const) {
+        const w4 = weights(rows, cols, block, tr, tb, rows * 7 + cols, lr);
+        // every table's levels m = 0..3 also at 4m (the 2-bit layout's second bit pair), codes < 4
+        for (let t = 0; t < w4.tables.length; t += 16) for (let m = 1; m < 4; m++) w4.tables[t + 4 * m] = w4.tables[t + m];
+        const rnd = rng(cols + 1);
+        const codes = Array.from({ length: rows * cols }, () => Math.floor(rnd() * 4));
+        const c4 = new Uint8Array((rows * cols) / 2);
+        const c2 = new Uint8Array((rows * cols) / 4);
+        for (let r = 0; r < rows; r++) {
+          for (let c = 0; c < cols; c++) {
+            const m = codes[r * cols + c];
+            const i = c & 31;
+            c4[r * (cols / 2) + (c >> 5) * 16 + (i & 15)] |= m << (i < 16 ? 0 : 4);
+            c2[r * (cols / 4) + (c >> 5) * 8 + (i & 7)] |= m << (2 * (i >> 3));
+          }
+        }
+        const x = Float32Array.from({ length: 2 * cols }, () => (rnd() - 0.5) * 4);
+        const w2 = { ...w4, codes: c2, codeBits: 2 as const };
+        const y4 = lut4Gemv(k, { ...w4, codes: c4 }, x, 2) as Float32Array;
+        const y2 = lut4Gemv(k, w2, x, 2) as Float32Array;
+        // the same levels, activation codes and summation order: identical floats
+        expect(Array.from(y2)).toEqual(Array.from(y4));
+        for (let b = 0; b < 2; b++) {
+          const ref = lut4GemvReference(w2, x.subarray(b * cols, (b + 1) * cols));
+          const scale = 2 * cols * (lr ? 64 * w4.params[0] : Math.abs(w4.params[1])) + 1;
+          // f32 summation order only (as above)
+          for (let r = 0; r < rows; r++) expect(Math.abs(y2[b * rows + r] - ref[r])).toBeLessThan(1e-5 * scale);
+        }
+      }
+      const w = weights(4, 64, 32, 16, 0, 1);
+      expect(() => lut4Gemv(k, { ...w, codeBits: 2 }, new Float32Array(64), 1)).toThrow(/at 2 bits needs 64/);
+    });
+  }
+
   it('on a 2-thread KernelPool equals one thread bit for bit (rows split in 4-row tiles)', async () => {
     // the pool's workers load the built module (as test/pool.test.ts), so this case uses dist/ throughout
     const k = await dist.loadKernels();
