@@ -8,6 +8,9 @@
 // activations, as Q4_0's tiles do. Rounding: each weight moves by at most step/2 = (max − min)/254 of
 // its table's range (NF4: absmax/127); with the activations' int8 rounding (x moves by at most
 // amax/254 per 32) that is the whole difference from the formats' f32 table GEMV.
+// Codebooks of ≤ 4 entries and BCQ of ≤ 2 planes index with 2-bit codes (lut4Gemv's codeBits 2): half
+// the code bytes, and at the same two swizzles per 32 columns, 15–28% less time per weight than the
+// same codes in the 4-bit layout (4096×4096, one token, busy machine).
 // The f32 table GEMV took the codes through scalar table loads, one token at a time, with the codes
 // copied into WebAssembly memory on every call; BCQ had no GEMV and was decoded to f32.
 import { type BcqTensor, type CodebookTensor, NF4_TABLE, type Nf4Tensor, readBits } from '@lowbit/formats';
@@ -21,6 +24,18 @@ function packRow(out: Uint8Array, at: number, cols: number, code: (c: number) =>
   for (let j = 0; j < cols / 32; j++) {
     for (let i = 0; i < 16; i++) out[at + j * 16 + i] = code(j * 32 + i) | (code(j * 32 + i + 16) << 4);
   }
+}
+
+/** Codes of one row in lut4Gemv's 2-bit layout: per 32 columns 8 bytes, byte i = elements i, i + 8, i + 16, i + 24 (bit pairs 0-1 … 6-7). */
+function packRow2(out: Uint8Array, at: number, cols: number, code: (c: number) => number): void {
+  for (let j = 0; j < cols / 32; j++) {
+    for (let i = 0; i < 8; i++) out[at + j * 8 + i] = code(j * 32 + i) | (code(j * 32 + i + 8) << 2) | (code(j * 32 + i + 16) << 4) | (code(j * 32 + i + 24) << 6);
+  }
+}
+
+/** Each 16-byte table's levels m = 1..3 copied to index 4m, where the 2-bit kernel looks up a byte's second bit pair. */
+function spreadTables(tables: Uint8Array): void {
+  for (let t = 0; t < tables.length; t += 16) for (let m = 1; m < 4; m++) tables[t + 4 * m] = tables[t + m];
 }
 
 /** 7-bit levels of up to 16 values into tables[at..at+16], and their (step, lo) into params[p], params[p + 1]. */
@@ -80,12 +95,15 @@ export function codebookLutWeights(t: CodebookTensor): Lut4Host | null {
   if (t.lut.length !== rows * size || t.codes.length !== rows * rb) return null;
   const tables = new Uint8Array(rows * 16);
   const params = new Float32Array(rows * 2);
-  const codes = new Uint8Array((rows * cols) / 2);
+  // ≤ 4 entries: 2-bit codes, half the bytes a pass streams
+  const two = t.bits <= 2;
+  const codes = new Uint8Array((rows * cols) / (two ? 4 : 2));
   for (let r = 0; r < rows; r++) {
     if (!levels(t.lut.subarray(r * size, (r + 1) * size), tables, r * 16, params, 2 * r)) return null;
-    packRow(codes, r * (cols / 2), cols, (c) => readBits(t.codes, r * rb * 8 + c * t.bits, t.bits));
+    (two ? packRow2 : packRow)(codes, (r * cols) / (two ? 4 : 2), cols, (c) => readBits(t.codes, r * rb * 8 + c * t.bits, t.bits));
   }
-  return { rows, cols, block: cols, codes, tables, tableRowStride: 16, tableBlockStride: 0, params };
+  if (two) spreadTables(tables);
+  return { rows, cols, block: cols, codes, tables, tableRowStride: 16, tableBlockStride: 0, params, ...(two ? { codeBits: 2 as const } : {}) };
 }
 
 /** BCQ of ≤ 4 planes (groups of whole 32-column blocks) as lut4Gemv weights, or null where they do not fit. */
@@ -108,15 +126,17 @@ export function bcqLutWeights(t: BcqTensor): Lut4Host | null {
     }
     if (!levels(values, tables, g * 16, params, 2 * g)) return null;
   }
-  const codes = new Uint8Array((rows * cols) / 2);
+  const two = k <= 2;
+  const codes = new Uint8Array((rows * cols) / (two ? 4 : 2));
   for (let r = 0; r < rows; r++) {
-    packRow(codes, r * (cols / 2), cols, (c) => {
+    (two ? packRow2 : packRow)(codes, (r * cols) / (two ? 4 : 2), cols, (c) => {
       let m = 0;
       for (let i = 0; i < k; i++) m |= ((t.planes[(i * rows + r) * rpb + (c >> 3)] >> (c & 7)) & 1) << i;
       return m;
     });
   }
-  return { rows, cols, block: t.group, codes, tables, tableRowStride: nb * 16, tableBlockStride: 16, params };
+  if (two) spreadTables(tables);
+  return { rows, cols, block: t.group, codes, tables, tableRowStride: nb * 16, tableBlockStride: 16, params, ...(two ? { codeBits: 2 as const } : {}) };
 }
 
 /** The lut4Gemv weights of a layer, uploaded once: [codes, tables, params]. */
@@ -158,8 +178,10 @@ export function dequantizeLut4(w: Lut4Host): Float32Array {
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const b = Math.floor(c / block);
-      const byte = w.codes[r * (cols / 2) + (c >> 5) * 16 + (c & 15)];
-      const u = w.tables[r * w.tableRowStride + b * w.tableBlockStride + ((c & 31) < 16 ? byte & 15 : byte >> 4)];
+      const i = c & 31;
+      const byte = w.codeBits === 2 ? w.codes[r * (cols / 4) + (c >> 5) * 8 + (i & 7)] : w.codes[r * (cols / 2) + (c >> 5) * 16 + (i & 15)];
+      const code = w.codeBits === 2 ? (byte >> (2 * (i >> 3))) & 3 : i < 16 ? byte & 15 : byte >> 4;
+      const u = w.tables[r * w.tableRowStride + b * w.tableBlockStride + code];
       const step = w.loRatio ? w.params[r * nb + b] : w.params[(r * nb + b) * 2];
       const lo = w.loRatio ? Math.fround(step * w.loRatio) : w.params[(r * nb + b) * 2 + 1];
       out[r * cols + c] = lo + step * u;
@@ -177,5 +199,5 @@ export function permuteLut4Rows(w: Lut4Host, src: Int32Array): Lut4Host {
     return out;
   };
   const tables = w.tableRowStride ? rows(w.tables, w.tableRowStride) : w.tables;
-  return { ...w, codes: rows(w.codes, w.cols / 2), tables, params: rows(w.params, (w.cols / w.block) * (w.loRatio ? 1 : 2)) };
+  return { ...w, codes: rows(w.codes, (w.cols * (w.codeBits ?? 4)) / 8), tables, params: rows(w.params, (w.cols / w.block) * (w.loRatio ? 1 : 2)) };
 }

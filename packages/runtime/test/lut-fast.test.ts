@@ -80,6 +80,16 @@ describe('NF4, codebook and BCQ on lut4Gemv', () => {
     });
   }
 
+  it('codebooks of ≤ 4 entries and BCQ of ≤ 2 planes stream 2-bit codes, the others 4-bit', () => {
+    for (const c of cases) {
+      const w = linearWeightFromPacked(c.t) as { format: string; weights: Lut4Host };
+      expect(w.format).toBe('lut4');
+      const two = c.name === 'codebook 2-bit' || c.name === 'BCQ 2-bit g128';
+      expect(w.weights.codeBits ?? 4).toBe(two ? 2 : 4);
+      expect(w.weights.codes.byteLength).toBe((rows * cols) / (two ? 4 : 2));
+    }
+  });
+
   it('keeps the old paths where lut4 does not fit or tableGemv asks', () => {
     expect(linearWeightFromPacked(nf, { tableGemv: true }).format).toBe('packed');
     expect(linearWeightFromPacked(quantizeNf4(data, shape, { group: 48 })).format).toBe('packed');
