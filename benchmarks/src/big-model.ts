@@ -1,10 +1,12 @@
 // Big-model area: a 7B-class Llama at Q8_0 (~7.2 GB of weights, more than one 4 GiB WebAssembly
-// memory holds) loaded by lowbit over several kernel instances (LoadOptions.maxInstanceBytes), against
+// memory holds) loaded by lowbit over several kernel instances (LoadOptions.maxInstanceBytes), and at
+// Q4_K_M (~4.1 GB, the type most downloaded GGUFs have: one instance, K-quant tiles), each against
 // llama.cpp (node-llama-cpp, CPU) on the same file at the same thread count (one; a sharded model
 // also runs on thread pools, one per instance, not measured here so that the area loads the 7 GB
-// file once). The file is made by `node tools/make-7b-model.mjs` (random
-// weights, written to $LOWBIT_MODELS, default <os tmpdir>/lowbit-models); without it, or on a machine
-// with less than 16 GiB of memory, the area is skipped with a message.
+// file once). The files are made by `node tools/make-7b-model.mjs [dir] Q8_0` and `... Q4_K_M` (random
+// weights, written to $LOWBIT_MODELS, default <os tmpdir>/lowbit-models); a file not there, or a machine
+// with less than 16 GiB of memory, skips its rows with a message. LOWBIT_BIG_MODEL=Q4_K_M (a
+// comma-separated list) picks the types to run.
 // lowbit loads first and runs one round, and its peak RSS (process.resourceUsage().maxRSS, a
 // high-water mark) is read then, before llama.cpp maps the file; both stay loaded (~14 GB together)
 // and run alternating rounds. Load times are with the file in the page cache (it was just written or
@@ -19,8 +21,7 @@ import type { Area, Context, Row } from './harness.js';
 const PROMPT = 8;
 const DECODE = 8;
 const ROUNDS = 3;
-const FILE = 'random-7b-Q8_0.gguf';
-const NAME = '7B-class Q8_0, 1 thread';
+const TYPES = (process.env.LOWBIT_BIG_MODEL ?? 'Q4_K_M,Q8_0').split(',');
 
 const prompt = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31997));
 const gib = (bytes: number) => bytes / 2 ** 30;
@@ -107,56 +108,62 @@ export const bigModelArea: Area = {
   name: 'big-model',
   async run(ctx: Context) {
     const dir = process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models');
-    const path = join(dir, FILE);
-    if (!existsSync(path)) {
-      ctx.log(`big-model: ${path} not found (node tools/make-7b-model.mjs ${dir}: ~7.2 GB); skipped`);
-      return [];
-    }
     if (totalmem() < 16 * 2 ** 30) {
       ctx.log(`big-model: ${gib(totalmem()).toFixed(1)} GiB of memory; the 7B-class rows need 16 GiB; skipped`);
       return [];
     }
-    // lowbit first, one round, and its peak RSS read then: a high-water mark, read before llama.cpp maps the file
-    const ours = await lowbit(path, ctx);
-    const rb = [await ours.run()];
-    ours.rssBytes = process.resourceUsage().maxRSS * 1024;
-    ours.note += `; peak RSS ${gib(ours.rssBytes).toFixed(2)} GiB (process high-water mark, before llama.cpp loads)`;
-    const theirs = await llamaCpp(path, ctx);
-    const ra: Speed[] = [];
-    try {
-      // alternating rounds, medians: on a shared machine the load changes by the minute
-      for (let r = 0; r < ROUNDS; r++) {
-        ra.push(await theirs.run());
-        if (r < ROUNDS - 1) rb.push(await ours.run());
-      }
-    } finally {
-      await ours.close();
-      await theirs.close();
+    const rows: Row[] = [];
+    for (const type of TYPES) {
+      const path = join(dir, `random-7b-${type}.gguf`);
+      if (!existsSync(path)) ctx.log(`big-model: ${path} not found (node tools/make-7b-model.mjs ${dir} ${type}); skipped`);
+      // peak RSS is a process high-water mark: exact for the first type only (LOWBIT_BIG_MODEL=Q8_0 alone for its own)
+      else rows.push(...(await measure(path, `7B-class ${type}, 1 thread`, ctx)));
     }
-    // llama.cpp's default maps the file (4 KiB page-cache pages); read into its own memory it may stream
-    // faster (anonymous memory can get transparent huge pages). Alone, after the others are closed.
-    const plain = await llamaCpp(path, ctx, false);
-    const rc: Speed[] = [];
-    try {
-      for (let r = 0; r < ROUNDS; r++) rc.push(await plain.run());
-    } finally {
-      await plain.close();
-    }
-    const med = (v: Speed[]): Speed => ({ prefillMs: median(v.map((x) => x.prefillMs)), decodeMs: median(v.map((x) => x.decodeMs)) });
-    const [a, b, c] = [med(ra), med(rb), med(rc)];
-    ctx.log(`big-model: decode ms/token llama.cpp ${ra.map((x) => x.decodeMs.toFixed(0)).join(' ')}, lowbit ${rb.map((x) => x.decodeMs.toFixed(0)).join(' ')}, llama.cpp no mmap ${rc.map((x) => x.decodeMs.toFixed(0)).join(' ')}`);
-    const tps = (ms: number) => ({ value: 1000 / ms, unit: 'tokens/s' });
-    const row = (name: string, variant: string, ms: number, ratio: number, extra: Partial<Row> = {}): Row => ({ area: 'big-model', name, variant, ms, ratio, baseline: 'llama.cpp', ...extra });
-    return [
-      row(`load ${NAME}`, 'llama.cpp', theirs.loadMs, 1, { rate: { value: gib(theirs.rssBytes), unit: 'GiB RSS' }, note: theirs.note }),
-      row(`load ${NAME}`, 'llama.cpp, no mmap', plain.loadMs, theirs.loadMs / plain.loadMs, { rate: { value: gib(plain.rssBytes), unit: 'GiB RSS' }, note: plain.note }),
-      row(`load ${NAME}`, 'lowbit', ours.loadMs, theirs.loadMs / ours.loadMs, { rate: { value: gib(ours.rssBytes), unit: 'GiB peak RSS' }, note: ours.note }),
-      row(`decode ${NAME}`, 'llama.cpp', a.decodeMs, 1, { rate: tps(a.decodeMs) }),
-      row(`decode ${NAME}`, 'llama.cpp, no mmap', c.decodeMs, a.decodeMs / c.decodeMs, { rate: tps(c.decodeMs) }),
-      row(`decode ${NAME}`, 'lowbit', b.decodeMs, a.decodeMs / b.decodeMs, { rate: tps(b.decodeMs), gbps: ours.bytesPerToken / b.decodeMs / 1e6 }),
-      row(`prefill ${PROMPT} ${NAME}`, 'llama.cpp', a.prefillMs, 1, { rate: tps(a.prefillMs) }),
-      row(`prefill ${PROMPT} ${NAME}`, 'llama.cpp, no mmap', c.prefillMs, a.prefillMs / c.prefillMs, { rate: tps(c.prefillMs) }),
-      row(`prefill ${PROMPT} ${NAME}`, 'lowbit', b.prefillMs, a.prefillMs / b.prefillMs, { rate: tps(b.prefillMs) }),
-    ];
+    return rows;
   },
 };
+
+async function measure(path: string, label: string, ctx: Context): Promise<Row[]> {
+  // lowbit first, one round, and its peak RSS read then: a high-water mark, read before llama.cpp maps the file
+  const ours = await lowbit(path, ctx);
+  const rb = [await ours.run()];
+  ours.rssBytes = process.resourceUsage().maxRSS * 1024;
+  ours.note += `; peak RSS ${gib(ours.rssBytes).toFixed(2)} GiB (process high-water mark, before llama.cpp loads)`;
+  const theirs = await llamaCpp(path, ctx);
+  const ra: Speed[] = [];
+  try {
+    // alternating rounds, medians: on a shared machine the load changes by the minute
+    for (let r = 0; r < ROUNDS; r++) {
+      ra.push(await theirs.run());
+      if (r < ROUNDS - 1) rb.push(await ours.run());
+    }
+  } finally {
+    await ours.close();
+    await theirs.close();
+  }
+  // llama.cpp's default maps the file (4 KiB page-cache pages); read into its own memory it may stream
+  // faster (anonymous memory can get transparent huge pages). Alone, after the others are closed.
+  const plain = await llamaCpp(path, ctx, false);
+  const rc: Speed[] = [];
+  try {
+    for (let r = 0; r < ROUNDS; r++) rc.push(await plain.run());
+  } finally {
+    await plain.close();
+  }
+  const med = (v: Speed[]): Speed => ({ prefillMs: median(v.map((x) => x.prefillMs)), decodeMs: median(v.map((x) => x.decodeMs)) });
+  const [a, b, c] = [med(ra), med(rb), med(rc)];
+  ctx.log(`big-model: decode ms/token llama.cpp ${ra.map((x) => x.decodeMs.toFixed(0)).join(' ')}, lowbit ${rb.map((x) => x.decodeMs.toFixed(0)).join(' ')}, llama.cpp no mmap ${rc.map((x) => x.decodeMs.toFixed(0)).join(' ')}`);
+  const tps = (ms: number) => ({ value: 1000 / ms, unit: 'tokens/s' });
+  const row = (name: string, variant: string, ms: number, ratio: number, extra: Partial<Row> = {}): Row => ({ area: 'big-model', name, variant, ms, ratio, baseline: 'llama.cpp', ...extra });
+  return [
+    row(`load ${label}`, 'llama.cpp', theirs.loadMs, 1, { rate: { value: gib(theirs.rssBytes), unit: 'GiB RSS' }, note: theirs.note }),
+    row(`load ${label}`, 'llama.cpp, no mmap', plain.loadMs, theirs.loadMs / plain.loadMs, { rate: { value: gib(plain.rssBytes), unit: 'GiB RSS' }, note: plain.note }),
+    row(`load ${label}`, 'lowbit', ours.loadMs, theirs.loadMs / ours.loadMs, { rate: { value: gib(ours.rssBytes), unit: 'GiB peak RSS' }, note: ours.note }),
+    row(`decode ${label}`, 'llama.cpp', a.decodeMs, 1, { rate: tps(a.decodeMs) }),
+    row(`decode ${label}`, 'llama.cpp, no mmap', c.decodeMs, a.decodeMs / c.decodeMs, { rate: tps(c.decodeMs) }),
+    row(`decode ${label}`, 'lowbit', b.decodeMs, a.decodeMs / b.decodeMs, { rate: tps(b.decodeMs), gbps: ours.bytesPerToken / b.decodeMs / 1e6 }),
+    row(`prefill ${PROMPT} ${label}`, 'llama.cpp', a.prefillMs, 1, { rate: tps(a.prefillMs) }),
+    row(`prefill ${PROMPT} ${label}`, 'llama.cpp, no mmap', c.prefillMs, a.prefillMs / c.prefillMs, { rate: tps(c.prefillMs) }),
+    row(`prefill ${PROMPT} ${label}`, 'lowbit', b.prefillMs, a.prefillMs / b.prefillMs, { rate: tps(b.prefillMs) }),
+  ];
+}
