@@ -4,7 +4,7 @@ import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZ
 import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
-import { unpackMxfp4 } from './ggml-kquants.js';
+import { type KQuantType, unpackMxfp4 } from './ggml-kquants.js';
 import { dequantize, fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufTensorInfo, metaValue, readGguf, readTensorBytes, readTensorInto } from './gguf-reader.js';
 import type { ByteSource } from './byte-source.js';
@@ -528,9 +528,29 @@ async function ggmlLinearDirect(file: GgufFile, from: string, name: string, rows
   }
 }
 
+/**
+ * A K-quant matrix of `file` as a Linear on `k`, its super-blocks read into `reused.buf`, one JS array
+ * kept for the whole load (grown to the largest matrix) instead of a fresh one per tensor: Linear
+ * copies the blocks into WASM memory and tiles them there (prepareKQuant), keeping nothing of the
+ * array, so the next matrix may overwrite it. A fresh 25-100 MB array per matrix cost its page faults
+ * (~3.5 s CPU per GiB) and the garbage collector's work on every load (README, "Models beyond 4 GiB").
+ */
+async function kquantLinearReused(file: GgufFile, from: string, name: string, rows: number, cols: number, k: Kernels, reused: { buf: Uint8Array; most: number }, bias?: Float32Array): Promise<Linear> {
+  const t = tensorInfo(file, from, [cols, rows]);
+  if (reused.buf.byteLength < t.byteLength) reused.buf = new Uint8Array(Math.max(t.byteLength, reused.most));
+  const data = reused.buf.subarray(0, t.byteLength);
+  await readTensorInto(file, from, data);
+  const w: LinearWeight = { format: 'kquant', type: t.type as Exclude<KQuantType, 'Q8_K'>, shape: [rows, cols], data };
+  assertFiniteWeight(`${file.source.name}: tensor ${from}`, w);
+  return new Linear(k, name, w, bias);
+}
+
 /** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
 async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string) => Kernels, made: Linear[]): Promise<LlamaWeights> {
   const kvDim = c.nKvHeads * c.headDim;
+  // the largest K-quant matrix's bytes, allocated at the first one (kquantLinearReused)
+  const reused = { buf: new Uint8Array(0), most: 0 };
+  for (const t of file.tensors.values()) if (isKQuantType(t.type) && t.shape.length === 2) reused.most = Math.max(reused.most, t.byteLength);
   const neox = ggufRopeLayout(c.architecture) === 'halves';
   const lin = async (n: string, rows: number, cols: number, from = n) => {
     const biasName = from.replace(/\.weight$/, '.bias');
@@ -538,9 +558,12 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string)
     // NEOX files hold Wq/Wk (and their biases) in the halves order: memory holds pairs (rope-order.ts)
     const heads = ropeHeads(from, c);
     const k = kOf(n);
+    const type = file.tensors.get(from)?.type as TensorType;
     let l: Linear;
-    if (!(neox && heads) && GGML_DIRECT.has(file.tensors.get(from)?.type as TensorType)) l = await ggmlLinearDirect(file, from, n, rows, cols, k, bias);
-    else {
+    if (!(neox && heads) && GGML_DIRECT.has(type)) l = await ggmlLinearDirect(file, from, n, rows, cols, k, bias);
+    else if (!(neox && heads) && isKQuantType(type) && type !== 'Q8_K' && (kquantTarget.get(file) ?? 'packed') === 'packed') {
+      l = await kquantLinearReused(file, from, n, rows, cols, k, reused, bias);
+    } else {
       let w = await loadLinearWeight(file, from, rows, cols);
       if (neox && heads) {
         const perm = ropeRowOrder(heads, c.headDim, 'pairs');
