@@ -1,5 +1,5 @@
 import { type BcqTensor, type CodebookTensor, type MxFormatName, type Nf4Tensor, type PackedIntTensor, gIdxBits, quantizeAnyPrecision, quantizeInt, quantizeMx, readBits, rowBytes, writeBits } from '@lowbit/formats';
-import { type Kernels, createKernels, f32ToF16, gemvBcqBiq } from '@lowbit/kernels';
+import { type Kernels, createKernels, f32ToF16, gemvBcqBiq, lut4Gemv } from '@lowbit/kernels';
 import { Linear, type LinearWeight, keepExactAnyPrecision, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
 
@@ -202,6 +202,18 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
       layers.push({ name: `${name} BiQGEMM`, run: () => gemvBcqBiq(k, w, x), bytes: stored, runs: 'gemvBcqBiq', free: () => (planes.free(), alphas.free()) });
     }
   }
+  // what limits lut4Gemv: the same random codes at 4 and 2 bits with one (step) per block of 32, 64,
+  // 128 columns or per row (tables per tensor), against Q4_0's time per weight (the note)
+  const codes4 = k.upload(bytes(n / 2));
+  const codes2 = k.upload(bytes(n / 4));
+  const table = k.upload(Uint8Array.from({ length: 16 }, (_, i) => i * 8));
+  for (const cb of [4, 2] as const) {
+    for (const block of [32, 64, 128, N]) {
+      const params = k.upload(Float32Array.from({ length: N * (N / block) }, () => rnd() / 64));
+      const w = { rows: N, cols: N, block, codes: cb === 4 ? codes4 : codes2, tables: table, tableRowStride: 0, tableBlockStride: 0, params, loRatio: -63.5, codeBits: cb };
+      layers.push({ name: `lut4Gemv ${cb}-bit codes, a step per ${block === N ? 'row' : `${block} columns`}`, run: () => lut4Gemv(k, w, x, 1), bytes: (n * cb) / 8 + (n / block) * 4, runs: 'lut4Gemv', free: () => params.free() });
+    }
+  }
   // GB/s of the stored width's bytes (top b planes and that width's f32 table) for both kernels: the
   // fast pass reads the same planes and 24 bytes of levels and (step, lo) per row instead of the table
   for (const b of [3, 4]) {
@@ -222,6 +234,7 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
     }
   } finally {
     for (const l of layers) l.free();
+    for (const t of [codes4, codes2, table]) t.free();
     anyprec.free();
     anyprecExact.free();
   }
