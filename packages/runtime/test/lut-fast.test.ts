@@ -2,7 +2,7 @@ import { type BcqTensor, dequantizeBcq, dequantizeCodebook, dequantizeNf4, quant
 import { loadKernels, lut4ActBlock } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import { Linear } from '../src/linear.js';
-import { type Lut4Host, dequantizeLut4 } from '../src/lut-fast.js';
+import { type Lut4Host, dequantizeLut4, permuteLut4Rows } from '../src/lut-fast.js';
 import { loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { perplexity } from '../src/perplexity.js';
@@ -87,6 +87,11 @@ describe('NF4, codebook and BCQ on lut4Gemv', () => {
       const two = c.name === 'codebook 2-bit' || c.name === 'BCQ 2-bit g128';
       expect(w.weights.codeBits ?? 4).toBe(two ? 2 : 4);
       expect(w.weights.codes.byteLength).toBe((rows * cols) / (two ? 4 : 2));
+      // rows reordered (rope-order.ts) carry their codes, tables and steps at either code width
+      const src = Int32Array.from({ length: rows }, (_, r) => rows - 1 - r);
+      const d = dequantizeLut4(w.weights);
+      const p = dequantizeLut4(permuteLut4Rows(w.weights, src));
+      for (let r = 0; r < rows; r++) expect(Array.from(p.subarray(r * cols, (r + 1) * cols))).toEqual(Array.from(d.subarray(src[r] * cols, (src[r] + 1) * cols)));
     }
   });
 
