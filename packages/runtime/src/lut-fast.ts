@@ -9,7 +9,7 @@
 // its table's range (NF4: absmax/127); with the activations' int8 rounding (x moves by at most
 // amax/254 per 32) that is the whole difference from the formats' f32 table GEMV.
 // Codebooks of ≤ 4 entries and BCQ of ≤ 2 planes index with 2-bit codes (lut4Gemv's codeBits 2): half
-// the code bytes, and at the same two swizzles per 32 columns, 15–28% less time per weight than the
+// the code bytes, and at the same two swizzles per 32 columns, 0–28% less time per weight than the
 // same codes in the 4-bit layout (4096×4096, one token, busy machine).
 // The f32 table GEMV took the codes through scalar table loads, one token at a time, with the codes
 // copied into WebAssembly memory on every call; BCQ had no GEMV and was decoded to f32.
