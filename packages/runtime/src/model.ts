@@ -535,7 +535,7 @@ async function ggmlLinearDirect(file: GgufFile, from: string, name: string, rows
  * array, so the next matrix may overwrite it. A fresh 25-100 MB array per matrix cost its page faults
  * (~3.5 s CPU per GiB) and the garbage collector's work on every load (README, "Models beyond 4 GiB").
  */
-async function kquantLinearReused(file: GgufFile, from: string, name: string, rows: number, cols: number, k: Kernels, reused: { buf: Uint8Array; most: number }, bias?: Float32Array): Promise<Linear> {
+async function kquantLinearReused(file: GgufFile, from: string, name: string, rows: number, cols: number, k: Kernels, reused: Reused, bias?: Float32Array): Promise<Linear> {
   const t = tensorInfo(file, from, [cols, rows]);
   if (reused.buf.byteLength < t.byteLength) reused.buf = new Uint8Array(Math.max(t.byteLength, reused.most));
   const data = reused.buf.subarray(0, t.byteLength);
@@ -545,12 +545,46 @@ async function kquantLinearReused(file: GgufFile, from: string, name: string, ro
   return new Linear(k, name, w, bias);
 }
 
+/** Float matrix types decoded to f32 at load (floatLinearReused). */
+const FLOAT_TYPES: ReadonlySet<TensorType> = new Set(['F32', 'F16', 'BF16']);
+
+/** Read (and f32) buffers kept for one load, each grown once to its largest matrix. */
+interface Reused {
+  buf: Uint8Array;
+  most: number;
+  f32: Float32Array;
+  mostF32: number;
+}
+
+/**
+ * An F32/F16/BF16 matrix of `file` as an f32 Linear on `k`, read into `reused.buf` and decoded into
+ * `reused.f32` (both kept for the whole load) instead of two fresh arrays per tensor: Linear uploads
+ * the f32 values and keeps nothing of them (as kquantLinearReused).
+ */
+async function floatLinearReused(file: GgufFile, from: string, name: string, rows: number, cols: number, k: Kernels, reused: Reused, bias?: Float32Array): Promise<Linear> {
+  const t = tensorInfo(file, from, [cols, rows]);
+  const n = rows * cols;
+  if (reused.buf.byteLength < t.byteLength) reused.buf = new Uint8Array(Math.max(t.byteLength, reused.most));
+  if (reused.f32.length < n) reused.f32 = new Float32Array(Math.max(n, reused.mostF32));
+  const bytes = reused.buf.subarray(0, t.byteLength);
+  await readTensorInto(file, from, bytes);
+  const data = reused.f32.subarray(0, n);
+  dequantize(t.type, bytes, 0, n, data);
+  const w: LinearWeight = { format: 'f32', shape: [rows, cols], data };
+  assertFiniteWeight(`${file.source.name}: tensor ${from}`, w);
+  return new Linear(k, name, w, bias);
+}
+
 /** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
 async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string) => Kernels, made: Linear[]): Promise<LlamaWeights> {
   const kvDim = c.nKvHeads * c.headDim;
   // the largest K-quant matrix's bytes, allocated at the first one (kquantLinearReused)
-  const reused = { buf: new Uint8Array(0), most: 0 };
-  for (const t of file.tensors.values()) if (isKQuantType(t.type) && t.shape.length === 2) reused.most = Math.max(reused.most, t.byteLength);
+  const reused: Reused = { buf: new Uint8Array(0), most: 0, f32: new Float32Array(0), mostF32: 0 };
+  for (const t of file.tensors.values()) {
+    if (t.shape.length !== 2 || !(isKQuantType(t.type) || FLOAT_TYPES.has(t.type))) continue;
+    reused.most = Math.max(reused.most, t.byteLength);
+    if (FLOAT_TYPES.has(t.type)) reused.mostF32 = Math.max(reused.mostF32, t.shape[0] * t.shape[1]);
+  }
   const neox = ggufRopeLayout(c.architecture) === 'halves';
   const lin = async (n: string, rows: number, cols: number, from = n) => {
     const biasName = from.replace(/\.weight$/, '.bias');
@@ -563,7 +597,8 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string)
     if (!(neox && heads) && GGML_DIRECT.has(type)) l = await ggmlLinearDirect(file, from, n, rows, cols, k, bias);
     else if (!(neox && heads) && isKQuantType(type) && type !== 'Q8_K' && (kquantTarget.get(file) ?? 'packed') === 'packed') {
       l = await kquantLinearReused(file, from, n, rows, cols, k, reused, bias);
-    } else {
+    } else if (!(neox && heads) && FLOAT_TYPES.has(type)) l = await floatLinearReused(file, from, n, rows, cols, k, reused, bias);
+    else {
       let w = await loadLinearWeight(file, from, rows, cols);
       if (neox && heads) {
         const perm = ropeRowOrder(heads, c.headDim, 'pairs');
