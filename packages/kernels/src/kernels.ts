@@ -303,13 +303,21 @@ export class Kernels {
       const p = w instanceof WasmTensor && w.kind.startsWith('ggml-tiled');
       if (p && w.kind !== preparedKind(type)) throw new LowbitError('E_ARG', `${name}: w was prepared as ${w.kind.slice(11)}, not ${type}`);
       checkMatrix(name, w, Uint8Array, p ? this.exports.ggml_tiled_bytes(GGML_KIND[type], rows[i], cols) >>> 0 : (rows[i] * cols * GGML_BLOCK_BYTES[type]) / 32);
-      // The relaxed tiled 4-bit decode reads splatted activation scales and offsets (act_splats).
+      // The relaxed tiled 4-bit kernels read splatted activation scales and offsets (act_splats).
       if (p && type !== 'q8_0' && this.variant.startsWith('relaxed')) splats = true;
       return p;
     });
     checkVector(name, 'x', x, batch * cols);
     const os = ws.map((_, i) => outArray(name, outs?.[i], batch * rows[i]));
     if (batch === 0 || cols === 0 || os.every((o) => o.length === 0)) return os;
+    // Q8_0 / Q4_0 tiles by the lane GEMM (assembly/ggml-gemm.ts) where it is the faster, each output
+    // equal to the tiled GEMV's bit for bit.
+    const family = this.variant.startsWith('relaxed') ? 'relaxed' : this.variant.startsWith('simd') ? 'simd' : null;
+    const gemm = family !== null && batch >= GEMM_MIN_BATCH[family][type] && prepared.every(Boolean);
+    // The relaxed Q4_0 GEMM reads the compact codes, scales and code sums; only a partial last tile
+    // (rows not a multiple of 4) goes through the tiled kernel and its act_splats records, which
+    // otherwise were written (160 B per 32 values, 640 KiB for 64 tokens of 2048) for nothing.
+    if (gemm && type === 'q4_0' && rows.every((r) => r % 4 === 0)) splats = false;
     return this.scoped((s) => {
       const nblk = cols / 32;
       const xq = s.alloc(batch * nblk * 32);
@@ -326,11 +334,8 @@ export class Kernels {
       // EPYC, same run, one token over 1 GB of 5632x2048 tiles: 14.8 vs 21.8 GB/s (19.1 on the lane
       // GEMM; scripts/bench-ggml-gemm.mjs); same bits either way, so relaxed decode takes kind 0.
       const code = (i: number) => (prepared[i] && !this.variant.startsWith('relaxed') && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
-      // Q8_0 / Q4_0 tiles by the lane GEMM (assembly/ggml-gemm.ts) where it is the faster, each output
-      // equal to the tiled GEMV's bit for bit.
-      const family = this.variant.startsWith('relaxed') ? 'relaxed' : this.variant.startsWith('simd') ? 'simd' : null;
-      const gemm = family !== null && batch >= GEMM_MIN_BATCH[family][type] && prepared.every(Boolean);
-      // The relaxed Q4_0 GEMM reads the act_splats records; the others the GEMM's activation pairs.
+      // The relaxed Q4_0 GEMM reads no pair table (xq16 passes through for a partial last tile); the
+      // others the GEMM's activation pairs.
       const ownPairs = gemm && !(family === 'relaxed' && type === 'q4_0');
       const pairs = ownPairs ? s.alloc(batch * nblk * 64) : gemm ? xq16 : 0;
       if (ownPairs) this.exports.gemm_act_pairs(GGML_KIND[type], xq, batch * nblk, pairs);
