@@ -79,17 +79,43 @@ export function quantizeRowQ4_1(x: Float32Array, out: Uint8Array, outOffset = 0)
   }
 }
 
+// Whole F32/F16/BF16 tensors decode through typed-array views where the bytes are aligned (host byte
+// order: little-endian wherever the WASM kernels run, as the kernels' uploads assume), F16 through a
+// 65536-entry table of f16ToF32: the per-element DataView reads and bit arithmetic were most of the
+// CPU time of loading a 1B-class F16 model (~70 s). Unaligned bytes take the DataView loops.
+let F16_TABLE: Float32Array | null = null;
+function f16Table(): Float32Array {
+  if (!F16_TABLE) {
+    F16_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) F16_TABLE[h] = f16ToF32(h);
+  }
+  return F16_TABLE;
+}
+
+function halfRun(table: Float32Array, h: Uint16Array, out: Float32Array, outOffset: number): void {
+  for (let i = 0; i < h.length; i++) out[outOffset + i] = table[h[i]];
+}
+
 /** Dequantizes `n` values of `type` starting at byte `offset` of `src` into `out[outOffset..]`. */
 export function dequantize(type: TensorType, src: Uint8Array, offset: number, n: number, out: Float32Array, outOffset = 0): void {
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
   switch (type) {
     case 'F32':
+      if ((src.byteOffset + offset) % 4 === 0) return out.set(new Float32Array(src.buffer, src.byteOffset + offset, n), outOffset);
       for (let i = 0; i < n; i++) out[outOffset + i] = view.getFloat32(offset + 4 * i, true);
       return;
     case 'F16':
+      if ((src.byteOffset + offset) % 2 === 0) return halfRun(f16Table(), new Uint16Array(src.buffer, src.byteOffset + offset, n), out, outOffset);
       for (let i = 0; i < n; i++) out[outOffset + i] = f16ToF32(view.getUint16(offset + 2 * i, true));
       return;
     case 'BF16':
+      if ((src.byteOffset + offset) % 2 === 0 && (out.byteOffset + 4 * outOffset) % 4 === 0) {
+        // bf16 is the top half of the f32's bits (bf16ToF32): shifted into place, bit for bit
+        const h = new Uint16Array(src.buffer, src.byteOffset + offset, n);
+        const o = new Uint32Array(out.buffer, out.byteOffset + 4 * outOffset, n);
+        for (let i = 0; i < n; i++) o[i] = h[i] << 16;
+        return;
+      }
       for (let i = 0; i < n; i++) out[outOffset + i] = bf16ToF32(view.getUint16(offset + 2 * i, true));
       return;
     case 'Q8_0':

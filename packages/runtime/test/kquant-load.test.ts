@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../src/gguf-convert.js';
-import { toF32 } from '../src/ggml-quants.js';
+import { dequantize, toF32 } from '../src/ggml-quants.js';
+import { bf16ToF32, f16ToF32 } from '../src/half.js';
 import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { quantizeModelK } from '../src/kquant-mix.js';
 import { loadModel } from '../src/model.js';
@@ -71,5 +72,37 @@ describe('loading K-quant matrices through a reused read buffer', () => {
       await file.source.close();
       m.free();
     }
+  });
+});
+
+describe('dequantize of whole F32/F16/BF16 runs (the typed-array paths a load takes)', () => {
+  it('equals the per-value decoders on every 16-bit code, at an aligned and an odd byte offset', () => {
+    const codes = new Uint8Array(2 * 65536 + 1);
+    for (let h = 0; h < 65536; h++) {
+      codes[2 * h] = h & 0xff;
+      codes[2 * h + 1] = h >>> 8;
+    }
+    const odd = new Uint8Array(codes.length);
+    odd.set(codes.subarray(0, 2 * 65536), 1); // the same codes from byte 1: the DataView loops
+    for (const [type, ref] of [['F16', f16ToF32], ['BF16', bf16ToF32]] as const) {
+      for (const [src, offset] of [[codes, 0], [odd, 1]] as const) {
+        const out = new Float32Array(65536);
+        dequantize(type, src, offset, 65536, out);
+        for (let h = 0; h < 65536; h++) {
+          const want = ref(h);
+          // NaN codes stay NaN (their payloads are not compared); every other code exactly
+          if (Number.isNaN(want) ? !Number.isNaN(out[h]) : !Object.is(out[h], Math.fround(want))) expect.fail(`${type} code ${h} at offset ${offset}: ${out[h]} != ${want}`);
+        }
+      }
+    }
+    const f = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 1e3);
+    const fb = new Uint8Array(4001);
+    fb.set(new Uint8Array(f.buffer), 1);
+    const a = new Float32Array(1000);
+    const b = new Float32Array(1000);
+    dequantize('F32', new Uint8Array(f.buffer), 0, 1000, a);
+    dequantize('F32', fb, 1, 1000, b);
+    expect(a).toEqual(f);
+    expect(b).toEqual(f);
   });
 });
