@@ -6,7 +6,8 @@
 // file once). The files are made by `node tools/make-7b-model.mjs [dir] Q8_0` and `... Q4_K_M` (random
 // weights, written to $LOWBIT_MODELS, default <os tmpdir>/lowbit-models); a file not there, or a machine
 // with less than 16 GiB of memory, skips its rows with a message. LOWBIT_BIG_MODEL=Q4_K_M (a
-// comma-separated list) picks the types to run.
+// comma-separated list; default Q4_K_M,Q8_0,F16) picks the rows to run; F16 is the load of the 1B-class
+// F16 file (loadF16).
 // lowbit loads first and runs one round, and its peak RSS (process.resourceUsage().maxRSS, a
 // high-water mark) is read then, before llama.cpp maps the file; both stay loaded (~14 GB together)
 // and run alternating rounds. Load times are with the file in the page cache (it was just written or
@@ -21,7 +22,7 @@ import type { Area, Context, Row } from './harness.js';
 const PROMPT = 8;
 const DECODE = 8;
 const ROUNDS = 3;
-const TYPES = (process.env.LOWBIT_BIG_MODEL ?? 'Q4_K_M,Q8_0').split(',');
+const TYPES = (process.env.LOWBIT_BIG_MODEL ?? 'Q4_K_M,Q8_0,F16').split(',');
 
 const prompt = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % 31997));
 const gib = (bytes: number) => bytes / 2 ** 30;
@@ -114,6 +115,10 @@ export const bigModelArea: Area = {
     }
     const rows: Row[] = [];
     for (const type of TYPES) {
+      if (type === 'F16') {
+        rows.push(...(await loadF16(dir, ctx)));
+        continue;
+      }
       const path = join(dir, `random-7b-${type}.gguf`);
       if (!existsSync(path)) ctx.log(`big-model: ${path} not found (node tools/make-7b-model.mjs ${dir} ${type}); skipped`);
       // peak RSS is a process high-water mark: exact for the first type only (LOWBIT_BIG_MODEL=Q8_0 alone for its own)
@@ -165,5 +170,32 @@ async function measure(path: string, label: string, ctx: Context): Promise<Row[]
     row(`prefill ${PROMPT} ${label}`, 'llama.cpp', a.prefillMs, 1, { rate: tps(a.prefillMs) }),
     row(`prefill ${PROMPT} ${label}`, 'llama.cpp, no mmap', c.prefillMs, a.prefillMs / c.prefillMs, { rate: tps(c.prefillMs) }),
     row(`prefill ${PROMPT} ${label}`, 'lowbit', b.prefillMs, a.prefillMs / b.prefillMs, { rate: tps(b.prefillMs) }),
+  ];
+}
+
+/**
+ * Load only, of the 1B-class F16 file (node tools/make-throughput-model.mjs <dir> F16, 2.2 GB): lowbit
+ * decodes every matrix to f32 (4.4 GiB resident, two instances) against llama.cpp reading the file
+ * into its own memory (no mmap; it keeps F16). CPU time in the note: wall time follows the machine's other jobs.
+ */
+async function loadF16(dir: string, ctx: Context): Promise<Row[]> {
+  const path = join(dir, 'throughput-1b-F16.gguf');
+  if (!existsSync(path)) {
+    ctx.log(`big-model: ${path} not found (node tools/make-throughput-model.mjs ${dir} F16); skipped`);
+    return [];
+  }
+  const name = 'load 1B-class F16';
+  const t = performance.now();
+  const cpu0 = process.cpuUsage();
+  const model = await loadModel(path, { kernels: await createKernels() });
+  const ms = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  model.free();
+  const theirs = await llamaCpp(path, ctx, false);
+  await theirs.close();
+  const note = `lowbit CPU ${(cpu.user / 1e6).toFixed(1)} s user + ${(cpu.system / 1e6).toFixed(1)} s system`;
+  return [
+    { area: 'big-model', name, variant: 'llama.cpp, no mmap', ms: theirs.loadMs, ratio: 1, baseline: 'llama.cpp, no mmap' },
+    { area: 'big-model', name, variant: 'lowbit', ms, ratio: theirs.loadMs / ms, baseline: 'llama.cpp, no mmap', note },
   ];
 }
