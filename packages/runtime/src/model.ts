@@ -363,7 +363,10 @@ function assertFiniteGgml(where: string, type: TensorType, bytes: Uint8Array): v
     case 'Q4_1':
       return assertFiniteWeight(where, { format: type.toLowerCase() as 'q8_0', shape: [1, 32], data: bytes });
     default:
-      // K-quant / MXFP4 embeddings (ggml reads E8M0 0xFF as 2^127, so ±6 at that scale overflows f32):
+      // K-quant embeddings: the matrices' rule (finite f16 super-scales keep every value finite), not a
+      // decode of the whole table to f32 (0.5 GB of JS array and ~10 s of CPU for a 7B's Q4_K table)
+      if (isKQuantType(type) && type !== 'Q8_K') return assertFiniteWeight(where, { format: 'kquant', type, shape: [1, 256], data: bytes });
+      // MXFP4 / Q8_K embeddings (ggml reads E8M0 0xFF as 2^127, so ±6 at that scale overflows f32):
       // decoded once here; their matrices are checked as f32 Linears
       if (isKQuantType(type) || type === 'MXFP4') assertFinite(where, toF32(type, bytes, (bytes.byteLength / TENSOR_TYPES[type].blockBytes) * TENSOR_TYPES[type].blockSize));
       return; // lowbit types: checked as Linears after decoding

@@ -1,11 +1,11 @@
 // K-quant and F32/F16/BF16 GGUF matrices are read through buffers reused for the whole load (model.ts,
 // kquantLinearReused, floatLinearReused): every layer must still hold its own tensor's values after
 // later, differently sized reads overwrite the buffers.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { saveModel } from '../src/gguf-convert.js';
+import { quantizeGguf, saveModel } from '../src/gguf-convert.js';
 import { dequantize, toF32 } from '../src/ggml-quants.js';
 import { bf16ToF32, f16ToF32 } from '../src/half.js';
 import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
@@ -104,5 +104,31 @@ describe('dequantize of whole F32/F16/BF16 runs (the typed-array paths a load ta
     dequantize('F32', fb, 1, 1000, b);
     expect(a).toEqual(f);
     expect(b).toEqual(f);
+  });
+});
+
+describe('a K-quant token embedding', () => {
+  it('is checked by its f16 super-scales, as the matrices are: a NaN scale is E_NAN naming token_embd.weight', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-kembd-'));
+    try {
+      const f32 = join(dir, 'f32.gguf');
+      const q = join(dir, 'q4_k.gguf');
+      await writeTinyGguf('llama', f32, 92, { D: 256, F: 512, L: 1, CTX: 64 });
+      await quantizeGguf(f32, q, 'Q4_K');
+      const file = await readGguf(q);
+      const e = file.tensors.get('token_embd.weight');
+      await file.source.close();
+      expect(e?.type).toBe('Q4_K');
+      const m = await loadModel(q); // the intact file loads
+      m.free();
+      const b = readFileSync(q);
+      const at = Number(e?.offset) + 144 * 3; // super-block 3's d (f16 at byte 0 of a Q4_K block)
+      b[at] = 0x00;
+      b[at + 1] = 0x7e; // f16 NaN
+      writeFileSync(q, b);
+      await expect(loadModel(q)).rejects.toMatchObject({ code: 'E_NAN', message: expect.stringMatching(/token_embd\.weight: Q4_K super-block 3 has a NaN/) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
