@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl, validTextUrl } from '@lowbit/data';
+import { type MxFormatName, quantizeMx } from '@lowbit/formats';
+import type { MxRowsTensor } from '../src/lowbit-tensors.js';
 
 export const modelFile = fileURLToPath(defaultModelUrl);
 export const validLines = readFileSync(fileURLToPath(validTextUrl), 'utf8').split('\n').filter((l) => l.trim().length > 0);
@@ -12,4 +14,17 @@ export function logProb(logits: Float32Array, row: number, vocab: number, target
   let z = 0;
   for (let j = 0; j < vocab; j++) z += Math.exp(logits[row * vocab + j] - max);
   return logits[row * vocab + target] - max - Math.log(z);
+}
+
+/** MX with blocks of 32 along each row, built with formats' quantizeMx row by row (the reference rule). */
+export function mxRows(format: MxFormatName, w: Float32Array, rows: number, cols: number): MxRowsTensor {
+  const nb = Math.ceil(cols / 32);
+  const scales = new Uint8Array(rows * nb);
+  const codes = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const q = quantizeMx(w.subarray(r * cols, (r + 1) * cols), { format });
+    scales.set(q.scales, r * nb);
+    codes.set(q.codes, r * cols);
+  }
+  return { kind: 'mx-rows', format, shape: [rows, cols], scales, codes };
 }

@@ -13,7 +13,7 @@ import { writeGguf } from '../src/gguf-writer.js';
 import { type MxRowsTensor, type StoredLayer, decodeLowbit, dequantizeMxRows, encodeLowbit } from '../src/lowbit-tensors.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
-import { modelFile } from './helpers.js';
+import { modelFile, mxRows } from './helpers.js';
 import { packMxfp4 } from '../src/ggml-kquants.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lowbit-lbgguf-'));
@@ -27,19 +27,6 @@ function rng(seed: number) {
 function matrix(seed: number, rows: number, cols: number): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: rows * cols }, () => (r() * 2 - 1) * 0.3);
-}
-
-/** MX with blocks of 32 along each row, built with formats' quantizeMx row by row (the reference rule). */
-function mxRows(format: MxFormatName, w: Float32Array, rows: number, cols: number): MxRowsTensor {
-  const nb = Math.ceil(cols / 32);
-  const scales = new Uint8Array(rows * nb);
-  const codes = new Uint8Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const q = quantizeMx(w.subarray(r * cols, (r + 1) * cols), { format });
-    scales.set(q.scales, r * nb);
-    codes.set(q.codes, r * cols);
-  }
-  return { kind: 'mx-rows', format, shape: [rows, cols], scales, codes };
 }
 
 /** binary16 bits → value, written out from IEEE 754's layout (an independent check of the scales section). */

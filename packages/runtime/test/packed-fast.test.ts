@@ -2,13 +2,13 @@ import { type MxFormatName, type PackedIntTensor, dequantizeInt, quantizeInt, qu
 import { loadKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import { type InputGather, Linear, type LinearWeight } from '../src/linear.js';
-import { type MxRowsTensor, dequantizeMxRows } from '../src/lowbit-tensors.js';
+import { dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { perplexity } from '../src/perplexity.js';
 import { permuteLinearRows } from '../src/rope-order.js';
 import { dequantizeLinear } from '../src/qdec.js';
-import { modelFile, validLines } from './helpers.js';
+import { modelFile, mxRows, validLines } from './helpers.js';
 
 function weights(rows: number, cols: number, seed: number): Float32Array {
   let s = seed;
@@ -57,19 +57,6 @@ function f16(h: number): number {
   const m = h & 1023;
   const v = e === 0 ? m * 2 ** -24 : (1024 + m) * 2 ** (e - 25);
   return h & 0x8000 ? -v : v;
-}
-
-/** MX with blocks per row, each row quantized on its own (a partial last block when cols % 32 ≠ 0). */
-function mxRows(format: MxFormatName, w: Float32Array, rows: number, cols: number): MxRowsTensor {
-  const nb = Math.ceil(cols / 32);
-  const scales = new Uint8Array(rows * nb);
-  const codes = new Uint8Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const m = quantizeMx(w.subarray(r * cols, (r + 1) * cols), { format });
-    scales.set(m.scales, r * nb);
-    codes.set(m.codes, r * cols);
-  }
-  return { kind: 'mx-rows', format, shape: [rows, cols], scales, codes };
 }
 
 /** The same INT-k weights with columns shuffled and a gIdx saying where each went (act-order). */

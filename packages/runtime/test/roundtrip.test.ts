@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { quantizeInt, quantizeMx } from '@lowbit/formats';
+import { quantizeInt } from '@lowbit/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session } from '../src/forward.js';
 import { saveModel } from '../src/gguf-convert.js';
@@ -16,8 +16,8 @@ import { exportHfModel, loadHfModel } from '../src/hf-model.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { loadQuantizedSafetensors, saveModelSafetensors } from '../src/quantized-safetensors.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
-import type { MxRowsTensor, StoredLayer } from '../src/lowbit-tensors.js';
-import { modelFile } from './helpers.js';
+import type { StoredLayer } from '../src/lowbit-tensors.js';
+import { modelFile, mxRows } from './helpers.js';
 import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
 import { TINY, writeTinyGguf } from './tiny-models.js';
 
@@ -61,19 +61,6 @@ afterAll(async () => {
   await llamaLib?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** MXFP4 with blocks of 32 along each row (formats' quantizeMx row by row). */
-function mxRows(w: Float32Array, rows: number, cols: number): MxRowsTensor {
-  const nb = cols / 32;
-  const scales = new Uint8Array(rows * nb);
-  const codes = new Uint8Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const q = quantizeMx(w.subarray(r * cols, (r + 1) * cols), { format: 'mxfp4' });
-    scales.set(q.scales, r * nb);
-    codes.set(q.codes, r * cols);
-  }
-  return { kind: 'mx-rows', format: 'mxfp4', shape: [rows, cols], scales, codes };
-}
 
 function logits(model: DecoderModel, ids: number[]): Uint32Array {
   const s = new Session(model, { ctx: TINY.CTX });
@@ -163,7 +150,7 @@ describe.each(cases)('$name', (c) => {
     for (const l of m0.linears()) {
       const w = l.source as { data: Float32Array };
       const t: StoredLayer = /attn_k\.weight$/.test(l.name) && l.cols % 32 === 0
-        ? mxRows(w.data, l.rows, l.cols)
+        ? mxRows('mxfp4', w.data, l.rows, l.cols)
         : quantizeInt(w.data, [l.rows, l.cols], { bits: 3, granularity: 'group-cols', group: 32 });
       m0.setLinear(l.name, linearWeightFromPacked(t));
       packed.set(l.name, t);

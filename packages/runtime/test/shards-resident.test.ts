@@ -1,24 +1,13 @@
 // The shard planner's residentBytes against what a loaded layer really holds in WASM memory: a plan
 // that undercounts puts more into an instance than its memory holds.
-import { type MxFormatName, quantizeInt, quantizeMx } from '@lowbit/formats';
+import { quantizeInt, } from '@lowbit/formats';
 import { type Kernels, loadKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import { Linear } from '../src/linear.js';
-import { type MxRowsTensor, type StoredLayer, encodeLowbit } from '../src/lowbit-tensors.js';
+import { type StoredLayer, encodeLowbit } from '../src/lowbit-tensors.js';
 import { lowbitLinearWeight } from '../src/packed-linear.js';
 import { residentBytes } from '../src/shards.js';
-
-function mxRows(format: MxFormatName, w: Float32Array, rows: number, cols: number): MxRowsTensor {
-  const nb = Math.ceil(cols / 32);
-  const scales = new Uint8Array(rows * nb);
-  const codes = new Uint8Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const q = quantizeMx(w.subarray(r * cols, (r + 1) * cols), { format });
-    scales.set(q.scales, r * nb);
-    codes.set(q.codes, r * cols);
-  }
-  return { kind: 'mx-rows', format, shape: [rows, cols], scales, codes };
-}
+import { mxRows } from './helpers.js';
 
 describe('residentBytes of lowbit tensor types', () => {
   it('is never below, and at most 10% + 2 kB above, the bytes a loaded layer holds in WASM memory', async () => {
