@@ -1,6 +1,6 @@
 // The shard planner's residentBytes against what a loaded layer really holds in WASM memory: a plan
 // that undercounts puts more into an instance than its memory holds.
-import { quantizeInt, } from '@lowbit/formats';
+import { quantizeInt } from '@lowbit/formats';
 import { type Kernels, loadKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import { Linear } from '../src/linear.js';
