@@ -1,3 +1,4 @@
+import { GGML_K_BLOCK_BYTES, type KQuantWeightType } from '@lowbit/kernels';
 // Deterministic random data for property tests (a test that fails must fail the same way twice).
 export function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -39,4 +40,18 @@ export function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, rtol: nu
 export function randF16Scale(r: () => number): number {
   const e = 7 + Math.floor(r() * 10); // exponent field 7..16
   return (r() < 0.5 ? 0x8000 : 0) | (e << 10) | Math.floor(r() * 1024);
+}
+
+// byte offsets of the f16 scales (d, and dmin where the type has one) in each block
+const F16_AT: Record<KQuantWeightType, number[]> = { Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
+
+/** K-quant super-blocks of random bytes (every code, scale, min and high bit reached) with finite f16 scales. */
+export function randomKBlocks(type: KQuantWeightType, rows: number, cols: number, seed: number): Uint8Array {
+  let s = seed;
+  const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+  const bb = GGML_K_BLOCK_BYTES[type];
+  const out = Uint8Array.from({ length: (rows * cols * bb) / 256 }, rnd);
+  // finite f16 scales of either sign in [2^-8, 2^-1): exponent field 7..14
+  for (let o = 0; o < out.length; o += bb) for (const at of F16_AT[type]) out[o + at + 1] = (out[o + at + 1] & 0x83) | ((7 + (rnd() & 7)) << 2);
+  return out;
 }

@@ -2,22 +2,11 @@
 // against the GEMV it replaces for prefill: gemvKQuant on a batch must give, for every token, the
 // bits that gemvKQuant gives that token alone (batch 1 runs the per-token GEMV). Random block bytes
 // reach every code, scale, min and high-bit position; row counts leave partial last tiles.
-import { GGML_K_BLOCK_BYTES, type KQuantWeightType, type KernelVariant, createKernelPool, createKernels, gemvKQuant, prepareKQuant } from '@lowbit/kernels';
+import { type KQuantWeightType, type KernelVariant, createKernelPool, createKernels, gemvKQuant, prepareKQuant } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
+import { randomKBlocks } from './helpers.js';
 
 const TYPES: KQuantWeightType[] = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
-// byte offsets of the f16 scales (d, and dmin where the type has one) in each block
-const F16_AT: Record<KQuantWeightType, number[]> = { Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
-
-function randomBlocks(type: KQuantWeightType, rows: number, cols: number, seed: number): Uint8Array {
-  let s = seed;
-  const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
-  const bb = GGML_K_BLOCK_BYTES[type];
-  const out = Uint8Array.from({ length: (rows * cols * bb) / 256 }, rnd);
-  // finite f16 scales of either sign in [2^-8, 2^-1): exponent field 7..14
-  for (let o = 0; o < out.length; o += bb) for (const at of F16_AT[type]) out[o + at + 1] = (out[o + at + 1] & 0x83) | ((7 + (rnd() & 7)) << 2);
-  return out;
-}
 
 // activations with outliers and exact zeros, so the int8 rounding and the block maxima vary per token
 const activations = (batch: number, cols: number) => Float32Array.from({ length: batch * cols }, (_, i) => (i % 13 === 0 ? 0 : Math.sin(0.37 * i + 1) * (1 + (i % 11)) * (i % 97 === 5 ? 40 : 1)));
@@ -37,7 +26,7 @@ describe.for(['relaxed', 'simd'] as KernelVariant[])('batched K-quant tiles (%s 
     // 7 rows (one partial tile) and 13 (three full, one partial); 512 columns: two super-blocks
     for (const rows of [7, 13]) {
       const cols = 512;
-      const t = prepareKQuant(k, type, randomBlocks(type, rows, cols, 5 + rows + type.charCodeAt(1)), rows, cols);
+      const t = prepareKQuant(k, type, randomKBlocks(type, rows, cols, 5 + rows + type.charCodeAt(1)), rows, cols);
       if (t === null) throw new Error('prepareKQuant gave no tiles on a SIMD build');
       const x = activations(9, cols);
       const single = (b: number) => gemvKQuant(k, type, t, rows, cols, x.subarray(b * cols, (b + 1) * cols), 1);
@@ -57,7 +46,7 @@ describe('batched K-quant tiles on a thread pool', () => {
       const rows = 70;
       const cols = 256;
       for (const type of ['Q4_K', 'Q6_K', 'Q2_K'] as const) {
-        const t = prepareKQuant(pool, type, randomBlocks(type, rows, cols, 23), rows, cols);
+        const t = prepareKQuant(pool, type, randomKBlocks(type, rows, cols, 23), rows, cols);
         if (t === null) throw new Error('prepareKQuant gave no tiles on a SIMD build');
         const x = activations(6, cols);
         const y = gemvKQuant(pool, type, t, rows, cols, x, 6);

@@ -4,23 +4,11 @@
 // the dot in f64. Random block bytes reach every code, scale, min and high-bit position.
 import { type KQuantWeightType, type KernelVariant, createKernelPool, createKernels, gemvKQuant, kquantActivationsQ8, kquantTilesBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
-import { GGML_K_BLOCK_BYTES } from '@lowbit/kernels';
+import { randomKBlocks } from '../../kernels/test/helpers.js';
 import { dequantizeK } from '../src/ggml-kquants.js';
 import { Linear } from '../src/linear.js';
 
 const TYPES: KQuantWeightType[] = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
-// byte offsets of the f16 scales (d, and dmin where the type has one) in each block
-const F16_AT: Record<KQuantWeightType, number[]> = { Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
-
-function randomBlocks(type: KQuantWeightType, rows: number, cols: number, seed: number): Uint8Array {
-  let s = seed;
-  const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
-  const bb = GGML_K_BLOCK_BYTES[type];
-  const out = Uint8Array.from({ length: (rows * cols * bb) / 256 }, rnd);
-  // finite f16 scales of either sign in [2^-8, 2^-1): exponent field 7..14
-  for (let o = 0; o < out.length; o += bb) for (const at of F16_AT[type]) out[o + at + 1] = (out[o + at + 1] & 0x83) | ((7 + (rnd() & 7)) << 2);
-  return out;
-}
 
 function reference(type: KQuantWeightType, blocks: Uint8Array, rows: number, cols: number, x: Float32Array): { y: Float64Array; mag: Float64Array } {
   const w = new Float32Array(rows * cols);
@@ -43,7 +31,7 @@ describe.for(['relaxed', 'simd'] as KernelVariant[])('prepared K-quant tiles (%s
     // 7 rows: a partial last tile; 512 columns: two super-blocks per row
     const rows = 7;
     const cols = 512;
-    const blocks = randomBlocks(type, rows, cols, 7 + type.charCodeAt(1));
+    const blocks = randomKBlocks(type, rows, cols, 7 + type.charCodeAt(1));
     const x = Float32Array.from({ length: 2 * cols }, (_, i) => Math.sin(0.37 * i + 1) * (1 + (i % 11)));
     const t = prepareKQuant(k, type, blocks, rows, cols);
     expect(t).not.toBeNull();
@@ -73,7 +61,7 @@ describe('Linear runs K-quant layers on prepared tiles', () => {
     const k = await createKernels();
     const rows = 9;
     const cols = 256;
-    const blocks = randomBlocks('Q4_K', rows, cols, 3);
+    const blocks = randomKBlocks('Q4_K', rows, cols, 3);
     const l = new Linear(k, 'w', { format: 'kquant', type: 'Q4_K', shape: [rows, cols], data: blocks });
     const x = Float32Array.from({ length: cols }, (_, i) => Math.cos(i));
     const { y: want, mag } = reference('Q4_K', blocks, rows, cols, x);
@@ -95,7 +83,7 @@ describe('prepared K-quant tiles on a thread pool', () => {
       const rows = 70;
       const cols = 512;
       for (const type of ['Q4_K', 'Q6_K', 'Q3_K'] as const) {
-        const blocks = randomBlocks(type, rows, cols, 19);
+        const blocks = randomKBlocks(type, rows, cols, 19);
         const x = Float32Array.from({ length: 3 * cols }, (_, i) => Math.cos(0.11 * i) * (i % 7));
         const tp = prepareKQuant(pool, type, blocks, rows, cols);
         const t1 = prepareKQuant(one, type, blocks, rows, cols);
