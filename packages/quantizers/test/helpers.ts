@@ -1,3 +1,4 @@
+import { reference } from '@lowbit/kernels';
 import type { MatmulKernels } from '@lowbit/solvers';
 import { isLowbitError } from '../src/index.js';
 
@@ -22,17 +23,12 @@ export function errorText(f: () => unknown): string {
  * f32): isolates the algebra of the kernel path (LDLQ form, block inverse for group scales) from f32 rounding.
  */
 export const f64Kernels: MatmulKernels = {
-  upload: ((a: Float32Array) => ({ a: Float64Array.from(a), free() {} })) as unknown as MatmulKernels['upload'],
-  matmulF32: ((w: { a?: Float64Array } | Float32Array, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array) => {
-    const W = (w as { a?: Float64Array }).a ?? (w as Float32Array);
-    const o = out ?? new Float32Array(batch * rows);
-    for (let b = 0; b < batch; b++) {
-      for (let r = 0; r < rows; r++) {
-        let s = 0;
-        for (let c = 0; c < cols; c++) s += W[r * cols + c] * x[b * cols + c];
-        o[b * rows + r] = s;
-      }
-    }
-    return o;
+  // an upload holds the f32 weights themselves; the reference matmul sums their products in f64
+  upload: ((a: Float32Array) => ({ a, free() {} })) as unknown as MatmulKernels['upload'],
+  matmulF32: ((w: { a?: Float32Array } | Float32Array, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array) => {
+    const y = reference.matmulF32((w as { a?: Float32Array }).a ?? (w as Float32Array), rows, cols, x, batch);
+    if (!out) return y;
+    out.set(y);
+    return out;
   }) as MatmulKernels['matmulF32'],
 };
