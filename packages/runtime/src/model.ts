@@ -539,10 +539,7 @@ async function ggmlLinearDirect(file: GgufFile, from: string, name: string, rows
  * (~3.5 s CPU per GiB) and the garbage collector's work on every load (README, "Models beyond 4 GiB").
  */
 async function kquantLinearReused(file: GgufFile, from: string, name: string, rows: number, cols: number, k: Kernels, reused: Reused, bias?: Float32Array): Promise<Linear> {
-  const t = tensorInfo(file, from, [cols, rows]);
-  if (reused.buf.byteLength < t.byteLength) reused.buf = new Uint8Array(Math.max(t.byteLength, reused.most));
-  const data = reused.buf.subarray(0, t.byteLength);
-  await readTensorInto(file, from, data);
+  const { t, bytes: data } = await readReused(file, from, rows, cols, reused);
   const w: LinearWeight = { format: 'kquant', type: t.type as Exclude<KQuantType, 'Q8_K'>, shape: [rows, cols], data };
   assertFiniteWeight(`${file.source.name}: tensor ${from}`, w);
   return new Linear(k, name, w, bias);
@@ -559,18 +556,24 @@ interface Reused {
   mostF32: number;
 }
 
+/** The bytes of matrix `from` read into `reused.buf` (grown once to the load's largest): valid until the next read. */
+async function readReused(file: GgufFile, from: string, rows: number, cols: number, reused: Reused): Promise<{ t: GgufTensorInfo; bytes: Uint8Array }> {
+  const t = tensorInfo(file, from, [cols, rows]);
+  if (reused.buf.byteLength < t.byteLength) reused.buf = new Uint8Array(Math.max(t.byteLength, reused.most));
+  const bytes = reused.buf.subarray(0, t.byteLength);
+  await readTensorInto(file, from, bytes);
+  return { t, bytes };
+}
+
 /**
  * An F32/F16/BF16 matrix of `file` as an f32 Linear on `k`, read into `reused.buf` and decoded into
  * `reused.f32` (both kept for the whole load) instead of two fresh arrays per tensor: Linear uploads
  * the f32 values and keeps nothing of them (as kquantLinearReused).
  */
 async function floatLinearReused(file: GgufFile, from: string, name: string, rows: number, cols: number, k: Kernels, reused: Reused, bias?: Float32Array): Promise<Linear> {
-  const t = tensorInfo(file, from, [cols, rows]);
+  const { t, bytes } = await readReused(file, from, rows, cols, reused);
   const n = rows * cols;
-  if (reused.buf.byteLength < t.byteLength) reused.buf = new Uint8Array(Math.max(t.byteLength, reused.most));
   if (reused.f32.length < n) reused.f32 = new Float32Array(Math.max(n, reused.mostF32));
-  const bytes = reused.buf.subarray(0, t.byteLength);
-  await readTensorInto(file, from, bytes);
   const data = reused.f32.subarray(0, n);
   dequantize(t.type, bytes, 0, n, data);
   const w: LinearWeight = { format: 'f32', shape: [rows, cols], data };
@@ -581,7 +584,7 @@ async function floatLinearReused(file: GgufFile, from: string, name: string, row
 /** Reads every weight of `file` into resident Linears (recorded in `made`, so a failure can free them). */
 async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string) => Kernels, made: Linear[]): Promise<LlamaWeights> {
   const kvDim = c.nKvHeads * c.headDim;
-  // the largest K-quant matrix's bytes, allocated at the first one (kquantLinearReused)
+  // the largest K-quant / float matrix's bytes (and float values), allocated at the first one (readReused)
   const reused: Reused = { buf: new Uint8Array(0), most: 0, f32: new Float32Array(0), mostF32: 0 };
   for (const t of file.tensors.values()) {
     if (t.shape.length !== 2 || !(isKQuantType(t.type) || FLOAT_TYPES.has(t.type))) continue;
@@ -596,11 +599,12 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string)
     const heads = ropeHeads(from, c);
     const k = kOf(n);
     const type = file.tensors.get(from)?.type as TensorType;
+    const asStored = !(neox && heads); // the file's row order is the one memory holds
     let l: Linear;
-    if (!(neox && heads) && GGML_DIRECT.has(type)) l = await ggmlLinearDirect(file, from, n, rows, cols, k, bias);
-    else if (!(neox && heads) && isKQuantType(type) && type !== 'Q8_K' && (kquantTarget.get(file) ?? 'packed') === 'packed') {
+    if (asStored && GGML_DIRECT.has(type)) l = await ggmlLinearDirect(file, from, n, rows, cols, k, bias);
+    else if (asStored && isKQuantType(type) && type !== 'Q8_K' && (kquantTarget.get(file) ?? 'packed') === 'packed') {
       l = await kquantLinearReused(file, from, n, rows, cols, k, reused, bias);
-    } else if (!(neox && heads) && FLOAT_TYPES.has(type)) l = await floatLinearReused(file, from, n, rows, cols, k, reused, bias);
+    } else if (asStored && FLOAT_TYPES.has(type)) l = await floatLinearReused(file, from, n, rows, cols, k, reused, bias);
     else {
       let w = await loadLinearWeight(file, from, rows, cols);
       if (neox && heads) {
