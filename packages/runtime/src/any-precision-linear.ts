@@ -142,22 +142,23 @@ export function anyPrecisionMatmul(
   return out;
 }
 
-/** The tensor with its output rows reordered (row r of the result is row src[r]); planes and tables follow. */
+/** The tensor with its output rows reordered or picked (row r of the result is row src[r]); planes and tables follow. */
 export function permuteAnyPrecisionRows(t: AnyPrecisionTensor, src: Int32Array): AnyPrecisionTensor {
   const [rows, cols] = t.shape;
   const rpb = Math.ceil(cols / 8);
-  if (src.length !== rows) throw new LowbitError('E_SHAPE', `permuteAnyPrecisionRows: ${src.length} rows in the order, the tensor has ${rows}`);
-  const planes = new Uint8Array(t.planes.length);
+  const n = src.length;
+  for (const s of src) if (!(s >= 0 && s < rows)) throw new LowbitError('E_SHAPE', `permuteAnyPrecisionRows: row ${s} picked from ${rows}`);
+  const planes = new Uint8Array(t.maxBits * n * rpb);
   for (let b = 0; b < t.maxBits; b++) {
-    src.forEach((s, r) => planes.set(t.planes.subarray((b * rows + s) * rpb, (b * rows + s + 1) * rpb), (b * rows + r) * rpb));
+    src.forEach((s, r) => planes.set(t.planes.subarray((b * rows + s) * rpb, (b * rows + s + 1) * rpb), (b * n + r) * rpb));
   }
   const luts = t.luts.map((l, i) => {
-    const n = 2 ** (t.seedBits + i);
-    const out = new Float32Array(l.length);
-    src.forEach((s, r) => out.set(l.subarray(s * n, (s + 1) * n), r * n));
+    const m = 2 ** (t.seedBits + i);
+    const out = new Float32Array(n * m);
+    src.forEach((s, r) => out.set(l.subarray(s * m, (s + 1) * m), r * m));
     return out;
   });
-  return { ...t, planes, luts };
+  return { ...t, shape: [n, cols], planes, luts };
 }
 
 /** What `__metadata__` lowbit.any_precision says of one layer. */

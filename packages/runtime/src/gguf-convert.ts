@@ -143,25 +143,29 @@ function linearTensor(name: string, w: LinearWeight, target?: TensorType, stored
   return { name, shape, type, data: () => fromF32(type, v.data, cols, name) };
 }
 
+/** Whether layers stack by rows into one GGUF tensor: f32 or one ggml block type (K-quants included), rows of one width. */
+function fusable(ws: readonly LinearWeight[]): boolean {
+  const [w0] = ws;
+  const type = (w: LinearWeight) => (w.format === 'kquant' ? w.type : w.format);
+  return ws.every((w) => type(w) === type(w0) && w.shape[1] === w0.shape[1]) && ['f32', 'q8_0', 'q4_0', 'q4_1', 'kquant'].includes(w0.format);
+}
+
 /**
- * Layers stacked by rows into one (GPT-2's attn_qkv from Wq, Wk, Wv): f32 or one ggml block type.
- * Packed lowbit layers are not fused (their parameters are per tensor): the caller writes them apart.
+ * Layers stacked by rows into one (GPT-2's attn_qkv from Wq, Wk, Wv), where `fusable`. Packed lowbit
+ * layers are not fused (their parameters are per tensor): the caller writes them apart.
  */
 function fuseRows(name: string, ws: readonly LinearWeight[]): LinearWeight {
+  if (!fusable(ws)) throw new LowbitError('E_UNSUPPORTED', `${name}: fusing layers of formats ${ws.map((w) => w.format).join(', ')} (GGUF stores f32 or one ggml block type for a fused tensor)`);
   const cols = ws[0].shape[1];
   const rows = ws.reduce((a, w) => a + w.shape[0], 0);
-  const f = ws[0].format;
-  if (ws.some((w) => w.format !== f || w.shape[1] !== cols) || (f !== 'f32' && f !== 'q8_0' && f !== 'q4_0' && f !== 'q4_1')) {
-    throw new LowbitError('E_UNSUPPORTED', `${name}: fusing layers of formats ${ws.map((w) => w.format).join(', ')} (GGUF stores f32 or one ggml block type for a fused tensor)`);
-  }
   const parts = ws.map((w) => (w as { data: Float32Array | Uint8Array }).data);
-  const data = f === 'f32' ? new Float32Array(rows * cols) : new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  const data = ws[0].format === 'f32' ? new Float32Array(rows * cols) : new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
   for (const p of parts) {
     data.set(p, o);
     o += p.length;
   }
-  return { format: f, shape: [rows, cols], data } as LinearWeight;
+  return { ...ws[0], shape: [rows, cols], data } as LinearWeight;
 }
 
 /** The most common storage type of a file's matrices, by weight count (general.file_type). */
@@ -186,7 +190,7 @@ export interface SaveModelOptions {
  * their blocks; f32 layers are stored as `target` (default F32); biases as F32. Metadata and
  * tokenizer come from the GGUF the model was loaded from (else from its config, modelMetadata).
  * Every architecture lowbit loads is written as llama.cpp reads it: Wq/Wk rows (and biases) in the
- * file's RoPE order, GPT-2's Q, K, V fused into attn_qkv (apart, as lowbit reads them, when packed).
+ * file's RoPE order, GPT-2's Q, K, V fused into attn_qkv (apart, as lowbit reads them, when packed lowbit types).
  * general.file_type names the type most matrix weights have. `output`: a path (written atomically) or a
  * ByteSink that receives the file's bytes in order (browsers, workers).
  */
@@ -215,7 +219,7 @@ export async function saveModel(model: DecoderModel, output: string | ByteSink, 
     tensors.push(f32(`${b}attn_norm.weight`, l.attnNorm));
     if (l.attnNormBias) tensors.push(f32(`${b}attn_norm.bias`, l.attnNormBias));
     const qkv = [l.wq, l.wk, l.wv];
-    if (c.variant && !qkv.some((x) => options.packed?.get(x.name) || x.source.format === 'packed' || x.source.format === 'int4')) {
+    if (c.variant && !qkv.some((x) => options.packed?.get(x.name)) && fusable(qkv.map((x) => x.source))) {
       // GPT-2's GGUF (llama.cpp's and lowbit's loader) fuses Q, K, V into attn_qkv, biases too
       const name = `${b}attn_qkv.weight`;
       tensors.push(linearTensor(name, fuseRows(name, qkv.map((x) => x.source)), options.target));

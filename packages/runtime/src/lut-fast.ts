@@ -190,14 +190,14 @@ export function dequantizeLut4(w: Lut4Host): Float32Array {
   return out;
 }
 
-/** lut4Gemv weights with their rows reordered (row r of the result is row src[r]); tables shared by all rows stay. */
+/** lut4Gemv weights with their rows reordered or picked (row r of the result is row src[r]); tables shared by all rows stay. */
 export function permuteLut4Rows(w: Lut4Host, src: Int32Array): Lut4Host {
-  if (src.length !== w.rows) throw new LowbitError('E_SHAPE', `permuteLut4Rows: ${src.length} row indices for ${w.rows} rows`);
+  for (const s of src) if (!(s >= 0 && s < w.rows)) throw new LowbitError('E_SHAPE', `permuteLut4Rows: row ${s} picked from ${w.rows}`);
   const rows = <T extends Uint8Array | Float32Array>(a: T, len: number): T => {
-    const out = new (a.constructor as new (n: number) => T)(a.length);
+    const out = new (a.constructor as new (n: number) => T)(src.length * len);
     src.forEach((s, r) => out.set(a.subarray(s * len, (s + 1) * len), r * len));
     return out;
   };
   const tables = w.tableRowStride ? rows(w.tables, w.tableRowStride) : w.tables;
-  return { ...w, codes: rows(w.codes, (w.cols * (w.codeBits ?? 4)) / 8), tables, params: rows(w.params, (w.cols / w.block) * (w.loRatio ? 1 : 2)) };
+  return { ...w, rows: src.length, codes: rows(w.codes, (w.cols * (w.codeBits ?? 4)) / 8), tables, params: rows(w.params, (w.cols / w.block) * (w.loRatio ? 1 : 2)) };
 }

@@ -1,8 +1,8 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, type Kernels, LowbitError, WasmTensor, loadKernels } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_K_BLOCK_BYTES, type Kernels, LowbitError, WasmTensor, loadKernels } from '@lowbit/kernels';
 import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
-import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder } from './rope-order.js';
+import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder, sliceLinearRows } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
 import { type KQuantType, unpackMxfp4 } from './ggml-kquants.js';
 import { dequantize, fromF32, toF32 } from './ggml-quants.js';
@@ -652,23 +652,6 @@ async function loadWeights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string)
   };
 }
 
-/** Rows [r0, r1) of a matrix weight (rows are contiguous in every format). */
-function sliceRows(w: LinearWeight, r0: number, r1: number): LinearWeight {
-  const cols = w.shape[1];
-  // repacked with gathered inputs or a residue (packed-fast.ts: rows of another width than cols)
-  if ((w as { gather?: unknown }).gather || (w as { residue?: unknown }).residue || (w as { plus?: unknown }).plus) throw new LowbitError('E_UNSUPPORTED', `cannot split repacked ${w.format} weights (gathered inputs, planes) by rows`);
-  if (w.format === 'f32') return { format: 'f32', shape: [r1 - r0, cols], data: w.data.slice(r0 * cols, r1 * cols) };
-  if (w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1') {
-    const rb = (cols / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format];
-    return { format: w.format, shape: [r1 - r0, cols], data: w.data.slice(r0 * rb, r1 * rb) };
-  }
-  if (w.format === 'kquant') {
-    const rb = (cols / GGML_K_BLOCK_SIZE) * GGML_K_BLOCK_BYTES[w.type];
-    return { ...w, shape: [r1 - r0, cols], data: w.data.slice(r0 * rb, r1 * rb) };
-  }
-  throw new LowbitError('E_UNSUPPORTED', `cannot split ${w.format} weights by rows`);
-}
-
 /** GPT-2 GGUF (llama.cpp names): fused attn_qkv split into Wq/Wk/Wv, biases everywhere, learned positions. */
 async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, kOf: (tensor: string) => Kernels, made: Linear[]): Promise<LlamaWeights> {
   const { dim, hiddenDim } = c;
@@ -686,7 +669,7 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, kOf: (tensor: str
     const qkv = fused ? await loadLinearWeight(file, `${b}attn_qkv.weight`, 3 * dim, dim) : null;
     const qkvB = fused ? await loadVector(file, `${b}attn_qkv.bias`, 3 * dim) : null;
     const part = async (n: string, i: number) =>
-      qkv && qkvB ? mk(`${b}${n}.weight`, sliceRows(qkv, i * dim, (i + 1) * dim), qkvB.slice(i * dim, (i + 1) * dim)) : lin(`${b}${n}`, dim, dim);
+      qkv && qkvB ? mk(`${b}${n}.weight`, sliceLinearRows(`${b}attn_qkv.weight`, qkv, i * dim, (i + 1) * dim), qkvB.slice(i * dim, (i + 1) * dim)) : lin(`${b}${n}`, dim, dim);
     layers.push({
       attnNorm: await loadVector(file, `${b}attn_norm.weight`, dim),
       attnNormBias: await loadVector(file, `${b}attn_norm.bias`, dim),

@@ -5,14 +5,13 @@
 // checkpoints (rotate_half) and NEOX-RoPE GGUFs (qwen2) rotate the two halves (x[i], x[i + d/2])
 // instead, on rows in their original order. In memory every model holds the pairs order; a file in
 // the halves order is permuted when loaded and permuted back when saved, so one forward serves all.
-// Biases of Wq/Wk follow their rows.
+// Biases of Wq/Wk follow their rows. The same row movers pick rows, to cut GPT-2's fused Q, K, V apart.
 import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
 import type { InputGather, LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
 import { permuteLut4Rows } from './lut-fast.js';
-import { linearWeightFromPacked } from './packed-linear.js';
 
 /** Row layouts of Wq/Wk: `pairs` = lowbit's memory and llama GGUFs, `halves` = HF and NEOX GGUFs. */
 export type RopeLayout = 'pairs' | 'halves';
@@ -56,30 +55,34 @@ export function ropeHeads(ggufName: string, c: { nHeads: number; nKvHeads: numbe
   return 0;
 }
 
-/** Row r of the result = row src[r] of `data`, rows of `rowLength` elements (f32 values or bytes). */
+/**
+ * Row r of the result = row src[r] of `data`, rows of `rowLength` elements (f32 values or bytes).
+ * `src` reorders (a permutation) or picks (a slice: GPT-2's fused Q, K, V) rows.
+ */
 export function permuteRows<T extends Float32Array | Uint8Array | Uint16Array | Int32Array>(data: T, rowLength: number, src: Int32Array): T {
-  if (data.length !== src.length * rowLength) throw new LowbitError('E_SHAPE', `row permutation of ${src.length} rows × ${rowLength}: got ${data.length} elements`);
-  const out = new (data.constructor as new (n: number) => T)(data.length);
+  const n = data.length / rowLength;
+  if (!Number.isInteger(n)) throw new LowbitError('E_SHAPE', `rows of ${rowLength}: got ${data.length} elements`);
+  for (const s of src) if (!(s >= 0 && s < n)) throw new LowbitError('E_SHAPE', `row ${s} picked from ${n} rows`);
+  const out = new (data.constructor as new (n: number) => T)(src.length * rowLength);
   src.forEach((s, r) => out.set(data.subarray(s * rowLength, (s + 1) * rowLength), r * rowLength));
   return out;
 }
 
-/** Per-row sections (codes, scales, zeros) of a packed layer, reordered; scales follow their rows. */
+/** Per-row sections (codes, scales, zeros) of a packed layer, reordered or picked; scales follow their rows. */
 export function permuteStoredRows(name: string, t: StoredLayer, src: Int32Array): StoredLayer {
   const [rows, cols] = t.shape;
+  const shape: [number, number] = [src.length, cols];
   if (t.kind === 'mx-rows') {
-    return { ...t, codes: permuteRows(t.codes, cols, src), scales: permuteRows(t.scales, t.scales.length / rows, src) };
+    return { ...t, shape, codes: permuteRows(t.codes, cols, src), scales: permuteRows(t.scales, t.scales.length / rows, src) };
   }
+  const codes = permuteRows(t.codes, rowBytes(cols, t.bits), src);
+  // one scale for the tensor, or one per input column: the same for every row
+  if (t.granularity === 'tensor' || t.granularity === 'per-ic') return { ...t, shape, codes };
   if (t.granularity !== 'group-cols' && t.granularity !== 'per-oc') {
-    throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.granularity} scales do not follow rows, so its rows cannot be put in the file's RoPE order (save as a llama-architecture .gguf)`);
+    throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.granularity} scales are shared by groups of rows, so its rows cannot be reordered or split (save as a llama-architecture .gguf)`);
   }
   const ng = t.scales.length / rows;
-  return {
-    ...t,
-    codes: permuteRows(t.codes, rowBytes(cols, t.bits), src),
-    scales: permuteRows(t.scales, ng, src),
-    zeros: t.zeros ? permuteRows(t.zeros, ng, src) : null,
-  } as PackedIntTensor;
+  return { ...t, shape, codes, scales: permuteRows(t.scales, ng, src), zeros: t.zeros ? permuteRows(t.zeros, ng, src) : null } as PackedIntTensor;
 }
 
 /**
@@ -90,44 +93,91 @@ export function permuteRope(w: Float32Array, heads: number, cols: number, toGguf
   return permuteRows(w, cols, ropeRowOrder(heads, w.length / cols / heads, toGguf ? 'pairs' : 'halves'));
 }
 
-/** A linear layer's weights with rows reordered, in its own format (f32, ggml blocks, int4, packed INT-k / MX). */
+/**
+ * A linear layer's weights with rows reordered or picked (src[r]: the source row of row r), in its
+ * own format (f32, ggml blocks, int4, K-quants, any-precision, lut4, packed INT-k / MX). Repacked
+ * weights (packed-fast.ts) move as they are: rows are independent outputs, so the gather (one per
+ * column) stays, the residue keeps its rows' entries and the second plane moves its rows.
+ */
 export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array): LinearWeight {
   // weights repacked for a faster kernel (packed-fast.ts) keep what they came from for `source`:
   // both move, or a re-saved model would write the rows in the old order
   const origin = (w as { origin?: LinearWeight }).origin;
-  // weights whose kernel reads x gathered or adds a residue are rebuilt from the moved origin
-  if (origin && ((w as InputGather).gather || (w as InputGather).residue || (w as InputGather).plus) && origin.format === 'packed') {
-    return linearWeightFromPacked((permuteLinearRows(name, origin, src) as { tensor: Parameters<typeof linearWeightFromPacked>[0] }).tensor, { shape: w.shape });
-  }
   if (origin) return Object.assign(permuteLinearRows(name, { ...w, origin: undefined } as unknown as LinearWeight, src), { origin: permuteLinearRows(name, origin, src) });
-  const cols = w.shape[1];
+  const [rows, cols] = w.shape;
+  const shape: [number, number] = [src.length, cols];
   switch (w.format) {
     case 'f32':
-      return { ...w, data: permuteRows(w.data, cols, src) };
+      return { ...w, shape, data: permuteRows(w.data, cols, src) };
     case 'q8_0':
     case 'q4_0':
     case 'q4_1': {
-      return { ...w, data: permuteRows(w.data, (cols / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format], src) };
+      // rows of the kernel's columns: the gathered inputs' where there is a gather
+      const kc = w.gather?.length ?? cols;
+      return { format: w.format, shape, data: permuteRows(w.data, (kc / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format], src), ...permuteGathered(name, w, rows, cols, src) };
     }
     case 'int4': {
-      const ng = w.scales.length / w.shape[0];
-      return { ...w, packed: permuteRows(w.packed, Math.ceil(cols / 2), src), scales: permuteRows(w.scales, ng, src), zeros: w.zeros ? permuteRows(w.zeros, ng, src) : null };
+      const ng = w.scales.length / rows;
+      const kc = w.gather?.length ?? cols;
+      const { packed, scales, zeros, group } = w;
+      return {
+        format: 'int4', shape, group, packed: permuteRows(packed, Math.ceil(kc / 2), src), scales: permuteRows(scales, ng, src), zeros: zeros ? permuteRows(zeros, ng, src) : null,
+        ...permuteGathered(name, w, rows, cols, src),
+      };
     }
     case 'any-precision':
-      return { ...w, tensor: permuteAnyPrecisionRows(w.tensor, src) };
+      return { ...w, shape, tensor: permuteAnyPrecisionRows(w.tensor, src) };
     case 'kquant':
-      return { ...w, data: permuteRows(w.data, (cols / GGML_K_BLOCK_SIZE) * GGML_K_BLOCK_BYTES[w.type], src) };
+      return { ...w, shape, data: permuteRows(w.data, (cols / GGML_K_BLOCK_SIZE) * GGML_K_BLOCK_BYTES[w.type], src) };
     case 'lut4':
-      return { ...w, weights: permuteLut4Rows(w.weights, src) };
+      return { ...w, shape, weights: permuteLut4Rows(w.weights, src) };
     case 'packed': {
       const t = w.tensor as { kind?: string };
-      if (t.kind === 'int' || t.kind === 'mx-rows') return { ...w, tensor: permuteStoredRows(name, w.tensor as StoredLayer, src) };
+      if (t.kind === 'int' || t.kind === 'mx-rows') return { ...w, shape, tensor: permuteStoredRows(name, w.tensor as StoredLayer, src) };
       if ((t.kind === undefined || t.kind === 'mx') && cols % 32 === 0) {
         // flat MX of whole-block rows (mxRowsAsFlat): one code per value, one scale per 32
         const m = w.tensor as MxTensor;
-        return { ...w, tensor: { ...m, codes: permuteRows(m.codes, cols, src), scales: permuteRows(m.scales, cols / 32, src) } as GemvTensor };
+        return { ...w, shape, tensor: { ...m, shape, length: src.length * cols, codes: permuteRows(m.codes, cols, src), scales: permuteRows(m.scales, cols / 32, src) } as GemvTensor };
       }
-      throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.kind ?? 'flat MX'} weights cannot be put in the file's RoPE row order`);
+      throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.kind ?? 'flat MX'} weights cannot have their rows reordered or split`);
     }
   }
+}
+
+/** A layer's InputGather for rows `src` of its `rows` × `cols` weights (permuteLinearRows). */
+function permuteGathered(name: string, w: InputGather, rows: number, cols: number, src: Int32Array): InputGather {
+  const out: InputGather = {};
+  if (w.gather) out.gather = w.gather;
+  if (w.residue) {
+    const residue = permuteResidue(w.residue, rows, cols, src);
+    if (residue.index.length) out.residue = residue;
+  }
+  if (w.plus) out.plus = permuteLinearRows(`${name} (second plane)`, w.plus, src);
+  return out;
+}
+
+/** The residue entries (W[index] = value, index r·cols + c) of rows `src`, renumbered to their new rows. */
+function permuteResidue(res: NonNullable<InputGather['residue']>, rows: number, cols: number, src: Int32Array): NonNullable<InputGather['residue']> {
+  // entries bucketed by row (counting sort), so each picked row takes its own in one pass
+  const start = new Int32Array(rows + 1);
+  for (const at of res.index) start[Math.floor(at / cols) + 1]++;
+  for (let r = 0; r < rows; r++) start[r + 1] += start[r];
+  const next = start.slice(0, rows);
+  const byRow = new Int32Array(res.index.length);
+  res.index.forEach((at, i) => (byRow[next[Math.floor(at / cols)]++] = i));
+  const index: number[] = [];
+  const values: number[] = [];
+  src.forEach((s, r) => {
+    for (let k = start[s]; k < start[s + 1]; k++) {
+      const i = byRow[k];
+      index.push(res.index[i] + (r - s) * cols);
+      values.push(res.values[i]);
+    }
+  });
+  return { index: Int32Array.from(index), values: Float32Array.from(values) };
+}
+
+/** Rows [r0, r1) of a linear layer's weights, in its own format (GPT-2's fused Q, K, V cut apart). */
+export function sliceLinearRows(name: string, w: LinearWeight, r0: number, r1: number): LinearWeight {
+  return permuteLinearRows(name, w, Int32Array.from({ length: r1 - r0 }, (_, i) => r0 + i));
 }

@@ -87,11 +87,13 @@ describe('NF4, codebook and BCQ on lut4Gemv', () => {
       const two = c.name === 'codebook 2-bit' || c.name === 'BCQ 2-bit g128';
       expect(w.weights.codeBits ?? 4).toBe(two ? 2 : 4);
       expect(w.weights.codes.byteLength).toBe((rows * cols) / (two ? 4 : 2));
-      // rows reordered (rope-order.ts) carry their codes, tables and steps at either code width
-      const src = Int32Array.from({ length: rows }, (_, r) => rows - 1 - r);
+      // rows reordered or picked (rope-order.ts) carry their codes, tables and steps at either code width
       const d = dequantizeLut4(w.weights);
-      const p = dequantizeLut4(permuteLut4Rows(w.weights, src));
-      for (let r = 0; r < rows; r++) expect(Array.from(p.subarray(r * cols, (r + 1) * cols))).toEqual(Array.from(d.subarray(src[r] * cols, (src[r] + 1) * cols)));
+      for (const src of [Int32Array.from({ length: rows }, (_, r) => rows - 1 - r), Int32Array.from([1, 2])]) {
+        const p = dequantizeLut4(permuteLut4Rows(w.weights, src));
+        expect(p.length).toBe(src.length * cols);
+        src.forEach((s, r) => expect(Array.from(p.subarray(r * cols, (r + 1) * cols))).toEqual(Array.from(d.subarray(s * cols, (s + 1) * cols))));
+      }
     }
   });
 

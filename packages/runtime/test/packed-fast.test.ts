@@ -1,4 +1,4 @@
-import { type MxFormatName, type PackedIntTensor, dequantizeInt, quantizeInt, quantizeMx, readBits, rowBytes, writeBits } from '@lowbit/formats';
+import { type MxFormatName, dequantizeInt, quantizeInt, quantizeMx } from '@lowbit/formats';
 import { loadKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import { type InputGather, Linear, type LinearWeight } from '../src/linear.js';
@@ -8,7 +8,7 @@ import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { perplexity } from '../src/perplexity.js';
 import { permuteLinearRows } from '../src/rope-order.js';
 import { dequantizeLinear } from '../src/qdec.js';
-import { modelFile, mxRows, validLines } from './helpers.js';
+import { actOrder, modelFile, mxRows, validLines } from './helpers.js';
 
 function weights(rows: number, cols: number, seed: number): Float32Array {
   let s = seed;
@@ -57,26 +57,6 @@ function f16(h: number): number {
   const m = h & 1023;
   const v = e === 0 ? m * 2 ** -24 : (1024 + m) * 2 ** (e - 25);
   return h & 0x8000 ? -v : v;
-}
-
-/** The same INT-k weights with columns shuffled and a gIdx saying where each went (act-order). */
-function actOrder(t: PackedIntTensor, seed: number): PackedIntTensor {
-  const [rows, cols] = t.shape;
-  const perm = Int32Array.from({ length: cols }, (_, i) => i);
-  let s = seed;
-  for (let i = cols - 1; i > 0; i--) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const j = s % (i + 1);
-    [perm[i], perm[j]] = [perm[j], perm[i]];
-  }
-  const rb = rowBytes(cols, t.bits);
-  const codes = new Uint8Array(rows * rb);
-  const gIdx = new Int32Array(cols);
-  for (let c = 0; c < cols; c++) {
-    gIdx[perm[c]] = Math.floor(c / t.group);
-    for (let r = 0; r < rows; r++) writeBits(codes, r * rb * 8 + perm[c] * t.bits, t.bits, readBits(t.codes, r * rb * 8 + c * t.bits, t.bits));
-  }
-  return { ...t, codes, gIdx };
 }
 
 describe('INT-k and MX on the integer kernels (packed-fast)', () => {
@@ -139,17 +119,19 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     }
   });
 
-  it('two-plane layers put in RoPE row order keep exactly the moved rows', () => {
+  it('two-plane layers put in RoPE row order, or cut to some rows, keep exactly the moved rows', () => {
     const rows = 8;
     const cols = 100;
     for (const format of ['mxfp8_e4m3', 'mxfp6_e3m2'] as const) {
       const m = mxRows(format, weights(rows, cols, 17).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x)), rows, cols);
-      const src = Int32Array.from([3, 0, 1, 2, 7, 4, 5, 6]);
-      const p = permuteLinearRows('w', linearWeightFromPacked(m), src);
       const d = dequantizeMxRows(m);
-      const want = new Float32Array(rows * cols);
-      src.forEach((s, r) => want.set(d.subarray(s * cols, (s + 1) * cols), r * cols));
-      expect(Array.from(kernelWeights(p), (x) => x + 0), format).toEqual(Array.from(want, (x) => x + 0));
+      for (const src of [Int32Array.from([3, 0, 1, 2, 7, 4, 5, 6]), Int32Array.from([2, 3, 4])]) {
+        const p = permuteLinearRows('w', linearWeightFromPacked(m), src);
+        expect(p.shape).toEqual([src.length, cols]);
+        const want = new Float32Array(src.length * cols);
+        src.forEach((s, r) => want.set(d.subarray(s * cols, (s + 1) * cols), r * cols));
+        expect(Array.from(kernelWeights(p), (x) => x + 0), format).toEqual(Array.from(want, (x) => x + 0));
+      }
     }
   });
 
