@@ -25,5 +25,17 @@ export const GGML_K_BLOCK_SIZE = 256;
 /** Bytes per K-quant super-block. */
 export const GGML_K_BLOCK_BYTES: Readonly<Record<GgmlKBlockType, number>> = { Q2_K: 84, Q3_K: 110, Q4_K: 144, Q5_K: 176, Q6_K: 210, Q8_K: 292 };
 
+/** The 6-bit scale and min of Q4_K/Q5_K sub-block j: the 12 scale bytes at `o` hold 8 pairs (ggml's get_scale_min_k4). */
+export function kScaleMinQ4K(j: number, q: Uint8Array, o: number): [number, number] {
+  if (j < 4) return [q[o + j] & 63, q[o + j + 4] & 63];
+  return [(q[o + j + 4] & 0xf) | ((q[o + j - 4] >> 6) << 4), (q[o + j + 4] >> 4) | ((q[o + j] >> 6) << 4)];
+}
+
+/** Q3_K sub-block j's 6-bit scale (stored +32) from the 12 scale bytes at `o`: low 4 bits in bytes 0..7, high 2 bits in bytes 8..11. */
+export function kScaleQ3K(j: number, s: Uint8Array, o: number): number {
+  const lo = j < 8 ? s[o + j] & 0xf : s[o + j - 8] >> 4;
+  return (lo | (((s[o + 8 + (j % 4)] >> (2 * (j >> 2))) & 3) << 4)) - 32;
+}
+
 /** ggml's MXFP4 block (type 39): {u8 e (E8M0); u8 qs[16]} for 32 weights = 17 bytes. */
 export const GGML_MXFP4_BLOCK_BYTES = 17;

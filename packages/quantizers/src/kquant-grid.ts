@@ -3,7 +3,7 @@
 // code nearest a given weight, and the codes read from and written into the block bytes. Layouts
 // are ggml-common.h's block_q2_K … block_q6_K; values are computed as dequantize_row_* computes them
 // (one f32 operation at a time), so a block holding these codes decodes to exactly these values.
-import { GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError, f16ToF32 } from '@lowbit/kernels';
+import { GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError, f16ToF32, kScaleMinQ4K, kScaleQ3K } from '@lowbit/kernels';
 import type { KQuantWritable } from '@lowbit/runtime';
 
 const fr = Math.fround;
@@ -50,18 +50,6 @@ export interface KSubGrid {
   b: Float32Array;
 }
 
-/** The 6-bit scale and min of Q4_K/Q5_K sub-block j (12 bytes hold 8 pairs; ggml's get_scale_min_k4). */
-function scaleMin4(j: number, q: Uint8Array, o: number): [number, number] {
-  if (j < 4) return [q[o + j] & 63, q[o + j + 4] & 63];
-  return [(q[o + j + 4] & 0xf) | ((q[o + j - 4] >> 6) << 4), (q[o + j + 4] >> 4) | ((q[o + j] >> 6) << 4)];
-}
-
-/** Q3_K sub-block j's 6-bit scale (stored +32): low 4 bits in bytes 0..7, high 2 bits in bytes 8..11. */
-function scaleQ3(j: number, s: Uint8Array, o: number): number {
-  const lo = j < 8 ? s[o + j] & 0xf : s[o + j - 8] >> 4;
-  return (lo | (((s[o + 8 + (j % 4)] >> (2 * (j >> 2))) & 3) << 4)) - 32;
-}
-
 /** Reads the sub-block scales of the super-block at byte `o` into `g` (at sub-block index `go`). */
 export function readSubGrid(type: KQuantWritable, src: Uint8Array, o: number, g: KSubGrid, go = 0): void {
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
@@ -78,7 +66,7 @@ export function readSubGrid(type: KQuantWritable, src: Uint8Array, o: number, g:
     }
     case 'Q3_K': {
       const d = f16(o + 108);
-      for (let j = 0; j < 16; j++) g.a[go + j] = fr(d * scaleQ3(j, src, o + 96));
+      for (let j = 0; j < 16; j++) g.a[go + j] = fr(d * kScaleQ3K(j, src, o + 96));
       g.b.fill(0, go, go + 16);
       return;
     }
@@ -87,7 +75,7 @@ export function readSubGrid(type: KQuantWritable, src: Uint8Array, o: number, g:
       const d = f16(o);
       const dmin = f16(o + 2);
       for (let j = 0; j < 8; j++) {
-        const [s, m] = scaleMin4(j, src, o + 4);
+        const [s, m] = kScaleMinQ4K(j, src, o + 4);
         g.a[go + j] = fr(d * s);
         g.b[go + j] = fr(dmin * m);
       }

@@ -4,7 +4,7 @@
 // (ggml-quants.c `quantize_row_*_ref`). Written from the layouts, not translated code. Files must
 // equal llama.cpp's bit for bit, so every operation is a single f32 operation (Math.fround) in C's
 // order, and ggml's `nearest_int` (the 1.5·2^23 trick: round half to even) is reproduced exactly.
-import { GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
+import { GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError, kScaleMinQ4K, kScaleQ3K } from '@lowbit/kernels';
 import { f16ToF32, f32ToF16 } from './half.js';
 
 const fr = Math.fround;
@@ -25,18 +25,6 @@ function nearestInt(v: number): number {
 
 /** GROUP_MAX_EPS of ggml-quants.c: a group whose largest |x| is below it quantizes to zeros. */
 const GROUP_MAX_EPS = fr(1e-15);
-
-/** The 6-bit scale and min of sub-block j (Q4_K, Q5_K): 12 bytes hold 8 pairs (get_scale_min_k4). */
-function scaleMinK4(j: number, q: Uint8Array, o: number): [number, number] {
-  if (j < 4) return [q[o + j] & 63, q[o + j + 4] & 63];
-  return [(q[o + j + 4] & 0xf) | ((q[o + j - 4] >> 6) << 4), (q[o + j + 4] >> 4) | ((q[o + j] >> 6) << 4)];
-}
-
-/** Sub-block j's 6-bit scale of Q3_K (stored +32): low 4 bits in bytes 0..7, high 2 bits in bytes 8..11. */
-function scaleQ3K(j: number, s: Uint8Array, o: number): number {
-  const lo = j < 8 ? s[o + j] & 0xf : s[o + j - 8] >> 4;
-  return (lo | (((s[o + 8 + (j % 4)] >> (2 * (j >> 2))) & 3) << 4)) - 32;
-}
 
 /**
  * Decodes `nBlocks` super-blocks of `type` at byte `offset` into `out[outOffset..]`, element by
@@ -69,7 +57,7 @@ export function dequantizeK(type: KQuantType, src: Uint8Array, offset: number, n
         // { u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d }: q = low 2 bits − (high bit ? 0 : 4)
         const d = f16ToF32(view.getUint16(o + 108, true));
         for (let g = 0; g < 16; g++) {
-          const dl = fr(d * scaleQ3K(g, src, o + 96));
+          const dl = fr(d * kScaleQ3K(g, src, o + 96));
           for (let i = 16 * g; i < 16 * g + 16; i++) {
             const lo = (src[o + 32 + 32 * (i >> 7) + (i & 31)] >> (2 * ((i >> 5) & 3))) & 3;
             const hi = (src[o + (i & 31)] >> (i >> 5)) & 1;
@@ -86,7 +74,7 @@ export function dequantizeK(type: KQuantType, src: Uint8Array, offset: number, n
         const dmin = f16ToF32(view.getUint16(o + 2, true));
         const qs = o + (q5 ? 48 : 16);
         for (let s = 0; s < 8; s++) {
-          const [sc, m] = scaleMinK4(s, src, o + 4);
+          const [sc, m] = kScaleMinQ4K(s, src, o + 4);
           const d1 = fr(d * sc);
           const m1 = fr(dmin * m);
           const high = s & 1;
@@ -456,7 +444,7 @@ function quantizeQ3K(x: Float32Array, xo: number, out: Uint8Array, o: number, vi
   }
   const dAll = f16ToF32(view.getUint16(o + 108, true));
   for (let j = 0; j < 16; j++) {
-    const d = fr(dAll * scaleQ3K(j, out, sc));
+    const d = fr(dAll * kScaleQ3K(j, out, sc));
     if (!d) continue;
     for (let i = 16 * j; i < 16 * j + 16; i++) L[i] = Math.max(-4, Math.min(3, nearestInt(fr(x[xo + i] / d)))) + 4;
   }
@@ -512,7 +500,7 @@ function quantizeQ45K(five: boolean, x: Float32Array, xo: number, out: Uint8Arra
   const dAll = f16ToF32(view.getUint16(o, true));
   const mAll = f16ToF32(view.getUint16(o + 2, true));
   for (let j = 0; j < 8; j++) {
-    const [s, m] = scaleMinK4(j, out, sc);
+    const [s, m] = kScaleMinQ4K(j, out, sc);
     const d = fr(dAll * s);
     if (!d) continue;
     requantAffine(x, xo + 32 * j, 32, d, fr(mAll * m), nmax, L, 32 * j);
