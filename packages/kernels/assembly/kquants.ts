@@ -627,8 +627,8 @@ export function prepare_kquant_ref(t: i32, src: usize, rows: i32, cols: i32, dst
   v128.store(dst + 3 * stride, w3);
 }
 
-// i16 shifts stand in for the i8 ones wasm lacks (V8 emulates those): every use masks off the bits
-// that crossed from the neighbouring byte.
+// Byte shifts as i16 shifts and a mask (x64 has no byte shifts; V8 emulates i8x16.shl / shr_u with
+// extra masks per use): the mask also drops the bits that crossed from the neighbouring byte.
 // @ts-ignore: decorator
 @inline function shl8(v: v128, n: i32, m: i32): v128 {
   return v128.and(i16x8.shl(v, n), i8x16.splat(<i8>m));
