@@ -5,7 +5,8 @@
 // of the weights AS STORED (the type's GGUF bytes; the prepared form holds 2-5% more), so the types
 // compare as files do. Rounds interleave the variants; each row is the median over rounds.
 // Then prefill: the batched K-quant GEMM (a prepared tile unpacked once per four tokens) against the
-// same tiles multiplied one token at a time, on one layer; and whole-model prefill of the 1B-class
+// same tiles multiplied one token at a time, on one layer; the load-time repack into prepared tiles
+// (SIMD against the weight-by-weight reference); and whole-model prefill of the 1B-class
 // random Llama (tools/make-throughput-model.mjs … Q4_K Q6_K) in lowbit against llama.cpp in the same
 // run. Last, llama.cpp's own decode GB/s at Q2_K, Q3_K and Q4_0: what its kernels reach on this
 // machine, the reference for lowbit's Q2_K/Q3_K GEMV ratio to Q4_0.
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type KQuantActivations, createKernels, gemvKQuant } from '@lowbit/kernels';
 import { Linear, type LinearWeight, Session, fromF32, loadModel, readGguf } from '@lowbit/runtime';
-import type { Area, Context, Row } from './harness.js';
+import { type Area, type Context, type Row, ratioRows } from './harness.js';
 import { PREFILL, type Speed, llamaCppEngine, promptFor } from './runtime.js';
 
 const N = 2048;
@@ -116,6 +117,40 @@ async function gemmRows(ctx: Context): Promise<Row[]> {
   } finally {
     for (const v of variants) v.free();
   }
+}
+
+/** The load-time repack's exports (assembly/kquants.ts), raw: the reference is not part of the typed API. */
+interface PrepareExports {
+  prepare_kquant(t: number, src: number, rows: number, cols: number, dst: number): number;
+  prepare_kquant_ref(t: number, src: number, rows: number, cols: number, dst: number): number;
+  kquant_tiles_bytes(t: number, rows: number, cols: number): number;
+}
+const TYPE_ID = { Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14 } as const;
+
+// The load-time repack of one N×N matrix of blocks into prepared tiles (what loadModel runs per
+// K-quant matrix), per type: the SIMD prepare_kquant against prepare_kquant_ref, the weight-by-weight
+// definition it replaced, on the same blocks. GB/s of source blocks.
+async function prepareRows(ctx: Context): Promise<Row[]> {
+  const k = await createKernels();
+  const ex = k.exports as unknown as PrepareExports;
+  const rows: Row[] = [];
+  for (const t of TYPES) {
+    const blocks = repeatedRows(t);
+    const src = k.upload(blocks);
+    const size = ex.kquant_tiles_bytes(TYPE_ID[t], N, N) >>> 0;
+    const dst = k.heap.alloc(size);
+    try {
+      const measured = [];
+      for (const [variant, fn] of [['weight by weight (prepare_kquant_ref)', ex.prepare_kquant_ref], ['SIMD records (prepare_kquant)', ex.prepare_kquant]] as const) {
+        measured.push({ variant: `${t} ${variant}`, ms: await ctx.measure(() => fn(TYPE_ID[t], src.ptr, N, N, dst), 250), bytes: blocks.byteLength });
+      }
+      rows.push(...ratioRows('kquants', `prepare ${t} ${N}×${N} (load-time repack), 1 thread`, measured));
+    } finally {
+      k.heap.free(dst);
+      src.free();
+    }
+  }
+  return rows;
 }
 
 const MODELS_DIR = () => process.env.LOWBIT_MODELS ?? join(tmpdir(), 'lowbit-models');
@@ -221,6 +256,8 @@ export const kquantsArea: Area = {
     const rows = await gemvRows(ctx);
     ctx.log(`kquants: GEMM ${N}×${N} × ${PREFILL} tokens per K type, batched vs per token`);
     rows.push(...(await gemmRows(ctx)));
+    ctx.log(`kquants: prepare ${N}×${N} per K type, SIMD vs weight by weight`);
+    rows.push(...(await prepareRows(ctx)));
     rows.push(...(await prefillRows(ctx)));
     rows.push(...(await llamaDecodeRows(ctx)));
     return rows;

@@ -44,7 +44,7 @@ export { attention_span_f32 } from './attention-span';
 export { dpred_decode } from './dpred';
 export { seqenc_plane, seqenc_values, unpack_bits } from './seqenc';
 export { attention_q8 } from './attention-q8';
-export { gemv_kquant, gemv_kquant_q8, prepare_kquant, unprepare_kquant, quantize_act_q8k, gemv_kquant_tiles, kquant_tiles_bytes, kquant_tiles_rows } from './kquants';
+export { gemv_kquant, gemv_kquant_q8, prepare_kquant, prepare_kquant_ref, unprepare_kquant, quantize_act_q8k, gemv_kquant_tiles, kquant_tiles_bytes, kquant_tiles_rows } from './kquants';
 export { attn_train_fwd_f32, attn_train_bwd_f32, swiglu_fwd_f32, swiglu_bwd_f32, xent_fwd_f32 } from './grad';
 export { gemv_mx_fp8 } from './mx-fp8';
 export { gemm_act_pairs, matmul_ggml_gemm, matmul_ggml_gemm_multi } from './ggml-gemm';
