@@ -1,4 +1,4 @@
-import { type BcqTensor, type CodebookTensor, type MxFormatName, type Nf4Tensor, type PackedIntTensor, gIdxBits, quantizeAnyPrecision, quantizeInt, quantizeMx, readBits, rowBytes, writeBits } from '@lowbit/formats';
+import { type BcqTensor, type CodebookTensor, type MxFormatName, type Nf4Tensor, type PackedIntTensor, actOrderInt, gIdxBits, quantizeAnyPrecision, quantizeInt, quantizeMx } from '@lowbit/formats';
 import { type Kernels, createKernels, f32ToF16, gemvBcqBiq, lut4Gemv } from '@lowbit/kernels';
 import { Linear, type LinearWeight, keepExactAnyPrecision, linearWeightFromPacked } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
@@ -127,24 +127,9 @@ function q4Blocks(t: PackedIntTensor): Uint8Array {
   return out;
 }
 
-/** The same INT-k weights with columns shuffled and a gIdx saying where each went (act-order). */
+/** The same INT-k weights in act-order: column j stored at (7919·j) mod cols, a stride permutation. */
 function actOrder(t: PackedIntTensor): PackedIntTensor {
-  const [rows, cols] = t.shape;
-  const perm = Int32Array.from({ length: cols }, (_, i) => i);
-  let s = 3;
-  for (let i = cols - 1; i > 0; i--) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const j = s % (i + 1);
-    [perm[i], perm[j]] = [perm[j], perm[i]];
-  }
-  const rb = rowBytes(cols, t.bits);
-  const codes = new Uint8Array(rows * rb);
-  const gIdx = new Int32Array(cols);
-  for (let c = 0; c < cols; c++) {
-    gIdx[perm[c]] = Math.floor(c / t.group);
-    for (let r = 0; r < rows; r++) writeBits(codes, r * rb * 8 + perm[c] * t.bits, t.bits, readBits(t.codes, r * rb * 8 + c * t.bits, t.bits));
-  }
-  return { ...t, codes, gIdx };
+  return actOrderInt(t, Int32Array.from({ length: t.shape[1] }, (_, j) => (7919 * j) % t.shape[1]));
 }
 
 /**

@@ -5,7 +5,7 @@ export { intRange, encodeInt, decodeInt } from './integer.js';
 export { NF4_TABLE, nearestIndex } from './nf4.js';
 export { quantizeMx, dequantizeMx, e8m0ToScale, MX_FORMATS, MX_BLOCK, E8M0_NAN, type MxFormatName, type MxTensor } from './mx.js';
 export {
-  quantizeInt, quantizeIntClipSearch, dequantizeInt, encodeIntWith, findIntParams, scaleLayout, tensorLayout, groupOrder, contiguousInt, rowBytes, writeBits, readBits,
+  quantizeInt, quantizeIntClipSearch, dequantizeInt, encodeIntWith, findIntParams, scaleLayout, tensorLayout, groupOrder, contiguousInt, actOrderInt, rowBytes, writeBits, readBits,
   type Granularity, type IntQuantOptions, type PackedIntTensor, type ScaleLayout,
 } from './int-quant.js';
 export { serializeTensor, deserializeTensor } from './serialize.js';

@@ -136,6 +136,31 @@ export function contiguousInt(t: PackedIntTensor): { tensor: PackedIntTensor; or
   return out;
 }
 
+/**
+ * The inverse of `contiguousInt`: a tensor of ordinary contiguous groups (no `gIdx`) with its column j
+ * moved to column order[j] and `gIdx` saying each column's group, as GPTQ's act-order stores weights it
+ * quantized in `order` (W'[:, order[j]] = W[:, j], so W'·x = W·x[order]). `order` is a permutation of
+ * the columns.
+ */
+export function actOrderInt(t: PackedIntTensor, order: Int32Array): PackedIntTensor {
+  validatePacked('actOrderInt', t);
+  const [rows, cols] = t.shape;
+  if (t.gIdx || t.granularity !== 'group-cols') throw new LowbitError('E_ARG', 'actOrderInt: expected a group-cols tensor without gIdx');
+  if (!(order instanceof Int32Array) || order.length !== cols) throw new LowbitError('E_SHAPE', `actOrderInt: order must be an Int32Array of ${cols} columns`);
+  const gIdx = new Int32Array(cols).fill(-1);
+  for (let j = 0; j < cols; j++) {
+    const c = order[j];
+    if (!(c >= 0 && c < cols) || gIdx[c] !== -1) throw new LowbitError('E_ARG', `actOrderInt: order is not a permutation of 0..${cols - 1} (order[${j}] = ${c})`);
+    gIdx[c] = Math.floor(j / t.group);
+  }
+  const rb = rowBytes(cols, t.bits);
+  const codes = new Uint8Array(rows * rb);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) writeBits(codes, r * rb * 8 + order[j] * t.bits, t.bits, readBits(t.codes, r * rb * 8 + j * t.bits, t.bits));
+  }
+  return { ...t, codes, gIdx };
+}
+
 /** Codes for given scales/zeros (GPTQ and clipping searches choose their own parameters). */
 export function encodeIntWith(
   data: Float32Array, shape: [number, number],

@@ -3,7 +3,7 @@
 import { createKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
 import {
-  type PackedIntTensor, contiguousInt, dequantizeInt, dequantizeIntWasm, deserializeTensor, encodeIntWith, gemvPacked, gemvPackedWasm, groupOrder, readBits,
+  type PackedIntTensor, actOrderInt, contiguousInt, dequantizeInt, dequantizeIntWasm, deserializeTensor, encodeIntWith, gemvPacked, gemvPackedWasm, groupOrder, readBits,
   rowBytes, serializeTensor, uploadGemv, validatePacked, f16Scale,
 } from '../src/index.js';
 import { errorCode } from './helpers.js';
@@ -107,5 +107,28 @@ describe('INT-k with a column → group map (gIdx)', () => {
     expect(errorCode(() => validatePacked('t', { ...t, gIdx: Array.from(g) as unknown as Int32Array }))).toBe('E_DTYPE');
     expect(errorCode(() => validatePacked('t', { ...t, granularity: 'per-oc' as const, scales: new Float32Array(3) }))).toBe('E_ARG');
     expect(errorCode(() => dequantizeInt({ ...t, gIdx: uneven }))).toBe('E_SHAPE');
+  });
+});
+
+describe('actOrderInt: an ordinary group-cols tensor stored in act-order', () => {
+  it('moves column j to order[j] with its group, the inverse of contiguousInt', () => {
+    const [rows, cols, group] = [3, 80, 32];
+    const r = rng(21);
+    const w = Float32Array.from({ length: rows * cols }, () => r() * 2 - 1);
+    const t = encodeIntWith(w, [rows, cols], { bits: 4, symmetric: false, granularity: 'group-cols', group, scales: Float32Array.from({ length: rows * 3 }, () => f16Scale(0.1 + r() / 10)), zeros: Float32Array.from({ length: rows * 3 }, () => Math.floor(r() * 16)) });
+    const order = Int32Array.from({ length: cols }, (_, j) => (j * 37) % cols);
+    const a = actOrderInt(t, order);
+    const d = dequantizeInt(t);
+    const da = dequantizeInt(a);
+    for (let row = 0; row < rows; row++) for (let j = 0; j < cols; j++) expect(da[row * cols + order[j]]).toBe(d[row * cols + j]);
+    for (let j = 0; j < cols; j++) expect((a.gIdx as Int32Array)[order[j]]).toBe(Math.floor(j / group));
+    // back to contiguous groups: within a group the columns come in increasing index, the group's
+    // columns of t in the order their targets sort
+    const { tensor: back, order: o } = contiguousInt(a);
+    const db = dequantizeInt(back);
+    for (let row = 0; row < rows; row++) for (let j = 0; j < cols; j++) expect(db[row * cols + j]).toBe(da[row * cols + o[j]]);
+    expect(errorCode(() => actOrderInt(t, order.map((c) => (c === 5 ? 6 : c))))).toBe('E_ARG');
+    expect(errorCode(() => actOrderInt(t, order.subarray(1)))).toBe('E_SHAPE');
+    expect(errorCode(() => actOrderInt(a, order))).toBe('E_ARG');
   });
 });

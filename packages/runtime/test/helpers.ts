@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defaultModelUrl, validTextUrl } from '@lowbit/data';
-import { type MxFormatName, type PackedIntTensor, quantizeMx, readBits, rowBytes, writeBits } from '@lowbit/formats';
+import { type MxFormatName, type PackedIntTensor, actOrderInt, quantizeMx } from '@lowbit/formats';
 import type { MxRowsTensor } from '../src/lowbit-tensors.js';
 
 export const modelFile = fileURLToPath(defaultModelUrl);
@@ -31,20 +31,12 @@ export function mxRows(format: MxFormatName, w: Float32Array, rows: number, cols
 
 /** The same INT-k weights with columns shuffled and a gIdx saying where each went (act-order). */
 export function actOrder(t: PackedIntTensor, seed: number): PackedIntTensor {
-  const [rows, cols] = t.shape;
-  const perm = Int32Array.from({ length: cols }, (_, i) => i);
+  const perm = Int32Array.from({ length: t.shape[1] }, (_, i) => i);
   let s = seed;
-  for (let i = cols - 1; i > 0; i--) {
+  for (let i = perm.length - 1; i > 0; i--) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     const j = s % (i + 1);
     [perm[i], perm[j]] = [perm[j], perm[i]];
   }
-  const rb = rowBytes(cols, t.bits);
-  const codes = new Uint8Array(rows * rb);
-  const gIdx = new Int32Array(cols);
-  for (let c = 0; c < cols; c++) {
-    gIdx[perm[c]] = Math.floor(c / t.group);
-    for (let r = 0; r < rows; r++) writeBits(codes, r * rb * 8 + perm[c] * t.bits, t.bits, readBits(t.codes, r * rb * 8 + c * t.bits, t.bits));
-  }
-  return { ...t, codes, gIdx };
+  return actOrderInt(t, perm);
 }
