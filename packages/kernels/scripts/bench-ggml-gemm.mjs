@@ -3,28 +3,13 @@
 // bit for bit. Run from packages/kernels after a build: node scripts/bench-ggml-gemm.mjs [simd|relaxed]
 //   prefill: one matrix, 64 tokens, best of 3;
 //   decode: one token over enough distinct 5632x2048 matrices (~0.8 GB) to stream past the L3 slice.
-import { setFlagsFromString } from 'node:v8';
-import { readFileSync } from 'node:fs';
+import { cpu, loadBuild, xorshift32 } from './bench-common.mjs';
 
-setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20 ships relaxed SIMD behind a flag
-const { instantiate } = await import('../dist/index-node.js');
 const variant = process.argv[2] ?? 'relaxed';
-const k = instantiate(new WebAssembly.Module(readFileSync(new URL(`../build/lowbit-${variant}.wasm`, import.meta.url))), variant);
+const k = loadBuild(variant);
 const E = k.exports;
 const relaxed = variant === 'relaxed';
-let seed = 12345;
-const rnd32 = () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return seed >>> 0;
-};
-const cpu = (f) => {
-  const t = process.cpuUsage();
-  f();
-  const u = process.cpuUsage(t);
-  return (u.user + u.system) / 1000;
-};
+const rnd32 = xorshift32();
 
 function matrix(type, rows, cols) {
   const per = type === 'q8_0' ? 34 : 18;

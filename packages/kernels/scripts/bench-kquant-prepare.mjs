@@ -3,29 +3,14 @@
 // source blocks. Where the build still has the scalar reference (prepare_kquant_ref), it runs
 // interleaved with the SIMD path on the same blocks and the tiles are compared byte for byte.
 // Run from packages/kernels after a build: node scripts/bench-kquant-prepare.mjs [simd|relaxed] [rows] [cols]
-import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
+import { cpu, loadBuild, xorshift32 } from './bench-common.mjs';
 
-setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20 ships relaxed SIMD behind a flag
-const { instantiate } = await import('../dist/index-node.js');
 const variant = process.argv[2] ?? 'relaxed';
+const k = loadBuild(variant);
+const E = k.exports;
 const rows = Number(process.argv[3] ?? 4096);
 const cols = Number(process.argv[4] ?? 11008);
-const k = instantiate(new WebAssembly.Module(readFileSync(new URL(`../build/lowbit-${variant}.wasm`, import.meta.url))), variant);
-const E = k.exports;
-let seed = 12345;
-const rnd32 = () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return seed >>> 0;
-};
-const cpu = (f) => {
-  const t = process.cpuUsage();
-  f();
-  const u = process.cpuUsage(t);
-  return (u.user + u.system) / 1000;
-};
+const rnd32 = xorshift32();
 
 // type -> [ggml id, block bytes, offsets of the f16 scales]
 const TYPES = { Q2_K: [10, 84, [80, 82]], Q3_K: [11, 110, [108]], Q4_K: [12, 144, [0, 2]], Q5_K: [13, 176, [0, 2]], Q6_K: [14, 210, [208]] };
