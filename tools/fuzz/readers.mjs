@@ -14,8 +14,9 @@ import { LowbitError } from '@lowbit/kernels';
 import {
   ByteLevelBpeTokenizer, GPT2_PATTERN, Session, byteLevelTokenizerJson, bytesSource, encodeGgufHeader, exportHfModel, formatNpy, isSpmTokenizerJson,
   loadHfModel, loadModel, loadQuantizedSafetensors, metaValue, npyMatrix, parseNpy, readGguf, readSafetensors, readSafetensorsF32, readTensorBytes,
-  saveModel, saveModelSafetensors, spmTokenizerFromJson,
+  saveModel, saveModelSafetensors, spmTokenizerFromJson, fromF32, writeGguf,
 } from '@lowbit/runtime';
+import { randomLlamaMetadata, randomLlamaTensors } from '../random-llama.mjs';
 import { concat, mutateBytes, mutateJson } from './mutate.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -67,6 +68,25 @@ function mxRows(w, rows, cols) {
 }
 
 /** Writes every seed file under `dir` (with the project's writers) and returns the manifest. */
+/**
+ * A small random Llama whose rows are whole 256-blocks, its matrices in every K type ggml's writers
+ * give (Q2_K … Q6_K in turn): the K-quant readers, the load-time tiling and the K-quant kernels'
+ * share of the GGUF readers (the embedded model's 64-wide rows take no K type).
+ */
+async function writeKQuantSeed(path) {
+  const cfg = { dim: 256, layers: 2, ffn: 512, heads: 4, kvHeads: 2, vocab: 300, ctx: 64 };
+  const types = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
+  let n = 0;
+  let s = 7;
+  const mat = (name, rows, cols) => {
+    const type = types[n++ % types.length];
+    const w = Float32Array.from({ length: rows * cols }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) / 8);
+    return { name, shape: [cols, rows], type, data: () => fromF32(type, w, cols) };
+  };
+  const vec = (name) => ({ name, shape: [cfg.dim], type: 'F32', data: () => fromF32('F32', new Float32Array(cfg.dim).fill(1), cfg.dim) });
+  await writeGguf(path, randomLlamaMetadata(cfg, 'lowbit fuzz seed: K-quants'), randomLlamaTensors(cfg, mat, vec));
+}
+
 export async function makeSeeds(dir) {
   mkdirSync(dir, { recursive: true });
   const gguf = fileURLToPath(defaultModelUrl);
@@ -92,6 +112,7 @@ export async function makeSeeds(dir) {
   writeFileSync(join(gptqDir, 'config.json'), JSON.stringify(cfg, null, 2));
   copyFileSync(join(dir, 'gptq-int4.safetensors'), join(gptqDir, 'model.safetensors'));
   copyFileSync(join(dir, 'hf', 'tokenizer.json'), join(gptqDir, 'tokenizer.json'));
+  await writeKQuantSeed(join(dir, 'kquants.gguf'));
   writeFileSync(join(dir, 'tokenizer-bpe.json'), JSON.stringify(byteLevelTokenizerJson(toyByteLevel())));
   copyFileSync(join(dir, 'hf', 'tokenizer.json'), join(dir, 'tokenizer-spm.json'));
   // LBPT blobs of every packed kind
@@ -116,8 +137,8 @@ export async function makeSeeds(dir) {
   };
   for (const [n, b] of Object.entries(npy)) writeFileSync(join(dir, `${n}.npy`), b);
   return {
-    'gguf-header': [gguf, join(dir, 'lowbit-types.gguf')],
-    'gguf-model': [gguf, join(dir, 'lowbit-types.gguf')],
+    'gguf-header': [gguf, join(dir, 'lowbit-types.gguf'), join(dir, 'kquants.gguf')],
+    'gguf-model': [gguf, join(dir, 'lowbit-types.gguf'), join(dir, 'kquants.gguf')],
     safetensors: ['f32.safetensors', 'gptq-int4.safetensors', 'mx.safetensors', 'hf/model.safetensors'].map((f) => join(dir, f)),
     'quantized-safetensors': ['f32.safetensors', 'gptq-int4.safetensors', 'mx.safetensors'].map((f) => join(dir, f)),
     'hf-dir': [join(dir, 'hf'), gptqDir],
