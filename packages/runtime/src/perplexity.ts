@@ -13,6 +13,7 @@
 import { LowbitError } from '@lowbit/kernels';
 import { type KvCacheHook, type LinearInputHook, Session } from './forward.js';
 import type { DecoderModel } from './model.js';
+import { exp64, log64 } from './portable-math.js';
 
 export interface PerplexityOptions {
   ctx?: number;
@@ -60,13 +61,13 @@ export function tokenizeDocuments(model: DecoderModel, text: string): number[] {
   return ids;
 }
 
-/** Σ −log softmax(logits)[target], in f64. */
+/** −log softmax(logits)[target], in f64, by portable-math.ts's exp and log (the same in every engine). */
 export function negLogLikelihood(logits: Float32Array, offset: number, vocab: number, target: number): number {
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < vocab; i++) if (logits[offset + i] > max) max = logits[offset + i];
   let sum = 0;
-  for (let i = 0; i < vocab; i++) sum += Math.exp(logits[offset + i] - max);
-  return Math.log(sum) + max - logits[offset + target];
+  for (let i = 0; i < vocab; i++) sum += exp64(logits[offset + i] - max);
+  return log64(sum) + max - logits[offset + target];
 }
 
 export function perplexity(model: DecoderModel, text: string, options: PerplexityOptions = {}): PerplexityResult {
@@ -106,7 +107,7 @@ export function perplexity(model: DecoderModel, text: string, options: Perplexit
   let spread = 0; // Σ n_w² (m_w − m)² = Σ (S_w − n_w m)²
   for (let w = 0; w < total; w++) spread += (windowSums[w] - windowCounts[w] * mean) ** 2;
   const nllStderr = total > 1 ? Math.sqrt((total / (total - 1)) * spread) / count : Number.NaN;
-  const ppl = Math.exp(mean);
+  const ppl = exp64(mean);
   return { model: model.name, tokens: count, windows: total, ctx, perplexity: ppl, nll: mean, nllStderr, stderr: ppl * nllStderr, seconds: (performance.now() - t0) / 1000 };
 }
 
