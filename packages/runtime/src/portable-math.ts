@@ -8,7 +8,7 @@
 // ln 2 split so that k·LN2_HI is exact for |k| < 2^11 (LN2_HI has 21 trailing zero bits).
 const LN2_HI = 0.6931471803691238; // 0x3FE62E42FEE00000
 const LN2_LO = 1.9082149292705877e-10; // 0x3DEA39EF35793C76
-const INV_LN2 = 1.4426950408889634;
+const INV_LN2 = Math.LOG2E; // a constant, the same in every engine
 
 // 2^k for k = −1074 … 1023, built by exact halvings and doublings of 1.
 const POW2_MIN = -1074;
