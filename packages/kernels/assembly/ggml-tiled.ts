@@ -20,7 +20,7 @@ import { addTile, blockBytes, blockDot, codesAt, dotNibblesScalar, dotPrepped, f
 // for the whole batch.
 // @ts-ignore: decorator
 @inline function laneLayout(kind: i32): bool {
-  return ASC_FEATURE_RELAXED_SIMD && (kind == 1 || kind == 2);
+  return ASC_FEATURE_RELAXED_SIMD && (kind == 1 || kind == 2 || kind == 5);
 }
 // Bytes per activation entry of the 4-bit side table (xq16): the plain build's i16 planes, or the
 // relaxed build's act_splats record (scale, 8·code sum, eight broadcast code vectors).
@@ -47,8 +47,17 @@ export function ggml_tiled_bytes(kind: i32, rows: i32, cols: i32): usize {
   return <usize>((rows + 3) >> 2) * <usize>(cols >> 5) * recordBytes(kind);
 }
 
+// An MXFP4 block's E8M0 scale halved, 2^(e − 128), as f32 (2^-127 and 2^-128 subnormal): the kernels
+// multiply 2·fp4(u), an integer, so the block's values are this times those.
+// @ts-ignore: decorator
+@inline function mxHalfScale(e: u32): f32 {
+  return reinterpret<f32>(e >= 2 ? (e - 1) << 23 : e == 1 ? 0x00400000 : 0x00200000);
+}
+
 // src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes. Returns, for
-// Q8_0, 1 when some code is −128 (then only the exact kind 0 may read it; else kind 3 may), 0 otherwise.
+// Q8_0, 1 when some code is −128 (then only the exact kind 0 may read it; else kind 3 may), 0 otherwise;
+// for MXFP4 (kind 5, relaxed builds; records as Q4_0's with 2^(e − 128) for d), 2 when a scale is
+// 0xFF (NaN), which the kernels cannot read.
 export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): i32 {
   let m128 = 0;
   const nblk = cols >> 5;
@@ -65,7 +74,11 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
         const rec = dst + (<usize>t * <usize>nblk + <usize>k) * rb;
         if (r < rows) {
           const blk = src + (<usize>r * <usize>nblk + <usize>k) * bsize;
-          store<f32>(rec + (<usize>i << 2), f16(load<u16>(blk)));
+          if (kind == 5) {
+            const e = <u32>load<u8>(blk);
+            store<f32>(rec + (<usize>i << 2), mxHalfScale(e));
+            if (e == 255) m128 |= 2;
+          } else store<f32>(rec + (<usize>i << 2), f16(load<u16>(blk)));
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), f16(load<u16>(blk, 2)));
           if (laneLayout(kind)) {
             for (let j: usize = 0; j < 16; j++) store<u8>(rec + sb + ((j >> 2) << 4) + (<usize>i << 2) + (j & 3), load<u8>(blk + qoff + j));
@@ -114,7 +127,10 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
     for (let k = 0; k < nblk; k++) {
       const rec = src + (<usize>t * <usize>nblk + <usize>k) * rb;
       const blk = dst + (<usize>r * <usize>nblk + <usize>k) * bsize;
-      store<u16>(blk, <u16>f16Bits(load<f32>(rec + (i << 2))));
+      if (kind == 5) {
+        const b = reinterpret<u32>(load<f32>(rec + (i << 2)));
+        store<u8>(blk, <u8>(b >= 0x00800000 ? (b >> 23) + 1 : b == 0x00400000 ? 1 : 0));
+      } else store<u16>(blk, <u16>f16Bits(load<f32>(rec + (i << 2))));
       if (kind == 2) store<u16>(blk, <u16>f16Bits(load<f32>(rec + 16 + (i << 2))), 2);
       if (laneLayout(kind)) {
         for (let j: usize = 0; j < 16; j++) store<u8>(blk + qoff + j, load<u8>(rec + sb + ((j >> 2) << 4) + (i << 2) + (j & 3)));
@@ -345,6 +361,7 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
 // kind 3: Q8_0 prepared with no code −128 (prepare_ggml returned 0); the relaxed decode has a faster
 // dot for it, everything else reads it as kind 0.
 export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
+  if (kind == 5) return; // MXFP4 runs on matmul_ggml_gemm only, in whole tiles
   const nblk = cols >> 5;
   const fastQ8 = kind == 3 && ASC_FEATURE_RELAXED_SIMD;
   if (kind == 3) kind = 0;

@@ -4,17 +4,18 @@ import { hsum } from './f32';
 //   block_q8_0 { f16 d; i8 qs[32]; }            34 bytes, w = d·q
 //   block_q4_0 { f16 d; u8 qs[16]; }            18 bytes, w = d·(u − 8)
 //   block_q4_1 { f16 d; f16 m; u8 qs[16]; }     20 bytes, w = d·u + m
+//   block_mxfp4 { u8 e; u8 qs[16]; }           17 bytes, w = 2^(e − 127)·fp4(u) (OCP MXFP4; kind 5)
 // In the 4-bit blocks byte j holds element j (low nibble) and element j+16 (high nibble).
 // Activations come from quantize_act_q8: int8 codes per 32 values in natural order, scale xs, code sum.
 
 // Bytes of one block, and the offset of its codes (after d, and m for Q4_1).
 // @ts-ignore: decorator
 @inline export function blockBytes(kind: i32): usize {
-  return kind == 0 ? 34 : kind == 1 ? 18 : 20;
+  return kind == 0 ? 34 : kind == 1 ? 18 : kind == 5 ? 17 : 20;
 }
 // @ts-ignore: decorator
 @inline export function codesAt(kind: i32): usize {
-  return kind == 2 ? 4 : 2;
+  return kind == 2 ? 4 : kind == 5 ? 1 : 2;
 }
 
 // A batch row's four outputs of one block: the integer dots of four weight rows with the block's

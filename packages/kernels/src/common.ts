@@ -1,5 +1,5 @@
 export { LowbitError, isLowbitError, type LowbitErrorCode } from './errors.js';
-export { Kernels, WasmTensor, quantizeKvQ8, type KernelVariant, type ThreadedVariant, type KernelExports, type RowKernel } from './kernels.js';
+export { Kernels, WasmTensor, quantizeKvQ8, type KernelVariant, type ThreadedVariant, type KernelExports, type RowKernel, type TiledBlockType } from './kernels.js';
 export { WasmHeap } from './heap.js';
 export { selectKernels, makeLoader, instantiate, relaxedAgrees, type LoadOptions, type ModuleSource, type VariantRequest } from './select.js';
 export * as reference from './reference.js';

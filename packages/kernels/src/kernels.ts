@@ -1,6 +1,6 @@
 import { LowbitError } from './errors.js';
 import { WasmHeap } from './heap.js';
-import { GGML_BLOCK_BYTES, type GgmlBlockType } from './ggml-blocks.js';
+import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type GgmlBlockType } from './ggml-blocks.js';
 import { f16ToF32, f32ToF16 } from './half.js';
 
 export type KernelVariant = 'relaxed' | 'simd' | 'scalar';
@@ -71,12 +71,20 @@ export class WasmTensor {
 
 type MatrixArg<T extends Typed> = T | WasmTensor;
 
+/**
+ * The block types `prepareGgml` takes: llama.cpp's, and ggml's MXFP4 (`{u8 e; u8 qs[16]}`, OCP MXFP4:
+ * 2^(e − 127)·fp4, element j in the low nibble of byte j, j + 16 in the high one), which only the
+ * relaxed-SIMD build runs (Q4_0's lane records, each nibble through a 16-entry table).
+ */
+export type TiledBlockType = GgmlBlockType | 'mxfp4';
+const TILED_BLOCK_BYTES: Readonly<Record<TiledBlockType, number>> = { ...GGML_BLOCK_BYTES, mxfp4: GGML_MXFP4_BLOCK_BYTES };
+
 /** The `kind` of a WasmTensor made by `prepareGgml` for block type `type`. */
-const preparedKind = (type: GgmlBlockType) => `ggml-tiled-${type}`;
+const preparedKind = (type: TiledBlockType) => `ggml-tiled-${type}`;
 /** The kernel's kind for a prepared tensor: Q8_0 without code −128 gets kind 3 (a faster exact dot). */
 const preparedCode = new WeakMap<WasmTensor, number>();
 
-const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
+const GGML_KIND: Record<TiledBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2, mxfp4: 5 };
 /**
  * Fewest tokens for which matmulGgml takes the lane GEMM (assembly/ggml-gemm.ts) over the tiled GEMV,
  * outputs equal bit for bit. CPU time on a busy AMD EPYC (scripts/bench-ggml-gemm.mjs; decode: one
@@ -84,9 +92,9 @@ const GGML_KIND: Record<GgmlBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2 };
  * 1.4-3.6x, plain 1.1-1.2x; one token relaxed 12.4 -> 20.2 GB/s, plain 8.0 -> 11.4. Q8_0 from 4
  * tokens (batch 64 1.1-1.2x); one token the kind-0 GEMV streams faster (21.8 vs 19.1 GB/s relaxed).
  */
-const GEMM_MIN_BATCH: Record<'simd' | 'relaxed', Record<GgmlBlockType, number>> = {
-  simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY },
-  relaxed: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY },
+const GEMM_MIN_BATCH: Record<'simd' | 'relaxed', Record<TiledBlockType, number>> = {
+  simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: Number.POSITIVE_INFINITY },
+  relaxed: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: 1 },
 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
@@ -139,14 +147,21 @@ export class Kernels {
    * fastest: rows in tiles of four, per 32-column block the four scales as f32 then the four rows'
    * codes, 16-byte aligned (assembly/ggml-tiled.ts). Pass the result to `matmulGgml` with the same
    * type; results equal those on the blocks themselves. The blocks are not kept (save those).
+   * 'mxfp4' (ggml's MXFP4 blocks) needs the relaxed-SIMD build (`supportsMxfp4Tiles`) and rows in
+   * fours, and refuses a NaN scale (0xFF); its matmuls equal those of the same values as Q8_0 blocks
+   * (2·fp4 with d = 2^(e − 128)) bit for bit, streaming 5 bits per weight where those take 9.
    */
-  prepareGgml(type: GgmlBlockType, blocks: MatrixArg<Uint8Array>, rows: number, cols: number): WasmTensor {
+  prepareGgml(type: TiledBlockType, blocks: MatrixArg<Uint8Array>, rows: number, cols: number): WasmTensor {
     const name = 'prepareGgml';
     if (!(type in GGML_KIND)) throw new LowbitError('E_FORMAT', `${name}: unknown block type ${String(type)}`);
     checkDims(name, rows, cols, 1);
     if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
-    checkMatrix(name, blocks, Uint8Array, (rows * cols * GGML_BLOCK_BYTES[type]) / 32, 'blocks');
+    checkMatrix(name, blocks, Uint8Array, (rows * cols * TILED_BLOCK_BYTES[type]) / 32, 'blocks');
     if (blocks instanceof WasmTensor && blocks.kind.startsWith('ggml-tiled')) throw new LowbitError('E_ARG', `${name}: blocks are already prepared`);
+    if (type === 'mxfp4') {
+      if (!this.supportsMxfp4Tiles) throw new LowbitError('E_UNSUPPORTED', `${name}: MXFP4 tiles need the relaxed-SIMD kernel build, this is ${this.variant}`);
+      if (rows % 4 !== 0) throw new LowbitError('E_SHAPE', `${name}: MXFP4 tiles need rows in fours, got ${rows}`);
+    }
     const bytes = this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0;
     const ptr = this.heap.alloc(bytes);
     let m128 = 0;
@@ -156,16 +171,25 @@ export class Kernels {
       this.heap.free(ptr);
       throw e;
     }
+    if (type === 'mxfp4' && m128 & 2) {
+      this.heap.free(ptr);
+      throw new LowbitError('E_NAN', `${name}: an MXFP4 block has scale 0xFF (NaN)`);
+    }
     const t = new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
     preparedCode.set(t, type === 'q8_0' && m128 === 0 ? 3 : GGML_KIND[type]);
     return t;
+  }
+
+  /** Whether `prepareGgml('mxfp4', …)` runs here: the relaxed-SIMD builds only. */
+  get supportsMxfp4Tiles(): boolean {
+    return this.variant.startsWith('relaxed');
   }
 
   /**
    * The ggml blocks of a tensor made by `prepareGgml`, byte for byte (scales back to their f16 bits,
    * NaN payloads included): callers need not keep the blocks beside the resident copy.
    */
-  unprepareGgml(type: GgmlBlockType, prepared: WasmTensor, rows: number, cols: number): Uint8Array {
+  unprepareGgml(type: TiledBlockType, prepared: WasmTensor, rows: number, cols: number): Uint8Array {
     const name = 'unprepareGgml';
     if (!(prepared instanceof WasmTensor) || prepared.kind !== preparedKind(type)) {
       throw new LowbitError('E_ARG', `${name}: expected a tensor prepared by prepareGgml as ${type}, got ${prepared instanceof WasmTensor ? prepared.kind : typeof prepared}`);
@@ -174,7 +198,7 @@ export class Kernels {
     if (cols % 32 !== 0 || (this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0) !== prepared.byteLength) {
       throw new LowbitError('E_SHAPE', `${name}: [${rows}, ${cols}] is not the shape this ${prepared.byteLength}-byte tensor was prepared with`);
     }
-    const out = new Uint8Array((rows * cols * GGML_BLOCK_BYTES[type]) / 32);
+    const out = new Uint8Array((rows * cols * TILED_BLOCK_BYTES[type]) / 32);
     return this.scoped((s) => {
       const p = s.alloc(out.byteLength);
       this.exports.unprepare_ggml(GGML_KIND[type], s.matrix(prepared), rows, cols, p);
@@ -283,7 +307,7 @@ export class Kernels {
   }
 
   /** llama.cpp block types, bit for bit; activations quantized to int8 per 32 like block_q8_0. */
-  matmulGgml(type: GgmlBlockType, w: MatrixArg<Uint8Array>, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
+  matmulGgml(type: TiledBlockType, w: MatrixArg<Uint8Array>, rows: number, cols: number, x: Float32Array, batch: number, out?: Float32Array): Float32Array {
     return this.matmulGgmlShared(type, [w], [rows], cols, x, batch, out && [out])[0];
   }
 
@@ -292,7 +316,7 @@ export class Kernels {
    * projections: x is quantized once for all of them. Result i equals
    * matmulGgml(type, ws[i], rows[i], cols, x, batch, outs?.[i]).
    */
-  matmulGgmlShared(type: GgmlBlockType, ws: MatrixArg<Uint8Array>[], rows: number[], cols: number, x: Float32Array, batch: number, outs?: Float32Array[]): Float32Array[] {
+  matmulGgmlShared(type: TiledBlockType, ws: MatrixArg<Uint8Array>[], rows: number[], cols: number, x: Float32Array, batch: number, outs?: Float32Array[]): Float32Array[] {
     const name = `matmul${type.toUpperCase().replace('_', '_')}`;
     if (!(type in GGML_KIND)) throw new LowbitError('E_FORMAT', `matmulGgml: unknown block type ${String(type)}`);
     if (rows.length !== ws.length || (outs && outs.length !== ws.length)) throw new LowbitError('E_ARG', `${name}: ${ws.length} matrices, ${rows.length} row counts, ${outs?.length ?? ws.length} outputs`);
@@ -302,7 +326,8 @@ export class Kernels {
       if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
       const p = w instanceof WasmTensor && w.kind.startsWith('ggml-tiled');
       if (p && w.kind !== preparedKind(type)) throw new LowbitError('E_ARG', `${name}: w was prepared as ${w.kind.slice(11)}, not ${type}`);
-      checkMatrix(name, w, Uint8Array, p ? this.exports.ggml_tiled_bytes(GGML_KIND[type], rows[i], cols) >>> 0 : (rows[i] * cols * GGML_BLOCK_BYTES[type]) / 32);
+      if (type === 'mxfp4' && !p) throw new LowbitError('E_UNSUPPORTED', `${name}: MXFP4 blocks run prepared only (prepareGgml('mxfp4', …))`);
+      checkMatrix(name, w, Uint8Array, p ? this.exports.ggml_tiled_bytes(GGML_KIND[type], rows[i], cols) >>> 0 : (rows[i] * cols * TILED_BLOCK_BYTES[type]) / 32);
       // The relaxed tiled 4-bit kernels read splatted activation scales and offsets (act_splats).
       if (p && type !== 'q8_0' && this.variant.startsWith('relaxed')) splats = true;
       return p;
@@ -317,7 +342,7 @@ export class Kernels {
     // The relaxed Q4_0 GEMM reads the compact codes, scales and code sums; only a partial last tile
     // (rows not a multiple of 4) goes through the tiled kernel and its act_splats records, which
     // otherwise were written (160 B per 32 values, 640 KiB for 64 tokens of 2048) for nothing.
-    if (gemm && type === 'q4_0' && rows.every((r) => r % 4 === 0)) splats = false;
+    if (gemm && (type === 'q4_0' || type === 'mxfp4') && rows.every((r) => r % 4 === 0)) splats = false;
     return this.scoped((s) => {
       const nblk = cols / 32;
       const xq = s.alloc(batch * nblk * 32);
@@ -336,7 +361,7 @@ export class Kernels {
       const code = (i: number) => (prepared[i] && !this.variant.startsWith('relaxed') && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
       // The relaxed Q4_0 GEMM reads no pair table (xq16 passes through for a partial last tile); the
       // others the GEMM's activation pairs.
-      const ownPairs = gemm && !(family === 'relaxed' && type === 'q4_0');
+      const ownPairs = gemm && !(family === 'relaxed' && (type === 'q4_0' || type === 'mxfp4'));
       const pairs = ownPairs ? s.alloc(batch * nblk * 64) : gemm ? xq16 : 0;
       if (ownPairs) this.exports.gemm_act_pairs(GGML_KIND[type], xq, batch * nblk, pairs);
       // Two or three prepared matrices whose row counts before the last are whole tiles: one job.

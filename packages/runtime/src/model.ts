@@ -298,6 +298,8 @@ export function assertFiniteWeight(where: string, w: LinearWeight): void {
     case 'q4_0':
     case 'q4_1':
       return assertFiniteBlocks(where, w.format, w.data);
+    case 'mxfp4': // scales 0xFF never get here (packed-fast.ts); the Q8_0 form's f16 scales
+      return assertFiniteWeight(where, w.fallback);
     case 'kquant': {
       // only the f16 super-scales can be non-finite: sub-block scales and codes are small integers
       const per = GGML_K_BLOCK_BYTES[w.type];
@@ -707,7 +709,7 @@ async function loadGpt2Weights(file: GgufFile, c: LlamaConfig, kOf: (tensor: str
  */
 async function planModelShards(file: GgufFile, c: LlamaConfig, k: Kernels, options: LoadOptions): Promise<ShardLayout | null> {
   const kq = kquantTarget.get(file) ?? 'packed';
-  const item = (name: string, t: GgufTensorInfo): ShardItem => ({ name, bytes: residentBytes(t.type, t.shape.reduce((a, b) => a * b, 1), t.byteLength, kq, t) });
+  const item = (name: string, t: GgufTensorInfo): ShardItem => ({ name, bytes: residentBytes(t.type, t.shape.reduce((a, b) => a * b, 1), t.byteLength, kq, { shape: t.shape, params: t.params, mxfp4Tiles: k.supportsMxfp4Tiles }) });
   // load order: each block's matrices, then the output projection (the token embedding when tied)
   const items: ShardItem[] = [];
   for (let l = 0; l < c.nLayers; l++) {

@@ -27,7 +27,7 @@
 // rounding), the same trade every ggml type makes. What does not fit (groups not a multiple of 32,
 // scales outside fp16, MX NaN/Inf) keeps the table GEMV.
 import { type MxFormatName, type MxTensor, type PackedIntTensor, contiguousInt, dequantizeMx, readBits } from '@lowbit/formats';
-import { f16ToF32, f32ToF16 } from '@lowbit/kernels';
+import { GGML_MXFP4_BLOCK_BYTES, f16ToF32, f32ToF16 } from '@lowbit/kernels';
 import type { InputGather, LinearWeight } from './linear.js';
 import type { MxRowsTensor } from './lowbit-tensors.js';
 
@@ -183,6 +183,33 @@ function blockGather(cols: number): Int32Array {
  * the head of this file); null when a scale is NaN or outside fp16 or an element is not finite.
  */
 export function mxRowsFastWeight(m: MxRowsTensor): LinearWeight | null {
+  const q8 = mxRowsQ8Weight(m);
+  return q8 && m.format === 'mxfp4' ? (mxfp4TilesWeight(m, q8) ?? q8) : q8;
+}
+
+/**
+ * MXFP4 in rows of whole blocks, rows in fours, no NaN scale: ggml's MXFP4 blocks for the kernels'
+ * MXFP4 tiles (relaxed builds: 5 bits per weight streamed, outputs bit for bit those of the Q8_0 form,
+ * 9 bits), `fallback` the Q8_0 form for other builds.
+ */
+function mxfp4TilesWeight(m: MxRowsTensor, fallback: LinearWeight): LinearWeight | null {
+  const [rows, cols] = m.shape;
+  if (cols % 32 !== 0 || rows % 4 !== 0 || m.scales.some((e) => e === 0xff)) return null;
+  const nb = cols / 32;
+  const data = new Uint8Array(rows * nb * GGML_MXFP4_BLOCK_BYTES);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const o = (r * nb + b) * GGML_MXFP4_BLOCK_BYTES;
+      const c = r * cols + b * 32;
+      data[o] = m.scales[r * nb + b];
+      // element j in the low nibble of byte j, j + 16 in the high one (ggml's block_mxfp4)
+      for (let j = 0; j < 16; j++) data[o + 1 + j] = (m.codes[c + j] & 15) | ((m.codes[c + 16 + j] & 15) << 4);
+    }
+  }
+  return { format: 'mxfp4', shape: [rows, cols], data, fallback };
+}
+
+function mxRowsQ8Weight(m: MxRowsTensor): LinearWeight | null {
   const [rows, cols] = m.shape;
   const nb = Math.ceil(cols / 32);
   if (m.codes.length !== rows * cols || m.scales.length !== rows * nb) return null;

@@ -84,6 +84,8 @@ export function dequantizeLinear(name: string, w: LinearWeight): Float32Array {
       dequantize(w.format.toUpperCase() as 'Q8_0', w.data, 0, rows * cols, out);
       return out;
     }
+    case 'mxfp4': // the same values as its Q8_0 form
+      return dequantizeLinear(name, w.fallback);
     case 'int4': {
       const out = new Float32Array(rows * cols);
       const ng = Math.ceil(cols / w.group);

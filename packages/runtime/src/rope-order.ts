@@ -7,7 +7,7 @@
 // the halves order is permuted when loaded and permuted back when saved, so one forward serves all.
 // Biases of Wq/Wk follow their rows. The same row movers pick rows, to cut GPT-2's fused Q, K, V apart.
 import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
 import type { InputGather, LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
@@ -124,6 +124,12 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
         format: 'int4', shape, group, packed: permuteRows(packed, Math.ceil(kc / 2), src), scales: permuteRows(scales, ng, src), zeros: zeros ? permuteRows(zeros, ng, src) : null,
         ...permuteGathered(name, w, rows, cols, src),
       };
+    }
+    case 'mxfp4': {
+      const fallback = permuteLinearRows(name, w.fallback, src);
+      // the tiles hold rows in fours: a pick of other counts (GPT-2's Q, K, V) keeps the other form
+      if (src.length % 4 !== 0) return fallback;
+      return { format: 'mxfp4', shape, data: permuteRows(w.data, (cols / GGML_BLOCK_SIZE) * GGML_MXFP4_BLOCK_BYTES, src), fallback };
     }
     case 'any-precision':
       return { ...w, shape, tensor: permuteAnyPrecisionRows(w.tensor, src) };

@@ -98,7 +98,13 @@ const ALLOC_SLACK = 64;
  * types as the layer they are repacked into (`lowbitResidentBytes`), the rest stay as stored. An
  * estimate for planning, never below what loading really takes for the repacked types.
  */
-export function residentBytes(type: TensorType, elements: number, storedBytes: number, kquants: 'packed' | 'f32' | 'q8_0', lowbit?: { shape: readonly number[]; params?: LowbitParams }): number {
+export function residentBytes(type: TensorType, elements: number, storedBytes: number, kquants: 'packed' | 'f32' | 'q8_0', lowbit?: { shape: readonly number[]; params?: LowbitParams; mxfp4Tiles?: boolean }): number {
+  // MXFP4 (ggml's or LB_MXFP4) in rows of whole blocks, rows in fours, on a build with MXFP4 tiles
+  // (Kernels.supportsMxfp4Tiles): 80 bytes per four rows' block (elsewhere the Q8_0 form below)
+  if ((type === 'MXFP4' || type === 'LB_MXFP4') && lowbit?.mxfp4Tiles && lowbit.shape.length === 2 && lowbit.shape[0] % 32 === 0 && lowbit.shape[1] % 4 === 0) {
+    return (lowbit.shape[1] * lowbit.shape[0] * 20) / 32 + ALLOC_SLACK;
+  }
+  if (type === 'MXFP4' && lowbit && lowbit.shape.length === 2) return lowbitResidentBytes('LB_MXFP4', lowbit.shape[1], lowbit.shape[0], undefined);
   if (type === 'F16' || type === 'BF16' || (isKQuantType(type) && (kquants === 'f32' || type === 'Q8_K'))) return elements * 4;
   if (isKQuantType(type) && kquants === 'q8_0') return Math.ceil((elements / 32) * 34);
   if (isLowbitType(type) && lowbit && lowbit.shape.length === 2) return Math.max(storedBytes, lowbitResidentBytes(type, lowbit.shape[1], lowbit.shape[0], lowbit.params));

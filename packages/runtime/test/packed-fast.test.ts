@@ -28,6 +28,8 @@ function weights(rows: number, cols: number, seed: number): Float32Array {
  * difference from the decoded tensor is the repacking's, not this sum's.
  */
 function kernelWeights(w: LinearWeight, out?: Float64Array): Float64Array {
+  // MXFP4 tiles hold the same values as their Q8_0 form (the kernels' mxfp4-tiles test: equal outputs)
+  if (w.format === 'mxfp4') return kernelWeights(w.fallback, out);
   expect(['q8_0', 'q4_0']).toContain(w.format);
   const q4 = w.format === 'q4_0';
   const { data, shape, gather, residue, plus } = w as { data: Uint8Array; shape: [number, number] } & InputGather;
@@ -111,12 +113,41 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       const cols = 96;
       const m = quantizeMx(weights(rows, cols, 7), { format });
       const w = linearWeightFromPacked(m, { shape: [rows, cols] });
-      expect(w.format, format).toBe('q8_0');
+      expect(w.format, format).toBe(format === 'mxfp4' ? 'mxfp4' : 'q8_0');
       // a block scale outside fp16's range (2^-24..2^15 after the element factor) keeps the exact table path
       const big = { ...m, scales: m.scales.slice() };
       big.scales[3] = 127 + 30;
       expect(linearWeightFromPacked(big, { shape: [rows, cols] }).format).toBe('packed');
     }
+  });
+
+  it('MXFP4 on the kernels\' MXFP4 tiles: the outputs of its Q8_0 form bit for bit, rows moved or picked as that form', async () => {
+    const k = await loadKernels({ variant: 'relaxed' });
+    const [rows, cols, batch] = [8, 96, 3];
+    const m = mxRows('mxfp4', weights(rows, cols, 23), rows, cols);
+    const w = linearWeightFromPacked(m);
+    expect(w.format).toBe('mxfp4');
+    const fallback = (w as Extract<LinearWeight, { format: 'mxfp4' }>).fallback;
+    expect(fallback.format).toBe('q8_0');
+    const x = Float32Array.from(weights(batch, cols, 5), (v) => v * 3);
+    const tiles = new Linear(k, 'mxfp4', w);
+    const q8 = new Linear(k, 'q8_0', fallback);
+    expect(tiles.format).toBe('mxfp4');
+    expect(Array.from(tiles.apply(x, batch))).toEqual(Array.from(q8.apply(x, batch)));
+    // two layers sharing x (applyShared: one activation quantization) give each one's own result
+    expect(Linear.applyShared([tiles, tiles], x, batch).map((y) => Array.from(y))).toEqual([Array.from(q8.apply(x, batch)), Array.from(q8.apply(x, batch))]);
+    // a kernel build without MXFP4 tiles runs the Q8_0 form
+    const plain = new Linear(await loadKernels({ variant: 'simd' }), 'plain', w);
+    expect(plain.format).toBe('q8_0');
+    // rows in RoPE order stay tiles; a pick of rows not in fours falls back to the Q8_0 form
+    const order = Int32Array.from([3, 0, 1, 2, 7, 4, 5, 6]);
+    const moved = new Linear(k, 'moved', permuteLinearRows('w', w, order));
+    expect(moved.format).toBe('mxfp4');
+    const y = q8.apply(x, batch);
+    const ym = moved.apply(x, batch);
+    for (let b = 0; b < batch; b++) order.forEach((s, r) => expect(ym[b * rows + r]).toBe(y[b * rows + s]));
+    expect(permuteLinearRows('w', w, Int32Array.from([2, 3, 4])).format).toBe('q8_0');
+    for (const l of [tiles, q8, plain, moved]) l.free();
   });
 
   it('two-plane layers put in RoPE row order, or cut to some rows, keep exactly the moved rows', () => {

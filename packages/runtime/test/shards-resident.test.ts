@@ -37,7 +37,7 @@ function checkShape(k: Kernels, rows: number, cols: number): void {
       const before = k.heap.liveBytes;
       const l = new Linear(k, 'x', lowbitLinearWeight(info as never, e.bytes));
       const live = k.heap.liveBytes - before;
-      const plan = residentBytes(e.type, rows * cols, e.bytes.byteLength, 'packed', { shape: info.shape, params: e.params });
+      const plan = residentBytes(e.type, rows * cols, e.bytes.byteLength, 'packed', { shape: info.shape, params: e.params, mxfp4Tiles: k.supportsMxfp4Tiles });
       // never under (a plan that undercounts overfills an instance); over by at most 10% + 2 kB where
       // the layer is resident (one left packed in JS holds nothing in WASM memory)
       expect(plan, label).toBeGreaterThanOrEqual(live);

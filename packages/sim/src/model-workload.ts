@@ -54,6 +54,8 @@ export function weightCodes(name: string, w: LinearWeight): WeightCodes | null {
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = ((w.packed[r * rowBytes + (c >> 1)] >> ((c & 1) * 4)) & 15) - zero;
       return { codes: out, bits: 4 };
     }
+    case 'mxfp4': // the codes its Q8_0 form multiplies (2·fp4)
+      return weightCodes(name, w.fallback);
     case 'kquant':
       // K-quant codes are scaled twice (6-bit sub-block scales times an f16 super-scale) and some carry a
       // per-sub-block minimum: which integers a bit-serial MAC would see depends on a mapping no paper gives

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+// The pool starts worker_threads from its compiled file, so this test runs the built package (dist/).
+import { createKernelPool, createKernels, isLowbitError } from '../dist/index-node.js';
+import { randF32, randU8, rng } from './helpers.js';
+
+// ggml's MXFP4 blocks ({u8 e; u8 qs[16]}, OCP MXFP4: 2^(e − 127)·fp4) prepared as tiles (kind 5,
+// relaxed builds) run the Q4_0 lane GEMM with each nibble looked up as 2·fp4 + 16. The same weights as
+// Q8_0 blocks hold 2·fp4 as int8 codes with d = 2^(e − 128): the integer dots are the same numbers and
+// the scales the same products, so the two must agree bit for bit, one token or many.
+const FP4 = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
+
+function mxfp4Blocks(r: () => number, rows: number, cols: number): Uint8Array {
+  const b = randU8(r, (rows * cols * 17) / 32);
+  // scales around 2^0 with a few far ones: e = 127 ± 8, and the subnormal halves 0 and 1 once each
+  for (let o = 0; o < b.length; o += 17) b[o] = 119 + Math.floor(r() * 17);
+  b[0] = 0;
+  if (b.length > 17) b[17] = 1;
+  return b;
+}
+
+/** The same weights as Q8_0 blocks: 2·fp4 codes, d = 2^(e − 128) as f16 (null where it is no f16). */
+function asQ8(mx: Uint8Array): Uint8Array | null {
+  const n = mx.length / 17;
+  const q = new Uint8Array(n * 34);
+  const view = new DataView(q.buffer);
+  for (let i = 0; i < n; i++) {
+    const x = mx[i * 17] - 128;
+    if (x < -24 || x > 15) return null;
+    view.setUint16(i * 34, x >= -14 ? (x + 15) << 10 : 1 << (x + 24), true);
+    for (let j = 0; j < 32; j++) {
+      const byte = mx[i * 17 + 1 + (j & 15)];
+      const u = j < 16 ? byte & 15 : byte >> 4;
+      view.setInt8(i * 34 + 2 + j, (u & 8 ? -2 : 2) * FP4[u & 7]);
+    }
+  }
+  return q;
+}
+
+describe('MXFP4 tiles (relaxed build)', async () => {
+  const k = await createKernels({ variant: 'relaxed' });
+  it.each([
+    [8, 64, 1],
+    [12, 96, 3],
+    [16, 256, 8],
+    [20, 160, 13],
+  ])('[%i, %i] × %i tokens: equal to the same weights as Q8_0 blocks, bit for bit', (rows, cols, batch) => {
+    const r = rng(rows * 7 + cols + batch);
+    const mx = mxfp4Blocks(r, rows, cols);
+    mx[0] = 120; // keep every scale an f16 for the Q8_0 twin
+    if (mx.length > 17) mx[17] = 121;
+    const q8 = asQ8(mx) as Uint8Array;
+    const x = randF32(r, batch * cols, 2);
+    const a = k.prepareGgml('mxfp4', mx, rows, cols);
+    const b = k.prepareGgml('q8_0', q8, rows, cols);
+    const ya = k.matmulGgml('mxfp4', a, rows, cols, x, batch);
+    const yb = k.matmulGgml('q8_0', b, rows, cols, x, batch);
+    expect(Array.from(ya)).toEqual(Array.from(yb));
+    expect(ya.some((v) => v !== 0)).toBe(true); // not two empty results
+    a.free();
+    b.free();
+  });
+
+  it('unprepares to the blocks byte for byte, subnormal scale halves (e = 0, 1) included', () => {
+    const r = rng(5);
+    const mx = mxfp4Blocks(r, 8, 96);
+    const t = k.prepareGgml('mxfp4', mx, 8, 96);
+    expect(k.unprepareGgml('mxfp4', t, 8, 96)).toEqual(mx);
+    t.free();
+  });
+
+  it('a 2-thread pool gives the single-thread bits', async () => {
+    const pool = await createKernelPool({ threads: 2, variant: 'relaxed-threads' });
+    try {
+      const r = rng(9);
+      const [rows, cols, batch] = [64, 128, 5];
+      const mx = mxfp4Blocks(r, rows, cols);
+      const x = randF32(r, batch * cols);
+      const one = k.matmulGgml('mxfp4', k.prepareGgml('mxfp4', mx, rows, cols), rows, cols, x, batch);
+      const two = pool.matmulGgml('mxfp4', pool.prepareGgml('mxfp4', mx, rows, cols), rows, cols, x, batch);
+      expect(Array.from(two)).toEqual(Array.from(one));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses a NaN scale, rows not in fours, blocks not prepared, and builds without relaxed SIMD', async () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isLowbitError(e) ? e.code : String(e);
+      }
+      return 'no error';
+    };
+    const mx = mxfp4Blocks(rng(3), 4, 64);
+    mx[17] = 255;
+    expect(code(() => k.prepareGgml('mxfp4', mx, 4, 64))).toBe('E_NAN');
+    expect(code(() => k.prepareGgml('mxfp4', mxfp4Blocks(rng(4), 6, 64), 6, 64))).toBe('E_SHAPE');
+    expect(code(() => k.matmulGgml('mxfp4', mxfp4Blocks(rng(4), 4, 64), 4, 64, new Float32Array(64), 1))).toBe('E_UNSUPPORTED');
+    const plain = await createKernels({ variant: 'simd' });
+    expect(plain.supportsMxfp4Tiles).toBe(false);
+    expect(code(() => plain.prepareGgml('mxfp4', mxfp4Blocks(rng(4), 4, 64), 4, 64))).toBe('E_UNSUPPORTED');
+  });
+});
