@@ -54,12 +54,12 @@ export function ggml_tiled_bytes(kind: i32, rows: i32, cols: i32): usize {
   return reinterpret<f32>(e >= 2 ? (e - 1) << 23 : e == 1 ? 0x00400000 : 0x00200000);
 }
 
-// src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes. Returns, for
-// Q8_0, 1 when some code is −128 (then only the exact kind 0 may read it; else kind 3 may), 0 otherwise;
-// for MXFP4 (kind 5, relaxed builds; records as Q4_0's with 2^(e − 128) for d), 2 when a scale is
-// 0xFF (NaN), which the kernels cannot read.
+// src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes. Returns flags: bit 0
+// for Q8_0, some code is −128 (then only the exact kind 0 may read it; else kind 3 may); bit 1 for
+// MXFP4 (kind 5, relaxed builds; records as Q4_0's with 2^(e − 128) for d), a scale is 0xFF (NaN),
+// which the kernels cannot read.
 export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): i32 {
-  let m128 = 0;
+  let flags = 0;
   const nblk = cols >> 5;
   const bsize = blockBytes(kind);
   const qoff = codesAt(kind);
@@ -77,13 +77,13 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
           if (kind == 5) {
             const e = <u32>load<u8>(blk);
             store<f32>(rec + (<usize>i << 2), mxHalfScale(e));
-            if (e == 255) m128 |= 2;
+            if (e == 255) flags |= 2;
           } else store<f32>(rec + (<usize>i << 2), f16(load<u16>(blk)));
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), f16(load<u16>(blk, 2)));
           if (laneLayout(kind)) {
             for (let j: usize = 0; j < 16; j++) store<u8>(rec + sb + ((j >> 2) << 4) + (<usize>i << 2) + (j & 3), load<u8>(blk + qoff + j));
           } else memory.copy(rec + sb + <usize>i * qb, blk + qoff, qb);
-          if (kind == 0) for (let j: usize = 0; j < 32; j++) m128 |= <i32>(load<i8>(blk + qoff + j) == -128);
+          if (kind == 0) for (let j: usize = 0; j < 32; j++) flags |= <i32>(load<i8>(blk + qoff + j) == -128);
         } else {
           store<f32>(rec + (<usize>i << 2), 0);
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), 0);
@@ -94,7 +94,7 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
       }
     }
   }
-  return m128;
+  return flags;
 }
 
 // The binary16 bits of an f32 that f16() produced (so exactly representable): the inverse of f16(),

@@ -164,19 +164,19 @@ export class Kernels {
     }
     const bytes = this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0;
     const ptr = this.heap.alloc(bytes);
-    let m128 = 0;
+    let flags = 0;
     try {
-      m128 = this.scoped((s) => this.exports.prepare_ggml(GGML_KIND[type], s.matrix(blocks), rows, cols, ptr));
+      flags = this.scoped((s) => this.exports.prepare_ggml(GGML_KIND[type], s.matrix(blocks), rows, cols, ptr));
     } catch (e) {
       this.heap.free(ptr);
       throw e;
     }
-    if (type === 'mxfp4' && m128 & 2) {
+    if (type === 'mxfp4' && flags & 2) {
       this.heap.free(ptr);
       throw new LowbitError('E_NAN', `${name}: an MXFP4 block has scale 0xFF (NaN)`);
     }
     const t = new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
-    preparedCode.set(t, type === 'q8_0' && m128 === 0 ? 3 : GGML_KIND[type]);
+    preparedCode.set(t, type === 'q8_0' && (flags & 1) === 0 ? 3 : GGML_KIND[type]);
     return t;
   }
 

@@ -188,13 +188,14 @@ export function mxRowsFastWeight(m: MxRowsTensor): LinearWeight | null {
 }
 
 /**
- * MXFP4 in rows of whole blocks, rows in fours, no NaN scale: ggml's MXFP4 blocks for the kernels'
- * MXFP4 tiles (relaxed builds: 5 bits per weight streamed, outputs bit for bit those of the Q8_0 form,
- * 9 bits), `fallback` the Q8_0 form for other builds.
+ * MXFP4 in rows of whole blocks, rows in fours: ggml's MXFP4 blocks for the kernels' MXFP4 tiles
+ * (relaxed builds: 5 bits per weight streamed, outputs bit for bit those of the Q8_0 form, 9 bits),
+ * `fallback` the Q8_0 form for other builds. Called only where that form exists, so no scale is 0xFF
+ * (NaN), which the tiles refuse.
  */
 function mxfp4TilesWeight(m: MxRowsTensor, fallback: LinearWeight): LinearWeight | null {
   const [rows, cols] = m.shape;
-  if (cols % 32 !== 0 || rows % 4 !== 0 || m.scales.some((e) => e === 0xff)) return null;
+  if (cols % 32 !== 0 || rows % 4 !== 0) return null;
   const nb = cols / 32;
   const data = new Uint8Array(rows * nb * GGML_MXFP4_BLOCK_BYTES);
   for (let r = 0; r < rows; r++) {
