@@ -159,6 +159,7 @@
   let acc0 = f32x4.splat(0);
   let e = <usize>b;
   let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const p = pairs + (e << 6);
     let s0: v128;
@@ -202,6 +203,7 @@
         const w = i16x8.shr_u(c1, 12);
         s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 28)));
       }
+      v128.store(o, s0);
       {
         const w = v128.and(c2, i16x8.splat(0x000f));
         s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 32)));
@@ -240,7 +242,6 @@
     const es = xsum + (e << 2);
     acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s0, i32x4.shl(v128.load32_splat(es, 0), 11))), f32x4.mul(d4, f32x4.mul(v128.load32_splat(ex, 0), f32x4.splat(0.00390625)))));
   }
-  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
 }
 
@@ -409,6 +410,7 @@
   let acc0 = f32x4.splat(0);
   let e = <usize>b;
   let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   for (let k = 0; k < nblk; k++, rec += 144, e += <usize>batch) {
     const p = pairs + (e << 6);
     let s0: v128;
@@ -436,6 +438,7 @@
         const w = v128.and(c1, i16x8.splat(<i16>0xff00));
         s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 12)));
       }
+      v128.store(o, s0);
       {
         const w = i16x8.shl(c2, 8);
         s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 16)));
@@ -452,6 +455,7 @@
         const w = v128.and(c3, i16x8.splat(<i16>0xff00));
         s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 28)));
       }
+      v128.store(o, s0);
     }
     {
       const v0 = v128.load(rec, 32), v1 = v128.load(rec, 64), v2 = v128.load(rec, 96), v3 = v128.load(rec, 128);
@@ -477,6 +481,7 @@
         const w = v128.and(c1, i16x8.splat(<i16>0xff00));
         s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 44)));
       }
+      v128.store(o, s0);
       {
         const w = i16x8.shl(c2, 8);
         s0 = i32x4.add(s0, i32x4.dot_i16x8_s(w, v128.load32_splat(p + 48)));
@@ -498,7 +503,6 @@
     const ex = xs + (e << 2);
     acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.shr_s(s0, 8)), f32x4.mul(d4, v128.load32_splat(ex, 0))));
   }
-  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
 }
 
@@ -1010,6 +1014,7 @@
   let acc7 = f32x4.splat(0);
   let e = <usize>b;
   let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const x = xq + (e << 5);
     let s0: v128;
@@ -1084,7 +1089,6 @@
     acc6 = f32x4.add(acc6, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s6, i16x8.splat(1)), i32x4.shl(v128.load32_splat(es + 24), 3))), f32x4.mul(d4, v128.load32_splat(ex + 24))));
     acc7 = f32x4.add(acc7, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s7, i16x8.splat(1)), i32x4.shl(v128.load32_splat(es + 28), 3))), f32x4.mul(d4, v128.load32_splat(ex + 28))));
   }
-  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
   v128.store(o + <usize>1 * (<usize>rows << 2), acc1);
   v128.store(o + <usize>2 * (<usize>rows << 2), acc2);
@@ -1105,6 +1109,7 @@
   let acc3 = f32x4.splat(0);
   let e = <usize>b;
   let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const x = xq + (e << 5);
     let s0: v128;
@@ -1155,7 +1160,6 @@
     acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s2, i16x8.splat(1)), i32x4.shl(v128.load32_splat(es + 8), 3))), f32x4.mul(d4, v128.load32_splat(ex + 8))));
     acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s3, i16x8.splat(1)), i32x4.shl(v128.load32_splat(es + 12), 3))), f32x4.mul(d4, v128.load32_splat(ex + 12))));
   }
-  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
   v128.store(o + <usize>1 * (<usize>rows << 2), acc1);
   v128.store(o + <usize>2 * (<usize>rows << 2), acc2);
@@ -1169,6 +1173,7 @@
   let acc0 = f32x4.splat(0);
   let e = <usize>b;
   let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const x = xq + (e << 5);
     let s0: v128;
@@ -1184,6 +1189,7 @@
       const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));
       s0 = i16x8.add(s0, i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi)));
     }
+    v128.store(o, s0);
     {
       const c = v128.load(rec + 48);
       const lo = v128.and(c, i8x16.splat(0x0f));
@@ -1201,7 +1207,6 @@
     const es = xsum + (e << 2);
     acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.dot_i16x8_s(s0, i16x8.splat(1)), i32x4.shl(v128.load32_splat(es + 0), 3))), f32x4.mul(d4, v128.load32_splat(ex + 0))));
   }
-  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
 }
 
@@ -1220,6 +1225,7 @@
   let acc7 = f32x4.splat(0);
   let e = <usize>b;
   let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const x = xq + (e << 5);
     let s0: v128, u0: v128;
@@ -1326,7 +1332,6 @@
     acc6 = f32x4.add(acc6, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s6, i16x8.splat(1)), i32x4.dot_i16x8_s(u6, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 24), 4))), f32x4.mul(d4, v128.load32_splat(ex + 24))));
     acc7 = f32x4.add(acc7, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s7, i16x8.splat(1)), i32x4.dot_i16x8_s(u7, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 28), 4))), f32x4.mul(d4, v128.load32_splat(ex + 28))));
   }
-  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
   v128.store(o + <usize>1 * (<usize>rows << 2), acc1);
   v128.store(o + <usize>2 * (<usize>rows << 2), acc2);
@@ -1348,6 +1353,7 @@
   let acc3 = f32x4.splat(0);
   let e = <usize>b;
   let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const x = xq + (e << 5);
     let s0: v128, u0: v128;
@@ -1414,7 +1420,6 @@
     acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s2, i16x8.splat(1)), i32x4.dot_i16x8_s(u2, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 8), 4))), f32x4.mul(d4, v128.load32_splat(ex + 8))));
     acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s3, i16x8.splat(1)), i32x4.dot_i16x8_s(u3, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 12), 4))), f32x4.mul(d4, v128.load32_splat(ex + 12))));
   }
-  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
   v128.store(o + <usize>1 * (<usize>rows << 2), acc1);
   v128.store(o + <usize>2 * (<usize>rows << 2), acc2);
@@ -1429,6 +1434,7 @@
   let acc0 = f32x4.splat(0);
   let e = <usize>b;
   let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
     const x = xq + (e << 5);
     let s0: v128, u0: v128;
@@ -1446,6 +1452,8 @@
       s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo));
       u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi));
     }
+    v128.store(o, s0);
+    v128.store(o, u0);
     {
       const c = v128.load(rec + 48);
       const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
@@ -1465,6 +1473,5 @@
     const es = xsum + (e << 2);
     acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s0, i16x8.splat(1)), i32x4.dot_i16x8_s(u0, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 0), 4))), f32x4.mul(d4, v128.load32_splat(ex + 0))));
   }
-  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
 }

@@ -32,7 +32,7 @@ import { matmul_ggml_tiled } from './ggml-tiled';
 const PAIR_BYTES: usize = 64;
 
 // Writes the activation pairs of n activation entries (the int8 codes of quantize_act_q8, 32 per
-// entry at xq) to dst (PAIR_BYTES per entry). kind: 0 or 3 = Q8_0, 1 = Q4_0.
+// entry at xq) to dst (PAIR_BYTES per entry). kind: 0 = Q8_0, 1 = Q4_0.
 export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
   for (let e = 0; e < n; e++) {
     const x = xq + (<usize>e << 5);
@@ -139,7 +139,7 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 }
 
 // As matmul_ggml_tiled (same arguments, plus the pair table of gemm_act_pairs over the same
-// entries), for kinds 0, 1 and 3: full tiles by the GEMM above, a partial last tile by
+// entries), for kinds 0 and 1: full tiles by the GEMM above, a partial last tile by
 // matmul_ggml_tiled. r0 must be a multiple of 4. Relaxed builds keep Q4_0 records by lanes already
 // and multiply nibbles by the relaxed 8-bit dot (16 products per instruction against pmaddwd's 8):
 // for kind 1 there, the tokens run the GEMV's laneDots on the int8 codes, scales and code sums (xq,

@@ -35,7 +35,7 @@ import { addTile, blockBytes, blockDot, codesAt, dotNibblesScalar, dotPrepped, f
 }
 // @ts-ignore: decorator
 @inline function codeBytes(kind: i32): usize {
-  return kind == 0 || kind == 3 ? 32 : 16;
+  return kind == 0 ? 32 : 16;
 }
 // @ts-ignore: decorator
 @inline function recordBytes(kind: i32): usize {
@@ -54,12 +54,11 @@ export function ggml_tiled_bytes(kind: i32, rows: i32, cols: i32): usize {
   return reinterpret<f32>(e >= 2 ? (e - 1) << 23 : e == 1 ? 0x00400000 : 0x00200000);
 }
 
-// src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes. Returns flags: bit 0
-// for Q8_0, some code is −128 (then only the exact kind 0 may read it; else kind 3 may); bit 1 for
-// MXFP4 (kind 5, relaxed builds; records as Q4_0's with 2^(e − 128) for d), a scale is 0xFF (NaN),
-// which the kernels cannot read.
+// src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes. Returns 1 where an
+// MXFP4 block (kind 5, relaxed builds; records as Q4_0's with 2^(e − 128) for d) has scale 0xFF (NaN),
+// which the kernels cannot read, else 0.
 export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): i32 {
-  let flags = 0;
+  let nan = 0;
   const nblk = cols >> 5;
   const bsize = blockBytes(kind);
   const qoff = codesAt(kind);
@@ -77,13 +76,12 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
           if (kind == 5) {
             const e = <u32>load<u8>(blk);
             store<f32>(rec + (<usize>i << 2), mxHalfScale(e));
-            if (e == 255) flags |= 2;
+            if (e == 255) nan = 1;
           } else store<f32>(rec + (<usize>i << 2), f16(load<u16>(blk)));
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), f16(load<u16>(blk, 2)));
           if (laneLayout(kind)) {
             for (let j: usize = 0; j < 16; j++) store<u8>(rec + sb + ((j >> 2) << 4) + (<usize>i << 2) + (j & 3), load<u8>(blk + qoff + j));
           } else memory.copy(rec + sb + <usize>i * qb, blk + qoff, qb);
-          if (kind == 0) for (let j: usize = 0; j < 32; j++) flags |= <i32>(load<i8>(blk + qoff + j) == -128);
         } else {
           store<f32>(rec + (<usize>i << 2), 0);
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), 0);
@@ -94,7 +92,7 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
       }
     }
   }
-  return flags;
+  return nan;
 }
 
 // The binary16 bits of an f32 that f16() produced (so exactly representable): the inverse of f16(),
@@ -111,7 +109,7 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
   return sign | ((e - 112) << 10) | (m >> 13);
 }
 
-// The inverse of prepare_ggml (kinds 0-2; a kind-3 Q8_0 tensor has kind 0's layout): the ggml blocks
+// The inverse of prepare_ggml (kinds 0-2 and 5): the ggml blocks
 // back from a prepared tensor, byte for byte, so a model need not keep its blocks in JS beside the
 // WebAssembly copy (a 1B Q8_0 model: 1.1 GB less).
 export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): void {
@@ -137,27 +135,6 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
       } else memory.copy(blk + qoff, rec + sb + i * qb, qb);
     }
   }
-}
-
-// Q8_0 without code −128 (kind 3): the integer dot of signed codes by the relaxed i8·i7 dot, as
-// w·x = (w·sign x)·|x|: |x| <= 127 is the 7-bit operand (activation codes never reach −128) and
-// w·sign x stays in i8 because no w is −128. One pmaddubsw per 16 products where the plain dot
-// needed two sign extensions and two pmaddwd. i16 pair sums reach 2·127·127 = 32258, so each half
-// widens on its own. sx0/sx1: x < 0 as lane masks, ax0/ax1: |x|.
-// @ts-ignore: decorator
-@inline function dotQ8Signed(qs: usize, sx0: v128, sx1: v128, ax0: v128, ax1: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const w0 = v128.load(qs);
-    const w1 = v128.load(qs, 16);
-    // Widened by pmaddwd against ones kept in a register: V8 lowers extadd_pairwise to a pmaddwd
-    // that loads its constant's address first, two instructions each (8 per record; streamed
-    // 5632x2048 q8_0 +3%).
-    const ones = i16x8.splat(1);
-    return i32x4.add(
-      i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(w0, sx0), sx0), ax0), ones),
-      i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(w1, sx1), sx1), ax1), ones));
-  }
-  return sx0;
 }
 
 // Relaxed 4-bit kinds (prefill, codes already split into low (a) and high (b) nibbles): a row's
@@ -214,7 +191,8 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
   return prepB(kind, qs);
 }
 
-// Decode (and the rows of a partial tile in prefill): one vector of four row outputs per tile.
+// Decode (and the rows of a partial tile in prefill): one vector of four row outputs per tile. pin:
+// row r's output slot, always this call's to write, overwritten by the result.
 // @ts-ignore: decorator
 @inline function tiledGemv(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   const sb = scaleBytes(kind);
@@ -256,6 +234,7 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
       let planes = xq16 + bi * pb;
       let xsk = xs + (bi << 2);
       let sumk = xsum + (bi << 2);
+      const pin = out + ((<usize>b * <usize>rows + <usize>r) << 2);
       for (let k = 0; k < nblk; k++, rec += rb, xk += step << 5, planes += step * pb, xsk += step << 2, sumk += step << 2) {
         const x0 = laneLayout(kind) ? i32x4.splat(0) : v128.load(xk);
         const x1 = laneLayout(kind) ? i32x4.splat(0) : v128.load(xk, 16);
@@ -267,15 +246,22 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
           corr = f32x4.add(corr, f32x4.mul(v128.load(rec, 16), f32x4.splat(dx * <f32>load<i32>(sumk))));
         }
         const q = rec + sb;
-        const sx0 = i8x16.lt_s(x0, i32x4.splat(0));
-        const sx1 = i8x16.lt_s(x1, i32x4.splat(0));
-        const ax0 = i8x16.abs(x0);
-        const ax1 = i8x16.abs(x1);
-        const dots = kind == 3 ? lanesSum4(dotQ8Signed(q, sx0, sx1, ax0, ax1), dotQ8Signed(q + qb, sx0, sx1, ax0, ax1),
-            dotQ8Signed(q + 2 * qb, sx0, sx1, ax0, ax1), dotQ8Signed(q + 3 * qb, sx0, sx1, ax0, ax1))
-          : laneLayout(kind)
-          ? laneDots(q, planes)
-          : lanesSum4(
+        let dots: v128;
+        if (laneLayout(kind)) dots = laneDots(q, planes);
+        else if (kind == 0) {
+          // Row r's output slot takes lane 0 of each row's dot before the next row's codes are
+          // loaded. V8 11 issues a loop body's loads first, in program order, and computes after, so
+          // the eight code vectors were live at once and spilled; a store is an effect the arithmetic
+          // before it must precede. One token, 40 x 5632x2048 Q8_0, relaxed build: 22.2 -> 23.8 GB/s
+          // (CPU time, best of 11, interleaved with the old build in one process; same bits).
+          const d0 = blockDot(kind, q, x0, x1, planes);
+          v128.store32_lane(pin, d0, 0);
+          const d1 = blockDot(kind, q + qb, x0, x1, planes);
+          v128.store32_lane(pin, d1, 0);
+          const d2 = blockDot(kind, q + 2 * qb, x0, x1, planes);
+          v128.store32_lane(pin, d2, 0);
+          dots = lanesSum4(d0, d1, d2, blockDot(kind, q + 3 * qb, x0, x1, planes));
+        } else dots = lanesSum4(
             blockDot(kind, q, x0, x1, planes), blockDot(kind, q + qb, x0, x1, planes),
             blockDot(kind, q + 2 * qb, x0, x1, planes), blockDot(kind, q + 3 * qb, x0, x1, planes));
         // Q4_0's −8 offset enters the integer dot exactly (Σ(u − 8)·x = Σu·x − 8·Σx), Q4_1's minimum
@@ -358,13 +344,9 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
 }
 
 // As matmul_ggml, on the prepared form. r0 must be a multiple of 4 (callers split by whole tiles).
-// kind 3: Q8_0 prepared with no code −128 (prepare_ggml returned 0); the relaxed decode has a faster
-// dot for it, everything else reads it as kind 0.
 export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
   if (kind == 5) return; // MXFP4 runs on matmul_ggml_gemm only, in whole tiles
   const nblk = cols >> 5;
-  const fastQ8 = kind == 3 && ASC_FEATURE_RELAXED_SIMD;
-  if (kind == 3) kind = 0;
   if (ASC_FEATURE_SIMD) {
     let r = r0;
     if (batch >= 2) {
@@ -373,8 +355,7 @@ export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq:
       else r = tiledBatch(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r0, r1);
     }
     if (r >= r1) return;
-    if (fastQ8) tiledGemv(3, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
-    else if (kind == 0) tiledGemv(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
+    if (kind == 0) tiledGemv(0, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
     else if (kind == 1) tiledGemv(1, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
     else tiledGemv(2, w, rows, nblk, xq, xq16, xs, xsum, batch, out, r, r1);
     return;

@@ -16,8 +16,6 @@ function matrix(type, rows, cols) {
   const blocks = new Uint8Array((rows * cols * per) / 32);
   const u32 = new Uint32Array(blocks.buffer, 0, blocks.length >> 2);
   for (let j = 0; j < u32.length; j++) u32[j] = rnd32();
-  // no code −128, as ggml's quantizers write Q8_0 (codes in ±127): the prepared kind 3
-  if (type === 'q8_0') for (let j = 0; j < blocks.length; j++) if (blocks[j] === 0x80) blocks[j] = 0x81;
   for (let b = 0; b < (rows * cols) / 32; b++) {
     blocks[b * per] = rnd32() & 0xff;
     blocks[b * per + 1] = 0x20 + (rnd32() & 7); // f16 scales around 2^-7
@@ -40,8 +38,7 @@ function acts(type, cols, batch) {
   return a;
 }
 
-// Q8_0 without −128 runs as kind 3 (relaxed: the signed-dot GEMV), as matmulGgml runs it
-const tiled = (a, w, rows, cols, batch, o) => E.matmul_ggml_tiled(a.kind === 0 ? 3 : a.kind, w.ptr, rows, cols, a.xq, a.xq16, a.xs, a.xsum, batch, o, 0, rows);
+const tiled = (a, w, rows, cols, batch, o) => E.matmul_ggml_tiled(a.kind, w.ptr, rows, cols, a.xq, a.xq16, a.xs, a.xsum, batch, o, 0, rows);
 const gemm = (a, w, rows, cols, batch, o) => E.matmul_ggml_gemm(a.kind, w.ptr, rows, cols, a.xq, a.xq16, a.xs, a.xsum, a.p, batch, o, 0, rows);
 
 console.log(`build ${variant}; CPU ms (best of 3), tiled GEMV -> lane GEMM`);
@@ -69,13 +66,10 @@ for (const type of ['q4_0', 'q8_0']) {
   const bytes = ws.reduce((s, w) => s + w.byteLength, 0);
   let t1 = Infinity;
   let t2 = Infinity;
-  let t0 = Infinity; // Q8_0: the tiled GEMV as kind 0 (the general dot), same bits as kind 3
   for (let r = 0; r < 3; r++) {
     t1 = Math.min(t1, cpu(() => { for (const w of ws) tiled(a, w, rows, cols, 1, o); }));
     t2 = Math.min(t2, cpu(() => { for (const w of ws) gemm(a, w, rows, cols, 1, o); }));
-    if (type === 'q8_0') t0 = Math.min(t0, cpu(() => { for (const w of ws) E.matmul_ggml_tiled(0, w.ptr, rows, cols, a.xq, a.xq16, a.xs, a.xsum, 1, o, 0, rows); }));
   }
-  const k0 = type === 'q8_0' ? ` (tiled GEMV as kind 0: ${(bytes / t0 / 1e6).toFixed(1)})` : '';
-  console.log(`decode ${type} ${ws.length} x ${rows}x${cols} (${(bytes / 1e6).toFixed(0)} MB of prepared tiles): ${(bytes / t1 / 1e6).toFixed(1)} -> ${(bytes / t2 / 1e6).toFixed(1)} GB/s${k0}`);
+  console.log(`decode ${type} ${ws.length} x ${rows}x${cols} (${(bytes / 1e6).toFixed(0)} MB of prepared tiles): ${(bytes / t1 / 1e6).toFixed(1)} -> ${(bytes / t2 / 1e6).toFixed(1)} GB/s`);
   for (const w of ws) w.free();
 }

@@ -19,6 +19,7 @@ function kernel(kind, T) {
   for (let t = 0; t < T; t++) e(`  let acc${t} = f32x4.splat(0);`);
   e('  let e = <usize>b;');
   e('  let rec = tile;');
+  if (T === 1) e('  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);');
   e(`  for (let k = 0; k < nblk; k++, rec += ${q4 ? 80 : 144}, e += <usize>batch) {`);
   e('    const p = pairs + (e << 6);');
   for (let t = 0; t < T; t++) e(`    let s${t}: v128;`);
@@ -49,6 +50,7 @@ function kernel(kind, T) {
         first = false;
         e(`      }`);
       });
+      if (T === 1 && ((q4 && m === 1) || (!q4 && (m === 1 || (h === 0 && m === 3))))) e('      v128.store(o, s0);');
     }
     e(`    }`);
   }
@@ -63,7 +65,7 @@ function kernel(kind, T) {
     }
   }
   e('  }');
-  e('  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);');
+  if (T !== 1) e('  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);');
   for (let t = 0; t < T; t++) e(`  v128.store(o + <usize>${t} * (<usize>rows << 2), acc${t});`);
   e('}');
   e('');
@@ -125,6 +127,7 @@ function relaxedQ4Compact(T, lut = false) {
   for (let t = 0; t < T; t++) e(`  let acc${t} = f32x4.splat(0);`);
   e('  let e = <usize>b;');
   e('  let rec = tile;');
+  e('  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);');
   e('  for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {');
   e('    const x = xq + (e << 5);');
   for (let t = 0; t < T; t++) e(lut ? `    let s${t}: v128, u${t}: v128;` : `    let s${t}: v128;`);
@@ -150,6 +153,10 @@ function relaxedQ4Compact(T, lut = false) {
       }
     }
     e('    }');
+    if (T === 1 && m === 1) {
+      e('    v128.store(o, s0);');
+      if (lut) e('    v128.store(o, u0);');
+    }
   }
   e('    const d4 = v128.load(rec);');
   e('    const ex = xs + (e << 2);');
@@ -159,7 +166,6 @@ function relaxedQ4Compact(T, lut = false) {
     e(`    acc${t} = f32x4.add(acc${t}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(${dots}, i32x4.shl(v128.load32_splat(es + ${4 * t}), ${lut ? 4 : 3}))), f32x4.mul(d4, v128.load32_splat(ex + ${4 * t}))));`);
   }
   e('  }');
-  e('  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);');
   for (let t = 0; t < T; t++) e(`  v128.store(o + <usize>${t} * (<usize>rows << 2), acc${t});`);
   e('}');
   e('');

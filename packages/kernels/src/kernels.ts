@@ -81,8 +81,6 @@ const TILED_BLOCK_BYTES: Readonly<Record<TiledBlockType, number>> = { ...GGML_BL
 
 /** The `kind` of a WasmTensor made by `prepareGgml` for block type `type`. */
 const preparedKind = (type: TiledBlockType) => `ggml-tiled-${type}`;
-/** The kernel's kind for a prepared tensor: Q8_0 without code −128 gets kind 3 (a faster exact dot). */
-const preparedCode = new WeakMap<WasmTensor, number>();
 
 const GGML_KIND: Record<TiledBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2, mxfp4: 5 };
 /**
@@ -164,20 +162,18 @@ export class Kernels {
     }
     const bytes = this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0;
     const ptr = this.heap.alloc(bytes);
-    let flags = 0;
+    let nan = 0;
     try {
-      flags = this.scoped((s) => this.exports.prepare_ggml(GGML_KIND[type], s.matrix(blocks), rows, cols, ptr));
+      nan = this.scoped((s) => this.exports.prepare_ggml(GGML_KIND[type], s.matrix(blocks), rows, cols, ptr));
     } catch (e) {
       this.heap.free(ptr);
       throw e;
     }
-    if (type === 'mxfp4' && flags & 2) {
+    if (type === 'mxfp4' && nan) {
       this.heap.free(ptr);
       throw new LowbitError('E_NAN', `${name}: an MXFP4 block has scale 0xFF (NaN)`);
     }
-    const t = new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
-    preparedCode.set(t, type === 'q8_0' && (flags & 1) === 0 ? 3 : GGML_KIND[type]);
-    return t;
+    return new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
   }
 
   /** Whether `prepareGgml('mxfp4', …)` runs here: the relaxed-SIMD builds only. */
@@ -355,10 +351,6 @@ export class Kernels {
         throw new LowbitError('E_NAN', `${name}: x holds NaN or Inf; integer kernels need finite activations`);
       }
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16, xq);
-      // Kind 3 (Q8_0 with no code −128: the relaxed signed dot) streamed slower than kind 0 on an AMD
-      // EPYC, same run, one token over 1 GB of 5632x2048 tiles: 14.8 vs 21.8 GB/s (19.1 on the lane
-      // GEMM; scripts/bench-ggml-gemm.mjs); same bits either way, so relaxed decode takes kind 0.
-      const code = (i: number) => (prepared[i] && !this.variant.startsWith('relaxed') && preparedCode.get(ws[i] as WasmTensor)) || GGML_KIND[type];
       // The relaxed Q4_0 GEMM reads no pair table (xq16 passes through for a partial last tile); the
       // others the GEMM's activation pairs.
       const ownPairs = gemm && !(family === 'relaxed' && (type === 'q4_0' || type === 'mxfp4'));
@@ -367,7 +359,7 @@ export class Kernels {
       // Two or three prepared matrices whose row counts before the last are whole tiles: one job.
       if (ws.length >= 2 && ws.length <= 3 && prepared.every(Boolean) && rows.slice(0, -1).every((r) => r % 4 === 0)) {
         const pos = os.map((o) => s.alloc(o.byteLength));
-        const m = [0, 1, 2].map((i) => (i < ws.length ? [code(i), s.matrix(ws[i]), rows[i]] : [0, 0, 0]));
+        const m = [0, 1, 2].map((i) => (i < ws.length ? [GGML_KIND[type], s.matrix(ws[i]), rows[i]] : [0, 0, 0]));
         const sum = rows.reduce((a, b) => a + b, 0);
         if (gemm) this.runRows('matmul_ggml_gemm_multi', [...m[0], ...m[1], ...m[2], cols, xq, xq16, xs, xsum, pairs, batch, pos[0], pos[1], pos[2] ?? 0], sum);
         else this.runRows('matmul_ggml_tiled_multi', [...m[0], ...m[1], ...m[2], cols, xq, xq16, xs, xsum, batch, pos[0], pos[1], pos[2] ?? 0], sum);
@@ -378,8 +370,8 @@ export class Kernels {
         const o = os[i];
         if (o.length === 0) return;
         const po = s.alloc(o.byteLength);
-        if (gemm) this.runRows('matmul_ggml_gemm', [code(i), s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, pairs, batch, po], rows[i]);
-        else this.runRows(prepared[i] ? 'matmul_ggml_tiled' : 'matmul_ggml', [code(i), s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, batch, po], rows[i]);
+        if (gemm) this.runRows('matmul_ggml_gemm', [GGML_KIND[type], s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, pairs, batch, po], rows[i]);
+        else this.runRows(prepared[i] ? 'matmul_ggml_tiled' : 'matmul_ggml', [GGML_KIND[type], s.matrix(w), rows[i], cols, xq, xq16, xs, xsum, batch, po], rows[i]);
         s.get(po, o);
       });
       return os;
