@@ -248,22 +248,20 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
         const q = rec + sb;
         let dots: v128;
         if (laneLayout(kind)) dots = laneDots(q, planes);
-        else if (kind == 0) {
-          // Row r's output slot takes lane 0 of each row's dot before the next row's codes are
+        else {
+          // Q8_0: row r's output slot takes lane 0 of each row's dot before the next row's codes are
           // loaded. V8 11 issues a loop body's loads first, in program order, and computes after, so
           // the eight code vectors were live at once and spilled; a store is an effect the arithmetic
           // before it must precede. One token, 40 x 5632x2048 Q8_0, relaxed build: 22.2 -> 23.8 GB/s
           // (CPU time, best of 11, interleaved with the old build in one process; same bits).
           const d0 = blockDot(kind, q, x0, x1, planes);
-          v128.store32_lane(pin, d0, 0);
+          if (kind == 0) v128.store32_lane(pin, d0, 0);
           const d1 = blockDot(kind, q + qb, x0, x1, planes);
-          v128.store32_lane(pin, d1, 0);
+          if (kind == 0) v128.store32_lane(pin, d1, 0);
           const d2 = blockDot(kind, q + 2 * qb, x0, x1, planes);
-          v128.store32_lane(pin, d2, 0);
+          if (kind == 0) v128.store32_lane(pin, d2, 0);
           dots = lanesSum4(d0, d1, d2, blockDot(kind, q + 3 * qb, x0, x1, planes));
-        } else dots = lanesSum4(
-            blockDot(kind, q, x0, x1, planes), blockDot(kind, q + qb, x0, x1, planes),
-            blockDot(kind, q + 2 * qb, x0, x1, planes), blockDot(kind, q + 3 * qb, x0, x1, planes));
+        }
         // Q4_0's −8 offset enters the integer dot exactly (Σ(u − 8)·x = Σu·x − 8·Σx), Q4_1's minimum
         // through the code sums.
         const off = kind == 1 ? i32x4.sub(dots, ASC_FEATURE_RELAXED_SIMD ? v128.load(planes, 16) : i32x4.splat(load<i32>(sumk) * off8)) : dots;

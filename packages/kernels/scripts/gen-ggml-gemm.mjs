@@ -50,6 +50,8 @@ function kernel(kind, T) {
         first = false;
         e(`      }`);
       });
+      // One token: a partial dot stored into the output slot (overwritten by the result) pins V8 11's
+      // schedule, which otherwise issues the block's loads first and spills (kernels README).
       if (T === 1 && ((q4 && m === 1) || (!q4 && (m === 1 || (h === 0 && m === 3))))) e('      v128.store(o, s0);');
     }
     e(`    }`);
@@ -153,6 +155,7 @@ function relaxedQ4Compact(T, lut = false) {
       }
     }
     e('    }');
+    // one token: the partial-dot store of kernel() above
     if (T === 1 && m === 1) {
       e('    v128.store(o, s0);');
       if (lut) e('    v128.store(o, u0);');
