@@ -10,7 +10,7 @@ import { greedyChoice, type OneHotQuadraticProblem, type OneHotSolution, oneHotS
 import type { Allocation, AllocationMethod, CladoCandidate, CladoMeasurement } from './clado.js';
 import type { GgmlType } from './ggml-grid.js';
 
-/** The weights the runtime runs a candidate with: ggml blocks as they are, INT-k as `linearWeightFromPacked` (int4 kernel, or the formats' packed GEMV). */
+/** The weights the runtime runs a candidate with: ggml blocks as they are, INT-k as `linearWeightFromPacked` (ggml tiles, the int4 kernel or the formats' packed GEMV). */
 export function candidateWeight(c: CladoCandidate, shape: [number, number]): LinearWeight {
   if (c.blocks) return { format: c.format as GgmlType, shape, data: c.blocks };
   if (!c.packed) throw new LowbitError('E_MISSING', `latency cost: candidate ${c.format} has neither ggml blocks nor packed codes`);

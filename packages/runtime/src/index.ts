@@ -13,7 +13,7 @@ export { writeGguf, encodeGgufHeader, gguf, type GgufTensorToWrite } from './ggu
 export type { ByteSink } from './atomic-file.js';
 export { parseNpy, formatNpy, npyMatrix, type NpyArray, type NpyDtype, type NpyData } from './npy.js';
 export { SpmTokenizer, TokenType, type Tokenizer } from './tokenizer-spm.js';
-export { Linear, linearBytes, type LinearWeight, type LinearFormat } from './linear.js';
+export { Linear, linearBytes, type LinearWeight, type LinearFormat, type IntForm } from './linear.js';
 export { DecoderModel, LlamaModel, loadModel, loadLinearWeight, llamaConfig, spmTokenizerFromGguf, tokenizerFromGguf, LAYER_LINEARS, SUPPORTED_ARCHITECTURES, type LlamaConfig, type LlamaWeights, type LayerWeights } from './model.js';
 export { DEFAULT_MAX_INSTANCE_BYTES, planShards, type ShardItem } from './shards.js';
 export { Session, type SessionOptions, type LinearInputHook, type KvCacheHook, type LayerCache } from './forward.js';

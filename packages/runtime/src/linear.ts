@@ -1,6 +1,6 @@
 // One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
-import { type AnyPrecisionTensor, type GemvTensor, gemvPackedWasm } from '@lowbit/formats';
+import { type AnyPrecisionTensor, type GemvTensor, type PackedIntTensor, gemvPackedWasm } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type KQuantWeightType, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
 import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits, uploadAnyPrecision } from './any-precision-linear.js';
 import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js';
@@ -25,7 +25,7 @@ import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js'
  */
 export type LinearWeight =
   | { format: 'f32'; shape: [number, number]; data: Float32Array }
-  | ({ format: 'q8_0' | 'q4_0' | 'q4_1'; shape: [number, number]; data: Uint8Array } & InputGather)
+  | ({ format: 'q8_0' | 'q4_0' | 'q4_1'; shape: [number, number]; data: Uint8Array; int?: IntForm } & InputGather)
   | ({ format: 'int4'; shape: [number, number]; packed: Uint8Array; scales: Float32Array; zeros: Float32Array | null; group: number } & InputGather)
   | { format: 'packed'; shape: [number, number]; tensor: GemvTensor }
   | { format: 'any-precision'; shape: [number, number]; tensor: AnyPrecisionTensor }
@@ -38,6 +38,12 @@ export type LinearWeight =
   | { format: 'mxfp4'; shape: [number, number]; data: Uint8Array; fallback: LinearWeight };
 
 export type LinearFormat = LinearWeight['format'];
+
+/**
+ * An INT4 tensor without its codes, on a `q4_0` weight that holds it exactly (packed-fast.ts
+ * int4Q4Weight): `source` reads the codes back from the blocks, so no second copy is kept.
+ */
+export type IntForm = Omit<PackedIntTensor, 'codes'>;
 
 /**
  * Weights repacked by packed-fast.ts that are not one kernel pass over the layer's inputs. `gather`
@@ -87,6 +93,8 @@ export class Linear {
   private freed = false;
   /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
   private readonly origin: LinearWeight | null;
+  /** The INT4 tensor a q4_0 layer holds exactly (int4Q4Weight): `source` returns it, codes read back from the blocks. */
+  private readonly intForm: IntForm | null;
   /**
    * Added to every output after the matmul, y += f(x) for x [batch, cols] and y [batch, rows]: QDEC's
    * decode-time residual compensation (qdec.ts) hooks in here, so every path that runs the layer
@@ -113,6 +121,7 @@ export class Linear {
     this.weight = weight.format === 'packed' || weight.format === 'any-precision' ? weight : null;
     this.group = weight.format === 'int4' ? weight.group : 0;
     this.origin = (weight as { origin?: LinearWeight }).origin ?? null;
+    this.intForm = weight.format === 'q4_0' ? (weight.int ?? null) : null;
     this.kquantType = weight.format === 'kquant' ? weight.type : null;
     this.gather = (weight as InputGather).gather ?? null;
     this.residue = (weight as InputGather).residue ?? null;
@@ -267,6 +276,7 @@ export class Linear {
     if (this.weight) return this.weight;
     if (this.origin) return this.origin;
     const shape: [number, number] = [this.rows, this.cols];
+    if (this.intForm) return { format: 'packed', shape, tensor: intFromQ4Blocks(this.intForm, this.k.unprepareGgml('q4_0', this.resident[0], this.rows, this.cols)) };
     const bytes = (t: WasmTensor) => new Uint8Array(this.k.memory.buffer, t.ptr, t.byteLength).slice();
     const f32 = (t: WasmTensor) => new Float32Array(bytes(t).buffer);
     const [w, s, z] = this.resident;
@@ -383,6 +393,24 @@ function checkWeight(name: string, w: LinearWeight): void {
       if (w.zeros) need('zeros', w.zeros.length, ng);
     }
   }
+}
+
+/** The INT4 tensor `form` describes with its codes read back from Q4_0 blocks (int4Q4Weight's inverse). */
+function intFromQ4Blocks(form: IntForm, blocks: Uint8Array): PackedIntTensor {
+  const [rows, cols] = form.shape;
+  const nb = cols / 32;
+  const codes = new Uint8Array((rows * cols) / 2);
+  for (let k = 0; k < rows * nb; k++) {
+    const o = k * 18 + 2;
+    const i0 = k * 16;
+    for (let i = 0; i < 8; i++) {
+      const lo = blocks[o + 2 * i];
+      const hi = blocks[o + 2 * i + 1];
+      codes[i0 + i] = (lo & 15) | ((hi & 15) << 4);
+      codes[i0 + 8 + i] = (lo >> 4) | (hi & 0xf0);
+    }
+  }
+  return { ...form, codes };
 }
 
 /** w carrying `origin` (what `source` returns) where there is one. */

@@ -1,6 +1,7 @@
 // Layers quantized by @lowbit/formats / @lowbit/quantizers as runnable weights, kept packed where a
-// kernel exists: INT4 with 32-multiple groups along the input (or one scale per output row) on the
-// int4 matmul kernel (batched, int8 activations); INT-k (act-order too) and MX (FP8 and FP6 E3M2 as
+// kernel exists: INT4 with 32-multiple groups along the input (or one scale per output row) on Q4_0
+// tiles when symmetric on rows of whole blocks (packed-fast.ts int4Q4Weight), else on the int4 matmul
+// kernel (batched, int8 activations); INT-k (act-order too) and MX (FP8 and FP6 E3M2 as
 // two planes of ggml tiles, partial last blocks padded) that repack exactly onto the int4 kernel or
 // Q8_0 / Q4_0 tiles run there (packed-fast.ts); NF4, codebooks of ≤ 16 entries and BCQ of ≤ 4 planes on
 // the 16-entry-table GEMV (lut-fast.ts, int8 activations); the rest on the formats' table-driven GEMV
@@ -14,7 +15,7 @@ import type { GgufTensorInfo } from './gguf-reader.js';
 import { type LowbitIntParams, isLowbitType } from './ggml-types.js';
 import { anyPrecisionFromBytes } from './any-precision-linear.js';
 import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
-import { intFastWeight, mxFastWeight, mxRowsFastWeight } from './packed-fast.js';
+import { int4Q4Weight, intFastWeight, mxFastWeight, mxRowsFastWeight } from './packed-fast.js';
 import { type Lut4Host, bcqLutWeights, codebookLutWeights, nf4LutWeights } from './lut-fast.js';
 
 export interface FromPackedOptions {
@@ -26,7 +27,7 @@ export interface FromPackedOptions {
   decode?: boolean;
   /**
    * Keep INT-k and MX on the formats' table GEMV (f32 activations) instead of the integer kernels
-   * they are exactly repacked for (packed-fast.ts: int4 kernel or Q8_0 tiles, int8 activations), and
+   * they are exactly repacked for (packed-fast.ts: Q4_0 / Q8_0 tiles, int8 activations), and
    * NF4 / codebooks there and BCQ on f32 instead of lut4Gemv (lut-fast.ts).
    */
   tableGemv?: boolean;
@@ -51,6 +52,13 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
       const group = it.granularity === 'group-cols' ? it.group : it.granularity === 'per-oc' ? cols : 0;
       if (options.decode) return { format: 'f32', shape, data: dequantizeInt(it) };
       if (it.bits === 4 && group > 0 && group % 32 === 0 && !it.gIdx) {
+        // symmetric on whole blocks: Q4_0 tiles, which keep no JS copy of the codes (`int` reads them
+        // back for `source`); the rest on the int4 kernel
+        const q4 = options.tableGemv ? null : int4Q4Weight(it);
+        if (q4) {
+          const { codes: _, ...form } = it;
+          return Object.assign(q4, { int: form });
+        }
         return { format: 'int4', shape, packed: it.codes, scales: it.scales, zeros: it.zeros, group };
       }
       // per-ic / group-rows with zero points have no GEMV (formats says so): decode those
@@ -103,7 +111,7 @@ function repacked(fast: LinearWeight | null, origin: LinearWeight): LinearWeight
 
 /**
  * A lowbit-typed GGUF tensor (LB_INT*, LB_MX*) as the packed weights of a linear layer: INT4 groups
- * of 32k on the int4 kernel, INT-k and MX that repack exactly on ggml tiles or the int4 kernel
+ * of 32k on Q4_0 tiles (symmetric, whole blocks) or the int4 kernel, INT-k and MX that repack exactly on ggml tiles or the int4 kernel
  * (packed-fast.ts), the rest on the formats' table GEMV (nothing decoded to f32).
  */
 export function lowbitLinearWeight(t: GgufTensorInfo, bytes: Uint8Array, where = `tensor ${t.name}`): LinearWeight {

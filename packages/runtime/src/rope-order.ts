@@ -9,7 +9,7 @@
 import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
-import type { InputGather, LinearWeight } from './linear.js';
+import type { InputGather, IntForm, LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
 import { permuteLut4Rows } from './lut-fast.js';
 
@@ -85,6 +85,14 @@ export function permuteStoredRows(name: string, t: StoredLayer, src: Int32Array)
   return { ...t, shape, codes, scales: permuteRows(t.scales, ng, src), zeros: t.zeros ? permuteRows(t.zeros, ng, src) : null } as PackedIntTensor;
 }
 
+/** The scales (and zeros) of an INT4 layer held as Q4_0 blocks (int4Q4Weight: per row, per group of a row, or one for the tensor) for rows `src`. */
+function permuteIntForm(t: IntForm, src: Int32Array): IntForm {
+  const shape: [number, number] = [src.length, t.shape[1]];
+  if (t.granularity === 'tensor') return { ...t, shape };
+  const ng = t.scales.length / t.shape[0];
+  return { ...t, shape, scales: permuteRows(t.scales, ng, src), zeros: t.zeros ? permuteRows(t.zeros, ng, src) : null };
+}
+
 /**
  * Rows of a [heads·headDim, cols] f32 projection between HF's halves layout and GGUF's pairs layout
  * (`toGguf`: halves → pairs), as llama.cpp's converter permutes Wq/Wk.
@@ -114,7 +122,10 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
     case 'q4_1': {
       // rows of the kernel's columns: the gathered inputs' where there is a gather
       const kc = w.gather?.length ?? cols;
-      return { format: w.format, shape, data: permuteRows(w.data, (kc / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format], src), ...permuteGathered(name, w, rows, cols, src) };
+      const data = permuteRows(w.data, (kc / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format], src);
+      // an INT4 layer held as Q4_0 blocks (int4Q4Weight): its scales (and zeros) move with the rows
+      const int = w.format === 'q4_0' && w.int ? { int: permuteIntForm(w.int, src) } : {};
+      return { format: w.format, shape, data, ...int, ...permuteGathered(name, w, rows, cols, src) };
     }
     case 'int4': {
       const ng = w.scales.length / rows;

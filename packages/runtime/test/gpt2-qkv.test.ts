@@ -64,7 +64,8 @@ const cases: Case[] = [
     name: 'INT3 g32 act-order: Q4_0 on gathered inputs', D: 64, format: 'q4_0', parts: ['gather'],
     quantize: (w, r, c) => actOrder(quantizeInt(w, [r, c], { bits: 3, granularity: 'group-cols', group: 32 }), 5),
   },
-  { name: 'INT4 g32: int4', D: 64, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 4, granularity: 'group-cols', group: 32 }), format: 'int4', parts: [] },
+  { name: 'INT4 g32: Q4_0 (codes read back from the blocks)', D: 64, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 4, granularity: 'group-cols', group: 32 }), format: 'q4_0', parts: [] },
+  { name: 'INT4 g32 asymmetric: int4', D: 64, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 4, granularity: 'group-cols', group: 32, symmetric: false }), format: 'int4', parts: [] },
   { name: 'INT3 g16: the table GEMV', D: 48, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 3, granularity: 'group-cols', group: 16 }), format: 'packed', parts: [] },
   { name: 'any-precision 3..4 bits: nested planes', D: 64, quantize: (w, r, c) => quantizeAnyPrecision(w, [r, c], { seedBits: 3, maxBits: 4 }), format: 'any-precision', parts: [] },
 ];

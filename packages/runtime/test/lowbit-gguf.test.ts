@@ -214,32 +214,44 @@ describe('lowbit-typed GGUF files', () => {
     loaded.free();
   });
 
-  it('INT4 with groups of 32k loads on the int4 kernel (int8 activations), with a g_idx too (x gathered in group order)', async () => {
+  it('INT4 with groups of 32k loads on Q4_0 tiles when symmetric (a g_idx too: x gathered in group order), asymmetric on the int4 kernel; int8 activations', async () => {
     const model = await loadModel(modelFile);
     const packed = new Map<string, StoredLayer>();
-    for (const name of ['blk.0.attn_q.weight', 'blk.0.attn_k.weight']) {
+    for (const name of ['blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.0.attn_v.weight']) {
       const l = model.linear(name);
-      const t = quantizeInt((l.source as { data: Float32Array }).data, [l.rows, l.cols], { bits: 4, granularity: 'group-cols', group: 32 });
+      const symmetric = !name.includes('attn_v');
+      const t = quantizeInt((l.source as { data: Float32Array }).data, [l.rows, l.cols], { bits: 4, granularity: 'group-cols', group: 32, symmetric });
       // attn_k: the same groups, declared through a column → group map (identity order)
       packed.set(name, name.includes('attn_k') ? { ...t, gIdx: Int32Array.from({ length: l.cols }, (_, c) => Math.floor(c / 32)) } : t);
     }
     const out = join(dir, 'int4.gguf');
     await saveModel(model, out, { packed });
     const loaded = await loadModel(out);
-    expect(loaded.linear('blk.0.attn_q.weight').format).toBe('int4');
-    expect(loaded.linear('blk.0.attn_k.weight').format).toBe('int4');
+    expect(loaded.linear('blk.0.attn_q.weight').format).toBe('q4_0');
+    expect(loaded.linear('blk.0.attn_k.weight').format).toBe('q4_0');
+    expect(loaded.linear('blk.0.attn_v.weight').format).toBe('int4');
+    // the Q4_0 layer keeps no copy of the codes: `source` reads them back from the tiles, the stored tensor bit for bit
+    const back = loaded.linear('blk.0.attn_q.weight').source as { format: string; tensor: PackedIntTensor };
+    const q = packed.get('blk.0.attn_q.weight') as PackedIntTensor;
+    expect(back.format).toBe('packed');
+    expect(back.tensor).toMatchObject({ kind: 'int', bits: 4, symmetric: true, granularity: 'group-cols', group: 32, shape: q.shape });
+    expect(back.tensor.codes).toEqual(q.codes);
+    expect(back.tensor.scales).toEqual(q.scales);
     const x = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
-    const want = dequantizeInt(packed.get('blk.0.attn_k.weight') as PackedIntTensor);
-    const y = loaded.linear('blk.0.attn_k.weight').apply(x, 1);
-    for (let r = 0; r < 32; r++) {
-      let ref = 0;
-      let l1 = 0;
-      for (let c = 0; c < 64; c++) {
-        ref += want[r * 64 + c] * x[c];
-        l1 += Math.abs(want[r * 64 + c]);
+    for (const name of ['blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.0.attn_v.weight']) {
+      const want = dequantizeInt(packed.get(name) as PackedIntTensor);
+      const lin = loaded.linear(name);
+      const y = lin.apply(x, 1);
+      for (let r = 0; r < lin.rows; r++) {
+        let ref = 0;
+        let l1 = 0;
+        for (let c = 0; c < 64; c++) {
+          ref += want[r * 64 + c] * x[c];
+          l1 += Math.abs(want[r * 64 + c]);
+        }
+        // x rounded to int8 per 32 columns (|x| ≤ 1): each product off by ≤ |w|/254, plus f32 slack
+        expect(Math.abs(y[r] - ref)).toBeLessThan(l1 / 254 + 1e-5);
       }
-      // x rounded to int8 per 32 columns (|x| ≤ 1): each product off by ≤ |w|/254, plus f32 slack
-      expect(Math.abs(y[r] - ref)).toBeLessThan(l1 / 254 + 1e-5);
     }
     model.free();
     loaded.free();

@@ -169,13 +169,13 @@ describe('quantized safetensors', () => {
       }
 
       const back = await loadQuantizedSafetensors(out);
-      // every quantized layer runs packed (int4 g32 on the int4 kernel, the others on the table GEMV)
+      // every quantized layer runs packed (on ggml tiles, the int4 kernel or the table GEMV)
       expect(back.linears().filter((l) => l.name.startsWith('blk.')).every((l) => l.format !== 'f32')).toBe(true);
       // re-read codes equal the saved ones (RoPE rows restored on q/k)
       const q = back.linear('blk.1.attn_q.weight').source;
       if (q.format === 'packed') expect(dequantizeInt(q.tensor as PackedIntTensor)).toEqual(dequantizeInt(packed.get('blk.1.attn_q.weight') as PackedIntTensor));
-      // INT-k runs on integer kernels with int8 activations where it repacks exactly (int4 kernel,
-      // Q4_0/Q8_0 tiles: packed-fast.ts), so it is compared with the same tensors in memory, which
+      // INT-k runs on integer kernels with int8 activations where it repacks exactly (Q4_0/Q8_0
+      // tiles, the int4 kernel: packed-fast.ts), so it is compared with the same tensors in memory, which
       // take the same kernels: identical
       for (const [name, t] of packed) model.setLinear(name, linearWeightFromPacked(t));
       expect(maxLogitDiff(model, back)).toBe(0);
