@@ -113,9 +113,9 @@ export const quantizeCommand = defineCommand({
         }
         bytes = (await stat(out)).size;
         if (!ggml) {
-          // The file runs its layers on the packed kernels, and the int4 GEMV rounds activations to int8
-          // per block as llama.cpp's kernels do, so its perplexity is not the in-memory one above (RTN int4
-          // g32 on stories260K: 6.4092 in memory, 6.4153 from the file). Print what `lowbit eval` will.
+          // The file runs its layers on the packed kernels, which round activations to int8 per block as
+          // llama.cpp's kernels do, so its perplexity is not the in-memory one above (RTN int4 g32 on
+          // stories260K: 6.4092 in memory, 6.4129 from the file). Print what `lowbit eval` will.
           const saved = await loadModelFile(out);
           try {
             file = perplexity(saved, valid, { ctx: v.ctx, onProgress: (d, t) => ctx.progress(d, t, 'eval file') });
