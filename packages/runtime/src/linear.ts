@@ -365,6 +365,11 @@ function checkWeight(name: string, w: LinearWeight): void {
     case 'q4_0':
     case 'q4_1': {
       if (cols % 32) throw new LowbitError('E_SHAPE', `${name}: ${w.format} needs cols % 32 == 0, got ${cols}`);
+      // an INT4 form read back from these blocks (`source`) must describe them: 4 bits, the layer's shape, no gather
+      const f = w.format === 'q4_0' ? w.int : undefined;
+      if (f && (f.bits !== 4 || f.shape?.[0] !== rows || f.shape?.[1] !== cols || w.gather)) {
+        throw new LowbitError('E_SHAPE', `${name}: its INT4 form (bits ${f.bits}, shape [${f.shape}]) does not describe the [${rows}, ${cols}] Q4_0 blocks it came from${w.gather ? ' (gathered inputs)' : ''}`);
+      }
       const per = GGML_BLOCK_BYTES[w.format];
       return need('data (bytes)', w.data.byteLength, (n / 32) * per);
     }

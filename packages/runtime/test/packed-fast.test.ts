@@ -270,6 +270,70 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     }
   });
 
+  it('symmetric INT4 runs on Q4_0 tiles for groups of 32k, per row and per tensor; source reads the same tensor back; other INT4 keeps the int4 kernel', async () => {
+    const k = await loadKernels();
+    const rows = 12;
+    const cols = 256;
+    const x = weights(2, cols, 77);
+    const cases = [
+      { opts: { bits: 4, granularity: 'group-cols', group: 128 }, format: 'q4_0' },
+      { opts: { bits: 4, granularity: 'group-cols', group: 32 }, format: 'q4_0' },
+      { opts: { bits: 4, granularity: 'per-oc' }, format: 'q4_0' },
+      { opts: { bits: 4, granularity: 'group-cols', group: 64, symmetric: false }, format: 'int4' },
+    ] as const;
+    for (const { opts, format } of cases) {
+      const t = quantizeInt(weights(rows, cols, 3), [rows, cols], opts);
+      const w = linearWeightFromPacked(t);
+      expect(w.format).toBe(format);
+      const lin = new Linear(k, 'int4', w);
+      if (format === 'q4_0') {
+        // the layer holds no copy of the codes: they come back from the tiles, the stored tensor bit for bit
+        const back = lin.source as { format: string; tensor: typeof t };
+        expect(back.format).toBe('packed');
+        expect(back.tensor.codes).toEqual(t.codes);
+        expect(back.tensor.scales).toEqual(t.scales);
+        expect(back.tensor).toMatchObject({ bits: 4, granularity: t.granularity, group: t.group, shape: t.shape, zeros: null });
+        // the same values as the int4 kernel multiplies (the Q4_0 blocks decoded against the INT4 decode)
+        expect(dequantizeLinear('q', w)).toEqual(dequantizeInt(t));
+        // rows reordered: scales move with them, and the codes read back follow
+        const src = Int32Array.from({ length: rows }, (_, i) => (i * 5) % rows);
+        const moved = new Linear(k, 'moved', permuteLinearRows('q', w, src));
+        const mb = moved.source as { tensor: typeof t };
+        const dq = dequantizeInt(t);
+        const dm = dequantizeInt(mb.tensor);
+        for (let r = 0; r < rows; r++) expect(dm.subarray(r * cols, (r + 1) * cols)).toEqual(dq.subarray(src[r] * cols, (src[r] + 1) * cols));
+        moved.free();
+      }
+      // the exact product of the INT4 weights, up to the int8 rounding of the activations (per 32
+      // columns here, per group on the int4 kernel): each product off by ≤ |w|·amax(x)/254
+      const dq = dequantizeInt(t);
+      const a = lin.apply(x, 2);
+      for (let b = 0; b < 2; b++) {
+        const xb = x.subarray(b * cols, (b + 1) * cols);
+        const amax = xb.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        for (let r = 0; r < rows; r++) {
+          let exact = 0;
+          let l1 = 0;
+          for (let c = 0; c < cols; c++) {
+            exact += dq[r * cols + c] * xb[c];
+            l1 += Math.abs(dq[r * cols + c]);
+          }
+          expect(Math.abs(a[b * rows + r] - exact)).toBeLessThanOrEqual((l1 * amax) / 254 + 1e-5);
+        }
+      }
+      lin.free();
+    }
+    // GPTQ's explicit symmetric zeros (all 8) take the same road; a zero of 7 does not
+    const t = quantizeInt(weights(rows, cols, 4), [rows, cols], { bits: 4, granularity: 'group-cols', group: 32 });
+    expect(linearWeightFromPacked({ ...t, symmetric: false, zeros: new Float32Array(t.scales.length).fill(8) }).format).toBe('q4_0');
+    expect(linearWeightFromPacked({ ...t, symmetric: false, zeros: new Float32Array(t.scales.length).fill(7) }).format).toBe('int4');
+    // a scale that is not an fp16 breaks the type's contract: the int4 kernel (f32 scales) takes it
+    expect(linearWeightFromPacked({ ...t, scales: t.scales.map((v, i) => (i ? v : v * (1 + 2 ** -20))) }).format).toBe('int4');
+    // an INT4 form that does not describe its blocks is refused by name
+    const w = linearWeightFromPacked(t) as Extract<LinearWeight, { format: 'q4_0' }>;
+    expect(() => new Linear(k, 'bad', { ...w, int: { ...(w.int as NonNullable<typeof w.int>), shape: [rows, 64] } })).toThrow(/bad: its INT4 form/);
+  });
+
   it('int3 g32 on the embedded model: perplexity within 1% of the table GEMV (f32 activations)', async () => {
     const text = validLines.slice(0, 2).join('\n');
     const fast = await loadModel(modelFile);
