@@ -46,6 +46,7 @@ export const lowbitTypesArea: Area = {
       { name: 'INT3 g32 asym', make: () => int(3, 32, false) },
       { name: 'INT4 g128 sym', make: () => int(4, 128) },
       { name: 'INT4 g128 sym act-order', make: () => actOrder(int(4, 128)) },
+      { name: 'INT4 g128 asym', make: () => int(4, 128, false) },
       { name: 'INT5 g32 sym', make: () => int(5, 32) },
       { name: 'INT8 per-channel sym', make: () => int(8, 0) },
       { name: 'MXFP4', make: () => mx('mxfp4') },
@@ -65,8 +66,8 @@ export const lowbitTypesArea: Area = {
         ctx.log(`  lowbit-types: ${c.name}`);
         const t = c.make();
         const weight: LinearWeight = 'kind' in t && t.kind === 'int' ? linearWeightFromPacked(t) : linearWeightFromPacked(t, { shape });
-        const g = weight as { gather?: Int32Array; residue?: { index: Int32Array }; plus?: LinearWeight };
-        const runs = weight.format === 'packed' ? 'formats table GEMV' : `${weight.format}${g.gather ? ` over ${g.gather.length} gathered columns` : ''}${g.plus ? ` + a ${g.plus.format} plane` : ''}${g.residue ? ` + ${g.residue.index.length} exact f32 rest weights` : ''}`;
+        const g = weight as { gather?: Int32Array; residue?: { index: Int32Array }; plus?: LinearWeight; groupTerm?: { group: number } };
+        const runs = weight.format === 'packed' ? 'formats table GEMV' : `${weight.format}${g.gather ? ` over ${g.gather.length} gathered columns` : ''}${g.plus ? ` + a ${g.plus.format} plane` : ''}${g.residue ? ` + ${g.residue.index.length} exact f32 rest weights` : ''}${g.groupTerm ? ` + an f32 term per ${g.groupTerm.group} columns` : ''}`;
         // bytes of ggml blocks the kernel streams (both planes), where the type runs on them: the
         // reason a type narrower than its tiles reads below 1× of its own stored bytes
         const blocks = (v: LinearWeight | undefined) => (v && (v.format === 'q4_0' || v.format === 'q8_0') ? v.data.byteLength : 0);

@@ -56,6 +56,12 @@ export type IntForm = Omit<PackedIntTensor, 'codes'>;
 export interface InputGather {
   gather?: Int32Array;
   residue?: { index: Int32Array; values: Float32Array };
+  /**
+   * A term per (row, group of `group` kernel columns) times the sum of the inputs in that group,
+   * y[r] += Σ_g values[r·⌈cols/group⌉ + g]·Σ_{c∈g} x[c]: asymmetric INT4 on Q4_0 blocks (packed-fast.ts
+   * int4Q4Weight), whose scale·(u − zero) is Q4_0's scale·(u − 8) plus scale·(8 − zero).
+   */
+  groupTerm?: { group: number; values: Float32Array };
   /** A second plane of the layer's shape (its own weights, gather included) whose product is added. */
   plus?: LinearWeight;
 }
@@ -69,7 +75,7 @@ export function linearBytes(w: LinearWeight): number {
   }
   if (w.format === 'lut4') return lut4Bytes(w.weights);
   const plus = (w as InputGather).plus;
-  const more = plus ? linearBytes(plus) : 0;
+  const more = (plus ? linearBytes(plus) : 0) + ((w as InputGather).groupTerm?.values.byteLength ?? 0);
   if (w.format === 'int4') return w.packed.byteLength + w.scales.byteLength + (w.zeros?.byteLength ?? 0) + more;
   return w.data.byteLength + more;
 }
@@ -89,6 +95,8 @@ export class Linear {
   /** InputGather of the weights (q8_0 / q4_* / int4 repacked by packed-fast.ts), or null. */
   private readonly gather: Int32Array | null;
   private readonly residue: InputGather['residue'] | null;
+  /** InputGather.groupTerm with its values resident (an f32 [rows, groups] matrix), or null. */
+  private readonly groupTerm: { group: number; groups: number; values: WasmTensor } | null = null;
   private readonly plus: Linear | null = null;
   private freed = false;
   /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
@@ -155,6 +163,15 @@ export class Linear {
       throw e;
     }
     this.resident = resident;
+    const term = (weight as InputGather).groupTerm;
+    if (term) {
+      try {
+        this.groupTerm = { group: term.group, groups: term.values.length / rows, values: k.upload(term.values) };
+      } catch (e) {
+        for (const t of resident) t.free();
+        throw e;
+      }
+    }
     const plus = (weight as InputGather).plus;
     if (plus) {
       if (plus.shape[0] !== rows || plus.shape[1] !== cols) {
@@ -165,6 +182,7 @@ export class Linear {
         this.plus = new Linear(k, `${name} (second plane)`, plus);
       } catch (e) {
         for (const t of resident) t.free();
+        this.groupTerm?.values.free();
         throw e;
       }
     }
@@ -200,11 +218,29 @@ export class Linear {
   }
 
   private matmul(x: Float32Array, batch: number, out?: Float32Array, bits?: number): Float32Array {
-    if (!this.gather && !this.residue && !this.plus) return this.kernelMatmul(x, this.cols, batch, out, bits);
-    const y = this.kernelMatmul(this.gather ? gatherInput(this.gather, this.cols, x, batch) : x, this.gather?.length ?? this.cols, batch, out, bits);
+    if (!this.gather && !this.residue && !this.plus && !this.groupTerm) return this.kernelMatmul(x, this.cols, batch, out, bits);
+    const xk = this.gather ? gatherInput(this.gather, this.cols, x, batch) : x;
+    const y = this.kernelMatmul(xk, this.gather?.length ?? this.cols, batch, out, bits);
+    if (this.groupTerm) this.addGroupTerm(xk, batch, y);
     if (this.residue) addResidue(this.residue, this.rows, this.cols, x, batch, y);
     if (this.plus) addInto(y, this.plus.matmul(x, batch));
     return y;
+  }
+
+  /** y += the group term's values times the group sums of xk (the kernel's inputs, [batch, kernel columns]). */
+  private addGroupTerm(xk: Float32Array, batch: number, y: Float32Array): void {
+    const { group, groups, values } = this.groupTerm as NonNullable<Linear['groupTerm']>;
+    const kc = xk.length / batch;
+    const sums = new Float32Array(batch * groups);
+    for (let b = 0; b < batch; b++) {
+      for (let g = 0; g < groups; g++) {
+        let s = 0;
+        const end = Math.min(kc, (g + 1) * group);
+        for (let c = g * group; c < end; c++) s += xk[b * kc + c];
+        sums[b * groups + g] = s;
+      }
+    }
+    addInto(y, this.k.matmulF32(values, this.rows, groups, sums, batch));
   }
 
   private kernelMatmul(x: Float32Array, cols: number, batch: number, out?: Float32Array, bits?: number): Float32Array {
@@ -253,6 +289,7 @@ export class Linear {
       const g = first.gather;
       const xg = g ? gatherInput(g, first.cols, x, batch) : x;
       const ys = first.k.matmulGgmlShared(f, layers.map((l) => l.resident[0]), layers.map((l) => l.rows), g?.length ?? first.cols, xg, batch, outs);
+      layers.forEach((l, i) => l.groupTerm && l.addGroupTerm(xg, batch, ys[i]));
       // in matmul's order: residue, then the second planes (packed-fast.ts), which share their own
       // activation quantization the same way
       layers.forEach((l, i) => l.residue && addResidue(l.residue, l.rows, l.cols, x, batch, ys[i]));
@@ -299,6 +336,7 @@ export class Linear {
   free(): void {
     this.freed = true;
     for (const t of this.resident) t.free();
+    this.groupTerm?.values.free();
     this.plus?.free();
   }
 }
@@ -334,7 +372,14 @@ function addResidue(res: NonNullable<InputGather['residue']>, rows: number, cols
 }
 
 function checkGather(name: string, w: LinearWeight, rows: number, cols: number): number {
-  const { gather, residue } = w as InputGather;
+  const { gather, residue, groupTerm } = w as InputGather;
+  if (groupTerm) {
+    const kc = gather?.length ?? cols;
+    const { group, values } = groupTerm;
+    if (!Number.isInteger(group) || group <= 0 || !(values instanceof Float32Array) || values.length !== rows * Math.ceil(kc / group)) {
+      throw new LowbitError('E_ARG', `${name}: groupTerm needs a positive integer group and a Float32Array of rows × ⌈${kc} / group⌉ values, got group ${group} and ${values?.length} values`);
+    }
+  }
   if (residue) {
     const { index, values } = residue;
     if (!(index instanceof Int32Array) || !(values instanceof Float32Array) || index.length !== values.length) throw new LowbitError('E_ARG', `${name}: residue needs an Int32Array index and a Float32Array of values of one length`);

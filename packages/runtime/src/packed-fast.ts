@@ -5,10 +5,9 @@
 // - INT-k, groups of 32k (or one scale per row) on rows of whole 32-blocks: u − zero is an integer
 //   (the zero is 2^(k−1), or a stored integer), a Q4_0 code minus 8 when in [−8, 7] and an int8
 //   when in [−128, 127], and the scales are fp16 by the type's contract, so each 32-block is a
-//   Q4_0 / Q8_0 block, prepared into their tiles. Symmetric INT4 takes a shorter road to the same
-//   Q4_0 blocks (int4Q4Weight: its nibbles are already Q4_0's codes) and keeps no JS copy of them;
-//   INT4 with zero points other than 8 stays on the int4 kernel (4.25 bits at g128, where Q8_0
-//   would stream 8.5).
+//   Q4_0 / Q8_0 block, prepared into their tiles. INT4 takes a shorter road to Q4_0 blocks
+//   (int4Q4Weight: its nibbles are already Q4_0's codes; zero points other than 8 become a term per
+//   row and group on the group sums of x) and keeps no JS copy of its codes.
 // - other INT-k, k ≤ 4 (zero points, rows not whole blocks): a k-bit code is a 4-bit code with the
 //   symmetric zero moved from 2^(k−1) to 8, which the int4 kernel runs as is; k > 4 on rows that are
 //   not whole blocks: Q8_0 blocks over the rows padded with zero columns.
@@ -37,12 +36,13 @@ import type { MxRowsTensor } from './lowbit-tensors.js';
 const Q8_BLOCK = 34;
 
 /**
- * Symmetric INT4 (no zero points, or all of them 8: GPTQ checkpoints store the symmetric zero) on
- * rows of whole 32-blocks, groups of 32k columns or one scale per row or tensor, fp16 scales: each
- * 32-block is a Q4_0 block holding the same nibbles (Q4_0's value d·(u − 8) is INT4's scale·(u − 8)),
- * so the layer runs on Q4_0's prepared tiles: 0.64× → 0.9× of Q4_0's GB/s for one token at g128 in
- * the lowbit-types bench, and the batched GEMM for prefill, for 5 bits resident per weight instead
- * of 4.25 at g128. Only the nibbles move (byte j of a block: element j low, j + 16 high), so the
+ * INT4 on rows of whole 32-blocks, groups of 32k columns or one scale per row or tensor, fp16 scales:
+ * each 32-block is a Q4_0 block holding the same nibbles (Q4_0's value d·(u − 8) is INT4's
+ * scale·(u − 8)), so the layer runs on Q4_0's prepared tiles: 0.64× → 0.9× of Q4_0's GB/s for one
+ * token at g128 in the lowbit-types bench, and the batched GEMM for prefill, for 5 bits resident per
+ * weight instead of 4.25 at g128. Zero points other than 8 (integers 0..15) add scale·(8 − zero) per
+ * (row, group), applied as `groupTerm` to the group sums of x (an f32 matrix of rows × groups, 1/32
+ * of the work at g128). Only the nibbles move (byte j of a block: element j low, j + 16 high), so the
  * repack is two byte operations per two codes. null when the tensor is not of that form.
  */
 export function int4Q4Weight(t: PackedIntTensor): LinearWeight | null {
@@ -51,7 +51,7 @@ export function int4Q4Weight(t: PackedIntTensor): LinearWeight | null {
   const ng = t.granularity === 'group-cols' ? Math.ceil(cols / t.group) : t.granularity === 'per-oc' ? 1 : t.granularity === 'tensor' ? 0 : -1;
   if (ng < 0 || (t.granularity === 'group-cols' && t.group % 32 !== 0)) return null;
   const nscales = ng === 0 ? 1 : rows * ng;
-  if (t.scales.length !== nscales || (t.zeros && (t.zeros.length !== nscales || !t.zeros.every((z) => z === 8)))) return null;
+  if (t.scales.length !== nscales || (t.zeros && (t.zeros.length !== nscales || !t.zeros.every((z) => Number.isInteger(z) && z >= 0 && z <= 15)))) return null;
   const rb = cols / 2;
   if (t.codes.byteLength !== rows * rb) return null;
   const nb = cols / 32;
@@ -77,7 +77,13 @@ export function int4Q4Weight(t: PackedIntTensor): LinearWeight | null {
       }
     }
   }
-  return { format: 'q4_0', shape: [rows, cols], data };
+  const zeros = t.zeros;
+  if (!zeros || zeros.every((z) => z === 8)) return { format: 'q4_0', shape: [rows, cols], data };
+  // per row, one value per group (one group of the whole row for per-row and per-tensor scales)
+  const per = Math.max(ng, 1);
+  const values = new Float32Array(rows * per);
+  for (let r = 0; r < rows; r++) for (let g = 0; g < per; g++) values[r * per + g] = ng === 0 ? t.scales[0] * (8 - zeros[0]) : t.scales[r * ng + g] * (8 - zeros[r * ng + g]);
+  return { format: 'q4_0', shape: [rows, cols], data, groupTerm: { group: ng > 1 ? t.group : cols, values } };
 }
 
 /** INT-k (k ≤ 8) as Q4_0 / Q8_0 blocks or int4-kernel weights, or null when the tensor has no such exact form. */
@@ -85,8 +91,8 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
   if (t.gIdx) {
     // act-order: groups are contiguous over the columns in group order, x gathered in that order
     const { tensor, order } = contiguousInt(t);
-    // INT4 of whole 32-groups as linearWeightFromPacked runs it without act-order: Q4_0 tiles when
-    // symmetric, else the int4 kernel
+    // INT4 of whole 32-groups as linearWeightFromPacked runs it without act-order: Q4_0 tiles (a
+    // group term for zero points other than 8), or the int4 kernel
     const g = tensor.group;
     const w: LinearWeight | null = tensor.bits === 4 && tensor.granularity === 'group-cols' && g > 0 && g % 32 === 0
       ? (int4Q4Weight(tensor) ?? { format: 'int4', shape: tensor.shape, packed: tensor.codes, scales: tensor.scales, zeros: tensor.zeros, group: g })

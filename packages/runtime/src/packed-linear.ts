@@ -1,7 +1,7 @@
 // Layers quantized by @lowbit/formats / @lowbit/quantizers as runnable weights, kept packed where a
 // kernel exists: INT4 with 32-multiple groups along the input (or one scale per output row) on Q4_0
-// tiles when symmetric on rows of whole blocks (packed-fast.ts int4Q4Weight), else on the int4 matmul
-// kernel (batched, int8 activations); INT-k (act-order too) and MX (FP8 and FP6 E3M2 as
+// tiles on rows of whole blocks (packed-fast.ts int4Q4Weight), else on the int4 matmul kernel
+// (batched, int8 activations); INT-k (act-order too) and MX (FP8 and FP6 E3M2 as
 // two planes of ggml tiles, partial last blocks padded) that repack exactly onto the int4 kernel or
 // Q8_0 / Q4_0 tiles run there (packed-fast.ts); NF4, codebooks of ≤ 16 entries and BCQ of ≤ 4 planes on
 // the 16-entry-table GEMV (lut-fast.ts, int8 activations); the rest on the formats' table-driven GEMV
@@ -52,8 +52,8 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
       const group = it.granularity === 'group-cols' ? it.group : it.granularity === 'per-oc' ? cols : 0;
       if (options.decode) return { format: 'f32', shape, data: dequantizeInt(it) };
       if (it.bits === 4 && group > 0 && group % 32 === 0 && !it.gIdx) {
-        // symmetric on whole blocks: Q4_0 tiles, which keep no JS copy of the codes (`int` reads them
-        // back for `source`); the rest on the int4 kernel
+        // on whole blocks: Q4_0 tiles (zero points other than 8 as a group term), which keep no JS copy
+        // of the codes (`int` reads them back for `source`); rows not whole blocks on the int4 kernel
         const q4 = options.tableGemv ? null : int4Q4Weight(it);
         if (q4) {
           const { codes: _, ...form } = it;
@@ -111,7 +111,7 @@ function repacked(fast: LinearWeight | null, origin: LinearWeight): LinearWeight
 
 /**
  * A lowbit-typed GGUF tensor (LB_INT*, LB_MX*) as the packed weights of a linear layer: INT4 groups
- * of 32k on Q4_0 tiles (symmetric, whole blocks) or the int4 kernel, INT-k and MX that repack exactly on ggml tiles or the int4 kernel
+ * of 32k on Q4_0 tiles (whole blocks) or the int4 kernel, INT-k and MX that repack exactly on ggml tiles or the int4 kernel
  * (packed-fast.ts), the rest on the formats' table GEMV (nothing decoded to f32).
  */
 export function lowbitLinearWeight(t: GgufTensorInfo, bytes: Uint8Array, where = `tensor ${t.name}`): LinearWeight {

@@ -82,6 +82,12 @@ export function dequantizeLinear(name: string, w: LinearWeight): Float32Array {
     case 'q4_1': {
       const out = new Float32Array(rows * cols);
       dequantize(w.format.toUpperCase() as 'Q8_0', w.data, 0, rows * cols, out);
+      // asymmetric INT4 on Q4_0 blocks: each weight's group term (scale·(8 − zero)) on top
+      const term = w.groupTerm;
+      if (term && !w.gather) {
+        const ng = term.values.length / rows;
+        for (let i = 0; i < out.length; i++) out[i] += term.values[Math.floor(i / cols) * ng + Math.floor((i % cols) / term.group)];
+      }
       return out;
     }
     case 'mxfp4': // the same values as its Q8_0 form

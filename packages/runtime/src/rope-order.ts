@@ -170,6 +170,7 @@ function permuteGathered(name: string, w: InputGather, rows: number, cols: numbe
     if (residue.index.length) out.residue = residue;
   }
   if (w.plus) out.plus = permuteLinearRows(`${name} (second plane)`, w.plus, src);
+  if (w.groupTerm) out.groupTerm = { group: w.groupTerm.group, values: permuteRows(w.groupTerm.values, w.groupTerm.values.length / rows, src) };
   return out;
 }
 

@@ -114,7 +114,7 @@ export function residentBytes(type: TensorType, elements: number, storedBytes: n
 /**
  * Upper bound on the WASM bytes of a lowbit layer of `rows` × `cols` as packed-linear.ts loads it:
  * INT4 of whole 32-groups (and ≤ 4 bits in rows of a partial 32-block) takes the int4 kernel's
- * layout, f32 scales (and zeros), or Q4_0 tiles when symmetric on whole blocks; per-ic / group-rows zero points
+ * layout, f32 scales (and zeros), or Q4_0 tiles (and an f32 term per group) on whole blocks; per-ic / group-rows zero points
  * decode to f32; the other INT widths repack to Q4_0 tiles (≤ 3 bits) or Q8_0 tiles; MX rows to Q8_0
  * tiles, FP6 E3M2 with a second Q4_0 plane and FP8 with a second Q8_0 plane; an act-order g_idx adds
  * its gather. A layer left packed in JS (no repack) takes less. Tiles: 20 (Q4_0) or 36 (Q8_0) bytes
@@ -134,12 +134,12 @@ function lowbitResidentBytes(type: TensorType, rows: number, cols: number, param
   if (!p.symmetric && (p.granularity === 'per-ic' || p.granularity === 'group-rows')) return rows * cols * 4 + ALLOC_SLACK;
   const group = p.granularity === 'group-cols' ? p.group : Math.ceil(cols / 32) * 32;
   // INT4 of whole 32-groups, and ≤ 4 bits in rows of a partial last block: the int4 kernel's layout;
-  // INT4 on whole blocks with the symmetric zero (stored or not) runs on Q4_0 tiles (int4Q4Weight),
-  // which a zero point cannot be told from here without reading the tensor: the larger of the two
+  // INT4 on whole blocks runs on Q4_0 tiles (int4Q4Weight) with, for zero points other than 8, an f32
+  // term per group, which cannot be told from here without reading the zeros: the larger of the two
   if (info.bits <= 4 && group % 32 === 0 && (info.bits === 4 || cols % 32 !== 0)) {
     const groups = rows * Math.ceil(cols / group);
     const int4 = rows * Math.ceil(cols / 2) + groups * 4 * (p.symmetric ? 1 : 2) + 3 * ALLOC_SLACK + gather;
-    return cols % 32 === 0 ? Math.max(int4, blocks * 20 + ALLOC_SLACK + gather) : int4;
+    return cols % 32 === 0 ? Math.max(int4, blocks * 20 + (p.symmetric ? 0 : groups * 4 + ALLOC_SLACK) + ALLOC_SLACK + gather) : int4;
   }
   const q4 = info.bits <= 3 && group % 32 === 0;
   return blocks * (q4 ? 20 : 36) + (cols % 32 ? cols * 4 : 0) + ALLOC_SLACK + gather;

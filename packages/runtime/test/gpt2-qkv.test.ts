@@ -57,7 +57,7 @@ const cases: Case[] = [
   { name: 'MXFP4, 48-wide rows: gathered inputs', D: 48, quantize: mx('mxfp4'), format: 'q8_0', parts: ['gather'] },
   { name: 'INT6 per row, 48-wide rows: Q8_0 on gathered inputs', D: 48, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 6, granularity: 'per-oc' }), format: 'q8_0', parts: ['gather'] },
   {
-    name: 'INT4 g32 act-order: int4 on gathered inputs', D: 64, format: 'int4', parts: ['gather'],
+    name: 'INT4 g32 act-order, asymmetric: Q4_0 on gathered inputs with a group term', D: 64, format: 'q4_0', parts: ['gather', 'groupTerm'],
     quantize: (w, r, c) => actOrder(quantizeInt(w, [r, c], { bits: 4, granularity: 'group-cols', group: 32, symmetric: false }), 11),
   },
   {
@@ -65,7 +65,8 @@ const cases: Case[] = [
     quantize: (w, r, c) => actOrder(quantizeInt(w, [r, c], { bits: 3, granularity: 'group-cols', group: 32 }), 5),
   },
   { name: 'INT4 g32: Q4_0 (codes read back from the blocks)', D: 64, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 4, granularity: 'group-cols', group: 32 }), format: 'q4_0', parts: [] },
-  { name: 'INT4 g32 asymmetric: int4', D: 64, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 4, granularity: 'group-cols', group: 32, symmetric: false }), format: 'int4', parts: [] },
+  { name: 'INT4 g32 asymmetric: Q4_0 with a group term', D: 64, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 4, granularity: 'group-cols', group: 32, symmetric: false }), format: 'q4_0', parts: ['groupTerm'] },
+  { name: 'INT4 g32, 48-wide rows: int4', D: 48, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 4, granularity: 'group-cols', group: 32 }), format: 'int4', parts: [] },
   { name: 'INT3 g16: the table GEMV', D: 48, quantize: (w, r, c) => quantizeInt(w, [r, c], { bits: 3, granularity: 'group-cols', group: 16 }), format: 'packed', parts: [] },
   { name: 'any-precision 3..4 bits: nested planes', D: 64, quantize: (w, r, c) => quantizeAnyPrecision(w, [r, c], { seedBits: 3, maxBits: 4 }), format: 'any-precision', parts: [] },
 ];
@@ -114,7 +115,7 @@ describe('GPT-2 with its fused attn_qkv in lowbit tensor types', () => {
         // the fused tensor really takes the form under test
         const fast = t.kind === 'any-precision' ? { format: 'any-precision' } : linearWeightFromPacked(t);
         forms.add(fast.format);
-        expect(Object.keys(fast).filter((k) => k === 'gather' || k === 'residue' || k === 'plus').sort()).toEqual([...c.parts].sort());
+        expect(Object.keys(fast).filter((k) => k === 'gather' || k === 'residue' || k === 'plus' || k === 'groupTerm').sort()).toEqual([...c.parts].sort());
         return [lowbitTensor(`${b}attn_qkv.weight`, t), f32Tensor(`${b}attn_qkv.bias`, bias)];
       });
       expect([...forms]).toEqual([c.format]);

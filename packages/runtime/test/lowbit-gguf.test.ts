@@ -214,10 +214,11 @@ describe('lowbit-typed GGUF files', () => {
     loaded.free();
   });
 
-  it('INT4 with groups of 32k loads on Q4_0 tiles when symmetric (a g_idx too: x gathered in group order), asymmetric on the int4 kernel; int8 activations', async () => {
+  it('INT4 with groups of 32k loads on Q4_0 tiles (a g_idx too: x gathered in group order; zero points as a group term), rows not whole blocks on the int4 kernel; int8 activations', async () => {
     const model = await loadModel(modelFile);
     const packed = new Map<string, StoredLayer>();
-    for (const name of ['blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.0.attn_v.weight']) {
+    const names = ['blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.0.attn_v.weight', 'blk.0.ffn_down.weight'];
+    for (const name of names) {
       const l = model.linear(name);
       const symmetric = !name.includes('attn_v');
       const t = quantizeInt((l.source as { data: Float32Array }).data, [l.rows, l.cols], { bits: 4, granularity: 'group-cols', group: 32, symmetric });
@@ -229,7 +230,12 @@ describe('lowbit-typed GGUF files', () => {
     const loaded = await loadModel(out);
     expect(loaded.linear('blk.0.attn_q.weight').format).toBe('q4_0');
     expect(loaded.linear('blk.0.attn_k.weight').format).toBe('q4_0');
-    expect(loaded.linear('blk.0.attn_v.weight').format).toBe('int4');
+    expect(loaded.linear('blk.0.attn_v.weight').format).toBe('q4_0');
+    expect(loaded.linear('blk.0.ffn_down.weight').format).toBe('int4'); // 172 columns
+    // the asymmetric layer reads back with its zero points
+    const v = loaded.linear('blk.0.attn_v.weight').source as { tensor: PackedIntTensor };
+    expect(v.tensor.zeros).toEqual((packed.get('blk.0.attn_v.weight') as PackedIntTensor).zeros);
+    expect(v.tensor.codes).toEqual((packed.get('blk.0.attn_v.weight') as PackedIntTensor).codes);
     // the Q4_0 layer keeps no copy of the codes: `source` reads them back from the tiles, the stored tensor bit for bit
     const back = loaded.linear('blk.0.attn_q.weight').source as { format: string; tensor: PackedIntTensor };
     const q = packed.get('blk.0.attn_q.weight') as PackedIntTensor;
@@ -237,20 +243,25 @@ describe('lowbit-typed GGUF files', () => {
     expect(back.tensor).toMatchObject({ kind: 'int', bits: 4, symmetric: true, granularity: 'group-cols', group: 32, shape: q.shape });
     expect(back.tensor.codes).toEqual(q.codes);
     expect(back.tensor.scales).toEqual(q.scales);
-    const x = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
-    for (const name of ['blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.0.attn_v.weight']) {
-      const want = dequantizeInt(packed.get(name) as PackedIntTensor);
+    for (const name of names) {
+      const t = packed.get(name) as PackedIntTensor;
+      const want = dequantizeInt(t);
       const lin = loaded.linear(name);
+      const cols = lin.cols;
+      const x = Float32Array.from({ length: cols }, (_, i) => Math.sin(i));
       const y = lin.apply(x, 1);
+      const ng = t.scales.length / lin.rows;
       for (let r = 0; r < lin.rows; r++) {
         let ref = 0;
         let l1 = 0;
-        for (let c = 0; c < 64; c++) {
-          ref += want[r * 64 + c] * x[c];
-          l1 += Math.abs(want[r * 64 + c]);
+        for (let c = 0; c < cols; c++) {
+          ref += want[r * cols + c] * x[c];
+          // the int8-rounded inputs multiply scale·(u − 8) on Q4_0 tiles (the zero's term takes exact sums)
+          const g = r * ng + Math.floor(c / t.group);
+          l1 += t.zeros && lin.format === 'q4_0' ? Math.abs(want[r * cols + c] + t.scales[g] * (t.zeros[g] - 8)) : Math.abs(want[r * cols + c]);
         }
         // x rounded to int8 per 32 columns (|x| ≤ 1): each product off by ≤ |w|/254, plus f32 slack
-        expect(Math.abs(y[r] - ref)).toBeLessThan(l1 / 254 + 1e-5);
+        expect(Math.abs(y[r] - ref), name).toBeLessThan(l1 / 254 + 1e-5);
       }
     }
     model.free();

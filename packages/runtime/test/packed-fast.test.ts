@@ -1,7 +1,7 @@
 import { type MxFormatName, dequantizeInt, quantizeInt, quantizeMx } from '@lowbit/formats';
 import { loadKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
-import { type InputGather, Linear, type LinearWeight } from '../src/linear.js';
+import { type InputGather, type IntForm, Linear, type LinearWeight } from '../src/linear.js';
 import { dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
@@ -182,13 +182,14 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
 
   it('act-order INT-k runs on the same kernels over x in group order, exactly', () => {
     const rows = 6;
-    for (const [bits, group, cols, format] of [[4, 128, 256, 'int4'], [3, 32, 96, 'q4_0'], [4, 32, 64, 'int4'], [5, 64, 128, 'q8_0']] as const) {
+    for (const [bits, group, cols, format] of [[4, 128, 256, 'q4_0'], [3, 32, 96, 'q4_0'], [4, 32, 64, 'q4_0'], [5, 64, 128, 'q8_0']] as const) {
       const t = actOrder(quantizeInt(weights(rows, cols, bits + cols), [rows, cols], { bits, granularity: 'group-cols', group, symmetric: bits === 3 }), cols);
       const w = linearWeightFromPacked(t);
       expect(w.format, `int${bits} g${group}`).toBe(format);
       const g = (w as InputGather).gather as Int32Array;
       expect(g.length).toBe(cols);
-      // kernel column j is input column g[j]: decode the repacked codes and scatter them back
+      // kernel column j is input column g[j]: decode the repacked codes (INT4's zero points as the group
+      // term, over kernel columns) and scatter them back
       const q = dequantizeLinear('w', { ...w, gather: undefined } as LinearWeight);
       const back = new Float32Array(rows * cols);
       for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) back[r * cols + g[j]] = q[r * cols + j];
@@ -270,7 +271,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     }
   });
 
-  it('symmetric INT4 runs on Q4_0 tiles for groups of 32k, per row and per tensor; source reads the same tensor back; other INT4 keeps the int4 kernel', async () => {
+  it('INT4 runs on Q4_0 tiles for groups of 32k and per row, zero points as a group term; source reads the same tensor back', async () => {
     const k = await loadKernels();
     const rows = 12;
     const cols = 256;
@@ -279,12 +280,15 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       { opts: { bits: 4, granularity: 'group-cols', group: 128 }, format: 'q4_0' },
       { opts: { bits: 4, granularity: 'group-cols', group: 32 }, format: 'q4_0' },
       { opts: { bits: 4, granularity: 'per-oc' }, format: 'q4_0' },
-      { opts: { bits: 4, granularity: 'group-cols', group: 64, symmetric: false }, format: 'int4' },
+      { opts: { bits: 4, granularity: 'group-cols', group: 64, symmetric: false }, format: 'q4_0' },
+      { opts: { bits: 4, granularity: 'per-oc', symmetric: false }, format: 'q4_0' },
     ] as const;
     for (const { opts, format } of cases) {
       const t = quantizeInt(weights(rows, cols, 3), [rows, cols], opts);
       const w = linearWeightFromPacked(t);
       expect(w.format).toBe(format);
+      // zero points other than 8: scale·(8 − zero) per row and group, on the group sums of x
+      expect(!!(w as InputGather).groupTerm).toBe(!!t.zeros);
       const lin = new Linear(k, 'int4', w);
       if (format === 'q4_0') {
         // the layer holds no copy of the codes: they come back from the tiles, the stored tensor bit for bit
@@ -292,7 +296,8 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
         expect(back.format).toBe('packed');
         expect(back.tensor.codes).toEqual(t.codes);
         expect(back.tensor.scales).toEqual(t.scales);
-        expect(back.tensor).toMatchObject({ bits: 4, granularity: t.granularity, group: t.group, shape: t.shape, zeros: null });
+        expect(back.tensor).toMatchObject({ bits: 4, granularity: t.granularity, group: t.group, shape: t.shape, symmetric: t.symmetric });
+        expect(back.tensor.zeros).toEqual(t.zeros);
         // the same values as the int4 kernel multiplies (the Q4_0 blocks decoded against the INT4 decode)
         expect(dequantizeLinear('q', w)).toEqual(dequantizeInt(t));
         // rows reordered: scales move with them, and the codes read back follow
@@ -304,9 +309,10 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
         for (let r = 0; r < rows; r++) expect(dm.subarray(r * cols, (r + 1) * cols)).toEqual(dq.subarray(src[r] * cols, (src[r] + 1) * cols));
         moved.free();
       }
-      // the exact product of the INT4 weights, up to the int8 rounding of the activations (per 32
-      // columns here, per group on the int4 kernel): each product off by ≤ |w|·amax(x)/254
+      // the exact product of the INT4 weights, up to the int8 rounding of the activations per 32
+      // columns: each product off by ≤ |scale·(u − 8)|·amax(x)/254 (the group term takes exact sums)
       const dq = dequantizeInt(t);
+      const q4 = dequantizeLinear('q', { ...w, groupTerm: undefined } as LinearWeight);
       const a = lin.apply(x, 2);
       for (let b = 0; b < 2; b++) {
         const xb = x.subarray(b * cols, (b + 1) * cols);
@@ -316,22 +322,26 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
           let l1 = 0;
           for (let c = 0; c < cols; c++) {
             exact += dq[r * cols + c] * xb[c];
-            l1 += Math.abs(dq[r * cols + c]);
+            l1 += Math.abs(q4[r * cols + c]);
           }
           expect(Math.abs(a[b * rows + r] - exact)).toBeLessThanOrEqual((l1 * amax) / 254 + 1e-5);
         }
       }
       lin.free();
     }
-    // GPTQ's explicit symmetric zeros (all 8) take the same road; a zero of 7 does not
+    // GPTQ's explicit symmetric zeros (all 8) need no group term; a zero that is no 4-bit integer keeps the int4 kernel
     const t = quantizeInt(weights(rows, cols, 4), [rows, cols], { bits: 4, granularity: 'group-cols', group: 32 });
-    expect(linearWeightFromPacked({ ...t, symmetric: false, zeros: new Float32Array(t.scales.length).fill(8) }).format).toBe('q4_0');
-    expect(linearWeightFromPacked({ ...t, symmetric: false, zeros: new Float32Array(t.scales.length).fill(7) }).format).toBe('int4');
+    const eights = linearWeightFromPacked({ ...t, symmetric: false, zeros: new Float32Array(t.scales.length).fill(8) });
+    expect(eights.format).toBe('q4_0');
+    expect((eights as InputGather).groupTerm).toBeUndefined();
+    expect(linearWeightFromPacked({ ...t, symmetric: false, zeros: new Float32Array(t.scales.length).fill(7.5) }).format).toBe('int4');
     // a scale that is not an fp16 breaks the type's contract: the int4 kernel (f32 scales) takes it
     expect(linearWeightFromPacked({ ...t, scales: t.scales.map((v, i) => (i ? v : v * (1 + 2 ** -20))) }).format).toBe('int4');
     // an INT4 form that does not describe its blocks is refused by name
-    const w = linearWeightFromPacked(t) as Extract<LinearWeight, { format: 'q4_0' }>;
-    expect(() => new Linear(k, 'bad', { ...w, int: { ...(w.int as NonNullable<typeof w.int>), shape: [rows, 64] } })).toThrow(/bad: its INT4 form/);
+    const w = linearWeightFromPacked(t) as LinearWeight & { int: IntForm };
+    expect(() => new Linear(k, 'bad', { ...w, int: { ...w.int, shape: [rows, 64] } } as LinearWeight)).toThrow(/bad: its INT4 form/);
+    // a group term of the wrong size is refused by name
+    expect(() => new Linear(k, 'bad', { ...w, groupTerm: { group: 32, values: new Float32Array(5) } } as LinearWeight)).toThrow(/bad: groupTerm/);
   });
 
   it('int3 g32 on the embedded model: perplexity within 1% of the table GEMV (f32 activations)', async () => {

@@ -8,7 +8,7 @@ import { modelFile, validLines } from './helpers.js';
 const text = validLines.slice(0, 6).join('\n');
 
 describe('layers quantized by @lowbit/formats', () => {
-  it('INT4 group-32 runs packed on the int4 kernel and matches its f32 decode', async () => {
+  it('INT4 group-32 (asymmetric) runs packed on Q4_0 tiles with a group term and matches its f32 decode', async () => {
     const packed = await loadModel(modelFile);
     const fake = await loadModel(modelFile);
     const base = perplexity(packed, text, { ctx: 128 }).perplexity;
@@ -17,13 +17,13 @@ describe('layers quantized by @lowbit/formats', () => {
       const src = l.source as { data: Float32Array; shape: [number, number] };
       const t = quantizeInt(src.data, src.shape, { bits: 4, granularity: 'group-cols', group: 32, symmetric: false });
       const w = linearWeightFromPacked(t);
-      expect(w.format).toBe('int4');
+      expect(w.format).toBe('q4_0');
       packed.setLinear(l.name, w);
       fake.setLinear(l.name, { format: 'f32', shape: src.shape, data: (await import('@lowbit/formats')).dequantizeInt(t) });
     }
     const p = perplexity(packed, text, { ctx: 128 }).perplexity;
     const f = perplexity(fake, text, { ctx: 128 }).perplexity;
-    // same weights; the packed path also quantizes activations to int8 per group: ~0.1–1% apart
+    // same weights; the packed path also quantizes activations to int8 per 32 columns: ~0.1–1% apart
     expect(Math.abs(p / f - 1)).toBeLessThan(0.02);
     expect(p).toBeGreaterThan(base); // 4-bit costs something
     expect(p / base).toBeLessThan(1.3);

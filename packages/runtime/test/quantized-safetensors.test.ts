@@ -201,7 +201,7 @@ describe('quantized safetensors', () => {
     }));
     const hf = await loadHfModel(hfDir, { tokenizer: model.tokenizer });
     const own = await loadQuantizedSafetensors(join(hfDir, 'model.safetensors'));
-    expect(hf.linear('blk.0.attn_q.weight').format).toBe('int4');
+    expect(hf.linear('blk.0.attn_q.weight').format).toBe('q4_0'); // INT4 on Q4_0 tiles
     expect(maxLogitDiff(own, hf)).toBe(0);
     // without the quantization_config the qweight tensors are an error that says so
     writeFileSync(join(hfDir, 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: c.dim, intermediate_size: c.hiddenDim, num_hidden_layers: c.nLayers, num_attention_heads: c.nHeads, num_key_value_heads: c.nKvHeads, vocab_size: c.vocabSize }));
@@ -222,8 +222,9 @@ describe('quantized safetensors', () => {
     expect(JSON.parse(st.metadata.quantize_config).checkpoint_format).toBe('gptq_v2');
     await st.source.close();
     const back = await loadQuantizedSafetensors(out);
-    const v = back.linear('blk.0.attn_v.weight').source as { format: 'int4'; zeros: Float32Array };
-    expect(v.zeros[0]).toBe(0);
+    // on Q4_0 tiles with a group term; `source` gives the stored tensor back, zero points included
+    const v = (back.linear('blk.0.attn_v.weight').source as { tensor: PackedIntTensor }).tensor;
+    expect(v.zeros?.[0]).toBe(0);
     expect(v.zeros).toEqual((packed.get('blk.0.attn_v.weight') as PackedIntTensor).zeros);
     model.free();
     back.free();
