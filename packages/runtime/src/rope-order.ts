@@ -6,7 +6,7 @@
 // instead, on rows in their original order. In memory every model holds the pairs order; a file in
 // the halves order is permuted when loaded and permuted back when saved, so one forward serves all.
 // Biases of Wq/Wk follow their rows. The same row movers pick rows, to cut GPT-2's fused Q, K, V apart.
-import { type GemvTensor, type MxTensor, type PackedIntTensor, rowBytes } from '@lowbit/formats';
+import { type GemvTensor, type MxTensor, rowBytes } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
 import type { InputGather, IntForm, LinearWeight } from './linear.js';
@@ -71,25 +71,26 @@ export function permuteRows<T extends Float32Array | Uint8Array | Uint16Array | 
 /** Per-row sections (codes, scales, zeros) of a packed layer, reordered or picked; scales follow their rows. */
 export function permuteStoredRows(name: string, t: StoredLayer, src: Int32Array): StoredLayer {
   const [rows, cols] = t.shape;
-  const shape: [number, number] = [src.length, cols];
   if (t.kind === 'mx-rows') {
-    return { ...t, shape, codes: permuteRows(t.codes, cols, src), scales: permuteRows(t.scales, t.scales.length / rows, src) };
+    return { ...t, shape: [src.length, cols], codes: permuteRows(t.codes, cols, src), scales: permuteRows(t.scales, t.scales.length / rows, src) };
   }
   const codes = permuteRows(t.codes, rowBytes(cols, t.bits), src);
+  return { ...permuteIntScales(name, t, src), codes };
+}
+
+/**
+ * An INT-k tensor's shape, scales and zeros for rows `src`, codes aside: those of a stored layer
+ * (permuteStoredRows), or all there is of an INT4 layer held as Q4_0 blocks (IntForm).
+ */
+function permuteIntScales<T extends IntForm>(name: string, t: T, src: Int32Array): T {
+  const [rows, cols] = t.shape;
+  const shape: [number, number] = [src.length, cols];
   // one scale for the tensor, or one per input column: the same for every row
-  if (t.granularity === 'tensor' || t.granularity === 'per-ic') return { ...t, shape, codes };
+  if (t.granularity === 'tensor' || t.granularity === 'per-ic') return { ...t, shape };
   if (t.granularity !== 'group-cols' && t.granularity !== 'per-oc') {
     throw new LowbitError('E_UNSUPPORTED', `${name}: ${t.granularity} scales are shared by groups of rows, so its rows cannot be reordered or split (save as a llama-architecture .gguf)`);
   }
   const ng = t.scales.length / rows;
-  return { ...t, shape, codes, scales: permuteRows(t.scales, ng, src), zeros: t.zeros ? permuteRows(t.zeros, ng, src) : null } as PackedIntTensor;
-}
-
-/** The scales (and zeros) of an INT4 layer held as Q4_0 blocks (int4Q4Weight: per row, per group of a row, or one for the tensor) for rows `src`. */
-function permuteIntForm(t: IntForm, src: Int32Array): IntForm {
-  const shape: [number, number] = [src.length, t.shape[1]];
-  if (t.granularity === 'tensor') return { ...t, shape };
-  const ng = t.scales.length / t.shape[0];
   return { ...t, shape, scales: permuteRows(t.scales, ng, src), zeros: t.zeros ? permuteRows(t.zeros, ng, src) : null };
 }
 
@@ -124,7 +125,7 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
       const kc = w.gather?.length ?? cols;
       const data = permuteRows(w.data, (kc / GGML_BLOCK_SIZE) * GGML_BLOCK_BYTES[w.format], src);
       // an INT4 layer held as Q4_0 blocks (int4Q4Weight): its scales (and zeros) move with the rows
-      const int = w.format === 'q4_0' && w.int ? { int: permuteIntForm(w.int, src) } : {};
+      const int = w.format === 'q4_0' && w.int ? { int: permuteIntScales(name, w.int, src) } : {};
       return { format: w.format, shape, data, ...int, ...permuteGathered(name, w, rows, cols, src) };
     }
     case 'int4': {
