@@ -134,7 +134,8 @@ function actOrder(t: PackedIntTensor): PackedIntTensor {
 }
 
 /**
- * NF4, codebooks, BCQ (lut4Gemv, runtime lut-fast.ts) and any-precision (top b planes) on 4096×4096,
+ * NF4 (the kernels' NF4 tiles, and lut4Gemv), codebooks, BCQ (lut4Gemv, runtime lut-fast.ts) and
+ * any-precision (top b planes) on 4096×4096,
  * one token: GB/s of each type's stored bytes against Q4_0 tiles timed interleaved with them (rounds
  * of 8 calls each, median per type). Codes are random (speed does not depend on the values);
  * any-precision clones one quantized row's codebook to every row, as the anyprec area does. BCQ also
@@ -179,8 +180,14 @@ async function lutRows(ctx: Context, k: Kernels, x: Float32Array, q4: Uint8Array
   ];
   for (const [name, t, stored] of packed) {
     ctx.log(`  lowbit-types: ${name}`);
-    const lin = new Linear(k, name, linearWeightFromPacked(t));
-    layers.push({ name, run: () => lin.apply(x, 1), bytes: stored, runs: lin.format, free: () => lin.free() });
+    const w = linearWeightFromPacked(t);
+    const lin = new Linear(k, name, w);
+    layers.push({ name, run: () => lin.apply(x, 1), bytes: stored, runs: lin.format === 'nf4' ? 'nf4 tiles' : lin.format, free: () => lin.free() });
+    // NF4 on the kernels' NF4 tiles (relaxed builds), and on lut4Gemv, the form other builds run
+    if (w.format === 'nf4' && lin.format === 'nf4') {
+      const lut = new Linear(k, `${name} lut4Gemv`, w.fallback);
+      layers.push({ name: `${name} on lut4Gemv`, run: () => lut.apply(x, 1), bytes: stored, runs: lut.format, free: () => lut.free() });
+    }
     if (t.kind === 'bcq') {
       const planes = k.upload(t.planes);
       const alphas = k.upload(t.alphas);

@@ -1475,3 +1475,216 @@
   }
   v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
 }
+
+// NF4 on the relaxed build's lane records, 8 tokens (entries b..b+7 of each block), compact activations.
+// @ts-ignore: decorator
+@inline export function q4ncx8(tile: usize, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  const lut = i8x16(1, 20, 31, 39, 46, 52, 58, 64, 69, 74, 80, 85, 92, 99, 110, 127);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let acc3 = f32x4.splat(0);
+  let acc4 = f32x4.splat(0);
+  let acc5 = f32x4.splat(0);
+  let acc6 = f32x4.splat(0);
+  let acc7 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
+    const x = xq + (e << 5);
+    let s0 = i32x4.splat(0);
+    let s1 = i32x4.splat(0);
+    let s2 = i32x4.splat(0);
+    let s3 = i32x4.splat(0);
+    let s4 = i32x4.splat(0);
+    let s5 = i32x4.splat(0);
+    let s6 = i32x4.splat(0);
+    let s7 = i32x4.splat(0);
+    {
+      const c = v128.load(rec + 16);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 0), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 16), hi), i16x8.splat(1))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 32), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 48), hi), i16x8.splat(1))));
+      s2 = i32x4.add(s2, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 64), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 80), hi), i16x8.splat(1))));
+      s3 = i32x4.add(s3, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 96), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 112), hi), i16x8.splat(1))));
+      s4 = i32x4.add(s4, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 128), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 144), hi), i16x8.splat(1))));
+      s5 = i32x4.add(s5, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 160), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 176), hi), i16x8.splat(1))));
+      s6 = i32x4.add(s6, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 192), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 208), hi), i16x8.splat(1))));
+      s7 = i32x4.add(s7, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 224), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 240), hi), i16x8.splat(1))));
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi), i16x8.splat(1))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 36), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 52), hi), i16x8.splat(1))));
+      s2 = i32x4.add(s2, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 68), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 84), hi), i16x8.splat(1))));
+      s3 = i32x4.add(s3, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 100), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 116), hi), i16x8.splat(1))));
+      s4 = i32x4.add(s4, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 132), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 148), hi), i16x8.splat(1))));
+      s5 = i32x4.add(s5, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 164), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 180), hi), i16x8.splat(1))));
+      s6 = i32x4.add(s6, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 196), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 212), hi), i16x8.splat(1))));
+      s7 = i32x4.add(s7, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 228), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 244), hi), i16x8.splat(1))));
+    }
+    {
+      const c = v128.load(rec + 48);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 8), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 24), hi), i16x8.splat(1))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 40), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 56), hi), i16x8.splat(1))));
+      s2 = i32x4.add(s2, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 72), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 88), hi), i16x8.splat(1))));
+      s3 = i32x4.add(s3, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 104), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 120), hi), i16x8.splat(1))));
+      s4 = i32x4.add(s4, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 136), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 152), hi), i16x8.splat(1))));
+      s5 = i32x4.add(s5, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 168), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 184), hi), i16x8.splat(1))));
+      s6 = i32x4.add(s6, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 200), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 216), hi), i16x8.splat(1))));
+      s7 = i32x4.add(s7, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 232), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 248), hi), i16x8.splat(1))));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 12), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 28), hi), i16x8.splat(1))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 44), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 60), hi), i16x8.splat(1))));
+      s2 = i32x4.add(s2, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 76), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 92), hi), i16x8.splat(1))));
+      s3 = i32x4.add(s3, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 108), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 124), hi), i16x8.splat(1))));
+      s4 = i32x4.add(s4, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 140), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 156), hi), i16x8.splat(1))));
+      s5 = i32x4.add(s5, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 172), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 188), hi), i16x8.splat(1))));
+      s6 = i32x4.add(s6, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 204), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 220), hi), i16x8.splat(1))));
+      s7 = i32x4.add(s7, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 236), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 252), hi), i16x8.splat(1))));
+    }
+    const d4 = v128.load(rec);
+    const ex = xs + (e << 2);
+    const es = xsum + (e << 2);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s0, i32x4.shl(v128.load32_splat(es + 0), 6))), f32x4.mul(d4, v128.load32_splat(ex + 0))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s1, i32x4.shl(v128.load32_splat(es + 4), 6))), f32x4.mul(d4, v128.load32_splat(ex + 4))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s2, i32x4.shl(v128.load32_splat(es + 8), 6))), f32x4.mul(d4, v128.load32_splat(ex + 8))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s3, i32x4.shl(v128.load32_splat(es + 12), 6))), f32x4.mul(d4, v128.load32_splat(ex + 12))));
+    acc4 = f32x4.add(acc4, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s4, i32x4.shl(v128.load32_splat(es + 16), 6))), f32x4.mul(d4, v128.load32_splat(ex + 16))));
+    acc5 = f32x4.add(acc5, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s5, i32x4.shl(v128.load32_splat(es + 20), 6))), f32x4.mul(d4, v128.load32_splat(ex + 20))));
+    acc6 = f32x4.add(acc6, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s6, i32x4.shl(v128.load32_splat(es + 24), 6))), f32x4.mul(d4, v128.load32_splat(ex + 24))));
+    acc7 = f32x4.add(acc7, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s7, i32x4.shl(v128.load32_splat(es + 28), 6))), f32x4.mul(d4, v128.load32_splat(ex + 28))));
+  }
+  v128.store(o + <usize>0 * (<usize>rows << 2), f32x4.mul(acc0, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>1 * (<usize>rows << 2), f32x4.mul(acc1, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>2 * (<usize>rows << 2), f32x4.mul(acc2, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>3 * (<usize>rows << 2), f32x4.mul(acc3, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>4 * (<usize>rows << 2), f32x4.mul(acc4, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>5 * (<usize>rows << 2), f32x4.mul(acc5, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>6 * (<usize>rows << 2), f32x4.mul(acc6, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>7 * (<usize>rows << 2), f32x4.mul(acc7, f32x4.splat(<f32>1 / 63)));
+}
+
+// NF4 on the relaxed build's lane records, 4 tokens (entries b..b+3 of each block), compact activations.
+// @ts-ignore: decorator
+@inline export function q4ncx4(tile: usize, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  const lut = i8x16(1, 20, 31, 39, 46, 52, 58, 64, 69, 74, 80, 85, 92, 99, 110, 127);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let acc3 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
+    const x = xq + (e << 5);
+    let s0 = i32x4.splat(0);
+    let s1 = i32x4.splat(0);
+    let s2 = i32x4.splat(0);
+    let s3 = i32x4.splat(0);
+    {
+      const c = v128.load(rec + 16);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 0), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 16), hi), i16x8.splat(1))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 32), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 48), hi), i16x8.splat(1))));
+      s2 = i32x4.add(s2, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 64), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 80), hi), i16x8.splat(1))));
+      s3 = i32x4.add(s3, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 96), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 112), hi), i16x8.splat(1))));
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi), i16x8.splat(1))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 36), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 52), hi), i16x8.splat(1))));
+      s2 = i32x4.add(s2, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 68), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 84), hi), i16x8.splat(1))));
+      s3 = i32x4.add(s3, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 100), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 116), hi), i16x8.splat(1))));
+    }
+    {
+      const c = v128.load(rec + 48);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 8), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 24), hi), i16x8.splat(1))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 40), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 56), hi), i16x8.splat(1))));
+      s2 = i32x4.add(s2, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 72), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 88), hi), i16x8.splat(1))));
+      s3 = i32x4.add(s3, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 104), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 120), hi), i16x8.splat(1))));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 12), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 28), hi), i16x8.splat(1))));
+      s1 = i32x4.add(s1, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 44), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 60), hi), i16x8.splat(1))));
+      s2 = i32x4.add(s2, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 76), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 92), hi), i16x8.splat(1))));
+      s3 = i32x4.add(s3, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 108), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 124), hi), i16x8.splat(1))));
+    }
+    const d4 = v128.load(rec);
+    const ex = xs + (e << 2);
+    const es = xsum + (e << 2);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s0, i32x4.shl(v128.load32_splat(es + 0), 6))), f32x4.mul(d4, v128.load32_splat(ex + 0))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s1, i32x4.shl(v128.load32_splat(es + 4), 6))), f32x4.mul(d4, v128.load32_splat(ex + 4))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s2, i32x4.shl(v128.load32_splat(es + 8), 6))), f32x4.mul(d4, v128.load32_splat(ex + 8))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s3, i32x4.shl(v128.load32_splat(es + 12), 6))), f32x4.mul(d4, v128.load32_splat(ex + 12))));
+  }
+  v128.store(o + <usize>0 * (<usize>rows << 2), f32x4.mul(acc0, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>1 * (<usize>rows << 2), f32x4.mul(acc1, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>2 * (<usize>rows << 2), f32x4.mul(acc2, f32x4.splat(<f32>1 / 63)));
+  v128.store(o + <usize>3 * (<usize>rows << 2), f32x4.mul(acc3, f32x4.splat(<f32>1 / 63)));
+}
+
+// NF4 on the relaxed build's lane records, 1 token (entries b..b+0 of each block), compact activations.
+// @ts-ignore: decorator
+@inline export function q4ncx1(tile: usize, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  const lut = i8x16(1, 20, 31, 39, 46, 52, 58, 64, 69, 74, 80, 85, 92, 99, 110, 127);
+  let acc0 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {
+    const x = xq + (e << 5);
+    let s0 = i32x4.splat(0);
+    {
+      const c = v128.load(rec + 16);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 0), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 16), hi), i16x8.splat(1))));
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi), i16x8.splat(1))));
+    }
+    v128.store(o, s0);
+    {
+      const c = v128.load(rec + 48);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 8), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 24), hi), i16x8.splat(1))));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = i8x16.relaxed_swizzle(lut, v128.and(c, i8x16.splat(0x0f)));
+      const hi = i8x16.relaxed_swizzle(lut, v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)));
+      s0 = i32x4.add(s0, i32x4.add(i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 12), lo), i16x8.splat(1)), i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 28), hi), i16x8.splat(1))));
+    }
+    const d4 = v128.load(rec);
+    const ex = xs + (e << 2);
+    const es = xsum + (e << 2);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(s0, i32x4.shl(v128.load32_splat(es + 0), 6))), f32x4.mul(d4, v128.load32_splat(ex + 0))));
+  }
+  v128.store(o + <usize>0 * (<usize>rows << 2), f32x4.mul(acc0, f32x4.splat(<f32>1 / 63)));
+}

@@ -1,4 +1,4 @@
-import { q4lcx1, q4lcx4, q4lcx8, q4rcx1, q4rcx4, q4rcx8, q4rvx1, q4rvx4, q4rvx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
+import { q4lcx1, q4lcx4, q4lcx8, q4ncx1, q4ncx4, q4ncx8, q4rcx1, q4rcx4, q4rcx8, q4rvx1, q4rvx4, q4rvx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
 import { matmul_ggml_tiled } from './ggml-tiled';
 
 // GEMM on the prepared ggml tiles (ggml-tiled.ts), Q8_0 and Q4_0: prefill, and the decode of Q4_0
@@ -80,7 +80,7 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // from beyond L2 once per group rather than once per tile.
 // @ts-ignore: decorator
 @inline function gemmTiles(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, pairs: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): i32 {
-  const tb = <usize>nblk * (kind == 1 || kind == 4 || kind == 5 ? 80 : 144);
+  const tb = <usize>nblk * (kind == 1 || kind == 4 || kind == 5 || kind == 6 ? 80 : 144);
   const group = max<i32>(1, <i32>(<usize>196608 / tb));
   const t0 = r0 >> 2;
   const t1 = r1 >> 2; // full tiles only
@@ -108,6 +108,18 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
       }
       for (; b < batch; b++) {
         for (let t = g; t < ge; t++) q4lcx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+      }
+      continue;
+    }
+    if (kind == 6 && ASC_FEATURE_RELAXED_SIMD) {
+      for (; b + 8 <= batch; b += 8) {
+        for (let t = g; t < ge; t++) q4ncx8(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+      }
+      for (; b + 4 <= batch; b += 4) {
+        for (let t = g; t < ge; t++) q4ncx4(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+      }
+      for (; b < batch; b++) {
+        for (let t = g; t < ge; t++) q4ncx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
       }
       continue;
     }
@@ -159,6 +171,12 @@ export function matmul_ggml_gemm(kind: i32, w: usize, rows: i32, cols: i32, xq: 
   // MXFP4 (kind 5): relaxed builds, whole tiles only (prepareGgml holds it to rows in fours)
   if (kind == 5) {
     if (ASC_FEATURE_RELAXED_SIMD) gemmTiles(5, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
+    return;
+  }
+  // NF4 (kind 6, lowbit's staging blocks {f32 absmax; u8 qs[16]}): the same, QLoRA's levels as 7-bit
+  // integers (scripts/gen-ggml-gemm.mjs)
+  if (kind == 6) {
+    if (ASC_FEATURE_RELAXED_SIMD) gemmTiles(6, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
     return;
   }
   if (ASC_FEATURE_SIMD) {

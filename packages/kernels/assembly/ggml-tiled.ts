@@ -20,7 +20,7 @@ import { addTile, blockBytes, blockDot, codesAt, dotNibblesScalar, dotPrepped, f
 // for the whole batch.
 // @ts-ignore: decorator
 @inline function laneLayout(kind: i32): bool {
-  return ASC_FEATURE_RELAXED_SIMD && (kind == 1 || kind == 2 || kind == 5);
+  return ASC_FEATURE_RELAXED_SIMD && (kind == 1 || kind == 2 || kind == 5 || kind == 6);
 }
 // Bytes per activation entry of the 4-bit side table (xq16): the plain build's i16 planes, or the
 // relaxed build's act_splats record (scale, 8·code sum, eight broadcast code vectors).
@@ -55,7 +55,8 @@ export function ggml_tiled_bytes(kind: i32, rows: i32, cols: i32): usize {
 }
 
 // src: rows × (cols/32) ggml blocks; dst: ggml_tiled_bytes(kind, rows, cols) bytes. Returns 1 where an
-// MXFP4 block (kind 5, relaxed builds; records as Q4_0's with 2^(e − 128) for d) has scale 0xFF (NaN),
+// NF4 block (kind 6, relaxed builds; records as Q4_0's with the f32 absmax for d) has a non-finite
+// absmax, or an MXFP4 block (kind 5, relaxed builds; records as Q4_0's with 2^(e − 128) for d) has scale 0xFF (NaN),
 // which the kernels cannot read, else 0.
 export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: usize): i32 {
   let nan = 0;
@@ -77,6 +78,10 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
             const e = <u32>load<u8>(blk);
             store<f32>(rec + (<usize>i << 2), mxHalfScale(e));
             if (e == 255) nan = 1;
+          } else if (kind == 6) {
+            const d = load<f32>(blk);
+            store<f32>(rec + (<usize>i << 2), d);
+            if (d - d != 0) nan = 1;
           } else store<f32>(rec + (<usize>i << 2), f16(load<u16>(blk)));
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), f16(load<u16>(blk, 2)));
           if (laneLayout(kind)) {
@@ -128,7 +133,8 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
       if (kind == 5) {
         const b = reinterpret<u32>(load<f32>(rec + (i << 2)));
         store<u8>(blk, <u8>(b >= 0x00800000 ? (b >> 23) + 1 : b == 0x00400000 ? 1 : 0));
-      } else store<u16>(blk, <u16>f16Bits(load<f32>(rec + (i << 2))));
+      } else if (kind == 6) store<f32>(blk, load<f32>(rec + (i << 2)));
+      else store<u16>(blk, <u16>f16Bits(load<f32>(rec + (i << 2))));
       if (kind == 2) store<u16>(blk, <u16>f16Bits(load<f32>(rec + 16 + (i << 2))), 2);
       if (laneLayout(kind)) {
         for (let j: usize = 0; j < 16; j++) store<u8>(blk + qoff + j, load<u8>(rec + sb + ((j >> 2) << 4) + (i << 2) + (j & 3)));
@@ -343,7 +349,7 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
 
 // As matmul_ggml, on the prepared form. r0 must be a multiple of 4 (callers split by whole tiles).
 export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
-  if (kind == 5) return; // MXFP4 runs on matmul_ggml_gemm only, in whole tiles
+  if (kind == 5 || kind == 6) return; // MXFP4 and NF4 run on matmul_ggml_gemm only, in whole tiles
   const nblk = cols >> 5;
   if (ASC_FEATURE_SIMD) {
     let r = r0;

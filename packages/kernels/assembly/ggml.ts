@@ -5,6 +5,8 @@ import { hsum } from './f32';
 //   block_q4_0 { f16 d; u8 qs[16]; }            18 bytes, w = d·(u − 8)
 //   block_q4_1 { f16 d; f16 m; u8 qs[16]; }     20 bytes, w = d·u + m
 //   block_mxfp4 { u8 e; u8 qs[16]; }           17 bytes, w = 2^(e − 127)·fp4(u) (OCP MXFP4; kind 5)
+// and lowbit's NF4 staging block (kind 6, prepared tiles only):
+//   { f32 absmax; u8 qs[16]; }                  20 bytes, w = absmax·nf4(u) (QLoRA's 16 levels)
 // In the 4-bit blocks byte j holds element j (low nibble) and element j+16 (high nibble).
 // Activations come from quantize_act_q8: int8 codes per 32 values in natural order, scale xs, code sum.
 
@@ -15,7 +17,7 @@ import { hsum } from './f32';
 }
 // @ts-ignore: decorator
 @inline export function codesAt(kind: i32): usize {
-  return kind == 2 ? 4 : kind == 5 ? 1 : 2;
+  return kind == 2 || kind == 6 ? 4 : kind == 5 ? 1 : 2;
 }
 
 // A batch row's four outputs of one block: the integer dots of four weight rows with the block's

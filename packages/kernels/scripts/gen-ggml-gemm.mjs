@@ -119,20 +119,37 @@ function relaxedQ4(T) {
 // unsigned: the relaxed dot's 7-bit operand) by one swizzle, the offset taken out as 16·Σx. Low and
 // high nibbles keep separate i16 sums (four dots of ≤ 2·28·127 each: ≤ 28448), one widening each.
 const FP4_LUT = [0, 1, 2, 3, 4, 6, 8, 12].map((v) => 16 + v).concat([0, 1, 2, 3, 4, 6, 8, 12].map((v) => 16 - v));
-function relaxedQ4Compact(T, lut = false) {
-  const name = `q4${lut ? 'l' : 'r'}cx${T}`;
-  e(`// ${lut ? 'MXFP4' : 'Q4_0'} on the relaxed build's lane records, ${T} token${T > 1 ? 's' : ''} (entries b..b+${T - 1} of each block), compact activations.`);
+// NF4 (kind 6): QLoRA's 16 levels (Dettmers et al. 2023, their published table) as 7-bit integers
+// round(63·v + 64): 1..127, with −1, 0 and 1 exact, so a weight moves by at most absmax/126. The
+// offset is taken out as 64·Σx. A dot's pair sums reach 2·127·127 = 32258, so no second dot fits in
+// the same i16 lane: each is widened by a pairwise i16 → i32 dot with ones and added to one i32 sum.
+// The accumulating relaxed dot (i32x4.relaxed_dot_i8x16_i7x16_add_s) does the same in one
+// instruction where an engine lowers it to VNNI, but Node 20 chains its three and the kernel took
+// 1.81× Q4_0's time against 1.48× (4096×4096, one token, CPU time, one A/B). The record's f32 scales
+// are the blocks' absmax; 1/63 scales the sums once, at the end.
+const NF4 = [-1, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1];
+const NF4_LUT = NF4.map((v) => Math.round(63 * v + 64));
+const COMPACT = {
+  q4: { tag: 'r', title: 'Q4_0', lut: null, shift: 3 },
+  mxfp4: { tag: 'l', title: 'MXFP4', lut: FP4_LUT, shift: 4 },
+  nf4: { tag: 'n', title: 'NF4', lut: NF4_LUT, shift: 6 },
+};
+function relaxedQ4Compact(T, mode = 'q4') {
+  const { tag, title, lut, shift } = COMPACT[mode];
+  const wide = mode === 'nf4';
+  const name = `q4${tag}cx${T}`;
+  e(`// ${title} on the relaxed build's lane records, ${T} token${T > 1 ? 's' : ''} (entries b..b+${T - 1} of each block), compact activations.`);
   e('// @ts-ignore: decorator');
   e(`@inline export function ${name}(tile: usize, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {`);
   e('  if (!ASC_FEATURE_RELAXED_SIMD) return;');
-  if (lut) e(`  const lut = i8x16(${FP4_LUT.join(', ')});`);
+  if (lut) e(`  const lut = i8x16(${lut.join(', ')});`);
   for (let t = 0; t < T; t++) e(`  let acc${t} = f32x4.splat(0);`);
   e('  let e = <usize>b;');
   e('  let rec = tile;');
   e('  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);');
   e('  for (let k = 0; k < nblk; k++, rec += 80, e += <usize>batch) {');
   e('    const x = xq + (e << 5);');
-  for (let t = 0; t < T; t++) e(lut ? `    let s${t}: v128, u${t}: v128;` : `    let s${t}: v128;`);
+  for (let t = 0; t < T; t++) e(wide ? `    let s${t} = i32x4.splat(0);` : lut ? `    let s${t}: v128, u${t}: v128;` : `    let s${t}: v128;`);
   for (let m = 0; m < 4; m++) {
     e('    {');
     e(`      const c = v128.load(rec + ${16 + 16 * m});`);
@@ -144,9 +161,13 @@ function relaxedQ4Compact(T, lut = false) {
       e('      const hi = v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f));');
     }
     for (let t = 0; t < T; t++) {
-      const dl = `i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + ${32 * t + 4 * m}), lo)`;
-      const dh = `i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + ${32 * t + 16 + 4 * m}), hi)`;
-      if (lut) {
+      const xl = `v128.load32_splat(x + ${32 * t + 4 * m})`;
+      const xh = `v128.load32_splat(x + ${32 * t + 16 + 4 * m})`;
+      const dl = `i16x8.relaxed_dot_i8x16_i7x16_s(${xl}, lo)`;
+      const dh = `i16x8.relaxed_dot_i8x16_i7x16_s(${xh}, hi)`;
+      if (wide) {
+        e(`      s${t} = i32x4.add(s${t}, i32x4.add(i32x4.dot_i16x8_s(${dl}, i16x8.splat(1)), i32x4.dot_i16x8_s(${dh}, i16x8.splat(1))));`);
+      } else if (lut) {
         e(m === 0 ? `      s${t} = ${dl};` : `      s${t} = i16x8.add(s${t}, ${dl});`);
         e(m === 0 ? `      u${t} = ${dh};` : `      u${t} = i16x8.add(u${t}, ${dh});`);
       } else {
@@ -158,18 +179,19 @@ function relaxedQ4Compact(T, lut = false) {
     // one token: the partial-dot store of kernel() above
     if (T === 1 && m === 1) {
       e('    v128.store(o, s0);');
-      if (lut) e('    v128.store(o, u0);');
+      if (lut && !wide) e('    v128.store(o, u0);');
     }
   }
   e('    const d4 = v128.load(rec);');
   e('    const ex = xs + (e << 2);');
   e('    const es = xsum + (e << 2);');
   for (let t = 0; t < T; t++) {
-    const dots = lut ? `i32x4.add(i32x4.dot_i16x8_s(s${t}, i16x8.splat(1)), i32x4.dot_i16x8_s(u${t}, i16x8.splat(1)))` : `i32x4.dot_i16x8_s(s${t}, i16x8.splat(1))`;
-    e(`    acc${t} = f32x4.add(acc${t}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(${dots}, i32x4.shl(v128.load32_splat(es + ${4 * t}), ${lut ? 4 : 3}))), f32x4.mul(d4, v128.load32_splat(ex + ${4 * t}))));`);
+    const dots = wide ? `s${t}` : lut ? `i32x4.add(i32x4.dot_i16x8_s(s${t}, i16x8.splat(1)), i32x4.dot_i16x8_s(u${t}, i16x8.splat(1)))` : `i32x4.dot_i16x8_s(s${t}, i16x8.splat(1))`;
+    const dx = `v128.load32_splat(ex + ${4 * t})`;
+    e(`    acc${t} = f32x4.add(acc${t}, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(${dots}, i32x4.shl(v128.load32_splat(es + ${4 * t}), ${shift}))), f32x4.mul(d4, ${dx})));`);
   }
   e('  }');
-  for (let t = 0; t < T; t++) e(`  v128.store(o + <usize>${t} * (<usize>rows << 2), acc${t});`);
+  for (let t = 0; t < T; t++) e(wide ? `  v128.store(o + <usize>${t} * (<usize>rows << 2), f32x4.mul(acc${t}, f32x4.splat(<f32>1 / 63)));` : `  v128.store(o + <usize>${t} * (<usize>rows << 2), acc${t});`);
   e('}');
   e('');
 }
@@ -181,7 +203,8 @@ kernel('q8', 8);
 // records that they replaced are no longer generated.
 for (const T of [8, 4, 1]) relaxedQ4(T);
 for (const T of [8, 4, 1]) relaxedQ4Compact(T);
-for (const T of [8, 4, 1]) relaxedQ4Compact(T, true);
+for (const T of [8, 4, 1]) relaxedQ4Compact(T, 'mxfp4');
+for (const T of [8, 4, 1]) relaxedQ4Compact(T, 'nf4');
 const head = [
   '// Generated by scripts/gen-ggml-gemm.mjs: edit that script, not this file.',
   '// Micro-kernels of the plain-SIMD prefill GEMM (ggml-gemm.ts explains the layout): one full tile',

@@ -39,3 +39,16 @@ export function kScaleQ3K(j: number, s: Uint8Array, o: number): number {
 
 /** ggml's MXFP4 block (type 39): {u8 e (E8M0); u8 qs[16]} for 32 weights = 17 bytes. */
 export const GGML_MXFP4_BLOCK_BYTES = 17;
+
+/**
+ * lowbit's NF4 staging block for the kernels' NF4 tiles (no ggml type): {f32 absmax; u8 qs[16]} for
+ * 32 weights = 20 bytes, w = absmax·nf4(u) with QLoRA's 16 levels, nibbles as in ggml's 4-bit blocks.
+ */
+export const NF4_STAGING_BLOCK_BYTES = 20;
+
+/**
+ * The integers the NF4 tiles multiply for codes 0..15: round(63·v + 64) of QLoRA's levels v, so a
+ * weight is taken as absmax·(level − 64)/63. The kernels hold the same table (scripts/gen-ggml-gemm.mjs);
+ * the tests check the two agree through the matmul.
+ */
+export const NF4_TILE_LEVELS: readonly number[] = Object.freeze([1, 20, 31, 39, 46, 52, 58, 64, 69, 74, 80, 85, 92, 99, 110, 127]);

@@ -1,6 +1,6 @@
 import { LowbitError } from './errors.js';
 import { WasmHeap } from './heap.js';
-import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type GgmlBlockType } from './ggml-blocks.js';
+import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type GgmlBlockType, NF4_STAGING_BLOCK_BYTES } from './ggml-blocks.js';
 import { f16ToF32, f32ToF16 } from './half.js';
 
 export type KernelVariant = 'relaxed' | 'simd' | 'scalar';
@@ -74,15 +74,20 @@ type MatrixArg<T extends Typed> = T | WasmTensor;
 /**
  * The block types `prepareGgml` takes: llama.cpp's, and ggml's MXFP4 (`{u8 e; u8 qs[16]}`, OCP MXFP4:
  * 2^(e − 127)·fp4, element j in the low nibble of byte j, j + 16 in the high one), which only the
- * relaxed-SIMD build runs (Q4_0's lane records, each nibble through a 16-entry table).
+ * relaxed-SIMD build runs (Q4_0's lane records, each nibble through a 16-entry table), and lowbit's
+ * NF4 staging blocks (`{f32 absmax; u8 qs[16]}`, w = absmax·nf4(u), nibbles as ggml's), relaxed-SIMD
+ * only too: each nibble becomes QLoRA's level as a 7-bit integer round(63·v + 64), so a weight moves
+ * by at most absmax/126.
  */
-export type TiledBlockType = GgmlBlockType | 'mxfp4';
-const TILED_BLOCK_BYTES: Readonly<Record<TiledBlockType, number>> = { ...GGML_BLOCK_BYTES, mxfp4: GGML_MXFP4_BLOCK_BYTES };
+export type TiledBlockType = GgmlBlockType | 'mxfp4' | 'nf4';
+const TILED_BLOCK_BYTES: Readonly<Record<TiledBlockType, number>> = { ...GGML_BLOCK_BYTES, mxfp4: GGML_MXFP4_BLOCK_BYTES, nf4: NF4_STAGING_BLOCK_BYTES };
+/** Block types that run only prepared, in whole tiles, on the relaxed-SIMD builds' table kernels. */
+const LUT_TILES: ReadonlySet<TiledBlockType> = new Set(['mxfp4', 'nf4']);
 
 /** The `kind` of a WasmTensor made by `prepareGgml` for block type `type`. */
 const preparedKind = (type: TiledBlockType) => `ggml-tiled-${type}`;
 
-const GGML_KIND: Record<TiledBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2, mxfp4: 5 };
+const GGML_KIND: Record<TiledBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2, mxfp4: 5, nf4: 6 };
 /**
  * Fewest tokens for which matmulGgml takes the lane GEMM (assembly/ggml-gemm.ts) over the tiled GEMV,
  * outputs equal bit for bit. CPU time on a busy AMD EPYC (scripts/bench-ggml-gemm.mjs; decode: one
@@ -91,8 +96,8 @@ const GGML_KIND: Record<TiledBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2, m
  * tokens (batch 64 1.1-1.2x); one token the kind-0 GEMV streams faster (21.8 vs 19.1 GB/s relaxed).
  */
 const GEMM_MIN_BATCH: Record<'simd' | 'relaxed', Record<TiledBlockType, number>> = {
-  simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: Number.POSITIVE_INFINITY },
-  relaxed: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: 1 },
+  simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: Number.POSITIVE_INFINITY, nf4: Number.POSITIVE_INFINITY },
+  relaxed: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: 1, nf4: 1 },
 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
@@ -147,7 +152,8 @@ export class Kernels {
    * type; results equal those on the blocks themselves. The blocks are not kept (save those).
    * 'mxfp4' (ggml's MXFP4 blocks) needs the relaxed-SIMD build (`supportsMxfp4Tiles`) and rows in
    * fours, and refuses a NaN scale (0xFF); its matmuls equal those of the same values as Q8_0 blocks
-   * (2·fp4 with d = 2^(e − 128)) bit for bit, streaming 5 bits per weight where those take 9.
+   * (2·fp4 with d = 2^(e − 128)) bit for bit, streaming 5 bits per weight where those take 9. 'nf4'
+   * (lowbit's staging blocks, `NF4_STAGING_BLOCK_BYTES`) likewise, refusing a non-finite absmax.
    */
   prepareGgml(type: TiledBlockType, blocks: MatrixArg<Uint8Array>, rows: number, cols: number): WasmTensor {
     const name = 'prepareGgml';
@@ -156,9 +162,10 @@ export class Kernels {
     if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
     checkMatrix(name, blocks, Uint8Array, (rows * cols * TILED_BLOCK_BYTES[type]) / 32, 'blocks');
     if (blocks instanceof WasmTensor && blocks.kind.startsWith('ggml-tiled')) throw new LowbitError('E_ARG', `${name}: blocks are already prepared`);
-    if (type === 'mxfp4') {
-      if (!this.supportsMxfp4Tiles) throw new LowbitError('E_UNSUPPORTED', `${name}: MXFP4 tiles need the relaxed-SIMD kernel build, this is ${this.variant}`);
-      if (rows % 4 !== 0) throw new LowbitError('E_SHAPE', `${name}: MXFP4 tiles need rows in fours, got ${rows}`);
+    if (LUT_TILES.has(type)) {
+      const label = type.toUpperCase();
+      if (!this.supportsMxfp4Tiles) throw new LowbitError('E_UNSUPPORTED', `${name}: ${label} tiles need the relaxed-SIMD kernel build, this is ${this.variant}`);
+      if (rows % 4 !== 0) throw new LowbitError('E_SHAPE', `${name}: ${label} tiles need rows in fours, got ${rows}`);
     }
     const bytes = this.exports.ggml_tiled_bytes(GGML_KIND[type], rows, cols) >>> 0;
     const ptr = this.heap.alloc(bytes);
@@ -169,14 +176,14 @@ export class Kernels {
       this.heap.free(ptr);
       throw e;
     }
-    if (type === 'mxfp4' && nan) {
+    if (nan) {
       this.heap.free(ptr);
-      throw new LowbitError('E_NAN', `${name}: an MXFP4 block has scale 0xFF (NaN)`);
+      throw new LowbitError('E_NAN', type === 'nf4' ? `${name}: an NF4 block's absmax is not finite` : `${name}: an MXFP4 block has scale 0xFF (NaN)`);
     }
     return new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
   }
 
-  /** Whether `prepareGgml('mxfp4', …)` runs here: the relaxed-SIMD builds only. */
+  /** Whether `prepareGgml('mxfp4' | 'nf4', …)` runs here: the relaxed-SIMD builds only. */
   get supportsMxfp4Tiles(): boolean {
     return this.variant.startsWith('relaxed');
   }
@@ -322,7 +329,7 @@ export class Kernels {
       if (cols % 32 !== 0) throw new LowbitError('E_SHAPE', `${name}: ggml block rows need cols to be a multiple of 32, got ${cols}`);
       const p = w instanceof WasmTensor && w.kind.startsWith('ggml-tiled');
       if (p && w.kind !== preparedKind(type)) throw new LowbitError('E_ARG', `${name}: w was prepared as ${w.kind.slice(11)}, not ${type}`);
-      if (type === 'mxfp4' && !p) throw new LowbitError('E_UNSUPPORTED', `${name}: MXFP4 blocks run prepared only (prepareGgml('mxfp4', …))`);
+      if (LUT_TILES.has(type) && !p) throw new LowbitError('E_UNSUPPORTED', `${name}: ${type.toUpperCase()} blocks run prepared only (prepareGgml('${type}', …))`);
       checkMatrix(name, w, Uint8Array, p ? this.exports.ggml_tiled_bytes(GGML_KIND[type], rows[i], cols) >>> 0 : (rows[i] * cols * TILED_BLOCK_BYTES[type]) / 32);
       // The relaxed tiled 4-bit kernels read splatted activation scales and offsets (act_splats).
       if (p && type !== 'q8_0' && this.variant.startsWith('relaxed')) splats = true;
@@ -338,7 +345,7 @@ export class Kernels {
     // The relaxed Q4_0 GEMM reads the compact codes, scales and code sums; only a partial last tile
     // (rows not a multiple of 4) goes through the tiled kernel and its act_splats records, which
     // otherwise were written (160 B per 32 values, 640 KiB for 64 tokens of 2048) for nothing.
-    if (gemm && (type === 'q4_0' || type === 'mxfp4') && rows.every((r) => r % 4 === 0)) splats = false;
+    if (gemm && (type === 'q4_0' || LUT_TILES.has(type)) && rows.every((r) => r % 4 === 0)) splats = false;
     return this.scoped((s) => {
       const nblk = cols / 32;
       const xq = s.alloc(batch * nblk * 32);
@@ -353,7 +360,7 @@ export class Kernels {
       if (splats) this.exports.act_splats(xs, xsum, batch * nblk, xq16, xq);
       // The relaxed Q4_0 GEMM reads no pair table (xq16 passes through for a partial last tile); the
       // others the GEMM's activation pairs.
-      const ownPairs = gemm && !(family === 'relaxed' && (type === 'q4_0' || type === 'mxfp4'));
+      const ownPairs = gemm && !(family === 'relaxed' && (type === 'q4_0' || LUT_TILES.has(type)));
       const pairs = ownPairs ? s.alloc(batch * nblk * 64) : gemm ? xq16 : 0;
       if (ownPairs) this.exports.gemm_act_pairs(GGML_KIND[type], xq, batch * nblk, pairs);
       // Two or three prepared matrices whose row counts before the last are whole tiles: one job.

@@ -1,7 +1,7 @@
 // One weight matrix y = W·x and the kernel that applies it. Weights live in WASM memory (uploaded
 // once); packed formats stay packed: the kernels multiply directly on ggml blocks / int4 groups.
 import { type AnyPrecisionTensor, type GemvTensor, type PackedIntTensor, gemvPackedWasm } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type KQuantWeightType, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type KQuantWeightType, NF4_STAGING_BLOCK_BYTES, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
 import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits, uploadAnyPrecision } from './any-precision-linear.js';
 import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js';
 
@@ -32,10 +32,11 @@ export type LinearWeight =
   | { format: 'kquant'; type: KQuantWeightType; shape: [number, number]; data: Uint8Array }
   | { format: 'lut4'; shape: [number, number]; weights: Lut4Host }
   /**
-   * ggml's MXFP4 blocks (17 bytes per 32: u8 e, u8 qs[16]) on the kernels' MXFP4 tiles, rows in fours;
-   * `fallback` is the same layer for kernel builds without them (Q8_0 blocks or the table GEMV).
+   * ggml's MXFP4 blocks (17 bytes per 32: u8 e, u8 qs[16]) or NF4 staging blocks (20 bytes per 32:
+   * f32 absmax, u8 qs[16]) on the kernels' MXFP4 / NF4 tiles, rows in fours; `fallback` is the same
+   * layer for kernel builds without them (Q8_0 blocks, lut4Gemv or the table GEMV).
    */
-  | { format: 'mxfp4'; shape: [number, number]; data: Uint8Array; fallback: LinearWeight };
+  | { format: 'mxfp4' | 'nf4'; shape: [number, number]; data: Uint8Array; fallback: LinearWeight };
 
 export type LinearFormat = LinearWeight['format'];
 
@@ -117,8 +118,8 @@ export class Linear {
     /** Added to every output row (Qwen2's q/k/v projections); none in Llama. */
     readonly bias?: Float32Array,
   ) {
-    // MXFP4 tiles run on relaxed-SIMD kernel builds only; elsewhere the layer's other form, same origin
-    if (weight.format === 'mxfp4' && !k.supportsMxfp4Tiles) weight = withOrigin(weight.fallback, (weight as { origin?: LinearWeight }).origin);
+    // MXFP4 / NF4 tiles run on relaxed-SIMD kernel builds only; elsewhere the layer's other form, same origin
+    if ((weight.format === 'mxfp4' || weight.format === 'nf4') && !k.supportsMxfp4Tiles) weight = withOrigin(weight.fallback, (weight as { origin?: LinearWeight }).origin);
     const [rows, cols] = weight.shape;
     this.rows = rows;
     this.cols = cols;
@@ -256,7 +257,8 @@ export class Linear {
       case 'q4_1':
         return k.matmulQ4_1(w, rows, cols, x, batch, out);
       case 'mxfp4':
-        return k.matmulGgml('mxfp4', w, rows, cols, x, batch, out);
+      case 'nf4':
+        return k.matmulGgml(this.format, w, rows, cols, x, batch, out);
       case 'int4':
         return k.matmulQ4(w, s, z ?? null, rows, cols, this.group, x, batch, out);
       case 'packed': {
@@ -285,7 +287,7 @@ export class Linear {
     const first = layers[0];
     const f = first?.format;
     // layers whose inputs are gathered share only one gather (packed-fast.ts caches it per width)
-    if (layers.length > 1 && (f === 'q8_0' || f === 'q4_0' || f === 'q4_1' || f === 'mxfp4') && layers.every((l) => l.format === f && l.k === first.k && l.cols === first.cols && l.gather === first.gather)) {
+    if (layers.length > 1 && (f === 'q8_0' || f === 'q4_0' || f === 'q4_1' || f === 'mxfp4' || f === 'nf4') && layers.every((l) => l.format === f && l.k === first.k && l.cols === first.cols && l.gather === first.gather)) {
       const g = first.gather;
       const xg = g ? gatherInput(g, first.cols, x, batch) : x;
       const ys = first.k.matmulGgmlShared(f, layers.map((l) => l.resident[0]), layers.map((l) => l.rows), g?.length ?? first.cols, xg, batch, outs);
@@ -419,9 +421,10 @@ function checkWeight(name: string, w: LinearWeight): void {
       return need('data (bytes)', w.data.byteLength, (n / 32) * per);
     }
     case 'mxfp4':
-      if (cols % 32 || rows % 4) throw new LowbitError('E_SHAPE', `${name}: mxfp4 tiles need cols % 32 == 0 and rows % 4 == 0, got [${rows}, ${cols}]`);
+    case 'nf4':
+      if (cols % 32 || rows % 4) throw new LowbitError('E_SHAPE', `${name}: ${w.format} tiles need cols % 32 == 0 and rows % 4 == 0, got [${rows}, ${cols}]`);
       checkWeight(name, w.fallback);
-      return need('data (bytes)', w.data.byteLength, (n / 32) * GGML_MXFP4_BLOCK_BYTES);
+      return need('data (bytes)', w.data.byteLength, (n / 32) * (w.format === 'nf4' ? NF4_STAGING_BLOCK_BYTES : GGML_MXFP4_BLOCK_BYTES));
     case 'any-precision':
       return checkAnyPrecisionWeight(name, w.shape, w.tensor);
     case 'kquant':

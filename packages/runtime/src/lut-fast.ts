@@ -14,7 +14,7 @@
 // The f32 table GEMV took the codes through scalar table loads, one token at a time, with the codes
 // copied into WebAssembly memory on every call; BCQ had no GEMV and was decoded to f32.
 import { type BcqTensor, type CodebookTensor, NF4_TABLE, type Nf4Tensor, readBits } from '@lowbit/formats';
-import { type Kernels, type Lut4Weights, LowbitError, type WasmTensor, checkLut4, lut4Gemv, lut4GemvReference } from '@lowbit/kernels';
+import { type Kernels, type Lut4Weights, LowbitError, NF4_STAGING_BLOCK_BYTES, NF4_TILE_LEVELS, type WasmTensor, checkLut4, lut4Gemv, lut4GemvReference } from '@lowbit/kernels';
 
 /** lut4Gemv weights held in JS until a Linear uploads them. */
 export type Lut4Host = Lut4Weights & { codes: Uint8Array; tables: Uint8Array; params: Float32Array };
@@ -84,6 +84,60 @@ export function nf4LutWeights(t: Nf4Tensor): Lut4Host | null {
     packRow(codes, row, cols, (c) => (t.codes[row + (c >> 1)] >> ((c & 1) * 4)) & 15);
   }
   return { rows, cols, block: t.group, codes, tables, tableRowStride: 0, tableBlockStride: 0, params, loRatio: unit[1] / unit[0] };
+}
+
+/**
+ * NF4 as the kernels' NF4 tiles take it (Kernels.prepareGgml('nf4')): per row and 32 columns one
+ * staging block {f32 absmax; u8 qs[16]}, element j in the low nibble of byte j and j + 16 in the high
+ * one, as ggml's 4-bit blocks. Null where the tiles do not fit: rows not in fours, groups not whole
+ * 32-column blocks, or a non-finite absmax (the caller's other path reports it). The tiles take QLoRA's
+ * levels as 7-bit integers (NF4_TILE_LEVELS): a weight moves by at most absmax/126, where lut4Gemv's
+ * levels move it by absmax/127, for Q4_0's work plus a swizzle and a widening per 16 weights
+ * (4096×4096, one token, relaxed build: 1.46–1.54× Q4_0's time per weight against lut4Gemv's ~2.3×).
+ */
+export function nf4TileBlocks(t: Nf4Tensor): Uint8Array | null {
+  const [rows, cols] = t.shape;
+  if (rows % 4 !== 0 || !fits(cols, t.group)) return null;
+  const nb = cols / 32;
+  const ng = cols / t.group;
+  if (t.scales.length !== rows * ng || t.codes.length !== (rows * cols) / 2) return null;
+  const out = new Uint8Array(rows * nb * NF4_STAGING_BLOCK_BYTES);
+  const f = new Float32Array(out.buffer);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const a = t.scales[r * ng + Math.floor((b * 32) / t.group)];
+      if (!Number.isFinite(a)) return null;
+      const o = (r * nb + b) * NF4_STAGING_BLOCK_BYTES;
+      f[o >> 2] = a;
+      // codes hold two per byte in column order (element c: byte c/2, low nibble for even c)
+      const c = (r * cols + b * 32) >> 1;
+      for (let j = 0; j < 16; j++) {
+        const lo = (t.codes[c + (j >> 1)] >> ((j & 1) * 4)) & 15;
+        const hi = (t.codes[c + 8 + (j >> 1)] >> ((j & 1) * 4)) & 15;
+        out[o + 4 + j] = lo | (hi << 4);
+      }
+    }
+  }
+  return out;
+}
+
+/** The values NF4 staging blocks stand for on the kernels' NF4 tiles: absmax·(level − 64)/63 per weight, [rows, cols]. */
+export function dequantizeNf4Tiles(blocks: Uint8Array, rows: number, cols: number): Float32Array {
+  const nb = cols / 32;
+  const out = new Float32Array(rows * cols);
+  const v = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const o = (r * nb + b) * NF4_STAGING_BLOCK_BYTES;
+      const a = v.getFloat32(o, true);
+      for (let j = 0; j < 16; j++) {
+        const q = blocks[o + 4 + j];
+        out[r * cols + b * 32 + j] = (a * (NF4_TILE_LEVELS[q & 15] - 64)) / 63;
+        out[r * cols + b * 32 + 16 + j] = (a * (NF4_TILE_LEVELS[q >> 4] - 64)) / 63;
+      }
+    }
+  }
+  return out;
 }
 
 /** A per-row codebook of ≤ 4 bits as lut4Gemv weights, or null where they do not fit. */

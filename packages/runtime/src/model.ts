@@ -299,6 +299,7 @@ export function assertFiniteWeight(where: string, w: LinearWeight): void {
     case 'q4_1':
       return assertFiniteBlocks(where, w.format, w.data);
     case 'mxfp4': // scales 0xFF never get here (packed-fast.ts); the Q8_0 form's f16 scales
+    case 'nf4': // non-finite absmax never gets here (lut-fast.ts nf4TileBlocks)
       return assertFiniteWeight(where, w.fallback);
     case 'kquant': {
       // only the f16 super-scales can be non-finite: sub-block scales and codes are small integers

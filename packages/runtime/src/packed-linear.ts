@@ -16,7 +16,7 @@ import { type LowbitIntParams, isLowbitType } from './ggml-types.js';
 import { anyPrecisionFromBytes } from './any-precision-linear.js';
 import { type MxRowsTensor, decodeLowbit, dequantizeMxRows, mxRowsAsFlat } from './lowbit-tensors.js';
 import { int4Q4Weight, intFastWeight, mxFastWeight, mxRowsFastWeight } from './packed-fast.js';
-import { type Lut4Host, bcqLutWeights, codebookLutWeights, nf4LutWeights } from './lut-fast.js';
+import { type Lut4Host, bcqLutWeights, codebookLutWeights, nf4LutWeights, nf4TileBlocks } from './lut-fast.js';
 
 export interface FromPackedOptions {
   /** For any-precision tensors: decode at this one width (default: keep the nested layout, every width servable). */
@@ -82,7 +82,12 @@ export function linearWeightFromPacked(t: PackedTensor | MxRowsTensor, options: 
     case 'nf4': {
       const nf = t as Parameters<typeof dequantizeNf4>[0];
       if (options.decode) return { format: 'f32', shape, data: dequantizeNf4(nf) };
-      return repacked(options.tableGemv ? null : lut4Weight(shape, nf4LutWeights(nf)), { format: 'packed', shape, tensor: nf });
+      const origin: LinearWeight = { format: 'packed', shape, tensor: nf };
+      if (options.tableGemv) return origin;
+      // the kernels' NF4 tiles on relaxed-SIMD builds (rows in fours), lut4Gemv elsewhere
+      const lut = lut4Weight(shape, nf4LutWeights(nf));
+      const tiles = nf4TileBlocks(nf);
+      return repacked(tiles ? { format: 'nf4', shape, data: tiles, fallback: lut ?? { ...origin } } : lut, origin);
     }
     case 'bcq': {
       const b = t as BcqTensor;

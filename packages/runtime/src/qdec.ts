@@ -22,7 +22,7 @@ import { type MxRowsTensor, dequantizeMxRows } from './lowbit-tensors.js';
 import type { DecoderModel } from './model.js';
 import { perplexity } from './perplexity.js';
 import { type SafetensorsTensorToWrite, readSafetensors, readSafetensorsBytes, writeSafetensors } from './safetensors.js';
-import { dequantizeLut4 } from './lut-fast.js';
+import { dequantizeLut4, dequantizeNf4Tiles } from './lut-fast.js';
 
 /** Widths a residual column can be stored at: int4 / int8 codes with an f32 scale, or f32 values. */
 export const QDEC_RESIDUAL_BITS = [4, 8, 32] as const;
@@ -92,6 +92,8 @@ export function dequantizeLinear(name: string, w: LinearWeight): Float32Array {
     }
     case 'mxfp4': // the same values as its Q8_0 form
       return dequantizeLinear(name, w.fallback);
+    case 'nf4': // QLoRA's levels as the tiles' 7-bit integers
+      return dequantizeNf4Tiles(w.data, rows, cols);
     case 'int4': {
       const out = new Float32Array(rows * cols);
       const ng = Math.ceil(cols / w.group);

@@ -6,8 +6,8 @@
 // instead, on rows in their original order. In memory every model holds the pairs order; a file in
 // the halves order is permuted when loaded and permuted back when saved, so one forward serves all.
 // Biases of Wq/Wk follow their rows. The same row movers pick rows, to cut GPT-2's fused Q, K, V apart.
-import { type GemvTensor, type MxTensor, rowBytes } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
+import { type GemvTensor, type MxTensor, type Nf4Tensor, rowBytes } from '@lowbit/formats';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError, NF4_STAGING_BLOCK_BYTES } from '@lowbit/kernels';
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
 import type { InputGather, IntForm, LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
@@ -143,6 +143,11 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
       if (src.length % 4 !== 0) return fallback;
       return { format: 'mxfp4', shape, data: permuteRows(w.data, (cols / GGML_BLOCK_SIZE) * GGML_MXFP4_BLOCK_BYTES, src), fallback };
     }
+    case 'nf4': {
+      const fallback = permuteLinearRows(name, w.fallback, src);
+      if (src.length % 4 !== 0) return fallback;
+      return { format: 'nf4', shape, data: permuteRows(w.data, (cols / GGML_BLOCK_SIZE) * NF4_STAGING_BLOCK_BYTES, src), fallback };
+    }
     case 'any-precision':
       return { ...w, shape, tensor: permuteAnyPrecisionRows(w.tensor, src) };
     case 'kquant':
@@ -152,6 +157,11 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
     case 'packed': {
       const t = w.tensor as { kind?: string };
       if (t.kind === 'int' || t.kind === 'mx-rows') return { ...w, shape, tensor: permuteStoredRows(name, w.tensor as StoredLayer, src) };
+      if (t.kind === 'nf4') {
+        // two codes per byte, whole rows when cols is even; one absmax per group of each row
+        const nf = w.tensor as Nf4Tensor;
+        if (cols % 2 === 0) return { ...w, shape, tensor: { ...nf, shape, codes: permuteRows(nf.codes, cols / 2, src), scales: permuteRows(nf.scales, Math.ceil(cols / nf.group), src) } };
+      }
       if ((t.kind === undefined || t.kind === 'mx') && cols % 32 === 0) {
         // flat MX of whole-block rows (mxRowsAsFlat): one code per value, one scale per 32
         const m = w.tensor as MxTensor;

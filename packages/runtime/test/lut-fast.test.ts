@@ -110,30 +110,38 @@ describe('NF4, codebook and BCQ on lut4Gemv', () => {
     expect(linearWeightFromPacked(bad).format).toBe('packed'); // the non-finite scale stays where the loaders' checks see it
   });
 
-  it('NF4 g64 and BCQ 3-bit on the embedded model: perplexity within 1% of the table GEMV / f32 decode', async () => {
+  it('NF4 g64 (tiles and lut4Gemv) and BCQ 3-bit on the embedded model: perplexity within 1% of the table GEMV / f32 decode', async () => {
     const text = validLines.slice(0, 2).join('\n');
-    const models = await Promise.all([0, 1, 2, 3].map(() => loadModel(modelFile)));
-    const [nfLut, nfTable, bcqLut, bcqF32] = models;
+    const models = await Promise.all([0, 1, 2, 3, 4].map(() => loadModel(modelFile)));
+    const [nfTiles, nfTable, bcqLut, bcqF32, nfLut] = models;
+    let tileLayers = 0;
     let lutLayers = 0;
-    for (const l of nfLut.linears()) {
+    for (const l of nfTiles.linears()) {
       if (l.name === 'output.weight') continue;
       const src = l.source as { data: Float32Array; shape: [number, number] };
       const n = quantizeNf4(src.data, src.shape, { group: src.shape[1] % 64 === 0 ? 64 : src.shape[1] });
       const b = quantizeBcq(src.data, src.shape, { bits: 3, iterations: 2 });
       const w = linearWeightFromPacked(n);
-      if (w.format === 'lut4') lutLayers++;
-      nfLut.setLinear(l.name, w);
+      nfTiles.setLinear(l.name, w);
+      if (nfTiles.linears().find((m) => m.name === l.name)?.format === 'nf4') tileLayers++;
+      // the same layers on lut4Gemv (the form builds without relaxed SIMD run)
+      const fallback = w.format === 'nf4' ? Object.assign(w.fallback, { origin: (w as { origin?: unknown }).origin }) : w;
+      nfLut.setLinear(l.name, fallback as typeof w);
+      if (nfLut.linears().find((m) => m.name === l.name)?.format === 'lut4') lutLayers++;
       nfTable.setLinear(l.name, linearWeightFromPacked(n, { tableGemv: true }));
       bcqLut.setLinear(l.name, linearWeightFromPacked(b));
       bcqF32.setLinear(l.name, linearWeightFromPacked(b, { decode: true }));
     }
     // ffn_down's 172 columns are no whole 32-blocks: those stay on the table GEMV
-    expect(lutLayers).toBe((nfLut.linears().length - 1) * (6 / 7));
+    const fit = (nfTiles.linears().length - 1) * (6 / 7);
+    expect(tileLayers).toBe(nfTiles.kernels.supportsMxfp4Tiles ? fit : 0);
+    expect(lutLayers).toBe(fit);
     const ppl = models.map((m) => perplexity(m, text, { ctx: 64 }).perplexity);
     for (const m of models) m.free();
     // int8 activations and 7-bit table levels against f32 (whole validation file, `lowbit-types`
     // README: NF4 and BCQ within 0.3%)
     expect(Math.abs(ppl[0] / ppl[1] - 1)).toBeLessThan(0.01);
+    expect(Math.abs(ppl[4] / ppl[1] - 1)).toBeLessThan(0.01);
     expect(Math.abs(ppl[2] / ppl[3] - 1)).toBeLessThan(0.01);
   });
 });

@@ -61,6 +61,7 @@ export function weightCodes(name: string, w: LinearWeight): WeightCodes | null {
       // per-sub-block minimum: which integers a bit-serial MAC would see depends on a mapping no paper gives
       throw new LowbitError('E_UNSUPPORTED', `${name}: ${w.type} K-quant weights are not modelled; re-quantize with --format q4_0, q8_0 or int-k to simulate`);
     case 'lut4':
+    case 'nf4':
       throw new LowbitError('E_UNSUPPORTED', `${name}: lut4 codes (NF4, codebook, BCQ) are table indices, not integers a bit-serial MAC multiplies; sim models INT-k, Q8_0 and Q4_* weights`);
     case 'any-precision':
       throw new LowbitError('E_UNSUPPORTED', `${name}: any-precision codes are table indices, not integers a bit-serial MAC multiplies; sim models INT-k, Q8_0 and Q4_* weights`);
