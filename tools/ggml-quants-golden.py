@@ -1,5 +1,6 @@
-"""Golden bytes of llama.cpp's own quantize_row_{q8_0,q4_0,q4_1}_ref (libggml-base.so shipped by
-node-llama-cpp) on fixed inputs with edge cases, for packages/runtime/test/ggml-quants.test.ts.
+"""Golden bytes of llama.cpp's own quantize_row_{q8_0,q4_0,q4_1,q5_0,q5_1,iq4_nl}_ref (libggml-base.so
+shipped by node-llama-cpp) on fixed inputs with edge cases, and the values its dequantize_row_{q5_0,
+q5_1,iq4_nl} give for those bytes, for packages/runtime/test/ggml-quants.test.ts.
 Usage: python3 tools/ggml-quants-golden.py packages/runtime/test/fixtures/ggml-quants-golden.json"""
 import ctypes, struct, math, json, sys, glob
 lib = ctypes.CDLL(glob.glob('tools/llama-cpp/node_modules/@node-llama-cpp/linux-x64/bins/*/libggml-base.so')[0])
@@ -18,10 +19,14 @@ x = vals()
 n = len(x)
 arr = (ctypes.c_float * n)(*x)
 out = {}
-for name, bs in [('q8_0', 34), ('q4_0', 18), ('q4_1', 20)]:
+for name, bs in [('q8_0', 34), ('q4_0', 18), ('q4_1', 20), ('q5_0', 22), ('q5_1', 24), ('iq4_nl', 18)]:
     buf = ctypes.create_string_buffer(n // 32 * bs)
     getattr(lib, f'quantize_row_{name}_ref')(arr, buf, ctypes.c_int64(n))
     out[name] = buf.raw.hex()
+    if name in ('q5_0', 'q5_1', 'iq4_nl'):
+        y = (ctypes.c_float * n)()
+        getattr(lib, f'dequantize_row_{name}')(buf, y, ctypes.c_int64(n))
+        out[f'{name}_dequant'] = list(y)
 out['x'] = [struct.unpack('f', struct.pack('f', v))[0] for v in x]
 json.dump(out, open(sys.argv[1], 'w'))
 print(n, {k: len(v) for k, v in out.items()})

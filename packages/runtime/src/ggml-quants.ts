@@ -10,6 +10,10 @@ import { dequantizeK, dequantizeMxfp4, quantizeRowK, quantizeRowMxfp4 } from './
 const fr = Math.fround;
 const QK = GGML_BLOCK_SIZE;
 const { q8_0: Q8_0_BYTES, q4_0: Q4_0_BYTES, q4_1: Q4_1_BYTES } = GGML_BLOCK_BYTES;
+const { Q5_0: { blockBytes: Q5_0_BYTES }, Q5_1: { blockBytes: Q5_1_BYTES }, IQ4_NL: { blockBytes: IQ4_NL_BYTES } } = TENSOR_TYPES;
+
+/** IQ4_NL's 16 levels (ggml-common.h kvalues_iq4nl): w = d·level. */
+export const IQ4_NL_LEVELS: readonly number[] = Object.freeze([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
 
 /** C roundf: halves go away from zero (Math.round sends -2.5 to -2). */
 function roundf(v: number): number {
@@ -77,6 +81,140 @@ export function quantizeRowQ4_1(x: Float32Array, out: Uint8Array, outOffset = 0)
       out[o + 4 + j] = q0 | (q1 << 4);
     }
   }
+}
+
+/**
+ * block_q5_0 { f16 d; u8 qh[4]; u8 qs[16] }: Q4_0's rule with 5 bits, d = (signed absmax)/−16,
+ * q = min(31, trunc(x/d + 16.5)); the low nibbles as Q4_0's, bit 4 of element j in bit j of qh.
+ */
+export function quantizeRowQ5_0(x: Float32Array, out: Uint8Array, outOffset = 0): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let b = 0; b < x.length / QK; b++) {
+    const o = outOffset + b * Q5_0_BYTES;
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < QK; j++) {
+      const v = x[b * QK + j];
+      if (amax < Math.abs(v)) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    const d = fr(max / -16);
+    const id = d ? fr(1 / d) : 0;
+    view.setUint16(o, f32ToF16(d), true);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const q0 = Math.min(31, Math.trunc(fr(fr(x[b * QK + j] * id) + 16.5)));
+      const q1 = Math.min(31, Math.trunc(fr(fr(x[b * QK + 16 + j] * id) + 16.5)));
+      out[o + 6 + j] = (q0 & 15) | ((q1 & 15) << 4);
+      qh |= ((q0 >> 4) & 1) << j;
+      qh |= ((q1 >> 4) & 1) << (j + 16);
+    }
+    view.setUint32(o + 2, qh >>> 0, true);
+  }
+}
+
+/**
+ * block_q5_1 { f16 d; f16 m; u8 qh[4]; u8 qs[16] }: d = (max−min)/31, m = min, q = (u8)((x−m)/d + 0.5)
+ * (no clamp, as in C: a 32 keeps only its low five bits).
+ */
+export function quantizeRowQ5_1(x: Float32Array, out: Uint8Array, outOffset = 0): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let b = 0; b < x.length / QK; b++) {
+    const o = outOffset + b * Q5_1_BYTES;
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j < QK; j++) {
+      const v = x[b * QK + j];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const d = fr((max - min) / 31);
+    const id = d ? fr(1 / d) : 0;
+    view.setUint16(o, f32ToF16(d), true);
+    view.setUint16(o + 2, f32ToF16(min), true);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const q0 = Math.trunc(fr(fr(fr(x[b * QK + j] - min) * id) + 0.5)) & 0xff;
+      const q1 = Math.trunc(fr(fr(fr(x[b * QK + 16 + j] - min) * id) + 0.5)) & 0xff;
+      out[o + 8 + j] = (q0 & 15) | ((q1 & 15) << 4);
+      qh |= ((q0 >> 4) & 1) << j;
+      qh |= ((q1 >> 4) & 1) << (j + 16);
+    }
+    view.setUint32(o + 4, qh >>> 0, true);
+  }
+}
+
+/** The 5-bit codes of a Q5_0 / Q5_1 block at `o` (codes at `qs`, high bits at `qh`) into q[0..32). */
+export function q5Codes(src: Uint8Array, qh: number, qs: number, q: Uint8Array): void {
+  const h = src[qh] | (src[qh + 1] << 8) | (src[qh + 2] << 16) | (src[qh + 3] << 24);
+  for (let j = 0; j < 16; j++) {
+    q[j] = (src[qs + j] & 15) | (((h >>> j) & 1) << 4);
+    q[j + 16] = (src[qs + j] >> 4) | (((h >>> (j + 16)) & 1) << 4);
+  }
+}
+
+/**
+ * Q5_0 / Q5_1 / IQ4_NL blocks of a [rows, cols] matrix as Q8_0 blocks holding the same values: the
+ * same f16 d with int8 codes q − 16 (Q5_0), q (Q5_1) or the IQ4_NL level; Q5_1's m per block comes
+ * back apart ([rows, cols/32] f32, exact: an f16), for the Q8_0 kernels' group term (linear.ts).
+ */
+export function q8BlocksOf(type: 'Q5_0' | 'Q5_1' | 'IQ4_NL', src: Uint8Array, rows: number, cols: number): { q8: Uint8Array; m: Float32Array | null } {
+  const n = (rows * cols) / QK;
+  const per = TENSOR_TYPES[type].blockBytes;
+  const q8 = new Uint8Array(n * Q8_0_BYTES);
+  const m = type === 'Q5_1' ? new Float32Array(n) : null;
+  const q = new Uint8Array(QK);
+  for (let b = 0; b < n; b++) {
+    const o = b * per;
+    const w = b * Q8_0_BYTES;
+    q8[w] = src[o];
+    q8[w + 1] = src[o + 1];
+    if (type === 'IQ4_NL') {
+      for (let j = 0; j < 16; j++) {
+        q8[w + 2 + j] = IQ4_NL_LEVELS[src[o + 2 + j] & 15] & 0xff;
+        q8[w + 18 + j] = IQ4_NL_LEVELS[src[o + 2 + j] >> 4] & 0xff;
+      }
+      continue;
+    }
+    const q51 = type === 'Q5_1';
+    if (m) m[b] = f16ToF32(src[o + 2] | (src[o + 3] << 8));
+    q5Codes(src, o + (q51 ? 4 : 2), o + (q51 ? 8 : 6), q);
+    for (let j = 0; j < QK; j++) q8[w + 2 + j] = (q51 ? q[j] : q[j] - 16) & 0xff;
+  }
+  return { q8, m };
+}
+
+/** The inverse of q8BlocksOf: the stored blocks back from their Q8_0 form (and Q5_1's m), byte for byte. */
+export function blocksFromQ8(type: 'Q5_0' | 'Q5_1' | 'IQ4_NL', q8: Uint8Array, m: Float32Array | null, rows: number, cols: number): Uint8Array {
+  const n = (rows * cols) / QK;
+  const per = TENSOR_TYPES[type].blockBytes;
+  const out = new Uint8Array(n * per);
+  const view = new DataView(out.buffer);
+  const level = new Map(IQ4_NL_LEVELS.map((v, i) => [v & 0xff, i]));
+  for (let b = 0; b < n; b++) {
+    const o = b * per;
+    const w = b * Q8_0_BYTES;
+    out[o] = q8[w];
+    out[o + 1] = q8[w + 1];
+    if (type === 'IQ4_NL') {
+      for (let j = 0; j < 16; j++) out[o + 2 + j] = (level.get(q8[w + 2 + j]) ?? 0) | ((level.get(q8[w + 18 + j]) ?? 0) << 4);
+      continue;
+    }
+    const q51 = type === 'Q5_1';
+    if (q51) view.setUint16(o + 2, f32ToF16((m as Float32Array)[b]), true);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const q0 = ((q8[w + 2 + j] << 24) >> 24) + (q51 ? 0 : 16);
+      const q1 = ((q8[w + 18 + j] << 24) >> 24) + (q51 ? 0 : 16);
+      out[o + (q51 ? 8 : 6) + j] = (q0 & 15) | ((q1 & 15) << 4);
+      qh |= ((q0 >> 4) & 1) << j;
+      qh |= ((q1 >> 4) & 1) << (j + 16);
+    }
+    view.setUint32(o + (q51 ? 4 : 2), qh >>> 0, true);
+  }
+  return out;
 }
 
 // Whole F32/F16/BF16 tensors decode through typed-array views where the bytes are aligned (host byte
@@ -148,6 +286,32 @@ export function dequantize(type: TensorType, src: Uint8Array, offset: number, n:
       }
       return;
     }
+    case 'Q5_0':
+    case 'Q5_1': {
+      const q51 = type === 'Q5_1';
+      const bytes = q51 ? Q5_1_BYTES : Q5_0_BYTES;
+      const q = new Uint8Array(QK);
+      for (let b = 0; b < n / QK; b++) {
+        const o = offset + b * bytes;
+        const d = f16ToF32(view.getUint16(o, true));
+        const m = q51 ? f16ToF32(view.getUint16(o + 2, true)) : 0;
+        q5Codes(src, o + (q51 ? 4 : 2), o + (q51 ? 8 : 6), q);
+        const base = outOffset + b * QK;
+        for (let j = 0; j < QK; j++) out[base + j] = q51 ? fr(fr(q[j] * d) + m) : fr((q[j] - 16) * d);
+      }
+      return;
+    }
+    case 'IQ4_NL':
+      for (let b = 0; b < n / QK; b++) {
+        const o = offset + b * IQ4_NL_BYTES;
+        const d = f16ToF32(view.getUint16(o, true));
+        const base = outOffset + b * QK;
+        for (let j = 0; j < 16; j++) {
+          out[base + j] = fr(d * IQ4_NL_LEVELS[src[o + 2 + j] & 15]);
+          out[base + j + 16] = fr(d * IQ4_NL_LEVELS[src[o + 2 + j] >> 4]);
+        }
+      }
+      return;
     case 'Q2_K':
     case 'Q3_K':
     case 'Q4_K':
@@ -205,6 +369,16 @@ export function fromF32(type: TensorType, x: Float32Array, rowLength: number, wh
     case 'Q4_1':
       quantizeRowQ4_1(x, out);
       break;
+    case 'Q5_0':
+      quantizeRowQ5_0(x, out);
+      break;
+    case 'Q5_1':
+      quantizeRowQ5_1(x, out);
+      break;
+    case 'IQ4_NL':
+      // llama.cpp's IQ4_NL quantizer searches scales per block (quantize_row_iq4_nl_ref); lowbit reads
+      // IQ4_NL files but does not write them
+      throw new LowbitError('E_UNSUPPORTED', `${where}: lowbit reads IQ4_NL but does not write it; quantize to Q4_0, Q4_K or Q5_0 instead`);
     case 'Q2_K':
     case 'Q3_K':
     case 'Q4_K':

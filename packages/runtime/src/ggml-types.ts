@@ -11,7 +11,14 @@ export const GGML_TYPE_NAMES: Record<number, string> = {
 };
 
 /** The ggml tensor types lowbit reads and writes. */
-export type GgmlTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | KQuantTensorType | 'MXFP4';
+export type GgmlTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | Q5TensorType | KQuantTensorType | 'MXFP4';
+
+/**
+ * ggml block types of 32 that lowbit reads and runs as Q8_0 blocks, exactly (w = d·(q − 16), d·q + m,
+ * d·level): Q5_0 and Q5_1 (llama.cpp's fallbacks for Q4_K / Q5_K rows that are not whole 256-blocks)
+ * and IQ4_NL (the IQ types' fallback).
+ */
+export type Q5TensorType = 'Q5_0' | 'Q5_1' | 'IQ4_NL';
 
 /** llama.cpp's K-quant super-block types (256 weights per block). */
 export type KQuantTensorType = 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q8_K';
@@ -74,6 +81,11 @@ export const TENSOR_TYPES: Record<GgmlTensorType, { id: number; blockSize: numbe
   Q8_0: { id: 8, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q8_0 },
   Q4_0: { id: 2, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q4_0 },
   Q4_1: { id: 3, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q4_1 },
+  // block_q5_0 { f16 d; u8 qh[4]; u8 qs[16] }, block_q5_1 { f16 d, m; u8 qh[4]; u8 qs[16] },
+  // block_iq4_nl { f16 d; u8 qs[16] } (ggml-common.h)
+  Q5_0: { id: 6, blockSize: GGML_BLOCK_SIZE, blockBytes: 22 },
+  Q5_1: { id: 7, blockSize: GGML_BLOCK_SIZE, blockBytes: 24 },
+  IQ4_NL: { id: 20, blockSize: GGML_BLOCK_SIZE, blockBytes: 18 },
   Q2_K: { id: 10, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q2_K },
   Q3_K: { id: 11, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q3_K },
   Q4_K: { id: 12, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q4_K },

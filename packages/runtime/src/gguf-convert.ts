@@ -19,7 +19,7 @@ import { SpmTokenizer, TokenType } from './tokenizer-spm.js';
 
 /** llama.cpp `llama_ftype` of a file whose weights are mostly `type` (general.file_type). */
 // K types as their _M mixes (Q3_K_M 12, Q4_K_M 15, Q5_K_M 17), the names llama.cpp users know; MXFP4_MOE 38
-const FILE_TYPE: Partial<Record<GgmlTensorType, number>> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, BF16: 32, Q2_K: 10, Q3_K: 12, Q4_K: 15, Q5_K: 17, Q6_K: 18, MXFP4: 38 };
+const FILE_TYPE: Partial<Record<GgmlTensorType, number>> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, IQ4_NL: 25, BF16: 32, Q2_K: 10, Q3_K: 12, Q4_K: 15, Q5_K: 17, Q6_K: 18, MXFP4: 38 };
 
 /** GGUF metadata of files holding lowbit tensor types (README "lowbit tensor types in GGUF"). */
 export const LOWBIT_FORMAT_VERSION = 2; // 2: LB_INT* with fp16 scales and packed zeros (ggml-types LOWBIT_INT_LAYOUT_VERSION)
@@ -32,7 +32,7 @@ export const LOWBIT_FORMAT_VERSION = 2; // 2: LB_INT* with fp16 scales and packe
 export function storageType(target: TensorType, shape: readonly number[]): TensorType {
   if (isLowbitType(target)) throw new LowbitError('E_UNSUPPORTED', `${target} is a per-layer lowbit type, not a storage target`);
   if (shape.length < 2 || shape.slice(1).every((d) => d === 1)) return 'F32';
-  if (target === 'Q8_0' || target === 'Q4_0' || target === 'Q4_1' || target === 'MXFP4') return shape[0] % 32 === 0 ? target : 'F16';
+  if (target === 'Q8_0' || target === 'Q4_0' || target === 'Q4_1' || target === 'Q5_0' || target === 'Q5_1' || target === 'MXFP4') return shape[0] % 32 === 0 ? target : 'F16';
   // llama.cpp's quantizer also falls back for rows that are not whole 256-blocks (to Q5_0/Q5_1/Q8_0,
   // per type); lowbit has no Q5_0, so Q8_0 where rows are whole 32-blocks, else F16
   if (isKQuantType(target)) return shape[0] % 256 === 0 ? target : shape[0] % 32 === 0 ? 'Q8_0' : 'F16';

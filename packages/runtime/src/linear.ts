@@ -3,6 +3,8 @@
 import { type AnyPrecisionTensor, type GemvTensor, type PackedIntTensor, gemvPackedWasm } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type KQuantWeightType, NF4_STAGING_BLOCK_BYTES, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
 import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits, uploadAnyPrecision } from './any-precision-linear.js';
+import { blocksFromQ8, q8BlocksOf } from './ggml-quants.js';
+import { type Q5TensorType, TENSOR_TYPES } from './ggml-types.js';
 import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js';
 
 /**
@@ -30,6 +32,11 @@ export type LinearWeight =
   | { format: 'packed'; shape: [number, number]; tensor: GemvTensor }
   | { format: 'any-precision'; shape: [number, number]; tensor: AnyPrecisionTensor }
   | { format: 'kquant'; type: KQuantWeightType; shape: [number, number]; data: Uint8Array }
+  /**
+   * ggml's Q5_0, Q5_1 or IQ4_NL blocks as stored (22, 24, 18 bytes per 32): run as the Q8_0 blocks
+   * of the same values (Q5_1's m per block as a group term), `source` gives these blocks back.
+   */
+  | { format: 'q5_0' | 'q5_1' | 'iq4_nl'; shape: [number, number]; data: Uint8Array }
   | { format: 'lut4'; shape: [number, number]; weights: Lut4Host }
   /**
    * ggml's MXFP4 blocks (17 bytes per 32: u8 e, u8 qs[16]) or NF4 staging blocks (20 bytes per 32:
@@ -98,6 +105,8 @@ export class Linear {
   private readonly residue: InputGather['residue'] | null;
   /** InputGather.groupTerm with its values resident (an f32 [rows, groups] matrix), or null. */
   private readonly groupTerm: { group: number; groups: number; values: WasmTensor } | null = null;
+  /** The ggml type whose blocks this Q8_0 layer holds (Q5_0 / Q5_1 / IQ4_NL), for `source`. */
+  private readonly storedAs: Q5TensorType | null = null;
   private readonly plus: Linear | null = null;
   private freed = false;
   /** What the weights were repacked from (packed-fast.ts: INT-k / MX on ggml tiles): `source` returns it, so a re-saved model keeps its type. */
@@ -120,6 +129,11 @@ export class Linear {
   ) {
     // MXFP4 / NF4 tiles run on relaxed-SIMD kernel builds only; elsewhere the layer's other form, same origin
     if ((weight.format === 'mxfp4' || weight.format === 'nf4') && !k.supportsMxfp4Tiles) weight = withOrigin(weight.fallback, (weight as { origin?: LinearWeight }).origin);
+    if (weight.format === 'q5_0' || weight.format === 'q5_1' || weight.format === 'iq4_nl') {
+      checkWeight(name, weight);
+      this.storedAs = weight.format.toUpperCase() as Q5TensorType;
+      weight = q8Form(this.storedAs, weight);
+    }
     const [rows, cols] = weight.shape;
     this.rows = rows;
     this.cols = cols;
@@ -153,7 +167,7 @@ export class Linear {
         resident.push(...uploadLut4(k, weight.weights));
         this.lut = { ...weight.weights, codes: resident[0], tables: resident[1], params: resident[2] };
       }
-      else if (weight.format !== 'packed') resident.push(k.prepareGgml(weight.format, weight.data, rows, this.gather?.length ?? cols));
+      else if (weight.format !== 'packed' && weight.format !== 'q5_0' && weight.format !== 'q5_1' && weight.format !== 'iq4_nl') resident.push(k.prepareGgml(weight.format, weight.data, rows, this.gather?.length ?? cols));
     } catch (e) {
       for (const t of resident) t.free();
       // The kernels' heap says only how many bytes did not fit; a user loading a big model needs to
@@ -275,6 +289,10 @@ export class Linear {
         return gemvKQuant(k, this.kquantType as KQuantWeightType, w, rows, cols, x, batch, out);
       case 'lut4':
         return lut4Matmul(k, this.lut as NonNullable<typeof this.lut>, x, batch, out);
+      case 'q5_0':
+      case 'q5_1':
+      case 'iq4_nl':
+        throw new LowbitError('E_ARG', `${this.name}: ${this.format} blocks run as Q8_0 (the constructor converts them)`);
     }
   }
 
@@ -316,6 +334,11 @@ export class Linear {
     if (this.origin) return this.origin;
     const shape: [number, number] = [this.rows, this.cols];
     if (this.intForm) return { format: 'packed', shape, tensor: intFromQ4Blocks(this.intForm, this.k.unprepareGgml('q4_0', this.resident[0], this.rows, this.cols)) };
+    if (this.storedAs) {
+      const m = this.groupTerm ? new Float32Array(this.k.memory.buffer.slice(this.groupTerm.values.ptr, this.groupTerm.values.ptr + this.groupTerm.values.byteLength)) : null;
+      const q8 = this.k.unprepareGgml('q8_0', this.resident[0], this.rows, this.cols);
+      return { format: this.storedAs.toLowerCase() as 'q5_0', shape, data: blocksFromQ8(this.storedAs, q8, m, this.rows, this.cols) };
+    }
     const bytes = (t: WasmTensor) => new Uint8Array(this.k.memory.buffer, t.ptr, t.byteLength).slice();
     const f32 = (t: WasmTensor) => new Float32Array(bytes(t).buffer);
     const [w, s, z] = this.resident;
@@ -393,6 +416,13 @@ function checkGather(name: string, w: LinearWeight, rows: number, cols: number):
   return gather.length;
 }
 
+/** Q5_0 / Q5_1 / IQ4_NL blocks as the Q8_0 blocks of the same values, Q5_1's m per block as a group term. */
+function q8Form(type: Q5TensorType, w: { shape: [number, number]; data: Uint8Array }): LinearWeight {
+  const [rows, cols] = w.shape;
+  const { q8, m } = q8BlocksOf(type, w.data, rows, cols);
+  return { format: 'q8_0', shape: w.shape, data: q8, ...(m ? { groupTerm: { group: 32, values: m } } : {}) };
+}
+
 function checkWeight(name: string, w: LinearWeight): void {
   const [rows, logicalCols] = w.shape;
   if (!Number.isInteger(rows) || !Number.isInteger(logicalCols) || rows <= 0 || logicalCols <= 0) {
@@ -419,6 +449,13 @@ function checkWeight(name: string, w: LinearWeight): void {
       }
       const per = GGML_BLOCK_BYTES[w.format];
       return need('data (bytes)', w.data.byteLength, (n / 32) * per);
+    }
+    case 'q5_0':
+    case 'q5_1':
+    case 'iq4_nl': {
+      if (cols % 32) throw new LowbitError('E_SHAPE', `${name}: ${w.format} needs cols % 32 == 0, got ${cols}`);
+      if (!(w.data instanceof Uint8Array)) throw new LowbitError('E_DTYPE', `${name}: ${w.format} weights must be a Uint8Array of ggml blocks`);
+      return need('data (bytes)', w.data.byteLength, (n / 32) * TENSOR_TYPES[w.format.toUpperCase() as Q5TensorType].blockBytes);
     }
     case 'mxfp4':
     case 'nf4':

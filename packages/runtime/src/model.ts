@@ -1,7 +1,7 @@
 // A Llama-family model in memory: its hyper-parameters (LlamaConfig), its weights (LlamaWeights:
 // norms as f32, every matmul a Linear on resident, possibly packed, weights) and its tokenizer.
 import { GGML_BLOCK_BYTES, GGML_K_BLOCK_BYTES, type Kernels, LowbitError, WasmTensor, loadKernels } from '@lowbit/kernels';
-import { TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
+import { type Q5TensorType, TENSOR_TYPES, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { ggufRopeLayout, permuteLinearRows, permuteRows, ropeHeads, ropeRowOrder, sliceLinearRows } from './rope-order.js';
 import { linearWeightFromPacked, lowbitLinearWeight } from './packed-linear.js';
 import { type KQuantType, unpackMxfp4 } from './ggml-kquants.js';
@@ -298,6 +298,18 @@ export function assertFiniteWeight(where: string, w: LinearWeight): void {
     case 'q4_0':
     case 'q4_1':
       return assertFiniteBlocks(where, w.format, w.data);
+    case 'q5_0':
+    case 'q5_1':
+    case 'iq4_nl': {
+      // f16 d (and Q5_1's m) at the start of each block: their codes are bounded integers
+      const type = w.format.toUpperCase() as Q5TensorType;
+      const per = TENSOR_TYPES[type].blockBytes;
+      const v = new DataView(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+      for (let o = 0; o + per <= w.data.byteLength; o += per) {
+        if (f16NonFinite(v.getUint16(o, true)) || (type === 'Q5_1' && f16NonFinite(v.getUint16(o + 2, true)))) throw new LowbitError('E_NAN', `${where}: ${type} block ${o / per} has a NaN or infinite scale; weights must be finite`);
+      }
+      return;
+    }
     case 'mxfp4': // scales 0xFF never get here (packed-fast.ts); the Q8_0 form's f16 scales
     case 'nf4': // non-finite absmax never gets here (lut-fast.ts nf4TileBlocks)
       return assertFiniteWeight(where, w.fallback);
@@ -365,6 +377,10 @@ function assertFiniteGgml(where: string, type: TensorType, bytes: Uint8Array): v
     case 'Q4_0':
     case 'Q4_1':
       return assertFiniteWeight(where, { format: type.toLowerCase() as 'q8_0', shape: [1, 32], data: bytes });
+    case 'Q5_0':
+    case 'Q5_1':
+    case 'IQ4_NL':
+      return assertFiniteWeight(where, { format: type.toLowerCase() as 'q5_0', shape: [1, 32], data: bytes });
     default:
       // K-quant embeddings: the matrices' rule (finite f16 super-scales keep every value finite), not a
       // decode of the whole table to f32 (0.5 GB of JS array and ~10 s of CPU for a 7B's Q4_K table)
@@ -487,6 +503,8 @@ export async function loadLinearWeight(file: GgufFile, name: string, rows: numbe
   let w: LinearWeight;
   if (isLowbitType(t.type)) w = lowbitLinearWeight(t, bytes, where);
   else if (t.type === 'Q8_0' || t.type === 'Q4_0' || t.type === 'Q4_1') w = { format: t.type.toLowerCase() as 'q8_0', shape: [rows, cols], data: bytes };
+  // run as Q8_0 blocks of the same values (linear.ts), the stored blocks kept for `source`
+  else if (t.type === 'Q5_0' || t.type === 'Q5_1' || t.type === 'IQ4_NL') w = { format: t.type.toLowerCase() as 'q5_0', shape: [rows, cols], data: bytes };
   else if (t.type === 'MXFP4') {
     // ggml's MXFP4 is OCP MXFP4 with rows of whole 32-blocks: held packed as lowbit's LB_MXFP4 layers are
     w = linearWeightFromPacked({ kind: 'mx-rows', format: 'mxfp4', shape: [rows, cols], ...unpackMxfp4(bytes, (rows * cols) / 32) });

@@ -90,6 +90,13 @@ export function dequantizeLinear(name: string, w: LinearWeight): Float32Array {
       }
       return out;
     }
+    case 'q5_0':
+    case 'q5_1':
+    case 'iq4_nl': {
+      const out = new Float32Array(rows * cols);
+      dequantize(w.format.toUpperCase() as 'Q5_0', w.data, 0, rows * cols, out);
+      return out;
+    }
     case 'mxfp4': // the same values as its Q8_0 form
       return dequantizeLinear(name, w.fallback);
     case 'nf4': // QLoRA's levels as the tiles' 7-bit integers

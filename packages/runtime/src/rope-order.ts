@@ -8,6 +8,7 @@
 // Biases of Wq/Wk follow their rows. The same row movers pick rows, to cut GPT-2's fused Q, K, V apart.
 import { type GemvTensor, type MxTensor, type Nf4Tensor, rowBytes } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError, NF4_STAGING_BLOCK_BYTES } from '@lowbit/kernels';
+import { type Q5TensorType, TENSOR_TYPES } from './ggml-types.js';
 import { permuteAnyPrecisionRows } from './any-precision-linear.js';
 import type { InputGather, IntForm, LinearWeight } from './linear.js';
 import type { StoredLayer } from './lowbit-tensors.js';
@@ -154,6 +155,10 @@ export function permuteLinearRows(name: string, w: LinearWeight, src: Int32Array
       return { ...w, shape, data: permuteRows(w.data, (cols / GGML_K_BLOCK_SIZE) * GGML_K_BLOCK_BYTES[w.type], src) };
     case 'lut4':
       return { ...w, shape, weights: permuteLut4Rows(w.weights, src) };
+    case 'q5_0':
+    case 'q5_1':
+    case 'iq4_nl':
+      return { ...w, shape, data: permuteRows(w.data, (cols / GGML_BLOCK_SIZE) * TENSOR_TYPES[w.format.toUpperCase() as Q5TensorType].blockBytes, src) };
     case 'packed': {
       const t = w.tensor as { kind?: string };
       if (t.kind === 'int' || t.kind === 'mx-rows') return { ...w, shape, tensor: permuteStoredRows(name, w.tensor as StoredLayer, src) };

@@ -87,7 +87,8 @@ export function planShards(items: readonly ShardItem[], maxBytes: number, where:
 }
 
 /** Tiled (prepared) size over stored size of the ggml block types (f32 scales instead of f16). */
-const TILED_GROWTH: Partial<Record<TensorType, number>> = { Q8_0: 36 / 34, Q4_0: 20 / 18, Q4_1: 24 / 20 };
+// Q5_0 / Q5_1 / IQ4_NL run as Q8_0 tiles (Q5_1 with an f32 m per block)
+const TILED_GROWTH: Partial<Record<TensorType, number>> = { Q8_0: 36 / 34, Q4_0: 20 / 18, Q4_1: 24 / 20, Q5_0: 36 / 22, Q5_1: 40 / 24, IQ4_NL: 36 / 18 };
 
 /** Heap allocations are aligned: each resident plane of a layer may take up to this much more. */
 const ALLOC_SLACK = 64;

@@ -78,8 +78,24 @@ describe('bit-exact with llama.cpp', () => {
     const { readFileSync } = await import('node:fs');
     const g = JSON.parse(readFileSync(new URL('./fixtures/ggml-quants-golden.json', import.meta.url), 'utf8'));
     const x = Float32Array.from(g.x as number[]);
-    for (const t of ['Q8_0', 'Q4_0', 'Q4_1'] as const) {
-      expect(Buffer.from(fromF32(t, x, 32)).toString('hex')).toBe(g[t.toLowerCase()]);
+    for (const t of ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'] as const) {
+      expect(Buffer.from(fromF32(t, x, 32)).toString('hex'), t).toBe(g[t.toLowerCase()]);
     }
+  });
+
+  it('Q5_0/Q5_1/IQ4_NL values equal ggml dequantize_row_* on its own quantizers\' bytes, bit for bit', async () => {
+    const { readFileSync } = await import('node:fs');
+    const g = JSON.parse(readFileSync(new URL('./fixtures/ggml-quants-golden.json', import.meta.url), 'utf8'));
+    for (const t of ['Q5_0', 'Q5_1', 'IQ4_NL'] as const) {
+      const key = t.toLowerCase();
+      const y = toF32(t, Uint8Array.from(Buffer.from(g[key] as string, 'hex')), (g.x as number[]).length);
+      expect(Array.from(y), t).toEqual(g[`${key}_dequant`]);
+    }
+  });
+
+  it('IQ4_NL is read, not written; Q5_1 round-trips within half a step', () => {
+    expect(() => fromF32('IQ4_NL', new Float32Array(32), 32)).toThrow(/reads IQ4_NL but does not write/);
+    const y = toF32('Q5_1', fromF32('Q5_1', Float32Array.from({ length: 32 }, (_, i) => i / 31), 32), 32);
+    for (let i = 0; i < 32; i++) expect(Math.abs(y[i] - i / 31)).toBeLessThanOrEqual(0.5 / 31 + 1e-3);
   });
 });

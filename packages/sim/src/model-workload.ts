@@ -47,6 +47,27 @@ export function weightCodes(name: string, w: LinearWeight): WeightCodes | null {
       }
       return { codes: out, bits: 4 };
     }
+    case 'q5_0':
+    case 'q5_1': {
+      // block_q5_0 {f16 d; u8 qh[4]; u8 qs[16]}, block_q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}: Q4's nibbles
+      // plus bit 4 of element j in bit j of qh
+      const size = w.format === 'q5_0' ? 22 : 24;
+      const need = (rows * cols / 32) * size;
+      if (w.data.length !== need) throw new LowbitError('E_SHAPE', `${name}: ${w.data.length} bytes of ${w.format} for [${rows}, ${cols}] (expected ${need})`);
+      const zero = w.format === 'q5_0' ? 16 : 0;
+      for (let i = 0, o = 0; o < out.length; i += size, o += 32) {
+        const h = i + size - 20;
+        const qh = (w.data[h] | (w.data[h + 1] << 8) | (w.data[h + 2] << 16) | (w.data[h + 3] << 24)) >>> 0;
+        for (let j = 0; j < 16; j++) {
+          const b = w.data[h + 4 + j];
+          out[o + j] = ((b & 15) | (((qh >>> j) & 1) << 4)) - zero;
+          out[o + j + 16] = ((b >> 4) | (((qh >>> (j + 16)) & 1) << 4)) - zero;
+        }
+      }
+      return { codes: out, bits: 5 };
+    }
+    case 'iq4_nl':
+      throw new LowbitError('E_UNSUPPORTED', `${name}: IQ4_NL codes are table indices, not integers a bit-serial MAC multiplies; sim models INT-k, Q8_0, Q4_* and Q5_* weights`);
     case 'int4': {
       const rowBytes = Math.ceil(cols / 2);
       if (w.packed.length !== rows * rowBytes) throw new LowbitError('E_SHAPE', `${name}: ${w.packed.length} bytes of int4 codes for [${rows}, ${cols}]`);

@@ -1,0 +1,126 @@
+// ggml's Q5_0, Q5_1 and IQ4_NL (the fallbacks llama.cpp's K-quant and IQ files use for rows that are
+// not whole 256-blocks): files written by lowbit (Q5_0 / Q5_1 by its quantize_row_*_ref twins, checked
+// byte for byte in ggml-quants.test.ts; IQ4_NL blocks made here), read back and run as Q8_0 blocks of
+// the same values, against llama.cpp running the same files.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IQ4_NL_LEVELS, toF32 } from '../src/ggml-quants.js';
+import { quantizeGguf, saveModel } from '../src/gguf-convert.js';
+import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
+import { f32ToF16 } from '../src/half.js';
+import { type DecoderModel, loadModel } from '../src/model.js';
+import { dequantizeLinear } from '../src/qdec.js';
+import { validLines } from './helpers.js';
+import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
+import { writeTinyGguf } from './tiny-models.js';
+
+const DIMS = { D: 256, F: 512, CTX: 256 };
+const TYPES = ['Q5_0', 'Q5_1', 'IQ4_NL'] as const;
+
+/** IQ4_NL blocks of [rows, cols] values: d = absmax/127 as f16, each weight the nearest level (a valid file, not llama.cpp's search). */
+function iq4nlBlocks(v: Float32Array): Uint8Array {
+  const out = new Uint8Array((v.length / 32) * 18);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < v.length / 32; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(v[b * 32 + j]));
+    const h = f32ToF16(amax / 127);
+    view.setUint16(b * 18, h, true);
+    const d = toF32('F16', out.subarray(b * 18, b * 18 + 2), 1)[0];
+    const near = (x: number) => {
+      let best = 0;
+      for (let i = 1; i < 16; i++) if (Math.abs(d * IQ4_NL_LEVELS[i] - x) < Math.abs(d * IQ4_NL_LEVELS[best] - x)) best = i;
+      return best;
+    };
+    for (let j = 0; j < 16; j++) out[b * 18 + 2 + j] = near(v[b * 32 + j]) | (near(v[b * 32 + 16 + j]) << 4);
+  }
+  return out;
+}
+
+describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-q5-'));
+  const f32 = join(dir, 'tiny-f32.gguf');
+  const path = (t: string) => join(dir, `tiny-${t}.gguf`);
+  let llama: LlamaCpp | undefined;
+  let skipReason = '';
+  let ids: number[] = [];
+  let unquantized: DecoderModel;
+  beforeAll(async () => {
+    ({ llama, skipReason } = await openLlamaCpp('Q5_0 / Q5_1 / IQ4_NL cross-checks'));
+    await writeTinyGguf('llama', f32, 4242, DIMS);
+    await quantizeGguf(f32, path('Q5_0'), 'Q5_0');
+    await quantizeGguf(f32, path('Q5_1'), 'Q5_1');
+    // IQ4_NL: every linear layer set to its blocks and saved (the model's `source` writes them back)
+    const m = await loadModel(f32);
+    for (const l of m.linears()) l.name !== 'output.weight' && m.setLinear(l.name, { format: 'iq4_nl', shape: [l.rows, l.cols], data: iq4nlBlocks((l.source as { data: Float32Array }).data) });
+    await saveModel(m, path('IQ4_NL'));
+    m.free();
+    unquantized = await loadModel(f32);
+    ids = unquantized.tokenizer.encode(validLines.slice(0, 6).join(' ')).slice(0, 200);
+  });
+  afterAll(async () => {
+    unquantized?.free();
+    await llama?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.for(TYPES)('%s: the file holds the type, lowbit runs it as Q8_0 and saves the same blocks back, byte for byte', async (type) => {
+    const file = await readGguf(path(type));
+    const matrices = [...file.tensors.values()].filter((x) => x.shape.length === 2 && x.name !== 'output.weight' && x.name !== 'token_embd.weight');
+    expect(matrices.length).toBeGreaterThan(0);
+    for (const x of matrices) expect(x.type, x.name).toBe(type);
+    const ours = await loadModel(path(type));
+    for (const l of ours.linears()) {
+      if (l.name === 'output.weight') continue;
+      expect(l.format, l.name).toBe('q8_0');
+      const src = l.source as { format: string; data: Uint8Array };
+      expect(src.format).toBe(type.toLowerCase());
+      expect(Buffer.from(src.data).equals(Buffer.from(await readTensorBytes(file, l.name))), l.name).toBe(true);
+      // the values the Q8_0 form multiplies are ggml's dequantized values
+      expect(Array.from(dequantizeLinear(l.name, src as never))).toEqual(Array.from(toF32(type, src.data, l.rows * l.cols)));
+    }
+    await file.source.close();
+    const again = join(dir, `again-${type}.gguf`);
+    await saveModel(ours, again);
+    ours.free();
+    const a = await readGguf(path(type));
+    const b = await readGguf(again);
+    for (const x of matrices) expect(Buffer.from(await readTensorBytes(b, x.name)).equals(Buffer.from(await readTensorBytes(a, x.name))), x.name).toBe(true);
+    await a.source.close();
+    await b.source.close();
+  });
+
+  it.for(TYPES)('%s: next-token log-probs agree with llama.cpp', async (type, t) => {
+    if (!llama) return t.skip(skipReason);
+    const ours = await loadModel(path(type));
+    const lm = await llama.loadModel({ modelPath: path(type) });
+    const d = await logProbDiffs(lm, ours, ids, DIMS.CTX);
+    const control = await logProbDiffs(lm, unquantized, ids, DIMS.CTX);
+    await lm.dispose();
+    ours.free();
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const s = { n: d.length, max: Math.max(...d), mean: mean(d), controlMean: mean(control) };
+    console.log(`log-prob |Δ| vs llama.cpp, ${type}:`, s);
+    // both round activations to int8 per 32 (Q5_1: llama.cpp's q8_1 sums for m, lowbit's f32 sums)
+    expect(s.mean).toBeLessThan(0.05);
+    expect(s.max).toBeLessThan(0.5);
+    expect(s.controlMean).toBeGreaterThan(2 * s.mean);
+  });
+
+  it('a NaN block scale is refused at load, and a truncated tensor, each naming the tensor', async () => {
+    const bytes = readFileSync(path('Q5_1'));
+    const file = await readGguf(path('Q5_1'));
+    const info = file.tensors.get('blk.0.attn_q.weight');
+    await file.source.close();
+    expect(info).toBeDefined();
+    const at = (info as { offset: number }).offset;
+    const bad = Buffer.from(bytes);
+    bad.writeUInt16LE(0x7e00, at + 24 * 3 + 2); // block 3's m
+    writeFileSync(join(dir, 'nan.gguf'), bad);
+    await expect(loadModel(join(dir, 'nan.gguf'))).rejects.toThrow(/blk\.0\.attn_q\.weight: Q5_1 block 3 has a NaN or infinite scale/);
+    writeFileSync(join(dir, 'cut.gguf'), bytes.subarray(0, bytes.byteLength - 100));
+    await expect(loadModel(join(dir, 'cut.gguf'))).rejects.toThrow(/data ends at byte \d+ but the file has \d+ bytes/);
+  });
+});
