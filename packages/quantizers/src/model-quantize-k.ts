@@ -2,7 +2,7 @@
 // (one K type, or the Q4_K_M mix), each K layer quantized by `gptqKQuantize` on the Hessian of its
 // inputs captured in GPTQ's sequential order, so the model runs (and saves) the blocks llama.cpp loads.
 import { LowbitError } from '@lowbit/kernels';
-import { type DecoderModel, type KQuantLayerType, type KQuantScheme, type LinearWeight, fromF32, kquantLayerType } from '@lowbit/runtime';
+import { type DecoderModel, type KQuantLayerType, type KQuantScheme, type LinearWeight, fallbackWeight, isKQuantFallback, kquantLayerType } from '@lowbit/runtime';
 import { SEQUENTIAL_GROUPS, BlockCalibration, type CalibrationOptions, calibrationWindows, collectHessians } from './calibrate.js';
 import { QUANTIZE_DEFAULTS } from './defaults.js';
 import type { Gptq } from './gptq.js';
@@ -30,7 +30,7 @@ export interface KLayerReport {
   type: KQuantLayerType;
   rows: number;
   cols: number;
-  /** 'gptq' for the K layers; 'rtn' for the rows that are not whole super-blocks (Q8_0 by ggml's quantizer, or F32 as they are). */
+  /** 'gptq' for the K layers; 'rtn' for the rows that are not whole super-blocks (the fallback type by ggml's quantizer, or F32 as they are). */
   method: 'gptq' | 'rtn';
   /** GPTQ's OBS estimate Σ (w − q)²/(2·[H⁻¹]qq); NaN for the fallback layers. */
   loss: number;
@@ -49,8 +49,8 @@ const CACHE_BYTES = 2 ** 30;
 
 /**
  * K-quantizes every linear layer of `model` in place with GPTQ on the K grid. Rows that are not whole
- * 256-weight super-blocks take exactly `quantizeModelK`'s fallback (Q8_0 by ggml's reference
- * quantizer, F32 where rows are not whole 32-blocks), by round to nearest.
+ * 256-weight super-blocks take exactly `quantizeModelK`'s fallback (llama.cpp's 32-block type for the
+ * K type, by ggml's quantizer; F32 where rows are not whole 32-blocks), by round to nearest.
  */
 export function gptqQuantizeModelK(model: DecoderModel, o: KQuantizeModelOptions): KQuantizeModelResult {
   const t0 = performance.now();
@@ -92,10 +92,10 @@ export function gptqQuantizeModelK(model: DecoderModel, o: KQuantizeModelOptions
     const type = types.get(name) as KQuantLayerType;
     const shape: [number, number] = [lin.rows, lin.cols];
     const x = f32Weights(name, lin.source).data;
-    let w: LinearWeight;
+    let w: LinearWeight & { data: Float32Array | Uint8Array };
     let loss = Number.NaN;
     if (type === 'F32') w = { format: 'f32', shape, data: x.slice() };
-    else if (type === 'Q8_0') w = { format: 'q8_0', shape, data: fromF32('Q8_0', x, lin.cols, `${model.name}: ${name}`) };
+    else if (isKQuantFallback(type)) w = fallbackWeight(type, shape, x, `${model.name}: ${name}`);
     else {
       if (!stats || stats.samples === 0) throw new LowbitError('E_ARG', `${model.name}: ${name} saw no calibration input`);
       const r = gptqKQuantize(x, shape, stats.hessian(), { type, damp: o.damp, actOrder: o.actOrder, staticGroups: o.staticGroups, kernels: model.kernels, kernelMinCols: o.kernelMinCols });

@@ -14,7 +14,7 @@ import '../../runtime/src/file-system-node.js';
 import { type LlamaCpp, openLlamaCpp } from '../../runtime/test/llama-cpp-lib.js';
 import { writeTinyGguf } from '../../runtime/test/tiny-models.js';
 
-// ffn 320: gate/up rows are 256 wide (K types), ffn_down's 320 are not (RTN's Q8_0 fallback)
+// ffn 320: gate/up rows are 256 wide (K types), ffn_down's 320 are not (RTN's fallback: Q4_K's Q5_0, Q6_K's Q8_0)
 const DIMS = { D: 256, F: 320, L: 2, CTX: 256 };
 const calibration = readFileSync(fileURLToPath(calibrationTextUrl), 'utf8');
 const validText = readFileSync(fileURLToPath(validTextUrl), 'utf8');
@@ -41,16 +41,17 @@ describe('gptqQuantizeModelK', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('Q4_K_M: llama.cpp\'s types, RTN\'s exact Q8_0 fallback for 320-wide rows; llama.cpp runs the saved file with our log-probs', async (t) => {
+  it('Q4_K_M: llama.cpp\'s types, RTN\'s exact Q5_0 / Q8_0 fallbacks for 320-wide rows; llama.cpp runs the saved file with our log-probs', async (t) => {
     const m = await loadModel(f32);
     const r = gptqQuantizeModelK(m, { scheme: 'Q4_K_M', calibration, ctx: 256, maxWindows: 4 });
     const rtn = await loadModel(f32);
     const want = quantizeModelK(rtn, 'Q4_K_M');
     expect(r.layers.map((l) => [l.name, l.type])).toEqual(want.layers.map((l) => [l.name, l.type]));
     expect(r.bitsPerWeight).toBe(want.bitsPerWeight);
-    // layers 1 (use_more_bits of 2 layers) attn_v and output.weight Q6_K, ffn_down the Q8_0 fallback
+    // layers 1 (use_more_bits of 2 layers) attn_v and output.weight Q6_K; ffn_down the fallbacks (layer 0's
+    // Q4_K → Q5_0, layer 1's Q6_K → Q8_0)
     const types = Object.fromEntries(r.layers.map((l) => [l.name, l.type]));
-    expect(types).toMatchObject({ 'blk.0.attn_v.weight': 'Q4_K', 'blk.1.attn_v.weight': 'Q6_K', 'blk.0.ffn_down.weight': 'Q8_0', 'output.weight': 'Q6_K', 'blk.0.ffn_gate.weight': 'Q4_K' });
+    expect(types).toMatchObject({ 'blk.0.attn_v.weight': 'Q4_K', 'blk.1.attn_v.weight': 'Q6_K', 'blk.0.ffn_down.weight': 'Q5_0', 'blk.1.ffn_down.weight': 'Q8_0', 'output.weight': 'Q6_K', 'blk.0.ffn_gate.weight': 'Q4_K' });
     const bytesOf = (model: DecoderModel, name: string) => (model.linear(name).source as { data: Uint8Array }).data;
     for (const l of r.layers) {
       if (l.method === 'rtn') expect(bytesOf(m, l.name), l.name).toEqual(bytesOf(rtn, l.name));

@@ -146,6 +146,81 @@ export function quantizeRowQ5_1(x: Float32Array, out: Uint8Array, outOffset = 0)
   }
 }
 
+/** ggml's best_index_int8: the index of the level nearest x (ties to the upper one) in ascending `levels`. */
+function nearestLevel(levels: readonly number[], x: number): number {
+  const n = levels.length;
+  if (x <= levels[0]) return 0;
+  if (x >= levels[n - 1]) return n - 1;
+  let lo = 0;
+  let hi = n - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (x < levels[mid]) hi = mid;
+    else lo = mid;
+  }
+  return fr(x - levels[hi - 1]) < fr(levels[hi] - x) ? hi - 1 : hi;
+}
+
+/** The IQ4_NL scale llama-quantize picks for one block of 32 (quantize_iq4_nl without importance weights). */
+function iq4nlScale(xb: Float32Array, max: number): number {
+  const values = IQ4_NL_LEVELS;
+  const ntry = 7;
+  // sums over the block with each weight's x² as importance
+  const sums = (id: number): [number, number] => {
+    let sumqx = 0;
+    let sumq2 = 0;
+    for (let j = 0; j < QK; j++) {
+      const q = values[nearestLevel(values, fr(id * xb[j]))];
+      const w = fr(xb[j] * xb[j]);
+      sumqx = fr(sumqx + fr(fr(w * q) * xb[j]));
+      sumq2 = fr(sumq2 + fr(fr(w * q) * q));
+    }
+    return [sumqx, sumq2];
+  };
+  let d = fr(-max / values[0]);
+  let [sumqx, sumq2] = sums(fr(1 / d));
+  d = fr(sumqx / sumq2);
+  let best = fr(d * sumqx);
+  for (let itry = -ntry; itry <= ntry; itry++) {
+    [sumqx, sumq2] = sums(fr((itry + values[0]) / max));
+    if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
+      d = fr(sumqx / sumq2);
+      best = fr(d * sumqx);
+    }
+  }
+  return d;
+}
+
+/**
+ * block_iq4_nl { f16 d; u8 qs[16] } as llama-quantize writes it (ggml's quantize_iq4_nl without
+ * importance weights: each weight x², 7 tries either side; quantize_row_iq4_nl_ref does no search): the
+ * least-squares scale for the nearest levels at d = max/127, then the best of the scales max/(t − 127)
+ * for t = −7..7, the codes taken again at the one kept.
+ */
+export function quantizeRowIq4Nl(x: Float32Array, out: Uint8Array, outOffset = 0): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const L = new Uint8Array(QK);
+  for (let b = 0; b < x.length / QK; b++) {
+    const o = outOffset + b * IQ4_NL_BYTES;
+    const xb = x.subarray(b * QK, (b + 1) * QK);
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < QK; j++) {
+      const ax = Math.abs(xb[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = xb[j];
+      }
+    }
+    // blocks whose absmax is below 1e-15 keep d = 0: every code then is the level nearest 0
+    const d = amax < fr(1e-15) ? 0 : iq4nlScale(xb, max);
+    view.setUint16(o, f32ToF16(d), true);
+    const id = d ? fr(1 / d) : 0;
+    for (let j = 0; j < QK; j++) L[j] = nearestLevel(IQ4_NL_LEVELS, fr(id * xb[j]));
+    for (let j = 0; j < 16; j++) out[o + 2 + j] = L[j] | (L[j + 16] << 4);
+  }
+}
+
 /** The 5-bit codes of a Q5_0 / Q5_1 block at `o` (codes at `qs`, high bits at `qh`) into q[0..32). */
 export function q5Codes(src: Uint8Array, qh: number, qs: number, q: Uint8Array): void {
   const h = src[qh] | (src[qh + 1] << 8) | (src[qh + 2] << 16) | (src[qh + 3] << 24);
@@ -376,9 +451,8 @@ export function fromF32(type: TensorType, x: Float32Array, rowLength: number, wh
       quantizeRowQ5_1(x, out);
       break;
     case 'IQ4_NL':
-      // llama.cpp's IQ4_NL quantizer searches scales per block (quantize_row_iq4_nl_ref); lowbit reads
-      // IQ4_NL files but does not write them
-      throw new LowbitError('E_UNSUPPORTED', `${where}: lowbit reads IQ4_NL but does not write it; quantize to Q4_0, Q4_K or Q5_0 instead`);
+      quantizeRowIq4Nl(x, out);
+      break;
     case 'Q2_K':
     case 'Q3_K':
     case 'Q4_K':

@@ -20,6 +20,12 @@ export type GgmlTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' |
  */
 export type Q5TensorType = 'Q5_0' | 'Q5_1' | 'IQ4_NL';
 
+/** The 32-block types llama.cpp falls back to for rows that are not whole 256-blocks. */
+export type KQuantFallback = Q5TensorType | 'Q8_0';
+
+/** llama.cpp's fallback per K type (llama_tensor_get_type): Q2_K / Q3_K → IQ4_NL, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0. */
+export const KQUANT_FALLBACK: Readonly<Record<Exclude<KQuantTensorType, 'Q8_K'>, KQuantFallback>> = { Q2_K: 'IQ4_NL', Q3_K: 'IQ4_NL', Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0' };
+
 /** llama.cpp's K-quant super-block types (256 weights per block). */
 export type KQuantTensorType = 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q8_K';
 

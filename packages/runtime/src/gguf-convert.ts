@@ -2,7 +2,7 @@
 // quantizers), or save an in-memory model whose layers a quantizer replaced.
 import { GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
 import { packMxfp4 } from './ggml-kquants.js';
-import { type GgmlTensorType, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
+import { type GgmlTensorType, KQUANT_FALLBACK, type TensorType, isKQuantType, isLowbitType } from './ggml-types.js';
 import { fromF32, toF32 } from './ggml-quants.js';
 import { type GgufFile, type GgufValue, readGguf, readTensorBytes } from './gguf-reader.js';
 import type { ByteSink } from './atomic-file.js';
@@ -32,10 +32,11 @@ export const LOWBIT_FORMAT_VERSION = 2; // 2: LB_INT* with fp16 scales and packe
 export function storageType(target: TensorType, shape: readonly number[]): TensorType {
   if (isLowbitType(target)) throw new LowbitError('E_UNSUPPORTED', `${target} is a per-layer lowbit type, not a storage target`);
   if (shape.length < 2 || shape.slice(1).every((d) => d === 1)) return 'F32';
-  if (target === 'Q8_0' || target === 'Q4_0' || target === 'Q4_1' || target === 'Q5_0' || target === 'Q5_1' || target === 'MXFP4') return shape[0] % 32 === 0 ? target : 'F16';
-  // llama.cpp's quantizer also falls back for rows that are not whole 256-blocks (to Q5_0/Q5_1/Q8_0,
-  // per type); lowbit has no Q5_0, so Q8_0 where rows are whole 32-blocks, else F16
-  if (isKQuantType(target)) return shape[0] % 256 === 0 ? target : shape[0] % 32 === 0 ? 'Q8_0' : 'F16';
+  if (target === 'Q8_0' || target === 'Q4_0' || target === 'Q4_1' || target === 'Q5_0' || target === 'Q5_1' || target === 'IQ4_NL' || target === 'MXFP4') return shape[0] % 32 === 0 ? target : 'F16';
+  // rows that are not whole 256-blocks take llama.cpp's fallback for the K type, F16 where even
+  // 32-blocks do not fit, as its quantizer does
+  if (isKQuantType(target) && target !== 'Q8_K') return shape[0] % 256 === 0 ? target : shape[0] % 32 === 0 ? KQUANT_FALLBACK[target] : 'F16';
+  if (isKQuantType(target)) return shape[0] % 256 === 0 ? target : 'F16';
   return target;
 }
 

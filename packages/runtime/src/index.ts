@@ -4,9 +4,9 @@
 // functions (and makes path arguments work: file-system.ts).
 export { LowbitError, isLowbitError, type LowbitErrorCode } from '@lowbit/kernels';
 export { type ByteSource, bytesSource } from './byte-source.js';
-export { GGML_TYPE_NAMES, TENSOR_TYPES, LOWBIT_TYPES, isKQuantType, type KQuantTensorType, type TensorType, type GgmlTensorType, type LowbitTensorType, type LowbitIntParams, type LowbitTypeInfo, bitsPerWeight, isLowbitType, tensorBytes, tensorTypeId } from './ggml-types.js';
+export { GGML_TYPE_NAMES, KQUANT_FALLBACK, TENSOR_TYPES, LOWBIT_TYPES, isKQuantType, type KQuantFallback, type KQuantTensorType, type Q5TensorType, type TensorType, type GgmlTensorType, type LowbitTensorType, type LowbitIntParams, type LowbitTypeInfo, bitsPerWeight, isLowbitType, tensorBytes, tensorTypeId } from './ggml-types.js';
 export { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from './half.js';
-export { quantizeRowQ8_0, quantizeRowQ4_0, quantizeRowQ4_1, dequantize, toF32, fromF32 } from './ggml-quants.js';
+export { quantizeRowQ8_0, quantizeRowQ4_0, quantizeRowQ4_1, quantizeRowQ5_0, quantizeRowQ5_1, quantizeRowIq4Nl, IQ4_NL_LEVELS, dequantize, toF32, fromF32 } from './ggml-quants.js';
 export { quantizeRowK, dequantizeK, quantizeRowMxfp4, dequantizeMxfp4, packMxfp4, unpackMxfp4, type KQuantType, type KQuantWritable } from './ggml-kquants.js';
 export { readGguf, readTensorBytes, readTensorInto, metaValue, lowbitParamsKey, GgufValueType, type GgufFile, type GgufTensorInfo, type GgufValue, type GgufScalar } from './gguf-reader.js';
 export { writeGguf, encodeGgufHeader, gguf, type GgufTensorToWrite } from './gguf-writer.js';
@@ -40,6 +40,6 @@ export type { LowbitAnyPrecisionParams, LowbitParams } from './ggml-types.js';
 export { LSTM_LIMITS, f64Matmul, lstmWasmMatmul, type LstmMatmul, checkLstmConfig, checkLstmParams, initLstmParams, lstmGateMatrices, lstmLossAndGrad, lstmParamShapes, lstmPerplexity, lstmQuantizedNames, lstmZeroState, type LstmConfig, type LstmLossAndGrad, type LstmState, type LstmStepOptions, type LstmVec } from './lstm.js';
 export { loadLstm, saveLstm, trainLstm, type LstmTrainOptions, type LstmTrainResult } from './lstm-train.js';
 export { PackedLstm } from './lstm-packed.js';
-export { kquantLayerType, quantizeModelK, useMoreBits, type KQuantizedLayer, type KQuantLayerType, type KQuantScheme } from './kquant-mix.js';
+export { fallbackWeight, isKQuantFallback, kquantLayerType, quantizeModelK, useMoreBits, type KQuantizedLayer, type KQuantLayerType, type KQuantScheme } from './kquant-mix.js';
 export { type BucketedEmbedding, bucketedBytes, bucketedEmbedding, bucketedRow, embeddingFromBuckets } from './bucketed-embedding.js';
 export { keepExactAnyPrecision } from './any-precision-linear.js';

@@ -5,6 +5,7 @@
 import { LowbitError } from '@lowbit/kernels';
 import { fromF32 } from './ggml-quants.js';
 import type { KQuantWritable } from './ggml-kquants.js';
+import { KQUANT_FALLBACK, type KQuantFallback } from './ggml-types.js';
 import type { LinearWeight } from './linear.js';
 import type { DecoderModel } from './model.js';
 import { dequantizeLinear } from './qdec.js';
@@ -13,7 +14,8 @@ import { dequantizeLinear } from './qdec.js';
 export type KQuantScheme = KQuantWritable | 'Q4_K_M';
 
 /** What a matrix is stored as: its K type, or the fallback for rows that are not whole super-blocks. */
-export type KQuantLayerType = KQuantWritable | 'Q8_0' | 'F32';
+export type KQuantLayerType = KQuantWritable | KQuantFallback | 'F32';
+
 
 /**
  * llama.cpp's use_more_bits (src/llama-quant.cpp, llama_tensor_get_type): the first and last eighth
@@ -27,10 +29,9 @@ export function useMoreBits(i: number, n: number): boolean {
  * The type of matrix `name` ([rows, cols], cols the row length) under `scheme` in a model of
  * `nLayers` layers. Q4_K_M follows llama_tensor_get_type for a dense Llama: output.weight Q6_K;
  * attn_v and ffn_down Q6_K where useMoreBits(layer, nLayers), Q4_K elsewhere. Rows that are not whole
- * 256-weight super-blocks cannot be K-quantized: llama.cpp falls back to Q5_0 (for Q4_K), Q5_1 (Q5_K),
- * Q8_0 (Q6_K) or IQ4_NL (Q2_K, Q3_K), and to F16 where even those blocks do not fit; lowbit writes
- * none of Q5_0, Q5_1, IQ4_NL, so such rows become Q8_0, and F32 where rows are not whole 32-blocks
- * (F32 rather than F16, so the file evaluates as the model in memory).
+ * 256-weight super-blocks cannot be K-quantized: they take llama.cpp's fallback (KQUANT_FALLBACK: Q5_0
+ * for Q4_K, Q5_1 for Q5_K, Q8_0 for Q6_K, IQ4_NL for Q2_K and Q3_K, by its own quantizers' rules), and
+ * F32 where even 32-blocks do not fit (llama.cpp: F16; F32 so the file evaluates as the model in memory).
  */
 export function kquantLayerType(scheme: KQuantScheme, name: string, nLayers: number, cols: number): KQuantLayerType {
   let t: KQuantWritable = scheme === 'Q4_K_M' ? 'Q4_K' : scheme;
@@ -39,7 +40,7 @@ export function kquantLayerType(scheme: KQuantScheme, name: string, nLayers: num
     if (name === 'output.weight' || (m && useMoreBits(Number(m[1]), nLayers))) t = 'Q6_K';
   }
   if (cols % 256 === 0) return t;
-  return cols % 32 === 0 ? 'Q8_0' : 'F32';
+  return cols % 32 === 0 ? KQUANT_FALLBACK[t] : 'F32';
 }
 
 export interface KQuantizedLayer {
@@ -64,9 +65,9 @@ export function quantizeModelK(model: DecoderModel, scheme: KQuantScheme, onLaye
     const type = kquantLayerType(scheme, l.name, model.config.nLayers, l.cols);
     const x = dequantizeLinear(l.name, l.source);
     const where = `${model.name}: ${l.name}`;
-    let w: LinearWeight;
+    let w: LinearWeight & { data: Float32Array | Uint8Array };
     if (type === 'F32') w = { format: 'f32', shape: [l.rows, l.cols], data: x.slice() };
-    else if (type === 'Q8_0') w = { format: 'q8_0', shape: [l.rows, l.cols], data: fromF32('Q8_0', x, l.cols, where) };
+    else if (isKQuantFallback(type)) w = fallbackWeight(type, [l.rows, l.cols], x, where);
     else w = { format: 'kquant', type, shape: [l.rows, l.cols], data: fromF32(type, x, l.cols, where) };
     bytes += w.data.byteLength;
     weights += l.rows * l.cols;
@@ -75,4 +76,14 @@ export function quantizeModelK(model: DecoderModel, scheme: KQuantScheme, onLaye
     onLayer?.(l.name, i + 1, linears.length);
   });
   return { layers, bitsPerWeight: weights ? (bytes * 8) / weights : 0 };
+}
+
+export function isKQuantFallback(t: KQuantLayerType): t is KQuantFallback {
+  return t === 'Q5_0' || t === 'Q5_1' || t === 'Q8_0' || t === 'IQ4_NL';
+}
+
+/** A fallback layer's weights: `x` ([rows, cols] values) in the 32-block type, by ggml's quantizer for it. */
+export function fallbackWeight(type: KQuantFallback, shape: [number, number], x: Float32Array, where: string): LinearWeight & { data: Uint8Array } {
+  const data = fromF32(type, x, shape[1], where);
+  return type === 'Q8_0' ? { format: 'q8_0', shape, data } : { format: type.toLowerCase() as 'q5_0' | 'q5_1' | 'iq4_nl', shape, data };
 }

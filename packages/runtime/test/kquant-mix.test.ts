@@ -39,8 +39,11 @@ describe('quantizeModelK', () => {
     expect(kquantLayerType('Q4_K_M', 'blk.3.attn_v.weight', 8, 256)).toBe('Q6_K');
     expect(kquantLayerType('Q4_K_M', 'blk.2.ffn_down.weight', 8, 512)).toBe('Q4_K');
     expect(kquantLayerType('Q4_K_M', 'output.weight', 8, 256)).toBe('Q6_K');
-    // rows that are not whole super-blocks fall back (stories260K's 64-wide rows, its 172-wide ffn_down)
-    expect(kquantLayerType('Q4_K', 'blk.0.attn_q.weight', 5, 64)).toBe('Q8_0');
+    // rows that are not whole super-blocks take llama.cpp's fallback for the type (stories260K's 64-wide
+    // rows), F32 where not even 32-blocks fit (its 172-wide ffn_down)
+    const fallbacks = (['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const).map((t) => kquantLayerType(t, 'blk.0.attn_q.weight', 5, 64));
+    expect(fallbacks).toEqual(['IQ4_NL', 'IQ4_NL', 'Q5_0', 'Q5_1', 'Q8_0']);
+    expect(kquantLayerType('Q4_K_M', 'blk.0.attn_v.weight', 8, 64)).toBe('Q8_0'); // Q6_K's
     expect(kquantLayerType('Q4_K', 'blk.0.ffn_down.weight', 5, 172)).toBe('F32');
   });
 

@@ -1,15 +1,14 @@
 // ggml's Q5_0, Q5_1 and IQ4_NL (the fallbacks llama.cpp's K-quant and IQ files use for rows that are
-// not whole 256-blocks): files written by lowbit (Q5_0 / Q5_1 by its quantize_row_*_ref twins, checked
-// byte for byte in ggml-quants.test.ts; IQ4_NL blocks made here), read back and run as Q8_0 blocks of
-// the same values, against llama.cpp running the same files.
+// not whole 256-blocks): files written by lowbit (by its twins of ggml's quantizers, checked byte for
+// byte in ggml-quants.test.ts), read back and run as Q8_0 blocks of the same values, against llama.cpp
+// running the same files.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IQ4_NL_LEVELS, toF32 } from '../src/ggml-quants.js';
+import { toF32 } from '../src/ggml-quants.js';
 import { quantizeGguf, saveModel } from '../src/gguf-convert.js';
 import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
-import { f32ToF16 } from '../src/half.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { dequantizeLinear } from '../src/qdec.js';
 import { validLines } from './helpers.js';
@@ -18,26 +17,6 @@ import { writeTinyGguf } from './tiny-models.js';
 
 const DIMS = { D: 256, F: 512, CTX: 256 };
 const TYPES = ['Q5_0', 'Q5_1', 'IQ4_NL'] as const;
-
-/** IQ4_NL blocks of [rows, cols] values: d = absmax/127 as f16, each weight the nearest level (a valid file, not llama.cpp's search). */
-function iq4nlBlocks(v: Float32Array): Uint8Array {
-  const out = new Uint8Array((v.length / 32) * 18);
-  const view = new DataView(out.buffer);
-  for (let b = 0; b < v.length / 32; b++) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(v[b * 32 + j]));
-    const h = f32ToF16(amax / 127);
-    view.setUint16(b * 18, h, true);
-    const d = toF32('F16', out.subarray(b * 18, b * 18 + 2), 1)[0];
-    const near = (x: number) => {
-      let best = 0;
-      for (let i = 1; i < 16; i++) if (Math.abs(d * IQ4_NL_LEVELS[i] - x) < Math.abs(d * IQ4_NL_LEVELS[best] - x)) best = i;
-      return best;
-    };
-    for (let j = 0; j < 16; j++) out[b * 18 + 2 + j] = near(v[b * 32 + j]) | (near(v[b * 32 + 16 + j]) << 4);
-  }
-  return out;
-}
 
 describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-q5-'));
@@ -52,11 +31,7 @@ describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
     await writeTinyGguf('llama', f32, 4242, DIMS);
     await quantizeGguf(f32, path('Q5_0'), 'Q5_0');
     await quantizeGguf(f32, path('Q5_1'), 'Q5_1');
-    // IQ4_NL: every linear layer set to its blocks and saved (the model's `source` writes them back)
-    const m = await loadModel(f32);
-    for (const l of m.linears()) l.name !== 'output.weight' && m.setLinear(l.name, { format: 'iq4_nl', shape: [l.rows, l.cols], data: iq4nlBlocks((l.source as { data: Float32Array }).data) });
-    await saveModel(m, path('IQ4_NL'));
-    m.free();
+    await quantizeGguf(f32, path('IQ4_NL'), 'IQ4_NL');
     unquantized = await loadModel(f32);
     ids = unquantized.tokenizer.encode(validLines.slice(0, 6).join(' ')).slice(0, 200);
   });

@@ -3,11 +3,11 @@ import { defineCommand } from '../command.js';
 import { GGUF_ARGUMENT, modelPath } from '../model-arg.js';
 import { checkInputFile, checkOutputDir, checkOutputFile } from '../paths.js';
 
-const TARGETS = ['Q4_0', 'Q8_0', 'Q4_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'MXFP4', 'F16', 'BF16', 'F32', 'hf'] as const;
+const TARGETS = ['Q4_0', 'Q8_0', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'MXFP4', 'F16', 'BF16', 'F32', 'hf'] as const;
 
 export const convertCommand = defineCommand({
   name: 'convert',
-  summary: 'rewrite a GGUF as F32/F16/BF16/Q8_0/Q4_0/Q4_1, K-quants Q2_K..Q6_K or MXFP4 (llama.cpp reference quantizers), or as a Hugging Face safetensors directory',
+  summary: 'rewrite a GGUF as F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL, K-quants Q2_K..Q6_K or MXFP4 (llama.cpp\'s quantizers), or as a Hugging Face safetensors directory',
   arguments: [GGUF_ARGUMENT],
   options: {
     to: { type: 'string', description: 'target: a GGUF tensor type (case-insensitive), or hf for a Hugging Face directory', placeholder: 'type', choices: TARGETS, ignoreCase: true, required: true },

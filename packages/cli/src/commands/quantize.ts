@@ -191,9 +191,10 @@ async function quantizeK(ctx: CommandContext<typeof options>, scheme: KQuantSche
     ctx.print(`${method} ${format} on ${model.name}${calibFile ? ` (calibration: ${v['calib-windows']} windows of ${calibFile})` : ''}`);
     ctx.print(`  perplexity ${formatPerplexity(before.perplexity, before.stderr)} -> ${formatPerplexity(after.perplexity, after.stderr)} on ${validFile} (ctx ${v.ctx})`);
     ctx.print(`  ${r.layers.length} layers: ${[...counts].map(([t, n]) => `${n} ${t}`).join(', ')}; ${r.bitsPerWeight.toFixed(3)} bits/weight, ${secondsQuantize.toFixed(1)} s quantizing, ${seconds.toFixed(1)} s in all`);
-    const fallback = r.layers.filter((l) => l.type === 'Q8_0' || l.type === 'F32');
+    const fallback = r.layers.filter((l) => l.cols % 256 !== 0);
     if (fallback.length > 0) {
-      ctx.print(`  ${fallback.length} layers have rows that are not whole 256-weight super-blocks (${[...new Set(fallback.map((l) => l.cols))].join(', ')} wide): stored Q8_0 by round to nearest, or F32 where rows are not whole 32-blocks (llama.cpp would use Q5_0 / Q5_1 / IQ4_NL / Q8_0, then F16)`);
+      const types = [...new Set(fallback.map((l) => l.type))].join(' / ');
+      ctx.print(`  ${fallback.length} layers have rows that are not whole 256-weight super-blocks (${[...new Set(fallback.map((l) => l.cols))].join(', ')} wide): stored ${types} by round to nearest, llama.cpp's fallback for the type (F32 where rows are not whole 32-blocks, where llama.cpp uses F16)`);
     }
     ctx.print(out ? `  wrote ${out} (${bytes} bytes)` : '  nothing written: the quantized model lived in memory only (give --out m.gguf to keep it)');
     return {
