@@ -24,7 +24,7 @@ async function readText(file: string): Promise<string> {
 }
 
 const options = {
-  format: { type: 'string', choices: FORMATS, default: `int${QUANTIZE_DEFAULTS.bits}`, description: 'INT-k grid, llama.cpp block type (q*; q*_k K-quants and the q4_k_m mix: rows of 256k, others llama.cpp's fallback (Q5_0 / Q5_1 / Q8_0 / IQ4_NL) by RTN), or OCP MX format (mx*)' },
+  format: { type: 'string', choices: FORMATS, default: `int${QUANTIZE_DEFAULTS.bits}`, description: 'INT-k grid, llama.cpp block type (q*; q*_k K-quants and the q4_k_m mix: rows of 256k, others llama.cpp\'s 32-block fallback), or OCP MX format (mx*)' },
   ...quantizerOptions,
   smooth: { type: 'number', min: 0, max: 1, placeholder: 'alpha', defaultText: 'off', description: 'SmoothQuant migration strength α, folded into the norms before quantizing' },
   adadim: { type: 'boolean', description: 'AdaDim: per layer, groups along inputs or outputs, whichever has the lower output error (INT-k)' },
