@@ -99,27 +99,25 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
       }
       continue;
     }
-    if (kind == 5 && ASC_FEATURE_RELAXED_SIMD) {
+    // MXFP4 (5) and NF4 (6): the same loops over their table kernels (kind is a constant here)
+    if ((kind == 5 || kind == 6) && ASC_FEATURE_RELAXED_SIMD) {
       for (; b + 8 <= batch; b += 8) {
-        for (let t = g; t < ge; t++) q4lcx8(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+        for (let t = g; t < ge; t++) {
+          if (kind == 5) q4lcx8(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+          else q4ncx8(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+        }
       }
       for (; b + 4 <= batch; b += 4) {
-        for (let t = g; t < ge; t++) q4lcx4(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+        for (let t = g; t < ge; t++) {
+          if (kind == 5) q4lcx4(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+          else q4ncx4(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+        }
       }
       for (; b < batch; b++) {
-        for (let t = g; t < ge; t++) q4lcx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
-      }
-      continue;
-    }
-    if (kind == 6 && ASC_FEATURE_RELAXED_SIMD) {
-      for (; b + 8 <= batch; b += 8) {
-        for (let t = g; t < ge; t++) q4ncx8(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
-      }
-      for (; b + 4 <= batch; b += 4) {
-        for (let t = g; t < ge; t++) q4ncx4(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
-      }
-      for (; b < batch; b++) {
-        for (let t = g; t < ge; t++) q4ncx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+        for (let t = g; t < ge; t++) {
+          if (kind == 5) q4lcx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+          else q4ncx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+        }
       }
       continue;
     }
@@ -168,13 +166,13 @@ export function matmul_ggml_gemm(kind: i32, w: usize, rows: i32, cols: i32, xq: 
   const nblk = cols >> 5;
   let r = r0;
   if (kind == 4 && !ASC_FEATURE_RELAXED_SIMD) kind = 1;
-  // MXFP4 (kind 5): relaxed builds, whole tiles only (prepareGgml holds it to rows in fours)
+  // MXFP4 (kind 5) and NF4 (kind 6, lowbit's staging blocks {f32 absmax; u8 qs[16]}, QLoRA's levels as
+  // 7-bit integers: scripts/gen-ggml-gemm.mjs): relaxed builds, whole tiles only (prepareGgml holds them
+  // to rows in fours)
   if (kind == 5) {
     if (ASC_FEATURE_RELAXED_SIMD) gemmTiles(5, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
     return;
   }
-  // NF4 (kind 6, lowbit's staging blocks {f32 absmax; u8 qs[16]}): the same, QLoRA's levels as 7-bit
-  // integers (scripts/gen-ggml-gemm.mjs)
   if (kind == 6) {
     if (ASC_FEATURE_RELAXED_SIMD) gemmTiles(6, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
     return;

@@ -20,6 +20,32 @@ function roundf(v: number): number {
   return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
 }
 
+/** The value of largest magnitude among x[at..at+32) (the first of equals), as ggml's Q4_0 / Q5_0 find it. */
+function signedAbsMax(x: Float32Array, at: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < QK; j++) {
+    const v = x[at + j];
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
+  }
+  return max;
+}
+
+/** min and max of x[at..at+32). */
+function minMax(x: Float32Array, at: number): [number, number] {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let j = 0; j < QK; j++) {
+    const v = x[at + j];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return [min, max];
+}
+
 /** block_q8_0 { f16 d; i8 qs[32] }: d = amax/127, q = roundf(x/d). */
 export function quantizeRowQ8_0(x: Float32Array, out: Uint8Array, outOffset = 0): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -39,15 +65,7 @@ export function quantizeRowQ4_0(x: Float32Array, out: Uint8Array, outOffset = 0)
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let b = 0; b < x.length / QK; b++) {
     const o = outOffset + b * Q4_0_BYTES;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK; j++) {
-      const v = x[b * QK + j];
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(x, b * QK);
     const d = fr(max / -8);
     const id = d ? fr(1 / d) : 0;
     view.setUint16(o, f32ToF16(d), true);
@@ -64,13 +82,7 @@ export function quantizeRowQ4_1(x: Float32Array, out: Uint8Array, outOffset = 0)
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let b = 0; b < x.length / QK; b++) {
     const o = outOffset + b * Q4_1_BYTES;
-    let min = Number.POSITIVE_INFINITY;
-    let max = Number.NEGATIVE_INFINITY;
-    for (let j = 0; j < QK; j++) {
-      const v = x[b * QK + j];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+    const [min, max] = minMax(x, b * QK);
     const d = fr((max - min) / 15);
     const id = d ? fr(1 / d) : 0;
     view.setUint16(o, f32ToF16(d), true);
@@ -91,15 +103,7 @@ export function quantizeRowQ5_0(x: Float32Array, out: Uint8Array, outOffset = 0)
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let b = 0; b < x.length / QK; b++) {
     const o = outOffset + b * Q5_0_BYTES;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK; j++) {
-      const v = x[b * QK + j];
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(x, b * QK);
     const d = fr(max / -16);
     const id = d ? fr(1 / d) : 0;
     view.setUint16(o, f32ToF16(d), true);
@@ -123,13 +127,7 @@ export function quantizeRowQ5_1(x: Float32Array, out: Uint8Array, outOffset = 0)
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let b = 0; b < x.length / QK; b++) {
     const o = outOffset + b * Q5_1_BYTES;
-    let min = Number.POSITIVE_INFINITY;
-    let max = Number.NEGATIVE_INFINITY;
-    for (let j = 0; j < QK; j++) {
-      const v = x[b * QK + j];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
+    const [min, max] = minMax(x, b * QK);
     const d = fr((max - min) / 31);
     const id = d ? fr(1 / d) : 0;
     view.setUint16(o, f32ToF16(d), true);

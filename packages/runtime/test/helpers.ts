@@ -40,3 +40,15 @@ export function actOrder(t: PackedIntTensor, seed: number): PackedIntTensor {
   }
   return actOrderInt(t, perm);
 }
+
+/** xorshift weights in ±0.05 with every 37th in ±2, so groups and blocks get different scales. */
+export function spikyWeights(rows: number, cols: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: rows * cols }, (_, i) => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const u = (s >>> 0) / 2 ** 32 - 0.5;
+    return i % 37 === 0 ? 4 * u : u * 0.1;
+  });
+}

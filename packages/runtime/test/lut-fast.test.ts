@@ -6,18 +6,7 @@ import { type Lut4Host, dequantizeLut4, permuteLut4Rows } from '../src/lut-fast.
 import { loadModel } from '../src/model.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { perplexity } from '../src/perplexity.js';
-import { modelFile, validLines } from './helpers.js';
-
-function weights(rows: number, cols: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: rows * cols }, (_, i) => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const u = (s >>> 0) / 2 ** 32 - 0.5;
-    return i % 37 === 0 ? 4 * u : u * 0.1;
-  });
-}
+import { modelFile, spikyWeights, validLines } from './helpers.js';
 
 /** Largest step/2 of the table a weight's (row, block) uses: how far lut4's 7-bit level may move it. */
 function halfSteps(w: Lut4Host): Float32Array {
@@ -29,7 +18,7 @@ function halfSteps(w: Lut4Host): Float32Array {
 describe('NF4, codebook and BCQ on lut4Gemv', () => {
   const rows = 37;
   const cols = 256;
-  const data = weights(rows, cols, 5);
+  const data = spikyWeights(rows, cols, 5);
   const shape: [number, number] = [rows, cols];
   const cases: { name: string; t: Parameters<typeof linearWeightFromPacked>[0]; exact: Float32Array }[] = [];
   const nf = quantizeNf4(data, shape, { group: 64 });

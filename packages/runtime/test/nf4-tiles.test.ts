@@ -6,17 +6,7 @@ import { dequantizeNf4Tiles } from '../src/lut-fast.js';
 import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { dequantizeLinear } from '../src/qdec.js';
 import { permuteLinearRows } from '../src/rope-order.js';
-
-function weights(rows: number, cols: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: rows * cols }, (_, i) => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const u = (s >>> 0) / 2 ** 32 - 0.5;
-    return i % 37 === 0 ? 4 * u : u * 0.1;
-  });
-}
+import { spikyWeights } from './helpers.js';
 
 // NF4 with groups of whole 32-column blocks and rows in fours runs on the kernels' NF4 tiles
 // (relaxed builds); other builds take its lut4Gemv form.
@@ -24,7 +14,7 @@ describe('NF4 on the kernels\' NF4 tiles', () => {
   const rows = 40;
   const cols = 256;
   const shape: [number, number] = [rows, cols];
-  const data = weights(rows, cols, 7);
+  const data = spikyWeights(rows, cols, 7);
 
   it.each([32, 64, 128, 256])('g%i: the tile levels are within absmax/126 of NF4, and a matmul within the written bound of the exact product', async (group) => {
     const nf = quantizeNf4(data, shape, { group });

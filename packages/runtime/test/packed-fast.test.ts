@@ -8,19 +8,7 @@ import { linearWeightFromPacked } from '../src/packed-linear.js';
 import { perplexity } from '../src/perplexity.js';
 import { permuteLinearRows } from '../src/rope-order.js';
 import { dequantizeLinear } from '../src/qdec.js';
-import { actOrder, modelFile, mxRows, validLines } from './helpers.js';
-
-function weights(rows: number, cols: number, seed: number): Float32Array {
-  let s = seed;
-  // xorshift + a few large values per row so groups get different scales
-  return Float32Array.from({ length: rows * cols }, (_, i) => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const u = (s >>> 0) / 2 ** 32 - 0.5;
-    return i % 37 === 0 ? 4 * u : u * 0.1;
-  });
-}
+import { actOrder, modelFile, mxRows, spikyWeights, validLines } from './helpers.js';
 
 /**
  * The weights a repacked Q8_0 layer multiplies, by its own definition: kernel column j of row r
@@ -82,7 +70,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     ];
     for (const [bits, symmetric, granularity, group, cols, format] of cases) {
       const rows = 12;
-      const t = quantizeInt(weights(rows, cols, bits * 1000 + cols), [rows, cols], { bits, granularity, group: group || undefined, symmetric });
+      const t = quantizeInt(spikyWeights(rows, cols, bits * 1000 + cols), [rows, cols], { bits, granularity, group: group || undefined, symmetric });
       const w = linearWeightFromPacked(t);
       expect(w.format, `int${bits} ${symmetric ? 'sym' : 'asym'} ${granularity} ${group} cols ${cols}`).toBe(format);
       // exact: every value is scale·(small integer), which f32 holds exactly on both sides
@@ -97,7 +85,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     for (const [format, plane] of Object.entries(second) as [MxFormatName, string | undefined][]) {
       for (const cols of [96, 100]) {
         // wide-range values so FP8 blocks hold values 2^14 below their largest (the residue)
-        const v = weights(rows, cols, 7).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x));
+        const v = spikyWeights(rows, cols, 7).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x));
         const m = mxRows(format, v, rows, cols);
         const w = linearWeightFromPacked(m);
         const g = (w as InputGather).gather;
@@ -111,7 +99,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     }
     for (const format of Object.keys(second) as MxFormatName[]) {
       const cols = 96;
-      const m = quantizeMx(weights(rows, cols, 7), { format });
+      const m = quantizeMx(spikyWeights(rows, cols, 7), { format });
       const w = linearWeightFromPacked(m, { shape: [rows, cols] });
       expect(w.format, format).toBe(format === 'mxfp4' ? 'mxfp4' : 'q8_0');
       // a block scale outside fp16's range (2^-24..2^15 after the element factor) keeps the exact table path
@@ -124,12 +112,12 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
   it('MXFP4 on the kernels\' MXFP4 tiles: the outputs of its Q8_0 form bit for bit, rows moved or picked as that form', async () => {
     const k = await loadKernels({ variant: 'relaxed' });
     const [rows, cols, batch] = [8, 96, 3];
-    const m = mxRows('mxfp4', weights(rows, cols, 23), rows, cols);
+    const m = mxRows('mxfp4', spikyWeights(rows, cols, 23), rows, cols);
     const w = linearWeightFromPacked(m);
     expect(w.format).toBe('mxfp4');
     const fallback = (w as Extract<LinearWeight, { format: 'mxfp4' }>).fallback;
     expect(fallback.format).toBe('q8_0');
-    const x = Float32Array.from(weights(batch, cols, 5), (v) => v * 3);
+    const x = Float32Array.from(spikyWeights(batch, cols, 5), (v) => v * 3);
     const tiles = new Linear(k, 'mxfp4', w);
     const q8 = new Linear(k, 'q8_0', fallback);
     expect(tiles.format).toBe('mxfp4');
@@ -154,7 +142,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     const rows = 8;
     const cols = 100;
     for (const format of ['mxfp8_e4m3', 'mxfp6_e3m2'] as const) {
-      const m = mxRows(format, weights(rows, cols, 17).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x)), rows, cols);
+      const m = mxRows(format, spikyWeights(rows, cols, 17).map((x, i) => (i % 5 === 0 ? x * 1e-5 : x)), rows, cols);
       const d = dequantizeMxRows(m);
       for (const src of [Int32Array.from([3, 0, 1, 2, 7, 4, 5, 6]), Int32Array.from([2, 3, 4])]) {
         const p = permuteLinearRows('w', linearWeightFromPacked(m), src);
@@ -183,7 +171,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
   it('act-order INT-k runs on the same kernels over x in group order, exactly', () => {
     const rows = 6;
     for (const [bits, group, cols, format] of [[4, 128, 256, 'q4_0'], [3, 32, 96, 'q4_0'], [4, 32, 64, 'q4_0'], [5, 64, 128, 'q8_0']] as const) {
-      const t = actOrder(quantizeInt(weights(rows, cols, bits + cols), [rows, cols], { bits, granularity: 'group-cols', group, symmetric: bits === 3 }), cols);
+      const t = actOrder(quantizeInt(spikyWeights(rows, cols, bits + cols), [rows, cols], { bits, granularity: 'group-cols', group, symmetric: bits === 3 }), cols);
       const w = linearWeightFromPacked(t);
       expect(w.format, `int${bits} g${group}`).toBe(format);
       const g = (w as InputGather).gather as Int32Array;
@@ -203,17 +191,17 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     const cases: [string, () => { fast: LinearWeight; table: LinearWeight; w: Float32Array; cols: number }][] = [
       ...(['mxfp8_e4m3', 'mxfp8_e5m2', 'mxfp6_e3m2', 'mxfp4'] as const).map((f): (typeof cases)[number] => [f, () => {
         const cols = 100;
-        const m = mxRows(f, weights(rows, cols, 3), rows, cols);
+        const m = mxRows(f, spikyWeights(rows, cols, 3), rows, cols);
         return { fast: linearWeightFromPacked(m), table: linearWeightFromPacked(m, { tableGemv: true }), w: dequantizeMxRows(m), cols };
       }]),
       ['int8 per-channel, rows not whole blocks', () => {
         const cols = 172;
-        const t = quantizeInt(weights(rows, cols, 13), [rows, cols], { bits: 8, granularity: 'per-oc', symmetric: true });
+        const t = quantizeInt(spikyWeights(rows, cols, 13), [rows, cols], { bits: 8, granularity: 'per-oc', symmetric: true });
         return { fast: linearWeightFromPacked(t), table: linearWeightFromPacked(t, { tableGemv: true }), w: dequantizeInt(t), cols };
       }],
       ['int4 g128 act-order', () => {
         const cols = 256;
-        const t = actOrder(quantizeInt(weights(rows, cols, 11), [rows, cols], { bits: 4, granularity: 'group-cols', group: 128, symmetric: true }), 5);
+        const t = actOrder(quantizeInt(spikyWeights(rows, cols, 11), [rows, cols], { bits: 4, granularity: 'group-cols', group: 128, symmetric: true }), 5);
         return { fast: linearWeightFromPacked(t), table: linearWeightFromPacked(t, { tableGemv: true }), w: dequantizeInt(t), cols };
       }],
     ];
@@ -222,7 +210,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       expect(tw.format, name).toBe('packed');
       const fast = new Linear(k, 'fast', fw);
       const table = new Linear(k, 'table', tw);
-      const x = weights(2, cols, 99).map((v) => v * 10);
+      const x = spikyWeights(2, cols, 99).map((v) => v * 10);
       const a = fast.apply(x, 2);
       const b = new Float32Array(2 * rows);
       for (let i = 0; i < 2; i++) b.set(table.apply(x.subarray(i * cols, (i + 1) * cols), 1), i * rows);
@@ -250,11 +238,11 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     const k = await loadKernels();
     const rows = 16;
     for (const [symmetric, cols] of [[true, 128], [false, 172]] as const) {
-      const t = quantizeInt(weights(rows, cols, 5), [rows, cols], { bits: 3, granularity: 'group-cols', group: 32, symmetric });
+      const t = quantizeInt(spikyWeights(rows, cols, 5), [rows, cols], { bits: 3, granularity: 'group-cols', group: 32, symmetric });
       const fast = new Linear(k, 'fast', linearWeightFromPacked(t));
       const table = new Linear(k, 'table', linearWeightFromPacked(t, { tableGemv: true }));
       expect(table.format).toBe('packed');
-      const x = weights(1, cols, 99).map((v) => v * 10);
+      const x = spikyWeights(1, cols, 99).map((v) => v * 10);
       const a = fast.apply(x, 1);
       const b = table.apply(x, 1);
       // activations rounded to int8 per 32 columns: each product off by ≤ |w|·amax(x)/254, so the
@@ -275,7 +263,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     const k = await loadKernels();
     const rows = 12;
     const cols = 256;
-    const x = weights(2, cols, 77);
+    const x = spikyWeights(2, cols, 77);
     const cases = [
       { opts: { bits: 4, granularity: 'group-cols', group: 128 }, format: 'q4_0' },
       { opts: { bits: 4, granularity: 'group-cols', group: 32 }, format: 'q4_0' },
@@ -284,7 +272,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       { opts: { bits: 4, granularity: 'per-oc', symmetric: false }, format: 'q4_0' },
     ] as const;
     for (const { opts, format } of cases) {
-      const t = quantizeInt(weights(rows, cols, 3), [rows, cols], opts);
+      const t = quantizeInt(spikyWeights(rows, cols, 3), [rows, cols], opts);
       const w = linearWeightFromPacked(t);
       expect(w.format).toBe(format);
       // zero points other than 8: scale·(8 − zero) per row and group, on the group sums of x
@@ -330,7 +318,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       lin.free();
     }
     // GPTQ's explicit symmetric zeros (all 8) need no group term; a zero that is no 4-bit integer keeps the int4 kernel
-    const t = quantizeInt(weights(rows, cols, 4), [rows, cols], { bits: 4, granularity: 'group-cols', group: 32 });
+    const t = quantizeInt(spikyWeights(rows, cols, 4), [rows, cols], { bits: 4, granularity: 'group-cols', group: 32 });
     const eights = linearWeightFromPacked({ ...t, symmetric: false, zeros: new Float32Array(t.scales.length).fill(8) });
     expect(eights.format).toBe('q4_0');
     expect((eights as InputGather).groupTerm).toBeUndefined();
