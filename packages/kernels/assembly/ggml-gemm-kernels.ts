@@ -1688,3 +1688,269 @@
   }
   v128.store(o + <usize>0 * (<usize>rows << 2), f32x4.mul(acc0, f32x4.splat(<f32>1 / 63)));
 }
+
+// Q5_0 on the relaxed build's lane records, 8 tokens (entries b..b+7 of each block), compact activations.
+// @ts-ignore: decorator
+@inline export function q5cx8(tile: usize, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let acc3 = f32x4.splat(0);
+  let acc4 = f32x4.splat(0);
+  let acc5 = f32x4.splat(0);
+  let acc6 = f32x4.splat(0);
+  let acc7 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  for (let k = 0; k < nblk; k++, rec += 96, e += <usize>batch) {
+    const x = xq + (e << 5);
+    const h = v128.load(rec + 80);
+    let s0: v128, u0: v128;
+    let s1: v128, u1: v128;
+    let s2: v128, u2: v128;
+    let s3: v128, u3: v128;
+    let s4: v128, u4: v128;
+    let s5: v128, u5: v128;
+    let s6: v128, u6: v128;
+    let s7: v128, u7: v128;
+    {
+      const c = v128.load(rec + 16);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 4), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 3), i8x16.splat(0x10)));
+      s0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 0), lo);
+      u0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 16), hi);
+      s1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 32), lo);
+      u1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 48), hi);
+      s2 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 64), lo);
+      u2 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 80), hi);
+      s3 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 96), lo);
+      u3 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 112), hi);
+      s4 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 128), lo);
+      u4 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 144), hi);
+      s5 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 160), lo);
+      u5 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 176), hi);
+      s6 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 192), lo);
+      u6 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 208), hi);
+      s7 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 224), lo);
+      u7 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 240), hi);
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 2), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 1), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi));
+      s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 36), lo));
+      u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 52), hi));
+      s2 = i16x8.add(s2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 68), lo));
+      u2 = i16x8.add(u2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 84), hi));
+      s3 = i16x8.add(s3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 100), lo));
+      u3 = i16x8.add(u3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 116), hi));
+      s4 = i16x8.add(s4, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 132), lo));
+      u4 = i16x8.add(u4, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 148), hi));
+      s5 = i16x8.add(s5, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 164), lo));
+      u5 = i16x8.add(u5, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 180), hi));
+      s6 = i16x8.add(s6, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 196), lo));
+      u6 = i16x8.add(u6, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 212), hi));
+      s7 = i16x8.add(s7, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 228), lo));
+      u7 = i16x8.add(u7, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 244), hi));
+    }
+    {
+      const c = v128.load(rec + 48);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(h, i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 1), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 8), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 24), hi));
+      s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 40), lo));
+      u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 56), hi));
+      s2 = i16x8.add(s2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 72), lo));
+      u2 = i16x8.add(u2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 88), hi));
+      s3 = i16x8.add(s3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 104), lo));
+      u3 = i16x8.add(u3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 120), hi));
+      s4 = i16x8.add(s4, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 136), lo));
+      u4 = i16x8.add(u4, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 152), hi));
+      s5 = i16x8.add(s5, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 168), lo));
+      u5 = i16x8.add(u5, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 184), hi));
+      s6 = i16x8.add(s6, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 200), lo));
+      u6 = i16x8.add(u6, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 216), hi));
+      s7 = i16x8.add(s7, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 232), lo));
+      u7 = i16x8.add(u7, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 248), hi));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 2), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 3), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 12), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 28), hi));
+      s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 44), lo));
+      u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 60), hi));
+      s2 = i16x8.add(s2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 76), lo));
+      u2 = i16x8.add(u2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 92), hi));
+      s3 = i16x8.add(s3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 108), lo));
+      u3 = i16x8.add(u3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 124), hi));
+      s4 = i16x8.add(s4, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 140), lo));
+      u4 = i16x8.add(u4, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 156), hi));
+      s5 = i16x8.add(s5, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 172), lo));
+      u5 = i16x8.add(u5, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 188), hi));
+      s6 = i16x8.add(s6, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 204), lo));
+      u6 = i16x8.add(u6, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 220), hi));
+      s7 = i16x8.add(s7, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 236), lo));
+      u7 = i16x8.add(u7, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 252), hi));
+    }
+    const d4 = v128.load(rec);
+    const ex = xs + (e << 2);
+    const es = xsum + (e << 2);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s0, i16x8.splat(1)), i32x4.dot_i16x8_s(u0, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 0), 4))), f32x4.mul(d4, v128.load32_splat(ex + 0))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s1, i16x8.splat(1)), i32x4.dot_i16x8_s(u1, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 4), 4))), f32x4.mul(d4, v128.load32_splat(ex + 4))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s2, i16x8.splat(1)), i32x4.dot_i16x8_s(u2, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 8), 4))), f32x4.mul(d4, v128.load32_splat(ex + 8))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s3, i16x8.splat(1)), i32x4.dot_i16x8_s(u3, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 12), 4))), f32x4.mul(d4, v128.load32_splat(ex + 12))));
+    acc4 = f32x4.add(acc4, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s4, i16x8.splat(1)), i32x4.dot_i16x8_s(u4, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 16), 4))), f32x4.mul(d4, v128.load32_splat(ex + 16))));
+    acc5 = f32x4.add(acc5, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s5, i16x8.splat(1)), i32x4.dot_i16x8_s(u5, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 20), 4))), f32x4.mul(d4, v128.load32_splat(ex + 20))));
+    acc6 = f32x4.add(acc6, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s6, i16x8.splat(1)), i32x4.dot_i16x8_s(u6, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 24), 4))), f32x4.mul(d4, v128.load32_splat(ex + 24))));
+    acc7 = f32x4.add(acc7, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s7, i16x8.splat(1)), i32x4.dot_i16x8_s(u7, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 28), 4))), f32x4.mul(d4, v128.load32_splat(ex + 28))));
+  }
+  v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
+  v128.store(o + <usize>1 * (<usize>rows << 2), acc1);
+  v128.store(o + <usize>2 * (<usize>rows << 2), acc2);
+  v128.store(o + <usize>3 * (<usize>rows << 2), acc3);
+  v128.store(o + <usize>4 * (<usize>rows << 2), acc4);
+  v128.store(o + <usize>5 * (<usize>rows << 2), acc5);
+  v128.store(o + <usize>6 * (<usize>rows << 2), acc6);
+  v128.store(o + <usize>7 * (<usize>rows << 2), acc7);
+}
+
+// Q5_0 on the relaxed build's lane records, 4 tokens (entries b..b+3 of each block), compact activations.
+// @ts-ignore: decorator
+@inline export function q5cx4(tile: usize, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let acc3 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  for (let k = 0; k < nblk; k++, rec += 96, e += <usize>batch) {
+    const x = xq + (e << 5);
+    const h = v128.load(rec + 80);
+    let s0: v128, u0: v128;
+    let s1: v128, u1: v128;
+    let s2: v128, u2: v128;
+    let s3: v128, u3: v128;
+    {
+      const c = v128.load(rec + 16);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 4), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 3), i8x16.splat(0x10)));
+      s0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 0), lo);
+      u0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 16), hi);
+      s1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 32), lo);
+      u1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 48), hi);
+      s2 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 64), lo);
+      u2 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 80), hi);
+      s3 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 96), lo);
+      u3 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 112), hi);
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 2), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 1), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi));
+      s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 36), lo));
+      u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 52), hi));
+      s2 = i16x8.add(s2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 68), lo));
+      u2 = i16x8.add(u2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 84), hi));
+      s3 = i16x8.add(s3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 100), lo));
+      u3 = i16x8.add(u3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 116), hi));
+    }
+    {
+      const c = v128.load(rec + 48);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(h, i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 1), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 8), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 24), hi));
+      s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 40), lo));
+      u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 56), hi));
+      s2 = i16x8.add(s2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 72), lo));
+      u2 = i16x8.add(u2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 88), hi));
+      s3 = i16x8.add(s3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 104), lo));
+      u3 = i16x8.add(u3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 120), hi));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 2), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 3), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 12), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 28), hi));
+      s1 = i16x8.add(s1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 44), lo));
+      u1 = i16x8.add(u1, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 60), hi));
+      s2 = i16x8.add(s2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 76), lo));
+      u2 = i16x8.add(u2, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 92), hi));
+      s3 = i16x8.add(s3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 108), lo));
+      u3 = i16x8.add(u3, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 124), hi));
+    }
+    const d4 = v128.load(rec);
+    const ex = xs + (e << 2);
+    const es = xsum + (e << 2);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s0, i16x8.splat(1)), i32x4.dot_i16x8_s(u0, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 0), 4))), f32x4.mul(d4, v128.load32_splat(ex + 0))));
+    acc1 = f32x4.add(acc1, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s1, i16x8.splat(1)), i32x4.dot_i16x8_s(u1, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 4), 4))), f32x4.mul(d4, v128.load32_splat(ex + 4))));
+    acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s2, i16x8.splat(1)), i32x4.dot_i16x8_s(u2, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 8), 4))), f32x4.mul(d4, v128.load32_splat(ex + 8))));
+    acc3 = f32x4.add(acc3, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s3, i16x8.splat(1)), i32x4.dot_i16x8_s(u3, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 12), 4))), f32x4.mul(d4, v128.load32_splat(ex + 12))));
+  }
+  v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
+  v128.store(o + <usize>1 * (<usize>rows << 2), acc1);
+  v128.store(o + <usize>2 * (<usize>rows << 2), acc2);
+  v128.store(o + <usize>3 * (<usize>rows << 2), acc3);
+}
+
+// Q5_0 on the relaxed build's lane records, 1 token (entries b..b+0 of each block), compact activations.
+// @ts-ignore: decorator
+@inline export function q5cx1(tile: usize, nblk: i32, xq: usize, xs: usize, xsum: usize, batch: i32, b: i32, out: usize, rows: i32, r: i32): void {
+  if (!ASC_FEATURE_RELAXED_SIMD) return;
+  let acc0 = f32x4.splat(0);
+  let e = <usize>b;
+  let rec = tile;
+  const o = out + ((<usize>b * <usize>rows + <usize>r) << 2);
+  for (let k = 0; k < nblk; k++, rec += 96, e += <usize>batch) {
+    const x = xq + (e << 5);
+    const h = v128.load(rec + 80);
+    let s0: v128, u0: v128;
+    {
+      const c = v128.load(rec + 16);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 4), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 3), i8x16.splat(0x10)));
+      s0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 0), lo);
+      u0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 16), hi);
+    }
+    {
+      const c = v128.load(rec + 32);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 2), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shl(h, 1), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 4), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 20), hi));
+    }
+    v128.store(o, s0);
+    v128.store(o, u0);
+    {
+      const c = v128.load(rec + 48);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(h, i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 1), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 8), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 24), hi));
+    }
+    {
+      const c = v128.load(rec + 64);
+      const lo = v128.or(v128.and(c, i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 2), i8x16.splat(0x10)));
+      const hi = v128.or(v128.and(i16x8.shr_u(c, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(h, 3), i8x16.splat(0x10)));
+      s0 = i16x8.add(s0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 12), lo));
+      u0 = i16x8.add(u0, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x + 28), hi));
+    }
+    const d4 = v128.load(rec);
+    const ex = xs + (e << 2);
+    const es = xsum + (e << 2);
+    acc0 = f32x4.add(acc0, f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(i32x4.add(i32x4.dot_i16x8_s(s0, i16x8.splat(1)), i32x4.dot_i16x8_s(u0, i16x8.splat(1))), i32x4.shl(v128.load32_splat(es + 0), 4))), f32x4.mul(d4, v128.load32_splat(ex + 0))));
+  }
+  v128.store(o + <usize>0 * (<usize>rows << 2), acc0);
+}

@@ -1,4 +1,4 @@
-import { q4lcx1, q4lcx4, q4lcx8, q4ncx1, q4ncx4, q4ncx8, q4rcx1, q4rcx4, q4rcx8, q4rvx1, q4rvx4, q4rvx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
+import { q4lcx1, q4lcx4, q4lcx8, q4ncx1, q4ncx4, q4ncx8, q5cx1, q5cx4, q5cx8, q4rcx1, q4rcx4, q4rcx8, q4rvx1, q4rvx4, q4rvx8, q4x1, q4x4, q8x1, q8x4, q8x8 } from './ggml-gemm-kernels';
 import { matmul_ggml_tiled } from './ggml-tiled';
 
 // GEMM on the prepared ggml tiles (ggml-tiled.ts), Q8_0 and Q4_0: prefill, and the decode of Q4_0
@@ -80,7 +80,7 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
 // from beyond L2 once per group rather than once per tile.
 // @ts-ignore: decorator
 @inline function gemmTiles(kind: i32, w: usize, rows: i32, nblk: i32, xq: usize, pairs: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): i32 {
-  const tb = <usize>nblk * (kind == 1 || kind == 4 || kind == 5 || kind == 6 ? 80 : 144);
+  const tb = <usize>nblk * (kind == 1 || kind == 4 || kind == 5 || kind == 6 ? 80 : kind == 7 ? 96 : 144);
   const group = max<i32>(1, <i32>(<usize>196608 / tb));
   const t0 = r0 >> 2;
   const t1 = r1 >> 2; // full tiles only
@@ -118,6 +118,18 @@ export function gemm_act_pairs(kind: i32, xq: usize, n: i32, dst: usize): void {
           if (kind == 5) q4lcx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
           else q4ncx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
         }
+      }
+      continue;
+    }
+    if (kind == 7 && ASC_FEATURE_RELAXED_SIMD) {
+      for (; b + 8 <= batch; b += 8) {
+        for (let t = g; t < ge; t++) q5cx8(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+      }
+      for (; b + 4 <= batch; b += 4) {
+        for (let t = g; t < ge; t++) q5cx4(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
+      }
+      for (; b < batch; b++) {
+        for (let t = g; t < ge; t++) q5cx1(w + <usize>t * tb, nblk, xq, xs, xsum, batch, b, out, rows, t << 2);
       }
       continue;
     }
@@ -175,6 +187,11 @@ export function matmul_ggml_gemm(kind: i32, w: usize, rows: i32, cols: i32, xq: 
   }
   if (kind == 6) {
     if (ASC_FEATURE_RELAXED_SIMD) gemmTiles(6, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
+    return;
+  }
+  // Q5_0 (kind 7): Q4_0's records with 16 bytes of high bits (ggml-tiled.ts), the same rules
+  if (kind == 7) {
+    if (ASC_FEATURE_RELAXED_SIMD) gemmTiles(7, w, rows, nblk, xq, pairs, xs, xsum, batch, out, r0, r1);
     return;
   }
   if (ASC_FEATURE_SIMD) {

@@ -20,7 +20,7 @@ import { addTile, blockBytes, blockDot, codesAt, dotNibblesScalar, dotPrepped, f
 // for the whole batch.
 // @ts-ignore: decorator
 @inline function laneLayout(kind: i32): bool {
-  return ASC_FEATURE_RELAXED_SIMD && (kind == 1 || kind == 2 || kind == 5 || kind == 6);
+  return ASC_FEATURE_RELAXED_SIMD && (kind == 1 || kind == 2 || kind == 5 || kind == 6 || kind == 7);
 }
 // Bytes per activation entry of the 4-bit side table (xq16): the plain build's i16 planes, or the
 // relaxed build's act_splats record (scale, 8·code sum, eight broadcast code vectors).
@@ -39,7 +39,17 @@ import { addTile, blockBytes, blockDot, codesAt, dotNibblesScalar, dotPrepped, f
 }
 // @ts-ignore: decorator
 @inline function recordBytes(kind: i32): usize {
-  return scaleBytes(kind) + 4 * codeBytes(kind);
+  return scaleBytes(kind) + 4 * codeBytes(kind) + (kind == 7 ? 16 : 0);
+}
+
+// Q5_0's high bits as its records hold them (after the nibbles, at +80): byte lane (i, t) of the 16,
+// row i's bits 4 of elements 4m + t (bit 2m) and 16 + 4m + t (bit 2m + 1) for m = 0..3, so the kernels
+// reach code vector m's by one 16-bit shift (scripts/gen-ggml-gemm.mjs).
+// @ts-ignore: decorator
+@inline function q5HighByte(qh: u32, t: u32): u8 {
+  let v: u32 = 0;
+  for (let m: u32 = 0; m < 4; m++) v |= (((qh >> (4 * m + t)) & 1) << (2 * m)) | (((qh >> (16 + 4 * m + t)) & 1) << (2 * m + 1));
+  return <u8>v;
 }
 
 // Bytes of the prepared form of a [rows, cols] matrix.
@@ -87,12 +97,17 @@ export function prepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst: u
           if (laneLayout(kind)) {
             for (let j: usize = 0; j < 16; j++) store<u8>(rec + sb + ((j >> 2) << 4) + (<usize>i << 2) + (j & 3), load<u8>(blk + qoff + j));
           } else memory.copy(rec + sb + <usize>i * qb, blk + qoff, qb);
+          if (kind == 7) {
+            const qh = load<u32>(blk, 2);
+            for (let t: u32 = 0; t < 4; t++) store<u8>(rec + 80 + (<usize>i << 2) + <usize>t, q5HighByte(qh, t));
+          }
         } else {
           store<f32>(rec + (<usize>i << 2), 0);
           if (kind == 2) store<f32>(rec + 16 + (<usize>i << 2), 0);
           if (laneLayout(kind)) {
             for (let j: usize = 0; j < 16; j++) store<u8>(rec + sb + ((j >> 2) << 4) + (<usize>i << 2) + (j & 3), 0);
           } else memory.fill(rec + sb + <usize>i * qb, 0, qb);
+          if (kind == 7) store<u32>(rec + 80 + (<usize>i << 2), 0);
         }
       }
     }
@@ -139,6 +154,14 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
       if (laneLayout(kind)) {
         for (let j: usize = 0; j < 16; j++) store<u8>(blk + qoff + j, load<u8>(rec + sb + ((j >> 2) << 4) + (i << 2) + (j & 3)));
       } else memory.copy(blk + qoff, rec + sb + i * qb, qb);
+      if (kind == 7) {
+        let qh: u32 = 0;
+        for (let t: u32 = 0; t < 4; t++) {
+          const v = <u32>load<u8>(rec + 80 + (i << 2) + <usize>t);
+          for (let m: u32 = 0; m < 4; m++) qh |= (((v >> (2 * m)) & 1) << (4 * m + t)) | (((v >> (2 * m + 1)) & 1) << (16 + 4 * m + t));
+        }
+        store<u32>(blk, qh, 2);
+      }
     }
   }
 }
@@ -349,7 +372,7 @@ export function unprepare_ggml(kind: i32, src: usize, rows: i32, cols: i32, dst:
 
 // As matmul_ggml, on the prepared form. r0 must be a multiple of 4 (callers split by whole tiles).
 export function matmul_ggml_tiled(kind: i32, w: usize, rows: i32, cols: i32, xq: usize, xq16: usize, xs: usize, xsum: usize, batch: i32, out: usize, r0: i32, r1: i32): void {
-  if (kind == 5 || kind == 6) return; // MXFP4 and NF4 run on matmul_ggml_gemm only, in whole tiles
+  if (kind >= 5) return; // MXFP4, NF4 and Q5_0 run on matmul_ggml_gemm only, in whole tiles
   const nblk = cols >> 5;
   if (ASC_FEATURE_SIMD) {
     let r = r0;

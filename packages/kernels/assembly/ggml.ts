@@ -5,6 +5,7 @@ import { hsum } from './f32';
 //   block_q4_0 { f16 d; u8 qs[16]; }            18 bytes, w = d·(u − 8)
 //   block_q4_1 { f16 d; f16 m; u8 qs[16]; }     20 bytes, w = d·u + m
 //   block_mxfp4 { u8 e; u8 qs[16]; }           17 bytes, w = 2^(e − 127)·fp4(u) (OCP MXFP4; kind 5)
+//   block_q5_0 { f16 d; u8 qh[4]; u8 qs[16]; }  22 bytes, w = d·(u − 16), bit 4 of u[j] in bit j of qh (kind 7, prepared tiles only)
 // and lowbit's NF4 staging block (kind 6, prepared tiles only):
 //   { f32 absmax; u8 qs[16]; }                  20 bytes, w = absmax·nf4(u) (QLoRA's 16 levels)
 // In the 4-bit blocks byte j holds element j (low nibble) and element j+16 (high nibble).
@@ -13,11 +14,11 @@ import { hsum } from './f32';
 // Bytes of one block, and the offset of its codes (after d, and m for Q4_1).
 // @ts-ignore: decorator
 @inline export function blockBytes(kind: i32): usize {
-  return kind == 0 ? 34 : kind == 1 ? 18 : kind == 5 ? 17 : 20;
+  return kind == 0 ? 34 : kind == 1 ? 18 : kind == 5 ? 17 : kind == 7 ? 22 : 20;
 }
 // @ts-ignore: decorator
 @inline export function codesAt(kind: i32): usize {
-  return kind == 2 || kind == 6 ? 4 : kind == 5 ? 1 : 2;
+  return kind == 2 || kind == 6 ? 4 : kind == 5 ? 1 : kind == 7 ? 6 : 2;
 }
 
 // A batch row's four outputs of one block: the integer dots of four weight rows with the block's

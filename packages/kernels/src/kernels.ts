@@ -79,15 +79,15 @@ type MatrixArg<T extends Typed> = T | WasmTensor;
  * only too: each nibble becomes QLoRA's level as a 7-bit integer round(63·v + 64), so a weight moves
  * by at most absmax/126.
  */
-export type TiledBlockType = GgmlBlockType | 'mxfp4' | 'nf4';
-const TILED_BLOCK_BYTES: Readonly<Record<TiledBlockType, number>> = { ...GGML_BLOCK_BYTES, mxfp4: GGML_MXFP4_BLOCK_BYTES, nf4: NF4_STAGING_BLOCK_BYTES };
-/** Block types that run only prepared, in whole tiles, on the relaxed-SIMD builds' table kernels. */
-const LUT_TILES: ReadonlySet<TiledBlockType> = new Set(['mxfp4', 'nf4']);
+export type TiledBlockType = GgmlBlockType | 'mxfp4' | 'nf4' | 'q5_0';
+const TILED_BLOCK_BYTES: Readonly<Record<TiledBlockType, number>> = { ...GGML_BLOCK_BYTES, mxfp4: GGML_MXFP4_BLOCK_BYTES, nf4: NF4_STAGING_BLOCK_BYTES, q5_0: 22 };
+/** Block types that run only prepared, in whole tiles, on the relaxed-SIMD builds' lane kernels. */
+const LUT_TILES: ReadonlySet<TiledBlockType> = new Set(['mxfp4', 'nf4', 'q5_0']);
 
 /** The `kind` of a WasmTensor made by `prepareGgml` for block type `type`. */
 const preparedKind = (type: TiledBlockType) => `ggml-tiled-${type}`;
 
-const GGML_KIND: Record<TiledBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2, mxfp4: 5, nf4: 6 };
+const GGML_KIND: Record<TiledBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2, mxfp4: 5, nf4: 6, q5_0: 7 };
 /**
  * Fewest tokens for which matmulGgml takes the lane GEMM (assembly/ggml-gemm.ts) over the tiled GEMV,
  * outputs equal bit for bit. CPU time on a busy AMD EPYC (scripts/bench-ggml-gemm.mjs; decode: one
@@ -96,8 +96,8 @@ const GGML_KIND: Record<TiledBlockType, number> = { q8_0: 0, q4_0: 1, q4_1: 2, m
  * tokens (batch 64 1.1-1.2x); one token the kind-0 GEMV streams faster (21.8 vs 19.1 GB/s relaxed).
  */
 const GEMM_MIN_BATCH: Record<'simd' | 'relaxed', Record<TiledBlockType, number>> = {
-  simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: Number.POSITIVE_INFINITY, nf4: Number.POSITIVE_INFINITY },
-  relaxed: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: 1, nf4: 1 },
+  simd: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: Number.POSITIVE_INFINITY, nf4: Number.POSITIVE_INFINITY, q5_0: Number.POSITIVE_INFINITY },
+  relaxed: { q8_0: 4, q4_0: 1, q4_1: Number.POSITIVE_INFINITY, mxfp4: 1, nf4: 1, q5_0: 1 },
 };
 
 /** The kernels that take a row range [r0, r1) as their last two arguments (so threads can split them). */
@@ -153,7 +153,8 @@ export class Kernels {
    * 'mxfp4' (ggml's MXFP4 blocks) needs the relaxed-SIMD build (`supportsMxfp4Tiles`) and rows in
    * fours, and refuses a NaN scale (0xFF); its matmuls equal those of the same values as Q8_0 blocks
    * (2·fp4 with d = 2^(e − 128)) bit for bit, streaming 5 bits per weight where those take 9. 'nf4'
-   * (lowbit's staging blocks, `NF4_STAGING_BLOCK_BYTES`) likewise, refusing a non-finite absmax.
+   * (lowbit's staging blocks, `NF4_STAGING_BLOCK_BYTES`) likewise, refusing a non-finite absmax, and
+   * 'q5_0' (ggml's block_q5_0) likewise: Q4_0's records plus 16 bytes of high bits, 6 bits per weight.
    */
   prepareGgml(type: TiledBlockType, blocks: MatrixArg<Uint8Array>, rows: number, cols: number): WasmTensor {
     const name = 'prepareGgml';
@@ -183,7 +184,7 @@ export class Kernels {
     return new WasmTensor(this.heap, ptr, bytes, preparedKind(type));
   }
 
-  /** Whether `prepareGgml('mxfp4' | 'nf4', …)` runs here: the relaxed-SIMD builds only. */
+  /** Whether `prepareGgml('mxfp4' | 'nf4' | 'q5_0', …)` runs here: the relaxed-SIMD builds only. */
   get supportsMxfp4Tiles(): boolean {
     return this.variant.startsWith('relaxed');
   }

@@ -129,7 +129,10 @@ export class Linear {
   ) {
     // MXFP4 / NF4 tiles run on relaxed-SIMD kernel builds only; elsewhere the layer's other form, same origin
     if ((weight.format === 'mxfp4' || weight.format === 'nf4') && !k.supportsMxfp4Tiles) weight = withOrigin(weight.fallback, (weight as { origin?: LinearWeight }).origin);
-    if (weight.format === 'q5_0' || weight.format === 'q5_1' || weight.format === 'iq4_nl') {
+    // Q5_0 in rows of fours runs on the kernels' Q5_0 tiles (relaxed builds); Q5_0 elsewhere, Q5_1 and
+    // IQ4_NL as the Q8_0 blocks of the same values
+    const q5Tiles = weight.format === 'q5_0' && k.supportsMxfp4Tiles && weight.shape[0] % 4 === 0;
+    if (!q5Tiles && (weight.format === 'q5_0' || weight.format === 'q5_1' || weight.format === 'iq4_nl')) {
       checkWeight(name, weight);
       this.storedAs = weight.format.toUpperCase() as Q5TensorType;
       weight = q8Form(this.storedAs, weight);
@@ -167,7 +170,7 @@ export class Linear {
         resident.push(...uploadLut4(k, weight.weights));
         this.lut = { ...weight.weights, codes: resident[0], tables: resident[1], params: resident[2] };
       }
-      else if (weight.format !== 'packed' && weight.format !== 'q5_0' && weight.format !== 'q5_1' && weight.format !== 'iq4_nl') resident.push(k.prepareGgml(weight.format, weight.data, rows, this.gather?.length ?? cols));
+      else if (weight.format !== 'packed' && weight.format !== 'q5_1' && weight.format !== 'iq4_nl') resident.push(k.prepareGgml(weight.format, weight.data, rows, this.gather?.length ?? cols));
     } catch (e) {
       for (const t of resident) t.free();
       // The kernels' heap says only how many bytes did not fit; a user loading a big model needs to
@@ -290,6 +293,7 @@ export class Linear {
       case 'lut4':
         return lut4Matmul(k, this.lut as NonNullable<typeof this.lut>, x, batch, out);
       case 'q5_0':
+        return k.matmulGgml('q5_0', w, rows, cols, x, batch, out);
       case 'q5_1':
       case 'iq4_nl':
         throw new LowbitError('E_ARG', `${this.name}: ${this.format} blocks run as Q8_0 (the constructor converts them)`);
@@ -305,7 +309,7 @@ export class Linear {
     const first = layers[0];
     const f = first?.format;
     // layers whose inputs are gathered share only one gather (packed-fast.ts caches it per width)
-    if (layers.length > 1 && (f === 'q8_0' || f === 'q4_0' || f === 'q4_1' || f === 'mxfp4' || f === 'nf4') && layers.every((l) => l.format === f && l.k === first.k && l.cols === first.cols && l.gather === first.gather)) {
+    if (layers.length > 1 && (f === 'q8_0' || f === 'q4_0' || f === 'q4_1' || f === 'mxfp4' || f === 'nf4' || f === 'q5_0') && layers.every((l) => l.format === f && l.k === first.k && l.cols === first.cols && l.gather === first.gather)) {
       const g = first.gather;
       const xg = g ? gatherInput(g, first.cols, x, batch) : x;
       const ys = first.k.matmulGgmlShared(f, layers.map((l) => l.resident[0]), layers.map((l) => l.rows), g?.length ?? first.cols, xg, batch, outs);
@@ -350,6 +354,7 @@ export class Linear {
       case 'q8_0':
       case 'q4_0':
       case 'q4_1':
+      case 'q5_0':
         return { format: this.format, shape, data: this.k.unprepareGgml(this.format, w, this.rows, this.cols) };
       case 'kquant':
         return { format: 'kquant', type: this.kquantType as KQuantWeightType, shape, data: w.kind.startsWith('kquant-tiles') ? unprepareKQuant(this.k, this.kquantType as KQuantWeightType, w, this.rows, this.cols) : bytes(w) };

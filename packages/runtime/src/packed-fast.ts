@@ -87,7 +87,7 @@ export function int4Q4Weight(t: PackedIntTensor): LinearWeight | null {
 }
 
 /** INT-k (k ≤ 8) as Q4_0 / Q8_0 blocks or int4-kernel weights, or null when the tensor has no such exact form. */
-export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
+export function intFastWeight(t: PackedIntTensor, q5 = true): LinearWeight | null {
   if (t.gIdx) {
     // act-order: groups are contiguous over the columns in group order, x gathered in that order
     const { tensor, order } = contiguousInt(t);
@@ -96,7 +96,7 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
     const g = tensor.group;
     const w: LinearWeight | null = tensor.bits === 4 && tensor.granularity === 'group-cols' && g > 0 && g % 32 === 0
       ? (int4Q4Weight(tensor) ?? { format: 'int4', shape: tensor.shape, packed: tensor.codes, scales: tensor.scales, zeros: tensor.zeros, group: g })
-      : intFastWeight(tensor);
+      : intFastWeight(tensor, false);
     return w && (w.format === 'q4_0' || w.format === 'q8_0' || w.format === 'int4') ? Object.assign(w, { gather: order }) : null;
   }
   if (t.bits < 1 || t.bits > 8) return null;
@@ -135,7 +135,10 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
       }
     }
     const q4 = lo >= -8 && hi <= 7;
-    const per = q4 ? 18 : Q8_BLOCK;
+    // Q5_0 (d·(u − 16), the kernels' Q5_0 tiles: 6 bits per weight streamed, not Q8_0's 9) for rows of
+    // whole blocks with every q in [−16, 15]: symmetric INT5
+    const q5b = q5 && !q4 && lo >= -16 && hi <= 15 && cols % 32 === 0;
+    const per = q4 ? 18 : q5b ? 22 : Q8_BLOCK;
     const nblk = Math.ceil(cols / 32);
     const data = new Uint8Array(rows * nblk * per);
     const view = new DataView(data.buffer);
@@ -154,9 +157,20 @@ export function intFastWeight(t: PackedIntTensor): LinearWeight | null {
         const q = (j: number) => (b * 32 + j < cols ? code(r, b * 32 + j) - zeroAt(r, b * 32 + j) : 0);
         // Q4_0: element j in the low nibble of byte j, j + 16 in its high nibble, value d·(nibble − 8)
         if (q4) for (let j = 0; j < 16; j++) data[o + 2 + j] = (q(j) + 8) | ((q(j + 16) + 8) << 4);
-        else for (let j = 0; j < 32; j++) view.setInt8(o + 2 + j, q(j));
+        else if (q5b) {
+          // Q5_0: low nibbles as Q4_0's at +6, bit 4 of element j in bit j of qh at +2
+          let qh = 0;
+          for (let j = 0; j < 16; j++) {
+            const u0 = q(j) + 16;
+            const u1 = q(j + 16) + 16;
+            data[o + 6 + j] = (u0 & 15) | ((u1 & 15) << 4);
+            qh |= ((u0 >> 4) << j) | ((u1 >> 4) << (j + 16));
+          }
+          view.setUint32(o + 2, qh >>> 0, true);
+        } else for (let j = 0; j < 32; j++) view.setInt8(o + 2 + j, q(j));
       }
     }
+    if (exact && q5b) return { format: 'q5_0', shape: [rows, cols], data };
     if (exact) return { format: q4 ? 'q4_0' : 'q8_0', shape: [rows, cols], data, ...(cols % 32 ? { gather: blockGather(cols) } : {}) };
   }
   if (t.bits > 4) return null;

@@ -108,7 +108,7 @@ export function residentBytes(type: TensorType, elements: number, storedBytes: n
   if (type === 'MXFP4' && lowbit && lowbit.shape.length === 2) return lowbitResidentBytes('LB_MXFP4', lowbit.shape[1], lowbit.shape[0], undefined);
   if (type === 'F16' || type === 'BF16' || (isKQuantType(type) && (kquants === 'f32' || type === 'Q8_K'))) return elements * 4;
   if (isKQuantType(type) && kquants === 'q8_0') return Math.ceil((elements / 32) * 34);
-  if (isLowbitType(type) && lowbit && lowbit.shape.length === 2) return Math.max(storedBytes, lowbitResidentBytes(type, lowbit.shape[1], lowbit.shape[0], lowbit.params));
+  if (isLowbitType(type) && lowbit && lowbit.shape.length === 2) return Math.max(storedBytes, lowbitResidentBytes(type, lowbit.shape[1], lowbit.shape[0], lowbit.params, lowbit.mxfp4Tiles));
   return Math.ceil(storedBytes * (TILED_GROWTH[type] ?? 1));
 }
 
@@ -116,12 +116,12 @@ export function residentBytes(type: TensorType, elements: number, storedBytes: n
  * Upper bound on the WASM bytes of a lowbit layer of `rows` × `cols` as packed-linear.ts loads it:
  * INT4 of whole 32-groups (and ≤ 4 bits in rows of a partial 32-block) takes the int4 kernel's
  * layout, f32 scales (and zeros), or Q4_0 tiles (and an f32 term per group) on whole blocks; per-ic / group-rows zero points
- * decode to f32; the other INT widths repack to Q4_0 tiles (≤ 3 bits) or Q8_0 tiles; MX rows to Q8_0
+ * decode to f32; the other INT widths repack to Q4_0 tiles (≤ 3 bits), Q5_0 tiles (symmetric INT5, relaxed builds) or Q8_0 tiles; MX rows to Q8_0
  * tiles, FP6 E3M2 with a second Q4_0 plane and FP8 with a second Q8_0 plane; an act-order g_idx adds
  * its gather. A layer left packed in JS (no repack) takes less. Tiles: 20 (Q4_0) or 36 (Q8_0) bytes
  * per 32 weights, rows padded to whole 32-blocks.
  */
-function lowbitResidentBytes(type: TensorType, rows: number, cols: number, params: LowbitParams | undefined): number {
+function lowbitResidentBytes(type: TensorType, rows: number, cols: number, params: LowbitParams | undefined, q5Tiles = false): number {
   const blocks = rows * Math.ceil(cols / 32);
   const info = LOWBIT_TYPES[type as keyof typeof LOWBIT_TYPES];
   if (!info || info.kind === 'anyprec') return 0; // held as stored (residentBytes takes the max)
@@ -143,7 +143,10 @@ function lowbitResidentBytes(type: TensorType, rows: number, cols: number, param
     return cols % 32 === 0 ? Math.max(int4, blocks * 20 + (p.symmetric ? 0 : groups * 4 + ALLOC_SLACK) + ALLOC_SLACK + gather) : int4;
   }
   const q4 = info.bits <= 3 && group % 32 === 0;
-  return blocks * (q4 ? 20 : 36) + (cols % 32 ? cols * 4 : 0) + ALLOC_SLACK + gather;
+  // symmetric INT5 in rows of whole blocks, rows in fours: the kernels' Q5_0 tiles (24 bytes per 32)
+  // on relaxed builds, no act-order (packed-fast.ts intFastWeight)
+  const q5 = info.bits === 5 && p.symmetric && !p.g_idx && group % 32 === 0 && cols % 32 === 0 && rows % 4 === 0 && q5Tiles;
+  return blocks * (q4 ? 20 : q5 ? 24 : 36) + (cols % 32 ? cols * 4 : 0) + ALLOC_SLACK + gather;
 }
 
 /**

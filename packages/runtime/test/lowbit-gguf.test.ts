@@ -189,7 +189,7 @@ describe('lowbit-typed GGUF files', () => {
     // INT-k and MX repacked exactly onto integer kernels (packed-fast.ts), int8 activations
     expect(formats.get('blk.0.attn_q.weight')).toBe('q4_0'); // INT3 g32 symmetric
     expect(formats.get('blk.0.attn_k.weight')).toBe('q4_0'); // INT2 asym: u − z in [−3, 3]
-    expect(formats.get('blk.0.attn_v.weight')).toBe('q8_0'); // INT5 per-channel
+    expect(formats.get('blk.0.attn_v.weight')).toBe(loaded.kernels.supportsMxfp4Tiles ? 'q5_0' : 'q8_0'); // INT5 per-channel: Q5_0 tiles
     // MXFP4 with 64-wide rows: the kernels' MXFP4 tiles on the relaxed build (the default here), Q8_0 elsewhere
     expect(formats.get('blk.0.attn_output.weight')).toBe(loaded.kernels.supportsMxfp4Tiles ? 'mxfp4' : 'q8_0');
     expect(formats.get('blk.1.ffn_down.weight')).toBe('q8_0'); // MXFP4 with 172-wide rows: blocks per row, the partial last one padded

@@ -1,6 +1,7 @@
 import { type MxFormatName, dequantizeInt, quantizeInt, quantizeMx } from '@lowbit/formats';
 import { loadKernels } from '@lowbit/kernels';
 import { describe, expect, it } from 'vitest';
+import { q8BlocksOf } from '../src/ggml-quants.js';
 import { type InputGather, type IntForm, Linear, type LinearWeight } from '../src/linear.js';
 import { dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { loadModel } from '../src/model.js';
@@ -18,6 +19,8 @@ import { actOrder, modelFile, mxRows, spikyWeights, validLines } from './helpers
 function kernelWeights(w: LinearWeight, out?: Float64Array): Float64Array {
   // MXFP4 tiles hold the same values as their Q8_0 form (the kernels' mxfp4-tiles test: equal outputs)
   if (w.format === 'mxfp4') return kernelWeights(w.fallback, out);
+  // Q5_0 tiles hold the same values as the Q8_0 blocks of codes u − 16 (the kernels' q5-tiles test: equal outputs)
+  if (w.format === 'q5_0') return kernelWeights({ format: 'q8_0', shape: w.shape, data: q8BlocksOf('Q5_0', w.data, w.shape[0], w.shape[1]).q8 }, out);
   expect(['q8_0', 'q4_0']).toContain(w.format);
   const q4 = w.format === 'q4_0';
   const { data, shape, gather, residue, plus } = w as { data: Uint8Array; shape: [number, number] } & InputGather;
@@ -62,7 +65,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
       [7, false, 'group-cols', 32, 64, 'q8_0'],
       [3, true, 'group-cols', 32, 172, 'int4'], // rows not whole 32-blocks
       [2, false, 'per-oc', 0, 172, 'int4'],
-      [5, true, 'group-cols', 32, 64, 'q8_0'],
+      [5, true, 'group-cols', 32, 64, 'q5_0'], // u − 16 in [−16, 15]: Q5_0 blocks
       [6, true, 'group-cols', 64, 128, 'q8_0'],
       [8, true, 'per-oc', 0, 64, 'q8_0'],
       [8, true, 'per-oc', 0, 172, 'q8_0'], // rows padded to whole blocks (zero columns)

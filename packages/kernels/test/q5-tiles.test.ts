@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+// The pool starts worker_threads from its compiled file, so this test runs the built package (dist/).
+import { createKernelPool, createKernels, isLowbitError } from '../dist/index-node.js';
+import { randF32, randU8, rng } from './helpers.js';
+
+// ggml's Q5_0 blocks ({f16 d; u8 qh[4]; u8 qs[16]}: w = d·(u − 16), bit 4 of u[j] in bit j of qh)
+// prepared as tiles (kind 7, relaxed builds): Q4_0's lane records plus 16 bytes of high bits. The same
+// weights as Q8_0 blocks hold u − 16 as int8 codes with the same d: the integer dots are the same
+// numbers and the scales the same products, so the two must agree bit for bit, one token or many.
+
+function q5Blocks(r: () => number, rows: number, cols: number): Uint8Array {
+  const b = randU8(r, (rows * cols * 22) / 32);
+  // f16 scales around 2^-4 (exponent 11 ± 3), positive and negative
+  for (let o = 0; o < b.length; o += 22) {
+    b[o] = Math.floor(r() * 256);
+    b[o + 1] = ((8 + Math.floor(r() * 6)) << 2) | (r() < 0.5 ? 0x80 : 0);
+  }
+  return b;
+}
+
+function asQ8(q5: Uint8Array): Uint8Array {
+  const n = q5.length / 22;
+  const q = new Uint8Array(n * 34);
+  for (let i = 0; i < n; i++) {
+    q[i * 34] = q5[i * 22];
+    q[i * 34 + 1] = q5[i * 22 + 1];
+    const qh = (q5[i * 22 + 2] | (q5[i * 22 + 3] << 8) | (q5[i * 22 + 4] << 16) | (q5[i * 22 + 5] << 24)) >>> 0;
+    for (let j = 0; j < 32; j++) {
+      const byte = q5[i * 22 + 6 + (j & 15)];
+      const u = (j < 16 ? byte & 15 : byte >> 4) | (((qh >>> j) & 1) << 4);
+      q[i * 34 + 2 + j] = (u - 16) & 0xff;
+    }
+  }
+  return q;
+}
+
+describe('Q5_0 tiles (relaxed build)', async () => {
+  const k = await createKernels({ variant: 'relaxed' });
+  it.each([
+    [8, 64, 1],
+    [12, 96, 3],
+    [16, 256, 8],
+    [20, 160, 13],
+  ])('[%i, %i] × %i tokens: equal to the same weights as Q8_0 blocks, bit for bit', (rows, cols, batch) => {
+    const r = rng(rows * 11 + cols + batch);
+    const q5 = q5Blocks(r, rows, cols);
+    const x = randF32(r, batch * cols, 2);
+    const a = k.prepareGgml('q5_0', q5, rows, cols);
+    const b = k.prepareGgml('q8_0', asQ8(q5), rows, cols);
+    const ya = k.matmulGgml('q5_0', a, rows, cols, x, batch);
+    const yb = k.matmulGgml('q8_0', b, rows, cols, x, batch);
+    expect(Array.from(ya)).toEqual(Array.from(yb));
+    expect(ya.some((v) => v !== 0)).toBe(true);
+    a.free();
+    b.free();
+  });
+
+  it('unprepares to the blocks byte for byte', () => {
+    const q5 = q5Blocks(rng(5), 8, 96);
+    const t = k.prepareGgml('q5_0', q5, 8, 96);
+    expect(k.unprepareGgml('q5_0', t, 8, 96)).toEqual(q5);
+    t.free();
+  });
+
+  it('a 2-thread pool gives the single-thread bits', async () => {
+    const pool = await createKernelPool({ threads: 2, variant: 'relaxed-threads' });
+    try {
+      const r = rng(9);
+      const [rows, cols, batch] = [64, 128, 5];
+      const q5 = q5Blocks(r, rows, cols);
+      const x = randF32(r, batch * cols);
+      const one = k.matmulGgml('q5_0', k.prepareGgml('q5_0', q5, rows, cols), rows, cols, x, batch);
+      const two = pool.matmulGgml('q5_0', pool.prepareGgml('q5_0', q5, rows, cols), rows, cols, x, batch);
+      expect(Array.from(two)).toEqual(Array.from(one));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses rows not in fours, blocks not prepared, and builds without relaxed SIMD', async () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isLowbitError(e) ? e.code : String(e);
+      }
+      return 'no error';
+    };
+    expect(code(() => k.prepareGgml('q5_0', q5Blocks(rng(4), 6, 64), 6, 64))).toBe('E_SHAPE');
+    expect(code(() => k.matmulGgml('q5_0', q5Blocks(rng(4), 4, 64), 4, 64, new Float32Array(64), 1))).toBe('E_UNSUPPORTED');
+    const plain = await createKernels({ variant: 'simd' });
+    expect(code(() => plain.prepareGgml('q5_0', q5Blocks(rng(4), 4, 64), 4, 64))).toBe('E_UNSUPPORTED');
+  });
+});
