@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 // The pool starts worker_threads from its compiled file, so this test runs the built package (dist/).
-import { createKernelPool, createKernels, isLowbitError } from '../dist/index-node.js';
+import { createKernels } from '../dist/index-node.js';
 import { randF32, randU8, rng } from './helpers.js';
+import { errorCode, relaxedTileChecks } from './tile-checks.js';
 
 // ggml's MXFP4 blocks ({u8 e; u8 qs[16]}, OCP MXFP4: 2^(e − 127)·fp4) prepared as tiles (kind 5,
 // relaxed builds) run the Q4_0 lane GEMM with each nibble looked up as 2·fp4 + 16. The same weights as
@@ -60,45 +61,12 @@ describe('MXFP4 tiles (relaxed build)', async () => {
     b.free();
   });
 
-  it('unprepares to the blocks byte for byte, subnormal scale halves (e = 0, 1) included', () => {
-    const r = rng(5);
-    const mx = mxfp4Blocks(r, 8, 96);
-    const t = k.prepareGgml('mxfp4', mx, 8, 96);
-    expect(k.unprepareGgml('mxfp4', t, 8, 96)).toEqual(mx);
-    t.free();
-  });
+  // mxfp4Blocks holds the subnormal scale halves (e = 0, 1): unprepare gives them back too
+  relaxedTileChecks(k, 'mxfp4', mxfp4Blocks);
 
-  it('a 2-thread pool gives the single-thread bits', async () => {
-    const pool = await createKernelPool({ threads: 2, variant: 'relaxed-threads' });
-    try {
-      const r = rng(9);
-      const [rows, cols, batch] = [64, 128, 5];
-      const mx = mxfp4Blocks(r, rows, cols);
-      const x = randF32(r, batch * cols);
-      const one = k.matmulGgml('mxfp4', k.prepareGgml('mxfp4', mx, rows, cols), rows, cols, x, batch);
-      const two = pool.matmulGgml('mxfp4', pool.prepareGgml('mxfp4', mx, rows, cols), rows, cols, x, batch);
-      expect(Array.from(two)).toEqual(Array.from(one));
-    } finally {
-      await pool.close();
-    }
-  });
-
-  it('refuses a NaN scale, rows not in fours, blocks not prepared, and builds without relaxed SIMD', async () => {
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        return isLowbitError(e) ? e.code : String(e);
-      }
-      return 'no error';
-    };
+  it('refuses a NaN scale (0xFF)', () => {
     const mx = mxfp4Blocks(rng(3), 4, 64);
     mx[17] = 255;
-    expect(code(() => k.prepareGgml('mxfp4', mx, 4, 64))).toBe('E_NAN');
-    expect(code(() => k.prepareGgml('mxfp4', mxfp4Blocks(rng(4), 6, 64), 6, 64))).toBe('E_SHAPE');
-    expect(code(() => k.matmulGgml('mxfp4', mxfp4Blocks(rng(4), 4, 64), 4, 64, new Float32Array(64), 1))).toBe('E_UNSUPPORTED');
-    const plain = await createKernels({ variant: 'simd' });
-    expect(plain.supportsMxfp4Tiles).toBe(false);
-    expect(code(() => plain.prepareGgml('mxfp4', mxfp4Blocks(rng(4), 4, 64), 4, 64))).toBe('E_UNSUPPORTED');
+    expect(errorCode(() => k.prepareGgml('mxfp4', mx, 4, 64))).toBe('E_NAN');
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 // The pool starts worker_threads from its compiled file, so this test runs the built package (dist/).
-import { NF4_STAGING_BLOCK_BYTES, NF4_TILE_LEVELS, createKernelPool, createKernels, isLowbitError, reference } from '../dist/index-node.js';
+import { NF4_STAGING_BLOCK_BYTES, NF4_TILE_LEVELS, createKernels, reference } from '../dist/index-node.js';
 import { expectClose, randF32, randU8, rng } from './helpers.js';
+import { errorCode, relaxedTileChecks } from './tile-checks.js';
 
 // lowbit's NF4 staging blocks ({f32 absmax; u8 qs[16]}) prepared as tiles (kind 6, relaxed builds)
 // run the Q4_0 lane records with each nibble looked up as a 7-bit level L (NF4_TILE_LEVELS) and the
@@ -64,46 +65,14 @@ describe('NF4 tiles (relaxed build)', async () => {
     t.free();
   });
 
-  it('unprepares to the staging blocks byte for byte', () => {
-    const nf = nf4Blocks(rng(5), 8, 96);
-    const t = k.prepareGgml('nf4', nf, 8, 96);
-    expect(k.unprepareGgml('nf4', t, 8, 96)).toEqual(nf);
-    t.free();
-  });
+  relaxedTileChecks(k, 'nf4', nf4Blocks);
 
-  it('a 2-thread pool gives the single-thread bits', async () => {
-    const pool = await createKernelPool({ threads: 2, variant: 'relaxed-threads' });
-    try {
-      const r = rng(9);
-      const [rows, cols, batch] = [64, 128, 5];
-      const nf = nf4Blocks(r, rows, cols);
-      const x = randF32(r, batch * cols);
-      const one = k.matmulGgml('nf4', k.prepareGgml('nf4', nf, rows, cols), rows, cols, x, batch);
-      const two = pool.matmulGgml('nf4', pool.prepareGgml('nf4', nf, rows, cols), rows, cols, x, batch);
-      expect(Array.from(two)).toEqual(Array.from(one));
-    } finally {
-      await pool.close();
-    }
-  });
-
-  it('refuses a non-finite absmax, rows not in fours, blocks not prepared, and builds without relaxed SIMD', async () => {
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        return isLowbitError(e) ? e.code : String(e);
-      }
-      return 'no error';
-    };
+  it('refuses a non-finite absmax and blocks of the wrong size', () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
       const nf = nf4Blocks(rng(3), 4, 64);
       new DataView(nf.buffer).setFloat32(NF4_STAGING_BLOCK_BYTES * 3, bad, true);
-      expect(code(() => k.prepareGgml('nf4', nf, 4, 64))).toBe('E_NAN');
+      expect(errorCode(() => k.prepareGgml('nf4', nf, 4, 64))).toBe('E_NAN');
     }
-    expect(code(() => k.prepareGgml('nf4', nf4Blocks(rng(4), 6, 64), 6, 64))).toBe('E_SHAPE');
-    expect(code(() => k.prepareGgml('nf4', new Uint8Array(10), 4, 64))).toBe('E_SHAPE');
-    expect(code(() => k.matmulGgml('nf4', nf4Blocks(rng(4), 4, 64), 4, 64, new Float32Array(64), 1))).toBe('E_UNSUPPORTED');
-    const plain = await createKernels({ variant: 'simd' });
-    expect(code(() => plain.prepareGgml('nf4', nf4Blocks(rng(4), 4, 64), 4, 64))).toBe('E_UNSUPPORTED');
+    expect(errorCode(() => k.prepareGgml('nf4', new Uint8Array(10), 4, 64))).toBe('E_SHAPE');
   });
 });

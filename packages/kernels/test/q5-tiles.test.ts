@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-// The pool starts worker_threads from its compiled file, so this test runs the built package (dist/).
-import { createKernelPool, createKernels, isLowbitError } from '../dist/index-node.js';
+// The kernels' tile types run the built package (dist/), as tile-checks.ts does.
+import { createKernels } from '../dist/index-node.js';
 import { randF32, randU8, rng } from './helpers.js';
+import { relaxedTileChecks } from './tile-checks.js';
 
 // ggml's Q5_0 blocks ({f16 d; u8 qh[4]; u8 qs[16]}: w = d·(u − 16), bit 4 of u[j] in bit j of qh)
 // prepared as tiles (kind 7, relaxed builds): Q4_0's lane records plus 16 bytes of high bits. The same
@@ -55,40 +56,5 @@ describe('Q5_0 tiles (relaxed build)', async () => {
     b.free();
   });
 
-  it('unprepares to the blocks byte for byte', () => {
-    const q5 = q5Blocks(rng(5), 8, 96);
-    const t = k.prepareGgml('q5_0', q5, 8, 96);
-    expect(k.unprepareGgml('q5_0', t, 8, 96)).toEqual(q5);
-    t.free();
-  });
-
-  it('a 2-thread pool gives the single-thread bits', async () => {
-    const pool = await createKernelPool({ threads: 2, variant: 'relaxed-threads' });
-    try {
-      const r = rng(9);
-      const [rows, cols, batch] = [64, 128, 5];
-      const q5 = q5Blocks(r, rows, cols);
-      const x = randF32(r, batch * cols);
-      const one = k.matmulGgml('q5_0', k.prepareGgml('q5_0', q5, rows, cols), rows, cols, x, batch);
-      const two = pool.matmulGgml('q5_0', pool.prepareGgml('q5_0', q5, rows, cols), rows, cols, x, batch);
-      expect(Array.from(two)).toEqual(Array.from(one));
-    } finally {
-      await pool.close();
-    }
-  });
-
-  it('refuses rows not in fours, blocks not prepared, and builds without relaxed SIMD', async () => {
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        return isLowbitError(e) ? e.code : String(e);
-      }
-      return 'no error';
-    };
-    expect(code(() => k.prepareGgml('q5_0', q5Blocks(rng(4), 6, 64), 6, 64))).toBe('E_SHAPE');
-    expect(code(() => k.matmulGgml('q5_0', q5Blocks(rng(4), 4, 64), 4, 64, new Float32Array(64), 1))).toBe('E_UNSUPPORTED');
-    const plain = await createKernels({ variant: 'simd' });
-    expect(code(() => plain.prepareGgml('q5_0', q5Blocks(rng(4), 4, 64), 4, 64))).toBe('E_UNSUPPORTED');
-  });
+  relaxedTileChecks(k, 'q5_0', q5Blocks);
 });

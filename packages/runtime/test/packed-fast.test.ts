@@ -118,7 +118,7 @@ describe('INT-k and MX on the integer kernels (packed-fast)', () => {
     const m = mxRows('mxfp4', spikyWeights(rows, cols, 23), rows, cols);
     const w = linearWeightFromPacked(m);
     expect(w.format).toBe('mxfp4');
-    const fallback = (w as Extract<LinearWeight, { format: 'mxfp4' }>).fallback;
+    const fallback = (w as Extract<LinearWeight, { fallback: LinearWeight }>).fallback;
     expect(fallback.format).toBe('q8_0');
     const x = Float32Array.from(spikyWeights(batch, cols, 5), (v) => v * 3);
     const tiles = new Linear(k, 'mxfp4', w);
