@@ -259,6 +259,44 @@ export function q8BlocksOf(type: 'Q5_0' | 'Q5_1' | 'IQ4_NL', src: Uint8Array, ro
   return { q8, m };
 }
 
+/**
+ * Q5_1 blocks (d·q + m) as Q5_0 blocks (d·(q − 16): the same d, qh and qs) and a term per block,
+ * m + 16·d in f32, for the kernels' Q5_0 tiles plus a group term; null where some m does not come back
+ * exactly as term − 16·d (the stored blocks must be recoverable byte for byte), the Q8_0 form then.
+ */
+export function q5TilesOfQ5_1(src: Uint8Array, rows: number, cols: number): { q5: Uint8Array; term: Float32Array } | null {
+  const n = (rows * cols) / QK;
+  const q5 = new Uint8Array(n * Q5_0_BYTES);
+  const term = new Float32Array(n);
+  for (let b = 0; b < n; b++) {
+    const o = b * Q5_1_BYTES;
+    const d = f16ToF32(src[o] | (src[o + 1] << 8));
+    const m = f16ToF32(src[o + 2] | (src[o + 3] << 8));
+    term[b] = m + 16 * d;
+    if (fr(term[b] - 16 * d) !== m) return null;
+    q5[b * Q5_0_BYTES] = src[o];
+    q5[b * Q5_0_BYTES + 1] = src[o + 1];
+    q5.set(src.subarray(o + 4, o + Q5_1_BYTES), b * Q5_0_BYTES + 2);
+  }
+  return { q5, term };
+}
+
+/** The inverse of q5TilesOfQ5_1: the Q5_1 blocks back, byte for byte. */
+export function q5_1FromTiles(q5: Uint8Array, term: Float32Array, rows: number, cols: number): Uint8Array {
+  const n = (rows * cols) / QK;
+  const out = new Uint8Array(n * Q5_1_BYTES);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < n; b++) {
+    const o = b * Q5_1_BYTES;
+    out[o] = q5[b * Q5_0_BYTES];
+    out[o + 1] = q5[b * Q5_0_BYTES + 1];
+    const d = f16ToF32(out[o] | (out[o + 1] << 8));
+    view.setUint16(o + 2, f32ToF16(fr(term[b] - 16 * d)), true);
+    out.set(q5.subarray(b * Q5_0_BYTES + 2, (b + 1) * Q5_0_BYTES), o + 4);
+  }
+  return out;
+}
+
 /** The inverse of q8BlocksOf: the stored blocks back from their Q8_0 form (and Q5_1's m), byte for byte. */
 export function blocksFromQ8(type: 'Q5_0' | 'Q5_1' | 'IQ4_NL', q8: Uint8Array, m: Float32Array | null, rows: number, cols: number): Uint8Array {
   const n = (rows * cols) / QK;

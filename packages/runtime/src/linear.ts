@@ -3,7 +3,7 @@
 import { type AnyPrecisionTensor, type GemvTensor, type PackedIntTensor, gemvPackedWasm } from '@lowbit/formats';
 import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type KQuantWeightType, NF4_STAGING_BLOCK_BYTES, type Kernels, LowbitError, type WasmTensor, gemvKQuant, isLowbitError, kquantMatrixBytes, prepareKQuant, unprepareKQuant } from '@lowbit/kernels';
 import { anyPrecisionBytes, anyPrecisionMatmul, checkAnyPrecisionWeight, resolveBits, uploadAnyPrecision } from './any-precision-linear.js';
-import { blocksFromQ8, q8BlocksOf } from './ggml-quants.js';
+import { blocksFromQ8, q5TilesOfQ5_1, q5_1FromTiles, q8BlocksOf } from './ggml-quants.js';
 import { type Q5TensorType, TENSOR_TYPES } from './ggml-types.js';
 import { type Lut4Host, lut4Bytes, lut4Matmul, uploadLut4 } from './lut-fast.js';
 
@@ -129,13 +129,19 @@ export class Linear {
   ) {
     // MXFP4 / NF4 tiles run on relaxed-SIMD kernel builds only; elsewhere the layer's other form, same origin
     if ((weight.format === 'mxfp4' || weight.format === 'nf4') && !k.supportsMxfp4Tiles) weight = withOrigin(weight.fallback, (weight as { origin?: LinearWeight }).origin);
-    // Q5_0 in rows of fours runs on the kernels' Q5_0 tiles (relaxed builds); Q5_0 elsewhere, Q5_1 and
-    // IQ4_NL as the Q8_0 blocks of the same values
-    const q5Tiles = weight.format === 'q5_0' && k.supportsMxfp4Tiles && weight.shape[0] % 4 === 0;
-    if (!q5Tiles && (weight.format === 'q5_0' || weight.format === 'q5_1' || weight.format === 'iq4_nl')) {
+    // Q5_0 and Q5_1 in rows of fours run on the kernels' Q5_0 tiles (relaxed builds; Q5_1 as d·(q − 16)
+    // plus a group term m + 16·d); elsewhere they and IQ4_NL run as the Q8_0 blocks of the same values
+    const q5Tiles = (weight.format === 'q5_0' || weight.format === 'q5_1') && k.supportsMxfp4Tiles && weight.shape[0] % 4 === 0;
+    if (weight.format === 'q5_0' || weight.format === 'q5_1' || weight.format === 'iq4_nl') {
       checkWeight(name, weight);
-      this.storedAs = weight.format.toUpperCase() as Q5TensorType;
-      weight = q8Form(this.storedAs, weight);
+      const t = q5Tiles && weight.format === 'q5_1' ? q5TilesOfQ5_1(weight.data, weight.shape[0], weight.shape[1]) : null;
+      if (t) {
+        this.storedAs = 'Q5_1';
+        weight = Object.assign({ format: 'q5_0' as const, shape: weight.shape, data: t.q5 }, { groupTerm: { group: 32, values: t.term } });
+      } else if (!q5Tiles || weight.format !== 'q5_0') {
+        this.storedAs = weight.format.toUpperCase() as Q5TensorType;
+        weight = q8Form(this.storedAs, weight);
+      }
     }
     const [rows, cols] = weight.shape;
     this.rows = rows;
@@ -338,6 +344,11 @@ export class Linear {
     if (this.origin) return this.origin;
     const shape: [number, number] = [this.rows, this.cols];
     if (this.intForm) return { format: 'packed', shape, tensor: intFromQ4Blocks(this.intForm, this.k.unprepareGgml('q4_0', this.resident[0], this.rows, this.cols)) };
+    if (this.storedAs === 'Q5_1' && this.format === 'q5_0') {
+      const term = this.groupTerm as NonNullable<Linear['groupTerm']>;
+      const values = new Float32Array(this.k.memory.buffer.slice(term.values.ptr, term.values.ptr + term.values.byteLength));
+      return { format: 'q5_1', shape, data: q5_1FromTiles(this.k.unprepareGgml('q5_0', this.resident[0], this.rows, this.cols), values, this.rows, this.cols) };
+    }
     if (this.storedAs) {
       const m = this.groupTerm ? new Float32Array(this.k.memory.buffer.slice(this.groupTerm.values.ptr, this.groupTerm.values.ptr + this.groupTerm.values.byteLength)) : null;
       const q8 = this.k.unprepareGgml('q8_0', this.resident[0], this.rows, this.cols);
@@ -434,7 +445,7 @@ function checkWeight(name: string, w: LinearWeight): void {
     throw new LowbitError('E_SHAPE', `${name}: shape [${w.shape}] is not a positive [rows, cols]`);
   }
   // the kernel's columns: the layer's, or its gathered inputs' (InputGather)
-  const cols = w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1' || w.format === 'int4' ? checkGather(name, w, rows, logicalCols) : logicalCols;
+  const cols = w.format === 'q8_0' || w.format === 'q4_0' || w.format === 'q4_1' || w.format === 'int4' || w.format === 'q5_0' ? checkGather(name, w, rows, logicalCols) : logicalCols;
   const n = rows * cols;
   const need = (what: string, got: number, want: number) => {
     if (got !== want) throw new LowbitError('E_SHAPE', `${name}: ${what} has ${got} elements, shape [${rows}, ${cols}] as ${w.format} needs ${want}`);

@@ -6,7 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadKernels } from '@lowbit/kernels';
 import { toF32 } from '../src/ggml-quants.js';
+import { Linear } from '../src/linear.js';
 import { quantizeGguf, saveModel } from '../src/gguf-convert.js';
 import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
@@ -49,8 +51,8 @@ describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
     const ours = await loadModel(path(type));
     for (const l of ours.linears()) {
       if (l.name === 'output.weight') continue;
-      // Q5_0 on the kernels' Q5_0 tiles (relaxed builds, rows in fours), the rest as Q8_0 blocks
-      expect(l.format, l.name).toBe(type === 'Q5_0' && ours.kernels.supportsMxfp4Tiles ? 'q5_0' : 'q8_0');
+      // Q5_0 and Q5_1 on the kernels' Q5_0 tiles (relaxed builds, rows in fours), IQ4_NL as Q8_0 blocks
+      expect(l.format, l.name).toBe(type !== 'IQ4_NL' && ours.kernels.supportsMxfp4Tiles ? 'q5_0' : 'q8_0');
       const src = l.source as { format: string; data: Uint8Array };
       expect(src.format).toBe(type.toLowerCase());
       expect(Buffer.from(src.data).equals(Buffer.from(await readTensorBytes(file, l.name))), l.name).toBe(true);
@@ -83,6 +85,46 @@ describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
     expect(s.mean).toBeLessThan(0.05);
     expect(s.max).toBeLessThan(0.5);
     expect(s.controlMean).toBeGreaterThan(2 * s.mean);
+  });
+
+  it('Q5_1 takes the Q8_0 form where a block\'s m would not come back exactly from m + 16·d, and saves the same bytes either way', async () => {
+    const k = await loadKernels({ variant: 'relaxed' });
+    const rows = 4;
+    const cols = 64;
+    const blocks = new Uint8Array((rows * cols * 24) / 32);
+    const view = new DataView(blocks.buffer);
+    for (let b = 0; b < blocks.length / 24; b++) {
+      view.setUint16(b * 24, 0x3c00 + b, true); // d ≈ 1
+      view.setUint16(b * 24 + 2, 0xb800 + 3 * b, true); // m ≈ −0.5
+      for (let j = 4; j < 24; j++) blocks[b * 24 + j] = (b * 37 + j * 11) & 0xff;
+    }
+    const x = Float32Array.from({ length: cols }, (_, i) => Math.sin(i));
+    const tiles = new Linear(k, 'q5_1', { format: 'q5_1', shape: [rows, cols], data: blocks });
+    expect(tiles.format).toBe('q5_0');
+    const odd = blocks.slice();
+    new DataView(odd.buffer).setUint16(0, 0x6400, true); // d = 1024: m + 16384 has no room for m's bits in f32
+    new DataView(odd.buffer).setUint16(2, 0x0401, true); // m = 2^-14·(1 + 2^-10)
+    const q8 = new Linear(k, 'q5_1 odd', { format: 'q5_1', shape: [rows, cols], data: odd });
+    expect(q8.format).toBe('q8_0');
+    expect((tiles.source as { data: Uint8Array }).data).toEqual(blocks);
+    expect((q8.source as { data: Uint8Array }).data).toEqual(odd);
+    // the same values as ggml's dequantize_row_q5_1, through either form
+    for (const [lin, b] of [[tiles, blocks], [q8, odd]] as const) {
+      const w = toF32('Q5_1', b, rows * cols);
+      const y = lin.apply(x, 1);
+      for (let r = 0; r < rows; r++) {
+        let ref = 0;
+        let mag = 0;
+        for (let c = 0; c < cols; c++) {
+          ref += w[r * cols + c] * x[c];
+          mag += Math.abs(w[r * cols + c] * x[c]);
+        }
+        // int8 activations: x moves by at most amax/254 per 32
+        expect(Math.abs(y[r] - ref)).toBeLessThanOrEqual(mag / 127 + 1e-5 * mag);
+      }
+    }
+    tiles.free();
+    q8.free();
   });
 
   it('a NaN block scale is refused at load, and a truncated tensor, each naming the tensor', async () => {
