@@ -3,7 +3,7 @@ export { Kernels, WasmTensor, quantizeKvQ8, type KernelVariant, type ThreadedVar
 export { WasmHeap } from './heap.js';
 export { selectKernels, makeLoader, instantiate, relaxedAgrees, type LoadOptions, type ModuleSource, type VariantRequest } from './select.js';
 export * as reference from './reference.js';
-export { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, type GgmlBlockType, NF4_STAGING_BLOCK_BYTES, NF4_TILE_LEVELS, type GgmlKBlockType, kScaleMinQ4K, kScaleQ3K } from './ggml-blocks.js';
+export { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, GGML_Q5_BLOCK_BYTES, type GgmlBlockType, NF4_STAGING_BLOCK_BYTES, NF4_TILE_LEVELS, type GgmlKBlockType, kScaleMinQ4K, kScaleQ3K } from './ggml-blocks.js';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, roundToF16 } from './half.js';
 export { gemvLutGroups, gemvLutGroupsReference, dequantLutGroups, dequantBcq, gemvBitplanesReference, type GemvLutGroupsArgs, type GemvBitplanesArgs } from './formats-gemv.js';
 export { intGroupParams, encodeIntGroups, quantizeIntGroups, quantizeMxBlocks, quantizeAbsmaxLut, type MxEncodeFormat } from './formats-encode.js';

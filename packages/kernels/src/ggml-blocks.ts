@@ -41,6 +41,12 @@ export function kScaleQ3K(j: number, s: Uint8Array, o: number): number {
 export const GGML_MXFP4_BLOCK_BYTES = 17;
 
 /**
+ * ggml's other 32-weight block types lowbit reads (ggml-common.h): block_q5_0 {f16 d; u8 qh[4]; u8 qs[16]}
+ * = 22, block_q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]} = 24, block_iq4_nl {f16 d; u8 qs[16]} = 18.
+ */
+export const GGML_Q5_BLOCK_BYTES = Object.freeze({ q5_0: 22, q5_1: 24, iq4_nl: 18 } as const);
+
+/**
  * lowbit's NF4 staging block for the kernels' NF4 tiles (no ggml type): {f32 absmax; u8 qs[16]} for
  * 32 weights = 20 bytes, w = absmax·nf4(u) with QLoRA's 16 levels, nibbles as in ggml's 4-bit blocks.
  */

@@ -1,6 +1,6 @@
 import { LowbitError } from './errors.js';
 import { WasmHeap } from './heap.js';
-import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, type GgmlBlockType, NF4_STAGING_BLOCK_BYTES } from './ggml-blocks.js';
+import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, GGML_Q5_BLOCK_BYTES, type GgmlBlockType, NF4_STAGING_BLOCK_BYTES } from './ggml-blocks.js';
 import { f16ToF32, f32ToF16 } from './half.js';
 
 export type KernelVariant = 'relaxed' | 'simd' | 'scalar';
@@ -80,7 +80,7 @@ type MatrixArg<T extends Typed> = T | WasmTensor;
  * by at most absmax/126.
  */
 export type TiledBlockType = GgmlBlockType | 'mxfp4' | 'nf4' | 'q5_0';
-const TILED_BLOCK_BYTES: Readonly<Record<TiledBlockType, number>> = { ...GGML_BLOCK_BYTES, mxfp4: GGML_MXFP4_BLOCK_BYTES, nf4: NF4_STAGING_BLOCK_BYTES, q5_0: 22 };
+const TILED_BLOCK_BYTES: Readonly<Record<TiledBlockType, number>> = { ...GGML_BLOCK_BYTES, mxfp4: GGML_MXFP4_BLOCK_BYTES, nf4: NF4_STAGING_BLOCK_BYTES, q5_0: GGML_Q5_BLOCK_BYTES.q5_0 };
 /** Block types that run only prepared, in whole tiles, on the relaxed-SIMD builds' lane kernels. */
 const LUT_TILES: ReadonlySet<TiledBlockType> = new Set(['mxfp4', 'nf4', 'q5_0']);
 

@@ -101,21 +101,15 @@ export function quantizeRowQ4_1(x: Float32Array, out: Uint8Array, outOffset = 0)
  */
 export function quantizeRowQ5_0(x: Float32Array, out: Uint8Array, outOffset = 0): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const q = new Uint8Array(QK);
   for (let b = 0; b < x.length / QK; b++) {
     const o = outOffset + b * Q5_0_BYTES;
     const max = signedAbsMax(x, b * QK);
     const d = fr(max / -16);
     const id = d ? fr(1 / d) : 0;
     view.setUint16(o, f32ToF16(d), true);
-    let qh = 0;
-    for (let j = 0; j < 16; j++) {
-      const q0 = Math.min(31, Math.trunc(fr(fr(x[b * QK + j] * id) + 16.5)));
-      const q1 = Math.min(31, Math.trunc(fr(fr(x[b * QK + 16 + j] * id) + 16.5)));
-      out[o + 6 + j] = (q0 & 15) | ((q1 & 15) << 4);
-      qh |= ((q0 >> 4) & 1) << j;
-      qh |= ((q1 >> 4) & 1) << (j + 16);
-    }
-    view.setUint32(o + 2, qh >>> 0, true);
+    for (let j = 0; j < QK; j++) q[j] = Math.min(31, Math.trunc(fr(fr(x[b * QK + j] * id) + 16.5)));
+    storeQ5Codes(out, o + 2, o + 6, q);
   }
 }
 
@@ -125,6 +119,7 @@ export function quantizeRowQ5_0(x: Float32Array, out: Uint8Array, outOffset = 0)
  */
 export function quantizeRowQ5_1(x: Float32Array, out: Uint8Array, outOffset = 0): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const q = new Uint8Array(QK);
   for (let b = 0; b < x.length / QK; b++) {
     const o = outOffset + b * Q5_1_BYTES;
     const [min, max] = minMax(x, b * QK);
@@ -132,15 +127,8 @@ export function quantizeRowQ5_1(x: Float32Array, out: Uint8Array, outOffset = 0)
     const id = d ? fr(1 / d) : 0;
     view.setUint16(o, f32ToF16(d), true);
     view.setUint16(o + 2, f32ToF16(min), true);
-    let qh = 0;
-    for (let j = 0; j < 16; j++) {
-      const q0 = Math.trunc(fr(fr(fr(x[b * QK + j] - min) * id) + 0.5)) & 0xff;
-      const q1 = Math.trunc(fr(fr(fr(x[b * QK + 16 + j] - min) * id) + 0.5)) & 0xff;
-      out[o + 8 + j] = (q0 & 15) | ((q1 & 15) << 4);
-      qh |= ((q0 >> 4) & 1) << j;
-      qh |= ((q1 >> 4) & 1) << (j + 16);
-    }
-    view.setUint32(o + 4, qh >>> 0, true);
+    for (let j = 0; j < QK; j++) q[j] = Math.trunc(fr(fr(fr(x[b * QK + j] - min) * id) + 0.5));
+    storeQ5Codes(out, o + 4, o + 8, q);
   }
 }
 
@@ -201,22 +189,30 @@ export function quantizeRowIq4Nl(x: Float32Array, out: Uint8Array, outOffset = 0
   for (let b = 0; b < x.length / QK; b++) {
     const o = outOffset + b * IQ4_NL_BYTES;
     const xb = x.subarray(b * QK, (b + 1) * QK);
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK; j++) {
-      const ax = Math.abs(xb[j]);
-      if (ax > amax) {
-        amax = ax;
-        max = xb[j];
-      }
-    }
+    const max = signedAbsMax(x, b * QK);
     // blocks whose absmax is below 1e-15 keep d = 0: every code then is the level nearest 0
-    const d = amax < fr(1e-15) ? 0 : iq4nlScale(xb, max);
+    const d = Math.abs(max) < fr(1e-15) ? 0 : iq4nlScale(xb, max);
     view.setUint16(o, f32ToF16(d), true);
     const id = d ? fr(1 / d) : 0;
     for (let j = 0; j < QK; j++) L[j] = nearestLevel(IQ4_NL_LEVELS, fr(id * xb[j]));
     for (let j = 0; j < 16; j++) out[o + 2 + j] = L[j] | (L[j + 16] << 4);
   }
+}
+
+/**
+ * q[0..32)'s low five bits as a Q5_0 / Q5_1 block's codes: nibbles at `qs` (element j low, j + 16
+ * high, as Q4_0's), bit 4 of element j in bit j of the u32 at `qh`. The inverse of q5Codes.
+ */
+export function storeQ5Codes(out: Uint8Array, qh: number, qs: number, q: ArrayLike<number>): void {
+  let h = 0;
+  for (let j = 0; j < 16; j++) {
+    out[qs + j] = (q[j] & 15) | ((q[j + 16] & 15) << 4);
+    h |= (((q[j] >> 4) & 1) << j) | (((q[j + 16] >> 4) & 1) << (j + 16));
+  }
+  out[qh] = h & 255;
+  out[qh + 1] = (h >>> 8) & 255;
+  out[qh + 2] = (h >>> 16) & 255;
+  out[qh + 3] = h >>> 24;
 }
 
 /** The 5-bit codes of a Q5_0 / Q5_1 block at `o` (codes at `qs`, high bits at `qh`) into q[0..32). */
@@ -304,6 +300,7 @@ export function blocksFromQ8(type: 'Q5_0' | 'Q5_1' | 'IQ4_NL', q8: Uint8Array, m
   const out = new Uint8Array(n * per);
   const view = new DataView(out.buffer);
   const level = new Map(IQ4_NL_LEVELS.map((v, i) => [v & 0xff, i]));
+  const q = new Uint8Array(QK);
   for (let b = 0; b < n; b++) {
     const o = b * per;
     const w = b * Q8_0_BYTES;
@@ -315,15 +312,9 @@ export function blocksFromQ8(type: 'Q5_0' | 'Q5_1' | 'IQ4_NL', q8: Uint8Array, m
     }
     const q51 = type === 'Q5_1';
     if (q51) view.setUint16(o + 2, f32ToF16((m as Float32Array)[b]), true);
-    let qh = 0;
-    for (let j = 0; j < 16; j++) {
-      const q0 = ((q8[w + 2 + j] << 24) >> 24) + (q51 ? 0 : 16);
-      const q1 = ((q8[w + 18 + j] << 24) >> 24) + (q51 ? 0 : 16);
-      out[o + (q51 ? 8 : 6) + j] = (q0 & 15) | ((q1 & 15) << 4);
-      qh |= ((q0 >> 4) & 1) << j;
-      qh |= ((q1 >> 4) & 1) << (j + 16);
-    }
-    view.setUint32(o + (q51 ? 4 : 2), qh >>> 0, true);
+    // int8 codes back to 5-bit ones (Q5_0's less 16)
+    for (let j = 0; j < QK; j++) q[j] = ((q8[w + 2 + j] << 24) >> 24) + (q51 ? 0 : 16);
+    storeQ5Codes(out, o + (q51 ? 4 : 2), o + (q51 ? 8 : 6), q);
   }
   return out;
 }

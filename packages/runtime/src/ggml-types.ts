@@ -1,7 +1,7 @@
 // ggml tensor types as GGUF stores them (ggml.h `enum ggml_type`). Ids of every type llama.cpp has
 // defined are named, so an unsupported file says which type it holds instead of "type 12".
 import { intSections } from '@lowbit/formats';
-import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
+import { GGML_BLOCK_BYTES, GGML_BLOCK_SIZE, GGML_K_BLOCK_BYTES, GGML_K_BLOCK_SIZE, GGML_MXFP4_BLOCK_BYTES, GGML_Q5_BLOCK_BYTES, LowbitError } from '@lowbit/kernels';
 
 export const GGML_TYPE_NAMES: Record<number, string> = {
   0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1',
@@ -87,11 +87,9 @@ export const TENSOR_TYPES: Record<GgmlTensorType, { id: number; blockSize: numbe
   Q8_0: { id: 8, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q8_0 },
   Q4_0: { id: 2, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q4_0 },
   Q4_1: { id: 3, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_BLOCK_BYTES.q4_1 },
-  // block_q5_0 { f16 d; u8 qh[4]; u8 qs[16] }, block_q5_1 { f16 d, m; u8 qh[4]; u8 qs[16] },
-  // block_iq4_nl { f16 d; u8 qs[16] } (ggml-common.h)
-  Q5_0: { id: 6, blockSize: GGML_BLOCK_SIZE, blockBytes: 22 },
-  Q5_1: { id: 7, blockSize: GGML_BLOCK_SIZE, blockBytes: 24 },
-  IQ4_NL: { id: 20, blockSize: GGML_BLOCK_SIZE, blockBytes: 18 },
+  Q5_0: { id: 6, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_Q5_BLOCK_BYTES.q5_0 },
+  Q5_1: { id: 7, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_Q5_BLOCK_BYTES.q5_1 },
+  IQ4_NL: { id: 20, blockSize: GGML_BLOCK_SIZE, blockBytes: GGML_Q5_BLOCK_BYTES.iq4_nl },
   Q2_K: { id: 10, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q2_K },
   Q3_K: { id: 11, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q3_K },
   Q4_K: { id: 12, blockSize: GGML_K_BLOCK_SIZE, blockBytes: GGML_K_BLOCK_BYTES.Q4_K },

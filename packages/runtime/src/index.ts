@@ -6,7 +6,7 @@ export { LowbitError, isLowbitError, type LowbitErrorCode } from '@lowbit/kernel
 export { type ByteSource, bytesSource } from './byte-source.js';
 export { GGML_TYPE_NAMES, KQUANT_FALLBACK, TENSOR_TYPES, LOWBIT_TYPES, isKQuantType, type KQuantFallback, type KQuantTensorType, type Q5TensorType, type TensorType, type GgmlTensorType, type LowbitTensorType, type LowbitIntParams, type LowbitTypeInfo, bitsPerWeight, isLowbitType, tensorBytes, tensorTypeId } from './ggml-types.js';
 export { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from './half.js';
-export { quantizeRowQ8_0, quantizeRowQ4_0, quantizeRowQ4_1, quantizeRowQ5_0, quantizeRowQ5_1, quantizeRowIq4Nl, IQ4_NL_LEVELS, dequantize, toF32, fromF32 } from './ggml-quants.js';
+export { quantizeRowQ8_0, quantizeRowQ4_0, quantizeRowQ4_1, quantizeRowQ5_0, quantizeRowQ5_1, quantizeRowIq4Nl, IQ4_NL_LEVELS, q5Codes, storeQ5Codes, dequantize, toF32, fromF32 } from './ggml-quants.js';
 export { quantizeRowK, dequantizeK, quantizeRowMxfp4, dequantizeMxfp4, packMxfp4, unpackMxfp4, type KQuantType, type KQuantWritable } from './ggml-kquants.js';
 export { readGguf, readTensorBytes, readTensorInto, metaValue, lowbitParamsKey, GgufValueType, type GgufFile, type GgufTensorInfo, type GgufValue, type GgufScalar } from './gguf-reader.js';
 export { writeGguf, encodeGgufHeader, gguf, type GgufTensorToWrite } from './gguf-writer.js';

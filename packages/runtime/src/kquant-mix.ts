@@ -16,7 +16,6 @@ export type KQuantScheme = KQuantWritable | 'Q4_K_M';
 /** What a matrix is stored as: its K type, or the fallback for rows that are not whole super-blocks. */
 export type KQuantLayerType = KQuantWritable | KQuantFallback | 'F32';
 
-
 /**
  * llama.cpp's use_more_bits (src/llama-quant.cpp, llama_tensor_get_type): the first and last eighth
  * of the layers, and every third layer between them, get more bits in the _M mixes.
@@ -78,8 +77,10 @@ export function quantizeModelK(model: DecoderModel, scheme: KQuantScheme, onLaye
   return { layers, bitsPerWeight: weights ? (bytes * 8) / weights : 0 };
 }
 
+const FALLBACKS: ReadonlySet<KQuantLayerType> = new Set(Object.values(KQUANT_FALLBACK));
+
 export function isKQuantFallback(t: KQuantLayerType): t is KQuantFallback {
-  return t === 'Q5_0' || t === 'Q5_1' || t === 'Q8_0' || t === 'IQ4_NL';
+  return FALLBACKS.has(t);
 }
 
 /** A fallback layer's weights: `x` ([rows, cols] values) in the 32-block type, by ggml's quantizer for it. */

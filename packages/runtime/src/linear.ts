@@ -344,18 +344,17 @@ export class Linear {
     if (this.origin) return this.origin;
     const shape: [number, number] = [this.rows, this.cols];
     if (this.intForm) return { format: 'packed', shape, tensor: intFromQ4Blocks(this.intForm, this.k.unprepareGgml('q4_0', this.resident[0], this.rows, this.cols)) };
-    if (this.storedAs === 'Q5_1' && this.format === 'q5_0') {
-      const term = this.groupTerm as NonNullable<Linear['groupTerm']>;
-      const values = new Float32Array(this.k.memory.buffer.slice(term.values.ptr, term.values.ptr + term.values.byteLength));
-      return { format: 'q5_1', shape, data: q5_1FromTiles(this.k.unprepareGgml('q5_0', this.resident[0], this.rows, this.cols), values, this.rows, this.cols) };
-    }
-    if (this.storedAs) {
-      const m = this.groupTerm ? new Float32Array(this.k.memory.buffer.slice(this.groupTerm.values.ptr, this.groupTerm.values.ptr + this.groupTerm.values.byteLength)) : null;
-      const q8 = this.k.unprepareGgml('q8_0', this.resident[0], this.rows, this.cols);
-      return { format: this.storedAs.toLowerCase() as 'q5_0', shape, data: blocksFromQ8(this.storedAs, q8, m, this.rows, this.cols) };
-    }
     const bytes = (t: WasmTensor) => new Uint8Array(this.k.memory.buffer, t.ptr, t.byteLength).slice();
     const f32 = (t: WasmTensor) => new Float32Array(bytes(t).buffer);
+    // Q5_1 on Q5_0 tiles keeps m + 16·d as its group term; on Q8_0 blocks, m
+    const term = this.groupTerm ? f32(this.groupTerm.values) : null;
+    if (this.storedAs === 'Q5_1' && this.format === 'q5_0') {
+      return { format: 'q5_1', shape, data: q5_1FromTiles(this.k.unprepareGgml('q5_0', this.resident[0], this.rows, this.cols), term as Float32Array, this.rows, this.cols) };
+    }
+    if (this.storedAs) {
+      const q8 = this.k.unprepareGgml('q8_0', this.resident[0], this.rows, this.cols);
+      return { format: this.storedAs.toLowerCase() as 'q5_0', shape, data: blocksFromQ8(this.storedAs, q8, term, this.rows, this.cols) };
+    }
     const [w, s, z] = this.resident;
     switch (this.format) {
       case 'f32':

@@ -29,7 +29,8 @@
 // rounding), the same trade every ggml type makes. What does not fit (groups not a multiple of 32,
 // scales outside fp16, MX NaN/Inf) keeps the table GEMV.
 import { type MxFormatName, type MxTensor, type PackedIntTensor, contiguousInt, dequantizeMx, readBits } from '@lowbit/formats';
-import { GGML_MXFP4_BLOCK_BYTES, f16ToF32, f32ToF16 } from '@lowbit/kernels';
+import { GGML_MXFP4_BLOCK_BYTES, GGML_Q5_BLOCK_BYTES, f16ToF32, f32ToF16 } from '@lowbit/kernels';
+import { storeQ5Codes } from './ggml-quants.js';
 import type { InputGather, LinearWeight } from './linear.js';
 import type { MxRowsTensor } from './lowbit-tensors.js';
 
@@ -138,7 +139,8 @@ export function intFastWeight(t: PackedIntTensor, q5 = true): LinearWeight | nul
     // Q5_0 (d·(u − 16), the kernels' Q5_0 tiles: 6 bits per weight streamed, not Q8_0's 9) for rows of
     // whole blocks with every q in [−16, 15]: symmetric INT5
     const q5b = q5 && !q4 && lo >= -16 && hi <= 15 && cols % 32 === 0;
-    const per = q4 ? 18 : q5b ? 22 : Q8_BLOCK;
+    const per = q4 ? 18 : q5b ? GGML_Q5_BLOCK_BYTES.q5_0 : Q8_BLOCK;
+    const codes5 = new Uint8Array(32);
     const nblk = Math.ceil(cols / 32);
     const data = new Uint8Array(rows * nblk * per);
     const view = new DataView(data.buffer);
@@ -158,16 +160,10 @@ export function intFastWeight(t: PackedIntTensor, q5 = true): LinearWeight | nul
         // Q4_0: element j in the low nibble of byte j, j + 16 in its high nibble, value d·(nibble − 8)
         if (q4) for (let j = 0; j < 16; j++) data[o + 2 + j] = (q(j) + 8) | ((q(j + 16) + 8) << 4);
         else if (q5b) {
-          // Q5_0: low nibbles as Q4_0's at +6, bit 4 of element j in bit j of qh at +2
-          let qh = 0;
-          for (let j = 0; j < 16; j++) {
-            const u0 = q(j) + 16;
-            const u1 = q(j + 16) + 16;
-            data[o + 6 + j] = (u0 & 15) | ((u1 & 15) << 4);
-            qh |= ((u0 >> 4) << j) | ((u1 >> 4) << (j + 16));
-          }
-          view.setUint32(o + 2, qh >>> 0, true);
-        } else for (let j = 0; j < 32; j++) view.setInt8(o + 2 + j, q(j));
+          for (let j = 0; j < 32; j++) codes5[j] = q(j) + 16;
+          storeQ5Codes(data, o + 2, o + 6, codes5);
+        }
+        else for (let j = 0; j < 32; j++) view.setInt8(o + 2 + j, q(j));
       }
     }
     if (exact && q5b) return { format: 'q5_0', shape: [rows, cols], data };

@@ -3,8 +3,8 @@
 // and activations are the real inputs of each linear layer, captured while the runtime runs the
 // calibration text, quantized per layer to `actBits` bits.
 import { LowbitError } from '@lowbit/core';
-import { GGML_BLOCK_BYTES } from '@lowbit/kernels';
-import { type LinearWeight, type DecoderModel, Session } from '@lowbit/runtime';
+import { GGML_BLOCK_BYTES, GGML_Q5_BLOCK_BYTES } from '@lowbit/kernels';
+import { type LinearWeight, type DecoderModel, Session, q5Codes } from '@lowbit/runtime';
 import type { GemmLayer } from './layers.js';
 import type { GemmTensors } from './tensor-models.js';
 import { detectedBits, isSignedTensor } from './terms.js';
@@ -49,20 +49,16 @@ export function weightCodes(name: string, w: LinearWeight): WeightCodes | null {
     }
     case 'q5_0':
     case 'q5_1': {
-      // block_q5_0 {f16 d; u8 qh[4]; u8 qs[16]}, block_q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}: Q4's nibbles
-      // plus bit 4 of element j in bit j of qh
-      const size = w.format === 'q5_0' ? 22 : 24;
+      // block_q5_0 {f16 d; u8 qh[4]; u8 qs[16]}, block_q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}: 5-bit codes
+      // after the scale(s); Q5_0's are symmetric around 16, Q5_1's unsigned with m added outside the MACs
+      const size = GGML_Q5_BLOCK_BYTES[w.format];
       const need = (rows * cols / 32) * size;
       if (w.data.length !== need) throw new LowbitError('E_SHAPE', `${name}: ${w.data.length} bytes of ${w.format} for [${rows}, ${cols}] (expected ${need})`);
       const zero = w.format === 'q5_0' ? 16 : 0;
+      const q = new Uint8Array(32);
       for (let i = 0, o = 0; o < out.length; i += size, o += 32) {
-        const h = i + size - 20;
-        const qh = (w.data[h] | (w.data[h + 1] << 8) | (w.data[h + 2] << 16) | (w.data[h + 3] << 24)) >>> 0;
-        for (let j = 0; j < 16; j++) {
-          const b = w.data[h + 4 + j];
-          out[o + j] = ((b & 15) | (((qh >>> j) & 1) << 4)) - zero;
-          out[o + j + 16] = ((b >> 4) | (((qh >>> (j + 16)) & 1) << 4)) - zero;
-        }
+        q5Codes(w.data, i + size - 20, i + size - 16, q);
+        for (let j = 0; j < 32; j++) out[o + j] = q[j] - zero;
       }
       return { codes: out, bits: 5 };
     }

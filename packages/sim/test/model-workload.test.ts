@@ -40,6 +40,24 @@ describe('weight codes from storage formats', () => {
       }
     }
   });
+  it('Q5_0 and Q5_1 codes give the runtime\'s dequantized values: d·(q − 16) and d·q + m', () => {
+    const rows = 4;
+    const cols = 64;
+    const x = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+    for (const [type, fmt, size] of [['Q5_0', 'q5_0', 22], ['Q5_1', 'q5_1', 24]] as const) {
+      const data = fromF32(type, x, cols);
+      const ref = new Float32Array(rows * cols);
+      dequantize(type, data, 0, rows * cols, ref);
+      const c = weightCodes('w', { format: fmt, shape: [rows, cols], data })!;
+      expect(c.bits).toBe(5);
+      for (let i = 0; i < rows * cols; i++) {
+        const at = Math.floor(i / 32) * size;
+        const d = dequantizeOne(data, at);
+        const m = fmt === 'q5_1' ? dequantizeOne(data, at + 2) : 0;
+        expect(c.codes[i] * d + m).toBeCloseTo(ref[i], 5);
+      }
+    }
+  });
   it('f32 weights have no codes', () => {
     expect(weightCodes('w', { format: 'f32', shape: [1, 1], data: new Float32Array(1) })).toBeNull();
   });
