@@ -24,37 +24,22 @@ function dequantizeOne(bytes: Uint8Array, at: number): number {
 }
 
 describe('weight codes from storage formats', () => {
-  it('Q8_0 and Q4_0 codes times the block scale give the runtime\'s dequantized values', () => {
+  it('Q8_0, Q4_0, Q5_0 and Q5_1 codes times the block scale (plus Q5_1\'s m) give the runtime\'s dequantized values', () => {
     const rows = 4;
     const cols = 64;
     const x = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
-    for (const [type, fmt, size] of [['Q8_0', 'q8_0', 34], ['Q4_0', 'q4_0', 18]] as const) {
+    const cases = [['Q8_0', 'q8_0', 34, 8], ['Q4_0', 'q4_0', 18, 4], ['Q5_0', 'q5_0', 22, 5], ['Q5_1', 'q5_1', 24, 5]] as const;
+    for (const [type, fmt, size, bits] of cases) {
       const data = fromF32(type, x, cols);
       const ref = new Float32Array(rows * cols);
       dequantize(type, data, 0, rows * cols, ref);
       const c = weightCodes('w', { format: fmt, shape: [rows, cols], data })!;
-      expect(c.bits).toBe(fmt === 'q8_0' ? 8 : 4);
-      for (let i = 0; i < rows * cols; i++) {
-        const d = dequantizeOne(data, Math.floor(i / 32) * size);
-        expect(c.codes[i] * d).toBeCloseTo(ref[i], 5); // both f32 products of the same f16 scale and code
-      }
-    }
-  });
-  it('Q5_0 and Q5_1 codes give the runtime\'s dequantized values: d·(q − 16) and d·q + m', () => {
-    const rows = 4;
-    const cols = 64;
-    const x = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
-    for (const [type, fmt, size] of [['Q5_0', 'q5_0', 22], ['Q5_1', 'q5_1', 24]] as const) {
-      const data = fromF32(type, x, cols);
-      const ref = new Float32Array(rows * cols);
-      dequantize(type, data, 0, rows * cols, ref);
-      const c = weightCodes('w', { format: fmt, shape: [rows, cols], data })!;
-      expect(c.bits).toBe(5);
+      expect(c.bits).toBe(bits);
       for (let i = 0; i < rows * cols; i++) {
         const at = Math.floor(i / 32) * size;
         const d = dequantizeOne(data, at);
         const m = fmt === 'q5_1' ? dequantizeOne(data, at + 2) : 0;
-        expect(c.codes[i] * d + m).toBeCloseTo(ref[i], 5);
+        expect(c.codes[i] * d + m).toBeCloseTo(ref[i], 5); // both f32 products of the same f16 scale and code
       }
     }
   });
