@@ -5,6 +5,7 @@
 //
 // kc, vc: this layer's codes, position p's kvDim bytes at p·kvDim; ks, vs: its scales, nKvHeads f32
 // per position. Other arguments as attention_f32.
+import { softmaxFrom } from './attention';
 
 // @ts-ignore: decorator
 @inline function widen4(p: usize): v128 {
@@ -42,19 +43,13 @@ export function attention_q8(q: usize, kc: usize, ks: usize, vc: usize, vs: usiz
         store<f32>(ah + (<usize>p << 2), s);
         mx = max<f32>(mx, s);
       }
-      let sum: f32 = 0;
-      for (let p = 0; p < npos; p++) {
-        const e = Mathf.exp(load<f32>(ah + (<usize>p << 2)) - mx);
-        store<f32>(ah + (<usize>p << 2), e);
-        sum += e;
-      }
-      const inv: f32 = 1 / sum;
+      softmaxFrom(ah, ah, npos, mx);
       const o = out + row;
       if (ASC_FEATURE_SIMD && (headDim & 3) == 0) {
         for (let i: usize = 0; i < hb; i += 16) v128.store(o + i, f32x4.splat(0));
         for (let p = 0; p < npos; p++) {
           const vp = vc + <usize>p * kvDim + co;
-          const a = f32x4.splat(load<f32>(ah + (<usize>p << 2)) * inv * load<f32>(vs + ((<usize>p * <usize>nKvHeads + g) << 2)));
+          const a = f32x4.splat(load<f32>(ah + (<usize>p << 2)) * load<f32>(vs + ((<usize>p * <usize>nKvHeads + g) << 2)));
           for (let i = 0; i < headDim; i += 4) {
             const oi = o + (<usize>i << 2);
             v128.store(oi, f32x4.add(v128.load(oi), f32x4.mul(a, widen4(vp + <usize>i))));
@@ -64,7 +59,7 @@ export function attention_q8(q: usize, kc: usize, ks: usize, vc: usize, vs: usiz
         for (let i = 0; i < headDim; i++) store<f32>(o + (<usize>i << 2), 0);
         for (let p = 0; p < npos; p++) {
           const vp = vc + <usize>p * kvDim + co;
-          const a = load<f32>(ah + (<usize>p << 2)) * inv * load<f32>(vs + ((<usize>p * <usize>nKvHeads + g) << 2));
+          const a = load<f32>(ah + (<usize>p << 2)) * load<f32>(vs + ((<usize>p * <usize>nKvHeads + g) << 2));
           for (let i = 0; i < headDim; i++) store<f32>(o + (<usize>i << 2), load<f32>(o + (<usize>i << 2)) + a * <f32>load<i8>(vp + <usize>i));
         }
       }

@@ -47,7 +47,7 @@ export function axpy_f32(alpha: f32, x: usize, y: usize, n: i32): void {
 // acc + a·b: fused multiply-add where the host has relaxed SIMD (one instruction instead of two;
 // rounding once per step instead of twice, within the same tolerance against the reference).
 // @ts-ignore: decorator
-@inline function madd(a: v128, b: v128, acc: v128): v128 {
+@inline export function madd(a: v128, b: v128, acc: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return f32x4.add(acc, f32x4.mul(a, b));
 }

@@ -6,7 +6,7 @@
 // q, out, dout, dq: n rows of nHeads·headDim f32; k, v, dk, dv: n rows of nKvHeads·headDim;
 // probs: nHeads·n·n f32 (head h's softmax weights, row t at (h·n + t)·n, zero above the diagonal).
 // Head h reads kv head h / (nHeads / nKvHeads). scaleBits: the f32 bits of 1/√headDim.
-import { scores } from './attention';
+import { exp4, scores, softmaxFrom } from './attention';
 
 // @ts-ignore: decorator
 @inline function axpy(alpha: f32, x: usize, y: usize, n: i32): void {
@@ -24,57 +24,8 @@ import { scores } from './attention';
   }
 }
 
-// e^x for four lanes: x = k·ln2 + r (|r| ≤ ln2/2), e^r by its degree-6 Taylor polynomial (relative
-// error < 2e-7 there), 2^k from the exponent bits. Mathf.exp is a scalar software routine that cost
-// ~25 ns a value here: the softmax of a 256-token window was most of the forward. Lanes below −87.3
-// give ~1e-38 instead of 0 (a softmax sum is ≥ 1, so they weigh nothing).
-// @ts-ignore: decorator
-@inline function exp4(x: v128): v128 {
-  x = f32x4.max(x, f32x4.splat(-87.3));
-  const k = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
-  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(k, f32x4.splat(0.693359375))), f32x4.mul(k, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.add(f32x4.mul(r, f32x4.splat(1.0 / 720)), f32x4.splat(1.0 / 120));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(k), i32x4.splat(127)), 23);
-  return f32x4.mul(p, e);
-}
-
 // o = Σ_{j<npos} w_j·x_j (x_j at x + j·stride, headDim wide), four outputs per register across all j.
 // @ts-ignore: decorator
-// dst[i] = e^(src[i] − mx) / Σ over n values (dst may be src); returns Σ. Shared by the attention
-// rows and the cross-entropy rows so both round the same way.
-@inline function softmaxFrom(src: usize, dst: usize, n: i32, mx: f32): f32 {
-  let sum: f32 = 0;
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const m4 = f32x4.splat(mx);
-    let s4 = f32x4.splat(0);
-    for (; i + 4 <= n; i += 4) {
-      const e = exp4(f32x4.sub(v128.load(src + (<usize>i << 2)), m4));
-      v128.store(dst + (<usize>i << 2), e);
-      s4 = f32x4.add(s4, e);
-    }
-    sum = f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1) + f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3);
-  }
-  for (; i < n; i++) {
-    const e = Mathf.exp(load<f32>(src + (<usize>i << 2)) - mx);
-    store<f32>(dst + (<usize>i << 2), e);
-    sum += e;
-  }
-  const inv: f32 = 1 / sum;
-  i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const i4 = f32x4.splat(inv);
-    for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), f32x4.mul(v128.load(dst + (<usize>i << 2)), i4));
-  }
-  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(dst + (<usize>i << 2)) * inv);
-  return sum;
-}
-
 @inline function weightedSum(w: usize, x: usize, stride: usize, npos: i32, headDim: i32, o: usize): void {
   if (ASC_FEATURE_SIMD && (headDim & 15) == 0) {
     // a cache line (16 outputs) per pass over the rows, not a 16-byte piece

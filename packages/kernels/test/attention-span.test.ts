@@ -8,12 +8,14 @@ afterAll(async () => {
   for (const p of pools) await p.close();
 });
 
-// [nHeads, nKvHeads, headDim, pos, n]: the SIMD path (headDim % 4 == 0) and the scalar tail (6).
+// [nHeads, nKvHeads, headDim, pos, n]: the SIMD path (headDim % 4 == 0) and the scalar tail (6);
+// one context past a block of positions (64 at headDim 64).
 const SHAPES = [
   [8, 4, 8, 0, 1],
   [8, 4, 8, 20, 7],
   [4, 1, 64, 30, 1],
   [6, 2, 6, 3, 9],
+  [8, 2, 64, 140, 2],
 ] as const;
 
 function setup(k: Kernels, shape: readonly number[]) {

@@ -9,7 +9,8 @@ afterAll(async () => {
 });
 
 // [nHeads, nKvHeads, headDim, pos, n]: SIMD paths for headDim % 32 == 0 (values in registers),
-// % 4 == 0, and the scalar tail (headDim 6); decode (n = 1) and prefill with a cache already filled.
+// % 4 == 0, and the scalar tail (headDim 6); decode (n = 1) and prefill with a cache already filled;
+// contexts past one block of positions (64 at headDim 64, 512 at headDim 8: attendGroup).
 const SHAPES = [
   [8, 4, 8, 0, 1],
   [8, 4, 8, 5, 7],
@@ -17,6 +18,8 @@ const SHAPES = [
   [32, 4, 64, 37, 1],
   [6, 2, 6, 3, 4],
   [3, 3, 96, 10, 2],
+  [16, 2, 64, 150, 2],
+  [4, 2, 8, 517, 3],
 ] as const;
 
 function caseData(shape: readonly number[]) {
