@@ -13,8 +13,8 @@ import { Session, llamaConfig, loadModel, readGguf } from '@lowbit/runtime';
 import type { Area, Context, Row } from './harness.js';
 
 export const PREFILL = 64;
-const DECODE = 16;
-const ROUNDS = 3;
+const DECODE = 32;
+const ROUNDS = 5;
 
 export interface Speed {
   prefillMs: number; // per token

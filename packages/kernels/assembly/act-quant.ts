@@ -2,6 +2,7 @@
 // quantized dot products: the inner loop then multiplies small integers (one SIMD instruction per 16
 // weights with relaxed SIMD) instead of widening every nibble to f32.
 // Rounding is to nearest-even (wasm `f32.nearest`), scale = amax / 127 so codes stay in [-127, 127].
+import { wholeToI32 } from './f32';
 
 // The f32 value of the binary16 nearest to v >= 0 (ties to even; +Inf past 65504): the value llama.cpp
 // keeps as block_q8_0's scale. Normals: round the f32 mantissa to 10 bits in integer arithmetic;
@@ -106,10 +107,10 @@ export function quantize_act_groups(x: usize, cols: i32, batch: i32, group: i32,
   const id = f32x4.splat(amax != 0 ? <f32>127 / amax : 0);
   let sum = i32x4.splat(0);
   for (let i: usize = 0; i < 128; i += 64) {
-    const c0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + i), id)));
-    const c1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + i, 16), id)));
-    const c2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + i, 32), id)));
-    const c3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + i, 48), id)));
+    const c0 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(x + i), id)));
+    const c1 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(x + i, 16), id)));
+    const c2 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(x + i, 32), id)));
+    const c3 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(x + i, 48), id)));
     sum = i32x4.add(sum, i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)));
     v128.store(q + (i >> 2), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
   }

@@ -9,7 +9,7 @@
 // att: nHeads·(pos0+n) f32 scratch, one span per head (threads work on disjoint heads).
 // Head h reads kv head h / (nHeads / nKvHeads). scaleBits: the f32 bits of the score scale (the
 // pool passes i32 arguments only).
-import { madd } from './f32';
+import { madd, wholeToI32 } from './f32';
 
 // @ts-ignore: decorator
 @inline function dotScalar(a: usize, b: usize, n: i32): f32 {
@@ -97,7 +97,7 @@ import { madd } from './f32';
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(k), i32x4.splat(127)), 23);
+  const e = i32x4.shl(i32x4.add(wholeToI32(k), i32x4.splat(127)), 23);
   return f32x4.mul(p, e);
 }
 

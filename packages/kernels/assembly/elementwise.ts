@@ -1,4 +1,5 @@
 // Elementwise steps of a transformer block that ran as JS loops between the matmuls.
+import { wholeToI32 } from './f32';
 
 // e^x for f32 lanes: n = round(x·log2 e), r = x − n·ln 2 (ln 2 in two parts, Cody–Waite), e^r by
 // the Cephes expf polynomial, times 2^n built in the exponent bits. Within ~2 ulp of the exact value
@@ -15,7 +16,7 @@
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
   p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
-  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
+  return f32x4.mul(p, i32x4.shl(i32x4.add(wholeToI32(n), i32x4.splat(127)), 23));
 }
 
 // SwiGLU: u[i] = u[i]·silu(g[i]) = u[i]·g[i]/(1 + e^−g[i]), in place on u. n values.

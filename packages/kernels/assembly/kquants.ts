@@ -5,6 +5,7 @@
 // their weights were decoded at load, and the kernel stays one streaming pass over the packed bytes.
 // Every sub-block's affine part is folded out of the inner loop: with w = a·q − b per sub-block,
 // Σ w·x = a·Σ q·x − b·Σ x, and the Σ x of every 16 activations (xs16) is computed once per call.
+import { wholeToI32 } from './f32';
 import { f16 } from './ggml';
 
 // ggml type ids (ggml.h) and block bytes
@@ -282,10 +283,10 @@ function quantizeActQ8K(x: usize, cols: i32, xq: usize, dx: usize, bs: usize): v
     store<f32>(dx + (<usize>b << 2), d);
     for (let g = 0; g < 16; g++) {
       const p = xb + (<usize>g << 6);
-      const r0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), id)));
-      const r1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
-      const r2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
-      const r3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
+      const r0 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(p), id)));
+      const r1 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
+      const r2 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
+      const r3 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
       const q = xq + (<usize>(256 * b + 16 * g) << 1);
       v128.store(q, i16x8.narrow_i32x4_s(r0, r1));
       v128.store(q, i16x8.narrow_i32x4_s(r2, r3), 16);
@@ -812,10 +813,10 @@ export function quantize_act_q8k(x: usize, cols: i32, xq: usize, dx: usize, bs: 
     store<f32>(dx + (<usize>b << 2), amax / 127);
     for (let g = 0; g < 16; g++) {
       const p = xb + (<usize>g << 6);
-      const r0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), id)));
-      const r1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
-      const r2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
-      const r3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
+      const r0 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(p), id)));
+      const r1 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
+      const r2 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
+      const r3 = wholeToI32(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
       v128.store(xq + <usize>(256 * b + 16 * g), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(r0, r1), i16x8.narrow_i32x4_s(r2, r3)));
       // |Σ of 16 codes| <= 2032 and of 32 <= 4064: i16, in the kernels' group order (sc16At / sc32At)
       const sum = hsumI(i32x4.add(i32x4.add(r0, r1), i32x4.add(r2, r3)));
