@@ -151,84 +151,103 @@ import { madd, wholeToI32 } from './f32';
 // query head of its group reads them. Without blocks each query head streamed them again from L2 or
 // memory: GQA's 8 heads per kv head read the cache 8 times.
 // @ts-ignore: decorator
-@inline function blockLen(headDim: i32): i32 {
+@inline export function blockLen(headDim: i32): i32 {
   return max<i32>(4, (4096 / headDim) & ~3);
 }
 
-// Query heads h0..h1−1 of one kv head attend, for one token, to npos positions whose keys and values
-// start at kh and vh (this kv head's lanes of the first position; kvStride bytes per position).
-// Head h's query is at q + h·headDim, its output at o + h·headDim (f32), its scratch of npos scores
-// at att + (h − h0)·attStride bytes. A head's result is the same whichever heads share the call (the
-// blocks only change which head reads a block first), so attention_span_f32 runs one head at a time.
-export function attendGroup(q: usize, o: usize, kh: usize, vh: usize, att: usize, attStride: usize, h0: i32, h1: i32, npos: i32, headDim: i32, kvStride: usize, scale: f32): void {
+// The three phases of one kv head's query heads h0..h1−1 attending, for one token, to a run of
+// positions: scores block by block, the softmax of each head, then the weighted values block by
+// block. Head h's query is at q + h·headDim, its output at o + h·headDim (f32), its scores at att +
+// (h − h0)·attStride bytes. A head's result is the same whichever heads share the call (the blocks
+// only change which head reads a block first), so attention_span_f32 runs one head at a time.
+
+// Scores of len positions (keys at kb, kStride bytes apart) into each head's att from position p0.
+// @ts-ignore: decorator
+@inline export function scoreBlock(q: usize, kb: usize, kStride: usize, att: usize, attStride: usize, h0: i32, h1: i32, p0: i32, len: i32, headDim: i32, scale: f32): void {
   const hb = <usize>headDim << 2;
-  const blk = blockLen(headDim);
-  for (let p0 = 0; p0 < npos; p0 += blk) {
-    const len = min<i32>(blk, npos - p0);
-    for (let h = h0; h < h1; h++) {
-      scores(q + <usize>h * hb, kh + <usize>p0 * kvStride, kvStride, att + <usize>(h - h0) * attStride + (<usize>p0 << 2), len, headDim, scale);
-    }
-  }
+  for (let h = h0; h < h1; h++) scores(q + <usize>h * hb, kb, kStride, att + <usize>(h - h0) * attStride + (<usize>p0 << 2), len, headDim, scale);
+}
+
+// Each head's npos scores to softmax weights, in place.
+// @ts-ignore: decorator
+@inline export function softmaxHeads(att: usize, attStride: usize, h0: i32, h1: i32, npos: i32): void {
   for (let h = h0; h < h1; h++) {
     const ah = att + <usize>(h - h0) * attStride;
     softmaxFrom(ah, ah, npos, maxOf(ah, npos));
   }
-  for (let p0 = 0; p0 < npos; p0 += blk) {
-    const len = min<i32>(blk, npos - p0);
-    const vb = vh + <usize>p0 * kvStride;
-    for (let h = h0; h < h1; h++) {
-      const ah = att + <usize>(h - h0) * attStride + (<usize>p0 << 2);
-      const oh = o + <usize>h * hb;
-      if (ASC_FEATURE_SIMD && (headDim & 31) == 0) {
-        // 32 outputs at a time held in registers across the block's positions.
-        for (let c: usize = 0; c < hb; c += 128) {
-          const first = p0 == 0;
-          let o0 = first ? f32x4.splat(0) : v128.load(oh + c);
-          let o1 = first ? f32x4.splat(0) : v128.load(oh + c, 16);
-          let o2 = first ? f32x4.splat(0) : v128.load(oh + c, 32);
-          let o3 = first ? f32x4.splat(0) : v128.load(oh + c, 48);
-          let o4 = first ? f32x4.splat(0) : v128.load(oh + c, 64);
-          let o5 = first ? f32x4.splat(0) : v128.load(oh + c, 80);
-          let o6 = first ? f32x4.splat(0) : v128.load(oh + c, 96);
-          let o7 = first ? f32x4.splat(0) : v128.load(oh + c, 112);
-          let vp = vb + c;
-          for (let p = 0; p < len; p++, vp += kvStride) {
-            const a = f32x4.splat(load<f32>(ah + (<usize>p << 2)));
-            o0 = madd(a, v128.load(vp), o0);
-            o1 = madd(a, v128.load(vp, 16), o1);
-            o2 = madd(a, v128.load(vp, 32), o2);
-            o3 = madd(a, v128.load(vp, 48), o3);
-            o4 = madd(a, v128.load(vp, 64), o4);
-            o5 = madd(a, v128.load(vp, 80), o5);
-            o6 = madd(a, v128.load(vp, 96), o6);
-            o7 = madd(a, v128.load(vp, 112), o7);
-          }
-          v128.store(oh + c, o0);
-          v128.store(oh + c, o1, 16);
-          v128.store(oh + c, o2, 32);
-          v128.store(oh + c, o3, 48);
-          v128.store(oh + c, o4, 64);
-          v128.store(oh + c, o5, 80);
-          v128.store(oh + c, o6, 96);
-          v128.store(oh + c, o7, 112);
-        }
-      } else if (ASC_FEATURE_SIMD && (headDim & 3) == 0) {
-        if (p0 == 0) memory.fill(oh, 0, hb);
-        let vp = vb;
-        for (let p = 0; p < len; p++, vp += kvStride) {
+}
+
+// o += Σ weight·value over len positions (values at vb, vStride bytes apart; weights from position
+// p0 of each head's att); the first block (p0 = 0) starts the outputs from zero.
+// @ts-ignore: decorator
+@inline export function valueBlock(o: usize, vb: usize, vStride: usize, att: usize, attStride: usize, h0: i32, h1: i32, p0: i32, len: i32, headDim: i32): void {
+  const hb = <usize>headDim << 2;
+  for (let h = h0; h < h1; h++) {
+    const ah = att + <usize>(h - h0) * attStride + (<usize>p0 << 2);
+    const oh = o + <usize>h * hb;
+    if (ASC_FEATURE_SIMD && (headDim & 31) == 0) {
+      // 32 outputs at a time held in registers across the block's positions.
+      for (let c: usize = 0; c < hb; c += 128) {
+        const first = p0 == 0;
+        let o0 = first ? f32x4.splat(0) : v128.load(oh + c);
+        let o1 = first ? f32x4.splat(0) : v128.load(oh + c, 16);
+        let o2 = first ? f32x4.splat(0) : v128.load(oh + c, 32);
+        let o3 = first ? f32x4.splat(0) : v128.load(oh + c, 48);
+        let o4 = first ? f32x4.splat(0) : v128.load(oh + c, 64);
+        let o5 = first ? f32x4.splat(0) : v128.load(oh + c, 80);
+        let o6 = first ? f32x4.splat(0) : v128.load(oh + c, 96);
+        let o7 = first ? f32x4.splat(0) : v128.load(oh + c, 112);
+        let vp = vb + c;
+        for (let p = 0; p < len; p++, vp += vStride) {
           const a = f32x4.splat(load<f32>(ah + (<usize>p << 2)));
-          for (let i: usize = 0; i < hb; i += 16) v128.store(oh + i, madd(a, v128.load(vp + i), v128.load(oh + i)));
+          o0 = madd(a, v128.load(vp), o0);
+          o1 = madd(a, v128.load(vp, 16), o1);
+          o2 = madd(a, v128.load(vp, 32), o2);
+          o3 = madd(a, v128.load(vp, 48), o3);
+          o4 = madd(a, v128.load(vp, 64), o4);
+          o5 = madd(a, v128.load(vp, 80), o5);
+          o6 = madd(a, v128.load(vp, 96), o6);
+          o7 = madd(a, v128.load(vp, 112), o7);
         }
-      } else {
-        if (p0 == 0) memory.fill(oh, 0, hb);
-        let vp = vb;
-        for (let p = 0; p < len; p++, vp += kvStride) {
-          const a = load<f32>(ah + (<usize>p << 2));
-          for (let i = 0; i < headDim; i++) store<f32>(oh + (<usize>i << 2), load<f32>(oh + (<usize>i << 2)) + a * load<f32>(vp + (<usize>i << 2)));
-        }
+        v128.store(oh + c, o0);
+        v128.store(oh + c, o1, 16);
+        v128.store(oh + c, o2, 32);
+        v128.store(oh + c, o3, 48);
+        v128.store(oh + c, o4, 64);
+        v128.store(oh + c, o5, 80);
+        v128.store(oh + c, o6, 96);
+        v128.store(oh + c, o7, 112);
+      }
+    } else if (ASC_FEATURE_SIMD && (headDim & 3) == 0) {
+      if (p0 == 0) memory.fill(oh, 0, hb);
+      let vp = vb;
+      for (let p = 0; p < len; p++, vp += vStride) {
+        const a = f32x4.splat(load<f32>(ah + (<usize>p << 2)));
+        for (let i: usize = 0; i < hb; i += 16) v128.store(oh + i, madd(a, v128.load(vp + i), v128.load(oh + i)));
+      }
+    } else {
+      if (p0 == 0) memory.fill(oh, 0, hb);
+      let vp = vb;
+      for (let p = 0; p < len; p++, vp += vStride) {
+        const a = load<f32>(ah + (<usize>p << 2));
+        for (let i = 0; i < headDim; i++) store<f32>(oh + (<usize>i << 2), load<f32>(oh + (<usize>i << 2)) + a * load<f32>(vp + (<usize>i << 2)));
       }
     }
   }
+}
+
+// The three phases over npos positions whose keys and values start at kh and vh (this kv head's
+// lanes of the first position; kvStride bytes per position).
+export function attendGroup(q: usize, o: usize, kh: usize, vh: usize, att: usize, attStride: usize, h0: i32, h1: i32, npos: i32, headDim: i32, kvStride: usize, scale: f32): void {
+  const blk = blockLen(headDim);
+  for (let p0 = 0; p0 < npos; p0 += blk) scoreBlock(q, kh + <usize>p0 * kvStride, kvStride, att, attStride, h0, h1, p0, min<i32>(blk, npos - p0), headDim, scale);
+  softmaxHeads(att, attStride, h0, h1, npos);
+  for (let p0 = 0; p0 < npos; p0 += blk) valueBlock(o, vh + <usize>p0 * kvStride, kvStride, att, attStride, h0, h1, p0, min<i32>(blk, npos - p0), headDim);
+}
+
+// Bytes of one block of f32 keys or values of one kv head: attention_q8's scratch per query head.
+export function attention_block_bytes(headDim: i32): i32 {
+  return blockLen(headDim) * headDim * 4;
 }
 
 export function attention_f32(q: usize, kc: usize, vc: usize, out: usize, att: usize, n: i32, pos0: i32, nHeads: i32, nKvHeads: i32, headDim: i32, scaleBits: i32, h0: i32, h1: i32): void {

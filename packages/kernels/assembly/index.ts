@@ -34,7 +34,7 @@ export { decode_lut, dequant_int_groups, dequant_mx } from './formats-decode';
 export { gemv_lut_groups } from './formats-gemv';
 export { dequant_lut_groups, dequant_bcq } from './formats-lut-decode';
 export { int_group_params, encode_int_groups, quantize_mx, quantize_absmax_lut } from './formats-encode';
-export { attention_f32 } from './attention';
+export { attention_block_bytes, attention_f32 } from './attention';
 export { silu_mul_f32 } from './elementwise';
 export { matmul_ggml_tiled_multi } from './ggml-tiled';
 export { flexor_decode } from './flexor';

@@ -32,7 +32,8 @@ export interface KernelExports {
   silu_mul_f32(g: number, u: number, n: number): void;
   attention_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   attention_span_f32(q: number, kc: number, vc: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, spans: number, h0: number, h1: number): void;
-  attention_q8(q: number, kc: number, ks: number, vc: number, vs: number, out: number, att: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
+  attention_block_bytes(headDim: number): number;
+  attention_q8(q: number, kc: number, ks: number, vc: number, vs: number, out: number, att: number, scratch: number, n: number, pos: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   attn_train_fwd_f32(q: number, k: number, v: number, out: number, probs: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   attn_train_bwd_f32(q: number, k: number, v: number, probs: number, dout: number, dq: number, dkh: number, dvh: number, ds: number, n: number, nHeads: number, nKvHeads: number, headDim: number, scaleBits: number, h0: number, h1: number): void;
   lut4_rows(codes: number, tabs: number, tabRow: number, tabBlk: number, params: number, loRatioBits: number, rows: number, cols: number, bs: number, ab: number, batch: number, scratch: number, out: number, r0: number, r1: number): void;
@@ -498,9 +499,10 @@ export class Kernels {
       quantizeKvQ8(kNew, n * nKvHeads, headDim, new Int8Array(buf, kc + pos * kvDim, n * kvDim), new Float32Array(buf, ks + pos * nKvHeads * 4, n * nKvHeads));
       quantizeKvQ8(vNew, n * nKvHeads, headDim, new Int8Array(buf, vc + pos * kvDim, n * kvDim), new Float32Array(buf, vs + pos * nKvHeads * 4, n * nKvHeads));
       const att = s.alloc(nHeads * (pos + n) * 4);
+      const scratch = s.alloc(nHeads * this.exports.attention_block_bytes(headDim));
       const po = s.alloc(o.byteLength);
       const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
-      this.runRows('attention_q8', [s.put(q), kc, ks, vc, vs, po, att, n, pos, nHeads, nKvHeads, headDim, scaleBits], nHeads);
+      this.runRows('attention_q8', [s.put(q), kc, ks, vc, vs, po, att, scratch, n, pos, nHeads, nKvHeads, headDim, scaleBits], nHeads);
       return s.get(po, o);
     });
   }

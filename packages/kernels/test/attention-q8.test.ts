@@ -14,6 +14,9 @@ const SHAPES = [
   [8, 4, 8, 20, 3],
   [32, 4, 64, 37, 1],
   [6, 2, 6, 3, 4],
+  // past one block of positions (64 at headDim 64, 512 at headDim 8)
+  [16, 2, 64, 150, 2],
+  [4, 2, 8, 517, 3],
 ] as const;
 
 function run(k: Kernels, shape: readonly number[]) {
