@@ -30,6 +30,29 @@ export function probe_relaxed_dot(a: usize, b: usize, c: usize, out: usize): voi
 export function copy_bytes(dst: usize, src: usize, n: usize): void {
   memory.copy(dst, src, n);
 }
+
+// Reads n bytes (a multiple of 64) and returns a sum of them as i32 lanes: a decode GEMV only reads
+// its weights, and one core reads faster than it copies (a copy also writes every byte), so this is
+// the streaming kernels' ceiling. Four independent sums keep many loads in flight.
+export function read_bytes(src: usize, n: usize): i32 {
+  if (ASC_FEATURE_SIMD) {
+    let a = i32x4.splat(0);
+    let b = i32x4.splat(0);
+    let c = i32x4.splat(0);
+    let d = i32x4.splat(0);
+    for (let p = src; p < src + n; p += 64) {
+      a = i32x4.add(a, v128.load(p));
+      b = i32x4.add(b, v128.load(p, 16));
+      c = i32x4.add(c, v128.load(p, 32));
+      d = i32x4.add(d, v128.load(p, 48));
+    }
+    const s = i32x4.add(i32x4.add(a, b), i32x4.add(c, d));
+    return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+  }
+  let s: u32 = 0;
+  for (let p = src; p < src + n; p += 4) s += load<u32>(p);
+  return <i32>s;
+}
 export { decode_lut, dequant_int_groups, dequant_mx } from './formats-decode';
 export { gemv_lut_groups } from './formats-gemv';
 export { dequant_lut_groups, dequant_bcq } from './formats-lut-decode';

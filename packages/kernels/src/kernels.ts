@@ -41,6 +41,7 @@ export interface KernelExports {
   kquant_tiles_rows(t: number, w: number, rows: number, cols: number, xq: number, dx: number, bs: number, batch: number, out: number, r0: number, r1: number): void;
   probe_relaxed_dot(a: number, b: number, c: number, out: number): void;
   copy_bytes(dst: number, src: number, n: number): void;
+  read_bytes(src: number, n: number): number;
   decode_lut(codes: number, rows: number, cols: number, bits: number, lut: number, out: number): void;
   dequant_int_groups(codes: number, scales: number, zeros: number, rows: number, cols: number, bits: number, group: number, out: number): void;
   dequant_mx(codes: number, scales: number, n: number, lut: number, out: number): void;
