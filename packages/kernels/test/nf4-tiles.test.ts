@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 // The pool starts worker_threads from its compiled file, so this test runs the built package (dist/).
 import { NF4_STAGING_BLOCK_BYTES, NF4_TILE_LEVELS, createKernels, reference } from '../dist/index-node.js';
 import { expectClose, randF32, randU8, rng } from './helpers.js';
-import { errorCode, relaxedTileChecks } from './tile-checks.js';
+import { TILE_SHAPES, errorCode, relaxedTileChecks } from './tile-checks.js';
 
 // lowbit's NF4 staging blocks ({f32 absmax; u8 qs[16]}) prepared as tiles (kind 6, relaxed builds)
 // run the Q4_0 lane records with each nibble looked up as a 7-bit level L (NF4_TILE_LEVELS) and the
@@ -46,12 +46,7 @@ describe('NF4 tiles (relaxed build)', async () => {
     for (let u = 0; u < 16; u++) expect(Math.abs((NF4_TILE_LEVELS[u] - 64) / 63 - nf4[u])).toBeLessThanOrEqual(1 / 126);
   });
 
-  it.each([
-    [8, 64, 1],
-    [12, 96, 3],
-    [16, 256, 8],
-    [20, 160, 13],
-  ])('[%i, %i] × %i tokens: the same weights as Q8_0 blocks through the reference GEMV, to float rounding', (rows, cols, batch) => {
+  it.each(TILE_SHAPES)('[%i, %i] × %i tokens: the same weights as Q8_0 blocks through the reference GEMV, to float rounding', (rows, cols, batch) => {
     const r = rng(rows * 7 + cols + batch);
     const nf = nf4Blocks(r, rows, cols);
     const x = randF32(r, batch * cols, 2);

@@ -13,6 +13,35 @@ export function errorCode(f: () => unknown): string {
   return 'no error';
 }
 
+/** [rows, cols, tokens] the tile tests multiply: one token, a batch below a GEMM pass, whole passes and a tail. */
+export const TILE_SHAPES = [
+  [8, 64, 1],
+  [12, 96, 3],
+  [16, 256, 8],
+  [20, 160, 13],
+] as const;
+
+/**
+ * For tile types whose integer dots and scales are those of Q8_0 blocks of the same weights (`asQ8`):
+ * every TILE_SHAPES product equals the Q8_0 one bit for bit, and is not two empty results.
+ */
+export function equalsQ8Check(k: Kernels, type: TiledBlockType, blocks: (r: () => number, rows: number, cols: number) => Uint8Array, asQ8: (b: Uint8Array) => Uint8Array, seed: (rows: number, cols: number, batch: number) => number): void {
+  it.each(TILE_SHAPES)('[%i, %i] × %i tokens: equal to the same weights as Q8_0 blocks, bit for bit', (rows, cols, batch) => {
+    const r = rng(seed(rows, cols, batch));
+    const b = blocks(r, rows, cols);
+    const q8 = asQ8(b);
+    const x = randF32(r, batch * cols, 2);
+    const a = k.prepareGgml(type, b, rows, cols);
+    const c = k.prepareGgml('q8_0', q8, rows, cols);
+    const ya = k.matmulGgml(type, a, rows, cols, x, batch);
+    const yb = k.matmulGgml('q8_0', c, rows, cols, x, batch);
+    expect(Array.from(ya)).toEqual(Array.from(yb));
+    expect(ya.some((v) => v !== 0)).toBe(true); // not two empty results
+    a.free();
+    c.free();
+  });
+}
+
 /**
  * What every tile type that only the relaxed-SIMD builds run, in whole tiles, must do: unprepare to its
  * blocks byte for byte, give a 2-thread pool's bits on one thread, and refuse rows not in fours, blocks
