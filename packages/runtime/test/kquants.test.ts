@@ -1,15 +1,14 @@
 // K-quant (Q2_K … Q6_K) and ggml MXFP4 blocks against llama.cpp's own library: golden bytes of its
 // reference quantizers and golden values of its dequantizers (tools/ggml-kquants-golden.py, run on the
 // libggml-base.so node-llama-cpp ships), then whole models written by lowbit in each type, run by both.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GGML_K_BLOCK_BYTES } from '@lowbit/kernels';
 import { dequantize, fromF32 } from '../src/ggml-quants.js';
 import { packMxfp4 } from '../src/ggml-kquants.js';
 import { tensorBytes, tensorTypeOf } from '../src/ggml-types.js';
-import { quantizeGguf, saveModel } from '../src/gguf-convert.js';
+import { saveModel } from '../src/gguf-convert.js';
 import { quantizeMx } from '@lowbit/formats';
 import { type MxRowsTensor, dequantizeMxRows } from '../src/lowbit-tensors.js';
 import { Session } from '../src/forward.js';
@@ -19,8 +18,8 @@ import { bytesSource } from '../src/byte-source.js';
 import { type DecoderModel, loadModel } from '../src/model.js';
 import { perplexity } from '../src/perplexity.js';
 import { validLines } from './helpers.js';
-import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
-import { writeTinyGguf } from './tiny-models.js';
+import { logProbDiffs } from './llama-cpp-lib.js';
+import { TINY_DIMS, tinyTypeFiles } from './tiny-type-files.js';
 
 interface Golden {
   x: number[];
@@ -89,48 +88,30 @@ describe("K-quants and MXFP4 equal llama.cpp's reference code", () => {
   });
 });
 
-// A random llama whose every matrix has rows of 256 (dim 256, FFN 512, 4 heads of 64, 2 KV heads),
-// so every weight, embeddings and output included, is stored in the K type under test.
-const DIMS = { D: 256, F: 512, CTX: 256 };
+// tinyTypeFiles' llama has rows of 256 everywhere, so every weight, embeddings and output included,
+// is stored in the K type under test.
 const TYPES = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'MXFP4'] as const;
 
 describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lowbit-kquants-'));
-  const f32 = join(dir, 'tiny-f32.gguf');
-  let llama: LlamaCpp | undefined;
-  let skipReason = '';
-  let ids: number[] = [];
-  let unquantized: DecoderModel;
-  beforeAll(async () => {
-    ({ llama, skipReason } = await openLlamaCpp('K-quant cross-checks'));
-    await writeTinyGguf('llama', f32, 4242, DIMS);
-    for (const t of TYPES) await quantizeGguf(f32, join(dir, `tiny-${t}.gguf`), t);
-    unquantized = await loadModel(f32);
-    ids = unquantized.tokenizer.encode(validLines.slice(0, 6).join(' ')).slice(0, 200);
-  });
-  afterAll(async () => {
-    unquantized?.free();
-    await llama?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const files = tinyTypeFiles('K-quant cross-checks', TYPES);
 
   it.for(TYPES)('%s: every matrix is stored in the type, and next-token log-probs agree with llama.cpp', async (type, t) => {
-    const path = join(dir, `tiny-${type}.gguf`);
+    const path = files.path(type);
     const file = await readGguf(path);
     const matrices = [...file.tensors.values()].filter((x) => x.shape.length === 2);
     await file.source.close();
     expect(matrices.length).toBeGreaterThan(0);
     for (const m of matrices) expect(m.type, m.name).toBe(type);
-    if (!llama) return t.skip(skipReason);
+    if (!files.llama) return t.skip(files.skipReason);
     const ours: DecoderModel = await loadModel(path);
     // K types stay packed, run by the kernels' K-quant GEMV
     if (type !== 'MXFP4') for (const l of ours.linears()) expect(l.format, l.name).toBe('kquant');
-    const lm = await llama.loadModel({ modelPath: path });
-    const d = await logProbDiffs(lm, ours, ids, DIMS.CTX);
+    const lm = await files.llama.loadModel({ modelPath: path });
+    const d = await logProbDiffs(lm, ours, files.ids, TINY_DIMS.CTX);
     // control: the same llama.cpp run against lowbit on the unquantized weights must differ more
-    const control = await logProbDiffs(lm, unquantized, ids, DIMS.CTX);
+    const control = await logProbDiffs(lm, files.unquantized, files.ids, TINY_DIMS.CTX);
     await lm.dispose();
-    const ppl = perplexity(ours, validLines.slice(0, 6).join('\n'), { ctx: DIMS.CTX, maxWindows: 1 }).perplexity;
+    const ppl = perplexity(ours, validLines.slice(0, 6).join('\n'), { ctx: TINY_DIMS.CTX, maxWindows: 1 }).perplexity;
     ours.free();
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     const s = { n: d.length, max: Math.max(...d), mean: mean(d), ppl, controlMean: mean(control) };
@@ -147,15 +128,15 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
   });
 
   it.for(['Q2_K', 'Q4_K', 'Q6_K'] as const)('%s loaded as Q8_0 (kquants: "q8_0"): log-probs still agree with llama.cpp', async (type, t) => {
-    const path = join(dir, `tiny-${type}.gguf`);
+    const path = files.path(type);
     const ours = await loadModel(path, { kquants: 'q8_0' });
     expect(ours.linears().every((l) => l.format === 'q8_0')).toBe(true);
-    if (!llama) {
+    if (!files.llama) {
       ours.free();
-      return t.skip(skipReason);
+      return t.skip(files.skipReason);
     }
-    const lm = await llama.loadModel({ modelPath: path });
-    const d = await logProbDiffs(lm, ours, ids, DIMS.CTX);
+    const lm = await files.llama.loadModel({ modelPath: path });
+    const d = await logProbDiffs(lm, ours, files.ids, TINY_DIMS.CTX);
     await lm.dispose();
     ours.free();
     const s = { n: d.length, max: Math.max(...d), mean: d.reduce((a, b) => a + b, 0) / d.length };
@@ -166,7 +147,7 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
   });
 
   it('MXFP4 layers (lowbit quantize --format mxfp4) are saved as ggml type 39: llama.cpp runs the file, lowbit loads it packed', async (t) => {
-    const model = await loadModel(f32);
+    const model = await loadModel(files.f32);
     const packed = new Map<string, MxRowsTensor>();
     for (const l of model.linears()) {
       const w = (l.source as { data: Float32Array }).data;
@@ -181,7 +162,7 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
       packed.set(l.name, m);
       model.setLinear(l.name, { format: 'f32', shape: [l.rows, l.cols], data: dequantizeMxRows(m) });
     }
-    const out = join(dir, 'lowbit-mxfp4.gguf');
+    const out = join(files.dir, 'lowbit-mxfp4.gguf');
     await saveModel(model, out, { packed });
     const f = await readGguf(out);
     const types = new Set([...f.tensors.values()].filter((x) => packed.has(x.name)).map((x) => x.type));
@@ -195,8 +176,8 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
     // the same decoded weights that moves logits by 0.025 at most here (summation order alone: < 1e-3),
     // a wrong code or scale moves them by whole units
     const logits = (m: DecoderModel) => {
-      const s = new Session(m, { ctx: DIMS.CTX });
-      const l = s.forward(ids.slice(0, 32), { logits: 'all' });
+      const s = new Session(m, { ctx: TINY_DIMS.CTX });
+      const l = s.forward(files.ids.slice(0, 32), { logits: 'all' });
       s.free();
       return l;
     };
@@ -205,14 +186,14 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
     let maxDiff = 0;
     for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
     expect(maxDiff).toBeLessThan(0.1);
-    if (!llama) {
+    if (!files.llama) {
       model.free();
       back.free();
-      return t.skip(skipReason);
+      return t.skip(files.skipReason);
     }
-    const lm = await llama.loadModel({ modelPath: out });
-    const d = await logProbDiffs(lm, back, ids, DIMS.CTX);
-    const control = await logProbDiffs(lm, unquantized, ids, DIMS.CTX);
+    const lm = await files.llama.loadModel({ modelPath: out });
+    const d = await logProbDiffs(lm, back, files.ids, TINY_DIMS.CTX);
+    const control = await logProbDiffs(lm, files.unquantized, files.ids, TINY_DIMS.CTX);
     await lm.dispose();
     model.free();
     back.free();
@@ -225,8 +206,8 @@ describe('K-quant and MXFP4 files written by lowbit, run by lowbit and llama.cpp
   });
 
   it('a truncated K-quant tensor is refused, naming the tensor', async () => {
-    const bytes = readFileSync(join(dir, 'tiny-Q4_K.gguf'));
-    const cut = join(dir, 'cut.gguf');
+    const bytes = readFileSync(files.path('Q4_K'));
+    const cut = join(files.dir, 'cut.gguf');
     writeFileSync(cut, bytes.subarray(0, bytes.byteLength - 100)); // the last tensor loses part of a super-block
     await expect(loadModel(cut)).rejects.toThrow(/tensor blk\.1\.ffn_down\.weight: data ends at byte \d+ but the file has \d+ bytes/);
   });

@@ -2,53 +2,30 @@
 // not whole 256-blocks): files written by lowbit (by its twins of ggml's quantizers, checked byte for
 // byte in ggml-quants.test.ts), read back and run as Q8_0 blocks of the same values, against llama.cpp
 // running the same files.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadKernels } from '@lowbit/kernels';
 import { toF32 } from '../src/ggml-quants.js';
 import { Linear } from '../src/linear.js';
-import { quantizeGguf, saveModel } from '../src/gguf-convert.js';
+import { saveModel } from '../src/gguf-convert.js';
 import { readGguf, readTensorBytes } from '../src/gguf-reader.js';
-import { type DecoderModel, loadModel } from '../src/model.js';
+import { loadModel } from '../src/model.js';
 import { dequantizeLinear } from '../src/qdec.js';
-import { validLines } from './helpers.js';
-import { type LlamaCpp, logProbDiffs, openLlamaCpp } from './llama-cpp-lib.js';
-import { writeTinyGguf } from './tiny-models.js';
+import { logProbDiffs } from './llama-cpp-lib.js';
+import { TINY_DIMS, tinyTypeFiles } from './tiny-type-files.js';
 
-const DIMS = { D: 256, F: 512, CTX: 256 };
 const TYPES = ['Q5_0', 'Q5_1', 'IQ4_NL'] as const;
 
 describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lowbit-q5-'));
-  const f32 = join(dir, 'tiny-f32.gguf');
-  const path = (t: string) => join(dir, `tiny-${t}.gguf`);
-  let llama: LlamaCpp | undefined;
-  let skipReason = '';
-  let ids: number[] = [];
-  let unquantized: DecoderModel;
-  beforeAll(async () => {
-    ({ llama, skipReason } = await openLlamaCpp('Q5_0 / Q5_1 / IQ4_NL cross-checks'));
-    await writeTinyGguf('llama', f32, 4242, DIMS);
-    await quantizeGguf(f32, path('Q5_0'), 'Q5_0');
-    await quantizeGguf(f32, path('Q5_1'), 'Q5_1');
-    await quantizeGguf(f32, path('IQ4_NL'), 'IQ4_NL');
-    unquantized = await loadModel(f32);
-    ids = unquantized.tokenizer.encode(validLines.slice(0, 6).join(' ')).slice(0, 200);
-  });
-  afterAll(async () => {
-    unquantized?.free();
-    await llama?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const files = tinyTypeFiles('Q5_0 / Q5_1 / IQ4_NL cross-checks', TYPES);
 
   it.for(TYPES)('%s: the file holds the type, lowbit runs it (Q5_0 tiles or Q8_0) and saves the same blocks back, byte for byte', async (type) => {
-    const file = await readGguf(path(type));
+    const file = await readGguf(files.path(type));
     const matrices = [...file.tensors.values()].filter((x) => x.shape.length === 2 && x.name !== 'output.weight' && x.name !== 'token_embd.weight');
     expect(matrices.length).toBeGreaterThan(0);
     for (const x of matrices) expect(x.type, x.name).toBe(type);
-    const ours = await loadModel(path(type));
+    const ours = await loadModel(files.path(type));
     for (const l of ours.linears()) {
       if (l.name === 'output.weight') continue;
       // Q5_0 and Q5_1 on the kernels' Q5_0 tiles (relaxed builds, rows in fours), IQ4_NL as Q8_0 blocks
@@ -60,10 +37,10 @@ describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
       expect(Array.from(dequantizeLinear(l.name, src as never))).toEqual(Array.from(toF32(type, src.data, l.rows * l.cols)));
     }
     await file.source.close();
-    const again = join(dir, `again-${type}.gguf`);
+    const again = join(files.dir, `again-${type}.gguf`);
     await saveModel(ours, again);
     ours.free();
-    const a = await readGguf(path(type));
+    const a = await readGguf(files.path(type));
     const b = await readGguf(again);
     for (const x of matrices) expect(Buffer.from(await readTensorBytes(b, x.name)).equals(Buffer.from(await readTensorBytes(a, x.name))), x.name).toBe(true);
     await a.source.close();
@@ -71,11 +48,11 @@ describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
   });
 
   it.for(TYPES)('%s: next-token log-probs agree with llama.cpp', async (type, t) => {
-    if (!llama) return t.skip(skipReason);
-    const ours = await loadModel(path(type));
-    const lm = await llama.loadModel({ modelPath: path(type) });
-    const d = await logProbDiffs(lm, ours, ids, DIMS.CTX);
-    const control = await logProbDiffs(lm, unquantized, ids, DIMS.CTX);
+    if (!files.llama) return t.skip(files.skipReason);
+    const ours = await loadModel(files.path(type));
+    const lm = await files.llama.loadModel({ modelPath: files.path(type) });
+    const d = await logProbDiffs(lm, ours, files.ids, TINY_DIMS.CTX);
+    const control = await logProbDiffs(lm, files.unquantized, files.ids, TINY_DIMS.CTX);
     await lm.dispose();
     ours.free();
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -128,17 +105,17 @@ describe('Q5_0, Q5_1 and IQ4_NL files, run by lowbit and llama.cpp', () => {
   });
 
   it('a NaN block scale is refused at load, and a truncated tensor, each naming the tensor', async () => {
-    const bytes = readFileSync(path('Q5_1'));
-    const file = await readGguf(path('Q5_1'));
+    const bytes = readFileSync(files.path('Q5_1'));
+    const file = await readGguf(files.path('Q5_1'));
     const info = file.tensors.get('blk.0.attn_q.weight');
     await file.source.close();
     expect(info).toBeDefined();
     const at = (info as { offset: number }).offset;
     const bad = Buffer.from(bytes);
     bad.writeUInt16LE(0x7e00, at + 24 * 3 + 2); // block 3's m
-    writeFileSync(join(dir, 'nan.gguf'), bad);
-    await expect(loadModel(join(dir, 'nan.gguf'))).rejects.toThrow(/blk\.0\.attn_q\.weight: Q5_1 block 3 has a NaN or infinite scale/);
-    writeFileSync(join(dir, 'cut.gguf'), bytes.subarray(0, bytes.byteLength - 100));
-    await expect(loadModel(join(dir, 'cut.gguf'))).rejects.toThrow(/data ends at byte \d+ but the file has \d+ bytes/);
+    writeFileSync(join(files.dir, 'nan.gguf'), bad);
+    await expect(loadModel(join(files.dir, 'nan.gguf'))).rejects.toThrow(/blk\.0\.attn_q\.weight: Q5_1 block 3 has a NaN or infinite scale/);
+    writeFileSync(join(files.dir, 'cut.gguf'), bytes.subarray(0, bytes.byteLength - 100));
+    await expect(loadModel(join(files.dir, 'cut.gguf'))).rejects.toThrow(/data ends at byte \d+ but the file has \d+ bytes/);
   });
 });
