@@ -1,5 +1,6 @@
 import { LowbitError } from './errors.js';
 import { type Kernels, type RowKernel, scoped } from './kernels.js';
+import { f32Bits } from './half.js';
 
 /** WASM halves of the training attention (@lowbit/runtime's train-forward.ts and backward.ts). */
 
@@ -29,7 +30,6 @@ function checkShape(fn: string, s: TrainAttentionShape, arrays: [string, Float32
   }
 }
 
-const f32Bits = (x: number) => new Int32Array(Float32Array.of(x).buffer)[0];
 
 /**
  * Causal grouped-query attention over n tokens at positions 0..n−1: writes out (n, nHeads·headDim)

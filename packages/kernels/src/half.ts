@@ -5,6 +5,12 @@
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
+/** The bits of v rounded to f32, as a signed i32: how f32 arguments reach the row kernels (threads pass i32s). */
+export function f32Bits(v: number): number {
+  f32[0] = v;
+  return u32[0] | 0;
+}
+
 /** binary16 bits → value. */
 export function f16ToF32(h: number): number {
   const s = h & 0x8000 ? -1 : 1;

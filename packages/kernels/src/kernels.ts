@@ -1,7 +1,7 @@
 import { LowbitError } from './errors.js';
 import { WasmHeap } from './heap.js';
 import { GGML_BLOCK_BYTES, GGML_MXFP4_BLOCK_BYTES, GGML_Q5_BLOCK_BYTES, type GgmlBlockType, NF4_STAGING_BLOCK_BYTES } from './ggml-blocks.js';
-import { f16ToF32, f32ToF16 } from './half.js';
+import { f16ToF32, f32Bits, f32ToF16 } from './half.js';
 
 export type KernelVariant = 'relaxed' | 'simd' | 'scalar';
 /** Shared-memory builds for thread pools. */
@@ -421,8 +421,7 @@ export class Kernels {
       new Float32Array(this.memory.buffer, vc + pos * kvDim * 4, n * kvDim).set(vNew);
       const att = s.alloc(nHeads * (pos + n) * 4);
       const po = s.alloc(o.byteLength);
-      const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
-      this.runRows('attention_f32', [s.put(q), kc, vc, po, att, n, pos, nHeads, nKvHeads, headDim, scaleBits], nHeads);
+      this.runRows('attention_f32', [s.put(q), kc, vc, po, att, n, pos, nHeads, nKvHeads, headDim, f32Bits(scale)], nHeads);
       return s.get(po, o);
     });
   }
@@ -459,8 +458,7 @@ export class Kernels {
       new Float32Array(this.memory.buffer, vc + pos * kvDim * 4, n * kvDim).set(vNew);
       const att = s.alloc(nHeads * (pos + n) * 4);
       const po = s.alloc(o.byteLength);
-      const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
-      this.runRows('attention_span_f32', [s.put(q), kc, vc, po, att, n, pos, nHeads, nKvHeads, headDim, scaleBits, s.put(spans)], nHeads);
+      this.runRows('attention_span_f32', [s.put(q), kc, vc, po, att, n, pos, nHeads, nKvHeads, headDim, f32Bits(scale), s.put(spans)], nHeads);
       return s.get(po, o);
     });
   }
@@ -502,8 +500,7 @@ export class Kernels {
       const att = s.alloc(nHeads * (pos + n) * 4);
       const scratch = s.alloc(nHeads * this.exports.attention_block_bytes(headDim));
       const po = s.alloc(o.byteLength);
-      const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
-      this.runRows('attention_q8', [s.put(q), kc, ks, vc, vs, po, att, scratch, n, pos, nHeads, nKvHeads, headDim, scaleBits], nHeads);
+      this.runRows('attention_q8', [s.put(q), kc, ks, vc, vs, po, att, scratch, n, pos, nHeads, nKvHeads, headDim, f32Bits(scale)], nHeads);
       return s.get(po, o);
     });
   }

@@ -1,5 +1,6 @@
 import { LowbitError } from './errors.js';
 import { type Kernels, type RowKernel, scoped, WasmTensor } from './kernels.js';
+import { f32Bits } from './half.js';
 
 interface Lut4Exports {
   lut4_quantize(x: number, batch: number, cols: number, bs: number, ab: number, scratch: number): void;
@@ -9,7 +10,6 @@ interface Lut4Exports {
 
 // runRows is protected so that only this package's front ends split work over a pool (as grad.ts)
 type RunRows = { runRows(fn: RowKernel, args: number[], rows: number): void };
-const f32Bits = (v: number) => new Int32Array(Float32Array.of(v).buffer)[0];
 
 /**
  * Weights for `lut4Gemv`: 4-bit indices into 16-entry tables of 7-bit levels u (0..127), value =
